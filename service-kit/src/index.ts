@@ -1,1 +1,32 @@
-export {};
+export { ErrorCode, AppError, badUserInput, unauthenticated, forbidden, notFound, conflict, rateLimited, isClientSafe, formatErrorFor } from './errors';
+export {
+  DEFAULT_PORTS,
+  loadCommonConfig,
+  loadServiceConfig,
+  loadTokenVerificationConfig,
+  type CommonConfig,
+  type ServiceConfig,
+  type TokenVerificationConfig,
+  type LogLevel,
+} from './config';
+export { createLogger, type Logger } from './logger';
+export { ServiceMetrics } from './metrics';
+export { TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePublicKey, resolveVerificationKey, type VerificationKey, type DevelopmentKeyPair } from './keys';
+export {
+  createTokenVerifier,
+  authenticate,
+  optionalViewer,
+  requireViewer,
+  requireAdmin,
+  type Viewer,
+  type ViewerRole,
+  type AccessTokenClaims,
+  type TokenVerifier,
+  type RequestAuth,
+} from './tokens';
+export { requestIdOf, listen } from './http';
+export { createSubgraphServer, serve, type RequestContext, type SubgraphDefinition, type SubgraphServer, type SubgraphServerOptions } from './server';
+export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
+export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type PageInfo } from './pagination';
+export { batchLoader, groupedBatchLoader } from './loaders';
+export { isUuid } from './ids';

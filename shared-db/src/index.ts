@@ -25,4 +25,16 @@ export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from '.
 export { hashPassword, verifyPassword, passwordNeedsRehash, PASSWORD_HASH_OPTIONS } from './passwords';
 export { runMain } from './cli/main';
 export { Prisma } from './generated/prisma/client';
+/** Row types, one per table, as Prisma returns them. */
+export type {
+  User as UserRecord,
+  PasswordCredential as PasswordCredentialRecord,
+  Session as SessionRecord,
+  LoginThrottle as LoginThrottleRecord,
+  Profile as ProfileRecord,
+  Payment as PaymentRecord,
+  Refund as RefundRecord,
+  IdempotencyRecord as IdempotencyRecordRow,
+  AuditEntry as AuditEntryRecord,
+} from './generated/prisma/client';
 export type { Role, UserStatus, PaymentStatus } from './generated/prisma/enums';

@@ -1,0 +1,126 @@
+import path from 'node:path';
+import { ConfigError, positiveInteger, REPOSITORY_ROOT, serviceConnection, type Service } from '@fedstack/shared-db';
+
+/** The port each process listens on unless `<NAME>_PORT` says otherwise. */
+export const DEFAULT_PORTS = { gateway: 4000, auth: 4001, profile: 4002, payments: 4003, admin: 4004 } as const;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Settings every process has, whether gateway or subgraph. */
+export interface CommonConfig {
+  port: number;
+  host: string;
+  /** NODE_ENV=production: errors masked, introspection off, Sandbox off. */
+  production: boolean;
+  logLevel: LogLevel;
+  /** Express's `trust proxy`: which hops may set X-Forwarded-For (the client address). */
+  trustProxy: string;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
+  /** How long shutdown waits for requests in flight, in milliseconds. */
+  shutdownGraceMs: number;
+  introspection: boolean;
+}
+
+/** How a subgraph verifies access tokens: only the public key is needed. */
+export interface TokenVerificationConfig {
+  issuer: string;
+  audience: string;
+  /** PEM (SPKI), a JWK or a JWK Set, as JSON; from JWT_PUBLIC_KEY. */
+  publicKey?: string;
+  /** A JWKS endpoint to fetch keys from (auth serves one); from JWT_JWKS_URL. */
+  jwksUrl?: string;
+  /** Development only: the key pair file created on first use. */
+  developmentKeyFile?: string;
+}
+
+export interface ServiceConfig extends CommonConfig {
+  service: Service;
+  databaseUrl: string;
+  /** The setting the database URL came from, for start-up errors. */
+  databaseSetting: string;
+  poolSize: number;
+  tokens: TokenVerificationConfig;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+/** A TCP port; 0 lets the operating system choose a free one (tests). */
+function portNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`${name} must be a port number from 0 to 65535 (got "${raw}")`);
+  return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}
+
+function optionalUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  try {
+    return new URL(raw).toString();
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL (got "${raw}")`);
+  }
+}
+
+/** The settings shared by all processes, read from the environment once at start. */
+export function loadCommonConfig(name: keyof typeof DEFAULT_PORTS, env: NodeJS.ProcessEnv = process.env): CommonConfig {
+  const production = env.NODE_ENV === 'production';
+  return {
+    port: portNumber(env, `${name.toUpperCase()}_PORT`, DEFAULT_PORTS[name]),
+    host: env.HOST ?? '127.0.0.1',
+    production,
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    trustProxy: env.TRUST_PROXY ?? 'loopback, linklocal, uniquelocal',
+    bodyLimitBytes: positiveInteger(env, 'MAX_BODY_BYTES', 100_000),
+    shutdownGraceMs: positiveInteger(env, 'SHUTDOWN_GRACE_MS', 10_000),
+    introspection: flag(env, 'INTROSPECTION', !production),
+  };
+}
+
+/** The token verification settings; in production a public key or a JWKS URL is required. */
+export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env): TokenVerificationConfig {
+  const publicKey = env.JWT_PUBLIC_KEY || undefined;
+  const jwksUrl = optionalUrl(env, 'JWT_JWKS_URL');
+  const production = env.NODE_ENV === 'production';
+  if (production && !publicKey && !jwksUrl) {
+    throw new ConfigError('JWT_PUBLIC_KEY or JWT_JWKS_URL must be set in production: subgraphs cannot verify access tokens');
+  }
+  return {
+    issuer: env.JWT_ISSUER ?? 'fedstack-auth',
+    audience: env.JWT_AUDIENCE ?? 'fedstack',
+    ...(publicKey ? { publicKey } : {}),
+    ...(jwksUrl ? { jwksUrl } : {}),
+    ...(production ? {} : { developmentKeyFile: env.JWT_DEV_KEY_FILE ?? path.join(REPOSITORY_ROOT, '.data', 'keys', 'jwt-signing-key.json') }),
+  };
+}
+
+/** Everything a subgraph process reads from its environment, validated once at start. */
+export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const connection = serviceConnection(service, env);
+  return {
+    ...loadCommonConfig(service, env),
+    service,
+    databaseUrl: connection.url,
+    databaseSetting: connection.source,
+    poolSize: positiveInteger(env, 'DB_POOL_SIZE', 10, 1000),
+    tokens: loadTokenVerificationConfig(env),
+  };
+}

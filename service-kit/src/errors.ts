@@ -1,0 +1,93 @@
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+
+/** Every error code a client can see, in `extensions.code`. */
+export enum ErrorCode {
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  BAD_USER_INPUT = 'BAD_USER_INPUT',
+  NOT_FOUND = 'NOT_FOUND',
+  CONFLICT = 'CONFLICT',
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  PAYMENT_DECLINED = 'PAYMENT_DECLINED',
+  RATE_LIMITED = 'RATE_LIMITED',
+  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
+}
+
+/** Codes produced by graphql-js and Apollo Server themselves for malformed requests; safe to show. */
+const REQUEST_ERROR_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+/** An error whose message and extensions are meant for the client. */
+export class AppError extends GraphQLError {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions: { ...extensions, code } });
+    this.code = code;
+  }
+}
+
+/** Bad input, naming the field (a path such as `input.email`) and what was wrong with it. */
+export function badUserInput(field: string, message: string): AppError {
+  return new AppError(ErrorCode.BAD_USER_INPUT, `${field}: ${message}`, { field });
+}
+
+export function unauthenticated(message = 'Authentication required: send a valid access token as "Authorization: Bearer <token>"'): AppError {
+  return new AppError(ErrorCode.UNAUTHENTICATED, message);
+}
+
+export function forbidden(message: string): AppError {
+  return new AppError(ErrorCode.FORBIDDEN, message);
+}
+
+export function notFound(message: string): AppError {
+  return new AppError(ErrorCode.NOT_FOUND, message);
+}
+
+export function conflict(message: string, extensions: Record<string, unknown> = {}): AppError {
+  return new AppError(ErrorCode.CONFLICT, message, extensions);
+}
+
+export function rateLimited(retryAfterSeconds: number, message = 'Too many attempts; try again later'): AppError {
+  return new AppError(ErrorCode.RATE_LIMITED, `${message} (retry after ${retryAfterSeconds} s)`, { retryAfterSeconds });
+}
+
+/** True for errors whose message was written for the client (ours, or the request's own mistakes). */
+export function isClientSafe(error: unknown): boolean {
+  const original = unwrapResolverError(error);
+  if (original instanceof AppError) return true;
+  if (original instanceof GraphQLError) {
+    const code = original.extensions?.code;
+    return typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || code in ErrorCode);
+  }
+  return false;
+}
+
+/**
+ * Apollo's `formatError`: client-safe errors pass with their code; anything else becomes a generic
+ * INTERNAL_SERVER_ERROR when `mask` is set (production), with no message details or stack.
+ */
+export function formatErrorFor(mask: boolean) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    if (isClientSafe(error)) {
+      if (!mask) return formatted;
+      const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
+      return { ...formatted, extensions };
+    }
+    if (!mask) return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    return {
+      message: 'Internal server error',
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    };
+  };
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from './logger';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request id a client or the gateway sent in `x-request-id`, if well-formed, or a new one. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+/** Gives every request an id (echoed in the response) for logs on both sides. */
+export function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const requestId = requestIdOf(req.headers['x-request-id']);
+  res.locals.requestId = requestId;
+  res.setHeader('x-request-id', requestId);
+  next();
+}
+
+/**
+ * Errors raised before GraphQL sees the request (a body over the limit, malformed JSON) answered as
+ * GraphQL-shaped JSON rather than Express's HTML page with a stack trace.
+ */
+export function httpErrorHandler(logger: Logger) {
+  return (error: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction): void => {
+    if (res.headersSent) return next(error);
+    const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+    if (status === 500) logger.error({ err: error, requestId: res.locals.requestId }, 'unhandled HTTP error');
+    const message =
+      error.type === 'entity.too.large'
+        ? 'Request body is larger than this server accepts'
+        : status === 500
+          ? 'Internal server error'
+          : error.message;
+    res.status(status).json({ errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
+  };
+}
+
+/** Listens, turning "port in use" into a message that names the process and the setting. */
+export function listen(server: Server, port: number, host: string, name: string): Promise<{ port: number; url: string }> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(`${name} cannot listen on ${host}:${port}: the port is in use (set ${name.toUpperCase()}_PORT)`)
+          : error,
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      const actualPort = typeof address === 'object' && address ? address.port : port;
+      resolve({ port: actualPort, url: `http://${host}:${actualPort}` });
+    });
+  });
+}

@@ -1,0 +1,37 @@
+import DataLoader from 'dataloader';
+
+/**
+ * A per-request DataLoader whose batch function loads rows for many keys at once; results come back
+ * in key order, with `missing` where no row matched, as DataLoader requires.
+ */
+export function batchLoader<K, V, M = null>(
+  load: (keys: readonly K[]) => Promise<V[]>,
+  keyOf: (row: V) => K,
+  missing: M,
+  options: { maxBatchSize?: number } = {},
+): DataLoader<K, V | M> {
+  return new DataLoader<K, V | M>(
+    async (keys) => {
+      const rows = await load(keys);
+      const byKey = new Map(rows.map((row) => [keyOf(row), row] as const));
+      return keys.map((key) => byKey.get(key) ?? missing);
+    },
+    { maxBatchSize: options.maxBatchSize ?? 1000 },
+  );
+}
+
+/** Like `batchLoader`, for one-to-many: every key gets the (possibly empty) list of its rows. */
+export function groupedBatchLoader<K, V>(
+  load: (keys: readonly K[]) => Promise<V[]>,
+  keyOf: (row: V) => K,
+  options: { maxBatchSize?: number } = {},
+): DataLoader<K, V[]> {
+  return new DataLoader<K, V[]>(
+    async (keys) => {
+      const groups = new Map<K, V[]>(keys.map((key) => [key, []]));
+      for (const row of await load(keys)) groups.get(keyOf(row))?.push(row);
+      return keys.map((key) => groups.get(key) ?? []);
+    },
+    { maxBatchSize: options.maxBatchSize ?? 1000 },
+  );
+}

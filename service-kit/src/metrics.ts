@@ -1,0 +1,80 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueryEvent } from '@fedstack/shared-db';
+
+const MAX_OPERATION_LABELS = 100;
+
+/**
+ * Operation names come from clients; past a fixed number of distinct names the rest share one label,
+ * so that nobody can grow the metrics without bound.
+ */
+class BoundedLabels {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly limit: number) {}
+
+  label(name: string | null | undefined): string {
+    if (!name) return 'anonymous';
+    if (this.seen.has(name)) return name;
+    if (this.seen.size >= this.limit) return 'other';
+    this.seen.add(name);
+    return name;
+  }
+}
+
+/** One process's Prometheus metrics, in a registry of its own (several servers may share a test process). */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  private readonly operations = new BoundedLabels(MAX_OPERATION_LABELS);
+
+  readonly requests = new Counter({
+    name: 'graphql_requests_total',
+    help: 'GraphQL operations handled, by operation name and outcome',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'graphql_request_duration_seconds',
+    help: 'Time to answer a GraphQL operation, by operation name',
+    labelNames: ['operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly errors = new Counter({
+    name: 'graphql_errors_total',
+    help: 'Errors returned to clients, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dbQueries = new Counter({
+    name: 'db_queries_total',
+    help: 'SQL statements sent to PostgreSQL, by the schema they work in and outcome',
+    labelNames: ['schema', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dbQueryDuration = new Histogram({
+    name: 'db_query_duration_seconds',
+    help: 'Time PostgreSQL took to answer a statement, by schema',
+    labelNames: ['schema'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  constructor(prefixLabels: Record<string, string>) {
+    this.registry.setDefaultLabels(prefixLabels);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  operationLabel(name: string | null | undefined): string {
+    return this.operations.label(name);
+  }
+
+  /** Records one SQL statement; passed to the database client as its `onQuery`. */
+  observeQuery = (event: QueryEvent): void => {
+    this.dbQueries.inc({ schema: event.schema, outcome: event.failed ? 'error' : 'ok' });
+    this.dbQueryDuration.observe({ schema: event.schema }, event.durationMs / 1000);
+  };
+}

@@ -1,0 +1,248 @@
+import http from 'node:http';
+import express from 'express';
+import type { DocumentNode } from 'graphql';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
+import type { DestinationStream } from 'pino';
+import {
+  connectOrExplain,
+  createServiceClient,
+  type QueryEvent,
+  type Service,
+  type ServiceClient,
+} from '@fedstack/shared-db';
+import type { ServiceConfig } from './config';
+import { ErrorCode, formatErrorFor, isClientSafe } from './errors';
+import { httpErrorHandler, listen, requestIdMiddleware } from './http';
+import { resolveVerificationKey } from './keys';
+import { createLogger, type Logger } from './logger';
+import { ServiceMetrics } from './metrics';
+import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
+
+/** What every subgraph's context starts from. */
+export interface RequestContext {
+  requestId: string;
+  logger: Logger;
+  auth: RequestAuth;
+  /** The client's address as the trusted proxies (the gateway) report it. */
+  clientAddress: string | undefined;
+  userAgent: string | undefined;
+}
+
+/** What a subgraph contributes: its schema, resolvers and per-request context; the kit does the rest. */
+export interface SubgraphDefinition<S extends Service, C extends RequestContext> {
+  service: S;
+  typeDefs: DocumentNode;
+  /** Generated resolver types differ in shape from Apollo's resolver map; both are checked at build. */
+  resolvers: object;
+  /** Builds one request's context: called once per request, so loaders in it are never shared. */
+  context(request: RequestContext, db: ServiceClient<S>): C;
+  /** Extra HTTP routes (auth's JWKS). */
+  routes?(app: express.Express): void;
+}
+
+export interface SubgraphServerOptions {
+  config: ServiceConfig;
+  /** Defaults to a verifier over the key the config names. */
+  verifyToken?: TokenVerifier;
+  /** Where JSON logs go; stdout by default. */
+  logDestination?: DestinationStream;
+  /** Called for every SQL statement, in addition to the metrics. */
+  onQuery?: (event: QueryEvent) => void;
+}
+
+export interface SubgraphServer<S extends Service> {
+  readonly app: express.Express;
+  readonly db: ServiceClient<S>;
+  readonly logger: Logger;
+  readonly metrics: ServiceMetrics;
+  /** Fails with one line if the database cannot be reached with the configured connection. */
+  checkDatabase(): Promise<void>;
+  /** Listens on the configured port (0 picks a free one) and returns the base URL. */
+  listen(): Promise<string>;
+  /** Stops accepting, lets requests in flight finish (bounded by the grace period), closes the pool. */
+  stop(): Promise<void>;
+}
+
+function observability(metrics: ServiceMetrics): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const started = performance.now();
+      const codes: string[] = [];
+      return {
+        async didEncounterErrors({ errors, operationName }) {
+          for (const error of errors) {
+            const safe = isClientSafe(error);
+            const code = safe ? String(error.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR) : ErrorCode.INTERNAL_SERVER_ERROR;
+            codes.push(code);
+            metrics.errors.inc({ code });
+            if (!safe) {
+              contextValue.logger.error(
+                { err: unwrapResolverError(error), path: error.path, operationName },
+                'internal error while resolving an operation',
+              );
+            }
+          }
+        },
+        async willSendResponse({ operationName }) {
+          const durationMs = performance.now() - started;
+          const operation = metrics.operationLabel(operationName);
+          metrics.requests.inc({ operation, outcome: codes.length ? 'error' : 'ok' });
+          metrics.requestDuration.observe({ operation }, durationMs / 1000);
+          contextValue.logger.info(
+            { operationName, durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },
+            'graphql operation',
+          );
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Builds a subgraph's HTTP server without listening: Apollo Server with the subgraph's schema on
+ * Express, health and metrics routes, JSON logs, token verification and error masking.
+ */
+export async function createSubgraphServer<S extends Service, C extends RequestContext>(
+  definition: SubgraphDefinition<S, C>,
+  options: SubgraphServerOptions,
+): Promise<SubgraphServer<S>> {
+  const { config } = options;
+  const logger = createLogger(definition.service, config.logLevel, options.logDestination);
+  const metrics = new ServiceMetrics({ service: definition.service });
+  const db = createServiceClient(definition.service, {
+    url: config.databaseUrl,
+    poolSize: config.poolSize,
+    onQuery: options.onQuery
+      ? (event) => {
+          metrics.observeQuery(event);
+          options.onQuery?.(event);
+        }
+      : metrics.observeQuery,
+  });
+  const verifyToken =
+    options.verifyToken ??
+    createTokenVerifier({
+      key: await resolveVerificationKey(config.tokens),
+      issuer: config.tokens.issuer,
+      audience: config.tokens.audience,
+    });
+
+  const app = express();
+  const httpServer = http.createServer(app);
+  // Longer than the gateway's idle keep-alive, so that the gateway, not us, closes idle connections.
+  httpServer.keepAliveTimeout = 75_000;
+  httpServer.headersTimeout = 76_000;
+
+  const apollo = new ApolloServer<C>({
+    schema: buildSubgraphSchema({
+      typeDefs: definition.typeDefs,
+      resolvers: definition.resolvers as GraphQLResolverMap<unknown>,
+    }),
+    introspection: config.introspection,
+    includeStacktraceInErrorResponses: !config.production,
+    formatError: formatErrorFor(config.production),
+    allowBatchedHttpRequests: false,
+    logger: logger.child({ component: 'apollo' }),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
+      observability(metrics) as ApolloServerPlugin<C>,
+    ],
+  });
+  await apollo.start();
+
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.use(requestIdMiddleware);
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await Promise.race([
+        db.$queryRaw`SELECT 1`,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('database check timed out after 2 s')), 2000).unref()),
+      ]);
+      res.json({ status: 'ready' });
+    } catch (error) {
+      logger.warn({ err: error }, 'readiness check failed: database unreachable');
+      res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  definition.routes?.(app);
+  app.use(
+    '/graphql',
+    express.json({ limit: config.bodyLimitBytes }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const requestId = String(res.locals.requestId);
+        const request: RequestContext = {
+          requestId,
+          logger: logger.child({ requestId }),
+          auth: await authenticate(req.headers.authorization, verifyToken),
+          clientAddress: req.ip,
+          userAgent: req.headers['user-agent']?.slice(0, 512),
+        };
+        return definition.context(request, db);
+      },
+    }),
+  );
+  app.use(httpErrorHandler(logger));
+
+  return {
+    app,
+    db,
+    logger,
+    metrics,
+    async checkDatabase() {
+      await (await connectOrExplain(config.databaseUrl, config.databaseSetting)).end();
+    },
+    async listen() {
+      const { url } = await listen(httpServer, config.port, config.host, definition.service);
+      logger.info({ url: `${url}/graphql` }, `${definition.service} subgraph listening`);
+      return url;
+    },
+    async stop() {
+      await apollo.stop();
+      await db.$disconnect();
+      logger.info('stopped');
+    },
+  };
+}
+
+/**
+ * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM, and turns a
+ * start-up failure into one line on stderr and exit code 1.
+ */
+export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>): void {
+  start().then(
+    (server) => {
+      let stopping = false;
+      const shutdown = (signal: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        server.logger.info({ signal }, 'shutting down');
+        server.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            server.logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+    },
+    (error: unknown) => {
+      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,432 @@
+import pg from 'pg';
+import { SignJWT, base64url, importJWK, type JWK } from 'jose';
+import { ownerUrl, type QueryEvent } from '@fedstack/shared-db';
+import type { SubgraphServer } from '@fedstack/service-kit';
+import { LogCapture, graphql, testSigningKey } from '@fedstack/service-kit/testing';
+import { loadAuthConfig } from './config';
+import { createAuthServer } from './server';
+
+interface RunningAuth {
+  url: string;
+  server: SubgraphServer<'auth'>;
+  statements: QueryEvent[];
+  logs: LogCapture;
+}
+
+let signing: { privateKey: string; publicJwk: JWK };
+
+async function startAuth(env: NodeJS.ProcessEnv = {}): Promise<RunningAuth> {
+  const statements: QueryEvent[] = [];
+  const logs = new LogCapture();
+  const config = loadAuthConfig({ ...process.env, AUTH_PORT: '0', LOG_LEVEL: 'info', JWT_PRIVATE_KEY: signing.privateKey, ...env });
+  const server = await createAuthServer({ config, onQuery: (event) => statements.push(event), logDestination: logs });
+  const base = await server.listen();
+  return { url: `${base}/graphql`, server, statements, logs };
+}
+
+async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(ownerUrl());
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const REGISTER = `mutation ($input: RegisterInput!) { register(input: $input) {
+  accessToken refreshToken accessTokenExpiresAt user { id email role status } } }`;
+const LOGIN = `mutation ($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id email lastLoginAt } } }`;
+const REFRESH = `mutation ($token: String!) { refreshSession(refreshToken: $token) { accessToken refreshToken } }`;
+const ME = '{ me { id email role status } }';
+
+interface Session {
+  accessToken: string;
+  refreshToken: string;
+  user: { id: string; email: string };
+}
+
+let seq = 0;
+function freshEmail(): string {
+  seq += 1;
+  return `user${seq}-${Date.now().toString(36)}@Example.com`;
+}
+const PASSWORD = 'correct horse battery staple';
+
+describe('auth subgraph', () => {
+  let auth: RunningAuth;
+
+  beforeAll(async () => {
+    signing = await testSigningKey();
+    auth = await startAuth();
+  });
+  afterAll(() => auth.server.stop());
+
+  async function register(email = freshEmail(), password = PASSWORD): Promise<Session> {
+    const result = await graphql<{ register: Session }>(auth.url, REGISTER, { variables: { input: { email, password } } });
+    expect(result.errors).toBeUndefined();
+    return result.data?.register as Session;
+  }
+
+  async function login(email: string, password: string, headers: Record<string, string> = {}) {
+    return graphql<{ login: Session }>(auth.url, LOGIN, { variables: { input: { email, password } }, headers });
+  }
+
+  describe('registration and sign-in', () => {
+    it('register → login → me, with the email normalised', async () => {
+      const email = freshEmail().replace('user', 'MixedCase');
+      const registered = await register(email);
+      expect(registered.user.email).toBe(email.toLowerCase());
+      const signedIn = await login(email.toUpperCase(), PASSWORD);
+      expect(signedIn.errors).toBeUndefined();
+      const me = await graphql<{ me: { id: string; email: string; role: string; status: string } }>(auth.url, ME, {
+        token: signedIn.data?.login.accessToken as string,
+      });
+      expect(me.data?.me).toEqual({ id: registered.user.id, email: email.toLowerCase(), role: 'USER', status: 'ACTIVE' });
+    });
+
+    it('answers null for an anonymous me', async () => {
+      expect((await graphql(auth.url, ME)).data).toEqual({ me: null });
+    });
+
+    it('refuses a taken email with CONFLICT and keeps one row', async () => {
+      const email = freshEmail();
+      await register(email);
+      const again = await graphql(auth.url, REGISTER, { variables: { input: { email: email.toUpperCase(), password: PASSWORD } } });
+      expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      const rows = await sql<{ n: number }>('SELECT count(*)::int AS n FROM auth.users WHERE email = $1', [email.toLowerCase()]);
+      expect(rows[0]?.n).toBe(1);
+    });
+
+    it.each([
+      ['short', 'too-short', /12 to 128 characters/],
+      ['too long', 'x'.repeat(129), /12 to 128 characters/],
+      ['breached', 'password1234', /breach/],
+    ])('refuses a %s password as BAD_USER_INPUT naming the field, writing nothing', async (_label, password, message) => {
+      const email = freshEmail();
+      const result = await graphql(auth.url, REGISTER, { variables: { input: { email, password } } });
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.password' });
+      expect(result.errors?.[0]?.message).toMatch(message);
+      expect(await sql('SELECT 1 FROM auth.users WHERE email = $1', [email.toLowerCase()])).toHaveLength(0);
+    });
+
+    it('answers a wrong password and an unknown email identically', async () => {
+      const { user } = await register();
+      const wrongPassword = await login(user.email, 'not the password at all', { 'x-request-id': 'same' });
+      const unknownEmail = await login(freshEmail(), 'not the password at all', { 'x-request-id': 'same' });
+      expect(wrongPassword.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(JSON.stringify({ errors: unknownEmail.errors, data: unknownEmail.data })).toBe(
+        JSON.stringify({ errors: wrongPassword.errors, data: wrongPassword.data }),
+      );
+      expect(unknownEmail.status).toBe(wrongPassword.status);
+    });
+
+    it('refuses a suspended user both sign-in and refresh', async () => {
+      const session = await register();
+      await sql(`UPDATE auth.users SET status = 'SUSPENDED' WHERE id = $1`, [session.user.id]);
+      expect((await login(session.user.email, PASSWORD)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const refreshed = await graphql(auth.url, REFRESH, { variables: { token: session.refreshToken } });
+      expect(refreshed.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('login throttling', () => {
+    let throttled: RunningAuth;
+    beforeAll(async () => {
+      throttled = await startAuth({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000', LOGIN_LOCKOUT_SECONDS: '600' });
+    });
+    afterAll(() => throttled.server.stop());
+
+    it('locks an account after repeated failures, even for the right password, and says when to retry', async () => {
+      const { user } = await register();
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const failed = await graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } } });
+        expect(failed.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      }
+      const locked = await graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: PASSWORD } } });
+      expect(locked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      const retryAfter = locked.errors?.[0]?.extensions?.retryAfterSeconds as number;
+      expect(retryAfter).toBeGreaterThan(590);
+      expect(retryAfter).toBeLessThanOrEqual(600);
+    });
+
+    it('throttles unknown emails the same way (the counter is per email, known or not)', async () => {
+      const email = freshEmail();
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        await graphql(throttled.url, LOGIN, { variables: { input: { email, password: 'wrong password!!' } } });
+      }
+      const locked = await graphql(throttled.url, LOGIN, { variables: { input: { email, password: 'wrong password!!' } } });
+      expect(locked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    });
+
+    it('keeps the counters in PostgreSQL, so a restarted server still refuses', async () => {
+      const { user } = await register();
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        await graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } } });
+      }
+      const restarted = await startAuth({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+      try {
+        const locked = await graphql(restarted.url, LOGIN, { variables: { input: { email: user.email, password: PASSWORD } } });
+        expect(locked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      } finally {
+        await restarted.server.stop();
+      }
+    });
+  });
+
+  describe('refresh tokens', () => {
+    it('rotate on every use: the new one works, the old one no longer does', async () => {
+      const session = await register();
+      const first = await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: session.refreshToken } });
+      expect(first.errors).toBeUndefined();
+      const rotated = first.data?.refreshSession as Session;
+      expect(rotated.refreshToken).not.toBe(session.refreshToken);
+      const me = await graphql<{ me: { id: string } }>(auth.url, ME, { token: rotated.accessToken });
+      expect(me.data?.me.id).toBe(session.user.id);
+      const stored = await sql<{ token_hash: string }>('SELECT token_hash FROM auth.sessions WHERE user_id = $1', [session.user.id]);
+      expect(stored.map((row) => row.token_hash)).not.toContain(session.refreshToken);
+    });
+
+    it('revoke the whole family when a rotated token is presented again, the newest included', async () => {
+      const session = await register();
+      const second = (await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: session.refreshToken } })).data
+        ?.refreshSession as Session;
+      const third = (await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: second.refreshToken } })).data
+        ?.refreshSession as Session;
+
+      const replay = await graphql(auth.url, REFRESH, { variables: { token: session.refreshToken } });
+      expect(replay.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(replay.errors?.[0]?.message).toMatch(/already used/);
+
+      const newest = await graphql(auth.url, REFRESH, { variables: { token: third.refreshToken } });
+      expect(newest.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      const open = await sql<{ n: number }>('SELECT count(*)::int AS n FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL', [
+        session.user.id,
+      ]);
+      expect(open[0]?.n).toBe(0);
+    });
+
+    it('let exactly one of two concurrent refreshes with the same token succeed', async () => {
+      const session = await register();
+      const results = await Promise.all(
+        [0, 1].map(() => graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: session.refreshToken } })),
+      );
+      expect(results.filter((result) => !result.errors)).toHaveLength(1);
+    });
+
+    it('logout ends that sign-in; logoutEverywhere ends them all', async () => {
+      const { user } = await register();
+      const a = (await login(user.email, PASSWORD)).data?.login as Session;
+      const b = (await login(user.email, PASSWORD)).data?.login as Session;
+      expect((await graphql(auth.url, 'mutation ($t: String!) { logout(refreshToken: $t) }', { variables: { t: a.refreshToken } })).data).toEqual({
+        logout: true,
+      });
+      expect((await graphql(auth.url, REFRESH, { variables: { token: a.refreshToken } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect((await graphql(auth.url, REFRESH, { variables: { token: b.refreshToken } })).errors).toBeUndefined();
+
+      const c = (await login(user.email, PASSWORD)).data?.login as Session;
+      const everywhere = await graphql(auth.url, 'mutation { logoutEverywhere }', { token: c.accessToken });
+      expect(everywhere.data).toEqual({ logoutEverywhere: true });
+      expect((await graphql(auth.url, REFRESH, { variables: { token: c.refreshToken } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    });
+
+    it('changePassword ends every other sign-in but keeps the current one', async () => {
+      const { user } = await register();
+      const current = (await login(user.email, PASSWORD)).data?.login as Session;
+      const other = (await login(user.email, PASSWORD)).data?.login as Session;
+      const CHANGE = 'mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }';
+      const wrong = await graphql(auth.url, CHANGE, {
+        token: current.accessToken,
+        variables: { input: { currentPassword: 'not it at all', newPassword: 'another long passphrase' } },
+      });
+      expect(wrong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.currentPassword' });
+      const changed = await graphql(auth.url, CHANGE, {
+        token: current.accessToken,
+        variables: { input: { currentPassword: PASSWORD, newPassword: 'another long passphrase' } },
+      });
+      expect(changed.data).toEqual({ changePassword: true });
+      expect((await graphql(auth.url, REFRESH, { variables: { token: other.refreshToken } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect((await graphql(auth.url, REFRESH, { variables: { token: current.refreshToken } })).errors).toBeUndefined();
+      expect((await login(user.email, 'another long passphrase')).errors).toBeUndefined();
+      expect((await login(user.email, PASSWORD)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    });
+  });
+
+  describe('access tokens', () => {
+    async function forge(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'EdDSA' }) {
+      const key = await importJWK(JSON.parse(signing.privateKey) as JWK, 'EdDSA');
+      return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key);
+    }
+    const now = () => Math.floor(Date.now() / 1000);
+    const validClaims = (userId: string) => ({
+      iss: 'fedstack-auth',
+      aud: 'fedstack',
+      sub: userId,
+      role: 'ADMIN',
+      sid: '00000000-0000-4000-8000-000000000000',
+      jti: 'x',
+      iat: now(),
+      exp: now() + 60,
+    });
+
+    it('accepts a correctly signed token with the pinned claims', async () => {
+      const { user } = await register();
+      const me = await graphql<{ me: { id: string } }>(auth.url, ME, { token: await forge(validClaims(user.id)) });
+      expect(me.data?.me.id).toBe(user.id);
+    });
+
+    it.each([
+      ['expired', async (id: string) => forge({ ...validClaims(id), iat: now() - 120, exp: now() - 60 }), /expired/],
+      ['for another issuer', async (id: string) => forge({ ...validClaims(id), iss: 'someone-else' }), /"iss"/],
+      ['for another audience', async (id: string) => forge({ ...validClaims(id), aud: 'another-api' }), /"aud"/],
+      [
+        'tampered (role changed after signing)',
+        async (id: string) => {
+          const [header, , signature] = (await forge({ ...validClaims(id), role: 'USER' })).split('.');
+          return `${header}.${base64url.encode(JSON.stringify(validClaims(id)))}.${signature}`;
+        },
+        /not valid/,
+      ],
+      [
+        'unsigned (alg: none)',
+        async (id: string) =>
+          `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url.encode(JSON.stringify(validClaims(id)))}.`,
+        /not valid/,
+      ],
+      [
+        'HS256 signed with the public key as the secret',
+        async (id: string) =>
+          new SignJWT(validClaims(id)).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(JSON.stringify(signing.publicJwk))),
+        /not valid/,
+      ],
+    ])('refuses a token that is %s with UNAUTHENTICATED', async (_label, make, message) => {
+      const { user } = await register();
+      const result = await graphql(auth.url, ME, { token: await make(user.id) });
+      expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(result.errors?.[0]?.message).toMatch(message);
+      expect(result.data).toEqual({ me: null });
+    });
+
+    it('serves the public key as a JWKS, with no private part', async () => {
+      const jwks = (await (await fetch(auth.url.replace('/graphql', '/.well-known/jwks.json'))).json()) as { keys: JWK[] };
+      expect(jwks.keys).toHaveLength(1);
+      expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', x: signing.publicJwk.x });
+      expect(jwks.keys[0]).not.toHaveProperty('d');
+    });
+  });
+
+  describe('users', () => {
+    let admin: Session;
+    let alice: Session;
+    beforeAll(async () => {
+      admin = (await login('admin@example.com', 'admin-demo-password')).data?.login as Session;
+      alice = (await login('alice@example.com', 'user-demo-password')).data?.login as Session;
+    });
+
+    it('user(id) is visible to the user and to admins, FORBIDDEN to anyone else', async () => {
+      const bob = await register();
+      const query = 'query ($id: ID!) { user(id: $id) { email } }';
+      expect((await graphql(auth.url, query, { token: bob.accessToken, variables: { id: bob.user.id } })).data).toEqual({
+        user: { email: bob.user.email },
+      });
+      expect((await graphql(auth.url, query, { token: admin.accessToken, variables: { id: bob.user.id } })).data).toEqual({
+        user: { email: bob.user.email },
+      });
+      const other = await graphql(auth.url, query, { token: alice.accessToken, variables: { id: bob.user.id } });
+      expect(other.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const anonymous = await graphql(auth.url, query, { variables: { id: bob.user.id } });
+      expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    });
+
+    it('users() pages newest first with opaque cursors, filters, and is for admins only', async () => {
+      const prefix = `page-${Date.now().toString(36)}`;
+      for (let i = 0; i < 5; i += 1) await register(`${prefix}-${i}@example.com`);
+      const query = `query ($after: String, $prefix: String) {
+        users(first: 2, after: $after, filter: { emailPrefix: $prefix, role: USER }) {
+          edges { cursor node { email } } pageInfo { hasNextPage endCursor } } }`;
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let page = 0; page < 3; page += 1) {
+        type Page = { users: { edges: { node: { email: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+        const result: { data?: Page | null } = await graphql<Page>(auth.url, query, { token: admin.accessToken, variables: { after, prefix } });
+        const users = result.data?.users as Page['users'];
+        seen.push(...users.edges.map((edge) => edge.node.email));
+        expect(users.pageInfo.hasNextPage).toBe(page < 2);
+        after = users.pageInfo.endCursor;
+      }
+      expect(seen).toEqual([4, 3, 2, 1, 0].map((i) => `${prefix}-${i}@example.com`));
+
+      const asUser = await graphql(auth.url, '{ users { edges { cursor } } }', { token: alice.accessToken });
+      expect(asUser.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const tooMany = await graphql(auth.url, '{ users(first: 1000) { edges { cursor } } }', { token: admin.accessToken });
+      expect(tooMany.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+      const badCursor = await graphql(auth.url, '{ users(after: "garbage") { edges { cursor } } }', { token: admin.accessToken });
+      expect(badCursor.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+    });
+
+    it('resolves 100 User references with exactly one SQL statement', async () => {
+      const created = await sql<{ id: string }>(
+        `INSERT INTO auth.users (email) SELECT 'entity-' || g || '-' || $1 || '@example.com' FROM generate_series(1, 100) g RETURNING id`,
+        [Date.now().toString(36)],
+      );
+      const representations = created.map(({ id }) => ({ __typename: 'User', id }));
+      auth.statements.length = 0;
+      const result = await graphql<{ _entities: { id: string; email: string }[] }>(
+        auth.url,
+        'query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on User { id email } } }',
+        { token: admin.accessToken, variables: { representations } },
+      );
+      expect(result.errors).toBeUndefined();
+      expect(result.data?._entities.map((user) => user.id)).toEqual(created.map((row) => row.id));
+      expect(auth.statements).toHaveLength(1);
+      expect(auth.statements[0]?.sql).toMatch(/FROM "auth"\."users"/);
+    });
+
+    it('gives an anonymous caller of _entities no more than an anonymous client gets', async () => {
+      const result = await graphql(auth.url, 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { email } } }', {
+        variables: { r: [{ __typename: 'User', id: alice.user.id }] },
+      });
+      expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(JSON.stringify(result.data)).not.toContain('alice@');
+    });
+  });
+
+  describe('operations', () => {
+    it('labels database timings by schema in /metrics', async () => {
+      await graphql(auth.url, LOGIN, { variables: { input: { email: 'alice@example.com', password: 'user-demo-password' } } });
+      const metrics = await (await fetch(auth.url.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="auth"[^}]*\} [1-9]/);
+      expect(metrics).toMatch(/graphql_request_duration_seconds_count\{[^}]*operation="anonymous"/);
+      expect(metrics).toMatch(/graphql_errors_total\{[^}]*code="UNAUTHENTICATED"/);
+    });
+
+    it('is healthy and ready while the database answers', async () => {
+      const base = auth.url.replace('/graphql', '');
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ready' });
+    });
+
+    it('in production, masks an internal error and logs the real one with the request id', async () => {
+      const broken = new URL(ownerUrl());
+      broken.username = 'auth_svc';
+      broken.password = 'auth_svc_local_only';
+      broken.pathname = '/no_such_database_for_this_test';
+      const production = await startAuth({ NODE_ENV: 'production', AUTH_DATABASE_URL: broken.toString(), JWT_PUBLIC_KEY: JSON.stringify(signing.publicJwk) });
+      try {
+        const result = await graphql(production.url, REGISTER, {
+          variables: { input: { email: freshEmail(), password: PASSWORD } },
+          headers: { 'x-request-id': 'req-internal-1' },
+        });
+        expect(result.errors).toHaveLength(1);
+        expect(result.errors?.[0]).toMatchObject({ message: 'Internal server error', path: ['register'], extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+        expect(Object.keys(result.errors?.[0]?.extensions ?? {})).toEqual(['code']);
+        const logged = production.logs.lines.find((line) => line.level === 'error');
+        expect(logged).toMatchObject({ requestId: 'req-internal-1' });
+        expect(JSON.stringify(logged)).toMatch(/no_such_database_for_this_test/);
+        expect((await fetch(production.url.replace('/graphql', '/readyz'))).status).toBe(503);
+      } finally {
+        await production.server.stop();
+      }
+    });
+  });
+});

@@ -1,0 +1,27 @@
+import type { ServiceClient } from '@fedstack/shared-db';
+import type { RequestContext, ViewerRole } from '@fedstack/service-kit';
+import type { LoginThrottlePolicy } from './config';
+import type { IssuedAccessToken } from './domain/signing';
+import { createUserLoader } from './domain/users';
+
+/** What lives for the whole process and every request shares. */
+export interface AuthServices {
+  issueAccessToken(subject: { userId: string; role: ViewerRole; sessionId: string }): Promise<IssuedAccessToken>;
+  refreshTokenTtlSeconds: number;
+  throttle: LoginThrottlePolicy;
+  /** A hash of a random password, verified when the email is unknown so that both cases take as long. */
+  dummyPasswordHash: string;
+}
+
+export interface AuthContext extends RequestContext {
+  db: ServiceClient<'auth'>;
+  services: AuthServices;
+  loaders: { user: ReturnType<typeof createUserLoader> };
+  /** Set when this request signed a user in (register, login, refresh): that user's details may be shown. */
+  signedInUserId?: string;
+}
+
+/** One request's context: fresh loaders every time, the shared client and services. */
+export function createAuthContext(request: RequestContext, db: ServiceClient<'auth'>, services: AuthServices): AuthContext {
+  return { ...request, db, services, loaders: { user: createUserLoader(db) } };
+}

@@ -1,0 +1,130 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { ServiceClient, ServiceTransaction, UserRecord } from '@fedstack/shared-db';
+import { forbidden, unauthenticated } from '@fedstack/service-kit';
+
+type AuthDb = ServiceClient<'auth'>;
+type AuthTx = ServiceTransaction<'auth'>;
+
+/** Where a sign-in came from, kept for the user's own security overview. */
+export interface ClientInfo {
+  userAgent: string | undefined;
+  ipAddress: string | undefined;
+}
+
+export interface IssuedRefreshToken {
+  token: string;
+  expiresAt: Date;
+  /** The sign-in (family) the token belongs to; access tokens carry it as `sid`. */
+  familyId: string;
+}
+
+/** Refresh tokens are 256 random bits; only their SHA-256 is stored. */
+export function hashRefreshToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+async function insertRefreshToken(tx: AuthTx, userId: string, familyId: string, ttlSeconds: number, client: ClientInfo) {
+  const token = randomBytes(32).toString('base64url');
+  const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+  const session = await tx.session.create({
+    data: {
+      userId,
+      familyId,
+      tokenHash: hashRefreshToken(token),
+      expiresAt,
+      userAgent: client.userAgent ?? null,
+      ipAddress: client.ipAddress ?? null,
+    },
+    select: { id: true },
+  });
+  return { id: session.id, issued: { token, expiresAt, familyId } };
+}
+
+/** Starts a new sign-in: a new family with its first refresh token. */
+export async function startSession(tx: AuthTx, userId: string, ttlSeconds: number, client: ClientInfo): Promise<IssuedRefreshToken> {
+  return (await insertRefreshToken(tx, userId, randomUUID(), ttlSeconds, client)).issued;
+}
+
+interface LockedSession {
+  id: string;
+  user_id: string;
+  family_id: string;
+  expires_at: Date;
+  rotated_at: Date | null;
+  revoked_at: Date | null;
+}
+
+type RotationOutcome =
+  | { kind: 'rotated'; refresh: IssuedRefreshToken; user: UserRecord }
+  | { kind: 'reused' }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'suspended' };
+
+/**
+ * Exchanges a refresh token for a new one in the same family. The row is locked, so of two concurrent
+ * uses exactly one rotates; presenting an already rotated token again is treated as theft and revokes
+ * the whole family (RFC 9700 §4.14.2), the newest token included.
+ */
+export async function rotateRefreshToken(
+  db: AuthDb,
+  token: string,
+  ttlSeconds: number,
+  client: ClientInfo,
+): Promise<{ refresh: IssuedRefreshToken; user: UserRecord }> {
+  const outcome = await db.$transaction<RotationOutcome>(async (tx) => {
+    const [session] = await tx.$queryRaw<LockedSession[]>`
+      SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
+      FROM auth.sessions WHERE token_hash = ${hashRefreshToken(token)} FOR UPDATE`;
+    if (!session || session.revoked_at) return { kind: 'invalid', reason: 'Refresh token is not valid: sign in again' };
+    if (session.rotated_at) {
+      await tx.session.updateMany({
+        where: { familyId: session.family_id, revokedAt: null },
+        data: { revokedAt: new Date(), revokedReason: 'refresh_token_reused' },
+      });
+      return { kind: 'reused' };
+    }
+    if (session.expires_at.getTime() <= Date.now()) return { kind: 'invalid', reason: 'Refresh token expired: sign in again' };
+    const user = await tx.user.findUniqueOrThrow({ where: { id: session.user_id } });
+    if (user.status !== 'ACTIVE') {
+      await tx.session.updateMany({
+        where: { familyId: session.family_id, revokedAt: null },
+        data: { revokedAt: new Date(), revokedReason: 'user_suspended' },
+      });
+      return { kind: 'suspended' };
+    }
+    const next = await insertRefreshToken(tx, user.id, session.family_id, ttlSeconds, client);
+    await tx.session.update({ where: { id: session.id }, data: { rotatedAt: new Date(), replacedById: next.id } });
+    return { kind: 'rotated', refresh: next.issued, user };
+  });
+  // Revocations above are committed before the error is raised.
+  switch (outcome.kind) {
+    case 'rotated':
+      return { refresh: outcome.refresh, user: outcome.user };
+    case 'reused':
+      throw unauthenticated('Refresh token was already used: this sign-in has been ended on every device; sign in again');
+    case 'suspended':
+      throw forbidden('This account is suspended');
+    case 'invalid':
+      throw unauthenticated(outcome.reason);
+  }
+}
+
+/** Ends the sign-in a refresh token belongs to; false if the token is unknown. */
+export async function revokeFamilyOf(db: AuthDb, token: string): Promise<boolean> {
+  const session = await db.session.findUnique({ where: { tokenHash: hashRefreshToken(token) }, select: { familyId: true } });
+  if (!session) return false;
+  await db.session.updateMany({
+    where: { familyId: session.familyId, revokedAt: null },
+    data: { revokedAt: new Date(), revokedReason: 'logout' },
+  });
+  return true;
+}
+
+/** Ends every sign-in of a user, except one family if given. */
+export async function revokeUserSessions(db: AuthDb | AuthTx, userId: string, reason: string, exceptFamilyId?: string): Promise<number> {
+  const { count } = await db.session.updateMany({
+    where: { userId, revokedAt: null, ...(exceptFamilyId ? { familyId: { not: exceptFamilyId } } : {}) },
+    data: { revokedAt: new Date(), revokedReason: reason },
+  });
+  return count;
+}

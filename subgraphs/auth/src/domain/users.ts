@@ -1,0 +1,37 @@
+import type { Prisma, ServiceClient, UserRecord } from '@fedstack/shared-db';
+import { batchLoader, decodeCursor, encodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
+import type { UserFilter } from '../generated/resolvers-types';
+
+type AuthDb = ServiceClient<'auth'>;
+
+/** Loads users by id for one request: one SQL statement per batch, results in key order. */
+export function createUserLoader(db: AuthDb) {
+  return batchLoader<string, UserRecord>(
+    (ids) => db.user.findMany({ where: { id: { in: ids.filter(isUuid) } } }),
+    (user) => user.id,
+    null,
+  );
+}
+
+const USERS_PAGE = { default: 20, max: 100 };
+
+/** A page of users, newest first, with a cursor on (createdAt, id). */
+export async function listUsers(
+  db: AuthDb,
+  args: { first?: number | null; after?: string | null; filter?: UserFilter | null },
+): Promise<Connection<UserRecord>> {
+  const first = pageSize(args.first, USERS_PAGE);
+  const where: Prisma.UserWhereInput = {
+    ...(args.filter?.role ? { role: args.filter.role } : {}),
+    ...(args.filter?.status ? { status: args.filter.status } : {}),
+    ...(args.filter?.emailPrefix ? { email: { startsWith: args.filter.emailPrefix.trim().toLowerCase() } } : {}),
+  };
+  if (args.after) {
+    const [createdAt, id] = decodeCursor(args.after, 2) as [string, string];
+    const at = new Date(createdAt);
+    if (Number.isNaN(at.getTime()) || !isUuid(id)) decodeCursor('', 2);
+    where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: id } }];
+  }
+  const rows = first === 0 ? [] : await db.user.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
+  return toConnection(rows, first, (user) => encodeCursor([user.createdAt.toISOString(), user.id]), Boolean(args.after));
+}

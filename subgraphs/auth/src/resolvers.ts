@@ -1,0 +1,164 @@
+import { hashPassword, passwordNeedsRehash, Prisma, type UserRecord, verifyPassword } from '@fedstack/shared-db';
+import {
+  badUserInput,
+  conflict,
+  forbidden,
+  isUuid,
+  optionalViewer,
+  requireAdmin,
+  requireViewer,
+  scalarsFor,
+  unauthenticated,
+} from '@fedstack/service-kit';
+import type { AuthContext } from './context';
+import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
+import { revokeFamilyOf, revokeUserSessions, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
+import { assertNotThrottled, clearAccountFailures, recordLoginFailure, throttleKeys } from './domain/throttle';
+import { listUsers } from './domain/users';
+import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
+
+const INVALID_CREDENTIALS = 'Invalid email or password';
+
+function clientOf(ctx: AuthContext) {
+  return { userAgent: ctx.userAgent, ipAddress: ctx.clientAddress };
+}
+
+async function payload(ctx: AuthContext, user: UserRecord, refresh: IssuedRefreshToken): Promise<ResolversTypes['AuthPayload']> {
+  const access = await ctx.services.issueAccessToken({ userId: user.id, role: user.role, sessionId: refresh.familyId });
+  // The payload hands out this user's credentials, so the answer may show this user's details.
+  ctx.signedInUserId = user.id;
+  return {
+    accessToken: access.token,
+    accessTokenExpiresAt: access.expiresAt,
+    refreshToken: refresh.token,
+    refreshTokenExpiresAt: refresh.expiresAt,
+    user,
+  };
+}
+
+/** A user's own account details are visible to that user and to admins, and to nobody else. */
+function assertMayRead(ctx: AuthContext, userId: string): void {
+  if (ctx.signedInUserId === userId) return;
+  const viewer = optionalViewer(ctx.auth);
+  if (!viewer) throw unauthenticated();
+  if (viewer.userId !== userId && viewer.role !== 'ADMIN') throw forbidden("Only the user and admins can see a user's account details");
+}
+
+function guarded<K extends keyof UserRecord>(field: K) {
+  return (user: UserRecord, _args: unknown, ctx: AuthContext): UserRecord[K] => {
+    assertMayRead(ctx, user.id);
+    return user[field];
+  };
+}
+
+export const resolvers: Resolvers = {
+  ...scalarsFor('DateTime', 'EmailAddress'),
+
+  Query: {
+    async me(_parent, _args, ctx) {
+      const viewer = optionalViewer(ctx.auth);
+      return viewer ? ctx.loaders.user.load(viewer.userId) : null;
+    },
+    async user(_parent, { id }, ctx) {
+      if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${id.slice(0, 64)}")`);
+      requireViewer(ctx.auth);
+      assertMayRead(ctx, id);
+      return ctx.loaders.user.load(id);
+    },
+    async users(_parent, args, ctx) {
+      requireAdmin(ctx.auth);
+      return listUsers(ctx.db, args);
+    },
+  },
+
+  Mutation: {
+    async register(_parent, { input }, ctx) {
+      const email = normaliseEmail(input.email);
+      assertAcceptablePassword(input.password, email, 'input.password');
+      const passwordHash = await hashPassword(input.password);
+      try {
+        const { user, refresh } = await ctx.db.$transaction(async (tx) => {
+          const created = await tx.user.create({ data: { email, credential: { create: { passwordHash } } } });
+          return { user: created, refresh: await startSession(tx, created.id, ctx.services.refreshTokenTtlSeconds, clientOf(ctx)) };
+        });
+        ctx.logger.info({ userId: user.id }, 'user registered');
+        return payload(ctx, user, refresh);
+      } catch (error) {
+        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+          throw conflict('An account with this email already exists', { field: 'input.email' });
+        }
+        throw error;
+      }
+    },
+
+    async login(_parent, { input }, ctx) {
+      const email = normaliseEmail(input.email);
+      const keys = throttleKeys(email, ctx.clientAddress);
+      await assertNotThrottled(ctx.db, keys);
+      const user = await ctx.db.user.findUnique({ where: { email }, include: { credential: true } });
+      const storedHash = user?.credential?.passwordHash;
+      // Unknown emails verify against a dummy hash: same work, same answer, same time.
+      const valid = await verifyPassword(storedHash ?? ctx.services.dummyPasswordHash, input.password);
+      if (!user || !storedHash || !valid) {
+        await recordLoginFailure(ctx.db, keys, ctx.services.throttle);
+        throw unauthenticated(INVALID_CREDENTIALS);
+      }
+      if (user.status !== 'ACTIVE') throw forbidden('This account is suspended');
+      await clearAccountFailures(ctx.db, keys);
+      const rehash = passwordNeedsRehash(storedHash) ? await hashPassword(input.password) : null;
+      const { credential: _credential, ...account } = user;
+      const { signedIn, refresh } = await ctx.db.$transaction(async (tx) => {
+        if (rehash) await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash: rehash } });
+        const signedIn = await tx.user.update({ where: { id: account.id }, data: { lastLoginAt: new Date() } });
+        return { signedIn, refresh: await startSession(tx, account.id, ctx.services.refreshTokenTtlSeconds, clientOf(ctx)) };
+      });
+      return payload(ctx, signedIn, refresh);
+    },
+
+    async refreshSession(_parent, { refreshToken }, ctx) {
+      const { refresh, user } = await rotateRefreshToken(ctx.db, refreshToken, ctx.services.refreshTokenTtlSeconds, clientOf(ctx));
+      return payload(ctx, user, refresh);
+    },
+
+    async logout(_parent, { refreshToken }, ctx) {
+      return revokeFamilyOf(ctx.db, refreshToken);
+    },
+
+    async logoutEverywhere(_parent, _args, ctx) {
+      const viewer = requireViewer(ctx.auth);
+      await revokeUserSessions(ctx.db, viewer.userId, 'logout_everywhere');
+      return true;
+    },
+
+    async changePassword(_parent, { input }, ctx) {
+      const viewer = requireViewer(ctx.auth);
+      const user = await ctx.db.user.findUnique({ where: { id: viewer.userId }, include: { credential: true } });
+      if (!user?.credential) throw unauthenticated('This account has no password to change');
+      const keys = throttleKeys(user.email, ctx.clientAddress);
+      await assertNotThrottled(ctx.db, keys);
+      if (!(await verifyPassword(user.credential.passwordHash, input.currentPassword))) {
+        await recordLoginFailure(ctx.db, keys, ctx.services.throttle);
+        throw badUserInput('input.currentPassword', 'is not the current password');
+      }
+      assertAcceptablePassword(input.newPassword, user.email, 'input.newPassword');
+      if (input.newPassword === input.currentPassword) throw badUserInput('input.newPassword', 'must differ from the current password');
+      const passwordHash = await hashPassword(input.newPassword);
+      await ctx.db.$transaction(async (tx) => {
+        await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash } });
+        await revokeUserSessions(tx, user.id, 'password_changed', viewer.sessionId);
+      });
+      return true;
+    },
+  },
+
+  User: {
+    async __resolveReference(reference, ctx) {
+      return isUuid(reference.id) ? ctx.loaders.user.load(reference.id) : null;
+    },
+    email: guarded('email'),
+    role: guarded('role'),
+    status: guarded('status'),
+    createdAt: guarded('createdAt'),
+    lastLoginAt: guarded('lastLoginAt'),
+  },
+};

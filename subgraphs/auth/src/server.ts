@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'graphql';
+import { hashPassword } from '@fedstack/shared-db';
+import { createSubgraphServer, createTokenVerifier, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
+import { importJWK } from 'jose';
+import type { AuthConfig } from './config';
+import { createAuthContext, type AuthServices } from './context';
+import { createAccessTokenIssuer, resolveSigningKey } from './domain/signing';
+import { resolvers } from './resolvers';
+import { randomBytes } from 'node:crypto';
+
+export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
+
+export interface AuthServerOptions extends Omit<SubgraphServerOptions, 'config' | 'verifyToken'> {
+  config: AuthConfig;
+}
+
+/** Builds the auth subgraph (not yet listening). It signs tokens and serves its public key as a JWKS. */
+export async function createAuthServer(options: AuthServerOptions): Promise<SubgraphServer<'auth'>> {
+  const { config } = options;
+  const signingKey = await resolveSigningKey(config.signingKey, config.tokens.developmentKeyFile);
+  const services: AuthServices = {
+    issueAccessToken: createAccessTokenIssuer({
+      key: signingKey,
+      issuer: config.tokens.issuer,
+      audience: config.tokens.audience,
+      ttlSeconds: config.accessTokenTtlSeconds,
+    }),
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    throttle: config.throttle,
+    dummyPasswordHash: await hashPassword(randomBytes(16).toString('hex')),
+  };
+  const jwks = { keys: [signingKey.publicJwk] };
+  return createSubgraphServer(
+    {
+      service: 'auth',
+      typeDefs,
+      resolvers,
+      context: (request, db) => createAuthContext(request, db, services),
+      routes(app) {
+        app.get('/.well-known/jwks.json', (_req, res) => {
+          res.set('cache-control', 'public, max-age=300').json(jwks);
+        });
+      },
+    },
+    {
+      ...options,
+      verifyToken: createTokenVerifier({
+        key: await importJWK(signingKey.publicJwk, signingKey.publicJwk.alg),
+        issuer: config.tokens.issuer,
+        audience: config.tokens.audience,
+      }),
+    },
+  );
+}
