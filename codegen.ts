@@ -22,6 +22,18 @@ const subgraphs: Record<string, { context: string; mappers: Record<string, strin
     context: '../context#AuthContext',
     mappers: { User: '@fedstack/shared-db#UserRecord' },
   },
+  profile: {
+    context: '../context#ProfileContext',
+    mappers: { User: '@fedstack/service-kit#EntityReference' },
+  },
+  payments: {
+    context: '../context#PaymentsContext',
+    mappers: {
+      User: '@fedstack/service-kit#EntityReference',
+      Payment: '@fedstack/shared-db#PaymentRecord',
+      Refund: '../domain/payments#RefundWithCurrency',
+    },
+  },
 };
 
 const config: CodegenConfig = {

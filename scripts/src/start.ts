@@ -14,7 +14,11 @@ import {
 } from '@fedstack/shared-db';
 
 /** The processes `npm start` runs, in start order, each with its default port and the variable that moves it. */
-const PROCESSES = [{ name: 'auth', entry: 'subgraphs/auth/dist/main.js', defaultPort: 4001 }];
+const PROCESSES = [
+  { name: 'auth', entry: 'subgraphs/auth/dist/main.js', defaultPort: 4001 },
+  { name: 'profile', entry: 'subgraphs/profile/dist/main.js', defaultPort: 4002 },
+  { name: 'payments', entry: 'subgraphs/payments/dist/main.js', defaultPort: 4003 },
+];
 
 interface Planned {
   name: string;

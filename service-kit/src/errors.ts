@@ -72,15 +72,28 @@ export function isClientSafe(error: unknown): boolean {
 }
 
 /**
+ * graphql-js reports a variable that fails its type (a bad Decimal, an unknown enum value) only in the
+ * message (`... at "input.amount"; ...`); the field is copied to `extensions.field` like our own errors.
+ */
+function withField(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  if (formatted.extensions?.code !== ErrorCode.BAD_USER_INPUT || formatted.extensions.field) return formatted;
+  const variable = /^Variable "\$(\w+)" got invalid value .*? at "([\w.[\]]+)"/.exec(formatted.message)
+    ?? /^Variable "\$(\w+)" got invalid value/.exec(formatted.message);
+  if (!variable) return formatted;
+  return { ...formatted, extensions: { ...formatted.extensions, field: variable[2] ?? variable[1] } };
+}
+
+/**
  * Apollo's `formatError`: client-safe errors pass with their code; anything else becomes a generic
  * INTERNAL_SERVER_ERROR when `mask` is set (production), with no message details or stack.
  */
 export function formatErrorFor(mask: boolean) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     if (isClientSafe(error)) {
-      if (!mask) return formatted;
-      const { stacktrace: _stacktrace, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
+      const named = withField(formatted);
+      if (!mask) return named;
+      const { stacktrace: _stacktrace, ...extensions } = named.extensions ?? {};
+      return { ...named, extensions };
     }
     if (!mask) return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.INTERNAL_SERVER_ERROR } };
     return {

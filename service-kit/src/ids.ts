@@ -4,3 +4,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function isUuid(value: unknown): boolean {
   return typeof value === 'string' && UUID.test(value);
 }
+
+/** An entity another subgraph owns, as this subgraph knows it: by id alone. */
+export interface EntityReference {
+  id: string;
+}

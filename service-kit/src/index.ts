@@ -18,6 +18,7 @@ export {
   optionalViewer,
   requireViewer,
   requireAdmin,
+  requireSelfOrAdmin,
   type Viewer,
   type ViewerRole,
   type AccessTokenClaims,
@@ -29,4 +30,4 @@ export { createSubgraphServer, serve, type RequestContext, type SubgraphDefiniti
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader } from './loaders';
-export { isUuid } from './ids';
+export { isUuid, type EntityReference } from './ids';

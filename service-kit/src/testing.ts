@@ -1,4 +1,5 @@
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from './keys';
 
 /** Helpers for tests that drive real servers over HTTP. */
@@ -46,4 +47,29 @@ export class LogCapture {
   write(chunk: string): void {
     for (const line of chunk.split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
   }
+}
+
+/**
+ * Signs access tokens the way auth does, for tests of other subgraphs: `env` carries the public key
+ * for the servers under test.
+ */
+export async function testTokens(): Promise<{
+  env: { JWT_PUBLIC_KEY: string; JWT_PRIVATE_KEY: string };
+  mint(subject: { userId: string; role?: 'USER' | 'ADMIN' }): Promise<string>;
+}> {
+  const key = await testSigningKey();
+  const privateKey = await importJWK(JSON.parse(key.privateKey) as JWK, TOKEN_ALGORITHM);
+  return {
+    env: { JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk), JWT_PRIVATE_KEY: key.privateKey },
+    mint: ({ userId, role = 'USER' }) =>
+      new SignJWT({ role, sid: randomUUID() })
+        .setProtectedHeader({ alg: TOKEN_ALGORITHM })
+        .setIssuer('fedstack-auth')
+        .setAudience('fedstack')
+        .setSubject(userId)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(privateKey),
+  };
 }

@@ -100,3 +100,10 @@ export function requireAdmin(auth: RequestAuth): Viewer {
   if (viewer.role !== 'ADMIN') throw forbidden('This operation requires the ADMIN role');
   return viewer;
 }
+
+/** The viewer, if they are the user in question or an admin; otherwise UNAUTHENTICATED or FORBIDDEN. */
+export function requireSelfOrAdmin(auth: RequestAuth, userId: string, what = "this user's data"): Viewer {
+  const viewer = requireViewer(auth);
+  if (viewer.userId !== userId && viewer.role !== 'ADMIN') throw forbidden(`Only the user and admins can see ${what}`);
+  return viewer;
+}

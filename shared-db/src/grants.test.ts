@@ -31,7 +31,7 @@ const EXPECTED: Record<Service, Record<string, string>> = {
       'select(created_at,expires_at,family_id,id,revoked_at,revoked_reason,rotated_at,user_id) update(revoked_at,revoked_reason) delete',
     'auth.login_throttles': 'select(key) delete',
     'profile.profiles': 'select(*) delete',
-    'payments.payments': 'select(*) update(anonymised_at,description,method_last4,updated_at,user_id)',
+    'payments.payments': 'select(*) update(anonymised_at,description,method_last4,updated_at)',
     'payments.refunds': 'select(*)',
     'payments.idempotency_records': 'select(user_id) delete',
     'admin.audit_entries': 'select(*) insert(*)',

@@ -49,10 +49,10 @@ export const GRANTS = {
   },
   payment: {
     table: 'payments.payments',
-    // Statistics read payments; erasure detaches them from the person.
+    // Statistics read payments; erasure clears their personal details.
     access: {
       payments: OWNS,
-      admin: { select: true, update: ['user_id', 'description', 'method_last4', 'anonymised_at', 'updated_at'] },
+      admin: { select: true, update: ['description', 'method_last4', 'anonymised_at', 'updated_at'] },
     },
   },
   refund: {

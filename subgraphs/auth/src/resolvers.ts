@@ -6,6 +6,7 @@ import {
   isUuid,
   optionalViewer,
   requireAdmin,
+  requireSelfOrAdmin,
   requireViewer,
   scalarsFor,
   unauthenticated,
@@ -38,10 +39,7 @@ async function payload(ctx: AuthContext, user: UserRecord, refresh: IssuedRefres
 
 /** A user's own account details are visible to that user and to admins, and to nobody else. */
 function assertMayRead(ctx: AuthContext, userId: string): void {
-  if (ctx.signedInUserId === userId) return;
-  const viewer = optionalViewer(ctx.auth);
-  if (!viewer) throw unauthenticated();
-  if (viewer.userId !== userId && viewer.role !== 'ADMIN') throw forbidden("Only the user and admins can see a user's account details");
+  if (ctx.signedInUserId !== userId) requireSelfOrAdmin(ctx.auth, userId, "a user's account details");
 }
 
 function guarded<K extends keyof UserRecord>(field: K) {
@@ -61,7 +59,6 @@ export const resolvers: Resolvers = {
     },
     async user(_parent, { id }, ctx) {
       if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${id.slice(0, 64)}")`);
-      requireViewer(ctx.auth);
       assertMayRead(ctx, id);
       return ctx.loaders.user.load(id);
     },

@@ -88,7 +88,7 @@ CREATE TABLE "auth"."login_throttles" (
 -- CreateTable
 CREATE TABLE "payments"."payments" (
     "id" UUID NOT NULL DEFAULT gen_random_uuid(),
-    "user_id" UUID,
+    "user_id" UUID NOT NULL,
     "amount" DECIMAL(19,4) NOT NULL,
     "currency" CHAR(3) NOT NULL,
     "status" "payments"."PaymentStatus" NOT NULL DEFAULT 'PENDING',

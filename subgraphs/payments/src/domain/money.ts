@@ -1,0 +1,59 @@
+import { Prisma } from '@fedstack/shared-db';
+import { badUserInput } from '@fedstack/service-kit';
+
+/** The largest amount one payment may carry, in the currency's major unit. */
+export const MAX_AMOUNT = new Prisma.Decimal('1000000');
+
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+
+/** How many decimals a currency has (ISO 4217 minor units, as the runtime's ICU data knows them). */
+export function minorUnits(currency: string): number {
+  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+}
+
+/** An upper-case ISO 4217 code the runtime knows, or BAD_USER_INPUT on `field`. */
+export function parseCurrency(value: string, field: string): string {
+  const code = value.trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(code) || !CURRENCIES.has(code)) throw badUserInput(field, `must be an ISO 4217 currency code such as "EUR" (got "${value.slice(0, 10)}")`);
+  return code;
+}
+
+/** Any finite decimal number, exactly; BAD_USER_INPUT on `field` otherwise. */
+export function parseDecimal(value: string, field: string): Prisma.Decimal {
+  try {
+    const decimal = new Prisma.Decimal(value);
+    if (decimal.isFinite()) return decimal;
+  } catch {
+    // Falls through to the error below.
+  }
+  throw badUserInput(field, `must be a decimal number such as "12.50" (got "${value.slice(0, 40)}")`);
+}
+
+/**
+ * An amount for `currency`: greater than zero, at most MAX_AMOUNT, and with no more decimals than the
+ * currency has. Exact decimal arithmetic throughout; the result is the canonical string ("12.5" for "12.50").
+ */
+export function parseAmount(value: string, currency: string, field: string, max: Prisma.Decimal = MAX_AMOUNT): Prisma.Decimal {
+  const amount = parseDecimal(value, field);
+  if (amount.lte(0)) throw badUserInput(field, `must be greater than zero (got "${value.slice(0, 40)}")`);
+  const decimals = minorUnits(currency);
+  if (amount.decimalPlaces() > decimals) {
+    throw badUserInput(field, `${currency} amounts have at most ${decimals} decimal place${decimals === 1 ? '' : 's'} (got "${value.slice(0, 40)}")`);
+  }
+  if (amount.gt(max)) throw badUserInput(field, `must be at most ${max.toFixed()} (got "${value.slice(0, 40)}")`);
+  return amount;
+}
+
+/** Optional free text with a length bound; null and blank become null. */
+export function optionalText(value: string | null | undefined, field: string, max: number): string | null {
+  if (value === null || value === undefined) return null;
+  const trimmed = value.trim();
+  const length = [...trimmed].length;
+  if (length > max) throw badUserInput(field, `must be at most ${max} characters (got ${length})`);
+  return trimmed === '' ? null : trimmed;
+}
+
+/** Formats a stored amount with exactly the currency's decimals: "12.50", "5000", "12.345". */
+export function formatAmount(amount: Prisma.Decimal, currency: string): string {
+  return amount.toFixed(minorUnits(currency));
+}

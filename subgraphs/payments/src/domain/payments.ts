@@ -1,0 +1,262 @@
+import {
+  crossServiceTransaction,
+  Prisma,
+  type PaymentRecord,
+  type PaymentStatus,
+  type RefundRecord,
+  type ServiceClient,
+} from '@fedstack/shared-db';
+import {
+  AppError,
+  ErrorCode,
+  badUserInput,
+  batchLoader,
+  conflict,
+  decodeCursor,
+  encodeCursor,
+  groupedBatchLoader,
+  isUuid,
+  notFound,
+  pageSize,
+  toConnection,
+  type Connection,
+} from '@fedstack/service-kit';
+import { assertIdempotencyKey, claimIdempotencyKey, fingerprint } from './idempotency';
+import { optionalText, parseAmount, parseCurrency, parseDecimal } from './money';
+import { DECLINING_TOKENS, assertTokenFormat, type PaymentProcessor } from './processor';
+
+type PaymentsDb = ServiceClient<'payments'>;
+
+export const DESCRIPTION_MAX = 500;
+const PAYMENTS_PAGE = { default: 10, max: 50 };
+// Waiting for a pool connection or for a concurrent holder of the same key must not fail the request.
+const TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
+
+/** The answer a declined payment gets, the first time and on every retry with its key. */
+export function paymentDeclined(payment: PaymentRecord): AppError {
+  const reason = Object.values(DECLINING_TOKENS).find((decline) => decline.code === payment.declineCode);
+  return new AppError(ErrorCode.PAYMENT_DECLINED, `Payment declined: ${reason?.message ?? payment.declineCode ?? 'declined'}`, {
+    paymentId: payment.id,
+    declineCode: payment.declineCode,
+  });
+}
+
+export interface CreatePaymentRequest {
+  amount: string;
+  currency: string;
+  description?: string | null;
+  paymentMethodToken: string;
+}
+
+/**
+ * Charges `userId` once per idempotency key: validates everything first, then claims the key, charges
+ * through the processor and records the payment (FAILED when declined) in one transaction.
+ */
+export async function createPayment(
+  db: PaymentsDb,
+  processor: PaymentProcessor,
+  userId: string,
+  request: CreatePaymentRequest,
+  idempotencyKey: string,
+): Promise<PaymentRecord> {
+  assertIdempotencyKey(idempotencyKey);
+  const currency = parseCurrency(request.currency, 'input.currency');
+  const amount = parseAmount(request.amount, currency, 'input.amount');
+  const description = optionalText(request.description, 'input.description', DESCRIPTION_MAX);
+  assertTokenFormat(request.paymentMethodToken, 'input.paymentMethodToken');
+  const requestHash = fingerprint({ amount: amount.toFixed(), currency, description, token: request.paymentMethodToken });
+
+  const payment = await db.$transaction(async (tx) => {
+    const claim = await claimIdempotencyKey(tx, { userId, operation: 'createPayment', key: idempotencyKey, requestHash });
+    if (claim.kind === 'replay') return tx.payment.findUniqueOrThrow({ where: { id: claim.paymentId as string } });
+    const charge = await processor.charge({ amount: amount.toFixed(), currency, paymentMethodToken: request.paymentMethodToken, idempotencyKey });
+    const created = await tx.payment.create({
+      data: {
+        userId,
+        amount,
+        currency,
+        description,
+        status: charge.approved ? 'SUCCEEDED' : 'FAILED',
+        methodLast4: request.paymentMethodToken.slice(-4),
+        processorRef: charge.approved ? charge.reference : null,
+        declineCode: charge.approved ? null : charge.declineCode,
+      },
+    });
+    await tx.idempotencyRecord.update({
+      where: { id: claim.recordId },
+      data: { paymentId: created.id, errorCode: charge.approved ? null : ErrorCode.PAYMENT_DECLINED },
+    });
+    return created;
+  }, TRANSACTION);
+  if (payment.status === 'FAILED') throw paymentDeclined(payment);
+  return payment;
+}
+
+/** A refund with its payment's currency, which its amount is formatted in. */
+export type RefundWithCurrency = RefundRecord & { currency: string };
+
+export interface RefundRequest {
+  paymentId: string;
+  amount: string;
+  reason?: string | null;
+}
+
+interface LockedPayment {
+  id: string;
+  amount: Prisma.Decimal;
+  refunded_amount: Prisma.Decimal;
+  currency: string;
+  status: PaymentStatus;
+}
+
+/**
+ * Refunds part or all of a payment. The payment row is locked for the whole transaction, so racing
+ * refunds are applied one after another and together never exceed the amount (a CHECK constraint
+ * backs this up). The refund, the payment's new state and the audit entry commit together.
+ */
+export async function refundPayment(
+  db: PaymentsDb,
+  admin: { userId: string; requestId: string },
+  request: RefundRequest,
+  idempotencyKey: string,
+): Promise<RefundWithCurrency> {
+  assertIdempotencyKey(idempotencyKey);
+  if (!isUuid(request.paymentId)) throw badUserInput('input.paymentId', 'must be a UUID');
+  const reason = optionalText(request.reason, 'input.reason', DESCRIPTION_MAX);
+  const requestHash = fingerprint({
+    paymentId: request.paymentId.toLowerCase(),
+    amount: parseDecimal(request.amount, 'input.amount').toFixed(),
+    reason,
+  });
+
+  return crossServiceTransaction(
+    db,
+    async (tx) => {
+      const claim = await claimIdempotencyKey(tx, { userId: admin.userId, operation: 'refundPayment', key: idempotencyKey, requestHash });
+      if (claim.kind === 'replay') {
+        const refund = await tx.refund.findUniqueOrThrow({ where: { id: claim.refundId as string }, include: { payment: { select: { currency: true } } } });
+        const { payment, ...rest } = refund;
+        return { ...rest, currency: payment.currency };
+      }
+      const [payment] = await tx.$queryRaw<LockedPayment[]>`
+        SELECT id, amount, refunded_amount, currency, status::text AS status
+        FROM payments.payments WHERE id = ${request.paymentId}::uuid FOR UPDATE`;
+      if (!payment) throw notFound(`No payment with id ${request.paymentId}`);
+      if (payment.status !== 'SUCCEEDED' && payment.status !== 'PARTIALLY_REFUNDED') {
+        throw conflict(`Only succeeded payments can be refunded; this one is ${payment.status}`);
+      }
+      const refundable = payment.amount.minus(payment.refunded_amount);
+      const amount = parseAmount(request.amount, payment.currency, 'input.amount', refundable);
+      const refundedAfter = payment.refunded_amount.plus(amount);
+      const statusAfter: PaymentStatus = refundedAfter.equals(payment.amount) ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+      const refund = await tx.refund.create({ data: { paymentId: payment.id, amount, reason, createdById: admin.userId } });
+      await tx.payment.update({ where: { id: payment.id }, data: { refundedAmount: refundedAfter, status: statusAfter } });
+      await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { refundId: refund.id } });
+      // createMany, not create: payments may append audit entries but not read them back.
+      await tx.auditEntry.createMany({
+        data: [
+          {
+            actorId: admin.userId,
+            action: 'payment.refund',
+            targetType: 'Payment',
+            targetId: payment.id,
+            requestId: admin.requestId,
+            payload: {
+              refundId: refund.id,
+              amount: amount.toFixed(),
+              currency: payment.currency,
+              before: { status: payment.status, refundedAmount: payment.refunded_amount.toFixed() },
+              after: { status: statusAfter, refundedAmount: refundedAfter.toFixed() },
+            },
+          },
+        ],
+      });
+      return { ...refund, currency: payment.currency };
+    },
+    TRANSACTION,
+  );
+}
+
+/** Loads payments by id: one statement per batch. */
+export function createPaymentLoader(db: PaymentsDb) {
+  return batchLoader<string, PaymentRecord>(
+    (ids) => db.payment.findMany({ where: { id: { in: ids.filter(isUuid) } } }),
+    (payment) => payment.id,
+    null,
+  );
+}
+
+/** Loads every refund of many payments, oldest first: one statement per batch. */
+export function createRefundsLoader(db: PaymentsDb) {
+  return groupedBatchLoader<string, RefundRecord>(
+    (paymentIds) => db.refund.findMany({ where: { paymentId: { in: [...paymentIds] } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    (refund) => refund.paymentId,
+  );
+}
+
+export interface MoneyTotal {
+  userId: string;
+  currency: string;
+  amount: Prisma.Decimal;
+}
+
+/** Per user and currency, succeeded payments minus refunds, summed by PostgreSQL: one statement per batch. */
+export function createTotalsLoader(db: PaymentsDb) {
+  return groupedBatchLoader<string, MoneyTotal>(
+    (userIds) => db.$queryRaw<MoneyTotal[]>`
+      SELECT user_id AS "userId", currency, sum(amount - refunded_amount) AS amount
+      FROM payments.payments
+      WHERE user_id = ANY(${userIds.filter(isUuid)}::uuid[]) AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')
+      GROUP BY user_id, currency ORDER BY currency`,
+    (total) => total.userId,
+  );
+}
+
+export interface PaymentPageArgs {
+  first?: number | null;
+  after?: string | null;
+  status?: PaymentStatus | null;
+}
+
+const paymentCursor = (payment: PaymentRecord) => encodeCursor([payment.createdAt.toISOString(), payment.id]);
+
+/**
+ * Pages of payments, newest first, for many users at once: a window function ranks each user's
+ * payments, so the page for every user in a batch comes from one statement.
+ */
+export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
+  const first = pageSize(args.first, PAYMENTS_PAGE);
+  let after: { at: Date; id: string } | null = null;
+  if (args.after) {
+    const [at, id] = decodeCursor(args.after, 2) as [string, string];
+    if (Number.isNaN(new Date(at).getTime()) || !isUuid(id)) throw badUserInput('after', 'is not a cursor from this list');
+    after = { at: new Date(at), id };
+  }
+  return groupedBatchLoader<string, PaymentRecord>(
+    async (userIds) => {
+      if (first === 0) return [];
+      return db.$queryRaw<PaymentRecord[]>`
+        SELECT "id", "userId", "amount", "currency", "status", "description", "refundedAmount", "methodLast4",
+               "processorRef", "declineCode", "createdAt", "updatedAt", "anonymisedAt"
+        FROM (
+          SELECT p.id AS "id", p.user_id AS "userId", p.amount AS "amount", p.currency AS "currency", p.status::text AS "status",
+                 p.description AS "description", p.refunded_amount AS "refundedAmount", p.method_last4 AS "methodLast4",
+                 p.processor_ref AS "processorRef", p.decline_code AS "declineCode", p.created_at AS "createdAt",
+                 p.updated_at AS "updatedAt", p.anonymised_at AS "anonymisedAt",
+                 row_number() OVER (PARTITION BY p.user_id ORDER BY p.created_at DESC, p.id DESC) AS rank
+          FROM payments.payments p
+          WHERE p.user_id = ANY(${userIds.filter(isUuid)}::uuid[])
+            AND (${args.status ?? null}::text IS NULL OR p.status::text = ${args.status ?? null}::text)
+            AND (${after?.at ?? null}::timestamptz IS NULL OR (p.created_at, p.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))
+        ) ranked
+        WHERE rank <= ${first + 1}
+        ORDER BY "userId", rank`;
+    },
+    (payment) => payment.userId,
+  );
+}
+
+/** Turns one user's fetched rows (first + 1 at most) into a connection. */
+export function paymentConnection(rows: PaymentRecord[], args: PaymentPageArgs): Connection<PaymentRecord> {
+  return toConnection(rows, pageSize(args.first, PAYMENTS_PAGE), paymentCursor, Boolean(args.after));
+}

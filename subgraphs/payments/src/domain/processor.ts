@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import { badUserInput } from '@fedstack/service-kit';
+
+export interface ChargeRequest {
+  /** Exact decimal string in the currency's major unit. */
+  amount: string;
+  currency: string;
+  paymentMethodToken: string;
+  /** Passed on so that a real processor deduplicates retries too. */
+  idempotencyKey: string;
+}
+
+export type ChargeResult = { approved: true; reference: string } | { approved: false; declineCode: string; message: string };
+
+/** Where money actually moves. A real integration implements this; the simulated one ships by default. */
+export interface PaymentProcessor {
+  charge(request: ChargeRequest): Promise<ChargeResult>;
+}
+
+/** The test tokens the simulated processor declines, and why (documented in the schema and README). */
+export const DECLINING_TOKENS: Record<string, { code: string; message: string }> = {
+  tok_decline: { code: 'card_declined', message: 'The card was declined' },
+  tok_insufficient_funds: { code: 'insufficient_funds', message: 'The card has insufficient funds' },
+  tok_expired_card: { code: 'expired_card', message: 'The card has expired' },
+};
+
+const TOKEN = /^tok_[A-Za-z0-9_]{1,64}$/;
+
+/** Checks the token's shape before anything is recorded. */
+export function assertTokenFormat(token: string, field: string): void {
+  if (!TOKEN.test(token)) throw badUserInput(field, 'must be a processor token such as "tok_visa"');
+}
+
+/** Approves every well-formed token except the documented declining ones; deterministic, no network. */
+export const simulatedProcessor: PaymentProcessor = {
+  async charge({ paymentMethodToken }) {
+    const decline = DECLINING_TOKENS[paymentMethodToken];
+    if (decline) return { approved: false, declineCode: decline.code, message: decline.message };
+    return { approved: true, reference: `sim_${randomUUID()}` };
+  },
+};

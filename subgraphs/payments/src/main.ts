@@ -1,0 +1,9 @@
+import { loadServiceConfig, serve } from '@fedstack/service-kit';
+import { createPaymentsServer } from './server';
+
+serve(async () => {
+  const server = await createPaymentsServer({ config: loadServiceConfig('payments') });
+  await server.checkDatabase();
+  await server.listen();
+  return server;
+});

@@ -1,0 +1,294 @@
+import pg from 'pg';
+import { ownerUrl, type QueryEvent } from '@fedstack/shared-db';
+import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
+import { graphql, testTokens } from '@fedstack/service-kit/testing';
+import { createPaymentsServer } from './server';
+
+async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(ownerUrl());
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+let counter = 0;
+async function newUsers(count: number): Promise<string[]> {
+  counter += 1;
+  const rows = await sql<{ id: string }>(
+    `INSERT INTO auth.users (email) SELECT 'pay-' || g || '-' || $1 || '@example.com' FROM generate_series(1, $2::int) g RETURNING id`,
+    [`${Date.now().toString(36)}-${counter}`, count],
+  );
+  return rows.map((row) => row.id);
+}
+
+const CREATE = `mutation ($input: CreatePaymentInput!, $key: String!) {
+  createPayment(input: $input, idempotencyKey: $key) { id amount currency status description refundedAmount user { id } } }`;
+const REFUND = `mutation ($input: RefundPaymentInput!, $key: String!) {
+  refundPayment(input: $input, idempotencyKey: $key) { id amount reason } }`;
+
+interface Payment {
+  id: string;
+  amount: string;
+  currency: string;
+  status: string;
+}
+
+describe('payments subgraph', () => {
+  let server: SubgraphServer<'payments'>;
+  let url: string;
+  let tokens: Awaited<ReturnType<typeof testTokens>>;
+  let adminToken: string;
+  const statements: QueryEvent[] = [];
+
+  beforeAll(async () => {
+    tokens = await testTokens();
+    const config = loadServiceConfig('payments', { ...process.env, ...tokens.env, PAYMENTS_PORT: '0', LOG_LEVEL: 'silent', DB_POOL_SIZE: '10' });
+    server = await createPaymentsServer({ config, onQuery: (event) => statements.push(event) });
+    url = `${await server.listen()}/graphql`;
+    const [adminId] = (await newUsers(1)) as [string];
+    adminToken = await tokens.mint({ userId: adminId, role: 'ADMIN' });
+  });
+  afterAll(() => server.stop());
+
+  async function pay(token: string, input: Record<string, unknown>, key = `key-${Math.random()}`) {
+    return graphql<{ createPayment: Payment }>(url, CREATE, { token, variables: { input, key } });
+  }
+
+  describe('createPayment', () => {
+    it('charges and answers with exact decimal strings in the currency\'s own precision', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      const usd = await pay(token, { amount: '12.5', currency: 'usd', description: 'Lunch', paymentMethodToken: 'tok_visa' });
+      expect(usd.errors).toBeUndefined();
+      expect(usd.data?.createPayment).toMatchObject({ amount: '12.50', currency: 'USD', status: 'SUCCEEDED', refundedAmount: '0.00', user: { id: userId } });
+      const kwd = await pay(token, { amount: '0.125', currency: 'KWD', paymentMethodToken: 'tok_visa' });
+      expect(kwd.data?.createPayment.amount).toBe('0.125');
+      const jpy = await pay(token, { amount: '5000', currency: 'JPY', paymentMethodToken: 'tok_visa' });
+      expect(jpy.data?.createPayment.amount).toBe('5000');
+      const [stored] = await sql<{ amount: string }>('SELECT amount::text FROM payments.payments WHERE id = $1', [kwd.data?.createPayment.id]);
+      expect(stored?.amount).toBe('0.1250');
+    });
+
+    it('turns 50 concurrent calls with one key into one payment and fifty identical answers', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      const input = { amount: '42.00', currency: 'EUR', description: 'Concurrent', paymentMethodToken: 'tok_visa' };
+      const answers = await Promise.all(Array.from({ length: 50 }, () => pay(token, input, 'one-key')));
+      expect(answers.every((answer) => !answer.errors)).toBe(true);
+      const bodies = new Set(answers.map((answer) => JSON.stringify(answer.data)));
+      expect(bodies.size).toBe(1);
+      expect(await sql('SELECT id FROM payments.payments WHERE user_id = $1', [userId])).toHaveLength(1);
+
+      const reused = await pay(token, { ...input, amount: '43.00' }, 'one-key');
+      expect(reused.errors?.[0]?.extensions).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', field: 'idempotencyKey' });
+      expect(await sql('SELECT id FROM payments.payments WHERE user_id = $1', [userId])).toHaveLength(1);
+
+      const sameAmountWritten = await pay(token, { ...input, amount: '42' }, 'one-key');
+      expect(sameAmountWritten.data).toEqual(answers[0]?.data);
+    });
+
+    it('scopes keys per user: another user may use the same key', async () => {
+      const [a, b] = (await newUsers(2)) as [string, string];
+      const input = { amount: '1.00', currency: 'EUR', paymentMethodToken: 'tok_visa' };
+      const first = await pay(await tokens.mint({ userId: a }), input, 'shared-key');
+      const second = await pay(await tokens.mint({ userId: b }), input, 'shared-key');
+      expect(first.data?.createPayment.id).not.toBe(second.data?.createPayment.id);
+    });
+
+    it('records a declined card as FAILED, answers PAYMENT_DECLINED, and replays that answer for the same key', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      const input = { amount: '9.99', currency: 'GBP', paymentMethodToken: 'tok_insufficient_funds' };
+      const first = await pay(token, input, 'declined-key');
+      expect(first.errors?.[0]?.extensions).toMatchObject({ code: 'PAYMENT_DECLINED', declineCode: 'insufficient_funds' });
+      const retry = await pay(token, input, 'declined-key');
+      expect(retry.errors).toEqual(first.errors);
+      const rows = await sql<{ status: string; decline_code: string }>('SELECT status, decline_code FROM payments.payments WHERE user_id = $1', [userId]);
+      expect(rows).toEqual([{ status: 'FAILED', decline_code: 'insufficient_funds' }]);
+    });
+
+    it.each([
+      ['JPY with decimals', { amount: '100.5', currency: 'JPY' }, 'input.amount'],
+      ['a negative amount', { amount: '-5.00', currency: 'EUR' }, 'input.amount'],
+      ['zero', { amount: '0', currency: 'EUR' }, 'input.amount'],
+      ['NaN', { amount: 'NaN', currency: 'EUR' }, 'input.amount'],
+      ['1e400', { amount: '1e400', currency: 'EUR' }, 'input.amount'],
+      ['an amount over the limit', { amount: '1000000.01', currency: 'EUR' }, 'input.amount'],
+      ['more decimals than EUR has', { amount: '1.001', currency: 'EUR' }, 'input.amount'],
+      ['an unknown currency', { amount: '1.00', currency: 'XYZ' }, 'input.currency'],
+      ['a 10,000-character description', { amount: '1.00', currency: 'EUR', description: 'd'.repeat(10_000) }, 'input.description'],
+      ['a malformed card token', { amount: '1.00', currency: 'EUR', paymentMethodToken: 'card 4242' }, 'input.paymentMethodToken'],
+    ])('refuses %s with BAD_USER_INPUT naming the field, writing nothing', async (_label, input, field) => {
+      const [userId] = (await newUsers(1)) as [string];
+      const result = await pay(await tokens.mint({ userId }), { paymentMethodToken: 'tok_visa', ...input });
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      expect(await sql('SELECT 1 FROM payments.payments WHERE user_id = $1', [userId])).toHaveLength(0);
+      expect(await sql('SELECT 1 FROM payments.idempotency_records WHERE user_id = $1', [userId])).toHaveLength(0);
+    });
+
+    it('refuses an amount sent as a JSON number, which has already lost precision', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const result = await pay(await tokens.mint({ userId }), { amount: 0.1, currency: 'EUR', paymentMethodToken: 'tok_visa' });
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.amount' });
+      expect(result.errors?.[0]?.message).toMatch(/strings/);
+    });
+  });
+
+  describe('refundPayment', () => {
+    async function paymentOf(amount: string, currency = 'EUR'): Promise<{ userId: string; payment: Payment }> {
+      const [userId] = (await newUsers(1)) as [string];
+      const created = await pay(await tokens.mint({ userId }), { amount, currency, paymentMethodToken: 'tok_visa' });
+      return { userId, payment: created.data?.createPayment as Payment };
+    }
+
+    it('never lets 20 racing partial refunds exceed the amount, and audits each accepted one exactly once', async () => {
+      const { payment } = await paymentOf('100.00');
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, index) =>
+          graphql<{ refundPayment: { id: string } }>(url, REFUND, {
+            token: adminToken,
+            variables: { input: { paymentId: payment.id, amount: '7.00', reason: `race ${index}` }, key: `race-${payment.id}-${index}` },
+          }),
+        ),
+      );
+      const accepted = results.filter((result) => !result.errors);
+      const refused = results.filter((result) => result.errors);
+      expect(accepted).toHaveLength(14);
+      for (const result of refused) expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.amount' });
+      const [state] = await sql<{ refunded: string; status: string; refunds: string }>(
+        `SELECT refunded_amount::text AS refunded, status::text AS status,
+                (SELECT sum(amount)::text FROM payments.refunds WHERE payment_id = p.id) AS refunds
+         FROM payments.payments p WHERE id = $1`,
+        [payment.id],
+      );
+      expect(state).toEqual({ refunded: '98.0000', status: 'PARTIALLY_REFUNDED', refunds: '98.0000' });
+      const audits = await sql<{ refund_id: string }>(
+        `SELECT payload->>'refundId' AS refund_id FROM admin.audit_entries WHERE action = 'payment.refund' AND target_id = $1`,
+        [payment.id],
+      );
+      expect(audits.map((row) => row.refund_id).sort()).toEqual(accepted.map((result) => result.data?.refundPayment.id).sort());
+    });
+
+    it('moves SUCCEEDED → PARTIALLY_REFUNDED → REFUNDED and then refuses more', async () => {
+      const { payment } = await paymentOf('30.00');
+      const refund = (amount: string, key: string) =>
+        graphql(url, REFUND, { token: adminToken, variables: { input: { paymentId: payment.id, amount }, key } });
+      expect((await refund('10.00', `${payment.id}-1`)).errors).toBeUndefined();
+      expect((await sql<{ status: string }>('SELECT status FROM payments.payments WHERE id = $1', [payment.id]))[0]?.status).toBe('PARTIALLY_REFUNDED');
+      expect((await refund('20', `${payment.id}-2`)).errors).toBeUndefined();
+      expect((await sql<{ status: string }>('SELECT status FROM payments.payments WHERE id = $1', [payment.id]))[0]?.status).toBe('REFUNDED');
+      expect((await refund('0.01', `${payment.id}-3`)).errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    });
+
+    it('replays a refund for the same key instead of refunding twice', async () => {
+      const { payment } = await paymentOf('10.00');
+      const variables = { input: { paymentId: payment.id, amount: '4.00', reason: 'retry me' }, key: `replay-${payment.id}` };
+      const first = await graphql(url, REFUND, { token: adminToken, variables });
+      const second = await graphql(url, REFUND, { token: adminToken, variables });
+      expect(second.data).toEqual(first.data);
+      expect(await sql('SELECT 1 FROM payments.refunds WHERE payment_id = $1', [payment.id])).toHaveLength(1);
+    });
+
+    it('refuses refunds of failed payments and of unknown ones', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const declined = await pay(await tokens.mint({ userId }), { amount: '5.00', currency: 'EUR', paymentMethodToken: 'tok_decline' });
+      const paymentId = declined.errors?.[0]?.extensions?.paymentId as string;
+      const failed = await graphql(url, REFUND, { token: adminToken, variables: { input: { paymentId, amount: '1.00' }, key: `f-${paymentId}` } });
+      expect(failed.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      const unknown = await graphql(url, REFUND, {
+        token: adminToken,
+        variables: { input: { paymentId: '00000000-0000-4000-8000-00000000dead', amount: '1.00' }, key: 'unknown-payment' },
+      });
+      expect(unknown.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('visibility', () => {
+    it("hides another user's payment (null) and refuses non-admin refunds (FORBIDDEN)", async () => {
+      const [owner, other] = (await newUsers(2)) as [string, string];
+      const created = await pay(await tokens.mint({ userId: owner }), { amount: '3.00', currency: 'EUR', paymentMethodToken: 'tok_visa' });
+      const id = created.data?.createPayment.id as string;
+      const query = 'query ($id: ID!) { payment(id: $id) { id amount } }';
+      const otherToken = await tokens.mint({ userId: other });
+      expect((await graphql(url, query, { token: otherToken, variables: { id } })).data).toEqual({ payment: null });
+      expect((await graphql(url, query, { token: adminToken, variables: { id } })).data).toEqual({ payment: { id, amount: '3.00' } });
+      const ownerView = await graphql(url, query, { token: await tokens.mint({ userId: owner }), variables: { id } });
+      expect(ownerView.data).toEqual({ payment: { id, amount: '3.00' } });
+      const refund = await graphql(url, REFUND, { token: otherToken, variables: { input: { paymentId: id, amount: '1.00' }, key: 'not-mine' } });
+      expect(refund.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      const listed = await graphql(url, 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { payments { edges { node { id } } } } } }', {
+        token: otherToken,
+        variables: { r: [{ __typename: 'User', id: owner }] },
+      });
+      expect(listed.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('lists and totals', () => {
+    it('pages a user\'s payments newest first and sums succeeded minus refunded per currency', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      for (const [amount, currency] of [['10.00', 'EUR'], ['5.50', 'EUR'], ['700', 'JPY'], ['1.00', 'USD']] as const) {
+        await pay(token, { amount, currency, paymentMethodToken: 'tok_visa' });
+      }
+      await pay(token, { amount: '99.00', currency: 'USD', paymentMethodToken: 'tok_decline' });
+      const eur = (await sql<{ id: string }>(`SELECT id FROM payments.payments WHERE user_id = $1 AND amount = 10`, [userId]))[0]?.id;
+      await graphql(url, REFUND, { token: adminToken, variables: { input: { paymentId: eur, amount: '2.25' }, key: `t-${eur}` } });
+
+      const query = `query ($r: [_Any!]!, $after: String) { _entities(representations: $r) { ... on User {
+        payments(first: 2, after: $after) { edges { node { amount currency status } } pageInfo { hasNextPage endCursor } }
+        paymentTotals { currency amount } } } }`;
+      type Answer = { _entities: { payments: { edges: { node: Payment }[]; pageInfo: { hasNextPage: boolean; endCursor: string } }; paymentTotals: unknown[] }[] };
+      const first = await graphql<Answer>(url, query, { token, variables: { r: [{ __typename: 'User', id: userId }] } });
+      const user = first.data?._entities[0];
+      expect(user?.payments.edges.map((edge) => edge.node.amount)).toEqual(['99.00', '1.00']);
+      expect(user?.payments.pageInfo.hasNextPage).toBe(true);
+      expect(user?.paymentTotals).toEqual([
+        { currency: 'EUR', amount: '13.25' },
+        { currency: 'JPY', amount: '700' },
+        { currency: 'USD', amount: '1.00' },
+      ]);
+      const second = await graphql<Answer>(url, query, {
+        token,
+        variables: { r: [{ __typename: 'User', id: userId }], after: user?.payments.pageInfo.endCursor },
+      });
+      expect(second.data?._entities[0]?.payments.edges.map((edge) => edge.node.amount)).toEqual(['700', '5.50']);
+    });
+
+    it('loads payments(first: 5) with refunds, and totals, for 100 users in at most two statements each', async () => {
+      const ids = await newUsers(100);
+      await sql(
+        `INSERT INTO payments.payments (user_id, amount, currency, status, refunded_amount, created_at)
+         SELECT u, (10 + g)::numeric, 'EUR', 'SUCCEEDED', 0, now() - g * interval '1 minute'
+         FROM unnest($1::uuid[]) u, generate_series(1, 7) g`,
+        [ids],
+      );
+      const representations = ids.map((id) => ({ __typename: 'User', id }));
+      statements.length = 0;
+      const result = await graphql<{ _entities: { payments: { edges: { node: { amount: string; refunds: unknown[] } }[] } }[] }>(
+        url,
+        'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { payments(first: 5) { edges { node { amount refunds { amount } } } } } } }',
+        { token: adminToken, variables: { r: representations } },
+      );
+      expect(result.errors).toBeUndefined();
+      expect(result.data?._entities.every((user) => user.payments.edges.length === 5)).toBe(true);
+      expect(result.data?._entities[0]?.payments.edges[0]?.node.amount).toBe('11.00');
+      expect(statements.length).toBeLessThanOrEqual(2);
+
+      statements.length = 0;
+      await graphql(url, 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { paymentTotals { amount } } } }', {
+        token: adminToken,
+        variables: { r: representations },
+      });
+      expect(statements).toHaveLength(1);
+    });
+
+    it('labels its database timings schema="payments" in /metrics', async () => {
+      const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="payments"[^}]*\} [1-9]/);
+    });
+  });
+});

@@ -1,0 +1,66 @@
+import type { PaymentRecord } from '@fedstack/shared-db';
+import { optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
+import type { PaymentsContext } from './context';
+import { formatAmount } from './domain/money';
+import { createPayment, paymentConnection, refundPayment } from './domain/payments';
+import type { Resolvers } from './generated/resolvers-types';
+
+/** Payments are visible to their owner and to admins; to anyone else they do not exist. */
+function visible(payment: PaymentRecord | null, viewer: Viewer | null): PaymentRecord | null {
+  if (!payment || !viewer) return null;
+  return viewer.role === 'ADMIN' || viewer.userId === payment.userId ? payment : null;
+}
+
+export const resolvers: Resolvers = {
+  ...scalarsFor('DateTime', 'Decimal', 'Currency'),
+
+  Query: {
+    async payment(_parent, { id }, ctx) {
+      const viewer = requireViewer(ctx.auth);
+      return visible(await ctx.loaders.payment.load(id), viewer);
+    },
+  },
+
+  Mutation: {
+    async createPayment(_parent, { input, idempotencyKey }, ctx) {
+      const viewer = requireViewer(ctx.auth);
+      const payment = await createPayment(ctx.db, ctx.processor, viewer.userId, input, idempotencyKey);
+      ctx.logger.info({ paymentId: payment.id, status: payment.status }, 'payment created');
+      return payment;
+    },
+    async refundPayment(_parent, { input, idempotencyKey }, ctx) {
+      const viewer = requireAdmin(ctx.auth);
+      return refundPayment(ctx.db, { userId: viewer.userId, requestId: ctx.requestId }, input, idempotencyKey);
+    },
+  },
+
+  User: {
+    __resolveReference(reference) {
+      return { id: reference.id };
+    },
+    async payments(user, args, ctx) {
+      requireSelfOrAdmin(ctx.auth, user.id, "a user's payments");
+      return paymentConnection(await ctx.loaders.paymentPage(args).load(user.id), args);
+    },
+    async paymentTotals(user, _args, ctx) {
+      requireSelfOrAdmin(ctx.auth, user.id, "a user's payments");
+      return (await ctx.loaders.totals.load(user.id)).map(({ currency, amount }) => ({ currency, amount: formatAmount(amount, currency) }));
+    },
+  },
+
+  Payment: {
+    async __resolveReference(reference, ctx) {
+      return visible(await ctx.loaders.payment.load(reference.id), optionalViewer(ctx.auth));
+    },
+    user: (payment) => ({ id: payment.userId }),
+    amount: (payment) => formatAmount(payment.amount, payment.currency),
+    refundedAmount: (payment) => formatAmount(payment.refundedAmount, payment.currency),
+    async refunds(payment, _args, ctx) {
+      return (await ctx.loaders.refunds.load(payment.id)).map((refund) => ({ ...refund, currency: payment.currency }));
+    },
+  },
+
+  Refund: {
+    amount: (refund) => formatAmount(refund.amount, refund.currency),
+  },
+};

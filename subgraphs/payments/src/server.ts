@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'graphql';
+import { createSubgraphServer, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
+import { createPaymentsContext } from './context';
+import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
+import { resolvers } from './resolvers';
+
+export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
+
+export interface PaymentsServerOptions extends SubgraphServerOptions {
+  /** Where charges go; the deterministic simulated processor unless given. */
+  processor?: PaymentProcessor;
+}
+
+/** Builds the payments subgraph (not yet listening). */
+export function createPaymentsServer(options: PaymentsServerOptions): Promise<SubgraphServer<'payments'>> {
+  const processor = options.processor ?? simulatedProcessor;
+  return createSubgraphServer(
+    { service: 'payments', typeDefs, resolvers, context: (request, db) => createPaymentsContext(request, db, processor) },
+    options,
+  );
+}

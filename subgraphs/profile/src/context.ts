@@ -1,0 +1,13 @@
+import type { ServiceClient } from '@fedstack/shared-db';
+import type { RequestContext } from '@fedstack/service-kit';
+import { createProfileLoader } from './domain/profiles';
+
+export interface ProfileContext extends RequestContext {
+  db: ServiceClient<'profile'>;
+  loaders: { profile: ReturnType<typeof createProfileLoader> };
+}
+
+/** One request's context: fresh loaders every time over the shared client. */
+export function createProfileContext(request: RequestContext, db: ServiceClient<'profile'>): ProfileContext {
+  return { ...request, db, loaders: { profile: createProfileLoader(db) } };
+}

@@ -1,0 +1,78 @@
+import type { ProfileRecord, ServiceClient } from '@fedstack/shared-db';
+import { badUserInput, batchLoader, isUuid } from '@fedstack/service-kit';
+import type { UpdateProfileInput } from '../generated/resolvers-types';
+
+type ProfileDb = ServiceClient<'profile'>;
+
+export const LIMITS = { displayName: 80, bio: 500, avatarUrl: 2048 } as const;
+
+const TIME_ZONES = new Set([...Intl.supportedValuesOf('timeZone'), 'UTC', 'Etc/UTC']);
+
+/** What an update sets: a value, or null to clear; fields left out are absent. */
+export type ProfileChanges = Partial<Record<'displayName' | 'bio' | 'avatarUrl' | 'locale' | 'timezone', string | null>>;
+
+function text(value: string, field: string, max: number, min = 0): string {
+  const trimmed = value.trim();
+  const length = [...trimmed].length;
+  if (length < min || length > max) throw badUserInput(field, `must be ${min} to ${max} characters (got ${length})`);
+  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.test(trimmed)) throw badUserInput(field, 'must not contain control characters');
+  return trimmed;
+}
+
+function avatarUrl(value: string, field: string): string {
+  if (value.length > LIMITS.avatarUrl) throw badUserInput(field, `must be at most ${LIMITS.avatarUrl} characters`);
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw badUserInput(field, `must be an absolute http(s) URL (got "${value.slice(0, 100)}")`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badUserInput(field, `must use http or https (got ${url.protocol})`);
+  return url.toString();
+}
+
+function locale(value: string, field: string): string {
+  try {
+    const [canonical] = Intl.getCanonicalLocales(value.trim());
+    if (canonical) return canonical;
+  } catch {
+    // Falls through to the error below.
+  }
+  throw badUserInput(field, `must be a BCP 47 language tag such as "en-GB" (got "${value.slice(0, 100)}")`);
+}
+
+function timezone(value: string, field: string): string {
+  const zone = value.trim();
+  if (!TIME_ZONES.has(zone)) throw badUserInput(field, `must be an IANA time zone such as "Europe/Paris" (got "${zone.slice(0, 100)}")`);
+  return zone;
+}
+
+/** Validates every field before anything is written; the first problem is reported with its field. */
+export function validateProfileChanges(input: UpdateProfileInput): ProfileChanges {
+  const changes: ProfileChanges = {};
+  const field = (name: keyof ProfileChanges, parse: (value: string, field: string) => string) => {
+    const value = input[name];
+    if (value === undefined) return;
+    changes[name] = value === null ? null : parse(value, `input.${name}`);
+  };
+  field('displayName', (value, name) => text(value, name, LIMITS.displayName, 1));
+  field('bio', (value, name) => text(value, name, LIMITS.bio));
+  field('avatarUrl', avatarUrl);
+  field('locale', locale);
+  field('timezone', timezone);
+  return changes;
+}
+
+/** Loads profiles by user id for one request: one SQL statement per batch. */
+export function createProfileLoader(db: ProfileDb) {
+  return batchLoader<string, ProfileRecord>(
+    (userIds) => db.profile.findMany({ where: { userId: { in: userIds.filter(isUuid) } } }),
+    (profile) => profile.userId,
+    null,
+  );
+}
+
+/** Creates the profile on first save; otherwise changes only the given fields. */
+export function saveProfile(db: ProfileDb, userId: string, changes: ProfileChanges): Promise<ProfileRecord> {
+  return db.profile.upsert({ where: { userId }, create: { userId, ...changes }, update: changes });
+}

@@ -1,0 +1,1 @@
+export { createProfileServer, typeDefs } from './server';

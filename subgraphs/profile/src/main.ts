@@ -1,0 +1,9 @@
+import { loadServiceConfig, serve } from '@fedstack/service-kit';
+import { createProfileServer } from './server';
+
+serve(async () => {
+  const server = await createProfileServer({ config: loadServiceConfig('profile') });
+  await server.checkDatabase();
+  await server.listen();
+  return server;
+});

@@ -1,0 +1,117 @@
+import pg from 'pg';
+import { ownerUrl, type QueryEvent } from '@fedstack/shared-db';
+import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
+import { graphql, testTokens } from '@fedstack/service-kit/testing';
+import { createProfileServer } from './server';
+
+async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(ownerUrl());
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function newUsers(count: number): Promise<string[]> {
+  const rows = await sql<{ id: string }>(
+    `INSERT INTO auth.users (email) SELECT 'profile-' || g || '-' || $1 || '@example.com' FROM generate_series(1, $2::int) g RETURNING id`,
+    [`${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`, count],
+  );
+  return rows.map((row) => row.id);
+}
+
+const UPDATE = `mutation ($input: UpdateProfileInput!) { updateMyProfile(input: $input) {
+  displayName bio avatarUrl locale timezone updatedAt } }`;
+const PROFILE_OF = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { id profile { displayName bio avatarUrl locale timezone } } } }`;
+
+describe('profile subgraph', () => {
+  let server: SubgraphServer<'profile'>;
+  let url: string;
+  let tokens: Awaited<ReturnType<typeof testTokens>>;
+  const statements: QueryEvent[] = [];
+
+  beforeAll(async () => {
+    tokens = await testTokens();
+    const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
+    server = await createProfileServer({ config, onQuery: (event) => statements.push(event) });
+    url = `${await server.listen()}/graphql`;
+  });
+  afterAll(() => server.stop());
+
+  it('gives a user who never saved a profile an empty one, not an error', async () => {
+    const [userId] = (await newUsers(1)) as [string];
+    const result = await graphql(url, PROFILE_OF, {
+      token: await tokens.mint({ userId }),
+      variables: { r: [{ __typename: 'User', id: userId }] },
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({
+      _entities: [{ id: userId, profile: { displayName: null, bio: null, avatarUrl: null, locale: null, timezone: null } }],
+    });
+  });
+
+  it('sets, keeps and clears fields, normalising what it stores', async () => {
+    const [userId] = (await newUsers(1)) as [string];
+    const token = await tokens.mint({ userId });
+    const first = await graphql<{ updateMyProfile: Record<string, unknown> }>(url, UPDATE, {
+      token,
+      variables: { input: { displayName: '  Ada  ', bio: 'Counts things.', avatarUrl: 'https://example.com/a.png', locale: 'en-gb', timezone: 'Europe/London' } },
+    });
+    expect(first.errors).toBeUndefined();
+    expect(first.data?.updateMyProfile).toMatchObject({ displayName: 'Ada', locale: 'en-GB', timezone: 'Europe/London', avatarUrl: 'https://example.com/a.png' });
+
+    const second = await graphql<{ updateMyProfile: Record<string, unknown> }>(url, UPDATE, { token, variables: { input: { bio: null } } });
+    expect(second.data?.updateMyProfile).toMatchObject({ displayName: 'Ada', bio: null, locale: 'en-GB' });
+  });
+
+  it.each([
+    ['displayName', '', /1 to 80/],
+    ['displayName', 'x'.repeat(81), /1 to 80/],
+    ['bio', 'y'.repeat(501), /0 to 500/],
+    ['avatarUrl', 'javascript:alert(1)', /http or https/],
+    ['avatarUrl', 'not a url', /absolute http\(s\) URL/],
+    ['locale', 'not_a_locale!', /BCP 47/],
+    ['timezone', 'Mars/Olympus_Mons', /IANA time zone/],
+  ])('refuses an invalid %s with BAD_USER_INPUT naming it, changing nothing', async (field, value, message) => {
+    const [userId] = (await newUsers(1)) as [string];
+    const token = await tokens.mint({ userId });
+    await graphql(url, UPDATE, { token, variables: { input: { displayName: 'Before', bio: 'Before' } } });
+    const before = await sql('SELECT display_name, bio, avatar_url, locale, timezone, updated_at FROM profile.profiles WHERE user_id = $1', [userId]);
+    const result = await graphql(url, UPDATE, { token, variables: { input: { displayName: 'After', [field]: value } } });
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: `input.${field}` });
+    expect(result.errors?.[0]?.message).toMatch(message);
+    expect(await sql('SELECT display_name, bio, avatar_url, locale, timezone, updated_at FROM profile.profiles WHERE user_id = $1', [userId])).toEqual(before);
+  });
+
+  it('refuses anonymous updates, and shows a profile only to its user and to admins', async () => {
+    const [owner, stranger] = (await newUsers(2)) as [string, string];
+    expect((await graphql(url, UPDATE, { variables: { input: { bio: 'x' } } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const representations = { r: [{ __typename: 'User', id: owner }] };
+    const asStranger = await graphql(url, PROFILE_OF, { token: await tokens.mint({ userId: stranger }), variables: representations });
+    expect(asStranger.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const asAdmin = await graphql(url, PROFILE_OF, { token: await tokens.mint({ userId: stranger, role: 'ADMIN' }), variables: representations });
+    expect(asAdmin.errors).toBeUndefined();
+    const anonymous = await graphql(url, PROFILE_OF, { variables: representations });
+    expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('loads the profiles of 100 users with one SQL statement', async () => {
+    const ids = await newUsers(100);
+    await sql(`INSERT INTO profile.profiles (user_id, display_name) SELECT id, 'P ' || id FROM unnest($1::uuid[]) id`, [ids.slice(0, 60)]);
+    statements.length = 0;
+    const result = await graphql<{ _entities: { id: string; profile: { displayName: string | null } }[] }>(url, PROFILE_OF, {
+      token: await tokens.mint({ userId: ids[0] as string, role: 'ADMIN' }),
+      variables: { r: ids.map((id) => ({ __typename: 'User', id })) },
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?._entities.map((user) => user.profile.displayName)).toEqual(ids.map((id, index) => (index < 60 ? `P ${id}` : null)));
+    expect(statements).toHaveLength(1);
+  });
+
+  it('labels its database timings schema="profile" in /metrics', async () => {
+    const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
+    expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="profile"[^}]*\} [1-9]/);
+  });
+});
