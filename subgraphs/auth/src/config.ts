@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError, positiveInteger } from '@fedstack/shared-db';
 import { loadServiceConfig, type ServiceConfig } from '@fedstack/service-kit';
 
@@ -15,17 +16,27 @@ export interface LoginThrottlePolicy {
 export interface AuthConfig extends ServiceConfig {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
-  /** The Ed25519 private key as PKCS#8 PEM or a private JWK (JWT_PRIVATE_KEY); required in production. */
+  /** The Ed25519 private key as PKCS#8 PEM or a private JWK (JWT_PRIVATE_KEY, or the file JWT_PRIVATE_KEY_FILE names); required in production. */
   signingKey?: string;
   throttle: LoginThrottlePolicy;
+}
+
+/** Reads the key file a container secret provides (JWT_PRIVATE_KEY_FILE). */
+function readKeyFile(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`JWT_PRIVATE_KEY_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
+  }
 }
 
 /** The auth process's settings, read once at start. */
 export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const base = loadServiceConfig('auth', env);
-  const signingKey = env.JWT_PRIVATE_KEY || undefined;
+  const signingKey = env.JWT_PRIVATE_KEY || readKeyFile(env.JWT_PRIVATE_KEY_FILE);
   if (base.production && !signingKey) {
-    throw new ConfigError('JWT_PRIVATE_KEY must be set in production: auth has no key to sign access tokens with');
+    throw new ConfigError('JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set in production: auth has no key to sign access tokens with');
   }
   return {
     ...base,
