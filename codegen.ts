@@ -34,6 +34,14 @@ const subgraphs: Record<string, { context: string; mappers: Record<string, strin
       Refund: '../domain/payments#RefundWithCurrency',
     },
   },
+  admin: {
+    context: '../context#AdminContext',
+    mappers: {
+      User: '@fedstack/service-kit#EntityReference',
+      AuditEntry: '@fedstack/shared-db#AuditEntryRecord',
+      ErasureReport: '../domain/users#ErasureResult',
+    },
+  },
 };
 
 const config: CodegenConfig = {

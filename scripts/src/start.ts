@@ -18,6 +18,7 @@ const PROCESSES = [
   { name: 'auth', entry: 'subgraphs/auth/dist/main.js', defaultPort: 4001 },
   { name: 'profile', entry: 'subgraphs/profile/dist/main.js', defaultPort: 4002 },
   { name: 'payments', entry: 'subgraphs/payments/dist/main.js', defaultPort: 4003 },
+  { name: 'admin', entry: 'subgraphs/admin/dist/main.js', defaultPort: 4004 },
 ];
 
 interface Planned {

@@ -31,3 +31,4 @@ export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader } from './loaders';
 export { isUuid, type EntityReference } from './ids';
+export { minorUnits, formatAmount } from './money';

@@ -1,7 +1,6 @@
 import type { PaymentRecord } from '@fedstack/shared-db';
-import { optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
+import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
 import type { PaymentsContext } from './context';
-import { formatAmount } from './domain/money';
 import { createPayment, paymentConnection, refundPayment } from './domain/payments';
 import type { Resolvers } from './generated/resolvers-types';
 

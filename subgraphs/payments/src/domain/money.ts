@@ -1,15 +1,10 @@
 import { Prisma } from '@fedstack/shared-db';
-import { badUserInput } from '@fedstack/service-kit';
+import { badUserInput, minorUnits } from '@fedstack/service-kit';
 
 /** The largest amount one payment may carry, in the currency's major unit. */
 export const MAX_AMOUNT = new Prisma.Decimal('1000000');
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
-
-/** How many decimals a currency has (ISO 4217 minor units, as the runtime's ICU data knows them). */
-export function minorUnits(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-}
 
 /** An upper-case ISO 4217 code the runtime knows, or BAD_USER_INPUT on `field`. */
 export function parseCurrency(value: string, field: string): string {
@@ -51,9 +46,4 @@ export function optionalText(value: string | null | undefined, field: string, ma
   const length = [...trimmed].length;
   if (length > max) throw badUserInput(field, `must be at most ${max} characters (got ${length})`);
   return trimmed === '' ? null : trimmed;
-}
-
-/** Formats a stored amount with exactly the currency's decimals: "12.50", "5000", "12.345". */
-export function formatAmount(amount: Prisma.Decimal, currency: string): string {
-  return amount.toFixed(minorUnits(currency));
 }

@@ -1,0 +1,2 @@
+export { createAdminServer, typeDefs } from './server';
+export { tombstoneEmail } from './domain/users';

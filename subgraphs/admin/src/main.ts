@@ -1,0 +1,9 @@
+import { loadServiceConfig, serve } from '@fedstack/service-kit';
+import { createAdminServer } from './server';
+
+serve(async () => {
+  const server = await createAdminServer({ config: loadServiceConfig('admin') });
+  await server.checkDatabase();
+  await server.listen();
+  return server;
+});

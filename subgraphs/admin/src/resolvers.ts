@@ -1,0 +1,55 @@
+import type { AuditEntryRecord } from '@fedstack/shared-db';
+import { scalarsFor } from '@fedstack/service-kit';
+import type { AdminContext } from './context';
+import { auditTrailConnection, listAuditEntries } from './domain/audit';
+import { adminStats } from './domain/stats';
+import { eraseUser, reinstateUser, setUserRole, suspendUser } from './domain/users';
+import type { Resolvers } from './generated/resolvers-types';
+
+type Resolver<P, A, R> = (parent: P, args: A, ctx: AdminContext, info: never) => Promise<R>;
+
+/** Every field of this subgraph requires an active admin; the check lives here and nowhere else. */
+function adminOnly<T extends Record<string, Resolver<never, never, unknown>>>(fields: T): T {
+  return Object.fromEntries(
+    Object.entries(fields).map(([name, resolve]) => [
+      name,
+      async (parent: never, args: never, ctx: AdminContext, info: never) => {
+        await ctx.admin();
+        return resolve(parent, args, ctx, info);
+      },
+    ]),
+  ) as T;
+}
+
+async function actor(ctx: AdminContext) {
+  const viewer = await ctx.admin();
+  return { userId: viewer.userId, requestId: ctx.requestId };
+}
+
+export const resolvers: Resolvers = {
+  ...scalarsFor('DateTime', 'JSON', 'Decimal'),
+
+  Query: adminOnly({
+    auditLog: async (_parent, args, ctx) => listAuditEntries(ctx.db, args),
+    adminStats: async (_parent, _args, ctx) => adminStats(ctx.db),
+  } satisfies Resolvers['Query']),
+
+  Mutation: adminOnly({
+    suspendUser: async (_parent, { userId, reason }, ctx) => suspendUser(ctx.db, await actor(ctx), userId, reason),
+    reinstateUser: async (_parent, { userId }, ctx) => reinstateUser(ctx.db, await actor(ctx), userId),
+    setUserRole: async (_parent, { userId, role }, ctx) => setUserRole(ctx.db, await actor(ctx), userId, role),
+    eraseUser: async (_parent, { userId }, ctx) => eraseUser(ctx.db, await actor(ctx), userId),
+  } satisfies Resolvers['Mutation']),
+
+  User: {
+    __resolveReference: (reference) => ({ id: reference.id }),
+    ...adminOnly({
+      auditTrail: async (user, args, ctx) => auditTrailConnection(await ctx.loaders.auditTrail(args).load(user.id), args),
+    } satisfies Resolvers['User']),
+  },
+
+  AuditEntry: {
+    actor: (entry: AuditEntryRecord) => (entry.actorId ? { id: entry.actorId } : null),
+    payload: (entry: AuditEntryRecord) => entry.payload ?? {},
+  },
+};
