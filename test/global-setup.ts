@@ -1,4 +1,4 @@
-import { createScratchDatabase, prepareDatabase, seedDemoData, type ScratchDatabase } from '../shared-db/src';
+import { createScratchDatabase, prepareDatabase, seedDemoData, type ScratchDatabase } from '@fedstack/shared-db';
 
 declare global {
   // Shared with global-teardown, which Jest runs in the same process.

@@ -19,6 +19,7 @@ const PROCESSES = [
   { name: 'profile', entry: 'subgraphs/profile/dist/main.js', defaultPort: 4002 },
   { name: 'payments', entry: 'subgraphs/payments/dist/main.js', defaultPort: 4003 },
   { name: 'admin', entry: 'subgraphs/admin/dist/main.js', defaultPort: 4004 },
+  { name: 'gateway', entry: 'gateway/dist/main.js', defaultPort: 4000 },
 ];
 
 interface Planned {
@@ -128,8 +129,12 @@ async function main(): Promise<void> {
     return;
   }
 
+  const gateway = processes.find((target) => target.name === 'gateway') as Planned;
   console.log('');
-  for (const { name, port } of processes) console.log(`  ${name.padEnd(9)} http://${HOST}:${port}/graphql`);
+  console.log(`GraphQL API (gateway): http://${HOST}:${gateway.port}/graphql  (open it in a browser for Apollo Sandbox)`);
+  for (const { name, port } of processes.filter((target) => target !== gateway)) {
+    console.log(`  ${name} subgraph: http://${HOST}:${port}/graphql`);
+  }
   console.log('');
   console.log(`Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`);
   console.log(`Demo users: alice@example.com, bob@example.com, carol@example.com, dave@example.com, erin@example.com / ${DEMO_USER_PASSWORD}`);

@@ -95,12 +95,15 @@ export function loadCommonConfig(name: keyof typeof DEFAULT_PORTS, env: NodeJS.P
   };
 }
 
-/** The token verification settings; in production a public key or a JWKS URL is required. */
-export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env): TokenVerificationConfig {
+/**
+ * The token verification settings. In production a public key or a JWKS URL is required, except for
+ * auth, which verifies with the public half of its own signing key.
+ */
+export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env, requireKey = true): TokenVerificationConfig {
   const publicKey = env.JWT_PUBLIC_KEY || undefined;
   const jwksUrl = optionalUrl(env, 'JWT_JWKS_URL');
   const production = env.NODE_ENV === 'production';
-  if (production && !publicKey && !jwksUrl) {
+  if (production && requireKey && !publicKey && !jwksUrl) {
     throw new ConfigError('JWT_PUBLIC_KEY or JWT_JWKS_URL must be set in production: subgraphs cannot verify access tokens');
   }
   return {
@@ -121,6 +124,6 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
     databaseUrl: connection.url,
     databaseSetting: connection.source,
     poolSize: positiveInteger(env, 'DB_POOL_SIZE', 10, 1000),
-    tokens: loadTokenVerificationConfig(env),
+    tokens: loadTokenVerificationConfig(env, service !== 'auth'),
   };
 }

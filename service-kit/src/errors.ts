@@ -11,6 +11,10 @@ export enum ErrorCode {
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   PAYMENT_DECLINED = 'PAYMENT_DECLINED',
   RATE_LIMITED = 'RATE_LIMITED',
+  /** The gateway refused an operation over its depth, alias, directive or cost limits. */
+  OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX',
+  /** The gateway could not reach a subgraph in time; `extensions.serviceName` names it. */
+  SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -60,15 +64,17 @@ export function rateLimited(retryAfterSeconds: number, message = 'Too many attem
   return new AppError(ErrorCode.RATE_LIMITED, `${message} (retry after ${retryAfterSeconds} s)`, { retryAfterSeconds });
 }
 
-/** True for errors whose message was written for the client (ours, or the request's own mistakes). */
+/**
+ * True for errors whose message was written for the client: ours, the request's own mistakes, and
+ * (in the gateway) errors a subgraph answered with, which that subgraph has already masked.
+ */
 export function isClientSafe(error: unknown): boolean {
   const original = unwrapResolverError(error);
   if (original instanceof AppError) return true;
-  if (original instanceof GraphQLError) {
-    const code = original.extensions?.code;
-    return typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || code in ErrorCode);
-  }
-  return false;
+  // A subgraph's error reaches the gateway as a GraphQLError whose original is plain JSON.
+  const graphQLError = original instanceof GraphQLError ? original : error instanceof GraphQLError ? error : null;
+  const code = graphQLError?.extensions?.code;
+  return typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || code in ErrorCode);
 }
 
 /**

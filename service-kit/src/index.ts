@@ -25,8 +25,8 @@ export {
   type TokenVerifier,
   type RequestAuth,
 } from './tokens';
-export { requestIdOf, listen } from './http';
-export { createSubgraphServer, serve, type RequestContext, type SubgraphDefinition, type SubgraphServer, type SubgraphServerOptions } from './server';
+export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen } from './http';
+export { createSubgraphServer, serve, observabilityPlugin, landingPage, type RequestContext, type SubgraphDefinition, type SubgraphServer, type SubgraphServerOptions } from './server';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader } from './loaders';

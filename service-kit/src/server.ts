@@ -4,6 +4,8 @@ import type { DocumentNode } from 'graphql';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
@@ -68,7 +70,13 @@ export interface SubgraphServer<S extends Service> {
   stop(): Promise<void>;
 }
 
-function observability(metrics: ServiceMetrics): ApolloServerPlugin<RequestContext> {
+/** Apollo Sandbox for a browser's GET /graphql outside production; nothing at all in production. */
+export function landingPage(production: boolean): ApolloServerPlugin {
+  return production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true });
+}
+
+/** Metrics and a log line for every operation, and the real error behind every masked one. */
+export function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logger: Logger }> {
   return {
     async requestDidStart({ contextValue }) {
       const started = performance.now();
@@ -150,7 +158,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     logger: logger.child({ component: 'apollo' }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      observability(metrics) as ApolloServerPlugin<C>,
+      observabilityPlugin(metrics) as ApolloServerPlugin<C>,
+      landingPage(config.production),
     ],
   });
   await apollo.start();

@@ -16,8 +16,8 @@ export interface LoginThrottlePolicy {
 export interface AuthConfig extends ServiceConfig {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
-  /** The Ed25519 private key as PKCS#8 PEM or a private JWK (JWT_PRIVATE_KEY, or the file JWT_PRIVATE_KEY_FILE names); required in production. */
-  signingKey?: string;
+  /** The Ed25519 private key as PKCS#8 PEM or a private JWK, and the setting it came from; required in production. */
+  signingKey?: { value: string; setting: 'JWT_PRIVATE_KEY' | 'JWT_PRIVATE_KEY_FILE' };
   throttle: LoginThrottlePolicy;
 }
 
@@ -34,7 +34,12 @@ function readKeyFile(file: string | undefined): string | undefined {
 /** The auth process's settings, read once at start. */
 export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const base = loadServiceConfig('auth', env);
-  const signingKey = env.JWT_PRIVATE_KEY || readKeyFile(env.JWT_PRIVATE_KEY_FILE);
+  const fromFile = env.JWT_PRIVATE_KEY ? undefined : readKeyFile(env.JWT_PRIVATE_KEY_FILE);
+  const signingKey = env.JWT_PRIVATE_KEY
+    ? { value: env.JWT_PRIVATE_KEY, setting: 'JWT_PRIVATE_KEY' as const }
+    : fromFile
+      ? { value: fromFile, setting: 'JWT_PRIVATE_KEY_FILE' as const }
+      : undefined;
   if (base.production && !signingKey) {
     throw new ConfigError('JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set in production: auth has no key to sign access tokens with');
   }

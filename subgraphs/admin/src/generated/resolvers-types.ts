@@ -180,22 +180,14 @@ export type StatusCount = {
   status: UserStatus;
 };
 
-/**
- * Everything in this subgraph is for admins only: without a token the answer is UNAUTHENTICATED, with
- * another role FORBIDDEN.
- */
 export type User = {
   __typename?: 'User';
-  /** What admins did to this user, newest first. first: 0 to 100, default 20. */
-  auditTrail: AuditEntryConnection;
+  /** What admins did to this user, newest first. first: 0 to 100, default 20. Null only when the admin service cannot answer. */
+  auditTrail?: Maybe<AuditEntryConnection>;
   id: Scalars['ID']['output'];
 };
 
 
-/**
- * Everything in this subgraph is for admins only: without a token the answer is UNAUTHENTICATED, with
- * another role FORBIDDEN.
- */
 export type UserAuditTrailArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -443,7 +435,7 @@ export type StatusCountResolvers<ContextType = AdminContext, ParentType extends 
 
 export type UserResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
-  auditTrail?: Resolver<ResolversTypes['AuditEntryConnection'], ParentType, ContextType, Partial<UserAuditTrailArgs>>;
+  auditTrail?: Resolver<Maybe<ResolversTypes['AuditEntryConnection']>, ParentType, ContextType, Partial<UserAuditTrailArgs>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 

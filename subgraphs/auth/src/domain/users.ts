@@ -13,7 +13,7 @@ export function createUserLoader(db: AuthDb) {
   );
 }
 
-const USERS_PAGE = { default: 20, max: 100 };
+const USERS_PAGE = { default: 20, max: 200 };
 
 /** A page of users, newest first, with a cursor on (createdAt, id). */
 export async function listUsers(

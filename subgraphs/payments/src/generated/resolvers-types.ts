@@ -141,10 +141,13 @@ export type RefundPaymentInput = {
 export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
-  /** Per currency: succeeded payments minus what was refunded. */
-  paymentTotals: Array<MoneyTotal>;
-  /** The user's payments, newest first (the user and admins only). first: 0 to 50, default 10. */
-  payments: PaymentConnection;
+  /** Per currency: succeeded payments minus what was refunded. Null only when the payments service cannot answer. */
+  paymentTotals?: Maybe<Array<MoneyTotal>>;
+  /**
+   * The user's payments, newest first (the user and admins only). first: 0 to 50, default 10. Null only
+   * when the payments service cannot answer.
+   */
+  payments?: Maybe<PaymentConnection>;
 };
 
 
@@ -361,8 +364,8 @@ export type RefundResolvers<ContextType = PaymentsContext, ParentType extends Re
 export type UserResolvers<ContextType = PaymentsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  paymentTotals?: Resolver<Array<ResolversTypes['MoneyTotal']>, ParentType, ContextType>;
-  payments?: Resolver<ResolversTypes['PaymentConnection'], ParentType, ContextType, Partial<UserPaymentsArgs>>;
+  paymentTotals?: Resolver<Maybe<Array<ResolversTypes['MoneyTotal']>>, ParentType, ContextType>;
+  payments?: Resolver<Maybe<ResolversTypes['PaymentConnection']>, ParentType, ContextType, Partial<UserPaymentsArgs>>;
 };
 
 export type Resolvers<ContextType = PaymentsContext> = {

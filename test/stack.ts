@@ -1,0 +1,92 @@
+import { createAdminServer } from '@fedstack/admin';
+import { createAuthServer, loadAuthConfig } from '@fedstack/auth';
+import { createGatewayServer, loadGatewayConfig, type GatewayServer } from '@fedstack/gateway';
+import { createPaymentsServer } from '@fedstack/payments';
+import { createProfileServer } from '@fedstack/profile';
+import { loadServiceConfig } from '@fedstack/service-kit';
+import { LogCapture, testTokens } from '@fedstack/service-kit/testing';
+
+export type SubgraphName = 'auth' | 'profile' | 'payments' | 'admin';
+
+interface Startable {
+  listen(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface RunningStack {
+  gatewayUrl: string;
+  gateway: GatewayServer;
+  gatewayLogs: LogCapture;
+  subgraphUrls: Record<SubgraphName, string>;
+  /** Stops one subgraph, as an outage would. */
+  stopSubgraph(name: SubgraphName): Promise<void>;
+  /** Starts it again on the port it had. */
+  startSubgraph(name: SubgraphName): Promise<void>;
+  /** Another gateway over the same subgraphs, with other settings (production mode, a timeout...). */
+  extraGateway(env: NodeJS.ProcessEnv): Promise<{ url: string; server: GatewayServer; logs: LogCapture }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole stack in this process, every server on a port of its own over real HTTP: the four
+ * subgraphs and the gateway, on the test run's database, with a fresh signing key.
+ */
+export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}): Promise<RunningStack> {
+  const tokens = await testTokens();
+  const env = { ...process.env, ...tokens.env, LOG_LEVEL: 'silent' };
+  const ports: Partial<Record<SubgraphName, string>> = {};
+  const start = async (name: SubgraphName): Promise<Startable> => {
+    const portEnv = { ...env, [`${name.toUpperCase()}_PORT`]: ports[name] ?? '0' };
+    switch (name) {
+      case 'auth':
+        return createAuthServer({ config: loadAuthConfig(portEnv) });
+      case 'profile':
+        return createProfileServer({ config: loadServiceConfig('profile', portEnv) });
+      case 'payments':
+        return createPaymentsServer({ config: loadServiceConfig('payments', portEnv) });
+      case 'admin':
+        return createAdminServer({ config: loadServiceConfig('admin', portEnv) });
+    }
+  };
+  const servers = new Map<SubgraphName, Startable>();
+  const subgraphUrls = {} as Record<SubgraphName, string>;
+  for (const name of ['auth', 'profile', 'payments', 'admin'] as const) {
+    const server = await start(name);
+    const base = await server.listen();
+    ports[name] = new URL(base).port;
+    subgraphUrls[name] = `${base}/graphql`;
+    servers.set(name, server);
+  }
+  const routing = Object.fromEntries(Object.entries(subgraphUrls).map(([name, url]) => [`${name.toUpperCase()}_SUBGRAPH_URL`, url]));
+  const gateways: GatewayServer[] = [];
+  const startGateway = async (extra: NodeJS.ProcessEnv) => {
+    const logs = new LogCapture();
+    const server = await createGatewayServer({
+      config: loadGatewayConfig({ ...env, ...routing, GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...extra }),
+      logDestination: logs,
+    });
+    gateways.push(server);
+    return { url: `${await server.listen()}/graphql`, server, logs };
+  };
+  const main = await startGateway(gatewayEnv);
+  return {
+    gatewayUrl: main.url,
+    gateway: main.server,
+    gatewayLogs: main.logs,
+    subgraphUrls,
+    async stopSubgraph(name) {
+      await servers.get(name)?.stop();
+      servers.delete(name);
+    },
+    async startSubgraph(name) {
+      const server = await start(name);
+      await server.listen();
+      servers.set(name, server);
+    },
+    extraGateway: startGateway,
+    async stop() {
+      await Promise.all(gateways.map((gateway) => gateway.stop()));
+      await Promise.all([...servers.values()].map((server) => server.stop()));
+    },
+  };
+}
