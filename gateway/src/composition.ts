@@ -96,7 +96,10 @@ export function supergraphAtRevision(repository: string, revision: string, file 
   }
 }
 
-/** The revision breaking changes are measured against: SCHEMA_BASE_REF, else the merge base with origin/main, else HEAD~1. */
+/**
+ * The revision breaking changes are measured against: SCHEMA_BASE_REF; else the merge base with
+ * origin/main when this branch has diverged from it; else HEAD~1 (on main itself, the previous commit).
+ */
 export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): string | null {
   const git = (...args: string[]) => {
     try {
@@ -106,7 +109,10 @@ export function baseRevision(repository: string, env: NodeJS.ProcessEnv = proces
     }
   };
   if (env.SCHEMA_BASE_REF) return git('rev-parse', '--verify', `${env.SCHEMA_BASE_REF}^{commit}`) ?? env.SCHEMA_BASE_REF;
-  return git('merge-base', 'HEAD', 'origin/main') ?? git('rev-parse', '--verify', 'HEAD~1^{commit}');
+  const head = git('rev-parse', 'HEAD');
+  const mergeBase = git('merge-base', 'HEAD', 'origin/main');
+  if (mergeBase && mergeBase !== head) return mergeBase;
+  return git('rev-parse', '--verify', 'HEAD~1^{commit}');
 }
 
 export interface SchemaCheckInput {

@@ -1,9 +1,54 @@
+import cluster from 'node:cluster';
+import { positiveInteger } from '@fedstack/shared-db';
 import { serve } from '@fedstack/service-kit';
 import { loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
 
-serve(async () => {
-  const server = await createGatewayServer({ config: loadGatewayConfig() });
-  await server.listen();
-  return server;
-});
+/**
+ * GATEWAY_WORKERS > 1 runs that many gateway processes sharing the port (node:cluster), so that query
+ * planning and result shaping use every core. Each worker is a complete gateway: its own supergraph
+ * watch, connection pools and metrics.
+ */
+const workers = positiveInteger(process.env, 'GATEWAY_WORKERS', 1, 64);
+
+if (workers > 1 && cluster.isPrimary) {
+  try {
+    // A bad setting stops the primary with one line, instead of every worker failing in a loop.
+    loadGatewayConfig();
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  let stopping = false;
+  let listening = false;
+  cluster.on('listening', () => {
+    listening = true;
+  });
+  for (let index = 0; index < workers; index += 1) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
+      return;
+    }
+    if (!listening) {
+      console.error(`error: gateway worker ${worker.process.pid} failed to start (${signal ?? `code ${code}`}); stopping`);
+      stop();
+      process.exitCode = 1;
+      return;
+    }
+    console.error(`gateway worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
+    cluster.fork();
+  });
+  function stop(): void {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+  }
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} else {
+  serve(async () => {
+    const server = await createGatewayServer({ config: loadGatewayConfig() });
+    await server.listen();
+    return server;
+  });
+}

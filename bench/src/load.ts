@@ -1,0 +1,82 @@
+import autocannon from 'autocannon';
+
+export interface LoadTarget {
+  /** A label such as "gateway" or "auth (direct)". */
+  via: string;
+  url: string;
+  headers: Record<string, string>;
+  /** The request body; a function is called for every request (unique idempotency keys). */
+  body: string | (() => string);
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  requests: number;
+  /** Transport errors, non-2xx answers and GraphQL errors in 200 answers. */
+  errors: number;
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] as number;
+}
+
+/** Drives one target for `seconds` with `connections` concurrent clients and measures every response. */
+export async function drive(target: LoadTarget, seconds: number, connections: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let graphqlErrors = 0;
+  const makeBody = typeof target.body === 'function' ? target.body : undefined;
+  let finish: (result: autocannon.Result) => void = () => undefined;
+  let fail: (error: Error) => void = () => undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const instance = autocannon({
+    url: target.url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...target.headers },
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        ...(makeBody ? { setupRequest: (request) => ({ ...request, body: makeBody() }) } : { body: target.body as string }),
+        onResponse: (_status, body) => {
+          if (body.includes('"errors"')) graphqlErrors += 1;
+        },
+      },
+    ],
+  }, (error, result) => (error ? fail(error) : finish(result)));
+  instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
+  const result = await done;
+  latencies.sort((a, b) => a - b);
+  return {
+    requestsPerSecond: latencies.length / seconds,
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
+    requests: latencies.length,
+    errors: result.errors + result.timeouts + result.non2xx + graphqlErrors,
+  };
+}
+
+/** The median of each figure over the rounds (rounds of different targets are interleaved). */
+export function median(results: LoadResult[]): LoadResult {
+  const mid = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  };
+  return {
+    requestsPerSecond: mid(results.map((r) => r.requestsPerSecond)),
+    p50: mid(results.map((r) => r.p50)),
+    p95: mid(results.map((r) => r.p95)),
+    p99: mid(results.map((r) => r.p99)),
+    requests: results.reduce((sum, r) => sum + r.requests, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+  };
+}

@@ -1,0 +1,234 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  DEMO_ADMIN,
+  REPOSITORY_ROOT,
+  SERVICES,
+  createScratchDatabase,
+  freePort,
+  positiveInteger,
+  prepareDatabase,
+  runMain,
+  seedDemoData,
+  serviceRole,
+} from '@fedstack/shared-db';
+import { compose, readSupergraphConfig } from '@fedstack/gateway';
+import { testSigningKey } from '@fedstack/service-kit/testing';
+import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
+import { drive, median, type LoadResult, type LoadTarget } from './load';
+import { peakRssMb, processTree } from './memory';
+import { writeReport, type Measurement } from './report';
+import { BENCH_USER, seedScale, type Scale } from './seed-scale';
+
+const HOST = '127.0.0.1';
+const SCALE: Scale = { users: 10_000, paymentsPerUser: 10, usersWithoutProfileEvery: 10, auditEntries: 20_000 };
+
+interface Settings {
+  warmupSeconds: number;
+  rounds: number;
+  roundSeconds: number;
+  connections: number;
+  workers: number;
+}
+
+function settings(): Settings {
+  return {
+    warmupSeconds: positiveInteger(process.env, 'BENCH_WARMUP_SECONDS', 3),
+    rounds: positiveInteger(process.env, 'BENCH_ROUNDS', 3),
+    roundSeconds: positiveInteger(process.env, 'BENCH_ROUND_SECONDS', 8),
+    connections: positiveInteger(process.env, 'BENCH_CONNECTIONS', 16),
+    workers: positiveInteger(process.env, 'BENCH_GATEWAY_WORKERS', os.availableParallelism()),
+  };
+}
+
+async function graphqlAt(url: string, query: string, token?: string, variables: Record<string, unknown> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+  if (body.errors) throw new Error(`${url}: ${JSON.stringify(body.errors).slice(0, 500)}`);
+  return body.data as Record<string, unknown>;
+}
+
+async function signIn(url: string, email: string, password: string): Promise<string> {
+  const data = await graphqlAt(url, 'mutation ($e: EmailAddress!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }', undefined, {
+    e: email,
+    p: password,
+  });
+  return (data.login as { accessToken: string }).accessToken;
+}
+
+/** SQL statements all subgraphs ran, from their Prometheus counters. */
+async function statementCount(subgraphs: PlannedProcess[]): Promise<number> {
+  let total = 0;
+  for (const subgraph of subgraphs) {
+    const text = await (await fetch(`http://${HOST}:${subgraph.port}/metrics`)).text();
+    for (const match of text.matchAll(/^db_queries_total\{[^}]*\} (\d+)$/gm)) total += Number(match[1]);
+  }
+  return total;
+}
+
+const usersQuery = (count: number) => `{ users(first: ${count}) { edges { node { id email profile { displayName }
+  payments(first: 5) { edges { node { amount currency status } } } paymentTotals { currency amount } } } } }`;
+
+interface Operation {
+  name: string;
+  query: string;
+  token: 'admin' | 'user';
+  /** Targets besides the two gateways: the subgraph that serves the whole operation. */
+  direct?: 'auth' | 'payments';
+  /** Builds a body per request (createPayment needs a unique idempotency key each time). */
+  unique?: boolean;
+}
+
+const OPERATIONS: Operation[] = [
+  { name: '1. me { id email role }', query: '{ me { id email role } }', token: 'user', direct: 'auth' },
+  { name: '2. admin list, 50 users (auth + profile + payments)', query: usersQuery(50), token: 'admin' },
+  { name: '3a. admin list, 10 users', query: usersQuery(10), token: 'admin' },
+  { name: '3b. admin list, 200 users', query: usersQuery(200), token: 'admin' },
+  {
+    name: '4. createPayment (unique idempotency keys)',
+    query: 'mutation ($key: String!) { createPayment(input: { amount: "9.99", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }',
+    token: 'user',
+    direct: 'payments',
+    unique: true,
+  },
+];
+
+/**
+ * `npm run bench`: the real stack (separate processes, production mode) on a fresh database seeded at
+ * scale, driven side by side through our gateway, straight to the serving subgraph, and through Hive
+ * Gateway over the same supergraph and subgraphs. Writes bench/results/latest.md.
+ */
+async function main(): Promise<void> {
+  const options = settings();
+  const started = new Date();
+  console.log(`Seeding ${SCALE.users} users and ${SCALE.users * SCALE.paymentsPerUser} payments on a fresh database…`);
+  const database = await createScratchDatabase();
+  const children: ChildProcess[] = [];
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-'));
+  try {
+    await prepareDatabase(database.ownerUrl, { quiet: true });
+    await seedDemoData(database.ownerUrl);
+    await seedScale(database.ownerUrl, SCALE);
+
+    const ports = Object.fromEntries(await Promise.all(['gateway', ...SERVICES, 'hive'].map(async (name) => [name, await freePort()] as const)));
+    const processes = planStack(Object.fromEntries(Object.entries(ports).map(([name, port]) => [`${name.toUpperCase()}_PORT`, String(port)])));
+    const subgraphs = processes.filter((target) => target.name !== 'gateway');
+
+    // The committed supergraph, routed to this run's ports.
+    const config = readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml'));
+    const composed = compose({
+      ...config,
+      subgraphs: config.subgraphs.map((subgraph) => ({ ...subgraph, routingUrl: `http://${HOST}:${ports[subgraph.name]}/graphql` })),
+    });
+    if (!composed.ok) throw new Error(composed.errors.join('\n'));
+    const supergraphFile = path.join(scratch, 'supergraph.graphql');
+    writeFileSync(supergraphFile, composed.supergraphSdl);
+
+    const key = await testSigningKey();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST,
+      DATABASE_URL: database.ownerUrl,
+      ...Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
+      JWT_PRIVATE_KEY: key.privateKey,
+      JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
+      SUPERGRAPH_FILE: supergraphFile,
+      GATEWAY_WORKERS: String(options.workers),
+    };
+    for (const target of processes) {
+      const child = startProcess(target, env);
+      children.push(child);
+      await waitUntilReady(target, HOST, child);
+    }
+
+    // Hive Gateway on the same supergraph, with the same number of workers, forwarding the same header.
+    const hiveConfig = path.join(scratch, 'gateway.config.mjs');
+    writeFileSync(
+      hiveConfig,
+      `export const gatewayConfig = {
+  propagateHeaders: { fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }) },
+};
+`,
+    );
+    const hiveBin = path.join(path.dirname(require.resolve('@graphql-hive/gateway/package.json')), 'dist', 'bin.js');
+    const hive = spawn(
+      process.execPath,
+      [hiveBin, 'supergraph', supergraphFile, '--config-path', hiveConfig, '--port', String(ports.hive), '--host', HOST, '--fork', String(options.workers)],
+      { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'inherit'], cwd: scratch },
+    );
+    children.push(hive);
+    await waitUntilReady({ name: 'Hive Gateway', port: ports.hive as number }, HOST, hive, { path: '/readiness' });
+
+    const url = (port: number) => `http://${HOST}:${port}/graphql`;
+    const gatewayUrl = url(ports.gateway as number);
+    const tokens = {
+      admin: await signIn(gatewayUrl, DEMO_ADMIN.email, DEMO_ADMIN.password),
+      user: await signIn(gatewayUrl, BENCH_USER.email, BENCH_USER.password),
+    };
+
+    let keySequence = 0;
+    const measurements: Measurement[] = [];
+    for (const operation of OPERATIONS) {
+      const body = () => JSON.stringify({ query: operation.query, variables: { key: `bench-${process.pid}-${(keySequence += 1)}` } });
+      const fixed = JSON.stringify({ query: operation.query });
+      const headers = { authorization: `Bearer ${tokens[operation.token]}` };
+      const targets: LoadTarget[] = [
+        { via: 'our gateway', url: gatewayUrl, headers, body: operation.unique ? body : fixed },
+        ...(operation.direct ? [{ via: `${operation.direct} subgraph (direct)`, url: url(ports[operation.direct] as number), headers, body: operation.unique ? body : fixed }] : []),
+        { via: 'Hive Gateway', url: url(ports.hive as number), headers, body: operation.unique ? body : fixed },
+      ];
+
+      // SQL statements per operation, counted exactly on sequential requests through our gateway.
+      const before = await statementCount(subgraphs);
+      const samples = 10;
+      for (let index = 0; index < samples; index += 1) {
+        await graphqlAt(gatewayUrl, operation.query, tokens[operation.token], operation.unique ? { key: `sql-${index}-${Date.now()}` } : {});
+      }
+      const statementsPerOperation = ((await statementCount(subgraphs)) - before) / samples;
+
+      console.log(`${operation.name}: warming up…`);
+      for (const target of targets) await drive(target, options.warmupSeconds, options.connections);
+      const rounds = new Map<string, LoadResult[]>(targets.map((target) => [target.via, []]));
+      for (let round = 0; round < options.rounds; round += 1) {
+        // Targets take turns within each round, so a noisy moment hits all of them alike.
+        for (const target of targets) rounds.get(target.via)?.push(await drive(target, options.roundSeconds, options.connections));
+      }
+      for (const target of targets) {
+        const result = median(rounds.get(target.via) ?? []);
+        console.log(
+          `  ${target.via.padEnd(26)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50} ms  p95 ${result.p95} ms  p99 ${result.p99} ms  errors ${result.errors}`,
+        );
+        measurements.push({ operation: operation.name, via: target.via, result, statementsPerOperation });
+      }
+    }
+
+    const memory = [
+      ...processes.map((target, index) => {
+        const tree = processTree(children[index]?.pid as number);
+        return { process: target.name === 'gateway' ? `our gateway (${tree.length} processes)` : `${target.name} subgraph`, peakRssMb: Math.max(...tree.map(peakRssMb)) };
+      }),
+      (() => {
+        const tree = processTree(hive.pid as number);
+        return { process: `Hive Gateway (${tree.length} processes)`, peakRssMb: Math.max(...tree.map(peakRssMb)) };
+      })(),
+    ];
+    const file = path.join(REPOSITORY_ROOT, 'bench', 'results', 'latest.md');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeReport(file, { started, settings: options, scale: SCALE, measurements, memory, databaseUrlSet: Boolean(process.env.DATABASE_URL) });
+    console.log(`Report written to ${path.relative(process.cwd(), file)}`);
+  } finally {
+    await Promise.all(children.map(stopProcess));
+    await database.drop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+runMain(main);

@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { ConfigError, REPOSITORY_ROOT, positiveInteger } from '@fedstack/shared-db';
+
+/** The processes of the stack, in start order, each with its default port. */
+export const STACK = [
+  { name: 'auth', entry: 'subgraphs/auth/dist/main.js', defaultPort: 4001 },
+  { name: 'profile', entry: 'subgraphs/profile/dist/main.js', defaultPort: 4002 },
+  { name: 'payments', entry: 'subgraphs/payments/dist/main.js', defaultPort: 4003 },
+  { name: 'admin', entry: 'subgraphs/admin/dist/main.js', defaultPort: 4004 },
+  { name: 'gateway', entry: 'gateway/dist/main.js', defaultPort: 4000 },
+] as const;
+
+export type StackProcessName = (typeof STACK)[number]['name'];
+
+export interface PlannedProcess {
+  name: StackProcessName;
+  entry: string;
+  port: number;
+  /** The variable that sets the port, named in errors. */
+  portVariable: string;
+}
+
+/** Each process with the port its `<NAME>_PORT` variable gives, or its default. */
+export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
+  return STACK.map(({ name, entry, defaultPort }) => {
+    const portVariable = `${name.toUpperCase()}_PORT`;
+    return { name, entry, portVariable, port: positiveInteger(env, portVariable, defaultPort, 65535) };
+  });
+}
+
+function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** Fails with one line naming the process and the variable when a port is taken. */
+export async function assertPortsFree(processes: PlannedProcess[], host: string): Promise<void> {
+  for (const { name, port, portVariable } of processes) {
+    if (!(await portIsFree(port, host))) {
+      throw new ConfigError(`port ${port} on ${host} is already in use, so ${name} cannot start (free it or set ${portVariable})`);
+    }
+  }
+}
+
+/** Starts one process of the stack with `env` plus its port. */
+export function startProcess(target: PlannedProcess, env: NodeJS.ProcessEnv, stdio: StdioOptions = ['ignore', 'inherit', 'inherit']): ChildProcess {
+  return spawn(process.execPath, [path.join(REPOSITORY_ROOT, target.entry)], {
+    env: { ...env, [target.portVariable]: String(target.port) },
+    stdio,
+  });
+}
+
+/** Polls the process's readiness path until it answers 200, the process exits, or the time is up. */
+export async function waitUntilReady(
+  target: { name: string; port: number },
+  host: string,
+  child: ChildProcess,
+  options: { timeoutMs?: number; path?: string } = {},
+): Promise<void> {
+  const { timeoutMs = 60_000, path: readinessPath = '/readyz' } = options;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${target.name} exited with code ${child.exitCode} before it was ready`);
+    try {
+      const response = await fetch(`http://${host}:${target.port}${readinessPath}`, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${target.name} was not ready on http://${host}:${target.port}${readinessPath} within ${timeoutMs / 1000} s`);
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited after 15 s. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
