@@ -14,6 +14,7 @@ COPY subgraphs/payments/package.json subgraphs/payments/
 COPY subgraphs/admin/package.json subgraphs/admin/
 COPY gateway/package.json gateway/
 COPY scripts/package.json scripts/
+COPY bench/package.json bench/
 # Without install scripts, as on the machines the project is developed on: Prisma's would download
 # native engines from a host other than the npm registry, and the project runs Prisma on its
 # WebAssembly engine. Native code (argon2, PostgreSQL for tests) comes prebuilt in registry packages.
