@@ -19,7 +19,7 @@ import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { drive, median, type LoadResult, type LoadTarget } from './load';
 import { peakRssMb, processTree } from './memory';
-import { writeReport, type Measurement } from './report';
+import { writeReport, type Measurement, type UnloadedLatency } from './report';
 import { BENCH_USER, seedScale, type Scale } from './seed-scale';
 
 const HOST = '127.0.0.1';
@@ -176,6 +176,7 @@ async function main(): Promise<void> {
 
     let keySequence = 0;
     const measurements: Measurement[] = [];
+    const unloaded: UnloadedLatency[] = [];
     for (const operation of OPERATIONS) {
       const body = () => JSON.stringify({ query: operation.query, variables: { key: `bench-${process.pid}-${(keySequence += 1)}` } });
       const fixed = JSON.stringify({ query: operation.query });
@@ -201,28 +202,35 @@ async function main(): Promise<void> {
         // Targets take turns within each round, so a noisy moment hits all of them alike.
         for (const target of targets) rounds.get(target.via)?.push(await drive(target, options.roundSeconds, options.connections));
       }
+      if (operation.name.startsWith('3')) {
+        const single = await drive(targets[0] as LoadTarget, options.roundSeconds, 1);
+        unloaded.push({ operation: operation.name, p50: single.p50 });
+        console.log(`  one request at a time: p50 ${single.p50.toFixed(1)} ms`);
+      }
       for (const target of targets) {
         const result = median(rounds.get(target.via) ?? []);
         console.log(
-          `  ${target.via.padEnd(26)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50} ms  p95 ${result.p95} ms  p99 ${result.p99} ms  errors ${result.errors}`,
+          `  ${target.via.padEnd(26)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1)} ms  p95 ${result.p95.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  errors ${result.errors}`,
         );
         measurements.push({ operation: operation.name, via: target.via, result, statementsPerOperation });
       }
     }
 
+    const memoryOf = (label: string, pid: number) => {
+      const peaks = processTree(pid).map(peakRssMb);
+      return {
+        process: peaks.length > 1 ? `${label} (${peaks.length} processes)` : label,
+        peakRssMb: Math.max(...peaks),
+        totalPeakRssMb: peaks.reduce((sum, peak) => sum + peak, 0),
+      };
+    };
     const memory = [
-      ...processes.map((target, index) => {
-        const tree = processTree(children[index]?.pid as number);
-        return { process: target.name === 'gateway' ? `our gateway (${tree.length} processes)` : `${target.name} subgraph`, peakRssMb: Math.max(...tree.map(peakRssMb)) };
-      }),
-      (() => {
-        const tree = processTree(hive.pid as number);
-        return { process: `Hive Gateway (${tree.length} processes)`, peakRssMb: Math.max(...tree.map(peakRssMb)) };
-      })(),
+      ...processes.map((target, index) => memoryOf(target.name === 'gateway' ? 'our gateway' : `${target.name} subgraph`, children[index]?.pid as number)),
+      memoryOf('Hive Gateway', hive.pid as number),
     ];
     const file = path.join(REPOSITORY_ROOT, 'bench', 'results', 'latest.md');
     mkdirSync(path.dirname(file), { recursive: true });
-    writeReport(file, { started, settings: options, scale: SCALE, measurements, memory, databaseUrlSet: Boolean(process.env.DATABASE_URL) });
+    writeReport(file, { started, settings: options, scale: SCALE, measurements, memory, unloaded, databaseUrlSet: Boolean(process.env.DATABASE_URL) });
     console.log(`Report written to ${path.relative(process.cwd(), file)}`);
   } finally {
     await Promise.all(children.map(stopProcess));

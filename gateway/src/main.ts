@@ -10,6 +10,11 @@ import { createGatewayServer } from './server';
  * watch, connection pools and metrics.
  */
 const workers = positiveInteger(process.env, 'GATEWAY_WORKERS', 1, 64);
+/**
+ * Old-generation heap of each worker, in MB. V8 otherwise lets the heap grow lazily to several times the
+ * live data under load (a profile showed 290 MB peak RSS for a single worker; 175 MB with 128 MB).
+ */
+const workerHeapMb = positiveInteger(process.env, 'GATEWAY_WORKER_HEAP_MB', 160, 65_536);
 
 if (workers > 1 && cluster.isPrimary) {
   try {
@@ -24,6 +29,7 @@ if (workers > 1 && cluster.isPrimary) {
   cluster.on('listening', () => {
     listening = true;
   });
+  cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size=${workerHeapMb}`] });
   for (let index = 0; index < workers; index += 1) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {

@@ -16,7 +16,7 @@ import {
   listen,
   landingPage,
   observabilityPlugin,
-  requestIdMiddleware,
+  operationalRoutes,
   type Logger,
 } from '@fedstack/service-kit';
 import type { GatewayConfig } from './config';
@@ -114,18 +114,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   });
   await apollo.start();
 
-  app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
-  app.use(requestIdMiddleware);
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    // Apollo Server answers only once the gateway has loaded a supergraph; start() waited for that.
-    res.json({ status: 'ready' });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  operationalRoutes(app, {
+    trustProxy: config.trustProxy,
+    metrics,
+    logger,
+    // apollo.start() has returned, so the gateway has loaded a supergraph and keeps one from now on.
+    checkReady: async () => undefined,
   });
   app.use(
     '/graphql',

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -55,5 +56,34 @@ export function listen(server: Server, port: number, host: string, name: string)
       const actualPort = typeof address === 'object' && address ? address.port : port;
       resolve({ port: actualPort, url: `http://${host}:${actualPort}` });
     });
+  });
+}
+
+/**
+ * What every process serves besides GraphQL: request ids, `GET /healthz` (alive), `GET /readyz` (ready
+ * when `checkReady` resolves; 503 with its reason when it throws) and `GET /metrics`.
+ */
+export function operationalRoutes(
+  app: Express,
+  options: { trustProxy: string; metrics: ServiceMetrics; logger: Logger; checkReady(): Promise<void> },
+): void {
+  app.disable('x-powered-by');
+  app.set('trust proxy', options.trustProxy);
+  app.use(requestIdMiddleware);
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await options.checkReady();
+      res.json({ status: 'ready' });
+    } catch (error) {
+      const reason = (error as Error).message;
+      options.logger.warn({ reason }, 'readiness check failed');
+      res.status(503).json({ status: 'unavailable', reason });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
 }

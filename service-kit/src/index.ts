@@ -25,7 +25,7 @@ export {
   type TokenVerifier,
   type RequestAuth,
 } from './tokens';
-export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen } from './http';
+export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen, operationalRoutes } from './http';
 export { createSubgraphServer, serve, observabilityPlugin, landingPage, type RequestContext, type SubgraphDefinition, type SubgraphServer, type SubgraphServerOptions } from './server';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type PageInfo } from './pagination';

@@ -19,7 +19,7 @@ import {
 } from '@fedstack/shared-db';
 import type { ServiceConfig } from './config';
 import { ErrorCode, formatErrorFor, isClientSafe } from './errors';
-import { httpErrorHandler, listen, requestIdMiddleware } from './http';
+import { httpErrorHandler, listen, operationalRoutes } from './http';
 import { resolveVerificationKey } from './keys';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics';
@@ -164,26 +164,23 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   });
   await apollo.start();
 
-  app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
-  app.use(requestIdMiddleware);
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await Promise.race([
-        db.$queryRaw`SELECT 1`,
-        new Promise((_, reject) => setTimeout(() => reject(new Error('database check timed out after 2 s')), 2000).unref()),
-      ]);
-      res.json({ status: 'ready' });
-    } catch (error) {
-      logger.warn({ err: error }, 'readiness check failed: database unreachable');
-      res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
-    }
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  operationalRoutes(app, {
+    trustProxy: config.trustProxy,
+    metrics,
+    logger,
+    async checkReady() {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          db.$queryRaw`SELECT 1`.catch(() => Promise.reject(new Error('database unreachable'))),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('database did not answer within 2 s')), 2000);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
   });
   definition.routes?.(app);
   app.use(

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { ownerUrl } from '@fedstack/shared-db';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from './keys';
 
@@ -72,4 +74,15 @@ export async function testTokens(): Promise<{
         .setExpirationTime('10m')
         .sign(privateKey),
   };
+}
+
+/** Runs one statement as the database owner (test fixtures and checks that bypass the service roles). */
+export async function ownerSql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(ownerUrl());
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
 }

@@ -1,20 +1,9 @@
-import pg from 'pg';
-import { createServiceClient, crossServiceTransaction, ownerUrl } from '@fedstack/shared-db';
+import { createServiceClient, crossServiceTransaction } from '@fedstack/shared-db';
 import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
-import { graphql, testTokens } from '@fedstack/service-kit/testing';
+import { graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createAuthServer, loadAuthConfig } from '@fedstack/auth';
 import { createAdminServer } from './server';
 import { assertAnActiveAdminRemains } from './domain/users';
-
-async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client(ownerUrl());
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 const PASSWORD = 'a perfectly long password';
 let seq = 0;

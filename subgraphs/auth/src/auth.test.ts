@@ -1,8 +1,7 @@
-import pg from 'pg';
 import { SignJWT, base64url, importJWK, type JWK } from 'jose';
 import { ownerUrl, type QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
-import { LogCapture, graphql, testSigningKey } from '@fedstack/service-kit/testing';
+import { LogCapture, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
@@ -22,16 +21,6 @@ async function startAuth(env: NodeJS.ProcessEnv = {}): Promise<RunningAuth> {
   const server = await createAuthServer({ config, onQuery: (event) => statements.push(event), logDestination: logs });
   const base = await server.listen();
   return { url: `${base}/graphql`, server, statements, logs };
-}
-
-async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client(ownerUrl());
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 const REGISTER = `mutation ($input: RegisterInput!) { register(input: $input) {

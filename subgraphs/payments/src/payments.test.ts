@@ -1,18 +1,7 @@
-import pg from 'pg';
-import { ownerUrl, type QueryEvent } from '@fedstack/shared-db';
+import type { QueryEvent } from '@fedstack/shared-db';
 import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
-import { graphql, testTokens } from '@fedstack/service-kit/testing';
+import { graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createPaymentsServer } from './server';
-
-async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client(ownerUrl());
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 let counter = 0;
 async function newUsers(count: number): Promise<string[]> {

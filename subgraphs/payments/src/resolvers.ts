@@ -1,6 +1,5 @@
 import type { PaymentRecord } from '@fedstack/shared-db';
 import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
-import type { PaymentsContext } from './context';
 import { createPayment, paymentConnection, refundPayment } from './domain/payments';
 import type { Resolvers } from './generated/resolvers-types';
 
