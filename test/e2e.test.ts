@@ -183,7 +183,15 @@ describe('the stack through the gateway', () => {
   describe('in production mode', () => {
     let production: { url: string; server: { stop(): Promise<void> }; logs: { lines: Record<string, unknown>[] } };
     beforeAll(async () => {
-      production = await stack.extraGateway({ NODE_ENV: 'production', MAX_QUERY_DEPTH: '6', MAX_QUERY_ALIASES: '5', MAX_QUERY_TOKENS: '400', MAX_BODY_BYTES: '20000' });
+      production = await stack.extraGateway({
+        NODE_ENV: 'production',
+        MAX_QUERY_DEPTH: '6',
+        MAX_QUERY_ALIASES: '10',
+        MAX_QUERY_DIRECTIVES: '5',
+        MAX_QUERY_TOKENS: '400',
+        MAX_BODY_BYTES: '20000',
+        CORS_ORIGINS: 'https://app.example.com',
+      });
     });
     afterAll(() => production.server.stop());
 
@@ -194,7 +202,8 @@ describe('the stack through the gateway', () => {
 
     it.each([
       ['too deep', `{ me { payments { edges { node { user { payments { edges { node { id } } } } } } } } }`, 'OPERATION_TOO_COMPLEX'],
-      ['alias-heavy', `{ ${Array.from({ length: 8 }, (_, i) => `a${i}: me { id }`).join(' ')} }`, 'OPERATION_TOO_COMPLEX'],
+      ['alias-heavy', `{ ${Array.from({ length: 12 }, (_, i) => `a${i}: me { id }`).join(' ')} }`, 'OPERATION_TOO_COMPLEX'],
+      ['directive-heavy', `{ me { ${Array.from({ length: 6 }, (_, i) => `f${i}: id @include(if: true)`).join(' ')} } }`, 'OPERATION_TOO_COMPLEX'],
       ['too costly', `{ users(first: 200) { edges { node { payments(first: 50) { edges { node { refunds { amount } } } } } } } }`, 'OPERATION_TOO_COMPLEX'],
       ['oversized (too many tokens)', `{ me { ${'id '.repeat(500)} } }`, 'GRAPHQL_PARSE_FAILED'],
     ])('refuses a %s operation before calling any subgraph', async (_label, query, code) => {
@@ -211,6 +220,13 @@ describe('the stack through the gateway', () => {
       expect(result.errors?.[0]?.message).toMatch(/introspection/i);
       const page = await (await fetch(production.url, { headers: { accept: 'text/html' } })).text();
       expect(page).not.toMatch(/embeddable-sandbox/);
+    });
+
+    it('allows cross-origin calls from the configured origins only', async () => {
+      const preflight = (origin: string) =>
+        fetch(production.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+      expect((await preflight('https://app.example.com')).headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect((await preflight('https://evil.example.net')).headers.get('access-control-allow-origin')).toBeNull();
     });
 
     it('refuses batched requests and oversized bodies', async () => {
