@@ -62,8 +62,8 @@ export function targets(input: ReportInput): Target[] {
     {
       name: 'Scale: SQL statements per op, 200 users ÷ 10 users',
       value: large.statementsPerOperation / small.statementsPerOperation,
-      goal: '= 1 (no growth)',
-      met: large.statementsPerOperation === small.statementsPerOperation,
+      goal: '≤ 1 (no growth)',
+      met: large.statementsPerOperation <= small.statementsPerOperation,
     },
     { name: 'Scale: p50 latency one request at a time, 200 users ÷ 10 users', value: growth, goal: '≤ 3.00', met: growth <= 3, ...miss(growth <= 3, `${(growth / 3).toFixed(2)}× the allowed growth`) },
     { name: 'Scale: p50 latency under load, 200 users ÷ 10 users (for reference: mostly queueing)', value: loadedGrowth, goal: '—', met: true },
@@ -88,6 +88,9 @@ export function writeReport(file: string, input: ReportInput): void {
     const verdict = target.goal === '—' ? '—' : target.met ? 'yes' : `**no**: ${target.shortfall ?? 'missed'}`;
     lines.push(`| ${target.name} | ${value} | ${target.goal} | ${verdict} |`);
   }
+  if (targets(input).some((target) => !target.met)) {
+    lines.push('', 'What limits a missed target, from CPU profiles of the processes involved: docs/performance.md.');
+  }
   lines.push('', '## Throughput and latency', '');
   lines.push(
     `Each figure is the median of ${input.settings.rounds} rounds of ${input.settings.roundSeconds} s with ${input.settings.connections} concurrent connections, after a ` +
@@ -101,7 +104,12 @@ export function writeReport(file: string, input: ReportInput): void {
       `| ${operation} | ${via} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p95.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.errors} | ${statementsPerOperation.toFixed(1)} |`,
     );
   }
-  lines.push('', 'SQL statements are counted on the subgraphs (their `db_queries_total`) over sequential requests through our gateway.', '');
+  lines.push(
+    '',
+    'SQL statements are counted on the subgraphs (their `db_queries_total`) over ten sequential requests through our gateway, after the warm-up; ' +
+      'a fraction means a statement now and then that is not part of the operation itself.',
+    '',
+  );
   lines.push('One request at a time through our gateway (no queueing), p50 over the same number of seconds as a round:', '');
   lines.push('| operation | p50 ms |', '| --- | ---: |');
   for (const entry of input.unloaded) lines.push(`| ${entry.operation} | ${entry.p50.toFixed(1)} |`);

@@ -187,7 +187,10 @@ async function main(): Promise<void> {
         { via: 'Hive Gateway', url: url(ports.hive as number), headers, body: operation.unique ? body : fixed },
       ];
 
-      // SQL statements per operation, counted exactly on sequential requests through our gateway.
+      console.log(`${operation.name}: warming up…`);
+      for (const target of targets) await drive(target, options.warmupSeconds, options.connections);
+      // SQL statements per operation, counted exactly on sequential requests through our gateway, after the
+      // warm-up so that opening pool connections is not counted.
       const before = await statementCount(subgraphs);
       const samples = 10;
       for (let index = 0; index < samples; index += 1) {
@@ -195,8 +198,6 @@ async function main(): Promise<void> {
       }
       const statementsPerOperation = ((await statementCount(subgraphs)) - before) / samples;
 
-      console.log(`${operation.name}: warming up…`);
-      for (const target of targets) await drive(target, options.warmupSeconds, options.connections);
       const rounds = new Map<string, LoadResult[]>(targets.map((target) => [target.via, []]));
       for (let round = 0; round < options.rounds; round += 1) {
         // Targets take turns within each round, so a noisy moment hits all of them alike.
