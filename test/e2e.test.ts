@@ -92,19 +92,22 @@ describe('the stack through the gateway', () => {
     const suspended = await graphql(
       stack.gatewayUrl,
       'mutation ($id: ID!) { suspendUser(userId: $id, reason: "e2e") { id email status } }',
-      { token: adminToken, variables: { id: userId } },
+      { token: adminToken, variables: { id: userId }, headers: { 'x-request-id': `e2e-suspend-${userId}` } },
     );
     expect(suspended.data).toEqual({ suspendUser: { id: userId, email: user.email, status: 'SUSPENDED' } });
     const refresh = await graphql(stack.gatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', {
       variables: { t: user.refreshToken },
     });
     expect(refresh.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-    const trail = await graphql<{ user: { auditTrail: { edges: { node: { action: string; actor: { email: string } } }[] } } }>(
+    const trail = await graphql<{ user: { auditTrail: { edges: { node: { action: string; requestId: string; actor: { email: string } } }[] } } }>(
       stack.gatewayUrl,
-      'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action actor { email } } } } } }',
+      'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId actor { email } } } } } }',
       { token: adminToken, variables: { id: userId } },
     );
-    expect(trail.data?.user.auditTrail.edges.map((edge) => edge.node)).toEqual([{ action: 'user.suspend', actor: { email: 'admin@example.com' } }]);
+    // The request id the client sent reached the admin subgraph through the gateway.
+    expect(trail.data?.user.auditTrail.edges.map((edge) => edge.node)).toEqual([
+      { action: 'user.suspend', requestId: `e2e-suspend-${userId}`, actor: { email: 'admin@example.com' } },
+    ]);
   });
 
   it('answers UNAUTHENTICATED for a bad token', async () => {
