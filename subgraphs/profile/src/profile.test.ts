@@ -99,6 +99,18 @@ describe('profile subgraph', () => {
     expect(statements).toHaveLength(1);
   });
 
+  it('stops gracefully: a request in flight still gets its answer, new connections are refused', async () => {
+    const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
+    const stopping = await createProfileServer({ config });
+    const stoppingUrl = `${await stopping.listen()}/graphql`;
+    const [userId] = (await newUsers(1)) as [string];
+    const inFlight = graphql(stoppingUrl, UPDATE, { token: await tokens.mint({ userId }), variables: { input: { displayName: 'Drained' } } });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await stopping.stop();
+    expect((await inFlight).data).toMatchObject({ updateMyProfile: { displayName: 'Drained' } });
+    await expect(fetch(stoppingUrl.replace('/graphql', '/healthz'))).rejects.toThrow();
+  });
+
   it('labels its database timings schema="profile" in /metrics', async () => {
     const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="profile"[^}]*\} [1-9]/);
