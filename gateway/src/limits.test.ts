@@ -32,6 +32,7 @@ describe('operation measures', () => {
     expect(measure('{ users(first: 10) { edges { node { id } } } }').cost).toBe(1 + 10 * 3);
     expect(measure('query ($n: Int) { users(first: $n) { edges { node { id } } } }', { n: 100 }).cost).toBe(1 + 100 * 3);
     expect(measure('{ users { edges { node { id } } } }').cost).toBe(1 + 20 * 3);
+    expect(measure('query ($n: Int = 200) { users(first: $n) { edges { node { id } } } }').cost).toBe(1 + 200 * 3);
     expect(measure('{ me { friends { id } } }').cost).toBe(1 + 1 + 10);
     expect(measure('{ users(first: 2) { edges { node { payments(first: 5) { edges { node { amount } } } } } } }').cost).toBe(1 + 2 * 3 + 2 * 5 * 3);
   });

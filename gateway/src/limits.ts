@@ -11,6 +11,7 @@ import {
   type GraphQLField,
   type GraphQLNamedType,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
@@ -86,7 +87,7 @@ function walk(selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefin
 export function measureOperation(
   schema: GraphQLSchema,
   document: { definitions: readonly { kind: string }[] },
-  operation: { selectionSet: SelectionSetNode; operation: 'query' | 'mutation' | 'subscription'; directives?: readonly unknown[] },
+  operation: Pick<OperationDefinitionNode, 'selectionSet' | 'operation' | 'directives' | 'variableDefinitions'>,
   variables: Record<string, unknown>,
 ): OperationMeasure {
   const fragments = new Map(
@@ -95,8 +96,13 @@ export function measureOperation(
     ),
   );
   const measure: OperationMeasure = { depth: 0, aliases: 0, directives: operation.directives?.length ?? 0, cost: 0 };
+  // A variable the request leaves out takes its declared default, which must be priced too.
+  const defaults: Record<string, unknown> = {};
+  for (const definition of operation.variableDefinitions ?? []) {
+    if (definition.defaultValue?.kind === Kind.INT) defaults[definition.variable.name.value] = Number(definition.defaultValue.value);
+  }
   const root = operation.operation === 'mutation' ? schema.getMutationType() : schema.getQueryType();
-  walk(operation.selectionSet, root ?? undefined, 1, 1, { schema, fragments, variables, measure });
+  walk(operation.selectionSet, root ?? undefined, 1, 1, { schema, fragments, variables: { ...defaults, ...variables }, measure });
   return measure;
 }
 

@@ -23,6 +23,7 @@ const EXPECTED: Record<Service, Record<string, string>> = {
     'payments.refunds': OWNS,
     'payments.idempotency_records': OWNS,
     'admin.audit_entries': 'insert(*)',
+    'auth.users': 'select(erased_at,id,role,status)',
   },
   admin: {
     'auth.users': 'select(*) update(email,erased_at,role,status,updated_at)',

@@ -26,6 +26,8 @@ export const GRANTS = {
       auth: OWNS,
       // Suspend, reinstate, change role, erase (tombstone the email).
       admin: { select: USER_PUBLIC_COLUMNS, update: ['email', 'role', 'status', 'updated_at', 'erased_at'] },
+      // A refund checks that its admin is still an active admin, not only what the token says.
+      payments: { select: ['id', 'role', 'status', 'erased_at'] },
     },
   },
   passwordCredential: {

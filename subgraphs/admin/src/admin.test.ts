@@ -137,8 +137,10 @@ describe('admin subgraph', () => {
         'mutation ($id: ID!) { setUserRole(userId: $id, role: USER) { id } }',
         'mutation ($id: ID!) { eraseUser(userId: $id) { userId } }',
       ]) {
-        const result = await graphql(adminUrl, query, { token: actorToken, variables: { id: actorId, reason: 'x' } });
-        expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'userId' });
+        for (const id of [actorId, actorId.toUpperCase()]) {
+          const result = await graphql(adminUrl, query, { token: actorToken, variables: { id, reason: 'x' } });
+          expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'userId' });
+        }
       }
     });
 

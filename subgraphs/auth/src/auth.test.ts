@@ -139,6 +139,16 @@ describe('auth subgraph', () => {
       expect(retryAfter).toBeLessThanOrEqual(600);
     });
 
+    it('counts guesses sent in parallel too: no more than the limit reach the password check', async () => {
+      const { user } = await register();
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () => graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } } })),
+      );
+      const codes = answers.map((answer) => answer.errors?.[0]?.extensions?.code);
+      expect(codes.filter((code) => code === 'UNAUTHENTICATED')).toHaveLength(3);
+      expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(7);
+    });
+
     it('throttles unknown emails the same way (the counter is per email, known or not)', async () => {
       const email = freshEmail();
       for (let attempt = 0; attempt < 3; attempt += 1) {

@@ -14,7 +14,7 @@ import {
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
 import { revokeFamilyOf, revokeUserSessions, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
-import { assertNotThrottled, clearAccountFailures, recordLoginFailure, throttleKeys } from './domain/throttle';
+import { settleSuccessfulLogin, takeLoginAttempt, throttleKeys } from './domain/throttle';
 import { listUsers } from './domain/users';
 import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
 
@@ -37,14 +37,28 @@ async function payload(ctx: AuthContext, user: UserRecord, refresh: IssuedRefres
   };
 }
 
-/** A user's own account details are visible to that user and to admins, and to nobody else. */
-function assertMayRead(ctx: AuthContext, userId: string): void {
-  if (ctx.signedInUserId !== userId) requireSelfOrAdmin(ctx.auth, userId, "a user's account details");
+/**
+ * An admin per the token who is still an active admin per the database: a demoted or suspended admin's
+ * access token lives on until it expires, but its admin rights do not.
+ */
+async function requireActiveAdmin(ctx: AuthContext): Promise<void> {
+  const viewer = requireAdmin(ctx.auth);
+  const current = await ctx.loaders.user.load(viewer.userId);
+  if (!current || current.role !== 'ADMIN' || current.status !== 'ACTIVE' || current.erasedAt) {
+    throw forbidden('This account is no longer an active admin');
+  }
+}
+
+/** A user's own account details are visible to that user and to active admins, and to nobody else. */
+async function assertMayRead(ctx: AuthContext, userId: string): Promise<void> {
+  if (ctx.signedInUserId === userId) return;
+  const viewer = requireSelfOrAdmin(ctx.auth, userId, "a user's account details");
+  if (viewer.userId !== userId) await requireActiveAdmin(ctx);
 }
 
 function guarded<K extends keyof UserRecord>(field: K) {
-  return (user: UserRecord, _args: unknown, ctx: AuthContext): UserRecord[K] => {
-    assertMayRead(ctx, user.id);
+  return async (user: UserRecord, _args: unknown, ctx: AuthContext): Promise<UserRecord[K]> => {
+    await assertMayRead(ctx, user.id);
     return user[field];
   };
 }
@@ -59,11 +73,11 @@ export const resolvers: Resolvers = {
     },
     async user(_parent, { id }, ctx) {
       if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${id.slice(0, 64)}")`);
-      assertMayRead(ctx, id);
-      return ctx.loaders.user.load(id);
+      await assertMayRead(ctx, id.toLowerCase());
+      return ctx.loaders.user.load(id.toLowerCase());
     },
     async users(_parent, args, ctx) {
-      requireAdmin(ctx.auth);
+      await requireActiveAdmin(ctx);
       return listUsers(ctx.db, args);
     },
   },
@@ -91,17 +105,14 @@ export const resolvers: Resolvers = {
     async login(_parent, { input }, ctx) {
       const email = normaliseEmail(input.email);
       const keys = throttleKeys(email, ctx.clientAddress);
-      await assertNotThrottled(ctx.db, keys);
+      await takeLoginAttempt(ctx.db, keys, ctx.services.throttle);
       const user = await ctx.db.user.findUnique({ where: { email }, include: { credential: true } });
       const storedHash = user?.credential?.passwordHash;
       // Unknown emails verify against a dummy hash: same work, same answer, same time.
       const valid = await verifyPassword(storedHash ?? ctx.services.dummyPasswordHash, input.password);
-      if (!user || !storedHash || !valid) {
-        await recordLoginFailure(ctx.db, keys, ctx.services.throttle);
-        throw unauthenticated(INVALID_CREDENTIALS);
-      }
+      if (!user || !storedHash || !valid) throw unauthenticated(INVALID_CREDENTIALS);
       if (user.status !== 'ACTIVE') throw forbidden('This account is suspended');
-      await clearAccountFailures(ctx.db, keys);
+      await settleSuccessfulLogin(ctx.db, keys);
       const rehash = passwordNeedsRehash(storedHash) ? await hashPassword(input.password) : null;
       const { credential: _credential, ...account } = user;
       const { signedIn, refresh } = await ctx.db.$transaction(async (tx) => {
@@ -132,11 +143,11 @@ export const resolvers: Resolvers = {
       const user = await ctx.db.user.findUnique({ where: { id: viewer.userId }, include: { credential: true } });
       if (!user?.credential) throw unauthenticated('This account has no password to change');
       const keys = throttleKeys(user.email, ctx.clientAddress);
-      await assertNotThrottled(ctx.db, keys);
+      await takeLoginAttempt(ctx.db, keys, ctx.services.throttle);
       if (!(await verifyPassword(user.credential.passwordHash, input.currentPassword))) {
-        await recordLoginFailure(ctx.db, keys, ctx.services.throttle);
         throw badUserInput('input.currentPassword', 'is not the current password');
       }
+      await settleSuccessfulLogin(ctx.db, keys);
       assertAcceptablePassword(input.newPassword, user.email, 'input.newPassword');
       if (input.newPassword === input.currentPassword) throw badUserInput('input.newPassword', 'must differ from the current password');
       const passwordHash = await hashPassword(input.newPassword);
@@ -150,6 +161,8 @@ export const resolvers: Resolvers = {
 
   User: {
     async __resolveReference(reference, ctx) {
+      // An admin's fields are checked against the admin's own row: load it in the same batch.
+      if (ctx.auth.viewer?.role === 'ADMIN') void ctx.loaders.user.load(ctx.auth.viewer.userId);
       return isUuid(reference.id) ? ctx.loaders.user.load(reference.id) : null;
     },
     email: guarded('email'),

@@ -38,6 +38,7 @@ describe('payments subgraph', () => {
     server = await createPaymentsServer({ config, onQuery: (event) => statements.push(event) });
     url = `${await server.listen()}/graphql`;
     const [adminId] = (await newUsers(1)) as [string];
+    await sql(`UPDATE auth.users SET role = 'ADMIN' WHERE id = $1`, [adminId]);
     adminToken = await tokens.mint({ userId: adminId, role: 'ADMIN' });
   });
   afterAll(() => server.stop());
@@ -208,6 +209,13 @@ describe('payments subgraph', () => {
       expect(ownerView.data).toEqual({ payment: { id, amount: '3.00' } });
       const refund = await graphql(url, REFUND, { token: otherToken, variables: { input: { paymentId: id, amount: '1.00' }, key: 'not-mine' } });
       expect(refund.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      // An admin token whose user the database no longer holds as an admin refunds nothing either.
+      const demoted = await graphql(url, REFUND, {
+        token: await tokens.mint({ userId: other, role: 'ADMIN' }),
+        variables: { input: { paymentId: id, amount: '1.00' }, key: 'demoted' },
+      });
+      expect(demoted.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(await sql('SELECT 1 FROM payments.refunds WHERE payment_id = $1', [id])).toHaveLength(0);
       const listed = await graphql(url, 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { payments { edges { node { id } } } } } }', {
         token: otherToken,
         variables: { r: [{ __typename: 'User', id: owner }] },

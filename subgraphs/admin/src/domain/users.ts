@@ -21,9 +21,20 @@ interface LockedUser {
   erased_at: Date | null;
 }
 
-function assertTarget(userId: string, actor: Actor, what: string): void {
+/** The target's id in canonical (lower-case) form; refuses anything else, and the actor themself. */
+function assertTarget(userId: string, actor: Actor, what: string): string {
   if (!isUuid(userId)) throw badUserInput('userId', `must be a UUID (got "${userId.slice(0, 64)}")`);
-  if (userId === actor.userId) throw badUserInput('userId', `you cannot ${what} yourself; ask another admin`);
+  const id = userId.toLowerCase();
+  if (id === actor.userId.toLowerCase()) throw badUserInput('userId', `you cannot ${what} yourself; ask another admin`);
+  return id;
+}
+
+/**
+ * Locks the active admins' rows before the target's, in id order, in every operation that may remove an
+ * admin: two admins acting on each other then queue instead of deadlocking.
+ */
+async function lockActiveAdmins(tx: AdminTx): Promise<void> {
+  await tx.$queryRaw`SELECT id FROM auth.users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND erased_at IS NULL ORDER BY id FOR UPDATE`;
 }
 
 /** Locks the target user's row for the rest of the transaction. */
@@ -50,11 +61,12 @@ async function revokeSessions(tx: AdminTx, userId: string, reason: string): Prom
 }
 
 /** Suspends a user: status, every session revoked and the audit entry, all in one transaction. */
-export async function suspendUser(db: AdminDb, actor: Actor, userId: string, reasonText: string): Promise<{ id: string }> {
-  assertTarget(userId, actor, 'suspend');
+export async function suspendUser(db: AdminDb, actor: Actor, requestedId: string, reasonText: string): Promise<{ id: string }> {
+  const userId = assertTarget(requestedId, actor, 'suspend');
   const reason = reasonText.trim();
   if (reason.length < 1 || [...reason].length > REASON_MAX) throw badUserInput('reason', `must be 1 to ${REASON_MAX} characters`);
   return crossServiceTransaction(db, async (tx) => {
+    await lockActiveAdmins(tx);
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased');
     if (user.status === 'SUSPENDED') return { id: user.id };
@@ -74,8 +86,8 @@ export async function suspendUser(db: AdminDb, actor: Actor, userId: string, rea
 }
 
 /** Lifts a suspension (the revoked sessions stay revoked: the user signs in again). */
-export async function reinstateUser(db: AdminDb, actor: Actor, userId: string): Promise<{ id: string }> {
-  assertTarget(userId, actor, 'reinstate');
+export async function reinstateUser(db: AdminDb, actor: Actor, requestedId: string): Promise<{ id: string }> {
+  const userId = assertTarget(requestedId, actor, 'reinstate');
   return crossServiceTransaction(db, async (tx) => {
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased and cannot be reinstated');
@@ -94,9 +106,10 @@ export async function reinstateUser(db: AdminDb, actor: Actor, userId: string): 
 }
 
 /** Changes a user's role; nobody changes their own, and the last active admin stays an admin. */
-export async function setUserRole(db: AdminDb, actor: Actor, userId: string, role: Role): Promise<{ id: string }> {
-  assertTarget(userId, actor, 'change the role of');
+export async function setUserRole(db: AdminDb, actor: Actor, requestedId: string, role: Role): Promise<{ id: string }> {
+  const userId = assertTarget(requestedId, actor, 'change the role of');
   return crossServiceTransaction(db, async (tx) => {
+    await lockActiveAdmins(tx);
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased');
     if (user.role === role) return { id: user.id };
@@ -138,9 +151,10 @@ export function tombstoneEmail(userId: string): string {
  * Payments stay (amounts, currencies and statuses are accounting records) without their description
  * or card digits; audit entries stay, since they hold no personal data. A second call changes nothing.
  */
-export async function eraseUser(db: AdminDb, actor: Actor, userId: string): Promise<ErasureResult> {
-  assertTarget(userId, actor, 'erase');
+export async function eraseUser(db: AdminDb, actor: Actor, requestedId: string): Promise<ErasureResult> {
+  const userId = assertTarget(requestedId, actor, 'erase');
   return crossServiceTransaction(db, async (tx) => {
+    await lockActiveAdmins(tx);
     const user = await lockUser(tx, userId);
     if (user.erased_at) return { userId, alreadyErased: true, erasedAt: user.erased_at, changes: [] };
     if (user.role === 'ADMIN' && user.status === 'ACTIVE') await assertAnActiveAdminRemains(tx, user.id);

@@ -13,6 +13,7 @@ import {
   batchLoader,
   conflict,
   decodeCursor,
+  forbidden,
   encodeCursor,
   groupedBatchLoader,
   isUuid,
@@ -69,7 +70,13 @@ export async function createPayment(
   const payment = await db.$transaction(async (tx) => {
     const claim = await claimIdempotencyKey(tx, { userId, operation: 'createPayment', key: idempotencyKey, requestHash });
     if (claim.kind === 'replay') return tx.payment.findUniqueOrThrow({ where: { id: claim.paymentId as string } });
-    const charge = await processor.charge({ amount: amount.toFixed(), currency, paymentMethodToken: request.paymentMethodToken, idempotencyKey });
+    // Keys are unique per user here, but a processor's are per merchant: scope them to the user.
+    const charge = await processor.charge({
+      amount: amount.toFixed(),
+      currency,
+      paymentMethodToken: request.paymentMethodToken,
+      idempotencyKey: `${userId}:${idempotencyKey}`,
+    });
     const created = await tx.payment.create({
       data: {
         userId,
@@ -132,6 +139,9 @@ export async function refundPayment(
   return crossServiceTransaction(
     db,
     async (tx) => {
+      const [actor] = await tx.$queryRaw<{ active_admin: boolean }[]>`
+        SELECT (role = 'ADMIN' AND status = 'ACTIVE' AND erased_at IS NULL) AS active_admin FROM auth.users WHERE id = ${admin.userId}::uuid`;
+      if (!actor?.active_admin) throw forbidden('This account is no longer an active admin');
       const claim = await claimIdempotencyKey(tx, { userId: admin.userId, operation: 'refundPayment', key: idempotencyKey, requestHash });
       if (claim.kind === 'replay') {
         const refund = await tx.refund.findUniqueOrThrow({ where: { id: claim.refundId as string }, include: { payment: { select: { currency: true } } } });
