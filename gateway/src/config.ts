@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError, positiveInteger, REPOSITORY_ROOT } from '@fedstack/shared-db';
-import { loadCommonConfig, type CommonConfig } from '@fedstack/service-kit';
+import { httpUrl, loadCommonConfig, type CommonConfig } from '@fedstack/service-kit';
 
 /** Refusal thresholds for abusive operations, checked before any subgraph is called. */
 export interface OperationLimits {
@@ -53,11 +53,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     const variable = `${name.toUpperCase()}_SUBGRAPH_URL`;
     const value = env[variable];
     if (!value) continue;
-    try {
-      subgraphUrls[name] = new URL(value).toString();
-    } catch {
-      throw new ConfigError(`${variable} is not a valid URL (got "${value}")`);
-    }
+    subgraphUrls[name] = httpUrl(value, variable);
   }
   return {
     ...common,

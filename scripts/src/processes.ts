@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
-import { ConfigError, REPOSITORY_ROOT, positiveInteger } from '@fedstack/shared-db';
+import { ConfigError, REPOSITORY_ROOT, portIsFree, positiveInteger } from '@fedstack/shared-db';
 
 /** The processes of the stack, in start order, each with its default port. */
 export const STACK = [
@@ -27,14 +26,6 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
   return STACK.map(({ name, entry, defaultPort }) => {
     const portVariable = `${name.toUpperCase()}_PORT`;
     return { name, entry, portVariable, port: positiveInteger(env, portVariable, defaultPort, 65535) };
-  });
-}
-
-function portIsFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, host, () => probe.close(() => resolve(true)));
   });
 }
 

@@ -70,14 +70,23 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new ConfigError(`${name} must be true or false (got "${raw}")`);
 }
 
+/** An http(s) URL setting; anything else fails at start, naming the setting. */
+export function httpUrl(value: string, setting: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    // Reported below.
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ConfigError(`${setting} is not a valid http(s) URL (got "${value}")`);
+  }
+  return url.toString();
+}
+
 function optionalUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
-  if (!raw) return undefined;
-  try {
-    return new URL(raw).toString();
-  } catch {
-    throw new ConfigError(`${name} is not a valid URL (got "${raw}")`);
-  }
+  return raw ? httpUrl(raw, name) : undefined;
 }
 
 /** The settings shared by all processes, read from the environment once at start. */

@@ -4,6 +4,7 @@ export {
   loadCommonConfig,
   loadServiceConfig,
   loadTokenVerificationConfig,
+  httpUrl,
   type CommonConfig,
   type ServiceConfig,
   type TokenVerificationConfig,
@@ -28,7 +29,7 @@ export {
 export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen, operationalRoutes } from './http';
 export { createSubgraphServer, serve, observabilityPlugin, landingPage, type RequestContext, type SubgraphDefinition, type SubgraphServer, type SubgraphServerOptions } from './server';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
-export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type PageInfo } from './pagination';
-export { batchLoader, groupedBatchLoader } from './loaders';
+export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type ListPosition, type PageInfo } from './pagination';
+export { batchLoader, groupedBatchLoader, loaderPerArguments } from './loaders';
 export { isUuid, type EntityReference } from './ids';
 export { minorUnits, formatAmount } from './money';

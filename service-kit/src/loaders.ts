@@ -35,3 +35,20 @@ export function groupedBatchLoader<K, V>(
     { maxBatchSize: options.maxBatchSize ?? 1000 },
   );
 }
+
+/**
+ * One loader per distinct set of field arguments within a request (`payments(first: 5)` on every user of
+ * a list), so that the parents asking with the same arguments share one batch.
+ */
+export function loaderPerArguments<A extends object, L>(make: (args: A) => L): (args: A) => L {
+  const loaders = new Map<string, L>();
+  return (args) => {
+    const key = JSON.stringify(Object.entries(args).filter(([, value]) => value !== null && value !== undefined).sort());
+    let loader = loaders.get(key);
+    if (!loader) {
+      loader = make(args);
+      loaders.set(key, loader);
+    }
+    return loader;
+  };
+}

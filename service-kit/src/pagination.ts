@@ -1,4 +1,5 @@
 import { badUserInput } from './errors';
+import { isUuid } from './ids';
 
 export interface PageInfo {
   hasNextPage: boolean;
@@ -12,16 +13,25 @@ export interface Connection<T> {
   pageInfo: PageInfo;
 }
 
-/** Cursors are opaque to clients: base64url of the sort key. */
-export function encodeCursor(key: readonly string[]): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
+/** A row's place in a newest-first list: every list here is ordered by (createdAt, id) descending. */
+export interface ListPosition {
+  createdAt: Date;
+  id: string;
 }
 
-/** The sort key in a cursor this service made; anything else is BAD_USER_INPUT on `field`. */
-export function decodeCursor(cursor: string, length: number, field = 'after'): string[] {
+/** Cursors are opaque to clients: base64url of the row's position. */
+export function encodeCursor(row: ListPosition): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
+}
+
+/** The position in a cursor this service made; anything else is BAD_USER_INPUT on `field`. */
+export function decodeCursor(cursor: string, field = 'after'): ListPosition {
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(key) && key.length === length && key.every((part) => typeof part === 'string')) return key;
+    if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'string' && isUuid(key[1])) {
+      const createdAt = new Date(key[0]);
+      if (!Number.isNaN(createdAt.getTime())) return { createdAt, id: key[1] as string };
+    }
   } catch {
     // Falls through to the error below.
   }
@@ -41,9 +51,9 @@ export function pageSize(first: number | null | undefined, limits: { default: nu
  * Builds a connection from rows fetched with one extra row (`first + 1`): the extra row only tells
  * that there is a next page.
  */
-export function toConnection<T>(rows: T[], first: number, cursorOf: (row: T) => string, hasPreviousPage: boolean): Connection<T> {
+export function toConnection<T extends ListPosition>(rows: T[], first: number, hasPreviousPage: boolean): Connection<T> {
   const page = rows.slice(0, first);
-  const edges = page.map((node) => ({ cursor: cursorOf(node), node }));
+  const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
   return {
     edges,
     pageInfo: {

@@ -23,11 +23,12 @@ const OWNER = 'postgres';
 // The embedded server listens on 127.0.0.1 only; the password keeps other local users out of it.
 const OWNER_PASSWORD = 'postgres_local_only';
 
-function portIsFree(port: number): Promise<boolean> {
+/** True when nothing listens on `host:port` yet. */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 

@@ -19,7 +19,7 @@ export {
   type QueryEvent,
 } from './client';
 export { connectOrExplain, ensureServiceRoles, applyGrants, runMigrations, prepareDatabase, runPrismaCli } from './setup';
-export { startEmbeddedPostgres, freePort, type RunningPostgres } from './embedded';
+export { startEmbeddedPostgres, freePort, portIsFree, type RunningPostgres } from './embedded';
 export { provisionServer, createScratchDatabase, REPOSITORY_ROOT, type ProvisionedServer, type ScratchDatabase } from './provision';
 export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from './seed';
 export { hashPassword, verifyPassword, passwordNeedsRehash, PASSWORD_HASH_OPTIONS } from './passwords';

@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import { forbidden, requireAdmin, type RequestContext, type Viewer } from '@fedstack/service-kit';
+import { forbidden, loaderPerArguments, requireAdmin, type RequestContext, type Viewer } from '@fedstack/service-kit';
 import { createAuditTrailLoader } from './domain/audit';
 
 export interface AdminContext extends RequestContext {
@@ -15,7 +15,6 @@ export interface AdminContext extends RequestContext {
 /** One request's context: fresh loaders every time over the shared client. */
 export function createAdminContext(request: RequestContext, db: ServiceClient<'admin'>): AdminContext {
   let admin: Promise<Viewer> | undefined;
-  const trails = new Map<string, ReturnType<typeof createAuditTrailLoader>>();
   return {
     ...request,
     db,
@@ -30,15 +29,7 @@ export function createAdminContext(request: RequestContext, db: ServiceClient<'a
       return admin;
     },
     loaders: {
-      auditTrail(args) {
-        const key = JSON.stringify([args.first ?? null, args.after ?? null]);
-        let loader = trails.get(key);
-        if (!loader) {
-          loader = createAuditTrailLoader(db, args);
-          trails.set(key, loader);
-        }
-        return loader;
-      },
+      auditTrail: loaderPerArguments((args: { first?: number | null; after?: string | null }) => createAuditTrailLoader(db, args)),
     },
   };
 }

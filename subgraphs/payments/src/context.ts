@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import type { RequestContext } from '@fedstack/service-kit';
+import { loaderPerArguments, type RequestContext } from '@fedstack/service-kit';
 import {
   createPaymentLoader,
   createPaymentPageLoader,
@@ -27,7 +27,6 @@ export function createPaymentsContext(
   db: ServiceClient<'payments'>,
   processor: PaymentProcessor,
 ): PaymentsContext {
-  const pages = new Map<string, ReturnType<typeof createPaymentPageLoader>>();
   return {
     ...request,
     db,
@@ -36,15 +35,7 @@ export function createPaymentsContext(
       payment: createPaymentLoader(db),
       refunds: createRefundsLoader(db),
       totals: createTotalsLoader(db),
-      paymentPage(args) {
-        const key = JSON.stringify([args.first ?? null, args.after ?? null, args.status ?? null]);
-        let loader = pages.get(key);
-        if (!loader) {
-          loader = createPaymentPageLoader(db, args);
-          pages.set(key, loader);
-        }
-        return loader;
-      },
+      paymentPage: loaderPerArguments((args: PaymentPageArgs) => createPaymentPageLoader(db, args)),
     },
   };
 }

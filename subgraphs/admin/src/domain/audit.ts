@@ -2,7 +2,6 @@ import type { AuditEntryRecord, CrossServiceTransaction, Prisma, ServiceClient }
 import {
   badUserInput,
   decodeCursor,
-  encodeCursor,
   groupedBatchLoader,
   isUuid,
   pageSize,
@@ -36,14 +35,7 @@ export interface AuditFilterArgs {
   to?: Date | null;
 }
 
-const auditCursor = (entry: AuditEntryRecord) => encodeCursor([entry.createdAt.toISOString(), entry.id]);
-
-function afterCursor(after: string | null | undefined): { at: Date; id: string } | null {
-  if (!after) return null;
-  const [at, id] = decodeCursor(after, 2) as [string, string];
-  if (Number.isNaN(new Date(at).getTime()) || !isUuid(id)) throw badUserInput('after', 'is not a cursor from this list');
-  return { at: new Date(at), id };
-}
+const afterCursor = (after: string | null | undefined) => (after ? decodeCursor(after) : null);
 
 /** The audit log, newest first, filtered by actor, action, target and time range. */
 export async function listAuditEntries(
@@ -60,9 +52,9 @@ export async function listAuditEntries(
     ...(filter.from || filter.to ? { createdAt: { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lt: filter.to } : {}) } } : {}),
   };
   const after = afterCursor(args.after);
-  if (after) where.OR = [{ createdAt: { lt: after.at } }, { createdAt: after.at, id: { lt: after.id } }];
+  if (after) where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
   const rows = first === 0 ? [] : await db.auditEntry.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
-  return toConnection(rows, first, auditCursor, Boolean(after));
+  return toConnection(rows, first, Boolean(after));
 }
 
 /**
@@ -83,7 +75,7 @@ export function createAuditTrailLoader(db: AdminDb, args: { first?: number | nul
                  row_number() OVER (PARTITION BY a.target_id ORDER BY a.created_at DESC, a.id DESC) AS rank
           FROM admin.audit_entries a
           WHERE a.target_type = 'User' AND a.target_id = ANY(${[...userIds]}::text[])
-            AND (${after?.at ?? null}::timestamptz IS NULL OR (a.created_at, a.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))
+            AND (${after?.createdAt ?? null}::timestamptz IS NULL OR (a.created_at, a.id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
         ) ranked
         WHERE rank <= ${first + 1}
         ORDER BY "targetId", rank`;
@@ -93,5 +85,5 @@ export function createAuditTrailLoader(db: AdminDb, args: { first?: number | nul
 }
 
 export function auditTrailConnection(rows: AuditEntryRecord[], args: { first?: number | null; after?: string | null }) {
-  return toConnection(rows, pageSize(args.first, AUDIT_PAGE), auditCursor, Boolean(args.after));
+  return toConnection(rows, pageSize(args.first, AUDIT_PAGE), Boolean(args.after));
 }

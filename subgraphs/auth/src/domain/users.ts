@@ -1,5 +1,5 @@
 import type { Prisma, ServiceClient, UserRecord } from '@fedstack/shared-db';
-import { batchLoader, decodeCursor, encodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
+import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';
 
 type AuthDb = ServiceClient<'auth'>;
@@ -27,11 +27,9 @@ export async function listUsers(
     ...(args.filter?.emailPrefix ? { email: { startsWith: args.filter.emailPrefix.trim().toLowerCase() } } : {}),
   };
   if (args.after) {
-    const [createdAt, id] = decodeCursor(args.after, 2) as [string, string];
-    const at = new Date(createdAt);
-    if (Number.isNaN(at.getTime()) || !isUuid(id)) decodeCursor('', 2);
-    where.OR = [{ createdAt: { lt: at } }, { createdAt: at, id: { lt: id } }];
+    const after = decodeCursor(args.after);
+    where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
   }
   const rows = first === 0 ? [] : await db.user.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
-  return toConnection(rows, first, (user) => encodeCursor([user.createdAt.toISOString(), user.id]), Boolean(args.after));
+  return toConnection(rows, first, Boolean(args.after));
 }

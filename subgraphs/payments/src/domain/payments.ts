@@ -14,7 +14,6 @@ import {
   conflict,
   decodeCursor,
   forbidden,
-  encodeCursor,
   groupedBatchLoader,
   isUuid,
   notFound,
@@ -228,20 +227,13 @@ export interface PaymentPageArgs {
   status?: PaymentStatus | null;
 }
 
-const paymentCursor = (payment: PaymentRecord) => encodeCursor([payment.createdAt.toISOString(), payment.id]);
-
 /**
  * Pages of payments, newest first, for many users at once: a window function ranks each user's
  * payments, so the page for every user in a batch comes from one statement.
  */
 export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
   const first = pageSize(args.first, PAYMENTS_PAGE);
-  let after: { at: Date; id: string } | null = null;
-  if (args.after) {
-    const [at, id] = decodeCursor(args.after, 2) as [string, string];
-    if (Number.isNaN(new Date(at).getTime()) || !isUuid(id)) throw badUserInput('after', 'is not a cursor from this list');
-    after = { at: new Date(at), id };
-  }
+  const after = args.after ? decodeCursor(args.after) : null;
   return groupedBatchLoader<string, PaymentRecord>(
     async (userIds) => {
       if (first === 0) return [];
@@ -257,7 +249,7 @@ export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
           FROM payments.payments p
           WHERE p.user_id = ANY(${userIds.filter(isUuid)}::uuid[])
             AND (${args.status ?? null}::text IS NULL OR p.status::text = ${args.status ?? null}::text)
-            AND (${after?.at ?? null}::timestamptz IS NULL OR (p.created_at, p.id) < (${after?.at ?? null}::timestamptz, ${after?.id ?? null}::uuid))
+            AND (${after?.createdAt ?? null}::timestamptz IS NULL OR (p.created_at, p.id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
         ) ranked
         WHERE rank <= ${first + 1}
         ORDER BY "userId", rank`;
@@ -268,5 +260,5 @@ export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
 
 /** Turns one user's fetched rows (first + 1 at most) into a connection. */
 export function paymentConnection(rows: PaymentRecord[], args: PaymentPageArgs): Connection<PaymentRecord> {
-  return toConnection(rows, pageSize(args.first, PAYMENTS_PAGE), paymentCursor, Boolean(args.after));
+  return toConnection(rows, pageSize(args.first, PAYMENTS_PAGE), Boolean(args.after));
 }

@@ -1,0 +1,19 @@
+import { loadGatewayConfig } from './config';
+
+describe('gateway configuration', () => {
+  it('takes routing overrides and limits from the environment', () => {
+    const config = loadGatewayConfig({ PAYMENTS_SUBGRAPH_URL: 'http://payments:4003/graphql', MAX_QUERY_DEPTH: '8' });
+    expect(config.subgraphUrls).toEqual({ payments: 'http://payments:4003/graphql' });
+    expect(config.limits.maxDepth).toBe(8);
+    expect(config.corsOrigins).toBe('*');
+    expect(loadGatewayConfig({ NODE_ENV: 'production' }).corsOrigins).toEqual([]);
+  });
+
+  it.each([
+    ['a routing URL that is not a URL', { AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
+    ['a CORS entry that is not an origin', { CORS_ORIGINS: 'https://app.example.com/path' }, /CORS_ORIGINS must be "\*" or a comma-separated list of origins/],
+    ['a limit of zero', { MAX_QUERY_COST: '0' }, /MAX_QUERY_COST must be a whole number/],
+  ])('refuses %s at start, naming the setting', (_label, env, message) => {
+    expect(() => loadGatewayConfig(env)).toThrow(message);
+  });
+});
