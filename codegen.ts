@@ -39,7 +39,8 @@ const subgraphs: Record<string, { context: string; mappers: Record<string, strin
     mappers: {
       User: '@fedstack/service-kit#EntityReference',
       AuditEntry: '@fedstack/shared-db#AuditEntryRecord',
-      ErasureReport: '../domain/users#ErasureResult',
+      ErasureReport: '../domain/erasure#ErasureOutcome',
+      AdminStats: '../context#AdminStatsReference',
     },
   },
 };

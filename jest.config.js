@@ -14,7 +14,7 @@ module.exports = {
   // Tests run against the sources of the workspace packages, not their build output.
   moduleNameMapper: {
     '^@fedstack/(shared-db|service-kit)$': '<rootDir>/$1/src',
-    '^@fedstack/service-kit/testing$': '<rootDir>/service-kit/src/testing',
+    '^@fedstack/(shared-db|service-kit)/testing$': '<rootDir>/$1/src/testing',
     '^@fedstack/(auth|profile|payments|admin)$': '<rootDir>/subgraphs/$1/src',
     '^@fedstack/gateway$': '<rootDir>/gateway/src',
   },

@@ -45,7 +45,16 @@ class CatalogFriendlyClient extends pg.Client {
   }
 }
 
-function connectionFields(url: string): pg.PoolConfig {
+/** The service whose schema, migrations and `_prisma_migrations` this run of the CLI works on. */
+function selectedService(): string {
+  const service = process.env.PRISMA_SERVICE ?? '';
+  if (!['auth', 'profile', 'payments', 'admin'].includes(service)) {
+    throw new Error(`PRISMA_SERVICE must name the service to work on: auth, profile, payments or admin (got "${service}")`);
+  }
+  return service;
+}
+
+function connectionFields(url: string, service: string): pg.PoolConfig {
   const parsed = new URL(url);
   return {
     host: decodeURIComponent(parsed.hostname),
@@ -53,6 +62,8 @@ function connectionFields(url: string): pg.PoolConfig {
     user: decodeURIComponent(parsed.username),
     password: decodeURIComponent(parsed.password),
     database: decodeURIComponent(parsed.pathname.slice(1)) || 'postgres',
+    // Each history's _prisma_migrations table lives in its service's schema, the only one on the path.
+    options: `-c search_path=${service}`,
     Client: CatalogFriendlyClient,
     // The CLI never closes the pool; without this it waits out the idle timeout before exiting.
     allowExitOnIdle: true,
@@ -124,14 +135,16 @@ function unrefSchemaEngineTimers(): void {
 }
 unrefSchemaEngineTimers();
 
+const service = selectedService();
+
 export default defineConfig({
   experimental: { adapter: true },
   engine: 'js',
-  schema: path.join('prisma', 'schema'),
-  migrations: { path: path.join('prisma', 'migrations') },
+  schema: path.join('prisma', service, 'schema.prisma'),
+  migrations: { path: path.join('prisma', service, 'migrations') },
   async adapter() {
     const url = process.env.DATABASE_URL;
-    if (!url) throw new Error('DATABASE_URL must name the database owner\'s connection for Prisma\'s CLI');
-    return new MigrationAdapterFactory(connectionFields(url));
+    if (!url) throw new Error(`DATABASE_URL must name the owner's connection to the ${service} database for Prisma's CLI`);
+    return new MigrationAdapterFactory(connectionFields(url, service));
   },
 });

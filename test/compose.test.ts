@@ -7,7 +7,7 @@ import path from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import ts from 'typescript';
 import { parse } from 'yaml';
-import { allServiceConnections, serviceConnection, SERVICES, type Service } from '@fedstack/shared-db';
+import { allServiceConnections, ownerUrlFor, serviceConnection, SERVICES } from '@fedstack/shared-db';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
@@ -49,17 +49,32 @@ interface ComposeFile {
   volumes?: Record<string, unknown>;
 }
 
-const composeDocument: unknown = parse(read('docker-compose.yml'));
+// Compose resolves YAML merge keys (`<<: *anchor`), which the file uses for what every subgraph shares.
+const composeDocument: unknown = parse(read('docker-compose.yml'), { merge: true });
 const compose = composeDocument as ComposeFile;
+const splitDocument: unknown = parse(read('docker-compose.split.yml'), { merge: true });
 
-function service(name: string): ComposeService {
-  const found = compose.services[name];
-  if (!found) throw new Error(`docker-compose.yml has no service "${name}"`);
+/**
+ * What `docker compose -f docker-compose.yml -f docker-compose.split.yml` runs: Compose's merge of an
+ * override, for the attributes these files use (mappings merge key by key; anything else is replaced).
+ */
+function mergeCompose(base: unknown, override: unknown): unknown {
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return override;
+  if (typeof override !== 'object' || override === null || Array.isArray(override)) return override;
+  const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(override)) merged[key] = key in merged ? mergeCompose(merged[key], value) : value;
+  return merged;
+}
+const split = mergeCompose(composeDocument, splitDocument) as ComposeFile;
+
+function service(name: string, file: ComposeFile = compose): ComposeService {
+  const found = file.services[name];
+  if (!found) throw new Error(`the compose file has no service "${name}"`);
   return found;
 }
 
-/** One-shot jobs and the database: every other service is a long-running server of ours. */
-const NOT_SERVERS = ['postgres', 'migrate', 'keys'];
+/** One-shot jobs and the databases: every other service is a long-running server of ours. */
+const NOT_SERVERS = ['postgres', 'postgres-profile', 'postgres-payments', 'postgres-admin', 'migrate', 'keys'];
 const SERVERS = [...SERVICES, 'gateway'] as const;
 const IMAGE = 'fedstack:local';
 
@@ -76,9 +91,9 @@ function interpolate(value: string, variables: Environment): string {
 }
 
 /** A service's environment as its container sees it, given the variables of the shell or `.env`. */
-function environmentOf(name: string, variables: Environment = {}): Environment {
+function environmentOf(name: string, variables: Environment = {}, file: ComposeFile = compose): Environment {
   return Object.fromEntries(
-    Object.entries(service(name).environment ?? {}).map(([key, value]) => [key, interpolate(String(value), variables)]),
+    Object.entries(service(name, file).environment ?? {}).map(([key, value]) => [key, interpolate(String(value), variables)]),
   );
 }
 
@@ -179,13 +194,13 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    test('the database is migrated before any subgraph starts, and the key exists before auth starts', () => {
+    test('the database is migrated and the secrets exist before any subgraph starts', () => {
       expect(service('migrate').depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
       for (const name of SERVICES) {
         expect({ name, migrate: service(name).depends_on?.migrate }).toEqual({ name, migrate: { condition: 'service_completed_successfully' } });
+        expect({ name, keys: service(name).depends_on?.keys }).toEqual({ name, keys: { condition: 'service_completed_successfully' } });
         if (name !== 'auth') expect({ name, auth: service(name).depends_on?.auth }).toEqual({ name, auth: { condition: 'service_healthy' } });
       }
-      expect(service('auth').depends_on?.keys).toEqual({ condition: 'service_completed_successfully' });
     });
 
     test('the gateway starts once all four subgraphs are healthy', () => {
@@ -196,7 +211,7 @@ describe('docker-compose.yml', () => {
   describe('commands and healthchecks', () => {
     const rootReferences = (ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), ts.sys.readFile).config as { references: { path: string }[] })
       .references.map((reference) => reference.path);
-    const nodeServices = Object.keys(compose.services).filter((name) => name !== 'postgres');
+    const nodeServices = Object.keys(compose.services).filter((name) => !name.startsWith('postgres'));
 
     test.each(nodeServices)('%s runs a file that `npm run build` compiles from a source in the repository', (name) => {
       expect(service(name).image).toBe(IMAGE);
@@ -266,11 +281,12 @@ describe('docker-compose.yml', () => {
       expect(portOf('gateway')).toBe(4000);
     });
 
-    test('every named volume is declared, and auth mounts the key volume read-only', () => {
+    test('every named volume is declared, and every subgraph mounts the secrets read-only', () => {
       const used = Object.keys(compose.services).flatMap((name) => mountsOf(name).map(({ volume }) => volume));
       expect([...new Set(used)].sort()).toEqual(Object.keys(compose.volumes ?? {}).sort());
-      expect(mountsOf('auth')).toEqual([{ volume: 'jwt-keys', target: '/keys', readOnly: true }]);
-      expect(mountsOf('keys')).toEqual([{ volume: 'jwt-keys', target: '/keys', readOnly: false }]);
+      for (const name of SERVICES) expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: 'keys', target: '/keys', readOnly: true }] });
+      expect(mountsOf('keys')).toEqual([{ volume: 'keys', target: '/keys', readOnly: false }]);
+      expect(mountsOf('gateway')).toEqual([]);
     });
   });
 
@@ -283,71 +299,105 @@ describe('docker-compose.yml', () => {
       ADMIN_DB_PASSWORD: 'admin-from-env',
     };
 
-    test.each([
-      ['the defaults', {}],
-      ['a .env file', overrides],
-    ])('with %s, each subgraph connects as its own role with the password migrate gives it', (_label, variables: Environment) => {
-      const migrate = environmentOf('migrate', variables);
-      // What `db.js seed` creates the roles with (prepareDatabase reads the same).
+    const layouts: [string, ComposeFile][] = [
+      ['one database (docker-compose.yml)', compose],
+      ['a server per service (with docker-compose.split.yml)', split],
+    ];
+    const cases = layouts.flatMap(([layout, file]) => [
+      [layout, 'the defaults', file, {}] as const,
+      [layout, 'a .env file', file, overrides] as const,
+    ]);
+
+    test.each(cases)('%s, with %s: each subgraph connects as its own role to the database migrate prepares for it', (_layout, _label, file, variables: Environment) => {
+      const migrate = environmentOf('migrate', variables, file);
+      // What `db.js seed` creates the roles with and where (prepareDatabases reads the same).
       const created = allServiceConnections(migrate);
-      const owner = new URL(setting(migrate, 'DATABASE_URL'));
       for (const name of SERVICES) {
-        const environment = environmentOf(name, variables);
-        expect(Object.keys(environment)).toContain(`${name.toUpperCase()}_DATABASE_URL`);
+        const environment = environmentOf(name, variables, file);
         const connection = serviceConnection(name, environment);
-        expect({ name, role: connection.role, password: connection.password }).toEqual({
+        expect({ name, source: connection.source, role: connection.role, password: connection.password }).toEqual({
           name,
+          source: `${name.toUpperCase()}_DATABASE_URL`,
           role: `${name}_svc`,
           password: created[name].password,
         });
+        // The service holds its role's connection only, never the owner's.
+        expect({ name, owner: connection.ownerUrl }).toEqual({ name, owner: undefined });
         const url = new URL(connection.url);
+        const owner = new URL(ownerUrlFor(name, migrate));
         expect({ name, server: url.host, database: url.pathname }).toEqual({ name, server: owner.host, database: owner.pathname });
         if (variables[`${name.toUpperCase()}_DB_PASSWORD`]) expect(connection.password).toBe(variables[`${name.toUpperCase()}_DB_PASSWORD`]);
+        // The owner's credentials are those of the server the database is on.
+        const server = environmentOf(owner.hostname, variables, file);
+        expect(decodeURIComponent(owner.username)).toBe(setting(server, 'POSTGRES_USER'));
+        expect(decodeURIComponent(owner.password)).toBe(setting(server, 'POSTGRES_PASSWORD'));
+        expect(service('migrate', file).depends_on?.[owner.hostname]).toEqual({ condition: 'service_healthy' });
       }
-      const postgres = environmentOf('postgres', variables);
-      expect(owner.host).toBe('postgres:5432');
-      expect(decodeURIComponent(owner.username)).toBe(setting(postgres, 'POSTGRES_USER'));
-      expect(decodeURIComponent(owner.password)).toBe(setting(postgres, 'POSTGRES_PASSWORD'));
-      expect(owner.pathname).toBe(`/${setting(postgres, 'POSTGRES_DB')}`);
+      const servers = new Set(SERVICES.map((name) => new URL(ownerUrlFor(name, migrate)).host));
+      expect(servers.size).toBe(file === split ? 4 : 1);
     });
 
-    test('no service but migrate is given the owner\'s connection', () => {
-      for (const name of Object.keys(compose.services).filter((entry) => entry !== 'migrate')) {
-        expect({ name, keys: Object.keys(service(name).environment ?? {}) }).toEqual({ name, keys: expect.not.arrayContaining(['DATABASE_URL']) });
+    test.each(layouts)("%s: no service but migrate is given the owner's connection", (_layout, file) => {
+      for (const name of Object.keys(file.services).filter((entry) => entry !== 'migrate')) {
+        const environment = environmentOf(name, {}, file);
+        expect({ name, keys: Object.keys(environment) }).toEqual({ name, keys: expect.not.arrayContaining(['DATABASE_URL']) });
+        for (const other of SERVICES) {
+          const url = environment[`${other.toUpperCase()}_DATABASE_URL`];
+          if (url) expect({ name, user: new URL(url).username }).toEqual({ name, user: `${other}_svc` });
+        }
+      }
+    });
+  });
+
+  describe('docker-compose.split.yml', () => {
+    test('gives a Compose file by the specification schema, on top of docker-compose.yml', () => {
+      expect(validate(splitDocument) ? [] : validate.errors).toEqual([]);
+      expect(validate(split) ? [] : validate.errors).toEqual([]);
+    });
+
+    test('adds database servers only, each healthy before migrate runs and with a volume of its own', () => {
+      const added = Object.keys(split.services).filter((name) => !(name in compose.services));
+      expect(added.sort()).toEqual(['postgres-admin', 'postgres-payments', 'postgres-profile']);
+      for (const name of added) {
+        expect({ name, image: service(name, split).image }).toEqual({ name, image: service('postgres').image });
+        expect({ name, healthcheck: service(name, split).healthcheck?.test.slice(0, 2) }).toEqual({ name, healthcheck: ['CMD', 'pg_isready'] });
+        expect({ name, volumes: service(name, split).volumes }).toEqual({ name, volumes: [`${name}-data:/var/lib/postgresql/data`] });
+        expect(Object.keys(split.volumes ?? {})).toContain(`${name}-data`);
       }
     });
   });
 
   describe('settings, as the services read them in production', () => {
-    test.each(SERVICES.filter((name) => name !== 'auth'))('%s accepts its environment, listens where its healthcheck looks and verifies tokens with auth\'s JWKS', (name: Service) => {
-      const environment = environmentOf(name);
-      const config = loadServiceConfig(name, environment);
-      expect({ production: config.production, host: config.host, port: config.port }).toEqual({ production: true, host: '0.0.0.0', port: portOf(name) });
-      expect(config.tokens.jwksUrl).toBe(`http://auth:${portOf('auth')}/.well-known/jwks.json`);
-    });
-
-    test('auth signs with the key the keys job writes into their shared volume', async () => {
-      const volumes = { 'jwt-keys': mkdtempSync(path.join(os.tmpdir(), 'fedstack-jwt-keys-')) };
+    test('every subgraph accepts its environment, with the secrets the keys job writes into their shared volume', async () => {
+      const volumes = { keys: mkdtempSync(path.join(os.tmpdir(), 'fedstack-keys-')) };
       try {
         const [, script = '', target = ''] = service('keys').command ?? [];
-        const run = () => execFileSync(process.execPath, [script, hostPathOf('keys', target, volumes)], { cwd: ROOT, encoding: 'utf8' });
-        expect(run()).toMatch(/^Created /);
-        const keyFile = hostPathOf('keys', target, volumes);
-        const written = readFileSync(keyFile, 'utf8');
-        expect(statSync(keyFile).mode & 0o777).toBe(0o600);
-        // A second start keeps the key, so that tokens already issued stay valid.
-        expect(run()).toMatch(/^Found /);
-        expect(readFileSync(keyFile, 'utf8')).toBe(written);
+        const run = () => execFileSync(process.execPath, [script, hostPathOf('keys', `${target}/`, volumes)], { cwd: ROOT, encoding: 'utf8' });
+        expect(run()).toMatch(/^Created the signing key .*\nCreated the internal API secret /);
+        const secretFile = hostPathOf('keys', '/keys/internal-api-secret', volumes);
+        const keyFile = hostPathOf('keys', '/keys/jwt-private.pem', volumes);
+        const written = { key: readFileSync(keyFile, 'utf8'), secret: readFileSync(secretFile, 'utf8') };
+        for (const file of [keyFile, secretFile]) expect(statSync(file).mode & 0o777).toBe(0o600);
+        // A second start keeps both, so that tokens and calls already signed stay valid.
+        expect(run()).toMatch(/^Found the signing key .*\nFound the internal API secret /);
+        expect({ key: readFileSync(keyFile, 'utf8'), secret: readFileSync(secretFile, 'utf8') }).toEqual(written);
 
-        const environment = environmentOf('auth');
-        const keySetting = setting(environment, 'JWT_PRIVATE_KEY_FILE');
-        expect(hostPathOf('auth', keySetting, volumes)).toBe(keyFile);
-        const config = loadAuthConfig({ ...environment, JWT_PRIVATE_KEY_FILE: keyFile });
-        expect({ production: config.production, host: config.host, port: config.port }).toEqual({ production: true, host: '0.0.0.0', port: portOf('auth') });
-        const key = await resolveSigningKey(config.signingKey, config.tokens.developmentKeyFile);
+        for (const name of SERVICES) {
+          const environment = environmentOf(name);
+          const inVolume = (setting_: string) => hostPathOf(name, setting(environment, setting_), volumes);
+          const local = { ...environment, INTERNAL_API_SECRET_FILE: inVolume('INTERNAL_API_SECRET_FILE') };
+          const config = name === 'auth' ? loadAuthConfig({ ...local, JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE') }) : loadServiceConfig(name, local);
+          expect({ name, production: config.production, host: config.host, port: config.port }).toEqual({ name, production: true, host: '0.0.0.0', port: portOf(name) });
+          expect({ name, secret: config.internal.secret }).toEqual({ name, secret: written.secret });
+          // Each reaches the others' internal API by service name and port.
+          expect({ name, peers: config.internal.peers }).toEqual({ name, peers: Object.fromEntries(SERVICES.map((peer) => [peer, `http://${peer}:${portOf(peer)}`])) });
+          if (name !== 'auth') expect(config.tokens.jwksUrl).toBe(`http://auth:${portOf('auth')}/.well-known/jwks.json`);
+        }
+        const auth = loadAuthConfig({ ...environmentOf('auth'), JWT_PRIVATE_KEY_FILE: keyFile, INTERNAL_API_SECRET_FILE: secretFile });
+        const key = await resolveSigningKey(auth.signingKey, auth.tokens.developmentKeyFile);
         expect(key.publicJwk).toEqual(expect.objectContaining({ kty: 'OKP', crv: 'Ed25519' }));
       } finally {
-        rmSync(volumes['jwt-keys'], { recursive: true, force: true });
+        rmSync(volumes.keys, { recursive: true, force: true });
       }
     });
 

@@ -1,19 +1,26 @@
-import { createScratchDatabase, prepareDatabase, seedDemoData, type ScratchDatabase } from '@fedstack/shared-db';
+import { createScratchDatabases, databaseLayout, prepareDatabases, seedDemoData, type ScratchDatabases } from '@fedstack/shared-db';
 
 declare global {
   // Shared with global-teardown, which Jest runs in the same process.
-  var __scratchDatabase: ScratchDatabase | undefined;
+  var __scratchDatabases: ScratchDatabases | undefined;
 }
 
 /**
- * A fresh database for this run, on DATABASE_URL's server or an embedded PostgreSQL of its own:
- * roles, migrations, grants and demo data, as `npm start` prepares them. Test workers inherit
- * DATABASE_URL pointing at it.
+ * Fresh databases for this run, on DATABASE_URL's server or an embedded PostgreSQL of their own, in the
+ * layout DB_LAYOUT names (shared by default; `DB_LAYOUT=split npm test` gives every service a database of
+ * its own): roles, migrations, grants and demo data, as `npm start` prepares them. Test workers inherit
+ * the settings that place them.
  */
 export default async function globalSetup(): Promise<void> {
-  const scratch = await createScratchDatabase();
-  globalThis.__scratchDatabase = scratch;
-  await prepareDatabase(scratch.ownerUrl, { quiet: true });
-  await seedDemoData(scratch.ownerUrl);
-  process.env.DATABASE_URL = scratch.ownerUrl;
+  const layout = databaseLayout();
+  const scratch = await createScratchDatabases(layout);
+  globalThis.__scratchDatabases = scratch;
+  // Split: each service's own URL places it, as an operator who moved every service out would set them.
+  if (layout === 'split') {
+    delete process.env.DATABASE_URL;
+    delete process.env.DB_LAYOUT;
+  }
+  Object.assign(process.env, scratch.env);
+  await prepareDatabases(process.env, { quiet: true });
+  await seedDemoData(process.env);
 }

@@ -1,4 +1,4 @@
-/** Drops this run's database (and stops its embedded PostgreSQL, if it had one). */
+/** Drops this run's databases (and stops their embedded PostgreSQL, if they had one). */
 export default async function globalTeardown(): Promise<void> {
-  await globalThis.__scratchDatabase?.drop();
+  await globalThis.__scratchDatabases?.drop();
 }

@@ -3,10 +3,12 @@ import { createAuthServer, loadAuthConfig } from '@fedstack/auth';
 import { createGatewayServer, loadGatewayConfig, type GatewayServer } from '@fedstack/gateway';
 import { createPaymentsServer } from '@fedstack/payments';
 import { createProfileServer } from '@fedstack/profile';
+import { freePort } from '@fedstack/shared-db';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { LogCapture, testTokens } from '@fedstack/service-kit/testing';
 
 export type SubgraphName = 'auth' | 'profile' | 'payments' | 'admin';
+const SUBGRAPHS: readonly SubgraphName[] = ['auth', 'profile', 'payments', 'admin'];
 
 interface Startable {
   listen(): Promise<string>;
@@ -33,10 +35,13 @@ export interface RunningStack {
  */
 export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}): Promise<RunningStack> {
   const tokens = await testTokens();
-  const env = { ...process.env, ...tokens.env, LOG_LEVEL: 'silent' };
-  const ports: Partial<Record<SubgraphName, string>> = {};
+  // Ports are chosen first: each subgraph must know where the others answer (their internal API).
+  const ports = Object.fromEntries(await Promise.all(SUBGRAPHS.map(async (name) => [name, String(await freePort())] as const))) as Record<SubgraphName, string>;
+  const subgraphUrls = Object.fromEntries(SUBGRAPHS.map((name) => [name, `http://127.0.0.1:${ports[name]}/graphql`])) as Record<SubgraphName, string>;
+  const routing = Object.fromEntries(SUBGRAPHS.map((name) => [`${name.toUpperCase()}_SUBGRAPH_URL`, subgraphUrls[name]]));
+  const env = { ...process.env, ...tokens.env, ...routing, LOG_LEVEL: 'silent' };
   const start = async (name: SubgraphName): Promise<Startable> => {
-    const portEnv = { ...env, [`${name.toUpperCase()}_PORT`]: ports[name] ?? '0' };
+    const portEnv = { ...env, [`${name.toUpperCase()}_PORT`]: ports[name] };
     switch (name) {
       case 'auth':
         return createAuthServer({ config: loadAuthConfig(portEnv) });
@@ -49,15 +54,11 @@ export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}): Promise<Ru
     }
   };
   const servers = new Map<SubgraphName, Startable>();
-  const subgraphUrls = {} as Record<SubgraphName, string>;
-  for (const name of ['auth', 'profile', 'payments', 'admin'] as const) {
+  for (const name of SUBGRAPHS) {
     const server = await start(name);
-    const base = await server.listen();
-    ports[name] = new URL(base).port;
-    subgraphUrls[name] = `${base}/graphql`;
+    await server.listen();
     servers.set(name, server);
   }
-  const routing = Object.fromEntries(Object.entries(subgraphUrls).map(([name, url]) => [`${name.toUpperCase()}_SUBGRAPH_URL`, url]));
   const gateways: GatewayServer[] = [];
   const startGateway = async (extra: NodeJS.ProcessEnv) => {
     const logs = new LogCapture();

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,17 +7,17 @@ import {
   DEMO_ADMIN,
   REPOSITORY_ROOT,
   SERVICES,
-  createScratchDatabase,
+  createScratchDatabases,
   freePort,
   positiveInteger,
-  prepareDatabase,
+  prepareDatabases,
   runMain,
   seedDemoData,
   serviceRole,
 } from '@fedstack/shared-db';
 import { compose, readSupergraphConfig } from '@fedstack/gateway';
 import { testSigningKey } from '@fedstack/service-kit/testing';
-import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
+import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { drive, median, type LoadResult, type LoadTarget } from './load';
 import { peakRssMb, processTree } from './memory';
 import { writeReport, type Measurement, type UnloadedLatency } from './report';
@@ -108,13 +109,14 @@ async function main(): Promise<void> {
   const options = settings();
   const started = new Date();
   console.log(`Seeding ${SCALE.users} users and ${SCALE.users * SCALE.paymentsPerUser} payments on a fresh database…`);
-  const database = await createScratchDatabase();
+  const database = await createScratchDatabases('shared');
+  const databaseEnv = { ...process.env, ...database.env };
   const children: ChildProcess[] = [];
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-'));
   try {
-    await prepareDatabase(database.ownerUrl, { quiet: true });
-    await seedDemoData(database.ownerUrl);
-    await seedScale(database.ownerUrl, SCALE);
+    await prepareDatabases(databaseEnv, { quiet: true });
+    await seedDemoData(databaseEnv);
+    await seedScale(databaseEnv, SCALE);
 
     const ports = Object.fromEntries(await Promise.all(['gateway', ...SERVICES, 'hive'].map(async (name) => [name, await freePort()] as const)));
     const processes = planStack(Object.fromEntries(Object.entries(ports).map(([name, port]) => [`${name.toUpperCase()}_PORT`, String(port)])));
@@ -136,10 +138,12 @@ async function main(): Promise<void> {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
       HOST,
-      DATABASE_URL: database.ownerUrl,
+      ...database.env,
       ...Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
       JWT_PRIVATE_KEY: key.privateKey,
       JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
+      INTERNAL_API_SECRET: randomBytes(32).toString('base64url'),
+      ...routing(processes, HOST, {}),
       SUPERGRAPH_FILE: supergraphFile,
       GATEWAY_WORKERS: String(options.workers),
     };

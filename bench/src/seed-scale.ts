@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { hashPassword } from '@fedstack/shared-db';
+import { hashPassword, ownerUrlFor, type Service } from '@fedstack/shared-db';
 
 export interface Scale {
   users: number;
@@ -11,51 +11,13 @@ export interface Scale {
 
 export const BENCH_USER = { email: 'bench-1@example.com', password: 'bench-password-2026' };
 
-/**
- * Loads the data set the benchmark runs on, in a handful of set-based statements: users (newest first
- * by a minute each), profiles for most, payments in four currencies and every status, audit entries.
- */
-export async function seedScale(ownerUrl: string, scale: Scale): Promise<void> {
-  const client = new pg.Client(ownerUrl);
+/** One service's database, as its owner, in one transaction. */
+async function inDatabase(service: Service, env: NodeJS.ProcessEnv, work: (client: pg.Client) => Promise<void>): Promise<void> {
+  const client = new pg.Client(ownerUrlFor(service, env));
   await client.connect();
   try {
     await client.query('BEGIN');
-    await client.query(
-      `INSERT INTO auth.users (email, created_at)
-       SELECT 'bench-' || g || '@example.com', now() - g * interval '1 minute' FROM generate_series(1, $1::int) g`,
-      [scale.users],
-    );
-    await client.query(
-      `INSERT INTO auth.password_credentials (user_id, password_hash) SELECT id, $2 FROM auth.users WHERE email = $1`,
-      [BENCH_USER.email, await hashPassword(BENCH_USER.password)],
-    );
-    await client.query(
-      `INSERT INTO profile.profiles (user_id, display_name, locale, timezone)
-       SELECT id, 'Bench user ' || substring(email from 7 for 8), 'en-GB', 'Europe/London'
-       FROM auth.users WHERE email LIKE 'bench-%' AND (hashtext(email) % $1::int) <> 0`,
-      [scale.usersWithoutProfileEvery],
-    );
-    await client.query(
-      `INSERT INTO payments.payments (user_id, amount, currency, status, refunded_amount, description, created_at)
-       SELECT u.id, a.amount, c.currency, s.status,
-              CASE WHEN s.status = 'REFUNDED' THEN a.amount WHEN s.status = 'PARTIALLY_REFUNDED' THEN 1 ELSE 0 END,
-              'Bench payment ' || g, u.created_at + g * interval '1 hour'
-       FROM auth.users u
-       CROSS JOIN generate_series(1, $1::int) g
-       CROSS JOIN LATERAL (SELECT (ARRAY['EUR', 'USD', 'GBP', 'JPY'])[1 + g % 4] AS currency) c
-       CROSS JOIN LATERAL (SELECT CASE WHEN c.currency = 'JPY' THEN (100 * (1 + g % 50))::numeric ELSE (5 + g % 200)::numeric + 0.99 END AS amount) a
-       CROSS JOIN LATERAL (SELECT (ARRAY['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'FAILED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'PENDING'])[1 + g % 7]::payments."PaymentStatus" AS status) s
-       WHERE u.email LIKE 'bench-%'`,
-      [scale.paymentsPerUser],
-    );
-    await client.query(
-      `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload, created_at)
-       SELECT (SELECT id FROM auth.users WHERE role = 'ADMIN' LIMIT 1), (ARRAY['user.suspend', 'user.reinstate', 'user.role_change'])[1 + g % 3],
-              'User', u.id::text, '{"reason": "bench"}', now() - g * interval '1 second'
-       FROM generate_series(1, $1::int) g
-       JOIN LATERAL (SELECT id FROM auth.users WHERE email = 'bench-' || (1 + g % $2::int) || '@example.com') u ON true`,
-      [scale.auditEntries, scale.users],
-    );
+    await work(client);
     await client.query('COMMIT');
     await client.query('ANALYZE');
   } catch (error) {
@@ -64,4 +26,63 @@ export async function seedScale(ownerUrl: string, scale: Scale): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Loads the data set the benchmark runs on, each service's part in its own database, in a handful of
+ * set-based statements: users (newest first by a minute each), profiles for most, payments in four
+ * currencies and every status, audit entries.
+ */
+export async function seedScale(env: NodeJS.ProcessEnv, scale: Scale): Promise<void> {
+  let users: { id: string; email: string; created_at: Date }[] = [];
+  let adminId = '';
+  await inDatabase('auth', env, async (client) => {
+    users = (
+      await client.query<{ id: string; email: string; created_at: Date }>(
+        `INSERT INTO auth.users (email, created_at)
+         SELECT 'bench-' || g || '@example.com', now() - g * interval '1 minute' FROM generate_series(1, $1::int) g
+         RETURNING id, email, created_at`,
+        [scale.users],
+      )
+    ).rows;
+    await client.query(`INSERT INTO auth.password_credentials (user_id, password_hash) SELECT id, $2 FROM auth.users WHERE email = $1`, [
+      BENCH_USER.email,
+      await hashPassword(BENCH_USER.password),
+    ]);
+    adminId = (await client.query<{ id: string }>(`SELECT id FROM auth.users WHERE role = 'ADMIN' LIMIT 1`)).rows[0]?.id ?? '';
+  });
+  const ids = users.map((user) => user.id);
+  const emails = users.map((user) => user.email);
+  const created = users.map((user) => user.created_at);
+  await inDatabase('profile', env, async (client) => {
+    await client.query(
+      `INSERT INTO profile.profiles (user_id, display_name, locale, timezone)
+       SELECT id, 'Bench user ' || substring(email from 7 for 8), 'en-GB', 'Europe/London'
+       FROM unnest($1::uuid[], $2::text[]) AS u(id, email) WHERE (hashtext(email) % $3::int) <> 0`,
+      [ids, emails, scale.usersWithoutProfileEvery],
+    );
+  });
+  await inDatabase('payments', env, async (client) => {
+    await client.query(
+      `INSERT INTO payments.payments (user_id, amount, currency, status, refunded_amount, description, created_at)
+       SELECT u.id, a.amount, c.currency, s.status,
+              CASE WHEN s.status = 'REFUNDED' THEN a.amount WHEN s.status = 'PARTIALLY_REFUNDED' THEN 1 ELSE 0 END,
+              'Bench payment ' || g, u.created_at + g * interval '1 hour'
+       FROM unnest($2::uuid[], $3::timestamptz[]) AS u(id, created_at)
+       CROSS JOIN generate_series(1, $1::int) g
+       CROSS JOIN LATERAL (SELECT (ARRAY['EUR', 'USD', 'GBP', 'JPY'])[1 + g % 4] AS currency) c
+       CROSS JOIN LATERAL (SELECT CASE WHEN c.currency = 'JPY' THEN (100 * (1 + g % 50))::numeric ELSE (5 + g % 200)::numeric + 0.99 END AS amount) a
+       CROSS JOIN LATERAL (SELECT (ARRAY['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'FAILED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'PENDING'])[1 + g % 7]::payments."PaymentStatus" AS status) s`,
+      [scale.paymentsPerUser, ids, created],
+    );
+  });
+  await inDatabase('admin', env, async (client) => {
+    await client.query(
+      `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload, created_at, source)
+       SELECT $3::uuid, (ARRAY['user.suspend', 'user.reinstate', 'user.role_change'])[1 + g % 3],
+              'User', ($4::text[])[1 + g % $2::int], '{"reason": "bench"}', now() - g * interval '1 second', 'auth'
+       FROM generate_series(1, $1::int) g`,
+      [scale.auditEntries, scale.users, adminId, ids],
+    );
+  });
 }

@@ -48,7 +48,7 @@ describe('schema composition and checks', () => {
   it('fails when supergraph.graphql is not what composition writes now', async () => {
     const report = await checkSchema({
       config: readSupergraphConfig(CONFIG),
-      committedSupergraph: COMMITTED.replace('Erased users are not counted.', 'Edited by hand.'),
+      committedSupergraph: COMMITTED.replace('Lower-cased and trimmed; unique.', 'Edited by hand.'),
       baseSupergraph: COMMITTED,
       acknowledged: [],
     });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError, positiveInteger, REPOSITORY_ROOT } from '@fedstack/shared-db';
-import { httpUrl, loadCommonConfig, type CommonConfig } from '@fedstack/service-kit';
+import { loadCommonConfig, subgraphUrls, type CommonConfig } from '@fedstack/service-kit';
 
 /** Refusal thresholds for abusive operations, checked before any subgraph is called. */
 export interface OperationLimits {
@@ -28,8 +28,6 @@ export interface GatewayConfig extends CommonConfig {
   corsOrigins: string[] | '*';
 }
 
-const SUBGRAPHS = ['auth', 'profile', 'payments', 'admin'];
-
 function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): string[] | '*' {
   const raw = env.CORS_ORIGINS;
   if (raw === undefined) return production ? [] : '*';
@@ -48,18 +46,11 @@ function corsOrigins(env: NodeJS.ProcessEnv, production: boolean): string[] | '*
 /** The gateway's settings, read once at start. */
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const common = loadCommonConfig('gateway', env);
-  const subgraphUrls: Record<string, string> = {};
-  for (const name of SUBGRAPHS) {
-    const variable = `${name.toUpperCase()}_SUBGRAPH_URL`;
-    const value = env[variable];
-    if (!value) continue;
-    subgraphUrls[name] = httpUrl(value, variable);
-  }
   return {
     ...common,
     supergraphFile: path.resolve(env.SUPERGRAPH_FILE ?? path.join(REPOSITORY_ROOT, 'supergraph.graphql')),
     supergraphPollMs: positiveInteger(env, 'SUPERGRAPH_POLL_MS', 1000),
-    subgraphUrls,
+    subgraphUrls: subgraphUrls(env),
     subgraphTimeoutMs: positiveInteger(env, 'SUBGRAPH_TIMEOUT_MS', 10_000),
     subgraphConnections: positiveInteger(env, 'SUBGRAPH_CONNECTIONS', 64, 10_000),
     limits: {

@@ -29,6 +29,21 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
   });
 }
 
+/**
+ * Where each subgraph answers, for the gateway's routing and the services' calls to each other: the
+ * ports this launcher starts them on, unless `<NAME>_SUBGRAPH_URL` says otherwise.
+ */
+export function routing(processes: PlannedProcess[], host: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return Object.fromEntries(
+    processes
+      .filter(({ name }) => name !== 'gateway')
+      .map(({ name, port }) => {
+        const variable = `${name.toUpperCase()}_SUBGRAPH_URL`;
+        return [variable, env[variable] || `http://${host}:${port}/graphql`];
+      }),
+  );
+}
+
 /** Fails with one line naming the process and the variable when a port is taken. */
 export async function assertPortsFree(processes: PlannedProcess[], host: string): Promise<void> {
   for (const { name, port, portVariable } of processes) {

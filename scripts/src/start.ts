@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { DEMO_ADMIN, DEMO_USER_PASSWORD, prepareDatabase, provisionServer, runMain, seedDemoData } from '@fedstack/shared-db';
-import { assertPortsFree, planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
+import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, runMain, seedDemoData } from '@fedstack/shared-db';
+import { assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 
 const HOST = process.env.HOST ?? '127.0.0.1';
 
@@ -26,12 +26,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
-    await prepareDatabase(database.ownerUrl, { quiet: true });
-    const seeded = await seedDemoData(database.ownerUrl);
+    await prepareDatabases(database.env, { quiet: true });
+    const seeded = await seedDemoData(database.env);
+    const layout = databaseLayout(database.env) === 'split' ? 'a database per service' : 'one database, a schema per service';
     console.log(
-      `Database ready (${database.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`,
+      `Databases ready (${database.embedded ? 'embedded PostgreSQL' : 'your server'}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`,
     );
-    const env = { ...process.env, DATABASE_URL: database.ownerUrl, HOST, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+    const env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
     for (const target of processes) {
       const child = startProcess(target, env);
       children.push(child);

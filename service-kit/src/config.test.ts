@@ -1,7 +1,13 @@
 import { loadServiceConfig } from './config';
 
 const BASE = { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/app' };
-const PRODUCTION = { ...BASE, NODE_ENV: 'production', PROFILE_DB_PASSWORD: 'secret', JWT_JWKS_URL: 'http://auth:4001/.well-known/jwks.json' };
+const PRODUCTION = {
+  ...BASE,
+  NODE_ENV: 'production',
+  PROFILE_DB_PASSWORD: 'secret',
+  JWT_JWKS_URL: 'http://auth:4001/.well-known/jwks.json',
+  INTERNAL_API_SECRET: 'a deployment secret of 32 characters or more',
+};
 
 describe('service configuration', () => {
   it('derives the service role connection and sensible defaults in development', () => {
@@ -16,13 +22,35 @@ describe('service configuration', () => {
     ['an unknown log level', { ...BASE, LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)/],
     ['a port out of range', { ...BASE, PROFILE_PORT: '70000' }, /PROFILE_PORT must be a port number from 0 to 65535 \(got "70000"\)/],
     ['a pool size that is not a number', { ...BASE, DB_POOL_SIZE: 'many' }, /DB_POOL_SIZE must be a whole number/],
-    ['a service URL for another role', { ...BASE, PROFILE_DATABASE_URL: 'postgresql://postgres@db/app' }, /PROFILE_DATABASE_URL must connect as the role profile_svc/],
+    ['no internal API secret in production', { ...PRODUCTION, INTERNAL_API_SECRET: undefined }, /INTERNAL_API_SECRET or INTERNAL_API_SECRET_FILE must be set in production/],
+    ['an internal API secret file it cannot read', { ...BASE, INTERNAL_API_SECRET_FILE: '/no/such/secret' }, /INTERNAL_API_SECRET_FILE cannot be read \(ENOENT/],
+    ['an unknown database layout', { ...BASE, DB_LAYOUT: 'sharded' }, /DB_LAYOUT must be one of shared, split \(got "sharded"\)/],
+    ['a subgraph URL that is not http', { ...BASE, AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a flag that is not a boolean', { ...BASE, INTROSPECTION: 'maybe' }, /INTROSPECTION must be true or false/],
   ])('refuses %s at start, naming the setting', (_label, env, message) => {
     expect(() => loadServiceConfig('profile', env)).toThrow(message);
   });
 
   it('lets auth start in production without a verification key: it verifies with its own', () => {
-    expect(() => loadServiceConfig('auth', { ...BASE, NODE_ENV: 'production', AUTH_DB_PASSWORD: 'x' })).not.toThrow();
+    expect(() => loadServiceConfig('auth', { ...PRODUCTION, JWT_JWKS_URL: '', AUTH_DB_PASSWORD: 'x' })).not.toThrow();
+  });
+
+  describe('where the database is', () => {
+    const url = (env: NodeJS.ProcessEnv) => new URL(loadServiceConfig('profile', env).databaseUrl);
+
+    it('takes <SERVICE>_DATABASE_URL as it is when it connects as the service role', () => {
+      const given = 'postgresql://profile_svc:pw@profile-db:5432/profile';
+      expect(loadServiceConfig('profile', { ...BASE, PROFILE_DATABASE_URL: given }).databaseUrl).toBe(given);
+    });
+
+    it("derives the role's connection from an owner's <SERVICE>_DATABASE_URL, in either layout", () => {
+      const derived = url({ ...BASE, PROFILE_DATABASE_URL: 'postgresql://postgres:owner@profile-db:5433/profile_db' });
+      expect({ user: derived.username, host: derived.host, database: derived.pathname }).toEqual({ user: 'profile_svc', host: 'profile-db:5433', database: '/profile_db' });
+    });
+
+    it("gives each service a database of its own on DATABASE_URL's server with DB_LAYOUT=split", () => {
+      expect(url(BASE).pathname).toBe('/app');
+      expect(url({ ...BASE, DB_LAYOUT: 'split' }).pathname).toBe('/app_profile');
+    });
   });
 });

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, positiveInteger, REPOSITORY_ROOT, serviceConnection, type Service } from '@fedstack/shared-db';
+import { ConfigError, positiveInteger, REPOSITORY_ROOT, SERVICES, serviceConnection, type Service } from '@fedstack/shared-db';
 
 /** The port each process listens on unless `<NAME>_PORT` says otherwise. */
 export const DEFAULT_PORTS = { gateway: 4000, auth: 4001, profile: 4002, payments: 4003, admin: 4004 } as const;
@@ -35,6 +36,26 @@ export interface TokenVerificationConfig {
   developmentKeyFile?: string;
 }
 
+/** How services call each other (internal commands and outbox deliveries). */
+export interface InternalApiConfig {
+  /** The deployment's shared secret, from INTERNAL_API_SECRET or the file INTERNAL_API_SECRET_FILE names. */
+  secret?: string;
+  secretSetting?: 'INTERNAL_API_SECRET' | 'INTERNAL_API_SECRET_FILE';
+  /** Development only: the secret file created on first use. */
+  developmentFile?: string;
+  /** Each service's base URL, from `<SERVICE>_SUBGRAPH_URL`'s origin or the default local port. */
+  peers: Record<Service, string>;
+  /** Time one internal call may take, in milliseconds. */
+  timeoutMs: number;
+}
+
+export interface OutboxConfig {
+  /** How often the relay looks for due events without being notified, in milliseconds. */
+  pollMs: number;
+  /** The longest wait between two delivery attempts of one event, in milliseconds. */
+  maxBackoffMs: number;
+}
+
 export interface ServiceConfig extends CommonConfig {
   service: Service;
   databaseUrl: string;
@@ -42,6 +63,8 @@ export interface ServiceConfig extends CommonConfig {
   databaseSetting: string;
   poolSize: number;
   tokens: TokenVerificationConfig;
+  internal: InternalApiConfig;
+  outbox: OutboxConfig;
 }
 
 function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
@@ -124,6 +147,38 @@ export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env
   };
 }
 
+/** Where each subgraph answers (`<SERVICE>_SUBGRAPH_URL`), for those set; http(s) URLs only. */
+export function subgraphUrls(env: NodeJS.ProcessEnv = process.env): Partial<Record<Service, string>> {
+  const urls: Partial<Record<Service, string>> = {};
+  for (const service of SERVICES) {
+    const variable = `${service.toUpperCase()}_SUBGRAPH_URL`;
+    const value = env[variable];
+    if (value) urls[service] = httpUrl(value, variable);
+  }
+  return urls;
+}
+
+/** The internal API's settings; in production its secret is required. */
+export function loadInternalApiConfig(env: NodeJS.ProcessEnv = process.env): InternalApiConfig {
+  const production = env.NODE_ENV === 'production';
+  const urls = subgraphUrls(env);
+  const peers = Object.fromEntries(
+    SERVICES.map((service) => [service, urls[service] ? new URL(urls[service]).origin : `http://127.0.0.1:${DEFAULT_PORTS[service]}`]),
+  ) as Record<Service, string>;
+  const timeoutMs = positiveInteger(env, 'INTERNAL_TIMEOUT_MS', 5000, 600_000);
+  if (env.INTERNAL_API_SECRET) return { secret: env.INTERNAL_API_SECRET, secretSetting: 'INTERNAL_API_SECRET', peers, timeoutMs };
+  const file = env.INTERNAL_API_SECRET_FILE;
+  if (file) {
+    try {
+      return { secret: readFileSync(file, 'utf8'), secretSetting: 'INTERNAL_API_SECRET_FILE', peers, timeoutMs };
+    } catch (error) {
+      throw new ConfigError(`INTERNAL_API_SECRET_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
+    }
+  }
+  if (production) throw new ConfigError('INTERNAL_API_SECRET or INTERNAL_API_SECRET_FILE must be set in production: services cannot call each other');
+  return { developmentFile: env.INTERNAL_API_SECRET_DEV_FILE ?? path.join(REPOSITORY_ROOT, '.data', 'keys', 'internal-api-secret'), peers, timeoutMs };
+}
+
 /** Everything a subgraph process reads from its environment, validated once at start. */
 export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const connection = serviceConnection(service, env);
@@ -134,5 +189,10 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
     databaseSetting: connection.source,
     poolSize: positiveInteger(env, 'DB_POOL_SIZE', 10, 1000),
     tokens: loadTokenVerificationConfig(env, service !== 'auth'),
+    internal: loadInternalApiConfig(env),
+    outbox: {
+      pollMs: positiveInteger(env, 'OUTBOX_POLL_MS', 1000, 60_000),
+      maxBackoffMs: positiveInteger(env, 'OUTBOX_MAX_BACKOFF_MS', 10_000, 3_600_000),
+    },
   };
 }

@@ -4,10 +4,13 @@ export {
   loadCommonConfig,
   loadServiceConfig,
   loadTokenVerificationConfig,
+  loadInternalApiConfig,
+  subgraphUrls,
   httpUrl,
   type CommonConfig,
   type ServiceConfig,
   type TokenVerificationConfig,
+  type InternalApiConfig,
   type LogLevel,
 } from './config';
 export { createLogger, type Logger } from './logger';
@@ -27,9 +30,44 @@ export {
   type RequestAuth,
 } from './tokens';
 export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen, operationalRoutes } from './http';
-export { createSubgraphServer, serve, observabilityPlugin, landingPage, type RequestContext, type SubgraphDefinition, type SubgraphServer, type SubgraphServerOptions } from './server';
+export {
+  createSubgraphServer,
+  serve,
+  observabilityPlugin,
+  landingPage,
+  type BackgroundWorker,
+  type RequestContext,
+  type SubgraphDefinition,
+  type SubgraphDeps,
+  type SubgraphServer,
+  type SubgraphServerOptions,
+} from './server';
+export {
+  command,
+  eventHandler,
+  createInternalClient,
+  InternalCallError,
+  type CommandHandler,
+  type EventHandler,
+  type InternalClient,
+  type InternalHandlers,
+} from './internal';
+export { enqueue, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
+export {
+  applyAccountPolicy,
+  accountView,
+  ACCOUNT_CHANGED,
+  ACCOUNT_TOPICS,
+  ACCOUNT_VIEW_SERVICES,
+  type AccountSnapshot,
+  type AccountStateSource,
+  type AccountChanged,
+  type SessionsRevoked,
+} from './accounts';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type ListPosition, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader, loaderPerArguments } from './loaders';
 export { isUuid, type EntityReference } from './ids';
 export { minorUnits, formatAmount } from './money';
+export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
+export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueryEvent } from '@fedstack/shared-db';
 
 const MAX_OPERATION_LABELS = 100;
@@ -63,6 +63,20 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly outboxDeliveries = new Counter({
+    name: 'outbox_deliveries_total',
+    help: 'Outbox events handed to another service, by destination and outcome (delivered, retry, refused)',
+    labelNames: ['destination', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxBacklog = new Gauge({
+    name: 'outbox_events',
+    help: 'Outbox events not yet delivered: pending (will be retried) or parked (refused by the destination)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
   constructor(prefixLabels: Record<string, string>) {
     this.registry.setDefaultLabels(prefixLabels);
     collectDefaultMetrics({ register: this.registry });
@@ -74,7 +88,8 @@ export class ServiceMetrics {
 
   /** Records one SQL statement; passed to the database client as its `onQuery`. */
   observeQuery = (event: QueryEvent): void => {
-    this.dbQueries.inc({ schema: event.schema, outcome: event.failed ? 'error' : 'ok' });
-    this.dbQueryDuration.observe({ schema: event.schema }, event.durationMs / 1000);
+    // A service's client reaches its own schema only, so the schema is the service's.
+    this.dbQueries.inc({ schema: event.service, outcome: event.failed ? 'error' : 'ok' });
+    this.dbQueryDuration.observe({ schema: event.service }, event.durationMs / 1000);
   };
 }

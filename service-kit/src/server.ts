@@ -10,19 +10,16 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import type { DestinationStream } from 'pino';
-import {
-  connectOrExplain,
-  createServiceClient,
-  type QueryEvent,
-  type Service,
-  type ServiceClient,
-} from '@fedstack/shared-db';
+import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type Service, type ServiceClient } from '@fedstack/shared-db';
+import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import type { ServiceConfig } from './config';
 import { ErrorCode, formatErrorFor, isClientSafe } from './errors';
 import { httpErrorHandler, listen, operationalRoutes } from './http';
+import { createInternalClient, internalRoutes, resolveInternalSecret, type InternalClient, type InternalHandlers } from './internal';
 import { resolveVerificationKey } from './keys';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics';
+import { OutboxRelay } from './outbox';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
 /** What every subgraph's context starts from. */
@@ -35,6 +32,20 @@ export interface RequestContext {
   userAgent: string | undefined;
 }
 
+/** What lives for the whole process and a subgraph's code is given: its database and the other services. */
+export interface SubgraphDeps<S extends Service> {
+  db: ServiceClient<S>;
+  /** Calls other services' internal API. */
+  services: InternalClient;
+  logger: Logger;
+}
+
+/** Background work that runs while the server does (admin finishing interrupted erasures). */
+export interface BackgroundWorker {
+  start(): void;
+  stop(): Promise<void>;
+}
+
 /** What a subgraph contributes: its schema, resolvers and per-request context; the kit does the rest. */
 export interface SubgraphDefinition<S extends Service, C extends RequestContext> {
   service: S;
@@ -42,9 +53,19 @@ export interface SubgraphDefinition<S extends Service, C extends RequestContext>
   /** Generated resolver types differ in shape from Apollo's resolver map; both are checked at build. */
   resolvers: object;
   /** Builds one request's context: called once per request, so loaders in it are never shared. */
-  context(request: RequestContext, db: ServiceClient<S>): C;
+  context(request: RequestContext, deps: SubgraphDeps<S>): C;
   /** Extra HTTP routes (auth's JWKS). */
   routes?(app: express.Express): void;
+  /**
+   * Where a request's account is looked up for the account policy. By default the service's own view,
+   * kept current by auth's events; auth, which owns the accounts, reads its own tables.
+   */
+  accountStates?(db: ServiceClient<S>): AccountStateSource;
+  /** Internal commands and events this service accepts (besides auth's account events, which every view takes). */
+  internal?(deps: SubgraphDeps<S>): InternalHandlers;
+  /** True when the service writes events to an outbox: a relay then runs in every one of its processes. */
+  publishes?: boolean;
+  workers?(deps: SubgraphDeps<S>): BackgroundWorker[];
 }
 
 export interface SubgraphServerOptions {
@@ -60,9 +81,14 @@ export interface SubgraphServerOptions {
 export interface SubgraphServer<S extends Service> {
   readonly app: express.Express;
   readonly db: ServiceClient<S>;
+  /** The outbox relay, for services that publish events. */
+  readonly relay: OutboxRelay | undefined;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
-  /** Fails with one line if the database cannot be reached with the configured connection. */
+  /**
+   * Fails with one line naming the setting if the database cannot be reached with the configured
+   * connection, or its schema lacks a migration this code needs.
+   */
   checkDatabase(): Promise<void>;
   /** Listens on the configured port (0 picks a free one) and returns the base URL. */
   listen(): Promise<string>;
@@ -140,6 +166,16 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       audience: config.tokens.audience,
     });
 
+  const secret = await resolveInternalSecret(config.internal);
+  const services = createInternalClient({ self: definition.service, secret, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
+  const deps: SubgraphDeps<S> = { db, services, logger };
+  const view = definition.accountStates ? undefined : accountView(definition.service, db);
+  const accounts = definition.accountStates?.(db) ?? (view as AccountStateSource);
+  const relay = definition.publishes
+    ? new OutboxRelay({ service: definition.service, databaseUrl: config.databaseUrl, client: services, logger: logger.child({ component: 'outbox' }), metrics, ...config.outbox })
+    : undefined;
+  const workers = definition.workers?.(deps) ?? [];
+
   const app = express();
   const httpServer = http.createServer(app);
   // Longer than the gateway's idle keep-alive, so that the gateway, not us, closes idle connections.
@@ -185,20 +221,29 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     },
   });
   definition.routes?.(app);
+  const own = definition.internal?.(deps) ?? {};
+  internalRoutes(app, {
+    self: definition.service,
+    secret,
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    handlers: { commands: own.commands ?? {}, events: { ...view?.handlers, ...own.events } },
+  });
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId);
+        const token = await authenticate(req.headers.authorization, verifyToken);
         const request: RequestContext = {
           requestId,
           logger: logger.child({ requestId }),
-          auth: await authenticate(req.headers.authorization, verifyToken),
+          auth: token.viewer ? applyAccountPolicy(token.viewer, await accounts.lookup(token.viewer.userId, token.viewer.sessionId)) : token,
           clientAddress: req.ip,
           userAgent: req.headers['user-agent']?.slice(0, 512),
         };
-        return definition.context(request, db);
+        return definition.context(request, deps);
       },
     }),
   );
@@ -207,18 +252,25 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   return {
     app,
     db,
+    relay,
     logger,
     metrics,
     async checkDatabase() {
       await (await connectOrExplain(config.databaseUrl, config.databaseSetting)).end();
+      await assertMigrated(definition.service, config.databaseUrl, config.databaseSetting);
     },
     async listen() {
       const { url } = await listen(httpServer, config.port, config.host, definition.service);
       logger.info({ url: `${url}/graphql` }, `${definition.service} subgraph listening`);
+      await relay?.start();
+      for (const worker of workers) worker.start();
       return url;
     },
     async stop() {
       await apollo.stop();
+      await Promise.all(workers.map((worker) => worker.stop()));
+      await relay?.stop();
+      await services.close();
       await db.$disconnect();
       logger.info('stopped');
     },

@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { ownerUrl } from '@fedstack/shared-db';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from './keys';
 
@@ -56,13 +54,13 @@ export class LogCapture {
  * for the servers under test.
  */
 export async function testTokens(): Promise<{
-  env: { JWT_PUBLIC_KEY: string; JWT_PRIVATE_KEY: string };
+  env: { JWT_PUBLIC_KEY: string; JWT_PRIVATE_KEY: string; INTERNAL_API_SECRET: string };
   mint(subject: { userId: string; role?: 'USER' | 'ADMIN' }): Promise<string>;
 }> {
   const key = await testSigningKey();
   const privateKey = await importJWK(JSON.parse(key.privateKey) as JWK, TOKEN_ALGORITHM);
   return {
-    env: { JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk), JWT_PRIVATE_KEY: key.privateKey },
+    env: { JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk), JWT_PRIVATE_KEY: key.privateKey, INTERNAL_API_SECRET: randomBytes(32).toString('base64url') },
     mint: ({ userId, role = 'USER' }) =>
       new SignJWT({ role, sid: randomUUID() })
         .setProtectedHeader({ alg: TOKEN_ALGORITHM })
@@ -76,13 +74,4 @@ export async function testTokens(): Promise<{
   };
 }
 
-/** Runs one statement as the database owner (test fixtures and checks that bypass the service roles). */
-export async function ownerSql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client(ownerUrl());
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+export { ownerSql, ownerQuery } from '@fedstack/shared-db/testing';

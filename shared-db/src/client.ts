@@ -1,39 +1,32 @@
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient, Prisma } from './generated/prisma/client';
+import type { PrismaClient as AdminPrismaClient, Prisma as AdminPrisma } from './generated/admin/client';
+import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './generated/auth/client';
+import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
+import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { serviceConnection } from './config';
-import type { OwnModels, ReachableModels } from './grants';
-import { SERVICES, type Service } from './services';
+import type { Service } from './services';
 
-type RawAccess = '$queryRaw' | '$executeRaw' | '$queryRawUnsafe' | '$executeRawUnsafe';
-
-/** What a service may use inside one of its own transactions: its own models and raw SQL. */
-export type ServiceTransaction<S extends Service> = Pick<Prisma.TransactionClient, OwnModels<S> | RawAccess>;
-
-/** A transaction spanning schemas: every model the service's role has a grant on. */
-export type CrossServiceTransaction<S extends Service> = Pick<Prisma.TransactionClient, ReachableModels<S> | RawAccess>;
-
-interface TransactionOptions {
-  isolationLevel?: Prisma.TransactionIsolationLevel;
-  /** Milliseconds the transaction may run before it is rolled back. */
-  timeout?: number;
-  /** Milliseconds to wait for a connection from the pool. */
-  maxWait?: number;
+/** Each service's generated client and its interactive-transaction client: its own models and nothing else. */
+interface Generated {
+  auth: { client: AuthPrismaClient; transaction: AuthPrisma.TransactionClient };
+  profile: { client: ProfilePrismaClient; transaction: ProfilePrisma.TransactionClient };
+  payments: { client: PaymentsPrismaClient; transaction: PaymentsPrisma.TransactionClient };
+  admin: { client: AdminPrismaClient; transaction: AdminPrisma.TransactionClient };
 }
 
 /**
- * A Prisma client that can only name its own service's models: a payments resolver cannot even write
- * `db.user`. PostgreSQL's grants enforce the same boundary at run time.
+ * A service's Prisma client, generated from that service's schema alone: a payments resolver cannot even
+ * write `db.user`, and no query it builds names another service's schema.
  */
-export type ServiceClient<S extends Service> = Pick<PrismaClient, OwnModels<S> | RawAccess | '$disconnect'> & {
-  readonly service: S;
-  $transaction<R>(work: (tx: ServiceTransaction<S>) => Promise<R>, options?: TransactionOptions): Promise<R>;
-};
+export type ServiceClient<S extends Service> = Generated[S]['client'] & { readonly service: S };
 
-/** One SQL statement as the pool saw it: which schema it touched, how long it took, whether it failed. */
+/** What a service may use inside one of its own transactions. */
+export type ServiceTransaction<S extends Service> = Generated[S]['transaction'];
+
+/** One SQL statement as the pool saw it: how long it took and whether it failed. */
 export interface QueryEvent {
   service: Service;
-  schema: Service;
   sql: string;
   durationMs: number;
   failed: boolean;
@@ -48,12 +41,15 @@ export interface ServiceClientOptions {
   onQuery?: (event: QueryEvent) => void;
 }
 
-const SCHEMA_QUALIFIER = new RegExp(`(?:^|[\\s(,])"?(${SERVICES.join('|')})"?\\.`);
+type ClientConstructor = new (options: { adapter: PrismaPg }) => object;
 
-/** The schema a statement works in: Prisma qualifies every table, so the first qualifier names it. */
-function schemaOf(sql: string, fallback: Service): Service {
-  return (SCHEMA_QUALIFIER.exec(sql)?.[1] as Service | undefined) ?? fallback;
-}
+// Loaded on demand: a process needs only its own service's generated client.
+const GENERATED: Record<Service, () => ClientConstructor> = {
+  auth: () => (require('./generated/auth/client') as typeof import('./generated/auth/client')).PrismaClient,
+  profile: () => (require('./generated/profile/client') as typeof import('./generated/profile/client')).PrismaClient,
+  payments: () => (require('./generated/payments/client') as typeof import('./generated/payments/client')).PrismaClient,
+  admin: () => (require('./generated/admin/client') as typeof import('./generated/admin/client')).PrismaClient,
+};
 
 function instrumentedClientClass(service: Service, onQuery: (event: QueryEvent) => void): typeof pg.Client {
   return class InstrumentedClient extends pg.Client {
@@ -63,8 +59,7 @@ function instrumentedClientClass(service: Service, onQuery: (event: QueryEvent) 
       const first = args[0] as string | { text?: string } | undefined;
       const sql = typeof first === 'string' ? first : (first?.text ?? '');
       const started = performance.now();
-      const report = (failed: boolean) =>
-        onQuery({ service, schema: schemaOf(sql, service), sql, durationMs: performance.now() - started, failed });
+      const report = (failed: boolean) => onQuery({ service, sql, durationMs: performance.now() - started, failed });
       const last = args[args.length - 1];
       if (typeof last === 'function') {
         args[args.length - 1] = (error: Error | undefined, result: unknown) => {
@@ -98,19 +93,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     max: options.poolSize ?? 10,
     ...(options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {}),
   });
+  const PrismaClient = GENERATED[service]();
   const client = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
-  return Object.assign(client, { service }) as unknown as ServiceClient<S>;
-}
-
-/**
- * Runs work that must span schemas in one database transaction: all of it commits or none of it does.
- * The transaction can name every model the service's role has a grant on, and no other.
- */
-export function crossServiceTransaction<S extends Service, R>(
-  client: ServiceClient<S>,
-  work: (tx: CrossServiceTransaction<S>) => Promise<R>,
-  options: TransactionOptions = {},
-): Promise<R> {
-  const prisma = client as unknown as PrismaClient;
-  return prisma.$transaction((tx) => work(tx), options);
+  return Object.assign(client, { service }) as ServiceClient<S>;
 }

@@ -1,7 +1,17 @@
 import { ConfigError } from './errors';
 import { SERVICES, type Service, serviceRole } from './services';
 
-/** The environment variable that overrides one service's connection. */
+/**
+ * Where the services' databases are. `shared`: every service without a URL of its own uses DATABASE_URL's
+ * database, one schema each. `split`: each such service gets a database of its own on DATABASE_URL's
+ * server, named `<database>_<service>`. A service with `<SERVICE>_DATABASE_URL` uses that database in
+ * either layout, so that services can be moved out one at a time (docs/adr/0006-split-databases.md).
+ */
+export type DatabaseLayout = 'shared' | 'split';
+
+export const DATABASE_LAYOUTS: readonly DatabaseLayout[] = ['shared', 'split'];
+
+/** The environment variable that gives one service a database of its own. */
 export function serviceUrlVariable(service: Service): string {
   return `${service.toUpperCase()}_DATABASE_URL`;
 }
@@ -29,19 +39,45 @@ function parseUrl(value: string, setting: string): URL {
   return url;
 }
 
+/** The layout DB_LAYOUT names; `shared` when unset. */
+export function databaseLayout(env: NodeJS.ProcessEnv = process.env): DatabaseLayout {
+  const raw = env.DB_LAYOUT;
+  if (raw === undefined || raw === '') return 'shared';
+  if (!(DATABASE_LAYOUTS as readonly string[]).includes(raw)) {
+    throw new ConfigError(`DB_LAYOUT must be one of ${DATABASE_LAYOUTS.join(', ')} (got "${raw}")`);
+  }
+  return raw as DatabaseLayout;
+}
+
 export interface ServiceConnection {
   service: Service;
   /** The role the service connects as. */
   role: string;
+  /** The service's own connection (as its role). */
   url: string;
   password: string;
-  /** The setting the URL came from, for error messages. */
+  /** The owner's connection to the same database, when the settings give one (migrations, seed, moves). */
+  ownerUrl: string | undefined;
+  /** The setting the database came from, for error messages. */
   source: string;
 }
 
+function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string } {
+  const password = env[passwordVariable(service)] ?? (env.NODE_ENV === 'production' ? undefined : developmentPassword(service));
+  if (password === undefined) {
+    throw new ConfigError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable} as the role ${serviceRole(service)})`);
+  }
+  const url = new URL(owner);
+  url.username = serviceRole(service);
+  url.password = encodeURIComponent(password);
+  return { url: url.toString(), password };
+}
+
 /**
- * Where a service connects: `<SERVICE>_DATABASE_URL` if set, otherwise the shared `DATABASE_URL` with
- * the service's own role and password (`<SERVICE>_DB_PASSWORD`; a development default outside production).
+ * Where a service's database is and how it connects to it. `<SERVICE>_DATABASE_URL` wins: as the service's
+ * role it is used as is; as any other user it is the owner's connection to that database, from which the
+ * role's is derived. Otherwise DATABASE_URL (the owner's), placed by DB_LAYOUT. A derived connection uses
+ * `<SERVICE>_DB_PASSWORD`, which has a development default outside production.
  */
 export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConnection {
   const role = serviceRole(service);
@@ -49,27 +85,21 @@ export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = pro
   const explicit = env[explicitVariable];
   if (explicit) {
     const url = parseUrl(explicit, explicitVariable);
-    const user = decodeURIComponent(url.username);
-    if (user !== role) {
-      throw new ConfigError(`${explicitVariable} must connect as the role ${role} (got user "${user || '(none)'}")`);
+    if (decodeURIComponent(url.username) === role) {
+      return { service, role, url: url.toString(), password: decodeURIComponent(url.password), ownerUrl: undefined, source: explicitVariable };
     }
-    return { service, role, url: url.toString(), password: decodeURIComponent(url.password), source: explicitVariable };
+    return { service, role, ...asRole(url, service, env, explicitVariable), ownerUrl: url.toString(), source: explicitVariable };
   }
   const shared = env.DATABASE_URL;
   if (!shared) {
     throw new ConfigError(`neither ${explicitVariable} nor DATABASE_URL is set: the ${service} service has no database`);
   }
-  const url = parseUrl(shared, 'DATABASE_URL');
-  const password = env[passwordVariable(service)] ?? (env.NODE_ENV === 'production' ? undefined : developmentPassword(service));
-  if (password === undefined) {
-    throw new ConfigError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable})`);
-  }
-  url.username = role;
-  url.password = encodeURIComponent(password);
-  return { service, role, url: url.toString(), password, source: 'DATABASE_URL' };
+  const owner = parseUrl(shared, 'DATABASE_URL');
+  if (databaseLayout(env) === 'split') owner.pathname = `${owner.pathname}_${service}`;
+  return { service, role, ...asRole(owner, service, env, explicitVariable), ownerUrl: owner.toString(), source: 'DATABASE_URL' };
 }
 
-/** Every service's connection, as the owner's setup step needs them to create the roles. */
+/** Every service's connection, as the owner's setup steps need them. */
 export function allServiceConnections(env: NodeJS.ProcessEnv = process.env): Record<Service, ServiceConnection> {
   return Object.fromEntries(SERVICES.map((service) => [service, serviceConnection(service, env)])) as Record<
     Service,
@@ -77,11 +107,22 @@ export function allServiceConnections(env: NodeJS.ProcessEnv = process.env): Rec
   >;
 }
 
-/** The database owner's connection (migrations, roles, grants, seed). */
-export function ownerUrl(env: NodeJS.ProcessEnv = process.env): string {
-  const value = env.DATABASE_URL;
-  if (!value) throw new ConfigError('DATABASE_URL is not set: it must name the database owner\'s connection');
-  return parseUrl(value, 'DATABASE_URL').toString();
+/** The owner's connection to a service's database (migrations, seed, moves), or a one-line error naming the setting. */
+export function ownerUrlFor(service: Service, env: NodeJS.ProcessEnv = process.env): string {
+  const connection = serviceConnection(service, env);
+  if (!connection.ownerUrl) {
+    throw new ConfigError(
+      `${connection.source} connects as ${connection.role}, which cannot create roles or run migrations: ` +
+        `give this command the owner's connection to the ${service} database in ${connection.source}`,
+    );
+  }
+  return connection.ownerUrl;
+}
+
+/** The same database, whoever connects to it: host, port and database name. */
+export function databaseIdentity(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
 }
 
 /** Reads a positive integer setting, failing with its name if it is anything else. */

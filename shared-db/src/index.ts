@@ -1,40 +1,57 @@
 export { SERVICES, type Service, serviceRole, isService } from './services';
-export { GRANTS, grantStatements, type ModelName, type OwnModels, type ReachableModels, type TableAccess } from './grants';
+export { GRANTS, grantStatements, type TableAccess } from './grants';
 export {
+  DATABASE_LAYOUTS,
+  databaseLayout,
+  databaseIdentity,
   serviceConnection,
   allServiceConnections,
-  ownerUrl,
+  ownerUrlFor,
   positiveInteger,
   serviceUrlVariable,
+  type DatabaseLayout,
   type ServiceConnection,
 } from './config';
 export { ConfigError, DatabaseUnavailableError, explainConnectionError, describeTarget } from './errors';
+export { createServiceClient, type ServiceClient, type ServiceTransaction, type ServiceClientOptions, type QueryEvent } from './client';
 export {
-  createServiceClient,
-  crossServiceTransaction,
-  type ServiceClient,
-  type ServiceTransaction,
-  type CrossServiceTransaction,
-  type ServiceClientOptions,
-  type QueryEvent,
-} from './client';
-export { connectOrExplain, ensureServiceRoles, applyGrants, runMigrations, prepareDatabase, runPrismaCli } from './setup';
+  connectOrExplain,
+  ensureDatabase,
+  ensureServiceRole,
+  applyGrants,
+  prepareDatabases,
+  assertMigrated,
+  migrationNames,
+  runPrismaCli,
+  FIRST_MIGRATION,
+} from './setup';
+export { moveService, type MoveReport, type MoveOptions } from './move';
 export { startEmbeddedPostgres, freePort, portIsFree, type RunningPostgres } from './embedded';
-export { provisionServer, createScratchDatabase, REPOSITORY_ROOT, type ProvisionedServer, type ScratchDatabase } from './provision';
+export { provisionServer, createScratchDatabases, REPOSITORY_ROOT, type ProvisionedServer, type ScratchDatabases } from './provision';
 export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from './seed';
 export { hashPassword, verifyPassword, passwordNeedsRehash, PASSWORD_HASH_OPTIONS } from './passwords';
 export { runMain } from './cli/main';
-export { Prisma } from './generated/prisma/client';
+/** Exact decimals and Prisma's errors, the same class whichever service's client raised them. */
+export { Decimal, PrismaClientKnownRequestError } from '@prisma/client/runtime/client';
+/** Each service's generated types (model inputs, filters, JSON values). */
+export type { Prisma as AuthPrisma } from './generated/auth/client';
+export type { Prisma as ProfilePrisma } from './generated/profile/client';
+export type { Prisma as PaymentsPrisma } from './generated/payments/client';
+export type { Prisma as AdminPrisma } from './generated/admin/client';
 /** Row types, one per table, as Prisma returns them. */
 export type {
   User as UserRecord,
   PasswordCredential as PasswordCredentialRecord,
   Session as SessionRecord,
   LoginThrottle as LoginThrottleRecord,
-  Profile as ProfileRecord,
+  Role,
+  UserStatus,
+} from './generated/auth/client';
+export type { Profile as ProfileRecord } from './generated/profile/client';
+export type {
   Payment as PaymentRecord,
   Refund as RefundRecord,
   IdempotencyRecord as IdempotencyRecordRow,
-  AuditEntry as AuditEntryRecord,
-} from './generated/prisma/client';
-export type { Role, UserStatus, PaymentStatus } from './generated/prisma/enums';
+  PaymentStatus,
+} from './generated/payments/client';
+export type { AuditEntry as AuditEntryRecord } from './generated/admin/client';

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { ownerUrl as configuredOwnerUrl, positiveInteger } from './config';
+import { databaseLayout, positiveInteger, serviceUrlVariable, type DatabaseLayout } from './config';
 import { freePort, startEmbeddedPostgres } from './embedded';
-import { connectOrExplain } from './setup';
+import { SERVICES } from './services';
+import { connectOrExplain, ensureDatabase } from './setup';
 
 /** The repository's root, where the git-ignored `.data/` folder lives. */
 export const REPOSITORY_ROOT = path.resolve(__dirname, '..', '..');
@@ -12,93 +13,93 @@ export const DEFAULT_EMBEDDED_PORT = 54329;
 const DEFAULT_DATABASE = 'fedstack';
 
 export interface ProvisionedServer {
-  /** The owner's connection string to the project's database. */
-  ownerUrl: string;
+  /**
+   * The settings that place the databases: what the environment already said, plus DATABASE_URL when an
+   * embedded server was started for it. Every process of the stack reads the same.
+   */
+  env: NodeJS.ProcessEnv;
   /** True when this process started an embedded PostgreSQL. */
   embedded: boolean;
-  /** Stops the embedded server, if one was started; a no-op for `DATABASE_URL`. */
+  /** Stops the embedded server, if one was started; a no-op otherwise. */
   stop(): Promise<void>;
 }
 
-async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
-  const client = await connectOrExplain(serverUrl, 'embedded PostgreSQL');
-  try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (!exists.rowCount) await client.query(`CREATE DATABASE "${database}"`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
+/** True when some service has neither DATABASE_URL nor a database of its own. */
+function needsServer(env: NodeJS.ProcessEnv): boolean {
+  return !env.DATABASE_URL && SERVICES.some((service) => !env[serviceUrlVariable(service)]);
 }
 
 /**
- * The database the stack runs on: `DATABASE_URL` when set (checked now, so that a bad setting fails at
- * start with one line), otherwise an embedded PostgreSQL with its data under `.data/postgres`.
+ * The databases the stack runs on, as the environment places them (DATABASE_URL, DB_LAYOUT,
+ * `<SERVICE>_DATABASE_URL`). When some service would have none, an embedded PostgreSQL starts with its data
+ * under `.data/postgres`, and DATABASE_URL points at its `fedstack` database. Databases are created when
+ * the services' databases are prepared (`prepareDatabases`), not here.
  */
 export async function provisionServer(
   options: { env?: NodeJS.ProcessEnv; onLog?: (line: string) => void } = {},
 ): Promise<ProvisionedServer> {
   const env = options.env ?? process.env;
-  if (env.DATABASE_URL) {
-    const ownerUrl = configuredOwnerUrl(env);
-    await (await connectOrExplain(ownerUrl, 'DATABASE_URL')).end();
-    return { ownerUrl, embedded: false, stop: async () => undefined };
-  }
+  databaseLayout(env);
+  if (!needsServer(env)) return { env, embedded: false, stop: async () => undefined };
   const server = await startEmbeddedPostgres({
     dataDir: env.EMBEDDED_PG_DATA_DIR ?? path.join(REPOSITORY_ROOT, '.data', 'postgres'),
     port: positiveInteger(env, 'EMBEDDED_PG_PORT', DEFAULT_EMBEDDED_PORT, 65535),
     ...(options.onLog ? { onLog: options.onLog } : {}),
   });
+  const url = new URL(server.url);
+  url.pathname = `/${DEFAULT_DATABASE}`;
   try {
-    return { ownerUrl: await ensureDatabase(server.url, DEFAULT_DATABASE), embedded: true, stop: server.stop };
+    await ensureDatabase(url.toString(), 'embedded PostgreSQL');
   } catch (error) {
     await server.stop();
     throw error;
   }
+  return { env: { ...env, DATABASE_URL: url.toString() }, embedded: true, stop: server.stop };
 }
 
-export interface ScratchDatabase {
-  ownerUrl: string;
-  /** Drops the database (and stops the embedded server, if one was started for it). */
+export interface ScratchDatabases {
+  /** The settings that place this run's databases, in the layout asked for. */
+  env: Record<string, string>;
+  /** Drops the databases (and stops the embedded server, if one was started for them). */
   drop(): Promise<void>;
 }
 
 /**
- * A new, empty database for one test run: on `DATABASE_URL`'s server when set, otherwise on an
- * embedded PostgreSQL of its own (temporary data, a free port). Runs never see each other's data.
+ * New, empty databases for one test run, on DATABASE_URL's server when set, otherwise on an embedded
+ * PostgreSQL of its own (temporary data, a free port). Shared: one database, given as DATABASE_URL. Split:
+ * one per service, each given as `<SERVICE>_DATABASE_URL` (the owner's connection), as an operator who
+ * moved every service out would set them. Runs never see each other's data.
  */
-export async function createScratchDatabase(env: NodeJS.ProcessEnv = process.env): Promise<ScratchDatabase> {
+export async function createScratchDatabases(layout: DatabaseLayout, env: NodeJS.ProcessEnv = process.env): Promise<ScratchDatabases> {
   const name = `fedstack_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const setting = env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL';
   const server = env.DATABASE_URL
-    ? { url: configuredOwnerUrl(env), stop: async () => undefined }
-    : await startEmbeddedPostgres({
-        dataDir: path.join(os.tmpdir(), name),
-        port: await freePort(),
-        ephemeral: true,
-      });
-  const admin = await connectOrExplain(server.url, env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL');
+    ? { url: env.DATABASE_URL, stop: async () => undefined }
+    : await startEmbeddedPostgres({ dataDir: path.join(os.tmpdir(), name), port: await freePort(), ephemeral: true });
+  const at = (database: string) => {
+    const url = new URL(server.url);
+    url.pathname = `/${database}`;
+    return url.toString();
+  };
+  const databases = layout === 'shared' ? { DATABASE_URL: name } : Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), `${name}_${service}`]));
+  const created: string[] = [];
+  const drop = async () => {
+    const client = await connectOrExplain(server.url, setting);
+    try {
+      for (const database of created) await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    } finally {
+      await client.end();
+      await server.stop();
+    }
+  };
   try {
-    await admin.query(`CREATE DATABASE "${name}"`);
+    for (const database of Object.values(databases)) {
+      await ensureDatabase(at(database), setting);
+      created.push(database);
+    }
   } catch (error) {
-    await admin.end();
-    await server.stop();
+    await drop();
     throw error;
   }
-  await admin.end();
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
-  return {
-    ownerUrl: url.toString(),
-    drop: async () => {
-      const client = await connectOrExplain(server.url, 'DATABASE_URL');
-      try {
-        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await client.end();
-        await server.stop();
-      }
-    },
-  };
+  return { env: Object.fromEntries(Object.entries(databases).map(([variable, database]) => [variable, at(database)])), drop };
 }

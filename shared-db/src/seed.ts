@@ -1,5 +1,8 @@
-import { connectOrExplain } from './setup';
+import type pg from 'pg';
+import { ownerUrlFor, serviceConnection } from './config';
 import { hashPassword } from './passwords';
+import type { Service } from './services';
+import { connectOrExplain } from './setup';
 
 /** The demo accounts; the README lists them. */
 export const DEMO_ADMIN = { email: 'admin@example.com', password: 'admin-demo-password' } as const;
@@ -71,15 +74,32 @@ export interface SeedReport {
   paymentsCreated: number;
 }
 
-/**
- * Loads the demo data as the database owner, in one transaction. Idempotent: existing rows are left
- * as they are (a demo user who changed their password keeps it).
- */
-export async function seedDemoData(ownerUrl: string): Promise<SeedReport> {
-  const client = await connectOrExplain(ownerUrl, 'DATABASE_URL');
-  const report: SeedReport = { usersCreated: 0, paymentsCreated: 0 };
+/** One transaction on one service's database, as its owner. */
+async function inTransaction<R>(ownerUrl: string, setting: string, work: (client: pg.Client) => Promise<R>): Promise<R> {
+  const client = await connectOrExplain(ownerUrl, setting);
   try {
     await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Loads the demo data as each database's owner, one service's part at a time in its own database (auth's
+ * first, whose user ids the others refer to). Idempotent: existing rows are left as they are (a demo user
+ * who changed their password keeps it).
+ */
+export async function seedDemoData(env: NodeJS.ProcessEnv = process.env): Promise<SeedReport> {
+  const report: SeedReport = { usersCreated: 0, paymentsCreated: 0 };
+  const owner = (service: Service) => [ownerUrlFor(service, env), serviceConnection(service, env).source] as const;
+
+  const ids = await inTransaction(...owner('auth'), async (client) => {
     const upsertUser = async (email: string, role: 'USER' | 'ADMIN', password: string): Promise<string> => {
       const created = await client.query<{ id: string }>(
         `INSERT INTO auth.users (email, role) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id`,
@@ -88,29 +108,36 @@ export async function seedDemoData(ownerUrl: string): Promise<SeedReport> {
       const id = created.rows[0]?.id;
       if (id) {
         report.usersCreated += 1;
-        await client.query('INSERT INTO auth.password_credentials (user_id, password_hash) VALUES ($1, $2)', [
-          id,
-          await hashPassword(password),
-        ]);
+        await client.query('INSERT INTO auth.password_credentials (user_id, password_hash) VALUES ($1, $2)', [id, await hashPassword(password)]);
         return id;
       }
       const existing = await client.query<{ id: string }>('SELECT id FROM auth.users WHERE email = $1', [email]);
       return (existing.rows[0] as { id: string }).id;
     };
+    const admin = await upsertUser(DEMO_ADMIN.email, 'ADMIN', DEMO_ADMIN.password);
+    const users = new Map<DemoUser, string>();
+    for (const user of DEMO_USERS) users.set(user, await upsertUser(user.email, 'USER', DEMO_USER_PASSWORD));
+    return { admin, users };
+  });
 
-    const adminId = await upsertUser(DEMO_ADMIN.email, 'ADMIN', DEMO_ADMIN.password);
+  await inTransaction(...owner('profile'), async (client) => {
     await client.query(
       `INSERT INTO profile.profiles (user_id, display_name, locale, timezone) VALUES ($1, 'Demo Admin', 'en-US', 'UTC')
        ON CONFLICT (user_id) DO NOTHING`,
-      [adminId],
+      [ids.admin],
     );
-    for (const user of DEMO_USERS) {
-      const userId = await upsertUser(user.email, 'USER', DEMO_USER_PASSWORD);
+    for (const [user, userId] of ids.users) {
       await client.query(
         `INSERT INTO profile.profiles (user_id, display_name, bio, locale, timezone) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id) DO NOTHING`,
         [userId, user.displayName, user.bio, user.locale, user.timezone],
       );
+    }
+  });
+
+  const refunds = await inTransaction(...owner('payments'), async (client) => {
+    const recorded: { paymentId: string; currency: string; refund: { id: string; amount: string } }[] = [];
+    for (const [user, userId] of ids.users) {
       for (const payment of user.payments) {
         const refundAmounts = (payment.refunds ?? []).map((refund) => refund.amount);
         const inserted = await client.query(
@@ -119,27 +146,33 @@ export async function seedDemoData(ownerUrl: string): Promise<SeedReport> {
            ON CONFLICT (id) DO NOTHING`,
           [payment.id, userId, payment.amount, payment.currency, payment.status, payment.description, refundAmounts],
         );
+        for (const refund of payment.refunds ?? []) recorded.push({ paymentId: payment.id, currency: payment.currency, refund });
         if (!inserted.rowCount) continue;
         report.paymentsCreated += 1;
         for (const refund of payment.refunds ?? []) {
-          await client.query(
-            'INSERT INTO payments.refunds (id, payment_id, amount, reason, created_by_id) VALUES ($1, $2, $3, $4, $5)',
-            [refund.id, payment.id, refund.amount, refund.reason, adminId],
-          );
-          await client.query(
-            `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload)
-             VALUES ($1, 'payment.refund', 'Payment', $2, $3)`,
-            [adminId, payment.id, JSON.stringify({ refundId: refund.id, amount: refund.amount, currency: payment.currency })],
-          );
+          await client.query('INSERT INTO payments.refunds (id, payment_id, amount, reason, created_by_id) VALUES ($1, $2, $3, $4, $5)', [
+            refund.id,
+            payment.id,
+            refund.amount,
+            refund.reason,
+            ids.admin,
+          ]);
         }
       }
     }
-    await client.query('COMMIT');
-    return report;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    await client.end();
-  }
+    return recorded;
+  });
+
+  // Each refund's audit entry names the refund, so a second run (or one after a failure part-way) adds none.
+  await inTransaction(...owner('admin'), async (client) => {
+    for (const { paymentId, currency, refund } of refunds) {
+      await client.query(
+        `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload, source)
+         SELECT $1, 'payment.refund', 'Payment', $2, $3, 'payments'
+         WHERE NOT EXISTS (SELECT 1 FROM admin.audit_entries WHERE action = 'payment.refund' AND payload->>'refundId' = $4)`,
+        [ids.admin, paymentId, JSON.stringify({ refundId: refund.id, amount: refund.amount, currency }), refund.id],
+      );
+    }
+  });
+  return report;
 }

@@ -1,12 +1,16 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
-import { ownerUrl } from './config';
+import { ownerUrlFor } from './config';
 import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
-import { prepareDatabase, runPrismaCli } from './setup';
+import { SERVICES } from './services';
+import { migrationNames, prepareDatabases, runPrismaCli } from './setup';
+import { ownerQuery } from './testing';
 
 const DB_CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'db.js');
+
+/** The CLI is given one database setting at a time: the run's per-service URLs (split layout) would win over it. */
+const noServiceUrls = Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DATABASE_URL`, '']));
 
 function runDbCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -19,30 +23,39 @@ function runDbCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numbe
   });
 }
 
-describe('migrations', () => {
-  it('applies nothing on a second run, and says so', async () => {
-    const result = await runPrismaCli(['migrate', 'deploy'], { ownerUrl: ownerUrl(), capture: true });
+describe('migrations, one history per service', () => {
+  it.each(SERVICES)('%s: applies nothing on a second run, and says so', async (service) => {
+    const result = await runPrismaCli(service, ['migrate', 'deploy'], { ownerUrl: ownerUrlFor(service), capture: true });
     expect(result.code).toBe(0);
     expect(result.output).toContain('No pending migrations to apply.');
   });
 
-  it('match the Prisma schema (no drift between prisma/schema and prisma/migrations)', async () => {
+  it.each(SERVICES)("%s: keeps its history in its own schema, and only its own migrations there", async (service) => {
+    const rows = await ownerQuery<{ migration_name: string }>(
+      service,
+      `SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name`,
+    );
+    expect(rows.map((row) => row.migration_name)).toEqual(migrationNames(service));
+  });
+
+  it.each(SERVICES)('%s: match its Prisma schema (no drift between prisma/<service>/schema.prisma and its migrations)', async (service) => {
     const result = await runPrismaCli(
-      ['migrate', 'diff', '--from-migrations', 'prisma/migrations', '--to-schema-datamodel', 'prisma/schema', '--exit-code'],
-      { ownerUrl: ownerUrl(), capture: true },
+      service,
+      ['migrate', 'diff', '--from-migrations', `prisma/${service}/migrations`, '--to-schema-datamodel', `prisma/${service}/schema.prisma`, '--exit-code'],
+      { ownerUrl: ownerUrlFor(service), capture: true },
     );
     expect(result.output).toContain('No difference detected.');
     expect(result.code).toBe(0);
   });
 
   it('can be prepared again (roles, migrations, grants) without changing anything', async () => {
-    await expect(prepareDatabase(ownerUrl(), { quiet: true })).resolves.toBeUndefined();
+    await expect(prepareDatabases(process.env, { quiet: true })).resolves.toBeUndefined();
   });
 });
 
 describe('a bad DATABASE_URL fails at start with one line naming the problem', () => {
   it('unreachable server', async () => {
-    const result = await runDbCli(['migrate'], { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/fedstack' });
+    const result = await runDbCli(['migrate'], { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/fedstack', ...noServiceUrls });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toEqual([
       'error: DATABASE_URL: cannot connect to PostgreSQL at postgres@127.0.0.1:1/fedstack: nothing is listening there (connection refused)',
@@ -50,16 +63,19 @@ describe('a bad DATABASE_URL fails at start with one line naming the problem', (
   });
 
   it('database that does not exist', async () => {
-    const url = new URL(ownerUrl());
+    const url = new URL(ownerUrlFor('auth'));
     url.pathname = '/no_such_database_here';
-    const result = await runDbCli(['migrate'], { DATABASE_URL: url.toString() });
+    // The owner may create a missing database, so the role (which may not) is asked to find one.
+    url.username = 'auth_svc';
+    url.password = 'auth_svc_local_only';
+    const result = await runDbCli(['migrate'], { DATABASE_URL: url.toString(), ...noServiceUrls });
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/^error: DATABASE_URL: cannot connect to PostgreSQL at .*\/no_such_database_here: the database does not exist/);
   });
 
   it('not a URL at all', async () => {
-    const result = await runDbCli(['migrate'], { DATABASE_URL: 'localhost:5432' });
+    const result = await runDbCli(['migrate'], { DATABASE_URL: 'localhost:5432', ...noServiceUrls });
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe('error: DATABASE_URL must start with postgresql:// (got "localhost:")');
   });
@@ -74,22 +90,21 @@ describe('a bad DATABASE_URL fails at start with one line naming the problem', (
 
 describe('seed', () => {
   it('is idempotent and loads an admin and users with profiles and payments in several currencies and statuses', async () => {
-    expect(await seedDemoData(ownerUrl())).toEqual({ usersCreated: 0, paymentsCreated: 0 });
-    const owner = new pg.Client(ownerUrl());
-    await owner.connect();
-    try {
-      const { rows } = await owner.query(`
-        SELECT (SELECT count(*)::int FROM auth.users WHERE role = 'ADMIN' AND email = 'admin@example.com') AS admins,
-               (SELECT count(*)::int FROM auth.users u JOIN profile.profiles p ON p.user_id = u.id
-                 WHERE u.role = 'USER' AND u.email LIKE '%@example.com') AS users_with_profiles,
-               (SELECT count(DISTINCT currency)::int FROM payments.payments) AS currencies,
-               (SELECT count(DISTINCT status)::int FROM payments.payments) AS statuses`);
-      expect(rows[0].admins).toBe(1);
-      expect(rows[0].users_with_profiles).toBeGreaterThanOrEqual(5);
-      expect(rows[0].currencies).toBeGreaterThanOrEqual(3);
-      expect(rows[0].statuses).toBeGreaterThanOrEqual(4);
-    } finally {
-      await owner.end();
-    }
+    expect(await seedDemoData(process.env)).toEqual({ usersCreated: 0, paymentsCreated: 0 });
+    const [auth] = await ownerQuery<{ admins: number; users: number }>(
+      'auth',
+      `SELECT count(*) FILTER (WHERE role = 'ADMIN' AND email = 'admin@example.com')::int AS admins,
+              count(*) FILTER (WHERE role = 'USER' AND email LIKE '%@example.com')::int AS users FROM auth.users`,
+    );
+    const [profile] = await ownerQuery<{ profiles: number }>('profile', 'SELECT count(*)::int AS profiles FROM profile.profiles');
+    const [payments] = await ownerQuery<{ currencies: number; statuses: number }>(
+      'payments',
+      'SELECT count(DISTINCT currency)::int AS currencies, count(DISTINCT status)::int AS statuses FROM payments.payments',
+    );
+    expect(auth).toEqual({ admins: 1, users: expect.any(Number) });
+    expect(auth?.users).toBeGreaterThanOrEqual(5);
+    expect(profile?.profiles).toBeGreaterThanOrEqual(6);
+    expect(payments?.currencies).toBeGreaterThanOrEqual(3);
+    expect(payments?.statuses).toBeGreaterThanOrEqual(4);
   });
 });

@@ -1,33 +1,38 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import { forbidden, loaderPerArguments, requireAdmin, type RequestContext, type Viewer } from '@fedstack/service-kit';
+import { loaderPerArguments, requireAdmin, type RequestContext, type Viewer } from '@fedstack/service-kit';
 import { createAuditTrailLoader } from './domain/audit';
+import type { createErasures } from './domain/erasure';
+import type { AccountActions } from './domain/users';
+
+/** adminStats as admin answers it: the key by which auth and payments contribute the figures. */
+export interface AdminStatsReference {
+  scope: string;
+}
+
+/** What lives for the whole process: account actions (asked of auth) and the erasure saga. */
+export interface AdminServices {
+  accounts: AccountActions;
+  erasures: ReturnType<typeof createErasures>;
+}
 
 export interface AdminContext extends RequestContext {
   db: ServiceClient<'admin'>;
+  services: AdminServices;
   /**
-   * The acting admin, checked once per request: the token must carry the ADMIN role and the database
-   * must agree that this user is still an active admin (a demoted admin's token lives up to 15 min).
+   * The acting admin. The account policy has already checked the token against what admin last heard
+   * from auth, so a demoted or suspended admin's token no longer passes.
    */
-  admin(): Promise<Viewer>;
+  admin(): Viewer;
   loaders: { auditTrail(args: { first?: number | null; after?: string | null }): ReturnType<typeof createAuditTrailLoader> };
 }
 
 /** One request's context: fresh loaders every time over the shared client. */
-export function createAdminContext(request: RequestContext, db: ServiceClient<'admin'>): AdminContext {
-  let admin: Promise<Viewer> | undefined;
+export function createAdminContext(request: RequestContext, db: ServiceClient<'admin'>, services: AdminServices): AdminContext {
   return {
     ...request,
     db,
-    admin() {
-      admin ??= (async () => {
-        const viewer = requireAdmin(request.auth);
-        const current = await db.$queryRaw<{ ok: boolean }[]>`
-          SELECT (role = 'ADMIN' AND status = 'ACTIVE' AND erased_at IS NULL) AS ok FROM auth.users WHERE id = ${viewer.userId}::uuid`;
-        if (!current[0]?.ok) throw forbidden('This account is no longer an active admin');
-        return viewer;
-      })();
-      return admin;
-    },
+    services,
+    admin: () => requireAdmin(request.auth),
     loaders: {
       auditTrail: loaderPerArguments((args: { first?: number | null; after?: string | null }) => createAuditTrailLoader(db, args)),
     },

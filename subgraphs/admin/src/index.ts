@@ -1,2 +1,1 @@
 export { createAdminServer, typeDefs } from './server';
-export { tombstoneEmail } from './domain/users';

@@ -2,43 +2,41 @@ import type { AuditEntryRecord } from '@fedstack/shared-db';
 import { scalarsFor } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
 import { auditTrailConnection, listAuditEntries } from './domain/audit';
-import { adminStats } from './domain/stats';
-import { eraseUser, reinstateUser, setUserRole, suspendUser } from './domain/users';
 import type { Resolvers } from './generated/resolvers-types';
 
 type Resolver<P, A, R> = (parent: P, args: A, ctx: AdminContext, info: never) => Promise<R>;
 
-/** Every field of this subgraph requires an active admin; the check lives here and nowhere else. */
+/** Every field of this subgraph requires an admin; the check lives here and nowhere else. */
 function adminOnly<T extends Record<string, Resolver<never, never, unknown>>>(fields: T): T {
   return Object.fromEntries(
     Object.entries(fields).map(([name, resolve]) => [
       name,
       async (parent: never, args: never, ctx: AdminContext, info: never) => {
-        await ctx.admin();
+        ctx.admin();
         return resolve(parent, args, ctx, info);
       },
     ]),
   ) as T;
 }
 
-async function actor(ctx: AdminContext) {
-  const viewer = await ctx.admin();
-  return { userId: viewer.userId, requestId: ctx.requestId };
+function actor(ctx: AdminContext) {
+  return { userId: ctx.admin().userId, requestId: ctx.requestId };
 }
 
 export const resolvers: Resolvers = {
-  ...scalarsFor('DateTime', 'JSON', 'Decimal'),
+  ...scalarsFor('DateTime', 'JSON'),
 
   Query: adminOnly({
     auditLog: async (_parent, args, ctx) => listAuditEntries(ctx.db, args),
-    adminStats: async (_parent, _args, ctx) => adminStats(ctx.db),
+    // The figures come from the services that own them (auth, payments), through federation.
+    adminStats: async () => ({ scope: 'all' }),
   } satisfies Resolvers['Query']),
 
   Mutation: adminOnly({
-    suspendUser: async (_parent, { userId, reason }, ctx) => suspendUser(ctx.db, await actor(ctx), userId, reason),
-    reinstateUser: async (_parent, { userId }, ctx) => reinstateUser(ctx.db, await actor(ctx), userId),
-    setUserRole: async (_parent, { userId, role }, ctx) => setUserRole(ctx.db, await actor(ctx), userId, role),
-    eraseUser: async (_parent, { userId }, ctx) => eraseUser(ctx.db, await actor(ctx), userId),
+    suspendUser: async (_parent, { userId, reason }, ctx) => ctx.services.accounts.suspendUser(actor(ctx), userId, reason),
+    reinstateUser: async (_parent, { userId }, ctx) => ctx.services.accounts.reinstateUser(actor(ctx), userId),
+    setUserRole: async (_parent, { userId, role }, ctx) => ctx.services.accounts.setUserRole(actor(ctx), userId, role),
+    eraseUser: async (_parent, { userId }, ctx) => ctx.services.erasures.erase(actor(ctx), userId),
   } satisfies Resolvers['Mutation']),
 
   User: {

@@ -1,13 +1,39 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { createSubgraphServer, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
-import { createAdminContext } from './context';
+import { createSubgraphServer, type SubgraphDeps, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
+import { createAdminContext, type AdminServices } from './context';
+import { auditEvents } from './domain/audit';
+import { createErasures } from './domain/erasure';
+import { accountActions } from './domain/users';
 import { resolvers } from './resolvers';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
 
 /** Builds the admin subgraph (not yet listening). */
 export function createAdminServer(options: SubgraphServerOptions): Promise<SubgraphServer<'admin'>> {
-  return createSubgraphServer({ service: 'admin', typeDefs, resolvers, context: createAdminContext }, options);
+  const { config } = options;
+  let services: AdminServices | undefined;
+  // Built once, from the process's client and internal API client, for the context and the worker alike.
+  const servicesOf = ({ db, services: internal, logger }: SubgraphDeps<'admin'>) =>
+    (services ??= {
+      accounts: accountActions(db, internal),
+      // An attempt calls three services in turn; until it could have finished, nobody else takes it up.
+      erasures: createErasures(db, internal, logger, {
+        pollMs: config.outbox.pollMs,
+        maxBackoffMs: config.outbox.maxBackoffMs,
+        leaseMs: 3 * config.internal.timeoutMs + 1000,
+      }),
+    });
+  return createSubgraphServer(
+    {
+      service: 'admin',
+      typeDefs,
+      resolvers,
+      context: (request, deps) => createAdminContext(request, deps.db, servicesOf(deps)),
+      internal: ({ db }) => ({ events: auditEvents(db) }),
+      workers: (deps) => [servicesOf(deps).erasures.worker],
+    },
+    options,
+  );
 }

@@ -1,5 +1,5 @@
-import { SignJWT, base64url, importJWK, type JWK } from 'jose';
-import { ownerUrl, type QueryEvent } from '@fedstack/shared-db';
+import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
+import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
 import { LogCapture, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
@@ -257,21 +257,24 @@ describe('auth subgraph', () => {
       return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key);
     }
     const now = () => Math.floor(Date.now() / 1000);
-    const validClaims = (userId: string) => ({
+    const validClaims = (userId: string, sid = '00000000-0000-4000-8000-000000000000') => ({
       iss: 'fedstack-auth',
       aud: 'fedstack',
       sub: userId,
-      role: 'ADMIN',
-      sid: '00000000-0000-4000-8000-000000000000',
+      role: 'USER',
+      sid,
       jti: 'x',
       iat: now(),
       exp: now() + 60,
     });
 
-    it('accepts a correctly signed token with the pinned claims', async () => {
-      const { user } = await register();
-      const me = await graphql<{ me: { id: string } }>(auth.url, ME, { token: await forge(validClaims(user.id)) });
+    it('accepts a correctly signed token with the pinned claims, for a sign-in that has not ended', async () => {
+      const { user, accessToken } = await register();
+      const sid = String(decodeJwt(accessToken).sid);
+      const me = await graphql<{ me: { id: string } }>(auth.url, ME, { token: await forge(validClaims(user.id, sid)) });
       expect(me.data?.me.id).toBe(user.id);
+      const unknownSignIn = await graphql(auth.url, ME, { token: await forge(validClaims(user.id)) });
+      expect(unknownSignIn.errors?.[0]).toMatchObject({ message: expect.stringMatching(/sign-in has ended/), extensions: { code: 'UNAUTHENTICATED' } });
     });
 
     it.each([
@@ -281,8 +284,8 @@ describe('auth subgraph', () => {
       [
         'tampered (role changed after signing)',
         async (id: string) => {
-          const [header, , signature] = (await forge({ ...validClaims(id), role: 'USER' })).split('.');
-          return `${header}.${base64url.encode(JSON.stringify(validClaims(id)))}.${signature}`;
+          const [header, , signature] = (await forge(validClaims(id))).split('.');
+          return `${header}.${base64url.encode(JSON.stringify({ ...validClaims(id), role: 'ADMIN' }))}.${signature}`;
         },
         /not valid/,
       ],
@@ -363,7 +366,7 @@ describe('auth subgraph', () => {
       expect(badCursor.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
     });
 
-    it('resolves 100 User references with exactly one SQL statement', async () => {
+    it('resolves 100 User references with one SQL statement (after the request\'s account check)', async () => {
       const created = await sql<{ id: string }>(
         `INSERT INTO auth.users (email) SELECT 'entity-' || g || '-' || $1 || '@example.com' FROM generate_series(1, 100) g RETURNING id`,
         [Date.now().toString(36)],
@@ -377,8 +380,9 @@ describe('auth subgraph', () => {
       );
       expect(result.errors).toBeUndefined();
       expect(result.data?._entities.map((user) => user.id)).toEqual(created.map((row) => row.id));
-      expect(auth.statements).toHaveLength(1);
-      expect(auth.statements[0]?.sql).toMatch(/FROM "auth"\."users"/);
+      expect(auth.statements).toHaveLength(2);
+      expect(auth.statements[0]?.sql).toMatch(/AS session_ended/);
+      expect(auth.statements[1]?.sql).toMatch(/FROM "auth"\."users"/);
     });
 
     it('gives an anonymous caller of _entities no more than an anonymous client gets', async () => {
@@ -406,11 +410,16 @@ describe('auth subgraph', () => {
     });
 
     it('in production, masks an internal error and logs the real one with the request id', async () => {
-      const broken = new URL(ownerUrl());
+      const broken = new URL(ownerUrlFor('auth'));
       broken.username = 'auth_svc';
       broken.password = 'auth_svc_local_only';
       broken.pathname = '/no_such_database_for_this_test';
-      const production = await startAuth({ NODE_ENV: 'production', AUTH_DATABASE_URL: broken.toString(), JWT_PUBLIC_KEY: JSON.stringify(signing.publicJwk) });
+      const production = await startAuth({
+        NODE_ENV: 'production',
+        AUTH_DATABASE_URL: broken.toString(),
+        JWT_PUBLIC_KEY: JSON.stringify(signing.publicJwk),
+        INTERNAL_API_SECRET: 'a production secret of at least 32 characters',
+      });
       try {
         const result = await graphql(production.url, REGISTER, {
           variables: { input: { email: freshEmail(), password: PASSWORD } },

@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import type { RequestContext, ViewerRole } from '@fedstack/service-kit';
+import type { RequestContext, SubgraphDeps, ViewerRole } from '@fedstack/service-kit';
 import type { LoginThrottlePolicy } from './config';
 import type { IssuedAccessToken } from './domain/signing';
 import { createUserLoader } from './domain/users';
@@ -8,6 +8,8 @@ import { createUserLoader } from './domain/users';
 export interface AuthServices {
   issueAccessToken(subject: { userId: string; role: ViewerRole; sessionId: string }): Promise<IssuedAccessToken>;
   refreshTokenTtlSeconds: number;
+  /** How long an access token lives: ended sign-ins are remembered elsewhere for as long. */
+  accessTokenTtlSeconds: number;
   throttle: LoginThrottlePolicy;
   /** A hash of a random password, verified when the email is unknown so that both cases take as long. */
   dummyPasswordHash: string;
@@ -22,6 +24,6 @@ export interface AuthContext extends RequestContext {
 }
 
 /** One request's context: fresh loaders every time, the shared client and services. */
-export function createAuthContext(request: RequestContext, db: ServiceClient<'auth'>, services: AuthServices): AuthContext {
+export function createAuthContext(request: RequestContext, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
   return { ...request, db, services, loaders: { user: createUserLoader(db) } };
 }

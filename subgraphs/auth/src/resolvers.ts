@@ -1,4 +1,4 @@
-import { hashPassword, passwordNeedsRehash, Prisma, type UserRecord, verifyPassword } from '@fedstack/shared-db';
+import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type UserRecord, verifyPassword } from '@fedstack/shared-db';
 import {
   badUserInput,
   conflict,
@@ -13,8 +13,10 @@ import {
 } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
-import { revokeFamilyOf, revokeUserSessions, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
+import { endSessions } from './domain/accounts';
+import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { settleSuccessfulLogin, takeLoginAttempt, throttleKeys } from './domain/throttle';
+import { userStats } from './domain/stats';
 import { listUsers } from './domain/users';
 import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
 
@@ -38,27 +40,17 @@ async function payload(ctx: AuthContext, user: UserRecord, refresh: IssuedRefres
 }
 
 /**
- * An admin per the token who is still an active admin per the database: a demoted or suspended admin's
- * access token lives on until it expires, but its admin rights do not.
+ * A user's own account details are visible to that user and to admins, and to nobody else. The account
+ * policy has already given the token its account's current role (a demoted admin is a user here).
  */
-async function requireActiveAdmin(ctx: AuthContext): Promise<void> {
-  const viewer = requireAdmin(ctx.auth);
-  const current = await ctx.loaders.user.load(viewer.userId);
-  if (!current || current.role !== 'ADMIN' || current.status !== 'ACTIVE' || current.erasedAt) {
-    throw forbidden('This account is no longer an active admin');
-  }
-}
-
-/** A user's own account details are visible to that user and to active admins, and to nobody else. */
-async function assertMayRead(ctx: AuthContext, userId: string): Promise<void> {
+function assertMayRead(ctx: AuthContext, userId: string): void {
   if (ctx.signedInUserId === userId) return;
-  const viewer = requireSelfOrAdmin(ctx.auth, userId, "a user's account details");
-  if (viewer.userId !== userId) await requireActiveAdmin(ctx);
+  requireSelfOrAdmin(ctx.auth, userId, "a user's account details");
 }
 
 function guarded<K extends keyof UserRecord>(field: K) {
-  return async (user: UserRecord, _args: unknown, ctx: AuthContext): Promise<UserRecord[K]> => {
-    await assertMayRead(ctx, user.id);
+  return (user: UserRecord, _args: unknown, ctx: AuthContext): UserRecord[K] => {
+    assertMayRead(ctx, user.id);
     return user[field];
   };
 }
@@ -73,11 +65,11 @@ export const resolvers: Resolvers = {
     },
     async user(_parent, { id }, ctx) {
       if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${id.slice(0, 64)}")`);
-      await assertMayRead(ctx, id.toLowerCase());
+      assertMayRead(ctx, id.toLowerCase());
       return ctx.loaders.user.load(id.toLowerCase());
     },
     async users(_parent, args, ctx) {
-      await requireActiveAdmin(ctx);
+      requireAdmin(ctx.auth);
       return listUsers(ctx.db, args);
     },
   },
@@ -95,7 +87,7 @@ export const resolvers: Resolvers = {
         ctx.logger.info({ userId: user.id }, 'user registered');
         return payload(ctx, user, refresh);
       } catch (error) {
-        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+        if (error instanceof PrismaClientKnownRequestError && error.code === 'P2002') {
           throw conflict('An account with this email already exists', { field: 'input.email' });
         }
         throw error;
@@ -124,17 +116,18 @@ export const resolvers: Resolvers = {
     },
 
     async refreshSession(_parent, { refreshToken }, ctx) {
-      const { refresh, user } = await rotateRefreshToken(ctx.db, refreshToken, ctx.services.refreshTokenTtlSeconds, clientOf(ctx));
+      const ttl = { refreshSeconds: ctx.services.refreshTokenTtlSeconds, accessSeconds: ctx.services.accessTokenTtlSeconds };
+      const { refresh, user } = await rotateRefreshToken(ctx.db, refreshToken, ttl, clientOf(ctx));
       return payload(ctx, user, refresh);
     },
 
     async logout(_parent, { refreshToken }, ctx) {
-      return revokeFamilyOf(ctx.db, refreshToken);
+      return revokeFamilyOf(ctx.db, refreshToken, ctx.services.accessTokenTtlSeconds);
     },
 
     async logoutEverywhere(_parent, _args, ctx) {
       const viewer = requireViewer(ctx.auth);
-      await revokeUserSessions(ctx.db, viewer.userId, 'logout_everywhere');
+      await ctx.db.$transaction((tx) => endSessions(tx, viewer.userId, 'logout_everywhere', ctx.services.accessTokenTtlSeconds));
       return true;
     },
 
@@ -153,7 +146,7 @@ export const resolvers: Resolvers = {
       const passwordHash = await hashPassword(input.newPassword);
       await ctx.db.$transaction(async (tx) => {
         await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash } });
-        await revokeUserSessions(tx, user.id, 'password_changed', viewer.sessionId);
+        await endSessions(tx, user.id, 'password_changed', ctx.services.accessTokenTtlSeconds, { exceptFamilyId: viewer.sessionId });
       });
       return true;
     },
@@ -161,8 +154,6 @@ export const resolvers: Resolvers = {
 
   User: {
     async __resolveReference(reference, ctx) {
-      // An admin's fields are checked against the admin's own row: load it in the same batch.
-      if (ctx.auth.viewer?.role === 'ADMIN') void ctx.loaders.user.load(ctx.auth.viewer.userId);
       return isUuid(reference.id) ? ctx.loaders.user.load(reference.id) : null;
     },
     email: guarded('email'),
@@ -170,5 +161,12 @@ export const resolvers: Resolvers = {
     status: guarded('status'),
     createdAt: guarded('createdAt'),
     lastLoginAt: guarded('lastLoginAt'),
+  },
+
+  AdminStats: {
+    async __resolveReference(reference, ctx) {
+      requireAdmin(ctx.auth);
+      return { scope: reference.scope, ...(await userStats(ctx.db)) };
+    },
   },
 };

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
@@ -6,9 +7,10 @@ import { createSubgraphServer, createTokenVerifier, type SubgraphServer, type Su
 import { importJWK } from 'jose';
 import type { AuthConfig } from './config';
 import { createAuthContext, type AuthServices } from './context';
+import { accountStates } from './domain/accounts';
 import { createAccessTokenIssuer, resolveSigningKey } from './domain/signing';
+import { authCommands } from './internal';
 import { resolvers } from './resolvers';
-import { randomBytes } from 'node:crypto';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
 
@@ -28,6 +30,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       ttlSeconds: config.accessTokenTtlSeconds,
     }),
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     throttle: config.throttle,
     dummyPasswordHash: await hashPassword(randomBytes(16).toString('hex')),
   };
@@ -37,7 +40,10 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       service: 'auth',
       typeDefs,
       resolvers,
-      context: (request, db) => createAuthContext(request, db, services),
+      context: (request, deps) => createAuthContext(request, deps, services),
+      accountStates,
+      internal: ({ db }) => authCommands(db, config.accessTokenTtlSeconds),
+      publishes: true,
       routes(app) {
         app.get('/.well-known/jwks.json', (_req, res) => {
           res.set('cache-control', 'public, max-age=300').json(jwks);

@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import { loaderPerArguments, type RequestContext } from '@fedstack/service-kit';
+import { loaderPerArguments, type RequestContext, type SubgraphDeps } from '@fedstack/service-kit';
 import {
   createPaymentLoader,
   createPaymentPageLoader,
@@ -22,11 +22,7 @@ export interface PaymentsContext extends RequestContext {
 }
 
 /** One request's context: fresh loaders every time over the shared client. */
-export function createPaymentsContext(
-  request: RequestContext,
-  db: ServiceClient<'payments'>,
-  processor: PaymentProcessor,
-): PaymentsContext {
+export function createPaymentsContext(request: RequestContext, { db }: SubgraphDeps<'payments'>, processor: PaymentProcessor): PaymentsContext {
   return {
     ...request,
     db,

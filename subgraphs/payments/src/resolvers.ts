@@ -1,6 +1,6 @@
 import type { PaymentRecord } from '@fedstack/shared-db';
 import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
-import { createPayment, paymentConnection, refundPayment } from './domain/payments';
+import { createPayment, paymentConnection, paymentVolume, refundPayment } from './domain/payments';
 import type { Resolvers } from './generated/resolvers-types';
 
 /** Payments are visible to their owner and to admins; to anyone else they do not exist. */
@@ -55,6 +55,13 @@ export const resolvers: Resolvers = {
     refundedAmount: (payment) => formatAmount(payment.refundedAmount, payment.currency),
     async refunds(payment, _args, ctx) {
       return (await ctx.loaders.refunds.load(payment.id)).map((refund) => ({ ...refund, currency: payment.currency }));
+    },
+  },
+
+  AdminStats: {
+    async __resolveReference(reference, ctx) {
+      requireAdmin(ctx.auth);
+      return { scope: reference.scope, paymentVolume: await paymentVolume(ctx.db) };
     },
   },
 

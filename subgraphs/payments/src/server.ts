@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { createSubgraphServer, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
+import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createPaymentsContext } from './context';
+import { erasePayments } from './domain/payments';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
 import { resolvers } from './resolvers';
 
@@ -17,7 +18,15 @@ export interface PaymentsServerOptions extends SubgraphServerOptions {
 export function createPaymentsServer(options: PaymentsServerOptions): Promise<SubgraphServer<'payments'>> {
   const processor = options.processor ?? simulatedProcessor;
   return createSubgraphServer(
-    { service: 'payments', typeDefs, resolvers, context: (request, db) => createPaymentsContext(request, db, processor) },
+    {
+      service: 'payments',
+      typeDefs,
+      resolvers,
+      context: (request, deps) => createPaymentsContext(request, deps, processor),
+      internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments) } }),
+      // Refunds' audit entries go to admin through the outbox.
+      publishes: true,
+    },
     options,
   );
 }

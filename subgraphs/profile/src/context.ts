@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import type { RequestContext } from '@fedstack/service-kit';
+import type { RequestContext, SubgraphDeps } from '@fedstack/service-kit';
 import { createProfileLoader } from './domain/profiles';
 
 export interface ProfileContext extends RequestContext {
@@ -8,6 +8,6 @@ export interface ProfileContext extends RequestContext {
 }
 
 /** One request's context: fresh loaders every time over the shared client. */
-export function createProfileContext(request: RequestContext, db: ServiceClient<'profile'>): ProfileContext {
+export function createProfileContext(request: RequestContext, { db }: SubgraphDeps<'profile'>): ProfileContext {
   return { ...request, db, loaders: { profile: createProfileLoader(db) } };
 }

@@ -1,13 +1,23 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { createSubgraphServer, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
+import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createProfileContext } from './context';
+import { eraseProfile } from './domain/profiles';
 import { resolvers } from './resolvers';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
 
 /** Builds the profile subgraph (not yet listening). */
 export function createProfileServer(options: SubgraphServerOptions): Promise<SubgraphServer<'profile'>> {
-  return createSubgraphServer({ service: 'profile', typeDefs, resolvers, context: createProfileContext }, options);
+  return createSubgraphServer(
+    {
+      service: 'profile',
+      typeDefs,
+      resolvers,
+      context: createProfileContext,
+      internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('profile', db, eraseProfile) } }),
+    },
+    options,
+  );
 }

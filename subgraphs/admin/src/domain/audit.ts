@@ -1,30 +1,53 @@
-import type { AuditEntryRecord, CrossServiceTransaction, Prisma, ServiceClient } from '@fedstack/shared-db';
+import type { AdminPrisma, AuditEntryRecord, Service, ServiceClient } from '@fedstack/shared-db';
 import {
+  AUDIT_RECORD,
+  AUDIT_TOPIC,
   badUserInput,
   decodeCursor,
+  eventHandler,
+  forbidden,
   groupedBatchLoader,
   isUuid,
   pageSize,
   toConnection,
+  type AuditRecord,
   type Connection,
+  type EventHandler,
 } from '@fedstack/service-kit';
 
 type AdminDb = ServiceClient<'admin'>;
 
 const AUDIT_PAGE = { default: 20, max: 100 };
 
-export interface AuditRecord {
-  actorId: string;
-  action: string;
-  targetType: string;
-  targetId: string;
-  payload: Prisma.InputJsonObject;
-  requestId: string;
+/**
+ * The actions each service may record: the one that owns what changed (auth for accounts, payments for
+ * money, admin for erasures, which it runs). A service cannot write another's entries, even if compromised.
+ */
+const ACTIONS_OF: Record<Service, RegExp> = {
+  auth: /^user\.(suspend|reinstate|role_change)$/,
+  payments: /^payment\./,
+  admin: /^user\.erase$/,
+  profile: /^$/,
+};
+
+/**
+ * Appends an audit entry once: its id is the event's, so the copy delivered by the outbox after the one
+ * recorded straight away (or a delivery repeated after a crash) changes nothing.
+ */
+export async function recordEntry(db: Pick<AdminDb, '$executeRaw'>, record: AuditRecord, source: Service): Promise<void> {
+  if (!ACTIONS_OF[source].test(record.action)) throw forbidden(`${source} may not record "${record.action}" entries`);
+  await db.$executeRaw`
+    INSERT INTO admin.audit_entries (id, actor_id, action, target_type, target_id, payload, request_id, created_at, source)
+    VALUES (${record.id}::uuid, ${record.actorId}::uuid, ${record.action}, ${record.targetType}, ${record.targetId},
+            ${JSON.stringify(record.payload)}::jsonb, ${record.requestId}, ${record.createdAt}::timestamptz, ${source})
+    ON CONFLICT (id) DO NOTHING`;
 }
 
-/** Appends one audit entry inside the transaction whose change it records. */
-export async function audit(tx: CrossServiceTransaction<'admin'>, entry: AuditRecord): Promise<void> {
-  await tx.auditEntry.create({ data: entry });
+/** The `audit.record` events auth and payments send through their outboxes. */
+export function auditEvents(db: AdminDb): Record<string, EventHandler<never>> {
+  return {
+    [AUDIT_TOPIC]: eventHandler({ from: ['auth', 'payments'], payload: AUDIT_RECORD, apply: (record, event) => recordEntry(db, record, event.source) }),
+  };
 }
 
 export interface AuditFilterArgs {
@@ -45,7 +68,7 @@ export async function listAuditEntries(
   const first = pageSize(args.first, AUDIT_PAGE);
   const filter = args.filter ?? {};
   if (filter.actorId && !isUuid(filter.actorId)) throw badUserInput('filter.actorId', 'must be a UUID');
-  const where: Prisma.AuditEntryWhereInput = {
+  const where: AdminPrisma.AuditEntryWhereInput = {
     ...(filter.actorId ? { actorId: filter.actorId } : {}),
     ...(filter.action ? { action: filter.action } : {}),
     ...(filter.targetId ? { targetId: filter.targetId } : {}),

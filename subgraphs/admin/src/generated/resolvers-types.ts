@@ -2,8 +2,8 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { EntityReference } from '@fedstack/service-kit';
 import type { AuditEntryRecord } from '@fedstack/shared-db';
-import type { ErasureResult } from '../domain/users';
-import type { AdminContext } from '../context';
+import type { ErasureOutcome } from '../domain/erasure';
+import type { AdminStatsReference, AdminContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
@@ -16,20 +16,17 @@ export type Scalars = {
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
   DateTime: { input: Date; output: Date | string; }
-  /** An exact decimal number as a string, such as "12.50". Never a float. */
-  Decimal: { input: string; output: string | { toFixed(digits?: number): string }; }
   JSON: { input: unknown; output: unknown; }
   _FieldSet: { input: string; output: string; }
 };
 
-/** Counted by PostgreSQL at the moment of the query. Erased users are not counted. */
+/**
+ * The admin dashboard's figures, each counted by PostgreSQL at the moment of the query by the service that
+ * owns the data: auth counts users (erased users are not counted), payments sums the money.
+ */
 export type AdminStats = {
   __typename?: 'AdminStats';
-  paymentVolume: Array<PaymentVolume>;
-  signupsLast24Hours: Scalars['Int']['output'];
-  signupsLast30Days: Scalars['Int']['output'];
-  usersByRole: Array<RoleCount>;
-  usersByStatus: Array<StatusCount>;
+  scope: Scalars['ID']['output'];
 };
 
 /** An append-only record of an administrative action; nobody can change or remove one. */
@@ -93,15 +90,16 @@ export type ErasureReport = {
 export type Mutation = {
   __typename?: 'Mutation';
   /**
-   * Removes a user's personal data from every schema in one transaction: credentials and sessions
-   * deleted, email replaced by a tombstone, profile deleted, payments kept for accounting without
-   * personal details, audit entries kept. Harmless to repeat.
+   * Removes a user's personal data from every service, each erasing its own part in turn: credentials and
+   * sessions deleted and the email replaced by a tombstone (auth), the profile deleted (profile), payments
+   * kept for accounting without personal details (payments); audit entries kept. Harmless to repeat, and
+   * finished by the admin service if it is interrupted part-way.
    */
   eraseUser: ErasureReport;
   reinstateUser: User;
   /** You cannot change your own role, and the last active admin cannot be demoted. */
   setUserRole: User;
-  /** Suspends a user and ends all their sessions, in one transaction with its audit entry. */
+  /** Suspends a user and ends all their sessions; auth does it in one transaction with its audit entry. */
   suspendUser: User;
 };
 
@@ -135,21 +133,6 @@ export type PageInfo = {
   startCursor?: Maybe<Scalars['String']['output']>;
 };
 
-export type PaymentStatus =
-  | 'FAILED'
-  | 'PARTIALLY_REFUNDED'
-  | 'PENDING'
-  | 'REFUNDED'
-  | 'SUCCEEDED';
-
-export type PaymentVolume = {
-  __typename?: 'PaymentVolume';
-  amount: Scalars['Decimal']['output'];
-  count: Scalars['Int']['output'];
-  currency: Scalars['String']['output'];
-  status: PaymentStatus;
-};
-
 export type Query = {
   __typename?: 'Query';
   adminStats: AdminStats;
@@ -168,18 +151,6 @@ export type Role =
   | 'ADMIN'
   | 'USER';
 
-export type RoleCount = {
-  __typename?: 'RoleCount';
-  count: Scalars['Int']['output'];
-  role: Role;
-};
-
-export type StatusCount = {
-  __typename?: 'StatusCount';
-  count: Scalars['Int']['output'];
-  status: UserStatus;
-};
-
 export type User = {
   __typename?: 'User';
   /** What admins did to this user, newest first. first: 0 to 100, default 20. Null only when the admin service cannot answer. */
@@ -192,10 +163,6 @@ export type UserAuditTrailArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
 };
-
-export type UserStatus =
-  | 'ACTIVE'
-  | 'SUSPENDED';
 
 
 
@@ -291,63 +258,49 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
-  AdminStats: ResolverTypeWrapper<AdminStats>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  AdminStats: ResolverTypeWrapper<AdminStatsReference>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AuditEntry: ResolverTypeWrapper<AuditEntryRecord>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   AuditEntryConnection: ResolverTypeWrapper<Omit<AuditEntryConnection, 'edges'> & { edges: Array<ResolversTypes['AuditEntryEdge']> }>;
   AuditEntryEdge: ResolverTypeWrapper<Omit<AuditEntryEdge, 'node'> & { node: ResolversTypes['AuditEntry'] }>;
   AuditFilter: AuditFilter;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
-  Decimal: ResolverTypeWrapper<Scalars['Decimal']['output']>;
   ErasureChange: ResolverTypeWrapper<ErasureChange>;
-  ErasureReport: ResolverTypeWrapper<ErasureResult>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
+  ErasureReport: ResolverTypeWrapper<ErasureOutcome>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
-  PaymentStatus: PaymentStatus;
-  PaymentVolume: ResolverTypeWrapper<PaymentVolume>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
-  RoleCount: ResolverTypeWrapper<RoleCount>;
-  StatusCount: ResolverTypeWrapper<StatusCount>;
   User: ResolverTypeWrapper<EntityReference>;
-  UserStatus: UserStatus;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
-  AdminStats: AdminStats;
-  Int: Scalars['Int']['output'];
+  AdminStats: AdminStatsReference;
+  ID: Scalars['ID']['output'];
   AuditEntry: AuditEntryRecord;
   String: Scalars['String']['output'];
-  ID: Scalars['ID']['output'];
   AuditEntryConnection: Omit<AuditEntryConnection, 'edges'> & { edges: Array<ResolversParentTypes['AuditEntryEdge']> };
   AuditEntryEdge: Omit<AuditEntryEdge, 'node'> & { node: ResolversParentTypes['AuditEntry'] };
   AuditFilter: AuditFilter;
   DateTime: Scalars['DateTime']['output'];
-  Decimal: Scalars['Decimal']['output'];
   ErasureChange: ErasureChange;
-  ErasureReport: ErasureResult;
+  Int: Scalars['Int']['output'];
+  ErasureReport: ErasureOutcome;
   Boolean: Scalars['Boolean']['output'];
   JSON: Scalars['JSON']['output'];
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
-  PaymentVolume: PaymentVolume;
   Query: Record<PropertyKey, never>;
-  RoleCount: RoleCount;
-  StatusCount: StatusCount;
   User: EntityReference;
 };
 
 export type AdminStatsResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['AdminStats'] = ResolversParentTypes['AdminStats']> = {
-  paymentVolume?: Resolver<Array<ResolversTypes['PaymentVolume']>, ParentType, ContextType>;
-  signupsLast24Hours?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  signupsLast30Days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  usersByRole?: Resolver<Array<ResolversTypes['RoleCount']>, ParentType, ContextType>;
-  usersByStatus?: Resolver<Array<ResolversTypes['StatusCount']>, ParentType, ContextType>;
+  scope?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type AuditEntryResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['AuditEntry'] = ResolversParentTypes['AuditEntry']> = {
@@ -373,10 +326,6 @@ export type AuditEntryEdgeResolvers<ContextType = AdminContext, ParentType exten
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
-}
-
-export interface DecimalScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Decimal'], any> {
-  name: 'Decimal';
 }
 
 export type ErasureChangeResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['ErasureChange'] = ResolversParentTypes['ErasureChange']> = {
@@ -411,26 +360,9 @@ export type PageInfoResolvers<ContextType = AdminContext, ParentType extends Res
   startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
-export type PaymentVolumeResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['PaymentVolume'] = ResolversParentTypes['PaymentVolume']> = {
-  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
-  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  status?: Resolver<ResolversTypes['PaymentStatus'], ParentType, ContextType>;
-};
-
 export type QueryResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   adminStats?: Resolver<ResolversTypes['AdminStats'], ParentType, ContextType>;
   auditLog?: Resolver<ResolversTypes['AuditEntryConnection'], ParentType, ContextType, Partial<QueryAuditLogArgs>>;
-};
-
-export type RoleCountResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['RoleCount'] = ResolversParentTypes['RoleCount']> = {
-  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  role?: Resolver<ResolversTypes['Role'], ParentType, ContextType>;
-};
-
-export type StatusCountResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['StatusCount'] = ResolversParentTypes['StatusCount']> = {
-  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
-  status?: Resolver<ResolversTypes['UserStatus'], ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -445,16 +377,12 @@ export type Resolvers<ContextType = AdminContext> = {
   AuditEntryConnection?: AuditEntryConnectionResolvers<ContextType>;
   AuditEntryEdge?: AuditEntryEdgeResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
-  Decimal?: GraphQLScalarType;
   ErasureChange?: ErasureChangeResolvers<ContextType>;
   ErasureReport?: ErasureReportResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
-  PaymentVolume?: PaymentVolumeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
-  RoleCount?: RoleCountResolvers<ContextType>;
-  StatusCount?: StatusCountResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ServiceClient, ServiceTransaction, UserRecord } from '@fedstack/shared-db';
 import { forbidden, unauthenticated } from '@fedstack/service-kit';
+import { endSessions } from './accounts';
 
 type AuthDb = ServiceClient<'auth'>;
 type AuthTx = ServiceTransaction<'auth'>;
@@ -68,7 +69,7 @@ type RotationOutcome =
 export async function rotateRefreshToken(
   db: AuthDb,
   token: string,
-  ttlSeconds: number,
+  ttl: { refreshSeconds: number; accessSeconds: number },
   client: ClientInfo,
 ): Promise<{ refresh: IssuedRefreshToken; user: UserRecord }> {
   const outcome = await db.$transaction<RotationOutcome>(async (tx) => {
@@ -77,22 +78,16 @@ export async function rotateRefreshToken(
       FROM auth.sessions WHERE token_hash = ${hashRefreshToken(token)} FOR UPDATE`;
     if (!session || session.revoked_at) return { kind: 'invalid', reason: 'Refresh token is not valid: sign in again' };
     if (session.rotated_at) {
-      await tx.session.updateMany({
-        where: { familyId: session.family_id, revokedAt: null },
-        data: { revokedAt: new Date(), revokedReason: 'refresh_token_reused' },
-      });
+      await endSessions(tx, session.user_id, 'refresh_token_reused', ttl.accessSeconds, { familyId: session.family_id });
       return { kind: 'reused' };
     }
     if (session.expires_at.getTime() <= Date.now()) return { kind: 'invalid', reason: 'Refresh token expired: sign in again' };
     const user = await tx.user.findUniqueOrThrow({ where: { id: session.user_id } });
     if (user.status !== 'ACTIVE') {
-      await tx.session.updateMany({
-        where: { familyId: session.family_id, revokedAt: null },
-        data: { revokedAt: new Date(), revokedReason: 'user_suspended' },
-      });
+      await endSessions(tx, user.id, 'user_suspended', ttl.accessSeconds, { familyId: session.family_id });
       return { kind: 'suspended' };
     }
-    const next = await insertRefreshToken(tx, user.id, session.family_id, ttlSeconds, client);
+    const next = await insertRefreshToken(tx, user.id, session.family_id, ttl.refreshSeconds, client);
     await tx.session.update({ where: { id: session.id }, data: { rotatedAt: new Date(), replacedById: next.id } });
     return { kind: 'rotated', refresh: next.issued, user };
   });
@@ -109,22 +104,12 @@ export async function rotateRefreshToken(
   }
 }
 
-/** Ends the sign-in a refresh token belongs to; false if the token is unknown. */
-export async function revokeFamilyOf(db: AuthDb, token: string): Promise<boolean> {
-  const session = await db.session.findUnique({ where: { tokenHash: hashRefreshToken(token) }, select: { familyId: true } });
-  if (!session) return false;
-  await db.session.updateMany({
-    where: { familyId: session.familyId, revokedAt: null },
-    data: { revokedAt: new Date(), revokedReason: 'logout' },
+/** Ends the sign-in a refresh token belongs to, and tells the other services; false if the token is unknown. */
+export async function revokeFamilyOf(db: AuthDb, token: string, accessTokenTtlSeconds: number): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const session = await tx.session.findUnique({ where: { tokenHash: hashRefreshToken(token) }, select: { familyId: true, userId: true } });
+    if (!session) return false;
+    await endSessions(tx, session.userId, 'logout', accessTokenTtlSeconds, { familyId: session.familyId });
+    return true;
   });
-  return true;
-}
-
-/** Ends every sign-in of a user, except one family if given. */
-export async function revokeUserSessions(db: AuthDb | AuthTx, userId: string, reason: string, exceptFamilyId?: string): Promise<number> {
-  const { count } = await db.session.updateMany({
-    where: { userId, revokedAt: null, ...(exceptFamilyId ? { familyId: { not: exceptFamilyId } } : {}) },
-    data: { revokedAt: new Date(), revokedReason: reason },
-  });
-  return count;
 }

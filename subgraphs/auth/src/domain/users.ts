@@ -1,4 +1,4 @@
-import type { Prisma, ServiceClient, UserRecord } from '@fedstack/shared-db';
+import type { AuthPrisma, ServiceClient, UserRecord } from '@fedstack/shared-db';
 import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';
 
@@ -21,7 +21,7 @@ export async function listUsers(
   args: { first?: number | null; after?: string | null; filter?: UserFilter | null },
 ): Promise<Connection<UserRecord>> {
   const first = pageSize(args.first, USERS_PAGE);
-  const where: Prisma.UserWhereInput = {
+  const where: AuthPrisma.UserWhereInput = {
     ...(args.filter?.role ? { role: args.filter.role } : {}),
     ...(args.filter?.status ? { status: args.filter.status } : {}),
     ...(args.filter?.emailPrefix ? { email: { startsWith: args.filter.emailPrefix.trim().toLowerCase() } } : {}),

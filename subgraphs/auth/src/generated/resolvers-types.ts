@@ -19,6 +19,15 @@ export type Scalars = {
   _FieldSet: { input: string; output: string; }
 };
 
+export type AdminStats = {
+  __typename?: 'AdminStats';
+  scope: Scalars['ID']['output'];
+  signupsLast24Hours: Scalars['Int']['output'];
+  signupsLast30Days: Scalars['Int']['output'];
+  usersByRole: Array<RoleCount>;
+  usersByStatus: Array<StatusCount>;
+};
+
 /**
  * A signed-in session: a short-lived access token (send it as "Authorization: Bearer <accessToken>")
  * and a refresh token that can be exchanged, once, for a new pair.
@@ -123,6 +132,18 @@ export type RegisterInput = {
 export type Role =
   | 'ADMIN'
   | 'USER';
+
+export type RoleCount = {
+  __typename?: 'RoleCount';
+  count: Scalars['Int']['output'];
+  role: Role;
+};
+
+export type StatusCount = {
+  __typename?: 'StatusCount';
+  count: Scalars['Int']['output'];
+  status: UserStatus;
+};
 
 /** A person with an account. Auth owns the entity; profile, payments and admin add fields to it. */
 export type User = {
@@ -239,11 +260,15 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = {
+  AdminStats: AdminStats;
   User: User;
 };
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = {
+  AdminStats:
+    ( { __typename: 'AdminStats' }
+    & GraphQLRecursivePick<FederationTypes['AdminStats'], {"scope":true}> );
   User:
     ( { __typename: 'User' }
     & GraphQLRecursivePick<FederationTypes['User'], {"id":true}> );
@@ -253,6 +278,9 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  AdminStats: ResolverTypeWrapper<AdminStats>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   AuthPayload: ResolverTypeWrapper<Omit<AuthPayload, 'user'> & { user: ResolversTypes['User'] }>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   ChangePasswordInput: ChangePasswordInput;
@@ -263,10 +291,10 @@ export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   RegisterInput: RegisterInput;
   Role: Role;
+  RoleCount: ResolverTypeWrapper<RoleCount>;
+  StatusCount: ResolverTypeWrapper<StatusCount>;
   User: ResolverTypeWrapper<UserRecord>;
   UserConnection: ResolverTypeWrapper<Omit<UserConnection, 'edges'> & { edges: Array<ResolversTypes['UserEdge']> }>;
   UserEdge: ResolverTypeWrapper<Omit<UserEdge, 'node'> & { node: ResolversTypes['User'] }>;
@@ -276,6 +304,9 @@ export type ResolversTypes = {
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  AdminStats: AdminStats | FederationReferenceTypes['AdminStats'];
+  ID: Scalars['ID']['output'];
+  Int: Scalars['Int']['output'];
   AuthPayload: Omit<AuthPayload, 'user'> & { user: ResolversParentTypes['User'] };
   String: Scalars['String']['output'];
   ChangePasswordInput: ChangePasswordInput;
@@ -286,13 +317,22 @@ export type ResolversParentTypes = {
   Boolean: Scalars['Boolean']['output'];
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
-  ID: Scalars['ID']['output'];
-  Int: Scalars['Int']['output'];
   RegisterInput: RegisterInput;
+  RoleCount: RoleCount;
+  StatusCount: StatusCount;
   User: UserRecord;
   UserConnection: Omit<UserConnection, 'edges'> & { edges: Array<ResolversParentTypes['UserEdge']> };
   UserEdge: Omit<UserEdge, 'node'> & { node: ResolversParentTypes['User'] };
   UserFilter: UserFilter;
+};
+
+export type AdminStatsResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['AdminStats'] = ResolversParentTypes['AdminStats'], FederationReferenceType extends FederationReferenceTypes['AdminStats'] = FederationReferenceTypes['AdminStats']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['AdminStats']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  scope?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  signupsLast24Hours?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  signupsLast30Days?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  usersByRole?: Resolver<Array<ResolversTypes['RoleCount']>, ParentType, ContextType>;
+  usersByStatus?: Resolver<Array<ResolversTypes['StatusCount']>, ParentType, ContextType>;
 };
 
 export type AuthPayloadResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
@@ -333,6 +373,16 @@ export type QueryResolvers<ContextType = AuthContext, ParentType extends Resolve
   users?: Resolver<ResolversTypes['UserConnection'], ParentType, ContextType, Partial<QueryUsersArgs>>;
 };
 
+export type RoleCountResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['RoleCount'] = ResolversParentTypes['RoleCount']> = {
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['Role'], ParentType, ContextType>;
+};
+
+export type StatusCountResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['StatusCount'] = ResolversParentTypes['StatusCount']> = {
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['UserStatus'], ParentType, ContextType>;
+};
+
 export type UserResolvers<ContextType = AuthContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -354,12 +404,15 @@ export type UserEdgeResolvers<ContextType = AuthContext, ParentType extends Reso
 };
 
 export type Resolvers<ContextType = AuthContext> = {
+  AdminStats?: AdminStatsResolvers<ContextType>;
   AuthPayload?: AuthPayloadResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   EmailAddress?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  RoleCount?: RoleCountResolvers<ContextType>;
+  StatusCount?: StatusCountResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   UserConnection?: UserConnectionResolvers<ContextType>;
   UserEdge?: UserEdgeResolvers<ContextType>;

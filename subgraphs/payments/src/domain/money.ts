@@ -1,8 +1,8 @@
-import { Prisma } from '@fedstack/shared-db';
+import { Decimal } from '@fedstack/shared-db';
 import { badUserInput, minorUnits } from '@fedstack/service-kit';
 
 /** The largest amount one payment may carry, in the currency's major unit. */
-export const MAX_AMOUNT = new Prisma.Decimal('1000000');
+export const MAX_AMOUNT = new Decimal('1000000');
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
@@ -14,9 +14,9 @@ export function parseCurrency(value: string, field: string): string {
 }
 
 /** Any finite decimal number, exactly; BAD_USER_INPUT on `field` otherwise. */
-export function parseDecimal(value: string, field: string): Prisma.Decimal {
+export function parseDecimal(value: string, field: string): Decimal {
   try {
-    const decimal = new Prisma.Decimal(value);
+    const decimal = new Decimal(value);
     if (decimal.isFinite()) return decimal;
   } catch {
     // Falls through to the error below.
@@ -28,7 +28,7 @@ export function parseDecimal(value: string, field: string): Prisma.Decimal {
  * An amount for `currency`: greater than zero, at most MAX_AMOUNT, and with no more decimals than the
  * currency has. Exact decimal arithmetic throughout; the result is the canonical string ("12.5" for "12.50").
  */
-export function parseAmount(value: string, currency: string, field: string, max: Prisma.Decimal = MAX_AMOUNT): Prisma.Decimal {
+export function parseAmount(value: string, currency: string, field: string, max: Decimal = MAX_AMOUNT): Decimal {
   const amount = parseDecimal(value, field);
   if (amount.lte(0)) throw badUserInput(field, `must be greater than zero (got "${value.slice(0, 40)}")`);
   const decimals = minorUnits(currency);

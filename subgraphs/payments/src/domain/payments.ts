@@ -1,6 +1,5 @@
 import {
-  crossServiceTransaction,
-  Prisma,
+  Decimal,
   type PaymentRecord,
   type PaymentStatus,
   type RefundRecord,
@@ -13,13 +12,16 @@ import {
   batchLoader,
   conflict,
   decodeCursor,
-  forbidden,
+  formatAmount,
   groupedBatchLoader,
   isUuid,
   notFound,
   pageSize,
+  recordAudit,
   toConnection,
   type Connection,
+  type ErasureChange,
+  type RawExecutor,
 } from '@fedstack/service-kit';
 import { assertIdempotencyKey, claimIdempotencyKey, fingerprint } from './idempotency';
 import { optionalText, parseAmount, parseCurrency, parseDecimal } from './money';
@@ -109,16 +111,17 @@ export interface RefundRequest {
 
 interface LockedPayment {
   id: string;
-  amount: Prisma.Decimal;
-  refunded_amount: Prisma.Decimal;
+  amount: Decimal;
+  refunded_amount: Decimal;
   currency: string;
   status: PaymentStatus;
 }
 
 /**
- * Refunds part or all of a payment. The payment row is locked for the whole transaction, so racing
- * refunds are applied one after another and together never exceed the amount (a CHECK constraint
- * backs this up). The refund, the payment's new state and the audit entry commit together.
+ * Refunds part or all of a payment (the caller has checked that an admin asks). The payment row is
+ * locked for the whole transaction, so racing refunds are applied one after another and together never
+ * exceed the amount (a CHECK constraint backs this up). The refund, the payment's new state and the
+ * audit entry (in the outbox, for admin's trail) commit together.
  */
 export async function refundPayment(
   db: PaymentsDb,
@@ -135,12 +138,8 @@ export async function refundPayment(
     reason,
   });
 
-  return crossServiceTransaction(
-    db,
+  return db.$transaction(
     async (tx) => {
-      const [actor] = await tx.$queryRaw<{ active_admin: boolean }[]>`
-        SELECT (role = 'ADMIN' AND status = 'ACTIVE' AND erased_at IS NULL) AS active_admin FROM auth.users WHERE id = ${admin.userId}::uuid`;
-      if (!actor?.active_admin) throw forbidden('This account is no longer an active admin');
       const claim = await claimIdempotencyKey(tx, { userId: admin.userId, operation: 'refundPayment', key: idempotencyKey, requestHash });
       if (claim.kind === 'replay') {
         const refund = await tx.refund.findUniqueOrThrow({ where: { id: claim.refundId as string }, include: { payment: { select: { currency: true } } } });
@@ -161,24 +160,19 @@ export async function refundPayment(
       const refund = await tx.refund.create({ data: { paymentId: payment.id, amount, reason, createdById: admin.userId } });
       await tx.payment.update({ where: { id: payment.id }, data: { refundedAmount: refundedAfter, status: statusAfter } });
       await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { refundId: refund.id } });
-      // createMany, not create: payments may append audit entries but not read them back.
-      await tx.auditEntry.createMany({
-        data: [
-          {
-            actorId: admin.userId,
-            action: 'payment.refund',
-            targetType: 'Payment',
-            targetId: payment.id,
-            requestId: admin.requestId,
-            payload: {
-              refundId: refund.id,
-              amount: amount.toFixed(),
-              currency: payment.currency,
-              before: { status: payment.status, refundedAmount: payment.refunded_amount.toFixed() },
-              after: { status: statusAfter, refundedAmount: refundedAfter.toFixed() },
-            },
-          },
-        ],
+      await recordAudit(tx, 'payments', {
+        actorId: admin.userId,
+        action: 'payment.refund',
+        targetType: 'Payment',
+        targetId: payment.id,
+        requestId: admin.requestId,
+        payload: {
+          refundId: refund.id,
+          amount: amount.toFixed(),
+          currency: payment.currency,
+          before: { status: payment.status, refundedAmount: payment.refunded_amount.toFixed() },
+          after: { status: statusAfter, refundedAmount: refundedAfter.toFixed() },
+        },
       });
       return { ...refund, currency: payment.currency };
     },
@@ -206,7 +200,7 @@ export function createRefundsLoader(db: PaymentsDb) {
 export interface MoneyTotal {
   userId: string;
   currency: string;
-  amount: Prisma.Decimal;
+  amount: Decimal;
 }
 
 /** Per user and currency, succeeded payments minus refunds, summed by PostgreSQL: one statement per batch. */
@@ -261,4 +255,30 @@ export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
 /** Turns one user's fetched rows (first + 1 at most) into a connection. */
 export function paymentConnection(rows: PaymentRecord[], args: PaymentPageArgs): Connection<PaymentRecord> {
   return toConnection(rows, pageSize(args.first, PAYMENTS_PAGE), Boolean(args.after));
+}
+
+/**
+ * payments' part of an erasure (inside the erase command's transaction): payments stay for accounting,
+ * without their description or card digits; the idempotency records, which hold the client's keys, go.
+ */
+export async function erasePayments(tx: RawExecutor, userId: string): Promise<ErasureChange[]> {
+  return [
+    {
+      table: 'payments',
+      action: 'anonymised',
+      rows: await tx.$executeRawUnsafe(
+        `UPDATE payments.payments SET description = NULL, method_last4 = NULL, anonymised_at = now(), updated_at = now() WHERE user_id = $1::uuid`,
+        userId,
+      ),
+    },
+    { table: 'idempotency_records', action: 'deleted', rows: await tx.$executeRawUnsafe('DELETE FROM payments.idempotency_records WHERE user_id = $1::uuid', userId) },
+  ];
+}
+
+/** payments' part of the admin dashboard: volume per currency and status, summed by PostgreSQL. */
+export async function paymentVolume(db: PaymentsDb): Promise<{ currency: string; status: PaymentStatus; count: number; amount: string }[]> {
+  const rows = await db.$queryRaw<{ currency: string; status: PaymentStatus; count: number; amount: Decimal }[]>`
+    SELECT currency, status::text AS status, count(*)::int AS count, sum(amount) AS amount
+    FROM payments.payments GROUP BY currency, status ORDER BY currency, status`;
+  return rows.map((row) => ({ ...row, amount: formatAmount(row.amount, row.currency) }));
 }

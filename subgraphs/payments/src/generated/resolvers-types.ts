@@ -23,6 +23,12 @@ export type Scalars = {
   _FieldSet: { input: string; output: string; }
 };
 
+export type AdminStats = {
+  __typename?: 'AdminStats';
+  paymentVolume: Array<PaymentVolume>;
+  scope: Scalars['ID']['output'];
+};
+
 export type CreatePaymentInput = {
   /** Greater than zero, with no more decimals than the currency has (JPY 0, EUR 2, KWD 3), at most 1000000. */
   amount: Scalars['Decimal']['input'];
@@ -110,6 +116,14 @@ export type PaymentStatus =
   | 'PENDING'
   | 'REFUNDED'
   | 'SUCCEEDED';
+
+export type PaymentVolume = {
+  __typename?: 'PaymentVolume';
+  amount: Scalars['Decimal']['output'];
+  count: Scalars['Int']['output'];
+  currency: Scalars['String']['output'];
+  status: PaymentStatus;
+};
 
 export type Query = {
   __typename?: 'Query';
@@ -237,12 +251,16 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping of federation types */
 export type FederationTypes = {
+  AdminStats: AdminStats;
   Payment: Payment;
   User: User;
 };
 
 /** Mapping of federation reference types */
 export type FederationReferenceTypes = {
+  AdminStats:
+    ( { __typename: 'AdminStats' }
+    & GraphQLRecursivePick<FederationTypes['AdminStats'], {"scope":true}> );
   Payment:
     ( { __typename: 'Payment' }
     & GraphQLRecursivePick<FederationTypes['Payment'], {"id":true}> );
@@ -255,6 +273,8 @@ export type FederationReferenceTypes = {
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  AdminStats: ResolverTypeWrapper<AdminStats>;
+  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   CreatePaymentInput: CreatePaymentInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Currency: ResolverTypeWrapper<Scalars['Currency']['output']>;
@@ -265,19 +285,21 @@ export type ResolversTypes = {
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Payment: ResolverTypeWrapper<PaymentRecord>;
-  ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   PaymentConnection: ResolverTypeWrapper<Omit<PaymentConnection, 'edges'> & { edges: Array<ResolversTypes['PaymentEdge']> }>;
   PaymentEdge: ResolverTypeWrapper<Omit<PaymentEdge, 'node'> & { node: ResolversTypes['Payment'] }>;
   PaymentStatus: PaymentStatus;
+  PaymentVolume: ResolverTypeWrapper<PaymentVolume>;
+  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Refund: ResolverTypeWrapper<RefundWithCurrency>;
   RefundPaymentInput: RefundPaymentInput;
   User: ResolverTypeWrapper<EntityReference>;
-  Int: ResolverTypeWrapper<Scalars['Int']['output']>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  AdminStats: AdminStats | FederationReferenceTypes['AdminStats'];
+  ID: Scalars['ID']['output'];
   CreatePaymentInput: CreatePaymentInput;
   String: Scalars['String']['output'];
   Currency: Scalars['Currency']['output'];
@@ -288,14 +310,20 @@ export type ResolversParentTypes = {
   PageInfo: PageInfo;
   Boolean: Scalars['Boolean']['output'];
   Payment: PaymentRecord;
-  ID: Scalars['ID']['output'];
   PaymentConnection: Omit<PaymentConnection, 'edges'> & { edges: Array<ResolversParentTypes['PaymentEdge']> };
   PaymentEdge: Omit<PaymentEdge, 'node'> & { node: ResolversParentTypes['Payment'] };
+  PaymentVolume: PaymentVolume;
+  Int: Scalars['Int']['output'];
   Query: Record<PropertyKey, never>;
   Refund: RefundWithCurrency;
   RefundPaymentInput: RefundPaymentInput;
   User: EntityReference;
-  Int: Scalars['Int']['output'];
+};
+
+export type AdminStatsResolvers<ContextType = PaymentsContext, ParentType extends ResolversParentTypes['AdminStats'] = ResolversParentTypes['AdminStats'], FederationReferenceType extends FederationReferenceTypes['AdminStats'] = FederationReferenceTypes['AdminStats']> = {
+  __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['AdminStats']> | FederationReferenceType, FederationReferenceType, ContextType>;
+  paymentVolume?: Resolver<Array<ResolversTypes['PaymentVolume']>, ParentType, ContextType>;
+  scope?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export interface CurrencyScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Currency'], any> {
@@ -350,6 +378,13 @@ export type PaymentEdgeResolvers<ContextType = PaymentsContext, ParentType exten
   node?: Resolver<ResolversTypes['Payment'], ParentType, ContextType>;
 };
 
+export type PaymentVolumeResolvers<ContextType = PaymentsContext, ParentType extends ResolversParentTypes['PaymentVolume'] = ResolversParentTypes['PaymentVolume']> = {
+  amount?: Resolver<ResolversTypes['Decimal'], ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  currency?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['PaymentStatus'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = PaymentsContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   payment?: Resolver<Maybe<ResolversTypes['Payment']>, ParentType, ContextType, RequireFields<QueryPaymentArgs, 'id'>>;
 };
@@ -369,6 +404,7 @@ export type UserResolvers<ContextType = PaymentsContext, ParentType extends Reso
 };
 
 export type Resolvers<ContextType = PaymentsContext> = {
+  AdminStats?: AdminStatsResolvers<ContextType>;
   Currency?: GraphQLScalarType;
   DateTime?: GraphQLScalarType;
   Decimal?: GraphQLScalarType;
@@ -378,6 +414,7 @@ export type Resolvers<ContextType = PaymentsContext> = {
   Payment?: PaymentResolvers<ContextType>;
   PaymentConnection?: PaymentConnectionResolvers<ContextType>;
   PaymentEdge?: PaymentEdgeResolvers<ContextType>;
+  PaymentVolume?: PaymentVolumeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Refund?: RefundResolvers<ContextType>;
   User?: UserResolvers<ContextType>;

@@ -1,5 +1,5 @@
 import type { ProfileRecord, ServiceClient } from '@fedstack/shared-db';
-import { badUserInput, batchLoader, isUuid } from '@fedstack/service-kit';
+import { badUserInput, batchLoader, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
 
 type ProfileDb = ServiceClient<'profile'>;
@@ -75,4 +75,9 @@ export function createProfileLoader(db: ProfileDb) {
 /** Creates the profile on first save; otherwise changes only the given fields. */
 export function saveProfile(db: ProfileDb, userId: string, changes: ProfileChanges): Promise<ProfileRecord> {
   return db.profile.upsert({ where: { userId }, create: { userId, ...changes }, update: changes });
+}
+
+/** profile's part of an erasure: the profile goes (inside the erase command's transaction). */
+export async function eraseProfile(tx: RawExecutor, userId: string): Promise<ErasureChange[]> {
+  return [{ table: 'profiles', action: 'deleted', rows: await tx.$executeRawUnsafe('DELETE FROM profile.profiles WHERE user_id = $1::uuid', userId) }];
 }

@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import type { Service } from '@fedstack/shared-db';
+import { forbidden, unauthenticated } from './errors';
+import { eventHandler, type EventHandler } from './internal';
+import type { RawExecutor } from './outbox';
+import type { RequestAuth, Viewer, ViewerRole } from './tokens';
+
+/**
+ * One account-state policy for every service, in both layouts (docs/adr/0006-split-databases.md). An
+ * access token says who the user was when it was signed; what has happened since decides what it may do
+ * now: an erased account's tokens are refused, a suspended account's too, a sign-in that was ended
+ * (logout, logout everywhere, password change, refresh-token reuse, suspension) ends its tokens, and the
+ * role is the account's current one. auth answers from its own tables; every other service from its view,
+ * which auth keeps current through its outbox.
+ */
+
+/** What is known of an account now, or null when nothing has changed since it was created. */
+export interface AccountSnapshot {
+  role: ViewerRole;
+  status: 'ACTIVE' | 'SUSPENDED';
+  erased: boolean;
+  /** The sign-in the token belongs to has ended. */
+  sessionEnded: boolean;
+}
+
+/** Where a service looks an account up, once per request that carries a token. */
+export interface AccountStateSource {
+  lookup(userId: string, sessionId: string): Promise<AccountSnapshot | null>;
+}
+
+/** The policy: a verified token and what is known of its account now → who may act, or why nobody may. */
+export function applyAccountPolicy(viewer: Viewer, account: AccountSnapshot | null): RequestAuth {
+  if (!account) return { viewer, error: null };
+  if (account.erased) return { viewer: null, error: unauthenticated('This account has been erased') };
+  if (account.status === 'SUSPENDED') return { viewer: null, error: forbidden('This account is suspended') };
+  if (account.sessionEnded) return { viewer: null, error: unauthenticated('This sign-in has ended (signed out, or revoked): sign in again') };
+  return { viewer: account.role === viewer.role ? viewer : { ...viewer, role: account.role }, error: null };
+}
+
+/** The topics auth publishes to keep the views current. */
+export const ACCOUNT_TOPICS = { changed: 'account.changed', sessionsRevoked: 'session.revoked' } as const;
+
+/** The services that keep a view of account states, and so receive auth's account events. */
+export const ACCOUNT_VIEW_SERVICES: readonly Service[] = ['profile', 'payments', 'admin'];
+
+export const ACCOUNT_CHANGED = z.object({
+  userId: z.uuid(),
+  version: z.number().int().positive(),
+  role: z.enum(['USER', 'ADMIN']),
+  status: z.enum(['ACTIVE', 'SUSPENDED']),
+  erasedAt: z.iso.datetime().nullable(),
+});
+export type AccountChanged = z.infer<typeof ACCOUNT_CHANGED>;
+
+const SESSIONS_REVOKED = z.object({
+  userId: z.uuid(),
+  familyIds: z.array(z.uuid()).min(1).max(10_000),
+  revokedAt: z.iso.datetime(),
+  /** After this no access token of these sign-ins is valid anyway. */
+  expiresAt: z.iso.datetime(),
+});
+export type SessionsRevoked = z.infer<typeof SESSIONS_REVOKED>;
+
+/** Anything that can run a query (a Prisma client or transaction client). */
+export interface RawQuerier extends RawExecutor {
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
+}
+
+/** A service's view of account states, in its own schema's account_states and revoked_sessions tables. */
+export function accountView(service: Service, db: RawQuerier): AccountStateSource & {
+  /** Applies an account change unless a newer one is already there. */
+  record(tx: RawExecutor, change: AccountChanged): Promise<void>;
+  handlers: Record<string, EventHandler<never>>;
+} {
+  const schema = `"${service}"`;
+  const record = async (tx: RawExecutor, change: AccountChanged) => {
+    await tx.$executeRawUnsafe(
+      `INSERT INTO ${schema}.account_states (user_id, role, status, erased_at, version, updated_at)
+       VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, now())
+       ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, status = EXCLUDED.status, erased_at = EXCLUDED.erased_at,
+         version = EXCLUDED.version, updated_at = now()
+       WHERE ${schema}.account_states.version < EXCLUDED.version`,
+      change.userId,
+      change.role,
+      change.status,
+      change.erasedAt,
+      change.version,
+    );
+  };
+  return {
+    async lookup(userId, sessionId) {
+      const [row] = await db.$queryRawUnsafe<{ role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean }[]>(
+        `SELECT a.role, a.status, a.erased_at IS NOT NULL AS erased,
+                EXISTS (SELECT 1 FROM ${schema}.revoked_sessions r WHERE r.family_id = $2::uuid AND r.expires_at > now()) AS session_ended
+         FROM (SELECT 1) AS one LEFT JOIN ${schema}.account_states a ON a.user_id = $1::uuid`,
+        userId,
+        sessionId,
+      );
+      if (!row || (row.role === null && !row.session_ended)) return null;
+      return { role: row.role ?? 'USER', status: row.status ?? 'ACTIVE', erased: row.erased ?? false, sessionEnded: row.session_ended };
+    },
+    record,
+    handlers: {
+      [ACCOUNT_TOPICS.changed]: eventHandler({ from: ['auth'], payload: ACCOUNT_CHANGED, apply: (change) => record(db, change) }),
+      [ACCOUNT_TOPICS.sessionsRevoked]: eventHandler({
+        from: ['auth'],
+        payload: SESSIONS_REVOKED,
+        async apply(revoked) {
+          await db.$executeRawUnsafe(
+            `INSERT INTO ${schema}.revoked_sessions (family_id, user_id, revoked_at, expires_at)
+             SELECT f, $2::uuid, $3::timestamptz, $4::timestamptz FROM unnest($1::uuid[]) AS f
+             ON CONFLICT (family_id) DO UPDATE SET expires_at = greatest(${schema}.revoked_sessions.expires_at, EXCLUDED.expires_at)`,
+            revoked.familyIds,
+            revoked.userId,
+            revoked.revokedAt,
+            revoked.expiresAt,
+          );
+          // Ended sign-ins whose tokens have all expired need no remembering.
+          await db.$executeRawUnsafe(`DELETE FROM ${schema}.revoked_sessions WHERE expires_at < now()`);
+        },
+      }),
+    },
+  };
+}

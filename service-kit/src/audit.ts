@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Service } from '@fedstack/shared-db';
+import { enqueue, type RawExecutor } from './outbox';
+
+/**
+ * Audit entries travel like any other event: the service that makes a change writes the entry into its
+ * outbox in the same transaction, and admin, which keeps the trail, records it once (its id is the
+ * event's). So an action and its entry never diverge for good, whatever crashes in between.
+ */
+export const AUDIT_TOPIC = 'audit.record';
+
+export const AUDIT_RECORD = z.object({
+  id: z.uuid(),
+  actorId: z.uuid().nullable(),
+  action: z.string().min(1).max(100),
+  targetType: z.string().min(1).max(50),
+  targetId: z.string().max(100).nullable(),
+  payload: z.record(z.string(), z.unknown()),
+  requestId: z.string().max(128).nullable(),
+  createdAt: z.iso.datetime(),
+});
+export type AuditRecord = z.infer<typeof AUDIT_RECORD>;
+
+/** Writes an audit entry for admin's trail into the outbox, in the caller's transaction, and returns it. */
+export async function recordAudit(tx: RawExecutor, service: Service, entry: Omit<AuditRecord, 'id' | 'createdAt'>): Promise<AuditRecord> {
+  const record: AuditRecord = { ...entry, id: randomUUID(), createdAt: new Date().toISOString() };
+  await enqueue(tx, service, { topic: AUDIT_TOPIC, payload: record, destinations: ['admin'] }, record.id);
+  return record;
+}

@@ -1,0 +1,31 @@
+import pg from 'pg';
+import { ownerUrlFor } from './config';
+import { SERVICES, type Service } from './services';
+
+/** Helpers for tests that set up or check data behind the services' backs, in either layout. */
+
+const SCHEMA_QUALIFIER = new RegExp(`\\b(${SERVICES.join('|')})\\.[a-z_"]`, 'g');
+
+/** Runs one statement as the owner of a service's database. */
+export async function ownerQuery<R extends pg.QueryResultRow>(service: Service, text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(ownerUrlFor(service));
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Runs one statement as the owner of the database that holds the one schema it names (`auth.users`...),
+ * so that the same fixture works whether the services share a database or not. A statement naming two
+ * services' schemas is refused: no database need hold both.
+ */
+export function ownerSql<R extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<R[]> {
+  const schemas = new Set([...text.matchAll(SCHEMA_QUALIFIER)].map((match) => match[1] as Service));
+  if (schemas.size !== 1) {
+    throw new Error(`ownerSql needs a statement that names one service's schema; this one names ${[...schemas].join(' and ') || 'none'}`);
+  }
+  return ownerQuery<R>([...schemas][0] as Service, text, params);
+}

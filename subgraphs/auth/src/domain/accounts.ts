@@ -1,0 +1,246 @@
+import type { AuthPrisma, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
+import {
+  ACCOUNT_TOPICS,
+  ACCOUNT_VIEW_SERVICES,
+  badUserInput,
+  conflict,
+  enqueue,
+  notFound,
+  recordAudit,
+  type AccountChanged,
+  type AccountSnapshot,
+  type AccountStateSource,
+  type AuditRecord,
+  type ErasureChange,
+  type ErasureReport,
+  type SessionsRevoked,
+  type ViewerRole,
+} from '@fedstack/service-kit';
+
+type AuthDb = ServiceClient<'auth'>;
+type AuthTx = ServiceTransaction<'auth'>;
+type Role = ViewerRole;
+type Status = 'ACTIVE' | 'SUSPENDED';
+
+/**
+ * What admins do to accounts, done here because auth owns them: suspension, reinstatement, role changes
+ * and erasure of auth's part. Each runs in one transaction that also writes, through the outbox, the
+ * account's new state for every service's view and the audit entry for admin, so that a change and the
+ * news of it commit together (docs/adr/0006-split-databases.md).
+ */
+
+/** Who acts, and in which request (recorded in the audit entry). */
+export interface Actor {
+  userId: string;
+  requestId: string;
+}
+
+interface LockedUser {
+  id: string;
+  email: string;
+  role: Role;
+  status: Status;
+  erased_at: Date | null;
+  state_version: bigint;
+}
+
+/** The account service: auth's answers about accounts (account policy) and the admin actions on them. */
+export function accountStates(db: AuthDb): AccountStateSource {
+  return {
+    async lookup(userId, sessionId) {
+      const [row] = await db.$queryRaw<{ role: Role; status: Status; erased: boolean; session_ended: boolean }[]>`
+        SELECT u.role::text AS role, u.status::text AS status, u.erased_at IS NOT NULL AS erased,
+               NOT EXISTS (SELECT 1 FROM auth.sessions s WHERE s.family_id = ${sessionId}::uuid AND s.revoked_at IS NULL) AS session_ended
+        FROM auth.users u WHERE u.id = ${userId}::uuid`;
+      // A token for a user auth does not know cannot stand for anyone.
+      if (!row) return { role: 'USER', status: 'ACTIVE', erased: true, sessionEnded: true } satisfies AccountSnapshot;
+      return { role: row.role, status: row.status, erased: row.erased, sessionEnded: row.session_ended };
+    },
+  };
+}
+
+/**
+ * Ends sign-ins (all of a user's, or one family, or all but one) and tells the other services, in the
+ * caller's transaction. `accessTokenTtlSeconds` bounds how long they must remember.
+ */
+export async function endSessions(
+  tx: AuthTx,
+  userId: string,
+  reason: string,
+  accessTokenTtlSeconds: number,
+  scope: { familyId?: string; exceptFamilyId?: string } = {},
+): Promise<number> {
+  const revokedAt = new Date();
+  const families = await tx.$queryRaw<{ family_id: string; rows: number }[]>`
+    WITH ended AS (
+      UPDATE auth.sessions SET revoked_at = ${revokedAt}, revoked_reason = ${reason}
+      WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
+        AND (${scope.familyId ?? null}::uuid IS NULL OR family_id = ${scope.familyId ?? null}::uuid)
+        AND (${scope.exceptFamilyId ?? null}::uuid IS NULL OR family_id <> ${scope.exceptFamilyId ?? null}::uuid)
+      RETURNING family_id)
+    SELECT family_id, count(*)::int AS rows FROM ended GROUP BY family_id`;
+  if (families.length > 0) await publishEndedSessions(tx, userId, families.map((family) => family.family_id), revokedAt, accessTokenTtlSeconds);
+  return families.reduce((sum, family) => sum + family.rows, 0);
+}
+
+async function publishEndedSessions(tx: AuthTx, userId: string, familyIds: string[], revokedAt: Date, accessTokenTtlSeconds: number): Promise<void> {
+  const payload: SessionsRevoked = {
+    userId,
+    familyIds,
+    revokedAt: revokedAt.toISOString(),
+    expiresAt: new Date(revokedAt.getTime() + accessTokenTtlSeconds * 1000).toISOString(),
+  };
+  await enqueue(tx, 'auth', { topic: ACCOUNT_TOPICS.sessionsRevoked, payload, destinations: ACCOUNT_VIEW_SERVICES });
+}
+
+/** An account's state as the views record it. */
+function published(userId: string, state: { role: Role; status: Status; erased_at: Date | null; state_version: bigint }): AccountChanged {
+  return {
+    userId,
+    version: Number(state.state_version),
+    role: state.role,
+    status: state.status,
+    erasedAt: state.erased_at?.toISOString() ?? null,
+  };
+}
+
+/** Records an account's new role, status or erasure and publishes it with its new version. */
+async function changeAccount(
+  tx: AuthTx,
+  user: LockedUser,
+  change: { role?: Role; status?: Status; erasedAt?: Date; email?: string },
+): Promise<AccountChanged> {
+  const [updated] = await tx.$queryRaw<{ role: Role; status: Status; erased_at: Date | null; state_version: bigint }[]>`
+    UPDATE auth.users SET role = coalesce(${change.role ?? null}::text, role::text)::auth."Role",
+                          status = coalesce(${change.status ?? null}::text, status::text)::auth."UserStatus",
+                          erased_at = coalesce(${change.erasedAt ?? null}::timestamptz, erased_at),
+                          email = coalesce(${change.email ?? null}, email),
+                          state_version = state_version + 1, updated_at = now()
+    WHERE id = ${user.id}::uuid
+    RETURNING role::text AS role, status::text AS status, erased_at, state_version`;
+  const payload = published(user.id, updated as LockedUser);
+  await enqueue(tx, 'auth', { topic: ACCOUNT_TOPICS.changed, payload, destinations: ACCOUNT_VIEW_SERVICES });
+  return payload;
+}
+
+/** Writes the audit entry of an action to admin's trail, through the outbox, and returns it. */
+function audit(tx: AuthTx, actor: Actor, user: LockedUser, action: string, payload: Record<string, unknown>): Promise<AuditRecord> {
+  return recordAudit(tx, 'auth', { actorId: actor.userId, action, targetType: 'User', targetId: user.id, payload, requestId: actor.requestId });
+}
+
+function assertNotSelf(userId: string, actor: Actor, what: string): void {
+  if (userId === actor.userId) throw badUserInput('userId', `you cannot ${what} yourself; ask another admin`);
+}
+
+/**
+ * Locks the active admins' rows before the target's, in id order, in every action that may remove an
+ * admin: two admins acting on each other then queue instead of deadlocking.
+ */
+async function lockActiveAdmins(tx: AuthTx): Promise<{ id: string }[]> {
+  return tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM auth.users WHERE role = 'ADMIN' AND status = 'ACTIVE' AND erased_at IS NULL ORDER BY id FOR UPDATE`;
+}
+
+async function lockUser(tx: AuthTx, userId: string): Promise<LockedUser> {
+  const [user] = await tx.$queryRaw<LockedUser[]>`
+    SELECT id, email, role::text AS role, status::text AS status, erased_at, state_version FROM auth.users WHERE id = ${userId}::uuid FOR UPDATE`;
+  if (!user) throw notFound(`No user with id ${userId}`);
+  return user;
+}
+
+/** Refuses a change that would leave no active admin (the admins' rows are locked, so two such changes queue). */
+export function assertAnActiveAdminRemains(admins: { id: string }[], losingAdmin: string): void {
+  if (admins.every((admin) => admin.id === losingAdmin)) throw conflict('This would leave no active admin; promote another admin first');
+}
+
+export interface AccountActionResult {
+  userId: string;
+  /** The audit entry, or null when the account already was as asked and nothing changed. */
+  audit: AuditRecord | null;
+}
+
+const TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
+
+/** Suspends a user: status, every sign-in ended, the news and the audit entry, in one transaction. */
+export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: string, accessTokenTtlSeconds: number): Promise<AccountActionResult> {
+  assertNotSelf(userId, actor, 'suspend');
+  return db.$transaction(async (tx) => {
+    const admins = await lockActiveAdmins(tx);
+    const user = await lockUser(tx, userId);
+    if (user.erased_at) throw conflict('This user has been erased');
+    if (user.status === 'SUSPENDED') return { userId, audit: null };
+    if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
+    await changeAccount(tx, user, { status: 'SUSPENDED' });
+    const sessionsRevoked = await endSessions(tx, user.id, 'suspended', accessTokenTtlSeconds);
+    const record = await audit(tx, actor, user, 'user.suspend', { reason, before: { status: user.status }, after: { status: 'SUSPENDED' }, sessionsRevoked });
+    return { userId, audit: record };
+  }, TRANSACTION);
+}
+
+/** Lifts a suspension (the ended sign-ins stay ended: the user signs in again). */
+export function reinstateUser(db: AuthDb, actor: Actor, userId: string): Promise<AccountActionResult> {
+  assertNotSelf(userId, actor, 'reinstate');
+  return db.$transaction(async (tx) => {
+    const user = await lockUser(tx, userId);
+    if (user.erased_at) throw conflict('This user has been erased and cannot be reinstated');
+    if (user.status === 'ACTIVE') return { userId, audit: null };
+    await changeAccount(tx, user, { status: 'ACTIVE' });
+    const record = await audit(tx, actor, user, 'user.reinstate', { before: { status: user.status }, after: { status: 'ACTIVE' } });
+    return { userId, audit: record };
+  }, TRANSACTION);
+}
+
+/** Changes a user's role; nobody changes their own, and the last active admin stays an admin. */
+export function setUserRole(db: AuthDb, actor: Actor, userId: string, role: Role): Promise<AccountActionResult> {
+  assertNotSelf(userId, actor, 'change the role of');
+  return db.$transaction(async (tx) => {
+    const admins = await lockActiveAdmins(tx);
+    const user = await lockUser(tx, userId);
+    if (user.erased_at) throw conflict('This user has been erased');
+    if (user.role === role) return { userId, audit: null };
+    if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
+    await changeAccount(tx, user, { role });
+    const record = await audit(tx, actor, user, 'user.role_change', { before: { role: user.role }, after: { role } });
+    return { userId, audit: record };
+  }, TRANSACTION);
+}
+
+export interface ErasureResult extends ErasureReport {
+  /** The erased account's state, which the other services record as they erase their part. */
+  account: AccountChanged;
+}
+
+/** The email an erased user keeps: unique, obviously not an address, and saying nothing about them. */
+export function tombstoneEmail(userId: string): string {
+  return `erased+${userId}@erased.invalid`;
+}
+
+/**
+ * Erases auth's part of a user: credentials, sign-ins and throttle counters deleted, the email replaced
+ * by a tombstone, the account marked erased everywhere. Repeating it answers what the first time did.
+ */
+export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenTtlSeconds: number): Promise<ErasureResult> {
+  assertNotSelf(userId, actor, 'erase');
+  return db.$transaction(async (tx) => {
+    const admins = await lockActiveAdmins(tx);
+    const user = await lockUser(tx, userId);
+    if (user.erased_at) {
+      const done = await tx.erasure.findUnique({ where: { userId } });
+      const changes = (done?.changes as unknown as ErasureChange[] | undefined) ?? [];
+      return { alreadyErased: true, erasedAt: user.erased_at.toISOString(), changes, account: published(userId, user) };
+    }
+    if (user.role === 'ADMIN' && user.status === 'ACTIVE') assertAnActiveAdminRemains(admins, user.id);
+    const erasedAt = new Date();
+    const families = await tx.$queryRaw<{ family_id: string }[]>`SELECT DISTINCT family_id FROM auth.sessions WHERE user_id = ${userId}::uuid`;
+    const changes: ErasureChange[] = [
+      { table: 'password_credentials', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.password_credentials WHERE user_id = ${userId}::uuid` },
+      { table: 'sessions', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.sessions WHERE user_id = ${userId}::uuid` },
+      { table: 'login_throttles', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.login_throttles WHERE key = ${`account:${user.email}`}` },
+      { table: 'users', action: 'tombstoned', rows: 1 },
+    ];
+    const account = await changeAccount(tx, user, { status: 'SUSPENDED', erasedAt, email: tombstoneEmail(userId) });
+    if (families.length > 0) await publishEndedSessions(tx, userId, families.map((family) => family.family_id), erasedAt, accessTokenTtlSeconds);
+    await tx.erasure.create({ data: { userId, erasedAt, changes: changes as unknown as AuthPrisma.InputJsonArray } });
+    return { alreadyErased: false, erasedAt: erasedAt.toISOString(), changes, account };
+  }, TRANSACTION);
+}
