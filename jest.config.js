@@ -17,6 +17,7 @@ module.exports = {
     '^@fedstack/(shared-db|service-kit)/testing$': '<rootDir>/$1/src/testing',
     '^@fedstack/(auth|profile|payments|admin)$': '<rootDir>/subgraphs/$1/src',
     '^@fedstack/gateway$': '<rootDir>/gateway/src',
+    '^@fedstack/scripts$': '<rootDir>/scripts/src/processes',
   },
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',

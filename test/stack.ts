@@ -22,8 +22,11 @@ export interface RunningStack {
   subgraphUrls: Record<SubgraphName, string>;
   /** Stops one subgraph, as an outage would. */
   stopSubgraph(name: SubgraphName): Promise<void>;
-  /** Starts it again on the port it had. */
-  startSubgraph(name: SubgraphName): Promise<void>;
+  /**
+   * Starts it again on the port it had; with `env`, with those settings from now on (a database moved
+   * elsewhere, say).
+   */
+  startSubgraph(name: SubgraphName, env?: NodeJS.ProcessEnv): Promise<void>;
   /** Another gateway over the same subgraphs, with other settings (production mode, a timeout...). */
   extraGateway(env: NodeJS.ProcessEnv): Promise<{ url: string; server: GatewayServer; logs: LogCapture }>;
   stop(): Promise<void>;
@@ -31,17 +34,19 @@ export interface RunningStack {
 
 /**
  * The whole stack in this process, every server on a port of its own over real HTTP: the four
- * subgraphs and the gateway, on the test run's database, with a fresh signing key.
+ * subgraphs and the gateway, with a fresh signing key, on the test run's databases unless `databases`
+ * places them elsewhere.
  */
-export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}): Promise<RunningStack> {
+export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}, databases: NodeJS.ProcessEnv = {}): Promise<RunningStack> {
   const tokens = await testTokens();
   // Ports are chosen first: each subgraph must know where the others answer (their internal API).
   const ports = Object.fromEntries(await Promise.all(SUBGRAPHS.map(async (name) => [name, String(await freePort())] as const))) as Record<SubgraphName, string>;
   const subgraphUrls = Object.fromEntries(SUBGRAPHS.map((name) => [name, `http://127.0.0.1:${ports[name]}/graphql`])) as Record<SubgraphName, string>;
   const routing = Object.fromEntries(SUBGRAPHS.map((name) => [`${name.toUpperCase()}_SUBGRAPH_URL`, subgraphUrls[name]]));
-  const env = { ...process.env, ...tokens.env, ...routing, LOG_LEVEL: 'silent' };
+  const env = { ...process.env, ...databases, ...tokens.env, ...routing, LOG_LEVEL: 'silent' };
+  const overrides: Partial<Record<SubgraphName, NodeJS.ProcessEnv>> = {};
   const start = async (name: SubgraphName): Promise<Startable> => {
-    const portEnv = { ...env, [`${name.toUpperCase()}_PORT`]: ports[name] };
+    const portEnv = { ...env, ...overrides[name], [`${name.toUpperCase()}_PORT`]: ports[name] };
     switch (name) {
       case 'auth':
         return createAuthServer({ config: loadAuthConfig(portEnv) });
@@ -79,7 +84,8 @@ export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}): Promise<Ru
       await servers.get(name)?.stop();
       servers.delete(name);
     },
-    async startSubgraph(name) {
+    async startSubgraph(name, settings) {
+      if (settings) overrides[name] = { ...overrides[name], ...settings };
       const server = await start(name);
       await server.listen();
       servers.set(name, server);

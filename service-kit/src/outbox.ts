@@ -58,10 +58,13 @@ export interface RelayOptions {
   pollMs: number;
   /** The longest wait between two attempts at one event. */
   maxBackoffMs: number;
+  /**
+   * How long a claimed row is left alone by other relays while this one delivers it: longer than one
+   * delivery may take, short enough that a relay that died mid-delivery holds nothing up for long.
+   */
+  claimMs: number;
 }
 
-/** How long a claimed row is left alone by other relays while this one delivers it. */
-const CLAIM_SECONDS = 30;
 const BATCH = 50;
 const FIRST_BACKOFF_MS = 250;
 
@@ -143,7 +146,7 @@ export class OutboxRelay {
     const schema = `"${this.options.service}"`;
     for (;;) {
       const { rows } = await this.pool.query<OutboxRow>(
-        `UPDATE ${schema}.outbox SET next_attempt_at = now() + interval '${CLAIM_SECONDS} seconds', attempts = attempts + 1
+        `UPDATE ${schema}.outbox SET next_attempt_at = now() + ${Math.ceil(this.options.claimMs)} * interval '1 millisecond', attempts = attempts + 1
          WHERE id IN (SELECT id FROM ${schema}.outbox WHERE next_attempt_at <= now()
                       ORDER BY next_attempt_at, created_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
          RETURNING id, event_id, destination, topic, payload, created_at, attempts`,

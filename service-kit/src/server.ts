@@ -172,7 +172,15 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const view = definition.accountStates ? undefined : accountView(definition.service, db);
   const accounts = definition.accountStates?.(db) ?? (view as AccountStateSource);
   const relay = definition.publishes
-    ? new OutboxRelay({ service: definition.service, databaseUrl: config.databaseUrl, client: services, logger: logger.child({ component: 'outbox' }), metrics, ...config.outbox })
+    ? new OutboxRelay({
+        service: definition.service,
+        databaseUrl: config.databaseUrl,
+        client: services,
+        logger: logger.child({ component: 'outbox' }),
+        metrics,
+        ...config.outbox,
+        claimMs: 2 * config.internal.timeoutMs,
+      })
     : undefined;
   const workers = definition.workers?.(deps) ?? [];
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { databaseLayout, positiveInteger, serviceUrlVariable, type DatabaseLayout } from './config';
 import { freePort, startEmbeddedPostgres } from './embedded';
-import { SERVICES } from './services';
+import { SERVICES, type Service } from './services';
 import { connectOrExplain, ensureDatabase } from './setup';
 
 /** The repository's root, where the git-ignored `.data/` folder lives. */
@@ -24,23 +24,23 @@ export interface ProvisionedServer {
   stop(): Promise<void>;
 }
 
-/** True when some service has neither DATABASE_URL nor a database of its own. */
-function needsServer(env: NodeJS.ProcessEnv): boolean {
-  return !env.DATABASE_URL && SERVICES.some((service) => !env[serviceUrlVariable(service)]);
+/** True when one of the services has neither DATABASE_URL nor a database of its own. */
+function needsServer(env: NodeJS.ProcessEnv, services: readonly Service[]): boolean {
+  return !env.DATABASE_URL && services.some((service) => !env[serviceUrlVariable(service)]);
 }
 
 /**
- * The databases the stack runs on, as the environment places them (DATABASE_URL, DB_LAYOUT,
- * `<SERVICE>_DATABASE_URL`). When some service would have none, an embedded PostgreSQL starts with its data
+ * The databases the stack (or the services named) runs on, as the environment places them
+ * (DATABASE_URL, DB_LAYOUT, `<SERVICE>_DATABASE_URL`). When one of them would have none, an embedded PostgreSQL starts with its data
  * under `.data/postgres`, and DATABASE_URL points at its `fedstack` database. Databases are created when
  * the services' databases are prepared (`prepareDatabases`), not here.
  */
 export async function provisionServer(
-  options: { env?: NodeJS.ProcessEnv; onLog?: (line: string) => void } = {},
+  options: { env?: NodeJS.ProcessEnv; services?: readonly Service[]; onLog?: (line: string) => void } = {},
 ): Promise<ProvisionedServer> {
   const env = options.env ?? process.env;
   databaseLayout(env);
-  if (!needsServer(env)) return { env, embedded: false, stop: async () => undefined };
+  if (!needsServer(env, options.services ?? SERVICES)) return { env, embedded: false, stop: async () => undefined };
   const server = await startEmbeddedPostgres({
     dataDir: env.EMBEDDED_PG_DATA_DIR ?? path.join(REPOSITORY_ROOT, '.data', 'postgres'),
     port: positiveInteger(env, 'EMBEDDED_PG_PORT', DEFAULT_EMBEDDED_PORT, 65535),

@@ -4,6 +4,8 @@ import { ownerUrlFor } from './config';
 import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
 import { SERVICES } from './services';
+import pg from 'pg';
+import { createScratchDatabases } from './provision';
 import { migrationNames, prepareDatabases, runPrismaCli } from './setup';
 import { ownerQuery } from './testing';
 
@@ -85,6 +87,31 @@ describe('a bad DATABASE_URL fails at start with one line naming the problem', (
     expect(explainConnectionError(error, 'postgresql://postgres:secret@db.internal:5433/app', 'DATABASE_URL').message).toBe(
       'DATABASE_URL: cannot connect to PostgreSQL at postgres@db.internal:5433/app: the password was refused',
     );
+  });
+});
+
+describe('one service at a time', () => {
+  it('creates and migrates one service\'s database alone (db:migrate --service payments), touching no other', async () => {
+    const server = new URL(ownerUrlFor('payments'));
+    server.pathname = '/postgres';
+    const fresh = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    const url = fresh.env.DATABASE_URL as string;
+    try {
+      const result = await runDbCli(['migrate', '--service', 'payments'], { DATABASE_URL: '', ...noServiceUrls, PAYMENTS_DATABASE_URL: url });
+      expect(result.code).toBe(0);
+      const client = new pg.Client(url);
+      await client.connect();
+      try {
+        const { rows } = await client.query(`SELECT nspname FROM pg_namespace WHERE nspname = ANY($1) ORDER BY 1`, [SERVICES]);
+        expect(rows).toEqual([{ nspname: 'payments' }]);
+        const history = await client.query('SELECT migration_name FROM payments._prisma_migrations ORDER BY 1');
+        expect(history.rows.map((row) => row.migration_name)).toEqual(migrationNames('payments'));
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await fresh.drop();
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { allServiceConnections, databaseIdentity, ownerUrlFor, type ServiceConnection } from './config';
+import { databaseIdentity, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
 import { ConfigError, DatabaseUnavailableError, describeTarget, explainConnectionError } from './errors';
 import { grantStatements } from './grants';
 import { SERVICES, serviceRole, type Service } from './services';
@@ -250,14 +250,22 @@ export async function prepareDatabases(
   env: NodeJS.ProcessEnv = process.env,
   options: { services?: readonly Service[]; quiet?: boolean } = {},
 ): Promise<void> {
-  const connections = allServiceConnections(env);
   const services = options.services ?? SERVICES;
+  const connections = new Map(services.map((service) => [service, serviceConnection(service, env)] as const));
+  /** Where a service's database is; unknown for a service the settings do not place (not being prepared). */
+  const place = (service: Service) => {
+    try {
+      return databaseIdentity(serviceConnection(service, env).url);
+    } catch (error) {
+      if (error instanceof ConfigError) return undefined;
+      throw error;
+    }
+  };
   const owners = new Map(services.map((service) => [service, ownerUrlFor(service, env)] as const));
-  const place = (service: Service) => databaseIdentity(connections[service].url);
   for (const [service, ownerUrl] of owners) {
     const dedicated = SERVICES.every((other) => other === service || place(other) !== place(service));
-    await prepareService(connections[service], ownerUrl, dedicated, options.quiet ?? false);
+    await prepareService(connections.get(service) as ServiceConnection, ownerUrl, dedicated, options.quiet ?? false);
   }
-  const databases = new Map([...owners].map(([service, ownerUrl]) => [place(service), { ownerUrl, setting: connections[service].source }]));
+  const databases = new Map([...owners].map(([service, ownerUrl]) => [place(service), { ownerUrl, setting: (connections.get(service) as ServiceConnection).source }]));
   for (const { ownerUrl, setting } of databases.values()) await retireSingleHistory(ownerUrl, setting);
 }

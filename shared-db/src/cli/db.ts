@@ -19,6 +19,12 @@ const USAGE = `usage: db <command>
 Databases are placed by DATABASE_URL, DB_LAYOUT and <SERVICE>_DATABASE_URL (README, "Two layouts").
 Without any of them the embedded PostgreSQL under .data/postgres is started for the command.`;
 
+/** The value after `name` in the arguments, if any (checked properly by each command's own parsing). */
+function optionValue(args: string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  return index >= 0 ? args[index + 1] : undefined;
+}
+
 function serviceOption(value: string | undefined): Service | undefined {
   if (value === undefined) return undefined;
   if (!isService(value)) throw new ConfigError(`--service must be one of ${SERVICES.join(', ')} (got "${value}")`);
@@ -56,12 +62,14 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const server = await provisionServer();
+  const named = command === 'prisma' ? (rest[0] === '--service' ? serviceOption(rest[1]) : undefined) : serviceOption(optionValue(rest, '--service'));
+  // Moving from a database named outright needs no database from the settings.
+  if (command === 'split' && optionValue(rest, '--from')) return split(rest, process.env);
+  const server = await provisionServer(named ? { services: [named] } : {});
   try {
     const env = server.env;
     if (command === 'split') return await split(rest, env);
     if (command === 'prisma') {
-      const named = rest[0] === '--service' ? serviceOption(rest[1]) : undefined;
       const args = named ? rest.slice(2) : rest;
       for (const service of named ? [named] : SERVICES) {
         if (!named) console.log(`--- ${service}`);
@@ -70,9 +78,8 @@ async function main(): Promise<void> {
       }
       return;
     }
-    const { values } = parseArgs({ args: rest, options: { service: { type: 'string' } } });
-    const service = serviceOption(values.service);
-    await prepareDatabases(env, { quiet: command === 'seed', ...(service ? { services: [service] } : {}) });
+    parseArgs({ args: rest, options: command === 'migrate' ? { service: { type: 'string' } } : {} });
+    await prepareDatabases(env, { quiet: command === 'seed', ...(named ? { services: [named] } : {}) });
     if (command === 'seed') {
       const report = await seedDemoData(env);
       console.log(

@@ -1,5 +1,7 @@
 import type { ServiceClient } from '@fedstack/shared-db';
 import {
+  AppError,
+  ErrorCode,
   ERASE_COMMAND,
   InternalCallError,
   type AccountChanged,
@@ -131,7 +133,12 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
     try {
       return { userId, alreadyErased: false, ...(await attempt(row)) };
     } catch (error) {
-      throw error instanceof InternalCallError ? error.toClientError() : error;
+      if (!(error instanceof InternalCallError)) throw error;
+      if (!error.retryable || error.service === 'auth') throw error.toClientError();
+      // Started and recorded: it will finish without anyone asking again.
+      throw new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, `Erasure started but not finished (${error.message}); it will finish by itself once it can`, {
+        unavailableService: error.service,
+      });
     }
   }
 

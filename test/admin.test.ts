@@ -1,0 +1,167 @@
+import { graphql } from '@fedstack/service-kit/testing';
+import { ownerSql } from '@fedstack/shared-db/testing';
+import { ERASE, PASSWORD, REINSTATE, SET_ROLE, SUSPEND, administer, demoAdmin, login, pay, register, type SignedIn } from './clients';
+import { startStack, type RunningStack } from './stack';
+
+/**
+ * What admins do to accounts, through the gateway with every service running: auth makes the change,
+ * the trail records it, and erasure reaches every service that holds the user's data.
+ */
+describe('administration across services', () => {
+  let stack: RunningStack;
+  let admin: SignedIn;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    admin = await demoAdmin(stack.gatewayUrl);
+  });
+  afterAll(() => stack.stop());
+
+  type Trail = { user: { auditTrail: { edges: { node: { action: string; requestId: string | null; payload: Record<string, unknown>; actor: { email: string } } }[] } } };
+  const trailOf = async (userId: string) =>
+    (
+      await graphql<Trail>(stack.gatewayUrl, 'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload actor { email } } } } } }', {
+        token: admin.accessToken,
+        variables: { id: userId },
+      })
+    ).data?.user.auditTrail.edges.map((edge) => edge.node);
+
+  it('suspends: sign-in and refresh refused, one audit entry with the request id, visible as soon as the mutation answers', async () => {
+    const user = await register(stack.gatewayUrl);
+    const suspended = await graphql(stack.gatewayUrl, `${SUSPEND.replace('{ id }', '{ id status }')}`, {
+      token: admin.accessToken,
+      variables: { id: user.id, reason: 'chargeback fraud' },
+      headers: { 'x-request-id': `suspend-${user.id}` },
+    });
+    expect(suspended.data).toEqual({ suspendUser: { id: user.id, status: 'SUSPENDED' } });
+    const relogin = await graphql(stack.gatewayUrl, 'mutation ($e: EmailAddress!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }', {
+      variables: { e: user.email, p: PASSWORD },
+    });
+    expect(relogin.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const refresh = await graphql(stack.gatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', { variables: { t: user.refreshToken } });
+    expect(refresh.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await trailOf(user.id)).toEqual([
+      {
+        action: 'user.suspend',
+        requestId: `suspend-${user.id}`,
+        actor: { email: 'admin@example.com' },
+        payload: { reason: 'chargeback fraud', before: { status: 'ACTIVE' }, after: { status: 'SUSPENDED' }, sessionsRevoked: 1 },
+      },
+    ]);
+    // Suspending again changes nothing and records nothing.
+    await administer(stack.gatewayUrl, admin, SUSPEND, { id: user.id, reason: 'again' });
+    expect(await trailOf(user.id)).toHaveLength(1);
+  });
+
+  it('reinstates and changes roles, each with one audit entry; the user signs in again as the new role', async () => {
+    const user = await register(stack.gatewayUrl);
+    await administer(stack.gatewayUrl, admin, SUSPEND, { id: user.id, reason: 'check' });
+    await administer(stack.gatewayUrl, admin, REINSTATE, { id: user.id });
+    await administer(stack.gatewayUrl, admin, SET_ROLE, { id: user.id, role: 'ADMIN' });
+    expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.role_change', 'user.reinstate', 'user.suspend']);
+    const again = await login(stack.gatewayUrl, user.email);
+    const me = await graphql(stack.gatewayUrl, '{ me { role status } }', { token: again.accessToken });
+    expect(me.data).toEqual({ me: { role: 'ADMIN', status: 'ACTIVE' } });
+  });
+
+  it('refuses an unknown user (NOT_FOUND) and an erased one (CONFLICT), changing nothing', async () => {
+    const unknown = await graphql(stack.gatewayUrl, SUSPEND, { token: admin.accessToken, variables: { id: '00000000-0000-4000-8000-00000000beef', reason: 'x' } });
+    expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' });
+    const user = await register(stack.gatewayUrl);
+    await administer(stack.gatewayUrl, admin, ERASE, { id: user.id });
+    const erased = await graphql(stack.gatewayUrl, SET_ROLE, { token: admin.accessToken, variables: { id: user.id, role: 'ADMIN' } });
+    expect(erased.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT' });
+    expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
+  });
+
+  it('erases a user in every service, keeps payment sums, reports what it did, and a second call is harmless', async () => {
+    const user = await register(stack.gatewayUrl);
+    await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Erin Erasable", bio: "Lives at 1 Main St" }) { bio } }', { token: user.accessToken });
+    const paid = await pay(stack.gatewayUrl, user, '10.50', `gift-${user.id}`);
+    const books = await graphql(
+      stack.gatewayUrl,
+      'mutation ($key: String!) { createPayment(input: { amount: "3000", currency: "JPY", description: "Books", paymentMethodToken: "tok_1881" }, idempotencyKey: $key) { id } }',
+      { token: user.accessToken, variables: { key: `books-${user.id}` } },
+    );
+    expect([paid.errors, books.errors]).toEqual([undefined, undefined]);
+    const totals = `SELECT currency, sum(amount)::text AS total FROM payments.payments GROUP BY currency ORDER BY currency`;
+    const before = await ownerSql(totals);
+
+    const result = await graphql<{ eraseUser: { alreadyErased: boolean; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
+      token: admin.accessToken,
+      variables: { id: user.id },
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.eraseUser.alreadyErased).toBe(false);
+    expect(result.data?.eraseUser.changes).toEqual([
+      { schema: 'auth', table: 'password_credentials', action: 'deleted', rows: 1 },
+      { schema: 'auth', table: 'sessions', action: 'deleted', rows: 1 },
+      { schema: 'auth', table: 'login_throttles', action: 'deleted', rows: 0 },
+      { schema: 'auth', table: 'users', action: 'tombstoned', rows: 1 },
+      { schema: 'profile', table: 'profiles', action: 'deleted', rows: 1 },
+      { schema: 'payments', table: 'payments', action: 'anonymised', rows: 2 },
+      { schema: 'payments', table: 'idempotency_records', action: 'deleted', rows: 2 },
+    ]);
+
+    // Each service, checked for anything that still names or describes the person.
+    expect(await ownerSql('SELECT email, erased_at IS NOT NULL AS erased FROM auth.users WHERE id = $1', [user.id])).toEqual([
+      { email: `erased+${user.id}@erased.invalid`, erased: true },
+    ]);
+    for (const table of ['auth.password_credentials', 'auth.sessions']) {
+      expect({ table, rows: await ownerSql(`SELECT 1 FROM ${table} WHERE user_id = $1`, [user.id]) }).toEqual({ table, rows: [] });
+    }
+    expect(await ownerSql('SELECT 1 FROM profile.profiles WHERE user_id = $1', [user.id])).toEqual([]);
+    expect(await ownerSql('SELECT description, method_last4 FROM payments.payments WHERE user_id = $1', [user.id])).toEqual([
+      { description: null, method_last4: null },
+      { description: null, method_last4: null },
+    ]);
+    expect(await ownerSql('SELECT 1 FROM payments.idempotency_records WHERE user_id = $1', [user.id])).toEqual([]);
+    expect(await ownerSql(`SELECT 1 FROM admin.audit_entries WHERE payload::text ILIKE '%' || $1 || '%'`, [user.email])).toEqual([]);
+    expect(await ownerSql(totals)).toEqual(before);
+
+    const again = await graphql<{ eraseUser: { alreadyErased: boolean; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
+      token: admin.accessToken,
+      variables: { id: user.id },
+    });
+    expect(again.data?.eraseUser).toMatchObject({ alreadyErased: true, changes: [] });
+    expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
+  });
+
+  it('assembles adminStats from auth and payments; the figures agree with their tables', async () => {
+    const stats = await graphql<{
+      adminStats: {
+        usersByRole: { role: string; count: number }[];
+        usersByStatus: { status: string; count: number }[];
+        signupsLast24Hours: number;
+        signupsLast30Days: number;
+        paymentVolume: { currency: string; status: string; count: number; amount: string }[];
+      };
+    }>(
+      stack.gatewayUrl,
+      `{ adminStats { usersByRole { role count } usersByStatus { status count } signupsLast24Hours signupsLast30Days
+         paymentVolume { currency status count amount } } }`,
+      { token: admin.accessToken },
+    );
+    expect(stats.errors).toBeUndefined();
+    const result = stats.data?.adminStats;
+    const [users] = await ownerSql<{ admins: number; all: number }>(
+      `SELECT count(*) FILTER (WHERE role = 'ADMIN')::int AS admins, count(*)::int AS all FROM auth.users WHERE erased_at IS NULL`,
+    );
+    const total = (counts: { count: number }[] = []) => counts.reduce((sum, entry) => sum + entry.count, 0);
+    // Other test files add users at the same time: the figures are at least what was there before.
+    expect(total(result?.usersByRole)).toBe(total(result?.usersByStatus));
+    expect(total(result?.usersByRole)).toBeLessThanOrEqual(users?.all ?? 0);
+    expect(result?.usersByRole.find((entry) => entry.role === 'ADMIN')?.count).toBeGreaterThanOrEqual(1);
+    expect(result?.signupsLast30Days).toBeGreaterThanOrEqual(result?.signupsLast24Hours ?? 0);
+    const [kwd] = await ownerSql<{ n: number; total: string }>(`SELECT count(*)::int AS n, sum(amount)::numeric(19,3)::text AS total FROM payments.payments WHERE currency = 'KWD' AND status = 'SUCCEEDED'`);
+    expect(result?.paymentVolume.find((volume) => volume.currency === 'KWD' && volume.status === 'SUCCEEDED')).toEqual({
+      currency: 'KWD',
+      status: 'SUCCEEDED',
+      count: kwd?.n,
+      amount: kwd?.total,
+    });
+    const asUser = await graphql(stack.gatewayUrl, '{ adminStats { usersByRole { count } paymentVolume { count } } }', { token: (await register(stack.gatewayUrl)).accessToken });
+    expect(asUser.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(asUser.data).toBeNull();
+  });
+});

@@ -1,0 +1,97 @@
+import { createInternalClient } from '@fedstack/service-kit';
+import { graphql } from '@fedstack/service-kit/testing';
+import { ownerSql } from '@fedstack/shared-db/testing';
+import { ERASE, demoAdmin, pay, register, within } from './clients';
+import { startProcessStack, type ProcessStack } from './processes';
+
+/**
+ * Crashes between the steps of what crosses services (kill -9, nothing flushed), then convergence with
+ * no operator action: an action and its audit entry end up both done or both not done; an erasure once
+ * requested ends done and audited (docs/adr/0006-split-databases.md). Retry intervals are shortened so
+ * that the bound is seconds here; the defaults and what they bound are in the README.
+ */
+describe('after a crash at any step, the system converges', () => {
+  let stack: ProcessStack;
+  const CONVERGED_WITHIN_MS = 15_000;
+
+  beforeAll(async () => {
+    stack = await startProcessStack({ OUTBOX_POLL_MS: '200', OUTBOX_MAX_BACKOFF_MS: '500', INTERNAL_TIMEOUT_MS: '1000' });
+  }, 60_000);
+  afterAll(() => stack.stop());
+
+  const auditEntries = (targetId: string, action: string) =>
+    ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM admin.audit_entries WHERE target_id = $1 AND action = $2', [targetId, action]);
+
+  it('auth suspends and dies before admin has the audit entry: the entry arrives once both are back', async () => {
+    const [admin, user] = await Promise.all([demoAdmin(stack.gatewayUrl), register(stack.gatewayUrl)]);
+    await stack.crash('admin');
+    // What admin does first for suspendUser, done here as admin would: ask auth, over the internal API.
+    const asAdmin = createInternalClient({
+      self: 'admin',
+      secret: new TextEncoder().encode(stack.tokens.env.INTERNAL_API_SECRET),
+      peers: { auth: new URL(String(stack.env.AUTH_SUBGRAPH_URL)).origin, profile: '', payments: '', admin: '' },
+      timeoutMs: 5000,
+    });
+    try {
+      await asAdmin.command('auth', 'suspendUser', { actor: { userId: admin.id, requestId: 'crash-1' }, userId: user.id, reason: 'crash test' });
+    } finally {
+      await asAdmin.close();
+    }
+    // Step 2 (admin records the entry) never happened; auth, with the entry in its outbox, dies too.
+    await stack.crash('auth');
+    expect(await ownerSql(`SELECT status::text FROM auth.users WHERE id = $1`, [user.id])).toEqual([{ status: 'SUSPENDED' }]);
+    expect(await auditEntries(user.id, 'user.suspend')).toEqual([{ n: 0 }]);
+
+    await stack.start('auth');
+    await stack.start('admin');
+    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(user.id, 'user.suspend'))[0]?.n === 1);
+    // And admin's view of the account (the suspension) arrived the same way: its token is refused there.
+    const trail = await graphql(stack.gatewayUrl, 'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { requestId } } } } }', {
+      token: user.accessToken,
+      variables: { id: user.id },
+    });
+    expect(trail.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('a refund whose audit entry could not be delivered (admin down, payments killed) is audited once both are back', async () => {
+    const [admin, user] = await Promise.all([demoAdmin(stack.gatewayUrl), register(stack.gatewayUrl)]);
+    const paymentId = (await pay(stack.gatewayUrl, user, '20.00')).data?.createPayment.id as string;
+    await stack.crash('admin');
+    const refund = await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { refundPayment(input: { paymentId: $id, amount: "5.00" }, idempotencyKey: "crash-refund") { id } }', {
+      token: admin.accessToken,
+      variables: { id: paymentId },
+    });
+    expect(refund.errors).toBeUndefined();
+    await stack.crash('payments');
+    expect(await auditEntries(paymentId, 'payment.refund')).toEqual([{ n: 0 }]);
+    await stack.start('payments');
+    await stack.start('admin');
+    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(paymentId, 'payment.refund'))[0]?.n === 1);
+  });
+
+  it('an erasure interrupted part-way (payments down, admin killed) is finished and audited once they are back', async () => {
+    const [admin, user] = await Promise.all([demoAdmin(stack.gatewayUrl), register(stack.gatewayUrl)]);
+    await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Half Erased" }) { displayName } }', { token: user.accessToken });
+    await pay(stack.gatewayUrl, user, '7.00');
+    await stack.crash('payments');
+    const interrupted = await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: user.id } });
+    expect(interrupted.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/^Erasure started but not finished \(The payments service could not be reached\); it will finish by itself/),
+      extensions: { code: 'SUBGRAPH_UNAVAILABLE', unavailableService: 'payments' },
+    });
+    // auth and profile have erased their part; payments has not; nothing is audited yet.
+    expect(await ownerSql('SELECT erased_at IS NOT NULL AS erased FROM auth.users WHERE id = $1', [user.id])).toEqual([{ erased: true }]);
+    expect(await ownerSql('SELECT 1 FROM profile.profiles WHERE user_id = $1', [user.id])).toEqual([]);
+    expect(await ownerSql('SELECT count(*)::int AS n FROM payments.payments WHERE user_id = $1 AND anonymised_at IS NULL', [user.id])).toEqual([{ n: 1 }]);
+    expect(await auditEntries(user.id, 'user.erase')).toEqual([{ n: 0 }]);
+
+    await stack.crash('admin');
+    await stack.start('payments');
+    await stack.start('admin');
+    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(user.id, 'user.erase'))[0]?.n === 1);
+    expect(await ownerSql('SELECT count(*)::int AS n FROM payments.payments WHERE user_id = $1 AND anonymised_at IS NULL', [user.id])).toEqual([{ n: 0 }]);
+    expect(await ownerSql('SELECT completed_at IS NOT NULL AS done FROM admin.erasure_requests WHERE user_id = $1', [user.id])).toEqual([{ done: true }]);
+    const again = await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: user.id } });
+    expect(again.data).toMatchObject({ eraseUser: { alreadyErased: true } });
+  });
+});

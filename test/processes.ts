@@ -1,0 +1,62 @@
+import type { ChildProcess } from 'node:child_process';
+import { freePort } from '@fedstack/shared-db';
+import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess, type StackProcessName } from '@fedstack/scripts';
+import { testTokens } from '@fedstack/service-kit/testing';
+
+const HOST = '127.0.0.1';
+
+export interface ProcessStack {
+  gatewayUrl: string;
+  /** The settings every process was started with (ports, keys, the run's databases). */
+  env: NodeJS.ProcessEnv;
+  tokens: Awaited<ReturnType<typeof testTokens>>;
+  /** Starts a process of the stack (again), on its port, and waits until it is ready. */
+  start(name: StackProcessName): Promise<void>;
+  /** kill -9: no shutdown, nothing flushed. */
+  crash(name: StackProcessName): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The stack as `npm start` runs it, one process per service, on the run's databases: for tests that
+ * kill processes. `extraEnv` is given to every process (shorter retry intervals, say).
+ */
+export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promise<ProcessStack> {
+  const tokens = await testTokens();
+  const names: StackProcessName[] = ['auth', 'profile', 'payments', 'admin', 'gateway'];
+  const ports = Object.fromEntries(await Promise.all(names.map(async (name) => [`${name.toUpperCase()}_PORT`, String(await freePort())] as const)));
+  const processes = planStack(ports);
+  const env: NodeJS.ProcessEnv = { ...process.env, ...tokens.env, ...routing(processes, HOST, {}), HOST, LOG_LEVEL: 'warn', ...extraEnv };
+  const running = new Map<StackProcessName, ChildProcess>();
+  const target = (name: StackProcessName) => processes.find((entry) => entry.name === name) as PlannedProcess;
+  const stack: ProcessStack = {
+    gatewayUrl: `http://${HOST}:${target('gateway').port}/graphql`,
+    env,
+    tokens,
+    async start(name) {
+      const child = startProcess(target(name), env, ['ignore', 'ignore', 'inherit']);
+      running.set(name, child);
+      await waitUntilReady(target(name), HOST, child);
+    },
+    async crash(name) {
+      const child = running.get(name);
+      running.delete(name);
+      if (!child || child.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      });
+    },
+    async stop() {
+      await Promise.all([...running.values()].map(stopProcess));
+      running.clear();
+    },
+  };
+  try {
+    for (const name of names) await stack.start(name);
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return stack;
+}

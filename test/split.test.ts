@@ -1,0 +1,160 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import {
+  REPOSITORY_ROOT,
+  SERVICES,
+  createScratchDatabases,
+  ownerUrlFor,
+  prepareDatabases,
+  seedDemoData,
+  serviceUrlVariable,
+  type ScratchDatabases,
+  type Service,
+} from '@fedstack/shared-db';
+import { graphql } from '@fedstack/service-kit/testing';
+import { demoAdmin, pay, register } from './clients';
+import { endToEndTests } from './e2e-suite';
+import { startStack, type RunningStack } from './stack';
+
+const DB_CLI = path.join(REPOSITORY_ROOT, 'shared-db', 'dist', 'cli', 'db.js');
+
+/** `npm run db:split -- <args>`, as an operator runs it, with the given database settings and no others. */
+function dbSplit(args: string[], databases: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const unset = Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), '']));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [DB_CLI, 'split', ...args], { env: { ...process.env, DB_LAYOUT: '', ...unset, ...databases } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+async function query<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    return (await client.query<R>(text, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The move from one database to one per service, as an operator makes it: starting from a shared
+ * database with the stack's data in place, `db:split` moves each service in turn while the others keep
+ * running, and the whole end-to-end suite passes after each move. Then one service moves back.
+ */
+// It makes a shared database of its own to start from, whatever the run's layout: one run of it is enough.
+const describeOnce = process.env.DB_LAYOUT === 'split' || Object.keys(process.env).some((name) => name.endsWith('_DATABASE_URL') && process.env[name]) ? describe.skip : describe;
+
+describeOnce('db:split, one service at a time', () => {
+  let shared: ScratchDatabases;
+  let sharedUrl: string;
+  let stack: RunningStack;
+  /** Where each moved service's database is (the owner's connection). */
+  const moved: Record<string, string> = {};
+  const targetOf = (service: Service, suffix = '') => {
+    const url = new URL(sharedUrl);
+    url.pathname = `${url.pathname}_${service}${suffix}`;
+    return url.toString();
+  };
+  const settings = () => ({ DATABASE_URL: sharedUrl, ...moved });
+
+  beforeAll(async () => {
+    // A database of its own, on the run's server, so that moving services out disturbs no other test.
+    const server = new URL(ownerUrlFor('auth'));
+    server.pathname = '/postgres';
+    shared = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    sharedUrl = shared.env.DATABASE_URL as string;
+    const env = { ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), ''])), ...settings() };
+    await prepareDatabases(env, { quiet: true });
+    await seedDemoData(env);
+    stack = await startStack({}, env);
+    // Data of every kind the services keep: a suspension's audit trail, a refund, a profile.
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const user = await register(stack.gatewayUrl);
+    await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Moved" }) { displayName } }', { token: user.accessToken });
+    const paymentId = (await pay(stack.gatewayUrl, user, '40.00')).data?.createPayment.id;
+    await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { refundPayment(input: { paymentId: $id, amount: "4.00" }, idempotencyKey: "moved") { id } }', {
+      token: admin.accessToken,
+      variables: { id: paymentId },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    const admin = new URL(sharedUrl);
+    admin.pathname = '/postgres';
+    for (const service of SERVICES) {
+      for (const suffix of ['', '_taken']) await query(admin.toString(), `DROP DATABASE IF EXISTS "${new URL(targetOf(service, suffix)).pathname.slice(1)}" WITH (FORCE)`);
+    }
+    await shared?.drop();
+  });
+
+  it('refuses while the service is running, and when the target already holds its schema, changing nothing', async () => {
+    const running = await dbSplit(['--service', 'profile', '--to', targetOf('profile')], settings());
+    expect(running.code).toBe(1);
+    expect(running.stderr.trim()).toMatch(/^error: db:split: \d+ connections? of profile_svc (is|are) open to the source: stop the profile service first/);
+
+    const taken = targetOf('profile', '_taken');
+    await prepareDatabases({ ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((s) => [serviceUrlVariable(s), ''])), PROFILE_DATABASE_URL: taken }, { services: ['profile'], quiet: true });
+    await stack.stopSubgraph('profile');
+    try {
+      const occupied = await dbSplit(['--service', 'profile', '--to', taken], settings());
+      expect(occupied.code).toBe(1);
+      expect(occupied.stderr.trim()).toMatch(/^error: db:split: the target is not empty: it already holds the profile schema/);
+    } finally {
+      await stack.startSubgraph('profile');
+    }
+    expect(await query(sharedUrl, `SELECT count(*)::int AS n FROM profile.profiles`)).toEqual([{ n: expect.any(Number) }]);
+  });
+
+  for (const service of SERVICES) {
+    describe(`after moving ${service} into a database of its own`, () => {
+      beforeAll(async () => {
+        const counts = await query<{ table: string; rows: number }>(
+          sharedUrl,
+          `SELECT relname AS table, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', $1::text, relname), false, true, '')))[1]::text::int AS rows
+           FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind = 'r' AND relname <> '_prisma_migrations' ORDER BY relname`,
+          [service],
+        );
+        await stack.stopSubgraph(service);
+        const result = await dbSplit(['--service', service, '--to', targetOf(service)], settings());
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(result.stdout).toContain(`Moved ${service}: ${counts.length} tables`);
+        expect(result.stdout).toContain('every count and checksum verified');
+        expect(result.stdout).toContain(`${serviceUrlVariable(service)}=postgresql://${service}_svc:<${service.toUpperCase()}_DB_PASSWORD>@`);
+        for (const { table, rows } of counts) expect(result.stdout).toContain(`  ${service}.${table}: ${rows} rows, checksum `);
+        // The old copy is retired: renamed, out of the service's reach.
+        const retired = /schema (\S+_moved_\d+)/.exec(result.stdout)?.[1];
+        expect(await query(sharedUrl, 'SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)', [service, retired])).toEqual([{ nspname: retired }]);
+        moved[serviceUrlVariable(service)] = targetOf(service);
+        await stack.startSubgraph(service, { [serviceUrlVariable(service)]: targetOf(service) });
+      }, 60_000);
+
+      endToEndTests(() => stack);
+    });
+  }
+
+  describe('and back: payments returns to the shared database', () => {
+    beforeAll(async () => {
+      await stack.stopSubgraph('payments');
+      const back = await dbSplit(['--service', 'payments', '--from', targetOf('payments'), '--to', sharedUrl], settings());
+      expect({ code: back.code, stderr: back.stderr }).toEqual({ code: 0, stderr: '' });
+      delete moved[serviceUrlVariable('payments')];
+      await stack.startSubgraph('payments', { PAYMENTS_DATABASE_URL: sharedUrl });
+    }, 60_000);
+
+    it('serves the payments made before both moves', async () => {
+      const carol = await graphql<{ login: { accessToken: string } }>(
+        stack.gatewayUrl,
+        'mutation { login(input: { email: "carol@example.com", password: "user-demo-password" }) { accessToken } }',
+      );
+      const totals = await graphql(stack.gatewayUrl, '{ me { paymentTotals { currency amount } } }', { token: carol.data?.login.accessToken as string });
+      expect(totals.data).toEqual({ me: { paymentTotals: [{ currency: 'GBP', amount: '75.00' }, { currency: 'KWD', amount: '12.345' }] } });
+    });
+  });
+});

@@ -1,0 +1,43 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { REPOSITORY_ROOT, createScratchDatabases, freePort, ownerUrlFor, type ScratchDatabases } from '@fedstack/shared-db';
+import { testTokens } from '@fedstack/service-kit/testing';
+
+/** Runs a service's entry point as its container would, until it exits on its own (or 20 s pass). */
+function run(entry: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(REPOSITORY_ROOT, entry)], { env: { ...process.env, ...env } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+/**
+ * A setting the code cannot honour stops the process at start with one line that names it, rather than
+ * serving wrong answers: here, a service given a database of its own that nobody has migrated.
+ */
+describe('start-up checks', () => {
+  let empty: ScratchDatabases;
+  beforeAll(async () => {
+    const server = new URL(ownerUrlFor('payments'));
+    server.pathname = '/postgres';
+    empty = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+  });
+  afterAll(() => empty.drop());
+
+  it('refuses to start payments on a database without its migrations, naming the setting and what to do', async () => {
+    const tokens = await testTokens();
+    const url = empty.env.DATABASE_URL as string;
+    const result = await run('subgraphs/payments/dist/main.js', { ...tokens.env, PAYMENTS_DATABASE_URL: url, PAYMENTS_PORT: String(await freePort()), LOG_LEVEL: 'silent' });
+    expect(result.code).toBe(1);
+    const database = new URL(url).pathname;
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^error: PAYMENTS_DATABASE_URL: the payments schema at payments_svc@[^ ]+${database} lacks every migration \\(run npm run db:migrate with the owner's connection first\\)$`)),
+    ]);
+  });
+});
