@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import express, { type Express } from 'express';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { ConfigError, isService, type Service } from '@fedstack/shared-db';
 import { AppError, ErrorCode } from './errors';
+import { developmentSecret } from './keys';
 import type { Logger } from './logger';
 
 /**
@@ -29,18 +28,16 @@ export async function resolveInternalSecret(config: { secret?: string; secretSet
     return new TextEncoder().encode(config.secret.trim());
   }
   if (!config.developmentFile) throw new ConfigError('INTERNAL_API_SECRET or INTERNAL_API_SECRET_FILE must be set in production');
-  const file = config.developmentFile;
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  // Several processes start at once: exactly one creates the file, the others read what it wrote.
-  await writeFile(file, randomBytes(32).toString('base64url'), { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EEXIST') throw error;
-  });
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const secret = (await readFile(file, 'utf8')).trim();
-    if (secret.length >= MIN_SECRET_LENGTH) return new TextEncoder().encode(secret);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new ConfigError(`the development secret file ${file} exists but holds no secret`);
+  const secret = await developmentSecret(
+    config.developmentFile,
+    async () => randomBytes(32).toString('base64url'),
+    (text) => {
+      if (text.trim().length < MIN_SECRET_LENGTH) throw new Error('incomplete');
+      return text.trim();
+    },
+    'internal API secret',
+  );
+  return new TextEncoder().encode(secret);
 }
 
 /** Signs this service's internal calls, reusing a token until it is half-way to expiry. */

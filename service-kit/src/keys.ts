@@ -26,37 +26,57 @@ export interface DevelopmentKeyPair {
 }
 
 /**
- * The development key pair, created on first use in a git-ignored file. Several processes may start
- * at once: exactly one creates the file (exclusive create) and the others read what it wrote.
+ * A development secret kept in a git-ignored file, made by `make` on first use. Several processes may
+ * start at once: exactly one creates the file (exclusive create) and the others read what it wrote. Only
+ * the file's own folder is private (0700): its parents keep their usual mode, since `.data/` also holds
+ * the embedded server's data, which another system user (postgres) must reach.
  */
-export async function loadOrCreateDevelopmentKeyPair(file: string): Promise<DevelopmentKeyPair> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as DevelopmentKeyPair;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
-  const kid = `dev-${Date.now().toString(36)}`;
-  const pair: DevelopmentKeyPair = {
-    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: TOKEN_ALGORITHM, use: 'sig' },
-    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALGORITHM, use: 'sig' },
-  };
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  try {
-    await writeFile(file, JSON.stringify(pair, null, 2), { flag: 'wx', mode: 0o600 });
-    return pair;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    // Another process won the race; wait until its write is complete.
-    for (let attempt = 0; attempt < 50; attempt += 1) {
-      try {
-        return JSON.parse(await readFile(file, 'utf8')) as DevelopmentKeyPair;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+export async function developmentSecret<T>(file: string, make: () => Promise<string>, parse: (text: string) => T, what: string): Promise<T> {
+  const read = async (): Promise<string | undefined> => {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
     }
-    throw new ConfigError(`the development key file ${file} exists but cannot be read as a key pair`);
+  };
+  let text = await read();
+  if (text === undefined) {
+    await mkdir(path.dirname(path.dirname(file)), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const content = await make();
+    try {
+      await writeFile(file, content, { flag: 'wx', mode: 0o600 });
+      return parse(content);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    text = await read();
   }
+  // Another process may still be writing it: wait until what it holds parses.
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    try {
+      return parse(text ?? '');
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      text = await read();
+    }
+  }
+  throw new ConfigError(`the development ${what} file ${file} exists but cannot be read`);
+}
+
+/** The development key pair, created on first use in a git-ignored file. */
+export function loadOrCreateDevelopmentKeyPair(file: string): Promise<DevelopmentKeyPair> {
+  const make = async () => {
+    const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+    const kid = `dev-${Date.now().toString(36)}`;
+    const pair: DevelopmentKeyPair = {
+      privateJwk: { ...(await exportJWK(privateKey)), kid, alg: TOKEN_ALGORITHM, use: 'sig' },
+      publicJwk: { ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALGORITHM, use: 'sig' },
+    };
+    return JSON.stringify(pair, null, 2);
+  };
+  return developmentSecret(file, make, (text) => JSON.parse(text) as DevelopmentKeyPair, 'key pair');
 }
 
 /** Reads a public key given as PEM (SPKI), a JWK or a JWK Set. */

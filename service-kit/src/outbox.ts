@@ -14,6 +14,12 @@ import type { ServiceMetrics } from './metrics';
  * idempotently (by event id or version), so a delivery repeated after a crash does no harm.
  */
 
+/** A connection error in one line (pg's errors carry the whole client, which has no place in a log). */
+function brief(error: unknown): string {
+  const { message, code } = error as { message?: string; code?: string };
+  return code ? `${message ?? String(error)} (${code})` : (message ?? String(error));
+}
+
 /** Anything that can run a statement inside the caller's transaction (a Prisma transaction client). */
 export interface RawExecutor {
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
@@ -79,6 +85,9 @@ export class OutboxRelay {
 
   constructor(private readonly options: RelayOptions) {
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+    // An idle connection the server ends (a restart, a failover) must not end the process: the next
+    // pass opens another.
+    this.pool.on('error', (error) => options.logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
   }
 
   /** Starts listening for new events and polling for due ones. */
@@ -97,7 +106,7 @@ export class OutboxRelay {
       return;
     }
     this.draining = this.drain()
-      .catch((error: unknown) => this.options.logger.warn({ err: error }, 'outbox relay pass failed; retrying at the next poll'))
+      .catch((error: unknown) => this.options.logger.warn({ reason: brief(error) }, 'outbox relay pass failed; retrying at the next poll'))
       .finally(() => {
         this.draining = undefined;
         if (this.again) {
@@ -126,7 +135,7 @@ export class OutboxRelay {
     const listener = new pg.Client({ connectionString: this.options.databaseUrl });
     listener.on('notification', () => this.kick());
     listener.on('error', (error) => {
-      this.options.logger.warn({ err: error }, 'outbox listener lost its connection; polling until it is back');
+      this.options.logger.warn({ reason: brief(error) }, 'outbox listener lost its connection; polling until it is back');
       listener.end().catch(() => undefined);
       setTimeout(() => void this.listen().catch(() => undefined), this.options.pollMs).unref();
     });
@@ -137,7 +146,7 @@ export class OutboxRelay {
     } catch (error) {
       await listener.end().catch(() => undefined);
       if (this.stopped) return;
-      this.options.logger.warn({ err: error }, 'outbox listener could not connect; polling until it can');
+      this.options.logger.warn({ reason: brief(error) }, 'outbox listener could not connect; polling until it can');
       setTimeout(() => void this.listen().catch(() => undefined), this.options.pollMs).unref();
     }
   }
