@@ -30,8 +30,8 @@ WORKDIR /app
 # The whole tree, not only dist/: the processes read supergraph.graphql, subgraphs/*/schema.graphql,
 # and the migrations run Prisma's CLI on shared-db/prisma/ through shared-db/scripts/.
 COPY --from=build /app /app
-# Mount point of the signing-key volume: Docker gives a new named volume the ownership of the
-# directory it is mounted on, so the key job, running as node, can write its key there.
-RUN mkdir /keys && chown node:node /keys
+# Mount points of the key volumes: Docker gives a new named volume the ownership of the directory it is
+# mounted on, so the keys job, running as node, can write each service's keys there.
+RUN mkdir -p /keys/auth /keys/profile /keys/payments /keys/admin && chown -R node:node /keys
 USER node
 CMD ["node", "-e", "console.error('Give this image a command, e.g. node subgraphs/auth/dist/main.js; docker-compose.yml runs every service.'); process.exit(2)"]

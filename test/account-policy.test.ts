@@ -63,6 +63,18 @@ describe('an access token loses what its account has lost, in every service', ()
     await within(ACCOUNT_CHANGE_BOUND_MS, async () => (await readsOthers(other.accessToken)).data?.payment === null);
   });
 
+  it("a demoted admin's token no longer administers anyone (admin's view, and auth behind it)", async () => {
+    const other = await newAdmin(stack.gatewayUrl);
+    const target = await register(stack.gatewayUrl);
+    await administer(stack.gatewayUrl, admin, SET_ROLE, { id: other.id, role: 'USER' });
+    await within(ACCOUNT_CHANGE_BOUND_MS, async () => {
+      const attempt = await graphql(stack.gatewayUrl, SUSPEND, { token: other.accessToken, variables: { id: target.id, reason: 'no longer allowed' } });
+      return code(attempt) === 'FORBIDDEN';
+    });
+    const me = await graphql(stack.gatewayUrl, '{ me { status } }', { token: target.accessToken });
+    expect(me.data).toEqual({ me: { status: 'ACTIVE' } });
+  });
+
   it("a suspended admin's token no longer reads other users' payments or profiles", async () => {
     const other = await newAdmin(stack.gatewayUrl);
     expect((await readsOthers(other.accessToken)).data?.payment).not.toBeNull();

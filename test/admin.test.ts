@@ -127,6 +127,28 @@ describe('administration across services', () => {
     expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
   });
 
+  it('drops an erasure auth refuses (no such user): nothing erased, nothing audited, nothing left to retry', async () => {
+    const unknown = '00000000-0000-4000-8000-0000000e7a5e';
+    const result = await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: unknown } });
+    expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(await ownerSql('SELECT 1 FROM admin.erasure_requests WHERE user_id = $1', [unknown])).toEqual([]);
+    expect(await ownerSql('SELECT 1 FROM admin.audit_entries WHERE target_id = $1', [unknown])).toEqual([]);
+  });
+
+  it('erases once when asked twice at the same moment: both answers agree, one audit entry', async () => {
+    const user = await register(stack.gatewayUrl);
+    await pay(stack.gatewayUrl, user, '3.00');
+    type Report = { eraseUser: { alreadyErased: boolean; changes: unknown[] } };
+    const answers = await Promise.all([1, 2].map(() => graphql<Report>(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: user.id } })));
+    expect(answers.map((answer) => answer.errors)).toEqual([undefined, undefined]);
+    // Each either did it (the services answering the same to both) or found it done.
+    const did = answers.map((answer) => answer.data?.eraseUser).filter((report) => report && !report.alreadyErased);
+    expect(did.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(did.map((report) => JSON.stringify(report?.changes))).size).toBe(1);
+    expect(await ownerSql(`SELECT count(*)::int AS n FROM admin.audit_entries WHERE target_id = $1 AND action = 'user.erase'`, [user.id])).toEqual([{ n: 1 }]);
+    expect(await ownerSql('SELECT description IS NULL AS anonymised FROM payments.payments WHERE user_id = $1', [user.id])).toEqual([{ anonymised: true }]);
+  });
+
   it('assembles adminStats from auth and payments; the figures agree with their tables', async () => {
     const stats = await graphql<{
       adminStats: {

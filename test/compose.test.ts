@@ -281,11 +281,11 @@ describe('docker-compose.yml', () => {
       expect(portOf('gateway')).toBe(4000);
     });
 
-    test('every named volume is declared, and every subgraph mounts the secrets read-only', () => {
+    test('every named volume is declared, and every subgraph mounts its own keys, read-only, and no other service\'s', () => {
       const used = Object.keys(compose.services).flatMap((name) => mountsOf(name).map(({ volume }) => volume));
       expect([...new Set(used)].sort()).toEqual(Object.keys(compose.volumes ?? {}).sort());
-      for (const name of SERVICES) expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: 'keys', target: '/keys', readOnly: true }] });
-      expect(mountsOf('keys')).toEqual([{ volume: 'keys', target: '/keys', readOnly: false }]);
+      for (const name of SERVICES) expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: `${name}-keys`, target: '/keys', readOnly: true }] });
+      expect(mountsOf('keys')).toEqual(SERVICES.map((name) => ({ volume: `${name}-keys`, target: `/keys/${name}`, readOnly: false })));
       expect(mountsOf('gateway')).toEqual([]);
     });
   });
@@ -368,36 +368,41 @@ describe('docker-compose.yml', () => {
   });
 
   describe('settings, as the services read them in production', () => {
-    test('every subgraph accepts its environment, with the secrets the keys job writes into their shared volume', async () => {
-      const volumes = { keys: mkdtempSync(path.join(os.tmpdir(), 'fedstack-keys-')) };
+    test('every subgraph accepts its environment, with the keys the keys job writes into its volume', async () => {
+      const root = mkdtempSync(path.join(os.tmpdir(), 'fedstack-keys-'));
+      const volumes = Object.fromEntries(SERVICES.map((name) => [`${name}-keys`, path.join(root, name)]));
       try {
         const [, script = '', target = ''] = service('keys').command ?? [];
-        const run = () => execFileSync(process.execPath, [script, hostPathOf('keys', `${target}/`, volumes)], { cwd: ROOT, encoding: 'utf8' });
-        expect(run()).toMatch(/^Created the signing key .*\nCreated the internal API secret /);
-        const secretFile = hostPathOf('keys', '/keys/internal-api-secret', volumes);
-        const keyFile = hostPathOf('keys', '/keys/jwt-private.pem', volumes);
-        const written = { key: readFileSync(keyFile, 'utf8'), secret: readFileSync(secretFile, 'utf8') };
-        for (const file of [keyFile, secretFile]) expect(statSync(file).mode & 0o777).toBe(0o600);
-        // A second start keeps both, so that tokens and calls already signed stay valid.
-        expect(run()).toMatch(/^Found the signing key .*\nFound the internal API secret /);
-        expect({ key: readFileSync(keyFile, 'utf8'), secret: readFileSync(secretFile, 'utf8') }).toEqual(written);
+        // The job's folder, with each service's volume mounted under it as the compose file says.
+        expect(mountsOf('keys').every(({ target: mount }) => path.posix.dirname(mount) === target)).toBe(true);
+        const run = () => execFileSync(process.execPath, [script, root], { cwd: ROOT, encoding: 'utf8' });
+        expect(run().match(/^Created /gm)).toHaveLength(5);
+        const files = SERVICES.flatMap((name) => [hostPathOf(name, '/keys/internal-private.pem', volumes), ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes)] : [])]);
+        const written = files.map((file) => readFileSync(file, 'utf8'));
+        for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
+        expect(new Set(written).size).toBe(files.length);
+        // A second start keeps every key, so that tokens and calls already signed stay valid.
+        expect(run().match(/^Found /gm)).toHaveLength(5);
+        expect(files.map((file) => readFileSync(file, 'utf8'))).toEqual(written);
 
+        const peerOrigins = Object.fromEntries(SERVICES.map((peer) => [peer, `http://${peer}:${portOf(peer)}`]));
         for (const name of SERVICES) {
           const environment = environmentOf(name);
           const inVolume = (setting_: string) => hostPathOf(name, setting(environment, setting_), volumes);
-          const local = { ...environment, INTERNAL_API_SECRET_FILE: inVolume('INTERNAL_API_SECRET_FILE') };
+          const local = { ...environment, INTERNAL_PRIVATE_KEY_FILE: inVolume('INTERNAL_PRIVATE_KEY_FILE') };
           const config = name === 'auth' ? loadAuthConfig({ ...local, JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE') }) : loadServiceConfig(name, local);
           expect({ name, production: config.production, host: config.host, port: config.port }).toEqual({ name, production: true, host: '0.0.0.0', port: portOf(name) });
-          expect({ name, secret: config.internal.secret }).toEqual({ name, secret: written.secret });
+          expect({ name, key: config.internal.privateKey?.value }).toEqual({ name, key: readFileSync(hostPathOf(name, '/keys/internal-private.pem', volumes), 'utf8') });
           // Each reaches the others' internal API by service name and port.
-          expect({ name, peers: config.internal.peers }).toEqual({ name, peers: Object.fromEntries(SERVICES.map((peer) => [peer, `http://${peer}:${portOf(peer)}`])) });
+          expect({ name, peers: config.internal.peers }).toEqual({ name, peers: peerOrigins });
           if (name !== 'auth') expect(config.tokens.jwksUrl).toBe(`http://auth:${portOf('auth')}/.well-known/jwks.json`);
         }
-        const auth = loadAuthConfig({ ...environmentOf('auth'), JWT_PRIVATE_KEY_FILE: keyFile, INTERNAL_API_SECRET_FILE: secretFile });
+        const authKey = hostPathOf('auth', '/keys/jwt-private.pem', volumes);
+        const auth = loadAuthConfig({ ...environmentOf('auth'), JWT_PRIVATE_KEY_FILE: authKey, INTERNAL_PRIVATE_KEY_FILE: hostPathOf('auth', '/keys/internal-private.pem', volumes) });
         const key = await resolveSigningKey(auth.signingKey, auth.tokens.developmentKeyFile);
         expect(key.publicJwk).toEqual(expect.objectContaining({ kty: 'OKP', crv: 'Ed25519' }));
       } finally {
-        rmSync(volumes.keys, { recursive: true, force: true });
+        rmSync(root, { recursive: true, force: true });
       }
     });
 
@@ -555,10 +560,11 @@ describe('Dockerfile', () => {
     ]);
   });
 
-  test('the final stage gives node the key volume mount point, which Docker copies to a new volume', () => {
+  test('the final stage gives node the key volumes\' mount points, whose ownership Docker copies to a new volume', () => {
     const runs = final.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
-    expect(runs).toContain('mkdir /keys && chown node:node /keys');
-    expect(mountsOf('keys').map(({ target }) => target)).toEqual(['/keys']);
+    const targets = mountsOf('keys').map(({ target }) => target);
+    expect(runs).toContain(`mkdir -p ${targets.join(' ')} && chown -R node:node /keys`);
+    for (const name of SERVICES) expect(mountsOf(name).map(({ target }) => target)).toEqual(['/keys']);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   type Service,
 } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
+import { rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
 import { endToEndTests } from './e2e-suite';
 import { startStack, type RunningStack } from './stack';
@@ -95,6 +96,7 @@ describeOnce('db:split, one service at a time', () => {
   });
 
   it('refuses while the service is running, and when the target already holds its schema, changing nothing', async () => {
+    const before = await rowCounts(sharedUrl, ['profile']);
     const running = await dbSplit(['--service', 'profile', '--to', targetOf('profile')], settings());
     expect(running.code).toBe(1);
     expect(running.stderr.trim()).toMatch(/^error: db:split: \d+ connections? of profile_svc (is|are) open to the source: stop the profile service first/);
@@ -109,28 +111,37 @@ describeOnce('db:split, one service at a time', () => {
     } finally {
       await stack.startSubgraph('profile');
     }
-    expect(await query(sharedUrl, `SELECT count(*)::int AS n FROM profile.profiles`)).toEqual([{ n: expect.any(Number) }]);
+    expect(await rowCounts(sharedUrl, ['profile'])).toEqual(before);
+    expect(await query(sharedUrl, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'profile%'`)).toEqual([{ nspname: 'profile' }]);
   });
+
+  /**
+   * The state a move leaves when it stops after committing the copy and before retiring the source
+   * (nothing has run on either side since): running the same command again finishes it.
+   */
+  async function interruptAndFinish(retired: string): Promise<void> {
+    await query(sharedUrl, `ALTER SCHEMA "${retired}" RENAME TO payments`);
+    const again = await dbSplit(['--service', 'payments', '--from', sharedUrl, '--to', targetOf('payments')], settings());
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(again.stdout).toContain('The target already holds an exact copy of payments (a move that stopped before its end): finishing it.');
+    expect(await query(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'payments'`)).toEqual([]);
+  }
 
   for (const service of SERVICES) {
     describe(`after moving ${service} into a database of its own`, () => {
       beforeAll(async () => {
-        const counts = await query<{ table: string; rows: number }>(
-          sharedUrl,
-          `SELECT relname AS table, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', $1::text, relname), false, true, '')))[1]::text::int AS rows
-           FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind = 'r' AND relname <> '_prisma_migrations' ORDER BY relname`,
-          [service],
-        );
+        const counts = await rowCounts(sharedUrl, [service]);
         await stack.stopSubgraph(service);
         const result = await dbSplit(['--service', service, '--to', targetOf(service)], settings());
         expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
         expect(result.stdout).toContain(`Moved ${service}: ${counts.length} tables`);
         expect(result.stdout).toContain('every count and checksum verified');
         expect(result.stdout).toContain(`${serviceUrlVariable(service)}=postgresql://${service}_svc:<${service.toUpperCase()}_DB_PASSWORD>@`);
-        for (const { table, rows } of counts) expect(result.stdout).toContain(`  ${service}.${table}: ${rows} rows, checksum `);
+        for (const { table, rows } of counts) expect(result.stdout).toContain(`  ${table}: ${rows} rows, checksum `);
         // The old copy is retired: renamed, out of the service's reach.
         const retired = /schema (\S+_moved_\d+)/.exec(result.stdout)?.[1];
         expect(await query(sharedUrl, 'SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)', [service, retired])).toEqual([{ nspname: retired }]);
+        if (service === 'payments') await interruptAndFinish(retired as string);
         moved[serviceUrlVariable(service)] = targetOf(service);
         await stack.startSubgraph(service, { [serviceUrlVariable(service)]: targetOf(service) });
       }, 60_000);
@@ -138,6 +149,19 @@ describeOnce('db:split, one service at a time', () => {
       endToEndTests(() => stack);
     });
   }
+
+  describe('what could go wrong after a move', () => {
+    const unplaced = () => ({ ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((s) => [serviceUrlVariable(s), ''])) });
+
+    it('refuses to migrate a service again where it was moved out of, naming the setting to change', async () => {
+      // The routine migrate job, still pointed at the shared database for profile: it must not make an empty schema there.
+      await expect(prepareDatabases({ ...unplaced(), ...settings(), PROFILE_DATABASE_URL: '' }, { services: ['profile'], quiet: true })).rejects.toThrow(
+        /^DATABASE_URL: profile was moved out of .* by db:split \(its old copy is profile_moved_\d+\); point PROFILE_DATABASE_URL at its new database$/,
+      );
+      expect(await query(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'profile'`)).toEqual([]);
+    });
+
+  });
 
   describe('and back: payments returns to the shared database', () => {
     beforeAll(async () => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { REPOSITORY_ROOT, SERVICES, createScratchDatabases, migrationNames, ownerUrlFor, prepareDatabases, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
+import { rowCounts } from '@fedstack/shared-db/testing';
 import { ACCOUNT_CHANGE_BOUND_MS, demoAdmin, within } from './clients';
 import { startStack, type RunningStack } from './stack';
 
@@ -17,16 +18,7 @@ describe('upgrading a database from the single-history layout', () => {
   let url: string;
   let db: pg.Client;
   let env: NodeJS.ProcessEnv;
-  const counts = async () =>
-    (
-      await db.query<{ table: string; rows: number }>(
-        `SELECT n.nspname || '.' || c.relname AS table,
-                (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::int AS rows
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND c.relname <> '_prisma_migrations' ORDER BY 1`,
-        [SERVICES],
-      )
-    ).rows;
+  const counts = () => rowCounts(url, SERVICES);
 
   beforeAll(async () => {
     const server = new URL(ownerUrlFor('auth'));
@@ -63,8 +55,9 @@ describe('upgrading a database from the single-history layout', () => {
     expect((await db.query(`SELECT DISTINCT source FROM admin.audit_entries WHERE action = 'payment.refund'`)).rows).toEqual([{ source: 'payments' }]);
 
     // A second run changes nothing.
+    const once = await counts();
     await prepareDatabases(env, { quiet: true });
-    expect(await counts()).toEqual(await counts());
+    expect(await counts()).toEqual(once);
 
     const stack: RunningStack = await startStack({}, env);
     try {

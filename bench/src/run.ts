@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -142,13 +141,15 @@ async function main(): Promise<void> {
       ...Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
       JWT_PRIVATE_KEY: key.privateKey,
       JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
-      INTERNAL_API_SECRET: randomBytes(32).toString('base64url'),
       ...routing(processes, HOST, {}),
       SUPERGRAPH_FILE: supergraphFile,
       GATEWAY_WORKERS: String(options.workers),
     };
+    // Each service signs its calls to the others with a key of its own.
+    const internalKeys = Object.fromEntries(await Promise.all(SERVICES.map(async (service) => [service, (await testSigningKey()).privateKey] as const)));
     for (const target of processes) {
-      const child = startProcess(target, env);
+      const own = target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] };
+      const child = startProcess(target, { ...env, ...own });
       children.push(child);
       await waitUntilReady(target, HOST, child);
     }

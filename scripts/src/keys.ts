@@ -1,17 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
-import { ConfigError, runMain } from '@fedstack/shared-db';
+import { ConfigError, SERVICES, runMain } from '@fedstack/shared-db';
 
-const USAGE = 'usage: node scripts/dist/keys.js <folder> (writes the signing key and the internal API secret there unless they exist)';
-
-/** The files a deployment's secrets live in, as the containers name them. */
-const SECRET_FILES = { signingKey: 'jwt-private.pem', internalApiSecret: 'internal-api-secret' } as const;
+const USAGE = 'usage: node scripts/dist/keys.js <folder> (writes each service\'s keys under <folder>/<service>/ unless they exist)';
 
 /**
  * Writes `content` to `file` unless it exists: an exclusive create, so that two runs racing cannot replace
- * each other's secret. True when it wrote the file.
+ * each other's key. True when it wrote the file.
  */
 async function createOnce(file: string, content: string): Promise<boolean> {
   try {
@@ -27,26 +23,30 @@ async function createOnce(file: string, content: string): Promise<boolean> {
   }
 }
 
+async function ed25519Pem(): Promise<string> {
+  const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
+  return exportPKCS8(privateKey);
+}
+
 /**
- * `node scripts/dist/keys.js <folder>`: provisions a deployment's secrets for containers: auth's token
- * signing key (JWT_PRIVATE_KEY_FILE) and the secret services sign their calls to each other with
- * (INTERNAL_API_SECRET_FILE). Existing files are kept, so that tokens already issued stay valid across
- * restarts and re-runs.
+ * `node scripts/dist/keys.js <folder>`: provisions a deployment's keys for containers, one folder per
+ * service so that each service can be given its own and nothing else: every service's key for its calls
+ * to the others (`<service>/internal-private.pem`, INTERNAL_PRIVATE_KEY_FILE) and auth's token signing
+ * key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE). Existing files are kept, so that tokens already
+ * issued stay valid across restarts and re-runs.
  */
 async function main(): Promise<void> {
   const [target, ...extra] = process.argv.slice(2);
   if (!target || extra.length > 0) throw new ConfigError(USAGE);
-  const folder = path.resolve(target);
-  await mkdir(folder, { recursive: true, mode: 0o700 });
-
-  const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
-  const keyFile = path.join(folder, SECRET_FILES.signingKey);
-  const createdKey = await createOnce(keyFile, await exportPKCS8(privateKey));
-  console.log(createdKey ? `Created the signing key ${keyFile} (Ed25519, PKCS#8 PEM, mode 0600).` : `Found the signing key ${keyFile}; kept it.`);
-
-  const secretFile = path.join(folder, SECRET_FILES.internalApiSecret);
-  const createdSecret = await createOnce(secretFile, randomBytes(32).toString('base64url'));
-  console.log(createdSecret ? `Created the internal API secret ${secretFile} (mode 0600).` : `Found the internal API secret ${secretFile}; kept it.`);
+  const keys = SERVICES.flatMap((service) => [
+    { file: path.join(path.resolve(target), service, 'internal-private.pem'), what: `${service}'s internal API key` },
+    ...(service === 'auth' ? [{ file: path.join(path.resolve(target), service, 'jwt-private.pem'), what: "auth's token signing key" }] : []),
+  ]);
+  for (const { file, what } of keys) {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const created = await createOnce(file, await ed25519Pem());
+    console.log(created ? `Created ${what}: ${file} (Ed25519, PKCS#8 PEM, mode 0600).` : `Found ${what}: ${file}; kept it.`);
+  }
 }
 
 runMain(main);

@@ -9,9 +9,10 @@ import type { RequestAuth, Viewer, ViewerRole } from './tokens';
  * One account-state policy for every service, in both layouts (docs/adr/0006-split-databases.md). An
  * access token says who the user was when it was signed; what has happened since decides what it may do
  * now: an erased account's tokens are refused, a suspended account's too, a sign-in that was ended
- * (logout, logout everywhere, password change, refresh-token reuse, suspension) ends its tokens, and the
- * role is the account's current one. auth answers from its own tables; every other service from its view,
- * which auth keeps current through its outbox.
+ * (logout, logout everywhere, password change, refresh-token reuse, suspension) ends its tokens, and a
+ * role taken away is gone. A role given is not taken from the view: it comes with the next token (at the
+ * next refresh), so that a view that missed a change can only ever grant less, never more. auth answers
+ * from its own tables; every other service from its view, which auth keeps current through its outbox.
  */
 
 /** What is known of an account now, or null when nothing has changed since it was created. */
@@ -34,8 +35,12 @@ export function applyAccountPolicy(viewer: Viewer, account: AccountSnapshot | nu
   if (account.erased) return { viewer: null, error: unauthenticated('This account has been erased') };
   if (account.status === 'SUSPENDED') return { viewer: null, error: forbidden('This account is suspended') };
   if (account.sessionEnded) return { viewer: null, error: unauthenticated('This sign-in has ended (signed out, or revoked): sign in again') };
-  return { viewer: account.role === viewer.role ? viewer : { ...viewer, role: account.role }, error: null };
+  const role: ViewerRole = viewer.role === 'ADMIN' && account.role === 'ADMIN' ? 'ADMIN' : 'USER';
+  return { viewer: role === viewer.role ? viewer : { ...viewer, role }, error: null };
 }
+
+/** The longest reason an admin may give for an action on an account (counted in characters, as people count them). */
+export const REASON_MAX = 500;
 
 /** The topics auth publishes to keep the views current. */
 export const ACCOUNT_TOPICS = { changed: 'account.changed', sessionsRevoked: 'session.revoked' } as const;
@@ -121,4 +126,30 @@ export function accountView(service: Service, db: RawQuerier): AccountStateSourc
       }),
     },
   };
+}
+
+/** The advisory lock that orders a service's writes about an account against that account's erasure there. */
+function accountLock(service: Service, userId: string): string {
+  return `${service}:account:${userId}`;
+}
+
+/**
+ * Called first in a transaction that writes a user's data (a payment, a profile): waits while this
+ * service erases that user, then refuses if it has. The policy checked the token when the request began;
+ * this closes the window between that check and the write, so an erasure never leaves data written after it.
+ */
+export async function guardAccountWrite(tx: RawQuerier, service: Service, userId: string): Promise<void> {
+  // Two statements on purpose: the check needs a snapshot taken after the lock is held.
+  await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))::text`, accountLock(service, userId));
+  const [row] = await tx.$queryRawUnsafe<{ erased: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM "${service}".erasures WHERE user_id = $1::uuid)
+            OR EXISTS (SELECT 1 FROM "${service}".account_states WHERE user_id = $1::uuid AND erased_at IS NOT NULL) AS erased`,
+    userId,
+  );
+  if (row?.erased) throw unauthenticated('This account has been erased');
+}
+
+/** Taken by a service's erasure of a user: writes about the user wait for it, and see it done. */
+export async function lockAccountForErasure(tx: RawQuerier, service: Service, userId: string): Promise<void> {
+  await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text`, accountLock(service, userId));
 }

@@ -6,7 +6,7 @@ const PRODUCTION = {
   NODE_ENV: 'production',
   PROFILE_DB_PASSWORD: 'secret',
   JWT_JWKS_URL: 'http://auth:4001/.well-known/jwks.json',
-  INTERNAL_API_SECRET: 'a deployment secret of 32 characters or more',
+  INTERNAL_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIK3UmB6Mo3Kn3m3QeVnUdkW2Z6gZ2ByMuJ6TzKkHfJ2L\n-----END PRIVATE KEY-----',
 };
 
 describe('service configuration', () => {
@@ -22,8 +22,8 @@ describe('service configuration', () => {
     ['an unknown log level', { ...BASE, LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)/],
     ['a port out of range', { ...BASE, PROFILE_PORT: '70000' }, /PROFILE_PORT must be a port number from 0 to 65535 \(got "70000"\)/],
     ['a pool size that is not a number', { ...BASE, DB_POOL_SIZE: 'many' }, /DB_POOL_SIZE must be a whole number/],
-    ['no internal API secret in production', { ...PRODUCTION, INTERNAL_API_SECRET: undefined }, /INTERNAL_API_SECRET or INTERNAL_API_SECRET_FILE must be set in production/],
-    ['an internal API secret file it cannot read', { ...BASE, INTERNAL_API_SECRET_FILE: '/no/such/secret' }, /INTERNAL_API_SECRET_FILE cannot be read \(ENOENT/],
+    ['no internal API key in production', { ...PRODUCTION, INTERNAL_PRIVATE_KEY: undefined }, /INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production/],
+    ['an internal API key file it cannot read', { ...BASE, INTERNAL_PRIVATE_KEY_FILE: '/no/such/key' }, /INTERNAL_PRIVATE_KEY_FILE cannot be read \(ENOENT/],
     ['an unknown database layout', { ...BASE, DB_LAYOUT: 'sharded' }, /DB_LAYOUT must be one of shared, split \(got "sharded"\)/],
     ['a subgraph URL that is not http', { ...BASE, AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a flag that is not a boolean', { ...BASE, INTROSPECTION: 'maybe' }, /INTROSPECTION must be true or false/],

@@ -38,11 +38,11 @@ export interface TokenVerificationConfig {
 
 /** How services call each other (internal commands and outbox deliveries). */
 export interface InternalApiConfig {
-  /** The deployment's shared secret, from INTERNAL_API_SECRET or the file INTERNAL_API_SECRET_FILE names. */
-  secret?: string;
-  secretSetting?: 'INTERNAL_API_SECRET' | 'INTERNAL_API_SECRET_FILE';
-  /** Development only: the secret file created on first use. */
-  developmentFile?: string;
+  /**
+   * This service's own Ed25519 key for its calls to the others, and the setting it came from
+   * (INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE); unset in development, where each process makes one.
+   */
+  privateKey?: { value: string; setting: 'INTERNAL_PRIVATE_KEY' | 'INTERNAL_PRIVATE_KEY_FILE' };
   /** Each service's base URL, from `<SERVICE>_SUBGRAPH_URL`'s origin or the default local port. */
   peers: Record<Service, string>;
   /** Time one internal call may take, in milliseconds. */
@@ -158,25 +158,31 @@ export function subgraphUrls(env: NodeJS.ProcessEnv = process.env): Partial<Reco
   return urls;
 }
 
-/** The internal API's settings; in production its secret is required. */
+/** Reads a file a setting names (a container secret), failing with the setting's name. */
+export function settingFile(file: string, setting: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${setting} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
+  }
+}
+
+/** The internal API's settings; in production the service's own key is required. */
 export function loadInternalApiConfig(env: NodeJS.ProcessEnv = process.env): InternalApiConfig {
-  const production = env.NODE_ENV === 'production';
   const urls = subgraphUrls(env);
   const peers = Object.fromEntries(
     SERVICES.map((service) => [service, urls[service] ? new URL(urls[service]).origin : `http://127.0.0.1:${DEFAULT_PORTS[service]}`]),
   ) as Record<Service, string>;
   const timeoutMs = positiveInteger(env, 'INTERNAL_TIMEOUT_MS', 5000, 600_000);
-  if (env.INTERNAL_API_SECRET) return { secret: env.INTERNAL_API_SECRET, secretSetting: 'INTERNAL_API_SECRET', peers, timeoutMs };
-  const file = env.INTERNAL_API_SECRET_FILE;
-  if (file) {
-    try {
-      return { secret: readFileSync(file, 'utf8'), secretSetting: 'INTERNAL_API_SECRET_FILE', peers, timeoutMs };
-    } catch (error) {
-      throw new ConfigError(`INTERNAL_API_SECRET_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
-    }
+  const privateKey = env.INTERNAL_PRIVATE_KEY
+    ? { value: env.INTERNAL_PRIVATE_KEY, setting: 'INTERNAL_PRIVATE_KEY' as const }
+    : env.INTERNAL_PRIVATE_KEY_FILE
+      ? { value: settingFile(env.INTERNAL_PRIVATE_KEY_FILE, 'INTERNAL_PRIVATE_KEY_FILE'), setting: 'INTERNAL_PRIVATE_KEY_FILE' as const }
+      : undefined;
+  if (!privateKey && env.NODE_ENV === 'production') {
+    throw new ConfigError('INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production: the service has no key to sign its calls to the others with');
   }
-  if (production) throw new ConfigError('INTERNAL_API_SECRET or INTERNAL_API_SECRET_FILE must be set in production: services cannot call each other');
-  return { developmentFile: env.INTERNAL_API_SECRET_DEV_FILE ?? path.join(REPOSITORY_ROOT, '.data', 'keys', 'internal-api-secret'), peers, timeoutMs };
+  return { ...(privateKey ? { privateKey } : {}), peers, timeoutMs };
 }
 
 /** Everything a subgraph process reads from its environment, validated once at start. */

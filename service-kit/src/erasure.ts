@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Service } from '@fedstack/shared-db';
-import { accountView, ACCOUNT_CHANGED, type RawQuerier } from './accounts';
+import { accountView, ACCOUNT_CHANGED, lockAccountForErasure, type RawQuerier } from './accounts';
 import { command, type CommandHandler } from './internal';
 
 /**
@@ -55,8 +55,10 @@ export function erasureCommand(
     run: ({ userId, account }): Promise<ErasureReport> =>
       db.$transaction(
         async (tx) => {
+          // Writes about the user in flight finish first; two erasures of the user queue.
+          await lockAccountForErasure(tx, service, userId);
           const [done] = await tx.$queryRawUnsafe<{ erased_at: Date; changes: ErasureChange[] }[]>(
-            `SELECT erased_at, changes FROM "${service}".erasures WHERE user_id = $1::uuid FOR UPDATE`,
+            `SELECT erased_at, changes FROM "${service}".erasures WHERE user_id = $1::uuid`,
             userId,
           );
           if (done) return { alreadyErased: true, erasedAt: done.erased_at.toISOString(), changes: done.changes };

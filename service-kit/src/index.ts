@@ -5,6 +5,7 @@ export {
   loadServiceConfig,
   loadTokenVerificationConfig,
   loadInternalApiConfig,
+  settingFile,
   subgraphUrls,
   httpUrl,
   type CommonConfig,
@@ -15,7 +16,17 @@ export {
 } from './config';
 export { createLogger, type Logger } from './logger';
 export { ServiceMetrics } from './metrics';
-export { TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePublicKey, resolveVerificationKey, type VerificationKey, type DevelopmentKeyPair } from './keys';
+export {
+  TOKEN_ALGORITHM,
+  loadOrCreateDevelopmentKeyPair,
+  parsePrivateKey,
+  generatePrivateKey,
+  parsePublicKey,
+  resolveVerificationKey,
+  type VerificationKey,
+  type DevelopmentKeyPair,
+  type PrivateKeyPair,
+} from './keys';
 export {
   createTokenVerifier,
   authenticate,
@@ -46,19 +57,24 @@ export {
   command,
   eventHandler,
   createInternalClient,
+  internalIdentity,
   InternalCallError,
+  INTERNAL_JWKS_PATH,
   type CommandHandler,
   type EventHandler,
   type InternalClient,
   type InternalHandlers,
+  type InternalIdentity,
 } from './internal';
-export { enqueue, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
+export { enqueue, backoffMs, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
 export {
   applyAccountPolicy,
+  guardAccountWrite,
   accountView,
   ACCOUNT_CHANGED,
   ACCOUNT_TOPICS,
   ACCOUNT_VIEW_SERVICES,
+  REASON_MAX,
   type AccountSnapshot,
   type AccountStateSource,
   type AccountChanged,

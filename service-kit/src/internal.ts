@@ -1,74 +1,91 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { ConfigError, isService, type Service } from '@fedstack/shared-db';
+import { isService, type Service } from '@fedstack/shared-db';
 import { AppError, ErrorCode } from './errors';
-import { developmentSecret } from './keys';
+import { generatePrivateKey, parsePrivateKey } from './keys';
 import type { Logger } from './logger';
 
 /**
  * The internal API: what services ask of each other (admin asks auth to suspend a user) and the events
  * they deliver (auth tells the others an account changed). It is served under /internal on each service's
- * port, which the gateway never routes to, and every call carries a short-lived token signed with the
- * deployment's shared secret, naming the calling service (`iss`) and the service called (`aud`).
+ * port, which the gateway never routes to. Every call carries a token that the calling service signs
+ * with its own Ed25519 key, naming itself (`iss`), the service called (`aud`), the path (`htu`) and a
+ * hash of the body (`bh`), valid for a minute. The service called checks it against the caller's public
+ * key, which the caller serves at /internal/jwks.json: a service holds only its own private key, so no
+ * service can speak for another, even one whose host is compromised.
  */
 
-const ALGORITHM = 'HS256';
+const ALGORITHM = 'EdDSA';
 const TOKEN_LIFETIME_SECONDS = 60;
-const MIN_SECRET_LENGTH = 32;
+export const INTERNAL_JWKS_PATH = '/internal/jwks.json';
 
-/** The shared secret: INTERNAL_API_SECRET(_FILE) in production, a generated file in development. */
-export async function resolveInternalSecret(config: { secret?: string; secretSetting?: string; developmentFile?: string }): Promise<Uint8Array> {
-  if (config.secret !== undefined) {
-    if (config.secret.trim().length < MIN_SECRET_LENGTH) {
-      throw new ConfigError(`${config.secretSetting ?? 'INTERNAL_API_SECRET'} must be at least ${MIN_SECRET_LENGTH} characters`);
+/** A service's own key for its internal calls. */
+export interface InternalIdentity {
+  self: Service;
+  privateKey: CryptoKey;
+  /** The public half as the service serves it, with a key id of its own. */
+  publicJwk: JWK;
+}
+
+/**
+ * This service's identity: the key INTERNAL_PRIVATE_KEY(_FILE) gives (required in production, so that
+ * every replica of a service signs with the same key), or in development one made for this process.
+ */
+export async function internalIdentity(self: Service, configured: { value: string; setting: string } | undefined): Promise<InternalIdentity> {
+  const { privateKey, publicJwk } = configured ? await parsePrivateKey(configured.value, configured.setting) : await generatePrivateKey();
+  return { self, privateKey, publicJwk: { ...publicJwk, kid: `${self}-${publicJwk.kid}` } };
+}
+
+const sha256 = (body: Buffer | string) => createHash('sha256').update(body).digest('base64url');
+
+/** Signs one call: to whom, which path, which body. */
+function signCall(identity: InternalIdentity, audience: Service, pathname: string, body: string): Promise<string> {
+  return new SignJWT({ htu: pathname, bh: sha256(body) })
+    .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid as string })
+    .setIssuer(identity.self)
+    .setAudience(audience)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(`${TOKEN_LIFETIME_SECONDS}s`)
+    .sign(identity.privateKey);
+}
+
+/**
+ * Checks internal calls made to `self`: the caller's key is fetched from the caller's own URL (and kept
+ * until a call names a key it does not know). Returns the calling service, or null for anything else.
+ */
+export function internalCallVerifier(self: Service, peers: Record<Service, string>, timeoutMs: number) {
+  const keySets = new Map<Service, JWTVerifyGetKey>();
+  const keysOf = (caller: Service) => {
+    let keys = keySets.get(caller);
+    if (!keys) {
+      keys = createRemoteJWKSet(new URL(INTERNAL_JWKS_PATH, peers[caller]), { cooldownDuration: 1000, timeoutDuration: timeoutMs });
+      keySets.set(caller, keys);
     }
-    return new TextEncoder().encode(config.secret.trim());
-  }
-  if (!config.developmentFile) throw new ConfigError('INTERNAL_API_SECRET or INTERNAL_API_SECRET_FILE must be set in production');
-  const secret = await developmentSecret(
-    config.developmentFile,
-    async () => randomBytes(32).toString('base64url'),
-    (text) => {
-      if (text.trim().length < MIN_SECRET_LENGTH) throw new Error('incomplete');
-      return text.trim();
-    },
-    'internal API secret',
-  );
-  return new TextEncoder().encode(secret);
-}
-
-/** Signs this service's internal calls, reusing a token until it is half-way to expiry. */
-export function internalTokenSigner(self: Service, secret: Uint8Array): (audience: Service) => Promise<string> {
-  const cache = new Map<Service, { token: string; renewAt: number }>();
-  return async (audience) => {
-    const cached = cache.get(audience);
-    if (cached && cached.renewAt > Date.now()) return cached.token;
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: ALGORITHM })
-      .setIssuer(self)
-      .setAudience(audience)
-      .setIssuedAt()
-      .setExpirationTime(`${TOKEN_LIFETIME_SECONDS}s`)
-      .sign(secret);
-    cache.set(audience, { token, renewAt: Date.now() + (TOKEN_LIFETIME_SECONDS / 2) * 1000 });
-    return token;
+    return keys;
   };
-}
-
-/** The calling service, if the request carries a valid internal token addressed to `self`; otherwise null. */
-export async function verifyInternalCaller(header: string | undefined, self: Service, secret: Uint8Array): Promise<Service | null> {
-  const token = /^Bearer (\S+)$/.exec(header ?? '')?.[1];
-  if (!token) return null;
-  try {
-    const { payload } = await jwtVerify(token, secret, { algorithms: [ALGORITHM], audience: self, requiredClaims: ['iss', 'exp'] });
-    return typeof payload.iss === 'string' && isService(payload.iss) ? payload.iss : null;
-  } catch (error) {
-    if (error instanceof joseErrors.JOSEError) return null;
-    throw error;
-  }
+  return async (header: string | undefined, pathname: string, body: Buffer): Promise<Service | null> => {
+    const token = /^Bearer (\S+)$/.exec(header ?? '')?.[1];
+    if (!token) return null;
+    try {
+      const caller = decodeJwt(token).iss;
+      if (typeof caller !== 'string' || !isService(caller) || caller === self) return null;
+      const { payload } = await jwtVerify(token, keysOf(caller), {
+        algorithms: [ALGORITHM],
+        issuer: caller,
+        audience: self,
+        maxTokenAge: `${TOKEN_LIFETIME_SECONDS}s`,
+        requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
+      });
+      return payload.htu === pathname && payload.bh === sha256(body) ? caller : null;
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return null;
+      throw error;
+    }
+  };
 }
 
 /** A command another service may ask of this one: who may ask, what it takes, what it does. */
@@ -105,23 +122,45 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
 };
 
 /**
- * Serves POST /internal/commands/<name> and POST /internal/events. A call without a valid token for this
- * service, from a service the handler does not accept, or with a body its schema refuses, is answered
- * 401, 403 or 400 and changes nothing. A command's own refusals (AppError) keep their code and message.
+ * Serves POST /internal/commands/<name> and POST /internal/events, and this service's public key at
+ * /internal/jwks.json. A call without a valid token from another service, from a service the handler
+ * does not accept, or with a body its schema refuses, is answered 401, 403 or 400 and changes nothing. A
+ * command's own refusals (AppError) keep their code and message.
  */
-export function internalRoutes(app: Express, options: { self: Service; secret: Uint8Array; handlers: InternalHandlers; logger: Logger; bodyLimitBytes: number }): void {
-  const { self, secret, handlers, logger } = options;
+export function internalRoutes(
+  app: Express,
+  options: { identity: InternalIdentity; verify: ReturnType<typeof internalCallVerifier>; handlers: InternalHandlers; logger: Logger; bodyLimitBytes: number },
+): void {
+  const { identity, verify, handlers, logger } = options;
+  const self = identity.self;
   const router = express.Router();
+  router.get('/jwks.json', (_req, res) => {
+    res.set('cache-control', 'public, max-age=60').json({ keys: [identity.publicJwk] });
+  });
+  // The raw body is what the caller signed; it is parsed only once the signature is checked.
+  router.use(express.raw({ type: () => true, limit: options.bodyLimitBytes }));
   router.use(async (req, res, next) => {
-    const caller = await verifyInternalCaller(req.headers.authorization, self, secret).catch(next);
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let caller: Service | null;
+    try {
+      caller = await verify(req.headers.authorization, req.originalUrl, body);
+    } catch (error) {
+      next(error);
+      return;
+    }
     if (!caller) {
-      res.status(401).json({ error: { code: ErrorCode.UNAUTHENTICATED, message: 'Internal calls need a valid service token' } });
+      res.status(401).json({ error: { code: ErrorCode.UNAUTHENTICATED, message: 'Internal calls need a valid token signed by the calling service' } });
+      return;
+    }
+    try {
+      req.body = JSON.parse(body.toString('utf8')) as unknown;
+    } catch {
+      res.status(400).json({ error: { code: ErrorCode.BAD_USER_INPUT, message: 'The body is not JSON' } });
       return;
     }
     res.locals.caller = caller;
     next();
   });
-  router.use(express.json({ limit: options.bodyLimitBytes }));
   const refuse = (res: express.Response, status: number, code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) =>
     res.status(status).json({ error: { code, message, ...(typeof extensions.field === 'string' ? { field: extensions.field } : {}) } });
 
@@ -189,6 +228,14 @@ export class InternalCallError extends Error {
   }
 
   /**
+   * True when the other service answered a command with a refusal of its own (bad input, not allowed,
+   * not found, conflict): it did nothing, and the same command will get the same answer.
+   */
+  get refused(): boolean {
+    return this.code !== undefined && this.code in STATUS_OF && this.status !== null && this.status < 500;
+  }
+
+  /**
    * The error to show the client who asked for it: the other service's refusal as it stated it (a conflict,
    * bad input...), or SUBGRAPH_UNAVAILABLE naming the service that could not answer.
    */
@@ -211,15 +258,14 @@ export interface InternalClient {
  * undici's `request` rather than `fetch`, which refuses some ports a deployment may well use (6000...).
  */
 export function createInternalClient(options: {
-  self: Service;
-  secret: Uint8Array;
+  identity: InternalIdentity;
   /** Each service's base URL (scheme, host, port). */
   peers: Record<Service, string>;
   timeoutMs: number;
 }): InternalClient {
-  const sign = internalTokenSigner(options.self, options.secret);
   const agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
-  const post = async (service: Service, pathname: string, body: unknown, requestId?: string): Promise<unknown> => {
+  const post = async (service: Service, pathname: string, payload: unknown, requestId?: string): Promise<unknown> => {
+    const body = JSON.stringify(payload);
     let response;
     try {
       response = await request(new URL(pathname, options.peers[service]), {
@@ -227,10 +273,10 @@ export function createInternalClient(options: {
         dispatcher: agent,
         headers: {
           'content-type': 'application/json',
-          authorization: `Bearer ${await sign(service)}`,
+          authorization: `Bearer ${await signCall(options.identity, service, pathname, body)}`,
           ...(requestId ? { 'x-request-id': requestId } : {}),
         },
-        body: JSON.stringify(body),
+        body,
         signal: AbortSignal.timeout(options.timeoutMs),
       });
     } catch (error) {

@@ -1,11 +1,13 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  calculateJwkThumbprint,
   createLocalJWKSet,
   createRemoteJWKSet,
   exportJWK,
   generateKeyPair,
   importJWK,
+  importPKCS8,
   importSPKI,
   type CryptoKey,
   type JWK,
@@ -77,6 +79,40 @@ export function loadOrCreateDevelopmentKeyPair(file: string): Promise<Developmen
     return JSON.stringify(pair, null, 2);
   };
   return developmentSecret(file, make, (text) => JSON.parse(text) as DevelopmentKeyPair, 'key pair');
+}
+
+/** A private key with its public half, as served in a JWKS. */
+export interface PrivateKeyPair {
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/** The public half as a JWK; without a given kid, its thumbprint (RFC 7638), so that each key has its own. */
+async function publicJwkOf(privateKey: CryptoKey, kid?: string): Promise<JWK> {
+  const { d: _secret, ...publicPart } = await exportJWK(privateKey);
+  return { ...publicPart, kid: kid ?? (await calculateJwkThumbprint(publicPart)), alg: TOKEN_ALGORITHM, use: 'sig' };
+}
+
+/** Reads an Ed25519 private key given as PKCS#8 PEM or a private JWK, failing with the setting's name. */
+export async function parsePrivateKey(value: string, setting: string): Promise<PrivateKeyPair> {
+  const text = value.trim();
+  try {
+    if (text.startsWith('-----BEGIN')) {
+      const privateKey = await importPKCS8(text, TOKEN_ALGORITHM, { extractable: true });
+      return { privateKey, publicJwk: await publicJwkOf(privateKey) };
+    }
+    const jwk = JSON.parse(text) as JWK;
+    const privateKey = (await importJWK(jwk, TOKEN_ALGORITHM, { extractable: true })) as CryptoKey;
+    return { privateKey, publicJwk: await publicJwkOf(privateKey, jwk.kid) };
+  } catch (error) {
+    throw new ConfigError(`${setting} is not an Ed25519 private key as PKCS#8 PEM or JWK (${(error as Error).message})`);
+  }
+}
+
+/** A new Ed25519 key, for this process only. */
+export async function generatePrivateKey(): Promise<PrivateKeyPair> {
+  const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+  return { privateKey, publicJwk: await publicJwkOf(privateKey) };
 }
 
 /** Reads a public key given as PEM (SPKI), a JWK or a JWK Set. */

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueryEvent } from '@fedstack/shared-db';
 
 const MAX_OPERATION_LABELS = 100;
@@ -67,13 +67,6 @@ export class ServiceMetrics {
     name: 'outbox_deliveries_total',
     help: 'Outbox events handed to another service, by destination and outcome (delivered, retry, refused)',
     labelNames: ['destination', 'outcome'] as const,
-    registers: [this.registry],
-  });
-
-  readonly outboxBacklog = new Gauge({
-    name: 'outbox_events',
-    help: 'Outbox events not yet delivered: pending (will be retried) or parked (refused by the destination)',
-    labelNames: ['state'] as const,
     registers: [this.registry],
   });
 

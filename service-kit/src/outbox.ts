@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { Gauge } from 'prom-client';
 import type { Service } from '@fedstack/shared-db';
 import type { InternalClient } from './internal';
 import type { Logger } from './logger';
@@ -71,8 +72,14 @@ export interface RelayOptions {
   claimMs: number;
 }
 
-const BATCH = 50;
-const FIRST_BACKOFF_MS = 250;
+/** Deliveries under way at once in one process, in all and to one destination (so that a hung one cannot hold up the rest). */
+const MAX_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT_PER_DESTINATION = 16;
+
+/** The wait before attempt n + 1 of something that failed n times: doubling from 250 ms, capped. */
+export function backoffMs(failures: number, maxMs: number): number {
+  return Math.min(maxMs, 250 * 2 ** Math.min(Math.max(failures - 1, 0), 20));
+}
 
 /** Delivers one service's outbox. Start it once per process; stop it on shutdown. */
 export class OutboxRelay {
@@ -82,12 +89,31 @@ export class OutboxRelay {
   private draining: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private readonly inFlight = new Map<Service, number>();
+  private readonly deliveries = new Set<Promise<void>>();
 
   constructor(private readonly options: RelayOptions) {
-    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
+    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
     // An idle connection the server ends (a restart, a failover) must not end the process: the next
     // pass opens another.
     this.pool.on('error', (error) => options.logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
+    const pool = this.pool;
+    const schema = `"${options.service}"`;
+    new Gauge({
+      name: 'outbox_events',
+      help: 'Outbox events not yet delivered: pending (will be retried) or parked (refused by the destination; see last_error)',
+      labelNames: ['state'] as const,
+      registers: [options.metrics.registry],
+      // Counted when scraped, not kept up to date: no cost between scrapes.
+      async collect() {
+        const { rows } = await pool.query<{ pending: number; parked: number }>(
+          `SELECT count(*) FILTER (WHERE next_attempt_at <> 'infinity')::int AS pending, count(*) FILTER (WHERE next_attempt_at = 'infinity')::int AS parked
+           FROM ${schema}.outbox`,
+        );
+        this.set({ state: 'pending' }, rows[0]?.pending ?? 0);
+        this.set({ state: 'parked' }, rows[0]?.parked ?? 0);
+      },
+    });
   }
 
   /** Starts listening for new events and polling for due ones. */
@@ -105,7 +131,7 @@ export class OutboxRelay {
       this.again = true;
       return;
     }
-    this.draining = this.drain()
+    this.draining = this.claimAndDeliver()
       .catch((error: unknown) => this.options.logger.warn({ reason: brief(error) }, 'outbox relay pass failed; retrying at the next poll'))
       .finally(() => {
         this.draining = undefined;
@@ -116,15 +142,15 @@ export class OutboxRelay {
       });
   }
 
-  /** Waits until nothing is due (tests, and the end of a graceful stop). */
+  /** Waits until no pass and no delivery is under way (tests, and the end of a graceful stop). */
   async settle(): Promise<void> {
-    while (this.draining) await this.draining;
+    while (this.draining || this.deliveries.size > 0) await Promise.all([this.draining, ...this.deliveries]);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.draining;
+    await this.settle();
     await this.listener?.end().catch(() => undefined);
     await this.pool.end();
   }
@@ -151,19 +177,42 @@ export class OutboxRelay {
     }
   }
 
-  private async drain(): Promise<void> {
+  /**
+   * Claims due rows while there is room, and starts delivering each without waiting for the others: a
+   * destination that hangs holds at most its own share of the room, and only until the call times out.
+   * A claim pushes the row's next attempt past the time a delivery may take, so that another process
+   * leaves it alone; if this one dies mid-delivery, the row is due again once that time has passed.
+   */
+  private async claimAndDeliver(): Promise<void> {
     const schema = `"${this.options.service}"`;
     for (;;) {
+      const room = MAX_IN_FLIGHT - this.deliveries.size;
+      if (room <= 0 || this.stopped) return;
+      const perDestination = Object.fromEntries([...this.inFlight].map(([destination, count]) => [destination, MAX_IN_FLIGHT_PER_DESTINATION - count]));
+      // Rows are picked with a window (no locks allowed there), then claimed by an UPDATE that checks
+      // again that each is still due: a row another process claimed meanwhile is skipped.
       const { rows } = await this.pool.query<OutboxRow>(
-        `UPDATE ${schema}.outbox SET next_attempt_at = now() + ${Math.ceil(this.options.claimMs)} * interval '1 millisecond', attempts = attempts + 1
-         WHERE id IN (SELECT id FROM ${schema}.outbox WHERE next_attempt_at <= now()
-                      ORDER BY next_attempt_at, created_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+        `UPDATE ${schema}.outbox SET next_attempt_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1
+         WHERE next_attempt_at <= now() AND id IN (
+           SELECT id FROM (
+             SELECT id, next_attempt_at, created_at,
+                    row_number() OVER (PARTITION BY destination ORDER BY next_attempt_at, created_at) AS place,
+                    coalesce(($1::jsonb ->> destination)::int, ${MAX_IN_FLIGHT_PER_DESTINATION}) AS room
+             FROM ${schema}.outbox WHERE next_attempt_at <= now()) due
+           WHERE place <= room ORDER BY next_attempt_at, created_at LIMIT $2)
          RETURNING id, event_id, destination, topic, payload, created_at, attempts`,
+        [JSON.stringify(perDestination), room, Math.ceil(this.options.claimMs)],
       );
-      if (rows.length === 0) break;
-      await Promise.all(rows.map((row) => this.deliver(row)));
-      await this.reportBacklog();
-      if (this.stopped) break;
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        this.inFlight.set(row.destination, (this.inFlight.get(row.destination) ?? 0) + 1);
+        const delivery: Promise<void> = this.deliver(row).finally(() => {
+          this.inFlight.set(row.destination, (this.inFlight.get(row.destination) ?? 1) - 1);
+          this.deliveries.delete(delivery);
+          this.kick();
+        });
+        this.deliveries.add(delivery);
+      }
     }
   }
 
@@ -176,8 +225,9 @@ export class OutboxRelay {
       metrics.outboxDeliveries.inc({ destination: row.destination, outcome: 'delivered' });
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
-      const delayMs = Math.min(this.options.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(row.attempts - 1, 20));
-      // A refusal (4xx) will not change by asking again: the event is parked, visible, for an operator.
+      const delayMs = backoffMs(row.attempts, this.options.maxBackoffMs);
+      // A refusal (400 bad input, 403 not allowed) will not change by asking again: the event is parked,
+      // visible, for an operator.
       await this.pool.query(
         `UPDATE ${schema}.outbox SET next_attempt_at = ${retryable ? `now() + $2 * interval '1 millisecond'` : `'infinity'`}, last_error = $3 WHERE id = $1`,
         [row.id, delayMs, (error as Error).message.slice(0, 1000)],
@@ -187,14 +237,5 @@ export class OutboxRelay {
       if (!retryable) logger.error(details, 'event refused by its destination; parked in the outbox');
       else if (row.attempts >= 5) logger.warn({ ...details, retryInMs: delayMs }, 'event still undelivered');
     }
-  }
-
-  private async reportBacklog(): Promise<void> {
-    const { rows } = await this.pool.query<{ pending: number; parked: number }>(
-      `SELECT count(*) FILTER (WHERE next_attempt_at <> 'infinity')::int AS pending, count(*) FILTER (WHERE next_attempt_at = 'infinity')::int AS parked
-       FROM "${this.options.service}".outbox`,
-    );
-    this.options.metrics.outboxBacklog.set({ state: 'pending' }, rows[0]?.pending ?? 0);
-    this.options.metrics.outboxBacklog.set({ state: 'parked' }, rows[0]?.parked ?? 0);
   }
 }

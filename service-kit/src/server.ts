@@ -15,7 +15,7 @@ import { accountView, applyAccountPolicy, type AccountStateSource } from './acco
 import type { ServiceConfig } from './config';
 import { ErrorCode, formatErrorFor, isClientSafe } from './errors';
 import { httpErrorHandler, listen, operationalRoutes } from './http';
-import { createInternalClient, internalRoutes, resolveInternalSecret, type InternalClient, type InternalHandlers } from './internal';
+import { createInternalClient, internalCallVerifier, internalIdentity, internalRoutes, type InternalClient, type InternalHandlers } from './internal';
 import { resolveVerificationKey } from './keys';
 import { createLogger, type Logger } from './logger';
 import { ServiceMetrics } from './metrics';
@@ -166,8 +166,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       audience: config.tokens.audience,
     });
 
-  const secret = await resolveInternalSecret(config.internal);
-  const services = createInternalClient({ self: definition.service, secret, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
+  const identity = await internalIdentity(definition.service, config.internal.privateKey);
+  const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
   const deps: SubgraphDeps<S> = { db, services, logger };
   const view = definition.accountStates ? undefined : accountView(definition.service, db);
   const accounts = definition.accountStates?.(db) ?? (view as AccountStateSource);
@@ -231,8 +231,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   definition.routes?.(app);
   const own = definition.internal?.(deps) ?? {};
   internalRoutes(app, {
-    self: definition.service,
-    secret,
+    identity,
+    verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
     handlers: { commands: own.commands ?? {}, events: { ...view?.handlers, ...own.events } },

@@ -1,4 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Service } from '@fedstack/shared-db';
+import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient } from './internal';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from './keys';
 
@@ -54,13 +58,13 @@ export class LogCapture {
  * for the servers under test.
  */
 export async function testTokens(): Promise<{
-  env: { JWT_PUBLIC_KEY: string; JWT_PRIVATE_KEY: string; INTERNAL_API_SECRET: string };
+  env: { JWT_PUBLIC_KEY: string; JWT_PRIVATE_KEY: string };
   mint(subject: { userId: string; role?: 'USER' | 'ADMIN' }): Promise<string>;
 }> {
   const key = await testSigningKey();
   const privateKey = await importJWK(JSON.parse(key.privateKey) as JWK, TOKEN_ALGORITHM);
   return {
-    env: { JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk), JWT_PRIVATE_KEY: key.privateKey, INTERNAL_API_SECRET: randomBytes(32).toString('base64url') },
+    env: { JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk), JWT_PRIVATE_KEY: key.privateKey },
     mint: ({ userId, role = 'USER' }) =>
       new SignJWT({ role, sid: randomUUID() })
         .setProtectedHeader({ alg: TOKEN_ALGORITHM })
@@ -71,6 +75,34 @@ export async function testTokens(): Promise<{
         .setIssuedAt()
         .setExpirationTime('10m')
         .sign(privateKey),
+  };
+}
+
+/**
+ * Another service as far as the internal API can tell: its own key, and its public key served where
+ * services look for it (on `port`, if given: where the real one would be). Point the service under test
+ * at `url` (`<SERVICE>_SUBGRAPH_URL`) and call it with `client`, as that service would.
+ */
+export async function fakePeer(
+  self: Service,
+  peers: Partial<Record<Service, string>> = {},
+  port = 0,
+): Promise<{ url: string; client: InternalClient; close(): Promise<void> }> {
+  const identity = await internalIdentity(self, undefined);
+  const server = createServer((req, res) => {
+    if (req.url !== INTERNAL_JWKS_PATH) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [identity.publicJwk] }));
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = createInternalClient({ identity, peers: { auth: '', profile: '', payments: '', admin: '', ...peers }, timeoutMs: 5000 });
+  return {
+    url,
+    client,
+    async close() {
+      await client.close();
+      await new Promise((resolve) => server.close(resolve));
+    },
   };
 }
 

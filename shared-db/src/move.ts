@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { databaseIdentity, serviceConnection, serviceUrlVariable } from './config';
+import { databaseIdentity, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
 import { ConfigError, describeTarget } from './errors';
 import { SERVICES, type Service } from './services';
 import { applyGrants, connectOrExplain, ensureDatabase, ensureServiceRole, migrationNames, runPrismaCli } from './setup';
@@ -61,17 +61,8 @@ async function checkSource(source: pg.Client, service: Service, role: string): P
   const history = await appliedMigrations(source, service);
   const missing = migrationNames(service).filter((name) => !history.includes(name));
   if (missing.length > 0) throw fail(`the source's ${service} schema lacks migration ${missing[0]}: run npm run db:migrate first`);
-  const sessions = await source.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = $1',
-    [role],
-  );
-  const open = sessions.rows[0]?.n ?? 0;
-  if (open > 0) {
-    throw fail(
-      `${open} connection${open === 1 ? '' : 's'} of ${role} ${open === 1 ? 'is' : 'are'} open to the source: ` +
-        `stop the ${service} service first, so that no write is in flight while it moves`,
-    );
-  }
+  const open = await connectionsOf(source, role);
+  if (open > 0) throw stopTheServiceFirst(service, role, open);
   const prepared = await source.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE database = current_database()');
   if ((prepared.rows[0]?.n ?? 0) > 0) throw fail('the source database has prepared transactions waiting to commit; resolve them first');
   const { rows } = await source.query<{ name: string }>(
@@ -82,13 +73,94 @@ async function checkSource(source: pg.Client, service: Service, role: string): P
   return { tables: rows.map((row) => row.name), history };
 }
 
-async function checkTarget(target: pg.Client, service: Service): Promise<void> {
-  const { rows } = await target.query<{ objects: number }>(
+/** How many objects of the service's schema the database holds (0: none, the target is free). */
+async function objectsOf(client: pg.Client, service: Service): Promise<number> {
+  const { rows } = await client.query<{ objects: number }>(
     `SELECT count(*)::int AS objects FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`,
     [service],
   );
-  const objects = rows[0]?.objects ?? 0;
-  if (objects > 0) throw fail(`the target is not empty: it already holds the ${service} schema (${objects} tables, indexes or other objects); give an empty database`);
+  return rows[0]?.objects ?? 0;
+}
+
+/** Connections of the service's role to this database, other than ours. */
+async function connectionsOf(client: pg.Client, role: string): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = $1 AND pid <> pg_backend_pid()',
+    [role],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+function stopTheServiceFirst(service: Service, role: string, open: number): ConfigError {
+  return fail(
+    `${open} connection${open === 1 ? '' : 's'} of ${role} ${open === 1 ? 'is' : 'are'} open to the source: ` +
+      `stop the ${service} service first, so that no write is in flight while it moves`,
+  );
+}
+
+/** Gives the target the service's role, schema, migrations and grants. */
+async function prepareTarget(target: pg.Client, toUrl: string, connection: ServiceConnection, history: string[], log: (line: string) => void): Promise<void> {
+  const { service } = connection;
+  log(`Preparing ${describeTarget(toUrl)}: role ${connection.role}, ${service} migrations, grants`);
+  await ensureServiceRole(toUrl, connection);
+  await target.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`);
+  const migrated = await runPrismaCli(service, ['migrate', 'deploy'], { ownerUrl: toUrl, capture: true });
+  if (migrated.code !== 0) throw fail(`migrating the target failed:\n${migrated.output}`);
+  const others = await target.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1)', [
+    SERVICES.filter((other) => other !== service),
+  ]);
+  await applyGrants(toUrl, connection, { dedicated: (others.rows[0]?.n ?? 0) === 0 });
+  if ((await appliedMigrations(target, service)).join() !== history.join()) {
+    throw fail('the target and the source hold different migration histories; update the code or the source first');
+  }
+}
+
+/**
+ * Copies every table inside the target's open transaction, each checked against the source (which the
+ * caller has locked): foreign keys are put back, and so checked, only once every row is there.
+ */
+async function copyTables(source: pg.Client, target: pg.Client, service: Service, tables: string[], log: (line: string) => void): Promise<MovedTable[]> {
+  const foreignKeys = await target.query<{ table: string; name: string; definition: string }>(
+    `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS definition
+     FROM pg_constraint WHERE contype = 'f' AND connamespace = $1::regnamespace`,
+    [service],
+  );
+  for (const key of foreignKeys.rows) await target.query(`ALTER TABLE ${key.table} DROP CONSTRAINT "${key.name}"`);
+  const moved: MovedTable[] = [];
+  for (const table of tables) {
+    const columns = (
+      await source.query<{ column: string }>(
+        `SELECT quote_ident(attname) AS column FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+        [`"${service}"."${table}"`],
+      )
+    ).rows
+      .map((row) => row.column)
+      .join(', ');
+    await pipeline(
+      source.query(copyTo(`COPY "${service}"."${table}" (${columns}) TO STDOUT`)),
+      target.query(copyFrom(`COPY "${service}"."${table}" (${columns}) FROM STDIN`)),
+    );
+    moved.push(await verified(source, target, service, table));
+    log(`  ${service}.${table}: ${moved.at(-1)?.rows} rows, checksum ${moved.at(-1)?.checksum}`);
+  }
+  for (const key of foreignKeys.rows) await target.query(`ALTER TABLE ${key.table} ADD CONSTRAINT "${key.name}" ${key.definition}`);
+  const sequences = await source.query<{ name: string; value: string | null }>(
+    `SELECT sequencename AS name, last_value::text AS value FROM pg_sequences WHERE schemaname = $1`,
+    [service],
+  );
+  for (const { name, value } of sequences.rows) {
+    if (value !== null) await target.query(`SELECT setval($1, $2::bigint)`, [`"${service}"."${name}"`, value]);
+  }
+  return moved;
+}
+
+/** The table's count and checksum on both sides, which must agree. */
+async function verified(source: pg.Client, target: pg.Client, service: Service, table: string): Promise<MovedTable> {
+  const [before, after] = [await measure(source, service, table), await measure(target, service, table)];
+  if (before.rows !== after.rows || before.checksum !== after.checksum) {
+    throw fail(`${service}.${table} differs (${before.rows} rows ${before.checksum} at the source, ${after.rows} rows ${after.checksum} at the target); the source was not changed`);
+  }
+  return after;
 }
 
 /**
@@ -97,6 +169,8 @@ async function checkTarget(target: pg.Client, service: Service): Promise<void> {
  * transaction on each side while the source's tables are locked against writes, and the copy is
  * verified table by table (row count and checksum). Only then is the source schema retired (renamed and
  * closed to the role), so that a service still pointed at it fails at start instead of serving stale data.
+ * A move interrupted after the copy was committed and before the source was retired is finished by the
+ * same command: a target that already holds the schema is accepted if it is the source's exact copy.
  */
 export async function moveService(options: MoveOptions): Promise<MoveReport> {
   const { service, fromUrl, toUrl } = options;
@@ -109,82 +183,57 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
   let target: pg.Client | undefined;
   try {
     const { tables, history } = await checkSource(source, service, connection.role);
-
     await ensureDatabase(toUrl, '--to');
     target = await connectOrExplain(toUrl, '--to');
-    await checkTarget(target, service);
-    log(`Preparing ${describeTarget(toUrl)}: role ${connection.role}, ${service} migrations, grants`);
-    await ensureServiceRole(toUrl, connection);
-    await target.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`);
-    const migrated = await runPrismaCli(service, ['migrate', 'deploy'], { ownerUrl: toUrl, capture: true });
-    if (migrated.code !== 0) throw fail(`migrating the target failed:\n${migrated.output}`);
-    const others = await target.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1)', [
-      SERVICES.filter((other) => other !== service),
-    ]);
-    await applyGrants(toUrl, connection, { dedicated: (others.rows[0]?.n ?? 0) === 0 });
-    if ((await appliedMigrations(target, service)).join() !== history.join()) {
-      throw fail('the target and the source hold different migration histories; update the code or the source first');
-    }
+    const resuming = (await objectsOf(target, service)) > 0;
+    if (!resuming) await prepareTarget(target, toUrl, connection, history, log);
 
     for (const client of [source, target]) await client.query(`SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3`);
     await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-    await target.query('BEGIN');
-    const moved: MovedTable[] = [];
+    let moved: MovedTable[];
     try {
       const quoted = tables.map((table) => `"${service}"."${table}"`);
       if (quoted.length > 0) await source.query(`LOCK TABLE ${quoted.join(', ')} IN EXCLUSIVE MODE`);
-      // Foreign keys are checked once, when they are put back over the copied rows, so that the order
-      // of tables (and of rows in a self-referencing one) does not matter.
-      const foreignKeys = await target.query<{ table: string; name: string; definition: string }>(
-        `SELECT conrelid::regclass::text AS table, conname AS name, pg_get_constraintdef(oid) AS definition
-         FROM pg_constraint WHERE contype = 'f' AND connamespace = $1::regnamespace`,
-        [service],
-      );
-      for (const key of foreignKeys.rows) await target.query(`ALTER TABLE ${key.table} DROP CONSTRAINT "${key.name}"`);
-      for (const table of tables) {
-        const columns = (
-          await source.query<{ column: string }>(
-            `SELECT quote_ident(attname) AS column FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-            [`"${service}"."${table}"`],
-          )
-        ).rows
-          .map((row) => row.column)
-          .join(', ');
-        await pipeline(
-          source.query(copyTo(`COPY "${service}"."${table}" (${columns}) TO STDOUT`)),
-          target.query(copyFrom(`COPY "${service}"."${table}" (${columns}) FROM STDIN`)),
-        );
-        const [before, after] = [await measure(source, service, table), await measure(target, service, table)];
-        if (before.rows !== after.rows || before.checksum !== after.checksum) {
-          throw fail(`${service}.${table} did not arrive intact (${before.rows} rows ${before.checksum} at the source, ${after.rows} rows ${after.checksum} at the target); nothing was changed`);
+      // A service started between the first check and the lock would write to a schema about to retire.
+      const open = await connectionsOf(source, connection.role);
+      if (open > 0) throw stopTheServiceFirst(service, connection.role, open);
+      if (resuming) {
+        // Only the source's exact copy, left by a move that stopped before retiring the source, is taken.
+        const identical = await (async () => {
+          const copies: MovedTable[] = [];
+          for (const table of tables) copies.push(await verified(source, target as pg.Client, service, table));
+          return copies;
+        })().catch(() => null);
+        if (!identical) throw fail(`the target is not empty: it already holds the ${service} schema, and not as a copy of the source; give an empty database`);
+        log(`The target already holds an exact copy of ${service} (a move that stopped before its end): finishing it.`);
+        moved = identical;
+      } else {
+        await target.query('BEGIN');
+        try {
+          moved = await copyTables(source, target, service, tables, log);
+          await target.query('COMMIT');
+        } catch (error) {
+          await target.query('ROLLBACK').catch(() => undefined);
+          // The target was empty before: leave it so, ready for another attempt.
+          await target.query(`DROP SCHEMA IF EXISTS "${service}" CASCADE`).catch(() => undefined);
+          throw error;
         }
-        moved.push(after);
-        log(`  ${service}.${table}: ${after.rows} rows, checksum ${after.checksum}`);
       }
-      for (const key of foreignKeys.rows) await target.query(`ALTER TABLE ${key.table} ADD CONSTRAINT "${key.name}" ${key.definition}`);
-      const sequences = await source.query<{ name: string; value: string | null }>(
-        `SELECT sequencename AS name, last_value::text AS value FROM pg_sequences WHERE schemaname = $1`,
-        [service],
-      );
-      for (const { name, value } of sequences.rows) {
-        if (value !== null) await target.query(`SELECT setval($1, $2::bigint)`, [`"${service}"."${name}"`, value]);
-      }
-      await target.query('COMMIT');
     } catch (error) {
-      await target.query('ROLLBACK').catch(() => undefined);
       await source.query('ROLLBACK').catch(() => undefined);
-      // The target was empty before: leave it so, ready for another attempt.
-      await target.query(`DROP SCHEMA IF EXISTS "${service}" CASCADE`).catch(() => undefined);
       throw error;
     }
 
     const retiredSchema = `${service}_moved_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
-    const database = source.escapeIdentifier(decodeURIComponent(new URL(fromUrl).pathname.slice(1)));
-    await source.query(`ALTER SCHEMA "${service}" RENAME TO "${retiredSchema}"`);
-    await source.query(`REVOKE ALL ON ALL TABLES IN SCHEMA "${retiredSchema}" FROM "${connection.role}"`);
-    await source.query(`REVOKE ALL ON SCHEMA "${retiredSchema}" FROM "${connection.role}"`);
-    await source.query(`REVOKE CONNECT ON DATABASE ${database} FROM "${connection.role}"`);
-    await source.query('COMMIT');
+    try {
+      await source.query(`ALTER SCHEMA "${service}" RENAME TO "${retiredSchema}"`);
+      await source.query(`REVOKE ALL ON ALL TABLES IN SCHEMA "${retiredSchema}" FROM "${connection.role}"`);
+      await source.query(`REVOKE ALL ON SCHEMA "${retiredSchema}" FROM "${connection.role}"`);
+      await source.query('COMMIT');
+    } catch (error) {
+      await source.query('ROLLBACK').catch(() => undefined);
+      throw fail(`the copy is complete in the target, but the source could not be retired (${(error as Error).message}); run the same command again to finish`);
+    }
     log(`Retired the source schema as ${retiredSchema}.`);
 
     const place = new URL(connection.url);

@@ -91,9 +91,21 @@ export async function ensureServiceRole(ownerUrl: string, connection: ServiceCon
   });
 }
 
+/** True when the database holds tables of this service's schema and nobody else's. */
+async function holdsOnly(client: pg.Client, service: Service): Promise<boolean> {
+  const { rows } = await client.query<{ others: number }>(
+    `SELECT count(*)::int AS others FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname <> $1 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
+    [service],
+  );
+  return rows[0]?.others === 0;
+}
+
 /**
  * Makes the privileges on a service's schema equal the grants matrix, in one transaction. A database of
- * the service's own admits only its role (and the owner): CONNECT is taken from PUBLIC.
+ * the service's own (no other service's schema, and nothing else in it) admits only its role and the
+ * owner: CONNECT is taken from PUBLIC. A database that holds anything else is left open to whoever it
+ * was open to (its other users, backups, monitoring).
  */
 export async function applyGrants(ownerUrl: string, connection: ServiceConnection, options: { dedicated: boolean }): Promise<void> {
   const { service, role } = connection;
@@ -106,7 +118,7 @@ export async function applyGrants(ownerUrl: string, connection: ServiceConnectio
     await client.query('BEGIN');
     try {
       for (const statement of grantStatements(service, role, existing)) await client.query(statement);
-      if (options.dedicated) {
+      if (options.dedicated && (await holdsOnly(client, service))) {
         await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${database} FROM PUBLIC`);
         for (const other of existing) await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${database} FROM "${other}"`);
       }
@@ -176,11 +188,13 @@ async function adoptSingleHistory(service: Service, ownerUrl: string, setting: s
     );
     const { single, own } = rows[0] as { single: boolean; own: boolean };
     if (!single || own) return 'nothing to adopt';
-    const first = await client.query(
-      `SELECT 1 FROM public._prisma_migrations WHERE migration_name = $1 AND checksum = $2 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-      [FIRST_MIGRATION, SINGLE_HISTORY_CHECKSUM],
+    // The first release's history, and nothing else: one migration, applied, with the checksum it had.
+    const history = await client.query<{ migration_name: string; checksum: string; applied: boolean }>(
+      `SELECT migration_name, checksum, finished_at IS NOT NULL AND rolled_back_at IS NULL AS applied FROM public._prisma_migrations`,
     );
-    return first.rowCount ? 'adopt' : 'unknown history';
+    const [first] = history.rows;
+    const known = history.rows.length === 1 && first?.migration_name === FIRST_MIGRATION && first.checksum === SINGLE_HISTORY_CHECKSUM && first.applied;
+    return known ? 'adopt' : 'unknown history';
   });
   if (state === 'nothing to adopt') return false;
   if (state === 'unknown history') {
@@ -227,6 +241,27 @@ export async function assertMigrated(service: Service, url: string, setting: str
 }
 
 /**
+ * A database `db:split` moved the service out of keeps the old copy, retired under another name. Making a
+ * new, empty schema there (a migrate job still pointed at the old place) would let a service that is
+ * still pointed there start and serve nothing: refused instead, naming the setting.
+ */
+async function assertNotMovedAway(service: Service, ownerUrl: string, setting: string): Promise<void> {
+  const retired = await withClient(ownerUrl, setting, async (client) => {
+    const { rows } = await client.query<{ retired: string | null }>(
+      `SELECT (SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname DESC LIMIT 1) AS retired
+       WHERE to_regnamespace($2) IS NULL`,
+      [`${service}\\_moved\\_%`, service],
+    );
+    return rows[0]?.retired;
+  });
+  if (retired) {
+    throw new ConfigError(
+      `${setting}: ${service} was moved out of ${describeTarget(ownerUrl)} by db:split (its old copy is ${retired}); point ${setting === 'DATABASE_URL' ? `${service.toUpperCase()}_DATABASE_URL` : setting} at its new database`,
+    );
+  }
+}
+
+/**
  * Everything the owner does for one service before it connects: its database (created if missing), its
  * role, its schema's migrations (adopting the single history of an older database), then the grants.
  * Idempotent.
@@ -234,6 +269,7 @@ export async function assertMigrated(service: Service, url: string, setting: str
 async function prepareService(connection: ServiceConnection, ownerUrl: string, dedicated: boolean, quiet: boolean): Promise<void> {
   const { service, source } = connection;
   await ensureDatabase(ownerUrl, source);
+  await assertNotMovedAway(service, ownerUrl, source);
   await ensureServiceRole(ownerUrl, connection);
   // Prisma keeps the history in the schema on the search path, which must exist before the first deploy.
   await withClient(ownerUrl, source, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`));

@@ -29,3 +29,21 @@ export function ownerSql<R extends pg.QueryResultRow>(text: string, params: unkn
   }
   return ownerQuery<R>([...schemas][0] as Service, text, params);
 }
+
+/** Every table of the schemas named, with its row count (not the migration histories), as the owner of `url` sees them. */
+export async function rowCounts(url: string, schemas: readonly string[]): Promise<{ table: string; rows: number }[]> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ table: string; rows: number }>(
+      `SELECT n.nspname || '.' || c.relname AS table,
+              (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::int AS rows
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND c.relname <> '_prisma_migrations' ORDER BY 1`,
+      [schemas],
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}

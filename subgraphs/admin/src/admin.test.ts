@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createInternalClient, loadServiceConfig, type InternalClient, type SubgraphServer } from '@fedstack/service-kit';
-import { graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { freePort } from '@fedstack/shared-db';
+import { loadServiceConfig, type InternalClient, type SubgraphServer } from '@fedstack/service-kit';
+import { fakePeer, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createAdminServer } from './server';
 
 /**
  * The admin subgraph on its own: its guard, its audit trail and the events through which the other
- * services add to that trail. What admin asks of other services (suspension, erasure) is tested through
- * the gateway with every service running (test/accounts.test.ts).
+ * services add to that trail, sent here by stand-ins for those services (each with a key of its own).
+ * What admin asks of other services (suspension, erasure) is tested through the gateway with every
+ * service running (test/admin.test.ts).
  */
 describe('admin subgraph', () => {
   let admin: SubgraphServer<'admin'>;
@@ -14,22 +16,32 @@ describe('admin subgraph', () => {
   let tokens: Awaited<ReturnType<typeof testTokens>>;
   const actorId = randomUUID();
   let actorToken: string;
-  /** Calls admin's internal API as the service named, with the deployment's secret. */
-  const as = (service: 'auth' | 'payments' | 'profile', secret?: string): InternalClient =>
-    createInternalClient({
-      self: service,
-      secret: new TextEncoder().encode(secret ?? tokens.env.INTERNAL_API_SECRET),
-      peers: { auth: '', profile: '', payments: '', admin: new URL(adminUrl).origin },
-      timeoutMs: 5000,
-    });
+  /** Stand-ins for the services that send admin audit entries, where admin looks for their keys. */
+  const peers: Partial<Record<'auth' | 'payments' | 'profile', Awaited<ReturnType<typeof fakePeer>>>> = {};
+  const as = (service: 'auth' | 'payments' | 'profile'): InternalClient => (peers[service] as Awaited<ReturnType<typeof fakePeer>>).client;
 
   beforeAll(async () => {
     tokens = await testTokens();
-    admin = await createAdminServer({ config: loadServiceConfig('admin', { ...process.env, ...tokens.env, LOG_LEVEL: 'silent', ADMIN_PORT: '0' }) });
+    const adminPort = String(await freePort());
+    const adminOrigin = `http://127.0.0.1:${adminPort}`;
+    for (const service of ['auth', 'payments', 'profile'] as const) peers[service] = await fakePeer(service, { admin: adminOrigin });
+    const env = {
+      ...process.env,
+      ...tokens.env,
+      LOG_LEVEL: 'silent',
+      ADMIN_PORT: adminPort,
+      AUTH_SUBGRAPH_URL: `${peers.auth?.url}/graphql`,
+      PAYMENTS_SUBGRAPH_URL: `${peers.payments?.url}/graphql`,
+      PROFILE_SUBGRAPH_URL: `${peers.profile?.url}/graphql`,
+    };
+    admin = await createAdminServer({ config: loadServiceConfig('admin', env) });
     adminUrl = `${await admin.listen()}/graphql`;
     actorToken = await tokens.mint({ userId: actorId, role: 'ADMIN' });
   });
-  afterAll(() => admin.stop());
+  afterAll(async () => {
+    await admin.stop();
+    await Promise.all(Object.values(peers).map((peer) => peer.close()));
+  });
 
   /** An audit entry as auth (or payments) sends it through its outbox. */
   const entry = (overrides: Record<string, unknown> = {}) => ({
@@ -85,22 +97,19 @@ describe('admin subgraph', () => {
   describe('audit entries from the services that own the change', () => {
     it('records an entry once, however often it is delivered, with the service that sent it', async () => {
       const record = entry();
-      const auth = as('auth');
-      try {
-        await deliver(auth, record);
-        await deliver(auth, record);
-      } finally {
-        await auth.close();
-      }
+      await deliver(as('auth'), record);
+      await deliver(as('auth'), record);
       expect(await sql('SELECT action, source, request_id, actor_id FROM admin.audit_entries WHERE id = $1', [record.id])).toEqual([
         { action: 'user.suspend', source: 'auth', request_id: 'req-1', actor_id: actorId },
       ]);
     });
 
-    it('refuses entries a service does not own, and calls without the deployment secret', async () => {
+    it('refuses entries a service does not own, and calls not signed by the service they claim to come from', async () => {
       const payments = as('payments');
       const profile = as('profile');
-      const stranger = as('auth', 'not the deployment secret, but long enough');
+      // Claims to be auth, but signs with a key of its own that auth does not serve.
+      const impostor = await fakePeer('auth', { admin: new URL(adminUrl).origin });
+      const stranger = impostor.client;
       try {
         await expect(deliver(payments, entry())).rejects.toMatchObject({ status: 403 });
         await expect(deliver(profile, entry({ action: 'payment.refund' }))).rejects.toMatchObject({ status: 403 });
@@ -110,7 +119,7 @@ describe('admin subgraph', () => {
         await deliver(payments, allowed);
         expect(await sql('SELECT source FROM admin.audit_entries WHERE id = $1', [allowed.id])).toEqual([{ source: 'payments' }]);
       } finally {
-        await Promise.all([payments.close(), profile.close(), stranger.close()]);
+        await impostor.close();
       }
     });
   });
@@ -119,13 +128,8 @@ describe('admin subgraph', () => {
     it('filters the audit log by actor, action, target and time, newest first, with cursors', async () => {
       const target = randomUUID();
       const started = new Date(Date.now() - 1000).toISOString();
-      const auth = as('auth');
-      try {
-        await deliver(auth, entry({ targetId: target, createdAt: new Date(Date.now() - 10).toISOString() }));
-        await deliver(auth, entry({ targetId: target, action: 'user.reinstate' }));
-      } finally {
-        await auth.close();
-      }
+      await deliver(as('auth'), entry({ targetId: target, createdAt: new Date(Date.now() - 10).toISOString() }));
+      await deliver(as('auth'), entry({ targetId: target, action: 'user.reinstate' }));
       const query = `query ($filter: AuditFilter, $after: String) { auditLog(first: 1, after: $after, filter: $filter) {
         edges { node { action targetId actor { id } } } pageInfo { hasNextPage endCursor } } }`;
       type Log = { auditLog: { edges: { node: { action: string; targetId: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };

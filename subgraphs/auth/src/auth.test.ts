@@ -1,7 +1,7 @@
 import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
-import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
+import { freePort, ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
-import { LogCapture, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { LogCapture, fakePeer, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
@@ -394,6 +394,51 @@ describe('auth subgraph', () => {
     });
   });
 
+  describe('what auth tells the other services', () => {
+    it('ends a sign-in that a refresh races, whichever comes first: no live session survives logoutEverywhere', async () => {
+      for (let round = 0; round < 15; round += 1) {
+        const session = await register();
+        await Promise.all([
+          graphql(auth.url, REFRESH, { variables: { token: session.refreshToken } }),
+          graphql(auth.url, 'mutation { logoutEverywhere }', { token: session.accessToken }),
+        ]);
+        expect(await sql('SELECT id FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL', [session.user.id])).toEqual([]);
+      }
+    });
+
+    it('publishes only the ended sign-ins that may still have a live access token, to every view', async () => {
+      const fresh = await register();
+      const stale = await login(fresh.user.email, PASSWORD);
+      const staleFamily = String(decodeJwt((stale.data?.login as Session).accessToken).sid);
+      // A sign-in whose newest refresh token is a day old has no access token left.
+      await sql(`UPDATE auth.sessions SET created_at = now() - interval '1 day' WHERE family_id = $1`, [staleFamily]);
+      const freshFamily = String(decodeJwt(fresh.accessToken).sid);
+      await graphql(auth.url, 'mutation { logoutEverywhere }', { token: fresh.accessToken });
+      const events = await sql<{ destination: string; families: string[] }>(
+        `SELECT destination, ARRAY(SELECT jsonb_array_elements_text(payload->'familyIds')) AS families FROM auth.outbox
+         WHERE topic = 'session.revoked' AND payload->>'userId' = $1 ORDER BY destination`,
+        [fresh.user.id],
+      );
+      expect(events).toEqual(['admin', 'payments', 'profile'].map((destination) => ({ destination, families: [freshFamily] })));
+    });
+
+    it("refuses an admin action asked for an actor who is not an active admin, whatever admin's view said", async () => {
+      // A stand-in for admin, where this auth looks for admin's key.
+      const adminPort = await freePort();
+      const checked = await startAuth({ ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
+      const peer = await fakePeer('admin', { auth: checked.url.replace('/graphql', '') }, adminPort);
+      try {
+        const [actor, target] = [await register(), await register()];
+        const ask = peer.client.command('auth', 'suspendUser', { actor: { userId: actor.user.id, requestId: 'r' }, userId: target.user.id, reason: 'x' });
+        await expect(ask).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN', message: 'This account is no longer an active admin' });
+        expect(await sql(`SELECT status::text FROM auth.users WHERE id = $1`, [target.user.id])).toEqual([{ status: 'ACTIVE' }]);
+      } finally {
+        await checked.server.stop();
+        await peer.close();
+      }
+    });
+  });
+
   describe('operations', () => {
     it('labels database timings by schema in /metrics', async () => {
       await graphql(auth.url, LOGIN, { variables: { input: { email: 'alice@example.com', password: 'user-demo-password' } } });
@@ -418,7 +463,7 @@ describe('auth subgraph', () => {
         NODE_ENV: 'production',
         AUTH_DATABASE_URL: broken.toString(),
         JWT_PUBLIC_KEY: JSON.stringify(signing.publicJwk),
-        INTERNAL_API_SECRET: 'a production secret of at least 32 characters',
+        INTERNAL_PRIVATE_KEY: signing.privateKey,
       });
       try {
         const result = await graphql(production.url, REGISTER, {

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { ConfigError, positiveInteger } from '@fedstack/shared-db';
-import { loadServiceConfig, type ServiceConfig } from '@fedstack/service-kit';
+import { loadServiceConfig, settingFile, type ServiceConfig } from '@fedstack/service-kit';
 
 export interface LoginThrottlePolicy {
   /** Failed logins for one email before it is locked. */
@@ -21,20 +20,10 @@ export interface AuthConfig extends ServiceConfig {
   throttle: LoginThrottlePolicy;
 }
 
-/** Reads the key file a container secret provides (JWT_PRIVATE_KEY_FILE). */
-function readKeyFile(file: string | undefined): string | undefined {
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`JWT_PRIVATE_KEY_FILE cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
-  }
-}
-
 /** The auth process's settings, read once at start. */
 export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
   const base = loadServiceConfig('auth', env);
-  const fromFile = env.JWT_PRIVATE_KEY ? undefined : readKeyFile(env.JWT_PRIVATE_KEY_FILE);
+  const fromFile = !env.JWT_PRIVATE_KEY && env.JWT_PRIVATE_KEY_FILE ? settingFile(env.JWT_PRIVATE_KEY_FILE, 'JWT_PRIVATE_KEY_FILE') : undefined;
   const signingKey = env.JWT_PRIVATE_KEY
     ? { value: env.JWT_PRIVATE_KEY, setting: 'JWT_PRIVATE_KEY' as const }
     : fromFile

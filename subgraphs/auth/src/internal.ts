@@ -1,12 +1,10 @@
 import { z } from 'zod';
 import type { ServiceClient } from '@fedstack/shared-db';
-import { command, ERASE_COMMAND, type InternalHandlers } from '@fedstack/service-kit';
+import { command, ERASE_COMMAND, REASON_MAX, type InternalHandlers } from '@fedstack/service-kit';
 import { eraseUser, reinstateUser, setUserRole, suspendUser } from './domain/accounts';
 
 const ID = z.uuid().transform((id) => id.toLowerCase());
 const ACTOR = z.object({ userId: ID, requestId: z.string().max(128) });
-/** The longest reason auth records; admin checks the same bound first, for its own error message. */
-export const REASON_MAX = 500;
 
 /** What admin may ask of auth: the account actions, each done and audited in one of auth's transactions. */
 export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: number): InternalHandlers {
@@ -14,7 +12,7 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
     commands: {
       suspendUser: command({
         callers: ['admin'],
-        input: z.object({ actor: ACTOR, userId: ID, reason: z.string().trim().min(1).max(REASON_MAX) }),
+        input: z.object({ actor: ACTOR, userId: ID, reason: z.string().trim().min(1).refine((reason) => [...reason].length <= REASON_MAX, `at most ${REASON_MAX} characters`) }),
         run: ({ actor, userId, reason }) => suspendUser(db, actor, userId, reason, accessTokenTtlSeconds),
       }),
       reinstateUser: command({

@@ -122,6 +122,14 @@ describe('payments subgraph', () => {
     });
   });
 
+  it('records no payment for a user it has erased, even when the token got past the account check', async () => {
+    const [userId] = (await newUsers(1)) as [string];
+    await sql(`INSERT INTO payments.erasures (user_id, erased_at, changes) VALUES ($1, now(), '[]')`, [userId]);
+    const result = await pay(await tokens.mint({ userId }), { amount: '5.00', currency: 'EUR', paymentMethodToken: 'tok_visa' });
+    expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await sql('SELECT 1 FROM payments.payments WHERE user_id = $1', [userId])).toEqual([]);
+  });
+
   describe('refundPayment', () => {
     async function paymentOf(amount: string, currency = 'EUR'): Promise<{ userId: string; payment: Payment }> {
       const [userId] = (await newUsers(1)) as [string];

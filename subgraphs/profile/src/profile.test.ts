@@ -113,6 +113,15 @@ describe('profile subgraph', () => {
     await expect(fetch(stoppingUrl.replace('/graphql', '/healthz'))).rejects.toThrow();
   });
 
+  it('writes nothing for a user it has erased, even when the token got past the account check', async () => {
+    // Erased here, while admin's news of it has not reached this service's view of accounts yet.
+    const [userId] = (await newUsers(1)) as [string];
+    await sql(`INSERT INTO profile.erasures (user_id, erased_at, changes) VALUES ($1, now(), '[]')`, [userId]);
+    const result = await graphql(url, UPDATE, { token: await tokens.mint({ userId }), variables: { input: { displayName: 'Back from the dead' } } });
+    expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(await sql('SELECT 1 FROM profile.profiles WHERE user_id = $1', [userId])).toEqual([]);
+  });
+
   it('labels its database timings schema="profile" in /metrics', async () => {
     const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="profile"[^}]*\} [1-9]/);

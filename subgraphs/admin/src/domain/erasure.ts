@@ -3,6 +3,7 @@ import {
   AppError,
   ErrorCode,
   ERASE_COMMAND,
+  backoffMs,
   InternalCallError,
   type AccountChanged,
   type BackgroundWorker,
@@ -45,8 +46,6 @@ interface RequestRow {
   request_id: string | null;
   attempts: number;
 }
-
-const FIRST_RETRY_MS = 500;
 
 export interface ErasureSettings {
   /** How often the worker looks for interrupted erasures. */
@@ -104,11 +103,12 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
       await complete(request, result);
       return result;
     } catch (error) {
-      const refusedByAuth = error instanceof InternalCallError && error.service === 'auth' && !error.retryable;
+      // auth is asked first: when it refuses (no such user, the last active admin...), nothing was erased anywhere.
+      const refusedByAuth = error instanceof InternalCallError && error.service === 'auth' && error.refused;
       if (refusedByAuth) {
         await db.$executeRaw`DELETE FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
       } else {
-        const delayMs = Math.min(settings.maxBackoffMs, FIRST_RETRY_MS * 2 ** Math.min(request.attempts, 20));
+        const delayMs = backoffMs(request.attempts, settings.maxBackoffMs);
         await db.$executeRaw`
           UPDATE admin.erasure_requests SET lease_until = now() + ${delayMs}::int * interval '1 millisecond', last_error = ${(error as Error).message.slice(0, 1000)}
           WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
@@ -134,7 +134,7 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
       return { userId, alreadyErased: false, ...(await attempt(row)) };
     } catch (error) {
       if (!(error instanceof InternalCallError)) throw error;
-      if (!error.retryable || error.service === 'auth') throw error.toClientError();
+      if (error.refused) throw error.toClientError();
       // Started and recorded: it will finish without anyone asking again.
       throw new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, `Erasure started but not finished (${error.message}); it will finish by itself once it can`, {
         unavailableService: error.service,
@@ -142,14 +142,15 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
     }
   }
 
-  /** Takes up interrupted erasures whose lease has run out. */
+  /** Takes up interrupted erasures whose lease has run out, one at a time, each claimed as it starts. */
   async function resume(): Promise<void> {
-    const due = await db.$queryRaw<RequestRow[]>`
-      UPDATE admin.erasure_requests SET lease_until = now() + ${settings.leaseMs}::int * interval '1 millisecond', attempts = attempts + 1
-      WHERE user_id IN (SELECT user_id FROM admin.erasure_requests WHERE completed_at IS NULL AND lease_until <= now()
-                        ORDER BY lease_until LIMIT 10 FOR UPDATE SKIP LOCKED)
-      RETURNING user_id, requested_by, request_id, attempts`;
-    for (const request of due) {
+    for (;;) {
+      const [request] = await db.$queryRaw<RequestRow[]>`
+        UPDATE admin.erasure_requests SET lease_until = now() + ${settings.leaseMs}::int * interval '1 millisecond', attempts = attempts + 1
+        WHERE user_id IN (SELECT user_id FROM admin.erasure_requests WHERE completed_at IS NULL AND lease_until <= now()
+                          ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING user_id, requested_by, request_id, attempts`;
+      if (!request) return;
       await attempt(request).then(
         () => logger.info({ userId: request.user_id, attempts: request.attempts }, 'interrupted erasure finished'),
         () => undefined,

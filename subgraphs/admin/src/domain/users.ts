@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import { InternalCallError, badUserInput, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
+import { InternalCallError, REASON_MAX, badUserInput, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
 import { recordEntry } from './audit';
 
 type AdminDb = ServiceClient<'admin'>;
@@ -17,8 +17,6 @@ export interface AccountActions {
   reinstateUser(actor: Actor, userId: string): Promise<{ id: string }>;
   setUserRole(actor: Actor, userId: string, role: Role): Promise<{ id: string }>;
 }
-
-export const REASON_MAX = 500;
 
 /** The target's id in canonical (lower-case) form; refuses anything else, and the actor themself. */
 export function assertTarget(userId: string, actor: Actor, what: string): string {

@@ -5,6 +5,7 @@ import {
   badUserInput,
   conflict,
   enqueue,
+  forbidden,
   notFound,
   recordAudit,
   type AccountChanged,
@@ -59,9 +60,21 @@ export function accountStates(db: AuthDb): AccountStateSource {
   };
 }
 
+/** A sign-in (refresh-token family) and when its newest refresh token was issued. */
+interface EndedFamily {
+  family_id: string;
+  newest: Date;
+}
+
+/** Clocks differ between servers: the views remember an ended sign-in this much longer than strictly needed. */
+const CLOCK_MARGIN_MS = 60_000;
+/** Sign-ins per event, so that an account with thousands of them still produces events a service accepts. */
+const FAMILIES_PER_EVENT = 500;
+
 /**
  * Ends sign-ins (all of a user's, or one family, or all but one) and tells the other services, in the
- * caller's transaction. `accessTokenTtlSeconds` bounds how long they must remember.
+ * caller's transaction. The user's row is locked first, as a refresh does, so that a refresh racing the
+ * revocation either finishes before it (and its new token is revoked too) or finds the sign-in ended.
  */
 export async function endSessions(
   tx: AuthTx,
@@ -70,27 +83,36 @@ export async function endSessions(
   accessTokenTtlSeconds: number,
   scope: { familyId?: string; exceptFamilyId?: string } = {},
 ): Promise<number> {
+  await tx.$queryRaw`SELECT id FROM auth.users WHERE id = ${userId}::uuid FOR NO KEY UPDATE`;
   const revokedAt = new Date();
-  const families = await tx.$queryRaw<{ family_id: string; rows: number }[]>`
+  const families = await tx.$queryRaw<(EndedFamily & { rows: number })[]>`
     WITH ended AS (
       UPDATE auth.sessions SET revoked_at = ${revokedAt}, revoked_reason = ${reason}
       WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
         AND (${scope.familyId ?? null}::uuid IS NULL OR family_id = ${scope.familyId ?? null}::uuid)
         AND (${scope.exceptFamilyId ?? null}::uuid IS NULL OR family_id <> ${scope.exceptFamilyId ?? null}::uuid)
-      RETURNING family_id)
-    SELECT family_id, count(*)::int AS rows FROM ended GROUP BY family_id`;
-  if (families.length > 0) await publishEndedSessions(tx, userId, families.map((family) => family.family_id), revokedAt, accessTokenTtlSeconds);
+      RETURNING family_id, created_at)
+    SELECT family_id, max(created_at) AS newest, count(*)::int AS rows FROM ended GROUP BY family_id`;
+  await publishEndedSessions(tx, userId, families, revokedAt, accessTokenTtlSeconds);
   return families.reduce((sum, family) => sum + family.rows, 0);
 }
 
-async function publishEndedSessions(tx: AuthTx, userId: string, familyIds: string[], revokedAt: Date, accessTokenTtlSeconds: number): Promise<void> {
-  const payload: SessionsRevoked = {
-    userId,
-    familyIds,
-    revokedAt: revokedAt.toISOString(),
-    expiresAt: new Date(revokedAt.getTime() + accessTokenTtlSeconds * 1000).toISOString(),
-  };
-  await enqueue(tx, 'auth', { topic: ACCOUNT_TOPICS.sessionsRevoked, payload, destinations: ACCOUNT_VIEW_SERVICES });
+/**
+ * Tells the views which sign-ins ended. Only those that may still have a live access token matter: one
+ * whose newest refresh token is older than an access token's lifetime has none left.
+ */
+async function publishEndedSessions(tx: AuthTx, userId: string, families: EndedFamily[], revokedAt: Date, accessTokenTtlSeconds: number): Promise<void> {
+  const lifetimeMs = accessTokenTtlSeconds * 1000 + CLOCK_MARGIN_MS;
+  const live = families.filter((family) => family.newest.getTime() > revokedAt.getTime() - lifetimeMs).map((family) => family.family_id);
+  for (let start = 0; start < live.length; start += FAMILIES_PER_EVENT) {
+    const payload: SessionsRevoked = {
+      userId,
+      familyIds: live.slice(start, start + FAMILIES_PER_EVENT),
+      revokedAt: revokedAt.toISOString(),
+      expiresAt: new Date(revokedAt.getTime() + lifetimeMs).toISOString(),
+    };
+    await enqueue(tx, 'auth', { topic: ACCOUNT_TOPICS.sessionsRevoked, payload, destinations: ACCOUNT_VIEW_SERVICES });
+  }
 }
 
 /** An account's state as the views record it. */
@@ -153,6 +175,14 @@ export function assertAnActiveAdminRemains(admins: { id: string }[], losingAdmin
   if (admins.every((admin) => admin.id === losingAdmin)) throw conflict('This would leave no active admin; promote another admin first');
 }
 
+/**
+ * Admin checks its caller against its own view of accounts, which may lag; auth, which owns accounts,
+ * checks again against the locked rows that the action itself reads.
+ */
+function assertActorIsAdmin(admins: { id: string }[], actor: Actor): void {
+  if (!admins.some((admin) => admin.id === actor.userId)) throw forbidden('This account is no longer an active admin');
+}
+
 export interface AccountActionResult {
   userId: string;
   /** The audit entry, or null when the account already was as asked and nothing changed. */
@@ -166,6 +196,7 @@ export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: st
   assertNotSelf(userId, actor, 'suspend');
   return db.$transaction(async (tx) => {
     const admins = await lockActiveAdmins(tx);
+    assertActorIsAdmin(admins, actor);
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased');
     if (user.status === 'SUSPENDED') return { userId, audit: null };
@@ -181,6 +212,7 @@ export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: st
 export function reinstateUser(db: AuthDb, actor: Actor, userId: string): Promise<AccountActionResult> {
   assertNotSelf(userId, actor, 'reinstate');
   return db.$transaction(async (tx) => {
+    assertActorIsAdmin(await lockActiveAdmins(tx), actor);
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased and cannot be reinstated');
     if (user.status === 'ACTIVE') return { userId, audit: null };
@@ -195,6 +227,7 @@ export function setUserRole(db: AuthDb, actor: Actor, userId: string, role: Role
   assertNotSelf(userId, actor, 'change the role of');
   return db.$transaction(async (tx) => {
     const admins = await lockActiveAdmins(tx);
+    assertActorIsAdmin(admins, actor);
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased');
     if (user.role === role) return { userId, audit: null };
@@ -224,14 +257,17 @@ export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenT
   return db.$transaction(async (tx) => {
     const admins = await lockActiveAdmins(tx);
     const user = await lockUser(tx, userId);
+    // A repeat of a finished erasure (the saga resuming) answers what it did, whoever asks now.
     if (user.erased_at) {
       const done = await tx.erasure.findUnique({ where: { userId } });
       const changes = (done?.changes as unknown as ErasureChange[] | undefined) ?? [];
       return { alreadyErased: true, erasedAt: user.erased_at.toISOString(), changes, account: published(userId, user) };
     }
+    assertActorIsAdmin(admins, actor);
     if (user.role === 'ADMIN' && user.status === 'ACTIVE') assertAnActiveAdminRemains(admins, user.id);
     const erasedAt = new Date();
-    const families = await tx.$queryRaw<{ family_id: string }[]>`SELECT DISTINCT family_id FROM auth.sessions WHERE user_id = ${userId}::uuid`;
+    const families = await tx.$queryRaw<EndedFamily[]>`
+      SELECT family_id, max(created_at) AS newest FROM auth.sessions WHERE user_id = ${userId}::uuid GROUP BY family_id`;
     const changes: ErasureChange[] = [
       { table: 'password_credentials', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.password_credentials WHERE user_id = ${userId}::uuid` },
       { table: 'sessions', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.sessions WHERE user_id = ${userId}::uuid` },
@@ -239,7 +275,7 @@ export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenT
       { table: 'users', action: 'tombstoned', rows: 1 },
     ];
     const account = await changeAccount(tx, user, { status: 'SUSPENDED', erasedAt, email: tombstoneEmail(userId) });
-    if (families.length > 0) await publishEndedSessions(tx, userId, families.map((family) => family.family_id), erasedAt, accessTokenTtlSeconds);
+    await publishEndedSessions(tx, userId, families, erasedAt, accessTokenTtlSeconds);
     await tx.erasure.create({ data: { userId, erasedAt, changes: changes as unknown as AuthPrisma.InputJsonArray } });
     return { alreadyErased: false, erasedAt: erasedAt.toISOString(), changes, account };
   }, TRANSACTION);

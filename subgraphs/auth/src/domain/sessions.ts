@@ -73,6 +73,11 @@ export async function rotateRefreshToken(
   client: ClientInfo,
 ): Promise<{ refresh: IssuedRefreshToken; user: UserRecord }> {
   const outcome = await db.$transaction<RotationOutcome>(async (tx) => {
+    // The user's row first, as every revocation does (endSessions): a refresh and a revocation of the same
+    // user take turns, so a token this refresh issues is never missed by a revocation running beside it.
+    await tx.$queryRaw`
+      SELECT u.id FROM auth.users u WHERE u.id = (SELECT user_id FROM auth.sessions WHERE token_hash = ${hashRefreshToken(token)})
+      FOR NO KEY UPDATE`;
     const [session] = await tx.$queryRaw<LockedSession[]>`
       SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
       FROM auth.sessions WHERE token_hash = ${hashRefreshToken(token)} FOR UPDATE`;

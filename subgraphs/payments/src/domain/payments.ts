@@ -14,6 +14,7 @@ import {
   decodeCursor,
   formatAmount,
   groupedBatchLoader,
+  guardAccountWrite,
   isUuid,
   notFound,
   pageSize,
@@ -69,6 +70,7 @@ export async function createPayment(
   const requestHash = fingerprint({ amount: amount.toFixed(), currency, description, token: request.paymentMethodToken });
 
   const payment = await db.$transaction(async (tx) => {
+    await guardAccountWrite(tx, 'payments', userId);
     const claim = await claimIdempotencyKey(tx, { userId, operation: 'createPayment', key: idempotencyKey, requestHash });
     if (claim.kind === 'replay') return tx.payment.findUniqueOrThrow({ where: { id: claim.paymentId as string } });
     // Keys are unique per user here, but a processor's are per merchant: scope them to the user.

@@ -1,5 +1,5 @@
 import type { ProfileRecord, ServiceClient } from '@fedstack/shared-db';
-import { badUserInput, batchLoader, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
+import { badUserInput, batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
 
 type ProfileDb = ServiceClient<'profile'>;
@@ -72,9 +72,12 @@ export function createProfileLoader(db: ProfileDb) {
   );
 }
 
-/** Creates the profile on first save; otherwise changes only the given fields. */
+/** Creates the profile on first save; otherwise changes only the given fields. Never for an erased account. */
 export function saveProfile(db: ProfileDb, userId: string, changes: ProfileChanges): Promise<ProfileRecord> {
-  return db.profile.upsert({ where: { userId }, create: { userId, ...changes }, update: changes });
+  return db.$transaction(async (tx) => {
+    await guardAccountWrite(tx, 'profile', userId);
+    return tx.profile.upsert({ where: { userId }, create: { userId, ...changes }, update: changes });
+  });
 }
 
 /** profile's part of an erasure: the profile goes (inside the erase command's transaction). */

@@ -1,0 +1,27 @@
+import { applyAccountPolicy, type AccountSnapshot } from './accounts';
+import type { Viewer } from './tokens';
+
+const viewer = (role: 'USER' | 'ADMIN'): Viewer => ({ userId: '6e0c2b9a-0000-4000-8000-000000000001', role, sessionId: 's', tokenId: 't' });
+const account = (overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({ role: 'USER', status: 'ACTIVE', erased: false, sessionEnded: false, ...overrides });
+
+describe('the account policy', () => {
+  it('takes the token as it is for an account nothing has happened to (no view row)', () => {
+    expect(applyAccountPolicy(viewer('ADMIN'), null)).toEqual({ viewer: viewer('ADMIN'), error: null });
+  });
+
+  it('takes a role away at once, and gives one only with the next token', () => {
+    expect(applyAccountPolicy(viewer('ADMIN'), account({ role: 'USER' })).viewer?.role).toBe('USER');
+    expect(applyAccountPolicy(viewer('USER'), account({ role: 'ADMIN' })).viewer?.role).toBe('USER');
+    expect(applyAccountPolicy(viewer('ADMIN'), account({ role: 'ADMIN' })).viewer?.role).toBe('ADMIN');
+  });
+
+  it.each([
+    ['erased', account({ erased: true, status: 'SUSPENDED' }), 'UNAUTHENTICATED'],
+    ['suspended', account({ status: 'SUSPENDED' }), 'FORBIDDEN'],
+    ['signed out (its sign-in ended)', account({ sessionEnded: true }), 'UNAUTHENTICATED'],
+  ])('refuses the token of an account %s', (_label, state, code) => {
+    const decision = applyAccountPolicy(viewer('ADMIN'), state);
+    expect(decision.viewer).toBeNull();
+    expect(decision.error?.extensions.code).toBe(code);
+  });
+});
