@@ -281,6 +281,7 @@ describe('auth subgraph', () => {
       ['expired', async (id: string) => forge({ ...validClaims(id), iat: now() - 120, exp: now() - 60 }), /expired/],
       ['for another issuer', async (id: string) => forge({ ...validClaims(id), iss: 'someone-else' }), /"iss"/],
       ['for another audience', async (id: string) => forge({ ...validClaims(id), aud: 'another-api' }), /"aud"/],
+      ['for a sign-in id that is not one', async (id: string) => forge({ ...validClaims(id), sid: 'not-a-uuid' }), /unexpected claims/],
       [
         'tampered (role changed after signing)',
         async (id: string) => {
