@@ -6,6 +6,7 @@ WORKDIR /app
 # The manifests alone first, so that the dependency layer is rebuilt only when they change. npm ci
 # needs every workspace's package.json to install the workspace links.
 COPY package.json package-lock.json ./
+COPY runtime/package.json runtime/
 COPY shared-db/package.json shared-db/
 COPY service-kit/package.json service-kit/
 COPY subgraphs/auth/package.json subgraphs/auth/
@@ -22,7 +23,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY . .
 # Pruned here rather than in the final stage, so that the dev dependencies reach none of its layers.
-RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm run build:dist && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

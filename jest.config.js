@@ -1,9 +1,8 @@
-// One Jest run for the whole workspace: unit and integration tests beside the code in every package,
-// end-to-end tests under test/. Every run gets a fresh database (test/global-setup.ts).
-/** @type {import('jest').Config} */
-module.exports = {
+// One Jest project per workspace package (`npx jest --selectProjects gateway` runs one), with unit and
+// integration tests beside the code; end-to-end tests under test/. Every run gets a fresh database
+// (test/global-setup.ts).
+const shared = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/shared-db/src', '<rootDir>/service-kit/src', '<rootDir>/subgraphs', '<rootDir>/gateway', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: {
@@ -13,12 +12,30 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   // Tests run against the sources of the workspace packages, not their build output.
   moduleNameMapper: {
-    '^@fedstack/(shared-db|service-kit)$': '<rootDir>/$1/src',
+    '^@fedstack/(runtime|shared-db|service-kit)$': '<rootDir>/$1/src',
     '^@fedstack/(shared-db|service-kit)/testing$': '<rootDir>/$1/src/testing',
     '^@fedstack/(auth|profile|payments|admin)$': '<rootDir>/subgraphs/$1/src',
     '^@fedstack/gateway$': '<rootDir>/gateway/src',
     '^@fedstack/scripts$': '<rootDir>/scripts/src/processes',
   },
+};
+
+const packages = {
+  runtime: 'runtime/src',
+  'shared-db': 'shared-db/src',
+  'service-kit': 'service-kit/src',
+  auth: 'subgraphs/auth/src',
+  profile: 'subgraphs/profile/src',
+  payments: 'subgraphs/payments/src',
+  admin: 'subgraphs/admin/src',
+  gateway: 'gateway/src',
+  scripts: 'scripts/src',
+  e2e: 'test',
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: Object.entries(packages).map(([displayName, root]) => ({ ...shared, displayName, roots: [`<rootDir>/${root}`] })),
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 60_000,

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, SERVICES } from '@fedstack/shared-db';
+import { REPOSITORY_ROOT, SERVICES } from '@fedstack/runtime';
 
 /**
  * No service's SQL names another service's schema, so that each can run on a database of its own: what a

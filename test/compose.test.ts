@@ -1,13 +1,16 @@
+import { SERVICES } from '@fedstack/runtime';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import ignore from '@balena/dockerignore';
 import Ajv2019 from 'ajv/dist/2019';
+import { Copy, DockerfileParser, From } from 'dockerfile-ast';
 import ts from 'typescript';
 import { parse } from 'yaml';
-import { allServiceConnections, ownerUrlFor, serviceConnection, SERVICES } from '@fedstack/shared-db';
+import { allServiceConnections, ownerUrlFor, serviceConnection } from '@fedstack/shared-db';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
@@ -209,18 +212,17 @@ describe('docker-compose.yml', () => {
   });
 
   describe('commands and healthchecks', () => {
-    const rootReferences = (ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), ts.sys.readFile).config as { references: { path: string }[] })
-      .references.map((reference) => reference.path);
+    const shipped = distReferences();
     const nodeServices = Object.keys(compose.services).filter((name) => !name.startsWith('postgres'));
 
-    test.each(nodeServices)('%s runs a file that `npm run build` compiles from a source in the repository', (name) => {
+    test.each(nodeServices)('%s runs a file that `npm run build:dist` compiles from a source in the repository', (name) => {
       expect(service(name).image).toBe(IMAGE);
       const [program, file = '', ...args] = service(name).command ?? [];
       expect(program).toBe('node');
       expect(file).toMatch(/^[\w-]+(\/[\w-]+)*\/dist\/[\w/-]+\.js$/);
       const packageDir = file.slice(0, file.indexOf('/dist/'));
-      // The image builds with `tsc -b` from the root tsconfig: a package it does not reference has no dist/ there.
-      expect(rootReferences).toContain(packageDir);
+      // The image builds tsconfig.dist.json: a package it does not reference has no dist/ there.
+      expect(shipped).toContain(packageDir);
       const { rootDir, outDir } = (ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), ts.sys.readFile).config as {
         compilerOptions: { rootDir: string; outDir: string };
       }).compilerOptions;
@@ -418,7 +420,10 @@ describe('docker-compose.yml', () => {
 
 interface Instruction {
   keyword: string;
+  /** The arguments as one line: continuation lines joined, flags included. */
   args: string;
+  /** For COPY: --from's value, the sources and the destination. */
+  copy?: { from?: string; sources: string[]; destination: string };
 }
 
 interface Stage {
@@ -427,79 +432,38 @@ interface Stage {
   instructions: Instruction[];
 }
 
-/** The Dockerfile's stages and instructions, continuation lines joined and comments dropped. */
+/** The Dockerfile's stages and their instructions, parsed by dockerfile-ast (the parser of VS Code's Docker support). */
 function parseDockerfile(text: string): Stage[] {
-  const lines: string[] = [];
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('#') || (line === '' && pending === '')) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1)} `;
-      continue;
-    }
-    lines.push(pending + line);
-    pending = '';
-  }
   const stages: Stage[] = [];
-  for (const line of lines) {
-    const [keyword = '', ...rest] = line.split(/\s+/);
-    const args = rest.join(' ');
-    if (keyword.toUpperCase() === 'FROM') {
-      const [image = '', as, name] = rest.filter((word) => !word.startsWith('--'));
-      stages.push({ image, ...(as?.toUpperCase() === 'AS' && name ? { name } : {}), instructions: [] });
+  for (const instruction of DockerfileParser.parse(text).getInstructions()) {
+    if (instruction instanceof From) {
+      const name = instruction.getBuildStage();
+      stages.push({ image: instruction.getImage() ?? '', ...(name ? { name } : {}), instructions: [] });
       continue;
     }
     const stage = stages[stages.length - 1];
-    if (!stage) throw new Error(`Dockerfile: ${keyword} before the first FROM`);
-    stage.instructions.push({ keyword: keyword.toUpperCase(), args });
+    if (!stage) throw new Error(`Dockerfile: ${instruction.getKeyword()} before the first FROM`);
+    const words = instruction.getArguments().map((argument) => argument.getValue());
+    const flags = instruction instanceof Copy ? instruction.getFlags().map((flag) => `--${flag.getName()}=${flag.getValue() ?? ''}`) : [];
+    const from = instruction instanceof Copy ? instruction.getFromFlag()?.getValue() : undefined;
+    stage.instructions.push({
+      keyword: instruction.getKeyword(),
+      args: [...flags, ...words].join(' '),
+      ...(instruction instanceof Copy ? { copy: { ...(from ? { from } : {}), sources: words.slice(0, -1), destination: words[words.length - 1] ?? '' } } : {}),
+    });
   }
   return stages;
 }
 
-/** A COPY's flags, sources and destination (the shell form; the JSON form is not used here). */
-function copyOf(args: string): { from?: string; sources: string[]; destination: string } {
-  const words = args.split(/\s+/);
-  const from = words.find((word) => word.startsWith('--from='))?.slice('--from='.length);
-  const paths = words.filter((word) => !word.startsWith('--'));
-  return { ...(from ? { from } : {}), sources: paths.slice(0, -1), destination: paths[paths.length - 1] ?? '' };
+/** The projects tsconfig.dist.json builds (what the image builds). */
+function distReferences(): string[] {
+  const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.dist.json'), ts.sys.readFile) as { config: { references: { path: string }[] } };
+  return config.references.map((reference) => reference.path);
 }
 
-// .dockerignore by Docker's rules: a pattern matches from the root of the build context (`**` crosses
-// folders, `*` and `?` do not), excluding a folder excludes what is in it, `!` re-includes, and the
-// last pattern that matches decides.
-const dockerIgnoreRules = read('.dockerignore')
-  .split('\n')
-  .map((line) => line.trim())
-  .filter((line) => line !== '' && !line.startsWith('#'))
-  .map((line) => {
-    const include = line.startsWith('!');
-    const pattern = path.posix.normalize((include ? line.slice(1) : line).replace(/^\/+/, ''));
-    let source = '';
-    for (let index = 0; index < pattern.length; index += 1) {
-      const char = pattern.charAt(index);
-      if (pattern.startsWith('**/', index)) {
-        source += '(?:.*/)?';
-        index += 2;
-      } else if (pattern.startsWith('**', index)) {
-        source += '.*';
-        index += 1;
-      } else if (char === '*') source += '[^/]*';
-      else if (char === '?') source += '[^/]';
-      else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-    return { include, pattern: new RegExp(`^${source}$`) };
-  });
-
-function dockerIgnored(file: string): boolean {
-  const parts = file.split('/');
-  const selfAndParents = parts.map((_part, index) => parts.slice(0, index + 1).join('/'));
-  let ignored = false;
-  for (const { include, pattern } of dockerIgnoreRules) {
-    if (selfAndParents.some((candidate) => pattern.test(candidate))) ignored = !include;
-  }
-  return ignored;
-}
+/** Docker's own reading of .dockerignore (@balena/dockerignore follows moby's matcher). */
+const dockerIgnore = ignore().add(read('.dockerignore').split('\n'));
+const dockerIgnored = (file: string): boolean => dockerIgnore.ignores(file);
 
 describe('Dockerfile', () => {
   const stages = parseDockerfile(read('Dockerfile'));
@@ -513,8 +477,8 @@ describe('Dockerfile', () => {
 
   test('every COPY source is in the repository and in the build context; --from names an earlier stage', () => {
     stages.forEach((stage, index) => {
-      for (const { args } of stage.instructions.filter((entry) => entry.keyword === 'COPY')) {
-        const copy = copyOf(args);
+      for (const { copy } of stage.instructions) {
+        if (!copy) continue;
         if (copy.from) {
           expect(stages.slice(0, index).map(({ name }) => name)).toContain(copy.from);
           continue;
@@ -532,15 +496,14 @@ describe('Dockerfile', () => {
     expect(install).toBeGreaterThan(0);
     const copied = build.instructions
       .slice(0, install)
-      .filter(({ keyword }) => keyword === 'COPY')
-      .flatMap(({ args }) => {
-        const { sources, destination } = copyOf(args);
+      .flatMap(({ copy }) => {
+        const { sources, destination } = copy ?? { sources: [], destination: '' };
         return sources.map((source) => path.posix.join(destination === './' ? '' : destination, path.posix.basename(source)));
       });
     const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
     expect(copied.sort()).toEqual(['package-lock.json', 'package.json', ...workspaces.map((workspace) => `${workspace}/package.json`)].sort());
     expect(build.instructions.slice(install + 1).map(({ keyword, args }) => `${keyword} ${args}`)).toEqual(
-      expect.arrayContaining(['COPY . .', expect.stringMatching(/^RUN npm run build && npm prune --omit=dev\b/)]),
+      expect.arrayContaining(['COPY . .', expect.stringMatching(/^RUN npm run build:dist && npm prune --omit=dev\b/)]),
     );
   });
 
@@ -555,7 +518,7 @@ describe('Dockerfile', () => {
     expect(lastOf(final, 'USER')).toBe('node');
     expect(lastOf(final, 'ENV')).toBe('NODE_ENV=production');
     expect(lastOf(final, 'WORKDIR')).toBe('/app');
-    expect(final.instructions.filter(({ keyword }) => keyword === 'COPY').map(({ args }) => copyOf(args))).toEqual([
+    expect(final.instructions.flatMap(({ copy }) => (copy ? [copy] : []))).toEqual([
       { from: 'build', sources: ['/app'], destination: '/app' },
     ]);
   });
@@ -599,5 +562,17 @@ describe('.dockerignore', () => {
       expect({ file, ignored: dockerIgnored(file) }).toEqual({ file, ignored: true });
     }
     expect(dockerIgnored('shared-db/src/client.ts')).toBe(false);
+  });
+
+  test('leaves out every test: beside the code, the end-to-end suite, the benchmark; and the image builds none', () => {
+    const tracked = execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+    const tests = tracked.filter((file) => file.endsWith('.test.ts') || file.startsWith('test/') || file.startsWith('bench/src/'));
+    expect(tests.length).toBeGreaterThan(20);
+    expect(tests.filter((file) => !dockerIgnored(file))).toEqual([]);
+    // What the image builds: no test configuration, and no project whose sources the context leaves out.
+    for (const project of distReferences()) {
+      expect({ project, ignored: dockerIgnored(path.posix.join(project, 'tsconfig.json')) }).toEqual({ project, ignored: false });
+      expect(project).not.toMatch(/tsconfig\.test\.json$/);
+    }
   });
 });

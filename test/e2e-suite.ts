@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT } from '@fedstack/shared-db';
+import { REPOSITORY_ROOT } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
 import type { RunningStack } from './stack';
 

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { freePort } from '@fedstack/shared-db';
-import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess, type StackProcessName } from '@fedstack/scripts';
+import { freePort } from '@fedstack/runtime';
+import type { StackProcessName } from '@fedstack/runtime';
+import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { testTokens } from '@fedstack/service-kit/testing';
 
 const HOST = '127.0.0.1';

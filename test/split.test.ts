@@ -1,17 +1,8 @@
+import { REPOSITORY_ROOT, SERVICES, type Service } from '@fedstack/runtime';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
-import {
-  REPOSITORY_ROOT,
-  SERVICES,
-  createScratchDatabases,
-  ownerUrlFor,
-  prepareDatabases,
-  seedDemoData,
-  serviceUrlVariable,
-  type ScratchDatabases,
-  type Service,
-} from '@fedstack/shared-db';
+import { createScratchDatabases, ownerUrlFor, prepareDatabases, seedDemoData, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';

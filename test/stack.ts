@@ -1,9 +1,10 @@
 import { createAdminServer } from '@fedstack/admin';
 import { createAuthServer, loadAuthConfig } from '@fedstack/auth';
-import { createGatewayServer, loadGatewayConfig, type GatewayServer } from '@fedstack/gateway';
+import { createGatewayServer, loadGatewayConfig } from '@fedstack/gateway';
+import type { GraphQLServer } from '@fedstack/runtime';
 import { createPaymentsServer } from '@fedstack/payments';
 import { createProfileServer } from '@fedstack/profile';
-import { freePort } from '@fedstack/shared-db';
+import { freePort } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { LogCapture, testTokens } from '@fedstack/service-kit/testing';
 
@@ -17,7 +18,7 @@ interface Startable {
 
 export interface RunningStack {
   gatewayUrl: string;
-  gateway: GatewayServer;
+  gateway: GraphQLServer;
   gatewayLogs: LogCapture;
   subgraphUrls: Record<SubgraphName, string>;
   /** Stops one subgraph, as an outage would. */
@@ -28,7 +29,7 @@ export interface RunningStack {
    */
   startSubgraph(name: SubgraphName, env?: NodeJS.ProcessEnv): Promise<void>;
   /** Another gateway over the same subgraphs, with other settings (production mode, a timeout...). */
-  extraGateway(env: NodeJS.ProcessEnv): Promise<{ url: string; server: GatewayServer; logs: LogCapture }>;
+  extraGateway(env: NodeJS.ProcessEnv): Promise<{ url: string; server: GraphQLServer; logs: LogCapture }>;
   stop(): Promise<void>;
 }
 
@@ -64,7 +65,7 @@ export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}, databases: 
     await server.listen();
     servers.set(name, server);
   }
-  const gateways: GatewayServer[] = [];
+  const gateways: GraphQLServer[] = [];
   const startGateway = async (extra: NodeJS.ProcessEnv) => {
     const logs = new LogCapture();
     const server = await createGatewayServer({

@@ -1,6 +1,7 @@
+import { REPOSITORY_ROOT, freePort } from '@fedstack/runtime';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { REPOSITORY_ROOT, createScratchDatabases, freePort, ownerUrlFor, type ScratchDatabases } from '@fedstack/shared-db';
+import { createScratchDatabases, ownerUrlFor, type ScratchDatabases } from '@fedstack/shared-db';
 import { testTokens } from '@fedstack/service-kit/testing';
 
 /** Runs a service's entry point as its container would, until it exits on its own (or 20 s pass). */

@@ -1,7 +1,8 @@
+import { REPOSITORY_ROOT, SERVICES } from '@fedstack/runtime';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { REPOSITORY_ROOT, SERVICES, createScratchDatabases, migrationNames, ownerUrlFor, prepareDatabases, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
+import { createScratchDatabases, migrationNames, ownerUrlFor, prepareDatabases, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { rowCounts } from '@fedstack/shared-db/testing';
 import { ACCOUNT_CHANGE_BOUND_MS, demoAdmin, within } from './clients';

@@ -1,19 +1,9 @@
+import { REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, runMain, setting } from '@fedstack/runtime';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  DEMO_ADMIN,
-  REPOSITORY_ROOT,
-  SERVICES,
-  createScratchDatabases,
-  freePort,
-  positiveInteger,
-  prepareDatabases,
-  runMain,
-  seedDemoData,
-  serviceRole,
-} from '@fedstack/shared-db';
+import { DEMO_ADMIN, createScratchDatabases, prepareDatabases, seedDemoData, serviceRole } from '@fedstack/shared-db';
 import { compose, readSupergraphConfig } from '@fedstack/gateway';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
@@ -25,21 +15,23 @@ import { BENCH_USER, seedScale, type Scale } from './seed-scale';
 const HOST = '127.0.0.1';
 const SCALE: Scale = { users: 10_000, paymentsPerUser: 10, usersWithoutProfileEvery: 10, auditEntries: 20_000 };
 
-interface Settings {
-  warmupSeconds: number;
-  rounds: number;
-  roundSeconds: number;
-  connections: number;
-  workers: number;
-}
+/** What `npm run bench` reads. */
+export const BENCH_SETTINGS = {
+  BENCH_WARMUP_SECONDS: setting(integer(3, { max: 600 }), 'benchmark: warm-up before each row', '3'),
+  BENCH_ROUNDS: setting(integer(3, { max: 100 }), 'benchmark: measured rounds per row (the median is reported)', '3'),
+  BENCH_ROUND_SECONDS: setting(integer(8, { max: 3600 }), 'benchmark: length of one round', '8'),
+  BENCH_CONNECTIONS: setting(integer(16, { max: 10_000 }), 'benchmark: concurrent clients', '16'),
+  BENCH_GATEWAY_WORKERS: setting(integer(os.availableParallelism(), { max: 64 }), "benchmark: gateway workers (ours and the peers')", 'one per core'),
+};
 
-function settings(): Settings {
+function settings() {
+  const values = readSettings(process.env, BENCH_SETTINGS);
   return {
-    warmupSeconds: positiveInteger(process.env, 'BENCH_WARMUP_SECONDS', 3),
-    rounds: positiveInteger(process.env, 'BENCH_ROUNDS', 3),
-    roundSeconds: positiveInteger(process.env, 'BENCH_ROUND_SECONDS', 8),
-    connections: positiveInteger(process.env, 'BENCH_CONNECTIONS', 16),
-    workers: positiveInteger(process.env, 'BENCH_GATEWAY_WORKERS', os.availableParallelism()),
+    warmupSeconds: values.BENCH_WARMUP_SECONDS,
+    rounds: values.BENCH_ROUNDS,
+    roundSeconds: values.BENCH_ROUND_SECONDS,
+    connections: values.BENCH_CONNECTIONS,
+    workers: values.BENCH_GATEWAY_WORKERS,
   };
 }
 

@@ -1,5 +1,6 @@
+import type { Service } from '@fedstack/runtime';
 import pg from 'pg';
-import { hashPassword, ownerUrlFor, type Service } from '@fedstack/shared-db';
+import { hashPassword, ownerUrlFor } from '@fedstack/shared-db';
 
 export interface Scale {
   users: number;

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT } from '@fedstack/shared-db';
+import { REPOSITORY_ROOT } from '@fedstack/runtime';
 import { checkSchema, compose, readSupergraphConfig, type SupergraphConfig } from './composition';
 
 const CONFIG = path.join(REPOSITORY_ROOT, 'supergraph.yaml');

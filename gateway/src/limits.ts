@@ -15,7 +15,7 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
-import { ErrorCode } from '@fedstack/service-kit';
+import { ErrorCode } from '@fedstack/runtime';
 import type { OperationLimits } from './config';
 
 /** Items a list field is assumed to return when nothing says how many. */

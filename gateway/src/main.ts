@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
-import { positiveInteger } from '@fedstack/shared-db';
-import { serve } from '@fedstack/service-kit';
-import { loadGatewayConfig } from './config';
+import { readSettings, serve } from '@fedstack/runtime';
+import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
 
 /**
@@ -9,12 +8,14 @@ import { createGatewayServer } from './server';
  * planning and result shaping use every core. Each worker is a complete gateway: its own supergraph
  * watch, connection pools and metrics.
  */
-const workers = positiveInteger(process.env, 'GATEWAY_WORKERS', 1, 64);
-/**
- * Old-generation heap of each worker, in MB. V8 otherwise lets the heap grow lazily to several times the
- * live data under load (a profile showed 290 MB peak RSS for a single worker; 175 MB with 128 MB).
- */
-const workerHeapMb = positiveInteger(process.env, 'GATEWAY_WORKER_HEAP_MB', 160, 65_536);
+let workers = 1;
+let workerHeapMb = 0;
+try {
+  ({ GATEWAY_WORKERS: workers, GATEWAY_WORKER_HEAP_MB: workerHeapMb } = readSettings(process.env, GATEWAY_PROCESS_SETTINGS));
+} catch (error) {
+  console.error(`error: ${(error as Error).message}`);
+  process.exit(1);
+}
 
 if (workers > 1 && cluster.isPrimary) {
   try {

@@ -1,40 +1,17 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import http from 'node:http';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
-import express from 'express';
-import type { DestinationStream } from 'pino';
 import { Histogram } from 'prom-client';
-import {
-  ServiceMetrics,
-  createLogger,
-  formatErrorFor,
-  httpErrorHandler,
-  listen,
-  landingPage,
-  observabilityPlugin,
-  operationalRoutes,
-  type Logger,
-} from '@fedstack/service-kit';
+import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
 import { operationLimitsPlugin } from './limits';
 import { SubgraphDataSource, subgraphAgent, type GatewayContext } from './subgraphs';
 
 export interface GatewayServerOptions {
   config: GatewayConfig;
-  logDestination?: DestinationStream;
+  logDestination?: LogDestination;
 }
 
-export interface GatewayServer {
-  readonly app: express.Express;
-  readonly logger: Logger;
-  readonly metrics: ServiceMetrics;
-  listen(): Promise<string>;
-  stop(): Promise<void>;
-}
 
 /**
  * Serves supergraph.graphql, reloading it when the file changes. A supergraph the gateway cannot load
@@ -65,8 +42,8 @@ function supergraphFromFile(config: GatewayConfig, logger: Logger): SupergraphSd
   };
 }
 
-/** Builds the gateway's HTTP server (not yet listening): Apollo Gateway on Express with limits, health and metrics. */
-export async function createGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
+/** Builds the gateway's HTTP server (not yet listening): Apollo Gateway with limits, CORS, health and metrics. */
+export async function createGatewayServer(options: GatewayServerOptions): Promise<GraphQLServer> {
   const { config } = options;
   const logger = createLogger('gateway', config.logLevel, options.logDestination);
   const metrics = new ServiceMetrics({ service: 'gateway' });
@@ -95,61 +72,22 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
   });
 
-  const app = express();
-  const httpServer = http.createServer(app);
-  const apollo = new ApolloServer<GatewayContext & { logger: Logger }>({
-    gateway,
-    introspection: config.introspection,
-    includeStacktraceInErrorResponses: !config.production,
-    formatError: formatErrorFor(config.production),
-    allowBatchedHttpRequests: false,
-    parseOptions: { maxTokens: config.limits.maxTokens },
-    logger: logger.child({ component: 'apollo' }),
-    plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      observabilityPlugin(metrics),
-      operationLimitsPlugin(config.limits),
-      landingPage(config.production),
-    ],
-  });
-  await apollo.start();
-
-  operationalRoutes(app, {
-    trustProxy: config.trustProxy,
-    metrics,
+  return createGraphQLServer<GatewayContext & { logger: Logger }>({
+    name: 'gateway',
+    config,
     logger,
-    // apollo.start() has returned, so the gateway has loaded a supergraph and keeps one from now on.
+    metrics,
+    apollo: {
+      gateway,
+      parseOptions: { maxTokens: config.limits.maxTokens },
+      plugins: [operationLimitsPlugin(config.limits)],
+    },
+    context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip }),
+    // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
     checkReady: async () => undefined,
-  });
-  app.use(
-    '/graphql',
-    cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 }),
-    express.json({ limit: config.bodyLimitBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = String(res.locals.requestId);
-        return { requestId, logger: logger.child({ requestId }), authorization: req.headers.authorization, clientAddress: req.ip };
-      },
-    }),
-  );
-  app.use(httpErrorHandler(logger));
-
-  let stopped = false;
-  return {
-    app,
-    logger,
-    metrics,
-    async listen() {
-      const { url } = await listen(httpServer, config.port, config.host, 'gateway');
-      logger.info({ url: `${url}/graphql` }, 'gateway listening');
-      return url;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await apollo.stop();
+    before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 })],
+    onStop: async () => {
       await Promise.all([...agents.values()].map((agent) => agent.close()));
-      logger.info('stopped');
     },
-  };
+  });
 }

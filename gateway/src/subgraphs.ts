@@ -1,7 +1,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import { Agent } from 'undici';
-import { ErrorCode } from '@fedstack/service-kit';
+import { ErrorCode } from '@fedstack/runtime';
 import type { Histogram } from 'prom-client';
 
 /** What the gateway knows about the request it is serving, forwarded to every subgraph call. */

@@ -1,7 +1,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
-import { ConfigError, SERVICES, runMain } from '@fedstack/shared-db';
+import { ConfigError, SERVICES, runMain } from '@fedstack/runtime';
 
 const USAGE = 'usage: node scripts/dist/keys.js <folder> (writes each service\'s keys under <folder>/<service>/ unless they exist)';
 

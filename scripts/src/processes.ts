@@ -1,17 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, REPOSITORY_ROOT, portIsFree, positiveInteger } from '@fedstack/shared-db';
-
-/** The processes of the stack, in start order, each with its default port. */
-export const STACK = [
-  { name: 'auth', entry: 'subgraphs/auth/dist/main.js', defaultPort: 4001 },
-  { name: 'profile', entry: 'subgraphs/profile/dist/main.js', defaultPort: 4002 },
-  { name: 'payments', entry: 'subgraphs/payments/dist/main.js', defaultPort: 4003 },
-  { name: 'admin', entry: 'subgraphs/admin/dist/main.js', defaultPort: 4004 },
-  { name: 'gateway', entry: 'gateway/dist/main.js', defaultPort: 4000 },
-] as const;
-
-export type StackProcessName = (typeof STACK)[number]['name'];
+import { ConfigError, REPOSITORY_ROOT, STACK, integer, portIsFree, readSettings, setting, type StackProcessName } from '@fedstack/runtime';
 
 export interface PlannedProcess {
   name: StackProcessName;
@@ -23,9 +12,11 @@ export interface PlannedProcess {
 
 /** Each process with the port its `<NAME>_PORT` variable gives, or its default. */
 export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
-  return STACK.map(({ name, entry, defaultPort }) => {
+  return STACK.map(({ name, entry, port }) => {
     const portVariable = `${name.toUpperCase()}_PORT`;
-    return { name, entry, portVariable, port: positiveInteger(env, portVariable, defaultPort, 65535) };
+    // The launcher wires the processes to each other by port, so it cannot let the system choose one (0).
+    const settings = readSettings(env, { [portVariable]: setting(integer(port, { max: 65535 }), '') });
+    return { name, entry, portVariable, port: settings[portVariable] as number };
   });
 }
 

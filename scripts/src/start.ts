@@ -1,5 +1,6 @@
+import { runMain } from '@fedstack/runtime';
 import type { ChildProcess } from 'node:child_process';
-import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, runMain, seedDemoData } from '@fedstack/shared-db';
+import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
 import { assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 
 const HOST = process.env.HOST ?? '127.0.0.1';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { Service } from '@fedstack/shared-db';
-import { forbidden, unauthenticated } from './errors';
+import { type Service, forbidden, unauthenticated } from '@fedstack/runtime';
 import { eventHandler, type EventHandler } from './internal';
 import type { RawExecutor } from './outbox';
 import type { RequestAuth, Viewer, ViewerRole } from './tokens';

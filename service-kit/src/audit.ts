@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Service } from '@fedstack/shared-db';
+import type { Service } from '@fedstack/runtime';
 import { enqueue, type RawExecutor } from './outbox';
 
 /**

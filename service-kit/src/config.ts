@@ -1,28 +1,23 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, positiveInteger, REPOSITORY_ROOT, SERVICES, serviceConnection, type Service } from '@fedstack/shared-db';
-
-/** The port each process listens on unless `<NAME>_PORT` says otherwise. */
-export const DEFAULT_PORTS = { gateway: 4000, auth: 4001, profile: 4002, payments: 4003, admin: 4004 } as const;
-
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-/** Settings every process has, whether gateway or subgraph. */
-export interface CommonConfig {
-  port: number;
-  host: string;
-  /** NODE_ENV=production: errors masked, introspection off, Sandbox off. */
-  production: boolean;
-  logLevel: LogLevel;
-  /** Express's `trust proxy`: which hops may set X-Forwarded-For (the client address). */
-  trustProxy: string;
-  /** Largest request body accepted, in bytes. */
-  bodyLimitBytes: number;
-  /** How long shutdown waits for requests in flight, in milliseconds. */
-  shutdownGraceMs: number;
-  introspection: boolean;
-}
+import { DATABASE_SETTINGS, serviceConnection } from '@fedstack/shared-db';
+import {
+  ConfigError,
+  REPOSITORY_ROOT,
+  SERVICES,
+  SUBGRAPH_URL_SETTINGS,
+  defaultSubgraphUrl,
+  httpUrl,
+  integer,
+  loadServerConfig,
+  readSettings,
+  secretSetting,
+  serverSettings,
+  setting,
+  subgraphUrls,
+  text,
+  type ServerConfig,
+  type Service,
+} from '@fedstack/runtime';
 
 /** How a subgraph verifies access tokens: only the public key is needed. */
 export interface TokenVerificationConfig {
@@ -42,7 +37,7 @@ export interface InternalApiConfig {
    * This service's own Ed25519 key for its calls to the others, and the setting it came from
    * (INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE); unset in development, where each process makes one.
    */
-  privateKey?: { value: string; setting: 'INTERNAL_PRIVATE_KEY' | 'INTERNAL_PRIVATE_KEY_FILE' };
+  privateKey?: { value: string; setting: string };
   /** Each service's base URL, from `<SERVICE>_SUBGRAPH_URL`'s origin or the default local port. */
   peers: Record<Service, string>;
   /** Time one internal call may take, in milliseconds. */
@@ -56,7 +51,7 @@ export interface OutboxConfig {
   maxBackoffMs: number;
 }
 
-export interface ServiceConfig extends CommonConfig {
+export interface ServiceConfig extends ServerConfig {
   service: Service;
   databaseUrl: string;
   /** The setting the database URL came from, for start-up errors. */
@@ -67,64 +62,40 @@ export interface ServiceConfig extends CommonConfig {
   outbox: OutboxConfig;
 }
 
-function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!(allowed as readonly string[]).includes(raw)) {
-    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
-  }
-  return raw as T;
-}
+/** The development key pair's file, created on first use (git-ignored). */
+export const DEVELOPMENT_KEY_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'jwt-signing-key.json');
 
-/** A TCP port; 0 lets the operating system choose a free one (tests). */
-function portNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new ConfigError(`${name} must be a port number from 0 to 65535 (got "${raw}")`);
-  return value;
-}
+/** How a service verifies access tokens. */
+export const TOKEN_SETTINGS = {
+  JWT_PUBLIC_KEY: setting(text(), 'how profile, payments and admin verify tokens: a public key (PEM, JWK or JWK Set)', 'the development key'),
+  JWT_JWKS_URL: setting(httpUrl(), "…or where to fetch one (auth's `/.well-known/jwks.json`); one of the two is required in production"),
+  JWT_ISSUER: setting(text('fedstack-auth'), 'pinned token claim `iss`', '`fedstack-auth`'),
+  JWT_AUDIENCE: setting(text('fedstack'), 'pinned token claim `aud`', '`fedstack`'),
+};
 
-function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
-}
+/** What a subgraph reads besides the server settings and where its database is. */
+export const SUBGRAPH_SETTINGS = {
+  DB_POOL_SIZE: setting(integer(10, { max: 1000 }), "connections in each service's pool", '10'),
+  ...TOKEN_SETTINGS,
+  INTERNAL_PRIVATE_KEY: setting(
+    text(),
+    "a subgraph's own Ed25519 private key (PKCS#8 PEM or JWK) for its calls to the other services, which check them with the public key it serves at `/internal/jwks.json`; the same for every replica of a service; required in production",
+    'one made per process outside production',
+  ),
+  INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding it (a container secret)'),
+  INTERNAL_TIMEOUT_MS: setting(integer(5000, { max: 600_000 }), 'time one call between services may take', '5000'),
+  OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken', '1000'),
+  OUTBOX_MAX_BACKOFF_MS: setting(
+    integer(10_000, { max: 3_600_000 }),
+    'the longest wait between two attempts to deliver one event (the bound on how late a service that was down hears of a change)',
+    '10000',
+  ),
+  ...SUBGRAPH_URL_SETTINGS,
+};
 
-/** An http(s) URL setting; anything else fails at start, naming the setting. */
-export function httpUrl(value: string, setting: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    // Reported below.
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new ConfigError(`${setting} is not a valid http(s) URL (got "${value}")`);
-  }
-  return url.toString();
-}
-
-function optionalUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = env[name];
-  return raw ? httpUrl(raw, name) : undefined;
-}
-
-/** The settings shared by all processes, read from the environment once at start. */
-export function loadCommonConfig(name: keyof typeof DEFAULT_PORTS, env: NodeJS.ProcessEnv = process.env): CommonConfig {
-  const production = env.NODE_ENV === 'production';
-  return {
-    port: portNumber(env, `${name.toUpperCase()}_PORT`, DEFAULT_PORTS[name]),
-    host: env.HOST ?? '127.0.0.1',
-    production,
-    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    trustProxy: env.TRUST_PROXY ?? 'loopback, linklocal, uniquelocal',
-    bodyLimitBytes: positiveInteger(env, 'MAX_BODY_BYTES', 100_000),
-    shutdownGraceMs: positiveInteger(env, 'SHUTDOWN_GRACE_MS', 10_000),
-    introspection: flag(env, 'INTROSPECTION', !production),
-  };
+/** Every setting a subgraph process reads, for the settings table. */
+export function serviceSettings(service: Service, production = false) {
+  return { ...serverSettings(service, production), ...DATABASE_SETTINGS, ...SUBGRAPH_SETTINGS };
 }
 
 /**
@@ -132,53 +103,26 @@ export function loadCommonConfig(name: keyof typeof DEFAULT_PORTS, env: NodeJS.P
  * auth, which verifies with the public half of its own signing key.
  */
 export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env, requireKey = true): TokenVerificationConfig {
-  const publicKey = env.JWT_PUBLIC_KEY || undefined;
-  const jwksUrl = optionalUrl(env, 'JWT_JWKS_URL');
+  const settings = readSettings(env, TOKEN_SETTINGS);
   const production = env.NODE_ENV === 'production';
-  if (production && requireKey && !publicKey && !jwksUrl) {
+  if (production && requireKey && !settings.JWT_PUBLIC_KEY && !settings.JWT_JWKS_URL) {
     throw new ConfigError('JWT_PUBLIC_KEY or JWT_JWKS_URL must be set in production: subgraphs cannot verify access tokens');
   }
   return {
-    issuer: env.JWT_ISSUER ?? 'fedstack-auth',
-    audience: env.JWT_AUDIENCE ?? 'fedstack',
-    ...(publicKey ? { publicKey } : {}),
-    ...(jwksUrl ? { jwksUrl } : {}),
-    ...(production ? {} : { developmentKeyFile: env.JWT_DEV_KEY_FILE ?? path.join(REPOSITORY_ROOT, '.data', 'keys', 'jwt-signing-key.json') }),
+    issuer: settings.JWT_ISSUER,
+    audience: settings.JWT_AUDIENCE,
+    ...(settings.JWT_PUBLIC_KEY ? { publicKey: settings.JWT_PUBLIC_KEY } : {}),
+    ...(settings.JWT_JWKS_URL ? { jwksUrl: settings.JWT_JWKS_URL } : {}),
+    ...(production ? {} : { developmentKeyFile: DEVELOPMENT_KEY_FILE }),
   };
-}
-
-/** Where each subgraph answers (`<SERVICE>_SUBGRAPH_URL`), for those set; http(s) URLs only. */
-export function subgraphUrls(env: NodeJS.ProcessEnv = process.env): Partial<Record<Service, string>> {
-  const urls: Partial<Record<Service, string>> = {};
-  for (const service of SERVICES) {
-    const variable = `${service.toUpperCase()}_SUBGRAPH_URL`;
-    const value = env[variable];
-    if (value) urls[service] = httpUrl(value, variable);
-  }
-  return urls;
-}
-
-/** Reads a file a setting names (a container secret), failing with the setting's name. */
-export function settingFile(file: string, setting: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`${setting} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
-  }
 }
 
 /** The internal API's settings; in production the service's own key is required. */
 export function loadInternalApiConfig(env: NodeJS.ProcessEnv = process.env): InternalApiConfig {
   const urls = subgraphUrls(env);
-  const peers = Object.fromEntries(
-    SERVICES.map((service) => [service, urls[service] ? new URL(urls[service]).origin : `http://127.0.0.1:${DEFAULT_PORTS[service]}`]),
-  ) as Record<Service, string>;
-  const timeoutMs = positiveInteger(env, 'INTERNAL_TIMEOUT_MS', 5000, 600_000);
-  const privateKey = env.INTERNAL_PRIVATE_KEY
-    ? { value: env.INTERNAL_PRIVATE_KEY, setting: 'INTERNAL_PRIVATE_KEY' as const }
-    : env.INTERNAL_PRIVATE_KEY_FILE
-      ? { value: settingFile(env.INTERNAL_PRIVATE_KEY_FILE, 'INTERNAL_PRIVATE_KEY_FILE'), setting: 'INTERNAL_PRIVATE_KEY_FILE' as const }
-      : undefined;
+  const peers = Object.fromEntries(SERVICES.map((service) => [service, new URL(urls[service] ?? defaultSubgraphUrl(service)).origin])) as Record<Service, string>;
+  const { INTERNAL_TIMEOUT_MS: timeoutMs } = readSettings(env, { INTERNAL_TIMEOUT_MS: SUBGRAPH_SETTINGS.INTERNAL_TIMEOUT_MS });
+  const privateKey = secretSetting(env, 'INTERNAL_PRIVATE_KEY');
   if (!privateKey && env.NODE_ENV === 'production') {
     throw new ConfigError('INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production: the service has no key to sign its calls to the others with');
   }
@@ -188,17 +132,19 @@ export function loadInternalApiConfig(env: NodeJS.ProcessEnv = process.env): Int
 /** Everything a subgraph process reads from its environment, validated once at start. */
 export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const connection = serviceConnection(service, env);
+  const settings = readSettings(env, {
+    DB_POOL_SIZE: SUBGRAPH_SETTINGS.DB_POOL_SIZE,
+    OUTBOX_POLL_MS: SUBGRAPH_SETTINGS.OUTBOX_POLL_MS,
+    OUTBOX_MAX_BACKOFF_MS: SUBGRAPH_SETTINGS.OUTBOX_MAX_BACKOFF_MS,
+  });
   return {
-    ...loadCommonConfig(service, env),
+    ...loadServerConfig(service, env),
     service,
     databaseUrl: connection.url,
     databaseSetting: connection.source,
-    poolSize: positiveInteger(env, 'DB_POOL_SIZE', 10, 1000),
+    poolSize: settings.DB_POOL_SIZE,
     tokens: loadTokenVerificationConfig(env, service !== 'auth'),
     internal: loadInternalApiConfig(env),
-    outbox: {
-      pollMs: positiveInteger(env, 'OUTBOX_POLL_MS', 1000, 60_000),
-      maxBackoffMs: positiveInteger(env, 'OUTBOX_MAX_BACKOFF_MS', 10_000, 3_600_000),
-    },
+    outbox: { pollMs: settings.OUTBOX_POLL_MS, maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS },
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Service } from '@fedstack/shared-db';
+import type { Service } from '@fedstack/runtime';
 import { accountView, ACCOUNT_CHANGED, lockAccountForErasure, type RawQuerier } from './accounts';
 import { command, type CommandHandler } from './internal';
 

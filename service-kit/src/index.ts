@@ -1,21 +1,15 @@
-export { ErrorCode, AppError, badUserInput, unauthenticated, forbidden, notFound, conflict, rateLimited, isClientSafe, formatErrorFor } from './errors';
 export {
-  DEFAULT_PORTS,
-  loadCommonConfig,
   loadServiceConfig,
   loadTokenVerificationConfig,
   loadInternalApiConfig,
-  settingFile,
-  subgraphUrls,
-  httpUrl,
-  type CommonConfig,
+  serviceSettings,
+  SUBGRAPH_SETTINGS,
+  TOKEN_SETTINGS,
+  DEVELOPMENT_KEY_FILE,
   type ServiceConfig,
   type TokenVerificationConfig,
   type InternalApiConfig,
-  type LogLevel,
 } from './config';
-export { createLogger, type Logger } from './logger';
-export { ServiceMetrics } from './metrics';
 export {
   TOKEN_ALGORITHM,
   loadOrCreateDevelopmentKeyPair,
@@ -40,12 +34,8 @@ export {
   type TokenVerifier,
   type RequestAuth,
 } from './tokens';
-export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen, operationalRoutes } from './http';
 export {
   createSubgraphServer,
-  serve,
-  observabilityPlugin,
-  landingPage,
   type BackgroundWorker,
   type RequestContext,
   type SubgraphDefinition,

@@ -3,10 +3,8 @@ import express, { type Express } from 'express';
 import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { isService, type Service } from '@fedstack/shared-db';
-import { AppError, ErrorCode } from './errors';
+import { isService, type Service, AppError, ErrorCode, type Logger } from '@fedstack/runtime';
 import { generatePrivateKey, parsePrivateKey } from './keys';
-import type { Logger } from './logger';
 
 /**
  * The internal API: what services ask of each other (admin asks auth to suspend a user) and the events

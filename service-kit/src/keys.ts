@@ -13,7 +13,7 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import { ConfigError } from '@fedstack/shared-db';
+import { ConfigError } from '@fedstack/runtime';
 import type { TokenVerificationConfig } from './config';
 
 /** Access tokens are signed with Ed25519. */

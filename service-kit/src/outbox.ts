@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { Gauge } from 'prom-client';
-import type { Service } from '@fedstack/shared-db';
+import { Counter, Gauge } from 'prom-client';
+import type { Service, Logger, ServiceMetrics } from '@fedstack/runtime';
 import type { InternalClient } from './internal';
-import type { Logger } from './logger';
-import type { ServiceMetrics } from './metrics';
 
 /**
  * The transactional outbox (docs/adr/0007-outbox.md). A service that must tell others about a change
@@ -91,12 +89,19 @@ export class OutboxRelay {
   private stopped = false;
   private readonly inFlight = new Map<Service, number>();
   private readonly deliveries = new Set<Promise<void>>();
+  private readonly outcomes: Counter<'destination' | 'outcome'>;
 
   constructor(private readonly options: RelayOptions) {
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
     // An idle connection the server ends (a restart, a failover) must not end the process: the next
     // pass opens another.
     this.pool.on('error', (error) => options.logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
+    this.outcomes = new Counter({
+      name: 'outbox_deliveries_total',
+      help: 'Outbox events handed to another service, by destination and outcome (delivered, retry, refused)',
+      labelNames: ['destination', 'outcome'] as const,
+      registers: [options.metrics.registry],
+    });
     const pool = this.pool;
     const schema = `"${options.service}"`;
     new Gauge({
@@ -218,11 +223,11 @@ export class OutboxRelay {
 
   private async deliver(row: OutboxRow): Promise<void> {
     const schema = `"${this.options.service}"`;
-    const { metrics, client, logger } = this.options;
+    const { client, logger } = this.options;
     try {
       await client.deliver(row.destination, { eventId: row.event_id, topic: row.topic, payload: row.payload, createdAt: row.created_at });
       await this.pool.query(`DELETE FROM ${schema}.outbox WHERE id = $1`, [row.id]);
-      metrics.outboxDeliveries.inc({ destination: row.destination, outcome: 'delivered' });
+      this.outcomes.inc({ destination: row.destination, outcome: 'delivered' });
     } catch (error) {
       const retryable = (error as { retryable?: boolean }).retryable !== false;
       const delayMs = backoffMs(row.attempts, this.options.maxBackoffMs);
@@ -232,7 +237,7 @@ export class OutboxRelay {
         `UPDATE ${schema}.outbox SET next_attempt_at = ${retryable ? `now() + $2 * interval '1 millisecond'` : `'infinity'`}, last_error = $3 WHERE id = $1`,
         [row.id, delayMs, (error as Error).message.slice(0, 1000)],
       );
-      metrics.outboxDeliveries.inc({ destination: row.destination, outcome: retryable ? 'retry' : 'refused' });
+      this.outcomes.inc({ destination: row.destination, outcome: retryable ? 'retry' : 'refused' });
       const details = { eventId: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts, err: error };
       if (!retryable) logger.error(details, 'event refused by its destination; parked in the outbox');
       else if (row.attempts >= 5) logger.warn({ ...details, retryInMs: delayMs }, 'event still undelivered');

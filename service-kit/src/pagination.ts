@@ -1,4 +1,4 @@
-import { badUserInput } from './errors';
+import { badUserInput } from '@fedstack/runtime';
 import { isUuid } from './ids';
 
 export interface PageInfo {

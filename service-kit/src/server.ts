@@ -1,24 +1,16 @@
-import http from 'node:http';
-import express from 'express';
+import type express from 'express';
 import type { DocumentNode } from 'graphql';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { unwrapResolverError } from '@apollo/server/errors';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
-import { expressMiddleware } from '@as-integrations/express5';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import type { DestinationStream } from 'pino';
-import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type Service, type ServiceClient } from '@fedstack/shared-db';
+import { Counter, Histogram } from 'prom-client';
+import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger, type Service } from '@fedstack/runtime';
+import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import type { ServiceConfig } from './config';
-import { ErrorCode, formatErrorFor, isClientSafe } from './errors';
-import { httpErrorHandler, listen, operationalRoutes } from './http';
 import { createInternalClient, internalCallVerifier, internalIdentity, internalRoutes, type InternalClient, type InternalHandlers } from './internal';
 import { resolveVerificationKey } from './keys';
-import { createLogger, type Logger } from './logger';
-import { ServiceMetrics } from './metrics';
 import { OutboxRelay } from './outbox';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
@@ -73,73 +65,57 @@ export interface SubgraphServerOptions {
   /** Defaults to a verifier over the key the config names. */
   verifyToken?: TokenVerifier;
   /** Where JSON logs go; stdout by default. */
-  logDestination?: DestinationStream;
+  logDestination?: LogDestination;
   /** Called for every SQL statement, in addition to the metrics. */
   onQuery?: (event: QueryEvent) => void;
 }
 
-export interface SubgraphServer<S extends Service> {
-  readonly app: express.Express;
+export interface SubgraphServer<S extends Service> extends GraphQLServer {
   readonly db: ServiceClient<S>;
   /** The outbox relay, for services that publish events. */
   readonly relay: OutboxRelay | undefined;
-  readonly logger: Logger;
-  readonly metrics: ServiceMetrics;
   /**
    * Fails with one line naming the setting if the database cannot be reached with the configured
    * connection, or its schema lacks a migration this code needs.
    */
   checkDatabase(): Promise<void>;
-  /** Listens on the configured port (0 picks a free one) and returns the base URL. */
-  listen(): Promise<string>;
-  /** Stops accepting, lets requests in flight finish (bounded by the grace period), closes the pool. */
-  stop(): Promise<void>;
 }
 
-/** Apollo Sandbox for a browser's GET /graphql outside production; nothing at all in production. */
-export function landingPage(production: boolean): ApolloServerPlugin {
-  return production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true });
-}
-
-/** Metrics and a log line for every operation, and the real error behind every masked one. */
-export function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logger: Logger }> {
-  return {
-    async requestDidStart({ contextValue }) {
-      const started = performance.now();
-      const codes: string[] = [];
-      return {
-        async didEncounterErrors({ errors, operationName }) {
-          for (const error of errors) {
-            const safe = isClientSafe(error);
-            const code = safe ? String(error.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR) : ErrorCode.INTERNAL_SERVER_ERROR;
-            codes.push(code);
-            metrics.errors.inc({ code });
-            if (!safe) {
-              contextValue.logger.error(
-                { err: unwrapResolverError(error), path: error.path, operationName },
-                'internal error while resolving an operation',
-              );
-            }
-          }
-        },
-        async willSendResponse({ operationName }) {
-          const durationMs = performance.now() - started;
-          const operation = metrics.operationLabel(operationName);
-          metrics.requests.inc({ operation, outcome: codes.length ? 'error' : 'ok' });
-          metrics.requestDuration.observe({ operation }, durationMs / 1000);
-          contextValue.logger.info(
-            { operationName, durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },
-            'graphql operation',
-          );
-        },
-      };
-    },
+/** Counts and times every SQL statement the service's client sends, labelled with its schema (the service's own). */
+function databaseMetrics(metrics: ServiceMetrics, service: Service): (event: QueryEvent) => void {
+  const queries = new Counter({
+    name: 'db_queries_total',
+    help: 'SQL statements sent to PostgreSQL, by the schema they work in (the service\'s own) and outcome',
+    labelNames: ['schema', 'outcome'] as const,
+    registers: [metrics.registry],
+  });
+  const duration = new Histogram({
+    name: 'db_query_duration_seconds',
+    help: 'Time PostgreSQL took to answer a statement, by schema',
+    labelNames: ['schema'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [metrics.registry],
+  });
+  return (event) => {
+    queries.inc({ schema: service, outcome: event.failed ? 'error' : 'ok' });
+    duration.observe({ schema: service }, event.durationMs / 1000);
   };
 }
 
+/** Resolves within `ms` or fails with `reason`. */
+async function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * Builds a subgraph's HTTP server without listening: Apollo Server with the subgraph's schema on
- * Express, health and metrics routes, JSON logs, token verification and error masking.
+ * Builds a subgraph's server without listening: the runtime's GraphQL server with the subgraph's schema,
+ * its database client (its own role, its own pool), the account policy on every request's token, the
+ * internal API, and the outbox relay and workers for services that have them.
  */
 export async function createSubgraphServer<S extends Service, C extends RequestContext>(
   definition: SubgraphDefinition<S, C>,
@@ -148,29 +124,23 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const { config } = options;
   const logger = createLogger(definition.service, config.logLevel, options.logDestination);
   const metrics = new ServiceMetrics({ service: definition.service });
+  const observe = databaseMetrics(metrics, definition.service);
   const db = createServiceClient(definition.service, {
     url: config.databaseUrl,
     poolSize: config.poolSize,
-    onQuery: options.onQuery
-      ? (event) => {
-          metrics.observeQuery(event);
-          options.onQuery?.(event);
-        }
-      : metrics.observeQuery,
+    onQuery: (event) => {
+      observe(event);
+      options.onQuery?.(event);
+    },
   });
   const verifyToken =
     options.verifyToken ??
-    createTokenVerifier({
-      key: await resolveVerificationKey(config.tokens),
-      issuer: config.tokens.issuer,
-      audience: config.tokens.audience,
-    });
-
+    createTokenVerifier({ key: await resolveVerificationKey(config.tokens), issuer: config.tokens.issuer, audience: config.tokens.audience });
   const identity = await internalIdentity(definition.service, config.internal.privateKey);
   const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
-  const deps: SubgraphDeps<S> = { db, services, logger };
   const view = definition.accountStates ? undefined : accountView(definition.service, db);
   const accounts = definition.accountStates?.(db) ?? (view as AccountStateSource);
+  const deps: SubgraphDeps<S> = { db, services, logger };
   const relay = definition.publishes
     ? new OutboxRelay({
         service: definition.service,
@@ -184,133 +154,60 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     : undefined;
   const workers = definition.workers?.(deps) ?? [];
 
-  const app = express();
-  const httpServer = http.createServer(app);
-  // Longer than the gateway's idle keep-alive, so that the gateway, not us, closes idle connections.
-  httpServer.keepAliveTimeout = 75_000;
-  httpServer.headersTimeout = 76_000;
-
-  const apollo = new ApolloServer<C>({
-    schema: buildSubgraphSchema({
-      typeDefs: definition.typeDefs,
-      resolvers: definition.resolvers as GraphQLResolverMap<unknown>,
-    }),
-    introspection: config.introspection,
-    includeStacktraceInErrorResponses: !config.production,
-    formatError: formatErrorFor(config.production),
-    allowBatchedHttpRequests: false,
-    logger: logger.child({ component: 'apollo' }),
-    plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      observabilityPlugin(metrics) as ApolloServerPlugin<C>,
-      landingPage(config.production),
-      // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
-      ApolloServerPluginCacheControlDisabled(),
-    ],
-  });
-  await apollo.start();
-
-  operationalRoutes(app, {
-    trustProxy: config.trustProxy,
+  const server = await createGraphQLServer<C>({
+    name: definition.service,
+    config,
     metrics,
     logger,
-    async checkReady() {
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          db.$queryRaw`SELECT 1`.catch(() => Promise.reject(new Error('database unreachable'))),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('database did not answer within 2 s')), 2000);
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
+    apollo: {
+      schema: buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers as GraphQLResolverMap<unknown> }),
+      // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
+      plugins: [ApolloServerPluginCacheControlDisabled() as ApolloServerPlugin<C>],
+    },
+    async context({ req }, base) {
+      const token = await authenticate(req.headers.authorization, verifyToken);
+      const request: RequestContext = {
+        ...base,
+        auth: token.viewer ? applyAccountPolicy(token.viewer, await accounts.lookup(token.viewer.userId, token.viewer.sessionId)) : token,
+        clientAddress: req.ip,
+        userAgent: req.headers['user-agent']?.slice(0, 512),
+      };
+      return definition.context(request, deps);
+    },
+    checkReady: async () => {
+      await within(db.$queryRawUnsafe('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))), 2000, 'database did not answer within 2 s');
+    },
+    routes(app) {
+      definition.routes?.(app);
+      const own = definition.internal?.(deps) ?? {};
+      internalRoutes(app, {
+        identity,
+        verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
+        logger,
+        bodyLimitBytes: config.bodyLimitBytes,
+        handlers: { commands: own.commands ?? {}, events: { ...view?.handlers, ...own.events } },
+      });
+    },
+    async onStop() {
+      await Promise.all(workers.map((worker) => worker.stop()));
+      await relay?.stop();
+      await services.close();
+      await db.$disconnect();
     },
   });
-  definition.routes?.(app);
-  const own = definition.internal?.(deps) ?? {};
-  internalRoutes(app, {
-    identity,
-    verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
-    logger,
-    bodyLimitBytes: config.bodyLimitBytes,
-    handlers: { commands: own.commands ?? {}, events: { ...view?.handlers, ...own.events } },
-  });
-  app.use(
-    '/graphql',
-    express.json({ limit: config.bodyLimitBytes }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = String(res.locals.requestId);
-        const token = await authenticate(req.headers.authorization, verifyToken);
-        const request: RequestContext = {
-          requestId,
-          logger: logger.child({ requestId }),
-          auth: token.viewer ? applyAccountPolicy(token.viewer, await accounts.lookup(token.viewer.userId, token.viewer.sessionId)) : token,
-          clientAddress: req.ip,
-          userAgent: req.headers['user-agent']?.slice(0, 512),
-        };
-        return definition.context(request, deps);
-      },
-    }),
-  );
-  app.use(httpErrorHandler(logger));
-
   return {
-    app,
+    ...server,
     db,
     relay,
-    logger,
-    metrics,
     async checkDatabase() {
       await (await connectOrExplain(config.databaseUrl, config.databaseSetting)).end();
       await assertMigrated(definition.service, config.databaseUrl, config.databaseSetting);
     },
     async listen() {
-      const { url } = await listen(httpServer, config.port, config.host, definition.service);
-      logger.info({ url: `${url}/graphql` }, `${definition.service} subgraph listening`);
+      const url = await server.listen();
       await relay?.start();
       for (const worker of workers) worker.start();
       return url;
     },
-    async stop() {
-      await apollo.stop();
-      await Promise.all(workers.map((worker) => worker.stop()));
-      await relay?.stop();
-      await services.close();
-      await db.$disconnect();
-      logger.info('stopped');
-    },
   };
-}
-
-/**
- * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM, and turns a
- * start-up failure into one line on stderr and exit code 1.
- */
-export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>): void {
-  start().then(
-    (server) => {
-      let stopping = false;
-      const shutdown = (signal: NodeJS.Signals) => {
-        if (stopping) return;
-        stopping = true;
-        server.logger.info({ signal }, 'shutting down');
-        server.stop().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            server.logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', shutdown);
-      process.on('SIGTERM', shutdown);
-    },
-    (error: unknown) => {
-      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-      process.exit(1);
-    },
-  );
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Service } from '@fedstack/shared-db';
+import type { Service } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient } from './internal';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from './keys';

@@ -1,5 +1,5 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { AppError, forbidden, unauthenticated } from './errors';
+import { AppError, forbidden, unauthenticated } from '@fedstack/runtime';
 import { isUuid } from './ids';
 import { TOKEN_ALGORITHM, type VerificationKey } from './keys';
 

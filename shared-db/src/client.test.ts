@@ -1,5 +1,5 @@
 import { createServiceClient, type QueryEvent } from './client';
-import { SERVICES } from './services';
+import { SERVICES } from '@fedstack/runtime';
 
 describe('createServiceClient', () => {
   it('connects as the service role and reports every statement it runs', async () => {

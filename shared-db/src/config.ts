@@ -1,5 +1,5 @@
-import { ConfigError } from './errors';
-import { SERVICES, type Service, serviceRole } from './services';
+import { ConfigError, SERVICES, choice, readSettings, setting, text, type Service, type Setting } from '@fedstack/runtime';
+import { serviceRole } from './services';
 
 /**
  * Where the services' databases are. `shared`: every service without a URL of its own uses DATABASE_URL's
@@ -19,6 +19,32 @@ export function serviceUrlVariable(service: Service): string {
 function passwordVariable(service: Service): string {
   return `${service.toUpperCase()}_DB_PASSWORD`;
 }
+
+/** Where the services' databases are, as every process that reaches one reads it. */
+export const DATABASE_SETTINGS = {
+  DATABASE_URL: setting(text(), "the database owner's connection; services derive their own role's connection from it", 'embedded PostgreSQL'),
+  DB_LAYOUT: setting(
+    choice(DATABASE_LAYOUTS, 'shared'),
+    "`split`: each service without a URL of its own gets a database of its own on `DATABASE_URL`'s server, `<database>_<service>`",
+    '`shared`',
+  ),
+  ...Object.fromEntries(
+    SERVICES.flatMap((service) => [
+      [
+        serviceUrlVariable(service),
+        setting(
+          text(),
+          "a service's own database: as the service's role, used as is; as another user (the owner), the service derives its role's connection",
+          'derived',
+        ),
+      ],
+      [
+        passwordVariable(service),
+        setting(text(), "a service role's password when its connection is derived from an owner's; required in production", 'local-only default outside production'),
+      ],
+    ]),
+  ),
+} as Record<string, Setting<string | undefined>>;
 
 /** Development-only password for a service role; production must set its own. */
 function developmentPassword(service: Service): string {
@@ -41,12 +67,7 @@ function parseUrl(value: string, setting: string): URL {
 
 /** The layout DB_LAYOUT names; `shared` when unset. */
 export function databaseLayout(env: NodeJS.ProcessEnv = process.env): DatabaseLayout {
-  const raw = env.DB_LAYOUT;
-  if (raw === undefined || raw === '') return 'shared';
-  if (!(DATABASE_LAYOUTS as readonly string[]).includes(raw)) {
-    throw new ConfigError(`DB_LAYOUT must be one of ${DATABASE_LAYOUTS.join(', ')} (got "${raw}")`);
-  }
-  return raw as DatabaseLayout;
+  return readSettings(env, { DB_LAYOUT: DATABASE_SETTINGS.DB_LAYOUT as Setting<DatabaseLayout> }).DB_LAYOUT;
 }
 
 export interface ServiceConnection {
@@ -63,7 +84,8 @@ export interface ServiceConnection {
 }
 
 function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string } {
-  const password = env[passwordVariable(service)] ?? (env.NODE_ENV === 'production' ? undefined : developmentPassword(service));
+  const given = readSettings(env, { [passwordVariable(service)]: DATABASE_SETTINGS[passwordVariable(service)] as Setting<string | undefined> })[passwordVariable(service)];
+  const password = given ?? (env.NODE_ENV === 'production' ? undefined : developmentPassword(service));
   if (password === undefined) {
     throw new ConfigError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable} as the role ${serviceRole(service)})`);
   }
@@ -82,7 +104,10 @@ function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVa
 export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConnection {
   const role = serviceRole(service);
   const explicitVariable = serviceUrlVariable(service);
-  const explicit = env[explicitVariable];
+  const { DATABASE_URL: shared, [explicitVariable]: explicit } = readSettings(env, {
+    DATABASE_URL: DATABASE_SETTINGS.DATABASE_URL as Setting<string | undefined>,
+    [explicitVariable]: DATABASE_SETTINGS[explicitVariable] as Setting<string | undefined>,
+  });
   if (explicit) {
     const url = parseUrl(explicit, explicitVariable);
     if (decodeURIComponent(url.username) === role) {
@@ -90,7 +115,6 @@ export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = pro
     }
     return { service, role, ...asRole(url, service, env, explicitVariable), ownerUrl: url.toString(), source: explicitVariable };
   }
-  const shared = env.DATABASE_URL;
   if (!shared) {
     throw new ConfigError(`neither ${explicitVariable} nor DATABASE_URL is set: the ${service} service has no database`);
   }
@@ -123,15 +147,4 @@ export function ownerUrlFor(service: Service, env: NodeJS.ProcessEnv = process.e
 export function databaseIdentity(url: string): string {
   const parsed = new URL(url);
   return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
-}
-
-/** Reads a positive integer setting, failing with its name if it is anything else. */
-export function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new ConfigError(`${name} must be a whole number from 1 to ${max} (got "${raw}")`);
-  }
-  return value;
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { symlink } from 'node:fs/promises';
-import net from 'node:net';
+import { portIsFree } from '@fedstack/runtime';
 import path from 'node:path';
 
 export interface EmbeddedPostgresOptions {
@@ -22,27 +22,6 @@ export interface RunningPostgres {
 const OWNER = 'postgres';
 // The embedded server listens on 127.0.0.1 only; the password keeps other local users out of it.
 const OWNER_PASSWORD = 'postgres_local_only';
-
-/** True when nothing listens on `host:port` yet. */
-export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-/** A free TCP port on 127.0.0.1, chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * npm only restores the binaries' shared-library symlinks in an install script, and install scripts

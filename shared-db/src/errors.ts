@@ -1,10 +1,7 @@
-/** A setting that cannot work, found at start; the message names the setting and what is wrong with it. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+import { StartupError } from '@fedstack/runtime';
 
 /** PostgreSQL could not be reached or refused the connection; the message is one line for a person. */
-export class DatabaseUnavailableError extends Error {
+export class DatabaseUnavailableError extends StartupError {
   override name = 'DatabaseUnavailableError';
 }
 

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { databaseIdentity, ownerUrlFor, serviceConnection } from './config';
-import { SERVICES, type Service, serviceRole } from './services';
+import { SERVICES, type Service } from '@fedstack/runtime';
+import { serviceRole } from './services';
 import { ownerQuery } from './testing';
 
 /**

@@ -1,4 +1,4 @@
-import type { Service } from './services';
+import type { Service } from '@fedstack/runtime';
 
 /**
  * The grants matrix: the one place that says what each service role may do. A role reaches its own

@@ -1,4 +1,4 @@
-export { SERVICES, type Service, serviceRole, isService } from './services';
+export { serviceRole } from './services';
 export { GRANTS, grantStatements, type TableAccess } from './grants';
 export {
   DATABASE_LAYOUTS,
@@ -7,12 +7,12 @@ export {
   serviceConnection,
   allServiceConnections,
   ownerUrlFor,
-  positiveInteger,
+  DATABASE_SETTINGS,
   serviceUrlVariable,
   type DatabaseLayout,
   type ServiceConnection,
 } from './config';
-export { ConfigError, DatabaseUnavailableError, explainConnectionError, describeTarget } from './errors';
+export { DatabaseUnavailableError, explainConnectionError, describeTarget } from './errors';
 export { createServiceClient, type ServiceClient, type ServiceTransaction, type ServiceClientOptions, type QueryEvent } from './client';
 export {
   connectOrExplain,
@@ -26,11 +26,10 @@ export {
   FIRST_MIGRATION,
 } from './setup';
 export { moveService, type MoveReport, type MoveOptions } from './move';
-export { startEmbeddedPostgres, freePort, portIsFree, type RunningPostgres } from './embedded';
-export { provisionServer, createScratchDatabases, REPOSITORY_ROOT, type ProvisionedServer, type ScratchDatabases } from './provision';
+export { startEmbeddedPostgres, type RunningPostgres } from './embedded';
+export { provisionServer, createScratchDatabases, EMBEDDED_SETTINGS, type ProvisionedServer, type ScratchDatabases } from './provision';
 export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from './seed';
 export { hashPassword, verifyPassword, passwordNeedsRehash, PASSWORD_HASH_OPTIONS } from './passwords';
-export { runMain } from './cli/main';
 /** Exact decimals and Prisma's errors, the same class whichever service's client raised them. */
 export { Decimal, PrismaClientKnownRequestError } from '@prisma/client/runtime/client';
 /** Each service's generated types (model inputs, filters, JSON values). */

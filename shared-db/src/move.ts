@@ -2,8 +2,8 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { databaseIdentity, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
-import { ConfigError, describeTarget } from './errors';
-import { SERVICES, type Service } from './services';
+import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
+import { describeTarget } from './errors';
 import { applyGrants, connectOrExplain, ensureDatabase, ensureServiceRole, migrationNames, runPrismaCli } from './setup';
 
 export interface MoveOptions {

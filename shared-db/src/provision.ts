@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { databaseLayout, positiveInteger, serviceUrlVariable, type DatabaseLayout } from './config';
-import { freePort, startEmbeddedPostgres } from './embedded';
-import { SERVICES, type Service } from './services';
+import { REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, setting, text, type Service } from '@fedstack/runtime';
+import { databaseLayout, serviceUrlVariable, type DatabaseLayout } from './config';
+import { startEmbeddedPostgres } from './embedded';
 import { connectOrExplain, ensureDatabase } from './setup';
 
-/** The repository's root, where the git-ignored `.data/` folder lives. */
-export const REPOSITORY_ROOT = path.resolve(__dirname, '..', '..');
-
 export const DEFAULT_EMBEDDED_PORT = 54329;
+const DEFAULT_DATA_DIR = path.join(REPOSITORY_ROOT, '.data', 'postgres');
+
+/** Where the embedded server listens and keeps its data, when it is the one started. */
+export const EMBEDDED_SETTINGS = {
+  EMBEDDED_PG_PORT: setting(integer(DEFAULT_EMBEDDED_PORT, { max: 65535 }), 'the embedded PostgreSQL\'s port (127.0.0.1 only)', String(DEFAULT_EMBEDDED_PORT)),
+  EMBEDDED_PG_DATA_DIR: setting(text(DEFAULT_DATA_DIR), 'where the embedded PostgreSQL keeps its data', '`.data/postgres`'),
+};
 const DEFAULT_DATABASE = 'fedstack';
 
 export interface ProvisionedServer {
@@ -41,9 +45,10 @@ export async function provisionServer(
   const env = options.env ?? process.env;
   databaseLayout(env);
   if (!needsServer(env, options.services ?? SERVICES)) return { env, embedded: false, stop: async () => undefined };
+  const settings = readSettings(env, EMBEDDED_SETTINGS);
   const server = await startEmbeddedPostgres({
-    dataDir: env.EMBEDDED_PG_DATA_DIR ?? path.join(REPOSITORY_ROOT, '.data', 'postgres'),
-    port: positiveInteger(env, 'EMBEDDED_PG_PORT', DEFAULT_EMBEDDED_PORT, 65535),
+    dataDir: settings.EMBEDDED_PG_DATA_DIR,
+    port: settings.EMBEDDED_PG_PORT,
     ...(options.onLog ? { onLog: options.onLog } : {}),
   });
   const url = new URL(server.url);

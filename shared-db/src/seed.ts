@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { ownerUrlFor, serviceConnection } from './config';
 import { hashPassword } from './passwords';
-import type { Service } from './services';
+import type { Service } from '@fedstack/runtime';
 import { connectOrExplain } from './setup';
 
 /** The demo accounts; the README lists them. */

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ownerUrlFor } from './config';
 import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
-import { SERVICES } from './services';
+import { SERVICES } from '@fedstack/runtime';
 import pg from 'pg';
 import { createScratchDatabases } from './provision';
 import { migrationNames, prepareDatabases, runPrismaCli } from './setup';

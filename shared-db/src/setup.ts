@@ -3,9 +3,10 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { databaseIdentity, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
-import { ConfigError, DatabaseUnavailableError, describeTarget, explainConnectionError } from './errors';
+import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
+import { DatabaseUnavailableError, describeTarget, explainConnectionError } from './errors';
 import { grantStatements } from './grants';
-import { SERVICES, serviceRole, type Service } from './services';
+import { serviceRole } from './services';
 
 const SHARED_DB_ROOT = path.resolve(__dirname, '..');
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ownerUrlFor } from './config';
-import { SERVICES, type Service } from './services';
+import { SERVICES, type Service } from '@fedstack/runtime';
 
 /** Helpers for tests that set up or check data behind the services' backs, in either layout. */
 

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, runMain } from '@fedstack/shared-db';
+import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
 import { baseRevision, checkSchema, readAcknowledgements, readSupergraphConfig, supergraphAtRevision } from '../composition';
 
 /**

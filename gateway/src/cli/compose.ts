@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, runMain } from '@fedstack/shared-db';
+import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
 import { compose, readSupergraphConfig } from '../composition';
 
 /** `npm run compose`: composes supergraph.yaml's subgraphs into supergraph.graphql. */

@@ -1,12 +1,10 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../errors';
+import { ConfigError, SERVICES, isService, runMain, type Service } from '@fedstack/runtime';
 import { ownerUrlFor, serviceUrlVariable } from '../config';
 import { moveService } from '../move';
 import { provisionServer } from '../provision';
-import { isService, SERVICES, type Service } from '../services';
 import { prepareDatabases, runPrismaCli } from '../setup';
 import { DEMO_ADMIN, seedDemoData } from '../seed';
-import { runMain } from './main';
 
 const USAGE = `usage: db <command>
   migrate [--service NAME]         create the service roles, apply pending migrations, apply the grants matrix

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { freePort } from '@fedstack/shared-db';
+import { freePort } from '@fedstack/runtime';
 import { loadServiceConfig, type InternalClient, type SubgraphServer } from '@fedstack/service-kit';
 import { fakePeer, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createAdminServer } from './server';

@@ -1,5 +1,6 @@
 import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
-import { freePort, ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
+import { freePort } from '@fedstack/runtime';
+import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
 import { LogCapture, fakePeer, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';

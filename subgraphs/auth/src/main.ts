@@ -1,6 +1,6 @@
-import { serve } from '@fedstack/service-kit';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
+import { serve } from '@fedstack/runtime';
 
 serve(async () => {
   const server = await createAuthServer({ config: loadAuthConfig() });

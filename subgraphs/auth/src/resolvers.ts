@@ -1,16 +1,6 @@
+import { badUserInput, conflict, forbidden, unauthenticated } from '@fedstack/runtime';
 import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type UserRecord, verifyPassword } from '@fedstack/shared-db';
-import {
-  badUserInput,
-  conflict,
-  forbidden,
-  isUuid,
-  optionalViewer,
-  requireAdmin,
-  requireSelfOrAdmin,
-  requireViewer,
-  scalarsFor,
-  unauthenticated,
-} from '@fedstack/service-kit';
+import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
 import { endSessions } from './domain/accounts';

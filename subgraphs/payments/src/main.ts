@@ -1,4 +1,5 @@
-import { loadServiceConfig, serve } from '@fedstack/service-kit';
+import { serve } from '@fedstack/runtime';
+import { loadServiceConfig } from '@fedstack/service-kit';
 import { createPaymentsServer } from './server';
 
 serve(async () => {

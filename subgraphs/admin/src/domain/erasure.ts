@@ -1,16 +1,6 @@
+import { AppError, ErrorCode, type Logger } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
-import {
-  AppError,
-  ErrorCode,
-  ERASE_COMMAND,
-  backoffMs,
-  InternalCallError,
-  type AccountChanged,
-  type BackgroundWorker,
-  type ErasureReport,
-  type InternalClient,
-  type Logger,
-} from '@fedstack/service-kit';
+import { ERASE_COMMAND, backoffMs, InternalCallError, type AccountChanged, type BackgroundWorker, type ErasureReport, type InternalClient } from '@fedstack/service-kit';
 import { recordEntry } from './audit';
 import { assertTarget, type Actor } from './users';
 

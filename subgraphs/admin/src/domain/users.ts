@@ -1,5 +1,6 @@
+import { badUserInput } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
-import { InternalCallError, REASON_MAX, badUserInput, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
+import { InternalCallError, REASON_MAX, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
 import { recordEntry } from './audit';
 
 type AdminDb = ServiceClient<'admin'>;

@@ -1,22 +1,6 @@
+import { badUserInput, conflict, forbidden, notFound } from '@fedstack/runtime';
 import type { AuthPrisma, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
-import {
-  ACCOUNT_TOPICS,
-  ACCOUNT_VIEW_SERVICES,
-  badUserInput,
-  conflict,
-  enqueue,
-  forbidden,
-  notFound,
-  recordAudit,
-  type AccountChanged,
-  type AccountSnapshot,
-  type AccountStateSource,
-  type AuditRecord,
-  type ErasureChange,
-  type ErasureReport,
-  type SessionsRevoked,
-  type ViewerRole,
-} from '@fedstack/service-kit';
+import { ACCOUNT_TOPICS, ACCOUNT_VIEW_SERVICES, enqueue, recordAudit, type AccountChanged, type AccountSnapshot, type AccountStateSource, type AuditRecord, type ErasureChange, type ErasureReport, type SessionsRevoked, type ViewerRole } from '@fedstack/service-kit';
 
 type AuthDb = ServiceClient<'auth'>;
 type AuthTx = ServiceTransaction<'auth'>;

@@ -1,4 +1,4 @@
-import { badUserInput } from '@fedstack/service-kit';
+import { badUserInput } from '@fedstack/runtime';
 
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 128;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { forbidden, unauthenticated } from '@fedstack/runtime';
 import type { ServiceClient, ServiceTransaction, UserRecord } from '@fedstack/shared-db';
-import { forbidden, unauthenticated } from '@fedstack/service-kit';
 import { endSessions } from './accounts';
 
 type AuthDb = ServiceClient<'auth'>;

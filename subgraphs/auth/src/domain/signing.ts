@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type CryptoKey } from 'jose';
-import { ConfigError } from '@fedstack/shared-db';
-import {
-  TOKEN_ALGORITHM,
-  loadOrCreateDevelopmentKeyPair,
-  parsePrivateKey,
-  type AccessTokenClaims,
-  type PrivateKeyPair,
-  type ViewerRole,
-} from '@fedstack/service-kit';
+import { ConfigError } from '@fedstack/runtime';
+import { TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePrivateKey, type AccessTokenClaims, type PrivateKeyPair, type ViewerRole } from '@fedstack/service-kit';
 
 export type SigningKey = PrivateKeyPair;
 

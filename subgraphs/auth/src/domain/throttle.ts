@@ -1,5 +1,5 @@
 import type { ServiceClient } from '@fedstack/shared-db';
-import { rateLimited } from '@fedstack/service-kit';
+import { rateLimited } from '@fedstack/runtime';
 import type { LoginThrottlePolicy } from '../config';
 
 type AuthDb = ServiceClient<'auth'>;

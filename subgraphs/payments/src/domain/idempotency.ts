@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServiceTransaction } from '@fedstack/shared-db';
-import { AppError, ErrorCode, badUserInput } from '@fedstack/service-kit';
+import { AppError, ErrorCode, badUserInput } from '@fedstack/runtime';
 
 export const MAX_KEY_LENGTH = 255;
 

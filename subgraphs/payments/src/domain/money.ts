@@ -1,5 +1,6 @@
+import { badUserInput } from '@fedstack/runtime';
 import { Decimal } from '@fedstack/shared-db';
-import { badUserInput, minorUnits } from '@fedstack/service-kit';
+import { minorUnits } from '@fedstack/service-kit';
 
 /** The largest amount one payment may carry, in the currency's major unit. */
 export const MAX_AMOUNT = new Decimal('1000000');

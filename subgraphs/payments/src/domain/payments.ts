@@ -1,29 +1,6 @@
-import {
-  Decimal,
-  type PaymentRecord,
-  type PaymentStatus,
-  type RefundRecord,
-  type ServiceClient,
-} from '@fedstack/shared-db';
-import {
-  AppError,
-  ErrorCode,
-  badUserInput,
-  batchLoader,
-  conflict,
-  decodeCursor,
-  formatAmount,
-  groupedBatchLoader,
-  guardAccountWrite,
-  isUuid,
-  notFound,
-  pageSize,
-  recordAudit,
-  toConnection,
-  type Connection,
-  type ErasureChange,
-  type RawExecutor,
-} from '@fedstack/service-kit';
+import { AppError, ErrorCode, badUserInput, conflict, notFound } from '@fedstack/runtime';
+import { Decimal, type PaymentRecord, type PaymentStatus, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
+import { batchLoader, decodeCursor, formatAmount, groupedBatchLoader, guardAccountWrite, isUuid, pageSize, recordAudit, toConnection, type Connection, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
 import { assertIdempotencyKey, claimIdempotencyKey, fingerprint } from './idempotency';
 import { optionalText, parseAmount, parseCurrency, parseDecimal } from './money';
 import { DECLINING_TOKENS, assertTokenFormat, type PaymentProcessor } from './processor';

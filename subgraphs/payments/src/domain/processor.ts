@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { badUserInput } from '@fedstack/service-kit';
+import { badUserInput } from '@fedstack/runtime';
 
 export interface ChargeRequest {
   /** Exact decimal string in the currency's major unit. */

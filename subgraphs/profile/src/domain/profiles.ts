@@ -1,5 +1,6 @@
+import { badUserInput } from '@fedstack/runtime';
 import type { ProfileRecord, ServiceClient } from '@fedstack/shared-db';
-import { badUserInput, batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
+import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
 
 type ProfileDb = ServiceClient<'profile'>;

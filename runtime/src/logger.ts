@@ -1,10 +1,12 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config';
 
+/** Where a logger writes (tests capture lines this way); stdout when none is given. */
+export type LogDestination = DestinationStream;
 export type { Logger };
 
 /** JSON logs, one object a line, with the process's name on every line. */
-export function createLogger(name: string, level: LogLevel, destination?: DestinationStream): Logger {
+export function createLogger(name: string, level: LogLevel, destination?: LogDestination): Logger {
   const options = {
     name,
     level,

@@ -1,5 +1,4 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { QueryEvent } from '@fedstack/shared-db';
 
 const MAX_OPERATION_LABELS = 100;
 
@@ -48,28 +47,6 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  readonly dbQueries = new Counter({
-    name: 'db_queries_total',
-    help: 'SQL statements sent to PostgreSQL, by the schema they work in and outcome',
-    labelNames: ['schema', 'outcome'] as const,
-    registers: [this.registry],
-  });
-
-  readonly dbQueryDuration = new Histogram({
-    name: 'db_query_duration_seconds',
-    help: 'Time PostgreSQL took to answer a statement, by schema',
-    labelNames: ['schema'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [this.registry],
-  });
-
-  readonly outboxDeliveries = new Counter({
-    name: 'outbox_deliveries_total',
-    help: 'Outbox events handed to another service, by destination and outcome (delivered, retry, refused)',
-    labelNames: ['destination', 'outcome'] as const,
-    registers: [this.registry],
-  });
-
   constructor(prefixLabels: Record<string, string>) {
     this.registry.setDefaultLabels(prefixLabels);
     collectDefaultMetrics({ register: this.registry });
@@ -78,11 +55,4 @@ export class ServiceMetrics {
   operationLabel(name: string | null | undefined): string {
     return this.operations.label(name);
   }
-
-  /** Records one SQL statement; passed to the database client as its `onQuery`. */
-  observeQuery = (event: QueryEvent): void => {
-    // A service's client reaches its own schema only, so the schema is the service's.
-    this.dbQueries.inc({ schema: event.service, outcome: event.failed ? 'error' : 'ok' });
-    this.dbQueryDuration.observe({ schema: event.service }, event.durationMs / 1000);
-  };
 }

@@ -1,6 +1,19 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 
+/**
+ * A problem found at start that one line explains (a bad setting, an unreachable database): the entry
+ * point prints its message alone, with no stack.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** A setting that cannot work, found at start; the message names the setting and what is wrong with it. */
+export class ConfigError extends StartupError {
+  override name = 'ConfigError';
+}
+
 /** Every error code a client can see, in `extensions.code`. */
 export enum ErrorCode {
   UNAUTHENTICATED = 'UNAUTHENTICATED',

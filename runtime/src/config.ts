@@ -1,0 +1,78 @@
+import { DEFAULT_PORTS, SERVICES, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
+import { choice, flag, httpUrl, integer, port, readSettings, setting, text, type Setting } from './settings';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Settings every server has, whether gateway or subgraph. */
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** NODE_ENV=production: errors masked, introspection off, Sandbox off. */
+  production: boolean;
+  logLevel: LogLevel;
+  /** Express's `trust proxy`: which hops may set X-Forwarded-For (the client address). */
+  trustProxy: string;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
+  /** How long shutdown waits for requests in flight, in milliseconds. */
+  shutdownGraceMs: number;
+  introspection: boolean;
+}
+
+/** The settings of a server process named `name` (its port is `<NAME>_PORT`). */
+export function serverSettings(name: StackProcessName, production: boolean) {
+  return {
+    [`${name.toUpperCase()}_PORT`]: setting(port(DEFAULT_PORTS[name]), `the port ${name} listens on`, String(DEFAULT_PORTS[name])),
+    HOST: setting(text('127.0.0.1'), 'the address servers listen on', '127.0.0.1'),
+    NODE_ENV: setting(text(''), '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required'),
+    LOG_LEVEL: setting(choice(LOG_LEVELS, 'info'), 'JSON logs on stdout: `fatal` … `trace`, `silent`', '`info` (`warn` under `npm start`)'),
+    TRUST_PROXY: setting(
+      text('loopback, linklocal, uniquelocal'),
+      "which hops may report the client's address (X-Forwarded-For), in Express's `trust proxy` syntax",
+      '`loopback, linklocal, uniquelocal`',
+    ),
+    MAX_BODY_BYTES: setting(integer(100_000), 'request body limit', '100000'),
+    SHUTDOWN_GRACE_MS: setting(integer(10_000), 'how long a stopping server lets requests in flight finish', '10000'),
+    INTROSPECTION: setting(flag(!production), 'allow introspection (`true`/`false`)', 'on outside production'),
+  } satisfies Record<string, Setting<unknown>>;
+}
+
+/** The settings shared by all servers, read from the environment once at start. */
+export function loadServerConfig(name: StackProcessName, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const production = env.NODE_ENV === 'production';
+  const settings = readSettings(env, serverSettings(name, production));
+  return {
+    port: settings[`${name.toUpperCase()}_PORT`] as number,
+    host: settings.HOST,
+    production,
+    logLevel: settings.LOG_LEVEL,
+    trustProxy: settings.TRUST_PROXY,
+    bodyLimitBytes: settings.MAX_BODY_BYTES,
+    shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
+    introspection: settings.INTROSPECTION,
+  };
+}
+
+/** Where each subgraph answers: `<SERVICE>_SUBGRAPH_URL`, read by the gateway and by the services for each other. */
+export const SUBGRAPH_URL_SETTINGS = Object.fromEntries(
+  SERVICES.map((service) => [
+    `${service.toUpperCase()}_SUBGRAPH_URL`,
+    setting(
+      httpUrl(),
+      'where a subgraph answers: the gateway routes there, and the services call its internal API at the same host and port',
+      `\`${defaultSubgraphUrl(service)}\` (under \`npm start\`, the port it started it on)`,
+    ),
+  ]),
+) as Record<string, Setting<string | undefined>>;
+
+/** The subgraph URLs the settings give, for those set. */
+export function subgraphUrls(env: NodeJS.ProcessEnv = process.env): Partial<Record<Service, string>> {
+  const settings = readSettings(env, SUBGRAPH_URL_SETTINGS);
+  return Object.fromEntries(
+    SERVICES.flatMap((service) => {
+      const url = settings[`${service.toUpperCase()}_SUBGRAPH_URL`];
+      return url ? [[service, url]] : [];
+    }),
+  );
+}

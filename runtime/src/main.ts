@@ -1,0 +1,50 @@
+import { StartupError } from './errors';
+import type { Logger } from './logger';
+
+/**
+ * Runs a command-line entry point: a known start-up problem (bad setting, unreachable database) is
+ * one line on stderr, anything else its stack; either way the exit code is 1.
+ */
+export function runMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      if (error instanceof StartupError) {
+        console.error(`error: ${error.message}`);
+      } else {
+        console.error(error);
+      }
+      process.exit(1);
+    },
+  );
+}
+
+/**
+ * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM, and turns a
+ * start-up failure into one line on stderr and exit code 1.
+ */
+export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>): void {
+  start().then(
+    (server) => {
+      let stopping = false;
+      const shutdown = (signal: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        server.logger.info({ signal }, 'shutting down');
+        server.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            server.logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', shutdown);
+      process.on('SIGTERM', shutdown);
+    },
+    (error: unknown) => {
+      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,137 @@
+import { Writable } from 'node:stream';
+import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { loadServerConfig } from './config';
+import { badUserInput } from './errors';
+import { createGraphQLServer, type GraphQLServer } from './server';
+
+/** A schema with one answer, one client error, one internal error and one slow field. */
+function testSchema(release: Promise<void>): GraphQLSchema {
+  return new GraphQLSchema({
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: {
+        hello: { type: GraphQLString, resolve: () => 'world' },
+        refused: {
+          type: GraphQLString,
+          resolve: () => {
+            throw badUserInput('name', 'must be at most 10 characters (got 11)');
+          },
+        },
+        broken: {
+          type: GraphQLString,
+          resolve: () => {
+            throw new Error('connection to 10.0.0.5:5432 refused');
+          },
+        },
+        slow: { type: GraphQLString, resolve: async () => release.then(() => 'done') },
+      },
+    }),
+  });
+}
+
+describe('createGraphQLServer', () => {
+  const lines: string[] = [];
+  const logDestination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  let releaseSlow: () => void = () => undefined;
+  let ready: Error | undefined;
+  const servers: GraphQLServer[] = [];
+
+  async function start(env: NodeJS.ProcessEnv): Promise<string> {
+    const release = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    const server = await createGraphQLServer({
+      name: 'gateway',
+      config: loadServerConfig('gateway', { GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...env }),
+      apollo: { schema: testSchema(release) },
+      context: async (_args, base) => base,
+      checkReady: async () => {
+        if (ready) throw ready;
+      },
+      logDestination,
+    });
+    servers.push(server);
+    return server.listen();
+  }
+
+  const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  afterEach(async () => {
+    releaseSlow();
+    await Promise.all(servers.splice(0).map((server) => server.stop()));
+    ready = undefined;
+    lines.length = 0;
+  });
+
+  it('answers GraphQL, echoes a well-formed request id and logs the operation under it', async () => {
+    const url = await start({});
+    const response = await post(url, { query: 'query Greeting { hello }' }, { 'x-request-id': 'client-chosen-1' });
+    expect(await response.json()).toEqual({ data: { hello: 'world' } });
+    expect(response.headers.get('x-request-id')).toBe('client-chosen-1');
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'graphql operation');
+    expect(logged).toMatchObject({ requestId: 'client-chosen-1', operationName: 'Greeting', service: 'gateway' });
+  });
+
+  it('replaces a request id that is not well-formed', async () => {
+    const url = await start({});
+    const response = await post(url, { query: '{ hello }' }, { 'x-request-id': 'a b;c' });
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('masks internal errors in production but keeps client errors as they are', async () => {
+    const url = await start({ NODE_ENV: 'production' });
+    const body = (await (await post(url, { query: '{ broken refused }' })).json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+    const byCode = Object.fromEntries(body.errors.map((error) => [error.extensions.code, error]));
+    expect(byCode.INTERNAL_SERVER_ERROR?.message).toBe('Internal server error');
+    expect(JSON.stringify(body)).not.toContain('10.0.0.5');
+    expect(byCode.BAD_USER_INPUT?.message).toBe('name: must be at most 10 characters (got 11)');
+    // The real error is in the log for the operator.
+    expect(lines.some((line) => line.includes('10.0.0.5'))).toBe(true);
+  });
+
+  it('refuses introspection in production unless INTROSPECTION=true', async () => {
+    const production = await start({ NODE_ENV: 'production' });
+    expect(JSON.stringify(await (await post(production, { query: '{ __schema { queryType { name } } }' })).json())).toContain('GRAPHQL_VALIDATION_FAILED');
+    const allowed = await start({ NODE_ENV: 'production', INTROSPECTION: 'true' });
+    expect(await (await post(allowed, { query: '{ __schema { queryType { name } } }' })).json()).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+  });
+
+  it('answers a body over the limit and malformed JSON as GraphQL errors, not HTML', async () => {
+    const url = await start({ MAX_BODY_BYTES: '200' });
+    const large = await post(url, { query: `{ hello } # ${'x'.repeat(300)}` });
+    expect(large.status).toBe(413);
+    expect(await large.json()).toEqual({ errors: [{ message: 'Request body is larger than this server accepts', extensions: { code: 'BAD_REQUEST' } }] });
+    const malformed = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('content-type')).toMatch(/^application\/json/);
+  });
+
+  it('says it is alive, whether it is ready and why not, and serves its metrics', async () => {
+    const url = await start({});
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${url}/readyz`)).json()).toEqual({ status: 'ready' });
+    ready = new Error('database unreachable');
+    const notReady = await fetch(`${url}/readyz`);
+    expect({ status: notReady.status, body: await notReady.json() }).toEqual({ status: 503, body: { status: 'unavailable', reason: 'database unreachable' } });
+    await post(url, { query: 'query Greeting { hello }' });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^graphql_requests_total\{operation="Greeting",outcome="ok",service="gateway"\} 1$/m);
+  });
+
+  it('lets a request in flight finish when it stops, then refuses new connections', async () => {
+    const url = await start({});
+    const slow = post(url, { query: '{ slow }' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const stopping = servers[0]!.stop();
+    releaseSlow();
+    expect(await (await slow).json()).toEqual({ data: { slow: 'done' } });
+    await stopping;
+    await expect(post(url, { query: '{ hello }' })).rejects.toThrow();
+  });
+});

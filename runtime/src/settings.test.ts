@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { choice, flag, httpUrl, integer, port, readSettings, secretSetting, setting, settingsTable, text } from './settings';
+
+describe('settings', () => {
+  const SETTINGS = {
+    NAME: setting(text('fedstack'), 'a name', '`fedstack`'),
+    COUNT: setting(integer(3, { max: 10 }), 'a count', '3'),
+    PORT: setting(port(4000), 'a port', '4000'),
+    ON: setting(flag(false), 'a switch', 'off'),
+    MODE: setting(choice(['fast', 'safe'] as const, 'safe'), 'a mode', '`safe`'),
+    URL: setting(httpUrl(), 'a URL'),
+  };
+
+  it('gives the defaults when nothing is set, and counts an empty variable as unset', () => {
+    const defaults = { NAME: 'fedstack', COUNT: 3, PORT: 4000, ON: false, MODE: 'safe', URL: undefined };
+    expect(readSettings({}, SETTINGS)).toEqual(defaults);
+    expect(readSettings({ NAME: '', COUNT: '', URL: '' }, SETTINGS)).toEqual(defaults);
+  });
+
+  it('reads what is set', () => {
+    expect(readSettings({ NAME: 'x', COUNT: '10', PORT: '0', ON: 'true', MODE: 'fast', URL: 'http://auth:4001/graphql' }, SETTINGS)).toEqual({
+      NAME: 'x',
+      COUNT: 10,
+      PORT: 0,
+      ON: true,
+      MODE: 'fast',
+      URL: 'http://auth:4001/graphql',
+    });
+  });
+
+  it.each([
+    [{ COUNT: '11' }, 'COUNT must be a whole number from 1 to 10 (got "11")'],
+    [{ COUNT: '2.5' }, 'COUNT must be a whole number from 1 to 10 (got "2.5")'],
+    [{ COUNT: '0' }, 'COUNT must be a whole number from 1 to 10 (got "0")'],
+    [{ PORT: '65536' }, 'PORT must be a port number from 0 to 65535 (got "65536")'],
+    [{ ON: 'yes' }, 'ON must be true or false (got "yes")'],
+    [{ MODE: 'FAST' }, 'MODE must be one of fast, safe (got "FAST")'],
+    [{ URL: 'ftp://example.com' }, 'URL is not a valid http(s) URL (got "ftp://example.com")'],
+  ])('refuses %j with one line naming the setting and the value', (env, message) => {
+    expect(() => readSettings(env, SETTINGS)).toThrow(message);
+  });
+
+  it('shortens a long bad value in the message', () => {
+    expect(() => readSettings({ COUNT: 'x'.repeat(500) }, SETTINGS)).toThrow(`(got "${'x'.repeat(100)}…")`);
+  });
+
+  describe('secrets', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-settings-'));
+      writeFileSync(path.join(dir, 'key'), 'from the file');
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('takes the value, else the file, and says which setting it came from', () => {
+      expect(secretSetting({ KEY: 'inline', KEY_FILE: path.join(dir, 'key') }, 'KEY')).toEqual({ value: 'inline', setting: 'KEY' });
+      expect(secretSetting({ KEY_FILE: path.join(dir, 'key') }, 'KEY')).toEqual({ value: 'from the file', setting: 'KEY_FILE' });
+      expect(secretSetting({}, 'KEY')).toBeUndefined();
+    });
+
+    it('names the file setting when the file cannot be read', () => {
+      expect(() => secretSetting({ KEY_FILE: path.join(dir, 'missing') }, 'KEY')).toThrow(/^KEY_FILE cannot be read \(ENOENT: /);
+    });
+  });
+
+  it("builds the README's table with one row per meaning, listing who reads it", () => {
+    const rows = settingsTable([
+      { name: 'auth', settings: { AUTH_PORT: setting(port(4001), 'the port a server listens on', 'by process'), NAME: SETTINGS.NAME } },
+      { name: 'gateway', settings: { GATEWAY_PORT: setting(port(4000), 'the port a server listens on', 'by process'), NAME: SETTINGS.NAME } },
+    ]);
+    expect(rows).toEqual([
+      { names: ['AUTH_PORT', 'GATEWAY_PORT'], shown: 'by process', description: 'the port a server listens on', readBy: ['auth', 'gateway'] },
+      { names: ['NAME'], shown: '`fedstack`', description: 'a name', readBy: ['auth', 'gateway'] },
+    ]);
+  });
+});

@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+/**
+ * Settings come from environment variables, read once at start by each process from a declared list
+ * (zod schemas, with the wording of this module's helpers): a setting that cannot work stops the process
+ * with one line that names it. The same declarations write the README's settings table
+ * (`npm run docs:settings`), and a test checks that the code reads no variable the table does not list.
+ */
+export interface Setting<T> {
+  /** Parses the variable's text (undefined when unset or empty) into its value, or says what is wrong. */
+  readonly schema: z.ZodType<T, string | undefined>;
+  /** What the setting does, for the README. */
+  readonly description: string;
+  /** The default as the README shows it; empty when there is none. */
+  readonly shown: string;
+}
+
+export type SettingsOf<S extends Record<string, Setting<unknown>>> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+/** Declares one setting. */
+export function setting<T>(schema: z.ZodType<T, string | undefined>, description: string, shown = ''): Setting<T> {
+  return { schema, description, shown };
+}
+
+/**
+ * Reads the settings named by `settings` from `env`. An empty variable counts as unset. The first one
+ * that cannot be read stops with a ConfigError: `<NAME> <what is wrong> (got "<value>")`.
+ */
+export function readSettings<S extends Record<string, Setting<unknown>>>(env: NodeJS.ProcessEnv, settings: S): SettingsOf<S> {
+  const values: Record<string, unknown> = {};
+  for (const [name, { schema }] of Object.entries(settings)) {
+    const raw = env[name] === '' ? undefined : env[name];
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(`${name} ${parsed.error.issues[0]?.message ?? 'is not valid'}`);
+    values[name] = parsed.data;
+  }
+  return values as SettingsOf<S>;
+}
+
+const got = (raw: string) => `(got "${raw.length > 100 ? `${raw.slice(0, 100)}…` : raw}")`;
+
+/** A value the text gives, or `problem` with the text. */
+function parsedBy<T>(parse: (raw: string) => T | undefined, problem: string) {
+  return (raw: string, ctx: z.RefinementCtx): T => {
+    const value = parse(raw);
+    if (value === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${problem} ${got(raw)}` });
+      return z.NEVER;
+    }
+    return value;
+  };
+}
+
+/** The text as it is, or `fallback` when unset. */
+export function text(fallback: string): z.ZodType<string, string | undefined>;
+export function text(): z.ZodType<string | undefined, string | undefined>;
+export function text(fallback?: string): z.ZodType<string | undefined, string | undefined> {
+  return z.string().optional().transform((raw) => raw ?? fallback);
+}
+
+/** A whole number from `min` to `max`, or `fallback` when unset. */
+export function integer(fallback: number, limits: { min?: number; max?: number } = {}): z.ZodType<number, string | undefined> {
+  const { min = 1, max = Number.MAX_SAFE_INTEGER } = limits;
+  const parse = parsedBy((raw) => {
+    const value = Number(raw);
+    return Number.isInteger(value) && value >= min && value <= max ? value : undefined;
+  }, `must be a whole number from ${min} to ${max}`);
+  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+}
+
+/** A TCP port; 0 lets the operating system choose a free one (tests). */
+export function port(fallback: number): z.ZodType<number, string | undefined> {
+  const parse = parsedBy((raw) => {
+    const value = Number(raw);
+    return Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
+  }, 'must be a port number from 0 to 65535');
+  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+}
+
+/** true/1 or false/0, or `fallback` when unset. */
+export function flag(fallback: boolean): z.ZodType<boolean, string | undefined> {
+  const parse = parsedBy((raw) => ({ true: true, '1': true, false: false, '0': false })[raw], 'must be true or false');
+  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+}
+
+/** One of `allowed`, or `fallback` when unset. */
+export function choice<T extends string>(allowed: readonly T[], fallback: T): z.ZodType<T, string | undefined> {
+  const parse = parsedBy((raw) => (allowed as readonly string[]).includes(raw) ? (raw as T) : undefined, `must be one of ${allowed.join(', ')}`);
+  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+}
+
+/** Checks an http(s) URL and returns it normalised, or undefined when it is not one. */
+export function asHttpUrl(raw: string): string | undefined {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An http(s) URL, normalised; unset is undefined. */
+export function httpUrl(): z.ZodType<string | undefined, string | undefined> {
+  const parse = parsedBy(asHttpUrl, 'is not a valid http(s) URL');
+  return z.string().optional().transform((raw, ctx) => (raw === undefined ? undefined : parse(raw, ctx)));
+}
+
+/** One row of the README's settings table: the variables that share a meaning, and who reads them. */
+export interface SettingRow {
+  names: string[];
+  shown: string;
+  description: string;
+  readBy: string[];
+}
+
+/**
+ * The README's table, from every process's declarations: variables with the same meaning (AUTH_PORT,
+ * PROFILE_PORT…) share a row, in the order first declared.
+ */
+export function settingsTable(processes: { name: string; settings: Record<string, Setting<unknown>> }[]): SettingRow[] {
+  const rows = new Map<string, SettingRow>();
+  for (const { name: process, settings } of processes) {
+    for (const [name, { description, shown }] of Object.entries(settings)) {
+      const key = `${description}\u0000${shown}`;
+      const row = rows.get(key) ?? { names: [], shown, description, readBy: [] };
+      if (!row.names.includes(name)) row.names.push(name);
+      if (!row.readBy.includes(process)) row.readBy.push(process);
+      rows.set(key, row);
+    }
+  }
+  return [...rows.values()];
+}
+
+/** Reads a file a setting names (a container secret), failing with the setting's name. */
+export function settingFile(file: string, name: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${name} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}: ${file})`);
+  }
+}
+
+/**
+ * A secret given either as `<NAME>` (its value) or `<NAME>_FILE` (a file holding it, as container secrets
+ * are mounted), with the setting it came from; undefined when neither is set.
+ */
+export function secretSetting(env: NodeJS.ProcessEnv, name: string): { value: string; setting: string } | undefined {
+  const values = readSettings(env, { [name]: setting(text(), ''), [`${name}_FILE`]: setting(text(), '') });
+  const value = values[name];
+  if (value) return { value, setting: name };
+  const file = values[`${name}_FILE`];
+  return file ? { value: settingFile(file, `${name}_FILE`), setting: `${name}_FILE` } : undefined;
+}
