@@ -1,0 +1,62 @@
+import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { FetcherResponse } from '@apollo/utils.fetcher';
+import { GraphQLError } from 'graphql';
+import type { Histogram } from 'prom-client';
+import type { Agent } from 'undici';
+import { ErrorCode } from '@fedstack/runtime';
+import { deduplicated } from './dedupe';
+import { propagateHeaders, type GatewayContext } from './headers';
+import { subgraphTransport } from './transport';
+
+export interface SubgraphDataSourceOptions {
+  name: string;
+  url: string;
+  timeoutMs: number;
+  /** One connection pool per subgraph, shared by every request. */
+  agent: Agent;
+  fetchDuration: Histogram<'subgraph' | 'outcome'>;
+}
+
+/**
+ * How the gateway calls one subgraph: through its pooled transport with identical queries in flight
+ * shared, with the caller's identity passed on, and with every failure turned into an error that names
+ * the subgraph, so that the other subgraphs' data still reaches the client.
+ */
+export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  private readonly subgraph: string;
+  private readonly timeoutMs: number;
+
+  constructor({ name, url, timeoutMs, agent, fetchDuration }: SubgraphDataSourceOptions) {
+    const transport = subgraphTransport({
+      agent,
+      timeoutMs,
+      onCall: (outcome, seconds) => fetchDuration.observe({ subgraph: name, outcome }, seconds),
+    });
+    super({ url, fetcher: deduplicated(transport) });
+    this.subgraph = name;
+    this.timeoutMs = timeoutMs;
+  }
+
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
+    if (request.http && context) propagateHeaders(request.http.headers, context);
+  }
+
+  /** A subgraph's own GraphQL errors (a 400 for a bad variable, say) are passed on as it wrote them. */
+  override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
+    const body = (await this.parseBody(response)) as { errors?: { message: string; extensions?: Record<string, unknown> }[] } | string;
+    const first = typeof body === 'object' ? body.errors?.[0] : undefined;
+    if (first?.message) return new GraphQLError(first.message, { extensions: { ...first.extensions, serviceName: this.subgraph } });
+    return this.unavailable(`answered HTTP ${response.status}`);
+  }
+
+  override didEncounterError(error: Error): never {
+    if (error instanceof GraphQLError) throw error;
+    throw this.unavailable(error.name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : 'could not be reached');
+  }
+
+  private unavailable(reason: string): GraphQLError {
+    return new GraphQLError(`The ${this.subgraph} subgraph ${reason}`, {
+      extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE, serviceName: this.subgraph },
+    });
+  }
+}

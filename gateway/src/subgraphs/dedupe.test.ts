@@ -1,0 +1,89 @@
+import type { Fetcher, FetcherRequestInit } from '@apollo/utils.fetcher';
+import { deduplicated, isMutation } from './dedupe';
+import { BufferedResponse } from './transport';
+
+/** A fetcher that answers when told to and records the calls that reached it. */
+function heldFetcher() {
+  const calls: { target: string; init: FetcherRequestInit }[] = [];
+  let release: (fail?: Error) => void = () => undefined;
+  let held = new Promise<Error | undefined>((resolve) => (release = resolve));
+  const fetcher: Fetcher = async (target, init = {}) => {
+    calls.push({ target, init });
+    const failure = await held;
+    if (failure) throw failure;
+    return new BufferedResponse(target, 200, new Headers(), `{"data":{"call":${calls.length}}}`);
+  };
+  return {
+    fetcher,
+    calls,
+    release: (fail?: Error) => {
+      release(fail);
+      held = new Promise((resolve) => (release = resolve));
+    },
+  };
+}
+
+const query = (authorization: string, requestId: string, body = '{"query":"{ me { id } }"}'): FetcherRequestInit => ({
+  method: 'POST',
+  headers: { authorization, 'x-request-id': requestId },
+  body,
+});
+
+describe('deduplicated subgraph calls', () => {
+  it('shares one call among identical queries in flight, whatever their request ids; each caller reads its own copy', async () => {
+    const inner = heldFetcher();
+    const fetcher = deduplicated(inner.fetcher);
+    const answers = [1, 2, 3].map((n) => fetcher('http://profile/graphql', query('Bearer a', `request-${n}`)));
+    inner.release();
+    const bodies = await Promise.all(answers.map(async (answer) => (await answer).json()));
+    expect(bodies).toEqual(Array(3).fill({ data: { call: 1 } }));
+    expect(inner.calls).toHaveLength(1);
+  });
+
+  it('never shares across credentials, operations or subgraphs', async () => {
+    const inner = heldFetcher();
+    const fetcher = deduplicated(inner.fetcher);
+    const answers = [
+      fetcher('http://profile/graphql', query('Bearer a', '1')),
+      fetcher('http://profile/graphql', query('Bearer b', '2')),
+      fetcher('http://profile/graphql', query('Bearer a', '3', '{"query":"{ me { email } }"}')),
+      fetcher('http://payments/graphql', query('Bearer a', '4')),
+    ];
+    inner.release();
+    await Promise.all(answers);
+    expect(inner.calls).toHaveLength(4);
+  });
+
+  it('never shares a mutation', async () => {
+    const inner = heldFetcher();
+    const fetcher = deduplicated(inner.fetcher);
+    const mutation = '{"query":"mutation { logout }"}';
+    const answers = [1, 2].map((n) => fetcher('http://auth/graphql', query('Bearer a', String(n), mutation)));
+    inner.release();
+    await Promise.all(answers);
+    expect(inner.calls).toHaveLength(2);
+  });
+
+  it('gives a shared failure to every caller, then forgets it so that the next query calls again', async () => {
+    const inner = heldFetcher();
+    const fetcher = deduplicated(inner.fetcher);
+    const answers = [1, 2].map((n) => fetcher('http://profile/graphql', query('Bearer a', String(n))));
+    inner.release(new Error('connection refused'));
+    await expect(Promise.all(answers)).rejects.toThrow('connection refused');
+    const next = fetcher('http://profile/graphql', query('Bearer a', '3'));
+    inner.release();
+    await next;
+    expect(inner.calls).toHaveLength(2);
+  });
+
+  it.each([
+    ['{"query":"mutation { logout }"}', true],
+    ['{"query":"  mutation Named { logout }"}', true],
+    ['{"query":"{ me { id } }"}', false],
+    ['{"query":"query mutationLike { me { id } }"}', false],
+    ['{"variables":{},"query":"mutation { logout }"}', true],
+    ['not json', true],
+  ])('reads %s as a mutation: %s', (body, expected) => {
+    expect(isMutation(body)).toBe(expected);
+  });
+});

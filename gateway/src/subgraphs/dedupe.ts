@@ -1,0 +1,36 @@
+import type { Fetcher, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
+
+/** True when the body's operation is a mutation, which must reach the subgraph once per request. */
+export function isMutation(body: string): boolean {
+  // The data source serialises the operation first; only an unusual body needs parsing.
+  const prefix = /^\{"query":"\s*(mutation\b)?/.exec(body);
+  if (prefix) return prefix[1] !== undefined;
+  try {
+    return /^\s*mutation\b/.test((JSON.parse(body) as { query?: string }).query ?? '');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Identical queries in flight at the same moment (same URL, operation, variables and headers other than
+ * the request id) share one call, as Apollo Router's and Hive Gateway's deduplication do; each caller
+ * gets its own copy of the answer. Mutations never share.
+ */
+export function deduplicated(fetcher: Fetcher): Fetcher {
+  const inFlight = new Map<string, Promise<FetcherResponse>>();
+  return async (target: string, init: FetcherRequestInit = {}) => {
+    const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
+    if (isMutation(body)) return fetcher(target, init);
+    const { 'x-request-id': _requestId, ...identity } = init.headers ?? {};
+    const key = `${target}\n${JSON.stringify(identity)}\n${body}`;
+    let shared = inFlight.get(key);
+    if (!shared) {
+      shared = fetcher(target, init);
+      inFlight.set(key, shared);
+      const forget = () => inFlight.delete(key);
+      shared.then(forget, forget);
+    }
+    return (await shared).clone();
+  };
+}

