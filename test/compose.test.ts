@@ -541,6 +541,7 @@ describe('.dockerignore', () => {
     const runtimeFiles = [
       'supergraph.graphql',
       'shared-db/prisma.config.ts',
+      'shared-db/src/prisma-workarounds.js',
       ...[...SERVICES].map((name) => `subgraphs/${name}/schema.graphql`),
       ...filesUnder('shared-db/prisma'),
       ...filesUnder('shared-db/scripts'),

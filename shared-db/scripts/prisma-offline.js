@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-// Runs Prisma's CLI on one service's schema and migrations, on a machine that cannot download Prisma's
-// native engines: `prisma-offline.js --service <name> <prisma arguments>`, or `--all` for each service in
-// turn. prisma.config.ts selects the WebAssembly schema engine, so the engines are never loaded; the CLI
-// only needs these variables to name existing files so that it does not try to download them at start.
-// Every project script that calls Prisma goes through here (docs/adr/0001-prisma-offline.md).
+// Runs Prisma's CLI on one service's schema and migrations, offline: `prisma-offline.js --service <name>
+// <prisma arguments>`, or `--all` for each service in turn. Every project script that calls Prisma goes
+// through here; the environment it gives the CLI is one of the workarounds in src/prisma-workarounds.js.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
+const { offlineCliEnvironment } = require('../src/prisma-workarounds');
 
 const SERVICES = ['auth', 'profile', 'payments', 'admin'];
 const USAGE = 'usage: prisma-offline.js --service <auth|profile|payments|admin> | --all <prisma arguments>';
@@ -25,19 +24,11 @@ if (selector === '--all') {
   process.exit(2);
 }
 
-const placeholder = require.resolve('prisma/package.json');
-const cli = path.join(path.dirname(placeholder), 'build', 'index.js');
+const cli = path.join(path.dirname(require.resolve('prisma/package.json')), 'build', 'index.js');
 for (const service of services) {
   const result = spawnSync(process.execPath, [cli, ...args], {
     cwd: path.resolve(__dirname, '..'),
-    env: {
-      ...process.env,
-      PRISMA_SERVICE: service,
-      PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY || placeholder,
-      PRISMA_QUERY_ENGINE_LIBRARY: process.env.PRISMA_QUERY_ENGINE_LIBRARY || placeholder,
-      CHECKPOINT_DISABLE: '1',
-      PRISMA_HIDE_UPDATE_MESSAGE: '1',
-    },
+    env: { ...process.env, ...offlineCliEnvironment(service) },
     stdio: 'inherit',
   });
   if (result.error) throw result.error;
