@@ -16,6 +16,7 @@ COPY subgraphs/admin/package.json subgraphs/admin/
 COPY gateway/package.json gateway/
 COPY scripts/package.json scripts/
 COPY bench/package.json bench/
+COPY tools/package.json tools/
 # Without install scripts, as on the machines the project is developed on: Prisma's would download
 # native engines from a host other than the npm registry, and the project runs Prisma on its
 # WebAssembly engine. Native code (argon2, PostgreSQL for tests) comes prebuilt in registry packages.

@@ -12,6 +12,8 @@ declare global {
  * the settings that place them.
  */
 export default async function globalSetup(): Promise<void> {
+  // Every project that needs the database names this setup; the first prepares it for all.
+  if (globalThis.__scratchDatabases) return;
   const layout = databaseLayout();
   const scratch = await createScratchDatabases(layout);
   globalThis.__scratchDatabases = scratch;

@@ -1,4 +1,6 @@
-/** Drops this run's databases (and stops their embedded PostgreSQL, if they had one). */
+/** Drops this run's databases (and stops their embedded PostgreSQL, if they had one), once. */
 export default async function globalTeardown(): Promise<void> {
-  await globalThis.__scratchDatabases?.drop();
+  const scratch = globalThis.__scratchDatabases;
+  globalThis.__scratchDatabases = undefined;
+  await scratch?.drop();
 }

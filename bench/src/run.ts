@@ -1,4 +1,4 @@
-import { REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, runMain, setting } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SERVICES, freePort, readSettings, runMain } from '@fedstack/runtime';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,18 +11,10 @@ import { drive, median, type LoadResult, type LoadTarget } from './load';
 import { peakRssMb, processTree } from './memory';
 import { writeReport, type Measurement, type UnloadedLatency } from './report';
 import { BENCH_USER, seedScale, type Scale } from './seed-scale';
+import { BENCH_SETTINGS } from './settings';
 
 const HOST = '127.0.0.1';
 const SCALE: Scale = { users: 10_000, paymentsPerUser: 10, usersWithoutProfileEvery: 10, auditEntries: 20_000 };
-
-/** What `npm run bench` reads. */
-export const BENCH_SETTINGS = {
-  BENCH_WARMUP_SECONDS: setting(integer(3, { max: 600 }), 'benchmark: warm-up before each row', '3'),
-  BENCH_ROUNDS: setting(integer(3, { max: 100 }), 'benchmark: measured rounds per row (the median is reported)', '3'),
-  BENCH_ROUND_SECONDS: setting(integer(8, { max: 3600 }), 'benchmark: length of one round', '8'),
-  BENCH_CONNECTIONS: setting(integer(16, { max: 10_000 }), 'benchmark: concurrent clients', '16'),
-  BENCH_GATEWAY_WORKERS: setting(integer(os.availableParallelism(), { max: 64 }), "benchmark: gateway workers (ours and the peers')", 'one per core'),
-};
 
 function settings() {
   const values = readSettings(process.env, BENCH_SETTINGS);

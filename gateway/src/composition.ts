@@ -6,6 +6,7 @@ import { Supergraph } from '@apollo/federation-internals';
 import { CriticalityLevel, diff } from '@graphql-inspector/core';
 import { parse } from 'graphql';
 import YAML from 'yaml';
+import { readSettings, setting, text } from '@fedstack/runtime';
 
 /** One subgraph as supergraph.yaml (rover's format) describes it. */
 export interface SubgraphSource {
@@ -96,11 +97,17 @@ export function supergraphAtRevision(repository: string, revision: string, file 
   }
 }
 
+/** What `npm run check:schema` reads. */
+export const SCHEMA_CHECK_SETTINGS = {
+  SCHEMA_BASE_REF: setting(text(), '`check:schema`: the git revision breaking changes are measured against', 'the merge base with `origin/main`, else `HEAD~1`'),
+};
+
 /**
  * The revision breaking changes are measured against: SCHEMA_BASE_REF; else the merge base with
  * origin/main when this branch has diverged from it; else HEAD~1 (on main itself, the previous commit).
  */
 export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  const { SCHEMA_BASE_REF: baseRef } = readSettings(env, SCHEMA_CHECK_SETTINGS);
   const git = (...args: string[]) => {
     try {
       return execFileSync('git', args, { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -108,7 +115,7 @@ export function baseRevision(repository: string, env: NodeJS.ProcessEnv = proces
       return null;
     }
   };
-  if (env.SCHEMA_BASE_REF) return git('rev-parse', '--verify', `${env.SCHEMA_BASE_REF}^{commit}`) ?? env.SCHEMA_BASE_REF;
+  if (baseRef) return git('rev-parse', '--verify', `${baseRef}^{commit}`) ?? baseRef;
   const head = git('rev-parse', 'HEAD');
   const mergeBase = git('merge-base', 'HEAD', 'origin/main');
   if (mergeBase && mergeBase !== head) return mergeBase;

@@ -1,8 +1,8 @@
-import { DEFAULT_PORTS, SERVICES, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
+import { DEFAULT_PORTS, SERVICES, STACK, type Service, type StackProcessName } from './stack';
 import { choice, flag, httpUrl, integer, port, readSettings, setting, text, type Setting } from './settings';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Settings every server has, whether gateway or subgraph. */
 export interface ServerConfig {
@@ -20,13 +20,35 @@ export interface ServerConfig {
   introspection: boolean;
 }
 
+/** `<NAME>_PORT`, the port process `name` listens on. */
+export function portSetting(name: StackProcessName): Record<string, Setting<number>> {
+  return {
+    [`${name.toUpperCase()}_PORT`]: setting(
+      port(DEFAULT_PORTS[name]),
+      'the port each process listens on (0: any free port, not under `npm start`)',
+      [...STACK].sort((a, b) => a.port - b.port).map((entry) => `${entry.port} (${entry.name})`).join(', '),
+    ),
+  };
+}
+
+/** The address servers listen on. */
+export const HOST_SETTING = { HOST: setting(text('127.0.0.1'), 'the address servers listen on', '`127.0.0.1`') };
+
+const LOG_LEVEL_DESCRIPTION = 'JSON logs on stdout: `fatal` … `trace`, `silent`';
+const LOG_LEVEL_SHOWN = '`info` (`warn` under `npm start`)';
+
+/** LOG_LEVEL, with the default of the process that reads it. */
+export function logLevelSetting(fallback: LogLevel) {
+  return { LOG_LEVEL: setting(choice(LOG_LEVELS, fallback), LOG_LEVEL_DESCRIPTION, LOG_LEVEL_SHOWN) };
+}
+
 /** The settings of a server process named `name` (its port is `<NAME>_PORT`). */
 export function serverSettings(name: StackProcessName, production: boolean) {
   return {
-    [`${name.toUpperCase()}_PORT`]: setting(port(DEFAULT_PORTS[name]), `the port ${name} listens on`, String(DEFAULT_PORTS[name])),
-    HOST: setting(text('127.0.0.1'), 'the address servers listen on', '127.0.0.1'),
-    NODE_ENV: setting(text(''), '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required'),
-    LOG_LEVEL: setting(choice(LOG_LEVELS, 'info'), 'JSON logs on stdout: `fatal` … `trace`, `silent`', '`info` (`warn` under `npm start`)'),
+    ...portSetting(name),
+    ...HOST_SETTING,
+    NODE_ENV: setting(text(''), '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required', 'unset (development)'),
+    ...logLevelSetting('info'),
     TRUST_PROXY: setting(
       text('loopback, linklocal, uniquelocal'),
       "which hops may report the client's address (X-Forwarded-For), in Express's `trust proxy` syntax",
@@ -42,8 +64,9 @@ export function serverSettings(name: StackProcessName, production: boolean) {
 export function loadServerConfig(name: StackProcessName, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const production = env.NODE_ENV === 'production';
   const settings = readSettings(env, serverSettings(name, production));
+  const ports = readSettings(env, portSetting(name));
   return {
-    port: settings[`${name.toUpperCase()}_PORT`] as number,
+    port: ports[`${name.toUpperCase()}_PORT`] ?? DEFAULT_PORTS[name],
     host: settings.HOST,
     production,
     logLevel: settings.LOG_LEVEL,
@@ -61,7 +84,7 @@ export const SUBGRAPH_URL_SETTINGS = Object.fromEntries(
     setting(
       httpUrl(),
       'where a subgraph answers: the gateway routes there, and the services call its internal API at the same host and port',
-      `\`${defaultSubgraphUrl(service)}\` (under \`npm start\`, the port it started it on)`,
+      '`http://127.0.0.1:<its port>/graphql`; under `npm start`, the port it started it on',
     ),
   ]),
 ) as Record<string, Setting<string | undefined>>;

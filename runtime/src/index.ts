@@ -31,7 +31,18 @@ export {
   type SettingsOf,
   type SettingRow,
 } from './settings';
-export { serverSettings, loadServerConfig, subgraphUrls, SUBGRAPH_URL_SETTINGS, type ServerConfig, type LogLevel } from './config';
+export {
+  serverSettings,
+  loadServerConfig,
+  portSetting,
+  logLevelSetting,
+  subgraphUrls,
+  HOST_SETTING,
+  LOG_LEVELS,
+  SUBGRAPH_URL_SETTINGS,
+  type ServerConfig,
+  type LogLevel,
+} from './config';
 export { createLogger, type Logger, type LogDestination } from './logger';
 export { ServiceMetrics } from './metrics';
 export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen, operationalRoutes } from './http';

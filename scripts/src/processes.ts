@@ -1,6 +1,35 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, REPOSITORY_ROOT, STACK, integer, portIsFree, readSettings, setting, type StackProcessName } from '@fedstack/runtime';
+import {
+  ConfigError,
+  HOST_SETTING,
+  REPOSITORY_ROOT,
+  STACK,
+  SUBGRAPH_URL_SETTINGS,
+  isService,
+  subgraphUrls,
+  logLevelSetting,
+  portIsFree,
+  portSetting,
+  readSettings,
+  type StackProcessName,
+} from '@fedstack/runtime';
+import { DATABASE_SETTINGS, EMBEDDED_SETTINGS } from '@fedstack/shared-db';
+
+/** What `npm start` reads: it passes them on to the processes it starts, with the ports and routing it chose. */
+export const LAUNCHER_SETTINGS = {
+  ...HOST_SETTING,
+  ...logLevelSetting('warn'),
+};
+
+/** Every setting `npm start` reads, for the settings table. */
+export const LAUNCHER_READS = {
+  ...LAUNCHER_SETTINGS,
+  ...Object.assign({}, ...STACK.map(({ name }) => portSetting(name))),
+  ...DATABASE_SETTINGS,
+  ...EMBEDDED_SETTINGS,
+  ...SUBGRAPH_URL_SETTINGS,
+};
 
 export interface PlannedProcess {
   name: StackProcessName;
@@ -12,11 +41,12 @@ export interface PlannedProcess {
 
 /** Each process with the port its `<NAME>_PORT` variable gives, or its default. */
 export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
-  return STACK.map(({ name, entry, port }) => {
+  return STACK.map(({ name, entry }) => {
     const portVariable = `${name.toUpperCase()}_PORT`;
-    // The launcher wires the processes to each other by port, so it cannot let the system choose one (0).
-    const settings = readSettings(env, { [portVariable]: setting(integer(port, { max: 65535 }), '') });
-    return { name, entry, portVariable, port: settings[portVariable] as number };
+    const port = readSettings(env, portSetting(name))[portVariable] as number;
+    // The launcher wires the processes to each other by port, so it cannot let the system choose one.
+    if (port === 0) throw new ConfigError(`${portVariable} cannot be 0 under npm start: the other processes must know where ${name} listens`);
+    return { name, entry, portVariable, port };
   });
 }
 
@@ -25,13 +55,11 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
  * ports this launcher starts them on, unless `<NAME>_SUBGRAPH_URL` says otherwise.
  */
 export function routing(processes: PlannedProcess[], host: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const given = subgraphUrls(env);
   return Object.fromEntries(
-    processes
-      .filter(({ name }) => name !== 'gateway')
-      .map(({ name, port }) => {
-        const variable = `${name.toUpperCase()}_SUBGRAPH_URL`;
-        return [variable, env[variable] || `http://${host}:${port}/graphql`];
-      }),
+    processes.flatMap(({ name, port }) =>
+      isService(name) ? [[`${name.toUpperCase()}_SUBGRAPH_URL`, given[name] ?? `http://${host}:${port}/graphql`]] : [],
+    ),
   );
 }
 

@@ -1,9 +1,7 @@
-import { runMain } from '@fedstack/runtime';
 import type { ChildProcess } from 'node:child_process';
+import { readSettings, runMain } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
-import { assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
-
-const HOST = process.env.HOST ?? '127.0.0.1';
+import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 
 /**
  * `npm start`: the database (embedded unless DATABASE_URL is set) with roles, migrations, grants and
@@ -11,6 +9,7 @@ const HOST = process.env.HOST ?? '127.0.0.1';
  * answers; Ctrl-C stops everything it started.
  */
 async function main(): Promise<void> {
+  const { HOST, LOG_LEVEL } = readSettings(process.env, LAUNCHER_SETTINGS);
   const processes = planStack();
   await assertPortsFree(processes, HOST);
   const database = await provisionServer();
@@ -33,7 +32,7 @@ async function main(): Promise<void> {
     console.log(
       `Databases ready (${database.embedded ? 'embedded PostgreSQL' : 'your server'}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`,
     );
-    const env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+    const env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL };
     for (const target of processes) {
       const child = startProcess(target, env);
       children.push(child);

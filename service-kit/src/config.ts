@@ -82,7 +82,7 @@ export const SUBGRAPH_SETTINGS = {
     "a subgraph's own Ed25519 private key (PKCS#8 PEM or JWK) for its calls to the other services, which check them with the public key it serves at `/internal/jwks.json`; the same for every replica of a service; required in production",
     'one made per process outside production',
   ),
-  INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding it (a container secret)'),
+  INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
   INTERNAL_TIMEOUT_MS: setting(integer(5000, { max: 600_000 }), 'time one call between services may take', '5000'),
   OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken', '1000'),
   OUTBOX_MAX_BACKOFF_MS: setting(

@@ -23,7 +23,7 @@ export interface AuthConfig extends ServiceConfig {
 /** What auth reads besides a subgraph's settings. */
 export const AUTH_SETTINGS = {
   JWT_PRIVATE_KEY: setting(text(), "auth's Ed25519 signing key (PKCS#8 PEM or JWK); required in production", 'generated in `.data/keys` outside production'),
-  JWT_PRIVATE_KEY_FILE: setting(text(), '…or a file holding it (a container secret)'),
+  JWT_PRIVATE_KEY_FILE: setting(text(), '…or a file holding the signing key (a container secret)'),
   ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'access token lifetime', '900'),
   REFRESH_TOKEN_TTL_SECONDS: setting(integer(30 * 24 * 3600, { max: 365 * 24 * 3600 }), 'refresh token lifetime', '2592000'),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: setting(integer(5, { max: 1000 }), 'failed logins for one email before it is locked', '5'),

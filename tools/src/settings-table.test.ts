@@ -1,0 +1,62 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { REPOSITORY_ROOT, settingsTable } from '@fedstack/runtime';
+import { settingsByProcess, withSettingsTable } from './settings-table';
+
+const README = path.join(REPOSITORY_ROOT, 'README.md');
+
+/** Every TypeScript and JavaScript file we wrote: sources, tests, scripts; not generated or installed code. */
+function ourSources(): string[] {
+  const skip = new Set(['node_modules', 'dist', 'generated', '.git', '.data', 'coverage']);
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (skip.has(entry.name)) continue;
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/\.(ts|js|cjs)$/.test(entry.name) && !entry.name.endsWith('.d.ts')) files.push(full);
+    }
+  };
+  walk(REPOSITORY_ROOT);
+  return files;
+}
+
+/** Variables read as `env.NAME`, `process.env.NAME` or `env['NAME']`. */
+function variablesRead(source: string): string[] {
+  return [...source.matchAll(/\benv(?:\.([A-Z][A-Z0-9_]+)\b|\[\s*['"]([A-Z][A-Z0-9_]+)['"]\s*\])/g)].map((match) => (match[1] ?? match[2]) as string);
+}
+
+// Read from the environment but not settings: the system's PATH, passed on to child processes, and the
+// service prisma-offline.js tells prisma.config.ts to work on.
+const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE']);
+
+describe("the README's settings table", () => {
+  it('is what `npm run docs:settings` writes from the declarations', () => {
+    const readme = readFileSync(README, 'utf8');
+    expect(withSettingsTable(readme)).toBe(readme);
+  });
+
+  it('lists every variable the code reads', () => {
+    const documented = new Set(settingsTable(settingsByProcess()).flatMap((row) => row.names));
+    // This file's own examples are not reads.
+    const undocumented = ourSources().filter((file) => file !== __filename).flatMap((file) =>
+      variablesRead(readFileSync(file, 'utf8'))
+        .filter((name) => !documented.has(name) && !NOT_SETTINGS.has(name))
+        .map((name) => `${path.relative(REPOSITORY_ROOT, file)}: ${name}`),
+    );
+    expect(undocumented).toEqual([]);
+  });
+
+  it('finds the reads it looks for', () => {
+    expect(variablesRead("const a = process.env.SOME_URL; env['OTHER'] ?? env.THIRD_ONE; env.lower")).toEqual(['SOME_URL', 'OTHER', 'THIRD_ONE']);
+  });
+
+  it('says which process reads each setting, with one row per meaning', () => {
+    const rows = settingsTable(settingsByProcess());
+    const row = (name: string) => rows.find((entry) => entry.names.includes(name));
+    expect(row('AUTH_PORT')?.names).toEqual(['GATEWAY_PORT', 'AUTH_PORT', 'PROFILE_PORT', 'PAYMENTS_PORT', 'ADMIN_PORT']);
+    expect(row('JWT_PRIVATE_KEY')?.readBy).toEqual(['auth']);
+    expect(row('MAX_QUERY_COST')?.readBy).toEqual(['gateway']);
+    expect(row('DB_POOL_SIZE')?.readBy).toEqual(['auth', 'profile', 'payments', 'admin']);
+  });
+});

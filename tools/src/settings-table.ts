@@ -1,0 +1,56 @@
+import { authSettings } from '@fedstack/auth';
+import { BENCH_SETTINGS } from '@fedstack/bench';
+import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
+import { settingsTable, type Setting, type SettingRow } from '@fedstack/runtime';
+import { LAUNCHER_READS } from '@fedstack/scripts';
+import { serviceSettings } from '@fedstack/service-kit';
+import { DATABASE_SETTINGS, EMBEDDED_SETTINGS } from '@fedstack/shared-db';
+
+/** Every process and command, with every environment variable it reads. */
+export function settingsByProcess(): { name: string; settings: Record<string, Setting<unknown>> }[] {
+  const { DATABASE_URL, DB_LAYOUT } = DATABASE_SETTINGS;
+  return [
+    { name: 'gateway', settings: gatewaySettings() },
+    { name: 'auth', settings: authSettings() },
+    { name: 'profile', settings: serviceSettings('profile') },
+    { name: 'payments', settings: serviceSettings('payments') },
+    { name: 'admin', settings: serviceSettings('admin') },
+    { name: '`npm start`', settings: LAUNCHER_READS },
+    { name: '`db:*`', settings: { ...DATABASE_SETTINGS, ...EMBEDDED_SETTINGS } },
+    { name: '`npm test`', settings: { DATABASE_URL: DATABASE_URL as Setting<unknown>, DB_LAYOUT: DB_LAYOUT as Setting<unknown> } },
+    { name: '`check:schema`', settings: SCHEMA_CHECK_SETTINGS },
+    { name: '`bench`', settings: BENCH_SETTINGS },
+  ];
+}
+
+const SERVICES_IN_ORDER = ['auth', 'profile', 'payments', 'admin'];
+
+/** "auth, profile, payments, admin" reads better as "every subgraph". */
+function readers(row: SettingRow): string {
+  const subgraphs = SERVICES_IN_ORDER.every((service) => row.readBy.includes(service));
+  const others = row.readBy.filter((name) => !(subgraphs && SERVICES_IN_ORDER.includes(name)));
+  return [...(subgraphs ? ['every subgraph'] : []), ...others].join(', ');
+}
+
+const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+/** The README's settings table, as Markdown. */
+export function renderSettingsTable(): string {
+  const rows = settingsTable(settingsByProcess());
+  return [
+    '| variable | default | meaning | read by |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.names.map((name) => `\`${name}\``).join(', ')} | ${row.shown ? cell(row.shown) : '—'} | ${cell(row.description)} | ${readers(row)} |`),
+  ].join('\n');
+}
+
+export const TABLE_START = '<!-- settings table: written by `npm run docs:settings` from the code; edit the declarations, not this -->';
+export const TABLE_END = '<!-- end of settings table -->';
+
+/** The README with its settings table replaced by the current one. */
+export function withSettingsTable(readme: string): string {
+  const start = readme.indexOf(TABLE_START);
+  const end = readme.indexOf(TABLE_END);
+  if (start < 0 || end < start) throw new Error(`README.md has no settings table markers (${TABLE_START} … ${TABLE_END})`);
+  return `${readme.slice(0, start + TABLE_START.length)}\n${renderSettingsTable()}\n${readme.slice(end)}`;
+}

@@ -1,0 +1,74 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_PORTS, REPOSITORY_ROOT, SERVICES, STACK, defaultSubgraphUrl, isService, type StackProcessName } from '@fedstack/runtime';
+import { parse } from 'yaml';
+
+// The stack's processes, names and ports are declared once, in @fedstack/runtime's STACK; the launcher and
+// the configurations read it. The files that cannot import it are checked against it here.
+
+const read = (file: string) => readFileSync(path.join(REPOSITORY_ROOT, file), 'utf8');
+const isProcess = (name: string): name is StackProcessName => STACK.some((entry) => entry.name === name);
+
+interface ComposeService {
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  ports?: string[];
+}
+
+describe('the stack, declared once', () => {
+  it("lists the processes whose entry points the workspaces build", () => {
+    for (const { name, entry, subgraph } of STACK) {
+      const source = entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
+      expect({ name, source, exists: existsSync(path.join(REPOSITORY_ROOT, source)) }).toEqual({ name, source, exists: true });
+      expect({ name, subgraph }).toEqual({ name, subgraph: isService(name) });
+    }
+  });
+
+  it('supergraph.yaml composes the four services, each at its default URL, from its own SDL', () => {
+    const { subgraphs } = parse(read('supergraph.yaml')) as { subgraphs: Record<string, { routing_url: string; schema: { file: string } }> };
+    expect(Object.keys(subgraphs)).toEqual([...SERVICES]);
+    for (const service of SERVICES) {
+      expect(subgraphs[service]).toEqual({ routing_url: defaultSubgraphUrl(service), schema: { file: `./subgraphs/${service}/schema.graphql` } });
+    }
+  });
+
+  describe.each(['docker-compose.yml', 'docker-compose.split.yml'])('%s', (file) => {
+    const { services } = parse(read(file), { merge: true }) as { services: Record<string, ComposeService> };
+
+    it('runs each process from its entry point, on its port, with a healthcheck on that port', () => {
+      for (const [name, service] of Object.entries(services).filter(([name]) => isProcess(name))) {
+        const { entry } = STACK.find((process) => process.name === name) as (typeof STACK)[number];
+        const port = DEFAULT_PORTS[name as StackProcessName];
+        if (service.command) expect({ name, command: service.command }).toEqual({ name, command: ['node', entry] });
+        const portSetting = service.environment?.[`${name.toUpperCase()}_PORT`];
+        if (portSetting !== undefined) expect({ name, port: Number(portSetting) }).toEqual({ name, port });
+        if (service.healthcheck) expect(service.healthcheck.test.join(' ')).toContain(`127.0.0.1:${port}/readyz`);
+      }
+      if (file === 'docker-compose.yml') expect(Object.keys(services).filter(isProcess).sort()).toEqual(STACK.map(({ name }) => name).sort());
+    });
+
+    it("addresses every process by its name and port", () => {
+      // Any URL naming one of the processes as its host must use that process's port.
+      const addresses = [...read(file).matchAll(/https?:\/\/([a-z-]+):(\d+)/g)].filter(([, host]) => isProcess(host as string));
+      if (file === 'docker-compose.yml') expect(addresses.length).toBeGreaterThan(0);
+      for (const [url, host, port] of addresses) expect({ url, port: Number(port) }).toEqual({ url, port: DEFAULT_PORTS[host as StackProcessName] });
+    });
+  });
+
+  it('the docs name each process with its own port', () => {
+    const docs = ['README.md', ...readdirSync(path.join(REPOSITORY_ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+    const ports = new Set(Object.values(DEFAULT_PORTS));
+    for (const doc of docs) {
+      const text = read(doc);
+      // "gateway :4000", "auth:4001", "http://profile:4002/…"
+      for (const [mention, name, port] of text.matchAll(/(?<![\w-])(gateway|auth|profile|payments|admin)\s?:(\d{4})\b/g)) {
+        expect({ doc, mention, port: Number(port) }).toEqual({ doc, mention, port: DEFAULT_PORTS[name as StackProcessName] });
+      }
+      // Local addresses in the 4000s are the stack's ports.
+      for (const [mention, port] of text.matchAll(/(?:127\.0\.0\.1|localhost):(40\d\d)\b/g)) {
+        expect({ doc, mention, known: ports.has(Number(port)) }).toEqual({ doc, mention, known: true });
+      }
+    }
+  });
+});
