@@ -44,6 +44,7 @@ export type AuthPayload = {
 
 export type ChangePasswordInput = {
   currentPassword: Scalars['String']['input'];
+  /** The same rules as a new account's password. */
   newPassword: Scalars['String']['input'];
 };
 
@@ -125,7 +126,7 @@ export type QueryUsersArgs = {
 
 export type RegisterInput = {
   email: Scalars['EmailAddress']['input'];
-  /** 12 to 128 characters; common breached passwords are refused. */
+  /** 12 to 128 characters, and not easy to guess: common and breached passwords, keyboard and repeated patterns, and the email address are refused. */
   password: Scalars['String']['input'];
 };
 
