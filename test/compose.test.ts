@@ -223,7 +223,7 @@ describe('docker-compose.yml', () => {
       const packageDir = file.slice(0, file.indexOf('/dist/'));
       // The image builds tsconfig.dist.json: a package it does not reference has no dist/ there.
       expect(shipped).toContain(packageDir);
-      const { rootDir, outDir } = (ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), ts.sys.readFile).config as {
+      const { rootDir, outDir } = (ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), (file) => ts.sys.readFile(file)).config as {
         compilerOptions: { rootDir: string; outDir: string };
       }).compilerOptions;
       expect(path.join(packageDir, outDir)).toBe(path.join(packageDir, 'dist'));
@@ -457,7 +457,7 @@ function parseDockerfile(text: string): Stage[] {
 
 /** The projects tsconfig.dist.json builds (what the image builds). */
 function distReferences(): string[] {
-  const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.dist.json'), ts.sys.readFile) as { config: { references: { path: string }[] } };
+  const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.dist.json'), (file) => ts.sys.readFile(file)) as { config: { references: { path: string }[] } };
   return config.references.map((reference) => reference.path);
 }
 

@@ -42,7 +42,7 @@ describe('upgrading a database from the single-history layout', () => {
     await prepareDatabases(env, { quiet: true });
 
     for (const service of SERVICES) {
-      const { rows } = await db.query(`SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1`);
+      const { rows } = await db.query<{ migration_name: string }>(`SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1`);
       expect({ service, history: rows.map((row) => row.migration_name) }).toEqual({ service, history: migrationNames(service) });
     }
     const histories = `SELECT to_regclass('public._prisma_migrations') IS NOT NULL AS single, to_regclass('public._prisma_migrations_single_history') IS NOT NULL AS retired`;
@@ -79,7 +79,7 @@ describe('upgrading a database from the single-history layout', () => {
       expect(trail.data).toEqual({ user: { status: 'SUSPENDED', auditTrail: { edges: [{ node: { action: 'user.suspend' } }] } } });
       // The relay delivers what the upgrade published: the views learn of the suspension.
       await within(ACCOUNT_CHANGE_BOUND_MS * 2, async () => {
-        const { rows } = await db.query(`SELECT status FROM profile.account_states WHERE user_id = '1e6ac000-0000-4000-8000-000000000001'`);
+        const { rows } = await db.query<{ status: string }>(`SELECT status FROM profile.account_states WHERE user_id = '1e6ac000-0000-4000-8000-000000000001'`);
         return rows[0]?.status === 'SUSPENDED';
       });
     } finally {

@@ -50,7 +50,7 @@ export async function drive(target: LoadTarget, seconds: number, connections: nu
         },
       },
     ],
-  }, (error, result) => (error ? fail(error) : finish(result)));
+  }, (error, result) => (error ? fail(error as Error) : finish(result)));
   instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   const result = await done;
   latencies.sort((a, b) => a - b);

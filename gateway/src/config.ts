@@ -49,13 +49,7 @@ function origins(): z.ZodType<string[] | '*' | undefined, string | undefined> {
       if (raw.trim() === '*') return '*';
       const list = raw.split(',').map((origin) => origin.trim()).filter(Boolean);
       for (const origin of list) {
-        let valid = false;
-        try {
-          valid = new URL(origin).origin === origin;
-        } catch {
-          valid = false;
-        }
-        if (!valid) {
+        if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
           ctx.addIssue({ code: 'custom', message: `must be "*" or a comma-separated list of origins such as https://app.example.com (got "${origin}")` });
           return z.NEVER;
         }

@@ -7,6 +7,8 @@ import {
   isListType,
   isObjectType,
   isInterfaceType,
+  OperationTypeNode,
+  type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLNamedType,
@@ -86,12 +88,12 @@ function walk(selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefin
 /** Measures the operation a request will run (fragments expanded; validation has ruled out cycles). */
 export function measureOperation(
   schema: GraphQLSchema,
-  document: { definitions: readonly { kind: string }[] },
+  document: DocumentNode,
   operation: Pick<OperationDefinitionNode, 'selectionSet' | 'operation' | 'directives' | 'variableDefinitions'>,
   variables: Record<string, unknown>,
 ): OperationMeasure {
   const fragments = new Map(
-    (document.definitions.filter((definition) => definition.kind === Kind.FRAGMENT_DEFINITION) as FragmentDefinitionNode[]).map(
+    document.definitions.filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION).map(
       (fragment) => [fragment.name.value, fragment] as const,
     ),
   );
@@ -101,7 +103,7 @@ export function measureOperation(
   for (const definition of operation.variableDefinitions ?? []) {
     if (definition.defaultValue?.kind === Kind.INT) defaults[definition.variable.name.value] = Number(definition.defaultValue.value);
   }
-  const root = operation.operation === 'mutation' ? schema.getMutationType() : schema.getQueryType();
+  const root = operation.operation === OperationTypeNode.MUTATION ? schema.getMutationType() : schema.getQueryType();
   walk(operation.selectionSet, root ?? undefined, 1, 1, { schema, fragments, variables: { ...defaults, ...variables }, measure });
   return measure;
 }

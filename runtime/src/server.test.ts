@@ -87,7 +87,7 @@ describe('createGraphQLServer', () => {
   it('masks internal errors in production but keeps client errors as they are', async () => {
     const url = await start({ NODE_ENV: 'production' });
     const body = (await (await post(url, { query: '{ broken refused }' })).json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
-    const byCode = Object.fromEntries(body.errors.map((error) => [error.extensions.code, error]));
+    const byCode: Record<string, { message: string }> = Object.fromEntries(body.errors.map((error) => [String(error.extensions.code), error]));
     expect(byCode.INTERNAL_SERVER_ERROR?.message).toBe('Internal server error');
     expect(JSON.stringify(body)).not.toContain('10.0.0.5');
     expect(byCode.BAD_USER_INPUT?.message).toBe('name: must be at most 10 characters (got 11)');

@@ -27,7 +27,8 @@ export function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin
         async didEncounterErrors({ errors, operationName }) {
           for (const error of errors) {
             const safe = isClientSafe(error);
-            const code = safe ? String(error.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR) : ErrorCode.INTERNAL_SERVER_ERROR;
+            const given = error.extensions?.code;
+            const code = safe && typeof given === 'string' ? given : ErrorCode.INTERNAL_SERVER_ERROR;
             codes.push(code);
             metrics.errors.inc({ code });
             if (!safe) {
@@ -110,14 +111,14 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     logger: logger.child({ component: 'apollo' }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      observabilityPlugin(metrics) as ApolloServerPlugin<C>,
+      observabilityPlugin(metrics),
       landingPage(config.production),
       ...plugins,
     ],
   });
   await apollo.start();
 
-  operationalRoutes(app, { trustProxy: config.trustProxy, metrics, logger, checkReady: definition.checkReady });
+  operationalRoutes(app, { trustProxy: config.trustProxy, metrics, logger, checkReady: () => definition.checkReady() });
   definition.routes?.(app);
   const context: ContextFunction<[ExpressContextFunctionArgument], C> = (args) => {
     const requestId = String(args.res.locals.requestId);

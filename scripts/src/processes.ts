@@ -25,7 +25,7 @@ export const LAUNCHER_SETTINGS = {
 /** Every setting `npm start` reads, for the settings table. */
 export const LAUNCHER_READS = {
   ...LAUNCHER_SETTINGS,
-  ...Object.assign({}, ...STACK.map(({ name }) => portSetting(name))),
+  ...(Object.assign({}, ...STACK.map(({ name }) => portSetting(name))) as ReturnType<typeof portSetting>),
   ...DATABASE_SETTINGS,
   ...EMBEDDED_SETTINGS,
   ...SUBGRAPH_URL_SETTINGS,

@@ -42,7 +42,7 @@ const sha256 = (body: Buffer | string) => createHash('sha256').update(body).dige
 /** Signs one call: to whom, which path, which body. */
 function signCall(identity: InternalIdentity, audience: Service, pathname: string, body: string): Promise<string> {
   return new SignJWT({ htu: pathname, bh: sha256(body) })
-    .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid as string })
+    .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid })
     .setIssuer(identity.self)
     .setAudience(audience)
     .setJti(randomUUID())
@@ -171,7 +171,7 @@ export function internalRoutes(
     if (!input.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${req.params.name}: ${z.prettifyError(input.error)}`);
     const requestId = String(res.locals.requestId);
     try {
-      res.json({ result: await handler.run(input.data as never, { caller, requestId, logger: logger.child({ requestId, caller }) }) });
+      res.json({ result: await handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) }) });
     } catch (error) {
       if (error instanceof AppError && STATUS_OF[error.code]) {
         return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message, error.extensions);
@@ -191,7 +191,7 @@ export function internalRoutes(
     const payload = handler.payload.safeParse(event.data.payload);
     if (!payload.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${event.data.topic}: ${z.prettifyError(payload.error)}`);
     try {
-      await handler.apply(payload.data as never, { eventId: event.data.eventId, source, createdAt: new Date(event.data.createdAt) });
+      await handler.apply(payload.data, { eventId: event.data.eventId, source, createdAt: new Date(event.data.createdAt) });
       res.json({ applied: true });
     } catch (error) {
       if (error instanceof AppError && STATUS_OF[error.code]) return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message);

@@ -1,6 +1,5 @@
 import type express from 'express';
 import type { DocumentNode } from 'graphql';
-import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
@@ -138,8 +137,16 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     createTokenVerifier({ key: await resolveVerificationKey(config.tokens), issuer: config.tokens.issuer, audience: config.tokens.audience });
   const identity = await internalIdentity(definition.service, config.internal.privateKey);
   const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
-  const view = definition.accountStates ? undefined : accountView(definition.service, db);
-  const accounts = definition.accountStates?.(db) ?? (view as AccountStateSource);
+  // auth keeps the accounts itself; every other service keeps a view of them, fed by auth's events.
+  let accounts: AccountStateSource;
+  let accountEvents: ReturnType<typeof accountView>['handlers'] = {};
+  if (definition.accountStates) {
+    accounts = definition.accountStates(db);
+  } else {
+    const view = accountView(definition.service, db);
+    accounts = view;
+    accountEvents = view.handlers;
+  }
   const deps: SubgraphDeps<S> = { db, services, logger };
   const relay = definition.publishes
     ? new OutboxRelay({
@@ -162,7 +169,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     apollo: {
       schema: buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers as GraphQLResolverMap<unknown> }),
       // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
-      plugins: [ApolloServerPluginCacheControlDisabled() as ApolloServerPlugin<C>],
+      plugins: [ApolloServerPluginCacheControlDisabled()],
     },
     async context({ req }, base) {
       const token = await authenticate(req.headers.authorization, verifyToken);
@@ -185,7 +192,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
         verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
         logger,
         bodyLimitBytes: config.bodyLimitBytes,
-        handlers: { commands: own.commands ?? {}, events: { ...view?.handlers, ...own.events } },
+        handlers: { commands: own.commands ?? {}, events: { ...accountEvents, ...own.events } },
       });
     },
     async onStop() {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Runs Prisma's CLI on one service's schema and migrations, offline: `prisma-offline.js --service <name>
 // <prisma arguments>`, or `--all` for each service in turn. Every project script that calls Prisma goes
 // through here; the environment it gives the CLI is one of the workarounds in src/prisma-workarounds.js.
@@ -10,12 +11,14 @@ const { offlineCliEnvironment } = require('../src/prisma-workarounds');
 const SERVICES = ['auth', 'profile', 'payments', 'admin'];
 const USAGE = 'usage: prisma-offline.js --service <auth|profile|payments|admin> | --all <prisma arguments>';
 
-const [selector, value, ...rest] = process.argv.slice(2);
+const [selector, value = '', ...rest] = process.argv.slice(2);
+/** @type {string[]} */
 let services;
+/** @type {string[]} */
 let args;
 if (selector === '--all') {
   services = SERVICES;
-  args = [value, ...rest].filter((arg) => arg !== undefined);
+  args = [value, ...rest].filter(Boolean);
 } else if (selector === '--service' && SERVICES.includes(value)) {
   services = [value];
   args = rest;

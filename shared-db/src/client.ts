@@ -44,27 +44,30 @@ export interface ServiceClientOptions {
 type ClientConstructor = new (options: { adapter: PrismaPg }) => object;
 
 // Loaded on demand: a process needs only its own service's generated client.
+/* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/consistent-type-imports -- see above */
 const GENERATED: Record<Service, () => ClientConstructor> = {
   auth: () => (require('./generated/auth/client') as typeof import('./generated/auth/client')).PrismaClient,
   profile: () => (require('./generated/profile/client') as typeof import('./generated/profile/client')).PrismaClient,
   payments: () => (require('./generated/payments/client') as typeof import('./generated/payments/client')).PrismaClient,
   admin: () => (require('./generated/admin/client') as typeof import('./generated/admin/client')).PrismaClient,
 };
+/* eslint-enable @typescript-eslint/no-require-imports, @typescript-eslint/consistent-type-imports */
 
 function instrumentedClientClass(service: Service, onQuery: (event: QueryEvent) => void): typeof pg.Client {
   return class InstrumentedClient extends pg.Client {
     // pg's query overloads cannot be forwarded precisely; the promise and callback forms are both timed.
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    override query(...args: any[]): any {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever the overload returns
+    override query(...args: unknown[]): any {
       const first = args[0] as string | { text?: string } | undefined;
       const sql = typeof first === 'string' ? first : (first?.text ?? '');
       const started = performance.now();
       const report = (failed: boolean) => onQuery({ service, sql, durationMs: performance.now() - started, failed });
       const last = args[args.length - 1];
       if (typeof last === 'function') {
+        const callback = last as (error: Error | undefined, result: unknown) => void;
         args[args.length - 1] = (error: Error | undefined, result: unknown) => {
           report(Boolean(error));
-          last(error, result);
+          callback(error, result);
         };
         return (super.query as (...a: unknown[]) => unknown)(...args);
       }

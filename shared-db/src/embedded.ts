@@ -74,6 +74,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw new Error(
       `embedded PostgreSQL did not start (data in ${options.dataDir}); its log says why` +
         (error instanceof Error && error.message ? `: ${error.message}` : ''),
+      { cause: error },
     );
   }
   return {

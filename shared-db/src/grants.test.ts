@@ -140,8 +140,8 @@ describe('grants matrix, as PostgreSQL enforces it', () => {
     }
     const auth = (await connectAs('auth', 'auth')) as pg.Client;
     try {
-      const { rows } = await auth.query('SELECT password_hash FROM auth.password_credentials LIMIT 1');
-      expect(rows[0].password_hash).toMatch(/^\$argon2id\$/);
+      const { rows } = await auth.query<{ password_hash: string }>('SELECT password_hash FROM auth.password_credentials LIMIT 1');
+      expect(rows[0]?.password_hash).toMatch(/^\$argon2id\$/);
     } finally {
       await auth.end();
     }

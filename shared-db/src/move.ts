@@ -56,7 +56,7 @@ async function appliedMigrations(client: pg.Client, service: Service): Promise<s
  * returns the tables to copy and the source's migration history.
  */
 async function checkSource(source: pg.Client, service: Service, role: string): Promise<{ tables: string[]; history: string[] }> {
-  const schema = await source.query(`SELECT to_regclass($1) IS NOT NULL AS migrated`, [`"${service}"._prisma_migrations`]);
+  const schema = await source.query<{ migrated: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS migrated`, [`"${service}"._prisma_migrations`]);
   if (!schema.rows[0]?.migrated) throw fail(`the source database has no migrated ${service} schema to move`);
   const history = await appliedMigrations(source, service);
   const missing = migrationNames(service).filter((name) => !history.includes(name));
@@ -201,7 +201,7 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
         // Only the source's exact copy, left by a move that stopped before retiring the source, is taken.
         const identical = await (async () => {
           const copies: MovedTable[] = [];
-          for (const table of tables) copies.push(await verified(source, target as pg.Client, service, table));
+          for (const table of tables) copies.push(await verified(source, target, service, table));
           return copies;
         })().catch(() => null);
         if (!identical) throw fail(`the target is not empty: it already holds the ${service} schema, and not as a copy of the source; give an empty database`);

@@ -38,6 +38,7 @@ const PG_INTERNAL_CHAR_OID = 18;
 const PG_TEXT_OID = 25;
 
 /** Result rows whose columns had PostgreSQL's internal `"char"` type, by column index. */
+/** @type {WeakMap<unknown[], number[]>} */
 const charColumnsOf = new WeakMap();
 
 /**
@@ -68,17 +69,18 @@ class CatalogFriendlyClient extends pg.Client {
   /**
    * pg's overloads cannot be forwarded precisely; the promise and the callback forms are both handled.
    * @override
-   * @param {any[]} args
-   * @returns {any}
+   * @param {unknown[]} args
+   * @returns {any} whatever the overload returns
    */
   query(...args) {
     const last = args[args.length - 1];
-    const query = /** @type {(...a: unknown[]) => any} */ (super.query);
+    const query = /** @type {(...a: unknown[]) => unknown} */ (super.query.bind(this));
     if (typeof last === 'function') {
-      args[args.length - 1] = (/** @type {Error | undefined} */ error, /** @type {unknown} */ result) => last(error, markCharColumns(result));
-      return query.apply(this, args);
+      const callback = /** @type {(error: Error | undefined, result: unknown) => void} */ (last);
+      args[args.length - 1] = (/** @type {Error | undefined} */ error, /** @type {unknown} */ result) => callback(error, markCharColumns(result));
+      return query(...args);
     }
-    return query.apply(this, args).then(markCharColumns);
+    return /** @type {Promise<unknown>} */ (query(...args)).then(markCharColumns);
   }
 }
 

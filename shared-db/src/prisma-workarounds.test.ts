@@ -138,7 +138,7 @@ describe('Prisma workarounds', () => {
       await expect(shadow.dispose()).rejects.toThrow();
       const left = (await shadowDatabases()).filter((name) => !before.includes(name));
       expect(left).toHaveLength(1);
-      await (shadow.underlyingDriver() as pg.Pool).end();
+      await (shadow.underlyingDriver()).end();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       for (const name of left) await client.query(`DROP DATABASE IF EXISTS "${name}"`);

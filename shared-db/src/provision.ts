@@ -59,7 +59,7 @@ export async function provisionServer(
     await server.stop();
     throw error;
   }
-  return { env: { ...env, DATABASE_URL: url.toString() }, embedded: true, stop: server.stop };
+  return { env: { ...env, DATABASE_URL: url.toString() }, embedded: true, stop: () => server.stop() };
 }
 
 export interface ScratchDatabases {

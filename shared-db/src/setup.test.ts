@@ -104,7 +104,7 @@ describe('one service at a time', () => {
       try {
         const { rows } = await client.query(`SELECT nspname FROM pg_namespace WHERE nspname = ANY($1) ORDER BY 1`, [SERVICES]);
         expect(rows).toEqual([{ nspname: 'payments' }]);
-        const history = await client.query('SELECT migration_name FROM payments._prisma_migrations ORDER BY 1');
+        const history = await client.query<{ migration_name: string }>('SELECT migration_name FROM payments._prisma_migrations ORDER BY 1');
         expect(history.rows.map((row) => row.migration_name)).toEqual(migrationNames('payments'));
       } finally {
         await client.end();

@@ -84,12 +84,12 @@ describe('package dependencies', () => {
 
     it('references exactly the workspaces it depends on, so that `tsc -b` builds it alone', () => {
       const configFile = path.join(REPOSITORY_ROOT, workspace, 'tsconfig.json');
-      const { config } = ts.readConfigFile(configFile, ts.sys.readFile) as { config: { references?: { path: string }[] } };
+      const { config } = ts.readConfigFile(configFile, (file) => ts.sys.readFile(file)) as { config: { references?: { path: string }[] } };
       const references = (config.references ?? []).map((reference) => path.relative(REPOSITORY_ROOT, path.resolve(path.dirname(configFile), reference.path)));
       expect(references.sort()).toEqual([...ownWorkspaces].sort());
       const testConfig = path.join(REPOSITORY_ROOT, workspace, 'tsconfig.test.json');
       if (existsSync(testConfig)) {
-        const test = ts.readConfigFile(testConfig, ts.sys.readFile).config as { references?: { path: string }[] };
+        const test = ts.readConfigFile(testConfig, (file) => ts.sys.readFile(file)).config as { references?: { path: string }[] };
         const testReferences = (test.references ?? []).map((reference) => path.relative(REPOSITORY_ROOT, path.resolve(path.dirname(testConfig), reference.path)));
         expect(testReferences.sort()).toEqual([...ownWorkspaces].sort());
       }

@@ -29,7 +29,7 @@ function send(url: string, query: string, options: { timeoutMs?: number; authori
   const dataSource = source ?? new SubgraphDataSource({ name: 'profile', url, timeoutMs: options.timeoutMs ?? 2000, agent, fetchDuration });
   return dataSource.process({
     kind: GraphQLDataSourceRequestKind.HEALTH_CHECK,
-    request: { query, http: { method: 'POST', url: '', headers: new Headers() as never } },
+    request: { query, http: { method: 'POST', url: '', headers: new Headers() } },
     context: { requestId: options.requestId ?? 'request-1', authorization: options.authorization ?? 'Bearer a', clientAddress: '203.0.113.9' },
   });
 }

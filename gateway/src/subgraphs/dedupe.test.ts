@@ -35,7 +35,7 @@ describe('deduplicated subgraph calls', () => {
     const fetcher = deduplicated(inner.fetcher);
     const answers = [1, 2, 3].map((n) => fetcher('http://profile/graphql', query('Bearer a', `request-${n}`)));
     inner.release();
-    const bodies = await Promise.all(answers.map(async (answer) => (await answer).json()));
+    const bodies = await Promise.all(answers.map(async (answer) => (await answer).json() as Promise<unknown>));
     expect(bodies).toEqual(Array(3).fill({ data: { call: 1 } }));
     expect(inner.calls).toHaveLength(1);
   });

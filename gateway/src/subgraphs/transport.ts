@@ -46,7 +46,7 @@ export class BufferedResponse implements FetcherResponse {
 
   async arrayBuffer(): Promise<ArrayBuffer> {
     const bytes = Buffer.from(this.consume());
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   }
 
   clone(): BufferedResponse {
@@ -63,7 +63,7 @@ export interface TransportOptions {
   /** Time a call may take, connection to last byte, in milliseconds. */
   timeoutMs: number;
   /** Told how each call ended and how long it took, in seconds. */
-  onCall?(outcome: CallOutcome, seconds: number): void;
+  onCall?: (outcome: CallOutcome, seconds: number) => void;
 }
 
 /**
@@ -80,7 +80,7 @@ export function subgraphTransport({ agent, timeoutMs, onCall }: TransportOptions
       const response = await agent.request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
-        method: (init.method ?? 'POST') as 'POST',
+        method: init.method ?? 'POST',
         headers: init.headers ?? {},
         body: init.body ?? '',
         signal: AbortSignal.timeout(timeoutMs),

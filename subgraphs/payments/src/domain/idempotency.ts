@@ -11,7 +11,7 @@ export function assertIdempotencyKey(key: string): void {
   if (key.length < 1 || key.length > MAX_KEY_LENGTH) {
     throw badUserInput('idempotencyKey', `must be 1 to ${MAX_KEY_LENGTH} characters (got ${key.length})`);
   }
-  if (/[\u0000-\u001F\u007F]/.test(key)) throw badUserInput('idempotencyKey', 'must not contain control characters');
+  if (/\p{Cc}/u.test(key)) throw badUserInput('idempotencyKey', 'must not contain control characters');
 }
 
 /** A fingerprint of the request, so that a key reused with other input is recognised. */

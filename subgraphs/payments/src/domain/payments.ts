@@ -1,5 +1,5 @@
 import { AppError, ErrorCode, badUserInput, conflict, notFound } from '@fedstack/runtime';
-import { Decimal, type PaymentRecord, type PaymentStatus, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
+import { type Decimal, type PaymentRecord, type PaymentStatus, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
 import { batchLoader, decodeCursor, formatAmount, groupedBatchLoader, guardAccountWrite, isUuid, pageSize, recordAudit, toConnection, type Connection, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
 import { assertIdempotencyKey, claimIdempotencyKey, fingerprint } from './idempotency';
 import { optionalText, parseAmount, parseCurrency, parseDecimal } from './money';

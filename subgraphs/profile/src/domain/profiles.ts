@@ -16,7 +16,8 @@ function text(value: string, field: string, max: number, min = 0): string {
   const trimmed = value.trim();
   const length = [...trimmed].length;
   if (length < min || length > max) throw badUserInput(field, `must be ${min} to ${max} characters (got ${length})`);
-  if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.test(trimmed)) throw badUserInput(field, 'must not contain control characters');
+  // Control characters (Unicode Cc) other than tab and line breaks.
+  if (/(?![\t\n\r])\p{Cc}/u.test(trimmed)) throw badUserInput(field, 'must not contain control characters');
   return trimmed;
 }
 
