@@ -1,18 +1,6 @@
 import { graphql } from '@fedstack/service-kit/testing';
 import { ownerSql } from '@fedstack/shared-db/testing';
-import {
-  ACCOUNT_CHANGE_BOUND_MS,
-  ERASE,
-  SET_ROLE,
-  SUSPEND,
-  administer,
-  demoAdmin,
-  newAdmin,
-  pay,
-  register,
-  within,
-  type SignedIn,
-} from './clients';
+import { ACCOUNT_CHANGE_BOUND_MS, ERASE, SET_ROLE, SUSPEND, administer, demoAdmin, newAdmin, pay, register, within, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
 
 /**

@@ -17,28 +17,42 @@ describe('administration across services', () => {
   });
   afterAll(() => stack.stop());
 
-  type Trail = { user: { auditTrail: { edges: { node: { action: string; requestId: string | null; payload: Record<string, unknown>; actor: { email: string } } }[] } } };
+  type Trail = {
+    user: { auditTrail: { edges: { node: { action: string; requestId: string | null; payload: Record<string, unknown>; actor: { email: string } } }[] } };
+  };
   const trailOf = async (userId: string) =>
     (
-      await graphql<Trail>(stack.gatewayUrl, 'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload actor { email } } } } } }', {
-        token: admin.accessToken,
-        variables: { id: userId },
-      })
+      await graphql<Trail>(
+        stack.gatewayUrl,
+        'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload actor { email } } } } } }',
+        {
+          token: admin.accessToken,
+          variables: { id: userId },
+        },
+      )
     ).data?.user.auditTrail.edges.map((edge) => edge.node);
 
   it('suspends: sign-in and refresh refused, one audit entry with the request id, visible as soon as the mutation answers', async () => {
     const user = await register(stack.gatewayUrl);
-    const suspended = await graphql(stack.gatewayUrl, `${SUSPEND.replace('{ id }', '{ id status }')}`, {
-      token: admin.accessToken,
-      variables: { id: user.id, reason: 'chargeback fraud' },
-      headers: { 'x-request-id': `suspend-${user.id}` },
-    });
+    const suspended = await graphql(
+      stack.gatewayUrl,
+      `
+        ${SUSPEND.replace('{ id }', '{ id status }')}
+      `,
+      {
+        token: admin.accessToken,
+        variables: { id: user.id, reason: 'chargeback fraud' },
+        headers: { 'x-request-id': `suspend-${user.id}` },
+      },
+    );
     expect(suspended.data).toEqual({ suspendUser: { id: user.id, status: 'SUSPENDED' } });
     const relogin = await graphql(stack.gatewayUrl, 'mutation ($e: EmailAddress!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }', {
       variables: { e: user.email, p: PASSWORD },
     });
     expect(relogin.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const refresh = await graphql(stack.gatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', { variables: { t: user.refreshToken } });
+    const refresh = await graphql(stack.gatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', {
+      variables: { t: user.refreshToken },
+    });
     expect(refresh.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(await trailOf(user.id)).toEqual([
       {
@@ -65,7 +79,10 @@ describe('administration across services', () => {
   });
 
   it('refuses an unknown user (NOT_FOUND) and an erased one (CONFLICT), changing nothing', async () => {
-    const unknown = await graphql(stack.gatewayUrl, SUSPEND, { token: admin.accessToken, variables: { id: '00000000-0000-4000-8000-00000000beef', reason: 'x' } });
+    const unknown = await graphql(stack.gatewayUrl, SUSPEND, {
+      token: admin.accessToken,
+      variables: { id: '00000000-0000-4000-8000-00000000beef', reason: 'x' },
+    });
     expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' });
     const user = await register(stack.gatewayUrl);
     await administer(stack.gatewayUrl, admin, ERASE, { id: user.id });
@@ -76,7 +93,9 @@ describe('administration across services', () => {
 
   it('erases a user in every service, keeps payment sums, reports what it did, and a second call is harmless', async () => {
     const user = await register(stack.gatewayUrl);
-    await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Erin Erasable", bio: "Lives at 1 Main St" }) { bio } }', { token: user.accessToken });
+    await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Erin Erasable", bio: "Lives at 1 Main St" }) { bio } }', {
+      token: user.accessToken,
+    });
     const paid = await pay(stack.gatewayUrl, user, '10.50', `gift-${user.id}`);
     const books = await graphql(
       stack.gatewayUrl,
@@ -160,8 +179,28 @@ describe('administration across services', () => {
       };
     }>(
       stack.gatewayUrl,
-      `{ adminStats { usersByRole { role count } usersByStatus { status count } signupsLast24Hours signupsLast30Days
-         paymentVolume { currency status count amount } } }`,
+      `
+        {
+          adminStats {
+            usersByRole {
+              role
+              count
+            }
+            usersByStatus {
+              status
+              count
+            }
+            signupsLast24Hours
+            signupsLast30Days
+            paymentVolume {
+              currency
+              status
+              count
+              amount
+            }
+          }
+        }
+      `,
       { token: admin.accessToken },
     );
     expect(stats.errors).toBeUndefined();
@@ -175,14 +214,18 @@ describe('administration across services', () => {
     expect(total(result?.usersByRole)).toBeLessThanOrEqual(users?.all ?? 0);
     expect(result?.usersByRole.find((entry) => entry.role === 'ADMIN')?.count).toBeGreaterThanOrEqual(1);
     expect(result?.signupsLast30Days).toBeGreaterThanOrEqual(result?.signupsLast24Hours ?? 0);
-    const [kwd] = await ownerSql<{ n: number; total: string }>(`SELECT count(*)::int AS n, sum(amount)::numeric(19,3)::text AS total FROM payments.payments WHERE currency = 'KWD' AND status = 'SUCCEEDED'`);
+    const [kwd] = await ownerSql<{ n: number; total: string }>(
+      `SELECT count(*)::int AS n, sum(amount)::numeric(19,3)::text AS total FROM payments.payments WHERE currency = 'KWD' AND status = 'SUCCEEDED'`,
+    );
     expect(result?.paymentVolume.find((volume) => volume.currency === 'KWD' && volume.status === 'SUCCEEDED')).toEqual({
       currency: 'KWD',
       status: 'SUCCEEDED',
       count: kwd?.n,
       amount: kwd?.total,
     });
-    const asUser = await graphql(stack.gatewayUrl, '{ adminStats { usersByRole { count } paymentVolume { count } } }', { token: (await register(stack.gatewayUrl)).accessToken });
+    const asUser = await graphql(stack.gatewayUrl, '{ adminStats { usersByRole { count } paymentVolume { count } } }', {
+      token: (await register(stack.gatewayUrl)).accessToken,
+    });
     expect(asUser.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(asUser.data).toBeNull();
   });

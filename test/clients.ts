@@ -67,7 +67,12 @@ export async function newAdmin(gatewayUrl: string): Promise<SignedIn> {
 }
 
 /** Pays as `user` and returns the payment's id. */
-export async function pay(gatewayUrl: string, user: SignedIn, amount = '9.99', key = `key-${Math.random()}`): Promise<GraphQLResponse<{ createPayment: { id: string } }>> {
+export async function pay(
+  gatewayUrl: string,
+  user: SignedIn,
+  amount = '9.99',
+  key = `key-${Math.random()}`,
+): Promise<GraphQLResponse<{ createPayment: { id: string } }>> {
   return graphql<{ createPayment: { id: string } }>(
     gatewayUrl,
     'mutation ($amount: Decimal!, $key: String!) { createPayment(input: { amount: $amount, currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id } }',

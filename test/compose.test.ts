@@ -95,9 +95,7 @@ function interpolate(value: string, variables: Environment): string {
 
 /** A service's environment as its container sees it, given the variables of the shell or `.env`. */
 function environmentOf(name: string, variables: Environment = {}, file: ComposeFile = compose): Environment {
-  return Object.fromEntries(
-    Object.entries(service(name, file).environment ?? {}).map(([key, value]) => [key, interpolate(String(value), variables)]),
-  );
+  return Object.fromEntries(Object.entries(service(name, file).environment ?? {}).map(([key, value]) => [key, interpolate(String(value), variables)]));
 }
 
 function setting(environment: Environment, name: string): string {
@@ -223,9 +221,11 @@ describe('docker-compose.yml', () => {
       const packageDir = file.slice(0, file.indexOf('/dist/'));
       // The image builds tsconfig.dist.json: a package it does not reference has no dist/ there.
       expect(shipped).toContain(packageDir);
-      const { rootDir, outDir } = (ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), (file) => ts.sys.readFile(file)).config as {
-        compilerOptions: { rootDir: string; outDir: string };
-      }).compilerOptions;
+      const { rootDir, outDir } = (
+        ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), (file) => ts.sys.readFile(file)).config as {
+          compilerOptions: { rootDir: string; outDir: string };
+        }
+      ).compilerOptions;
       expect(path.join(packageDir, outDir)).toBe(path.join(packageDir, 'dist'));
       const source = path.join(packageDir, rootDir, file.slice(packageDir.length + '/dist/'.length).replace(/\.js$/, '.ts'));
       expect({ source, exists: existsSync(path.join(ROOT, source)), ignored: dockerIgnored(source) }).toEqual({ source, exists: true, ignored: false });
@@ -255,8 +255,7 @@ describe('docker-compose.yml', () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const { port } = server.address() as AddressInfo;
       const script = probeOf('auth').replace(':PORT/', `:${port}/`);
-      const exitCode = () =>
-        new Promise<number>((resolve) => execFile(process.execPath, ['-e', script], (error) => resolve(error ? Number(error.code) : 0)));
+      const exitCode = () => new Promise<number>((resolve) => execFile(process.execPath, ['-e', script], (error) => resolve(error ? Number(error.code) : 0)));
       try {
         expect(await exitCode()).toBe(0);
         status = 503;
@@ -283,10 +282,11 @@ describe('docker-compose.yml', () => {
       expect(portOf('gateway')).toBe(4000);
     });
 
-    test('every named volume is declared, and every subgraph mounts its own keys, read-only, and no other service\'s', () => {
+    test("every named volume is declared, and every subgraph mounts its own keys, read-only, and no other service's", () => {
       const used = Object.keys(compose.services).flatMap((name) => mountsOf(name).map(({ volume }) => volume));
       expect([...new Set(used)].sort()).toEqual(Object.keys(compose.volumes ?? {}).sort());
-      for (const name of SERVICES) expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: `${name}-keys`, target: '/keys', readOnly: true }] });
+      for (const name of SERVICES)
+        expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: `${name}-keys`, target: '/keys', readOnly: true }] });
       expect(mountsOf('keys')).toEqual(SERVICES.map((name) => ({ volume: `${name}-keys`, target: `/keys/${name}`, readOnly: false })));
       expect(mountsOf('gateway')).toEqual([]);
     });
@@ -305,39 +305,39 @@ describe('docker-compose.yml', () => {
       ['one database (docker-compose.yml)', compose],
       ['a server per service (with docker-compose.split.yml)', split],
     ];
-    const cases = layouts.flatMap(([layout, file]) => [
-      [layout, 'the defaults', file, {}] as const,
-      [layout, 'a .env file', file, overrides] as const,
-    ]);
+    const cases = layouts.flatMap(([layout, file]) => [[layout, 'the defaults', file, {}] as const, [layout, 'a .env file', file, overrides] as const]);
 
-    test.each(cases)('%s, with %s: each subgraph connects as its own role to the database migrate prepares for it', (_layout, _label, file, variables: Environment) => {
-      const migrate = environmentOf('migrate', variables, file);
-      // What `db.js seed` creates the roles with and where (prepareDatabases reads the same).
-      const created = allServiceConnections(migrate);
-      for (const name of SERVICES) {
-        const environment = environmentOf(name, variables, file);
-        const connection = serviceConnection(name, environment);
-        expect({ name, source: connection.source, role: connection.role, password: connection.password }).toEqual({
-          name,
-          source: `${name.toUpperCase()}_DATABASE_URL`,
-          role: `${name}_svc`,
-          password: created[name].password,
-        });
-        // The service holds its role's connection only, never the owner's.
-        expect({ name, owner: connection.ownerUrl }).toEqual({ name, owner: undefined });
-        const url = new URL(connection.url);
-        const owner = new URL(ownerUrlFor(name, migrate));
-        expect({ name, server: url.host, database: url.pathname }).toEqual({ name, server: owner.host, database: owner.pathname });
-        if (variables[`${name.toUpperCase()}_DB_PASSWORD`]) expect(connection.password).toBe(variables[`${name.toUpperCase()}_DB_PASSWORD`]);
-        // The owner's credentials are those of the server the database is on.
-        const server = environmentOf(owner.hostname, variables, file);
-        expect(decodeURIComponent(owner.username)).toBe(setting(server, 'POSTGRES_USER'));
-        expect(decodeURIComponent(owner.password)).toBe(setting(server, 'POSTGRES_PASSWORD'));
-        expect(service('migrate', file).depends_on?.[owner.hostname]).toEqual({ condition: 'service_healthy' });
-      }
-      const servers = new Set(SERVICES.map((name) => new URL(ownerUrlFor(name, migrate)).host));
-      expect(servers.size).toBe(file === split ? 4 : 1);
-    });
+    test.each(cases)(
+      '%s, with %s: each subgraph connects as its own role to the database migrate prepares for it',
+      (_layout, _label, file, variables: Environment) => {
+        const migrate = environmentOf('migrate', variables, file);
+        // What `db.js seed` creates the roles with and where (prepareDatabases reads the same).
+        const created = allServiceConnections(migrate);
+        for (const name of SERVICES) {
+          const environment = environmentOf(name, variables, file);
+          const connection = serviceConnection(name, environment);
+          expect({ name, source: connection.source, role: connection.role, password: connection.password }).toEqual({
+            name,
+            source: `${name.toUpperCase()}_DATABASE_URL`,
+            role: `${name}_svc`,
+            password: created[name].password,
+          });
+          // The service holds its role's connection only, never the owner's.
+          expect({ name, owner: connection.ownerUrl }).toEqual({ name, owner: undefined });
+          const url = new URL(connection.url);
+          const owner = new URL(ownerUrlFor(name, migrate));
+          expect({ name, server: url.host, database: url.pathname }).toEqual({ name, server: owner.host, database: owner.pathname });
+          if (variables[`${name.toUpperCase()}_DB_PASSWORD`]) expect(connection.password).toBe(variables[`${name.toUpperCase()}_DB_PASSWORD`]);
+          // The owner's credentials are those of the server the database is on.
+          const server = environmentOf(owner.hostname, variables, file);
+          expect(decodeURIComponent(owner.username)).toBe(setting(server, 'POSTGRES_USER'));
+          expect(decodeURIComponent(owner.password)).toBe(setting(server, 'POSTGRES_PASSWORD'));
+          expect(service('migrate', file).depends_on?.[owner.hostname]).toEqual({ condition: 'service_healthy' });
+        }
+        const servers = new Set(SERVICES.map((name) => new URL(ownerUrlFor(name, migrate)).host));
+        expect(servers.size).toBe(file === split ? 4 : 1);
+      },
+    );
 
     test.each(layouts)("%s: no service but migrate is given the owner's connection", (_layout, file) => {
       for (const name of Object.keys(file.services).filter((entry) => entry !== 'migrate')) {
@@ -379,7 +379,10 @@ describe('docker-compose.yml', () => {
         expect(mountsOf('keys').every(({ target: mount }) => path.posix.dirname(mount) === target)).toBe(true);
         const run = () => execFileSync(process.execPath, [script, root], { cwd: ROOT, encoding: 'utf8' });
         expect(run().match(/^Created /gm)).toHaveLength(5);
-        const files = SERVICES.flatMap((name) => [hostPathOf(name, '/keys/internal-private.pem', volumes), ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes)] : [])]);
+        const files = SERVICES.flatMap((name) => [
+          hostPathOf(name, '/keys/internal-private.pem', volumes),
+          ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes)] : []),
+        ]);
         const written = files.map((file) => readFileSync(file, 'utf8'));
         for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
         expect(new Set(written).size).toBe(files.length);
@@ -392,15 +395,28 @@ describe('docker-compose.yml', () => {
           const environment = environmentOf(name);
           const inVolume = (setting_: string) => hostPathOf(name, setting(environment, setting_), volumes);
           const local = { ...environment, INTERNAL_PRIVATE_KEY_FILE: inVolume('INTERNAL_PRIVATE_KEY_FILE') };
-          const config = name === 'auth' ? loadAuthConfig({ ...local, JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE') }) : loadServiceConfig(name, local);
-          expect({ name, production: config.production, host: config.host, port: config.port }).toEqual({ name, production: true, host: '0.0.0.0', port: portOf(name) });
-          expect({ name, key: config.internal.privateKey?.value }).toEqual({ name, key: readFileSync(hostPathOf(name, '/keys/internal-private.pem', volumes), 'utf8') });
+          const config =
+            name === 'auth' ? loadAuthConfig({ ...local, JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE') }) : loadServiceConfig(name, local);
+          expect({ name, production: config.production, host: config.host, port: config.port }).toEqual({
+            name,
+            production: true,
+            host: '0.0.0.0',
+            port: portOf(name),
+          });
+          expect({ name, key: config.internal.privateKey?.value }).toEqual({
+            name,
+            key: readFileSync(hostPathOf(name, '/keys/internal-private.pem', volumes), 'utf8'),
+          });
           // Each reaches the others' internal API by service name and port.
           expect({ name, peers: config.internal.peers }).toEqual({ name, peers: peerOrigins });
           if (name !== 'auth') expect(config.tokens.jwksUrl).toBe(`http://auth:${portOf('auth')}/.well-known/jwks.json`);
         }
         const authKey = hostPathOf('auth', '/keys/jwt-private.pem', volumes);
-        const auth = loadAuthConfig({ ...environmentOf('auth'), JWT_PRIVATE_KEY_FILE: authKey, INTERNAL_PRIVATE_KEY_FILE: hostPathOf('auth', '/keys/internal-private.pem', volumes) });
+        const auth = loadAuthConfig({
+          ...environmentOf('auth'),
+          JWT_PRIVATE_KEY_FILE: authKey,
+          INTERNAL_PRIVATE_KEY_FILE: hostPathOf('auth', '/keys/internal-private.pem', volumes),
+        });
         const key = await resolveSigningKey(auth.signingKey, auth.tokens.developmentKeyFile);
         expect(key.publicJwk).toEqual(expect.objectContaining({ kty: 'OKP', crv: 'Ed25519' }));
       } finally {
@@ -457,7 +473,9 @@ function parseDockerfile(text: string): Stage[] {
 
 /** The projects tsconfig.dist.json builds (what the image builds). */
 function distReferences(): string[] {
-  const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.dist.json'), (file) => ts.sys.readFile(file)) as { config: { references: { path: string }[] } };
+  const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.dist.json'), (file) => ts.sys.readFile(file)) as {
+    config: { references: { path: string }[] };
+  };
   return config.references.map((reference) => reference.path);
 }
 
@@ -494,12 +512,10 @@ describe('Dockerfile', () => {
     const build = stages[0] as Stage;
     const install = build.instructions.findIndex(({ keyword, args }) => keyword === 'RUN' && args.startsWith('npm ci'));
     expect(install).toBeGreaterThan(0);
-    const copied = build.instructions
-      .slice(0, install)
-      .flatMap(({ copy }) => {
-        const { sources, destination } = copy ?? { sources: [], destination: '' };
-        return sources.map((source) => path.posix.join(destination === './' ? '' : destination, path.posix.basename(source)));
-      });
+    const copied = build.instructions.slice(0, install).flatMap(({ copy }) => {
+      const { sources, destination } = copy ?? { sources: [], destination: '' };
+      return sources.map((source) => path.posix.join(destination === './' ? '' : destination, path.posix.basename(source)));
+    });
     const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
     expect(copied.sort()).toEqual(['package-lock.json', 'package.json', ...workspaces.map((workspace) => `${workspace}/package.json`)].sort());
     expect(build.instructions.slice(install + 1).map(({ keyword, args }) => `${keyword} ${args}`)).toEqual(
@@ -518,12 +534,10 @@ describe('Dockerfile', () => {
     expect(lastOf(final, 'USER')).toBe('node');
     expect(lastOf(final, 'ENV')).toBe('NODE_ENV=production');
     expect(lastOf(final, 'WORKDIR')).toBe('/app');
-    expect(final.instructions.flatMap(({ copy }) => (copy ? [copy] : []))).toEqual([
-      { from: 'build', sources: ['/app'], destination: '/app' },
-    ]);
+    expect(final.instructions.flatMap(({ copy }) => (copy ? [copy] : []))).toEqual([{ from: 'build', sources: ['/app'], destination: '/app' }]);
   });
 
-  test('the final stage gives node the key volumes\' mount points, whose ownership Docker copies to a new volume', () => {
+  test("the final stage gives node the key volumes' mount points, whose ownership Docker copies to a new volume", () => {
     const runs = final.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
     const targets = mountsOf('keys').map(({ target }) => target);
     expect(runs).toContain(`mkdir -p ${targets.join(' ')} && chown -R node:node /keys`);

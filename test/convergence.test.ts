@@ -52,10 +52,14 @@ describe('after a crash at any step, the system converges', () => {
     const [admin, user] = await Promise.all([demoAdmin(stack.gatewayUrl), register(stack.gatewayUrl)]);
     const paymentId = (await pay(stack.gatewayUrl, user, '20.00')).data?.createPayment.id as string;
     await stack.crash('admin');
-    const refund = await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { refundPayment(input: { paymentId: $id, amount: "5.00" }, idempotencyKey: "crash-refund") { id } }', {
-      token: admin.accessToken,
-      variables: { id: paymentId },
-    });
+    const refund = await graphql(
+      stack.gatewayUrl,
+      'mutation ($id: ID!) { refundPayment(input: { paymentId: $id, amount: "5.00" }, idempotencyKey: "crash-refund") { id } }',
+      {
+        token: admin.accessToken,
+        variables: { id: paymentId },
+      },
+    );
     expect(refund.errors).toBeUndefined();
     await stack.crash('payments');
     expect(await auditEntries(paymentId, 'payment.refund')).toEqual([{ n: 0 }]);

@@ -51,7 +51,13 @@ export function endToEndTests(current: () => RunningStack): void {
     expect(profile.errors).toBeUndefined();
     const payment = await graphql(
       stack.gatewayUrl,
-      `mutation { createPayment(input: { amount: "19.90", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: "e2e-1") { status } }`,
+      `
+        mutation {
+          createPayment(input: { amount: "19.90", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: "e2e-1") {
+            status
+          }
+        }
+      `,
       { token },
     );
     expect(payment.data).toEqual({ createPayment: { status: 'SUCCEEDED' } });
@@ -69,10 +75,49 @@ export function endToEndTests(current: () => RunningStack): void {
       adminStats: { usersByRole: { role: string; count: number }[] };
     }>(
       stack.gatewayUrl,
-      `{ users(first: 50, filter: { emailPrefix: "carol@" }) { edges { node {
-           email profile { displayName } payments(first: 5) { edges { node { amount currency status refunds { amount } } } }
-           paymentTotals { currency amount } auditTrail(first: 5) { edges { node { action } } } } } }
-         adminStats { usersByRole { role count } } }`,
+      `
+        {
+          users(first: 50, filter: { emailPrefix: "carol@" }) {
+            edges {
+              node {
+                email
+                profile {
+                  displayName
+                }
+                payments(first: 5) {
+                  edges {
+                    node {
+                      amount
+                      currency
+                      status
+                      refunds {
+                        amount
+                      }
+                    }
+                  }
+                }
+                paymentTotals {
+                  currency
+                  amount
+                }
+                auditTrail(first: 5) {
+                  edges {
+                    node {
+                      action
+                    }
+                  }
+                }
+              }
+            }
+          }
+          adminStats {
+            usersByRole {
+              role
+              count
+            }
+          }
+        }
+      `,
       { token: adminToken },
     );
     expect(result.errors).toBeUndefined();
@@ -89,11 +134,11 @@ export function endToEndTests(current: () => RunningStack): void {
     const user = await newUser();
     const me = await graphql<{ me: { id: string } }>(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken });
     const userId = me.data?.me.id as string;
-    const suspended = await graphql(
-      stack.gatewayUrl,
-      'mutation ($id: ID!) { suspendUser(userId: $id, reason: "e2e") { id email status } }',
-      { token: adminToken, variables: { id: userId }, headers: { 'x-request-id': `e2e-suspend-${userId}` } },
-    );
+    const suspended = await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { suspendUser(userId: $id, reason: "e2e") { id email status } }', {
+      token: adminToken,
+      variables: { id: userId },
+      headers: { 'x-request-id': `e2e-suspend-${userId}` },
+    });
     expect(suspended.data).toEqual({ suspendUser: { id: userId, email: user.email, status: 'SUSPENDED' } });
     const refresh = await graphql(stack.gatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', {
       variables: { t: user.refreshToken },
@@ -227,7 +272,10 @@ export function endToEndTests(current: () => RunningStack): void {
 
     it('allows cross-origin calls from the configured origins only', async () => {
       const preflight = (origin: string) =>
-        fetch(production.url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' } });
+        fetch(production.url, {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+        });
       expect((await preflight('https://app.example.com')).headers.get('access-control-allow-origin')).toBe('https://app.example.com');
       expect((await preflight('https://evil.example.net')).headers.get('access-control-allow-origin')).toBeNull();
     });

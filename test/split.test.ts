@@ -40,7 +40,8 @@ async function query<R extends pg.QueryResultRow>(url: string, text: string, par
  * running, and the whole end-to-end suite passes after each move. Then one service moves back.
  */
 // It makes a shared database of its own to start from, whatever the run's layout: one run of it is enough.
-const describeOnce = process.env.DB_LAYOUT === 'split' || Object.keys(process.env).some((name) => name.endsWith('_DATABASE_URL') && process.env[name]) ? describe.skip : describe;
+const describeOnce =
+  process.env.DB_LAYOUT === 'split' || Object.keys(process.env).some((name) => name.endsWith('_DATABASE_URL') && process.env[name]) ? describe.skip : describe;
 
 describeOnce('db:split, one service at a time', () => {
   let shared: ScratchDatabases;
@@ -81,7 +82,8 @@ describeOnce('db:split, one service at a time', () => {
     const admin = new URL(sharedUrl);
     admin.pathname = '/postgres';
     for (const service of SERVICES) {
-      for (const suffix of ['', '_taken']) await query(admin.toString(), `DROP DATABASE IF EXISTS "${new URL(targetOf(service, suffix)).pathname.slice(1)}" WITH (FORCE)`);
+      for (const suffix of ['', '_taken'])
+        await query(admin.toString(), `DROP DATABASE IF EXISTS "${new URL(targetOf(service, suffix)).pathname.slice(1)}" WITH (FORCE)`);
     }
     await shared?.drop();
   });
@@ -93,7 +95,10 @@ describeOnce('db:split, one service at a time', () => {
     expect(running.stderr.trim()).toMatch(/^error: db:split: \d+ connections? of profile_svc (is|are) open to the source: stop the profile service first/);
 
     const taken = targetOf('profile', '_taken');
-    await prepareDatabases({ ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((s) => [serviceUrlVariable(s), ''])), PROFILE_DATABASE_URL: taken }, { services: ['profile'], quiet: true });
+    await prepareDatabases(
+      { ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((s) => [serviceUrlVariable(s), ''])), PROFILE_DATABASE_URL: taken },
+      { services: ['profile'], quiet: true },
+    );
     await stack.stopSubgraph('profile');
     try {
       const occupied = await dbSplit(['--service', 'profile', '--to', taken], settings());
@@ -151,7 +156,6 @@ describeOnce('db:split, one service at a time', () => {
       );
       expect(await query(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'profile'`)).toEqual([]);
     });
-
   });
 
   describe('and back: payments returns to the shared database', () => {
@@ -169,7 +173,14 @@ describeOnce('db:split, one service at a time', () => {
         'mutation { login(input: { email: "carol@example.com", password: "user-demo-password" }) { accessToken } }',
       );
       const totals = await graphql(stack.gatewayUrl, '{ me { paymentTotals { currency amount } } }', { token: carol.data?.login.accessToken as string });
-      expect(totals.data).toEqual({ me: { paymentTotals: [{ currency: 'GBP', amount: '75.00' }, { currency: 'KWD', amount: '12.345' }] } });
+      expect(totals.data).toEqual({
+        me: {
+          paymentTotals: [
+            { currency: 'GBP', amount: '75.00' },
+            { currency: 'KWD', amount: '12.345' },
+          ],
+        },
+      });
     });
   });
 });

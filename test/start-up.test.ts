@@ -34,11 +34,20 @@ describe('start-up checks', () => {
   it('refuses to start payments on a database without its migrations, naming the setting and what to do', async () => {
     const tokens = await testTokens();
     const url = empty.env.DATABASE_URL as string;
-    const result = await run('subgraphs/payments/dist/main.js', { ...tokens.env, PAYMENTS_DATABASE_URL: url, PAYMENTS_PORT: String(await freePort()), LOG_LEVEL: 'silent' });
+    const result = await run('subgraphs/payments/dist/main.js', {
+      ...tokens.env,
+      PAYMENTS_DATABASE_URL: url,
+      PAYMENTS_PORT: String(await freePort()),
+      LOG_LEVEL: 'silent',
+    });
     expect(result.code).toBe(1);
     const database = new URL(url).pathname;
     expect(result.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(new RegExp(`^error: PAYMENTS_DATABASE_URL: the payments schema at payments_svc@[^ ]+${database} lacks every migration \\(run npm run db:migrate with the owner's connection first\\)$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^error: PAYMENTS_DATABASE_URL: the payments schema at payments_svc@[^ ]+${database} lacks every migration \\(run npm run db:migrate with the owner's connection first\\)$`,
+        ),
+      ),
     ]);
   });
 });

@@ -42,7 +42,9 @@ describe('upgrading a database from the single-history layout', () => {
     await prepareDatabases(env, { quiet: true });
 
     for (const service of SERVICES) {
-      const { rows } = await db.query<{ migration_name: string }>(`SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1`);
+      const { rows } = await db.query<{ migration_name: string }>(
+        `SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL ORDER BY 1`,
+      );
       expect({ service, history: rows.map((row) => row.migration_name) }).toEqual({ service, history: migrationNames(service) });
     }
     const histories = `SELECT to_regclass('public._prisma_migrations') IS NOT NULL AS single, to_regclass('public._prisma_migrations_single_history') IS NOT NULL AS retired`;
@@ -51,7 +53,9 @@ describe('upgrading a database from the single-history layout', () => {
     const after = await counts();
     for (const { table, rows } of before) expect({ table, rows: after.find((row) => row.table === table)?.rows }).toEqual({ table, rows });
     // The accounts that differ from a new sign-up (the admin, the suspended user) are published to every view.
-    const published = await db.query(`SELECT destination, payload->>'status' AS status, payload->>'role' AS role FROM auth.outbox WHERE topic = 'account.changed' ORDER BY 1, 2`);
+    const published = await db.query(
+      `SELECT destination, payload->>'status' AS status, payload->>'role' AS role FROM auth.outbox WHERE topic = 'account.changed' ORDER BY 1, 2`,
+    );
     expect(published.rows).toHaveLength(6);
     expect((await db.query(`SELECT DISTINCT source FROM admin.audit_entries WHERE action = 'payment.refund'`)).rows).toEqual([{ source: 'payments' }]);
 
@@ -70,12 +74,36 @@ describe('upgrading a database from the single-history layout', () => {
         token: alice.data?.login.accessToken as string,
       });
       expect(me.data).toEqual({
-        me: { email: 'alice@example.com', profile: { displayName: 'Alice Martin' }, paymentTotals: [{ currency: 'EUR', amount: '12.50' }, { currency: 'USD', amount: '49.99' }] },
+        me: {
+          email: 'alice@example.com',
+          profile: { displayName: 'Alice Martin' },
+          paymentTotals: [
+            { currency: 'EUR', amount: '12.50' },
+            { currency: 'USD', amount: '49.99' },
+          ],
+        },
       });
       const admin = await demoAdmin(stack.gatewayUrl);
-      const trail = await graphql(stack.gatewayUrl, `{ user(id: "1e6ac000-0000-4000-8000-000000000001") { status auditTrail { edges { node { action } } } } }`, {
-        token: admin.accessToken,
-      });
+      const trail = await graphql(
+        stack.gatewayUrl,
+        `
+          {
+            user(id: "1e6ac000-0000-4000-8000-000000000001") {
+              status
+              auditTrail {
+                edges {
+                  node {
+                    action
+                  }
+                }
+              }
+            }
+          }
+        `,
+        {
+          token: admin.accessToken,
+        },
+      );
       expect(trail.data).toEqual({ user: { status: 'SUSPENDED', auditTrail: { edges: [{ node: { action: 'user.suspend' } }] } } });
       // The relay delivers what the upgrade published: the views learn of the suspension.
       await within(ACCOUNT_CHANGE_BOUND_MS * 2, async () => {

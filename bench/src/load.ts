@@ -35,22 +35,25 @@ export async function drive(target: LoadTarget, seconds: number, connections: nu
     finish = resolve;
     fail = reject;
   });
-  const instance = autocannon({
-    url: target.url,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...target.headers },
-    connections,
-    duration: seconds,
-    requests: [
-      {
-        method: 'POST',
-        ...(makeBody ? { setupRequest: (request) => ({ ...request, body: makeBody() }) } : { body: target.body as string }),
-        onResponse: (_status, body) => {
-          if (body.includes('"errors"')) graphqlErrors += 1;
+  const instance = autocannon(
+    {
+      url: target.url,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...target.headers },
+      connections,
+      duration: seconds,
+      requests: [
+        {
+          method: 'POST',
+          ...(makeBody ? { setupRequest: (request) => ({ ...request, body: makeBody() }) } : { body: target.body as string }),
+          onResponse: (_status, body) => {
+            if (body.includes('"errors"')) graphqlErrors += 1;
+          },
         },
-      },
-    ],
-  }, (error, result) => (error ? fail(error as Error) : finish(result)));
+      ],
+    },
+    (error, result) => (error ? fail(error as Error) : finish(result)),
+  );
   instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   const result = await done;
   latencies.sort((a, b) => a - b);

@@ -76,7 +76,8 @@ const OPERATIONS: Operation[] = [
   { name: '3b. admin list, 200 users', query: usersQuery(200), token: 'admin' },
   {
     name: '4. createPayment (unique idempotency keys)',
-    query: 'mutation ($key: String!) { createPayment(input: { amount: "9.99", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }',
+    query:
+      'mutation ($key: String!) { createPayment(input: { amount: "9.99", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }',
     token: 'user',
     direct: 'payments',
     unique: true,
@@ -172,7 +173,9 @@ async function main(): Promise<void> {
       const headers = { authorization: `Bearer ${tokens[operation.token]}` };
       const targets: LoadTarget[] = [
         { via: 'our gateway', url: gatewayUrl, headers, body: operation.unique ? body : fixed },
-        ...(operation.direct ? [{ via: `${operation.direct} subgraph (direct)`, url: url(ports[operation.direct] as number), headers, body: operation.unique ? body : fixed }] : []),
+        ...(operation.direct
+          ? [{ via: `${operation.direct} subgraph (direct)`, url: url(ports[operation.direct] as number), headers, body: operation.unique ? body : fixed }]
+          : []),
         { via: 'Hive Gateway', url: url(ports.hive as number), headers, body: operation.unique ? body : fixed },
       ];
 

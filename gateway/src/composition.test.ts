@@ -80,7 +80,12 @@ describe('schema composition and checks', () => {
     const copy = editedCopy('auth', (schema) => schema.replace('  lastLoginAt: DateTime\n', '  lastLoginAt: DateTime\n  nickname: String\n'));
     try {
       const next = compose(copy.config);
-      const report = await checkSchema({ config: copy.config, committedSupergraph: next.ok ? next.supergraphSdl : '', baseSupergraph: COMMITTED, acknowledged: [] });
+      const report = await checkSchema({
+        config: copy.config,
+        committedSupergraph: next.ok ? next.supergraphSdl : '',
+        baseSupergraph: COMMITTED,
+        acknowledged: [],
+      });
       expect(report.problems).toEqual([]);
     } finally {
       copy.cleanup();

@@ -56,7 +56,10 @@ export function compose(config: SupergraphConfig): CompositionResult {
   }
   const result = composeServices(services);
   if (result.errors) {
-    return { ok: false, errors: result.errors.map((error) => `${typeof error.extensions?.code === 'string' ? error.extensions.code : 'COMPOSITION_ERROR'}: ${error.message}`) };
+    return {
+      ok: false,
+      errors: result.errors.map((error) => `${typeof error.extensions?.code === 'string' ? error.extensions.code : 'COMPOSITION_ERROR'}: ${error.message}`),
+    };
   }
   return { ok: true, supergraphSdl: `${result.supergraphSdl.trimEnd()}\n`, hints: result.hints.map((hint) => `${hint.definition.code}: ${hint.message}`) };
 }
@@ -99,7 +102,11 @@ export function supergraphAtRevision(repository: string, revision: string, file 
 
 /** What `npm run check:schema` reads. */
 export const SCHEMA_CHECK_SETTINGS = {
-  SCHEMA_BASE_REF: setting(text(), '`check:schema`: the git revision breaking changes are measured against', 'the merge base with `origin/main`, else `HEAD~1`'),
+  SCHEMA_BASE_REF: setting(
+    text(),
+    '`check:schema`: the git revision breaking changes are measured against',
+    'the merge base with `origin/main`, else `HEAD~1`',
+  ),
 };
 
 /**

@@ -47,7 +47,10 @@ function origins(): z.ZodType<string[] | '*' | undefined, string | undefined> {
     .transform((raw, ctx) => {
       if (raw === undefined) return undefined;
       if (raw.trim() === '*') return '*';
-      const list = raw.split(',').map((origin) => origin.trim()).filter(Boolean);
+      const list = raw
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean);
       for (const origin of list) {
         if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
           ctx.addIssue({ code: 'custom', message: `must be "*" or a comma-separated list of origins such as https://app.example.com (got "${origin}")` });
@@ -60,7 +63,11 @@ function origins(): z.ZodType<string[] | '*' | undefined, string | undefined> {
 
 /** What the gateway reads besides the server settings. */
 export const GATEWAY_SETTINGS = {
-  SUPERGRAPH_FILE: setting(text(path.join(REPOSITORY_ROOT, 'supergraph.graphql')), 'the supergraph the gateway serves (reloaded when it changes)', '`supergraph.graphql`'),
+  SUPERGRAPH_FILE: setting(
+    text(path.join(REPOSITORY_ROOT, 'supergraph.graphql')),
+    'the supergraph the gateway serves (reloaded when it changes)',
+    '`supergraph.graphql`',
+  ),
   SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph', '1000'),
   SUBGRAPH_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), 'time one subgraph call may take', '10000'),
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph', '64'),
@@ -80,7 +87,11 @@ export const GATEWAY_PROCESS_SETTINGS = {
    * V8 otherwise lets the heap grow lazily to several times the live data under load (a profile showed
    * 290 MB peak RSS for a single worker; 175 MB with 128 MB).
    */
-  GATEWAY_WORKER_HEAP_MB: setting(integer(160, { min: 16, max: 65_536 }), "each gateway worker's old-generation heap, in MB, when there is more than one", '160'),
+  GATEWAY_WORKER_HEAP_MB: setting(
+    integer(160, { min: 16, max: 65_536 }),
+    "each gateway worker's old-generation heap, in MB, when there is more than one",
+    '160',
+  ),
 };
 
 /** Every setting the gateway reads, for the settings table. */

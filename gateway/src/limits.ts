@@ -74,7 +74,7 @@ function walk(selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefin
         walk(selection.selectionSet, field ? getNamedType(field.type) : undefined, depth + 1, weight * multiplier(field, first), state);
       }
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      const typed = selection.typeCondition ? state.schema.getType(selection.typeCondition.name.value) ?? parent : parent;
+      const typed = selection.typeCondition ? (state.schema.getType(selection.typeCondition.name.value) ?? parent) : parent;
       walk(selection.selectionSet, typed, depth, weight, state);
     } else {
       const fragment = state.fragments.get(selection.name.value);
@@ -93,9 +93,9 @@ export function measureOperation(
   variables: Record<string, unknown>,
 ): OperationMeasure {
   const fragments = new Map(
-    document.definitions.filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION).map(
-      (fragment) => [fragment.name.value, fragment] as const,
-    ),
+    document.definitions
+      .filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION)
+      .map((fragment) => [fragment.name.value, fragment] as const),
   );
   const measure: OperationMeasure = { depth: 0, aliases: 0, directives: operation.directives?.length ?? 0, cost: 0 };
   // A variable the request leaves out takes its declared default, which must be priced too.

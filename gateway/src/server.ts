@@ -12,7 +12,6 @@ export interface GatewayServerOptions {
   logDestination?: LogDestination;
 }
 
-
 /**
  * Serves supergraph.graphql, reloading it when the file changes. A supergraph the gateway cannot load
  * is refused and logged; the previous one keeps serving.

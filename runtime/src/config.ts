@@ -26,7 +26,10 @@ export function portSetting(name: StackProcessName): Record<string, Setting<numb
     [`${name.toUpperCase()}_PORT`]: setting(
       port(DEFAULT_PORTS[name]),
       'the port each process listens on (0: any free port, not under `npm start`)',
-      [...STACK].sort((a, b) => a.port - b.port).map((entry) => `${entry.port} (${entry.name})`).join(', '),
+      [...STACK]
+        .sort((a, b) => a.port - b.port)
+        .map((entry) => `${entry.port} (${entry.name})`)
+        .join(', '),
     ),
   };
 }

@@ -96,8 +96,8 @@ export function isClientSafe(error: unknown): boolean {
  */
 function withField(formatted: GraphQLFormattedError): GraphQLFormattedError {
   if (formatted.extensions?.code !== ErrorCode.BAD_USER_INPUT || formatted.extensions.field) return formatted;
-  const variable = /^Variable "\$(\w+)" got invalid value .*? at "([\w.[\]]+)"/.exec(formatted.message)
-    ?? /^Variable "\$(\w+)" got invalid value/.exec(formatted.message);
+  const variable =
+    /^Variable "\$(\w+)" got invalid value .*? at "([\w.[\]]+)"/.exec(formatted.message) ?? /^Variable "\$(\w+)" got invalid value/.exec(formatted.message);
   if (!variable) return formatted;
   return { ...formatted, extensions: { ...formatted.extensions, field: variable[2] ?? variable[1] } };
 }

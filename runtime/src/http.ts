@@ -30,11 +30,7 @@ export function httpErrorHandler(logger: Logger) {
     const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
     if (status === 500) logger.error({ err: error, requestId: res.locals.requestId }, 'unhandled HTTP error');
     const message =
-      error.type === 'entity.too.large'
-        ? 'Request body is larger than this server accepts'
-        : status === 500
-          ? 'Internal server error'
-          : error.message;
+      error.type === 'entity.too.large' ? 'Request body is larger than this server accepts' : status === 500 ? 'Internal server error' : error.message;
     res.status(status).json({ errors: [{ message, extensions: { code: status === 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
   };
 }
@@ -43,11 +39,7 @@ export function httpErrorHandler(logger: Logger) {
 export function listen(server: Server, port: number, host: string, name: string): Promise<{ port: number; url: string }> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'EADDRINUSE'
-          ? new Error(`${name} cannot listen on ${host}:${port}: the port is in use (set ${name.toUpperCase()}_PORT)`)
-          : error,
-      );
+      reject(error.code === 'EADDRINUSE' ? new Error(`${name} cannot listen on ${host}:${port}: the port is in use (set ${name.toUpperCase()}_PORT)`) : error);
     };
     server.once('error', onError);
     server.listen(port, host, () => {
@@ -63,10 +55,7 @@ export function listen(server: Server, port: number, host: string, name: string)
  * What every process serves besides GraphQL: request ids, `GET /healthz` (alive), `GET /readyz` (ready
  * when `checkReady` resolves; 503 with its reason when it throws) and `GET /metrics`.
  */
-export function operationalRoutes(
-  app: Express,
-  options: { trustProxy: string; metrics: ServiceMetrics; logger: Logger; checkReady(): Promise<void> },
-): void {
+export function operationalRoutes(app: Express, options: { trustProxy: string; metrics: ServiceMetrics; logger: Logger; checkReady(): Promise<void> }): void {
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxy);
   app.use(requestIdMiddleware);

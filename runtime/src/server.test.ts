@@ -99,7 +99,9 @@ describe('createGraphQLServer', () => {
     const production = await start({ NODE_ENV: 'production' });
     expect(JSON.stringify(await (await post(production, { query: '{ __schema { queryType { name } } }' })).json())).toContain('GRAPHQL_VALIDATION_FAILED');
     const allowed = await start({ NODE_ENV: 'production', INTROSPECTION: 'true' });
-    expect(await (await post(allowed, { query: '{ __schema { queryType { name } } }' })).json()).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+    expect(await (await post(allowed, { query: '{ __schema { queryType { name } } }' })).json()).toEqual({
+      data: { __schema: { queryType: { name: 'Query' } } },
+    });
   });
 
   it('answers a body over the limit and malformed JSON as GraphQL errors, not HTML', async () => {

@@ -57,7 +57,10 @@ function parsedBy<T>(parse: (raw: string) => T | undefined, problem: string) {
 export function text(fallback: string): z.ZodType<string, string | undefined>;
 export function text(): z.ZodType<string | undefined, string | undefined>;
 export function text(fallback?: string): z.ZodType<string | undefined, string | undefined> {
-  return z.string().optional().transform((raw) => raw ?? fallback);
+  return z
+    .string()
+    .optional()
+    .transform((raw) => raw ?? fallback);
 }
 
 /** A whole number from `min` to `max`, or `fallback` when unset. */
@@ -67,7 +70,10 @@ export function integer(fallback: number, limits: { min?: number; max?: number }
     const value = Number(raw);
     return Number.isInteger(value) && value >= min && value <= max ? value : undefined;
   }, `must be a whole number from ${min} to ${max}`);
-  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
 }
 
 /** A TCP port; 0 lets the operating system choose a free one (tests). */
@@ -76,19 +82,28 @@ export function port(fallback: number): z.ZodType<number, string | undefined> {
     const value = Number(raw);
     return Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
   }, 'must be a port number from 0 to 65535');
-  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
 }
 
 /** true/1 or false/0, or `fallback` when unset. */
 export function flag(fallback: boolean): z.ZodType<boolean, string | undefined> {
   const parse = parsedBy((raw) => ({ true: true, '1': true, false: false, '0': false })[raw], 'must be true or false');
-  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
 }
 
 /** One of `allowed`, or `fallback` when unset. */
 export function choice<T extends string>(allowed: readonly T[], fallback: T): z.ZodType<T, string | undefined> {
-  const parse = parsedBy((raw) => (allowed as readonly string[]).includes(raw) ? (raw as T) : undefined, `must be one of ${allowed.join(', ')}`);
-  return z.string().optional().transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  const parse = parsedBy((raw) => ((allowed as readonly string[]).includes(raw) ? (raw as T) : undefined), `must be one of ${allowed.join(', ')}`);
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
 }
 
 /** Checks an http(s) URL and returns it normalised, or undefined when it is not one. */
@@ -104,7 +119,10 @@ export function asHttpUrl(raw: string): string | undefined {
 /** An http(s) URL, normalised; unset is undefined. */
 export function httpUrl(): z.ZodType<string | undefined, string | undefined> {
   const parse = parsedBy(asHttpUrl, 'is not a valid http(s) URL');
-  return z.string().optional().transform((raw, ctx) => (raw === undefined ? undefined : parse(raw, ctx)));
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw === undefined ? undefined : parse(raw, ctx)));
 }
 
 /** One row of the README's settings table: the variables that share a meaning, and who reads them. */

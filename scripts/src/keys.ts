@@ -3,7 +3,7 @@ import path from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { ConfigError, SERVICES, runMain } from '@fedstack/runtime';
 
-const USAGE = 'usage: node scripts/dist/keys.js <folder> (writes each service\'s keys under <folder>/<service>/ unless they exist)';
+const USAGE = "usage: node scripts/dist/keys.js <folder> (writes each service's keys under <folder>/<service>/ unless they exist)";
 
 /**
  * Writes `content` to `file` unless it exists: an exclusive create, so that two runs racing cannot replace

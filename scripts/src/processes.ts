@@ -57,9 +57,7 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
 export function routing(processes: PlannedProcess[], host: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const given = subgraphUrls(env);
   return Object.fromEntries(
-    processes.flatMap(({ name, port }) =>
-      isService(name) ? [[`${name.toUpperCase()}_SUBGRAPH_URL`, given[name] ?? `http://${host}:${port}/graphql`]] : [],
-    ),
+    processes.flatMap(({ name, port }) => (isService(name) ? [[`${name.toUpperCase()}_SUBGRAPH_URL`, given[name] ?? `http://${host}:${port}/graphql`]] : [])),
   );
 }
 

@@ -2,7 +2,13 @@ import { applyAccountPolicy, type AccountSnapshot } from './accounts';
 import type { Viewer } from './tokens';
 
 const viewer = (role: 'USER' | 'ADMIN'): Viewer => ({ userId: '6e0c2b9a-0000-4000-8000-000000000001', role, sessionId: 's', tokenId: 't' });
-const account = (overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({ role: 'USER', status: 'ACTIVE', erased: false, sessionEnded: false, ...overrides });
+const account = (overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({
+  role: 'USER',
+  status: 'ACTIVE',
+  erased: false,
+  sessionEnded: false,
+  ...overrides,
+});
 
 describe('the account policy', () => {
   it('takes the token as it is for an account nothing has happened to (no view row)', () => {

@@ -71,7 +71,10 @@ export interface RawQuerier extends RawExecutor {
 }
 
 /** A service's view of account states, in its own schema's account_states and revoked_sessions tables. */
-export function accountView(service: Service, db: RawQuerier): AccountStateSource & {
+export function accountView(
+  service: Service,
+  db: RawQuerier,
+): AccountStateSource & {
   /** Applies an account change unless a newer one is already there. */
   record(tx: RawExecutor, change: AccountChanged): Promise<void>;
   handlers: Record<string, EventHandler<never>>;
@@ -93,7 +96,9 @@ export function accountView(service: Service, db: RawQuerier): AccountStateSourc
   };
   return {
     async lookup(userId, sessionId) {
-      const [row] = await db.$queryRawUnsafe<{ role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean }[]>(
+      const [row] = await db.$queryRawUnsafe<
+        { role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean }[]
+      >(
         `SELECT a.role, a.status, a.erased_at IS NOT NULL AS erased,
                 EXISTS (SELECT 1 FROM ${schema}.revoked_sessions r WHERE r.family_id = $2::uuid AND r.expires_at > now()) AS session_ended
          FROM (SELECT 1) AS one LEFT JOIN ${schema}.account_states a ON a.user_id = $1::uuid`,

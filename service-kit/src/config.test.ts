@@ -22,7 +22,11 @@ describe('service configuration', () => {
     ['an unknown log level', { ...BASE, LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent \(got "loud"\)/],
     ['a port out of range', { ...BASE, PROFILE_PORT: '70000' }, /PROFILE_PORT must be a port number from 0 to 65535 \(got "70000"\)/],
     ['a pool size that is not a number', { ...BASE, DB_POOL_SIZE: 'many' }, /DB_POOL_SIZE must be a whole number/],
-    ['no internal API key in production', { ...PRODUCTION, INTERNAL_PRIVATE_KEY: undefined }, /INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production/],
+    [
+      'no internal API key in production',
+      { ...PRODUCTION, INTERNAL_PRIVATE_KEY: undefined },
+      /INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production/,
+    ],
     ['an internal API key file it cannot read', { ...BASE, INTERNAL_PRIVATE_KEY_FILE: '/no/such/key' }, /INTERNAL_PRIVATE_KEY_FILE cannot be read \(ENOENT/],
     ['an unknown database layout', { ...BASE, DB_LAYOUT: 'sharded' }, /DB_LAYOUT must be one of shared, split \(got "sharded"\)/],
     ['a subgraph URL that is not http', { ...BASE, AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
@@ -45,7 +49,11 @@ describe('service configuration', () => {
 
     it("derives the role's connection from an owner's <SERVICE>_DATABASE_URL, in either layout", () => {
       const derived = url({ ...BASE, PROFILE_DATABASE_URL: 'postgresql://postgres:owner@profile-db:5433/profile_db' });
-      expect({ user: derived.username, host: derived.host, database: derived.pathname }).toEqual({ user: 'profile_svc', host: 'profile-db:5433', database: '/profile_db' });
+      expect({ user: derived.username, host: derived.host, database: derived.pathname }).toEqual({
+        user: 'profile_svc',
+        host: 'profile-db:5433',
+        database: '/profile_db',
+      });
     });
 
     it("gives each service a database of its own on DATABASE_URL's server with DB_LAYOUT=split", () => {

@@ -120,11 +120,16 @@ export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env
 /** The internal API's settings; in production the service's own key is required. */
 export function loadInternalApiConfig(env: NodeJS.ProcessEnv = process.env): InternalApiConfig {
   const urls = subgraphUrls(env);
-  const peers = Object.fromEntries(SERVICES.map((service) => [service, new URL(urls[service] ?? defaultSubgraphUrl(service)).origin])) as Record<Service, string>;
+  const peers = Object.fromEntries(SERVICES.map((service) => [service, new URL(urls[service] ?? defaultSubgraphUrl(service)).origin])) as Record<
+    Service,
+    string
+  >;
   const { INTERNAL_TIMEOUT_MS: timeoutMs } = readSettings(env, { INTERNAL_TIMEOUT_MS: SUBGRAPH_SETTINGS.INTERNAL_TIMEOUT_MS });
   const privateKey = secretSetting(env, 'INTERNAL_PRIVATE_KEY');
   if (!privateKey && env.NODE_ENV === 'production') {
-    throw new ConfigError('INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production: the service has no key to sign its calls to the others with');
+    throw new ConfigError(
+      'INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production: the service has no key to sign its calls to the others with',
+    );
   }
   return { ...(privateKey ? { privateKey } : {}), peers, timeoutMs };
 }

@@ -43,7 +43,11 @@ export function groupedBatchLoader<K, V>(
 export function loaderPerArguments<A extends object, L>(make: (args: A) => L): (args: A) => L {
   const loaders = new Map<string, L>();
   return (args) => {
-    const key = JSON.stringify(Object.entries(args).filter(([, value]) => value !== null && value !== undefined).sort());
+    const key = JSON.stringify(
+      Object.entries(args)
+        .filter(([, value]) => value !== null && value !== undefined)
+        .sort(),
+    );
     let loader = loaders.get(key);
     if (!loader) {
       loader = make(args);

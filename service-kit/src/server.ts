@@ -84,7 +84,7 @@ export interface SubgraphServer<S extends Service> extends GraphQLServer {
 function databaseMetrics(metrics: ServiceMetrics, service: Service): (event: QueryEvent) => void {
   const queries = new Counter({
     name: 'db_queries_total',
-    help: 'SQL statements sent to PostgreSQL, by the schema they work in (the service\'s own) and outcome',
+    help: "SQL statements sent to PostgreSQL, by the schema they work in (the service's own) and outcome",
     labelNames: ['schema', 'outcome'] as const,
     registers: [metrics.registry],
   });
@@ -182,7 +182,11 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       return definition.context(request, deps);
     },
     checkReady: async () => {
-      await within(db.$queryRawUnsafe('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))), 2000, 'database did not answer within 2 s');
+      await within(
+        db.$queryRawUnsafe('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))),
+        2000,
+        'database did not answer within 2 s',
+      );
     },
     routes(app) {
       definition.routes?.(app);

@@ -51,7 +51,14 @@ export function createTokenVerifier(options: { key: VerificationKey; issuer: str
       throw explain(error);
     }
     const { sub, role, sid, jti } = payload as Partial<AccessTokenClaims>;
-    if (typeof sub !== 'string' || !isUuid(sub) || (role !== 'USER' && role !== 'ADMIN') || typeof sid !== 'string' || !isUuid(sid) || typeof jti !== 'string') {
+    if (
+      typeof sub !== 'string' ||
+      !isUuid(sub) ||
+      (role !== 'USER' && role !== 'ADMIN') ||
+      typeof sid !== 'string' ||
+      !isUuid(sid) ||
+      typeof jti !== 'string'
+    ) {
       throw unauthenticated('Access token is not valid: unexpected claims');
     }
     return { userId: sub, role, sessionId: sid, tokenId: jti };

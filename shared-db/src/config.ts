@@ -40,7 +40,11 @@ export const DATABASE_SETTINGS = {
       ],
       [
         passwordVariable(service),
-        setting(text(), "a service role's password when its connection is derived from an owner's; required in production", 'local-only default outside production'),
+        setting(
+          text(),
+          "a service role's password when its connection is derived from an owner's; required in production",
+          'local-only default outside production',
+        ),
       ],
     ]),
   ),
@@ -84,7 +88,9 @@ export interface ServiceConnection {
 }
 
 function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string } {
-  const given = readSettings(env, { [passwordVariable(service)]: DATABASE_SETTINGS[passwordVariable(service)] as Setting<string | undefined> })[passwordVariable(service)];
+  const given = readSettings(env, { [passwordVariable(service)]: DATABASE_SETTINGS[passwordVariable(service)] as Setting<string | undefined> })[
+    passwordVariable(service)
+  ];
   const password = given ?? (env.NODE_ENV === 'production' ? undefined : developmentPassword(service));
   if (password === undefined) {
     throw new ConfigError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable} as the role ${serviceRole(service)})`);
@@ -125,10 +131,7 @@ export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = pro
 
 /** Every service's connection, as the owner's setup steps need them. */
 export function allServiceConnections(env: NodeJS.ProcessEnv = process.env): Record<Service, ServiceConnection> {
-  return Object.fromEntries(SERVICES.map((service) => [service, serviceConnection(service, env)])) as Record<
-    Service,
-    ServiceConnection
-  >;
+  return Object.fromEntries(SERVICES.map((service) => [service, serviceConnection(service, env)])) as Record<Service, ServiceConnection>;
 }
 
 /** The owner's connection to a service's database (migrations, seed, moves), or a one-line error naming the setting. */

@@ -91,7 +91,12 @@ async function probe(client: pg.Client, schema: string, table: string, columns: 
     if (await allowed(client, `UPDATE ${quoted} SET "${column}" = DEFAULT WHERE false`)) granted.update.push(column);
   }
   const canDelete = await allowed(client, `DELETE FROM ${quoted} WHERE false`);
-  return [summary('select', granted.select, columns), summary('insert', granted.insert, columns), summary('update', granted.update, columns), canDelete ? 'delete' : undefined]
+  return [
+    summary('select', granted.select, columns),
+    summary('insert', granted.insert, columns),
+    summary('update', granted.update, columns),
+    canDelete ? 'delete' : undefined,
+  ]
     .filter(Boolean)
     .join(' ');
 }
@@ -109,7 +114,11 @@ describe('grants matrix, as PostgreSQL enforces it', () => {
     const client = await connectAs(service, schema);
     if (!client) {
       // Only another service's database may turn the role away; its own never does.
-      expect({ service, schema, refusedTheConnection: true }).toEqual({ service, schema, refusedTheConnection: service !== schema && !sameDatabase(service, schema) });
+      expect({ service, schema, refusedTheConnection: true }).toEqual({
+        service,
+        schema,
+        refusedTheConnection: service !== schema && !sameDatabase(service, schema),
+      });
       return;
     }
     try {

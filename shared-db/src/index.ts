@@ -47,10 +47,5 @@ export type {
   UserStatus,
 } from './generated/auth/client';
 export type { Profile as ProfileRecord } from './generated/profile/client';
-export type {
-  Payment as PaymentRecord,
-  Refund as RefundRecord,
-  IdempotencyRecord as IdempotencyRecordRow,
-  PaymentStatus,
-} from './generated/payments/client';
+export type { Payment as PaymentRecord, Refund as RefundRecord, IdempotencyRecord as IdempotencyRecordRow, PaymentStatus } from './generated/payments/client';
 export type { AuditEntry as AuditEntryRecord } from './generated/admin/client';

@@ -158,7 +158,9 @@ async function copyTables(source: pg.Client, target: pg.Client, service: Service
 async function verified(source: pg.Client, target: pg.Client, service: Service, table: string): Promise<MovedTable> {
   const [before, after] = [await measure(source, service, table), await measure(target, service, table)];
   if (before.rows !== after.rows || before.checksum !== after.checksum) {
-    throw fail(`${service}.${table} differs (${before.rows} rows ${before.checksum} at the source, ${after.rows} rows ${after.checksum} at the target); the source was not changed`);
+    throw fail(
+      `${service}.${table} differs (${before.rows} rows ${before.checksum} at the source, ${after.rows} rows ${after.checksum} at the target); the source was not changed`,
+    );
   }
   return after;
 }

@@ -130,7 +130,7 @@ describe('Prisma workarounds', () => {
       expect(await shadowDatabases()).toEqual(before);
     });
 
-    it("is still needed: adapter-pg drops it while its own pool is connected, which PostgreSQL refuses", async () => {
+    it('is still needed: adapter-pg drops it while its own pool is connected, which PostgreSQL refuses', async () => {
       const before = await shadowDatabases();
       const { Client: _client, ...fields } = migrationConnection(url, 'auth');
       const shadow = await new PrismaPg(fields).connectToShadowDb();
@@ -138,7 +138,7 @@ describe('Prisma workarounds', () => {
       await expect(shadow.dispose()).rejects.toThrow();
       const left = (await shadowDatabases()).filter((name) => !before.includes(name));
       expect(left).toHaveLength(1);
-      await (shadow.underlyingDriver()).end();
+      await shadow.underlyingDriver().end();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       for (const name of left) await client.query(`DROP DATABASE IF EXISTS "${name}"`);
@@ -184,9 +184,13 @@ describe('Prisma workarounds', () => {
     async function exitsSoonAfterItsLastLine(args: string[]): Promise<boolean> {
       let finished: () => void = () => undefined;
       const lastLine = new Promise<void>((resolve) => (finished = resolve));
-      const cli = prismaCli(args, { ...offlineCliEnvironment('auth'), DATABASE_URL: url }, {
-        onLine: (output) => output.includes('No pending migrations to apply.') && finished(),
-      });
+      const cli = prismaCli(
+        args,
+        { ...offlineCliEnvironment('auth'), DATABASE_URL: url },
+        {
+          onLine: (output) => output.includes('No pending migrations to apply.') && finished(),
+        },
+      );
       try {
         await Promise.race([lastLine, cli.exited]);
         expect(cli.output()).toContain('No pending migrations to apply.');

@@ -11,7 +11,7 @@ const DEFAULT_DATA_DIR = path.join(REPOSITORY_ROOT, '.data', 'postgres');
 
 /** Where the embedded server listens and keeps its data, when it is the one started. */
 export const EMBEDDED_SETTINGS = {
-  EMBEDDED_PG_PORT: setting(integer(DEFAULT_EMBEDDED_PORT, { max: 65535 }), 'the embedded PostgreSQL\'s port (127.0.0.1 only)', String(DEFAULT_EMBEDDED_PORT)),
+  EMBEDDED_PG_PORT: setting(integer(DEFAULT_EMBEDDED_PORT, { max: 65535 }), "the embedded PostgreSQL's port (127.0.0.1 only)", String(DEFAULT_EMBEDDED_PORT)),
   EMBEDDED_PG_DATA_DIR: setting(text(DEFAULT_DATA_DIR), 'where the embedded PostgreSQL keeps its data', '`.data/postgres`'),
 };
 const DEFAULT_DATABASE = 'fedstack';
@@ -86,7 +86,8 @@ export async function createScratchDatabases(layout: DatabaseLayout, env: NodeJS
     url.pathname = `/${database}`;
     return url.toString();
   };
-  const databases = layout === 'shared' ? { DATABASE_URL: name } : Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), `${name}_${service}`]));
+  const databases =
+    layout === 'shared' ? { DATABASE_URL: name } : Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), `${name}_${service}`]));
   const created: string[] = [];
   const drop = async () => {
     const client = await connectOrExplain(server.url, setting);

@@ -29,43 +29,69 @@ interface DemoUser {
 // Fixed ids make the seed idempotent: a second run finds every row already there.
 const DEMO_USERS: DemoUser[] = [
   {
-    email: 'alice@example.com', displayName: 'Alice Martin', bio: 'Runs the bakery on Elm Street.', locale: 'en-US', timezone: 'America/New_York',
+    email: 'alice@example.com',
+    displayName: 'Alice Martin',
+    bio: 'Runs the bakery on Elm Street.',
+    locale: 'en-US',
+    timezone: 'America/New_York',
     payments: [
       { id: '5eed0000-0000-4000-8000-000000000001', amount: '49.99', currency: 'USD', status: 'SUCCEEDED', description: 'Annual plan' },
       { id: '5eed0000-0000-4000-8000-000000000002', amount: '12.50', currency: 'EUR', status: 'SUCCEEDED', description: 'Coffee beans' },
     ],
   },
   {
-    email: 'bob@example.com', displayName: 'Bob Tanaka', bio: 'Photographer.', locale: 'ja-JP', timezone: 'Asia/Tokyo',
+    email: 'bob@example.com',
+    displayName: 'Bob Tanaka',
+    bio: 'Photographer.',
+    locale: 'ja-JP',
+    timezone: 'Asia/Tokyo',
     payments: [
       { id: '5eed0000-0000-4000-8000-000000000003', amount: '5000', currency: 'JPY', status: 'SUCCEEDED', description: 'Print order' },
       { id: '5eed0000-0000-4000-8000-000000000004', amount: '20.00', currency: 'USD', status: 'FAILED', description: 'Declined card' },
     ],
   },
   {
-    email: 'carol@example.com', displayName: 'Carol Dupont', bio: 'Translator, FR/EN.', locale: 'fr-FR', timezone: 'Europe/Paris',
+    email: 'carol@example.com',
+    displayName: 'Carol Dupont',
+    bio: 'Translator, FR/EN.',
+    locale: 'fr-FR',
+    timezone: 'Europe/Paris',
     payments: [
       {
-        id: '5eed0000-0000-4000-8000-000000000005', amount: '100.00', currency: 'GBP', status: 'PARTIALLY_REFUNDED', description: 'Workshop seats',
+        id: '5eed0000-0000-4000-8000-000000000005',
+        amount: '100.00',
+        currency: 'GBP',
+        status: 'PARTIALLY_REFUNDED',
+        description: 'Workshop seats',
         refunds: [{ id: '5eed0000-0000-4000-8000-0000000000f1', amount: '25.00', reason: 'One seat cancelled' }],
       },
       { id: '5eed0000-0000-4000-8000-000000000006', amount: '12.345', currency: 'KWD', status: 'SUCCEEDED', description: 'Dictionary' },
     ],
   },
   {
-    email: 'dave@example.com', displayName: 'Dave Okafor', bio: 'Cyclist.', locale: 'en-GB', timezone: 'Europe/London',
+    email: 'dave@example.com',
+    displayName: 'Dave Okafor',
+    bio: 'Cyclist.',
+    locale: 'en-GB',
+    timezone: 'Europe/London',
     payments: [
       {
-        id: '5eed0000-0000-4000-8000-000000000007', amount: '75.00', currency: 'EUR', status: 'REFUNDED', description: 'Bike service',
+        id: '5eed0000-0000-4000-8000-000000000007',
+        amount: '75.00',
+        currency: 'EUR',
+        status: 'REFUNDED',
+        description: 'Bike service',
         refunds: [{ id: '5eed0000-0000-4000-8000-0000000000f2', amount: '75.00', reason: 'Service not delivered' }],
       },
     ],
   },
   {
-    email: 'erin@example.com', displayName: 'Erin Schmidt', bio: 'Reads a lot.', locale: 'de-DE', timezone: 'Europe/Berlin',
-    payments: [
-      { id: '5eed0000-0000-4000-8000-000000000008', amount: '15.00', currency: 'USD', status: 'PENDING', description: 'Book pre-order' },
-    ],
+    email: 'erin@example.com',
+    displayName: 'Erin Schmidt',
+    bio: 'Reads a lot.',
+    locale: 'de-DE',
+    timezone: 'Europe/Berlin',
+    payments: [{ id: '5eed0000-0000-4000-8000-000000000008', amount: '15.00', currency: 'USD', status: 'PENDING', description: 'Book pre-order' }],
   },
 ];
 
@@ -101,10 +127,10 @@ export async function seedDemoData(env: NodeJS.ProcessEnv = process.env): Promis
 
   const ids = await inTransaction(...owner('auth'), async (client) => {
     const upsertUser = async (email: string, role: 'USER' | 'ADMIN', password: string): Promise<string> => {
-      const created = await client.query<{ id: string }>(
-        `INSERT INTO auth.users (email, role) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id`,
-        [email, role],
-      );
+      const created = await client.query<{ id: string }>(`INSERT INTO auth.users (email, role) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id`, [
+        email,
+        role,
+      ]);
       const id = created.rows[0]?.id;
       if (id) {
         report.usersCreated += 1;

@@ -32,7 +32,7 @@ describe('migrations, one history per service', () => {
     expect(result.output).toContain('No pending migrations to apply.');
   });
 
-  it.each(SERVICES)("%s: keeps its history in its own schema, and only its own migrations there", async (service) => {
+  it.each(SERVICES)('%s: keeps its history in its own schema, and only its own migrations there', async (service) => {
     const rows = await ownerQuery<{ migration_name: string }>(
       service,
       `SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL ORDER BY migration_name`,
@@ -91,7 +91,7 @@ describe('a bad DATABASE_URL fails at start with one line naming the problem', (
 });
 
 describe('one service at a time', () => {
-  it('creates and migrates one service\'s database alone (db:migrate --service payments), touching no other', async () => {
+  it("creates and migrates one service's database alone (db:migrate --service payments), touching no other", async () => {
     const server = new URL(ownerUrlFor('payments'));
     server.pathname = '/postgres';
     const fresh = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });

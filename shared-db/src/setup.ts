@@ -112,9 +112,7 @@ export async function applyGrants(ownerUrl: string, connection: ServiceConnectio
   const { service, role } = connection;
   await withClient(ownerUrl, connection.source, async (client) => {
     const others = SERVICES.filter((other) => other !== service).map(serviceRole);
-    const existing = (await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [others])).rows.map(
-      (row) => row.rolname,
-    );
+    const existing = (await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [others])).rows.map((row) => row.rolname);
     const database = client.escapeIdentifier(decodeURIComponent(new URL(ownerUrl).pathname.slice(1)));
     await client.query('BEGIN');
     try {
@@ -141,11 +139,7 @@ export interface PrismaCliResult {
  * Runs Prisma's CLI on one service's schema and migrations through `scripts/prisma-offline.js`, which
  * arranges what the CLI needs to run without network; output is passed through, or captured.
  */
-export function runPrismaCli(
-  service: Service,
-  args: string[],
-  options: { ownerUrl?: string; capture?: boolean } = {},
-): Promise<PrismaCliResult> {
+export function runPrismaCli(service: Service, args: string[], options: { ownerUrl?: string; capture?: boolean } = {}): Promise<PrismaCliResult> {
   return new Promise((resolve, reject) => {
     const script = path.join(SHARED_DB_ROOT, 'scripts', 'prisma-offline.js');
     const child = spawn(process.execPath, [script, '--service', service, ...args], {
@@ -236,7 +230,7 @@ export async function assertMigrated(service: Service, url: string, setting: str
   if (missing.length > 0) {
     throw new ConfigError(
       `${setting}: the ${service} schema at ${describeTarget(url)} lacks ${missing.length === migrationNames(service).length ? 'every migration' : `migration ${missing[0]}`}` +
-        ` (run npm run db:migrate${setting === 'DATABASE_URL' ? '' : ' with the owner\'s connection'} first)`,
+        ` (run npm run db:migrate${setting === 'DATABASE_URL' ? '' : " with the owner's connection"} first)`,
     );
   }
 }
@@ -283,10 +277,7 @@ async function prepareService(connection: ServiceConnection, ownerUrl: string, d
  * Prepares the services' databases as the environment places them (see `serviceConnection`): all four
  * by default, or those named.
  */
-export async function prepareDatabases(
-  env: NodeJS.ProcessEnv = process.env,
-  options: { services?: readonly Service[]; quiet?: boolean } = {},
-): Promise<void> {
+export async function prepareDatabases(env: NodeJS.ProcessEnv = process.env, options: { services?: readonly Service[]; quiet?: boolean } = {}): Promise<void> {
   const services = options.services ?? SERVICES;
   const connections = new Map(services.map((service) => [service, serviceConnection(service, env)] as const));
   /** Where a service's database is; unknown for a service the settings do not place (not being prepared). */
@@ -303,6 +294,8 @@ export async function prepareDatabases(
     const dedicated = SERVICES.every((other) => other === service || place(other) !== place(service));
     await prepareService(connections.get(service) as ServiceConnection, ownerUrl, dedicated, options.quiet ?? false);
   }
-  const databases = new Map([...owners].map(([service, ownerUrl]) => [place(service), { ownerUrl, setting: (connections.get(service) as ServiceConnection).source }]));
+  const databases = new Map(
+    [...owners].map(([service, ownerUrl]) => [place(service), { ownerUrl, setting: (connections.get(service) as ServiceConnection).source }]),
+  );
   for (const { ownerUrl, setting } of databases.values()) await retireSingleHistory(ownerUrl, setting);
 }

@@ -48,7 +48,11 @@ function importsOf(file: string): string[] {
 }
 
 /** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
-const packageOf = (specifier: string) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageOf = (specifier: string) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 describe('package dependencies', () => {
   it('has a rule for every workspace', () => {
@@ -59,9 +63,7 @@ describe('package dependencies', () => {
     const allowed = ALLOWED_DEPENDENCIES[workspace] ?? [];
     const { dependencies = {}, devDependencies = {} } = manifest(workspace);
     const declared = new Set([...Object.keys(dependencies), ...Object.keys(devDependencies)]);
-    const ownWorkspaces = [...declared]
-      .filter((name) => workspaceOf.has(name))
-      .map((name) => workspaceOf.get(name) as string);
+    const ownWorkspaces = [...declared].filter((name) => workspaceOf.has(name)).map((name) => workspaceOf.get(name) as string);
 
     it('declares only the workspaces its layer may use', () => {
       expect(ownWorkspaces.filter((dependency) => !allowed.includes(dependency))).toEqual([]);
@@ -90,7 +92,9 @@ describe('package dependencies', () => {
       const testConfig = path.join(REPOSITORY_ROOT, workspace, 'tsconfig.test.json');
       if (existsSync(testConfig)) {
         const test = ts.readConfigFile(testConfig, (file) => ts.sys.readFile(file)).config as { references?: { path: string }[] };
-        const testReferences = (test.references ?? []).map((reference) => path.relative(REPOSITORY_ROOT, path.resolve(path.dirname(testConfig), reference.path)));
+        const testReferences = (test.references ?? []).map((reference) =>
+          path.relative(REPOSITORY_ROOT, path.resolve(path.dirname(testConfig), reference.path)),
+        );
         expect(testReferences.sort()).toEqual([...ownWorkspaces].sort());
       }
     });
@@ -121,7 +125,9 @@ describe('package dependencies', () => {
       if (reachable.has(name)) return;
       reachable.add(name);
       const workspace = workspaceOf.get(name);
-      const file = workspace ? path.join(REPOSITORY_ROOT, workspace, 'package.json') : require.resolve(`${name}/package.json`, { paths: [path.join(REPOSITORY_ROOT, 'gateway')] });
+      const file = workspace
+        ? path.join(REPOSITORY_ROOT, workspace, 'package.json')
+        : require.resolve(`${name}/package.json`, { paths: [path.join(REPOSITORY_ROOT, 'gateway')] });
       const { dependencies = {} } = JSON.parse(readFileSync(file, 'utf8')) as Manifest;
       for (const dependency of Object.keys(dependencies)) {
         try {

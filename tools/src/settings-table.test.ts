@@ -39,11 +39,13 @@ describe("the README's settings table", () => {
   it('lists every variable the code reads', () => {
     const documented = new Set(settingsTable(settingsByProcess()).flatMap((row) => row.names));
     // This file's own examples are not reads.
-    const undocumented = ourSources().filter((file) => file !== __filename).flatMap((file) =>
-      variablesRead(readFileSync(file, 'utf8'))
-        .filter((name) => !documented.has(name) && !NOT_SETTINGS.has(name))
-        .map((name) => `${path.relative(REPOSITORY_ROOT, file)}: ${name}`),
-    );
+    const undocumented = ourSources()
+      .filter((file) => file !== __filename)
+      .flatMap((file) =>
+        variablesRead(readFileSync(file, 'utf8'))
+          .filter((name) => !documented.has(name) && !NOT_SETTINGS.has(name))
+          .map((name) => `${path.relative(REPOSITORY_ROOT, file)}: ${name}`),
+      );
     expect(undocumented).toEqual([]);
   });
 

@@ -40,7 +40,9 @@ export function renderSettingsTable(): string {
   return [
     '| variable | default | meaning | read by |',
     '| --- | --- | --- | --- |',
-    ...rows.map((row) => `| ${row.names.map((name) => `\`${name}\``).join(', ')} | ${row.shown ? cell(row.shown) : '—'} | ${cell(row.description)} | ${readers(row)} |`),
+    ...rows.map(
+      (row) => `| ${row.names.map((name) => `\`${name}\``).join(', ')} | ${row.shown ? cell(row.shown) : '—'} | ${cell(row.description)} | ${readers(row)} |`,
+    ),
   ].join('\n');
 }
 

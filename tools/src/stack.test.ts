@@ -17,7 +17,7 @@ interface ComposeService {
 }
 
 describe('the stack, declared once', () => {
-  it("lists the processes whose entry points the workspaces build", () => {
+  it('lists the processes whose entry points the workspaces build', () => {
     for (const { name, entry, subgraph } of STACK) {
       const source = entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
       expect({ name, source, exists: existsSync(path.join(REPOSITORY_ROOT, source)) }).toEqual({ name, source, exists: true });
@@ -48,7 +48,7 @@ describe('the stack, declared once', () => {
       if (file === 'docker-compose.yml') expect(Object.keys(services).filter(isProcess).sort()).toEqual(STACK.map(({ name }) => name).sort());
     });
 
-    it("addresses every process by its name and port", () => {
+    it('addresses every process by its name and port', () => {
       // Any URL naming one of the processes as its host must use that process's port.
       const addresses = [...read(file).matchAll(/https?:\/\/([a-z-]+):(\d+)/g)].filter(([, host]) => isProcess(host as string));
       if (file === 'docker-compose.yml') expect(addresses.length).toBeGreaterThan(0);
@@ -57,7 +57,12 @@ describe('the stack, declared once', () => {
   });
 
   it('the docs name each process with its own port', () => {
-    const docs = ['README.md', ...readdirSync(path.join(REPOSITORY_ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+    const docs = [
+      'README.md',
+      ...readdirSync(path.join(REPOSITORY_ROOT, 'docs'))
+        .filter((name) => name.endsWith('.md'))
+        .map((name) => `docs/${name}`),
+    ];
     const ports = new Set(Object.values(DEFAULT_PORTS));
     for (const doc of docs) {
       const text = read(doc);

@@ -21,7 +21,12 @@ async function fakeSubgraph(options: { delayMs?: number; status?: number; answer
 }
 
 const registry = new Registry();
-const fetchDuration = new Histogram({ name: 'subgraph_fetch_duration_seconds', help: 'h', labelNames: ['subgraph', 'outcome'] as const, registers: [registry] });
+const fetchDuration = new Histogram({
+  name: 'subgraph_fetch_duration_seconds',
+  help: 'h',
+  labelNames: ['subgraph', 'outcome'] as const,
+  registers: [registry],
+});
 const agent = subgraphAgent(8);
 afterAll(() => agent.close());
 
@@ -60,7 +65,10 @@ describe('calls to a subgraph', () => {
   });
 
   it("passes on a subgraph's own error as it wrote it, naming the subgraph", async () => {
-    const fake = await subgraph({ status: 400, answer: { errors: [{ message: 'Variable "$first" got invalid value -1', extensions: { code: 'BAD_USER_INPUT' } }] } });
+    const fake = await subgraph({
+      status: 400,
+      answer: { errors: [{ message: 'Variable "$first" got invalid value -1', extensions: { code: 'BAD_USER_INPUT' } }] },
+    });
     await expect(send(fake.url, '{ ok }')).rejects.toMatchObject({
       message: 'Variable "$first" got invalid value -1',
       extensions: { code: 'BAD_USER_INPUT', serviceName: 'profile' },

@@ -32,7 +32,7 @@ function serviceOption(value: string | undefined): Service | undefined {
 async function split(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const { values } = parseArgs({ args, options: { service: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' } } });
   const service = serviceOption(values.service);
-  if (!service || !values.to) throw new ConfigError('db split needs --service NAME and --to URL (the owner\'s connection to the new database)');
+  if (!service || !values.to) throw new ConfigError("db split needs --service NAME and --to URL (the owner's connection to the new database)");
   const report = await moveService({
     service,
     fromUrl: values.from ?? ownerUrlFor(service, env),

@@ -66,7 +66,10 @@ describe('admin subgraph', () => {
       ['reinstateUser', 'mutation { reinstateUser(userId: "00000000-0000-4000-8000-000000000001") { id } }'],
       ['setUserRole', 'mutation { setUserRole(userId: "00000000-0000-4000-8000-000000000001", role: ADMIN) { id } }'],
       ['eraseUser', 'mutation { eraseUser(userId: "00000000-0000-4000-8000-000000000001") { userId } }'],
-      ['User.auditTrail', '{ _entities(representations: [{ __typename: "User", id: "00000000-0000-4000-8000-000000000001" }]) { ... on User { auditTrail { edges { cursor } } } } }'],
+      [
+        'User.auditTrail',
+        '{ _entities(representations: [{ __typename: "User", id: "00000000-0000-4000-8000-000000000001" }]) { ... on User { auditTrail { edges { cursor } } } } }',
+      ],
     ];
     it.each(operations)('refuses %s to anonymous callers (UNAUTHENTICATED), to users and to demoted admins (FORBIDDEN)', async (_name, query) => {
       const anonymous = await graphql(adminUrl, query);
@@ -114,7 +117,9 @@ describe('admin subgraph', () => {
         await expect(deliver(payments, entry())).rejects.toMatchObject({ status: 403 });
         await expect(deliver(profile, entry({ action: 'payment.refund' }))).rejects.toMatchObject({ status: 403 });
         await expect(deliver(stranger, entry())).rejects.toMatchObject({ status: 401 });
-        await expect(deliver(payments, entry({ action: 'payment.refund', targetType: 'Payment', actorId: 'not a uuid' }))).rejects.toMatchObject({ status: 400 });
+        await expect(deliver(payments, entry({ action: 'payment.refund', targetType: 'Payment', actorId: 'not a uuid' }))).rejects.toMatchObject({
+          status: 400,
+        });
         const allowed = entry({ action: 'payment.refund', targetType: 'Payment' });
         await deliver(payments, allowed);
         expect(await sql('SELECT source FROM admin.audit_entries WHERE id = $1', [allowed.id])).toEqual([{ source: 'payments' }]);

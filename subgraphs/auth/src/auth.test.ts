@@ -200,9 +200,7 @@ describe('auth subgraph', () => {
 
       const newest = await graphql(auth.url, REFRESH, { variables: { token: third.refreshToken } });
       expect(newest.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-      const open = await sql<{ n: number }>('SELECT count(*)::int AS n FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL', [
-        session.user.id,
-      ]);
+      const open = await sql<{ n: number }>('SELECT count(*)::int AS n FROM auth.sessions WHERE user_id = $1 AND revoked_at IS NULL', [session.user.id]);
       expect(open[0]?.n).toBe(0);
     });
 
@@ -293,8 +291,7 @@ describe('auth subgraph', () => {
       ],
       [
         'unsigned (alg: none)',
-        async (id: string) =>
-          `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url.encode(JSON.stringify(validClaims(id)))}.`,
+        async (id: string) => `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url.encode(JSON.stringify(validClaims(id)))}.`,
         /not valid/,
       ],
       [
@@ -368,7 +365,7 @@ describe('auth subgraph', () => {
       expect(badCursor.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
     });
 
-    it('resolves 100 User references with one SQL statement (after the request\'s account check)', async () => {
+    it("resolves 100 User references with one SQL statement (after the request's account check)", async () => {
       const created = await sql<{ id: string }>(
         `INSERT INTO auth.users (email) SELECT 'entity-' || g || '-' || $1 || '@example.com' FROM generate_series(1, 100) g RETURNING id`,
         [Date.now().toString(36)],

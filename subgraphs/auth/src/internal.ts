@@ -12,7 +12,15 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
     commands: {
       suspendUser: command({
         callers: ['admin'],
-        input: z.object({ actor: ACTOR, userId: ID, reason: z.string().trim().min(1).refine((reason) => [...reason].length <= REASON_MAX, `at most ${REASON_MAX} characters`) }),
+        input: z.object({
+          actor: ACTOR,
+          userId: ID,
+          reason: z
+            .string()
+            .trim()
+            .min(1)
+            .refine((reason) => [...reason].length <= REASON_MAX, `at most ${REASON_MAX} characters`),
+        }),
         run: ({ actor, userId, reason }) => suspendUser(db, actor, userId, reason, accessTokenTtlSeconds),
       }),
       reinstateUser: command({

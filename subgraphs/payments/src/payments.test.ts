@@ -43,7 +43,7 @@ describe('payments subgraph', () => {
   }
 
   describe('createPayment', () => {
-    it('charges and answers with exact decimal strings in the currency\'s own precision', async () => {
+    it("charges and answers with exact decimal strings in the currency's own precision", async () => {
       const [userId] = (await newUsers(1)) as [string];
       const token = await tokens.mint({ userId });
       const usd = await pay(token, { amount: '12.5', currency: 'usd', description: 'Lunch', paymentMethodToken: 'tok_visa' });
@@ -137,7 +137,7 @@ describe('payments subgraph', () => {
       return { userId, payment: created.data?.createPayment as Payment };
     }
 
-    it('never lets 20 racing partial refunds exceed the amount, and writes each accepted one\'s audit entry exactly once', async () => {
+    it("never lets 20 racing partial refunds exceed the amount, and writes each accepted one's audit entry exactly once", async () => {
       const { payment } = await paymentOf('100.00');
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, index) =>
@@ -169,8 +169,7 @@ describe('payments subgraph', () => {
 
     it('moves SUCCEEDED → PARTIALLY_REFUNDED → REFUNDED and then refuses more', async () => {
       const { payment } = await paymentOf('30.00');
-      const refund = (amount: string, key: string) =>
-        graphql(url, REFUND, { token: adminToken, variables: { input: { paymentId: payment.id, amount }, key } });
+      const refund = (amount: string, key: string) => graphql(url, REFUND, { token: adminToken, variables: { input: { paymentId: payment.id, amount }, key } });
       expect((await refund('10.00', `${payment.id}-1`)).errors).toBeUndefined();
       expect((await sql<{ status: string }>('SELECT status FROM payments.payments WHERE id = $1', [payment.id]))[0]?.status).toBe('PARTIALLY_REFUNDED');
       expect((await refund('20', `${payment.id}-2`)).errors).toBeUndefined();
@@ -231,10 +230,15 @@ describe('payments subgraph', () => {
   });
 
   describe('lists and totals', () => {
-    it('pages a user\'s payments newest first and sums succeeded minus refunded per currency', async () => {
+    it("pages a user's payments newest first and sums succeeded minus refunded per currency", async () => {
       const [userId] = (await newUsers(1)) as [string];
       const token = await tokens.mint({ userId });
-      for (const [amount, currency] of [['10.00', 'EUR'], ['5.50', 'EUR'], ['700', 'JPY'], ['1.00', 'USD']] as const) {
+      for (const [amount, currency] of [
+        ['10.00', 'EUR'],
+        ['5.50', 'EUR'],
+        ['700', 'JPY'],
+        ['1.00', 'USD'],
+      ] as const) {
         await pay(token, { amount, currency, paymentMethodToken: 'tok_visa' });
       }
       await pay(token, { amount: '99.00', currency: 'USD', paymentMethodToken: 'tok_decline' });
@@ -244,7 +248,9 @@ describe('payments subgraph', () => {
       const query = `query ($r: [_Any!]!, $after: String) { _entities(representations: $r) { ... on User {
         payments(first: 2, after: $after) { edges { node { amount currency status } } pageInfo { hasNextPage endCursor } }
         paymentTotals { currency amount } } } }`;
-      type Answer = { _entities: { payments: { edges: { node: Payment }[]; pageInfo: { hasNextPage: boolean; endCursor: string } }; paymentTotals: unknown[] }[] };
+      type Answer = {
+        _entities: { payments: { edges: { node: Payment }[]; pageInfo: { hasNextPage: boolean; endCursor: string } }; paymentTotals: unknown[] }[];
+      };
       const first = await graphql<Answer>(url, query, { token, variables: { r: [{ __typename: 'User', id: userId }] } });
       const user = first.data?._entities[0];
       expect(user?.payments.edges.map((edge) => edge.node.amount)).toEqual(['99.00', '1.00']);

@@ -44,10 +44,17 @@ describe('profile subgraph', () => {
     const token = await tokens.mint({ userId });
     const first = await graphql<{ updateMyProfile: Record<string, unknown> }>(url, UPDATE, {
       token,
-      variables: { input: { displayName: '  Ada  ', bio: 'Counts things.', avatarUrl: 'https://example.com/a.png', locale: 'en-gb', timezone: 'Europe/London' } },
+      variables: {
+        input: { displayName: '  Ada  ', bio: 'Counts things.', avatarUrl: 'https://example.com/a.png', locale: 'en-gb', timezone: 'Europe/London' },
+      },
     });
     expect(first.errors).toBeUndefined();
-    expect(first.data?.updateMyProfile).toMatchObject({ displayName: 'Ada', locale: 'en-GB', timezone: 'Europe/London', avatarUrl: 'https://example.com/a.png' });
+    expect(first.data?.updateMyProfile).toMatchObject({
+      displayName: 'Ada',
+      locale: 'en-GB',
+      timezone: 'Europe/London',
+      avatarUrl: 'https://example.com/a.png',
+    });
 
     const second = await graphql<{ updateMyProfile: Record<string, unknown> }>(url, UPDATE, { token, variables: { input: { bio: null } } });
     expect(second.data?.updateMyProfile).toMatchObject({ displayName: 'Ada', bio: null, locale: 'en-GB' });
@@ -95,7 +102,10 @@ describe('profile subgraph', () => {
     expect(result.errors).toBeUndefined();
     expect(result.data?._entities.map((user) => user.profile.displayName)).toEqual(ids.map((id, index) => (index < 60 ? `P ${id}` : null)));
     // One for the whole batch, after the request's account check.
-    expect(statements.map((statement) => statement.sql)).toEqual([expect.stringMatching(/account_states/), expect.stringMatching(/FROM "profile"\."profiles"/)]);
+    expect(statements.map((statement) => statement.sql)).toEqual([
+      expect.stringMatching(/account_states/),
+      expect.stringMatching(/FROM "profile"\."profiles"/),
+    ]);
   });
 
   it('stops gracefully: a request in flight still gets its answer, new connections are refused', async () => {

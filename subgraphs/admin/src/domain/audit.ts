@@ -1,6 +1,18 @@
 import { type Service, badUserInput, forbidden } from '@fedstack/runtime';
 import type { AdminPrisma, AuditEntryRecord, ServiceClient } from '@fedstack/shared-db';
-import { AUDIT_RECORD, AUDIT_TOPIC, decodeCursor, eventHandler, groupedBatchLoader, isUuid, pageSize, toConnection, type AuditRecord, type Connection, type EventHandler } from '@fedstack/service-kit';
+import {
+  AUDIT_RECORD,
+  AUDIT_TOPIC,
+  decodeCursor,
+  eventHandler,
+  groupedBatchLoader,
+  isUuid,
+  pageSize,
+  toConnection,
+  type AuditRecord,
+  type Connection,
+  type EventHandler,
+} from '@fedstack/service-kit';
 
 type AdminDb = ServiceClient<'admin'>;
 

@@ -1,6 +1,14 @@
 import { AppError, ErrorCode, type Logger } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
-import { ERASE_COMMAND, backoffMs, InternalCallError, type AccountChanged, type BackgroundWorker, type ErasureReport, type InternalClient } from '@fedstack/service-kit';
+import {
+  ERASE_COMMAND,
+  backoffMs,
+  InternalCallError,
+  type AccountChanged,
+  type BackgroundWorker,
+  type ErasureReport,
+  type InternalClient,
+} from '@fedstack/service-kit';
 import { recordEntry } from './audit';
 import { assertTarget, type Actor } from './users';
 

@@ -1,6 +1,19 @@
 import { badUserInput, conflict, forbidden, notFound } from '@fedstack/runtime';
 import type { AuthPrisma, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
-import { ACCOUNT_TOPICS, ACCOUNT_VIEW_SERVICES, enqueue, recordAudit, type AccountChanged, type AccountSnapshot, type AccountStateSource, type AuditRecord, type ErasureChange, type ErasureReport, type SessionsRevoked, type ViewerRole } from '@fedstack/service-kit';
+import {
+  ACCOUNT_TOPICS,
+  ACCOUNT_VIEW_SERVICES,
+  enqueue,
+  recordAudit,
+  type AccountChanged,
+  type AccountSnapshot,
+  type AccountStateSource,
+  type AuditRecord,
+  type ErasureChange,
+  type ErasureReport,
+  type SessionsRevoked,
+  type ViewerRole,
+} from '@fedstack/service-kit';
 
 type AuthDb = ServiceClient<'auth'>;
 type AuthTx = ServiceTransaction<'auth'>;
@@ -111,11 +124,7 @@ function published(userId: string, state: { role: Role; status: Status; erased_a
 }
 
 /** Records an account's new role, status or erasure and publishes it with its new version. */
-async function changeAccount(
-  tx: AuthTx,
-  user: LockedUser,
-  change: { role?: Role; status?: Status; erasedAt?: Date; email?: string },
-): Promise<AccountChanged> {
+async function changeAccount(tx: AuthTx, user: LockedUser, change: { role?: Role; status?: Status; erasedAt?: Date; email?: string }): Promise<AccountChanged> {
   const [updated] = await tx.$queryRaw<{ role: Role; status: Status; erased_at: Date | null; state_version: bigint }[]>`
     UPDATE auth.users SET role = coalesce(${change.role ?? null}::text, role::text)::auth."Role",
                           status = coalesce(${change.status ?? null}::text, status::text)::auth."UserStatus",

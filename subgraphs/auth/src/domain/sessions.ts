@@ -56,10 +56,7 @@ interface LockedSession {
 }
 
 type RotationOutcome =
-  | { kind: 'rotated'; refresh: IssuedRefreshToken; user: UserRecord }
-  | { kind: 'reused' }
-  | { kind: 'invalid'; reason: string }
-  | { kind: 'suspended' };
+  { kind: 'rotated'; refresh: IssuedRefreshToken; user: UserRecord } | { kind: 'reused' } | { kind: 'invalid'; reason: string } | { kind: 'suspended' };
 
 /**
  * Exchanges a refresh token for a new one in the same family. The row is locked, so of two concurrent

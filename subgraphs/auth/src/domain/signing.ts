@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type CryptoKey } from 'jose';
 import { ConfigError } from '@fedstack/runtime';
-import { TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePrivateKey, type AccessTokenClaims, type PrivateKeyPair, type ViewerRole } from '@fedstack/service-kit';
+import {
+  TOKEN_ALGORITHM,
+  loadOrCreateDevelopmentKeyPair,
+  parsePrivateKey,
+  type AccessTokenClaims,
+  type PrivateKeyPair,
+  type ViewerRole,
+} from '@fedstack/service-kit';
 
 export type SigningKey = PrivateKeyPair;
 

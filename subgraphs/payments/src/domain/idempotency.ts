@@ -16,13 +16,15 @@ export function assertIdempotencyKey(key: string): void {
 
 /** A fingerprint of the request, so that a key reused with other input is recognised. */
 export function fingerprint(request: Record<string, string | null>): string {
-  const canonical = JSON.stringify(Object.keys(request).sort().map((name) => [name, request[name]]));
+  const canonical = JSON.stringify(
+    Object.keys(request)
+      .sort()
+      .map((name) => [name, request[name]]),
+  );
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-export type Claim =
-  | { kind: 'claimed'; recordId: string }
-  | { kind: 'replay'; paymentId: string | null; refundId: string | null; errorCode: string | null };
+export type Claim = { kind: 'claimed'; recordId: string } | { kind: 'replay'; paymentId: string | null; refundId: string | null; errorCode: string | null };
 
 /**
  * Claims a key inside the caller's transaction. The unique constraint does the work: a concurrent

@@ -10,7 +10,8 @@ const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 /** An upper-case ISO 4217 code the runtime knows, or BAD_USER_INPUT on `field`. */
 export function parseCurrency(value: string, field: string): string {
   const code = value.trim().toUpperCase();
-  if (!/^[A-Z]{3}$/.test(code) || !CURRENCIES.has(code)) throw badUserInput(field, `must be an ISO 4217 currency code such as "EUR" (got "${value.slice(0, 10)}")`);
+  if (!/^[A-Z]{3}$/.test(code) || !CURRENCIES.has(code))
+    throw badUserInput(field, `must be an ISO 4217 currency code such as "EUR" (got "${value.slice(0, 10)}")`);
   return code;
 }
 

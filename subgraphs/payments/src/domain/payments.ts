@@ -1,6 +1,19 @@
 import { AppError, ErrorCode, badUserInput, conflict, notFound } from '@fedstack/runtime';
 import { type Decimal, type PaymentRecord, type PaymentStatus, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
-import { batchLoader, decodeCursor, formatAmount, groupedBatchLoader, guardAccountWrite, isUuid, pageSize, recordAudit, toConnection, type Connection, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
+import {
+  batchLoader,
+  decodeCursor,
+  formatAmount,
+  groupedBatchLoader,
+  guardAccountWrite,
+  isUuid,
+  pageSize,
+  recordAudit,
+  toConnection,
+  type Connection,
+  type ErasureChange,
+  type RawExecutor,
+} from '@fedstack/service-kit';
 import { assertIdempotencyKey, claimIdempotencyKey, fingerprint } from './idempotency';
 import { optionalText, parseAmount, parseCurrency, parseDecimal } from './money';
 import { DECLINING_TOKENS, assertTokenFormat, type PaymentProcessor } from './processor';
@@ -117,46 +130,43 @@ export async function refundPayment(
     reason,
   });
 
-  return db.$transaction(
-    async (tx) => {
-      const claim = await claimIdempotencyKey(tx, { userId: admin.userId, operation: 'refundPayment', key: idempotencyKey, requestHash });
-      if (claim.kind === 'replay') {
-        const refund = await tx.refund.findUniqueOrThrow({ where: { id: claim.refundId as string }, include: { payment: { select: { currency: true } } } });
-        const { payment, ...rest } = refund;
-        return { ...rest, currency: payment.currency };
-      }
-      const [payment] = await tx.$queryRaw<LockedPayment[]>`
+  return db.$transaction(async (tx) => {
+    const claim = await claimIdempotencyKey(tx, { userId: admin.userId, operation: 'refundPayment', key: idempotencyKey, requestHash });
+    if (claim.kind === 'replay') {
+      const refund = await tx.refund.findUniqueOrThrow({ where: { id: claim.refundId as string }, include: { payment: { select: { currency: true } } } });
+      const { payment, ...rest } = refund;
+      return { ...rest, currency: payment.currency };
+    }
+    const [payment] = await tx.$queryRaw<LockedPayment[]>`
         SELECT id, amount, refunded_amount, currency, status::text AS status
         FROM payments.payments WHERE id = ${request.paymentId}::uuid FOR UPDATE`;
-      if (!payment) throw notFound(`No payment with id ${request.paymentId}`);
-      if (payment.status !== 'SUCCEEDED' && payment.status !== 'PARTIALLY_REFUNDED') {
-        throw conflict(`Only succeeded payments can be refunded; this one is ${payment.status}`);
-      }
-      const refundable = payment.amount.minus(payment.refunded_amount);
-      const amount = parseAmount(request.amount, payment.currency, 'input.amount', refundable);
-      const refundedAfter = payment.refunded_amount.plus(amount);
-      const statusAfter: PaymentStatus = refundedAfter.equals(payment.amount) ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
-      const refund = await tx.refund.create({ data: { paymentId: payment.id, amount, reason, createdById: admin.userId } });
-      await tx.payment.update({ where: { id: payment.id }, data: { refundedAmount: refundedAfter, status: statusAfter } });
-      await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { refundId: refund.id } });
-      await recordAudit(tx, 'payments', {
-        actorId: admin.userId,
-        action: 'payment.refund',
-        targetType: 'Payment',
-        targetId: payment.id,
-        requestId: admin.requestId,
-        payload: {
-          refundId: refund.id,
-          amount: amount.toFixed(),
-          currency: payment.currency,
-          before: { status: payment.status, refundedAmount: payment.refunded_amount.toFixed() },
-          after: { status: statusAfter, refundedAmount: refundedAfter.toFixed() },
-        },
-      });
-      return { ...refund, currency: payment.currency };
-    },
-    TRANSACTION,
-  );
+    if (!payment) throw notFound(`No payment with id ${request.paymentId}`);
+    if (payment.status !== 'SUCCEEDED' && payment.status !== 'PARTIALLY_REFUNDED') {
+      throw conflict(`Only succeeded payments can be refunded; this one is ${payment.status}`);
+    }
+    const refundable = payment.amount.minus(payment.refunded_amount);
+    const amount = parseAmount(request.amount, payment.currency, 'input.amount', refundable);
+    const refundedAfter = payment.refunded_amount.plus(amount);
+    const statusAfter: PaymentStatus = refundedAfter.equals(payment.amount) ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    const refund = await tx.refund.create({ data: { paymentId: payment.id, amount, reason, createdById: admin.userId } });
+    await tx.payment.update({ where: { id: payment.id }, data: { refundedAmount: refundedAfter, status: statusAfter } });
+    await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { refundId: refund.id } });
+    await recordAudit(tx, 'payments', {
+      actorId: admin.userId,
+      action: 'payment.refund',
+      targetType: 'Payment',
+      targetId: payment.id,
+      requestId: admin.requestId,
+      payload: {
+        refundId: refund.id,
+        amount: amount.toFixed(),
+        currency: payment.currency,
+        before: { status: payment.status, refundedAmount: payment.refunded_amount.toFixed() },
+        after: { status: statusAfter, refundedAmount: refundedAfter.toFixed() },
+      },
+    });
+    return { ...refund, currency: payment.currency };
+  }, TRANSACTION);
 }
 
 /** Loads payments by id: one statement per batch. */
@@ -250,7 +260,11 @@ export async function erasePayments(tx: RawExecutor, userId: string): Promise<Er
         userId,
       ),
     },
-    { table: 'idempotency_records', action: 'deleted', rows: await tx.$executeRawUnsafe('DELETE FROM payments.idempotency_records WHERE user_id = $1::uuid', userId) },
+    {
+      table: 'idempotency_records',
+      action: 'deleted',
+      rows: await tx.$executeRawUnsafe('DELETE FROM payments.idempotency_records WHERE user_id = $1::uuid', userId),
+    },
   ];
 }
 
