@@ -1,18 +1,16 @@
 import path from 'node:path';
 import { defineConfig } from 'prisma/config';
-import { MigrationAdapterFactory, migrationConnection, releaseEngineTimers } from './src/prisma-workarounds';
+import { CLI_SERVICES, MigrationAdapterFactory, migrationConnection, releaseEngineTimers } from './src/prisma-workarounds';
 
 // Prisma's CLI, run by scripts/prisma-offline.js on one service's schema and migration history, on its
 // WebAssembly schema engine through the pg driver adapter: the native engines cannot be downloaded on
 // machines without internet (docs/adr/0001-prisma-offline.md). What that takes is in
 // src/prisma-workarounds.js.
 
-const SERVICES = ['auth', 'profile', 'payments', 'admin'];
-
 // The launcher sets it; this file is loaded by the CLI only, never by the services.
 const service = process.env.PRISMA_SERVICE ?? '';
-if (!SERVICES.includes(service)) {
-  throw new Error(`PRISMA_SERVICE must name the service to work on: ${SERVICES.join(', ')} (got "${service}")`);
+if (!CLI_SERVICES.includes(service)) {
+  throw new Error(`PRISMA_SERVICE must name the service to work on: ${CLI_SERVICES.join(', ')} (got "${service}")`);
 }
 
 releaseEngineTimers();

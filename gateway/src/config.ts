@@ -62,7 +62,7 @@ function origins(): z.ZodType<string[] | '*' | undefined, string | undefined> {
 }
 
 /** What the gateway reads besides the server settings. */
-export const GATEWAY_SETTINGS = {
+const GATEWAY_SETTINGS = {
   SUPERGRAPH_FILE: setting(
     text(path.join(REPOSITORY_ROOT, 'supergraph.graphql')),
     'the supergraph the gateway serves (reloaded when it changes)',
@@ -77,7 +77,6 @@ export const GATEWAY_SETTINGS = {
   MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)', '3000'),
   MAX_QUERY_COST: setting(integer(20_000, { max: 100_000_000 }), 'highest cost accepted: fields weighted by `first` and list sizes', '20000'),
   CORS_ORIGINS: setting(origins(), 'comma-separated browser origins allowed to call the gateway, or `*`', '`*` outside production, none in production'),
-  ...SUBGRAPH_URL_SETTINGS,
 };
 
 /** Settings only the gateway's primary process reads (node:cluster). */
@@ -96,7 +95,7 @@ export const GATEWAY_PROCESS_SETTINGS = {
 
 /** Every setting the gateway reads, for the settings table. */
 export function gatewaySettings(production = false) {
-  return { ...serverSettings('gateway', production), ...GATEWAY_SETTINGS, ...GATEWAY_PROCESS_SETTINGS };
+  return { ...serverSettings('gateway', production), ...GATEWAY_SETTINGS, ...SUBGRAPH_URL_SETTINGS, ...GATEWAY_PROCESS_SETTINGS };
 }
 
 /** The gateway's settings, read once at start. */

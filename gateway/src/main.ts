@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { readSettings, serve } from '@fedstack/runtime';
+import { orExit, readSettings, serve } from '@fedstack/runtime';
 import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
 
@@ -8,23 +8,11 @@ import { createGatewayServer } from './server';
  * planning and result shaping use every core. Each worker is a complete gateway: its own supergraph
  * watch, connection pools and metrics.
  */
-let workers = 1;
-let workerHeapMb = 0;
-try {
-  ({ GATEWAY_WORKERS: workers, GATEWAY_WORKER_HEAP_MB: workerHeapMb } = readSettings(process.env, GATEWAY_PROCESS_SETTINGS));
-} catch (error) {
-  console.error(`error: ${(error as Error).message}`);
-  process.exit(1);
-}
+const { GATEWAY_WORKERS: workers, GATEWAY_WORKER_HEAP_MB: workerHeapMb } = orExit(() => readSettings(process.env, GATEWAY_PROCESS_SETTINGS));
 
 if (workers > 1 && cluster.isPrimary) {
-  try {
-    // A bad setting stops the primary with one line, instead of every worker failing in a loop.
-    loadGatewayConfig();
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    process.exit(1);
-  }
+  // A bad setting stops the primary with one line, instead of every worker failing in a loop.
+  orExit(() => loadGatewayConfig());
   let stopping = false;
   let listening = false;
   cluster.on('listening', () => {

@@ -2,7 +2,7 @@ import { DEFAULT_PORTS, SERVICES, STACK, type Service, type StackProcessName } f
 import { choice, flag, httpUrl, integer, port, readSettings, setting, text, type Setting } from './settings';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** Settings every server has, whether gateway or subgraph. */
 export interface ServerConfig {
@@ -20,10 +20,15 @@ export interface ServerConfig {
   introspection: boolean;
 }
 
+/** The variable that sets process `name`'s port. */
+export function portVariable<N extends StackProcessName>(name: N): `${Uppercase<N>}_PORT` {
+  return `${name.toUpperCase() as Uppercase<N>}_PORT`;
+}
+
 /** `<NAME>_PORT`, the port process `name` listens on. */
-export function portSetting(name: StackProcessName): Record<string, Setting<number>> {
+export function portSetting<N extends StackProcessName>(name: N): Record<`${Uppercase<N>}_PORT`, Setting<number>> {
   return {
-    [`${name.toUpperCase()}_PORT`]: setting(
+    [portVariable(name)]: setting(
       port(DEFAULT_PORTS[name]),
       'the port each process listens on (0: any free port, not under `npm start`)',
       [...STACK]
@@ -31,7 +36,17 @@ export function portSetting(name: StackProcessName): Record<string, Setting<numb
         .map((entry) => `${entry.port} (${entry.name})`)
         .join(', '),
     ),
-  };
+  } as Record<`${Uppercase<N>}_PORT`, Setting<number>>;
+}
+
+/** NODE_ENV, read by every process that behaves differently in production. */
+export const NODE_ENV_SETTING = {
+  NODE_ENV: setting(text(''), '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required', 'unset (development)'),
+};
+
+/** NODE_ENV=production. */
+export function isProduction(env: NodeJS.ProcessEnv): boolean {
+  return readSettings(env, NODE_ENV_SETTING).NODE_ENV === 'production';
 }
 
 /** The address servers listen on. */
@@ -45,12 +60,11 @@ export function logLevelSetting(fallback: LogLevel) {
   return { LOG_LEVEL: setting(choice(LOG_LEVELS, fallback), LOG_LEVEL_DESCRIPTION, LOG_LEVEL_SHOWN) };
 }
 
-/** The settings of a server process named `name` (its port is `<NAME>_PORT`). */
-export function serverSettings(name: StackProcessName, production: boolean) {
+/** What every server reads besides its port. */
+function commonServerSettings(production: boolean) {
   return {
-    ...portSetting(name),
     ...HOST_SETTING,
-    NODE_ENV: setting(text(''), '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required', 'unset (development)'),
+    ...NODE_ENV_SETTING,
     ...logLevelSetting('info'),
     TRUST_PROXY: setting(
       text('loopback, linklocal, uniquelocal'),
@@ -63,13 +77,17 @@ export function serverSettings(name: StackProcessName, production: boolean) {
   } satisfies Record<string, Setting<unknown>>;
 }
 
+/** The settings of a server process named `name`, for the settings table. */
+export function serverSettings(name: StackProcessName, production: boolean) {
+  return { ...portSetting(name), ...commonServerSettings(production) };
+}
+
 /** The settings shared by all servers, read from the environment once at start. */
 export function loadServerConfig(name: StackProcessName, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const production = env.NODE_ENV === 'production';
-  const settings = readSettings(env, serverSettings(name, production));
-  const ports = readSettings(env, portSetting(name));
+  const production = isProduction(env);
+  const settings = readSettings(env, commonServerSettings(production));
   return {
-    port: ports[`${name.toUpperCase()}_PORT`] ?? DEFAULT_PORTS[name],
+    port: readSettings(env, portSetting(name))[portVariable(name)],
     host: settings.HOST,
     production,
     logLevel: settings.LOG_LEVEL,

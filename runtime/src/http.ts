@@ -7,13 +7,13 @@ import type { ServiceMetrics } from './metrics';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The request id a client or the gateway sent in `x-request-id`, if well-formed, or a new one. */
-export function requestIdOf(header: string | string[] | undefined): string {
+function requestIdOf(header: string | string[] | undefined): string {
   const value = Array.isArray(header) ? header[0] : header;
   return value && REQUEST_ID.test(value) ? value : randomUUID();
 }
 
 /** Gives every request an id (echoed in the response) for logs on both sides. */
-export function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
+function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
   const requestId = requestIdOf(req.headers['x-request-id']);
   res.locals.requestId = requestId;
   res.setHeader('x-request-id', requestId);

@@ -1,51 +1,23 @@
 export { REPOSITORY_ROOT } from './paths';
 export { STACK, SERVICES, DEFAULT_PORTS, isService, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
-export {
-  StartupError,
-  ConfigError,
-  ErrorCode,
-  AppError,
-  badUserInput,
-  unauthenticated,
-  forbidden,
-  notFound,
-  conflict,
-  rateLimited,
-  isClientSafe,
-  formatErrorFor,
-} from './errors';
-export {
-  setting,
-  readSettings,
-  settingsTable,
-  text,
-  integer,
-  port,
-  flag,
-  choice,
-  httpUrl,
-  asHttpUrl,
-  settingFile,
-  secretSetting,
-  type Setting,
-  type SettingsOf,
-  type SettingRow,
-} from './settings';
+export { StartupError, ConfigError, ErrorCode, AppError, badUserInput, unauthenticated, forbidden, notFound, conflict, rateLimited } from './errors';
+export { setting, readSettings, readSetting, settingsTable, text, integer, choice, httpUrl, secretSetting, type Setting, type SettingRow } from './settings';
 export {
   serverSettings,
   loadServerConfig,
   portSetting,
+  portVariable,
+  isProduction,
+  NODE_ENV_SETTING,
   logLevelSetting,
   subgraphUrls,
   HOST_SETTING,
-  LOG_LEVELS,
   SUBGRAPH_URL_SETTINGS,
   type ServerConfig,
   type LogLevel,
 } from './config';
 export { createLogger, type Logger, type LogDestination } from './logger';
 export { ServiceMetrics } from './metrics';
-export { requestIdOf, requestIdMiddleware, httpErrorHandler, listen, operationalRoutes } from './http';
-export { createGraphQLServer, landingPage, observabilityPlugin, type GraphQLServer, type GraphQLServerDefinition } from './server';
-export { runMain, serve } from './main';
+export { createGraphQLServer, type GraphQLServer } from './server';
+export { runMain, serve, orExit } from './main';
 export { freePort, portIsFree } from './net';

@@ -19,6 +19,16 @@ export function runMain(main: () => Promise<void>): void {
   );
 }
 
+/** What `read` returns; if it throws (a bad setting, say), one line on stderr and exit code 1. */
+export function orExit<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+}
+
 /**
  * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM, and turns a
  * start-up failure into one line on stderr and exit code 1.

@@ -13,12 +13,12 @@ import { createLogger, type LogDestination, type Logger } from './logger';
 import { ServiceMetrics } from './metrics';
 
 /** Apollo Sandbox for a browser's GET /graphql outside production; nothing at all in production. */
-export function landingPage(production: boolean): ApolloServerPlugin {
+function landingPage(production: boolean): ApolloServerPlugin {
   return production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true });
 }
 
 /** Metrics and a log line for every operation, and the real error behind every masked one. */
-export function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logger: Logger }> {
+function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logger: Logger }> {
   return {
     async requestDidStart({ contextValue }) {
       const started = performance.now();
@@ -97,7 +97,8 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   const metrics = definition.metrics ?? new ServiceMetrics({ service: name });
   const app = express();
   const httpServer = http.createServer(app);
-  // Longer than a client's (the gateway's) idle keep-alive, so that the client, not us, closes idle connections.
+  // Longer than the idle keep-alive of whoever calls us (load balancers commonly keep 60 s, the gateway 30 s
+  // to each subgraph), so that the caller closes an idle connection, never we under a request it sends.
   httpServer.keepAliveTimeout = 75_000;
   httpServer.headersTimeout = 76_000;
 

@@ -39,90 +39,74 @@ export function readSettings<S extends Record<string, Setting<unknown>>>(env: No
   return values as SettingsOf<S>;
 }
 
+/** Reads one variable whose name is worked out (`AUTH_DB_PASSWORD`…), as `readSettings` would. */
+export function readSetting<T>(env: NodeJS.ProcessEnv, name: string, declared: Setting<T>): T {
+  return readSettings(env, { [name]: declared })[name] as T;
+}
+
 const got = (raw: string) => `(got "${raw.length > 100 ? `${raw.slice(0, 100)}…` : raw}")`;
 
-/** A value the text gives, or `problem` with the text. */
-function parsedBy<T>(parse: (raw: string) => T | undefined, problem: string) {
-  return (raw: string, ctx: z.RefinementCtx): T => {
-    const value = parse(raw);
-    if (value === undefined) {
+/**
+ * A setting parsed from its text by `parse` (undefined: not valid, reported as `problem` with the text),
+ * or `fallback` when unset.
+ */
+function parsed<T, F extends T | undefined>(parse: (raw: string) => T | undefined, problem: string, fallback: F): z.ZodType<T | F, string | undefined> {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return fallback;
+      const value = parse(raw);
+      if (value !== undefined) return value;
       ctx.addIssue({ code: 'custom', message: `${problem} ${got(raw)}` });
       return z.NEVER;
-    }
-    return value;
-  };
+    });
 }
 
 /** The text as it is, or `fallback` when unset. */
 export function text(fallback: string): z.ZodType<string, string | undefined>;
 export function text(): z.ZodType<string | undefined, string | undefined>;
 export function text(fallback?: string): z.ZodType<string | undefined, string | undefined> {
-  return z
-    .string()
-    .optional()
-    .transform((raw) => raw ?? fallback);
+  return parsed((raw) => raw, '', fallback);
 }
 
-/** A whole number from `min` to `max`, or `fallback` when unset. */
+/** The whole number the text says, if it is one from `min` to `max`. */
+function wholeNumber(raw: string, min: number, max: number): number | undefined {
+  const value = Number(raw);
+  return Number.isInteger(value) && value >= min && value <= max ? value : undefined;
+}
+
+/** A whole number from `min` (1 unless given) to `max`, or `fallback` when unset. */
 export function integer(fallback: number, limits: { min?: number; max?: number } = {}): z.ZodType<number, string | undefined> {
   const { min = 1, max = Number.MAX_SAFE_INTEGER } = limits;
-  const parse = parsedBy((raw) => {
-    const value = Number(raw);
-    return Number.isInteger(value) && value >= min && value <= max ? value : undefined;
-  }, `must be a whole number from ${min} to ${max}`);
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return parsed((raw) => wholeNumber(raw, min, max), `must be a whole number from ${min} to ${max}`, fallback);
 }
 
 /** A TCP port; 0 lets the operating system choose a free one (tests). */
 export function port(fallback: number): z.ZodType<number, string | undefined> {
-  const parse = parsedBy((raw) => {
-    const value = Number(raw);
-    return Number.isInteger(value) && value >= 0 && value <= 65535 ? value : undefined;
-  }, 'must be a port number from 0 to 65535');
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return parsed((raw) => wholeNumber(raw, 0, 65535), 'must be a port number from 0 to 65535', fallback);
 }
 
 /** true/1 or false/0, or `fallback` when unset. */
 export function flag(fallback: boolean): z.ZodType<boolean, string | undefined> {
-  const parse = parsedBy((raw) => ({ true: true, '1': true, false: false, '0': false })[raw], 'must be true or false');
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return parsed((raw) => ({ true: true, '1': true, false: false, '0': false })[raw], 'must be true or false', fallback);
 }
 
 /** One of `allowed`, or `fallback` when unset. */
 export function choice<T extends string>(allowed: readonly T[], fallback: T): z.ZodType<T, string | undefined> {
-  const parse = parsedBy((raw) => ((allowed as readonly string[]).includes(raw) ? (raw as T) : undefined), `must be one of ${allowed.join(', ')}`);
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => (raw === undefined ? fallback : parse(raw, ctx)));
+  return parsed((raw) => allowed.find((value) => value === raw), `must be one of ${allowed.join(', ')}`, fallback);
 }
 
 /** Checks an http(s) URL and returns it normalised, or undefined when it is not one. */
-export function asHttpUrl(raw: string): string | undefined {
-  try {
-    const url = new URL(raw);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : undefined;
-  } catch {
-    return undefined;
-  }
+function asHttpUrl(raw: string): string | undefined {
+  if (!URL.canParse(raw)) return undefined;
+  const url = new URL(raw);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.toString() : undefined;
 }
 
 /** An http(s) URL, normalised; unset is undefined. */
 export function httpUrl(): z.ZodType<string | undefined, string | undefined> {
-  const parse = parsedBy(asHttpUrl, 'is not a valid http(s) URL');
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => (raw === undefined ? undefined : parse(raw, ctx)));
+  return parsed(asHttpUrl, 'is not a valid http(s) URL', undefined);
 }
 
 /** One row of the README's settings table: the variables that share a meaning, and who reads them. */
@@ -152,7 +136,7 @@ export function settingsTable(processes: { name: string; settings: Record<string
 }
 
 /** Reads a file a setting names (a container secret), failing with the setting's name. */
-export function settingFile(file: string, name: string): string {
+function settingFile(file: string, name: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {

@@ -1,7 +1,8 @@
 /**
- * The stack's processes: the one place that names them, their default ports and entry points. The
- * launcher, the configurations, the compose file, supergraph.yaml and the docs follow it (the last three
- * checked by tests).
+ * The stack's processes: the one place in the code that names them, their default ports and entry
+ * points. The launcher, the configurations and the settings table follow it; the compose files,
+ * supergraph.yaml, the docs, the Prisma CLI's launcher and the test projects are checked against it
+ * (tools/src/stack.test.ts).
  */
 export const STACK = [
   { name: 'auth', port: 4001, entry: 'subgraphs/auth/dist/main.js', subgraph: true },
@@ -13,9 +14,11 @@ export const STACK = [
 
 export type StackProcessName = (typeof STACK)[number]['name'];
 
-/** The four services; each owns the PostgreSQL schema of the same name and is a subgraph of the gateway. */
-export const SERVICES = ['auth', 'profile', 'payments', 'admin'] as const satisfies readonly StackProcessName[];
-export type Service = (typeof SERVICES)[number];
+/** A service: it owns the PostgreSQL schema of the same name and is a subgraph of the gateway. */
+export type Service = Extract<(typeof STACK)[number], { subgraph: true }>['name'];
+
+/** The four services, in start order. */
+export const SERVICES: readonly Service[] = STACK.flatMap((entry) => (entry.subgraph ? [entry.name] : []));
 
 export function isService(value: string): value is Service {
   return (SERVICES as readonly string[]).includes(value);

@@ -11,6 +11,7 @@ import {
   logLevelSetting,
   portIsFree,
   portSetting,
+  portVariable,
   readSettings,
   type StackProcessName,
 } from '@fedstack/runtime';
@@ -25,7 +26,7 @@ export const LAUNCHER_SETTINGS = {
 /** Every setting `npm start` reads, for the settings table. */
 export const LAUNCHER_READS = {
   ...LAUNCHER_SETTINGS,
-  ...(Object.assign({}, ...STACK.map(({ name }) => portSetting(name))) as ReturnType<typeof portSetting>),
+  ...Object.fromEntries(STACK.map(({ name }) => [portVariable(name), portSetting(name)[portVariable(name)]])),
   ...DATABASE_SETTINGS,
   ...EMBEDDED_SETTINGS,
   ...SUBGRAPH_URL_SETTINGS,
@@ -42,11 +43,11 @@ export interface PlannedProcess {
 /** Each process with the port its `<NAME>_PORT` variable gives, or its default. */
 export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
   return STACK.map(({ name, entry }) => {
-    const portVariable = `${name.toUpperCase()}_PORT`;
-    const port = readSettings(env, portSetting(name))[portVariable] as number;
+    const variable = portVariable(name);
+    const port = readSettings(env, portSetting(name))[variable];
     // The launcher wires the processes to each other by port, so it cannot let the system choose one.
-    if (port === 0) throw new ConfigError(`${portVariable} cannot be 0 under npm start: the other processes must know where ${name} listens`);
-    return { name, entry, portVariable, port };
+    if (port === 0) throw new ConfigError(`${variable} cannot be 0 under npm start: the other processes must know where ${name} listens`);
+    return { name, entry, portVariable: variable, port };
   });
 }
 

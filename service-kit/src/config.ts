@@ -63,10 +63,10 @@ export interface ServiceConfig extends ServerConfig {
 }
 
 /** The development key pair's file, created on first use (git-ignored). */
-export const DEVELOPMENT_KEY_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'jwt-signing-key.json');
+const DEVELOPMENT_KEY_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'jwt-signing-key.json');
 
 /** How a service verifies access tokens. */
-export const TOKEN_SETTINGS = {
+const TOKEN_SETTINGS = {
   JWT_PUBLIC_KEY: setting(text(), 'how profile, payments and admin verify tokens: a public key (PEM, JWK or JWK Set)', 'the development key'),
   JWT_JWKS_URL: setting(httpUrl(), "…or where to fetch one (auth's `/.well-known/jwks.json`); one of the two is required in production"),
   JWT_ISSUER: setting(text('fedstack-auth'), 'pinned token claim `iss`', '`fedstack-auth`'),
@@ -74,7 +74,7 @@ export const TOKEN_SETTINGS = {
 };
 
 /** What a subgraph reads besides the server settings and where its database is. */
-export const SUBGRAPH_SETTINGS = {
+const SUBGRAPH_SETTINGS = {
   DB_POOL_SIZE: setting(integer(10, { max: 1000 }), "connections in each service's pool", '10'),
   ...TOKEN_SETTINGS,
   INTERNAL_PRIVATE_KEY: setting(
@@ -90,66 +90,45 @@ export const SUBGRAPH_SETTINGS = {
     'the longest wait between two attempts to deliver one event (the bound on how late a service that was down hears of a change)',
     '10000',
   ),
-  ...SUBGRAPH_URL_SETTINGS,
 };
 
 /** Every setting a subgraph process reads, for the settings table. */
 export function serviceSettings(service: Service, production = false) {
-  return { ...serverSettings(service, production), ...DATABASE_SETTINGS, ...SUBGRAPH_SETTINGS };
-}
-
-/**
- * The token verification settings. In production a public key or a JWKS URL is required, except for
- * auth, which verifies with the public half of its own signing key.
- */
-export function loadTokenVerificationConfig(env: NodeJS.ProcessEnv = process.env, requireKey = true): TokenVerificationConfig {
-  const settings = readSettings(env, TOKEN_SETTINGS);
-  const production = env.NODE_ENV === 'production';
-  if (production && requireKey && !settings.JWT_PUBLIC_KEY && !settings.JWT_JWKS_URL) {
-    throw new ConfigError('JWT_PUBLIC_KEY or JWT_JWKS_URL must be set in production: subgraphs cannot verify access tokens');
-  }
-  return {
-    issuer: settings.JWT_ISSUER,
-    audience: settings.JWT_AUDIENCE,
-    ...(settings.JWT_PUBLIC_KEY ? { publicKey: settings.JWT_PUBLIC_KEY } : {}),
-    ...(settings.JWT_JWKS_URL ? { jwksUrl: settings.JWT_JWKS_URL } : {}),
-    ...(production ? {} : { developmentKeyFile: DEVELOPMENT_KEY_FILE }),
-  };
-}
-
-/** The internal API's settings; in production the service's own key is required. */
-export function loadInternalApiConfig(env: NodeJS.ProcessEnv = process.env): InternalApiConfig {
-  const urls = subgraphUrls(env);
-  const peers = Object.fromEntries(SERVICES.map((service) => [service, new URL(urls[service] ?? defaultSubgraphUrl(service)).origin])) as Record<
-    Service,
-    string
-  >;
-  const { INTERNAL_TIMEOUT_MS: timeoutMs } = readSettings(env, { INTERNAL_TIMEOUT_MS: SUBGRAPH_SETTINGS.INTERNAL_TIMEOUT_MS });
-  const privateKey = secretSetting(env, 'INTERNAL_PRIVATE_KEY');
-  if (!privateKey && env.NODE_ENV === 'production') {
-    throw new ConfigError(
-      'INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production: the service has no key to sign its calls to the others with',
-    );
-  }
-  return { ...(privateKey ? { privateKey } : {}), peers, timeoutMs };
+  return { ...serverSettings(service, production), ...DATABASE_SETTINGS, ...SUBGRAPH_SETTINGS, ...SUBGRAPH_URL_SETTINGS };
 }
 
 /** Everything a subgraph process reads from its environment, validated once at start. */
 export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const server = loadServerConfig(service, env);
   const connection = serviceConnection(service, env);
-  const settings = readSettings(env, {
-    DB_POOL_SIZE: SUBGRAPH_SETTINGS.DB_POOL_SIZE,
-    OUTBOX_POLL_MS: SUBGRAPH_SETTINGS.OUTBOX_POLL_MS,
-    OUTBOX_MAX_BACKOFF_MS: SUBGRAPH_SETTINGS.OUTBOX_MAX_BACKOFF_MS,
-  });
+  const settings = readSettings(env, SUBGRAPH_SETTINGS);
+  const { production } = server;
+  // auth verifies tokens with the public half of its own signing key; the others need one given.
+  if (production && service !== 'auth' && !settings.JWT_PUBLIC_KEY && !settings.JWT_JWKS_URL) {
+    throw new ConfigError('JWT_PUBLIC_KEY or JWT_JWKS_URL must be set in production: subgraphs cannot verify access tokens');
+  }
+  const privateKey = secretSetting(env, 'INTERNAL_PRIVATE_KEY');
+  if (!privateKey && production) {
+    throw new ConfigError(
+      'INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production: the service has no key to sign its calls to the others with',
+    );
+  }
+  const urls = subgraphUrls(env);
+  const peers = Object.fromEntries(SERVICES.map((peer) => [peer, new URL(urls[peer] ?? defaultSubgraphUrl(peer)).origin])) as Record<Service, string>;
   return {
-    ...loadServerConfig(service, env),
+    ...server,
     service,
     databaseUrl: connection.url,
     databaseSetting: connection.source,
     poolSize: settings.DB_POOL_SIZE,
-    tokens: loadTokenVerificationConfig(env, service !== 'auth'),
-    internal: loadInternalApiConfig(env),
+    tokens: {
+      issuer: settings.JWT_ISSUER,
+      audience: settings.JWT_AUDIENCE,
+      ...(settings.JWT_PUBLIC_KEY ? { publicKey: settings.JWT_PUBLIC_KEY } : {}),
+      ...(settings.JWT_JWKS_URL ? { jwksUrl: settings.JWT_JWKS_URL } : {}),
+      ...(production ? {} : { developmentKeyFile: DEVELOPMENT_KEY_FILE }),
+    },
+    internal: { ...(privateKey ? { privateKey } : {}), peers, timeoutMs: settings.INTERNAL_TIMEOUT_MS },
     outbox: { pollMs: settings.OUTBOX_POLL_MS, maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS },
   };
 }

@@ -1,15 +1,4 @@
-export {
-  loadServiceConfig,
-  loadTokenVerificationConfig,
-  loadInternalApiConfig,
-  serviceSettings,
-  SUBGRAPH_SETTINGS,
-  TOKEN_SETTINGS,
-  DEVELOPMENT_KEY_FILE,
-  type ServiceConfig,
-  type TokenVerificationConfig,
-  type InternalApiConfig,
-} from './config';
+export { loadServiceConfig, serviceSettings, type ServiceConfig, type TokenVerificationConfig, type InternalApiConfig } from './config';
 export {
   TOKEN_ALGORITHM,
   loadOrCreateDevelopmentKeyPair,

@@ -6,10 +6,9 @@
 'use strict';
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
-const { offlineCliEnvironment } = require('../src/prisma-workarounds');
+const { CLI_SERVICES, offlineCliEnvironment } = require('../src/prisma-workarounds');
 
-const SERVICES = ['auth', 'profile', 'payments', 'admin'];
-const USAGE = 'usage: prisma-offline.js --service <auth|profile|payments|admin> | --all <prisma arguments>';
+const USAGE = `usage: prisma-offline.js --service <${CLI_SERVICES.join('|')}> | --all <prisma arguments>`;
 
 const [selector, value = '', ...rest] = process.argv.slice(2);
 /** @type {string[]} */
@@ -17,9 +16,9 @@ let services;
 /** @type {string[]} */
 let args;
 if (selector === '--all') {
-  services = SERVICES;
+  services = CLI_SERVICES;
   args = [value, ...rest].filter(Boolean);
-} else if (selector === '--service' && SERVICES.includes(value)) {
+} else if (selector === '--service' && CLI_SERVICES.includes(value)) {
   services = [value];
   args = rest;
 } else {

@@ -1,4 +1,16 @@
-import { ConfigError, SERVICES, choice, readSettings, setting, text, type Service, type Setting } from '@fedstack/runtime';
+import {
+  ConfigError,
+  NODE_ENV_SETTING,
+  SERVICES,
+  choice,
+  isProduction,
+  readSetting,
+  readSettings,
+  setting,
+  text,
+  type Service,
+  type Setting,
+} from '@fedstack/runtime';
 import { serviceRole } from './services';
 
 /**
@@ -20,35 +32,37 @@ function passwordVariable(service: Service): string {
   return `${service.toUpperCase()}_DB_PASSWORD`;
 }
 
-/** Where the services' databases are, as every process that reaches one reads it. */
-export const DATABASE_SETTINGS = {
+const SERVICE_URL_SETTING = setting(
+  text(),
+  "a service's own database: as the service's role, used as is; as another user (the owner), the service derives its role's connection",
+  'derived',
+);
+const SERVICE_PASSWORD_SETTING = setting(
+  text(),
+  "a service role's password when its connection is derived from an owner's; required in production",
+  'local-only default outside production',
+);
+/** Where the databases are, for every service at once: DATABASE_URL and DB_LAYOUT. */
+export const SHARED_DATABASE_SETTINGS = {
   DATABASE_URL: setting(text(), "the database owner's connection; services derive their own role's connection from it", 'embedded PostgreSQL'),
   DB_LAYOUT: setting(
     choice(DATABASE_LAYOUTS, 'shared'),
     "`split`: each service without a URL of its own gets a database of its own on `DATABASE_URL`'s server, `<database>_<service>`",
     '`shared`',
   ),
+};
+
+/** Where the services' databases are, as every process that reaches one reads it. */
+export const DATABASE_SETTINGS: Record<string, Setting<unknown>> = {
+  ...SHARED_DATABASE_SETTINGS,
   ...Object.fromEntries(
     SERVICES.flatMap((service) => [
-      [
-        serviceUrlVariable(service),
-        setting(
-          text(),
-          "a service's own database: as the service's role, used as is; as another user (the owner), the service derives its role's connection",
-          'derived',
-        ),
-      ],
-      [
-        passwordVariable(service),
-        setting(
-          text(),
-          "a service role's password when its connection is derived from an owner's; required in production",
-          'local-only default outside production',
-        ),
-      ],
+      [serviceUrlVariable(service), SERVICE_URL_SETTING],
+      [passwordVariable(service), SERVICE_PASSWORD_SETTING],
     ]),
   ),
-} as Record<string, Setting<string | undefined>>;
+  ...NODE_ENV_SETTING,
+};
 
 /** Development-only password for a service role; production must set its own. */
 function developmentPassword(service: Service): string {
@@ -71,7 +85,7 @@ function parseUrl(value: string, setting: string): URL {
 
 /** The layout DB_LAYOUT names; `shared` when unset. */
 export function databaseLayout(env: NodeJS.ProcessEnv = process.env): DatabaseLayout {
-  return readSettings(env, { DB_LAYOUT: DATABASE_SETTINGS.DB_LAYOUT as Setting<DatabaseLayout> }).DB_LAYOUT;
+  return readSettings(env, { DB_LAYOUT: SHARED_DATABASE_SETTINGS.DB_LAYOUT }).DB_LAYOUT;
 }
 
 export interface ServiceConnection {
@@ -88,10 +102,8 @@ export interface ServiceConnection {
 }
 
 function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string } {
-  const given = readSettings(env, { [passwordVariable(service)]: DATABASE_SETTINGS[passwordVariable(service)] as Setting<string | undefined> })[
-    passwordVariable(service)
-  ];
-  const password = given ?? (env.NODE_ENV === 'production' ? undefined : developmentPassword(service));
+  const given = readSetting(env, passwordVariable(service), SERVICE_PASSWORD_SETTING);
+  const password = given ?? (isProduction(env) ? undefined : developmentPassword(service));
   if (password === undefined) {
     throw new ConfigError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable} as the role ${serviceRole(service)})`);
   }
@@ -110,10 +122,8 @@ function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVa
 export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConnection {
   const role = serviceRole(service);
   const explicitVariable = serviceUrlVariable(service);
-  const { DATABASE_URL: shared, [explicitVariable]: explicit } = readSettings(env, {
-    DATABASE_URL: DATABASE_SETTINGS.DATABASE_URL as Setting<string | undefined>,
-    [explicitVariable]: DATABASE_SETTINGS[explicitVariable] as Setting<string | undefined>,
-  });
+  const explicit = readSetting(env, explicitVariable, SERVICE_URL_SETTING);
+  const shared = readSettings(env, { DATABASE_URL: SHARED_DATABASE_SETTINGS.DATABASE_URL }).DATABASE_URL;
   if (explicit) {
     const url = parseUrl(explicit, explicitVariable);
     if (decodeURIComponent(url.username) === role) {

@@ -8,6 +8,7 @@ export {
   allServiceConnections,
   ownerUrlFor,
   DATABASE_SETTINGS,
+  SHARED_DATABASE_SETTINGS,
   serviceUrlVariable,
   type DatabaseLayout,
   type ServiceConnection,

@@ -16,6 +16,12 @@ const { PrismaPg } = require('@prisma/adapter-pg');
 const { ColumnTypeEnum } = require('@prisma/driver-adapter-utils');
 
 /**
+ * The services whose schemas the CLI works on; @fedstack/runtime's SERVICES, which this file cannot
+ * import before the build (tools/src/stack.test.ts checks they agree).
+ */
+const CLI_SERVICES = ['auth', 'profile', 'payments', 'admin'];
+
+/**
  * 1. The environment the CLI runs in. Whenever it cannot read the schema's `engineType` (DATABASE_URL
  * unset, as during `generate` at build time, or a schema it cannot parse) it falls back to the native
  * query engine library and tries to download it, which fails offline; naming any existing file as the
@@ -195,4 +201,4 @@ function releaseEngineTimers() {
   }).enable();
 }
 
-module.exports = { offlineCliEnvironment, migrationConnection, MigrationAdapterFactory, releaseEngineTimers };
+module.exports = { CLI_SERVICES, offlineCliEnvironment, migrationConnection, MigrationAdapterFactory, releaseEngineTimers };

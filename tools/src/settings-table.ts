@@ -1,14 +1,13 @@
 import { authSettings } from '@fedstack/auth';
 import { BENCH_SETTINGS } from '@fedstack/bench';
 import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
-import { settingsTable, type Setting, type SettingRow } from '@fedstack/runtime';
+import { SERVICES, settingsTable, type Setting, type SettingRow } from '@fedstack/runtime';
 import { LAUNCHER_READS } from '@fedstack/scripts';
 import { serviceSettings } from '@fedstack/service-kit';
-import { DATABASE_SETTINGS, EMBEDDED_SETTINGS } from '@fedstack/shared-db';
+import { DATABASE_SETTINGS, EMBEDDED_SETTINGS, SHARED_DATABASE_SETTINGS } from '@fedstack/shared-db';
 
 /** Every process and command, with every environment variable it reads. */
 export function settingsByProcess(): { name: string; settings: Record<string, Setting<unknown>> }[] {
-  const { DATABASE_URL, DB_LAYOUT } = DATABASE_SETTINGS;
   return [
     { name: 'gateway', settings: gatewaySettings() },
     { name: 'auth', settings: authSettings() },
@@ -17,18 +16,16 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
     { name: 'admin', settings: serviceSettings('admin') },
     { name: '`npm start`', settings: LAUNCHER_READS },
     { name: '`db:*`', settings: { ...DATABASE_SETTINGS, ...EMBEDDED_SETTINGS } },
-    { name: '`npm test`', settings: { DATABASE_URL: DATABASE_URL as Setting<unknown>, DB_LAYOUT: DB_LAYOUT as Setting<unknown> } },
+    { name: '`npm test`', settings: SHARED_DATABASE_SETTINGS },
     { name: '`check:schema`', settings: SCHEMA_CHECK_SETTINGS },
     { name: '`bench`', settings: BENCH_SETTINGS },
   ];
 }
 
-const SERVICES_IN_ORDER = ['auth', 'profile', 'payments', 'admin'];
-
 /** "auth, profile, payments, admin" reads better as "every subgraph". */
 function readers(row: SettingRow): string {
-  const subgraphs = SERVICES_IN_ORDER.every((service) => row.readBy.includes(service));
-  const others = row.readBy.filter((name) => !(subgraphs && SERVICES_IN_ORDER.includes(name)));
+  const subgraphs = SERVICES.every((service) => row.readBy.includes(service));
+  const others = row.readBy.filter((name) => !(subgraphs && (SERVICES as readonly string[]).includes(name)));
   return [...(subgraphs ? ['every subgraph'] : []), ...others].join(', ');
 }
 

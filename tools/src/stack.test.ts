@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_PORTS, REPOSITORY_ROOT, SERVICES, STACK, defaultSubgraphUrl, isService, type StackProcessName } from '@fedstack/runtime';
+import { DEFAULT_PORTS, REPOSITORY_ROOT, SERVICES, STACK, defaultSubgraphUrl, type StackProcessName } from '@fedstack/runtime';
 import { parse } from 'yaml';
 
 // The stack's processes, names and ports are declared once, in @fedstack/runtime's STACK; the launcher and
@@ -17,11 +17,25 @@ interface ComposeService {
 }
 
 describe('the stack, declared once', () => {
-  it('lists the processes whose entry points the workspaces build', () => {
+  it('lists the processes whose entry points the workspaces build; a subgraph is one under subgraphs/', () => {
     for (const { name, entry, subgraph } of STACK) {
       const source = entry.replace('/dist/', '/src/').replace(/\.js$/, '.ts');
       expect({ name, source, exists: existsSync(path.join(REPOSITORY_ROOT, source)) }).toEqual({ name, source, exists: true });
-      expect({ name, subgraph }).toEqual({ name, subgraph: isService(name) });
+      expect({ name, subgraph }).toEqual({ name, subgraph: entry.startsWith(`subgraphs/${name}/`) });
+    }
+  });
+
+  it("gives each service a Prisma schema, and the Prisma CLI's launcher the same services", async () => {
+    const { CLI_SERVICES } = (await import(path.join(REPOSITORY_ROOT, 'shared-db', 'src', 'prisma-workarounds.js'))) as { CLI_SERVICES: string[] };
+    expect(CLI_SERVICES).toEqual([...SERVICES]);
+    for (const service of SERVICES) expect(existsSync(path.join(REPOSITORY_ROOT, 'shared-db', 'prisma', service, 'schema.prisma'))).toBe(true);
+  });
+
+  it('gives every package a Jest project, so that its tests run', async () => {
+    const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
+    const { projects } = (await import(path.join(REPOSITORY_ROOT, 'jest.config.js'))) as { projects: { displayName: string; roots: string[] }[] };
+    for (const workspace of workspaces) {
+      expect(projects.find((project) => project.displayName === path.basename(workspace))?.roots).toEqual([`<rootDir>/${workspace}/src`]);
     }
   });
 

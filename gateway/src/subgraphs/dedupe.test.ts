@@ -79,6 +79,9 @@ describe('deduplicated subgraph calls', () => {
   it.each([
     ['{"query":"mutation { logout }"}', true],
     ['{"query":"  mutation Named { logout }"}', true],
+    ['{"query":"\\nmutation { logout }"}', true],
+    ['{"query":"# a comment\\nmutation { logout }"}', true],
+    ['{"query":"# mutation in a comment\\nquery { me { id } }"}', false],
     ['{"query":"{ me { id } }"}', false],
     ['{"query":"query mutationLike { me { id } }"}', false],
     ['{"variables":{},"query":"mutation { logout }"}', true],

@@ -2,11 +2,13 @@ import type { Fetcher, FetcherRequestInit, FetcherResponse } from '@apollo/utils
 
 /** True when the body's operation is a mutation, which must reach the subgraph once per request. */
 export function isMutation(body: string): boolean {
-  // The data source serialises the operation first; only an unusual body needs parsing.
-  const prefix = /^\{"query":"\s*(mutation\b)?/.exec(body);
-  if (prefix) return prefix[1] !== undefined;
+  // The data source serialises the operation first and prints it without leading space; any other body
+  // is parsed.
+  if (body.startsWith('{"query":"mutation')) return true;
+  if (body.startsWith('{"query":"query') || body.startsWith('{"query":"{')) return false;
   try {
-    return /^\s*mutation\b/.test((JSON.parse(body) as { query?: string }).query ?? '');
+    // GraphQL ignores white space, commas, a byte order mark and comments before the operation.
+    return /^(?:[\s,\uFEFF]|#[^\n\r]*[\n\r])*mutation\b/.test((JSON.parse(body) as { query?: string }).query ?? '');
   } catch {
     return true;
   }
