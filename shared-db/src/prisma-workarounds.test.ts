@@ -5,9 +5,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { ColumnTypeEnum } from '@prisma/driver-adapter-utils';
-import { createScratchDatabases, type ScratchDatabases } from './provision';
 import { MigrationAdapterFactory, migrationConnection, offlineCliEnvironment } from './prisma-workarounds';
 import { runPrismaCli } from './setup';
+import { scratchDatabase } from './testing';
 
 // Each workaround in prisma-workarounds.js is checked twice: it works, and the problem it works around is
 // still there in the Prisma packages the lockfile holds. When an upgrade fixes a problem, its "still
@@ -33,13 +33,13 @@ function prismaCli(args: string[], env: Record<string, string>, options: { cwd?:
 }
 
 describe('Prisma workarounds', () => {
-  let scratch: ScratchDatabases;
+  let scratch: Awaited<ReturnType<typeof scratchDatabase>>;
   let url: string;
   let database: string;
 
   beforeAll(async () => {
-    scratch = await createScratchDatabases('shared');
-    url = scratch.env.DATABASE_URL as string;
+    scratch = await scratchDatabase('prisma');
+    url = scratch.url;
     database = new URL(url).pathname.slice(1);
     const client = new pg.Client({ connectionString: url });
     await client.connect();

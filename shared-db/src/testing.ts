@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ownerUrlFor } from './config';
 import { SERVICES, type Service } from '@fedstack/runtime';
@@ -46,4 +47,26 @@ export async function rowCounts(url: string, schemas: readonly string[]): Promis
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A new, empty database on the server this test run uses (whichever layout), for tests that need one of
+ * their own; `drop` removes it.
+ */
+export async function scratchDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const server = new URL(ownerUrlFor('auth'));
+  const name = `${server.pathname.slice(1)}_${label}_${randomBytes(3).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client(server.toString());
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
 }
