@@ -16,7 +16,7 @@ const shared = {
     '^@fedstack/(shared-db|service-kit)/testing$': '<rootDir>/$1/src/testing',
     '^@fedstack/(auth|profile|payments|admin)$': '<rootDir>/subgraphs/$1/src',
     '^@fedstack/gateway$': '<rootDir>/gateway/src',
-    '^@fedstack/scripts$': '<rootDir>/scripts/src/processes',
+    '^@fedstack/scripts$': '<rootDir>/scripts/src',
     '^@fedstack/bench$': '<rootDir>/bench/src/settings',
   },
 };

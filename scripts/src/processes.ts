@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import {
   ConfigError,
@@ -79,6 +80,21 @@ export function startProcess(target: PlannedProcess, env: NodeJS.ProcessEnv, std
   });
 }
 
+/**
+ * The status a GET answers with, over node:http rather than fetch: fetch refuses a list of ports
+ * browsers block (6000, 6665…), which a user may well give a process.
+ */
+export function httpStatus(url: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { timeout: timeoutMs }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    request.on('error', reject);
+  });
+}
+
 /** Polls the process's readiness path until it answers 200, the process exits, or the time is up. */
 export async function waitUntilReady(
   target: { name: string; port: number },
@@ -91,8 +107,7 @@ export async function waitUntilReady(
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${target.name} exited with code ${child.exitCode} before it was ready`);
     try {
-      const response = await fetch(`http://${host}:${target.port}${readinessPath}`, { signal: AbortSignal.timeout(1000) });
-      if (response.ok) return;
+      if ((await httpStatus(`http://${host}:${target.port}${readinessPath}`, 1000)) === 200) return;
     } catch {
       // Not listening yet.
     }

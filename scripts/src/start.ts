@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { readSettings, runMain } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
+import { firstQuery } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 
 /**
  * `npm start`: the database (embedded unless DATABASE_URL is set) with roles, migrations, grants and
  * demo data, then every service as its own process. Success is printed only once each one's /readyz
- * answers; Ctrl-C stops everything it started.
+ * answers and a query through the gateway reaches every subgraph; Ctrl-C stops everything it started.
  */
 async function main(): Promise<void> {
   const { HOST, LOG_LEVEL } = readSettings(process.env, LAUNCHER_SETTINGS);
@@ -43,13 +44,14 @@ async function main(): Promise<void> {
       });
     }
     await Promise.all(processes.map((target, index) => waitUntilReady(target, HOST, children[index] as ChildProcess)));
+    await firstQuery(`http://${HOST}:${gatewayOf(processes).port}/graphql`, DEMO_ADMIN);
   } catch (error) {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     await stopAll(1);
     return;
   }
 
-  const gateway = processes.find((target) => target.name === 'gateway') as PlannedProcess;
+  const gateway = gatewayOf(processes);
   console.log('');
   console.log(`GraphQL API (gateway): http://${HOST}:${gateway.port}/graphql  (open it in a browser for Apollo Sandbox)`);
   for (const { name, port } of processes.filter((target) => target !== gateway)) {
@@ -60,6 +62,10 @@ async function main(): Promise<void> {
   console.log(`Demo users: alice@example.com, bob@example.com, carol@example.com, dave@example.com, erin@example.com / ${DEMO_USER_PASSWORD}`);
   console.log('Everything is ready. Ctrl-C stops it all.');
   await new Promise<never>(() => undefined);
+}
+
+function gatewayOf(processes: PlannedProcess[]): PlannedProcess {
+  return processes.find((target) => target.name === 'gateway') as PlannedProcess;
 }
 
 runMain(main);

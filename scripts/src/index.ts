@@ -1,0 +1,2 @@
+export * from './processes';
+export { firstQuery } from './first-query';
