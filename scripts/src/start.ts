@@ -57,6 +57,9 @@ async function main(): Promise<void> {
   for (const { name, port } of processes.filter((target) => target !== gateway)) {
     console.log(`  ${name} subgraph: http://${HOST}:${port}/graphql`);
   }
+  if (database.embedded) {
+    console.log(`  database (embedded PostgreSQL, owner): ${database.env.DATABASE_URL}  (npm run db:* commands reach it while this runs)`);
+  }
   console.log('');
   console.log(`Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`);
   console.log(`Demo users: alice@example.com, bob@example.com, carol@example.com, dave@example.com, erin@example.com / ${DEMO_USER_PASSWORD}`);

