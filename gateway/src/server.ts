@@ -1,6 +1,8 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
+import { getDistDirectory, renderAltair } from 'altair-static';
 import cors from 'cors';
+import express from 'express';
 import { Histogram } from 'prom-client';
 import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
@@ -39,6 +41,37 @@ function supergraphFromFile(config: GatewayConfig, logger: Logger): SupergraphSd
     watchFile(config.supergraphFile, { interval: config.supergraphPollMs }, onChange);
     return { supergraphSdl: current, cleanup: async () => unwatchFile(config.supergraphFile, onChange) };
   };
+}
+
+/** Where the offline explorer is served, outside production. */
+export const EXPLORER_PATH = '/explorer';
+
+const FIRST_QUERY = `mutation SignIn {
+  login(input: { email: "admin@example.com", password: "admin-demo-password" }) {
+    accessToken
+    user { email role }
+  }
+}
+`;
+
+/**
+ * Altair, a GraphQL explorer served from the project's own dependencies (altair-static), at
+ * /explorer/: unlike Apollo Sandbox at GET /graphql, it needs no internet.
+ */
+function explorerRoutes(app: express.Express): void {
+  const page = renderAltair({
+    baseURL: `${EXPLORER_PATH}/`,
+    endpointURL: '/graphql',
+    initialQuery: FIRST_QUERY,
+    disableAccount: true,
+    initialSettings: { 'alert.disableUpdateNotification': true, 'banners.disable': true },
+  });
+  // Express matches /explorer and /explorer/ alike; the page's relative asset URLs need the slash.
+  app.get(EXPLORER_PATH, (req, res) => {
+    if (req.path.endsWith('/')) res.type('html').send(page);
+    else res.redirect(301, `${EXPLORER_PATH}/`);
+  });
+  app.use(EXPLORER_PATH, express.static(getDistDirectory(), { index: false, maxAge: '1d' }));
 }
 
 /** Builds the gateway's HTTP server (not yet listening): Apollo Gateway with limits, CORS, health and metrics. */
@@ -85,6 +118,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
     checkReady: async () => undefined,
     before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 })],
+    ...(config.production ? {} : { routes: explorerRoutes }),
     onStop: async () => {
       await Promise.all([...agents.values()].map((agent) => agent.close()));
     },

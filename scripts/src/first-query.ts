@@ -1,7 +1,11 @@
 import http from 'node:http';
 
 /** One GraphQL request over node:http (fetch refuses some ports a user may choose), its JSON answer. */
-function post(url: string, body: unknown, token?: string): Promise<{ data?: Record<string, unknown>; errors?: { message: string; extensions?: Record<string, unknown> }[] }> {
+function post(
+  url: string,
+  body: unknown,
+  token?: string,
+): Promise<{ data?: Record<string, unknown>; errors?: { message: string; extensions?: Record<string, unknown> }[] }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(

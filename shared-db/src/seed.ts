@@ -17,8 +17,18 @@ interface DemoPayment {
   refunds?: { id: string; amount: string; reason: string }[];
 }
 
+/** Something an admin did to the user, as auth records it (no personal data in the payload). */
+interface DemoAuditEntry {
+  id: string;
+  action: 'user.suspend' | 'user.reinstate' | 'user.role_change';
+  payload: Record<string, unknown>;
+  daysAgo: number;
+}
+
 interface DemoUser {
   email: string;
+  /** What admins did to the account, so that its audit trail is not empty. */
+  history?: DemoAuditEntry[];
   displayName: string;
   bio: string;
   locale: string;
@@ -70,6 +80,20 @@ const DEMO_USERS: DemoUser[] = [
   },
   {
     email: 'dave@example.com',
+    history: [
+      {
+        id: '5eed0000-0000-4000-8000-0000000000a1',
+        action: 'user.suspend',
+        payload: { before: { status: 'ACTIVE' }, after: { status: 'SUSPENDED' }, sessionsRevoked: 1 },
+        daysAgo: 3,
+      },
+      {
+        id: '5eed0000-0000-4000-8000-0000000000a2',
+        action: 'user.reinstate',
+        payload: { before: { status: 'SUSPENDED' }, after: { status: 'ACTIVE' } },
+        daysAgo: 2,
+      },
+    ],
     displayName: 'Dave Okafor',
     bio: 'Cyclist.',
     locale: 'en-GB',
@@ -189,8 +213,18 @@ export async function seedDemoData(env: NodeJS.ProcessEnv = process.env): Promis
     return recorded;
   });
 
-  // Each refund's audit entry names the refund, so a second run (or one after a failure part-way) adds none.
+  // Each refund's audit entry names the refund, so a second run (or one after a failure part-way) adds none;
+  // the users' histories have fixed ids.
   await inTransaction(...owner('admin'), async (client) => {
+    for (const [user, userId] of ids.users) {
+      for (const entry of user.history ?? []) {
+        await client.query(
+          `INSERT INTO admin.audit_entries (id, actor_id, action, target_type, target_id, payload, source, created_at)
+           VALUES ($1, $2, $3, 'User', $4, $5, 'auth', now() - make_interval(days => $6)) ON CONFLICT (id) DO NOTHING`,
+          [entry.id, ids.admin, entry.action, userId, JSON.stringify(entry.payload), entry.daysAgo],
+        );
+      }
+    }
     for (const { paymentId, currency, refund } of refunds) {
       await client.query(
         `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload, source)

@@ -1,7 +1,7 @@
 import { authSettings } from '@fedstack/auth';
 import { BENCH_SETTINGS } from '@fedstack/bench';
 import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
-import { SERVICES, settingsTable, type Setting, type SettingRow } from '@fedstack/runtime';
+import { SERVICES, setting, settingsTable, text, type Setting, type SettingRow } from '@fedstack/runtime';
 import { LAUNCHER_READS } from '@fedstack/scripts';
 import { serviceSettings } from '@fedstack/service-kit';
 import { DATABASE_SETTINGS, EMBEDDED_SETTINGS, SHARED_DATABASE_SETTINGS } from '@fedstack/shared-db';
@@ -16,7 +16,17 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
     { name: 'admin', settings: serviceSettings('admin') },
     { name: '`npm start`', settings: LAUNCHER_READS },
     { name: '`db:*`', settings: { ...DATABASE_SETTINGS, ...EMBEDDED_SETTINGS } },
-    { name: '`npm test`', settings: SHARED_DATABASE_SETTINGS },
+    {
+      name: '`npm test`',
+      settings: {
+        ...SHARED_DATABASE_SETTINGS,
+        CHROMIUM_PATH: setting(
+          text('/usr/bin/chromium'),
+          "the Chromium that the explorer's browser test drives (skipped, saying so, when there is none)",
+          '`/usr/bin/chromium`',
+        ),
+      },
+    },
     { name: '`check:schema`', settings: SCHEMA_CHECK_SETTINGS },
     { name: '`bench`', settings: BENCH_SETTINGS },
   ];
