@@ -1,5 +1,6 @@
 import { badUserInput } from '@fedstack/runtime';
 import { isUuid } from './ids';
+import { isStorableInstant } from './scalars';
 
 export interface PageInfo {
   hasNextPage: boolean;
@@ -30,7 +31,7 @@ export function decodeCursor(cursor: string, field = 'after'): ListPosition {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(key) && key.length === 2 && typeof key[0] === 'string' && isUuid(key[1])) {
       const createdAt = new Date(key[0]);
-      if (!Number.isNaN(createdAt.getTime())) return { createdAt, id: key[1] as string };
+      if (isStorableInstant(createdAt)) return { createdAt, id: key[1] as string };
     }
   } catch {
     // Falls through to the error below.

@@ -49,10 +49,40 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
   },
 });
 
+/** `scalar` with one more rule on every value parsed from a request, in variables or in the query text. */
+function refined<T>(scalar: GraphQLScalarType<T, unknown>, check: (value: T) => string | undefined): GraphQLScalarType<T, unknown> {
+  const enforce = (value: T): T => {
+    const problem = check(value);
+    if (problem) throw new GraphQLError(`${scalar.name} ${problem}`);
+    return value;
+  };
+  return new GraphQLScalarType<T, unknown>({
+    ...scalar.toConfig(),
+    parseValue: (value) => enforce(scalar.parseValue(value)),
+    parseLiteral: (ast, variables) => enforce(scalar.parseLiteral(ast, variables)),
+  });
+}
+
+/** The instants every service can store and compare: PostgreSQL's, and RFC 3339's four-digit years. */
+export function isStorableInstant(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return !Number.isNaN(date.getTime()) && year >= 1 && year <= 9999;
+}
+
+/** An e-mail address, at most 254 characters (RFC 5321's limit, which the unique index can hold). */
+const EmailAddressScalar = refined<string>(EmailAddressResolver, (value) =>
+  value.length > 254 ? `must be at most 254 characters (got ${value.length})` : undefined,
+);
+
+/** A date-time with a year from 1 to 9999. */
+const DateTimeScalar = refined<Date>(DateTimeResolver, (value) =>
+  isStorableInstant(value) ? undefined : `must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z (got the year ${value.getUTCFullYear()})`,
+);
+
 /** Resolvers for the scalars every subgraph's schema may declare. */
 export const scalarResolvers = {
-  DateTime: DateTimeResolver,
-  EmailAddress: EmailAddressResolver,
+  DateTime: DateTimeScalar,
+  EmailAddress: EmailAddressScalar,
   UUID: UUIDResolver,
   URL: URLResolver,
   JSON: JSONResolver,

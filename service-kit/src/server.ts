@@ -1,6 +1,7 @@
 import type express from 'express';
 import type { DocumentNode } from 'graphql';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { withTextChecks } from './text';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { Counter, Histogram } from 'prom-client';
@@ -43,6 +44,12 @@ export interface SubgraphDefinition<S extends Service, C extends RequestContext>
   typeDefs: DocumentNode;
   /** Generated resolver types differ in shape from Apollo's resolver map; both are checked at build. */
   resolvers: object;
+  /**
+   * Length limits of text arguments, by field and argument path (`{ 'Mutation.createPayment':
+   * { 'input.description': 500 } }`); every other string argument may hold DEFAULT_TEXT_LIMIT characters.
+   * Every string argument is checked for NUL and unpaired surrogates too (text.ts).
+   */
+  textLimits?: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Builds one request's context: called once per request, so loaders in it are never shared. */
   context(request: RequestContext, deps: SubgraphDeps<S>): C;
   /** Extra HTTP routes (auth's JWKS). */
@@ -167,7 +174,10 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     metrics,
     logger,
     apollo: {
-      schema: buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: definition.resolvers as GraphQLResolverMap<unknown> }),
+      schema: buildSubgraphSchema({
+        typeDefs: definition.typeDefs,
+        resolvers: withTextChecks(definition.resolvers, definition.textLimits) as GraphQLResolverMap<unknown>,
+      }),
       // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
       plugins: [ApolloServerPluginCacheControlDisabled()],
     },

@@ -30,6 +30,7 @@ export function createAdminServer(options: SubgraphServerOptions): Promise<Subgr
       service: 'admin',
       typeDefs,
       resolvers,
+      textLimits: { 'Query.auditLog': { 'filter.action': 100, 'filter.targetId': 100 } },
       context: (request, deps) => createAdminContext(request, deps.db, servicesOf(deps)),
       internal: ({ db }) => ({ events: auditEvents(db) }),
       workers: (deps) => [servicesOf(deps).erasures.worker],

@@ -365,6 +365,23 @@ describe('auth subgraph', () => {
       expect(badCursor.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
     });
 
+    it('matches an e-mail prefix literally: % and _ are characters, not wildcards', async () => {
+      const stem = `like-${Date.now().toString(36)}`;
+      await register(`${stem}-ab@example.com`);
+      await register(`${stem}-a_b@example.com`);
+      const query = 'query ($prefix: String) { users(first: 10, filter: { emailPrefix: $prefix }) { edges { node { email } } } }';
+      const emails = async (prefix: string) =>
+        (
+          (await graphql<{ users: { edges: { node: { email: string } }[] } }>(auth.url, query, { token: admin.accessToken, variables: { prefix } })).data?.users
+            .edges ?? []
+        )
+          .map((edge) => edge.node.email)
+          .sort();
+      expect(await emails(`${stem}-a_`)).toEqual([`${stem}-a_b@example.com`]);
+      expect(await emails(`${stem}-%`)).toEqual([]);
+      expect(await emails(`${stem}-a`)).toEqual([`${stem}-a_b@example.com`, `${stem}-ab@example.com`]);
+    });
+
     it("resolves 100 User references with one SQL statement (after the request's account check)", async () => {
       const created = await sql<{ id: string }>(
         `INSERT INTO auth.users (email) SELECT 'entity-' || g || '-' || $1 || '@example.com' FROM generate_series(1, 100) g RETURNING id`,

@@ -40,6 +40,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       service: 'auth',
       typeDefs,
       resolvers,
+      textLimits: { 'Query.users': { 'filter.emailPrefix': 254 } },
       context: (request, deps) => createAuthContext(request, deps, services),
       accountStates,
       internal: ({ db }) => authCommands(db, config.accessTokenTtlSeconds),

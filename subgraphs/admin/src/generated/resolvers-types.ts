@@ -59,10 +59,12 @@ export type AuditEntryEdge = {
 };
 
 export type AuditFilter = {
+  /** An action such as user.suspend; up to 100 characters. */
   action?: InputMaybe<Scalars['String']['input']>;
   actorId?: InputMaybe<Scalars['ID']['input']>;
   /** Entries at or after this time. */
   from?: InputMaybe<Scalars['DateTime']['input']>;
+  /** Up to 100 characters. */
   targetId?: InputMaybe<Scalars['String']['input']>;
   /** Entries before this time. */
   to?: InputMaybe<Scalars['DateTime']['input']>;
@@ -99,7 +101,10 @@ export type Mutation = {
   reinstateUser: User;
   /** You cannot change your own role, and the last active admin cannot be demoted. */
   setUserRole: User;
-  /** Suspends a user and ends all their sessions; auth does it in one transaction with its audit entry. */
+  /**
+   * Suspends a user and ends all their sessions; auth does it in one transaction with its audit entry.
+   * The reason: 1 to 500 characters.
+   */
   suspendUser: User;
 };
 

@@ -2,6 +2,14 @@ import type { AuthPrisma, ServiceClient, UserRecord } from '@fedstack/shared-db'
 import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';
 
+/**
+ * Text matched literally by Prisma's startsWith, which becomes a LIKE pattern in which `%` and `_` are
+ * wildcards and a backslash escapes (PostgreSQL's default escape character).
+ */
+export function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (character) => `\\${character}`);
+}
+
 type AuthDb = ServiceClient<'auth'>;
 
 /** Loads users by id for one request: one SQL statement per batch, results in key order. */
@@ -24,7 +32,7 @@ export async function listUsers(
   const where: AuthPrisma.UserWhereInput = {
     ...(args.filter?.role ? { role: args.filter.role } : {}),
     ...(args.filter?.status ? { status: args.filter.status } : {}),
-    ...(args.filter?.emailPrefix ? { email: { startsWith: args.filter.emailPrefix.trim().toLowerCase() } } : {}),
+    ...(args.filter?.emailPrefix ? { email: { startsWith: likeLiteral(args.filter.emailPrefix.trim().toLowerCase()) } } : {}),
   };
   if (args.after) {
     const after = decodeCursor(args.after);

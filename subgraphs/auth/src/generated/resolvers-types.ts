@@ -171,7 +171,7 @@ export type UserEdge = {
 };
 
 export type UserFilter = {
-  /** Matches emails that start with this text (case-insensitive). */
+  /** Matches emails that start with this text (case-insensitive), up to 254 characters. */
   emailPrefix?: InputMaybe<Scalars['String']['input']>;
   role?: InputMaybe<Role>;
   status?: InputMaybe<UserStatus>;

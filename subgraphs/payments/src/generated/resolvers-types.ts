@@ -38,7 +38,8 @@ export type CreatePaymentInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   /**
    * The card as tokenised by the payment processor. The built-in simulated processor approves any token
-   * starting with tok_ and declines tok_decline, tok_insufficient_funds and tok_expired_card.
+   * starting with tok_ and declines tok_decline, tok_insufficient_funds and tok_expired_card. Up to 255
+   * characters.
    */
   paymentMethodToken: Scalars['String']['input'];
 };
