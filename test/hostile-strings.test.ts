@@ -105,7 +105,7 @@ function setAt(target: Record<string, unknown>, path: string[], value: unknown):
   const [head, ...rest] = path as [string, ...string[]];
   if (rest.length === 0) target[head] = value;
   else {
-    target[head] = { ...((target[head]) ?? {}) };
+    target[head] = { ...(target[head] ?? {}) };
     setAt(target[head] as Record<string, unknown>, rest, value);
   }
 }

@@ -47,7 +47,8 @@ export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}, databases: 
   const env = { ...process.env, ...databases, ...tokens.env, ...routing, LOG_LEVEL: 'silent' };
   const overrides: Partial<Record<SubgraphName, NodeJS.ProcessEnv>> = {};
   const start = async (name: SubgraphName): Promise<Startable> => {
-    const portEnv = { ...env, ...overrides[name], [`${name.toUpperCase()}_PORT`]: ports[name] };
+    // The gateway reports the client's address from this machine.
+    const portEnv = { ...env, TRUST_PROXY: 'loopback', ...overrides[name], [`${name.toUpperCase()}_PORT`]: ports[name] };
     switch (name) {
       case 'auth':
         return createAuthServer({ config: loadAuthConfig(portEnv) });

@@ -11,8 +11,12 @@ export interface ServerConfig {
   /** NODE_ENV=production: errors masked, introspection off, Sandbox off. */
   production: boolean;
   logLevel: LogLevel;
-  /** Express's `trust proxy`: which hops may set X-Forwarded-For (the client address). */
-  trustProxy: string;
+  /** Express's `trust proxy`: which hops may set X-Forwarded-For (the client address); false for none. */
+  trustProxy: string | false;
+  /** Where /metrics is served: its own port, or undefined for the API port (outside production only). */
+  metricsPort: number | undefined;
+  /** Slow clients: how long the request head, the whole request, and an idle connection may take (ms). */
+  timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
   /** How long shutdown waits for requests in flight, in milliseconds. */
@@ -67,9 +71,21 @@ function commonServerSettings(production: boolean) {
     ...NODE_ENV_SETTING,
     ...logLevelSetting('info'),
     TRUST_PROXY: setting(
-      text('loopback, linklocal, uniquelocal'),
-      "which hops may report the client's address (X-Forwarded-For), in Express's `trust proxy` syntax",
-      '`loopback, linklocal, uniquelocal`',
+      text(),
+      "which hops may report the client's address in X-Forwarded-For, in Express's `trust proxy` syntax (`loopback`, `10.0.0.0/8`…); unset, nobody can: the address is the connection's. Set it where a proxy or the gateway stands in front",
+      'none (`npm start` and the compose file give the subgraphs the gateway)',
+    ),
+    METRICS_PORT: setting(
+      port(),
+      'a port of its own for `GET /metrics` (Prometheus), kept off the API port; unset, metrics are on the API port outside production and not served in production',
+      'unset',
+    ),
+    HTTP_HEADERS_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), "time a client may take to send a request's headers", '10000'),
+    HTTP_REQUEST_TIMEOUT_MS: setting(integer(30_000, { max: 3_600_000 }), 'time a client may take to send a whole request', '30000'),
+    HTTP_KEEPALIVE_TIMEOUT_MS: setting(
+      integer(10_000, { max: 600_000 }),
+      'how long an idle connection stays open (behind a load balancer, longer than its idle timeout: 65000 behind one of 60 s)',
+      '10000',
     ),
     MAX_BODY_BYTES: setting(integer(100_000), 'request body limit', '100000'),
     SHUTDOWN_GRACE_MS: setting(integer(10_000), 'how long a stopping server lets requests in flight finish', '10000'),
@@ -91,7 +107,9 @@ export function loadServerConfig(name: StackProcessName, env: NodeJS.ProcessEnv 
     host: settings.HOST,
     production,
     logLevel: settings.LOG_LEVEL,
-    trustProxy: settings.TRUST_PROXY,
+    trustProxy: settings.TRUST_PROXY ?? false,
+    metricsPort: settings.METRICS_PORT,
+    timeouts: { headersMs: settings.HTTP_HEADERS_TIMEOUT_MS, requestMs: settings.HTTP_REQUEST_TIMEOUT_MS, keepAliveMs: settings.HTTP_KEEPALIVE_TIMEOUT_MS },
     bodyLimitBytes: settings.MAX_BODY_BYTES,
     shutdownGraceMs: settings.SHUTDOWN_GRACE_MS,
     introspection: settings.INTROSPECTION,

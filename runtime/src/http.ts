@@ -36,10 +36,16 @@ export function httpErrorHandler(logger: Logger) {
 }
 
 /** Listens, turning "port in use" into a message that names the process and the setting. */
-export function listen(server: Server, port: number, host: string, name: string): Promise<{ port: number; url: string }> {
+export function listen(
+  server: Server,
+  port: number,
+  host: string,
+  name: string,
+  setting = `${name.toUpperCase()}_PORT`,
+): Promise<{ port: number; url: string }> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'EADDRINUSE' ? new Error(`${name} cannot listen on ${host}:${port}: the port is in use (set ${name.toUpperCase()}_PORT)`) : error);
+      reject(error.code === 'EADDRINUSE' ? new Error(`${name} cannot listen on ${host}:${port}: the port is in use (set ${setting})`) : error);
     };
     server.once('error', onError);
     server.listen(port, host, () => {
@@ -53,9 +59,12 @@ export function listen(server: Server, port: number, host: string, name: string)
 
 /**
  * What every process serves besides GraphQL: request ids, `GET /healthz` (alive), `GET /readyz` (ready
- * when `checkReady` resolves; 503 with its reason when it throws) and `GET /metrics`.
+ * when `checkReady` resolves; 503 with its reason when it throws) and `GET /metrics` when given metrics.
  */
-export function operationalRoutes(app: Express, options: { trustProxy: string; metrics: ServiceMetrics; logger: Logger; checkReady(): Promise<void> }): void {
+export function operationalRoutes(
+  app: Express,
+  options: { trustProxy: string | false; metrics?: ServiceMetrics; logger: Logger; checkReady(): Promise<void> },
+): void {
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxy);
   app.use(requestIdMiddleware);
@@ -72,7 +81,10 @@ export function operationalRoutes(app: Express, options: { trustProxy: string; m
       res.status(503).json({ status: 'unavailable', reason });
     }
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
-  });
+  const { metrics } = options;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
 }

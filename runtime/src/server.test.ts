@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import { loadServerConfig } from './config';
@@ -24,6 +25,7 @@ function testSchema(release: Promise<void>): GraphQLSchema {
           },
         },
         slow: { type: GraphQLString, resolve: async () => release.then(() => 'done') },
+        clientAddress: { type: GraphQLString, resolve: (_root, _args, context: { clientAddress?: string }) => context.clientAddress ?? null },
       },
     }),
   });
@@ -49,7 +51,7 @@ describe('createGraphQLServer', () => {
       name: 'gateway',
       config: loadServerConfig('gateway', { GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...env }),
       apollo: { schema: testSchema(release) },
-      context: async (_args, base) => base,
+      context: async ({ req }, base) => ({ ...base, clientAddress: req.ip }),
       checkReady: async () => {
         if (ready) throw ready;
       },
@@ -124,6 +126,74 @@ describe('createGraphQLServer', () => {
     await post(url, { query: 'query Greeting { hello }' });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^graphql_requests_total\{operation="Greeting",outcome="ok",service="gateway"\} 1$/m);
+  });
+
+  it('serves metrics on a port of their own when given one, never on the API port in production', async () => {
+    const separate = await start({ METRICS_PORT: '0' });
+    const server = servers[servers.length - 1] as GraphQLServer;
+    expect(server.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(server.metricsUrl).not.toContain(new URL(separate).port);
+    expect(await (await fetch(server.metricsUrl as string)).text()).toContain('graphql_requests_total');
+    expect((await fetch(`${separate}/metrics`)).status).toBe(404);
+    const production = await start({ NODE_ENV: 'production' });
+    expect((await fetch(`${production}/metrics`)).status).toBe(404);
+    expect(servers[servers.length - 1]?.metricsUrl).toBeUndefined();
+    expect(lines.some((line) => line.includes('metrics are not served: set METRICS_PORT'))).toBe(true);
+  });
+
+  it.each([
+    [{ query: '{ hello }', operationName: 'Missing' }, /^Unknown operation named "Missing"/],
+    [{ query: 'query A { hello } query B { hello }' }, /say which to run with operationName/],
+    [{ query: 'subscription { hello }' }, /Subscriptions are not offered over HTTP/],
+  ])('answers a document that names no operation to run, or a subscription, 400 and says why: %j', async (body, message) => {
+    const response = await post(await start({ NODE_ENV: 'production' }), body);
+    const answer = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect({ status: response.status, code: answer.errors[0]?.extensions.code }).toEqual({ status: 400, code: 'OPERATION_RESOLUTION_FAILURE' });
+    expect(answer.errors[0]?.message).toMatch(message);
+  });
+
+  it('keeps "Did you mean" suggestions, which describe the schema, out of production answers', async () => {
+    const message = async (env: NodeJS.ProcessEnv) =>
+      ((await (await post(await start(env), { query: '{ helo }' })).json()) as { errors: { message: string }[] }).errors[0]?.message;
+    expect(await message({})).toContain('Did you mean "hello"?');
+    expect(await message({ NODE_ENV: 'production' })).toBe('Cannot query field "helo" on type "Query".');
+  });
+
+  it('believes no X-Forwarded-For unless TRUST_PROXY says which hops may send one', async () => {
+    const ask = (url: string) => post(url, { query: '{ clientAddress }' }, { 'x-forwarded-for': '203.0.113.7' }).then((response) => response.json());
+    expect(await ask(await start({}))).toEqual({ data: { clientAddress: '127.0.0.1' } });
+    expect(await ask(await start({ TRUST_PROXY: 'loopback' }))).toEqual({ data: { clientAddress: '203.0.113.7' } });
+  });
+
+  it('closes connections that trickle their request within the timeouts, while serving everyone else', async () => {
+    const url = await start({ HTTP_HEADERS_TIMEOUT_MS: '1500', HTTP_REQUEST_TIMEOUT_MS: '3000' });
+    const { port } = new URL(url);
+    const started = Date.now();
+    const closedAfter: number[] = [];
+    const sockets = Array.from({ length: 50 }, (_unused, index) => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      // Half trickle their headers, half send headers and then trickle the body.
+      socket.write(
+        index % 2
+          ? 'POST /graphql HTTP/1.1\r\nHost: x\r\n'
+          : 'POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{',
+      );
+      const drip = setInterval(() => socket.write(index % 2 ? 'X' : ' '), 300);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearInterval(drip);
+        closedAfter.push(Date.now() - started);
+      });
+      return socket;
+    });
+    // Everyone else is served meanwhile.
+    for (let round = 0; round < 5; round += 1) {
+      expect(await (await post(url, { query: '{ hello }' })).json()).toEqual({ data: { hello: 'world' } });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+    sockets.forEach((socket) => socket.destroy());
+    expect(closedAfter.filter((ms) => ms <= 5000)).toHaveLength(50);
   });
 
   it('lets a request in flight finish when it stops, then refuses new connections', async () => {

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import express from 'express';
+import { GraphQLError, Kind, OperationTypeNode } from 'graphql';
 import { ApolloServer, type ApolloServerOptions, type ApolloServerPlugin, type BaseContext, type ContextFunction } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -51,6 +52,37 @@ function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logg
   };
 }
 
+/**
+ * A document that names no operation to run (an unknown operationName, several operations and no name)
+ * or asks for a subscription, which these servers do not offer over HTTP: a client error, answered 400
+ * with what is wrong, per GraphQL over HTTP. Left alone, the gateway's executor fails on them with 500.
+ */
+function operationChoicePlugin(): ApolloServerPlugin {
+  const refuse = (message: string) => new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } });
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, request }) {
+          const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+          const chosen = request.operationName
+            ? operations.find((operation) => operation.name?.value === request.operationName)
+            : operations.length === 1
+              ? operations[0]
+              : undefined;
+          if (!chosen) {
+            throw refuse(
+              request.operationName
+                ? `Unknown operation named "${request.operationName}"; the document has ${operations.map((operation) => `"${operation.name?.value ?? '(anonymous)'}"`).join(', ')}`
+                : 'The document has several operations: say which to run with operationName',
+            );
+          }
+          if (chosen.operation === OperationTypeNode.SUBSCRIPTION) throw refuse('Subscriptions are not offered over HTTP: send a query or a mutation');
+        },
+      };
+    },
+  };
+}
+
 /** What a GraphQL server is made of besides the parts every one has. */
 export interface GraphQLServerDefinition<C extends BaseContext & { logger: Logger }> {
   /** The process's name, in its logs, metrics and errors (gateway, auth...). */
@@ -80,10 +112,37 @@ export interface GraphQLServer {
   readonly app: express.Express;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
+  /** Where Prometheus scrapes this process, once listening; undefined when metrics are not served. */
+  readonly metricsUrl: string | undefined;
   /** Listens on the configured port (0 picks a free one) and returns the base URL. */
   listen(): Promise<string>;
   /** Stops accepting, lets requests in flight finish (bounded by the grace period), then `onStop`. */
   stop(): Promise<void>;
+}
+
+/**
+ * Slow clients cannot hold connections: the request head, the whole request and an idle connection each
+ * have a bound, checked every second (Node's default checks every 30 s, and allows 60 s for headers and
+ * 300 s for a request).
+ */
+function boundedServer(handler: http.RequestListener, timeouts: ServerConfig['timeouts']): http.Server {
+  const server = http.createServer({ connectionsCheckingInterval: 1000, headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs }, handler);
+  server.keepAliveTimeout = timeouts.keepAliveMs;
+  return server;
+}
+
+/** A server for Prometheus alone: GET /metrics, nothing else. */
+function metricsOnly(metrics: ServiceMetrics, timeouts: ServerConfig['timeouts']): http.Server {
+  return boundedServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: only GET /metrics is served here\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  }, timeouts);
 }
 
 /**
@@ -96,30 +155,33 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   const logger = definition.logger ?? createLogger(name, config.logLevel, definition.logDestination);
   const metrics = definition.metrics ?? new ServiceMetrics({ service: name });
   const app = express();
-  const httpServer = http.createServer(app);
-  // Longer than the idle keep-alive of whoever calls us (load balancers commonly keep 60 s, the gateway 30 s
-  // to each subgraph), so that the caller closes an idle connection, never we under a request it sends.
-  httpServer.keepAliveTimeout = 75_000;
-  httpServer.headersTimeout = 76_000;
+  const httpServer = boundedServer(app, config.timeouts);
 
   const { plugins = [], ...apolloOptions } = definition.apollo;
   const apollo = new ApolloServer<C>({
     ...(apolloOptions as ApolloServerOptions<C>),
     introspection: config.introspection,
     includeStacktraceInErrorResponses: !config.production,
+    // "Did you mean …?" would describe the schema that introspection being off keeps to itself.
+    hideSchemaDetailsFromClientErrors: config.production,
     formatError: formatErrorFor(config.production),
     allowBatchedHttpRequests: false,
     logger: logger.child({ component: 'apollo' }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       observabilityPlugin(metrics),
+      operationChoicePlugin(),
       landingPage(config.production),
       ...plugins,
     ],
   });
   await apollo.start();
 
-  operationalRoutes(app, { trustProxy: config.trustProxy, metrics, logger, checkReady: () => definition.checkReady() });
+  // Metrics stay off the API port where one of their own is given, and in production always.
+  const metricsHere = config.metricsPort === undefined && !config.production;
+  operationalRoutes(app, { trustProxy: config.trustProxy, ...(metricsHere ? { metrics } : {}), logger, checkReady: () => definition.checkReady() });
+  if (config.metricsPort === undefined && config.production) logger.warn('metrics are not served: set METRICS_PORT to give them a port of their own');
+  const metricsServer = config.metricsPort === undefined ? undefined : metricsOnly(metrics, config.timeouts);
   definition.routes?.(app);
   const context: ContextFunction<[ExpressContextFunctionArgument], C> = (args) => {
     const requestId = String(args.res.locals.requestId);
@@ -129,19 +191,29 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   app.use(httpErrorHandler(logger));
 
   let stopped = false;
+  let metricsUrl: string | undefined;
   return {
     app,
     logger,
     metrics,
+    get metricsUrl() {
+      return metricsUrl;
+    },
     async listen() {
       const { url } = await listen(httpServer, config.port, config.host, name);
-      logger.info({ url: `${url}/graphql` }, `${name} listening`);
+      if (metricsServer) {
+        metricsUrl = `${(await listen(metricsServer, config.metricsPort as number, config.host, `${name} metrics`, 'METRICS_PORT')).url}/metrics`;
+      } else if (metricsHere) {
+        metricsUrl = `${url}/metrics`;
+      }
+      logger.info({ url: `${url}/graphql`, ...(metricsUrl ? { metrics: metricsUrl } : {}) }, `${name} listening`);
       return url;
     },
     async stop() {
       if (stopped) return;
       stopped = true;
       await apollo.stop();
+      if (metricsServer?.listening) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await definition.onStop?.();
       logger.info('stopped');
     },

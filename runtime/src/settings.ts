@@ -82,8 +82,10 @@ export function integer(fallback: number, limits: { min?: number; max?: number }
   return parsed((raw) => wholeNumber(raw, min, max), `must be a whole number from ${min} to ${max}`, fallback);
 }
 
-/** A TCP port; 0 lets the operating system choose a free one (tests). */
-export function port(fallback: number): z.ZodType<number, string | undefined> {
+/** A TCP port; 0 lets the operating system choose a free one (tests). Unset is `fallback`, or undefined. */
+export function port(fallback: number): z.ZodType<number, string | undefined>;
+export function port(): z.ZodType<number | undefined, string | undefined>;
+export function port(fallback?: number): z.ZodType<number | undefined, string | undefined> {
   return parsed((raw) => wholeNumber(raw, 0, 65535), 'must be a port number from 0 to 65535', fallback);
 }
 

@@ -72,10 +72,14 @@ export async function assertPortsFree(processes: PlannedProcess[], host: string)
   }
 }
 
-/** Starts one process of the stack with `env` plus its port. */
+/**
+ * Starts one process of the stack with `env` plus its port. A subgraph trusts the client address the
+ * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs.
+ */
 export function startProcess(target: PlannedProcess, env: NodeJS.ProcessEnv, stdio: StdioOptions = ['ignore', 'inherit', 'inherit']): ChildProcess {
+  const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
   return spawn(process.execPath, [path.join(REPOSITORY_ROOT, target.entry)], {
-    env: { ...env, [target.portVariable]: String(target.port) },
+    env: { ...env, ...trust, [target.portVariable]: String(target.port) },
     stdio,
   });
 }
