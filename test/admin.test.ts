@@ -115,7 +115,7 @@ describe('administration across services', () => {
     expect(result.data?.eraseUser.changes).toEqual([
       { schema: 'auth', table: 'password_credentials', action: 'deleted', rows: 1 },
       { schema: 'auth', table: 'sessions', action: 'deleted', rows: 1 },
-      { schema: 'auth', table: 'login_throttles', action: 'deleted', rows: 0 },
+      { schema: 'auth', table: 'rate_limits', action: 'deleted', rows: 0 },
       { schema: 'auth', table: 'users', action: 'tombstoned', rows: 1 },
       { schema: 'profile', table: 'profiles', action: 'deleted', rows: 1 },
       { schema: 'payments', table: 'payments', action: 'anonymised', rows: 2 },

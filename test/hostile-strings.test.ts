@@ -178,7 +178,10 @@ describe('hostile strings in every string argument', () => {
 
   beforeAll(async () => {
     // The table fails hundreds of sign-ins on purpose; the throttle must not turn them all into RATE_LIMITED.
-    stack = await startStack({}, { LOGIN_MAX_FAILURES_PER_ADDRESS: '100000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000' });
+    stack = await startStack(
+      {},
+      { LOGIN_MAX_FAILURES_PER_ADDRESS: '100000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '10000', LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: '1000' },
+    );
     const introspection = await graphql<IntrospectionQuery>(stack.gatewayUrl, getIntrospectionQuery());
     schema = buildClientSchema(introspection.data as IntrospectionQuery);
     const signIn = await graphql<{ login: { accessToken: string } }>(

@@ -51,7 +51,12 @@ describe('upgrading a database from the single-history layout', () => {
     expect((await db.query(histories)).rows).toEqual([{ single: false, retired: true }]);
     // Every row is still there; the new tables hold only what the upgrade derived from the old ones.
     const after = await counts();
-    for (const { table, rows } of before) expect({ table, rows: after.find((row) => row.table === table)?.rows }).toEqual({ table, rows });
+    // (auth.login_throttles gave way to auth.rate_limits in a later migration; its counters are not kept.)
+    const dropped = new Set(['auth.login_throttles']);
+    for (const { table, rows } of before.filter(({ table }) => !dropped.has(table))) {
+      expect({ table, rows: after.find((row) => row.table === table)?.rows }).toEqual({ table, rows });
+    }
+    expect(after.map(({ table }) => table).filter((table) => dropped.has(table))).toEqual([]);
     // The accounts that differ from a new sign-up (the admin, the suspended user) are published to every view.
     const published = await db.query(
       `SELECT destination, payload->>'status' AS status, payload->>'role' AS role FROM auth.outbox WHERE topic = 'account.changed' ORDER BY 1, 2`,

@@ -28,7 +28,7 @@ describe('createServiceClient', () => {
       });
     try {
       const own: Record<string, string[]> = {
-        auth: ['user', 'passwordCredential', 'session', 'loginThrottle', 'outboxEvent', 'erasure'],
+        auth: ['user', 'passwordCredential', 'session', 'rateLimit', 'outboxEvent', 'erasure'],
         profile: ['profile', 'erasure', 'accountState', 'revokedSession'],
         payments: ['payment', 'refund', 'idempotencyRecord', 'outboxEvent', 'erasure', 'accountState', 'revokedSession'],
         admin: ['auditEntry', 'erasureRequest', 'accountState', 'revokedSession'],

@@ -20,7 +20,7 @@ const EXPECTED: Record<Service, Record<string, string>> = {
     users: OWNS,
     password_credentials: OWNS,
     sessions: OWNS,
-    login_throttles: OWNS,
+    rate_limits: OWNS,
     outbox: OWNS,
     erasures: OWNS,
   },

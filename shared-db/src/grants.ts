@@ -28,7 +28,7 @@ export const GRANTS: Record<Service, Record<string, TableAccess>> = {
     users: OWNS,
     password_credentials: OWNS,
     sessions: OWNS,
-    login_throttles: OWNS,
+    rate_limits: OWNS,
     outbox: OWNS,
     erasures: OWNS,
   },

@@ -39,14 +39,7 @@ export type { Prisma as ProfilePrisma } from './generated/profile/client';
 export type { Prisma as PaymentsPrisma } from './generated/payments/client';
 export type { Prisma as AdminPrisma } from './generated/admin/client';
 /** Row types, one per table, as Prisma returns them. */
-export type {
-  User as UserRecord,
-  PasswordCredential as PasswordCredentialRecord,
-  Session as SessionRecord,
-  LoginThrottle as LoginThrottleRecord,
-  Role,
-  UserStatus,
-} from './generated/auth/client';
+export type { User as UserRecord, PasswordCredential as PasswordCredentialRecord, Session as SessionRecord, Role, UserStatus } from './generated/auth/client';
 export type { Profile as ProfileRecord } from './generated/profile/client';
 export type { Payment as PaymentRecord, Refund as RefundRecord, IdempotencyRecord as IdempotencyRecordRow, PaymentStatus } from './generated/payments/client';
 export type { AuditEntry as AuditEntryRecord } from './generated/admin/client';

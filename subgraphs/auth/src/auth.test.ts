@@ -120,57 +120,104 @@ describe('auth subgraph', () => {
     });
   });
 
-  describe('login throttling', () => {
+  describe('sign-in and registration throttling', () => {
     let throttled: RunningAuth;
+    // Clients at addresses of their own, as the gateway reports them (X-Forwarded-For from loopback).
+    const from = (address: string) => ({ 'x-forwarded-for': address });
+    const signIn = (email: string, password: string, address: string) =>
+      graphql(throttled.url, LOGIN, { variables: { input: { email, password } }, headers: from(address) });
     beforeAll(async () => {
-      throttled = await startAuth({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000', LOGIN_LOCKOUT_SECONDS: '600' });
+      throttled = await startAuth({
+        TRUST_PROXY: 'loopback',
+        LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: '3',
+        LOGIN_MAX_FAILURES_PER_ACCOUNT: '6',
+        LOGIN_MAX_FAILURES_PER_ADDRESS: '1000',
+        REGISTER_MAX_PER_ADDRESS: '3',
+      });
     });
     afterAll(() => throttled.server.stop());
 
-    it('locks an account after repeated failures, even for the right password, and says when to retry', async () => {
+    it("stops an attacker's address after a few failures while the owner, from another address, still signs in", async () => {
       const { user } = await register();
       for (let attempt = 0; attempt < 3; attempt += 1) {
-        const failed = await graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } } });
-        expect(failed.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+        expect((await signIn(user.email, 'wrong password!!', '198.51.100.1')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
       }
-      const locked = await graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: PASSWORD } } });
-      expect(locked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
-      const retryAfter = locked.errors?.[0]?.extensions?.retryAfterSeconds as number;
-      expect(retryAfter).toBeGreaterThan(590);
-      expect(retryAfter).toBeLessThanOrEqual(600);
+      const stopped = await signIn(user.email, PASSWORD, '198.51.100.1');
+      expect(stopped.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
+      expect(stopped.errors?.[0]?.extensions?.retryAfterSeconds as number).toBeLessThanOrEqual(900);
+      const owner = await signIn(user.email, PASSWORD, '203.0.113.50');
+      expect(owner.errors).toBeUndefined();
+    });
+
+    it('slows an account attacked from many addresses down, for longer each time, without locking it', async () => {
+      const { user } = await register();
+      for (let attempt = 0; attempt < 6; attempt += 1) await signIn(user.email, 'wrong password!!', `198.51.100.${10 + attempt}`);
+      const paused = await signIn(user.email, PASSWORD, '203.0.113.60');
+      expect(paused.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 2 });
+      // The pause ends: the owner signs in.
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      expect((await signIn(user.email, PASSWORD, '203.0.113.60')).errors).toBeUndefined();
     });
 
     it('counts guesses sent in parallel too: no more than the limit reach the password check', async () => {
       const { user } = await register();
-      const answers = await Promise.all(
-        Array.from({ length: 10 }, () => graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } } })),
-      );
+      const answers = await Promise.all(Array.from({ length: 10 }, () => signIn(user.email, 'wrong password!!', '198.51.100.99')));
       const codes = answers.map((answer) => answer.errors?.[0]?.extensions?.code);
       expect(codes.filter((code) => code === 'UNAUTHENTICATED')).toHaveLength(3);
       expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(7);
     });
 
-    it('throttles unknown emails the same way (the counter is per email, known or not)', async () => {
+    it('throttles unknown e-mails the same way, and stores neither e-mails nor addresses, only fixed-size hashes that expire', async () => {
       const email = freshEmail();
-      for (let attempt = 0; attempt < 3; attempt += 1) {
-        await graphql(throttled.url, LOGIN, { variables: { input: { email, password: 'wrong password!!' } } });
+      for (let attempt = 0; attempt < 3; attempt += 1) await signIn(email, 'wrong password!!', '198.51.100.120');
+      expect((await signIn(email, 'wrong password!!', '198.51.100.120')).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      const rows = await sql<{ key: string; expire: Date | null }>('SELECT key, expire FROM auth.rate_limits');
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) {
+        expect(row.key).toMatch(/^[a-z-]+:[0-9a-f]{64}$/);
+        expect(row.expire).toBeInstanceOf(Date);
       }
-      const locked = await graphql(throttled.url, LOGIN, { variables: { input: { email, password: 'wrong password!!' } } });
-      expect(locked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      expect(JSON.stringify(rows)).not.toContain(email.split('@')[0]);
     });
 
     it('keeps the counters in PostgreSQL, so a restarted server still refuses', async () => {
       const { user } = await register();
-      for (let attempt = 0; attempt < 3; attempt += 1) {
-        await graphql(throttled.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } } });
-      }
-      const restarted = await startAuth({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' });
+      for (let attempt = 0; attempt < 3; attempt += 1) await signIn(user.email, 'wrong password!!', '198.51.100.130');
+      const restarted = await startAuth({ TRUST_PROXY: 'loopback', LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: '3' });
       try {
-        const locked = await graphql(restarted.url, LOGIN, { variables: { input: { email: user.email, password: PASSWORD } } });
+        const locked = await graphql(restarted.url, LOGIN, {
+          variables: { input: { email: user.email, password: PASSWORD } },
+          headers: from('198.51.100.130'),
+        });
         expect(locked.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
       } finally {
         await restarted.server.stop();
       }
+    });
+
+    it('limits registrations per address, counting every aliased register in one request', async () => {
+      const emails = Array.from({ length: 5 }, () => freshEmail());
+      const aliases = emails.map((email, index) => `r${index}: register(input: { email: "${email}", password: "${PASSWORD}" }) { user { id } }`);
+      const answer = await graphql(throttled.url, `mutation { ${aliases.join(' ')} }`, { headers: from('198.51.100.200') });
+      // The fourth is refused, and (its result being non-null) stops the mutation there.
+      expect((answer.errors ?? []).map((error) => [error.path?.[0], error.extensions?.code])).toEqual([['r3', 'RATE_LIMITED']]);
+      expect(await sql('SELECT 1 FROM auth.users WHERE email = ANY($1)', [emails.map((email) => email.toLowerCase())])).toHaveLength(3);
+      // Another address is not affected.
+      const elsewhere = await graphql(throttled.url, REGISTER, {
+        variables: { input: { email: freshEmail(), password: PASSWORD } },
+        headers: from('198.51.100.201'),
+      });
+      expect(elsewhere.errors).toBeUndefined();
+    });
+
+    it('does not say that an account exists when its e-mail is registered again', async () => {
+      const { user } = await register();
+      const again = await graphql(throttled.url, REGISTER, {
+        variables: { input: { email: user.email, password: PASSWORD } },
+        headers: from('198.51.100.202'),
+      });
+      expect(again.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(again.errors?.[0]?.message).not.toMatch(/exist/i);
     });
   });
 

@@ -1,15 +1,20 @@
 import { ConfigError, integer, readSettings, secretSetting, setting, text } from '@fedstack/runtime';
 import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
 
-export interface LoginThrottlePolicy {
-  /** Failed logins for one email before it is locked. */
+/** Sign-in and registration throttling (domain/throttle.ts). */
+export interface ThrottlePolicy {
+  /** Failed sign-ins for one e-mail from one address before that pair waits out the window. */
+  maxFailuresPerAccountAndAddress: number;
+  /** Failed sign-ins for one e-mail from anywhere before it is slowed down. */
   maxFailuresPerAccount: number;
-  /** Failed logins from one client address before it is locked. */
+  /** Failed sign-ins from one client address, whatever the e-mail, before it waits out the window. */
   maxFailuresPerAddress: number;
-  /** Failures older than this no longer count, in seconds. */
+  /** How long a failure counts, in seconds. */
   windowSeconds: number;
-  /** How long a locked account or address waits, in seconds. */
-  lockoutSeconds: number;
+  /** The longest pause an e-mail under attack is given, in seconds. */
+  maxDelaySeconds: number;
+  maxRegistrationsPerAddress: number;
+  registrationWindowSeconds: number;
 }
 
 export interface AuthConfig extends ServiceConfig {
@@ -17,7 +22,7 @@ export interface AuthConfig extends ServiceConfig {
   refreshTokenTtlSeconds: number;
   /** The Ed25519 private key as PKCS#8 PEM or a private JWK, and the setting it came from; required in production. */
   signingKey?: { value: string; setting: string };
-  throttle: LoginThrottlePolicy;
+  throttle: ThrottlePolicy;
 }
 
 /** What auth reads besides a subgraph's settings. */
@@ -26,10 +31,21 @@ export const AUTH_SETTINGS = {
   JWT_PRIVATE_KEY_FILE: setting(text(), '…or a file holding the signing key (a container secret)'),
   ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'access token lifetime', '900'),
   REFRESH_TOKEN_TTL_SECONDS: setting(integer(30 * 24 * 3600, { max: 365 * 24 * 3600 }), 'refresh token lifetime', '2592000'),
-  LOGIN_MAX_FAILURES_PER_ACCOUNT: setting(integer(5, { max: 1000 }), 'failed logins for one email before it is locked', '5'),
-  LOGIN_MAX_FAILURES_PER_ADDRESS: setting(integer(20, { max: 100_000 }), 'failed logins from one client address before it is locked', '20'),
-  LOGIN_FAILURE_WINDOW_SECONDS: setting(integer(15 * 60, { max: 7 * 24 * 3600 }), 'how long a failed login counts', '900'),
-  LOGIN_LOCKOUT_SECONDS: setting(integer(15 * 60, { max: 7 * 24 * 3600 }), 'how long a locked email or address waits', '900'),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: setting(
+    integer(5, { max: 1000 }),
+    'failed sign-ins for one e-mail from one address before that pair waits out the window (the owner, elsewhere, is not affected)',
+    '5',
+  ),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: setting(
+    integer(50, { max: 100_000 }),
+    'failed sign-ins for one e-mail from anywhere before it is paused, for 2 s, then twice as long each time the limit is reached again that day',
+    '50',
+  ),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: setting(integer(100, { max: 1_000_000 }), 'failed sign-ins from one client address, whatever the e-mail, per window', '100'),
+  LOGIN_FAILURE_WINDOW_SECONDS: setting(integer(15 * 60, { max: 7 * 24 * 3600 }), 'how long a failed sign-in counts', '900'),
+  LOGIN_MAX_DELAY_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'the longest pause an e-mail under attack is given', '900'),
+  REGISTER_MAX_PER_ADDRESS: setting(integer(10, { max: 1_000_000 }), 'registrations from one client address per window (each aliased `register` counts)', '10'),
+  REGISTER_WINDOW_SECONDS: setting(integer(3600, { max: 7 * 24 * 3600 }), 'the registration window', '3600'),
 };
 
 /** Every setting auth reads, for the settings table. */
@@ -51,10 +67,13 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
     refreshTokenTtlSeconds: settings.REFRESH_TOKEN_TTL_SECONDS,
     ...(signingKey ? { signingKey } : {}),
     throttle: {
+      maxFailuresPerAccountAndAddress: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
       maxFailuresPerAccount: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
       maxFailuresPerAddress: settings.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: settings.LOGIN_FAILURE_WINDOW_SECONDS,
-      lockoutSeconds: settings.LOGIN_LOCKOUT_SECONDS,
+      maxDelaySeconds: settings.LOGIN_MAX_DELAY_SECONDS,
+      maxRegistrationsPerAddress: settings.REGISTER_MAX_PER_ADDRESS,
+      registrationWindowSeconds: settings.REGISTER_WINDOW_SECONDS,
     },
   };
 }

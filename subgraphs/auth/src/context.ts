@@ -1,6 +1,7 @@
 import type { ServiceClient } from '@fedstack/shared-db';
 import type { RequestContext, SubgraphDeps, ViewerRole } from '@fedstack/service-kit';
-import type { LoginThrottlePolicy } from './config';
+import type { ThrottlePolicy } from './config';
+import { SignInThrottle } from './domain/throttle';
 import type { IssuedAccessToken } from './domain/signing';
 import { createUserLoader } from './domain/users';
 
@@ -10,7 +11,7 @@ export interface AuthServices {
   refreshTokenTtlSeconds: number;
   /** How long an access token lives: ended sign-ins are remembered elsewhere for as long. */
   accessTokenTtlSeconds: number;
-  throttle: LoginThrottlePolicy;
+  throttle: ThrottlePolicy;
   /** A hash of a random password, verified when the email is unknown so that both cases take as long. */
   dummyPasswordHash: string;
 }
@@ -19,11 +20,25 @@ export interface AuthContext extends RequestContext {
   db: ServiceClient<'auth'>;
   services: AuthServices;
   loaders: { user: ReturnType<typeof createUserLoader> };
+  /** The process's sign-in and registration throttle (its counters are in the database). */
+  throttle: SignInThrottle;
   /** Set when this request signed a user in (register, login, refresh): that user's details may be shown. */
   signedInUserId?: string;
 }
 
 /** One request's context: fresh loaders every time, the shared client and services. */
 export function createAuthContext(request: RequestContext, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
-  return { ...request, db, services, loaders: { user: createUserLoader(db) } };
+  return { ...request, db, services, loaders: { user: createUserLoader(db) }, throttle: throttleOf(db, services.throttle) };
+}
+
+const throttles = new WeakMap<ServiceClient<'auth'>, SignInThrottle>();
+
+/** One throttle per process (per client), made on the first request. */
+function throttleOf(db: ServiceClient<'auth'>, policy: ThrottlePolicy): SignInThrottle {
+  let throttle = throttles.get(db);
+  if (!throttle) {
+    throttle = new SignInThrottle(db, policy);
+    throttles.set(db, throttle);
+  }
+  return throttle;
 }

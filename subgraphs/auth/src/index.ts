@@ -1,2 +1,2 @@
 export { createAuthServer, typeDefs, type AuthServerOptions } from './server';
-export { loadAuthConfig, authSettings, type AuthConfig, type LoginThrottlePolicy } from './config';
+export { loadAuthConfig, authSettings, type AuthConfig, type ThrottlePolicy } from './config';

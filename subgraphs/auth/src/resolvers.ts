@@ -5,7 +5,6 @@ import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
 import { endSessions } from './domain/accounts';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
-import { settleSuccessfulLogin, takeLoginAttempt, throttleKeys } from './domain/throttle';
 import { userStats } from './domain/stats';
 import { listUsers } from './domain/users';
 import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
@@ -66,6 +65,7 @@ export const resolvers: Resolvers = {
 
   Mutation: {
     async register(_parent, { input }, ctx) {
+      await ctx.throttle.takeRegistration(ctx.clientAddress);
       const email = normaliseEmail(input.email);
       assertAcceptablePassword(input.password, email, 'input.password');
       const passwordHash = await hashPassword(input.password);
@@ -78,7 +78,9 @@ export const resolvers: Resolvers = {
         return payload(ctx, user, refresh);
       } catch (error) {
         if (error instanceof PrismaClientKnownRequestError && error.code === 'P2002') {
-          throw conflict('An account with this email already exists', { field: 'input.email' });
+          // As generic as a synchronous sign-up allows: it does not say that an account exists. (The owner
+          // would hear of it by e-mail, were there mail; registrations per address are throttled.)
+          throw conflict('These details cannot be used to register: sign in, or use another e-mail address', { field: 'input.email' });
         }
         throw error;
       }
@@ -86,15 +88,14 @@ export const resolvers: Resolvers = {
 
     async login(_parent, { input }, ctx) {
       const email = normaliseEmail(input.email);
-      const keys = throttleKeys(email, ctx.clientAddress);
-      await takeLoginAttempt(ctx.db, keys, ctx.services.throttle);
+      const attempt = await ctx.throttle.takeSignInAttempt(email, ctx.clientAddress);
       const user = await ctx.db.user.findUnique({ where: { email }, include: { credential: true } });
       const storedHash = user?.credential?.passwordHash;
       // Unknown emails verify against a dummy hash: same work, same answer, same time.
       const valid = await verifyPassword(storedHash ?? ctx.services.dummyPasswordHash, input.password);
       if (!user || !storedHash || !valid) throw unauthenticated(INVALID_CREDENTIALS);
       if (user.status !== 'ACTIVE') throw forbidden('This account is suspended');
-      await settleSuccessfulLogin(ctx.db, keys);
+      await ctx.throttle.settleSuccess(attempt);
       const rehash = passwordNeedsRehash(storedHash) ? await hashPassword(input.password) : null;
       const { credential: _credential, ...account } = user;
       const { signedIn, refresh } = await ctx.db.$transaction(async (tx) => {
@@ -125,12 +126,11 @@ export const resolvers: Resolvers = {
       const viewer = requireViewer(ctx.auth);
       const user = await ctx.db.user.findUnique({ where: { id: viewer.userId }, include: { credential: true } });
       if (!user?.credential) throw unauthenticated('This account has no password to change');
-      const keys = throttleKeys(user.email, ctx.clientAddress);
-      await takeLoginAttempt(ctx.db, keys, ctx.services.throttle);
+      const attempt = await ctx.throttle.takeSignInAttempt(user.email, ctx.clientAddress);
       if (!(await verifyPassword(user.credential.passwordHash, input.currentPassword))) {
         throw badUserInput('input.currentPassword', 'is not the current password');
       }
-      await settleSuccessfulLogin(ctx.db, keys);
+      await ctx.throttle.settleSuccess(attempt);
       assertAcceptablePassword(input.newPassword, user.email, 'input.newPassword');
       if (input.newPassword === input.currentPassword) throw badUserInput('input.newPassword', 'must differ from the current password');
       const passwordHash = await hashPassword(input.newPassword);

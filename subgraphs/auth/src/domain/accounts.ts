@@ -1,5 +1,6 @@
 import { badUserInput, conflict, forbidden, notFound } from '@fedstack/runtime';
 import type { AuthPrisma, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
+import { SignInThrottle } from './throttle';
 import {
   ACCOUNT_TOPICS,
   ACCOUNT_VIEW_SERVICES,
@@ -264,7 +265,11 @@ export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenT
     const changes: ErasureChange[] = [
       { table: 'password_credentials', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.password_credentials WHERE user_id = ${userId}::uuid` },
       { table: 'sessions', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.sessions WHERE user_id = ${userId}::uuid` },
-      { table: 'login_throttles', action: 'deleted', rows: await tx.$executeRaw`DELETE FROM auth.login_throttles WHERE key = ${`account:${user.email}`}` },
+      {
+        table: 'rate_limits',
+        action: 'deleted',
+        rows: await tx.rateLimit.deleteMany({ where: { key: { in: SignInThrottle.keysOf(user.email) } } }).then((result) => result.count),
+      },
       { table: 'users', action: 'tombstoned', rows: 1 },
     ];
     const account = await changeAccount(tx, user, { status: 'SUSPENDED', erasedAt, email: tombstoneEmail(userId) });

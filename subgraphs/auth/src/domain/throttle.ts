@@ -1,58 +1,99 @@
-import type { ServiceClient } from '@fedstack/shared-db';
+import { createHash } from 'node:crypto';
+import { RateLimiterPrisma, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { rateLimited } from '@fedstack/runtime';
-import type { LoginThrottlePolicy } from '../config';
+import type { ServiceClient } from '@fedstack/shared-db';
+import type { ThrottlePolicy } from '../config';
 
 type AuthDb = ServiceClient<'auth'>;
 
-/**
- * Failed-login counters live in PostgreSQL, so they hold across restarts and across several auth
- * instances. Counted per account (by email, known or not, so that unknown emails behave the same) and
- * per client address.
- */
-export interface ThrottleKeys {
+/** What a key counts, hashed: fixed length, and no e-mail or address stored (auth.rate_limits). */
+function hashed(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+}
+
+/** What one sign-in attempt counted against, to settle when it succeeds. */
+export interface SignInAttempt {
+  pair: string;
   account: string;
   address?: string;
 }
 
-export function throttleKeys(email: string, clientAddress: string | undefined): ThrottleKeys {
-  return { account: `account:${email}`, ...(clientAddress ? { address: `address:${clientAddress}` } : {}) };
-}
-
 /**
- * Takes one sign-in attempt against each key before the password is checked, so that guesses sent in
- * parallel are counted too. Each key's row is updated under its row lock, so attempts are numbered one
- * after another: an attempt past the limit locks the key, and every attempt while it is locked is refused
- * with RATE_LIMITED and the seconds left. A lockout that has ended, or a window that has passed, starts
- * the count afresh.
+ * Sign-in and registration throttling with rate-limiter-flexible, its counters in auth's own table
+ * (through the service's Prisma client, so they hold across restarts and instances):
+ * - failures for one e-mail from one address: few (5), then that pair waits out the window. An attacker
+ *   cannot lock the owner out: the owner, from anywhere else, is another pair;
+ * - failures for one e-mail from anywhere: more (50), then a delay that doubles each time the limit is
+ *   reached again that day (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock;
+ * - failures from one address, whatever the e-mail: 100 per window;
+ * - registrations from one address: 10 an hour, each aliased `register` in a request counted.
+ * An attempt is counted before its password is checked, so guesses sent in parallel count too.
  */
-export async function takeLoginAttempt(db: AuthDb, keys: ThrottleKeys, policy: LoginThrottlePolicy): Promise<void> {
-  const limits: [string, number][] = [[keys.account, policy.maxFailuresPerAccount]];
-  if (keys.address) limits.push([keys.address, policy.maxFailuresPerAddress]);
-  for (const [key, maxFailures] of limits) {
-    const [counter] = await db.$queryRaw<{ failures: number; retry_after: number | null }[]>`
-      INSERT INTO auth.login_throttles AS t (key, failures, window_start, updated_at) VALUES (${key}, 1, now(), now())
-      ON CONFLICT (key) DO UPDATE SET
-        failures = CASE WHEN t.locked_until <= now() OR t.window_start < now() - ${policy.windowSeconds}::int * interval '1 second'
-                        THEN 1 ELSE t.failures + 1 END,
-        window_start = CASE WHEN t.locked_until <= now() OR t.window_start < now() - ${policy.windowSeconds}::int * interval '1 second'
-                            THEN now() ELSE t.window_start END,
-        locked_until = CASE WHEN t.locked_until <= now() THEN NULL ELSE t.locked_until END,
-        updated_at = now()
-      RETURNING failures, CASE WHEN locked_until > now() THEN ceil(extract(epoch FROM locked_until - now()))::int END AS retry_after`;
-    if (counter?.retry_after) throw rateLimited(Math.max(1, counter.retry_after), 'Too many failed sign-in attempts');
-    if ((counter?.failures ?? 0) > maxFailures) {
-      await db.$executeRaw`
-        UPDATE auth.login_throttles SET locked_until = now() + ${policy.lockoutSeconds}::int * interval '1 second', updated_at = now()
-        WHERE key = ${key}`;
-      throw rateLimited(policy.lockoutSeconds, 'Too many failed sign-in attempts');
-    }
-  }
-}
+export class SignInThrottle {
+  private readonly pairs: RateLimiterAbstract;
+  private readonly accounts: RateLimiterAbstract;
+  private readonly strikes: RateLimiterAbstract;
+  private readonly addresses: RateLimiterAbstract;
+  private readonly registrations: RateLimiterAbstract;
 
-/** A successful sign-in clears the account's counter and gives the address its attempt back. */
-export async function settleSuccessfulLogin(db: AuthDb, keys: ThrottleKeys): Promise<void> {
-  await db.loginThrottle.deleteMany({ where: { key: keys.account } });
-  if (keys.address) {
-    await db.$executeRaw`UPDATE auth.login_throttles SET failures = greatest(failures - 1, 0), updated_at = now() WHERE key = ${keys.address}`;
+  constructor(
+    db: AuthDb,
+    private readonly policy: ThrottlePolicy,
+  ) {
+    const limiter = (keyPrefix: string, points: number, duration: number, clearExpired = false) =>
+      new RateLimiterPrisma({ storeClient: db, tableName: 'rateLimit', keyPrefix, points, duration, clearExpiredByTimeout: clearExpired });
+    const window = policy.windowSeconds;
+    // One limiter per table is enough to delete expired rows (every 5 minutes).
+    this.pairs = limiter('login-pair', policy.maxFailuresPerAccountAndAddress, window, true);
+    this.accounts = limiter('login-account', policy.maxFailuresPerAccount, window);
+    this.strikes = limiter('login-strikes', 64, 24 * 3600);
+    this.addresses = limiter('login-address', policy.maxFailuresPerAddress, window);
+    this.registrations = limiter('register-address', policy.maxRegistrationsPerAddress, policy.registrationWindowSeconds);
+  }
+
+  /** Counts one sign-in attempt for `email` from `address`; RATE_LIMITED, with when to retry, past a limit. */
+  async takeSignInAttempt(email: string, address: string | undefined): Promise<SignInAttempt> {
+    const attempt: SignInAttempt = { pair: hashed(email, address ?? ''), account: hashed(email), ...(address ? { address: hashed(address) } : {}) };
+    if (attempt.address) await this.consume(this.addresses, attempt.address);
+    await this.consume(this.pairs, attempt.pair);
+    try {
+      await this.accounts.consume(attempt.account);
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      // The account's limit reached again: a longer pause each time, never a lock.
+      if (rejection.consumedPoints === this.policy.maxFailuresPerAccount + 1) {
+        const strike = await this.strikes.penalty(attempt.account);
+        const delay = Math.min(2 ** strike.consumedPoints, this.policy.maxDelaySeconds);
+        await this.accounts.block(attempt.account, delay);
+        throw rateLimited(delay, 'Too many failed sign-in attempts');
+      }
+      throw rateLimited(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), 'Too many failed sign-in attempts');
+    }
+    return attempt;
+  }
+
+  /** A successful sign-in clears its e-mail's counters and gives the address its attempt back. */
+  async settleSuccess(attempt: SignInAttempt): Promise<void> {
+    await Promise.all([this.pairs.delete(attempt.pair), this.accounts.delete(attempt.account)]);
+    if (attempt.address) await this.addresses.reward(attempt.address, 1);
+  }
+
+  /** Counts one registration from `address`; RATE_LIMITED past the limit. */
+  async takeRegistration(address: string | undefined): Promise<void> {
+    await this.consume(this.registrations, hashed(address ?? 'unknown address'), 'Too many registrations from this address');
+  }
+
+  /** The counters an e-mail's owner may be erased with (the pairs expire with their window). */
+  static keysOf(email: string): string[] {
+    return [`login-account:${hashed(email)}`, `login-strikes:${hashed(email)}`];
+  }
+
+  private async consume(limiter: RateLimiterAbstract, key: string, message = 'Too many failed sign-in attempts'): Promise<void> {
+    try {
+      await limiter.consume(key);
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) throw rateLimited(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), message);
+      throw rejection;
+    }
   }
 }
