@@ -93,4 +93,45 @@ describe('after a crash at any step, the system converges', () => {
     const again = await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: user.id } });
     expect(again.data).toMatchObject({ eraseUser: { alreadyErased: true } });
   });
+
+  describe('payments dies while the processor charges', () => {
+    /** Starts a charge that hangs in the (slow) processor, and kills payments once it is recorded PENDING. */
+    async function interruptedCharge(key: string) {
+      const user = await register(stack.gatewayUrl);
+      await stack.crash('payments');
+      await stack.start('payments', { PAYMENTS_PROCESSOR_DELAY_MS: '60000', PAYMENTS_RECOVERY_AFTER_MS: '3600000' });
+      const inFlight = pay(stack.gatewayUrl, user, '12.34', key);
+      await within(
+        CONVERGED_WITHIN_MS,
+        async () => (await ownerSql(`SELECT 1 FROM payments.payments WHERE user_id = $1 AND status = 'PENDING'`, [user.id])).length === 1,
+      );
+      await stack.crash('payments');
+      expect((await inFlight).errors?.[0]?.extensions?.code).toBe('SUBGRAPH_UNAVAILABLE');
+      return user;
+    }
+    const paymentsOf = (userId: string) =>
+      ownerSql<{ id: string; status: string; pending: boolean; ref: boolean }>(
+        'SELECT id, status::text, pending_token IS NOT NULL AS pending, processor_ref IS NOT NULL AS ref FROM payments.payments WHERE user_id = $1',
+        [userId],
+      );
+
+    it('the recovery worker finishes the recorded charge after a restart, and the retry gets that payment', async () => {
+      const user = await interruptedCharge('crash-recovery');
+      await stack.start('payments', { PAYMENTS_RECOVERY_AFTER_MS: '0', PAYMENTS_RECOVERY_POLL_MS: '200' });
+      await within(CONVERGED_WITHIN_MS, async () => (await paymentsOf(user.id))[0]?.status === 'SUCCEEDED');
+      const [payment] = await paymentsOf(user.id);
+      expect(payment).toMatchObject({ status: 'SUCCEEDED', pending: false, ref: true });
+      const retried = await pay(stack.gatewayUrl, user, '12.34', 'crash-recovery');
+      expect(retried.data?.createPayment.id).toBe(payment?.id);
+      expect(await paymentsOf(user.id)).toHaveLength(1);
+    });
+
+    it("the client's retry finishes it when it comes first", async () => {
+      const user = await interruptedCharge('crash-retry');
+      await stack.start('payments');
+      const retried = await pay(stack.gatewayUrl, user, '12.34', 'crash-retry');
+      expect(retried.errors).toBeUndefined();
+      expect(await paymentsOf(user.id)).toEqual([{ id: retried.data?.createPayment.id, status: 'SUCCEEDED', pending: false, ref: true }]);
+    });
+  });
 });

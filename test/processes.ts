@@ -11,8 +11,8 @@ export interface ProcessStack {
   /** The settings every process was started with (ports, keys, the run's databases). */
   env: NodeJS.ProcessEnv;
   tokens: Awaited<ReturnType<typeof testTokens>>;
-  /** Starts a process of the stack (again), on its port, and waits until it is ready. */
-  start(name: StackProcessName): Promise<void>;
+  /** Starts a process of the stack (again), on its port, and waits until it is ready; `env` adds settings. */
+  start(name: StackProcessName, env?: NodeJS.ProcessEnv): Promise<void>;
   /** kill -9: no shutdown, nothing flushed. */
   crash(name: StackProcessName): Promise<void>;
   stop(): Promise<void>;
@@ -34,8 +34,8 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
     gatewayUrl: `http://${HOST}:${target('gateway').port}/graphql`,
     env,
     tokens,
-    async start(name) {
-      const child = startProcess(target(name), env, ['ignore', 'ignore', 'inherit']);
+    async start(name, extra = {}) {
+      const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'ignore', 'inherit']);
       running.set(name, child);
       await waitUntilReady(target(name), HOST, child);
     },

@@ -2,7 +2,7 @@ import { createAdminServer } from '@fedstack/admin';
 import { createAuthServer, loadAuthConfig } from '@fedstack/auth';
 import { createGatewayServer, loadGatewayConfig } from '@fedstack/gateway';
 import type { GraphQLServer } from '@fedstack/runtime';
-import { createPaymentsServer } from '@fedstack/payments';
+import { createPaymentsServer, loadPaymentsConfig } from '@fedstack/payments';
 import { createProfileServer } from '@fedstack/profile';
 import { freePort } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
@@ -55,7 +55,7 @@ export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}, databases: 
       case 'profile':
         return createProfileServer({ config: loadServiceConfig('profile', portEnv) });
       case 'payments':
-        return createPaymentsServer({ config: loadServiceConfig('payments', portEnv) });
+        return createPaymentsServer({ config: loadPaymentsConfig(portEnv) });
       case 'admin':
         return createAdminServer({ config: loadServiceConfig('admin', portEnv) });
     }

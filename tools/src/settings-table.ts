@@ -1,4 +1,5 @@
 import { authSettings } from '@fedstack/auth';
+import { paymentsSettings } from '@fedstack/payments';
 import { BENCH_SETTINGS } from '@fedstack/bench';
 import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
 import { SERVICES, setting, settingsTable, text, type Setting, type SettingRow } from '@fedstack/runtime';
@@ -12,7 +13,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
     { name: 'gateway', settings: gatewaySettings() },
     { name: 'auth', settings: authSettings() },
     { name: 'profile', settings: serviceSettings('profile') },
-    { name: 'payments', settings: serviceSettings('payments') },
+    { name: 'payments', settings: paymentsSettings() },
     { name: 'admin', settings: serviceSettings('admin') },
     { name: '`npm start`', settings: LAUNCHER_READS },
     { name: '`db:*`', settings: { ...DATABASE_SETTINGS, ...EMBEDDED_SETTINGS } },

@@ -1,9 +1,9 @@
 import { serve } from '@fedstack/runtime';
-import { loadServiceConfig } from '@fedstack/service-kit';
+import { loadPaymentsConfig } from './config';
 import { createPaymentsServer } from './server';
 
 serve(async () => {
-  const server = await createPaymentsServer({ config: loadServiceConfig('payments') });
+  const server = await createPaymentsServer({ config: loadPaymentsConfig() });
   await server.checkDatabase();
   await server.listen();
   return server;

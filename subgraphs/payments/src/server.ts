@@ -3,20 +3,23 @@ import path from 'node:path';
 import { parse } from 'graphql';
 import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createPaymentsContext } from './context';
-import { erasePayments } from './domain/payments';
+import type { PaymentsConfig } from './config';
+import { erasePayments, pendingPaymentRecovery } from './domain/payments';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
 import { resolvers } from './resolvers';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
 
 export interface PaymentsServerOptions extends SubgraphServerOptions {
+  config: PaymentsConfig;
   /** Where charges go; the deterministic simulated processor unless given. */
   processor?: PaymentProcessor;
 }
 
 /** Builds the payments subgraph (not yet listening). */
 export function createPaymentsServer(options: PaymentsServerOptions): Promise<SubgraphServer<'payments'>> {
-  const processor = options.processor ?? simulatedProcessor;
+  const { config } = options;
+  const processor = options.processor ?? simulatedProcessor(config.processorDelayMs);
   return createSubgraphServer(
     {
       service: 'payments',
@@ -26,6 +29,7 @@ export function createPaymentsServer(options: PaymentsServerOptions): Promise<Su
       internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments) } }),
       // Refunds' audit entries go to admin through the outbox.
       publishes: true,
+      workers: ({ db, logger }) => [pendingPaymentRecovery(db, processor, { ...config.recovery, logger })],
     },
     options,
   );

@@ -1,6 +1,7 @@
 import { AppError, ErrorCode, badUserInput, conflict, notFound } from '@fedstack/runtime';
 import { type Decimal, type PaymentRecord, type PaymentStatus, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
 import {
+  type BackgroundWorker,
   batchLoader,
   decodeCursor,
   formatAmount,
@@ -42,8 +43,11 @@ export interface CreatePaymentRequest {
 }
 
 /**
- * Charges `userId` once per idempotency key: validates everything first, then claims the key, charges
- * through the processor and records the payment (FAILED when declined) in one transaction.
+ * Charges `userId` once per idempotency key, in three steps so that no charge goes unrecorded: the
+ * payment is recorded PENDING (with the key claimed) and committed; the processor charges it under an
+ * idempotency key of its own; the payment is settled, SUCCEEDED or FAILED. A crash between the steps
+ * leaves a PENDING payment that the client's retry, or the recovery worker, finishes with the same
+ * processor key: the processor charges once. Everything is validated before the first step.
  */
 export async function createPayment(
   db: PaymentsDb,
@@ -59,37 +63,111 @@ export async function createPayment(
   assertTokenFormat(request.paymentMethodToken, 'input.paymentMethodToken');
   const requestHash = fingerprint({ amount: amount.toFixed(), currency, description, token: request.paymentMethodToken });
 
-  const payment = await db.$transaction(async (tx) => {
+  const recorded = await db.$transaction(async (tx) => {
     await guardAccountWrite(tx, 'payments', userId);
     const claim = await claimIdempotencyKey(tx, { userId, operation: 'createPayment', key: idempotencyKey, requestHash });
     if (claim.kind === 'replay') return tx.payment.findUniqueOrThrow({ where: { id: claim.paymentId as string } });
-    // Keys are unique per user here, but a processor's are per merchant: scope them to the user.
-    const charge = await processor.charge({
-      amount: amount.toFixed(),
-      currency,
-      paymentMethodToken: request.paymentMethodToken,
-      idempotencyKey: `${userId}:${idempotencyKey}`,
-    });
     const created = await tx.payment.create({
       data: {
         userId,
         amount,
         currency,
         description,
-        status: charge.approved ? 'SUCCEEDED' : 'FAILED',
+        status: 'PENDING',
         methodLast4: request.paymentMethodToken.slice(-4),
-        processorRef: charge.approved ? charge.reference : null,
-        declineCode: charge.approved ? null : charge.declineCode,
+        // Keys are unique per user here, but a processor's are per merchant: scope them to the user.
+        chargeKey: `${userId}:${idempotencyKey}`,
+        pendingToken: request.paymentMethodToken,
       },
     });
-    await tx.idempotencyRecord.update({
-      where: { id: claim.recordId },
-      data: { paymentId: created.id, errorCode: charge.approved ? null : ErrorCode.PAYMENT_DECLINED },
-    });
+    await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { paymentId: created.id } });
     return created;
   }, TRANSACTION);
+  const payment = recorded.status === 'PENDING' && recorded.pendingToken ? await chargeAndSettle(db, processor, recorded) : recorded;
   if (payment.status === 'FAILED') throw paymentDeclined(payment);
   return payment;
+}
+
+/**
+ * Charges a PENDING payment under its processor key and records the outcome, unless someone (the
+ * client's retry, the recovery worker) settled it meanwhile: then theirs stands. The processor's
+ * idempotency makes the second charge of a payment the first one again.
+ */
+export async function chargeAndSettle(db: PaymentsDb, processor: PaymentProcessor, payment: PaymentRecord): Promise<PaymentRecord> {
+  const charge = await processor.charge({
+    amount: payment.amount.toFixed(),
+    currency: payment.currency,
+    paymentMethodToken: payment.pendingToken as string,
+    idempotencyKey: payment.chargeKey as string,
+  });
+  return db.$transaction(async (tx) => {
+    const settled = await tx.payment.updateMany({
+      where: { id: payment.id, status: 'PENDING' },
+      data: {
+        status: charge.approved ? 'SUCCEEDED' : 'FAILED',
+        processorRef: charge.approved ? charge.reference : null,
+        declineCode: charge.approved ? null : charge.declineCode,
+        pendingToken: null,
+        nextChargeAt: null,
+      },
+    });
+    if (settled.count === 1 && !charge.approved) {
+      await tx.idempotencyRecord.updateMany({ where: { paymentId: payment.id }, data: { errorCode: ErrorCode.PAYMENT_DECLINED } });
+    }
+    return tx.payment.findUniqueOrThrow({ where: { id: payment.id } });
+  }, TRANSACTION);
+}
+
+/**
+ * Finishes payments left PENDING by a crash between recording and settling: those older than
+ * `afterMs` (a request may still be charging younger ones), a few at a time, each claimed for a while
+ * so that two workers never charge one at once. A processor that cannot be reached is tried again later.
+ */
+export function pendingPaymentRecovery(
+  db: PaymentsDb,
+  processor: PaymentProcessor,
+  options: { pollMs: number; afterMs: number; logger: { info(object: object, message: string): void; warn(object: object, message: string): void } },
+): BackgroundWorker {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const round = async () => {
+    const due = await db.$queryRaw<{ id: string }[]>`
+      UPDATE payments.payments SET next_charge_at = now() + interval '1 minute', charge_attempts = charge_attempts + 1
+      WHERE id IN (
+        SELECT id FROM payments.payments
+        WHERE status = 'PENDING' AND pending_token IS NOT NULL
+          AND created_at < now() - ${options.afterMs}::int * interval '1 millisecond'
+          AND (next_charge_at IS NULL OR next_charge_at <= now())
+        ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED)
+      RETURNING id`;
+    for (const { id } of due) {
+      const payment = await db.payment.findUniqueOrThrow({ where: { id } });
+      try {
+        const settled = await chargeAndSettle(db, processor, payment);
+        options.logger.info({ paymentId: id, status: settled.status }, 'pending payment finished after an interruption');
+      } catch (error) {
+        options.logger.warn({ paymentId: id, err: error }, 'pending payment could not be finished yet; trying again later');
+      }
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = round()
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'pending payment recovery failed; trying again later'))
+        .finally(schedule);
+    }, options.pollMs);
+    timer.unref();
+  };
+  return {
+    start: schedule,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
 }
 
 /** A refund with its payment's currency, which its amount is formatted in. */
@@ -256,7 +334,7 @@ export async function erasePayments(tx: RawExecutor, userId: string): Promise<Er
       table: 'payments',
       action: 'anonymised',
       rows: await tx.$executeRawUnsafe(
-        `UPDATE payments.payments SET description = NULL, method_last4 = NULL, anonymised_at = now(), updated_at = now() WHERE user_id = $1::uuid`,
+        `UPDATE payments.payments SET description = NULL, method_last4 = NULL, pending_token = NULL, anonymised_at = now(), updated_at = now() WHERE user_id = $1::uuid`,
         userId,
       ),
     },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { badUserInput } from '@fedstack/runtime';
 
 export interface ChargeRequest {
@@ -31,11 +31,18 @@ export function assertTokenFormat(token: string, field: string): void {
   if (!TOKEN.test(token)) throw badUserInput(field, 'must be a processor token such as "tok_visa"');
 }
 
-/** Approves every well-formed token except the documented declining ones; deterministic, no network. */
-export const simulatedProcessor: PaymentProcessor = {
-  async charge({ paymentMethodToken }) {
-    const decline = DECLINING_TOKENS[paymentMethodToken];
-    if (decline) return { approved: false, declineCode: decline.code, message: decline.message };
-    return { approved: true, reference: `sim_${randomUUID()}` };
-  },
-};
+/**
+ * Approves every well-formed token except the documented declining ones; deterministic, no network.
+ * Like a real processor it is idempotent: the same key gets the same reference. `delayMs` makes it
+ * answer slowly (demos, and the tests that crash payments while it charges).
+ */
+export function simulatedProcessor(delayMs = 0): PaymentProcessor {
+  return {
+    async charge({ paymentMethodToken, idempotencyKey }) {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const decline = DECLINING_TOKENS[paymentMethodToken];
+      if (decline) return { approved: false, declineCode: decline.code, message: decline.message };
+      return { approved: true, reference: `sim_${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}` };
+    },
+  };
+}

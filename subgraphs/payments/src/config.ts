@@ -1,0 +1,34 @@
+import { integer, readSettings, setting } from '@fedstack/runtime';
+import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
+
+export interface PaymentsConfig extends ServiceConfig {
+  /** The simulated processor's answer time, in milliseconds (demos and the crash tests). */
+  processorDelayMs: number;
+  recovery: { pollMs: number; afterMs: number };
+}
+
+/** What payments reads besides a subgraph's settings. */
+export const PAYMENTS_SETTINGS = {
+  PAYMENTS_RECOVERY_AFTER_MS: setting(
+    integer(30_000, { min: 0, max: 24 * 3600 * 1000 }),
+    'how old a PENDING payment must be before the recovery worker finishes it (a request may still be charging a younger one)',
+    '30000',
+  ),
+  PAYMENTS_RECOVERY_POLL_MS: setting(integer(5000, { max: 3_600_000 }), 'how often payments looks for PENDING payments to finish', '5000'),
+  PAYMENTS_PROCESSOR_DELAY_MS: setting(integer(0, { min: 0, max: 600_000 }), "the simulated processor's answer time (demos and tests)", '0'),
+};
+
+/** Every setting payments reads, for the settings table. */
+export function paymentsSettings(production = false) {
+  return { ...serviceSettings('payments', production), ...PAYMENTS_SETTINGS };
+}
+
+/** The payments process's settings, read once at start. */
+export function loadPaymentsConfig(env: NodeJS.ProcessEnv = process.env): PaymentsConfig {
+  const settings = readSettings(env, PAYMENTS_SETTINGS);
+  return {
+    ...loadServiceConfig('payments', env),
+    processorDelayMs: settings.PAYMENTS_PROCESSOR_DELAY_MS,
+    recovery: { pollMs: settings.PAYMENTS_RECOVERY_POLL_MS, afterMs: settings.PAYMENTS_RECOVERY_AFTER_MS },
+  };
+}
