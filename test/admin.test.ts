@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { SERVICES } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
-import { ownerSql } from '@fedstack/shared-db/testing';
-import { ERASE, PASSWORD, REINSTATE, SET_ROLE, SUSPEND, administer, demoAdmin, login, pay, register, type SignedIn } from './clients';
+import { ownerQuery, ownerSql } from '@fedstack/shared-db/testing';
+import { ERASE, PASSWORD, REINSTATE, SET_ROLE, SUSPEND, administer, demoAdmin, freshEmail, login, pay, register, within, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
 
 /**
@@ -18,19 +20,21 @@ describe('administration across services', () => {
   afterAll(() => stack.stop());
 
   type Trail = {
-    user: { auditTrail: { edges: { node: { action: string; requestId: string | null; payload: Record<string, unknown>; actor: { email: string } } }[] } };
+    user: {
+      auditTrail: {
+        edges: { node: { action: string; requestId: string | null; payload: Record<string, unknown>; details: unknown; actor: { email: string } } }[];
+      };
+    };
   };
-  const trailOf = async (userId: string) =>
-    (
-      await graphql<Trail>(
-        stack.gatewayUrl,
-        'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload actor { email } } } } } }',
-        {
-          token: admin.accessToken,
-          variables: { id: userId },
-        },
-      )
-    ).data?.user.auditTrail.edges.map((edge) => edge.node);
+  const trailOf = async (userId: string) => {
+    const result = await graphql<Trail>(
+      stack.gatewayUrl,
+      'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload details actor { email } } } } } }',
+      { token: admin.accessToken, variables: { id: userId } },
+    );
+    if (result.errors) throw new Error(`auditTrail failed: ${JSON.stringify(result.errors)}`);
+    return result.data?.user.auditTrail.edges.map((edge) => edge.node);
+  };
 
   it('suspends: sign-in and refresh refused, one audit entry with the request id, visible as soon as the mutation answers', async () => {
     const user = await register(stack.gatewayUrl);
@@ -59,7 +63,8 @@ describe('administration across services', () => {
         action: 'user.suspend',
         requestId: `suspend-${user.id}`,
         actor: { email: 'admin@example.com' },
-        payload: { reason: 'chargeback fraud', before: { status: 'ACTIVE' }, after: { status: 'SUSPENDED' }, sessionsRevoked: 1 },
+        payload: { before: { status: 'ACTIVE' }, after: { status: 'SUSPENDED' }, sessionsRevoked: 1 },
+        details: { reason: 'chargeback fraud' },
       },
     ]);
     // Suspending again changes nothing and records nothing.
@@ -119,7 +124,9 @@ describe('administration across services', () => {
       { schema: 'auth', table: 'users', action: 'tombstoned', rows: 1 },
       { schema: 'profile', table: 'profiles', action: 'deleted', rows: 1 },
       { schema: 'payments', table: 'payments', action: 'anonymised', rows: 2 },
+      { schema: 'payments', table: 'refunds', action: 'anonymised', rows: 0 },
       { schema: 'payments', table: 'idempotency_records', action: 'deleted', rows: 2 },
+      { schema: 'admin', table: 'audit_details', action: 'deleted', rows: 0 },
     ]);
 
     // Each service, checked for anything that still names or describes the person.
@@ -144,6 +151,95 @@ describe('administration across services', () => {
     });
     expect(again.data?.eraseUser).toMatchObject({ alreadyErased: true, changes: [] });
     expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
+  });
+
+  /** Every table of every service (in whichever database holds it) with a row that contains one of `needles`. */
+  async function tablesHolding(needles: string[]): Promise<string[]> {
+    const found: string[] = [];
+    for (const service of SERVICES) {
+      const tables = await ownerQuery<{ name: string }>(
+        service,
+        `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1`,
+        [service],
+      );
+      for (const { name } of tables) {
+        const [hits] = await ownerQuery<{ n: number }>(service, `SELECT count(*)::int AS n FROM "${service}"."${name}" t WHERE t::text ILIKE ANY($1)`, [
+          needles.map((needle) => `%${needle}%`),
+        ]);
+        if (hits?.n) found.push(`${service}.${name}`);
+      }
+    }
+    return found;
+  }
+
+  /** Waits until auth's and payments' outboxes have delivered everything (audit entries included). */
+  const delivered = () =>
+    within(15_000, async () => {
+      const [auth] = await ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM auth.outbox');
+      const [payments] = await ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM payments.outbox');
+      return auth?.n === 0 && payments?.n === 0;
+    });
+
+  it('leaves nothing the user wrote, or admins wrote about them, in any column of any table', async () => {
+    const tag = randomBytes(6).toString('hex');
+    const email = freshEmail(`scan${tag}`);
+    const words = {
+      agent: `ScanAgent/${tag}`,
+      name: `Name ${tag}`,
+      bio: `Bio ${tag}`,
+      description: `Description ${tag}`,
+      paymentKey: `paykey-${tag}`,
+      refundReason: `Refund reason ${tag}`,
+      suspensionReason: `Suspension reason ${tag}`,
+    };
+    const signUp = await graphql<{ register: { accessToken: string; user: { id: string } } }>(
+      stack.gatewayUrl,
+      'mutation ($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }',
+      { variables: { input: { email, password: PASSWORD } }, headers: { 'user-agent': words.agent } },
+    );
+    const token = signUp.data?.register.accessToken;
+    const userId = signUp.data?.register.user.id as string;
+    const profile = await graphql(stack.gatewayUrl, 'mutation ($d: String!, $b: String!) { updateMyProfile(input: { displayName: $d, bio: $b }) { bio } }', {
+      token,
+      variables: { d: words.name, b: words.bio },
+    });
+    const payment = await graphql<{ createPayment: { id: string } }>(
+      stack.gatewayUrl,
+      'mutation ($d: String!, $k: String!) { createPayment(input: { amount: "20.00", currency: "EUR", description: $d, paymentMethodToken: "tok_visa" }, idempotencyKey: $k) { id } }',
+      { token, variables: { d: words.description, k: words.paymentKey } },
+    );
+    expect([signUp.errors, profile.errors, payment.errors]).toEqual([undefined, undefined, undefined]);
+    await administer(
+      stack.gatewayUrl,
+      admin,
+      'mutation ($id: ID!, $r: String!, $k: String!) { refundPayment(input: { paymentId: $id, amount: "5.00", reason: $r }, idempotencyKey: $k) { id } }',
+      { id: payment.data?.createPayment.id, r: words.refundReason, k: `refund-${tag}` },
+    );
+    await administer(stack.gatewayUrl, admin, SUSPEND, { id: userId, reason: words.suspensionReason });
+    await delivered();
+    const needles = [email, ...Object.values(words)];
+    // The scan finds what it looks for: every table that holds the user's words, before erasure.
+    expect(await tablesHolding(needles)).toEqual([
+      'auth.sessions',
+      'auth.users',
+      'profile.profiles',
+      'payments.idempotency_records',
+      'payments.payments',
+      'payments.refunds',
+      'admin.audit_details',
+    ]);
+
+    await administer(stack.gatewayUrl, admin, ERASE, { id: userId });
+    await delivered();
+    expect(await tablesHolding(needles)).toEqual([]);
+    const trail = await graphql<Trail>(stack.gatewayUrl, 'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action details } } } } }', {
+      token: admin.accessToken,
+      variables: { id: userId },
+    });
+    expect(trail.data?.user.auditTrail.edges.map((edge) => edge.node)).toEqual([
+      { action: 'user.erase', details: null },
+      { action: 'user.suspend', details: null },
+    ]);
   });
 
   it('drops an erasure auth refuses (no such user): nothing erased, nothing audited, nothing left to retry', async () => {

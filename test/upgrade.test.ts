@@ -9,6 +9,7 @@ import { ACCOUNT_CHANGE_BOUND_MS, demoAdmin, within } from './clients';
 import { startStack, type RunningStack } from './stack';
 
 const FIXTURE = path.join(REPOSITORY_ROOT, 'shared-db', 'fixtures', 'legacy-shared-3e3e354.sql');
+const OLD_REASON_ENTRY = '5e1f0000-0000-4000-8000-00000000a001';
 
 /**
  * A database made by the first release (one migration history for all four schemas) upgrades to one
@@ -30,6 +31,13 @@ describe('upgrading a database from the single-history layout', () => {
     db = new pg.Client(url);
     await db.connect();
     await db.query(readFileSync(FIXTURE, 'utf8'));
+    // The first release copied a suspension's reason into the entry's payload, for ever.
+    await db.query(
+      `INSERT INTO admin.audit_entries (id, actor_id, action, target_type, target_id, payload, created_at)
+       VALUES ($1, '28d2a9b4-3271-4163-b3d5-9ab4de4b3b05', 'user.suspend', 'User', '07fbdea4-87fd-4dbb-baf2-7e47db92428b',
+               '{"reason": "chargeback fraud", "before": {"status": "ACTIVE"}, "after": {"status": "SUSPENDED"}}', '2026-11-20 10:00:00+00')`,
+      [OLD_REASON_ENTRY],
+    );
   });
   afterAll(async () => {
     await db?.end();
@@ -63,6 +71,18 @@ describe('upgrading a database from the single-history layout', () => {
     );
     expect(published.rows).toHaveLength(6);
     expect((await db.query(`SELECT DISTINCT source FROM admin.audit_entries WHERE action = 'payment.refund'`)).rows).toEqual([{ source: 'payments' }]);
+    // A reason in a payload moved to the entry's details, which erasure can delete.
+    const moved = await db.query(
+      'SELECT e.payload, d.subject_id, d.details FROM admin.audit_entries e LEFT JOIN admin.audit_details d ON d.entry_id = e.id WHERE e.id = $1',
+      [OLD_REASON_ENTRY],
+    );
+    expect(moved.rows).toEqual([
+      {
+        payload: { before: { status: 'ACTIVE' }, after: { status: 'SUSPENDED' } },
+        subject_id: '07fbdea4-87fd-4dbb-baf2-7e47db92428b',
+        details: { reason: 'chargeback fraud' },
+      },
+    ]);
 
     // A second run changes nothing.
     const once = await counts();

@@ -114,7 +114,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       parseOptions: { maxTokens: config.limits.maxTokens },
       plugins: [operationLimitsPlugin(config.limits)],
     },
-    context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip }),
+    context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip, userAgent: req.headers['user-agent'] }),
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
     checkReady: async () => undefined,
     before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 })],

@@ -16,7 +16,10 @@ export const AUDIT_RECORD = z.object({
   action: z.string().min(1).max(100),
   targetType: z.string().min(1).max(50),
   targetId: z.string().max(100).nullable(),
+  /** Before and after values: never personal data, as the entry can never be removed. */
   payload: z.record(z.string(), z.unknown()),
+  /** What an admin wrote about the target user (a suspension's reason): kept apart, and erased with the user. */
+  details: z.record(z.string(), z.string().max(2000)).nullable().optional(),
   requestId: z.string().max(128).nullable(),
   createdAt: z.iso.datetime(),
 });

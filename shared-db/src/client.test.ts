@@ -31,7 +31,7 @@ describe('createServiceClient', () => {
         auth: ['user', 'passwordCredential', 'session', 'rateLimit', 'outboxEvent', 'erasure'],
         profile: ['profile', 'erasure', 'accountState', 'revokedSession'],
         payments: ['payment', 'refund', 'idempotencyRecord', 'outboxEvent', 'erasure', 'accountState', 'revokedSession'],
-        admin: ['auditEntry', 'erasureRequest', 'accountState', 'revokedSession'],
+        admin: ['auditEntry', 'auditDetail', 'erasureRequest', 'accountState', 'revokedSession'],
       };
       expect(models(db).sort()).toEqual([...(own[service] ?? [])].sort());
       for (const other of SERVICES.filter((name) => name !== service)) {

@@ -34,7 +34,13 @@ const EXPECTED: Record<Service, Record<string, string>> = {
     erasures: OWNS,
     ...ACCOUNT_VIEW,
   },
-  admin: { _prisma_migrations: HISTORY, audit_entries: 'select(*) insert(*)', erasure_requests: OWNS, ...ACCOUNT_VIEW },
+  admin: {
+    _prisma_migrations: HISTORY,
+    audit_entries: 'select(*) insert(*)',
+    audit_details: 'select(*) insert(*) delete',
+    erasure_requests: OWNS,
+    ...ACCOUNT_VIEW,
+  },
 };
 
 /** A schema's tables and their columns, as the owner of its database sees them. */
@@ -171,7 +177,7 @@ describe('grants matrix, as PostgreSQL enforces it', () => {
     expect(before?.n).toBeGreaterThan(0);
     await expect(ownerQuery('admin', `UPDATE admin.audit_entries SET action = 'tampered'`)).rejects.toThrow(/append-only/);
     await expect(ownerQuery('admin', 'DELETE FROM admin.audit_entries')).rejects.toThrow(/append-only/);
-    await expect(ownerQuery('admin', 'TRUNCATE admin.audit_entries')).rejects.toThrow(/append-only/);
+    await expect(ownerQuery('admin', 'TRUNCATE admin.audit_entries, admin.audit_details')).rejects.toThrow(/append-only/);
     const [after] = await ownerQuery<{ n: number }>('admin', 'SELECT count(*)::int AS n FROM admin.audit_entries');
     expect(after?.n).toBe(before?.n);
   });

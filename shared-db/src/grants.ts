@@ -46,6 +46,8 @@ export const GRANTS: Record<Service, Record<string, TableAccess>> = {
     _prisma_migrations: MIGRATION_HISTORY,
     // Append-only: no role may change or remove an entry (a trigger stops the owner too).
     audit_entries: { select: true, insert: true },
+    // What admins wrote about a user, next to an entry: erasing the user deletes it.
+    audit_details: { select: true, insert: true, delete: true },
     erasure_requests: OWNS,
     ...ACCOUNT_VIEW,
   },

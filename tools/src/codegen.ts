@@ -45,7 +45,7 @@ const SUBGRAPHS: Record<Service, { context: string; mappers: Record<string, stri
     context: '../context#AdminContext',
     mappers: {
       User: '@fedstack/service-kit#EntityReference',
-      AuditEntry: '@fedstack/shared-db#AuditEntryRecord',
+      AuditEntry: '../domain/audit#AuditEntryView',
       ErasureReport: '../domain/erasure#ErasureOutcome',
       AdminStats: '../context#AdminStatsReference',
     },

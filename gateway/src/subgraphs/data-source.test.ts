@@ -30,12 +30,22 @@ const fetchDuration = new Histogram({
 const agent = subgraphAgent(8);
 afterAll(() => agent.close());
 
-function send(url: string, query: string, options: { timeoutMs?: number; authorization?: string; requestId?: string } = {}, source?: SubgraphDataSource) {
+function send(
+  url: string,
+  query: string,
+  options: { timeoutMs?: number; authorization?: string; requestId?: string; userAgent?: string } = {},
+  source?: SubgraphDataSource,
+) {
   const dataSource = source ?? new SubgraphDataSource({ name: 'profile', url, timeoutMs: options.timeoutMs ?? 2000, agent, fetchDuration });
   return dataSource.process({
     kind: GraphQLDataSourceRequestKind.HEALTH_CHECK,
     request: { query, http: { method: 'POST', url: '', headers: new Headers() } },
-    context: { requestId: options.requestId ?? 'request-1', authorization: options.authorization ?? 'Bearer a', clientAddress: '203.0.113.9' },
+    context: {
+      requestId: options.requestId ?? 'request-1',
+      authorization: options.authorization ?? 'Bearer a',
+      clientAddress: '203.0.113.9',
+      userAgent: options.userAgent ?? 'TestApp/1.0',
+    },
   });
 }
 
@@ -50,16 +60,21 @@ describe('calls to a subgraph', () => {
     return fake;
   };
 
-  it("passes on the caller's token, request id and address, and the subgraph's data", async () => {
+  it("passes on the caller's token, request id, address and user agent, and the subgraph's data", async () => {
     const fake = await subgraph();
-    expect((await send(fake.url, '{ ok }', { authorization: 'Bearer xyz', requestId: 'abc-1' })).data).toEqual({ ok: true });
-    expect(fake.received[0]).toMatchObject({ authorization: 'Bearer xyz', 'x-request-id': 'abc-1', 'x-forwarded-for': '203.0.113.9' });
+    expect((await send(fake.url, '{ ok }', { authorization: 'Bearer xyz', requestId: 'abc-1', userAgent: 'MyApp/2.3' })).data).toEqual({ ok: true });
+    expect(fake.received[0]).toMatchObject({
+      authorization: 'Bearer xyz',
+      'x-request-id': 'abc-1',
+      'x-forwarded-for': '203.0.113.9',
+      'user-agent': 'MyApp/2.3',
+    });
   });
 
   it('shares one call among identical queries in flight through one data source', async () => {
     const fake = await subgraph({ delayMs: 100 });
     const source = new SubgraphDataSource({ name: 'profile', url: fake.url, timeoutMs: 2000, agent, fetchDuration });
-    const answers = await Promise.all([1, 2, 3].map((n) => send(fake.url, '{ ok }', { requestId: `r-${n}` }, source)));
+    const answers = await Promise.all([1, 2, 3].map((n) => send(fake.url, '{ ok }', { requestId: `r-${n}`, userAgent: `App/${n}` }, source)));
     expect(answers.map((answer) => answer.data)).toEqual(Array(3).fill({ ok: true }));
     expect(fake.received).toHaveLength(1);
   });

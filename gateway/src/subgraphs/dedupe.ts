@@ -16,7 +16,7 @@ export function isMutation(body: string): boolean {
 
 /**
  * Identical queries in flight at the same moment (same URL, operation, variables and headers other than
- * the request id) share one call, as Apollo Router's and Hive Gateway's deduplication do; each caller
+ * the request id and user agent, which no answer depends on) share one call, as Apollo Router's and Hive Gateway's deduplication do; each caller
  * gets its own copy of the answer. Mutations never share.
  */
 export function deduplicated(fetcher: Fetcher): Fetcher {
@@ -24,7 +24,7 @@ export function deduplicated(fetcher: Fetcher): Fetcher {
   return async (target: string, init: FetcherRequestInit = {}) => {
     const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
     if (isMutation(body)) return fetcher(target, init);
-    const { 'x-request-id': _requestId, ...identity } = init.headers ?? {};
+    const { 'x-request-id': _requestId, 'user-agent': _userAgent, ...identity } = init.headers ?? {};
     const key = `${target}\n${JSON.stringify(identity)}\n${body}`;
     let shared = inFlight.get(key);
     if (!shared) {

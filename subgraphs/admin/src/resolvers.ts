@@ -1,7 +1,6 @@
-import type { AuditEntryRecord } from '@fedstack/shared-db';
 import { scalarsFor } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
-import { auditTrailConnection, listAuditEntries } from './domain/audit';
+import { auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
 import type { Resolvers } from './generated/resolvers-types';
 
 type Resolver<P, A, R> = (parent: P, args: A, ctx: AdminContext, info: never) => Promise<R>;
@@ -47,7 +46,7 @@ export const resolvers: Resolvers = {
   },
 
   AuditEntry: {
-    actor: (entry: AuditEntryRecord) => (entry.actorId ? { id: entry.actorId } : null),
-    payload: (entry: AuditEntryRecord) => entry.payload ?? {},
+    actor: (entry: AuditEntryView) => (entry.actorId ? { id: entry.actorId } : null),
+    payload: (entry: AuditEntryView) => entry.payload ?? {},
   },
 };

@@ -1,5 +1,5 @@
 import { type Service, badUserInput, forbidden } from '@fedstack/runtime';
-import type { AdminPrisma, AuditEntryRecord, ServiceClient } from '@fedstack/shared-db';
+import type { AdminPrisma, AuditEntryRecord, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
 import {
   AUDIT_RECORD,
   AUDIT_TOPIC,
@@ -15,8 +15,12 @@ import {
 } from '@fedstack/service-kit';
 
 type AdminDb = ServiceClient<'admin'>;
+type AdminTx = ServiceTransaction<'admin'>;
 
 const AUDIT_PAGE = { default: 20, max: 100 };
+
+/** An entry as the API shows it: with its details, null when there are none or they were erased. */
+export type AuditEntryView = AuditEntryRecord & { details: AdminPrisma.JsonValue | null };
 
 /**
  * The actions each service may record: the one that owns what changed (auth for accounts, payments for
@@ -30,22 +34,51 @@ const ACTIONS_OF: Record<Service, RegExp> = {
 };
 
 /**
- * Appends an audit entry once: its id is the event's, so the copy delivered by the outbox after the one
- * recorded straight away (or a delivery repeated after a crash) changes nothing.
+ * Serialises what concerns one user's audit details: recording them, and erasing them. Without it, details
+ * checked against a not-yet-committed erasure could be written just after that erasure deleted the rest.
  */
-export async function recordEntry(db: Pick<AdminDb, '$executeRaw'>, record: AuditRecord, source: Service): Promise<void> {
+async function lockDetailsOf(tx: AdminTx, userId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`audit-details:${userId}`}, 0))`;
+}
+
+/**
+ * Appends an audit entry once, in the caller's transaction: its id is the event's, so the copy delivered
+ * by the outbox after the one recorded straight away (or a delivery repeated after a crash) changes
+ * nothing. Its details, personal words about the target user, go beside it, unless that user has been
+ * erased meanwhile (an entry delivered late): then they are dropped, and the entry kept.
+ */
+export async function recordEntry(tx: AdminTx, record: AuditRecord, source: Service): Promise<void> {
   if (!ACTIONS_OF[source].test(record.action)) throw forbidden(`${source} may not record "${record.action}" entries`);
-  await db.$executeRaw`
+  const subjectId = record.targetType === 'User' && record.targetId && isUuid(record.targetId) ? record.targetId : null;
+  if (record.details && !subjectId) throw badUserInput('details', 'belong only to entries about a user (targetType "User", targetId a UUID)');
+  await tx.$executeRaw`
     INSERT INTO admin.audit_entries (id, actor_id, action, target_type, target_id, payload, request_id, created_at, source)
     VALUES (${record.id}::uuid, ${record.actorId}::uuid, ${record.action}, ${record.targetType}, ${record.targetId},
             ${JSON.stringify(record.payload)}::jsonb, ${record.requestId}, ${record.createdAt}::timestamptz, ${source})
     ON CONFLICT (id) DO NOTHING`;
+  if (!record.details || !subjectId) return;
+  await lockDetailsOf(tx, subjectId);
+  await tx.$executeRaw`
+    INSERT INTO admin.audit_details (entry_id, subject_id, details)
+    SELECT ${record.id}::uuid, ${subjectId}::uuid, ${JSON.stringify(record.details)}::jsonb
+    WHERE NOT EXISTS (SELECT 1 FROM admin.erasure_requests WHERE user_id = ${subjectId}::uuid AND completed_at IS NOT NULL)
+    ON CONFLICT (entry_id) DO NOTHING`;
+}
+
+/** Deletes what admins wrote about a user (part of erasing them); answers how many rows went. */
+export async function eraseDetailsOf(tx: AdminTx, userId: string): Promise<number> {
+  await lockDetailsOf(tx, userId);
+  return tx.$executeRaw`DELETE FROM admin.audit_details WHERE subject_id = ${userId}::uuid`;
 }
 
 /** The `audit.record` events auth and payments send through their outboxes. */
 export function auditEvents(db: AdminDb): Record<string, EventHandler<never>> {
   return {
-    [AUDIT_TOPIC]: eventHandler({ from: ['auth', 'payments'], payload: AUDIT_RECORD, apply: (record, event) => recordEntry(db, record, event.source) }),
+    [AUDIT_TOPIC]: eventHandler({
+      from: ['auth', 'payments'],
+      payload: AUDIT_RECORD,
+      apply: (record, event) => db.$transaction((tx) => recordEntry(tx, record, event.source)),
+    }),
   };
 }
 
@@ -63,7 +96,7 @@ const afterCursor = (after: string | null | undefined) => (after ? decodeCursor(
 export async function listAuditEntries(
   db: AdminDb,
   args: { first?: number | null; after?: string | null; filter?: AuditFilterArgs | null },
-): Promise<Connection<AuditEntryRecord>> {
+): Promise<Connection<AuditEntryView>> {
   const first = pageSize(args.first, AUDIT_PAGE);
   const filter = args.filter ?? {};
   if (filter.actorId && !isUuid(filter.actorId)) throw badUserInput('filter.actorId', 'must be a UUID');
@@ -75,8 +108,13 @@ export async function listAuditEntries(
   };
   const after = afterCursor(args.after);
   if (after) where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
-  const rows = first === 0 ? [] : await db.auditEntry.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
-  return toConnection(rows, first, Boolean(after));
+  const rows =
+    first === 0 ? [] : await db.auditEntry.findMany({ where, include: { details: true }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
+  return toConnection(
+    rows.map(({ details, ...entry }) => ({ ...entry, details: details?.details ?? null })),
+    first,
+    Boolean(after),
+  );
 }
 
 /**
@@ -86,16 +124,17 @@ export async function listAuditEntries(
 export function createAuditTrailLoader(db: AdminDb, args: { first?: number | null; after?: string | null }) {
   const first = pageSize(args.first, AUDIT_PAGE);
   const after = afterCursor(args.after);
-  return groupedBatchLoader<string, AuditEntryRecord>(
+  return groupedBatchLoader<string, AuditEntryView>(
     async (userIds) => {
       if (first === 0) return [];
-      return db.$queryRaw<AuditEntryRecord[]>`
-        SELECT "id", "actorId", "action", "targetType", "targetId", "payload", "requestId", "createdAt"
+      return db.$queryRaw<AuditEntryView[]>`
+        SELECT "id", "actorId", "action", "targetType", "targetId", "payload", "details", "requestId", "createdAt"
         FROM (
           SELECT a.id AS "id", a.actor_id AS "actorId", a.action AS "action", a.target_type AS "targetType",
-                 a.target_id AS "targetId", a.payload AS "payload", a.request_id AS "requestId", a.created_at AS "createdAt",
+                 a.target_id AS "targetId", a.payload AS "payload", d.details AS "details", a.request_id AS "requestId",
+                 a.created_at AS "createdAt",
                  row_number() OVER (PARTITION BY a.target_id ORDER BY a.created_at DESC, a.id DESC) AS rank
-          FROM admin.audit_entries a
+          FROM admin.audit_entries a LEFT JOIN admin.audit_details d ON d.entry_id = a.id
           WHERE a.target_type = 'User' AND a.target_id = ANY(${[...userIds]}::text[])
             AND (${after?.createdAt ?? null}::timestamptz IS NULL OR (a.created_at, a.id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
         ) ranked
@@ -106,6 +145,6 @@ export function createAuditTrailLoader(db: AdminDb, args: { first?: number | nul
   );
 }
 
-export function auditTrailConnection(rows: AuditEntryRecord[], args: { first?: number | null; after?: string | null }) {
+export function auditTrailConnection(rows: AuditEntryView[], args: { first?: number | null; after?: string | null }) {
   return toConnection(rows, pageSize(args.first, AUDIT_PAGE), Boolean(args.after));
 }

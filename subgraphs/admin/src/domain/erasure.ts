@@ -9,7 +9,7 @@ import {
   type ErasureReport,
   type InternalClient,
 } from '@fedstack/service-kit';
-import { recordEntry } from './audit';
+import { eraseDetailsOf, recordEntry } from './audit';
 import { assertTarget, type Actor } from './users';
 
 type AdminDb = ServiceClient<'admin'>;
@@ -70,13 +70,23 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
     };
   }
 
-  /** Completes the request with its audit entry, once (a concurrent attempt that finishes second changes nothing). */
-  async function complete(request: RequestRow, result: { erasedAt: Date; changes: ErasureChangeRow[] }): Promise<void> {
-    await db.$transaction(async (tx) => {
-      const updated = await tx.$executeRaw`
-        UPDATE admin.erasure_requests SET completed_at = now(), changes = ${JSON.stringify(result.changes)}::jsonb, last_error = NULL
-        WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
-      if (updated === 0) return;
+  /**
+   * Completes the request with admin's own part (what admins wrote about the user) and its audit entry,
+   * once: a concurrent attempt that finishes second changes nothing. Answers every service's changes.
+   */
+  async function complete(request: RequestRow, steps: { erasedAt: Date; changes: ErasureChangeRow[] }) {
+    return db.$transaction(async (tx) => {
+      const [row] = await tx.$queryRaw<{ completed_at: Date | null; changes: ErasureChangeRow[] | null }[]>`
+        SELECT completed_at, changes FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid FOR UPDATE`;
+      // Another attempt completed it first: its report stands.
+      if (row?.completed_at) return { erasedAt: steps.erasedAt, changes: row.changes ?? [] };
+      const changes: ErasureChangeRow[] = [
+        ...steps.changes,
+        { schema: 'admin', table: 'audit_details', action: 'deleted', rows: await eraseDetailsOf(tx, request.user_id) },
+      ];
+      await tx.$executeRaw`
+        UPDATE admin.erasure_requests SET completed_at = now(), changes = ${JSON.stringify(changes)}::jsonb, last_error = NULL
+        WHERE user_id = ${request.user_id}::uuid`;
       await recordEntry(
         tx,
         {
@@ -85,21 +95,20 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
           action: 'user.erase',
           targetType: 'User',
           targetId: request.user_id,
-          payload: { changes: result.changes },
+          payload: { changes },
           requestId: request.request_id,
           createdAt: new Date().toISOString(),
         },
         'admin',
       );
+      return { erasedAt: steps.erasedAt, changes };
     });
   }
 
   /** One attempt at a request: completes it, drops it if auth refused it outright, or schedules the next try. */
   async function attempt(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[] }> {
     try {
-      const result = await runSteps(request);
-      await complete(request, result);
-      return result;
+      return await complete(request, await runSteps(request));
     } catch (error) {
       // auth is asked first: when it refuses (no such user, the last active admin...), nothing was erased anywhere.
       const refusedByAuth = error instanceof InternalCallError && error.service === 'auth' && error.refused;

@@ -41,7 +41,8 @@ export function accountActions(db: AdminDb, services: InternalClient): AccountAc
     } catch (error) {
       throw error instanceof InternalCallError ? error.toClientError() : error;
     }
-    if (result.audit) await recordEntry(db, result.audit, 'auth');
+    const { audit } = result;
+    if (audit) await db.$transaction((tx) => recordEntry(tx, audit, 'auth'));
     return { id: result.userId };
   };
   return {

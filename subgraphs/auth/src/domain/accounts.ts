@@ -140,8 +140,15 @@ async function changeAccount(tx: AuthTx, user: LockedUser, change: { role?: Role
 }
 
 /** Writes the audit entry of an action to admin's trail, through the outbox, and returns it. */
-function audit(tx: AuthTx, actor: Actor, user: LockedUser, action: string, payload: Record<string, unknown>): Promise<AuditRecord> {
-  return recordAudit(tx, 'auth', { actorId: actor.userId, action, targetType: 'User', targetId: user.id, payload, requestId: actor.requestId });
+function audit(
+  tx: AuthTx,
+  actor: Actor,
+  user: LockedUser,
+  action: string,
+  payload: Record<string, unknown>,
+  details: Record<string, string> | null = null,
+): Promise<AuditRecord> {
+  return recordAudit(tx, 'auth', { actorId: actor.userId, action, targetType: 'User', targetId: user.id, payload, details, requestId: actor.requestId });
 }
 
 function assertNotSelf(userId: string, actor: Actor, what: string): void {
@@ -197,7 +204,9 @@ export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: st
     if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
     await changeAccount(tx, user, { status: 'SUSPENDED' });
     const sessionsRevoked = await endSessions(tx, user.id, 'suspended', accessTokenTtlSeconds);
-    const record = await audit(tx, actor, user, 'user.suspend', { reason, before: { status: user.status }, after: { status: 'SUSPENDED' }, sessionsRevoked });
+    // The reason is about the user: it travels as details, which erasure removes, not in the permanent payload.
+    const payload = { before: { status: user.status }, after: { status: 'SUSPENDED' }, sessionsRevoked };
+    const record = await audit(tx, actor, user, 'user.suspend', payload, { reason });
     return { userId, audit: record };
   }, TRANSACTION);
 }

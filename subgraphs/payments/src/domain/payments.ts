@@ -46,8 +46,8 @@ export interface CreatePaymentRequest {
  * Charges `userId` once per idempotency key, in three steps so that no charge goes unrecorded: the
  * payment is recorded PENDING (with the key claimed) and committed; the processor charges it under an
  * idempotency key of its own; the payment is settled, SUCCEEDED or FAILED. A crash between the steps
- * leaves a PENDING payment that the client's retry, or the recovery worker, finishes with the same
- * processor key: the processor charges once. Everything is validated before the first step.
+ * leaves a PENDING payment that the client's retry, or the recovery worker, finishes under the same
+ * processor key (the payment's id): the processor charges once. Everything is validated before the first step.
  */
 export async function createPayment(
   db: PaymentsDb,
@@ -75,8 +75,6 @@ export async function createPayment(
         description,
         status: 'PENDING',
         methodLast4: request.paymentMethodToken.slice(-4),
-        // Keys are unique per user here, but a processor's are per merchant: scope them to the user.
-        chargeKey: `${userId}:${idempotencyKey}`,
         pendingToken: request.paymentMethodToken,
       },
     });
@@ -98,7 +96,8 @@ export async function chargeAndSettle(db: PaymentsDb, processor: PaymentProcesso
     amount: payment.amount.toFixed(),
     currency: payment.currency,
     paymentMethodToken: payment.pendingToken as string,
-    idempotencyKey: payment.chargeKey as string,
+    // One payment row per client key: its id is the charge's key at the processor, whoever retries.
+    idempotencyKey: payment.id,
   });
   return db.$transaction(async (tx) => {
     const settled = await tx.payment.updateMany({
@@ -325,8 +324,10 @@ export function paymentConnection(rows: PaymentRecord[], args: PaymentPageArgs):
 }
 
 /**
- * payments' part of an erasure (inside the erase command's transaction): payments stay for accounting,
- * without their description or card digits; the idempotency records, which hold the client's keys, go.
+ * payments' part of an erasure (inside the erase command's transaction): payments and refunds stay for
+ * accounting, without the payments' description or card digits and the refunds' reasons (what an admin
+ * wrote about the user); the idempotency records, which hold the client's keys, go. A charge still in
+ * flight keeps its token until it settles, which clears it, so that it is finished rather than lost.
  */
 export async function erasePayments(tx: RawExecutor, userId: string): Promise<ErasureChange[]> {
   return [
@@ -334,7 +335,15 @@ export async function erasePayments(tx: RawExecutor, userId: string): Promise<Er
       table: 'payments',
       action: 'anonymised',
       rows: await tx.$executeRawUnsafe(
-        `UPDATE payments.payments SET description = NULL, method_last4 = NULL, pending_token = NULL, anonymised_at = now(), updated_at = now() WHERE user_id = $1::uuid`,
+        `UPDATE payments.payments SET description = NULL, method_last4 = NULL, anonymised_at = now(), updated_at = now() WHERE user_id = $1::uuid`,
+        userId,
+      ),
+    },
+    {
+      table: 'refunds',
+      action: 'anonymised',
+      rows: await tx.$executeRawUnsafe(
+        `UPDATE payments.refunds SET reason = NULL WHERE reason IS NOT NULL AND payment_id IN (SELECT id FROM payments.payments WHERE user_id = $1::uuid)`,
         userId,
       ),
     },
