@@ -34,6 +34,6 @@ WORKDIR /app
 COPY --from=build /app /app
 # Mount points of the key volumes: Docker gives a new named volume the ownership of the directory it is
 # mounted on, so the keys job, running as node, can write each service's keys there.
-RUN mkdir -p /keys/auth /keys/profile /keys/payments /keys/admin && chown -R node:node /keys
+RUN mkdir -p /keys/auth /keys/profile /keys/payments /keys/admin /keys/gateway && chown -R node:node /keys
 USER node
 CMD ["node", "-e", "console.error('Give this image a command, e.g. node subgraphs/auth/dist/main.js; docker-compose.yml runs every service.'); process.exit(2)"]

@@ -1,4 +1,4 @@
-import { SERVICES } from '@fedstack/runtime';
+import { SERVICES, gatewayAssertionVerifier, gatewayAssertions, parsePrivateKey, parsePublicKey } from '@fedstack/runtime';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -282,13 +282,12 @@ describe('docker-compose.yml', () => {
       expect(portOf('gateway')).toBe(4000);
     });
 
-    test("every named volume is declared, and every subgraph mounts its own keys, read-only, and no other service's", () => {
+    test("every named volume is declared, and every process mounts its own keys, read-only, and no other's", () => {
       const used = Object.keys(compose.services).flatMap((name) => mountsOf(name).map(({ volume }) => volume));
       expect([...new Set(used)].sort()).toEqual(Object.keys(compose.volumes ?? {}).sort());
-      for (const name of SERVICES)
+      for (const name of SERVERS)
         expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: `${name}-keys`, target: '/keys', readOnly: true }] });
-      expect(mountsOf('keys')).toEqual(SERVICES.map((name) => ({ volume: `${name}-keys`, target: `/keys/${name}`, readOnly: false })));
-      expect(mountsOf('gateway')).toEqual([]);
+      expect(mountsOf('keys')).toEqual(SERVERS.map((name) => ({ volume: `${name}-keys`, target: `/keys/${name}`, readOnly: false })));
     });
   });
 
@@ -372,29 +371,36 @@ describe('docker-compose.yml', () => {
   describe('settings, as the services read them in production', () => {
     test('every subgraph accepts its environment, with the keys the keys job writes into its volume', async () => {
       const root = mkdtempSync(path.join(os.tmpdir(), 'fedstack-keys-'));
-      const volumes = Object.fromEntries(SERVICES.map((name) => [`${name}-keys`, path.join(root, name)]));
+      const volumes = Object.fromEntries(SERVERS.map((name) => [`${name}-keys`, path.join(root, name)]));
       try {
         const [, script = '', target = ''] = service('keys').command ?? [];
         // The job's folder, with each service's volume mounted under it as the compose file says.
         expect(mountsOf('keys').every(({ target: mount }) => path.posix.dirname(mount) === target)).toBe(true);
         const run = () => execFileSync(process.execPath, [script, root], { cwd: ROOT, encoding: 'utf8' });
-        expect(run().match(/^Created /gm)).toHaveLength(5);
-        const files = SERVICES.flatMap((name) => [
-          hostPathOf(name, '/keys/internal-private.pem', volumes),
-          ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes)] : []),
-        ]);
+        expect(run().match(/^Created /gm)).toHaveLength(6);
+        const files = [
+          ...SERVICES.flatMap((name) => [
+            hostPathOf(name, '/keys/internal-private.pem', volumes),
+            ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes)] : []),
+          ]),
+          hostPathOf('gateway', '/keys/gateway-private.pem', volumes),
+        ];
         const written = files.map((file) => readFileSync(file, 'utf8'));
         for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
         expect(new Set(written).size).toBe(files.length);
         // A second start keeps every key, so that tokens and calls already signed stay valid.
-        expect(run().match(/^Found /gm)).toHaveLength(5);
+        expect(run().match(/^Found /gm)).toHaveLength(6);
         expect(files.map((file) => readFileSync(file, 'utf8'))).toEqual(written);
 
         const peerOrigins = Object.fromEntries(SERVICES.map((peer) => [peer, `http://${peer}:${portOf(peer)}`]));
         for (const name of SERVICES) {
           const environment = environmentOf(name);
           const inVolume = (setting_: string) => hostPathOf(name, setting(environment, setting_), volumes);
-          const local = { ...environment, INTERNAL_PRIVATE_KEY_FILE: inVolume('INTERNAL_PRIVATE_KEY_FILE') };
+          const local = {
+            ...environment,
+            INTERNAL_PRIVATE_KEY_FILE: inVolume('INTERNAL_PRIVATE_KEY_FILE'),
+            GATEWAY_PUBLIC_KEY_FILE: inVolume('GATEWAY_PUBLIC_KEY_FILE'),
+          };
           const config =
             name === 'auth' ? loadAuthConfig({ ...local, JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE') }) : loadServiceConfig(name, local);
           expect({ name, production: config.production, host: config.host, port: config.port }).toEqual({
@@ -410,12 +416,26 @@ describe('docker-compose.yml', () => {
           // Each reaches the others' internal API by service name and port.
           expect({ name, peers: config.internal.peers }).toEqual({ name, peers: peerOrigins });
           if (name !== 'auth') expect(config.tokens.jwksUrl).toBe(`http://auth:${portOf('auth')}/.well-known/jwks.json`);
+          expect({ name, gateway: config.gateway.required, key: config.gateway.publicKey?.setting }).toEqual({
+            name,
+            gateway: true,
+            key: 'GATEWAY_PUBLIC_KEY_FILE',
+          });
         }
+        // The gateway signs with the key whose public half every subgraph was given.
+        const gateway = loadGatewayConfig({
+          ...environmentOf('gateway'),
+          GATEWAY_PRIVATE_KEY_FILE: hostPathOf('gateway', setting(environmentOf('gateway'), 'GATEWAY_PRIVATE_KEY_FILE'), volumes),
+        });
+        const gatewayPair = await parsePrivateKey(gateway.assertionKey?.value ?? '', 'GATEWAY_PRIVATE_KEY_FILE');
+        const subgraphKey = await parsePublicKey(readFileSync(hostPathOf('profile', '/keys/gateway-public.pem', volumes), 'utf8'), 'GATEWAY_PUBLIC_KEY_FILE');
+        expect(await gatewayAssertionVerifier('profile', subgraphKey)(await gatewayAssertions(gatewayPair)('profile'))).toEqual({ ok: true });
         const authKey = hostPathOf('auth', '/keys/jwt-private.pem', volumes);
         const auth = loadAuthConfig({
           ...environmentOf('auth'),
           JWT_PRIVATE_KEY_FILE: authKey,
           INTERNAL_PRIVATE_KEY_FILE: hostPathOf('auth', '/keys/internal-private.pem', volumes),
+          GATEWAY_PUBLIC_KEY_FILE: hostPathOf('auth', '/keys/gateway-public.pem', volumes),
         });
         const key = await resolveSigningKey(auth.signingKey, auth.tokens.developmentKeyFile);
         expect(key.publicJwk).toEqual(expect.objectContaining({ kty: 'OKP', crv: 'Ed25519' }));
@@ -425,7 +445,8 @@ describe('docker-compose.yml', () => {
     });
 
     test('the gateway accepts its environment, reaches each subgraph by service name and port, and serves the committed supergraph', () => {
-      const config = loadGatewayConfig(environmentOf('gateway'));
+      // The key file is the keys job's (checked above); here only its presence matters.
+      const config = loadGatewayConfig({ ...environmentOf('gateway'), GATEWAY_PRIVATE_KEY: 'from the keys volume' });
       expect({ production: config.production, host: config.host, port: config.port }).toEqual({ production: true, host: '0.0.0.0', port: portOf('gateway') });
       expect(config.subgraphUrls).toEqual(Object.fromEntries(SERVICES.map((name) => [name, `http://${name}:${portOf(name)}/graphql`])));
       expect(config.supergraphFile).toBe(path.join(ROOT, 'supergraph.graphql'));
@@ -541,7 +562,7 @@ describe('Dockerfile', () => {
     const runs = final.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
     const targets = mountsOf('keys').map(({ target }) => target);
     expect(runs).toContain(`mkdir -p ${targets.join(' ')} && chown -R node:node /keys`);
-    for (const name of SERVICES) expect(mountsOf(name).map(({ target }) => target)).toEqual(['/keys']);
+    for (const name of SERVERS) expect(mountsOf(name).map(({ target }) => target)).toEqual(['/keys']);
   });
 });
 

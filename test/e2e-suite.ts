@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
-import { graphql } from '@fedstack/service-kit/testing';
+import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import type { RunningStack } from './stack';
 
 /**
@@ -229,10 +229,12 @@ export function endToEndTests(current: () => RunningStack): void {
   });
 
   describe('in production mode', () => {
-    let production: { url: string; server: { stop(): Promise<void> }; logs: { lines: Record<string, unknown>[] } };
+    let production: Awaited<ReturnType<RunningStack['extraGateway']>>;
     beforeAll(async () => {
       production = await stack.extraGateway({
         NODE_ENV: 'production',
+        GATEWAY_PRIVATE_KEY: (await testSigningKey()).privateKey,
+        METRICS_PORT: '0',
         MAX_QUERY_DEPTH: '6',
         MAX_QUERY_ALIASES: '10',
         MAX_QUERY_DIRECTIVES: '5',
@@ -244,7 +246,7 @@ export function endToEndTests(current: () => RunningStack): void {
     afterAll(() => production.server.stop());
 
     async function subgraphCalls(): Promise<number> {
-      const metrics = await (await fetch(production.url.replace('/graphql', '/metrics'))).text();
+      const metrics = await (await fetch(production.server.metricsUrl as string)).text();
       return [...metrics.matchAll(/^subgraph_fetch_duration_seconds_count\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
     }
 

@@ -38,7 +38,11 @@ export interface RunningStack {
  * subgraphs and the gateway, with a fresh signing key, on the test run's databases unless `databases`
  * places them elsewhere.
  */
-export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}, databases: NodeJS.ProcessEnv = {}): Promise<RunningStack> {
+export async function startStack(
+  gatewayEnv: NodeJS.ProcessEnv = {},
+  databases: NodeJS.ProcessEnv = {},
+  subgraphEnv: (name: SubgraphName) => NodeJS.ProcessEnv = () => ({}),
+): Promise<RunningStack> {
   const tokens = await testTokens();
   // Ports are chosen first: each subgraph must know where the others answer (their internal API).
   const ports = Object.fromEntries(await Promise.all(SUBGRAPHS.map(async (name) => [name, String(await freePort())] as const))) as Record<SubgraphName, string>;
@@ -48,7 +52,7 @@ export async function startStack(gatewayEnv: NodeJS.ProcessEnv = {}, databases: 
   const overrides: Partial<Record<SubgraphName, NodeJS.ProcessEnv>> = {};
   const start = async (name: SubgraphName): Promise<Startable> => {
     // The gateway reports the client's address from this machine.
-    const portEnv = { ...env, TRUST_PROXY: 'loopback', ...overrides[name], [`${name.toUpperCase()}_PORT`]: ports[name] };
+    const portEnv = { ...env, TRUST_PROXY: 'loopback', ...subgraphEnv(name), ...overrides[name], [`${name.toUpperCase()}_PORT`]: ports[name] };
     switch (name) {
       case 'auth':
         return createAuthServer({ config: loadAuthConfig(portEnv) });

@@ -126,6 +126,10 @@ async function main(): Promise<void> {
       ...Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
       JWT_PRIVATE_KEY: key.privateKey,
       JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
+      GATEWAY_PRIVATE_KEY: key.privateKey,
+      // The peer gateways below cannot sign our assertion; the subgraphs take every caller, as they do
+      // for ours (whose check, once per token, is a map lookup per request).
+      REQUIRE_GATEWAY: 'false',
       ...routing(processes, HOST, {}),
       SUPERGRAPH_FILE: supergraphFile,
       GATEWAY_WORKERS: String(options.workers),

@@ -6,13 +6,18 @@ describe('gateway configuration', () => {
     expect(config.subgraphUrls).toEqual({ payments: 'http://payments:4003/graphql' });
     expect(config.limits.maxDepth).toBe(8);
     expect(config.corsOrigins).toBe('*');
-    expect(loadGatewayConfig({ NODE_ENV: 'production' }).corsOrigins).toEqual([]);
+    expect(loadGatewayConfig({ NODE_ENV: 'production', GATEWAY_PRIVATE_KEY: 'a key' }).corsOrigins).toEqual([]);
   });
 
   it.each([
     ['a routing URL that is not a URL', { AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a CORS entry that is not an origin', { CORS_ORIGINS: 'https://app.example.com/path' }, /CORS_ORIGINS must be "\*" or a comma-separated list of origins/],
     ['a limit of zero', { MAX_QUERY_COST: '0' }, /MAX_QUERY_COST must be a whole number/],
+    [
+      'no key to sign its assertions with in production',
+      { NODE_ENV: 'production' },
+      /GATEWAY_PRIVATE_KEY or GATEWAY_PRIVATE_KEY_FILE must be set in production/,
+    ],
   ])('refuses %s at start, naming the setting', (_label, env, message) => {
     expect(() => loadGatewayConfig(env)).toThrow(message);
   });

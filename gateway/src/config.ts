@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { z } from 'zod';
 import {
+  ConfigError,
   REPOSITORY_ROOT,
   SUBGRAPH_URL_SETTINGS,
   integer,
   loadServerConfig,
   readSettings,
+  secretSetting,
   serverSettings,
   setting,
   subgraphUrls,
@@ -37,6 +39,11 @@ export interface GatewayConfig extends ServerConfig {
   limits: OperationLimits;
   /** Browser origins allowed to call the API: '*' for any, empty for none. */
   corsOrigins: string[] | '*';
+  /**
+   * The gateway's own Ed25519 key, which signs its assertion to the subgraphs, and the setting it came
+   * from (GATEWAY_PRIVATE_KEY or its _FILE); unset outside production, where the development key is used.
+   */
+  assertionKey?: { value: string; setting: string };
 }
 
 /** `*`, or a comma-separated list of origins; unset is undefined (the default depends on NODE_ENV). */
@@ -77,6 +84,12 @@ const GATEWAY_SETTINGS = {
   MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)', '3000'),
   MAX_QUERY_COST: setting(integer(20_000, { max: 100_000_000 }), 'highest cost accepted: fields weighted by `first` and list sizes', '20000'),
   CORS_ORIGINS: setting(origins(), 'comma-separated browser origins allowed to call the gateway, or `*`', '`*` outside production, none in production'),
+  GATEWAY_PRIVATE_KEY: setting(
+    text(),
+    "the gateway's Ed25519 private key (PKCS#8 PEM or JWK) that signs its assertion to the subgraphs (`GATEWAY_PUBLIC_KEY` is its public half); the same for every gateway replica; required in production",
+    '`.data/keys/gateway-key.json`, made on first use, outside production',
+  ),
+  GATEWAY_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
 };
 
 /** Settings only the gateway's primary process reads (node:cluster). */
@@ -102,6 +115,10 @@ export function gatewaySettings(production = false) {
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const server = loadServerConfig('gateway', env);
   const settings = readSettings(env, GATEWAY_SETTINGS);
+  const assertionKey = secretSetting(env, 'GATEWAY_PRIVATE_KEY');
+  if (server.production && !assertionKey) {
+    throw new ConfigError('GATEWAY_PRIVATE_KEY or GATEWAY_PRIVATE_KEY_FILE must be set in production: the subgraphs accept only requests the gateway signs');
+  }
   return {
     ...server,
     supergraphFile: path.resolve(settings.SUPERGRAPH_FILE),
@@ -117,5 +134,6 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxCost: settings.MAX_QUERY_COST,
     },
     corsOrigins: settings.CORS_ORIGINS ?? (server.production ? [] : '*'),
+    ...(assertionKey ? { assertionKey } : {}),
   };
 }

@@ -4,7 +4,19 @@ import { getDistDirectory, renderAltair } from 'altair-static';
 import cors from 'cors';
 import express from 'express';
 import { Histogram } from 'prom-client';
-import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger } from '@fedstack/runtime';
+import {
+  GATEWAY_DEVELOPMENT_KEY_FILE,
+  ServiceMetrics,
+  createGraphQLServer,
+  createLogger,
+  developmentPrivateKey,
+  gatewayAssertions,
+  parsePrivateKey,
+  type GraphQLServer,
+  type LogDestination,
+  type Logger,
+  type PrivateKeyPair,
+} from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
 import { operationLimitsPlugin } from './limits';
 import { SubgraphDataSource, subgraphAgent, type GatewayContext } from './subgraphs';
@@ -74,6 +86,12 @@ function explorerRoutes(app: express.Express): void {
   app.use(EXPLORER_PATH, express.static(getDistDirectory(), { index: false, maxAge: '1d' }));
 }
 
+/** The key the gateway signs its assertions with: GATEWAY_PRIVATE_KEY, else the development key. */
+async function assertionKey(config: GatewayConfig): Promise<PrivateKeyPair> {
+  if (config.assertionKey) return parsePrivateKey(config.assertionKey.value, config.assertionKey.setting);
+  return developmentPrivateKey(GATEWAY_DEVELOPMENT_KEY_FILE);
+}
+
 /** Builds the gateway's HTTP server (not yet listening): Apollo Gateway with limits, CORS, health and metrics. */
 export async function createGatewayServer(options: GatewayServerOptions): Promise<GraphQLServer> {
   const { config } = options;
@@ -87,6 +105,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     registers: [metrics.registry],
   });
   const agents = new Map<string, ReturnType<typeof subgraphAgent>>();
+  const assertionFor = gatewayAssertions(await assertionKey(config));
 
   const gateway = new ApolloGateway({
     supergraphSdl: supergraphFromFile(config, logger),
@@ -100,6 +119,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
         timeoutMs: config.subgraphTimeoutMs,
         agent,
         fetchDuration,
+        assertion: () => assertionFor(name),
       });
     },
   });

@@ -1,7 +1,20 @@
 export { REPOSITORY_ROOT } from './paths';
 export { STACK, SERVICES, DEFAULT_PORTS, isService, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
 export { StartupError, ConfigError, ErrorCode, AppError, badUserInput, unauthenticated, forbidden, notFound, conflict, rateLimited } from './errors';
-export { setting, readSettings, readSetting, settingsTable, text, integer, choice, httpUrl, secretSetting, type Setting, type SettingRow } from './settings';
+export {
+  setting,
+  readSettings,
+  readSetting,
+  settingsTable,
+  text,
+  integer,
+  flag,
+  choice,
+  httpUrl,
+  secretSetting,
+  type Setting,
+  type SettingRow,
+} from './settings';
 export {
   serverSettings,
   loadServerConfig,
@@ -21,3 +34,16 @@ export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, type GraphQLServer } from './server';
 export { runMain, serve, orExit } from './main';
 export { freePort, portIsFree } from './net';
+export {
+  TOKEN_ALGORITHM,
+  developmentSecret,
+  loadOrCreateDevelopmentKeyPair,
+  developmentPrivateKey,
+  parsePrivateKey,
+  generatePrivateKey,
+  parsePublicKey,
+  type VerificationKey,
+  type DevelopmentKeyPair,
+  type PrivateKeyPair,
+} from './keys';
+export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';

@@ -1,9 +1,10 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createPublicKey } from 'node:crypto';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { ConfigError, SERVICES, runMain } from '@fedstack/runtime';
 
-const USAGE = "usage: node scripts/dist/keys.js <folder> (writes each service's keys under <folder>/<service>/ unless they exist)";
+const USAGE = "usage: node scripts/dist/keys.js <folder> (writes each process's keys under <folder>/<service or gateway>/ unless they exist)";
 
 /**
  * Writes `content` to `file` unless it exists: an exclusive create, so that two runs racing cannot replace
@@ -31,21 +32,36 @@ async function ed25519Pem(): Promise<string> {
 /**
  * `node scripts/dist/keys.js <folder>`: provisions a deployment's keys for containers, one folder per
  * service so that each service can be given its own and nothing else: every service's key for its calls
- * to the others (`<service>/internal-private.pem`, INTERNAL_PRIVATE_KEY_FILE) and auth's token signing
- * key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE). Existing files are kept, so that tokens already
- * issued stay valid across restarts and re-runs.
+ * to the others (`<service>/internal-private.pem`, INTERNAL_PRIVATE_KEY_FILE), auth's token signing
+ * key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE) and the gateway's assertion key
+ * (`gateway/gateway-private.pem`, GATEWAY_PRIVATE_KEY_FILE), whose public half every subgraph is given
+ * (`<service>/gateway-public.pem`, GATEWAY_PUBLIC_KEY_FILE). Existing private keys are kept, so that
+ * tokens already issued stay valid across restarts and re-runs; the public halves are written again.
  */
 async function main(): Promise<void> {
   const [target, ...extra] = process.argv.slice(2);
   if (!target || extra.length > 0) throw new ConfigError(USAGE);
-  const keys = SERVICES.flatMap((service) => [
-    { file: path.join(path.resolve(target), service, 'internal-private.pem'), what: `${service}'s internal API key` },
-    ...(service === 'auth' ? [{ file: path.join(path.resolve(target), service, 'jwt-private.pem'), what: "auth's token signing key" }] : []),
-  ]);
+  const root = path.resolve(target);
+  const gatewayKey = path.join(root, 'gateway', 'gateway-private.pem');
+  const keys = [
+    ...SERVICES.flatMap((service) => [
+      { file: path.join(root, service, 'internal-private.pem'), what: `${service}'s internal API key` },
+      ...(service === 'auth' ? [{ file: path.join(root, service, 'jwt-private.pem'), what: "auth's token signing key" }] : []),
+    ]),
+    { file: gatewayKey, what: "the gateway's assertion key" },
+  ];
   for (const { file, what } of keys) {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const created = await createOnce(file, await ed25519Pem());
     console.log(created ? `Created ${what}: ${file} (Ed25519, PKCS#8 PEM, mode 0600).` : `Found ${what}: ${file}; kept it.`);
+  }
+  const gatewayPublic = createPublicKey(await readFile(gatewayKey, 'utf8'))
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
+  for (const service of SERVICES) {
+    const file = path.join(root, service, 'gateway-public.pem');
+    await writeFile(file, gatewayPublic, { mode: 0o644 });
+    console.log(`Wrote the gateway's public key for ${service}: ${file}.`);
   }
 }
 

@@ -7,6 +7,7 @@ const PRODUCTION = {
   PROFILE_DB_PASSWORD: 'secret',
   JWT_JWKS_URL: 'http://auth:4001/.well-known/jwks.json',
   INTERNAL_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIK3UmB6Mo3Kn3m3QeVnUdkW2Z6gZ2ByMuJ6TzKkHfJ2L\n-----END PRIVATE KEY-----',
+  GATEWAY_PUBLIC_KEY: '{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}',
 };
 
 describe('service configuration', () => {
@@ -27,12 +28,27 @@ describe('service configuration', () => {
       { ...PRODUCTION, INTERNAL_PRIVATE_KEY: undefined },
       /INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE must be set in production/,
     ],
+    [
+      "no key for the gateway's assertions in production",
+      { ...PRODUCTION, GATEWAY_PUBLIC_KEY: undefined },
+      /GATEWAY_PUBLIC_KEY or GATEWAY_PUBLIC_KEY_FILE must be set in production \(or REQUIRE_GATEWAY=false\)/,
+    ],
     ['an internal API key file it cannot read', { ...BASE, INTERNAL_PRIVATE_KEY_FILE: '/no/such/key' }, /INTERNAL_PRIVATE_KEY_FILE cannot be read \(ENOENT/],
     ['an unknown database layout', { ...BASE, DB_LAYOUT: 'sharded' }, /DB_LAYOUT must be one of shared, split \(got "sharded"\)/],
     ['a subgraph URL that is not http', { ...BASE, AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a flag that is not a boolean', { ...BASE, INTROSPECTION: 'maybe' }, /INTROSPECTION must be true or false/],
   ])('refuses %s at start, naming the setting', (_label, env, message) => {
     expect(() => loadServiceConfig('profile', env)).toThrow(message);
+  });
+
+  it('answers only the gateway in production unless told otherwise, and anyone outside it unless told', () => {
+    expect(loadServiceConfig('profile', PRODUCTION).gateway).toMatchObject({ required: true, publicKey: { setting: 'GATEWAY_PUBLIC_KEY' } });
+    expect(loadServiceConfig('profile', { ...PRODUCTION, GATEWAY_PUBLIC_KEY: undefined, REQUIRE_GATEWAY: 'false' }).gateway.required).toBe(false);
+    expect(loadServiceConfig('profile', BASE).gateway.required).toBe(false);
+    expect(loadServiceConfig('profile', { ...BASE, REQUIRE_GATEWAY: 'true' }).gateway).toMatchObject({
+      required: true,
+      developmentKeyFile: expect.any(String),
+    });
   });
 
   it('lets auth start in production without a verification key: it verifies with its own', () => {

@@ -6,6 +6,8 @@ import {
   SERVICES,
   SUBGRAPH_URL_SETTINGS,
   defaultSubgraphUrl,
+  flag,
+  GATEWAY_DEVELOPMENT_KEY_FILE,
   httpUrl,
   integer,
   loadServerConfig,
@@ -44,6 +46,15 @@ export interface InternalApiConfig {
   timeoutMs: number;
 }
 
+/** Whether the subgraph answers GraphQL only to the gateway, and the key its assertions are checked with. */
+export interface GatewayCheckConfig {
+  required: boolean;
+  /** PEM (SPKI), a JWK or a JWK Set, and the setting it came from (GATEWAY_PUBLIC_KEY or its _FILE). */
+  publicKey?: { value: string; setting: string };
+  /** Development only: the gateway's key pair file, created on first use. */
+  developmentKeyFile?: string;
+}
+
 export interface OutboxConfig {
   /** How often the relay looks for due events without being notified, in milliseconds. */
   pollMs: number;
@@ -60,6 +71,7 @@ export interface ServiceConfig extends ServerConfig {
   tokens: TokenVerificationConfig;
   internal: InternalApiConfig;
   outbox: OutboxConfig;
+  gateway: GatewayCheckConfig;
 }
 
 /** The development key pair's file, created on first use (git-ignored). */
@@ -92,9 +104,26 @@ const SUBGRAPH_SETTINGS = {
   ),
 };
 
+/** Whether a subgraph answers only the gateway: on in production unless switched off. */
+function gatewayCheckSettings(production: boolean) {
+  return {
+    REQUIRE_GATEWAY: setting(
+      flag(production),
+      "subgraphs answer GraphQL only to requests carrying the gateway's signed assertion (`x-gateway-assertion`), so that nobody skips the gateway's limits",
+      '`true` in production, else `false`',
+    ),
+    GATEWAY_PUBLIC_KEY: setting(
+      text(),
+      "the gateway's public key (PEM, JWK or JWK Set) that subgraphs check its assertions with; required in production while `REQUIRE_GATEWAY` is on",
+      'the development key',
+    ),
+    GATEWAY_PUBLIC_KEY_FILE: setting(text(), '…or a file holding that key'),
+  };
+}
+
 /** Every setting a subgraph process reads, for the settings table. */
 export function serviceSettings(service: Service, production = false) {
-  return { ...serverSettings(service, production), ...DATABASE_SETTINGS, ...SUBGRAPH_SETTINGS, ...SUBGRAPH_URL_SETTINGS };
+  return { ...serverSettings(service, production), ...DATABASE_SETTINGS, ...SUBGRAPH_SETTINGS, ...gatewayCheckSettings(production), ...SUBGRAPH_URL_SETTINGS };
 }
 
 /** Everything a subgraph process reads from its environment, validated once at start. */
@@ -103,6 +132,13 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
   const connection = serviceConnection(service, env);
   const settings = readSettings(env, SUBGRAPH_SETTINGS);
   const { production } = server;
+  const gateway = readSettings(env, gatewayCheckSettings(production));
+  const gatewayKey = secretSetting(env, 'GATEWAY_PUBLIC_KEY');
+  if (production && gateway.REQUIRE_GATEWAY && !gatewayKey) {
+    throw new ConfigError(
+      'GATEWAY_PUBLIC_KEY or GATEWAY_PUBLIC_KEY_FILE must be set in production (or REQUIRE_GATEWAY=false): the subgraph cannot tell the gateway from anyone else',
+    );
+  }
   // auth verifies tokens with the public half of its own signing key; the others need one given.
   if (production && service !== 'auth' && !settings.JWT_PUBLIC_KEY && !settings.JWT_JWKS_URL) {
     throw new ConfigError('JWT_PUBLIC_KEY or JWT_JWKS_URL must be set in production: subgraphs cannot verify access tokens');
@@ -130,5 +166,10 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
     },
     internal: { ...(privateKey ? { privateKey } : {}), peers, timeoutMs: settings.INTERNAL_TIMEOUT_MS },
     outbox: { pollMs: settings.OUTBOX_POLL_MS, maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS },
+    gateway: {
+      required: gateway.REQUIRE_GATEWAY,
+      ...(gatewayKey ? { publicKey: gatewayKey } : {}),
+      ...(production ? {} : { developmentKeyFile: GATEWAY_DEVELOPMENT_KEY_FILE }),
+    },
   };
 }

@@ -1,15 +1,5 @@
 export { loadServiceConfig, serviceSettings, type ServiceConfig, type TokenVerificationConfig, type InternalApiConfig } from './config';
-export {
-  TOKEN_ALGORITHM,
-  loadOrCreateDevelopmentKeyPair,
-  parsePrivateKey,
-  generatePrivateKey,
-  parsePublicKey,
-  resolveVerificationKey,
-  type VerificationKey,
-  type DevelopmentKeyPair,
-  type PrivateKeyPair,
-} from './keys';
+export { resolveVerificationKey } from './keys';
 export {
   createTokenVerifier,
   authenticate,

@@ -3,8 +3,7 @@ import express, { type Express } from 'express';
 import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { isService, type Service, AppError, ErrorCode, type Logger } from '@fedstack/runtime';
-import { generatePrivateKey, parsePrivateKey } from './keys';
+import { isService, type Service, AppError, ErrorCode, type Logger, generatePrivateKey, parsePrivateKey } from '@fedstack/runtime';
 
 /**
  * The internal API: what services ask of each other (admin asks auth to suspend a user) and the events

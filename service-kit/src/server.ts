@@ -10,6 +10,7 @@ import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent,
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import type { ServiceConfig } from './config';
 import { createInternalClient, internalCallVerifier, internalIdentity, internalRoutes, type InternalClient, type InternalHandlers } from './internal';
+import { gatewayOnly } from './gateway-only';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
@@ -167,12 +168,14 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       })
     : undefined;
   const workers = definition.workers?.(deps) ?? [];
+  const fromGatewayOnly = await gatewayOnly(definition.service, config.gateway, logger);
 
   const server = await createGraphQLServer<C>({
     name: definition.service,
     config,
     metrics,
     logger,
+    ...(fromGatewayOnly ? { before: [fromGatewayOnly] } : {}),
     apollo: {
       schema: buildSubgraphSchema({
         typeDefs: definition.typeDefs,

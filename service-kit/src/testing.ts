@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Service } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient } from './internal';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { TOKEN_ALGORITHM } from './keys';
+import { TOKEN_ALGORITHM } from '@fedstack/runtime';
 
 /** Helpers for tests that drive real servers over HTTP. */
 

@@ -1,7 +1,6 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { AppError, forbidden, unauthenticated } from '@fedstack/runtime';
+import { AppError, TOKEN_ALGORITHM, forbidden, unauthenticated, type VerificationKey } from '@fedstack/runtime';
 import { isUuid } from './ids';
-import { TOKEN_ALGORITHM, type VerificationKey } from './keys';
 
 export type ViewerRole = 'USER' | 'ADMIN';
 

@@ -28,6 +28,7 @@ const fetchDuration = new Histogram({
   registers: [registry],
 });
 const agent = subgraphAgent(8);
+const assertion = async () => 'the-gateway-assertion';
 afterAll(() => agent.close());
 
 function send(
@@ -36,7 +37,7 @@ function send(
   options: { timeoutMs?: number; authorization?: string; requestId?: string; userAgent?: string } = {},
   source?: SubgraphDataSource,
 ) {
-  const dataSource = source ?? new SubgraphDataSource({ name: 'profile', url, timeoutMs: options.timeoutMs ?? 2000, agent, fetchDuration });
+  const dataSource = source ?? new SubgraphDataSource({ name: 'profile', url, timeoutMs: options.timeoutMs ?? 2000, agent, fetchDuration, assertion });
   return dataSource.process({
     kind: GraphQLDataSourceRequestKind.HEALTH_CHECK,
     request: { query, http: { method: 'POST', url: '', headers: new Headers() } },
@@ -73,7 +74,7 @@ describe('calls to a subgraph', () => {
 
   it('shares one call among identical queries in flight through one data source', async () => {
     const fake = await subgraph({ delayMs: 100 });
-    const source = new SubgraphDataSource({ name: 'profile', url: fake.url, timeoutMs: 2000, agent, fetchDuration });
+    const source = new SubgraphDataSource({ name: 'profile', url: fake.url, timeoutMs: 2000, agent, fetchDuration, assertion });
     const answers = await Promise.all([1, 2, 3].map((n) => send(fake.url, '{ ok }', { requestId: `r-${n}`, userAgent: `App/${n}` }, source)));
     expect(answers.map((answer) => answer.data)).toEqual(Array(3).fill({ ok: true }));
     expect(fake.received).toHaveLength(1);

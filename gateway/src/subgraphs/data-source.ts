@@ -3,7 +3,7 @@ import type { FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import type { Histogram } from 'prom-client';
 import type { Agent } from 'undici';
-import { ErrorCode } from '@fedstack/runtime';
+import { ErrorCode, GATEWAY_ASSERTION_HEADER } from '@fedstack/runtime';
 import { deduplicated } from './dedupe';
 import { propagateHeaders, type GatewayContext } from './headers';
 import { subgraphTransport } from './transport';
@@ -15,6 +15,8 @@ export interface SubgraphDataSourceOptions {
   /** One connection pool per subgraph, shared by every request. */
   agent: Agent;
   fetchDuration: Histogram<'subgraph' | 'outcome'>;
+  /** The gateway's assertion for this subgraph (runtime's gateway-assertion), current at each call. */
+  assertion: () => Promise<string>;
 }
 
 /**
@@ -25,8 +27,9 @@ export interface SubgraphDataSourceOptions {
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly subgraph: string;
   private readonly timeoutMs: number;
+  private readonly assertion: () => Promise<string>;
 
-  constructor({ name, url, timeoutMs, agent, fetchDuration }: SubgraphDataSourceOptions) {
+  constructor({ name, url, timeoutMs, agent, fetchDuration, assertion }: SubgraphDataSourceOptions) {
     const transport = subgraphTransport({
       agent,
       timeoutMs,
@@ -35,10 +38,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     super({ url, fetcher: deduplicated(transport) });
     this.subgraph = name;
     this.timeoutMs = timeoutMs;
+    this.assertion = assertion;
   }
 
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
-    if (request.http && context) propagateHeaders(request.http.headers, context);
+  override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
+    if (!request.http) return;
+    if (context) propagateHeaders(request.http.headers, context);
+    request.http.headers.set(GATEWAY_ASSERTION_HEADER, await this.assertion());
   }
 
   /** A subgraph's own GraphQL errors (a 400 for a bad variable, say) are passed on as it wrote them. */

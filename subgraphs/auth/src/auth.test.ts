@@ -527,6 +527,8 @@ describe('auth subgraph', () => {
         AUTH_DATABASE_URL: broken.toString(),
         JWT_PUBLIC_KEY: JSON.stringify(signing.publicJwk),
         INTERNAL_PRIVATE_KEY: signing.privateKey,
+        // Called directly here, as only the gateway may be in a deployment.
+        REQUIRE_GATEWAY: 'false',
       });
       try {
         const result = await graphql(production.url, REGISTER, {

@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, importJWK, type CryptoKey } from 'jose';
-import { ConfigError } from '@fedstack/runtime';
-import {
-  TOKEN_ALGORITHM,
-  loadOrCreateDevelopmentKeyPair,
-  parsePrivateKey,
-  type AccessTokenClaims,
-  type PrivateKeyPair,
-  type ViewerRole,
-} from '@fedstack/service-kit';
+import { SignJWT } from 'jose';
+import { ConfigError, TOKEN_ALGORITHM, developmentPrivateKey, parsePrivateKey, type PrivateKeyPair } from '@fedstack/runtime';
+import type { AccessTokenClaims, ViewerRole } from '@fedstack/service-kit';
 
 export type SigningKey = PrivateKeyPair;
 
@@ -22,8 +15,7 @@ export async function resolveSigningKey(
 ): Promise<SigningKey> {
   if (configured) return parsePrivateKey(configured.value, configured.setting);
   if (!developmentKeyFile) throw new ConfigError('JWT_PRIVATE_KEY must be set: auth has no key to sign access tokens with');
-  const pair = await loadOrCreateDevelopmentKeyPair(developmentKeyFile);
-  return { privateKey: (await importJWK(pair.privateJwk, TOKEN_ALGORITHM)) as CryptoKey, publicJwk: pair.publicJwk };
+  return developmentPrivateKey(developmentKeyFile);
 }
 
 export interface IssuedAccessToken {

@@ -1,0 +1,133 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  importSPKI,
+  type CryptoKey,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { ConfigError } from './errors';
+
+/** Access tokens are signed with Ed25519. */
+export const TOKEN_ALGORITHM = 'EdDSA';
+
+/** What verification needs: one public key, or a key set chosen by the token's `kid`. */
+export type VerificationKey = CryptoKey | Uint8Array | JWTVerifyGetKey;
+
+export interface DevelopmentKeyPair {
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+/**
+ * A development secret kept in a git-ignored file, made by `make` on first use. Several processes may
+ * start at once: exactly one creates the file (exclusive create) and the others read what it wrote. Only
+ * the file's own folder is private (0700): its parents keep their usual mode, since `.data/` also holds
+ * the embedded server's data, which another system user (postgres) must reach.
+ */
+export async function developmentSecret<T>(file: string, make: () => Promise<string>, parse: (text: string) => T, what: string): Promise<T> {
+  const read = async (): Promise<string | undefined> => {
+    try {
+      return await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  };
+  let text = await read();
+  if (text === undefined) {
+    await mkdir(path.dirname(path.dirname(file)), { recursive: true });
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const content = await make();
+    try {
+      await writeFile(file, content, { flag: 'wx', mode: 0o600 });
+      return parse(content);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    text = await read();
+  }
+  // Another process may still be writing it: wait until what it holds parses.
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    try {
+      return parse(text ?? '');
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      text = await read();
+    }
+  }
+  throw new ConfigError(`the development ${what} file ${file} exists but cannot be read`);
+}
+
+/** The development key pair, created on first use in a git-ignored file. */
+export function loadOrCreateDevelopmentKeyPair(file: string): Promise<DevelopmentKeyPair> {
+  const make = async () => {
+    const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+    const kid = `dev-${Date.now().toString(36)}`;
+    const pair: DevelopmentKeyPair = {
+      privateJwk: { ...(await exportJWK(privateKey)), kid, alg: TOKEN_ALGORITHM, use: 'sig' },
+      publicJwk: { ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALGORITHM, use: 'sig' },
+    };
+    return JSON.stringify(pair, null, 2);
+  };
+  return developmentSecret(file, make, (text) => JSON.parse(text) as DevelopmentKeyPair, 'key pair');
+}
+
+/** A private key with its public half, as served in a JWKS. */
+export interface PrivateKeyPair {
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/** The public half as a JWK; without a given kid, its thumbprint (RFC 7638), so that each key has its own. */
+async function publicJwkOf(privateKey: CryptoKey, kid?: string): Promise<JWK> {
+  const { d: _secret, ...publicPart } = await exportJWK(privateKey);
+  return { ...publicPart, kid: kid ?? (await calculateJwkThumbprint(publicPart)), alg: TOKEN_ALGORITHM, use: 'sig' };
+}
+
+/** Reads an Ed25519 private key given as PKCS#8 PEM or a private JWK, failing with the setting's name. */
+export async function parsePrivateKey(value: string, setting: string): Promise<PrivateKeyPair> {
+  const text = value.trim();
+  try {
+    if (text.startsWith('-----BEGIN')) {
+      const privateKey = await importPKCS8(text, TOKEN_ALGORITHM, { extractable: true });
+      return { privateKey, publicJwk: await publicJwkOf(privateKey) };
+    }
+    const jwk = JSON.parse(text) as JWK;
+    const privateKey = (await importJWK(jwk, TOKEN_ALGORITHM, { extractable: true })) as CryptoKey;
+    return { privateKey, publicJwk: await publicJwkOf(privateKey, jwk.kid) };
+  } catch (error) {
+    throw new ConfigError(`${setting} is not an Ed25519 private key as PKCS#8 PEM or JWK (${(error as Error).message})`);
+  }
+}
+
+/** A new Ed25519 key, for this process only. */
+export async function generatePrivateKey(): Promise<PrivateKeyPair> {
+  const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+  return { privateKey, publicJwk: await publicJwkOf(privateKey) };
+}
+
+/** Reads a public key given as PEM (SPKI), a JWK or a JWK Set. */
+export async function parsePublicKey(value: string, setting: string): Promise<VerificationKey> {
+  const text = value.trim();
+  try {
+    if (text.startsWith('-----BEGIN')) return await importSPKI(text, TOKEN_ALGORITHM);
+    const parsed = JSON.parse(text) as JWK | { keys: JWK[] };
+    if ('keys' in parsed) return createLocalJWKSet(parsed);
+    return await importJWK(parsed, TOKEN_ALGORITHM);
+  } catch (error) {
+    throw new ConfigError(`${setting} is not an Ed25519 public key as PEM, JWK or JWK Set (${(error as Error).message})`);
+  }
+}
+
+/** The private half of the development key pair in `file` (made on first use), ready to sign with. */
+export async function developmentPrivateKey(file: string): Promise<PrivateKeyPair> {
+  const { privateJwk, publicJwk } = await loadOrCreateDevelopmentKeyPair(file);
+  return { privateKey: (await importJWK(privateJwk, TOKEN_ALGORITHM)) as CryptoKey, publicJwk };
+}

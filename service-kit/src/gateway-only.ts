@@ -1,0 +1,46 @@
+import type express from 'express';
+import { importJWK } from 'jose';
+import {
+  ConfigError,
+  ErrorCode,
+  GATEWAY_ASSERTION_HEADER,
+  TOKEN_ALGORITHM,
+  gatewayAssertionVerifier,
+  loadOrCreateDevelopmentKeyPair,
+  parsePublicKey,
+  type Logger,
+  type Service,
+  type VerificationKey,
+} from '@fedstack/runtime';
+import type { GatewayCheckConfig } from './config';
+
+/** The key the gateway's assertions are checked with: GATEWAY_PUBLIC_KEY, else the development key. */
+async function gatewayKey(config: GatewayCheckConfig): Promise<VerificationKey> {
+  if (config.publicKey) return parsePublicKey(config.publicKey.value, config.publicKey.setting);
+  if (config.developmentKeyFile) return importJWK((await loadOrCreateDevelopmentKeyPair(config.developmentKeyFile)).publicJwk, TOKEN_ALGORITHM);
+  throw new ConfigError("no key to check the gateway's assertions with: set GATEWAY_PUBLIC_KEY");
+}
+
+/**
+ * When REQUIRE_GATEWAY is on, the subgraph's GraphQL endpoint answers only requests that carry the
+ * gateway's assertion (runtime's gateway-assertion), so that no client skips the gateway's limits by
+ * calling a subgraph directly; anything else gets 401 saying what was wrong. Undefined when it is off.
+ */
+export async function gatewayOnly(service: Service, config: GatewayCheckConfig, logger: Logger): Promise<express.RequestHandler | undefined> {
+  if (!config.required) return undefined;
+  const check = gatewayAssertionVerifier(service, await gatewayKey(config));
+  return (req, res, next) => {
+    check(req.get(GATEWAY_ASSERTION_HEADER)).then((result) => {
+      if (result.ok) return next();
+      logger.warn({ reason: result.reason, clientAddress: req.ip }, 'refused a GraphQL request that did not come from the gateway');
+      res.status(401).json({
+        errors: [
+          {
+            message: `The ${service} subgraph answers only the gateway; send your request to the gateway (${GATEWAY_ASSERTION_HEADER}: ${result.reason})`,
+            extensions: { code: ErrorCode.UNAUTHENTICATED },
+          },
+        ],
+      });
+    }, next);
+  };
+}

@@ -1,0 +1,83 @@
+import { SERVICES, gatewayAssertions, parsePrivateKey } from '@fedstack/runtime';
+import { serviceRole } from '@fedstack/shared-db';
+import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
+import { demoAdmin } from './clients';
+import { startStack, type RunningStack } from './stack';
+
+/**
+ * The rules that hold only in production, on a stack configured as the compose file does: every
+ * process in production mode with keys of its own, metrics on a port of their own, and subgraphs that
+ * answer nobody but the gateway.
+ */
+describe('a production stack', () => {
+  let stack: RunningStack;
+  let gatewayKey: Awaited<ReturnType<typeof testSigningKey>>;
+
+  beforeAll(async () => {
+    gatewayKey = await testSigningKey();
+    const internalKeys: Record<string, string> = Object.fromEntries(
+      await Promise.all(SERVICES.map(async (service) => [service, (await testSigningKey()).privateKey] as const)),
+    );
+    const production = { NODE_ENV: 'production', METRICS_PORT: '0' };
+    stack = await startStack(
+      { ...production, GATEWAY_PRIVATE_KEY: gatewayKey.privateKey },
+      // The test run's service roles have the development passwords; production must be told them.
+      Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
+      (name) => ({ ...production, GATEWAY_PUBLIC_KEY: JSON.stringify(gatewayKey.publicJwk), INTERNAL_PRIVATE_KEY: internalKeys[name] }),
+    );
+  });
+  afterAll(() => stack?.stop());
+
+  it('serves clients through the gateway, across every subgraph', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const result = await graphql(stack.gatewayUrl, '{ me { email profile { displayName } paymentTotals { currency } auditTrail { edges { cursor } } } }', {
+      token: admin.accessToken,
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toMatchObject({ me: { email: 'admin@example.com' } });
+  });
+
+  it('refuses a client that calls a subgraph directly, with or without a forged gateway assertion', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const impostor = await testSigningKey();
+    const forged = await gatewayAssertions(await parsePrivateKey(impostor.privateKey, 'test'))('profile');
+    const attempts: Record<string, string>[] = [{}, { 'x-gateway-assertion': forged }, { 'x-gateway-assertion': 'garbage' }];
+    for (const headers of attempts) {
+      const response = await fetch(stack.subgraphUrls.profile, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.accessToken}`, ...headers },
+        body: JSON.stringify({ query: '{ _service { sdl } }' }),
+      });
+      expect(response.status).toBe(401);
+      const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+      expect(body.errors[0]).toMatchObject({
+        message: expect.stringMatching(/^The profile subgraph answers only the gateway/),
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
+    // The assertion the gateway made for another subgraph does not open this one either.
+    const forAuth = await gatewayAssertions(await parsePrivateKey(gatewayKey.privateKey, 'test'))('auth');
+    const crossed = await fetch(stack.subgraphUrls.profile, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-gateway-assertion': forAuth },
+      body: JSON.stringify({ query: '{ _service { sdl } }' }),
+    });
+    expect(crossed.status).toBe(401);
+    // Health checks stay open to the orchestrator.
+    expect((await fetch(stack.subgraphUrls.profile.replace('/graphql', '/readyz'))).status).toBe(200);
+  });
+
+  it('hides the schema from error messages: no "Did you mean" suggestions', async () => {
+    const result = await graphql(stack.gatewayUrl, '{ mee { emial } }');
+    expect(result.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(JSON.stringify(result.errors)).not.toMatch(/Did you mean|"me"/);
+  });
+
+  it('serves metrics on their own port only', async () => {
+    expect((await fetch(stack.gatewayUrl.replace('/graphql', '/metrics'))).status).toBe(404);
+    const metricsUrl = stack.gateway.metricsUrl as string;
+    expect(new URL(metricsUrl).port).not.toBe(new URL(stack.gatewayUrl).port);
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).toMatch(/^graphql_requests_total\{/m);
+  });
+});
