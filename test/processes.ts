@@ -15,6 +15,9 @@ export interface ProcessStack {
   start(name: StackProcessName, env?: NodeJS.ProcessEnv): Promise<void>;
   /** kill -9: no shutdown, nothing flushed. */
   crash(name: StackProcessName): Promise<void>;
+  /** SIGSTOP: the process holds its connections and answers nothing, as a hung one does; `thaw` resumes it. */
+  freeze(name: StackProcessName): void;
+  thaw(name: StackProcessName): void;
   stop(): Promise<void>;
 }
 
@@ -48,7 +51,15 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
         child.kill('SIGKILL');
       });
     },
+    freeze(name) {
+      running.get(name)?.kill('SIGSTOP');
+    },
+    thaw(name) {
+      running.get(name)?.kill('SIGCONT');
+    },
     async stop() {
+      // A frozen process could not act on the stop signal.
+      for (const child of running.values()) child.kill('SIGCONT');
       await Promise.all([...running.values()].map(stopProcess));
       running.clear();
     },

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { BreakerSettings } from './subgraphs/breaker';
 import {
   ConfigError,
   REPOSITORY_ROOT,
@@ -36,6 +37,8 @@ export interface GatewayConfig extends ServerConfig {
   subgraphTimeoutMs: number;
   /** Keep-alive connections per subgraph. */
   subgraphConnections: number;
+  /** When the gateway stops calling a failing subgraph for a while (its circuit breaker). */
+  breaker: BreakerSettings;
   limits: OperationLimits;
   /** Browser origins allowed to call the API: '*' for any, empty for none. */
   corsOrigins: string[] | '*';
@@ -78,6 +81,17 @@ const GATEWAY_SETTINGS = {
   SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph', '1000'),
   SUBGRAPH_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), 'time one subgraph call may take', '10000'),
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph', '64'),
+  CIRCUIT_MIN_CALLS: setting(
+    integer(5, { max: 100_000 }),
+    'calls to a subgraph within 10 s before its circuit breaker may open (then calls fail at once with SUBGRAPH_UNAVAILABLE instead of waiting out SUBGRAPH_TIMEOUT_MS)',
+    '5',
+  ),
+  CIRCUIT_ERROR_PERCENT: setting(
+    integer(50, { max: 100 }),
+    'share of those calls, in percent, that must fail (no answer in time, no connection, HTTP 5xx) to open it',
+    '50',
+  ),
+  CIRCUIT_RESET_MS: setting(integer(5000, { max: 600_000 }), 'how long an open breaker refuses calls before letting one trial call through', '5000'),
   MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called', '12'),
   MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation', '30'),
   MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation', '20'),
@@ -126,6 +140,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subgraphUrls: subgraphUrls(env),
     subgraphTimeoutMs: settings.SUBGRAPH_TIMEOUT_MS,
     subgraphConnections: settings.SUBGRAPH_CONNECTIONS,
+    breaker: { minCalls: settings.CIRCUIT_MIN_CALLS, errorPercent: settings.CIRCUIT_ERROR_PERCENT, resetMs: settings.CIRCUIT_RESET_MS },
     limits: {
       maxDepth: settings.MAX_QUERY_DEPTH,
       maxAliases: settings.MAX_QUERY_ALIASES,

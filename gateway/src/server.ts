@@ -3,7 +3,6 @@ import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import { getDistDirectory, renderAltair } from 'altair-static';
 import cors from 'cors';
 import express from 'express';
-import { Histogram } from 'prom-client';
 import {
   GATEWAY_DEVELOPMENT_KEY_FILE,
   ServiceMetrics,
@@ -19,7 +18,7 @@ import {
 } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
 import { operationLimitsPlugin } from './limits';
-import { SubgraphDataSource, subgraphAgent, type GatewayContext } from './subgraphs';
+import { SubgraphDataSource, subgraphLinks, type GatewayContext } from './subgraphs';
 
 export interface GatewayServerOptions {
   config: GatewayConfig;
@@ -97,31 +96,24 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const { config } = options;
   const logger = createLogger('gateway', config.logLevel, options.logDestination);
   const metrics = new ServiceMetrics({ service: 'gateway' });
-  const fetchDuration = new Histogram({
-    name: 'subgraph_fetch_duration_seconds',
-    help: 'Time each subgraph took to answer the gateway, by subgraph and outcome (ok, error, timeout)',
-    labelNames: ['subgraph', 'outcome'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [metrics.registry],
-  });
-  const agents = new Map<string, ReturnType<typeof subgraphAgent>>();
+  const links = subgraphLinks(
+    { connections: config.subgraphConnections, timeoutMs: config.subgraphTimeoutMs, breaker: config.breaker },
+    metrics.registry,
+    logger.child({ component: 'subgraphs' }),
+  );
   const assertionFor = gatewayAssertions(await assertionKey(config));
 
   const gateway = new ApolloGateway({
     supergraphSdl: supergraphFromFile(config, logger),
     logger: logger.child({ component: 'apollo-gateway' }),
-    buildService: ({ name, url }) => {
-      const agent = agents.get(name) ?? subgraphAgent(config.subgraphConnections);
-      agents.set(name, agent);
-      return new SubgraphDataSource({
+    buildService: ({ name, url }) =>
+      new SubgraphDataSource({
         name,
         url: config.subgraphUrls[name] ?? (url as string),
         timeoutMs: config.subgraphTimeoutMs,
-        agent,
-        fetchDuration,
+        fetcher: links.fetcherFor(name),
         assertion: () => assertionFor(name),
-      });
-    },
+      }),
   });
 
   return createGraphQLServer<GatewayContext & { logger: Logger }>({
@@ -139,8 +131,6 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     checkReady: async () => undefined,
     before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 })],
     ...(config.production ? {} : { routes: explorerRoutes }),
-    onStop: async () => {
-      await Promise.all([...agents.values()].map((agent) => agent.close()));
-    },
+    onStop: () => links.close(),
   });
 }

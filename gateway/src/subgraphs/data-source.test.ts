@@ -1,10 +1,15 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
-import { Histogram, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { createLogger } from '@fedstack/runtime';
+import type { BreakerSettings } from './breaker';
 import { SubgraphDataSource } from './data-source';
-import { subgraphAgent } from './transport';
+import { subgraphLinks } from './links';
 
-/** A subgraph stand-in on a real port: answers `answer` after `delayMs`, recording what it was sent. */
+/**
+ * A subgraph stand-in on a real port: answers `answer` after `delayMs`, recording what it was sent.
+ * The options can be changed while it runs (a subgraph that freezes, then recovers).
+ */
 async function fakeSubgraph(options: { delayMs?: number; status?: number; answer?: unknown } = {}) {
   const received: IncomingHttpHeaders[] = [];
   const server = createServer((req, res) => {
@@ -15,21 +20,39 @@ async function fakeSubgraph(options: { delayMs?: number; status?: number; answer
       options.delayMs ?? 0,
     );
   });
+  server.keepAliveTimeout = 100;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/graphql`;
-  return { url, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url,
+    received,
+    options,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
-const registry = new Registry();
-const fetchDuration = new Histogram({
-  name: 'subgraph_fetch_duration_seconds',
-  help: 'h',
-  labelNames: ['subgraph', 'outcome'] as const,
-  registers: [registry],
-});
-const agent = subgraphAgent(8);
 const assertion = async () => 'the-gateway-assertion';
-afterAll(() => agent.close());
+const NEVER_OPENS: BreakerSettings = { minCalls: 100_000, errorPercent: 100, resetMs: 1000 };
+
+/** Links as the gateway makes them (pool, timeout, breaker, metrics), closed after each test. */
+const opened: ReturnType<typeof subgraphLinks>[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((links) => links.close()));
+});
+function linksFor(timeoutMs = 2000, breaker = NEVER_OPENS) {
+  const registry = new Registry();
+  const links = subgraphLinks({ connections: 8, timeoutMs, breaker }, registry, createLogger('gateway', 'silent'));
+  opened.push(links);
+  return { registry, links };
+}
+
+function dataSource(url: string, timeoutMs = 2000, links = linksFor(timeoutMs).links) {
+  return new SubgraphDataSource({ name: 'profile', url, timeoutMs, fetcher: links.fetcherFor('profile'), assertion });
+}
 
 function send(
   url: string,
@@ -37,8 +60,8 @@ function send(
   options: { timeoutMs?: number; authorization?: string; requestId?: string; userAgent?: string } = {},
   source?: SubgraphDataSource,
 ) {
-  const dataSource = source ?? new SubgraphDataSource({ name: 'profile', url, timeoutMs: options.timeoutMs ?? 2000, agent, fetchDuration, assertion });
-  return dataSource.process({
+  const called = source ?? dataSource(url, options.timeoutMs);
+  return called.process({
     kind: GraphQLDataSourceRequestKind.HEALTH_CHECK,
     request: { query, http: { method: 'POST', url: '', headers: new Headers() } },
     context: {
@@ -74,7 +97,7 @@ describe('calls to a subgraph', () => {
 
   it('shares one call among identical queries in flight through one data source', async () => {
     const fake = await subgraph({ delayMs: 100 });
-    const source = new SubgraphDataSource({ name: 'profile', url: fake.url, timeoutMs: 2000, agent, fetchDuration, assertion });
+    const source = dataSource(fake.url);
     const answers = await Promise.all([1, 2, 3].map((n) => send(fake.url, '{ ok }', { requestId: `r-${n}`, userAgent: `App/${n}` }, source)));
     expect(answers.map((answer) => answer.data)).toEqual(Array(3).fill({ ok: true }));
     expect(fake.received).toHaveLength(1);
@@ -101,13 +124,58 @@ describe('calls to a subgraph', () => {
 
   it('reports a subgraph that does not answer in time, or cannot be reached, by name', async () => {
     const fake = await subgraph({ delayMs: 300 });
-    await expect(send(fake.url, '{ ok }', { timeoutMs: 30 })).rejects.toMatchObject({
+    const { registry, links } = linksFor(30);
+    await expect(send(fake.url, '{ ok }', { timeoutMs: 30 }, dataSource(fake.url, 30, links))).rejects.toMatchObject({
       message: 'The profile subgraph did not answer within 30 ms',
       extensions: { code: 'SUBGRAPH_UNAVAILABLE' },
     });
-    await expect(send('http://127.0.0.1:1/graphql', '{ ok }')).rejects.toMatchObject({ message: 'The profile subgraph could not be reached' });
+    await expect(send('http://127.0.0.1:1/graphql', '{ ok }', {}, dataSource('http://127.0.0.1:1/graphql', 30, links))).rejects.toMatchObject({
+      message: 'The profile subgraph could not be reached',
+    });
     const metrics = await registry.getSingleMetricAsString('subgraph_fetch_duration_seconds');
     expect(metrics).toMatch(/subgraph_fetch_duration_seconds_count\{subgraph="profile",outcome="timeout"\} 1/);
     expect(metrics).toMatch(/subgraph_fetch_duration_seconds_count\{subgraph="profile",outcome="error"\} 1/);
+  });
+
+  it('stops calling a subgraph that keeps failing, answering at once, and calls it again once it answers', async () => {
+    const fake = await subgraph({ delayMs: 500 });
+    const { registry, links } = linksFor(50, { minCalls: 3, errorPercent: 50, resetMs: 300 });
+    const source = dataSource(fake.url, 50, links);
+    for (let call = 0; call < 3; call += 1) {
+      await expect(send(fake.url, `{ ok${call} }`, {}, source)).rejects.toMatchObject({ message: 'The profile subgraph did not answer within 50 ms' });
+    }
+    expect(await registry.getSingleMetricAsString('subgraph_circuit_open')).toMatch(/subgraph_circuit_open\{subgraph="profile"\} 1/);
+    // Open: refused without calling the subgraph.
+    const reached = fake.received.length;
+    for (let call = 0; call < 5; call += 1) {
+      await expect(send(fake.url, `{ open${call} }`, {}, source)).rejects.toMatchObject({
+        message: 'The profile subgraph is failing and is not being called for a few seconds (circuit open)',
+        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'profile' },
+      });
+    }
+    expect(fake.received).toHaveLength(reached);
+    // The subgraph answers again; after the reset time one trial call goes through and closes the circuit.
+    fake.options.delayMs = 0;
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await send(fake.url, '{ trial }', {}, source)).data).toEqual({ ok: true });
+    expect((await send(fake.url, '{ after }', {}, source)).data).toEqual({ ok: true });
+    expect(await registry.getSingleMetricAsString('subgraph_circuit_open')).toMatch(/subgraph_circuit_open\{subgraph="profile"\} 0/);
+  });
+
+  it("counts a subgraph's 5xx as a failure but its GraphQL errors as answers", async () => {
+    const failing = await subgraph({ status: 503, answer: 'unavailable' });
+    const failingLinks = linksFor(2000, { minCalls: 2, errorPercent: 50, resetMs: 10_000 }).links;
+    for (let call = 0; call < 2; call += 1) {
+      await expect(send(failing.url, `{ a${call} }`, {}, dataSource(failing.url, 2000, failingLinks))).rejects.toMatchObject({
+        message: 'The profile subgraph answered HTTP 503',
+      });
+    }
+    await expect(send(failing.url, '{ b }', {}, dataSource(failing.url, 2000, failingLinks))).rejects.toMatchObject({ message: /circuit open/ });
+
+    const refusing = await subgraph({ status: 400, answer: { errors: [{ message: 'bad input', extensions: { code: 'BAD_USER_INPUT' } }] } });
+    const refusingLinks = linksFor(2000, { minCalls: 2, errorPercent: 50, resetMs: 10_000 }).links;
+    for (let call = 0; call < 4; call += 1) {
+      await expect(send(refusing.url, `{ c${call} }`, {}, dataSource(refusing.url, 2000, refusingLinks))).rejects.toMatchObject({ message: 'bad input' });
+    }
   });
 });

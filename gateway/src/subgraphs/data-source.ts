@@ -1,41 +1,37 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import type { FetcherResponse } from '@apollo/utils.fetcher';
+import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import type { Histogram } from 'prom-client';
-import type { Agent } from 'undici';
 import { ErrorCode, GATEWAY_ASSERTION_HEADER } from '@fedstack/runtime';
+import { isOpenCircuit } from './breaker';
 import { deduplicated } from './dedupe';
 import { propagateHeaders, type GatewayContext } from './headers';
-import { subgraphTransport } from './transport';
 
 export interface SubgraphDataSourceOptions {
   name: string;
   url: string;
+  /** The time one call may take (for the message when it does not answer in time). */
   timeoutMs: number;
-  /** One connection pool per subgraph, shared by every request. */
-  agent: Agent;
-  fetchDuration: Histogram<'subgraph' | 'outcome'>;
+  /**
+   * The subgraph's link, kept for the process across supergraph reloads: its transport (one pool of
+   * connections, a timeout) behind its circuit breaker.
+   */
+  fetcher: Fetcher;
   /** The gateway's assertion for this subgraph (runtime's gateway-assertion), current at each call. */
   assertion: () => Promise<string>;
 }
 
 /**
- * How the gateway calls one subgraph: through its pooled transport with identical queries in flight
- * shared, with the caller's identity passed on, and with every failure turned into an error that names
- * the subgraph, so that the other subgraphs' data still reaches the client.
+ * How the gateway calls one subgraph: through its link (pooled transport, circuit breaker) with
+ * identical queries in flight shared, with the caller's identity passed on, and with every failure
+ * turned into an error that names the subgraph, so that the other subgraphs' data still reaches the client.
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly subgraph: string;
   private readonly timeoutMs: number;
   private readonly assertion: () => Promise<string>;
 
-  constructor({ name, url, timeoutMs, agent, fetchDuration, assertion }: SubgraphDataSourceOptions) {
-    const transport = subgraphTransport({
-      agent,
-      timeoutMs,
-      onCall: (outcome, seconds) => fetchDuration.observe({ subgraph: name, outcome }, seconds),
-    });
-    super({ url, fetcher: deduplicated(transport) });
+  constructor({ name, url, timeoutMs, fetcher, assertion }: SubgraphDataSourceOptions) {
+    super({ url, fetcher: deduplicated(fetcher) });
     this.subgraph = name;
     this.timeoutMs = timeoutMs;
     this.assertion = assertion;
@@ -57,6 +53,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   override didEncounterError(error: Error): never {
     if (error instanceof GraphQLError) throw error;
+    if (isOpenCircuit(error)) throw this.unavailable('is failing and is not being called for a few seconds (circuit open)');
     throw this.unavailable(error.name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : 'could not be reached');
   }
 

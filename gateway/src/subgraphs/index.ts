@@ -1,3 +1,3 @@
 export { SubgraphDataSource, type SubgraphDataSourceOptions } from './data-source';
-export { subgraphAgent } from './transport';
+export { subgraphLinks, type LinkSettings } from './links';
 export type { GatewayContext } from './headers';

@@ -1,0 +1,47 @@
+import { graphql } from '@fedstack/service-kit/testing';
+import { demoAdmin, within } from './clients';
+import { startProcessStack, type ProcessStack } from './processes';
+
+/**
+ * A subgraph that hangs (SIGSTOP: its port still accepts connections, nothing answers) costs the first
+ * few requests the subgraph timeout; then the gateway's circuit breaker answers at once, with the other
+ * subgraphs' data and SUBGRAPH_UNAVAILABLE for its part, and closes again by itself once it answers.
+ */
+describe('a frozen subgraph', () => {
+  let stack: ProcessStack;
+  beforeAll(async () => {
+    stack = await startProcessStack({ SUBGRAPH_TIMEOUT_MS: '400', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '1000' });
+  });
+  afterAll(() => stack?.stop());
+
+  const QUERY = '{ me { email profile { displayName } } }';
+  type Me = { me: { email: string; profile: { displayName: string } | null } };
+
+  it('is cut off after a few timeouts, with partial answers, and called again once it answers', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const ask = () => graphql<Me>(stack.gatewayUrl, QUERY, { token: admin.accessToken });
+    expect((await ask()).errors).toBeUndefined();
+
+    stack.freeze('profile');
+    try {
+      // Each answer is partial; after a few timeouts they come at once, the subgraph not called.
+      const messages: string[] = [];
+      for (let call = 0; call < 5; call += 1) {
+        const answer = await ask();
+        expect(answer.data?.me).toEqual({ email: 'admin@example.com', profile: null });
+        expect(answer.errors?.[0]?.extensions).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'profile' });
+        messages.push(answer.errors?.[0]?.message ?? '');
+      }
+      const timedOut = messages.filter((message) => message === 'The profile subgraph did not answer within 400 ms');
+      expect(timedOut.length).toBeGreaterThanOrEqual(1);
+      expect(timedOut.length).toBeLessThanOrEqual(3);
+      expect(messages.slice(timedOut.length)).toEqual(
+        Array(5 - timedOut.length).fill('The profile subgraph is failing and is not being called for a few seconds (circuit open)'),
+      );
+    } finally {
+      stack.thaw('profile');
+    }
+    await within(5000, async () => (await ask()).data?.me.profile !== null);
+    expect((await ask()).errors).toBeUndefined();
+  });
+});
