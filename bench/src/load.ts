@@ -1,12 +1,19 @@
 import autocannon from 'autocannon';
 
+/** One request: its headers (a token) and body. */
+export interface LoadRequest {
+  headers: Record<string, string>;
+  body: string;
+}
+
 export interface LoadTarget {
-  /** A label such as "gateway" or "auth (direct)". */
+  /** A label such as "our gateway" or "Hive Gateway". */
   via: string;
   url: string;
-  headers: Record<string, string>;
-  /** The request body; a function is called for every request (unique idempotency keys). */
-  body: string | (() => string);
+  /** Called for every request: each gets a user, a token and a body of its own. */
+  next: () => LoadRequest;
+  /** Called with every answer's body (to collect acknowledged payments, say). */
+  onAnswer?: (body: string) => void;
 }
 
 export interface LoadResult {
@@ -28,7 +35,6 @@ function percentile(sorted: number[], fraction: number): number {
 export async function drive(target: LoadTarget, seconds: number, connections: number): Promise<LoadResult> {
   const latencies: number[] = [];
   let graphqlErrors = 0;
-  const makeBody = typeof target.body === 'function' ? target.body : undefined;
   let finish: (result: autocannon.Result) => void = () => undefined;
   let fail: (error: Error) => void = () => undefined;
   const done = new Promise<autocannon.Result>((resolve, reject) => {
@@ -39,15 +45,19 @@ export async function drive(target: LoadTarget, seconds: number, connections: nu
     {
       url: target.url,
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...target.headers },
+      headers: { 'content-type': 'application/json' },
       connections,
       duration: seconds,
       requests: [
         {
           method: 'POST',
-          ...(makeBody ? { setupRequest: (request) => ({ ...request, body: makeBody() }) } : { body: target.body as string }),
+          setupRequest: (request) => {
+            const { headers, body } = target.next();
+            return { ...request, headers: { ...request.headers, ...headers }, body };
+          },
           onResponse: (_status, body) => {
             if (body.includes('"errors"')) graphqlErrors += 1;
+            target.onAnswer?.(body);
           },
         },
       ],

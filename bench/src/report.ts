@@ -1,152 +1,131 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import type { DatabaseLayout } from '@fedstack/shared-db';
 import type { LoadResult } from './load';
 import type { Scale } from './seed-scale';
 
-export interface Measurement {
-  operation: string;
+/** One load on one system: throughput, latency, and CPU milliseconds per request of each process group. */
+export interface Row {
+  load: string;
   via: string;
+  runtime: string;
   result: LoadResult;
-  statementsPerOperation: number;
+  cpuPerRequest: Record<string, number>;
 }
 
-/** Latency of one request at a time (no queueing): what an operation costs, rather than how it queues. */
-export interface UnloadedLatency {
-  operation: string;
-  p50: number;
+export interface LayoutResult {
+  layout: DatabaseLayout;
+  rows: Row[];
+  memory: { process: string; peakRssMb: number }[];
+  payments: { acknowledged: number; distinctAcknowledged: number; stored: number };
 }
 
 export interface ReportInput {
   started: Date;
   settings: { warmupSeconds: number; rounds: number; roundSeconds: number; connections: number; workers: number };
   scale: Scale;
-  measurements: Measurement[];
-  memory: { process: string; peakRssMb: number; totalPeakRssMb: number }[];
-  unloaded: UnloadedLatency[];
+  users: number;
+  layouts: LayoutResult[];
   databaseUrlSet: boolean;
 }
 
 interface Target {
   name: string;
-  value: number;
+  value: string;
   goal: string;
   met: boolean;
-  /** How far from the goal, when missed. */
-  shortfall?: string;
 }
 
-function find(measurements: Measurement[], operation: string, via: string): Measurement {
-  const found = measurements.find((m) => m.operation.startsWith(operation) && m.via === via);
-  if (!found) throw new Error(`no measurement for ${operation} via ${via}`);
-  return found;
+const GROUPS = ['gateway', 'auth', 'profile', 'payments', 'admin', 'postgres'];
+
+function row(layout: LayoutResult, load: string, via: string, runtime?: string): Row | undefined {
+  return layout.rows.find((entry) => entry.load === load && entry.via === via && (runtime === undefined || entry.runtime === runtime));
 }
 
-const ratio = (value: number) => `${value.toFixed(2)}×`;
-
-/** The targets of issue 7, computed from one run's measurements. */
-export function targets(input: ReportInput): Target[] {
-  const m = input.measurements;
-  const overhead = find(m, '1.', 'our gateway').result.requestsPerSecond / find(m, '1.', 'auth subgraph (direct)').result.requestsPerSecond;
-  const peer = find(m, '2.', 'our gateway').result.requestsPerSecond / find(m, '2.', 'Hive Gateway').result.requestsPerSecond;
-  const small = find(m, '3a.', 'our gateway');
-  const large = find(m, '3b.', 'our gateway');
-  const unloaded = (operation: string) => input.unloaded.find((entry) => entry.operation.startsWith(operation))?.p50 ?? Number.NaN;
-  const growth = unloaded('3b.') / unloaded('3a.');
-  const loadedGrowth = large.result.p50 / small.result.p50;
-  const gatewayMemory = input.memory.find((entry) => entry.process.startsWith('our gateway'))?.peakRssMb ?? Number.NaN;
-  const errors = m.reduce((sum, entry) => sum + entry.result.errors, 0);
-  const miss = (met: boolean, text: string) => (met ? {} : { shortfall: text });
+/** The targets of issue 14 that one run can check, per layout, with the measured values beside them. */
+export function targets(layout: LayoutResult): Target[] {
+  const ours = layout.rows.find((entry) => entry.load === 'realistic mix' && entry.via === 'our gateway');
+  const hive = row(layout, 'realistic mix', 'Hive Gateway 2.15');
+  if (!ours || !hive) return [];
+  const cpu = ours.cpuPerRequest;
+  const peer = ours.result.requestsPerSecond / hive.result.requestsPerSecond;
+  const tail = ours.result.p99 / ours.result.p50;
+  const errors = layout.rows.reduce((sum, entry) => sum + entry.result.errors, 0);
+  const subgraphCpu = Math.max(...['auth', 'profile', 'payments', 'admin'].map((name) => cpu[name] ?? Number.NaN));
+  const rss = (name: string) => layout.memory.find((entry) => entry.process === name)?.peakRssMb ?? Number.NaN;
+  const subgraphRss = Math.max(...['auth', 'profile', 'payments', 'admin'].map(rss));
+  const { acknowledged, distinctAcknowledged, stored } = layout.payments;
   return [
+    { name: 'mix: our gateway ÷ Hive Gateway (req/s)', value: `${peer.toFixed(2)}×`, goal: '≥ 1.5×', met: peer >= 1.5 },
+    { name: 'mix: PostgreSQL CPU ms per request', value: (cpu.postgres ?? Number.NaN).toFixed(2), goal: '≤ 1.0', met: (cpu.postgres ?? Infinity) <= 1 },
+    { name: 'mix: busiest subgraph CPU ms per request', value: subgraphCpu.toFixed(2), goal: '≤ 0.5', met: subgraphCpu <= 0.5 },
+    { name: 'mix: gateway CPU ms per request', value: (cpu.gateway ?? Number.NaN).toFixed(2), goal: '≤ 0.8', met: (cpu.gateway ?? Infinity) <= 0.8 },
+    { name: 'peak RSS, largest subgraph (MB)', value: subgraphRss.toFixed(0), goal: '≤ 150', met: subgraphRss <= 150 },
+    { name: 'peak RSS, our gateway worker (MB)', value: rss('gateway').toFixed(0), goal: '≤ 150', met: rss('gateway') <= 150 },
+    { name: 'mix: p99 ÷ p50', value: `${tail.toFixed(2)}×`, goal: '≤ 2×', met: tail <= 2 },
+    { name: 'errors in every row', value: String(errors), goal: '0', met: errors === 0 },
     {
-      name: 'Gateway overhead: op 1 through the gateway ÷ straight to auth (req/s)',
-      value: overhead,
-      goal: '≥ 0.60',
-      met: overhead >= 0.6,
-      ...miss(overhead >= 0.6, `${((0.6 - overhead) * 100).toFixed(0)} points short`),
+      name: 'acknowledged payments stored exactly once',
+      value: `${stored} of ${acknowledged}`,
+      goal: 'all, once',
+      met: stored === acknowledged && distinctAcknowledged === acknowledged,
     },
-    {
-      name: 'Peer: op 2 through our gateway ÷ through Hive Gateway (req/s)',
-      value: peer,
-      goal: '≥ 1.00',
-      met: peer >= 1,
-      ...miss(peer >= 1, `${((1 - peer) * 100).toFixed(0)}% slower than the peer`),
-    },
-    {
-      name: 'Scale: SQL statements per op, 200 users ÷ 10 users',
-      value: large.statementsPerOperation / small.statementsPerOperation,
-      goal: '≤ 1 (no growth)',
-      met: large.statementsPerOperation <= small.statementsPerOperation,
-    },
-    {
-      name: 'Scale: p50 latency one request at a time, 200 users ÷ 10 users',
-      value: growth,
-      goal: '≤ 3.00',
-      met: growth <= 3,
-      ...miss(growth <= 3, `${(growth / 3).toFixed(2)}× the allowed growth`),
-    },
-    { name: 'Scale: p50 latency under load, 200 users ÷ 10 users (for reference: mostly queueing)', value: loadedGrowth, goal: '—', met: true },
-    {
-      name: 'Memory: our gateway peak RSS (MB, largest process)',
-      value: gatewayMemory,
-      goal: '≤ 250',
-      met: gatewayMemory <= 250,
-      ...miss(gatewayMemory <= 250, `${(gatewayMemory - 250).toFixed(0)} MB over`),
-    },
-    { name: 'Errors across every run', value: errors, goal: '= 0', met: errors === 0 },
   ];
 }
 
-/** Writes the Markdown report: ratios and targets first, then the absolute figures and the machine. */
+/** Writes the Markdown report: targets per layout, then every row with CPU per process, then memory. */
 export function writeReport(file: string, input: ReportInput): void {
   const lines: string[] = [];
   const cpus = os.cpus();
   lines.push('# Benchmark: latest run', '');
   lines.push(
-    `${input.started.toISOString()} · ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'} · ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB · Node ${process.version} · ` +
-      `PostgreSQL ${input.databaseUrlSet ? 'from DATABASE_URL' : 'embedded'} · generated by \`npm run bench\``,
-    '',
-  );
-  lines.push('## Ratios and targets', '', '| measure | value | target | met |', '| --- | --- | --- | --- |');
-  for (const target of targets(input)) {
-    const value = target.name.startsWith('Memory') || target.name.startsWith('Errors') ? target.value.toFixed(0) : ratio(target.value);
-    const verdict = target.goal === '—' ? '—' : target.met ? 'yes' : `**no**: ${target.shortfall ?? 'missed'}`;
-    lines.push(`| ${target.name} | ${value} | ${target.goal} | ${verdict} |`);
-  }
-  if (targets(input).some((target) => !target.met)) {
-    lines.push('', 'What limits a missed target, from CPU profiles of the processes involved: docs/performance.md.');
-  }
-  lines.push('', '## Throughput and latency', '');
-  lines.push(
-    `Each figure is the median of ${input.settings.rounds} rounds of ${input.settings.roundSeconds} s with ${input.settings.connections} concurrent connections, after a ` +
-      `${input.settings.warmupSeconds} s warm-up; the targets of one operation take turns within each round. Both gateways run ${input.settings.workers} worker processes. ` +
-      'Errors count transport failures, non-2xx answers and GraphQL errors.',
+    `${input.started.toISOString()} · ${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'} · ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB · ` +
+      `PostgreSQL ${input.databaseUrlSet ? 'from DATABASE_URL' : 'embedded'} · load generator (autocannon) on Node ${process.versions.node} · generated by \`npm run bench\``,
     '',
   );
   lines.push(
-    '| operation | via | req/s | p50 ms | p95 ms | p99 ms | errors | SQL statements / op |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `Every figure is the median of ${input.settings.rounds} rounds of ${input.settings.roundSeconds} s at ${input.settings.connections} connections after a ` +
+      `${input.settings.warmupSeconds} s warm-up; the systems of a row take turns within each round. Requests come from ${input.users} distinct signed-in ` +
+      `users in turn, so no two requests in flight are the same, except in the row that says so. Both gateways run ${input.settings.workers} worker processes ` +
+      'in front of the same subgraphs (production mode) and supergraph. CPU is milliseconds per request from /proc (user + system) of each process and its ' +
+      'children; `postgres` is every PostgreSQL process on the machine. Errors count transport failures, non-2xx answers and GraphQL errors.',
+    '',
   );
-  for (const { operation, via, result, statementsPerOperation } of input.measurements) {
+  for (const layout of input.layouts) {
+    lines.push(`## ${layout.layout} layout`, '', '| target | measured | goal | met |', '| --- | ---: | --- | --- |');
+    for (const target of targets(layout)) lines.push(`| ${target.name} | ${target.value} | ${target.goal} | ${target.met ? 'yes' : '**no**'} |`);
+    lines.push('', `| load | via | runtime | req/s | p50 ms | p99 ms | errors | ${GROUPS.map((name) => `${name} CPU ms`).join(' | ')} |`);
+    lines.push(`| --- | --- | --- | ---: | ---: | ---: | ---: | ${GROUPS.map(() => '---:').join(' | ')} |`);
+    for (const entry of layout.rows) {
+      const { result } = entry;
+      lines.push(
+        `| ${entry.load} | ${entry.via} | ${entry.runtime} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.errors} | ` +
+          `${GROUPS.map((name) => (entry.cpuPerRequest[name] ?? Number.NaN).toFixed(2)).join(' | ')} |`,
+      );
+    }
+    lines.push('', '| process | peak RSS (MB, largest of its processes) |', '| --- | ---: |');
+    for (const entry of layout.memory) lines.push(`| ${entry.process} | ${entry.peakRssMb.toFixed(0)} |`);
+    lines.push('', `Payments: ${layout.payments.acknowledged} acknowledged, ${layout.payments.stored} found in the database.`, '');
+  }
+  const [shared, split] = ['shared', 'split'].map((name) => input.layouts.find((layout) => layout.layout === name));
+  const mix = (layout: LayoutResult | undefined) => layout && row(layout, 'realistic mix', 'our gateway');
+  const sharedMix = mix(shared);
+  const splitMix = mix(split);
+  if (sharedMix && splitMix) {
     lines.push(
-      `| ${operation} | ${via} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p95.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.errors} | ${statementsPerOperation.toFixed(1)} |`,
+      '## Layouts side by side',
+      '',
+      `Realistic mix through our gateway: shared ${sharedMix.result.requestsPerSecond.toFixed(0)} req/s (p99 ${sharedMix.result.p99.toFixed(1)} ms), ` +
+        `split ${splitMix.result.requestsPerSecond.toFixed(0)} req/s (p99 ${splitMix.result.p99.toFixed(1)} ms): split ÷ shared ` +
+        `${(splitMix.result.requestsPerSecond / sharedMix.result.requestsPerSecond).toFixed(2)}×. Both on one PostgreSQL server here; split means four databases.`,
+      '',
     );
   }
-  lines.push(
-    '',
-    'SQL statements are counted on the subgraphs (their `db_queries_total`) over ten sequential requests through our gateway, after the warm-up; ' +
-      'a fraction means a statement now and then that is not part of the operation itself.',
-    '',
-  );
-  lines.push('One request at a time through our gateway (no queueing), p50 over the same number of seconds as a round:', '');
-  lines.push('| operation | p50 ms |', '| --- | ---: |');
-  for (const entry of input.unloaded) lines.push(`| ${entry.operation} | ${entry.p50.toFixed(1)} |`);
-  lines.push('', '## Memory', '', '| process | peak RSS of its largest process (MB) | all its processes together (MB) |', '| --- | ---: | ---: |');
-  for (const entry of input.memory) lines.push(`| ${entry.process} | ${entry.peakRssMb.toFixed(0)} | ${entry.totalPeakRssMb.toFixed(0)} |`);
-  lines.push('', '## Data set', '');
+  lines.push('## Data set', '');
   lines.push(
     `${input.scale.users} users (every ${input.scale.usersWithoutProfileEvery}th without a profile), ${input.scale.users * input.scale.paymentsPerUser} payments in EUR, USD, GBP and JPY in every status, ` +
-      `${input.scale.auditEntries} audit entries, plus the demo accounts. All processes run with NODE_ENV=production and LOG_LEVEL=warn on one machine, ` +
-      'with the load generator (autocannon) in the benchmark process.',
+      `${input.scale.auditEntries} audit entries, plus the demo accounts, on fresh databases for each layout. The realistic mix, per 20 requests: 10 "my account" ` +
+      '(me, profile, five payments, totals: three subgraphs), 3 `me`, 3 `createPayment`, 2 `updateMyProfile`, 2 admin lists of about 20 users.',
     '',
   );
   writeFileSync(file, `${lines.join('\n')}\n`);

@@ -81,7 +81,7 @@ export async function seedScale(env: NodeJS.ProcessEnv, scale: Scale): Promise<v
     await client.query(
       `INSERT INTO admin.audit_entries (actor_id, action, target_type, target_id, payload, created_at, source)
        SELECT $3::uuid, (ARRAY['user.suspend', 'user.reinstate', 'user.role_change'])[1 + g % 3],
-              'User', ($4::text[])[1 + g % $2::int], '{"reason": "bench"}', now() - g * interval '1 second', 'auth'
+              'User', ($4::text[])[1 + g % $2::int], '{}', now() - g * interval '1 second', 'auth'
        FROM generate_series(1, $1::int) g`,
       [scale.auditEntries, scale.users, adminId, ids],
     );

@@ -1,11 +1,33 @@
 import os from 'node:os';
+import { z } from 'zod';
 import { integer, setting } from '@fedstack/runtime';
+import type { DatabaseLayout } from '@fedstack/shared-db';
+
+const LAYOUTS: readonly DatabaseLayout[] = ['shared', 'split'];
+
+/** A comma-separated list of database layouts; both when unset. */
+function layouts(): z.ZodType<DatabaseLayout[], string | undefined> {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return [...LAYOUTS];
+      const list = raw.split(',').map((entry) => entry.trim());
+      const unknown = list.filter((entry) => !LAYOUTS.includes(entry as DatabaseLayout));
+      if (list.length === 0 || unknown.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${LAYOUTS.join(', ')} (got "${raw}")` });
+        return z.NEVER;
+      }
+      return list as DatabaseLayout[];
+    });
+}
 
 /** What `npm run bench` reads. */
 export const BENCH_SETTINGS = {
   BENCH_WARMUP_SECONDS: setting(integer(3, { max: 600 }), 'benchmark: warm-up before each row', '3'),
   BENCH_ROUNDS: setting(integer(3, { max: 100 }), 'benchmark: measured rounds per row (the median is reported)', '3'),
   BENCH_ROUND_SECONDS: setting(integer(8, { max: 3600 }), 'benchmark: length of one round', '8'),
-  BENCH_CONNECTIONS: setting(integer(16, { max: 10_000 }), 'benchmark: concurrent clients', '16'),
+  BENCH_CONNECTIONS: setting(integer(32, { max: 10_000 }), 'benchmark: concurrent clients', '32'),
   BENCH_GATEWAY_WORKERS: setting(integer(os.availableParallelism(), { max: 64 }), "benchmark: gateway workers (ours and the peers')", 'one per core'),
+  BENCH_LAYOUTS: setting(layouts(), 'benchmark: the database layouts to run it on, in turn', '`shared,split`'),
 };

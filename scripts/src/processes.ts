@@ -74,11 +74,17 @@ export async function assertPortsFree(processes: PlannedProcess[], host: string)
 
 /**
  * Starts one process of the stack with `env` plus its port. A subgraph trusts the client address the
- * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs.
+ * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs. `node` is the
+ * runtime to run it on (the benchmark runs the stack on Node 24 as well).
  */
-export function startProcess(target: PlannedProcess, env: NodeJS.ProcessEnv, stdio: StdioOptions = ['ignore', 'inherit', 'inherit']): ChildProcess {
+export function startProcess(
+  target: PlannedProcess,
+  env: NodeJS.ProcessEnv,
+  stdio: StdioOptions = ['ignore', 'inherit', 'inherit'],
+  node: string = process.execPath,
+): ChildProcess {
   const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
-  return spawn(process.execPath, [path.join(REPOSITORY_ROOT, target.entry)], {
+  return spawn(node, [path.join(REPOSITORY_ROOT, target.entry)], {
     env: { ...env, ...trust, [target.portVariable]: String(target.port) },
     stdio,
   });
