@@ -1,6 +1,6 @@
 # One image for every fedstack process; docker-compose.yml gives each service its command.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 
 # The manifests alone first, so that the dependency layer is rebuilt only when they change. npm ci
@@ -26,7 +26,7 @@ COPY . .
 # Pruned here rather than in the final stage, so that the dev dependencies reach none of its layers.
 RUN npm run build:dist && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 # The whole tree, not only dist/: the processes read supergraph.graphql, subgraphs/*/schema.graphql,

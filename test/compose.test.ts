@@ -77,7 +77,9 @@ function service(name: string, file: ComposeFile = compose): ComposeService {
 }
 
 /** One-shot jobs and the databases: every other service is a long-running server of ours. */
-const NOT_SERVERS = ['postgres', 'postgres-profile', 'postgres-payments', 'postgres-admin', 'migrate', 'keys'];
+/** What runs beside the processes of the stack: the database, the jobs, the edge proxy, the monitoring profile. */
+const NOT_SERVERS = ['postgres', 'postgres-profile', 'postgres-payments', 'postgres-admin', 'migrate', 'keys', 'edge', 'prometheus', 'grafana'];
+const MONITORING = ['prometheus', 'grafana'];
 const SERVERS = [...SERVICES, 'gateway'] as const;
 const IMAGE = 'fedstack:local';
 
@@ -211,7 +213,7 @@ describe('docker-compose.yml', () => {
 
   describe('commands and healthchecks', () => {
     const shipped = distReferences();
-    const nodeServices = Object.keys(compose.services).filter((name) => !name.startsWith('postgres'));
+    const nodeServices = Object.keys(compose.services).filter((name) => service(name).image === IMAGE);
 
     test.each(nodeServices)('%s runs a file that `npm run build:dist` compiles from a source in the repository', (name) => {
       expect(service(name).image).toBe(IMAGE);
@@ -276,14 +278,41 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    test('only the gateway publishes a port: 4000', () => {
-      const published = Object.entries(compose.services).filter(([, entry]) => entry.ports !== undefined);
-      expect(published).toEqual([['gateway', expect.objectContaining({ ports: ['4000:4000'] })]]);
+    test('only the edge proxy publishes a port, 4000, in front of the gateway replicas; the monitoring profile publishes on this host only', () => {
+      const published = Object.entries(compose.services).filter(([name, entry]) => entry.ports !== undefined && !MONITORING.includes(name));
+      expect(published).toEqual([['edge', expect.objectContaining({ ports: ['4000:4000'] })]]);
       expect(portOf('gateway')).toBe(4000);
+      for (const name of MONITORING) {
+        expect({ name, profiles: (service(name) as { profiles?: string[] }).profiles }).toEqual({ name, profiles: ['monitoring'] });
+        for (const port of service(name).ports ?? []) expect({ name, port }).toEqual({ name, port: expect.stringMatching(/^127\.0\.0\.1:/) });
+      }
+    });
+
+    test('runs more than one gateway replica, none of which publishes a port, behind the edge proxy that reaches them all', () => {
+      expect((service('gateway') as { deploy?: { replicas?: number } }).deploy?.replicas).toBeGreaterThan(1);
+      expect(service('gateway').ports).toBeUndefined();
+      expect(service('edge').depends_on).toEqual({ gateway: { condition: 'service_healthy' } });
+      const conf = read('deploy/compose/edge.conf');
+      // Re-resolved through Docker's DNS, which answers the service name with every replica's address.
+      expect(conf).toMatch(/resolver 127\.0\.0\.11 valid=\d+s/);
+      expect(conf).toContain(`set $gateway http://gateway:${portOf('gateway')};`);
+      expect(conf).toMatch(/listen 4000;/);
+      expect(setting(environmentOf('gateway'), 'TRUST_PROXY')).toBe('uniquelocal');
+      const mount = mountsOf('edge')[0];
+      expect({ file: mount?.volume, exists: existsSync(path.join(ROOT, mount?.volume ?? '')), readOnly: mount?.readOnly }).toEqual({
+        file: './deploy/compose/edge.conf',
+        exists: true,
+        readOnly: true,
+      });
     });
 
     test("every named volume is declared, and every process mounts its own keys, read-only, and no other's", () => {
-      const used = Object.keys(compose.services).flatMap((name) => mountsOf(name).map(({ volume }) => volume));
+      // Named volumes only: files of the repository are bind-mounted by path.
+      const used = Object.keys(compose.services).flatMap((name) =>
+        mountsOf(name)
+          .map(({ volume }) => volume)
+          .filter((volume) => !volume.startsWith('.')),
+      );
       expect([...new Set(used)].sort()).toEqual(Object.keys(compose.volumes ?? {}).sort());
       for (const name of SERVERS)
         expect({ name, mounts: mountsOf(name) }).toEqual({ name, mounts: [{ volume: `${name}-keys`, target: '/keys', readOnly: true }] });
@@ -510,7 +539,7 @@ describe('Dockerfile', () => {
   const lastOf = (stage: Stage, keyword: string) => stage.instructions.filter((entry) => entry.keyword === keyword).pop()?.args;
 
   test('builds on node 20 in one stage and runs on node 20 in another', () => {
-    expect(stages.map(({ image }) => image)).toEqual(['node:20-bookworm-slim', 'node:20-bookworm-slim']);
+    expect(stages.map(({ image }) => image)).toEqual(['node:24-bookworm-slim', 'node:24-bookworm-slim']);
     expect(stages[0]?.name).toBe('build');
   });
 

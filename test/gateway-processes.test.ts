@@ -1,6 +1,15 @@
+import http from 'node:http';
+import { freePort } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
 import { demoAdmin, within } from './clients';
 import { startProcessStack, type ProcessStack } from './processes';
+
+/** The gateway as a process of its own, as `npm start` and the containers run it. */
+let stack: ProcessStack;
+beforeAll(async () => {
+  stack = await startProcessStack({ SUBGRAPH_TIMEOUT_MS: '400', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '1000' });
+});
+afterAll(() => stack?.stop());
 
 /**
  * A subgraph that hangs (SIGSTOP: its port still accepts connections, nothing answers) costs the first
@@ -8,12 +17,6 @@ import { startProcessStack, type ProcessStack } from './processes';
  * subgraphs' data and SUBGRAPH_UNAVAILABLE for its part, and closes again by itself once it answers.
  */
 describe('a frozen subgraph', () => {
-  let stack: ProcessStack;
-  beforeAll(async () => {
-    stack = await startProcessStack({ SUBGRAPH_TIMEOUT_MS: '400', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '1000' });
-  });
-  afterAll(() => stack?.stop());
-
   const QUERY = '{ me { email profile { displayName } } }';
   type Me = { me: { email: string; profile: { displayName: string } | null } };
 
@@ -43,5 +46,33 @@ describe('a frozen subgraph', () => {
     }
     await within(5000, async () => (await ask()).data?.me.profile !== null);
     expect((await ask()).errors).toBeUndefined();
+  });
+});
+
+describe('a gateway of several workers', () => {
+  /** One request on a connection of its own, so that the cluster hands requests to the workers in turn. */
+  const post = (url: string, body: string) =>
+    new Promise<number>((resolve, reject) => {
+      const request = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+
+  it("shows every worker's requests in one scrape of its metrics port", async () => {
+    const metricsPort = await freePort();
+    await stack.crash('gateway');
+    await stack.start('gateway', { GATEWAY_WORKERS: '2', METRICS_PORT: String(metricsPort) });
+    const requests = 12;
+    for (let index = 0; index < requests; index += 1) {
+      expect(await post(stack.gatewayUrl, JSON.stringify({ query: '{ __typename }', operationName: null }))).toBe(200);
+    }
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const counted = [...text.matchAll(/^graphql_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    expect(counted).toBe(requests);
+    // Nothing is served on the API port's /metrics: a worker's own figures would be a fraction.
+    expect((await fetch(stack.gatewayUrl.replace('/graphql', '/metrics'))).status).toBe(404);
   });
 });

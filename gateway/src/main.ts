@@ -1,18 +1,34 @@
+import { tracing } from './instrument';
 import cluster from 'node:cluster';
-import { orExit, readSettings, serve } from '@fedstack/runtime';
+import { AggregatorRegistry } from 'prom-client';
+import { listen, metricsOnly, orExit, readSettings, serve } from '@fedstack/runtime';
 import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
 
 /**
  * GATEWAY_WORKERS > 1 runs that many gateway processes sharing the port (node:cluster), so that query
  * planning and result shaping use every core. Each worker is a complete gateway: its own supergraph
- * watch, connection pools and metrics.
+ * watch, connection pools and metrics, which the primary serves on METRICS_PORT added up over the
+ * workers, so that one scrape sees the whole gateway.
  */
 const { GATEWAY_WORKERS: workers, GATEWAY_WORKER_HEAP_MB: workerHeapMb } = orExit(() => readSettings(process.env, GATEWAY_PROCESS_SETTINGS));
 
 if (workers > 1 && cluster.isPrimary) {
   // A bad setting stops the primary with one line, instead of every worker failing in a loop.
-  orExit(() => loadGatewayConfig());
+  const config = orExit(() => loadGatewayConfig());
+  if (config.metricsPort === undefined) {
+    console.warn('gateway metrics are not served: with several workers they are served, added up, on METRICS_PORT only');
+  } else {
+    const aggregator = new AggregatorRegistry();
+    const metricsServer = metricsOnly({ metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType }, config.timeouts);
+    listen(metricsServer, config.metricsPort, config.host, 'gateway metrics', 'METRICS_PORT').then(
+      ({ url }) => console.log(`gateway metrics (all workers) on ${url}/metrics`),
+      (error: Error) => {
+        console.error(`error: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  }
   let stopping = false;
   let listening = false;
   cluster.on('listening', () => {
@@ -42,8 +58,11 @@ if (workers > 1 && cluster.isPrimary) {
   process.on('SIGTERM', stop);
 } else {
   serve(async () => {
-    const server = await createGatewayServer({ config: loadGatewayConfig() });
+    const clusterWorker = cluster.isWorker;
+    const config = loadGatewayConfig();
+    // A worker's metrics go to the primary, which alone listens on METRICS_PORT.
+    const server = await createGatewayServer({ config: clusterWorker ? { ...config, metricsPort: undefined } : config, clusterWorker });
     await server.listen();
     return server;
-  });
+  }, tracing);
 }

@@ -3,6 +3,7 @@ import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import { getDistDirectory, renderAltair } from 'altair-static';
 import cors from 'cors';
 import express from 'express';
+import { AggregatorRegistry } from 'prom-client';
 import {
   GATEWAY_DEVELOPMENT_KEY_FILE,
   ServiceMetrics,
@@ -23,6 +24,8 @@ import { SubgraphDataSource, subgraphLinks, type GatewayContext } from './subgra
 export interface GatewayServerOptions {
   config: GatewayConfig;
   logDestination?: LogDestination;
+  /** One of several workers (GATEWAY_WORKERS > 1): the primary serves every worker's metrics, aggregated. */
+  clusterWorker?: boolean;
 }
 
 /**
@@ -116,7 +119,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       }),
   });
 
-  return createGraphQLServer<GatewayContext & { logger: Logger }>({
+  const server = await createGraphQLServer<GatewayContext & { logger: Logger }>({
+    serveMetrics: !options.clusterWorker,
     name: 'gateway',
     config,
     logger,
@@ -133,4 +137,11 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     ...(config.production ? {} : { routes: explorerRoutes }),
     onStop: () => links.close(),
   });
+  // The primary asks each worker for its registry's figures and adds them up (prom-client's cluster
+  // support): making an aggregator is what makes a worker answer, and it answers with this registry.
+  if (options.clusterWorker) {
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+  }
+  return server;
 }

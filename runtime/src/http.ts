@@ -1,3 +1,5 @@
+import { context, trace } from '@opentelemetry/api';
+import { getRPCMetadata } from '@opentelemetry/core';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
@@ -17,6 +19,8 @@ function requestIdMiddleware(req: Request, res: Response, next: NextFunction): v
   const requestId = requestIdOf(req.headers['x-request-id']);
   res.locals.requestId = requestId;
   res.setHeader('x-request-id', requestId);
+  // With tracing on, the request's HTTP span carries the id the logs use (a no-op otherwise).
+  (getRPCMetadata(context.active())?.span ?? trace.getActiveSpan())?.setAttribute('fedstack.request_id', requestId);
   next();
 }
 

@@ -31,7 +31,8 @@ export {
 } from './config';
 export { createLogger, type Logger, type LogDestination } from './logger';
 export { ServiceMetrics } from './metrics';
-export { createGraphQLServer, type GraphQLServer } from './server';
+export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
+export { listen } from './http';
 export { runMain, serve, orExit } from './main';
 export { freePort, portIsFree } from './net';
 export {

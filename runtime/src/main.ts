@@ -1,5 +1,6 @@
 import { StartupError } from './errors';
 import type { Logger } from './logger';
+import type { Tracing } from './tracing';
 
 /**
  * Runs a command-line entry point: a known start-up problem (bad setting, unreachable database) is
@@ -30,10 +31,10 @@ export function orExit<T>(read: () => T): T {
 }
 
 /**
- * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM, and turns a
- * start-up failure into one line on stderr and exit code 1.
+ * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM (then sends the
+ * spans `tracing` still holds), and turns a start-up failure into one line on stderr and exit code 1.
  */
-export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>): void {
+export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing): void {
   start().then(
     (server) => {
       let stopping = false;
@@ -41,13 +42,16 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
         if (stopping) return;
         stopping = true;
         server.logger.info({ signal }, 'shutting down');
-        server.stop().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            server.logger.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
+        server
+          .stop()
+          .then(() => tracing?.shutdown())
+          .then(
+            () => process.exit(0),
+            (error: unknown) => {
+              server.logger.error({ err: error }, 'shutdown failed');
+              process.exit(1);
+            },
+          );
       };
       process.on('SIGINT', shutdown);
       process.on('SIGTERM', shutdown);

@@ -106,6 +106,11 @@ export interface GraphQLServerDefinition<C extends BaseContext & { logger: Logge
   logger?: Logger;
   logDestination?: LogDestination;
   metrics?: ServiceMetrics;
+  /**
+   * False when another process serves this one's metrics: a gateway worker, whose primary aggregates
+   * every worker's (a worker's own would show a fraction of the gateway).
+   */
+  serveMetrics?: boolean;
 }
 
 export interface GraphQLServer {
@@ -131,15 +136,21 @@ function boundedServer(handler: http.RequestListener, timeouts: ServerConfig['ti
   return server;
 }
 
+/** Where a metrics server reads its text: a prom-client registry, or the cluster aggregator of a gateway's workers. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  contentType: string;
+}
+
 /** A server for Prometheus alone: GET /metrics, nothing else. */
-function metricsOnly(metrics: ServiceMetrics, timeouts: ServerConfig['timeouts']): http.Server {
+export function metricsOnly(source: MetricsSource, timeouts: ServerConfig['timeouts']): http.Server {
   return boundedServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: only GET /metrics is served here\n');
       return;
     }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+    source.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': source.contentType }).end(text),
       () => res.writeHead(500).end(),
     );
   }, timeouts);
@@ -178,10 +189,13 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   await apollo.start();
 
   // Metrics stay off the API port where one of their own is given, and in production always.
-  const metricsHere = config.metricsPort === undefined && !config.production;
+  const serveMetrics = definition.serveMetrics ?? true;
+  const metricsHere = serveMetrics && config.metricsPort === undefined && !config.production;
   operationalRoutes(app, { trustProxy: config.trustProxy, ...(metricsHere ? { metrics } : {}), logger, checkReady: () => definition.checkReady() });
-  if (config.metricsPort === undefined && config.production) logger.warn('metrics are not served: set METRICS_PORT to give them a port of their own');
-  const metricsServer = config.metricsPort === undefined ? undefined : metricsOnly(metrics, config.timeouts);
+  if (serveMetrics && config.metricsPort === undefined && config.production) {
+    logger.warn('metrics are not served: set METRICS_PORT to give them a port of their own');
+  }
+  const metricsServer = !serveMetrics || config.metricsPort === undefined ? undefined : metricsOnly(metrics.registry, config.timeouts);
   definition.routes?.(app);
   const context: ContextFunction<[ExpressContextFunctionArgument], C> = (args) => {
     const requestId = String(args.res.locals.requestId);

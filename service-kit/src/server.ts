@@ -4,10 +4,10 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { withTextChecks } from './text';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import { Counter, Histogram } from 'prom-client';
 import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger, type Service } from '@fedstack/runtime';
 import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
+import { databaseMetrics } from './database-metrics';
 import type { ServiceConfig } from './config';
 import { createInternalClient, internalCallVerifier, internalIdentity, internalRoutes, type InternalClient, type InternalHandlers } from './internal';
 import { gatewayOnly } from './gateway-only';
@@ -88,27 +88,6 @@ export interface SubgraphServer<S extends Service> extends GraphQLServer {
   checkDatabase(): Promise<void>;
 }
 
-/** Counts and times every SQL statement the service's client sends, labelled with its schema (the service's own). */
-function databaseMetrics(metrics: ServiceMetrics, service: Service): (event: QueryEvent) => void {
-  const queries = new Counter({
-    name: 'db_queries_total',
-    help: "SQL statements sent to PostgreSQL, by the schema they work in (the service's own) and outcome",
-    labelNames: ['schema', 'outcome'] as const,
-    registers: [metrics.registry],
-  });
-  const duration = new Histogram({
-    name: 'db_query_duration_seconds',
-    help: 'Time PostgreSQL took to answer a statement, by schema',
-    labelNames: ['schema'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [metrics.registry],
-  });
-  return (event) => {
-    queries.inc({ schema: service, outcome: event.failed ? 'error' : 'ok' });
-    duration.observe({ schema: service }, event.durationMs / 1000);
-  };
-}
-
 /** Resolves within `ms` or fails with `reason`. */
 async function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -131,15 +110,16 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const { config } = options;
   const logger = createLogger(definition.service, config.logLevel, options.logDestination);
   const metrics = new ServiceMetrics({ service: definition.service });
-  const observe = databaseMetrics(metrics, definition.service);
+  const database = databaseMetrics(metrics, definition.service, logger);
   const db = createServiceClient(definition.service, {
     url: config.databaseUrl,
     poolSize: config.poolSize,
     onQuery: (event) => {
-      observe(event);
+      database.observe(event);
       options.onQuery?.(event);
     },
   });
+  database.attach(db);
   const verifyToken =
     options.verifyToken ??
     createTokenVerifier({ key: await resolveVerificationKey(config.tokens), issuer: config.tokens.issuer, audience: config.tokens.audience });

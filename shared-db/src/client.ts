@@ -19,7 +19,14 @@ interface Generated {
  * A service's Prisma client, generated from that service's schema alone: a payments resolver cannot even
  * write `db.user`, and no query it builds names another service's schema.
  */
-export type ServiceClient<S extends Service> = Generated[S]['client'] & { readonly service: S };
+/** How busy a service's connection pool is: connections open, those idle, and callers waiting for one. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+export type ServiceClient<S extends Service> = Generated[S]['client'] & { readonly service: S; poolStats(): PoolStats };
 
 /** What a service may use inside one of its own transactions. */
 export type ServiceTransaction<S extends Service> = Generated[S]['transaction'];
@@ -98,5 +105,6 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   });
   const PrismaClient = GENERATED[service]();
   const client = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
-  return Object.assign(client, { service }) as ServiceClient<S>;
+  const poolStats = (): PoolStats => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+  return Object.assign(client, { service, poolStats }) as ServiceClient<S>;
 }

@@ -3,7 +3,10 @@ import path from 'node:path';
 import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
 import { compose, readSupergraphConfig } from '../composition';
 
-/** `npm run compose`: composes supergraph.yaml's subgraphs into supergraph.graphql. */
+/** Where the composed supergraph is written: the gateway's, and the Kubernetes ConfigMap's copy (kustomize reads only files below it). */
+const OUTPUTS = ['supergraph.graphql', 'deploy/kubernetes/base/supergraph.graphql'];
+
+/** `npm run compose`: composes supergraph.yaml's subgraphs into supergraph.graphql (and its Kubernetes copy). */
 runMain(async () => {
   const result = compose(readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml')));
   if (!result.ok) {
@@ -11,6 +14,6 @@ runMain(async () => {
     process.exit(1);
   }
   for (const hint of result.hints) console.log(`hint: ${hint}`);
-  writeFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), result.supergraphSdl);
-  console.log(`Wrote supergraph.graphql (${result.hints.length} composition hint${result.hints.length === 1 ? '' : 's'}).`);
+  for (const output of OUTPUTS) writeFileSync(path.join(REPOSITORY_ROOT, output), result.supergraphSdl);
+  console.log(`Wrote ${OUTPUTS.join(' and ')} (${result.hints.length} composition hint${result.hints.length === 1 ? '' : 's'}).`);
 });

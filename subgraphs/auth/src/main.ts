@@ -1,3 +1,4 @@
+import { tracing } from './instrument';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 import { serve } from '@fedstack/runtime';
@@ -7,4 +8,4 @@ serve(async () => {
   await server.checkDatabase();
   await server.listen();
   return server;
-});
+}, tracing);

@@ -1,3 +1,4 @@
+import { tracing } from './instrument';
 import { serve } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { createProfileServer } from './server';
@@ -7,4 +8,4 @@ serve(async () => {
   await server.checkDatabase();
   await server.listen();
   return server;
-});
+}, tracing);

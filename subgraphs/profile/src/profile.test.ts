@@ -136,4 +136,19 @@ describe('profile subgraph', () => {
     const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="profile"[^}]*\} [1-9]/);
   });
+
+  it("exports PostgreSQL's own figures for its schema and role, and its pool's, in /metrics", async () => {
+    const [{ n } = { n: 0 }] = await sql<{ n: number }>('SELECT count(*)::int AS n FROM profile.profiles');
+    const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? Number.NaN);
+    expect(value(/^pg_table_size_bytes\{schema="profile",table="profiles"[^}]*\} (\d+)/m)).toBeGreaterThan(0);
+    expect(value(/^pg_table_rows_inserted\{schema="profile",table="profiles"[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(n > 0 ? 1 : 0);
+    expect(metrics).toMatch(/^pg_table_live_rows\{schema="profile",table="profiles"/m);
+    // Only its own schema: no other service's table appears.
+    expect(metrics).not.toMatch(/^pg_table_\w+\{schema="(?!profile")/m);
+    expect(metrics).not.toMatch(/table="(users|payments|audit_entries)"/);
+    expect(value(/^pg_connections\{schema="profile",role="profile_svc",state="(?:active|idle)"[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^db_pool_connections\{schema="profile",state="idle"[^}]*\} \d+/m);
+    expect(value(/^db_pool_waiting\{schema="profile"[^}]*\} (\d+)/m)).toBe(0);
+  });
 });

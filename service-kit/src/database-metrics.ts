@@ -1,0 +1,160 @@
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Logger, Service, ServiceMetrics } from '@fedstack/runtime';
+import type { QueryEvent, ServiceClient } from '@fedstack/shared-db';
+
+/**
+ * A subgraph's database metrics. Its own view: statements it sent and their time, and its pool (open,
+ * idle, waiting). PostgreSQL's view, read at each scrape as the service's role, of the service's own
+ * schema only: each table's rows, dead rows, size, writes and scans (pg_stat_user_tables, cumulative
+ * since PostgreSQL's statistics were last reset), the role's connections by state (pg_stat_activity),
+ * and the role's statements and their time (pg_stat_statements, where the extension is installed).
+ * The schema label is the service's: a service's role reaches no other schema.
+ */
+export function databaseMetrics(metrics: ServiceMetrics, service: Service, logger: Logger) {
+  const registers = [metrics.registry];
+  const queries = new Counter({
+    name: 'db_queries_total',
+    help: "SQL statements sent to PostgreSQL, by the schema they work in (the service's own) and outcome",
+    labelNames: ['schema', 'outcome'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'db_query_duration_seconds',
+    help: 'Time PostgreSQL took to answer a statement, by schema',
+    labelNames: ['schema'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  });
+  let db: ServiceClient<Service> | undefined;
+
+  new Gauge({
+    name: 'db_pool_connections',
+    help: "Connections in the service's pool, by state (busy, idle)",
+    labelNames: ['schema', 'state'] as const,
+    registers,
+    collect() {
+      if (!db) return;
+      const { total, idle } = db.poolStats();
+      this.set({ schema: service, state: 'busy' }, total - idle);
+      this.set({ schema: service, state: 'idle' }, idle);
+    },
+  });
+  new Gauge({
+    name: 'db_pool_waiting',
+    help: 'Queries waiting for a connection from the pool (above zero: the pool is saturated)',
+    labelNames: ['schema'] as const,
+    registers,
+    collect() {
+      if (db) this.set({ schema: service }, db.poolStats().waiting);
+    },
+  });
+
+  const TABLE_FIGURES = {
+    pg_table_live_rows: ['n_live_tup', 'Rows in the table, as PostgreSQL estimates them'],
+    pg_table_dead_rows: ['n_dead_tup', 'Dead rows waiting for vacuum'],
+    pg_table_size_bytes: ['size', 'Table size on disk, indexes and TOAST included'],
+    pg_table_rows_inserted: ['n_tup_ins', 'Rows inserted (cumulative)'],
+    pg_table_rows_updated: ['n_tup_upd', 'Rows updated (cumulative)'],
+    pg_table_rows_deleted: ['n_tup_del', 'Rows deleted (cumulative)'],
+    pg_table_seq_scans: ['seq_scan', 'Sequential scans (cumulative)'],
+    pg_table_index_scans: ['idx_scan', 'Index scans (cumulative)'],
+  } as const;
+  type TableRow = Record<(typeof TABLE_FIGURES)[keyof typeof TABLE_FIGURES][0], number> & { table: string };
+  interface Statistics {
+    tables: TableRow[];
+    connections: { state: string; count: number }[];
+    statements: { calls: number; seconds: number } | undefined;
+  }
+
+  /** PostgreSQL's figures, read once per scrape (every gauge below waits for the same read). */
+  async function read(): Promise<Statistics | undefined> {
+    if (!db) return undefined;
+    try {
+      const tables = await db.$queryRawUnsafe<TableRow[]>(
+        `SELECT relname AS "table", n_live_tup::float8 AS n_live_tup, n_dead_tup::float8 AS n_dead_tup,
+                pg_total_relation_size(relid)::float8 AS size, n_tup_ins::float8 AS n_tup_ins, n_tup_upd::float8 AS n_tup_upd,
+                n_tup_del::float8 AS n_tup_del, seq_scan::float8 AS seq_scan, coalesce(idx_scan, 0)::float8 AS idx_scan
+         FROM pg_stat_user_tables WHERE schemaname = $1`,
+        service,
+      );
+      const connections = await db.$queryRawUnsafe<{ state: string; count: number }[]>(
+        `SELECT coalesce(state, 'unknown') AS state, count(*)::int AS count FROM pg_stat_activity WHERE usename = current_user GROUP BY 1`,
+      );
+      const [installed] = await db.$queryRawUnsafe<{ yes: boolean }[]>(`SELECT to_regclass('pg_stat_statements') IS NOT NULL AS yes`);
+      const [statements] = installed?.yes
+        ? await db.$queryRawUnsafe<{ calls: number; seconds: number }[]>(
+            `SELECT coalesce(sum(calls), 0)::float8 AS calls, coalesce(sum(total_exec_time), 0)::float8 / 1000 AS seconds
+             FROM pg_stat_statements WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+          )
+        : [];
+      return { tables, connections, statements };
+    } catch (error) {
+      logger.warn({ err: error }, "PostgreSQL's statistics could not be read for metrics");
+      return undefined;
+    }
+  }
+  let current: { at: number; read: Promise<Statistics | undefined> } | undefined;
+  const statistics = () => {
+    if (!current || performance.now() - current.at > 1000) current = { at: performance.now(), read: read() };
+    return current.read;
+  };
+
+  for (const [name, [column, help]] of Object.entries(TABLE_FIGURES)) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['schema', 'table'] as const,
+      registers,
+      async collect() {
+        const figures = await statistics();
+        if (!figures) return;
+        this.reset();
+        for (const row of figures.tables) this.set({ schema: service, table: row.table }, row[column]);
+      },
+    });
+  }
+  new Gauge({
+    name: 'pg_connections',
+    help: "The service role's connections to PostgreSQL, by state (active, idle, idle in transaction...)",
+    labelNames: ['schema', 'role', 'state'] as const,
+    registers,
+    async collect() {
+      const figures = await statistics();
+      if (!figures) return;
+      this.reset();
+      for (const row of figures.connections) this.set({ schema: service, role: `${service}_svc`, state: row.state }, row.count);
+    },
+  });
+  new Gauge({
+    name: 'pg_statements_calls',
+    help: 'Statements the service role ran, from pg_stat_statements (cumulative; absent without the extension)',
+    labelNames: ['schema'] as const,
+    registers,
+    async collect() {
+      const statements = (await statistics())?.statements;
+      if (statements) this.set({ schema: service }, statements.calls);
+    },
+  });
+  new Gauge({
+    name: 'pg_statements_seconds',
+    help: 'Time PostgreSQL spent executing those statements, in seconds (cumulative)',
+    labelNames: ['schema'] as const,
+    registers,
+    async collect() {
+      const statements = (await statistics())?.statements;
+      if (statements) this.set({ schema: service }, statements.seconds);
+    },
+  });
+
+  return {
+    /** Counts one statement the pool ran. */
+    observe(event: QueryEvent): void {
+      queries.inc({ schema: service, outcome: event.failed ? 'error' : 'ok' });
+      duration.observe({ schema: service }, event.durationMs / 1000);
+    },
+    /** The client whose pool and role the gauges read, once it exists. */
+    attach(client: ServiceClient<Service>): void {
+      db = client;
+    },
+  };
+}

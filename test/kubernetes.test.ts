@@ -1,0 +1,220 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as models from 'kubernetes-models';
+import { parseAllDocuments } from 'yaml';
+import { SERVICES } from '@fedstack/runtime';
+import { loadServiceConfig } from '@fedstack/service-kit';
+import { loadGatewayConfig } from '../gateway/src/config';
+import { loadAuthConfig } from '../subgraphs/auth/src/config';
+
+// The manifests are rendered with `kubectl kustomize` (no cluster needed) and every object is checked
+// against the Kubernetes API's schemas (kubernetes-models), then read as the cluster would run it: each
+// container's settings go through the configuration code that will read them, with the Secrets the
+// overlay makes from the files an operator provides.
+
+const ROOT = path.resolve(__dirname, '..');
+const KUSTOMIZE = path.join(ROOT, 'deploy', 'kubernetes');
+const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+}
+interface Container {
+  name: string;
+  env?: EnvVar[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+  readinessProbe?: { httpGet?: { path: string } };
+  livenessProbe?: { httpGet?: { path: string } };
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+}
+interface PodSpec {
+  containers: Container[];
+  volumes?: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
+}
+
+type Model = new (data: unknown) => { validate(): void };
+type Module = Record<string, Model>;
+
+/** The model class for an object's apiVersion and kind, from kubernetes-models' modules. */
+function modelFor(object: K8sObject): { validate(): void } {
+  const [group = '', version = ''] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : ['', object.apiVersion];
+  const exports = models as unknown as Record<string, Record<string, Module> | Module>;
+  // networking.k8s.io is exported as networkingK8sIo; the core group ("v1") as v1.
+  const exported = group
+    .split('.')
+    .map((part, index) => (index === 0 ? part : `${part[0]?.toUpperCase()}${part.slice(1)}`))
+    .join('');
+  const module = (group ? (exports[exported] as Record<string, Module> | undefined)?.[version] : exports[version]) as Module | undefined;
+  const Found = module?.[object.kind];
+  if (!Found) throw new Error(`no schema for ${object.apiVersion} ${object.kind}`);
+  return new Found(object);
+}
+
+/** Renders an overlay as an operator would after providing its files: keys made by the keys job's script, the example env files. */
+function render(overlay: string): { objects: K8sObject[]; folder: string } {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-k8s-'));
+  cpSync(KUSTOMIZE, folder, { recursive: true });
+  const overlayFolder = path.join(folder, 'overlays', overlay);
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'dist', 'keys.js'), path.join(overlayFolder, 'keys')], { stdio: 'ignore' });
+  for (const file of ['database.env', 'migrate.env']) cpSync(path.join(overlayFolder, `${file}.example`), path.join(overlayFolder, file));
+  const output = execFileSync('kubectl', ['kustomize', overlayFolder], { encoding: 'utf8' });
+  return { objects: parseAllDocuments(output).map((document) => document.toJSON() as K8sObject), folder };
+}
+
+const podSpecOf = (object: K8sObject) => (object.spec as { template: { spec: PodSpec } }).template.spec;
+const envFile = (text: string) =>
+  Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]),
+  );
+const decoded = (secret: K8sObject) =>
+  Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+
+(hasKubectl ? describe : describe.skip)('Kubernetes manifests (kubectl kustomize)', () => {
+  if (!hasKubectl) console.warn('kubectl is not installed: the Kubernetes manifests are not checked');
+
+  it('ship the supergraph the gateway serves', () => {
+    expect(readFileSync(path.join(KUSTOMIZE, 'base', 'supergraph.graphql'), 'utf8')).toBe(readFileSync(path.join(ROOT, 'supergraph.graphql'), 'utf8'));
+  });
+
+  describe.each(readdirSync(path.join(KUSTOMIZE, 'overlays')))('the %s overlay', (overlay) => {
+    let objects: K8sObject[];
+    let folder: string;
+    beforeAll(() => ({ objects, folder } = render(overlay)));
+    afterAll(() => rmSync(folder, { recursive: true, force: true }));
+    const ofKind = (kind: string) => objects.filter((object) => object.kind === kind);
+    const named = (kind: string, name: string) => {
+      const found = objects.find((object) => object.kind === kind && object.metadata.name.startsWith(name));
+      if (!found) throw new Error(`no ${kind} ${name}`);
+      return found;
+    };
+
+    it('renders objects that the Kubernetes API schemas accept', () => {
+      expect(objects.length).toBeGreaterThan(20);
+      for (const object of objects) {
+        // kustomize breaks long base64 values into lines, which the API server's decoder skips.
+        const sent =
+          object.kind === 'Secret'
+            ? { ...object, data: Object.fromEntries(Object.entries(object.data ?? {}).map(([key, value]) => [key, value.replace(/\s+/g, '')])) }
+            : object;
+        expect(() => modelFor(sent).validate()).not.toThrow();
+        if (object.kind !== 'Namespace')
+          expect({ object: object.metadata.name, namespace: object.metadata.namespace }).toEqual({ object: object.metadata.name, namespace: 'fedstack' });
+      }
+    });
+
+    it('runs every process with probes on /readyz and /healthz, resources, an autoscaler and a disruption budget', () => {
+      const deployments = ofKind('Deployment');
+      expect(deployments.map((deployment) => deployment.metadata.name).sort()).toEqual([...SERVICES, 'gateway'].sort());
+      for (const deployment of deployments) {
+        const [container] = podSpecOf(deployment).containers;
+        const name = deployment.metadata.name;
+        expect({ name, ready: container?.readinessProbe?.httpGet?.path, live: container?.livenessProbe?.httpGet?.path }).toEqual({
+          name,
+          ready: '/readyz',
+          live: '/healthz',
+        });
+        expect({ name, requests: Object.keys(container?.resources?.requests ?? {}), limits: Object.keys(container?.resources?.limits ?? {}) }).toEqual({
+          name,
+          requests: ['cpu', 'memory'],
+          limits: ['memory'],
+        });
+        expect((named('HorizontalPodAutoscaler', name).spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name).toBe(name);
+        expect((named('PodDisruptionBudget', name).spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).toEqual(
+          (deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
+        );
+      }
+    });
+
+    it('lets only the gateway and the other subgraphs reach a subgraph, and only Prometheus its metrics', () => {
+      const policy = named('NetworkPolicy', 'subgraphs-from-the-stack-only').spec as {
+        podSelector: { matchLabels: Record<string, string> };
+        ingress: { from: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: unknown }[]; ports: { port: string }[] }[];
+      };
+      expect(policy.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/component': 'subgraph' });
+      expect(policy.ingress).toHaveLength(2);
+      expect(policy.ingress[0]?.from.map((peer) => peer.podSelector?.matchLabels['app.kubernetes.io/component'])).toEqual(['gateway', 'subgraph']);
+      expect(policy.ingress[1]?.ports).toEqual([{ port: 'metrics' }]);
+      for (const service of SERVICES) {
+        expect(podSpecOf(named('Deployment', service)).containers[0]).toBeDefined();
+        expect(named('Deployment', service).spec).toMatchObject({ template: { metadata: { labels: { 'app.kubernetes.io/component': 'subgraph' } } } });
+      }
+      expect(ofKind('Service').every((service) => (service.spec as { type?: string }).type === undefined)).toBe(true);
+    });
+
+    it('mounts the supergraph as a directory, so that an update reaches the running gateway', () => {
+      const configMap = named('ConfigMap', 'fedstack-supergraph');
+      expect(configMap.metadata.name).toBe('fedstack-supergraph');
+      expect(configMap.data?.['supergraph.graphql']).toBe(readFileSync(path.join(ROOT, 'supergraph.graphql'), 'utf8'));
+      const mount = podSpecOf(named('Deployment', 'gateway')).containers[0]?.volumeMounts?.find((entry) => entry.name === 'supergraph') as { subPath?: string };
+      expect(mount).toMatchObject({ mountPath: '/supergraph' });
+      expect(mount.subPath).toBeUndefined();
+    });
+
+    /** A container's environment as the cluster gives it, with key files at the paths the test wrote them to. */
+    function environmentOf(deployment: K8sObject): { env: NodeJS.ProcessEnv; keys: Record<string, string> } {
+      const spec = podSpecOf(deployment);
+      const container = spec.containers[0] as Container;
+      const env: NodeJS.ProcessEnv = {};
+      for (const source of container.envFrom ?? []) {
+        if (source.configMapRef) Object.assign(env, named('ConfigMap', source.configMapRef.name).data);
+        if (source.secretRef) Object.assign(env, decoded(named('Secret', source.secretRef.name)));
+      }
+      for (const variable of container.env ?? []) {
+        const ref = variable.valueFrom?.secretKeyRef;
+        env[variable.name] = ref ? decoded(named('Secret', ref.name))[ref.key] : variable.value;
+      }
+      const keyVolume = spec.volumes?.find((volume) => volume.name === 'keys');
+      const keys = keyVolume?.secret ? decoded(named('Secret', keyVolume.secret.secretName)) : {};
+      // The files a `_FILE` setting names are in the Secret mounted at /keys: inline them instead.
+      for (const [name, value] of Object.entries(env)) {
+        if (name.endsWith('_FILE') && value?.startsWith('/keys/')) {
+          delete env[name];
+          env[name.slice(0, -'_FILE'.length)] = keys[path.basename(value)];
+        }
+      }
+      return { env, keys };
+    }
+
+    it('gives every process settings its configuration accepts, its own keys and its own database connection', () => {
+      const migrate = envFile(readFileSync(path.join(KUSTOMIZE, 'overlays', overlay, 'migrate.env.example'), 'utf8'));
+      for (const service of SERVICES) {
+        const { env, keys } = environmentOf(named('Deployment', service));
+        const config = service === 'auth' ? loadAuthConfig(env) : loadServiceConfig(service, env);
+        expect({ service, production: config.production, internal: Boolean(config.internal.privateKey), gateway: config.gateway }).toEqual({
+          service,
+          production: true,
+          internal: true,
+          gateway: { required: true, publicKey: { value: keys['gateway-public.pem'], setting: 'GATEWAY_PUBLIC_KEY' } },
+        });
+        const url = new URL(config.databaseUrl);
+        expect({ service, user: url.username }).toEqual({ service, user: `${service}_svc` });
+        // The role's password is the one the migration Job gives the role.
+        expect({ service, password: decodeURIComponent(url.password) }).toEqual({ service, password: migrate[`${service.toUpperCase()}_DB_PASSWORD`] });
+        expect(Object.keys(env).some((name) => name === 'DATABASE_URL')).toBe(false);
+      }
+      const gateway = loadGatewayConfig(environmentOf(named('Deployment', 'gateway')).env);
+      expect({ production: gateway.production, key: Boolean(gateway.assertionKey), urls: gateway.subgraphUrls }).toEqual({
+        production: true,
+        key: true,
+        urls: Object.fromEntries(SERVICES.map((service, index) => [service, `http://${service}:${4001 + index}/graphql`])),
+      });
+      const hosts = new Set(SERVICES.map((service) => new URL(migrate[`${service.toUpperCase()}_DATABASE_URL`] ?? migrate.DATABASE_URL ?? '').host));
+      expect(hosts.size).toBe(overlay === 'split' ? 4 : 1);
+    });
+  });
+});

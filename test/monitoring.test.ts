@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { graphql } from '@fedstack/service-kit/testing';
+import { demoAdmin, pay } from './clients';
+import { startStack, type RunningStack } from './stack';
+
+// The dashboard and the alert rules are checked against what the stack really exports: a running stack
+// is scraped, and every metric a query names must be among the metrics it serves.
+
+const ROOT = path.resolve(__dirname, '..');
+const MONITORING = path.join(ROOT, 'deploy', 'monitoring');
+const read = (file: string) => readFileSync(path.join(MONITORING, file), 'utf8');
+
+/** PromQL's own words: functions, aggregations, keywords; anything else that is not a label or a number names a metric. */
+const PROMQL_WORDS = new Set([
+  'sum',
+  'max',
+  'min',
+  'avg',
+  'count',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+  'le',
+]);
+
+/** The metric names a PromQL expression reads. */
+export function metricsIn(expression: string): string[] {
+  const stripped = expression
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  const names = new Set<string>();
+  for (const match of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*(?!\s*\()/g)) {
+    const word = match[0];
+    const index = match.index ?? 0;
+    // A function name is followed by "(" (the lookahead may stop part-way through a word).
+    if (/^\s*\(/.test(stripped.slice(index + word.length))) continue;
+    // Part of a longer word (the lookahead stopped short of a function's name).
+    if (/[A-Za-z0-9_:]/.test(stripped[index - 1] ?? '') || /[A-Za-z0-9_:]/.test(stripped[index + word.length] ?? '')) continue;
+    if (!PROMQL_WORDS.has(word.toLowerCase()) && !/^\d/.test(word)) names.add(word);
+  }
+  return [...names];
+}
+
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface Panel {
+  title: string;
+  datasource: { uid: string };
+  targets: { expr: string; datasource: { uid: string } }[];
+}
+
+describe('monitoring: the dashboard and the alert rules', () => {
+  let stack: RunningStack;
+  let exported: Set<string>;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    // Traffic of every kind the metrics describe: operations, an error, a payment (the outbox), SQL.
+    const admin = await demoAdmin(stack.gatewayUrl);
+    await pay(stack.gatewayUrl, admin, '1.00');
+    await graphql(stack.gatewayUrl, '{ users(first: 2) { edges { node { id profile { displayName } } } } }', { token: admin.accessToken });
+    await graphql(stack.gatewayUrl, '{ me { id } }');
+    const scrapes = await Promise.all(
+      [stack.gatewayUrl, ...Object.values(stack.subgraphUrls)].map(async (url) => (await fetch(url.replace('/graphql', '/metrics'))).text()),
+    );
+    exported = new Set<string>();
+    for (const text of scrapes) {
+      for (const match of text.matchAll(/^# TYPE (\S+) (\w+)$/gm)) {
+        const [, name = '', type] = match;
+        exported.add(name);
+        if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${name}${suffix}`);
+      }
+    }
+    // Made by Prometheus itself for every target.
+    exported.add('up');
+  });
+  afterAll(() => stack?.stop());
+
+  it('reads PromQL as expected', () => {
+    expect(metricsIn('sum by (service, le) (rate(graphql_request_duration_seconds_bucket{code!="x"}[5m])) / ignoring(le) up > 0.5')).toEqual([
+      'graphql_request_duration_seconds_bucket',
+      'up',
+    ]);
+  });
+
+  it('alert on metrics the stack exports, each with a severity and a summary', () => {
+    const rules = (parse(read('alerts.yml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules);
+    expect(rules.map((rule) => rule.alert)).toEqual(
+      expect.arrayContaining(['ProcessDown', 'SubgraphCircuitOpen', 'HighErrorRate', 'HighLatencyP99', 'DatabasePoolSaturated', 'SchemaGrowingFast']),
+    );
+    for (const rule of rules) {
+      const unknown = metricsIn(rule.expr).filter((name) => !exported.has(name));
+      expect({ alert: rule.alert, unknown }).toEqual({ alert: rule.alert, unknown: [] });
+      expect({ alert: rule.alert, severity: rule.labels?.severity, summary: Boolean(rule.annotations?.summary) }).toEqual({
+        alert: rule.alert,
+        severity: expect.stringMatching(/^(critical|warning)$/),
+        summary: true,
+      });
+    }
+  });
+
+  it('show, on the provisioned dashboard, only metrics the stack exports, from the provisioned data source', () => {
+    const dashboard = JSON.parse(read('grafana/dashboards/fedstack.json')) as { uid: string; panels: Panel[] };
+    const datasource = (parse(read('grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; url: string }[] }).datasources[0];
+    expect(datasource?.url).toBe('http://prometheus:9090');
+    expect(dashboard.panels.length).toBeGreaterThanOrEqual(10);
+    for (const panel of dashboard.panels) {
+      expect({ panel: panel.title, uid: panel.datasource.uid }).toEqual({ panel: panel.title, uid: datasource?.uid });
+      for (const target of panel.targets) {
+        const unknown = metricsIn(target.expr).filter((name) => !exported.has(name));
+        expect({ panel: panel.title, unknown }).toEqual({ panel: panel.title, unknown: [] });
+      }
+    }
+    const provider = parse(read('grafana/provisioning/dashboards/fedstack.yml')) as { providers: { options: { path: string } }[] };
+    expect(provider.providers[0]?.options.path).toBe('/var/lib/grafana/dashboards');
+  });
+
+  it('are loaded by the compose profile, which scrapes every process on its metrics port', () => {
+    const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+      services: Record<string, { volumes?: string[]; environment?: Record<string, string> }>;
+    };
+    expect(compose.services.prometheus?.volumes).toEqual([
+      './deploy/monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+      './deploy/monitoring/alerts.yml:/etc/prometheus/alerts.yml:ro',
+    ]);
+    expect(compose.services.grafana?.volumes).toEqual([
+      './deploy/monitoring/grafana/provisioning:/etc/grafana/provisioning:ro',
+      './deploy/monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+    ]);
+    const prometheus = parse(read('prometheus.yml')) as { rule_files: string[]; scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    expect(prometheus.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
+    const targets = prometheus.scrape_configs.flatMap((config) => config.static_configs.flatMap((entry) => entry.targets));
+    expect(targets.sort()).toEqual(
+      ['admin', 'auth', 'gateway', 'payments', 'profile'].map((name) => `${name}:${compose.services[name]?.environment?.METRICS_PORT}`),
+    );
+  });
+});

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { graphql } from '@fedstack/service-kit/testing';
+import { demoAdmin, within } from './clients';
+import { startProcessStack, type ProcessStack } from './processes';
+
+/** A span as OTLP/HTTP JSON carries it, with the service that sent it. */
+interface Span {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  service: string;
+  attributes: Record<string, unknown>;
+}
+
+interface OtlpExport {
+  resourceSpans: {
+    resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+    scopeSpans: { spans: (Omit<Span, 'service' | 'attributes'> & { attributes?: { key: string; value: Record<string, unknown> }[] })[] }[];
+  }[];
+}
+
+const SERVER_KIND = 2;
+/** A span of a SQL statement (current semantic conventions, or the older attribute). */
+const isSql = (span: Span) => (span.attributes['db.system.name'] ?? span.attributes['db.system']) === 'postgresql';
+
+/**
+ * Tracing switched on the standard way (OTEL_EXPORTER_OTLP_ENDPOINT) on the stack as separate processes,
+ * exporting to an OTLP/HTTP receiver in this test: one client request is one trace, through the gateway,
+ * every subgraph its plan called, and their SQL, each span under its parent.
+ */
+describe('tracing', () => {
+  const spans: Span[] = [];
+  let receiver: Server;
+  let stack: ProcessStack;
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport;
+        for (const { resource, scopeSpans } of body.resourceSpans) {
+          const service = resource.attributes.find((attribute) => attribute.key === 'service.name')?.value.stringValue ?? '';
+          for (const scope of scopeSpans) {
+            for (const span of scope.spans) {
+              const attributes = Object.fromEntries((span.attributes ?? []).map(({ key, value }) => [key, Object.values(value)[0]]));
+              spans.push({ ...span, service, attributes });
+            }
+          }
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    stack = await startProcessStack({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await new Promise((resolve) => receiver?.close(resolve));
+  });
+
+  it('follows one request through the gateway, each subgraph its plan called and their SQL, as one trace', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const traceId = randomBytes(16).toString('hex');
+    const clientSpan = randomBytes(8).toString('hex');
+    const result = await graphql(stack.gatewayUrl, '{ me { email profile { displayName } paymentTotals { currency amount } } }', {
+      token: admin.accessToken,
+      headers: { traceparent: `00-${traceId}-${clientSpan}-01`, 'x-request-id': `traced-${traceId}` },
+    });
+    expect(result.errors).toBeUndefined();
+
+    const trace = () => spans.filter((span) => span.traceId === traceId);
+    const services = () => new Set(trace().map((span) => span.service));
+    await within(
+      10_000,
+      async () =>
+        ['gateway', 'auth', 'profile', 'payments'].every((name) => services().has(name)) && trace().some((span) => span.service === 'payments' && isSql(span)),
+    );
+    // A moment more for the last batches.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const all = trace();
+
+    // One trace, its root the client's span; every other span's parent is in the trace.
+    const ids = new Set(all.map((span) => span.spanId));
+    const roots = all.filter((span) => !span.parentSpanId || !ids.has(span.parentSpanId));
+    expect(roots.map((span) => ({ service: span.service, parent: span.parentSpanId }))).toEqual([{ service: 'gateway', parent: clientSpan }]);
+    // The admin subgraph was not in the plan.
+    expect(services()).toEqual(new Set(['gateway', 'auth', 'profile', 'payments']));
+
+    const byId = new Map(all.map((span) => [span.spanId, span]));
+    const gatewayServer = roots[0] as Span;
+    expect(gatewayServer).toMatchObject({ kind: SERVER_KIND, attributes: { 'fedstack.request_id': `traced-${traceId}` } });
+    // Apollo Gateway's own spans: the plan and a fetch per subgraph.
+    expect(all.some((span) => span.service === 'gateway' && span.name === 'gateway.plan')).toBe(true);
+    for (const subgraph of ['auth', 'profile', 'payments']) {
+      // The subgraph's server span hangs under a span of the gateway (its HTTP call to the subgraph).
+      const served = all.filter((span) => span.service === subgraph && span.kind === SERVER_KIND);
+      expect({ subgraph, parents: served.map((span) => byId.get(span.parentSpanId ?? '')?.service) }).toEqual({
+        subgraph,
+        parents: served.map(() => 'gateway'),
+      });
+      // Its operation, and the SQL it ran, under its server span.
+      const sql = all.filter((span) => span.service === subgraph && isSql(span));
+      expect({ subgraph, sql: sql.length > 0 }).toEqual({ subgraph, sql: true });
+      const ancestors = (span: Span): Span[] => {
+        const parent = byId.get(span.parentSpanId ?? '');
+        return parent ? [parent, ...ancestors(parent)] : [];
+      };
+      for (const statement of sql)
+        expect({ subgraph, underServer: ancestors(statement).some((span) => served.includes(span)) }).toEqual({ subgraph, underServer: true });
+      // The GraphQL operation it executed (named by its type and name), and a resolver.
+      expect({ subgraph, executed: all.some((span) => span.service === subgraph && /^(query|mutation)\b/.test(span.name)) }).toEqual({
+        subgraph,
+        executed: true,
+      });
+      expect({ subgraph, resolved: all.some((span) => span.service === subgraph && span.name.startsWith('graphql.resolve')) }).toEqual({
+        subgraph,
+        resolved: true,
+      });
+    }
+  });
+});
