@@ -65,6 +65,28 @@ export function logLevelSetting(fallback: LogLevel) {
 }
 
 /** What every server reads besides its port. */
+/**
+ * OpenTelemetry's own variables that switch tracing on and shape it (runtime/src/tracing.ts): read by
+ * OpenTelemetry, declared here so that a malformed endpoint stops the process at start, naming it, and
+ * so that the README's table lists them. Any other `OTEL_*` variable works as OpenTelemetry documents.
+ */
+const TRACING_SETTINGS = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: setting(
+    httpUrl(),
+    'where to send traces (OTLP over HTTP, such as `http://collector:4318`); setting it switches tracing on',
+    'unset: no tracing',
+  ),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setting(httpUrl(), '…or the full URL for traces alone (`…/v1/traces`)'),
+  OTEL_TRACES_SAMPLER: setting(
+    text(),
+    'which requests are traced: `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` for one in ten, following the caller\'s decision',
+    '`parentbased_always_on`',
+  ),
+  OTEL_TRACES_SAMPLER_ARG: setting(text(), "the sampler's argument (the ratio)"),
+  OTEL_SERVICE_NAME: setting(text(), "the spans' `service.name`", 'the process (`gateway`, `auth`…)'),
+  OTEL_SDK_DISABLED: setting(flag(false), 'switches tracing off whatever else is set', '`false`'),
+};
+
 function commonServerSettings(production: boolean) {
   return {
     ...HOST_SETTING,
@@ -90,6 +112,7 @@ function commonServerSettings(production: boolean) {
     MAX_BODY_BYTES: setting(integer(100_000), 'request body limit', '100000'),
     SHUTDOWN_GRACE_MS: setting(integer(10_000), 'how long a stopping server lets requests in flight finish', '10000'),
     INTROSPECTION: setting(flag(!production), 'allow introspection (`true`/`false`)', 'on outside production'),
+    ...TRACING_SETTINGS,
   } satisfies Record<string, Setting<unknown>>;
 }
 
