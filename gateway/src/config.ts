@@ -96,7 +96,11 @@ const GATEWAY_SETTINGS = {
   MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation', '30'),
   MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation', '20'),
   MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)', '3000'),
-  MAX_QUERY_COST: setting(integer(20_000, { max: 100_000_000 }), 'highest cost accepted: fields weighted by `first` and list sizes', '20000'),
+  MAX_QUERY_COST: setting(
+    integer(20_000, { max: 100_000_000 }),
+    'highest cost accepted, counted from the schema\'s `@cost` and `@listSize` (docs/operations.md, "Demand control")',
+    '20000',
+  ),
   CORS_ORIGINS: setting(origins(), 'comma-separated browser origins allowed to call the gateway, or `*`', '`*` outside production, none in production'),
   GATEWAY_PRIVATE_KEY: setting(
     text(),

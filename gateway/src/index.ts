@@ -1,4 +1,4 @@
 export { createGatewayServer, type GatewayServerOptions } from './server';
 export { loadGatewayConfig, gatewaySettings, type GatewayConfig, type OperationLimits } from './config';
-export { measureOperation } from './limits';
+export { operationCost, costModelOf, type CostModel } from './limits';
 export { compose, checkSchema, breakingChanges, readSupergraphConfig, SCHEMA_CHECK_SETTINGS, type SupergraphConfig } from './composition';

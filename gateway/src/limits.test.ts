@@ -1,43 +1,73 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { buildSchema, parse, type OperationDefinitionNode } from 'graphql';
-import { measureOperation } from './limits';
+import { REPOSITORY_ROOT } from '@fedstack/runtime';
+import { costModelOf, operationCost } from './limits';
 
-const schema = buildSchema(`
-  type Query { users(first: Int): UserConnection! me: User }
+const SDL = `
+  directive @cost(weight: Int!) on FIELD_DEFINITION
+  directive @listSize(assumedSize: Int, slicingArguments: [String!], sizedFields: [String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION
+  type Query {
+    users(first: Int): UserConnection! @listSize(slicingArguments: ["first"], sizedFields: ["edges"], requireOneSlicingArgument: false, assumedSize: 20)
+    me: User
+  }
+  type Mutation { login(email: String!): User @cost(weight: 100) rename(name: String!): User }
   type UserConnection { edges: [UserEdge!]! }
   type UserEdge { node: User! }
-  type User { id: ID! email: String! friends: [User!]! payments(first: Int): PaymentConnection }
+  type User {
+    id: ID!
+    email: String!
+    friends: [User!]! @listSize(assumedSize: 10)
+    tags: [String!]!
+    payments(first: Int): PaymentConnection @listSize(slicingArguments: ["first"], sizedFields: ["edges"], requireOneSlicingArgument: false, assumedSize: 20)
+  }
   type PaymentConnection { edges: [PaymentEdge!]! }
   type PaymentEdge { node: Payment! }
   type Payment { amount: String! }
-`);
+`;
+const schema = buildSchema(SDL);
+const model = costModelOf(SDL);
 
-function measure(query: string, variables: Record<string, unknown> = {}) {
+function cost(query: string, variables: Record<string, unknown> = {}) {
   const document = parse(query);
-  return measureOperation(schema, document, document.definitions[0] as OperationDefinitionNode, variables);
+  return operationCost(schema, model, document, document.definitions[0] as OperationDefinitionNode, variables);
 }
 
-describe('operation measures', () => {
-  it('counts depth through fragments and inline fragments', () => {
-    expect(measure('{ me { id } }').depth).toBe(2);
-    expect(measure('query { me { ...F } } fragment F on User { friends { ... on User { friends { id } } } }').depth).toBe(4);
+describe('operation cost from @cost and @listSize', () => {
+  it('reads the directives of every field', () => {
+    expect(model.get('Query.users')).toEqual({ assumedSize: 20, slicingArguments: ['first'], sizedFields: ['edges'] });
+    expect(model.get('Mutation.login')).toEqual({ weight: 100 });
+    expect(model.get('User.friends')).toEqual({ assumedSize: 10 });
+    expect(model.has('User.email')).toBe(false);
   });
 
-  it('counts aliases and directives, in fragments too', () => {
-    const result = measure('query ($s: Boolean!) { a: me { id } b: me { ...F @include(if: $s) } } fragment F on User { c: id @skip(if: false) }', { s: true });
-    expect(result.aliases).toBe(3);
-    expect(result.directives).toBe(2);
+  it('costs objects 1 and leaves 0, a list its size times each item, a connection its slice', () => {
+    expect(cost('{ me { id email } }')).toBe(1);
+    // users 1 + edges (10 × (edge 1 + node 1)).
+    expect(cost('{ users(first: 10) { edges { node { id } } } }')).toBe(1 + 10 * 2);
+    expect(cost('query ($n: Int) { users(first: $n) { edges { node { id } } } }', { n: 100 })).toBe(1 + 100 * 2);
+    expect(cost('{ users { edges { node { id } } } }')).toBe(1 + 20 * 2);
+    expect(cost('query ($n: Int = 200) { users(first: $n) { edges { node { id } } } }')).toBe(1 + 200 * 2);
+    // A list of scalars costs nothing; a list of objects its assumed size.
+    expect(cost('{ me { tags friends { id } } }')).toBe(1 + 10 * 1);
+    expect(cost('{ users(first: 2) { edges { node { payments(first: 5) { edges { node { amount } } } } } } }')).toBe(1 + 2 * (1 + 1 + (1 + 5 * 2)));
   });
 
-  it('weights fields by page sizes, from literals or variables, and by assumed list sizes', () => {
-    expect(measure('{ users(first: 10) { edges { node { id } } } }').cost).toBe(1 + 10 * 3);
-    expect(measure('query ($n: Int) { users(first: $n) { edges { node { id } } } }', { n: 100 }).cost).toBe(1 + 100 * 3);
-    expect(measure('{ users { edges { node { id } } } }').cost).toBe(1 + 20 * 3);
-    expect(measure('query ($n: Int = 200) { users(first: $n) { edges { node { id } } } }').cost).toBe(1 + 200 * 3);
-    expect(measure('{ me { friends { id } } }').cost).toBe(1 + 1 + 10);
-    expect(measure('{ users(first: 2) { edges { node { payments(first: 5) { edges { node { amount } } } } } } }').cost).toBe(1 + 2 * 3 + 2 * 5 * 3);
+  it('weights mutations 10 unless @cost says otherwise', () => {
+    expect(cost('mutation { rename(name: "x") { id } }')).toBe(10);
+    expect(cost('mutation { a: login(email: "a") { id } b: login(email: "b") { id } }')).toBe(200);
   });
 
-  it('leaves introspection to the introspection setting', () => {
-    expect(measure('{ __schema { types { fields { type { ofType { ofType { name } } } } } } }')).toEqual({ depth: 1, aliases: 0, directives: 0, cost: 0 });
+  it('prices fragments like the fields they spread, and leaves introspection to its setting', () => {
+    expect(cost('{ me { ...F } } fragment F on User { friends { ... on User { friends { id } } } }')).toBe(1 + 10 * (1 + 10 * 1));
+    expect(cost('{ __schema { types { fields { name } } } }')).toBe(0);
+  });
+
+  it('finds the directives in the committed supergraph, as composition carried them from the subgraphs', () => {
+    const supergraph = costModelOf(readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8'));
+    expect(supergraph.get('Query.users')).toMatchObject({ slicingArguments: ['first'], sizedFields: ['edges'] });
+    expect(supergraph.get('User.payments')).toMatchObject({ slicingArguments: ['first'], sizedFields: ['edges'] });
+    expect(supergraph.get('Mutation.login')).toEqual({ weight: 100 });
+    expect(supergraph.get('Payment.refunds')).toEqual({ assumedSize: 10 });
   });
 });

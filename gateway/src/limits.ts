@@ -1,137 +1,226 @@
 import type { ApolloServerPlugin } from '@apollo/server';
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
   GraphQLError,
   Kind,
+  OperationTypeNode,
   getNamedType,
   getNullableType,
+  isCompositeType,
+  isInterfaceType,
   isListType,
   isObjectType,
-  isInterfaceType,
-  OperationTypeNode,
+  parse,
+  validate,
+  type DirectiveNode,
   type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLNamedType,
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type ValidationRule,
   type ValueNode,
 } from 'graphql';
 import { ErrorCode } from '@fedstack/runtime';
 import type { OperationLimits } from './config';
 
-/** Items a list field is assumed to return when nothing says how many. */
-const ASSUMED_LIST_SIZE = 10;
-/** Items a paginated field (one with a `first` argument) returns when `first` is not given. */
-const ASSUMED_PAGE_SIZE = 20;
+/**
+ * Demand control from the schema's own `@cost` and `@listSize` (federation 2.9, the cost spec that
+ * Apollo Router's demand control and Hive Gateway's cost limit read), so that a replacement gateway
+ * holds the same limits. The subgraphs annotate their fields; composition carries the directives into
+ * the supergraph, which the gateway reads them from.
+ *
+ * An operation's cost, as the spec's static analysis counts it: each field of an object, interface or
+ * union type costs 1, a scalar or enum 0, unless `@cost(weight:)` says otherwise; a mutation's root
+ * field costs 10 unless weighted; a list field multiplies what it selects by its size, which
+ * `@listSize` gives: the value of a slicing argument (`first`), else `assumedSize`, else 1; with
+ * `sizedFields`, the size applies to those child fields (a connection's `edges`).
+ */
+export interface FieldCost {
+  weight?: number;
+  assumedSize?: number;
+  slicingArguments?: string[];
+  sizedFields?: string[];
+}
 
-export interface OperationMeasure {
-  depth: number;
-  aliases: number;
-  directives: number;
-  cost: number;
+/** Each annotated field's cost, by `Type.field`. */
+export type CostModel = Map<string, FieldCost>;
+
+const MUTATION_WEIGHT = 10;
+
+function intArgument(directive: DirectiveNode, name: string): number | undefined {
+  const value = directive.arguments?.find((argument) => argument.name.value === name)?.value;
+  return value?.kind === Kind.INT ? Number(value.value) : undefined;
+}
+
+function listArgument(directive: DirectiveNode, name: string): string[] | undefined {
+  const value = directive.arguments?.find((argument) => argument.name.value === name)?.value;
+  if (value?.kind !== Kind.LIST) return undefined;
+  return value.values.flatMap((item) => (item.kind === Kind.STRING ? [item.value] : []));
+}
+
+/** Reads `@cost` and `@listSize` off every field of a schema's SDL (the supergraph's, in the gateway). */
+export function costModelOf(sdl: string): CostModel {
+  const model: CostModel = new Map();
+  for (const definition of parse(sdl).definitions) {
+    if (!('fields' in definition) || !('name' in definition) || !definition.name || definition.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION) continue;
+    for (const field of definition.fields ?? []) {
+      if (!('type' in field) || field.kind !== Kind.FIELD_DEFINITION) continue;
+      const cost: FieldCost = {};
+      for (const directive of field.directives ?? []) {
+        if (directive.name.value === 'cost') {
+          const weight = intArgument(directive, 'weight');
+          if (weight !== undefined) cost.weight = weight;
+        } else if (directive.name.value === 'listSize') {
+          const assumedSize = intArgument(directive, 'assumedSize');
+          const slicingArguments = listArgument(directive, 'slicingArguments');
+          const sizedFields = listArgument(directive, 'sizedFields');
+          Object.assign(cost, {
+            ...(assumedSize === undefined ? {} : { assumedSize }),
+            ...(slicingArguments ? { slicingArguments } : {}),
+            ...(sizedFields ? { sizedFields } : {}),
+          });
+        }
+      }
+      if (Object.keys(cost).length > 0) model.set(`${definition.name.value}.${field.name.value}`, cost);
+    }
+  }
+  return model;
 }
 
 interface Walk {
   schema: GraphQLSchema;
+  model: CostModel;
   fragments: Map<string, FragmentDefinitionNode>;
   variables: Record<string, unknown>;
-  measure: OperationMeasure;
 }
 
-function numberArgument(value: ValueNode | undefined, variables: Record<string, unknown>): number | undefined {
-  if (!value) return undefined;
-  if (value.kind === Kind.INT) return Number(value.value);
-  if (value.kind === Kind.VARIABLE) {
+function intValue(value: ValueNode | undefined, variables: Record<string, unknown>): number | undefined {
+  if (value?.kind === Kind.INT) return Number(value.value);
+  if (value?.kind === Kind.VARIABLE) {
     const given = variables[value.name.value];
     return typeof given === 'number' ? given : undefined;
   }
   return undefined;
 }
 
-/** How many times a field's children are produced: `first` for paginated fields, an assumed size for other lists. */
-function multiplier(field: GraphQLField<unknown, unknown> | undefined, first: number | undefined): number {
-  if (!field) return 1;
-  if (field.args.some((arg) => arg.name === 'first')) return Math.max(first ?? ASSUMED_PAGE_SIZE, 1);
-  // A connection's edges are already counted by the paginated field above them.
-  if (isListType(getNullableType(field.type)) && field.name !== 'edges') return ASSUMED_LIST_SIZE;
-  return 1;
+/** The list size a field's `@listSize` gives for this selection: its slicing argument's value, else its assumed size. */
+function sizeOf(cost: FieldCost | undefined, selection: FieldNode, variables: Record<string, unknown>): number {
+  for (const name of cost?.slicingArguments ?? []) {
+    const given = intValue(selection.arguments?.find((argument) => argument.name.value === name)?.value, variables);
+    if (given !== undefined) return Math.max(given, 0);
+  }
+  return cost?.assumedSize ?? 1;
 }
 
-function walk(selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefined, depth: number, weight: number, state: Walk): void {
-  state.measure.depth = Math.max(state.measure.depth, depth);
+/** The cost of a selection set on `parent`; `sized` carries a parent's size down to the child fields it names. */
+function selectionCost(selectionSet: SelectionSetNode, parent: GraphQLNamedType | undefined, state: Walk, sized?: { fields: string[]; size: number }): number {
+  let total = 0;
   for (const selection of selectionSet.selections) {
-    state.measure.directives += selection.directives?.length ?? 0;
     if (selection.kind === Kind.FIELD) {
       const name = selection.name.value;
       // Introspection is governed by the introspection setting, not by these limits.
-      if (name === '__schema' || name === '__type') continue;
-      if (selection.alias) state.measure.aliases += 1;
-      const field = parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[name] : undefined;
-      state.measure.cost += weight;
-      if (selection.selectionSet) {
-        const first = numberArgument(selection.arguments?.find((arg) => arg.name.value === 'first')?.value, state.variables);
-        walk(selection.selectionSet, field ? getNamedType(field.type) : undefined, depth + 1, weight * multiplier(field, first), state);
-      }
+      if (name === '__schema' || name === '__type' || name === '__typename') continue;
+      const field: GraphQLField<unknown, unknown> | undefined =
+        parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[name] : undefined;
+      const cost = parent ? state.model.get(`${parent.name}.${name}`) : undefined;
+      const type = field ? getNamedType(field.type) : undefined;
+      const isMutationRoot = parent !== undefined && parent === state.schema.getMutationType();
+      const weight = cost?.weight ?? (isMutationRoot ? MUTATION_WEIGHT : type && isCompositeType(type) ? 1 : 0);
+      const children = selection.selectionSet
+        ? selectionCost(
+            selection.selectionSet,
+            type,
+            state,
+            cost?.sizedFields ? { fields: cost.sizedFields, size: sizeOf(cost, selection, state.variables) } : undefined,
+          )
+        : 0;
+      const isList = field ? isListType(getNullableType(field.type)) : false;
+      const size = sized?.fields.includes(name) ? sized.size : isList && !cost?.sizedFields ? sizeOf(cost, selection, state.variables) : 1;
+      // A list costs its items: each item's own weight and what it selects.
+      total += isList || sized?.fields.includes(name) ? size * (weight + children) : weight + children;
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       const typed = selection.typeCondition ? (state.schema.getType(selection.typeCondition.name.value) ?? parent) : parent;
-      walk(selection.selectionSet, typed, depth, weight, state);
+      total += selectionCost(selection.selectionSet, typed, state, sized);
     } else {
       const fragment = state.fragments.get(selection.name.value);
-      if (!fragment) continue;
-      state.measure.directives += fragment.directives?.length ?? 0;
-      walk(fragment.selectionSet, state.schema.getType(fragment.typeCondition.name.value) ?? parent, depth, weight, state);
+      if (fragment) total += selectionCost(fragment.selectionSet, state.schema.getType(fragment.typeCondition.name.value) ?? parent, state, sized);
     }
   }
+  return total;
 }
 
-/** Measures the operation a request will run (fragments expanded; validation has ruled out cycles). */
-export function measureOperation(
+/** The cost of the operation a request will run (fragments expanded; validation has ruled out cycles). */
+export function operationCost(
   schema: GraphQLSchema,
+  model: CostModel,
   document: DocumentNode,
-  operation: Pick<OperationDefinitionNode, 'selectionSet' | 'operation' | 'directives' | 'variableDefinitions'>,
+  operation: Pick<OperationDefinitionNode, 'selectionSet' | 'operation' | 'variableDefinitions'>,
   variables: Record<string, unknown>,
-): OperationMeasure {
+): number {
   const fragments = new Map(
     document.definitions
       .filter((definition): definition is FragmentDefinitionNode => definition.kind === Kind.FRAGMENT_DEFINITION)
       .map((fragment) => [fragment.name.value, fragment] as const),
   );
-  const measure: OperationMeasure = { depth: 0, aliases: 0, directives: operation.directives?.length ?? 0, cost: 0 };
   // A variable the request leaves out takes its declared default, which must be priced too.
   const defaults: Record<string, unknown> = {};
   for (const definition of operation.variableDefinitions ?? []) {
     if (definition.defaultValue?.kind === Kind.INT) defaults[definition.variable.name.value] = Number(definition.defaultValue.value);
   }
   const root = operation.operation === OperationTypeNode.MUTATION ? schema.getMutationType() : schema.getQueryType();
-  walk(operation.selectionSet, root ?? undefined, 1, 1, { schema, fragments, variables: { ...defaults, ...variables }, measure });
-  return measure;
+  return selectionCost(operation.selectionSet, root ?? undefined, { schema, model, fragments, variables: { ...defaults, ...variables } });
+}
+
+function tooComplex(limit: string, max: number, message: string): GraphQLError {
+  return new GraphQLError(`Operation refused: ${message}`, {
+    extensions: { code: ErrorCode.OPERATION_TOO_COMPLEX, limit, max, http: { status: 400 } },
+  });
 }
 
 /**
  * Refuses operations over the depth, alias, directive or cost limits once they are parsed and
- * validated, before a query plan is made or any subgraph is called. (Tokens are capped by the parser.)
+ * validated, before a query plan is made or any subgraph is called. Depth, aliases and directives are
+ * GraphQL Armor's rules; the cost is the schema's `@cost`/`@listSize`, read from the supergraph each
+ * time the gateway loads one. (Tokens are capped by the parser.)
  */
 export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlugin {
-  const checks: [keyof OperationMeasure, number][] = [
-    ['depth', limits.maxDepth],
-    ['aliases', limits.maxAliases],
-    ['directives', limits.maxDirectives],
-    ['cost', limits.maxCost],
+  // Each rule reports a refusal to onReject; it neither throws (propagateOnRejection) nor adds a
+  // validation error, so that the refusal keeps this gateway's error code.
+  const refusals: string[] = [];
+  const onReject = [(_context: unknown, error: GraphQLError) => void refusals.push(error.message.replace(/^Syntax Error: /, ''))];
+  const armor = { exposeLimits: true, propagateOnRejection: false, onReject };
+  const rules: [string, number, ValidationRule][] = [
+    ['depth', limits.maxDepth, maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true, ...armor })],
+    ['aliases', limits.maxAliases, maxAliasesRule({ n: limits.maxAliases, ...armor })],
+    ['directives', limits.maxDirectives, maxDirectivesRule({ n: limits.maxDirectives, ...armor })],
   ];
+  let model: CostModel = new Map();
   return {
+    async serverWillStart() {
+      return {
+        schemaDidLoadOrUpdate({ coreSupergraphSdl }) {
+          if (coreSupergraphSdl) model = costModelOf(coreSupergraphSdl);
+        },
+      };
+    },
     async requestDidStart() {
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) return;
-          const measure = measureOperation(schema, document, operation, request.variables ?? {});
-          for (const [limit, max] of checks) {
-            if (measure[limit] > max) {
-              throw new GraphQLError(`Operation refused: its ${limit} is ${measure[limit]}, over the limit of ${max}`, {
-                extensions: { code: ErrorCode.OPERATION_TOO_COMPLEX, limit, max, actual: measure[limit], http: { status: 400 } },
-              });
-            }
+          for (const [limit, max, rule] of rules) {
+            // Validation is synchronous: what this call adds to the refusals is this document's.
+            refusals.length = 0;
+            validate(schema, document, [rule]);
+            if (refusals[0]) throw tooComplex(limit, max, refusals[0]);
           }
+          const cost = operationCost(schema, model, document, operation, request.variables ?? {});
+          if (cost > limits.maxCost) throw tooComplex('cost', limits.maxCost, `its cost is ${cost}, over the limit of ${limits.maxCost}`);
         },
       };
     },
