@@ -79,7 +79,7 @@ const TRACING_SETTINGS = {
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setting(httpUrl(), '…or the full URL for traces alone (`…/v1/traces`)'),
   OTEL_TRACES_SAMPLER: setting(
     text(),
-    'which requests are traced: `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` for one in ten, following the caller\'s decision',
+    "which requests are traced: `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` for one in ten, following the caller's decision",
     '`parentbased_always_on`',
   ),
   OTEL_TRACES_SAMPLER_ARG: setting(text(), "the sampler's argument (the ratio)"),
