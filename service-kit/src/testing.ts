@@ -107,3 +107,15 @@ export async function fakePeer(
 }
 
 export { ownerSql, ownerQuery } from '@fedstack/shared-db/testing';
+
+/**
+ * Where a subgraph under test finds its peers: nowhere (port 9, refused). Otherwise it would use the
+ * default ports, where a stack another test started (`npm start`, say) may be listening, and deliver its
+ * events there.
+ */
+export const ISOLATED_PEERS = {
+  AUTH_SUBGRAPH_URL: 'http://127.0.0.1:9/graphql',
+  PROFILE_SUBGRAPH_URL: 'http://127.0.0.1:9/graphql',
+  PAYMENTS_SUBGRAPH_URL: 'http://127.0.0.1:9/graphql',
+  ADMIN_SUBGRAPH_URL: 'http://127.0.0.1:9/graphql',
+};

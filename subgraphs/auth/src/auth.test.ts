@@ -2,7 +2,7 @@ import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
 import { freePort } from '@fedstack/runtime';
 import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
-import { LogCapture, fakePeer, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { ISOLATED_PEERS, LogCapture, fakePeer, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
@@ -18,7 +18,7 @@ let signing: { privateKey: string; publicJwk: JWK };
 async function startAuth(env: NodeJS.ProcessEnv = {}): Promise<RunningAuth> {
   const statements: QueryEvent[] = [];
   const logs = new LogCapture();
-  const config = loadAuthConfig({ ...process.env, AUTH_PORT: '0', LOG_LEVEL: 'info', JWT_PRIVATE_KEY: signing.privateKey, ...env });
+  const config = loadAuthConfig({ ...process.env, ...ISOLATED_PEERS, AUTH_PORT: '0', LOG_LEVEL: 'info', JWT_PRIVATE_KEY: signing.privateKey, ...env });
   const server = await createAuthServer({ config, onQuery: (event) => statements.push(event), logDestination: logs });
   const base = await server.listen();
   return { url: `${base}/graphql`, server, statements, logs };

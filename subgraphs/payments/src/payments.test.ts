@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
-import { graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { ISOLATED_PEERS, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadPaymentsConfig } from './config';
 import { createPaymentsServer } from './server';
 
@@ -31,7 +31,7 @@ describe('payments subgraph', () => {
 
   beforeAll(async () => {
     tokens = await testTokens();
-    const config = loadPaymentsConfig({ ...process.env, ...tokens.env, PAYMENTS_PORT: '0', LOG_LEVEL: 'silent', DB_POOL_SIZE: '10' });
+    const config = loadPaymentsConfig({ ...process.env, ...tokens.env, ...ISOLATED_PEERS, PAYMENTS_PORT: '0', LOG_LEVEL: 'silent', DB_POOL_SIZE: '10' });
     server = await createPaymentsServer({ config, onQuery: (event) => statements.push(event) });
     url = `${await server.listen()}/graphql`;
     const [adminId] = (await newUsers(1)) as [string];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryEvent } from '@fedstack/shared-db';
 import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
-import { graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { ISOLATED_PEERS, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createProfileServer } from './server';
 
 /** Users as this subgraph knows them: ids, which auth would have issued (nothing here reads auth's data). */
@@ -21,7 +21,7 @@ describe('profile subgraph', () => {
 
   beforeAll(async () => {
     tokens = await testTokens();
-    const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
+    const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, ...ISOLATED_PEERS, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
     server = await createProfileServer({ config, onQuery: (event) => statements.push(event) });
     url = `${await server.listen()}/graphql`;
   });
@@ -109,7 +109,7 @@ describe('profile subgraph', () => {
   });
 
   it('stops gracefully: a request in flight still gets its answer, new connections are refused', async () => {
-    const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
+    const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, ...ISOLATED_PEERS, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
     // The request is in flight once the server runs its first statement for it (the account check).
     let arrived!: () => void;
     const inServer = new Promise<void>((resolve) => (arrived = resolve));
