@@ -48,7 +48,4 @@ module.exports = {
   })),
   testTimeout: 60_000,
   passWithNoTests: true,
-  // Jest's default is one worker per core but one, which on a 2-core machine is a single worker; most
-  // suites wait on servers and PostgreSQL rather than compute, so two keep both cores busy.
-  maxWorkers: 2,
 };
