@@ -1,5 +1,5 @@
 import { SERVICES, gatewayAssertions, parsePrivateKey } from '@fedstack/runtime';
-import { serviceRole } from '@fedstack/shared-db';
+import { developmentPasswordSettings } from '@fedstack/shared-db';
 import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { demoAdmin } from './clients';
 import { startStack, type RunningStack } from './stack';
@@ -22,7 +22,7 @@ describe('a production stack', () => {
     stack = await startStack(
       { ...production, GATEWAY_PRIVATE_KEY: gatewayKey.privateKey },
       // The test run's service roles have the development passwords; production must be told them.
-      Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
+      developmentPasswordSettings(),
       (name) => ({ ...production, GATEWAY_PUBLIC_KEY: JSON.stringify(gatewayKey.publicJwk), INTERNAL_PRIVATE_KEY: internalKeys[name] }),
     );
   });

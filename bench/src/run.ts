@@ -6,7 +6,15 @@ import path from 'node:path';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import pg from 'pg';
 import { REPOSITORY_ROOT, SERVICES, TOKEN_ALGORITHM, freePort, readSettings, runMain } from '@fedstack/runtime';
-import { DEMO_ADMIN, createScratchDatabases, ownerUrlFor, prepareDatabases, seedDemoData, serviceRole, type DatabaseLayout } from '@fedstack/shared-db';
+import {
+  DEMO_ADMIN,
+  createScratchDatabases,
+  ownerUrlFor,
+  prepareDatabases,
+  seedDemoData,
+  developmentPasswordSettings,
+  type DatabaseLayout,
+} from '@fedstack/shared-db';
 import { compose, readSupergraphConfig } from '@fedstack/gateway';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady } from '@fedstack/scripts';
@@ -218,7 +226,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings) {
       LOG_LEVEL: 'warn',
       HOST,
       METRICS_PORT: '0',
-      ...Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DB_PASSWORD`, `${serviceRole(service)}_local_only`])),
+      ...developmentPasswordSettings(),
       JWT_PRIVATE_KEY: key.privateKey,
       JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
       GATEWAY_PRIVATE_KEY: key.privateKey,

@@ -191,14 +191,17 @@ function tooComplex(limit: string, max: number, message: string): GraphQLError {
  */
 export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlugin {
   // Each rule reports a refusal to onReject; it neither throws (propagateOnRejection) nor adds a
-  // validation error, so that the refusal keeps this gateway's error code.
-  const refusals: string[] = [];
-  const onReject = [(_context: unknown, error: GraphQLError) => void refusals.push(error.message.replace(/^Syntax Error: /, ''))];
-  const armor = { exposeLimits: true, propagateOnRejection: false, onReject };
-  const rules: [string, number, ValidationRule][] = [
-    ['depth', limits.maxDepth, maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true, ...armor })],
-    ['aliases', limits.maxAliases, maxAliasesRule({ n: limits.maxAliases, ...armor })],
-    ['directives', limits.maxDirectives, maxDirectivesRule({ n: limits.maxDirectives, ...armor })],
+  // validation error, so that the refusal keeps this gateway's error code. One validation pass runs all three.
+  const refusals: GraphQLError[] = [];
+  const armor = (limit: string, max: number) => ({
+    exposeLimits: true,
+    propagateOnRejection: false,
+    onReject: [(_context: unknown, error: GraphQLError) => void refusals.push(tooComplex(limit, max, error.message.replace(/^Syntax Error: /, '')))],
+  });
+  const rules: ValidationRule[] = [
+    maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true, ...armor('depth', limits.maxDepth) }),
+    maxAliasesRule({ n: limits.maxAliases, ...armor('aliases', limits.maxAliases) }),
+    maxDirectivesRule({ n: limits.maxDirectives, ...armor('directives', limits.maxDirectives) }),
   ];
   let model: CostModel = new Map();
   return {
@@ -213,12 +216,10 @@ export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlug
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) return;
-          for (const [limit, max, rule] of rules) {
-            // Validation is synchronous: what this call adds to the refusals is this document's.
-            refusals.length = 0;
-            validate(schema, document, [rule]);
-            if (refusals[0]) throw tooComplex(limit, max, refusals[0]);
-          }
+          // Validation is synchronous: what this call adds to the refusals is this document's.
+          refusals.length = 0;
+          validate(schema, document, rules);
+          if (refusals[0]) throw refusals[0];
           const cost = operationCost(schema, model, document, operation, request.variables ?? {});
           if (cost > limits.maxCost) throw tooComplex('cost', limits.maxCost, `its cost is ${cost}, over the limit of ${limits.maxCost}`);
         },

@@ -37,7 +37,7 @@ export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
  * Loads a module only when tracing is on. A static import would load the SDK into every process, traced
  * or not, and an `import()` would resolve after the entry point has loaded what must be instrumented.
  */
-function load<T>(id: string): T {
+export function loadWhenTracing<T>(id: string): T {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- synchronous on purpose: see above
   return require(id) as T;
 }
@@ -48,14 +48,14 @@ function load<T>(id: string): T {
  */
 export function startTracing(serviceName: string, extra: () => Instrumentation[] = () => [], env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
   if (!tracingEnabled(env)) return undefined;
-  const { NodeTracerProvider, BatchSpanProcessor } = load<typeof SdkTraceNode>('@opentelemetry/sdk-trace-node');
-  const { OTLPTraceExporter } = load<typeof OtlpHttp>('@opentelemetry/exporter-trace-otlp-http');
-  const { resourceFromAttributes, defaultResource, envDetector, detectResources } = load<typeof Resources>('@opentelemetry/resources');
-  const { registerInstrumentations } = load<typeof InstrumentationApi>('@opentelemetry/instrumentation');
-  const { HttpInstrumentation } = load<typeof HttpModule>('@opentelemetry/instrumentation-http');
-  const { ExpressInstrumentation } = load<typeof ExpressModule>('@opentelemetry/instrumentation-express');
-  const { GraphQLInstrumentation } = load<typeof GraphQLModule>('@opentelemetry/instrumentation-graphql');
-  const { UndiciInstrumentation } = load<typeof UndiciModule>('@opentelemetry/instrumentation-undici');
+  const { NodeTracerProvider, BatchSpanProcessor } = loadWhenTracing<typeof SdkTraceNode>('@opentelemetry/sdk-trace-node');
+  const { OTLPTraceExporter } = loadWhenTracing<typeof OtlpHttp>('@opentelemetry/exporter-trace-otlp-http');
+  const { resourceFromAttributes, defaultResource, envDetector, detectResources } = loadWhenTracing<typeof Resources>('@opentelemetry/resources');
+  const { registerInstrumentations } = loadWhenTracing<typeof InstrumentationApi>('@opentelemetry/instrumentation');
+  const { HttpInstrumentation } = loadWhenTracing<typeof HttpModule>('@opentelemetry/instrumentation-http');
+  const { ExpressInstrumentation } = loadWhenTracing<typeof ExpressModule>('@opentelemetry/instrumentation-express');
+  const { GraphQLInstrumentation } = loadWhenTracing<typeof GraphQLModule>('@opentelemetry/instrumentation-graphql');
+  const { UndiciInstrumentation } = loadWhenTracing<typeof UndiciModule>('@opentelemetry/instrumentation-undici');
 
   const resource = defaultResource()
     .merge(resourceFromAttributes({ 'service.name': serviceName, 'service.namespace': 'fedstack' }))

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger, Service, ServiceMetrics } from '@fedstack/runtime';
-import type { QueryEvent, ServiceClient } from '@fedstack/shared-db';
+import { serviceRole, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
 
 /**
  * A subgraph's database metrics. Its own view: statements it sent and their time, and its pool (open,
@@ -122,29 +122,25 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
       const figures = await statistics();
       if (!figures) return;
       this.reset();
-      for (const row of figures.connections) this.set({ schema: service, role: `${service}_svc`, state: row.state }, row.count);
+      for (const row of figures.connections) this.set({ schema: service, role: serviceRole(service), state: row.state }, row.count);
     },
   });
-  new Gauge({
-    name: 'pg_statements_calls',
-    help: 'Statements the service role ran, from pg_stat_statements (cumulative; absent without the extension)',
-    labelNames: ['schema'] as const,
-    registers,
-    async collect() {
-      const statements = (await statistics())?.statements;
-      if (statements) this.set({ schema: service }, statements.calls);
-    },
-  });
-  new Gauge({
-    name: 'pg_statements_seconds',
-    help: 'Time PostgreSQL spent executing those statements, in seconds (cumulative)',
-    labelNames: ['schema'] as const,
-    registers,
-    async collect() {
-      const statements = (await statistics())?.statements;
-      if (statements) this.set({ schema: service }, statements.seconds);
-    },
-  });
+  const STATEMENT_FIGURES = {
+    pg_statements_calls: ['calls', 'Statements the service role ran, from pg_stat_statements (cumulative; absent without the extension)'],
+    pg_statements_seconds: ['seconds', 'Time PostgreSQL spent executing those statements, in seconds (cumulative)'],
+  } as const;
+  for (const [name, [figure, help]] of Object.entries(STATEMENT_FIGURES)) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['schema'] as const,
+      registers,
+      async collect() {
+        const statements = (await statistics())?.statements;
+        if (statements) this.set({ schema: service }, statements[figure]);
+      },
+    });
+  }
 
   return {
     /** Counts one statement the pool ran. */

@@ -69,6 +69,14 @@ function developmentPassword(service: Service): string {
   return `${serviceRole(service)}_local_only`;
 }
 
+/**
+ * The `<SERVICE>_DB_PASSWORD` settings that name the development passwords, for a process run in
+ * production mode against databases prepared outside it (the benchmark, the production test stack).
+ */
+export function developmentPasswordSettings(): Record<string, string> {
+  return Object.fromEntries(SERVICES.map((service) => [passwordVariable(service), developmentPassword(service)]));
+}
+
 function parseUrl(value: string, setting: string): URL {
   let url: URL;
   try {

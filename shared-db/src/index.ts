@@ -10,6 +10,7 @@ export {
   DATABASE_SETTINGS,
   SHARED_DATABASE_SETTINGS,
   serviceUrlVariable,
+  developmentPasswordSettings,
   type DatabaseLayout,
   type ServiceConnection,
 } from './config';
