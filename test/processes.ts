@@ -13,6 +13,8 @@ export interface ProcessStack {
   tokens: Awaited<ReturnType<typeof testTokens>>;
   /** Starts a process of the stack (again), on its port, and waits until it is ready; `env` adds settings. */
   start(name: StackProcessName, env?: NodeJS.ProcessEnv): Promise<void>;
+  /** SIGTERM, as an orchestrator stops a process: how it exited, and how long it took (SIGKILL after 15 s). */
+  terminate(name: StackProcessName): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
   /** kill -9: no shutdown, nothing flushed. */
   crash(name: StackProcessName): Promise<void>;
   /** SIGSTOP: the process holds its connections and answers nothing, as a hung one does; `thaw` resumes it. */
@@ -41,6 +43,14 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
       const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'ignore', 'inherit']);
       running.set(name, child);
       await waitUntilReady(target(name), HOST, child);
+    },
+    async terminate(name) {
+      const child = running.get(name);
+      running.delete(name);
+      if (!child) throw new Error(`${name} is not running`);
+      const started = Date.now();
+      await stopProcess(child);
+      return { code: child.exitCode, signal: child.signalCode, ms: Date.now() - started };
     },
     async crash(name) {
       const child = running.get(name);

@@ -177,6 +177,9 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     hideSchemaDetailsFromClientErrors: config.production,
     formatError: formatErrorFor(config.production),
     allowBatchedHttpRequests: false,
+    // The process stops the server on SIGTERM itself (runtime's `serve`). Apollo's own handler would race
+    // it: Apollo 5 leaves a second stop() waiting forever, and the process would hang until SIGKILL.
+    stopOnTerminationSignals: false,
     logger: logger.child({ component: 'apollo' }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
