@@ -29,5 +29,6 @@ export const BENCH_SETTINGS = {
   BENCH_ROUND_SECONDS: setting(integer(8, { max: 3600 }), 'benchmark: length of one round', '8'),
   BENCH_CONNECTIONS: setting(integer(32, { max: 10_000 }), 'benchmark: concurrent clients', '32'),
   BENCH_GATEWAY_WORKERS: setting(integer(os.availableParallelism(), { max: 64 }), "benchmark: gateway workers (ours and the peers')", 'one per core'),
+  BENCH_PROFILE_SECONDS: setting(integer(20, { max: 3600 }), 'benchmark: how long `npm run bench:profile` profiles the mix', '20'),
   BENCH_LAYOUTS: setting(layouts(), 'benchmark: the database layouts to run it on, in turn', '`shared,split`'),
 };

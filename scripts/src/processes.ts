@@ -75,7 +75,8 @@ export async function assertPortsFree(processes: PlannedProcess[], host: string)
 /**
  * Starts one process of the stack with `env` plus its port. A subgraph trusts the client address the
  * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs. `node` is the
- * runtime to run it on (the benchmark runs the stack on Node 24 as well).
+ * runtime to run it on (the benchmark runs the stack on Node 24 as well); an absolute `entry` runs
+ * another checkout's build (the benchmark's baseline).
  */
 export function startProcess(
   target: PlannedProcess,
@@ -84,7 +85,7 @@ export function startProcess(
   node: string = process.execPath,
 ): ChildProcess {
   const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
-  return spawn(node, [path.join(REPOSITORY_ROOT, target.entry)], {
+  return spawn(node, [path.resolve(REPOSITORY_ROOT, target.entry)], {
     env: { ...env, ...trust, [target.portVariable]: String(target.port) },
     stdio,
   });

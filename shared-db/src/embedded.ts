@@ -88,7 +88,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     password: OWNER_PASSWORD,
     persistent: !options.ephemeral,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    // pg_stat_statements loaded (not installed: a database opts in with CREATE EXTENSION), so that the
+    // services' pg_statements_* metrics and `npm run bench:profile` can read it without a restart.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'shared_preload_libraries=pg_stat_statements'],
     initdbFlags: ['--encoding=UTF8'],
     onLog: (message: unknown) => log(String(message).trimEnd()),
     onError: (error: unknown) => log(`[error] ${error instanceof Error ? error.message : String(error)}`),

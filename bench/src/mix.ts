@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, importJWK, type JWK } from 'jose';
+import { TOKEN_ALGORITHM } from '@fedstack/runtime';
+import type { LoadRequest } from './load';
+import { query } from './sql';
+
+const ACCOUNT = `{ me { id email profile { displayName locale } payments(first: 5) { edges { node { id amount currency status } } } paymentTotals { currency amount } } }`;
+const ME = '{ me { id email role } }';
+const PAY =
+  'mutation ($key: String!) { createPayment(input: { amount: "9.99", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }';
+const RENAME = 'mutation ($name: String!) { updateMyProfile(input: { displayName: $name }) { displayName } }';
+const ADMIN_LIST =
+  'query ($first: Int!, $prefix: String!) { users(first: $first, filter: { emailPrefix: $prefix }) { edges { node { id email profile { displayName } paymentTotals { currency amount } } } } }';
+
+/** One kind of request of the mix: how often it comes (in 20) and how each request of it is made. */
+export interface MixEntry {
+  name: string;
+  inTwenty: number;
+  make(sequence: number): { query: string; variables?: Record<string, unknown>; admin?: boolean };
+}
+
+/** The realistic mix of issue 14: reads across three subgraphs first, then `me`, writes and an admin list. */
+export const MIX: MixEntry[] = [
+  { name: 'my account (auth + profile + payments)', inTwenty: 10, make: () => ({ query: ACCOUNT }) },
+  { name: 'me', inTwenty: 3, make: () => ({ query: ME }) },
+  { name: 'createPayment', inTwenty: 3, make: (n) => ({ query: PAY, variables: { key: `bench-${process.pid}-${n}-${randomUUID()}` } }) },
+  { name: 'updateMyProfile', inTwenty: 2, make: (n) => ({ query: RENAME, variables: { name: `Bench ${n}` } }) },
+  // 81 variants, so that two admin lists in flight together are rarely the same request.
+  {
+    name: 'admin list of ~20',
+    inTwenty: 2,
+    make: (n) => ({ query: ADMIN_LIST, variables: { first: 16 + (n % 9), prefix: `bench-${1 + (((n / 9) % 9) | 0)}` }, admin: true }),
+  },
+];
+
+export const ME_ENTRY = MIX[1] as MixEntry;
+
+/** Signed-in users' access tokens, and an admin's. */
+export interface Tokens {
+  users: string[];
+  admin: string;
+}
+
+/**
+ * Requests for one load target: entries of `entries` in their proportions, each from the next of the
+ * signed-in users in turn, so that no two requests in flight together are the same (unless `sameToken`,
+ * the row that shows what the gateway's deduplication of identical requests does).
+ */
+export function requests(entries: MixEntry[], tokens: Tokens, options: { sameToken?: boolean } = {}): () => LoadRequest {
+  const slots = entries.flatMap((entry) => Array<MixEntry>(entry.inTwenty).fill(entry));
+  let sequence = 0;
+  return () => {
+    sequence += 1;
+    const entry = slots[sequence % slots.length] as MixEntry;
+    const user = options.sameToken ? (tokens.users[0] as string) : (tokens.users[sequence % tokens.users.length] as string);
+    const { query: text, variables, admin } = entry.make(sequence);
+    return { headers: { authorization: `Bearer ${admin ? tokens.admin : user}` }, body: JSON.stringify({ query: text, variables }) };
+  };
+}
+
+/** An access token as auth signs one, for a user and sign-in, with the run's key. */
+export async function accessToken(privateJwk: string, claims: { userId: string; sessionId: string; role?: 'USER' | 'ADMIN' }): Promise<string> {
+  const key = await importJWK(JSON.parse(privateJwk) as JWK, TOKEN_ALGORITHM);
+  return new SignJWT({ role: claims.role ?? 'USER', sid: claims.sessionId })
+    .setProtectedHeader({ alg: TOKEN_ALGORITHM })
+    .setIssuer('fedstack-auth')
+    .setAudience('fedstack')
+    .setSubject(claims.userId)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime('2h')
+    .sign(key);
+}
+
+/**
+ * Signs in the seeded users as auth would, without hashing a password for each: a sign-in (session) row
+ * per user in auth's database, and an access token for it signed with the run's key.
+ */
+export async function signInUsers(privateJwk: string, userIds: string[], authDatabase: string): Promise<string[]> {
+  const sessions = userIds.map((userId) => ({ userId, sessionId: randomUUID() }));
+  await query(
+    authDatabase,
+    `INSERT INTO auth.sessions (user_id, family_id, token_hash, expires_at)
+     SELECT user_id, family_id, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), now() + interval '1 day'
+     FROM unnest($1::uuid[], $2::uuid[]) AS s(user_id, family_id)`,
+    [sessions.map((session) => session.userId), sessions.map((session) => session.sessionId)],
+  );
+  return Promise.all(sessions.map((session) => accessToken(privateJwk, session)));
+}

@@ -1,0 +1,152 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPOSITORY_ROOT, SERVICES, freePort } from '@fedstack/runtime';
+import {
+  DEMO_ADMIN,
+  createScratchDatabases,
+  developmentPasswordSettings,
+  ownerUrlFor,
+  prepareDatabases,
+  seedDemoData,
+  type DatabaseLayout,
+} from '@fedstack/shared-db';
+import { compose, readSupergraphConfig } from '@fedstack/gateway';
+import { testSigningKey } from '@fedstack/service-kit/testing';
+import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
+import { signInUsers, type Tokens } from './mix';
+import { seedScale, type Scale } from './seed-scale';
+import { query } from './sql';
+
+export const HOST = '127.0.0.1';
+export const SCALE: Scale = { users: 10_000, paymentsPerUser: 10, usersWithoutProfileEvery: 10, auditEntries: 20_000 };
+/** Distinct signed-in users the load is spread over. */
+export const USERS = 300;
+
+/** Which Node runs each of our processes: a path, or a function of the process's name (a profiling wrapper). */
+export type NodeFor = string | ((name: string) => string);
+
+/**
+ * Fresh databases seeded at scale, a supergraph pointing at ports of our own, signing keys and signed-in
+ * users: everything the stack needs, with our processes started and stopped on demand (on any Node, from
+ * any checkout of the repository) so that several runs can share one data set.
+ */
+export interface BenchStack {
+  layout: DatabaseLayout;
+  databaseEnv: NodeJS.ProcessEnv;
+  scratch: string;
+  supergraphFile: string;
+  ports: Record<string, number>;
+  gatewayUrl: string;
+  processes: PlannedProcess[];
+  tokens: Tokens;
+  /** The running processes by name: ours, and any other the caller adds (so that they are stopped too). */
+  children: Map<string, ChildProcess>;
+  /** Starts our gateway and subgraphs, from `root` (another checkout) when given. */
+  start(node: NodeFor, root?: string): Promise<void>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Sets the data and the keys up, then starts our stack on the machine's Node. */
+export async function startBenchStack(layout: DatabaseLayout, options: { workers: number; extraPorts?: string[] }): Promise<BenchStack> {
+  console.log(`\n== ${layout} layout: seeding ${SCALE.users} users and ${SCALE.users * SCALE.paymentsPerUser} payments on fresh databases…`);
+  const database = await createScratchDatabases(layout);
+  const databaseEnv = { ...process.env, ...database.env };
+  const children = new Map<string, ChildProcess>();
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-'));
+  const close = async () => {
+    await Promise.all([...children.values()].map(stopProcess));
+    await database.drop();
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  try {
+    await prepareDatabases(databaseEnv, { quiet: true });
+    await seedDemoData(databaseEnv);
+    await seedScale(databaseEnv, SCALE);
+
+    const names = ['gateway', ...SERVICES, ...(options.extraPorts ?? [])];
+    const ports = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await freePort()] as const)));
+    const processes = planStack(Object.fromEntries(['gateway', ...SERVICES].map((name) => [`${name.toUpperCase()}_PORT`, String(ports[name])])));
+    const config = readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml'));
+    const composed = compose({
+      ...config,
+      subgraphs: config.subgraphs.map((subgraph) => ({ ...subgraph, routingUrl: `http://${HOST}:${ports[subgraph.name]}/graphql` })),
+    });
+    if (!composed.ok) throw new Error(composed.errors.join('\n'));
+    const supergraphFile = path.join(scratch, 'supergraph.graphql');
+    writeFileSync(supergraphFile, composed.supergraphSdl);
+
+    const key = await testSigningKey();
+    const internalKeys = Object.fromEntries(await Promise.all(SERVICES.map(async (service) => [service, (await testSigningKey()).privateKey] as const)));
+    const env: NodeJS.ProcessEnv = {
+      ...databaseEnv,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST,
+      METRICS_PORT: '0',
+      ...developmentPasswordSettings(),
+      JWT_PRIVATE_KEY: key.privateKey,
+      JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
+      GATEWAY_PRIVATE_KEY: key.privateKey,
+      // The peer gateways cannot sign our assertion; the subgraphs take every caller, for ours too (whose
+      // check, once per token, is a map lookup per request).
+      REQUIRE_GATEWAY: 'false',
+      ...routing(processes, HOST, {}),
+      SUPERGRAPH_FILE: supergraphFile,
+      GATEWAY_WORKERS: String(options.workers),
+    };
+    const start = async (node: NodeFor, root?: string) => {
+      for (const target of processes) {
+        const planned = root ? { ...target, entry: path.join(root, target.entry) } : target;
+        const child = startProcess(
+          planned,
+          { ...env, ...(target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] }) },
+          undefined,
+          typeof node === 'string' ? node : node(target.name),
+        );
+        children.set(target.name, child);
+        await waitUntilReady(target, HOST, child);
+      }
+    };
+    const stop = async () => {
+      await Promise.all(
+        processes
+          .map((target) => children.get(target.name))
+          .filter((child): child is ChildProcess => child !== undefined)
+          .map(stopProcess),
+      );
+      for (const target of processes) children.delete(target.name);
+    };
+    await start(process.execPath);
+
+    const gatewayUrl = `http://${HOST}:${ports.gateway}/graphql`;
+    const authDatabase = ownerUrlFor('auth', databaseEnv);
+    const userIds = (
+      await query<{ id: string }>(authDatabase, `SELECT id FROM auth.users WHERE email LIKE 'bench-%' ORDER BY created_at DESC LIMIT $1`, [USERS])
+    ).map((row) => row.id);
+    const tokens: Tokens = {
+      users: await signInUsers(key.privateKey, userIds, authDatabase),
+      admin: await signIn(gatewayUrl, DEMO_ADMIN.email, DEMO_ADMIN.password),
+    };
+    return { layout, databaseEnv, scratch, supergraphFile, ports, gatewayUrl, processes, tokens, children, start, stop, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function signIn(url: string, email: string, password: string): Promise<string> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation ($e: EmailAddress!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }',
+      variables: { e: email, p: password },
+    }),
+  });
+  const body = (await response.json()) as { data?: { login: { accessToken: string } }; errors?: unknown };
+  if (!body.data) throw new Error(`sign-in failed: ${JSON.stringify(body.errors)}`);
+  return body.data.login.accessToken;
+}
