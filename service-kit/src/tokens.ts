@@ -1,4 +1,5 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { AppError, TOKEN_ALGORITHM, forbidden, unauthenticated, type VerificationKey } from '@fedstack/runtime';
 import { isUuid } from './ids';
 
@@ -31,12 +32,23 @@ function explain(error: unknown): AppError {
   return unauthenticated('Access token is not valid');
 }
 
+/** Verified tokens remembered per process: a user's next requests skip the signature check. */
+const VERIFIED_TOKENS = 10_000;
+
 /**
  * Verifies access tokens with the public key alone. The algorithm, issuer and audience are pinned, so
  * `alg: none`, an HS256 token "signed" with the public key, or a token for another audience all fail.
+ *
+ * A token that verified is remembered, by its exact text, until it expires: the signature check was the
+ * largest single cost of a subgraph's request, and a token's claims cannot change. What can change (a
+ * suspension, a logout) is the account policy's business, checked on every request all the same.
  */
 export function createTokenVerifier(options: { key: VerificationKey; issuer: string; audience: string }): TokenVerifier {
+  const verified = new LRUCache<string, { viewer: Viewer; expiresAtMs: number }>({ max: VERIFIED_TOKENS });
   return async (token) => {
+    const known = verified.get(token);
+    // Expiry on the same clock as jose's check: a remembered token is refused as expired when a new one would be.
+    if (known && Date.now() < known.expiresAtMs) return known.viewer;
     let payload: JWTPayload;
     try {
       // jose's overloads differ for a key and a key-set function; both are valid here.
@@ -60,7 +72,9 @@ export function createTokenVerifier(options: { key: VerificationKey; issuer: str
     ) {
       throw unauthenticated('Access token is not valid: unexpected claims');
     }
-    return { userId: sub, role, sessionId: sid, tokenId: jti };
+    const viewer: Viewer = { userId: sub, role, sessionId: sid, tokenId: jti };
+    verified.set(token, { viewer, expiresAtMs: (payload.exp as number) * 1000 });
+    return viewer;
   };
 }
 
