@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type Service, forbidden, unauthenticated } from '@fedstack/runtime';
 import { eventHandler, type EventHandler } from './internal';
+import type { PreparedStatement, ServiceClient } from '@fedstack/shared-db';
 import type { RawExecutor } from './outbox';
 import type { RequestAuth, Viewer, ViewerRole } from './tokens';
 
@@ -73,7 +74,7 @@ export interface RawQuerier extends RawExecutor {
 /** A service's view of account states, in its own schema's account_states and revoked_sessions tables. */
 export function accountView(
   service: Service,
-  db: RawQuerier,
+  db: RawQuerier & Pick<ServiceClient<Service>, 'sql'>,
 ): AccountStateSource & {
   /** Applies an account change unless a newer one is already there. */
   record(tx: RawExecutor, change: AccountChanged): Promise<void>;
@@ -94,17 +95,19 @@ export function accountView(
       change.version,
     );
   };
+  // Every request's check: prepared once per connection (see ServiceClient.sql).
+  const lookup: PreparedStatement = {
+    name: 'account_lookup',
+    text: `SELECT a.role, a.status, a.erased_at IS NOT NULL AS erased,
+                  EXISTS (SELECT 1 FROM ${schema}.revoked_sessions r WHERE r.family_id = $2::uuid AND r.expires_at > now()) AS session_ended
+           FROM (SELECT 1) AS one LEFT JOIN ${schema}.account_states a ON a.user_id = $1::uuid`,
+  };
   return {
     async lookup(userId, sessionId) {
-      const [row] = await db.$queryRawUnsafe<
-        { role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean }[]
-      >(
-        `SELECT a.role, a.status, a.erased_at IS NOT NULL AS erased,
-                EXISTS (SELECT 1 FROM ${schema}.revoked_sessions r WHERE r.family_id = $2::uuid AND r.expires_at > now()) AS session_ended
-         FROM (SELECT 1) AS one LEFT JOIN ${schema}.account_states a ON a.user_id = $1::uuid`,
+      const [row] = await db.sql<{ role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean }>(lookup, [
         userId,
         sessionId,
-      );
+      ]);
       if (!row || (row.role === null && !row.session_ended)) return null;
       return { role: row.role ?? 'USER', status: row.status ?? 'ACTIVE', erased: row.erased ?? false, sessionEnded: row.session_ended };
     },

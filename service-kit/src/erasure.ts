@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
+import type { ServiceClient } from '@fedstack/shared-db';
 import { accountView, ACCOUNT_CHANGED, lockAccountForErasure, type RawQuerier } from './accounts';
 import { command, type CommandHandler } from './internal';
 
@@ -33,7 +34,7 @@ export const ERASE_INPUT = z.object({
   account: ACCOUNT_CHANGED,
 });
 
-interface TransactionalQuerier extends RawQuerier {
+interface TransactionalQuerier extends RawQuerier, Pick<ServiceClient<Service>, 'sql'> {
   $transaction<R>(work: (tx: RawQuerier) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
 }
 

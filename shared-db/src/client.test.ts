@@ -18,6 +18,22 @@ describe('createServiceClient', () => {
     }
   });
 
+  it('runs hot statements prepared, once per connection, as the service role', async () => {
+    const events: QueryEvent[] = [];
+    const payments = createServiceClient('payments', { poolSize: 1, onQuery: (event) => events.push(event) });
+    try {
+      const statement = { name: 'test_role', text: 'SELECT current_user AS role, $1::int + 1 AS next' };
+      expect(await payments.sql(statement, [1])).toEqual([{ role: 'payments_svc', next: 2 }]);
+      expect(await payments.sql(statement, [41])).toEqual([{ role: 'payments_svc', next: 42 }]);
+      // The one connection holds it prepared, under a name of the service's own.
+      const prepared = await payments.sql<{ name: string }>({ name: 'test_prepared', text: 'SELECT name FROM pg_prepared_statements ORDER BY name' }, []);
+      expect(prepared.map((row) => row.name)).toEqual(['payments_test_prepared', 'payments_test_role']);
+      expect(events.map((event) => event.sql)).toEqual([statement.text, statement.text, expect.stringMatching(/pg_prepared_statements/)]);
+    } finally {
+      await payments.$disconnect();
+    }
+  });
+
   it.each(SERVICES)("gives %s a client of its own schema's models only, and PostgreSQL refuses the rest", async (service) => {
     const db = createServiceClient(service, { poolSize: 1 });
     // Model delegates are the client's properties that can findMany.

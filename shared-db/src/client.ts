@@ -26,7 +26,23 @@ export interface PoolStats {
   waiting: number;
 }
 
-export type ServiceClient<S extends Service> = Generated[S]['client'] & { readonly service: S; poolStats(): PoolStats };
+/** A statement the hot path runs often: prepared once per connection under its name, then only bound and executed. */
+export interface PreparedStatement {
+  /** Unique within the service, and always for the same text. */
+  name: string;
+  text: string;
+}
+
+export type ServiceClient<S extends Service> = Generated[S]['client'] & {
+  readonly service: S;
+  poolStats(): PoolStats;
+  /**
+   * Runs a prepared statement on the client's pool, past Prisma: the few reads every request makes (the
+   * account check, the entity loaders), where Prisma's per-query cost was most of the service's CPU.
+   * Rows come as node-postgres gives them (uuid and numeric as strings, timestamptz as Date).
+   */
+  sql<R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]>;
+};
 
 /** What a service may use inside one of its own transactions. */
 export type ServiceTransaction<S extends Service> = Generated[S]['transaction'];
@@ -106,5 +122,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   const PrismaClient = GENERATED[service]();
   const client = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   const poolStats = (): PoolStats => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
-  return Object.assign(client, { service, poolStats }) as ServiceClient<S>;
+  const sql = async <R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]> =>
+    (await pool.query({ name: `${service}_${statement.name}`, text: statement.text, values: [...values] })).rows as R[];
+  return Object.assign(client, { service, poolStats, sql }) as ServiceClient<S>;
 }

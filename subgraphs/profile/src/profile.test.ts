@@ -104,7 +104,7 @@ describe('profile subgraph', () => {
     // One for the whole batch, after the request's account check.
     expect(statements.map((statement) => statement.sql)).toEqual([
       expect.stringMatching(/account_states/),
-      expect.stringMatching(/FROM "profile"\."profiles"/),
+      expect.stringMatching(/FROM profile\.profiles/),
     ]);
   });
 

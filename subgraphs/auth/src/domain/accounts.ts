@@ -1,5 +1,5 @@
 import { badUserInput, conflict, forbidden, notFound } from '@fedstack/runtime';
-import type { AuthPrisma, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
+import type { AuthPrisma, PreparedStatement, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
 import { SignInThrottle } from './throttle';
 import {
   ACCOUNT_TOPICS,
@@ -47,16 +47,21 @@ interface LockedUser {
 export function accountStates(db: AuthDb): AccountStateSource {
   return {
     async lookup(userId, sessionId) {
-      const [row] = await db.$queryRaw<{ role: Role; status: Status; erased: boolean; session_ended: boolean }[]>`
-        SELECT u.role::text AS role, u.status::text AS status, u.erased_at IS NOT NULL AS erased,
-               NOT EXISTS (SELECT 1 FROM auth.sessions s WHERE s.family_id = ${sessionId}::uuid AND s.revoked_at IS NULL) AS session_ended
-        FROM auth.users u WHERE u.id = ${userId}::uuid`;
+      const [row] = await db.sql<{ role: Role; status: Status; erased: boolean; session_ended: boolean }>(ACCOUNT_LOOKUP, [userId, sessionId]);
       // A token for a user auth does not know cannot stand for anyone.
       if (!row) return { role: 'USER', status: 'ACTIVE', erased: true, sessionEnded: true } satisfies AccountSnapshot;
       return { role: row.role, status: row.status, erased: row.erased, sessionEnded: row.session_ended };
     },
   };
 }
+
+/** Every request's check, prepared once per connection (see ServiceClient.sql). */
+const ACCOUNT_LOOKUP: PreparedStatement = {
+  name: 'account_lookup',
+  text: `SELECT u.role::text AS role, u.status::text AS status, u.erased_at IS NOT NULL AS erased,
+                NOT EXISTS (SELECT 1 FROM auth.sessions s WHERE s.family_id = $2::uuid AND s.revoked_at IS NULL) AS session_ended
+         FROM auth.users u WHERE u.id = $1::uuid`,
+};
 
 /** A sign-in (refresh-token family) and when its newest refresh token was issued. */
 interface EndedFamily {

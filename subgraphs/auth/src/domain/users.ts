@@ -1,4 +1,4 @@
-import type { AuthPrisma, ServiceClient, UserRecord } from '@fedstack/shared-db';
+import type { AuthPrisma, PreparedStatement, ServiceClient, UserRecord } from '@fedstack/shared-db';
 import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';
 
@@ -12,10 +12,22 @@ export function likeLiteral(text: string): string {
 
 type AuthDb = ServiceClient<'auth'>;
 
+/** Users by id: every request that names the viewer runs it, so it is prepared (see ServiceClient.sql). */
+const USERS_BY_ID: PreparedStatement = {
+  name: 'users_by_id',
+  text: `SELECT id, email, role::text AS role, status::text AS status, created_at AS "createdAt", updated_at AS "updatedAt",
+                last_login_at AS "lastLoginAt", erased_at AS "erasedAt", state_version AS "stateVersion"
+         FROM auth.users WHERE id = ANY($1::uuid[])`,
+};
+
 /** Loads users by id for one request: one SQL statement per batch, results in key order. */
 export function createUserLoader(db: AuthDb) {
   return batchLoader<string, UserRecord>(
-    (ids) => db.user.findMany({ where: { id: { in: ids.filter(isUuid) } } }),
+    async (ids) =>
+      (await db.sql<Omit<UserRecord, 'stateVersion'> & { stateVersion: string }>(USERS_BY_ID, [ids.filter(isUuid)])).map((user) => ({
+        ...user,
+        stateVersion: BigInt(user.stateVersion),
+      })),
     (user) => user.id,
     null,
   );

@@ -1,5 +1,5 @@
 import { AppError, ErrorCode, badUserInput, conflict, notFound } from '@fedstack/runtime';
-import { type Decimal, type PaymentRecord, type PaymentStatus, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
+import { Decimal, type PaymentRecord, type PaymentStatus, type PreparedStatement, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
 import {
   type BackgroundWorker,
   batchLoader,
@@ -269,14 +269,23 @@ export interface MoneyTotal {
   amount: Decimal;
 }
 
+/** Per user and currency, succeeded payments minus refunds; prepared, as most requests ask for totals. */
+const TOTALS_BY_USER: PreparedStatement = {
+  name: 'totals_by_user',
+  text: `SELECT user_id AS "userId", currency, sum(amount - refunded_amount) AS amount
+         FROM payments.payments
+         WHERE user_id = ANY($1::uuid[]) AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')
+         GROUP BY user_id, currency ORDER BY currency`,
+};
+
 /** Per user and currency, succeeded payments minus refunds, summed by PostgreSQL: one statement per batch. */
 export function createTotalsLoader(db: PaymentsDb) {
   return groupedBatchLoader<string, MoneyTotal>(
-    (userIds) => db.$queryRaw<MoneyTotal[]>`
-      SELECT user_id AS "userId", currency, sum(amount - refunded_amount) AS amount
-      FROM payments.payments
-      WHERE user_id = ANY(${userIds.filter(isUuid)}::uuid[]) AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')
-      GROUP BY user_id, currency ORDER BY currency`,
+    async (userIds) =>
+      (await db.sql<{ userId: string; currency: string; amount: string }>(TOTALS_BY_USER, [userIds.filter(isUuid)])).map((total) => ({
+        ...total,
+        amount: new Decimal(total.amount),
+      })),
     (total) => total.userId,
   );
 }
@@ -297,26 +306,34 @@ export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
   return groupedBatchLoader<string, PaymentRecord>(
     async (userIds) => {
       if (first === 0) return [];
-      return db.$queryRaw<PaymentRecord[]>`
-        SELECT "id", "userId", "amount", "currency", "status", "description", "refundedAmount", "methodLast4",
-               "processorRef", "declineCode", "createdAt", "updatedAt", "anonymisedAt"
-        FROM (
-          SELECT p.id AS "id", p.user_id AS "userId", p.amount AS "amount", p.currency AS "currency", p.status::text AS "status",
-                 p.description AS "description", p.refunded_amount AS "refundedAmount", p.method_last4 AS "methodLast4",
-                 p.processor_ref AS "processorRef", p.decline_code AS "declineCode", p.created_at AS "createdAt",
-                 p.updated_at AS "updatedAt", p.anonymised_at AS "anonymisedAt",
-                 row_number() OVER (PARTITION BY p.user_id ORDER BY p.created_at DESC, p.id DESC) AS rank
-          FROM payments.payments p
-          WHERE p.user_id = ANY(${userIds.filter(isUuid)}::uuid[])
-            AND (${args.status ?? null}::text IS NULL OR p.status::text = ${args.status ?? null}::text)
-            AND (${after?.createdAt ?? null}::timestamptz IS NULL OR (p.created_at, p.id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
-        ) ranked
-        WHERE rank <= ${first + 1}
-        ORDER BY "userId", rank`;
+      const rows = await db.sql<PaymentRow>(PAYMENT_PAGES, [userIds.filter(isUuid), args.status ?? null, after?.createdAt ?? null, after?.id ?? null, first + 1]);
+      return rows.map((row) => ({ ...row, amount: new Decimal(row.amount), refundedAmount: new Decimal(row.refundedAmount) }) as PaymentRecord);
     },
     (payment) => payment.userId,
   );
 }
+
+type PaymentRow = Omit<PaymentRecord, 'amount' | 'refundedAmount'> & { amount: string; refundedAmount: string };
+
+/** Each user's page of payments, ranked by a window function; prepared, as most requests read one. */
+const PAYMENT_PAGES: PreparedStatement = {
+  name: 'payment_pages',
+  text: `SELECT "id", "userId", "amount", "currency", "status", "description", "refundedAmount", "methodLast4",
+                "processorRef", "declineCode", "createdAt", "updatedAt", "anonymisedAt"
+         FROM (
+           SELECT p.id AS "id", p.user_id AS "userId", p.amount AS "amount", p.currency AS "currency", p.status::text AS "status",
+                  p.description AS "description", p.refunded_amount AS "refundedAmount", p.method_last4 AS "methodLast4",
+                  p.processor_ref AS "processorRef", p.decline_code AS "declineCode", p.created_at AS "createdAt",
+                  p.updated_at AS "updatedAt", p.anonymised_at AS "anonymisedAt",
+                  row_number() OVER (PARTITION BY p.user_id ORDER BY p.created_at DESC, p.id DESC) AS rank
+           FROM payments.payments p
+           WHERE p.user_id = ANY($1::uuid[])
+             AND ($2::text IS NULL OR p.status::text = $2::text)
+             AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3::timestamptz, $4::uuid))
+         ) ranked
+         WHERE rank <= $5::int
+         ORDER BY "userId", rank`,
+};
 
 /** Turns one user's fetched rows (first + 1 at most) into a connection. */
 export function paymentConnection(rows: PaymentRecord[], args: PaymentPageArgs): Connection<PaymentRecord> {

@@ -1,5 +1,5 @@
 import { badUserInput } from '@fedstack/runtime';
-import type { ProfileRecord, ServiceClient } from '@fedstack/shared-db';
+import type { PreparedStatement, ProfileRecord, ServiceClient } from '@fedstack/shared-db';
 import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
 
@@ -65,10 +65,18 @@ export function validateProfileChanges(input: UpdateProfileInput): ProfileChange
   return changes;
 }
 
+/** Profiles by user id: most requests read one, so it is prepared (see ServiceClient.sql). */
+const PROFILES_BY_USER: PreparedStatement = {
+  name: 'profiles_by_user',
+  text: `SELECT user_id AS "userId", display_name AS "displayName", bio, avatar_url AS "avatarUrl", locale, timezone,
+                created_at AS "createdAt", updated_at AS "updatedAt"
+         FROM profile.profiles WHERE user_id = ANY($1::uuid[])`,
+};
+
 /** Loads profiles by user id for one request: one SQL statement per batch. */
 export function createProfileLoader(db: ProfileDb) {
   return batchLoader<string, ProfileRecord>(
-    (userIds) => db.profile.findMany({ where: { userId: { in: userIds.filter(isUuid) } } }),
+    (userIds) => db.sql<ProfileRecord>(PROFILES_BY_USER, [userIds.filter(isUuid)]),
     (profile) => profile.userId,
     null,
   );
