@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildSchema, parse, type OperationDefinitionNode } from 'graphql';
+import type { GraphQLRequestContextDidResolveOperation, GraphQLRequestListener, GraphQLServerListener } from '@apollo/server';
+import { GraphQLError, buildSchema, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import type * as graphql from 'graphql';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
-import { costModelOf, operationCost } from './limits';
+import { costModelOf, operationCost, operationLimitsPlugin } from './limits';
+
+// Counts validation passes (the limits' rules run in one) while keeping graphql's own validate.
+jest.mock('graphql', () => {
+  const actual = jest.requireActual<typeof graphql>('graphql');
+  return { ...actual, validate: jest.fn(actual.validate) };
+});
 
 const SDL = `
   directive @cost(weight: Int!) on FIELD_DEFINITION
@@ -69,5 +77,46 @@ describe('operation cost from @cost and @listSize', () => {
     expect(supergraph.get('User.payments')).toMatchObject({ slicingArguments: ['first'], sizedFields: ['edges'] });
     expect(supergraph.get('Mutation.login')).toEqual({ weight: 100 });
     expect(supergraph.get('Payment.refunds')).toEqual({ assumedSize: 10 });
+  });
+});
+
+describe('operationLimitsPlugin', () => {
+  /** The plugin as Apollo Server drives it: started on a schema, then one request per call to `resolve`. */
+  async function plugin() {
+    const limits = operationLimitsPlugin({ maxDepth: 3, maxAliases: 2, maxDirectives: 5, maxTokens: 1000, maxCost: 1000 });
+    const server = (await limits.serverWillStart?.({} as never)) as GraphQLServerListener;
+    server.schemaDidLoadOrUpdate?.({ apiSchema: schema, coreSupergraphSdl: SDL });
+    return async (document: DocumentNode) => {
+      const request = (await limits.requestDidStart?.({} as never)) as GraphQLRequestListener<never>;
+      const operation = document.definitions[0] as OperationDefinitionNode;
+      return request.didResolveOperation?.({
+        schema,
+        document,
+        operation,
+        request: { variables: {} },
+      } as unknown as GraphQLRequestContextDidResolveOperation<never>);
+    };
+  }
+
+  beforeEach(() => jest.mocked(validate).mockClear());
+
+  it('checks a document against its rules once, however many requests send it', async () => {
+    const resolve = await plugin();
+    const document = parse('{ me { id email } }');
+    for (let request = 0; request < 5; request += 1) await resolve(document);
+    expect(jest.mocked(validate)).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a document over a limit every time, with an error of its own each time', async () => {
+    const resolve = await plugin();
+    const document = parse('{ me { friends { friends { friends { id } } } } }');
+    const first = await resolve(document).catch((error: unknown) => error);
+    const second = await resolve(document).catch((error: unknown) => error);
+    expect(first).toBeInstanceOf(GraphQLError);
+    expect(second).toBeInstanceOf(GraphQLError);
+    expect(second).not.toBe(first);
+    expect((second as GraphQLError).extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth', max: 3 });
+    expect((second as GraphQLError).message).toBe((first as GraphQLError).message);
+    expect(jest.mocked(validate)).toHaveBeenCalledTimes(1);
   });
 });

@@ -203,6 +203,20 @@ export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlug
     maxAliasesRule({ n: limits.maxAliases, ...armor('aliases', limits.maxAliases) }),
     maxDirectivesRule({ n: limits.maxDirectives, ...armor('directives', limits.maxDirectives) }),
   ];
+  // The rules look at the document alone, and the server keeps one parsed document per query text:
+  // each is checked once, not on every request that sends it.
+  const checked = new WeakMap<DocumentNode, GraphQLError | null>();
+  const check = (schema: GraphQLSchema, document: DocumentNode): GraphQLError | null => {
+    let refusal = checked.get(document);
+    if (refusal === undefined) {
+      // Validation is synchronous: what this call adds to the refusals is this document's.
+      refusals.length = 0;
+      validate(schema, document, rules);
+      refusal = refusals[0] ?? null;
+      checked.set(document, refusal);
+    }
+    return refusal;
+  };
   let model: CostModel = new Map();
   return {
     async serverWillStart() {
@@ -216,10 +230,9 @@ export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlug
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) return;
-          // Validation is synchronous: what this call adds to the refusals is this document's.
-          refusals.length = 0;
-          validate(schema, document, rules);
-          if (refusals[0]) throw refusals[0];
+          const refusal = check(schema, document);
+          // A fresh error each time: Apollo adds to the one it is given.
+          if (refusal) throw new GraphQLError(refusal.message, { extensions: refusal.extensions });
           const cost = operationCost(schema, model, document, operation, request.variables ?? {});
           if (cost > limits.maxCost) throw tooComplex('cost', limits.maxCost, `its cost is ${cost}, over the limit of ${limits.maxCost}`);
         },
