@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { createServiceClient, type QueryEvent } from './client';
+import { ownerUrlFor } from './config';
 import { SERVICES } from '@fedstack/runtime';
 
 describe('createServiceClient', () => {
@@ -31,6 +33,59 @@ describe('createServiceClient', () => {
       expect(events.map((event) => event.sql)).toEqual([statement.text, statement.text, expect.stringMatching(/pg_prepared_statements/)]);
     } finally {
       await payments.$disconnect();
+    }
+  });
+
+  it('commits a transaction whose work returns, and leaves nothing of one whose work throws', async () => {
+    const payments = createServiceClient('payments', { poolSize: 1 });
+    const key = (suffix: string) => `client-test-${process.pid}-${suffix}`;
+    const insert = {
+      name: 'test_insert_key',
+      text: `INSERT INTO payments.idempotency_records (user_id, operation, key, request_hash) VALUES (gen_random_uuid(), 'test', $1, 'x')`,
+    };
+    const count = async (suffix: string) =>
+      (
+        await payments.sql<{ n: number }>({ name: 'test_count_key', text: 'SELECT count(*)::int AS n FROM payments.idempotency_records WHERE key = $1' }, [
+          key(suffix),
+        ])
+      )[0]?.n;
+    try {
+      expect(await payments.sqlTransaction(async (tx) => (await tx.sql(insert, [key('kept')]), 'done'))).toBe('done');
+      await expect(
+        payments.sqlTransaction(async (tx) => {
+          await tx.sql(insert, [key('undone')]);
+          await tx.$executeRawUnsafe(
+            `INSERT INTO payments.idempotency_records (user_id, operation, key, request_hash) VALUES (gen_random_uuid(), 'test', $1, 'x')`,
+            key('undone too'),
+          );
+          throw new Error('the work failed');
+        }),
+      ).rejects.toThrow('the work failed');
+      expect([await count('kept'), await count('undone'), await count('undone too')]).toEqual([1, 0, 0]);
+      // The one connection went back to the pool clean: a new transaction works on it.
+      expect(await payments.sqlTransaction((tx) => tx.$queryRawUnsafe<{ one: number }[]>('SELECT 1 AS one'))).toEqual([{ one: 1 }]);
+    } finally {
+      await payments.$executeRawUnsafe(`DELETE FROM payments.idempotency_records WHERE key LIKE 'client-test-%'`).catch(() => undefined);
+      await payments.$disconnect();
+    }
+  });
+
+  it('closes its connections on $disconnect even when only prepared statements ran (Prisma never connected)', async () => {
+    const profile = createServiceClient('profile', { poolSize: 1 });
+    const [backend] = await profile.sql<{ pid: number }>({ name: 'test_backend', text: 'SELECT pg_backend_pid() AS pid' }, []);
+    await profile.$disconnect();
+    const owner = new pg.Client(ownerUrlFor('profile', process.env));
+    await owner.connect();
+    try {
+      // db:split refuses to move a service while any of its connections is open.
+      let open = 1;
+      for (let attempt = 0; attempt < 20 && open > 0; attempt += 1) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+        open = (await owner.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend?.pid])).rows[0]?.n ?? 0;
+      }
+      expect(open).toBe(0);
+    } finally {
+      await owner.end();
     }
   });
 

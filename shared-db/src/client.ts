@@ -33,6 +33,13 @@ export interface PreparedStatement {
   text: string;
 }
 
+/** One transaction on a connection of the pool, past Prisma: prepared statements, and raw SQL as Prisma's transactions take it. */
+export interface SqlTransaction {
+  sql<R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
+}
+
 export type ServiceClient<S extends Service> = Generated[S]['client'] & {
   readonly service: S;
   poolStats(): PoolStats;
@@ -42,6 +49,11 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
    * Rows come as node-postgres gives them (uuid and numeric as strings, timestamptz as Date).
    */
   sql<R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]>;
+  /**
+   * Runs `work` in one transaction on a connection of the pool (committed if it returns, rolled back if
+   * it throws), for the one hot write (a payment) whose statements were mostly Prisma's own cost.
+   */
+  sqlTransaction<R>(work: (tx: SqlTransaction) => Promise<R>): Promise<R>;
 };
 
 /** What a service may use inside one of its own transactions. */
@@ -120,9 +132,42 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     ...(options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {}),
   });
   const PrismaClient = GENERATED[service]();
-  const client = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  // The pool is ours to end: Prisma disposes of it only if it ever connected, and `sql` may be all a process used.
+  const client = new PrismaClient({ adapter: new PrismaPg(pool) }) as { $disconnect(): Promise<void> };
   const poolStats = (): PoolStats => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
-  const sql = async <R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]> =>
-    (await pool.query({ name: `${service}_${statement.name}`, text: statement.text, values: [...values] })).rows as R[];
-  return Object.assign(client, { service, poolStats, sql }) as ServiceClient<S>;
+  const prepared = (statement: PreparedStatement, values: readonly unknown[]) => ({
+    name: `${service}_${statement.name}`,
+    text: statement.text,
+    values: [...values],
+  });
+  const sql = async <R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]> => (await pool.query(prepared(statement, values))).rows as R[];
+  const sqlTransaction = async <R>(work: (tx: SqlTransaction) => Promise<R>): Promise<R> => {
+    const connection = await pool.connect();
+    const tx: SqlTransaction = {
+      sql: async <T>(statement: PreparedStatement, values: readonly unknown[]) => (await connection.query(prepared(statement, values))).rows as T[],
+      $queryRawUnsafe: async <T>(query: string, ...values: unknown[]) => (await connection.query(query, values)).rows as T,
+      $executeRawUnsafe: async (query: string, ...values: unknown[]) => (await connection.query(query, values)).rowCount ?? 0,
+    };
+    let broken: Error | undefined;
+    try {
+      await connection.query('BEGIN');
+      const result = await work(tx);
+      await connection.query('COMMIT');
+      return result;
+    } catch (error) {
+      await connection.query('ROLLBACK').catch((rollbackFailed: Error) => {
+        // A connection that cannot roll back goes, rather than back into the pool mid-transaction.
+        broken = rollbackFailed;
+      });
+      throw error;
+    } finally {
+      connection.release(broken);
+    }
+  };
+  const disconnectPrisma = client.$disconnect.bind(client);
+  const $disconnect = async () => {
+    await disconnectPrisma();
+    if (!pool.ending) await pool.end();
+  };
+  return Object.assign(client, { service, poolStats, sql, sqlTransaction, $disconnect }) as unknown as ServiceClient<S>;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { AppError, ErrorCode, badUserInput, conflict, notFound } from '@fedstack/runtime';
 import { Decimal, type PaymentRecord, type PaymentStatus, type PreparedStatement, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
 import {
@@ -63,28 +64,76 @@ export async function createPayment(
   assertTokenFormat(request.paymentMethodToken, 'input.paymentMethodToken');
   const requestHash = fingerprint({ amount: amount.toFixed(), currency, description, token: request.paymentMethodToken });
 
-  const recorded = await db.$transaction(async (tx) => {
-    await guardAccountWrite(tx, 'payments', userId);
-    const claim = await claimIdempotencyKey(tx, { userId, operation: 'createPayment', key: idempotencyKey, requestHash });
-    if (claim.kind === 'replay') return tx.payment.findUniqueOrThrow({ where: { id: claim.paymentId as string } });
-    const created = await tx.payment.create({
-      data: {
+  const recorded =
+    (await db.sqlTransaction(async (tx) => {
+      await guardAccountWrite(tx, 'payments', userId);
+      // The key's claim and the PENDING payment in one statement; nothing when the key was claimed before.
+      const [created] = await tx.sql<PaymentRow>(CREATE_PENDING, [
         userId,
-        amount,
+        idempotencyKey,
+        requestHash,
+        randomUUID(),
+        amount.toFixed(),
         currency,
         description,
-        status: 'PENDING',
-        methodLast4: request.paymentMethodToken.slice(-4),
-        pendingToken: request.paymentMethodToken,
-      },
-    });
-    await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { paymentId: created.id } });
-    return created;
-  }, TRANSACTION);
+        request.paymentMethodToken.slice(-4),
+        request.paymentMethodToken,
+      ]);
+      return created && toPaymentRecord(created);
+    })) ??
+    // The key was used before: its first request's payment, or IDEMPOTENCY_KEY_REUSED (rare, so on Prisma).
+    (await db.$transaction(async (tx) => {
+      const claim = await claimIdempotencyKey(tx, { userId, operation: 'createPayment', key: idempotencyKey, requestHash });
+      if (claim.kind !== 'replay') throw new Error(`idempotency key ${idempotencyKey} was claimed and is not there`);
+      return tx.payment.findUniqueOrThrow({ where: { id: claim.paymentId as string } });
+    }, TRANSACTION));
   const payment = recorded.status === 'PENDING' && recorded.pendingToken ? await chargeAndSettle(db, processor, recorded) : recorded;
   if (payment.status === 'FAILED') throw paymentDeclined(payment);
   return payment;
 }
+
+/** A payments row under the Prisma model's field names (node-postgres gives numeric as text). */
+type PaymentRow = Omit<PaymentRecord, 'amount' | 'refundedAmount'> & { amount: string; refundedAmount: string };
+
+const toPaymentRecord = (row: PaymentRow): PaymentRecord => ({ ...row, amount: new Decimal(row.amount), refundedAmount: new Decimal(row.refundedAmount) });
+
+const PAYMENT_COLUMNS = `id, user_id AS "userId", amount, currency, status::text AS status, description, refunded_amount AS "refundedAmount",
+  method_last4 AS "methodLast4", processor_ref AS "processorRef", decline_code AS "declineCode", created_at AS "createdAt",
+  updated_at AS "updatedAt", anonymised_at AS "anonymisedAt", pending_token AS "pendingToken", charge_attempts AS "chargeAttempts",
+  next_charge_at AS "nextChargeAt"`;
+
+/** Claims the key for the payment and records the payment PENDING, or does nothing if the key is taken. */
+const CREATE_PENDING: PreparedStatement = {
+  name: 'create_pending_payment',
+  text: `WITH claim AS (
+           INSERT INTO payments.idempotency_records (user_id, operation, key, request_hash, payment_id)
+           VALUES ($1::uuid, 'createPayment', $2, $3, $4::uuid)
+           ON CONFLICT (user_id, operation, key) DO NOTHING
+           RETURNING id)
+         INSERT INTO payments.payments (id, user_id, amount, currency, status, description, method_last4, pending_token)
+         SELECT $4::uuid, $1::uuid, $5::numeric, $6, 'PENDING', $7, $8, $9 FROM claim
+         RETURNING ${PAYMENT_COLUMNS}`,
+};
+
+/**
+ * Records a charge's outcome on a payment still PENDING (and a decline's error code on its key, for
+ * retries), in one statement; nothing if someone settled it meanwhile.
+ */
+const SETTLE: PreparedStatement = {
+  name: 'settle_payment',
+  text: `WITH settled AS (
+           UPDATE payments.payments
+           SET status = $2::text::payments."PaymentStatus", processor_ref = $3, decline_code = $4, pending_token = NULL,
+               next_charge_at = NULL, updated_at = now()
+           WHERE id = $1::uuid AND status = 'PENDING'
+           RETURNING *),
+         declined AS (
+           UPDATE payments.idempotency_records SET error_code = $5
+           WHERE $5::text IS NOT NULL AND payment_id = $1::uuid AND EXISTS (SELECT 1 FROM settled))
+         SELECT ${PAYMENT_COLUMNS} FROM settled`,
+};
+
+const PAYMENT_BY_ID: PreparedStatement = { name: 'payment_by_id', text: `SELECT ${PAYMENT_COLUMNS} FROM payments.payments WHERE id = $1::uuid` };
 
 /**
  * Charges a PENDING payment under its processor key and records the outcome, unless someone (the
@@ -99,22 +148,16 @@ export async function chargeAndSettle(db: PaymentsDb, processor: PaymentProcesso
     // One payment row per client key: its id is the charge's key at the processor, whoever retries.
     idempotencyKey: payment.id,
   });
-  return db.$transaction(async (tx) => {
-    const settled = await tx.payment.updateMany({
-      where: { id: payment.id, status: 'PENDING' },
-      data: {
-        status: charge.approved ? 'SUCCEEDED' : 'FAILED',
-        processorRef: charge.approved ? charge.reference : null,
-        declineCode: charge.approved ? null : charge.declineCode,
-        pendingToken: null,
-        nextChargeAt: null,
-      },
-    });
-    if (settled.count === 1 && !charge.approved) {
-      await tx.idempotencyRecord.updateMany({ where: { paymentId: payment.id }, data: { errorCode: ErrorCode.PAYMENT_DECLINED } });
-    }
-    return tx.payment.findUniqueOrThrow({ where: { id: payment.id } });
-  }, TRANSACTION);
+  const [settled] = await db.sql<PaymentRow>(SETTLE, [
+    payment.id,
+    charge.approved ? 'SUCCEEDED' : 'FAILED',
+    charge.approved ? charge.reference : null,
+    charge.approved ? null : charge.declineCode,
+    charge.approved ? null : ErrorCode.PAYMENT_DECLINED,
+  ]);
+  const [current] = settled ? [settled] : await db.sql<PaymentRow>(PAYMENT_BY_ID, [payment.id]);
+  if (!current) throw new Error(`payment ${payment.id} is gone`);
+  return toPaymentRecord(current);
 }
 
 /**
@@ -306,14 +349,18 @@ export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
   return groupedBatchLoader<string, PaymentRecord>(
     async (userIds) => {
       if (first === 0) return [];
-      const rows = await db.sql<PaymentRow>(PAYMENT_PAGES, [userIds.filter(isUuid), args.status ?? null, after?.createdAt ?? null, after?.id ?? null, first + 1]);
-      return rows.map((row) => ({ ...row, amount: new Decimal(row.amount), refundedAmount: new Decimal(row.refundedAmount) }) as PaymentRecord);
+      const rows = await db.sql<PaymentRow>(PAYMENT_PAGES, [
+        userIds.filter(isUuid),
+        args.status ?? null,
+        after?.createdAt ?? null,
+        after?.id ?? null,
+        first + 1,
+      ]);
+      return rows.map(toPaymentRecord);
     },
     (payment) => payment.userId,
   );
 }
-
-type PaymentRow = Omit<PaymentRecord, 'amount' | 'refundedAmount'> & { amount: string; refundedAmount: string };
 
 /** Each user's page of payments, ranked by a window function; prepared, as most requests read one. */
 const PAYMENT_PAGES: PreparedStatement = {
