@@ -35,6 +35,16 @@ export const MIX: MixEntry[] = [
 
 export const ME_ENTRY = MIX[1] as MixEntry;
 
+/** The gateway-only rows: the three-subgraph read of the mix, and an admin page of 20 users across all four. */
+export const GATEWAY_ONLY: MixEntry[] = [
+  { name: 'gateway only: my account (3 subgraphs)', inTwenty: 1, make: () => ({ query: ACCOUNT }) },
+  {
+    name: 'gateway only: list of 20 users (3 subgraphs)',
+    inTwenty: 1,
+    make: () => ({ query: ADMIN_LIST, variables: { first: 20, prefix: 'bench-' }, admin: true }),
+  },
+];
+
 /** Signed-in users' access tokens, and an admin's. */
 export interface Tokens {
   users: string[];

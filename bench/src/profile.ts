@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       '',
       ...table(
         ['process', 'CPU ms per request', 'peak RSS MB'],
-        [...Object.entries(cpu)].map(([name, ms]) => [name, perRequest(ms).toFixed(2), rss[name] === undefined ? '' : (rss[name]).toFixed(0)]),
+        [...Object.entries(cpu)].map(([name, ms]) => [name, perRequest(ms).toFixed(2), rss[name] === undefined ? '' : rss[name].toFixed(0)]),
       ),
       '',
     ];

@@ -26,8 +26,17 @@ export interface ReportInput {
   scale: Scale;
   users: number;
   layouts: LayoutResult[];
+  /** The gateways in front of stub subgraphs. */
+  gatewayOnly: Row[];
+  /** The baseline's label in the rows ("baseline (c114295)"), when one was measured. */
+  baseline?: string;
   databaseUrlSet: boolean;
 }
+
+/** The headline load, and how our gateway is named in the rows. */
+export const MIX_LOAD = 'realistic mix';
+export const OURS = 'our gateway';
+const HIVE = 'Hive Gateway';
 
 interface Target {
   name: string;
@@ -42,21 +51,29 @@ function row(layout: LayoutResult, load: string, via: string, runtime?: string):
   return layout.rows.find((entry) => entry.load === load && entry.via === via && (runtime === undefined || entry.runtime === runtime));
 }
 
+const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? a.result.requestsPerSecond / b.result.requestsPerSecond : Number.NaN);
+const node20 = `Node ${process.versions.node}`;
+
 /** The targets of issue 14 that one run can check, per layout, with the measured values beside them. */
-export function targets(layout: LayoutResult): Target[] {
-  const ours = layout.rows.find((entry) => entry.load === 'realistic mix' && entry.via === 'our gateway');
-  const hive = row(layout, 'realistic mix', 'Hive Gateway 2.15');
-  if (!ours || !hive) return [];
+export function targets(layout: LayoutResult, baseline: string | undefined): Target[] {
+  const ours = row(layout, MIX_LOAD, OURS, node20);
+  if (!ours) return [];
+  const hives = layout.rows.filter((entry) => entry.load === MIX_LOAD && entry.via.startsWith(HIVE));
+  const bestHive = hives.sort((a, b) => b.result.requestsPerSecond - a.result.requestsPerSecond)[0];
   const cpu = ours.cpuPerRequest;
-  const peer = ours.result.requestsPerSecond / hive.result.requestsPerSecond;
+  const peer = ratio(ours, bestHive);
   const tail = ours.result.p99 / ours.result.p50;
   const errors = layout.rows.reduce((sum, entry) => sum + entry.result.errors, 0);
   const subgraphCpu = Math.max(...['auth', 'profile', 'payments', 'admin'].map((name) => cpu[name] ?? Number.NaN));
   const rss = (name: string) => layout.memory.find((entry) => entry.process === name)?.peakRssMb ?? Number.NaN;
   const subgraphRss = Math.max(...['auth', 'profile', 'payments', 'admin'].map(rss));
   const { acknowledged, distinctAcknowledged, stored } = layout.payments;
+  const overBaseline = baseline ? ratio(ours, row(layout, MIX_LOAD, baseline, node20)) : Number.NaN;
   return [
-    { name: 'mix: our gateway ÷ Hive Gateway (req/s)', value: `${peer.toFixed(2)}×`, goal: '≥ 1.5×', met: peer >= 1.5 },
+    ...(baseline
+      ? [{ name: `mix: our gateway ÷ ${baseline}, both on ${node20} (req/s)`, value: `${overBaseline.toFixed(2)}×`, goal: '≥ 2×', met: overBaseline >= 2 }]
+      : []),
+    { name: `mix: our gateway ÷ the best Hive Gateway variant (req/s)`, value: `${peer.toFixed(2)}×`, goal: '≥ 1.5×', met: peer >= 1.5 },
     { name: 'mix: PostgreSQL CPU ms per request', value: (cpu.postgres ?? Number.NaN).toFixed(2), goal: '≤ 1.0', met: (cpu.postgres ?? Infinity) <= 1 },
     { name: 'mix: busiest subgraph CPU ms per request', value: subgraphCpu.toFixed(2), goal: '≤ 0.5', met: subgraphCpu <= 0.5 },
     { name: 'mix: gateway CPU ms per request', value: (cpu.gateway ?? Number.NaN).toFixed(2), goal: '≤ 0.8', met: (cpu.gateway ?? Infinity) <= 0.8 },
@@ -73,6 +90,47 @@ export function targets(layout: LayoutResult): Target[] {
   ];
 }
 
+/** The gateway-only targets: against the Rust-planner variant on the same Node, and our gateway's own CPU. */
+function gatewayOnlyTargets(rows: Row[]): Target[] {
+  const load = rows[0]?.load;
+  const same = rows.filter((entry) => entry.load === load);
+  const rust = same.find((entry) => entry.via.includes('router-runtime'));
+  const oursSameNode = same.find((entry) => entry.via === OURS && entry.runtime === rust?.runtime);
+  const oursDefault = same.find((entry) => entry.via === OURS && entry.runtime === node20);
+  if (!rust || !oursSameNode || !oursDefault) return [];
+  const over = ratio(oursSameNode, rust);
+  const cpu = Math.min(oursSameNode.cpuPerRequest.gateway ?? Infinity, oursDefault.cpuPerRequest.gateway ?? Infinity);
+  return [
+    { name: `${load}: ours ÷ ${rust.via}, both on ${rust.runtime} (req/s)`, value: `${over.toFixed(2)}×`, goal: '≥ 1.5×', met: over >= 1.5 },
+    {
+      name: `${load}: our gateway CPU ms per request (${oursDefault.runtime} / ${oursSameNode.runtime})`,
+      value: `${(oursDefault.cpuPerRequest.gateway ?? Number.NaN).toFixed(2)} / ${(oursSameNode.cpuPerRequest.gateway ?? Number.NaN).toFixed(2)}`,
+      goal: '≤ 0.6',
+      met: cpu <= 0.6,
+    },
+  ];
+}
+
+function targetTable(list: Target[]): string[] {
+  return [
+    '| target | measured | goal | met |',
+    '| --- | ---: | --- | --- |',
+    ...list.map((target) => `| ${target.name} | ${target.value} | ${target.goal} | ${target.met ? 'yes' : '**no**'} |`),
+  ];
+}
+
+function rowTable(rows: Row[], groups: string[]): string[] {
+  return [
+    `| load | via | runtime | req/s | p50 ms | p99 ms | errors | ${groups.map((name) => `${name} CPU ms`).join(' | ')} |`,
+    `| --- | --- | --- | ---: | ---: | ---: | ---: | ${groups.map(() => '---:').join(' | ')} |`,
+    ...rows.map(
+      ({ result, ...entry }) =>
+        `| ${entry.load} | ${entry.via} | ${entry.runtime} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.errors} | ` +
+        `${groups.map((name) => (entry.cpuPerRequest[name] ?? Number.NaN).toFixed(2)).join(' | ')} |`,
+    ),
+  ];
+}
+
 /** Writes the Markdown report: targets per layout, then every row with CPU per process, then memory. */
 export function writeReport(file: string, input: ReportInput): void {
   const lines: string[] = [];
@@ -86,29 +144,38 @@ export function writeReport(file: string, input: ReportInput): void {
   lines.push(
     `Every figure is the median of ${input.settings.rounds} rounds of ${input.settings.roundSeconds} s at ${input.settings.connections} connections after a ` +
       `${input.settings.warmupSeconds} s warm-up; the systems of a row take turns within each round. Requests come from ${input.users} distinct signed-in ` +
-      `users in turn, so no two requests in flight are the same, except in the row that says so. Both gateways run ${input.settings.workers} worker processes ` +
-      'in front of the same subgraphs (production mode) and supergraph. CPU is milliseconds per request from /proc (user + system) of each process and its ' +
-      'children; `postgres` is every PostgreSQL process on the machine. Errors count transport failures, non-2xx answers and GraphQL errors.',
+      `users in turn, so no two requests in flight are the same, except in the row that says so. Every gateway runs ${input.settings.workers} worker processes ` +
+      "in front of the same subgraphs (production mode) and supergraph; Hive Gateway (both variants: its own query planner, and Hive Router's Rust planner " +
+      "through `@graphql-hive/router-runtime`) on the Node 24 it supports. Our stack runs on the machine's Node, then again on Node 24" +
+      (input.baseline
+        ? `, and the ${input.baseline} row is the same mix against the commit before this round's work, built in a git worktree, on the machine's Node`
+        : '') +
+      '. Rows that need a restart of our stack are measured after the others rather than interleaved with them. CPU is milliseconds per request from /proc ' +
+      '(user + system) of each process and its children; `postgres` is every PostgreSQL process on the machine. Errors count transport failures, non-2xx ' +
+      'answers and GraphQL errors.',
     '',
   );
   for (const layout of input.layouts) {
-    lines.push(`## ${layout.layout} layout`, '', '| target | measured | goal | met |', '| --- | ---: | --- | --- |');
-    for (const target of targets(layout)) lines.push(`| ${target.name} | ${target.value} | ${target.goal} | ${target.met ? 'yes' : '**no**'} |`);
-    lines.push('', `| load | via | runtime | req/s | p50 ms | p99 ms | errors | ${GROUPS.map((name) => `${name} CPU ms`).join(' | ')} |`);
-    lines.push(`| --- | --- | --- | ---: | ---: | ---: | ---: | ${GROUPS.map(() => '---:').join(' | ')} |`);
-    for (const entry of layout.rows) {
-      const { result } = entry;
-      lines.push(
-        `| ${entry.load} | ${entry.via} | ${entry.runtime} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.errors} | ` +
-          `${GROUPS.map((name) => (entry.cpuPerRequest[name] ?? Number.NaN).toFixed(2)).join(' | ')} |`,
-      );
-    }
+    lines.push(`## ${layout.layout} layout`, '', ...targetTable(targets(layout, input.baseline)), '', ...rowTable(layout.rows, GROUPS));
     lines.push('', '| process | peak RSS (MB, largest of its processes) |', '| --- | ---: |');
     for (const entry of layout.memory) lines.push(`| ${entry.process} | ${entry.peakRssMb.toFixed(0)} |`);
     lines.push('', `Payments: ${layout.payments.acknowledged} acknowledged, ${layout.payments.stored} found in the database.`, '');
   }
+  if (input.gatewayOnly.length > 0) {
+    lines.push(
+      '## Gateway only',
+      '',
+      'Each gateway as one process (one worker) in front of stub subgraphs built from our SDL, which answer at once from one process of their ' +
+        'own (`bench/src/stubs.ts`): the gateway is the cost. Every request carries a different token.',
+      '',
+      ...targetTable(gatewayOnlyTargets(input.gatewayOnly)),
+      '',
+      ...rowTable(input.gatewayOnly, ['gateway', 'stubs']),
+      '',
+    );
+  }
   const [shared, split] = ['shared', 'split'].map((name) => input.layouts.find((layout) => layout.layout === name));
-  const mix = (layout: LayoutResult | undefined) => layout && row(layout, 'realistic mix', 'our gateway');
+  const mix = (layout: LayoutResult | undefined) => layout && row(layout, MIX_LOAD, OURS, node20);
   const sharedMix = mix(shared);
   const splitMix = mix(split);
   if (sharedMix && splitMix) {

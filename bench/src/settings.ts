@@ -5,13 +5,14 @@ import type { DatabaseLayout } from '@fedstack/shared-db';
 
 const LAYOUTS: readonly DatabaseLayout[] = ['shared', 'split'];
 
-/** A comma-separated list of database layouts; both when unset. */
+/** A comma-separated list of database layouts; both when unset, none (the gateway-only rows alone) for `none`. */
 function layouts(): z.ZodType<DatabaseLayout[], string | undefined> {
   return z
     .string()
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined) return [...LAYOUTS];
+      if (raw.trim() === 'none') return [];
       const list = raw.split(',').map((entry) => entry.trim());
       const unknown = list.filter((entry) => !LAYOUTS.includes(entry as DatabaseLayout));
       if (list.length === 0 || unknown.length > 0) {
@@ -30,5 +31,13 @@ export const BENCH_SETTINGS = {
   BENCH_CONNECTIONS: setting(integer(32, { max: 10_000 }), 'benchmark: concurrent clients', '32'),
   BENCH_GATEWAY_WORKERS: setting(integer(os.availableParallelism(), { max: 64 }), "benchmark: gateway workers (ours and the peers')", 'one per core'),
   BENCH_PROFILE_SECONDS: setting(integer(20, { max: 3600 }), 'benchmark: how long `npm run bench:profile` profiles the mix', '20'),
-  BENCH_LAYOUTS: setting(layouts(), 'benchmark: the database layouts to run it on, in turn', '`shared,split`'),
+  BENCH_BASELINE: setting(
+    z
+      .string()
+      .regex(/^(none|[0-9a-f]{7,40})$/, 'must be a commit hash or "none"')
+      .default('c114295'),
+    'benchmark: the commit the baseline column measures (built once in a git worktree), or `none`',
+    '`c114295`, the commit before the second performance round',
+  ),
+  BENCH_LAYOUTS: setting(layouts(), 'benchmark: the database layouts to run the stack on, in turn (`none`: the gateway-only rows alone)', '`shared,split`'),
 };
