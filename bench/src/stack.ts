@@ -43,8 +43,8 @@ export interface BenchStack {
   tokens: Tokens;
   /** The running processes by name: ours, and any other the caller adds (so that they are stopped too). */
   children: Map<string, ChildProcess>;
-  /** Starts our gateway and subgraphs, from `root` (another checkout) when given. */
-  start(node: NodeFor, root?: string): Promise<void>;
+  /** Starts our gateway and subgraphs, from `root` (another checkout) when given, with `env` added to their settings. */
+  start(node: NodeFor, root?: string, env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
   close(): Promise<void>;
 }
@@ -97,12 +97,12 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       SUPERGRAPH_FILE: supergraphFile,
       GATEWAY_WORKERS: String(options.workers),
     };
-    const start = async (node: NodeFor, root?: string) => {
+    const start = async (node: NodeFor, root?: string, extra: NodeJS.ProcessEnv = {}) => {
       for (const target of processes) {
         const planned = root ? { ...target, entry: path.join(root, target.entry) } : target;
         const child = startProcess(
           planned,
-          { ...env, ...(target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] }) },
+          { ...env, ...extra, ...(target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] }) },
           undefined,
           typeof node === 'string' ? node : node(target.name),
         );
