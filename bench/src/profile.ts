@@ -17,11 +17,22 @@ interface Statement {
   calls: number;
   total_ms: number;
   rows: number;
+  blocks: number;
 }
 
-const STATEMENTS = `SELECT r.rolname AS role, s.query, s.calls::float8 AS calls, s.total_exec_time AS total_ms, s.rows::float8 AS rows
+const STATEMENTS = `SELECT r.rolname AS role, s.query, s.calls::float8 AS calls, s.total_exec_time AS total_ms, s.rows::float8 AS rows,
+    (s.shared_blks_hit + s.shared_blks_read)::float8 AS blocks
   FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
   WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
+/** The plan PostgreSQL picks for a statement whatever its parameters (PostgreSQL 16 and later), as text. */
+async function genericPlan(database: string, text: string): Promise<string> {
+  try {
+    return (await query<{ 'QUERY PLAN': string }>(database, `EXPLAIN (GENERIC_PLAN, COSTS OFF) ${text}`)).map((row) => row['QUERY PLAN']).join('\n');
+  } catch (error) {
+    return `(no plan: ${(error as Error).message})`;
+  }
+}
 
 function table(head: string[], rows: string[][]): string[] {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((cells) => `| ${cells.join(' | ')} |`)];
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
         [...byRole.entries()].map(([role, count]) => `${role} ${perRequest(count).toFixed(2)}`).join(' · '),
         '',
         ...table(
-          ['role', 'statement', 'per request', 'mean ms', 'rows per call'],
+          ['role', 'statement', 'per request', 'mean ms', 'rows per call', 'buffers per call'],
           measured
             .sort((a, b) => b.calls - a.calls)
             .slice(0, 25)
@@ -119,10 +130,29 @@ async function main(): Promise<void> {
               perRequest(entry.calls).toFixed(2),
               (entry.total_ms / entry.calls).toFixed(3),
               (entry.rows / entry.calls).toFixed(1),
+              (entry.blocks / entry.calls).toFixed(1),
             ]),
         ),
         '',
+        'The plans of the five statements that took PostgreSQL the most time in all:',
+        '',
       );
+      const heaviest = [...measured]
+        .filter((entry) => /^\s*(SELECT|WITH|UPDATE|INSERT)/i.test(entry.query))
+        .sort((a, b) => b.total_ms - a.total_ms)
+        .slice(0, 5);
+      for (const entry of heaviest) {
+        lines.push(
+          `${entry.role}, ${(entry.total_ms / entry.calls).toFixed(3)} ms mean, ${perRequest(entry.calls).toFixed(2)} per request:`,
+          '',
+          '```',
+          entry.query.replace(/\s+/g, ' ').slice(0, 300),
+          '',
+          await genericPlan(database, entry.query),
+          '```',
+          '',
+        );
+      }
     }
     for (const name of ['gateway', ...SERVICES]) {
       const files = readdirSync(path.join(directory, name)).map((file) => path.join(directory, name, file));
