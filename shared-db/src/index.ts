@@ -15,7 +15,16 @@ export {
   type ServiceConnection,
 } from './config';
 export { DatabaseUnavailableError, explainConnectionError, describeTarget } from './errors';
-export { createServiceClient, type ServiceClient, type ServiceTransaction, type ServiceClientOptions, type QueryEvent, type PoolStats, type PreparedStatement, type SqlTransaction } from './client';
+export {
+  createServiceClient,
+  type ServiceClient,
+  type ServiceTransaction,
+  type ServiceClientOptions,
+  type QueryEvent,
+  type PoolStats,
+  type PreparedStatement,
+  type SqlTransaction,
+} from './client';
 export {
   connectOrExplain,
   ensureDatabase,

@@ -102,10 +102,7 @@ describe('profile subgraph', () => {
     expect(result.errors).toBeUndefined();
     expect(result.data?._entities.map((user) => user.profile.displayName)).toEqual(ids.map((id, index) => (index < 60 ? `P ${id}` : null)));
     // One for the whole batch, after the request's account check.
-    expect(statements.map((statement) => statement.sql)).toEqual([
-      expect.stringMatching(/account_states/),
-      expect.stringMatching(/FROM profile\.profiles/),
-    ]);
+    expect(statements.map((statement) => statement.sql)).toEqual([expect.stringMatching(/account_states/), expect.stringMatching(/FROM profile\.profiles/)]);
   });
 
   it('stops gracefully: a request in flight still gets its answer, new connections are refused', async () => {
