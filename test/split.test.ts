@@ -1,10 +1,9 @@
 import { REPOSITORY_ROOT, SERVICES, type Service } from '@fedstack/runtime';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { createScratchDatabases, ownerUrlFor, prepareDatabases, seedDemoData, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
-import { rowCounts } from '@fedstack/shared-db/testing';
+import { queryAt, rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
 import { endToEndTests } from './e2e-suite';
 import { startStack, type RunningStack } from './stack';
@@ -22,16 +21,6 @@ function dbSplit(args: string[], databases: Record<string, string>): Promise<{ c
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
-}
-
-async function query<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
 }
 
 /**
@@ -83,7 +72,7 @@ describeOnce('db:split, one service at a time', () => {
     admin.pathname = '/postgres';
     for (const service of SERVICES) {
       for (const suffix of ['', '_taken'])
-        await query(admin.toString(), `DROP DATABASE IF EXISTS "${new URL(targetOf(service, suffix)).pathname.slice(1)}" WITH (FORCE)`);
+        await queryAt(admin.toString(), `DROP DATABASE IF EXISTS "${new URL(targetOf(service, suffix)).pathname.slice(1)}" WITH (FORCE)`);
     }
     await shared?.drop();
   });
@@ -108,7 +97,7 @@ describeOnce('db:split, one service at a time', () => {
       await stack.startSubgraph('profile');
     }
     expect(await rowCounts(sharedUrl, ['profile'])).toEqual(before);
-    expect(await query(sharedUrl, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'profile%'`)).toEqual([{ nspname: 'profile' }]);
+    expect(await queryAt(sharedUrl, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'profile%'`)).toEqual([{ nspname: 'profile' }]);
   });
 
   /**
@@ -116,11 +105,11 @@ describeOnce('db:split, one service at a time', () => {
    * (nothing has run on either side since): running the same command again finishes it.
    */
   async function interruptAndFinish(retired: string): Promise<void> {
-    await query(sharedUrl, `ALTER SCHEMA "${retired}" RENAME TO payments`);
+    await queryAt(sharedUrl, `ALTER SCHEMA "${retired}" RENAME TO payments`);
     const again = await dbSplit(['--service', 'payments', '--from', sharedUrl, '--to', targetOf('payments')], settings());
     expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
     expect(again.stdout).toContain('The target already holds an exact copy of payments (a move that stopped before its end): finishing it.');
-    expect(await query(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'payments'`)).toEqual([]);
+    expect(await queryAt(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'payments'`)).toEqual([]);
   }
 
   for (const service of SERVICES) {
@@ -136,7 +125,7 @@ describeOnce('db:split, one service at a time', () => {
         for (const { table, rows } of counts) expect(result.stdout).toContain(`  ${table}: ${rows} rows, checksum `);
         // The old copy is retired: renamed, out of the service's reach.
         const retired = /schema (\S+_moved_\d+)/.exec(result.stdout)?.[1];
-        expect(await query(sharedUrl, 'SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)', [service, retired])).toEqual([{ nspname: retired }]);
+        expect(await queryAt(sharedUrl, 'SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)', [service, retired])).toEqual([{ nspname: retired }]);
         if (service === 'payments') await interruptAndFinish(retired as string);
         moved[serviceUrlVariable(service)] = targetOf(service);
         await stack.startSubgraph(service, { [serviceUrlVariable(service)]: targetOf(service) });
@@ -154,7 +143,7 @@ describeOnce('db:split, one service at a time', () => {
       await expect(prepareDatabases({ ...unplaced(), ...settings(), PROFILE_DATABASE_URL: '' }, { services: ['profile'], quiet: true })).rejects.toThrow(
         /^DATABASE_URL: profile was moved out of .* by db:split \(its old copy is profile_moved_\d+\); point PROFILE_DATABASE_URL at its new database$/,
       );
-      expect(await query(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'profile'`)).toEqual([]);
+      expect(await queryAt(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'profile'`)).toEqual([]);
     });
   });
 

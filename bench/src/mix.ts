@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from '@fedstack/runtime';
 import type { LoadRequest } from './load';
-import { query } from './sql';
+import { queryAt } from '@fedstack/shared-db/testing';
 
 const ACCOUNT = `{ me { id email profile { displayName locale } payments(first: 5) { edges { node { id amount currency status } } } paymentTotals { currency amount } } }`;
 const ME = '{ me { id email role } }';
@@ -88,7 +88,7 @@ export async function accessToken(privateJwk: string, claims: { userId: string; 
  */
 export async function signInUsers(privateJwk: string, userIds: string[], authDatabase: string): Promise<string[]> {
   const sessions = userIds.map((userId) => ({ userId, sessionId: randomUUID() }));
-  await query(
+  await queryAt(
     authDatabase,
     `INSERT INTO auth.sessions (user_id, family_id, token_hash, expires_at)
      SELECT user_id, family_id, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), now() + interval '1 day'

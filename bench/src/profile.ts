@@ -8,7 +8,7 @@ import { peakRssMb, processTree } from './memory';
 import { MIX, requests } from './mix';
 import { summariseCpuProfile, summariseHeapProfile, type Share } from './profiles';
 import { BENCH_SETTINGS } from './settings';
-import { query } from './sql';
+import { queryAt } from '@fedstack/shared-db/testing';
 import { startBenchStack } from './stack';
 
 interface Statement {
@@ -28,7 +28,7 @@ const STATEMENTS = `SELECT r.rolname AS role, s.query, s.calls::float8 AS calls,
 /** The plan PostgreSQL picks for a statement whatever its parameters (PostgreSQL 16 and later), as text. */
 async function genericPlan(database: string, text: string): Promise<string> {
   try {
-    return (await query<{ 'QUERY PLAN': string }>(database, `EXPLAIN (GENERIC_PLAN, COSTS OFF) ${text}`)).map((row) => row['QUERY PLAN']).join('\n');
+    return (await queryAt<{ 'QUERY PLAN': string }>(database, `EXPLAIN (GENERIC_PLAN, COSTS OFF) ${text}`)).map((row) => row['QUERY PLAN']).join('\n');
   } catch (error) {
     return `(no plan: ${(error as Error).message})`;
   }
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     await stack.start(wrapper);
 
     const database = ownerUrlFor('auth', stack.databaseEnv);
-    const statements = await query(database, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
+    const statements = await queryAt(database, 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements').then(
       () => true,
       (error: Error) => {
         console.log(`pg_stat_statements unavailable (${error.message}); load it with shared_preload_libraries, or leave DATABASE_URL unset`);
@@ -76,8 +76,8 @@ async function main(): Promise<void> {
     );
     const next = requests(MIX, stack.tokens);
     await drive({ via: 'our gateway', url: stack.gatewayUrl, next }, values.BENCH_WARMUP_SECONDS, values.BENCH_CONNECTIONS);
-    if (statements) await query(database, 'SELECT pg_stat_statements_reset()');
-    const [before] = await query<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
+    if (statements) await queryAt(database, 'SELECT pg_stat_statements_reset()');
+    const [before] = await queryAt<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
     const groups = [
       ...['gateway', ...SERVICES].map((name) => treeOf(name, stack.children.get(name)?.pid as number)),
       { name: 'postgres', pids: postgresProcesses },
@@ -86,8 +86,8 @@ async function main(): Promise<void> {
     console.log(`profiling the realistic mix for ${seconds} s…`);
     const load = await drive({ via: 'our gateway', url: stack.gatewayUrl, next }, seconds, values.BENCH_CONNECTIONS);
     const cpu = sample();
-    const [after] = await query<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
-    const measured = statements ? await query<Statement>(database, STATEMENTS) : [];
+    const [after] = await queryAt<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
+    const measured = statements ? await queryAt<Statement>(database, STATEMENTS) : [];
     const rss = Object.fromEntries(
       ['gateway', ...SERVICES].map((name) => [name, Math.max(...processTree(stack.children.get(name)?.pid as number).map(peakRssMb))]),
     );

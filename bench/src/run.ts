@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, SERVICES, freePort, readSettings, runMain } from '@fedstack/runtime';
 import { ownerUrlFor, type DatabaseLayout } from '@fedstack/shared-db';
-import { compose, readSupergraphConfig } from '@fedstack/gateway';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { cpuSample, postgresProcesses, treeOf, type CpuGroup } from './cpu';
@@ -15,8 +14,8 @@ import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, requests, type Tokens } from 
 import { HIVE_VARIANTS, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
-import { query } from './sql';
-import { HOST, SCALE, USERS, startBenchStack } from './stack';
+import { queryAt } from '@fedstack/shared-db/testing';
+import { HOST, SCALE, SUPERGRAPH, USERS, startBenchStack, writeSupergraph } from './stack';
 
 type Baseline = ReturnType<typeof prepareBaseline>;
 const baselineVia = (baseline: Baseline) => `baseline (${baseline.commit})`;
@@ -148,7 +147,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     }
 
     // Every acknowledged payment is in the database exactly once.
-    const [stored] = await query<{ rows: number; distinct: number }>(
+    const [stored] = await queryAt<{ rows: number; distinct: number }>(
       ownerUrlFor('payments', stack.databaseEnv),
       'SELECT count(*)::int AS rows, count(DISTINCT id)::int AS distinct FROM payments.payments WHERE id = ANY($1::uuid[])',
       [acknowledged],
@@ -170,7 +169,7 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-gateway-'));
   const children: ChildProcess[] = [];
   try {
-    const config = readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml'));
+    const config = SUPERGRAPH;
     const stubPorts = Object.fromEntries(await Promise.all(config.subgraphs.map(async (subgraph) => [subgraph.name, await freePort()] as const)));
     const stubs = spawn(
       process.execPath,
@@ -184,13 +183,7 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
     );
     children.push(stubs);
     for (const [name, port] of Object.entries(stubPorts)) await waitUntilReady({ name: `${name} stub`, port: port }, HOST, stubs, { path: '/' });
-    const composed = compose({
-      ...config,
-      subgraphs: config.subgraphs.map((subgraph) => ({ ...subgraph, routingUrl: `http://${HOST}:${stubPorts[subgraph.name]}/graphql` })),
-    });
-    if (!composed.ok) throw new Error(composed.errors.join('\n'));
-    const supergraphFile = path.join(scratch, 'supergraph.graphql');
-    writeFileSync(supergraphFile, composed.supergraphSdl);
+    const supergraphFile = writeSupergraph(config, stubPorts, scratch);
 
     const key = await testSigningKey();
     // Tokens the stubs never read, one per request in turn as from real users, so that no two requests are the same.

@@ -12,17 +12,32 @@ import {
   seedDemoData,
   type DatabaseLayout,
 } from '@fedstack/shared-db';
-import { compose, readSupergraphConfig } from '@fedstack/gateway';
+import { compose, readSupergraphConfig, type SupergraphConfig } from '@fedstack/gateway';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { signInUsers, type Tokens } from './mix';
 import { seedScale, type Scale } from './seed-scale';
-import { query } from './sql';
+import { queryAt } from '@fedstack/shared-db/testing';
 
 export const HOST = '127.0.0.1';
 export const SCALE: Scale = { users: 10_000, paymentsPerUser: 10, usersWithoutProfileEvery: 10, auditEntries: 20_000 };
 /** Distinct signed-in users the load is spread over. */
 export const USERS = 300;
+
+/** Our subgraphs, as supergraph.yaml lists them. */
+export const SUPERGRAPH = readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml'));
+
+/** Composes the supergraph with each subgraph routed to its port here; writes it into `directory` and answers the file. */
+export function writeSupergraph(config: SupergraphConfig, ports: Record<string, number | undefined>, directory: string): string {
+  const composed = compose({
+    ...config,
+    subgraphs: config.subgraphs.map((subgraph) => ({ ...subgraph, routingUrl: `http://${HOST}:${ports[subgraph.name]}/graphql` })),
+  });
+  if (!composed.ok) throw new Error(composed.errors.join('\n'));
+  const file = path.join(directory, 'supergraph.graphql');
+  writeFileSync(file, composed.supergraphSdl);
+  return file;
+}
 
 /** Which Node runs each of our processes: a path, or a function of the process's name (a profiling wrapper). */
 export type NodeFor = string | ((name: string) => string);
@@ -69,14 +84,7 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
     const names = ['gateway', ...SERVICES, ...(options.extraPorts ?? [])];
     const ports = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await freePort()] as const)));
     const processes = planStack(Object.fromEntries(['gateway', ...SERVICES].map((name) => [`${name.toUpperCase()}_PORT`, String(ports[name])])));
-    const config = readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml'));
-    const composed = compose({
-      ...config,
-      subgraphs: config.subgraphs.map((subgraph) => ({ ...subgraph, routingUrl: `http://${HOST}:${ports[subgraph.name]}/graphql` })),
-    });
-    if (!composed.ok) throw new Error(composed.errors.join('\n'));
-    const supergraphFile = path.join(scratch, 'supergraph.graphql');
-    writeFileSync(supergraphFile, composed.supergraphSdl);
+    const supergraphFile = writeSupergraph(SUPERGRAPH, ports, scratch);
 
     const key = await testSigningKey();
     const internalKeys = Object.fromEntries(await Promise.all(SERVICES.map(async (service) => [service, (await testSigningKey()).privateKey] as const)));
@@ -124,7 +132,7 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
     const gatewayUrl = `http://${HOST}:${ports.gateway}/graphql`;
     const authDatabase = ownerUrlFor('auth', databaseEnv);
     const userIds = (
-      await query<{ id: string }>(authDatabase, `SELECT id FROM auth.users WHERE email LIKE 'bench-%' ORDER BY created_at DESC LIMIT $1`, [USERS])
+      await queryAt<{ id: string }>(authDatabase, `SELECT id FROM auth.users WHERE email LIKE 'bench-%' ORDER BY created_at DESC LIMIT $1`, [USERS])
     ).map((row) => row.id);
     const tokens: Tokens = {
       users: await signInUsers(key.privateKey, userIds, authDatabase),

@@ -7,15 +7,20 @@ import { SERVICES, type Service } from '@fedstack/runtime';
 
 const SCHEMA_QUALIFIER = new RegExp(`\\b(${SERVICES.join('|')})\\.[a-z_"]`, 'g');
 
-/** Runs one statement as the owner of a service's database. */
-export async function ownerQuery<R extends pg.QueryResultRow>(service: Service, text: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client(ownerUrlFor(service));
+/** Runs one statement on a connection of its own to `url`. */
+export async function queryAt<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client(url);
   await client.connect();
   try {
     return (await client.query<R>(text, params)).rows;
   } finally {
     await client.end();
   }
+}
+
+/** Runs one statement as the owner of a service's database. */
+export function ownerQuery<R extends pg.QueryResultRow>(service: Service, text: string, params: unknown[] = []): Promise<R[]> {
+  return queryAt<R>(ownerUrlFor(service), text, params);
 }
 
 /**
