@@ -25,17 +25,11 @@ export {
   type PreparedStatement,
   type SqlTransaction,
 } from './client';
-export {
-  connectOrExplain,
-  ensureDatabase,
-  ensureServiceRole,
-  applyGrants,
-  prepareDatabases,
-  assertMigrated,
-  migrationNames,
-  runPrismaCli,
-  FIRST_MIGRATION,
-} from './setup';
+export { connectOrExplain } from './connections';
+export { ensureDatabase, ensureServiceRole, applyGrants, prepareDatabases } from './setup';
+export { assertMigrated } from './checks';
+export { migrationNames, runPrismaCli } from './prisma-cli';
+export { FIRST_MIGRATION } from './legacy-history';
 export { moveService, type MoveReport, type MoveOptions } from './move';
 export { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 export { provisionServer, createScratchDatabases, EMBEDDED_SETTINGS, type ProvisionedServer, type ScratchDatabases } from './provision';

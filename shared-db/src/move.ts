@@ -4,7 +4,9 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { databaseIdentity, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget } from './errors';
-import { applyGrants, connectOrExplain, ensureDatabase, ensureServiceRole, migrationNames, runPrismaCli } from './setup';
+import { connectOrExplain } from './connections';
+import { migrationNames, runPrismaCli } from './prisma-cli';
+import { applyGrants, ensureDatabase, ensureServiceRole } from './setup';
 
 export interface MoveOptions {
   service: Service;

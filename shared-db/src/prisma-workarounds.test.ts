@@ -6,7 +6,7 @@ import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { ColumnTypeEnum } from '@prisma/driver-adapter-utils';
 import { MigrationAdapterFactory, migrationConnection, offlineCliEnvironment } from './prisma-workarounds';
-import { runPrismaCli } from './setup';
+import { runPrismaCli } from './prisma-cli';
 import { scratchDatabase } from './testing';
 
 // Each workaround in prisma-workarounds.js is checked twice: it works, and the problem it works around is

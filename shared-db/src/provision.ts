@@ -4,7 +4,8 @@ import path from 'node:path';
 import { REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, setting, text, type Service } from '@fedstack/runtime';
 import { databaseLayout, serviceUrlVariable, type DatabaseLayout } from './config';
 import { startEmbeddedPostgres } from './embedded';
-import { connectOrExplain, ensureDatabase } from './setup';
+import { connectOrExplain } from './connections';
+import { ensureDatabase } from './setup';
 
 export const DEFAULT_EMBEDDED_PORT = 54329;
 const DEFAULT_DATA_DIR = path.join(REPOSITORY_ROOT, '.data', 'postgres');

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ownerUrlFor, serviceConnection } from './config';
 import { hashPassword } from './passwords';
 import type { Service } from '@fedstack/runtime';
-import { connectOrExplain } from './setup';
+import { connectOrExplain } from './connections';
 
 /** The demo accounts; the README lists them. */
 export const DEMO_ADMIN = { email: 'admin@example.com', password: 'admin-demo-password' } as const;

@@ -6,7 +6,8 @@ import { seedDemoData } from './seed';
 import { SERVICES } from '@fedstack/runtime';
 import pg from 'pg';
 import { createScratchDatabases } from './provision';
-import { migrationNames, prepareDatabases, runPrismaCli } from './setup';
+import { migrationNames, runPrismaCli } from './prisma-cli';
+import { prepareDatabases } from './setup';
 import { ownerQuery } from './testing';
 
 const DB_CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'db.js');

@@ -1,42 +1,14 @@
-import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
+// Provisioning: each service's database, role, migrations and grants, prepared by the owner before the services connect.
 import pg from 'pg';
 import { databaseIdentity, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
-import { DatabaseUnavailableError, describeTarget, explainConnectionError } from './errors';
+import { assertNotMovedAway } from './checks';
+import { withClient } from './connections';
+import { DatabaseUnavailableError, explainConnectionError } from './errors';
 import { grantStatements } from './grants';
+import { adoptSingleHistory, retireSingleHistory } from './legacy-history';
+import { runPrisma } from './prisma-cli';
 import { serviceRole } from './services';
-
-const SHARED_DB_ROOT = path.resolve(__dirname, '..');
-
-/** The migration history every service starts from, which the single-history layout had applied as one. */
-export const FIRST_MIGRATION = '20261124120000_init';
-/** The checksum `prisma migrate deploy` recorded for that first, all-schemas migration. */
-const SINGLE_HISTORY_CHECKSUM = '2d337e84fe90060218d85c1170ed5675707a96500bdb57c6c8542b07d4be0180';
-/** Where the single history goes once every service has its own: kept, renamed, for the record. */
-const RETIRED_HISTORY = '_prisma_migrations_single_history';
-
-/** Connects, or fails with one line that names the setting and the problem. */
-export async function connectOrExplain(url: string, setting: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    throw explainConnectionError(error, url, setting);
-  }
-  return client;
-}
-
-async function withClient<R>(url: string, setting: string, work: (client: pg.Client) => Promise<R>): Promise<R> {
-  const client = await connectOrExplain(url, setting);
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /**
  * Creates the database a URL names if its server does not have it yet (through the server's `postgres`
@@ -130,132 +102,6 @@ export async function applyGrants(ownerUrl: string, connection: ServiceConnectio
   });
 }
 
-export interface PrismaCliResult {
-  code: number;
-  output: string;
-}
-
-/**
- * Runs Prisma's CLI on one service's schema and migrations through `scripts/prisma-offline.js`, which
- * arranges what the CLI needs to run without network; output is passed through, or captured.
- */
-export function runPrismaCli(service: Service, args: string[], options: { ownerUrl?: string; capture?: boolean } = {}): Promise<PrismaCliResult> {
-  return new Promise((resolve, reject) => {
-    const script = path.join(SHARED_DB_ROOT, 'scripts', 'prisma-offline.js');
-    const child = spawn(process.execPath, [script, '--service', service, ...args], {
-      env: { ...process.env, ...(options.ownerUrl ? { DATABASE_URL: options.ownerUrl } : {}) },
-      stdio: options.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-    });
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, output }));
-  });
-}
-
-async function prisma(service: Service, args: string[], ownerUrl: string, quiet: boolean): Promise<void> {
-  const result = await runPrismaCli(service, args, { ownerUrl, capture: quiet });
-  if (result.code !== 0) {
-    throw new Error(`prisma ${args.join(' ')} failed for ${service} (exit ${result.code})${result.output ? `:\n${result.output}` : ''}`);
-  }
-}
-
-/** The migrations the repository holds for a service, oldest first. */
-export function migrationNames(service: Service): string[] {
-  return readdirSync(path.join(SHARED_DB_ROOT, 'prisma', service, 'migrations'), { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
-}
-
-/**
- * A database the single-history layout made holds every schema, with one history in
- * public._prisma_migrations. Each service's first migration is what that history applied for its schema,
- * so it is recorded as applied in the service's own history; its later migrations then apply as usual.
- */
-async function adoptSingleHistory(service: Service, ownerUrl: string, setting: string, quiet: boolean): Promise<boolean> {
-  const state = await withClient(ownerUrl, setting, async (client) => {
-    const { rows } = await client.query<{ single: boolean; own: boolean }>(
-      `SELECT to_regclass('public._prisma_migrations') IS NOT NULL AS single,
-              to_regclass($1) IS NOT NULL AS own`,
-      [`"${service}"._prisma_migrations`],
-    );
-    const { single, own } = rows[0] as { single: boolean; own: boolean };
-    if (!single || own) return 'nothing to adopt';
-    // The first release's history, and nothing else: one migration, applied, with the checksum it had.
-    const history = await client.query<{ migration_name: string; checksum: string; applied: boolean }>(
-      `SELECT migration_name, checksum, finished_at IS NOT NULL AND rolled_back_at IS NULL AS applied FROM public._prisma_migrations`,
-    );
-    const [first] = history.rows;
-    const known = history.rows.length === 1 && first?.migration_name === FIRST_MIGRATION && first.checksum === SINGLE_HISTORY_CHECKSUM && first.applied;
-    return known ? 'adopt' : 'unknown history';
-  });
-  if (state === 'nothing to adopt') return false;
-  if (state === 'unknown history') {
-    throw new ConfigError(
-      `${setting}: ${describeTarget(ownerUrl)} has a migration history in public._prisma_migrations that is not this project's first release; ` +
-        'it cannot be upgraded automatically',
-    );
-  }
-  await prisma(service, ['migrate', 'resolve', '--applied', FIRST_MIGRATION], ownerUrl, quiet);
-  return true;
-}
-
-/** Retires the single history once every service in that database has its own. */
-async function retireSingleHistory(ownerUrl: string, setting: string): Promise<void> {
-  await withClient(ownerUrl, setting, async (client) => {
-    const { rows } = await client.query<{ remaining: number }>(
-      `SELECT count(*)::int AS remaining FROM unnest($1::text[]) AS s(name) WHERE to_regclass(format('%I._prisma_migrations', s.name)) IS NULL`,
-      [SERVICES],
-    );
-    if ((rows[0]?.remaining ?? 1) === 0) await client.query(`ALTER TABLE IF EXISTS public._prisma_migrations RENAME TO ${RETIRED_HISTORY}`);
-  });
-}
-
-/** Fails with one line naming the setting when a service's schema lacks migrations this code needs. */
-export async function assertMigrated(service: Service, url: string, setting: string): Promise<void> {
-  const applied = await withClient(url, setting, async (client) => {
-    try {
-      const { rows } = await client.query<{ migration_name: string }>(
-        `SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-      );
-      return new Set(rows.map((row) => row.migration_name));
-    } catch (error) {
-      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return new Set<string>();
-      throw error;
-    }
-  });
-  const missing = migrationNames(service).filter((name) => !applied.has(name));
-  if (missing.length > 0) {
-    throw new ConfigError(
-      `${setting}: the ${service} schema at ${describeTarget(url)} lacks ${missing.length === migrationNames(service).length ? 'every migration' : `migration ${missing[0]}`}` +
-        ` (run npm run db:migrate${setting === 'DATABASE_URL' ? '' : " with the owner's connection"} first)`,
-    );
-  }
-}
-
-/**
- * A database `db:split` moved the service out of keeps the old copy, retired under another name. Making a
- * new, empty schema there (a migrate job still pointed at the old place) would let a service that is
- * still pointed there start and serve nothing: refused instead, naming the setting.
- */
-async function assertNotMovedAway(service: Service, ownerUrl: string, setting: string): Promise<void> {
-  const retired = await withClient(ownerUrl, setting, async (client) => {
-    const { rows } = await client.query<{ retired: string | null }>(
-      `SELECT (SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname DESC LIMIT 1) AS retired
-       WHERE to_regnamespace($2) IS NULL`,
-      [`${service}\\_moved\\_%`, service],
-    );
-    return rows[0]?.retired;
-  });
-  if (retired) {
-    throw new ConfigError(
-      `${setting}: ${service} was moved out of ${describeTarget(ownerUrl)} by db:split (its old copy is ${retired}); point ${setting === 'DATABASE_URL' ? `${service.toUpperCase()}_DATABASE_URL` : setting} at its new database`,
-    );
-  }
-}
-
 /**
  * Everything the owner does for one service before it connects: its database (created if missing), its
  * role, its schema's migrations (adopting the single history of an older database), then the grants.
@@ -269,7 +115,7 @@ async function prepareService(connection: ServiceConnection, ownerUrl: string, d
   // Prisma keeps the history in the schema on the search path, which must exist before the first deploy.
   await withClient(ownerUrl, source, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`));
   await adoptSingleHistory(service, ownerUrl, source, quiet);
-  await prisma(service, ['migrate', 'deploy'], ownerUrl, quiet);
+  await runPrisma(service, ['migrate', 'deploy'], ownerUrl, quiet);
   await applyGrants(ownerUrl, connection, { dedicated });
 }
 

@@ -38,7 +38,7 @@ const SUBGRAPHS: Record<Service, { context: string; mappers: Record<string, stri
     mappers: {
       User: '@fedstack/service-kit#EntityReference',
       Payment: '@fedstack/shared-db#PaymentRecord',
-      Refund: '../domain/payments#RefundWithCurrency',
+      Refund: '../domain/refunds#RefundWithCurrency',
     },
   },
   admin: {

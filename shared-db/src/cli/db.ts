@@ -3,7 +3,8 @@ import { ConfigError, SERVICES, isService, runMain, type Service } from '@fedsta
 import { ownerUrlFor, serviceUrlVariable } from '../config';
 import { moveService } from '../move';
 import { provisionServer } from '../provision';
-import { prepareDatabases, runPrismaCli } from '../setup';
+import { runPrismaCli } from '../prisma-cli';
+import { prepareDatabases } from '../setup';
 import { DEMO_ADMIN, seedDemoData } from '../seed';
 
 const USAGE = `usage: db <command>

@@ -3,7 +3,7 @@ import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type 
 import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
-import { endSessions } from './domain/accounts';
+import { endSessions } from './domain/ended-sessions';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { userStats } from './domain/stats';
 import { listUsers } from './domain/users';

@@ -7,7 +7,7 @@ import { createSubgraphServer, createTokenVerifier, type SubgraphServer, type Su
 import { importJWK } from 'jose';
 import type { AuthConfig } from './config';
 import { createAuthContext, type AuthServices } from './context';
-import { accountStates } from './domain/accounts';
+import { accountStates } from './domain/account-state';
 import { createAccessTokenIssuer, resolveSigningKey } from './domain/signing';
 import { authCommands } from './internal';
 import { resolvers } from './resolvers';

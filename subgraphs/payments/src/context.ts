@@ -1,6 +1,6 @@
 import type { ServiceClient } from '@fedstack/shared-db';
 import { loaderPerArguments, type RequestContext, type SubgraphDeps } from '@fedstack/service-kit';
-import { createPaymentLoader, createPaymentPageLoader, createRefundsLoader, createTotalsLoader, type PaymentPageArgs } from './domain/payments';
+import { createPaymentLoader, createPaymentPageLoader, createRefundsLoader, createTotalsLoader, type PaymentPageArgs } from './domain/loaders';
 import type { PaymentProcessor } from './domain/processor';
 
 export interface PaymentsContext extends RequestContext {

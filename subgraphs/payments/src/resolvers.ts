@@ -1,6 +1,9 @@
 import type { PaymentRecord } from '@fedstack/shared-db';
 import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
-import { createPayment, paymentConnection, paymentVolume, refundPayment } from './domain/payments';
+import { createPayment } from './domain/create';
+import { paymentConnection } from './domain/loaders';
+import { refundPayment } from './domain/refunds';
+import { paymentVolume } from './domain/stats';
 import type { Resolvers } from './generated/resolvers-types';
 
 /** Payments are visible to their owner and to admins; to anyone else they do not exist. */

@@ -4,7 +4,8 @@ import { parse } from 'graphql';
 import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createPaymentsContext } from './context';
 import type { PaymentsConfig } from './config';
-import { erasePayments, pendingPaymentRecovery } from './domain/payments';
+import { erasePayments } from './domain/erasure';
+import { pendingPaymentRecovery } from './domain/recovery';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
 import { resolvers } from './resolvers';
 

@@ -1,20 +1,19 @@
+// What admins do to accounts (suspension, reinstatement, roles, erasure of auth's part), done here because auth owns them.
 import { badUserInput, conflict, forbidden, notFound } from '@fedstack/runtime';
-import type { AuthPrisma, PreparedStatement, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
-import { SignInThrottle } from './throttle';
+import type { AuthPrisma, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
 import {
   ACCOUNT_TOPICS,
   ACCOUNT_VIEW_SERVICES,
   enqueue,
   recordAudit,
   type AccountChanged,
-  type AccountSnapshot,
-  type AccountStateSource,
   type AuditRecord,
   type ErasureChange,
   type ErasureReport,
-  type SessionsRevoked,
   type ViewerRole,
 } from '@fedstack/service-kit';
+import { endSessions, publishEndedSessions, type EndedFamily } from './ended-sessions';
+import { SignInThrottle } from './throttle';
 
 type AuthDb = ServiceClient<'auth'>;
 type AuthTx = ServiceTransaction<'auth'>;
@@ -41,81 +40,6 @@ interface LockedUser {
   status: Status;
   erased_at: Date | null;
   state_version: bigint;
-}
-
-/** The account service: auth's answers about accounts (account policy) and the admin actions on them. */
-export function accountStates(db: AuthDb): AccountStateSource {
-  return {
-    async lookup(userId, sessionId) {
-      const [row] = await db.sql<{ role: Role; status: Status; erased: boolean; session_ended: boolean }>(ACCOUNT_LOOKUP, [userId, sessionId]);
-      // A token for a user auth does not know cannot stand for anyone.
-      if (!row) return { role: 'USER', status: 'ACTIVE', erased: true, sessionEnded: true } satisfies AccountSnapshot;
-      return { role: row.role, status: row.status, erased: row.erased, sessionEnded: row.session_ended };
-    },
-  };
-}
-
-/** Every request's check, prepared once per connection (see ServiceClient.sql). */
-const ACCOUNT_LOOKUP: PreparedStatement = {
-  name: 'account_lookup',
-  text: `SELECT u.role::text AS role, u.status::text AS status, u.erased_at IS NOT NULL AS erased,
-                NOT EXISTS (SELECT 1 FROM auth.sessions s WHERE s.family_id = $2::uuid AND s.revoked_at IS NULL) AS session_ended
-         FROM auth.users u WHERE u.id = $1::uuid`,
-};
-
-/** A sign-in (refresh-token family) and when its newest refresh token was issued. */
-interface EndedFamily {
-  family_id: string;
-  newest: Date;
-}
-
-/** Clocks differ between servers: the views remember an ended sign-in this much longer than strictly needed. */
-const CLOCK_MARGIN_MS = 60_000;
-/** Sign-ins per event, so that an account with thousands of them still produces events a service accepts. */
-const FAMILIES_PER_EVENT = 500;
-
-/**
- * Ends sign-ins (all of a user's, or one family, or all but one) and tells the other services, in the
- * caller's transaction. The user's row is locked first, as a refresh does, so that a refresh racing the
- * revocation either finishes before it (and its new token is revoked too) or finds the sign-in ended.
- */
-export async function endSessions(
-  tx: AuthTx,
-  userId: string,
-  reason: string,
-  accessTokenTtlSeconds: number,
-  scope: { familyId?: string; exceptFamilyId?: string } = {},
-): Promise<number> {
-  await tx.$queryRaw`SELECT id FROM auth.users WHERE id = ${userId}::uuid FOR NO KEY UPDATE`;
-  const revokedAt = new Date();
-  const families = await tx.$queryRaw<(EndedFamily & { rows: number })[]>`
-    WITH ended AS (
-      UPDATE auth.sessions SET revoked_at = ${revokedAt}, revoked_reason = ${reason}
-      WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
-        AND (${scope.familyId ?? null}::uuid IS NULL OR family_id = ${scope.familyId ?? null}::uuid)
-        AND (${scope.exceptFamilyId ?? null}::uuid IS NULL OR family_id <> ${scope.exceptFamilyId ?? null}::uuid)
-      RETURNING family_id, created_at)
-    SELECT family_id, max(created_at) AS newest, count(*)::int AS rows FROM ended GROUP BY family_id`;
-  await publishEndedSessions(tx, userId, families, revokedAt, accessTokenTtlSeconds);
-  return families.reduce((sum, family) => sum + family.rows, 0);
-}
-
-/**
- * Tells the views which sign-ins ended. Only those that may still have a live access token matter: one
- * whose newest refresh token is older than an access token's lifetime has none left.
- */
-async function publishEndedSessions(tx: AuthTx, userId: string, families: EndedFamily[], revokedAt: Date, accessTokenTtlSeconds: number): Promise<void> {
-  const lifetimeMs = accessTokenTtlSeconds * 1000 + CLOCK_MARGIN_MS;
-  const live = families.filter((family) => family.newest.getTime() > revokedAt.getTime() - lifetimeMs).map((family) => family.family_id);
-  for (let start = 0; start < live.length; start += FAMILIES_PER_EVENT) {
-    const payload: SessionsRevoked = {
-      userId,
-      familyIds: live.slice(start, start + FAMILIES_PER_EVENT),
-      revokedAt: revokedAt.toISOString(),
-      expiresAt: new Date(revokedAt.getTime() + lifetimeMs).toISOString(),
-    };
-    await enqueue(tx, 'auth', { topic: ACCOUNT_TOPICS.sessionsRevoked, payload, destinations: ACCOUNT_VIEW_SERVICES });
-  }
 }
 
 /** An account's state as the views record it. */

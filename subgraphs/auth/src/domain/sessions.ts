@@ -1,7 +1,8 @@
+// Refresh tokens: a sign-in started, rotated on every use, and ended; a reused token ends its whole sign-in.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { forbidden, unauthenticated } from '@fedstack/runtime';
 import type { ServiceClient, ServiceTransaction, UserRecord } from '@fedstack/shared-db';
-import { endSessions } from './accounts';
+import { endSessions } from './ended-sessions';
 
 type AuthDb = ServiceClient<'auth'>;
 type AuthTx = ServiceTransaction<'auth'>;

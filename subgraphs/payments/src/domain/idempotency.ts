@@ -1,8 +1,12 @@
+// Idempotency keys: a client's retry of createPayment or refundPayment answers what the first request did.
 import { createHash } from 'node:crypto';
 import type { ServiceTransaction } from '@fedstack/shared-db';
 import { AppError, ErrorCode, badUserInput } from '@fedstack/runtime';
 
 export const MAX_KEY_LENGTH = 255;
+
+/** Waiting for a pool connection or for a concurrent holder of the same key must not fail the request. */
+export const KEYED_TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
 
 export type IdempotentOperation = 'createPayment' | 'refundPayment';
 

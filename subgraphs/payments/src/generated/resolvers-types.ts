@@ -2,7 +2,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { EntityReference } from '@fedstack/service-kit';
 import type { PaymentRecord } from '@fedstack/shared-db';
-import type { RefundWithCurrency } from '../domain/payments';
+import type { RefundWithCurrency } from '../domain/refunds';
 import type { PaymentsContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;

@@ -1,0 +1,106 @@
+// Calling other services' internal API: signed calls over keep-alive connections, and what their refusals mean.
+import { Agent, request } from 'undici';
+import { type Service, AppError, ErrorCode } from '@fedstack/runtime';
+import { STATUS_OF } from './protocol';
+import { signCall, type InternalIdentity } from './signing';
+
+/** What one internal call answered: a result, or the error the other service refused with. */
+export class InternalCallError extends Error {
+  override name = 'InternalCallError';
+
+  constructor(
+    readonly service: Service,
+    readonly status: number | null,
+    message: string,
+    readonly code?: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+
+  /**
+   * False only when the other service refused the call itself (400 bad input, 403 not allowed): asking
+   * again will not change that. Anything else (unreachable, timed out, 5xx, a token it could not verify
+   * yet, a route an older version lacks) may pass later.
+   */
+  get retryable(): boolean {
+    return this.status !== 400 && this.status !== 403;
+  }
+
+  /**
+   * True when the other service answered a command with a refusal of its own (bad input, not allowed,
+   * not found, conflict): it did nothing, and the same command will get the same answer.
+   */
+  get refused(): boolean {
+    return this.code !== undefined && this.code in STATUS_OF && this.status !== null && this.status < 500;
+  }
+
+  /**
+   * The error to show the client who asked for it: the other service's refusal as it stated it (a conflict,
+   * bad input...), or SUBGRAPH_UNAVAILABLE naming the service that could not answer.
+   */
+  toClientError(): AppError {
+    const code = this.code as ErrorCode | undefined;
+    if (code && code in STATUS_OF) return new AppError(code, this.message, this.field ? { field: this.field } : {});
+    return new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, this.message, { serviceName: this.service });
+  }
+}
+
+/** Calls other services' internal API. */
+export interface InternalClient {
+  command<R>(service: Service, name: string, input: unknown, options?: { requestId?: string }): Promise<R>;
+  deliver(service: Service, event: { eventId: string; topic: string; payload: unknown; createdAt: Date }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A client for other services' internal API, over keep-alive connections with a timeout per call.
+ * undici's `request` rather than `fetch`, which refuses some ports a deployment may well use (6000...).
+ */
+export function createInternalClient(options: {
+  identity: InternalIdentity;
+  /** Each service's base URL (scheme, host, port). */
+  peers: Record<Service, string>;
+  timeoutMs: number;
+}): InternalClient {
+  const agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
+  const post = async (service: Service, pathname: string, payload: unknown, requestId?: string): Promise<unknown> => {
+    const body = JSON.stringify(payload);
+    let response;
+    try {
+      response = await request(new URL(pathname, options.peers[service]), {
+        method: 'POST',
+        dispatcher: agent,
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${await signCall(options.identity, service, pathname, body)}`,
+          ...(requestId ? { 'x-request-id': requestId } : {}),
+        },
+        body,
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+    } catch (error) {
+      const reason = (error as Error).name === 'TimeoutError' ? `did not answer within ${options.timeoutMs} ms` : 'could not be reached';
+      throw new InternalCallError(service, null, `The ${service} service ${reason}`);
+    }
+    const text = await response.body.text();
+    let parsed: { result?: unknown; error?: { code?: string; message?: string; field?: string } } = {};
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      // Reported below with the status.
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) return parsed.result;
+    const { code, message, field } = parsed.error ?? {};
+    throw new InternalCallError(service, response.statusCode, message ?? `The ${service} service answered HTTP ${response.statusCode}`, code, field);
+  };
+  return {
+    async command<R>(service: Service, name: string, input: unknown, callOptions: { requestId?: string } = {}) {
+      return (await post(service, `/internal/commands/${name}`, input, callOptions.requestId)) as R;
+    },
+    async deliver(service, event) {
+      await post(service, '/internal/events', { ...event, createdAt: event.createdAt.toISOString() });
+    },
+    close: () => agent.close(),
+  };
+}

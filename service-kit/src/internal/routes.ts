@@ -1,0 +1,113 @@
+// Serving the internal API: the commands and events a service accepts, each checked for caller and shape before it runs.
+import express, { type Express } from 'express';
+import { z } from 'zod';
+import { type Service, AppError, ErrorCode, type Logger } from '@fedstack/runtime';
+import { EVENT, STATUS_OF } from './protocol';
+import type { InternalCallVerifier, InternalIdentity } from './signing';
+
+/** A command another service may ask of this one: who may ask, what it takes, what it does. */
+export interface CommandHandler<I = unknown> {
+  callers: readonly Service[];
+  input: z.ZodType<I>;
+  run(input: I, context: { caller: Service; requestId: string; logger: Logger }): Promise<unknown>;
+}
+
+/** An event this service applies: who may send it, its payload, and how it is applied (at least once). */
+export interface EventHandler<P = unknown> {
+  from: readonly Service[];
+  payload: z.ZodType<P>;
+  apply(payload: P, event: { eventId: string; source: Service; createdAt: Date }): Promise<void>;
+}
+
+export interface InternalHandlers {
+  commands?: Record<string, CommandHandler<never>>;
+  events?: Record<string, EventHandler<never>>;
+}
+
+/** Declares a command with its input's type checked against its schema. */
+export const command = <I>(handler: CommandHandler<I>): CommandHandler<never> => handler as CommandHandler<never>;
+/** Declares an event handler with its payload's type checked against its schema. */
+export const eventHandler = <P>(handler: EventHandler<P>): EventHandler<never> => handler as EventHandler<never>;
+
+/**
+ * Serves POST /internal/commands/<name> and POST /internal/events, and this service's public key at
+ * /internal/jwks.json. A call without a valid token from another service, from a service the handler
+ * does not accept, or with a body its schema refuses, is answered 401, 403 or 400 and changes nothing. A
+ * command's own refusals (AppError) keep their code and message.
+ */
+export function internalRoutes(
+  app: Express,
+  options: { identity: InternalIdentity; verify: InternalCallVerifier; handlers: InternalHandlers; logger: Logger; bodyLimitBytes: number },
+): void {
+  const { identity, verify, handlers, logger } = options;
+  const self = identity.self;
+  const router = express.Router();
+  router.get('/jwks.json', (_req, res) => {
+    res.set('cache-control', 'public, max-age=60').json({ keys: [identity.publicJwk] });
+  });
+  // The raw body is what the caller signed; it is parsed only once the signature is checked.
+  router.use(express.raw({ type: () => true, limit: options.bodyLimitBytes }));
+  router.use(async (req, res, next) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let caller: Service | null;
+    try {
+      caller = await verify(req.headers.authorization, req.originalUrl, body);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    if (!caller) {
+      res.status(401).json({ error: { code: ErrorCode.UNAUTHENTICATED, message: 'Internal calls need a valid token signed by the calling service' } });
+      return;
+    }
+    try {
+      req.body = JSON.parse(body.toString('utf8')) as unknown;
+    } catch {
+      res.status(400).json({ error: { code: ErrorCode.BAD_USER_INPUT, message: 'The body is not JSON' } });
+      return;
+    }
+    res.locals.caller = caller;
+    next();
+  });
+  const refuse = (res: express.Response, status: number, code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) =>
+    res.status(status).json({ error: { code, message, ...(typeof extensions.field === 'string' ? { field: extensions.field } : {}) } });
+
+  router.post('/commands/:name', async (req, res) => {
+    const caller = res.locals.caller as Service;
+    const handler = handlers.commands?.[req.params.name ?? ''];
+    if (!handler) return void refuse(res, 404, ErrorCode.NOT_FOUND, `${self} has no command "${req.params.name}"`);
+    if (!handler.callers.includes(caller)) return void refuse(res, 403, ErrorCode.FORBIDDEN, `${caller} may not ask ${self} to ${req.params.name}`);
+    const input = handler.input.safeParse(req.body);
+    if (!input.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${req.params.name}: ${z.prettifyError(input.error)}`);
+    const requestId = String(res.locals.requestId);
+    try {
+      res.json({ result: await handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) }) });
+    } catch (error) {
+      if (error instanceof AppError && STATUS_OF[error.code]) {
+        return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message, error.extensions);
+      }
+      logger.error({ err: error, command: req.params.name, caller, requestId }, 'internal command failed');
+      refuse(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
+    }
+  });
+
+  router.post('/events', async (req, res) => {
+    const source = res.locals.caller as Service;
+    const event = EVENT.safeParse(req.body);
+    if (!event.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `event: ${z.prettifyError(event.error)}`);
+    const handler = handlers.events?.[event.data.topic];
+    if (!handler) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${self} does not take "${event.data.topic}" events`);
+    if (!handler.from.includes(source)) return void refuse(res, 403, ErrorCode.FORBIDDEN, `${source} may not send "${event.data.topic}" events`);
+    const payload = handler.payload.safeParse(event.data.payload);
+    if (!payload.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${event.data.topic}: ${z.prettifyError(payload.error)}`);
+    try {
+      await handler.apply(payload.data, { eventId: event.data.eventId, source, createdAt: new Date(event.data.createdAt) });
+      res.json({ applied: true });
+    } catch (error) {
+      if (error instanceof AppError && STATUS_OF[error.code]) return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message);
+      logger.error({ err: error, topic: event.data.topic, source, eventId: event.data.eventId }, 'event could not be applied');
+      refuse(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
+    }
+  });
+  app.use('/internal', router);
+}

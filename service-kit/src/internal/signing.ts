@@ -1,0 +1,84 @@
+// Who made an internal call: each service signs its calls with its own Ed25519 key, and the service called checks them.
+import { createHash, randomUUID } from 'node:crypto';
+import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
+import { isService, type Service, generatePrivateKey, parsePrivateKey } from '@fedstack/runtime';
+import { INTERNAL_JWKS_PATH } from './protocol';
+
+/**
+ * Every call carries a token that the calling service signs with its own key, naming itself (`iss`), the
+ * service called (`aud`), the path (`htu`) and a hash of the body (`bh`), valid for a minute. The service
+ * called checks it against the caller's public key, which the caller serves at /internal/jwks.json: a
+ * service holds only its own private key, so no service can speak for another, even one whose host is
+ * compromised.
+ */
+const ALGORITHM = 'EdDSA';
+const TOKEN_LIFETIME_SECONDS = 60;
+
+/** A service's own key for its internal calls. */
+export interface InternalIdentity {
+  self: Service;
+  privateKey: CryptoKey;
+  /** The public half as the service serves it, with a key id of its own. */
+  publicJwk: JWK;
+}
+
+/**
+ * This service's identity: the key INTERNAL_PRIVATE_KEY(_FILE) gives (required in production, so that
+ * every replica of a service signs with the same key), or in development one made for this process.
+ */
+export async function internalIdentity(self: Service, configured: { value: string; setting: string } | undefined): Promise<InternalIdentity> {
+  const { privateKey, publicJwk } = configured ? await parsePrivateKey(configured.value, configured.setting) : await generatePrivateKey();
+  return { self, privateKey, publicJwk: { ...publicJwk, kid: `${self}-${publicJwk.kid}` } };
+}
+
+const sha256 = (body: Buffer | string) => createHash('sha256').update(body).digest('base64url');
+
+/** Signs one call: to whom, which path, which body. */
+export function signCall(identity: InternalIdentity, audience: Service, pathname: string, body: string): Promise<string> {
+  return new SignJWT({ htu: pathname, bh: sha256(body) })
+    .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid })
+    .setIssuer(identity.self)
+    .setAudience(audience)
+    .setJti(randomUUID())
+    .setIssuedAt()
+    .setExpirationTime(`${TOKEN_LIFETIME_SECONDS}s`)
+    .sign(identity.privateKey);
+}
+
+/** Checks one internal call's token; resolves to the calling service, or null for anything else. */
+export type InternalCallVerifier = (header: string | undefined, pathname: string, body: Buffer) => Promise<Service | null>;
+
+/**
+ * Checks internal calls made to `self`: the caller's key is fetched from the caller's own URL (and kept
+ * until a call names a key it does not know). Returns the calling service, or null for anything else.
+ */
+export function internalCallVerifier(self: Service, peers: Record<Service, string>, timeoutMs: number): InternalCallVerifier {
+  const keySets = new Map<Service, JWTVerifyGetKey>();
+  const keysOf = (caller: Service) => {
+    let keys = keySets.get(caller);
+    if (!keys) {
+      keys = createRemoteJWKSet(new URL(INTERNAL_JWKS_PATH, peers[caller]), { cooldownDuration: 1000, timeoutDuration: timeoutMs });
+      keySets.set(caller, keys);
+    }
+    return keys;
+  };
+  return async (header, pathname, body) => {
+    const token = /^Bearer (\S+)$/.exec(header ?? '')?.[1];
+    if (!token) return null;
+    try {
+      const caller = decodeJwt(token).iss;
+      if (typeof caller !== 'string' || !isService(caller) || caller === self) return null;
+      const { payload } = await jwtVerify(token, keysOf(caller), {
+        algorithms: [ALGORITHM],
+        issuer: caller,
+        audience: self,
+        maxTokenAge: `${TOKEN_LIFETIME_SECONDS}s`,
+        requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
+      });
+      return payload.htu === pathname && payload.bh === sha256(body) ? caller : null;
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return null;
+      throw error;
+    }
+  };
+}

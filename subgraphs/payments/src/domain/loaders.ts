@@ -1,0 +1,106 @@
+// The batched reads behind payments' fields: payments and refunds by id, totals and pages per user.
+import { Decimal, type PaymentRecord, type PaymentStatus, type PreparedStatement, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
+import { batchLoader, decodeCursor, groupedBatchLoader, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
+import { toPaymentRecord, type PaymentRow } from './rows';
+
+type PaymentsDb = ServiceClient<'payments'>;
+
+const PAYMENTS_PAGE = { default: 10, max: 50 };
+
+/** Loads payments by id: one statement per batch. */
+export function createPaymentLoader(db: PaymentsDb) {
+  return batchLoader<string, PaymentRecord>(
+    (ids) => db.payment.findMany({ where: { id: { in: ids.filter(isUuid) } } }),
+    (payment) => payment.id,
+    null,
+  );
+}
+
+/** Loads every refund of many payments, oldest first: one statement per batch. */
+export function createRefundsLoader(db: PaymentsDb) {
+  return groupedBatchLoader<string, RefundRecord>(
+    (paymentIds) => db.refund.findMany({ where: { paymentId: { in: [...paymentIds] } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    (refund) => refund.paymentId,
+  );
+}
+
+export interface MoneyTotal {
+  userId: string;
+  currency: string;
+  amount: Decimal;
+}
+
+/** Per user and currency, succeeded payments minus refunds; prepared, as most requests ask for totals. */
+const TOTALS_BY_USER: PreparedStatement = {
+  name: 'totals_by_user',
+  text: `SELECT user_id AS "userId", currency, sum(amount - refunded_amount) AS amount
+         FROM payments.payments
+         WHERE user_id = ANY($1::uuid[]) AND status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')
+         GROUP BY user_id, currency ORDER BY currency`,
+};
+
+/** Per user and currency, succeeded payments minus refunds, summed by PostgreSQL: one statement per batch. */
+export function createTotalsLoader(db: PaymentsDb) {
+  return groupedBatchLoader<string, MoneyTotal>(
+    async (userIds) =>
+      (await db.sql<{ userId: string; currency: string; amount: string }>(TOTALS_BY_USER, [userIds.filter(isUuid)])).map((total) => ({
+        ...total,
+        amount: new Decimal(total.amount),
+      })),
+    (total) => total.userId,
+  );
+}
+
+export interface PaymentPageArgs {
+  first?: number | null;
+  after?: string | null;
+  status?: PaymentStatus | null;
+}
+
+/**
+ * Pages of payments, newest first, for many users at once: a window function ranks each user's
+ * payments, so the page for every user in a batch comes from one statement.
+ */
+export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
+  const first = pageSize(args.first, PAYMENTS_PAGE);
+  const after = args.after ? decodeCursor(args.after) : null;
+  return groupedBatchLoader<string, PaymentRecord>(
+    async (userIds) => {
+      if (first === 0) return [];
+      const rows = await db.sql<PaymentRow>(PAYMENT_PAGES, [
+        userIds.filter(isUuid),
+        args.status ?? null,
+        after?.createdAt ?? null,
+        after?.id ?? null,
+        first + 1,
+      ]);
+      return rows.map(toPaymentRecord);
+    },
+    (payment) => payment.userId,
+  );
+}
+
+/** Each user's page of payments, ranked by a window function; prepared, as most requests read one. */
+const PAYMENT_PAGES: PreparedStatement = {
+  name: 'payment_pages',
+  text: `SELECT "id", "userId", "amount", "currency", "status", "description", "refundedAmount", "methodLast4",
+                "processorRef", "declineCode", "createdAt", "updatedAt", "anonymisedAt"
+         FROM (
+           SELECT p.id AS "id", p.user_id AS "userId", p.amount AS "amount", p.currency AS "currency", p.status::text AS "status",
+                  p.description AS "description", p.refunded_amount AS "refundedAmount", p.method_last4 AS "methodLast4",
+                  p.processor_ref AS "processorRef", p.decline_code AS "declineCode", p.created_at AS "createdAt",
+                  p.updated_at AS "updatedAt", p.anonymised_at AS "anonymisedAt",
+                  row_number() OVER (PARTITION BY p.user_id ORDER BY p.created_at DESC, p.id DESC) AS rank
+           FROM payments.payments p
+           WHERE p.user_id = ANY($1::uuid[])
+             AND ($2::text IS NULL OR p.status::text = $2::text)
+             AND ($3::timestamptz IS NULL OR (p.created_at, p.id) < ($3::timestamptz, $4::uuid))
+         ) ranked
+         WHERE rank <= $5::int
+         ORDER BY "userId", rank`,
+};
+
+/** Turns one user's fetched rows (first + 1 at most) into a connection. */
+export function paymentConnection(rows: PaymentRecord[], args: PaymentPageArgs): Connection<PaymentRecord> {
+  return toConnection(rows, pageSize(args.first, PAYMENTS_PAGE), Boolean(args.after));
+}
