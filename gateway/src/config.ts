@@ -78,28 +78,25 @@ const GATEWAY_SETTINGS = {
     'the supergraph the gateway serves (reloaded when it changes)',
     '`supergraph.graphql`',
   ),
-  SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph', '1000'),
-  SUBGRAPH_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), 'time one subgraph call may take', '10000'),
-  SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph', '64'),
+  SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph'),
+  SUBGRAPH_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), 'time one subgraph call may take'),
+  SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph'),
   CIRCUIT_MIN_CALLS: setting(
     integer(5, { max: 100_000 }),
     'calls to a subgraph within 10 s before its circuit breaker may open (then calls fail at once with SUBGRAPH_UNAVAILABLE instead of waiting out SUBGRAPH_TIMEOUT_MS)',
-    '5',
   ),
   CIRCUIT_ERROR_PERCENT: setting(
     integer(50, { max: 100 }),
     'share of those calls, in percent, that must fail (no answer in time, no connection, HTTP 5xx) to open it',
-    '50',
   ),
-  CIRCUIT_RESET_MS: setting(integer(5000, { max: 600_000 }), 'how long an open breaker refuses calls before letting one trial call through', '5000'),
-  MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called', '12'),
-  MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation', '30'),
-  MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation', '20'),
-  MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)', '3000'),
+  CIRCUIT_RESET_MS: setting(integer(5000, { max: 600_000 }), 'how long an open breaker refuses calls before letting one trial call through'),
+  MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called'),
+  MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation'),
+  MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation'),
+  MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)'),
   MAX_QUERY_COST: setting(
     integer(20_000, { max: 100_000_000 }),
     'highest cost accepted, counted from the schema\'s `@cost` and `@listSize` (docs/operations.md, "Demand control")',
-    '20000',
   ),
   CORS_ORIGINS: setting(origins(), 'comma-separated browser origins allowed to call the gateway, or `*`', '`*` outside production, none in production'),
   GATEWAY_PRIVATE_KEY: setting(
@@ -112,16 +109,12 @@ const GATEWAY_SETTINGS = {
 
 /** Settings only the gateway's primary process reads (node:cluster). */
 export const GATEWAY_PROCESS_SETTINGS = {
-  GATEWAY_WORKERS: setting(integer(1, { max: 64 }), 'gateway processes sharing the port (one per core is best)', '1'),
+  GATEWAY_WORKERS: setting(integer(1, { max: 64 }), 'gateway processes sharing the port (one per core is best)'),
   /**
    * V8 otherwise lets the heap grow lazily to several times the live data under load (a profile showed
    * 290 MB peak RSS for a single worker; 175 MB with 128 MB).
    */
-  GATEWAY_WORKER_HEAP_MB: setting(
-    integer(160, { min: 16, max: 65_536 }),
-    "each gateway worker's old-generation heap, in MB, when there is more than one",
-    '160',
-  ),
+  GATEWAY_WORKER_HEAP_MB: setting(integer(160, { min: 16, max: 65_536 }), "each gateway worker's old-generation heap, in MB, when there is more than one"),
 };
 
 /** Every setting the gateway reads, for the settings table. */

@@ -54,7 +54,7 @@ export function isProduction(env: NodeJS.ProcessEnv): boolean {
 }
 
 /** The address servers listen on. */
-export const HOST_SETTING = { HOST: setting(text('127.0.0.1'), 'the address servers listen on', '`127.0.0.1`') };
+export const HOST_SETTING = { HOST: setting(text('127.0.0.1'), 'the address servers listen on') };
 
 const LOG_LEVEL_DESCRIPTION = 'JSON logs on stdout: `fatal` … `trace`, `silent`';
 const LOG_LEVEL_SHOWN = '`info` (`warn` under `npm start`)';
@@ -84,7 +84,7 @@ const TRACING_SETTINGS = {
   ),
   OTEL_TRACES_SAMPLER_ARG: setting(text(), "the sampler's argument (the ratio)"),
   OTEL_SERVICE_NAME: setting(text(), "the spans' `service.name`", 'the process (`gateway`, `auth`…)'),
-  OTEL_SDK_DISABLED: setting(flag(false), 'switches tracing off whatever else is set', '`false`'),
+  OTEL_SDK_DISABLED: setting(flag(false), 'switches tracing off whatever else is set'),
 };
 
 function commonServerSettings(production: boolean) {
@@ -102,15 +102,14 @@ function commonServerSettings(production: boolean) {
       'a port of its own for `GET /metrics` (Prometheus), kept off the API port; unset, metrics are on the API port outside production and not served in production',
       'unset',
     ),
-    HTTP_HEADERS_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), "time a client may take to send a request's headers", '10000'),
-    HTTP_REQUEST_TIMEOUT_MS: setting(integer(30_000, { max: 3_600_000 }), 'time a client may take to send a whole request', '30000'),
+    HTTP_HEADERS_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), "time a client may take to send a request's headers"),
+    HTTP_REQUEST_TIMEOUT_MS: setting(integer(30_000, { max: 3_600_000 }), 'time a client may take to send a whole request'),
     HTTP_KEEPALIVE_TIMEOUT_MS: setting(
       integer(10_000, { max: 600_000 }),
       'how long an idle connection stays open (behind a load balancer, longer than its idle timeout: 65000 behind one of 60 s)',
-      '10000',
     ),
-    MAX_BODY_BYTES: setting(integer(100_000), 'request body limit', '100000'),
-    SHUTDOWN_GRACE_MS: setting(integer(10_000), 'how long a stopping server lets requests in flight finish', '10000'),
+    MAX_BODY_BYTES: setting(integer(100_000), 'request body limit'),
+    SHUTDOWN_GRACE_MS: setting(integer(10_000), 'how long a stopping server lets requests in flight finish'),
     INTROSPECTION: setting(flag(!production), 'allow introspection (`true`/`false`)', 'on outside production'),
     ...TRACING_SETTINGS,
   } satisfies Record<string, Setting<unknown>>;

@@ -5,6 +5,7 @@ export {
   setting,
   readSettings,
   readSetting,
+  shownDefault,
   settingsTable,
   text,
   integer,

@@ -13,15 +13,26 @@ export interface Setting<T> {
   readonly schema: z.ZodType<T, string | undefined>;
   /** What the setting does, for the README. */
   readonly description: string;
-  /** The default as the README shows it; empty when there is none. */
+  /** The default as the README shows it: its own words where given, else the schema's default; empty when there is none. */
   readonly shown: string;
+  /** The words given for the default, if any (a check makes sure they never just repeat the schema's default). */
+  readonly shownAs: string | undefined;
 }
 
 export type SettingsOf<S extends Record<string, Setting<unknown>>> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
 
-/** Declares one setting. */
-export function setting<T>(schema: z.ZodType<T, string | undefined>, description: string, shown = ''): Setting<T> {
-  return { schema, description, shown };
+/** The default a schema made by this module's helpers falls back to, as the README shows it. */
+export function shownDefault(schema: z.ZodType<unknown, string | undefined>): string {
+  const shown = schema.meta()?.shownDefault;
+  return typeof shown === 'string' ? shown : '';
+}
+
+/**
+ * Declares one setting. Its default is the schema's (written once, in the schema); `shownAs` describes
+ * the default in other words where the value alone would mislead (`'on outside production'`).
+ */
+export function setting<T>(schema: z.ZodType<T, string | undefined>, description: string, shownAs?: string): Setting<T> {
+  return { schema, description, shown: shownAs ?? shownDefault(schema), shownAs };
 }
 
 /**
@@ -48,10 +59,15 @@ const got = (raw: string) => `(got "${raw.length > 100 ? `${raw.slice(0, 100)}â€
 
 /**
  * A setting parsed from its text by `parse` (undefined: not valid, reported as `problem` with the text),
- * or `fallback` when unset.
+ * or `fallback` when unset; the README shows that fallback as `show` gives it.
  */
-function parsed<T, F extends T | undefined>(parse: (raw: string) => T | undefined, problem: string, fallback: F): z.ZodType<T | F, string | undefined> {
-  return z
+function parsed<T, F extends T | undefined>(
+  parse: (raw: string) => T | undefined,
+  problem: string,
+  fallback: F,
+  show: (value: T) => string = (value) => `\`${String(value)}\``,
+): z.ZodType<T | F, string | undefined> {
+  const schema = z
     .string()
     .optional()
     .transform((raw, ctx) => {
@@ -61,7 +77,11 @@ function parsed<T, F extends T | undefined>(parse: (raw: string) => T | undefine
       ctx.addIssue({ code: 'custom', message: `${problem} ${got(raw)}` });
       return z.NEVER;
     });
+  return fallback === undefined || fallback === '' ? schema : schema.meta({ shownDefault: show(fallback as T) });
 }
+
+/** Numbers are shown as they are, without code formatting. */
+const plainNumber = (value: number) => String(value);
 
 /** The text as it is, or `fallback` when unset. */
 export function text(fallback: string): z.ZodType<string, string | undefined>;
@@ -79,14 +99,14 @@ function wholeNumber(raw: string, min: number, max: number): number | undefined 
 /** A whole number from `min` (1 unless given) to `max`, or `fallback` when unset. */
 export function integer(fallback: number, limits: { min?: number; max?: number } = {}): z.ZodType<number, string | undefined> {
   const { min = 1, max = Number.MAX_SAFE_INTEGER } = limits;
-  return parsed((raw) => wholeNumber(raw, min, max), `must be a whole number from ${min} to ${max}`, fallback);
+  return parsed((raw) => wholeNumber(raw, min, max), `must be a whole number from ${min} to ${max}`, fallback, plainNumber);
 }
 
 /** A TCP port; 0 lets the operating system choose a free one (tests). Unset is `fallback`, or undefined. */
 export function port(fallback: number): z.ZodType<number, string | undefined>;
 export function port(): z.ZodType<number | undefined, string | undefined>;
 export function port(fallback?: number): z.ZodType<number | undefined, string | undefined> {
-  return parsed((raw) => wholeNumber(raw, 0, 65535), 'must be a port number from 0 to 65535', fallback);
+  return parsed((raw) => wholeNumber(raw, 0, 65535), 'must be a port number from 0 to 65535', fallback, plainNumber);
 }
 
 /** true/1 or false/0, or `fallback` when unset. */

@@ -81,13 +81,13 @@ const DEVELOPMENT_KEY_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'jwt-si
 const TOKEN_SETTINGS = {
   JWT_PUBLIC_KEY: setting(text(), 'how profile, payments and admin verify tokens: a public key (PEM, JWK or JWK Set)', 'the development key'),
   JWT_JWKS_URL: setting(httpUrl(), "…or where to fetch one (auth's `/.well-known/jwks.json`); one of the two is required in production"),
-  JWT_ISSUER: setting(text('fedstack-auth'), 'pinned token claim `iss`', '`fedstack-auth`'),
-  JWT_AUDIENCE: setting(text('fedstack'), 'pinned token claim `aud`', '`fedstack`'),
+  JWT_ISSUER: setting(text('fedstack-auth'), 'pinned token claim `iss`'),
+  JWT_AUDIENCE: setting(text('fedstack'), 'pinned token claim `aud`'),
 };
 
 /** What a subgraph reads besides the server settings and where its database is. */
 const SUBGRAPH_SETTINGS = {
-  DB_POOL_SIZE: setting(integer(10, { max: 1000 }), "connections in each service's pool", '10'),
+  DB_POOL_SIZE: setting(integer(10, { max: 1000 }), "connections in each service's pool"),
   ...TOKEN_SETTINGS,
   INTERNAL_PRIVATE_KEY: setting(
     text(),
@@ -95,12 +95,11 @@ const SUBGRAPH_SETTINGS = {
     'one made per process outside production',
   ),
   INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
-  INTERNAL_TIMEOUT_MS: setting(integer(5000, { max: 600_000 }), 'time one call between services may take', '5000'),
-  OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken', '1000'),
+  INTERNAL_TIMEOUT_MS: setting(integer(5000, { max: 600_000 }), 'time one call between services may take'),
+  OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken'),
   OUTBOX_MAX_BACKOFF_MS: setting(
     integer(10_000, { max: 3_600_000 }),
     'the longest wait between two attempts to deliver one event (the bound on how late a service that was down hears of a change)',
-    '10000',
   ),
 };
 

@@ -48,7 +48,6 @@ export const SHARED_DATABASE_SETTINGS = {
   DB_LAYOUT: setting(
     choice(DATABASE_LAYOUTS, 'shared'),
     "`split`: each service without a URL of its own gets a database of its own on `DATABASE_URL`'s server, `<database>_<service>`",
-    '`shared`',
   ),
 };
 

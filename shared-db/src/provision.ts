@@ -12,7 +12,7 @@ const DEFAULT_DATA_DIR = path.join(REPOSITORY_ROOT, '.data', 'postgres');
 
 /** Where the embedded server listens and keeps its data, when it is the one started. */
 export const EMBEDDED_SETTINGS = {
-  EMBEDDED_PG_PORT: setting(integer(DEFAULT_EMBEDDED_PORT, { max: 65535 }), "the embedded PostgreSQL's port (127.0.0.1 only)", String(DEFAULT_EMBEDDED_PORT)),
+  EMBEDDED_PG_PORT: setting(integer(DEFAULT_EMBEDDED_PORT, { max: 65535 }), "the embedded PostgreSQL's port (127.0.0.1 only)"),
   EMBEDDED_PG_DATA_DIR: setting(text(DEFAULT_DATA_DIR), 'where the embedded PostgreSQL keeps its data', '`.data/postgres`'),
 };
 const DEFAULT_DATABASE = 'fedstack';

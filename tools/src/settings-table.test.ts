@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, settingsTable } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, settingsTable, shownDefault } from '@fedstack/runtime';
 import { settingsByProcess, withSettingsTable } from './settings-table';
 
 const README = path.join(REPOSITORY_ROOT, 'README.md');
@@ -30,6 +30,8 @@ function variablesRead(source: string): string[] {
 // service prisma-offline.js tells prisma.config.ts to work on.
 const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE']);
 
+const row = (name: string) => settingsTable(settingsByProcess()).find((entry) => entry.names.includes(name));
+
 describe("the README's settings table", () => {
   it('is what `npm run docs:settings` writes from the declarations', () => {
     const readme = readFileSync(README, 'utf8');
@@ -54,11 +56,21 @@ describe("the README's settings table", () => {
   });
 
   it('says which process reads each setting, with one row per meaning', () => {
-    const rows = settingsTable(settingsByProcess());
-    const row = (name: string) => rows.find((entry) => entry.names.includes(name));
     expect(row('AUTH_PORT')?.names).toEqual(['GATEWAY_PORT', 'AUTH_PORT', 'PROFILE_PORT', 'PAYMENTS_PORT', 'ADMIN_PORT']);
     expect(row('JWT_PRIVATE_KEY')?.readBy).toEqual(['auth']);
     expect(row('MAX_QUERY_COST')?.readBy).toEqual(['gateway']);
     expect(row('DB_POOL_SIZE')?.readBy).toEqual(['auth', 'profile', 'payments', 'admin']);
+  });
+
+  it("writes each default once, in its schema: no declaration repeats it as the README's words", () => {
+    const repeated = settingsByProcess().flatMap(({ settings }) =>
+      Object.entries(settings)
+        .filter(([, declared]) => declared.shownAs !== undefined && declared.shownAs === shownDefault(declared.schema))
+        .map(([name]) => name),
+    );
+    expect(repeated).toEqual([]);
+    expect(row('OUTBOX_POLL_MS')?.shown).toBe('1000');
+    expect(row('JWT_ISSUER')?.shown).toBe('`fedstack-auth`');
+    expect(row('INTROSPECTION')?.shown).toBe('on outside production');
   });
 });

@@ -21,11 +21,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
       name: '`npm test`',
       settings: {
         ...SHARED_DATABASE_SETTINGS,
-        CHROMIUM_PATH: setting(
-          text('/usr/bin/chromium'),
-          "the Chromium that the explorer's browser test drives (skipped, saying so, when there is none)",
-          '`/usr/bin/chromium`',
-        ),
+        CHROMIUM_PATH: setting(text('/usr/bin/chromium'), "the Chromium that the explorer's browser test drives (skipped, saying so, when there is none)"),
       },
     },
     { name: '`check:schema`', settings: SCHEMA_CHECK_SETTINGS },

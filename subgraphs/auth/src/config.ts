@@ -29,23 +29,21 @@ export interface AuthConfig extends ServiceConfig {
 export const AUTH_SETTINGS = {
   JWT_PRIVATE_KEY: setting(text(), "auth's Ed25519 signing key (PKCS#8 PEM or JWK); required in production", 'generated in `.data/keys` outside production'),
   JWT_PRIVATE_KEY_FILE: setting(text(), '…or a file holding the signing key (a container secret)'),
-  ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'access token lifetime', '900'),
-  REFRESH_TOKEN_TTL_SECONDS: setting(integer(30 * 24 * 3600, { max: 365 * 24 * 3600 }), 'refresh token lifetime', '2592000'),
+  ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'access token lifetime'),
+  REFRESH_TOKEN_TTL_SECONDS: setting(integer(30 * 24 * 3600, { max: 365 * 24 * 3600 }), 'refresh token lifetime'),
   LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: setting(
     integer(5, { max: 1000 }),
     'failed sign-ins for one e-mail from one address before that pair waits out the window (the owner, elsewhere, is not affected)',
-    '5',
   ),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: setting(
     integer(50, { max: 100_000 }),
     'failed sign-ins for one e-mail from anywhere before it is paused, for 2 s, then twice as long each time the limit is reached again that day',
-    '50',
   ),
-  LOGIN_MAX_FAILURES_PER_ADDRESS: setting(integer(100, { max: 1_000_000 }), 'failed sign-ins from one client address, whatever the e-mail, per window', '100'),
-  LOGIN_FAILURE_WINDOW_SECONDS: setting(integer(15 * 60, { max: 7 * 24 * 3600 }), 'how long a failed sign-in counts', '900'),
-  LOGIN_MAX_DELAY_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'the longest pause an e-mail under attack is given', '900'),
-  REGISTER_MAX_PER_ADDRESS: setting(integer(10, { max: 1_000_000 }), 'registrations from one client address per window (each aliased `register` counts)', '10'),
-  REGISTER_WINDOW_SECONDS: setting(integer(3600, { max: 7 * 24 * 3600 }), 'the registration window', '3600'),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: setting(integer(100, { max: 1_000_000 }), 'failed sign-ins from one client address, whatever the e-mail, per window'),
+  LOGIN_FAILURE_WINDOW_SECONDS: setting(integer(15 * 60, { max: 7 * 24 * 3600 }), 'how long a failed sign-in counts'),
+  LOGIN_MAX_DELAY_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'the longest pause an e-mail under attack is given'),
+  REGISTER_MAX_PER_ADDRESS: setting(integer(10, { max: 1_000_000 }), 'registrations from one client address per window (each aliased `register` counts)'),
+  REGISTER_WINDOW_SECONDS: setting(integer(3600, { max: 7 * 24 * 3600 }), 'the registration window'),
 };
 
 /** Every setting auth reads, for the settings table. */

@@ -12,10 +12,9 @@ export const PAYMENTS_SETTINGS = {
   PAYMENTS_RECOVERY_AFTER_MS: setting(
     integer(30_000, { min: 0, max: 24 * 3600 * 1000 }),
     'how old a PENDING payment must be before the recovery worker finishes it (a request may still be charging a younger one)',
-    '30000',
   ),
-  PAYMENTS_RECOVERY_POLL_MS: setting(integer(5000, { max: 3_600_000 }), 'how often payments looks for PENDING payments to finish', '5000'),
-  PAYMENTS_PROCESSOR_DELAY_MS: setting(integer(0, { min: 0, max: 600_000 }), "the simulated processor's answer time (demos and tests)", '0'),
+  PAYMENTS_RECOVERY_POLL_MS: setting(integer(5000, { max: 3_600_000 }), 'how often payments looks for PENDING payments to finish'),
+  PAYMENTS_PROCESSOR_DELAY_MS: setting(integer(0, { min: 0, max: 600_000 }), "the simulated processor's answer time (demos and tests)"),
 };
 
 /** Every setting payments reads, for the settings table. */
