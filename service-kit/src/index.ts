@@ -54,6 +54,6 @@ export { checkText, DEFAULT_TEXT_LIMIT } from './text';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type ListPosition, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader, loaderPerArguments } from './loaders';
 export { isUuid, type EntityReference } from './ids';
-export { minorUnits, formatAmount } from './money';
+export { minorUnits, formatAmount, parseDecimal, decimalProblem, MAX_DECIMAL_LENGTH } from './money';
 export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
 export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';

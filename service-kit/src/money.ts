@@ -1,3 +1,29 @@
+// Exact money: the one grammar of decimal amounts this API accepts, and each currency's decimals.
+import { badUserInput } from '@fedstack/runtime';
+import { Decimal } from '@fedstack/shared-db';
+
+/** A plain decimal: an optional minus, no leading zeros, no exponent, no sign of its own on the fraction. */
+const PLAIN_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?$/;
+/** The longest decimal text accepted, so that no client makes the server parse a huge number. */
+export const MAX_DECIMAL_LENGTH = 40;
+
+/** Why `text` is not a decimal this API accepts, or undefined when it is one. */
+export function decimalProblem(text: string): string | undefined {
+  if (text.length <= MAX_DECIMAL_LENGTH && PLAIN_DECIMAL.test(text)) return undefined;
+  return `must be a plain decimal number such as "12.50", at most ${MAX_DECIMAL_LENGTH} characters (got "${text.slice(0, MAX_DECIMAL_LENGTH)}")`;
+}
+
+/**
+ * The exact decimal `text` says, by the same grammar as the Decimal scalar (`decimalProblem`); BAD_USER_INPUT
+ * on `field` otherwise. Amounts reach the domain through the scalar, which has checked them already; this is
+ * the one parser for anything else that carries a decimal.
+ */
+export function parseDecimal(text: string, field: string): Decimal {
+  const problem = decimalProblem(text);
+  if (problem) throw badUserInput(field, problem);
+  return new Decimal(text);
+}
+
 const minorUnitsByCurrency = new Map<string, number>();
 
 /**

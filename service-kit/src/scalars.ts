@@ -9,16 +9,12 @@ import {
   URLResolver,
   UUIDResolver,
 } from 'graphql-scalars';
+import { decimalProblem } from './money';
 
-const DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?$/;
-const MAX_DECIMAL_LENGTH = 40;
-
+/** The Decimal scalar's text, checked by the one grammar of decimals (money.ts). */
 function parseDecimal(value: string): string {
-  if (value.length > MAX_DECIMAL_LENGTH || !DECIMAL.test(value)) {
-    throw new GraphQLError(
-      `Decimal must be a plain decimal number such as "12.50", at most ${MAX_DECIMAL_LENGTH} characters (got "${value.slice(0, MAX_DECIMAL_LENGTH)}")`,
-    );
-  }
+  const problem = decimalProblem(value);
+  if (problem) throw new GraphQLError(`Decimal ${problem}`);
   return value;
 }
 

@@ -1,6 +1,6 @@
 import { badUserInput } from '@fedstack/runtime';
 import { Decimal } from '@fedstack/shared-db';
-import { minorUnits } from '@fedstack/service-kit';
+import { minorUnits, parseDecimal } from '@fedstack/service-kit';
 
 /** The largest amount one payment may carry, in the currency's major unit. */
 export const MAX_AMOUNT = new Decimal('1000000');
@@ -13,17 +13,6 @@ export function parseCurrency(value: string, field: string): string {
   if (!/^[A-Z]{3}$/.test(code) || !CURRENCIES.has(code))
     throw badUserInput(field, `must be an ISO 4217 currency code such as "EUR" (got "${value.slice(0, 10)}")`);
   return code;
-}
-
-/** Any finite decimal number, exactly; BAD_USER_INPUT on `field` otherwise. */
-export function parseDecimal(value: string, field: string): Decimal {
-  try {
-    const decimal = new Decimal(value);
-    if (decimal.isFinite()) return decimal;
-  } catch {
-    // Falls through to the error below.
-  }
-  throw badUserInput(field, `must be a decimal number such as "12.50" (got "${value.slice(0, 40)}")`);
 }
 
 /**

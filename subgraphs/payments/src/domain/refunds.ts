@@ -1,10 +1,10 @@
 // refundPayment: part or all of a payment given back, never more than was paid, with its audit entry.
 import { badUserInput, conflict, notFound } from '@fedstack/runtime';
 import type { Decimal, PaymentStatus, RefundRecord, ServiceClient } from '@fedstack/shared-db';
-import { isUuid, recordAudit } from '@fedstack/service-kit';
+import { isUuid, parseDecimal, recordAudit } from '@fedstack/service-kit';
 import { DESCRIPTION_MAX } from './create';
 import { assertIdempotencyKey, claimIdempotencyKey, fingerprint, KEYED_TRANSACTION } from './idempotency';
-import { optionalText, parseAmount, parseDecimal } from './money';
+import { optionalText, parseAmount } from './money';
 
 /** A refund with its payment's currency, which its amount is formatted in. */
 export type RefundWithCurrency = RefundRecord & { currency: string };
