@@ -2,6 +2,7 @@ import path from 'node:path';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { TOKEN_ALGORITHM, type PrivateKeyPair, type VerificationKey } from './keys';
 import { REPOSITORY_ROOT } from './paths';
+import { verifiedTokens } from './verified-tokens';
 
 /**
  * How a subgraph knows a request comes from the gateway, and so has passed the gateway's limits (depth,
@@ -44,18 +45,19 @@ export function gatewayAssertions(key: PrivateKeyPair, now: () => number = Date.
 export type AssertionCheck = { ok: true } | { ok: false; reason: string };
 
 /** The most assertions a subgraph remembers: one per gateway replica and renewal, with room to spare. */
-const REMEMBERED = 256;
+const REMEMBERED = 1024;
+
+const VERIFIED: AssertionCheck = { ok: true };
 
 /**
  * Checks assertions at the subgraph `self` against the gateway's public key. A verified token is
  * remembered until it expires, so a request costs a map lookup; a forged one is checked every time.
  */
 export function gatewayAssertionVerifier(self: string, key: VerificationKey, now: () => number = Date.now) {
-  const verified = new Map<string, number>();
+  const verified = verifiedTokens<AssertionCheck>(REMEMBERED);
   return async (token: string | undefined): Promise<AssertionCheck> => {
     if (!token) return { ok: false, reason: `no ${GATEWAY_ASSERTION_HEADER} header` };
-    const expiresAt = verified.get(token);
-    if (expiresAt !== undefined && now() < expiresAt) return { ok: true };
+    if (verified.get(token, now())) return VERIFIED;
     try {
       const { payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], {
         algorithms: [TOKEN_ALGORITHM],
@@ -65,9 +67,8 @@ export function gatewayAssertionVerifier(self: string, key: VerificationKey, now
         requiredClaims: ['iat', 'exp'],
         currentDate: new Date(now()),
       });
-      if (verified.size >= REMEMBERED) verified.clear();
-      verified.set(token, (payload.exp as number) * 1000);
-      return { ok: true };
+      verified.remember(token, VERIFIED, (payload.exp as number) * 1000);
+      return VERIFIED;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return { ok: false, reason: error.message };
       throw error;

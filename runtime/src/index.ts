@@ -49,3 +49,4 @@ export {
   type PrivateKeyPair,
 } from './keys';
 export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';
+export { verifiedTokens, type VerifiedTokens } from './verified-tokens';

@@ -1,6 +1,5 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { LRUCache } from 'lru-cache';
-import { AppError, TOKEN_ALGORITHM, forbidden, unauthenticated, type VerificationKey } from '@fedstack/runtime';
+import { AppError, TOKEN_ALGORITHM, forbidden, unauthenticated, verifiedTokens, type VerificationKey } from '@fedstack/runtime';
 import { isUuid } from './ids';
 
 export type ViewerRole = 'USER' | 'ADMIN';
@@ -44,11 +43,11 @@ const VERIFIED_TOKENS = 10_000;
  * suspension, a logout) is the account policy's business, checked on every request all the same.
  */
 export function createTokenVerifier(options: { key: VerificationKey; issuer: string; audience: string }): TokenVerifier {
-  const verified = new LRUCache<string, { viewer: Viewer; expiresAtMs: number }>({ max: VERIFIED_TOKENS });
+  const verified = verifiedTokens<Viewer>(VERIFIED_TOKENS);
   return async (token) => {
-    const known = verified.get(token);
     // Expiry on the same clock as jose's check: a remembered token is refused as expired when a new one would be.
-    if (known && Date.now() < known.expiresAtMs) return known.viewer;
+    const known = verified.get(token, Date.now());
+    if (known) return known;
     let payload: JWTPayload;
     try {
       // jose's overloads differ for a key and a key-set function; both are valid here.
@@ -73,7 +72,7 @@ export function createTokenVerifier(options: { key: VerificationKey; issuer: str
       throw unauthenticated('Access token is not valid: unexpected claims');
     }
     const viewer: Viewer = { userId: sub, role, sessionId: sid, tokenId: jti };
-    verified.set(token, { viewer, expiresAtMs: (payload.exp as number) * 1000 });
+    verified.remember(token, viewer, (payload.exp as number) * 1000);
     return viewer;
   };
 }
