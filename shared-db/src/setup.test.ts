@@ -56,6 +56,31 @@ describe('migrations, one history per service', () => {
   });
 });
 
+describe('db:migrate --service', () => {
+  // With DATABASE_URL placing every service, only the one named may be migrated, whichever way the flag is written.
+  it.each([[['--service', 'payments']], [['--service=payments']]])('%j migrates that service alone', async (flag) => {
+    const server = new URL(ownerUrlFor('payments'));
+    server.pathname = '/postgres';
+    const scratch = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    try {
+      const result = await runDbCli(['migrate', ...flag], { DATABASE_URL: scratch.env.DATABASE_URL, ...noServiceUrls });
+      expect(result.code).toBe(0);
+      const client = new pg.Client(scratch.env.DATABASE_URL);
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ schema: string }>(
+          `SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = '_prisma_migrations' ORDER BY 1`,
+        );
+        expect(rows.map((row) => row.schema)).toEqual(['payments']);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
+
 describe('a bad DATABASE_URL fails at start with one line naming the problem', () => {
   it('unreachable server', async () => {
     const result = await runDbCli(['migrate'], { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/fedstack', ...noServiceUrls });
