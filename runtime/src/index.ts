@@ -34,7 +34,7 @@ export { createLogger, type Logger, type LogDestination } from './logger';
 export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
 export { listen } from './http';
-export { runMain, serve, orExit } from './main';
+export { runMain, serve, orExit, commandLine } from './main';
 export { freePort, portIsFree } from './net';
 export {
   TOKEN_ALGORITHM,

@@ -1,4 +1,4 @@
-import { StartupError } from './errors';
+import { ConfigError, StartupError } from './errors';
 import type { Logger } from './logger';
 import type { Tracing } from './tracing';
 
@@ -61,4 +61,16 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
       process.exit(1);
     },
   );
+}
+
+/**
+ * A command's arguments, read by `read` (node:util's parseArgs): an unknown option or a missing value
+ * becomes a ConfigError, one line naming the command, which `runMain` prints without a stack.
+ */
+export function commandLine<T>(command: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new ConfigError(`${command}: ${(error as Error).message.split('\n')[0]}`);
+  }
 }

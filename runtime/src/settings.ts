@@ -77,7 +77,7 @@ function parsed<T, F extends T | undefined>(
       ctx.addIssue({ code: 'custom', message: `${problem} ${got(raw)}` });
       return z.NEVER;
     });
-  return fallback === undefined || fallback === '' ? schema : schema.meta({ shownDefault: show(fallback as T) });
+  return fallback === undefined || fallback === '' ? schema : schema.meta({ shownDefault: show(fallback) });
 }
 
 /** Numbers are shown as they are, without code formatting. */

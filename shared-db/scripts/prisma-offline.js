@@ -5,26 +5,39 @@
 // through here; the environment it gives the CLI is one of the workarounds in src/prisma-workarounds.js.
 'use strict';
 const { spawnSync } = require('node:child_process');
+const { parseArgs } = require('node:util');
 const path = require('node:path');
 const { CLI_SERVICES, offlineCliEnvironment } = require('../src/prisma-workarounds');
 
 const USAGE = `usage: prisma-offline.js --service <${CLI_SERVICES.join('|')}> | --all <prisma arguments>`;
 
-const [selector, value = '', ...rest] = process.argv.slice(2);
-/** @type {string[]} */
-let services;
-/** @type {string[]} */
-let args;
-if (selector === '--all') {
-  services = CLI_SERVICES;
-  args = [value, ...rest].filter(Boolean);
-} else if (selector === '--service' && CLI_SERVICES.includes(value)) {
-  services = [value];
-  args = rest;
-} else {
+/**
+ * `--service NAME` (or `--service=NAME`) or `--all` is ours; every other argument is Prisma's and passes
+ * through in order, whatever options Prisma takes (node:util's parseArgs, not strict, keeps their places).
+ */
+function readArguments() {
+  const argv = process.argv.slice(2);
+  const { tokens = [] } = parseArgs({
+    args: argv,
+    options: { service: { type: 'string' }, all: { type: 'boolean' } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const ours = tokens.filter((token) => token.kind === 'option' && (token.name === 'service' || token.name === 'all'));
+  const taken = new Set(
+    ours.flatMap((token) => (token.kind === 'option' && token.name === 'service' && !token.inlineValue ? [token.index, token.index + 1] : [token.index])),
+  );
+  const all = ours.some((token) => token.kind === 'option' && token.name === 'all');
+  const named = ours.filter((token) => token.kind === 'option' && token.name === 'service').map((token) => (token.kind === 'option' ? token.value : undefined));
+  const args = argv.filter((_, index) => !taken.has(index));
+  if (all && named.length === 0) return { services: CLI_SERVICES, args };
+  if (!all && named.length === 1 && typeof named[0] === 'string' && CLI_SERVICES.includes(named[0])) return { services: [named[0]], args };
   console.error(USAGE);
   process.exit(2);
 }
+
+const { services, args } = readArguments();
 
 const cli = path.join(path.dirname(require.resolve('prisma/package.json')), 'build', 'index.js');
 for (const service of services) {

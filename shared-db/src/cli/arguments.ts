@@ -1,6 +1,6 @@
 // What `npm run db:*` was asked to do: its command line, read once by node:util's parseArgs.
 import { parseArgs } from 'node:util';
-import { ConfigError, SERVICES, isService, type Service } from '@fedstack/runtime';
+import { ConfigError, SERVICES, commandLine, isService, type Service } from '@fedstack/runtime';
 
 export const USAGE = `usage: db <command>
   migrate [--service NAME]         create the service roles, apply pending migrations, apply the grants matrix
@@ -26,14 +26,8 @@ function serviceOption(value: string | undefined): Service | undefined {
   return value;
 }
 
-/** parseArgs, with its errors (an unknown option, a missing value) as one line naming the command. */
-function parse<T>(command: string, read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    throw new ConfigError(`db ${command}: ${(error as Error).message.split('\n')[0]}`);
-  }
-}
+/** parseArgs for `db <command>`, its errors as one line naming the command. */
+const parse = <T>(command: string, read: () => T): T => commandLine(`db ${command}`, read);
 
 /**
  * `db prisma [--service NAME] ARGS…`: the service option is ours, everything else is Prisma's and passes

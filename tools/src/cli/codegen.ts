@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, SERVICES, runMain } from '@fedstack/runtime';
+import { parseArgs } from 'node:util';
+import { REPOSITORY_ROOT, SERVICES, commandLine, runMain } from '@fedstack/runtime';
 import { generatedFile, resolverTypes } from '../codegen';
 
 /**
@@ -8,7 +9,7 @@ import { generatedFile, resolverTypes } from '../codegen';
  * nothing and fails naming the files that are not what it would write (`npm test` runs that).
  */
 runMain(async () => {
-  const check = process.argv.includes('--check');
+  const { check = false } = commandLine('codegen', () => parseArgs({ options: { check: { type: 'boolean' } } })).values;
   const stale: string[] = [];
   for (const service of SERVICES) {
     const file = generatedFile(service);
