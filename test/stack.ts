@@ -1,4 +1,4 @@
-import { createAdminServer } from '@fedstack/admin';
+import { createAdminServer, loadAdminConfig } from '@fedstack/admin';
 import { createAuthServer, loadAuthConfig } from '@fedstack/auth';
 import { createGatewayServer, loadGatewayConfig } from '@fedstack/gateway';
 import type { GraphQLServer } from '@fedstack/runtime';
@@ -61,7 +61,7 @@ export async function startStack(
       case 'payments':
         return createPaymentsServer({ config: loadPaymentsConfig(portEnv) });
       case 'admin':
-        return createAdminServer({ config: loadServiceConfig('admin', portEnv) });
+        return createAdminServer({ config: loadAdminConfig(portEnv) });
     }
   };
   const servers = new Map<SubgraphName, Startable>();

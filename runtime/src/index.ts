@@ -50,3 +50,4 @@ export {
 } from './keys';
 export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';
 export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
+export { pollUntil } from './poll';

@@ -60,6 +60,8 @@ export interface OutboxConfig {
   pollMs: number;
   /** The longest wait between two delivery attempts of one event, in milliseconds. */
   maxBackoffMs: number;
+  /** Attempts after which an event still undelivered is parked for an operator. */
+  maxAttempts: number;
 }
 
 export interface ServiceConfig extends ServerConfig {
@@ -100,6 +102,10 @@ const SUBGRAPH_SETTINGS = {
   OUTBOX_MAX_BACKOFF_MS: setting(
     integer(10_000, { max: 3_600_000 }),
     'the longest wait between two attempts to deliver one event (the bound on how late a service that was down hears of a change)',
+  ),
+  OUTBOX_MAX_ATTEMPTS: setting(
+    integer(10_000, { max: 1_000_000_000 }),
+    'delivery attempts after which an event is parked for an operator (at the default backoff, about 28 hours of a destination being unreachable); a refused event is parked at once',
   ),
 };
 
@@ -164,7 +170,7 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
       ...(production ? {} : { developmentKeyFile: DEVELOPMENT_KEY_FILE }),
     },
     internal: { ...(privateKey ? { privateKey } : {}), peers, timeoutMs: settings.INTERNAL_TIMEOUT_MS },
-    outbox: { pollMs: settings.OUTBOX_POLL_MS, maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS },
+    outbox: { pollMs: settings.OUTBOX_POLL_MS, maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS, maxAttempts: settings.OUTBOX_MAX_ATTEMPTS },
     gateway: {
       required: gateway.REQUIRE_GATEWAY,
       ...(gatewayKey ? { publicKey: gatewayKey } : {}),

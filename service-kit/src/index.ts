@@ -35,7 +35,8 @@ export {
   type InternalHandlers,
   type InternalIdentity,
 } from './internal';
-export { enqueue, backoffMs, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
+export { enqueue, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
+export { WorkQueue, NotificationListener, backoffMs, brief, type Job, type JobStore, type WorkQueueOptions } from './background';
 export {
   applyAccountPolicy,
   guardAccountWrite,

@@ -1,23 +1,20 @@
+// The transactional outbox: events written in the transaction that makes a change, delivered to other services after it commits.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { Counter, Gauge } from 'prom-client';
-import type { Service, Logger, ServiceMetrics } from '@fedstack/runtime';
+import { Counter } from 'prom-client';
+import { SERVICES, type Service, type Logger, type ServiceMetrics } from '@fedstack/runtime';
+import { NotificationListener, WorkQueue, brief, type JobStore } from './background';
 import type { InternalClient } from './internal';
 
 /**
- * The transactional outbox (docs/adr/0007-outbox.md). A service that must tell others about a change
- * writes the event into its own `outbox` table inside the transaction that makes the change: both commit
- * or neither does. A relay in every process of that service delivers due rows to their destination's
- * internal API and deletes each once acknowledged; a failed delivery is retried with capped exponential
- * backoff, so a destination that was down gets every event once it is back. Receivers apply events
- * idempotently (by event id or version), so a delivery repeated after a crash does no harm.
+ * docs/adr/0007-outbox.md. A service that must tell others about a change writes the event into its own
+ * `outbox` table inside the transaction that makes the change: both commit or neither does. A relay in
+ * every process of that service delivers due rows to their destination's internal API and deletes each
+ * once acknowledged, on the background work queue (background/work-queue.ts): a failed delivery is retried
+ * with capped exponential backoff, so a destination that was down gets every event once it is back, and
+ * an event refused outright, or failing past OUTBOX_MAX_ATTEMPTS, is parked for an operator. Receivers
+ * apply events idempotently (by event id or version), so a delivery repeated after a crash does no harm.
  */
-
-/** A connection error in one line (pg's errors carry the whole client, which has no place in a log). */
-function brief(error: unknown): string {
-  const { message, code } = error as { message?: string; code?: string };
-  return code ? `${message ?? String(error)} (${code})` : (message ?? String(error));
-}
 
 /** Anything that can run a statement inside the caller's transaction (a Prisma transaction client). */
 export interface RawExecutor {
@@ -63,6 +60,8 @@ export interface RelayOptions {
   pollMs: number;
   /** The longest wait between two attempts at one event. */
   maxBackoffMs: number;
+  /** Attempts after which an event still undelivered is parked. */
+  maxAttempts: number;
   /**
    * How long a claimed row is left alone by other relays while this one delivers it: longer than one
    * delivery may take, short enough that a relay that died mid-delivery holds nothing up for long.
@@ -74,173 +73,129 @@ export interface RelayOptions {
 const MAX_IN_FLIGHT = 64;
 const MAX_IN_FLIGHT_PER_DESTINATION = 16;
 
-/** The wait before attempt n + 1 of something that failed n times: doubling from 250 ms, capped. */
-export function backoffMs(failures: number, maxMs: number): number {
-  return Math.min(maxMs, 250 * 2 ** Math.min(Math.max(failures - 1, 0), 20));
+/** The outbox table as the work queue sees it. */
+function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore<OutboxRow> {
+  const schema = `"${service}"`;
+  return {
+    // Each destination's due rows are taken in index order, as many as it has room for, skipping rows
+    // another process has locked; the claim pushes each row's next attempt past the time a delivery may
+    // take, so that another process leaves it alone meanwhile.
+    async claim(room, inHand) {
+      const rooms = Object.fromEntries(
+        SERVICES.map((destination) => [destination, MAX_IN_FLIGHT_PER_DESTINATION - inHand.filter((row) => row.destination === destination).length]).filter(
+          ([, free]) => (free as number) > 0,
+        ),
+      );
+      const { rows } = await pool.query<OutboxRow>(
+        `UPDATE ${schema}.outbox SET next_attempt_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1
+         WHERE id = ANY (ARRAY(
+           SELECT picked.id FROM jsonb_each_text($1::jsonb) AS room(destination, free)
+           CROSS JOIN LATERAL (
+             SELECT o.id FROM ${schema}.outbox o WHERE o.destination = room.destination AND o.next_attempt_at <= now()
+             ORDER BY o.next_attempt_at LIMIT room.free::int FOR UPDATE SKIP LOCKED) picked
+           LIMIT $2))
+         RETURNING id, event_id, destination, topic, payload, created_at, attempts`,
+        [JSON.stringify(rooms), room, Math.ceil(claimMs)],
+      );
+      return rows;
+    },
+    async complete(row) {
+      await pool.query(`DELETE FROM ${schema}.outbox WHERE id = $1`, [row.id]);
+    },
+    async retry(row, delayMs, reason) {
+      await pool.query(`UPDATE ${schema}.outbox SET next_attempt_at = now() + $2 * interval '1 millisecond', last_error = $3 WHERE id = $1`, [
+        row.id,
+        delayMs,
+        reason,
+      ]);
+    },
+    async park(row, reason) {
+      await pool.query(`UPDATE ${schema}.outbox SET next_attempt_at = 'infinity', last_error = $2 WHERE id = $1`, [row.id, reason]);
+    },
+    async count() {
+      const { rows } = await pool.query<{ pending: number; parked: number }>(
+        `SELECT count(*) FILTER (WHERE next_attempt_at <> 'infinity')::int AS pending, count(*) FILTER (WHERE next_attempt_at = 'infinity')::int AS parked
+         FROM ${schema}.outbox`,
+      );
+      return rows[0] ?? { pending: 0, parked: 0 };
+    },
+  };
 }
 
-/** Delivers one service's outbox. Start it once per process; stop it on shutdown. */
+/**
+ * Delivers one service's outbox. Start it once per process; stop it on shutdown. It LISTENs on the
+ * service's channel, which the outbox table's trigger notifies at every commit that adds rows, and polls
+ * besides (retries, other processes' rows, and whenever the listening connection is away).
+ */
 export class OutboxRelay {
   private readonly pool: pg.Pool;
-  private listener: pg.Client | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private draining: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private readonly inFlight = new Map<Service, number>();
-  private readonly deliveries = new Set<Promise<void>>();
-  private readonly outcomes: Counter<'destination' | 'outcome'>;
+  private readonly queue: WorkQueue<OutboxRow>;
+  private readonly listener: NotificationListener;
 
-  constructor(private readonly options: RelayOptions) {
+  constructor(options: RelayOptions) {
+    const { service, client, logger } = options;
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
-    // An idle connection the server ends (a restart, a failover) must not end the process: the next
-    // pass opens another.
-    this.pool.on('error', (error) => options.logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
-    this.outcomes = new Counter({
+    // An idle connection the server ends (a restart, a failover) must not end the process: the next pass opens another.
+    this.pool.on('error', (error) => logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
+    const deliveries = new Counter({
       name: 'outbox_deliveries_total',
-      help: 'Outbox events handed to another service, by destination and outcome (delivered, retry, refused)',
+      help: 'Outbox events handed to another service, by destination and outcome (delivered; failed, to be retried; refused by the destination)',
       labelNames: ['destination', 'outcome'] as const,
       registers: [options.metrics.registry],
     });
-    const pool = this.pool;
-    const schema = `"${options.service}"`;
-    new Gauge({
-      name: 'outbox_events',
-      help: 'Outbox events not yet delivered: pending (will be retried) or parked (refused by the destination; see last_error)',
-      labelNames: ['state'] as const,
-      registers: [options.metrics.registry],
-      // Counted when scraped, not kept up to date: no cost between scrapes.
-      async collect() {
-        const { rows } = await pool.query<{ pending: number; parked: number }>(
-          `SELECT count(*) FILTER (WHERE next_attempt_at <> 'infinity')::int AS pending, count(*) FILTER (WHERE next_attempt_at = 'infinity')::int AS parked
-           FROM ${schema}.outbox`,
-        );
-        this.set({ state: 'pending' }, rows[0]?.pending ?? 0);
-        this.set({ state: 'parked' }, rows[0]?.parked ?? 0);
+    const retryable = (error: unknown) => (error as { retryable?: boolean }).retryable !== false;
+    this.queue = new WorkQueue<OutboxRow>({
+      name: 'outbox',
+      store: outboxStore(this.pool, service, options.claimMs),
+      async handle(row) {
+        try {
+          await client.deliver(row.destination, { eventId: row.event_id, topic: row.topic, payload: row.payload, createdAt: row.created_at });
+        } catch (error) {
+          // A refusal (400 bad input, 403 not allowed) will not change by asking again: the queue parks it.
+          deliveries.inc({ destination: row.destination, outcome: retryable(error) ? 'failed' : 'refused' });
+          throw error;
+        }
+        deliveries.inc({ destination: row.destination, outcome: 'delivered' });
       },
+      retryable,
+      describe: (row) => ({ eventId: row.event_id, topic: row.topic, destination: row.destination }),
+      pollMs: options.pollMs,
+      baseBackoffMs: 250,
+      maxBackoffMs: options.maxBackoffMs,
+      maxAttempts: options.maxAttempts,
+      concurrency: MAX_IN_FLIGHT,
+      logger,
+      registry: options.metrics.registry,
+    });
+    this.listener = new NotificationListener({
+      url: options.databaseUrl,
+      channels: [`${service}_outbox`],
+      onNotification: () => this.queue.kick(),
+      onConnected: () => this.queue.kick(),
+      maxBackoffMs: options.maxBackoffMs,
+      logger,
     });
   }
 
   /** Starts listening for new events and polling for due ones. */
   async start(): Promise<void> {
-    await this.listen();
-    this.timer = setInterval(() => this.kick(), this.options.pollMs);
-    this.timer.unref();
-    this.kick();
+    await this.listener.start();
+    this.queue.start();
   }
 
-  /** Looks for due events now (and again when the current pass ends, if one is running). */
+  /** Looks for due events now. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.draining) {
-      this.again = true;
-      return;
-    }
-    this.draining = this.claimAndDeliver()
-      .catch((error: unknown) => this.options.logger.warn({ reason: brief(error) }, 'outbox relay pass failed; retrying at the next poll'))
-      .finally(() => {
-        this.draining = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.queue.kick();
   }
 
   /** Waits until no pass and no delivery is under way (tests, and the end of a graceful stop). */
-  async settle(): Promise<void> {
-    while (this.draining || this.deliveries.size > 0) await Promise.all([this.draining, ...this.deliveries]);
+  settle(): Promise<void> {
+    return this.queue.settle();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.settle();
-    await this.listener?.end().catch(() => undefined);
+    await this.queue.stop();
+    await this.listener.stop();
     await this.pool.end();
-  }
-
-  /** LISTEN on the service's channel, which the outbox table's trigger notifies at every commit that adds rows. */
-  private async listen(): Promise<void> {
-    if (this.stopped) return;
-    const listener = new pg.Client({ connectionString: this.options.databaseUrl });
-    listener.on('notification', () => this.kick());
-    listener.on('error', (error) => {
-      this.options.logger.warn({ reason: brief(error) }, 'outbox listener lost its connection; polling until it is back');
-      listener.end().catch(() => undefined);
-      setTimeout(() => void this.listen().catch(() => undefined), this.options.pollMs).unref();
-    });
-    try {
-      await listener.connect();
-      await listener.query(`LISTEN ${this.options.service}_outbox`);
-      this.listener = listener;
-    } catch (error) {
-      await listener.end().catch(() => undefined);
-      if (this.stopped) return;
-      this.options.logger.warn({ reason: brief(error) }, 'outbox listener could not connect; polling until it can');
-      setTimeout(() => void this.listen().catch(() => undefined), this.options.pollMs).unref();
-    }
-  }
-
-  /**
-   * Claims due rows while there is room, and starts delivering each without waiting for the others: a
-   * destination that hangs holds at most its own share of the room, and only until the call times out.
-   * A claim pushes the row's next attempt past the time a delivery may take, so that another process
-   * leaves it alone; if this one dies mid-delivery, the row is due again once that time has passed.
-   */
-  private async claimAndDeliver(): Promise<void> {
-    const schema = `"${this.options.service}"`;
-    for (;;) {
-      const room = MAX_IN_FLIGHT - this.deliveries.size;
-      if (room <= 0 || this.stopped) return;
-      const perDestination = Object.fromEntries([...this.inFlight].map(([destination, count]) => [destination, MAX_IN_FLIGHT_PER_DESTINATION - count]));
-      // Rows are picked with a window (no locks allowed there), then claimed by an UPDATE that checks
-      // again that each is still due: a row another process claimed meanwhile is skipped.
-      const { rows } = await this.pool.query<OutboxRow>(
-        `UPDATE ${schema}.outbox SET next_attempt_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1
-         WHERE next_attempt_at <= now() AND id IN (
-           SELECT id FROM (
-             SELECT id, next_attempt_at, created_at,
-                    row_number() OVER (PARTITION BY destination ORDER BY next_attempt_at, created_at) AS place,
-                    coalesce(($1::jsonb ->> destination)::int, ${MAX_IN_FLIGHT_PER_DESTINATION}) AS room
-             FROM ${schema}.outbox WHERE next_attempt_at <= now()) due
-           WHERE place <= room ORDER BY next_attempt_at, created_at LIMIT $2)
-         RETURNING id, event_id, destination, topic, payload, created_at, attempts`,
-        [JSON.stringify(perDestination), room, Math.ceil(this.options.claimMs)],
-      );
-      if (rows.length === 0) return;
-      for (const row of rows) {
-        this.inFlight.set(row.destination, (this.inFlight.get(row.destination) ?? 0) + 1);
-        const delivery: Promise<void> = this.deliver(row).finally(() => {
-          this.inFlight.set(row.destination, (this.inFlight.get(row.destination) ?? 1) - 1);
-          this.deliveries.delete(delivery);
-          this.kick();
-        });
-        this.deliveries.add(delivery);
-      }
-    }
-  }
-
-  private async deliver(row: OutboxRow): Promise<void> {
-    const schema = `"${this.options.service}"`;
-    const { client, logger } = this.options;
-    try {
-      await client.deliver(row.destination, { eventId: row.event_id, topic: row.topic, payload: row.payload, createdAt: row.created_at });
-      await this.pool.query(`DELETE FROM ${schema}.outbox WHERE id = $1`, [row.id]);
-      this.outcomes.inc({ destination: row.destination, outcome: 'delivered' });
-    } catch (error) {
-      const retryable = (error as { retryable?: boolean }).retryable !== false;
-      const delayMs = backoffMs(row.attempts, this.options.maxBackoffMs);
-      // A refusal (400 bad input, 403 not allowed) will not change by asking again: the event is parked,
-      // visible, for an operator.
-      await this.pool.query(
-        `UPDATE ${schema}.outbox SET next_attempt_at = ${retryable ? `now() + $2 * interval '1 millisecond'` : `'infinity'`}, last_error = $3 WHERE id = $1`,
-        [row.id, delayMs, (error as Error).message.slice(0, 1000)],
-      );
-      this.outcomes.inc({ destination: row.destination, outcome: retryable ? 'retry' : 'refused' });
-      const details = { eventId: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts, err: error };
-      if (!retryable) logger.error(details, 'event refused by its destination; parked in the outbox');
-      else if (row.attempts >= 5) logger.warn({ ...details, retryInMs: delayMs }, 'event still undelivered');
-    }
   }
 }

@@ -31,9 +31,11 @@ export interface SubgraphDeps<S extends Service> {
   /** Calls other services' internal API. */
   services: InternalClient;
   logger: Logger;
+  /** The process's metrics, for background work's own. */
+  metrics: ServiceMetrics;
 }
 
-/** Background work that runs while the server does (admin finishing interrupted erasures). */
+/** Background work that runs while the server does (a WorkQueue: admin finishing interrupted erasures...). */
 export interface BackgroundWorker {
   start(): void;
   stop(): Promise<void>;
@@ -135,7 +137,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     accounts = view;
     accountEvents = view.handlers;
   }
-  const deps: SubgraphDeps<S> = { db, services, logger };
+  const deps: SubgraphDeps<S> = { db, services, logger, metrics };
   const relay = definition.publishes
     ? new OutboxRelay({
         service: definition.service,

@@ -14,5 +14,5 @@ export const ALLOWED_DEPENDENCIES: Record<string, readonly string[]> = {
   gateway: ['runtime'],
   scripts: ['runtime', 'shared-db'],
   bench: ['runtime', 'shared-db', 'service-kit', 'gateway', 'scripts'],
-  tools: ['runtime', 'shared-db', 'service-kit', 'subgraphs/auth', 'subgraphs/payments', 'gateway', 'scripts', 'bench'],
+  tools: ['runtime', 'shared-db', 'service-kit', 'subgraphs/auth', 'subgraphs/payments', 'subgraphs/admin', 'gateway', 'scripts', 'bench'],
 };

@@ -1,3 +1,4 @@
+import { adminSettings } from '@fedstack/admin';
 import { authSettings } from '@fedstack/auth';
 import { paymentsSettings } from '@fedstack/payments';
 import { BENCH_SETTINGS } from '@fedstack/bench';
@@ -14,7 +15,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
     { name: 'auth', settings: authSettings() },
     { name: 'profile', settings: serviceSettings('profile') },
     { name: 'payments', settings: paymentsSettings() },
-    { name: 'admin', settings: serviceSettings('admin') },
+    { name: 'admin', settings: adminSettings() },
     { name: '`npm start`', settings: LAUNCHER_READS },
     { name: '`db:*`', settings: { ...DATABASE_SETTINGS, ...EMBEDDED_SETTINGS } },
     {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { freePort } from '@fedstack/runtime';
-import { loadServiceConfig, type InternalClient, type SubgraphServer } from '@fedstack/service-kit';
+import { freePort, pollUntil } from '@fedstack/runtime';
+import { type InternalClient, type SubgraphServer } from '@fedstack/service-kit';
 import { fakePeer, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { loadAdminConfig } from './config';
 import { createAdminServer } from './server';
 
 /**
@@ -34,7 +35,7 @@ describe('admin subgraph', () => {
       PAYMENTS_SUBGRAPH_URL: `${peers.payments?.url}/graphql`,
       PROFILE_SUBGRAPH_URL: `${peers.profile?.url}/graphql`,
     };
-    admin = await createAdminServer({ config: loadServiceConfig('admin', env) });
+    admin = await createAdminServer({ config: loadAdminConfig(env) });
     adminUrl = `${await admin.listen()}/graphql`;
     actorToken = await tokens.mint({ userId: actorId, role: 'ADMIN' });
   });
@@ -162,6 +163,39 @@ describe('admin subgraph', () => {
     it('answers adminStats with the key through which auth and payments contribute the figures', async () => {
       const result = await graphql(adminUrl, '{ adminStats { __typename } }', { token: actorToken });
       expect(result).toMatchObject({ data: { adminStats: { __typename: 'AdminStats' } } });
+    });
+  });
+
+  describe('the erasure worker', () => {
+    it('parks an erasure that fails for the last allowed time, with why, and counts it; asking again un-parks it', async () => {
+      const userId = randomUUID();
+      // An interrupted erasure one attempt short of ERASURE_MAX_ATTEMPTS (200), due now; the stand-in auth
+      // cannot answer its command, so this attempt fails too.
+      await sql(
+        `INSERT INTO admin.erasure_requests (user_id, requested_by, request_id, lease_until, attempts) VALUES ($1, $2, 'req-parked', now() - interval '1 second', 199)`,
+        [userId, actorId],
+      );
+      const parked = await pollUntil(
+        'parked',
+        async () =>
+          (
+            await sql<{ attempts: number; parked: boolean; error: string; completed: boolean }>(
+              `SELECT attempts, parked_at IS NOT NULL AS parked, last_error AS error, completed_at IS NOT NULL AS completed FROM admin.erasure_requests WHERE user_id = $1`,
+              [userId],
+            )
+          ).find((row) => row.parked),
+        { timeoutMs: 20_000 },
+      );
+      expect(parked).toEqual({ attempts: 200, parked: true, error: expect.stringContaining('auth'), completed: false });
+      const metrics = await (await fetch(adminUrl.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/background_jobs_total\{worker="erasure",outcome="parked"[^}]*\} 1\n/);
+
+      // The admin's own request runs it again, whatever the worker decided.
+      const again = await graphql(adminUrl, 'mutation ($id: ID!) { eraseUser(userId: $id) { userId } }', { token: actorToken, variables: { id: userId } });
+      expect(again.errors?.[0]?.extensions?.code).toBe('SUBGRAPH_UNAVAILABLE');
+      expect(await sql(`SELECT attempts, parked_at IS NOT NULL AS parked FROM admin.erasure_requests WHERE user_id = $1`, [userId])).toEqual([
+        { attempts: 1, parked: false },
+      ]);
     });
   });
 });

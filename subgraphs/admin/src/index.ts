@@ -1,1 +1,2 @@
-export { createAdminServer, typeDefs } from './server';
+export { createAdminServer, typeDefs, type AdminServerOptions } from './server';
+export { loadAdminConfig, adminSettings, type AdminConfig } from './config';

@@ -1,10 +1,10 @@
 import { tracing } from './instrument';
 import { serve } from '@fedstack/runtime';
-import { loadServiceConfig } from '@fedstack/service-kit';
+import { loadAdminConfig } from './config';
 import { createAdminServer } from './server';
 
 serve(async () => {
-  const server = await createAdminServer({ config: loadServiceConfig('admin') });
+  const server = await createAdminServer({ config: loadAdminConfig() });
   await server.checkDatabase();
   await server.listen();
   return server;

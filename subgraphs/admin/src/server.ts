@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
 import { createSubgraphServer, type SubgraphDeps, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
+import type { AdminConfig } from './config';
 import { createAdminContext, type AdminServices } from './context';
 import { auditEvents } from './domain/audit';
 import { createErasures } from './domain/erasure';
@@ -10,20 +11,25 @@ import { resolvers } from './resolvers';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
 
+export interface AdminServerOptions extends SubgraphServerOptions {
+  config: AdminConfig;
+}
+
 /** Builds the admin subgraph (not yet listening). */
-export function createAdminServer(options: SubgraphServerOptions): Promise<SubgraphServer<'admin'>> {
+export function createAdminServer(options: AdminServerOptions): Promise<SubgraphServer<'admin'>> {
   const { config } = options;
   let services: AdminServices | undefined;
   // Built once, from the process's client and internal API client, for the context and the worker alike.
-  const servicesOf = ({ db, services: internal, logger }: SubgraphDeps<'admin'>) =>
+  const servicesOf = ({ db, services: internal, logger, metrics }: SubgraphDeps<'admin'>) =>
     (services ??= {
       accounts: accountActions(db, internal),
       // An attempt calls three services in turn; until it could have finished, nobody else takes it up.
-      erasures: createErasures(db, internal, logger, {
-        pollMs: config.outbox.pollMs,
-        maxBackoffMs: config.outbox.maxBackoffMs,
-        leaseMs: 3 * config.internal.timeoutMs + 1000,
-      }),
+      erasures: createErasures(
+        db,
+        internal,
+        { logger: logger.child({ component: 'erasure' }), metrics },
+        { pollMs: config.outbox.pollMs, ...config.erasure, leaseMs: 3 * config.internal.timeoutMs + 1000 },
+      ),
     });
   return createSubgraphServer(
     {

@@ -1,10 +1,11 @@
 import { integer, readSettings, setting } from '@fedstack/runtime';
 import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
+import type { RecoverySettings } from './domain/recovery';
 
 export interface PaymentsConfig extends ServiceConfig {
   /** The simulated processor's answer time, in milliseconds (demos and the crash tests). */
   processorDelayMs: number;
-  recovery: { pollMs: number; afterMs: number };
+  recovery: RecoverySettings;
 }
 
 /** What payments reads besides a subgraph's settings. */
@@ -13,7 +14,15 @@ export const PAYMENTS_SETTINGS = {
     integer(30_000, { min: 0, max: 24 * 3600 * 1000 }),
     'how old a PENDING payment must be before the recovery worker finishes it (a request may still be charging a younger one)',
   ),
-  PAYMENTS_RECOVERY_POLL_MS: setting(integer(5000, { max: 3_600_000 }), 'how often payments looks for PENDING payments to finish'),
+  PAYMENTS_RECOVERY_POLL_MS: setting(
+    integer(5000, { max: 3_600_000 }),
+    'how often payments looks for PENDING payments to finish, and the first wait before it tries one again',
+  ),
+  PAYMENTS_RECOVERY_MAX_BACKOFF_MS: setting(integer(600_000, { max: 24 * 3600 * 1000 }), 'the longest wait between two attempts to finish one payment'),
+  PAYMENTS_RECOVERY_MAX_ATTEMPTS: setting(
+    integer(20, { max: 1_000_000 }),
+    'attempts after which a PENDING payment the recovery worker cannot finish is parked for an operator (docs/operations.md)',
+  ),
   PAYMENTS_PROCESSOR_DELAY_MS: setting(integer(0, { min: 0, max: 600_000 }), "the simulated processor's answer time (demos and tests)"),
 };
 
@@ -28,6 +37,11 @@ export function loadPaymentsConfig(env: NodeJS.ProcessEnv = process.env): Paymen
   return {
     ...loadServiceConfig('payments', env),
     processorDelayMs: settings.PAYMENTS_PROCESSOR_DELAY_MS,
-    recovery: { pollMs: settings.PAYMENTS_RECOVERY_POLL_MS, afterMs: settings.PAYMENTS_RECOVERY_AFTER_MS },
+    recovery: {
+      pollMs: settings.PAYMENTS_RECOVERY_POLL_MS,
+      afterMs: settings.PAYMENTS_RECOVERY_AFTER_MS,
+      maxBackoffMs: settings.PAYMENTS_RECOVERY_MAX_BACKOFF_MS,
+      maxAttempts: settings.PAYMENTS_RECOVERY_MAX_ATTEMPTS,
+    },
   };
 }

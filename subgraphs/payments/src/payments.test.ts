@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
 import { ISOLATED_PEERS, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { pollUntil } from '@fedstack/runtime';
 import { loadPaymentsConfig } from './config';
+import type { PaymentProcessor } from './domain/processor';
 import { createPaymentsServer } from './server';
 
 /** Users as this subgraph knows them: ids, which auth would have issued (nothing here reads auth's data). */
@@ -302,6 +304,51 @@ describe('payments subgraph', () => {
     it('labels its database timings schema="payments" in /metrics', async () => {
       const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
       expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="payments"[^}]*\} [1-9]/);
+    });
+  });
+
+  describe('the recovery worker', () => {
+    it('parks a payment it cannot finish after PAYMENTS_RECOVERY_MAX_ATTEMPTS, says why and counts it, and leaves it PENDING', async () => {
+      const unreachable: PaymentProcessor = {
+        charge: async () => {
+          throw new Error('processor unreachable');
+        },
+      };
+      const settings = {
+        PAYMENTS_RECOVERY_AFTER_MS: '0',
+        PAYMENTS_RECOVERY_POLL_MS: '20',
+        PAYMENTS_RECOVERY_MAX_BACKOFF_MS: '40',
+        PAYMENTS_RECOVERY_MAX_ATTEMPTS: '3',
+      };
+      const config = loadPaymentsConfig({ ...process.env, ...tokens.env, ...ISOLATED_PEERS, ...settings, PAYMENTS_PORT: '0', LOG_LEVEL: 'silent' });
+      const [userId] = (await newUsers(1)) as [string];
+      // What a crash between recording and settling leaves: a PENDING payment with its token.
+      const [{ id }] = (await sql<{ id: string }>(
+        `INSERT INTO payments.payments (id, user_id, amount, currency, status, pending_token, method_last4)
+         VALUES (gen_random_uuid(), $1, 12.5, 'EUR', 'PENDING', 'tok_visa', 'visa') RETURNING id`,
+        [userId],
+      )) as [{ id: string }];
+      const recovering = await createPaymentsServer({ config, processor: unreachable });
+      const recoveringUrl = await recovering.listen();
+      try {
+        const parked = await pollUntil(
+          'parked',
+          async () =>
+            (
+              await sql<{ status: string; attempts: number; parked: boolean; error: string }>(
+                `SELECT status::text, charge_attempts AS attempts, charge_parked_at IS NOT NULL AS parked, charge_error AS error FROM payments.payments WHERE id = $1`,
+                [id],
+              )
+            ).find((row) => row.parked),
+          { timeoutMs: 20_000 },
+        );
+        expect(parked).toEqual({ status: 'PENDING', attempts: 3, parked: true, error: 'processor unreachable' });
+        const metrics = await (await fetch(`${recoveringUrl}/metrics`)).text();
+        expect(metrics).toMatch(/background_jobs_total\{worker="payment-recovery",outcome="parked"[^}]*\} 1\n/);
+        expect(metrics).toMatch(/background_jobs\{worker="payment-recovery",state="parked"[^}]*\} [1-9]/);
+      } finally {
+        await recovering.stop();
+      }
     });
   });
 });

@@ -30,7 +30,9 @@ export function createPaymentsServer(options: PaymentsServerOptions): Promise<Su
       internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments) } }),
       // Refunds' audit entries go to admin through the outbox.
       publishes: true,
-      workers: ({ db, logger }) => [pendingPaymentRecovery(db, processor, { ...config.recovery, logger })],
+      workers: ({ db, logger, metrics }) => [
+        pendingPaymentRecovery(db, processor, config.recovery, { logger: logger.child({ component: 'recovery' }), metrics }),
+      ],
     },
     options,
   );

@@ -1,13 +1,14 @@
-import { AppError, ErrorCode, type Logger } from '@fedstack/runtime';
+// Erasure as a saga: each service erases its own part in turn, and an interrupted erasure is finished by the worker.
+import { AppError, ErrorCode, type Logger, type ServiceMetrics } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import {
   ERASE_COMMAND,
-  backoffMs,
   InternalCallError,
+  WorkQueue,
   type AccountChanged,
-  type BackgroundWorker,
   type ErasureReport,
   type InternalClient,
+  type JobStore,
 } from '@fedstack/service-kit';
 import { eraseDetailsOf, recordEntry } from './audit';
 import { assertTarget, type Actor } from './users';
@@ -15,13 +16,13 @@ import { assertTarget, type Actor } from './users';
 type AdminDb = ServiceClient<'admin'>;
 
 /**
- * Erasure as a saga (docs/adr/0006-split-databases.md). The request is recorded first; then auth, profile
- * and payments each erase their own part when asked, in that order, and each answers the same if asked
- * again. When all have answered, the request is completed together with its audit entry. An attempt that
- * stops part-way (a service down, this process killed) is taken up again by the worker until it
- * completes, so an erasure once requested ends "done and audited" with no operator action. If auth,
- * the first step, refuses (the last active admin, say), nothing was erased anywhere and the request is
- * dropped: "not done and not audited".
+ * docs/adr/0006-split-databases.md. The request is recorded first; then auth, profile and payments each
+ * erase their own part when asked, in that order, and each answers the same if asked again. When all have
+ * answered, the request is completed together with its audit entry. An attempt that stops part-way (a
+ * service down, this process killed) is taken up again by the worker (a WorkQueue over
+ * admin.erasure_requests) with a growing wait, until it completes or, after ERASURE_MAX_ATTEMPTS, is
+ * parked for an operator. If auth, the first step, refuses (the last active admin, say), nothing was
+ * erased anywhere and the request is dropped: "not done and not audited".
  */
 
 export interface ErasureChangeRow {
@@ -46,15 +47,52 @@ interface RequestRow {
 }
 
 export interface ErasureSettings {
-  /** How often the worker looks for interrupted erasures. */
+  /** How often the worker looks for interrupted erasures, and the first wait before it tries one again. */
   pollMs: number;
   /** The longest wait between two attempts at one erasure. */
   maxBackoffMs: number;
+  /** Attempts after which an erasure that keeps failing is parked for an operator. */
+  maxAttempts: number;
   /** How long one attempt may hold a request before another may take it over (the steps' time, bounded). */
   leaseMs: number;
 }
 
-export function createErasures(db: AdminDb, services: InternalClient, logger: Logger, settings: ErasureSettings) {
+/** How one attempt at a request ended, for the admin who asked (the worker needs no answer). */
+type Attempt = { outcome: 'completed'; erasedAt: Date; changes: ErasureChangeRow[] } | { outcome: 'refused'; refusal: InternalCallError };
+
+/** admin.erasure_requests as the work queue sees it: unfinished, unparked requests whose lease has run out. */
+function erasureRequests(db: AdminDb, leaseMs: number): JobStore<RequestRow> {
+  return {
+    async claim(room) {
+      return db.$queryRaw<RequestRow[]>`
+        UPDATE admin.erasure_requests SET lease_until = now() + ${leaseMs}::int * interval '1 millisecond', attempts = attempts + 1
+        WHERE user_id IN (SELECT user_id FROM admin.erasure_requests
+                          WHERE completed_at IS NULL AND parked_at IS NULL AND lease_until <= now()
+                          ORDER BY lease_until LIMIT ${room} FOR UPDATE SKIP LOCKED)
+        RETURNING user_id, requested_by, request_id, attempts`;
+    },
+    // Completing is the attempt's own last step (with its audit entry), or dropping a refused request.
+    complete: async () => undefined,
+    async retry(request, delayMs, reason) {
+      await db.$executeRaw`
+        UPDATE admin.erasure_requests SET lease_until = now() + ${delayMs}::int * interval '1 millisecond', last_error = ${reason}
+        WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
+    },
+    async park(request, reason) {
+      await db.$executeRaw`
+        UPDATE admin.erasure_requests SET parked_at = now(), last_error = ${reason} WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
+    },
+    async count() {
+      const [counts] = await db.$queryRaw<{ pending: number; parked: number }[]>`
+        SELECT count(*) FILTER (WHERE parked_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked
+        FROM admin.erasure_requests WHERE completed_at IS NULL`;
+      return counts ?? { pending: 0, parked: 0 };
+    },
+  };
+}
+
+export function createErasures(db: AdminDb, services: InternalClient, context: { logger: Logger; metrics: ServiceMetrics }, settings: ErasureSettings) {
+  const { logger } = context;
   /** Asks each service in turn; returns every part's report, or throws the first failure. */
   async function runSteps(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[] }> {
     const { user_id: userId, request_id: requestId } = request;
@@ -105,25 +143,41 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
     });
   }
 
-  /** One attempt at a request: completes it, drops it if auth refused it outright, or schedules the next try. */
-  async function attempt(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[] }> {
+  /**
+   * One attempt at a request: completes it, or drops it if auth refused it outright (nothing was erased
+   * anywhere). Any other failure is thrown, for the queue to try again later.
+   */
+  async function attempt(request: RequestRow): Promise<Attempt> {
     try {
-      return await complete(request, await runSteps(request));
+      return { outcome: 'completed', ...(await complete(request, await runSteps(request))) };
     } catch (error) {
       // auth is asked first: when it refuses (no such user, the last active admin...), nothing was erased anywhere.
-      const refusedByAuth = error instanceof InternalCallError && error.service === 'auth' && error.refused;
-      if (refusedByAuth) {
-        await db.$executeRaw`DELETE FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
-      } else {
-        const delayMs = backoffMs(request.attempts, settings.maxBackoffMs);
-        await db.$executeRaw`
-          UPDATE admin.erasure_requests SET lease_until = now() + ${delayMs}::int * interval '1 millisecond', last_error = ${(error as Error).message.slice(0, 1000)}
-          WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
-        logger.warn({ err: error, userId: request.user_id, attempts: request.attempts }, 'erasure interrupted; it will be finished later');
-      }
-      throw error;
+      if (!(error instanceof InternalCallError && error.service === 'auth' && error.refused)) throw error;
+      await db.$executeRaw`DELETE FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
+      return { outcome: 'refused', refusal: error };
     }
   }
+
+  const worker = new WorkQueue<RequestRow, Attempt>({
+    name: 'erasure',
+    store: erasureRequests(db, settings.leaseMs),
+    async handle(request) {
+      const result = await attempt(request);
+      if (result.outcome === 'completed' && request.attempts > 1)
+        logger.info({ userId: request.user_id, attempts: request.attempts }, 'interrupted erasure finished');
+      return result;
+    },
+    // A service that refused the command outright (bad input, not allowed) will refuse it again: parked at once.
+    retryable: (error) => !(error instanceof InternalCallError) || error.retryable,
+    describe: (request) => ({ userId: request.user_id }),
+    pollMs: settings.pollMs,
+    baseBackoffMs: settings.pollMs,
+    maxBackoffMs: settings.maxBackoffMs,
+    maxAttempts: settings.maxAttempts,
+    concurrency: 1,
+    logger,
+    registry: context.metrics.registry,
+  });
 
   /** Erases a user everywhere, or reports that it was done before. */
   async function erase(actor: Actor, requestedId: string): Promise<ErasureOutcome> {
@@ -131,14 +185,17 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
     const [request] = await db.$queryRaw<(RequestRow & { completed_at: Date | null; requested_at: Date })[]>`
       INSERT INTO admin.erasure_requests (user_id, requested_by, request_id, lease_until, attempts)
       VALUES (${userId}::uuid, ${actor.userId}::uuid, ${actor.requestId}, now() + ${settings.leaseMs}::int * interval '1 millisecond', 1)
-      ON CONFLICT (user_id) DO UPDATE SET attempts = admin.erasure_requests.attempts + 1,
+      ON CONFLICT (user_id) DO UPDATE SET parked_at = NULL,
+        -- Asking again un-parks a parked erasure with a fresh allowance of attempts.
+        attempts = CASE WHEN admin.erasure_requests.parked_at IS NULL THEN admin.erasure_requests.attempts + 1 ELSE 1 END,
         lease_until = CASE WHEN admin.erasure_requests.completed_at IS NULL
                            THEN now() + ${settings.leaseMs}::int * interval '1 millisecond' ELSE admin.erasure_requests.lease_until END
       RETURNING user_id, requested_by, request_id, attempts, completed_at, requested_at`;
     const row = request as RequestRow & { completed_at: Date | null; requested_at: Date };
     if (row.completed_at) return { userId, alreadyErased: true, erasedAt: row.completed_at, changes: [] };
+    let result: Attempt;
     try {
-      return { userId, alreadyErased: false, ...(await attempt(row)) };
+      result = await worker.run(row);
     } catch (error) {
       if (!(error instanceof InternalCallError)) throw error;
       if (error.refused) throw error.toClientError();
@@ -147,42 +204,9 @@ export function createErasures(db: AdminDb, services: InternalClient, logger: Lo
         unavailableService: error.service,
       });
     }
+    if (result.outcome === 'refused') throw result.refusal.toClientError();
+    return { userId, alreadyErased: false, erasedAt: result.erasedAt, changes: result.changes };
   }
-
-  /** Takes up interrupted erasures whose lease has run out, one at a time, each claimed as it starts. */
-  async function resume(): Promise<void> {
-    for (;;) {
-      const [request] = await db.$queryRaw<RequestRow[]>`
-        UPDATE admin.erasure_requests SET lease_until = now() + ${settings.leaseMs}::int * interval '1 millisecond', attempts = attempts + 1
-        WHERE user_id IN (SELECT user_id FROM admin.erasure_requests WHERE completed_at IS NULL AND lease_until <= now()
-                          ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING user_id, requested_by, request_id, attempts`;
-      if (!request) return;
-      await attempt(request).then(
-        () => logger.info({ userId: request.user_id, attempts: request.attempts }, 'interrupted erasure finished'),
-        () => undefined,
-      );
-    }
-  }
-
-  const worker: BackgroundWorker = (() => {
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> | undefined;
-    return {
-      start() {
-        timer = setInterval(() => {
-          running ??= resume()
-            .catch((error: unknown) => logger.warn({ err: error }, 'erasure worker pass failed'))
-            .finally(() => (running = undefined));
-        }, settings.pollMs);
-        timer.unref();
-      },
-      async stop() {
-        clearInterval(timer);
-        await running;
-      },
-    };
-  })();
 
   return { erase, worker };
 }

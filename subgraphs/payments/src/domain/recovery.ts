@@ -1,59 +1,110 @@
-// The recovery worker: payments left PENDING by a crash between recording and settling, finished.
-import type { ServiceClient } from '@fedstack/shared-db';
-import type { BackgroundWorker } from '@fedstack/service-kit';
+// The recovery worker: payments left PENDING by a crash between recording and settling, finished or parked.
+import type { Logger, ServiceMetrics } from '@fedstack/runtime';
+import type { PaymentRecord, PreparedStatement, ServiceClient } from '@fedstack/shared-db';
+import { WorkQueue, type JobStore } from '@fedstack/service-kit';
 import type { PaymentProcessor } from './processor';
+import { PAYMENT_COLUMNS, toPaymentRecord, type PaymentRow } from './rows';
 import { chargeAndSettle } from './settlement';
 
 type PaymentsDb = ServiceClient<'payments'>;
 
+export interface RecoverySettings {
+  /** How often the worker looks for payments to finish. */
+  pollMs: number;
+  /** How old a PENDING payment must be before the worker takes it (a request may still be charging a younger one). */
+  afterMs: number;
+  /** The longest wait between two attempts at one payment. */
+  maxBackoffMs: number;
+  /** Attempts after which a payment the worker cannot finish is parked for an operator. */
+  maxAttempts: number;
+}
+
+/** How long a claimed payment is left to the worker that claimed it: longer than a charge may take. */
+const CLAIM_MS = 60_000;
+/** Payments one process charges at once. */
+const CONCURRENCY = 4;
+
+/** A PENDING payment the worker has claimed, with its attempts so far. */
+type PendingCharge = PaymentRecord & { attempts: number };
+
 /**
- * Finishes payments left PENDING by a crash between recording and settling: those older than
- * `afterMs` (a request may still be charging younger ones), a few at a time, each claimed for a while
- * so that two workers never charge one at once. A processor that cannot be reached is tried again later.
+ * Claims due payments: PENDING with their token, not parked, older than `afterMs`, not claimed by
+ * another worker. A claim pushes the next attempt out by the claim's time, so two workers never charge one
+ * payment at once, and counts the attempt.
+ */
+const CLAIM: PreparedStatement = {
+  name: 'claim_pending_charges',
+  text: `UPDATE payments.payments SET next_charge_at = now() + $3::int * interval '1 millisecond', charge_attempts = charge_attempts + 1
+         WHERE id IN (
+           SELECT id FROM payments.payments
+           WHERE status = 'PENDING' AND pending_token IS NOT NULL AND charge_parked_at IS NULL
+             AND created_at < now() - $1::int * interval '1 millisecond'
+             AND (next_charge_at IS NULL OR next_charge_at <= now())
+           ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING ${PAYMENT_COLUMNS}`,
+};
+const RETRY: PreparedStatement = {
+  name: 'retry_pending_charge',
+  text: `UPDATE payments.payments SET next_charge_at = now() + $2::int * interval '1 millisecond', charge_error = $3
+         WHERE id = $1::uuid AND status = 'PENDING'`,
+};
+const PARK: PreparedStatement = {
+  name: 'park_pending_charge',
+  text: `UPDATE payments.payments SET charge_parked_at = now(), charge_error = $2 WHERE id = $1::uuid AND status = 'PENDING'`,
+};
+const COUNT: PreparedStatement = {
+  name: 'count_pending_charges',
+  text: `SELECT count(*) FILTER (WHERE charge_parked_at IS NULL)::int AS pending, count(*) FILTER (WHERE charge_parked_at IS NOT NULL)::int AS parked
+         FROM payments.payments WHERE status = 'PENDING' AND pending_token IS NOT NULL`,
+};
+
+function pendingCharges(db: PaymentsDb, afterMs: number): JobStore<PendingCharge> {
+  return {
+    async claim(room) {
+      const rows = await db.sql<PaymentRow>(CLAIM, [afterMs, room, CLAIM_MS]);
+      return rows.map((row) => ({ ...toPaymentRecord(row), attempts: row.chargeAttempts }));
+    },
+    // Settling the payment was the job: nothing is left to mark.
+    complete: async () => undefined,
+    async retry(payment, delayMs, reason) {
+      await db.sql(RETRY, [payment.id, delayMs, reason]);
+    },
+    async park(payment, reason) {
+      await db.sql(PARK, [payment.id, reason]);
+    },
+    async count() {
+      const [counts] = await db.sql<{ pending: number; parked: number }>(COUNT, []);
+      return counts ?? { pending: 0, parked: 0 };
+    },
+  };
+}
+
+/**
+ * Finishes payments left PENDING by a crash between recording and settling, under the same processor
+ * key (the payment's id), so the processor charges once. A processor that cannot be reached is tried
+ * again with a growing wait; after `maxAttempts` the payment is parked, logged as an error and counted in
+ * `background_jobs{worker="payment-recovery",state="parked"}` (docs/operations.md says what to do).
  */
 export function pendingPaymentRecovery(
   db: PaymentsDb,
   processor: PaymentProcessor,
-  options: { pollMs: number; afterMs: number; logger: { info(object: object, message: string): void; warn(object: object, message: string): void } },
-): BackgroundWorker {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
-  const round = async () => {
-    const due = await db.$queryRaw<{ id: string }[]>`
-      UPDATE payments.payments SET next_charge_at = now() + interval '1 minute', charge_attempts = charge_attempts + 1
-      WHERE id IN (
-        SELECT id FROM payments.payments
-        WHERE status = 'PENDING' AND pending_token IS NOT NULL
-          AND created_at < now() - ${options.afterMs}::int * interval '1 millisecond'
-          AND (next_charge_at IS NULL OR next_charge_at <= now())
-        ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED)
-      RETURNING id`;
-    for (const { id } of due) {
-      const payment = await db.payment.findUniqueOrThrow({ where: { id } });
-      try {
-        const settled = await chargeAndSettle(db, processor, payment);
-        options.logger.info({ paymentId: id, status: settled.status }, 'pending payment finished after an interruption');
-      } catch (error) {
-        options.logger.warn({ paymentId: id, err: error }, 'pending payment could not be finished yet; trying again later');
-      }
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = round()
-        .catch((error: unknown) => options.logger.warn({ err: error }, 'pending payment recovery failed; trying again later'))
-        .finally(schedule);
-    }, options.pollMs);
-    timer.unref();
-  };
-  return {
-    start: schedule,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
+  settings: RecoverySettings,
+  context: { logger: Logger; metrics: ServiceMetrics },
+): WorkQueue<PendingCharge> {
+  return new WorkQueue<PendingCharge>({
+    name: 'payment-recovery',
+    store: pendingCharges(db, settings.afterMs),
+    async handle(payment) {
+      const settled = await chargeAndSettle(db, processor, payment);
+      context.logger.info({ paymentId: payment.id, status: settled.status }, 'pending payment finished after an interruption');
     },
-  };
+    describe: (payment) => ({ paymentId: payment.id }),
+    pollMs: settings.pollMs,
+    baseBackoffMs: settings.pollMs,
+    maxBackoffMs: settings.maxBackoffMs,
+    maxAttempts: settings.maxAttempts,
+    concurrency: CONCURRENCY,
+    logger: context.logger,
+    registry: context.metrics.registry,
+  });
 }

@@ -15,6 +15,6 @@ export const toPaymentRecord = (row: PaymentRow): PaymentRecord => ({
 export const PAYMENT_COLUMNS = `id, user_id AS "userId", amount, currency, status::text AS status, description, refunded_amount AS "refundedAmount",
   method_last4 AS "methodLast4", processor_ref AS "processorRef", decline_code AS "declineCode", created_at AS "createdAt",
   updated_at AS "updatedAt", anonymised_at AS "anonymisedAt", pending_token AS "pendingToken", charge_attempts AS "chargeAttempts",
-  next_charge_at AS "nextChargeAt"`;
+  next_charge_at AS "nextChargeAt", charge_parked_at AS "chargeParkedAt", charge_error AS "chargeError"`;
 
 export const PAYMENT_BY_ID: PreparedStatement = { name: 'payment_by_id', text: `SELECT ${PAYMENT_COLUMNS} FROM payments.payments WHERE id = $1::uuid` };

@@ -1,0 +1,88 @@
+// A LISTEN connection that comes back by itself: notifications wake background work, and a lost connection costs only latency.
+import pg from 'pg';
+import type { Logger } from '@fedstack/runtime';
+import { brief } from './brief';
+import { backoffMs } from './work-queue';
+
+/**
+ * Listens on PostgreSQL channels on a connection of its own, calling `onNotification` for each
+ * notification. PostgreSQL delivers a NOTIFY only at commit, so whatever it announces is there to read.
+ * When the connection is lost (the server restarted, a failover), it reconnects with a backoff doubling
+ * up to `maxBackoffMs`, saying so once; the polls of the work it wakes carry on meanwhile. `onConnected`
+ * runs after every (re)connection, for work that may have been announced while nobody listened.
+ */
+export class NotificationListener {
+  private client: pg.Client | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+  private readonly lostClients = new WeakSet<pg.Client>();
+
+  constructor(
+    private readonly options: {
+      url: string;
+      channels: readonly string[];
+      onNotification(message: pg.Notification): void;
+      onConnected?(): void;
+      maxBackoffMs: number;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Connects and listens; resolves once listening, or once the first attempt has failed (it keeps trying). */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.client?.end().catch(() => undefined);
+  }
+
+  /** Whether notifications are being received now. */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.options.url });
+    client.on('notification', (message) => this.options.onNotification(message));
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('the connection ended')));
+    try {
+      await client.connect();
+      for (const channel of this.options.channels) await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    } catch (error) {
+      this.lost(client, error);
+      return;
+    }
+    if (this.stopped) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    if (this.failures > 0) this.options.logger.info({ channels: this.options.channels }, 'listening for notifications again');
+    this.failures = 0;
+    this.client = client;
+    this.options.onConnected?.();
+  }
+
+  private lost(client: pg.Client, error: unknown): void {
+    // A connection is lost once, however many events say so; an old one's late news is not the current one's.
+    if (this.lostClients.has(client) || (client !== this.client && this.client !== undefined)) return;
+    this.lostClients.add(client);
+    this.client = undefined;
+    client.end().catch(() => undefined);
+    if (this.stopped) return;
+    this.failures += 1;
+    if (this.failures === 1) {
+      this.options.logger.warn(
+        { channels: this.options.channels, reason: brief(error) },
+        'not listening for notifications; polling until the connection is back',
+      );
+    }
+    this.retry = setTimeout(() => void this.connect(), backoffMs(this.failures, this.options.maxBackoffMs));
+    this.retry.unref();
+  }
+}

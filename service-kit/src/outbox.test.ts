@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { ServiceMetrics, SERVICES, createLogger, pollUntil, type Service } from '@fedstack/runtime';
+import { prepareDatabases, serviceConnection } from '@fedstack/shared-db';
+import { scratchDatabase } from '@fedstack/shared-db/testing';
+import { InternalCallError, type InternalClient } from './internal';
+import { OutboxRelay, enqueue } from './outbox';
+import { LogCapture } from './testing';
+
+/**
+ * The relay on auth's real outbox table, in a database of its own (so that no other test's events are in
+ * it), delivering to a stand-in for the other services: one accepts, one refuses outright, one is down.
+ */
+describe('the outbox relay', () => {
+  let database: { url: string; drop(): Promise<void> };
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    database = await scratchDatabase('outbox');
+    env = {
+      ...Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DATABASE_URL`, ''])),
+      DATABASE_URL: '',
+      AUTH_DATABASE_URL: database.url,
+    };
+    await prepareDatabases(env, { services: ['auth'], quiet: true });
+  }, 120_000);
+  afterAll(() => database.drop());
+
+  it('delivers what is accepted, parks what is refused at once and what keeps failing after its last attempt, and keeps running', async () => {
+    const url = serviceConnection('auth', env).url;
+    const delivered: string[] = [];
+    const client: InternalClient = {
+      async deliver(service: Service, event) {
+        if (service === 'profile') throw new InternalCallError('profile', 400, 'profile does not take "test.event" events', 'BAD_USER_INPUT');
+        if (service === 'payments') throw new InternalCallError('payments', null, 'The payments service could not be reached');
+        delivered.push(event.eventId);
+      },
+      command: async () => undefined as never,
+      close: async () => undefined,
+    };
+    const logs = new LogCapture();
+    const metrics = new ServiceMetrics({ service: 'auth' });
+    const relay = new OutboxRelay({
+      service: 'auth',
+      databaseUrl: url,
+      client,
+      logger: createLogger('auth', 'info', logs),
+      metrics,
+      pollMs: 20,
+      maxBackoffMs: 20,
+      maxAttempts: 3,
+      claimMs: 5000,
+    });
+    const writer = new pg.Client(url);
+    await writer.connect();
+    let eventId = '';
+    try {
+      await writer.query('BEGIN');
+      eventId = await enqueue(
+        { $executeRawUnsafe: async (text, ...values) => (await writer.query(text, values)).rowCount ?? 0 },
+        'auth',
+        { topic: 'test.event', payload: { n: 1 }, destinations: ['admin', 'profile', 'payments'] },
+        randomUUID(),
+      );
+      await writer.query('COMMIT');
+      await relay.start();
+      const rows = () =>
+        writer.query<{ destination: string; attempts: number; parked: boolean; last_error: string | null }>(
+          `SELECT destination, attempts, next_attempt_at = 'infinity' AS parked, last_error FROM auth.outbox WHERE event_id = $1 ORDER BY destination`,
+          [eventId],
+        );
+      const settled = await pollUntil(
+        'settled',
+        async () => {
+          const { rows: left } = await rows();
+          return left.length === 2 && left.every((row) => row.parked) ? left : undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+      expect(delivered).toEqual([eventId]);
+      expect(settled).toEqual([
+        { destination: 'payments', attempts: 3, parked: true, last_error: 'The payments service could not be reached' },
+        { destination: 'profile', attempts: 1, parked: true, last_error: 'profile does not take "test.event" events (BAD_USER_INPUT)' },
+      ]);
+      const text = await metrics.registry.metrics();
+      expect(text).toMatch(/background_jobs\{worker="outbox",state="parked"[^}]*\} 2\n/);
+      expect(text).toMatch(/outbox_deliveries_total\{destination="profile",outcome="refused"[^}]*\} 1\n/);
+      expect(text).toMatch(/outbox_deliveries_total\{destination="payments",outcome="failed"[^}]*\} 3\n/);
+      expect(logs.lines.filter((line) => line.level === 'error').map((line) => [line.destination, line.msg])).toEqual(
+        expect.arrayContaining([
+          ['profile', 'background job refused; parked for an operator'],
+          ['payments', 'background job failed too often; parked for an operator'],
+        ]),
+      );
+    } finally {
+      await relay.stop();
+      await writer.end();
+    }
+  });
+});
