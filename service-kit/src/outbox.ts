@@ -81,11 +81,11 @@ function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore
     // another process has locked; the claim pushes each row's next attempt past the time a delivery may
     // take, so that another process leaves it alone meanwhile.
     async claim(room, inHand) {
-      const rooms = Object.fromEntries(
-        SERVICES.map((destination) => [destination, MAX_IN_FLIGHT_PER_DESTINATION - inHand.filter((row) => row.destination === destination).length]).filter(
-          ([, free]) => (free as number) > 0,
-        ),
-      );
+      const rooms: Partial<Record<Service, number>> = {};
+      for (const destination of SERVICES) {
+        const free = MAX_IN_FLIGHT_PER_DESTINATION - inHand.filter((row) => row.destination === destination).length;
+        if (free > 0) rooms[destination] = free;
+      }
       const { rows } = await pool.query<OutboxRow>(
         `UPDATE ${schema}.outbox SET next_attempt_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1
          WHERE id = ANY (ARRAY(

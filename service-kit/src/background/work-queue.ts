@@ -225,7 +225,8 @@ export class WorkQueue<J extends Job, R = void> {
   }
 
   private async settleFailure(job: J, error: unknown): Promise<void> {
-    const { name, store, logger, retryable = () => true } = this.options;
+    const { name, store, logger } = this.options;
+    const retryable = (failure: unknown) => this.options.retryable?.(failure) ?? true;
     const reason = brief(error).slice(0, 1000);
     const details = { worker: name, ...this.options.describe(job), attempts: job.attempts, reason };
     if (!retryable(error) || job.attempts >= this.options.maxAttempts) {
