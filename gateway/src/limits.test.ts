@@ -4,7 +4,7 @@ import type { GraphQLRequestContextDidResolveOperation, GraphQLRequestListener, 
 import { GraphQLError, buildSchema, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import type * as graphql from 'graphql';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
-import { costModelOf, operationCost, operationLimitsPlugin } from './limits';
+import { costModelOf, operationCost, operationLimits, operationLimitsPlugin } from './limits';
 
 // Counts validation passes (the limits' rules run in one) while keeping graphql's own validate.
 jest.mock('graphql', () => {
@@ -83,7 +83,7 @@ describe('operation cost from @cost and @listSize', () => {
 describe('operationLimitsPlugin', () => {
   /** The plugin as Apollo Server drives it: started on a schema, then one request per call to `resolve`. */
   async function plugin() {
-    const limits = operationLimitsPlugin({ maxDepth: 3, maxAliases: 2, maxDirectives: 5, maxTokens: 1000, maxCost: 1000 });
+    const limits = operationLimitsPlugin(operationLimits({ maxDepth: 3, maxAliases: 2, maxDirectives: 5, maxTokens: 1000, maxCost: 1000 }));
     const server = (await limits.serverWillStart?.({} as never)) as GraphQLServerListener;
     server.schemaDidLoadOrUpdate?.({ apiSchema: schema, coreSupergraphSdl: SDL });
     return async (document: DocumentNode) => {

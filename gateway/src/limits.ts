@@ -173,7 +173,12 @@ export function operationCost(
   for (const definition of operation.variableDefinitions ?? []) {
     if (definition.defaultValue?.kind === Kind.INT) defaults[definition.variable.name.value] = Number(definition.defaultValue.value);
   }
-  const root = operation.operation === OperationTypeNode.MUTATION ? schema.getMutationType() : schema.getQueryType();
+  const root =
+    operation.operation === OperationTypeNode.MUTATION
+      ? schema.getMutationType()
+      : operation.operation === OperationTypeNode.SUBSCRIPTION
+        ? schema.getSubscriptionType()
+        : schema.getQueryType();
   return selectionCost(operation.selectionSet, root ?? undefined, { schema, model, fragments, variables: { ...defaults, ...variables } });
 }
 
@@ -183,13 +188,25 @@ function tooComplex(limit: string, max: number, message: string): GraphQLError {
   });
 }
 
+/** The operation limits, as one check any transport runs on a parsed, validated operation. */
+export interface OperationLimitCheck {
+  /** The refusal for an operation over a limit, or null; `document` is checked once however often it is sent. */
+  refusal(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: Pick<OperationDefinitionNode, 'selectionSet' | 'operation' | 'variableDefinitions'>,
+    variables: Record<string, unknown>,
+  ): GraphQLError | null;
+  /** Reads the cost model from a newly loaded supergraph. */
+  supergraphLoaded(coreSupergraphSdl: string): void;
+}
+
 /**
- * Refuses operations over the depth, alias, directive or cost limits once they are parsed and
- * validated, before a query plan is made or any subgraph is called. Depth, aliases and directives are
- * GraphQL Armor's rules; the cost is the schema's `@cost`/`@listSize`, read from the supergraph each
- * time the gateway loads one. (Tokens are capped by the parser.)
+ * The depth, alias, directive and cost limits. Depth, aliases and directives are GraphQL Armor's rules;
+ * the cost is the schema's `@cost`/`@listSize`, read from the supergraph each time the gateway loads one.
+ * (Tokens are capped by the parser.)
  */
-export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlugin {
+export function operationLimits(limits: OperationLimits): OperationLimitCheck {
   // Each rule reports a refusal to onReject; it neither throws (propagateOnRejection) nor adds a
   // validation error, so that the refusal keeps this gateway's error code. One validation pass runs all three.
   const refusals: GraphQLError[] = [];
@@ -206,23 +223,35 @@ export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlug
   // The rules look at the document alone, and the server keeps one parsed document per query text:
   // each is checked once, not on every request that sends it.
   const checked = new WeakMap<DocumentNode, GraphQLError | null>();
-  const check = (schema: GraphQLSchema, document: DocumentNode): GraphQLError | null => {
-    let refusal = checked.get(document);
-    if (refusal === undefined) {
-      // Validation is synchronous: what this call adds to the refusals is this document's.
-      refusals.length = 0;
-      validate(schema, document, rules);
-      refusal = refusals[0] ?? null;
-      checked.set(document, refusal);
-    }
-    return refusal;
-  };
   let model: CostModel = new Map();
+  return {
+    refusal(schema, document, operation, variables) {
+      let refusal = checked.get(document);
+      if (refusal === undefined) {
+        // Validation is synchronous: what this call adds to the refusals is this document's.
+        refusals.length = 0;
+        validate(schema, document, rules);
+        refusal = refusals[0] ?? null;
+        checked.set(document, refusal);
+      }
+      // A fresh error each time: Apollo adds to the one it is given.
+      if (refusal) return new GraphQLError(refusal.message, { extensions: refusal.extensions });
+      const cost = operationCost(schema, model, document, operation, variables);
+      return cost > limits.maxCost ? tooComplex('cost', limits.maxCost, `its cost is ${cost}, over the limit of ${limits.maxCost}`) : null;
+    },
+    supergraphLoaded(coreSupergraphSdl) {
+      model = costModelOf(coreSupergraphSdl);
+    },
+  };
+}
+
+/** Refuses operations over the limits once they are parsed and validated, before a query plan is made or any subgraph is called. */
+export function operationLimitsPlugin(check: OperationLimitCheck): ApolloServerPlugin {
   return {
     async serverWillStart() {
       return {
         schemaDidLoadOrUpdate({ coreSupergraphSdl }) {
-          if (coreSupergraphSdl) model = costModelOf(coreSupergraphSdl);
+          if (coreSupergraphSdl) check.supergraphLoaded(coreSupergraphSdl);
         },
       };
     },
@@ -230,11 +259,8 @@ export function operationLimitsPlugin(limits: OperationLimits): ApolloServerPlug
       return {
         async didResolveOperation({ schema, document, operation, request }) {
           if (!operation) return;
-          const refusal = check(schema, document);
-          // A fresh error each time: Apollo adds to the one it is given.
-          if (refusal) throw new GraphQLError(refusal.message, { extensions: refusal.extensions });
-          const cost = operationCost(schema, model, document, operation, request.variables ?? {});
-          if (cost > limits.maxCost) throw tooComplex('cost', limits.maxCost, `its cost is ${cost}, over the limit of ${limits.maxCost}`);
+          const refusal = check.refusal(schema, document, operation, request.variables ?? {});
+          if (refusal) throw refusal;
         },
       };
     },

@@ -18,7 +18,7 @@ import {
   type PrivateKeyPair,
 } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
-import { operationLimitsPlugin } from './limits';
+import { operationLimits, operationLimitsPlugin } from './limits';
 import { SubgraphDataSource, subgraphLinks, type GatewayContext } from './subgraphs';
 
 export interface GatewayServerOptions {
@@ -105,6 +105,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     logger.child({ component: 'subgraphs' }),
   );
   const assertionFor = gatewayAssertions(await assertionKey(config));
+  const limits = operationLimits(config.limits);
 
   const gateway = new ApolloGateway({
     supergraphSdl: supergraphFromFile(config, logger),
@@ -128,7 +129,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     apollo: {
       gateway,
       parseOptions: { maxTokens: config.limits.maxTokens },
-      plugins: [operationLimitsPlugin(config.limits)],
+      plugins: [operationLimitsPlugin(limits)],
     },
     context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip, userAgent: req.headers['user-agent'] }),
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
