@@ -28,6 +28,8 @@ export enum ErrorCode {
   OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX',
   /** The gateway could not reach a subgraph in time; `extensions.serviceName` names it. */
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
+  /** A subscription over the limit per connection or per user; `extensions.limit` and `max` say which. */
+  TOO_MANY_SUBSCRIPTIONS = 'TOO_MANY_SUBSCRIPTIONS',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 

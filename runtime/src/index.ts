@@ -1,6 +1,18 @@
 export { REPOSITORY_ROOT } from './paths';
 export { STACK, SERVICES, DEFAULT_PORTS, isService, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
-export { StartupError, ConfigError, ErrorCode, AppError, badUserInput, unauthenticated, forbidden, notFound, conflict, rateLimited } from './errors';
+export {
+  StartupError,
+  ConfigError,
+  ErrorCode,
+  AppError,
+  badUserInput,
+  unauthenticated,
+  forbidden,
+  notFound,
+  conflict,
+  rateLimited,
+  formatErrorFor,
+} from './errors';
 export {
   setting,
   readSettings,
@@ -51,3 +63,4 @@ export {
 export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';
 export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
 export { pollUntil } from './poll';
+export { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE, type GraphQLWebSocketServer, type WebSocketExtra, type WebSocketLimits } from './websocket';

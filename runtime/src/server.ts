@@ -100,6 +100,12 @@ export interface GraphQLServerDefinition<C extends BaseContext & { logger: Logge
   before?: express.RequestHandler[];
   /** Routes besides GraphQL and the operational ones (a JWKS, the internal API...). */
   routes?(app: express.Express): void;
+  /**
+   * Serves more on the same HTTP server (WebSocket upgrades, long-lived streams): called once before it
+   * listens. What it returns is closed first when the server stops, so that long-lived connections end
+   * (and their clients reconnect elsewhere) before requests in flight are drained.
+   */
+  attach?(httpServer: http.Server, app: express.Express): { close(): Promise<void> };
   /** Called when the server stops, after requests in flight have finished. */
   onStop?(): Promise<void>;
   /** The process's logger, if it has made one already; else one named after it (on `logDestination`, or stdout). */
@@ -200,6 +206,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   }
   const metricsServer = !serveMetrics || config.metricsPort === undefined ? undefined : metricsOnly(metrics.registry, config.timeouts);
   definition.routes?.(app);
+  const attached = definition.attach?.(httpServer, app);
   const context: ContextFunction<[ExpressContextFunctionArgument], C> = (args) => {
     const requestId = String(args.res.locals.requestId);
     return definition.context(args, { requestId, logger: logger.child({ requestId }) });
@@ -229,6 +236,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     async stop() {
       if (stopped) return;
       stopped = true;
+      await attached?.close();
       await apollo.stop();
       if (metricsServer?.listening) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await definition.onStop?.();

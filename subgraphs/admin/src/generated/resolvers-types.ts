@@ -161,6 +161,15 @@ export type Role =
   | 'ADMIN'
   | 'USER';
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Every audit entry as it is recorded, including those auth and payments send through their outbox.
+   * Admins only: it ends with FORBIDDEN when the subscriber stops being an active admin.
+   */
+  auditEntryAdded: AuditEntry;
+};
+
 export type User = {
   __typename?: 'User';
   /** What admins did to this user, newest first. first: 0 to 100, default 20. Null only when the admin service cannot answer. */
@@ -285,6 +294,7 @@ export type ResolversTypes = {
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Role: Role;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<EntityReference>;
 };
 
@@ -306,6 +316,7 @@ export type ResolversParentTypes = {
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   User: EntityReference;
 };
 
@@ -376,6 +387,10 @@ export type QueryResolvers<ContextType = AdminContext, ParentType extends Resolv
   auditLog?: Resolver<ResolversTypes['AuditEntryConnection'], ParentType, ContextType, Partial<QueryAuditLogArgs>>;
 };
 
+export type SubscriptionResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  auditEntryAdded?: SubscriptionResolver<ResolversTypes['AuditEntry'], "auditEntryAdded", ParentType, ContextType>;
+};
+
 export type UserResolvers<ContextType = AdminContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   auditTrail?: Resolver<Maybe<ResolversTypes['AuditEntryConnection']>, ParentType, ContextType, Partial<UserAuditTrailArgs>>;
@@ -394,6 +409,7 @@ export type Resolvers<ContextType = AdminContext> = {
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
 

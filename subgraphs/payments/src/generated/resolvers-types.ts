@@ -153,6 +153,22 @@ export type RefundPaymentInput = {
   reason?: InputMaybe<Scalars['String']['input']>;
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Every change to a payment the caller may see, as it commits: created, settled (PENDING to SUCCEEDED or
+   * FAILED), refunded. Without id, all of the signed-in user's own payments; with id, that one payment, for
+   * its owner or an admin (anyone else gets NOT_FOUND, as payment(id) answers). It ends with FORBIDDEN or
+   * UNAUTHENTICATED when the account is suspended or erased, the sign-in ends, or the access token expires.
+   */
+  paymentUpdated: Payment;
+};
+
+
+export type SubscriptionPaymentUpdatedArgs = {
+  id?: InputMaybe<Scalars['ID']['input']>;
+};
+
 export type User = {
   __typename?: 'User';
   id: Scalars['ID']['output'];
@@ -294,6 +310,7 @@ export type ResolversTypes = {
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Refund: ResolverTypeWrapper<RefundWithCurrency>;
   RefundPaymentInput: RefundPaymentInput;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<EntityReference>;
 };
 
@@ -318,6 +335,7 @@ export type ResolversParentTypes = {
   Query: Record<PropertyKey, never>;
   Refund: RefundWithCurrency;
   RefundPaymentInput: RefundPaymentInput;
+  Subscription: Record<PropertyKey, never>;
   User: EntityReference;
 };
 
@@ -397,6 +415,10 @@ export type RefundResolvers<ContextType = PaymentsContext, ParentType extends Re
   reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type SubscriptionResolvers<ContextType = PaymentsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  paymentUpdated?: SubscriptionResolver<ResolversTypes['Payment'], "paymentUpdated", ParentType, ContextType, Partial<SubscriptionPaymentUpdatedArgs>>;
+};
+
 export type UserResolvers<ContextType = PaymentsContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
   __resolveReference?: ReferenceResolver<Maybe<ResolversTypes['User']> | FederationReferenceType, FederationReferenceType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -418,6 +440,7 @@ export type Resolvers<ContextType = PaymentsContext> = {
   PaymentVolume?: PaymentVolumeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Refund?: RefundResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
 

@@ -1,0 +1,146 @@
+// What every transport does before a subscription starts: who the subscriber is, whether the operation is valid and within limits, and whether there is room for it.
+import type { ApolloServer } from '@apollo/server';
+import {
+  GraphQLError,
+  OperationTypeNode,
+  getOperationAST,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { ErrorCode } from '@fedstack/runtime';
+import type { OperationLimitCheck } from '../limits';
+import type { GatewayContext } from '../subgraphs';
+import type { SubscriptionPlanner } from './planner';
+
+/** Who subscribes, as auth answers for their access token. */
+export interface Subscriber {
+  userId: string;
+  role: string;
+  authorization: string;
+}
+
+/** A request to run an operation over a streaming transport: GraphQL over HTTP's parameters. */
+export interface OperationPayload {
+  query?: unknown;
+  variables?: unknown;
+  operationName?: unknown;
+}
+
+export interface Admitted {
+  document: DocumentNode;
+  operation: OperationDefinitionNode;
+  operationName: string | undefined;
+  variables: Record<string, unknown>;
+}
+
+const refusal = (code: string, message: string, extensions: Record<string, unknown> = {}) => new GraphQLError(message, { extensions: { code, ...extensions } });
+
+const IDENTIFY = 'query GatewaySubscriber { me { id role } }';
+
+/**
+ * The checks before a subscription starts, shared by WebSocket, SSE and multipart HTTP. The subscriber
+ * is identified once, by asking auth through the gateway itself who the access token belongs to (so a
+ * token auth refuses, of a suspended account say, is refused here as it would be for a query); the
+ * document is parsed, validated against the supergraph's API schema and held to the gateway's limits
+ * (depth, aliases, directives, cost); and there must be room for it on the connection and for the user.
+ */
+export class SubscriptionAdmission {
+  private readonly perUser = new Map<string, number>();
+
+  constructor(
+    private readonly options: {
+      apollo: () => ApolloServer<GatewayContext & { logger: unknown }>;
+      planner: SubscriptionPlanner;
+      limits: OperationLimitCheck;
+      maxTokens: number;
+      maxPerConnection: number;
+      maxPerUser: number;
+    },
+  ) {}
+
+  /** The subscriber an Authorization header stands for, or the refusal (UNAUTHENTICATED, FORBIDDEN) auth gave. */
+  async identify(authorization: string | undefined, context: GatewayContext): Promise<Subscriber | GraphQLError> {
+    if (!authorization) return refusal(ErrorCode.UNAUTHENTICATED, 'Subscriptions need an access token: "authorization": "Bearer <token>"');
+    const response = await this.options.apollo().executeOperation({ query: IDENTIFY }, { contextValue: { ...context, authorization } as never });
+    const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
+    const me = (result?.data as { me?: { id: string; role: string } | null } | undefined)?.me;
+    if (me) return { userId: me.id, role: me.role, authorization };
+    const error = result?.errors?.[0];
+    const code = error?.extensions?.code;
+    return refusal(typeof code === 'string' ? code : ErrorCode.UNAUTHENTICATED, error?.message ?? 'The access token is not valid');
+  }
+
+  /** The operation a payload asks for, parsed, validated and within limits; or why not. */
+  prepare(payload: OperationPayload): Admitted | GraphQLError[] {
+    if (typeof payload.query !== 'string') return [refusal('BAD_REQUEST', 'The operation needs a "query" string')];
+    if (payload.operationName !== undefined && payload.operationName !== null && typeof payload.operationName !== 'string') {
+      return [refusal('BAD_REQUEST', '"operationName" must be a string')];
+    }
+    const variables = payload.variables ?? {};
+    if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return [refusal('BAD_REQUEST', '"variables" must be an object')];
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query, { maxTokens: this.options.maxTokens });
+    } catch (error) {
+      return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
+    }
+    const schema = this.options.planner.schema;
+    const invalid = validate(schema, document, specifiedRules);
+    if (invalid.length > 0) return invalid.map((error) => refusal('GRAPHQL_VALIDATION_FAILED', error.message));
+    const operationName = payload.operationName ?? undefined;
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return [refusal('OPERATION_RESOLUTION_FAILURE', 'Say which operation to run with operationName')];
+    const over = this.options.limits.refusal(schema, document, operation, variables as Record<string, unknown>);
+    if (over) return [over];
+    return { document, operation, operationName, variables: variables as Record<string, unknown> };
+  }
+
+  /** Whether an admitted operation is a subscription (the rest run as single requests). */
+  isSubscription(admitted: Admitted): boolean {
+    return admitted.operation.operation === OperationTypeNode.SUBSCRIPTION;
+  }
+
+  /**
+   * Takes a place for one more subscription of `subscriber` on a connection that has `onConnection` open;
+   * returns how to give it back, or the refusal.
+   */
+  reserve(subscriber: Subscriber, onConnection: number): (() => void) | GraphQLError {
+    const { maxPerConnection, maxPerUser } = this.options;
+    if (onConnection >= maxPerConnection) {
+      return refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${maxPerConnection} subscriptions per connection`, {
+        limit: 'connection',
+        max: maxPerConnection,
+      });
+    }
+    const held = this.perUser.get(subscriber.userId) ?? 0;
+    if (held >= maxPerUser) {
+      return refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${maxPerUser} subscriptions per user at once`, { limit: 'user', max: maxPerUser });
+    }
+    this.perUser.set(subscriber.userId, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.perUser.get(subscriber.userId) ?? 1) - 1;
+      if (left > 0) this.perUser.set(subscriber.userId, left);
+      else this.perUser.delete(subscriber.userId);
+    };
+  }
+
+  /** Runs a query or mutation sent over a streaming transport, as the HTTP endpoint would. */
+  async single(admitted: Admitted, context: GatewayContext): Promise<ExecutionResult> {
+    const response = await this.options
+      .apollo()
+      .executeOperation(
+        { query: admitted.document, variables: admitted.variables, ...(admitted.operationName ? { operationName: admitted.operationName } : {}) },
+        { contextValue: context as never },
+      );
+    return response.body.kind === 'single'
+      ? (response.body.singleResult as ExecutionResult)
+      : { errors: [refusal('BAD_REQUEST', 'Incremental delivery is not supported here')] };
+  }
+}

@@ -1,0 +1,117 @@
+// Runs a subscription through the federation: the primary subscribed to at its subgraph, the rest of the plan run for each event.
+import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
+import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { GraphQLError, Kind, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { ErrorCode, formatErrorFor, type Logger } from '@fedstack/runtime';
+import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
+import type { SubscriptionMetrics } from './metrics';
+import type { SubscriptionPlanner } from './planner';
+import type { UpstreamSubscriptions } from './upstream';
+
+/**
+ * For each client subscription: its plan's primary fetch becomes a subscription at the subgraph that owns
+ * the root field (payments for `paymentUpdated`), with the client's own headers; each event that subgraph
+ * sends is the primary's answer, and `@apollo/gateway`'s own `executeQueryPlan` runs the plan from there
+ * (the primary answered by the event, then the rest: entity fetches batched, headers propagated, results
+ * shaped and errors masked exactly as for a query). Events are delivered in order, one at a time.
+ */
+export interface SubscriptionRequest {
+  document: DocumentNode;
+  operationName: string | undefined;
+  variables: Record<string, unknown>;
+  context: GatewayContext & { logger: Logger };
+}
+
+export interface SubscriptionExecutorOptions {
+  planner: SubscriptionPlanner;
+  upstream: UpstreamSubscriptions;
+  /** The gateway's data source for each subgraph, as for queries. */
+  dataSources(): ServiceMap;
+  metrics: SubscriptionMetrics;
+  production: boolean;
+}
+
+/** Answers a fetch with what it was given: the primary's answer is the event itself. */
+class EventDataSource implements GraphQLDataSource {
+  constructor(private readonly event: FormattedExecutionResult) {}
+
+  process() {
+    const { data, errors } = this.event;
+    return Promise.resolve({ ...(data ? { data } : {}), ...(errors ? { errors: errors as GraphQLFormattedError[] } : {}) });
+  }
+}
+
+/** The client's headers a subgraph needs, as the gateway sends them with a query. */
+function headersOf(context: GatewayContext): Record<string, string> {
+  const headers = new Headers();
+  propagateHeaders(headers, context);
+  return Object.fromEntries(headers);
+}
+
+function unavailable(subgraph: string): GraphQLError {
+  return new GraphQLError(`The ${subgraph} subgraph ended the subscription (it restarted or could not be reached): subscribe again`, {
+    extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE, serviceName: subgraph },
+  });
+}
+
+/** When the subgraph says its event's change committed (extensions.committedAt), as epoch milliseconds. */
+function committedAt(event: FormattedExecutionResult): number | undefined {
+  const stamp = (event.extensions as { committedAt?: unknown } | undefined)?.committedAt;
+  const time = typeof stamp === 'string' ? Date.parse(stamp) : NaN;
+  return Number.isNaN(time) ? undefined : time;
+}
+
+/** A subscription's results, one per event, until the subgraph ends it, it fails, or the client stops reading. */
+export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
+  const format = formatErrorFor(options.production);
+  const masked = (errors: readonly GraphQLError[]) => errors.map((error) => format(error.toJSON(), error));
+
+  return async function* subscribe(request: SubscriptionRequest): AsyncGenerator<ExecutionResult> {
+    const plan = options.planner.plan(request.document, request.operationName);
+    const { primary, rest } = plan;
+    const field = plan.operationContext.operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD)?.name.value ?? 'unknown';
+    const variables = Object.fromEntries(
+      (primary.variableUsages ?? []).filter((name) => name in request.variables).map((name) => [name, request.variables[name]]),
+    );
+    const events = options.upstream.subscribe({ subgraph: primary.serviceName, query: primary.operation, variables, headers: headersOf(request.context) });
+    const requestContext = {
+      request: { query: undefined, variables: request.variables, operationName: request.operationName },
+      context: request.context,
+      logger: request.context.logger,
+      metrics: {},
+    } as unknown as GatewayGraphQLRequestContext;
+    const node = rest ? { kind: 'Sequence' as const, nodes: [primary, rest] } : primary;
+    const stopActive = options.metrics.active(field);
+    try {
+      for (;;) {
+        let next: IteratorResult<FormattedExecutionResult>;
+        try {
+          next = await events.next();
+        } catch (error) {
+          request.context.logger.info(
+            { subgraph: primary.serviceName, reason: String((error as { reason?: string }).reason ?? error) },
+            'upstream subscription ended',
+          );
+          yield { errors: masked([unavailable(primary.serviceName)]) as unknown as GraphQLError[] };
+          return;
+        }
+        if (next.done) return;
+        const event = next.value;
+        const serviceMap: ServiceMap = { ...options.dataSources(), [primary.serviceName]: new EventDataSource(event) };
+        const result = await executeQueryPlan(
+          { kind: 'QueryPlan', node },
+          serviceMap,
+          requestContext,
+          plan.operationContext,
+          plan.supergraphSchema,
+          plan.apiSchema,
+        );
+        options.metrics.delivered(field, committedAt(event));
+        yield { ...result, ...(result.errors ? { errors: masked(result.errors) as unknown as GraphQLError[] } : {}) };
+      }
+    } finally {
+      stopActive();
+      await events.return?.();
+    }
+  };
+}

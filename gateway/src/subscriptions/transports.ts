@@ -1,0 +1,231 @@
+// The three ways a client subscribes at the gateway's /graphql: GraphQL over WebSocket, over Server-Sent Events, and Apollo's multipart HTTP.
+import type http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import { createHandler as createSseHandler } from 'graphql-sse/lib/use/express';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { serveGraphQLOverWebSocket, type GraphQLWebSocketServer, type Logger, type WebSocketLimits } from '@fedstack/runtime';
+import type { GatewayContext } from '../subgraphs';
+import type { Admitted, OperationPayload, Subscriber, SubscriptionAdmission } from './admission';
+import type { SubscriptionRequest } from './executor';
+import type { SubscriptionMetrics } from './metrics';
+
+/** What a transport needs: the checks, the executor, and where to say what happened. */
+export interface TransportDeps {
+  admission: SubscriptionAdmission;
+  subscribe(request: SubscriptionRequest): AsyncGenerator<ExecutionResult>;
+  metrics: SubscriptionMetrics;
+  logger: Logger;
+  production: boolean;
+  limits: WebSocketLimits & { initTimeoutMs: number };
+  /** Whether the X-Forwarded-For of a request may be believed (the gateway's TRUST_PROXY), for the subgraphs' throttling. */
+  clientAddress(request: http.IncomingMessage): string | undefined;
+}
+
+/** The context a subscription's subgraph calls carry, as a query's would. */
+function contextFor(deps: TransportDeps, subscriber: Subscriber, request: http.IncomingMessage): GatewayContext & { logger: Logger } {
+  const requestId = randomUUID();
+  return {
+    requestId,
+    authorization: subscriber.authorization,
+    clientAddress: deps.clientAddress(request),
+    userAgent: request.headers['user-agent'],
+    logger: deps.logger.child({ requestId, userId: subscriber.userId }),
+  };
+}
+
+/** A subscription's results with its place given back when it ends, however it ends. */
+async function* holding(results: AsyncGenerator<ExecutionResult>, release: () => void): AsyncGenerator<ExecutionResult> {
+  try {
+    yield* results;
+  } finally {
+    release();
+  }
+}
+
+interface SocketState {
+  subscriber?: Subscriber;
+  open: number;
+}
+
+/**
+ * GraphQL over WebSocket (graphql-ws's `graphql-transport-ws`) at /graphql. The access token comes in
+ * `connection_init`'s payload as `authorization` and is checked there; a connection that does not
+ * initialise within the timeout is closed (4408), one refused is closed 4403. Queries and mutations may be
+ * sent on it too and run as on HTTP.
+ */
+export function webSocketTransport(httpServer: http.Server, deps: TransportDeps): GraphQLWebSocketServer {
+  const states = new WeakMap<object, SocketState>();
+  const state = (extra: object) => {
+    let known = states.get(extra);
+    if (!known) states.set(extra, (known = { open: 0 }));
+    return known;
+  };
+  return serveGraphQLOverWebSocket<Record<string, unknown>>(httpServer, {
+    path: '/graphql',
+    limits: deps.limits,
+    logger: deps.logger.child({ component: 'subscriptions-ws' }),
+    onSlowConsumer: () => deps.metrics.slowConsumerDropped('websocket'),
+    graphql: {
+      connectionInitWaitTimeout: deps.limits.initTimeoutMs,
+      async onConnect(ctx) {
+        const authorization = ctx.connectionParams?.authorization;
+        const subscriber = await deps.admission.identify(typeof authorization === 'string' ? authorization : undefined, {
+          requestId: randomUUID(),
+          authorization: undefined,
+          clientAddress: deps.clientAddress(ctx.extra.request),
+          userAgent: ctx.extra.request.headers['user-agent'],
+        });
+        if (subscriber instanceof GraphQLError) return false;
+        state(ctx.extra).subscriber = subscriber;
+        return true;
+      },
+      async onSubscribe(ctx, _id, payload) {
+        const admitted = deps.admission.prepare(payload);
+        if (Array.isArray(admitted)) return admitted;
+        const socket = state(ctx.extra);
+        const subscriber = socket.subscriber as Subscriber;
+        const context = contextFor(deps, subscriber, ctx.extra.request);
+        return {
+          schema: undefined as never,
+          document: admitted.document,
+          variableValues: admitted.variables,
+          operationName: admitted.operationName,
+          contextValue: { admitted, context, socket },
+        };
+      },
+      execute: (args) => {
+        const { admitted, context } = args.contextValue as { admitted: Admitted; context: GatewayContext };
+        return deps.admission.single(admitted, context);
+      },
+      subscribe: (args) => {
+        const { admitted, context, socket } = args.contextValue as { admitted: Admitted; context: GatewayContext & { logger: Logger }; socket: SocketState };
+        if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
+        const release = deps.admission.reserve(socket.subscriber as Subscriber, socket.open);
+        if (release instanceof GraphQLError) return { errors: [release] };
+        socket.open += 1;
+        return holding(deps.subscribe({ ...admitted, context }), () => {
+          socket.open -= 1;
+          release();
+        });
+      },
+    },
+  });
+}
+
+/** The subscriber of an HTTP request (SSE, multipart), or the refusal answered as GraphQL errors. */
+async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage): Promise<Subscriber | GraphQLError> {
+  return deps.admission.identify(request.headers.authorization, {
+    requestId: randomUUID(),
+    authorization: undefined,
+    clientAddress: deps.clientAddress(request),
+    userAgent: request.headers['user-agent'],
+  });
+}
+
+/**
+ * The operation an HTTP streaming request asks for, started: a subscription's results, or a single
+ * result (a query, a mutation, or a refusal).
+ */
+async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+  const subscriber = await subscriberOf(deps, request);
+  if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
+  const admitted = deps.admission.prepare(payload);
+  if (Array.isArray(admitted)) return { errors: admitted };
+  const context = contextFor(deps, subscriber, request);
+  if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
+  const release = deps.admission.reserve(subscriber, 0);
+  if (release instanceof GraphQLError) return { errors: [release] };
+  return holding(deps.subscribe({ ...admitted, context }), release);
+}
+
+/** The parameters of a GraphQL over HTTP request: the JSON body of a POST, or the query string of a GET. */
+function payloadOf(request: express.Request): OperationPayload {
+  if (request.method === 'GET') {
+    const { query, operationName, variables } = request.query as Record<string, string | undefined>;
+    let parsed: unknown;
+    try {
+      parsed = variables ? (JSON.parse(variables) as unknown) : undefined;
+    } catch {
+      parsed = null;
+    }
+    return { query, operationName, variables: parsed };
+  }
+  return (typeof request.body === 'object' && request.body !== null ? request.body : {}) as OperationPayload;
+}
+
+/**
+ * GraphQL over Server-Sent Events (graphql-sse, "distinct connections" mode) and Apollo's multipart HTTP
+ * subscriptions, at /graphql, chosen by the request's Accept header; anything else goes on to the
+ * ordinary endpoint. Both write to an HTTP response: one whose client stops reading is ended.
+ */
+export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler {
+  const streams = new Set<http.ServerResponse>();
+  const json = express.json({ limit: bodyLimitBytes });
+  const tooSlow = (response: http.ServerResponse, transport: string) => {
+    if (response.writableLength <= deps.limits.maxBufferedBytes) return false;
+    deps.metrics.slowConsumerDropped(transport);
+    deps.logger.warn({ transport, bufferedBytes: response.writableLength }, 'streaming client stopped reading; disconnected');
+    response.destroy();
+    return true;
+  };
+  const sse = createSseHandler<{ response: http.ServerResponse }>({
+    context: (request) => ({ response: request.context.res }),
+    onSubscribe: async (request, params) => {
+      streams.add(request.context.res);
+      request.context.res.once('close', () => streams.delete(request.context.res));
+      return start(deps, request.raw, params);
+    },
+    onNext: (context) => void tooSlow(context.response, 'sse'),
+  });
+  const handler: express.RequestHandler = (request, response, next) => {
+    const accept = request.headers.accept ?? '';
+    if (accept.includes('text/event-stream')) {
+      json(request, response, (error?: unknown) => (error ? next(error) : void sse(request, response).catch(next)));
+      return;
+    }
+    if (/multipart\/mixed/.test(accept) && /subscriptionSpec="?1\.0/.test(accept)) {
+      json(request, response, (error?: unknown) => (error ? next(error) : void multipart(request, response).catch(next)));
+      return;
+    }
+    next();
+  };
+  /**
+   * Apollo's multipart HTTP subscription protocol (what Apollo Client's HttpLink speaks): each result a
+   * part `{"payload": result}`, a `{}` heartbeat every 5 s, and the closing boundary at the end.
+   */
+  const multipart = async (request: express.Request, response: express.Response): Promise<void> => {
+    const started = await start(deps, request, payloadOf(request));
+    response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
+    response.flushHeaders();
+    streams.add(response);
+    const part = (body: unknown) => response.write(`\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}`);
+    const heartbeat = setInterval(() => part({}), 5000);
+    heartbeat.unref();
+    let closed = false;
+    response.once('close', () => {
+      closed = true;
+      streams.delete(response);
+    });
+    try {
+      if (Symbol.asyncIterator in started) {
+        for await (const result of started) {
+          if (closed || tooSlow(response, 'multipart')) break;
+          part({ payload: result });
+        }
+        await started.return(undefined);
+      } else {
+        part({ payload: started });
+      }
+    } finally {
+      clearInterval(heartbeat);
+      if (!closed) response.end('\r\n--graphql--\r\n');
+    }
+  };
+  return Object.assign(handler, {
+    /** Ends every stream (the gateway is stopping), so that clients reconnect elsewhere. */
+    close: async () => {
+      for (const stream of streams) stream.end();
+    },
+  });
+}

@@ -1,0 +1,128 @@
+// GraphQL over WebSocket (the graphql-transport-ws protocol of graphql-ws) on a server's own HTTP port, with its abuse limits.
+import type http from 'node:http';
+import { CloseCode, makeServer, handleProtocols, type ServerOptions } from 'graphql-ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from './logger';
+
+/**
+ * What both the gateway (to clients) and the subgraphs (to the gateway) serve. The protocol is
+ * graphql-ws's own server (`makeServer`); this module is the socket under it: the upgrade on one path,
+ * keep-alive pings, a bound on incoming frames, and a bound on what waits to be sent, so that a client that
+ * stops reading is disconnected instead of growing the process's memory with its backlog.
+ */
+export interface WebSocketLimits {
+  /** Largest incoming frame, in bytes; larger ones close the connection (1009). */
+  maxPayloadBytes: number;
+  /** Most bytes waiting to be sent to one client; beyond, it is disconnected as a slow consumer (1008). */
+  maxBufferedBytes: number;
+  /** How often the server pings; a client that does not answer within as long again is dropped. */
+  keepAliveMs: number;
+}
+
+/** What a connection's handlers are told about it: the socket and the request that opened it. */
+export interface WebSocketExtra {
+  socket: WebSocket;
+  request: http.IncomingMessage;
+}
+
+export interface GraphQLWebSocketServer {
+  /** Open connections now. */
+  readonly connections: number;
+  /** Closes every connection with 1001 "Going away", so that clients reconnect elsewhere, and stops accepting. */
+  close(): Promise<void>;
+}
+
+/** The close code for a client that stopped reading (RFC 6455's "policy violation"). */
+export const SLOW_CONSUMER_CLOSE = 1008;
+
+/**
+ * Serves graphql-ws on `path` of `httpServer`. `options` is graphql-ws's ServerOptions (schema or
+ * execute/subscribe, onConnect, onSubscribe...); protocol errors get the protocol's close codes and never
+ * reach the process.
+ */
+export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | undefined = Record<string, unknown> | undefined>(
+  httpServer: http.Server,
+  options: {
+    path: string;
+    graphql: ServerOptions<P, WebSocketExtra>;
+    limits: WebSocketLimits;
+    logger: Logger;
+    /** Told each time a slow consumer is disconnected. */
+    onSlowConsumer?: () => void;
+  },
+): GraphQLWebSocketServer {
+  const { limits, logger } = options;
+  const protocol = makeServer<P, WebSocketExtra>(options.graphql);
+  const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes, handleProtocols });
+  server.on('error', (error) => logger.warn({ err: error }, 'WebSocket server error'));
+  let closing = false;
+
+  httpServer.on('upgrade', (request: http.IncomingMessage, socket, head) => {
+    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    // Another path, or a process on its way down: not ours to take.
+    if (pathname !== options.path || closing) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request));
+  });
+
+  server.on('connection', (socket: WebSocket, request: http.IncomingMessage) => {
+    socket.on('error', (error) => {
+      logger.debug({ reason: error.message }, 'WebSocket connection error');
+      socket.terminate();
+    });
+    let alive = true;
+    socket.on('pong', () => (alive = true));
+    const pings = setInterval(() => {
+      if (!alive) return void socket.terminate();
+      alive = false;
+      socket.ping();
+    }, limits.keepAliveMs);
+    pings.unref();
+    const closed = protocol.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            if (socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
+              options.onSlowConsumer?.();
+              logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
+              socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');
+              // A client that reads nothing may not read the close either.
+              setTimeout(() => socket.terminate(), 1000).unref();
+              return resolve();
+            }
+            socket.send(data, () => resolve());
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', (data: Buffer, isBinary) => {
+            if (isBinary) return void socket.close(CloseCode.BadRequest, 'Messages must be text');
+            handle(data.toString('utf8')).catch((error: unknown) => {
+              logger.error({ err: error }, 'WebSocket message handling failed');
+              socket.close(CloseCode.InternalServerError, 'Internal server error');
+            });
+          }),
+      },
+      { socket, request },
+    );
+    socket.once('close', (code, reason) => {
+      clearInterval(pings);
+      void closed(code, String(reason));
+    });
+  });
+
+  return {
+    get connections() {
+      return server.clients.size;
+    },
+    async close() {
+      closing = true;
+      for (const client of server.clients) client.close(1001, 'Going away');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
