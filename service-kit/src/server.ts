@@ -9,7 +9,15 @@ import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent,
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import { databaseMetrics } from './database-metrics';
 import type { ServiceConfig } from './config';
-import { createInternalClient, internalCallVerifier, internalIdentity, internalRoutes, type InternalClient, type InternalHandlers } from './internal';
+import {
+  createInternalClient,
+  internalCallVerifier,
+  internalIdentity,
+  internalRoutes,
+  replayGuard,
+  type InternalClient,
+  type InternalHandlers,
+} from './internal';
 import { gatewayOnly } from './gateway-only';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
@@ -187,6 +195,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       internalRoutes(app, {
         identity,
         verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
+        firstUse: replayGuard(db, definition.service),
         logger,
         bodyLimitBytes: config.bodyLimitBytes,
         handlers: { commands: own.commands ?? {}, events: { ...accountEvents, ...own.events } },
