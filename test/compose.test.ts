@@ -406,11 +406,11 @@ describe('docker-compose.yml', () => {
         // The job's folder, with each service's volume mounted under it as the compose file says.
         expect(mountsOf('keys').every(({ target: mount }) => path.posix.dirname(mount) === target)).toBe(true);
         const run = () => execFileSync(process.execPath, [script, root], { cwd: ROOT, encoding: 'utf8' });
-        expect(run().match(/^Created /gm)).toHaveLength(6);
+        expect(run().match(/^Created /gm)).toHaveLength(7);
         const files = [
           ...SERVICES.flatMap((name) => [
             hostPathOf(name, '/keys/internal-private.pem', volumes),
-            ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes)] : []),
+            ...(name === 'auth' ? [hostPathOf(name, '/keys/jwt-private.pem', volumes), hostPathOf(name, '/keys/throttle-key-secret', volumes)] : []),
           ]),
           hostPathOf('gateway', '/keys/gateway-private.pem', volumes),
         ];
@@ -418,7 +418,7 @@ describe('docker-compose.yml', () => {
         for (const file of files) expect(statSync(file).mode & 0o777).toBe(0o600);
         expect(new Set(written).size).toBe(files.length);
         // A second start keeps every key, so that tokens and calls already signed stay valid.
-        expect(run().match(/^Found /gm)).toHaveLength(6);
+        expect(run().match(/^Found /gm)).toHaveLength(7);
         expect(files.map((file) => readFileSync(file, 'utf8'))).toEqual(written);
 
         const peerOrigins = Object.fromEntries(SERVICES.map((peer) => [peer, `http://${peer}:${portOf(peer)}`]));
@@ -431,7 +431,13 @@ describe('docker-compose.yml', () => {
             GATEWAY_PUBLIC_KEY_FILE: inVolume('GATEWAY_PUBLIC_KEY_FILE'),
           };
           const config =
-            name === 'auth' ? loadAuthConfig({ ...local, JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE') }) : loadServiceConfig(name, local);
+            name === 'auth'
+              ? loadAuthConfig({
+                  ...local,
+                  JWT_PRIVATE_KEY_FILE: inVolume('JWT_PRIVATE_KEY_FILE'),
+                  THROTTLE_KEY_SECRET_FILE: inVolume('THROTTLE_KEY_SECRET_FILE'),
+                })
+              : loadServiceConfig(name, local);
           expect({ name, production: config.production, host: config.host, port: config.port }).toEqual({
             name,
             production: true,
@@ -460,14 +466,18 @@ describe('docker-compose.yml', () => {
         const subgraphKey = await parsePublicKey(readFileSync(hostPathOf('profile', '/keys/gateway-public.pem', volumes), 'utf8'), 'GATEWAY_PUBLIC_KEY_FILE');
         expect(await gatewayAssertionVerifier('profile', subgraphKey)(await gatewayAssertions(gatewayPair)('profile'))).toEqual({ ok: true });
         const authKey = hostPathOf('auth', '/keys/jwt-private.pem', volumes);
+        const throttleSecret = hostPathOf('auth', '/keys/throttle-key-secret', volumes);
         const auth = loadAuthConfig({
           ...environmentOf('auth'),
           JWT_PRIVATE_KEY_FILE: authKey,
+          THROTTLE_KEY_SECRET_FILE: throttleSecret,
           INTERNAL_PRIVATE_KEY_FILE: hostPathOf('auth', '/keys/internal-private.pem', volumes),
           GATEWAY_PUBLIC_KEY_FILE: hostPathOf('auth', '/keys/gateway-public.pem', volumes),
         });
         const key = await resolveSigningKey(auth.signingKey, auth.tokens.developmentKeyFile);
         expect(key.publicJwk).toEqual(expect.objectContaining({ kty: 'OKP', crv: 'Ed25519' }));
+        // Every replica of auth reads the one secret the job wrote, and keys its throttle counters with it.
+        expect(auth.throttleKeys).toEqual({ secret: { value: readFileSync(throttleSecret, 'utf8').trim(), setting: 'THROTTLE_KEY_SECRET_FILE' } });
       } finally {
         rmSync(root, { recursive: true, force: true });
       }

@@ -1,28 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import {
-  buildClientSchema,
-  getIntrospectionQuery,
-  getNamedType,
-  getNullableType,
-  isEnumType,
-  isInputObjectType,
-  isListType,
-  isNonNullType,
-  isObjectType,
-  isScalarType,
-  type GraphQLArgument,
-  type GraphQLField,
-  type GraphQLInputType,
-  type GraphQLSchema,
-  type IntrospectionQuery,
-} from 'graphql';
+import { buildClientSchema, getIntrospectionQuery, type GraphQLSchema, type IntrospectionQuery } from 'graphql';
 import { DEMO_ADMIN } from '@fedstack/shared-db';
-import { graphql } from '@fedstack/service-kit/testing';
-import { startStack, type RunningStack } from './stack';
+import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
+import { everyCase, type Case } from './hostile-cases';
+import { startStack, type RunningStack, type SubgraphName } from './stack';
 
-// Every string argument of every operation a client can send through the gateway, from the composed
-// schema itself (so a new argument is covered without anyone adding it here), tried with hostile
-// strings: none may end in INTERNAL_SERVER_ERROR, and text PostgreSQL cannot hold is BAD_USER_INPUT
+// Every string argument of every operation a client can send, read from the schema itself (so a new
+// argument is covered without anyone adding it here), in every form a client can send it (a variable,
+// written in the document, a variable inside an object written there; in custom scalars and JSON too),
+// tried with hostile strings through the gateway and directly at each subgraph (whose own schema adds
+// `_entities`): none may end in INTERNAL_SERVER_ERROR, and text PostgreSQL cannot hold is BAD_USER_INPUT
 // naming the argument.
 
 /** Text no service can store: refused, naming the argument. */
@@ -52,129 +39,36 @@ const ODD = [
 
 /** Operations that would end the admin's own sign-in or account, which the rest of the table needs. */
 const SKIPPED = new Set(['Mutation.logoutEverywhere', 'Mutation.changePassword']);
+const SUBGRAPHS: SubgraphName[] = ['auth', 'profile', 'payments', 'admin'];
+/** A lone surrogate cannot be written in a GraphQL document at all: its grammar refuses it (GRAPHQL_PARSE_FAILED). */
+const WELL_FORMED = (value: string) => !/\p{Surrogate}/u.test(value);
 
-interface Case {
-  label: string;
-  query: string;
-  variables: Record<string, unknown>;
-  /** The argument path the hostile value is at, as errors name it. */
-  path: string;
+/** Sends every case, a few at a time, and returns what each answered. */
+async function send(url: string, token: string, cases: Case[]): Promise<{ entry: Case; answer: GraphQLResponse }[]> {
+  const answers: { entry: Case; answer: GraphQLResponse }[] = [];
+  const queue = [...cases];
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let entry = queue.shift(); entry; entry = queue.shift()) {
+        answers.push({ entry, answer: await graphql(url, entry.query, { token, variables: entry.variables }) });
+      }
+    }),
+  );
+  return answers;
 }
 
-/** A valid value of `type`, so that only the argument under test is hostile. */
-function sample(type: GraphQLInputType, unique: string): unknown {
-  if (isNonNullType(type)) return sample(type.ofType, unique);
-  if (isListType(type)) return [sample(type.ofType, unique)];
-  if (isEnumType(type)) return type.getValues()[0]?.value;
-  if (isInputObjectType(type)) {
-    return Object.fromEntries(
-      Object.values(type.getFields())
-        .filter((field) => isNonNullType(field.type))
-        .map((field) => [field.name, sample(field.type, unique)]),
-    );
-  }
-  const samples: Record<string, unknown> = {
-    ID: randomUUID(),
-    String: `sample-${unique}`,
-    Int: 1,
-    Float: 1,
-    Boolean: true,
-    Decimal: '1.00',
-    Currency: 'EUR',
-    EmailAddress: `hostile-${unique}@example.com`,
-    DateTime: '2026-01-01T00:00:00Z',
-    UUID: randomUUID(),
-    URL: 'https://example.com/a.png',
-    Locale: 'en-GB',
-    TimeZone: 'Europe/Paris',
-    JSON: {},
-  };
-  if (!(type.name in samples)) throw new Error(`no sample value for the scalar ${type.name}: add one`);
-  return samples[type.name];
-}
-
-/** Every path, within one argument, at which a string (String or ID) goes. */
-function stringPaths(type: GraphQLInputType, path: string, seen = new Set<string>()): string[] {
-  const named = getNamedType(type);
-  if (isScalarType(named)) return named.name === 'String' || named.name === 'ID' ? [path] : [];
-  if (!isInputObjectType(named) || seen.has(named.name)) return [];
-  return Object.values(named.getFields()).flatMap((field) => stringPaths(field.type, `${path}.${field.name}`, new Set([...seen, named.name])));
-}
-
-function setAt(target: Record<string, unknown>, path: string[], value: unknown): void {
-  const [head, ...rest] = path as [string, ...string[]];
-  if (rest.length === 0) target[head] = value;
-  else {
-    target[head] = { ...(target[head] ?? {}) };
-    setAt(target[head] as Record<string, unknown>, rest, value);
-  }
-}
-
-/** The smallest selection of a field's result: its __typename. */
-function selection(field: GraphQLField<unknown, unknown>): string {
-  const type = getNamedType(field.type);
-  return isObjectType(type) || (!isScalarType(type) && !isEnumType(type)) ? ' { __typename }' : '';
-}
-
-/** Cases for one field with arguments, reached by `wrap` (root fields, or fields of `me`). */
-function casesFor(
-  owner: string,
-  field: GraphQLField<unknown, unknown>,
-  wrap: (inner: string) => string,
-  operation: 'query' | 'mutation',
-  values: string[],
-): Case[] {
-  const cases: Case[] = [];
-  for (const argument of field.args as GraphQLArgument[]) {
-    for (const path of stringPaths(argument.type, argument.name)) {
-      values.forEach((value, index) => {
-        const unique = `${owner}-${field.name}-${path}-${index}-${randomUUID().slice(0, 8)}`;
-        const variables = Object.fromEntries(
-          field.args.filter((arg) => isNonNullType(arg.type) || arg === argument).map((arg) => [arg.name, sample(arg.type, unique)]),
-        );
-        setAt(variables, path.split('.'), value);
-        const declarations = field.args.filter((arg) => arg.name in variables).map((arg) => `$${arg.name}: ${arg.type.toString()}`);
-        const call = `${field.name}(${field.args
-          .filter((arg) => arg.name in variables)
-          .map((arg) => `${arg.name}: $${arg.name}`)
-          .join(', ')})${selection(field)}`;
-        cases.push({
-          label: `${owner}.${field.name}(${path}) ← ${JSON.stringify(value.length > 20 ? `${value.slice(0, 20)}… (${value.length})` : value)}`,
-          query: `${operation} (${declarations.join(', ')}) { ${wrap(call)} }`,
-          variables,
-          path,
-        });
-      });
-    }
-  }
-  return cases;
-}
-
-function everyCase(schema: GraphQLSchema, values: string[]): Case[] {
-  const cases: Case[] = [];
-  for (const [operation, root] of [
-    ['query', schema.getQueryType()],
-    ['mutation', schema.getMutationType()],
-  ] as const) {
-    for (const field of Object.values(root?.getFields() ?? {})) {
-      if (SKIPPED.has(`${root?.name}.${field.name}`)) continue;
-      cases.push(...casesFor(root?.name ?? operation, field, (inner) => inner, operation, values));
-    }
-  }
-  // Fields with arguments on the signed-in user (me.payments(after: …), me.auditTrail(after: …)…).
-  const user = getNullableType(schema.getQueryType()?.getFields().me?.type);
-  if (isObjectType(user)) {
-    for (const field of Object.values(user.getFields())) {
-      if (field.args.length > 0) cases.push(...casesFor(`me`, field, (inner) => `me { ${inner} }`, 'query', values));
-    }
-  }
-  return cases;
-}
+const codesOf = (answer: GraphQLResponse) => (answer.errors ?? []).map((error) => String(error.extensions?.code));
+const shown = (answer: GraphQLResponse) => JSON.stringify(answer.errors ?? answer.data).slice(0, 300);
 
 describe('hostile strings in every string argument', () => {
   let stack: RunningStack;
   let schema: GraphQLSchema;
+  const subgraphSchemas = {} as Record<SubgraphName, GraphQLSchema>;
   let token: string;
+  let adminId: string;
+  const introspect = async (url: string) => buildClientSchema((await graphql<IntrospectionQuery>(url, getIntrospectionQuery())).data as IntrospectionQuery);
+  const me = (inner: string) => `me { ${inner} }`;
+  const entity = (inner: string) => `_entities(representations: [{ __typename: "User", id: ${JSON.stringify(adminId)} }]) { ... on User { ${inner} } }`;
 
   beforeAll(async () => {
     // The table fails hundreds of sign-ins on purpose; the throttle must not turn them all into RATE_LIMITED.
@@ -182,57 +76,76 @@ describe('hostile strings in every string argument', () => {
       {},
       { LOGIN_MAX_FAILURES_PER_ADDRESS: '100000', LOGIN_MAX_FAILURES_PER_ACCOUNT: '10000', LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: '1000' },
     );
-    const introspection = await graphql<IntrospectionQuery>(stack.gatewayUrl, getIntrospectionQuery());
-    schema = buildClientSchema(introspection.data as IntrospectionQuery);
-    const signIn = await graphql<{ login: { accessToken: string } }>(
+    schema = await introspect(stack.gatewayUrl);
+    for (const name of SUBGRAPHS) subgraphSchemas[name] = await introspect(stack.subgraphUrls[name]);
+    const signIn = await graphql<{ login: { accessToken: string; user: { id: string } } }>(
       stack.gatewayUrl,
-      'mutation ($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken } }',
+      'mutation ($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken user { id } } }',
       { variables: { email: DEMO_ADMIN.email, password: DEMO_ADMIN.password } },
     );
     token = signIn.data?.login.accessToken as string;
+    adminId = signIn.data?.login.user.id as string;
   });
   afterAll(() => stack.stop());
 
-  it('covers every string argument the schema has, by reading it', () => {
-    const paths = new Set(everyCase(schema, ['x']).map((entry) => entry.label.split(' ←')[0]));
-    // A sample of what must be there; the rest follows from the schema.
+  /** Where each case goes: the gateway, with the composed schema, and each subgraph with its own. */
+  const targets = (values: readonly string[]) => [
+    { name: 'gateway', url: stack.gatewayUrl, cases: everyCase(schema, values, me, SKIPPED) },
+    ...SUBGRAPHS.map((name) => ({ name, url: stack.subgraphUrls[name], cases: everyCase(subgraphSchemas[name], values, entity, SKIPPED) })),
+  ];
+
+  it('covers every string argument the schemas have, by reading them, in every form', () => {
+    const labels = new Set(targets(['x']).flatMap(({ name, cases }) => cases.map((entry) => `${name} ${entry.label.replace(' ← "x"', '')}`)));
+    // A sample of what must be there; the rest follows from the schemas.
     for (const expected of [
-      'Query.users(filter.emailPrefix)',
-      'Mutation.createPayment(input.description)',
-      'Mutation.refundPayment(input.reason)',
-      'Mutation.suspendUser(reason)',
-      'Query.auditLog(filter.action)',
-      'Query.auditLog(filter.targetId)',
-      'Mutation.updateMyProfile(input.bio)',
-      'Mutation.createPayment(idempotencyKey)',
-      'me.payments(after)',
+      'gateway Query.users(filter.emailPrefix) [variables]',
+      'gateway Query.users(filter.emailPrefix) [literal]',
+      'gateway Query.users(filter.emailPrefix) [nested variable]',
+      'gateway Mutation.updateMyProfile(input.displayName) [literal]',
+      'gateway Mutation.updateMyProfile(input.displayName) [nested variable]',
+      'gateway Mutation.createPayment(input.description) [variables]',
+      'gateway Mutation.createPayment(input.amount) [literal]',
+      'gateway Mutation.register(input.email) [nested variable]',
+      'gateway Mutation.refundPayment(input.reason) [variables]',
+      'gateway Mutation.suspendUser(reason) [literal]',
+      'gateway Query.auditLog(filter.targetId) [variables]',
+      'gateway Query.auditLog(filter.from) [literal]',
+      'gateway Mutation.createPayment(idempotencyKey) [variables]',
+      'gateway User.payments(after) [literal]',
+      'auth Query.users(filter.emailPrefix) [literal]',
+      'profile Mutation.updateMyProfile(input.displayName) [nested variable]',
+      'payments Query._entities(representations[0].id) [literal]',
+      'payments User.payments(after) [variables]',
+      'admin User.auditTrail(after) [literal]',
     ]) {
-      expect(paths).toContain(expected);
+      expect(labels).toContain(expected);
     }
-    expect(paths.size).toBeGreaterThan(30);
+    expect(labels.size).toBeGreaterThan(150);
   });
 
-  it('refuses text no service can store as BAD_USER_INPUT naming the argument, everywhere', async () => {
+  it('refuses text no service can store as BAD_USER_INPUT naming the argument, everywhere, in every form', async () => {
     const failures: string[] = [];
-    for (const entry of everyCase(schema, UNSTORABLE)) {
-      const answer = await graphql(stack.gatewayUrl, entry.query, { token, variables: entry.variables });
-      const codes = (answer.errors ?? []).map((error) => String(error.extensions?.code));
-      if (!codes.includes('BAD_USER_INPUT') || codes.includes('INTERNAL_SERVER_ERROR'))
-        failures.push(`${entry.label}: ${JSON.stringify(answer.errors ?? answer.data).slice(0, 300)}`);
-    }
-    expect(failures).toEqual([]);
-  });
-
-  it('answers odd, long or injected text without an internal error anywhere', async () => {
-    const failures: string[] = [];
-    for (const entry of everyCase(schema, ODD)) {
-      const answer = await graphql(stack.gatewayUrl, entry.query, { token, variables: entry.variables });
-      if ((answer.errors ?? []).some((error) => error.extensions?.code === 'INTERNAL_SERVER_ERROR')) {
-        failures.push(`${entry.label}: ${JSON.stringify(answer.errors).slice(0, 300)}`);
+    for (const { name, url, cases } of targets(UNSTORABLE)) {
+      for (const { entry, answer } of await send(url, token, cases)) {
+        const unwritable = entry.form === 'literal' && !WELL_FORMED(entry.value);
+        const codes = codesOf(answer);
+        const refused = answer.errors?.find((error) => error.extensions?.code === 'BAD_USER_INPUT');
+        const expected = unwritable ? codes.includes('GRAPHQL_PARSE_FAILED') : refused?.extensions?.field === entry.field;
+        if (!expected || codes.includes('INTERNAL_SERVER_ERROR')) failures.push(`${name} ${entry.label}: ${shown(answer)}`);
       }
     }
     expect(failures).toEqual([]);
-  });
+  }, 600_000);
+
+  it('answers odd, long or injected text without an internal error anywhere, in every form', async () => {
+    const failures: string[] = [];
+    for (const { name, url, cases } of targets(ODD)) {
+      for (const { entry, answer } of await send(url, token, cases)) {
+        if (codesOf(answer).includes('INTERNAL_SERVER_ERROR')) failures.push(`${name} ${entry.label}: ${shown(answer)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 600_000);
 
   it('refuses e-mails over 254 characters as BAD_USER_INPUT before any query', async () => {
     for (const length of [3000, 9000]) {

@@ -195,6 +195,12 @@ const decoded = (secret: K8sObject) =>
       for (const service of SERVICES) {
         const { env, keys } = environmentOf(named('Deployment', service));
         const config = service === 'auth' ? loadAuthConfig(env) : loadServiceConfig(service, env);
+        if (service === 'auth') {
+          // Every replica of auth keys its throttle counters with the one secret the overlay's Secret holds.
+          expect((config as ReturnType<typeof loadAuthConfig>).throttleKeys).toEqual({
+            secret: { value: keys['throttle-key-secret'], setting: 'THROTTLE_KEY_SECRET' },
+          });
+        }
         expect({ service, production: config.production, internal: Boolean(config.internal.privateKey), gateway: config.gateway }).toEqual({
           service,
           production: true,

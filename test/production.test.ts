@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { SERVICES, gatewayAssertions, parsePrivateKey } from '@fedstack/runtime';
 import { developmentPasswordSettings } from '@fedstack/shared-db';
 import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
@@ -23,7 +24,12 @@ describe('a production stack', () => {
       { ...production, GATEWAY_PRIVATE_KEY: gatewayKey.privateKey },
       // The test run's service roles have the development passwords; production must be told them.
       developmentPasswordSettings(),
-      (name) => ({ ...production, GATEWAY_PUBLIC_KEY: JSON.stringify(gatewayKey.publicJwk), INTERNAL_PRIVATE_KEY: internalKeys[name] }),
+      (name) => ({
+        ...production,
+        GATEWAY_PUBLIC_KEY: JSON.stringify(gatewayKey.publicJwk),
+        INTERNAL_PRIVATE_KEY: internalKeys[name],
+        ...(name === 'auth' ? { THROTTLE_KEY_SECRET: randomBytes(32).toString('base64url') } : {}),
+      }),
     );
   });
   afterAll(() => stack?.stop());

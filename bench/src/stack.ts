@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,6 +97,7 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       METRICS_PORT: '0',
       ...developmentPasswordSettings(),
       JWT_PRIVATE_KEY: key.privateKey,
+      THROTTLE_KEY_SECRET: randomBytes(32).toString('base64url'),
       JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk),
       GATEWAY_PRIVATE_KEY: key.privateKey,
       // The peer gateways cannot sign our assertion; the subgraphs take every caller, for ours too (whose

@@ -1,6 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { ConfigError, SERVICES, runMain } from '@fedstack/runtime';
 
@@ -29,31 +29,49 @@ async function ed25519Pem(): Promise<string> {
   return exportPKCS8(privateKey);
 }
 
+/** 32 random bytes, as THROTTLE_KEY_SECRET takes them (43 characters, base64url). */
+async function randomSecret(): Promise<string> {
+  return randomBytes(32).toString('base64url');
+}
+
 /**
  * `node scripts/dist/keys.js <folder>`: provisions a deployment's keys for containers, one folder per
  * service so that each service can be given its own and nothing else: every service's key for its calls
  * to the others (`<service>/internal-private.pem`, INTERNAL_PRIVATE_KEY_FILE), auth's token signing
- * key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE) and the gateway's assertion key
+ * key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE), the secret auth keys its throttle counters with
+ * (`auth/throttle-key-secret`, THROTTLE_KEY_SECRET_FILE) and the gateway's assertion key
  * (`gateway/gateway-private.pem`, GATEWAY_PRIVATE_KEY_FILE), whose public half every subgraph is given
- * (`<service>/gateway-public.pem`, GATEWAY_PUBLIC_KEY_FILE). Existing private keys are kept, so that
- * tokens already issued stay valid across restarts and re-runs; the public halves are written again.
+ * (`<service>/gateway-public.pem`, GATEWAY_PUBLIC_KEY_FILE). Existing private keys and secrets are kept,
+ * so that tokens already issued stay valid and counters keep counting across restarts and re-runs; the
+ * public halves are written again.
  */
 async function main(): Promise<void> {
   const [target, ...extra] = process.argv.slice(2);
   if (!target || extra.length > 0) throw new ConfigError(USAGE);
   const root = path.resolve(target);
   const gatewayKey = path.join(root, 'gateway', 'gateway-private.pem');
+  const ed25519 = { make: ed25519Pem, kind: 'Ed25519, PKCS#8 PEM' };
   const keys = [
     ...SERVICES.flatMap((service) => [
-      { file: path.join(root, service, 'internal-private.pem'), what: `${service}'s internal API key` },
-      ...(service === 'auth' ? [{ file: path.join(root, service, 'jwt-private.pem'), what: "auth's token signing key" }] : []),
+      { file: path.join(root, service, 'internal-private.pem'), what: `${service}'s internal API key`, ...ed25519 },
+      ...(service === 'auth'
+        ? [
+            { file: path.join(root, service, 'jwt-private.pem'), what: "auth's token signing key", ...ed25519 },
+            {
+              file: path.join(root, service, 'throttle-key-secret'),
+              what: "auth's throttle key secret",
+              make: randomSecret,
+              kind: '32 random bytes, base64url',
+            },
+          ]
+        : []),
     ]),
-    { file: gatewayKey, what: "the gateway's assertion key" },
+    { file: gatewayKey, what: "the gateway's assertion key", ...ed25519 },
   ];
-  for (const { file, what } of keys) {
+  for (const { file, what, make, kind } of keys) {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    const created = await createOnce(file, await ed25519Pem());
-    console.log(created ? `Created ${what}: ${file} (Ed25519, PKCS#8 PEM, mode 0600).` : `Found ${what}: ${file}; kept it.`);
+    const created = await createOnce(file, await make());
+    console.log(created ? `Created ${what}: ${file} (${kind}, mode 0600).` : `Found ${what}: ${file}; kept it.`);
   }
   const gatewayPublic = createPublicKey(await readFile(gatewayKey, 'utf8'))
     .export({ type: 'spki', format: 'pem' })

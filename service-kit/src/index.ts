@@ -51,7 +51,7 @@ export {
   type SessionsRevoked,
 } from './accounts';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
-export { checkText, DEFAULT_TEXT_LIMIT } from './text';
+export { checkText, DEFAULT_TEXT_LIMIT, type TextLimits } from './text';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type ListPosition, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader, loaderPerArguments } from './loaders';
 export { isUuid, type EntityReference } from './ids';

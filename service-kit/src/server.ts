@@ -1,7 +1,6 @@
 import type express from 'express';
 import type { DocumentNode } from 'graphql';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
-import { withTextChecks } from './text';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger, type Service } from '@fedstack/runtime';
@@ -9,8 +8,17 @@ import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent,
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import { databaseMetrics } from './database-metrics';
 import type { ServiceConfig } from './config';
-import { createInternalClient, internalCallVerifier, internalIdentity, internalRoutes, type InternalClient, type InternalHandlers } from './internal';
+import {
+  createInternalClient,
+  internalCallVerifier,
+  internalIdentity,
+  internalRoutes,
+  replayGuard,
+  type InternalClient,
+  type InternalHandlers,
+} from './internal';
 import { gatewayOnly } from './gateway-only';
+import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
@@ -50,9 +58,10 @@ export interface SubgraphDefinition<S extends Service, C extends RequestContext>
   /**
    * Length limits of text arguments, by field and argument path (`{ 'Mutation.createPayment':
    * { 'input.description': 500 } }`); every other string argument may hold DEFAULT_TEXT_LIMIT characters.
-   * Every string argument is checked for NUL and unpaired surrogates too (text.ts).
+   * Every string in every argument is checked for NUL and unpaired surrogates too, before the operation
+   * runs (text.ts).
    */
-  textLimits?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  textLimits?: TextLimits;
   /** Builds one request's context: called once per request, so loaders in it are never shared. */
   context(request: RequestContext, deps: SubgraphDeps<S>): C;
   /** Extra HTTP routes (auth's JWKS). */
@@ -161,10 +170,10 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     apollo: {
       schema: buildSubgraphSchema({
         typeDefs: definition.typeDefs,
-        resolvers: withTextChecks(definition.resolvers, definition.textLimits) as GraphQLResolverMap<unknown>,
+        resolvers: withTextRule(definition.resolvers) as GraphQLResolverMap<unknown>,
       }),
       // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
-      plugins: [ApolloServerPluginCacheControlDisabled()],
+      plugins: [ApolloServerPluginCacheControlDisabled(), textRulePlugin(definition.textLimits)],
     },
     async context({ req }, base) {
       const token = await authenticate(req.headers.authorization, verifyToken);
@@ -189,6 +198,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       internalRoutes(app, {
         identity,
         verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
+        firstUse: replayGuard(db, definition.service),
         logger,
         bodyLimitBytes: config.bodyLimitBytes,
         handlers: { commands: own.commands ?? {}, events: { ...accountEvents, ...own.events } },

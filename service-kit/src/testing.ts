@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Service } from '@fedstack/runtime';
-import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient } from './internal';
+import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient, type InternalIdentity } from './internal';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from '@fedstack/runtime';
 
@@ -81,13 +81,14 @@ export async function testTokens(): Promise<{
 /**
  * Another service as far as the internal API can tell: its own key, and its public key served where
  * services look for it (on `port`, if given: where the real one would be). Point the service under test
- * at `url` (`<SERVICE>_SUBGRAPH_URL`) and call it with `client`, as that service would.
+ * at `url` (`<SERVICE>_SUBGRAPH_URL`) and call it with `client`, as that service would, or sign calls of
+ * your own with `identity`.
  */
 export async function fakePeer(
   self: Service,
   peers: Partial<Record<Service, string>> = {},
   port = 0,
-): Promise<{ url: string; client: InternalClient; close(): Promise<void> }> {
+): Promise<{ url: string; identity: InternalIdentity; client: InternalClient; close(): Promise<void> }> {
   const identity = await internalIdentity(self, undefined);
   const server = createServer((req, res) => {
     if (req.url !== INTERNAL_JWKS_PATH) return void res.writeHead(404).end();
@@ -98,6 +99,7 @@ export async function fakePeer(
   const client = createInternalClient({ identity, peers: { auth: '', profile: '', payments: '', admin: '', ...peers }, timeoutMs: 5000 });
   return {
     url,
+    identity,
     client,
     async close() {
       await client.close();

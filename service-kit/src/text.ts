@@ -1,7 +1,38 @@
-import { badUserInput } from '@fedstack/runtime';
+// The one rule for text a client sends a subgraph: every string in an operation's arguments is checked before anything runs.
+import type { ApolloServerPlugin } from '@apollo/server';
+import {
+  GraphQLError,
+  GraphQLScalarType,
+  Kind,
+  getNamedType,
+  isInterfaceType,
+  isObjectType,
+  type DirectiveNode,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from 'graphql';
+import { AppError, ErrorCode, badUserInput } from '@fedstack/runtime';
 
 /** The length of any text argument a limit does not name. */
 export const DEFAULT_TEXT_LIMIT = 1000;
+
+/** Length limits by field (`Type.field`) and argument path (`input.description`). */
+export type TextLimits = Readonly<Record<string, Readonly<Record<string, number>>>>;
+
+/** What is wrong with `value` as text, or undefined when every service can store and compare it. */
+function problemWith(value: string, max: number): string | undefined {
+  if (value.includes('\u0000')) return 'must not contain NUL characters (U+0000)';
+  // In a Unicode-aware regex a surrogate pair is one code point, so only an unpaired half matches.
+  if (/\p{Surrogate}/u.test(value)) return 'must be well-formed Unicode (it holds an unpaired surrogate)';
+  // Counted in code points, as the limits the schema documents are; never more of them than UTF-16 units.
+  if (value.length > max && [...value].length > max) return `must be at most ${max} characters (got ${[...value].length})`;
+  return undefined;
+}
 
 /**
  * Text every service can store and compare: no NUL (PostgreSQL's text cannot hold it), no unpaired
@@ -9,52 +40,130 @@ export const DEFAULT_TEXT_LIMIT = 1000;
  * `field`; nothing has been read or written yet.
  */
 export function checkText(value: string, field: string, max = DEFAULT_TEXT_LIMIT): void {
-  if (value.includes('\u0000')) throw badUserInput(field, 'must not contain NUL characters (U+0000)');
-  // In a Unicode-aware regex a surrogate pair is one code point, so only an unpaired half matches.
-  if (/\p{Surrogate}/u.test(value)) throw badUserInput(field, 'must be well-formed Unicode (it holds an unpaired surrogate)');
-  // Counted in code points, as the limits the schema documents are, but a string far over cannot be one.
-  if (value.length > max * 2 || [...value].length > max) throw badUserInput(field, `must be at most ${max} characters (got ${[...value].length})`);
+  const problem = problemWith(value, max);
+  if (problem) throw badUserInput(field, problem);
 }
 
+/** Where a value sits: its path as errors name it (`items[0].name`), and as limits name it (`items.name`). */
+interface Place {
+  path: string;
+  limitPath: string;
+}
+const inner = (place: Place, key: string): Place => ({ path: `${place.path}.${key}`, limitPath: `${place.limitPath}.${key}` });
+const item = (place: Place, index: number): Place => ({ path: `${place.path}[${index}]`, limitPath: place.limitPath });
+
 /**
- * Checks every string in a field's arguments, however deep in input objects and lists, against
- * `checkText`, with the limit `limits` gives its path (`input.description`) or the default.
+ * Checks every string in the arguments of an operation as the client sent it, before variables are
+ * coerced and before any resolver runs: literals in the document, variables given whole or inside a
+ * literal object or list (or their defaults), strings inside custom scalars (an e-mail, a JSON value,
+ * `_entities`' representations), arguments of fields in fragments and of directives. Checking coerced
+ * arguments in each resolver, as this once did, missed input objects written in the document (graphql-js
+ * builds them without a prototype), `_entities`, which no resolver map holds, and custom scalars, which
+ * fail before any resolver runs.
  */
-export function checkArguments(args: Record<string, unknown>, limits: Readonly<Record<string, number>> = {}): void {
-  const visit = (value: unknown, path: string, limitPath: string) => {
-    if (typeof value === 'string') checkText(value, path, limits[limitPath] ?? DEFAULT_TEXT_LIMIT);
-    else if (Array.isArray(value)) value.forEach((item, index) => visit(item, `${path}[${index}]`, limitPath));
-    else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-      for (const [key, inner] of Object.entries(value)) visit(inner, path ? `${path}.${key}` : key, limitPath ? `${limitPath}.${key}` : key);
+export function checkOperationText(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Readonly<Record<string, unknown>>,
+  limits: TextLimits = {},
+): void {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  const defaults = new Map(operation.variableDefinitions?.map((definition) => [definition.variable.name.value, definition.defaultValue]));
+
+  const raw = (value: unknown, place: Place, max: (limitPath: string) => number): void => {
+    if (typeof value === 'string') checkText(value, place.path, max(place.limitPath));
+    else if (Array.isArray(value)) value.forEach((entry, index) => raw(entry, item(place, index), max));
+    else if (value !== null && typeof value === 'object') for (const [key, entry] of Object.entries(value)) raw(entry, inner(place, key), max);
+  };
+  const literal = (node: ValueNode, place: Place, max: (limitPath: string) => number): void => {
+    if (node.kind === Kind.STRING) checkText(node.value, place.path, max(place.limitPath));
+    else if (node.kind === Kind.LIST) node.values.forEach((entry, index) => literal(entry, item(place, index), max));
+    else if (node.kind === Kind.OBJECT) for (const field of node.fields) literal(field.value, inner(place, field.name.value), max);
+    else if (node.kind === Kind.VARIABLE) {
+      const name = node.name.value;
+      if (Object.hasOwn(variables, name)) raw(variables[name], place, max);
+      else {
+        const fallback = defaults.get(name);
+        if (fallback) literal(fallback, place, max);
+      }
     }
   };
-  visit(args, '', '');
+  const argumentsOf = (node: { arguments?: readonly { name: { value: string }; value: ValueNode }[] }, fieldLimits: Readonly<Record<string, number>> = {}) => {
+    const max = (limitPath: string) => fieldLimits[limitPath] ?? DEFAULT_TEXT_LIMIT;
+    for (const argument of node.arguments ?? []) literal(argument.value, { path: argument.name.value, limitPath: argument.name.value }, max);
+  };
+  const directives = (nodes: readonly DirectiveNode[] | undefined) => nodes?.forEach((directive) => argumentsOf(directive));
+
+  // Each fragment is checked once, however often it is spread: its arguments do not depend on where.
+  const seen = new Set<string>();
+  const selections = (set: SelectionSetNode, parent: GraphQLNamedType | undefined): void => {
+    for (const selection of set.selections) {
+      directives(selection.directives);
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        argumentsOf(selection, parent ? limits[`${parent.name}.${name}`] : undefined);
+        const definition = parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[name] : undefined;
+        if (selection.selectionSet) selections(selection.selectionSet, definition && getNamedType(definition.type));
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        selections(selection.selectionSet, selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent);
+      } else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) {
+          directives(fragment.directives);
+          selections(fragment.selectionSet, schema.getType(fragment.typeCondition.name.value));
+        }
+      }
+    }
+  };
+  directives(operation.directives);
+  selections(operation.selectionSet, schema.getRootType(operation.operation) ?? undefined);
 }
 
-type FieldResolver = (parent: unknown, args: Record<string, unknown>, context: unknown, info: unknown) => unknown;
+/**
+ * The rule as a plugin of the subgraph's server: an operation with text no service can store, or text
+ * over its limit (`limits`, else DEFAULT_TEXT_LIMIT), in any argument is refused whole, 400
+ * BAD_USER_INPUT naming the argument (`extensions.field`), before anything runs.
+ */
+export function textRulePlugin(limits: TextLimits = {}): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ schema, document, operation, request }) {
+          if (!operation) return;
+          try {
+            checkOperationText(schema, document, operation, request.variables ?? {}, limits);
+          } catch (error) {
+            if (!(error instanceof AppError) || error.code !== ErrorCode.BAD_USER_INPUT) throw error;
+            throw new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status: 400 } } });
+          }
+        },
+      };
+    },
+  };
+}
 
 /**
- * A resolver map in which every field checks its text arguments first (`checkArguments`), with the
- * limits given per field (`{ 'Mutation.createPayment': { 'input.description': 500 } }`). One rule for
- * every string argument of every subgraph, so a new argument is covered without anyone remembering to.
+ * A resolver map whose custom scalars leave text the rule refuses to the rule: written in the document,
+ * an e-mail with a NUL in it would otherwise fail the scalar's own check during validation, which runs
+ * before the plugin and answers GRAPHQL_VALIDATION_FAILED naming nothing. The value never reaches a
+ * resolver: the plugin refuses the operation before it runs.
  */
-export function withTextChecks<R extends object>(resolvers: R, limits: Readonly<Record<string, Readonly<Record<string, number>>>> = {}): R {
+export function withTextRule<R extends object>(resolvers: R): R {
   return Object.fromEntries(
-    Object.entries(resolvers).map(([typeName, fields]) => {
-      // Scalars (GraphQLScalarType instances) pass as they are; plain objects are a type's field resolvers.
-      if (fields === null || typeof fields !== 'object' || Object.getPrototypeOf(fields) !== Object.prototype) return [typeName, fields as unknown];
-      const wrapped = Object.fromEntries(
-        Object.entries(fields as Record<string, unknown>).map(([fieldName, resolve]) => {
-          if (typeof resolve !== 'function' || fieldName.startsWith('__')) return [fieldName, resolve];
-          const fieldLimits = limits[`${typeName}.${fieldName}`] ?? {};
-          const checked: FieldResolver = (parent, args, context, info) => {
-            checkArguments(args, fieldLimits);
-            return (resolve as FieldResolver)(parent, args, context, info);
-          };
-          return [fieldName, checked];
+    Object.entries(resolvers).map(([name, value]) => {
+      if (!(value instanceof GraphQLScalarType)) return [name, value as unknown];
+      const scalar = value as GraphQLScalarType;
+      return [
+        name,
+        new GraphQLScalarType({
+          ...scalar.toConfig(),
+          parseLiteral: (node, variables) =>
+            node.kind === Kind.STRING && problemWith(node.value, DEFAULT_TEXT_LIMIT) ? node.value : scalar.parseLiteral(node, variables),
         }),
-      );
-      return [typeName, wrapped];
+      ];
     }),
   ) as R;
 }

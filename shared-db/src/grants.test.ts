@@ -14,6 +14,7 @@ import { ownerQuery } from './testing';
 const OWNS = 'select(*) insert(*) update(*) delete';
 const HISTORY = 'select(*)';
 const ACCOUNT_VIEW = { account_states: OWNS, revoked_sessions: OWNS };
+const CALL_TOKENS = { internal_call_tokens: 'select(*) insert(*) update(expires_at) delete' };
 const EXPECTED: Record<Service, Record<string, string>> = {
   auth: {
     _prisma_migrations: HISTORY,
@@ -23,8 +24,9 @@ const EXPECTED: Record<Service, Record<string, string>> = {
     rate_limits: OWNS,
     outbox: OWNS,
     erasures: OWNS,
+    ...CALL_TOKENS,
   },
-  profile: { _prisma_migrations: HISTORY, profiles: OWNS, erasures: OWNS, ...ACCOUNT_VIEW },
+  profile: { _prisma_migrations: HISTORY, profiles: OWNS, erasures: OWNS, ...ACCOUNT_VIEW, ...CALL_TOKENS },
   payments: {
     _prisma_migrations: HISTORY,
     payments: OWNS,
@@ -33,6 +35,7 @@ const EXPECTED: Record<Service, Record<string, string>> = {
     outbox: OWNS,
     erasures: OWNS,
     ...ACCOUNT_VIEW,
+    ...CALL_TOKENS,
   },
   admin: {
     _prisma_migrations: HISTORY,
@@ -40,6 +43,7 @@ const EXPECTED: Record<Service, Record<string, string>> = {
     audit_details: 'select(*) insert(*) delete',
     erasure_requests: OWNS,
     ...ACCOUNT_VIEW,
+    ...CALL_TOKENS,
   },
 };
 

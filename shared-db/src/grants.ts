@@ -21,6 +21,13 @@ const MIGRATION_HISTORY: TableAccess = { select: true };
 
 /** Tables every service that keeps a view of account states has (service-kit's account policy). */
 const ACCOUNT_VIEW = { account_states: OWNS, revoked_sessions: OWNS } as const;
+/**
+ * The ids of internal calls a service has accepted (service-kit's internal API refuses a replay): recorded
+ * and read in one statement, and removed once expired. No row is ever changed: UPDATE on one column is
+ * there only because PostgreSQL asks it of FOR UPDATE, with which replicas pruning at once skip each
+ * other's rows rather than wait on them.
+ */
+const CALL_TOKENS = { internal_call_tokens: { select: true, insert: true, update: ['expires_at'], delete: true } } as const;
 
 export const GRANTS: Record<Service, Record<string, TableAccess>> = {
   auth: {
@@ -31,8 +38,9 @@ export const GRANTS: Record<Service, Record<string, TableAccess>> = {
     rate_limits: OWNS,
     outbox: OWNS,
     erasures: OWNS,
+    ...CALL_TOKENS,
   },
-  profile: { _prisma_migrations: MIGRATION_HISTORY, profiles: OWNS, erasures: OWNS, ...ACCOUNT_VIEW },
+  profile: { _prisma_migrations: MIGRATION_HISTORY, profiles: OWNS, erasures: OWNS, ...ACCOUNT_VIEW, ...CALL_TOKENS },
   payments: {
     _prisma_migrations: MIGRATION_HISTORY,
     payments: OWNS,
@@ -41,6 +49,7 @@ export const GRANTS: Record<Service, Record<string, TableAccess>> = {
     outbox: OWNS,
     erasures: OWNS,
     ...ACCOUNT_VIEW,
+    ...CALL_TOKENS,
   },
   admin: {
     _prisma_migrations: MIGRATION_HISTORY,
@@ -50,6 +59,7 @@ export const GRANTS: Record<Service, Record<string, TableAccess>> = {
     audit_details: { select: true, insert: true, delete: true },
     erasure_requests: OWNS,
     ...ACCOUNT_VIEW,
+    ...CALL_TOKENS,
   },
 };
 

@@ -3,7 +3,8 @@ import express, { type Express } from 'express';
 import { z } from 'zod';
 import { type Service, AppError, ErrorCode, type Logger } from '@fedstack/runtime';
 import { EVENT, STATUS_OF } from './protocol';
-import type { InternalCallVerifier, InternalIdentity } from './signing';
+import type { ReplayGuard } from './replay';
+import type { InternalCallVerifier, InternalIdentity, VerifiedCall } from './signing';
 
 /** A command another service may ask of this one: who may ask, what it takes, what it does. */
 export interface CommandHandler<I = unknown> {
@@ -31,15 +32,23 @@ export const eventHandler = <P>(handler: EventHandler<P>): EventHandler<never> =
 
 /**
  * Serves POST /internal/commands/<name> and POST /internal/events, and this service's public key at
- * /internal/jwks.json. A call without a valid token from another service, from a service the handler
- * does not accept, or with a body its schema refuses, is answered 401, 403 or 400 and changes nothing. A
- * command's own refusals (AppError) keep their code and message.
+ * /internal/jwks.json. A call without a valid token from another service, a replay of a call already
+ * accepted (by any replica: `firstUse`), a call from a service the handler does not accept, or with a
+ * body its schema refuses, is answered 401, 403 or 400 and changes nothing. A command's own refusals
+ * (AppError) keep their code and message.
  */
 export function internalRoutes(
   app: Express,
-  options: { identity: InternalIdentity; verify: InternalCallVerifier; handlers: InternalHandlers; logger: Logger; bodyLimitBytes: number },
+  options: {
+    identity: InternalIdentity;
+    verify: InternalCallVerifier;
+    firstUse: ReplayGuard;
+    handlers: InternalHandlers;
+    logger: Logger;
+    bodyLimitBytes: number;
+  },
 ): void {
-  const { identity, verify, handlers, logger } = options;
+  const { identity, verify, firstUse, handlers, logger } = options;
   const self = identity.self;
   const router = express.Router();
   router.get('/jwks.json', (_req, res) => {
@@ -49,14 +58,19 @@ export function internalRoutes(
   router.use(express.raw({ type: () => true, limit: options.bodyLimitBytes }));
   router.use(async (req, res, next) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let caller: Service | null;
+    let call: VerifiedCall | null;
     try {
-      caller = await verify(req.headers.authorization, req.originalUrl, body);
+      call = await verify(req.headers.authorization, req.originalUrl, body);
+      // A token seen before is refused like any other bad token, but said: it was captured somewhere.
+      if (call && !(await firstUse(call.tokenId, call.expiresAt))) {
+        logger.warn({ caller: call.caller, path: req.originalUrl, requestId: res.locals.requestId }, 'refused a replayed internal call');
+        call = null;
+      }
     } catch (error) {
       next(error);
       return;
     }
-    if (!caller) {
+    if (!call) {
       res.status(401).json({ error: { code: ErrorCode.UNAUTHENTICATED, message: 'Internal calls need a valid token signed by the calling service' } });
       return;
     }
@@ -66,7 +80,7 @@ export function internalRoutes(
       res.status(400).json({ error: { code: ErrorCode.BAD_USER_INPUT, message: 'The body is not JSON' } });
       return;
     }
-    res.locals.caller = caller;
+    res.locals.caller = call.caller;
     next();
   });
   const refuse = (res: express.Response, status: number, code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) =>

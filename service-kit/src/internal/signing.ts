@@ -45,12 +45,20 @@ export function signCall(identity: InternalIdentity, audience: Service, pathname
     .sign(identity.privateKey);
 }
 
-/** Checks one internal call's token; resolves to the calling service, or null for anything else. */
-export type InternalCallVerifier = (header: string | undefined, pathname: string, body: Buffer) => Promise<Service | null>;
+/** A call whose token checked out: who made it, and the token's id and expiry (for refusing a replay). */
+export interface VerifiedCall {
+  caller: Service;
+  tokenId: string;
+  expiresAt: Date;
+}
+
+/** Checks one internal call's token; resolves to the call, or null for anything else. */
+export type InternalCallVerifier = (header: string | undefined, pathname: string, body: Buffer) => Promise<VerifiedCall | null>;
 
 /**
  * Checks internal calls made to `self`: the caller's key is fetched from the caller's own URL (and kept
- * until a call names a key it does not know). Returns the calling service, or null for anything else.
+ * until a call names a key it does not know). Returns the call, or null for anything else. A valid token
+ * may still be a replay of an earlier call: the routes refuse those (replay.ts).
  */
 export function internalCallVerifier(self: Service, peers: Record<Service, string>, timeoutMs: number): InternalCallVerifier {
   const keySets = new Map<Service, JWTVerifyGetKey>();
@@ -75,7 +83,9 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
         maxTokenAge: `${TOKEN_LIFETIME_SECONDS}s`,
         requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
       });
-      return payload.htu === pathname && payload.bh === sha256(body) ? caller : null;
+      if (payload.htu !== pathname || payload.bh !== sha256(body)) return null;
+      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return null;
+      return { caller, tokenId: payload.jti, expiresAt: new Date(payload.exp * 1000) };
     } catch (error) {
       if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return null;
       throw error;

@@ -1,7 +1,8 @@
+import { createHash, createHmac } from 'node:crypto';
 import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
 import { freePort } from '@fedstack/runtime';
 import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
-import type { SubgraphServer } from '@fedstack/service-kit';
+import { ERASE_COMMAND, type SubgraphServer } from '@fedstack/service-kit';
 import { ISOLATED_PEERS, LogCapture, fakePeer, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
@@ -167,7 +168,7 @@ describe('auth subgraph', () => {
       expect(codes.filter((code) => code === 'RATE_LIMITED')).toHaveLength(7);
     });
 
-    it('throttles unknown e-mails the same way, and stores neither e-mails nor addresses, only fixed-size hashes that expire', async () => {
+    it('throttles unknown e-mails the same way, and stores neither e-mails nor addresses, only keyed hashes of them that expire', async () => {
       const email = freshEmail();
       for (let attempt = 0; attempt < 3; attempt += 1) await signIn(email, 'wrong password!!', '198.51.100.120');
       expect((await signIn(email, 'wrong password!!', '198.51.100.120')).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
@@ -178,6 +179,43 @@ describe('auth subgraph', () => {
         expect(row.expire).toBeInstanceOf(Date);
       }
       expect(JSON.stringify(rows)).not.toContain(email.split('@')[0]);
+    });
+
+    it('keys its counters by HMACs under THROTTLE_KEY_SECRET, which erasure finds and deletes', async () => {
+      const secret = 'the throttle key secret of this test, 48 chars.';
+      const adminPort = await freePort();
+      const keyed = await startAuth({ TRUST_PROXY: 'loopback', THROTTLE_KEY_SECRET: secret, ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
+      const admin = await fakePeer('admin', { auth: keyed.url.replace('/graphql', '') }, adminPort);
+      try {
+        const { user } = await register();
+        const address = '198.51.100.140';
+        const failed = await graphql(keyed.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } }, headers: from(address) });
+        expect(failed.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+        const hmac = (key: string, ...parts: string[]) => createHmac('sha256', key).update(parts.join('\u0000')).digest('hex');
+        const counters = [
+          `login-account:${hmac(secret, user.email)}`,
+          `login-address:${hmac(secret, address)}`,
+          `login-pair:${hmac(secret, user.email, address)}`,
+        ];
+        const stored = async () => (await sql<{ key: string }>('SELECT key FROM auth.rate_limits')).map((row) => row.key);
+        expect(await stored()).toEqual(expect.arrayContaining(counters));
+        // What anyone holding the table could compute without the secret matches nothing in it.
+        const sha256 = (...parts: string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex');
+        const anotherSecret = 'another secret, just as long as the first one...';
+        const guesses = [sha256(address), sha256(user.email), sha256(user.email, address), hmac(anotherSecret, address), hmac(anotherSecret, user.email)];
+        expect((await stored()).filter((key) => guesses.some((guess) => key.endsWith(guess)))).toEqual([]);
+
+        const { id: adminId } = (await sql<{ id: string }>(`SELECT id FROM auth.users WHERE email = 'admin@example.com'`))[0] as { id: string };
+        const erased = await admin.client.command<{ changes: unknown[] }>('auth', ERASE_COMMAND, {
+          actor: { userId: adminId, requestId: 'r' },
+          userId: user.id,
+        });
+        expect(erased.changes).toContainEqual({ table: 'rate_limits', action: 'deleted', rows: 1 });
+        expect(await stored()).not.toContain(counters[0]);
+      } finally {
+        await keyed.server.stop();
+        await admin.close();
+      }
     });
 
     it('keeps the counters in PostgreSQL, so a restarted server still refuses', async () => {
@@ -527,6 +565,7 @@ describe('auth subgraph', () => {
         AUTH_DATABASE_URL: broken.toString(),
         JWT_PUBLIC_KEY: JSON.stringify(signing.publicJwk),
         INTERNAL_PRIVATE_KEY: signing.privateKey,
+        THROTTLE_KEY_SECRET: 'a production throttle key secret for this test',
         // Called directly here, as only the gateway may be in a deployment.
         REQUIRE_GATEWAY: 'false',
       });

@@ -1,4 +1,5 @@
-import { ConfigError, integer, readSettings, secretSetting, setting, text } from '@fedstack/runtime';
+import path from 'node:path';
+import { ConfigError, REPOSITORY_ROOT, integer, readSettings, secretSetting, setting, text } from '@fedstack/runtime';
 import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
 
 /** Sign-in and registration throttling (domain/throttle.ts). */
@@ -17,13 +18,27 @@ export interface ThrottlePolicy {
   registrationWindowSeconds: number;
 }
 
+/** The secret the throttle's counter keys are HMACs under (domain/throttle.ts). */
+export interface ThrottleKeyConfig {
+  /** From THROTTLE_KEY_SECRET or THROTTLE_KEY_SECRET_FILE, trimmed; required in production. */
+  secret?: { value: string; setting: string };
+  /** Development only: the file a secret is made in on first use. */
+  developmentFile?: string;
+}
+
 export interface AuthConfig extends ServiceConfig {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   /** The Ed25519 private key as PKCS#8 PEM or a private JWK, and the setting it came from; required in production. */
   signingKey?: { value: string; setting: string };
   throttle: ThrottlePolicy;
+  throttleKeys: ThrottleKeyConfig;
 }
+
+/** The development throttle key secret's file, made on first use (git-ignored, beside the development keys). */
+const DEVELOPMENT_THROTTLE_SECRET_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'throttle-key-secret');
+/** Short of this, a secret could be guessed along with the addresses. */
+const THROTTLE_SECRET_MIN_LENGTH = 32;
 
 /** What auth reads besides a subgraph's settings. */
 export const AUTH_SETTINGS = {
@@ -44,6 +59,12 @@ export const AUTH_SETTINGS = {
   LOGIN_MAX_DELAY_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'the longest pause an e-mail under attack is given'),
   REGISTER_MAX_PER_ADDRESS: setting(integer(10, { max: 1_000_000 }), 'registrations from one client address per window (each aliased `register` counts)'),
   REGISTER_WINDOW_SECONDS: setting(integer(3600, { max: 7 * 24 * 3600 }), 'the registration window'),
+  THROTTLE_KEY_SECRET: setting(
+    text(),
+    `the secret the sign-in and registration counters' keys are HMACs under, so that \`auth.rate_limits\` gives away no e-mail or client address: ${THROTTLE_SECRET_MIN_LENGTH} random characters or more (\`openssl rand -base64 32\`), the same for every replica of auth (each counts apart otherwise); required in production`,
+    'generated in `.data/keys` outside production',
+  ),
+  THROTTLE_KEY_SECRET_FILE: setting(text(), '…or a file holding that secret (a container secret)'),
 };
 
 /** Every setting auth reads, for the settings table. */
@@ -59,6 +80,17 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
   if (base.production && !signingKey) {
     throw new ConfigError('JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must be set in production: auth has no key to sign access tokens with');
   }
+  const throttleSecret = secretSetting(env, 'THROTTLE_KEY_SECRET');
+  if (base.production && !throttleSecret) {
+    throw new ConfigError(
+      'THROTTLE_KEY_SECRET or THROTTLE_KEY_SECRET_FILE must be set in production: auth has no secret to key its sign-in and registration counters with',
+    );
+  }
+  // A file's trailing newline is not part of the secret: every replica must derive the same keys.
+  const secret = throttleSecret && { value: throttleSecret.value.trim(), setting: throttleSecret.setting };
+  if (secret && secret.value.length < THROTTLE_SECRET_MIN_LENGTH) {
+    throw new ConfigError(`${secret.setting} must be at least ${THROTTLE_SECRET_MIN_LENGTH} characters (got ${secret.value.length})`);
+  }
   return {
     ...base,
     accessTokenTtlSeconds: settings.ACCESS_TOKEN_TTL_SECONDS,
@@ -73,5 +105,6 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
       maxRegistrationsPerAddress: settings.REGISTER_MAX_PER_ADDRESS,
       registrationWindowSeconds: settings.REGISTER_WINDOW_SECONDS,
     },
+    throttleKeys: secret ? { secret } : { developmentFile: DEVELOPMENT_THROTTLE_SECRET_FILE },
   };
 }

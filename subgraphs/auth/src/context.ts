@@ -1,7 +1,7 @@
 import type { ServiceClient } from '@fedstack/shared-db';
 import type { RequestContext, SubgraphDeps, ViewerRole } from '@fedstack/service-kit';
 import type { ThrottlePolicy } from './config';
-import { SignInThrottle } from './domain/throttle';
+import { SignInThrottle, type ThrottleKeys } from './domain/throttle';
 import type { IssuedAccessToken } from './domain/signing';
 import { createUserLoader } from './domain/users';
 
@@ -12,6 +12,8 @@ export interface AuthServices {
   /** How long an access token lives: ended sign-ins are remembered elsewhere for as long. */
   accessTokenTtlSeconds: number;
   throttle: ThrottlePolicy;
+  /** The keys of the throttle's counters (HMACs under THROTTLE_KEY_SECRET). */
+  throttleKeys: ThrottleKeys;
   /** A hash of a random password, verified when the email is unknown so that both cases take as long. */
   dummyPasswordHash: string;
 }
@@ -28,16 +30,16 @@ export interface AuthContext extends RequestContext {
 
 /** One request's context: fresh loaders every time, the shared client and services. */
 export function createAuthContext(request: RequestContext, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
-  return { ...request, db, services, loaders: { user: createUserLoader(db) }, throttle: throttleOf(db, services.throttle) };
+  return { ...request, db, services, loaders: { user: createUserLoader(db) }, throttle: throttleOf(db, services) };
 }
 
 const throttles = new WeakMap<ServiceClient<'auth'>, SignInThrottle>();
 
 /** One throttle per process (per client), made on the first request. */
-function throttleOf(db: ServiceClient<'auth'>, policy: ThrottlePolicy): SignInThrottle {
+function throttleOf(db: ServiceClient<'auth'>, services: AuthServices): SignInThrottle {
   let throttle = throttles.get(db);
   if (!throttle) {
-    throttle = new SignInThrottle(db, policy);
+    throttle = new SignInThrottle(db, services.throttle, services.throttleKeys);
     throttles.set(db, throttle);
   }
   return throttle;

@@ -2,12 +2,13 @@ import { z } from 'zod';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { command, ERASE_COMMAND, REASON_MAX, type InternalHandlers } from '@fedstack/service-kit';
 import { eraseUser, reinstateUser, setUserRole, suspendUser } from './domain/accounts';
+import type { ThrottleKeys } from './domain/throttle';
 
 const ID = z.uuid().transform((id) => id.toLowerCase());
 const ACTOR = z.object({ userId: ID, requestId: z.string().max(128) });
 
 /** What admin may ask of auth: the account actions, each done and audited in one of auth's transactions. */
-export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: number): InternalHandlers {
+export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: number, throttleKeys: ThrottleKeys): InternalHandlers {
   return {
     commands: {
       suspendUser: command({
@@ -36,7 +37,7 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
       [ERASE_COMMAND]: command({
         callers: ['admin'],
         input: z.object({ actor: ACTOR, userId: ID }),
-        run: ({ actor, userId }) => eraseUser(db, actor, userId, accessTokenTtlSeconds),
+        run: ({ actor, userId }) => eraseUser(db, actor, userId, accessTokenTtlSeconds, throttleKeys),
       }),
     },
   };

@@ -9,6 +9,7 @@ import type { AuthConfig } from './config';
 import { createAuthContext, type AuthServices } from './context';
 import { accountStates } from './domain/account-state';
 import { createAccessTokenIssuer, resolveSigningKey } from './domain/signing';
+import { throttleKeys } from './domain/throttle';
 import { authCommands } from './internal';
 import { resolvers } from './resolvers';
 
@@ -32,6 +33,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     throttle: config.throttle,
+    throttleKeys: await throttleKeys(config.throttleKeys),
     dummyPasswordHash: await hashPassword(randomBytes(16).toString('hex')),
   };
   const jwks = { keys: [signingKey.publicJwk] };
@@ -43,7 +45,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       textLimits: { 'Query.users': { 'filter.emailPrefix': 254 } },
       context: (request, deps) => createAuthContext(request, deps, services),
       accountStates,
-      internal: ({ db }) => authCommands(db, config.accessTokenTtlSeconds),
+      internal: ({ db }) => authCommands(db, config.accessTokenTtlSeconds, services.throttleKeys),
       publishes: true,
       routes(app) {
         app.get('/.well-known/jwks.json', (_req, res) => {

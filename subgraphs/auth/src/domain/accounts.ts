@@ -13,7 +13,7 @@ import {
   type ViewerRole,
 } from '@fedstack/service-kit';
 import { endSessions, publishEndedSessions, type EndedFamily } from './ended-sessions';
-import { SignInThrottle } from './throttle';
+import type { ThrottleKeys } from './throttle';
 
 type AuthDb = ServiceClient<'auth'>;
 type AuthTx = ServiceTransaction<'auth'>;
@@ -181,10 +181,11 @@ export function tombstoneEmail(userId: string): string {
 }
 
 /**
- * Erases auth's part of a user: credentials, sign-ins and throttle counters deleted, the email replaced
- * by a tombstone, the account marked erased everywhere. Repeating it answers what the first time did.
+ * Erases auth's part of a user: credentials, sign-ins and throttle counters (found by the keys
+ * `throttleKeys` gives their e-mail) deleted, the email replaced by a tombstone, the account marked erased
+ * everywhere. Repeating it answers what the first time did.
  */
-export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenTtlSeconds: number): Promise<ErasureResult> {
+export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenTtlSeconds: number, throttleKeys: ThrottleKeys): Promise<ErasureResult> {
   assertNotSelf(userId, actor, 'erase');
   return db.$transaction(async (tx) => {
     const admins = await lockActiveAdmins(tx);
@@ -206,7 +207,7 @@ export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenT
       {
         table: 'rate_limits',
         action: 'deleted',
-        rows: await tx.rateLimit.deleteMany({ where: { key: { in: SignInThrottle.keysOf(user.email) } } }).then((result) => result.count),
+        rows: await tx.rateLimit.deleteMany({ where: { key: { in: throttleKeys.erasable(user.email) } } }).then((result) => result.count),
       },
       { table: 'users', action: 'tombstoned', rows: 1 },
     ];

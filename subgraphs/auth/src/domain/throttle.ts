@@ -1,14 +1,50 @@
-import { createHash } from 'node:crypto';
+// Sign-in and registration throttling: counters per e-mail, per address and per pair, keyed by an HMAC of what they count.
+import { createHmac, randomBytes } from 'node:crypto';
 import { RateLimiterPrisma, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { rateLimited } from '@fedstack/runtime';
+import { ConfigError, developmentSecret, rateLimited } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
-import type { ThrottlePolicy } from '../config';
+import type { ThrottleKeyConfig, ThrottlePolicy } from '../config';
 
 type AuthDb = ServiceClient<'auth'>;
 
-/** What a key counts, hashed: fixed length, and no e-mail or address stored (auth.rate_limits). */
-function hashed(...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+/**
+ * The keys of the counters in auth.rate_limits: HMAC-SHA-256 of what a counter counts (an e-mail, an
+ * address, both) under THROTTLE_KEY_SECRET. Fixed length, and no e-mail or address in the table: a plain
+ * hash of an IPv4 address is undone by hashing all four billion of them, and an e-mail by hashing a list
+ * of addresses, but without the secret neither can be tried. Every replica of auth must use the same
+ * secret, or each counts apart; a new secret starts every counter again.
+ */
+export class ThrottleKeys {
+  constructor(private readonly secret: string) {}
+
+  /** The key of one counter of what `parts` name. */
+  of(...parts: string[]): string {
+    return createHmac('sha256', this.secret).update(parts.join('\u0000')).digest('hex');
+  }
+
+  /** The counters an e-mail's owner may be erased with (the pairs expire with their window). */
+  erasable(email: string): string[] {
+    return [`login-account:${this.of(email)}`, `login-strikes:${this.of(email)}`];
+  }
+}
+
+/**
+ * The configured secret (THROTTLE_KEY_SECRET or its _FILE), or in development one made on first use and
+ * kept in `developmentFile`, so that counters survive restarts and every process started here shares it.
+ */
+export async function throttleKeys(config: ThrottleKeyConfig): Promise<ThrottleKeys> {
+  if (config.secret) return new ThrottleKeys(config.secret.value);
+  if (!config.developmentFile) throw new ConfigError('THROTTLE_KEY_SECRET must be set: auth has no secret to key its throttle counters with');
+  const secret = await developmentSecret(
+    config.developmentFile,
+    async () => randomBytes(32).toString('base64url'),
+    (text) => {
+      if (text.trim().length < 32) throw new Error('too short');
+      return text.trim();
+    },
+    'throttle key secret',
+  );
+  return new ThrottleKeys(secret);
 }
 
 /** What one sign-in attempt counted against, to settle when it succeeds. */
@@ -39,6 +75,7 @@ export class SignInThrottle {
   constructor(
     db: AuthDb,
     private readonly policy: ThrottlePolicy,
+    private readonly keys: ThrottleKeys,
   ) {
     const limiter = (keyPrefix: string, points: number, duration: number, clearExpired = false) =>
       new RateLimiterPrisma({ storeClient: db, tableName: 'rateLimit', keyPrefix, points, duration, clearExpiredByTimeout: clearExpired });
@@ -53,7 +90,8 @@ export class SignInThrottle {
 
   /** Counts one sign-in attempt for `email` from `address`; RATE_LIMITED, with when to retry, past a limit. */
   async takeSignInAttempt(email: string, address: string | undefined): Promise<SignInAttempt> {
-    const attempt: SignInAttempt = { pair: hashed(email, address ?? ''), account: hashed(email), ...(address ? { address: hashed(address) } : {}) };
+    const { keys } = this;
+    const attempt: SignInAttempt = { pair: keys.of(email, address ?? ''), account: keys.of(email), ...(address ? { address: keys.of(address) } : {}) };
     if (attempt.address) await this.consume(this.addresses, attempt.address);
     await this.consume(this.pairs, attempt.pair);
     try {
@@ -80,12 +118,7 @@ export class SignInThrottle {
 
   /** Counts one registration from `address`; RATE_LIMITED past the limit. */
   async takeRegistration(address: string | undefined): Promise<void> {
-    await this.consume(this.registrations, hashed(address ?? 'unknown address'), 'Too many registrations from this address');
-  }
-
-  /** The counters an e-mail's owner may be erased with (the pairs expire with their window). */
-  static keysOf(email: string): string[] {
-    return [`login-account:${hashed(email)}`, `login-strikes:${hashed(email)}`];
+    await this.consume(this.registrations, this.keys.of(address ?? 'unknown address'), 'Too many registrations from this address');
   }
 
   private async consume(limiter: RateLimiterAbstract, key: string, message = 'Too many failed sign-in attempts'): Promise<void> {

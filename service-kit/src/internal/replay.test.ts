@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { parse } from 'graphql';
+import { decodeJwt } from 'jose';
+import { z } from 'zod';
+import { loadServiceConfig } from '../config';
+import { createSubgraphServer, type SubgraphServer } from '../server';
+import { ISOLATED_PEERS, LogCapture, fakePeer, ownerSql } from '../testing';
+import { EXPIRED_REMOVED_PER_CALL } from './replay';
+import { command } from './routes';
+import { signCall } from './signing';
+
+/**
+ * A captured internal call sent again, as whoever captured it would (the same token, the same body), to
+ * the process that took it and to another replica of the same service on the same database: both refuse
+ * it, and the command runs once. Two servers of a small subgraph stand in for the replicas; admin, which
+ * calls them, is a stand-in with a key of its own.
+ */
+describe('internal calls are taken once', () => {
+  let peer: Awaited<ReturnType<typeof fakePeer>>;
+  const replicas: { server: SubgraphServer<'profile'>; url: string; logs: LogCapture }[] = [];
+  const noted: number[] = [];
+
+  async function replica() {
+    const logs = new LogCapture();
+    const config = loadServiceConfig('profile', {
+      ...process.env,
+      ...ISOLATED_PEERS,
+      ADMIN_SUBGRAPH_URL: `${peer.url}/graphql`,
+      PROFILE_PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    const server = await createSubgraphServer(
+      {
+        service: 'profile',
+        typeDefs: parse('type Query { ping: String }'),
+        resolvers: { Query: { ping: () => 'pong' } },
+        context: (request) => request,
+        internal: () => ({
+          commands: {
+            note: command({
+              callers: ['admin'],
+              input: z.object({ n: z.number() }),
+              run: async ({ n }) => {
+                noted.push(n);
+                return n;
+              },
+            }),
+          },
+        }),
+      },
+      { config, logDestination: logs, verifyToken: () => Promise.reject(new Error('no access tokens here')) },
+    );
+    return { server, url: await server.listen(), logs };
+  }
+
+  beforeAll(async () => {
+    peer = await fakePeer('admin');
+    replicas.push(await replica(), await replica());
+  });
+  afterAll(async () => {
+    await Promise.all(replicas.map(({ server }) => server.stop()));
+    await peer.close();
+  });
+
+  const PATH = '/internal/commands/note';
+  /** Sends a call as it went over the wire, token and body as given. */
+  const send = async (url: string, token: string, body: string) => {
+    const response = await fetch(`${url}${PATH}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+    return { status: response.status, body: (await response.json()) as { result?: unknown; error?: { code: string } } };
+  };
+
+  it('refuses a replayed call, in the process that took it and in another replica, as 401, and logs it', async () => {
+    const [first, second] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const body = JSON.stringify({ n: 1 });
+    const token = await signCall(peer.identity, 'profile', PATH, body);
+    expect(await send(first.url, token, body)).toEqual({ status: 200, body: { result: 1 } });
+    const refused = { status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'Internal calls need a valid token signed by the calling service' } } };
+    expect(await send(first.url, token, body)).toEqual(refused);
+    expect(await send(second.url, token, body)).toEqual(refused);
+    expect(noted).toEqual([1]);
+    for (const { logs } of [first, second]) {
+      expect(logs.lines.filter((line) => line.msg === 'refused a replayed internal call')).toEqual([
+        expect.objectContaining({ level: 'warn', caller: 'admin', path: PATH }),
+      ]);
+    }
+
+    // A fresh call, signed anew, is taken by either.
+    for (const [index, { url }] of replicas.entries()) {
+      const fresh = JSON.stringify({ n: 2 + index });
+      expect(await send(url, await signCall(peer.identity, 'profile', PATH, fresh), fresh)).toEqual({ status: 200, body: { result: 2 + index } });
+    }
+    expect(noted).toEqual([1, 2, 3]);
+  });
+
+  it('lets only one of two replicas take the same call sent to both at once', async () => {
+    const body = JSON.stringify({ n: 10 });
+    const token = await signCall(peer.identity, 'profile', PATH, body);
+    const answers = await Promise.all(replicas.flatMap(({ url }) => [send(url, token, body), send(url, token, body)]));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 401, 401, 401]);
+    expect(noted.filter((n) => n === 10)).toHaveLength(1);
+  });
+
+  it('keeps the table bounded: each call taken removes a few ids whose tokens have expired, and none that have not', async () => {
+    // Older than any token a test run has signed, so these go first.
+    const expired = Array.from({ length: EXPIRED_REMOVED_PER_CALL + 2 }, () => randomUUID());
+    await ownerSql(`INSERT INTO profile.internal_call_tokens (jti, expires_at) SELECT unnest($1::text[]), '2000-01-01Z'`, [expired]);
+    const stored = async (ids: string[]) =>
+      (await ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM profile.internal_call_tokens WHERE jti = ANY($1)', [ids]))[0]?.n;
+    const call = async (n: number) => {
+      const body = JSON.stringify({ n });
+      const token = await signCall(peer.identity, 'profile', PATH, body);
+      expect(await send(replicas[0]?.url ?? '', token, body)).toMatchObject({ status: 200 });
+      return decodeJwt(token).jti as string;
+    };
+    const taken = [await call(20)];
+    // Another process on the same database may have pruned some as well, never fewer.
+    expect(await stored(expired)).toBeLessThanOrEqual(expired.length - EXPIRED_REMOVED_PER_CALL);
+    taken.push(await call(21));
+    expect(await stored(expired)).toBe(0);
+    expect(await stored(taken)).toBe(taken.length);
+  });
+});
