@@ -27,6 +27,16 @@ export interface OperationLimits {
   maxCost: number;
 }
 
+/** The bounds on subscriptions (docs/adr/0010-subscriptions.md). */
+export interface SubscriptionSettings {
+  maxPerConnection: number;
+  maxPerUser: number;
+  /** Time a WebSocket client has to send `connection_init`, in milliseconds. */
+  initTimeoutMs: number;
+  /** Bytes waiting to be sent to one client before it is disconnected as a slow consumer. */
+  maxBufferedBytes: number;
+}
+
 export interface GatewayConfig extends ServerConfig {
   supergraphFile: string;
   /** How often the supergraph file is checked for changes, in milliseconds. */
@@ -42,6 +52,7 @@ export interface GatewayConfig extends ServerConfig {
   limits: OperationLimits;
   /** Browser origins allowed to call the API: '*' for any, empty for none. */
   corsOrigins: string[] | '*';
+  subscriptions: SubscriptionSettings;
   /**
    * The gateway's own Ed25519 key, which signs its assertion to the subgraphs, and the setting it came
    * from (GATEWAY_PRIVATE_KEY or its _FILE); unset outside production, where the development key is used.
@@ -105,6 +116,19 @@ const GATEWAY_SETTINGS = {
     '`.data/keys/gateway-key.json`, made on first use, outside production',
   ),
   GATEWAY_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
+  SUBSCRIPTIONS_MAX_PER_CONNECTION: setting(integer(25, { max: 10_000 }), 'subscriptions one WebSocket connection may hold at once'),
+  SUBSCRIPTIONS_MAX_PER_USER: setting(
+    integer(50, { max: 100_000 }),
+    'subscriptions one user may hold at once in one gateway process (over every connection and transport there)',
+  ),
+  SUBSCRIPTION_INIT_TIMEOUT_MS: setting(
+    integer(5000, { max: 600_000 }),
+    'time a WebSocket client has to send `connection_init` before it is disconnected (4408)',
+  ),
+  SUBSCRIPTION_MAX_BUFFERED_BYTES: setting(
+    integer(1_048_576, { min: 1024, max: 1_073_741_824 }),
+    "bytes waiting to be sent to one subscriber before it is disconnected as a client that stopped reading (the gateway's memory does not grow with a backlog)",
+  ),
 };
 
 /** Settings only the gateway's primary process reads (node:cluster). */
@@ -146,6 +170,12 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxCost: settings.MAX_QUERY_COST,
     },
     corsOrigins: settings.CORS_ORIGINS ?? (server.production ? [] : '*'),
+    subscriptions: {
+      maxPerConnection: settings.SUBSCRIPTIONS_MAX_PER_CONNECTION,
+      maxPerUser: settings.SUBSCRIPTIONS_MAX_PER_USER,
+      initTimeoutMs: settings.SUBSCRIPTION_INIT_TIMEOUT_MS,
+      maxBufferedBytes: settings.SUBSCRIPTION_MAX_BUFFERED_BYTES,
+    },
     ...(assertionKey ? { assertionKey } : {}),
   };
 }

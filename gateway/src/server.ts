@@ -20,6 +20,7 @@ import {
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { SubgraphDataSource, subgraphLinks, type GatewayContext } from './subgraphs';
+import { gatewaySubscriptions } from './subscriptions';
 
 export interface GatewayServerOptions {
   config: GatewayConfig;
@@ -107,17 +108,41 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const assertionFor = gatewayAssertions(await assertionKey(config));
   const limits = operationLimits(config.limits);
 
-  const gateway = new ApolloGateway({
-    supergraphSdl: supergraphFromFile(config, logger),
-    logger: logger.child({ component: 'apollo-gateway' }),
-    buildService: ({ name, url }) =>
-      new SubgraphDataSource({
+  // One data source per subgraph, shared by queries and by the rest of each subscription's plan.
+  const dataSources = new Map<string, SubgraphDataSource>();
+  const dataSourceFor = (name: string, url: string) => {
+    let source = dataSources.get(name);
+    if (!source) {
+      source = new SubgraphDataSource({
         name,
-        url: config.subgraphUrls[name] ?? (url as string),
+        url: config.subgraphUrls[name] ?? url,
         timeoutMs: config.subgraphTimeoutMs,
         fetcher: links.fetcherFor(name),
         assertion: () => assertionFor(name),
-      }),
+      });
+      dataSources.set(name, source);
+    }
+    return source;
+  };
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: supergraphFromFile(config, logger),
+    logger: logger.child({ component: 'apollo-gateway' }),
+    buildService: ({ name, url }) => dataSourceFor(name, url as string),
+  });
+  const started: { server?: GraphQLServer } = {};
+  const subscriptions = gatewaySubscriptions({
+    config,
+    gateway,
+    execute: (request, context) => {
+      if (!started.server) throw new Error('the gateway has not started');
+      return started.server.execute(request, context);
+    },
+    limits,
+    dataSources: () => Object.fromEntries(dataSources),
+    assertion: (subgraph) => assertionFor(subgraph),
+    registry: metrics.registry,
+    logger,
   });
 
   const server = await createGraphQLServer<GatewayContext & { logger: Logger }>({
@@ -134,10 +159,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip, userAgent: req.headers['user-agent'] }),
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
     checkReady: async () => undefined,
-    before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 })],
+    before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 }), subscriptions.httpHandler],
+    attach: (httpServer) => subscriptions.attach(httpServer),
     ...(config.production ? {} : { routes: explorerRoutes }),
     onStop: () => links.close(),
   });
+  started.server = server;
   // The primary asks each worker for its registry's figures and adds them up (prom-client's cluster
   // support): making an aggregator is what makes a worker answer, and it answers with this registry.
   if (options.clusterWorker) {

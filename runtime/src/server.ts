@@ -1,6 +1,6 @@
 import http from 'node:http';
 import express from 'express';
-import { GraphQLError, Kind, OperationTypeNode } from 'graphql';
+import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ExecutionResult } from 'graphql';
 import { ApolloServer, type ApolloServerOptions, type ApolloServerPlugin, type BaseContext, type ContextFunction } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -121,6 +121,11 @@ export interface GraphQLServerDefinition<C extends BaseContext & { logger: Logge
 
 export interface GraphQLServer {
   readonly app: express.Express;
+  /**
+   * Runs an operation as POST /graphql would (plugins, limits, error formatting), with `context` as its
+   * context: for transports other than HTTP (WebSocket, SSE).
+   */
+  execute(request: { query: string | DocumentNode; variables?: Record<string, unknown>; operationName?: string }, context: object): Promise<ExecutionResult>;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
   /** Where Prometheus scrapes this process, once listening; undefined when metrics are not served. */
@@ -218,6 +223,11 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   let metricsUrl: string | undefined;
   return {
     app,
+    async execute(request, contextValue) {
+      const response = await apollo.executeOperation(request, { contextValue: contextValue as C });
+      if (response.body.kind === 'single') return response.body.singleResult as ExecutionResult;
+      return { errors: [new GraphQLError('Incremental delivery is not offered here', { extensions: { code: 'BAD_REQUEST' } })] };
+    },
     logger,
     metrics,
     get metricsUrl() {

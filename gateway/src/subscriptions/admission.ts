@@ -1,5 +1,4 @@
 // What every transport does before a subscription starts: who the subscriber is, whether the operation is valid and within limits, and whether there is room for it.
-import type { ApolloServer } from '@apollo/server';
 import {
   GraphQLError,
   OperationTypeNode,
@@ -53,7 +52,11 @@ export class SubscriptionAdmission {
 
   constructor(
     private readonly options: {
-      apollo: () => ApolloServer<GatewayContext & { logger: unknown }>;
+      /** Runs a query or mutation as the gateway's HTTP endpoint would. */
+      execute: (
+        request: { query: string | DocumentNode; variables?: Record<string, unknown>; operationName?: string },
+        context: object,
+      ) => Promise<ExecutionResult>;
       planner: SubscriptionPlanner;
       limits: OperationLimitCheck;
       maxTokens: number;
@@ -65,11 +68,10 @@ export class SubscriptionAdmission {
   /** The subscriber an Authorization header stands for, or the refusal (UNAUTHENTICATED, FORBIDDEN) auth gave. */
   async identify(authorization: string | undefined, context: GatewayContext): Promise<Subscriber | GraphQLError> {
     if (!authorization) return refusal(ErrorCode.UNAUTHENTICATED, 'Subscriptions need an access token: "authorization": "Bearer <token>"');
-    const response = await this.options.apollo().executeOperation({ query: IDENTIFY }, { contextValue: { ...context, authorization } as never });
-    const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
-    const me = (result?.data as { me?: { id: string; role: string } | null } | undefined)?.me;
+    const result = await this.options.execute({ query: IDENTIFY }, { ...context, authorization });
+    const me = (result.data as { me?: { id: string; role: string } | null } | undefined)?.me;
     if (me) return { userId: me.id, role: me.role, authorization };
-    const error = result?.errors?.[0];
+    const error = result.errors?.[0];
     const code = error?.extensions?.code;
     return refusal(typeof code === 'string' ? code : ErrorCode.UNAUTHENTICATED, error?.message ?? 'The access token is not valid');
   }
@@ -132,15 +134,10 @@ export class SubscriptionAdmission {
   }
 
   /** Runs a query or mutation sent over a streaming transport, as the HTTP endpoint would. */
-  async single(admitted: Admitted, context: GatewayContext): Promise<ExecutionResult> {
-    const response = await this.options
-      .apollo()
-      .executeOperation(
-        { query: admitted.document, variables: admitted.variables, ...(admitted.operationName ? { operationName: admitted.operationName } : {}) },
-        { contextValue: context as never },
-      );
-    return response.body.kind === 'single'
-      ? (response.body.singleResult as ExecutionResult)
-      : { errors: [refusal('BAD_REQUEST', 'Incremental delivery is not supported here')] };
+  single(admitted: Admitted, context: GatewayContext): Promise<ExecutionResult> {
+    return this.options.execute(
+      { query: admitted.document, variables: admitted.variables, ...(admitted.operationName ? { operationName: admitted.operationName } : {}) },
+      context,
+    );
   }
 }

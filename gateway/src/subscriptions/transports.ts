@@ -159,7 +159,7 @@ function payloadOf(request: express.Request): OperationPayload {
  * subscriptions, at /graphql, chosen by the request's Accept header; anything else goes on to the
  * ordinary endpoint. Both write to an HTTP response: one whose client stops reading is ended.
  */
-export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler {
+export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler & { close(): Promise<void> } {
   const streams = new Set<http.ServerResponse>();
   const json = express.json({ limit: bodyLimitBytes });
   const tooSlow = (response: http.ServerResponse, transport: string) => {
