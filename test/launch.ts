@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { REPOSITORY_ROOT, STACK, freePort, portVariable } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
@@ -19,20 +20,41 @@ export function launch(env: NodeJS.ProcessEnv): Launch {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let closed = false;
+  const printed = new EventEmitter();
+  const append = (chunk: Buffer) => {
+    output += chunk.toString();
+    printed.emit('change');
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  // 'close': once its output has all been read, not merely once it exited.
+  child.on('close', () => {
+    closed = true;
+    printed.emit('change');
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     child,
     output: () => output,
     exited,
-    async until(text, timeoutMs = 120_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!output.includes(text)) {
-        if (child.exitCode !== null) throw new Error(`the launcher exited (${child.exitCode}) before printing "${text}":\n${output}`);
-        if (Date.now() > deadline) throw new Error(`the launcher did not print "${text}" within ${timeoutMs / 1000} s:\n${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+    until(text, timeoutMs = 120_000) {
+      // As soon as it is printed; the timer only bounds a launch that hangs.
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (output.includes(text)) finish();
+          else if (closed) finish(new Error(`the launcher exited (${child.exitCode}) before printing "${text}":\n${output}`));
+        };
+        const timer = setTimeout(() => finish(new Error(`the launcher did not print "${text}" within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
+        function finish(error?: Error) {
+          clearTimeout(timer);
+          printed.off('change', check);
+          if (error) reject(error);
+          else resolve();
+        }
+        printed.on('change', check);
+        check();
+      });
     },
   };
 }
