@@ -36,6 +36,7 @@ describe('tracing', () => {
   const spans: Span[] = [];
   let receiver: Server;
   let stack: ProcessStack;
+  let starting: Promise<ProcessStack> | undefined;
 
   beforeAll(async () => {
     receiver = createServer((req, res) => {
@@ -56,15 +57,17 @@ describe('tracing', () => {
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    stack = await startProcessStack({
+    starting = startProcessStack({
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_TRACES_SAMPLER: 'parentbased_always_on',
       OTEL_BSP_SCHEDULE_DELAY: '200',
     });
-  });
+    stack = await starting;
+  }, 120_000);
   afterAll(async () => {
-    await stack?.stop();
+    // Stopped even when starting outlasted the hook's time: it leaves nothing running.
+    await (await starting)?.stop();
     await new Promise((resolve) => receiver?.close(resolve));
   });
 

@@ -50,9 +50,10 @@ describe('migrations, one history per service', () => {
     expect(result.code).toBe(0);
   });
 
+  // Four Prisma CLI runs, one after another: on a busy machine, more than the default minute.
   it('can be prepared again (roles, migrations, grants) without changing anything', async () => {
     await expect(prepareDatabases(process.env, { quiet: true })).resolves.toBeUndefined();
-  });
+  }, 180_000);
 });
 
 describe('a bad DATABASE_URL fails at start with one line naming the problem', () => {
