@@ -56,8 +56,8 @@ module.exports = {
     roots: [`<rootDir>/${root}`],
     ...(database ? { globalSetup: '<rootDir>/test/global-setup.ts', globalTeardown: '<rootDir>/test/global-teardown.ts' } : {}),
   })),
-  // The suite waits (for servers, child processes, PostgreSQL) more than it computes: on 2 cores, 3
-  // workers finish it soonest (measured with 2, 3 and 4; CONTRIBUTING.md).
+  // The suite waits on servers, child processes and PostgreSQL as well as computing: on 2 cores, 3
+  // workers finished it soonest (measured with 1 to 4; CONTRIBUTING.md), and 4 starved tests of CPU.
   maxWorkers: 3,
   testTimeout: 60_000,
   passWithNoTests: true,
