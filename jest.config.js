@@ -1,10 +1,20 @@
 // One Jest project per workspace package (`npx jest --selectProjects gateway` runs one), with unit and
-// integration tests beside the code; end-to-end tests under test/. Every run gets a fresh database
-// (test/global-setup.ts).
+// integration tests beside the code; end-to-end tests under test/.
+//
+// Test files run in parallel, each Jest worker on a database of its own. Every run gets fresh databases
+// (test/global-setup.ts: migrated and seeded once, one or one per service in the split layout), which
+// serve as templates; each worker gets a copy of them (CREATE DATABASE … TEMPLATE, a fraction of a second
+// where migrating again would take many), and test/worker-env.ts points every file at its worker's copy.
+// A database per worker rather than assertions scoped to what each test made: a file runs alone on its
+// worker's database, so what it asserts about totals, counts, the newest entry or seeded data holds
+// whatever runs beside it, and a test can still check an exact figure. (Tests that can scope their checks
+// to their own rows do so as well.) What else files share, they must not collide on: ports (port 0 or
+// freePort()), files (a temporary folder of their own), databases they make (a random name).
 const shared = {
   testEnvironment: 'node',
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  setupFiles: ['<rootDir>/test/worker-env.ts'],
   transform: {
     '^.+\\.(ts|js)$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
   },
@@ -46,6 +56,9 @@ module.exports = {
     roots: [`<rootDir>/${root}`],
     ...(database ? { globalSetup: '<rootDir>/test/global-setup.ts', globalTeardown: '<rootDir>/test/global-teardown.ts' } : {}),
   })),
+  // The suite waits on servers, child processes and PostgreSQL as well as computing: on 2 cores, 3
+  // workers finished it soonest (measured with 1 to 4; CONTRIBUTING.md), and 4 starved tests of CPU.
+  maxWorkers: 3,
   testTimeout: 60_000,
   passWithNoTests: true,
 };

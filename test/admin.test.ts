@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { SERVICES } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
-import { ownerQuery, ownerSql } from '@fedstack/shared-db/testing';
-import { ERASE, PASSWORD, REINSTATE, SET_ROLE, SUSPEND, administer, demoAdmin, freshEmail, login, pay, register, within, type SignedIn } from './clients';
+import { ownerSql } from '@fedstack/shared-db/testing';
+import { ERASE, PASSWORD, REINSTATE, SET_ROLE, SUSPEND, administer, auditTrailOf, demoAdmin, login, register, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
 
 /**
- * What admins do to accounts, through the gateway with every service running: auth makes the change,
- * the trail records it, and erasure reaches every service that holds the user's data.
+ * What admins do to accounts, through the gateway with every service running: auth makes the change and
+ * the trail records it; the dashboard's figures come from the services that own them. Erasure, which
+ * reaches every service that holds the user's data, is in erasure.test.ts.
  */
 describe('administration across services', () => {
   let stack: RunningStack;
@@ -19,22 +18,7 @@ describe('administration across services', () => {
   });
   afterAll(() => stack.stop());
 
-  type Trail = {
-    user: {
-      auditTrail: {
-        edges: { node: { action: string; requestId: string | null; payload: Record<string, unknown>; details: unknown; actor: { email: string } } }[];
-      };
-    };
-  };
-  const trailOf = async (userId: string) => {
-    const result = await graphql<Trail>(
-      stack.gatewayUrl,
-      'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload details actor { email } } } } } }',
-      { token: admin.accessToken, variables: { id: userId } },
-    );
-    if (result.errors) throw new Error(`auditTrail failed: ${JSON.stringify(result.errors)}`);
-    return result.data?.user.auditTrail.edges.map((edge) => edge.node);
-  };
+  const trailOf = (userId: string) => auditTrailOf(stack.gatewayUrl, admin, userId);
 
   it('suspends: sign-in and refresh refused, one audit entry with the request id, visible as soon as the mutation answers', async () => {
     const user = await register(stack.gatewayUrl);
@@ -96,230 +80,84 @@ describe('administration across services', () => {
     expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
   });
 
-  it('erases a user in every service, keeps payment sums, reports what it did, and a second call is harmless', async () => {
-    const user = await register(stack.gatewayUrl);
-    await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Erin Erasable", bio: "Lives at 1 Main St" }) { bio } }', {
-      token: user.accessToken,
-    });
-    const paid = await pay(stack.gatewayUrl, user, '10.50', `gift-${user.id}`);
-    const books = await graphql(
-      stack.gatewayUrl,
-      'mutation ($key: String!) { createPayment(input: { amount: "3000", currency: "JPY", description: "Books", paymentMethodToken: "tok_1881" }, idempotencyKey: $key) { id } }',
-      { token: user.accessToken, variables: { key: `books-${user.id}` } },
-    );
-    expect([paid.errors, books.errors]).toEqual([undefined, undefined]);
-    // The user's sums: other suites may be paying in the same database meanwhile.
-    const totals = `SELECT currency, sum(amount)::text AS total FROM payments.payments WHERE user_id = $1 GROUP BY currency ORDER BY currency`;
-    const before = await ownerSql(totals, [user.id]);
-
-    const result = await graphql<{ eraseUser: { alreadyErased: boolean; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
-      token: admin.accessToken,
-      variables: { id: user.id },
-    });
-    expect(result.errors).toBeUndefined();
-    expect(result.data?.eraseUser.alreadyErased).toBe(false);
-    expect(result.data?.eraseUser.changes).toEqual([
-      { schema: 'auth', table: 'password_credentials', action: 'deleted', rows: 1 },
-      { schema: 'auth', table: 'sessions', action: 'deleted', rows: 1 },
-      { schema: 'auth', table: 'rate_limits', action: 'deleted', rows: 0 },
-      { schema: 'auth', table: 'users', action: 'tombstoned', rows: 1 },
-      { schema: 'profile', table: 'profiles', action: 'deleted', rows: 1 },
-      { schema: 'payments', table: 'payments', action: 'anonymised', rows: 2 },
-      { schema: 'payments', table: 'refunds', action: 'anonymised', rows: 0 },
-      { schema: 'payments', table: 'idempotency_records', action: 'deleted', rows: 2 },
-      { schema: 'admin', table: 'audit_details', action: 'deleted', rows: 0 },
-    ]);
-
-    // Each service, checked for anything that still names or describes the person.
-    expect(await ownerSql('SELECT email, erased_at IS NOT NULL AS erased FROM auth.users WHERE id = $1', [user.id])).toEqual([
-      { email: `erased+${user.id}@erased.invalid`, erased: true },
-    ]);
-    for (const table of ['auth.password_credentials', 'auth.sessions']) {
-      expect({ table, rows: await ownerSql(`SELECT 1 FROM ${table} WHERE user_id = $1`, [user.id]) }).toEqual({ table, rows: [] });
-    }
-    expect(await ownerSql('SELECT 1 FROM profile.profiles WHERE user_id = $1', [user.id])).toEqual([]);
-    expect(await ownerSql('SELECT description, method_last4 FROM payments.payments WHERE user_id = $1', [user.id])).toEqual([
-      { description: null, method_last4: null },
-      { description: null, method_last4: null },
-    ]);
-    expect(await ownerSql('SELECT 1 FROM payments.idempotency_records WHERE user_id = $1', [user.id])).toEqual([]);
-    expect(await ownerSql(`SELECT 1 FROM admin.audit_entries WHERE payload::text ILIKE '%' || $1 || '%'`, [user.email])).toEqual([]);
-    expect(await ownerSql(totals, [user.id])).toEqual(before);
-
-    const again = await graphql<{ eraseUser: { alreadyErased: boolean; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
-      token: admin.accessToken,
-      variables: { id: user.id },
-    });
-    expect(again.data?.eraseUser).toMatchObject({ alreadyErased: true, changes: [] });
-    expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
-  });
-
-  /** Every table of every service (in whichever database holds it) with a row that contains one of `needles`. */
-  async function tablesHolding(needles: string[]): Promise<string[]> {
-    const found: string[] = [];
-    for (const service of SERVICES) {
-      const tables = await ownerQuery<{ name: string }>(
-        service,
-        `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1`,
-        [service],
-      );
-      for (const { name } of tables) {
-        const [hits] = await ownerQuery<{ n: number }>(service, `SELECT count(*)::int AS n FROM "${service}"."${name}" t WHERE t::text ILIKE ANY($1)`, [
-          needles.map((needle) => `%${needle}%`),
-        ]);
-        if (hits?.n) found.push(`${service}.${name}`);
-      }
-    }
-    return found;
-  }
-
-  /** Waits until auth's and payments' outboxes have delivered everything (audit entries included). */
-  const delivered = () =>
-    within(15_000, async () => {
-      const [auth] = await ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM auth.outbox');
-      const [payments] = await ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM payments.outbox');
-      return auth?.n === 0 && payments?.n === 0;
-    });
-
-  it('leaves nothing the user wrote, or admins wrote about them, in any column of any table', async () => {
-    const tag = randomBytes(6).toString('hex');
-    const email = freshEmail(`scan${tag}`);
-    const words = {
-      agent: `ScanAgent/${tag}`,
-      name: `Name ${tag}`,
-      bio: `Bio ${tag}`,
-      description: `Description ${tag}`,
-      paymentKey: `paykey-${tag}`,
-      refundReason: `Refund reason ${tag}`,
-      suspensionReason: `Suspension reason ${tag}`,
+  it('answers adminStats with the figures auth and payments contribute through its key: they count what this test made', async () => {
+    type Count<K extends string> = Record<K, string> & { count: number };
+    type Stats = {
+      usersByRole: Count<'role'>[];
+      usersByStatus: Count<'status'>[];
+      signupsLast24Hours: number;
+      signupsLast30Days: number;
+      paymentVolume: { currency: string; status: string; count: number; amount: string }[];
     };
-    const signUp = await graphql<{ register: { accessToken: string; user: { id: string } } }>(
-      stack.gatewayUrl,
-      'mutation ($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }',
-      { variables: { input: { email, password: PASSWORD } }, headers: { 'user-agent': words.agent } },
-    );
-    const token = signUp.data?.register.accessToken;
-    const userId = signUp.data?.register.user.id as string;
-    const profile = await graphql(stack.gatewayUrl, 'mutation ($d: String!, $b: String!) { updateMyProfile(input: { displayName: $d, bio: $b }) { bio } }', {
-      token,
-      variables: { d: words.name, b: words.bio },
-    });
-    const payment = await graphql<{ createPayment: { id: string } }>(
-      stack.gatewayUrl,
-      'mutation ($d: String!, $k: String!) { createPayment(input: { amount: "20.00", currency: "EUR", description: $d, paymentMethodToken: "tok_visa" }, idempotencyKey: $k) { id } }',
-      { token, variables: { d: words.description, k: words.paymentKey } },
-    );
-    expect([signUp.errors, profile.errors, payment.errors]).toEqual([undefined, undefined, undefined]);
-    await administer(
-      stack.gatewayUrl,
-      admin,
-      'mutation ($id: ID!, $r: String!, $k: String!) { refundPayment(input: { paymentId: $id, amount: "5.00", reason: $r }, idempotencyKey: $k) { id } }',
-      { id: payment.data?.createPayment.id, r: words.refundReason, k: `refund-${tag}` },
-    );
-    await administer(stack.gatewayUrl, admin, SUSPEND, { id: userId, reason: words.suspensionReason });
-    await delivered();
-    const needles = [email, ...Object.values(words)];
-    // The scan finds what it looks for: every table that holds the user's words, before erasure.
-    expect(await tablesHolding(needles)).toEqual([
-      'auth.sessions',
-      'auth.users',
-      'profile.profiles',
-      'payments.idempotency_records',
-      'payments.payments',
-      'payments.refunds',
-      'admin.audit_details',
-    ]);
-
-    await administer(stack.gatewayUrl, admin, ERASE, { id: userId });
-    await delivered();
-    expect(await tablesHolding(needles)).toEqual([]);
-    const trail = await graphql<Trail>(stack.gatewayUrl, 'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action details } } } } }', {
-      token: admin.accessToken,
-      variables: { id: userId },
-    });
-    expect(trail.data?.user.auditTrail.edges.map((edge) => edge.node)).toEqual([
-      { action: 'user.erase', details: null },
-      { action: 'user.suspend', details: null },
-    ]);
-  });
-
-  it('drops an erasure auth refuses (no such user): nothing erased, nothing audited, nothing left to retry', async () => {
-    const unknown = '00000000-0000-4000-8000-0000000e7a5e';
-    const result = await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: unknown } });
-    expect(result.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-    expect(await ownerSql('SELECT 1 FROM admin.erasure_requests WHERE user_id = $1', [unknown])).toEqual([]);
-    expect(await ownerSql('SELECT 1 FROM admin.audit_entries WHERE target_id = $1', [unknown])).toEqual([]);
-  });
-
-  it('erases once when asked twice at the same moment: both answers agree, one audit entry', async () => {
+    const STATS = `{ adminStats { usersByRole { role count } usersByStatus { status count } signupsLast24Hours signupsLast30Days
+      paymentVolume { currency status count amount } } }`;
+    const stats = async (): Promise<Stats> => {
+      const result = await graphql<{ adminStats: Stats }>(stack.gatewayUrl, STATS, { token: admin.accessToken });
+      if (result.errors) throw new Error(`adminStats failed: ${JSON.stringify(result.errors)}`);
+      return result.data?.adminStats as Stats;
+    };
+    // Exact figures: this file has its worker's database to itself (jest.config.js), so only what this
+    // test makes between the two readings changes them.
+    const before = await stats();
     const user = await register(stack.gatewayUrl);
-    await pay(stack.gatewayUrl, user, '3.00');
-    type Report = { eraseUser: { alreadyErased: boolean; changes: unknown[] } };
-    const answers = await Promise.all([1, 2].map(() => graphql<Report>(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: user.id } })));
-    expect(answers.map((answer) => answer.errors)).toEqual([undefined, undefined]);
-    // Each either did it (the services answering the same to both) or found it done.
-    const did = answers.map((answer) => answer.data?.eraseUser).filter((report) => report && !report.alreadyErased);
-    expect(did.length).toBeGreaterThanOrEqual(1);
-    expect(new Set(did.map((report) => JSON.stringify(report?.changes))).size).toBe(1);
-    expect(await ownerSql(`SELECT count(*)::int AS n FROM admin.audit_entries WHERE target_id = $1 AND action = 'user.erase'`, [user.id])).toEqual([{ n: 1 }]);
-    expect(await ownerSql('SELECT description IS NULL AS anonymised FROM payments.payments WHERE user_id = $1', [user.id])).toEqual([{ anonymised: true }]);
-  });
+    const promoted = await register(stack.gatewayUrl);
+    await administer(stack.gatewayUrl, admin, SET_ROLE, { id: promoted.id, role: 'ADMIN' });
+    const suspended = await register(stack.gatewayUrl);
+    await administer(stack.gatewayUrl, admin, SUSPEND, { id: suspended.id, reason: 'stats' });
+    const kwd = (amount: string, card: string) =>
+      graphql(
+        stack.gatewayUrl,
+        'mutation ($a: Decimal!, $c: String!, $k: String!) { createPayment(input: { amount: $a, currency: "KWD", paymentMethodToken: $c }, idempotencyKey: $k) { status } }',
+        { token: user.accessToken, variables: { a: amount, c: card, k: `stats-${card}` } },
+      );
+    expect((await kwd('1.25', 'tok_visa')).data).toEqual({ createPayment: { status: 'SUCCEEDED' } });
+    // Declined: the client is told so, and the payment is kept as FAILED.
+    expect((await kwd('0.5', 'tok_decline')).errors?.[0]?.extensions?.code).toBe('PAYMENT_DECLINED');
+    const after = await stats();
 
-  it('assembles adminStats from auth and payments; the figures agree with their tables', async () => {
-    const stats = await graphql<{
-      adminStats: {
-        usersByRole: { role: string; count: number }[];
-        usersByStatus: { status: string; count: number }[];
-        signupsLast24Hours: number;
-        signupsLast30Days: number;
-        paymentVolume: { currency: string; status: string; count: number; amount: string }[];
-      };
-    }>(
-      stack.gatewayUrl,
-      `
-        {
-          adminStats {
-            usersByRole {
-              role
-              count
-            }
-            usersByStatus {
-              status
-              count
-            }
-            signupsLast24Hours
-            signupsLast30Days
-            paymentVolume {
-              currency
-              status
-              count
-              amount
-            }
-          }
-        }
-      `,
-      { token: admin.accessToken },
+    const change = <K extends string>(key: K, values: string[], pick: (figures: Stats) => Count<K>[]) =>
+      Object.fromEntries(
+        values.map((value) => {
+          const count = (figures: Stats) => pick(figures).find((entry) => entry[key] === value)?.count ?? 0;
+          return [value, count(after) - count(before)];
+        }),
+      );
+    // auth's part: three sign-ups, one of them now an admin and one suspended.
+    expect(change('role', ['USER', 'ADMIN'], (figures) => figures.usersByRole)).toEqual({ USER: 2, ADMIN: 1 });
+    expect(change('status', ['ACTIVE', 'SUSPENDED'], (figures) => figures.usersByStatus)).toEqual({ ACTIVE: 2, SUSPENDED: 1 });
+    expect([after.signupsLast24Hours - before.signupsLast24Hours, after.signupsLast30Days - before.signupsLast30Days]).toEqual([3, 3]);
+    // payments' part: the two payments, in KWD's three decimals.
+    const volume = (figures: Stats, status: string) => figures.paymentVolume.find((entry) => entry.currency === 'KWD' && entry.status === status);
+    const thousandths = (amount = '0') => Math.round(Number(amount) * 1000);
+    for (const [status, amount] of [
+      ['SUCCEEDED', 1250],
+      ['FAILED', 500],
+    ] as const) {
+      const [was, is] = [volume(before, status), volume(after, status)];
+      expect({
+        status,
+        count: (is?.count ?? 0) - (was?.count ?? 0),
+        thousandths: thousandths(is?.amount) - thousandths(was?.amount),
+        scale: is?.amount.split('.')[1]?.length,
+      }).toEqual({
+        status,
+        count: 1,
+        thousandths: amount,
+        scale: 3,
+      });
+    }
+    // And every figure is what the owning service's tables hold.
+    const byRole = await ownerSql<{ role: string; count: number }>(
+      `SELECT u.role::text AS role, count(*)::int AS count FROM auth.users u WHERE u.erased_at IS NULL GROUP BY u.role ORDER BY u.role`,
     );
-    expect(stats.errors).toBeUndefined();
-    const result = stats.data?.adminStats;
-    const [users] = await ownerSql<{ admins: number; all: number }>(
-      `SELECT count(*) FILTER (WHERE role = 'ADMIN')::int AS admins, count(*)::int AS all FROM auth.users WHERE erased_at IS NULL`,
+    expect(after.usersByRole).toEqual(byRole);
+    const volumes = await ownerSql<{ currency: string; status: string; count: number; total: string }>(
+      'SELECT currency, status::text AS status, count(*)::int AS count, sum(amount)::text AS total FROM payments.payments GROUP BY currency, status ORDER BY currency, status',
     );
-    const total = (counts: { count: number }[] = []) => counts.reduce((sum, entry) => sum + entry.count, 0);
-    // Other test files add users at the same time: the figures are at least what was there before.
-    expect(total(result?.usersByRole)).toBe(total(result?.usersByStatus));
-    expect(total(result?.usersByRole)).toBeLessThanOrEqual(users?.all ?? 0);
-    expect(result?.usersByRole.find((entry) => entry.role === 'ADMIN')?.count).toBeGreaterThanOrEqual(1);
-    expect(result?.signupsLast30Days).toBeGreaterThanOrEqual(result?.signupsLast24Hours ?? 0);
-    const [kwd] = await ownerSql<{ n: number; total: string }>(
-      `SELECT count(*)::int AS n, sum(amount)::numeric(19,3)::text AS total FROM payments.payments WHERE currency = 'KWD' AND status = 'SUCCEEDED'`,
+    expect(after.paymentVolume.map(({ currency, status, count, amount }) => ({ currency, status, count, thousandths: thousandths(amount) }))).toEqual(
+      volumes.map(({ currency, status, count, total }) => ({ currency, status, count, thousandths: thousandths(total) })),
     );
-    expect(result?.paymentVolume.find((volume) => volume.currency === 'KWD' && volume.status === 'SUCCEEDED')).toEqual({
-      currency: 'KWD',
-      status: 'SUCCEEDED',
-      count: kwd?.n,
-      amount: kwd?.total,
-    });
+
     const asUser = await graphql(stack.gatewayUrl, '{ adminStats { usersByRole { count } paymentVolume { count } } }', {
       token: (await register(stack.gatewayUrl)).accessToken,
     });

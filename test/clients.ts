@@ -59,6 +59,26 @@ export const REINSTATE = 'mutation ($id: ID!) { reinstateUser(userId: $id) { id 
 export const SET_ROLE = 'mutation ($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) { id } }';
 export const ERASE = 'mutation ($id: ID!) { eraseUser(userId: $id) { userId alreadyErased erasedAt changes { schema table action rows } } }';
 
+/** One entry of a user's audit trail, as an admin reads it through the gateway. */
+export interface TrailEntry {
+  action: string;
+  requestId: string | null;
+  payload: Record<string, unknown>;
+  details: unknown;
+  actor: { email: string };
+}
+
+/** A user's audit trail, newest first, as `admin` reads it through the gateway. */
+export async function auditTrailOf(gatewayUrl: string, admin: SignedIn, userId: string): Promise<TrailEntry[]> {
+  const result = await graphql<{ user: { auditTrail: { edges: { node: TrailEntry }[] } } }>(
+    gatewayUrl,
+    'query ($id: ID!) { user(id: $id) { auditTrail { edges { node { action requestId payload details actor { email } } } } } }',
+    { token: admin.accessToken, variables: { id: userId } },
+  );
+  if (result.errors) throw new Error(`auditTrail failed: ${JSON.stringify(result.errors)}`);
+  return result.data?.user.auditTrail.edges.map((edge) => edge.node) ?? [];
+}
+
 /** A new account promoted to admin by the demo admin, signed in again so that its token says ADMIN. */
 export async function newAdmin(gatewayUrl: string): Promise<SignedIn> {
   const user = await register(gatewayUrl, freshEmail('admin'));

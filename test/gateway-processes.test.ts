@@ -1,15 +1,24 @@
 import http from 'node:http';
 import { freePort } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
-import { demoAdmin, within } from './clients';
+import { login, within } from './clients';
 import { startProcessStack, type ProcessStack } from './processes';
 
 /** The gateway as a process of its own, as `npm start` and the containers run it. */
 let stack: ProcessStack;
+let starting: Promise<ProcessStack>;
 beforeAll(async () => {
-  stack = await startProcessStack({ SUBGRAPH_TIMEOUT_MS: '1000', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '1000' });
-});
-afterAll(() => stack?.stop());
+  starting = startProcessStack({ SUBGRAPH_TIMEOUT_MS: '1000', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '1000' });
+  stack = await starting;
+}, 120_000);
+// Stopped even when starting outlasted the hook's time: it leaves nothing running.
+afterAll(async () => (await starting).stop());
+
+/**
+ * The demo admin, signed in at auth itself: through this stack's gateway, the password check (argon2)
+ * could outlast the 1 s it gives a subgraph on a busy machine.
+ */
+const demoAdmin = () => login(String(stack.env.AUTH_SUBGRAPH_URL), 'admin@example.com', 'admin-demo-password');
 
 /**
  * A subgraph that hangs (SIGSTOP: its port still accepts connections, nothing answers) costs the first
@@ -21,7 +30,7 @@ describe('a frozen subgraph', () => {
   type Me = { me: { email: string; profile: { displayName: string } | null } };
 
   it('is cut off after a few timeouts, with partial answers, and called again once it answers', async () => {
-    const admin = await demoAdmin(stack.gatewayUrl);
+    const admin = await demoAdmin();
     const ask = () => graphql<Me>(stack.gatewayUrl, QUERY, { token: admin.accessToken });
     expect((await ask()).errors).toBeUndefined();
 
@@ -84,7 +93,7 @@ describe('a gateway of several workers', () => {
  */
 describe('SIGTERM', () => {
   it('stops a subgraph and a gateway of several workers, after traffic, with exit code 0', async () => {
-    const admin = await demoAdmin(stack.gatewayUrl);
+    const admin = await demoAdmin();
     for (const name of ['profile', 'gateway'] as const) {
       await stack.crash(name);
       await stack.start(name, { NODE_ENV: 'development', ...(name === 'gateway' ? { GATEWAY_WORKERS: '2' } : {}) });

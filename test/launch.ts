@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { REPOSITORY_ROOT, STACK, freePort, portVariable } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
-import pg from 'pg';
+import { queryAt } from '@fedstack/shared-db/testing';
+import { copyOfRunDatabase } from './worker-databases';
 
 /** `npm start` (the launcher it runs once built), running or run, with what it printed. */
 export interface Launch {
@@ -19,46 +21,74 @@ export function launch(env: NodeJS.ProcessEnv): Launch {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let closed = false;
+  const printed = new EventEmitter();
+  const append = (chunk: Buffer) => {
+    output += chunk.toString();
+    printed.emit('change');
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  // 'close': once its output has all been read, not merely once it exited.
+  child.on('close', () => {
+    closed = true;
+    printed.emit('change');
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return {
     child,
     output: () => output,
     exited,
-    async until(text, timeoutMs = 120_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!output.includes(text)) {
-        if (child.exitCode !== null) throw new Error(`the launcher exited (${child.exitCode}) before printing "${text}":\n${output}`);
-        if (Date.now() > deadline) throw new Error(`the launcher did not print "${text}" within ${timeoutMs / 1000} s:\n${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+    until(text, timeoutMs = 120_000) {
+      // As soon as it is printed; the timer only bounds a launch that hangs.
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (output.includes(text)) finish();
+          else if (closed) finish(new Error(`the launcher exited (${child.exitCode}) before printing "${text}":\n${output}`));
+        };
+        const timer = setTimeout(() => finish(new Error(`the launcher did not print "${text}" within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
+        function finish(error?: Error) {
+          clearTimeout(timer);
+          printed.off('change', check);
+          if (error) reject(error);
+          else resolve();
+        }
+        printed.on('change', check);
+        check();
+      });
     },
   };
 }
 
 /**
  * Settings for launches that each get a database of their own on this run's server and free ports (or
- * those given), inheriting nothing else from the test run; `drop` removes the databases afterwards.
+ * those given), inheriting nothing else from the test run; `drop` removes the databases afterwards. The
+ * database is a copy of the run's, migrated and seeded, so that the launcher finds it ready as it does
+ * on every start but the first (which global setup has made, the same way); in the split layout, a new,
+ * empty one, which the launcher prepares.
  */
 export function launchSettings() {
   const server = new URL(ownerUrlFor('auth'));
-  const databases: string[] = [];
+  server.pathname = '/postgres';
+  const drops: (() => Promise<void>)[] = [];
   return {
     async next(ports: Partial<Record<string, number>> = {}): Promise<NodeJS.ProcessEnv> {
-      const database = `${server.pathname.slice(1)}_launch_${databases.length}_${Date.now().toString(36)}`;
-      databases.push(database);
-      const url = new URL(server);
-      url.pathname = `/${database}`;
-      const env: NodeJS.ProcessEnv = { DATABASE_URL: url.toString(), LOG_LEVEL: 'warn' };
+      const copy = await copyOfRunDatabase('launch');
+      let url = copy?.url;
+      if (copy) drops.push(() => copy.drop());
+      else {
+        const fresh = new URL(ownerUrlFor('auth'));
+        const database = `${fresh.pathname.slice(1)}_launch_${drops.length}_${Date.now().toString(36)}`;
+        fresh.pathname = `/${database}`;
+        url = fresh.toString();
+        drops.push(async () => void (await queryAt(server.toString(), `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)));
+      }
+      const env: NodeJS.ProcessEnv = { DATABASE_URL: url, LOG_LEVEL: 'warn' };
       for (const { name } of STACK) env[portVariable(name)] = String(ports[name] ?? (await freePort()));
       return env;
     },
     async drop(): Promise<void> {
-      const client = new pg.Client(server.toString());
-      await client.connect();
-      for (const database of databases) await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-      await client.end();
+      for (const drop of drops) await drop();
     },
   };
 }

@@ -1,12 +1,13 @@
 import { REPOSITORY_ROOT, SERVICES, type Service } from '@fedstack/runtime';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createScratchDatabases, ownerUrlFor, prepareDatabases, seedDemoData, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
+import { prepareDatabases, serviceUrlVariable } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { queryAt, rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
 import { endToEndTests } from './e2e-suite';
 import { startStack, type RunningStack } from './stack';
+import { copyOfRunDatabase } from './worker-databases';
 
 const DB_CLI = path.join(REPOSITORY_ROOT, 'shared-db', 'dist', 'cli', 'db.js');
 
@@ -33,7 +34,7 @@ const describeOnce =
   process.env.DB_LAYOUT === 'split' || Object.keys(process.env).some((name) => name.endsWith('_DATABASE_URL') && process.env[name]) ? describe.skip : describe;
 
 describeOnce('db:split, one service at a time', () => {
-  let shared: ScratchDatabases;
+  let shared: { url: string; drop(): Promise<void> };
   let sharedUrl: string;
   let stack: RunningStack;
   /** Where each moved service's database is (the owner's connection). */
@@ -46,14 +47,13 @@ describeOnce('db:split, one service at a time', () => {
   const settings = () => ({ DATABASE_URL: sharedUrl, ...moved });
 
   beforeAll(async () => {
-    // A database of its own, on the run's server, so that moving services out disturbs no other test.
-    const server = new URL(ownerUrlFor('auth'));
-    server.pathname = '/postgres';
-    shared = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
-    sharedUrl = shared.env.DATABASE_URL as string;
+    // A database of its own, on the run's server, so that moving services out disturbs no other test: a
+    // copy of the run's, migrated and seeded as `npm start` leaves one.
+    const copy = await copyOfRunDatabase('split');
+    if (!copy) throw new Error('db:split starts from one shared database, which this run does not have');
+    shared = copy;
+    sharedUrl = copy.url;
     const env = { ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), ''])), ...settings() };
-    await prepareDatabases(env, { quiet: true });
-    await seedDemoData(env);
     stack = await startStack({}, env);
     // Data of every kind the services keep: a suspension's audit trail, a refund, a profile.
     const admin = await demoAdmin(stack.gatewayUrl);

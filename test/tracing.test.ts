@@ -36,6 +36,7 @@ describe('tracing', () => {
   const spans: Span[] = [];
   let receiver: Server;
   let stack: ProcessStack;
+  let starting: Promise<ProcessStack> | undefined;
 
   beforeAll(async () => {
     receiver = createServer((req, res) => {
@@ -56,15 +57,17 @@ describe('tracing', () => {
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-    stack = await startProcessStack({
+    starting = startProcessStack({
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_TRACES_SAMPLER: 'parentbased_always_on',
       OTEL_BSP_SCHEDULE_DELAY: '200',
     });
-  });
+    stack = await starting;
+  }, 120_000);
   afterAll(async () => {
-    await stack?.stop();
+    // Stopped even when starting outlasted the hook's time: it leaves nothing running.
+    await (await starting)?.stop();
     await new Promise((resolve) => receiver?.close(resolve));
   });
 
@@ -80,13 +83,30 @@ describe('tracing', () => {
 
     const trace = () => spans.filter((span) => span.traceId === traceId);
     const services = () => new Set(trace().map((span) => span.service));
-    await within(
-      10_000,
-      async () =>
-        ['gateway', 'auth', 'profile', 'payments'].every((name) => services().has(name)) && trace().some((span) => span.service === 'payments' && isSql(span)),
-    );
-    // A moment more for the last batches.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Each process exports its spans in batches of its own, so the trace arrives in pieces: wait until it
+    // is whole (the gateway's server span, which ends last, and every span's parent have arrived) and holds
+    // what each subgraph should have sent; what is still missing then, the first assertion shows.
+    const missing = (): string[] => {
+      const arrived = trace();
+      const ids = new Set(arrived.map((span) => span.spanId));
+      const has = (service: string, what: string, test: (span: Span) => boolean) =>
+        arrived.some((span) => span.service === service && test(span)) ? [] : [`${service}: ${what}`];
+      return [
+        ...has('gateway', "the server span under the client's", (span) => span.parentSpanId === clientSpan),
+        ...has('gateway', 'gateway.plan', (span) => span.name === 'gateway.plan'),
+        ...['auth', 'profile', 'payments'].flatMap((subgraph) => [
+          ...has(subgraph, 'a server span', (span) => span.kind === SERVER_KIND),
+          ...has(subgraph, 'SQL', isSql),
+          ...has(subgraph, 'an operation', (span) => /^(query|mutation)\b/.test(span.name)),
+          ...has(subgraph, 'a resolver', (span) => span.name.startsWith('graphql.resolve')),
+        ]),
+        ...arrived
+          .filter((span) => span.parentSpanId !== clientSpan && !ids.has(span.parentSpanId ?? ''))
+          .map((span) => `the parent of ${span.service}'s ${span.name}`),
+      ];
+    };
+    await within(10_000, async () => missing().length === 0).catch(() => undefined);
+    expect(missing()).toEqual([]);
     const all = trace();
 
     // One trace, its root the client's span; every other span's parent is in the trace.

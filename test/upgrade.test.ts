@@ -44,6 +44,7 @@ describe('upgrading a database from the single-history layout', () => {
     await scratch?.drop();
   });
 
+  // Eight Prisma CLI runs and a stack: on a busy machine, more than the default minute.
   it('adopts the single history service by service, keeps every row, and is served by the stack', async () => {
     const before = await counts();
     expect(before.find((row) => row.table === 'auth.users')?.rows).toBe(7);
@@ -138,5 +139,5 @@ describe('upgrading a database from the single-history layout', () => {
     } finally {
       await stack.stop();
     }
-  });
+  }, 180_000);
 });

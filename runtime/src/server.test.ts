@@ -5,8 +5,8 @@ import { loadServerConfig } from './config';
 import { badUserInput } from './errors';
 import { createGraphQLServer, type GraphQLServer } from './server';
 
-/** A schema with one answer, one client error, one internal error and one slow field. */
-function testSchema(release: Promise<void>): GraphQLSchema {
+/** A schema with one answer, one client error, one internal error and one slow field (`reached` when it starts). */
+function testSchema(release: Promise<void>, reached: () => void): GraphQLSchema {
   return new GraphQLSchema({
     query: new GraphQLObjectType({
       name: 'Query',
@@ -24,7 +24,13 @@ function testSchema(release: Promise<void>): GraphQLSchema {
             throw new Error('connection to 10.0.0.5:5432 refused');
           },
         },
-        slow: { type: GraphQLString, resolve: async () => release.then(() => 'done') },
+        slow: {
+          type: GraphQLString,
+          resolve: async () => {
+            reached();
+            return release.then(() => 'done');
+          },
+        },
         clientAddress: { type: GraphQLString, resolve: (_root, _args, context: { clientAddress?: string }) => context.clientAddress ?? null },
       },
     }),
@@ -40,6 +46,8 @@ describe('createGraphQLServer', () => {
     },
   });
   let releaseSlow: () => void = () => undefined;
+  /** Resolves once the slow field of the server started last has started resolving. */
+  let slowReached: Promise<void> = Promise.resolve();
   let ready: Error | undefined;
   const servers: GraphQLServer[] = [];
 
@@ -47,10 +55,14 @@ describe('createGraphQLServer', () => {
     const release = new Promise<void>((resolve) => {
       releaseSlow = resolve;
     });
+    let reached: () => void = () => undefined;
+    slowReached = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
     const server = await createGraphQLServer({
       name: 'gateway',
       config: loadServerConfig('gateway', { GATEWAY_PORT: '0', LOG_LEVEL: 'info', ...env }),
-      apollo: { schema: testSchema(release) },
+      apollo: { schema: testSchema(release, () => reached()) },
       context: async ({ req }, base) => ({ ...base, clientAddress: req.ip }),
       checkReady: async () => {
         if (ready) throw ready;
@@ -166,11 +178,11 @@ describe('createGraphQLServer', () => {
   });
 
   it('closes connections that trickle their request within the timeouts, while serving everyone else', async () => {
-    const url = await start({ HTTP_HEADERS_TIMEOUT_MS: '1500', HTTP_REQUEST_TIMEOUT_MS: '3000' });
+    const timeouts = { headersMs: 1000, requestMs: 3000 };
+    const url = await start({ HTTP_HEADERS_TIMEOUT_MS: String(timeouts.headersMs), HTTP_REQUEST_TIMEOUT_MS: String(timeouts.requestMs) });
     const { port } = new URL(url);
     const started = Date.now();
-    const closedAfter: number[] = [];
-    const sockets = Array.from({ length: 50 }, (_unused, index) => {
+    const closings = Array.from({ length: 50 }, (_unused, index) => {
       const socket = net.connect(Number(port), '127.0.0.1');
       // Half trickle their headers, half send headers and then trickle the body.
       socket.write(
@@ -180,26 +192,30 @@ describe('createGraphQLServer', () => {
       );
       const drip = setInterval(() => socket.write(index % 2 ? 'X' : ' '), 300);
       socket.on('error', () => undefined);
-      socket.on('close', () => {
-        clearInterval(drip);
-        closedAfter.push(Date.now() - started);
-      });
-      return socket;
+      return new Promise<{ index: number; ms: number }>((resolve) =>
+        socket.on('close', () => {
+          clearInterval(drip);
+          resolve({ index, ms: Date.now() - started });
+        }),
+      );
     });
-    // Everyone else is served meanwhile.
-    for (let round = 0; round < 5; round += 1) {
-      expect(await (await post(url, { query: '{ hello }' })).json()).toEqual({ data: { hello: 'world' } });
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 4500));
-    sockets.forEach((socket) => socket.destroy());
-    expect(closedAfter.filter((ms) => ms <= 5000)).toHaveLength(50);
-  });
+    const closed: { index: number; ms: number }[] = [];
+    closings.forEach((closing) => void closing.then((entry) => closed.push(entry)));
+    // Everyone else is served meanwhile: while every trickling connection is open, and again once those
+    // trickling their headers have been closed while those trickling a body are still open.
+    const hello = async () => (await post(url, { query: '{ hello }' })).json();
+    expect({ answer: await hello(), closed: closed.length }).toEqual({ answer: { data: { hello: 'world' } }, closed: 0 });
+    await closings[1];
+    expect({ answer: await hello(), stillOpen: closed.length < 50 }).toEqual({ answer: { data: { hello: 'world' } }, stillOpen: true });
+    // Each is closed once its timeout (and the server's once-a-second check) has passed, not later.
+    const bound = timeouts.requestMs + 2000;
+    expect((await Promise.all(closings)).filter(({ ms }) => ms > bound)).toEqual([]);
+  }, 15_000);
 
   it('lets a request in flight finish when it stops, then refuses new connections', async () => {
     const url = await start({});
     const slow = post(url, { query: '{ slow }' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await slowReached;
     const stopping = servers[0]!.stop();
     releaseSlow();
     expect(await (await slow).json()).toEqual({ data: { slow: 'done' } });

@@ -164,10 +164,25 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
       connection.release(broken);
     }
   };
+  // pg's Pool.end resolves once it has told its connections to end, before they have: the pool's own
+  // record of them is kept, so that $disconnect returns only once the server has closed each one (db:split,
+  // for one, refuses to move a service while any of its connections is open).
+  const connections = new Set<pg.PoolClient>();
+  let lastClosed: () => void = () => undefined;
+  pool.on('connect', (connection) => connections.add(connection));
+  pool.on('remove', (connection) => {
+    connections.delete(connection);
+    if (connections.size === 0) lastClosed();
+  });
   const disconnectPrisma = client.$disconnect.bind(client);
   const $disconnect = async () => {
     await disconnectPrisma();
     if (!pool.ending) await pool.end();
+    if (connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        lastClosed = resolve;
+      });
+    }
   };
   return Object.assign(client, { service, poolStats, sql, sqlTransaction, $disconnect }) as unknown as ServiceClient<S>;
 }

@@ -51,9 +51,10 @@ describe('migrations, one history per service', () => {
     expect(result.code).toBe(0);
   });
 
+  // Four Prisma CLI runs, one after another: on a busy machine, more than the default minute.
   it('can be prepared again (roles, migrations, grants) without changing anything', async () => {
     await expect(prepareDatabases(process.env, { quiet: true })).resolves.toBeUndefined();
-  });
+  }, 180_000);
 });
 
 describe('db:migrate --service', () => {

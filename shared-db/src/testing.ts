@@ -75,3 +75,36 @@ export async function scratchDatabase(label: string): Promise<{ url: string; dro
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
 }
+
+/**
+ * A copy of the database `templateUrl` names, as `name` on the same server, with the same privileges on
+ * the database itself: `CREATE DATABASE … TEMPLATE` copies what is in a database, not who may connect to
+ * it (a service's own database admits only its role). Nobody may be connected to the template meanwhile.
+ * Returns the copy's URL, as the same user.
+ */
+export async function copyDatabase(templateUrl: string, name: string): Promise<string> {
+  const template = decodeURIComponent(new URL(templateUrl).pathname.slice(1));
+  const server = new URL(templateUrl);
+  server.pathname = '/postgres';
+  const client = new pg.Client(server.toString());
+  await client.connect();
+  try {
+    const copy = client.escapeIdentifier(name);
+    await client.query(`CREATE DATABASE ${copy} TEMPLATE ${client.escapeIdentifier(template)}`);
+    const { rows } = await client.query<{ grantee: string | null; privilege: string }>(
+      `SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END AS grantee, a.privilege_type AS privilege
+       FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = $1`,
+      [template],
+    );
+    // No rows: the template has the default privileges, which the copy has too.
+    if (rows.length > 0) await client.query(`REVOKE ALL ON DATABASE ${copy} FROM PUBLIC`);
+    for (const { grantee, privilege } of rows) {
+      await client.query(`GRANT ${privilege} ON DATABASE ${copy} TO ${grantee === null ? 'PUBLIC' : client.escapeIdentifier(grantee)}`);
+    }
+  } finally {
+    await client.end();
+  }
+  const url = new URL(templateUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

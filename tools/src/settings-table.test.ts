@@ -26,9 +26,10 @@ function variablesRead(source: string): string[] {
   return [...source.matchAll(/\benv(?:\.([A-Z][A-Z0-9_]+)\b|\[\s*['"]([A-Z][A-Z0-9_]+)['"]\s*\])/g)].map((match) => (match[1] ?? match[2]) as string);
 }
 
-// Read from the environment but not settings: the system's PATH, passed on to child processes, and the
-// service prisma-offline.js tells prisma.config.ts to work on.
-const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE']);
+// Read from the environment but not settings: the system's PATH, passed on to child processes, the
+// service prisma-offline.js tells prisma.config.ts to work on, and what the test harness alone reads (the
+// Jest worker's number, and the run's databases that test/global-setup.ts hands the workers).
+const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE', 'JEST_WORKER_ID', 'TEST_DATABASE_TEMPLATES']);
 
 const row = (name: string) => settingsTable(settingsByProcess()).find((entry) => entry.names.includes(name));
 

@@ -36,7 +36,10 @@ export interface CircuitBrokenFetcher {
  * waiting out the timeout; then one trial call goes through, and its success closes the breaker again.
  * A GraphQL error the subgraph answers (4xx, or 200 with errors) is an answer, not a failure.
  */
-export function circuitBroken(fetcher: Fetcher, settings: BreakerSettings, onStateChange: (open: boolean) => void): CircuitBrokenFetcher {
+/** Where a breaker is: calling (closed), refusing (open), or letting one trial call through (half open). */
+export type CircuitState = 'closed' | 'open' | 'halfOpen';
+
+export function circuitBroken(fetcher: Fetcher, settings: BreakerSettings, onStateChange: (state: CircuitState) => void): CircuitBrokenFetcher {
   const breaker = new CircuitBreaker(
     async (target: string, init?: FetcherRequestInit) => {
       const response = await fetcher(target, init);
@@ -53,8 +56,9 @@ export function circuitBroken(fetcher: Fetcher, settings: BreakerSettings, onSta
       rollingCountBuckets: 10,
     },
   );
-  breaker.on('open', () => onStateChange(true));
-  breaker.on('close', () => onStateChange(false));
+  breaker.on('open', () => onStateChange('open'));
+  breaker.on('halfOpen', () => onStateChange('halfOpen'));
+  breaker.on('close', () => onStateChange('closed'));
   return {
     async fetch(target, init) {
       try {

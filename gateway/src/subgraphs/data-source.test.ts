@@ -1,7 +1,8 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { Writable } from 'node:stream';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import { Registry } from 'prom-client';
-import { createLogger } from '@fedstack/runtime';
+import { createLogger, type Logger } from '@fedstack/runtime';
 import type { BreakerSettings } from './breaker';
 import { SubgraphDataSource } from './data-source';
 import { subgraphLinks } from './links';
@@ -12,13 +13,15 @@ import { subgraphLinks } from './links';
  */
 async function fakeSubgraph(options: { delayMs?: number; status?: number; answer?: unknown } = {}) {
   const received: IncomingHttpHeaders[] = [];
+  const answering = new Set<NodeJS.Timeout>();
   const server = createServer((req, res) => {
     received.push(req.headers);
     req.resume();
-    setTimeout(
-      () => res.writeHead(options.status ?? 200, { 'content-type': 'application/json' }).end(JSON.stringify(options.answer ?? { data: { ok: true } })),
-      options.delayMs ?? 0,
-    );
+    const timer = setTimeout(() => {
+      answering.delete(timer);
+      res.writeHead(options.status ?? 200, { 'content-type': 'application/json' }).end(JSON.stringify(options.answer ?? { data: { ok: true } }));
+    }, options.delayMs ?? 0);
+    answering.add(timer);
   });
   server.keepAliveTimeout = 100;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -29,6 +32,7 @@ async function fakeSubgraph(options: { delayMs?: number; status?: number; answer
     options,
     close: () =>
       new Promise<void>((resolve) => {
+        answering.forEach((timer) => clearTimeout(timer));
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -38,14 +42,35 @@ async function fakeSubgraph(options: { delayMs?: number; status?: number; answer
 const assertion = async () => 'the-gateway-assertion';
 const NEVER_OPENS: BreakerSettings = { minCalls: 100_000, errorPercent: 100, resetMs: 1000 };
 
+/** A logger, and a promise for the first line it writes whose message is `message`. */
+function watchedLogger(message: string): { logger: Logger; logged: Promise<void> } {
+  let seen: () => void = () => undefined;
+  const logged = new Promise<void>((resolve) => {
+    seen = resolve;
+  });
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (
+        chunk
+          .toString()
+          .split('\n')
+          .some((line) => line && (JSON.parse(line) as { msg?: string }).msg === message)
+      )
+        seen();
+      done();
+    },
+  });
+  return { logger: createLogger('gateway', 'info', destination), logged };
+}
+
 /** Links as the gateway makes them (pool, timeout, breaker, metrics), closed after each test. */
 const opened: ReturnType<typeof subgraphLinks>[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((links) => links.close()));
 });
-function linksFor(timeoutMs = 2000, breaker = NEVER_OPENS) {
+function linksFor(timeoutMs = 2000, breaker = NEVER_OPENS, logger: Logger = createLogger('gateway', 'silent')) {
   const registry = new Registry();
-  const links = subgraphLinks({ connections: 8, timeoutMs, breaker }, registry, createLogger('gateway', 'silent'));
+  const links = subgraphLinks({ connections: 8, timeoutMs, breaker }, registry, logger);
   opened.push(links);
   return { registry, links };
 }
@@ -138,11 +163,13 @@ describe('calls to a subgraph', () => {
   });
 
   it('stops calling a subgraph that keeps failing, answering at once, and calls it again once it answers', async () => {
-    const fake = await subgraph({ delayMs: 500 });
-    const { registry, links } = linksFor(50, { minCalls: 3, errorPercent: 50, resetMs: 300 });
-    const source = dataSource(fake.url, 50, links);
+    // Frozen: it answers nothing within the timeout (long enough for a busy machine to answer the trial).
+    const fake = await subgraph({ delayMs: 5000 });
+    const halfOpen = watchedLogger('subgraph called again: the next call is a trial (circuit half open)');
+    const { registry, links } = linksFor(200, { minCalls: 3, errorPercent: 50, resetMs: 300 }, halfOpen.logger);
+    const source = dataSource(fake.url, 200, links);
     for (let call = 0; call < 3; call += 1) {
-      await expect(send(fake.url, `{ ok${call} }`, {}, source)).rejects.toMatchObject({ message: 'The profile subgraph did not answer within 50 ms' });
+      await expect(send(fake.url, `{ ok${call} }`, {}, source)).rejects.toMatchObject({ message: 'The profile subgraph did not answer within 200 ms' });
     }
     expect(await registry.getSingleMetricAsString('subgraph_circuit_open')).toMatch(/subgraph_circuit_open\{subgraph="profile"\} 1/);
     // Open: refused without calling the subgraph.
@@ -154,9 +181,9 @@ describe('calls to a subgraph', () => {
       });
     }
     expect(fake.received).toHaveLength(reached);
-    // The subgraph answers again; after the reset time one trial call goes through and closes the circuit.
+    // The subgraph answers again; once the reset time has passed, one trial call goes through and closes the circuit.
     fake.options.delayMs = 0;
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await halfOpen.logged;
     expect((await send(fake.url, '{ trial }', {}, source)).data).toEqual({ ok: true });
     expect((await send(fake.url, '{ after }', {}, source)).data).toEqual({ ok: true });
     expect(await registry.getSingleMetricAsString('subgraph_circuit_open')).toMatch(/subgraph_circuit_open\{subgraph="profile"\} 0/);

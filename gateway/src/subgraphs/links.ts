@@ -43,9 +43,12 @@ export function subgraphLinks(settings: LinkSettings, registry: Registry, logger
           onCall: (outcome, seconds) => fetchDuration.observe({ subgraph: name, outcome }, seconds),
         });
         circuitOpen.set({ subgraph: name }, 0);
-        const fetcher = circuitBroken(transport, settings.breaker, (open) => {
-          circuitOpen.set({ subgraph: name }, open ? 1 : 0);
-          if (open) logger.warn({ subgraph: name, resetMs: settings.breaker.resetMs }, 'subgraph failing: calls to it are refused for now (circuit open)');
+        const fetcher = circuitBroken(transport, settings.breaker, (state) => {
+          // Half open still refuses every call but one trial: for the gauge, still open.
+          if (state !== 'halfOpen') circuitOpen.set({ subgraph: name }, state === 'open' ? 1 : 0);
+          if (state === 'open')
+            logger.warn({ subgraph: name, resetMs: settings.breaker.resetMs }, 'subgraph failing: calls to it are refused for now (circuit open)');
+          else if (state === 'halfOpen') logger.info({ subgraph: name }, 'subgraph called again: the next call is a trial (circuit half open)');
           else logger.info({ subgraph: name }, 'subgraph answering again (circuit closed)');
         });
         link = {
