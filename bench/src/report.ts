@@ -28,6 +28,8 @@ export interface ReportInput {
   layouts: LayoutResult[];
   /** The gateways in front of stub subgraphs. */
   gatewayOnly: Row[];
+  /** The Node our stack runs on first, and the baseline on ("Node 22.23.5"): the rows the targets read. */
+  oursRuntime: string;
   /** The baseline's label in the rows ("baseline (c114295)"), when one was measured. */
   baseline?: string;
   databaseUrlSet: boolean;
@@ -52,11 +54,9 @@ function row(layout: LayoutResult, load: string, via: string, runtime?: string):
 }
 
 const ratio = (a: Row | undefined, b: Row | undefined) => (a && b ? a.result.requestsPerSecond / b.result.requestsPerSecond : Number.NaN);
-const node20 = `Node ${process.versions.node}`;
-
 /** The targets of issue 14 that one run can check, per layout, with the measured values beside them. */
-export function targets(layout: LayoutResult, baseline: string | undefined): Target[] {
-  const ours = row(layout, MIX_LOAD, OURS, node20);
+export function targets(layout: LayoutResult, baseline: string | undefined, oursRuntime: string): Target[] {
+  const ours = row(layout, MIX_LOAD, OURS, oursRuntime);
   if (!ours) return [];
   const hives = layout.rows.filter((entry) => entry.load === MIX_LOAD && entry.via.startsWith(HIVE));
   const bestHive = hives.sort((a, b) => b.result.requestsPerSecond - a.result.requestsPerSecond)[0];
@@ -68,10 +68,10 @@ export function targets(layout: LayoutResult, baseline: string | undefined): Tar
   const rss = (name: string) => layout.memory.find((entry) => entry.process === name)?.peakRssMb ?? Number.NaN;
   const subgraphRss = Math.max(...['auth', 'profile', 'payments', 'admin'].map(rss));
   const { acknowledged, distinctAcknowledged, stored } = layout.payments;
-  const overBaseline = baseline ? ratio(ours, row(layout, MIX_LOAD, baseline, node20)) : Number.NaN;
+  const overBaseline = baseline ? ratio(ours, row(layout, MIX_LOAD, baseline, oursRuntime)) : Number.NaN;
   return [
     ...(baseline
-      ? [{ name: `mix: our gateway ÷ ${baseline}, both on ${node20} (req/s)`, value: `${overBaseline.toFixed(2)}×`, goal: '≥ 2×', met: overBaseline >= 2 }]
+      ? [{ name: `mix: our gateway ÷ ${baseline}, both on ${oursRuntime} (req/s)`, value: `${overBaseline.toFixed(2)}×`, goal: '≥ 2×', met: overBaseline >= 2 }]
       : []),
     { name: `mix: our gateway ÷ the best Hive Gateway variant (req/s)`, value: `${peer.toFixed(2)}×`, goal: '≥ 1.5×', met: peer >= 1.5 },
     { name: 'mix: PostgreSQL CPU ms per request', value: (cpu.postgres ?? Number.NaN).toFixed(2), goal: '≤ 1.0', met: (cpu.postgres ?? Infinity) <= 1 },
@@ -91,12 +91,12 @@ export function targets(layout: LayoutResult, baseline: string | undefined): Tar
 }
 
 /** The gateway-only targets: against the Rust-planner variant on the same Node, and our gateway's own CPU. */
-function gatewayOnlyTargets(rows: Row[]): Target[] {
+function gatewayOnlyTargets(rows: Row[], oursRuntime: string): Target[] {
   const load = rows[0]?.load;
   const same = rows.filter((entry) => entry.load === load);
   const rust = same.find((entry) => entry.via.includes('router-runtime'));
   const oursSameNode = same.find((entry) => entry.via === OURS && entry.runtime === rust?.runtime);
-  const oursDefault = same.find((entry) => entry.via === OURS && entry.runtime === node20);
+  const oursDefault = same.find((entry) => entry.via === OURS && entry.runtime === oursRuntime);
   if (!rust || !oursSameNode || !oursDefault) return [];
   const over = ratio(oursSameNode, rust);
   const cpu = Math.min(oursSameNode.cpuPerRequest.gateway ?? Infinity, oursDefault.cpuPerRequest.gateway ?? Infinity);
@@ -146,9 +146,9 @@ export function writeReport(file: string, input: ReportInput): void {
       `${input.settings.warmupSeconds} s warm-up; the systems of a row take turns within each round. Requests come from ${input.users} distinct signed-in ` +
       `users in turn, so no two requests in flight are the same, except in the row that says so. Every gateway runs ${input.settings.workers} worker processes ` +
       "in front of the same subgraphs (production mode) and supergraph; Hive Gateway (both variants: its own query planner, and Hive Router's Rust planner " +
-      "through `@graphql-hive/router-runtime`) on the Node 24 it supports. Our stack runs on the machine's Node, then again on Node 24" +
+      `through \`@graphql-hive/router-runtime\`) on Node 24. Our stack runs on ${input.oursRuntime}, the oldest line the project supports, then again on Node 24` +
       (input.baseline
-        ? `, and the ${input.baseline} row is the same mix against the commit before this round's work, built in a git worktree, on the machine's Node`
+        ? `, and the ${input.baseline} row is the same mix against the commit before this round's work, built in a git worktree, on ${input.oursRuntime}`
         : '') +
       '. Rows that need a restart of our stack are measured after the others rather than interleaved with them. CPU is milliseconds per request from /proc ' +
       '(user + system) of each process and its children; `postgres` is every PostgreSQL process on the machine. Errors count transport failures, non-2xx ' +
@@ -156,7 +156,7 @@ export function writeReport(file: string, input: ReportInput): void {
     '',
   );
   for (const layout of input.layouts) {
-    lines.push(`## ${layout.layout} layout`, '', ...targetTable(targets(layout, input.baseline)), '', ...rowTable(layout.rows, GROUPS));
+    lines.push(`## ${layout.layout} layout`, '', ...targetTable(targets(layout, input.baseline, input.oursRuntime)), '', ...rowTable(layout.rows, GROUPS));
     lines.push('', '| process | peak RSS (MB, largest of its processes) |', '| --- | ---: |');
     for (const entry of layout.memory) lines.push(`| ${entry.process} | ${entry.peakRssMb.toFixed(0)} |`);
     lines.push('', `Payments: ${layout.payments.acknowledged} acknowledged, ${layout.payments.stored} found in the database.`, '');
@@ -168,14 +168,14 @@ export function writeReport(file: string, input: ReportInput): void {
       'Each gateway as one process (one worker) in front of stub subgraphs built from our SDL, which answer at once from one process of their ' +
         'own (`bench/src/stubs.ts`): the gateway is the cost. Every request carries a different token.',
       '',
-      ...targetTable(gatewayOnlyTargets(input.gatewayOnly)),
+      ...targetTable(gatewayOnlyTargets(input.gatewayOnly, input.oursRuntime)),
       '',
       ...rowTable(input.gatewayOnly, ['gateway', 'stubs']),
       '',
     );
   }
   const [shared, split] = ['shared', 'split'].map((name) => input.layouts.find((layout) => layout.layout === name));
-  const mix = (layout: LayoutResult | undefined) => layout && row(layout, MIX_LOAD, OURS, node20);
+  const mix = (layout: LayoutResult | undefined) => layout && row(layout, MIX_LOAD, OURS, input.oursRuntime);
   const sharedMix = mix(shared);
   const splitMix = mix(split);
   if (sharedMix && splitMix) {

@@ -11,7 +11,7 @@ import { cpuSample, postgresProcesses, treeOf, type CpuGroup } from './cpu';
 import { drive, median, type LoadRequest, type LoadResult, type LoadTarget } from './load';
 import { peakRssMb, processTree } from './memory';
 import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, requests, type Tokens } from './mix';
-import { HIVE_VARIANTS, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
+import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
 import { queryAt } from '@fedstack/shared-db/testing';
@@ -79,12 +79,16 @@ async function measure(label: string, systems: System[], next: () => () => LoadR
   });
 }
 
-/** Runs every row on one database layout: our stack on both runtimes, both Hive variants and the baseline, on a fresh data set. */
+/**
+ * Runs every row on one database layout: our stack on Node 22 and on Node 24, both Hive variants and the
+ * baseline, on a fresh data set.
+ */
 async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Baseline | undefined) {
-  const stack = await startBenchStack(layout, { workers: options.workers, extraPorts: HIVE_VARIANTS.map((_, index) => `hive${index}`) });
+  const stack = await startBenchStack(layout, { workers: options.workers, extraPorts: HIVE_VARIANTS.map((_, index) => `hive${index}`), node: NODE_22 });
   const { children, ports, tokens } = stack;
   try {
-    // Hive Gateway on the same supergraph and subgraphs, the same worker count, on Node 24 (it needs ≥ 22).
+    // Hive Gateway on the same supergraph and subgraphs, the same worker count, on Node 24.
+    const node22 = nodeVersion(NODE_22);
     const node24 = nodeVersion(NODE_24);
     const peers: System[] = [];
     for (const [index, variant] of HIVE_VARIANTS.entries()) {
@@ -109,7 +113,6 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
       url: stack.gatewayUrl,
       cpu: [treeOf('gateway', children.get('gateway')?.pid as number), ...subgraphCpu()],
     });
-    const node20 = `Node ${process.versions.node}`;
     const [hive] = peers as [System];
 
     const acknowledged: string[] = [];
@@ -118,15 +121,15 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
       if (match) acknowledged.push(match[1] as string);
     };
     const rows: Row[] = [];
-    rows.push(...(await measure(MIX_LOAD, [ours(OURS, node20), ...peers], () => requests(MIX, tokens), options, collect)));
+    rows.push(...(await measure(MIX_LOAD, [ours(OURS, node22), ...peers], () => requests(MIX, tokens), options, collect)));
     for (const entry of MIX) {
-      rows.push(...(await measure(entry.name, [ours(OURS, node20), hive], () => requests([{ ...entry, inTwenty: 1 }], tokens), options, collect)));
+      rows.push(...(await measure(entry.name, [ours(OURS, node22), hive], () => requests([{ ...entry, inTwenty: 1 }], tokens), options, collect)));
     }
     // The one row where identical requests are in flight together: one token, one body.
     rows.push(
       ...(await measure(
         'me, one user for every request (deduplication helps)',
-        [ours(OURS, node20), hive],
+        [ours(OURS, node22), hive],
         () => requests([ME_ENTRY], tokens, { sameToken: true }),
         options,
       )),
@@ -142,8 +145,8 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     rows.push(...(await measure(MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
     if (baseline) {
       await stack.stop();
-      await stack.start(process.execPath, baseline.root);
-      rows.push(...(await measure(MIX_LOAD, [ours(baselineVia(baseline), node20)], () => requests(MIX, tokens), options, collect)));
+      await stack.start(NODE_22, baseline.root);
+      rows.push(...(await measure(MIX_LOAD, [ours(baselineVia(baseline), node22)], () => requests(MIX, tokens), options, collect)));
     }
 
     // Every acknowledged payment is in the database exactly once.
@@ -192,7 +195,7 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
     const stubCpu = treeOf('stubs', stubs.pid as number);
     const systems: System[] = [];
     const gateway = planStack({}).find((target) => target.name === 'gateway') as PlannedProcess;
-    for (const node of [process.execPath, NODE_24]) {
+    for (const node of [NODE_22, NODE_24]) {
       const port = await freePort();
       const child = startProcess(
         { ...gateway, port },
@@ -235,9 +238,9 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
 
 /**
  * `npm run bench`: the real stack (separate processes, production mode) on fresh databases seeded at
- * scale, in each database layout, driven by many distinct signed-in users through our gateway (on the
- * machine's Node and on Node 24), through both Hive Gateway variants over the same supergraph and
- * subgraphs, and through the baseline commit's stack; then the gateways alone in front of stubs.
+ * scale, in each database layout, driven by many distinct signed-in users through our gateway (on Node 22
+ * and on Node 24), through both Hive Gateway variants over the same supergraph and subgraphs, and through
+ * the baseline commit's stack (on Node 22); then the gateways alone in front of stubs.
  * Writes bench/results/latest.md.
  */
 async function main(): Promise<void> {
@@ -256,6 +259,7 @@ async function main(): Promise<void> {
     users: USERS,
     layouts,
     gatewayOnly,
+    oursRuntime: nodeVersion(NODE_22),
     ...(baseline ? { baseline: baselineVia(baseline) } : {}),
     databaseUrlSet: Boolean(process.env.DATABASE_URL),
   });

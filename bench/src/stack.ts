@@ -65,8 +65,8 @@ export interface BenchStack {
   close(): Promise<void>;
 }
 
-/** Sets the data and the keys up, then starts our stack on the machine's Node. */
-export async function startBenchStack(layout: DatabaseLayout, options: { workers: number; extraPorts?: string[] }): Promise<BenchStack> {
+/** Sets the data and the keys up, then starts our stack on `options.node` (the Node running this, unless given). */
+export async function startBenchStack(layout: DatabaseLayout, options: { workers: number; extraPorts?: string[]; node?: NodeFor }): Promise<BenchStack> {
   console.log(`\n== ${layout} layout: seeding ${SCALE.users} users and ${SCALE.users * SCALE.paymentsPerUser} payments on fresh databases…`);
   const database = await createScratchDatabases(layout);
   const databaseEnv = { ...process.env, ...database.env };
@@ -129,7 +129,7 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       );
       for (const target of processes) children.delete(target.name);
     };
-    await start(process.execPath);
+    await start(options.node ?? process.execPath);
 
     const gatewayUrl = `http://${HOST}:${ports.gateway}/graphql`;
     const authDatabase = ownerUrlFor('auth', databaseEnv);

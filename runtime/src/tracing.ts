@@ -1,5 +1,9 @@
+import type * as Api from '@opentelemetry/api';
+import type * as ContextAsyncHooks from '@opentelemetry/context-async-hooks';
+import type * as Core from '@opentelemetry/core';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import type * as SdkTraceNode from '@opentelemetry/sdk-trace-node';
+import type * as SdkTrace from '@opentelemetry/sdk-trace';
+import type { BatchSpanProcessorOptions, Sampler, SpanLimits } from '@opentelemetry/sdk-trace';
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
 import type * as Resources from '@opentelemetry/resources';
 import type * as InstrumentationApi from '@opentelemetry/instrumentation';
@@ -11,8 +15,10 @@ import type * as UndiciModule from '@opentelemetry/instrumentation-undici';
 /**
  * OpenTelemetry tracing for one process: off unless an OTLP endpoint is configured the standard way
  * (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; `OTEL_SDK_DISABLED=true` turns
- * it off again). The rest is read by OpenTelemetry itself from the standard variables: headers, sampling
- * (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`), batching, resource attributes.
+ * it off again). The rest comes from the standard variables: the exporter's headers and the resource
+ * attributes, read by OpenTelemetry itself; sampling (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`),
+ * batching (`OTEL_BSP_*`) and span limits, which its trace SDK 3 no longer reads (that moved to the
+ * all-in-one `@opentelemetry/sdk-node`), read by `traceSdkOptions` here as SDK 2 read them.
  *
  * Spans: HTTP in and out (W3C `traceparent` carried across), Express, GraphQL (parse, validate, execute,
  * resolvers), undici (the gateway's subgraph calls, the services' internal calls) and what a process adds
@@ -42,13 +48,75 @@ export function loadWhenTracing<T>(id: string): T {
   return require(id) as T;
 }
 
+/** The ratio of a `traceidratio` sampler: `OTEL_TRACES_SAMPLER_ARG` when it is one from 0 to 1, else 1 (all). */
+function ratio(env: NodeJS.ProcessEnv): number {
+  const value = Number(env.OTEL_TRACES_SAMPLER_ARG?.trim() || Number.NaN);
+  return Number.isFinite(value) && value >= 0 && value <= 1 ? value : 1;
+}
+
+/** A whole number from the environment, undefined when unset or not a number (OpenTelemetry's own reading). */
+function count(env: NodeJS.ProcessEnv, ...names: string[]): number | undefined {
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (value && Number.isFinite(Number(value))) return Number(value);
+  }
+  return undefined;
+}
+
+const defined = <T extends object>(entries: T): Partial<T> =>
+  Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined)) as Partial<T>;
+
+/**
+ * What the trace SDK is built with, from the standard variables as OpenTelemetry's SDK 2 read them: the
+ * sampler (`OTEL_TRACES_SAMPLER`, default `parentbased_always_on`; an unknown name falls back to it, a
+ * ratio outside 0–1 to 1), the batch processor (`OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_EXPORT_TIMEOUT`,
+ * `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`) and the span limits (`OTEL_SPAN_*_LIMIT`,
+ * `OTEL_ATTRIBUTE_*_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`).
+ */
+export function traceSdkOptions(
+  sdk: Pick<typeof SdkTrace, 'AlwaysOnSampler' | 'AlwaysOffSampler' | 'TraceIdRatioBasedSampler' | 'ParentBasedSampler'>,
+  env: NodeJS.ProcessEnv = process.env,
+): { sampler: Sampler; batch: Omit<BatchSpanProcessorOptions, 'exporter'>; spanLimits: SpanLimits } {
+  const { AlwaysOnSampler, AlwaysOffSampler, TraceIdRatioBasedSampler, ParentBasedSampler } = sdk;
+  const samplers: Record<string, () => Sampler> = {
+    always_on: () => new AlwaysOnSampler(),
+    always_off: () => new AlwaysOffSampler(),
+    traceidratio: () => new TraceIdRatioBasedSampler(ratio(env)),
+    parentbased_always_on: () => new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    parentbased_always_off: () => new ParentBasedSampler({ root: new AlwaysOffSampler() }),
+    parentbased_traceidratio: () => new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio(env)) }),
+  };
+  const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() ?? '';
+  const sampler = (Object.hasOwn(samplers, name) ? samplers[name] : samplers.parentbased_always_on) as () => Sampler;
+  return {
+    sampler: sampler(),
+    batch: defined({
+      scheduledDelayMillis: count(env, 'OTEL_BSP_SCHEDULE_DELAY'),
+      exportTimeoutMillis: count(env, 'OTEL_BSP_EXPORT_TIMEOUT'),
+      maxQueueSize: count(env, 'OTEL_BSP_MAX_QUEUE_SIZE'),
+      maxExportBatchSize: count(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'),
+    }),
+    spanLimits: defined({
+      attributeValueLengthLimit: count(env, 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'),
+      attributeCountLimit: count(env, 'OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT', 'OTEL_ATTRIBUTE_COUNT_LIMIT'),
+      linkCountLimit: count(env, 'OTEL_SPAN_LINK_COUNT_LIMIT'),
+      eventCountLimit: count(env, 'OTEL_SPAN_EVENT_COUNT_LIMIT'),
+      attributePerEventCountLimit: count(env, 'OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT'),
+      attributePerLinkCountLimit: count(env, 'OTEL_LINK_ATTRIBUTE_COUNT_LIMIT'),
+    }),
+  };
+}
+
 /**
  * Starts tracing for `serviceName` (the `service.name` of its spans, unless OTEL_SERVICE_NAME says
  * otherwise), with `extra` instrumentations besides the common ones, when the environment asks for it.
  */
 export function startTracing(serviceName: string, extra: () => Instrumentation[] = () => [], env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
   if (!tracingEnabled(env)) return undefined;
-  const { NodeTracerProvider, BatchSpanProcessor } = loadWhenTracing<typeof SdkTraceNode>('@opentelemetry/sdk-trace-node');
+  const { context, propagation, trace } = loadWhenTracing<typeof Api>('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = loadWhenTracing<typeof ContextAsyncHooks>('@opentelemetry/context-async-hooks');
+  const { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } = loadWhenTracing<typeof Core>('@opentelemetry/core');
+  const sdk = loadWhenTracing<typeof SdkTrace>('@opentelemetry/sdk-trace');
   const { OTLPTraceExporter } = loadWhenTracing<typeof OtlpHttp>('@opentelemetry/exporter-trace-otlp-http');
   const { resourceFromAttributes, defaultResource, envDetector, detectResources } = loadWhenTracing<typeof Resources>('@opentelemetry/resources');
   const { registerInstrumentations } = loadWhenTracing<typeof InstrumentationApi>('@opentelemetry/instrumentation');
@@ -61,8 +129,18 @@ export function startTracing(serviceName: string, extra: () => Instrumentation[]
     .merge(resourceFromAttributes({ 'service.name': serviceName, 'service.namespace': 'fedstack' }))
     // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
     .merge(detectResources({ detectors: [envDetector] }));
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
-  provider.register();
+  const { sampler, batch, spanLimits } = traceSdkOptions(sdk, env);
+  const provider = new sdk.TracerProvider({
+    resource,
+    sampler,
+    spanLimits,
+    spanProcessors: [new sdk.BatchSpanProcessor({ ...batch, exporter: new OTLPTraceExporter() })],
+  });
+  // What SDK 2's NodeTracerProvider.register() did: context through async calls, W3C trace context and
+  // baggage in and out, and this provider behind the API.
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  trace.setGlobalTracerProvider(provider);
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [

@@ -50,8 +50,11 @@ const charColumnsOf = new WeakMap();
 /**
  * 2. PostgreSQL's internal `"char"` type (OID 18), which the schema engine's catalog queries return and
  * adapter-pg cannot map ("Column type 'char' could not be deserialized" in `migrate diff`): such columns
- * pass the adapter as text and reach the engine as characters. Upstream: no issue found; related
- * prisma/orm#27403 (migrate through adapter-pg in prisma.config.ts).
+ * pass the adapter as text and reach the engine as characters. Upstream: prisma/orm#27403 ("Prisma
+ * Migrate fails when using @prisma/adapter-pg through prisma.config.ts"), the same failure for the
+ * catalogs' `name` type (OID 19), which adapter-pg 7 now maps; `"char"` (OID 18) is still unmapped, and
+ * no issue names it (searched 2026-12-02; prisma/orm#28145 is the same class, for raw queries on the
+ * catalogs).
  *
  * @template T
  * @param {T} result
@@ -94,8 +97,11 @@ class CatalogFriendlyClient extends pg.Client {
  * 3. The migration connection, built from separate fields rather than a connection string: pg lets
  * `connectionString` override `database`, so the stock adapter's shadow database pool connected to the
  * main database and replayed every migration there (P3006 "failed to apply cleanly to the shadow
- * database"). Upstream: no issue found. Each history's `_prisma_migrations` lives in its service's schema,
- * the only one on the search path (ADR 0006).
+ * database"). Upstream: no prisma/orm issue exists (searched 2026-12-02); adapter-pg's
+ * `connectToShadowDb` still builds its pool as `{ ...config, database }`. The cause is pg's: beside a
+ * `connectionString` it ignores `user`, `password` and `database` (brianc/node-postgres#3327, open), so
+ * a fix belongs in adapter-pg, which would have to parse the string as this does. Each history's
+ * `_prisma_migrations` lives in its service's schema, the only one on the search path (ADR 0006).
  *
  * @param {string} url the database owner's connection
  * @param {string} service
@@ -188,7 +194,10 @@ class MigrationAdapterFactory extends PrismaPg {
  * taken, and every `migrate deploy` waited 10 s before exiting (0.7 s without). An async hook (Node's API
  * for observing resources; nothing is replaced) unrefs the timers the engine's WebAssembly creates: they
  * still fire, but no longer keep the process alive on their own. Only the CLI process enables it
- * (prisma.config.ts). Upstream: no issue found.
+ * (prisma.config.ts). Upstream: none exists (searched 2026-12-02), and none is likely: the WebAssembly
+ * schema engine (`engine: "js"`) is an early-access path of Prisma 6 that Prisma 7 removed (ADR 0001), so
+ * the timer is fixed only if 6.x gets a release for it. prisma/orm#29169 (the CLI not exiting after
+ * `migrate deploy`) is the native engine's, on Alpine, with another cause.
  *
  * @returns {import('node:async_hooks').AsyncHook} the enabled hook
  */
