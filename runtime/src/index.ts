@@ -1,6 +1,18 @@
 export { REPOSITORY_ROOT } from './paths';
 export { STACK, SERVICES, DEFAULT_PORTS, isService, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
-export { StartupError, ConfigError, ErrorCode, AppError, badUserInput, unauthenticated, forbidden, notFound, conflict, rateLimited } from './errors';
+export {
+  StartupError,
+  ConfigError,
+  ErrorCode,
+  AppError,
+  badUserInput,
+  unauthenticated,
+  forbidden,
+  notFound,
+  conflict,
+  rateLimited,
+  type ErrorTranslator,
+} from './errors';
 export {
   setting,
   readSettings,
