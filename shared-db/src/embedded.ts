@@ -97,15 +97,39 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     });
   }
   let stopping = false;
+  const stop = async () => {
+    stopping = true;
+    await server.stop();
+    if (options.ephemeral) await removeDataDir(options.dataDir);
+  };
+  // A server in the caller's process group (a test run's) goes when the caller is told to stop, as with
+  // the package's own exit hook; one detached is stopped by the caller, in its own time.
+  if (!options.detached) void server.exited.then(stopWithProcess(stop));
   return {
     url,
     pid: server.pid,
     // A stop asked for is not news; an exit nobody asked for is.
     exited: server.exited.then((how) => (stopping ? new Promise<string>(() => undefined) : how)),
-    async stop() {
-      stopping = true;
-      await server.stop();
-      if (options.ephemeral) await removeDataDir(options.dataDir);
-    },
+    stop,
   };
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Stops the server when this process gets a stop signal, then lets the signal do what it would have
+ * done (end the process, unless someone else handles it); returns what forgets the hook.
+ */
+function stopWithProcess(stop: () => Promise<void>): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    forget();
+    void stop().finally(() => {
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  const forget = () => {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return forget;
 }

