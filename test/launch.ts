@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, STACK, freePort, portVariable } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
@@ -15,10 +16,12 @@ export interface Launch {
   until(text: string, timeoutMs?: number): Promise<void>;
 }
 
-export function launch(env: NodeJS.ProcessEnv): Launch {
+/** `detached`: the launcher leads a process group of its own, as a shell's foreground job does, for a test to signal the whole group as a terminal does. */
+export function launch(env: NodeJS.ProcessEnv, options: { detached?: boolean } = {}): Launch {
   const child = spawn(process.execPath, [path.join(REPOSITORY_ROOT, 'scripts', 'dist', 'start.js')], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let output = '';
   let closed = false;
@@ -91,4 +94,19 @@ export function launchSettings() {
       for (const drop of drops) await drop();
     },
   };
+}
+
+/** The processes `parent` started that still run, with their command lines (Linux's /proc). */
+export function childrenOf(parent: number): { pid: number; command: string }[] {
+  return readdirSync('/proc').flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return [];
+    try {
+      // The parent's id is the second field after the command's name, which is in parentheses and may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid === parent ? [{ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ') }] : [];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
 }

@@ -1,5 +1,12 @@
-import { freePort } from '@fedstack/runtime';
-import { launch, launchSettings, type Launch } from './launch';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { STACK, SERVICES, freePort, portVariable, type StackProcessName } from '@fedstack/runtime';
+import { httpStatus } from '@fedstack/scripts';
+import { graphql } from '@fedstack/service-kit/testing';
+import { demoAdmin, within } from './clients';
+import { childrenOf, launch, launchSettings, type Launch } from './launch';
 
 // `npm start` as a user runs it; what a healthy start looks like is in readme.test.ts.
 
@@ -23,4 +30,79 @@ describe('npm start', () => {
     expect(run.output()).not.toContain('Everything is ready');
     expect(run.output()).toMatch(/error: the first query through the gateway, which every subgraph answers part of, failed: .*\(payments\)/);
   }, 180_000);
+});
+
+/**
+ * `npm start` on its own embedded PostgreSQL, as on a fresh machine, in a process group of its own as a
+ * shell runs a foreground job: a process that dies is started again, the database included, and Ctrl-C
+ * (SIGINT to the whole group) stops the services, then the database, and says so in one line.
+ */
+describe('npm start, when a process dies and when Ctrl-C stops it', () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let run: Launch;
+  const pid = () => run.child.pid as number;
+  const ready = (name: StackProcessName) => httpStatus(`http://127.0.0.1:${env[portVariable(name)]}/readyz`, 5000).catch(() => 0);
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-launcher-'));
+    env = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'info' };
+    for (const { name } of STACK) env[portVariable(name)] = String(await freePort());
+    run = launch(env, { detached: true });
+    await run.until('Everything is ready.', 240_000);
+  }, 300_000);
+
+  afterAll(async () => {
+    if (run.child.exitCode === null) {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('starts a service killed with kill -9 again, saying why, and the stack answers as before', async () => {
+    const payments = childrenOf(pid()).find(({ command }) => command.includes('subgraphs/payments/dist/main.js'));
+    process.kill(payments?.pid as number, 'SIGKILL');
+    await run.until('payments stopped unexpectedly (signal SIGKILL); restarting it in 1 s (restart 1 of 5 allowed within 10 minutes)', 30_000);
+    await run.until('payments restarted and ready.', 60_000);
+    expect(childrenOf(pid()).find(({ command }) => command.includes('subgraphs/payments/dist/main.js'))?.pid).not.toBe(payments?.pid);
+    const gateway = `http://127.0.0.1:${env.GATEWAY_PORT}/graphql`;
+    const answer = await graphql(gateway, '{ me { email paymentTotals { currency } } }', { token: (await demoAdmin(gateway)).accessToken });
+    expect(answer.errors).toBeUndefined();
+  }, 120_000);
+
+  it('starts its embedded PostgreSQL killed with kill -9 again, and every service is ready again without having stopped', async () => {
+    const from = run.output().length;
+    const postmaster = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGKILL');
+    await run.until('the embedded PostgreSQL stopped unexpectedly (signal SIGKILL); restarting it in 1 s', 30_000);
+    await run.until('the embedded PostgreSQL restarted and ready.', 90_000);
+    for (const service of SERVICES) await within(30_000, async () => (await ready(service)) === 200);
+    expect(run.output().slice(from)).not.toMatch(/(gateway|auth|profile|payments|admin) stopped unexpectedly/);
+  }, 150_000);
+
+  it('on Ctrl-C stops the services, then the database, with no database error on the way out, and says so in one line', async () => {
+    const owner = /database \(embedded PostgreSQL, owner\): (\S+)/.exec(run.output())?.[1] as string;
+    const database = new pg.Client(owner);
+    await database.connect();
+    const databaseStoppedAt = new Promise<number>((resolve) => {
+      database.on('error', () => resolve(Date.now()));
+      database.on('end', () => resolve(Date.now()));
+    });
+    const from = run.output().length;
+    // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+    process.kill(-pid(), 'SIGINT');
+    expect(await run.exited).toBe(0);
+    const lines = run
+      .output()
+      .slice(from)
+      .split('\n')
+      .filter((line) => line.trim());
+    const logs = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { level: string; msg: string; service: string; time: string });
+    expect(logs.filter(({ level }) => level !== 'info' && level !== 'debug')).toEqual([]);
+    const stopped = logs.filter(({ msg }) => msg === 'stopped');
+    expect(stopped.map(({ service }) => service).sort()).toEqual(['admin', 'auth', 'gateway', 'payments', 'profile']);
+    expect(await databaseStoppedAt).toBeGreaterThanOrEqual(Math.max(...stopped.map(({ time }) => Date.parse(time))));
+    expect(lines.filter((line) => !line.startsWith('{'))).toEqual(['Stopped: gateway, auth, profile, payments, admin and the embedded PostgreSQL.']);
+  }, 120_000);
 });

@@ -20,6 +20,10 @@ export interface ProcessStack {
   /** SIGSTOP: the process holds its connections and answers nothing, as a hung one does; `thaw` resumes it. */
   freeze(name: StackProcessName): void;
   thaw(name: StackProcessName): void;
+  /** What a process wrote to stdout and stderr (JSON logs, and anything printed outside them), since the stack started. */
+  output(name: StackProcessName): string;
+  /** Processes that exited without the test stopping them, and how. */
+  unexpectedExits(): { name: StackProcessName; code: number | null; signal: NodeJS.Signals | null }[];
   stop(): Promise<void>;
 }
 
@@ -34,14 +38,24 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
   const processes = planStack(ports);
   const env: NodeJS.ProcessEnv = { ...process.env, ...tokens.env, ...routing(processes, HOST, {}), HOST, LOG_LEVEL: 'warn', ...extraEnv };
   const running = new Map<StackProcessName, ChildProcess>();
+  const outputs = new Map<StackProcessName, string>();
+  const unexpected: ReturnType<ProcessStack['unexpectedExits']> = [];
   const target = (name: StackProcessName) => processes.find((entry) => entry.name === name) as PlannedProcess;
   const stack: ProcessStack = {
     gatewayUrl: `http://${HOST}:${target('gateway').port}/graphql`,
     env,
     tokens,
     async start(name, extra = {}) {
-      const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'ignore', 'inherit']);
+      const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'pipe', 'pipe']);
       running.set(name, child);
+      const record = (chunk: Buffer) => outputs.set(name, (outputs.get(name) ?? '') + chunk.toString());
+      child.stdout?.on('data', record);
+      child.stderr?.on('data', (chunk: Buffer) => {
+        record(chunk);
+        process.stderr.write(chunk);
+      });
+      // A process the test stops or kills has left `running` by the time it exits.
+      child.on('exit', (code, signal) => running.get(name) === child && unexpected.push({ name, code, signal }));
       await waitUntilReady(target(name), HOST, child);
     },
     async terminate(name) {
@@ -67,11 +81,14 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
     thaw(name) {
       running.get(name)?.kill('SIGCONT');
     },
+    output: (name) => outputs.get(name) ?? '',
+    unexpectedExits: () => [...unexpected],
     async stop() {
       // A frozen process could not act on the stop signal.
-      for (const child of running.values()) child.kill('SIGCONT');
-      await Promise.all([...running.values()].map(stopProcess));
+      const children = [...running.values()];
       running.clear();
+      for (const child of children) child.kill('SIGCONT');
+      await Promise.all(children.map(stopProcess));
     },
   };
   try {

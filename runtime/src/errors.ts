@@ -105,11 +105,27 @@ function withField(formatted: GraphQLFormattedError): GraphQLFormattedError {
 }
 
 /**
- * Apollo's `formatError`: client-safe errors pass with their code; anything else becomes a generic
+ * Turns an error a process recognises (its database unreachable, say) into the one its clients are
+ * told; undefined for any other.
+ */
+export type ErrorTranslator = (error: unknown) => AppError | undefined;
+
+/**
+ * Apollo's `formatError`: an error `translate` recognises is answered as what it translates to, with no
+ * stack; client-safe errors pass with their code; anything else becomes a generic
  * INTERNAL_SERVER_ERROR when `mask` is set (production), with no message details or stack.
  */
-export function formatErrorFor(mask: boolean) {
+export function formatErrorFor(mask: boolean, translate?: ErrorTranslator) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const known = translate?.(error);
+    if (known) {
+      return {
+        message: known.message,
+        ...(formatted.locations ? { locations: formatted.locations } : {}),
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { ...known.extensions },
+      };
+    }
     if (isClientSafe(error)) {
       const named = withField(formatted);
       if (!mask) return named;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Logger } from './logger';
-import type { ServiceMetrics } from './metrics';
+import { scrapeText, type ServiceMetrics } from './metrics';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -61,6 +61,12 @@ export function listen(
   });
 }
 
+/** Logs a metric left out of a scrape because its collector failed. */
+export function metricFailed(logger: Logger) {
+  return (metric: string, error: unknown) =>
+    logger.warn({ metric, reason: error instanceof Error ? error.message : String(error) }, 'a metric could not be collected; left out of this scrape');
+}
+
 /**
  * What every process serves besides GraphQL: request ids, `GET /healthz` (alive), `GET /readyz` (ready
  * when `checkReady` resolves; 503 with its reason when it throws) and `GET /metrics` when given metrics.
@@ -88,7 +94,7 @@ export function operationalRoutes(
   const { metrics } = options;
   if (metrics) {
     app.get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+      res.type(metrics.registry.contentType).send(await scrapeText(metrics.registry, metricFailed(options.logger)));
     });
   }
 }

@@ -12,6 +12,7 @@ export {
   conflict,
   rateLimited,
   formatErrorFor,
+  type ErrorTranslator,
 } from './errors';
 export {
   setting,

@@ -56,3 +56,20 @@ export class ServiceMetrics {
     return this.operations.label(name);
   }
 }
+
+/**
+ * The registry's text for one scrape, without the metrics whose collector failed (one that reads a
+ * database that is down, say), each reported to `failed`: one failing collector would otherwise fail
+ * the whole scrape, and the rest is what an operator needs most while something is down.
+ */
+export async function scrapeText(registry: Registry, failed: (metric: string, error: unknown) => void): Promise<string> {
+  const texts = await Promise.all(
+    registry.getMetricsAsArray().map((metric) =>
+      registry.getSingleMetricAsString(metric.name).catch((error: unknown) => {
+        failed(metric.name, error);
+        return undefined;
+      }),
+    ),
+  );
+  return `${texts.filter((text) => text !== undefined).join('\n\n')}\n`;
+}

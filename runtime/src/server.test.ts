@@ -1,8 +1,9 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
+import { Gauge } from 'prom-client';
 import { loadServerConfig } from './config';
-import { badUserInput } from './errors';
+import { AppError, ErrorCode, badUserInput, type ErrorTranslator } from './errors';
 import { createGraphQLServer, type GraphQLServer } from './server';
 
 /** A schema with one answer, one client error, one internal error and one slow field (`reached` when it starts). */
@@ -51,7 +52,7 @@ describe('createGraphQLServer', () => {
   let ready: Error | undefined;
   const servers: GraphQLServer[] = [];
 
-  async function start(env: NodeJS.ProcessEnv): Promise<string> {
+  async function start(env: NodeJS.ProcessEnv, translateError?: ErrorTranslator): Promise<string> {
     const release = new Promise<void>((resolve) => {
       releaseSlow = resolve;
     });
@@ -68,6 +69,7 @@ describe('createGraphQLServer', () => {
         if (ready) throw ready;
       },
       logDestination,
+      ...(translateError ? { translateError } : {}),
     });
     servers.push(server);
     return server.listen();
@@ -138,6 +140,38 @@ describe('createGraphQLServer', () => {
     await post(url, { query: 'query Greeting { hello }' });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^graphql_requests_total\{operation="Greeting",outcome="ok",service="gateway"\} 1$/m);
+  });
+
+  it('answers an error it recognises as what that means to a client, counted under its code and not logged as internal', async () => {
+    const unreachable = (error: unknown) => String((error as { originalError?: Error }).originalError?.message).includes('10.0.0.5');
+    const url = await start({}, (error) =>
+      unreachable(error) ? new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, 'Try again shortly', { serviceName: 'x' }) : undefined,
+    );
+    const body = (await (await post(url, { query: 'query Both { broken refused }' })).json()) as {
+      errors: { message: string; extensions: Record<string, unknown> }[];
+    };
+    expect(body.errors.map(({ message, extensions }) => ({ message, extensions }))).toEqual([
+      { message: 'Try again shortly', extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'x' } },
+      { message: 'name: must be at most 10 characters (got 11)', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) },
+    ]);
+    expect(lines.some((line) => line.includes('internal error'))).toBe(false);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="gateway"\} 1$/m);
+  });
+
+  it('serves its metrics when a collector fails (one reading a database that is down), leaving that one out and saying which', async () => {
+    const url = await start({});
+    new Gauge({
+      name: 'reads_a_database',
+      help: 'A gauge whose collector fails',
+      registers: [(servers[0] as GraphQLServer).metrics.registry],
+      collect: () => Promise.reject(new Error('connect ECONNREFUSED')),
+    });
+    const response = await fetch(`${url}/metrics`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain('graphql_requests_total');
+    expect(text).not.toContain('reads_a_database');
+    expect(lines.some((line) => line.includes('"metric":"reads_a_database"') && line.includes('connect ECONNREFUSED'))).toBe(true);
   });
 
   it('serves metrics on a port of their own when given one, never on the API port in production', async () => {

@@ -8,10 +8,10 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware, type ExpressContextFunctionArgument } from '@as-integrations/express5';
 import type { ServerConfig } from './config';
-import { ErrorCode, formatErrorFor, isClientSafe } from './errors';
-import { httpErrorHandler, listen, operationalRoutes } from './http';
+import { ErrorCode, formatErrorFor, isClientSafe, type ErrorTranslator } from './errors';
+import { httpErrorHandler, listen, metricFailed, operationalRoutes } from './http';
 import { createLogger, type LogDestination, type Logger } from './logger';
-import { ServiceMetrics } from './metrics';
+import { ServiceMetrics, scrapeText } from './metrics';
 
 /** Apollo Sandbox for a browser's GET /graphql outside production; nothing at all in production. */
 function landingPage(production: boolean): ApolloServerPlugin {
@@ -19,7 +19,7 @@ function landingPage(production: boolean): ApolloServerPlugin {
 }
 
 /** Metrics and a log line for every operation, and the real error behind every masked one. */
-function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logger: Logger }> {
+function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTranslator | undefined): ApolloServerPlugin<{ logger: Logger }> {
   return {
     async requestDidStart({ contextValue }) {
       const started = performance.now();
@@ -27,8 +27,10 @@ function observabilityPlugin(metrics: ServiceMetrics): ApolloServerPlugin<{ logg
       return {
         async didEncounterErrors({ errors, operationName }) {
           for (const error of errors) {
-            const safe = isClientSafe(error);
-            const given = error.extensions?.code;
+            // A recognised error is counted as what the client is told, and is no internal error.
+            const known = translate?.(error);
+            const safe = known !== undefined || isClientSafe(error);
+            const given = known?.code ?? error.extensions?.code;
             const code = safe && typeof given === 'string' ? given : ErrorCode.INTERNAL_SERVER_ERROR;
             codes.push(code);
             metrics.errors.inc({ code });
@@ -96,6 +98,8 @@ export interface GraphQLServerDefinition<C extends BaseContext & { logger: Logge
   context(args: ExpressContextFunctionArgument, base: { requestId: string; logger: Logger }): Promise<C>;
   /** Ready to serve (GET /readyz): resolves, or throws with the reason. */
   checkReady(): Promise<void>;
+  /** Errors this process recognises, and what its clients are told instead (a subgraph's database unreachable). */
+  translateError?: ErrorTranslator;
   /** Express middleware before the GraphQL endpoint's body parser (CORS...). */
   before?: express.RequestHandler[];
   /** Routes besides GraphQL and the operational ones (a JWKS, the internal API...). */
@@ -186,7 +190,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     includeStacktraceInErrorResponses: !config.production,
     // "Did you mean …?" would describe the schema that introspection being off keeps to itself.
     hideSchemaDetailsFromClientErrors: config.production,
-    formatError: formatErrorFor(config.production),
+    formatError: formatErrorFor(config.production, definition.translateError),
     allowBatchedHttpRequests: false,
     // The process stops the server on SIGTERM itself (runtime's `serve`). Apollo's own handler would race
     // it: Apollo 5 leaves a second stop() waiting forever, and the process would hang until SIGKILL.
@@ -194,7 +198,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     logger: logger.child({ component: 'apollo' }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      observabilityPlugin(metrics),
+      observabilityPlugin(metrics, definition.translateError),
       operationChoicePlugin(),
       landingPage(config.production),
       ...plugins,
@@ -209,7 +213,10 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
   if (serveMetrics && config.metricsPort === undefined && config.production) {
     logger.warn('metrics are not served: set METRICS_PORT to give them a port of their own');
   }
-  const metricsServer = !serveMetrics || config.metricsPort === undefined ? undefined : metricsOnly(metrics.registry, config.timeouts);
+  const metricsServer =
+    !serveMetrics || config.metricsPort === undefined
+      ? undefined
+      : metricsOnly({ contentType: metrics.registry.contentType, metrics: () => scrapeText(metrics.registry, metricFailed(logger)) }, config.timeouts);
   definition.routes?.(app);
   const attached = definition.attach?.(httpServer, app);
   const context: ContextFunction<[ExpressContextFunctionArgument], C> = (args) => {

@@ -76,18 +76,21 @@ export async function assertPortsFree(processes: PlannedProcess[], host: string)
  * Starts one process of the stack with `env` plus its port. A subgraph trusts the client address the
  * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs. `node` is the
  * runtime to run it on (the benchmark runs the stack on Node 24 as well); an absolute `entry` runs
- * another checkout's build (the benchmark's baseline).
+ * another checkout's build (the benchmark's baseline). `detached` starts it in a session of its own,
+ * out of the terminal's process group: Ctrl-C then reaches only the launcher, which stops it in turn.
  */
 export function startProcess(
   target: PlannedProcess,
   env: NodeJS.ProcessEnv,
   stdio: StdioOptions = ['ignore', 'inherit', 'inherit'],
   node: string = process.execPath,
+  detached = false,
 ): ChildProcess {
   const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
   return spawn(node, [path.resolve(REPOSITORY_ROOT, target.entry)], {
     env: { ...env, ...trust, [target.portVariable]: String(target.port) },
     stdio,
+    detached,
   });
 }
 

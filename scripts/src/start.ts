@@ -1,30 +1,65 @@
-import type { ChildProcess } from 'node:child_process';
 import { readSettings, runMain } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
 import { firstQuery } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
+import { Supervisor, type Running, type Supervised } from './supervisor';
 
 /**
  * `npm start`: the database (embedded unless DATABASE_URL is set) with roles, migrations, grants and
  * demo data, then every service as its own process. Success is printed only once each one's /readyz
- * answers and a query through the gateway reaches every subgraph; Ctrl-C stops everything it started.
+ * answers and a query through the gateway reaches every subgraph. A process that dies afterwards is
+ * started again (supervisor.ts). Every process runs in a session of its own, so that Ctrl-C reaches
+ * this one alone, which stops the gateway, then the subgraphs, then the database, and says so.
  */
 async function main(): Promise<void> {
   const { HOST, LOG_LEVEL } = readSettings(process.env, LAUNCHER_SETTINGS);
   const processes = planStack();
   await assertPortsFree(processes, HOST);
-  const database = await provisionServer();
-  const children: ChildProcess[] = [];
-  let stopping = false;
-  const stopAll = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    await Promise.all(children.map(stopProcess));
-    await database.stop();
-    process.exit(code);
+  const database = await provisionServer({ detached: true });
+  let env: NodeJS.ProcessEnv = {};
+  const services = processes.map((target): Supervised => ({
+    name: target.name,
+    start: () => {
+      const child = startProcess(target, env, undefined, undefined, true);
+      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`)));
+      return { ready: waitUntilReady(target, HOST, child), exited, stop: () => stopProcess(child) };
+    },
+  }));
+  const embedded: Supervised = {
+    name: 'the embedded PostgreSQL',
+    start: () => {
+      const ready = database.restart();
+      return {
+        ready,
+        exited: ready.then(
+          () => database.exited(),
+          (error: Error) => error.message,
+        ),
+        stop: () => database.stop(),
+      };
+    },
   };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  const gateway = services.filter((unit) => unit.name === 'gateway');
+  const subgraphs = services.filter((unit) => unit.name !== 'gateway');
+  const started: Supervised[] = [];
+
+  const supervisor = new Supervisor({ info: (line) => console.log(line), error: (line) => console.error(line) }, (reason) => {
+    console.error(`error: ${reason}; stopping everything`);
+    void stopAll(1);
+  });
+  let stopping: Promise<void> | undefined;
+  function stopAll(code: number): Promise<void> {
+    stopping ??= (async () => {
+      await supervisor.stop([gateway, subgraphs, database.embedded ? [embedded] : []]);
+      const stopped = [...gateway, ...subgraphs].filter((unit) => started.includes(unit)).map((unit) => unit.name);
+      if (database.embedded) stopped.push(embedded.name);
+      console.log(`Stopped: ${listed(stopped)}.`);
+      process.exit(code);
+    })();
+    return stopping;
+  }
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
+  if (database.embedded) supervisor.watch(embedded, { ready: Promise.resolve(), exited: database.exited(), stop: () => database.stop() });
 
   try {
     await prepareDatabases(database.env, { quiet: true });
@@ -33,28 +68,27 @@ async function main(): Promise<void> {
     console.log(
       `Databases ready (${database.embedded ? 'embedded PostgreSQL' : 'your server'}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`,
     );
-    const env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL };
-    for (const target of processes) {
-      const child = startProcess(target, env);
-      children.push(child);
-      child.on('exit', (code, signal) => {
-        if (stopping) return;
-        console.error(`error: ${target.name} stopped unexpectedly (${signal ?? `exit code ${code}`}); stopping everything`);
-        void stopAll(1);
-      });
+    env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL };
+    const running: Running[] = [];
+    for (const unit of services) {
+      const child = unit.start();
+      running.push(child);
+      started.push(unit);
+      supervisor.watch(unit, child);
     }
-    await Promise.all(processes.map((target, index) => waitUntilReady(target, HOST, children[index] as ChildProcess)));
+    await Promise.all(running.map((child) => child.ready));
     await firstQuery(`http://${HOST}:${gatewayOf(processes).port}/graphql`, DEMO_ADMIN);
   } catch (error) {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     await stopAll(1);
     return;
   }
+  supervisor.supervise();
 
-  const gateway = gatewayOf(processes);
+  const gatewayProcess = gatewayOf(processes);
   console.log('');
-  console.log(`GraphQL API (gateway): http://${HOST}:${gateway.port}/graphql  (open it in a browser for Apollo Sandbox)`);
-  for (const { name, port } of processes.filter((target) => target !== gateway)) {
+  console.log(`GraphQL API (gateway): http://${HOST}:${gatewayProcess.port}/graphql  (open it in a browser for Apollo Sandbox)`);
+  for (const { name, port } of processes.filter((target) => target !== gatewayProcess)) {
     console.log(`  ${name} subgraph: http://${HOST}:${port}/graphql`);
   }
   if (database.embedded) {
@@ -69,6 +103,11 @@ async function main(): Promise<void> {
 
 function gatewayOf(processes: PlannedProcess[]): PlannedProcess {
   return processes.find((target) => target.name === 'gateway') as PlannedProcess;
+}
+
+/** `a, b and c`. */
+function listed(names: string[]): string {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : (names[0] ?? 'nothing');
 }
 
 runMain(main);

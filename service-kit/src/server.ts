@@ -7,6 +7,7 @@ import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, 
 import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import { databaseMetrics } from './database-metrics';
+import { databaseOutage } from './database-outage';
 import type { ServiceConfig } from './config';
 import {
   createInternalClient,
@@ -129,7 +130,11 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       database.observe(event);
       options.onQuery?.(event);
     },
+    onConnectionLost: (error) => logger.warn({ reason: error.message }, 'lost the connection to the database; requests fail until it is back'),
   });
+  const outage = databaseOutage(definition.service);
+  // Without its account the whole request fails: 503, which the gateway's circuit breaker counts.
+  const requestOutage = databaseOutage(definition.service, { http: { status: 503 } });
   database.attach(db);
   const verifyToken =
     options.verifyToken ??
@@ -147,6 +152,10 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     accountEvents = view.handlers;
   }
   const deps: SubgraphDeps<S> = { db, services, logger, metrics };
+  const lookupAccount = (viewer: { userId: string; sessionId: string }) =>
+    accounts.lookup(viewer.userId, viewer.sessionId).catch((error: unknown) => {
+      throw requestOutage(error) ?? error;
+    });
   const relay = definition.publishes
     ? new OutboxRelay({
         service: definition.service,
@@ -179,12 +188,13 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       const token = await authenticate(req.headers.authorization, verifyToken);
       const request: RequestContext = {
         ...base,
-        auth: token.viewer ? applyAccountPolicy(token.viewer, await accounts.lookup(token.viewer.userId, token.viewer.sessionId)) : token,
+        auth: token.viewer ? applyAccountPolicy(token.viewer, await lookupAccount(token.viewer)) : token,
         clientAddress: req.ip,
         userAgent: req.headers['user-agent']?.slice(0, 512),
       };
       return definition.context(request, deps);
     },
+    translateError: outage,
     checkReady: async () => {
       await within(
         db.$queryRawUnsafe('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))),

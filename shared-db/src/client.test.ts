@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { createServiceClient, type QueryEvent } from './client';
 import { ownerUrlFor } from './config';
-import { SERVICES } from '@fedstack/runtime';
+import { isDatabaseUnavailable } from './errors';
+import { SERVICES, freePort } from '@fedstack/runtime';
 
 describe('createServiceClient', () => {
   it('connects as the service role and reports every statement it runs', async () => {
@@ -83,6 +84,66 @@ describe('createServiceClient', () => {
       expect((await owner.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [backend?.pid])).rows).toEqual([{ n: 0 }]);
     } finally {
       await owner.end();
+    }
+  });
+
+  it('outlives the server ending its connections, idle or mid-transaction: the transaction fails saying so, and the pool connects again', async () => {
+    const lost: Error[] = [];
+    let reportLost: () => void = () => undefined;
+    const lostOne = new Promise<void>((resolve) => (reportLost = resolve));
+    const payments = createServiceClient('payments', {
+      poolSize: 2,
+      onConnectionLost: (error) => {
+        lost.push(error);
+        reportLost();
+      },
+    });
+    const owner = new pg.Client(ownerUrlFor('payments', process.env));
+    await owner.connect();
+    const backend = { name: 'test_backend_pid', text: 'SELECT pg_backend_pid() AS pid' };
+    const ended: number[] = [];
+    try {
+      const transaction = payments.sqlTransaction(async (tx) => {
+        const [own] = await tx.sql<{ pid: number }>(backend, []);
+        // The other connection, made while this one is checked out, is idle in the pool once this returns.
+        const [idle] = await payments.sql<{ pid: number }>(backend, []);
+        ended.push(own?.pid ?? 0, idle?.pid ?? 0);
+        // As when the server restarts or fails over: every session of the service ended, this one mid-transaction.
+        await owner.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [ended]);
+        await lostOne;
+        return tx.sql(backend, []);
+      });
+      const failure: unknown = await transaction.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(isDatabaseUnavailable(failure)).toBe(true);
+      // Reported once, for the idle connection; the broken one left the pool with its transaction.
+      expect(lost.map((error) => (error as { code?: string }).code)).toEqual(['57P01']);
+      const [again] = await payments.sql<{ pid: number }>(backend, []);
+      expect(ended).not.toContain(again?.pid);
+    } finally {
+      await owner.end();
+      await payments.$disconnect();
+    }
+  });
+
+  it('says the database is unavailable when nothing listens, whether Prisma or a prepared statement asked, and not for a bad statement', async () => {
+    const nowhere = createServiceClient('payments', { url: `postgresql://payments_svc:x@127.0.0.1:${await freePort()}/nowhere`, poolSize: 1 });
+    const here = createServiceClient('payments', { poolSize: 1 });
+    const failure = (work: Promise<unknown>) =>
+      work.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    try {
+      expect(isDatabaseUnavailable(await failure(nowhere.payment.count()))).toBe(true);
+      expect(isDatabaseUnavailable(await failure(nowhere.$queryRawUnsafe('SELECT 1')))).toBe(true);
+      expect(isDatabaseUnavailable(await failure(nowhere.sql({ name: 'test_one', text: 'SELECT 1' }, [])))).toBe(true);
+      expect(isDatabaseUnavailable(await failure(here.$queryRawUnsafe('SELECT no_such_column FROM payments.payments')))).toBe(false);
+      expect(isDatabaseUnavailable(await failure(here.sql({ name: 'test_bad', text: 'SELECT 1/0' }, [])))).toBe(false);
+    } finally {
+      await Promise.all([nowhere.$disconnect(), here.$disconnect()]);
     }
   });
 

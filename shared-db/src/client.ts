@@ -74,6 +74,11 @@ export interface ServiceClientOptions {
   poolSize?: number;
   /** Called after every SQL statement, for metrics and statement counting. */
   onQuery?: (event: QueryEvent) => void;
+  /**
+   * Called when the pool loses a connection it was not using (the server restarted, failed over or ended
+   * the session), once per outage: again only after a connection has been made since.
+   */
+  onConnectionLost?: (error: Error) => void;
 }
 
 type ClientConstructor = new (options: { adapter: PrismaPg }) => object;
@@ -130,6 +135,20 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     connectionString: url,
     max: options.poolSize ?? 10,
     ...(options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {}),
+  });
+  // A connection the server ends emits 'error' on its client and, if idle, on the pool; with nobody
+  // listening that is an uncaught exception, which ends the process. A lost connection is a normal
+  // event: an idle one leaves the pool, and a checked-out one fails its next statement, which the
+  // caller sees (then it is released as broken and leaves the pool too).
+  let outage = false;
+  pool.on('connect', (connection) => {
+    outage = false;
+    connection.on('error', () => undefined);
+  });
+  pool.on('error', (error) => {
+    if (outage) return;
+    outage = true;
+    options.onConnectionLost?.(error);
   });
   const PrismaClient = GENERATED[service]();
   // The pool is ours to end: Prisma disposes of it only if it ever connected, and `sql` may be all a process used.

@@ -5,6 +5,9 @@ import { explainConnectionError } from './errors';
 /** Connects, or fails with one line that names the setting and the problem. */
 export async function connectOrExplain(url: string, setting: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  // A connection the server ends (a restart) fails the statement under way or the next one, which the
+  // caller sees; its 'error' event, unheard, would end the process instead.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {

