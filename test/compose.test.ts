@@ -297,6 +297,12 @@ describe('docker-compose.yml', () => {
       expect(conf).toMatch(/resolver 127\.0\.0\.11 valid=\d+s/);
       expect(conf).toContain(`set $gateway http://gateway:${portOf('gateway')};`);
       expect(conf).toMatch(/listen 4000;/);
+      // Subscriptions: WebSocket upgrades passed on, SSE and multipart streams unbuffered and long-lived.
+      expect(conf).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+      expect(conf).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
+      expect(conf).toMatch(/map \$http_upgrade \$connection_upgrade \{\s*default upgrade;\s*'' '';\s*\}/);
+      expect(conf).toMatch(/proxy_buffering off;/);
+      expect(conf).toMatch(/proxy_read_timeout 1h;/);
       expect(setting(environmentOf('gateway'), 'TRUST_PROXY')).toBe('uniquelocal');
       const mount = mountsOf('edge')[0];
       expect({ file: mount?.volume, exists: existsSync(path.join(ROOT, mount?.volume ?? '')), readOnly: mount?.readOnly }).toEqual({
