@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type Service, forbidden, unauthenticated } from '@fedstack/runtime';
-import { eventHandler, type EventHandler } from './internal';
+import { eventHandler, type EventHandler } from './internal-api';
 import type { PreparedStatement, ServiceClient } from '@fedstack/shared-db';
 import type { RawExecutor } from './outbox';
 import type { RequestAuth, Viewer, ViewerRole } from './tokens';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { accountView, ACCOUNT_CHANGED, lockAccountForErasure, type RawQuerier } from './accounts';
-import { command, type CommandHandler } from './internal';
+import { command, type CommandHandler } from './internal-api';
 
 /**
  * Erasure is a saga that admin runs (docs/adr/0006-split-databases.md): it asks each service that holds a

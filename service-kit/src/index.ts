@@ -34,7 +34,7 @@ export {
   type InternalClient,
   type InternalHandlers,
   type InternalIdentity,
-} from './internal';
+} from './internal-api';
 export { enqueue, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
 export { WorkQueue, NotificationListener, backoffMs, brief, type Job, type JobStore, type WorkQueueOptions } from './background';
 export {

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { ServiceMetrics, SERVICES, createLogger, pollUntil, type Service } from '@fedstack/runtime';
 import { prepareDatabases, serviceConnection } from '@fedstack/shared-db';
 import { scratchDatabase } from '@fedstack/shared-db/testing';
-import { InternalCallError, type InternalClient } from './internal';
+import { InternalCallError, type InternalClient } from './internal-api';
 import { OutboxRelay, enqueue } from './outbox';
 import { LogCapture } from './testing';
 

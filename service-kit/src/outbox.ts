@@ -4,7 +4,7 @@ import pg from 'pg';
 import { Counter } from 'prom-client';
 import { SERVICES, type Service, type Logger, type ServiceMetrics } from '@fedstack/runtime';
 import { NotificationListener, WorkQueue, brief, type JobStore } from './background';
-import type { InternalClient } from './internal';
+import type { InternalClient } from './internal-api';
 
 /**
  * docs/adr/0007-outbox.md. A service that must tell others about a change writes the event into its own

@@ -17,7 +17,7 @@ import {
   replayGuard,
   type InternalClient,
   type InternalHandlers,
-} from './internal';
+} from './internal-api';
 import { gatewayOnly } from './gateway-only';
 import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Service } from '@fedstack/runtime';
-import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient, type InternalIdentity } from './internal';
+import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient, type InternalIdentity } from './internal-api';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from '@fedstack/runtime';
 
