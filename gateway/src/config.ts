@@ -35,6 +35,8 @@ export interface SubscriptionSettings {
   initTimeoutMs: number;
   /** Bytes waiting to be sent to one client before it is disconnected as a slow consumer. */
   maxBufferedBytes: number;
+  /** Events waiting for one subscription's client before the subscription is ended as a slow consumer. */
+  maxQueuedEvents: number;
 }
 
 export interface GatewayConfig extends ServerConfig {
@@ -129,6 +131,10 @@ const GATEWAY_SETTINGS = {
     integer(1_048_576, { min: 1024, max: 1_073_741_824 }),
     "bytes waiting to be sent to one subscriber before it is disconnected as a client that stopped reading (the gateway's memory does not grow with a backlog)",
   ),
+  SUBSCRIPTION_MAX_QUEUED_EVENTS: setting(
+    integer(100, { max: 100_000 }),
+    "events waiting for one subscription's client (over SSE, which waits for each write) before that subscription is ended as a slow consumer",
+  ),
 };
 
 /** Settings only the gateway's primary process reads (node:cluster). */
@@ -175,6 +181,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxPerUser: settings.SUBSCRIPTIONS_MAX_PER_USER,
       initTimeoutMs: settings.SUBSCRIPTION_INIT_TIMEOUT_MS,
       maxBufferedBytes: settings.SUBSCRIPTION_MAX_BUFFERED_BYTES,
+      maxQueuedEvents: settings.SUBSCRIPTION_MAX_QUEUED_EVENTS,
     },
     ...(assertionKey ? { assertionKey } : {}),
   };

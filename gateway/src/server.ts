@@ -71,19 +71,33 @@ const FIRST_QUERY = `mutation SignIn {
 
 /**
  * Altair, a GraphQL explorer served from the project's own dependencies (altair-static), at
- * /explorer/: unlike Apollo Sandbox at GET /graphql, it needs no internet.
+ * /explorer/: unlike Apollo Sandbox at GET /graphql, it needs no internet. It runs subscriptions over
+ * graphql-ws (the access token goes in its subscription "connection parameters" as `authorization`).
  */
 function explorerRoutes(app: express.Express): void {
-  const page = renderAltair({
-    baseURL: `${EXPLORER_PATH}/`,
-    endpointURL: '/graphql',
-    initialQuery: FIRST_QUERY,
-    disableAccount: true,
-    initialSettings: { 'alert.disableUpdateNotification': true, 'banners.disable': true },
-  });
+  // The page names the WebSocket endpoint for subscriptions absolutely (a browser opens a WebSocket by
+  // full URL), so it is rendered for the host the browser asked, once per host.
+  const pages = new Map<string, string>();
+  const pageFor = (request: express.Request) => {
+    const endpoint = `${request.protocol === 'https' ? 'wss' : 'ws'}://${request.headers.host ?? 'localhost'}/graphql`;
+    let page = pages.get(endpoint);
+    if (!page) {
+      page = renderAltair({
+        baseURL: `${EXPLORER_PATH}/`,
+        endpointURL: '/graphql',
+        subscriptionsEndpoint: endpoint,
+        initialSubscriptionRequestHandlerId: 'graphql-ws',
+        initialQuery: FIRST_QUERY,
+        disableAccount: true,
+        initialSettings: { 'alert.disableUpdateNotification': true, 'banners.disable': true },
+      });
+      if (pages.size < 16) pages.set(endpoint, page);
+    }
+    return page;
+  };
   // Express matches /explorer and /explorer/ alike; the page's relative asset URLs need the slash.
   app.get(EXPLORER_PATH, (req, res) => {
-    if (req.path.endsWith('/')) res.type('html').send(page);
+    if (req.path.endsWith('/')) res.type('html').send(pageFor(req));
     else res.redirect(301, `${EXPLORER_PATH}/`);
   });
   app.use(EXPLORER_PATH, express.static(getDistDirectory(), { index: false, maxAge: '1d' }));

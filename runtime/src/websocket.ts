@@ -84,19 +84,21 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
     const closed = protocol.opened(
       {
         protocol: socket.protocol,
-        send: (data) =>
-          new Promise<void>((resolve) => {
-            if (socket.readyState !== socket.OPEN) return resolve();
-            if (socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
-              options.onSlowConsumer?.();
-              logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
-              socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');
-              // A client that reads nothing may not read the close either.
-              setTimeout(() => socket.terminate(), 1000).unref();
-              return resolve();
-            }
-            socket.send(data, () => resolve());
-          }),
+        // Not waiting for each message to reach the network: what a client does not read piles up in the
+        // socket's buffer, which is bounded; past the bound the client is disconnected, and nothing upstream
+        // waits on it meanwhile.
+        send: (data) => {
+          if (socket.readyState !== socket.OPEN) return;
+          if (socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
+            options.onSlowConsumer?.();
+            logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
+            socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');
+            // A client that reads nothing may not read the close either.
+            setTimeout(() => socket.terminate(), 1000).unref();
+            return;
+          }
+          socket.send(data);
+        },
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
           socket.on('message', (data: Buffer, isBinary) => {

@@ -29,6 +29,12 @@ export interface SubscriptionExecutorOptions {
   dataSources(): ServiceMap;
   metrics: SubscriptionMetrics;
   production: boolean;
+  /**
+   * Events one subscription may have waiting for its client: a transport that waits for each write to
+   * reach the network (SSE) stops taking events from a client that stopped reading, and past this the
+   * subscription is ended rather than queueing without bound.
+   */
+  maxQueuedEvents: number;
 }
 
 /** Answers a fetch with what it was given: the primary's answer is the event itself. */
@@ -82,21 +88,47 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
     } as unknown as GatewayGraphQLRequestContext;
     const node = rest ? { kind: 'Sequence' as const, nodes: [primary, rest] } : primary;
     const stopActive = options.metrics.active(field);
+    // Events are taken from the subgraph as they come, into a bounded queue, whatever the client's pace.
+    const queue: FormattedExecutionResult[] = [];
+    let wake: (() => void) | undefined;
+    let ended: { error?: unknown; overflow?: boolean } | undefined;
+    const pump = (async () => {
+      try {
+        for await (const event of events) {
+          queue.push(event);
+          if (queue.length > options.maxQueuedEvents) {
+            ended = { overflow: true };
+            break;
+          }
+          wake?.();
+        }
+        ended ??= {};
+      } catch (error) {
+        ended = { error };
+      } finally {
+        wake?.();
+      }
+    })();
     try {
       for (;;) {
-        let next: IteratorResult<FormattedExecutionResult>;
-        try {
-          next = await events.next();
-        } catch (error) {
-          request.context.logger.info(
-            { subgraph: primary.serviceName, reason: String((error as { reason?: string }).reason ?? error) },
-            'upstream subscription ended',
-          );
-          yield { errors: masked([unavailable(primary.serviceName)]) as unknown as GraphQLError[] };
-          return;
+        const event = ended?.overflow ? undefined : queue.shift();
+        if (!event) {
+          if (ended?.overflow) {
+            options.metrics.slowConsumerDropped('queue');
+            request.context.logger.warn({ field, queued: queue.length }, 'subscriber not reading its events; subscription ended');
+            return;
+          }
+          if (ended?.error !== undefined) {
+            const reason = (ended.error as { reason?: string }).reason ?? String(ended.error);
+            request.context.logger.info({ subgraph: primary.serviceName, reason }, 'upstream subscription ended');
+            yield { errors: masked([unavailable(primary.serviceName)]) as unknown as GraphQLError[] };
+            return;
+          }
+          if (ended) return;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
         }
-        if (next.done) return;
-        const event = next.value;
         const serviceMap: ServiceMap = { ...options.dataSources(), [primary.serviceName]: new EventDataSource(event) };
         const result = await executeQueryPlan(
           { kind: 'QueryPlan', node },
@@ -112,6 +144,7 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
     } finally {
       stopActive();
       await events.return?.();
+      await pump;
     }
   };
 }

@@ -192,14 +192,15 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
   };
   /**
    * Apollo's multipart HTTP subscription protocol (what Apollo Client's HttpLink speaks): each result a
-   * part `{"payload": result}`, a `{}` heartbeat every 5 s, and the closing boundary at the end.
+   * part `{"payload": result}` followed at once by the boundary (so the client can read it without
+   * waiting for the next), a `{}` heartbeat every 5 s, and the closing boundary at the end.
    */
   const multipart = async (request: express.Request, response: express.Response): Promise<void> => {
     const started = await start(deps, request, payloadOf(request));
     response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
-    response.flushHeaders();
+    response.write('\r\n--graphql\r\n');
     streams.add(response);
-    const part = (body: unknown) => response.write(`\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}`);
+    const part = (body: unknown) => response.write(`content-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}\r\n--graphql\r\n`);
     const heartbeat = setInterval(() => part({}), 5000);
     heartbeat.unref();
     let closed = false;
@@ -219,7 +220,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       }
     } finally {
       clearInterval(heartbeat);
-      if (!closed) response.end('\r\n--graphql--\r\n');
+      if (!closed) response.end(`content-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql--\r\n`);
     }
   };
   return Object.assign(handler, {

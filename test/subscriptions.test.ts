@@ -1,0 +1,299 @@
+import { graphql } from '@fedstack/service-kit/testing';
+import WebSocket from 'ws';
+import { ACCOUNT_CHANGE_BOUND_MS, REINSTATE, SET_ROLE, SUSPEND, administer, demoAdmin, login, newAdmin, pay, register, type SignedIn } from './clients';
+import { startStack, type RunningStack } from './stack';
+import { overMultipart, overSse, overWebSocket, wsClient, type Result, type Subscription } from './subscribers';
+
+/**
+ * Subscriptions through the gateway, as apps subscribe: over WebSocket (graphql-ws), Server-Sent Events
+ * (graphql-sse) and Apollo's multipart HTTP. Each event's fields come from three subgraphs; the account
+ * policy ends a subscription within its bound; the limits hold; the gateway's stop and a subgraph's
+ * restart end subscriptions in ways a client can act on.
+ */
+describe('subscriptions through the gateway', () => {
+  let stack: RunningStack;
+  const clients: { dispose(): void | Promise<void> }[] = [];
+  const subscriptions: Subscription[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ SUBSCRIPTIONS_MAX_PER_CONNECTION: '3' });
+  }, 60_000);
+  afterEach(() => {
+    for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  });
+  afterAll(async () => {
+    for (const client of clients) await client.dispose();
+    await stack.stop();
+  });
+
+  const PAYMENT_FIELDS = 'id status amount currency refundedAmount user { id email profile { displayName } }';
+  const MY_PAYMENTS = `subscription { paymentUpdated { ${PAYMENT_FIELDS} } }`;
+
+  const track = (subscription: Subscription) => {
+    subscriptions.push(subscription);
+    return subscription;
+  };
+  const overWs = (user: SignedIn | undefined, query: string, variables: Record<string, unknown> = {}) => {
+    const client = wsClient(stack.gatewayUrl, user?.accessToken);
+    clients.push(client);
+    return track(overWebSocket(client, query, variables));
+  };
+  const payment = (result: Result) =>
+    result.data?.paymentUpdated as { id: string; status: string; refundedAmount: string; user: { email: string; profile: { displayName: string | null } } };
+  const codeOf = (result: Result) => result.errors?.[0]?.extensions?.code;
+
+  /**
+   * Pays until one of the user's payments reaches `events`: a client cannot tell when the gateway has
+   * subscribed upstream, so a payment made at once may come before it. Returns that payment's id.
+   */
+  async function whenLive(events: Subscription, user: SignedIn): Promise<string> {
+    for (let attempt = 1; ; attempt += 1) {
+      const id = (await pay(stack.gatewayUrl, user, '1.00')).data?.createPayment.id as string;
+      try {
+        await events.until((result) => payment(result)?.id === id, 1000);
+        return id;
+      } catch (error) {
+        if (attempt === 10) throw error;
+      }
+    }
+  }
+
+  async function namedUser(displayName: string): Promise<SignedIn> {
+    const user = await register(stack.gatewayUrl);
+    const named = await graphql(stack.gatewayUrl, 'mutation ($name: String!) { updateMyProfile(input: { displayName: $name }) { displayName } }', {
+      token: user.accessToken,
+      variables: { name: displayName },
+    });
+    expect(named.errors).toBeUndefined();
+    return user;
+  }
+
+  describe.each([
+    ['WebSocket', (user: SignedIn, query: string, variables?: Record<string, unknown>) => overWs(user, query, variables)],
+    [
+      'Server-Sent Events',
+      (user: SignedIn, query: string, variables?: Record<string, unknown>) => track(overSse(stack.gatewayUrl, user.accessToken, query, variables)),
+    ],
+    [
+      'multipart HTTP',
+      (user: SignedIn, query: string, variables?: Record<string, unknown>) => track(overMultipart(stack.gatewayUrl, user.accessToken, query, variables)),
+    ],
+  ])('over %s', (_transport, subscribe) => {
+    it("delivers a new payment's events with fields from payments, auth and profile, and only the subscriber's own", async () => {
+      const [user, other] = await Promise.all([namedUser('Sub Scriber'), register(stack.gatewayUrl)]);
+      const events = subscribe(user, MY_PAYMENTS);
+      await whenLive(events, user);
+      await pay(stack.gatewayUrl, other, '2.00');
+      const paid = await pay(stack.gatewayUrl, user, '12.50');
+      const settled = await events.until((result) => payment(result)?.id === paid.data?.createPayment.id && payment(result)?.status === 'SUCCEEDED');
+      expect(settled.errors).toBeUndefined();
+      expect(payment(settled)).toEqual({
+        id: paid.data?.createPayment.id,
+        status: 'SUCCEEDED',
+        amount: '12.50',
+        currency: 'EUR',
+        refundedAmount: '0.00',
+        user: { id: user.id, email: user.email, profile: { displayName: 'Sub Scriber' } },
+      });
+      // Nothing of the other user's came, before or after.
+      expect(events.pending.every((result) => payment(result)?.user.email === user.email)).toBe(true);
+    });
+  });
+
+  it('delivers a refund as an event on that payment, with its new refunded amount (by id, to the owner and to an admin)', async () => {
+    const [user, admin] = await Promise.all([register(stack.gatewayUrl), demoAdmin(stack.gatewayUrl)]);
+    const paid = await pay(stack.gatewayUrl, user, '30.00');
+    const id = paid.data?.createPayment.id as string;
+    const byId = 'subscription ($id: ID) { paymentUpdated(id: $id) { id status refundedAmount } }';
+    const mine = overWs(user, byId, { id });
+    const admins = overWs(admin, byId, { id });
+    // A client cannot tell when the gateway has subscribed upstream: refund a cent at a time until both
+    // have seen one, then check the refund after that.
+    const refund = (amount: string, key: string) =>
+      graphql(
+        stack.gatewayUrl,
+        'mutation ($id: ID!, $amount: Decimal!, $key: String!) { refundPayment(input: { paymentId: $id, amount: $amount }, idempotencyKey: $key) { id } }',
+        {
+          token: admin.accessToken,
+          variables: { id, amount, key },
+        },
+      );
+    for (const events of [mine, admins]) {
+      for (let attempt = 1; ; attempt += 1) {
+        expect((await refund('0.01', `warm-${attempt}-${Math.random()}`)).errors).toBeUndefined();
+        const seen = await events.until((result) => payment(result)?.status === 'PARTIALLY_REFUNDED', 1000).catch(() => undefined);
+        if (seen || attempt === 10) break;
+      }
+    }
+    const before = Number(payment(mine.pending.at(-1) ?? {})?.refundedAmount ?? 0);
+    expect((await refund('10.00', 'sub-refund')).errors).toBeUndefined();
+    for (const events of [mine, admins]) {
+      const event = await events.until((result) => Number(payment(result)?.refundedAmount ?? 0) >= 10);
+      expect(event.data?.paymentUpdated).toMatchObject({ id, status: 'PARTIALLY_REFUNDED' });
+      expect(Number(payment(event).refundedAmount)).toBeGreaterThanOrEqual(10 + before);
+    }
+  });
+
+  it("answers NOT_FOUND for another user's payment, as payment(id) does, and ends the subscription", async () => {
+    const [owner, stranger] = await Promise.all([register(stack.gatewayUrl), register(stack.gatewayUrl)]);
+    const id = (await pay(stack.gatewayUrl, owner)).data?.createPayment.id as string;
+    const events = overWs(stranger, 'subscription ($id: ID) { paymentUpdated(id: $id) { id } }', { id });
+    expect(codeOf(await events.next())).toBe('NOT_FOUND');
+    expect(await events.ended).toEqual({ completed: true });
+  });
+
+  it('feeds admins every audit entry as recorded, including those auth sends through its outbox', async () => {
+    const [admin, user] = await Promise.all([demoAdmin(stack.gatewayUrl), register(stack.gatewayUrl)]);
+    const feed = overWs(admin, 'subscription { auditEntryAdded { action targetId actor { email } } }');
+    // Live once an entry reaches it: suspend and reinstate the user until one does.
+    const entryFor = (result: Result) => result.data?.auditEntryAdded as { action: string; targetId?: string } | undefined;
+    for (let attempt = 1; ; attempt += 1) {
+      await administer(stack.gatewayUrl, admin, attempt % 2 ? SUSPEND : REINSTATE, { id: user.id, reason: 'live feed' });
+      const seen = await feed.until((result) => entryFor(result)?.targetId === user.id, 2000).catch(() => undefined);
+      if (seen || attempt === 6) break;
+    }
+    const target = await register(stack.gatewayUrl);
+    await administer(stack.gatewayUrl, admin, SUSPEND, { id: target.id, reason: 'live feed' });
+    const entry = await feed.until((result) => entryFor(result)?.targetId === target.id);
+    expect(entry.data?.auditEntryAdded).toEqual({ action: 'user.suspend', targetId: target.id, actor: { email: 'admin@example.com' } });
+  });
+
+  describe('under the account policy, within its bound', () => {
+    /** Subscribes and waits until a payment's event arrives, so that the subscription is known to be live. */
+    async function liveSubscription(user: SignedIn): Promise<Subscription> {
+      const events = overWs(user, MY_PAYMENTS);
+      await whenLive(events, user);
+      return events;
+    }
+
+    /** Waits for the subscription to end with `code`, within the bound, and returns how long it took. */
+    async function endsWith(events: Subscription, code: string): Promise<number> {
+      const started = Date.now();
+      const last = await events.until((result) => Boolean(result.errors), ACCOUNT_CHANGE_BOUND_MS + 3000);
+      expect(codeOf(last)).toBe(code);
+      await events.ended;
+      return Date.now() - started;
+    }
+
+    it('ends the subscription of a suspended account with FORBIDDEN', async () => {
+      const [user, admin] = await Promise.all([register(stack.gatewayUrl), demoAdmin(stack.gatewayUrl)]);
+      const events = await liveSubscription(user);
+      await administer(stack.gatewayUrl, admin, SUSPEND, { id: user.id, reason: 'subscription test' });
+      expect(await endsWith(events, 'FORBIDDEN')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+    });
+
+    it('ends the subscription of a sign-in that ended (logout) with UNAUTHENTICATED', async () => {
+      const user = await register(stack.gatewayUrl);
+      const events = await liveSubscription(user);
+      const out = await graphql(stack.gatewayUrl, 'mutation ($token: String!) { logout(refreshToken: $token) }', { variables: { token: user.refreshToken } });
+      expect(out.errors).toBeUndefined();
+      expect(await endsWith(events, 'UNAUTHENTICATED')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+    });
+
+    it('stops a demoted admin receiving the audit feed', async () => {
+      const [admin, other] = await Promise.all([newAdmin(stack.gatewayUrl), demoAdmin(stack.gatewayUrl)]);
+      const feed = overWs(admin, 'subscription { auditEntryAdded { action targetId } }');
+      const target = await register(stack.gatewayUrl);
+      for (let attempt = 1; ; attempt += 1) {
+        await administer(stack.gatewayUrl, other, attempt % 2 ? SUSPEND : REINSTATE, { id: target.id, reason: 'feed live' });
+        const seen = await feed
+          .until((result) => (result.data?.auditEntryAdded as { targetId?: string } | undefined)?.targetId === target.id, 2000)
+          .catch(() => undefined);
+        if (seen || attempt === 6) break;
+      }
+      await administer(stack.gatewayUrl, other, SET_ROLE, { id: admin.id, role: 'USER' });
+      expect(await endsWith(feed, 'FORBIDDEN')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+    });
+  });
+
+  describe('limits and bad input', () => {
+    it('refuses a connection without an access token, or with a bad one (4403)', async () => {
+      for (const token of [undefined, 'not-a-token']) {
+        const closed = new Promise<number>((resolve) => {
+          const client = wsClient(stack.gatewayUrl, token, { onClosed: (code) => resolve(code) });
+          clients.push(client);
+        });
+        expect(await closed).toBe(4403);
+      }
+    });
+
+    it('closes a connection that does not initialise in time (4408)', async () => {
+      const quick = await stack.extraGateway({ SUBSCRIPTION_INIT_TIMEOUT_MS: '200' });
+      try {
+        const socket = new WebSocket(quick.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+        const code = await new Promise<number>((resolve) => socket.on('close', (closeCode) => resolve(closeCode)));
+        expect(code).toBe(4408);
+      } finally {
+        await quick.server.stop();
+      }
+    });
+
+    it('answers malformed frames with the protocol close codes, and keeps serving', async () => {
+      const user = await register(stack.gatewayUrl);
+      const frames: [string, number][] = [
+        ['not json', 4400],
+        [JSON.stringify({ type: 'subscribe', id: '1', payload: { query: '{ me { id } }' } }), 4401],
+        [JSON.stringify({ type: 'nonsense' }), 4400],
+      ];
+      for (const [frame, expected] of frames) {
+        const socket = new WebSocket(stack.gatewayUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+        await new Promise((resolve) => socket.once('open', resolve));
+        socket.send(frame);
+        expect(await new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)))).toBe(expected);
+      }
+      const still = await graphql(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken });
+      expect(still.data).toEqual({ me: { id: user.id } });
+    });
+
+    it('refuses a subscription over the per-connection limit, and one over the operation limits', async () => {
+      const user = await register(stack.gatewayUrl);
+      const client = wsClient(stack.gatewayUrl, user.accessToken);
+      clients.push(client);
+      const held = [1, 2, 3].map(() => track(overWebSocket(client, MY_PAYMENTS)));
+      const refused = track(overWebSocket(client, MY_PAYMENTS));
+      const refusal = await refused.next();
+      expect(refusal.errors?.[0]?.extensions).toMatchObject({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'connection', max: 3 });
+      for (const subscription of held) subscription.unsubscribe();
+      const deepClient = wsClient(stack.gatewayUrl, user.accessToken);
+      clients.push(deepClient);
+      const deep = track(
+        overWebSocket(
+          deepClient,
+          `subscription { paymentUpdated { user { payments { edges { node { user { payments { edges { node { user { id } } } } } } } } } } }`,
+        ),
+      );
+      expect(await deep.ended).toEqual({
+        completed: false,
+        error: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth' }) })],
+      });
+    });
+  });
+
+  describe('when servers stop', () => {
+    it('ends subscriptions with SUBGRAPH_UNAVAILABLE when the owning subgraph stops, and serves new ones once it is back', async () => {
+      const user = await register(stack.gatewayUrl);
+      const events = overWs(user, MY_PAYMENTS);
+      await whenLive(events, user);
+      await stack.stopSubgraph('payments');
+      try {
+        const last = await events.until((result) => Boolean(result.errors));
+        expect(last.errors?.[0]?.extensions).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'payments' });
+      } finally {
+        await stack.startSubgraph('payments');
+      }
+      await whenLive(overWs(await login(stack.gatewayUrl, user.email), MY_PAYMENTS), user);
+    });
+
+    it('closes every WebSocket with 1001 (going away) when the gateway stops, so clients reconnect elsewhere', async () => {
+      const other = await stack.extraGateway({});
+      const user = await register(stack.gatewayUrl);
+      const closed = new Promise<number>((resolve) => {
+        const client = wsClient(other.url, user.accessToken, { onClosed: (code) => resolve(code) });
+        track(overWebSocket(client, MY_PAYMENTS));
+      });
+      await pay(stack.gatewayUrl, user);
+      await other.server.stop();
+      expect(await closed).toBe(1001);
+    });
+  });
+});
