@@ -18,8 +18,10 @@ declare global {
 export default async function globalSetup(globalConfig: { maxWorkers: number }): Promise<void> {
   // Every project that needs the database names this setup; the first prepares it for all.
   if (globalThis.__scratchDatabases) return;
-  // The suite registers hundreds of users from this one address; the tests of the limit set their own.
+  // The suite registers hundreds of users, and fails hundreds of sign-ins on purpose (the hostile-input
+  // table), from this one address; the tests of those limits set their own.
   process.env.REGISTER_MAX_PER_ADDRESS ??= '1000000';
+  process.env.LOGIN_MAX_FAILURES_PER_ADDRESS ??= '1000000';
   const layout = databaseLayout();
   const scratch = await createScratchDatabases(layout);
   const workers = Array.from({ length: Math.max(1, globalConfig.maxWorkers) }, (_unused, index) => index + 1);

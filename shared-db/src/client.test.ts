@@ -157,10 +157,10 @@ describe('createServiceClient', () => {
       });
     try {
       const own: Record<string, string[]> = {
-        auth: ['user', 'passwordCredential', 'session', 'rateLimit', 'outboxEvent', 'erasure'],
-        profile: ['profile', 'erasure', 'accountState', 'revokedSession'],
-        payments: ['payment', 'refund', 'idempotencyRecord', 'outboxEvent', 'erasure', 'accountState', 'revokedSession'],
-        admin: ['auditEntry', 'auditDetail', 'erasureRequest', 'accountState', 'revokedSession'],
+        auth: ['user', 'passwordCredential', 'session', 'rateLimit', 'outboxEvent', 'erasure', 'internalCallToken'],
+        profile: ['profile', 'erasure', 'accountState', 'revokedSession', 'internalCallToken'],
+        payments: ['payment', 'refund', 'idempotencyRecord', 'outboxEvent', 'erasure', 'accountState', 'revokedSession', 'internalCallToken'],
+        admin: ['auditEntry', 'auditDetail', 'erasureRequest', 'accountState', 'revokedSession', 'internalCallToken'],
       };
       expect(models(db).sort()).toEqual([...(own[service] ?? [])].sort());
       for (const other of SERVICES.filter((name) => name !== service)) {

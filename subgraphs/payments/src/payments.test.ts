@@ -33,7 +33,16 @@ describe('payments subgraph', () => {
 
   beforeAll(async () => {
     tokens = await testTokens();
-    const config = loadPaymentsConfig({ ...process.env, ...tokens.env, ...ISOLATED_PEERS, PAYMENTS_PORT: '0', LOG_LEVEL: 'silent', DB_POOL_SIZE: '10' });
+    // The recovery worker polls on the same pool, and its statements would be counted with a request's.
+    const config = loadPaymentsConfig({
+      ...process.env,
+      ...tokens.env,
+      ...ISOLATED_PEERS,
+      PAYMENTS_PORT: '0',
+      LOG_LEVEL: 'silent',
+      DB_POOL_SIZE: '10',
+      PAYMENTS_RECOVERY_POLL_MS: '3600000',
+    });
     server = await createPaymentsServer({ config, onQuery: (event) => statements.push(event) });
     url = `${await server.listen()}/graphql`;
     const [adminId] = (await newUsers(1)) as [string];
