@@ -1,3 +1,4 @@
+import { pollUntil } from '@fedstack/runtime';
 import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
 
 /** What tests do through the gateway, as an app would: sign up, sign in, pay, administer. */
@@ -106,11 +107,8 @@ export async function pay(
  */
 export async function within(withinMs: number, attempt: () => Promise<boolean>): Promise<number> {
   const started = Date.now();
-  for (;;) {
-    if (await attempt()) return Date.now() - started;
-    if (Date.now() - started > withinMs) throw new Error(`not true within ${withinMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  await pollUntil('true', attempt, { timeoutMs: withinMs, intervalMs: 25 });
+  return Date.now() - started;
 }
 
 /** The bound the account policy documents for a change to reach every running service. */

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, pollUntil } from '@fedstack/runtime';
 import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import type { RunningStack } from './stack';
 
@@ -313,10 +313,7 @@ export function endToEndTests(current: () => RunningStack): void {
       const file = path.join(folder, 'supergraph.graphql');
       copyFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), file);
       const watched = await stack.extraGateway({ SUPERGRAPH_FILE: file, SUPERGRAPH_POLL_MS: '50' });
-      const waitFor = async (predicate: () => boolean) => {
-        for (let attempt = 0; attempt < 100 && !predicate(); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(predicate()).toBe(true);
-      };
+      const waitFor = (predicate: () => boolean) => pollUntil('logged', predicate, { timeoutMs: 5000 });
       try {
         writeFileSync(file, 'this is not a supergraph');
         await waitFor(() => watched.logs.lines.some((line) => line.msg === 'new supergraph refused; the previous one keeps serving'));

@@ -10,12 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export async function pollUntil<T>(
   what: string,
   check: () => Promise<T | false | undefined> | T | false | undefined,
-  options: { timeoutMs: number; intervalMs?: number },
+  options: { timeoutMs: number; intervalMs?: number; /** Stops asking (rejecting with its reason) once aborted. */ signal?: AbortSignal },
 ): Promise<Exclude<T, false | undefined>> {
   const { timeoutMs, intervalMs = 50 } = options;
   const deadline = performance.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
+    options.signal?.throwIfAborted();
     try {
       const answer = await check();
       if (answer !== undefined && answer !== false) return answer as Exclude<T, false | undefined>;
@@ -23,6 +24,8 @@ export async function pollUntil<T>(
       lastError = error;
     }
     if (performance.now() >= deadline) throw new Error(`not ${what} within ${timeoutMs} ms`, { cause: lastError });
-    await sleep(Math.min(intervalMs, Math.max(1, deadline - performance.now())));
+    await sleep(Math.min(intervalMs, Math.max(1, deadline - performance.now())), undefined, { signal: options.signal }).catch((error: unknown) => {
+      throw options.signal?.aborted ? options.signal.reason : error;
+    });
   }
 }

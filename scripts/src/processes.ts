@@ -7,6 +7,7 @@ import {
   REPOSITORY_ROOT,
   STACK,
   SUBGRAPH_URL_SETTINGS,
+  pollUntil,
   isService,
   subgraphUrls,
   logLevelSetting,
@@ -109,7 +110,7 @@ export function httpStatus(url: string, timeoutMs: number): Promise<number> {
   });
 }
 
-/** Polls the process's readiness path until it answers 200, the process exits, or the time is up. */
+/** Polls the process's readiness path until it answers 200; fails at once if the process exits, or when the time is up. */
 export async function waitUntilReady(
   target: { name: string; port: number },
   host: string,
@@ -117,17 +118,27 @@ export async function waitUntilReady(
   options: { timeoutMs?: number; path?: string } = {},
 ): Promise<void> {
   const { timeoutMs = 60_000, path: readinessPath = '/readyz' } = options;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${target.name} exited with code ${child.exitCode} before it was ready`);
-    try {
-      if ((await httpStatus(`http://${host}:${target.port}${readinessPath}`, 1000)) === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  const url = `http://${host}:${target.port}${readinessPath}`;
+  let onExit: (() => void) | undefined;
+  const stop = new AbortController();
+  const exited = new Promise<never>((_, reject) => {
+    onExit = () => reject(new Error(`${target.name} exited with code ${child.exitCode} before it was ready`));
+    if (child.exitCode !== null) onExit();
+    else child.once('exit', onExit);
+  });
+  try {
+    await Promise.race([
+      exited,
+      pollUntil(`ready on ${url}`, async () => (await httpStatus(url, 1000)) === 200, { timeoutMs, intervalMs: 200, signal: stop.signal }).catch(
+        (error: Error) => {
+          throw new Error(`${target.name} was ${error.message.replace(/ within (\d+) ms$/, (_, ms: string) => ` within ${Number(ms) / 1000} s`)}`);
+        },
+      ),
+    ]);
+  } finally {
+    stop.abort();
+    if (onExit) child.off('exit', onExit);
   }
-  throw new Error(`${target.name} was not ready on http://${host}:${target.port}${readinessPath} within ${timeoutMs / 1000} s`);
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited after 15 s. */

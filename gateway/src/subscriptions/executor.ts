@@ -119,8 +119,8 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
             return;
           }
           if (ended?.error !== undefined) {
-            const reason = (ended.error as { reason?: string }).reason ?? String(ended.error);
-            request.context.logger.info({ subgraph: primary.serviceName, reason }, 'upstream subscription ended');
+            const { reason, message } = ended.error as { reason?: string; message?: string };
+            request.context.logger.info({ subgraph: primary.serviceName, reason: reason ?? message }, 'upstream subscription ended');
             yield { errors: masked([unavailable(primary.serviceName)]) as unknown as GraphQLError[] };
             return;
           }
