@@ -138,8 +138,14 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
           plan.supergraphSchema,
           plan.apiSchema,
         );
-        options.metrics.delivered(field, committedAt(event));
-        yield { ...result, ...(result.errors ? { errors: masked(result.errors) as unknown as GraphQLError[] } : {}) };
+        const committed = committedAt(event);
+        options.metrics.delivered(field, committed);
+        // The commit's time travels on, so that a client can tell how fresh an event is.
+        yield {
+          ...result,
+          ...(result.errors ? { errors: masked(result.errors) as unknown as GraphQLError[] } : {}),
+          ...(committed === undefined ? {} : { extensions: { ...result.extensions, committedAt: new Date(committed).toISOString() } }),
+        };
       }
     } finally {
       stopActive();
