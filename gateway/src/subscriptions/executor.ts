@@ -72,7 +72,21 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
   const format = formatErrorFor(options.production);
   const masked = (errors: readonly GraphQLError[]) => errors.map((error) => format(error.toJSON(), error));
 
+  /**
+   * A subscription's results; anything unexpected is logged and ends it with a masked internal error
+   * result, never an exception a transport would put in a protocol message.
+   */
   return async function* subscribe(request: SubscriptionRequest): AsyncGenerator<ExecutionResult> {
+    try {
+      yield* run(request);
+    } catch (error) {
+      request.context.logger.error({ err: error }, 'subscription failed');
+      const internal = new GraphQLError('Internal server error', { originalError: error as Error });
+      yield { errors: masked([internal]) as unknown as GraphQLError[] };
+    }
+  };
+
+  async function* run(request: SubscriptionRequest): AsyncGenerator<ExecutionResult> {
     const plan = options.planner.plan(request.document, request.operationName);
     const { primary, rest } = plan;
     const field = plan.operationContext.operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD)?.name.value ?? 'unknown';
@@ -152,5 +166,5 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
       await events.return?.();
       await pump;
     }
-  };
+  }
 }

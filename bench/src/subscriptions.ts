@@ -1,0 +1,169 @@
+// The benchmark's subscriptions section: thousands of WebSocket subscribers, payments committed at a steady rate, every event counted.
+import { readFileSync } from 'node:fs';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { cpuSample, type CpuGroup } from './cpu';
+import { processTree } from './memory';
+
+/** What one subscriber count measured. */
+export interface SubscriptionRow {
+  via: string;
+  subscribers: number;
+  /** Changes committed per second (a payment is two: recorded, settled). */
+  eventsPerSecond: number;
+  delivered: number;
+  expected: number;
+  lost: number;
+  duplicated: number;
+  /** Commit to client, in milliseconds. */
+  p50: number;
+  p99: number;
+  /** The gateway's CPU per event delivered to a client, in milliseconds. */
+  gatewayCpuPerEventMs: number;
+  /** The gateway's resident memory per idle subscription, in kB. */
+  memoryPerSubscriptionKb: number;
+  errors: number;
+}
+
+const SUBSCRIPTION = 'subscription { paymentUpdated { id status amount user { id } } }';
+const PAY = `mutation ($key: String!) { createPayment(input: { amount: "1.00", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id } }`;
+
+/** Resident memory of a process tree now, in kB. */
+function rssKb(pid: number): number {
+  return processTree(pid).reduce((sum, each) => {
+    try {
+      return sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${each}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+
+/**
+ * Opens `subscribers` WebSocket connections to `url` spread over the users (one subscription each, to the
+ * user's own payments), waits until each has seen one of its user's payments (so that all are live),
+ * measures the gateway's memory idle, then commits payments at `paymentsPerSecond` for `seconds` and
+ * counts what every subscriber received: each of its user's payments, twice (recorded, settled), once.
+ */
+export async function measureSubscriptions(options: {
+  via: string;
+  url: string;
+  gateway: { pid: number; cpu: CpuGroup[] };
+  userTokens: { userId: string; token: string }[];
+  subscribers: number;
+  paymentsPerSecond: number;
+  seconds: number;
+}): Promise<SubscriptionRow> {
+  const { userTokens } = options;
+  const wsUrl = options.url.replace(/^http/, 'ws');
+  const received = new Map<string, number>();
+  const latencies: number[] = [];
+  const byUser = new Map<string, number[]>();
+  let errors = 0;
+  let measuring = false;
+  const seen = new Set<number>();
+  const clients: Client[] = [];
+  const rssBefore = rssKb(options.gateway.pid);
+  for (let index = 0; index < options.subscribers; index += 1) {
+    const { userId, token } = userTokens[index % userTokens.length] as { userId: string; token: string };
+    byUser.set(userId, [...(byUser.get(userId) ?? []), index]);
+    const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${token}` }, onNonLazyError: () => (errors += 1) });
+    clients.push(client);
+    client.subscribe<{ paymentUpdated: { id: string; status: string } }>(
+      { query: SUBSCRIPTION },
+      {
+        next: (result) => {
+          if (result.errors) return void (errors += 1);
+          seen.add(index);
+          if (!measuring || !result.data) return;
+          const key = `${index}:${result.data.paymentUpdated.id}:${result.data.paymentUpdated.status}`;
+          received.set(key, (received.get(key) ?? 0) + 1);
+          const committed = Date.parse(String((result.extensions as { committedAt?: string } | undefined)?.committedAt));
+          if (!Number.isNaN(committed)) latencies.push(Date.now() - committed);
+        },
+        error: () => (errors += 1),
+        complete: () => undefined,
+      },
+    );
+  }
+  let sequence = 0;
+  const pay = async (user: { userId: string; token: string }) => {
+    sequence += 1;
+    const response = await fetch(options.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+      body: JSON.stringify({ query: PAY, variables: { key: `bench-sub-${Date.now()}-${sequence}` } }),
+    });
+    const body = (await response.json()) as { data?: { createPayment: { id: string } }; errors?: unknown };
+    if (!body.data) {
+      errors += 1;
+      return undefined;
+    }
+    return { userId: user.userId, id: body.data.createPayment.id };
+  };
+  // Live: every subscriber has seen one of its user's payments (a client cannot otherwise tell).
+  for (let round = 0; round < 20 && seen.size < options.subscribers; round += 1) {
+    await Promise.all(userTokens.filter(({ userId }) => (byUser.get(userId) ?? []).some((index) => !seen.has(index))).map(pay));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  if (seen.size < options.subscribers) throw new Error(`${options.via}: only ${seen.size} of ${options.subscribers} subscribers came live`);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const memoryPerSubscriptionKb = Math.max(0, rssKb(options.gateway.pid) - rssBefore) / options.subscribers;
+
+  measuring = true;
+  const cpu = cpuSample(options.gateway.cpu);
+  const made: { userId: string; id: string }[] = [];
+  const interval = 1000 / options.paymentsPerSecond;
+  const started = performance.now();
+  const inFlight = new Set<Promise<void>>();
+  for (let index = 0; performance.now() - started < options.seconds * 1000; index += 1) {
+    const due = started + index * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const user = userTokens[index % userTokens.length] as { userId: string; token: string };
+    const payment: Promise<void> = pay(user).then((done) => {
+      if (done) made.push(done);
+      inFlight.delete(payment);
+    });
+    inFlight.add(payment);
+  }
+  await Promise.all(inFlight);
+  // Stragglers: every event committed has a few seconds to arrive.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const used = cpu();
+  measuring = false;
+  for (const client of clients) await client.dispose();
+
+  let expected = 0;
+  let lost = 0;
+  let duplicated = 0;
+  for (const { userId, id } of made) {
+    for (const index of byUser.get(userId) ?? []) {
+      for (const status of ['PENDING', 'SUCCEEDED']) {
+        expected += 1;
+        const count = received.get(`${index}:${id}:${status}`) ?? 0;
+        if (count === 0) lost += 1;
+        if (count > 1) duplicated += count - 1;
+      }
+    }
+  }
+  const delivered = [...received.values()].reduce((sum, count) => sum + count, 0);
+  const sorted = latencies.sort((a, b) => a - b);
+  const gatewayCpuMs = Object.values(used).reduce((sum, ms) => sum + ms, 0);
+  return {
+    via: options.via,
+    subscribers: options.subscribers,
+    eventsPerSecond: (made.length * 2) / options.seconds,
+    delivered,
+    expected,
+    lost,
+    duplicated,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    gatewayCpuPerEventMs: gatewayCpuMs / Math.max(delivered, 1),
+    memoryPerSubscriptionKb,
+    errors,
+  };
+}
