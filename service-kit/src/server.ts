@@ -18,7 +18,7 @@ import {
   type InternalClient,
   type InternalHandlers,
 } from './internal';
-import { gatewayOnly } from './gateway-only';
+import { gatewayCheck, gatewayOnly } from './gateway-only';
 import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
@@ -168,14 +168,14 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       })
     : undefined;
   const workers = definition.workers?.(deps) ?? [];
-  const fromGatewayOnly = await gatewayOnly(definition.service, config.gateway, logger);
+  const fromGateway = await gatewayCheck(definition.service, config.gateway);
 
   const server = await createGraphQLServer<C>({
     name: definition.service,
     config,
     metrics,
     logger,
-    ...(fromGatewayOnly ? { before: [fromGatewayOnly] } : {}),
+    ...(fromGateway ? { before: [gatewayOnly(definition.service, fromGateway, logger)] } : {}),
     apollo: {
       schema: buildSubgraphSchema({
         typeDefs: definition.typeDefs,
