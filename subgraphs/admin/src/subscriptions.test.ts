@@ -139,7 +139,13 @@ describe('auditEntryAdded', () => {
 
     beforeAll(async () => {
       gateway = await generatePrivateKey();
-      const config = loadAdminConfig({ ...env, ADMIN_PORT: '0', LOG_LEVEL: 'silent', REQUIRE_GATEWAY: 'true', GATEWAY_PUBLIC_KEY: JSON.stringify(gateway.publicJwk) });
+      const config = loadAdminConfig({
+        ...env,
+        ADMIN_PORT: '0',
+        LOG_LEVEL: 'silent',
+        REQUIRE_GATEWAY: 'true',
+        GATEWAY_PUBLIC_KEY: JSON.stringify(gateway.publicJwk),
+      });
       guarded = await createAdminServer({ config });
       guardedUrl = `${await guarded.listen()}/graphql`;
     });
