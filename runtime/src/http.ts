@@ -9,7 +9,7 @@ import { scrapeText, type ServiceMetrics } from './metrics';
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The request id a client or the gateway sent in `x-request-id`, if well-formed, or a new one. */
-function requestIdOf(header: string | string[] | undefined): string {
+export function requestIdOf(header: string | string[] | undefined): string {
   const value = Array.isArray(header) ? header[0] : header;
   return value && REQUEST_ID.test(value) ? value : randomUUID();
 }

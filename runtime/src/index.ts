@@ -46,7 +46,7 @@ export {
 export { createLogger, type Logger, type LogDestination } from './logger';
 export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
-export { listen } from './http';
+export { listen, requestIdOf } from './http';
 export { runMain, serve, orExit, commandLine } from './main';
 export { freePort, portIsFree } from './net';
 export {

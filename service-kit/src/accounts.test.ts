@@ -1,7 +1,13 @@
 import { applyAccountPolicy, type AccountSnapshot } from './accounts';
 import type { Viewer } from './tokens';
 
-const viewer = (role: 'USER' | 'ADMIN'): Viewer => ({ userId: '6e0c2b9a-0000-4000-8000-000000000001', role, sessionId: 's', tokenId: 't' });
+const viewer = (role: 'USER' | 'ADMIN'): Viewer => ({
+  userId: '6e0c2b9a-0000-4000-8000-000000000001',
+  role,
+  sessionId: 's',
+  tokenId: 't',
+  expiresAt: Date.now() + 60_000,
+});
 const account = (overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({
   role: 'USER',
   status: 'ACTIVE',

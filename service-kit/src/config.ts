@@ -178,3 +178,33 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
     },
   };
 }
+
+/** How much one WebSocket connection to a subgraph may carry (subscriptions, for the gateway). */
+export interface SubscriptionLimits {
+  /** Subscriptions one connection may hold at once. */
+  maxPerConnection: number;
+  /** Bytes waiting to be sent on one connection before it is dropped as a reader that stopped. */
+  maxBufferedBytes: number;
+}
+
+/**
+ * What a subgraph that serves subscriptions (payments, admin) reads besides a subgraph's settings. Its
+ * client is the gateway, whose every process keeps one connection to the service for all its clients'
+ * subscriptions there: hence limits far above the gateway's own per client.
+ */
+export const SUBSCRIPTION_SETTINGS = {
+  SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION: setting(
+    integer(10_000, { max: 1_000_000 }),
+    "subscriptions one WebSocket connection to payments or admin may hold at once (one gateway process's connection carries all its clients' subscriptions to the service)",
+  ),
+  SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES: setting(
+    integer(16_777_216, { min: 1024, max: 1_073_741_824 }),
+    "bytes waiting to be sent on one WebSocket connection to payments or admin before it is dropped as a reader that stopped (the gateway's connection carries many clients' events)",
+  ),
+};
+
+/** A subscription-serving subgraph's WebSocket limits, read once at start. */
+export function loadSubscriptionLimits(env: NodeJS.ProcessEnv = process.env): SubscriptionLimits {
+  const settings = readSettings(env, SUBSCRIPTION_SETTINGS);
+  return { maxPerConnection: settings.SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION, maxBufferedBytes: settings.SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES };
+}

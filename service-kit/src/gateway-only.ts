@@ -9,6 +9,7 @@ import {
   loadOrCreateDevelopmentKeyPair,
   parsePublicKey,
   type Logger,
+  type AssertionCheck,
   type Service,
   type VerificationKey,
 } from '@fedstack/runtime';
@@ -21,14 +22,22 @@ async function gatewayKey(config: GatewayCheckConfig): Promise<VerificationKey> 
   throw new ConfigError("no key to check the gateway's assertions with: set GATEWAY_PUBLIC_KEY");
 }
 
+/** Checks a request's (or a WebSocket connection's) gateway assertion. */
+export type GatewayCheck = (assertion: string | undefined) => Promise<AssertionCheck>;
+
 /**
- * When REQUIRE_GATEWAY is on, the subgraph's GraphQL endpoint answers only requests that carry the
- * gateway's assertion (runtime's gateway-assertion), so that no client skips the gateway's limits by
- * calling a subgraph directly; anything else gets 401 saying what was wrong. Undefined when it is off.
+ * When REQUIRE_GATEWAY is on, the check every GraphQL request and every subscription connection must
+ * pass: the gateway's assertion (runtime's gateway-assertion), so that no client skips the gateway's
+ * limits by calling a subgraph directly. One verifier for both, so an assertion checked once is
+ * remembered for both. Undefined when it is off.
  */
-export async function gatewayOnly(service: Service, config: GatewayCheckConfig, logger: Logger): Promise<express.RequestHandler | undefined> {
+export async function gatewayCheck(service: Service, config: GatewayCheckConfig): Promise<GatewayCheck | undefined> {
   if (!config.required) return undefined;
-  const check = gatewayAssertionVerifier(service, await gatewayKey(config));
+  return gatewayAssertionVerifier(service, await gatewayKey(config));
+}
+
+/** The GraphQL endpoint's side of the check: anything without a good assertion gets 401 saying what was wrong. */
+export function gatewayOnly(service: Service, check: GatewayCheck, logger: Logger): express.RequestHandler {
   return (req, res, next) => {
     check(req.get(GATEWAY_ASSERTION_HEADER)).then((result) => {
       if (result.ok) return next();

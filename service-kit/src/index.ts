@@ -1,4 +1,13 @@
-export { loadServiceConfig, serviceSettings, type ServiceConfig, type TokenVerificationConfig, type InternalApiConfig } from './config';
+export {
+  loadServiceConfig,
+  serviceSettings,
+  loadSubscriptionLimits,
+  SUBSCRIPTION_SETTINGS,
+  type ServiceConfig,
+  type SubscriptionLimits,
+  type TokenVerificationConfig,
+  type InternalApiConfig,
+} from './config';
 export { resolveVerificationKey } from './keys';
 export {
   createTokenVerifier,
@@ -58,3 +67,4 @@ export { isUuid, type EntityReference } from './ids';
 export { minorUnits, formatAmount, parseDecimal, decimalProblem, MAX_DECIMAL_LENGTH } from './money';
 export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
 export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';
+export { liveEvents, LiveFeed, type LiveSpec, type RowEvent } from './subscriptions';

@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type express from 'express';
 import type { DocumentNode } from 'graphql';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
@@ -8,7 +9,7 @@ import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent,
 import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
 import { databaseMetrics } from './database-metrics';
 import { databaseOutage } from './database-outage';
-import type { ServiceConfig } from './config';
+import type { ServiceConfig, SubscriptionLimits } from './config';
 import {
   createInternalClient,
   internalCallVerifier,
@@ -18,10 +19,11 @@ import {
   type InternalClient,
   type InternalHandlers,
 } from './internal-api';
-import { gatewayOnly } from './gateway-only';
+import { gatewayCheck, gatewayOnly } from './gateway-only';
 import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
+import { LiveHub, serveSubgraphSubscriptions } from './subscriptions';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
 /** What every subgraph's context starts from. */
@@ -77,6 +79,12 @@ export interface SubgraphDefinition<S extends Service, C extends RequestContext>
   /** True when the service writes events to an outbox: a relay then runs in every one of its processes. */
   publishes?: boolean;
   workers?(deps: SubgraphDeps<S>): BackgroundWorker[];
+  /**
+   * For a subgraph with Subscription fields: the NOTIFY channels they follow (`liveEvents(channel)`), which
+   * every process LISTENs on, and the limits of the WebSocket connections the gateway subscribes through
+   * (graphql-ws at /graphql on the subgraph's port; subscriptions/websocket.ts).
+   */
+  subscriptions?: { channels: readonly string[]; limits: SubscriptionLimits };
 }
 
 export interface SubgraphServerOptions {
@@ -168,19 +176,30 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       })
     : undefined;
   const workers = definition.workers?.(deps) ?? [];
-  const fromGatewayOnly = await gatewayOnly(definition.service, config.gateway, logger);
+  const fromGateway = await gatewayCheck(definition.service, config.gateway);
+  const schema = buildSubgraphSchema({
+    typeDefs: definition.typeDefs,
+    resolvers: withTextRule(definition.resolvers) as GraphQLResolverMap<unknown>,
+  });
+  const live = definition.subscriptions && {
+    ...definition.subscriptions,
+    hub: new LiveHub({
+      service: definition.service,
+      databaseUrl: config.databaseUrl,
+      channels: definition.subscriptions.channels,
+      maxBackoffMs: config.outbox.maxBackoffMs,
+      logger: logger.child({ component: 'subscriptions' }),
+    }),
+  };
 
   const server = await createGraphQLServer<C>({
     name: definition.service,
     config,
     metrics,
     logger,
-    ...(fromGatewayOnly ? { before: [fromGatewayOnly] } : {}),
+    ...(fromGateway ? { before: [gatewayOnly(definition.service, fromGateway, logger)] } : {}),
     apollo: {
-      schema: buildSubgraphSchema({
-        typeDefs: definition.typeDefs,
-        resolvers: withTextRule(definition.resolvers) as GraphQLResolverMap<unknown>,
-      }),
+      schema,
       // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
       plugins: [ApolloServerPluginCacheControlDisabled(), textRulePlugin(definition.textLimits)],
     },
@@ -195,6 +214,32 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       return definition.context(request, deps);
     },
     translateError: outage,
+    ...(live && {
+      attach(httpServer: http.Server, app: express.Express) {
+        const webSocket = serveSubgraphSubscriptions(httpServer, app, {
+          service: definition.service,
+          schema,
+          textLimits: definition.textLimits,
+          hub: live.hub,
+          verifyToken,
+          accounts,
+          translateError: outage,
+          context: (request) => definition.context(request, deps),
+          gatewayCheck: fromGateway,
+          limits: { ...live.limits, maxPayloadBytes: config.bodyLimitBytes },
+          production: config.production,
+          logger,
+          metrics,
+        });
+        return {
+          // Subscribers first (1001, so that the gateway's connection goes elsewhere), then the events they heard.
+          async close() {
+            await webSocket.close();
+            await live.hub.stop();
+          },
+        };
+      },
+    }),
     checkReady: async () => {
       await within(
         db.$queryRawUnsafe('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))),
@@ -230,6 +275,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       await assertMigrated(definition.service, config.databaseUrl, config.databaseSetting);
     },
     async listen() {
+      // Listening for events before any subscription can be made.
+      await live?.hub.start();
       const url = await server.listen();
       await relay?.start();
       for (const worker of workers) worker.start();

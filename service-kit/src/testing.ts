@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import type { Service } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient, type InternalIdentity } from './internal-api';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { TOKEN_ALGORITHM } from '@fedstack/runtime';
+import type { FormattedExecutionResult } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { GATEWAY_ASSERTION_HEADER, TOKEN_ALGORITHM } from '@fedstack/runtime';
 
 /** Helpers for tests that drive real servers over HTTP. */
 
@@ -47,9 +50,30 @@ export async function testSigningKey(): Promise<{ privateKey: string; publicJwk:
 /** Collects JSON log lines written by a server under test. */
 export class LogCapture {
   readonly lines: Record<string, unknown>[] = [];
+  private readonly watchers = new Set<() => void>();
 
   write(chunk: string): void {
     for (const line of chunk.split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const watcher of this.watchers) watcher();
+  }
+
+  /** The first line, written already or to come, that `matches`; fails after `timeoutMs` without one. */
+  waitFor(matches: (line: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const look = () => {
+        const found = this.lines.find(matches);
+        if (!found) return;
+        this.watchers.delete(look);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        this.watchers.delete(look);
+        reject(new Error(`no log line as expected within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.watchers.add(look);
+      look();
+    });
   }
 }
 
@@ -59,21 +83,22 @@ export class LogCapture {
  */
 export async function testTokens(): Promise<{
   env: { JWT_PUBLIC_KEY: string; JWT_PRIVATE_KEY: string };
-  mint(subject: { userId: string; role?: 'USER' | 'ADMIN' }): Promise<string>;
+  /** A token for the user: a new sign-in (`sessionId`) unless one is given; 10 minutes' life unless told. */
+  mint(subject: { userId: string; role?: 'USER' | 'ADMIN'; sessionId?: string; lifetimeSeconds?: number }): Promise<string>;
 }> {
   const key = await testSigningKey();
   const privateKey = await importJWK(JSON.parse(key.privateKey) as JWK, TOKEN_ALGORITHM);
   return {
     env: { JWT_PUBLIC_KEY: JSON.stringify(key.publicJwk), JWT_PRIVATE_KEY: key.privateKey },
-    mint: ({ userId, role = 'USER' }) =>
-      new SignJWT({ role, sid: randomUUID() })
+    mint: ({ userId, role = 'USER', sessionId = randomUUID(), lifetimeSeconds = 600 }) =>
+      new SignJWT({ role, sid: sessionId })
         .setProtectedHeader({ alg: TOKEN_ALGORITHM })
         .setIssuer('fedstack-auth')
         .setAudience('fedstack')
         .setSubject(userId)
         .setJti(randomUUID())
         .setIssuedAt()
-        .setExpirationTime('10m')
+        .setExpirationTime(Math.floor(Date.now() / 1000) + lifetimeSeconds)
         .sign(privateKey),
   };
 }
@@ -121,3 +146,87 @@ export const ISOLATED_PEERS = {
   PAYMENTS_SUBGRAPH_URL: 'http://127.0.0.1:9/graphql',
   ADMIN_SUBGRAPH_URL: 'http://127.0.0.1:9/graphql',
 };
+
+/** What a subscription under test says next: a result, its end, or a protocol error. */
+export type SubscriptionMessage = { next: FormattedExecutionResult } | { complete: true } | { error: unknown };
+
+/** One subscription made through a `subgraphSocket`, read one message at a time. */
+export interface TestSubscription {
+  /** Its x-request-id, as the subgraph's log lines about it carry it. */
+  readonly requestId: string;
+  /** The next message; fails after `timeoutMs` without one, naming what it waited for. */
+  next(timeoutMs?: number): Promise<SubscriptionMessage>;
+  /** Ends it from the client's side (graphql-ws `complete`). */
+  stop(): void;
+}
+
+/** A graphql-ws connection to a subgraph, as the gateway makes one; or why the subgraph closed it. */
+export interface SubgraphSocket {
+  /** Subscribes for a client: its token and headers go in `extensions.headers`, as the gateway sends them. */
+  subscribe(query: string, options?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> }): TestSubscription;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to a subgraph's WebSocket endpoint (`url` is its http://…/graphql) with graphql-ws's own client
+ * over `ws`, the way the gateway does (`assertion` in `connection_init`). Resolves once acknowledged;
+ * rejects with `{ code, reason }` when the subgraph closes the connection instead (4403 refused...).
+ */
+export function subgraphSocket(url: string, assertion?: string): Promise<SubgraphSocket> {
+  return new Promise((resolve, reject) => {
+    const client: Client = createClient({
+      url: url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      lazy: false,
+      retryAttempts: 0,
+      connectionParams: assertion ? { [GATEWAY_ASSERTION_HEADER]: assertion } : {},
+      onNonLazyError: (event) => {
+        const { code, reason } = event as { code?: number; reason?: string };
+        reject(Object.assign(new Error(`connection closed ${code}: ${reason}`), { code, reason }));
+      },
+      on: { connected: () => resolve(socketOf(client)) },
+    });
+  });
+}
+
+function socketOf(client: Client): SubgraphSocket {
+  return {
+    subscribe(query, options = {}) {
+      const messages: SubscriptionMessage[] = [];
+      let wake: (() => void) | undefined;
+      const push = (message: SubscriptionMessage) => {
+        messages.push(message);
+        wake?.();
+      };
+      const requestId = randomUUID();
+      const headers = { 'x-request-id': requestId, ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers };
+      const stop = client.subscribe<Record<string, unknown>, Record<string, unknown>>(
+        { query, variables: options.variables ?? {}, extensions: { headers } },
+        { next: (result) => push({ next: result }), complete: () => push({ complete: true }), error: (error) => push({ error }) },
+      );
+      return {
+        requestId,
+        async next(timeoutMs = 5000) {
+          const deadline = Date.now() + timeoutMs;
+          while (messages.length === 0) {
+            const left = deadline - Date.now();
+            if (left <= 0) throw new Error(`no subscription message within ${timeoutMs} ms: ${query}`);
+            await new Promise<void>((awake) => {
+              const timer = setTimeout(awake, left);
+              wake = () => {
+                clearTimeout(timer);
+                awake();
+              };
+            });
+            wake = undefined;
+          }
+          return messages.shift() as SubscriptionMessage;
+        },
+        stop,
+      };
+    },
+    close: async () => {
+      await client.dispose();
+    },
+  };
+}

@@ -11,6 +11,8 @@ export interface Viewer {
   /** The sign-in (refresh-token family) the token was issued for. */
   sessionId: string;
   tokenId: string;
+  /** When the token expires (epoch milliseconds): a subscription made with it ends then. */
+  expiresAt: number;
 }
 
 /** The claims auth puts in an access token, besides iss, aud, iat and exp. */
@@ -71,8 +73,9 @@ export function createTokenVerifier(options: { key: VerificationKey; issuer: str
     ) {
       throw unauthenticated('Access token is not valid: unexpected claims');
     }
-    const viewer: Viewer = { userId: sub, role, sessionId: sid, tokenId: jti };
-    verified.remember(token, viewer, (payload.exp as number) * 1000);
+    const expiresAt = (payload.exp as number) * 1000;
+    const viewer: Viewer = { userId: sub, role, sessionId: sid, tokenId: jti, expiresAt };
+    verified.remember(token, viewer, expiresAt);
     return viewer;
   };
 }

@@ -9,7 +9,8 @@ import { backoffMs } from './work-queue';
  * notification. PostgreSQL delivers a NOTIFY only at commit, so whatever it announces is there to read.
  * When the connection is lost (the server restarted, a failover), it reconnects with a backoff doubling
  * up to `maxBackoffMs`, saying so once; the polls of the work it wakes carry on meanwhile. `onConnected`
- * runs after every (re)connection, for work that may have been announced while nobody listened.
+ * runs after every (re)connection, for work that may have been announced while nobody listened; `onLost`
+ * as soon as a connection is lost (or an attempt fails), for those who must know that they heard nothing.
  */
 export class NotificationListener {
   private client: pg.Client | undefined;
@@ -24,6 +25,7 @@ export class NotificationListener {
       channels: readonly string[];
       onNotification(message: pg.Notification): void;
       onConnected?(): void;
+      onLost?(): void;
       maxBackoffMs: number;
       logger: Logger;
     },
@@ -75,6 +77,7 @@ export class NotificationListener {
     this.client = undefined;
     client.end().catch(() => undefined);
     if (this.stopped) return;
+    this.options.onLost?.();
     this.failures += 1;
     if (this.failures === 1) {
       this.options.logger.warn(

@@ -1,9 +1,18 @@
-// What admin reads besides a subgraph's settings: how long its erasure worker keeps trying.
+// What admin reads besides a subgraph's settings: how long its erasure worker keeps trying, and its subscriptions' limits.
 import { integer, readSettings, setting } from '@fedstack/runtime';
-import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
+import {
+  SUBSCRIPTION_SETTINGS,
+  loadServiceConfig,
+  loadSubscriptionLimits,
+  serviceSettings,
+  type ServiceConfig,
+  type SubscriptionLimits,
+} from '@fedstack/service-kit';
 
 export interface AdminConfig extends ServiceConfig {
   erasure: { maxBackoffMs: number; maxAttempts: number };
+  /** auditEntryAdded's WebSocket connections (the gateway's). */
+  subscriptions: SubscriptionLimits;
 }
 
 /** What admin reads besides a subgraph's settings. */
@@ -17,7 +26,7 @@ export const ADMIN_SETTINGS = {
 
 /** Every setting admin reads, for the settings table. */
 export function adminSettings(production = false) {
-  return { ...serviceSettings('admin', production), ...ADMIN_SETTINGS };
+  return { ...serviceSettings('admin', production), ...ADMIN_SETTINGS, ...SUBSCRIPTION_SETTINGS };
 }
 
 /** The admin process's settings, read once at start. */
@@ -26,5 +35,6 @@ export function loadAdminConfig(env: NodeJS.ProcessEnv = process.env): AdminConf
   return {
     ...loadServiceConfig('admin', env),
     erasure: { maxBackoffMs: settings.ERASURE_MAX_BACKOFF_MS, maxAttempts: settings.ERASURE_MAX_ATTEMPTS },
+    subscriptions: loadSubscriptionLimits(env),
   };
 }

@@ -1,6 +1,7 @@
-import { scalarsFor } from '@fedstack/service-kit';
+import { scalarsFor, type RowEvent } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
-import { auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
+import { auditEntryById, auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
+import { auditEntries } from './domain/live';
 import type { Resolvers } from './generated/resolvers-types';
 
 type Resolver<P, A, R> = (parent: P, args: A, ctx: AdminContext, info: never) => Promise<R>;
@@ -37,6 +38,21 @@ export const resolvers: Resolvers = {
     setUserRole: async (_parent, { userId, role }, ctx) => ctx.services.accounts.setUserRole(actor(ctx), userId, role),
     eraseUser: async (_parent, { userId }, ctx) => ctx.services.erasures.erase(actor(ctx), userId),
   } satisfies Resolvers['Mutation']),
+
+  Subscription: {
+    auditEntryAdded: {
+      subscribe: async (_parent, _args, ctx) => {
+        ctx.admin();
+        return auditEntries();
+      },
+      // Each event with a fresh context: the entry as recorded.
+      async resolve(event: RowEvent, _args: unknown, ctx: AdminContext) {
+        const entry = await auditEntryById(ctx.db, event.id);
+        if (!entry) throw new Error(`audit entry ${event.id} was announced but is not there`);
+        return entry;
+      },
+    },
+  },
 
   User: {
     __resolveReference: (reference) => ({ id: reference.id }),

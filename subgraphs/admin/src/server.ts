@@ -6,6 +6,7 @@ import type { AdminConfig } from './config';
 import { createAdminContext, type AdminServices } from './context';
 import { auditEvents } from './domain/audit';
 import { createErasures } from './domain/erasure';
+import { AUDIT_ENTRY_ADDED } from './domain/live';
 import { accountActions } from './domain/users';
 import { resolvers } from './resolvers';
 
@@ -39,6 +40,7 @@ export function createAdminServer(options: AdminServerOptions): Promise<Subgraph
       textLimits: { 'Query.auditLog': { 'filter.action': 100, 'filter.targetId': 100 } },
       context: (request, deps) => createAdminContext(request, deps.db, servicesOf(deps)),
       internal: ({ db }) => ({ events: auditEvents(db) }),
+      subscriptions: { channels: [AUDIT_ENTRY_ADDED], limits: config.subscriptions },
       workers: (deps) => [servicesOf(deps).erasures.worker],
     },
     options,

@@ -1,11 +1,20 @@
 import { integer, readSettings, setting } from '@fedstack/runtime';
-import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
+import {
+  SUBSCRIPTION_SETTINGS,
+  loadServiceConfig,
+  loadSubscriptionLimits,
+  serviceSettings,
+  type ServiceConfig,
+  type SubscriptionLimits,
+} from '@fedstack/service-kit';
 import type { RecoverySettings } from './domain/recovery';
 
 export interface PaymentsConfig extends ServiceConfig {
   /** The simulated processor's answer time, in milliseconds (demos and the crash tests). */
   processorDelayMs: number;
   recovery: RecoverySettings;
+  /** paymentUpdated's WebSocket connections (the gateway's). */
+  subscriptions: SubscriptionLimits;
 }
 
 /** What payments reads besides a subgraph's settings. */
@@ -28,7 +37,7 @@ export const PAYMENTS_SETTINGS = {
 
 /** Every setting payments reads, for the settings table. */
 export function paymentsSettings(production = false) {
-  return { ...serviceSettings('payments', production), ...PAYMENTS_SETTINGS };
+  return { ...serviceSettings('payments', production), ...PAYMENTS_SETTINGS, ...SUBSCRIPTION_SETTINGS };
 }
 
 /** The payments process's settings, read once at start. */
@@ -43,5 +52,6 @@ export function loadPaymentsConfig(env: NodeJS.ProcessEnv = process.env): Paymen
       maxBackoffMs: settings.PAYMENTS_RECOVERY_MAX_BACKOFF_MS,
       maxAttempts: settings.PAYMENTS_RECOVERY_MAX_ATTEMPTS,
     },
+    subscriptions: loadSubscriptionLimits(env),
   };
 }

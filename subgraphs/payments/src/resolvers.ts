@@ -1,6 +1,8 @@
 import type { PaymentRecord } from '@fedstack/shared-db';
-import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type Viewer } from '@fedstack/service-kit';
+import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type RowEvent, type Viewer } from '@fedstack/service-kit';
+import type { PaymentsContext } from './context';
 import { createPayment } from './domain/create';
+import { ownPaymentUpdates, paymentUpdates } from './domain/live';
 import { paymentConnection } from './domain/loaders';
 import { refundPayment } from './domain/refunds';
 import { paymentVolume } from './domain/stats';
@@ -32,6 +34,21 @@ export const resolvers: Resolvers = {
     async refundPayment(_parent, { input, idempotencyKey }, ctx) {
       const viewer = requireAdmin(ctx.auth);
       return refundPayment(ctx.db, { userId: viewer.userId, requestId: ctx.requestId }, input, idempotencyKey);
+    },
+  },
+
+  Subscription: {
+    paymentUpdated: {
+      async subscribe(_parent, { id }, ctx) {
+        const viewer = requireViewer(ctx.auth);
+        return id ? paymentUpdates(viewer, id, await ctx.loaders.payment.load(id)) : ownPaymentUpdates(viewer);
+      },
+      // Each event with a fresh context: the payment as it is now.
+      async resolve(event: RowEvent, _args: unknown, ctx: PaymentsContext) {
+        const payment = await ctx.loaders.payment.load(event.id);
+        if (!payment) throw new Error(`payment ${event.id} announced a change but is gone`);
+        return payment;
+      },
     },
   },
 

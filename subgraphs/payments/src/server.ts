@@ -5,6 +5,7 @@ import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServe
 import { createPaymentsContext } from './context';
 import type { PaymentsConfig } from './config';
 import { erasePayments } from './domain/erasure';
+import { PAYMENT_CHANGED } from './domain/live';
 import { pendingPaymentRecovery } from './domain/recovery';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
 import { resolvers } from './resolvers';
@@ -30,6 +31,7 @@ export function createPaymentsServer(options: PaymentsServerOptions): Promise<Su
       internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments) } }),
       // Refunds' audit entries go to admin through the outbox.
       publishes: true,
+      subscriptions: { channels: [PAYMENT_CHANGED], limits: config.subscriptions },
       workers: ({ db, logger, metrics }) => [
         pendingPaymentRecovery(db, processor, config.recovery, { logger: logger.child({ component: 'recovery' }), metrics }),
       ],

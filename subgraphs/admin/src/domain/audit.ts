@@ -71,6 +71,14 @@ export async function eraseDetailsOf(tx: AdminTx, userId: string): Promise<numbe
   return tx.$executeRaw`DELETE FROM admin.audit_details WHERE subject_id = ${userId}::uuid`;
 }
 
+/** One entry as recorded, with its details (auditEntryAdded reads each entry its event announces). */
+export async function auditEntryById(db: AdminDb, id: string): Promise<AuditEntryView | null> {
+  const row = await db.auditEntry.findUnique({ where: { id }, include: { details: true } });
+  if (!row) return null;
+  const { details, ...entry } = row;
+  return { ...entry, details: details?.details ?? null };
+}
+
 /** The `audit.record` events auth and payments send through their outboxes. */
 export function auditEvents(db: AdminDb): Record<string, EventHandler<never>> {
   return {

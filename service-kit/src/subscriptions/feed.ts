@@ -1,0 +1,52 @@
+// What a Subscription field's subscribe resolver returns: the committed changes it follows, and who may keep following them.
+import type { Viewer } from '../tokens';
+
+/**
+ * A committed change as its NOTIFY announced it (a trigger in the service's migrations): the row's id,
+ * its owner where it has one, and when the change was made, as near to its commit as the database can
+ * tell. Nothing else: the subscription reads the row as it is now.
+ */
+export interface RowEvent {
+  id: string;
+  userId: string | null;
+  /** ISO 8601. */
+  committedAt: string;
+}
+
+/** What a subscription follows and who may hold it, as its subscribe resolver says at subscribe time. */
+export interface LiveSpec {
+  /** Whether an event on the channel concerns this subscription (its user's rows, one row...). */
+  accepts(event: RowEvent): boolean;
+  /**
+   * Throws (FORBIDDEN, UNAUTHENTICATED) when the subscriber, as their account stands now, may no longer
+   * hold the subscription: checked on every event and whenever their account changes, after the account
+   * policy (a suspended, erased or signed-out subscriber never gets this far).
+   */
+  authorize(viewer: Viewer): void;
+}
+
+/**
+ * A subscribe resolver's answer: graphql-js wants an async iterable, but the events are the subgraph's
+ * WebSocket server's to deliver (in order, each resolved with a fresh context after the subscriber is
+ * checked again), so this one only says what to follow.
+ */
+export class LiveFeed implements AsyncIterable<never> {
+  constructor(
+    /** The NOTIFY channel the events come on (payments_payment_changed...). */
+    readonly channel: string,
+    readonly spec: LiveSpec,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<never> {
+    throw new Error(`The events of ${this.channel} are delivered by the subgraph's WebSocket server; a live feed is not read directly`);
+  }
+}
+
+/**
+ * For a Subscription field's `subscribe`: the changes announced on `channel` that `accepts` takes (every
+ * one by default), for as long as `authorize` lets the subscriber hold them (and the account policy).
+ * The field's `resolve` is given each event (a RowEvent) and a fresh context, and reads the row.
+ */
+export function liveEvents(channel: string, spec: Partial<LiveSpec> = {}): LiveFeed {
+  return new LiveFeed(channel, { accepts: spec.accepts ?? (() => true), authorize: spec.authorize ?? (() => undefined) });
+}

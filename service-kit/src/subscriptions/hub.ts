@@ -1,0 +1,125 @@
+// One process's LISTEN connection for its subscriptions: each committed change and account change handed to the live subscriptions it concerns.
+import type pg from 'pg';
+import { z } from 'zod';
+import { AppError, ErrorCode, type Logger, type Service } from '@fedstack/runtime';
+import { NotificationListener } from '../background';
+import type { RowEvent } from './feed';
+
+/** What the hub calls on a live subscription. */
+export interface LiveListener {
+  /** The subscriber, whose account changes are passed on. */
+  readonly userId: string;
+  /** A committed change announced on `channel`. */
+  event(channel: string, event: RowEvent): void;
+  /** The subscriber's account changed here: check them again. */
+  accountChanged(): void;
+  /** The subscription cannot go on (the hub stopped hearing events): end it with `error`. */
+  end(error: AppError): void;
+}
+
+const ROW_EVENT = z.object({ id: z.string().min(1), userId: z.string().nullish(), committedAt: z.string().min(1) });
+
+/** An error the client can act on: events may have been missed, so subscribe again (here or elsewhere). */
+export function eventsMissed(service: Service, why: string): AppError {
+  return new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, `The ${service} service ${why}; events may have been missed: subscribe again`, {
+    serviceName: service,
+  });
+}
+
+/**
+ * Fan-out within one process: every process of a service LISTENs for itself, so each subscription (which
+ * lives in exactly one process) hears every event once, whatever the number of replicas. Nothing is
+ * shared between processes.
+ *
+ * No subscription lives while nothing is heard: when the LISTEN connection is lost, every live
+ * subscription ends at once with SUBGRAPH_UNAVAILABLE (events may have been missed), and new ones are
+ * refused until the connection is back, so a gap can never pass unnoticed.
+ */
+export class LiveHub {
+  private readonly listener: NotificationListener;
+  private readonly subscriptions = new Set<LiveListener>();
+  private readonly byUser = new Map<string, Set<LiveListener>>();
+  private readonly accountChannel: string;
+
+  constructor(
+    private readonly options: {
+      service: Service;
+      /** The service's own connection (as its role). */
+      databaseUrl: string;
+      /** The channels its subscriptions follow. */
+      channels: readonly string[];
+      maxBackoffMs: number;
+      logger: Logger;
+    },
+  ) {
+    this.accountChannel = `${options.service}_account_changed`;
+    this.listener = new NotificationListener({
+      url: options.databaseUrl,
+      channels: [...options.channels, this.accountChannel],
+      onNotification: (message) => this.dispatch(message),
+      onLost: () => this.endAll(eventsMissed(options.service, 'lost its connection to the database')),
+      maxBackoffMs: options.maxBackoffMs,
+      logger: options.logger,
+    });
+  }
+
+  /** Whether events are heard now; a subscription is accepted only then. */
+  get listening(): boolean {
+    return this.listener.listening;
+  }
+
+  /** Live subscriptions now. */
+  get size(): number {
+    return this.subscriptions.size;
+  }
+
+  /** Whether the hub listens on `channel`. */
+  follows(channel: string): boolean {
+    return this.options.channels.includes(channel);
+  }
+
+  /** Starts listening; resolves once listening, or once the first attempt has failed (it keeps trying). */
+  start(): Promise<void> {
+    return this.listener.start();
+  }
+
+  /** Stops listening; subscriptions still live end (the server is stopping). */
+  async stop(): Promise<void> {
+    this.endAll(eventsMissed(this.options.service, 'is stopping'));
+    await this.listener.stop();
+  }
+
+  /** Hands `subscription` every event and account change from now on; the answer takes it back. */
+  add(subscription: LiveListener): () => void {
+    this.subscriptions.add(subscription);
+    let mine = this.byUser.get(subscription.userId);
+    if (!mine) this.byUser.set(subscription.userId, (mine = new Set()));
+    mine.add(subscription);
+    return () => {
+      this.subscriptions.delete(subscription);
+      mine.delete(subscription);
+      if (mine.size === 0 && this.byUser.get(subscription.userId) === mine) this.byUser.delete(subscription.userId);
+    };
+  }
+
+  private dispatch(message: pg.Notification): void {
+    const payload = message.payload ?? '';
+    if (message.channel === this.accountChannel) {
+      for (const subscription of [...(this.byUser.get(payload.toLowerCase()) ?? [])]) subscription.accountChanged();
+      return;
+    }
+    let event: RowEvent;
+    try {
+      const parsed = ROW_EVENT.parse(JSON.parse(payload));
+      event = { id: parsed.id, userId: parsed.userId ?? null, committedAt: new Date(parsed.committedAt).toISOString() };
+    } catch (error) {
+      this.options.logger.error({ channel: message.channel, payload: payload.slice(0, 200), reason: String(error) }, 'ignored a malformed event notification');
+      return;
+    }
+    for (const subscription of [...this.subscriptions]) subscription.event(message.channel, event);
+  }
+
+  private endAll(error: AppError): void {
+    for (const subscription of [...this.subscriptions]) subscription.end(error);
+  }
+}

@@ -1,0 +1,161 @@
+// One live subscription: its events resolved in order, its subscriber checked again on each and on every account change, and its end with the reason.
+import type { ExecutionResult, GraphQLError } from 'graphql';
+import { unauthenticated, type AppError } from '@fedstack/runtime';
+import type { RequestAuth, Viewer } from '../tokens';
+import type { LiveFeed, RowEvent } from './feed';
+import type { LiveHub, LiveListener } from './hub';
+import { ResultQueue } from './queue';
+
+/** The longest a timer can wait (Node's limit, about 24.8 days); a token that lives longer is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface LiveSubscriptionOptions {
+  hub: LiveHub;
+  /** The subscriber as their access token says. */
+  viewer: Viewer;
+  /** When that token expires (epoch milliseconds): the subscription ends then, UNAUTHENTICATED. */
+  expiresAt: number;
+  /** The subscriber's account looked up again and the account policy applied, as for a request. */
+  recheck(): Promise<RequestAuth>;
+  /** Runs the subscription's document for one event, for the subscriber as they are now. */
+  execute(event: RowEvent, auth: RequestAuth): Promise<ExecutionResult>;
+  /** The final error, placed at the subscribed field. */
+  locate(error: unknown): GraphQLError;
+  /** Events and checks waiting, and results unread, beyond which the subscription has fallen behind and ends. */
+  maxBacklog: number;
+  /** An error the client can act on: events may have been missed (`why`), subscribe again. */
+  missed(why: string): AppError;
+  /** Told once when the subscription ends, however it ends: with the error it ended with, or undefined when its reader stopped. */
+  onEnd(error: unknown): void;
+}
+
+/**
+ * A subscription is registered with the hub before its subscribe resolver runs (`LiveSubscription` is
+ * made first and `start`ed with the feed afterwards), so that nothing committed between the resolver's
+ * checks and the first event is missed: events and account changes meanwhile are kept and handled once
+ * the feed says what it follows.
+ *
+ * Every event runs the account policy again (a fresh look-up: suspended, erased, signed out, demoted)
+ * and the feed's own rule (`authorize`), then the document with a fresh context (fresh loaders, so the
+ * row is read as it is now). An account change does the same checks without waiting for an event. A
+ * subscriber who may no longer hold the subscription gets one last result with the error, and the end.
+ */
+export class LiveSubscription implements LiveListener {
+  readonly userId: string;
+  readonly results: ResultQueue<ExecutionResult>;
+  private feed: LiveFeed | undefined;
+  /** Events that came before the feed was known, and whether the account changed meanwhile. */
+  private early: { channel: string; event: RowEvent }[] = [];
+  private accountChangedEarly = false;
+  private recheckQueued = false;
+  private work: Promise<void> = Promise.resolve();
+  private pending = 0;
+  private ended = false;
+  private expiry: NodeJS.Timeout | undefined;
+  private readonly leave: () => void;
+
+  constructor(private readonly options: LiveSubscriptionOptions) {
+    this.userId = options.viewer.userId.toLowerCase();
+    this.results = new ResultQueue(() => this.close(undefined));
+    this.leave = options.hub.add(this);
+  }
+
+  /** The subscribe resolver has answered: follow `feed`, starting with whatever came meanwhile. */
+  start(feed: LiveFeed): void {
+    if (this.ended) return;
+    this.feed = feed;
+    const early = this.early;
+    this.early = [];
+    for (const { channel, event } of early) this.event(channel, event);
+    if (this.accountChangedEarly) this.accountChanged();
+    this.expireAt(this.options.expiresAt);
+  }
+
+  event(channel: string, event: RowEvent): void {
+    if (this.ended) return;
+    if (!this.feed) {
+      this.early.push({ channel, event });
+      if (this.early.length > this.options.maxBacklog) this.end(this.options.missed('fell behind while the subscription started'));
+      return;
+    }
+    if (channel !== this.feed.channel || !this.feed.spec.accepts(event)) return;
+    this.enqueue(() => this.deliver(event));
+  }
+
+  accountChanged(): void {
+    if (this.ended) return;
+    if (!this.feed) {
+      this.accountChangedEarly = true;
+      return;
+    }
+    // Checks already waiting will see this change too.
+    if (this.recheckQueued) return;
+    this.recheckQueued = true;
+    this.enqueue(async () => {
+      this.recheckQueued = false;
+      await this.checked();
+    });
+  }
+
+  /** Ends with one last result carrying `error` (FORBIDDEN, UNAUTHENTICATED, SUBGRAPH_UNAVAILABLE...). */
+  end(error: unknown): void {
+    if (this.ended) return;
+    this.results.push({ data: null, errors: [this.options.locate(error)] });
+    this.close(error);
+  }
+
+  private close(reason: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.early = [];
+    clearTimeout(this.expiry);
+    this.leave();
+    this.results.finish();
+    this.options.onEnd(reason);
+  }
+
+  private expireAt(expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    if (wait <= 0) return this.end(unauthenticated('Access token expired: refresh the session, then subscribe again'));
+    this.expiry = setTimeout(() => this.expireAt(expiresAt), Math.min(wait, MAX_TIMER_MS));
+    this.expiry.unref();
+  }
+
+  /** Runs `step` after the steps before it; a subscription that has fallen too far behind ends instead. */
+  private enqueue(step: () => Promise<void>): void {
+    if (this.pending + this.results.length >= this.options.maxBacklog) {
+      this.end(this.options.missed('could not send events as fast as they came'));
+      return;
+    }
+    this.pending += 1;
+    this.work = this.work
+      .then(() => (this.ended ? undefined : step()))
+      .catch((error: unknown) => this.end(error))
+      .finally(() => (this.pending -= 1));
+  }
+
+  /** The subscriber as they are now, if they may still hold the subscription; else it has ended, saying why. */
+  private async checked(): Promise<RequestAuth | undefined> {
+    const auth = await this.options.recheck();
+    if (this.ended) return undefined;
+    if (auth.error || !auth.viewer) {
+      this.end(auth.error ?? unauthenticated());
+      return undefined;
+    }
+    try {
+      this.feed?.spec.authorize(auth.viewer);
+    } catch (error) {
+      this.end(error);
+      return undefined;
+    }
+    return auth;
+  }
+
+  private async deliver(event: RowEvent): Promise<void> {
+    const auth = await this.checked();
+    if (!auth) return;
+    const result = await this.options.execute(event, auth);
+    if (this.ended) return;
+    this.results.push({ ...result, extensions: { ...result.extensions, committedAt: event.committedAt } });
+  }
+}

@@ -1,0 +1,276 @@
+// A subgraph's subscriptions over graphql-ws on its own port: the gateway's connection checked, each subscription's client checked as a request's is, its events delivered while it may hold them.
+import type http from 'node:http';
+import type express from 'express';
+import {
+  GraphQLError,
+  createSourceEventStream,
+  execute,
+  locatedError,
+  parse,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  type GraphQLSchema,
+} from 'graphql';
+import { Counter, Gauge } from 'prom-client';
+import {
+  AppError,
+  ErrorCode,
+  GATEWAY_ASSERTION_HEADER,
+  formatErrorFor,
+  requestIdOf,
+  serveGraphQLOverWebSocket,
+  unauthenticated,
+  type ErrorTranslator,
+  type GraphQLWebSocketServer,
+  type Logger,
+  type ServiceMetrics,
+  type Service,
+} from '@fedstack/runtime';
+import { applyAccountPolicy, type AccountStateSource } from '../accounts';
+import type { SubscriptionLimits } from '../config';
+import type { GatewayCheck } from '../gateway-only';
+import type { RequestContext } from '../server';
+import type { TextLimits } from '../text';
+import { authenticate, type RequestAuth, type TokenVerifier, type Viewer } from '../tokens';
+import { LiveFeed } from './feed';
+import { eventsMissed, type LiveHub } from './hub';
+import { LiveSubscription } from './live';
+import { prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
+
+/** Keep-alive pings (the gateway's client pings too). */
+const KEEP_ALIVE_MS = 12_000;
+/** Time a connection has to send `connection_init`. */
+const INIT_TIMEOUT_MS = 5_000;
+/** Events and checks waiting, and results unsent, beyond which one subscription has fallen behind. */
+const MAX_BACKLOG = 1_000;
+/** What graphql-ws is handed for a refusal, which it needs a document for; only the refusal is answered. */
+const REFUSED = parse('subscription Refused { __typename }');
+
+export interface SubgraphSubscriptionOptions {
+  service: Service;
+  schema: GraphQLSchema;
+  textLimits: TextLimits | undefined;
+  hub: LiveHub;
+  /** The HTTP path's token verifier, account source and error translation: one rule for both. */
+  verifyToken: TokenVerifier;
+  accounts: AccountStateSource;
+  translateError: ErrorTranslator;
+  /** The subgraph's context for one execution (each event gets a fresh one: fresh loaders). */
+  context(request: RequestContext): object;
+  /** The gateway's assertion, when REQUIRE_GATEWAY is on. */
+  gatewayCheck: GatewayCheck | undefined;
+  limits: SubscriptionLimits & { maxPayloadBytes: number };
+  production: boolean;
+  logger: Logger;
+  metrics: ServiceMetrics;
+}
+
+/** What one subscribe message is given to run with (graphql-ws's `contextValue`). */
+interface Start {
+  prepared: PreparedSubscription | Refusal;
+  remoteAddress: string | undefined;
+  logger: Logger;
+}
+
+/** What createSourceEventStream answers when the resolver gave a stream rather than a refusal. */
+const isStream = (value: ExecutionResult | AsyncIterable<unknown>): value is AsyncIterable<unknown> => Symbol.asyncIterator in value;
+
+type TrustProxy = (address: string, hop: number) => boolean;
+
+/** The client's address as Express's `req.ip` has it for a request from `remote` carrying `forwardedFor`, under the same `trust proxy`. */
+function clientAddressOf(remote: string | undefined, forwardedFor: string | undefined, trust: TrustProxy): string | undefined {
+  if (!remote) return undefined;
+  const hops = [
+    remote,
+    ...(forwardedFor ?? '')
+      .split(',')
+      .map((hop) => hop.trim())
+      .filter(Boolean)
+      .reverse(),
+  ];
+  let hop = 0;
+  while (hop < hops.length - 1 && trust(hops[hop] as string, hop)) hop += 1;
+  return hops[hop];
+}
+
+/**
+ * Serves the contract the gateway subscribes by (gateway/src/subscriptions/upstream.ts): graphql-ws
+ * (`graphql-transport-ws`) at /graphql on the subgraph's own port. The connection carries the gateway's
+ * assertion in `connection_init` (refused 4403 without a good one when REQUIRE_GATEWAY is on); each
+ * subscription carries its client's headers in `extensions.headers`, from which its context is built as
+ * a request's is (the token verified, the account policy applied, the request id, a logger), after the
+ * same checks (text.ts's rule included). Each result is a plain GraphQL result with
+ * `extensions.committedAt`. A refusal, and the end of a subscription its subscriber may no longer hold,
+ * are one result with the error, then the end: never a protocol error. Queries and mutations are refused.
+ */
+export function serveSubgraphSubscriptions(httpServer: http.Server, app: express.Express, options: SubgraphSubscriptionOptions): GraphQLWebSocketServer {
+  const { schema, hub, limits, service } = options;
+  const logger = options.logger.child({ component: 'subscriptions' });
+  const format = formatErrorFor(options.production, options.translateError);
+  const trust = app.get('trust proxy fn') as TrustProxy;
+  const registers = [options.metrics.registry];
+  const active = new Gauge({ name: 'subgraph_subscriptions_active', help: 'Subscriptions live in this process now', registers });
+  new Gauge({
+    name: 'subgraph_subscriptions_listening',
+    help: '1 while this process hears its events (its LISTEN connection is up); 0 while it does not, and refuses subscriptions',
+    registers,
+    collect() {
+      this.set(hub.listening ? 1 : 0);
+    },
+  });
+  const events = new Counter({ name: 'subgraph_subscription_events_total', help: 'Subscription events sent to the gateway', registers });
+  const ended = new Counter({
+    name: 'subgraph_subscriptions_ended_total',
+    help: 'Subscriptions this process ended, by the error code their subscriber was told (FORBIDDEN, UNAUTHENTICATED, SUBGRAPH_UNAVAILABLE...)',
+    labelNames: ['code'] as const,
+    registers,
+  });
+
+  /** The code a client is told for `error`, as formatting will show it. */
+  const codeOf = (error: unknown): string => {
+    const known = options.translateError(error)?.code ?? (error instanceof GraphQLError ? error.extensions.code : undefined);
+    return typeof known === 'string' ? known : ErrorCode.INTERNAL_SERVER_ERROR;
+  };
+
+  /** Errors as the HTTP path shows them: translated, masked in production, counted, internal ones logged. */
+  const shown = (result: ExecutionResult, log: Logger): FormattedExecutionResult => {
+    const { errors, ...rest } = result;
+    if (!errors) return rest;
+    return {
+      ...rest,
+      errors: errors.map((error) => {
+        const formatted = format(error.toJSON(), error);
+        const given = formatted.extensions?.code;
+        const code: string = typeof given === 'string' ? given : ErrorCode.INTERNAL_SERVER_ERROR;
+        options.metrics.errors.inc({ code });
+        if (code === String(ErrorCode.INTERNAL_SERVER_ERROR))
+          log.error({ err: error.originalError ?? error, path: error.path }, 'internal error in a subscription');
+        return formatted;
+      }),
+    };
+  };
+
+  async function begin(start: Start, prepared: PreparedSubscription): Promise<ExecutionResult | AsyncIterable<ExecutionResult>> {
+    const { headers } = prepared;
+    const requestId = requestIdOf(headers.requestId);
+    start.logger = logger.child({ requestId });
+    const request = {
+      requestId,
+      logger: start.logger,
+      clientAddress: clientAddressOf(start.remoteAddress, headers.forwardedFor, trust),
+      userAgent: headers.userAgent?.slice(0, 512),
+    };
+    const token = await authenticate(headers.authorization, options.verifyToken);
+    const lookup = async (viewer: Viewer): Promise<RequestAuth> => applyAccountPolicy(viewer, await options.accounts.lookup(viewer.userId, viewer.sessionId));
+    const run = (auth: RequestAuth, rootValue?: unknown) => ({
+      schema,
+      document: prepared.document,
+      operationName: prepared.operationName,
+      variableValues: prepared.variables,
+      rootValue,
+      contextValue: options.context({ ...request, auth }),
+    });
+    const viewer = token.viewer;
+    if (!viewer) {
+      // Every field here wants a subscriber; without one, the resolver's own refusal (or this one).
+      const stream = await createSourceEventStream(run(token));
+      return isStream(stream) ? { errors: [token.error ?? unauthenticated()] } : stream;
+    }
+    if (!hub.listening) return { errors: [eventsMissed(service, 'is not hearing events at the moment (its database is out of reach)')] };
+    // Registered before anything is read, so that nothing committed from now on is missed.
+    let started = false;
+    const live = new LiveSubscription({
+      hub,
+      viewer,
+      expiresAt: viewer.expiresAt,
+      recheck: () => lookup(viewer),
+      execute: async (event, auth) => execute(run(auth, event)),
+      locate: (error) =>
+        prepared.field ? locatedError(error, [prepared.field], [prepared.field.alias?.value ?? prepared.field.name.value]) : locatedError(error, []),
+      maxBacklog: MAX_BACKLOG,
+      missed: (why) => eventsMissed(service, why),
+      onEnd: (error) => {
+        active.dec();
+        const code = error === undefined ? undefined : codeOf(error);
+        if (code) ended.inc({ code });
+        if (started) start.logger.info({ userId: viewer.userId, ...(code ? { endedWith: code } : {}) }, 'subscription ended');
+      },
+    });
+    active.inc();
+    try {
+      const stream = await createSourceEventStream(run(await lookup(viewer)));
+      if (isStream(stream) && !(stream instanceof LiveFeed)) {
+        throw new Error("a subscribe resolver answered something other than liveEvents(...): subgraphs deliver only the database's committed changes");
+      }
+      if (!(stream instanceof LiveFeed)) {
+        // The resolver refused (NOT_FOUND, FORBIDDEN...): its answer is the one result.
+        void live.results.return();
+        return stream;
+      }
+      if (!hub.follows(stream.channel))
+        throw new Error(`no process of ${service} listens on ${stream.channel}: add it to the subgraph's subscriptions.channels`);
+      started = true;
+      start.logger.info({ userId: viewer.userId, operationName: prepared.operationName, channel: stream.channel }, 'subscription started');
+      live.start(stream);
+    } catch (error) {
+      live.end(error);
+    }
+    return live.results;
+  }
+
+  return serveGraphQLOverWebSocket(httpServer, {
+    path: '/graphql',
+    limits: { maxPayloadBytes: limits.maxPayloadBytes, maxBufferedBytes: limits.maxBufferedBytes, keepAliveMs: KEEP_ALIVE_MS },
+    logger,
+    graphql: {
+      schema,
+      connectionInitWaitTimeout: INIT_TIMEOUT_MS,
+      async onConnect(ctx) {
+        if (!options.gatewayCheck) return true;
+        const assertion = ctx.connectionParams?.[GATEWAY_ASSERTION_HEADER];
+        const check = await options.gatewayCheck(typeof assertion === 'string' ? assertion : undefined);
+        if (check.ok) return true;
+        logger.warn(
+          { reason: check.reason, remoteAddress: ctx.extra.request.socket.remoteAddress },
+          'refused a subscription connection that did not come from the gateway',
+        );
+        return false;
+      },
+      onSubscribe(ctx, _id, payload) {
+        // graphql-ws counts this one already.
+        const open = Object.keys(ctx.subscriptions).length;
+        const prepared: PreparedSubscription | Refusal =
+          open > limits.maxPerConnection
+            ? {
+                refusal: {
+                  errors: [
+                    new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${limits.maxPerConnection} subscriptions per connection`, {
+                      limit: 'connection',
+                      max: limits.maxPerConnection,
+                    }),
+                  ],
+                },
+              }
+            : prepareSubscription(schema, payload, options.textLimits);
+        const start: Start = { prepared, remoteAddress: ctx.extra.request.socket.remoteAddress, logger };
+        return 'refusal' in prepared
+          ? { schema, document: REFUSED, contextValue: start }
+          : { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variables, contextValue: start };
+      },
+      async subscribe(args) {
+        const start = args.contextValue as Start;
+        if ('refusal' in start.prepared) return start.prepared.refusal;
+        try {
+          return await begin(start, start.prepared);
+        } catch (error) {
+          // Never thrown to graphql-ws, which would close the whole connection: one result with the error.
+          return { errors: [error instanceof GraphQLError ? error : locatedError(error, [])] };
+        }
+      },
+      onNext(_ctx, _id, _payload, args, result) {
+        if (result.extensions?.committedAt) events.inc();
+        return shown(result, (args.contextValue as Start).logger);
+      },
+    },
+  });
+}
