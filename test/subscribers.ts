@@ -91,6 +91,14 @@ export function wsClient(gatewayUrl: string, token: string | undefined, options:
   });
 }
 
+/** What a transport's error was: a WebSocket close (code and reason), GraphQL errors, or a message. */
+function described(error: unknown): unknown {
+  if (Array.isArray(error)) return error;
+  const { code, reason, message } = (error ?? {}) as { code?: number; reason?: string; message?: string };
+  if (code !== undefined) return { code, reason };
+  return message ?? String(error);
+}
+
 /** Subscribes on a graphql-ws connection. */
 export function overWebSocket(client: Client, query: string, variables: Record<string, unknown> = {}): Subscription {
   let dispose: () => void = () => undefined;
@@ -99,7 +107,7 @@ export function overWebSocket(client: Client, query: string, variables: Record<s
     { query, variables },
     {
       next: (result) => subscription.push(result as Result),
-      error: (error) => subscription.finish({ completed: false, error }),
+      error: (error) => subscription.finish({ completed: false, error: described(error) }),
       complete: () => subscription.finish({ completed: true }),
     },
   );
@@ -118,7 +126,7 @@ export function overSse(gatewayUrl: string, token: string | undefined, query: st
     { query, variables },
     {
       next: (result) => subscription.push(result as Result),
-      error: (error) => subscription.finish({ completed: false, error }),
+      error: (error) => subscription.finish({ completed: false, error: described(error) }),
       complete: () => subscription.finish({ completed: true }),
     },
   );
@@ -159,7 +167,7 @@ export function overMultipart(gatewayUrl: string, token: string | undefined, que
       }
       subscription.finish({ completed: true });
     } catch (error) {
-      subscription.finish({ completed: false, error });
+      subscription.finish({ completed: false, error: described(error) });
     }
   })();
   return subscription;

@@ -251,17 +251,15 @@ describe('subscriptions through the gateway', () => {
       clients.push(client);
       const held = [1, 2, 3].map(() => track(overWebSocket(client, MY_PAYMENTS)));
       const refused = track(overWebSocket(client, MY_PAYMENTS));
-      const refusal = await refused.next();
+      const refusal = await refused.next(5000);
       expect(refusal.errors?.[0]?.extensions).toMatchObject({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'connection', max: 3 });
       for (const subscription of held) subscription.unsubscribe();
       const deepClient = wsClient(stack.gatewayUrl, user.accessToken);
       clients.push(deepClient);
-      const deep = track(
-        overWebSocket(
-          deepClient,
-          `subscription { paymentUpdated { user { payments { edges { node { user { payments { edges { node { user { id } } } } } } } } } } }`,
-        ),
-      );
+      // Deeper than MAX_QUERY_DEPTH (12): four hops of user → payments → edges → node.
+      const hops = 4;
+      const deepQuery = `subscription { paymentUpdated { ${'user { payments { edges { node { '.repeat(hops)}id${' } } } }'.repeat(hops)} } }`;
+      const deep = track(overWebSocket(deepClient, deepQuery));
       expect(await deep.ended).toEqual({
         completed: false,
         error: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth' }) })],

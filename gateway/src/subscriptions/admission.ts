@@ -10,7 +10,7 @@ import {
   type ExecutionResult,
   type OperationDefinitionNode,
 } from 'graphql';
-import { ErrorCode } from '@fedstack/runtime';
+import { ErrorCode, type Logger } from '@fedstack/runtime';
 import type { OperationLimitCheck } from '../limits';
 import type { GatewayContext } from '../subgraphs';
 import type { SubscriptionPlanner } from './planner';
@@ -66,7 +66,7 @@ export class SubscriptionAdmission {
   ) {}
 
   /** The subscriber an Authorization header stands for, or the refusal (UNAUTHENTICATED, FORBIDDEN) auth gave. */
-  async identify(authorization: string | undefined, context: GatewayContext): Promise<Subscriber | GraphQLError> {
+  async identify(authorization: string | undefined, context: GatewayContext & { logger: Logger }): Promise<Subscriber | GraphQLError> {
     if (!authorization) return refusal(ErrorCode.UNAUTHENTICATED, 'Subscriptions need an access token: "authorization": "Bearer <token>"');
     const result = await this.options.execute({ query: IDENTIFY }, { ...context, authorization });
     const me = (result.data as { me?: { id: string; role: string } | null } | undefined)?.me;

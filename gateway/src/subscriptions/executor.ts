@@ -70,7 +70,12 @@ function committedAt(event: FormattedExecutionResult): number | undefined {
 /** A subscription's results, one per event, until the subgraph ends it, it fails, or the client stops reading. */
 export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
   const format = formatErrorFor(options.production);
-  const masked = (errors: readonly GraphQLError[]) => errors.map((error) => format(error.toJSON(), error));
+  // Masked as the HTTP endpoint masks them, then errors again, which every transport knows how to send.
+  const masked = (errors: readonly GraphQLError[]): GraphQLError[] =>
+    errors.map((error) => {
+      const { message, path, extensions } = format(error.toJSON(), error);
+      return new GraphQLError(message, { ...(path ? { path } : {}), ...(extensions ? { extensions } : {}) });
+    });
 
   /**
    * A subscription's results; anything unexpected is logged and ends it with a masked internal error
@@ -82,7 +87,7 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
     } catch (error) {
       request.context.logger.error({ err: error }, 'subscription failed');
       const internal = new GraphQLError('Internal server error', { originalError: error as Error });
-      yield { errors: masked([internal]) as unknown as GraphQLError[] };
+      yield { errors: masked([internal]) };
     }
   };
 
@@ -135,7 +140,7 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
           if (ended?.error !== undefined) {
             const { reason, message } = ended.error as { reason?: string; message?: string };
             request.context.logger.info({ subgraph: primary.serviceName, reason: reason ?? message }, 'upstream subscription ended');
-            yield { errors: masked([unavailable(primary.serviceName)]) as unknown as GraphQLError[] };
+            yield { errors: masked([unavailable(primary.serviceName)]) };
             return;
           }
           if (ended) return;
@@ -157,7 +162,7 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
         // The commit's time travels on, so that a client can tell how fresh an event is.
         yield {
           ...result,
-          ...(result.errors ? { errors: masked(result.errors) as unknown as GraphQLError[] } : {}),
+          ...(result.errors ? { errors: masked(result.errors) } : {}),
           ...(committed === undefined ? {} : { extensions: { ...result.extensions, committedAt: new Date(committed).toISOString() } }),
         };
       }

@@ -34,6 +34,18 @@ function contextFor(deps: TransportDeps, subscriber: Subscriber, request: http.I
   };
 }
 
+/** The context of the request that asks auth who a subscriber is. */
+function identityContext(deps: TransportDeps, request: http.IncomingMessage): GatewayContext & { logger: Logger } {
+  const requestId = randomUUID();
+  return {
+    requestId,
+    authorization: undefined,
+    clientAddress: deps.clientAddress(request),
+    userAgent: request.headers['user-agent'],
+    logger: deps.logger.child({ requestId }),
+  };
+}
+
 /** A subscription's results with its place given back when it ends, however it ends. */
 async function* holding(results: AsyncGenerator<ExecutionResult>, release: () => void): AsyncGenerator<ExecutionResult> {
   try {
@@ -70,12 +82,10 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
       connectionInitWaitTimeout: deps.limits.initTimeoutMs,
       async onConnect(ctx) {
         const authorization = ctx.connectionParams?.authorization;
-        const subscriber = await deps.admission.identify(typeof authorization === 'string' ? authorization : undefined, {
-          requestId: randomUUID(),
-          authorization: undefined,
-          clientAddress: deps.clientAddress(ctx.extra.request),
-          userAgent: ctx.extra.request.headers['user-agent'],
-        });
+        const subscriber = await deps.admission.identify(
+          typeof authorization === 'string' ? authorization : undefined,
+          identityContext(deps, ctx.extra.request),
+        );
         if (subscriber instanceof GraphQLError) return false;
         state(ctx.extra).subscriber = subscriber;
         return true;
@@ -115,12 +125,7 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
 
 /** The subscriber of an HTTP request (SSE, multipart), or the refusal answered as GraphQL errors. */
 async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage): Promise<Subscriber | GraphQLError> {
-  return deps.admission.identify(request.headers.authorization, {
-    requestId: randomUUID(),
-    authorization: undefined,
-    clientAddress: deps.clientAddress(request),
-    userAgent: request.headers['user-agent'],
-  });
+  return deps.admission.identify(request.headers.authorization, identityContext(deps, request));
 }
 
 /**
