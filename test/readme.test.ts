@@ -1,11 +1,12 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kind, OperationTypeNode, parse, print, type OperationDefinitionNode } from 'graphql';
 import { chromium } from 'playwright-core';
 import { request } from 'undici';
-import { REPOSITORY_ROOT, portIsFree } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, pollUntil, portIsFree } from '@fedstack/runtime';
 import { launch, launchSettings, type Launch } from './launch';
 
 // The README done literally, against `npm start`: the launcher's summary, then every query and command
@@ -105,6 +106,45 @@ describe('the README, done literally', () => {
     expect(users.edges.some(({ node }) => node.auditTrail.edges.length > 0)).toBe(true);
     // The tour ends as alice.
     expect(answers[answers.length - 1]?.data?.me).toMatchObject({ email: 'alice@example.com', profile: { displayName: 'Alice' } });
+  });
+
+  it("the Subscriptions section: each transport prints alice's payment, recorded and settled, with her e-mail and name", async () => {
+    const blocks = blocksOf('Subscriptions');
+    const [signIn, ...transports] = blocks.filter((block) => block.lang === 'sh');
+    expect(transports).toHaveLength(3);
+    const host = new URL(gateway).host;
+    const here = (text: string) => text.replaceAll('127.0.0.1:4000', host);
+    const alice = await post(`${gateway}/graphql`, 'mutation { login(input: { email: "alice@example.com", password: "user-demo-password" }) { accessToken } }');
+    const token = (alice.data?.login as { accessToken: string }).accessToken;
+    for (const transport of transports) {
+      const command = here(`${signIn?.text ?? ''}\n${transport.text}`);
+      const child = spawn('sh', ['-c', command], { cwd: REPOSITORY_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let printed = '';
+      child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      try {
+        // It prints nothing until something happens: pay as alice until a payment of hers arrives settled.
+        await pollUntil(
+          'an event printed',
+          async () => {
+            const paid = await post(
+              `${gateway}/graphql`,
+              `mutation { createPayment(input: { amount: "2.00", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: "${randomUUID()}") { id } }`,
+              token,
+            );
+            const id = (paid.data?.createPayment as { id: string }).id;
+            return printed.includes(id) && /"status":\s*"SUCCEEDED"/.test(printed);
+          },
+          { timeoutMs: 20_000, intervalMs: 500 },
+        );
+        expect({ command: transport.text, printed }).toEqual({
+          command: transport.text,
+          printed: expect.stringMatching(/"email":\s*"alice@example\.com".*"displayName":\s*"Alice/s),
+        });
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }
   });
 
   const browser = existsSync(CHROMIUM) ? it : it.skip;
