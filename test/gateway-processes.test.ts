@@ -1,8 +1,9 @@
 import http from 'node:http';
-import { freePort } from '@fedstack/runtime';
+import { freePort, pollUntil } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
-import { login, within } from './clients';
+import { login, pay, register, within } from './clients';
 import { startProcessStack, type ProcessStack } from './processes';
+import { overWebSocket, wsClient } from './subscribers';
 
 /** The gateway as a process of its own, as `npm start` and the containers run it. */
 let stack: ProcessStack;
@@ -83,6 +84,37 @@ describe('a gateway of several workers', () => {
     expect(counted).toBe(requests);
     // Nothing is served on the API port's /metrics: a worker's own figures would be a fraction.
     expect((await fetch(stack.gatewayUrl.replace('/graphql', '/metrics'))).status).toBe(404);
+  });
+
+  it("serves subscriptions from every worker: each connection is one worker's, and every subscriber gets every event once", async () => {
+    await stack.crash('gateway');
+    await stack.start('gateway', { GATEWAY_WORKERS: '2' });
+    const user = await register(stack.gatewayUrl);
+    // Connections of their own, which the cluster hands to the workers in turn.
+    const clients = Array.from({ length: 4 }, () => wsClient(stack.gatewayUrl, user.accessToken));
+    try {
+      const subscriptions = clients.map((client) => overWebSocket(client, 'subscription { paymentUpdated { id status user { email } } }'));
+      // Pay until every subscriber has seen one (a client cannot tell when its subscription went live).
+      await pollUntil(
+        'every subscriber live',
+        async () => {
+          await pay(stack.gatewayUrl, user);
+          return subscriptions.every((subscription) => subscription.pending.length > 0);
+        },
+        { timeoutMs: 30_000, intervalMs: 300 },
+      );
+      const id = (await pay(stack.gatewayUrl, user, '7.00')).data?.createPayment.id as string;
+      for (const subscription of subscriptions) {
+        const settled = await subscription.until((result) => {
+          const event = result.data?.paymentUpdated as { id: string; status: string } | undefined;
+          return event?.id === id && event.status === 'SUCCEEDED';
+        });
+        expect(settled.data?.paymentUpdated).toEqual({ id, status: 'SUCCEEDED', user: { email: user.email } });
+        expect(subscription.pending.filter((result) => (result.data?.paymentUpdated as { id: string } | undefined)?.id === id)).toEqual([]);
+      }
+    } finally {
+      for (const client of clients) await client.dispose();
+    }
   });
 });
 
