@@ -1,3 +1,4 @@
+// Helpers for tests that drive real servers over HTTP.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -5,8 +6,6 @@ import type { Service } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH, createInternalClient, internalIdentity, type InternalClient, type InternalIdentity } from './internal-api';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from '@fedstack/runtime';
-
-/** Helpers for tests that drive real servers over HTTP. */
 
 export interface GraphQLResponse<D = Record<string, unknown>> {
   status: number;
