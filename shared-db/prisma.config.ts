@@ -1,11 +1,10 @@
-import path from 'node:path';
-import { defineConfig } from 'prisma/config';
-import { CLI_SERVICES, MigrationAdapterFactory, migrationConnection, releaseEngineTimers } from './src/prisma-workarounds';
-
 // Prisma's CLI, run by scripts/prisma-offline.js on one service's schema and migration history, on its
 // WebAssembly schema engine through the pg driver adapter: the native engines cannot be downloaded on
 // machines without internet (docs/adr/0001-prisma-offline.md). What that takes is in
 // src/prisma-workarounds.js.
+import path from 'node:path';
+import { defineConfig } from 'prisma/config';
+import { CLI_SERVICES, MigrationAdapterFactory, migrationConnection, releaseEngineTimers } from './src/prisma-workarounds';
 
 // The launcher sets it; this file is loaded by the CLI only, never by the services.
 const service = process.env.PRISMA_SERVICE ?? '';

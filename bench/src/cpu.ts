@@ -1,3 +1,4 @@
+// CPU time per process group from /proc: a process and its children, or every PostgreSQL process, between two readings.
 import { readFileSync, readdirSync } from 'node:fs';
 import { processTree } from './memory';
 

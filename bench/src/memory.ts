@@ -1,3 +1,4 @@
+// A process's descendants and its peak resident memory, from /proc.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** The process and all its descendants (a cluster primary and its workers), from /proc. */

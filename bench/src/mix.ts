@@ -1,3 +1,4 @@
+// What the benchmark sends: the realistic mix of requests, the gateway-only rows, and signed-in users' access tokens.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from '@fedstack/runtime';

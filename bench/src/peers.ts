@@ -1,3 +1,4 @@
+// What the benchmark measures our stack against: Hive Gateway, the Node.js lines we support, and a baseline commit's build.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

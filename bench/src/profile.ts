@@ -1,3 +1,7 @@
+// `npm run bench:profile`: our stack on the shared layout under the realistic mix, every process with
+// V8's CPU and sampling heap profilers on, and PostgreSQL's own account of the statements
+// (pg_stat_statements and their plans). Writes the profiles and bench/results/profile.md, a summary of
+// where each process's time and memory go and what each request asks of the database.
 import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, SERVICES, readSettings, runMain } from '@fedstack/runtime';
@@ -41,12 +45,6 @@ function table(head: string[], rows: string[][]): string[] {
 const shares = (list: Share[], unit: string, digits = 0) =>
   list.map((share) => [`\`${share.label.replaceAll('|', '\\|')}\``, `${share.value.toFixed(digits)} ${unit}`, `${share.percent.toFixed(1)} %`]);
 
-/**
- * `npm run bench:profile`: our stack on the shared layout under the realistic mix, every process with
- * V8's CPU and sampling heap profilers on, and PostgreSQL's own account of the statements
- * (pg_stat_statements and their plans). Writes the profiles and bench/results/profile.md, a summary of
- * where each process's time and memory go and what each request asks of the database.
- */
 async function main(): Promise<void> {
   const values = readSettings(process.env, BENCH_SETTINGS);
   const seconds = values.BENCH_PROFILE_SECONDS;

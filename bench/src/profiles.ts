@@ -1,3 +1,4 @@
+// Summaries of V8's CPU and heap profiles: time and memory by owner (a package, ours, Node) and by function.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';

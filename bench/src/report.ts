@@ -1,3 +1,4 @@
+// bench/results/latest.md, and the targets the benchmark is judged by.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { DatabaseLayout } from '@fedstack/shared-db';

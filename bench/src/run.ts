@@ -1,3 +1,8 @@
+// `npm run bench`: the real stack (separate processes, production mode) on fresh databases seeded at
+// scale, in each database layout, driven by many distinct signed-in users through our gateway (on Node 22
+// and on Node 24), through both Hive Gateway variants over the same supergraph and subgraphs, and through
+// the baseline commit's stack (on Node 22); then the gateways alone in front of stubs.
+// Writes bench/results/latest.md.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -236,13 +241,6 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
   }
 }
 
-/**
- * `npm run bench`: the real stack (separate processes, production mode) on fresh databases seeded at
- * scale, in each database layout, driven by many distinct signed-in users through our gateway (on Node 22
- * and on Node 24), through both Hive Gateway variants over the same supergraph and subgraphs, and through
- * the baseline commit's stack (on Node 22); then the gateways alone in front of stubs.
- * Writes bench/results/latest.md.
- */
 async function main(): Promise<void> {
   const options = settings();
   const started = new Date();

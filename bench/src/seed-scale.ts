@@ -1,3 +1,4 @@
+// The benchmark's data set: how large it is, and how it is loaded.
 import type { Service } from '@fedstack/runtime';
 import pg from 'pg';
 import { hashPassword, ownerUrlFor } from '@fedstack/shared-db';

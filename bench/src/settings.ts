@@ -1,3 +1,4 @@
+// The benchmark's settings: warm-up, rounds, connections, gateway workers, the baseline commit and the database layouts.
 import os from 'node:os';
 import { z } from 'zod';
 import { integer, setting } from '@fedstack/runtime';

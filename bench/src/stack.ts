@@ -1,3 +1,4 @@
+// Our stack as the benchmark runs it, set up once per database layout and shared by its rows.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,3 +1,5 @@
+// `node bench/dist/stubs.js '{"auth":{"schema":"…/schema.graphql","port":1234},…}'`: one process serving a
+// stub of every subgraph, built from its SDL, for the benchmark's gateway-only rows.
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -78,10 +80,6 @@ function stub(schema: GraphQLSchema): http.Server {
   });
 }
 
-/**
- * `node bench/dist/stubs.js '{"auth":{"schema":"…/schema.graphql","port":1234},…}'`: one process serving a
- * stub of every subgraph, built from its SDL, for the benchmark's gateway-only rows.
- */
 async function main(): Promise<void> {
   const subgraphs = JSON.parse(process.argv[2] ?? '{}') as Record<string, { schema: string; port: number }>;
   await Promise.all(

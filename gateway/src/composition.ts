@@ -1,3 +1,4 @@
+// Composing the supergraph from supergraph.yaml, and checking it against what is committed and what clients already use.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

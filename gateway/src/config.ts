@@ -1,3 +1,4 @@
+// The gateway's settings: its supergraph, subgraph calls, circuit breakers, operation limits, CORS, assertion key and subscriptions.
 import path from 'node:path';
 import { z } from 'zod';
 import type { BreakerSettings } from './subgraphs/breaker';

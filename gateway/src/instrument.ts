@@ -1,4 +1,4 @@
+// Tracing, when switched on: imported first by main.ts, so that it sees every module load after it.
 import { startTracing } from '@fedstack/runtime/tracing';
 
-/** Tracing, when switched on: imported first by main.ts, so that it sees every module load after it. */
 export const tracing = startTracing('gateway');

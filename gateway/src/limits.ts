@@ -1,3 +1,4 @@
+// The operations the gateway refuses to run: too deep, too many aliases or directives, or too costly.
 import type { ApolloServerPlugin } from '@apollo/server';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';

@@ -1,3 +1,4 @@
+// Runs the gateway (`node gateway/dist/main.js`): as one process, or as GATEWAY_WORKERS processes sharing its port.
 import { tracing } from './instrument';
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';

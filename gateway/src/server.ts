@@ -1,3 +1,4 @@
+// The gateway's server, with its supergraph reloaded from the file when it changes, and an offline explorer outside production.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import { getDistDirectory, renderAltair } from 'altair-static';

@@ -1,3 +1,4 @@
+// The settings every server reads (port, host, NODE_ENV, logs, proxies, metrics, HTTP limits, tracing) and where each subgraph answers.
 import { DEFAULT_PORTS, SERVICES, STACK, type Service, type StackProcessName } from './stack';
 import { choice, flag, httpUrl, integer, port, readSettings, setting, text, type Setting } from './settings';
 

@@ -1,3 +1,4 @@
+// Errors: the codes a client can see, the errors that carry them, and what a client is shown of the rest.
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 

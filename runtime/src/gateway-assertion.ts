@@ -1,20 +1,18 @@
+// How a subgraph knows a request comes from the gateway, and so has passed the gateway's limits (depth,
+// aliases, cost): the gateway signs a short token for each subgraph with its own Ed25519 key, and the
+// subgraph checks it with the public half. Only the gateway holds the private key, so a subgraph that is
+// compromised cannot speak for the gateway to the others.
+//
+// The token names the gateway (`iss`) and the subgraph (`aud`); it is not bound to one request, so that
+// signing and checking cost nothing per request: the gateway reuses one for half its life, a subgraph
+// remembers the ones it has checked until they expire. Someone who can read the traffic between the
+// two could replay one for that long: that is the network's part (TLS, or a private network).
 import path from 'node:path';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { TOKEN_ALGORITHM, type PrivateKeyPair, type VerificationKey } from './keys';
 import { REPOSITORY_ROOT } from './paths';
 import { verifiedTokens } from './verified-tokens';
 
-/**
- * How a subgraph knows a request comes from the gateway, and so has passed the gateway's limits (depth,
- * aliases, cost): the gateway signs a short token for each subgraph with its own Ed25519 key, and the
- * subgraph checks it with the public half. Only the gateway holds the private key, so a subgraph that is
- * compromised cannot speak for the gateway to the others.
- *
- * The token names the gateway (`iss`) and the subgraph (`aud`); it is not bound to one request, so that
- * signing and checking cost nothing per request: the gateway reuses one for half its life, a subgraph
- * remembers the ones it has checked until they expire. Someone who can read the traffic between the
- * two could replay one for that long: that is the network's part (TLS, or a private network).
- */
 export const GATEWAY_ASSERTION_HEADER = 'x-gateway-assertion';
 const ISSUER = 'fedstack-gateway';
 const LIFETIME_SECONDS = 300;

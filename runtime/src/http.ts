@@ -1,3 +1,4 @@
+// The HTTP plumbing around GraphQL: request ids, the operational routes, HTTP errors as JSON, and listening on a port.
 import { context, trace } from '@opentelemetry/api';
 import { getRPCMetadata } from '@opentelemetry/core';
 import { randomUUID } from 'node:crypto';

@@ -1,3 +1,4 @@
+// Ed25519 keys: read from settings, made anew, or kept in a git-ignored file for development.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {

@@ -1,3 +1,4 @@
+// The logger every process writes with: JSON on stdout, credentials redacted.
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config';
 

@@ -1,3 +1,4 @@
+// How every entry point starts and stops: commands, servers, and what they read from their command line.
 import { ConfigError, StartupError } from './errors';
 import type { Logger } from './logger';
 import type { Tracing } from './tracing';

@@ -1,3 +1,4 @@
+// The Prometheus metrics every process has (operations, durations, errors), and a scrape that survives a failing collector.
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const MAX_OPERATION_LABELS = 100;

@@ -1,3 +1,4 @@
+// TCP ports: whether one is free, and a free one chosen by the kernel.
 import net from 'node:net';
 
 /** True when nothing listens on `host:port` yet. */

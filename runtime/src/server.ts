@@ -1,3 +1,4 @@
+// The HTTP side of every process: Apollo Server behind Express with the plugins all share, and a server for Prometheus alone.
 import http from 'node:http';
 import express from 'express';
 import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ExecutionResult } from 'graphql';

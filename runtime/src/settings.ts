@@ -1,13 +1,11 @@
+// Settings come from environment variables, read once at start by each process from a declared list
+// (zod schemas, with the wording of this module's helpers): a setting that cannot work stops the process
+// with one line that names it. The same declarations write the README's settings table
+// (`npm run docs:settings`), and a test checks that the code reads no variable the table does not list.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 
-/**
- * Settings come from environment variables, read once at start by each process from a declared list
- * (zod schemas, with the wording of this module's helpers): a setting that cannot work stops the process
- * with one line that names it. The same declarations write the README's settings table
- * (`npm run docs:settings`), and a test checks that the code reads no variable the table does not list.
- */
 export interface Setting<T> {
   /** Parses the variable's text (undefined when unset or empty) into its value, or says what is wrong. */
   readonly schema: z.ZodType<T, string | undefined>;

@@ -1,3 +1,17 @@
+// OpenTelemetry tracing for one process: off unless an OTLP endpoint is configured the standard way
+// (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; `OTEL_SDK_DISABLED=true` turns
+// it off again). The rest comes from the standard variables: the exporter's headers and the resource
+// attributes, read by OpenTelemetry itself; sampling (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`),
+// batching (`OTEL_BSP_*`) and span limits, which its trace SDK 3 no longer reads (that moved to the
+// all-in-one `@opentelemetry/sdk-node`), read by `traceSdkOptions` here as SDK 2 read them.
+//
+// Spans: HTTP in and out (W3C `traceparent` carried across), Express, GraphQL (parse, validate, execute,
+// resolvers), undici (the gateway's subgraph calls, the services' internal calls) and what a process adds
+// (PostgreSQL statements, in the subgraphs). Apollo Gateway adds its own (plan, fetch) once a provider is
+// registered.
+//
+// It must run before the modules it instruments are loaded: each entry point imports its tracing module
+// first. Off, it loads nothing of the SDK.
 import type * as Api from '@opentelemetry/api';
 import type * as ContextAsyncHooks from '@opentelemetry/context-async-hooks';
 import type * as Core from '@opentelemetry/core';
@@ -12,22 +26,6 @@ import type * as ExpressModule from '@opentelemetry/instrumentation-express';
 import type * as GraphQLModule from '@opentelemetry/instrumentation-graphql';
 import type * as UndiciModule from '@opentelemetry/instrumentation-undici';
 
-/**
- * OpenTelemetry tracing for one process: off unless an OTLP endpoint is configured the standard way
- * (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; `OTEL_SDK_DISABLED=true` turns
- * it off again). The rest comes from the standard variables: the exporter's headers and the resource
- * attributes, read by OpenTelemetry itself; sampling (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`),
- * batching (`OTEL_BSP_*`) and span limits, which its trace SDK 3 no longer reads (that moved to the
- * all-in-one `@opentelemetry/sdk-node`), read by `traceSdkOptions` here as SDK 2 read them.
- *
- * Spans: HTTP in and out (W3C `traceparent` carried across), Express, GraphQL (parse, validate, execute,
- * resolvers), undici (the gateway's subgraph calls, the services' internal calls) and what a process adds
- * (PostgreSQL statements, in the subgraphs). Apollo Gateway adds its own (plan, fetch) once a provider is
- * registered.
- *
- * It must run before the modules it instruments are loaded: each entry point imports its tracing module
- * first. Off, it loads nothing of the SDK.
- */
 export interface Tracing {
   /** Sends the spans still buffered; call when the process stops. */
   shutdown(): Promise<void>;

@@ -1,3 +1,4 @@
+// The last check `npm start` makes before it says the stack is ready.
 import http from 'node:http';
 
 /** One GraphQL request over node:http (fetch refuses some ports a user may choose), its JSON answer. */

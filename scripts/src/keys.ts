@@ -1,3 +1,12 @@
+// `node scripts/dist/keys.js <folder>`: provisions a deployment's keys for containers, one folder per
+// service so that each service can be given its own and nothing else: every service's key for its calls
+// to the others (`<service>/internal-private.pem`, INTERNAL_PRIVATE_KEY_FILE), auth's token signing
+// key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE), the secret auth keys its throttle counters with
+// (`auth/throttle-key-secret`, THROTTLE_KEY_SECRET_FILE) and the gateway's assertion key
+// (`gateway/gateway-private.pem`, GATEWAY_PRIVATE_KEY_FILE), whose public half every subgraph is given
+// (`<service>/gateway-public.pem`, GATEWAY_PUBLIC_KEY_FILE). Existing private keys and secrets are kept,
+// so that tokens already issued stay valid and counters keep counting across restarts and re-runs; the
+// public halves are written again.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createPublicKey, randomBytes } from 'node:crypto';
@@ -34,17 +43,6 @@ async function randomSecret(): Promise<string> {
   return randomBytes(32).toString('base64url');
 }
 
-/**
- * `node scripts/dist/keys.js <folder>`: provisions a deployment's keys for containers, one folder per
- * service so that each service can be given its own and nothing else: every service's key for its calls
- * to the others (`<service>/internal-private.pem`, INTERNAL_PRIVATE_KEY_FILE), auth's token signing
- * key (`auth/jwt-private.pem`, JWT_PRIVATE_KEY_FILE), the secret auth keys its throttle counters with
- * (`auth/throttle-key-secret`, THROTTLE_KEY_SECRET_FILE) and the gateway's assertion key
- * (`gateway/gateway-private.pem`, GATEWAY_PRIVATE_KEY_FILE), whose public half every subgraph is given
- * (`<service>/gateway-public.pem`, GATEWAY_PUBLIC_KEY_FILE). Existing private keys and secrets are kept,
- * so that tokens already issued stay valid and counters keep counting across restarts and re-runs; the
- * public halves are written again.
- */
 async function main(): Promise<void> {
   const [target, ...extra] = process.argv.slice(2);
   if (!target || extra.length > 0) throw new ConfigError(USAGE);

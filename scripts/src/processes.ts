@@ -1,3 +1,4 @@
+// The stack's processes as `npm start` runs them: their ports and routing, started, awaited until ready, and stopped.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';

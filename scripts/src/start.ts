@@ -1,16 +1,14 @@
+// `npm start`: the database (embedded unless DATABASE_URL is set) with roles, migrations, grants and
+// demo data, then every service as its own process. Success is printed only once each one's /readyz
+// answers and a query through the gateway reaches every subgraph. A process that dies afterwards is
+// started again (supervisor.ts). Every process runs in a session of its own, so that Ctrl-C reaches
+// this one alone, which stops the gateway, then the subgraphs, then the database, and says so.
 import { readSettings, runMain } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
 import { firstQuery } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 import { Supervisor, type Running, type Supervised } from './supervisor';
 
-/**
- * `npm start`: the database (embedded unless DATABASE_URL is set) with roles, migrations, grants and
- * demo data, then every service as its own process. Success is printed only once each one's /readyz
- * answers and a query through the gateway reaches every subgraph. A process that dies afterwards is
- * started again (supervisor.ts). Every process runs in a session of its own, so that Ctrl-C reaches
- * this one alone, which stops the gateway, then the subgraphs, then the database, and says so.
- */
 async function main(): Promise<void> {
   const { HOST, LOG_LEVEL } = readSettings(process.env, LAUNCHER_SETTINGS);
   const processes = planStack();

@@ -1,19 +1,16 @@
+// One account-state policy for every service, in both layouts (docs/adr/0006-split-databases.md). An
+// access token says who the user was when it was signed; what has happened since decides what it may do
+// now: an erased account's tokens are refused, a suspended account's too, a sign-in that was ended
+// (logout, logout everywhere, password change, refresh-token reuse, suspension) ends its tokens, and a
+// role taken away is gone. A role given is not taken from the view: it comes with the next token (at the
+// next refresh), so that a view that missed a change can only ever grant less, never more. auth answers
+// from its own tables; every other service from its view, which auth keeps current through its outbox.
 import { z } from 'zod';
 import { type Service, forbidden, unauthenticated } from '@fedstack/runtime';
 import { eventHandler, type EventHandler } from './internal-api';
 import type { PreparedStatement, ServiceClient } from '@fedstack/shared-db';
 import type { RawExecutor } from './outbox';
 import type { RequestAuth, Viewer, ViewerRole } from './tokens';
-
-/**
- * One account-state policy for every service, in both layouts (docs/adr/0006-split-databases.md). An
- * access token says who the user was when it was signed; what has happened since decides what it may do
- * now: an erased account's tokens are refused, a suspended account's too, a sign-in that was ended
- * (logout, logout everywhere, password change, refresh-token reuse, suspension) ends its tokens, and a
- * role taken away is gone. A role given is not taken from the view: it comes with the next token (at the
- * next refresh), so that a view that missed a change can only ever grant less, never more. auth answers
- * from its own tables; every other service from its view, which auth keeps current through its outbox.
- */
 
 /** What is known of an account now, or null when nothing has changed since it was created. */
 export interface AccountSnapshot {

@@ -1,13 +1,11 @@
+// Audit entries travel like any other event: the service that makes a change writes the entry into its
+// outbox in the same transaction, and admin, which keeps the trail, records it once (its id is the
+// event's). So an action and its entry never diverge for good, whatever crashes in between.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
 import { enqueue, type RawExecutor } from './outbox';
 
-/**
- * Audit entries travel like any other event: the service that makes a change writes the entry into its
- * outbox in the same transaction, and admin, which keeps the trail, records it once (its id is the
- * event's). So an action and its entry never diverge for good, whatever crashes in between.
- */
 export const AUDIT_TOPIC = 'audit.record';
 
 export const AUDIT_RECORD = z.object({

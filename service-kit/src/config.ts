@@ -1,3 +1,4 @@
+// A subgraph's settings: its database, token verification, internal API, outbox and gateway check, read once at start.
 import path from 'node:path';
 import { DATABASE_SETTINGS, serviceConnection } from '@fedstack/shared-db';
 import {

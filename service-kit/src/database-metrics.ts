@@ -1,15 +1,13 @@
+// A subgraph's database metrics. Its own view: statements it sent and their time, and its pool (open,
+// idle, waiting). PostgreSQL's view, read at each scrape as the service's role, of the service's own
+// schema only: each table's rows, dead rows, size, writes and scans (pg_stat_user_tables, cumulative
+// since PostgreSQL's statistics were last reset), the role's connections by state (pg_stat_activity),
+// and the role's statements and their time (pg_stat_statements, where the extension is installed).
+// The schema label is the service's: a service's role reaches no other schema.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger, Service, ServiceMetrics } from '@fedstack/runtime';
 import { serviceRole, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
 
-/**
- * A subgraph's database metrics. Its own view: statements it sent and their time, and its pool (open,
- * idle, waiting). PostgreSQL's view, read at each scrape as the service's role, of the service's own
- * schema only: each table's rows, dead rows, size, writes and scans (pg_stat_user_tables, cumulative
- * since PostgreSQL's statistics were last reset), the role's connections by state (pg_stat_activity),
- * and the role's statements and their time (pg_stat_statements, where the extension is installed).
- * The schema label is the service's: a service's role reaches no other schema.
- */
 export function databaseMetrics(metrics: ServiceMetrics, service: Service, logger: Logger) {
   const registers = [metrics.registry];
   const queries = new Counter({

@@ -1,14 +1,11 @@
+// Erasure is a saga that admin runs (docs/adr/0006-split-databases.md): it asks each service that holds a
+// user's data to erase its own part, in turn, until all have answered. Every part is idempotent and
+// remembers what it did, so an attempt repeated after a crash answers the same and changes nothing more.
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { accountView, ACCOUNT_CHANGED, lockAccountForErasure, type RawQuerier } from './accounts';
 import { command, type CommandHandler } from './internal-api';
-
-/**
- * Erasure is a saga that admin runs (docs/adr/0006-split-databases.md): it asks each service that holds a
- * user's data to erase its own part, in turn, until all have answered. Every part is idempotent and
- * remembers what it did, so an attempt repeated after a crash answers the same and changes nothing more.
- */
 
 /** One kind of change an erasure made to one table of a service. */
 export interface ErasureChange {

@@ -1,3 +1,4 @@
+// A subgraph's check that each GraphQL request came through the gateway.
 import type express from 'express';
 import { importJWK } from 'jose';
 import {

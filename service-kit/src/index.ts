@@ -1,3 +1,4 @@
+// What every subgraph shares: settings, tokens and account policy, the server, internal API, outbox, background work, GraphQL helpers.
 export {
   loadServiceConfig,
   serviceSettings,

@@ -1,8 +1,8 @@
+// The key subgraphs verify access tokens with: JWT_PUBLIC_KEY, else JWT_JWKS_URL, else the development key.
 import { createRemoteJWKSet, importJWK } from 'jose';
 import { ConfigError, TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePublicKey, type VerificationKey } from '@fedstack/runtime';
 import type { TokenVerificationConfig } from './config';
 
-/** The key subgraphs verify access tokens with: JWT_PUBLIC_KEY, else JWT_JWKS_URL, else the development key. */
 export async function resolveVerificationKey(config: TokenVerificationConfig): Promise<VerificationKey> {
   if (config.publicKey) return parsePublicKey(config.publicKey, 'JWT_PUBLIC_KEY');
   if (config.jwksUrl) return createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });

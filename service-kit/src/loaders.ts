@@ -1,3 +1,4 @@
+// The DataLoaders subgraphs batch their reads with.
 import DataLoader from 'dataloader';
 
 /**

@@ -1,3 +1,4 @@
+// Cursor pagination: the connection every list returns, its cursors, and its page sizes.
 import { badUserInput } from '@fedstack/runtime';
 import { isUuid } from './ids';
 import { isStorableInstant } from './scalars';

@@ -1,3 +1,4 @@
+// The scalars a subgraph's schema may declare, with this API's own rules for Decimal, e-mail addresses and date-times.
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import {
   CurrencyResolver,

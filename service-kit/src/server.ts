@@ -1,3 +1,4 @@
+// A subgraph's server: what each subgraph declares of itself, and service-kit's server built from that.
 import type http from 'node:http';
 import type express from 'express';
 import type { DocumentNode } from 'graphql';

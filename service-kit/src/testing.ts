@@ -1,3 +1,4 @@
+// Helpers for tests that drive real servers over HTTP.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,8 +9,6 @@ import type { FormattedExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { GATEWAY_ASSERTION_HEADER, TOKEN_ALGORITHM } from '@fedstack/runtime';
-
-/** Helpers for tests that drive real servers over HTTP. */
 
 export interface GraphQLResponse<D = Record<string, unknown>> {
   status: number;

@@ -1,3 +1,4 @@
+// Access tokens at a subgraph: verified with the public key alone, and who may do what with them.
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { AppError, TOKEN_ALGORITHM, forbidden, unauthenticated, verifiedTokens, type VerificationKey } from '@fedstack/runtime';
 import { isUuid } from './ids';

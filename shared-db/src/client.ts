@@ -1,3 +1,5 @@
+// A service's Prisma client, generated from that service's schema alone: a payments resolver cannot even
+// write `db.user`, and no query it builds names another service's schema.
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { PrismaClient as AdminPrismaClient, Prisma as AdminPrisma } from './generated/admin/client';
@@ -15,10 +17,6 @@ interface Generated {
   admin: { client: AdminPrismaClient; transaction: AdminPrisma.TransactionClient };
 }
 
-/**
- * A service's Prisma client, generated from that service's schema alone: a payments resolver cannot even
- * write `db.user`, and no query it builds names another service's schema.
- */
 /** How busy a service's connection pool is: connections open, those idle, and callers waiting for one. */
 export interface PoolStats {
   total: number;

@@ -1,3 +1,4 @@
+// How each service reaches its database: the settings, the two layouts, and the connection as its own role or as the owner.
 import {
   ConfigError,
   NODE_ENV_SETTING,

@@ -1,3 +1,4 @@
+// Database failures: a failed connection told in one line at start, and whether an error means the database is out of reach.
 import { StartupError } from '@fedstack/runtime';
 
 /** PostgreSQL could not be reached or refused the connection; the message is one line for a person. */

@@ -1,12 +1,10 @@
+// The grants matrix: the one place that says what each service role may do. A role reaches its own
+// service's schema and nothing else, in either layout: what a service needs from another comes through
+// federation or that service's internal API (docs/adr/0006-split-databases.md). Within its schema it may
+// read and write its tables (never TRUNCATE or DDL) unless a table says less. `applyGrants` turns this into
+// SQL; the grants test probes PostgreSQL for what each role can really do.
 import type { Service } from '@fedstack/runtime';
 
-/**
- * The grants matrix: the one place that says what each service role may do. A role reaches its own
- * service's schema and nothing else, in either layout: what a service needs from another comes through
- * federation or that service's internal API (docs/adr/0006-split-databases.md). Within its schema it may
- * read and write its tables (never TRUNCATE or DDL) unless a table says less. `applyGrants` turns this into
- * SQL; the grants test probes PostgreSQL for what each role can really do.
- */
 export interface TableAccess {
   /** `true` is the whole table; a list restricts the privilege to those columns. */
   readonly select?: true | readonly string[];

@@ -1,3 +1,4 @@
+// What shared-db offers: each service's client and row types, connections in either layout, roles, grants, migrations, db:split, demo data.
 export { serviceRole } from './services';
 export { GRANTS, grantStatements, type TableAccess } from './grants';
 export {

@@ -1,3 +1,4 @@
+// db:split, the move of one service to a database of its own.
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';

@@ -1,10 +1,8 @@
+// How passwords are stored in auth.password_credentials: argon2id at OWASP's minimum
+// (19 MiB, 2 iterations, 1 lane), as a PHC string that carries its own parameters and salt.
+// @node-rs/argon2 ships prebuilt binaries per platform, so nothing is compiled at install time.
 import { Algorithm, hash, verify } from '@node-rs/argon2';
 
-/**
- * How passwords are stored in auth.password_credentials: argon2id at OWASP's minimum
- * (19 MiB, 2 iterations, 1 lane), as a PHC string that carries its own parameters and salt.
- * @node-rs/argon2 ships prebuilt binaries per platform, so nothing is compiled at install time.
- */
 export const PASSWORD_HASH_OPTIONS = {
   algorithm: Algorithm.Argon2id,
   memoryCost: 19 * 1024,

@@ -1,3 +1,4 @@
+// The PostgreSQL server the stack runs on: the one the settings name, or an embedded one; and fresh databases for a test run.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// The demo data: an admin and five users with profiles, payments, refunds and audit entries, loaded once.
 import type pg from 'pg';
 import { ownerUrlFor, serviceConnection } from './config';
 import { hashPassword } from './passwords';

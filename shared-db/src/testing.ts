@@ -1,9 +1,8 @@
+// Helpers for tests that set up or check data behind the services' backs, in either layout.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ownerUrlFor } from './config';
 import { SERVICES, type Service } from '@fedstack/runtime';
-
-/** Helpers for tests that set up or check data behind the services' backs, in either layout. */
 
 const SCHEMA_QUALIFIER = new RegExp(`\\b(${SERVICES.join('|')})\\.[a-z_"]`, 'g');
 

@@ -24,6 +24,31 @@ function sourcesOf(workspace: string): string[] {
     .map((entry) => path.join(entry.parentPath, entry.name));
 }
 
+/** Folders whose files nobody writes by hand: installed packages, build output, generated code, migrations. */
+const NOT_HAND_WRITTEN = new Set(['node_modules', 'dist', 'generated', 'migrations']);
+
+/** The workspace's hand-written source, anywhere in it: its TypeScript and JavaScript, tests and declarations aside. */
+function handWrittenSourcesOf(workspace: string): string[] {
+  const walk = (folder: string): string[] =>
+    readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
+      const file = path.join(folder, entry.name);
+      if (entry.isDirectory()) return NOT_HAND_WRITTEN.has(entry.name) ? [] : walk(file);
+      return entry.isFile() && /\.(ts|js|mjs|cjs)$/.test(entry.name) && !/\.(test|d)\.[cm]?[jt]s$/.test(entry.name) ? [file] : [];
+    });
+  return walk(path.join(REPOSITORY_ROOT, workspace));
+}
+
+/** What may come before a file's own comment: `'use strict'`, and directives to tools (`// @ts-check`, eslint's), which say nothing of the file. */
+const PRELUDE = /^(['"]use strict['"];?|\/\/ *(@ts-|eslint-).*|\/\* *eslint-.*\*\/)\s*$/;
+
+/** Whether a file's first line is a comment, after its `#!` line and its prelude. */
+function startsWithComment(text: string): boolean {
+  const lines = text.split('\n');
+  let first = lines[0]?.startsWith('#!') ? 1 : 0;
+  while (PRELUDE.test(lines[first] ?? '')) first += 1;
+  return /^(\/\/|\/\*)/.test(lines[first] ?? '');
+}
+
 /** Every module a file imports or requires, as written. */
 function importsOf(file: string): string[] {
   const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
@@ -139,5 +164,22 @@ describe('package dependencies', () => {
     };
     walk('@fedstack/gateway');
     expect([...reachable].filter((name) => /prisma|argon2|^pg$|@fedstack\/(shared-db|service-kit)/.test(name))).toEqual([]);
+  });
+});
+
+describe('hand-written source files', () => {
+  const MAX_LINES = 300;
+  const files = workspaces.flatMap(handWrittenSourcesOf).map((file) => ({
+    name: path.relative(REPOSITORY_ROOT, file),
+    text: readFileSync(file, 'utf8'),
+  }));
+
+  it('each start with a comment saying the one thing the file does', () => {
+    expect(files.filter((file) => !startsWithComment(file.text)).map((file) => file.name)).toEqual([]);
+  });
+
+  it(`are each ${MAX_LINES} lines at most`, () => {
+    const lineCount = (text: string) => text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    expect(files.filter((file) => lineCount(file.text) > MAX_LINES).map((file) => `${file.name} (${lineCount(file.text)} lines)`)).toEqual([]);
   });
 });

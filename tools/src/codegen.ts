@@ -1,3 +1,5 @@
+// Resolver types for each subgraph, generated from its schema.graphql (`npm run codegen`; `npm test`
+// fails while they are stale). Mappers name the row types resolvers return for object types.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { codegen } from '@graphql-codegen/core';
@@ -7,9 +9,6 @@ import * as typescriptResolvers from '@graphql-codegen/typescript-resolvers';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { buildASTSchema, lexicographicSortSchema, parse } from 'graphql';
 import { REPOSITORY_ROOT, type Service } from '@fedstack/runtime';
-
-// Resolver types for each subgraph, generated from its schema.graphql (`npm run codegen`; `npm test`
-// fails while they are stale). Mappers name the row types resolvers return for object types.
 
 const SCALARS = {
   DateTime: { input: 'Date', output: 'Date | string' },

@@ -1,3 +1,4 @@
+// The README's settings table, written from the settings every process and command declares.
 import { adminSettings } from '@fedstack/admin';
 import { authSettings } from '@fedstack/auth';
 import { paymentsSettings } from '@fedstack/payments';

@@ -1,12 +1,10 @@
+// `npm run check:schema`: fails on a composition error, a stale supergraph.graphql, or an
+// unacknowledged breaking change against the git base (SCHEMA_BASE_REF, origin/main or HEAD~1).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
 import { baseRevision, checkSchema, readAcknowledgements, readSupergraphConfig, supergraphAtRevision } from '../composition';
 
-/**
- * `npm run check:schema`: fails on a composition error, a stale supergraph.graphql, or an
- * unacknowledged breaking change against the git base (SCHEMA_BASE_REF, origin/main or HEAD~1).
- */
 runMain(async () => {
   const supergraphFile = path.join(REPOSITORY_ROOT, 'supergraph.graphql');
   const base = baseRevision(REPOSITORY_ROOT);

@@ -1,3 +1,4 @@
+// `npm run compose`: composes supergraph.yaml's subgraphs into supergraph.graphql (and its Kubernetes copy).
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
@@ -6,7 +7,6 @@ import { compose, readSupergraphConfig } from '../composition';
 /** Where the composed supergraph is written: the gateway's, and the Kubernetes ConfigMap's copy (kustomize reads only files below it). */
 const OUTPUTS = ['supergraph.graphql', 'deploy/kubernetes/base/supergraph.graphql'];
 
-/** `npm run compose`: composes supergraph.yaml's subgraphs into supergraph.graphql (and its Kubernetes copy). */
 runMain(async () => {
   const result = compose(readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml')));
   if (!result.ok) {

@@ -1,3 +1,7 @@
+// A circuit breaker (opossum) around one subgraph's calls: once enough of the recent calls have failed
+// (no answer in time, no connection, a 5xx), calls are refused at once for `resetMs` instead of each
+// waiting out the timeout; then one trial call goes through, and its success closes the breaker again.
+// A GraphQL error the subgraph answers (4xx, or 200 with errors) is an answer, not a failure.
 import type { Fetcher, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
 import CircuitBreaker from 'opossum';
 
@@ -30,12 +34,6 @@ export interface CircuitBrokenFetcher {
   shutdown(): void;
 }
 
-/**
- * A circuit breaker (opossum) around one subgraph's calls: once enough of the recent calls have failed
- * (no answer in time, no connection, a 5xx), calls are refused at once for `resetMs` instead of each
- * waiting out the timeout; then one trial call goes through, and its success closes the breaker again.
- * A GraphQL error the subgraph answers (4xx, or 200 with errors) is an answer, not a failure.
- */
 /** Where a breaker is: calling (closed), refusing (open), or letting one trial call through (half open). */
 export type CircuitState = 'closed' | 'open' | 'halfOpen';
 

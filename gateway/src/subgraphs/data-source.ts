@@ -1,3 +1,6 @@
+// How the gateway calls one subgraph: through its link (pooled transport, circuit breaker) with
+// identical queries in flight shared, with the caller's identity passed on, and with every failure
+// turned into an error that names the subgraph, so that the other subgraphs' data still reaches the client.
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
@@ -20,11 +23,6 @@ export interface SubgraphDataSourceOptions {
   assertion: () => Promise<string>;
 }
 
-/**
- * How the gateway calls one subgraph: through its link (pooled transport, circuit breaker) with
- * identical queries in flight shared, with the caller's identity passed on, and with every failure
- * turned into an error that names the subgraph, so that the other subgraphs' data still reaches the client.
- */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly subgraph: string;
   private readonly timeoutMs: number;

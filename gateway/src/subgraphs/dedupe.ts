@@ -1,3 +1,4 @@
+// Fewer subgraph calls under load: a query asked again while the same one is in flight is not sent twice.
 import type { Fetcher, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
 
 /** True when the body's operation is a mutation, which must reach the subgraph once per request. */

@@ -1,3 +1,4 @@
+// The headers the gateway passes on to subgraphs.
 import type { FetcherHeaders } from '@apollo/utils.fetcher';
 
 /** What the gateway knows about the request it is serving, forwarded to every subgraph call. */

@@ -1,3 +1,5 @@
+// The gateway's links to its subgraphs, one per subgraph name for the life of the process (a reloaded
+// supergraph gets the same ones): a keep-alive pool, a timeout, a circuit breaker, and their metrics.
 import type { Fetcher } from '@apollo/utils.fetcher';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '@fedstack/runtime';
@@ -12,10 +14,6 @@ export interface LinkSettings {
   breaker: BreakerSettings;
 }
 
-/**
- * The gateway's links to its subgraphs, one per subgraph name for the life of the process (a reloaded
- * supergraph gets the same ones): a keep-alive pool, a timeout, a circuit breaker, and their metrics.
- */
 export function subgraphLinks(settings: LinkSettings, registry: Registry, logger: Logger) {
   const fetchDuration = new Histogram({
     name: 'subgraph_fetch_duration_seconds',

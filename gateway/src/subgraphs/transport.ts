@@ -1,3 +1,4 @@
+// The transport under every subgraph call: a connection pool per subgraph, each call bounded in time, its answer buffered.
 import type { Fetcher, FetcherHeaders, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
 import { Agent } from 'undici';
 

@@ -1,3 +1,4 @@
+// admin's request context: what its resolvers are given besides their arguments.
 import type { ServiceClient } from '@fedstack/shared-db';
 import { loaderPerArguments, requireAdmin, type RequestContext, type Viewer } from '@fedstack/service-kit';
 import { createAuditTrailLoader } from './domain/audit';

@@ -1,3 +1,4 @@
+// Runs the admin subgraph (`node subgraphs/admin/dist/main.js`), once its database is reachable and migrated.
 import { tracing } from './instrument';
 import { serve } from '@fedstack/runtime';
 import { loadAdminConfig } from './config';

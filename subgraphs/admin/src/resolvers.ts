@@ -1,3 +1,4 @@
+// The admin subgraph's resolvers: the audit log, account actions and erasure, each for admins only.
 import { scalarsFor, type RowEvent } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
 import { auditEntryById, auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';

@@ -1,3 +1,4 @@
+// The admin subgraph's server: its schema, resolvers, audit events and erasure worker on service-kit's subgraph server.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';

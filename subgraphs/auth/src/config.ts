@@ -1,3 +1,4 @@
+// auth's settings: token lifetimes, its signing key, and sign-in and registration throttling with the secret that keys it.
 import path from 'node:path';
 import { ConfigError, REPOSITORY_ROOT, integer, readSettings, secretSetting, setting, text } from '@fedstack/runtime';
 import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';

@@ -1,3 +1,4 @@
+// auth's request context: what its resolvers are given besides their arguments.
 import type { ServiceClient } from '@fedstack/shared-db';
 import type { RequestContext, SubgraphDeps, ViewerRole } from '@fedstack/service-kit';
 import type { ThrottlePolicy } from './config';

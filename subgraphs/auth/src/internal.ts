@@ -1,3 +1,4 @@
+// What admin may ask of auth: the account actions, each done and audited in one of auth's transactions.
 import { z } from 'zod';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { command, ERASE_COMMAND, REASON_MAX, type InternalHandlers } from '@fedstack/service-kit';
@@ -7,7 +8,6 @@ import type { ThrottleKeys } from './domain/throttle';
 const ID = z.uuid().transform((id) => id.toLowerCase());
 const ACTOR = z.object({ userId: ID, requestId: z.string().max(128) });
 
-/** What admin may ask of auth: the account actions, each done and audited in one of auth's transactions. */
 export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: number, throttleKeys: ThrottleKeys): InternalHandlers {
   return {
     commands: {

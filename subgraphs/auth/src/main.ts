@@ -1,3 +1,4 @@
+// Runs the auth subgraph (`node subgraphs/auth/dist/main.js`), once its database is reachable and migrated.
 import { tracing } from './instrument';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';

@@ -1,3 +1,4 @@
+// The auth subgraph's resolvers: registration, sign-in, sessions and passwords, users, and its part of adminStats.
 import { badUserInput, conflict, forbidden, unauthenticated } from '@fedstack/runtime';
 import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type UserRecord, verifyPassword } from '@fedstack/shared-db';
 import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';

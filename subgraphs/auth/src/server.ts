@@ -1,3 +1,4 @@
+// The auth subgraph's server: token signing, its JWKS, throttling and admin's commands on service-kit's subgraph server.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,3 +1,4 @@
+// payments' settings: the recovery worker's timing and the simulated processor's delay.
 import { integer, readSettings, setting } from '@fedstack/runtime';
 import {
   SUBSCRIPTION_SETTINGS,

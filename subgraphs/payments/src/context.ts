@@ -1,3 +1,4 @@
+// payments' request context: what its resolvers are given besides their arguments.
 import type { ServiceClient } from '@fedstack/shared-db';
 import { loaderPerArguments, type RequestContext, type SubgraphDeps } from '@fedstack/service-kit';
 import { createPaymentLoader, createPaymentPageLoader, createRefundsLoader, createTotalsLoader, type PaymentPageArgs } from './domain/loaders';

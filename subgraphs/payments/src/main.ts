@@ -1,3 +1,4 @@
+// Runs the payments subgraph (`node subgraphs/payments/dist/main.js`), once its database is reachable and migrated.
 import { tracing } from './instrument';
 import { serve } from '@fedstack/runtime';
 import { loadPaymentsConfig } from './config';

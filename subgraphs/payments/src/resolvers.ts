@@ -1,3 +1,4 @@
+// The payments subgraph's resolvers: its queries, mutations and entity fields, over the domain code.
 import type { PaymentRecord } from '@fedstack/shared-db';
 import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type RowEvent, type Viewer } from '@fedstack/service-kit';
 import type { PaymentsContext } from './context';

@@ -1,3 +1,4 @@
+// The payments subgraph's server: its schema, resolvers, erase command and recovery worker on service-kit's subgraph server.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';

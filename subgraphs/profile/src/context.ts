@@ -1,3 +1,4 @@
+// profile's request context: what its resolvers are given besides their arguments.
 import type { ServiceClient } from '@fedstack/shared-db';
 import type { RequestContext, SubgraphDeps } from '@fedstack/service-kit';
 import { createProfileLoader } from './domain/profiles';

@@ -1,1 +1,2 @@
+// What the profile subgraph offers: its server and schema.
 export { createProfileServer, typeDefs } from './server';

@@ -1,3 +1,4 @@
+// Runs the profile subgraph (`node subgraphs/profile/dist/main.js`), once its database is reachable and migrated.
 import { tracing } from './instrument';
 import { serve } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';

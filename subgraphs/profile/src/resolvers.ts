@@ -1,3 +1,4 @@
+// The profile subgraph's resolvers: a user's profile, and updateMyProfile.
 import type { ProfileRecord } from '@fedstack/shared-db';
 import { requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import { saveProfile, validateProfileChanges } from './domain/profiles';

@@ -1,3 +1,4 @@
+// The profile subgraph's server: its schema, resolvers and erase command on service-kit's subgraph server.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';

@@ -1,13 +1,11 @@
+// `npm run codegen`: writes each subgraph's resolver types from its schema.graphql. With `--check`, writes
+// nothing and fails naming the files that are not what it would write (`npm test` runs that).
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPOSITORY_ROOT, SERVICES, commandLine, runMain } from '@fedstack/runtime';
 import { generatedFile, resolverTypes } from '../codegen';
 
-/**
- * `npm run codegen`: writes each subgraph's resolver types from its schema.graphql. With `--check`, writes
- * nothing and fails naming the files that are not what it would write (`npm test` runs that).
- */
 runMain(async () => {
   const { check = false } = commandLine('codegen', () => parseArgs({ options: { check: { type: 'boolean' } } })).values;
   const stale: string[] = [];

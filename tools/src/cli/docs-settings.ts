@@ -1,12 +1,10 @@
+// `npm run docs:settings`: rewrites the README's settings table from the settings every process declares
+// (tools/src/settings-table.test.ts fails while it is out of date).
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
 import { withSettingsTable } from '../settings-table';
 
-/**
- * `npm run docs:settings`: rewrites the README's settings table from the settings every process declares
- * (tools/src/settings-table.test.ts fails while it is out of date).
- */
 runMain(async () => {
   const file = path.join(REPOSITORY_ROOT, 'README.md');
   const current = readFileSync(file, 'utf8');

@@ -1,3 +1,4 @@
+// The audit trail admin keeps: entries recorded once from the services' events, listed and paged, and their details erased.
 import { type Service, badUserInput, forbidden } from '@fedstack/runtime';
 import type { AdminPrisma, AuditEntryRecord, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
 import {

@@ -1,3 +1,4 @@
+// Suspending, reinstating and changing the role of a user, from the admin subgraph.
 import { badUserInput } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { InternalCallError, REASON_MAX, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';

@@ -1,3 +1,4 @@
+// What auth accepts as credentials: e-mail addresses normalised, passwords long enough and hard to guess.
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as common from '@zxcvbn-ts/language-common';
 import * as en from '@zxcvbn-ts/language-en';

@@ -1,3 +1,4 @@
+// Signing access tokens with auth's Ed25519 key.
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { ConfigError, TOKEN_ALGORITHM, developmentPrivateKey, parsePrivateKey, type PrivateKeyPair } from '@fedstack/runtime';

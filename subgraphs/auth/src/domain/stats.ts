@@ -1,7 +1,7 @@
+// auth's part of the admin dashboard: users counted by PostgreSQL in one statement (erased users are not).
 import type { ServiceClient } from '@fedstack/shared-db';
 import type { RoleCount, StatusCount } from '../generated/resolvers-types';
 
-/** auth's part of the admin dashboard: users counted by PostgreSQL in one statement (erased users are not). */
 export async function userStats(db: ServiceClient<'auth'>): Promise<{
   usersByRole: RoleCount[];
   usersByStatus: StatusCount[];

@@ -1,3 +1,4 @@
+// Reading users: by id in batches for a request, and page by page, newest first, for admins.
 import type { AuthPrisma, PreparedStatement, ServiceClient, UserRecord } from '@fedstack/shared-db';
 import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';

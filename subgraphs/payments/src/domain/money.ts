@@ -1,3 +1,4 @@
+// The checks on a payment's input: its currency, its amount (bounds, the currency's decimals) and its free text.
 import { badUserInput } from '@fedstack/runtime';
 import { Decimal } from '@fedstack/shared-db';
 import { minorUnits, parseDecimal } from '@fedstack/service-kit';

@@ -1,3 +1,4 @@
+// Charging a payment method: the processor interface, and a simulated processor for demos and tests.
 import { createHash } from 'node:crypto';
 import { badUserInput } from '@fedstack/runtime';
 

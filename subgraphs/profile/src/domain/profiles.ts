@@ -1,3 +1,4 @@
+// Profiles: their fields checked, read in batches, saved, and erased.
 import { badUserInput } from '@fedstack/runtime';
 import type { PreparedStatement, ProfileRecord, ServiceClient } from '@fedstack/shared-db';
 import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
