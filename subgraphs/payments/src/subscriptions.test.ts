@@ -349,5 +349,17 @@ describe('paymentUpdated', () => {
       expect(paymentOf(await again.next()).id).toBe(id);
       again.stop();
     });
+
+    it('closes its subscription connections first when it stops (1001, so that the gateway goes elsewhere), then its LISTEN connection', async () => {
+      const { token } = await user();
+      const listeners = async () =>
+        (await ownerQuery<{ n: number }>('payments', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN "payments_account_changed"'`))[0]
+          ?.n;
+      await pollUntil('both processes listening', async () => (await listeners()) === 2, { timeoutMs: 10_000 });
+      const subscription = await live(OWN, { token }, secondSocket, secondLogs);
+      await second.stop();
+      expect(await subscription.next()).toMatchObject({ error: { code: 1001, reason: 'Going away' } });
+      await pollUntil('its LISTEN connection gone', async () => (await listeners()) === 1, { timeoutMs: 5000 });
+    });
   });
 });
