@@ -6,7 +6,7 @@ const viewer = (role: 'USER' | 'ADMIN'): Viewer => ({
   role,
   sessionId: 's',
   tokenId: 't',
-  expiresAt: Date.now() + 60_000,
+  expiresAt: 1_800_000_000_000,
 });
 const account = (overrides: Partial<AccountSnapshot> = {}): AccountSnapshot => ({
   role: 'USER',

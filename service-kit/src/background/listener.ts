@@ -11,10 +11,14 @@ import { backoffMs } from './work-queue';
  * up to `maxBackoffMs`, saying so once; the polls of the work it wakes carry on meanwhile. `onConnected`
  * runs after every (re)connection, for work that may have been announced while nobody listened; `onLost`
  * as soon as a connection is lost (or an attempt fails), for those who must know that they heard nothing.
+ * A connection that dies without a word (a half-open TCP connection after a failover or a partition)
+ * looks like a quiet one; with `heartbeatMs`, it is asked `SELECT 1` that often, and one that does not
+ * answer within as long again counts as lost.
  */
 export class NotificationListener {
   private client: pg.Client | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
   private readonly lostClients = new WeakSet<pg.Client>();
@@ -26,6 +30,7 @@ export class NotificationListener {
       onNotification(message: pg.Notification): void;
       onConnected?(): void;
       onLost?(): void;
+      heartbeatMs?: number;
       maxBackoffMs: number;
       logger: Logger;
     },
@@ -39,6 +44,7 @@ export class NotificationListener {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
+    clearTimeout(this.heartbeat);
     await this.client?.end().catch(() => undefined);
   }
 
@@ -49,7 +55,8 @@ export class NotificationListener {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.options.url });
+    // With heartbeats, an attempt that goes unanswered as long fails too (a server that is not there any more).
+    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: this.options.heartbeatMs ?? 0 });
     client.on('notification', (message) => this.options.onNotification(message));
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('the connection ended')));
@@ -67,7 +74,29 @@ export class NotificationListener {
     if (this.failures > 0) this.options.logger.info({ channels: this.options.channels }, 'listening for notifications again');
     this.failures = 0;
     this.client = client;
+    this.beat(client);
     this.options.onConnected?.();
+  }
+
+  /** The next heartbeat on `client`, if heartbeats are on. */
+  private beat(client: pg.Client): void {
+    const every = this.options.heartbeatMs;
+    if (!every) return;
+    this.heartbeat = setTimeout(() => {
+      const silent = setTimeout(() => this.lost(client, new Error(`the connection did not answer within ${every} ms`)), every);
+      silent.unref();
+      client.query('SELECT 1').then(
+        () => {
+          clearTimeout(silent);
+          if (this.client === client) this.beat(client);
+        },
+        (error: unknown) => {
+          clearTimeout(silent);
+          this.lost(client, error);
+        },
+      );
+    }, every);
+    this.heartbeat.unref();
   }
 
   private lost(client: pg.Client, error: unknown): void {
@@ -75,6 +104,7 @@ export class NotificationListener {
     if (this.lostClients.has(client) || (client !== this.client && this.client !== undefined)) return;
     this.lostClients.add(client);
     this.client = undefined;
+    clearTimeout(this.heartbeat);
     client.end().catch(() => undefined);
     if (this.stopped) return;
     this.options.onLost?.();

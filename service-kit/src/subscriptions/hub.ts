@@ -17,6 +17,9 @@ export interface LiveListener {
   end(error: AppError): void;
 }
 
+/** How often the LISTEN connection is asked whether it is still there: a silently dead one is noticed within twice this. */
+const HEARTBEAT_MS = 10_000;
+
 const ROW_EVENT = z.object({ id: z.string().min(1), userId: z.string().nullish(), committedAt: z.string().min(1) });
 
 /** An error the client can act on: events may have been missed, so subscribe again (here or elsewhere). */
@@ -31,9 +34,9 @@ export function eventsMissed(service: Service, why: string): AppError {
  * lives in exactly one process) hears every event once, whatever the number of replicas. Nothing is
  * shared between processes.
  *
- * No subscription lives while nothing is heard: when the LISTEN connection is lost, every live
- * subscription ends at once with SUBGRAPH_UNAVAILABLE (events may have been missed), and new ones are
- * refused until the connection is back, so a gap can never pass unnoticed.
+ * No subscription lives while nothing is heard: when the LISTEN connection is lost (or stops answering
+ * its heartbeat), every live subscription ends at once with SUBGRAPH_UNAVAILABLE (events may have been
+ * missed), and new ones are refused until the connection is back, so a gap never passes unnoticed.
  */
 export class LiveHub {
   private readonly listener: NotificationListener;
@@ -58,6 +61,7 @@ export class LiveHub {
       channels: [...options.channels, this.accountChannel],
       onNotification: (message) => this.dispatch(message),
       onLost: () => this.endAll(eventsMissed(options.service, 'lost its connection to the database')),
+      heartbeatMs: HEARTBEAT_MS,
       maxBackoffMs: options.maxBackoffMs,
       logger: options.logger,
     });

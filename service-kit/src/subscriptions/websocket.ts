@@ -11,7 +11,6 @@ import {
   type FormattedExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
-import { Counter, Gauge } from 'prom-client';
 import {
   AppError,
   ErrorCode,
@@ -35,6 +34,7 @@ import { authenticate, type RequestAuth, type TokenVerifier, type Viewer } from 
 import { LiveFeed } from './feed';
 import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
+import { subgraphSubscriptionMetrics } from './metrics';
 import { prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
 
 /** Keep-alive pings (the gateway's client pings too). */
@@ -108,23 +108,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
   const logger = options.logger.child({ component: 'subscriptions' });
   const format = formatErrorFor(options.production, options.translateError);
   const trust = app.get('trust proxy fn') as TrustProxy;
-  const registers = [options.metrics.registry];
-  const active = new Gauge({ name: 'subgraph_subscriptions_active', help: 'Subscriptions live in this process now', registers });
-  new Gauge({
-    name: 'subgraph_subscriptions_listening',
-    help: '1 while this process hears its events (its LISTEN connection is up); 0 while it does not, and refuses subscriptions',
-    registers,
-    collect() {
-      this.set(hub.listening ? 1 : 0);
-    },
-  });
-  const events = new Counter({ name: 'subgraph_subscription_events_total', help: 'Subscription events sent to the gateway', registers });
-  const ended = new Counter({
-    name: 'subgraph_subscriptions_ended_total',
-    help: 'Subscriptions this process ended, by the error code their subscriber was told (FORBIDDEN, UNAUTHENTICATED, SUBGRAPH_UNAVAILABLE...)',
-    labelNames: ['code'] as const,
-    registers,
-  });
+  const metrics = subgraphSubscriptionMetrics(options.metrics.registry, hub);
 
   /** The code a client is told for `error`, as formatting will show it. */
   const codeOf = (error: unknown): string => {
@@ -178,7 +162,8 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
     }
     if (!hub.listening) return { errors: [eventsMissed(service, 'is not hearing events at the moment (its database is out of reach)')] };
     // Registered before anything is read, so that nothing committed from now on is missed.
-    let started = false;
+    let following = false;
+    const gone = metrics.started();
     const live = new LiveSubscription({
       hub,
       viewer,
@@ -190,13 +175,12 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       maxBacklog: MAX_BACKLOG,
       missed: (why) => eventsMissed(service, why),
       onEnd: (error) => {
-        active.dec();
+        gone();
         const code = error === undefined ? undefined : codeOf(error);
-        if (code) ended.inc({ code });
-        if (started) start.logger.info({ userId: viewer.userId, ...(code ? { endedWith: code } : {}) }, 'subscription ended');
+        if (code) metrics.ended(code);
+        if (following) start.logger.info({ userId: viewer.userId, ...(code ? { endedWith: code } : {}) }, 'subscription ended');
       },
     });
-    active.inc();
     try {
       const stream = await createSourceEventStream(run(await lookup(viewer)));
       if (isStream(stream) && !(stream instanceof LiveFeed)) {
@@ -209,7 +193,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       }
       if (!hub.follows(stream.channel))
         throw new Error(`no process of ${service} listens on ${stream.channel}: add it to the subgraph's subscriptions.channels`);
-      started = true;
+      following = true;
       start.logger.info({ userId: viewer.userId, operationName: prepared.operationName, channel: stream.channel }, 'subscription started');
       live.start(stream);
     } catch (error) {
@@ -268,7 +252,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
         }
       },
       onNext(_ctx, _id, _payload, args, result) {
-        if (result.extensions?.committedAt) events.inc();
+        if (result.extensions?.committedAt) metrics.sent();
         return shown(result, (args.contextValue as Start).logger);
       },
     },

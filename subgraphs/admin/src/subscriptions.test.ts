@@ -144,6 +144,7 @@ describe('auditEntryAdded', () => {
         ADMIN_PORT: '0',
         LOG_LEVEL: 'silent',
         REQUIRE_GATEWAY: 'true',
+        SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION: '1',
         GATEWAY_PUBLIC_KEY: JSON.stringify(gateway.publicJwk),
       });
       guarded = await createAdminServer({ config });
@@ -151,7 +152,7 @@ describe('auditEntryAdded', () => {
     });
     afterAll(() => guarded.stop());
 
-    it('refuses a connection without the gateway’s assertion, or with a forged one or one for another subgraph (4403)', async () => {
+    it('refuses a connection without the gateway’s assertion, or with a forged one or one for another subgraph (4403), and holds its limit of subscriptions per connection', async () => {
       const impostor = await generatePrivateKey();
       for (const assertion of [undefined, await gatewayAssertions(impostor)('admin'), await gatewayAssertions(gateway)('payments')]) {
         await expect(subgraphSocket(guardedUrl, assertion)).rejects.toMatchObject({ code: 4403 });
@@ -160,6 +161,12 @@ describe('auditEntryAdded', () => {
       try {
         // Served: the subscription is refused for what it is, not for where it came from.
         await endsWith(connected.subscribe(ADDED, { token: await tokens.mint({ userId: randomUUID() }) }), 'FORBIDDEN');
+        // One at a time on this server's connections (SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION=1).
+        const held = connected.subscribe(ADDED, { token: await tokens.mint({ userId: randomUUID(), role: 'ADMIN' }) });
+        expect(
+          (await endsWith(connected.subscribe(ADDED, { token: await tokens.mint({ userId: randomUUID(), role: 'ADMIN' }) }), 'TOO_MANY_SUBSCRIPTIONS')).message,
+        ).toBe('At most 1 subscriptions per connection');
+        held.stop();
       } finally {
         await connected.close();
       }

@@ -3,7 +3,7 @@ import type { PaymentRecord } from '@fedstack/shared-db';
 import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type RowEvent, type Viewer } from '@fedstack/service-kit';
 import type { PaymentsContext } from './context';
 import { createPayment } from './domain/create';
-import { ownPaymentUpdates, paymentUpdates } from './domain/live';
+import { currentPayment, ownPaymentUpdates, paymentUpdates } from './domain/live';
 import { paymentConnection } from './domain/loaders';
 import { refundPayment } from './domain/refunds';
 import { paymentVolume } from './domain/stats';
@@ -45,11 +45,7 @@ export const resolvers: Resolvers = {
         return id ? paymentUpdates(viewer, id, await ctx.loaders.payment.load(id)) : ownPaymentUpdates(viewer);
       },
       // Each event with a fresh context: the payment as it is now.
-      async resolve(event: RowEvent, _args: unknown, ctx: PaymentsContext) {
-        const payment = await ctx.loaders.payment.load(event.id);
-        if (!payment) throw new Error(`payment ${event.id} announced a change but is gone`);
-        return payment;
-      },
+      resolve: (event: RowEvent, _args: unknown, ctx: PaymentsContext) => currentPayment(ctx.db, event.id),
     },
   },
 

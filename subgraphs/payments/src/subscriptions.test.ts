@@ -115,6 +115,22 @@ describe('paymentUpdated', () => {
       variables: { input: { amount, currency: 'EUR', description: 'Lunch', paymentMethodToken: 'tok_visa' }, key: randomUUID() },
     });
 
+  /**
+   * A succeeded payment of the user's, made and heard: a subscription made after this returns is not sent
+   * its creation (an event committed just before a subscription may otherwise reach it, rightly, and a
+   * test expecting something else next would be wrong).
+   */
+  async function announced(owner: { userId: string; token: string }): Promise<string> {
+    const heard = await live(OWN, { token: owner.token });
+    const [{ id } = { id: '' }] = await sql<{ id: string }>(
+      `INSERT INTO payments.payments (user_id, amount, currency, status, description, refunded_amount) VALUES ($1, 10, 'EUR', 'SUCCEEDED', 'Lunch', 0) RETURNING id`,
+      [owner.userId],
+    );
+    expect(paymentOf(await heard.next()).id).toBe(id);
+    heard.stop();
+    return id;
+  }
+
   it('sends each change to the subscriber’s payments as it commits, read as it is now, with when it committed', async () => {
     const { userId, token } = await user();
     const subscription = await live(OWN, { token });
@@ -162,7 +178,7 @@ describe('paymentUpdated', () => {
   it('follows one payment for its owner or an admin; anyone else is told NOT_FOUND, as payment(id) tells them', async () => {
     const owner = await user();
     const stranger = await user();
-    const id = (await pay(owner.token)).data?.createPayment.id as string;
+    const id = await announced(owner);
     const refused = socket.subscribe(ONE, { token: stranger.token, variables: { id } });
     expect(await endsWith(refused, 'NOT_FOUND')).toMatchObject({ message: `No payment with id ${id}` });
     const unknown = socket.subscribe(ONE, { token: stranger.token, variables: { id: randomUUID() } });
@@ -223,7 +239,7 @@ describe('paymentUpdated', () => {
 
     it('when the account is erased (UNAUTHENTICATED), while an admin following its payment sees it anonymised', async () => {
       const { userId, token } = await user();
-      const id = (await pay(token)).data?.createPayment.id as string;
+      const id = await announced({ userId, token });
       const subscription = await live(OWN, { token });
       const watching = await live('subscription ($id: ID) { paymentUpdated(id: $id) { id description } }', { token: adminToken, variables: { id } });
       const erasedAt = new Date().toISOString();
@@ -241,7 +257,7 @@ describe('paymentUpdated', () => {
 
     it("when an admin following another user's payment is demoted (FORBIDDEN)", async () => {
       const owner = await user();
-      const id = (await pay(owner.token)).data?.createPayment.id as string;
+      const id = await announced(owner);
       const demotedId = randomUUID();
       const watching = await live(ONE, { token: await tokens.mint({ userId: demotedId, role: 'ADMIN' }), variables: { id } });
       const own = await live(OWN, { token: await tokens.mint({ userId: demotedId, role: 'ADMIN' }) });
@@ -332,6 +348,18 @@ describe('paymentUpdated', () => {
       );
       expect(paymentOf(await again.next()).id).toBe(id);
       again.stop();
+    });
+
+    it('closes its subscription connections first when it stops (1001, so that the gateway goes elsewhere), then its LISTEN connection', async () => {
+      const { token } = await user();
+      const listeners = async () =>
+        (await ownerQuery<{ n: number }>('payments', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN "payments_account_changed"'`))[0]
+          ?.n;
+      await pollUntil('both processes listening', async () => (await listeners()) === 2, { timeoutMs: 10_000 });
+      const subscription = await live(OWN, { token }, secondSocket, secondLogs);
+      await second.stop();
+      expect(await subscription.next()).toMatchObject({ error: { code: 1001, reason: 'Going away' } });
+      await pollUntil('its LISTEN connection gone', async () => (await listeners()) === 1, { timeoutMs: 5000 });
     });
   });
 });

@@ -1,6 +1,6 @@
 // The audit trail admin keeps: entries recorded once from the services' events, listed and paged, and their details erased.
 import { type Service, badUserInput, forbidden } from '@fedstack/runtime';
-import type { AdminPrisma, AuditEntryRecord, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
+import type { AdminPrisma, AuditEntryRecord, PreparedStatement, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
 import {
   AUDIT_RECORD,
   AUDIT_TOPIC,
@@ -72,12 +72,19 @@ export async function eraseDetailsOf(tx: AdminTx, userId: string): Promise<numbe
   return tx.$executeRaw`DELETE FROM admin.audit_details WHERE subject_id = ${userId}::uuid`;
 }
 
+/** One entry with its details, by id: prepared, as every auditEntryAdded subscriber reads each new entry. */
+const AUDIT_ENTRY_BY_ID: PreparedStatement = {
+  name: 'audit_entry_by_id',
+  text: `SELECT a.id, a.actor_id AS "actorId", a.action, a.target_type AS "targetType", a.target_id AS "targetId", a.payload,
+                d.details, a.request_id AS "requestId", a.source, a.created_at AS "createdAt"
+         FROM admin.audit_entries a LEFT JOIN admin.audit_details d ON d.entry_id = a.id
+         WHERE a.id = $1::uuid`,
+};
+
 /** One entry as recorded, with its details (auditEntryAdded reads each entry its event announces). */
 export async function auditEntryById(db: AdminDb, id: string): Promise<AuditEntryView | null> {
-  const row = await db.auditEntry.findUnique({ where: { id }, include: { details: true } });
-  if (!row) return null;
-  const { details, ...entry } = row;
-  return { ...entry, details: details?.details ?? null };
+  const [entry] = await db.sql<AuditEntryView>(AUDIT_ENTRY_BY_ID, [id]);
+  return entry ?? null;
 }
 
 /** The `audit.record` events auth and payments send through their outboxes. */

@@ -1,7 +1,8 @@
 // paymentUpdated: which committed payment changes a subscriber follows, and for how long they may.
 import { forbidden, notFound } from '@fedstack/runtime';
-import type { PaymentRecord } from '@fedstack/shared-db';
+import type { PaymentRecord, ServiceClient } from '@fedstack/shared-db';
 import { liveEvents, type LiveFeed, type Viewer } from '@fedstack/service-kit';
+import { PAYMENT_BY_ID, toPaymentRecord, type PaymentRow } from './rows';
 
 /** The channel payments.payments' trigger announces every visible change on (migration 20261209100000_subscription_events). */
 export const PAYMENT_CHANGED = 'payments_payment_changed';
@@ -25,4 +26,11 @@ export function paymentUpdates(viewer: Viewer, id: string, payment: PaymentRecor
       if (now.userId !== payment.userId && now.role !== 'ADMIN') throw forbidden("Only the payment's owner and admins can follow it");
     },
   });
+}
+
+/** A payment as it is now, for an event about it (a prepared statement: every event reads one). */
+export async function currentPayment(db: ServiceClient<'payments'>, id: string): Promise<PaymentRecord> {
+  const [row] = await db.sql<PaymentRow>(PAYMENT_BY_ID, [id]);
+  if (!row) throw new Error(`payment ${id} announced a change but is gone`);
+  return toPaymentRecord(row);
 }

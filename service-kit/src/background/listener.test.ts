@@ -1,0 +1,56 @@
+import net from 'node:net';
+import { createLogger, pollUntil } from '@fedstack/runtime';
+import { serviceConnection } from '@fedstack/shared-db';
+import { ownerQuery } from '../testing';
+import { NotificationListener } from './listener';
+
+/**
+ * The LISTEN connection through a proxy that can go silent, as a connection does whose server vanished
+ * without a word (a failover, a partition): nothing is closed, nothing arrives.
+ */
+describe('NotificationListener', () => {
+  it('counts a connection that stops answering as lost (with heartbeats), and listens again once it can', async () => {
+    const database = new URL(serviceConnection('payments', process.env).url);
+    let silent = false;
+    const proxy = net.createServer((client) => {
+      const server = net.connect(Number(database.port || 5432), database.hostname);
+      client.on('data', (chunk) => void (silent || server.write(chunk)));
+      server.on('data', (chunk) => void (silent || client.write(chunk)));
+      for (const [from, to] of [
+        [client, server],
+        [server, client],
+      ] as const) {
+        from.on('error', () => to.destroy());
+        from.on('close', () => to.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = new URL(database);
+    proxied.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+
+    const heard: string[] = [];
+    let lost = 0;
+    const listener = new NotificationListener({
+      url: proxied.toString(),
+      channels: ['listener_test'],
+      onNotification: (message) => heard.push(message.payload ?? ''),
+      onLost: () => (lost += 1),
+      heartbeatMs: 200,
+      maxBackoffMs: 200,
+      logger: createLogger('test', 'silent'),
+    });
+    try {
+      await listener.start();
+      expect(listener.listening).toBe(true);
+      silent = true;
+      await pollUntil('the silent connection counted as lost', () => lost > 0 && !listener.listening, { timeoutMs: 5000 });
+      silent = false;
+      await pollUntil('listening again', () => listener.listening, { timeoutMs: 5000 });
+      await ownerQuery('payments', `SELECT pg_notify('listener_test', 'after')`);
+      await pollUntil('the notification heard', () => heard.includes('after'), { timeoutMs: 5000 });
+    } finally {
+      await listener.stop();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+});
