@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { graphql } from '@fedstack/service-kit/testing';
-import { demoAdmin, within } from './clients';
+import { pollUntil } from '@fedstack/runtime';
+import { demoAdmin, pay, register, within } from './clients';
 import { startProcessStack, type ProcessStack } from './processes';
+import { overWebSocket, wsClient } from './subscribers';
 
 /** A span as OTLP/HTTP JSON carries it, with the service that sent it. */
 interface Span {
@@ -146,6 +148,42 @@ describe('tracing', () => {
         subgraph,
         resolved: true,
       });
+    }
+  });
+
+  it("follows a subscription event from the payments subgraph's commit through the gateway's entity fetch to auth", async () => {
+    const user = await register(stack.gatewayUrl);
+    const client = wsClient(stack.gatewayUrl, user.accessToken);
+    try {
+      const events = overWebSocket(client, 'subscription { paymentUpdated { id status user { email } } }');
+      const id = await pollUntil(
+        'an event',
+        async () => {
+          const paid = (await pay(stack.gatewayUrl, user)).data?.createPayment.id;
+          return events.pending.some((result) => (result.data?.paymentUpdated as { id: string } | undefined)?.id === paid) ? paid : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 300 },
+      );
+      const byId = () => new Map(spans.map((span) => [span.spanId, span]));
+      const ancestors = (span: Span): Span[] => {
+        const parent = byId().get(span.parentSpanId ?? '');
+        return parent ? [parent, ...ancestors(parent)] : [];
+      };
+      // The gateway's span for the event, under payments' span for it, with auth's server span beneath.
+      const eventTrace = () => {
+        const gatewayEvents = spans.filter((span) => span.service === 'gateway' && span.name === 'subscription event');
+        for (const event of gatewayEvents) {
+          const parent = byId().get(event.parentSpanId ?? '');
+          const authServed = spans.find((span) => span.service === 'auth' && span.kind === SERVER_KIND && ancestors(span).includes(event));
+          if (parent?.service === 'payments' && parent.name === 'subscription event' && authServed) return { event, parent, authServed };
+        }
+        return undefined;
+      };
+      const found = await pollUntil('the event traced across payments, the gateway and auth', eventTrace, { timeoutMs: 15_000, intervalMs: 100 });
+      expect(found.parent.traceId).toBe(found.authServed.traceId);
+      expect(id).toBeDefined();
+    } finally {
+      await client.dispose();
     }
   });
 });

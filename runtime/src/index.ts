@@ -66,3 +66,4 @@ export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertio
 export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
 export { pollUntil } from './poll';
 export { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE, type GraphQLWebSocketServer, type WebSocketExtra, type WebSocketLimits } from './websocket';
+export { inEventSpan, currentTraceparent } from './event-trace';

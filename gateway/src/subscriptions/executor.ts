@@ -2,7 +2,7 @@
 import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, Kind, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { ErrorCode, formatErrorFor, type Logger } from '@fedstack/runtime';
+import { ErrorCode, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
 import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
 import type { SubscriptionMetrics } from './metrics';
 import type { SubscriptionPlanner } from './planner';
@@ -149,13 +149,12 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
           continue;
         }
         const serviceMap: ServiceMap = { ...options.dataSources(), [primary.serviceName]: new EventDataSource(event) };
-        const result = await executeQueryPlan(
-          { kind: 'QueryPlan', node },
-          serviceMap,
-          requestContext,
-          plan.operationContext,
-          plan.supergraphSchema,
-          plan.apiSchema,
+        // Under the subgraph's span for this event: its entity fetches' spans nest under this one.
+        const traceparent = (event.extensions as { traceparent?: unknown } | undefined)?.traceparent;
+        const result = await inEventSpan(
+          'subscription event',
+          { ...(typeof traceparent === 'string' ? { traceparent } : {}), attributes: { 'graphql.subscription.field': field } },
+          () => executeQueryPlan({ kind: 'QueryPlan', node }, serviceMap, requestContext, plan.operationContext, plan.supergraphSchema, plan.apiSchema),
         );
         const committed = committedAt(event);
         options.metrics.delivered(field, committed);

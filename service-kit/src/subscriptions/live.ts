@@ -1,6 +1,6 @@
 // One live subscription: its events resolved in order, its subscriber checked again on each and on every account change, and its end with the reason.
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import { unauthenticated, type AppError } from '@fedstack/runtime';
+import { currentTraceparent, inEventSpan, unauthenticated, type AppError } from '@fedstack/runtime';
 import type { RequestAuth, Viewer } from '../tokens';
 import type { LiveFeed, RowEvent } from './feed';
 import type { LiveHub, LiveListener } from './hub';
@@ -152,10 +152,14 @@ export class LiveSubscription implements LiveListener {
   }
 
   private async deliver(event: RowEvent): Promise<void> {
-    const auth = await this.checked();
-    if (!auth) return;
-    const result = await this.options.execute(event, auth);
-    if (this.ended) return;
-    this.results.push({ ...result, extensions: { ...result.extensions, committedAt: event.committedAt } });
+    // One span per event, from its commit: the gateway continues it through its entity fetches.
+    await inEventSpan('subscription event', { startTime: Date.parse(event.committedAt), attributes: { 'fedstack.event_id': event.id } }, async () => {
+      const auth = await this.checked();
+      if (!auth) return;
+      const result = await this.options.execute(event, auth);
+      if (this.ended) return;
+      const traceparent = currentTraceparent();
+      this.results.push({ ...result, extensions: { ...result.extensions, committedAt: event.committedAt, ...(traceparent ? { traceparent } : {}) } });
+    });
   }
 }
