@@ -122,7 +122,8 @@ async function within<T>(work: Promise<T>, ms: number, reason: string): Promise<
 /**
  * Builds a subgraph's server without listening: the runtime's GraphQL server with the subgraph's schema,
  * its database client (its own role, its own pool), the account policy on every request's token, the
- * internal API, and the outbox relay and workers for services that have them.
+ * internal API, and the outbox relay, workers and subscriptions (their WebSocket server and LISTEN
+ * connection) for services that have them.
  */
 export async function createSubgraphServer<S extends Service, C extends RequestContext>(
   definition: SubgraphDefinition<S, C>,

@@ -35,15 +35,16 @@ describe('NotificationListener', () => {
       channels: ['listener_test'],
       onNotification: (message) => heard.push(message.payload ?? ''),
       onLost: () => (lost += 1),
-      heartbeatMs: 200,
+      heartbeatMs: 500,
       maxBackoffMs: 200,
       logger: createLogger('test', 'silent'),
     });
     try {
       await listener.start();
-      expect(listener.listening).toBe(true);
+      await pollUntil('listening', () => listener.listening, { timeoutMs: 5000 });
+      const before = lost;
       silent = true;
-      await pollUntil('the silent connection counted as lost', () => lost > 0 && !listener.listening, { timeoutMs: 5000 });
+      await pollUntil('the silent connection counted as lost', () => lost > before && !listener.listening, { timeoutMs: 5000 });
       silent = false;
       await pollUntil('listening again', () => listener.listening, { timeoutMs: 5000 });
       await ownerQuery('payments', `SELECT pg_notify('listener_test', 'after')`);

@@ -72,11 +72,6 @@ export class LiveHub {
     return this.listener.listening;
   }
 
-  /** Live subscriptions now. */
-  get size(): number {
-    return this.subscriptions.size;
-  }
-
   /** Whether the hub listens on `channel`. */
   follows(channel: string): boolean {
     return this.options.channels.includes(channel);

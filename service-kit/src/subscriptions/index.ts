@@ -1,4 +1,4 @@
 // Subscriptions at a subgraph: what its resolvers answer, the process's LISTEN connection, and the WebSocket server the gateway subscribes through.
 export { liveEvents, LiveFeed, type LiveSpec, type RowEvent } from './feed';
 export { LiveHub } from './hub';
-export { serveSubgraphSubscriptions, type SubgraphSubscriptionOptions } from './websocket';
+export { serveSubgraphSubscriptions } from './websocket';
