@@ -331,7 +331,10 @@ describe('paymentUpdated', () => {
       const { userId, token } = await user();
       const subscription = await live(OWN, { token }, secondSocket, secondLogs);
       // Both processes' LISTEN connections, as a database restart would end them.
-      await ownerQuery('payments', `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN "payments_account_changed"'`);
+      await ownerQuery(
+        'payments',
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "payments_account_changed"'`,
+      );
       const ended = await endsWith(subscription, 'SUBGRAPH_UNAVAILABLE');
       expect(ended.message).toMatch(/events may have been missed: subscribe again/);
       await pollUntil(
@@ -353,8 +356,12 @@ describe('paymentUpdated', () => {
     it('closes its subscription connections first when it stops (1001, so that the gateway goes elsewhere), then its LISTEN connection', async () => {
       const { token } = await user();
       const listeners = async () =>
-        (await ownerQuery<{ n: number }>('payments', `SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN "payments_account_changed"'`))[0]
-          ?.n;
+        (
+          await ownerQuery<{ n: number }>(
+            'payments',
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "payments_account_changed"'`,
+          )
+        )[0]?.n;
       await pollUntil('both processes listening', async () => (await listeners()) === 2, { timeoutMs: 10_000 });
       const subscription = await live(OWN, { token }, secondSocket, secondLogs);
       await second.stop();
