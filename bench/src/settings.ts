@@ -24,6 +24,23 @@ function layouts(): z.ZodType<DatabaseLayout[], string | undefined> {
     });
 }
 
+/** A comma-separated list of positive whole numbers; `none` for none. */
+function counts(): z.ZodType<number[], string | undefined> {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return [1000, 5000];
+      if (raw.trim() === 'none') return [];
+      const list = raw.split(',').map((entry) => Number(entry.trim()));
+      if (list.some((count) => !Number.isInteger(count) || count < 1)) {
+        ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of whole numbers, or "none" (got "${raw}")` });
+        return z.NEVER;
+      }
+      return list;
+    });
+}
+
 /** What `npm run bench` reads. */
 export const BENCH_SETTINGS = {
   BENCH_WARMUP_SECONDS: setting(integer(3, { max: 600 }), 'benchmark: warm-up before each row'),
@@ -40,5 +57,15 @@ export const BENCH_SETTINGS = {
     'benchmark: the commit the baseline column measures (built once in a git worktree), or `none`',
     '`c114295`, the commit before the second performance round',
   ),
+  BENCH_SUBSCRIBERS: setting(
+    counts(),
+    'benchmark: the WebSocket subscriber counts of the subscriptions section, in turn (`none`: no subscriptions section)',
+    '`1000,5000`',
+  ),
+  BENCH_SUBSCRIPTION_EVENTS_PER_SECOND: setting(
+    integer(500, { max: 100_000 }),
+    'benchmark: changes committed per second while subscribers listen (two per payment)',
+  ),
+  BENCH_SUBSCRIPTION_SECONDS: setting(integer(15, { max: 3600 }), 'benchmark: how long payments are committed in each subscriptions row'),
   BENCH_LAYOUTS: setting(layouts(), 'benchmark: the database layouts to run the stack on, in turn (`none`: the gateway-only rows alone)', '`shared,split`'),
 };

@@ -58,6 +58,8 @@ export interface BenchStack {
   gatewayUrl: string;
   processes: PlannedProcess[];
   tokens: Tokens;
+  /** The signed-in users' ids, in the order of `tokens.users`. */
+  userIds: string[];
   /** The running processes by name: ours, and any other the caller adds (so that they are stopped too). */
   children: Map<string, ChildProcess>;
   /** Starts our gateway and subgraphs, from `root` (another checkout) when given, with `env` added to their settings. */
@@ -141,7 +143,7 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       users: await signInUsers(key.privateKey, userIds, authDatabase),
       admin: await signIn(gatewayUrl, DEMO_ADMIN.email, DEMO_ADMIN.password),
     };
-    return { layout, databaseEnv, scratch, supergraphFile, ports, gatewayUrl, processes, tokens, children, start, stop, close };
+    return { layout, databaseEnv, scratch, supergraphFile, ports, gatewayUrl, processes, tokens, userIds, children, start, stop, close };
   } catch (error) {
     await close();
     throw error;

@@ -69,7 +69,14 @@ export async function measureSubscriptions(options: {
   for (let index = 0; index < options.subscribers; index += 1) {
     const { userId, token } = userTokens[index % userTokens.length] as { userId: string; token: string };
     byUser.set(userId, [...(byUser.get(userId) ?? []), index]);
-    const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${token}` }, onNonLazyError: () => (errors += 1) });
+    const client = createClient({
+      url: wsUrl,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { authorization: `Bearer ${token}` },
+      onNonLazyError: () => (errors += 1),
+    });
     clients.push(client);
     client.subscribe<{ paymentUpdated: { id: string; status: string } }>(
       { query: SUBSCRIPTION },
@@ -166,4 +173,66 @@ export async function measureSubscriptions(options: {
     memoryPerSubscriptionKb,
     errors,
   };
+}
+
+/** The section's rows on a running stack: each subscriber count in turn, on our gateway. */
+export async function subscriptionRows(
+  stack: { gatewayUrl: string; userIds: string[]; tokens: { users: string[] }; children: Map<string, { pid?: number }> },
+  options: { subscribers: number[]; eventsPerSecond: number; seconds: number; cpu: CpuGroup[] },
+): Promise<SubscriptionRow[]> {
+  const rows: SubscriptionRow[] = [];
+  const userTokens = stack.userIds.map((userId, index) => ({ userId, token: stack.tokens.users[index] as string }));
+  for (const subscribers of options.subscribers) {
+    console.log(`subscriptions: ${subscribers} WebSocket subscribers, ${options.eventsPerSecond} changes/s for ${options.seconds} s…`);
+    const row = await measureSubscriptions({
+      via: 'our gateway',
+      url: stack.gatewayUrl,
+      gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: options.cpu },
+      userTokens,
+      subscribers,
+      paymentsPerSecond: options.eventsPerSecond / 2,
+      seconds: options.seconds,
+    });
+    console.log(
+      `  ${subscribers} subscribers: ${row.eventsPerSecond.toFixed(0)} changes/s, ${row.delivered} delivered of ${row.expected} (lost ${row.lost}, duplicated ${row.duplicated}), ` +
+        `p50 ${row.p50.toFixed(1)} ms p99 ${row.p99.toFixed(1)} ms, gateway ${row.gatewayCpuPerEventMs.toFixed(3)} CPU-ms/event, ${row.memoryPerSubscriptionKb.toFixed(1)} kB/subscription, errors ${row.errors}`,
+    );
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** The section as Markdown: the targets, then every row. */
+export function subscriptionTable(rows: SubscriptionRow[]): string[] {
+  if (rows.length === 0) return [];
+  const first = rows[0] as SubscriptionRow;
+  const lines = [
+    '## Subscriptions',
+    '',
+    `WebSocket subscribers (graphql-ws) spread over the signed-in users, each subscribed to its user's payments; payments committed at a steady rate ` +
+      `(each is two changes: recorded, settled); every event counted per subscriber. Latency is from the subgraph's commit stamp to the client's receipt ` +
+      "(one machine, one clock). Gateway CPU from /proc over the whole row, per event delivered; memory is the growth of the gateway's resident set with every " +
+      'subscriber connected and idle, per subscription.',
+    '',
+    '| target | measured | goal | met |',
+    '| --- | --- | --- | --- |',
+    `| p99 commit to client, ${first.subscribers} subscribers | ${first.p99.toFixed(1)} ms at ${first.eventsPerSecond.toFixed(0)} changes/s | ≤ 100 ms at 500 changes/s | ${first.p99 <= 100 && first.eventsPerSecond >= 475 ? 'yes' : 'no'} |`,
+    ...rows.map(
+      (row) =>
+        `| gateway memory per idle subscription, ${row.subscribers} subscribers | ${row.memoryPerSubscriptionKb.toFixed(1)} kB | ≤ 20 kB | ${row.memoryPerSubscriptionKb <= 20 ? 'yes' : 'no'} |`,
+    ),
+    ...rows.map(
+      (row) =>
+        `| events lost or duplicated, ${row.subscribers} subscribers | ${row.lost} lost, ${row.duplicated} duplicated | 0 | ${row.lost + row.duplicated === 0 ? 'yes' : 'no'} |`,
+    ),
+    '',
+    '| via | subscribers | changes/s | delivered | expected | lost | duplicated | p50 ms | p99 ms | gateway CPU-ms/event | kB/subscription | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (row) =>
+        `| ${row.via} | ${row.subscribers} | ${row.eventsPerSecond.toFixed(0)} | ${row.delivered} | ${row.expected} | ${row.lost} | ${row.duplicated} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.gatewayCpuPerEventMs.toFixed(3)} | ${row.memoryPerSubscriptionKb.toFixed(1)} | ${row.errors} |`,
+    ),
+    '',
+  ];
+  return lines;
 }
