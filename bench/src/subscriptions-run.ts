@@ -12,12 +12,21 @@ runMain(async () => {
   const settings = readSettings(process.env, BENCH_SETTINGS);
   const stack = await startBenchStack('shared', { workers: settings.BENCH_GATEWAY_WORKERS, node: NODE_24 });
   try {
-    const rows = await subscriptionRows(stack, {
-      subscribers: settings.BENCH_SUBSCRIBERS,
-      eventsPerSecond: settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND,
-      seconds: settings.BENCH_SUBSCRIPTION_SECONDS,
-      cpu: [treeOf('gateway', stack.children.get('gateway')?.pid as number)],
-    });
+    const rows = await subscriptionRows(
+      {
+        ...stack,
+        restart: async () => {
+          await stack.stop();
+          await stack.start(NODE_24);
+        },
+      },
+      {
+        subscribers: settings.BENCH_SUBSCRIBERS,
+        eventsPerSecond: settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND,
+        seconds: settings.BENCH_SUBSCRIPTION_SECONDS,
+        gatewayCpu: () => [treeOf('gateway', stack.children.get('gateway')?.pid as number)],
+      },
+    );
     const file = path.join(REPOSITORY_ROOT, 'bench', 'results', 'subscriptions.md');
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(

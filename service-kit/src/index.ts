@@ -68,4 +68,4 @@ export { isUuid, type EntityReference } from './ids';
 export { minorUnits, formatAmount, parseDecimal, decimalProblem, MAX_DECIMAL_LENGTH } from './money';
 export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
 export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';
-export { liveEvents, LiveFeed, type LiveSpec, type RowEvent } from './subscriptions';
+export { liveEvents, singleFlight, LiveFeed, type LiveSpec, type RowEvent } from './subscriptions';

@@ -25,7 +25,7 @@ import {
   type ServiceMetrics,
   type Service,
 } from '@fedstack/runtime';
-import { applyAccountPolicy, type AccountStateSource } from '../accounts';
+import { applyAccountPolicy, type AccountSnapshot, type AccountStateSource } from '../accounts';
 import type { SubscriptionLimits } from '../config';
 import type { GatewayCheck } from '../gateway-only';
 import type { RequestContext } from '../server';
@@ -36,6 +36,7 @@ import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
 import { subgraphSubscriptionMetrics } from './metrics';
 import { prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
+import { singleFlight } from './single-flight';
 
 /** Keep-alive pings (the gateway's client pings too). */
 const KEEP_ALIVE_MS = 12_000;
@@ -109,6 +110,9 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
   const format = formatErrorFor(options.production, options.translateError);
   const trust = app.get('trust proxy fn') as TrustProxy;
   const metrics = subgraphSubscriptionMetrics(options.metrics.registry, hub);
+  // The subscriptions one event or account change reaches at once share each sign-in's look-up.
+  const lookupOnce = singleFlight<AccountSnapshot | null>();
+  const accountOf = (viewer: Viewer) => lookupOnce(`${viewer.userId}\u0000${viewer.sessionId}`, () => options.accounts.lookup(viewer.userId, viewer.sessionId));
 
   /** The code a client is told for `error`, as formatting will show it. */
   const codeOf = (error: unknown): string => {
@@ -145,7 +149,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       userAgent: headers.userAgent?.slice(0, 512),
     };
     const token = await authenticate(headers.authorization, options.verifyToken);
-    const lookup = async (viewer: Viewer): Promise<RequestAuth> => applyAccountPolicy(viewer, await options.accounts.lookup(viewer.userId, viewer.sessionId));
+    const lookup = async (viewer: Viewer): Promise<RequestAuth> => applyAccountPolicy(viewer, await accountOf(viewer));
     const run = (auth: RequestAuth, rootValue?: unknown) => ({
       schema,
       document: prepared.document,

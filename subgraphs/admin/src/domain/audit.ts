@@ -9,6 +9,7 @@ import {
   groupedBatchLoader,
   isUuid,
   pageSize,
+  singleFlight,
   toConnection,
   type AuditRecord,
   type Connection,
@@ -82,10 +83,12 @@ const AUDIT_ENTRY_BY_ID: PreparedStatement = {
 };
 
 /** One entry as recorded, with its details (auditEntryAdded reads each entry its event announces). */
-export async function auditEntryById(db: AdminDb, id: string): Promise<AuditEntryView | null> {
-  const [entry] = await db.sql<AuditEntryView>(AUDIT_ENTRY_BY_ID, [id]);
-  return entry ?? null;
+export function auditEntryById(db: AdminDb, id: string): Promise<AuditEntryView | null> {
+  // Every admin on the live feed asks at once when an entry is recorded: one read between them.
+  return readingEntries(id, async () => (await db.sql<AuditEntryView>(AUDIT_ENTRY_BY_ID, [id]))[0] ?? null);
 }
+
+const readingEntries = singleFlight<AuditEntryView | null>();
 
 /** The `audit.record` events auth and payments send through their outboxes. */
 export function auditEvents(db: AdminDb): Record<string, EventHandler<never>> {

@@ -1,7 +1,7 @@
 // paymentUpdated: which committed payment changes a subscriber follows, and for how long they may.
 import { forbidden, notFound } from '@fedstack/runtime';
 import type { PaymentRecord, ServiceClient } from '@fedstack/shared-db';
-import { liveEvents, type LiveFeed, type Viewer } from '@fedstack/service-kit';
+import { liveEvents, singleFlight, type LiveFeed, type Viewer } from '@fedstack/service-kit';
 import { PAYMENT_BY_ID, toPaymentRecord, type PaymentRow } from './rows';
 
 /** The channel payments.payments' trigger announces every visible change on (migration 20261209100000_subscription_events). */
@@ -28,9 +28,16 @@ export function paymentUpdates(viewer: Viewer, id: string, payment: PaymentRecor
   });
 }
 
-/** A payment as it is now, for an event about it (a prepared statement: every event reads one). */
-export async function currentPayment(db: ServiceClient<'payments'>, id: string): Promise<PaymentRecord> {
-  const [row] = await db.sql<PaymentRow>(PAYMENT_BY_ID, [id]);
-  if (!row) throw new Error(`payment ${id} announced a change but is gone`);
-  return toPaymentRecord(row);
+const reading = singleFlight<PaymentRecord>();
+
+/**
+ * A payment as it is now, for an event about it (a prepared statement): the subscriptions the event
+ * reaches at once share one read.
+ */
+export function currentPayment(db: ServiceClient<'payments'>, id: string): Promise<PaymentRecord> {
+  return reading(id, async () => {
+    const [row] = await db.sql<PaymentRow>(PAYMENT_BY_ID, [id]);
+    if (!row) throw new Error(`payment ${id} announced a change but is gone`);
+    return toPaymentRecord(row);
+  });
 }
