@@ -1,3 +1,4 @@
+import { pollUntil } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
 import WebSocket from 'ws';
 import { ACCOUNT_CHANGE_BOUND_MS, REINSTATE, SET_ROLE, SUSPEND, administer, demoAdmin, login, newAdmin, pay, register, type SignedIn } from './clients';
@@ -166,20 +167,21 @@ describe('subscriptions through the gateway', () => {
       return events;
     }
 
-    /** Waits for the subscription to end with `code`, within the bound, and returns how long it took. */
-    async function endsWith(events: Subscription, code: string): Promise<number> {
+    /** Waits for the subscription to end with one of `codes`, within the bound, and returns how long it took. */
+    async function endsWith(events: Subscription, ...codes: string[]): Promise<number> {
       const started = Date.now();
       const last = await events.until((result) => Boolean(result.errors), ACCOUNT_CHANGE_BOUND_MS + 3000);
-      expect(codeOf(last)).toBe(code);
+      expect(codes).toContain(codeOf(last));
       await events.ended;
       return Date.now() - started;
     }
 
-    it('ends the subscription of a suspended account with FORBIDDEN', async () => {
+    // A suspension also ends every sign-in: whichever news reaches payments first ends it, FORBIDDEN or UNAUTHENTICATED.
+    it('ends the subscription of a suspended account with FORBIDDEN (or UNAUTHENTICATED, its sign-ins ended too)', async () => {
       const [user, admin] = await Promise.all([register(stack.gatewayUrl), demoAdmin(stack.gatewayUrl)]);
       const events = await liveSubscription(user);
       await administer(stack.gatewayUrl, admin, SUSPEND, { id: user.id, reason: 'subscription test' });
-      expect(await endsWith(events, 'FORBIDDEN')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+      expect(await endsWith(events, 'FORBIDDEN', 'UNAUTHENTICATED')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
     });
 
     it('ends the subscription of a sign-in that ended (logout) with UNAUTHENTICATED', async () => {
@@ -264,6 +266,36 @@ describe('subscriptions through the gateway', () => {
         completed: false,
         error: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth' }) })],
       });
+    });
+    it('refuses a user more subscriptions than the per-user limit, over every connection and transport', async () => {
+      const limited = await stack.extraGateway({ SUBSCRIPTIONS_MAX_PER_USER: '2' });
+      const user = await register(stack.gatewayUrl);
+      const mine: Subscription[] = [];
+      try {
+        const first = wsClient(limited.url, user.accessToken);
+        const second = wsClient(limited.url, user.accessToken);
+        clients.push(first, second);
+        mine.push(track(overWebSocket(first, MY_PAYMENTS)), track(overSse(limited.url, user.accessToken, MY_PAYMENTS)));
+        // Both held: a payment reaches both (pay until it does, as the gateway subscribes upstream in its own time).
+        await pollUntil(
+          'both live',
+          async () => {
+            await pay(stack.gatewayUrl, user);
+            return mine.every((subscription) => subscription.pending.length > 0);
+          },
+          { timeoutMs: 20_000, intervalMs: 300 },
+        );
+        const third = track(overWebSocket(second, MY_PAYMENTS));
+        expect((await third.next()).errors?.[0]?.extensions).toMatchObject({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'user', max: 2 });
+        // Another user is not affected.
+        const other = await register(stack.gatewayUrl);
+        const theirs = wsClient(limited.url, other.accessToken);
+        clients.push(theirs);
+        await whenLive(track(overWebSocket(theirs, MY_PAYMENTS)), other);
+      } finally {
+        for (const subscription of mine) subscription.unsubscribe();
+        await limited.server.stop();
+      }
     });
   });
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { DatabaseLayout } from '@fedstack/shared-db';
 import type { LoadResult } from './load';
 import type { Scale } from './seed-scale';
+import { subscriptionTable, type SubscriptionRow } from './subscriptions';
 
 /** One load on one system: throughput, latency, and CPU milliseconds per request of each process group. */
 export interface Row {
@@ -19,6 +20,8 @@ export interface LayoutResult {
   rows: Row[];
   memory: { process: string; peakRssMb: number }[];
   payments: { acknowledged: number; distinctAcknowledged: number; stored: number };
+  /** The subscriptions section's rows (the first layout only). */
+  subscriptions: SubscriptionRow[];
 }
 
 export interface ReportInput {
@@ -161,6 +164,7 @@ export function writeReport(file: string, input: ReportInput): void {
     lines.push('', '| process | peak RSS (MB, largest of its processes) |', '| --- | ---: |');
     for (const entry of layout.memory) lines.push(`| ${entry.process} | ${entry.peakRssMb.toFixed(0)} |`);
     lines.push('', `Payments: ${layout.payments.acknowledged} acknowledged, ${layout.payments.stored} found in the database.`, '');
+    lines.push(...subscriptionTable(layout.subscriptions).map((line) => line.replace(/^## /, '### ')));
   }
   if (input.gatewayOnly.length > 0) {
     lines.push(

@@ -19,6 +19,7 @@ import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, requests, type Tokens } from 
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
+import { subscriptionRows } from './subscriptions';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { HOST, SCALE, SUPERGRAPH, USERS, startBenchStack, writeSupergraph } from './stack';
 
@@ -35,6 +36,11 @@ function settings() {
     workers: values.BENCH_GATEWAY_WORKERS,
     layouts: values.BENCH_LAYOUTS,
     baseline: values.BENCH_BASELINE,
+    subscriptions: {
+      subscribers: values.BENCH_SUBSCRIBERS,
+      eventsPerSecond: values.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND,
+      seconds: values.BENCH_SUBSCRIPTION_SECONDS,
+    },
   };
 }
 type Settings = ReturnType<typeof settings>;
@@ -148,6 +154,20 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     await stack.stop();
     await stack.start(NODE_24);
     rows.push(...(await measure(MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
+    // Subscriptions, on the first layout only (they do not read across services' databases), on Node 24.
+    const subscriptions =
+      layout === options.layouts[0]
+        ? await subscriptionRows(
+            {
+              ...stack,
+              restart: async () => {
+                await stack.stop();
+                await stack.start(NODE_24);
+              },
+            },
+            { ...options.subscriptions, gatewayCpu: () => [treeOf('gateway', children.get('gateway')?.pid as number)] },
+          )
+        : [];
     if (baseline) {
       await stack.stop();
       await stack.start(NODE_22, baseline.root);
@@ -162,7 +182,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     );
     const payments = { acknowledged: acknowledged.length, distinctAcknowledged: new Set(acknowledged).size, stored: stored?.rows ?? 0 };
     console.log(`  payments: ${payments.acknowledged} acknowledged, ${payments.stored} stored`);
-    return { layout, rows, memory, payments };
+    return { layout, rows, memory, payments, subscriptions };
   } finally {
     await stack.close();
   }
