@@ -99,10 +99,21 @@ function described(error: unknown): unknown {
   return message ?? String(error);
 }
 
-/** Subscribes on a graphql-ws connection. */
-export function overWebSocket(client: Client, query: string, variables: Record<string, unknown> = {}): Subscription {
+/** What graphql-ws's and graphql-sse's clients both subscribe with. */
+interface SinkClient {
+  subscribe<D>(
+    payload: { query: string; variables: Record<string, unknown> },
+    sink: { next(result: unknown): void; error(error: unknown): void; complete(): void },
+  ): () => void;
+}
+
+/** A Subscription fed by a graphql-ws or graphql-sse client's sink; `close` runs after unsubscribing. */
+function bySink(client: SinkClient, query: string, variables: Record<string, unknown>, close: () => void = () => undefined): Subscription {
   let dispose: () => void = () => undefined;
-  const subscription = new Subscription(() => dispose());
+  const subscription = new Subscription(() => {
+    dispose();
+    close();
+  });
   dispose = client.subscribe<Record<string, unknown>>(
     { query, variables },
     {
@@ -114,23 +125,15 @@ export function overWebSocket(client: Client, query: string, variables: Record<s
   return subscription;
 }
 
+/** Subscribes on a graphql-ws connection. */
+export function overWebSocket(client: Client, query: string, variables: Record<string, unknown> = {}): Subscription {
+  return bySink(client, query, variables);
+}
+
 /** Subscribes over Server-Sent Events (graphql-sse, distinct connections mode) as `token`'s holder. */
 export function overSse(gatewayUrl: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}): Subscription {
   const client = createSseClient({ url: gatewayUrl, headers: token ? { authorization: `Bearer ${token}` } : {}, retryAttempts: 0 });
-  let dispose: () => void = () => undefined;
-  const subscription = new Subscription(() => {
-    dispose();
-    client.dispose();
-  });
-  dispose = client.subscribe<Record<string, unknown>>(
-    { query, variables },
-    {
-      next: (result) => subscription.push(result as Result),
-      error: (error) => subscription.finish({ completed: false, error: described(error) }),
-      complete: () => subscription.finish({ completed: true }),
-    },
-  );
-  return subscription;
+  return bySink(client, query, variables, () => client.dispose());
 }
 
 /**
