@@ -1,4 +1,4 @@
-// TCP ports: whether one is free, and a free one chosen by the kernel.
+// TCP ports: whether one is free, and a free one to give a server that must be told its port before it starts.
 import net from 'node:net';
 
 /** True when nothing listens on `host:port` yet. */
@@ -10,14 +10,19 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** A free TCP port on 127.0.0.1, chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** Where free ports are looked for: below Linux's ephemeral range (32768 and up), where outgoing connections take theirs. */
+const FREE_PORTS = { from: 20_000, to: 32_767 };
+
+/**
+ * A free TCP port on 127.0.0.1, for a server started later that others must know the port of (a
+ * subgraph the gateway routes to). Not port 0's choice: the kernel answers from the ephemeral range, where
+ * any outgoing connection made before the server binds may take the same port; below it, only another
+ * server can, and a random pick makes that unlikely.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const port = FREE_PORTS.from + Math.floor(Math.random() * (FREE_PORTS.to - FREE_PORTS.from + 1));
+    if (await portIsFree(port)) return port;
+  }
+  throw new Error(`no free port found from ${FREE_PORTS.from} to ${FREE_PORTS.to}`);
 }
