@@ -1,5 +1,6 @@
 // Ed25519 keys: read from settings, made anew, or kept in a git-ignored file for development.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   calculateJwkThumbprint,
@@ -28,7 +29,8 @@ export interface DevelopmentKeyPair {
 
 /**
  * A development secret kept in a git-ignored file, made by `make` on first use. Several processes may
- * start at once: exactly one creates the file (exclusive create) and the others read what it wrote. Only
+ * start at once: each writes its candidate to a private temporary file and links it into place; exactly
+ * one link succeeds and the others read that file, which is never seen half-written. Only
  * the file's own folder is private (0700): its parents keep their usual mode, since `.data/` also holds
  * the embedded server's data, which another system user (postgres) must reach.
  */
@@ -46,24 +48,23 @@ export async function developmentSecret<T>(file: string, make: () => Promise<str
     await mkdir(path.dirname(path.dirname(file)), { recursive: true });
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const content = await make();
+    const candidate = `${file}.${randomUUID()}`;
+    await writeFile(candidate, content, { flag: 'wx', mode: 0o600 });
     try {
-      await writeFile(file, content, { flag: 'wx', mode: 0o600 });
+      await link(candidate, file);
       return parse(content);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      await rm(candidate, { force: true });
     }
     text = await read();
   }
-  // Another process may still be writing it: wait until what it holds parses.
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    try {
-      return parse(text ?? '');
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      text = await read();
-    }
+  try {
+    return parse(text ?? '');
+  } catch {
+    throw new ConfigError(`the development ${what} file ${file} exists but cannot be read: delete it to have a new one made`);
   }
-  throw new ConfigError(`the development ${what} file ${file} exists but cannot be read`);
 }
 
 /** The development key pair, created on first use in a git-ignored file. */
