@@ -171,14 +171,14 @@ export interface SubgraphSocket {
  * over `ws`, the way the gateway does (`assertion` in `connection_init`). Resolves once acknowledged;
  * rejects with `{ code, reason }` when the subgraph closes the connection instead (4403 refused...).
  */
-export function subgraphSocket(url: string, assertion?: string): Promise<SubgraphSocket> {
+export function subgraphSocket(url: string, assertion?: string, connectionParams: Record<string, string> = {}): Promise<SubgraphSocket> {
   return new Promise((resolve, reject) => {
     const client: Client = createClient({
       url: url.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
       lazy: false,
       retryAttempts: 0,
-      connectionParams: assertion ? { [GATEWAY_ASSERTION_HEADER]: assertion } : {},
+      connectionParams: { ...connectionParams, ...(assertion ? { [GATEWAY_ASSERTION_HEADER]: assertion } : {}) },
       onNonLazyError: (event) => {
         const { code, reason } = event as { code?: number; reason?: string };
         reject(Object.assign(new Error(`connection closed ${code}: ${reason}`), { code, reason }));

@@ -95,6 +95,20 @@ function clientAddressOf(remote: string | undefined, forwardedFor: string | unde
 }
 
 /**
+ * A subscription without a token of its own takes the one its connection was opened with
+ * (`connection_init`'s `authorization`): how gateways that authenticate a connection per client, such
+ * as Hive Gateway's graphql-ws transport, pass it. Either way the token is verified as for a request.
+ */
+function withConnectionToken(
+  prepared: PreparedSubscription | Refusal,
+  connectionParams: Readonly<Record<string, unknown>> | undefined,
+): PreparedSubscription | Refusal {
+  const token = connectionParams?.authorization;
+  if ('refusal' in prepared || prepared.headers.authorization !== undefined || typeof token !== 'string') return prepared;
+  return { ...prepared, headers: { ...prepared.headers, authorization: token } };
+}
+
+/**
  * Serves the contract the gateway subscribes by (gateway/src/subscriptions/upstream.ts): graphql-ws
  * (`graphql-transport-ws`) at /graphql on the subgraph's own port. The connection carries the gateway's
  * assertion in `connection_init` (refused 4403 without a good one when REQUIRE_GATEWAY is on); each
@@ -239,7 +253,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
                   ],
                 },
               }
-            : prepareSubscription(schema, payload, options.textLimits);
+            : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams);
         const start: Start = { prepared, remoteAddress: ctx.extra.request.socket.remoteAddress, logger };
         return 'refusal' in prepared
           ? { schema, document: REFUSED, contextValue: start }

@@ -153,6 +153,24 @@ describe('paymentUpdated', () => {
     subscription.stop();
   });
 
+  it('takes the token the connection was opened with, for a subscription that carries none (Hive Gateway passes it so)', async () => {
+    const me = await user();
+    const other = await user();
+    const connection = await subgraphSocket(url, undefined, { authorization: `Bearer ${me.token}` });
+    try {
+      const mine = await live(OWN, {}, connection);
+      // A subscription's own token wins over its connection's.
+      const theirs = await live(OWN, { token: other.token }, connection);
+      const [paid] = await Promise.all([pay(me.token), pay(other.token)]);
+      expect(paymentOf(await mine.next()).id).toBe(paid.data?.createPayment.id);
+      expect(paymentOf(await theirs.next())).toMatchObject({ user: { id: other.userId } });
+      mine.stop();
+      theirs.stop();
+    } finally {
+      await connection.close();
+    }
+  });
+
   it("sends nothing of another user's payments, nor of changes rolled back", async () => {
     const me = await user();
     const other = await user();
