@@ -27,7 +27,8 @@ export const HIVE_VARIANTS = [
 
 /**
  * Starts Hive Gateway on Node 24 over a supergraph file, forwarding the client's Authorization header to
- * the subgraphs as ours does, with `workers` worker processes.
+ * the subgraphs as ours does (for subscriptions, in graphql-ws's connection_init), with `workers` worker
+ * processes.
  */
 export async function startHive(options: {
   supergraphFile: string;
@@ -42,6 +43,14 @@ export async function startHive(options: {
     config,
     `export const gatewayConfig = {
   propagateHeaders: { fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') ?? undefined }) },
+  // Subscriptions to the subgraphs over graphql-ws, one connection per client token, given in connection_init.
+  transportEntries: {
+    '*.http': {
+      options: {
+        subscriptions: { kind: 'ws', location: '/graphql', options: { connectionParams: { authorization: '{context.headers.authorization}' } } },
+      },
+    },
+  },
 };
 `,
   );

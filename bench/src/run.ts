@@ -165,7 +165,11 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
                 await stack.start(NODE_24);
               },
             },
-            { ...options.subscriptions, gatewayCpu: () => [treeOf('gateway', children.get('gateway')?.pid as number)] },
+            {
+              ...options.subscriptions,
+              gatewayCpu: () => [treeOf('gateway', children.get('gateway')?.pid as number)],
+              peers: [{ via: hive.via, url: hive.url, pid: children.get('hive0')?.pid as number }],
+            },
           )
         : [];
     // The same mix by persisted ids, beside the row above with full documents: what the gateway saves.

@@ -1,16 +1,27 @@
-// `npm run bench:subscriptions`: the benchmark's subscriptions section alone, on the shared layout, written to bench/results/subscriptions.md.
+// `npm run bench:subscriptions`: the benchmark's subscriptions section alone (ours, then Hive Gateway), on the shared layout, written to bench/results/subscriptions.md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, readSettings, runMain } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, freePort, readSettings, runMain } from '@fedstack/runtime';
+import { stopProcess } from '@fedstack/scripts';
 import { treeOf } from './cpu';
-import { NODE_24, nodeVersion } from './peers';
+import { HIVE_VARIANTS, NODE_24, nodeVersion, startHive } from './peers';
 import { BENCH_SETTINGS } from './settings';
-import { startBenchStack } from './stack';
+import { HOST, startBenchStack } from './stack';
 import { subscriptionRows, subscriptionTable } from './subscriptions';
 
 runMain(async () => {
   const settings = readSettings(process.env, BENCH_SETTINGS);
   const stack = await startBenchStack('shared', { workers: settings.BENCH_GATEWAY_WORKERS, node: NODE_24 });
+  const [variant] = HIVE_VARIANTS;
+  const hivePort = await freePort();
+  const hive = await startHive({
+    supergraphFile: stack.supergraphFile,
+    port: hivePort,
+    host: HOST,
+    workers: settings.BENCH_GATEWAY_WORKERS,
+    scratch: stack.scratch,
+    args: variant?.args ?? [],
+  });
   try {
     const rows = await subscriptionRows(
       {
@@ -25,6 +36,7 @@ runMain(async () => {
         eventsPerSecond: settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND,
         seconds: settings.BENCH_SUBSCRIPTION_SECONDS,
         gatewayCpu: () => [treeOf('gateway', stack.children.get('gateway')?.pid as number)],
+        peers: [{ via: variant?.via ?? 'Hive Gateway', url: `http://${HOST}:${hivePort}/graphql`, pid: hive.pid as number }],
       },
     );
     const file = path.join(REPOSITORY_ROOT, 'bench', 'results', 'subscriptions.md');
@@ -35,6 +47,7 @@ runMain(async () => {
     );
     console.log(`Report written to ${path.relative(process.cwd(), file)}`);
   } finally {
+    await stopProcess(hive);
     await stack.close();
   }
 });
