@@ -99,9 +99,9 @@ function described(error: unknown): unknown {
   return message ?? String(error);
 }
 
-/** What graphql-ws's and graphql-sse's clients both subscribe with. */
+/** What graphql-ws's and graphql-sse's clients both subscribe with (their type parameter, the result data, unused here). */
 interface SinkClient {
-  subscribe<D>(
+  subscribe<_Data>(
     payload: { query: string; variables: Record<string, unknown> },
     sink: { next(result: unknown): void; error(error: unknown): void; complete(): void },
   ): () => void;

@@ -1,17 +1,17 @@
 // What the benchmark sends: the realistic mix of requests, the gateway-only rows, and signed-in users' access tokens.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM } from '@fedstack/runtime';
 import type { LoadRequest } from './load';
 import { queryAt } from '@fedstack/shared-db/testing';
 
-const ACCOUNT = `{ me { id email profile { displayName locale } payments(first: 5) { edges { node { id amount currency status } } } paymentTotals { currency amount } } }`;
-const ME = '{ me { id email role } }';
+const ACCOUNT = `query Account { me { id email profile { displayName locale } payments(first: 5) { edges { node { id amount currency status } } } paymentTotals { currency amount } } }`;
+const ME = 'query Me { me { id email role } }';
 const PAY =
-  'mutation ($key: String!) { createPayment(input: { amount: "9.99", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }';
-const RENAME = 'mutation ($name: String!) { updateMyProfile(input: { displayName: $name }) { displayName } }';
+  'mutation Pay($key: String!) { createPayment(input: { amount: "9.99", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }';
+const RENAME = 'mutation Rename($name: String!) { updateMyProfile(input: { displayName: $name }) { displayName } }';
 const ADMIN_LIST =
-  'query ($first: Int!, $prefix: String!) { users(first: $first, filter: { emailPrefix: $prefix }) { edges { node { id email profile { displayName } paymentTotals { currency amount } } } } }';
+  'query AdminList($first: Int!, $prefix: String!) { users(first: $first, filter: { emailPrefix: $prefix }) { edges { node { id email profile { displayName } paymentTotals { currency amount } } } } }';
 
 /** One kind of request of the mix: how often it comes (in 20) and how each request of it is made. */
 export interface MixEntry {
@@ -52,12 +52,15 @@ export interface Tokens {
   admin: string;
 }
 
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
 /**
  * Requests for one load target: entries of `entries` in their proportions, each from the next of the
  * signed-in users in turn, so that no two requests in flight together are the same (unless `sameToken`,
- * the row that shows what the gateway's deduplication of identical requests does).
+ * the row that shows what the gateway's deduplication of identical requests does). With `byId`, each
+ * operation goes by its persisted id alone, as Apollo Client's persisted-query link sends it.
  */
-export function requests(entries: MixEntry[], tokens: Tokens, options: { sameToken?: boolean } = {}): () => LoadRequest {
+export function requests(entries: MixEntry[], tokens: Tokens, options: { sameToken?: boolean; byId?: boolean } = {}): () => LoadRequest {
   const slots = entries.flatMap((entry) => Array<MixEntry>(entry.inTwenty).fill(entry));
   let sequence = 0;
   return () => {
@@ -65,8 +68,20 @@ export function requests(entries: MixEntry[], tokens: Tokens, options: { sameTok
     const entry = slots[sequence % slots.length] as MixEntry;
     const user = options.sameToken ? (tokens.users[0] as string) : (tokens.users[sequence % tokens.users.length] as string);
     const { query: text, variables, admin } = entry.make(sequence);
-    return { headers: { authorization: `Bearer ${admin ? tokens.admin : user}` }, body: JSON.stringify({ query: text, variables }) };
+    const document = options.byId ? { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(text) } } } : { query: text };
+    return { headers: { authorization: `Bearer ${admin ? tokens.admin : user}` }, body: JSON.stringify({ ...document, variables }) };
   };
+}
+
+/** The entries' operations as an Apollo persisted query manifest, for a gateway that runs only those. */
+export function manifestOf(entries: MixEntry[]): string {
+  const operations = entries.map((entry) => {
+    const body = entry.make(0).query;
+    const [, type, name] = /^(query|mutation|subscription) (\w+)/.exec(body) ?? [];
+    if (!type || !name) throw new Error(`the mix's "${entry.name}" operation needs a name to be listed`);
+    return { id: sha256(body), name, type, body };
+  });
+  return JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations });
 }
 
 /** An access token as auth signs one, for a user and sign-in, with the run's key. */

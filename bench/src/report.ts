@@ -41,6 +41,8 @@ export interface ReportInput {
 
 /** The headline load, and how our gateway is named in the rows. */
 export const MIX_LOAD = 'realistic mix';
+/** The same mix, each operation sent by its persisted id to a gateway that runs only listed ones. */
+export const PERSISTED_MIX_LOAD = 'realistic mix, by persisted ids (PERSISTED_DOCUMENTS=require)';
 export const OURS = 'our gateway';
 const HIVE = 'Hive Gateway';
 

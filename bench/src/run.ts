@@ -5,7 +5,7 @@
 // Writes bench/results/latest.md.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, SERVICES, freePort, readSettings, runMain } from '@fedstack/runtime';
@@ -15,9 +15,9 @@ import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProce
 import { cpuSample, postgresProcesses, treeOf, type CpuGroup } from './cpu';
 import { drive, median, type LoadRequest, type LoadResult, type LoadTarget } from './load';
 import { peakRssMb, processTree } from './memory';
-import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, requests, type Tokens } from './mix';
+import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type Tokens } from './mix';
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
-import { MIX_LOAD, OURS, writeReport, type Row } from './report';
+import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
 import { subscriptionRows } from './subscriptions';
 import { queryAt } from '@fedstack/shared-db/testing';
@@ -168,6 +168,17 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
             { ...options.subscriptions, gatewayCpu: () => [treeOf('gateway', children.get('gateway')?.pid as number)] },
           )
         : [];
+    // The same mix by persisted ids, beside the row above with full documents: what the gateway saves.
+    const manifestFolder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-manifest-'));
+    try {
+      const manifest = path.join(manifestFolder, 'persisted-query-manifest.json');
+      writeFileSync(manifest, manifestOf(MIX));
+      await stack.stop();
+      await stack.start(NODE_24, undefined, { PERSISTED_DOCUMENTS: 'require', PERSISTED_DOCUMENTS_FILE: manifest });
+      rows.push(...(await measure(PERSISTED_MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens, { byId: true }), options, collect)));
+    } finally {
+      rmSync(manifestFolder, { recursive: true, force: true });
+    }
     if (baseline) {
       await stack.stop();
       await stack.start(NODE_22, baseline.root);

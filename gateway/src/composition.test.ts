@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
 import { checkSchema, compose, readSupergraphConfig, type SupergraphConfig } from './composition';
+import { sha256Hex, type PersistedOperation } from './persisted';
 
 const CONFIG = path.join(REPOSITORY_ROOT, 'supergraph.yaml');
 const COMMITTED = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
@@ -18,6 +19,37 @@ function editedCopy(subgraph: string, edit: (schema: string) => string): { confi
   const file = path.join(folder, 'subgraphs', subgraph, 'schema.graphql');
   writeFileSync(file, edit(readFileSync(file, 'utf8')));
   return { config: readSupergraphConfig(path.join(folder, 'supergraph.yaml')), cleanup: () => rmSync(folder, { recursive: true, force: true }) };
+}
+
+/** An operation as a client's manifest lists it. */
+function listed(name: string, body: string): PersistedOperation {
+  return { id: sha256Hex(body), name, type: 'query', body, file: path.join(REPOSITORY_ROOT, 'clients', 'app', 'persisted-query-manifest.json') };
+}
+
+const ACCOUNT = listed('Account', 'query Account { me { id email lastLoginAt } }');
+const ROLES = listed('Roles', 'query Roles { me { id role } }');
+
+/** checkSchema on an edited copy against the committed supergraph, with the given listed operations and acknowledgements. */
+async function checkEdited(
+  subgraph: string,
+  edit: (schema: string) => string,
+  operations: PersistedOperation[],
+  acknowledged: { path: string; reason: string }[] = [],
+) {
+  const copy = editedCopy(subgraph, edit);
+  try {
+    const next = compose(copy.config);
+    expect(next.ok).toBe(true);
+    return await checkSchema({
+      config: copy.config,
+      committedSupergraph: next.ok ? next.supergraphSdl : '',
+      baseSupergraph: COMMITTED,
+      acknowledged,
+      operations,
+    });
+  } finally {
+    copy.cleanup();
+  }
 }
 
 describe('schema composition and checks', () => {
@@ -74,6 +106,37 @@ describe('schema composition and checks', () => {
     } finally {
       copy.cleanup();
     }
+  });
+
+  describe('against the operations clients ship', () => {
+    const removeLastLogin = (schema: string) => schema.replace(/\n\s*lastLoginAt: DateTime\n/, '\n');
+
+    it('fails a change that breaks a listed operation, naming the operation and the field, even where acknowledged', async () => {
+      const report = await checkEdited('auth', removeLastLogin, [ACCOUNT, ROLES], [{ path: 'User.lastLoginAt', reason: 'generic rules let it through' }]);
+      expect(report.problems[0]).toMatch(/^Listed operations the new schema would break/);
+      expect(report.problems).toContainEqual('  "Account" (clients/app/persisted-query-manifest.json): Cannot query field "lastLoginAt" on type "User".');
+      expect(report.problems).toContainEqual(expect.stringMatching(/^ {2}User\.lastLoginAt: .*\(used by "Account"/));
+      expect(report.problems.join('\n')).not.toContain('"Roles"');
+    });
+
+    it('fails a change a listed operation still validates against but reads differently', async () => {
+      const report = await checkEdited('auth', (schema) => schema.replace('  role: Role!\n', '  role: Role\n'), [ACCOUNT, ROLES]);
+      expect(report.problems).toEqual([
+        expect.stringMatching(/^Breaking changes that listed operations use/),
+        expect.stringMatching(/^ {2}User\.role: .*'Role!' to 'Role'.* \(used by "Roles"/),
+      ]);
+    });
+
+    it('only warns of a breaking change no listed operation uses', async () => {
+      const report = await checkEdited('auth', removeLastLogin, [ROLES]);
+      expect(report.problems).toEqual([]);
+      expect(report.warnings).toEqual([
+        'Breaking changes by the generic rules that no listed operation uses:',
+        expect.stringMatching(/^ {2}User\.lastLoginAt: .*\(no listed operation uses it\)$/),
+      ]);
+      const acknowledged = await checkEdited('auth', removeLastLogin, [ROLES], [{ path: 'User.lastLoginAt', reason: 'unused' }]);
+      expect(acknowledged).toMatchObject({ problems: [], warnings: [] });
+    });
   });
 
   it('treats additions as safe', async () => {

@@ -1,6 +1,6 @@
 // Composing the supergraph from supergraph.yaml, and checking it against what is committed and what clients already use.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { Supergraph } from '@apollo/federation-internals';
@@ -8,6 +8,8 @@ import { CriticalityLevel, diff } from '@graphql-inspector/core';
 import { parse } from 'graphql';
 import YAML from 'yaml';
 import { readSettings, setting, text } from '@fedstack/runtime';
+import { checkOperations } from './operation-checks';
+import type { PersistedOperation } from './persisted';
 
 /** One subgraph as supergraph.yaml (rover's format) describes it. */
 export interface SubgraphSource {
@@ -108,7 +110,23 @@ export const SCHEMA_CHECK_SETTINGS = {
     '`check:schema`: the git revision breaking changes are measured against',
     'the merge base with `origin/main`, else `HEAD~1`',
   ),
+  SCHEMA_CHECK_MANIFESTS: setting(
+    text(),
+    '`check:schema`: the persisted query manifests (comma-separated) whose operations a change must not break',
+    'every `clients/*/persisted-query-manifest.json`',
+  ),
 };
+
+/** The manifests `check:schema` holds changes to: SCHEMA_CHECK_MANIFESTS, else each client's under clients/. */
+export function checkedManifests(repository: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const { SCHEMA_CHECK_MANIFESTS: listed } = readSettings(env, SCHEMA_CHECK_SETTINGS);
+  if (listed) return listed.split(',').map((file) => path.resolve(repository, file.trim()));
+  const clients = path.join(repository, 'clients');
+  if (!existsSync(clients)) return [];
+  return readdirSync(clients)
+    .map((client) => path.join(clients, client, 'persisted-query-manifest.json'))
+    .filter((file) => existsSync(file));
+}
 
 /**
  * The revision breaking changes are measured against: SCHEMA_BASE_REF; else the merge base with
@@ -137,39 +155,50 @@ export interface SchemaCheckInput {
   /** The supergraph at the base revision, or null when there is nothing to compare with. */
   baseSupergraph: string | null;
   acknowledged: { path: string; reason: string }[];
+  /** The operations clients ship (their persisted query manifests); none: breaking changes are judged by generic rules alone. */
+  operations?: readonly PersistedOperation[];
 }
 
 export interface SchemaCheckReport {
   problems: string[];
+  /** Breaking changes no listed operation uses: reported, not failed. */
+  warnings: string[];
   notes: string[];
 }
 
 /**
- * The three schema checks CI runs: composition succeeds, the committed supergraph is what composition
- * writes now, and nothing breaks clients against the base unless acknowledged.
+ * The schema checks CI runs: composition succeeds, the committed supergraph is what composition writes
+ * now, and nothing breaks clients against the base. With listed operations, "breaks clients" means
+ * breaks a listed operation (docs/adr/0011-persisted-documents.md); without, any breaking change by
+ * the generic rules that is not acknowledged.
  */
 export async function checkSchema(input: SchemaCheckInput): Promise<SchemaCheckReport> {
   const problems: string[] = [];
+  const warnings: string[] = [];
   const notes: string[] = [];
   const composed = compose(input.config);
   if (!composed.ok) {
     problems.push('Composition failed:', ...composed.errors.map((error) => `  ${error}`));
-    return { problems, notes };
+    return { problems, warnings, notes };
   }
   if (composed.supergraphSdl !== input.committedSupergraph) {
     problems.push('supergraph.graphql is stale: it is not what composition writes now. Run `npm run compose` and commit the result.');
   }
-  if (input.baseSupergraph === null) {
-    notes.push('No supergraph at the base revision: nothing to compare for breaking changes.');
-    return { problems, notes };
-  }
+  if (input.baseSupergraph === null) notes.push('No supergraph at the base revision: nothing to compare for breaking changes.');
+  const changes = input.baseSupergraph === null ? [] : await breakingChanges(input.baseSupergraph, composed.supergraphSdl);
   const acknowledged = new Set(input.acknowledged.map((entry) => entry.path));
-  const unacknowledged = (await breakingChanges(input.baseSupergraph, composed.supergraphSdl)).filter((change) => !acknowledged.has(change.path));
+  const operations = input.operations ?? [];
+  if (operations.length > 0) {
+    const base = input.baseSupergraph === null ? null : { schema: apiSchemaOf(input.baseSupergraph), changes, acknowledged };
+    const checked = checkOperations(operations, apiSchemaOf(composed.supergraphSdl), base);
+    return { problems: [...problems, ...checked.problems], warnings: checked.warnings, notes };
+  }
+  const unacknowledged = changes.filter((change) => !acknowledged.has(change.path));
   if (unacknowledged.length > 0) {
     problems.push(
       'Breaking changes to the public API (acknowledge each in breaking-changes.yaml, with a reason, if intended):',
       ...unacknowledged.map((change) => `  ${change.path}: ${change.message}`),
     );
   }
-  return { problems, notes };
+  return { problems, warnings, notes };
 }

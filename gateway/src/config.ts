@@ -1,6 +1,7 @@
-// The gateway's settings: its supergraph, subgraph calls, circuit breakers, operation limits, CORS, assertion key and subscriptions.
+// The gateway's settings: its supergraph, subgraph calls, circuit breakers, operation limits, CORS, assertion key, subscriptions and persisted documents.
 import path from 'node:path';
 import { z } from 'zod';
+import { PERSISTED_MODES, type PersistedSettings } from './persisted/documents';
 import type { BreakerSettings } from './subgraphs/breaker';
 import {
   ConfigError,
@@ -56,6 +57,10 @@ export interface GatewayConfig extends ServerConfig {
   /** Browser origins allowed to call the API: '*' for any, empty for none. */
   corsOrigins: string[] | '*';
   subscriptions: SubscriptionSettings;
+  /** Which documents run (docs/adr/0011-persisted-documents.md). */
+  persisted: PersistedSettings;
+  /** Bytes of documents Apollo Server keeps for automatic persisted queries (off in require mode). */
+  apqCacheBytes: number;
   /**
    * The gateway's own Ed25519 key, which signs its assertion to the subgraphs, and the setting it came
    * from (GATEWAY_PRIVATE_KEY or its _FILE); unset outside production, where the development key is used.
@@ -85,6 +90,20 @@ function origins(): z.ZodType<string[] | '*' | undefined, string | undefined> {
     });
 }
 
+/** Comma-separated file paths, each resolved from the working folder; unset is none. */
+function fileList(): z.ZodType<string[], string | undefined> {
+  return z
+    .string()
+    .optional()
+    .transform((raw) =>
+      (raw ?? '')
+        .split(',')
+        .map((file) => file.trim())
+        .filter(Boolean)
+        .map((file) => path.resolve(file)),
+    );
+}
+
 /** What the gateway reads besides the server settings. */
 const GATEWAY_SETTINGS = {
   SUPERGRAPH_FILE: setting(
@@ -92,7 +111,7 @@ const GATEWAY_SETTINGS = {
     'the supergraph the gateway serves (reloaded when it changes)',
     '`supergraph.graphql`',
   ),
-  SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph'),
+  SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph or persisted query manifest'),
   SUBGRAPH_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), 'time one subgraph call may take'),
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph'),
   CIRCUIT_MIN_CALLS: setting(
@@ -136,6 +155,20 @@ const GATEWAY_SETTINGS = {
     integer(100, { max: 100_000 }),
     "events waiting for one subscription's client (over SSE, which waits for each write) before that subscription is ended as a slow consumer",
   ),
+  PERSISTED_DOCUMENTS_FILE: setting(
+    fileList(),
+    'Apollo persisted query manifests (comma-separated paths) listing the operations clients ship; reloaded when they change (README, "Persisted operations")',
+    'none',
+  ),
+  PERSISTED_DOCUMENTS: setting(
+    z.enum(PERSISTED_MODES).optional(),
+    '`off` (any document), `allow` (listed ids resolve, any document runs) or `require` (only listed operations run; others get `PERSISTED_QUERY_NOT_IN_LIST`)',
+    '`require` in production and `allow` outside it when `PERSISTED_DOCUMENTS_FILE` is set; else `off`',
+  ),
+  APQ_CACHE_MAX_BYTES: setting(
+    integer(8_388_608, { min: 65_536, max: 1_073_741_824 }),
+    'bytes of documents each gateway process keeps for automatic persisted queries (least recently used go first; each worker and replica has its own)',
+  ),
 };
 
 /** Settings only the gateway's primary process reads (node:cluster). */
@@ -161,6 +194,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   if (server.production && !assertionKey) {
     throw new ConfigError('GATEWAY_PRIVATE_KEY or GATEWAY_PRIVATE_KEY_FILE must be set in production: the subgraphs accept only requests the gateway signs');
   }
+  const files = settings.PERSISTED_DOCUMENTS_FILE;
+  const mode = settings.PERSISTED_DOCUMENTS ?? (files.length === 0 ? 'off' : server.production ? 'require' : 'allow');
+  if (mode !== 'off' && files.length === 0) {
+    throw new ConfigError(`PERSISTED_DOCUMENTS=${mode} needs the manifests in PERSISTED_DOCUMENTS_FILE`);
+  }
   return {
     ...server,
     supergraphFile: path.resolve(settings.SUPERGRAPH_FILE),
@@ -184,6 +222,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxBufferedBytes: settings.SUBSCRIPTION_MAX_BUFFERED_BYTES,
       maxQueuedEvents: settings.SUBSCRIPTION_MAX_QUEUED_EVENTS,
     },
+    persisted: { mode, files, pollMs: settings.SUPERGRAPH_POLL_MS },
+    apqCacheBytes: settings.APQ_CACHE_MAX_BYTES,
     ...(assertionKey ? { assertionKey } : {}),
   };
 }

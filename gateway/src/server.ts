@@ -1,6 +1,7 @@
 // The gateway's server, with its supergraph reloaded from the file when it changes, and an offline explorer outside production.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { getDistDirectory, renderAltair } from 'altair-static';
 import cors from 'cors';
 import express from 'express';
@@ -20,6 +21,7 @@ import {
 } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
+import { PersistedDocuments, persistedDocumentsMiddleware } from './persisted';
 import { SubgraphDataSource, subgraphLinks, type GatewayContext } from './subgraphs';
 import { gatewaySubscriptions } from './subscriptions';
 
@@ -115,6 +117,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const { config } = options;
   const logger = createLogger('gateway', config.logLevel, options.logDestination);
   const metrics = new ServiceMetrics({ service: 'gateway' });
+  // First: a bad manifest fails the start before anything else is made.
+  const documents = new PersistedDocuments(config.persisted, metrics.registry, logger.child({ component: 'persisted-documents' }));
   const links = subgraphLinks(
     { connections: config.subgraphConnections, timeoutMs: config.subgraphTimeoutMs, breaker: config.breaker },
     metrics.registry,
@@ -154,6 +158,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       return started.server.execute(request, context);
     },
     limits,
+    documents,
     dataSources: () => Object.fromEntries(dataSources),
     assertion: (subgraph) => assertionFor(subgraph),
     registry: metrics.registry,
@@ -169,15 +174,24 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     apollo: {
       gateway,
       parseOptions: { maxTokens: config.limits.maxTokens },
+      // Automatic persisted queries, where any document may run; with a required list, only listed ones do.
+      persistedQueries: config.persisted.mode === 'require' ? false : { cache: new InMemoryLRUCache({ maxSize: config.apqCacheBytes }) },
       plugins: [operationLimitsPlugin(limits)],
     },
     context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip, userAgent: req.headers['user-agent'] }),
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
     checkReady: async () => undefined,
-    before: [cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 }), subscriptions.httpHandler],
+    before: [
+      cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 }),
+      subscriptions.httpHandler,
+      persistedDocumentsMiddleware(documents, config.bodyLimitBytes),
+    ],
     attach: (httpServer) => subscriptions.attach(httpServer),
     ...(config.production ? {} : { routes: explorerRoutes }),
-    onStop: () => links.close(),
+    onStop: async () => {
+      documents.close();
+      await links.close();
+    },
   });
   started.server = server;
   // The primary asks each worker for its registry's figures and adds them up (prom-client's cluster

@@ -31,6 +31,10 @@ export enum ErrorCode {
   SUBGRAPH_UNAVAILABLE = 'SUBGRAPH_UNAVAILABLE',
   /** A subscription over the limit per connection or per user; `extensions.limit` and `max` say which. */
   TOO_MANY_SUBSCRIPTIONS = 'TOO_MANY_SUBSCRIPTIONS',
+  /** PERSISTED_DOCUMENTS=require: the document is not one the persisted query list holds (HTTP 400). */
+  PERSISTED_QUERY_NOT_IN_LIST = 'PERSISTED_QUERY_NOT_IN_LIST',
+  /** A request by persisted-query id the gateway does not know (the client may send the document with it). */
+  PERSISTED_QUERY_NOT_FOUND = 'PERSISTED_QUERY_NOT_FOUND',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -40,7 +44,6 @@ const REQUEST_ERROR_CODES = new Set([
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_USER_INPUT',
   'BAD_REQUEST',
-  'PERSISTED_QUERY_NOT_FOUND',
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'OPERATION_RESOLUTION_FAILURE',
 ]);

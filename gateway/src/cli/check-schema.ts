@@ -1,24 +1,30 @@
-// `npm run check:schema`: fails on a composition error, a stale supergraph.graphql, or an
-// unacknowledged breaking change against the git base (SCHEMA_BASE_REF, origin/main or HEAD~1).
+// `npm run check:schema`: fails on a composition error, a stale supergraph.graphql, or a change that
+// breaks a client's listed operation (or, without manifests, an unacknowledged breaking change) against
+// the git base (SCHEMA_BASE_REF, origin/main or HEAD~1).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
-import { baseRevision, checkSchema, readAcknowledgements, readSupergraphConfig, supergraphAtRevision } from '../composition';
+import { baseRevision, checkSchema, checkedManifests, readAcknowledgements, readSupergraphConfig, supergraphAtRevision } from '../composition';
+import { PersistedOperationList } from '../persisted';
 
 runMain(async () => {
   const supergraphFile = path.join(REPOSITORY_ROOT, 'supergraph.graphql');
   const base = baseRevision(REPOSITORY_ROOT);
+  const manifests = checkedManifests(REPOSITORY_ROOT);
   const report = await checkSchema({
     config: readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml')),
     committedSupergraph: existsSync(supergraphFile) ? readFileSync(supergraphFile, 'utf8') : null,
     baseSupergraph: base ? supergraphAtRevision(REPOSITORY_ROOT, base) : null,
     acknowledged: readAcknowledgements(path.join(REPOSITORY_ROOT, 'breaking-changes.yaml')),
+    operations: PersistedOperationList.read(manifests).operations,
   });
   for (const note of report.notes) console.log(note);
+  if (report.warnings.length > 0) console.warn(report.warnings.join('\n'));
   if (report.problems.length > 0) {
     console.error(report.problems.join('\n'));
     process.exit(1);
   }
   const compared = base !== null && report.notes.length === 0;
-  console.log(`Schema checks passed: composition, freshness${compared ? `, no unacknowledged breaking change since ${base.slice(0, 12)}` : ''}.`);
+  const judged = manifests.length > 0 ? `no listed operation (${manifests.length} manifests) broken` : 'no unacknowledged breaking change';
+  console.log(`Schema checks passed: composition, freshness${compared ? `, ${judged} since ${base.slice(0, 12)}` : ''}.`);
 });

@@ -12,6 +12,7 @@ import {
 } from 'graphql';
 import { ErrorCode, type Logger } from '@fedstack/runtime';
 import type { OperationLimitCheck } from '../limits';
+import type { PersistedDocuments } from '../persisted';
 import type { GatewayContext } from '../subgraphs';
 import type { SubscriptionPlanner } from './planner';
 
@@ -27,6 +28,7 @@ export interface OperationPayload {
   query?: unknown;
   variables?: unknown;
   operationName?: unknown;
+  extensions?: unknown;
 }
 
 export interface Admitted {
@@ -59,6 +61,7 @@ export class SubscriptionAdmission {
       ) => Promise<ExecutionResult>;
       planner: SubscriptionPlanner;
       limits: OperationLimitCheck;
+      documents: PersistedDocuments;
       maxTokens: number;
       maxPerConnection: number;
       maxPerUser: number;
@@ -78,7 +81,12 @@ export class SubscriptionAdmission {
 
   /** The operation a payload asks for, parsed, validated and within limits; or why not. */
   prepare(payload: OperationPayload): Admitted | GraphQLError[] {
-    if (typeof payload.query !== 'string') return [refusal('BAD_REQUEST', 'The operation needs a "query" string')];
+    const resolved = this.options.documents.resolve(payload);
+    if (resolved instanceof GraphQLError) return [resolved];
+    // Over a stream there is no APQ to fall back on: an id must be a listed one.
+    const query = resolved.query;
+    if (query === undefined && resolved.byId) return [refusal(ErrorCode.PERSISTED_QUERY_NOT_FOUND, 'PersistedQueryNotFound: no listed operation has this id')];
+    if (typeof query !== 'string') return [refusal('BAD_REQUEST', 'The operation needs a "query" string')];
     if (payload.operationName !== undefined && payload.operationName !== null && typeof payload.operationName !== 'string') {
       return [refusal('BAD_REQUEST', '"operationName" must be a string')];
     }
@@ -86,7 +94,7 @@ export class SubscriptionAdmission {
     if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return [refusal('BAD_REQUEST', '"variables" must be an object')];
     let document: DocumentNode;
     try {
-      document = parse(payload.query, { maxTokens: this.options.maxTokens });
+      document = parse(query, { maxTokens: this.options.maxTokens });
     } catch (error) {
       return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
     }

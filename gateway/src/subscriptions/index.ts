@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '@fedstack/runtime';
 import type { GatewayConfig } from '../config';
 import type { OperationLimitCheck } from '../limits';
+import type { PersistedDocuments } from '../persisted';
 import { SubscriptionAdmission } from './admission';
 import { subscriptionExecutor } from './executor';
 import { subscriptionMetrics } from './metrics';
@@ -26,6 +27,8 @@ export function gatewaySubscriptions(options: {
   /** Runs a query or mutation as the gateway's HTTP endpoint would. */
   execute: ConstructorParameters<typeof SubscriptionAdmission>[0]['execute'];
   limits: OperationLimitCheck;
+  /** Which documents may run (PERSISTED_DOCUMENTS), as over HTTP. */
+  documents: PersistedDocuments;
   /** The gateway's data source for each subgraph, as built for queries. */
   dataSources: () => ServiceMap;
   assertion: (subgraph: string) => Promise<string>;
@@ -50,6 +53,7 @@ export function gatewaySubscriptions(options: {
       execute: options.execute,
       planner,
       limits: options.limits,
+      documents: options.documents,
       maxTokens: config.limits.maxTokens,
       maxPerConnection: config.subscriptions.maxPerConnection,
       maxPerUser: config.subscriptions.maxPerUser,

@@ -147,14 +147,16 @@ async function start(deps: TransportDeps, request: express.Request, payload: Ope
 /** The parameters of a GraphQL over HTTP request: the JSON body of a POST, or the query string of a GET. */
 function payloadOf(request: express.Request): OperationPayload {
   if (request.method === 'GET') {
-    const { query, operationName, variables } = request.query as Record<string, string | undefined>;
-    let parsed: unknown;
-    try {
-      parsed = variables ? (JSON.parse(variables) as unknown) : undefined;
-    } catch {
-      parsed = null;
-    }
-    return { query, operationName, variables: parsed };
+    const { query, operationName, variables, extensions } = request.query as Record<string, string | undefined>;
+    // Undefined when absent; null (refused later as not an object) when it is not JSON.
+    const json = (text: string | undefined): unknown => {
+      try {
+        return text ? (JSON.parse(text) as unknown) : undefined;
+      } catch {
+        return null;
+      }
+    };
+    return { query, operationName, variables: json(variables), extensions: json(extensions) };
   }
   return (typeof request.body === 'object' && request.body !== null ? request.body : {}) as OperationPayload;
 }

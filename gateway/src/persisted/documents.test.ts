@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { GraphQLError } from 'graphql';
+import { Registry } from 'prom-client';
+import { createLogger } from '@fedstack/runtime';
+import { PersistedDocuments, type PersistedMode } from './documents';
+import { sha256Hex } from './manifest';
+
+const LISTED = 'query Me { me { id } }';
+const OTHER = 'query Me { me { email } }';
+const hashOf = (body: string) => ({ persistedQuery: { version: 1, sha256Hash: sha256Hex(body) } });
+const codeOf = (answer: unknown) => (answer instanceof GraphQLError ? answer.extensions.code : undefined);
+
+describe('which documents run', () => {
+  let folder: string;
+  let file: string;
+  const documents = (mode: PersistedMode) =>
+    new PersistedDocuments({ mode, files: mode === 'off' ? [] : [file], pollMs: 60_000 }, new Registry(), createLogger('test', 'silent'));
+
+  beforeAll(() => {
+    folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-documents-'));
+    file = path.join(folder, 'manifest.json');
+    const operations = [{ id: sha256Hex(LISTED), name: 'Me', type: 'query', body: LISTED }];
+    writeFileSync(file, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations }));
+  });
+  afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('require: a listed id or body runs; anything else is refused before parsing', () => {
+    const require = documents('require');
+    try {
+      expect(require.resolve({ extensions: hashOf(LISTED) })).toEqual({ query: LISTED, byId: true, resolvedHere: true });
+      expect(require.resolve({ query: LISTED })).toEqual({ query: LISTED, byId: false, resolvedHere: true });
+      // A listed body with a hash too: the hash is spent here, since there is no APQ to check it.
+      expect(require.resolve({ query: LISTED, extensions: hashOf(LISTED) })).toEqual({ query: LISTED, byId: false, resolvedHere: true });
+      const refused = require.resolve({ query: OTHER });
+      expect(codeOf(refused)).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+      expect((refused as GraphQLError).extensions.http).toEqual({ status: 400 });
+      expect(codeOf(require.resolve({ extensions: hashOf(OTHER) }))).toBe('PERSISTED_QUERY_NOT_FOUND');
+      expect(codeOf(require.resolve({}))).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+      expect(codeOf(require.resolve({ query: 42 }))).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+    } finally {
+      require.close();
+    }
+  });
+
+  it('allow: a listed id resolves here, an unknown one is left to APQ, and any document runs', () => {
+    const allow = documents('allow');
+    try {
+      expect(allow.resolve({ extensions: hashOf(LISTED) })).toEqual({ query: LISTED, byId: true, resolvedHere: true });
+      expect(allow.resolve({ extensions: hashOf(OTHER) })).toEqual({ query: undefined, byId: true, resolvedHere: false });
+      expect(allow.resolve({ query: OTHER })).toEqual({ query: OTHER, byId: false, resolvedHere: false });
+    } finally {
+      allow.close();
+    }
+  });
+
+  it('off: nothing is resolved here', () => {
+    const off = documents('off');
+    expect(off.size).toBe(0);
+    expect(off.resolve({ extensions: hashOf(LISTED) })).toEqual({ query: undefined, byId: true, resolvedHere: false });
+    expect(off.resolve({ query: OTHER })).toEqual({ query: OTHER, byId: false, resolvedHere: false });
+    off.close();
+  });
+});

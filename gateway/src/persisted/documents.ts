@@ -1,0 +1,132 @@
+// Which documents the gateway runs (PERSISTED_DOCUMENTS): listed operations by id or by body, the refusals, and reloading the manifests.
+import { unwatchFile, watchFile } from 'node:fs';
+import { GraphQLError } from 'graphql';
+import { Counter, type Registry } from 'prom-client';
+import { ConfigError, ErrorCode, type Logger } from '@fedstack/runtime';
+import { ManifestError, PersistedOperationList } from './manifest';
+
+/** `off`: any document, APQ. `allow`: listed ids resolve, any document still runs, APQ. `require`: listed operations only. */
+export const PERSISTED_MODES = ['off', 'allow', 'require'] as const;
+export type PersistedMode = (typeof PERSISTED_MODES)[number];
+
+export interface PersistedSettings {
+  mode: PersistedMode;
+  /** The manifests, read at start and again whenever one changes. */
+  files: string[];
+  /** How often the files are checked for changes, in milliseconds. */
+  pollMs: number;
+}
+
+/** What a request asks for, as GraphQL over HTTP (and graphql-ws, graphql-sse) carry it. */
+export interface DocumentRequest {
+  query?: unknown;
+  extensions?: unknown;
+}
+
+/**
+ * The document to run: `query` (undefined: left to APQ), whether the request named it by id, and whether
+ * its `persistedQuery` extension is spent (resolved here, so APQ must not see it again).
+ */
+export interface ResolvedDocument {
+  query: string | undefined;
+  byId: boolean;
+  resolvedHere: boolean;
+}
+
+const HASH_HEADERS = { status: 200, headers: new Map([['cache-control', 'private, no-cache, must-revalidate']]) };
+
+/** The persisted-query id a request names, if it names one. */
+function requestedId(extensions: unknown): string | undefined {
+  const persisted = (extensions as { persistedQuery?: { sha256Hash?: unknown } } | null | undefined)?.persistedQuery;
+  return typeof persisted?.sha256Hash === 'string' ? persisted.sha256Hash : undefined;
+}
+
+/**
+ * The gateway's persisted documents: the manifests' operations (reloaded in every process that holds
+ * one, like the supergraph) and the decision, for each request, of what runs. A manifest that cannot be
+ * read fails the start with the entry named; one that goes bad later is refused and logged, and the
+ * previous list keeps serving.
+ */
+export class PersistedDocuments {
+  private list: PersistedOperationList;
+  private readonly requests: Counter<'by'>;
+  private readonly refusals: Counter<'code'>;
+  private readonly stopWatching: () => void;
+
+  constructor(
+    readonly settings: PersistedSettings,
+    registry: Registry,
+    private readonly logger: Logger,
+  ) {
+    try {
+      this.list = PersistedOperationList.read(settings.files);
+    } catch (error) {
+      if (error instanceof ManifestError) throw new ConfigError(`PERSISTED_DOCUMENTS_FILE: ${error.message}`);
+      throw error;
+    }
+    this.requests = new Counter({
+      name: 'gateway_operation_documents_total',
+      help: 'Operations by how the client gave the document: by persisted id (listed or APQ) or as a full document',
+      labelNames: ['by'] as const,
+      registers: [registry],
+    });
+    this.refusals = new Counter({
+      name: 'gateway_operations_refused_total',
+      help: 'Operations refused for their document (PERSISTED_DOCUMENTS), by code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    });
+    const reload = () => this.reload();
+    for (const file of settings.files) watchFile(file, { interval: settings.pollMs }, reload);
+    this.stopWatching = () => settings.files.forEach((file) => unwatchFile(file, reload));
+    if (settings.files.length > 0) logger.info({ mode: settings.mode, operations: this.list.size, files: settings.files }, 'persisted documents loaded');
+  }
+
+  /** How many operations are listed now. */
+  get size(): number {
+    return this.list.size;
+  }
+
+  private reload(): void {
+    try {
+      const next = PersistedOperationList.read(this.settings.files);
+      this.list = next;
+      this.logger.info({ operations: next.size }, 'persisted documents reloaded');
+    } catch (error) {
+      this.logger.error({ err: error }, 'persisted documents refused; the previous list keeps serving');
+    }
+  }
+
+  /** The document a request runs, or why it may not run (before anything is parsed or any subgraph called). */
+  resolve(request: DocumentRequest): ResolvedDocument | GraphQLError {
+    const { mode } = this.settings;
+    const id = requestedId(request.extensions);
+    const query = typeof request.query === 'string' && request.query !== '' ? request.query : undefined;
+    if (id !== undefined && query === undefined) {
+      this.requests.inc({ by: 'id' });
+      const listed = mode === 'off' ? undefined : this.list.find(id);
+      if (listed) return { query: listed.body, byId: true, resolvedHere: true };
+      if (mode !== 'require') return { query: undefined, byId: true, resolvedHere: false };
+      return this.refuse(ErrorCode.PERSISTED_QUERY_NOT_FOUND, 'PersistedQueryNotFound: no listed operation has this id', HASH_HEADERS);
+    }
+    this.requests.inc({ by: 'document' });
+    if (mode === 'require' && (query === undefined || !this.list.lists(query))) {
+      return this.refuse(
+        ErrorCode.PERSISTED_QUERY_NOT_IN_LIST,
+        'Only the operations of the persisted query list run here: send a listed operation by its id or exactly as listed',
+        { status: 400 },
+      );
+    }
+    // In require mode the body is listed: its hash, if sent, is spent here (APQ is off).
+    return { query, byId: false, resolvedHere: mode === 'require' };
+  }
+
+  private refuse(code: ErrorCode, message: string, http: { status: number; headers?: Map<string, string> }): GraphQLError {
+    this.refusals.inc({ code });
+    return new GraphQLError(message, { extensions: { code, http } });
+  }
+
+  close(): void {
+    this.stopWatching();
+  }
+}

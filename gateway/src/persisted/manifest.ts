@@ -1,0 +1,107 @@
+// Apollo's persisted query manifests: reading one, checking every entry, and finding an operation by id or body.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { getOperationAST, parse } from 'graphql';
+import { z } from 'zod';
+
+/** The `format` of the manifests `@apollo/generate-persisted-query-manifest` writes. */
+export const MANIFEST_FORMAT = 'apollo-persisted-query-manifest';
+
+/** One operation a client ships, as its manifest lists it. */
+export interface PersistedOperation {
+  /** SHA-256 of `body`, in lowercase hex: what a client sends as `extensions.persistedQuery.sha256Hash`. */
+  id: string;
+  name: string;
+  type: 'query' | 'mutation' | 'subscription';
+  body: string;
+  /** The manifest it came from. */
+  file: string;
+}
+
+/** A manifest that cannot be used, naming the file and the entry. */
+export class ManifestError extends Error {}
+
+const manifestShape = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.literal(1),
+  operations: z.array(z.unknown()),
+});
+
+const entryShape = z.object({
+  id: z.string().regex(/^[0-9a-f]{64}$/, 'must be the SHA-256 of the body, in lowercase hex'),
+  name: z.string().min(1),
+  type: z.enum(['query', 'mutation', 'subscription']),
+  body: z.string().min(1),
+});
+
+/** SHA-256 of a document's text in lowercase hex, as APQ and persisted query lists compute an id. */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+const problemsOf = (error: z.ZodError) => error.issues.map((issue) => `${issue.path.join('.') || '(top level)'} ${issue.message}`).join('; ');
+
+/** Checks one entry: its shape, that its id is its body's hash, and that the body is the operation it says. */
+function checkedEntry(value: unknown, label: string, file: string): PersistedOperation {
+  const entry = entryShape.safeParse(value);
+  if (!entry.success) throw new ManifestError(`${label}: ${problemsOf(entry.error)}`);
+  const { id, name, type, body } = entry.data;
+  const actual = sha256Hex(body);
+  if (actual !== id) throw new ManifestError(`${label}: id ${id} is not the SHA-256 of its body (${actual}); regenerate the manifest`);
+  let operation;
+  try {
+    operation = getOperationAST(parse(body), name);
+  } catch (error) {
+    throw new ManifestError(`${label}: the body is not a GraphQL document (${(error as Error).message})`);
+  }
+  if (!operation || (operation.operation as string) !== type) throw new ManifestError(`${label}: the body holds no ${type} named "${name}"`);
+  return { id, name, type, body, file };
+}
+
+/** Every operation of one manifest file; a ManifestError names the file and the first bad entry. */
+export function readManifest(file: string): PersistedOperation[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ManifestError(`${file}: not a readable JSON manifest (${(error as Error).message})`);
+  }
+  const manifest = manifestShape.safeParse(raw);
+  if (!manifest.success) throw new ManifestError(`${file}: not an Apollo persisted query manifest: ${problemsOf(manifest.error)}`);
+  return manifest.data.operations.map((value, index) => {
+    const name = (value as { name?: unknown } | null)?.name;
+    return checkedEntry(value, `${file}: operations[${index}]${typeof name === 'string' ? ` ("${name}")` : ''}`, file);
+  });
+}
+
+/** The operations of one or more manifests, found by id or by an identical body. */
+export class PersistedOperationList {
+  private readonly byId = new Map<string, PersistedOperation>();
+  private readonly bodies = new Set<string>();
+
+  constructor(readonly operations: PersistedOperation[]) {
+    for (const operation of operations) {
+      this.byId.set(operation.id, operation);
+      this.bodies.add(operation.body);
+    }
+  }
+
+  /** Reads every manifest; the first bad one fails it all. */
+  static read(files: readonly string[]): PersistedOperationList {
+    return new PersistedOperationList(files.flatMap(readManifest));
+  }
+
+  /** How many distinct operations are listed. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  find(id: string): PersistedOperation | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Whether a document is listed, character for character. */
+  lists(body: string): boolean {
+    return this.bodies.has(body);
+  }
+}

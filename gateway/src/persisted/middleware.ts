@@ -1,0 +1,64 @@
+// Persisted documents at the HTTP endpoint: a listed id becomes its document, and a refused request is answered before Apollo Server parses anything.
+import express from 'express';
+import { GraphQLError } from 'graphql';
+import type { PersistedDocuments } from './documents';
+
+/** A GET's `extensions` parameter; malformed, it is none here (Apollo Server reports it itself). */
+function extensionsOf(search: URLSearchParams): Record<string, unknown> {
+  try {
+    const extensions = JSON.parse(search.get('extensions') ?? '{}') as unknown;
+    return typeof extensions === 'object' && extensions !== null ? (extensions as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** GraphQL over HTTP's parameters: the JSON body of a POST, or the query string of a GET. */
+function parametersOf(request: express.Request): { query?: unknown; extensions?: unknown } {
+  if (request.method !== 'GET') return typeof request.body === 'object' && request.body !== null ? (request.body as object) : {};
+  const search = new URLSearchParams(request.url.split('?')[1] ?? '');
+  return { query: search.get('query') ?? undefined, extensions: extensionsOf(search) };
+}
+
+/** Puts the resolved document where Apollo Server reads it, without the `persistedQuery` extension it has spent. */
+function rewrite(request: express.Request, query: string | undefined): void {
+  if (request.method === 'GET') {
+    const [pathname, searchText] = request.url.split('?');
+    const search = new URLSearchParams(searchText ?? '');
+    if (query !== undefined) search.set('query', query);
+    const { persistedQuery: _spent, ...extensions } = extensionsOf(search);
+    search.set('extensions', JSON.stringify(extensions));
+    request.url = `${pathname}?${search.toString()}`;
+    return;
+  }
+  const { extensions, ...body } = request.body as { extensions?: Record<string, unknown> };
+  const { persistedQuery: _spent, ...rest } = extensions ?? {};
+  request.body = { ...body, ...(query !== undefined ? { query } : {}), extensions: rest };
+}
+
+/** Sends a refusal as Apollo Server sends its own errors: the HTTP status and headers from `extensions.http`. */
+function refuse(response: express.Response, error: GraphQLError): void {
+  const { http, ...extensions } = error.extensions as { http?: { status: number; headers?: Map<string, string> } };
+  for (const [name, value] of http?.headers ?? []) response.setHeader(name, value);
+  response.status(http?.status ?? 400).json({ errors: [{ message: error.message, extensions }] });
+}
+
+/**
+ * Decides, per request to /graphql, which document runs (PERSISTED_DOCUMENTS): placed after the body
+ * parser and before Apollo Server, so that a refused request costs no parsing and calls no subgraph.
+ */
+export function persistedDocumentsMiddleware(documents: PersistedDocuments, bodyLimitBytes: number): express.RequestHandler {
+  const json = express.json({ limit: bodyLimitBytes });
+  const decide: express.RequestHandler = (request, response, next) => {
+    const resolved = documents.resolve(parametersOf(request));
+    if (resolved instanceof GraphQLError) return refuse(response, resolved);
+    if (resolved.resolvedHere) rewrite(request, resolved.query);
+    next();
+  };
+  return (request, response, next) => {
+    // Apollo Server answers other methods (and the landing page) itself.
+    if (request.method !== 'GET' && request.method !== 'POST') return next();
+    if (request.method === 'GET' && !request.url.includes('?')) return next();
+    json(request, response, (error?: unknown) => (error ? next(error) : decide(request, response, next)));
+  };
+}
