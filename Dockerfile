@@ -17,6 +17,7 @@ COPY gateway/package.json gateway/
 COPY scripts/package.json scripts/
 COPY bench/package.json bench/
 COPY tools/package.json tools/
+COPY clients/web/package.json clients/web/
 # Without install scripts, as on the machines the project is developed on: Prisma's would download
 # native engines from a host other than the npm registry, and the project runs Prisma on its
 # WebAssembly engine. Native code (argon2, PostgreSQL for tests) comes prebuilt in registry packages.

@@ -28,6 +28,8 @@ const shared = {
     '^@fedstack/gateway$': '<rootDir>/gateway/src',
     '^@fedstack/scripts$': '<rootDir>/scripts/src',
     '^@fedstack/bench$': '<rootDir>/bench/src/settings',
+    '^@fedstack/example-client$': '<rootDir>/clients/web/src',
+    '^@fedstack/example-client/codegen$': '<rootDir>/clients/web/src/codegen',
   },
 };
 
@@ -45,6 +47,7 @@ const packages = {
   scripts: { root: 'scripts/src', database: false },
   bench: { root: 'bench/src', database: false },
   tools: { root: 'tools/src', database: false },
+  web: { root: 'clients/web/src', database: false },
   e2e: { root: 'test', database: true },
 };
 

@@ -23,6 +23,7 @@ export {
   settingsTable,
   text,
   integer,
+  port,
   flag,
   choice,
   httpUrl,

@@ -144,6 +144,17 @@ describe('package dependencies', () => {
     expect(cycles).toEqual([]);
   });
 
+  it("keeps the example client's page to what a browser runs: nothing of Node's, no workspace of ours", () => {
+    const page = sourcesOf('clients/web').filter((file) => file.includes(`${path.sep}page${path.sep}`));
+    expect(page.length).toBeGreaterThan(0);
+    const problems = page.flatMap((file) =>
+      importsOf(file)
+        .filter((specifier) => specifier.startsWith('node:') || builtins.has(specifier) || workspaceOf.has(packageOf(specifier)))
+        .map((specifier) => `${path.relative(REPOSITORY_ROOT, file)}: ${specifier}`),
+    );
+    expect(problems).toEqual([]);
+  });
+
   it('keeps Prisma and argon2 out of the gateway entirely, not just out of its imports', () => {
     const reachable = new Set<string>();
     const walk = (name: string) => {

@@ -14,5 +14,6 @@ export const ALLOWED_DEPENDENCIES: Record<string, readonly string[]> = {
   gateway: ['runtime'],
   scripts: ['runtime', 'shared-db'],
   bench: ['runtime', 'shared-db', 'service-kit', 'gateway', 'scripts'],
-  tools: ['runtime', 'shared-db', 'service-kit', 'subgraphs/auth', 'subgraphs/payments', 'subgraphs/admin', 'gateway', 'scripts', 'bench'],
+  'clients/web': ['runtime'],
+  tools: ['runtime', 'shared-db', 'service-kit', 'subgraphs/auth', 'subgraphs/payments', 'subgraphs/admin', 'gateway', 'scripts', 'bench', 'clients/web'],
 };

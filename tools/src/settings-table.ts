@@ -3,6 +3,7 @@ import { adminSettings } from '@fedstack/admin';
 import { authSettings } from '@fedstack/auth';
 import { paymentsSettings } from '@fedstack/payments';
 import { BENCH_SETTINGS } from '@fedstack/bench';
+import { CLIENT_SETTINGS } from '@fedstack/example-client';
 import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
 import { SERVICES, setting, settingsTable, text, type Setting, type SettingRow } from '@fedstack/runtime';
 import { LAUNCHER_READS } from '@fedstack/scripts';
@@ -28,6 +29,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
     },
     { name: '`check:schema`', settings: SCHEMA_CHECK_SETTINGS },
     { name: '`bench`', settings: BENCH_SETTINGS },
+    { name: '`npm run client`', settings: CLIENT_SETTINGS },
   ];
 }
 

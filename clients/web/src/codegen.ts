@@ -1,0 +1,75 @@
+// The example client's generated files: its operations' types (GraphQL Code Generator's client preset) and its persisted query manifest.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Supergraph } from '@apollo/federation-internals';
+import { generatePersistedQueryManifest, type PersistedQueryManifestConfig } from '@apollo/generate-persisted-query-manifest';
+import { generate, type CodegenConfig } from '@graphql-codegen/cli';
+import { printSchema } from 'graphql';
+import { REPOSITORY_ROOT } from '@fedstack/runtime';
+import { CLIENT_ROOT, GENERATED_FOLDER, MANIFEST_CONFIG_FILE, MANIFEST_FILE, PAGE_FOLDER } from './paths';
+
+/** Custom scalars as they travel in JSON: money is an exact decimal string, never a number. */
+const SCALARS = {
+  DateTime: 'string',
+  EmailAddress: 'string',
+  UUID: 'string',
+  URL: 'string',
+  JSON: 'unknown',
+  Locale: 'string',
+  TimeZone: 'string',
+  Currency: 'string',
+  Decimal: 'string',
+};
+
+/** The schema clients see: the committed supergraph without federation's own types and directives. */
+export function apiSchemaSdl(): string {
+  const supergraph = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
+  return printSchema(Supergraph.build(supergraph).apiSchema().toGraphQLJSSchema());
+}
+
+/** GraphQL Code Generator's settings: the client preset over the page's operations. */
+export function codegenConfig(): CodegenConfig {
+  return {
+    schema: apiSchemaSdl(),
+    documents: [path.join(PAGE_FOLDER, '**', '*.ts'), `!${path.join(GENERATED_FOLDER, '**')}`],
+    silent: true,
+    generates: {
+      [`${GENERATED_FOLDER}/`]: {
+        preset: 'client',
+        presetConfig: { fragmentMasking: false },
+        config: { scalars: SCALARS, strictScalars: true, enumsAsTypes: true, useTypeImports: true },
+      },
+    },
+  };
+}
+
+/** A generated file: where it goes (absolute) and what it holds. */
+export interface GeneratedFile {
+  file: string;
+  content: string;
+}
+
+/** The operations' types, as the client preset writes them now. */
+async function operationTypes(): Promise<GeneratedFile[]> {
+  const outputs = (await generate(codegenConfig(), false)) as { filename: string; content: string }[];
+  return outputs.map(({ filename, content }) => ({ file: path.resolve(filename), content }));
+}
+
+/**
+ * The persisted query manifest, as `generate-persisted-query-manifest` writes it: Apollo Client's own
+ * document transforms (`__typename`) applied, so that each body is what the client sends.
+ */
+async function persistedQueryManifest(): Promise<GeneratedFile> {
+  const config = JSON.parse(readFileSync(MANIFEST_CONFIG_FILE, 'utf8')) as PersistedQueryManifestConfig & { documents: string[] };
+  // Its patterns are relative to clients/web, where its CLI runs.
+  const documents = config.documents.map((pattern) =>
+    pattern.startsWith('!') ? `!${path.join(CLIENT_ROOT, pattern.slice(1))}` : path.join(CLIENT_ROOT, pattern),
+  );
+  const manifest = await generatePersistedQueryManifest({ ...config, documents }, MANIFEST_CONFIG_FILE);
+  return { file: MANIFEST_FILE, content: JSON.stringify(manifest, null, 2) };
+}
+
+/** Every file `npm run codegen` writes for the example client, and the folder the client preset owns. */
+export async function generatedFiles(): Promise<{ files: GeneratedFile[]; generatedFolder: string }> {
+  return { files: [...(await operationTypes()), await persistedQueryManifest()], generatedFolder: GENERATED_FOLDER };
+}

@@ -1,0 +1,242 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { pollUntil } from '@fedstack/runtime';
+import { MANIFEST_FILE, startClientServer, type ClientServer } from '@fedstack/example-client';
+import { graphql } from '@fedstack/service-kit/testing';
+import { REINSTATE, SUSPEND, administer, demoAdmin, PASSWORD, register, type SignedIn } from './clients';
+import { startStack, type RunningStack } from './stack';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const browser = existsSync(CHROMIUM) ? it : it.skip;
+
+interface ManifestOperation {
+  id: string;
+  name: string;
+  type: string;
+  body: string;
+}
+const { operations } = JSON.parse(readFileSync(MANIFEST_FILE, 'utf8')) as { operations: ManifestOperation[] };
+const listed = (name: string): ManifestOperation => {
+  const found = operations.find((operation) => operation.name === name);
+  if (!found) throw new Error(`${name} is not in ${MANIFEST_FILE}`);
+  return found;
+};
+
+/** What the page sent the gateway: HTTP requests, and the WebSocket's subscribe messages. */
+interface Traffic {
+  http: { method: string; url: URL; body: Record<string, unknown> | undefined }[];
+  subscribes: { query?: string; operationName?: string }[];
+}
+
+/** A page of the example client in Chromium, recording what it sends to `gatewayUrl`. */
+async function openPage(instance: Browser, client: ClientServer, gatewayUrl: string): Promise<{ page: Page; traffic: Traffic }> {
+  const page = await instance.newPage();
+  const traffic: Traffic = { http: [], subscribes: [] };
+  page.on('request', (request) => {
+    if (!request.url().startsWith(gatewayUrl) || request.method() === 'OPTIONS') return;
+    const body = request.postData();
+    traffic.http.push({ method: request.method(), url: new URL(request.url()), body: body ? (JSON.parse(body) as Record<string, unknown>) : undefined });
+  });
+  page.on('websocket', (socket) =>
+    socket.on('framesent', ({ payload }) => {
+      const message = JSON.parse(String(payload)) as { type: string; payload: Traffic['subscribes'][number] };
+      if (message.type === 'subscribe') traffic.subscribes.push(message.payload);
+    }),
+  );
+  await page.goto(client.url);
+  return { page, traffic };
+}
+
+/** Waits until `selector`'s text matches `pattern` and returns it; fails at once, saying it, if the page shows an error. */
+async function waitForText(page: Page, selector: string, pattern: RegExp): Promise<string> {
+  const handle = await page.waitForFunction(
+    ([selector, source, flags]) => {
+      const error = document.getElementById('error')?.textContent;
+      if (error) return { error };
+      const text = document.querySelector(selector)?.textContent ?? '';
+      return new RegExp(source, flags).test(text) ? { text } : false;
+    },
+    [selector, pattern.source, pattern.flags] as const,
+    { timeout: 20_000 },
+  );
+  const result = (await handle.jsonValue()) as { error?: string; text?: string };
+  if (result.error) throw new Error(`the page shows an error: ${result.error}`);
+  return result.text ?? '';
+}
+
+async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.fill('#sign-in [name="email"]', email);
+  await page.fill('#sign-in [name="password"]', password);
+  await page.click('#sign-in button');
+  await waitForText(page, '#session', new RegExp(`^Signed in as ${email.replace(/[.+]/g, '\\$&')} `));
+}
+
+/** What each subgraph contributed to "My account", by the page's data-from attribute. */
+async function myAccount(page: Page): Promise<Record<string, string>> {
+  await page.evaluate(() => document.getElementById('account')?.replaceChildren());
+  await page.click('#my-account');
+  await waitForText(page, '#account', /audit trail/);
+  const lines = await page.$$eval('#account [data-from]', (found) =>
+    found.map((line) => [line.getAttribute('data-from') ?? '', line.textContent ?? ''] as const),
+  );
+  return Object.fromEntries(lines);
+}
+
+/**
+ * Pays through the page until the subscription brings one of its payments settled (the page cannot
+ * tell when the gateway has subscribed upstream), and returns that payment's id.
+ */
+async function payUntilSettledEventArrives(page: Page): Promise<string> {
+  return pollUntil(
+    'a settled payment in the page',
+    async () => {
+      await page.evaluate(() => document.getElementById('payment')?.replaceChildren());
+      await page.click('#pay button');
+      const shown = await waitForText(page, '#payment', /^Payment \S+: 12\.50 EUR/);
+      const id = /^Payment (\S+):/.exec(shown)?.[1] as string;
+      return page
+        .locator(`#events li[data-id="${id}"][data-status="SUCCEEDED"]`)
+        .waitFor({ timeout: 5000 })
+        .then(() => id)
+        .catch(() => undefined);
+    },
+    { timeoutMs: 45_000, intervalMs: 100 },
+  );
+}
+
+/** A new user with a display name and an audit trail (suspended and reinstated by the demo admin), set up through `gatewayUrl`. */
+async function newCustomer(gatewayUrl: string): Promise<SignedIn> {
+  const user = await register(gatewayUrl);
+  await graphql(gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Example Buyer" }) { displayName } }', { token: user.accessToken });
+  const admin = await demoAdmin(gatewayUrl);
+  await administer(gatewayUrl, admin, SUSPEND, { id: user.id, reason: 'example client test' });
+  await administer(gatewayUrl, admin, REINSTATE, { id: user.id });
+  return user;
+}
+
+/** The README's tour through the page's UI, as `user` then as the demo admin; returns the payment it made and refunded. */
+async function tour(page: Page, user: SignedIn): Promise<string> {
+  await signIn(page, user.email, PASSWORD);
+  expect(await myAccount(page)).toEqual({
+    auth: `${user.email}, USER`,
+    profile: 'Example Buyer, (no locale)',
+    payments: 'latest: none; totals: none',
+    admin: 'audit trail: for admins only',
+  });
+
+  const paymentId = await payUntilSettledEventArrives(page);
+  expect(await page.textContent(`#events li[data-id="${paymentId}"][data-status="SUCCEEDED"]`)).toBe(
+    `${paymentId}: 12.50 EUR SUCCEEDED, by ${user.email} (Example Buyer)`,
+  );
+  expect((await myAccount(page)).payments).toMatch(/^latest: .*12\.50 EUR SUCCEEDED.*; totals: \d+\.\d\d EUR$/);
+
+  await signIn(page, 'admin@example.com', 'admin-demo-password');
+  expect(await myAccount(page)).toEqual(expect.objectContaining({ auth: 'admin@example.com, ADMIN', admin: expect.stringMatching(/^audit trail: /) }));
+  await page.fill('#refund [name="paymentId"]', paymentId);
+  await page.click('#refund button');
+  expect(await waitForText(page, '#refunded', /^Refund /)).toMatch(new RegExp(`^Refund \\S+: 2\\.50 of payment ${paymentId}$`));
+
+  await page.click('#users');
+  const row = await waitForText(page, `#user-list tr[data-email="${user.email}"]`, /./);
+  expect(row).toContain(`${user.email} ACTIVE`);
+  expect(row).toContain('Example Buyer');
+  expect(row).toContain('12.50 EUR PARTIALLY_REFUNDED (2.50 refunded)');
+  expect(row).toContain('user.reinstate, user.suspend');
+  return paymentId;
+}
+
+/** The example page, the real bundle, in Chromium: the README's tour through its UI, with the gateway holding it to its manifest. */
+describe('the example client', () => {
+  let stack: RunningStack;
+  let offGatewayUrl: string;
+  let pages: ClientServer[] = [];
+  let instance: Browser | undefined;
+
+  beforeAll(async () => {
+    stack = await startStack({ PERSISTED_DOCUMENTS: 'require', PERSISTED_DOCUMENTS_FILE: MANIFEST_FILE });
+    offGatewayUrl = (await stack.extraGateway({ PERSISTED_DOCUMENTS: 'off' })).url;
+    pages = await Promise.all([stack.gatewayUrl, offGatewayUrl].map((gatewayUrl) => startClientServer({ port: 0, host: '127.0.0.1', gatewayUrl })));
+    if (existsSync(CHROMIUM)) instance = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking'] });
+  }, 120_000);
+  afterAll(async () => {
+    await instance?.close();
+    await Promise.all(pages.map((page) => page.stop()));
+    await stack?.stop();
+  });
+
+  describe('against a gateway that runs only the operations in its manifest (PERSISTED_DOCUMENTS=require)', () => {
+    let page: Page;
+    let traffic: Traffic;
+
+    beforeAll(async () => {
+      if (!instance) return;
+      ({ page, traffic } = await openPage(instance, pages[0] as ClientServer, stack.gatewayUrl));
+    });
+
+    browser('runs the tour: sign in, my account from the four subgraphs, pay, the payment event, refund, the users list', async () => {
+      // Set up through the other gateway: this one runs nothing but the page's operations.
+      await tour(page, await newCustomer(offGatewayUrl));
+      expect(await page.textContent('#error')).toBe('');
+    });
+
+    browser('sent every query and mutation by id alone (queries as GET), and the subscription with its body as listed', () => {
+      expect(traffic.http.length).toBeGreaterThan(5);
+      for (const { method, url, body } of traffic.http) {
+        const request = method === 'GET' ? Object.fromEntries(url.searchParams) : body;
+        const extensions = (method === 'GET' ? JSON.parse(String(request?.extensions)) : request?.extensions) as { persistedQuery?: { sha256Hash: string } };
+        const operation = listed(String(request?.operationName));
+        expect({ method, query: request?.query, hash: extensions.persistedQuery?.sha256Hash }).toEqual({
+          method: operation.type === 'query' ? 'GET' : 'POST',
+          query: undefined,
+          hash: operation.id,
+        });
+      }
+      expect(traffic.subscribes.length).toBeGreaterThan(0);
+      for (const subscribe of traffic.subscribes)
+        expect(subscribe).toEqual(expect.objectContaining({ operationName: 'PaymentUpdates', query: listed('PaymentUpdates').body }));
+    });
+
+    browser('an operation the manifest does not list, sent from the page, is refused with 400 PERSISTED_QUERY_NOT_IN_LIST', async () => {
+      const answer = await page.evaluate(async (url) => {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: '{ me { id email } }' }),
+        });
+        return { status: response.status, body: (await response.json()) as { errors?: { extensions?: { code?: string } }[] } };
+      }, stack.gatewayUrl);
+      expect({ status: answer.status, code: answer.body.errors?.[0]?.extensions?.code }).toEqual({ status: 400, code: 'PERSISTED_QUERY_NOT_IN_LIST' });
+    });
+
+    browser('a listed operation runs by id with GET; an unknown id is PERSISTED_QUERY_NOT_FOUND', async () => {
+      const get = (hash: string) =>
+        page.evaluate(
+          async ([url, hash]) => {
+            const search = new URLSearchParams({
+              operationName: 'MyAccount',
+              variables: JSON.stringify({ isAdmin: false }),
+              extensions: JSON.stringify({ persistedQuery: { version: 1, sha256Hash: hash } }),
+            });
+            const response = await fetch(`${url}?${search}`, { headers: { 'apollo-require-preflight': 'true' } });
+            return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
+          },
+          [stack.gatewayUrl, hash] as const,
+        );
+      expect(await get(listed('MyAccount').id)).toEqual({ status: 200, body: { data: { me: null } } });
+      expect((await get('0'.repeat(64))).body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    });
+  });
+
+  describe('against a gateway without the manifest (PERSISTED_DOCUMENTS=off)', () => {
+    browser('runs the same tour: the gateway learns each operation the first time (automatic persisted queries)', async () => {
+      const { page, traffic } = await openPage(instance as Browser, pages[1] as ClientServer, offGatewayUrl);
+      await tour(page, await newCustomer(offGatewayUrl));
+      expect(await page.textContent('#error')).toBe('');
+      // Each operation went by id first, then with its body, which is the manifest's (the gateway checks the body against the id).
+      const withBody = traffic.http.filter(({ body }) => typeof body?.query === 'string');
+      expect(withBody.length).toBeGreaterThan(0);
+      for (const { body } of withBody) expect(body?.query).toBe(listed(String(body?.operationName)).body);
+      await page.close();
+    });
+  });
+});
