@@ -4,6 +4,8 @@ import path from 'node:path';
 import { pollUntil } from '@fedstack/runtime';
 import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
 import { createGatewayServer, loadGatewayConfig, sha256Hex } from '@fedstack/gateway';
+import { firstQuery, launcherManifest } from '@fedstack/scripts';
+import { DEMO_ADMIN } from '@fedstack/shared-db';
 import { PASSWORD, freshEmail, login, pay, register, type SignedIn } from './clients';
 import { overWebSocket, wsClient } from './subscribers';
 import { startStack, type RunningStack } from './stack';
@@ -143,6 +145,16 @@ describe('persisted operations at the gateway', () => {
         writeFileSync(manifestFile, manifest(LISTED));
       }
     });
+  });
+
+  it("lets npm start's own check through a gateway that requires the example client's list, once the launcher's is added", async () => {
+    const launcher = path.join(folder, 'launcher.json');
+    writeFileSync(launcher, launcherManifest());
+    const client = path.join(__dirname, '..', 'clients', 'web', 'persisted-query-manifest.json');
+    const { url } = await stack.extraGateway({ PERSISTED_DOCUMENTS: 'require', PERSISTED_DOCUMENTS_FILE: `${client},${launcher}` });
+    await expect(firstQuery(url, DEMO_ADMIN)).resolves.toBeUndefined();
+    const { url: without } = await stack.extraGateway({ PERSISTED_DOCUMENTS: 'require', PERSISTED_DOCUMENTS_FILE: client });
+    await expect(firstQuery(without, DEMO_ADMIN)).rejects.toThrow(/Only the operations of the persisted query list run here/);
   });
 
   it('allow: listed ids resolve, any document runs, and automatic persisted queries work', async () => {

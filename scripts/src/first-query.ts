@@ -1,4 +1,5 @@
 // The last check `npm start` makes before it says the stack is ready.
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 
 /** One GraphQL request over node:http (fetch refuses some ports a user may choose), its JSON answer. */
@@ -35,9 +36,22 @@ function post(
   });
 }
 
-const SIGN_IN = 'mutation ($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken } }';
+const SIGN_IN = 'mutation LauncherSignIn($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken } }';
 /** Resolved by all four subgraphs: auth (me), profile, payments and admin (the audit trail). */
-const EVERY_SUBGRAPH = '{ me { id profile { displayName } payments(first: 1) { edges { node { id } } } auditTrail(first: 1) { edges { node { id } } } } }';
+const EVERY_SUBGRAPH =
+  'query LauncherEverySubgraph { me { id profile { displayName } payments(first: 1) { edges { node { id } } } auditTrail(first: 1) { edges { node { id } } } } }';
+
+/**
+ * The check's two operations as an Apollo persisted query manifest. `npm start` adds it to the gateway's
+ * PERSISTED_DOCUMENTS_FILE when one is given, so that the check runs under PERSISTED_DOCUMENTS=require too.
+ */
+export function launcherManifest(): string {
+  const operations = [
+    { name: 'LauncherSignIn', type: 'mutation', body: SIGN_IN },
+    { name: 'LauncherEverySubgraph', type: 'query', body: EVERY_SUBGRAPH },
+  ].map((operation) => ({ id: createHash('sha256').update(operation.body).digest('hex'), ...operation }));
+  return `${JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations }, null, 2)}\n`;
+}
 
 /**
  * Signs in as the demo admin through the gateway and runs one query that every subgraph answers part of:

@@ -3,9 +3,11 @@
 // answers and a query through the gateway reaches every subgraph. A process that dies afterwards is
 // started again (supervisor.ts). Every process runs in a session of its own, so that Ctrl-C reaches
 // this one alone, which stops the gateway, then the subgraphs, then the database, and says so.
-import { readSettings, runMain } from '@fedstack/runtime';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPOSITORY_ROOT, readSettings, runMain } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
-import { firstQuery } from './first-query';
+import { firstQuery, launcherManifest } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 import { Supervisor, type Running, type Supervised } from './supervisor';
 
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
     console.log(
       `Databases ready (${database.embedded ? 'embedded PostgreSQL' : 'your server'}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`,
     );
-    env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL };
+    env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL, ...withLauncherManifest(process.env) };
     const running: Running[] = [];
     for (const unit of services) {
       const child = unit.start();
@@ -101,6 +103,19 @@ async function main(): Promise<void> {
 
 function gatewayOf(processes: PlannedProcess[]): PlannedProcess {
   return processes.find((target) => target.name === 'gateway') as PlannedProcess;
+}
+
+/**
+ * With manifests given (PERSISTED_DOCUMENTS_FILE), the launcher's own check is listed beside them, in a
+ * git-ignored file, so that it passes whatever PERSISTED_DOCUMENTS says.
+ */
+function withLauncherManifest(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const given = env.PERSISTED_DOCUMENTS_FILE?.trim();
+  if (!given) return {};
+  const file = path.join(REPOSITORY_ROOT, '.data', 'launcher-persisted-query-manifest.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, launcherManifest());
+  return { PERSISTED_DOCUMENTS_FILE: `${given},${file}` };
 }
 
 /** `a, b and c`. */
