@@ -173,16 +173,11 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
           )
         : [];
     // The same mix by persisted ids, beside the row above with full documents: what the gateway saves.
-    const manifestFolder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-manifest-'));
-    try {
-      const manifest = path.join(manifestFolder, 'persisted-query-manifest.json');
-      writeFileSync(manifest, manifestOf(MIX));
-      await stack.stop();
-      await stack.start(NODE_24, undefined, { PERSISTED_DOCUMENTS: 'require', PERSISTED_DOCUMENTS_FILE: manifest });
-      rows.push(...(await measure(PERSISTED_MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens, { byId: true }), options, collect)));
-    } finally {
-      rmSync(manifestFolder, { recursive: true, force: true });
-    }
+    const manifest = path.join(stack.scratch, 'persisted-query-manifest.json');
+    writeFileSync(manifest, manifestOf(MIX));
+    await stack.stop();
+    await stack.start(NODE_24, undefined, { PERSISTED_DOCUMENTS: 'require', PERSISTED_DOCUMENTS_FILE: manifest });
+    rows.push(...(await measure(PERSISTED_MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens, { byId: true }), options, collect)));
     if (baseline) {
       await stack.stop();
       await stack.start(NODE_22, baseline.root);
