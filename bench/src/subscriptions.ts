@@ -154,8 +154,17 @@ export async function measureSubscriptions(options: {
     inFlight.add(payment);
   }
   await Promise.all(inFlight);
-  // Stragglers: every event committed has a few seconds to arrive.
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  // Stragglers: a gateway behind its backlog keeps delivering; wait while events still come (up to a
+  // minute), so that what is counted lost never arrived rather than arrived late.
+  const expectedEvents = made.reduce((sum, { userId }) => sum + 2 * (byUser.get(userId)?.length ?? 0), 0);
+  const drainStarted = performance.now();
+  for (let last = -1, quietSince = performance.now(); performance.now() - drainStarted < 60_000;) {
+    const now = [...received.values()].reduce((sum, count) => sum + count, 0);
+    if (now >= expectedEvents) break;
+    if (now !== last) [last, quietSince] = [now, performance.now()];
+    else if (performance.now() - quietSince > 3000) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   const used = cpu();
   measuring = false;
   for (const client of clients) await client.dispose();
