@@ -155,12 +155,17 @@ export async function measureSubscriptions(options: {
   }
   await Promise.all(inFlight);
   // Stragglers: a gateway behind its backlog keeps delivering; wait while events still come (up to a
-  // minute), so that what is counted lost never arrived rather than arrived late.
-  const expectedEvents = made.reduce((sum, { userId }) => sum + 2 * (byUser.get(userId)?.length ?? 0), 0);
+  // minute), so that what is counted lost never arrived rather than arrived late. Counted over the
+  // acknowledged payments: one whose call failed may still have committed, and its events arrive too.
+  const missing = () =>
+    made.reduce(
+      (sum, { userId, id }) => sum + (byUser.get(userId) ?? []).reduce((left, index) => left + Math.max(0, 2 - (received.get(`${index}:${id}`) ?? 0)), 0),
+      0,
+    );
   const drainStarted = performance.now();
   for (let last = -1, quietSince = performance.now(); performance.now() - drainStarted < 60_000;) {
-    const now = [...received.values()].reduce((sum, count) => sum + count, 0);
-    if (now >= expectedEvents) break;
+    const now = missing();
+    if (now === 0) break;
     if (now !== last) [last, quietSince] = [now, performance.now()];
     else if (performance.now() - quietSince > 3000) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -181,7 +186,7 @@ export async function measureSubscriptions(options: {
       duplicated += Math.max(0, count - 2);
     }
   }
-  const delivered = [...received.values()].reduce((sum, count) => sum + count, 0);
+  const delivered = expected - lost + duplicated;
   const byStamp = latencies.length > 0;
   const sorted = (byStamp ? latencies : createdLatencies).sort((a, b) => a - b);
   const gatewayCpuMs = Object.values(used).reduce((sum, ms) => sum + ms, 0);
