@@ -4,7 +4,8 @@ import os from 'node:os';
 import type { DatabaseLayout } from '@fedstack/shared-db';
 import type { LoadResult } from './load';
 import type { Scale } from './seed-scale';
-import { subscriptionTable, type SubscriptionRow } from './subscriptions';
+import type { SubscriptionRow } from './subscriptions';
+import { subscriptionTable } from './subscriptions-report';
 
 /** One load on one system: throughput, latency, and CPU milliseconds per request of each process group. */
 export interface Row {

@@ -7,7 +7,8 @@ import { treeOf } from './cpu';
 import { HIVE_VARIANTS, NODE_24, nodeVersion, startHive } from './peers';
 import { BENCH_SETTINGS } from './settings';
 import { HOST, startBenchStack } from './stack';
-import { subscriptionRows, subscriptionTable } from './subscriptions';
+import { subscriptionRows } from './subscriptions';
+import { subscriptionTable } from './subscriptions-report';
 
 runMain(async () => {
   const settings = readSettings(process.env, BENCH_SETTINGS);
