@@ -22,12 +22,14 @@ function editedCopy(subgraph: string, edit: (schema: string) => string): { confi
 }
 
 /** An operation as a client's manifest lists it. */
-function listed(name: string, body: string): PersistedOperation {
-  return { id: sha256Hex(body), name, type: 'query', body, file: path.join(REPOSITORY_ROOT, 'clients', 'app', 'persisted-query-manifest.json') };
+function listed(name: string, body: string, type: PersistedOperation['type'] = 'query'): PersistedOperation {
+  return { id: sha256Hex(body), name, type, body, file: path.join(REPOSITORY_ROOT, 'clients', 'app', 'persisted-query-manifest.json') };
 }
 
 const ACCOUNT = listed('Account', 'query Account { me { id email lastLoginAt } }');
 const ROLES = listed('Roles', 'query Roles { me { id role } }');
+/** Sends its input as a variable: validation cannot see which of its fields the client fills. */
+const PAY = listed('Pay', 'mutation Pay($input: CreatePaymentInput!, $key: String!) { createPayment(input: $input, idempotencyKey: $key) { id } }', 'mutation');
 
 /** checkSchema on an edited copy against the committed supergraph, with the given listed operations and acknowledgements. */
 async function checkEdited(
@@ -125,6 +127,25 @@ describe('schema composition and checks', () => {
         expect.stringMatching(/^Breaking changes that listed operations use/),
         expect.stringMatching(/^ {2}User\.role: .*'Role!' to 'Role'.* \(used by "Roles"/),
       ]);
+    });
+
+    it.each([
+      [
+        'a field removed',
+        (schema: string) => schema.replace(/\n\s*"Up to 500 characters\."\n\s*description: String\n/, '\n'),
+        /^ {2}CreatePaymentInput\.description: /,
+      ],
+      [
+        'a required field added',
+        (schema: string) => schema.replace('  currency: String!\n', '  currency: String!\n  note: String!\n'),
+        /^ {2}CreatePaymentInput\.note: /,
+      ],
+      ['a field retyped', (schema: string) => schema.replace('  currency: String!\n', '  currency: Int!\n'), /^ {2}CreatePaymentInput\.currency: /],
+    ])('fails %s in an input object a listed operation sends as a variable', async (_change, edit, change) => {
+      const report = await checkEdited('payments', edit, [PAY, ROLES]);
+      expect(report.problems[0]).toMatch(/^Breaking changes that listed operations use/);
+      expect(report.problems.slice(1)).toContainEqual(expect.stringMatching(change));
+      expect(report.problems.join('\n')).toMatch(/\(used by "Pay"/);
     });
 
     it('only warns of a breaking change no listed operation uses', async () => {

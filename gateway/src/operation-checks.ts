@@ -1,6 +1,19 @@
 // Judging a schema change by the operations clients ship: which listed operations it breaks, and which breaking changes no listed operation uses.
 import path from 'node:path';
-import { TypeInfo, getNamedType, isEnumType, parse, specifiedRules, validate, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema } from 'graphql';
+import {
+  TypeInfo,
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
+  parse,
+  specifiedRules,
+  validate,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type GraphQLInputType,
+  type GraphQLSchema,
+} from 'graphql';
 import type { PersistedOperation } from './persisted';
 
 /**
@@ -43,7 +56,8 @@ export function coordinatesUsed(schema: GraphQLSchema, document: DocumentNode): 
         if (type) used.add(`${type.name}.${node.value}`);
       },
       VariableDefinition() {
-        useType(typeInfo.getInputType());
+        const type = typeInfo.getInputType();
+        if (type) useSent(type, used);
       },
       InlineFragment() {
         useType(typeInfo.getType());
@@ -56,12 +70,33 @@ export function coordinatesUsed(schema: GraphQLSchema, document: DocumentNode): 
   return used;
 }
 
-/** Whether a change at `changePath` reaches an operation that uses `used` (an enum's values reach whoever reads the enum). */
+/**
+ * What a variable of `type` may carry, since its value comes only at run time: the type, every field of
+ * an input object (and of the input objects within), and every enum value.
+ */
+function useSent(type: GraphQLInputType, used: Set<string>): void {
+  const named = getNamedType(type);
+  if (used.has(named.name)) return;
+  used.add(named.name);
+  if (isEnumType(named)) for (const value of named.getValues()) used.add(`${named.name}.${value.name}`);
+  if (isInputObjectType(named)) {
+    for (const field of Object.values(named.getFields())) {
+      used.add(`${named.name}.${field.name}`);
+      useSent(field.type, used);
+    }
+  }
+}
+
+/**
+ * Whether a change at `changePath` reaches an operation that uses `used`: a change to an enum's values
+ * reaches whoever reads or sends the enum, and one to an input object's fields (a required field added,
+ * say) whoever sends that input object.
+ */
 function reaches(changePath: string, used: Set<string>, schema: GraphQLSchema): boolean {
   if (used.has(changePath)) return true;
   const [typeName] = changePath.split('.');
   const type = typeName ? schema.getType(typeName) : undefined;
-  return changePath.includes('.') && isEnumType(type) && used.has(type.name);
+  return changePath.includes('.') && (isEnumType(type) || isInputObjectType(type)) && used.has(type.name);
 }
 
 export interface OperationCheck {
