@@ -7,7 +7,7 @@ import { createGatewayServer, loadGatewayConfig, sha256Hex } from '@fedstack/gat
 import { firstQuery, launcherManifest } from '@fedstack/scripts';
 import { DEMO_ADMIN } from '@fedstack/shared-db';
 import { PASSWORD, freshEmail, login, pay, register, type SignedIn } from './clients';
-import { overWebSocket, wsClient } from './subscribers';
+import { overSse, overWebSocket, wsClient } from './subscribers';
 import { startStack, type RunningStack } from './stack';
 
 /** Operations as a client ships them: a manifest in Apollo's format. */
@@ -122,6 +122,10 @@ describe('persisted operations at the gateway', () => {
           { timeoutMs: 10_000 },
         );
         expect(delivered.errors).toBeUndefined();
+        // Over SSE too, the refusal says why.
+        const overServerSentEvents = overSse(url, user.accessToken, 'subscription { paymentUpdated { id } }');
+        expect((await overServerSentEvents.next()).errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_IN_LIST');
+        overServerSentEvents.unsubscribe();
         expect(delivered.data?.paymentUpdated).toEqual({ id: expect.any(String), status: expect.stringMatching(/^(PENDING|SUCCEEDED)$/) });
         listed.unsubscribe();
       } finally {

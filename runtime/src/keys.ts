@@ -28,6 +28,19 @@ export interface DevelopmentKeyPair {
 }
 
 /**
+ * Links `candidate` into place as `file` (EEXIST if another process did first). Where the file system has
+ * no hard links, the file is created exclusively instead, which a racer may read before it is written.
+ */
+async function linkOrCreate(candidate: string, file: string, content: string): Promise<void> {
+  try {
+    await link(candidate, file);
+  } catch (error) {
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await writeFile(file, content, { flag: 'wx', mode: 0o600 });
+  }
+}
+
+/**
  * A development secret kept in a git-ignored file, made by `make` on first use. Several processes may
  * start at once: each writes its candidate to a private temporary file and links it into place; exactly
  * one link succeeds and the others read that file, which is never seen half-written. Only
@@ -49,9 +62,9 @@ export async function developmentSecret<T>(file: string, make: () => Promise<str
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const content = await make();
     const candidate = `${file}.${randomUUID()}`;
-    await writeFile(candidate, content, { flag: 'wx', mode: 0o600 });
     try {
-      await link(candidate, file);
+      await writeFile(candidate, content, { flag: 'wx', mode: 0o600 });
+      await linkOrCreate(candidate, file, content);
       return parse(content);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

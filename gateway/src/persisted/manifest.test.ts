@@ -33,6 +33,11 @@ describe('persisted query manifests', () => {
     ['a body that does not parse', entry({ body: 'query Me {', id: sha256Hex('query Me {') }), /operations\[1\] \("Me"\): the body is not a GraphQL document/],
     ['a body without the named operation', entry({ name: 'You' }), /operations\[1\] \("You"\): the body holds no query named "You"/],
     ['a missing name', entry({ name: undefined }), /operations\[1\]: name /],
+    [
+      'a body with a second operation, which operationName could choose',
+      entry({ body: `${BODY}\nquery Other { me { id } }`, id: sha256Hex(`${BODY}\nquery Other { me { id } }`) }),
+      /operations\[1\] \("Me"\): the body holds 2 operations; an entry holds one/,
+    ],
   ])('refuses %s, naming the entry', (_case, bad, message) => {
     const file = manifest(entry(), bad);
     expect(() => readManifest(file)).toThrow(message);

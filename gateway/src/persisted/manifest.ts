@@ -1,7 +1,7 @@
 // Apollo's persisted query manifests: reading one, checking every entry, and finding an operation by id or body.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { getOperationAST, parse } from 'graphql';
+import { Kind, getOperationAST, parse } from 'graphql';
 import { z } from 'zod';
 
 /** The `format` of the manifests `@apollo/generate-persisted-query-manifest` writes. */
@@ -48,12 +48,17 @@ function checkedEntry(value: unknown, label: string, file: string): PersistedOpe
   const { id, name, type, body } = entry.data;
   const actual = sha256Hex(body);
   if (actual !== id) throw new ManifestError(`${label}: id ${id} is not the SHA-256 of its body (${actual}); regenerate the manifest`);
-  let operation;
+  let document;
   try {
-    operation = getOperationAST(parse(body), name);
+    document = parse(body);
   } catch (error) {
     throw new ManifestError(`${label}: the body is not a GraphQL document (${(error as Error).message})`);
   }
+  // One operation per entry (with its fragments), as Apollo's generator writes them: another operation in
+  // the body could be chosen by operationName and run unlisted.
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION).length;
+  if (operations !== 1) throw new ManifestError(`${label}: the body holds ${operations} operations; an entry holds one`);
+  const operation = getOperationAST(document, name);
   if (!operation || (operation.operation as string) !== type) throw new ManifestError(`${label}: the body holds no ${type} named "${name}"`);
   return { id, name, type, body, file };
 }

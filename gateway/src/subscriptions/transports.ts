@@ -181,7 +181,9 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     onSubscribe: async (request, params) => {
       streams.add(request.context.res);
       request.context.res.once('close', () => streams.delete(request.context.res));
-      return start(deps, request.raw, params);
+      const started = await start(deps, request.raw, params);
+      // graphql-sse reads an object without `data` as execution arguments: a refusal goes as a result.
+      return Symbol.asyncIterator in started || 'data' in started ? started : { data: null, ...started };
     },
     onNext: (context) => void tooSlow(context.response, 'sse'),
   });
