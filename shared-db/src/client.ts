@@ -49,7 +49,7 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
   sql<R>(statement: PreparedStatement, values: readonly unknown[]): Promise<R[]>;
   /**
    * Runs `work` in one transaction on a connection of the pool (committed if it returns, rolled back if
-   * it throws), for the one hot write (a payment) whose statements were mostly Prisma's own cost.
+   * it throws), for the hot writes (a payment, a profile's save) whose statements were mostly Prisma's own cost.
    */
   sqlTransaction<R>(work: (tx: SqlTransaction) => Promise<R>): Promise<R>;
 };
