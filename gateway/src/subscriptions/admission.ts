@@ -8,8 +8,10 @@ import {
   validate,
   type DocumentNode,
   type ExecutionResult,
+  type GraphQLSchema,
   type OperationDefinitionNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { ErrorCode, type Logger } from '@fedstack/runtime';
 import type { OperationLimitCheck } from '../limits';
 import type { PersistedDocuments } from '../persisted';
@@ -49,8 +51,17 @@ const IDENTIFY = 'query GatewaySubscriber { me { id role } }';
  * document is parsed, validated against the supergraph's API schema and held to the gateway's limits
  * (depth, aliases, directives, cost); and there must be room for it on the connection and for the user.
  */
+/** Distinct documents kept parsed and validated: clients send the same few subscriptions many times. */
+const DOCUMENTS_KEPT = 500;
+
 export class SubscriptionAdmission {
   private readonly perUser = new Map<string, number>();
+  /**
+   * Valid documents by their text, for the schema they were validated against: a thousand subscribers
+   * of one subscription share one parsed document, and so one query plan (planned per document).
+   */
+  private readonly documents = new LRUCache<string, DocumentNode>({ max: DOCUMENTS_KEPT });
+  private documentsSchema: GraphQLSchema | undefined;
 
   constructor(
     private readonly options: {
@@ -92,15 +103,22 @@ export class SubscriptionAdmission {
     }
     const variables = payload.variables ?? {};
     if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return [refusal('BAD_REQUEST', '"variables" must be an object')];
-    let document: DocumentNode;
-    try {
-      document = parse(query, { maxTokens: this.options.maxTokens });
-    } catch (error) {
-      return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
-    }
     const schema = this.options.planner.schema;
-    const invalid = validate(schema, document, specifiedRules);
-    if (invalid.length > 0) return invalid.map((error) => refusal('GRAPHQL_VALIDATION_FAILED', error.message));
+    if (schema !== this.documentsSchema) {
+      this.documents.clear();
+      this.documentsSchema = schema;
+    }
+    let document = this.documents.get(query);
+    if (!document) {
+      try {
+        document = parse(query, { maxTokens: this.options.maxTokens });
+      } catch (error) {
+        return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
+      }
+      const invalid = validate(schema, document, specifiedRules);
+      if (invalid.length > 0) return invalid.map((error) => refusal('GRAPHQL_VALIDATION_FAILED', error.message));
+      this.documents.set(query, document);
+    }
     const operationName = payload.operationName ?? undefined;
     const operation = getOperationAST(document, operationName);
     if (!operation) return [refusal('OPERATION_RESOLUTION_FAILURE', 'Say which operation to run with operationName')];

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import { REPOSITORY_ROOT, createLogger } from '@fedstack/runtime';
+import { operationLimits } from '../limits';
+import { PersistedDocuments } from '../persisted';
+import { SubscriptionAdmission } from './admission';
+import { SubscriptionPlanner } from './planner';
+
+const SUPERGRAPH = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
+const QUERY = 'subscription { paymentUpdated { id status user { email } } }';
+
+describe('admitting subscriptions', () => {
+  const planner = new SubscriptionPlanner();
+  planner.load(SUPERGRAPH);
+  const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
+  limits.supergraphLoaded(SUPERGRAPH);
+  const documents = new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), createLogger('test', 'silent'));
+  const admission = new SubscriptionAdmission({
+    execute: () => Promise.reject(new Error('not used here')),
+    planner,
+    limits,
+    documents,
+    maxTokens: 3000,
+    maxPerConnection: 5,
+    maxPerUser: 5,
+  });
+  const admitted = (query: string) => {
+    const result = admission.prepare({ query });
+    if (Array.isArray(result)) throw new Error(`refused: ${result.map((error) => error.message).join('; ')}`);
+    return result;
+  };
+
+  it('gives every subscriber of one document the same parsed document, and so one query plan', () => {
+    const first = admitted(QUERY);
+    const second = admitted(QUERY);
+    expect(second.document).toBe(first.document);
+    expect(planner.plan(second.document, undefined)).toBe(planner.plan(first.document, undefined));
+    expect(admitted('subscription { paymentUpdated { id } }').document).not.toBe(first.document);
+  });
+
+  it('keeps refusing an invalid document, and validates again on a reloaded supergraph', () => {
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const refused = admission.prepare({ query: 'subscription { paymentUpdated { nope } }' });
+      expect(Array.isArray(refused) && refused[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    }
+    const before = admitted(QUERY).document;
+    planner.load(SUPERGRAPH);
+    expect(admitted(QUERY).document).not.toBe(before);
+  });
+});
