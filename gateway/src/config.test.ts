@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { loadGatewayConfig } from './config';
 
 describe('gateway configuration', () => {
@@ -9,7 +10,19 @@ describe('gateway configuration', () => {
     expect(loadGatewayConfig({ NODE_ENV: 'production', GATEWAY_PRIVATE_KEY: 'a key' }).corsOrigins).toEqual([]);
   });
 
+  it('runs persisted documents as documented: off without a manifest; with one, require in production and allow elsewhere', () => {
+    const production = { NODE_ENV: 'production', GATEWAY_PRIVATE_KEY: 'a key' };
+    const manifests = { PERSISTED_DOCUMENTS_FILE: 'a.json, b.json' };
+    expect(loadGatewayConfig({}).persisted).toMatchObject({ mode: 'off', files: [] });
+    expect(loadGatewayConfig(production).persisted.mode).toBe('off');
+    expect(loadGatewayConfig(manifests).persisted).toMatchObject({ mode: 'allow', files: [path.resolve('a.json'), path.resolve('b.json')] });
+    expect(loadGatewayConfig({ ...production, ...manifests }).persisted.mode).toBe('require');
+    expect(loadGatewayConfig({ ...production, ...manifests, PERSISTED_DOCUMENTS: 'allow' }).persisted.mode).toBe('allow');
+  });
+
   it.each([
+    ['a persisted-documents mode that does not exist', { PERSISTED_DOCUMENTS: 'strict' }, /PERSISTED_DOCUMENTS/],
+    ['a list mode without a manifest', { PERSISTED_DOCUMENTS: 'allow' }, /PERSISTED_DOCUMENTS=allow needs the manifests in PERSISTED_DOCUMENTS_FILE/],
     ['a routing URL that is not a URL', { AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a CORS entry that is not an origin', { CORS_ORIGINS: 'https://app.example.com/path' }, /CORS_ORIGINS must be "\*" or a comma-separated list of origins/],
     ['a limit of zero', { MAX_QUERY_COST: '0' }, /MAX_QUERY_COST must be a whole number/],
