@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pollUntil } from '@fedstack/runtime';
+import { persistedQueryManifest, pollUntil, sha256Hex } from '@fedstack/runtime';
 import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
-import { createGatewayServer, loadGatewayConfig, sha256Hex } from '@fedstack/gateway';
+import { createGatewayServer, loadGatewayConfig } from '@fedstack/gateway';
 import { firstQuery, launcherManifest } from '@fedstack/scripts';
 import { DEMO_ADMIN } from '@fedstack/shared-db';
 import { PASSWORD, freshEmail, login, pay, register, type SignedIn } from './clients';
@@ -17,8 +17,7 @@ const PAYMENT_UPDATES = 'subscription PaymentUpdates { paymentUpdated { id statu
 const ADDED_LATER = 'query MyEmail { me { email } }';
 
 function manifest(bodies: Record<string, readonly [string, 'query' | 'mutation' | 'subscription']>): string {
-  const operations = Object.entries(bodies).map(([name, [body, type]]) => ({ id: sha256Hex(body), name, type, body }));
-  return `${JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations }, null, 2)}\n`;
+  return persistedQueryManifest(Object.entries(bodies).map(([name, [body, type]]) => ({ name, type, body })));
 }
 
 const LISTED = { Me: [ME, 'query'], MyPayments: [MY_PAYMENTS, 'query'], PaymentUpdates: [PAYMENT_UPDATES, 'subscription'] } as const;

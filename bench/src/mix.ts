@@ -1,7 +1,7 @@
 // What the benchmark sends: the realistic mix of requests, the gateway-only rows, and signed-in users' access tokens.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
-import { TOKEN_ALGORITHM } from '@fedstack/runtime';
+import { TOKEN_ALGORITHM, persistedQueryManifest, sha256Hex } from '@fedstack/runtime';
 import type { LoadRequest } from './load';
 import { queryAt } from '@fedstack/shared-db/testing';
 
@@ -52,8 +52,6 @@ export interface Tokens {
   admin: string;
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-
 /**
  * Requests for one load target: entries of `entries` in their proportions, each from the next of the
  * signed-in users in turn, so that no two requests in flight together are the same (unless `sameToken`,
@@ -68,20 +66,21 @@ export function requests(entries: MixEntry[], tokens: Tokens, options: { sameTok
     const entry = slots[sequence % slots.length] as MixEntry;
     const user = options.sameToken ? (tokens.users[0] as string) : (tokens.users[sequence % tokens.users.length] as string);
     const { query: text, variables, admin } = entry.make(sequence);
-    const document = options.byId ? { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(text) } } } : { query: text };
+    const document = options.byId ? { extensions: { persistedQuery: { version: 1, sha256Hash: sha256Hex(text) } } } : { query: text };
     return { headers: { authorization: `Bearer ${admin ? tokens.admin : user}` }, body: JSON.stringify({ ...document, variables }) };
   };
 }
 
 /** The entries' operations as an Apollo persisted query manifest, for a gateway that runs only those. */
 export function manifestOf(entries: MixEntry[]): string {
-  const operations = entries.map((entry) => {
-    const body = entry.make(0).query;
-    const [, type, name] = /^(query|mutation|subscription) (\w+)/.exec(body) ?? [];
-    if (!type || !name) throw new Error(`the mix's "${entry.name}" operation needs a name to be listed`);
-    return { id: sha256(body), name, type, body };
-  });
-  return JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations });
+  return persistedQueryManifest(
+    entries.map((entry) => {
+      const body = entry.make(0).query;
+      const [, type, name] = /^(query|mutation|subscription) (\w+)/.exec(body) ?? [];
+      if (!type || !name) throw new Error(`the mix's "${entry.name}" operation needs a name to be listed`);
+      return { name, type: type as 'query' | 'mutation' | 'subscription', body };
+    }),
+  );
 }
 
 /** An access token as auth signs one, for a user and sign-in, with the run's key. */

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, sha256Hex } from '@fedstack/runtime';
 import { checkSchema, compose, readSupergraphConfig, type SupergraphConfig } from './composition';
-import { sha256Hex, type PersistedOperation } from './persisted';
+import type { PersistedOperation } from './persisted';
 
 const CONFIG = path.join(REPOSITORY_ROOT, 'supergraph.yaml');
 const COMMITTED = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');

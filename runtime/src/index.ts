@@ -68,3 +68,4 @@ export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
 export { pollUntil } from './poll';
 export { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE, type GraphQLWebSocketServer, type WebSocketExtra, type WebSocketLimits } from './websocket';
 export { inEventSpan, currentTraceparent } from './event-trace';
+export { MANIFEST_FORMAT, persistedQueryManifest, sha256Hex } from './persisted-manifest';

@@ -1,6 +1,6 @@
 // The last check `npm start` makes before it says the stack is ready.
-import { createHash } from 'node:crypto';
 import http from 'node:http';
+import { persistedQueryManifest } from '@fedstack/runtime';
 
 /** One GraphQL request over node:http (fetch refuses some ports a user may choose), its JSON answer. */
 function post(
@@ -46,11 +46,10 @@ const EVERY_SUBGRAPH =
  * PERSISTED_DOCUMENTS_FILE when one is given, so that the check runs under PERSISTED_DOCUMENTS=require too.
  */
 export function launcherManifest(): string {
-  const operations = [
+  return persistedQueryManifest([
     { name: 'LauncherSignIn', type: 'mutation', body: SIGN_IN },
     { name: 'LauncherEverySubgraph', type: 'query', body: EVERY_SUBGRAPH },
-  ].map((operation) => ({ id: createHash('sha256').update(operation.body).digest('hex'), ...operation }));
-  return `${JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations }, null, 2)}\n`;
+  ]);
 }
 
 /**

@@ -3,9 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { GraphQLError } from 'graphql';
 import { Registry } from 'prom-client';
-import { createLogger } from '@fedstack/runtime';
+import { createLogger, sha256Hex } from '@fedstack/runtime';
 import { PersistedDocuments, type PersistedMode } from './documents';
-import { sha256Hex } from './manifest';
 
 const LISTED = 'query Me { me { id } }';
 const OTHER = 'query Me { me { email } }';
@@ -50,6 +49,8 @@ describe('which documents run', () => {
       expect(allow.resolve({ extensions: hashOf(LISTED) })).toEqual({ query: LISTED, byId: true, resolvedHere: true });
       expect(allow.resolve({ extensions: hashOf(OTHER) })).toEqual({ query: undefined, byId: true, resolvedHere: false });
       expect(allow.resolve({ query: OTHER })).toEqual({ query: OTHER, byId: false, resolvedHere: false });
+      // Without APQ behind it (a streaming transport), an unknown id is not found.
+      expect(codeOf(allow.resolve({ extensions: hashOf(OTHER) }, { automaticPersistedQueries: false }))).toBe('PERSISTED_QUERY_NOT_FOUND');
     } finally {
       allow.close();
     }

@@ -97,8 +97,11 @@ export class PersistedDocuments {
     }
   }
 
-  /** The document a request runs, or why it may not run (before anything is parsed or any subgraph called). */
-  resolve(request: DocumentRequest): ResolvedDocument | GraphQLError {
+  /**
+   * The document a request runs, or why it may not run (before anything is parsed or any subgraph called).
+   * Where automatic persisted queries cannot answer an unknown id (the streaming transports), it is not found.
+   */
+  resolve(request: DocumentRequest, options: { automaticPersistedQueries: boolean } = { automaticPersistedQueries: true }): ResolvedDocument | GraphQLError {
     const { mode } = this.settings;
     const id = requestedId(request.extensions);
     const query = typeof request.query === 'string' && request.query !== '' ? request.query : undefined;
@@ -106,7 +109,7 @@ export class PersistedDocuments {
       this.requests.inc({ by: 'id' });
       const listed = mode === 'off' ? undefined : this.list.find(id);
       if (listed) return { query: listed.body, byId: true, resolvedHere: true };
-      if (mode !== 'require') return { query: undefined, byId: true, resolvedHere: false };
+      if (mode !== 'require' && options.automaticPersistedQueries) return { query: undefined, byId: true, resolvedHere: false };
       return this.refuse(ErrorCode.PERSISTED_QUERY_NOT_FOUND, 'PersistedQueryNotFound: no listed operation has this id', HASH_HEADERS);
     }
     this.requests.inc({ by: 'document' });

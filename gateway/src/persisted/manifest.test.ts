@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PersistedOperationList, readManifest, sha256Hex } from './manifest';
+import { persistedQueryManifest, sha256Hex } from '@fedstack/runtime';
+import { PersistedOperationList, readManifest } from './manifest';
 
 const BODY = 'query Me {\n  me {\n    id\n  }\n}';
 const entry = (overrides: Record<string, unknown> = {}) => ({ id: sha256Hex(BODY), name: 'Me', type: 'query', body: BODY, ...overrides });
@@ -42,6 +43,11 @@ describe('persisted query manifests', () => {
     const file = manifest(entry(), bad);
     expect(() => readManifest(file)).toThrow(message);
     expect(() => readManifest(file)).toThrow(file);
+  });
+
+  it('reads what the tools that list their own operations write (persistedQueryManifest)', () => {
+    const file = write(persistedQueryManifest([{ name: 'Me', type: 'query', body: BODY }]));
+    expect(readManifest(file)).toEqual([{ id: sha256Hex(BODY), name: 'Me', type: 'query', body: BODY, file }]);
   });
 
   it('refuses a file that is not JSON, or not in Apollo’s format', () => {

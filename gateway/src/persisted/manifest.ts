@@ -1,11 +1,8 @@
 // Apollo's persisted query manifests: reading one, checking every entry, and finding an operation by id or body.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Kind, getOperationAST, parse } from 'graphql';
 import { z } from 'zod';
-
-/** The `format` of the manifests `@apollo/generate-persisted-query-manifest` writes. */
-export const MANIFEST_FORMAT = 'apollo-persisted-query-manifest';
+import { MANIFEST_FORMAT, sha256Hex } from '@fedstack/runtime';
 
 /** One operation a client ships, as its manifest lists it. */
 export interface PersistedOperation {
@@ -33,11 +30,6 @@ const entryShape = z.object({
   type: z.enum(['query', 'mutation', 'subscription']),
   body: z.string().min(1),
 });
-
-/** SHA-256 of a document's text in lowercase hex, as APQ and persisted query lists compute an id. */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 const problemsOf = (error: z.ZodError) => error.issues.map((issue) => `${issue.path.join('.') || '(top level)'} ${issue.message}`).join('; ');
 

@@ -13,7 +13,10 @@ function extensionsOf(search: URLSearchParams): Record<string, unknown> {
   }
 }
 
-/** GraphQL over HTTP's parameters: the JSON body of a POST, or the query string of a GET. */
+/**
+ * GraphQL over HTTP's parameters: the JSON body of a POST, or the query string of a GET read as Apollo
+ * Server reads it (URLSearchParams, the first of repeated names), so that what is checked is what runs.
+ */
 function parametersOf(request: express.Request): { query?: unknown; extensions?: unknown } {
   if (request.method !== 'GET') return typeof request.body === 'object' && request.body !== null ? (request.body as object) : {};
   const search = new URLSearchParams(request.url.split('?')[1] ?? '');

@@ -92,11 +92,10 @@ export class SubscriptionAdmission {
 
   /** The operation a payload asks for, parsed, validated and within limits; or why not. */
   prepare(payload: OperationPayload): Admitted | GraphQLError[] {
-    const resolved = this.options.documents.resolve(payload);
-    if (resolved instanceof GraphQLError) return [resolved];
     // Over a stream there is no APQ to fall back on: an id must be a listed one.
+    const resolved = this.options.documents.resolve(payload, { automaticPersistedQueries: false });
+    if (resolved instanceof GraphQLError) return [resolved];
     const query = resolved.query;
-    if (query === undefined && resolved.byId) return [refusal(ErrorCode.PERSISTED_QUERY_NOT_FOUND, 'PersistedQueryNotFound: no listed operation has this id')];
     if (typeof query !== 'string') return [refusal('BAD_REQUEST', 'The operation needs a "query" string')];
     if (payload.operationName !== undefined && payload.operationName !== null && typeof payload.operationName !== 'string') {
       return [refusal('BAD_REQUEST', '"operationName" must be a string')];
