@@ -5,7 +5,7 @@ import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { Supergraph } from '@apollo/federation-internals';
 import { CriticalityLevel, diff } from '@graphql-inspector/core';
-import { parse } from 'graphql';
+import { parse, type GraphQLSchema } from 'graphql';
 import YAML from 'yaml';
 import { readSettings, setting, text } from '@fedstack/runtime';
 import { checkOperations } from './operation-checks';
@@ -68,7 +68,7 @@ export function compose(config: SupergraphConfig): CompositionResult {
 }
 
 /** The API schema clients see (federation's own types and directives removed). */
-function apiSchemaOf(supergraphSdl: string) {
+export function apiSchemaOf(supergraphSdl: string) {
   return Supergraph.build(supergraphSdl).apiSchema().toGraphQLJSSchema();
 }
 
@@ -77,9 +77,9 @@ export interface BreakingChange {
   message: string;
 }
 
-/** Breaking changes from `base` to `next`, in the public API schema. */
-export async function breakingChanges(baseSupergraphSdl: string, nextSupergraphSdl: string): Promise<BreakingChange[]> {
-  const changes = await diff(apiSchemaOf(baseSupergraphSdl), apiSchemaOf(nextSupergraphSdl));
+/** Breaking changes from `base` to `next`, API schemas (`apiSchemaOf`). */
+export async function breakingChanges(base: GraphQLSchema, next: GraphQLSchema): Promise<BreakingChange[]> {
+  const changes = await diff(base, next);
   return changes
     .filter((change) => change.criticality.level === CriticalityLevel.Breaking)
     .map((change) => ({ path: change.path ?? '(schema)', message: change.message }));
@@ -174,23 +174,23 @@ export interface SchemaCheckReport {
  */
 export async function checkSchema(input: SchemaCheckInput): Promise<SchemaCheckReport> {
   const problems: string[] = [];
-  const warnings: string[] = [];
   const notes: string[] = [];
   const composed = compose(input.config);
   if (!composed.ok) {
     problems.push('Composition failed:', ...composed.errors.map((error) => `  ${error}`));
-    return { problems, warnings, notes };
+    return { problems, warnings: [], notes };
   }
   if (composed.supergraphSdl !== input.committedSupergraph) {
     problems.push('supergraph.graphql is stale: it is not what composition writes now. Run `npm run compose` and commit the result.');
   }
   if (input.baseSupergraph === null) notes.push('No supergraph at the base revision: nothing to compare for breaking changes.');
-  const changes = input.baseSupergraph === null ? [] : await breakingChanges(input.baseSupergraph, composed.supergraphSdl);
+  const next = apiSchemaOf(composed.supergraphSdl);
+  const base = input.baseSupergraph === null ? null : apiSchemaOf(input.baseSupergraph);
+  const changes = base === null ? [] : await breakingChanges(base, next);
   const acknowledged = new Set(input.acknowledged.map((entry) => entry.path));
   const operations = input.operations ?? [];
   if (operations.length > 0) {
-    const base = input.baseSupergraph === null ? null : { schema: apiSchemaOf(input.baseSupergraph), changes, acknowledged };
-    const checked = checkOperations(operations, apiSchemaOf(composed.supergraphSdl), base);
+    const checked = checkOperations(operations, next, base === null ? null : { schema: base, changes, acknowledged });
     return { problems: [...problems, ...checked.problems], warnings: checked.warnings, notes };
   }
   const unacknowledged = changes.filter((change) => !acknowledged.has(change.path));
@@ -200,5 +200,5 @@ export async function checkSchema(input: SchemaCheckInput): Promise<SchemaCheckR
       ...unacknowledged.map((change) => `  ${change.path}: ${change.message}`),
     );
   }
-  return { problems, warnings, notes };
+  return { problems, warnings: [], notes };
 }
