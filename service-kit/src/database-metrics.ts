@@ -68,22 +68,26 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
   async function read(): Promise<Statistics | undefined> {
     if (!db) return undefined;
     try {
-      const tables = await db.$queryRawUnsafe<TableRow[]>(
+      const { rows: tables } = await db.query<TableRow>(
         `SELECT relname AS "table", n_live_tup::float8 AS n_live_tup, n_dead_tup::float8 AS n_dead_tup,
                 pg_total_relation_size(relid)::float8 AS size, n_tup_ins::float8 AS n_tup_ins, n_tup_upd::float8 AS n_tup_upd,
                 n_tup_del::float8 AS n_tup_del, seq_scan::float8 AS seq_scan, coalesce(idx_scan, 0)::float8 AS idx_scan
          FROM pg_stat_user_tables WHERE schemaname = $1`,
-        service,
+        [service],
       );
-      const connections = await db.$queryRawUnsafe<{ state: string; count: number }[]>(
+      const { rows: connections } = await db.query<{ state: string; count: number }>(
         `SELECT coalesce(state, 'unknown') AS state, count(*)::int AS count FROM pg_stat_activity WHERE usename = current_user GROUP BY 1`,
       );
-      const [installed] = await db.$queryRawUnsafe<{ yes: boolean }[]>(`SELECT to_regclass('pg_stat_statements') IS NOT NULL AS yes`);
+      const {
+        rows: [installed],
+      } = await db.query<{ yes: boolean }>(`SELECT to_regclass('pg_stat_statements') IS NOT NULL AS yes`);
       const [statements] = installed?.yes
-        ? await db.$queryRawUnsafe<{ calls: number; seconds: number }[]>(
-            `SELECT coalesce(sum(calls), 0)::float8 AS calls, coalesce(sum(total_exec_time), 0)::float8 / 1000 AS seconds
+        ? (
+            await db.query<{ calls: number; seconds: number }>(
+              `SELECT coalesce(sum(calls), 0)::float8 AS calls, coalesce(sum(total_exec_time), 0)::float8 / 1000 AS seconds
              FROM pg_stat_statements WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
-          )
+            )
+          ).rows
         : [];
       return { tables, connections, statements };
     } catch (error) {

@@ -244,7 +244,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     }),
     checkReady: async () => {
       await within(
-        db.$queryRawUnsafe('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))),
+        db.query('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))),
         2000,
         'database did not answer within 2 s',
       );

@@ -52,6 +52,13 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
    * it throws), for the hot writes (a payment, a profile's save) whose statements were mostly Prisma's own cost.
    */
   sqlTransaction<R>(work: (tx: SqlTransaction) => Promise<R>): Promise<R>;
+  /**
+   * Runs one statement on the pool, unprepared, past Prisma: for what runs in every process whether or
+   * not it serves requests (the readiness check, the metrics scrape, background polls). Prisma's raw
+   * methods go through its WebAssembly query compiler, about 20 MB of memory a process otherwise may
+   * never need. Rows come as node-postgres gives them, as in `sql`.
+   */
+  query<R>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
 };
 
 /** What a service may use inside one of its own transactions. */
@@ -201,5 +208,9 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
       });
     }
   };
-  return Object.assign(client, { service, poolStats, sql, sqlTransaction, $disconnect }) as unknown as ServiceClient<S>;
+  const query = async <R>(text: string, values: readonly unknown[] = []) => {
+    const result = await pool.query(text, [...values]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  };
+  return Object.assign(client, { service, poolStats, sql, sqlTransaction, query, $disconnect }) as unknown as ServiceClient<S>;
 }

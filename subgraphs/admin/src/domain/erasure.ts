@@ -60,32 +60,46 @@ export interface ErasureSettings {
 /** How one attempt at a request ended, for the admin who asked (the worker needs no answer). */
 type Attempt = { outcome: 'completed'; erasedAt: Date; changes: ErasureChangeRow[] } | { outcome: 'refused'; refusal: InternalCallError };
 
-/** admin.erasure_requests as the work queue sees it: unfinished, unparked requests whose lease has run out. */
+/**
+ * admin.erasure_requests as the work queue sees it: unfinished, unparked requests whose lease has run out.
+ * SQL on the pool (ServiceClient's `query`): every poll runs it, and an idle admin need not load Prisma's
+ * query compiler.
+ */
 function erasureRequests(db: AdminDb, leaseMs: number): JobStore<RequestRow> {
   return {
     async claim(room) {
-      return db.$queryRaw<RequestRow[]>`
-        UPDATE admin.erasure_requests SET lease_until = now() + ${leaseMs}::int * interval '1 millisecond', attempts = attempts + 1
-        WHERE user_id IN (SELECT user_id FROM admin.erasure_requests
-                          WHERE completed_at IS NULL AND parked_at IS NULL AND lease_until <= now()
-                          ORDER BY lease_until LIMIT ${room} FOR UPDATE SKIP LOCKED)
-        RETURNING user_id, requested_by, request_id, attempts`;
+      const { rows } = await db.query<RequestRow>(
+        `UPDATE admin.erasure_requests SET lease_until = now() + $1::int * interval '1 millisecond', attempts = attempts + 1
+         WHERE user_id IN (SELECT user_id FROM admin.erasure_requests
+                           WHERE completed_at IS NULL AND parked_at IS NULL AND lease_until <= now()
+                           ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING user_id, requested_by, request_id, attempts`,
+        [leaseMs, room],
+      );
+      return rows;
     },
     // Completing is the attempt's own last step (with its audit entry), or dropping a refused request.
     complete: async () => undefined,
     async retry(request, delayMs, reason) {
-      await db.$executeRaw`
-        UPDATE admin.erasure_requests SET lease_until = now() + ${delayMs}::int * interval '1 millisecond', last_error = ${reason}
-        WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
+      await db.query(
+        `UPDATE admin.erasure_requests SET lease_until = now() + $2::int * interval '1 millisecond', last_error = $3
+         WHERE user_id = $1::uuid AND completed_at IS NULL`,
+        [request.user_id, Math.round(delayMs), reason],
+      );
     },
     async park(request, reason) {
-      await db.$executeRaw`
-        UPDATE admin.erasure_requests SET parked_at = now(), last_error = ${reason} WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
+      await db.query(`UPDATE admin.erasure_requests SET parked_at = now(), last_error = $2 WHERE user_id = $1::uuid AND completed_at IS NULL`, [
+        request.user_id,
+        reason,
+      ]);
     },
     async count() {
-      const [counts] = await db.$queryRaw<{ pending: number; parked: number }[]>`
-        SELECT count(*) FILTER (WHERE parked_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked
-        FROM admin.erasure_requests WHERE completed_at IS NULL`;
+      const {
+        rows: [counts],
+      } = await db.query<{ pending: number; parked: number }>(
+        `SELECT count(*) FILTER (WHERE parked_at IS NULL)::int AS pending, count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked
+         FROM admin.erasure_requests WHERE completed_at IS NULL`,
+      );
       return counts ?? { pending: 0, parked: 0 };
     },
   };

@@ -1,34 +1,41 @@
 // Reading users: by id in batches for a request, and page by page, newest first, for admins.
-import type { AuthPrisma, PreparedStatement, ServiceClient, UserRecord } from '@fedstack/shared-db';
+import type { PreparedStatement, ServiceClient, UserRecord } from '@fedstack/shared-db';
 import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';
 
-/**
- * Text matched literally by Prisma's startsWith, which becomes a LIKE pattern in which `%` and `_` are
- * wildcards and a backslash escapes (PostgreSQL's default escape character).
- */
+/** Text matched literally by LIKE, in which `%` and `_` are wildcards and a backslash escapes (PostgreSQL's default escape character). */
 export function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`);
 }
 
 type AuthDb = ServiceClient<'auth'>;
 
+const USER_COLUMNS = `id, email, role::text AS role, status::text AS status, created_at AS "createdAt", updated_at AS "updatedAt",
+  last_login_at AS "lastLoginAt", erased_at AS "erasedAt", state_version AS "stateVersion"`;
+
 /** Users by id: every request that names the viewer runs it, so it is prepared (see ServiceClient.sql). */
-const USERS_BY_ID: PreparedStatement = {
-  name: 'users_by_id',
-  text: `SELECT id, email, role::text AS role, status::text AS status, created_at AS "createdAt", updated_at AS "updatedAt",
-                last_login_at AS "lastLoginAt", erased_at AS "erasedAt", state_version AS "stateVersion"
-         FROM auth.users WHERE id = ANY($1::uuid[])`,
+const USERS_BY_ID: PreparedStatement = { name: 'users_by_id', text: `SELECT ${USER_COLUMNS} FROM auth.users WHERE id = ANY($1::uuid[])` };
+
+/**
+ * A page of users, newest first, each filter applied when given (a null parameter matches every row), after
+ * the cursor's (createdAt, id) when given. SQL rather than Prisma, so that auth's requests never need
+ * Prisma's query compiler (about 20 MB of memory).
+ */
+const USERS_PAGE_QUERY: PreparedStatement = {
+  name: 'users_page',
+  text: `SELECT ${USER_COLUMNS} FROM auth.users
+         WHERE ($1::text IS NULL OR role::text = $1) AND ($2::text IS NULL OR status::text = $2)
+           AND ($3::text IS NULL OR email LIKE $3 || '%') AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
+         ORDER BY created_at DESC, id DESC LIMIT $6`,
 };
+
+type UserRow = Omit<UserRecord, 'stateVersion'> & { stateVersion: string };
+const toUser = (user: UserRow): UserRecord => ({ ...user, stateVersion: BigInt(user.stateVersion) });
 
 /** Loads users by id for one request: one SQL statement per batch, results in key order. */
 export function createUserLoader(db: AuthDb) {
   return batchLoader<string, UserRecord>(
-    async (ids) =>
-      (await db.sql<Omit<UserRecord, 'stateVersion'> & { stateVersion: string }>(USERS_BY_ID, [ids.filter(isUuid)])).map((user) => ({
-        ...user,
-        stateVersion: BigInt(user.stateVersion),
-      })),
+    async (ids) => (await db.sql<UserRow>(USERS_BY_ID, [ids.filter(isUuid)])).map(toUser),
     (user) => user.id,
     null,
   );
@@ -42,15 +49,20 @@ export async function listUsers(
   args: { first?: number | null; after?: string | null; filter?: UserFilter | null },
 ): Promise<Connection<UserRecord>> {
   const first = pageSize(args.first, USERS_PAGE);
-  const where: AuthPrisma.UserWhereInput = {
-    ...(args.filter?.role ? { role: args.filter.role } : {}),
-    ...(args.filter?.status ? { status: args.filter.status } : {}),
-    ...(args.filter?.emailPrefix ? { email: { startsWith: likeLiteral(args.filter.emailPrefix.trim().toLowerCase()) } } : {}),
-  };
-  if (args.after) {
-    const after = decodeCursor(args.after);
-    where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
-  }
-  const rows = first === 0 ? [] : await db.user.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
+  const after = args.after ? decodeCursor(args.after) : undefined;
+  const prefix = args.filter?.emailPrefix ? likeLiteral(args.filter.emailPrefix.trim().toLowerCase()) : null;
+  const rows =
+    first === 0
+      ? []
+      : (
+          await db.sql<UserRow>(USERS_PAGE_QUERY, [
+            args.filter?.role ?? null,
+            args.filter?.status ?? null,
+            prefix,
+            after?.createdAt ?? null,
+            after?.id ?? null,
+            first + 1,
+          ])
+        ).map(toUser);
   return toConnection(rows, first, Boolean(args.after));
 }
