@@ -6,6 +6,7 @@ import { chown, mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { DatabaseUnavailableError } from './errors';
 
 const run = promisify(execFile);
 
@@ -26,7 +27,8 @@ function binary(name: 'initdb' | 'postgres'): string {
     // Resolved, not imported: the package is an ES module, and only its files are needed.
     entry = require.resolve(platformPackage);
   } catch {
-    throw new Error(
+    // A known start-up problem, in one line: what a production install without DATABASE_URL runs into.
+    throw new DatabaseUnavailableError(
       `the embedded PostgreSQL is not installed here (${platformPackage} comes with the development dependencies, on the platforms it has binaries for): set DATABASE_URL to use a server of your own`,
     );
   }
