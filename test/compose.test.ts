@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import ignore from '@balena/dockerignore';
 import Ajv2019 from 'ajv/dist/2019';
-import { Copy, DockerfileParser, From } from 'dockerfile-ast';
 import ts from 'typescript';
 import { parse } from 'yaml';
 import { allServiceConnections, ownerUrlFor, serviceConnection } from '@fedstack/shared-db';
 import { loadServiceConfig } from '@fedstack/service-kit';
+import { instructionsOf, parseDockerfile, processImages } from './dockerfile';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
 import { resolveSigningKey } from '../subgraphs/auth/src/domain/signing';
@@ -36,7 +36,7 @@ interface HealthCheck {
 /** The long forms of the Compose attributes this file uses, which the checks below read. */
 interface ComposeService {
   image?: string;
-  build?: string;
+  build?: { context: string; target: string };
   pull_policy?: string;
   command?: string[];
   environment?: Environment;
@@ -81,7 +81,16 @@ function service(name: string, file: ComposeFile = compose): ComposeService {
 const NOT_SERVERS = ['postgres', 'postgres-profile', 'postgres-payments', 'postgres-admin', 'migrate', 'keys', 'edge', 'prometheus', 'grafana'];
 const MONITORING = ['prometheus', 'grafana'];
 const SERVERS = [...SERVICES, 'gateway'] as const;
-const IMAGE = 'fedstack:local';
+const stages = parseDockerfile(read('Dockerfile'));
+const images = processImages(stages);
+
+/** The services that run one of our images: each builds its own, its process's target of the Dockerfile. */
+const builtServices = Object.keys(compose.services).filter((name) => service(name).build !== undefined);
+function targetOf(name: string): string {
+  const target = service(name).build?.target;
+  if (!target) throw new Error(`${name} builds no target of the Dockerfile`);
+  return target;
+}
 
 // Compose's variable substitution, for the forms this file uses; anything else fails the test rather
 // than being read wrongly.
@@ -213,16 +222,15 @@ describe('docker-compose.yml', () => {
 
   describe('commands and healthchecks', () => {
     const shipped = distReferences();
-    const nodeServices = Object.keys(compose.services).filter((name) => service(name).image === IMAGE);
 
-    test.each(nodeServices)('%s runs a file that `npm run build:dist` compiles from a source in the repository', (name) => {
-      expect(service(name).image).toBe(IMAGE);
+    test.each(builtServices)('%s runs a file that `npm run build:dist` compiles from a source in the repository, and its image holds', (name) => {
       const [program, file = '', ...args] = service(name).command ?? [];
       expect(program).toBe('node');
       expect(file).toMatch(/^[\w-]+(\/[\w-]+)*\/dist\/[\w/-]+\.js$/);
       const packageDir = file.slice(0, file.indexOf('/dist/'));
       // The image builds tsconfig.dist.json: a package it does not reference has no dist/ there.
       expect(shipped).toContain(packageDir);
+      expect(images.get(targetOf(name))?.built).toContain(`${packageDir}/dist`);
       const { rootDir, outDir } = (
         ts.readConfigFile(path.join(ROOT, packageDir, 'tsconfig.json'), (file) => ts.sys.readFile(file)).config as {
           compilerOptions: { rootDir: string; outDir: string };
@@ -270,11 +278,21 @@ describe('docker-compose.yml', () => {
   });
 
   describe('image, ports and volumes', () => {
-    test('one service builds the image from the Dockerfile and the others run it without pulling', () => {
-      const builders = Object.entries(compose.services).filter(([, entry]) => entry.build !== undefined);
-      expect(builders).toEqual([['migrate', expect.objectContaining({ build: '.', image: IMAGE })]]);
+    test('every process of ours builds its own image, the target of the Dockerfile named after it, and no image is shared', () => {
+      expect([...builtServices].sort()).toEqual([...SERVERS, 'migrate', 'keys'].sort());
+      expect([...images.keys()].sort()).toEqual([...builtServices].sort());
+      for (const name of builtServices) {
+        expect({ name, build: service(name).build, image: service(name).image, pull: service(name).pull_policy }).toEqual({
+          name,
+          build: { context: '.', target: name },
+          image: `fedstack-${name}:local`,
+          pull: undefined,
+        });
+      }
+      // What else runs comes from a registry.
       for (const [name, entry] of Object.entries(compose.services)) {
-        if (entry.image === IMAGE && entry.build === undefined) expect({ name, pull: entry.pull_policy }).toEqual({ name, pull: 'never' });
+        if (entry.build === undefined)
+          expect({ name, image: entry.image }).toEqual({ name, image: expect.stringMatching(/^(postgres|nginx|prom\/prometheus|grafana\/grafana):/) });
       }
     });
 
@@ -500,44 +518,7 @@ describe('docker-compose.yml', () => {
   });
 });
 
-interface Instruction {
-  keyword: string;
-  /** The arguments as one line: continuation lines joined, flags included. */
-  args: string;
-  /** For COPY: --from's value, the sources and the destination. */
-  copy?: { from?: string; sources: string[]; destination: string };
-}
-
-interface Stage {
-  image: string;
-  name?: string;
-  instructions: Instruction[];
-}
-
-/** The Dockerfile's stages and their instructions, parsed by dockerfile-ast (the parser of VS Code's Docker support). */
-function parseDockerfile(text: string): Stage[] {
-  const stages: Stage[] = [];
-  for (const instruction of DockerfileParser.parse(text).getInstructions()) {
-    if (instruction instanceof From) {
-      const name = instruction.getBuildStage();
-      stages.push({ image: instruction.getImage() ?? '', ...(name ? { name } : {}), instructions: [] });
-      continue;
-    }
-    const stage = stages[stages.length - 1];
-    if (!stage) throw new Error(`Dockerfile: ${instruction.getKeyword()} before the first FROM`);
-    const words = instruction.getArguments().map((argument) => argument.getValue());
-    const flags = instruction instanceof Copy ? instruction.getFlags().map((flag) => `--${flag.getName()}=${flag.getValue() ?? ''}`) : [];
-    const from = instruction instanceof Copy ? instruction.getFromFlag()?.getValue() : undefined;
-    stage.instructions.push({
-      keyword: instruction.getKeyword(),
-      args: [...flags, ...words].join(' '),
-      ...(instruction instanceof Copy ? { copy: { ...(from ? { from } : {}), sources: words.slice(0, -1), destination: words[words.length - 1] ?? '' } } : {}),
-    });
-  }
-  return stages;
-}
-
-/** The projects tsconfig.dist.json builds (what the image builds). */
+/** The projects tsconfig.dist.json builds (what the images' build stage builds). */
 function distReferences(): string[] {
   const { config } = ts.readConfigFile(path.join(ROOT, 'tsconfig.dist.json'), (file) => ts.sys.readFile(file)) as {
     config: { references: { path: string }[] };
@@ -549,65 +530,17 @@ function distReferences(): string[] {
 const dockerIgnore = ignore().add(read('.dockerignore').split('\n'));
 const dockerIgnored = (file: string): boolean => dockerIgnore.ignores(file);
 
-describe('Dockerfile', () => {
-  const stages = parseDockerfile(read('Dockerfile'));
-  const final = stages[stages.length - 1] as Stage;
-  const lastOf = (stage: Stage, keyword: string) => stage.instructions.filter((entry) => entry.keyword === keyword).pop()?.args;
+describe('the images compose runs', () => {
+  // The Dockerfile's own checks are in images.test.ts; these are the ones that hold it to this file.
+  const runsOf = (target: string) => instructionsOf(stages, target).flatMap(({ keyword, args }) => (keyword === 'RUN' ? [args] : []));
 
-  test('builds on node 24 in one stage and runs on node 24 in another', () => {
-    expect(stages.map(({ image }) => image)).toEqual(['node:24-bookworm-slim', 'node:24-bookworm-slim']);
-    expect(stages[0]?.name).toBe('build');
-  });
-
-  test('every COPY source is in the repository and in the build context; --from names an earlier stage', () => {
-    stages.forEach((stage, index) => {
-      for (const { copy } of stage.instructions) {
-        if (!copy) continue;
-        if (copy.from) {
-          expect(stages.slice(0, index).map(({ name }) => name)).toContain(copy.from);
-          continue;
-        }
-        for (const source of copy.sources) {
-          expect({ source, exists: existsSync(path.join(ROOT, source)), ignored: dockerIgnored(source) }).toEqual({ source, exists: true, ignored: false });
-        }
-      }
-    });
-  });
-
-  test('every workspace manifest is copied before npm ci, so that the install layer caches', () => {
-    const build = stages[0] as Stage;
-    const install = build.instructions.findIndex(({ keyword, args }) => keyword === 'RUN' && args.startsWith('npm ci'));
-    expect(install).toBeGreaterThan(0);
-    const copied = build.instructions.slice(0, install).flatMap(({ copy }) => {
-      const { sources, destination } = copy ?? { sources: [], destination: '' };
-      return sources.map((source) => path.posix.join(destination === './' ? '' : destination, path.posix.basename(source)));
-    });
-    const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
-    expect(copied.sort()).toEqual(['package-lock.json', 'package.json', ...workspaces.map((workspace) => `${workspace}/package.json`)].sort());
-    expect(build.instructions.slice(install + 1).map(({ keyword, args }) => `${keyword} ${args}`)).toEqual(
-      expect.arrayContaining(['COPY . .', expect.stringMatching(/^RUN npm run build:dist && npm prune --omit=dev\b/)]),
-    );
-  });
-
-  test('the build stage installs without install scripts and compiles nothing', () => {
-    const build = stages[0] as Stage;
-    const runs = build.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
-    expect(runs).toContainEqual(expect.stringMatching(/^npm ci --ignore-scripts\b/));
-    expect(runs.join('\n')).not.toMatch(/apt-get|node-gyp|npm rebuild/);
-  });
-
-  test('the final stage runs as node, in production mode, from /app where the compose commands resolve', () => {
-    expect(lastOf(final, 'USER')).toBe('node');
-    expect(lastOf(final, 'ENV')).toBe('NODE_ENV=production');
-    expect(lastOf(final, 'WORKDIR')).toBe('/app');
-    expect(final.instructions.flatMap(({ copy }) => (copy ? [copy] : []))).toEqual([{ from: 'build', sources: ['/app'], destination: '/app' }]);
-  });
-
-  test("the final stage gives node the key volumes' mount points, whose ownership Docker copies to a new volume", () => {
-    const runs = final.instructions.filter(({ keyword }) => keyword === 'RUN').map(({ args }) => args);
+  test("give node the key volumes' mount points, whose ownership Docker copies to a new volume", () => {
     const targets = mountsOf('keys').map(({ target }) => target);
-    expect(runs).toContain(`mkdir -p ${targets.join(' ')} && chown -R node:node /keys`);
-    for (const name of SERVERS) expect(mountsOf(name).map(({ target }) => target)).toEqual(['/keys']);
+    expect(runsOf(targetOf('keys'))).toContain(`mkdir -p ${targets.join(' ')} && chown -R node:node /keys`);
+    for (const name of SERVERS) {
+      expect(mountsOf(name).map(({ target }) => target)).toEqual(['/keys']);
+      expect({ name, runs: runsOf(targetOf(name)) }).toEqual({ name, runs: expect.arrayContaining(['mkdir -p /keys && chown node:node /keys']) });
+    }
   });
 });
 
