@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SERVICES } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
+import { parseDockerfile, processImages } from './dockerfile';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
 
@@ -31,6 +32,8 @@ interface EnvVar {
 }
 interface Container {
   name: string;
+  image?: string;
+  command?: string[];
   env?: EnvVar[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   volumeMounts?: { name: string; mountPath: string }[];
@@ -138,6 +141,21 @@ describe('Kubernetes manifests', () => {
         expect((named('PodDisruptionBudget', name).spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).toEqual(
           (deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
         );
+      }
+    });
+
+    it("runs every process from its own image, its Dockerfile target's, which holds the file it runs", () => {
+      const images = processImages(parseDockerfile(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')));
+      const workloads = [...ofKind('Deployment'), ...ofKind('Job')];
+      expect(workloads.map((workload) => podSpecOf(workload).containers.map(({ name }) => name)).sort()).toEqual(
+        [...SERVICES, 'gateway', 'migrate'].sort().map((name) => [name]),
+      );
+      for (const workload of workloads) {
+        const { name, image, command = [] } = podSpecOf(workload).containers[0] as Container;
+        // The overlay's `images:` names the registry's copy of each.
+        expect({ name, image }).toEqual({ name, image: `registry.example.com/fedstack-${name}:0.1.0` });
+        const [program, file = ''] = command;
+        expect({ name, program, holds: images.get(name)?.built.some((dist) => file.startsWith(`${dist}/`)) }).toEqual({ name, program: 'node', holds: true });
       }
     });
 
