@@ -60,6 +60,14 @@ describe('npm start, when a process dies and when Ctrl-C stops it', () => {
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 
+  it("runs each process with its Node options (the subgraphs' young-generation size), which bound its memory", () => {
+    for (const { entry, nodeOptions } of STACK) {
+      const child = childrenOf(pid()).find(({ command }) => command.includes(entry));
+      expect({ entry, command: child?.command.trim().split(' ').slice(1) }).toEqual({ entry, command: [...nodeOptions, expect.stringContaining(entry)] });
+    }
+    expect(STACK.find(({ name }) => name === 'auth')?.nodeOptions).toEqual(['--max-semi-space-size=4']);
+  });
+
   it('starts a service killed with kill -9 again, saying why, and the stack answers as before', async () => {
     const payments = childrenOf(pid()).find(({ command }) => command.includes('subgraphs/payments/dist/main.js'));
     process.kill(payments?.pid as number, 'SIGKILL');

@@ -112,7 +112,8 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
     };
     const start = async (node: NodeFor, root?: string, extra: NodeJS.ProcessEnv = {}) => {
       for (const target of processes) {
-        const planned = root ? { ...target, entry: path.join(root, target.entry) } : target;
+        // Another checkout (the baseline) runs as it ran then, without today's Node options.
+        const planned = root ? { ...target, entry: path.join(root, target.entry), nodeOptions: [] } : target;
         const child = startProcess(
           planned,
           { ...env, ...extra, ...(target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] }) },

@@ -1,15 +1,24 @@
 /**
+ * The V8 options each subgraph runs with, wherever it runs (npm start, the benchmark, the images). A
+ * 4 MB young-generation semispace: left to itself, V8 grows it to 16 MB and more under load, and that
+ * was most of a subgraph's peak memory (auth 305 MB under the benchmark's mix, 190 MB with this; see
+ * docs/performance.md).
+ */
+export const SUBGRAPH_NODE_OPTIONS = ['--max-semi-space-size=4'] as const;
+
+/**
  * The stack's processes: the one place in the code that names them, their default ports and entry
  * points. The launcher, the configurations and the settings table follow it; the compose files,
  * supergraph.yaml, the docs, the Prisma CLI's launcher and the test projects are checked against it
  * (tools/src/stack.test.ts).
  */
 export const STACK = [
-  { name: 'auth', port: 4001, entry: 'subgraphs/auth/dist/main.js', subgraph: true },
-  { name: 'profile', port: 4002, entry: 'subgraphs/profile/dist/main.js', subgraph: true },
-  { name: 'payments', port: 4003, entry: 'subgraphs/payments/dist/main.js', subgraph: true },
-  { name: 'admin', port: 4004, entry: 'subgraphs/admin/dist/main.js', subgraph: true },
-  { name: 'gateway', port: 4000, entry: 'gateway/dist/main.js', subgraph: false },
+  { name: 'auth', port: 4001, entry: 'subgraphs/auth/dist/main.js', subgraph: true, nodeOptions: SUBGRAPH_NODE_OPTIONS },
+  { name: 'profile', port: 4002, entry: 'subgraphs/profile/dist/main.js', subgraph: true, nodeOptions: SUBGRAPH_NODE_OPTIONS },
+  { name: 'payments', port: 4003, entry: 'subgraphs/payments/dist/main.js', subgraph: true, nodeOptions: SUBGRAPH_NODE_OPTIONS },
+  { name: 'admin', port: 4004, entry: 'subgraphs/admin/dist/main.js', subgraph: true, nodeOptions: SUBGRAPH_NODE_OPTIONS },
+  // The gateway sizes its workers' heaps itself (gateway/src/main.ts); a lone gateway is one of them.
+  { name: 'gateway', port: 4000, entry: 'gateway/dist/main.js', subgraph: false, nodeOptions: [] },
 ] as const;
 
 export type StackProcessName = (typeof STACK)[number]['name'];

@@ -38,6 +38,8 @@ export const LAUNCHER_READS = {
 export interface PlannedProcess {
   name: StackProcessName;
   entry: string;
+  /** Node's options for it (its heap sizing), before the entry point. */
+  nodeOptions: readonly string[];
   port: number;
   /** The variable that sets the port, named in errors. */
   portVariable: string;
@@ -45,12 +47,12 @@ export interface PlannedProcess {
 
 /** Each process with the port its `<NAME>_PORT` variable gives, or its default. */
 export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
-  return STACK.map(({ name, entry }) => {
+  return STACK.map(({ name, entry, nodeOptions }) => {
     const variable = portVariable(name);
     const port = readSettings(env, portSetting(name))[variable];
     // The launcher wires the processes to each other by port, so it cannot let the system choose one.
     if (port === 0) throw new ConfigError(`${variable} cannot be 0 under npm start: the other processes must know where ${name} listens`);
-    return { name, entry, portVariable: variable, port };
+    return { name, entry, nodeOptions, portVariable: variable, port };
   });
 }
 
@@ -89,7 +91,7 @@ export function startProcess(
   detached = false,
 ): ChildProcess {
   const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
-  return spawn(node, [path.resolve(REPOSITORY_ROOT, target.entry)], {
+  return spawn(node, [...target.nodeOptions, path.resolve(REPOSITORY_ROOT, target.entry)], {
     env: { ...env, ...trust, [target.portVariable]: String(target.port) },
     stdio,
     detached,
