@@ -1,4 +1,4 @@
-// A process's descendants and its peak resident memory, from /proc.
+// A process's descendants and their resident memory, idle and at peak, from /proc.
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** The process and all its descendants (a cluster primary and its workers), from /proc. */
@@ -19,12 +19,34 @@ export function processTree(root: number): number[] {
   return tree;
 }
 
-/** Peak resident memory of one process in MB (the kernel's high-water mark, VmHWM). */
-export function peakRssMb(pid: number): number {
+function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : Number.NaN;
   } catch {
     return Number.NaN;
   }
+}
+
+/** Resident memory of a process tree in MB, now (VmRSS) or at its peak so far (the kernel's high-water mark, VmHWM): its largest process and the sum of all. */
+export function treeRssMb(root: number, when: 'now' | 'peak'): { largest: number; total: number } {
+  const figures = processTree(root)
+    .map((pid) => statusMb(pid, when === 'now' ? 'VmRSS' : 'VmHWM'))
+    .filter((mb) => !Number.isNaN(mb));
+  return { largest: Math.max(...figures), total: figures.reduce((sum, mb) => sum + mb, 0) };
+}
+
+/** One process (with its workers) on one runtime: resident memory idle after its start and at its peak over the rows run on it, in MB. */
+export interface MemoryFigure {
+  process: string;
+  runtime: string;
+  /** Its largest process (a gateway worker, say) and all its processes together. */
+  idle: { largest: number; total: number };
+  peak: { largest: number; total: number };
+}
+
+/** Records each named process's idle memory now; `peak()` then reads the high-water marks and answers the figures. */
+export function memoryOf(processes: { name: string; pid: number }[], runtime: string): { peak(): MemoryFigure[] } {
+  const idle = processes.map(({ name, pid }) => ({ name, pid, idle: treeRssMb(pid, 'now') }));
+  return { peak: () => idle.map(({ name, pid, idle: now }) => ({ process: name, runtime, idle: now, peak: treeRssMb(pid, 'peak') })) };
 }

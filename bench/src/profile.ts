@@ -8,7 +8,7 @@ import { REPOSITORY_ROOT, SERVICES, readSettings, runMain } from '@fedstack/runt
 import { ownerUrlFor } from '@fedstack/shared-db';
 import { cpuSample, postgresProcesses, treeOf } from './cpu';
 import { drive } from './load';
-import { peakRssMb, processTree } from './memory';
+import { treeRssMb } from './memory';
 import { MIX, requests } from './mix';
 import { summariseCpuProfile, summariseHeapProfile, type Share } from './profiles';
 import { BENCH_SETTINGS } from './settings';
@@ -86,9 +86,7 @@ async function main(): Promise<void> {
     const cpu = sample();
     const [after] = await queryAt<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
     const measured = statements ? await queryAt<Statement>(database, STATEMENTS) : [];
-    const rss = Object.fromEntries(
-      ['gateway', ...SERVICES].map((name) => [name, Math.max(...processTree(stack.children.get(name)?.pid as number).map(peakRssMb))]),
-    );
+    const rss = Object.fromEntries(['gateway', ...SERVICES].map((name) => [name, treeRssMb(stack.children.get(name)?.pid as number, 'peak').largest]));
     await stack.stop();
 
     const perRequest = (value: number) => value / Math.max(load.requests, 1);

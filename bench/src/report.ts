@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { DatabaseLayout } from '@fedstack/shared-db';
 import type { LoadResult } from './load';
+import type { MemoryFigure } from './memory';
 import type { Scale } from './seed-scale';
 import type { SubscriptionRow } from './subscriptions';
 import { subscriptionTable } from './subscriptions-report';
@@ -19,7 +20,8 @@ export interface Row {
 export interface LayoutResult {
   layout: DatabaseLayout;
   rows: Row[];
-  memory: { process: string; peakRssMb: number }[];
+  /** Our processes on each runtime, and the peers', idle and at peak. */
+  memory: MemoryFigure[];
   payments: { acknowledged: number; distinctAcknowledged: number; stored: number };
   /** The subscriptions section's rows (the first layout only). */
   subscriptions: SubscriptionRow[];
@@ -72,8 +74,6 @@ export function targets(layout: LayoutResult, baseline: string | undefined, ours
   const tail = ours.result.p99 / ours.result.p50;
   const errors = layout.rows.reduce((sum, entry) => sum + entry.result.errors, 0);
   const subgraphCpu = Math.max(...['auth', 'profile', 'payments', 'admin'].map((name) => cpu[name] ?? Number.NaN));
-  const rss = (name: string) => layout.memory.find((entry) => entry.process === name)?.peakRssMb ?? Number.NaN;
-  const subgraphRss = Math.max(...['auth', 'profile', 'payments', 'admin'].map(rss));
   const { acknowledged, distinctAcknowledged, stored } = layout.payments;
   const overBaseline = baseline ? ratio(ours, row(layout, MIX_LOAD, baseline, oursRuntime)) : Number.NaN;
   return [
@@ -84,8 +84,7 @@ export function targets(layout: LayoutResult, baseline: string | undefined, ours
     { name: 'mix: PostgreSQL CPU ms per request', value: (cpu.postgres ?? Number.NaN).toFixed(2), goal: '≤ 1.0', met: (cpu.postgres ?? Infinity) <= 1 },
     { name: 'mix: busiest subgraph CPU ms per request', value: subgraphCpu.toFixed(2), goal: '≤ 0.5', met: subgraphCpu <= 0.5 },
     { name: 'mix: gateway CPU ms per request', value: (cpu.gateway ?? Number.NaN).toFixed(2), goal: '≤ 0.8', met: (cpu.gateway ?? Infinity) <= 0.8 },
-    { name: 'peak RSS, largest subgraph (MB)', value: subgraphRss.toFixed(0), goal: '≤ 150', met: subgraphRss <= 150 },
-    { name: 'peak RSS, our gateway worker (MB)', value: rss('gateway').toFixed(0), goal: '≤ 150', met: rss('gateway') <= 150 },
+    ...memoryTargets(layout.memory),
     { name: 'mix: p99 ÷ p50', value: `${tail.toFixed(2)}×`, goal: '≤ 2×', met: tail <= 2 },
     { name: 'errors in every row', value: String(errors), goal: '0', met: errors === 0 },
     {
@@ -94,6 +93,47 @@ export function targets(layout: LayoutResult, baseline: string | undefined, ours
       goal: 'all, once',
       met: stored === acknowledged && distinctAcknowledged === acknowledged,
     },
+  ];
+}
+
+/** Our processes' figures on one runtime: those named in the stack (not the peers'). */
+function ourMemory(memory: MemoryFigure[], runtime: string): MemoryFigure[] {
+  return memory.filter((entry) => entry.runtime === runtime && OUR_PROCESSES.includes(entry.process));
+}
+const OUR_PROCESSES = ['gateway', 'auth', 'profile', 'payments', 'admin'];
+const largest = (figures: MemoryFigure[], when: 'idle' | 'peak') => {
+  const top = [...figures].sort((a, b) => b[when].largest - a[when].largest)[0];
+  return top ? { mb: top[when].largest, process: top.process } : { mb: Number.NaN, process: '?' };
+};
+
+/** Issue 25's memory targets, for each runtime our stack ran on: every process at most 150 MB at peak, 90 MB idle. */
+function memoryTargets(memory: MemoryFigure[]): Target[] {
+  const runtimes = [...new Set(memory.filter((entry) => OUR_PROCESSES.includes(entry.process)).map((entry) => entry.runtime))];
+  return runtimes.flatMap((runtime) => {
+    const ours = ourMemory(memory, runtime);
+    const peak = largest(ours, 'peak');
+    const idle = largest(ours, 'idle');
+    return [
+      { name: `peak RSS, largest process of ours (${runtime}, MB)`, value: `${peak.mb.toFixed(0)} (${peak.process})`, goal: '≤ 150', met: peak.mb <= 150 },
+      { name: `idle RSS, largest process of ours (${runtime}, MB)`, value: `${idle.mb.toFixed(0)} (${idle.process})`, goal: '≤ 90', met: idle.mb <= 90 },
+    ];
+  });
+}
+
+/** The memory table: each process on each runtime, idle and at peak, its largest process and all of them; and our stack's sum per runtime. */
+function memoryTable(memory: MemoryFigure[]): string[] {
+  const cells = (figure: MemoryFigure['idle']) => `${figure.largest.toFixed(0)} | ${figure.total.toFixed(0)}`;
+  const sums = [...new Set(memory.map((entry) => entry.runtime))].flatMap((runtime) => {
+    const ours = ourMemory(memory, runtime);
+    if (ours.length === 0) return [];
+    const total = (when: 'idle' | 'peak') => ours.reduce((sum, entry) => sum + entry[when].total, 0).toFixed(0);
+    return [`| **all of ours** | ${runtime} | | ${total('idle')} | | ${total('peak')} |`];
+  });
+  return [
+    '| process | runtime | idle RSS MB (largest process) | idle RSS MB (all its processes) | peak RSS MB (largest process) | peak RSS MB (all its processes) |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+    ...memory.map((entry) => `| ${entry.process} | ${entry.runtime} | ${cells(entry.idle)} | ${cells(entry.peak)} |`),
+    ...sums,
   ];
 }
 
@@ -164,8 +204,12 @@ export function writeReport(file: string, input: ReportInput): void {
   );
   for (const layout of input.layouts) {
     lines.push(`## ${layout.layout} layout`, '', ...targetTable(targets(layout, input.baseline, input.oursRuntime)), '', ...rowTable(layout.rows, GROUPS));
-    lines.push('', '| process | peak RSS (MB, largest of its processes) |', '| --- | ---: |');
-    for (const entry of layout.memory) lines.push(`| ${entry.process} | ${entry.peakRssMb.toFixed(0)} |`);
+    lines.push(
+      '',
+      'Memory: resident set (RSS) of each process after its start (idle) and at its peak over the rows run on that runtime; a gateway is its primary and workers.',
+      '',
+      ...memoryTable(layout.memory),
+    );
     lines.push('', `Payments: ${layout.payments.acknowledged} acknowledged, ${layout.payments.stored} found in the database.`, '');
     lines.push(...subscriptionTable(layout.subscriptions).map((line) => line.replace(/^## /, '### ')));
   }

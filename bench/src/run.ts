@@ -14,7 +14,7 @@ import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { cpuSample, postgresProcesses, treeOf, type CpuGroup } from './cpu';
 import { drive, median, type LoadRequest, type LoadResult, type LoadTarget } from './load';
-import { peakRssMb, processTree } from './memory';
+import { memoryOf, type MemoryFigure } from './memory';
 import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type Tokens } from './mix';
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, writeReport, type Row } from './report';
@@ -24,6 +24,8 @@ import { queryAt } from '@fedstack/shared-db/testing';
 import { HOST, SCALE, SUPERGRAPH, USERS, startBenchStack, writeSupergraph } from './stack';
 
 type Baseline = ReturnType<typeof prepareBaseline>;
+/** A moment for a process just started to finish its start-up work before its idle memory is read. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 2000));
 const baselineVia = (baseline: Baseline) => `baseline (${baseline.commit})`;
 
 function settings() {
@@ -97,11 +99,16 @@ async function measure(label: string, systems: System[], next: () => () => LoadR
 async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Baseline | undefined) {
   const stack = await startBenchStack(layout, { workers: options.workers, extraPorts: HIVE_VARIANTS.map((_, index) => `hive${index}`), node: NODE_22 });
   const { children, ports, tokens } = stack;
+  /** Our processes as they run now, for their memory. */
+  const ourProcesses = () => stack.processes.map(({ name }) => ({ name, pid: children.get(name)?.pid as number }));
   try {
     // Hive Gateway on the same supergraph and subgraphs, the same worker count, on Node 24.
     const node22 = nodeVersion(NODE_22);
     const node24 = nodeVersion(NODE_24);
+    await settle();
+    const oursOn22 = memoryOf(ourProcesses(), node22);
     const peers: System[] = [];
+    const peerMemory: ReturnType<typeof memoryOf>[] = [];
     for (const [index, variant] of HIVE_VARIANTS.entries()) {
       const port = ports[`hive${index}`] as number;
       const hive = await startHive({
@@ -113,6 +120,8 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
         args: variant.args,
       });
       children.set(`hive${index}`, hive);
+      await settle();
+      peerMemory.push(memoryOf([{ name: variant.via, pid: hive.pid as number }], node24));
       peers.push({ via: variant.via, runtime: node24, url: `http://${HOST}:${port}/graphql`, cpu: [treeOf('gateway', hive.pid as number), ...subgraphCpu()] });
     }
     function subgraphCpu(): CpuGroup[] {
@@ -146,14 +155,14 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
       )),
     );
 
-    const memory = [...stack.processes.map((target) => target.name), ...HIVE_VARIANTS.map((_, index) => `hive${index}`)].map((name) => ({
-      process: name.startsWith('hive') ? (HIVE_VARIANTS[Number(name.slice(4))]?.via ?? name) : name,
-      peakRssMb: Math.max(...processTree(children.get(name)?.pid as number).map(peakRssMb)),
-    }));
+    const memory: MemoryFigure[] = [...oursOn22.peak(), ...peerMemory.flatMap((peer) => peer.peak())];
 
     await stack.stop();
     await stack.start(NODE_24);
+    await settle();
+    const oursOn24 = memoryOf(ourProcesses(), node24);
     rows.push(...(await measure(MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
+    memory.push(...oursOn24.peak());
     // Subscriptions, on the first layout only (they do not read across services' databases), on Node 24.
     const subscriptions =
       layout === options.layouts[0]
