@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { hashPassword, passwordNeedsRehash, verifyPassword } from './passwords';
 
 describe('password storage', () => {
@@ -14,5 +16,23 @@ describe('password storage', () => {
     expect(passwordNeedsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdA$aGFzaA')).toBe(true);
     expect(passwordNeedsRehash('$argon2i$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA')).toBe(true);
     expect(passwordNeedsRehash('$2b$12$abcdefghijklmnopqrstuv')).toBe(true);
+  });
+});
+
+describe('hashing memory', () => {
+  it('is given back after a burst of hashes (argon2 otherwise keeps 19 MiB per thread pool thread for good)', () => {
+    // In a process of its own (the build's module, as the services run it): what counts is the memory the
+    // operating system sees, after hashes in every thread of the pool.
+    const script = `
+      const { hashPassword } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'passwords.js'))});
+      const rss = () => process.memoryUsage().rss / 1048576;
+      (async () => {
+        await hashPassword('warm-up password');
+        const before = rss();
+        await Promise.all(Array.from({ length: 8 }, (_, index) => hashPassword('burst password ' + index)));
+        process.stdout.write(JSON.stringify({ grewMb: rss() - before }));
+      })();`;
+    const { grewMb } = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { grewMb: number };
+    expect(grewMb).toBeLessThan(30);
   });
 });

@@ -1,23 +1,42 @@
 // How passwords are stored in auth.password_credentials: argon2id at OWASP's minimum
 // (19 MiB, 2 iterations, 1 lane), as a PHC string that carries its own parameters and salt.
 // @node-rs/argon2 ships prebuilt binaries per platform, so nothing is compiled at install time.
-import { Algorithm, hash, verify } from '@node-rs/argon2';
+import type * as Argon2 from '@node-rs/argon2';
+
+let argon2: typeof Argon2 | undefined;
+
+/**
+ * @node-rs/argon2, loaded on the first hash (only auth and the seed hash passwords). Its allocator
+ * (mimalloc, built in) keeps what a hash frees in the thread that hashed, and the thread pool's idle
+ * threads never give it back: 19 MiB per hash and thread, about 150 MB of auth's memory for good after a
+ * burst of logins. Purging at once (MIMALLOC_PURGE_DELAY=0, read when the module loads; an operator's own
+ * value wins) gives it back, for about 8 ms more CPU per hash (docs/performance.md).
+ */
+function loadArgon2(): typeof Argon2 {
+  if (!argon2) {
+    process.env.MIMALLOC_PURGE_DELAY ??= '0';
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand, see above
+    argon2 = require('@node-rs/argon2') as typeof Argon2;
+  }
+  return argon2;
+}
 
 export const PASSWORD_HASH_OPTIONS = {
-  algorithm: Algorithm.Argon2id,
+  // Algorithm.Argon2id: the enum's value, which a type-only import cannot name without loading the module.
+  algorithm: 2 satisfies Argon2.Algorithm.Argon2id,
   memoryCost: 19 * 1024,
   timeCost: 2,
   parallelism: 1,
 } as const;
 
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, PASSWORD_HASH_OPTIONS);
+  return loadArgon2().hash(password, PASSWORD_HASH_OPTIONS);
 }
 
 /** False for a wrong password and for a hash that cannot be parsed; never throws for either. */
 export async function verifyPassword(storedHash: string, password: string): Promise<boolean> {
   try {
-    return await verify(storedHash, password);
+    return await loadArgon2().verify(storedHash, password);
   } catch {
     return false;
   }
