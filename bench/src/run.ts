@@ -12,8 +12,8 @@ import { REPOSITORY_ROOT, SERVICES, freePort, readSettings, runMain } from '@fed
 import { ownerUrlFor, type DatabaseLayout } from '@fedstack/shared-db';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
-import { cpuSample, postgresProcesses, treeOf, type CpuGroup } from './cpu';
-import { drive, median, type LoadRequest, type LoadResult, type LoadTarget } from './load';
+import { postgresProcesses, treeOf, type CpuGroup } from './cpu';
+import { measure, type System } from './measure';
 import { memoryOf, type MemoryFigure } from './memory';
 import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type Tokens } from './mix';
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
@@ -46,51 +46,6 @@ function settings() {
   };
 }
 type Settings = ReturnType<typeof settings>;
-
-/** A gateway or stack being measured: where to send requests, and which processes to count. */
-interface System {
-  via: string;
-  runtime: string;
-  url: string;
-  cpu: CpuGroup[];
-}
-
-/**
- * Measures one load on each system: a warm-up each, then rounds in which the systems take turns, so that
- * a noisy moment hits all alike. CPU per request comes from /proc for every process involved.
- */
-async function measure(label: string, systems: System[], next: () => () => LoadRequest, options: Settings, onAnswer?: (body: string) => void): Promise<Row[]> {
-  console.log(`${label}: warming up…`);
-  const targets: LoadTarget[] = systems.map((system) => ({ via: system.via, url: system.url, next: next(), ...(onAnswer ? { onAnswer } : {}) }));
-  for (const target of targets) await drive(target, options.warmupSeconds, options.connections);
-  const results = systems.map(() => ({ load: [] as LoadResult[], cpuMs: [] as Record<string, number>[] }));
-  for (let round = 0; round < options.rounds; round += 1) {
-    for (const [index, system] of systems.entries()) {
-      const sample = cpuSample(system.cpu);
-      const load = await drive(targets[index] as LoadTarget, options.roundSeconds, options.connections);
-      const used = sample();
-      results[index]?.load.push(load);
-      results[index]?.cpuMs.push(Object.fromEntries(Object.entries(used).map(([name, ms]) => [name, ms / Math.max(load.requests, 1)])));
-    }
-  }
-  return systems.map((system, index) => {
-    const entry = results[index] ?? { load: [], cpuMs: [] };
-    const result = median(entry.load);
-    const cpuPerRequest = Object.fromEntries(
-      system.cpu.map((group) => {
-        const values = entry.cpuMs.map((round) => round[group.name] ?? 0).sort((a, b) => a - b);
-        return [group.name, values[Math.floor(values.length / 2)] ?? Number.NaN];
-      }),
-    );
-    console.log(
-      `  ${`${system.via} (${system.runtime})`.padEnd(50)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  errors ${result.errors}  ` +
-        Object.entries(cpuPerRequest)
-          .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
-          .join(' · '),
-    );
-    return { load: label, via: system.via, runtime: system.runtime, result, cpuPerRequest };
-  });
-}
 
 /**
  * Runs every row on one database layout: our stack on Node 22 and on Node 24, both Hive variants and the
