@@ -82,7 +82,7 @@ COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/auth/dist subgraphs/auth/dist
 COPY subgraphs/auth/schema.graphql subgraphs/auth/
 COPY shared-db/prisma/auth/migrations shared-db/prisma/auth/migrations/
-CMD ["node", "subgraphs/auth/dist/main.js"]
+CMD ["node", "--max-semi-space-size=4", "subgraphs/auth/dist/main.js"]
 
 FROM server AS profile
 COPY --from=profile-modules /app /app
@@ -92,7 +92,7 @@ COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/profile/dist subgraphs/profile/dist
 COPY subgraphs/profile/schema.graphql subgraphs/profile/
 COPY shared-db/prisma/profile/migrations shared-db/prisma/profile/migrations/
-CMD ["node", "subgraphs/profile/dist/main.js"]
+CMD ["node", "--max-semi-space-size=4", "subgraphs/profile/dist/main.js"]
 
 FROM server AS payments
 COPY --from=payments-modules /app /app
@@ -102,7 +102,7 @@ COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/payments/dist subgraphs/payments/dist
 COPY subgraphs/payments/schema.graphql subgraphs/payments/
 COPY shared-db/prisma/payments/migrations shared-db/prisma/payments/migrations/
-CMD ["node", "subgraphs/payments/dist/main.js"]
+CMD ["node", "--max-semi-space-size=4", "subgraphs/payments/dist/main.js"]
 
 FROM server AS admin
 COPY --from=admin-modules /app /app
@@ -112,7 +112,7 @@ COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/admin/dist subgraphs/admin/dist
 COPY subgraphs/admin/schema.graphql subgraphs/admin/
 COPY shared-db/prisma/admin/migrations shared-db/prisma/admin/migrations/
-CMD ["node", "subgraphs/admin/dist/main.js"]
+CMD ["node", "--max-semi-space-size=4", "subgraphs/admin/dist/main.js"]
 
 # Prisma's CLI runs on every service's schema and migrations through shared-db/scripts/, with
 # prisma.config.ts and the workarounds it loads. Roles, migrations and grants by default; compose asks

@@ -11,7 +11,7 @@ import ts from 'typescript';
 import { parse } from 'yaml';
 import { allServiceConnections, ownerUrlFor, serviceConnection } from '@fedstack/shared-db';
 import { loadServiceConfig } from '@fedstack/service-kit';
-import { instructionsOf, parseDockerfile, processImages } from './dockerfile';
+import { instructionsOf, nodeCommand, nodeOptionsOf, parseDockerfile, processImages } from './dockerfile';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
 import { resolveSigningKey } from '../subgraphs/auth/src/domain/signing';
@@ -224,8 +224,9 @@ describe('docker-compose.yml', () => {
     const shipped = distReferences();
 
     test.each(builtServices)('%s runs a file that `npm run build:dist` compiles from a source in the repository, and its image holds', (name) => {
-      const [program, file = '', ...args] = service(name).command ?? [];
+      const { program, options, file, args } = nodeCommand(service(name).command ?? []);
       expect(program).toBe('node');
+      expect({ name, options }).toEqual({ name, options: nodeOptionsOf(name) });
       expect(file).toMatch(/^[\w-]+(\/[\w-]+)*\/dist\/[\w/-]+\.js$/);
       const packageDir = file.slice(0, file.indexOf('/dist/'));
       // The image builds tsconfig.dist.json: a package it does not reference has no dist/ there.

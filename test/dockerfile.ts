@@ -2,6 +2,7 @@
 // run): its stages and instructions, and for each image it makes, the workspace it installs, what it
 // copies and the command it runs.
 import { Cmd, Copy, DockerfileParser, From } from 'dockerfile-ast';
+import { STACK } from '@fedstack/runtime';
 
 export interface Instruction {
   keyword: string;
@@ -100,4 +101,21 @@ export function processImages(stages: readonly Stage[]): Map<string, ProcessImag
     });
   }
   return images;
+}
+
+/**
+ * A `node` command as the container files write it: `node [Node's options] <file> [arguments]`, with
+ * the options a process of the stack must run with (STACK's nodeOptions) or none for the jobs.
+ */
+export function nodeCommand(command: readonly string[]): { program: string; options: string[]; file: string; args: string[] } {
+  const [program = '', ...rest] = command;
+  const first = rest.findIndex((part) => !part.startsWith('--'));
+  const options = first === -1 ? rest : rest.slice(0, first);
+  const [file = '', ...args] = rest.slice(options.length);
+  return { program, options, file, args };
+}
+
+/** The Node options a container must give `name`: its STACK entry's, or none for a job. */
+export function nodeOptionsOf(name: string): string[] {
+  return [...(STACK.find((entry) => entry.name === name)?.nodeOptions ?? [])];
 }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import ignore from '@balena/dockerignore';
 import ts from 'typescript';
-import { parseDockerfile, processImages, type ProcessImage } from './dockerfile';
+import { nodeCommand, nodeOptionsOf, parseDockerfile, processImages, type ProcessImage } from './dockerfile';
 
 // One image per process: what each holds, checked without a Docker engine. The Dockerfile says which
 // workspace's production dependencies each image installs and what else it copies; npm says what that
@@ -222,8 +222,9 @@ describe('the Dockerfile', () => {
     expect(last('USER')).toBe('node');
     expect(last('ENV')).toBe('NODE_ENV=production');
     expect(last('WORKDIR')).toBe('/app');
-    const [program, file = ''] = command;
+    const { program, options, file } = nodeCommand(command);
     expect(program).toBe('node');
+    expect({ target, options }).toEqual({ target, options: nodeOptionsOf(target) });
     expect(built.some((dist) => file.startsWith(`${dist}/`))).toBe(true);
     expect({ file, built: existsSync(path.join(ROOT, file)) }).toEqual({ file, built: true });
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { SERVICES } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
-import { parseDockerfile, processImages } from './dockerfile';
+import { nodeCommand, nodeOptionsOf, parseDockerfile, processImages } from './dockerfile';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
 
@@ -154,8 +154,13 @@ describe('Kubernetes manifests', () => {
         const { name, image, command = [] } = podSpecOf(workload).containers[0] as Container;
         // The overlay's `images:` names the registry's copy of each.
         expect({ name, image }).toEqual({ name, image: `registry.example.com/fedstack-${name}:0.1.0` });
-        const [program, file = ''] = command;
-        expect({ name, program, holds: images.get(name)?.built.some((dist) => file.startsWith(`${dist}/`)) }).toEqual({ name, program: 'node', holds: true });
+        const { program, options, file } = nodeCommand(command);
+        expect({ name, program, options, holds: images.get(name)?.built.some((dist) => file.startsWith(`${dist}/`)) }).toEqual({
+          name,
+          program: 'node',
+          options: nodeOptionsOf(name),
+          holds: true,
+        });
       }
     });
 

@@ -52,9 +52,9 @@ describe('the stack, declared once', () => {
 
     it('runs each process from its entry point, on its port, with a healthcheck on that port', () => {
       for (const [name, service] of Object.entries(services).filter(([name]) => isProcess(name))) {
-        const { entry } = STACK.find((process) => process.name === name) as (typeof STACK)[number];
+        const { entry, nodeOptions } = STACK.find((process) => process.name === name) as (typeof STACK)[number];
         const port = DEFAULT_PORTS[name as StackProcessName];
-        if (service.command) expect({ name, command: service.command }).toEqual({ name, command: ['node', entry] });
+        if (service.command) expect({ name, command: service.command }).toEqual({ name, command: ['node', ...nodeOptions, entry] });
         const portSetting = service.environment?.[`${name.toUpperCase()}_PORT`];
         if (portSetting !== undefined) expect({ name, port: Number(portSetting) }).toEqual({ name, port });
         if (service.healthcheck) expect(service.healthcheck.test.join(' ')).toContain(`127.0.0.1:${port}/readyz`);
