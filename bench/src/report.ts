@@ -46,6 +46,8 @@ export interface ReportInput {
 export const MIX_LOAD = 'realistic mix';
 /** The same mix, each operation sent by its persisted id to a gateway that runs only listed ones. */
 export const PERSISTED_MIX_LOAD = 'realistic mix, by persisted ids (PERSISTED_DOCUMENTS=require)';
+/** The same mix with one gateway worker per core, beside the benchmark's own worker count. */
+export const workersMixLoad = (workers: number) => `realistic mix, GATEWAY_WORKERS=${workers} (one per core)`;
 export const OURS = 'our gateway';
 const HIVE = 'Hive Gateway';
 

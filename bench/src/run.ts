@@ -17,7 +17,7 @@ import { measure, type System } from './measure';
 import { memoryOf, type MemoryFigure } from './memory';
 import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type Tokens } from './mix';
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
-import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, writeReport, type Row } from './report';
+import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, workersMixLoad, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
 import { subscriptionRows } from './subscriptions';
 import { queryAt } from '@fedstack/shared-db/testing';
@@ -136,6 +136,17 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
             },
           )
         : [];
+    // The same mix with one worker per core, when that is more than the benchmark's count: what the
+    // workers cost and give on a machine whose cores the whole stack shares.
+    const perCore = os.availableParallelism();
+    if (perCore > options.workers) {
+      await stack.stop();
+      await stack.start(NODE_24, undefined, { GATEWAY_WORKERS: String(perCore) });
+      await settle();
+      const gateway = memoryOf([{ name: `gateway, ${perCore} workers`, pid: children.get('gateway')?.pid as number }], node24);
+      rows.push(...(await measure(workersMixLoad(perCore), [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
+      memory.push(...gateway.peak());
+    }
     // The same mix by persisted ids, beside the row above with full documents: what the gateway saves.
     const manifest = path.join(stack.scratch, 'persisted-query-manifest.json');
     writeFileSync(manifest, manifestOf(MIX));

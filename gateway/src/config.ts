@@ -173,7 +173,10 @@ const GATEWAY_SETTINGS = {
 
 /** Settings only the gateway's primary process reads (node:cluster). */
 export const GATEWAY_PROCESS_SETTINGS = {
-  GATEWAY_WORKERS: setting(integer(1, { max: 64 }), 'gateway processes sharing the port (one per core is best)'),
+  GATEWAY_WORKERS: setting(
+    integer(1, { max: 64 }),
+    'gateway processes sharing the port: one per core the gateway has to itself (on cores it shares with the subgraphs and PostgreSQL, one did better; docs/performance.md)',
+  ),
   /**
    * V8 otherwise lets the heap grow lazily to several times the live data under load (a profile showed
    * 290 MB peak RSS for a single worker; 175 MB with 128 MB).
