@@ -18,6 +18,12 @@ export interface EmbeddedPostgresOptions {
   detached?: boolean;
   /** Receives PostgreSQL's own log lines. */
   onLog?: (line: string) => void;
+  /** Makes the cluster when `dataDir` holds none, as the user the server runs as; initdb unless given (a replica's base backup). */
+  create?: (dataDir: string, user: { uid?: number; gid?: number }) => Promise<void>;
+  /** Server settings for this run (`-c name=value`), over those in the data directory. */
+  settings?: Record<string, string>;
+  /** What the server is, in errors: `the embedded PostgreSQL` unless given. */
+  label?: string;
 }
 
 export interface RunningPostgres {
@@ -69,16 +75,20 @@ function runningServerPort(dataDir: string): number | undefined {
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const url = ownerUrl(options.port);
+  const label = options.label ?? 'the embedded PostgreSQL';
   if (runningServerPort(options.dataDir) === options.port) return { url, pid: undefined, exited: new Promise(() => undefined), stop: async () => undefined };
   if (!(await portIsFree(options.port))) {
     throw new DatabaseUnavailableError(
-      `EMBEDDED_PG_PORT: the embedded PostgreSQL cannot listen on 127.0.0.1:${options.port}, which something else holds ` +
+      `EMBEDDED_PG_PORT: ${label} cannot listen on 127.0.0.1:${options.port}, which something else holds ` +
         '(set EMBEDDED_PG_PORT to a free port, or DATABASE_URL to use a running server)',
     );
   }
   await restoreLibrarySymlinks();
   const user = await serverUser();
-  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) await initialise(options.dataDir, OWNER, OWNER_PASSWORD, user);
+  if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
+    await (options.create ?? ((dataDir, as) => initialise(dataDir, OWNER, OWNER_PASSWORD, as)))(options.dataDir, user);
+  }
+  const settings = Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   let server: ServerProcess;
   try {
     server = await startServer({
@@ -86,13 +96,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       port: options.port,
       // pg_stat_statements loaded (not installed: a database opts in with CREATE EXTENSION), so that the
       // services' pg_statements_* metrics and `npm run bench:profile` can read it without a restart.
-      flags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'shared_preload_libraries=pg_stat_statements'],
+      flags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'shared_preload_libraries=pg_stat_statements', ...settings],
       user,
       detached: options.detached ?? false,
       onLog: options.onLog ?? (() => undefined),
     });
   } catch (error) {
-    throw new Error(`embedded PostgreSQL did not start (data in ${options.dataDir}): ${error instanceof Error ? error.message : String(error)}`, {
+    throw new Error(`${label} did not start (data in ${options.dataDir}): ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
     });
   }

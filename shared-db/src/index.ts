@@ -33,6 +33,7 @@ export { migrationNames, runPrismaCli } from './prisma-cli';
 export { FIRST_MIGRATION } from './legacy-history';
 export { moveService, type MoveReport, type MoveOptions } from './move';
 export { startEmbeddedPostgres, type RunningPostgres } from './embedded';
+export { startEmbeddedReplica, type EmbeddedReplicaOptions } from './replica';
 export { provisionServer, createScratchDatabases, EMBEDDED_SETTINGS, type ProvisionedServer, type ScratchDatabases } from './provision';
 export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from './seed';
 export { hashPassword, verifyPassword, passwordNeedsRehash, PASSWORD_HASH_OPTIONS } from './passwords';

@@ -128,7 +128,8 @@ export function startServer(options: {
       options.onLog(line);
       tail.push(line);
       if (tail.length > LOG_TAIL) tail.shift();
-      if (line.includes('database system is ready to accept connections')) ready?.();
+      // A standby says `ready to accept read-only connections`.
+      if (/database system is ready to accept (read-only )?connections/.test(line)) ready?.();
     }
   });
   // Not left running when this process exits without stopping it (an uncaught error, process.exit).
