@@ -5,6 +5,7 @@ import { PERSISTED_MODES, type PersistedSettings } from './persisted/documents';
 import type { BreakerSettings } from './subgraphs/breaker';
 import {
   ConfigError,
+  GATEWAY_HEAP_MB,
   REPOSITORY_ROOT,
   SUBGRAPH_URL_SETTINGS,
   integer,
@@ -181,7 +182,10 @@ export const GATEWAY_PROCESS_SETTINGS = {
    * V8 otherwise lets the heap grow lazily to several times the live data under load (a profile showed
    * 290 MB peak RSS for a single worker; 175 MB with 128 MB).
    */
-  GATEWAY_WORKER_HEAP_MB: setting(integer(160, { min: 16, max: 65_536 }), "each gateway worker's old-generation heap, in MB, when there is more than one"),
+  GATEWAY_WORKER_HEAP_MB: setting(
+    integer(GATEWAY_HEAP_MB, { min: 16, max: 65_536 }),
+    "each gateway worker's old-generation heap, in MB, when there is more than one",
+  ),
 };
 
 /** Every setting the gateway reads, for the settings table. */
