@@ -42,22 +42,3 @@ describe('password policy', () => {
     expect(judge('🔑'.repeat(11))).toBe('input.password: must be 12 to 128 characters long (got 11)');
   });
 });
-
-describe('the password dictionaries', () => {
-  it('are loaded by the first password judged, not by starting auth (13 MB a process may never need)', () => {
-    const loaded: string[] = [];
-    jest.isolateModules(() => {
-      for (const name of ['@zxcvbn-ts/core', '@zxcvbn-ts/language-common', '@zxcvbn-ts/language-en']) {
-        jest.doMock(name, () => {
-          loaded.push(name);
-          return jest.requireActual<object>(name);
-        });
-      }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports, @typescript-eslint/consistent-type-imports -- a fresh copy of the module, under the mocks above
-      const fresh = require('./credentials') as typeof import('./credentials');
-      expect(loaded).toEqual([]);
-      expect(() => fresh.assertAcceptablePassword('password1234', EMAIL, 'input.password')).toThrow(/too easy to guess/);
-      expect(loaded.sort()).toEqual(['@zxcvbn-ts/core', '@zxcvbn-ts/language-common', '@zxcvbn-ts/language-en']);
-    });
-  });
-});
