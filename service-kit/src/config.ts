@@ -1,6 +1,13 @@
 // A subgraph's settings: its database, token verification, internal API, outbox and gateway check, read once at start.
 import path from 'node:path';
-import { DATABASE_SETTINGS, serviceConnection } from '@fedstack/shared-db';
+import {
+  DATABASE_SETTINGS,
+  REPLICA_SETTINGS,
+  replicaMaxLagMs,
+  serviceConnection,
+  serviceReplicaConnections,
+  type ReplicaConnection,
+} from '@fedstack/shared-db';
 import {
   ConfigError,
   REPOSITORY_ROOT,
@@ -70,6 +77,9 @@ export interface ServiceConfig extends ServerConfig {
   databaseUrl: string;
   /** The setting the database URL came from, for start-up errors. */
   databaseSetting: string;
+  /** Streaming replicas for reads that may be a little behind (none: every read on the primary), and how far behind one may be. */
+  replicas: ReplicaConnection[];
+  replicaMaxLagMs: number;
   poolSize: number;
   tokens: TokenVerificationConfig;
   internal: InternalApiConfig;
@@ -129,7 +139,14 @@ function gatewayCheckSettings(production: boolean) {
 
 /** Every setting a subgraph process reads, for the settings table. */
 export function serviceSettings(service: Service, production = false) {
-  return { ...serverSettings(service, production), ...DATABASE_SETTINGS, ...SUBGRAPH_SETTINGS, ...gatewayCheckSettings(production), ...SUBGRAPH_URL_SETTINGS };
+  return {
+    ...serverSettings(service, production),
+    ...DATABASE_SETTINGS,
+    ...REPLICA_SETTINGS,
+    ...SUBGRAPH_SETTINGS,
+    ...gatewayCheckSettings(production),
+    ...SUBGRAPH_URL_SETTINGS,
+  };
 }
 
 /** Everything a subgraph process reads from its environment, validated once at start. */
@@ -162,6 +179,8 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
     service,
     databaseUrl: connection.url,
     databaseSetting: connection.source,
+    replicas: serviceReplicaConnections(service, env),
+    replicaMaxLagMs: replicaMaxLagMs(env),
     poolSize: settings.DB_POOL_SIZE,
     tokens: {
       issuer: settings.JWT_ISSUER,

@@ -136,6 +136,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const db = createServiceClient(definition.service, {
     url: config.databaseUrl,
     poolSize: config.poolSize,
+    replicas: config.replicas,
+    replicaMaxLagMs: config.replicaMaxLagMs,
     onQuery: (event) => {
       database.observe(event);
       options.onQuery?.(event);
@@ -275,6 +277,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     async checkDatabase() {
       await (await connectOrExplain(config.databaseUrl, config.databaseSetting)).end();
       await assertMigrated(definition.service, config.databaseUrl, config.databaseSetting);
+      await db.verifyReplicas();
     },
     async listen() {
       // Listening for events before any subscription can be made.

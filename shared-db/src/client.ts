@@ -6,7 +6,8 @@ import type { PrismaClient as AdminPrismaClient, Prisma as AdminPrisma } from '.
 import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './generated/auth/client';
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
-import { serviceConnection } from './config';
+import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
+import { ReplicaRouter, monitorPool, parseLsn, type ReadsServed, type ReplicaStats } from './replicas';
 import type { Service } from '@fedstack/runtime';
 
 /** Each service's generated client and its interactive-transaction client: its own models and nothing else. */
@@ -59,6 +60,19 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
    * never need. Rows come as node-postgres gives them, as in `sql`.
    */
   query<R>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
+  /**
+   * Runs a prepared statement whose answer may be a little behind (DB_REPLICA_MAX_LAG_MS at most) on a
+   * replica, when one is usable, else on the primary (docs/adr/0012-read-replicas.md). `minLsn`, a WAL
+   * position from `walPosition()` after the caller's write, sends it to a replica only once that replica
+   * has replayed that far, so that the caller sees its write. Without replicas it is `sql`.
+   */
+  readSql<R>(statement: PreparedStatement, values: readonly unknown[], options?: { minLsn?: string }): Promise<R[]>;
+  /** The primary's WAL position now: after a write has committed, a replica that has replayed this far holds it. */
+  walPosition(): Promise<string>;
+  /** The replicas' state as of their last check, and the reads each side served. */
+  replicaStats(): { replicas: ReplicaStats[]; served: ReadsServed };
+  /** Refuses, naming the setting, a replica URL that points at a primary or at another cluster (start-up). */
+  verifyReplicas(): Promise<void>;
 };
 
 /** What a service may use inside one of its own transactions. */
@@ -75,8 +89,12 @@ export interface QueryEvent {
 export interface ServiceClientOptions {
   /** Connection string; defaults to the service's configured connection (see `serviceConnection`). */
   url?: string;
-  /** Connections in this process's pool. */
+  /** Connections in this process's pool (and in each replica's). */
   poolSize?: number;
+  /** The replicas reads may use; defaults to the service's configured ones when `url` is not given (see `serviceReplicaConnections`). */
+  replicas?: ReplicaConnection[];
+  /** How far behind a replica may be and still serve reads; defaults to DB_REPLICA_MAX_LAG_MS. */
+  replicaMaxLagMs?: number;
   /** Called after every SQL statement, for metrics and statement counting. */
   onQuery?: (event: QueryEvent) => void;
   /**
@@ -136,11 +154,8 @@ function instrumentedClientClass(service: Service, onQuery: (event: QueryEvent) 
  */
 export function createServiceClient<S extends Service>(service: S, options: ServiceClientOptions = {}): ServiceClient<S> {
   const url = options.url ?? serviceConnection(service).url;
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: options.poolSize ?? 10,
-    ...(options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {}),
-  });
+  const instrumented = options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {};
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...instrumented });
   // A connection the server ends emits 'error' on its client and, if idle, on the pool; with nobody
   // listening that is an uncaught exception, which ends the process. A lost connection is a normal
   // event: an idle one leaves the pool, and a checked-out one fails its next statement, which the
@@ -155,6 +170,14 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     outage = true;
     options.onConnectionLost?.(error);
   });
+  const replicas = (options.replicas ?? (options.url ? [] : serviceReplicaConnections(service))).map((connection) => {
+    // A replica that fails is skipped for the primary (the router's to tell), not reported as an outage.
+    const replicaPool = new pg.Pool({ connectionString: connection.url, max: options.poolSize ?? 10, connectionTimeoutMillis: 1000, ...instrumented });
+    replicaPool.on('connect', (connection) => connection.on('error', () => undefined));
+    replicaPool.on('error', () => undefined);
+    return { connection, pool: replicaPool };
+  });
+  const router = replicas.length > 0 ? new ReplicaRouter(pool, monitorPool(url), replicas, options.replicaMaxLagMs ?? replicaMaxLagMs()) : undefined;
   const PrismaClient = GENERATED[service]();
   // The pool is ours to end: Prisma disposes of it only if it ever connected, and `sql` may be all a process used.
   const client = new PrismaClient({ adapter: new PrismaPg(pool) }) as { $disconnect(): Promise<void> };
@@ -201,6 +224,8 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   const disconnectPrisma = client.$disconnect.bind(client);
   const $disconnect = async () => {
     await disconnectPrisma();
+    await router?.close();
+    await Promise.all(replicas.filter((replica) => !replica.pool.ending).map((replica) => replica.pool.end()));
     if (!pool.ending) await pool.end();
     if (connections.size > 0) {
       await new Promise<void>((resolve) => {
@@ -212,5 +237,26 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     const result = await pool.query(text, [...values]);
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   };
-  return Object.assign(client, { service, poolStats, sql, sqlTransaction, query, $disconnect }) as unknown as ServiceClient<S>;
+  const readSql = async <R>(statement: PreparedStatement, values: readonly unknown[], readOptions: { minLsn?: string } = {}): Promise<R[]> => {
+    if (!router) return sql<R>(statement, values);
+    const minLsn = readOptions.minLsn === undefined ? undefined : parseLsn(readOptions.minLsn);
+    if (readOptions.minLsn !== undefined && minLsn === undefined)
+      throw new Error(`not a WAL position: "${readOptions.minLsn}" (expected one like 16/B374D848)`);
+    return router.read(async (on) => (await on.query(prepared(statement, values))).rows as R[], minLsn);
+  };
+  const walPosition = async () => (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn as string;
+  const replicaStats = () => ({ replicas: router?.stats() ?? [], served: { ...(router?.served ?? { primary: 0, replica: 0 }) } });
+  const verifyReplicas = async () => router?.verify();
+  return Object.assign(client, {
+    service,
+    poolStats,
+    sql,
+    sqlTransaction,
+    query,
+    readSql,
+    walPosition,
+    replicaStats,
+    verifyReplicas,
+    $disconnect,
+  }) as unknown as ServiceClient<S>;
 }

@@ -4,6 +4,7 @@ import {
   NODE_ENV_SETTING,
   SERVICES,
   choice,
+  integer,
   isProduction,
   readSetting,
   readSettings,
@@ -29,6 +30,11 @@ export function serviceUrlVariable(service: Service): string {
   return `${service.toUpperCase()}_DATABASE_URL`;
 }
 
+/** The environment variable that gives one service replicas of its own database. */
+export function serviceReplicaUrlVariable(service: Service): string {
+  return `${service.toUpperCase()}_DATABASE_REPLICA_URL`;
+}
+
 function passwordVariable(service: Service): string {
   return `${service.toUpperCase()}_DB_PASSWORD`;
 }
@@ -50,6 +56,35 @@ export const SHARED_DATABASE_SETTINGS = {
     choice(DATABASE_LAYOUTS, 'shared'),
     "`split`: each service without a URL of its own gets a database of its own on `DATABASE_URL`'s server, `<database>_<service>`",
   ),
+};
+
+const SERVICE_REPLICA_URL_SETTING = setting(
+  text(),
+  "streaming replicas of a service's own database (comma-separated, each as its role or as the owner, like `<SERVICE>_DATABASE_URL`), for its reads that may be a little behind",
+  '`DATABASE_REPLICA_URL`, for a service on `DATABASE_URL`',
+);
+/**
+ * Read replicas, for the services that use them: where they are and how far behind one may be. 1 s by
+ * default: streaming keeps a healthy replica milliseconds behind, so one a second behind is struggling
+ * (replay held up by a conflict, a saturated disk) and its reads are better served by the primary; and
+ * a second is half the account policy's bound, which those reads must never stretch (docs/adr/0012-read-replicas.md).
+ */
+export const SHARED_REPLICA_SETTINGS = {
+  DATABASE_REPLICA_URL: setting(
+    text(),
+    "streaming replicas of `DATABASE_URL`'s server (comma-separated owner's connections, each placed by `DB_LAYOUT` as `DATABASE_URL` is): reads that may be a little behind go to them, spread over",
+    'none: every read on the primary',
+  ),
+  DB_REPLICA_MAX_LAG_MS: setting(
+    integer(1000, { min: 0 }),
+    'how far behind the primary a replica may be, in milliseconds, and still serve reads; one further behind, or down, is skipped for the primary',
+  ),
+};
+
+/** Every replica setting, for the services and the settings table. */
+export const REPLICA_SETTINGS: Record<string, Setting<unknown>> = {
+  ...SHARED_REPLICA_SETTINGS,
+  ...Object.fromEntries(SERVICES.map((service) => [serviceReplicaUrlVariable(service), SERVICE_REPLICA_URL_SETTING])),
 };
 
 /** Where the services' databases are, as every process that reaches one reads it. */
@@ -168,4 +203,44 @@ export function ownerUrlFor(service: Service, env: NodeJS.ProcessEnv = process.e
 export function databaseIdentity(url: string): string {
   const parsed = new URL(url);
   return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+}
+
+/** One replica a service reads from: its role's connection, and the setting that named it (for errors). */
+export interface ReplicaConnection {
+  url: string;
+  source: string;
+}
+
+/**
+ * The replicas a service reads from: `<SERVICE>_DATABASE_REPLICA_URL` when set; otherwise, for a service
+ * whose database DATABASE_URL places, `DATABASE_REPLICA_URL`'s servers, placed the same way (a physical
+ * replica holds every database of its primary). Each connects as the service's role, derived from an
+ * owner's URL as the primary's is. None when neither is set: every read goes to the primary.
+ */
+export function serviceReplicaConnections(service: Service, env: NodeJS.ProcessEnv = process.env): ReplicaConnection[] {
+  const own = serviceReplicaUrlVariable(service);
+  const ownUrls = readSetting(env, own, SERVICE_REPLICA_URL_SETTING);
+  const primary = serviceConnection(service, env);
+  const source = ownUrls ? own : primary.source === 'DATABASE_URL' ? 'DATABASE_REPLICA_URL' : undefined;
+  const given =
+    ownUrls ?? (source ? readSettings(env, { DATABASE_REPLICA_URL: SHARED_REPLICA_SETTINGS.DATABASE_REPLICA_URL }).DATABASE_REPLICA_URL : undefined);
+  if (!source || !given) return [];
+  return given
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const url = parseUrl(entry, source);
+      if (source === 'DATABASE_REPLICA_URL' && databaseLayout(env) === 'split') url.pathname = `${url.pathname}_${service}`;
+      if (decodeURIComponent(url.username) === primary.role) return { url: url.toString(), source };
+      // The role's password is the primary's: roles are replicated with everything else.
+      url.username = primary.role;
+      url.password = encodeURIComponent(primary.password);
+      return { url: url.toString(), source };
+    });
+}
+
+/** How far behind the primary a replica may be and still serve reads (DB_REPLICA_MAX_LAG_MS). */
+export function replicaMaxLagMs(env: NodeJS.ProcessEnv = process.env): number {
+  return readSettings(env, { DB_REPLICA_MAX_LAG_MS: SHARED_REPLICA_SETTINGS.DB_REPLICA_MAX_LAG_MS }).DB_REPLICA_MAX_LAG_MS;
 }

@@ -12,9 +12,16 @@ export {
   SHARED_DATABASE_SETTINGS,
   serviceUrlVariable,
   developmentPasswordSettings,
+  serviceReplicaConnections,
+  serviceReplicaUrlVariable,
+  replicaMaxLagMs,
+  REPLICA_SETTINGS,
+  SHARED_REPLICA_SETTINGS,
   type DatabaseLayout,
   type ServiceConnection,
+  type ReplicaConnection,
 } from './config';
+export { parseLsn, type ReplicaStats, type ReadsServed } from './replicas';
 export { DatabaseUnavailableError, explainConnectionError, describeTarget, isDatabaseUnavailable } from './errors';
 export {
   createServiceClient,

@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, freePort, pollUntil } from '@fedstack/runtime';
+import { createServiceClient, type ServiceClient } from './client';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
+import { startEmbeddedReplica } from './replica';
+import { parseLsn } from './replicas';
+import { queryAt } from './testing';
+
+// Data directories straight under the temporary folder, which the server's user can reach (see replica.test.ts).
+const dataDir = (name: string) => path.join(os.tmpdir(), `fedstack-replicas-test-${randomBytes(4).toString('hex')}-${name}`);
+const SETTING = 'PROFILE_DATABASE_REPLICA_URL';
+const whereAmI = { name: 'test_where', text: 'SELECT pg_is_in_recovery() AS replica' };
+const readNote = { name: 'test_read_note', text: 'SELECT count(*)::int AS n FROM notes WHERE body = $1' };
+
+/** A client of the primary that reads from `replicas`: the owner's connections, which is all these tests need of a service. */
+function clientOf(primaryUrl: string, replicas: string[], replicaMaxLagMs: number): ServiceClient<'profile'> {
+  return createServiceClient('profile', { url: primaryUrl, poolSize: 2, replicas: replicas.map((url) => ({ url, source: SETTING })), replicaMaxLagMs });
+}
+
+async function untilUsable(client: ServiceClient<'profile'>, count = 1): Promise<void> {
+  await pollUntil('the replicas usable', () => client.replicaStats().replicas.filter((replica) => replica.usable).length === count, {
+    timeoutMs: 10_000,
+  });
+}
+
+describe('reads from replicas', () => {
+  let primary: RunningPostgres;
+  let replica: RunningPostgres;
+  let delayed: RunningPostgres;
+  beforeAll(async () => {
+    primary = await startEmbeddedPostgres({ dataDir: dataDir('primary'), port: await freePort(), ephemeral: true });
+    await queryAt(primary.url, 'CREATE TABLE notes (body text)');
+    replica = await startEmbeddedReplica({ primaryUrl: primary.url, dataDir: dataDir('replica'), port: await freePort(), ephemeral: true });
+    delayed = await startEmbeddedReplica({
+      primaryUrl: primary.url,
+      dataDir: dataDir('delayed'),
+      port: await freePort(),
+      applyDelayMs: 3000,
+      ephemeral: true,
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([replica.stop(), delayed.stop()]);
+    await primary.stop();
+  });
+
+  it('spreads reads over the replicas that are within the lag bound, and writes nothing there', async () => {
+    const client = clientOf(primary.url, [replica.url, delayed.url], 60_000);
+    try {
+      await untilUsable(client, 2);
+      const answers = [];
+      for (let i = 0; i < 4; i += 1) answers.push(...(await client.readSql<{ replica: boolean }>(whereAmI, [])));
+      expect(answers).toEqual(Array.from({ length: 4 }, () => ({ replica: true })));
+      expect(client.replicaStats().served).toEqual({ primary: 0, replica: 4 });
+      expect(await client.sql(whereAmI, [])).toEqual([{ replica: false }]);
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it("reads the caller's own write, given the primary's position after it, even from a replica held back 3 s", async () => {
+    const client = clientOf(primary.url, [delayed.url], 60_000);
+    try {
+      await untilUsable(client);
+      const note = `note ${randomBytes(4).toString('hex')}`;
+      await client.sqlTransaction((tx) => tx.$executeRawUnsafe('INSERT INTO notes VALUES ($1)', note));
+      const written = await client.walPosition();
+      // Without the position, the held-back replica answers: stale, as the ADR allows such a read to be.
+      expect(await client.readSql(readNote, [note])).toEqual([{ n: 0 }]);
+      // With it, the replica has not replayed that far, so the primary answers.
+      expect(await client.readSql(readNote, [note], { minLsn: written })).toEqual([{ n: 1 }]);
+      expect(client.replicaStats().served).toEqual({ primary: 1, replica: 1 });
+      await pollUntil('the lag seen', () => (client.replicaStats().replicas[0]?.lagBytes ?? 0) > 0, { timeoutMs: 2000 });
+      expect(client.replicaStats().replicas[0]).toMatchObject({ setting: SETTING, usable: true, lagMs: expect.any(Number) });
+      // Once replayed, the replica serves it.
+      await pollUntil('the write replayed', async () => (await queryAt<{ n: number }>(delayed.url, readNote.text, [note]))[0]?.n === 1, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      expect(await client.readSql(readNote, [note], { minLsn: written })).toEqual([{ n: 1 }]);
+      expect(client.replicaStats().served).toEqual({ primary: 1, replica: 2 });
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it('skips a replica further behind than the bound', async () => {
+    const client = clientOf(primary.url, [delayed.url], 500);
+    try {
+      await queryAt(primary.url, "INSERT INTO notes VALUES ('behind')");
+      await pollUntil('the replica seen behind', () => (client.replicaStats().replicas[0]?.lagMs ?? 0) > 500, { timeoutMs: 5000 });
+      expect(client.replicaStats().replicas[0]?.usable).toBe(false);
+      expect(await client.readSql(whereAmI, [])).toEqual([{ replica: false }]);
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it('refuses a wrong position rather than guess', async () => {
+    const client = clientOf(primary.url, [replica.url], 60_000);
+    try {
+      await expect(client.readSql(whereAmI, [], { minLsn: 'yesterday' })).rejects.toThrow('not a WAL position: "yesterday"');
+      expect(parseLsn('16/B374D848')).toBe(0x16b374d848n);
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it('refuses at start a replica URL that points at a primary, or at a replica of another cluster, naming the setting', async () => {
+    const atPrimary = clientOf(primary.url, [primary.url], 60_000);
+    const other = await startEmbeddedPostgres({ dataDir: dataDir('other'), port: await freePort(), ephemeral: true });
+    const ofAnother = clientOf(other.url, [replica.url], 60_000);
+    try {
+      await expect(atPrimary.verifyReplicas()).rejects.toThrow(ConfigError);
+      await expect(atPrimary.verifyReplicas()).rejects.toThrow(
+        new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/postgres is not a replica \\(pg_is_in_recovery\\(\\) is false there\\)`),
+      );
+      await expect(ofAnother.verifyReplicas()).rejects.toThrow(new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/postgres is a replica of another cluster`));
+      // The right one passes.
+      const right = clientOf(primary.url, [replica.url], 60_000);
+      await right.verifyReplicas();
+      await right.$disconnect();
+    } finally {
+      await Promise.all([atPrimary.$disconnect(), ofAnother.$disconnect()]);
+      await other.stop();
+    }
+  });
+
+  it('skips a replica that stops, without an error, and uses it again once it is back', async () => {
+    const port = await freePort();
+    const dir = dataDir('stopped');
+    const doomed = await startEmbeddedReplica({ primaryUrl: primary.url, dataDir: dir, port });
+    const client = clientOf(primary.url, [doomed.url], 60_000);
+    try {
+      await untilUsable(client);
+      expect(await client.readSql(whereAmI, [])).toEqual([{ replica: true }]);
+      await doomed.stop();
+      // Before any check has noticed: the read finds it gone and goes to the primary.
+      expect(await client.readSql(whereAmI, [])).toEqual([{ replica: false }]);
+      expect(client.replicaStats().replicas[0]?.usable).toBe(false);
+      expect(await client.readSql(whereAmI, [])).toEqual([{ replica: false }]);
+      const back = await startEmbeddedReplica({ primaryUrl: primary.url, dataDir: dir, port, ephemeral: true });
+      try {
+        await untilUsable(client);
+        expect(await client.readSql(whereAmI, [])).toEqual([{ replica: true }]);
+      } finally {
+        await back.stop();
+      }
+    } finally {
+      await client.$disconnect();
+    }
+  });
+});
