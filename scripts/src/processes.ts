@@ -18,12 +18,13 @@ import {
   readSettings,
   type StackProcessName,
 } from '@fedstack/runtime';
-import { DATABASE_SETTINGS, EMBEDDED_SETTINGS } from '@fedstack/shared-db';
+import { DATABASE_SETTINGS, EMBEDDED_REPLICA_SETTINGS, EMBEDDED_SETTINGS, REPLICA_SETTINGS } from '@fedstack/shared-db';
 
 /** What `npm start` reads: it passes them on to the processes it starts, with the ports and routing it chose. */
 export const LAUNCHER_SETTINGS = {
   ...HOST_SETTING,
   ...logLevelSetting('warn'),
+  ...EMBEDDED_REPLICA_SETTINGS,
 };
 
 /** Every setting `npm start` reads, for the settings table. */
@@ -31,6 +32,7 @@ export const LAUNCHER_READS = {
   ...LAUNCHER_SETTINGS,
   ...Object.fromEntries(STACK.map(({ name }) => [portVariable(name), portSetting(name)[portVariable(name)]])),
   ...DATABASE_SETTINGS,
+  ...REPLICA_SETTINGS,
   ...EMBEDDED_SETTINGS,
   ...SUBGRAPH_URL_SETTINGS,
 };

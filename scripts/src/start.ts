@@ -6,16 +6,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, readSettings, runMain } from '@fedstack/runtime';
-import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData } from '@fedstack/shared-db';
+import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData, type SupervisedServer } from '@fedstack/shared-db';
 import { firstQuery, launcherManifest } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 import { Supervisor, type Running, type Supervised } from './supervisor';
 
 async function main(): Promise<void> {
-  const { HOST, LOG_LEVEL } = readSettings(process.env, LAUNCHER_SETTINGS);
+  const { HOST, LOG_LEVEL, DB_REPLICAS } = readSettings(process.env, LAUNCHER_SETTINGS);
   const processes = planStack();
   await assertPortsFree(processes, HOST);
-  const database = await provisionServer({ detached: true });
+  const database = await provisionServer({ detached: true, replicas: DB_REPLICAS });
   let env: NodeJS.ProcessEnv = {};
   const services = processes.map((target): Supervised => ({
     name: target.name,
@@ -25,20 +25,8 @@ async function main(): Promise<void> {
       return { ready: waitUntilReady(target, HOST, child), exited, stop: () => stopProcess(child) };
     },
   }));
-  const embedded: Supervised = {
-    name: 'the embedded PostgreSQL',
-    start: () => {
-      const ready = database.restart();
-      return {
-        ready,
-        exited: ready.then(
-          () => database.exited(),
-          (error: Error) => error.message,
-        ),
-        stop: () => database.stop(),
-      };
-    },
-  };
+  const embedded = supervisedServer('the embedded PostgreSQL', database);
+  const replica = database.replica && supervisedServer("the embedded PostgreSQL's replica", database.replica);
   const gateway = services.filter((unit) => unit.name === 'gateway');
   const subgraphs = services.filter((unit) => unit.name !== 'gateway');
   const started: Supervised[] = [];
@@ -50,8 +38,9 @@ async function main(): Promise<void> {
   let stopping: Promise<void> | undefined;
   function stopAll(code: number): Promise<void> {
     stopping ??= (async () => {
-      await supervisor.stop([gateway, subgraphs, database.embedded ? [embedded] : []]);
+      await supervisor.stop([gateway, subgraphs, replica ? [replica] : [], database.embedded ? [embedded] : []]);
       const stopped = [...gateway, ...subgraphs].filter((unit) => started.includes(unit)).map((unit) => unit.name);
+      if (replica) stopped.push(replica.name);
       if (database.embedded) stopped.push(embedded.name);
       console.log(`Stopped: ${listed(stopped)}.`);
       process.exit(code);
@@ -60,14 +49,17 @@ async function main(): Promise<void> {
   }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
   if (database.embedded) supervisor.watch(embedded, { ready: Promise.resolve(), exited: database.exited(), stop: () => database.stop() });
+  if (replica && database.replica) {
+    const server = database.replica;
+    supervisor.watch(replica, { ready: Promise.resolve(), exited: server.exited(), stop: () => server.stop() });
+  }
 
   try {
     await prepareDatabases(database.env, { quiet: true });
     const seeded = await seedDemoData(database.env);
     const layout = databaseLayout(database.env) === 'split' ? 'a database per service' : 'one database, a schema per service';
-    console.log(
-      `Databases ready (${database.embedded ? 'embedded PostgreSQL' : 'your server'}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`,
-    );
+    const where = database.embedded ? `embedded PostgreSQL${database.replica ? ' and a streaming replica' : ''}` : 'your server';
+    console.log(`Databases ready (${where}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`);
     env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL, ...withLauncherManifest(process.env) };
     const running: Running[] = [];
     for (const unit of services) {
@@ -94,11 +86,30 @@ async function main(): Promise<void> {
   if (database.embedded) {
     console.log(`  database (embedded PostgreSQL, owner): ${database.env.DATABASE_URL}  (npm run db:* commands reach it while this runs)`);
   }
+  if (database.replica) console.log(`  its streaming replica (read-only, owner): ${database.env.DATABASE_REPLICA_URL}`);
   console.log('');
   console.log(`Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`);
   console.log(`Demo users: alice@example.com, bob@example.com, carol@example.com, dave@example.com, erin@example.com / ${DEMO_USER_PASSWORD}`);
   console.log('Everything is ready. Ctrl-C stops it all.');
   await new Promise<never>(() => undefined);
+}
+
+/** A server the launcher started (the embedded PostgreSQL, its replica), as the supervisor restarts it. */
+function supervisedServer(name: string, server: SupervisedServer): Supervised {
+  return {
+    name,
+    start: () => {
+      const ready = server.restart();
+      return {
+        ready,
+        exited: ready.then(
+          () => server.exited(),
+          (error: Error) => error.message,
+        ),
+        stop: () => server.stop(),
+      };
+    },
+  };
 }
 
 function gatewayOf(processes: PlannedProcess[]): PlannedProcess {

@@ -41,7 +41,15 @@ export { FIRST_MIGRATION } from './legacy-history';
 export { moveService, type MoveReport, type MoveOptions } from './move';
 export { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 export { startEmbeddedReplica, type EmbeddedReplicaOptions } from './replica';
-export { provisionServer, createScratchDatabases, EMBEDDED_SETTINGS, type ProvisionedServer, type ScratchDatabases } from './provision';
+export {
+  provisionServer,
+  createScratchDatabases,
+  EMBEDDED_SETTINGS,
+  EMBEDDED_REPLICA_SETTINGS,
+  type ProvisionedServer,
+  type ScratchDatabases,
+  type SupervisedServer,
+} from './provision';
 export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from './seed';
 export { hashPassword, verifyPassword, passwordNeedsRehash, PASSWORD_HASH_OPTIONS } from './passwords';
 /** Exact decimals and Prisma's errors, the same class whichever service's client raised them. */

@@ -2,9 +2,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, setting, text, type Service } from '@fedstack/runtime';
+import { ConfigError, REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, setting, text, type Service } from '@fedstack/runtime';
 import { databaseLayout, serviceUrlVariable, type DatabaseLayout } from './config';
-import { startEmbeddedPostgres } from './embedded';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
+import { dropReplicaSlot, startEmbeddedReplica } from './replica';
 import { connectOrExplain } from './connections';
 import { ensureDatabase } from './setup';
 
@@ -17,6 +18,23 @@ export const EMBEDDED_SETTINGS = {
   EMBEDDED_PG_DATA_DIR: setting(text(DEFAULT_DATA_DIR), 'where the embedded PostgreSQL keeps its data', '`.data/postgres`'),
 };
 const DEFAULT_DATABASE = 'fedstack';
+
+/** Whether `npm start` runs a streaming replica of the embedded server beside it. */
+export const EMBEDDED_REPLICA_SETTINGS = {
+  DB_REPLICAS: setting(
+    integer(0, { min: 0, max: 1 }),
+    "`1`: a streaming replica of the embedded PostgreSQL too, on `EMBEDDED_PG_PORT` + 1 (its data beside the primary's, `<data dir>-replica`), given to the services as `DATABASE_REPLICA_URL`",
+  ),
+};
+
+/** A server that `npm start` keeps running: how it ended if it did, and how to stop and start it again. */
+export interface SupervisedServer {
+  stop(): Promise<void>;
+  /** Resolves, saying how, when it exits without being stopped. */
+  exited(): Promise<string>;
+  /** Starts it again, on the same data and port, after it exited. */
+  restart(): Promise<void>;
+}
 
 export interface ProvisionedServer {
   /**
@@ -35,6 +53,8 @@ export interface ProvisionedServer {
   exited(): Promise<string>;
   /** Starts the embedded server again, on the same data and port, after it exited. */
   restart(): Promise<void>;
+  /** The embedded server's streaming replica, when one was asked for (`replicas: 1`). */
+  replica: SupervisedServer | undefined;
 }
 
 /** True when one of the services has neither DATABASE_URL nor a database of its own. */
@@ -49,12 +69,24 @@ function needsServer(env: NodeJS.ProcessEnv, services: readonly Service[]): bool
  * the services' databases are prepared (`prepareDatabases`), not here.
  */
 export async function provisionServer(
-  options: { env?: NodeJS.ProcessEnv; services?: readonly Service[]; detached?: boolean; onLog?: (line: string) => void } = {},
+  options: { env?: NodeJS.ProcessEnv; services?: readonly Service[]; detached?: boolean; onLog?: (line: string) => void; replicas?: number } = {},
 ): Promise<ProvisionedServer> {
   const env = options.env ?? process.env;
   databaseLayout(env);
   if (!needsServer(env, options.services ?? SERVICES)) {
-    return { env, embedded: false, stop: async () => undefined, exited: () => new Promise(() => undefined), restart: async () => undefined };
+    if (options.replicas) {
+      throw new ConfigError(
+        'DB_REPLICAS starts a replica of the embedded PostgreSQL, which does not run when DATABASE_URL is set: give your replicas as DATABASE_REPLICA_URL instead',
+      );
+    }
+    return {
+      env,
+      embedded: false,
+      stop: async () => undefined,
+      exited: () => new Promise(() => undefined),
+      restart: async () => undefined,
+      replica: undefined,
+    };
   }
   const settings = readSettings(env, EMBEDDED_SETTINGS);
   const start = () =>
@@ -67,19 +99,48 @@ export async function provisionServer(
   let server = await start();
   const url = new URL(server.url);
   url.pathname = `/${DEFAULT_DATABASE}`;
+  let replica: RunningPostgres | undefined;
+  const replicaPort = settings.EMBEDDED_PG_PORT + 1;
+  const startReplica = () =>
+    startEmbeddedReplica({
+      primaryUrl: server.url,
+      dataDir: `${settings.EMBEDDED_PG_DATA_DIR}-replica`,
+      port: replicaPort,
+      ...(options.detached ? { detached: true } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+    });
   try {
     await ensureDatabase(url.toString(), 'embedded PostgreSQL');
+    if (options.replicas) {
+      if (replicaPort > 65535) throw new ConfigError(`EMBEDDED_PG_PORT must be below 65535 with DB_REPLICAS=1: the replica listens on the next port`);
+      replica = await startReplica();
+    } else {
+      // A replica run before and not now would keep the primary's WAL for good; the next one is made anew.
+      await dropReplicaSlot(server.url, replicaPort);
+    }
   } catch (error) {
     await server.stop();
     throw error;
   }
+  const replicaUrl = replica ? new URL(replica.url) : undefined;
+  if (replicaUrl) replicaUrl.pathname = `/${DEFAULT_DATABASE}`;
   return {
-    env: { ...env, DATABASE_URL: url.toString() },
+    env: { ...env, DATABASE_URL: url.toString(), ...(replicaUrl ? { DATABASE_REPLICA_URL: replicaUrl.toString() } : {}) },
     embedded: true,
-    stop: () => server.stop(),
+    stop: async () => {
+      await replica?.stop();
+      await server.stop();
+    },
     exited: () => server.exited,
     async restart() {
       server = await start();
+    },
+    replica: replica && {
+      stop: () => (replica as RunningPostgres).stop(),
+      exited: () => (replica as RunningPostgres).exited,
+      async restart() {
+        replica = await startReplica();
+      },
     },
   };
 }

@@ -1,4 +1,5 @@
 // A streaming replica of the embedded PostgreSQL, made with the low-level base-backup functions (the embedded binaries have no pg_basebackup).
+import { existsSync } from 'node:fs';
 import { chown, copyFile, mkdir, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
@@ -152,8 +153,14 @@ async function baseBackup(primaryUrl: string, dataDir: string, slot: string, own
   }
 }
 
-/** Drops the replica's slot on the primary, if the primary answers and nobody streams from it. */
-async function dropSlot(primaryUrl: string, slot: string): Promise<void> {
+/** The slot a replica on `port` streams through, unless told otherwise. */
+const slotFor = (port: number) => `fedstack_replica_${port}`;
+
+/**
+ * Drops a replica's slot on the primary, if the primary answers and nobody streams from it: a replica that
+ * no longer runs would otherwise make the primary keep its WAL for good.
+ */
+export async function dropReplicaSlot(primaryUrl: string, port: number, slot = slotFor(port)): Promise<void> {
   const primary = new pg.Client({ connectionString: primaryUrl, connectionTimeoutMillis: 2000 });
   primary.on('error', () => undefined);
   try {
@@ -166,13 +173,28 @@ async function dropSlot(primaryUrl: string, slot: string): Promise<void> {
   }
 }
 
+async function hasSlot(primaryUrl: string, slot: string): Promise<boolean> {
+  const primary = new pg.Client({ connectionString: primaryUrl });
+  primary.on('error', () => undefined);
+  await primary.connect();
+  try {
+    return (await primary.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot])).rowCount === 1;
+  } finally {
+    await primary.end();
+  }
+}
+
 /**
  * Starts a streaming replica of a running embedded primary on `port`, making it first when `dataDir` holds
  * none (a base backup, as above; the same binaries, the same owner and password). It answers reads, with
  * `pg_is_in_recovery()` true, and follows the primary through the slot.
  */
 export async function startEmbeddedReplica(options: EmbeddedReplicaOptions): Promise<RunningPostgres> {
-  const slot = options.slot ?? `fedstack_replica_${options.port}`;
+  const slot = options.slot ?? slotFor(options.port);
+  // A replica whose slot is gone may need WAL the primary no longer has: it is made anew.
+  if (existsSync(path.join(options.dataDir, 'PG_VERSION')) && !(await hasSlot(options.primaryUrl, slot))) {
+    await rm(options.dataDir, { recursive: true, force: true });
+  }
   const server = await startEmbeddedPostgres({
     dataDir: options.dataDir,
     port: options.port,
@@ -193,7 +215,7 @@ export async function startEmbeddedReplica(options: EmbeddedReplicaOptions): Pro
     ...server,
     async stop() {
       await server.stop();
-      await dropSlot(options.primaryUrl, slot);
+      await dropReplicaSlot(options.primaryUrl, options.port, slot);
     },
   };
 }
