@@ -73,42 +73,36 @@ USER node
 # Each image below: its dependencies, the dist/ of each workspace among them, and the files its process
 # reads at run time.
 
-# A subgraph reads its SDL, and its migrations' names to refuse a database that lacks one.
-FROM server AS auth
-COPY --from=auth-modules /app /app
+# What every subgraph runs on besides its own code: the builds of the libraries, a layer they share.
+FROM server AS subgraph
 COPY --from=build /app/runtime/dist runtime/dist
 COPY --from=build /app/shared-db/dist shared-db/dist
 COPY --from=build /app/service-kit/dist service-kit/dist
+
+# A subgraph reads its SDL, and its migrations' names to refuse a database that lacks one.
+FROM subgraph AS auth
+COPY --from=auth-modules /app /app
 COPY --from=build /app/subgraphs/auth/dist subgraphs/auth/dist
 COPY subgraphs/auth/schema.graphql subgraphs/auth/
 COPY shared-db/prisma/auth/migrations shared-db/prisma/auth/migrations/
 CMD ["node", "--max-semi-space-size=4", "subgraphs/auth/dist/main.js"]
 
-FROM server AS profile
+FROM subgraph AS profile
 COPY --from=profile-modules /app /app
-COPY --from=build /app/runtime/dist runtime/dist
-COPY --from=build /app/shared-db/dist shared-db/dist
-COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/profile/dist subgraphs/profile/dist
 COPY subgraphs/profile/schema.graphql subgraphs/profile/
 COPY shared-db/prisma/profile/migrations shared-db/prisma/profile/migrations/
 CMD ["node", "--max-semi-space-size=4", "subgraphs/profile/dist/main.js"]
 
-FROM server AS payments
+FROM subgraph AS payments
 COPY --from=payments-modules /app /app
-COPY --from=build /app/runtime/dist runtime/dist
-COPY --from=build /app/shared-db/dist shared-db/dist
-COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/payments/dist subgraphs/payments/dist
 COPY subgraphs/payments/schema.graphql subgraphs/payments/
 COPY shared-db/prisma/payments/migrations shared-db/prisma/payments/migrations/
 CMD ["node", "--max-semi-space-size=4", "subgraphs/payments/dist/main.js"]
 
-FROM server AS admin
+FROM subgraph AS admin
 COPY --from=admin-modules /app /app
-COPY --from=build /app/runtime/dist runtime/dist
-COPY --from=build /app/shared-db/dist shared-db/dist
-COPY --from=build /app/service-kit/dist service-kit/dist
 COPY --from=build /app/subgraphs/admin/dist subgraphs/admin/dist
 COPY subgraphs/admin/schema.graphql subgraphs/admin/
 COPY shared-db/prisma/admin/migrations shared-db/prisma/admin/migrations/
