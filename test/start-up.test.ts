@@ -50,4 +50,21 @@ describe('start-up checks', () => {
       ),
     ]);
   });
+
+  it('refuses to start profile with a replica URL that points at a primary, naming the setting', async () => {
+    const tokens = await testTokens();
+    // The run's own database, which is no replica: reads from it would be sent where no replica is.
+    const result = await run('subgraphs/profile/dist/main.js', {
+      ...tokens.env,
+      PROFILE_DATABASE_REPLICA_URL: ownerUrlFor('profile'),
+      PROFILE_PORT: String(await freePort()),
+      LOG_LEVEL: 'silent',
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^error: PROFILE_DATABASE_REPLICA_URL: profile_svc@[^ ]+ is not a replica \(pg_is_in_recovery\(\) is false there\): give a streaming replica of the service's database$/,
+      ),
+    ]);
+  });
 });

@@ -174,7 +174,7 @@ export class ReplicaRouter {
       const target = describeTarget(connection.url);
       if (!state.standby) {
         throw new ConfigError(
-          `${connection.source}: ${target} is not a replica (pg_is_in_recovery() is false there): it would answer reads with data the primary never wrote`,
+          `${connection.source}: ${target} is not a replica (pg_is_in_recovery() is false there): give a streaming replica of the service's database`,
         );
       }
       if (state.system !== primary.system) {
