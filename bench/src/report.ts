@@ -193,7 +193,7 @@ export function writeReport(file: string, input: ReportInput): void {
   lines.push(
     `Every figure is the median of ${input.settings.rounds} rounds of ${input.settings.roundSeconds} s at ${input.settings.connections} connections after a ` +
       `${input.settings.warmupSeconds} s warm-up; the systems of a row take turns within each round. Requests come from ${input.users} distinct signed-in ` +
-      `users in turn, so no two requests in flight are the same, except in the row that says so. Every gateway runs ${input.settings.workers} worker processes ` +
+      `users in turn, so no two requests in flight are the same, except in the row that says so. Every gateway runs ${input.settings.workers === 1 ? 'as one process' : `${input.settings.workers} worker processes`} ` +
       "in front of the same subgraphs (production mode) and supergraph; Hive Gateway (both variants: its own query planner, and Hive Router's Rust planner " +
       `through \`@graphql-hive/router-runtime\`) on Node 24. Our stack runs on ${input.oursRuntime}, the oldest line the project supports, then again on Node 24` +
       (input.baseline
