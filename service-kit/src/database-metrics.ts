@@ -3,6 +3,8 @@
 // schema only: each table's rows, dead rows, size, writes and scans (pg_stat_user_tables, cumulative
 // since PostgreSQL's statistics were last reset), the role's connections by state (pg_stat_activity),
 // and the role's statements and their time (pg_stat_statements, where the extension is installed).
+// Its replicas, as its client last checked them: how far behind each is, and which side served the reads
+// that may be a little behind (docs/adr/0012-read-replicas.md).
 // The schema label is the service's: a service's role reaches no other schema.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger, Service, ServiceMetrics } from '@fedstack/runtime';
@@ -44,6 +46,53 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
     registers,
     collect() {
       if (db) this.set({ schema: service }, db.poolStats().waiting);
+    },
+  });
+
+  const REPLICA_FIGURES = {
+    db_replica_lag_bytes: ['lagBytes', 1, 'WAL a replica had yet to replay at its last check, in bytes (absent while it has not answered one)'],
+    db_replica_lag_seconds: [
+      'lagMs',
+      1 / 1000,
+      'How far behind the primary a replica was at its last check, in seconds, at most (absent while it has not answered one)',
+    ],
+  } as const;
+  for (const [name, [figure, scale, help]] of Object.entries(REPLICA_FIGURES)) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['schema', 'replica'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const replica of db?.replicaStats().replicas ?? []) {
+          const value = replica[figure];
+          if (value !== undefined) this.set({ schema: service, replica: replica.target }, value * scale);
+        }
+      },
+    });
+  }
+  new Gauge({
+    name: 'db_replica_usable',
+    help: 'Whether a replica serves reads now (1): it answered its last check, is a standby of the primary, and is within DB_REPLICA_MAX_LAG_MS',
+    labelNames: ['schema', 'replica'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const replica of db?.replicaStats().replicas ?? []) this.set({ schema: service, replica: replica.target }, replica.usable ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'db_possibly_stale_reads_total',
+    help: "Reads that may be a little behind, by where they ran: a replica, or the primary (none usable, or not yet at the reader's own write)",
+    labelNames: ['schema', 'served_by'] as const,
+    registers,
+    collect() {
+      if (!db) return;
+      const { served } = db.replicaStats();
+      this.reset();
+      this.inc({ schema: service, served_by: 'primary' }, served.primary);
+      this.inc({ schema: service, served_by: 'replica' }, served.replica);
     },
   });
 

@@ -178,6 +178,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     return { connection, pool: replicaPool };
   });
   const router = replicas.length > 0 ? new ReplicaRouter(pool, monitorPool(url), replicas, options.replicaMaxLagMs ?? replicaMaxLagMs()) : undefined;
+  const served = router?.served ?? { primary: 0, replica: 0 };
   const PrismaClient = GENERATED[service]();
   // The pool is ours to end: Prisma disposes of it only if it ever connected, and `sql` may be all a process used.
   const client = new PrismaClient({ adapter: new PrismaPg(pool) }) as { $disconnect(): Promise<void> };
@@ -238,14 +239,17 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   };
   const readSql = async <R>(statement: PreparedStatement, values: readonly unknown[], readOptions: { minLsn?: string } = {}): Promise<R[]> => {
-    if (!router) return sql<R>(statement, values);
+    if (!router) {
+      served.primary += 1;
+      return sql<R>(statement, values);
+    }
     const minLsn = readOptions.minLsn === undefined ? undefined : parseLsn(readOptions.minLsn);
     if (readOptions.minLsn !== undefined && minLsn === undefined)
       throw new Error(`not a WAL position: "${readOptions.minLsn}" (expected one like 16/B374D848)`);
     return router.read(async (on) => (await on.query(prepared(statement, values))).rows as R[], minLsn);
   };
   const walPosition = async () => (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn as string;
-  const replicaStats = () => ({ replicas: router?.stats() ?? [], served: { ...(router?.served ?? { primary: 0, replica: 0 }) } });
+  const replicaStats = () => ({ replicas: router?.stats() ?? [], served: { ...served } });
   const verifyReplicas = async () => router?.verify();
   return Object.assign(client, {
     service,
