@@ -1,0 +1,227 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { SERVICES, freePort } from '@fedstack/runtime';
+import { httpStatus } from '@fedstack/scripts';
+import { graphql } from '@fedstack/service-kit/testing';
+import {
+  createScratchDatabases,
+  databaseLayout,
+  ownerUrlFor,
+  prepareDatabases,
+  seedDemoData,
+  serviceUrlVariable,
+  startEmbeddedPostgres,
+  startEmbeddedReplica,
+  type RunningPostgres,
+  type ScratchDatabases,
+} from '@fedstack/shared-db';
+import { queryAt } from '@fedstack/shared-db/testing';
+import { demoAdmin, login, within, type SignedIn } from './clients';
+import { startProcessStack, type ProcessStack } from './processes';
+
+/**
+ * The failover drill of issue 24: a primary with a synchronous standby (`synchronous_standby_names`,
+ * `synchronous_commit = on`), the stack reaching it through one stable address (a TCP proxy standing in
+ * for the Kubernetes Service or PgBouncer), steady `createPayment` load; then the primary is killed
+ * (kill -9), the standby promoted, and the address moved to it. Every payment a client saw acknowledged
+ * must be on the promoted server exactly once; the processes recover without a restart; the outbox and
+ * the payment recovery worker go on. How long writes were refused is printed.
+ */
+describe('failover to a synchronous standby under load', () => {
+  const BOUND_MS = 45_000;
+  let primaryDir: string;
+  let standbyDir: string;
+  let primary: RunningPostgres;
+  let standby: RunningPostgres;
+  let proxy: SwitchingProxy;
+  let scratch: ScratchDatabases;
+  let stack: ProcessStack;
+
+  beforeAll(async () => {
+    primaryDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-failover-primary-'));
+    // Not made here: the replica's base backup makes it, owned by the user PostgreSQL runs as.
+    standbyDir = `${primaryDir}-standby`;
+    const [primaryPort, standbyPort, proxyPort] = [await freePort(), await freePort(), await freePort()];
+    primary = await startEmbeddedPostgres({ dataDir: primaryDir, port: primaryPort, detached: true });
+    standby = await startEmbeddedReplica({ primaryUrl: primary.url, dataDir: standbyDir, port: standbyPort, detached: true });
+    // Synchronous from now on: a commit returns once the standby has flushed it.
+    for (const statement of ["ALTER SYSTEM SET synchronous_standby_names = '*'", "ALTER SYSTEM SET synchronous_commit = 'on'", 'SELECT pg_reload_conf()'])
+      await queryAt(primary.url, statement);
+    await within(10_000, async () =>
+      (await queryAt<{ state: string }>(primary.url, 'SELECT sync_state AS state FROM pg_stat_replication')).some((row) => row.state === 'sync'),
+    );
+
+    proxy = await switchingProxy(proxyPort, primaryPort);
+    const throughProxy = new URL(primary.url);
+    throughProxy.port = String(proxyPort);
+    const layout = process.env[serviceUrlVariable('auth')] ? 'split' : databaseLayout();
+    scratch = await createScratchDatabases(layout, { DATABASE_URL: throughProxy.toString() });
+    await prepareDatabases(scratch.env, { quiet: true });
+    await seedDemoData(scratch.env);
+    const elsewhere = Object.fromEntries(['DATABASE_URL', 'DB_LAYOUT', ...SERVICES.map(serviceUrlVariable)].map((name) => [name, '']));
+    stack = await startProcessStack({
+      ...elsewhere,
+      ...scratch.env,
+      OUTBOX_POLL_MS: '200',
+      OUTBOX_MAX_BACKOFF_MS: '500',
+      INTERNAL_TIMEOUT_MS: '5000',
+      PAYMENTS_RECOVERY_AFTER_MS: '1000',
+      PAYMENTS_RECOVERY_POLL_MS: '500',
+      PAYMENTS_RECOVERY_MAX_BACKOFF_MS: '1000',
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await proxy?.close();
+    await standby?.stop().catch(() => undefined);
+    await primary?.stop().catch(() => undefined);
+    rmSync(primaryDir, { recursive: true, force: true });
+    rmSync(standbyDir, { recursive: true, force: true });
+  }, 60_000);
+
+  const readiness = (service: string) =>
+    httpStatus(`${new URL(String(stack.env[`${service.toUpperCase()}_SUBGRAPH_URL`])).origin}/readyz`, 5000).catch(() => 0);
+  const until = (condition: () => boolean | Promise<boolean>) =>
+    within(BOUND_MS, async () => {
+      const [exit] = stack.unexpectedExits();
+      if (exit) throw new Error(`${exit.name} exited (${exit.signal ?? `exit code ${exit.code}`}):\n${stack.output(exit.name).slice(-3000)}`);
+      return condition();
+    });
+
+  it('loses no acknowledged payment, stores none twice, and serves again without a restart', async () => {
+    const url = stack.gatewayUrl;
+    const [admin, ...payers] = await Promise.all([
+      demoAdmin(url),
+      login(url, 'alice@example.com', 'user-demo-password'),
+      login(url, 'bob@example.com', 'user-demo-password'),
+      login(url, 'carol@example.com', 'user-demo-password'),
+    ]);
+    const started = new Date();
+    const load = paymentLoad(url, payers);
+    let killedAt = 0;
+    try {
+      await until(() => load.acknowledged().length >= 20);
+      killedAt = Date.now();
+      process.kill(-(primary.pid as number), 'SIGKILL');
+      // The operator's part: promote the standby, and point the stable address at it.
+      const promoted = new URL(primary.url);
+      promoted.port = new URL(standby.url).port;
+      await queryAt(promoted.toString(), 'SELECT pg_promote(true, 30)');
+      proxy.switchTo(Number(promoted.port));
+
+      for (const service of SERVICES) await until(async () => (await readiness(service)) === 200);
+      await until(() => load.acknowledgedSince(killedAt).length >= 20);
+    } finally {
+      await load.stop();
+    }
+    const refusedMs = (load.firstAcknowledgedAfter(killedAt) ?? Number.NaN) - killedAt;
+    console.log(`failover drill: writes refused for ${refusedMs} ms; ${load.acknowledged().length} payments acknowledged, ${load.failures} refused`);
+
+    // Every acknowledged payment is on the promoted server, once.
+    const acknowledged = load.acknowledged();
+    const [stored] = await queryAt<{ rows: number; distinct: number }>(
+      ownerUrlFor('payments', scratch.env),
+      'SELECT count(*)::int AS rows, count(DISTINCT id)::int AS distinct FROM payments.payments WHERE id = ANY($1::uuid[])',
+      [acknowledged],
+    );
+    expect(stored).toEqual({ rows: acknowledged.length, distinct: acknowledged.length });
+    expect(new Set(acknowledged).size).toBe(acknowledged.length);
+
+    // The outbox relays go on: a refund after the failover reaches admin's audit log.
+    const refund = await graphql<{ refundPayment: { id: string } }>(
+      url,
+      'mutation ($id: ID!) { refundPayment(input: { paymentId: $id, amount: "1.00" }, idempotencyKey: "failover-refund") { id } }',
+      { token: admin.accessToken, variables: { id: acknowledged.at(-1) } },
+    );
+    expect(refund.errors).toBeUndefined();
+    await until(
+      async () =>
+        (
+          await queryAt(ownerUrlFor('admin', scratch.env), "SELECT 1 FROM admin.audit_entries WHERE action = 'payment.refund' AND target_id = $1", [
+            acknowledged.at(-1),
+          ])
+        ).length === 1,
+    );
+    // The recovery worker goes on: no payment of the drill is left PENDING, including any whose request died with the primary.
+    await until(
+      async () =>
+        (await queryAt(ownerUrlFor('payments', scratch.env), "SELECT 1 FROM payments.payments WHERE status = 'PENDING' AND created_at >= $1", [started]))
+          .length === 0,
+    );
+    expect(stack.unexpectedExits()).toEqual([]);
+  }, 240_000);
+});
+
+interface SwitchingProxy {
+  /** Sends new connections to `port`, and ends the ones open to the old target (as a moved Service does). */
+  switchTo(port: number): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy on `port` to a PostgreSQL on `target`: the one address the stack knows. */
+function switchingProxy(port: number, target: number): Promise<SwitchingProxy> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return new Promise((resolve) =>
+    server.listen(port, '127.0.0.1', () =>
+      resolve({
+        switchTo(next) {
+          target = next;
+          for (const socket of open) socket.destroy();
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            for (const socket of open) socket.destroy();
+            server.close(() => done());
+          }),
+      }),
+    ),
+  );
+}
+
+/** Payments made in turn by each user, as fast as they are answered, until stopped: which were acknowledged, and when. */
+function paymentLoad(url: string, payers: SignedIn[]) {
+  let stopped = false;
+  const answered: { id: string; at: number }[] = [];
+  let failures = 0;
+  const loops = payers.map(async (payer) => {
+    while (!stopped) {
+      const answer = await graphql<{ createPayment: { id: string; status: string } }>(
+        url,
+        'mutation ($key: String!) { createPayment(input: { amount: "3.00", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status } }',
+        { token: payer.accessToken, variables: { key: `failover-${Math.random()}` } },
+      ).catch(() => undefined);
+      const payment = answer?.data?.createPayment;
+      if (payment && !answer.errors) answered.push({ id: payment.id, at: Date.now() });
+      else {
+        failures += 1;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  });
+  return {
+    acknowledged: () => answered.map((entry) => entry.id),
+    acknowledgedSince: (since: number) => answered.filter((entry) => entry.at > since).map((entry) => entry.id),
+    firstAcknowledgedAfter: (since: number) => answered.find((entry) => entry.at > since)?.at,
+    get failures() {
+      return failures;
+    },
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}
