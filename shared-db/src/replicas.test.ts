@@ -108,7 +108,7 @@ describe('reads from replicas', () => {
     }
   });
 
-  it('refuses at start a replica URL that points at a primary, or at a replica of another cluster, naming the setting', async () => {
+  it('refuses at start a replica URL that points at a primary, at a replica of another cluster, or that refuses the role, naming the setting', async () => {
     const atPrimary = clientOf(primary.url, [primary.url], 60_000);
     const other = await startEmbeddedPostgres({ dataDir: dataDir('other'), port: await freePort(), ephemeral: true });
     const ofAnother = clientOf(other.url, [replica.url], 60_000);
@@ -118,8 +118,15 @@ describe('reads from replicas', () => {
         new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/postgres is not a replica \\(pg_is_in_recovery\\(\\) is false there\\)`),
       );
       await expect(ofAnother.verifyReplicas()).rejects.toThrow(new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/postgres is a replica of another cluster`));
-      // The right one passes.
-      const right = clientOf(primary.url, [replica.url], 60_000);
+      const wrongPassword = new URL(replica.url);
+      wrongPassword.password = 'not-the-password';
+      const refused = clientOf(primary.url, [wrongPassword.toString()], 60_000);
+      await expect(refused.verifyReplicas()).rejects.toThrow(
+        new RegExp(`^${SETTING}: cannot connect to PostgreSQL at postgres@127.0.0.1:\\d+/postgres: the password was refused$`),
+      );
+      await refused.$disconnect();
+      // The right one passes, and so does one that is down (skipped until it answers).
+      const right = clientOf(primary.url, [replica.url, `postgresql://postgres:x@127.0.0.1:${await freePort()}/postgres`], 60_000);
       await right.verifyReplicas();
       await right.$disconnect();
     } finally {

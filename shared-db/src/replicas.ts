@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { ConfigError } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
-import { describeTarget, isDatabaseUnavailable } from './errors';
+import { describeTarget, explainConnectionError, isDatabaseUnavailable } from './errors';
 
 /** How often the replicas' state is read: their lag is known to this, and a replica that is back is used again within it. */
 export const REPLICA_CHECK_INTERVAL_MS = 250;
@@ -157,9 +157,9 @@ export class ReplicaRouter {
   }
 
   /**
-   * Refuses, naming the setting, a replica that answers but is not a standby of the primary's cluster:
-   * reads from it would never see the primary's writes. One that does not answer is not refused: it is
-   * skipped until it does.
+   * Refuses, naming the setting, a replica that answers but is not a standby of the primary's cluster
+   * (reads from it would never see the primary's writes), or that refuses the service's role. One that
+   * cannot be reached is not refused: it is skipped until it answers.
    */
   async verify(): Promise<void> {
     const primary = (await this.primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
@@ -169,7 +169,8 @@ export class ReplicaRouter {
         state = (await monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
       } catch (error) {
         if (isDatabaseUnavailable(error)) continue;
-        throw error;
+        // Refused rather than unreachable (the password, the user, the database): a setting to correct.
+        throw explainConnectionError(error, connection.url, connection.source);
       }
       const target = describeTarget(connection.url);
       if (!state.standby) {
