@@ -11,11 +11,6 @@ export interface EmbeddedReplicaOptions {
   /** Where the replica keeps its data; an existing replica there is started as it is. */
   dataDir: string;
   port: number;
-  /**
-   * The physical replication slot on the primary that keeps the WAL the replica has yet to receive, so
-   * that a replica stopped for a while catches up instead of needing a new base backup.
-   */
-  slot?: string;
   /** `recovery_min_apply_delay` for this run: the replica replays each commit this long after it (tests of stale reads). */
   applyDelayMs?: number;
   /** Delete the data directory, and the primary's slot for it, when stopped (test runs). */
@@ -153,19 +148,23 @@ async function baseBackup(primaryUrl: string, dataDir: string, slot: string, own
   }
 }
 
-/** The slot a replica on `port` streams through, unless told otherwise. */
+/**
+ * The physical replication slot on the primary that a replica on `port` streams through: it keeps the WAL
+ * the replica has yet to receive, so that a replica stopped for a while catches up instead of needing a
+ * new base backup.
+ */
 const slotFor = (port: number) => `fedstack_replica_${port}`;
 
 /**
  * Drops a replica's slot on the primary, if the primary answers and nobody streams from it: a replica that
  * no longer runs would otherwise make the primary keep its WAL for good.
  */
-export async function dropReplicaSlot(primaryUrl: string, port: number, slot = slotFor(port)): Promise<void> {
+export async function dropReplicaSlot(primaryUrl: string, port: number): Promise<void> {
   const primary = new pg.Client({ connectionString: primaryUrl, connectionTimeoutMillis: 2000 });
   primary.on('error', () => undefined);
   try {
     await primary.connect();
-    await primary.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]);
+    await primary.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slotFor(port)]);
   } catch {
     // The primary is gone too: its slots went with it (an ephemeral primary) or stay for the next replica.
   } finally {
@@ -190,7 +189,7 @@ async function hasSlot(primaryUrl: string, slot: string): Promise<boolean> {
  * `pg_is_in_recovery()` true, and follows the primary through the slot.
  */
 export async function startEmbeddedReplica(options: EmbeddedReplicaOptions): Promise<RunningPostgres> {
-  const slot = options.slot ?? slotFor(options.port);
+  const slot = slotFor(options.port);
   // A replica whose slot is gone may need WAL the primary no longer has: it is made anew.
   if (existsSync(path.join(options.dataDir, 'PG_VERSION')) && !(await hasSlot(options.primaryUrl, slot))) {
     await rm(options.dataDir, { recursive: true, force: true });
@@ -215,7 +214,7 @@ export async function startEmbeddedReplica(options: EmbeddedReplicaOptions): Pro
     ...server,
     async stop() {
       await server.stop();
-      await dropReplicaSlot(options.primaryUrl, options.port, slot);
+      await dropReplicaSlot(options.primaryUrl, options.port);
     },
   };
 }
