@@ -71,7 +71,7 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
   walPosition(): Promise<string>;
   /** The replicas' state as of their last check, and the reads each side served. */
   replicaStats(): { replicas: ReplicaStats[]; served: ReadsServed };
-  /** Refuses, naming the setting, a replica URL that points at a primary or at another cluster (start-up). */
+  /** Refuses, naming the setting, a replica URL that points at a primary, at another cluster, or at a server that refuses the role (start-up). */
   verifyReplicas(): Promise<void>;
 };
 
@@ -239,14 +239,13 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   };
   const readSql = async <R>(statement: PreparedStatement, values: readonly unknown[], readOptions: { minLsn?: string } = {}): Promise<R[]> => {
-    if (!router) {
-      served.primary += 1;
-      return sql<R>(statement, values);
-    }
     const minLsn = readOptions.minLsn === undefined ? undefined : parseLsn(readOptions.minLsn);
-    if (readOptions.minLsn !== undefined && minLsn === undefined)
+    if (readOptions.minLsn !== undefined && minLsn === undefined) {
       throw new Error(`not a WAL position: "${readOptions.minLsn}" (expected one like 16/B374D848)`);
-    return router.read(async (on) => (await on.query(prepared(statement, values))).rows as R[], minLsn);
+    }
+    if (router) return router.read(async (on) => (await on.query(prepared(statement, values))).rows as R[], minLsn);
+    served.primary += 1;
+    return sql<R>(statement, values);
   };
   const walPosition = async () => (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn as string;
   const replicaStats = () => ({ replicas: router?.stats() ?? [], served: { ...served } });
