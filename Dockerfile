@@ -85,28 +85,28 @@ COPY --from=auth-modules /app /app
 COPY --from=build /app/subgraphs/auth/dist subgraphs/auth/dist
 COPY subgraphs/auth/schema.graphql subgraphs/auth/
 COPY shared-db/prisma/auth/migrations shared-db/prisma/auth/migrations/
-CMD ["node", "--max-semi-space-size=4", "subgraphs/auth/dist/main.js"]
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "subgraphs/auth/dist/main.js"]
 
 FROM subgraph AS profile
 COPY --from=profile-modules /app /app
 COPY --from=build /app/subgraphs/profile/dist subgraphs/profile/dist
 COPY subgraphs/profile/schema.graphql subgraphs/profile/
 COPY shared-db/prisma/profile/migrations shared-db/prisma/profile/migrations/
-CMD ["node", "--max-semi-space-size=4", "subgraphs/profile/dist/main.js"]
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "subgraphs/profile/dist/main.js"]
 
 FROM subgraph AS payments
 COPY --from=payments-modules /app /app
 COPY --from=build /app/subgraphs/payments/dist subgraphs/payments/dist
 COPY subgraphs/payments/schema.graphql subgraphs/payments/
 COPY shared-db/prisma/payments/migrations shared-db/prisma/payments/migrations/
-CMD ["node", "--max-semi-space-size=4", "subgraphs/payments/dist/main.js"]
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "subgraphs/payments/dist/main.js"]
 
 FROM subgraph AS admin
 COPY --from=admin-modules /app /app
 COPY --from=build /app/subgraphs/admin/dist subgraphs/admin/dist
 COPY subgraphs/admin/schema.graphql subgraphs/admin/
 COPY shared-db/prisma/admin/migrations shared-db/prisma/admin/migrations/
-CMD ["node", "--max-semi-space-size=4", "subgraphs/admin/dist/main.js"]
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "subgraphs/admin/dist/main.js"]
 
 # Prisma's CLI runs on every service's schema and migrations through shared-db/scripts/, with
 # prisma.config.ts and the workarounds it loads. Roles, migrations and grants by default; compose asks

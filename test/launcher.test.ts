@@ -65,7 +65,7 @@ describe('npm start, when a process dies and when Ctrl-C stops it', () => {
       const child = childrenOf(pid()).find(({ command }) => command.includes(entry));
       expect({ entry, command: child?.command.trim().split(' ').slice(1) }).toEqual({ entry, command: [...nodeOptions, expect.stringContaining(entry)] });
     }
-    expect(STACK.find(({ name }) => name === 'auth')?.nodeOptions).toEqual(['--max-semi-space-size=4']);
+    expect(STACK.find(({ name }) => name === 'auth')?.nodeOptions).toEqual(['--max-old-space-size=128', '--max-semi-space-size=4']);
   });
 
   it('starts a service killed with kill -9 again, saying why, and the stack answers as before', async () => {

@@ -1,10 +1,11 @@
 /**
  * The V8 options each subgraph runs with, wherever it runs (npm start, the benchmark, the images). A
  * 4 MB young-generation semispace: left to itself, V8 grows it to 16 MB and more under load, and that
- * was most of a subgraph's peak memory (auth 305 MB under the benchmark's mix, 190 MB with this; see
- * docs/performance.md).
+ * was most of a subgraph's peak memory (auth 305 MB under the benchmark's mix, 190 MB with this). And a
+ * 128 MB old generation, about three times a subgraph's live heap: without it V8 let the heap grow over
+ * minutes of load (auth 197–315 MB, 144–147 with it, for about 4 % of throughput). See docs/performance.md.
  */
-export const SUBGRAPH_NODE_OPTIONS = ['--max-semi-space-size=4'] as const;
+export const SUBGRAPH_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-space-size=4'] as const;
 
 /**
  * A gateway process's old-generation heap by default, in MB (GATEWAY_WORKER_HEAP_MB for workers). Room for
