@@ -4,20 +4,10 @@ import path from 'node:path';
 import { SERVICES, freePort } from '@fedstack/runtime';
 import { httpStatus } from '@fedstack/scripts';
 import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
-import {
-  createScratchDatabases,
-  databaseLayout,
-  ownerUrlFor,
-  prepareDatabases,
-  seedDemoData,
-  serviceUrlVariable,
-  startEmbeddedPostgres,
-  type RunningPostgres,
-  type ScratchDatabases,
-} from '@fedstack/shared-db';
+import { ownerUrlFor, startEmbeddedPostgres, type RunningPostgres, type ScratchDatabases } from '@fedstack/shared-db';
 import { queryAt } from '@fedstack/shared-db/testing';
-import { demoAdmin, login, within, type SignedIn } from './clients';
-import { startProcessStack, type ProcessStack } from './processes';
+import { demoAdmin, login, type SignedIn } from './clients';
+import { startProcessStackOn, untilWhileUp, type ProcessStack } from './processes';
 
 /**
  * The database server dies (kill -9 of the postmaster, as in a crash or a failover) under steady load
@@ -39,13 +29,7 @@ describe('PostgreSQL killed under load and restarted', () => {
     port = await freePort();
     // Detached: the server leads a process group of its own, which tells when all of it has gone.
     server = await startEmbeddedPostgres({ dataDir, port, detached: true });
-    // The run's layout, on this server: the services must not see the run's own databases.
-    const layout = process.env[serviceUrlVariable('auth')] ? 'split' : databaseLayout();
-    scratch = await createScratchDatabases(layout, { DATABASE_URL: server.url });
-    await prepareDatabases(scratch.env, { quiet: true });
-    await seedDemoData(scratch.env);
-    const elsewhere = Object.fromEntries(['DATABASE_URL', 'DB_LAYOUT', ...SERVICES.map(serviceUrlVariable)].map((name) => [name, '']));
-    stack = await startProcessStack({ ...elsewhere, ...scratch.env, OUTBOX_POLL_MS: '200', OUTBOX_MAX_BACKOFF_MS: '500', INTERNAL_TIMEOUT_MS: '5000' });
+    ({ stack, scratch } = await startProcessStackOn(server.url, { OUTBOX_POLL_MS: '200', OUTBOX_MAX_BACKOFF_MS: '500', INTERNAL_TIMEOUT_MS: '5000' }));
   }, 120_000);
 
   afterAll(async () => {
@@ -58,13 +42,7 @@ describe('PostgreSQL killed under load and restarted', () => {
     queryAt<R>(ownerUrlFor(service, scratch.env), text, values);
   const serviceUrl = (service: string) => new URL(String(stack.env[`${service.toUpperCase()}_SUBGRAPH_URL`]));
   const readiness = (service: string) => httpStatus(`${serviceUrl(service).origin}/readyz`, 5000).catch(() => 0);
-  /** Waits until `condition` holds, failing at once, with what it printed, if a process of the stack has exited. */
-  const until = (condition: () => boolean | Promise<boolean>) =>
-    within(BOUND_MS, async () => {
-      const [exit] = stack.unexpectedExits();
-      if (exit) throw new Error(`${exit.name} exited (${exit.signal ?? `exit code ${exit.code}`}):\n${stack.output(exit.name).slice(-3000)}`);
-      return condition();
-    });
+  const until = (condition: () => boolean | Promise<boolean>) => untilWhileUp(stack, BOUND_MS, condition);
 
   it('every process stays up, unready and answering clearly meanwhile, and serves again once the server is back', async () => {
     const url = stack.gatewayUrl;

@@ -5,21 +5,10 @@ import path from 'node:path';
 import { SERVICES, freePort } from '@fedstack/runtime';
 import { httpStatus } from '@fedstack/scripts';
 import { graphql } from '@fedstack/service-kit/testing';
-import {
-  createScratchDatabases,
-  databaseLayout,
-  ownerUrlFor,
-  prepareDatabases,
-  seedDemoData,
-  serviceUrlVariable,
-  startEmbeddedPostgres,
-  startEmbeddedReplica,
-  type RunningPostgres,
-  type ScratchDatabases,
-} from '@fedstack/shared-db';
+import { ownerUrlFor, startEmbeddedPostgres, startEmbeddedReplica, type RunningPostgres, type ScratchDatabases } from '@fedstack/shared-db';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { demoAdmin, login, within, type SignedIn } from './clients';
-import { startProcessStack, type ProcessStack } from './processes';
+import { startProcessStackOn, untilWhileUp, type ProcessStack } from './processes';
 
 /**
  * The failover drill of issue 24: a primary with a synchronous standby (`synchronous_standby_names`,
@@ -56,21 +45,14 @@ describe('failover to a synchronous standby under load', () => {
     proxy = await switchingProxy(proxyPort, primaryPort);
     const throughProxy = new URL(primary.url);
     throughProxy.port = String(proxyPort);
-    const layout = process.env[serviceUrlVariable('auth')] ? 'split' : databaseLayout();
-    scratch = await createScratchDatabases(layout, { DATABASE_URL: throughProxy.toString() });
-    await prepareDatabases(scratch.env, { quiet: true });
-    await seedDemoData(scratch.env);
-    const elsewhere = Object.fromEntries(['DATABASE_URL', 'DB_LAYOUT', ...SERVICES.map(serviceUrlVariable)].map((name) => [name, '']));
-    stack = await startProcessStack({
-      ...elsewhere,
-      ...scratch.env,
+    ({ stack, scratch } = await startProcessStackOn(throughProxy.toString(), {
       OUTBOX_POLL_MS: '200',
       OUTBOX_MAX_BACKOFF_MS: '500',
       INTERNAL_TIMEOUT_MS: '5000',
       PAYMENTS_RECOVERY_AFTER_MS: '1000',
       PAYMENTS_RECOVERY_POLL_MS: '500',
       PAYMENTS_RECOVERY_MAX_BACKOFF_MS: '1000',
-    });
+    }));
   }, 180_000);
 
   afterAll(async () => {
@@ -84,12 +66,7 @@ describe('failover to a synchronous standby under load', () => {
 
   const readiness = (service: string) =>
     httpStatus(`${new URL(String(stack.env[`${service.toUpperCase()}_SUBGRAPH_URL`])).origin}/readyz`, 5000).catch(() => 0);
-  const until = (condition: () => boolean | Promise<boolean>) =>
-    within(BOUND_MS, async () => {
-      const [exit] = stack.unexpectedExits();
-      if (exit) throw new Error(`${exit.name} exited (${exit.signal ?? `exit code ${exit.code}`}):\n${stack.output(exit.name).slice(-3000)}`);
-      return condition();
-    });
+  const until = (condition: () => boolean | Promise<boolean>) => untilWhileUp(stack, BOUND_MS, condition);
 
   it('loses no acknowledged payment, stores none twice, and serves again without a restart', async () => {
     const url = stack.gatewayUrl;

@@ -1,8 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { freePort } from '@fedstack/runtime';
+import { SERVICES, freePort } from '@fedstack/runtime';
 import type { StackProcessName } from '@fedstack/runtime';
+import { createScratchDatabases, databaseLayout, prepareDatabases, seedDemoData, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { testTokens } from '@fedstack/service-kit/testing';
+import { within } from './clients';
 
 const HOST = '127.0.0.1';
 
@@ -98,4 +100,26 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
     throw error;
   }
   return stack;
+}
+
+/**
+ * The stack on a PostgreSQL of the test's own (`databaseUrl`, the owner's), in the run's layout, migrated
+ * and seeded, and on nothing of the run's: for tests that kill or replace the database server.
+ */
+export async function startProcessStackOn(databaseUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ stack: ProcessStack; scratch: ScratchDatabases }> {
+  const layout = process.env[serviceUrlVariable('auth')] ? 'split' : databaseLayout();
+  const scratch = await createScratchDatabases(layout, { DATABASE_URL: databaseUrl });
+  await prepareDatabases(scratch.env, { quiet: true });
+  await seedDemoData(scratch.env);
+  const elsewhere = Object.fromEntries(['DATABASE_URL', 'DB_LAYOUT', ...SERVICES.map(serviceUrlVariable)].map((name) => [name, '']));
+  return { stack: await startProcessStack({ ...elsewhere, ...scratch.env, ...extraEnv }), scratch };
+}
+
+/** Waits until `condition` holds within `boundMs`, failing at once, with what it printed, if a process of the stack has exited. */
+export function untilWhileUp(stack: ProcessStack, boundMs: number, condition: () => boolean | Promise<boolean>): Promise<number> {
+  return within(boundMs, async () => {
+    const [exit] = stack.unexpectedExits();
+    if (exit) throw new Error(`${exit.name} exited (${exit.signal ?? `exit code ${exit.code}`}):\n${stack.output(exit.name).slice(-3000)}`);
+    return condition();
+  });
 }
