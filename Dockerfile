@@ -138,4 +138,4 @@ COPY --from=gateway-modules /app /app
 COPY --from=build /app/runtime/dist runtime/dist
 COPY --from=build /app/gateway/dist gateway/dist
 COPY supergraph.graphql ./
-CMD ["node", "--max-old-space-size=384", "--max-semi-space-size=16", "gateway/dist/main.js"]
+CMD ["node", "gateway/dist/main.js"]

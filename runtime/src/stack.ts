@@ -8,22 +8,22 @@
 export const SUBGRAPH_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-space-size=4'] as const;
 
 /**
- * A gateway process's old-generation heap by default, in MB (GATEWAY_WORKER_HEAP_MB for workers). Room for
- * its subscriptions above all: each idle one holds about 40 kB, and a lone gateway limited to 160 MB ran
- * out of memory and stopped with 5,000 subscribers (`npm run bench`); 384 holds about 7,000 beside the
- * 60 MB the gateway needs itself. The mix alone peaks far below it.
+ * A gateway worker's old-generation heap by default, in MB (GATEWAY_WORKER_HEAP_MB). Room for its
+ * subscriptions above all: each idle one holds about 40 kB, and a gateway limited to 160 MB ran out of
+ * memory and stopped with 5,000 subscribers (`npm run bench`); 384 holds about 7,000 beside the 60 MB
+ * the gateway needs itself. The mix alone peaks far below it.
  */
 export const GATEWAY_HEAP_MB = 384;
-/** A gateway process's young-generation semispace, in MB: 16 measured well on Node 20 and 24. */
+/** A gateway worker's young-generation semispace, in MB: 16 measured well on Node 20 and 24. */
 export const GATEWAY_SEMI_SPACE_MB = 16;
 
 /**
- * The gateway's: a lone gateway sized as its workers are by default (gateway/src/main.ts, which gives its
- * workers GATEWAY_WORKER_HEAP_MB and the same semispace; the primary of several allocates little). Without
- * them one gateway under the benchmark's mix peaked at 355 MB (209 with 160 MB). Both are given, not the old generation alone:
- * Node 24's V8 then sizes the young generation down from it and collects garbage most of the time.
+ * The gateway's: none. A lone gateway given its workers' heap options peaked at 209 MB under the mix
+ * instead of 355, but in front of stub subgraphs it then used 1.38–1.54 CPU-ms per request instead of
+ * 1.03–1.18 on Node 24 (`npm run bench`'s gateway-only rows, 2026-12-03, alternating runs): a lone gateway
+ * is sized by V8 until that is understood. Its workers get GATEWAY_WORKER_HEAP_MB (gateway/src/main.ts).
  */
-export const GATEWAY_NODE_OPTIONS = [`--max-old-space-size=${GATEWAY_HEAP_MB}`, `--max-semi-space-size=${GATEWAY_SEMI_SPACE_MB}`] as const;
+export const GATEWAY_NODE_OPTIONS = [] as const;
 
 /**
  * The stack's processes: the one place in the code that names them, their default ports and entry
