@@ -1,16 +1,6 @@
 // What every process shares, with no database in it: the GraphQL server, settings, errors, logs, metrics, keys, the stack's names and ports.
 export { REPOSITORY_ROOT } from './paths';
-export {
-  STACK,
-  SERVICES,
-  DEFAULT_PORTS,
-  GATEWAY_HEAP_MB,
-  GATEWAY_SEMI_SPACE_MB,
-  isService,
-  defaultSubgraphUrl,
-  type Service,
-  type StackProcessName,
-} from './stack';
+export { STACK, SERVICES, DEFAULT_PORTS, isService, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
 export {
   StartupError,
   ConfigError,

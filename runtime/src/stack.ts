@@ -8,20 +8,10 @@
 export const SUBGRAPH_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-space-size=4'] as const;
 
 /**
- * A gateway worker's old-generation heap by default, in MB (GATEWAY_WORKER_HEAP_MB). Room for its
- * subscriptions above all: each idle one holds about 40 kB, and a gateway limited to 160 MB ran out of
- * memory and stopped with 5,000 subscribers (`npm run bench`); 384 holds about 7,000 beside the 60 MB
- * the gateway needs itself. The mix alone peaks far below it.
- */
-export const GATEWAY_HEAP_MB = 384;
-/** A gateway worker's young-generation semispace, in MB: 16 measured well on Node 20 and 24. */
-export const GATEWAY_SEMI_SPACE_MB = 16;
-
-/**
  * The gateway's: none. A lone gateway given its workers' heap options peaked at 209 MB under the mix
  * instead of 355, but in front of stub subgraphs it then used 1.38–1.54 CPU-ms per request instead of
  * 1.03–1.18 on Node 24 (`npm run bench`'s gateway-only rows, 2026-12-03, alternating runs): a lone gateway
- * is sized by V8 until that is understood. Its workers get GATEWAY_WORKER_HEAP_MB (gateway/src/main.ts).
+ * is sized by V8 until that is understood. Its workers are sized by gateway/src/main.ts.
  */
 export const GATEWAY_NODE_OPTIONS = [] as const;
 

@@ -8,7 +8,7 @@
 // The schema label is the service's: a service's role reaches no other schema.
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Logger, Service, ServiceMetrics } from '@fedstack/runtime';
-import { serviceRole, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
+import { serviceRole, type QueryEvent, type ReplicaStats, type ServiceClient } from '@fedstack/shared-db';
 
 export function databaseMetrics(metrics: ServiceMetrics, service: Service, logger: Logger) {
   const registers = [metrics.registry];
@@ -49,15 +49,18 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
     },
   });
 
-  const REPLICA_FIGURES = {
-    db_replica_lag_bytes: ['lagBytes', 1, 'WAL a replica had yet to replay at its last check, in bytes (absent while it has not answered one)'],
+  const REPLICA_FIGURES: Record<string, [(replica: ReplicaStats) => number | undefined, string]> = {
+    db_replica_lag_bytes: [(replica) => replica.lagBytes, 'WAL a replica had yet to replay at its last check, in bytes (absent while it has not answered one)'],
     db_replica_lag_seconds: [
-      'lagMs',
-      1 / 1000,
+      (replica) => (replica.lagMs === undefined ? undefined : replica.lagMs / 1000),
       'How far behind the primary a replica was at its last check, in seconds, at most (absent while it has not answered one)',
     ],
-  } as const;
-  for (const [name, [figure, scale, help]] of Object.entries(REPLICA_FIGURES)) {
+    db_replica_usable: [
+      (replica) => (replica.usable ? 1 : 0),
+      'Whether a replica serves reads now (1): it answered its last check, is a standby of the primary, and is within DB_REPLICA_MAX_LAG_MS',
+    ],
+  };
+  for (const [name, [figure, help]] of Object.entries(REPLICA_FIGURES)) {
     new Gauge({
       name,
       help,
@@ -66,22 +69,12 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
       collect() {
         this.reset();
         for (const replica of db?.replicaStats().replicas ?? []) {
-          const value = replica[figure];
-          if (value !== undefined) this.set({ schema: service, replica: replica.target }, value * scale);
+          const value = figure(replica);
+          if (value !== undefined) this.set({ schema: service, replica: replica.target }, value);
         }
       },
     });
   }
-  new Gauge({
-    name: 'db_replica_usable',
-    help: 'Whether a replica serves reads now (1): it answered its last check, is a standby of the primary, and is within DB_REPLICA_MAX_LAG_MS',
-    labelNames: ['schema', 'replica'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const replica of db?.replicaStats().replicas ?? []) this.set({ schema: service, replica: replica.target }, replica.usable ? 1 : 0);
-    },
-  });
   new Counter({
     name: 'db_possibly_stale_reads_total',
     help: "Reads that may be a little behind, by where they ran: a replica, or the primary (none usable, or not yet at the reader's own write)",
