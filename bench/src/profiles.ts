@@ -11,6 +11,7 @@ interface CallFrame {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: { id: number; callFrame: CallFrame }[];
   samples: number[];
   timeDeltas: number[];
@@ -58,14 +59,25 @@ function top(tally: Map<string, number>, count: number): Share[] {
     .map(([label, value]) => ({ label, value, percent: total ? (100 * value) / total : 0 }));
 }
 
-/** A CPU profile's self time, by owner and by function, in milliseconds; idle time left out. */
-export function summariseCpuProfile(file: string, count = 15): { totalMs: number; byOwner: Share[]; byFunction: Share[] } {
+/**
+ * A CPU profile's self time, by owner and by function, in milliseconds; idle time left out. With a
+ * window (µs on the monotonic clock the profile's own times are on, `process.hrtime`'s on Linux), only
+ * the samples taken in it.
+ */
+export function summariseCpuProfile(
+  file: string,
+  count = 15,
+  window?: { startUs: number; endUs: number },
+): { totalMs: number; byOwner: Share[]; byFunction: Share[] } {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
   const byOwner = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let totalMs = 0;
+  let time = profile.startTime;
   profile.samples.forEach((id, index) => {
+    time += profile.timeDeltas[index] ?? 0;
+    if (window && (time < window.startUs || time > window.endUs)) return;
     const frame = frames.get(id);
     if (!frame || frame.functionName === '(idle)') return;
     const ms = (profile.timeDeltas[index] ?? 0) / 1000;

@@ -28,6 +28,14 @@ export interface SubscriptionRow {
   /** The gateway's resident memory per idle subscription, in kB. */
   memoryPerSubscriptionKb: number;
   errors: number;
+  /**
+   * CPU per committed change over the same window, in milliseconds, by process group: the gateway, any
+   * other group the caller counts (the subgraphs, PostgreSQL), and this process (`driver`: the payment
+   * calls and every subscriber's socket).
+   */
+  cpuPerChangeMs: Record<string, number>;
+  /** When payments began and the stragglers' wait ended, on the monotonic clock V8's profiles use (µs). */
+  window: { startUs: number; endUs: number };
 }
 
 const SUBSCRIPTION = 'subscription { paymentUpdated { id status amount createdAt user { id } } }';
@@ -60,6 +68,10 @@ export async function measureSubscriptions(options: {
   subscribers: number;
   paymentsPerSecond: number;
   seconds: number;
+  /** Other process groups whose CPU is counted over the window (per change, not in the gateway's figure). */
+  others?: CpuGroup[];
+  /** Told as the window opens (true) and closes (false): a profiler of this process starts and stops there. */
+  onMeasuring?: (measuring: boolean) => Promise<void>;
 }): Promise<SubscriptionRow> {
   const { userTokens } = options;
   const wsUrl = options.url.replace(/^http/, 'ws');
@@ -75,12 +87,18 @@ export async function measureSubscriptions(options: {
   let sequence = 0;
   const pay = async (user: { userId: string; token: string }) => {
     sequence += 1;
-    const response = await fetch(options.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
-      body: JSON.stringify({ query: PAY, variables: { key: `bench-sub-${Date.now()}-${sequence}` } }),
-    });
-    const body = (await response.json()) as { data?: { createPayment: { id: string } }; errors?: unknown };
+    let body: { data?: { createPayment: { id: string } }; errors?: unknown };
+    try {
+      const response = await fetch(options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+        body: JSON.stringify({ query: PAY, variables: { key: `bench-sub-${Date.now()}-${sequence}` } }),
+      });
+      body = (await response.json()) as typeof body;
+    } catch {
+      // A call that could not connect or was cut off on a saturated machine is an error of the row, not its end.
+      body = {};
+    }
     if (!body.data) {
       errors += 1;
       return undefined;
@@ -136,8 +154,12 @@ export async function measureSubscriptions(options: {
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const memoryPerSubscriptionKb = Math.max(0, rssKb(options.gateway.pid) - rssBefore) / options.subscribers;
 
+  await options.onMeasuring?.(true);
   measuring = true;
   const cpu = cpuSample(options.gateway.cpu);
+  const othersCpu = cpuSample(options.others ?? []);
+  const driverCpu = process.cpuUsage();
+  const startUs = Number(process.hrtime.bigint() / 1000n);
   const made: { userId: string; id: string }[] = [];
   const interval = 1000 / options.paymentsPerSecond;
   const started = performance.now();
@@ -171,7 +193,11 @@ export async function measureSubscriptions(options: {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   const used = cpu();
+  const othersUsed = othersCpu();
+  const driverUsed = process.cpuUsage(driverCpu);
+  const endUs = Number(process.hrtime.bigint() / 1000n);
   measuring = false;
+  await options.onMeasuring?.(false);
   for (const client of clients) await client.dispose();
 
   let expected = 0;
@@ -190,6 +216,10 @@ export async function measureSubscriptions(options: {
   const byStamp = latencies.length > 0;
   const sorted = (byStamp ? latencies : createdLatencies).sort((a, b) => a - b);
   const gatewayCpuMs = Object.values(used).reduce((sum, ms) => sum + ms, 0);
+  const changes = Math.max(made.length * 2, 1);
+  const cpuPerChangeMs = Object.fromEntries(
+    Object.entries({ gateway: gatewayCpuMs, ...othersUsed, driver: (driverUsed.user + driverUsed.system) / 1000 }).map(([name, ms]) => [name, ms / changes]),
+  );
   return {
     via: options.via,
     subscribers: options.subscribers,
@@ -204,6 +234,8 @@ export async function measureSubscriptions(options: {
     gatewayCpuPerEventMs: gatewayCpuMs / Math.max(delivered, 1),
     memoryPerSubscriptionKb,
     errors,
+    cpuPerChangeMs,
+    window: { startUs, endUs },
   };
 }
 
