@@ -33,3 +33,20 @@ export async function copyOfRunDatabase(label: string): Promise<{ url: string; d
   server.pathname = '/postgres';
   return { url, drop: async () => void (await queryAt(server.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)) };
 }
+
+/**
+ * The settings that send reads to a streaming replica listening on `port` on the same host: each
+ * `…DATABASE_URL` given as `…DATABASE_REPLICA_URL` on the replica's port (a physical replica holds every
+ * database of its primary, under the same names).
+ */
+export function replicaSettings(databases: Record<string, string>, port: number): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(databases)
+      .filter(([variable]) => variable.endsWith('DATABASE_URL'))
+      .map(([variable, url]) => {
+        const replica = new URL(url);
+        replica.port = String(port);
+        return [variable.replace(/DATABASE_URL$/, 'DATABASE_REPLICA_URL'), replica.toString()];
+      }),
+  );
+}

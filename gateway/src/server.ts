@@ -18,11 +18,13 @@ import {
   type LogDestination,
   type Logger,
   type PrivateKeyPair,
+  WAL_POSITIONS_HEADER,
+  requestPositions,
 } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, persistedDocumentsMiddleware } from './persisted';
-import { SubgraphDataSource, subgraphLinks, type GatewayContext } from './subgraphs';
+import { SubgraphDataSource, positionsPlugin, subgraphLinks, type GatewayContext } from './subgraphs';
 import { gatewaySubscriptions } from './subscriptions';
 
 export interface GatewayServerOptions {
@@ -176,13 +178,20 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       parseOptions: { maxTokens: config.limits.maxTokens },
       // Automatic persisted queries, where any document may run; with a required list, only listed ones do.
       persistedQueries: config.persisted.mode === 'require' ? false : { cache: new InMemoryLRUCache({ maxSize: config.apqCacheBytes }) },
-      plugins: [operationLimitsPlugin(limits)],
+      plugins: [operationLimitsPlugin(limits), positionsPlugin()],
     },
-    context: async ({ req }, base) => ({ ...base, authorization: req.headers.authorization, clientAddress: req.ip, userAgent: req.headers['user-agent'] }),
+    context: async ({ req }, base) => ({
+      ...base,
+      authorization: req.headers.authorization,
+      clientAddress: req.ip,
+      userAgent: req.headers['user-agent'],
+      positions: requestPositions(req.headers),
+    }),
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
     checkReady: async () => undefined,
     before: [
-      cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600 }),
+      // A browser's client reads the positions its writes reached, to send them back (read-your-writes).
+      cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600, exposedHeaders: [WAL_POSITIONS_HEADER] }),
       subscriptions.httpHandler,
       persistedDocumentsMiddleware(documents, config.bodyLimitBytes),
     ],

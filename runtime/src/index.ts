@@ -69,3 +69,4 @@ export { pollUntil } from './poll';
 export { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE, type GraphQLWebSocketServer, type WebSocketExtra, type WebSocketLimits } from './websocket';
 export { inEventSpan, currentTraceparent } from './event-trace';
 export { MANIFEST_FORMAT, persistedQueryManifest, sha256Hex } from './persisted-manifest';
+export { WAL_POSITIONS_HEADER, WalPositions, WalPositionsError, parseLsn, requestPositions } from './wal-positions';

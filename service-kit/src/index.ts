@@ -69,3 +69,4 @@ export { minorUnits, formatAmount, parseDecimal, decimalProblem, MAX_DECIMAL_LEN
 export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
 export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';
 export { liveEvents, singleFlight, LiveFeed, type LiveSpec, type RowEvent } from './subscriptions';
+export { RequestReads, type StaleRead } from './read-your-writes';

@@ -24,6 +24,7 @@ import { gatewayCheck, gatewayOnly } from './gateway-only';
 import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
+import { RequestReads, readYourWritesPlugin } from './read-your-writes';
 import { LiveHub, serveSubgraphSubscriptions } from './subscriptions';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
@@ -35,6 +36,8 @@ export interface RequestContext {
   /** The client's address as the trusted proxies (the gateway) report it. */
   clientAddress: string | undefined;
   userAgent: string | undefined;
+  /** Where the request's reads may go (a replica that has its client's writes), and the positions its writes reached. */
+  reads: RequestReads;
 }
 
 /** What lives for the whole process and a subgraph's code is given: its database and the other services. */
@@ -205,12 +208,14 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     apollo: {
       schema,
       // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
-      plugins: [ApolloServerPluginCacheControlDisabled(), textRulePlugin(definition.textLimits)],
+      plugins: [ApolloServerPluginCacheControlDisabled(), textRulePlugin(definition.textLimits), readYourWritesPlugin(db, logger)],
     },
     async context({ req }, base) {
+      const reads = RequestReads.forRequest(db, req.headers);
       const token = await authenticate(req.headers.authorization, verifyToken);
       const request: RequestContext = {
         ...base,
+        reads,
         auth: token.viewer ? applyAccountPolicy(token.viewer, await lookupAccount(token.viewer)) : token,
         clientAddress: req.ip,
         userAgent: req.headers['user-agent']?.slice(0, 512),
@@ -228,7 +233,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
           verifyToken,
           accounts,
           translateError: outage,
-          context: (request) => definition.context(request, deps),
+          context: (request) => definition.context({ ...request, reads: RequestReads.onPrimary(db) }, deps),
           gatewayCheck: fromGateway,
           limits: { ...live.limits, maxPayloadBytes: config.bodyLimitBytes },
           production: config.production,
@@ -258,6 +263,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
         identity,
         verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
         firstUse: replayGuard(db, definition.service),
+        ...(db.hasReplicas && { position: () => db.walPosition() }),
         logger,
         bodyLimitBytes: config.bodyLimitBytes,
         handlers: { commands: own.commands ?? {}, events: { ...accountEvents, ...own.events } },

@@ -7,8 +7,8 @@ import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './g
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
-import { ReplicaRouter, monitorPool, parseLsn, type ReadsServed, type ReplicaStats } from './replicas';
-import type { Service } from '@fedstack/runtime';
+import { ReplicaRouter, monitorPool, type ReadsServed, type ReplicaStats } from './replicas';
+import { parseLsn, type Service } from '@fedstack/runtime';
 
 /** Each service's generated client and its interactive-transaction client: its own models and nothing else. */
 interface Generated {
@@ -41,6 +41,8 @@ export interface SqlTransaction {
 
 export type ServiceClient<S extends Service> = Generated[S]['client'] & {
   readonly service: S;
+  /** True when reads may go to replicas (DATABASE_REPLICA_URL...): only then do writes need to say where the primary was. */
+  readonly hasReplicas: boolean;
   poolStats(): PoolStats;
   /**
    * Runs a prepared statement on the client's pool, past Prisma: the few reads every request makes (the
@@ -252,6 +254,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   const verifyReplicas = async () => router?.verify();
   return Object.assign(client, {
     service,
+    hasReplicas: router !== undefined,
     poolStats,
     sql,
     sqlTransaction,

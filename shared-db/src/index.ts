@@ -21,7 +21,7 @@ export {
   type ServiceConnection,
   type ReplicaConnection,
 } from './config';
-export { parseLsn, type ReplicaStats, type ReadsServed } from './replicas';
+export type { ReplicaStats, ReadsServed } from './replicas';
 export { DatabaseUnavailableError, explainConnectionError, describeTarget, isDatabaseUnavailable } from './errors';
 export {
   createServiceClient,

@@ -5,7 +5,6 @@ import { ConfigError, freePort, pollUntil } from '@fedstack/runtime';
 import { createServiceClient, type ServiceClient } from './client';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 import { startEmbeddedReplica } from './replica';
-import { parseLsn } from './replicas';
 import { queryAt } from './testing';
 
 // Data directories straight under the temporary folder, which the server's user can reach (see replica.test.ts).
@@ -102,7 +101,6 @@ describe('reads from replicas', () => {
     const client = clientOf(primary.url, [replica.url], 60_000);
     try {
       await expect(client.readSql(whereAmI, [], { minLsn: 'yesterday' })).rejects.toThrow('not a WAL position: "yesterday"');
-      expect(parseLsn('16/B374D848')).toBe(0x16b374d848n);
     } finally {
       await client.$disconnect();
     }

@@ -1,6 +1,6 @@
 // Which of a service's streaming replicas may serve a read that may be a little behind, and the primary when none may.
 import pg from 'pg';
-import { ConfigError } from '@fedstack/runtime';
+import { ConfigError, parseLsn } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
 import { describeTarget, explainConnectionError, isDatabaseUnavailable } from './errors';
 
@@ -8,14 +8,6 @@ import { describeTarget, explainConnectionError, isDatabaseUnavailable } from '.
 export const REPLICA_CHECK_INTERVAL_MS = 250;
 /** A replica that does not connect within this is down for now, and the read goes to the primary. */
 const REPLICA_CONNECT_TIMEOUT_MS = 1000;
-const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
-
-/** A WAL position as PostgreSQL writes it (`16/B374D848`), as a number; undefined when it is not one. */
-export function parseLsn(text: string): bigint | undefined {
-  if (!LSN.test(text)) return undefined;
-  const [high, low] = text.split('/') as [string, string];
-  return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
-}
 
 /** What is known of one replica, as of the last check. */
 export interface ReplicaStats {

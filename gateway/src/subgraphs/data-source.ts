@@ -4,7 +4,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import { ErrorCode, GATEWAY_ASSERTION_HEADER } from '@fedstack/runtime';
+import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositionsError } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
 import { deduplicated } from './dedupe';
 import { propagateHeaders, type GatewayContext } from './headers';
@@ -23,6 +23,9 @@ export interface SubgraphDataSourceOptions {
   assertion: () => Promise<string>;
 }
 
+/** What Apollo Gateway gives `didReceiveResponse`: a subgraph's parsed answer with its HTTP side, and the request's context. */
+type Received = Parameters<NonNullable<RemoteGraphQLDataSource<GatewayContext>['didReceiveResponse']>>[0];
+
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly subgraph: string;
   private readonly timeoutMs: number;
@@ -37,8 +40,20 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
     if (!request.http) return;
-    if (context) propagateHeaders(request.http.headers, context);
+    if (context) propagateHeaders(request.http.headers, context, this.subgraph);
     request.http.headers.set(GATEWAY_ASSERTION_HEADER, await this.assertion());
+  }
+
+  /** Keeps the positions a subgraph's writes reached, for the calls after it and for the client. */
+  override didReceiveResponse({ response, context }: Received): Received['response'] {
+    const written = response.http?.headers.get(WAL_POSITIONS_HEADER);
+    try {
+      if (written) context.positions?.merge(written);
+    } catch (error) {
+      // Not positions: not from one of our subgraphs. Its answer stands; the client's next reads may be stale.
+      if (!(error instanceof WalPositionsError)) throw error;
+    }
+    return response;
   }
 
   /** A subgraph's own GraphQL errors (a 400 for a bad variable, say) are passed on as it wrote them. */

@@ -1,4 +1,4 @@
 // How the gateway calls its subgraphs: the data source Apollo Gateway uses, and the links behind it.
 export { SubgraphDataSource, type SubgraphDataSourceOptions } from './data-source';
 export { subgraphLinks, type LinkSettings } from './links';
-export type { GatewayContext } from './headers';
+export { positionsPlugin, type GatewayContext } from './headers';

@@ -1,6 +1,6 @@
 // Calling other services' internal API: signed calls over keep-alive connections, and what their refusals mean.
 import { Agent, request } from 'undici';
-import { type Service, AppError, ErrorCode } from '@fedstack/runtime';
+import { type Service, AppError, ErrorCode, WAL_POSITIONS_HEADER, type WalPositions } from '@fedstack/runtime';
 import { STATUS_OF } from './protocol';
 import { signCall, type InternalIdentity } from './signing';
 
@@ -48,7 +48,11 @@ export class InternalCallError extends Error {
 
 /** Calls other services' internal API. */
 export interface InternalClient {
-  command<R>(service: Service, name: string, input: unknown, options?: { requestId?: string }): Promise<R>;
+  /**
+   * Asks `service` to do something and answers its result. `written` records where the other service's
+   * primary was once it had (when it has replicas), for the client's next reads (docs/adr/0012-read-replicas.md).
+   */
+  command<R>(service: Service, name: string, input: unknown, options?: { requestId?: string; written?: WalPositions }): Promise<R>;
   deliver(service: Service, event: { eventId: string; topic: string; payload: unknown; createdAt: Date }): Promise<void>;
   close(): Promise<void>;
 }
@@ -64,7 +68,7 @@ export function createInternalClient(options: {
   timeoutMs: number;
 }): InternalClient {
   const agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
-  const post = async (service: Service, pathname: string, payload: unknown, requestId?: string): Promise<unknown> => {
+  const post = async (service: Service, pathname: string, payload: unknown, requestId?: string, written?: WalPositions): Promise<unknown> => {
     const body = JSON.stringify(payload);
     let response;
     try {
@@ -90,13 +94,23 @@ export function createInternalClient(options: {
     } catch {
       // Reported below with the status.
     }
-    if (response.statusCode >= 200 && response.statusCode < 300) return parsed.result;
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      const position = response.headers[WAL_POSITIONS_HEADER];
+      if (written && typeof position === 'string') {
+        try {
+          written.merge(position);
+        } catch {
+          // Not positions, so not one of our services': the command's result stands, its reads may be stale.
+        }
+      }
+      return parsed.result;
+    }
     const { code, message, field } = parsed.error ?? {};
     throw new InternalCallError(service, response.statusCode, message ?? `The ${service} service answered HTTP ${response.statusCode}`, code, field);
   };
   return {
-    async command<R>(service: Service, name: string, input: unknown, callOptions: { requestId?: string } = {}) {
-      return (await post(service, `/internal/commands/${name}`, input, callOptions.requestId)) as R;
+    async command<R>(service: Service, name: string, input: unknown, callOptions: { requestId?: string; written?: WalPositions } = {}) {
+      return (await post(service, `/internal/commands/${name}`, input, callOptions.requestId, callOptions.written)) as R;
     },
     async deliver(service, event) {
       await post(service, '/internal/events', { ...event, createdAt: event.createdAt.toISOString() });

@@ -1,7 +1,7 @@
 // Serving the internal API: the commands and events a service accepts, each checked for caller and shape before it runs.
 import express, { type Express } from 'express';
 import { z } from 'zod';
-import { type Service, AppError, ErrorCode, type Logger } from '@fedstack/runtime';
+import { type Service, AppError, ErrorCode, WAL_POSITIONS_HEADER, type Logger } from '@fedstack/runtime';
 import { EVENT, STATUS_OF } from './protocol';
 import type { ReplayGuard } from './replay';
 import type { InternalCallVerifier, InternalIdentity, VerifiedCall } from './signing';
@@ -46,6 +46,11 @@ export function internalRoutes(
     handlers: InternalHandlers;
     logger: Logger;
     bodyLimitBytes: number;
+    /**
+     * With replicas: the primary's WAL position, given after each command that ran (in `x-wal-positions`),
+     * so that the caller's client reads what the command wrote (docs/adr/0012-read-replicas.md).
+     */
+    position?: () => Promise<string>;
   },
 ): void {
   const { identity, verify, firstUse, handlers, logger } = options;
@@ -95,7 +100,9 @@ export function internalRoutes(
     if (!input.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${req.params.name}: ${z.prettifyError(input.error)}`);
     const requestId = String(res.locals.requestId);
     try {
-      res.json({ result: await handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) }) });
+      const result = await handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) });
+      if (options.position) res.set(WAL_POSITIONS_HEADER, `${self}=${await options.position()}`);
+      res.json({ result });
     } catch (error) {
       if (error instanceof AppError && STATUS_OF[error.code]) {
         return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message, error.extensions);

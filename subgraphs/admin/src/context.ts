@@ -35,7 +35,7 @@ export function createAdminContext(request: RequestContext, db: ServiceClient<'a
     services,
     admin: () => requireAdmin(request.auth),
     loaders: {
-      auditTrail: loaderPerArguments((args: { first?: number | null; after?: string | null }) => createAuditTrailLoader(db, args)),
+      auditTrail: loaderPerArguments((args: { first?: number | null; after?: string | null }) => createAuditTrailLoader(request.reads.read, args)),
     },
   };
 }

@@ -21,14 +21,14 @@ function adminOnly<T extends Record<string, Resolver<never, never, unknown>>>(fi
 }
 
 function actor(ctx: AdminContext) {
-  return { userId: ctx.admin().userId, requestId: ctx.requestId };
+  return { userId: ctx.admin().userId, requestId: ctx.requestId, written: ctx.reads.written };
 }
 
 export const resolvers: Resolvers = {
   ...scalarsFor('DateTime', 'JSON'),
 
   Query: adminOnly({
-    auditLog: async (_parent, args, ctx) => listAuditEntries(ctx.db, args),
+    auditLog: async (_parent, args, ctx) => listAuditEntries(ctx.reads.read, args),
     // The figures come from the services that own them (auth, payments), through federation.
     adminStats: async () => ({ scope: 'all' }),
   } satisfies Resolvers['Query']),

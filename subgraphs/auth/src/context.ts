@@ -31,7 +31,7 @@ export interface AuthContext extends RequestContext {
 
 /** One request's context: fresh loaders every time, the shared client and services. */
 export function createAuthContext(request: RequestContext, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
-  return { ...request, db, services, loaders: { user: createUserLoader(db) }, throttle: throttleOf(db, services) };
+  return { ...request, db, services, loaders: { user: createUserLoader(request.reads.read) }, throttle: throttleOf(db, services) };
 }
 
 const throttles = new WeakMap<ServiceClient<'auth'>, SignInThrottle>();

@@ -60,7 +60,7 @@ export const resolvers: Resolvers = {
     },
     async users(_parent, args, ctx) {
       requireAdmin(ctx.auth);
-      return listUsers(ctx.db, args);
+      return listUsers(ctx.reads.read, args);
     },
   },
 
@@ -157,7 +157,7 @@ export const resolvers: Resolvers = {
   AdminStats: {
     async __resolveReference(reference, ctx) {
       requireAdmin(ctx.auth);
-      return { scope: reference.scope, ...(await userStats(ctx.db)) };
+      return { scope: reference.scope, ...(await userStats(ctx.reads.read)) };
     },
   },
 };

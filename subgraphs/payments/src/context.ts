@@ -23,10 +23,10 @@ export function createPaymentsContext(request: RequestContext, { db }: SubgraphD
     db,
     processor,
     loaders: {
-      payment: createPaymentLoader(db),
-      refunds: createRefundsLoader(db),
-      totals: createTotalsLoader(db),
-      paymentPage: loaderPerArguments((args: PaymentPageArgs) => createPaymentPageLoader(db, args)),
+      payment: createPaymentLoader(request.reads.read),
+      refunds: createRefundsLoader(request.reads.read),
+      totals: createTotalsLoader(request.reads.read),
+      paymentPage: loaderPerArguments((args: PaymentPageArgs) => createPaymentPageLoader(request.reads.read, args)),
     },
   };
 }

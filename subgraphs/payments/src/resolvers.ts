@@ -78,7 +78,7 @@ export const resolvers: Resolvers = {
   AdminStats: {
     async __resolveReference(reference, ctx) {
       requireAdmin(ctx.auth);
-      return { scope: reference.scope, paymentVolume: await paymentVolume(ctx.db) };
+      return { scope: reference.scope, paymentVolume: await paymentVolume(ctx.reads.read) };
     },
   },
 

@@ -10,5 +10,5 @@ export interface ProfileContext extends RequestContext {
 
 /** One request's context: fresh loaders every time over the shared client. */
 export function createProfileContext(request: RequestContext, { db }: SubgraphDeps<'profile'>): ProfileContext {
-  return { ...request, db, loaders: { profile: createProfileLoader(db) } };
+  return { ...request, db, loaders: { profile: createProfileLoader(request.reads.read) } };
 }

@@ -14,6 +14,7 @@ import {
   type AuditRecord,
   type Connection,
   type EventHandler,
+  type StaleRead,
 } from '@fedstack/service-kit';
 
 type AdminDb = ServiceClient<'admin'>;
@@ -73,11 +74,14 @@ export async function eraseDetailsOf(tx: AdminTx, userId: string): Promise<numbe
   return tx.$executeRaw`DELETE FROM admin.audit_details WHERE subject_id = ${userId}::uuid`;
 }
 
+/** Every column of an entry with its details, as AuditEntryView holds them. */
+const ENTRY_COLUMNS = `a.id AS "id", a.actor_id AS "actorId", a.action AS "action", a.target_type AS "targetType", a.target_id AS "targetId",
+  a.payload AS "payload", d.details AS "details", a.request_id AS "requestId", a.source AS "source", a.created_at AS "createdAt"`;
+
 /** One entry with its details, by id: prepared, as every auditEntryAdded subscriber reads each new entry. */
 const AUDIT_ENTRY_BY_ID: PreparedStatement = {
   name: 'audit_entry_by_id',
-  text: `SELECT a.id, a.actor_id AS "actorId", a.action, a.target_type AS "targetType", a.target_id AS "targetId", a.payload,
-                d.details, a.request_id AS "requestId", a.source, a.created_at AS "createdAt"
+  text: `SELECT ${ENTRY_COLUMNS}
          FROM admin.audit_entries a LEFT JOIN admin.audit_details d ON d.entry_id = a.id
          WHERE a.id = $1::uuid`,
 };
@@ -111,55 +115,66 @@ export interface AuditFilterArgs {
 
 const afterCursor = (after: string | null | undefined) => (after ? decodeCursor(after) : null);
 
-/** The audit log, newest first, filtered by actor, action, target and time range. */
+/** A page of the log, newest first, each filter applied when given (a null parameter matches every row), after the cursor when given. */
+const AUDIT_PAGE_QUERY: PreparedStatement = {
+  name: 'audit_page',
+  text: `SELECT ${ENTRY_COLUMNS}
+         FROM admin.audit_entries a LEFT JOIN admin.audit_details d ON d.entry_id = a.id
+         WHERE ($1::uuid IS NULL OR a.actor_id = $1::uuid) AND ($2::text IS NULL OR a.action = $2::text)
+           AND ($3::text IS NULL OR a.target_id = $3::text)
+           AND ($4::timestamptz IS NULL OR a.created_at >= $4::timestamptz) AND ($5::timestamptz IS NULL OR a.created_at < $5::timestamptz)
+           AND ($6::timestamptz IS NULL OR (a.created_at, a.id) < ($6::timestamptz, $7::uuid))
+         ORDER BY a.created_at DESC, a.id DESC LIMIT $8::int`,
+};
+
+/** The audit log, newest first, filtered by actor, action, target and time range; from a replica when one has the client's writes. */
 export async function listAuditEntries(
-  db: AdminDb,
+  read: StaleRead,
   args: { first?: number | null; after?: string | null; filter?: AuditFilterArgs | null },
 ): Promise<Connection<AuditEntryView>> {
   const first = pageSize(args.first, AUDIT_PAGE);
   const filter = args.filter ?? {};
   if (filter.actorId && !isUuid(filter.actorId)) throw badUserInput('filter.actorId', 'must be a UUID');
-  const where: AdminPrisma.AuditEntryWhereInput = {
-    ...(filter.actorId ? { actorId: filter.actorId } : {}),
-    ...(filter.action ? { action: filter.action } : {}),
-    ...(filter.targetId ? { targetId: filter.targetId } : {}),
-    ...(filter.from || filter.to ? { createdAt: { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lt: filter.to } : {}) } } : {}),
-  };
   const after = afterCursor(args.after);
-  if (after) where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
   const rows =
-    first === 0 ? [] : await db.auditEntry.findMany({ where, include: { details: true }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: first + 1 });
-  return toConnection(
-    rows.map(({ details, ...entry }) => ({ ...entry, details: details?.details ?? null })),
-    first,
-    Boolean(after),
-  );
+    first === 0
+      ? []
+      : await read<AuditEntryView>(AUDIT_PAGE_QUERY, [
+          filter.actorId || null,
+          filter.action || null,
+          filter.targetId || null,
+          filter.from ?? null,
+          filter.to ?? null,
+          after?.createdAt ?? null,
+          after?.id ?? null,
+          first + 1,
+        ]);
+  return toConnection(rows, first, Boolean(after));
 }
+
+/** Each user's page of entries about them, ranked by a window function. */
+const AUDIT_TRAILS: PreparedStatement = {
+  name: 'audit_trails',
+  text: `SELECT "id", "actorId", "action", "targetType", "targetId", "payload", "details", "requestId", "source", "createdAt"
+         FROM (
+           SELECT ${ENTRY_COLUMNS}, row_number() OVER (PARTITION BY a.target_id ORDER BY a.created_at DESC, a.id DESC) AS rank
+           FROM admin.audit_entries a LEFT JOIN admin.audit_details d ON d.entry_id = a.id
+           WHERE a.target_type = 'User' AND a.target_id = ANY($1::text[])
+             AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2::timestamptz, $3::uuid))
+         ) ranked
+         WHERE rank <= $4::int
+         ORDER BY "targetId", rank`,
+};
 
 /**
  * Pages of audit entries about many users at once (User.auditTrail): a window function ranks each
- * user's entries, so a list of users costs one statement.
+ * user's entries, so a list of users costs one statement; from a replica when one has the client's writes.
  */
-export function createAuditTrailLoader(db: AdminDb, args: { first?: number | null; after?: string | null }) {
+export function createAuditTrailLoader(read: StaleRead, args: { first?: number | null; after?: string | null }) {
   const first = pageSize(args.first, AUDIT_PAGE);
   const after = afterCursor(args.after);
   return groupedBatchLoader<string, AuditEntryView>(
-    async (userIds) => {
-      if (first === 0) return [];
-      return db.$queryRaw<AuditEntryView[]>`
-        SELECT "id", "actorId", "action", "targetType", "targetId", "payload", "details", "requestId", "createdAt"
-        FROM (
-          SELECT a.id AS "id", a.actor_id AS "actorId", a.action AS "action", a.target_type AS "targetType",
-                 a.target_id AS "targetId", a.payload AS "payload", d.details AS "details", a.request_id AS "requestId",
-                 a.created_at AS "createdAt",
-                 row_number() OVER (PARTITION BY a.target_id ORDER BY a.created_at DESC, a.id DESC) AS rank
-          FROM admin.audit_entries a LEFT JOIN admin.audit_details d ON d.entry_id = a.id
-          WHERE a.target_type = 'User' AND a.target_id = ANY(${[...userIds]}::text[])
-            AND (${after?.createdAt ?? null}::timestamptz IS NULL OR (a.created_at, a.id) < (${after?.createdAt ?? null}::timestamptz, ${after?.id ?? null}::uuid))
-        ) ranked
-        WHERE rank <= ${first + 1}
-        ORDER BY "targetId", rank`;
-    },
+    async (userIds) => (first === 0 ? [] : read<AuditEntryView>(AUDIT_TRAILS, [[...userIds], after?.createdAt ?? null, after?.id ?? null, first + 1])),
     (entry) => entry.targetId as string,
   );
 }

@@ -1,5 +1,5 @@
 // Erasure as a saga: each service erases its own part in turn, and an interrupted erasure is finished by the worker.
-import { AppError, ErrorCode, type Logger, type ServiceMetrics } from '@fedstack/runtime';
+import { AppError, ErrorCode, WalPositions, type Logger, type ServiceMetrics } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import {
   ERASE_COMMAND,
@@ -58,7 +58,8 @@ export interface ErasureSettings {
 }
 
 /** How one attempt at a request ended, for the admin who asked (the worker needs no answer). */
-type Attempt = { outcome: 'completed'; erasedAt: Date; changes: ErasureChangeRow[] } | { outcome: 'refused'; refusal: InternalCallError };
+type Attempt =
+  { outcome: 'completed'; erasedAt: Date; changes: ErasureChangeRow[]; written: WalPositions } | { outcome: 'refused'; refusal: InternalCallError };
 
 /**
  * admin.erasure_requests as the work queue sees it: unfinished, unparked requests whose lease has run out.
@@ -107,11 +108,12 @@ function erasureRequests(db: AdminDb, leaseMs: number): JobStore<RequestRow> {
 
 export function createErasures(db: AdminDb, services: InternalClient, context: { logger: Logger; metrics: ServiceMetrics }, settings: ErasureSettings) {
   const { logger } = context;
-  /** Asks each service in turn; returns every part's report, or throws the first failure. */
-  async function runSteps(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[] }> {
+  /** Asks each service in turn; returns every part's report and where each service's primary had got, or throws the first failure. */
+  async function runSteps(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[]; written: WalPositions }> {
     const { user_id: userId, request_id: requestId } = request;
+    const written = new WalPositions();
     const call = <R>(service: 'auth' | 'profile' | 'payments', input: unknown) =>
-      services.command<R>(service, ERASE_COMMAND, input, requestId ? { requestId } : {});
+      services.command<R>(service, ERASE_COMMAND, input, { written, ...(requestId && { requestId }) });
     const actor = { userId: request.requested_by, requestId: requestId ?? '' };
     const auth = await call<ErasureReport & { account: AccountChanged }>('auth', { actor, userId });
     const parts: [string, ErasureReport][] = [['auth', auth]];
@@ -119,6 +121,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     return {
       erasedAt: new Date(auth.erasedAt),
       changes: parts.flatMap(([schema, report]) => report.changes.map((change) => ({ schema, ...change }))),
+      written,
     };
   }
 
@@ -163,7 +166,8 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
    */
   async function attempt(request: RequestRow): Promise<Attempt> {
     try {
-      return { outcome: 'completed', ...(await complete(request, await runSteps(request))) };
+      const steps = await runSteps(request);
+      return { outcome: 'completed', ...(await complete(request, steps)), written: steps.written };
     } catch (error) {
       // auth is asked first: when it refuses (no such user, the last active admin...), nothing was erased anywhere.
       if (!(error instanceof InternalCallError && error.service === 'auth' && error.refused)) throw error;
@@ -219,6 +223,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
       });
     }
     if (result.outcome === 'refused') throw result.refusal.toClientError();
+    actor.written?.merge(result.written);
     return { userId, alreadyErased: false, erasedAt: result.erasedAt, changes: result.changes };
   }
 

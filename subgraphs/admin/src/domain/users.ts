@@ -1,5 +1,5 @@
 // Suspending, reinstating and changing the role of a user, from the admin subgraph.
-import { badUserInput } from '@fedstack/runtime';
+import { badUserInput, type WalPositions } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { InternalCallError, REASON_MAX, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
 import { recordEntry } from './audit';
@@ -11,6 +11,8 @@ type Role = 'USER' | 'ADMIN';
 export interface Actor {
   userId: string;
   requestId: string;
+  /** Where the services asked to act record how far their primary had got, for the admin's next reads (read-your-writes). */
+  written?: WalPositions;
 }
 
 /** What an admin may do to an account; auth, which owns accounts, does it. */
@@ -38,7 +40,8 @@ export function accountActions(db: AdminDb, services: InternalClient): AccountAc
   const ask = async (name: string, actor: Actor, input: Record<string, unknown>): Promise<{ id: string }> => {
     let result: { userId: string; audit: AuditRecord | null };
     try {
-      result = await services.command('auth', name, { actor, ...input }, { requestId: actor.requestId });
+      const { written, ...who } = actor;
+      result = await services.command('auth', name, { actor: who, ...input }, { requestId: actor.requestId, ...(written && { written }) });
     } catch (error) {
       throw error instanceof InternalCallError ? error.toClientError() : error;
     }

@@ -1,14 +1,12 @@
 // Reading users: by id in batches for a request, and page by page, newest first, for admins.
-import type { PreparedStatement, ServiceClient, UserRecord } from '@fedstack/shared-db';
-import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
+import type { PreparedStatement, UserRecord } from '@fedstack/shared-db';
+import { batchLoader, decodeCursor, isUuid, pageSize, toConnection, type Connection, type StaleRead } from '@fedstack/service-kit';
 import type { UserFilter } from '../generated/resolvers-types';
 
 /** Text matched literally by LIKE, in which `%` and `_` are wildcards and a backslash escapes (PostgreSQL's default escape character). */
 export function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`);
 }
-
-type AuthDb = ServiceClient<'auth'>;
 
 const USER_COLUMNS = `id, email, role::text AS role, status::text AS status, created_at AS "createdAt", updated_at AS "updatedAt",
   last_login_at AS "lastLoginAt", erased_at AS "erasedAt", state_version AS "stateVersion"`;
@@ -32,10 +30,10 @@ const USERS_PAGE_QUERY: PreparedStatement = {
 type UserRow = Omit<UserRecord, 'stateVersion'> & { stateVersion: string };
 const toUser = (user: UserRow): UserRecord => ({ ...user, stateVersion: BigInt(user.stateVersion) });
 
-/** Loads users by id for one request: one SQL statement per batch, results in key order. */
-export function createUserLoader(db: AuthDb) {
+/** Loads users by id for one request: one SQL statement per batch, results in key order, from a replica when one has the client's writes. */
+export function createUserLoader(read: StaleRead) {
   return batchLoader<string, UserRecord>(
-    async (ids) => (await db.sql<UserRow>(USERS_BY_ID, [ids.filter(isUuid)])).map(toUser),
+    async (ids) => (await read<UserRow>(USERS_BY_ID, [ids.filter(isUuid)])).map(toUser),
     (user) => user.id,
     null,
   );
@@ -43,9 +41,9 @@ export function createUserLoader(db: AuthDb) {
 
 const USERS_PAGE = { default: 20, max: 200 };
 
-/** A page of users, newest first, with a cursor on (createdAt, id). */
+/** A page of users, newest first, with a cursor on (createdAt, id); from a replica when one has the client's writes. */
 export async function listUsers(
-  db: AuthDb,
+  read: StaleRead,
   args: { first?: number | null; after?: string | null; filter?: UserFilter | null },
 ): Promise<Connection<UserRecord>> {
   const first = pageSize(args.first, USERS_PAGE);
@@ -55,7 +53,7 @@ export async function listUsers(
     first === 0
       ? []
       : (
-          await db.sql<UserRow>(USERS_PAGE_QUERY, [
+          await read<UserRow>(USERS_PAGE_QUERY, [
             args.filter?.role ?? null,
             args.filter?.status ?? null,
             prefix,

@@ -1,25 +1,37 @@
-// The batched reads behind payments' fields: payments and refunds by id, totals and pages per user.
-import { Decimal, type PaymentRecord, type PaymentStatus, type PreparedStatement, type RefundRecord, type ServiceClient } from '@fedstack/shared-db';
-import { batchLoader, decodeCursor, groupedBatchLoader, isUuid, pageSize, toConnection, type Connection } from '@fedstack/service-kit';
-import { toPaymentRecord, type PaymentRow } from './rows';
-
-type PaymentsDb = ServiceClient<'payments'>;
+// The batched reads behind payments' fields: payments and refunds by id, totals and pages per user. Each
+// is a prepared statement run through the request's reads: on a replica that has the client's writes, else
+// on the primary (docs/adr/0012-read-replicas.md).
+import { Decimal, type PaymentRecord, type PaymentStatus, type PreparedStatement, type RefundRecord } from '@fedstack/shared-db';
+import { batchLoader, decodeCursor, groupedBatchLoader, isUuid, pageSize, toConnection, type Connection, type StaleRead } from '@fedstack/service-kit';
+import { PAYMENT_COLUMNS, toPaymentRecord, type PaymentRow } from './rows';
 
 const PAYMENTS_PAGE = { default: 10, max: 50 };
 
+const PAYMENTS_BY_ID: PreparedStatement = { name: 'payments_by_id', text: `SELECT ${PAYMENT_COLUMNS} FROM payments.payments WHERE id = ANY($1::uuid[])` };
+
 /** Loads payments by id: one statement per batch. */
-export function createPaymentLoader(db: PaymentsDb) {
+export function createPaymentLoader(read: StaleRead) {
   return batchLoader<string, PaymentRecord>(
-    (ids) => db.payment.findMany({ where: { id: { in: ids.filter(isUuid) } } }),
+    async (ids) => (await read<PaymentRow>(PAYMENTS_BY_ID, [ids.filter(isUuid)])).map(toPaymentRecord),
     (payment) => payment.id,
     null,
   );
 }
 
+const REFUNDS_BY_PAYMENT: PreparedStatement = {
+  name: 'refunds_by_payment',
+  text: `SELECT id, payment_id AS "paymentId", amount, reason, created_by_id AS "createdById", created_at AS "createdAt"
+         FROM payments.refunds WHERE payment_id = ANY($1::uuid[]) ORDER BY created_at, id`,
+};
+
 /** Loads every refund of many payments, oldest first: one statement per batch. */
-export function createRefundsLoader(db: PaymentsDb) {
+export function createRefundsLoader(read: StaleRead) {
   return groupedBatchLoader<string, RefundRecord>(
-    (paymentIds) => db.refund.findMany({ where: { paymentId: { in: [...paymentIds] } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    async (paymentIds) =>
+      (await read<Omit<RefundRecord, 'amount'> & { amount: string }>(REFUNDS_BY_PAYMENT, [paymentIds.filter(isUuid)])).map((refund) => ({
+        ...refund,
+        amount: new Decimal(refund.amount),
+      })),
     (refund) => refund.paymentId,
   );
 }
@@ -40,10 +52,10 @@ const TOTALS_BY_USER: PreparedStatement = {
 };
 
 /** Per user and currency, succeeded payments minus refunds, summed by PostgreSQL: one statement per batch. */
-export function createTotalsLoader(db: PaymentsDb) {
+export function createTotalsLoader(read: StaleRead) {
   return groupedBatchLoader<string, MoneyTotal>(
     async (userIds) =>
-      (await db.sql<{ userId: string; currency: string; amount: string }>(TOTALS_BY_USER, [userIds.filter(isUuid)])).map((total) => ({
+      (await read<{ userId: string; currency: string; amount: string }>(TOTALS_BY_USER, [userIds.filter(isUuid)])).map((total) => ({
         ...total,
         amount: new Decimal(total.amount),
       })),
@@ -61,19 +73,13 @@ export interface PaymentPageArgs {
  * Pages of payments, newest first, for many users at once: a window function ranks each user's
  * payments, so the page for every user in a batch comes from one statement.
  */
-export function createPaymentPageLoader(db: PaymentsDb, args: PaymentPageArgs) {
+export function createPaymentPageLoader(read: StaleRead, args: PaymentPageArgs) {
   const first = pageSize(args.first, PAYMENTS_PAGE);
   const after = args.after ? decodeCursor(args.after) : null;
   return groupedBatchLoader<string, PaymentRecord>(
     async (userIds) => {
       if (first === 0) return [];
-      const rows = await db.sql<PaymentRow>(PAYMENT_PAGES, [
-        userIds.filter(isUuid),
-        args.status ?? null,
-        after?.createdAt ?? null,
-        after?.id ?? null,
-        first + 1,
-      ]);
+      const rows = await read<PaymentRow>(PAYMENT_PAGES, [userIds.filter(isUuid), args.status ?? null, after?.createdAt ?? null, after?.id ?? null, first + 1]);
       return rows.map(toPaymentRecord);
     },
     (payment) => payment.userId,

@@ -1,7 +1,7 @@
 // Profiles: their fields checked, read in batches, saved, and erased.
 import { badUserInput } from '@fedstack/runtime';
 import type { PreparedStatement, ProfileRecord, ServiceClient } from '@fedstack/shared-db';
-import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor } from '@fedstack/service-kit';
+import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor, type StaleRead } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
 
 type ProfileDb = ServiceClient<'profile'>;
@@ -74,10 +74,10 @@ const PROFILES_BY_USER: PreparedStatement = {
          FROM profile.profiles WHERE user_id = ANY($1::uuid[])`,
 };
 
-/** Loads profiles by user id for one request: one SQL statement per batch. */
-export function createProfileLoader(db: ProfileDb) {
+/** Loads profiles by user id for one request: one SQL statement per batch, from a replica when one has the client's writes. */
+export function createProfileLoader(read: StaleRead) {
   return batchLoader<string, ProfileRecord>(
-    (userIds) => db.sql<ProfileRecord>(PROFILES_BY_USER, [userIds.filter(isUuid)]),
+    (userIds) => read<ProfileRecord>(PROFILES_BY_USER, [userIds.filter(isUuid)]),
     (profile) => profile.userId,
     null,
   );

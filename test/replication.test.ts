@@ -1,0 +1,225 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { SERVICES, WAL_POSITIONS_HEADER, WalPositions, freePort, pollUntil } from '@fedstack/runtime';
+import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
+import {
+  createScratchDatabases,
+  prepareDatabases,
+  seedDemoData,
+  serviceReplicaUrlVariable,
+  serviceUrlVariable,
+  startEmbeddedPostgres,
+  startEmbeddedReplica,
+  type RunningPostgres,
+  type ScratchDatabases,
+} from '@fedstack/shared-db';
+import { ACCOUNT_CHANGE_BOUND_MS, ERASE, PASSWORD, SUSPEND, demoAdmin, register, within, type SignedIn } from './clients';
+import { startStack, type RunningStack } from './stack';
+import { replicaSettings } from './worker-databases';
+
+/**
+ * Issue 24's staleness made visible: every service reads from a streaming replica held back 3 s
+ * (`recovery_min_apply_delay`), in both layouts. A client that sends back the positions its writes
+ * returned reads them, from any service, in the same request or the next; the same reads without them
+ * are stale, as the ADR allows those reads to be; the account policy takes effect within its bound;
+ * and nothing else is stale (sign-in right after sign-up, a mutation's own answer).
+ */
+const APPLY_DELAY_MS = 3000;
+const LAYOUTS = ['shared', 'split'] as const;
+
+// Data directories straight under the temporary folder, which the server's user can reach.
+const dataDir = (name: string) => path.join(os.tmpdir(), `fedstack-replication-test-${randomBytes(4).toString('hex')}-${name}`);
+
+/** Every setting that places databases or replicas, unset: each stack here is placed by its own. */
+const ELSEWHERE = Object.fromEntries(
+  [
+    'DATABASE_URL',
+    'DB_LAYOUT',
+    'DATABASE_REPLICA_URL',
+    ...SERVICES.flatMap((service) => [serviceUrlVariable(service), serviceReplicaUrlVariable(service)]),
+  ].map((name) => [name, '']),
+);
+
+/** A client that keeps the positions its answers gave and sends them back, as the example client's link does. */
+class PositionsCarrier {
+  private readonly positions = new WalPositions();
+
+  keep<D>(answer: GraphQLResponse<D>): GraphQLResponse<D> {
+    this.positions.merge(answer.headers.get(WAL_POSITIONS_HEADER) ?? undefined);
+    return answer;
+  }
+
+  get header(): Record<string, string> {
+    const header = this.positions.toHeader();
+    return header ? { [WAL_POSITIONS_HEADER]: header } : {};
+  }
+}
+
+const ME = '{ me { email profile { displayName } payments(first: 5) { edges { node { id } } } paymentTotals { currency amount } } }';
+const PAY =
+  'mutation ($key: String!) { createPayment(input: { amount: "12.34", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: $key) { id status user { paymentTotals { currency amount } } } }';
+type Me = {
+  me: {
+    email: string;
+    profile: { displayName: string | null } | null;
+    payments: { edges: { node: { id: string } }[] } | null;
+    paymentTotals: unknown[];
+  } | null;
+};
+
+describe('reads from a replica held back 3 s', () => {
+  let primary: RunningPostgres;
+  let replica: RunningPostgres;
+  const scratch = new Map<(typeof LAYOUTS)[number], ScratchDatabases>();
+
+  beforeAll(async () => {
+    primary = await startEmbeddedPostgres({ dataDir: dataDir('primary'), port: await freePort(), ephemeral: true });
+    for (const layout of LAYOUTS) {
+      const databases = await createScratchDatabases(layout, { DATABASE_URL: primary.url });
+      await prepareDatabases(databases.env, { quiet: true });
+      await seedDemoData(databases.env);
+      scratch.set(layout, databases);
+    }
+    replica = await startEmbeddedReplica({
+      primaryUrl: primary.url,
+      dataDir: dataDir('replica'),
+      port: await freePort(),
+      applyDelayMs: APPLY_DELAY_MS,
+      ephemeral: true,
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const databases of scratch.values()) await databases.drop();
+    await replica?.stop();
+    await primary?.stop();
+  });
+
+  describe.each(LAYOUTS)('%s layout', (layout) => {
+    let stack: RunningStack;
+
+    beforeAll(async () => {
+      const databases = (scratch.get(layout) as ScratchDatabases).env;
+      // A bound above the delay, so that the held-back replica keeps serving and its staleness shows.
+      stack = await startStack(
+        {},
+        { ...ELSEWHERE, ...databases, ...replicaSettings(databases, Number(new URL(replica.url).port)), DB_REPLICA_MAX_LAG_MS: '60000' },
+      );
+      for (const service of SERVICES) {
+        await pollUntil(`${service}'s replica usable`, async () => (await metric(stack, service, 'db_replica_usable')) === 1, { timeoutMs: 15_000 });
+      }
+    }, 60_000);
+
+    afterAll(() => stack?.stop());
+
+    it("reads a client's own writes in every service once it sends their positions back; without them the same reads are stale", async () => {
+      const client = new PositionsCarrier();
+      const user = await register(stack.gatewayUrl);
+      // Signing in again at once works: credentials are read on the primary.
+      const login = client.keep(
+        await graphql<{ login: { accessToken: string } }>(
+          stack.gatewayUrl,
+          'mutation ($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken } }',
+          {
+            variables: { email: user.email, password: PASSWORD },
+          },
+        ),
+      );
+      const token = login.data?.login.accessToken as string;
+      const named = client.keep(
+        await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Read my writes" }) { displayName } }', {
+          token,
+          headers: client.header,
+        }),
+      );
+      // A mutation's own answer is the write itself.
+      expect(named.data).toEqual({ updateMyProfile: { displayName: 'Read my writes' } });
+      const paid = client.keep(
+        await graphql<{ createPayment: { id: string } }>(stack.gatewayUrl, PAY, { token, variables: { key: `ryw-${user.id}` }, headers: client.header }),
+      );
+      const written = Date.now();
+      // Later in the same request, payments' totals were read after the payment's position: it is counted.
+      expect(paid.data).toMatchObject({ createPayment: { status: 'SUCCEEDED', user: { paymentTotals: [{ currency: 'EUR', amount: '12.34' }] } } });
+      for (const service of ['auth', 'profile', 'payments']) expect(client.header[WAL_POSITIONS_HEADER]).toMatch(new RegExp(`\\b${service}=`));
+
+      const stale = await graphql<Me>(stack.gatewayUrl, ME, { token });
+      const fresh = client.keep(await graphql<Me>(stack.gatewayUrl, ME, { token, headers: client.header }));
+      expect(Date.now() - written).toBeLessThan(APPLY_DELAY_MS);
+      expect(fresh.errors).toBeUndefined();
+      expect(fresh.data?.me).toEqual({
+        email: user.email,
+        profile: { displayName: 'Read my writes' },
+        payments: { edges: [{ node: { id: paid.data?.createPayment.id } }] },
+        paymentTotals: [{ currency: 'EUR', amount: '12.34' }],
+      });
+      // The replica has none of it yet: a user it has not heard of, or one without the profile and payment.
+      const staleMe = stale.data?.me;
+      expect(staleMe === null || (staleMe?.profile?.displayName !== 'Read my writes' && staleMe?.payments?.edges.length === 0)).toBe(true);
+      // The answer carries the positions back, for the client's next request.
+      expect(fresh.headers.get(WAL_POSITIONS_HEADER)).toBe(client.header[WAL_POSITIONS_HEADER]);
+    });
+
+    it("shows an admin an account action's effect in the same request and the next, though auth made it for admin", async () => {
+      const admin = await demoAdmin(stack.gatewayUrl);
+      const target = await register(stack.gatewayUrl);
+      await pollUntil('the new user on the replica', async () => (await usersNamed(stack, admin, target.email, {})).length === 1, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      });
+      const client = new PositionsCarrier();
+      const suspended = client.keep(
+        await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { suspendUser(userId: $id, reason: "replica test") { id status } }', {
+          token: admin.accessToken,
+          variables: { id: target.id },
+        }),
+      );
+      expect(suspended.data).toEqual({ suspendUser: { id: target.id, status: 'SUSPENDED' } });
+      expect(client.header[WAL_POSITIONS_HEADER]).toMatch(/\bauth=/);
+      expect(await usersNamed(stack, admin, target.email, client.header)).toEqual([{ status: 'SUSPENDED' }]);
+      expect(await usersNamed(stack, admin, target.email, {})).toEqual([{ status: 'ACTIVE' }]);
+    });
+
+    it('puts suspension, logout and erasure in force within the bound, whatever the replica holds', async () => {
+      const admin = await demoAdmin(stack.gatewayUrl);
+      const [suspended, loggedOut, erased] = [await register(stack.gatewayUrl), await register(stack.gatewayUrl), await register(stack.gatewayUrl)];
+      const refused = (user: SignedIn) => async () => {
+        const answer = await graphql(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken });
+        return ['FORBIDDEN', 'UNAUTHENTICATED'].includes(String(answer.errors?.[0]?.extensions?.code));
+      };
+      expect(await refused(suspended)()).toBe(false);
+      await graphql(stack.gatewayUrl, SUSPEND, { token: admin.accessToken, variables: { id: suspended.id, reason: 'replica test' } });
+      await graphql(stack.gatewayUrl, 'mutation ($t: String!) { logout(refreshToken: $t) }', {
+        token: loggedOut.accessToken,
+        variables: { t: loggedOut.refreshToken },
+      });
+      expect((await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: erased.id } })).errors).toBeUndefined();
+      const started = Date.now();
+      for (const user of [suspended, loggedOut, erased]) await within(ACCOUNT_CHANGE_BOUND_MS, refused(user));
+      expect(Date.now() - started).toBeLessThan(ACCOUNT_CHANGE_BOUND_MS);
+    });
+
+    it('counts the reads each side served', async () => {
+      expect(await metric(stack, 'auth', 'db_possibly_stale_reads_total', 'served_by="replica"')).toBeGreaterThan(0);
+      expect(await metric(stack, 'payments', 'db_possibly_stale_reads_total', 'served_by="primary"')).toBeGreaterThan(0);
+    });
+  });
+});
+
+/** The statuses of the users whose email is `email`, as an admin lists them. */
+async function usersNamed(stack: RunningStack, admin: SignedIn, email: string, headers: Record<string, string>): Promise<{ status: string }[]> {
+  const answer = await graphql<{ users: { edges: { node: { status: string } }[] } }>(
+    stack.gatewayUrl,
+    'query ($prefix: String!) { users(first: 5, filter: { emailPrefix: $prefix }) { edges { node { status } } } }',
+    { token: admin.accessToken, variables: { prefix: email }, headers },
+  );
+  if (answer.errors) throw new Error(JSON.stringify(answer.errors));
+  return answer.data?.users.edges.map((edge) => edge.node) ?? [];
+}
+
+/** One figure of a subgraph's /metrics (the first series whose labels include `labels`), or undefined. */
+async function metric(stack: RunningStack, service: (typeof SERVICES)[number], name: string, labels = ''): Promise<number | undefined> {
+  const text = await (await fetch(new URL('/metrics', stack.subgraphUrls[service]))).text();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{`) && candidate.includes(labels));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
