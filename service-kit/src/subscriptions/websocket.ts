@@ -57,7 +57,7 @@ export interface SubgraphSubscriptionOptions {
   accounts: AccountStateSource;
   translateError: ErrorTranslator;
   /** The subgraph's context for one execution (each event gets a fresh one: fresh loaders). */
-  context(request: RequestContext): object;
+  context(request: Omit<RequestContext, 'reads'>): object;
   /** The gateway's assertion, when REQUIRE_GATEWAY is on. */
   gatewayCheck: GatewayCheck | undefined;
   limits: SubscriptionLimits & { maxPayloadBytes: number };
