@@ -106,7 +106,7 @@ describe('reads from replicas', () => {
     }
   });
 
-  it('refuses at start a replica URL that points at a primary, at a replica of another cluster, or that refuses the role, naming the setting', async () => {
+  it('refuses at start a replica URL that points at a primary, at a replica of another cluster, at another database, or that refuses the role, naming the setting', async () => {
     const atPrimary = clientOf(primary.url, [primary.url], 60_000);
     const other = await startEmbeddedPostgres({ dataDir: dataDir('other'), port: await freePort(), ephemeral: true });
     const ofAnother = clientOf(other.url, [replica.url], 60_000);
@@ -116,6 +116,13 @@ describe('reads from replicas', () => {
         new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/postgres is not a replica \\(pg_is_in_recovery\\(\\) is false there\\)`),
       );
       await expect(ofAnother.verifyReplicas()).rejects.toThrow(new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/postgres is a replica of another cluster`));
+      const otherDatabase = new URL(replica.url);
+      otherDatabase.pathname = '/template1';
+      const elsewhere = clientOf(primary.url, [otherDatabase.toString()], 60_000);
+      await expect(elsewhere.verifyReplicas()).rejects.toThrow(
+        new RegExp(`^${SETTING}: postgres@127.0.0.1:\\d+/template1 names the database "template1", but the service's is "postgres"`),
+      );
+      await elsewhere.$disconnect();
       const wrongPassword = new URL(replica.url);
       wrongPassword.password = 'not-the-password';
       const refused = clientOf(primary.url, [wrongPassword.toString()], 60_000);

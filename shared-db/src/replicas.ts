@@ -46,19 +46,21 @@ interface PrimaryState {
   lsn: string;
   clock_ms: number;
   system: string;
+  database: string;
 }
 interface StandbyState {
   standby: boolean;
   replayed: string | null;
   replayed_commit_ms: number | null;
   system: string;
+  database: string;
 }
 
 const PRIMARY_STATE = `SELECT pg_current_wal_lsn()::text AS lsn, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS clock_ms,
-                              (SELECT system_identifier::text FROM pg_control_system()) AS system`;
+                              (SELECT system_identifier::text FROM pg_control_system()) AS system, current_database() AS database`;
 const STANDBY_STATE = `SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replayed,
                               (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000)::float8 AS replayed_commit_ms,
-                              (SELECT system_identifier::text FROM pg_control_system()) AS system`;
+                              (SELECT system_identifier::text FROM pg_control_system()) AS system, current_database() AS database`;
 
 /** A replica's read failed for a reason the primary would not share: the replica is gone, or replay cancelled the statement. */
 function replicaFailure(error: unknown): boolean {
@@ -150,7 +152,8 @@ export class ReplicaRouter {
 
   /**
    * Refuses, naming the setting, a replica that answers but is not a standby of the primary's cluster
-   * (reads from it would never see the primary's writes), or that refuses the service's role. One that
+   * (reads from it would never see the primary's writes), names another database than the service's, or
+   * refuses the service's role. One that
    * cannot be reached is not refused: it is skipped until it answers.
    */
   async verify(): Promise<void> {
@@ -173,6 +176,11 @@ export class ReplicaRouter {
       if (state.system !== primary.system) {
         throw new ConfigError(
           `${connection.source}: ${target} is a replica of another cluster (system identifier ${state.system}; the primary's is ${primary.system})`,
+        );
+      }
+      if (state.database !== primary.database) {
+        throw new ConfigError(
+          `${connection.source}: ${target} names the database "${state.database}", but the service's is "${primary.database}": a replica holds the primary's databases under the same names`,
         );
       }
     }
