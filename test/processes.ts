@@ -1,10 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { SERVICES, freePort } from '@fedstack/runtime';
+import { freePort } from '@fedstack/runtime';
 import type { StackProcessName } from '@fedstack/runtime';
 import { createScratchDatabases, databaseLayout, prepareDatabases, seedDemoData, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { testTokens } from '@fedstack/service-kit/testing';
 import { within } from './clients';
+import { UNPLACED } from './worker-databases';
 
 const HOST = '127.0.0.1';
 
@@ -111,8 +112,7 @@ export async function startProcessStackOn(databaseUrl: string, extraEnv: NodeJS.
   const scratch = await createScratchDatabases(layout, { DATABASE_URL: databaseUrl });
   await prepareDatabases(scratch.env, { quiet: true });
   await seedDemoData(scratch.env);
-  const elsewhere = Object.fromEntries(['DATABASE_URL', 'DB_LAYOUT', ...SERVICES.map(serviceUrlVariable)].map((name) => [name, '']));
-  return { stack: await startProcessStack({ ...elsewhere, ...scratch.env, ...extraEnv }), scratch };
+  return { stack: await startProcessStack({ ...UNPLACED, ...scratch.env, ...extraEnv }), scratch };
 }
 
 /** Waits until `condition` holds within `boundMs`, failing at once, with what it printed, if a process of the stack has exited. */

@@ -2,13 +2,11 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { SERVICES, WAL_POSITIONS_HEADER, WalPositions, freePort, pollUntil } from '@fedstack/runtime';
-import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
+import { NO_POSITIONS, graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
 import {
   createScratchDatabases,
   prepareDatabases,
   seedDemoData,
-  serviceReplicaUrlVariable,
-  serviceUrlVariable,
   startEmbeddedPostgres,
   startEmbeddedReplica,
   type RunningPostgres,
@@ -16,7 +14,7 @@ import {
 } from '@fedstack/shared-db';
 import { ACCOUNT_CHANGE_BOUND_MS, ERASE, PASSWORD, SUSPEND, demoAdmin, register, within, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
-import { replicaSettings } from './worker-databases';
+import { UNPLACED, replicaSettings } from './worker-databases';
 
 /**
  * Issue 24's staleness made visible: every service reads from a streaming replica held back 3 s
@@ -30,16 +28,6 @@ const LAYOUTS = ['shared', 'split'] as const;
 
 // Data directories straight under the temporary folder, which the server's user can reach.
 const dataDir = (name: string) => path.join(os.tmpdir(), `fedstack-replication-test-${randomBytes(4).toString('hex')}-${name}`);
-
-/** Every setting that places databases or replicas, unset: each stack here is placed by its own. */
-const ELSEWHERE = Object.fromEntries(
-  [
-    'DATABASE_URL',
-    'DB_LAYOUT',
-    'DATABASE_REPLICA_URL',
-    ...SERVICES.flatMap((service) => [serviceUrlVariable(service), serviceReplicaUrlVariable(service)]),
-  ].map((name) => [name, '']),
-);
 
 /** A client that keeps the positions its answers gave and sends them back, as the example client's link does. */
 class PositionsCarrier {
@@ -104,7 +92,7 @@ describe('reads from a replica held back 3 s', () => {
       // A bound above the delay, so that the held-back replica keeps serving and its staleness shows.
       stack = await startStack(
         {},
-        { ...ELSEWHERE, ...databases, ...replicaSettings(databases, Number(new URL(replica.url).port)), DB_REPLICA_MAX_LAG_MS: '60000' },
+        { ...UNPLACED, ...databases, ...replicaSettings(databases, Number(new URL(replica.url).port)), DB_REPLICA_MAX_LAG_MS: '60000' },
       );
       for (const service of SERVICES) {
         await pollUntil(`${service}'s replica usable`, async () => (await metric(stack, service, 'db_replica_usable')) === 1, { timeoutMs: 15_000 });
@@ -143,7 +131,7 @@ describe('reads from a replica held back 3 s', () => {
       expect(paid.data).toMatchObject({ createPayment: { status: 'SUCCEEDED', user: { paymentTotals: [{ currency: 'EUR', amount: '12.34' }] } } });
       for (const service of ['auth', 'profile', 'payments']) expect(client.header[WAL_POSITIONS_HEADER]).toMatch(new RegExp(`\\b${service}=`));
 
-      const stale = await graphql<Me>(stack.gatewayUrl, ME, { token });
+      const stale = await graphql<Me>(stack.gatewayUrl, ME, { token, headers: NO_POSITIONS });
       const fresh = client.keep(await graphql<Me>(stack.gatewayUrl, ME, { token, headers: client.header }));
       expect(Date.now() - written).toBeLessThan(APPLY_DELAY_MS);
       expect(fresh.errors).toBeUndefined();
@@ -163,7 +151,7 @@ describe('reads from a replica held back 3 s', () => {
     it("shows an admin an account action's effect in the same request and the next, though auth made it for admin", async () => {
       const admin = await demoAdmin(stack.gatewayUrl);
       const target = await register(stack.gatewayUrl);
-      await pollUntil('the new user on the replica', async () => (await usersNamed(stack, admin, target.email, {})).length === 1, {
+      await pollUntil('the new user on the replica', async () => (await usersNamed(stack, admin, target.email, NO_POSITIONS)).length === 1, {
         timeoutMs: 15_000,
         intervalMs: 200,
       });
@@ -171,20 +159,21 @@ describe('reads from a replica held back 3 s', () => {
       const suspended = client.keep(
         await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { suspendUser(userId: $id, reason: "replica test") { id status } }', {
           token: admin.accessToken,
+          headers: NO_POSITIONS,
           variables: { id: target.id },
         }),
       );
       expect(suspended.data).toEqual({ suspendUser: { id: target.id, status: 'SUSPENDED' } });
       expect(client.header[WAL_POSITIONS_HEADER]).toMatch(/\bauth=/);
       expect(await usersNamed(stack, admin, target.email, client.header)).toEqual([{ status: 'SUSPENDED' }]);
-      expect(await usersNamed(stack, admin, target.email, {})).toEqual([{ status: 'ACTIVE' }]);
+      expect(await usersNamed(stack, admin, target.email, NO_POSITIONS)).toEqual([{ status: 'ACTIVE' }]);
     });
 
     it('puts suspension, logout and erasure in force within the bound, whatever the replica holds', async () => {
       const admin = await demoAdmin(stack.gatewayUrl);
       const [suspended, loggedOut, erased] = [await register(stack.gatewayUrl), await register(stack.gatewayUrl), await register(stack.gatewayUrl)];
       const refused = (user: SignedIn) => async () => {
-        const answer = await graphql(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken });
+        const answer = await graphql(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken, headers: NO_POSITIONS });
         return ['FORBIDDEN', 'UNAUTHENTICATED'].includes(String(answer.errors?.[0]?.extensions?.code));
       };
       expect(await refused(suspended)()).toBe(false);

@@ -7,15 +7,14 @@ import { queryAt, rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
 import { endToEndTests } from './e2e-suite';
 import { startStack, type RunningStack } from './stack';
-import { copyOfRunDatabase } from './worker-databases';
+import { UNPLACED, copyOfRunDatabase } from './worker-databases';
 
 const DB_CLI = path.join(REPOSITORY_ROOT, 'shared-db', 'dist', 'cli', 'db.js');
 
 /** `npm run db:split -- <args>`, as an operator runs it, with the given database settings and no others. */
 function dbSplit(args: string[], databases: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const unset = Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), '']));
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [DB_CLI, 'split', ...args], { env: { ...process.env, DB_LAYOUT: '', ...unset, ...databases } });
+    const child = spawn(process.execPath, [DB_CLI, 'split', ...args], { env: { ...process.env, ...UNPLACED, ...databases } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -44,7 +43,8 @@ describeOnce('db:split, one service at a time', () => {
     url.pathname = `${url.pathname}_${service}${suffix}`;
     return url.toString();
   };
-  const settings = () => ({ DATABASE_URL: sharedUrl, ...moved });
+  let sharedEnv: Record<string, string>;
+  const settings = () => ({ ...sharedEnv, ...moved });
 
   beforeAll(async () => {
     // A database of its own, on the run's server, so that moving services out disturbs no other test: a
@@ -53,7 +53,8 @@ describeOnce('db:split, one service at a time', () => {
     if (!copy) throw new Error('db:split starts from one shared database, which this run does not have');
     shared = copy;
     sharedUrl = copy.url;
-    const env = { ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), ''])), ...settings() };
+    sharedEnv = copy.env;
+    const env = { ...process.env, ...UNPLACED, ...settings() };
     stack = await startStack({}, env);
     // Data of every kind the services keep: a suspension's audit trail, a refund, a profile.
     const admin = await demoAdmin(stack.gatewayUrl);
@@ -84,10 +85,7 @@ describeOnce('db:split, one service at a time', () => {
     expect(running.stderr.trim()).toMatch(/^error: db:split: \d+ connections? of profile_svc (is|are) open to the source: stop the profile service first/);
 
     const taken = targetOf('profile', '_taken');
-    await prepareDatabases(
-      { ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((s) => [serviceUrlVariable(s), ''])), PROFILE_DATABASE_URL: taken },
-      { services: ['profile'], quiet: true },
-    );
+    await prepareDatabases({ ...process.env, ...UNPLACED, PROFILE_DATABASE_URL: taken }, { services: ['profile'], quiet: true });
     await stack.stopSubgraph('profile');
     try {
       const occupied = await dbSplit(['--service', 'profile', '--to', taken], settings());
@@ -136,7 +134,7 @@ describeOnce('db:split, one service at a time', () => {
   }
 
   describe('what could go wrong after a move', () => {
-    const unplaced = () => ({ ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((s) => [serviceUrlVariable(s), ''])) });
+    const unplaced = () => ({ ...process.env, ...UNPLACED });
 
     it('refuses to migrate a service again where it was moved out of, naming the setting to change', async () => {
       // The routine migrate job, still pointed at the shared database for profile: it must not make an empty schema there.

@@ -2,11 +2,12 @@ import { REPOSITORY_ROOT, SERVICES } from '@fedstack/runtime';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { createScratchDatabases, migrationNames, ownerUrlFor, prepareDatabases, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
+import { createScratchDatabases, migrationNames, ownerUrlFor, prepareDatabases, type ScratchDatabases } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { rowCounts } from '@fedstack/shared-db/testing';
 import { ACCOUNT_CHANGE_BOUND_MS, demoAdmin, within } from './clients';
 import { startStack, type RunningStack } from './stack';
+import { UNPLACED } from './worker-databases';
 
 const FIXTURE = path.join(REPOSITORY_ROOT, 'shared-db', 'fixtures', 'legacy-shared-3e3e354.sql');
 const OLD_REASON_ENTRY = '5e1f0000-0000-4000-8000-00000000a001';
@@ -27,7 +28,7 @@ describe('upgrading a database from the single-history layout', () => {
     server.pathname = '/postgres';
     scratch = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
     url = scratch.env.DATABASE_URL as string;
-    env = { ...process.env, DB_LAYOUT: '', ...Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), ''])), DATABASE_URL: url };
+    env = { ...process.env, ...UNPLACED, DATABASE_URL: url };
     db = new pg.Client(url);
     await db.connect();
     await db.query(readFileSync(FIXTURE, 'utf8'));

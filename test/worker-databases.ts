@@ -3,6 +3,8 @@
 // settings that place the run's databases (the templates, which no test connects to) as a JSON object in
 // TEST_DATABASE_TEMPLATES.
 import { randomBytes } from 'node:crypto';
+import { SERVICES } from '@fedstack/runtime';
+import { serviceReplicaUrlVariable, serviceUrlVariable } from '@fedstack/shared-db';
 import { copyDatabase, queryAt } from '@fedstack/shared-db/testing';
 
 /** Worker `worker`'s copy of the database `templateUrl` names: the same server and user, `<database>_w<worker>`. */
@@ -18,20 +20,39 @@ export function workerDatabaseSettings(templates: Record<string, string>, worker
 }
 
 /**
+ * Every setting that places databases or their replicas, unset: for a test that places the stack's
+ * databases itself, so that none of the run's (its worker's copies, their replicas) leaks into it.
+ */
+export const UNPLACED: Record<string, string> = Object.fromEntries(
+  [
+    'DATABASE_URL',
+    'DB_LAYOUT',
+    'DATABASE_REPLICA_URL',
+    ...SERVICES.flatMap((service) => [serviceUrlVariable(service), serviceReplicaUrlVariable(service)]),
+  ].map((name) => [name, '']),
+);
+
+/**
  * A copy of the run's database, migrated and seeded, for a test that needs a whole database to change
  * as it likes (`<database>_<label>_<random>`, on the same server), in a fraction of the time migrating a
- * new one takes; `drop` removes it. Undefined in the split layout, where the run has no one database
- * that holds every service.
+ * new one takes: `env` places it (with its replica, in a `DB_REPLICAS=1` run); `drop` removes it.
+ * Undefined in the split layout, where the run has no one database that holds every service.
  */
-export async function copyOfRunDatabase(label: string): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+export async function copyOfRunDatabase(label: string): Promise<{ url: string; env: Record<string, string>; drop(): Promise<void> } | undefined> {
   const templates = JSON.parse(process.env.TEST_DATABASE_TEMPLATES ?? '{}') as Record<string, string>;
   const template = templates.DATABASE_URL;
-  if (!template || Object.keys(templates).length > 1) return undefined;
+  if (!template || Object.keys(templates).some((variable) => variable.endsWith('DATABASE_URL') && variable !== 'DATABASE_URL')) return undefined;
   const name = `${new URL(template).pathname.slice(1)}_${label}_${randomBytes(3).toString('hex')}`;
   const url = await copyDatabase(template, name);
   const server = new URL(url);
   server.pathname = '/postgres';
-  return { url, drop: async () => void (await queryAt(server.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)) };
+  const replica = templates.DATABASE_REPLICA_URL ? new URL(templates.DATABASE_REPLICA_URL) : undefined;
+  if (replica) replica.pathname = `/${name}`;
+  return {
+    url,
+    env: { DATABASE_URL: url, ...(replica ? { DATABASE_REPLICA_URL: replica.toString() } : {}) },
+    drop: async () => void (await queryAt(server.toString(), `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)),
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { FormattedExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { GATEWAY_ASSERTION_HEADER, TOKEN_ALGORITHM } from '@fedstack/runtime';
+import { GATEWAY_ASSERTION_HEADER, TOKEN_ALGORITHM, WAL_POSITIONS_HEADER, WalPositions } from '@fedstack/runtime';
 
 export interface GraphQLResponse<D = Record<string, unknown>> {
   status: number;
@@ -17,21 +17,34 @@ export interface GraphQLResponse<D = Record<string, unknown>> {
   errors: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[] | undefined;
 }
 
+/**
+ * The WAL positions the answers in this test process gave, sent back with every later request, as a
+ * client that reads its own writes does (docs/adr/0012-read-replicas.md): with replicas (`DB_REPLICAS=1
+ * npm test`), a test's read after its write sees it. Without replicas no answer gives one, and nothing is sent.
+ */
+const carried = new WalPositions();
+
+/** The header of a client that sends no positions (its reads may be stale), to give `graphql` as a header. */
+export const NO_POSITIONS = { [WAL_POSITIONS_HEADER]: '' };
+
 /** POSTs one GraphQL operation to `url` (the /graphql endpoint) and returns the parsed answer. */
 export async function graphql<D = Record<string, unknown>>(
   url: string,
   query: string,
   options: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> } = {},
 ): Promise<GraphQLResponse<D>> {
+  const positions = carried.toHeader();
   const response = await fetch(url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(positions ? { [WAL_POSITIONS_HEADER]: positions } : {}),
       ...options.headers,
     },
     body: JSON.stringify({ query, variables: options.variables ?? {} }),
   });
+  carried.merge(response.headers.get(WAL_POSITIONS_HEADER) ?? undefined);
   const body = (await response.json()) as { data?: D | null; errors?: GraphQLResponse['errors'] };
   return { status: response.status, headers: response.headers, data: body.data, errors: body.errors };
 }

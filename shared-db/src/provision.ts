@@ -156,23 +156,35 @@ export interface ScratchDatabases {
  * New, empty databases for one test run, on DATABASE_URL's server when set, otherwise on an embedded
  * PostgreSQL of its own (temporary data, a free port). Shared: one database, given as DATABASE_URL. Split:
  * one per service, each given as `<SERVICE>_DATABASE_URL` (the owner's connection), as an operator who
- * moved every service out would set them. Runs never see each other's data.
+ * moved every service out would set them. Runs never see each other's data. With `replicas: 1` (`DB_REPLICAS=1
+ * npm test`), the embedded server gets a streaming replica too, given as each database's replica setting.
  */
-export async function createScratchDatabases(layout: DatabaseLayout, env: NodeJS.ProcessEnv = process.env): Promise<ScratchDatabases> {
+export async function createScratchDatabases(
+  layout: DatabaseLayout,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { replicas?: number } = {},
+): Promise<ScratchDatabases> {
   const name = `fedstack_test_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const setting = env.DATABASE_URL ? 'DATABASE_URL' : 'embedded PostgreSQL';
+  if (options.replicas && env.DATABASE_URL) {
+    throw new ConfigError(
+      'DB_REPLICAS=1 runs the tests with a replica of the embedded PostgreSQL, which does not run when DATABASE_URL is set: unset one of them',
+    );
+  }
   const server = env.DATABASE_URL
     ? { url: env.DATABASE_URL, stop: async () => undefined }
     : await startEmbeddedPostgres({ dataDir: path.join(os.tmpdir(), name), port: await freePort(), ephemeral: true });
-  const at = (database: string) => {
-    const url = new URL(server.url);
+  const at = (database: string, on = server.url) => {
+    const url = new URL(on);
     url.pathname = `/${database}`;
     return url.toString();
   };
   const databases =
     layout === 'shared' ? { DATABASE_URL: name } : Object.fromEntries(SERVICES.map((service) => [serviceUrlVariable(service), `${name}_${service}`]));
   const created: string[] = [];
+  let replica: RunningPostgres | undefined;
   const drop = async () => {
+    await replica?.stop();
     const client = await connectOrExplain(server.url, setting);
     try {
       for (const database of created) await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
@@ -186,9 +198,21 @@ export async function createScratchDatabases(layout: DatabaseLayout, env: NodeJS
       await ensureDatabase(at(database), setting);
       created.push(database);
     }
+    if (options.replicas)
+      replica = await startEmbeddedReplica({
+        primaryUrl: server.url,
+        dataDir: path.join(os.tmpdir(), `${name}-replica`),
+        port: await freePort(),
+        ephemeral: true,
+      });
   } catch (error) {
     await drop();
     throw error;
   }
-  return { env: Object.fromEntries(Object.entries(databases).map(([variable, database]) => [variable, at(database)])), drop };
+  const placed: Record<string, string> = {};
+  for (const [variable, database] of Object.entries(databases)) {
+    placed[variable] = at(database);
+    if (replica) placed[variable.replace(/DATABASE_URL$/, 'DATABASE_REPLICA_URL')] = at(database, replica.url);
+  }
+  return { env: placed, drop };
 }
