@@ -160,6 +160,27 @@ export function endToEndTests(current: () => RunningStack): void {
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
+  it('refuses WAL positions it never gave (x-wal-positions) as bad input, naming the header, and nothing runs', async () => {
+    const user = await newUser();
+    for (const header of ['payments', 'billing=0/1', 'payments=yesterday', 'x'.repeat(600)]) {
+      const result = await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Never" }) { displayName } }', {
+        token: user.accessToken,
+        headers: { 'x-wal-positions': header },
+      });
+      expect({ header, status: result.status, code: result.errors?.[0]?.extensions?.code, field: result.errors?.[0]?.extensions?.field }).toEqual({
+        header,
+        status: 400,
+        code: 'BAD_USER_INPUT',
+        field: 'x-wal-positions',
+      });
+      expect(result.errors?.[0]?.message).toMatch(/^x-wal-positions /);
+    }
+    const me = await graphql<{ me: { profile: { displayName: string | null } } }>(stack.gatewayUrl, '{ me { profile { displayName } } }', {
+      token: user.accessToken,
+    });
+    expect(me.data?.me.profile.displayName).not.toBe('Never');
+  });
+
   it('forwards the request id to the subgraphs and echoes it', async () => {
     const response = await fetch(stack.gatewayUrl, {
       method: 'POST',
@@ -220,6 +241,17 @@ export function endToEndTests(current: () => RunningStack): void {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/graphql_requests_total\{[^}]*\} [1-9]/);
     expect(metrics).toMatch(/subgraph_fetch_duration_seconds_count\{[^}]*subgraph="auth"[^}]*outcome="ok"/);
+  });
+
+  it('reads from the replicas the run gives (DB_REPLICAS=1 npm test), and from the primary otherwise', async () => {
+    const user = await newUser();
+    await graphql(stack.gatewayUrl, ME, { token: user.accessToken });
+    const replicated = Object.keys(process.env).some((name) => name.endsWith('DATABASE_REPLICA_URL') && process.env[name]);
+    const metrics = await (await fetch(stack.subgraphUrls.auth.replace('/graphql', '/metrics'))).text();
+    const served = (side: string) =>
+      Number(new RegExp(`^db_possibly_stale_reads_total\\{[^}]*served_by="${side}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    if (replicated) expect(served('replica')).toBeGreaterThan(0);
+    else expect({ replica: served('replica'), primary: served('primary') > 0 }).toEqual({ replica: 0, primary: true });
   });
 
   it('shows Apollo Sandbox to a browser outside production', async () => {
