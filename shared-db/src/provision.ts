@@ -23,7 +23,7 @@ const DEFAULT_DATABASE = 'fedstack';
 export const EMBEDDED_REPLICA_SETTINGS = {
   DB_REPLICAS: setting(
     integer(0, { min: 0, max: 1 }),
-    "`1`: a streaming replica of the embedded PostgreSQL too, on `EMBEDDED_PG_PORT` + 1 (its data beside the primary's, `<data dir>-replica`), given to the services as `DATABASE_REPLICA_URL`",
+    "`1`: a streaming replica of the embedded PostgreSQL too, given to the services as their replicas: under `npm start` on `EMBEDDED_PG_PORT` + 1 (its data beside the primary's, `<data dir>-replica`), under `npm test` on a free port",
   ),
 };
 

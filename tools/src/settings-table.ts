@@ -8,7 +8,7 @@ import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
 import { SERVICES, setting, settingsTable, text, type Setting, type SettingRow } from '@fedstack/runtime';
 import { LAUNCHER_READS } from '@fedstack/scripts';
 import { serviceSettings } from '@fedstack/service-kit';
-import { DATABASE_SETTINGS, EMBEDDED_SETTINGS, SHARED_DATABASE_SETTINGS } from '@fedstack/shared-db';
+import { DATABASE_SETTINGS, EMBEDDED_REPLICA_SETTINGS, EMBEDDED_SETTINGS, SHARED_DATABASE_SETTINGS } from '@fedstack/shared-db';
 
 /** Every process and command, with every environment variable it reads. */
 export function settingsByProcess(): { name: string; settings: Record<string, Setting<unknown>> }[] {
@@ -24,6 +24,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
       name: '`npm test`',
       settings: {
         ...SHARED_DATABASE_SETTINGS,
+        ...EMBEDDED_REPLICA_SETTINGS,
         CHROMIUM_PATH: setting(text('/usr/bin/chromium'), "the Chromium that the explorer's browser test drives (skipped, saying so, when there is none)"),
       },
     },
