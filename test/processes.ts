@@ -1,11 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { freePort } from '@fedstack/runtime';
 import type { StackProcessName } from '@fedstack/runtime';
-import { createScratchDatabases, databaseLayout, prepareDatabases, seedDemoData, serviceUrlVariable, type ScratchDatabases } from '@fedstack/shared-db';
+import { createScratchDatabases, prepareDatabases, seedDemoData, type ScratchDatabases } from '@fedstack/shared-db';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
 import { testTokens } from '@fedstack/service-kit/testing';
 import { within } from './clients';
-import { UNPLACED } from './worker-databases';
+import { UNPLACED, runLayout } from './worker-databases';
 
 const HOST = '127.0.0.1';
 
@@ -108,8 +108,7 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
  * and seeded, and on nothing of the run's: for tests that kill or replace the database server.
  */
 export async function startProcessStackOn(databaseUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ stack: ProcessStack; scratch: ScratchDatabases }> {
-  const layout = process.env[serviceUrlVariable('auth')] ? 'split' : databaseLayout();
-  const scratch = await createScratchDatabases(layout, { DATABASE_URL: databaseUrl });
+  const scratch = await createScratchDatabases(runLayout(), { DATABASE_URL: databaseUrl });
   await prepareDatabases(scratch.env, { quiet: true });
   await seedDemoData(scratch.env);
   return { stack: await startProcessStack({ ...UNPLACED, ...scratch.env, ...extraEnv }), scratch };

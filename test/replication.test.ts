@@ -14,17 +14,16 @@ import {
 } from '@fedstack/shared-db';
 import { ACCOUNT_CHANGE_BOUND_MS, ERASE, PASSWORD, SUSPEND, demoAdmin, register, within, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
-import { UNPLACED, replicaSettings } from './worker-databases';
+import { UNPLACED, replicaSettings, runLayout } from './worker-databases';
 
 /**
  * Issue 24's staleness made visible: every service reads from a streaming replica held back 3 s
- * (`recovery_min_apply_delay`), in both layouts. A client that sends back the positions its writes
+ * (`recovery_min_apply_delay`), in the run's layout (CI runs the suite in both). A client that sends back the positions its writes
  * returned reads them, from any service, in the same request or the next; the same reads without them
  * are stale, as the ADR allows those reads to be; the account policy takes effect within its bound;
  * and nothing else is stale (sign-in right after sign-up, a mutation's own answer).
  */
 const APPLY_DELAY_MS = 3000;
-const LAYOUTS = ['shared', 'split'] as const;
 
 // Data directories straight under the temporary folder, which the server's user can reach.
 const dataDir = (name: string) => path.join(os.tmpdir(), `fedstack-replication-test-${randomBytes(4).toString('hex')}-${name}`);
@@ -59,16 +58,14 @@ type Me = {
 describe('reads from a replica held back 3 s', () => {
   let primary: RunningPostgres;
   let replica: RunningPostgres;
-  const scratch = new Map<(typeof LAYOUTS)[number], ScratchDatabases>();
+  let scratch: ScratchDatabases;
+  let stack: RunningStack;
 
   beforeAll(async () => {
     primary = await startEmbeddedPostgres({ dataDir: dataDir('primary'), port: await freePort(), ephemeral: true });
-    for (const layout of LAYOUTS) {
-      const databases = await createScratchDatabases(layout, { DATABASE_URL: primary.url });
-      await prepareDatabases(databases.env, { quiet: true });
-      await seedDemoData(databases.env);
-      scratch.set(layout, databases);
-    }
+    scratch = await createScratchDatabases(runLayout(), { DATABASE_URL: primary.url });
+    await prepareDatabases(scratch.env, { quiet: true });
+    await seedDemoData(scratch.env);
     replica = await startEmbeddedReplica({
       primaryUrl: primary.url,
       dataDir: dataDir('replica'),
@@ -76,122 +73,113 @@ describe('reads from a replica held back 3 s', () => {
       applyDelayMs: APPLY_DELAY_MS,
       ephemeral: true,
     });
+    // A bound above the delay, so that the held-back replica keeps serving and its staleness shows.
+    stack = await startStack(
+      {},
+      { ...UNPLACED, ...scratch.env, ...replicaSettings(scratch.env, Number(new URL(replica.url).port)), DB_REPLICA_MAX_LAG_MS: '60000' },
+    );
+    for (const service of SERVICES) {
+      await pollUntil(`${service}'s replica usable`, async () => (await metric(stack, service, 'db_replica_usable')) === 1, { timeoutMs: 15_000 });
+    }
   }, 180_000);
 
   afterAll(async () => {
-    for (const databases of scratch.values()) await databases.drop();
+    await stack?.stop();
+    await scratch?.drop();
     await replica?.stop();
     await primary?.stop();
   });
 
-  describe.each(LAYOUTS)('%s layout', (layout) => {
-    let stack: RunningStack;
+  it("reads a client's own writes in every service once it sends their positions back; without them the same reads are stale", async () => {
+    const client = new PositionsCarrier();
+    const user = await register(stack.gatewayUrl);
+    // Signing in again at once works: credentials are read on the primary.
+    const login = client.keep(
+      await graphql<{ login: { accessToken: string } }>(
+        stack.gatewayUrl,
+        'mutation ($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken } }',
+        {
+          variables: { email: user.email, password: PASSWORD },
+        },
+      ),
+    );
+    const token = login.data?.login.accessToken as string;
+    const named = client.keep(
+      await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Read my writes" }) { displayName } }', {
+        token,
+        headers: client.header,
+      }),
+    );
+    // A mutation's own answer is the write itself.
+    expect(named.data).toEqual({ updateMyProfile: { displayName: 'Read my writes' } });
+    const paid = client.keep(
+      await graphql<{ createPayment: { id: string } }>(stack.gatewayUrl, PAY, { token, variables: { key: `ryw-${user.id}` }, headers: client.header }),
+    );
+    const written = Date.now();
+    // Later in the same request, payments' totals were read after the payment's position: it is counted.
+    expect(paid.data).toMatchObject({ createPayment: { status: 'SUCCEEDED', user: { paymentTotals: [{ currency: 'EUR', amount: '12.34' }] } } });
+    for (const service of ['auth', 'profile', 'payments']) expect(client.header[WAL_POSITIONS_HEADER]).toMatch(new RegExp(`\\b${service}=`));
 
-    beforeAll(async () => {
-      const databases = (scratch.get(layout) as ScratchDatabases).env;
-      // A bound above the delay, so that the held-back replica keeps serving and its staleness shows.
-      stack = await startStack(
-        {},
-        { ...UNPLACED, ...databases, ...replicaSettings(databases, Number(new URL(replica.url).port)), DB_REPLICA_MAX_LAG_MS: '60000' },
-      );
-      for (const service of SERVICES) {
-        await pollUntil(`${service}'s replica usable`, async () => (await metric(stack, service, 'db_replica_usable')) === 1, { timeoutMs: 15_000 });
-      }
-    }, 60_000);
-
-    afterAll(() => stack?.stop());
-
-    it("reads a client's own writes in every service once it sends their positions back; without them the same reads are stale", async () => {
-      const client = new PositionsCarrier();
-      const user = await register(stack.gatewayUrl);
-      // Signing in again at once works: credentials are read on the primary.
-      const login = client.keep(
-        await graphql<{ login: { accessToken: string } }>(
-          stack.gatewayUrl,
-          'mutation ($email: EmailAddress!, $password: String!) { login(input: { email: $email, password: $password }) { accessToken } }',
-          {
-            variables: { email: user.email, password: PASSWORD },
-          },
-        ),
-      );
-      const token = login.data?.login.accessToken as string;
-      const named = client.keep(
-        await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Read my writes" }) { displayName } }', {
-          token,
-          headers: client.header,
-        }),
-      );
-      // A mutation's own answer is the write itself.
-      expect(named.data).toEqual({ updateMyProfile: { displayName: 'Read my writes' } });
-      const paid = client.keep(
-        await graphql<{ createPayment: { id: string } }>(stack.gatewayUrl, PAY, { token, variables: { key: `ryw-${user.id}` }, headers: client.header }),
-      );
-      const written = Date.now();
-      // Later in the same request, payments' totals were read after the payment's position: it is counted.
-      expect(paid.data).toMatchObject({ createPayment: { status: 'SUCCEEDED', user: { paymentTotals: [{ currency: 'EUR', amount: '12.34' }] } } });
-      for (const service of ['auth', 'profile', 'payments']) expect(client.header[WAL_POSITIONS_HEADER]).toMatch(new RegExp(`\\b${service}=`));
-
-      const stale = await graphql<Me>(stack.gatewayUrl, ME, { token, headers: NO_POSITIONS });
-      const fresh = client.keep(await graphql<Me>(stack.gatewayUrl, ME, { token, headers: client.header }));
-      expect(Date.now() - written).toBeLessThan(APPLY_DELAY_MS);
-      expect(fresh.errors).toBeUndefined();
-      expect(fresh.data?.me).toEqual({
-        email: user.email,
-        profile: { displayName: 'Read my writes' },
-        payments: { edges: [{ node: { id: paid.data?.createPayment.id } }] },
-        paymentTotals: [{ currency: 'EUR', amount: '12.34' }],
-      });
-      // The replica has none of it yet: a user it has not heard of, or one without the profile and payment.
-      const staleMe = stale.data?.me;
-      expect(staleMe === null || (staleMe?.profile?.displayName !== 'Read my writes' && staleMe?.payments?.edges.length === 0)).toBe(true);
-      // The answer carries the positions back, for the client's next request.
-      expect(fresh.headers.get(WAL_POSITIONS_HEADER)).toBe(client.header[WAL_POSITIONS_HEADER]);
+    const stale = await graphql<Me>(stack.gatewayUrl, ME, { token, headers: NO_POSITIONS });
+    const fresh = client.keep(await graphql<Me>(stack.gatewayUrl, ME, { token, headers: client.header }));
+    expect(Date.now() - written).toBeLessThan(APPLY_DELAY_MS);
+    expect(fresh.errors).toBeUndefined();
+    expect(fresh.data?.me).toEqual({
+      email: user.email,
+      profile: { displayName: 'Read my writes' },
+      payments: { edges: [{ node: { id: paid.data?.createPayment.id } }] },
+      paymentTotals: [{ currency: 'EUR', amount: '12.34' }],
     });
+    // The replica has none of it yet: a user it has not heard of, or one without the profile and payment.
+    const staleMe = stale.data?.me;
+    expect(staleMe === null || (staleMe?.profile?.displayName !== 'Read my writes' && staleMe?.payments?.edges.length === 0)).toBe(true);
+    // The answer carries the positions back, for the client's next request.
+    expect(fresh.headers.get(WAL_POSITIONS_HEADER)).toBe(client.header[WAL_POSITIONS_HEADER]);
+  });
 
-    it("shows an admin an account action's effect in the same request and the next, though auth made it for admin", async () => {
-      const admin = await demoAdmin(stack.gatewayUrl);
-      const target = await register(stack.gatewayUrl);
-      await pollUntil('the new user on the replica', async () => (await usersNamed(stack, admin, target.email, NO_POSITIONS)).length === 1, {
-        timeoutMs: 15_000,
-        intervalMs: 200,
-      });
-      const client = new PositionsCarrier();
-      const suspended = client.keep(
-        await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { suspendUser(userId: $id, reason: "replica test") { id status } }', {
-          token: admin.accessToken,
-          headers: NO_POSITIONS,
-          variables: { id: target.id },
-        }),
-      );
-      expect(suspended.data).toEqual({ suspendUser: { id: target.id, status: 'SUSPENDED' } });
-      expect(client.header[WAL_POSITIONS_HEADER]).toMatch(/\bauth=/);
-      expect(await usersNamed(stack, admin, target.email, client.header)).toEqual([{ status: 'SUSPENDED' }]);
-      expect(await usersNamed(stack, admin, target.email, NO_POSITIONS)).toEqual([{ status: 'ACTIVE' }]);
+  it("shows an admin an account action's effect in the same request and the next, though auth made it for admin", async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const target = await register(stack.gatewayUrl);
+    await pollUntil('the new user on the replica', async () => (await usersNamed(stack, admin, target.email, NO_POSITIONS)).length === 1, {
+      timeoutMs: 15_000,
+      intervalMs: 200,
     });
+    const client = new PositionsCarrier();
+    const suspended = client.keep(
+      await graphql(stack.gatewayUrl, 'mutation ($id: ID!) { suspendUser(userId: $id, reason: "replica test") { id status } }', {
+        token: admin.accessToken,
+        headers: NO_POSITIONS,
+        variables: { id: target.id },
+      }),
+    );
+    expect(suspended.data).toEqual({ suspendUser: { id: target.id, status: 'SUSPENDED' } });
+    expect(client.header[WAL_POSITIONS_HEADER]).toMatch(/\bauth=/);
+    expect(await usersNamed(stack, admin, target.email, client.header)).toEqual([{ status: 'SUSPENDED' }]);
+    expect(await usersNamed(stack, admin, target.email, NO_POSITIONS)).toEqual([{ status: 'ACTIVE' }]);
+  });
 
-    it('puts suspension, logout and erasure in force within the bound, whatever the replica holds', async () => {
-      const admin = await demoAdmin(stack.gatewayUrl);
-      const [suspended, loggedOut, erased] = [await register(stack.gatewayUrl), await register(stack.gatewayUrl), await register(stack.gatewayUrl)];
-      const refused = (user: SignedIn) => async () => {
-        const answer = await graphql(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken, headers: NO_POSITIONS });
-        return ['FORBIDDEN', 'UNAUTHENTICATED'].includes(String(answer.errors?.[0]?.extensions?.code));
-      };
-      expect(await refused(suspended)()).toBe(false);
-      await graphql(stack.gatewayUrl, SUSPEND, { token: admin.accessToken, variables: { id: suspended.id, reason: 'replica test' } });
-      await graphql(stack.gatewayUrl, 'mutation ($t: String!) { logout(refreshToken: $t) }', {
-        token: loggedOut.accessToken,
-        variables: { t: loggedOut.refreshToken },
-      });
-      expect((await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: erased.id } })).errors).toBeUndefined();
-      const started = Date.now();
-      for (const user of [suspended, loggedOut, erased]) await within(ACCOUNT_CHANGE_BOUND_MS, refused(user));
-      expect(Date.now() - started).toBeLessThan(ACCOUNT_CHANGE_BOUND_MS);
+  it('puts suspension, logout and erasure in force within the bound, whatever the replica holds', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const [suspended, loggedOut, erased] = [await register(stack.gatewayUrl), await register(stack.gatewayUrl), await register(stack.gatewayUrl)];
+    const refused = (user: SignedIn) => async () => {
+      const answer = await graphql(stack.gatewayUrl, '{ me { id } }', { token: user.accessToken, headers: NO_POSITIONS });
+      return ['FORBIDDEN', 'UNAUTHENTICATED'].includes(String(answer.errors?.[0]?.extensions?.code));
+    };
+    expect(await refused(suspended)()).toBe(false);
+    await graphql(stack.gatewayUrl, SUSPEND, { token: admin.accessToken, variables: { id: suspended.id, reason: 'replica test' } });
+    await graphql(stack.gatewayUrl, 'mutation ($t: String!) { logout(refreshToken: $t) }', {
+      token: loggedOut.accessToken,
+      variables: { t: loggedOut.refreshToken },
     });
+    expect((await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: erased.id } })).errors).toBeUndefined();
+    const started = Date.now();
+    for (const user of [suspended, loggedOut, erased]) await within(ACCOUNT_CHANGE_BOUND_MS, refused(user));
+    expect(Date.now() - started).toBeLessThan(ACCOUNT_CHANGE_BOUND_MS);
+  });
 
-    it('counts the reads each side served', async () => {
-      expect(await metric(stack, 'auth', 'db_possibly_stale_reads_total', 'served_by="replica"')).toBeGreaterThan(0);
-      expect(await metric(stack, 'payments', 'db_possibly_stale_reads_total', 'served_by="primary"')).toBeGreaterThan(0);
-    });
+  it('counts the reads each side served', async () => {
+    expect(await metric(stack, 'auth', 'db_possibly_stale_reads_total', 'served_by="replica"')).toBeGreaterThan(0);
+    expect(await metric(stack, 'payments', 'db_possibly_stale_reads_total', 'served_by="primary"')).toBeGreaterThan(0);
   });
 });
 

@@ -4,7 +4,7 @@
 // TEST_DATABASE_TEMPLATES.
 import { randomBytes } from 'node:crypto';
 import { SERVICES } from '@fedstack/runtime';
-import { serviceReplicaUrlVariable, serviceUrlVariable } from '@fedstack/shared-db';
+import { databaseLayout, serviceReplicaUrlVariable, serviceUrlVariable, type DatabaseLayout } from '@fedstack/shared-db';
 import { copyDatabase, queryAt } from '@fedstack/shared-db/testing';
 
 /** Worker `worker`'s copy of the database `templateUrl` names: the same server and user, `<database>_w<worker>`. */
@@ -70,4 +70,9 @@ export function replicaSettings(databases: Record<string, string>, port: number)
         return [variable.replace(/DATABASE_URL$/, 'DATABASE_REPLICA_URL'), replica.toString()];
       }),
   );
+}
+
+/** The run's layout: split when global setup placed each service's database (DB_LAYOUT=split npm test). */
+export function runLayout(): DatabaseLayout {
+  return process.env[serviceUrlVariable('auth')] ? 'split' : databaseLayout();
 }
