@@ -1,10 +1,15 @@
 // Load generation (autocannon) and its figures: requests per second, latency percentiles, errors.
 import autocannon from 'autocannon';
 
+/** An answer's headers, by lower-case name, as autocannon gives them (a repeated header as a list). */
+export type AnswerHeaders = Record<string, string | string[] | undefined>;
+
 /** One request: its headers (a token) and body. */
 export interface LoadRequest {
   headers: Record<string, string>;
   body: string;
+  /** Told the answer's headers: a client that keeps what the server gives it, to send it back. */
+  answered?: (headers: AnswerHeaders) => void;
 }
 
 export interface LoadTarget {
@@ -32,6 +37,10 @@ function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] as number;
 }
 
+function lowerCased(headers: Record<string, unknown> = {}): AnswerHeaders {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value as string | string[] | undefined]));
+}
+
 /** Drives one target for `seconds` with `connections` concurrent clients and measures every response. */
 export async function drive(target: LoadTarget, seconds: number, connections: number): Promise<LoadResult> {
   const latencies: number[] = [];
@@ -52,13 +61,16 @@ export async function drive(target: LoadTarget, seconds: number, connections: nu
       requests: [
         {
           method: 'POST',
-          setupRequest: (request) => {
-            const { headers, body } = target.next();
+          // The context is the connection's, for the one request it has in flight: it carries who sent it to its answer.
+          setupRequest: (request, context: { answered?: LoadRequest['answered'] }) => {
+            const { headers, body, answered } = target.next();
+            context.answered = answered;
             return { ...request, headers: { ...request.headers, ...headers }, body };
           },
-          onResponse: (_status, body) => {
+          onResponse: (_status, body, context: { answered?: LoadRequest['answered'] }, headers) => {
             if (body.includes('"errors"')) graphqlErrors += 1;
             target.onAnswer?.(body);
+            context.answered?.(lowerCased(headers));
           },
         },
       ],

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { TOKEN_ALGORITHM, persistedQueryManifest, sha256Hex } from '@fedstack/runtime';
-import type { LoadRequest } from './load';
+import type { AnswerHeaders, LoadRequest } from './load';
 import { queryAt } from '@fedstack/shared-db/testing';
 
 const ACCOUNT = `query Account { me { id email profile { displayName locale } payments(first: 5) { edges { node { id amount currency status } } } paymentTotals { currency amount } } }`;
@@ -53,23 +53,83 @@ export interface Tokens {
 }
 
 /**
+ * The header in which an answer gives the WAL positions its client's writes reached, and in which the client
+ * sends them back with its next requests (read-your-writes across replicas, docs/adr/0012-read-replicas.md).
+ */
+export const WAL_POSITIONS_HEADER = 'x-wal-positions';
+
+/** A WAL position (`16/B374D848`) as a number, to keep the further of two. */
+const lsnValue = (text: string) => {
+  const [high = '', low = ''] = text.split('/');
+  return (BigInt(`0x${high || '0'}`) << 32n) | BigInt(`0x${low || '0'}`);
+};
+
+/** Two `service=position, …` values merged: each service's further position (answers of one client may arrive out of order). */
+export function furthestPositions(known: string | undefined, given: string): string {
+  const positions = new Map<string, string>();
+  for (const pair of [...(known ?? '').split(','), ...given.split(',')]) {
+    const [service, position] = pair.trim().split('=');
+    if (!service || !position || !/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(position)) continue;
+    const kept = positions.get(service);
+    if (kept === undefined || lsnValue(position) > lsnValue(kept)) positions.set(service, position);
+  }
+  return [...positions].map(([service, position]) => `${service}=${position}`).join(', ');
+}
+
+/**
  * Requests for one load target: entries of `entries` in their proportions, each from the next of the
  * signed-in users in turn, so that no two requests in flight together are the same (unless `sameToken`,
  * the row that shows what the gateway's deduplication of identical requests does). With `byId`, each
- * operation goes by its persisted id alone, as Apollo Client's persisted-query link sends it.
+ * operation goes by its persisted id alone, as Apollo Client's persisted-query link sends it. With
+ * `carryPositions`, each user (each token) behaves as a client that reads its own writes: it keeps the
+ * WAL positions its answers give and sends them with its next request; `tally`, when given, counts the
+ * requests made and those that carried positions. Users are taken in turn as requests are, so with as
+ * many users as a multiple of the mix's 20 slots each user would make one kind of request only (one that
+ * writes would never read); `everyOperation` takes one user fewer at a time until the count shares no
+ * factor with the slots, so that each user goes through every operation of the mix in turn, reading
+ * after it has written, as a client whose positions matter does.
  */
-export function requests(entries: MixEntry[], tokens: Tokens, options: { sameToken?: boolean; byId?: boolean } = {}): () => LoadRequest {
+export function requests(
+  entries: MixEntry[],
+  tokens: Tokens,
+  options: {
+    sameToken?: boolean;
+    byId?: boolean;
+    carryPositions?: boolean;
+    tally?: { requests: number; withPositions: number };
+    everyOperation?: boolean;
+  } = {},
+): () => LoadRequest {
   const slots = entries.flatMap((entry) => Array<MixEntry>(entry.inTwenty).fill(entry));
+  let users = tokens.users.length;
+  while (options.everyOperation && users > 1 && greatestCommonDivisor(users, slots.length) !== 1) users -= 1;
+  /** What each client (token) was last given, merged. */
+  const positions = new Map<string, string>();
+  const keep = (token: string) => (headers: AnswerHeaders) => {
+    const given = headers[WAL_POSITIONS_HEADER];
+    const value = Array.isArray(given) ? given.join(',') : given;
+    if (value) positions.set(token, furthestPositions(positions.get(token), value));
+  };
   let sequence = 0;
   return () => {
     sequence += 1;
     const entry = slots[sequence % slots.length] as MixEntry;
-    const user = options.sameToken ? (tokens.users[0] as string) : (tokens.users[sequence % tokens.users.length] as string);
+    const user = options.sameToken ? (tokens.users[0] as string) : (tokens.users[sequence % users] as string);
     const { query: text, variables, admin } = entry.make(sequence);
+    const token = admin ? tokens.admin : user;
     const document = options.byId ? { extensions: { persistedQuery: { version: 1, sha256Hash: sha256Hex(text) } } } : { query: text };
-    return { headers: { authorization: `Bearer ${admin ? tokens.admin : user}` }, body: JSON.stringify({ ...document, variables }) };
+    const body = JSON.stringify({ ...document, variables });
+    if (!options.carryPositions) return { headers: { authorization: `Bearer ${token}` }, body };
+    const carried = positions.get(token);
+    if (options.tally) {
+      options.tally.requests += 1;
+      if (carried) options.tally.withPositions += 1;
+    }
+    return { headers: { authorization: `Bearer ${token}`, ...(carried ? { [WAL_POSITIONS_HEADER]: carried } : {}) }, body, answered: keep(token) };
   };
 }
+
+const greatestCommonDivisor = (a: number, b: number): number => (b === 0 ? a : greatestCommonDivisor(b, a % b));
 
 /** The entries' operations as an Apollo persisted query manifest, for a gateway that runs only those. */
 export function manifestOf(entries: MixEntry[]): string {

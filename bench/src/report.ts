@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { DatabaseLayout } from '@fedstack/shared-db';
 import type { LoadResult } from './load';
 import type { MemoryFigure } from './memory';
+import { replicaTable, type ReplicaSection } from './replicas-report';
 import type { Scale } from './seed-scale';
 import type { SubscriptionRow } from './subscriptions';
 import { subscriptionTable } from './subscriptions-report';
@@ -15,6 +16,8 @@ export interface Row {
   runtime: string;
   result: LoadResult;
   cpuPerRequest: Record<string, number>;
+  /** What the system's counters grew by over the measured rounds (the read replica rows: reads by where they ran). */
+  counters?: Record<string, number>;
 }
 
 export interface LayoutResult {
@@ -25,6 +28,8 @@ export interface LayoutResult {
   payments: { acknowledged: number; distinctAcknowledged: number; stored: number };
   /** The subscriptions section's rows (the first layout only). */
   subscriptions: SubscriptionRow[];
+  /** The read replica rows (the first layout only), also among `rows`; or why they were not measured. */
+  replicas?: ReplicaSection;
 }
 
 export interface ReportInput {
@@ -213,6 +218,8 @@ export function writeReport(file: string, input: ReportInput): void {
       ...memoryTable(layout.memory),
     );
     lines.push('', `Payments: ${layout.payments.acknowledged} acknowledged, ${layout.payments.stored} found in the database.`, '');
+    const withReplica = layout.replicas?.rows[0];
+    lines.push(...replicaTable(layout.replicas, withReplica && row(layout, MIX_LOAD, OURS, withReplica.runtime)).map((line) => line.replace(/^## /, '### ')));
     lines.push(...subscriptionTable(layout.subscriptions).map((line) => line.replace(/^## /, '### ')));
   }
   if (input.gatewayOnly.length > 0) {

@@ -19,6 +19,8 @@ import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type To
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, workersMixLoad, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
+import { primaryCpu, replicaRows } from './replicas';
+import type { ReplicaSection } from './replicas-report';
 import { subscriptionRows } from './subscriptions';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { HOST, SCALE, SUPERGRAPH, USERS, startBenchStack, writeSupergraph } from './stack';
@@ -116,8 +118,18 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     await stack.start(NODE_24);
     await settle();
     const oursOn24 = memoryOf(ourProcesses(), node24);
-    rows.push(...(await measure(MIX_LOAD, [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
+    // The embedded server's own CPU too (not in the table, where `postgres` is every PostgreSQL process on
+    // the machine): the read replica rows compare their primary's with it.
+    const primary = await primaryCpu(stack);
+    const on24 = ours(OURS, node24);
+    rows.push(...(await measure(MIX_LOAD, [{ ...on24, cpu: [...on24.cpu, ...(primary ? [primary] : [])] }], () => requests(MIX, tokens), options, collect)));
     memory.push(...oursOn24.peak());
+    // The same mix with a streaming replica, on the first layout only, on Node 24: the row above is the one without.
+    let replicas: ReplicaSection | undefined;
+    if (layout === options.layouts[0]) {
+      replicas = await replicaRows(stack, { ...options, node: NODE_24, runtime: node24, via: OURS, onAnswer: collect });
+      rows.push(...replicas.rows);
+    }
     // Subscriptions, on the first layout only (they do not read across services' databases), on Node 24.
     const subscriptions =
       layout === options.layouts[0]
@@ -167,7 +179,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     );
     const payments = { acknowledged: acknowledged.length, distinctAcknowledged: new Set(acknowledged).size, stored: stored?.rows ?? 0 };
     console.log(`  payments: ${payments.acknowledged} acknowledged, ${payments.stored} stored`);
-    return { layout, rows, memory, payments, subscriptions };
+    return { layout, rows, memory, payments, subscriptions, ...(replicas ? { replicas } : {}) };
   } finally {
     await stack.close();
   }

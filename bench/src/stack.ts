@@ -43,6 +43,8 @@ export function writeSupergraph(config: SupergraphConfig, ports: Record<string, 
 
 /** Which Node runs each of our processes: a path, or a function of the process's name (a profiling wrapper). */
 export type NodeFor = string | ((name: string) => string);
+/** Settings added to our processes': the same for all, or a function of the process's name. */
+export type ExtraEnv = NodeJS.ProcessEnv | ((name: string) => NodeJS.ProcessEnv);
 
 /**
  * Fresh databases seeded at scale, a supergraph pointing at ports of our own, signing keys and signed-in
@@ -62,8 +64,11 @@ export interface BenchStack {
   userIds: string[];
   /** The running processes by name: ours, and any other the caller adds (so that they are stopped too). */
   children: Map<string, ChildProcess>;
-  /** Starts our gateway and subgraphs, from `root` (another checkout) when given, with `env` added to their settings. */
-  start(node: NodeFor, root?: string, env?: NodeJS.ProcessEnv): Promise<void>;
+  /**
+   * Starts our gateway and subgraphs, from `root` (another checkout) when given, with `env` added to their
+   * settings (the same for all, or each process's own: a metrics port, say).
+   */
+  start(node: NodeFor, root?: string, env?: ExtraEnv): Promise<void>;
   stop(): Promise<void>;
   close(): Promise<void>;
 }
@@ -110,13 +115,17 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       SUPERGRAPH_FILE: supergraphFile,
       GATEWAY_WORKERS: String(options.workers),
     };
-    const start = async (node: NodeFor, root?: string, extra: NodeJS.ProcessEnv = {}) => {
+    const start = async (node: NodeFor, root?: string, extra: ExtraEnv = {}) => {
       for (const target of processes) {
         // Another checkout (the baseline) runs as it ran then, without today's Node options.
         const planned = root ? { ...target, entry: path.join(root, target.entry), nodeOptions: [] } : target;
         const child = startProcess(
           planned,
-          { ...env, ...extra, ...(target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] }) },
+          {
+            ...env,
+            ...(typeof extra === 'function' ? extra(target.name) : extra),
+            ...(target.name === 'gateway' ? {} : { INTERNAL_PRIVATE_KEY: internalKeys[target.name] }),
+          },
           undefined,
           typeof node === 'string' ? node : node(target.name),
         );
