@@ -1,17 +1,7 @@
-import { MIX, WAL_POSITIONS_HEADER, furthestPositions, requests, type Tokens } from './mix';
+import { WAL_POSITIONS_HEADER } from '@fedstack/runtime';
+import { MIX, requests, type Tokens } from './mix';
 
 const tokens: Tokens = { users: ['alice', 'bob', 'carol'], admin: 'admin' };
-
-describe('furthestPositions', () => {
-  it("keeps each service's further position, whichever answer came last", () => {
-    expect(furthestPositions('payments=0/3000060, auth=1/0', 'payments=0/2FFFFFF, profile=0/10')).toBe('payments=0/3000060, auth=1/0, profile=0/10');
-    expect(furthestPositions('payments=0/3000060', 'payments=0/3000061')).toBe('payments=0/3000061');
-  });
-
-  it('starts from nothing, and leaves out what is not a position', () => {
-    expect(furthestPositions(undefined, 'auth=0/30000A0, nonsense, admin=12')).toBe('auth=0/30000A0');
-  });
-});
 
 describe('requests carrying positions', () => {
   /** The next `count` requests, each told an answer with the headers `answer` gives for it. */
@@ -32,6 +22,10 @@ describe('requests carrying positions', () => {
     expect(byUser('bob')[0]?.sent).toBeUndefined();
     expect(byUser('bob').slice(1).length).toBeGreaterThan(0);
     for (const request of byUser('bob').slice(1)) expect(request.sent).toBe('payments=0/100');
+    // Answers that arrive out of order leave the furthest position of each service.
+    const next = requests(MIX, { users: ['dave'], admin: 'admin' }, { carryPositions: true });
+    for (const given of ['payments=0/3000060, auth=1/0', 'payments=0/2FFFFFF, profile=0/10']) next().answered?.({ [WAL_POSITIONS_HEADER]: given });
+    expect(next().headers[WAL_POSITIONS_HEADER]).toBe('payments=0/3000060, auth=1/0, profile=0/10');
     for (const user of ['alice', 'carol', 'admin']) for (const request of byUser(user)) expect(request.sent).toBeUndefined();
   });
 

@@ -1,7 +1,7 @@
 // What the benchmark sends: the realistic mix of requests, the gateway-only rows, and signed-in users' access tokens.
 import { randomUUID } from 'node:crypto';
 import { SignJWT, importJWK, type JWK } from 'jose';
-import { TOKEN_ALGORITHM, persistedQueryManifest, sha256Hex } from '@fedstack/runtime';
+import { TOKEN_ALGORITHM, WAL_POSITIONS_HEADER, WalPositions, persistedQueryManifest, sha256Hex } from '@fedstack/runtime';
 import type { AnswerHeaders, LoadRequest } from './load';
 import { queryAt } from '@fedstack/shared-db/testing';
 
@@ -53,30 +53,6 @@ export interface Tokens {
 }
 
 /**
- * The header in which an answer gives the WAL positions its client's writes reached, and in which the client
- * sends them back with its next requests (read-your-writes across replicas, docs/adr/0012-read-replicas.md).
- */
-export const WAL_POSITIONS_HEADER = 'x-wal-positions';
-
-/** A WAL position (`16/B374D848`) as a number, to keep the further of two. */
-const lsnValue = (text: string) => {
-  const [high = '', low = ''] = text.split('/');
-  return (BigInt(`0x${high || '0'}`) << 32n) | BigInt(`0x${low || '0'}`);
-};
-
-/** Two `service=position, …` values merged: each service's further position (answers of one client may arrive out of order). */
-export function furthestPositions(known: string | undefined, given: string): string {
-  const positions = new Map<string, string>();
-  for (const pair of [...(known ?? '').split(','), ...given.split(',')]) {
-    const [service, position] = pair.trim().split('=');
-    if (!service || !position || !/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i.test(position)) continue;
-    const kept = positions.get(service);
-    if (kept === undefined || lsnValue(position) > lsnValue(kept)) positions.set(service, position);
-  }
-  return [...positions].map(([service, position]) => `${service}=${position}`).join(', ');
-}
-
-/**
  * Requests for one load target: entries of `entries` in their proportions, each from the next of the
  * signed-in users in turn, so that no two requests in flight together are the same (unless `sameToken`,
  * the row that shows what the gateway's deduplication of identical requests does). With `byId`, each
@@ -103,12 +79,14 @@ export function requests(
   const slots = entries.flatMap((entry) => Array<MixEntry>(entry.inTwenty).fill(entry));
   let users = tokens.users.length;
   while (options.everyOperation && users > 1 && greatestCommonDivisor(users, slots.length) !== 1) users -= 1;
-  /** What each client (token) was last given, merged. */
-  const positions = new Map<string, string>();
+  /** The furthest position of each service each client (token) was given: its answers may arrive out of order. */
+  const positions = new Map<string, WalPositions>();
   const keep = (token: string) => (headers: AnswerHeaders) => {
     const given = headers[WAL_POSITIONS_HEADER];
-    const value = Array.isArray(given) ? given.join(',') : given;
-    if (value) positions.set(token, furthestPositions(positions.get(token), value));
+    if (!given) return;
+    const kept = positions.get(token) ?? new WalPositions();
+    kept.merge(Array.isArray(given) ? given.join(',') : given);
+    positions.set(token, kept);
   };
   let sequence = 0;
   return () => {
@@ -120,7 +98,7 @@ export function requests(
     const document = options.byId ? { extensions: { persistedQuery: { version: 1, sha256Hash: sha256Hex(text) } } } : { query: text };
     const body = JSON.stringify({ ...document, variables });
     if (!options.carryPositions) return { headers: { authorization: `Bearer ${token}` }, body };
-    const carried = positions.get(token);
+    const carried = positions.get(token)?.toHeader();
     if (options.tally) {
       options.tally.requests += 1;
       if (carried) options.tally.withPositions += 1;
