@@ -13,10 +13,22 @@ export interface RowEvent {
   committedAt: string;
 }
 
+/**
+ * What every event a subscription can accept carries: the hub then hands it those events alone (a map
+ * look-up per event) instead of asking it about every event on the channel, which with thousands of
+ * subscriptions was most of a process's work per event.
+ */
+export type LiveRoute = { userId: string } | { id: string };
+
 /** What a subscription follows and who may hold it, as its subscribe resolver says at subscribe time. */
 export interface LiveSpec {
   /** Whether an event on the channel concerns this subscription (its user's rows, one row...). */
   accepts(event: RowEvent): boolean;
+  /**
+   * When every event `accepts` takes has this `userId` (lower-case) or this `id`: the events the hub
+   * hands it; `accepts` still decides. Without, it is asked about every event on its channel.
+   */
+  only?: LiveRoute;
   /**
    * Throws (FORBIDDEN, UNAUTHENTICATED) when the subscriber, as their account stands now, may no longer
    * hold the subscription: checked on every event and whenever their account changes, after the account
@@ -48,5 +60,9 @@ export class LiveFeed implements AsyncIterable<never> {
  * The field's `resolve` is given each event (a RowEvent) and a fresh context, and reads the row.
  */
 export function liveEvents(channel: string, spec: Partial<LiveSpec> = {}): LiveFeed {
-  return new LiveFeed(channel, { accepts: spec.accepts ?? (() => true), authorize: spec.authorize ?? (() => undefined) });
+  return new LiveFeed(channel, {
+    accepts: spec.accepts ?? (() => true),
+    authorize: spec.authorize ?? (() => undefined),
+    ...(spec.only ? { only: spec.only } : {}),
+  });
 }

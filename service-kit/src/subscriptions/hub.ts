@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { AppError, ErrorCode, type Logger, type Service } from '@fedstack/runtime';
 import { NotificationListener } from '../background';
-import type { RowEvent } from './feed';
+import type { LiveRoute, RowEvent } from './feed';
 
 /** What the hub calls on a live subscription. */
 export interface LiveListener {
@@ -21,6 +21,9 @@ export interface LiveListener {
 const HEARTBEAT_MS = 10_000;
 
 const ROW_EVENT = z.object({ id: z.string().min(1), userId: z.string().nullish(), committedAt: z.string().min(1) });
+
+/** Where the hub keeps the subscriptions that take only the events on `channel` with this user or id. */
+const routeKey = (channel: string, by: 'user' | 'id', value: string) => `${channel}\u0000${by}\u0000${value}`;
 
 /** An error the client can act on: events may have been missed, so subscribe again (here or elsewhere). */
 export function eventsMissed(service: Service, why: string): AppError {
@@ -42,6 +45,10 @@ export class LiveHub {
   private readonly listener: NotificationListener;
   private readonly subscriptions = new Set<LiveListener>();
   private readonly byUser = new Map<string, Set<LiveListener>>();
+  /** Subscriptions handed every event: those not started yet, and those whose feed gives no route. */
+  private readonly unrouted = new Set<LiveListener>();
+  /** The others, by the events they can take (`routeKey`): an event reaches these by two look-ups. */
+  private readonly routed = new Map<string, Set<LiveListener>>();
   private readonly accountChannel: string;
 
   constructor(
@@ -88,16 +95,38 @@ export class LiveHub {
     await this.listener.stop();
   }
 
-  /** Hands `subscription` every event and account change from now on; the answer takes it back. */
-  add(subscription: LiveListener): () => void {
+  /**
+   * Hands `subscription` every event and account change from now on; the answer takes it back, and
+   * `route` narrows the events to those its feed can take.
+   */
+  add(subscription: LiveListener): { leave(): void; route(channel: string, only: LiveRoute | undefined): void } {
     this.subscriptions.add(subscription);
+    this.unrouted.add(subscription);
     let mine = this.byUser.get(subscription.userId);
     if (!mine) this.byUser.set(subscription.userId, (mine = new Set()));
     mine.add(subscription);
-    return () => {
-      this.subscriptions.delete(subscription);
-      mine.delete(subscription);
-      if (mine.size === 0 && this.byUser.get(subscription.userId) === mine) this.byUser.delete(subscription.userId);
+    let key: string | undefined;
+    const unroute = () => {
+      if (key === undefined) return void this.unrouted.delete(subscription);
+      const bucket = this.routed.get(key);
+      bucket?.delete(subscription);
+      if (bucket?.size === 0) this.routed.delete(key);
+    };
+    return {
+      leave: () => {
+        this.subscriptions.delete(subscription);
+        unroute();
+        mine.delete(subscription);
+        if (mine.size === 0 && this.byUser.get(subscription.userId) === mine) this.byUser.delete(subscription.userId);
+      },
+      route: (channel, only) => {
+        if (!only || !this.subscriptions.has(subscription)) return;
+        unroute();
+        key = 'userId' in only ? routeKey(channel, 'user', only.userId) : routeKey(channel, 'id', only.id);
+        let bucket = this.routed.get(key);
+        if (!bucket) this.routed.set(key, (bucket = new Set()));
+        bucket.add(subscription);
+      },
     };
   }
 
@@ -115,7 +144,11 @@ export class LiveHub {
       this.options.logger.error({ channel: message.channel, payload: payload.slice(0, 200), reason: String(error) }, 'ignored a malformed event notification');
       return;
     }
-    for (const subscription of [...this.subscriptions]) subscription.event(message.channel, event);
+    // Copied first: a subscription that ends on an event leaves these sets meanwhile.
+    const byUser = event.userId === null ? undefined : this.routed.get(routeKey(message.channel, 'user', event.userId.toLowerCase()));
+    const byId = this.routed.get(routeKey(message.channel, 'id', event.id));
+    const reached = [...this.unrouted, ...(byUser ?? []), ...(byId ?? [])];
+    for (const subscription of reached) subscription.event(message.channel, event);
   }
 
   private endAll(error: AppError): void {

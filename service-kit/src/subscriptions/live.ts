@@ -52,18 +52,20 @@ export class LiveSubscription implements LiveListener {
   private pending = 0;
   private ended = false;
   private expiry: NodeJS.Timeout | undefined;
-  private readonly leave: () => void;
+  private readonly hub: ReturnType<LiveHub['add']>;
 
   constructor(private readonly options: LiveSubscriptionOptions) {
     this.userId = options.viewer.userId.toLowerCase();
     this.results = new ResultQueue(() => this.close(undefined));
-    this.leave = options.hub.add(this);
+    this.hub = options.hub.add(this);
   }
 
   /** The subscribe resolver has answered: follow `feed`, starting with whatever came meanwhile. */
   start(feed: LiveFeed): void {
     if (this.ended) return;
     this.feed = feed;
+    // From now on the hub hands it only the events its feed can take (the rest were refused below anyway).
+    this.hub.route(feed.channel, feed.spec.only);
     const early = this.early;
     this.early = [];
     for (const { channel, event } of early) this.event(channel, event);
@@ -109,7 +111,7 @@ export class LiveSubscription implements LiveListener {
     this.ended = true;
     this.early = [];
     clearTimeout(this.expiry);
-    this.leave();
+    this.hub.leave();
     this.results.finish();
     this.options.onEnd(reason);
   }

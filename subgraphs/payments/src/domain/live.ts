@@ -10,7 +10,7 @@ export const PAYMENT_CHANGED = 'payments_payment_changed';
 /** Every change to the subscriber's own payments (admins' too: their own). */
 export function ownPaymentUpdates(viewer: Viewer): LiveFeed {
   const userId = viewer.userId.toLowerCase();
-  return liveEvents(PAYMENT_CHANGED, { accepts: (event) => event.userId?.toLowerCase() === userId });
+  return liveEvents(PAYMENT_CHANGED, { accepts: (event) => event.userId?.toLowerCase() === userId, only: { userId } });
 }
 
 /**
@@ -22,6 +22,7 @@ export function paymentUpdates(viewer: Viewer, id: string, payment: PaymentRecor
   if (!payment || (payment.userId !== viewer.userId && viewer.role !== 'ADMIN')) throw notFound(`No payment with id ${id}`);
   return liveEvents(PAYMENT_CHANGED, {
     accepts: (event) => event.id === payment.id,
+    only: { id: payment.id },
     authorize(now) {
       if (now.userId !== payment.userId && now.role !== 'ADMIN') throw forbidden("Only the payment's owner and admins can follow it");
     },
