@@ -1,5 +1,6 @@
-// CPU time per process group from /proc: a process and its children, or every PostgreSQL process, between two readings.
+// CPU time per process group from /proc: a process and its children, or a PostgreSQL server's processes, between two readings.
 import { readFileSync, readdirSync } from 'node:fs';
+import pg from 'pg';
 import { processTree } from './memory';
 
 /** Kernel clock ticks per second (`getconf CLK_TCK`): 100 on Linux x86_64. */
@@ -38,6 +39,28 @@ export interface CpuGroup {
 }
 
 export const treeOf = (name: string, pid: number): CpuGroup => ({ name, pids: () => processTree(pid) });
+
+/**
+ * The PostgreSQL server `url` reaches, as a CPU group: its postmaster and every process it started
+ * (backends, WAL sender, background workers), found as the parent of the backend that serves a
+ * connection. A server on another machine cannot be seen from here: then every PostgreSQL process on this
+ * one is counted, as the report says.
+ */
+export async function postgresServer(url: string, name = 'postgres'): Promise<CpuGroup> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    const stat = readFileSync(`/proc/${rows[0]?.pid}/stat`, 'utf8');
+    if (!stat.includes('(postgres)')) throw new Error('not this machine’s backend');
+    // After the command name: state, then the parent's id.
+    return treeOf(name, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+  } catch {
+    return { name, pids: postgresProcesses };
+  } finally {
+    await client.end();
+  }
+}
 
 /**
  * Reads each group's CPU time now; the returned function reads it again and answers the milliseconds

@@ -1,13 +1,11 @@
 // The benchmark's read-replica rows (issue 24): the realistic mix on our stack with one streaming replica of its
 // embedded PostgreSQL, clients carrying their WAL positions or not, with each server's CPU and where the reads went.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { SERVICES, freePort, isService } from '@fedstack/runtime';
 import { ownerUrlFor, serviceConnection, serviceReplicaUrlVariable, startEmbeddedReplica } from '@fedstack/shared-db';
-import { postgresProcesses, treeOf, type CpuGroup } from './cpu';
+import { postgresServer, treeOf, type CpuGroup } from './cpu';
 import { drive } from './load';
 import { measure, type MeasureOptions, type System } from './measure';
 import { MIX, requests } from './mix';
@@ -15,24 +13,10 @@ import type { Row } from './report';
 import { PRIMARY_CPU, REPLICA_CARRYING, REPLICA_CPU, REPLICA_NOT_CARRYING, SENT, SENT_WITH_POSITIONS, type ReplicaSection } from './replicas-report';
 import { HOST, type BenchStack, type NodeFor } from './stack';
 
-/** The postmaster of the server a connection reaches (one on this machine): the parent of the backend that serves it. */
-async function postmasterOf(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const stat = readFileSync(`/proc/${rows[0]?.pid}/stat`, 'utf8');
-    // After the command name: state, then the parent's id.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } finally {
-    await client.end();
-  }
-}
-
 /** The embedded server the stack's databases are on, as a CPU group (its postmaster's tree); none on DATABASE_URL's server. */
 export async function primaryCpu(stack: BenchStack): Promise<CpuGroup | undefined> {
   if (process.env.DATABASE_URL) return undefined;
-  return treeOf(PRIMARY_CPU, await postmasterOf(ownerUrlFor('auth', stack.databaseEnv)));
+  return postgresServer(ownerUrlFor('auth', stack.databaseEnv), PRIMARY_CPU);
 }
 
 /**
@@ -106,11 +90,13 @@ export async function replicaRows(
     const metricsPorts = Object.fromEntries(await Promise.all(SERVICES.map(async (service) => [service, await freePort()] as const)));
     await stack.stop();
     await stack.start(options.node, undefined, (name) => ({ ...replicaEnv, ...(isService(name) ? { METRICS_PORT: String(metricsPorts[name]) } : {}) }));
+    const [primaryServer, replicaServer] = [await postgresServer(primaryUrl, PRIMARY_CPU), treeOf(REPLICA_CPU, replica.pid as number)];
     const cpu: CpuGroup[] = [
       ...['gateway', ...SERVICES].map((name) => treeOf(name, stack.children.get(name)?.pid as number)),
-      { name: 'postgres', pids: postgresProcesses },
-      treeOf(PRIMARY_CPU, await postmasterOf(primaryUrl)),
-      treeOf(REPLICA_CPU, replica.pid as number),
+      // Both servers, as the other rows' `postgres` is their one server.
+      { name: 'postgres', pids: () => [...primaryServer.pids(), ...replicaServer.pids()] },
+      primaryServer,
+      replicaServer,
     ];
     const system: System = { via: options.via, runtime: options.runtime, url: stack.gatewayUrl, cpu, counters: () => staleReads(metricsPorts) };
     // The stack was just restarted: warm it (its JIT, its pools, the replica's cache) before either load is

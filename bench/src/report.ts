@@ -205,7 +205,7 @@ export function writeReport(file: string, input: ReportInput): void {
         ? `, and the ${input.baseline} row is the same mix against the commit before this round's work, built in a git worktree, on ${input.oursRuntime}`
         : '') +
       '. Rows that need a restart of our stack are measured after the others rather than interleaved with them. CPU is milliseconds per request from /proc ' +
-      '(user + system) of each process and its children; `postgres` is every PostgreSQL process on the machine. Errors count transport failures, non-2xx ' +
+      "(user + system) of each process and its children; `postgres` is the benchmark's PostgreSQL server (its postmaster and every process it started; every PostgreSQL process on the machine when that server is on another). Errors count transport failures, non-2xx " +
       'answers and GraphQL errors.',
     '',
   );

@@ -12,7 +12,7 @@ import { REPOSITORY_ROOT, SERVICES, freePort, readSettings, runMain } from '@fed
 import { ownerUrlFor, type DatabaseLayout } from '@fedstack/shared-db';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
-import { postgresProcesses, treeOf, type CpuGroup } from './cpu';
+import { postgresServer, treeOf, type CpuGroup } from './cpu';
 import { measure, type System } from './measure';
 import { memoryOf, type MemoryFigure } from './memory';
 import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type Tokens } from './mix';
@@ -55,6 +55,8 @@ type Settings = ReturnType<typeof settings>;
  */
 async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Baseline | undefined) {
   const stack = await startBenchStack(layout, { workers: options.workers, extraPorts: HIVE_VARIANTS.map((_, index) => `hive${index}`), node: NODE_22 });
+  // The stack's own PostgreSQL server (not the machine's others), for every row on this layout.
+  const postgres = await postgresServer(ownerUrlFor('auth', stack.databaseEnv));
   const { children, ports, tokens } = stack;
   /** Our processes as they run now, for their memory. */
   const ourProcesses = () => stack.processes.map(({ name }) => ({ name, pid: children.get(name)?.pid as number }));
@@ -82,7 +84,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
       peers.push({ via: variant.via, runtime: node24, url: `http://${HOST}:${port}/graphql`, cpu: [treeOf('gateway', hive.pid as number), ...subgraphCpu()] });
     }
     function subgraphCpu(): CpuGroup[] {
-      return [...SERVICES.map((service) => treeOf(service, children.get(service)?.pid as number)), { name: 'postgres', pids: postgresProcesses }];
+      return [...SERVICES.map((service) => treeOf(service, children.get(service)?.pid as number)), postgres];
     }
     const ours = (via: string, runtime: string): System => ({
       via,
@@ -118,8 +120,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     await stack.start(NODE_24);
     await settle();
     const oursOn24 = memoryOf(ourProcesses(), node24);
-    // The embedded server's own CPU too (not in the table, where `postgres` is every PostgreSQL process on
-    // the machine): the read replica rows compare their primary's with it.
+    // The embedded server's own CPU under the replica rows' name for it: they compare their primary's with it.
     const primary = await primaryCpu(stack);
     const on24 = ours(OURS, node24);
     rows.push(...(await measure(MIX_LOAD, [{ ...on24, cpu: [...on24.cpu, ...(primary ? [primary] : [])] }], () => requests(MIX, tokens), options, collect)));
