@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import WebSocket from 'ws';
 import { createLogger } from './logger';
@@ -19,6 +20,13 @@ const schema = new GraphQLSchema({
             yield { flood: 'x'.repeat(64 * 1024) };
             await new Promise((resolve) => setImmediate(resolve));
           }
+        },
+      },
+      /** Five results at once, as a subgraph's subscriptions send when one change reaches five of them. */
+      burst: {
+        type: GraphQLString,
+        async *subscribe() {
+          for (let index = 0; index < 5; index += 1) yield { burst: String(index) };
         },
       },
     },
@@ -65,6 +73,38 @@ describe('GraphQL over WebSocket, under its limits', () => {
     await pollUntil('a slow consumer dropped', () => slowConsumers === 1, { timeoutMs: 20_000 });
     await pollUntil('the connection gone', () => ws.connections === 0, { timeoutMs: 5_000 });
     socket.terminate();
+  });
+
+  it('sends what one turn of the event loop produced in one write', async () => {
+    // The server's writes to this client's TCP socket (a stream's _write or _writev is one system call).
+    let writes = 0;
+    const count = (_request: http.IncomingMessage, raw: Duplex) => {
+      const stream = raw as Duplex & Record<'_write' | '_writev', (...args: unknown[]) => void>;
+      for (const method of ['_write', '_writev'] as const) {
+        const original = stream[method].bind(stream);
+        stream[method] = (...args: unknown[]) => {
+          writes += 1;
+          original(...args);
+        };
+      }
+    };
+    httpServer.prependListener('upgrade', count);
+    const socket = await open();
+    httpServer.off('upgrade', count);
+    const results: string[] = [];
+    socket.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as { type: string; payload?: { data?: { burst: string } } };
+      if (message.type === 'next') results.push(message.payload?.data?.burst ?? '');
+    });
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise((resolve) => socket.once('message', resolve));
+    const before = writes;
+    socket.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query: 'subscription { burst }' } }));
+    await pollUntil('five results', () => results.length === 5, { timeoutMs: 5_000 });
+    expect(results).toEqual(['0', '1', '2', '3', '4']);
+    // The five results and the completion: one write (each message had one of its own).
+    expect(writes - before).toBe(1);
+    socket.close();
   });
 
   it('closes on a frame over the payload bound (1009), a binary frame (4400) and a malformed one (4400)', async () => {

@@ -1,5 +1,6 @@
 // GraphQL over WebSocket (the graphql-transport-ws protocol of graphql-ws) on a server's own HTTP port, with its abuse limits.
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { CloseCode, makeServer, handleProtocols, type ServerOptions } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from './logger';
@@ -36,6 +37,30 @@ export interface GraphQLWebSocketServer {
 export const SLOW_CONSUMER_CLOSE = 1008;
 
 /**
+ * What is sent on a connection in one turn of the event loop leaves in one write at its end. Each
+ * message was a system call of its own (`ws` writes each frame at once), and a subgraph's connection to
+ * the gateway carries every subscription's results: the few that one committed change makes leave
+ * together. At the end of the turn (setImmediate) every connection written to is flushed.
+ */
+const corked = new Set<Duplex>();
+let flushScheduled = false;
+const flush = () => {
+  flushScheduled = false;
+  const sockets = [...corked];
+  corked.clear();
+  for (const socket of sockets) socket.uncork();
+};
+function holdUntilTurnEnds(socket: Duplex): void {
+  if (corked.has(socket)) return;
+  socket.cork();
+  corked.add(socket);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+/**
  * Serves graphql-ws on `path` of `httpServer`. `options` is graphql-ws's ServerOptions (schema or
  * execute/subscribe, onConnect, onSubscribe...); protocol errors get the protocol's close codes and never
  * reach the process.
@@ -65,10 +90,10 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
       return;
     }
     socket.on('error', () => socket.destroy());
-    server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request));
+    server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request, socket));
   });
 
-  server.on('connection', (socket: WebSocket, request: http.IncomingMessage) => {
+  server.on('connection', (socket: WebSocket, request: http.IncomingMessage, raw: Duplex) => {
     socket.on('error', (error) => {
       logger.debug({ reason: error.message }, 'WebSocket connection error');
       socket.terminate();
@@ -97,6 +122,7 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
             setTimeout(() => socket.terminate(), 1000).unref();
             return;
           }
+          holdUntilTurnEnds(raw);
           socket.send(data);
         },
         close: (code, reason) => socket.close(code, reason),
