@@ -55,11 +55,28 @@ export class RequestReads {
 }
 
 /**
+ * Where the service's primary is after a write that has committed, for the client's next reads; undefined
+ * without replicas, or when it cannot be read (the write stands either way, and its reads may be stale).
+ */
+export function positionAfterWrites(db: ServiceClient<Service>, logger: Logger): () => Promise<string | undefined> {
+  return async () => {
+    if (!db.hasReplicas) return undefined;
+    try {
+      return await db.walPosition();
+    } catch (error) {
+      logger.warn({ reason: (error as Error).message }, 'could not read the WAL position after a write');
+      return undefined;
+    }
+  };
+}
+
+/**
  * Marks mutations as such when they are resolved, and after one, with replicas configured, returns the
  * primary's position (with the positions of the services the mutation asked to write) in the
  * `x-wal-positions` response header, for the gateway to carry.
  */
 export function readYourWritesPlugin(db: ServiceClient<Service>, logger: Logger): ApolloServerPlugin<{ reads: RequestReads }> {
+  const positionNow = positionAfterWrites(db, logger);
   return {
     async requestDidStart() {
       return {
@@ -70,14 +87,8 @@ export function readYourWritesPlugin(db: ServiceClient<Service>, logger: Logger)
           // An HTTP error before the context was made (a malformed header) has none.
           const reads = contextValue.reads as RequestReads | undefined;
           if (!reads) return;
-          if (reads.isMutation && db.hasReplicas) {
-            try {
-              reads.written.add(db.service, await db.walPosition());
-            } catch (error) {
-              // The write failed with the database, or its answer is the error a client sees; no position to give.
-              logger.warn({ reason: (error as Error).message }, 'could not read the WAL position after a mutation');
-            }
-          }
+          const position = reads.isMutation ? await positionNow() : undefined;
+          if (position) reads.written.add(db.service, position);
           const header = reads.written.toHeader();
           if (header) response.http.headers.set(WAL_POSITIONS_HEADER, header);
         },

@@ -24,7 +24,7 @@ import { gatewayCheck, gatewayOnly } from './gateway-only';
 import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
-import { RequestReads, readYourWritesPlugin } from './read-your-writes';
+import { RequestReads, positionAfterWrites, readYourWritesPlugin } from './read-your-writes';
 import { LiveHub, serveSubgraphSubscriptions } from './subscriptions';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
@@ -263,7 +263,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
         identity,
         verify: internalCallVerifier(definition.service, config.internal.peers, config.internal.timeoutMs),
         firstUse: replayGuard(db, definition.service),
-        ...(db.hasReplicas && { position: () => db.walPosition() }),
+        position: positionAfterWrites(db, logger),
         logger,
         bodyLimitBytes: config.bodyLimitBytes,
         handlers: { commands: own.commands ?? {}, events: { ...accountEvents, ...own.events } },

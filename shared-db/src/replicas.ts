@@ -153,8 +153,8 @@ export class ReplicaRouter {
   /**
    * Refuses, naming the setting, a replica that answers but is not a standby of the primary's cluster
    * (reads from it would never see the primary's writes), names another database than the service's, or
-   * refuses the service's role. One that
-   * cannot be reached is not refused: it is skipped until it answers.
+   * refuses the service's role. One that cannot be reached, or lacks the database (not yet replayed), is
+   * not refused: it is skipped until it answers.
    */
   async verify(): Promise<void> {
     const primary = (await this.primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
@@ -163,8 +163,9 @@ export class ReplicaRouter {
       try {
         state = (await monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
       } catch (error) {
-        if (isDatabaseUnavailable(error)) continue;
-        // Refused rather than unreachable (the password, the user, the database): a setting to correct.
+        // Unreachable, or without the database yet (created on the primary a moment ago, not yet replayed): skipped until it answers.
+        if (isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '3D000') continue;
+        // Refused rather than unreachable (the password, the user): a setting to correct.
         throw explainConnectionError(error, connection.url, connection.source);
       }
       const target = describeTarget(connection.url);

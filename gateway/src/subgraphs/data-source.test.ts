@@ -2,16 +2,17 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { Writable } from 'node:stream';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types';
 import { Registry } from 'prom-client';
-import { createLogger, type Logger } from '@fedstack/runtime';
+import { WAL_POSITIONS_HEADER, createLogger, type Logger } from '@fedstack/runtime';
 import type { BreakerSettings } from './breaker';
 import { SubgraphDataSource } from './data-source';
+import type { GatewayContext } from './headers';
 import { subgraphLinks } from './links';
 
 /**
  * A subgraph stand-in on a real port: answers `answer` after `delayMs`, recording what it was sent.
  * The options can be changed while it runs (a subgraph that freezes, then recovers).
  */
-async function fakeSubgraph(options: { delayMs?: number; status?: number; answer?: unknown } = {}) {
+async function fakeSubgraph(options: { delayMs?: number; status?: number; answer?: unknown; headers?: Record<string, string> } = {}) {
   const received: IncomingHttpHeaders[] = [];
   const answering = new Set<NodeJS.Timeout>();
   const server = createServer((req, res) => {
@@ -19,7 +20,9 @@ async function fakeSubgraph(options: { delayMs?: number; status?: number; answer
     req.resume();
     const timer = setTimeout(() => {
       answering.delete(timer);
-      res.writeHead(options.status ?? 200, { 'content-type': 'application/json' }).end(JSON.stringify(options.answer ?? { data: { ok: true } }));
+      res
+        .writeHead(options.status ?? 200, { 'content-type': 'application/json', ...options.headers })
+        .end(JSON.stringify(options.answer ?? { data: { ok: true } }));
     }, options.delayMs ?? 0);
     answering.add(timer);
   });
@@ -118,6 +121,25 @@ describe('calls to a subgraph', () => {
       'x-forwarded-for': '203.0.113.9',
       'user-agent': 'MyApp/2.3',
     });
+  });
+
+  it("carries the WAL positions a subgraph's answer gives to the request's later calls, each to its own service, even in a context made without any", async () => {
+    // profile answers its own position and, as admin does for auth, another service's.
+    const fake = await subgraph({ headers: { [WAL_POSITIONS_HEADER]: 'profile=0/10, auth=0/20' } });
+    const source = dataSource(fake.url);
+    // As a subscription's or a WebSocket query's context is made: no positions.
+    const context: GatewayContext = { requestId: 'ws-1', authorization: 'Bearer a', clientAddress: undefined, userAgent: undefined };
+    const call = () =>
+      source.process({
+        kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+        request: { query: '{ ok }', http: { method: 'POST', url: '', headers: new Headers() } },
+        context,
+        incomingRequestContext: {} as never,
+      });
+    await call();
+    await call();
+    expect(fake.received.map((headers) => headers[WAL_POSITIONS_HEADER])).toEqual([undefined, 'profile=0/10']);
+    expect(context.positions?.toHeader()).toBe('profile=0/10, auth=0/20');
   });
 
   it('shares one call among identical queries in flight through one data source', async () => {

@@ -4,7 +4,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositionsError } from '@fedstack/runtime';
+import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
 import { deduplicated } from './dedupe';
 import { propagateHeaders, type GatewayContext } from './headers';
@@ -48,7 +48,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   override didReceiveResponse({ response, context }: Received): Received['response'] {
     const written = response.http?.headers.get(WAL_POSITIONS_HEADER);
     try {
-      if (written) context.positions?.merge(written);
+      // A context made without positions (a subscription's, a query over WebSocket) still carries them from one call to the next.
+      if (written) (context.positions ??= new WalPositions()).merge(written);
     } catch (error) {
       // Not positions: not from one of our subgraphs. Its answer stands; the client's next reads may be stale.
       if (!(error instanceof WalPositionsError)) throw error;

@@ -48,9 +48,10 @@ export function internalRoutes(
     bodyLimitBytes: number;
     /**
      * With replicas: the primary's WAL position, given after each command that ran (in `x-wal-positions`),
-     * so that the caller's client reads what the command wrote (docs/adr/0012-read-replicas.md).
+     * so that the caller's client reads what the command wrote (docs/adr/0012-read-replicas.md); undefined
+     * when there is none to give. It never fails: the command has committed.
      */
-    position?: () => Promise<string>;
+    position?: () => Promise<string | undefined>;
   },
 ): void {
   const { identity, verify, firstUse, handlers, logger } = options;
@@ -101,7 +102,8 @@ export function internalRoutes(
     const requestId = String(res.locals.requestId);
     try {
       const result = await handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) });
-      if (options.position) res.set(WAL_POSITIONS_HEADER, `${self}=${await options.position()}`);
+      const position = await options.position?.();
+      if (position) res.set(WAL_POSITIONS_HEADER, `${self}=${position}`);
       res.json({ result });
     } catch (error) {
       if (error instanceof AppError && STATUS_OF[error.code]) {

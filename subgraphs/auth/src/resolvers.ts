@@ -7,7 +7,7 @@ import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
 import { endSessions } from './domain/ended-sessions';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { userStats } from './domain/stats';
-import { listUsers } from './domain/users';
+import { createUserLoader, listUsers } from './domain/users';
 import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
@@ -45,13 +45,25 @@ function guarded<K extends keyof UserRecord>(field: K) {
   };
 }
 
+/**
+ * A user by id, from a replica when one has the client's writes. The viewer exists (the account policy
+ * has just read them on the primary), so a replica without them has not replayed their sign-up yet, and
+ * the primary answers: a client that signed up and asks at once, with no positions (the gateway asking
+ * who a new subscriber is), is not told it does not exist.
+ */
+async function userById(ctx: AuthContext, id: string): Promise<UserRecord | null> {
+  const user = await ctx.loaders.user.load(id);
+  if (user || id.toLowerCase() !== ctx.auth.viewer?.userId.toLowerCase()) return user;
+  return createUserLoader((statement, values) => ctx.db.sql(statement, values)).load(id);
+}
+
 export const resolvers: Resolvers = {
   ...scalarsFor('DateTime', 'EmailAddress'),
 
   Query: {
     async me(_parent, _args, ctx) {
       const viewer = optionalViewer(ctx.auth);
-      return viewer ? ctx.loaders.user.load(viewer.userId) : null;
+      return viewer ? userById(ctx, viewer.userId) : null;
     },
     async user(_parent, { id }, ctx) {
       if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${id.slice(0, 64)}")`);
@@ -145,7 +157,7 @@ export const resolvers: Resolvers = {
 
   User: {
     async __resolveReference(reference, ctx) {
-      return isUuid(reference.id) ? ctx.loaders.user.load(reference.id) : null;
+      return isUuid(reference.id) ? userById(ctx, reference.id) : null;
     },
     email: guarded('email'),
     role: guarded('role'),
