@@ -57,4 +57,47 @@ describe('LiveHub', () => {
       await hub.stop();
     }
   });
+
+  it("looks a sign-in's account up once, and again after the view announces a change to it", async () => {
+    const hub = new LiveHub({
+      service: 'payments',
+      databaseUrl: serviceConnection('payments', process.env).url,
+      channels: [CHANNEL],
+      maxBackoffMs: 200,
+      logger: createLogger('test', 'silent'),
+    });
+    const user = randomUUID();
+    const session = randomUUID();
+    let lookups = 0;
+    const lookup = () => {
+      lookups += 1;
+      return Promise.resolve({ role: 'USER' as const, status: 'ACTIVE' as const, erased: false, sessionEnded: lookups > 1 });
+    };
+    const subscription = { ...listener(user), changes: 0 };
+    subscription.accountChanged = () => void (subscription.changes += 1);
+    try {
+      await hub.start();
+      await pollUntil('listening', () => hub.listening, { timeoutMs: 5000 });
+      // Nobody of that user subscribed here: nothing is kept.
+      await hub.account(user, session, lookup);
+      await hub.account(user, session, lookup);
+      expect(lookups).toBe(2);
+      lookups = 0;
+      const membership = hub.add(subscription);
+      const [first, second] = await Promise.all([hub.account(user, session, lookup), hub.account(user, session, lookup)]);
+      expect(await hub.account(user, session, lookup)).toBe(first);
+      expect(second).toBe(first);
+      expect(lookups).toBe(1);
+      await ownerQuery('payments', `SELECT pg_notify('payments_account_changed', $1)`, [user]);
+      await pollUntil('the change heard', () => subscription.changes === 1, { timeoutMs: 5000 });
+      expect((await hub.account(user, session, lookup))?.sessionEnded).toBe(true);
+      expect(lookups).toBe(2);
+      // The user's last subscription here gone: nothing kept for them.
+      membership.leave();
+      await hub.account(user, session, lookup);
+      expect(lookups).toBe(3);
+    } finally {
+      await hub.stop();
+    }
+  });
 });

@@ -2,6 +2,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { AppError, ErrorCode, type Logger, type Service } from '@fedstack/runtime';
+import type { AccountSnapshot } from '../accounts';
 import { NotificationListener } from '../background';
 import type { LiveRoute, RowEvent } from './feed';
 
@@ -49,6 +50,8 @@ export class LiveHub {
   private readonly unrouted = new Set<LiveListener>();
   /** The others, by the events they can take (`routeKey`): an event reaches these by two look-ups. */
   private readonly routed = new Map<string, Set<LiveListener>>();
+  /** The accounts of the users with live subscriptions here, by user and sign-in, as looked up (see `account`). */
+  private readonly accounts = new Map<string, Map<string, Promise<AccountSnapshot | null>>>();
   private readonly accountChannel: string;
 
   constructor(
@@ -89,6 +92,31 @@ export class LiveHub {
     return this.listener.start();
   }
 
+  /**
+   * A subscriber's account (`userId`, sign-in `sessionId`) as the service's view has it: looked up once
+   * (`lookup`), then the same answer for every event until the view announces a change to that account.
+   * Every change to the view notifies the hub's account channel, on the connection the events come on
+   * and in commit order with them, so an event committed after a change is checked against the change;
+   * and the change itself re-checks every subscription of the user at once (`accountChanged`). A look-up
+   * per event for each sign-in was one statement per change for nothing, on the path of every event.
+   * Kept while the user has a live subscription here; forgotten with the connection.
+   */
+  account(userId: string, sessionId: string, lookup: () => Promise<AccountSnapshot | null>): Promise<AccountSnapshot | null> {
+    const user = userId.toLowerCase();
+    if (!this.byUser.has(user)) return lookup();
+    let sessions = this.accounts.get(user);
+    if (!sessions) this.accounts.set(user, (sessions = new Map<string, Promise<AccountSnapshot | null>>()));
+    const known = sessions.get(sessionId);
+    if (known) return known;
+    const looked = lookup();
+    sessions.set(sessionId, looked);
+    // A failed look-up is not kept: the next event asks again.
+    looked.catch(() => {
+      if (sessions.get(sessionId) === looked) sessions.delete(sessionId);
+    });
+    return looked;
+  }
+
   /** Stops listening; subscriptions still live end (the server is stopping). */
   async stop(): Promise<void> {
     this.endAll(eventsMissed(this.options.service, 'is stopping'));
@@ -117,7 +145,10 @@ export class LiveHub {
         this.subscriptions.delete(subscription);
         unroute();
         mine.delete(subscription);
-        if (mine.size === 0 && this.byUser.get(subscription.userId) === mine) this.byUser.delete(subscription.userId);
+        if (mine.size === 0 && this.byUser.get(subscription.userId) === mine) {
+          this.byUser.delete(subscription.userId);
+          this.accounts.delete(subscription.userId);
+        }
       },
       route: (channel, only) => {
         if (!only || !this.subscriptions.has(subscription)) return;
@@ -133,7 +164,9 @@ export class LiveHub {
   private dispatch(message: pg.Notification): void {
     const payload = message.payload ?? '';
     if (message.channel === this.accountChannel) {
-      for (const subscription of [...(this.byUser.get(payload.toLowerCase()) ?? [])]) subscription.accountChanged();
+      const user = payload.toLowerCase();
+      this.accounts.delete(user);
+      for (const subscription of [...(this.byUser.get(user) ?? [])]) subscription.accountChanged();
       return;
     }
     let event: RowEvent;
@@ -152,6 +185,7 @@ export class LiveHub {
   }
 
   private endAll(error: AppError): void {
+    this.accounts.clear();
     for (const subscription of [...this.subscriptions]) subscription.end(error);
   }
 }

@@ -25,7 +25,7 @@ import {
   type ServiceMetrics,
   type Service,
 } from '@fedstack/runtime';
-import { applyAccountPolicy, type AccountSnapshot, type AccountStateSource } from '../accounts';
+import { applyAccountPolicy, type AccountStateSource } from '../accounts';
 import type { SubscriptionLimits } from '../config';
 import type { GatewayCheck } from '../gateway-only';
 import type { RequestContext } from '../server';
@@ -36,7 +36,6 @@ import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
 import { subgraphSubscriptionMetrics } from './metrics';
 import { prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
-import { singleFlight } from './single-flight';
 
 /** Keep-alive pings (the gateway's client pings too). */
 const KEEP_ALIVE_MS = 12_000;
@@ -124,9 +123,8 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
   const format = formatErrorFor(options.production, options.translateError);
   const trust = app.get('trust proxy fn') as TrustProxy;
   const metrics = subgraphSubscriptionMetrics(options.metrics.registry, hub);
-  // The subscriptions one event or account change reaches at once share each sign-in's look-up.
-  const lookupOnce = singleFlight<AccountSnapshot | null>();
-  const accountOf = (viewer: Viewer) => lookupOnce(`${viewer.userId}\u0000${viewer.sessionId}`, () => options.accounts.lookup(viewer.userId, viewer.sessionId));
+  // Each sign-in's account is looked up once for all its subscriptions and events, and again after each change to it (LiveHub.account).
+  const accountOf = (viewer: Viewer) => hub.account(viewer.userId, viewer.sessionId, () => options.accounts.lookup(viewer.userId, viewer.sessionId));
 
   /** The code a client is told for `error`, as formatting will show it. */
   const codeOf = (error: unknown): string => {
