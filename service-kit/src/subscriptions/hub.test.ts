@@ -38,11 +38,11 @@ describe('LiveHub', () => {
     try {
       await hub.start();
       await pollUntil('listening', () => hub.listening, { timeoutMs: 5000 });
-      hub.add(own).route(CHANNEL, { userId: alice });
-      hub.add(one).route(CHANNEL, { id: bobPayment });
-      hub.add(everything);
+      hub.add(own).follow(CHANNEL, { userId: alice });
+      hub.add(one).follow(CHANNEL, { id: bobPayment });
+      hub.add(everything).follow(CHANNEL, undefined);
       const leaving = hub.add(gone);
-      leaving.route(CHANNEL, { userId: alice });
+      leaving.follow(CHANNEL, { userId: alice });
       leaving.leave();
       await notify(alicePayment, alice);
       await notify(bobPayment, bob);
@@ -53,6 +53,49 @@ describe('LiveHub', () => {
       expect(one.heard).toEqual([bobPayment]);
       expect(everything.heard).toHaveLength(4);
       expect(gone.heard).toEqual([]);
+    } finally {
+      await hub.stop();
+    }
+  });
+
+  it('keeps what is heard while subscriptions start, once for them all, and ends those that start too slowly', async () => {
+    const hub = new LiveHub({
+      service: 'payments',
+      databaseUrl: serviceConnection('payments', process.env).url,
+      channels: [CHANNEL],
+      maxBackoffMs: 200,
+      logger: createLogger('test', 'silent'),
+      startingEventsKept: 3,
+    });
+    const user = randomUUID();
+    const ended: string[] = [];
+    const starting = (name: string) => ({ ...listener(user), end: (error: Error) => void ended.push(`${name}: ${error.message}`) });
+    const slow = starting('slow');
+    const early = starting('early');
+    const late = starting('late');
+    const witness = listener(user);
+    try {
+      await hub.start();
+      await pollUntil('listening', () => hub.listening, { timeoutMs: 5000 });
+      hub.add(witness).follow(CHANNEL, undefined);
+      const slowly = hub.add(slow);
+      await notify('first', user);
+      const joined = hub.add(early);
+      await notify('second', user);
+      await pollUntil('two heard', () => witness.heard.length === 2, { timeoutMs: 5000 });
+      // Neither is handed an event before it starts; each then gets what came on its channel since it was added.
+      expect([slow.heard, early.heard]).toEqual([[], []]);
+      expect(joined.follow(CHANNEL, { userId: user }).map((heard) => heard.event.id)).toEqual(['second']);
+      const later = hub.add(late);
+      await notify('third', user);
+      await notify('fourth', user);
+      await pollUntil('four heard', () => witness.heard.length === 4, { timeoutMs: 5000 });
+      // Four events kept for the slow one, over the bound of three: it ends, and the late one still starts.
+      expect(ended).toEqual([expect.stringMatching(/^slow: .*fell behind while the subscription started/)]);
+      expect(slowly.follow(CHANNEL, undefined)).toEqual([]);
+      expect(later.follow('another_channel', undefined)).toEqual([]);
+      // Started, the early one is handed what comes from then on.
+      expect(early.heard).toEqual(['third', 'fourth']);
     } finally {
       await hub.stop();
     }

@@ -21,6 +21,28 @@ export interface LiveListener {
 /** How often the LISTEN connection is asked whether it is still there: a silently dead one is noticed within twice this. */
 const HEARTBEAT_MS = 10_000;
 
+/**
+ * Events kept for the subscriptions still starting (20 s of 500 changes a second), shared by them all;
+ * past this the longest-starting ones end, having fallen behind.
+ */
+const STARTING_EVENTS_KEPT = 10_000;
+
+/** An event as heard, on its channel. */
+export interface HeardEvent {
+  channel: string;
+  event: RowEvent;
+}
+
+/** A subscription's place in the hub, from `add` until it leaves. */
+export interface HubMembership {
+  /**
+   * The subscription has started, following `channel` (only the events `only` says, when given): the
+   * answer is what was heard on `channel` since it was added, to be handled before anything else.
+   */
+  follow(channel: string, only: LiveRoute | undefined): HeardEvent[];
+  leave(): void;
+}
+
 const ROW_EVENT = z.object({ id: z.string().min(1), userId: z.string().nullish(), committedAt: z.string().min(1) });
 
 /** Where the hub keeps the subscriptions that take only the events on `channel` with this user or id. */
@@ -46,7 +68,16 @@ export class LiveHub {
   private readonly listener: NotificationListener;
   private readonly subscriptions = new Set<LiveListener>();
   private readonly byUser = new Map<string, Set<LiveListener>>();
-  /** Subscriptions handed every event: those not started yet, and those whose feed gives no route. */
+  /**
+   * Subscriptions added but not started (their feed not known yet), with where they joined `heard`: the
+   * events heard meanwhile, kept once for them all (`heardBase` is how many were dropped from its head).
+   * Each kept its own copy of every event before, so that a thousand starting at once made a thousand
+   * copies of each, and ended after 1,000 events however long the start took.
+   */
+  private readonly starting = new Map<LiveListener, number>();
+  private heard: HeardEvent[] = [];
+  private heardBase = 0;
+  /** Started subscriptions handed every event of the channels: those whose feed gives no route. */
   private readonly unrouted = new Set<LiveListener>();
   /** The others, by the events they can take (`routeKey`): an event reaches these by two look-ups. */
   private readonly routed = new Map<string, Set<LiveListener>>();
@@ -63,6 +94,8 @@ export class LiveHub {
       channels: readonly string[];
       maxBackoffMs: number;
       logger: Logger;
+      /** Events kept for the subscriptions still starting; STARTING_EVENTS_KEPT unless given. */
+      startingEventsKept?: number;
     },
   ) {
     this.accountChannel = `${options.service}_account_changed`;
@@ -124,41 +157,63 @@ export class LiveHub {
   }
 
   /**
-   * Hands `subscription` every event and account change from now on; the answer takes it back, and
-   * `route` narrows the events to those its feed can take.
+   * Hands `subscription` every account change from now on, and, once it has started (`follow`), every
+   * event its feed can take, from its adding on; `leave` takes it back.
    */
-  add(subscription: LiveListener): { leave(): void; route(channel: string, only: LiveRoute | undefined): void } {
+  add(subscription: LiveListener): HubMembership {
     this.subscriptions.add(subscription);
-    this.unrouted.add(subscription);
+    this.starting.set(subscription, this.heardBase + this.heard.length);
     let mine = this.byUser.get(subscription.userId);
     if (!mine) this.byUser.set(subscription.userId, (mine = new Set()));
     mine.add(subscription);
     let key: string | undefined;
-    const unroute = () => {
-      if (key === undefined) return void this.unrouted.delete(subscription);
-      const bucket = this.routed.get(key);
-      bucket?.delete(subscription);
-      if (bucket?.size === 0) this.routed.delete(key);
-    };
     return {
+      follow: (channel, only) => {
+        const joined = this.starting.get(subscription);
+        if (joined === undefined) return [];
+        this.starting.delete(subscription);
+        const missed = this.heard.slice(joined - this.heardBase).filter((heard) => heard.channel === channel);
+        this.trimHeard();
+        if (only) {
+          key = 'userId' in only ? routeKey(channel, 'user', only.userId) : routeKey(channel, 'id', only.id);
+          let bucket = this.routed.get(key);
+          if (!bucket) this.routed.set(key, (bucket = new Set()));
+          bucket.add(subscription);
+        } else this.unrouted.add(subscription);
+        return missed;
+      },
       leave: () => {
-        this.subscriptions.delete(subscription);
-        unroute();
+        if (!this.subscriptions.delete(subscription)) return;
+        if (this.starting.delete(subscription)) this.trimHeard();
+        this.unrouted.delete(subscription);
+        if (key !== undefined) {
+          const bucket = this.routed.get(key);
+          bucket?.delete(subscription);
+          if (bucket?.size === 0) this.routed.delete(key);
+        }
         mine.delete(subscription);
         if (mine.size === 0 && this.byUser.get(subscription.userId) === mine) {
           this.byUser.delete(subscription.userId);
           this.accounts.delete(subscription.userId);
         }
       },
-      route: (channel, only) => {
-        if (!only || !this.subscriptions.has(subscription)) return;
-        unroute();
-        key = 'userId' in only ? routeKey(channel, 'user', only.userId) : routeKey(channel, 'id', only.id);
-        let bucket = this.routed.get(key);
-        if (!bucket) this.routed.set(key, (bucket = new Set()));
-        bucket.add(subscription);
-      },
     };
+  }
+
+  /** Drops the events heard that no subscription still starting needs. */
+  private trimHeard(): void {
+    const [oldest] = this.starting.values();
+    if (oldest === undefined) {
+      this.heardBase += this.heard.length;
+      this.heard = [];
+      return;
+    }
+    // Dropped in halves at least, so that a thousand starts do not each move the whole list.
+    const unneeded = oldest - this.heardBase;
+    if (unneeded > 0 && unneeded * 2 >= this.heard.length) {
+      this.heard = this.heard.slice(unneeded);
+      this.heardBase = oldest;
+    }
   }
 
   private dispatch(message: pg.Notification): void {
@@ -177,11 +232,25 @@ export class LiveHub {
       this.options.logger.error({ channel: message.channel, payload: payload.slice(0, 200), reason: String(error) }, 'ignored a malformed event notification');
       return;
     }
+    if (this.starting.size > 0) this.keepForStarting({ channel: message.channel, event });
     // Copied first: a subscription that ends on an event leaves these sets meanwhile.
     const byUser = event.userId === null ? undefined : this.routed.get(routeKey(message.channel, 'user', event.userId.toLowerCase()));
     const byId = this.routed.get(routeKey(message.channel, 'id', event.id));
     const reached = [...this.unrouted, ...(byUser ?? []), ...(byId ?? [])];
     for (const subscription of reached) subscription.event(message.channel, event);
+  }
+
+  /** Keeps an event for the subscriptions still starting; those that joined longest ago end once too much is kept. */
+  private keepForStarting(heard: HeardEvent): void {
+    this.heard.push(heard);
+    const kept = this.options.startingEventsKept ?? STARTING_EVENTS_KEPT;
+    if (this.heard.length <= kept) return;
+    const limit = this.heardBase + this.heard.length - kept;
+    const behind = [...this.starting].filter(([, joined]) => joined < limit).map(([subscription]) => subscription);
+    for (const subscription of behind) subscription.end(eventsMissed(this.options.service, 'fell behind while the subscription started'));
+    // Any still there (a listener that did not leave when ended) lose their place too.
+    for (const subscription of behind) this.starting.delete(subscription);
+    this.trimHeard();
   }
 
   private endAll(error: AppError): void {

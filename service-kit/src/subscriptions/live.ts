@@ -3,7 +3,7 @@ import type { ExecutionResult, GraphQLError } from 'graphql';
 import { currentTraceparent, inEventSpan, unauthenticated, type AppError } from '@fedstack/runtime';
 import type { RequestAuth, Viewer } from '../tokens';
 import type { LiveFeed, RowEvent } from './feed';
-import type { LiveHub, LiveListener } from './hub';
+import type { HubMembership, LiveHub, LiveListener } from './hub';
 import { ResultQueue } from './queue';
 
 /** The longest a timer can wait (Node's limit, about 24.8 days); a token that lives longer is checked again then. */
@@ -21,7 +21,7 @@ export interface LiveSubscriptionOptions {
   execute(event: RowEvent, auth: RequestAuth): Promise<ExecutionResult>;
   /** The final error, placed at the subscribed field. */
   locate(error: unknown): GraphQLError;
-  /** Events and checks waiting, and results unread, beyond which the subscription has fallen behind and ends. */
+  /** Events and checks waiting, and results unread, beyond which the subscription has fallen behind and ends (the hub bounds what waits for a start). */
   maxBacklog: number;
   /** An error the client can act on: events may have been missed (`why`), subscribe again. */
   missed(why: string): AppError;
@@ -32,8 +32,8 @@ export interface LiveSubscriptionOptions {
 /**
  * A subscription is registered with the hub before its subscribe resolver runs (`LiveSubscription` is
  * made first and `start`ed with the feed afterwards), so that nothing committed between the resolver's
- * checks and the first event is missed: events and account changes meanwhile are kept and handled once
- * the feed says what it follows.
+ * checks and the first event is missed: events (kept by the hub) and account changes meanwhile are
+ * handled once the feed says what it follows.
  *
  * Every event runs the account policy again (a fresh look-up: suspended, erased, signed out, demoted)
  * and the feed's own rule (`authorize`), then the document with a fresh context (fresh loaders, so the
@@ -44,15 +44,14 @@ export class LiveSubscription implements LiveListener {
   readonly userId: string;
   readonly results: ResultQueue<ExecutionResult>;
   private feed: LiveFeed | undefined;
-  /** Events that came before the feed was known, and whether the account changed meanwhile. */
-  private early: { channel: string; event: RowEvent }[] = [];
+  /** Whether the account changed before the feed was known (the events meanwhile the hub keeps). */
   private accountChangedEarly = false;
   private recheckQueued = false;
   private work: Promise<void> = Promise.resolve();
   private pending = 0;
   private ended = false;
   private expiry: NodeJS.Timeout | undefined;
-  private readonly hub: ReturnType<LiveHub['add']>;
+  private readonly hub: HubMembership;
 
   constructor(private readonly options: LiveSubscriptionOptions) {
     this.userId = options.viewer.userId.toLowerCase();
@@ -64,22 +63,14 @@ export class LiveSubscription implements LiveListener {
   start(feed: LiveFeed): void {
     if (this.ended) return;
     this.feed = feed;
-    // From now on the hub hands it only the events its feed can take (the rest were refused below anyway).
-    this.hub.route(feed.channel, feed.spec.only);
-    const early = this.early;
-    this.early = [];
-    for (const { channel, event } of early) this.event(channel, event);
+    // What was heard since it was added, then (from the hub) only the events its feed can take.
+    for (const { channel, event } of this.hub.follow(feed.channel, feed.spec.only)) this.event(channel, event);
     if (this.accountChangedEarly) this.accountChanged();
     this.expireAt(this.options.expiresAt);
   }
 
   event(channel: string, event: RowEvent): void {
-    if (this.ended) return;
-    if (!this.feed) {
-      this.early.push({ channel, event });
-      if (this.early.length > this.options.maxBacklog) this.end(this.options.missed('fell behind while the subscription started'));
-      return;
-    }
+    if (this.ended || !this.feed) return;
     if (channel !== this.feed.channel || !this.feed.spec.accepts(event)) return;
     this.enqueue(() => this.deliver(event));
   }
@@ -109,7 +100,6 @@ export class LiveSubscription implements LiveListener {
   private close(reason: unknown): void {
     if (this.ended) return;
     this.ended = true;
-    this.early = [];
     clearTimeout(this.expiry);
     this.hub.leave();
     this.results.finish();
