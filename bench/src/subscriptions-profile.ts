@@ -3,17 +3,20 @@ import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } fr
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import { REPOSITORY_ROOT, SERVICES, STACK, readSettings, runMain } from '@fedstack/runtime';
-import { postgresProcesses, treeOf } from './cpu';
+import { ownerUrlFor } from '@fedstack/shared-db';
+import { postgresServer, treeOf } from './cpu';
 import { summariseCpuProfile, type Share } from './profiles';
 import { BENCH_SETTINGS } from './settings';
 import { startBenchStack } from './stack';
-import { OUR_GATEWAY, measureSubscriptions, type SubscriptionRow } from './subscriptions';
+import { paymentDriver, type PaymentPath } from './subscriptions-driver';
+import { OUR_GATEWAY, measureSubscriptions, type SubscriptionRow } from './subscriptions-measure';
 
 /**
  * On the Node running this. Arguments (all optional):
  *   --roots <dir>,<dir>   built checkouts to run the stack from, in turn (A/B in alternating rows); this one when absent
  *   --repeat <n>          rounds over the roots (2 by default)
  *   --no-profile          CPU per change only, without V8's profilers (which cost time themselves)
+ *   --payments <path>     how payments are committed: `gateway` (by default) or `sql` (payments' own code in the driver)
  * The row is BENCH_SUBSCRIBERS' first count at BENCH_SUBSCRIPTION_EVENTS_PER_SECOND for BENCH_SUBSCRIPTION_SECONDS.
  */
 function argument(name: string): string | undefined {
@@ -34,10 +37,13 @@ runMain(async () => {
   const roots = (argument('--roots') ?? '').split(',').filter(Boolean);
   const repeat = Number(argument('--repeat') ?? 2);
   const profiling = !process.argv.includes('--no-profile');
+  const paymentPath: PaymentPath = argument('--payments') === 'sql' ? 'payments SQL' : 'gateway';
   const subscribers = settings.BENCH_SUBSCRIBERS[0] ?? 1000;
   const directory = path.join(REPOSITORY_ROOT, 'bench', 'results', 'subscription-profiles');
   rmSync(directory, { recursive: true, force: true });
   const stack = await startBenchStack('shared', { workers: 1 });
+  // The benchmark's own PostgreSQL server, not every one on the machine (tests run beside it start their own).
+  const postgres = await postgresServer(ownerUrlFor('payments', stack.databaseEnv));
   const lines: string[] = [];
   try {
     const runs = (roots.length > 0 ? roots : [undefined]).map((root) => ({ root, label: root ? path.basename(root) : 'this checkout' }));
@@ -57,31 +63,47 @@ runMain(async () => {
           return file;
         };
         await stack.start(wrapper, run.root);
-        console.log(`round ${round + 1}, ${run.label}: ${subscribers} subscribers at ${settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND} changes/s…`);
+        console.log(
+          `round ${round + 1}, ${run.label}: ${subscribers} subscribers at ${settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND} changes/s committed through ${paymentPath}…`,
+        );
         const session = new Session();
         session.connect();
         let profile: unknown;
-        const row: SubscriptionRow = await measureSubscriptions({
-          via: OUR_GATEWAY,
-          url: stack.gatewayUrl,
-          gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: [treeOf('gateway', stack.children.get('gateway')?.pid as number)] },
-          userTokens: stack.userIds.map((userId, index) => ({ userId, token: stack.tokens.users[index] as string })),
-          subscribers,
-          paymentsPerSecond: settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND / 2,
-          seconds: settings.BENCH_SUBSCRIPTION_SECONDS,
-          others: [...SERVICES.map((name) => treeOf(name, stack.children.get(name)?.pid as number)), { name: 'postgres', pids: postgresProcesses }],
-          ...(profiling
-            ? {
-                onMeasuring: async (measuring: boolean) => {
-                  if (measuring) {
-                    await session.post('Profiler.enable');
-                    await session.post('Profiler.start');
-                  } else profile = (await session.post('Profiler.stop')).profile;
-                },
-              }
-            : {}),
-        });
+        const driver = paymentDriver(paymentPath, { gatewayUrl: stack.gatewayUrl, databaseEnv: stack.databaseEnv });
+        let row: SubscriptionRow;
+        try {
+          row = await measureSubscriptions({
+            via: OUR_GATEWAY,
+            url: stack.gatewayUrl,
+            gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: [treeOf('gateway', stack.children.get('gateway')?.pid as number)] },
+            userTokens: stack.userIds.map((userId, index) => ({ userId, token: stack.tokens.users[index] as string })),
+            payments: { path: paymentPath, pay: driver.pay },
+            subscribers,
+            paymentsPerSecond: settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND / 2,
+            seconds: settings.BENCH_SUBSCRIPTION_SECONDS,
+            others: [...SERVICES.map((name) => treeOf(name, stack.children.get(name)?.pid as number)), postgres],
+            ...(profiling
+              ? {
+                  onMeasuring: async (measuring: boolean) => {
+                    if (measuring) {
+                      await session.post('Profiler.enable');
+                      await session.post('Profiler.start');
+                    } else profile = (await session.post('Profiler.stop')).profile;
+                  },
+                }
+              : {}),
+          });
+        } catch (error) {
+          // A row that could not be measured (subscribers that never came live on a saturated machine) is told, and the next one runs.
+          console.log(`  not measured: ${(error as Error).message}`);
+          lines.push(`## Round ${round + 1}, ${run.label}`, '', `not measured: ${(error as Error).message}`, '');
+          session.disconnect();
+          await driver.close();
+          await stack.stop();
+          continue;
+        }
         session.disconnect();
+        await driver.close();
         await stack.stop();
         writeFileSync(path.join(rowDirectory, 'row.json'), JSON.stringify(row));
         const cpu = Object.entries(row.cpuPerChangeMs);
@@ -126,7 +148,7 @@ runMain(async () => {
     const report = path.join(directory, 'summary.md');
     writeFileSync(
       report,
-      `# Where a subscriptions row's CPU goes\n\n${new Date().toISOString()} · generated by \`npm run bench:subscriptions:profile\` · shared layout, one gateway process, ${subscribers} subscribers, ${settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND} changes/s for ${settings.BENCH_SUBSCRIPTION_SECONDS} s${profiling ? ', profilers on (they cost time themselves: read the shares)' : ''}\n\n${lines.join('\n')}\n`,
+      `# Where a subscriptions row's CPU goes\n\n${new Date().toISOString()} · generated by \`npm run bench:subscriptions:profile\` · shared layout, one gateway process, ${subscribers} subscribers, ${settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND} changes/s committed through ${paymentPath} for ${settings.BENCH_SUBSCRIPTION_SECONDS} s${profiling ? ', profilers on (they cost time themselves: read the shares)' : ''}\n\n${lines.join('\n')}\n`,
     );
     console.log(`Written to ${path.relative(process.cwd(), report)}`);
   } finally {

@@ -13,7 +13,7 @@ export const ALLOWED_DEPENDENCIES: Record<string, readonly string[]> = {
   'subgraphs/admin': ['runtime', 'shared-db', 'service-kit'],
   gateway: ['runtime'],
   scripts: ['runtime', 'shared-db'],
-  bench: ['runtime', 'shared-db', 'service-kit', 'gateway', 'scripts'],
+  bench: ['runtime', 'shared-db', 'service-kit', 'subgraphs/payments', 'gateway', 'scripts'],
   'clients/web': ['runtime'],
   tools: ['runtime', 'shared-db', 'service-kit', 'subgraphs/auth', 'subgraphs/payments', 'subgraphs/admin', 'gateway', 'scripts', 'bench', 'clients/web'],
 };
