@@ -156,11 +156,14 @@ describe('tracing', () => {
     const client = wsClient(stack.gatewayUrl, user.accessToken);
     try {
       const events = overWebSocket(client, 'subscription { paymentUpdated { id status user { email } } }');
+      // Every payment made so far: an event may arrive after the answer to the payment it is about.
+      const paidIds: string[] = [];
       const id = await pollUntil(
         'an event',
         async () => {
           const paid = (await pay(stack.gatewayUrl, user)).data?.createPayment.id;
-          return events.pending.some((result) => (result.data?.paymentUpdated as { id: string } | undefined)?.id === paid) ? paid : undefined;
+          if (paid) paidIds.push(paid);
+          return paidIds.find((candidate) => events.pending.some((result) => (result.data?.paymentUpdated as { id: string } | undefined)?.id === candidate));
         },
         { timeoutMs: 20_000, intervalMs: 300 },
       );
