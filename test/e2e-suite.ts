@@ -320,6 +320,18 @@ export function endToEndTests(current: () => RunningStack): void {
         });
       expect((await preflight('https://app.example.com')).headers.get('access-control-allow-origin')).toBe('https://app.example.com');
       expect((await preflight('https://evil.example.net')).headers.get('access-control-allow-origin')).toBeNull();
+      // A browser's client may send its WAL positions and read those an answer gives (read-your-writes).
+      const withPositions = await fetch(production.url, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-wal-positions' },
+      });
+      expect(withPositions.headers.get('access-control-allow-headers')).toMatch(/x-wal-positions/i);
+      const answered = await fetch(production.url, {
+        method: 'POST',
+        headers: { origin: 'https://app.example.com', 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      expect(answered.headers.get('access-control-expose-headers')).toMatch(/x-wal-positions/i);
     });
 
     it('refuses batched requests and oversized bodies', async () => {

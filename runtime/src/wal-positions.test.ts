@@ -14,7 +14,6 @@ describe('WAL positions in a header', () => {
     expect(positions.get('payments')).toBe('0/3000060');
     expect(positions.get('auth')).toBe('0/30000B0');
     expect(positions.get('admin')).toBeUndefined();
-    expect(positions.size).toBe(3);
     expect(positions.toHeader()).toBe('payments=0/3000060, auth=0/30000B0, profile=1/0');
     expect(positions.toHeader('profile')).toBe('profile=1/0');
     expect(positions.toHeader('admin')).toBeUndefined();
@@ -25,7 +24,7 @@ describe('WAL positions in a header', () => {
   });
 
   it('takes an absent or empty header as no positions', () => {
-    expect(WalPositions.parse(undefined).size).toBe(0);
+    expect(WalPositions.parse(undefined).toHeader()).toBeUndefined();
     expect(WalPositions.parse(' ').toHeader()).toBeUndefined();
   });
 

@@ -76,10 +76,6 @@ export class WalPositions {
     return lsn === undefined ? undefined : formatLsn(lsn);
   }
 
-  get size(): number {
-    return this.positions.size;
-  }
-
   /** The header's value for every position, or for `only` that service's; undefined when there is none. */
   toHeader(only?: string): string | undefined {
     const pairs = [...this.positions].filter(([service]) => only === undefined || service === only).map(([service, lsn]) => `${service}=${formatLsn(lsn)}`);
