@@ -80,6 +80,9 @@ describe('LiveHub', () => {
       hub.add(witness).follow(CHANNEL, undefined);
       const slowly = hub.add(slow);
       await notify('first', user);
+      // Heard by the hub before the early one is added (a notification reaches the hub's connection
+      // after the statement that sent it returns): it came before, so the early one does not get it.
+      await pollUntil('one heard', () => witness.heard.length === 1, { timeoutMs: 5000 });
       const joined = hub.add(early);
       await notify('second', user);
       await pollUntil('two heard', () => witness.heard.length === 2, { timeoutMs: 5000 });
