@@ -7,7 +7,7 @@ import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
 import { ownerUrlFor, startEmbeddedPostgres, type RunningPostgres, type ScratchDatabases } from '@fedstack/shared-db';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { demoAdmin, login, pay } from './clients';
-import { DRILL_SETTINGS, expectRecovered, expectStoredOnce, leavePendingPayment, paymentLoad, reportWriteRefusal } from './payments-drill';
+import { DRILL_PACE_MS, DRILL_SETTINGS, expectRecovered, expectStoredOnce, leavePendingPayment, pause, paymentLoad, reportWriteRefusal } from './payments-drill';
 import { startProcessStackOn, untilWhileUp, type ProcessStack } from './processes';
 
 /**
@@ -176,8 +176,8 @@ interface Failure {
 }
 
 /**
- * Each kind of request sent again as soon as the last one answered, until stopped, with what each answer
- * was in each phase. An answer that never comes holds its kind up, which the test's bounds catch.
+ * Each kind of request sent again `DRILL_PACE_MS` after the last one answered, until stopped, with what
+ * each answer was in each phase. An answer that never comes holds its kind up, which the test's bounds catch.
  */
 function steadyLoad(kinds: Record<string, () => Promise<GraphQLResponse>>) {
   let stopped = false;
@@ -196,6 +196,7 @@ function steadyLoad(kinds: Record<string, () => Promise<GraphQLResponse>>) {
       } catch (error) {
         failures.push({ phase: state.phase, kind, code: 'NO_ANSWER', message: (error as Error).message });
       }
+      await pause(DRILL_PACE_MS);
     }
   });
   return {
