@@ -140,7 +140,11 @@ describe('hostile strings in every string argument', () => {
   it('answers odd, long or injected text without an internal error anywhere, in every form', async () => {
     const failures: string[] = [];
     for (const { name, url, cases } of targets(ODD)) {
-      for (const { entry, answer } of await send(url, token, cases)) {
+      // Every form through the gateway, which passes each on to the subgraphs as the client wrote it;
+      // straight to a subgraph, as variables only (its `_entities` too), which keeps the suite's slowest
+      // file shorter. Text no service can store is still sent everywhere in every form (above).
+      const sent = name === 'gateway' ? cases : cases.filter((entry) => entry.form === 'variables');
+      for (const { entry, answer } of await send(url, token, sent)) {
         if (codesOf(answer).includes('INTERNAL_SERVER_ERROR')) failures.push(`${name} ${entry.label}: ${shown(answer)}`);
       }
     }
