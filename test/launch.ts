@@ -14,6 +14,11 @@ export interface Launch {
   exited: Promise<number | null>;
   /** Resolves once the output contains `text`; rejects if the launcher exits first or the time is up. */
   until(text: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Ctrl-C at a terminal: SIGINT to the whole process group of a `detached` launch, unless the launcher
+   * has already exited (so that a test's `finally` leaves the failure that ended it to be reported).
+   */
+  interrupt(): void;
 }
 
 /** `detached`: the launcher leads a process group of its own, as a shell's foreground job does, for a test to signal the whole group as a terminal does. */
@@ -42,6 +47,15 @@ export function launch(env: NodeJS.ProcessEnv, options: { detached?: boolean } =
     child,
     output: () => output,
     exited,
+    interrupt() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(-(child.pid as number), 'SIGINT');
+      } catch (error) {
+        // Gone between the check and the signal.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+      }
+    },
     until(text, timeoutMs = 120_000) {
       // As soon as it is printed; the timer only bounds a launch that hangs.
       return new Promise<void>((resolve, reject) => {

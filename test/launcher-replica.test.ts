@@ -41,7 +41,7 @@ describe('npm start with DB_REPLICAS=1', () => {
       );
       expect(roles.map(({ role }) => role)).toEqual(['admin_svc', 'auth_svc', 'payments_svc', 'profile_svc']);
     } finally {
-      process.kill(-(run.child.pid as number), 'SIGINT');
+      run.interrupt();
     }
     expect(await run.exited).toBe(0);
     expect(run.output()).toContain("Stopped: gateway, auth, profile, payments, admin, the embedded PostgreSQL's replica and the embedded PostgreSQL.");
@@ -56,7 +56,7 @@ describe('npm start with DB_REPLICAS=1', () => {
       expect(await queryAt(owner, 'SELECT slot_name FROM pg_replication_slots')).toEqual([]);
       expect(plain.output()).not.toContain('streaming replica');
     } finally {
-      process.kill(-(plain.child.pid as number), 'SIGINT');
+      plain.interrupt();
     }
     expect(await plain.exited).toBe(0);
     expect(existsSync(path.join(`${dataDir}-replica`, 'PG_VERSION'))).toBe(true);
@@ -66,7 +66,7 @@ describe('npm start with DB_REPLICAS=1', () => {
       const replicaUrl = /its streaming replica \(read-only, owner\): (\S+)/.exec(again.output())?.[1] as string;
       expect(await queryAt(replicaUrl, 'SELECT pg_is_in_recovery() AS standby')).toEqual([{ standby: true }]);
     } finally {
-      process.kill(-(again.child.pid as number), 'SIGINT');
+      again.interrupt();
     }
     expect(await again.exited).toBe(0);
   }, 300_000);
