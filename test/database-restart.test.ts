@@ -7,7 +7,16 @@ import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
 import { ownerUrlFor, startEmbeddedPostgres, type RunningPostgres, type ScratchDatabases } from '@fedstack/shared-db';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { demoAdmin, login, pay } from './clients';
-import { DRILL_PACE_MS, DRILL_SETTINGS, expectRecovered, expectStoredOnce, leavePendingPayment, pause, paymentLoad, reportWriteRefusal } from './payments-drill';
+import {
+  DRILL_PACE_MS,
+  DRILL_SETTINGS,
+  expectRecovered,
+  expectStoredOnce,
+  leavePendingPayment,
+  pause,
+  paymentLoad,
+  reportWriteRefusal,
+} from './payments-drill';
 import { startProcessStackOn, untilWhileUp, type ProcessStack } from './processes';
 
 /**

@@ -38,9 +38,14 @@ export async function runPrisma(service: Service, args: string[], ownerUrl: stri
   }
 }
 
+/** Where the repository holds a service's migrations, a folder each. */
+export function migrationsDir(service: Service): string {
+  return path.join(SHARED_DB_ROOT, 'prisma', service, 'migrations');
+}
+
 /** The migrations the repository holds for a service, oldest first. */
 export function migrationNames(service: Service): string[] {
-  return readdirSync(path.join(SHARED_DB_ROOT, 'prisma', service, 'migrations'), { withFileTypes: true })
+  return readdirSync(migrationsDir(service), { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
     .map((entry) => entry.name)
     .sort();

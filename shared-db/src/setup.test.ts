@@ -5,6 +5,7 @@ import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
 import { SERVICES } from '@fedstack/runtime';
 import pg from 'pg';
+import { migrationsUpToDate } from './checks';
 import { createScratchDatabases } from './provision';
 import { migrationNames, runPrismaCli } from './prisma-cli';
 import { prepareDatabases } from './setup';
@@ -51,10 +52,49 @@ describe('migrations, one history per service', () => {
     expect(result.code).toBe(0);
   });
 
-  // Four Prisma CLI runs, one after another: on a busy machine, more than the default minute.
   it('can be prepared again (roles, migrations, grants) without changing anything', async () => {
     await expect(prepareDatabases(process.env, { quiet: true })).resolves.toBeUndefined();
-  }, 180_000);
+  });
+
+  describe("whether Prisma's CLI has anything to apply, read from the history", () => {
+    const newest = migrationNames('payments').at(-1) as string;
+    const upToDate = () => migrationsUpToDate('payments', ownerUrlFor('payments'), 'DATABASE_URL');
+    /** Changes this worker's payments history, asks, and changes it back. */
+    async function upToDateAfter(change: string, undo: string): Promise<boolean> {
+      const [saved] = await ownerQuery('payments', 'SELECT to_json(m) AS row FROM payments._prisma_migrations m WHERE migration_name = $1', [newest]);
+      await ownerQuery('payments', change, [newest]);
+      try {
+        return await upToDate();
+      } finally {
+        await ownerQuery('payments', undo, [newest]);
+        await ownerQuery('payments', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1', [newest]);
+        await ownerQuery(
+          'payments',
+          'INSERT INTO payments._prisma_migrations SELECT * FROM json_populate_record(NULL::payments._prisma_migrations, $1::json)',
+          [JSON.stringify(saved?.row)],
+        );
+      }
+    }
+    const nothing = 'SELECT $1::text';
+
+    it('nothing to apply on a migrated schema', async () => {
+      expect(await upToDate()).toBe(true);
+    });
+
+    it.each([
+      ['a migration missing from the history', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1', nothing],
+      ['a migration applied from a file since changed', "UPDATE payments._prisma_migrations SET checksum = 'changed' WHERE migration_name = $1", nothing],
+      ['a migration that failed', 'UPDATE payments._prisma_migrations SET finished_at = NULL WHERE migration_name = $1', nothing],
+      [
+        'a migration this code does not have (from a newer version)',
+        "INSERT INTO payments._prisma_migrations (id, checksum, migration_name, started_at, finished_at) VALUES (gen_random_uuid()::text, 'x', $1 || '_newer', now(), now())",
+        "DELETE FROM payments._prisma_migrations WHERE migration_name = $1 || '_newer'",
+      ],
+    ])('left to the CLI with %s', async (_case, change, undo) => {
+      expect(await upToDateAfter(change, undo)).toBe(false);
+      expect(await upToDate()).toBe(true);
+    });
+  });
 });
 
 describe('db:migrate --service', () => {
@@ -66,6 +106,12 @@ describe('db:migrate --service', () => {
     try {
       const result = await runDbCli(['migrate', ...flag], { DATABASE_URL: scratch.env.DATABASE_URL, ...noServiceUrls });
       expect(result.code).toBe(0);
+      // Run again, it finds nothing to apply without starting Prisma's CLI (whose output would follow).
+      const again = await runDbCli(['migrate', ...flag], { DATABASE_URL: scratch.env.DATABASE_URL, ...noServiceUrls });
+      expect({ code: again.code, printed: again.stdout.trim().split('\n') }).toEqual({
+        code: 0,
+        printed: [`payments: every migration is applied (${migrationNames('payments').length}); nothing to migrate.`],
+      });
       const client = new pg.Client(scratch.env.DATABASE_URL);
       await client.connect();
       try {

@@ -2,12 +2,12 @@
 import pg from 'pg';
 import { databaseIdentity, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
-import { assertNotMovedAway } from './checks';
+import { assertNotMovedAway, migrationsUpToDate } from './checks';
 import { withClient } from './connections';
 import { DatabaseUnavailableError, explainConnectionError } from './errors';
 import { grantStatements } from './grants';
 import { adoptSingleHistory, retireSingleHistory } from './legacy-history';
-import { runPrisma } from './prisma-cli';
+import { migrationNames, runPrisma } from './prisma-cli';
 import { serviceRole } from './services';
 
 /**
@@ -115,7 +115,11 @@ async function prepareService(connection: ServiceConnection, ownerUrl: string, d
   // Prisma keeps the history in the schema on the search path, which must exist before the first deploy.
   await withClient(ownerUrl, source, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`));
   await adoptSingleHistory(service, ownerUrl, source, quiet);
-  await runPrisma(service, ['migrate', 'deploy'], ownerUrl, quiet);
+  if (await migrationsUpToDate(service, ownerUrl, source)) {
+    if (!quiet) console.log(`${service}: every migration is applied (${migrationNames(service).length}); nothing to migrate.`);
+  } else {
+    await runPrisma(service, ['migrate', 'deploy'], ownerUrl, quiet);
+  }
   await applyGrants(ownerUrl, connection, { dedicated });
 }
 
