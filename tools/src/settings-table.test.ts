@@ -28,9 +28,10 @@ function variablesRead(source: string): string[] {
 
 // Read from the environment but not settings: the system's PATH, passed on to child processes, the
 // service prisma-offline.js tells prisma.config.ts to work on, what the test harness alone reads (the
-// Jest worker's number, and the run's databases that test/global-setup.ts hands the workers), and the
-// option of argon2's built-in allocator that shared-db's passwords.ts sets for it (docs/performance.md).
-const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE', 'JEST_WORKER_ID', 'TEST_DATABASE_TEMPLATES', 'MIMALLOC_PURGE_DELAY']);
+// Jest worker's number, and the run's databases that test/global-setup.ts hands the workers), the
+// option of argon2's built-in allocator that shared-db's passwords.ts sets for it (docs/performance.md),
+// and Node's compile cache, which the launcher and prisma-offline.js pass on (README, "Starting again").
+const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE', 'JEST_WORKER_ID', 'TEST_DATABASE_TEMPLATES', 'MIMALLOC_PURGE_DELAY', 'NODE_COMPILE_CACHE']);
 
 const row = (name: string) => settingsTable(settingsByProcess()).find((entry) => entry.names.includes(name));
 
