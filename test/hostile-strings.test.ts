@@ -14,15 +14,18 @@ import { startStack, type RunningStack, type SubgraphName } from './stack';
 
 /** Text no service can store: refused, naming the argument. */
 const UNSTORABLE = ['\u0000', 'before\u0000after', '\ud800', 'x\udfffy', 'ok\ud83d'];
-/** Text that is odd but storable, or too long: never an internal error. */
+/**
+ * Text that is odd but storable, or too long: never an internal error. One of each kind a service could
+ * trip on (LIKE's wildcards and escape, lengths in characters, bytes and UTF-16 units, invisible and
+ * control characters, SQL and JSON look-alikes, a date and a token where strings are parsed); web
+ * payloads that only a file path or an HTML page would care about are left out, neither being here.
+ */
 const ODD = [
   '',
   ' ',
   'a'.repeat(3000),
   'é'.repeat(9000),
   "'; DROP TABLE auth.users; --",
-  '%',
-  '_',
   '\\',
   '%_%',
   '\u202e\u2066reversed',
@@ -30,8 +33,6 @@ const ODD = [
   '𝕏'.repeat(300),
   '\r\n\t',
   '{"$gt":""}',
-  '../../etc/passwd',
-  '<script>alert(1)</script>',
   'null',
   '0000-01-01T00:00:00Z',
   'eyJhbGciOiJub25lIn0.e30.',
