@@ -90,11 +90,12 @@ function compileCache(env: NodeJS.ProcessEnv): { NODE_COMPILE_CACHE: string } {
 }
 
 /**
- * Starts one process of the stack with `env` plus its port, and Node's compile cache. A subgraph trusts the client address the
- * gateway reports from this machine (TRUST_PROXY=loopback), which its login throttling needs. `node` is the
- * runtime to run it on (the benchmark runs the stack on Node 24 as well); an absolute `entry` runs
- * another checkout's build (the benchmark's baseline). `detached` starts it in a session of its own,
- * out of the terminal's process group: Ctrl-C then reaches only the launcher, which stops it in turn.
+ * Starts one process of the stack with `env` plus its port, and Node's compile cache. A subgraph trusts
+ * the client address the gateway reports from this machine (TRUST_PROXY=loopback), which its login
+ * throttling needs. `node` is the runtime to run it on (the benchmark runs the stack on Node 24 as
+ * well); an absolute `entry` runs another checkout's build (the benchmark's baseline). `detached` starts
+ * it in a session of its own, out of the terminal's process group: Ctrl-C then reaches only the
+ * launcher, which stops it in turn.
  */
 export function startProcess(
   target: PlannedProcess,

@@ -59,15 +59,14 @@ describe('migrations, one history per service', () => {
   describe("whether Prisma's CLI has anything to apply, read from the history", () => {
     const newest = migrationNames('payments').at(-1) as string;
     const upToDate = () => migrationsUpToDate('payments', ownerUrlFor('payments'), 'DATABASE_URL');
-    /** Changes this worker's payments history, asks, and changes it back. */
-    async function upToDateAfter(change: string, undo: string): Promise<boolean> {
+    /** Changes this worker's payments history, asks, and puts the newest migration's row back as it was (and no other). */
+    async function upToDateAfter(change: string): Promise<boolean> {
       const [saved] = await ownerQuery('payments', 'SELECT to_json(m) AS row FROM payments._prisma_migrations m WHERE migration_name = $1', [newest]);
       await ownerQuery('payments', change, [newest]);
       try {
         return await upToDate();
       } finally {
-        await ownerQuery('payments', undo, [newest]);
-        await ownerQuery('payments', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1', [newest]);
+        await ownerQuery('payments', "DELETE FROM payments._prisma_migrations WHERE migration_name LIKE $1 || '%'", [newest]);
         await ownerQuery(
           'payments',
           'INSERT INTO payments._prisma_migrations SELECT * FROM json_populate_record(NULL::payments._prisma_migrations, $1::json)',
@@ -75,23 +74,21 @@ describe('migrations, one history per service', () => {
         );
       }
     }
-    const nothing = 'SELECT $1::text';
 
     it('nothing to apply on a migrated schema', async () => {
       expect(await upToDate()).toBe(true);
     });
 
     it.each([
-      ['a migration missing from the history', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1', nothing],
-      ['a migration applied from a file since changed', "UPDATE payments._prisma_migrations SET checksum = 'changed' WHERE migration_name = $1", nothing],
-      ['a migration that failed', 'UPDATE payments._prisma_migrations SET finished_at = NULL WHERE migration_name = $1', nothing],
+      ['a migration missing from the history', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1'],
+      ['a migration applied from a file since changed', "UPDATE payments._prisma_migrations SET checksum = 'changed' WHERE migration_name = $1"],
+      ['a migration that failed', 'UPDATE payments._prisma_migrations SET finished_at = NULL WHERE migration_name = $1'],
       [
         'a migration this code does not have (from a newer version)',
         "INSERT INTO payments._prisma_migrations (id, checksum, migration_name, started_at, finished_at) VALUES (gen_random_uuid()::text, 'x', $1 || '_newer', now(), now())",
-        "DELETE FROM payments._prisma_migrations WHERE migration_name = $1 || '_newer'",
       ],
-    ])('left to the CLI with %s', async (_case, change, undo) => {
-      expect(await upToDateAfter(change, undo)).toBe(false);
+    ])('left to the CLI with %s', async (_case, change) => {
+      expect(await upToDateAfter(change)).toBe(false);
       expect(await upToDate()).toBe(true);
     });
   });
