@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The DOM's types: this file's page.evaluate callbacks run in the browser.
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { pollUntil } from '@fedstack/runtime';
