@@ -142,8 +142,9 @@ describe('hostile strings in every string argument', () => {
     const failures: string[] = [];
     for (const { name, url, cases } of targets(ODD)) {
       // Every form through the gateway, which passes each on to the subgraphs as the client wrote it;
-      // straight to a subgraph, as variables only (its `_entities` too), which keeps the suite's slowest
-      // file shorter. Text no service can store is still sent everywhere in every form (above).
+      // straight to a subgraph, as variables only (its `_entities` too, which the gateway always sends as
+      // variables), which keeps the suite's slowest file shorter. Text no service can store is still sent
+      // everywhere in every form (above).
       const sent = name === 'gateway' ? cases : cases.filter((entry) => entry.form === 'variables');
       for (const { entry, answer } of await send(url, token, sent)) {
         if (codesOf(answer).includes('INTERNAL_SERVER_ERROR')) failures.push(`${name} ${entry.label}: ${shown(answer)}`);

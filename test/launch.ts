@@ -15,8 +15,8 @@ export interface Launch {
   /** Resolves once the output contains `text`; rejects if the launcher exits first or the time is up. */
   until(text: string, timeoutMs?: number): Promise<void>;
   /**
-   * Ctrl-C at a terminal: SIGINT to the whole process group of a `detached` launch, unless the launcher
-   * has already exited (so that a test's `finally` leaves the failure that ended it to be reported).
+   * Ctrl-C at a terminal: SIGINT to the whole process group of a `detached` launch, whatever of it still
+   * runs; nothing when none does (so that a test's `finally` leaves the failure that ended it to be reported).
    */
   interrupt(): void;
 }
@@ -48,11 +48,10 @@ export function launch(env: NodeJS.ProcessEnv, options: { detached?: boolean } =
     output: () => output,
     exited,
     interrupt() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
       try {
         process.kill(-(child.pid as number), 'SIGINT');
       } catch (error) {
-        // Gone between the check and the signal.
+        // No process of the group is left.
         if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
       }
     },

@@ -43,10 +43,17 @@ export async function migrationsUpToDate(service: Service, ownerUrl: string, set
   const rows = await history(service, ownerUrl, setting);
   const applied = new Map(rows.filter((row) => row.applied).map((row) => [row.name, row.checksum]));
   const names = migrationNames(service);
-  const checksum = (name: string) =>
-    createHash('sha256')
-      .update(readFileSync(path.join(migrationsDir(service), name, 'migration.sql')))
-      .digest('hex');
+  // A folder without its migration.sql (left by another branch, say) is for the CLI to explain.
+  const checksum = (name: string) => {
+    try {
+      return createHash('sha256')
+        .update(readFileSync(path.join(migrationsDir(service), name, 'migration.sql')))
+        .digest('hex');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  };
   return !rows.some((row) => row.failed) && applied.size === names.length && names.every((name) => applied.get(name) === checksum(name));
 }
 

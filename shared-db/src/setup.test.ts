@@ -82,7 +82,10 @@ describe('migrations, one history per service', () => {
     it.each([
       ['a migration missing from the history', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1'],
       ['a migration applied from a file since changed', "UPDATE payments._prisma_migrations SET checksum = 'changed' WHERE migration_name = $1"],
-      ['a migration that failed', 'UPDATE payments._prisma_migrations SET finished_at = NULL WHERE migration_name = $1'],
+      [
+        'a failed attempt beside every migration applied (migrate deploy refuses to go on, P3009)',
+        "INSERT INTO payments._prisma_migrations (id, checksum, migration_name, started_at) VALUES (gen_random_uuid()::text, 'x', $1 || '_failed', now())",
+      ],
       [
         'a migration this code does not have (from a newer version)',
         "INSERT INTO payments._prisma_migrations (id, checksum, migration_name, started_at, finished_at) VALUES (gen_random_uuid()::text, 'x', $1 || '_newer', now(), now())",
