@@ -7,16 +7,7 @@ import { graphql, type GraphQLResponse } from '@fedstack/service-kit/testing';
 import { ownerUrlFor, startEmbeddedPostgres, type RunningPostgres, type ScratchDatabases } from '@fedstack/shared-db';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { demoAdmin, login, pay } from './clients';
-import {
-  DRILL_PACE_MS,
-  DRILL_SETTINGS,
-  expectRecovered,
-  expectStoredOnce,
-  leavePendingPayment,
-  pause,
-  paymentLoad,
-  reportWriteRefusal,
-} from './payments-drill';
+import { DRILL_SETTINGS, expectRecovered, expectStoredOnce, leavePendingPayment, pace, paymentLoad, reportWriteRefusal } from './payments-drill';
 import { startProcessStackOn, untilWhileUp, type ProcessStack } from './processes';
 
 /**
@@ -185,7 +176,7 @@ interface Failure {
 }
 
 /**
- * Each kind of request sent again `DRILL_PACE_MS` after the last one answered, until stopped, with what
+ * Each kind of request sent again at the drill's `pace()` after the last one answered, until stopped, with what
  * each answer was in each phase. An answer that never comes holds its kind up, which the test's bounds catch.
  */
 function steadyLoad(kinds: Record<string, () => Promise<GraphQLResponse>>) {
@@ -205,7 +196,7 @@ function steadyLoad(kinds: Record<string, () => Promise<GraphQLResponse>>) {
       } catch (error) {
         failures.push({ phase: state.phase, kind, code: 'NO_ANSWER', message: (error as Error).message });
       }
-      await pause(DRILL_PACE_MS);
+      await pace();
     }
   });
   return {

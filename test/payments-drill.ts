@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { pay, type SignedIn } from './clients';
 
@@ -40,19 +41,16 @@ export interface Refusal {
 export type PaymentLoad = ReturnType<typeof paymentLoad>;
 
 /**
- * How long each client of a drill's load waits after an answer before its next request: steady load, as
+ * Each client of a drill's load waits 50 ms after an answer before its next request: steady load, as
  * clients send it, rather than as fast as the stack answers. Unpaced, three payers made about 2,000
  * payments in a 20-second drill, most of the test's CPU, when 20 on each side of the outage are all it
  * checks; paced, the three payers still send a payment about every 20 ms between them, fine enough to
  * time an outage of a few hundred milliseconds.
  */
-export const DRILL_PACE_MS = 50;
-
-/** Resolves after `ms`: a client's pause between requests. */
-export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const pace = () => sleep(50);
 
 /**
- * Payments made in turn by each user, each with a key of its own, one every `DRILL_PACE_MS` after the
+ * Payments made in turn by each user, each with a key of its own, one at each `pace()` after the
  * last answer, until stopped: which were acknowledged and which refused, and when.
  */
 export function paymentLoad(url: string, payers: SignedIn[], label: string) {
@@ -68,7 +66,7 @@ export function paymentLoad(url: string, payers: SignedIn[], label: string) {
       const [error] = answer instanceof Error ? [{ message: answer.message, extensions: { code: 'NO_ANSWER' } }] : (answer.errors ?? []);
       if (payment && !error) acknowledged.push({ id: payment.id, key, sent, at: Date.now() });
       else refused.push({ sent, at: Date.now(), code: error?.extensions?.code, message: error?.message ?? 'neither a payment nor an error' });
-      await pause(DRILL_PACE_MS);
+      await pace();
     }
   });
   const entries = (list: (Acknowledged & { sent: number })[]) => list.map(({ id, key, at }) => ({ id, key, at }));
