@@ -1,4 +1,5 @@
 // How every entry point starts and stops: commands, servers, and what they read from their command line.
+import { flushCompileCache } from 'node:module';
 import { ConfigError, StartupError } from './errors';
 import type { Logger } from './logger';
 import type { Tracing } from './tracing';
@@ -38,6 +39,11 @@ export function orExit<T>(read: () => T): T {
 export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing): void {
   start().then(
     (server) => {
+      // Node writes its compile cache (NODE_COMPILE_CACHE) only as a process exits: a process killed never
+      // left it, and one exiting spent a second or more writing it with its connections still open (a
+      // gateway worker whose primary had died took a client's next request on a kept-alive connection,
+      // then reset it). Written once started, exiting has next to nothing left to write.
+      flushCompileCache();
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) return;
