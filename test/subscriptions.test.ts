@@ -297,6 +297,48 @@ describe('subscriptions through the gateway', () => {
         await limited.server.stop();
       }
     });
+    /**
+     * Ended by its client (unsubscribed, connection closed, stream dropped), a subscription is given back
+     * at once (its place under the per-user limit, the active gauge, its subscription at the subgraph). It
+     * was kept until its next event (an async generator's return() waits for the await it is at), which
+     * for a settled payment may never come.
+     */
+    it.each([
+      ['WebSocket, unsubscribed', 'ws'],
+      ['WebSocket, connection closed', 'ws-close'],
+      ['Server-Sent Events, stream closed', 'sse'],
+      ['multipart HTTP, request aborted', 'multipart'],
+    ])('gives a subscription back at once when its client ends it (%s)', async (_, how) => {
+      const limited = await stack.extraGateway({ SUBSCRIPTIONS_MAX_PER_USER: '1' });
+      const user = await register(stack.gatewayUrl);
+      const active = async () => {
+        const text = await (await fetch(String(limited.server.metricsUrl))).text();
+        return Number(/^subscriptions_active\{[^}]*field="paymentUpdated"[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
+      };
+      const connection = wsClient(limited.url, user.accessToken);
+      clients.push(connection);
+      try {
+        const first =
+          how === 'sse'
+            ? overSse(limited.url, user.accessToken, MY_PAYMENTS)
+            : how === 'multipart'
+              ? overMultipart(limited.url, user.accessToken, MY_PAYMENTS)
+              : overWebSocket(connection, MY_PAYMENTS);
+        // The payment's other event (recorded or settled) in too, if it is still to come: nothing more is
+        // coming to this subscription, which therefore has no event to wake it.
+        const id = await whenLive(first, user);
+        await first.until((result) => payment(result)?.id === id, 2000).catch(() => undefined);
+        expect(await active()).toBe(1);
+        if (how === 'ws-close') await connection.dispose();
+        else first.unsubscribe();
+        await pollUntil('the subscription given back', async () => (await active()) === 0, { timeoutMs: 2000, intervalMs: 50 });
+        const again = wsClient(limited.url, user.accessToken);
+        clients.push(again);
+        await whenLive(track(overWebSocket(again, MY_PAYMENTS)), user);
+      } finally {
+        await limited.server.stop();
+      }
+    });
   });
 
   describe('when servers stop', () => {

@@ -1,11 +1,11 @@
 // Runs a subscription through the federation: the primary subscribed to at its subgraph, the rest of the plan run for each event.
 import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, Kind, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { ErrorCode, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
 import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
 import type { SubscriptionMetrics } from './metrics';
-import type { SubscriptionPlanner } from './planner';
+import type { SubscriptionPlan, SubscriptionPlanner } from './planner';
 import type { UpstreamSubscriptions } from './upstream';
 
 /**
@@ -20,6 +20,8 @@ export interface SubscriptionRequest {
   operationName: string | undefined;
   variables: Record<string, unknown>;
   context: GatewayContext & { logger: Logger };
+  /** Told once when the subscription ends, however it ends (the transport gives back its place under the limits). */
+  release?: () => void;
 }
 
 export interface SubscriptionExecutorOptions {
@@ -67,108 +69,178 @@ function committedAt(event: FormattedExecutionResult): number | undefined {
   return Number.isNaN(time) ? undefined : time;
 }
 
-/** A subscription's results, one per event, until the subgraph ends it, it fails, or the client stops reading. */
-export function subscriptionExecutor(options: SubscriptionExecutorOptions) {
-  const format = formatErrorFor(options.production);
-  // Masked as the HTTP endpoint masks them, then errors again, which every transport knows how to send.
-  const masked = (errors: readonly GraphQLError[]): GraphQLError[] =>
-    errors.map((error) => {
-      const { message, path, extensions } = format(error.toJSON(), error);
-      return new GraphQLError(message, { ...(path ? { path } : {}), ...(extensions ? { extensions } : {}) });
-    });
+/** The results of one subscription: an async iterator whose `return()` ends it at once. */
+export type SubscriptionResults = AsyncIterableIterator<ExecutionResult> & Required<Pick<AsyncIterator<ExecutionResult>, 'return' | 'throw'>>;
 
-  /**
-   * A subscription's results; anything unexpected is logged and ends it with a masked internal error
-   * result, never an exception a transport would put in a protocol message.
-   */
-  return async function* subscribe(request: SubscriptionRequest): AsyncGenerator<ExecutionResult> {
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/** What every subscription of a gateway shares. */
+interface Shared {
+  options: SubscriptionExecutorOptions;
+  masked(errors: readonly GraphQLError[]): GraphQLError[];
+}
+
+/**
+ * One subscription's results, one per event, until the subgraph ends it, it fails, or the client ends it.
+ * A class rather than an async generator: a generator's `return()` waits for the `await` it is suspended
+ * at, so a client that unsubscribed (or went away) kept its upstream subscription, its place under the
+ * per-user limit and its memory until its next event, which for a settled payment may never come.
+ * Anything unexpected is logged and ends it with a masked internal error result, never an exception a
+ * transport would put in a protocol message.
+ */
+class Subscription implements SubscriptionResults {
+  /** Events taken from the subgraph as they come, whatever the client's pace; bounded (maxQueuedEvents). */
+  private readonly queue: FormattedExecutionResult[] = [];
+  /** Set once nothing more comes from the subgraph, with the last result to give, if any (an error). */
+  private ending: { last?: ExecutionResult } | undefined;
+  private finished = false;
+  private wake: (() => void) | undefined;
+  private plan: SubscriptionPlan | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopActive: (() => void) | undefined;
+
+  constructor(
+    private readonly request: SubscriptionRequest,
+    private readonly shared: Shared,
+  ) {
     try {
-      yield* run(request);
+      const { options } = shared;
+      const plan = options.planner.plan(request.document, request.operationName);
+      this.plan = plan;
+      this.stopActive = options.metrics.active(plan.field);
+      const variables = Object.fromEntries(
+        (plan.primary.variableUsages ?? []).filter((name) => name in request.variables).map((name) => [name, request.variables[name]]),
+      );
+      this.unsubscribe = options.upstream.subscribe(
+        { subgraph: plan.primary.serviceName, query: plan.primary.operation, variables, headers: headersOf(request.context) },
+        { next: (event) => this.take(event), error: (error) => this.upstreamEnded(error), complete: () => this.upstreamEnded() },
+      );
     } catch (error) {
-      request.context.logger.error({ err: error }, 'subscription failed');
-      const internal = new GraphQLError('Internal server error', { originalError: error as Error });
-      yield { errors: masked([internal]) };
+      this.failed(error);
     }
-  };
+  }
 
-  async function* run(request: SubscriptionRequest): AsyncGenerator<ExecutionResult> {
-    const plan = options.planner.plan(request.document, request.operationName);
-    const { primary, rest } = plan;
-    const field = plan.operationContext.operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD)?.name.value ?? 'unknown';
-    const variables = Object.fromEntries(
-      (primary.variableUsages ?? []).filter((name) => name in request.variables).map((name) => [name, request.variables[name]]),
-    );
-    const events = options.upstream.subscribe({ subgraph: primary.serviceName, query: primary.operation, variables, headers: headersOf(request.context) });
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    for (;;) {
+      if (this.finished) return DONE;
+      const event = this.queue.shift();
+      if (event) {
+        try {
+          const result = await this.execute(event);
+          return this.finished ? DONE : { done: false, value: result };
+        } catch (error) {
+          this.failed(error);
+          continue;
+        }
+      }
+      if (this.ending) {
+        const { last } = this.ending;
+        this.finish();
+        return last ? { done: false, value: last } : DONE;
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
+
+  /** The client ended it (unsubscribed, disconnected): ends it now, upstream too. */
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    this.finish();
+    return Promise.resolve(DONE);
+  }
+
+  throw(): Promise<IteratorResult<ExecutionResult>> {
+    return this.return();
+  }
+
+  private take(event: FormattedExecutionResult): void {
+    if (this.ending || this.finished) return;
+    this.queue.push(event);
+    if (this.queue.length > this.shared.options.maxQueuedEvents) {
+      this.shared.options.metrics.slowConsumerDropped('queue');
+      this.request.context.logger.warn({ field: this.plan?.field, queued: this.queue.length }, 'subscriber not reading its events; subscription ended');
+      this.queue.length = 0;
+      this.ending = {};
+      this.unsubscribe?.();
+    }
+    this.wake?.();
+  }
+
+  private upstreamEnded(error?: unknown): void {
+    if (this.ending || this.finished) return;
+    if (error === undefined) {
+      this.ending = {};
+    } else {
+      const subgraph = this.plan?.primary.serviceName ?? 'unknown';
+      const { reason, message } = error as { reason?: string; message?: string };
+      this.request.context.logger.info({ subgraph, reason: reason ?? message }, 'upstream subscription ended');
+      this.ending = { last: { errors: this.shared.masked([unavailable(subgraph)]) } };
+    }
+    this.wake?.();
+  }
+
+  private failed(error: unknown): void {
+    this.request.context.logger.error({ err: error }, 'subscription failed');
+    this.queue.length = 0;
+    this.ending = { last: { errors: this.shared.masked([new GraphQLError('Internal server error', { originalError: error as Error })]) } };
+    this.unsubscribe?.();
+  }
+
+  /** Runs the plan for one event: the primary answered by the event, the rest as for a query. */
+  private async execute(event: FormattedExecutionResult): Promise<ExecutionResult> {
+    const plan = this.plan as SubscriptionPlan;
+    const { request } = this;
+    const serviceMap: ServiceMap = { ...this.shared.options.dataSources(), [plan.primary.serviceName]: new EventDataSource(event) };
     const requestContext = {
       request: { query: undefined, variables: request.variables, operationName: request.operationName },
       context: request.context,
       logger: request.context.logger,
       metrics: {},
     } as unknown as GatewayGraphQLRequestContext;
-    const node = rest ? { kind: 'Sequence' as const, nodes: [primary, rest] } : primary;
-    const stopActive = options.metrics.active(field);
-    // Events are taken from the subgraph as they come, into a bounded queue, whatever the client's pace.
-    const queue: FormattedExecutionResult[] = [];
-    let wake: (() => void) | undefined;
-    let ended: { error?: unknown; overflow?: boolean } | undefined;
-    const pump = (async () => {
-      try {
-        for await (const event of events) {
-          queue.push(event);
-          if (queue.length > options.maxQueuedEvents) {
-            ended = { overflow: true };
-            break;
-          }
-          wake?.();
-        }
-        ended ??= {};
-      } catch (error) {
-        ended = { error };
-      } finally {
-        wake?.();
-      }
-    })();
-    try {
-      for (;;) {
-        const event = ended?.overflow ? undefined : queue.shift();
-        if (!event) {
-          if (ended?.overflow) {
-            options.metrics.slowConsumerDropped('queue');
-            request.context.logger.warn({ field, queued: queue.length }, 'subscriber not reading its events; subscription ended');
-            return;
-          }
-          if (ended?.error !== undefined) {
-            const { reason, message } = ended.error as { reason?: string; message?: string };
-            request.context.logger.info({ subgraph: primary.serviceName, reason: reason ?? message }, 'upstream subscription ended');
-            yield { errors: masked([unavailable(primary.serviceName)]) };
-            return;
-          }
-          if (ended) return;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-          continue;
-        }
-        const serviceMap: ServiceMap = { ...options.dataSources(), [primary.serviceName]: new EventDataSource(event) };
-        // Under the subgraph's span for this event: its entity fetches' spans nest under this one.
-        const traceparent = (event.extensions as { traceparent?: unknown } | undefined)?.traceparent;
-        const result = await inEventSpan(
-          'subscription event',
-          { ...(typeof traceparent === 'string' ? { traceparent } : {}), attributes: { 'graphql.subscription.field': field } },
-          () => executeQueryPlan({ kind: 'QueryPlan', node }, serviceMap, requestContext, plan.operationContext, plan.supergraphSchema, plan.apiSchema),
-        );
-        const committed = committedAt(event);
-        options.metrics.delivered(field, committed);
-        // The commit's time travels on, so that a client can tell how fresh an event is.
-        yield {
-          ...result,
-          ...(result.errors ? { errors: masked(result.errors) } : {}),
-          ...(committed === undefined ? {} : { extensions: { ...result.extensions, committedAt: new Date(committed).toISOString() } }),
-        };
-      }
-    } finally {
-      stopActive();
-      await events.return?.();
-      await pump;
-    }
+    // Under the subgraph's span for this event: its entity fetches' spans nest under this one.
+    const traceparent = (event.extensions as { traceparent?: unknown } | undefined)?.traceparent;
+    const result = await inEventSpan(
+      'subscription event',
+      { ...(typeof traceparent === 'string' ? { traceparent } : {}), attributes: { 'graphql.subscription.field': plan.field } },
+      () => executeQueryPlan({ kind: 'QueryPlan', node: plan.node }, serviceMap, requestContext, plan.operationContext, plan.supergraphSchema, plan.apiSchema),
+    );
+    const committed = committedAt(event);
+    this.shared.options.metrics.delivered(plan.field, committed);
+    // The commit's time travels on, so that a client can tell how fresh an event is.
+    return {
+      ...result,
+      ...(result.errors ? { errors: this.shared.masked(result.errors) } : {}),
+      ...(committed === undefined ? {} : { extensions: { ...result.extensions, committedAt: new Date(committed).toISOString() } }),
+    };
   }
+
+  /** Ends it once, however it ends: upstream unsubscribed, counted gone, its place given back. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.queue.length = 0;
+    this.unsubscribe?.();
+    this.stopActive?.();
+    this.request.release?.();
+    this.wake?.();
+  }
+}
+
+/** Starts subscriptions: each one's results, one per event (see `Subscription`). */
+export function subscriptionExecutor(options: SubscriptionExecutorOptions): (request: SubscriptionRequest) => SubscriptionResults {
+  const format = formatErrorFor(options.production);
+  const shared: Shared = {
+    options,
+    // Masked as the HTTP endpoint masks them, then errors again, which every transport knows how to send.
+    masked: (errors) =>
+      errors.map((error) => {
+        const { message, path, extensions } = format(error.toJSON(), error);
+        return new GraphQLError(message, { ...(path ? { path } : {}), ...(extensions ? { extensions } : {}) });
+      }),
+  };
+  return (request) => new Subscription(request, shared);
 }

@@ -2,7 +2,7 @@
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import { buildOperationContext } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
-import type { DocumentNode, GraphQLSchema } from 'graphql';
+import { Kind, type DocumentNode, type GraphQLSchema } from 'graphql';
 
 /**
  * `@apollo/query-planner` plans a subscription as a `SubscriptionNode`: a `primary` fetch from the
@@ -17,6 +17,10 @@ export type OperationContext = ReturnType<typeof buildOperationContext>;
 export interface SubscriptionPlan {
   primary: FetchNode;
   rest: PlanNode | undefined;
+  /** What runs for each event: the primary (answered by the event), then the rest. */
+  node: PlanNode;
+  /** The subscription's root field, which metrics and logs name it by. */
+  field: string;
   operationContext: OperationContext;
   /** The supergraph it was planned on, for executing the rest. */
   supergraphSchema: GraphQLSchema;
@@ -63,10 +67,13 @@ export class SubscriptionPlanner {
     const operation = operationFromDocument(loaded.apiSchema, document, { operationName });
     const { node } = loaded.planner.buildQueryPlan(operation);
     if (node?.kind !== 'Subscription') throw new Error('not a subscription');
+    const operationContext = buildOperationContext({ schema: loaded.apiGraphQLSchema, operationDocument: document, operationName });
     const plan: SubscriptionPlan = {
       primary: node.primary,
       rest: node.rest,
-      operationContext: buildOperationContext({ schema: loaded.apiGraphQLSchema, operationDocument: document, operationName }),
+      node: node.rest ? { kind: 'Sequence', nodes: [node.primary, node.rest] } : node.primary,
+      field: operationContext.operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD)?.name.value ?? 'unknown',
+      operationContext,
       supergraphSchema: loaded.supergraphSchema,
       apiSchema: loaded.apiSchema,
     };

@@ -4,16 +4,16 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { createHandler as createSseHandler } from 'graphql-sse/lib/use/express';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { serveGraphQLOverWebSocket, type GraphQLWebSocketServer, type Logger, type WebSocketLimits } from '@fedstack/runtime';
+import { serveGraphQLOverWebSocket, type GraphQLWebSocketServer, type Logger, type WebSocketExtra, type WebSocketLimits } from '@fedstack/runtime';
 import type { GatewayContext } from '../subgraphs';
 import type { Admitted, OperationPayload, Subscriber, SubscriptionAdmission } from './admission';
-import type { SubscriptionRequest } from './executor';
+import type { SubscriptionRequest, SubscriptionResults } from './executor';
 import type { SubscriptionMetrics } from './metrics';
 
 /** What a transport needs: the checks, the executor, and where to say what happened. */
 export interface TransportDeps {
   admission: SubscriptionAdmission;
-  subscribe(request: SubscriptionRequest): AsyncGenerator<ExecutionResult>;
+  subscribe(request: SubscriptionRequest): SubscriptionResults;
   metrics: SubscriptionMetrics;
   logger: Logger;
   production: boolean;
@@ -22,37 +22,32 @@ export interface TransportDeps {
   clientAddress(request: http.IncomingMessage): string | undefined;
 }
 
+/** Who is at the other end of a subscription: where from, with which client. */
+interface Peer {
+  clientAddress: string | undefined;
+  userAgent: string | undefined;
+}
+
+/** The peer of an HTTP request (SSE, multipart), its address as TRUST_PROXY says to read it. */
+function peerOf(deps: TransportDeps, request: http.IncomingMessage): Peer {
+  return { clientAddress: deps.clientAddress(request), userAgent: request.headers['user-agent'] };
+}
+
+/** The peer of a WebSocket connection, from the request that opened it. */
+function socketPeer(extra: WebSocketExtra): Peer {
+  return { clientAddress: extra.remoteAddress, userAgent: extra.userAgent };
+}
+
 /** The context a subscription's subgraph calls carry, as a query's would. */
-function contextFor(deps: TransportDeps, subscriber: Subscriber, request: http.IncomingMessage): GatewayContext & { logger: Logger } {
+function contextFor(deps: TransportDeps, subscriber: Subscriber, peer: Peer): GatewayContext & { logger: Logger } {
   const requestId = randomUUID();
-  return {
-    requestId,
-    authorization: subscriber.authorization,
-    clientAddress: deps.clientAddress(request),
-    userAgent: request.headers['user-agent'],
-    logger: deps.logger.child({ requestId, userId: subscriber.userId }),
-  };
+  return { requestId, authorization: subscriber.authorization, ...peer, logger: deps.logger.child({ requestId, userId: subscriber.userId }) };
 }
 
 /** The context of the request that asks auth who a subscriber is. */
-function identityContext(deps: TransportDeps, request: http.IncomingMessage): GatewayContext & { logger: Logger } {
+function identityContext(deps: TransportDeps, peer: Peer): GatewayContext & { logger: Logger } {
   const requestId = randomUUID();
-  return {
-    requestId,
-    authorization: undefined,
-    clientAddress: deps.clientAddress(request),
-    userAgent: request.headers['user-agent'],
-    logger: deps.logger.child({ requestId }),
-  };
-}
-
-/** A subscription's results with its place given back when it ends, however it ends. */
-async function* holding(results: AsyncGenerator<ExecutionResult>, release: () => void): AsyncGenerator<ExecutionResult> {
-  try {
-    yield* results;
-  } finally {
-    release();
-  }
+  return { requestId, authorization: undefined, ...peer, logger: deps.logger.child({ requestId }) };
 }
 
 interface SocketState {
@@ -84,7 +79,7 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
         const authorization = ctx.connectionParams?.authorization;
         const subscriber = await deps.admission.identify(
           typeof authorization === 'string' ? authorization : undefined,
-          identityContext(deps, ctx.extra.request),
+          identityContext(deps, socketPeer(ctx.extra)),
         );
         if (subscriber instanceof GraphQLError) return false;
         state(ctx.extra).subscriber = subscriber;
@@ -95,7 +90,7 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
         if (Array.isArray(admitted)) return admitted;
         const socket = state(ctx.extra);
         const subscriber = socket.subscriber as Subscriber;
-        const context = contextFor(deps, subscriber, ctx.extra.request);
+        const context = contextFor(deps, subscriber, socketPeer(ctx.extra));
         return {
           schema: undefined as never,
           document: admitted.document,
@@ -114,9 +109,13 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
         const release = deps.admission.reserve(socket.subscriber as Subscriber, socket.open);
         if (release instanceof GraphQLError) return { errors: [release] };
         socket.open += 1;
-        return holding(deps.subscribe({ ...admitted, context }), () => {
-          socket.open -= 1;
-          release();
+        return deps.subscribe({
+          ...admitted,
+          context,
+          release: () => {
+            socket.open -= 1;
+            release();
+          },
         });
       },
     },
@@ -125,23 +124,23 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
 
 /** The subscriber of an HTTP request (SSE, multipart), or the refusal answered as GraphQL errors. */
 async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage): Promise<Subscriber | GraphQLError> {
-  return deps.admission.identify(request.headers.authorization, identityContext(deps, request));
+  return deps.admission.identify(request.headers.authorization, identityContext(deps, peerOf(deps, request)));
 }
 
 /**
  * The operation an HTTP streaming request asks for, started: a subscription's results, or a single
  * result (a query, a mutation, or a refusal).
  */
-async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<AsyncGenerator<ExecutionResult> | ExecutionResult> {
+async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<SubscriptionResults | ExecutionResult> {
   const subscriber = await subscriberOf(deps, request);
   if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
   const admitted = deps.admission.prepare(payload);
   if (Array.isArray(admitted)) return { errors: admitted };
-  const context = contextFor(deps, subscriber, request);
+  const context = contextFor(deps, subscriber, peerOf(deps, request));
   if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
   const release = deps.admission.reserve(subscriber, 0);
   if (release instanceof GraphQLError) return { errors: [release] };
-  return holding(deps.subscribe({ ...admitted, context }), release);
+  return deps.subscribe({ ...admitted, context, release });
 }
 
 /** The parameters of a GraphQL over HTTP request: the JSON body of a POST, or the query string of a GET. */
@@ -216,6 +215,8 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     response.once('close', () => {
       closed = true;
       streams.delete(response);
+      // Ends the subscription now, not at its next event.
+      if (Symbol.asyncIterator in started) void started.return();
     });
     try {
       if (Symbol.asyncIterator in started) {
@@ -223,7 +224,6 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
           if (closed || tooSlow(response, 'multipart')) break;
           part({ payload: result });
         }
-        await started.return(undefined);
       } else {
         part({ payload: started });
       }

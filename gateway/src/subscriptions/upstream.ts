@@ -1,5 +1,5 @@
 // The gateway's subscriptions to subgraphs: one graphql-ws connection per subgraph, carrying every client's subscription to it.
-import { createClient, type Client } from 'graphql-ws';
+import { createClient, type Client, type Sink } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { FormattedExecutionResult } from 'graphql';
 import { GATEWAY_ASSERTION_HEADER, type Logger } from '@fedstack/runtime';
@@ -42,13 +42,13 @@ export class UpstreamSubscriptions {
     },
   ) {}
 
-  /** The subgraph's events for one subscription, until it completes, fails, or the caller stops reading. */
-  subscribe(request: UpstreamSubscription): AsyncIterableIterator<FormattedExecutionResult> {
-    return this.clientFor(request.subgraph).iterate({
-      query: request.query,
-      variables: request.variables,
-      extensions: { headers: request.headers },
-    });
+  /**
+   * Sends the subgraph's events for one subscription to `sink` until it completes or fails; the function
+   * returned ends it sooner. A sink rather than graphql-ws's iterator: the iterator's queue, promises and
+   * generator were a tenth of what each idle subscription held in the gateway's memory.
+   */
+  subscribe(request: UpstreamSubscription, sink: Sink<FormattedExecutionResult>): () => void {
+    return this.clientFor(request.subgraph).subscribe({ query: request.query, variables: request.variables, extensions: { headers: request.headers } }, sink);
   }
 
   /** Closes every connection (the gateway is stopping). */
