@@ -20,10 +20,16 @@ export interface WebSocketLimits {
   keepAliveMs: number;
 }
 
-/** What a connection's handlers are told about it: the socket and the request that opened it. */
+/**
+ * What a connection's handlers are told about it: the socket, and what they need of the request that
+ * opened it. Not the request itself, which a connection would keep for its whole life (about 1.5 kB of
+ * headers and state per idle subscriber).
+ */
 export interface WebSocketExtra {
   socket: WebSocket;
-  request: http.IncomingMessage;
+  /** The peer's address, as the socket has it. */
+  remoteAddress: string | undefined;
+  userAgent: string | undefined;
 }
 
 export interface GraphQLWebSocketServer {
@@ -61,6 +67,14 @@ function holdUntilTurnEnds(socket: Duplex): void {
 }
 
 /**
+ * A function of its own rather than a closure in the upgrade handler: the listener lives as long as the
+ * connection, and a closure there kept the upgrade request (its headers and state) alive with it.
+ */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/**
  * Serves graphql-ws on `path` of `httpServer`. `options` is graphql-ws's ServerOptions (schema or
  * execute/subscribe, onConnect, onSubscribe...); protocol errors get the protocol's close codes and never
  * reach the process.
@@ -81,6 +95,20 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
   const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes, handleProtocols });
   server.on('error', (error) => logger.warn({ err: error }, 'WebSocket server error'));
   let closing = false;
+  // Keep-alive: one timer for every connection rather than one each; a connection that did not answer the
+  // last round's ping is dropped.
+  const unanswered = new WeakSet<WebSocket>();
+  const pings = setInterval(() => {
+    for (const socket of server.clients) {
+      if (unanswered.has(socket)) {
+        socket.terminate();
+        continue;
+      }
+      unanswered.add(socket);
+      socket.ping();
+    }
+  }, limits.keepAliveMs);
+  pings.unref();
 
   httpServer.on('upgrade', (request: http.IncomingMessage, socket, head) => {
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
@@ -89,7 +117,7 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request, socket));
   });
 
@@ -98,14 +126,7 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
       logger.debug({ reason: error.message }, 'WebSocket connection error');
       socket.terminate();
     });
-    let alive = true;
-    socket.on('pong', () => (alive = true));
-    const pings = setInterval(() => {
-      if (!alive) return void socket.terminate();
-      alive = false;
-      socket.ping();
-    }, limits.keepAliveMs);
-    pings.unref();
+    socket.on('pong', () => unanswered.delete(socket));
     const closed = protocol.opened(
       {
         protocol: socket.protocol,
@@ -135,12 +156,9 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
             });
           }),
       },
-      { socket, request },
+      { socket, remoteAddress: request.socket.remoteAddress, userAgent: request.headers['user-agent'] },
     );
-    socket.once('close', (code, reason) => {
-      clearInterval(pings);
-      void closed(code, String(reason));
-    });
+    socket.once('close', (code, reason) => void closed(code, String(reason)));
   });
 
   return {
@@ -149,6 +167,7 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
     },
     async close() {
       closing = true;
+      clearInterval(pings);
       for (const client of server.clients) client.close(1001, 'Going away');
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

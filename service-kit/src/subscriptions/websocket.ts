@@ -230,10 +230,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
         const assertion = ctx.connectionParams?.[GATEWAY_ASSERTION_HEADER];
         const check = await options.gatewayCheck(typeof assertion === 'string' ? assertion : undefined);
         if (check.ok) return true;
-        logger.warn(
-          { reason: check.reason, remoteAddress: ctx.extra.request.socket.remoteAddress },
-          'refused a subscription connection that did not come from the gateway',
-        );
+        logger.warn({ reason: check.reason, remoteAddress: ctx.extra.remoteAddress }, 'refused a subscription connection that did not come from the gateway');
         return false;
       },
       onSubscribe(ctx, _id, payload) {
@@ -252,7 +249,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
                 },
               }
             : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams);
-        const start: Start = { prepared, remoteAddress: ctx.extra.request.socket.remoteAddress, logger };
+        const start: Start = { prepared, remoteAddress: ctx.extra.remoteAddress, logger };
         return 'refusal' in prepared
           ? { schema, document: REFUSED, contextValue: start }
           : { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variables, contextValue: start };
