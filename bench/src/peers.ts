@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
 import { waitUntilReady } from '@fedstack/scripts';
+import { inspectOption, type Inspector } from './collect-garbage';
 
 const PEERS = path.join(REPOSITORY_ROOT, 'bench', 'peers', 'node_modules');
 /**
@@ -37,6 +38,8 @@ export async function startHive(options: {
   workers: number;
   scratch: string;
   args: string[];
+  /** Opens its inspectors there, for full garbage collections before its memory is read. */
+  inspector?: Inspector;
 }): Promise<ChildProcess> {
   const config = path.join(options.scratch, 'gateway.config.mjs');
   writeFileSync(
@@ -57,6 +60,7 @@ export async function startHive(options: {
   const child = spawn(
     NODE_24,
     [
+      ...(options.inspector ? [inspectOption(options.inspector)] : []),
       path.join(PEERS, '@graphql-hive', 'gateway', 'dist', 'bin.js'),
       'supergraph',
       options.supergraphFile,

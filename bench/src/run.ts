@@ -21,7 +21,7 @@ import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, workersMixLoad, writeReport, type R
 import { BENCH_SETTINGS } from './settings';
 import { primaryCpu, replicaRows } from './replicas';
 import type { ReplicaSection } from './replicas-report';
-import { subscriptionRows } from './subscriptions';
+import { inspectorFor, subscriptionRows } from './subscriptions';
 import { queryAt } from '@fedstack/shared-db/testing';
 import { HOST, SCALE, SUPERGRAPH, USERS, startBenchStack, writeSupergraph } from './stack';
 
@@ -68,6 +68,8 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     const oursOn22 = memoryOf(ourProcesses(), node22);
     const peers: System[] = [];
     const peerMemory: ReturnType<typeof memoryOf>[] = [];
+    // The first variant is the subscriptions section's peer: its inspectors open for full collections.
+    const hiveInspector = await inspectorFor(options.workers);
     for (const [index, variant] of HIVE_VARIANTS.entries()) {
       const port = ports[`hive${index}`] as number;
       const hive = await startHive({
@@ -77,6 +79,7 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
         workers: options.workers,
         scratch: stack.scratch,
         args: variant.args,
+        ...(index === 0 ? { inspector: hiveInspector } : {}),
       });
       children.set(`hive${index}`, hive);
       await settle();
@@ -137,15 +140,16 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
         ? await subscriptionRows(
             {
               ...stack,
-              restart: async () => {
+              restart: async (env) => {
                 await stack.stop();
-                await stack.start(NODE_24);
+                await stack.start(NODE_24, undefined, env);
               },
             },
             {
               ...options.subscriptions,
+              workers: options.workers,
               gatewayCpu: () => [treeOf('gateway', children.get('gateway')?.pid as number)],
-              peers: [{ via: hive.via, url: hive.url, pid: children.get('hive0')?.pid as number }],
+              peers: [{ via: hive.via, url: hive.url, pid: children.get('hive0')?.pid as number, inspector: hiveInspector }],
             },
           )
         : [];

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { collectGarbage, type Inspector } from './collect-garbage';
 import { cpuSample, type CpuGroup } from './cpu';
 import { processTree } from './memory';
 import type { BenchUser, Pay, PaymentPath } from './subscriptions-driver';
@@ -29,8 +30,13 @@ export interface SubscriptionRow {
   latencyFrom: 'commit stamp' | 'createdAt';
   /** The gateway's CPU per event delivered to a client, in milliseconds. */
   gatewayCpuPerEventMs: number;
-  /** The gateway's resident memory per idle subscription, in kB. */
+  /** The growth of the gateway's resident memory per idle subscription, in kB, as it stood (garbage included). */
   memoryPerSubscriptionKb: number;
+  /**
+   * The same growth with both readings taken after a full garbage collection in the gateway: the memory
+   * it holds per idle subscription. Undefined when the gateway's inspector was not open to ask for one.
+   */
+  retainedPerSubscriptionKb?: number;
   errors: number;
   /**
    * CPU per committed change over the same window, in milliseconds, by process group: the gateway, any
@@ -55,6 +61,15 @@ function rssKb(pid: number): number {
   }, 0);
 }
 
+/** The gateway's resident memory after a full garbage collection in each of its processes, in kB; undefined without inspectors. */
+async function retained(gateway: { pid: number; inspector?: Inspector }): Promise<number | undefined> {
+  if (!gateway.inspector) return undefined;
+  await collectGarbage(gateway.inspector);
+  // The pages freed leave the resident set a moment later.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  return rssKb(gateway.pid);
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 
 /**
@@ -66,7 +81,8 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 export async function measureSubscriptions(options: {
   via: string;
   url: string;
-  gateway: { pid: number; cpu: CpuGroup[] };
+  /** The gateway: its process, its CPU groups, and where its processes' inspectors listen, for full collections. */
+  gateway: { pid: number; cpu: CpuGroup[]; inspector?: Inspector };
   userTokens: BenchUser[];
   /** How payments are committed, and what that is called in the row. */
   payments: { path: PaymentPath; pay: Pay };
@@ -109,6 +125,7 @@ export async function measureSubscriptions(options: {
   for (let round = 0; round < 3; round += 1) await Promise.all(userTokens.map(pay));
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const rssBefore = rssKb(options.gateway.pid);
+  const retainedBefore = await retained(options.gateway);
   for (let index = 0; index < options.subscribers; index += 1) {
     const { userId, token } = userTokens[index % userTokens.length] as { userId: string; token: string };
     byUser.set(userId, [...(byUser.get(userId) ?? []), index]);
@@ -163,6 +180,9 @@ export async function measureSubscriptions(options: {
   }
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const memoryPerSubscriptionKb = Math.max(0, rssKb(options.gateway.pid) - rssBefore) / options.subscribers;
+  const retainedAfter = await retained(options.gateway);
+  const retainedPerSubscriptionKb =
+    retainedBefore === undefined || retainedAfter === undefined ? undefined : Math.max(0, retainedAfter - retainedBefore) / options.subscribers;
 
   await options.onMeasuring?.(true);
   measuring = true;
@@ -245,6 +265,7 @@ export async function measureSubscriptions(options: {
     latencyFrom: byStamp ? 'commit stamp' : 'createdAt',
     gatewayCpuPerEventMs: gatewayCpuMs / Math.max(delivered, 1),
     memoryPerSubscriptionKb,
+    ...(retainedPerSubscriptionKb === undefined ? {} : { retainedPerSubscriptionKb }),
     errors,
     cpuPerChangeMs,
     window: { startUs, endUs },

@@ -7,7 +7,7 @@ import { treeOf } from './cpu';
 import { HIVE_VARIANTS, NODE_24, nodeVersion, startHive } from './peers';
 import { BENCH_SETTINGS } from './settings';
 import { HOST, startBenchStack } from './stack';
-import { subscriptionRows } from './subscriptions';
+import { inspectorFor, subscriptionRows } from './subscriptions';
 import { subscriptionTable } from './subscriptions-report';
 
 runMain(async () => {
@@ -15,6 +15,7 @@ runMain(async () => {
   const stack = await startBenchStack('shared', { workers: settings.BENCH_GATEWAY_WORKERS, node: NODE_24 });
   const [variant] = HIVE_VARIANTS;
   const hivePort = await freePort();
+  const hiveInspector = await inspectorFor(settings.BENCH_GATEWAY_WORKERS);
   const hive = await startHive({
     supergraphFile: stack.supergraphFile,
     port: hivePort,
@@ -22,22 +23,24 @@ runMain(async () => {
     workers: settings.BENCH_GATEWAY_WORKERS,
     scratch: stack.scratch,
     args: variant?.args ?? [],
+    inspector: hiveInspector,
   });
   try {
     const rows = await subscriptionRows(
       {
         ...stack,
-        restart: async () => {
+        restart: async (env) => {
           await stack.stop();
-          await stack.start(NODE_24);
+          await stack.start(NODE_24, undefined, env);
         },
       },
       {
         subscribers: settings.BENCH_SUBSCRIBERS,
         eventsPerSecond: settings.BENCH_SUBSCRIPTION_EVENTS_PER_SECOND,
         seconds: settings.BENCH_SUBSCRIPTION_SECONDS,
+        workers: settings.BENCH_GATEWAY_WORKERS,
         gatewayCpu: () => [treeOf('gateway', stack.children.get('gateway')?.pid as number)],
-        peers: [{ via: variant?.via ?? 'Hive Gateway', url: `http://${HOST}:${hivePort}/graphql`, pid: hive.pid as number }],
+        peers: [{ via: variant?.via ?? 'Hive Gateway', url: `http://${HOST}:${hivePort}/graphql`, pid: hive.pid as number, inspector: hiveInspector }],
       },
     );
     const file = path.join(REPOSITORY_ROOT, 'bench', 'results', 'subscriptions.md');

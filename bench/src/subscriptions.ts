@@ -1,7 +1,9 @@
 // The benchmark's subscriptions section on a running stack: each subscriber count through our gateway, the first again with payments committed past it and at a fifth of the rate, then the peers.
-import { SERVICES } from '@fedstack/runtime';
+import { SERVICES, freePort } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
+import { inspectOption, type Inspector } from './collect-garbage';
 import { postgresServer, treeOf, type CpuGroup } from './cpu';
+import { HOST, type ExtraEnv } from './stack';
 import { paymentDriver, type PaymentPath } from './subscriptions-driver';
 import { OUR_GATEWAY, measureSubscriptions, type SubscriptionRow } from './subscriptions-measure';
 
@@ -12,12 +14,23 @@ export interface SubscriptionPeer {
   via: string;
   url: string;
   pid: number;
+  /** Where its inspectors listen, for its memory after full collections. */
+  inspector?: Inspector;
+}
+
+/**
+ * Inspector ports for a gateway of `workers` processes: a free one for the first (the primary, or the
+ * gateway alone), the next for each worker, which node:cluster gives them.
+ */
+export async function inspectorFor(workers: number): Promise<Inspector> {
+  const first = await freePort();
+  return { host: HOST, ports: Array.from({ length: workers > 1 ? workers + 1 : 1 }, (_, index) => first + index) };
 }
 
 const describe = (row: SubscriptionRow) =>
   `${row.eventsPerSecond.toFixed(0)} changes/s, ${row.delivered} delivered of ${row.expected} (lost ${row.lost}, duplicated ${row.duplicated}), ` +
   `p50 ${row.p50.toFixed(1)} ms p99 ${row.p99.toFixed(1)} ms, gateway ${row.gatewayCpuPerEventMs.toFixed(3)} CPU-ms/event, ` +
-  `${row.memoryPerSubscriptionKb.toFixed(1)} kB/subscription, errors ${row.errors}; CPU-ms per change: ` +
+  `${row.retainedPerSubscriptionKb?.toFixed(1) ?? '–'} kB held per subscription (${row.memoryPerSubscriptionKb.toFixed(1)} as it stood), errors ${row.errors}; CPU-ms per change: ` +
   Object.entries(row.cpuPerChangeMs)
     .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
     .join(', ');
@@ -35,9 +48,18 @@ export async function subscriptionRows(
     userIds: string[];
     tokens: { users: string[] };
     children: Map<string, { pid?: number }>;
-    restart(): Promise<void>;
+    /** Restarts the stack, `env` added to the processes' settings. */
+    restart(env?: ExtraEnv): Promise<void>;
   },
-  options: { subscribers: number[]; eventsPerSecond: number; seconds: number; gatewayCpu: () => CpuGroup[]; peers?: SubscriptionPeer[] },
+  options: {
+    subscribers: number[];
+    eventsPerSecond: number;
+    seconds: number;
+    /** Our gateway's processes (GATEWAY_WORKERS). */
+    workers: number;
+    gatewayCpu: () => CpuGroup[];
+    peers?: SubscriptionPeer[];
+  },
 ): Promise<SubscriptionRow[]> {
   const rows: SubscriptionRow[] = [];
   // The subgraphs' and PostgreSQL's CPU over each row too, per change (the processes of the stack running then;
@@ -51,16 +73,19 @@ export async function subscriptionRows(
     ...first.map((subscribers) => ({ subscribers, eventsPerSecond: options.eventsPerSecond, path: 'payments SQL' as const })),
     ...first.map((subscribers) => ({ subscribers, eventsPerSecond: options.eventsPerSecond / 5, path: 'gateway' as const })),
   ];
-  for (const [index, { subscribers, eventsPerSecond, path }] of plan.entries()) {
-    // A fresh stack each row: the gateway's memory is measured from where a new process starts.
-    if (index > 0) await stack.restart();
+  for (const { subscribers, eventsPerSecond, path } of plan) {
+    // A fresh stack each row: the gateway's memory is measured from where a new process starts, its
+    // inspector open for full garbage collections.
+    const inspector = await inspectorFor(options.workers);
+    const nodeOptions = [process.env.NODE_OPTIONS, inspectOption(inspector)].filter(Boolean).join(' ');
+    await stack.restart((name) => (name === 'gateway' ? { NODE_OPTIONS: nodeOptions } : {}));
     console.log(`subscriptions: ${subscribers} WebSocket subscribers, ${eventsPerSecond} changes/s committed through ${path}, for ${options.seconds} s…`);
     const driver = paymentDriver(path, { gatewayUrl: stack.gatewayUrl, databaseEnv: stack.databaseEnv });
     try {
       const row = await measureSubscriptions({
         via: OUR_GATEWAY,
         url: stack.gatewayUrl,
-        gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: options.gatewayCpu() },
+        gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: options.gatewayCpu(), inspector },
         userTokens,
         payments: { path, pay: driver.pay },
         subscribers,
@@ -81,7 +106,7 @@ export async function subscriptionRows(
     const row = await measureSubscriptions({
       via: peer.via,
       url: peer.url,
-      gateway: { pid: peer.pid, cpu: [treeOf('gateway', peer.pid)] },
+      gateway: { pid: peer.pid, cpu: [treeOf('gateway', peer.pid)], ...(peer.inspector ? { inspector: peer.inspector } : {}) },
       userTokens,
       payments: { path: 'gateway', pay: paymentDriver('gateway', { gatewayUrl: peer.url, databaseEnv: stack.databaseEnv }).pay },
       subscribers,

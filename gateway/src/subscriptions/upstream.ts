@@ -44,8 +44,8 @@ export class UpstreamSubscriptions {
 
   /**
    * Sends the subgraph's events for one subscription to `sink` until it completes or fails; the function
-   * returned ends it sooner. A sink rather than graphql-ws's iterator: the iterator's queue, promises and
-   * generator were a tenth of what each idle subscription held in the gateway's memory.
+   * returned ends it sooner. A sink rather than graphql-ws's iterator, whose queue, promises and generator
+   * each idle subscription held on top, and whose return() the executor does not need.
    */
   subscribe(request: UpstreamSubscription, sink: Sink<FormattedExecutionResult>): () => void {
     return this.clientFor(request.subgraph).subscribe({ query: request.query, variables: request.variables, extensions: { headers: request.headers } }, sink);
