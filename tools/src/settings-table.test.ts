@@ -30,8 +30,17 @@ function variablesRead(source: string): string[] {
 // service prisma-offline.js tells prisma.config.ts to work on, what the test harness alone reads (the
 // Jest worker's number, and the run's databases that test/global-setup.ts hands the workers), the
 // option of argon2's built-in allocator that shared-db's passwords.ts sets for it (docs/performance.md),
-// and Node's compile cache, which the launcher and prisma-offline.js pass on (README, "Starting again").
-const NOT_SETTINGS = new Set(['PATH', 'PRISMA_SERVICE', 'JEST_WORKER_ID', 'TEST_DATABASE_TEMPLATES', 'MIMALLOC_PURGE_DELAY', 'NODE_COMPILE_CACHE']);
+// and Node's compile cache, which the launcher and prisma-offline.js pass on (README, "Starting again"),
+// and Node's own options, to which the benchmark adds an inspector for its gateway.
+const NOT_SETTINGS = new Set([
+  'PATH',
+  'PRISMA_SERVICE',
+  'JEST_WORKER_ID',
+  'TEST_DATABASE_TEMPLATES',
+  'MIMALLOC_PURGE_DELAY',
+  'NODE_COMPILE_CACHE',
+  'NODE_OPTIONS',
+]);
 
 const row = (name: string) => settingsTable(settingsByProcess()).find((entry) => entry.names.includes(name));
 
