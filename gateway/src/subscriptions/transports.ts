@@ -205,6 +205,11 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
    */
   const multipart = async (request: express.Request, response: express.Response): Promise<void> => {
     const started = await start(deps, request, payloadOf(request));
+    // A client gone while it was being identified: its 'close' has come and gone.
+    if (response.closed) {
+      if (Symbol.asyncIterator in started) await started.return();
+      return;
+    }
     response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
     response.write('\r\n--graphql\r\n');
     streams.add(response);
