@@ -146,19 +146,22 @@ describe('SIGTERM', () => {
     // request a client sent on one. Every process has written it once ready (a killed one leaves it too).
     const cache = mkdtempSync(path.join(os.tmpdir(), 'fedstack-compile-cache-test-'));
     const written = () => readdirSync(cache, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).length;
-    for (const name of ['profile', 'gateway'] as const) {
-      await stack.crash(name);
-      const before = written();
-      await stack.start(name, { NODE_ENV: 'development', NODE_COMPILE_CACHE: cache, ...(name === 'gateway' ? { GATEWAY_WORKERS: '2' } : {}) });
-      expect({ name, written: written() > before }).toEqual({ name, written: true });
+    try {
+      for (const name of ['profile', 'gateway'] as const) {
+        await stack.crash(name);
+        const before = written();
+        await stack.start(name, { NODE_ENV: 'development', NODE_COMPILE_CACHE: cache, ...(name === 'gateway' ? { GATEWAY_WORKERS: '2' } : {}) });
+        expect({ name, written: written() > before }).toEqual({ name, written: true });
+      }
+      for (let call = 0; call < 5; call += 1) {
+        expect((await graphql(stack.gatewayUrl, '{ me { email profile { displayName } } }', { token: admin.accessToken })).errors).toBeUndefined();
+      }
+      for (const name of ['gateway', 'profile'] as const) {
+        const exit = await stack.terminate(name);
+        expect({ name, code: exit.code, signal: exit.signal, quick: exit.ms < 5000 }).toEqual({ name, code: 0, signal: null, quick: true });
+      }
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
-    for (let call = 0; call < 5; call += 1) {
-      expect((await graphql(stack.gatewayUrl, '{ me { email profile { displayName } } }', { token: admin.accessToken })).errors).toBeUndefined();
-    }
-    for (const name of ['gateway', 'profile'] as const) {
-      const exit = await stack.terminate(name);
-      expect({ name, code: exit.code, signal: exit.signal, quick: exit.ms < 5000 }).toEqual({ name, code: 0, signal: null, quick: true });
-    }
-    rmSync(cache, { recursive: true, force: true });
   });
 });

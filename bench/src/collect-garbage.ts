@@ -2,6 +2,9 @@
 import { once } from 'node:events';
 import WebSocket from 'ws';
 
+/** How long one process may take to collect its garbage. */
+const COLLECTION_TIMEOUT_MS = 30_000;
+
 /** Where a process's inspector listens (`--inspect=host:port`); a cluster's workers take the ports after. */
 export interface Inspector {
   host: string;
@@ -27,13 +30,20 @@ export async function collectGarbage({ host, ports }: Inspector): Promise<void> 
     }
     for (const { webSocketDebuggerUrl } of targets) {
       const socket = new WebSocket(webSocketDebuggerUrl);
-      await once(socket, 'open');
-      const answered = new Promise<void>((resolve) =>
-        socket.on('message', (data: Buffer) => (JSON.parse(data.toString('utf8')) as { id?: number }).id === 1 && resolve()),
-      );
-      socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
-      await answered;
-      socket.close();
+      // A process that does not answer fails the row rather than hanging it.
+      const timer = setTimeout(() => socket.terminate(), COLLECTION_TIMEOUT_MS);
+      try {
+        await once(socket, 'open');
+        const answered = new Promise<void>((resolve, reject) => {
+          socket.on('message', (data: Buffer) => (JSON.parse(data.toString('utf8')) as { id?: number }).id === 1 && resolve());
+          socket.once('close', () => reject(new Error(`no full garbage collection from the inspector on port ${port} within ${COLLECTION_TIMEOUT_MS} ms`)));
+        });
+        socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+        await answered;
+      } finally {
+        clearTimeout(timer);
+        socket.close();
+      }
     }
   }
 }

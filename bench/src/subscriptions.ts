@@ -1,5 +1,5 @@
 // The benchmark's subscriptions section on a running stack: each subscriber count through our gateway, the first again with payments committed past it and at a fifth of the rate, then the peers.
-import { SERVICES, freePort } from '@fedstack/runtime';
+import { SERVICES, freePort, portIsFree } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
 import { inspectOption, type Inspector } from './collect-garbage';
 import { postgresServer, treeOf, type CpuGroup } from './cpu';
@@ -23,8 +23,12 @@ export interface SubscriptionPeer {
  * gateway alone), the next for each worker, which node:cluster gives them.
  */
 export async function inspectorFor(workers: number): Promise<Inspector> {
-  const first = await freePort();
-  return { host: HOST, ports: Array.from({ length: workers > 1 ? workers + 1 : 1 }, (_, index) => first + index) };
+  for (;;) {
+    const first = await freePort();
+    const ports = Array.from({ length: workers > 1 ? workers + 1 : 1 }, (_, index) => first + index);
+    // A worker whose port is taken runs without an inspector, and its garbage would be counted as held.
+    if ((await Promise.all(ports.map((port) => portIsFree(port, HOST)))).every(Boolean)) return { host: HOST, ports };
+  }
 }
 
 const describe = (row: SubscriptionRow) =>

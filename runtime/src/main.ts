@@ -39,11 +39,6 @@ export function orExit<T>(read: () => T): T {
 export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing): void {
   start().then(
     (server) => {
-      // Node writes its compile cache (NODE_COMPILE_CACHE) only as a process exits: a process killed never
-      // left it, and one exiting spent a second or more writing it with its connections still open (a
-      // gateway worker whose primary had died took a client's next request on a kept-alive connection,
-      // then reset it). Written once started, exiting has next to nothing left to write.
-      flushCompileCache();
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) return;
@@ -62,6 +57,11 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
       };
       process.on('SIGINT', shutdown);
       process.on('SIGTERM', shutdown);
+      // Node writes its compile cache (NODE_COMPILE_CACHE) only as a process exits: a process killed never
+      // left it, and one exiting spent a second or more writing it with its connections still open (a
+      // gateway worker whose primary had died took a client's next request on a kept-alive connection,
+      // then reset it). Written once started, exiting has next to nothing left to write.
+      flushCompileCache();
     },
     (error: unknown) => {
       console.error(`error: ${error instanceof Error ? error.message : String(error)}`);

@@ -86,7 +86,8 @@ interface Shared {
  * at, so a client that unsubscribed (or went away) kept its upstream subscription, its place under the
  * per-user limit and its memory until its next event, which for a settled payment may never come.
  * Anything unexpected is logged and ends it with a masked internal error result, never an exception a
- * transport would put in a protocol message.
+ * transport would put in a protocol message. Its consumer asks for one result at a time, as every
+ * transport's `for await` does.
  */
 class Subscription implements SubscriptionResults {
   /** Events taken from the subgraph as they come, whatever the client's pace; bounded (maxQueuedEvents). */
@@ -131,7 +132,9 @@ class Subscription implements SubscriptionResults {
       if (event) {
         try {
           const result = await this.execute(event);
-          return this.finished ? DONE : { done: false, value: result };
+          if (this.finished) return DONE;
+          this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
+          return { done: false, value: result };
         } catch (error) {
           this.failed(error);
           continue;
@@ -153,6 +156,7 @@ class Subscription implements SubscriptionResults {
     return Promise.resolve(DONE);
   }
 
+  /** Ends it as `return()` does. graphql-sse calls `return()` only on what also has `throw()`. */
   throw(): Promise<IteratorResult<ExecutionResult>> {
     return this.return();
   }
@@ -165,7 +169,7 @@ class Subscription implements SubscriptionResults {
       this.request.context.logger.warn({ field: this.plan?.field, queued: this.queue.length }, 'subscriber not reading its events; subscription ended');
       this.queue.length = 0;
       this.ending = {};
-      this.unsubscribe?.();
+      this.stopUpstream();
     }
     this.wake?.();
   }
@@ -184,10 +188,11 @@ class Subscription implements SubscriptionResults {
   }
 
   private failed(error: unknown): void {
+    if (this.finished) return;
     this.request.context.logger.error({ err: error }, 'subscription failed');
     this.queue.length = 0;
     this.ending = { last: { errors: this.shared.masked([new GraphQLError('Internal server error', { originalError: error as Error })]) } };
-    this.unsubscribe?.();
+    this.stopUpstream();
   }
 
   /** Runs the plan for one event: the primary answered by the event, the rest as for a query. */
@@ -209,7 +214,6 @@ class Subscription implements SubscriptionResults {
       () => executeQueryPlan({ kind: 'QueryPlan', node: plan.node }, serviceMap, requestContext, plan.operationContext, plan.supergraphSchema, plan.apiSchema),
     );
     const committed = committedAt(event);
-    this.shared.options.metrics.delivered(plan.field, committed);
     // The commit's time travels on, so that a client can tell how fresh an event is.
     return {
       ...result,
@@ -218,12 +222,19 @@ class Subscription implements SubscriptionResults {
     };
   }
 
+  /** Ends the subscription at the subgraph, once. */
+  private stopUpstream(): void {
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    unsubscribe?.();
+  }
+
   /** Ends it once, however it ends: upstream unsubscribed, counted gone, its place given back. */
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
     this.queue.length = 0;
-    this.unsubscribe?.();
+    this.stopUpstream();
     this.stopActive?.();
     this.request.release?.();
     this.wake?.();

@@ -16,7 +16,6 @@ export type OperationContext = ReturnType<typeof buildOperationContext>;
 
 export interface SubscriptionPlan {
   primary: FetchNode;
-  rest: PlanNode | undefined;
   /** What runs for each event: the primary (answered by the event), then the rest. */
   node: PlanNode;
   /** The subscription's root field, which metrics and logs name it by. */
@@ -70,7 +69,6 @@ export class SubscriptionPlanner {
     const operationContext = buildOperationContext({ schema: loaded.apiGraphQLSchema, operationDocument: document, operationName });
     const plan: SubscriptionPlan = {
       primary: node.primary,
-      rest: node.rest,
       node: node.rest ? { kind: 'Sequence', nodes: [node.primary, node.rest] } : node.primary,
       field: operationContext.operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD)?.name.value ?? 'unknown',
       operationContext,

@@ -205,9 +205,10 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
    */
   const multipart = async (request: express.Request, response: express.Response): Promise<void> => {
     const started = await start(deps, request, payloadOf(request));
+    const results = Symbol.asyncIterator in started ? started : undefined;
     // A client gone while it was being identified: its 'close' has come and gone.
     if (response.closed) {
-      if (Symbol.asyncIterator in started) await started.return();
+      await results?.return();
       return;
     }
     response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
@@ -221,11 +222,11 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       closed = true;
       streams.delete(response);
       // Ends the subscription now, not at its next event.
-      if (Symbol.asyncIterator in started) void started.return();
+      void results?.return();
     });
     try {
-      if (Symbol.asyncIterator in started) {
-        for await (const result of started) {
+      if (results) {
+        for await (const result of results) {
           if (closed || tooSlow(response, 'multipart')) break;
           part({ payload: result });
         }

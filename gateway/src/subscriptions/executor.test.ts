@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
+import type { Sink } from 'graphql-ws';
+import { Registry } from 'prom-client';
+import { REPOSITORY_ROOT, createLogger } from '@fedstack/runtime';
+import { subscriptionExecutor } from './executor';
+import { subscriptionMetrics } from './metrics';
+import { SubscriptionPlanner } from './planner';
+import type { UpstreamSubscriptions } from './upstream';
+
+const SUPERGRAPH = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
+// Answered by payments alone: each event runs the plan without calling another subgraph.
+const DOCUMENT = parse('subscription { paymentUpdated { id status } }');
+const event = (id: string): FormattedExecutionResult => ({ data: { paymentUpdated: { id, status: 'PENDING' } } });
+
+/** An executor over a subgraph this test plays: its sink, how often it was unsubscribed, and how often the subscription was given back. */
+function harness(options: { maxQueuedEvents?: number; planner?: SubscriptionPlanner } = {}) {
+  const planner = options.planner ?? new SubscriptionPlanner();
+  if (!options.planner) planner.load(SUPERGRAPH);
+  const seen = { unsubscribed: 0, released: 0, sink: undefined as Sink<FormattedExecutionResult> | undefined };
+  const upstream = {
+    subscribe: (_request: unknown, sink: Sink<FormattedExecutionResult>) => {
+      seen.sink = sink;
+      return () => void (seen.unsubscribed += 1);
+    },
+  } as unknown as UpstreamSubscriptions;
+  const registry = new Registry();
+  const subscribe = subscriptionExecutor({
+    planner,
+    upstream,
+    dataSources: () => ({}),
+    metrics: subscriptionMetrics(registry),
+    production: true,
+    maxQueuedEvents: options.maxQueuedEvents ?? 100,
+  });
+  const results = subscribe({
+    document: DOCUMENT,
+    operationName: undefined,
+    variables: {},
+    context: { requestId: 'r1', authorization: 'Bearer t', clientAddress: undefined, userAgent: undefined, logger: createLogger('test', 'silent') },
+    release: () => void (seen.released += 1),
+  });
+  const active = async () => (await registry.getSingleMetric('subscriptions_active')?.get())?.values.reduce((sum, { value }) => sum + value, 0);
+  return { seen, results, active, registry };
+}
+
+const ids = (result: IteratorResult<ExecutionResult>) => (result.value as ExecutionResult | undefined)?.data;
+const codes = (result: IteratorResult<ExecutionResult>) => (result.value as ExecutionResult | undefined)?.errors?.map((error) => error.extensions.code);
+
+describe('a subscription through the gateway', () => {
+  it('delivers each event, and ends at once when its client ends it while it waits, giving everything back once', async () => {
+    const { seen, results, active } = harness();
+    seen.sink?.next(event('p1'));
+    expect(ids(await results.next())).toEqual({ paymentUpdated: { id: 'p1', status: 'PENDING' } });
+    expect(await active()).toBe(1);
+    const waiting = results.next();
+    await results.return();
+    expect(await waiting).toEqual({ done: true, value: undefined });
+    await results.return();
+    expect({ unsubscribed: seen.unsubscribed, released: seen.released, active: await active() }).toEqual({ unsubscribed: 1, released: 1, active: 0 });
+    // What the subgraph still sends is dropped.
+    seen.sink?.next(event('p2'));
+    expect(await results.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('delivers the events it had, then SUBGRAPH_UNAVAILABLE, when the subgraph ends it with an error', async () => {
+    const { seen, results } = harness();
+    seen.sink?.next(event('p1'));
+    seen.sink?.error(new Error('connection lost'));
+    expect(ids(await results.next())).toEqual({ paymentUpdated: { id: 'p1', status: 'PENDING' } });
+    expect(codes(await results.next())).toEqual(['SUBGRAPH_UNAVAILABLE']);
+    expect(await results.next()).toEqual({ done: true, value: undefined });
+    expect(seen.released).toBe(1);
+  });
+
+  it('ends without a result when its client leaves more events waiting than allowed', async () => {
+    const { seen, results, registry } = harness({ maxQueuedEvents: 2 });
+    for (const id of ['p1', 'p2', 'p3']) seen.sink?.next(event(id));
+    expect(await results.next()).toEqual({ done: true, value: undefined });
+    expect({ unsubscribed: seen.unsubscribed, released: seen.released }).toEqual({ unsubscribed: 1, released: 1 });
+    expect((await registry.getSingleMetric('subscription_slow_consumers_total')?.get())?.values).toEqual([
+      expect.objectContaining({ value: 1, labels: { transport: 'queue' } }),
+    ]);
+  });
+
+  it('ends with a masked internal error, never an exception, when it cannot start', async () => {
+    const { seen, results } = harness({ planner: new SubscriptionPlanner() }); // no supergraph loaded
+    const first = await results.next();
+    expect((first.value as ExecutionResult).errors?.map((error) => error.message)).toEqual(['Internal server error']);
+    expect(await results.next()).toEqual({ done: true, value: undefined });
+    expect(seen.released).toBe(1);
+  });
+});
