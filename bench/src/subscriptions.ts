@@ -20,7 +20,8 @@ export interface SubscriptionPeer {
 
 /**
  * Inspector ports for a gateway of `workers` processes: a free one for the first (the primary, or the
- * gateway alone), the next for each worker, which node:cluster gives them.
+ * gateway alone), the next for each worker, which node:cluster gives them when the option is on the
+ * command line (as Hive Gateway is started).
  */
 export async function inspectorFor(workers: number): Promise<Inspector> {
   for (;;) {
@@ -79,17 +80,19 @@ export async function subscriptionRows(
   ];
   for (const { subscribers, eventsPerSecond, path } of plan) {
     // A fresh stack each row: the gateway's memory is measured from where a new process starts, its
-    // inspector open for full garbage collections.
-    const inspector = await inspectorFor(options.workers);
-    const nodeOptions = [process.env.NODE_OPTIONS, inspectOption(inspector)].filter(Boolean).join(' ');
-    await stack.restart((name) => (name === 'gateway' ? { NODE_OPTIONS: nodeOptions } : {}));
+    // inspector open for full garbage collections. Only a gateway of one process: the option reaches
+    // workers through NODE_OPTIONS, where node:cluster gives them no ports of their own, so a gateway of
+    // several is measured as it stood only.
+    const inspector = options.workers === 1 ? await inspectorFor(1) : undefined;
+    const nodeOptions = [process.env.NODE_OPTIONS, ...(inspector ? [inspectOption(inspector)] : [])].filter(Boolean).join(' ');
+    await stack.restart((name) => (name === 'gateway' && nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}));
     console.log(`subscriptions: ${subscribers} WebSocket subscribers, ${eventsPerSecond} changes/s committed through ${path}, for ${options.seconds} s…`);
     const driver = paymentDriver(path, { gatewayUrl: stack.gatewayUrl, databaseEnv: stack.databaseEnv });
     try {
       const row = await measureSubscriptions({
         via: OUR_GATEWAY,
         url: stack.gatewayUrl,
-        gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: options.gatewayCpu(), inspector },
+        gateway: { pid: stack.children.get('gateway')?.pid as number, cpu: options.gatewayCpu(), ...(inspector ? { inspector } : {}) },
         userTokens,
         payments: { path, pay: driver.pay },
         subscribers,
