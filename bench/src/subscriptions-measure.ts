@@ -70,6 +70,27 @@ async function retained(gateway: { pid: number; inspector?: Inspector }): Promis
   return rssKb(gateway.pid);
 }
 
+/** Subscribers served and closed again before the baseline is read. */
+const WARM_UP_SUBSCRIBERS = 50;
+
+/**
+ * Subscribes once for each of `users`, pays until each subscription has seen an event (or ten rounds
+ * have passed), and closes them: the code and caches of the subscription path are then warm.
+ */
+async function warmUp(url: string, users: BenchUser[], pay: (user: BenchUser) => Promise<unknown>): Promise<void> {
+  const seen = new Set<number>();
+  const clients = users.map((user, index) => {
+    const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 5, lazy: false, connectionParams: { authorization: `Bearer ${user.token}` } });
+    client.subscribe({ query: SUBSCRIPTION }, { next: () => void seen.add(index), error: () => undefined, complete: () => undefined });
+    return client;
+  });
+  for (let round = 0; round < 10 && seen.size < users.length; round += 1) {
+    await Promise.all(users.filter((_, index) => !seen.has(index)).map(pay));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  for (const client of clients) await client.dispose();
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 
 /**
@@ -120,9 +141,11 @@ export async function measureSubscriptions(options: {
     if (!made) errors += 1;
     return made;
   };
-  // The gateway's resident set once it has carried as many payments as coming live will take, before any
-  // subscriber connects: what grows beyond it is the subscriptions', not the warm-up of its heap and code.
+  // The gateway's resident set once it has carried as many payments as coming live will take, and served
+  // a few subscriptions (closed again), before these subscribers connect: what grows beyond it is the
+  // subscriptions', not the warm-up of its heap and code.
   for (let round = 0; round < 3; round += 1) await Promise.all(userTokens.map(pay));
+  await warmUp(wsUrl, userTokens.slice(0, WARM_UP_SUBSCRIBERS), pay);
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const rssBefore = rssKb(options.gateway.pid);
   const retainedBefore = await retained(options.gateway);
