@@ -80,15 +80,41 @@ const WARM_UP_SUBSCRIBERS = 50;
 async function warmUp(url: string, users: BenchUser[], pay: (user: BenchUser) => Promise<unknown>): Promise<void> {
   const seen = new Set<number>();
   const clients = users.map((user, index) => {
-    const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 5, lazy: false, connectionParams: { authorization: `Bearer ${user.token}` } });
+    const client = subscriberClient(url, user.token);
     client.subscribe({ query: SUBSCRIPTION }, { next: () => void seen.add(index), error: () => undefined, complete: () => undefined });
     return client;
   });
-  for (let round = 0; round < 10 && seen.size < users.length; round += 1) {
-    await Promise.all(users.filter((_, index) => !seen.has(index)).map(pay));
+  await payUntilSeen(10, () => users.filter((_, index) => !seen.has(index)), pay);
+  for (const client of clients) await client.dispose();
+}
+
+/**
+ * A subscriber's connection. One refused or timed out while a busy machine opens a thousand (init
+ * timeout, 4408) is made again, as graphql-ws clients do by default; one lost while measuring counts its
+ * missed events as lost.
+ */
+function subscriberClient(url: string, token: string, onNonLazyError?: (error: unknown) => void): Client {
+  return createClient({
+    url,
+    webSocketImpl: WebSocket,
+    retryAttempts: 5,
+    lazy: false,
+    connectionParams: { authorization: `Bearer ${token}` },
+    ...(onNonLazyError ? { onNonLazyError } : {}),
+  });
+}
+
+/**
+ * Pays for each user `unseen` names, every half second, until it names none or `rounds` have passed: a
+ * client cannot otherwise tell when its subscription is live.
+ */
+async function payUntilSeen(rounds: number, unseen: () => BenchUser[], pay: (user: BenchUser) => Promise<unknown>): Promise<void> {
+  for (let round = 0; round < rounds; round += 1) {
+    const left = unseen();
+    if (left.length === 0) return;
+    await Promise.all(left.map(pay));
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  for (const client of clients) await client.dispose();
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
@@ -152,16 +178,7 @@ export async function measureSubscriptions(options: {
   for (let index = 0; index < options.subscribers; index += 1) {
     const { userId, token } = userTokens[index % userTokens.length] as { userId: string; token: string };
     byUser.set(userId, [...(byUser.get(userId) ?? []), index]);
-    const client = createClient({
-      url: wsUrl,
-      webSocketImpl: WebSocket,
-      // A connection refused or timed out while a busy machine opens a thousand (init timeout, 4408) is made
-      // again, as graphql-ws clients do by default; one lost while measuring counts its missed events as lost.
-      retryAttempts: 5,
-      lazy: false,
-      connectionParams: { authorization: `Bearer ${token}` },
-      onNonLazyError: failed,
-    });
+    const client = subscriberClient(wsUrl, token, failed);
     clients.push(client);
     client.subscribe<{ paymentUpdated: { id: string; status: string; createdAt: string } }>(
       { query: SUBSCRIPTION },
@@ -190,12 +207,9 @@ export async function measureSubscriptions(options: {
       },
     );
   }
-  // Live: every subscriber has seen one of its user's payments (a client cannot otherwise tell); up to 30 s, for
-  // a machine busy enough that 1,000 connections take a while to open.
-  for (let round = 0; round < 60 && seen.size < options.subscribers; round += 1) {
-    await Promise.all(userTokens.filter(({ userId }) => (byUser.get(userId) ?? []).some((index) => !seen.has(index))).map(pay));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  // Live: every subscriber has seen one of its user's payments; up to 30 s, for a machine busy enough that
+  // 1,000 connections take a while to open.
+  await payUntilSeen(60, () => userTokens.filter(({ userId }) => (byUser.get(userId) ?? []).some((index) => !seen.has(index))), pay);
   if (seen.size < options.subscribers) {
     for (const client of clients) await client.dispose();
     const why = [...failures].map(([reason, count]) => `${count} × ${reason}`).join('; ');

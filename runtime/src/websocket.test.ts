@@ -146,3 +146,38 @@ describe('GraphQL over WebSocket, under its limits', () => {
     expect(SLOW_CONSUMER_CLOSE).toBe(1008);
   });
 });
+
+describe('GraphQL over WebSocket keep-alive', () => {
+  it('drops a connection that does not answer pings, and keeps one that does', async () => {
+    const httpServer = http.createServer((_req, res) => res.writeHead(404).end());
+    const ws = serveGraphQLOverWebSocket(httpServer, {
+      path: '/graphql',
+      graphql: { schema },
+      limits: { maxPayloadBytes: 4096, maxBufferedBytes: 512 * 1024, keepAliveMs: 100 },
+      logger: createLogger('test', 'silent'),
+    });
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/graphql`;
+    const open = async (autoPong: boolean) => {
+      const socket = new WebSocket(url, 'graphql-transport-ws', { autoPong });
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      return socket;
+    };
+    const answering = await open(true);
+    const silent = await open(false);
+    try {
+      let silentClosed = false;
+      silent.once('close', () => (silentClosed = true));
+      // Two rounds of pings: the silent one is dropped on the second.
+      await pollUntil('the silent connection dropped', () => silentClosed, { timeoutMs: 2_000, intervalMs: 20 });
+      // Many rounds later, the answering one is still open.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect({ answering: answering.readyState, connections: ws.connections }).toEqual({ answering: WebSocket.OPEN, connections: 1 });
+    } finally {
+      answering.terminate();
+      silent.terminate();
+      await ws.close();
+      await new Promise((resolve) => httpServer.close(resolve));
+    }
+  });
+});
