@@ -1,6 +1,7 @@
 // Full garbage collections in running Node processes, through their inspectors: the memory they hold, not what awaits collection.
 import { once } from 'node:events';
 import WebSocket from 'ws';
+import { treeRssMb } from './memory';
 
 /** How long one process may take to collect its garbage. */
 const COLLECTION_TIMEOUT_MS = 30_000;
@@ -46,4 +47,13 @@ export async function collectGarbage({ host, ports }: Inspector): Promise<void> 
       }
     }
   }
+}
+
+/** A process tree's resident memory after a full garbage collection in each of its processes, in kB; undefined without inspectors. */
+export async function residentAfterCollectionKb(root: { pid: number; inspector?: Inspector }): Promise<number | undefined> {
+  if (!root.inspector) return undefined;
+  await collectGarbage(root.inspector);
+  // The pages freed leave the resident set a moment later.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  return treeRssMb(root.pid, 'now').total * 1024;
 }

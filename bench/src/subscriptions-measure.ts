@@ -1,10 +1,9 @@
 // One row of the benchmark's subscriptions section: thousands of WebSocket subscribers, payments committed at a steady rate, every event counted.
-import { readFileSync } from 'node:fs';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { collectGarbage, type Inspector } from './collect-garbage';
+import { residentAfterCollectionKb, type Inspector } from './collect-garbage';
 import { cpuSample, type CpuGroup } from './cpu';
-import { processTree } from './memory';
+import { treeRssMb } from './memory';
 import type { BenchUser, Pay, PaymentPath } from './subscriptions-driver';
 
 /** What one subscriber count measured. */
@@ -49,26 +48,6 @@ export interface SubscriptionRow {
 }
 
 const SUBSCRIPTION = 'subscription { paymentUpdated { id status amount createdAt user { id } } }';
-
-/** Resident memory of a process tree now, in kB. */
-function rssKb(pid: number): number {
-  return processTree(pid).reduce((sum, each) => {
-    try {
-      return sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${each}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      return sum;
-    }
-  }, 0);
-}
-
-/** The gateway's resident memory after a full garbage collection in each of its processes, in kB; undefined without inspectors. */
-async function retained(gateway: { pid: number; inspector?: Inspector }): Promise<number | undefined> {
-  if (!gateway.inspector) return undefined;
-  await collectGarbage(gateway.inspector);
-  // The pages freed leave the resident set a moment later.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  return rssKb(gateway.pid);
-}
 
 /** Subscribers served and closed again before the baseline is read. */
 const WARM_UP_SUBSCRIBERS = 50;
@@ -173,8 +152,8 @@ export async function measureSubscriptions(options: {
   for (let round = 0; round < 3; round += 1) await Promise.all(userTokens.map(pay));
   await warmUp(wsUrl, userTokens.slice(0, WARM_UP_SUBSCRIBERS), pay);
   await new Promise((resolve) => setTimeout(resolve, 2000));
-  const rssBefore = rssKb(options.gateway.pid);
-  const retainedBefore = await retained(options.gateway);
+  const rssBefore = treeRssMb(options.gateway.pid, 'now').total * 1024;
+  const retainedBefore = await residentAfterCollectionKb(options.gateway);
   for (let index = 0; index < options.subscribers; index += 1) {
     const { userId, token } = userTokens[index % userTokens.length] as { userId: string; token: string };
     byUser.set(userId, [...(byUser.get(userId) ?? []), index]);
@@ -216,8 +195,8 @@ export async function measureSubscriptions(options: {
     throw new Error(`${options.via}: only ${seen.size} of ${options.subscribers} subscribers came live (${errors} errors: ${why || 'none told'})`);
   }
   await new Promise((resolve) => setTimeout(resolve, 2000));
-  const memoryPerSubscriptionKb = Math.max(0, rssKb(options.gateway.pid) - rssBefore) / options.subscribers;
-  const retainedAfter = await retained(options.gateway);
+  const memoryPerSubscriptionKb = Math.max(0, treeRssMb(options.gateway.pid, 'now').total * 1024 - rssBefore) / options.subscribers;
+  const retainedAfter = await residentAfterCollectionKb(options.gateway);
   const retainedPerSubscriptionKb =
     retainedBefore === undefined || retainedAfter === undefined ? undefined : Math.max(0, retainedAfter - retainedBefore) / options.subscribers;
 
