@@ -1,5 +1,5 @@
 // The benchmark's subscriptions section as Markdown: the targets, then every row, ours and the peers'.
-import { OUR_GATEWAY, type SubscriptionRow } from './subscriptions';
+import { LEAD_IN_SECONDS, OUR_GATEWAY, type SubscriptionRow } from './subscriptions-measure';
 
 /** How a row's payments were committed, in words. */
 const committed = (row: SubscriptionRow) => (row.paymentPath === 'gateway' ? 'through the gateway' : "payments' own SQL, past the gateway");
@@ -25,7 +25,7 @@ export function subscriptionTable(rows: SubscriptionRow[]): string[] {
     '## Subscriptions',
     '',
     `WebSocket subscribers (graphql-ws) spread over the signed-in users, each subscribed to its user's payments; payments committed at a steady rate ` +
-      `(each is two changes: recorded, settled); every event counted per subscriber. Payments are made as clients make them, through the gateway's ` +
+      `(each is two changes: recorded, settled), the window opening after ${LEAD_IN_SECONDS} s at that rate; every event counted per subscriber. Payments are made as clients make them, through the gateway's ` +
       "`createPayment`; one row makes them with payments' own `createPayment` (the same transactions, triggers and settlement) in the driver instead, " +
       "so that the stack's processes carry the events' delivery alone, as when the writes come through other machines. Latency is from the subgraph's " +
       "commit stamp to the client's receipt (one machine, one clock); Hive Gateway drops the stamp (result extensions), so its latency is from each " +
