@@ -14,7 +14,8 @@ describe('npm start with DB_REPLICAS=1', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-launcher-replica-'));
-    env = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+    // The replica listens on the primary's port + 1.
+    env = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort(2)), LOG_LEVEL: 'warn' };
     for (const { name } of STACK) env[portVariable(name)] = String(await freePort());
   });
   afterAll(() => {

@@ -13,16 +13,26 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 /** Where free ports are looked for: below Linux's ephemeral range (32768 and up), where outgoing connections take theirs. */
 const FREE_PORTS = { from: 20_000, to: 32_767 };
 
+/** Ports this process has handed out: the servers given them may not listen yet, so none is handed out twice. */
+const handedOut = new Set<number>();
+
 /**
  * A free TCP port on 127.0.0.1, for a server started later that others must know the port of (a
  * subgraph the gateway routes to). Not port 0's choice: the kernel answers from the ephemeral range, where
  * any outgoing connection made before the server binds may take the same port; below it, only another
- * server can, and a random pick makes that unlikely.
+ * server can, and a random pick makes that unlikely. With `count`, the ports after it are free too and
+ * handed out with it, for a server that takes the next ones itself (the embedded PostgreSQL's replica
+ * listens on the primary's port + 1).
  */
-export async function freePort(): Promise<number> {
+export async function freePort(count = 1): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
-    const port = FREE_PORTS.from + Math.floor(Math.random() * (FREE_PORTS.to - FREE_PORTS.from + 1));
-    if (await portIsFree(port)) return port;
+    const port = FREE_PORTS.from + Math.floor(Math.random() * (FREE_PORTS.to - FREE_PORTS.from + 2 - count));
+    const ports = Array.from({ length: count }, (_unused, offset) => port + offset);
+    if (ports.some((each) => handedOut.has(each))) continue;
+    // Taken before looking, so that calls at the same time cannot pick it too.
+    for (const each of ports) handedOut.add(each);
+    if ((await Promise.all(ports.map((each) => portIsFree(each)))).every(Boolean)) return port;
+    for (const each of ports) handedOut.delete(each);
   }
   throw new Error(`no free port found from ${FREE_PORTS.from} to ${FREE_PORTS.to}`);
 }
