@@ -8,10 +8,11 @@
 export const SUBGRAPH_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-space-size=4'] as const;
 
 /**
- * The gateway's: none. A lone gateway given its workers' heap options peaked at 209 MB under the mix
- * instead of 355, but in front of stub subgraphs it then used 1.38–1.54 CPU-ms per request instead of
- * 1.03–1.18 on Node 24 (`npm run bench`'s gateway-only rows, 2026-12-03, alternating runs): a lone gateway
- * is sized by V8 until that is understood. Its workers are sized by gateway/src/main.ts.
+ * The gateway's: none. A lone gateway given its workers' heap options (384 MB old generation, 16 MB
+ * semispaces) peaks at 226–253 MB instead of 423–520, but alone in front of stub subgraphs it then uses
+ * 24–39 % more CPU per request and serves 14–23 % fewer requests, and each option costs on its own
+ * (docs/performance.md, "Where the peaks are"): a lone gateway is sized by V8, and an operator short of
+ * memory passes those options in NODE_OPTIONS. Its workers are sized by gateway/src/main.ts.
  */
 export const GATEWAY_NODE_OPTIONS = [] as const;
 
