@@ -10,7 +10,7 @@ export const SUBGRAPH_NODE_OPTIONS = ['--max-old-space-size=128', '--max-semi-sp
 /**
  * The gateway's: none. A lone gateway given its workers' heap options (384 MB old generation, 16 MB
  * semispaces) peaks at 226–253 MB instead of 423–520, but alone in front of stub subgraphs it then uses
- * 24–39 % more CPU per request and serves 14–23 % fewer requests, and each option costs on its own
+ * 23–39 % more CPU per request and serves 14–23 % fewer requests, and each option costs on its own
  * (docs/performance.md, "Where the peaks are"): a lone gateway is sized by V8, and an operator short of
  * memory passes those options in NODE_OPTIONS. Its workers are sized by gateway/src/main.ts.
  */
