@@ -1,65 +1,27 @@
 // What a service's schema holds of its migrations, and whether db:split moved it away: checked at start-up and before migrating.
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ConfigError, type Service } from '@fedstack/runtime';
 import { withClient } from './connections';
 import { describeTarget } from './errors';
-import { migrationNames, migrationsDir } from './prisma-cli';
+import { migrationNames } from './prisma-cli';
 
-interface HistoryRow {
-  name: string;
-  checksum: string;
-  /** Applied and not rolled back. */
-  applied: boolean;
-  /** Neither finished nor rolled back: a migration that failed, which `migrate deploy` refuses to go past. */
-  failed: boolean;
-}
-
-/** The service's migration history (Prisma's, in its own schema); empty when it has none or its schema does not exist. */
-async function history(service: Service, url: string, setting: string): Promise<HistoryRow[]> {
+/** The migrations the service's history holds as applied (and not rolled back); none when it has no history or its schema does not exist. */
+async function appliedMigrations(service: Service, url: string, setting: string): Promise<Set<string>> {
   return withClient(url, setting, async (client) => {
     try {
-      const { rows } = await client.query<HistoryRow>(
-        `SELECT migration_name AS name, checksum, finished_at IS NOT NULL AND rolled_back_at IS NULL AS applied,
-                finished_at IS NULL AND rolled_back_at IS NULL AS failed
-         FROM "${service}"._prisma_migrations`,
+      const { rows } = await client.query<{ name: string }>(
+        `SELECT migration_name AS name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
       );
-      return rows;
+      return new Set(rows.map((row) => row.name));
     } catch (error) {
-      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return [];
+      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return new Set();
       throw error;
     }
   });
 }
 
-/**
- * True when `migrate deploy` would do nothing: the history holds exactly the migrations the repository
- * has, each applied from the same file (Prisma's checksum, the SHA-256 of its migration.sql), and no
- * failed one. Prisma's CLI costs about half a second of CPU per service to find that out, on every start;
- * anything else is left to the CLI, which applies, refuses or explains as ever.
- */
-export async function migrationsUpToDate(service: Service, ownerUrl: string, setting: string): Promise<boolean> {
-  const rows = await history(service, ownerUrl, setting);
-  const applied = new Map(rows.filter((row) => row.applied).map((row) => [row.name, row.checksum]));
-  const names = migrationNames(service);
-  // A folder without its migration.sql (left by another branch, say) is for the CLI to explain.
-  const checksum = (name: string) => {
-    try {
-      return createHash('sha256')
-        .update(readFileSync(path.join(migrationsDir(service), name, 'migration.sql')))
-        .digest('hex');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-  };
-  return !rows.some((row) => row.failed) && applied.size === names.length && names.every((name) => applied.get(name) === checksum(name));
-}
-
 /** Fails with one line naming the setting when a service's schema lacks migrations this code needs. */
 export async function assertMigrated(service: Service, url: string, setting: string): Promise<void> {
-  const applied = new Set((await history(service, url, setting)).filter((row) => row.applied).map((row) => row.name));
+  const applied = await appliedMigrations(service, url, setting);
   const missing = migrationNames(service).filter((name) => !applied.has(name));
   if (missing.length > 0) {
     throw new ConfigError(

@@ -5,11 +5,11 @@ import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
 import { SERVICES } from '@fedstack/runtime';
 import pg from 'pg';
-import { migrationsUpToDate } from './checks';
-import { createScratchDatabases } from './provision';
+import { applyPendingMigrations } from './migrations';
+import { createScratchDatabases, type ScratchDatabases } from './provision';
 import { migrationNames, runPrismaCli } from './prisma-cli';
 import { prepareDatabases } from './setup';
-import { ownerQuery } from './testing';
+import { ownerQuery, queryAt } from './testing';
 
 const DB_CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'db.js');
 
@@ -56,15 +56,15 @@ describe('migrations, one history per service', () => {
     await expect(prepareDatabases(process.env, { quiet: true })).resolves.toBeUndefined();
   });
 
-  describe("whether Prisma's CLI has anything to apply, read from the history", () => {
+  describe("applied without Prisma's CLI when the history is a clean beginning of the repository's", () => {
     const newest = migrationNames('payments').at(-1) as string;
-    const upToDate = () => migrationsUpToDate('payments', ownerUrlFor('payments'), 'DATABASE_URL');
-    /** Changes this worker's payments history, asks, and puts the newest migration's row back as it was (and no other). */
-    async function upToDateAfter(change: string): Promise<boolean> {
+    const apply = () => applyPendingMigrations('payments', ownerUrlFor('payments'), 'DATABASE_URL');
+    /** Changes this worker's payments history, applies, and puts the newest migration's row back as it was (and no other). */
+    async function applyAfter(change: string): Promise<Awaited<ReturnType<typeof apply>>> {
       const [saved] = await ownerQuery('payments', 'SELECT to_json(m) AS row FROM payments._prisma_migrations m WHERE migration_name = $1', [newest]);
       await ownerQuery('payments', change, [newest]);
       try {
-        return await upToDate();
+        return await apply();
       } finally {
         await ownerQuery('payments', "DELETE FROM payments._prisma_migrations WHERE migration_name LIKE $1 || '%'", [newest]);
         await ownerQuery(
@@ -76,11 +76,10 @@ describe('migrations, one history per service', () => {
     }
 
     it('nothing to apply on a migrated schema', async () => {
-      expect(await upToDate()).toBe(true);
+      expect(await apply()).toEqual({ applied: [] });
     });
 
     it.each([
-      ['a migration missing from the history', 'DELETE FROM payments._prisma_migrations WHERE migration_name = $1'],
       ['a migration applied from a file since changed', "UPDATE payments._prisma_migrations SET checksum = 'changed' WHERE migration_name = $1"],
       [
         'a failed attempt beside every migration applied (migrate deploy refuses to go on, P3009)',
@@ -91,9 +90,54 @@ describe('migrations, one history per service', () => {
         "INSERT INTO payments._prisma_migrations (id, checksum, migration_name, started_at, finished_at) VALUES (gen_random_uuid()::text, 'x', $1 || '_newer', now(), now())",
       ],
     ])('left to the CLI with %s', async (_case, change) => {
-      expect(await upToDateAfter(change)).toBe(false);
-      expect(await upToDate()).toBe(true);
+      expect(await applyAfter(change)).toBe('left to the CLI');
+      expect(await apply()).toEqual({ applied: [] });
     });
+
+    it('a migration that fails leaves neither its changes nor its history row, and says which', async () => {
+      // The newest migration is missing from the history while its objects are there: applying it again fails.
+      await expect(applyAfter('DELETE FROM payments._prisma_migrations WHERE migration_name = $1')).rejects.toThrow(
+        `payments: migration ${newest} failed, and nothing of it was applied: `,
+      );
+      expect(await apply()).toEqual({ applied: [] });
+    });
+  });
+});
+
+describe("migrations applied without Prisma's CLI, on a new database", () => {
+  let scratch: ScratchDatabases;
+  const server = () => {
+    const url = new URL(ownerUrlFor('payments'));
+    url.pathname = '/postgres';
+    return url.toString();
+  };
+  const history = async (url: string) =>
+    (
+      await queryAt<{ migration_name: string; applied_steps_count: number }>(
+        url,
+        'SELECT migration_name, applied_steps_count FROM payments._prisma_migrations ORDER BY 1',
+      )
+    ).map((row) => `${row.migration_name} ${row.applied_steps_count}`);
+  beforeEach(async () => {
+    scratch = await createScratchDatabases('shared', { DATABASE_URL: server() });
+    await queryAt(scratch.env.DATABASE_URL as string, 'CREATE SCHEMA payments');
+  });
+  afterEach(() => scratch.drop());
+
+  it('records them as Prisma Migrate does, so that its CLI finds nothing to apply', async () => {
+    const url = scratch.env.DATABASE_URL as string;
+    expect(await applyPendingMigrations('payments', url, 'DATABASE_URL')).toEqual({ applied: migrationNames('payments') });
+    expect(await history(url)).toEqual(migrationNames('payments').map((name) => `${name} 1`));
+    const status = await runPrismaCli('payments', ['migrate', 'status'], { ownerUrl: url, capture: true });
+    expect(status.output).toContain('Database schema is up to date!');
+    expect(status.code).toBe(0);
+  });
+
+  it("applies each migration once when two migrators start together (Prisma Migrate's lock)", async () => {
+    const url = scratch.env.DATABASE_URL as string;
+    const outcomes = await Promise.all([applyPendingMigrations('payments', url, 'DATABASE_URL'), applyPendingMigrations('payments', url, 'DATABASE_URL')]);
+    expect(outcomes).toEqual(expect.arrayContaining([{ applied: migrationNames('payments') }, { applied: [] }]));
+    expect(await history(url)).toEqual(migrationNames('payments').map((name) => `${name} 1`));
   });
 });
 

@@ -2,11 +2,12 @@
 import pg from 'pg';
 import { databaseIdentity, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
-import { assertNotMovedAway, migrationsUpToDate } from './checks';
+import { assertNotMovedAway } from './checks';
 import { withClient } from './connections';
 import { DatabaseUnavailableError, explainConnectionError } from './errors';
 import { grantStatements } from './grants';
 import { adoptSingleHistory, retireSingleHistory } from './legacy-history';
+import { applyPendingMigrations } from './migrations';
 import { migrationNames, runPrisma } from './prisma-cli';
 import { serviceRole } from './services';
 
@@ -112,13 +113,17 @@ async function prepareService(connection: ServiceConnection, ownerUrl: string, d
   await ensureDatabase(ownerUrl, source);
   await assertNotMovedAway(service, ownerUrl, source);
   await ensureServiceRole(ownerUrl, connection);
-  // Prisma keeps the history in the schema on the search path, which must exist before the first deploy.
+  // The history is kept in the service's schema, which must exist before the first migration.
   await withClient(ownerUrl, source, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`));
   await adoptSingleHistory(service, ownerUrl, source, quiet);
-  if (await migrationsUpToDate(service, ownerUrl, source)) {
-    if (!quiet) console.log(`${service}: every migration is applied (${migrationNames(service).length}); nothing to migrate.`);
-  } else {
-    await runPrisma(service, ['migrate', 'deploy'], ownerUrl, quiet);
+  const outcome = await applyPendingMigrations(service, ownerUrl, source);
+  if (outcome === 'left to the CLI') await runPrisma(service, ['migrate', 'deploy'], ownerUrl, quiet);
+  else if (!quiet) {
+    console.log(
+      outcome.applied.length === 0
+        ? `${service}: every migration is applied (${migrationNames(service).length}); nothing to migrate.`
+        : `${service}: applied ${outcome.applied.join(', ')}.`,
+    );
   }
   await applyGrants(ownerUrl, connection, { dedicated });
 }
