@@ -6,6 +6,7 @@ import { databaseIdentity, serviceConnection, serviceUrlVariable, type ServiceCo
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget } from './errors';
 import { connectOrExplain } from './connections';
+import { applyPendingMigrations } from './migrations';
 import { migrationNames, runPrismaCli } from './prisma-cli';
 import { applyGrants, ensureDatabase, ensureServiceRole } from './setup';
 
@@ -107,8 +108,14 @@ async function prepareTarget(target: pg.Client, toUrl: string, connection: Servi
   log(`Preparing ${describeTarget(toUrl)}: role ${connection.role}, ${service} migrations, grants`);
   await ensureServiceRole(toUrl, connection);
   await target.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`);
-  const migrated = await runPrismaCli(service, ['migrate', 'deploy'], { ownerUrl: toUrl, capture: true });
-  if (migrated.code !== 0) throw fail(`migrating the target failed:\n${migrated.output}`);
+  // A new database takes the migrations directly (ADR 0013); one with a history of its own, the CLI.
+  const applied = await applyPendingMigrations(service, toUrl, '--to').catch((error: Error) => {
+    throw fail(`migrating the target failed: ${error.message}`);
+  });
+  if (applied === 'left to the CLI') {
+    const migrated = await runPrismaCli(service, ['migrate', 'deploy'], { ownerUrl: toUrl, capture: true });
+    if (migrated.code !== 0) throw fail(`migrating the target failed:\n${migrated.output}`);
+  }
   const others = await target.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1)', [
     SERVICES.filter((other) => other !== service),
   ]);
