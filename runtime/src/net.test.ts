@@ -31,18 +31,21 @@ describe('freePort', () => {
     // Another process's picks, as it notes them: 300 of the 12,768 ports. 300 picks here would share about seven with them otherwise.
     const reservations = path.join(os.tmpdir(), 'fedstack-ports');
     mkdirSync(reservations, { recursive: true });
+    // Only ports noted here and now: an older note (an earlier run's) may have lapsed, and be taken over.
     const theirs = new Set<number>();
-    while (theirs.size < 300) theirs.add(20_000 + Math.floor(Math.random() * 12_768));
     const written: string[] = [];
     try {
-      for (const port of theirs) {
+      while (theirs.size < 300) {
+        const port = 20_000 + Math.floor(Math.random() * 12_768);
         const file = path.join(reservations, String(port));
         try {
           writeFileSync(file, '1', { flag: 'wx' });
-          written.push(file);
-        } catch {
-          // Reserved already, by a process that ran here lately: left alone all the same.
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+          throw error;
         }
+        written.push(file);
+        theirs.add(port);
       }
       const ours = await Promise.all(Array.from({ length: 300 }, () => freePort()));
       expect(ours.filter((port) => theirs.has(port))).toEqual([]);
