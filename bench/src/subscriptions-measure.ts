@@ -47,6 +47,9 @@ export interface SubscriptionRow {
   window: { startUs: number; endUs: number };
 }
 
+/** The gateway's memory held per idle subscription, in kB, or a dash where its inspector was not open. */
+export const heldKb = (row: SubscriptionRow) => row.retainedPerSubscriptionKb?.toFixed(1) ?? '–';
+
 /**
  * Seconds of payments at the row's rate before its window opens. The full collections that read the memory
  * held leave the gateway's heap and compiled code cold, and the first seconds after them measured that:

@@ -1,11 +1,8 @@
 // The benchmark's subscriptions section as Markdown: the targets, then every row, ours and the peers'.
-import { LEAD_IN_SECONDS, OUR_GATEWAY, type SubscriptionRow } from './subscriptions-measure';
+import { LEAD_IN_SECONDS, OUR_GATEWAY, heldKb, type SubscriptionRow } from './subscriptions-measure';
 
 /** How a row's payments were committed, in words. */
 const committed = (row: SubscriptionRow) => (row.paymentPath === 'gateway' ? 'through the gateway' : "payments' own SQL, past the gateway");
-
-/** The gateway's memory held per idle subscription, in kB, or a dash where its inspector was not open. */
-const held = (row: SubscriptionRow) => row.retainedPerSubscriptionKb?.toFixed(1) ?? '–';
 
 /** A row's CPU per change by process: the gateway, payments, PostgreSQL, the driver, everything. */
 function cpuPerChange(row: SubscriptionRow): string {
@@ -45,7 +42,7 @@ export function subscriptionTable(rows: SubscriptionRow[]): string[] {
       .filter((row) => row.paymentPath === 'gateway' && row.eventsPerSecondAsked === first.eventsPerSecondAsked)
       .map(
         (row) =>
-          `| gateway memory held per idle subscription, ${row.subscribers} subscribers | ${held(row)} kB | ≤ 20 kB | ${(row.retainedPerSubscriptionKb ?? Infinity) <= 20 ? 'yes' : 'no'} |`,
+          `| gateway memory held per idle subscription, ${row.subscribers} subscribers | ${heldKb(row)} kB | ≤ 20 kB | ${(row.retainedPerSubscriptionKb ?? Infinity) <= 20 ? 'yes' : 'no'} |`,
       ),
     ...ours.map(
       (row) =>
@@ -56,7 +53,7 @@ export function subscriptionTable(rows: SubscriptionRow[]): string[] {
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (row) =>
-        `| ${row.via} | ${committed(row)} | ${row.subscribers} | ${row.eventsPerSecond.toFixed(0)} | ${row.delivered} | ${row.expected} | ${row.lost} | ${row.duplicated} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.latencyFrom} | ${row.gatewayCpuPerEventMs.toFixed(3)} | ${cpuPerChange(row)} | ${held(row)} / ${row.memoryPerSubscriptionKb.toFixed(1)} | ${row.errors} |`,
+        `| ${row.via} | ${committed(row)} | ${row.subscribers} | ${row.eventsPerSecond.toFixed(0)} | ${row.delivered} | ${row.expected} | ${row.lost} | ${row.duplicated} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.latencyFrom} | ${row.gatewayCpuPerEventMs.toFixed(3)} | ${cpuPerChange(row)} | ${heldKb(row)} / ${row.memoryPerSubscriptionKb.toFixed(1)} | ${row.errors} |`,
     ),
     '',
   ];

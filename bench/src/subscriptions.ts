@@ -1,11 +1,11 @@
 // The benchmark's subscriptions section on a running stack: each subscriber count through our gateway, the first again with payments committed past it and at a fifth of the rate, then the peers.
-import { SERVICES, freePort, portIsFree } from '@fedstack/runtime';
+import { SERVICES, freePort } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
 import { inspectOption, type Inspector } from './collect-garbage';
 import { postgresServer, treeOf, type CpuGroup } from './cpu';
 import { HOST, type ExtraEnv } from './stack';
 import { paymentDriver, type PaymentPath } from './subscriptions-driver';
-import { OUR_GATEWAY, measureSubscriptions, type SubscriptionRow } from './subscriptions-measure';
+import { OUR_GATEWAY, heldKb, measureSubscriptions, type SubscriptionRow } from './subscriptions-measure';
 
 export { OUR_GATEWAY, measureSubscriptions, type SubscriptionRow } from './subscriptions-measure';
 
@@ -20,22 +20,20 @@ export interface SubscriptionPeer {
 
 /**
  * Inspector ports for a gateway of `workers` processes: a free one for the first (the primary, or the
- * gateway alone), the next for each worker, which node:cluster gives them when the option is on the
- * command line (as Hive Gateway is started).
+ * gateway alone) and the next for each worker, which node:cluster gives them when the option is on the
+ * command line (as Hive Gateway is started). All must be free: a worker whose port is taken runs without
+ * an inspector, and its garbage would be counted as held.
  */
 export async function inspectorFor(workers: number): Promise<Inspector> {
-  for (;;) {
-    const first = await freePort();
-    const ports = Array.from({ length: workers > 1 ? workers + 1 : 1 }, (_, index) => first + index);
-    // A worker whose port is taken runs without an inspector, and its garbage would be counted as held.
-    if ((await Promise.all(ports.map((port) => portIsFree(port, HOST)))).every(Boolean)) return { host: HOST, ports };
-  }
+  const count = workers > 1 ? workers + 1 : 1;
+  const first = await freePort(count);
+  return { host: HOST, ports: Array.from({ length: count }, (_unused, index) => first + index) };
 }
 
 const describe = (row: SubscriptionRow) =>
   `${row.eventsPerSecond.toFixed(0)} changes/s, ${row.delivered} delivered of ${row.expected} (lost ${row.lost}, duplicated ${row.duplicated}), ` +
   `p50 ${row.p50.toFixed(1)} ms p99 ${row.p99.toFixed(1)} ms, gateway ${row.gatewayCpuPerEventMs.toFixed(3)} CPU-ms/event, ` +
-  `${row.retainedPerSubscriptionKb?.toFixed(1) ?? '–'} kB held per subscription (${row.memoryPerSubscriptionKb.toFixed(1)} as it stood), errors ${row.errors}; CPU-ms per change: ` +
+  `${heldKb(row)} kB held per subscription (${row.memoryPerSubscriptionKb.toFixed(1)} as it stood), errors ${row.errors}; CPU-ms per change: ` +
   Object.entries(row.cpuPerChangeMs)
     .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
     .join(', ');

@@ -23,6 +23,8 @@ const handedOut = new Set<number>();
 const RESERVATIONS = path.join(os.tmpdir(), 'fedstack-ports');
 /** How long a port handed out by another process stays its own: its server listens well within this. */
 const RESERVED_MS = 10 * 60_000;
+/** Whether this process has made sure the folder exists. */
+let reservationsMade = false;
 
 /**
  * Notes `port` as handed out, unless another process did within RESERVED_MS: a port is free until its
@@ -33,7 +35,10 @@ const RESERVED_MS = 10 * 60_000;
 function reserve(port: number): boolean {
   const file = path.join(RESERVATIONS, String(port));
   try {
-    mkdirSync(RESERVATIONS, { recursive: true });
+    if (!reservationsMade) {
+      mkdirSync(RESERVATIONS, { recursive: true });
+      reservationsMade = true;
+    }
     writeFileSync(file, String(process.pid), { flag: 'wx' });
     return true;
   } catch (error) {
@@ -55,9 +60,9 @@ function reserve(port: number): boolean {
  * subgraph the gateway routes to). Not port 0's choice: the kernel answers from the ephemeral range, where
  * any outgoing connection made before the server binds may take the same port; below it, only another
  * server can, and a random pick makes that unlikely. No port is handed out twice in a process, nor one
- * that another process on this machine was handed in the last ten minutes. With `count`, the ports after it are free too and
- * handed out with it, for a server that takes the next ones itself (the embedded PostgreSQL's replica
- * listens on the primary's port + 1).
+ * that another process on this machine was handed in the last ten minutes. With `count`, the ports after
+ * it are free too and handed out with it, for a server that takes the next ones itself (the embedded
+ * PostgreSQL's replica listens on the primary's port + 1).
  */
 export async function freePort(count = 1): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt += 1) {

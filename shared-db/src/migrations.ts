@@ -24,9 +24,14 @@ const HISTORY_TABLE = `CREATE TABLE IF NOT EXISTS _prisma_migrations (
 
 /**
  * What PostgreSQL refuses inside a transaction block, and a script's own transaction control (a `BEGIN;`
- * statement, not the `BEGIN` of a function's body): such a migration is the CLI's to run.
+ * statement, not the `BEGIN` of a function's body).
  */
 const NOT_IN_A_TRANSACTION = /\b(CONCURRENTLY|VACUUM)\b|^\s*(BEGIN|COMMIT|ROLLBACK|START\s+TRANSACTION)(\s+(WORK|TRANSACTION))?\s*;/im;
+
+/** Whether a migration script can run inside the transaction that records it; one that cannot is the CLI's to run. */
+export function runsInATransaction(sql: string): boolean {
+  return !NOT_IN_A_TRANSACTION.test(sql);
+}
 
 interface MigrationFile {
   sql: string;
@@ -35,7 +40,7 @@ interface MigrationFile {
 }
 
 /** A migration's script and checksum; undefined when its folder has no migration.sql (left by another branch, say). */
-export function migrationFile(service: Service, name: string): MigrationFile | undefined {
+function migrationFile(service: Service, name: string): MigrationFile | undefined {
   let sql: string;
   try {
     sql = readFileSync(path.join(migrationsDir(service), name, 'migration.sql'), 'utf8');
@@ -73,7 +78,7 @@ export async function applyPendingMigrations(service: Service, ownerUrl: string,
       const history = rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const clean = history.every((row, index) => row.applied && row.name === names[index] && row.checksum === migrationFile(service, row.name)?.checksum);
       const pending = names.slice(history.length).map((name) => ({ name, file: migrationFile(service, name) }));
-      if (!clean || pending.some(({ file }) => !file || NOT_IN_A_TRANSACTION.test(file.sql))) return 'left to the CLI';
+      if (!clean || pending.some(({ file }) => !file || !runsInATransaction(file.sql))) return 'left to the CLI';
       for (const { name, file } of pending) await applyOne(client, service, name, file as MigrationFile);
       return { applied: pending.map(({ name }) => name) };
     } finally {
