@@ -1,7 +1,7 @@
 import { readSettings } from '@fedstack/runtime';
 import { EMBEDDED_REPLICA_SETTINGS, createScratchDatabases, databaseLayout, prepareDatabases, seedDemoData, type ScratchDatabases } from '@fedstack/shared-db';
 import { copyDatabase, queryAt } from '@fedstack/shared-db/testing';
-import { workerDatabaseSettings } from './worker-databases';
+import { workerDatabaseSettings } from './worker-urls';
 
 declare global {
   // Shared with global-teardown, which Jest runs in the same process.

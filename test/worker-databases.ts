@@ -1,23 +1,10 @@
-// Where each Jest worker's copy of the run's databases is: test/global-setup.ts makes them, and
-// test/worker-env.ts points a test file's settings at its worker's. Global setup hands the workers the
-// settings that place the run's databases (the templates, which no test connects to) as a JSON object in
-// TEST_DATABASE_TEMPLATES.
+// The run's databases as tests use them beyond their worker's own copy (test/worker-urls.ts places that):
+// a copy of the run's database for a test to change as it likes, the settings that send reads to a
+// replica, the settings that place nothing, and the run's layout.
 import { randomBytes } from 'node:crypto';
 import { SERVICES } from '@fedstack/runtime';
 import { databaseLayout, serviceReplicaUrlVariable, serviceUrlVariable, type DatabaseLayout } from '@fedstack/shared-db';
 import { copyDatabase, queryAt } from '@fedstack/shared-db/testing';
-
-/** Worker `worker`'s copy of the database `templateUrl` names: the same server and user, `<database>_w<worker>`. */
-export function workerDatabaseUrl(templateUrl: string, worker: number | string): string {
-  const url = new URL(templateUrl);
-  url.pathname = `${url.pathname}_w${worker}`;
-  return url.toString();
-}
-
-/** The settings that place worker `worker`'s databases, from those that place the templates. */
-export function workerDatabaseSettings(templates: Record<string, string>, worker: number | string): Record<string, string> {
-  return Object.fromEntries(Object.entries(templates).map(([variable, url]) => [variable, workerDatabaseUrl(url, worker)]));
-}
 
 /**
  * Every setting that places databases or their replicas, unset: for a test that places the stack's

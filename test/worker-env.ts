@@ -1,6 +1,6 @@
 // Points this test file at its Jest worker's own copy of the run's databases (one, or one per service in
 // the split layout), so that files running at the same time never see each other's rows.
-import { workerDatabaseSettings } from './worker-databases';
+import { workerDatabaseSettings } from './worker-urls';
 
 const templates = process.env.TEST_DATABASE_TEMPLATES;
 if (templates) {
