@@ -103,11 +103,12 @@ export async function pay(
 
 /**
  * Retries `attempt` until it returns true or `withinMs` has passed: the bound within which a change
- * made in one service is in force in the others (docs/adr/0006-split-databases.md). Returns how long it took.
+ * made in one service is in force in the others (docs/adr/0006-split-databases.md). Returns how long it
+ * took; fails with "not <what> within <n> ms".
  */
-export async function within(withinMs: number, attempt: () => Promise<boolean>): Promise<number> {
+export async function within(withinMs: number, attempt: () => Promise<boolean>, what = 'converged'): Promise<number> {
   const started = Date.now();
-  await pollUntil('true', attempt, { timeoutMs: withinMs, intervalMs: 25 });
+  await pollUntil(what, attempt, { timeoutMs: withinMs, intervalMs: 25 });
   return Date.now() - started;
 }
 

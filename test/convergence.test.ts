@@ -1,3 +1,5 @@
+import { httpStatus } from '@fedstack/scripts';
+import { ACCOUNT_VIEW_SERVICES } from '@fedstack/service-kit';
 import { fakePeer, graphql } from '@fedstack/service-kit/testing';
 import { ownerSql } from '@fedstack/shared-db/testing';
 import { ERASE, demoAdmin, pay, register, within } from './clients';
@@ -10,6 +12,9 @@ import { startProcessStack, type ProcessStack } from './processes';
  * that the bound is seconds here; the defaults and what they bound are in the README.
  */
 describe('after a crash at any step, the system converges', () => {
+  // Longer than the bounds of a test's steps added up (a restart's readiness, an answer, convergence), so
+  // that a slow step fails naming itself rather than the test outlasting Jest's time somewhere unsaid.
+  jest.setTimeout(120_000);
   let stack: ProcessStack;
   let starting: Promise<ProcessStack>;
   const CONVERGED_WITHIN_MS = 15_000;
@@ -23,6 +28,15 @@ describe('after a crash at any step, the system converges', () => {
 
   const auditEntries = (targetId: string, action: string) =>
     ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM admin.audit_entries WHERE target_id = $1 AND action = $2', [targetId, action]);
+
+  it('starts no process twice: a test that outlasts its time and goes on leaves nothing running behind', async () => {
+    await expect(stack.start('auth')).rejects.toThrow('auth is already running');
+    // The auth that runs is still the stack's to stop: once crashed, nothing answers on its port.
+    await stack.crash('auth');
+    const readiness = new URL('/readyz', String(stack.env.AUTH_SUBGRAPH_URL)).href;
+    await expect(httpStatus(readiness, 1000)).rejects.toThrow('ECONNREFUSED');
+    await stack.start('auth');
+  });
 
   it('auth suspends and dies before admin has the audit entry: the entry arrives once both are back', async () => {
     const [admin, user] = await Promise.all([demoAdmin(stack.gatewayUrl), register(stack.gatewayUrl)]);
@@ -43,12 +57,11 @@ describe('after a crash at any step, the system converges', () => {
 
     await stack.start('auth');
     await stack.start('admin');
-    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(user.id, 'user.suspend'))[0]?.n === 1);
+    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(user.id, 'user.suspend'))[0]?.n === 1, 'audited');
     // And the suspension reached every service's view of accounts the same way.
-    for (const service of ['profile', 'payments', 'admin']) {
-      const status = async () => (await ownerSql<{ status: string }>(`SELECT status FROM ${service}.account_states WHERE user_id = $1`, [user.id]))[0]?.status;
-      await within(CONVERGED_WITHIN_MS, async () => (await status()) === 'SUSPENDED');
-    }
+    const suspendedIn = async (service: string) =>
+      (await ownerSql<{ status: string }>(`SELECT status FROM ${service}.account_states WHERE user_id = $1`, [user.id]))[0]?.status === 'SUSPENDED';
+    await within(CONVERGED_WITHIN_MS, async () => (await Promise.all(ACCOUNT_VIEW_SERVICES.map(suspendedIn))).every(Boolean), 'suspended in every view');
   });
 
   it('a refund whose audit entry could not be delivered (admin down, payments killed) is audited once both are back', async () => {
@@ -68,7 +81,7 @@ describe('after a crash at any step, the system converges', () => {
     expect(await auditEntries(paymentId, 'payment.refund')).toEqual([{ n: 0 }]);
     await stack.start('payments');
     await stack.start('admin');
-    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(paymentId, 'payment.refund'))[0]?.n === 1);
+    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(paymentId, 'payment.refund'))[0]?.n === 1, 'audited');
   });
 
   it('an erasure interrupted part-way (payments down, admin killed) is finished and audited once they are back', async () => {
@@ -90,7 +103,7 @@ describe('after a crash at any step, the system converges', () => {
     await stack.crash('admin');
     await stack.start('payments');
     await stack.start('admin');
-    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(user.id, 'user.erase'))[0]?.n === 1);
+    await within(CONVERGED_WITHIN_MS, async () => (await auditEntries(user.id, 'user.erase'))[0]?.n === 1, 'audited');
     expect(await ownerSql('SELECT count(*)::int AS n FROM payments.payments WHERE user_id = $1 AND anonymised_at IS NULL', [user.id])).toEqual([{ n: 0 }]);
     expect(await ownerSql('SELECT completed_at IS NOT NULL AS done FROM admin.erasure_requests WHERE user_id = $1', [user.id])).toEqual([{ done: true }]);
     const again = await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: user.id } });
@@ -107,6 +120,7 @@ describe('after a crash at any step, the system converges', () => {
       await within(
         CONVERGED_WITHIN_MS,
         async () => (await ownerSql(`SELECT 1 FROM payments.payments WHERE user_id = $1 AND status = 'PENDING'`, [user.id])).length === 1,
+        'recorded PENDING',
       );
       await stack.crash('payments');
       expect((await inFlight).errors?.[0]?.extensions?.code).toBe('SUBGRAPH_UNAVAILABLE');
@@ -121,7 +135,7 @@ describe('after a crash at any step, the system converges', () => {
     it('the recovery worker finishes the recorded charge after a restart, and the retry gets that payment', async () => {
       const user = await interruptedCharge('crash-recovery');
       await stack.start('payments', { PAYMENTS_RECOVERY_AFTER_MS: '0', PAYMENTS_RECOVERY_POLL_MS: '200' });
-      await within(CONVERGED_WITHIN_MS, async () => (await paymentsOf(user.id))[0]?.status === 'SUCCEEDED');
+      await within(CONVERGED_WITHIN_MS, async () => (await paymentsOf(user.id))[0]?.status === 'SUCCEEDED', 'settled');
       const [payment] = await paymentsOf(user.id);
       expect(payment).toMatchObject({ status: 'SUCCEEDED', pending: false, ref: true });
       const retried = await pay(stack.gatewayUrl, user, '12.34', 'crash-recovery');

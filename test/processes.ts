@@ -8,13 +8,19 @@ import { within } from './clients';
 import { UNPLACED, runLayout } from './worker-databases';
 
 const HOST = '127.0.0.1';
+/** How long a process of the stack has to become ready: seconds on this machine, busy; a test's own time is longer. */
+export const READY_WITHIN_MS = 30_000;
 
 export interface ProcessStack {
   gatewayUrl: string;
   /** The settings every process was started with (ports, keys, the run's databases). */
   env: NodeJS.ProcessEnv;
   tokens: Awaited<ReturnType<typeof testTokens>>;
-  /** Starts a process of the stack (again), on its port, and waits until it is ready; `env` adds settings. */
+  /**
+   * Starts a process of the stack (again), on its port, and waits until it is ready; `env` adds settings.
+   * Refuses one that is running, and any once the stack has stopped: a test that outlasted its time goes
+   * on running after Jest has moved on, and a process it started then would be nobody's to stop.
+   */
   start(name: StackProcessName, env?: NodeJS.ProcessEnv): Promise<void>;
   /** SIGTERM, as an orchestrator stops a process: how it exited, and how long it took (SIGKILL after 15 s). */
   terminate(name: StackProcessName): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
@@ -44,11 +50,20 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
   const outputs = new Map<StackProcessName, string>();
   const unexpected: ReturnType<ProcessStack['unexpectedExits']> = [];
   const target = (name: StackProcessName) => processes.find((entry) => entry.name === name) as PlannedProcess;
+  let stopped = false;
+  // Whatever is still running when the test's worker exits (a hook that timed out) goes with it.
+  const killRunning = () => {
+    for (const child of running.values()) child.kill('SIGKILL');
+  };
+  process.once('exit', killRunning);
   const stack: ProcessStack = {
     gatewayUrl: `http://${HOST}:${target('gateway').port}/graphql`,
     env,
     tokens,
     async start(name, extra = {}) {
+      if (stopped) throw new Error(`the stack has stopped: ${name} is not started again`);
+      const current = running.get(name);
+      if (current && current.exitCode === null && current.signalCode === null) throw new Error(`${name} is already running`);
       const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'pipe', 'pipe']);
       running.set(name, child);
       const record = (chunk: Buffer) => outputs.set(name, (outputs.get(name) ?? '') + chunk.toString());
@@ -59,7 +74,7 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
       });
       // A process the test stops or kills has left `running` by the time it exits.
       child.on('exit', (code, signal) => running.get(name) === child && unexpected.push({ name, code, signal }));
-      await waitUntilReady(target(name), HOST, child);
+      await waitUntilReady(target(name), HOST, child, { timeoutMs: READY_WITHIN_MS });
     },
     async terminate(name) {
       const child = running.get(name);
@@ -88,6 +103,8 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
     unexpectedExits: () => [...unexpected],
     async stop() {
       // A frozen process could not act on the stop signal.
+      stopped = true;
+      process.off('exit', killRunning);
       const children = [...running.values()];
       running.clear();
       for (const child of children) child.kill('SIGCONT');

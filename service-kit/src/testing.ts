@@ -27,26 +27,36 @@ const carried = new WalPositions();
 /** The header of a client that sends no positions (its reads may be stale), to give `graphql` as a header. */
 export const NO_POSITIONS = { [WAL_POSITIONS_HEADER]: '' };
 
-/** POSTs one GraphQL operation to `url` (the /graphql endpoint) and returns the parsed answer. */
+/**
+ * POSTs one GraphQL operation to `url` (the /graphql endpoint) and returns the parsed answer; fails
+ * naming the URL if none comes within `timeoutMs` (30 s), before a test's own time runs out on it.
+ */
 export async function graphql<D = Record<string, unknown>>(
   url: string,
   query: string,
-  options: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> } = {},
+  options: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<GraphQLResponse<D>> {
   const positions = carried.toHeader();
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...(positions ? { [WAL_POSITIONS_HEADER]: positions } : {}),
-      ...options.headers,
-    },
-    body: JSON.stringify({ query, variables: options.variables ?? {} }),
-  });
-  carried.merge(response.headers.get(WAL_POSITIONS_HEADER) ?? undefined);
-  const body = (await response.json()) as { data?: D | null; errors?: GraphQLResponse['errors'] };
-  return { status: response.status, headers: response.headers, data: body.data, errors: body.errors };
+  const { timeoutMs = 30_000 } = options;
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const response = await fetch(url, {
+      method: 'POST',
+      signal,
+      headers: {
+        'content-type': 'application/json',
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(positions ? { [WAL_POSITIONS_HEADER]: positions } : {}),
+        ...options.headers,
+      },
+      body: JSON.stringify({ query, variables: options.variables ?? {} }),
+    });
+    carried.merge(response.headers.get(WAL_POSITIONS_HEADER) ?? undefined);
+    const body = (await response.json()) as { data?: D | null; errors?: GraphQLResponse['errors'] };
+    return { status: response.status, headers: response.headers, data: body.data, errors: body.errors };
+  } catch (error) {
+    throw signal.aborted ? new Error(`no answer from ${url} within ${timeoutMs} ms`, { cause: error }) : error;
+  }
 }
 
 /** A fresh Ed25519 key pair for a test run, the private half as JWT_PRIVATE_KEY expects it. */
