@@ -7,7 +7,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger, type Service } from '@fedstack/runtime';
 import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
-import { accountView, applyAccountPolicy, type AccountStateSource } from './accounts';
+import { accountView, applyAccountPolicy, type AccountSnapshot, type AccountStateSource } from './accounts';
 import { databaseMetrics } from './database-metrics';
 import { databaseOutage } from './database-outage';
 import type { ServiceConfig, SubscriptionLimits } from './config';
@@ -33,6 +33,8 @@ export interface RequestContext {
   requestId: string;
   logger: Logger;
   auth: RequestAuth;
+  /** What the account policy was applied to, as this request's lookup read it (on the primary); not for subscriptions' events. */
+  account?: AccountSnapshot | null;
   /** The client's address as the trusted proxies (the gateway) report it. */
   clientAddress: string | undefined;
   userAgent: string | undefined;
@@ -213,10 +215,12 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     async context({ req }, base) {
       const reads = RequestReads.forRequest(db, req.headers);
       const token = await authenticate(req.headers.authorization, verifyToken);
+      const account = token.viewer ? await lookupAccount(token.viewer) : undefined;
       const request: RequestContext = {
         ...base,
         reads,
-        auth: token.viewer ? applyAccountPolicy(token.viewer, await lookupAccount(token.viewer)) : token,
+        auth: token.viewer ? applyAccountPolicy(token.viewer, account ?? null) : token,
+        account,
         clientAddress: req.ip,
         userAgent: req.headers['user-agent']?.slice(0, 512),
       };
@@ -250,11 +254,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       },
     }),
     checkReady: async () => {
-      await within(
-        db.query('SELECT 1').catch(() => Promise.reject(new Error('database unreachable'))),
-        2000,
-        'database did not answer within 2 s',
-      );
+      const answered = db.query('SELECT 1').catch(() => Promise.reject(new Error('database unreachable')));
+      await within(answered, 2000, 'database did not answer within 2 s');
     },
     routes(app) {
       definition.routes?.(app);

@@ -513,6 +513,19 @@ describe('auth subgraph', () => {
       expect(auth.statements[1]?.sql).toMatch(/FROM auth\.users WHERE id = ANY/);
     });
 
+    it("answers `me`, and the viewer as a reference, from the request's account check: one SQL statement", async () => {
+      for (const query of [
+        '{ me { id email role } }',
+        `{ _entities(representations: [{ __typename: "User", id: "${alice.user.id}" }]) { ... on User { id email role } } }`,
+      ]) {
+        auth.statements.length = 0;
+        const result = await graphql<Record<string, unknown>>(auth.url, query, { token: alice.accessToken });
+        expect(result.errors).toBeUndefined();
+        expect(JSON.stringify(result.data)).toContain(`{"id":"${alice.user.id}","email":"alice@example.com","role":"USER"}`);
+        expect(auth.statements.map((statement) => statement.sql)).toEqual([expect.stringMatching(/AS session_ended/)]);
+      }
+    });
+
     it('gives an anonymous caller of _entities no more than an anonymous client gets', async () => {
       const result = await graphql(auth.url, 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { email } } }', {
         variables: { r: [{ __typename: 'User', id: alice.user.id }] },

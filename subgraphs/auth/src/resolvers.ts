@@ -4,6 +4,7 @@ import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type 
 import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
+import { userReadBy } from './domain/account-state';
 import { endSessions } from './domain/ended-sessions';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { userStats } from './domain/stats';
@@ -46,14 +47,18 @@ function guarded<K extends keyof UserRecord>(field: K) {
 }
 
 /**
- * A user by id, from a replica when one has the client's writes. The viewer exists (the account policy
- * has just read them on the primary), so a replica without them has not replayed their sign-up yet, and
- * the primary answers: a client that signed up and asks at once, with no positions (the gateway asking
- * who a new subscriber is), is not told it does not exist.
+ * A user by id. The viewer as the account check read them when the request began, on the primary (a
+ * statement fewer for most requests that reach auth); anyone else from a replica when one has the
+ * client's writes. Should the viewer not come from a lookup of this request, the primary answers for them
+ * when a replica does not: one without them has not replayed their sign-up yet (a client that signed up
+ * and asks at once, with no positions, is not told it does not exist).
  */
 async function userById(ctx: AuthContext, id: string): Promise<UserRecord | null> {
+  const isViewer = id.toLowerCase() === ctx.auth.viewer?.userId.toLowerCase();
+  const read = isViewer ? userReadBy(ctx.account) : undefined;
+  if (read) return read;
   const user = await ctx.loaders.user.load(id);
-  if (user || id.toLowerCase() !== ctx.auth.viewer?.userId.toLowerCase()) return user;
+  if (user || !isViewer) return user;
   return createUserLoader((statement, values) => ctx.db.sql(statement, values)).load(id);
 }
 

@@ -8,7 +8,8 @@ export function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (character) => `\\${character}`);
 }
 
-const USER_COLUMNS = `id, email, role::text AS role, status::text AS status, created_at AS "createdAt", updated_at AS "updatedAt",
+/** A user's columns as UserRecord names them (`stateVersion` as text: `toUser` makes it a bigint). */
+export const USER_COLUMNS = `id, email, role::text AS role, status::text AS status, created_at AS "createdAt", updated_at AS "updatedAt",
   last_login_at AS "lastLoginAt", erased_at AS "erasedAt", state_version AS "stateVersion"`;
 
 /** Users by id: every request that names the viewer runs it, so it is prepared (see ServiceClient.sql). */
@@ -27,8 +28,8 @@ const USERS_PAGE_QUERY: PreparedStatement = {
          ORDER BY created_at DESC, id DESC LIMIT $6`,
 };
 
-type UserRow = Omit<UserRecord, 'stateVersion'> & { stateVersion: string };
-const toUser = (user: UserRow): UserRecord => ({ ...user, stateVersion: BigInt(user.stateVersion) });
+export type UserRow = Omit<UserRecord, 'stateVersion'> & { stateVersion: string };
+export const toUser = (user: UserRow): UserRecord => ({ ...user, stateVersion: BigInt(user.stateVersion) });
 
 /** Loads users by id for one request: one SQL statement per batch, results in key order, from a replica when one has the client's writes. */
 export function createUserLoader(read: StaleRead) {
