@@ -9,7 +9,7 @@ import { UNPLACED, runLayout } from './worker-databases';
 
 const HOST = '127.0.0.1';
 /** How long a process of the stack has to become ready: seconds on this machine, busy; a test's own time is longer. */
-export const READY_WITHIN_MS = 30_000;
+const READY_WITHIN_MS = 30_000;
 
 export interface ProcessStack {
   gatewayUrl: string;
@@ -102,11 +102,11 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
     output: (name) => outputs.get(name) ?? '',
     unexpectedExits: () => [...unexpected],
     async stop() {
-      // A frozen process could not act on the stop signal.
       stopped = true;
       process.off('exit', killRunning);
       const children = [...running.values()];
       running.clear();
+      // A frozen process could not act on the stop signal.
       for (const child of children) child.kill('SIGCONT');
       await Promise.all(children.map(stopProcess));
     },
