@@ -23,8 +23,11 @@ describe('after a crash at any step, the system converges', () => {
     starting = startProcessStack({ OUTBOX_POLL_MS: '200', OUTBOX_MAX_BACKOFF_MS: '500', INTERNAL_TIMEOUT_MS: '1000' });
     stack = await starting;
   }, 120_000);
-  // Stopped even when starting outlasted the hook's time: it leaves nothing running.
-  afterAll(async () => (await starting).stop());
+  // Stopped even when starting outlasted the hook's time: it leaves nothing running, and starts nothing after.
+  afterAll(async () => {
+    await (await starting).stop();
+    await expect(stack.start('auth')).rejects.toThrow('the stack has stopped');
+  });
 
   const auditEntries = (targetId: string, action: string) =>
     ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM admin.audit_entries WHERE target_id = $1 AND action = $2', [targetId, action]);

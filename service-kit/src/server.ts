@@ -215,11 +215,11 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     async context({ req }, base) {
       const reads = RequestReads.forRequest(db, req.headers);
       const token = await authenticate(req.headers.authorization, verifyToken);
-      const account = token.viewer ? await lookupAccount(token.viewer) : undefined;
+      const account = token.viewer ? await lookupAccount(token.viewer) : null;
       const request: RequestContext = {
         ...base,
         reads,
-        auth: token.viewer ? applyAccountPolicy(token.viewer, account ?? null) : token,
+        auth: token.viewer ? applyAccountPolicy(token.viewer, account) : token,
         account,
         clientAddress: req.ip,
         userAgent: req.headers['user-agent']?.slice(0, 512),
