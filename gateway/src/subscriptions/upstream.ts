@@ -29,8 +29,20 @@ export class UpstreamClosed extends Error {
   override name = 'UpstreamClosed';
 }
 
+/** How long a subgraph's connection stays open after its last subscription ended, for the next one. */
+const IDLE_CLOSE_MS = 5_000;
+
+/** One subgraph's connection, and what keeps it open. */
+interface Upstream {
+  client: Client;
+  /** Subscriptions on it that have not ended. */
+  active: number;
+  /** Closes it once it has had no subscription for the idle time. */
+  idle?: NodeJS.Timeout;
+}
+
 export class UpstreamSubscriptions {
-  private readonly clients = new Map<string, Client>();
+  private readonly upstreams = new Map<string, Upstream>();
 
   constructor(
     private readonly options: {
@@ -39,6 +51,8 @@ export class UpstreamSubscriptions {
       /** The gateway's assertion for a subgraph, current at each (re)connection. */
       assertion(subgraph: string): Promise<string>;
       logger: Logger;
+      /** How long a connection without subscriptions stays open (5 s). */
+      idleCloseMs?: number;
     },
   ) {}
 
@@ -48,26 +62,67 @@ export class UpstreamSubscriptions {
    * each idle subscription held on top, and whose return() the executor does not need.
    */
   subscribe(request: UpstreamSubscription, sink: Sink<FormattedExecutionResult>): () => void {
-    return this.clientFor(request.subgraph).subscribe({ query: request.query, variables: request.variables, extensions: { headers: request.headers } }, sink);
+    const upstream = this.upstreamFor(request.subgraph);
+    upstream.active += 1;
+    clearTimeout(upstream.idle);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      upstream.active -= 1;
+      if (upstream.active === 0 && this.upstreams.get(request.subgraph) === upstream) {
+        upstream.idle = setTimeout(() => this.retire(request.subgraph, upstream), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
+      }
+    };
+    const unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
+      { query: request.query, variables: request.variables, extensions: { headers: request.headers } },
+      {
+        next: (result) => sink.next(result),
+        error: (error) => {
+          end();
+          sink.error(error);
+        },
+        complete: () => {
+          end();
+          sink.complete();
+        },
+      },
+    );
+    return () => {
+      unsubscribe();
+      end();
+    };
   }
 
-  /** Closes every connection (the gateway is stopping). */
+  /** Closes every connection (the gateway is stopping), leaving nothing scheduled. */
   async close(): Promise<void> {
-    for (const client of this.clients.values()) await client.dispose();
-    this.clients.clear();
+    const upstreams = [...this.upstreams.values()];
+    this.upstreams.clear();
+    await Promise.all(upstreams.map(dispose));
   }
 
-  private clientFor(subgraph: string): Client {
-    let client = this.clients.get(subgraph);
-    if (!client) {
+  private retire(subgraph: string, upstream: Upstream): void {
+    if (this.upstreams.get(subgraph) === upstream) this.upstreams.delete(subgraph);
+    void dispose(upstream);
+  }
+
+  /**
+   * The subgraph's connection, made with its first subscription. Held open (graphql-ws's `lazy: false`)
+   * and closed here once idle, rather than by graphql-ws's own lazy close: a client disposed of (the
+   * gateway stopping) keeps that timer, which held an embedding process for up to its 5 s.
+   */
+  private upstreamFor(subgraph: string): Upstream {
+    let upstream = this.upstreams.get(subgraph);
+    if (!upstream) {
       const url = new URL(this.options.urlOf(subgraph));
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
       const logger = this.options.logger;
-      client = createClient({
+      const client = createClient({
         url: url.toString(),
         webSocketImpl: WebSocket,
-        lazy: true,
-        lazyCloseTimeout: 5_000,
+        lazy: false,
+        // The subscriptions waiting on the connection fail with the same error, and `closed` logs it.
+        onNonLazyError: () => undefined,
         keepAlive: 10_000,
         retryAttempts: 0,
         connectionParams: async () => ({ [GATEWAY_ASSERTION_HEADER]: await this.options.assertion(subgraph) }),
@@ -78,8 +133,20 @@ export class UpstreamSubscriptions {
           },
         },
       });
-      this.clients.set(subgraph, client);
+      upstream = { client, active: 0 };
+      this.upstreams.set(subgraph, upstream);
     }
-    return client;
+    return upstream;
+  }
+}
+
+/** Closes a subgraph's connection. */
+async function dispose(upstream: Upstream): Promise<void> {
+  clearTimeout(upstream.idle);
+  try {
+    await upstream.client.dispose();
+  } catch {
+    // A connection still being made when disposed of, which then failed: there is nothing to close, and
+    // graphql-ws rejects with that failure (a gateway stopping during a subgraph's outage).
   }
 }

@@ -1,0 +1,144 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildSchema, type FormattedExecutionResult } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { createLogger, freePort } from '@fedstack/runtime';
+import { UpstreamSubscriptions } from './upstream';
+
+// The gateway's connections to a subgraph's subscriptions, against a graphql-ws server that counts them.
+
+const schema = buildSchema('type Query { ok: Boolean } type Subscription { ticks: Int }');
+const roots = {
+  subscription: {
+    async *ticks() {
+      yield { ticks: 1 };
+    },
+  },
+};
+
+let server: http.Server;
+let url: string;
+let opened = 0;
+let open = 0;
+
+beforeAll(async () => {
+  server = http.createServer();
+  const sockets = new WebSocketServer({ server, path: '/graphql' });
+  sockets.on('connection', (socket) => {
+    opened += 1;
+    open += 1;
+    socket.on('close', () => (open -= 1));
+  });
+  useServer({ schema, roots }, sockets);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function upstreams(idleCloseMs?: number) {
+  return new UpstreamSubscriptions({
+    urlOf: () => url,
+    assertion: async () => 'assertion',
+    logger: createLogger('test', 'silent'),
+    ...(idleCloseMs === undefined ? {} : { idleCloseMs }),
+  });
+}
+
+/** Runs one subscription to its end: what it was sent. */
+function tick(upstream: UpstreamSubscriptions): Promise<FormattedExecutionResult[]> {
+  return new Promise((resolve, reject) => {
+    const results: FormattedExecutionResult[] = [];
+    upstream.subscribe(
+      { subgraph: 'clock', query: 'subscription { ticks }', variables: {}, headers: {} },
+      { next: (result) => results.push(result), error: reject, complete: () => resolve(results) },
+    );
+  });
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let waited = 0; !condition(); waited += 10) {
+    if (waited > 5_000) throw new Error('not within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Watches the timers set from now on: those neither fired nor cleared that would keep the process
+ * running (not unref'd).
+ */
+function watchTimers(): { pending(): number; stop(): void } {
+  const realSetTimeout = global.setTimeout;
+  const realClearTimeout = global.clearTimeout;
+  const live = new Set<NodeJS.Timeout>();
+  const set = jest.spyOn(global, 'setTimeout').mockImplementation(((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = realSetTimeout(
+      (...given: unknown[]) => {
+        live.delete(timer);
+        callback(...given);
+      },
+      ms,
+      ...args,
+    );
+    live.add(timer);
+    return timer;
+  }) as typeof setTimeout);
+  const clear = jest.spyOn(global, 'clearTimeout').mockImplementation((timer) => {
+    live.delete(timer as NodeJS.Timeout);
+    realClearTimeout(timer);
+  });
+  return {
+    pending: () => [...live].filter((timer) => timer.hasRef()).length,
+    stop() {
+      set.mockRestore();
+      clear.mockRestore();
+    },
+  };
+}
+
+beforeEach(() => {
+  opened = 0;
+});
+
+it('keeps one connection for the subscriptions that follow each other, and closes it once idle', async () => {
+  const upstream = upstreams(200);
+  expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
+  expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
+  expect(opened).toBe(1);
+  await until(() => open === 0);
+  // The next subscription connects again.
+  expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
+  expect(opened).toBe(2);
+  await upstream.close();
+});
+
+it('leaves nothing scheduled once closed, so that a process embedding the gateway can exit', async () => {
+  const upstream = upstreams();
+  const timers = watchTimers();
+  try {
+    await tick(upstream);
+    await upstream.close();
+    await until(() => open === 0);
+    // graphql-ws's own lazy close kept a 5 s timer past its client's dispose().
+    expect(timers.pending()).toBe(0);
+  } finally {
+    timers.stop();
+  }
+});
+
+it('closes while a connection to a subgraph that is down is being made', async () => {
+  // A port nothing listens on.
+  const downUrl = `http://127.0.0.1:${await freePort()}/graphql`;
+  const upstream = new UpstreamSubscriptions({ urlOf: () => downUrl, assertion: async () => 'assertion', logger: createLogger('test', 'silent') });
+  const ended = new Promise((resolve) =>
+    upstream.subscribe(
+      { subgraph: 'down', query: 'subscription { ticks }', variables: {}, headers: {} },
+      { next: () => undefined, error: resolve, complete: () => resolve('complete') },
+    ),
+  );
+  await expect(upstream.close()).resolves.toBeUndefined();
+  await ended;
+});
