@@ -18,13 +18,14 @@ const roots = {
 };
 
 let server: http.Server;
+let sockets: WebSocketServer;
 let url: string;
 let opened = 0;
 let open = 0;
 
 beforeAll(async () => {
   server = http.createServer();
-  const sockets = new WebSocketServer({ server, path: '/graphql' });
+  sockets = new WebSocketServer({ server, path: '/graphql' });
   sockets.on('connection', (socket) => {
     opened += 1;
     open += 1;
@@ -59,9 +60,9 @@ function tick(upstream: UpstreamSubscriptions): Promise<FormattedExecutionResult
   });
 }
 
-async function until(condition: () => boolean): Promise<void> {
+async function until(condition: () => boolean, boundMs = 5_000): Promise<void> {
   for (let waited = 0; !condition(); waited += 10) {
-    if (waited > 5_000) throw new Error('not within 5 s');
+    if (waited > boundMs) throw new Error(`not within ${boundMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -115,15 +116,27 @@ it('keeps one connection for the subscriptions that follow each other, and close
   await upstream.close();
 });
 
+it('makes a connection the subgraph closed while idle again only for the next subscription', async () => {
+  const upstream = upstreams(60_000);
+  await tick(upstream);
+  // Code 1000, as a proxy in between might close it: graphql-ws alone reconnected at once, again and again.
+  for (const socket of sockets.clients) socket.close(1000, 'Normal Closure');
+  await until(() => open === 0);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(opened).toBe(1);
+  expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
+  expect(opened).toBe(2);
+  await upstream.close();
+});
+
 it('leaves nothing scheduled once closed, so that a process embedding the gateway can exit', async () => {
   const upstream = upstreams();
   const timers = watchTimers();
   try {
     await tick(upstream);
     await upstream.close();
-    await until(() => open === 0);
-    // graphql-ws's own lazy close kept a 5 s timer past its client's dispose().
-    expect(timers.pending()).toBe(0);
+    // The connection's timers go as it closes; graphql-ws's own lazy close kept a 5 s one past its client's dispose().
+    await until(() => timers.pending() === 0, 2_000);
   } finally {
     timers.stop();
   }

@@ -101,8 +101,10 @@ export class UpstreamSubscriptions {
     await Promise.all(upstreams.map(dispose));
   }
 
+  /** Forgets and closes a subgraph's connection, unless it is gone already (retired, or the gateway stopping). */
   private retire(subgraph: string, upstream: Upstream): void {
-    if (this.upstreams.get(subgraph) === upstream) this.upstreams.delete(subgraph);
+    if (this.upstreams.get(subgraph) !== upstream) return;
+    this.upstreams.delete(subgraph);
     void dispose(upstream);
   }
 
@@ -112,12 +114,14 @@ export class UpstreamSubscriptions {
    * gateway stopping) keeps that timer, which held an embedding process for up to its 5 s.
    */
   private upstreamFor(subgraph: string): Upstream {
-    let upstream = this.upstreams.get(subgraph);
-    if (!upstream) {
-      const url = new URL(this.options.urlOf(subgraph));
-      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      const logger = this.options.logger;
-      const client = createClient({
+    const existing = this.upstreams.get(subgraph);
+    if (existing) return existing;
+    const url = new URL(this.options.urlOf(subgraph));
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const logger = this.options.logger;
+    const upstream: Upstream = {
+      active: 0,
+      client: createClient({
         url: url.toString(),
         webSocketImpl: WebSocket,
         lazy: false,
@@ -130,12 +134,14 @@ export class UpstreamSubscriptions {
           closed: (event) => {
             const { code, reason } = event as { code?: number; reason?: string };
             if (code !== 1000) logger.warn({ subgraph, code, reason }, 'subscription connection to a subgraph closed');
+            // Closed while idle (the subgraph, or a proxy, closing it): the next subscription makes a new
+            // one. graphql-ws would reconnect at once, with no wait, after a close with code 1000.
+            if (upstream.active === 0) this.retire(subgraph, upstream);
           },
         },
-      });
-      upstream = { client, active: 0 };
-      this.upstreams.set(subgraph, upstream);
-    }
+      }),
+    };
+    this.upstreams.set(subgraph, upstream);
     return upstream;
   }
 }
