@@ -8,11 +8,16 @@ import { UpstreamSubscriptions } from './upstream';
 
 // The gateway's connections to a subgraph's subscriptions, against a graphql-ws server that counts them.
 
-const schema = buildSchema('type Query { ok: Boolean } type Subscription { ticks: Int }');
+const schema = buildSchema('type Query { ok: Boolean } type Subscription { ticks: Int, never: Int }');
 const roots = {
   subscription: {
     async *ticks() {
       yield { ticks: 1 };
+    },
+    // Open until the connection goes: no event ever comes.
+    async *never() {
+      await new Promise(() => undefined);
+      yield { never: 0 };
     },
   },
 };
@@ -22,6 +27,7 @@ let sockets: WebSocketServer;
 let url: string;
 let opened = 0;
 let open = 0;
+let subscribed = 0;
 
 beforeAll(async () => {
   server = http.createServer();
@@ -31,12 +37,13 @@ beforeAll(async () => {
     open += 1;
     socket.on('close', () => (open -= 1));
   });
-  useServer({ schema, roots }, sockets);
+  useServer({ schema, roots, onSubscribe: () => void (subscribed += 1) }, sockets);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 });
 afterAll(async () => {
-  server.closeAllConnections();
+  for (const socket of sockets.clients) socket.terminate();
+  await new Promise((resolve) => sockets.close(resolve));
   await new Promise((resolve) => server.close(resolve));
 });
 
@@ -102,6 +109,7 @@ function watchTimers(): { pending(): number; stop(): void } {
 
 beforeEach(() => {
   opened = 0;
+  subscribed = 0;
 });
 
 it('keeps one connection for the subscriptions that follow each other, and closes it once idle', async () => {
@@ -126,6 +134,22 @@ it('makes a connection the subgraph closed while idle again only for the next su
   expect(opened).toBe(1);
   expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
   expect(opened).toBe(2);
+  await upstream.close();
+});
+
+it('ends the subscriptions on a connection the subgraph closed with an error, whatever the code, rather than subscribing them again', async () => {
+  const upstream = upstreams();
+  let ended: unknown;
+  upstream.subscribe(
+    { subgraph: 'clock', query: 'subscription { never }', variables: {}, headers: {} },
+    { next: () => (ended = 'an event'), error: (error) => (ended = error), complete: () => (ended = 'completed') },
+  );
+  await until(() => subscribed === 1);
+  for (const socket of sockets.clients) socket.close(1000, 'Normal Closure');
+  await until(() => ended !== undefined, 2_000);
+  expect(ended).toMatchObject({ name: 'UpstreamClosed', message: 'the connection closed (1000: Normal Closure)' });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(opened).toBe(1);
   await upstream.close();
 });
 

@@ -35,8 +35,8 @@ const IDLE_CLOSE_MS = 5_000;
 /** One subgraph's connection, and what keeps it open. */
 interface Upstream {
   client: Client;
-  /** Subscriptions on it that have not ended. */
-  active: number;
+  /** The subscriptions on it that have not ended, each by what ends it with an error. */
+  live: Set<(error: Error) => void>;
   /** Closes it once it has had no subscription for the idle time. */
   idle?: NodeJS.Timeout;
 }
@@ -62,35 +62,40 @@ export class UpstreamSubscriptions {
    * each idle subscription held on top, and whose return() the executor does not need.
    */
   subscribe(request: UpstreamSubscription, sink: Sink<FormattedExecutionResult>): () => void {
-    const upstream = this.upstreamFor(request.subgraph);
-    upstream.active += 1;
+    const { subgraph } = request;
+    const upstream = this.upstreamFor(subgraph);
     clearTimeout(upstream.idle);
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      upstream.active -= 1;
-      if (upstream.active === 0 && this.upstreams.get(request.subgraph) === upstream) {
-        upstream.idle = setTimeout(() => this.retire(request.subgraph, upstream), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
+    let unsubscribe = () => {};
+    // Whatever ends it first (the subgraph, the connection, the caller) ends it once; what follows is ignored.
+    const end = (): boolean => {
+      if (!upstream.live.delete(fail)) return false;
+      if (upstream.live.size === 0 && this.upstreams.get(subgraph) === upstream) {
+        upstream.idle = setTimeout(() => this.retire(subgraph, upstream), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
       }
+      return true;
     };
-    const unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
+    const fail = (error: Error) => {
+      if (!end()) return;
+      unsubscribe();
+      sink.error(error);
+    };
+    upstream.live.add(fail);
+    unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
       { query: request.query, variables: request.variables, extensions: { headers: request.headers } },
       {
-        next: (result) => sink.next(result),
+        next: (result) => {
+          if (upstream.live.has(fail)) sink.next(result);
+        },
         error: (error) => {
-          end();
-          sink.error(error);
+          if (end()) sink.error(error);
         },
         complete: () => {
-          end();
-          sink.complete();
+          if (end()) sink.complete();
         },
       },
     );
     return () => {
-      unsubscribe();
-      end();
+      if (end()) unsubscribe();
     };
   }
 
@@ -120,7 +125,7 @@ export class UpstreamSubscriptions {
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const logger = this.options.logger;
     const upstream: Upstream = {
-      active: 0,
+      live: new Set(),
       client: createClient({
         url: url.toString(),
         webSocketImpl: WebSocket,
@@ -132,11 +137,16 @@ export class UpstreamSubscriptions {
         connectionParams: async () => ({ [GATEWAY_ASSERTION_HEADER]: await this.options.assertion(subgraph) }),
         on: {
           closed: (event) => {
+            // Closed by retire() or close(): nothing was lost.
+            if (this.upstreams.get(subgraph) !== upstream) return;
             const { code, reason } = event as { code?: number; reason?: string };
-            if (code !== 1000) logger.warn({ subgraph, code, reason }, 'subscription connection to a subgraph closed');
-            // Closed while idle (the subgraph, or a proxy, closing it): the next subscription makes a new
-            // one. graphql-ws would reconnect at once, with no wait, after a close with code 1000.
-            if (upstream.active === 0) this.retire(subgraph, upstream);
+            logger.warn({ subgraph, code, reason }, 'subscription connection to a subgraph closed');
+            // Closed by the subgraph, or by anything between: the next subscription makes a new connection,
+            // and each one on it ends with an error, whatever the code. After a close with code 1000
+            // graphql-ws would subscribe them again on a new connection at once, with no wait, and
+            // events committed meanwhile would be missed without a word.
+            this.retire(subgraph, upstream);
+            for (const fail of [...upstream.live]) fail(new UpstreamClosed(`the connection closed (${code ?? 'no code'}${reason ? `: ${reason}` : ''})`));
           },
         },
       }),
