@@ -46,6 +46,7 @@ export function gatewaySubscriptions(options: {
       return source.url;
     },
     assertion: options.assertion,
+    handshakeTimeoutMs: config.subgraphTimeoutMs,
     logger: logger.child({ component: 'subscriptions-upstream' }),
   });
   const deps: TransportDeps = {

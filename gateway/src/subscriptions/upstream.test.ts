@@ -51,6 +51,7 @@ function upstreams(idleCloseMs?: number) {
   return new UpstreamSubscriptions({
     urlOf: () => url,
     assertion: async () => 'assertion',
+    handshakeTimeoutMs: 5_000,
     logger: createLogger('test', 'silent'),
     ...(idleCloseMs === undefined ? {} : { idleCloseMs }),
   });
@@ -169,7 +170,12 @@ it('leaves nothing scheduled once closed, so that a process embedding the gatewa
 it('closes while a connection to a subgraph that is down is being made', async () => {
   // A port nothing listens on.
   const downUrl = `http://127.0.0.1:${await freePort()}/graphql`;
-  const upstream = new UpstreamSubscriptions({ urlOf: () => downUrl, assertion: async () => 'assertion', logger: createLogger('test', 'silent') });
+  const upstream = new UpstreamSubscriptions({
+    urlOf: () => downUrl,
+    assertion: async () => 'assertion',
+    handshakeTimeoutMs: 5_000,
+    logger: createLogger('test', 'silent'),
+  });
   const ended = new Promise((resolve) =>
     upstream.subscribe(
       { subgraph: 'down', query: 'subscription { ticks }', variables: {}, headers: {} },
@@ -178,4 +184,37 @@ it('closes while a connection to a subgraph that is down is being made', async (
   );
   await expect(upstream.close()).resolves.toBeUndefined();
   await ended;
+});
+
+it('fails the subscriptions waiting on a subgraph that accepts the connection and then answers nothing, and closes all the same', async () => {
+  // A WebSocket server that never acknowledges graphql-ws's connection_init, as a frozen subgraph.
+  const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql`;
+  const upstream = new UpstreamSubscriptions({
+    urlOf: () => silentUrl,
+    assertion: async () => 'assertion',
+    handshakeTimeoutMs: 300,
+    logger: createLogger('test', 'silent'),
+  });
+  try {
+    let ended: unknown;
+    upstream.subscribe(
+      { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
+      { next: () => (ended = 'an event'), error: (error) => (ended = error), complete: () => (ended = 'completed') },
+    );
+    await until(() => ended !== undefined, 2_000);
+    expect(ended).toMatchObject({ name: 'UpstreamClosed', message: expect.stringContaining('acknowledgement timeout') });
+    // The next subscription's connection waits no longer either, nor does the gateway's stop.
+    upstream.subscribe(
+      { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
+      { next: () => undefined, error: () => undefined, complete: () => undefined },
+    );
+    const started = Date.now();
+    await upstream.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+  } finally {
+    for (const socket of silent.clients) socket.terminate();
+    await new Promise((resolve) => silent.close(resolve));
+  }
 });

@@ -51,6 +51,12 @@ export class UpstreamSubscriptions {
       /** The gateway's assertion for a subgraph, current at each (re)connection. */
       assertion(subgraph: string): Promise<string>;
       logger: Logger;
+      /**
+       * How long a subgraph may take to accept a connection (its `connection_ack`), as long as a call to it
+       * may take: one that accepts the socket and then answers nothing (frozen, overloaded) fails the
+       * subscriptions waiting on it instead of holding them, and the gateway's stop, forever.
+       */
+      handshakeTimeoutMs: number;
       /** How long a connection without subscriptions stays open (5 s). */
       idleCloseMs?: number;
     },
@@ -133,6 +139,7 @@ export class UpstreamSubscriptions {
         // The subscriptions waiting on the connection fail with the same error, and `closed` logs it.
         onNonLazyError: () => undefined,
         keepAlive: 10_000,
+        connectionAckWaitTimeout: this.options.handshakeTimeoutMs,
         retryAttempts: 0,
         connectionParams: async () => ({ [GATEWAY_ASSERTION_HEADER]: await this.options.assertion(subgraph) }),
         on: {
