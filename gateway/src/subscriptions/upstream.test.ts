@@ -47,13 +47,15 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-function upstreams(idleCloseMs?: number) {
+/** The gateway's side, to the test server unless `at` says where. */
+function upstreams(options: { at?: string; idleCloseMs?: number; handshakeTimeoutMs?: number } = {}) {
+  const { at = url, handshakeTimeoutMs = 5_000, ...rest } = options;
   return new UpstreamSubscriptions({
-    urlOf: () => url,
+    urlOf: () => at,
     assertion: async () => 'assertion',
-    handshakeTimeoutMs: 5_000,
+    handshakeTimeoutMs,
     logger: createLogger('test', 'silent'),
-    ...(idleCloseMs === undefined ? {} : { idleCloseMs }),
+    ...rest,
   });
 }
 
@@ -114,7 +116,7 @@ beforeEach(() => {
 });
 
 it('keeps one connection for the subscriptions that follow each other, and closes it once idle', async () => {
-  const upstream = upstreams(200);
+  const upstream = upstreams({ idleCloseMs: 200 });
   expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
   expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
   expect(opened).toBe(1);
@@ -126,7 +128,7 @@ it('keeps one connection for the subscriptions that follow each other, and close
 });
 
 it('makes a connection the subgraph closed while idle again only for the next subscription', async () => {
-  const upstream = upstreams(60_000);
+  const upstream = upstreams({ idleCloseMs: 60_000 });
   await tick(upstream);
   // Code 1000, as a proxy in between might close it: graphql-ws alone reconnected at once, again and again.
   for (const socket of sockets.clients) socket.close(1000, 'Normal Closure');
@@ -170,12 +172,7 @@ it('leaves nothing scheduled once closed, so that a process embedding the gatewa
 it('closes while a connection to a subgraph that is down is being made', async () => {
   // A port nothing listens on.
   const downUrl = `http://127.0.0.1:${await freePort()}/graphql`;
-  const upstream = new UpstreamSubscriptions({
-    urlOf: () => downUrl,
-    assertion: async () => 'assertion',
-    handshakeTimeoutMs: 5_000,
-    logger: createLogger('test', 'silent'),
-  });
+  const upstream = upstreams({ at: downUrl });
   const ended = new Promise((resolve) =>
     upstream.subscribe(
       { subgraph: 'down', query: 'subscription { ticks }', variables: {}, headers: {} },
@@ -191,12 +188,7 @@ it('fails the subscriptions waiting on a subgraph that accepts the connection an
   const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => silent.once('listening', resolve));
   const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql`;
-  const upstream = new UpstreamSubscriptions({
-    urlOf: () => silentUrl,
-    assertion: async () => 'assertion',
-    handshakeTimeoutMs: 300,
-    logger: createLogger('test', 'silent'),
-  });
+  const upstream = upstreams({ at: silentUrl, handshakeTimeoutMs: 300 });
   try {
     let ended: unknown;
     upstream.subscribe(

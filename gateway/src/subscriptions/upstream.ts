@@ -36,7 +36,7 @@ const IDLE_CLOSE_MS = 5_000;
 interface Upstream {
   client: Client;
   /** The subscriptions on it that have not ended, each by what ends it with an error. */
-  live: Set<(error: Error) => void>;
+  live: Set<(error: unknown) => void>;
   /** Closes it once it has had no subscription for the idle time. */
   idle?: NodeJS.Timeout;
 }
@@ -71,7 +71,6 @@ export class UpstreamSubscriptions {
     const { subgraph } = request;
     const upstream = this.upstreamFor(subgraph);
     clearTimeout(upstream.idle);
-    let unsubscribe = () => {};
     // Whatever ends it first (the subgraph, the connection, the caller) ends it once; what follows is ignored.
     const end = (): boolean => {
       if (!upstream.live.delete(fail)) return false;
@@ -80,21 +79,17 @@ export class UpstreamSubscriptions {
       }
       return true;
     };
-    const fail = (error: Error) => {
-      if (!end()) return;
-      unsubscribe();
-      sink.error(error);
+    const fail = (error: unknown) => {
+      if (end()) sink.error(error);
     };
     upstream.live.add(fail);
-    unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
+    const unsubscribe = upstream.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
       { query: request.query, variables: request.variables, extensions: { headers: request.headers } },
       {
         next: (result) => {
           if (upstream.live.has(fail)) sink.next(result);
         },
-        error: (error) => {
-          if (end()) sink.error(error);
-        },
+        error: fail,
         complete: () => {
           if (end()) sink.complete();
         },
@@ -151,7 +146,8 @@ export class UpstreamSubscriptions {
             // Closed by the subgraph, or by anything between: the next subscription makes a new connection,
             // and each one on it ends with an error, whatever the code. After a close with code 1000
             // graphql-ws would subscribe them again on a new connection at once, with no wait, and
-            // events committed meanwhile would be missed without a word.
+            // events committed meanwhile would be missed without a word; retired (disposed of) first, its
+            // client subscribes nothing again.
             this.retire(subgraph, upstream);
             for (const fail of [...upstream.live]) fail(new UpstreamClosed(`the connection closed (${code ?? 'no code'}${reason ? `: ${reason}` : ''})`));
           },
