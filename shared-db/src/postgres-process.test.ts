@@ -1,0 +1,34 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { initialise, serverUser } from './postgres-process';
+
+// As root (a container, a fresh VM), `npm start` runs PostgreSQL as the `postgres` system user, which has
+// to pass through every parent of the data directory; as anyone else the server runs as that user, and
+// there is nothing to check.
+const asRoot = process.getuid?.() === 0;
+
+(asRoot ? describe : describe.skip)("the embedded PostgreSQL's data directory, made as root", () => {
+  let base: string;
+  beforeAll(() => {
+    // Where a clone would be: mkdtemp makes the folder private to root, so it is opened as a checkout's is.
+    base = mkdtempSync(path.join(os.tmpdir(), 'fedstack-data-dir-'));
+    chmodSync(base, 0o755);
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('is created with parents the server can pass through (as on a fresh clone, where .data does not exist yet)', async () => {
+    const dataDir = path.join(base, 'clone', '.data', 'postgres');
+    await initialise(dataDir, 'owner', 'owner-password', await serverUser());
+    expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
+    expect(statSync(path.join(base, 'clone', '.data')).mode & 0o001).toBe(0o001);
+  });
+
+  it('names the parent the server cannot pass through, rather than failing in initdb with "Permission denied"', async () => {
+    const closed = path.join(base, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    await expect(initialise(path.join(closed, 'postgres'), 'owner', 'owner-password', await serverUser())).rejects.toThrow(
+      `${closed} has mode 700 (give others access with chmod o+x ${closed}, or set EMBEDDED_PG_DATA_DIR elsewhere)`,
+    );
+  });
+});
