@@ -90,7 +90,7 @@ describe('reads from a replica held back 3 s', () => {
     await primary?.stop();
   });
 
-  it("reads a client's own writes in every service once it sends their positions back; without them the same reads are stale", async () => {
+  it("reads a client's own writes in every service once it sends their positions back; without them the same reads are stale, but for the viewer's own rows that the account check reads", async () => {
     const client = new PositionsCarrier();
     const firstWrite = Date.now();
     const user = await register(stack.gatewayUrl);
@@ -133,8 +133,9 @@ describe('reads from a replica held back 3 s', () => {
       payments: { edges: [{ node: { id: paid.data?.createPayment.id } }] },
       paymentTotals: [{ currency: 'EUR', amount: '12.34' }],
     });
-    // Profile and payments answered from the replica, which has neither the profile nor the payment yet.
-    expect(stale.data?.me).toEqual({ email: user.email, profile: { displayName: null }, payments: { edges: [] }, paymentTotals: [] });
+    // Payments answered from the replica, which has not the payment yet. Profile answered the viewer's own
+    // profile from its account check, on the primary, as auth answers `me`.
+    expect(stale.data?.me).toEqual({ email: user.email, profile: { displayName: 'Read my writes' }, payments: { edges: [] }, paymentTotals: [] });
     // The answer carries the positions back, for the client's next request.
     expect(fresh.headers.get(WAL_POSITIONS_HEADER)).toBe(client.header[WAL_POSITIONS_HEADER]);
   });
@@ -194,9 +195,16 @@ describe('reads from a replica held back 3 s', () => {
     client.keep(await pay(stack.gatewayUrl, user, '3.00'));
     client.keep(await graphql(stack.gatewayUrl, ME, { token: user.accessToken, headers: client.header }));
     await graphql(stack.gatewayUrl, ME, { token: user.accessToken, headers: NO_POSITIONS });
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const listed = await graphql(stack.gatewayUrl, '{ users(first: 5) { edges { node { profile { displayName } } } } }', {
+      token: admin.accessToken,
+      headers: NO_POSITIONS,
+    });
+    expect(listed.errors).toBeUndefined();
     const after = await servedBy(stack);
-    // Without positions profile's and payments' reads went to the replica (auth answers `me` from its account
-    // check, which reads the primary); with them, payments' went to the primary, which had the payment.
+    // Without positions payments' reads, and profile's of users other than the viewer, went to the replica
+    // (auth and profile answer for the viewer from their account check, which reads the primary); with
+    // them, payments' went to the primary, which had the payment.
     for (const service of ['profile', 'payments'] as const) expect(after[service].replica).toBeGreaterThan(before[service].replica);
     expect(after.payments.primary).toBeGreaterThan(before.payments.primary);
   });

@@ -21,9 +21,30 @@ export interface AccountSnapshot {
   sessionEnded: boolean;
 }
 
+/** What a request's account check read: the account now, and the viewer's own row when the service's check reads one. */
+export interface AccountRead<R = never> {
+  account: AccountSnapshot | null;
+  /** The viewer's row in the service's own tables, read by the same statement (null: there is none); absent when the check reads none. */
+  viewerRow?: R | null;
+}
+
 /** Where a service looks an account up, once per request that carries a token. */
-export interface AccountStateSource {
-  lookup(userId: string, sessionId: string): Promise<AccountSnapshot | null>;
+export interface AccountStateSource<R = never> {
+  lookup(userId: string, sessionId: string): Promise<AccountRead<R>>;
+}
+
+/**
+ * A row of the service's own about the viewer that its account check reads in the same statement, so that
+ * a request that asks for it (most ask for the viewer's) costs PostgreSQL a statement fewer: what a
+ * statement costs it, whatever it asks, is most of what it spends on a request (docs/performance.md).
+ */
+export interface ViewerRow<R> {
+  /** Joins the table on the viewer's id, `$1::uuid`, matching at most one row (the check's own aliases are `one` and `a`). */
+  join: string;
+  /** Each field of the row, as a column of the join. */
+  columns: { [F in keyof R & string]: string };
+  /** The field that is null when the viewer has no row. */
+  key: keyof R & string;
 }
 
 /** The policy: a verified token and what is known of its account now → who may act, or why nobody may. */
@@ -68,11 +89,15 @@ export interface RawQuerier extends RawExecutor {
   $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
 }
 
-/** A service's view of account states, in its own schema's account_states and revoked_sessions tables. */
-export function accountView(
+/**
+ * A service's view of account states, in its own schema's account_states and revoked_sessions tables;
+ * with `viewerRow`, its lookup reads that row of the viewer's too.
+ */
+export function accountView<R = never>(
   service: Service,
   db: RawQuerier & Pick<ServiceClient<Service>, 'sql'>,
-): AccountStateSource & {
+  viewerRow?: ViewerRow<R>,
+): AccountStateSource<R> & {
   /** Applies an account change unless a newer one is already there. */
   record(tx: RawExecutor, change: AccountChanged): Promise<void>;
   handlers: Record<string, EventHandler<never>>;
@@ -92,21 +117,27 @@ export function accountView(
       change.version,
     );
   };
+  const viewerFields = Object.entries<string>(viewerRow?.columns ?? {});
   // Every request's check: prepared once per connection (see ServiceClient.sql).
   const lookup: PreparedStatement = {
     name: 'account_lookup',
     text: `SELECT a.role, a.status, a.erased_at IS NOT NULL AS erased,
                   EXISTS (SELECT 1 FROM ${schema}.revoked_sessions r WHERE r.family_id = $2::uuid AND r.expires_at > now()) AS session_ended
-           FROM (SELECT 1) AS one LEFT JOIN ${schema}.account_states a ON a.user_id = $1::uuid`,
+                  ${viewerFields.map(([field, column]) => `, ${column} AS "viewer.${field}"`).join('')}
+           FROM (SELECT 1) AS one LEFT JOIN ${schema}.account_states a ON a.user_id = $1::uuid ${viewerRow?.join ?? ''}`,
   };
+  type LookupRow = { role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean } & Record<string, unknown>;
+  const accountOf = (row: LookupRow | undefined): AccountSnapshot | null =>
+    !row || (row.role === null && !row.session_ended)
+      ? null
+      : { role: row.role ?? 'USER', status: row.status ?? 'ACTIVE', erased: row.erased ?? false, sessionEnded: row.session_ended };
   return {
     async lookup(userId, sessionId) {
-      const [row] = await db.sql<{ role: ViewerRole | null; status: 'ACTIVE' | 'SUSPENDED' | null; erased: boolean | null; session_ended: boolean }>(lookup, [
-        userId,
-        sessionId,
-      ]);
-      if (!row || (row.role === null && !row.session_ended)) return null;
-      return { role: row.role ?? 'USER', status: row.status ?? 'ACTIVE', erased: row.erased ?? false, sessionEnded: row.session_ended };
+      const [row] = await db.sql<LookupRow>(lookup, [userId, sessionId]);
+      const account = accountOf(row);
+      if (!viewerRow) return { account };
+      const found = row !== undefined && row[`viewer.${viewerRow.key}`] !== null;
+      return { account, viewerRow: found ? (Object.fromEntries(viewerFields.map(([field]) => [field, row[`viewer.${field}`]])) as R) : null };
     },
     record,
     handlers: {

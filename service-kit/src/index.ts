@@ -58,6 +58,7 @@ export {
   type AccountSnapshot,
   type AccountStateSource,
   type AccountChanged,
+  type ViewerRow,
   type SessionsRevoked,
 } from './accounts';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';

@@ -7,7 +7,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger, type Service } from '@fedstack/runtime';
 import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
-import { accountView, applyAccountPolicy, type AccountSnapshot, type AccountStateSource } from './accounts';
+import { accountView, applyAccountPolicy, type AccountSnapshot, type AccountStateSource, type ViewerRow } from './accounts';
 import { databaseMetrics } from './database-metrics';
 import { databaseOutage } from './database-outage';
 import type { ServiceConfig, SubscriptionLimits } from './config';
@@ -28,13 +28,18 @@ import { RequestReads, positionAfterWrites, readYourWritesPlugin } from './read-
 import { LiveHub, serveSubgraphSubscriptions } from './subscriptions';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
-/** What every subgraph's context starts from. */
-export interface RequestContext {
+/** What every subgraph's context starts from; `R`, the viewer's row that the service's account check reads (SubgraphDefinition.viewerRow). */
+export interface RequestContext<R = never> {
   requestId: string;
   logger: Logger;
   auth: RequestAuth;
   /** What the account policy was applied to, as this request's lookup read it (on the primary); not for subscriptions' events. */
   account?: AccountSnapshot | null;
+  /**
+   * The viewer's row that the account check read (null: none), on the primary as the request began; absent
+   * when the service's check reads none or the request has no viewer (the policy refused the account).
+   */
+  viewerRow?: R | null;
   /** The client's address as the trusted proxies (the gateway) report it. */
   clientAddress: string | undefined;
   userAgent: string | undefined;
@@ -59,7 +64,7 @@ export interface BackgroundWorker {
 }
 
 /** What a subgraph contributes: its schema, resolvers and per-request context; the kit does the rest. */
-export interface SubgraphDefinition<S extends Service, C extends RequestContext> {
+export interface SubgraphDefinition<S extends Service, C extends RequestContext<R>, R = never> {
   service: S;
   typeDefs: DocumentNode;
   /** Generated resolver types differ in shape from Apollo's resolver map; both are checked at build. */
@@ -72,14 +77,16 @@ export interface SubgraphDefinition<S extends Service, C extends RequestContext>
    */
   textLimits?: TextLimits;
   /** Builds one request's context: called once per request, so loaders in it are never shared. */
-  context(request: RequestContext, deps: SubgraphDeps<S>): C;
+  context(request: RequestContext<R>, deps: SubgraphDeps<S>): C;
   /** Extra HTTP routes (auth's JWKS). */
   routes?(app: express.Express): void;
   /**
    * Where a request's account is looked up for the account policy. By default the service's own view,
    * kept current by auth's events; auth, which owns the accounts, reads its own tables.
    */
-  accountStates?(db: ServiceClient<S>): AccountStateSource;
+  accountStates?(db: ServiceClient<S>): AccountStateSource<R>;
+  /** A row of the service's own about the viewer, read by its view's account check (not with `accountStates`). */
+  viewerRow?: ViewerRow<R>;
   /** Internal commands and events this service accepts (besides auth's account events, which every view takes). */
   internal?(deps: SubgraphDeps<S>): InternalHandlers;
   /** True when the service writes events to an outbox: a relay then runs in every one of its processes. */
@@ -130,8 +137,8 @@ async function within<T>(work: Promise<T>, ms: number, reason: string): Promise<
  * internal API, and the outbox relay, workers and subscriptions (their WebSocket server and LISTEN
  * connection) for services that have them.
  */
-export async function createSubgraphServer<S extends Service, C extends RequestContext>(
-  definition: SubgraphDefinition<S, C>,
+export async function createSubgraphServer<S extends Service, C extends RequestContext<R>, R = never>(
+  definition: SubgraphDefinition<S, C, R>,
   options: SubgraphServerOptions,
 ): Promise<SubgraphServer<S>> {
   const { config } = options;
@@ -159,12 +166,12 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const identity = await internalIdentity(definition.service, config.internal.privateKey);
   const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
   // auth keeps the accounts itself; every other service keeps a view of them, fed by auth's events.
-  let accounts: AccountStateSource;
+  let accounts: AccountStateSource<R>;
   let accountEvents: ReturnType<typeof accountView>['handlers'] = {};
   if (definition.accountStates) {
     accounts = definition.accountStates(db);
   } else {
-    const view = accountView(definition.service, db);
+    const view = accountView(definition.service, db, definition.viewerRow);
     accounts = view;
     accountEvents = view.handlers;
   }
@@ -215,12 +222,14 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     async context({ req }, base) {
       const reads = RequestReads.forRequest(db, req.headers);
       const token = await authenticate(req.headers.authorization, verifyToken);
-      const account = token.viewer ? await lookupAccount(token.viewer) : null;
-      const request: RequestContext = {
+      const read = token.viewer ? await lookupAccount(token.viewer) : undefined;
+      const auth = token.viewer ? applyAccountPolicy(token.viewer, read?.account ?? null) : token;
+      const request: RequestContext<R> = {
         ...base,
         reads,
-        auth: token.viewer ? applyAccountPolicy(token.viewer, account) : token,
-        account,
+        auth,
+        account: read?.account ?? null,
+        ...(auth.viewer && read?.viewerRow !== undefined ? { viewerRow: read.viewerRow } : {}),
         clientAddress: req.ip,
         userAgent: req.headers['user-agent']?.slice(0, 512),
       };

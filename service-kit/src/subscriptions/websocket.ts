@@ -53,7 +53,7 @@ export interface SubgraphSubscriptionOptions {
   hub: LiveHub;
   /** The HTTP path's token verifier, account source and error translation: one rule for both. */
   verifyToken: TokenVerifier;
-  accounts: AccountStateSource;
+  accounts: AccountStateSource<unknown>;
   translateError: ErrorTranslator;
   /** The subgraph's context for one execution (each event gets a fresh one: fresh loaders). */
   context(request: Omit<RequestContext, 'reads'>): object;
@@ -124,7 +124,8 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
   const trust = app.get('trust proxy fn') as TrustProxy;
   const metrics = subgraphSubscriptionMetrics(options.metrics.registry, hub);
   // Each sign-in's account is looked up once for all its subscriptions and events, and again after each change to it (LiveHub.account).
-  const accountOf = (viewer: Viewer) => hub.account(viewer.userId, viewer.sessionId, () => options.accounts.lookup(viewer.userId, viewer.sessionId));
+  const accountOf = (viewer: Viewer) =>
+    hub.account(viewer.userId, viewer.sessionId, async () => (await options.accounts.lookup(viewer.userId, viewer.sessionId)).account);
 
   /** The code a client is told for `error`, as formatting will show it. */
   const codeOf = (error: unknown): string => {

@@ -1,5 +1,5 @@
 // auth's request context: what its resolvers are given besides their arguments.
-import type { ServiceClient } from '@fedstack/shared-db';
+import type { ServiceClient, UserRecord } from '@fedstack/shared-db';
 import type { RequestContext, SubgraphDeps, ViewerRole } from '@fedstack/service-kit';
 import type { ThrottlePolicy } from './config';
 import { SignInThrottle, type ThrottleKeys } from './domain/throttle';
@@ -19,7 +19,7 @@ export interface AuthServices {
   dummyPasswordHash: string;
 }
 
-export interface AuthContext extends RequestContext {
+export interface AuthContext extends RequestContext<UserRecord> {
   db: ServiceClient<'auth'>;
   services: AuthServices;
   loaders: { user: ReturnType<typeof createUserLoader> };
@@ -30,7 +30,7 @@ export interface AuthContext extends RequestContext {
 }
 
 /** One request's context: fresh loaders every time, the shared client and services. */
-export function createAuthContext(request: RequestContext, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
+export function createAuthContext(request: RequestContext<UserRecord>, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
   return { ...request, db, services, loaders: { user: createUserLoader(request.reads.read) }, throttle: throttleOf(db, services) };
 }
 

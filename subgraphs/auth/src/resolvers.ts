@@ -4,7 +4,6 @@ import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type 
 import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
-import { userReadBy } from './domain/account-state';
 import { endSessions } from './domain/ended-sessions';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { userStats } from './domain/stats';
@@ -55,7 +54,7 @@ function guarded<K extends keyof UserRecord>(field: K) {
  */
 async function userById(ctx: AuthContext, id: string): Promise<UserRecord | null> {
   const isViewer = id.toLowerCase() === ctx.auth.viewer?.userId.toLowerCase();
-  const read = isViewer ? userReadBy(ctx.account) : undefined;
+  const read = isViewer ? ctx.viewerRow : undefined;
   if (read) return read;
   const user = await ctx.loaders.user.load(id);
   if (user || !isViewer) return user;

@@ -105,6 +105,21 @@ describe('profile subgraph', () => {
     expect(statements.map((statement) => statement.sql)).toEqual([expect.stringMatching(/account_states/), expect.stringMatching(/FROM profile\.profiles/)]);
   });
 
+  it("answers the viewer's own profile from the request's account check: one SQL statement, with or without a profile saved", async () => {
+    const [saved, never] = (await newUsers(2)) as [string, string];
+    await sql(`INSERT INTO profile.profiles (user_id, display_name, locale) VALUES ($1, 'Viewer', 'en-GB')`, [saved]);
+    for (const [userId, profile] of [
+      [saved, { displayName: 'Viewer', bio: null, avatarUrl: null, locale: 'en-GB', timezone: null }],
+      [never, { displayName: null, bio: null, avatarUrl: null, locale: null, timezone: null }],
+    ] as const) {
+      statements.length = 0;
+      const result = await graphql(url, PROFILE_OF, { token: await tokens.mint({ userId }), variables: { r: [{ __typename: 'User', id: userId }] } });
+      expect(result.errors).toBeUndefined();
+      expect(result.data).toEqual({ _entities: [{ id: userId, profile }] });
+      expect(statements.map((statement) => statement.sql)).toEqual([expect.stringMatching(/account_states/)]);
+    }
+  });
+
   it('stops gracefully: a request in flight still gets its answer, new connections are refused', async () => {
     const config = loadServiceConfig('profile', { ...process.env, ...tokens.env, ...ISOLATED_PEERS, PROFILE_PORT: '0', LOG_LEVEL: 'silent' });
     // The request is in flight once the server runs its first statement for it (the account check).

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse } from 'graphql';
 import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createProfileContext } from './context';
-import { eraseProfile } from './domain/profiles';
+import { VIEWER_PROFILE, eraseProfile } from './domain/profiles';
 import { resolvers } from './resolvers';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
@@ -17,6 +17,7 @@ export function createProfileServer(options: SubgraphServerOptions): Promise<Sub
       typeDefs,
       resolvers,
       context: createProfileContext,
+      viewerRow: VIEWER_PROFILE,
       internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('profile', db, eraseProfile) } }),
     },
     options,

@@ -1,7 +1,7 @@
 // Profiles: their fields checked, read in batches, saved, and erased.
 import { badUserInput } from '@fedstack/runtime';
 import type { PreparedStatement, ProfileRecord, ServiceClient } from '@fedstack/shared-db';
-import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor, type StaleRead } from '@fedstack/service-kit';
+import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor, type StaleRead, type ViewerRow } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
 
 type ProfileDb = ServiceClient<'profile'>;
@@ -66,21 +66,49 @@ export function validateProfileChanges(input: UpdateProfileInput): ProfileChange
   return changes;
 }
 
-/** Profiles by user id: most requests read one, so it is prepared (see ServiceClient.sql). */
-const PROFILES_BY_USER: PreparedStatement = {
-  name: 'profiles_by_user',
-  text: `SELECT user_id AS "userId", display_name AS "displayName", bio, avatar_url AS "avatarUrl", locale, timezone,
-                created_at AS "createdAt", updated_at AS "updatedAt"
-         FROM profile.profiles WHERE user_id = ANY($1::uuid[])`,
+/** A ProfileRecord's fields, as columns of profile.profiles under the alias `p`. */
+const PROFILE_COLUMNS = {
+  userId: 'p.user_id',
+  displayName: 'p.display_name',
+  bio: 'p.bio',
+  avatarUrl: 'p.avatar_url',
+  locale: 'p.locale',
+  timezone: 'p.timezone',
+  createdAt: 'p.created_at',
+  updatedAt: 'p.updated_at',
+} as const satisfies ViewerRow<ProfileRecord>['columns'];
+
+const PROFILE_FIELDS = Object.entries(PROFILE_COLUMNS)
+  .map(([field, column]) => `${column} AS "${field}"`)
+  .join(', ');
+
+/**
+ * The viewer's profile, read by the request's account check: the viewer's own profile is what most
+ * requests that reach profile ask for (docs/performance.md).
+ */
+export const VIEWER_PROFILE: ViewerRow<ProfileRecord> = {
+  join: 'LEFT JOIN profile.profiles p ON p.user_id = $1::uuid',
+  columns: PROFILE_COLUMNS,
+  key: 'userId',
 };
 
-/** Loads profiles by user id for one request: one SQL statement per batch, from a replica when one has the client's writes. */
-export function createProfileLoader(read: StaleRead) {
-  return batchLoader<string, ProfileRecord>(
+/** Profiles by user id: prepared (see ServiceClient.sql). */
+const PROFILES_BY_USER: PreparedStatement = {
+  name: 'profiles_by_user',
+  text: `SELECT ${PROFILE_FIELDS} FROM profile.profiles p WHERE p.user_id = ANY($1::uuid[])`,
+};
+
+/**
+ * Loads profiles by user id for one request: one SQL statement per batch, from a replica when one has the
+ * client's writes; the viewer's, when the account check read it, without one.
+ */
+export function createProfileLoader(read: StaleRead, viewer?: { userId: string; profile: ProfileRecord | null }) {
+  const loader = batchLoader<string, ProfileRecord>(
     (userIds) => read<ProfileRecord>(PROFILES_BY_USER, [userIds.filter(isUuid)]),
     (profile) => profile.userId,
     null,
   );
+  return viewer ? loader.prime(viewer.userId, viewer.profile) : loader;
 }
 
 const SAVED_FIELDS = ['displayName', 'bio', 'avatarUrl', 'locale', 'timezone'] as const;
@@ -101,8 +129,7 @@ const SAVE_PROFILE: PreparedStatement = {
            locale = CASE WHEN $8::boolean THEN EXCLUDED.locale ELSE p.locale END,
            timezone = CASE WHEN $10::boolean THEN EXCLUDED.timezone ELSE p.timezone END,
            updated_at = now()
-         RETURNING user_id AS "userId", display_name AS "displayName", bio, avatar_url AS "avatarUrl", locale, timezone,
-                   created_at AS "createdAt", updated_at AS "updatedAt"`,
+         RETURNING ${PROFILE_FIELDS}`,
 };
 
 /** Creates the profile on first save; otherwise changes only the given fields. Never for an erased account. */
