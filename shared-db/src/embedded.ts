@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { portIsFree } from '@fedstack/runtime';
 import { DatabaseUnavailableError } from './errors';
-import { assertReachable, initialise, removeDataDir, restoreLibrarySymlinks, serverUser, startServer, type ServerProcess } from './postgres-process';
+import { initialise, openParents, removeDataDir, restoreLibrarySymlinks, serverUser, startServer, type ServerProcess } from './postgres-process';
 
 export interface EmbeddedPostgresOptions {
   /** Where the cluster keeps its data; reused when it already holds one. */
@@ -85,10 +85,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   await restoreLibrarySymlinks();
   const user = await serverUser();
+  await openParents(options.dataDir, user);
   if (!existsSync(path.join(options.dataDir, 'PG_VERSION'))) {
     await (options.create ?? ((dataDir, as) => initialise(dataDir, OWNER, OWNER_PASSWORD, as)))(options.dataDir, user);
   }
-  await assertReachable(options.dataDir, user);
   const settings = Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
   let server: ServerProcess;
   try {

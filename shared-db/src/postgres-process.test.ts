@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { initialise, serverUser } from './postgres-process';
+import { initialise, openParents, serverUser } from './postgres-process';
 
 // As root (a container, a fresh VM), `npm start` runs PostgreSQL as the `postgres` system user, which has
 // to pass through every parent of the data directory; as anyone else the server runs as that user, and
@@ -19,15 +19,23 @@ const asRoot = process.getuid?.() === 0;
 
   it('is created with parents the server can pass through (as on a fresh clone, where .data does not exist yet)', async () => {
     const dataDir = path.join(base, 'clone', '.data', 'postgres');
-    await initialise(dataDir, 'owner', 'owner-password', await serverUser());
+    const user = await serverUser();
+    // As startEmbeddedPostgres does, under a umask that would keep what it makes private.
+    const umask = process.umask(0o077);
+    try {
+      await openParents(dataDir, user);
+      await initialise(dataDir, 'owner', 'owner-password', user);
+    } finally {
+      process.umask(umask);
+    }
     expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
     expect(statSync(path.join(base, 'clone', '.data')).mode & 0o001).toBe(0o001);
   });
 
-  it('names the parent the server cannot pass through, rather than failing in initdb with "Permission denied"', async () => {
+  it('names a parent the server cannot pass through, rather than failing in initdb with "Permission denied"', async () => {
     const closed = path.join(base, 'closed');
     mkdirSync(closed, { mode: 0o700 });
-    await expect(initialise(path.join(closed, 'postgres'), 'owner', 'owner-password', await serverUser())).rejects.toThrow(
+    await expect(openParents(path.join(closed, 'postgres'), await serverUser())).rejects.toThrow(
       `${closed} has mode 700 (give others access with chmod o+x ${closed}, or set EMBEDDED_PG_DATA_DIR elsewhere)`,
     );
   });

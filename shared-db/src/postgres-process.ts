@@ -2,7 +2,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -68,13 +68,20 @@ export async function serverUser(): Promise<{ uid?: number; gid?: number }> {
 }
 
 /**
- * Fails, naming the directory, when the user the server runs as cannot reach `dataDir`: one of its parents
- * lets nobody but its owner (root) in, such as a `.data` made with mode 0700. initdb would only say
- * "Permission denied".
+ * Readies the parents of `dataDir` for a server that runs as another user (`user`, when this process is
+ * root): those made here are opened to pass through, whatever the umask; one that was already there and
+ * that it cannot pass through (a `.data` made private by an earlier start) fails the start, named, where
+ * initdb and the server would only say "Permission denied".
  */
-export async function assertReachable(dataDir: string, user: { uid?: number; gid?: number }): Promise<void> {
+export async function openParents(dataDir: string, user: { uid?: number; gid?: number }): Promise<void> {
+  const parent = path.dirname(path.resolve(dataDir));
+  const first = await mkdir(parent, { recursive: true });
   if (user.uid === undefined) return;
-  for (let dir = path.dirname(path.resolve(dataDir)); ; dir = path.dirname(dir)) {
+  for (let dir = parent; first !== undefined; dir = path.dirname(dir)) {
+    await chmod(dir, 0o755);
+    if (dir === first) break;
+  }
+  for (let dir = parent; ; dir = path.dirname(dir)) {
     const { uid, gid, mode } = await stat(dir);
     const searchable = uid === user.uid ? mode & 0o100 : gid === user.gid ? mode & 0o010 : mode & 0o001;
     if (!searchable) {
@@ -89,10 +96,7 @@ export async function assertReachable(dataDir: string, user: { uid?: number; gid
 
 /** Creates a cluster in `dataDir` whose owner is `owner` with `password`. */
 export async function initialise(dataDir: string, owner: string, password: string, user: { uid?: number; gid?: number }): Promise<void> {
-  // Only the data directory is private: parents made here keep the usual mode, so that the server's user (as root, not this one) can reach it.
-  await mkdir(path.dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  await assertReachable(dataDir, user);
   const passwordFile = path.join(os.tmpdir(), `fedstack-pg-password-${randomBytes(6).toString('hex')}`);
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   try {
