@@ -91,6 +91,7 @@ describe('reads from a replica held back 3 s', () => {
   });
 
   it("reads a client's own writes in every service once it sends their positions back; without them the same reads are stale, but for the viewer's own rows that the account check reads", async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
     const client = new PositionsCarrier();
     const firstWrite = Date.now();
     const user = await register(stack.gatewayUrl);
@@ -138,6 +139,22 @@ describe('reads from a replica held back 3 s', () => {
     expect(stale.data?.me).toEqual({ email: user.email, profile: { displayName: 'Read my writes' }, payments: { edges: [] }, paymentTotals: [] });
     // The answer carries the positions back, for the client's next request.
     expect(fresh.headers.get(WAL_POSITIONS_HEADER)).toBe(client.header[WAL_POSITIONS_HEADER]);
+    // Someone else's read of the profile (an admin's) follows the positions it is sent: with auth's alone
+    // (so that auth finds the user), profile answers from the replica; with profile's too, from the primary.
+    const profileSeen = async (services: string[]) => {
+      const positions = (client.header[WAL_POSITIONS_HEADER] ?? '')
+        .split(', ')
+        .filter((position) => services.some((service) => position.startsWith(`${service}=`)));
+      const answer = await graphql<{ user: { profile: { displayName: string | null } } | null }>(
+        stack.gatewayUrl,
+        'query ($id: ID!) { user(id: $id) { profile { displayName } } }',
+        { token: admin.accessToken, variables: { id: user.id }, headers: { [WAL_POSITIONS_HEADER]: positions.join(', ') } },
+      );
+      return answer.data?.user?.profile?.displayName;
+    };
+    expect(await profileSeen(['auth'])).toBeNull();
+    expect(await profileSeen(['auth', 'profile'])).toBe('Read my writes');
+    expect(Date.now() - firstWrite).toBeLessThan(APPLY_DELAY_MS);
   });
 
   it("shows an admin an account action's effect in the same request and the next, though auth made it for admin", async () => {

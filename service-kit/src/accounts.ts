@@ -89,34 +89,34 @@ export interface RawQuerier extends RawExecutor {
   $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
 }
 
+/** Applies an account change to `service`'s view unless a newer one is already there. */
+export async function recordAccountChange(service: Service, tx: RawExecutor, change: AccountChanged): Promise<void> {
+  const schema = `"${service}"`;
+  await tx.$executeRawUnsafe(
+    `INSERT INTO ${schema}.account_states (user_id, role, status, erased_at, version, updated_at)
+     VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, now())
+     ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, status = EXCLUDED.status, erased_at = EXCLUDED.erased_at,
+       version = EXCLUDED.version, updated_at = now()
+     WHERE ${schema}.account_states.version < EXCLUDED.version`,
+    change.userId,
+    change.role,
+    change.status,
+    change.erasedAt,
+    change.version,
+  );
+}
+
 /**
  * A service's view of account states, in its own schema's account_states and revoked_sessions tables;
- * with `viewerRow`, its lookup reads that row of the viewer's too.
+ * with `viewerRow`, its lookup reads that row of the viewer's too. One per service client: its lookup is
+ * a prepared statement, whose name stands for one text on the client's connections.
  */
 export function accountView<R = never>(
   service: Service,
   db: RawQuerier & Pick<ServiceClient<Service>, 'sql'>,
   viewerRow?: ViewerRow<R>,
-): AccountStateSource<R> & {
-  /** Applies an account change unless a newer one is already there. */
-  record(tx: RawExecutor, change: AccountChanged): Promise<void>;
-  handlers: Record<string, EventHandler<never>>;
-} {
+): AccountStateSource<R> & { handlers: Record<string, EventHandler<never>> } {
   const schema = `"${service}"`;
-  const record = async (tx: RawExecutor, change: AccountChanged) => {
-    await tx.$executeRawUnsafe(
-      `INSERT INTO ${schema}.account_states (user_id, role, status, erased_at, version, updated_at)
-       VALUES ($1::uuid, $2, $3, $4::timestamptz, $5, now())
-       ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, status = EXCLUDED.status, erased_at = EXCLUDED.erased_at,
-         version = EXCLUDED.version, updated_at = now()
-       WHERE ${schema}.account_states.version < EXCLUDED.version`,
-      change.userId,
-      change.role,
-      change.status,
-      change.erasedAt,
-      change.version,
-    );
-  };
   const viewerFields = Object.entries<string>(viewerRow?.columns ?? {});
   // Every request's check: prepared once per connection (see ServiceClient.sql).
   const lookup: PreparedStatement = {
@@ -139,9 +139,8 @@ export function accountView<R = never>(
       const found = row !== undefined && row[`viewer.${viewerRow.key}`] !== null;
       return { account, viewerRow: found ? (Object.fromEntries(viewerFields.map(([field]) => [field, row[`viewer.${field}`]])) as R) : null };
     },
-    record,
     handlers: {
-      [ACCOUNT_TOPICS.changed]: eventHandler({ from: ['auth'], payload: ACCOUNT_CHANGED, apply: (change) => record(db, change) }),
+      [ACCOUNT_TOPICS.changed]: eventHandler({ from: ['auth'], payload: ACCOUNT_CHANGED, apply: (change) => recordAccountChange(service, db, change) }),
       [ACCOUNT_TOPICS.sessionsRevoked]: eventHandler({
         from: ['auth'],
         payload: SESSIONS_REVOKED,

@@ -3,8 +3,7 @@
 // remembers what it did, so an attempt repeated after a crash answers the same and changes nothing more.
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
-import type { ServiceClient } from '@fedstack/shared-db';
-import { accountView, ACCOUNT_CHANGED, lockAccountForErasure, type RawQuerier } from './accounts';
+import { ACCOUNT_CHANGED, lockAccountForErasure, recordAccountChange, type RawQuerier } from './accounts';
 import { command, type CommandHandler } from './internal-api';
 
 /** One kind of change an erasure made to one table of a service. */
@@ -31,7 +30,7 @@ export const ERASE_INPUT = z.object({
   account: ACCOUNT_CHANGED,
 });
 
-interface TransactionalQuerier extends RawQuerier, Pick<ServiceClient<Service>, 'sql'> {
+interface TransactionalQuerier extends RawQuerier {
   $transaction<R>(work: (tx: RawQuerier) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
 }
 
@@ -46,7 +45,6 @@ export function erasureCommand(
   db: TransactionalQuerier,
   erase: (tx: RawQuerier, userId: string) => Promise<ErasureChange[]>,
 ): CommandHandler<never> {
-  const view = accountView(service, db);
   return command({
     callers: ['admin'],
     input: ERASE_INPUT,
@@ -60,7 +58,7 @@ export function erasureCommand(
             userId,
           );
           if (done) return { alreadyErased: true, erasedAt: done.erased_at.toISOString(), changes: done.changes };
-          await view.record(tx, account);
+          await recordAccountChange(service, tx, account);
           const changes = await erase(tx, userId);
           const erasedAt = new Date();
           await tx.$executeRawUnsafe(

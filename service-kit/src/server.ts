@@ -166,15 +166,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const identity = await internalIdentity(definition.service, config.internal.privateKey);
   const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
   // auth keeps the accounts itself; every other service keeps a view of them, fed by auth's events.
-  let accounts: AccountStateSource<R>;
-  let accountEvents: ReturnType<typeof accountView>['handlers'] = {};
-  if (definition.accountStates) {
-    accounts = definition.accountStates(db);
-  } else {
-    const view = accountView(definition.service, db, definition.viewerRow);
-    accounts = view;
-    accountEvents = view.handlers;
-  }
+  const accounts: AccountStateSource<R> & Partial<Pick<ReturnType<typeof accountView>, 'handlers'>> =
+    definition.accountStates?.(db) ?? accountView(definition.service, db, definition.viewerRow);
   const deps: SubgraphDeps<S> = { db, services, logger, metrics };
   const lookupAccount = (viewer: { userId: string; sessionId: string }) =>
     accounts.lookup(viewer.userId, viewer.sessionId).catch((error: unknown) => {
@@ -276,7 +269,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
         position: positionAfterWrites(db, logger),
         logger,
         bodyLimitBytes: config.bodyLimitBytes,
-        handlers: { commands: own.commands ?? {}, events: { ...accountEvents, ...own.events } },
+        handlers: { commands: own.commands ?? {}, events: { ...accounts.handlers, ...own.events } },
       });
     },
     async onStop() {
