@@ -5,6 +5,15 @@ import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { demoAdmin } from './clients';
 import { startStack, type RunningStack } from './stack';
 
+// Counts the loads of the offline explorer's module (Altair's whole page, about 7 MB of heap), which
+// production never serves. On the test's global: the mock runs as the imports below load, before any
+// variable of this file is set.
+type ExplorerLoads = { explorerLoads?: number };
+jest.mock('altair-static', () => {
+  (globalThis as ExplorerLoads).explorerLoads = ((globalThis as ExplorerLoads).explorerLoads ?? 0) + 1;
+  return jest.requireActual<object>('altair-static');
+});
+
 /**
  * The rules that hold only in production, on a stack configured as the compose file does: every
  * process in production mode with keys of its own, metrics on a port of their own, and subgraphs that
@@ -85,5 +94,10 @@ describe('a production stack', () => {
     expect(new URL(metricsUrl).port).not.toBe(new URL(stack.gatewayUrl).port);
     const metrics = await (await fetch(metricsUrl)).text();
     expect(metrics).toMatch(/^graphql_requests_total\{/m);
+  });
+
+  it('serves no offline explorer, and never loads it', async () => {
+    expect((await fetch(stack.gatewayUrl.replace('/graphql', '/explorer/'))).status).toBe(404);
+    expect((globalThis as ExplorerLoads).explorerLoads ?? 0).toBe(0);
   });
 });

@@ -2,7 +2,7 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
-import { getDistDirectory, renderAltair } from 'altair-static';
+import type * as AltairStatic from 'altair-static';
 import cors from 'cors';
 import express from 'express';
 import { AggregatorRegistry } from 'prom-client';
@@ -80,6 +80,8 @@ const FIRST_QUERY = `mutation SignIn {
  * graphql-ws (the access token goes in its subscription "connection parameters" as `authorization`).
  */
 function explorerRoutes(app: express.Express): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded here, outside production only: the module holds Altair's whole page (about 7 MB of heap)
+  const { getDistDirectory, renderAltair } = require('altair-static') as typeof AltairStatic;
   // The page names the WebSocket endpoint for subscriptions absolutely (a browser opens a WebSocket by
   // full URL), so it is rendered for the host the browser asked, once per host.
   const pages = new Map<string, string>();
