@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { hashPassword, passwordNeedsRehash, verifyPassword } from './passwords';
+import { verify } from '@node-rs/argon2';
+import { hashPassword, passwordNeedsRehash, unmatchableHash, verifyPassword } from './passwords';
 
 describe('password storage', () => {
   it('hashes with argon2id at OWASP minimums and verifies only the right password', async () => {
@@ -10,6 +11,17 @@ describe('password storage', () => {
     expect(await verifyPassword(stored, 'Correct horse battery staple')).toBe(false);
     expect(await verifyPassword('not a hash', 'anything')).toBe(false);
     expect(passwordNeedsRehash(stored)).toBe(false);
+  });
+
+  it('makes a hash no password matches that costs a verification what a real one costs, without hashing', async () => {
+    const [real, unmatchable] = [await hashPassword('a real password'), unmatchableHash()];
+    // The same settings, salt length and digest length: argon2 does the same work for either.
+    const shape = (stored: string) => stored.split('$').map((part, index) => (index < 4 ? part : part.length));
+    expect(shape(unmatchable)).toEqual(shape(real));
+    expect(unmatchableHash()).not.toBe(unmatchable);
+    // Parsed and computed, not refused as malformed (which verifyPassword would also answer false, at once).
+    await expect(verify(unmatchable, 'a real password')).resolves.toBe(false);
+    expect(passwordNeedsRehash(unmatchable)).toBe(false);
   });
 
   it('asks for a rehash of weaker or foreign hashes', () => {

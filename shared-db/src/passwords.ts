@@ -1,6 +1,7 @@
 // How passwords are stored in auth.password_credentials: argon2id at OWASP's minimum
 // (19 MiB, 2 iterations, 1 lane), as a PHC string that carries its own parameters and salt.
 // @node-rs/argon2 ships prebuilt binaries per platform, so nothing is compiled at install time.
+import { randomBytes } from 'node:crypto';
 import type * as Argon2 from '@node-rs/argon2';
 
 let argon2: typeof Argon2 | undefined;
@@ -31,6 +32,18 @@ export const PASSWORD_HASH_OPTIONS = {
 
 export function hashPassword(password: string): Promise<string> {
   return loadArgon2().hash(password, PASSWORD_HASH_OPTIONS);
+}
+
+/**
+ * A stored hash that no password matches: today's settings with a random salt and a random digest, in
+ * the same PHC form. Verifying a password against it costs what verifying against a real hash costs,
+ * which is what it is for (auth verifies unknown e-mails against one); making it costs nothing, where
+ * hashing a random password at start cost auth 19 MiB of memory at its peak (docs/performance.md).
+ */
+export function unmatchableHash(): string {
+  const { memoryCost, timeCost, parallelism } = PASSWORD_HASH_OPTIONS;
+  const b64 = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '');
+  return `$argon2id$v=19$m=${memoryCost},t=${timeCost},p=${parallelism}$${b64(16)}$${b64(32)}`;
 }
 
 /** False for a wrong password and for a hash that cannot be parsed; never throws for either. */

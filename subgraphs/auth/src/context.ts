@@ -15,7 +15,7 @@ export interface AuthServices {
   throttle: ThrottlePolicy;
   /** The keys of the throttle's counters (HMACs under THROTTLE_KEY_SECRET). */
   throttleKeys: ThrottleKeys;
-  /** A hash of a random password, verified when the email is unknown so that both cases take as long. */
+  /** A hash no password matches, verified when the email is unknown so that both cases take as long. */
   dummyPasswordHash: string;
 }
 

@@ -1,9 +1,8 @@
 // The auth subgraph's server: token signing, its JWKS, throttling and admin's commands on service-kit's subgraph server.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { hashPassword } from '@fedstack/shared-db';
+import { unmatchableHash } from '@fedstack/shared-db';
 import { createSubgraphServer, createTokenVerifier, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { importJWK } from 'jose';
 import type { AuthConfig } from './config';
@@ -35,7 +34,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     throttle: config.throttle,
     throttleKeys: await throttleKeys(config.throttleKeys),
-    dummyPasswordHash: await hashPassword(randomBytes(16).toString('hex')),
+    dummyPasswordHash: unmatchableHash(),
   };
   const jwks = { keys: [signingKey.publicJwk] };
   return createSubgraphServer(
