@@ -51,7 +51,7 @@ export {
   type SupervisedServer,
 } from './provision';
 export { seedDemoData, DEMO_ADMIN, DEMO_USER_PASSWORD, type SeedReport } from './seed';
-export { hashPassword, verifyPassword, passwordNeedsRehash, unmatchableHash, PASSWORD_HASH_OPTIONS } from './passwords';
+export { hashPassword, verifyPassword, passwordNeedsRehash, unmatchableHash, loadPasswordHashing, PASSWORD_HASH_OPTIONS } from './passwords';
 /** Exact decimals and Prisma's errors, the same class whichever service's client raised them. */
 export { Decimal, PrismaClientKnownRequestError } from '@prisma/client/runtime/client';
 /** Each service's generated types (model inputs, filters, JSON values). */

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { verify } from '@node-rs/argon2';
 import { hashPassword, passwordNeedsRehash, unmatchableHash, verifyPassword } from './passwords';
+import type * as Passwords from './passwords';
 
 describe('password storage', () => {
   it('hashes with argon2id at OWASP minimums and verifies only the right password', async () => {
@@ -22,6 +23,18 @@ describe('password storage', () => {
     // Parsed and computed, not refused as malformed (which verifyPassword would also answer false, at once).
     await expect(verify(unmatchable, 'a real password')).resolves.toBe(false);
     expect(passwordNeedsRehash(unmatchable)).toBe(false);
+  });
+
+  it('fails, rather than answering "wrong password", where argon2 cannot be loaded (an install without its binary)', async () => {
+    let broken: typeof Passwords | undefined;
+    jest.isolateModules(() => {
+      jest.doMock('@node-rs/argon2', () => {
+        throw new Error('no binary for this platform');
+      });
+      broken = jest.requireActual<typeof Passwords>('./passwords');
+    });
+    expect(() => broken?.loadPasswordHashing()).toThrow('no binary for this platform');
+    await expect(broken?.verifyPassword(unmatchableHash(), 'a password')).rejects.toThrow('no binary for this platform');
   });
 
   it('asks for a rehash of weaker or foreign hashes', () => {

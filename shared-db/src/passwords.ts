@@ -22,6 +22,14 @@ function loadArgon2(): typeof Argon2 {
   return argon2;
 }
 
+/**
+ * Loads argon2 now: a service that hashes or verifies passwords calls it at start, so that an install
+ * without the module's binary for this platform fails there rather than at the first sign-in.
+ */
+export function loadPasswordHashing(): void {
+  loadArgon2();
+}
+
 export const PASSWORD_HASH_OPTIONS = {
   // Algorithm.Argon2id: the enum's value, which a type-only import cannot name without loading the module.
   algorithm: 2 satisfies Argon2.Algorithm.Argon2id,
@@ -48,8 +56,10 @@ export function unmatchableHash(): string {
 
 /** False for a wrong password and for a hash that cannot be parsed; never throws for either. */
 export async function verifyPassword(storedHash: string, password: string): Promise<boolean> {
+  // Outside the try: a module that cannot load is a broken install, not a wrong password.
+  const argon2 = loadArgon2();
   try {
-    return await loadArgon2().verify(storedHash, password);
+    return await argon2.verify(storedHash, password);
   } catch {
     return false;
   }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { unmatchableHash } from '@fedstack/shared-db';
+import { loadPasswordHashing, unmatchableHash } from '@fedstack/shared-db';
 import { createSubgraphServer, createTokenVerifier, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { importJWK } from 'jose';
 import type { AuthConfig } from './config';
@@ -22,6 +22,7 @@ export interface AuthServerOptions extends Omit<SubgraphServerOptions, 'config' 
 /** Builds the auth subgraph (not yet listening). It signs tokens and serves its public key as a JWKS. */
 export async function createAuthServer(options: AuthServerOptions): Promise<SubgraphServer<'auth'>> {
   const { config } = options;
+  loadPasswordHashing();
   const signingKey = await resolveSigningKey(config.signingKey, config.tokens.developmentKeyFile);
   const services: AuthServices = {
     issueAccessToken: createAccessTokenIssuer({

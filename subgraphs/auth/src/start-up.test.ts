@@ -1,13 +1,19 @@
+import type * as Argon2 from '@node-rs/argon2';
 import { ISOLATED_PEERS, graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
-// Counts the loads of argon2's module, which is loaded by the first hash or verification (shared-db's
-// passwords.ts): on the test's global, as the mock may run while the imports above load.
-type Argon2Loads = { argon2Loads?: number };
+// Records argon2's hashes and verifications, on the test's global: the mock may run while the imports
+// above load, before any variable of this file is set.
+type Argon2Calls = { argon2Calls?: string[] };
 jest.mock('@node-rs/argon2', () => {
-  (globalThis as Argon2Loads).argon2Loads = ((globalThis as Argon2Loads).argon2Loads ?? 0) + 1;
-  return jest.requireActual<object>('@node-rs/argon2');
+  const actual = jest.requireActual<typeof Argon2>('@node-rs/argon2');
+  const calls = ((globalThis as Argon2Calls).argon2Calls ??= []);
+  return {
+    ...actual,
+    hash: (...args: Parameters<typeof Argon2.hash>) => (calls.push('hash'), actual.hash(...args)),
+    verify: (...args: Parameters<typeof Argon2.verify>) => (calls.push('verify'), actual.verify(...args)),
+  };
 });
 
 describe('auth at start', () => {
@@ -17,10 +23,10 @@ describe('auth at start', () => {
     const server = await createAuthServer({ config });
     try {
       const url = `${await server.listen()}/graphql`;
-      expect((globalThis as Argon2Loads).argon2Loads ?? 0).toBe(0);
+      expect((globalThis as Argon2Calls).argon2Calls ?? []).toEqual([]);
       const login = await graphql(url, 'mutation { login(input: { email: "nobody-at-start@example.com", password: "any password at all" }) { accessToken } }');
       expect(login.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-      expect((globalThis as Argon2Loads).argon2Loads).toBe(1);
+      expect((globalThis as Argon2Calls).argon2Calls).toEqual(['verify']);
     } finally {
       await server.stop();
     }
