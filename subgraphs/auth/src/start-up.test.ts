@@ -1,18 +1,18 @@
-import type * as Argon2 from '@node-rs/argon2';
+import type * as SharedDb from '@fedstack/shared-db';
 import { ISOLATED_PEERS, graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
-// Records argon2's hashes and verifications, on the test's global: the mock may run while the imports
-// above load, before any variable of this file is set.
-type Argon2Calls = { argon2Calls?: string[] };
-jest.mock('@node-rs/argon2', () => {
-  const actual = jest.requireActual<typeof Argon2>('@node-rs/argon2');
-  const calls = ((globalThis as Argon2Calls).argon2Calls ??= []);
+// Records the password hashes and verifications auth asks for, on the test's global: the mock may run
+// while the imports above load, before any variable of this file is set.
+type PasswordWork = { passwordWork?: string[] };
+jest.mock('@fedstack/shared-db', () => {
+  const actual = jest.requireActual<typeof SharedDb>('@fedstack/shared-db');
+  const work = ((globalThis as PasswordWork).passwordWork ??= []);
   return {
     ...actual,
-    hash: (...args: Parameters<typeof Argon2.hash>) => (calls.push('hash'), actual.hash(...args)),
-    verify: (...args: Parameters<typeof Argon2.verify>) => (calls.push('verify'), actual.verify(...args)),
+    hashPassword: (password: string) => (work.push('hash'), actual.hashPassword(password)),
+    verifyPassword: (storedHash: string, password: string) => (work.push('verify'), actual.verifyPassword(storedHash, password)),
   };
 });
 
@@ -23,10 +23,10 @@ describe('auth at start', () => {
     const server = await createAuthServer({ config });
     try {
       const url = `${await server.listen()}/graphql`;
-      expect((globalThis as Argon2Calls).argon2Calls ?? []).toEqual([]);
+      expect((globalThis as PasswordWork).passwordWork ?? []).toEqual([]);
       const login = await graphql(url, 'mutation { login(input: { email: "nobody-at-start@example.com", password: "any password at all" }) { accessToken } }');
       expect(login.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-      expect((globalThis as Argon2Calls).argon2Calls).toEqual(['verify']);
+      expect((globalThis as PasswordWork).passwordWork).toEqual(['verify']);
     } finally {
       await server.stop();
     }
