@@ -107,6 +107,33 @@ describe('payments subgraph', () => {
       expect(rows).toEqual([{ status: 'FAILED', decline_code: 'insufficient_funds' }]);
     });
 
+    it("records a decline on its key through the user's own records, not a scan of every user's", async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      statements.length = 0;
+      const declined = await pay(await tokens.mint({ userId }), { amount: '3.00', currency: 'EUR', paymentMethodToken: 'tok_decline' });
+      const paymentId = declined.errors?.[0]?.extensions?.paymentId as string;
+      const settle = statements.find((event) => event.sql.includes('UPDATE payments.idempotency_records'));
+      expect(settle).toBeDefined();
+      // Enough records of other users that a scan of the table would show in the plan; gone afterwards.
+      await sql(
+        `INSERT INTO payments.idempotency_records (user_id, operation, key, request_hash)
+         SELECT gen_random_uuid(), 'plan-check', 'k' || n, 'h' FROM generate_series(1, 5000) AS n`,
+      );
+      try {
+        await sql('ANALYZE payments.idempotency_records');
+        const plan = await sql<{ 'QUERY PLAN': string }>(`EXPLAIN ${(settle as QueryEvent).sql}`, [
+          paymentId,
+          'FAILED',
+          null,
+          'generic_decline',
+          'PAYMENT_DECLINED',
+        ]);
+        expect(plan.map((line) => line['QUERY PLAN']).join('\n')).not.toMatch(/Seq Scan on idempotency_records/);
+      } finally {
+        await sql(`DELETE FROM payments.idempotency_records WHERE operation = 'plan-check'`);
+      }
+    });
+
     it.each([
       ['JPY with decimals', { amount: '100.5', currency: 'JPY' }, 'input.amount'],
       ['a negative amount', { amount: '-5.00', currency: 'EUR' }, 'input.amount'],

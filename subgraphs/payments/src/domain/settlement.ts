@@ -15,7 +15,9 @@ export function paymentDeclined(payment: PaymentRecord): AppError {
 
 /**
  * Records a charge's outcome on a payment still PENDING (and a decline's error code on its key, for
- * retries), in one statement; nothing if someone settled it meanwhile.
+ * retries), in one statement; nothing if someone settled it meanwhile. The key is found among its user's
+ * records (the unique index's leading columns): nothing indexes records by payment, and a scan of every
+ * user's would grow with the table while the payment's row is locked.
  */
 const SETTLE: PreparedStatement = {
   name: 'settle_payment',
@@ -27,7 +29,8 @@ const SETTLE: PreparedStatement = {
            RETURNING *),
          declined AS (
            UPDATE payments.idempotency_records SET error_code = $5
-           WHERE $5::text IS NOT NULL AND payment_id = $1::uuid AND EXISTS (SELECT 1 FROM settled))
+           WHERE $5::text IS NOT NULL AND payment_id = $1::uuid
+             AND user_id = (SELECT user_id FROM settled) AND operation = 'createPayment')
          SELECT ${PAYMENT_COLUMNS} FROM settled`,
 };
 
