@@ -17,6 +17,23 @@ export async function queryAt<R extends pg.QueryResultRow>(url: string, text: st
   }
 }
 
+/**
+ * The plan PostgreSQL picks for one statement with `params`, sequential scans discouraged
+ * (enable_seqscan off): what it does with an index, whatever the table's size. A `Seq Scan` left in it
+ * means no index serves the statement.
+ */
+export async function planOf(service: Service, text: string, params: unknown[] = []): Promise<string> {
+  const client = new pg.Client(ownerUrlFor(service));
+  await client.connect();
+  try {
+    await client.query('SET enable_seqscan = off');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${text}`, params);
+    return rows.map((row) => row['QUERY PLAN']).join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
 /** Runs one statement as the owner of a service's database. */
 export function ownerQuery<R extends pg.QueryResultRow>(service: Service, text: string, params: unknown[] = []): Promise<R[]> {
   return queryAt<R>(ownerUrlFor(service), text, params);
