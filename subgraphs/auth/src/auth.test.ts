@@ -3,7 +3,7 @@ import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
 import { freePort } from '@fedstack/runtime';
 import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import { ERASE_COMMAND, type SubgraphServer } from '@fedstack/service-kit';
-import { ISOLATED_PEERS, LogCapture, fakePeer, graphql, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { ISOLATED_PEERS, LogCapture, fakePeer, graphql, planOf, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
@@ -492,6 +492,28 @@ describe('auth subgraph', () => {
       expect(await emails(`${stem}-a_`)).toEqual([`${stem}-a_b@example.com`]);
       expect(await emails(`${stem}-%`)).toEqual([]);
       expect(await emails(`${stem}-a`)).toEqual([`${stem}-a_b@example.com`, `${stem}-ab@example.com`]);
+    });
+
+    it('reads the active admins, and users by role or e-mail prefix, through indexes rather than every user', async () => {
+      // An admin's action, asked by admin's service (a stand-in with its key), locks the active admins first.
+      const adminPort = await freePort();
+      const checked = await startAuth({ ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
+      const peer = await fakePeer('admin', { auth: checked.url.replace('/graphql', '') }, adminPort);
+      try {
+        const target = await register();
+        await peer.client.command('auth', 'suspendUser', { actor: { userId: admin.user.id, requestId: 'r' }, userId: target.user.id, reason: 'x' });
+        const page = '{ users(first: 5, filter: { role: ADMIN }) { edges { cursor } } }';
+        await graphql(checked.url, page, { token: admin.accessToken });
+        const find = (pattern: RegExp) => checked.statements.find((statement) => pattern.test(statement.sql))?.sql as string;
+        const lock = find(/role = 'ADMIN' AND status = 'ACTIVE'.*FOR UPDATE/s);
+        const list = find(/FROM auth\.users\s+WHERE \(\$1/);
+        expect(await planOf('auth', lock)).toMatch(/users_admins_idx/);
+        expect(await planOf('auth', list, ['ADMIN', null, null, null, null, 6])).toMatch(/users_admins_idx/);
+        expect(await planOf('auth', list, [null, null, 'someone-', null, null, 6])).toMatch(/users_email_prefix_idx/);
+      } finally {
+        await checked.server.stop();
+        await peer.close();
+      }
     });
 
     it("resolves 100 User references with one SQL statement (after the request's account check)", async () => {
