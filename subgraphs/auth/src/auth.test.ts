@@ -324,6 +324,31 @@ describe('auth subgraph', () => {
       expect(results.filter((result) => !result.errors)).toHaveLength(1);
     });
 
+    it('are removed a day after they expire, as new ones are issued: a chain from its oldest end, never a live one', async () => {
+      const session = await register();
+      const family = String(decodeJwt(session.accessToken).sid);
+      // A chain of three rotated tokens (the oldest replaced by the next), and one expired an hour ago.
+      const [oldest, middle, newest, recent] = await sql<{ id: string }>(
+        `INSERT INTO auth.sessions (user_id, family_id, token_hash, expires_at, rotated_at)
+         SELECT $1, $2, md5(random()::text), now() - age, now() FROM unnest(ARRAY[interval '4 days', '3 days', '2 days', '1 hour']) AS age
+         RETURNING id`,
+        [session.user.id, family],
+      );
+      await sql(`UPDATE auth.sessions SET replaced_by_id = $2 WHERE id = $1`, [oldest?.id, middle?.id]);
+      await sql(`UPDATE auth.sessions SET replaced_by_id = $2 WHERE id = $1`, [middle?.id, newest?.id]);
+      const left = async () =>
+        (await sql<{ id: string }>('SELECT id FROM auth.sessions WHERE user_id = $1 AND expires_at < now()', [session.user.id])).map((row) => row.id);
+      let token = session.refreshToken;
+      for (let refresh = 0; refresh < 10 && (await left()).length > 1; refresh += 1) {
+        const ids = await left();
+        // Never a token while the one it replaced is left.
+        if (!ids.includes(middle?.id as string)) expect(ids).not.toContain(oldest?.id);
+        token = ((await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token } })).data?.refreshSession as Session).refreshToken;
+      }
+      expect(await left()).toEqual([recent?.id]);
+      expect((await graphql(auth.url, REFRESH, { variables: { token } })).errors).toBeUndefined();
+    });
+
     it('logout ends that sign-in; logoutEverywhere ends them all', async () => {
       const { user } = await register();
       const a = (await login(user.email, PASSWORD)).data?.login as Session;

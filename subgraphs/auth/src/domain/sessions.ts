@@ -25,7 +25,30 @@ export function hashRefreshToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
+/**
+ * Expired refresh tokens each new one removes. More than the one it adds, so that the table holds the
+ * tokens of live sign-ins (and a day of expired ones) rather than every token ever issued, with no
+ * scheduler to run.
+ */
+export const EXPIRED_REMOVED_PER_TOKEN = 4;
+
+/**
+ * Removes a few refresh tokens expired for a day (kept that long so that one presented late is told it
+ * expired), oldest first. Only a token no other replaced: a sign-in's chain goes from its oldest end, so a
+ * removal never has a reference to clear (the foreign key's SET NULL), which could wait on a row another
+ * transaction holds, a refresh or a revocation, while that one waits on the rows this takes. SKIP LOCKED:
+ * two of these at once take different rows, never wait.
+ */
+async function removeExpiredTokens(tx: AuthTx): Promise<void> {
+  await tx.$executeRaw`
+    DELETE FROM auth.sessions WHERE id IN (
+      SELECT s.id FROM auth.sessions s
+      WHERE s.expires_at < now() - interval '1 day' AND NOT EXISTS (SELECT 1 FROM auth.sessions r WHERE r.replaced_by_id = s.id)
+      ORDER BY s.expires_at LIMIT ${EXPIRED_REMOVED_PER_TOKEN} FOR UPDATE SKIP LOCKED)`;
+}
+
 async function insertRefreshToken(tx: AuthTx, userId: string, familyId: string, ttlSeconds: number, client: ClientInfo) {
+  await removeExpiredTokens(tx);
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
   const session = await tx.session.create({
