@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
 import { freePort } from '@fedstack/runtime';
 import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
@@ -324,29 +324,36 @@ describe('auth subgraph', () => {
       expect(results.filter((result) => !result.errors)).toHaveLength(1);
     });
 
-    it('are removed a day after they expire, as new ones are issued: a chain from its oldest end, never a live one', async () => {
-      const session = await register();
-      const family = String(decodeJwt(session.accessToken).sid);
-      // A chain of three rotated tokens (the oldest replaced by the next), and one expired an hour ago.
-      const [oldest, middle, newest, recent] = await sql<{ id: string }>(
-        `INSERT INTO auth.sessions (user_id, family_id, token_hash, expires_at, rotated_at)
-         SELECT $1, $2, md5(random()::text), now() - age, now() FROM unnest(ARRAY[interval '4 days', '3 days', '2 days', '1 hour']) AS age
-         RETURNING id`,
-        [session.user.id, family],
+    it("are removed a day after their sign-in's newest one expired, as new ones are issued; a live sign-in keeps every one", async () => {
+      const [live, other] = [await register(), await register()];
+      const liveFamily = String(decodeJwt(live.accessToken).sid);
+      /** Tokens issued `ages` ago, in one sign-in, each replaced by the next; ids oldest first. */
+      const chain = async (userId: string, family: string, ...ages: string[]) => {
+        const ids: string[] = [];
+        for (const age of ages) {
+          const [row] = await sql<{ id: string }>(
+            `INSERT INTO auth.sessions (user_id, family_id, token_hash, expires_at) VALUES ($1, $2, md5(random()::text), now() - $3::interval) RETURNING id`,
+            [userId, family, age],
+          );
+          if (ids.length > 0) await sql(`UPDATE auth.sessions SET replaced_by_id = $2, rotated_at = now() WHERE id = $1`, [ids.at(-1), row?.id]);
+          ids.push(row?.id as string);
+        }
+        return ids;
+      };
+      const ended = await chain(other.user.id, randomUUID(), '4 days', '3 days', '2 days');
+      const endedToday = await chain(other.user.id, randomUUID(), '1 hour');
+      // A token the live sign-in rotated long ago, replaced by the one it holds now.
+      const [rotated] = await chain(live.user.id, liveFamily, '3 days');
+      await sql(
+        `UPDATE auth.sessions SET replaced_by_id = (SELECT id FROM auth.sessions WHERE family_id = $2 AND replaced_by_id IS NULL AND id <> $1) WHERE id = $1`,
+        [rotated, liveFamily],
       );
-      await sql(`UPDATE auth.sessions SET replaced_by_id = $2 WHERE id = $1`, [oldest?.id, middle?.id]);
-      await sql(`UPDATE auth.sessions SET replaced_by_id = $2 WHERE id = $1`, [middle?.id, newest?.id]);
-      const left = async () =>
-        (await sql<{ id: string }>('SELECT id FROM auth.sessions WHERE user_id = $1 AND expires_at < now()', [session.user.id])).map((row) => row.id);
-      let token = session.refreshToken;
-      for (let refresh = 0; refresh < 10 && (await left()).length > 1; refresh += 1) {
-        const ids = await left();
-        // Never a token while the one it replaced is left.
-        if (!ids.includes(middle?.id as string)) expect(ids).not.toContain(oldest?.id);
-        token = ((await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token } })).data?.refreshSession as Session).refreshToken;
-      }
-      expect(await left()).toEqual([recent?.id]);
-      expect((await graphql(auth.url, REFRESH, { variables: { token } })).errors).toBeUndefined();
+      const kept = async (ids: string[]) =>
+        (await sql<{ id: string }>('SELECT id FROM auth.sessions WHERE id = ANY($1::uuid[])', [ids])).map((row) => row.id).sort();
+
+      const refreshed = await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: live.refreshToken } });
+      expect(refreshed.errors).toBeUndefined();
+      expect(await kept([...ended, ...endedToday, rotated as string])).toEqual([...endedToday, rotated as string].sort());
     });
 
     it('logout ends that sign-in; logoutEverywhere ends them all', async () => {

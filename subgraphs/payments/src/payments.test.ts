@@ -115,6 +115,9 @@ describe('payments subgraph', () => {
       const paymentId = declined.errors?.[0]?.extensions?.paymentId as string;
       const plan = await planOf('payments', settle.sql, [paymentId, 'FAILED', null, 'generic_decline', 'PAYMENT_DECLINED']);
       expect(plan).not.toMatch(/Seq Scan on idempotency_records/);
+      expect(plan).toMatch(/idempotency_records_user_id_operation_key_key/);
+      // And the key still answers the decline on a retry: the code is recorded.
+      expect(await sql('SELECT error_code FROM payments.idempotency_records WHERE payment_id = $1', [paymentId])).toEqual([{ error_code: 'PAYMENT_DECLINED' }]);
     });
 
     it.each([

@@ -26,29 +26,32 @@ export function hashRefreshToken(token: string): string {
 }
 
 /**
- * Expired refresh tokens each new one removes. More than the one it adds, so that the table holds the
- * tokens of live sign-ins (and a day of expired ones) rather than every token ever issued, with no
- * scheduler to run.
+ * Ended sign-ins whose tokens each new token removes. More than the one sign-in a new one may start, so
+ * that the table holds the live sign-ins rather than every token ever issued, with no scheduler to run.
  */
-export const EXPIRED_REMOVED_PER_TOKEN = 4;
+export const ENDED_SIGN_INS_REMOVED_PER_TOKEN = 2;
 
 /**
- * Removes a few refresh tokens expired for a day (kept that long so that one presented late is told it
- * expired), oldest first. Only a token no other replaced: a sign-in's chain goes from its oldest end, so a
- * removal never has a reference to clear (the foreign key's SET NULL), which could wait on a row another
- * transaction holds, a refresh or a revocation, while that one waits on the rows this takes. SKIP LOCKED:
- * two of these at once take different rows, never wait.
+ * Removes the tokens of a few sign-ins whose newest token expired more than a day ago, oldest first. A
+ * sign-in that can still be refreshed keeps every token it rotated, so that one of them presented again
+ * still ends it (rotateRefreshToken). The day also outlasts any access token of the sign-in
+ * (ACCESS_TOKEN_TTL_SECONDS is at most a day), which the account check would otherwise find ended
+ * (account-state.ts) while it is still valid. The sign-in's user row is locked first, as every refresh and
+ * revocation locks it before its tokens, so none of them holds a token this deletes; SKIP LOCKED leaves a
+ * user who is busy for another time rather than waiting.
  */
-async function removeExpiredTokens(tx: AuthTx): Promise<void> {
+async function removeEndedSignIns(tx: AuthTx): Promise<void> {
   await tx.$executeRaw`
-    DELETE FROM auth.sessions WHERE id IN (
-      SELECT s.id FROM auth.sessions s
-      WHERE s.expires_at < now() - interval '1 day' AND NOT EXISTS (SELECT 1 FROM auth.sessions r WHERE r.replaced_by_id = s.id)
-      ORDER BY s.expires_at LIMIT ${EXPIRED_REMOVED_PER_TOKEN} FOR UPDATE SKIP LOCKED)`;
+    WITH ended AS (
+      SELECT newest.family_id FROM auth.sessions newest JOIN auth.users u ON u.id = newest.user_id
+      WHERE newest.replaced_by_id IS NULL AND newest.expires_at < now() - interval '1 day'
+      ORDER BY newest.expires_at LIMIT ${ENDED_SIGN_INS_REMOVED_PER_TOKEN}
+      FOR NO KEY UPDATE OF u SKIP LOCKED)
+    DELETE FROM auth.sessions WHERE family_id IN (SELECT family_id FROM ended)`;
 }
 
 async function insertRefreshToken(tx: AuthTx, userId: string, familyId: string, ttlSeconds: number, client: ClientInfo) {
-  await removeExpiredTokens(tx);
+  await removeEndedSignIns(tx);
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
   const session = await tx.session.create({
@@ -85,7 +88,8 @@ type RotationOutcome =
 /**
  * Exchanges a refresh token for a new one in the same family. The row is locked, so of two concurrent
  * uses exactly one rotates; presenting an already rotated token again is treated as theft and revokes
- * the whole family (RFC 9700 §4.14.2), the newest token included.
+ * the whole family (RFC 9700 §4.14.2), the newest token included. (A family's tokens are kept until a day
+ * after its newest one expired: removeEndedSignIns.)
  */
 export async function rotateRefreshToken(
   db: AuthDb,
