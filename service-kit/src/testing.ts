@@ -155,7 +155,7 @@ export async function fakePeer(
   };
 }
 
-export { ownerSql, ownerQuery, planOf } from '@fedstack/shared-db/testing';
+export { heldTransaction, ownerSql, ownerQuery, planOf } from '@fedstack/shared-db/testing';
 
 /**
  * Where a subgraph under test finds its peers: nowhere (port 9, refused). Otherwise it would use the

@@ -34,6 +34,28 @@ export async function planOf(service: Service, text: string, params: unknown[] =
   }
 }
 
+/**
+ * Opens a transaction as the owner of `service`'s database and runs `text` in it (a `FOR UPDATE`, say): its
+ * locks are held, as another transaction of the service would hold them, until `release` rolls it back.
+ */
+export async function heldTransaction(service: Service, text: string, params: unknown[] = []): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client(ownerUrlFor(service));
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(text, params);
+  } catch (error) {
+    await client.end();
+    throw error;
+  }
+  return {
+    async release() {
+      await client.query('ROLLBACK');
+      await client.end();
+    },
+  };
+}
+
 /** Runs one statement as the owner of a service's database. */
 export function ownerQuery<R extends pg.QueryResultRow>(service: Service, text: string, params: unknown[] = []): Promise<R[]> {
   return queryAt<R>(ownerUrlFor(service), text, params);

@@ -1,9 +1,19 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
-import { freePort } from '@fedstack/runtime';
+import { freePort, pollUntil } from '@fedstack/runtime';
 import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import { ERASE_COMMAND, type SubgraphServer } from '@fedstack/service-kit';
-import { ISOLATED_PEERS, LogCapture, fakePeer, graphql, planOf, testSigningKey, ownerSql as sql } from '@fedstack/service-kit/testing';
+import {
+  ISOLATED_PEERS,
+  LogCapture,
+  fakePeer,
+  graphql,
+  heldTransaction,
+  ownerQuery,
+  planOf,
+  testSigningKey,
+  ownerSql as sql,
+} from '@fedstack/service-kit/testing';
 import { loadAuthConfig } from './config';
 import { createAuthServer } from './server';
 
@@ -370,6 +380,34 @@ describe('auth subgraph', () => {
       const everywhere = await graphql(auth.url, 'mutation { logoutEverywhere }', { token: c.accessToken });
       expect(everywhere.data).toEqual({ logoutEverywhere: true });
       expect((await graphql(auth.url, REFRESH, { variables: { token: c.refreshToken } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    });
+
+    it("change a password, and rehash one at sign-in, locking the user's row before the credential, as erasure does", async () => {
+      const [changing, rehashing] = [await register(), await register()];
+      // A hash of PASSWORD with weaker settings than today's: signing in replaces it.
+      const weak = '$argon2id$v=19$m=4096,t=3,p=1$hEiCElG3qTz6vF8oig5oAg$lncWvD7Qn4UsU494frgs26Lu6wwJYW71Iff91chXbsk';
+      await sql('UPDATE auth.password_credentials SET password_hash = $2 WHERE user_id = $1', [rehashing.user.id, weak]);
+      const ids = [changing.user.id, rehashing.user.id];
+      // An erasure of both, as far as its first lock: its next step deletes their credentials.
+      const erasure = await heldTransaction('auth', 'SELECT id FROM auth.users WHERE id = ANY($1::uuid[]) FOR UPDATE', [ids]);
+      const changed = graphql(auth.url, 'mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }', {
+        token: changing.accessToken,
+        variables: { input: { currentPassword: PASSWORD, newPassword: 'another long passphrase' } },
+      });
+      const signedIn = login(rehashing.user.email, PASSWORD);
+      try {
+        const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        await pollUntil('both wait for the erasure', async () => ((await ownerQuery<{ n: number }>('auth', waiting))[0]?.n ?? 0) >= 2, { timeoutMs: 20_000 });
+        // Neither holds its credential while it waits, so the erasure could go on (the other order deadlocks).
+        const free = await sql('SELECT user_id FROM auth.password_credentials WHERE user_id = ANY($1::uuid[]) FOR UPDATE NOWAIT', [ids]);
+        expect(free).toHaveLength(2);
+      } finally {
+        await erasure.release();
+      }
+      expect(await changed).toMatchObject({ data: { changePassword: true } });
+      expect(await signedIn).toMatchObject({ data: { login: { user: { id: rehashing.user.id } } } });
+      const [stored] = await sql<{ password_hash: string }>('SELECT password_hash FROM auth.password_credentials WHERE user_id = $1', [rehashing.user.id]);
+      expect(stored?.password_hash).not.toBe(weak);
     });
 
     it('changePassword ends every other sign-in but keeps the current one', async () => {

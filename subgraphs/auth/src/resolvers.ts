@@ -116,8 +116,10 @@ export const resolvers: Resolvers = {
       const rehash = passwordNeedsRehash(storedHash) ? await hashPassword(input.password) : null;
       const { credential: _credential, ...account } = user;
       const { signedIn, refresh } = await ctx.db.$transaction(async (tx) => {
-        if (rehash) await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash: rehash } });
+        // The user's row before the credential, in the order erasure locks them (accounts.ts): the other
+        // order deadlocks with an erasure of the same user.
         const signedIn = await tx.user.update({ where: { id: account.id }, data: { lastLoginAt: new Date() } });
+        if (rehash) await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash: rehash } });
         return { signedIn, refresh: await startSession(tx, account.id, ctx.services.refreshTokenTtlSeconds, clientOf(ctx)) };
       });
       return payload(ctx, signedIn, refresh);
@@ -152,8 +154,9 @@ export const resolvers: Resolvers = {
       if (input.newPassword === input.currentPassword) throw badUserInput('input.newPassword', 'must differ from the current password');
       const passwordHash = await hashPassword(input.newPassword);
       await ctx.db.$transaction(async (tx) => {
-        await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash } });
+        // endSessions locks the user's row first; the credential after it, in the order erasure locks them.
         await endSessions(tx, user.id, 'password_changed', ctx.services.accessTokenTtlSeconds, { exceptFamilyId: viewer.sessionId });
+        await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash } });
       });
       return true;
     },

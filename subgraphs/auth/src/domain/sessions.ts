@@ -32,19 +32,20 @@ export function hashRefreshToken(token: string): string {
 export const ENDED_SIGN_INS_REMOVED_PER_TOKEN = 2;
 
 /**
- * Removes the tokens of a few sign-ins whose newest token expired more than a day ago, oldest first. A
- * sign-in that can still be refreshed keeps every token it rotated, so that one of them presented again
- * still ends it (rotateRefreshToken). The day also outlasts any access token of the sign-in
- * (ACCESS_TOKEN_TTL_SECONDS is at most a day), which the account check would otherwise find ended
- * (account-state.ts) while it is still valid. The sign-in's user row is locked first, as every refresh and
- * revocation locks it before its tokens, so none of them holds a token this deletes; SKIP LOCKED leaves a
- * user who is busy for another time rather than waiting.
+ * Removes the tokens of a few sign-ins whose newest token expired more than a day and a minute ago,
+ * oldest first. A sign-in that can still be refreshed keeps every token it rotated, so that one of them
+ * presented again still ends it (rotateRefreshToken). The day outlasts any access token of the sign-in
+ * (ACCESS_TOKEN_TTL_SECONDS is at most a day; the minute covers the moment between the two tokens' issue
+ * and the clocks of the process and the database), which the account check (account-state.ts) would
+ * otherwise find ended while it is still valid. The sign-in's user row is locked first, as every refresh
+ * and revocation locks it before its tokens, so none of them holds a token this deletes; SKIP LOCKED
+ * leaves a user who is busy for another time rather than waiting.
  */
 async function removeEndedSignIns(tx: AuthTx): Promise<void> {
   await tx.$executeRaw`
     WITH ended AS (
       SELECT newest.family_id FROM auth.sessions newest JOIN auth.users u ON u.id = newest.user_id
-      WHERE newest.replaced_by_id IS NULL AND newest.expires_at < now() - interval '1 day'
+      WHERE newest.replaced_by_id IS NULL AND newest.expires_at < now() - interval '1 day 1 minute'
       ORDER BY newest.expires_at LIMIT ${ENDED_SIGN_INS_REMOVED_PER_TOKEN}
       FOR NO KEY UPDATE OF u SKIP LOCKED)
     DELETE FROM auth.sessions WHERE family_id IN (SELECT family_id FROM ended)`;
