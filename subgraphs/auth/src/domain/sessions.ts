@@ -29,7 +29,7 @@ export function hashRefreshToken(token: string): string {
  * Ended sign-ins whose tokens each new token removes. More than the one sign-in a new one may start, so
  * that the table holds the live sign-ins rather than every token ever issued, with no scheduler to run.
  */
-export const ENDED_SIGN_INS_REMOVED_PER_TOKEN = 2;
+const ENDED_SIGN_INS_REMOVED_PER_TOKEN = 2;
 
 /**
  * Removes the tokens of a few sign-ins whose newest token expired more than a day and a minute ago,
