@@ -6,15 +6,20 @@ import { SERVICES, type Service } from '@fedstack/runtime';
 
 const SCHEMA_QUALIFIER = new RegExp(`\\b(${SERVICES.join('|')})\\.[a-z_"]`, 'g');
 
-/** Runs one statement on a connection of its own to `url`. */
-export async function queryAt<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+/** Runs `work` on a connection of its own to `url`, closed afterwards. */
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client(url);
   await client.connect();
   try {
-    return (await client.query<R>(text, params)).rows;
+    return await work(client);
   } finally {
     await client.end();
   }
+}
+
+/** Runs one statement on a connection of its own to `url`. */
+export function queryAt<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []): Promise<R[]> {
+  return withClient(url, async (client) => (await client.query<R>(text, params)).rows);
 }
 
 /**
@@ -22,16 +27,12 @@ export async function queryAt<R extends pg.QueryResultRow>(url: string, text: st
  * (enable_seqscan off): what it does with an index, whatever the table's size. A `Seq Scan` left in it
  * means no index serves the statement.
  */
-export async function planOf(service: Service, text: string, params: unknown[] = []): Promise<string> {
-  const client = new pg.Client(ownerUrlFor(service));
-  await client.connect();
-  try {
+export function planOf(service: Service, text: string, params: unknown[] = []): Promise<string> {
+  return withClient(ownerUrlFor(service), async (client) => {
     await client.query('SET enable_seqscan = off');
     const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${text}`, params);
     return rows.map((row) => row['QUERY PLAN']).join('\n');
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /**
@@ -75,21 +76,15 @@ export function ownerSql<R extends pg.QueryResultRow>(text: string, params: unkn
 }
 
 /** Every table of the schemas named, with its row count (not the migration histories), as the owner of `url` sees them. */
-export async function rowCounts(url: string, schemas: readonly string[]): Promise<{ table: string; rows: number }[]> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ table: string; rows: number }>(
-      `SELECT n.nspname || '.' || c.relname AS table,
-              (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::int AS rows
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND c.relname <> '_prisma_migrations' ORDER BY 1`,
-      [schemas],
-    );
-    return rows;
-  } finally {
-    await client.end();
-  }
+export function rowCounts(url: string, schemas: readonly string[]): Promise<{ table: string; rows: number }[]> {
+  return queryAt<{ table: string; rows: number }>(
+    url,
+    `SELECT n.nspname || '.' || c.relname AS table,
+            (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::int AS rows
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = ANY($1) AND c.relkind = 'r' AND c.relname <> '_prisma_migrations' ORDER BY 1`,
+    [schemas],
+  );
 }
 
 /**
@@ -99,15 +94,7 @@ export async function rowCounts(url: string, schemas: readonly string[]): Promis
 export async function scratchDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
   const server = new URL(ownerUrlFor('auth'));
   const name = `${server.pathname.slice(1)}_${label}_${randomBytes(3).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client(server.toString());
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  const admin = async (sql: string) => void (await queryAt(server.toString(), sql));
   await admin(`CREATE DATABASE "${name}"`);
   const url = new URL(server);
   url.pathname = `/${name}`;
@@ -124,9 +111,7 @@ export async function copyDatabase(templateUrl: string, name: string): Promise<s
   const template = decodeURIComponent(new URL(templateUrl).pathname.slice(1));
   const server = new URL(templateUrl);
   server.pathname = '/postgres';
-  const client = new pg.Client(server.toString());
-  await client.connect();
-  try {
+  await withClient(server.toString(), async (client) => {
     const copy = client.escapeIdentifier(name);
     await client.query(`CREATE DATABASE ${copy} TEMPLATE ${client.escapeIdentifier(template)}`);
     const { rows } = await client.query<{ grantee: string | null; privilege: string }>(
@@ -139,9 +124,7 @@ export async function copyDatabase(templateUrl: string, name: string): Promise<s
     for (const { grantee, privilege } of rows) {
       await client.query(`GRANT ${privilege} ON DATABASE ${copy} TO ${grantee === null ? 'PUBLIC' : client.escapeIdentifier(grantee)}`);
     }
-  } finally {
-    await client.end();
-  }
+  });
   const url = new URL(templateUrl);
   url.pathname = `/${name}`;
   return url.toString();

@@ -35,6 +35,22 @@ async function startAuth(env: NodeJS.ProcessEnv = {}): Promise<RunningAuth> {
   return { url: `${base}/graphql`, server, statements, logs };
 }
 
+/**
+ * An auth of its own whose admin is a stand-in (with admin's key, where this auth looks for it), for
+ * admin's commands; both stopped after `work`.
+ */
+async function withAdminStandIn(env: NodeJS.ProcessEnv, work: (auth: RunningAuth, peer: Awaited<ReturnType<typeof fakePeer>>) => Promise<void>): Promise<void> {
+  const adminPort = await freePort();
+  const auth = await startAuth({ ...env, ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
+  const peer = await fakePeer('admin', { auth: auth.url.replace('/graphql', '') }, adminPort);
+  try {
+    await work(auth, peer);
+  } finally {
+    await auth.server.stop();
+    await peer.close();
+  }
+}
+
 const REGISTER = `mutation ($input: RegisterInput!) { register(input: $input) {
   accessToken refreshToken accessTokenExpiresAt user { id email role status } } }`;
 const LOGIN = `mutation ($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id email lastLoginAt } } }`;
@@ -220,10 +236,7 @@ describe('auth subgraph', () => {
 
     it('keys its counters by HMACs under THROTTLE_KEY_SECRET, which erasure finds and deletes', async () => {
       const secret = 'the throttle key secret of this test, 48 chars.';
-      const adminPort = await freePort();
-      const keyed = await startAuth({ TRUST_PROXY: 'loopback', THROTTLE_KEY_SECRET: secret, ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
-      const admin = await fakePeer('admin', { auth: keyed.url.replace('/graphql', '') }, adminPort);
-      try {
+      await withAdminStandIn({ TRUST_PROXY: 'loopback', THROTTLE_KEY_SECRET: secret }, async (keyed, admin) => {
         const { user } = await register();
         const address = '198.51.100.140';
         const failed = await graphql(keyed.url, LOGIN, { variables: { input: { email: user.email, password: 'wrong password!!' } }, headers: from(address) });
@@ -249,10 +262,7 @@ describe('auth subgraph', () => {
         });
         expect(erased.changes).toContainEqual({ table: 'rate_limits', action: 'deleted', rows: 1 });
         expect(await stored()).not.toContain(counters[0]);
-      } finally {
-        await keyed.server.stop();
-        await admin.close();
-      }
+      });
     });
 
     it('keeps the counters in PostgreSQL, so a restarted server still refuses', async () => {
@@ -565,11 +575,8 @@ describe('auth subgraph', () => {
     });
 
     it('reads the active admins, and users by role or e-mail prefix, through indexes rather than every user', async () => {
-      // An admin's action, asked by admin's service (a stand-in with its key), locks the active admins first.
-      const adminPort = await freePort();
-      const checked = await startAuth({ ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
-      const peer = await fakePeer('admin', { auth: checked.url.replace('/graphql', '') }, adminPort);
-      try {
+      // An admin's action, asked by admin's service, locks the active admins first.
+      await withAdminStandIn({}, async (checked, peer) => {
         const target = await register();
         await peer.client.command('auth', 'suspendUser', { actor: { userId: admin.user.id, requestId: 'r' }, userId: target.user.id, reason: 'x' });
         const page = '{ users(first: 5, filter: { role: ADMIN }) { edges { cursor } } }';
@@ -580,10 +587,7 @@ describe('auth subgraph', () => {
         expect(await planOf('auth', lock)).toMatch(/users_admins_idx/);
         expect(await planOf('auth', list, ['ADMIN', null, null, null, null, 6])).toMatch(/users_admins_idx/);
         expect(await planOf('auth', list, [null, null, 'someone-', null, null, 6])).toMatch(/users_email_prefix_idx/);
-      } finally {
-        await checked.server.stop();
-        await peer.close();
-      }
+      });
     });
 
     it("resolves 100 User references with one SQL statement (after the request's account check)", async () => {
@@ -656,19 +660,12 @@ describe('auth subgraph', () => {
     });
 
     it("refuses an admin action asked for an actor who is not an active admin, whatever admin's view said", async () => {
-      // A stand-in for admin, where this auth looks for admin's key.
-      const adminPort = await freePort();
-      const checked = await startAuth({ ADMIN_SUBGRAPH_URL: `http://127.0.0.1:${adminPort}/graphql` });
-      const peer = await fakePeer('admin', { auth: checked.url.replace('/graphql', '') }, adminPort);
-      try {
+      await withAdminStandIn({}, async (_checked, peer) => {
         const [actor, target] = [await register(), await register()];
         const ask = peer.client.command('auth', 'suspendUser', { actor: { userId: actor.user.id, requestId: 'r' }, userId: target.user.id, reason: 'x' });
         await expect(ask).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN', message: 'This account is no longer an active admin' });
         expect(await sql(`SELECT status::text FROM auth.users WHERE id = $1`, [target.user.id])).toEqual([{ status: 'ACTIVE' }]);
-      } finally {
-        await checked.server.stop();
-        await peer.close();
-      }
+      });
     });
   });
 
