@@ -36,10 +36,11 @@ export function planOf(service: Service, text: string, params: unknown[] = []): 
 }
 
 /**
- * Opens a transaction as the owner of `service`'s database and runs `text` in it (a `FOR UPDATE`, say): its
- * locks are held, as another transaction of the service would hold them, until `release` rolls it back.
+ * Opens a transaction as the owner of `service`'s database and runs `text` in it (a `FOR UPDATE`, or a change
+ * another transaction of the service would make): its locks are held until `release` rolls it back or
+ * `commit` commits it.
  */
-export async function heldTransaction(service: Service, text: string, params: unknown[] = []): Promise<{ release(): Promise<void> }> {
+export async function heldTransaction(service: Service, text: string, params: unknown[] = []): Promise<{ release(): Promise<void>; commit(): Promise<void> }> {
   const client = new pg.Client(ownerUrlFor(service));
   await client.connect();
   try {
@@ -49,12 +50,14 @@ export async function heldTransaction(service: Service, text: string, params: un
     await client.end();
     throw error;
   }
-  return {
-    async release() {
-      await client.query('ROLLBACK');
+  const end = async (command: 'ROLLBACK' | 'COMMIT') => {
+    try {
+      await client.query(command);
+    } finally {
       await client.end();
-    },
+    }
   };
+  return { release: () => end('ROLLBACK'), commit: () => end('COMMIT') };
 }
 
 /** Runs one statement as the owner of a service's database. */

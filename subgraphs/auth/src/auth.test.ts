@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
 import { freePort, pollUntil } from '@fedstack/runtime';
-import { ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
+import { hashPassword, ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import { ERASE_COMMAND, type SubgraphServer } from '@fedstack/service-kit';
 import {
   ISOLATED_PEERS,
@@ -69,6 +69,8 @@ function freshEmail(): string {
   return `user${seq}-${Date.now().toString(36)}@Example.com`;
 }
 const PASSWORD = 'correct horse battery staple';
+/** A hash of PASSWORD with weaker settings than today's: signing in with it stores a new one. */
+const WEAK_HASH = '$argon2id$v=19$m=4096,t=3,p=1$hEiCElG3qTz6vF8oig5oAg$lncWvD7Qn4UsU494frgs26Lu6wwJYW71Iff91chXbsk';
 /** What Jest's fake timers can fake, but Date: a test that moves the clock keeps real timers and I/O. */
 const EVERYTHING_BUT_DATE: FakeableAPI[] = [
   'hrtime',
@@ -394,9 +396,7 @@ describe('auth subgraph', () => {
 
     it("change a password, and rehash one at sign-in, locking the user's row before the credential, as erasure does", async () => {
       const [changing, rehashing] = [await register(), await register()];
-      // A hash of PASSWORD with weaker settings than today's: signing in replaces it.
-      const weak = '$argon2id$v=19$m=4096,t=3,p=1$hEiCElG3qTz6vF8oig5oAg$lncWvD7Qn4UsU494frgs26Lu6wwJYW71Iff91chXbsk';
-      await sql('UPDATE auth.password_credentials SET password_hash = $2 WHERE user_id = $1', [rehashing.user.id, weak]);
+      await sql('UPDATE auth.password_credentials SET password_hash = $2 WHERE user_id = $1', [rehashing.user.id, WEAK_HASH]);
       const ids = [changing.user.id, rehashing.user.id];
       // An erasure of both, as far as its first lock: its next step deletes their credentials.
       const erasure = await heldTransaction('auth', 'SELECT id FROM auth.users WHERE id = ANY($1::uuid[]) FOR UPDATE', [ids]);
@@ -417,7 +417,52 @@ describe('auth subgraph', () => {
       expect(await changed).toMatchObject({ data: { changePassword: true } });
       expect(await signedIn).toMatchObject({ data: { login: { user: { id: rehashing.user.id } } } });
       const [stored] = await sql<{ password_hash: string }>('SELECT password_hash FROM auth.password_credentials WHERE user_id = $1', [rehashing.user.id]);
-      expect(stored?.password_hash).not.toBe(weak);
+      expect(stored?.password_hash).not.toBe(WEAK_HASH);
+    });
+
+    it('refuses a sign-in or a password change overtaken, while it verified the password, by a change to the account', async () => {
+      const [signingIn, suspended, changing] = [await register(), await register(), await register()];
+      // signingIn's hash is due for a rehash, which signing in would store.
+      await sql('UPDATE auth.password_credentials SET password_hash = $2 WHERE user_id = $1', [signingIn.user.id, WEAK_HASH]);
+      const newHash = await hashPassword('another long passphrase');
+      const CHANGE_PASSWORD = `WITH locked AS (SELECT id FROM auth.users WHERE id = $1 FOR NO KEY UPDATE)
+        UPDATE auth.password_credentials c SET password_hash = $2 FROM locked WHERE c.user_id = locked.id`;
+      // Each account changed by another transaction (a password change, a suspension), holding the user's row
+      // until the request below has read the account and verified the password it read.
+      const changes = [
+        await heldTransaction('auth', CHANGE_PASSWORD, [signingIn.user.id, newHash]),
+        await heldTransaction('auth', `UPDATE auth.users SET status = 'SUSPENDED' WHERE id = $1`, [suspended.user.id]),
+        await heldTransaction('auth', CHANGE_PASSWORD, [changing.user.id, newHash]),
+      ];
+      const ids = [signingIn.user.id, suspended.user.id, changing.user.id];
+      const sessions = async () => (await sql<{ n: number }>('SELECT count(*)::int AS n FROM auth.sessions WHERE user_id = ANY($1::uuid[])', [ids]))[0]?.n;
+      const sessionsBefore = await sessions();
+      const requests = Promise.all([
+        login(signingIn.user.email, PASSWORD),
+        login(suspended.user.email, PASSWORD),
+        graphql(auth.url, 'mutation ($input: ChangePasswordInput!) { changePassword(input: $input) }', {
+          token: changing.accessToken,
+          variables: { input: { currentPassword: PASSWORD, newPassword: 'a third long passphrase' } },
+        }),
+      ]);
+      try {
+        const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        await pollUntil('all three wait for the changes', async () => ((await ownerQuery<{ n: number }>('auth', waiting))[0]?.n ?? 0) >= 3, {
+          timeoutMs: 20_000,
+        });
+      } finally {
+        for (const change of changes) await change.commit();
+      }
+      const [signedIn, suspendedSignIn, changed] = await requests;
+      expect(signedIn.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(suspendedSignIn.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(changed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.currentPassword' });
+      // None of them wrote anything: no sign-in started, and the other change's password stands (no rehash of the old one over it).
+      expect(await sessions()).toBe(sessionsBefore);
+      const stored = await sql<{ password_hash: string }>('SELECT password_hash FROM auth.password_credentials WHERE user_id = ANY($1::uuid[])', [
+        [signingIn.user.id, changing.user.id],
+      ]);
+      expect(stored.map((row) => row.password_hash)).toEqual([newHash, newHash]);
     });
 
     it('changePassword ends every other sign-in but keeps the current one', async () => {

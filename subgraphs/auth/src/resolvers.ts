@@ -1,6 +1,13 @@
 // The auth subgraph's resolvers: registration, sign-in, sessions and passwords, users, and its part of adminStats.
 import { badUserInput, conflict, forbidden, unauthenticated } from '@fedstack/runtime';
-import { hashPassword, passwordNeedsRehash, PrismaClientKnownRequestError, type UserRecord, verifyPassword } from '@fedstack/shared-db';
+import {
+  hashPassword,
+  passwordNeedsRehash,
+  PrismaClientKnownRequestError,
+  type ServiceTransaction,
+  type UserRecord,
+  verifyPassword,
+} from '@fedstack/shared-db';
 import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
 import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
@@ -11,6 +18,17 @@ import { createUserLoader, listUsers } from './domain/users';
 import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
+
+/**
+ * Whether the user's password hash is still the one a password was verified against, read in a
+ * transaction that holds the user's row. The verification runs before the transaction (it takes tens of
+ * milliseconds); a password change or an erasure that committed meanwhile changed or removed the hash,
+ * and wins.
+ */
+async function isStillTheHash(tx: ServiceTransaction<'auth'>, userId: string, verifiedHash: string): Promise<boolean> {
+  const credential = await tx.passwordCredential.findUnique({ where: { userId }, select: { passwordHash: true } });
+  return credential?.passwordHash === verifiedHash;
+}
 
 function clientOf(ctx: AuthContext) {
   return { userAgent: ctx.userAgent, ipAddress: ctx.clientAddress };
@@ -112,16 +130,17 @@ export const resolvers: Resolvers = {
       const valid = await verifyPassword(storedHash ?? ctx.services.dummyPasswordHash, input.password);
       if (!user || !storedHash || !valid) throw unauthenticated(INVALID_CREDENTIALS);
       if (user.status !== 'ACTIVE') throw forbidden('This account is suspended');
-      await ctx.throttle.settleSuccess(attempt);
       const rehash = passwordNeedsRehash(storedHash) ? await hashPassword(input.password) : null;
-      const { credential: _credential, ...account } = user;
       const { signedIn, refresh } = await ctx.db.$transaction(async (tx) => {
         // The user's row before the credential, in the order erasure locks them (accounts.ts): the other
         // order deadlocks with an erasure of the same user.
-        const signedIn = await tx.user.update({ where: { id: account.id }, data: { lastLoginAt: new Date() } });
+        const signedIn = await tx.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date() } });
+        if (!(await isStillTheHash(tx, user.id, storedHash))) throw unauthenticated(INVALID_CREDENTIALS);
+        if (signedIn.status !== 'ACTIVE') throw forbidden('This account is suspended');
         if (rehash) await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash: rehash } });
-        return { signedIn, refresh: await startSession(tx, account.id, ctx.services.refreshTokenTtlSeconds, clientOf(ctx)) };
+        return { signedIn, refresh: await startSession(tx, user.id, ctx.services.refreshTokenTtlSeconds, clientOf(ctx)) };
       });
+      await ctx.throttle.settleSuccess(attempt);
       return payload(ctx, signedIn, refresh);
     },
 
@@ -153,9 +172,11 @@ export const resolvers: Resolvers = {
       assertAcceptablePassword(input.newPassword, user.email, 'input.newPassword');
       if (input.newPassword === input.currentPassword) throw badUserInput('input.newPassword', 'must differ from the current password');
       const passwordHash = await hashPassword(input.newPassword);
+      const verifiedHash = user.credential.passwordHash;
       await ctx.db.$transaction(async (tx) => {
         // endSessions locks the user's row first; the credential after it, in the order erasure locks them.
         await endSessions(tx, user.id, 'password_changed', ctx.services.accessTokenTtlSeconds, { exceptFamilyId: viewer.sessionId });
+        if (!(await isStillTheHash(tx, user.id, verifiedHash))) throw badUserInput('input.currentPassword', 'is not the current password');
         await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash } });
       });
       return true;
