@@ -19,10 +19,11 @@ beforeAll(async () => {
 afterAll(async () => (await starting).stop());
 
 /**
- * The demo admin, signed in at auth itself: through this stack's gateway, the password check (argon2)
- * could outlast the 1 s it gives a subgraph on a busy machine.
+ * The demo admin, signed in at auth itself, and new users registered there: through this stack's gateway,
+ * the password's hash (argon2) could outlast the 1 s it gives a subgraph on a busy machine.
  */
 const demoAdmin = () => login(String(stack.env.AUTH_SUBGRAPH_URL), 'admin@example.com', 'admin-demo-password');
+const newUser = () => register(String(stack.env.AUTH_SUBGRAPH_URL));
 
 /**
  * A subgraph that hangs (SIGSTOP: its port still accepts connections, nothing answers) costs the first
@@ -102,7 +103,7 @@ describe('a gateway of several workers', () => {
   it("serves subscriptions from every worker: each connection is one worker's, and every subscriber gets every event once", async () => {
     await stack.crash('gateway');
     await stack.start('gateway', { GATEWAY_WORKERS: '2' });
-    const user = await register(stack.gatewayUrl);
+    const user = await newUser();
     // Connections of their own, which the cluster hands to the workers in turn.
     const clients = Array.from({ length: 4 }, () => wsClient(stack.gatewayUrl, user.accessToken));
     try {
