@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
-import { ISOLATED_PEERS, graphql, testTokens, ownerSql as sql, planOf } from '@fedstack/service-kit/testing';
+import { ISOLATED_PEERS, graphql, heldTransaction, ownerQuery, testTokens, ownerSql as sql, planOf } from '@fedstack/service-kit/testing';
 import { pollUntil } from '@fedstack/runtime';
 import { loadPaymentsConfig } from './config';
+import { erasePayments } from './domain/erasure';
 import type { PaymentProcessor } from './domain/processor';
 import { createPaymentsServer } from './server';
 
@@ -209,6 +210,37 @@ describe('payments subgraph', () => {
       const second = await graphql(url, REFUND, { token: adminToken, variables });
       expect(second.data).toEqual(first.data);
       expect(await sql('SELECT 1 FROM payments.refunds WHERE payment_id = $1', [payment.id])).toHaveLength(1);
+    });
+
+    it("keeps no reason on a refund of an erased user's payment, also when the refund waited on the erasure", async () => {
+      const { userId, payment: during } = await paymentOf('10.00');
+      const after = (await pay(await tokens.mint({ userId }), { amount: '20.00', currency: 'EUR', paymentMethodToken: 'tok_visa' })).data
+        ?.createPayment as Payment;
+      const refund = (paymentId: string, key: string) =>
+        graphql<{ refundPayment: { amount: string; reason: string | null } }>(url, REFUND, {
+          token: adminToken,
+          variables: { input: { paymentId, amount: '1.00', reason: 'what the admin wrote about the user' }, key },
+        });
+      // The erasure's first step holds the user's payments while a refund of one of them waits.
+      const erasing = await heldTransaction(
+        'payments',
+        'UPDATE payments.payments SET description = NULL, method_last4 = NULL, anonymised_at = now(), updated_at = now() WHERE user_id = $1::uuid',
+        [userId],
+      );
+      const waiting = refund(during.id, `erased-${during.id}`);
+      try {
+        const blocked = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+        await pollUntil('the refund waits for the erasure', async () => ((await ownerQuery<{ n: number }>('payments', blocked))[0]?.n ?? 0) >= 1, {
+          timeoutMs: 20_000,
+        });
+      } finally {
+        await erasing.commit();
+      }
+      await server.db.$transaction((tx) => erasePayments(tx, userId));
+      const answers = [await waiting, await refund(after.id, `erased-${after.id}`)];
+      for (const answer of answers) expect(answer.data?.refundPayment).toMatchObject({ amount: '1.00', reason: null });
+      const reasons = await sql<{ reason: string | null }>('SELECT reason FROM payments.refunds WHERE payment_id = ANY($1::uuid[])', [[during.id, after.id]]);
+      expect(reasons).toEqual([{ reason: null }, { reason: null }]);
     });
 
     it('refuses refunds of failed payments and of unknown ones', async () => {

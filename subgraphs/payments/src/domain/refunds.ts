@@ -21,13 +21,16 @@ interface LockedPayment {
   refunded_amount: Decimal;
   currency: string;
   status: PaymentStatus;
+  anonymised: boolean;
 }
 
 /**
  * Refunds part or all of a payment (the caller has checked that an admin asks). The payment row is
  * locked for the whole transaction, so racing refunds are applied one after another and together never
  * exceed the amount (a CHECK constraint backs this up). The refund, the payment's new state and the
- * audit entry (in the outbox, for admin's trail) commit together.
+ * audit entry (in the outbox, for admin's trail) commit together. A payment whose owner has been erased
+ * can still be refunded, but its refund keeps no reason (what an admin wrote about the user), as the
+ * erasure would have removed it; the row lock orders the two, so a refund waiting on an erasure sees it.
  */
 export async function refundPayment(
   db: ServiceClient<'payments'>,
@@ -52,7 +55,7 @@ export async function refundPayment(
       return { ...rest, currency: payment.currency };
     }
     const [payment] = await tx.$queryRaw<LockedPayment[]>`
-        SELECT id, amount, refunded_amount, currency, status::text AS status
+        SELECT id, amount, refunded_amount, currency, status::text AS status, anonymised_at IS NOT NULL AS anonymised
         FROM payments.payments WHERE id = ${request.paymentId}::uuid FOR UPDATE`;
     if (!payment) throw notFound(`No payment with id ${request.paymentId}`);
     if (payment.status !== 'SUCCEEDED' && payment.status !== 'PARTIALLY_REFUNDED') {
@@ -62,7 +65,9 @@ export async function refundPayment(
     const amount = parseAmount(request.amount, payment.currency, 'input.amount', refundable);
     const refundedAfter = payment.refunded_amount.plus(amount);
     const statusAfter: PaymentStatus = refundedAfter.equals(payment.amount) ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
-    const refund = await tx.refund.create({ data: { paymentId: payment.id, amount, reason, createdById: admin.userId } });
+    const refund = await tx.refund.create({
+      data: { paymentId: payment.id, amount, reason: payment.anonymised ? null : reason, createdById: admin.userId },
+    });
     await tx.payment.update({ where: { id: payment.id }, data: { refundedAmount: refundedAfter, status: statusAfter } });
     await tx.idempotencyRecord.update({ where: { id: claim.recordId }, data: { refundId: refund.id } });
     await recordAudit(tx, 'payments', {
