@@ -169,7 +169,7 @@ describe('admin subgraph', () => {
   });
 
   describe('the erasure worker', () => {
-    it('parks an erasure that fails for the last allowed time, with why, and counts it; asking again un-parks it', async () => {
+    it('parks an erasure that fails for the last allowed time, with why, and counts it; asking again un-parks it, for the admin who asked', async () => {
       const userId = randomUUID();
       // An interrupted erasure one attempt short of ERASURE_MAX_ATTEMPTS (200), due now; the stand-in auth
       // cannot answer its command, so this attempt fails too.
@@ -192,12 +192,18 @@ describe('admin subgraph', () => {
       const metrics = await (await fetch(adminUrl.replace('/graphql', '/metrics'))).text();
       expect(metrics).toMatch(/background_jobs_total\{worker="erasure",outcome="parked"[^}]*\} 1\n/);
 
-      // The admin's own request runs it again, whatever the worker decided.
-      const again = await graphql(adminUrl, 'mutation ($id: ID!) { eraseUser(userId: $id) { userId } }', { token: actorToken, variables: { id: userId } });
+      // An admin's request runs it again, whatever the worker decided, and on that admin's authority from
+      // now on: the first one may since have been demoted, and auth would refuse an erasure in their name.
+      const secondAdmin = randomUUID();
+      const again = await graphql(adminUrl, 'mutation ($id: ID!) { eraseUser(userId: $id) { userId } }', {
+        token: await tokens.mint({ userId: secondAdmin, role: 'ADMIN' }),
+        variables: { id: userId },
+        headers: { 'x-request-id': 'req-again' },
+      });
       expect(again.errors?.[0]?.extensions?.code).toBe('SUBGRAPH_UNAVAILABLE');
-      expect(await sql(`SELECT attempts, parked_at IS NOT NULL AS parked FROM admin.erasure_requests WHERE user_id = $1`, [userId])).toEqual([
-        { attempts: 1, parked: false },
-      ]);
+      expect(
+        await sql(`SELECT attempts, parked_at IS NOT NULL AS parked, requested_by, request_id FROM admin.erasure_requests WHERE user_id = $1`, [userId]),
+      ).toEqual([{ attempts: 1, parked: false, requested_by: secondAdmin, request_id: 'req-again' }]);
     });
   });
 });

@@ -206,6 +206,10 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
       ON CONFLICT (user_id) DO UPDATE SET parked_at = NULL,
         -- Asking again un-parks a parked erasure with a fresh allowance of attempts.
         attempts = CASE WHEN admin.erasure_requests.parked_at IS NULL THEN admin.erasure_requests.attempts + 1 ELSE 1 END,
+        -- and runs an unfinished one on this admin's authority: the first may since have lost it, and auth
+        -- would refuse an erasure in their name (and drop the request).
+        requested_by = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN EXCLUDED.requested_by ELSE admin.erasure_requests.requested_by END,
+        request_id = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN EXCLUDED.request_id ELSE admin.erasure_requests.request_id END,
         lease_until = CASE WHEN admin.erasure_requests.completed_at IS NULL
                            THEN now() + ${settings.leaseMs}::int * interval '1 millisecond' ELSE admin.erasure_requests.lease_until END
       RETURNING user_id, requested_by, request_id, attempts, completed_at, requested_at`;
