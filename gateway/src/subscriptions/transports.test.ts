@@ -39,43 +39,42 @@ function waitingForever() {
   return { counts, subscribe };
 }
 
-describe('subscriptions over HTTP streams', () => {
-  it.each([
-    ['multipart HTTP', 'multipart/mixed;subscriptionSpec="1.0"'],
-    ['Server-Sent Events', 'text/event-stream'],
-  ])('end one whose client went away while it was being identified (%s)', async (_, accept) => {
-    const planner = new SubscriptionPlanner();
-    planner.load(SUPERGRAPH);
-    const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
-    limits.supergraphLoaded(SUPERGRAPH);
-    const logger = createLogger('test', 'silent');
-    const admission = new SubscriptionAdmission({
-      // Auth answers who the subscriber is, slowly.
-      execute: () => new Promise((resolve) => setTimeout(() => resolve({ data: { me: { id: 'u1', role: 'USER' } } }), IDENTITY_MS)),
-      planner,
-      limits,
-      documents: new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), logger),
-      maxTokens: 3000,
-      maxPerConnection: 5,
-      maxPerUser: 5,
-    });
-    const { counts, subscribe } = waitingForever();
-    const streaming = httpStreamingTransports(
-      {
-        admission,
-        subscribe,
-        metrics: subscriptionMetrics(new Registry()),
-        logger,
-        production: true,
-        limits: { maxPayloadBytes: 100_000, maxBufferedBytes: 1_000_000, keepAliveMs: 60_000, initTimeoutMs: 3000 },
-        clientAddress: (request) => request.socket.remoteAddress,
-      },
-      100_000,
-    );
-    const server = http.createServer(express().use(streaming));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as { port: number };
+/** The HTTP streaming transports on a server of their own, with `subscribe` behind them and auth answering slowly. */
+async function streamingServer(subscribe: (request: SubscriptionRequest) => SubscriptionResults, maxBufferedBytes = 1_000_000) {
+  const planner = new SubscriptionPlanner();
+  planner.load(SUPERGRAPH);
+  const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
+  limits.supergraphLoaded(SUPERGRAPH);
+  const logger = createLogger('test', 'silent');
+  const admission = new SubscriptionAdmission({
+    execute: () => new Promise((resolve) => setTimeout(() => resolve({ data: { me: { id: 'u1', role: 'USER' } } }), IDENTITY_MS)),
+    planner,
+    limits,
+    documents: new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), logger),
+    maxTokens: 3000,
+    maxPerConnection: 5,
+    maxPerUser: 5,
+  });
+  const registry = new Registry();
+  const streaming = httpStreamingTransports(
+    {
+      admission,
+      subscribe,
+      metrics: subscriptionMetrics(registry),
+      logger,
+      production: true,
+      limits: { maxPayloadBytes: 100_000, maxBufferedBytes, keepAliveMs: 60_000, initTimeoutMs: 3000 },
+      clientAddress: (request) => request.socket.remoteAddress,
+    },
+    100_000,
+  );
+  const server = http.createServer(express().use(streaming));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    registry,
+    /** Asks for a subscription to `paymentUpdated`, as a client with `accept` does. */
+    request(accept: string): http.ClientRequest {
       const request = http.request({
         host: '127.0.0.1',
         port,
@@ -85,15 +84,71 @@ describe('subscriptions over HTTP streams', () => {
       });
       request.on('error', () => undefined);
       request.end(JSON.stringify({ query: 'subscription { paymentUpdated { id } }' }));
+      return request;
+    },
+    async close() {
+      await streaming.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+const TRANSPORTS = [
+  ['multipart HTTP', 'multipart/mixed;subscriptionSpec="1.0"', 'multipart'],
+  ['Server-Sent Events', 'text/event-stream', 'sse'],
+] as const;
+
+describe('subscriptions over HTTP streams', () => {
+  it.each(TRANSPORTS)('end one whose client went away while it was being identified (%s)', async (_, accept) => {
+    const { counts, subscribe } = waitingForever();
+    const server = await streamingServer(subscribe);
+    try {
+      const request = server.request(accept);
       // Gone before auth has answered.
       await new Promise((resolve) => setTimeout(resolve, IDENTITY_MS / 3));
       request.destroy();
       await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
       await pollUntil('the subscription ended', async () => counts.ended === 1, { timeoutMs: 1000, intervalMs: 20 });
     } finally {
-      await streaming.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
+    }
+  });
+
+  it.each(TRANSPORTS)('cut off a client that stops reading, holding no more than the buffer allows (%s)', async (_, accept, transport) => {
+    // Events of 10 kB as fast as they are taken, up to 30 MB of them: far more than the sockets between
+    // here and the client hold once it stops reading.
+    const SUPPLY = 3000;
+    let taken = 0;
+    let ended = false;
+    const event: ExecutionResult = { data: { paymentUpdated: { id: 'x'.repeat(10_000) } } };
+    const subscribe = (request: SubscriptionRequest): SubscriptionResults => {
+      const results: SubscriptionResults = {
+        [Symbol.asyncIterator]: () => results,
+        next: () =>
+          new Promise((resolve) => {
+            if (ended || taken >= SUPPLY) return; // no more events, ever
+            taken += 1;
+            setImmediate(() => resolve({ done: false, value: event }));
+          }),
+        return: () => {
+          ended = true;
+          request.release?.();
+          return Promise.resolve({ done: true, value: undefined });
+        },
+        throw: () => results.return(),
+      };
+      return results;
+    };
+    const server = await streamingServer(subscribe, 200_000);
+    try {
+      // The client reads the response's head and then nothing.
+      server.request(accept).on('response', (response) => response.pause());
+      await pollUntil('the subscription ended', async () => ended, { timeoutMs: 15_000, intervalMs: 50 });
+      expect(taken).toBeLessThan(SUPPLY);
+      expect(await server.registry.getSingleMetricAsString('subscription_slow_consumers_total')).toContain(`transport="${transport}"} 1`);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -2,7 +2,7 @@
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import express from 'express';
-import { createHandler as createSseHandler } from 'graphql-sse/lib/use/express';
+import { createHandler as createSseHandler } from 'graphql-sse';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { serveGraphQLOverWebSocket, type GraphQLWebSocketServer, type Logger, type WebSocketExtra, type WebSocketLimits } from '@fedstack/runtime';
 import type { GatewayContext } from '../subgraphs';
@@ -175,21 +175,49 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     response.destroy();
     return true;
   };
-  const sse = createSseHandler<{ response: http.ServerResponse }>({
-    context: (request) => ({ response: request.context.res }),
+  const sse = createSseHandler<express.Request, { response: express.Response }>({
     onSubscribe: async (request, params) => {
-      streams.add(request.context.res);
-      request.context.res.once('close', () => streams.delete(request.context.res));
+      const { response } = request.context;
+      streams.add(response);
+      response.once('close', () => streams.delete(response));
       const started = await start(deps, request.raw, params);
       // graphql-sse reads an object without `data` as execution arguments: a refusal goes as a result.
       return Symbol.asyncIterator in started || 'data' in started ? started : { data: null, ...started };
     },
-    onNext: (context) => void tooSlow(context.response, 'sse'),
   });
+  /**
+   * graphql-sse's protocol, written here rather than by its Express adapter: the adapter waits for each
+   * write to be flushed, while graphql-sse goes on taking every result into a queue of its own with no
+   * bound, so a client that stopped reading grew the gateway's memory for ever. Written at once, results
+   * fill the response's buffer instead, and a client that stops reading is cut off there, as on multipart.
+   */
+  const serveSse = async (request: express.Request, response: express.Response): Promise<void> => {
+    const [body, init] = await sse({
+      method: request.method,
+      url: request.url,
+      headers: {
+        get: (key) => {
+          const value = request.headers[key];
+          return Array.isArray(value) ? value.join('\n') : value;
+        },
+      },
+      body: (request.body as Record<string, unknown> | undefined) ?? null,
+      raw: request,
+      context: { response },
+    });
+    response.writeHead(init.status, init.statusText, init.headers);
+    if (typeof body !== 'object' || body === null) return void response.end(body ?? undefined);
+    response.once('close', () => void body.return(undefined));
+    for await (const chunk of body) {
+      if (response.closed || tooSlow(response, 'sse')) break;
+      response.write(chunk);
+    }
+    if (!response.closed) response.end();
+  };
   const handler: express.RequestHandler = (request, response, next) => {
     const accept = request.headers.accept ?? '';
     if (accept.includes('text/event-stream')) {
-      json(request, response, (error?: unknown) => (error ? next(error) : void sse(request, response).catch(next)));
+      json(request, response, (error?: unknown) => (error ? next(error) : void serveSse(request, response).catch(next)));
       return;
     }
     if (/multipart\/mixed/.test(accept) && /subscriptionSpec="?1\.0/.test(accept)) {
