@@ -112,7 +112,10 @@ const GATEWAY_SETTINGS = {
     '`supergraph.graphql`',
   ),
   SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph or persisted query manifest'),
-  SUBGRAPH_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), 'time one subgraph call may take, and a subgraph to accept the connection for subscriptions'),
+  SUBGRAPH_TIMEOUT_MS: setting(
+    integer(10_000, { max: 600_000 }),
+    'time one subgraph call may take, and a subgraph to accept the connection for subscriptions or answer a ping on it',
+  ),
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph'),
   CIRCUIT_MIN_CALLS: setting(
     integer(5, { max: 100_000 }),

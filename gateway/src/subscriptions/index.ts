@@ -46,7 +46,7 @@ export function gatewaySubscriptions(options: {
       return source.url;
     },
     assertion: options.assertion,
-    handshakeTimeoutMs: config.subgraphTimeoutMs,
+    answerTimeoutMs: config.subgraphTimeoutMs,
     logger: logger.child({ component: 'subscriptions-upstream' }),
   });
   const deps: TransportDeps = {

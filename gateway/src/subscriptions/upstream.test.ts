@@ -48,12 +48,12 @@ afterAll(async () => {
 });
 
 /** The gateway's side, to the test server unless `at` says where. */
-function upstreams(options: { at?: string; idleCloseMs?: number; handshakeTimeoutMs?: number } = {}) {
-  const { at = url, handshakeTimeoutMs = 5_000, ...rest } = options;
+function upstreams(options: { at?: string; idleCloseMs?: number; answerTimeoutMs?: number; pingEveryMs?: number } = {}) {
+  const { at = url, answerTimeoutMs = 5_000, ...rest } = options;
   return new UpstreamSubscriptions({
     urlOf: () => at,
     assertion: async () => 'assertion',
-    handshakeTimeoutMs,
+    answerTimeoutMs,
     logger: createLogger('test', 'silent'),
     ...rest,
   });
@@ -188,7 +188,7 @@ it('fails the subscriptions waiting on a subgraph that accepts the connection an
   const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => silent.once('listening', resolve));
   const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql`;
-  const upstream = upstreams({ at: silentUrl, handshakeTimeoutMs: 300 });
+  const upstream = upstreams({ at: silentUrl, answerTimeoutMs: 300 });
   try {
     let ended: unknown;
     upstream.subscribe(
@@ -208,5 +208,30 @@ it('fails the subscriptions waiting on a subgraph that accepts the connection an
   } finally {
     for (const socket of silent.clients) socket.terminate();
     await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+it('fails the subscriptions on a connection whose subgraph stops answering its pings (frozen, or cut off by the network)', async () => {
+  // A subgraph that accepts the connection and the subscription, and then answers nothing more.
+  const mute = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: () => 'graphql-transport-ws' });
+  mute.on('connection', (socket) =>
+    socket.on('message', (data: Buffer) => {
+      if ((JSON.parse(data.toString()) as { type: string }).type === 'connection_init') socket.send(JSON.stringify({ type: 'connection_ack' }));
+    }),
+  );
+  await new Promise((resolve) => mute.once('listening', resolve));
+  const upstream = upstreams({ at: `http://127.0.0.1:${(mute.address() as AddressInfo).port}/graphql`, pingEveryMs: 200, answerTimeoutMs: 300 });
+  try {
+    let ended: unknown;
+    upstream.subscribe(
+      { subgraph: 'mute', query: 'subscription { never }', variables: {}, headers: {} },
+      { next: () => (ended = 'an event'), error: (error) => (ended = error), complete: () => (ended = 'completed') },
+    );
+    await until(() => ended !== undefined, 3_000);
+    expect(ended).toMatchObject({ name: 'UpstreamClosed' });
+  } finally {
+    await upstream.close();
+    for (const socket of mute.clients) socket.terminate();
+    await new Promise((resolve) => mute.close(resolve));
   }
 });

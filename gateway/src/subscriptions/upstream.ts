@@ -52,11 +52,14 @@ export class UpstreamSubscriptions {
       assertion(subgraph: string): Promise<string>;
       logger: Logger;
       /**
-       * How long a subgraph may take to accept a connection (its `connection_ack`), as long as a call to it
-       * may take: one that accepts the socket and then answers nothing (frozen, overloaded) fails the
-       * subscriptions waiting on it instead of holding them, and the gateway's stop, forever.
+       * How long a subgraph may take to accept a connection (its `connection_ack`) or to answer a ping on
+       * it, as long as a call to it may take: one that answers nothing (frozen, overloaded, or cut off by
+       * a network that drops packets) fails the subscriptions on it or waiting for it, instead of holding
+       * them, and the gateway's stop, for ever.
        */
-      handshakeTimeoutMs: number;
+      answerTimeoutMs: number;
+      /** How often an open connection is pinged (10 s). */
+      pingEveryMs?: number;
       /** How long a connection without subscriptions stays open (5 s). */
       idleCloseMs?: number;
     },
@@ -124,7 +127,12 @@ export class UpstreamSubscriptions {
     if (existing) return existing;
     const url = new URL(this.options.urlOf(subgraph));
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const logger = this.options.logger;
+    const { logger, answerTimeoutMs } = this.options;
+    // graphql-ws sends the next ping only once the last is answered, and nothing else notices a subgraph
+    // that stopped answering: the socket is cut (terminated: closing would wait on the peer too) when a
+    // pong is late, and `closed` below ends the subscriptions on it.
+    let socket: WebSocket | undefined;
+    let pongDue: NodeJS.Timeout | undefined;
     const upstream: Upstream = {
       live: new Set(),
       client: createClient({
@@ -133,12 +141,20 @@ export class UpstreamSubscriptions {
         lazy: false,
         // The subscriptions waiting on the connection fail with the same error, and `closed` logs it.
         onNonLazyError: () => undefined,
-        keepAlive: 10_000,
-        connectionAckWaitTimeout: this.options.handshakeTimeoutMs,
+        keepAlive: this.options.pingEveryMs ?? 10_000,
+        connectionAckWaitTimeout: answerTimeoutMs,
         retryAttempts: 0,
         connectionParams: async () => ({ [GATEWAY_ASSERTION_HEADER]: await this.options.assertion(subgraph) }),
         on: {
+          connected: (opened) => (socket = opened as WebSocket),
+          ping: (received) => {
+            if (!received) pongDue = setTimeout(() => socket?.terminate(), answerTimeoutMs).unref();
+          },
+          pong: (received) => {
+            if (received) clearTimeout(pongDue);
+          },
           closed: (event) => {
+            clearTimeout(pongDue);
             // Closed by retire() or close(): nothing was lost.
             if (this.upstreams.get(subgraph) !== upstream) return;
             const { code, reason } = event as { code?: number; reason?: string };
