@@ -156,7 +156,7 @@ const GATEWAY_SETTINGS = {
   ),
   SUBSCRIPTION_MAX_QUEUED_EVENTS: setting(
     integer(100, { max: 100_000 }),
-    "events waiting for one subscription's client (over SSE, which waits for each write) before that subscription is ended as a slow consumer",
+    "events of one subscription waiting for the gateway's work on them (slower than they come, behind a slow subgraph) before it ends with SUBGRAPH_UNAVAILABLE (events may have been missed)",
   ),
   PERSISTED_DOCUMENTS_FILE: setting(
     fileList(),

@@ -74,9 +74,12 @@ describe('a subscription through the gateway', () => {
     expect(seen.released).toBe(1);
   });
 
-  it('ends without a result when its client leaves more events waiting than allowed', async () => {
+  it('ends with SUBGRAPH_UNAVAILABLE, saying events may have been missed, when more events wait than allowed', async () => {
     const { seen, results, registry } = harness({ maxQueuedEvents: 2 });
     for (const id of ['p1', 'p2', 'p3']) seen.sink?.next(event(id));
+    const last = await results.next();
+    expect(codes(last)).toEqual(['SUBGRAPH_UNAVAILABLE']);
+    expect((last.value as ExecutionResult).errors?.[0]?.message).toContain('events may have been missed: subscribe again');
     expect(await results.next()).toEqual({ done: true, value: undefined });
     expect({ unsubscribed: seen.unsubscribed, released: seen.released }).toEqual({ unsubscribed: 1, released: 1 });
     expect((await registry.getSingleMetric('subscription_slow_consumers_total')?.get())?.values).toEqual([

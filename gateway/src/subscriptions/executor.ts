@@ -32,9 +32,10 @@ export interface SubscriptionExecutorOptions {
   metrics: SubscriptionMetrics;
   production: boolean;
   /**
-   * Events one subscription may have waiting for its client: a transport that waits for each write to
-   * reach the network (SSE) stops taking events from a client that stopped reading, and past this the
-   * subscription is ended rather than queueing without bound.
+   * Events one subscription may have waiting while the gateway's work on each (the plan's entity fetches)
+   * is slower than they come, behind a slow subgraph, say. Past this the subscription ends with an error
+   * saying events may have been missed, rather than queueing without bound. (A client that stops reading
+   * is the transports' to cut off: each takes results as they come and bounds what waits in its socket.)
    */
   maxQueuedEvents: number;
 }
@@ -54,6 +55,13 @@ function headersOf(context: GatewayContext): Record<string, string> {
   const headers = new Headers();
   propagateHeaders(headers, context);
   return Object.fromEntries(headers);
+}
+
+/** The end of a subscription that fell behind its events: the client may have missed some, and can subscribe again. */
+function fellBehind(waiting: number): GraphQLError {
+  return new GraphQLError(`The subscription fell behind its events (${waiting} waiting); events may have been missed: subscribe again`, {
+    extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE },
+  });
 }
 
 function unavailable(subgraph: string): GraphQLError {
@@ -165,10 +173,14 @@ class Subscription implements SubscriptionResults {
     if (this.ending || this.finished) return;
     this.queue.push(event);
     if (this.queue.length > this.shared.options.maxQueuedEvents) {
+      const waiting = this.queue.length;
       this.shared.options.metrics.slowConsumerDropped('queue');
-      this.request.context.logger.warn({ field: this.plan?.field, queued: this.queue.length }, 'subscriber not reading its events; subscription ended');
+      this.request.context.logger.warn(
+        { field: this.plan?.field, queued: waiting },
+        'subscription fell behind its events (the work on each slower than they come); ended',
+      );
       this.queue.length = 0;
-      this.ending = {};
+      this.ending = { last: { errors: this.shared.masked([fellBehind(waiting)]) } };
       this.stopUpstream();
     }
     this.wake?.();
