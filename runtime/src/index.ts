@@ -66,7 +66,16 @@ export {
 export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';
 export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
 export { pollUntil } from './poll';
-export { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE, type GraphQLWebSocketServer, type WebSocketExtra, type WebSocketLimits } from './websocket';
+export {
+  serveGraphQLOverWebSocket,
+  SLOW_CONSUMER_CLOSE,
+  clientAddressOf,
+  compileTrustProxy,
+  type GraphQLWebSocketServer,
+  type TrustProxy,
+  type WebSocketExtra,
+  type WebSocketLimits,
+} from './websocket';
 export { inEventSpan, currentTraceparent } from './event-trace';
 export { MANIFEST_FORMAT, persistedQueryManifest, sha256Hex } from './persisted-manifest';
 export { WAL_POSITIONS_HEADER, WalPositions, WalPositionsError, parseLsn, requestPositions } from './wal-positions';

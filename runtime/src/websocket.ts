@@ -2,8 +2,33 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode, makeServer, handleProtocols, type ServerOptions } from 'graphql-ws';
+import express from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from './logger';
+
+/** Express's compiled `trust proxy`: whether the hop at `address`, `hop` steps from the server, may report the one before it. */
+export type TrustProxy = (address: string, hop: number) => boolean;
+
+/** A `trust proxy` setting (TRUST_PROXY) compiled as Express compiles it, for requests Express does not see. */
+export function compileTrustProxy(setting: string | false): TrustProxy {
+  return express().set('trust proxy', setting).get('trust proxy fn') as TrustProxy;
+}
+
+/** The client's address as Express's `req.ip` has it for a request from `remote` carrying `forwardedFor`, under the same `trust proxy`. */
+export function clientAddressOf(remote: string | undefined, forwardedFor: string | undefined, trust: TrustProxy): string | undefined {
+  if (!remote) return undefined;
+  const hops = [
+    remote,
+    ...(forwardedFor ?? '')
+      .split(',')
+      .map((hop) => hop.trim())
+      .filter(Boolean)
+      .reverse(),
+  ];
+  let hop = 0;
+  while (hop < hops.length - 1 && trust(hops[hop] as string, hop)) hop += 1;
+  return hops[hop];
+}
 
 /**
  * What both the gateway (to clients) and the subgraphs (to the gateway) serve. The protocol is
@@ -27,7 +52,7 @@ export interface WebSocketLimits {
  */
 export interface WebSocketExtra {
   socket: WebSocket;
-  /** The peer's address, as the socket has it. */
+  /** The client's address: the socket's, or as the upgrade's X-Forwarded-For says where `trustProxy` believes it. */
   remoteAddress: string | undefined;
   userAgent: string | undefined;
 }
@@ -88,6 +113,8 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
     logger: Logger;
     /** Told each time a slow consumer is disconnected. */
     onSlowConsumer?: () => void;
+    /** Which hops may report the client's address (the server's TRUST_PROXY); none, unless given. */
+    trustProxy?: TrustProxy;
   },
 ): GraphQLWebSocketServer {
   const { limits, logger } = options;
@@ -156,7 +183,13 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
             });
           }),
       },
-      { socket, remoteAddress: request.socket.remoteAddress, userAgent: request.headers['user-agent'] },
+      {
+        socket,
+        remoteAddress: options.trustProxy
+          ? clientAddressOf(request.socket.remoteAddress, [request.headers['x-forwarded-for'] ?? []].flat().join(','), options.trustProxy)
+          : request.socket.remoteAddress,
+        userAgent: request.headers['user-agent'],
+      },
     );
     socket.once('close', (code, reason) => void closed(code, String(reason)));
   });

@@ -3,7 +3,7 @@ import type http from 'node:http';
 import type { ApolloGateway, ServiceMap } from '@apollo/gateway';
 import type express from 'express';
 import type { Registry } from 'prom-client';
-import type { Logger } from '@fedstack/runtime';
+import { compileTrustProxy, type Logger } from '@fedstack/runtime';
 import type { GatewayConfig } from '../config';
 import type { OperationLimitCheck } from '../limits';
 import type { PersistedDocuments } from '../persisted';
@@ -77,6 +77,7 @@ export function gatewaySubscriptions(options: {
       initTimeoutMs: config.subscriptions.initTimeoutMs,
     },
     clientAddress: (request) => (request as Partial<express.Request>).ip ?? request.socket.remoteAddress,
+    trustProxy: compileTrustProxy(config.trustProxy),
   };
   const streaming = httpStreamingTransports(deps, config.bodyLimitBytes);
   return {

@@ -2,16 +2,17 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import WebSocket from 'ws';
 import type { ExecutionResult } from 'graphql';
 import { Registry } from 'prom-client';
-import { REPOSITORY_ROOT, createLogger, pollUntil } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, compileTrustProxy, createLogger, pollUntil } from '@fedstack/runtime';
 import { operationLimits } from '../limits';
 import { PersistedDocuments } from '../persisted';
 import { SubscriptionAdmission } from './admission';
 import type { SubscriptionRequest, SubscriptionResults } from './executor';
 import { subscriptionMetrics } from './metrics';
 import { SubscriptionPlanner } from './planner';
-import { httpStreamingTransports } from './transports';
+import { httpStreamingTransports, webSocketTransport, type TransportDeps } from './transports';
 
 const SUPERGRAPH = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
 const IDENTITY_MS = 300;
@@ -39,15 +40,22 @@ function waitingForever() {
   return { counts, subscribe };
 }
 
-/** The HTTP streaming transports on a server of their own, with `subscribe` behind them and auth answering slowly. */
+/**
+ * The transports on a server of their own (TRUST_PROXY=loopback), with `subscribe` behind them and auth
+ * answering slowly; `identified` holds the client address each identity request was made for.
+ */
 async function streamingServer(subscribe: (request: SubscriptionRequest) => SubscriptionResults, maxBufferedBytes = 1_000_000) {
+  const identified: (string | undefined)[] = [];
   const planner = new SubscriptionPlanner();
   planner.load(SUPERGRAPH);
   const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
   limits.supergraphLoaded(SUPERGRAPH);
   const logger = createLogger('test', 'silent');
   const admission = new SubscriptionAdmission({
-    execute: () => new Promise((resolve) => setTimeout(() => resolve({ data: { me: { id: 'u1', role: 'USER' } } }), IDENTITY_MS)),
+    execute: (_request, context) => {
+      identified.push((context as { clientAddress?: string }).clientAddress);
+      return new Promise((resolve) => setTimeout(() => resolve({ data: { me: { id: 'u1', role: 'USER' } } }), IDENTITY_MS));
+    },
     planner,
     limits,
     documents: new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), logger),
@@ -56,38 +64,40 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     maxPerUser: 5,
   });
   const registry = new Registry();
-  const streaming = httpStreamingTransports(
-    {
-      admission,
-      subscribe,
-      metrics: subscriptionMetrics(registry),
-      logger,
-      production: true,
-      limits: { maxPayloadBytes: 100_000, maxBufferedBytes, keepAliveMs: 60_000, initTimeoutMs: 3000 },
-      clientAddress: (request) => request.socket.remoteAddress,
-    },
-    100_000,
-  );
-  const server = http.createServer(express().use(streaming));
+  const deps: TransportDeps = {
+    admission,
+    subscribe,
+    metrics: subscriptionMetrics(registry),
+    logger,
+    production: true,
+    limits: { maxPayloadBytes: 100_000, maxBufferedBytes, keepAliveMs: 60_000, initTimeoutMs: 3000 },
+    clientAddress: (request) => (request as Partial<express.Request>).ip ?? request.socket.remoteAddress,
+    trustProxy: compileTrustProxy('loopback'),
+  };
+  const streaming = httpStreamingTransports(deps, 100_000);
+  const server = http.createServer(express().set('trust proxy', 'loopback').use(streaming));
+  const webSocket = webSocketTransport(server, deps);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
     registry,
+    identified,
+    url: `ws://127.0.0.1:${port}/graphql`,
     /** Asks for a subscription to `paymentUpdated`, as a client with `accept` does. */
-    request(accept: string): http.ClientRequest {
+    request(accept: string, headers: Record<string, string> = {}): http.ClientRequest {
       const request = http.request({
         host: '127.0.0.1',
         port,
         path: '/graphql',
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept, authorization: 'Bearer token' },
+        headers: { 'content-type': 'application/json', accept, authorization: 'Bearer token', ...headers },
       });
       request.on('error', () => undefined);
       request.end(JSON.stringify({ query: 'subscription { paymentUpdated { id } }' }));
       return request;
     },
     async close() {
-      await streaming.close();
+      await Promise.all([webSocket.close(), streaming.close()]);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
@@ -147,6 +157,31 @@ describe('subscriptions over HTTP streams', () => {
       await pollUntil('the subscription ended', async () => ended, { timeoutMs: 15_000, intervalMs: 50 });
       expect(taken).toBeLessThan(SUPPLY);
       expect(await server.registry.getSingleMetricAsString('subscription_slow_consumers_total')).toContain(`transport="${transport}"} 1`);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('the client address a subscriber is identified for', () => {
+  it.each([
+    ['WebSocket', 'websocket'],
+    ['Server-Sent Events', 'text/event-stream'],
+  ])('is the one a trusted proxy reports in X-Forwarded-For (%s)', async (_, how) => {
+    const { counts, subscribe } = waitingForever();
+    const server = await streamingServer(subscribe);
+    const headers = { 'x-forwarded-for': '203.0.113.7' };
+    try {
+      if (how === 'websocket') {
+        const socket = new WebSocket(server.url, 'graphql-transport-ws', { headers });
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
+        await pollUntil('identified', async () => server.identified.length === 1, { timeoutMs: 3000, intervalMs: 20 });
+        socket.terminate();
+      } else {
+        server.request(how, headers);
+        await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
+      }
+      expect(server.identified).toEqual(['203.0.113.7']);
     } finally {
       await server.close();
     }

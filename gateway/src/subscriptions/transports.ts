@@ -4,7 +4,14 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { createHandler as createSseHandler } from 'graphql-sse';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { serveGraphQLOverWebSocket, type GraphQLWebSocketServer, type Logger, type WebSocketExtra, type WebSocketLimits } from '@fedstack/runtime';
+import {
+  serveGraphQLOverWebSocket,
+  type GraphQLWebSocketServer,
+  type Logger,
+  type TrustProxy,
+  type WebSocketExtra,
+  type WebSocketLimits,
+} from '@fedstack/runtime';
 import type { GatewayContext } from '../subgraphs';
 import type { Admitted, OperationPayload, Subscriber, SubscriptionAdmission } from './admission';
 import type { SubscriptionRequest, SubscriptionResults } from './executor';
@@ -20,6 +27,8 @@ export interface TransportDeps {
   limits: WebSocketLimits & { initTimeoutMs: number };
   /** Whether the X-Forwarded-For of a request may be believed (the gateway's TRUST_PROXY), for the subgraphs' throttling. */
   clientAddress(request: http.IncomingMessage): string | undefined;
+  /** The same for a WebSocket's upgrade request. */
+  trustProxy: TrustProxy;
 }
 
 /** Who is at the other end of a subscription: where from, with which client. */
@@ -33,7 +42,7 @@ function peerOf(deps: TransportDeps, request: http.IncomingMessage): Peer {
   return { clientAddress: deps.clientAddress(request), userAgent: request.headers['user-agent'] };
 }
 
-/** The peer of a WebSocket connection, from the request that opened it. */
+/** The peer of a WebSocket connection, from the request that opened it (its address as TRUST_PROXY says to read it). */
 function socketPeer(extra: WebSocketExtra): Peer {
   return { clientAddress: extra.remoteAddress, userAgent: extra.userAgent };
 }
@@ -71,6 +80,7 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
   return serveGraphQLOverWebSocket<Record<string, unknown>>(httpServer, {
     path: '/graphql',
     limits: deps.limits,
+    trustProxy: deps.trustProxy,
     logger: deps.logger.child({ component: 'subscriptions-ws' }),
     onSlowConsumer: () => deps.metrics.slowConsumerDropped('websocket'),
     graphql: {

@@ -15,6 +15,7 @@ import {
   AppError,
   ErrorCode,
   GATEWAY_ASSERTION_HEADER,
+  clientAddressOf,
   formatErrorFor,
   requestIdOf,
   serveGraphQLOverWebSocket,
@@ -24,6 +25,7 @@ import {
   type Logger,
   type ServiceMetrics,
   type Service,
+  type TrustProxy,
 } from '@fedstack/runtime';
 import { applyAccountPolicy, type AccountStateSource } from '../accounts';
 import type { SubscriptionLimits } from '../config';
@@ -74,24 +76,6 @@ interface Start {
 
 /** What createSourceEventStream answers when the resolver gave a stream rather than a refusal. */
 const isStream = (value: ExecutionResult | AsyncIterable<unknown>): value is AsyncIterable<unknown> => Symbol.asyncIterator in value;
-
-type TrustProxy = (address: string, hop: number) => boolean;
-
-/** The client's address as Express's `req.ip` has it for a request from `remote` carrying `forwardedFor`, under the same `trust proxy`. */
-function clientAddressOf(remote: string | undefined, forwardedFor: string | undefined, trust: TrustProxy): string | undefined {
-  if (!remote) return undefined;
-  const hops = [
-    remote,
-    ...(forwardedFor ?? '')
-      .split(',')
-      .map((hop) => hop.trim())
-      .filter(Boolean)
-      .reverse(),
-  ];
-  let hop = 0;
-  while (hop < hops.length - 1 && trust(hops[hop] as string, hop)) hop += 1;
-  return hops[hop];
-}
 
 /**
  * A subscription without a token of its own takes the one its connection was opened with
