@@ -33,11 +33,13 @@ export interface OperationLimits {
 export interface SubscriptionSettings {
   maxPerConnection: number;
   maxPerUser: number;
+  /** WebSocket connections one user may hold open in one gateway process. */
+  maxConnectionsPerUser: number;
   /** Time a WebSocket client has to send `connection_init`, in milliseconds. */
   initTimeoutMs: number;
   /** Bytes waiting to be sent to one client before it is disconnected as a slow consumer. */
   maxBufferedBytes: number;
-  /** Events waiting for one subscription's client before the subscription is ended as a slow consumer. */
+  /** Events of one subscription waiting for the gateway's work on them before it ends (events may have been missed). */
   maxQueuedEvents: number;
 }
 
@@ -146,6 +148,10 @@ const GATEWAY_SETTINGS = {
     integer(50, { max: 100_000 }),
     'subscriptions one user may hold at once in one gateway process (over every connection and transport there)',
   ),
+  SUBSCRIPTIONS_MAX_CONNECTIONS_PER_USER: setting(
+    integer(20, { max: 10_000 }),
+    'WebSocket connections one user may hold open at once in one gateway process; one more is closed with 4429 once its token is checked',
+  ),
   SUBSCRIPTION_INIT_TIMEOUT_MS: setting(
     integer(5000, { max: 600_000 }),
     'time a WebSocket client has to send `connection_init` before it is disconnected (4408)',
@@ -234,6 +240,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subscriptions: {
       maxPerConnection: settings.SUBSCRIPTIONS_MAX_PER_CONNECTION,
       maxPerUser: settings.SUBSCRIPTIONS_MAX_PER_USER,
+      maxConnectionsPerUser: settings.SUBSCRIPTIONS_MAX_CONNECTIONS_PER_USER,
       initTimeoutMs: settings.SUBSCRIPTION_INIT_TIMEOUT_MS,
       maxBufferedBytes: settings.SUBSCRIPTION_MAX_BUFFERED_BYTES,
       maxQueuedEvents: settings.SUBSCRIPTION_MAX_QUEUED_EVENTS,

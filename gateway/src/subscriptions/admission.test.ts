@@ -24,6 +24,7 @@ describe('admitting subscriptions', () => {
     maxTokens: 3000,
     maxPerConnection: 5,
     maxPerUser: 5,
+    maxConnectionsPerUser: 2,
   });
   const admitted = (query: string) => {
     const result = admission.prepare({ query });
@@ -37,6 +38,20 @@ describe('admitting subscriptions', () => {
     expect(second.document).toBe(first.document);
     expect(planner.plan(second.document, undefined)).toBe(planner.plan(first.document, undefined));
     expect(admitted('subscription { paymentUpdated { id } }').document).not.toBe(first.document);
+  });
+
+  it("counts each user's connections up to the limit, and each place given back once", () => {
+    const alice = { userId: 'alice', role: 'USER', authorization: 'Bearer a' };
+    const [first, second] = [admission.connect(alice), admission.connect(alice)];
+    expect(admission.connect(alice)).toBeUndefined();
+    expect(admission.connect({ ...alice, userId: 'bob' })).toBeDefined();
+    first?.();
+    first?.();
+    const third = admission.connect(alice);
+    expect(third).toBeDefined();
+    expect(admission.connect(alice)).toBeUndefined();
+    second?.();
+    third?.();
   });
 
   it('keeps refusing an invalid document, and validates again on a reloaded supergraph', () => {

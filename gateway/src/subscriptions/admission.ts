@@ -54,8 +54,33 @@ const IDENTIFY = 'query GatewaySubscriber { me { id role } }';
 /** Distinct documents kept parsed and validated: clients send the same few subscriptions many times. */
 const DOCUMENTS_KEPT = 500;
 
+/**
+ * Counts of what each user holds (subscriptions, connections), taken one at a time up to a bound and
+ * given back by what `take` returns, once.
+ */
+class HeldPerUser {
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly max: number) {}
+
+  take(userId: string): (() => void) | undefined {
+    const held = this.held.get(userId) ?? 0;
+    if (held >= this.max) return undefined;
+    this.held.set(userId, held + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.held.get(userId) ?? 1) - 1;
+      if (left > 0) this.held.set(userId, left);
+      else this.held.delete(userId);
+    };
+  }
+}
+
 export class SubscriptionAdmission {
-  private readonly perUser = new Map<string, number>();
+  private readonly subscriptions: HeldPerUser;
+  private readonly connections: HeldPerUser;
   /**
    * Valid documents by their text, for the schema they were validated against: a thousand subscribers
    * of one subscription share one parsed document, and so one query plan (planned per document).
@@ -76,8 +101,12 @@ export class SubscriptionAdmission {
       maxTokens: number;
       maxPerConnection: number;
       maxPerUser: number;
+      maxConnectionsPerUser: number;
     },
-  ) {}
+  ) {
+    this.subscriptions = new HeldPerUser(options.maxPerUser);
+    this.connections = new HeldPerUser(options.maxConnectionsPerUser);
+  }
 
   /** The subscriber an Authorization header stands for, or the refusal (UNAUTHENTICATED, FORBIDDEN) auth gave. */
   async identify(authorization: string | undefined, context: GatewayContext & { logger: Logger }): Promise<Subscriber | GraphQLError> {
@@ -143,19 +172,19 @@ export class SubscriptionAdmission {
         max: maxPerConnection,
       });
     }
-    const held = this.perUser.get(subscriber.userId) ?? 0;
-    if (held >= maxPerUser) {
-      return refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${maxPerUser} subscriptions per user at once`, { limit: 'user', max: maxPerUser });
-    }
-    this.perUser.set(subscriber.userId, held + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.perUser.get(subscriber.userId) ?? 1) - 1;
-      if (left > 0) this.perUser.set(subscriber.userId, left);
-      else this.perUser.delete(subscriber.userId);
-    };
+    return (
+      this.subscriptions.take(subscriber.userId) ??
+      refusal(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${maxPerUser} subscriptions per user at once`, { limit: 'user', max: maxPerUser })
+    );
+  }
+
+  /**
+   * Takes a place for one more WebSocket connection of `subscriber` (idle ones cost the gateway memory and
+   * a file descriptor each, whatever they subscribe to); returns how to give it back, or undefined when
+   * the user holds as many as allowed.
+   */
+  connect(subscriber: Subscriber): (() => void) | undefined {
+    return this.connections.take(subscriber.userId);
   }
 
   /** Runs a query or mutation sent over a streaming transport, as the HTTP endpoint would. */

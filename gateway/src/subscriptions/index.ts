@@ -58,6 +58,7 @@ export function gatewaySubscriptions(options: {
       maxTokens: config.limits.maxTokens,
       maxPerConnection: config.subscriptions.maxPerConnection,
       maxPerUser: config.subscriptions.maxPerUser,
+      maxConnectionsPerUser: config.subscriptions.maxConnectionsPerUser,
     }),
     subscribe: subscriptionExecutor({
       planner,

@@ -62,6 +62,7 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     maxTokens: 3000,
     maxPerConnection: 5,
     maxPerUser: 5,
+    maxConnectionsPerUser: 2,
   });
   const registry = new Registry();
   const deps: TransportDeps = {
@@ -182,6 +183,37 @@ describe('the client address a subscriber is identified for', () => {
         await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
       }
       expect(server.identified).toEqual(['203.0.113.7']);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('WebSocket connections', () => {
+  it("closes one over its user's connections with 4429, and takes one again once another has closed", async () => {
+    const { subscribe } = waitingForever();
+    const server = await streamingServer(subscribe);
+    const connect = () =>
+      new Promise<{ socket: WebSocket; closed: Promise<number> }>((resolve) => {
+        const socket = new WebSocket(server.url, 'graphql-transport-ws');
+        const closed = new Promise<number>((done) => socket.on('close', (code) => done(code)));
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
+        socket.on('message', (data: Buffer) => {
+          if ((JSON.parse(data.toString()) as { type: string }).type === 'connection_ack') resolve({ socket, closed });
+        });
+        void closed.then(() => resolve({ socket, closed }));
+      });
+    try {
+      // The harness's auth answers the same user for every token; the limit is 2.
+      const [first, second] = [await connect(), await connect()];
+      const third = await connect();
+      expect(await third.closed).toBe(4429);
+      first.socket.close();
+      await first.closed;
+      const fourth = await connect();
+      expect(fourth.socket.readyState).toBe(WebSocket.OPEN);
+      second.socket.close();
+      fourth.socket.close();
     } finally {
       await server.close();
     }

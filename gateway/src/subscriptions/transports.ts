@@ -62,13 +62,18 @@ function identityContext(deps: TransportDeps, peer: Peer): GatewayContext & { lo
 interface SocketState {
   subscriber?: Subscriber;
   open: number;
+  /** Gives back the connection's place under the per-user limit. */
+  disconnect?: () => void;
 }
+
+/** The close code for a connection over the per-user limit (as HTTP's 429). */
+export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
 
 /**
  * GraphQL over WebSocket (graphql-ws's `graphql-transport-ws`) at /graphql. The access token comes in
  * `connection_init`'s payload as `authorization` and is checked there; a connection that does not
- * initialise within the timeout is closed (4408), one refused is closed 4403. Queries and mutations may be
- * sent on it too and run as on HTTP.
+ * initialise within the timeout is closed (4408), one refused is closed 4403, one over its user's
+ * connections 4429. Queries and mutations may be sent on it too and run as on HTTP.
  */
 export function webSocketTransport(httpServer: http.Server, deps: TransportDeps): GraphQLWebSocketServer {
   const states = new WeakMap<object, SocketState>();
@@ -92,9 +97,15 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
           identityContext(deps, socketPeer(ctx.extra)),
         );
         if (subscriber instanceof GraphQLError) return false;
-        state(ctx.extra).subscriber = subscriber;
+        const disconnect = deps.admission.connect(subscriber);
+        if (!disconnect) {
+          ctx.extra.socket.close(TOO_MANY_CONNECTIONS_CLOSE, 'Too many connections for this user: close one first');
+          return false;
+        }
+        Object.assign(state(ctx.extra), { subscriber, disconnect });
         return true;
       },
+      onClose: (ctx) => state(ctx.extra).disconnect?.(),
       async onSubscribe(ctx, _id, payload) {
         const admitted = deps.admission.prepare(payload);
         if (Array.isArray(admitted)) return admitted;
