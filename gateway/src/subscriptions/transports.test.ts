@@ -97,6 +97,8 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
       request.end(JSON.stringify({ query: 'subscription { paymentUpdated { id } }' }));
       return request;
     },
+    /** Ends every HTTP stream, as the gateway's stop does. */
+    endStreams: () => streaming.close(),
     async close() {
       await Promise.all([webSocket.close(), streaming.close()]);
       server.closeAllConnections();
@@ -164,6 +166,40 @@ describe('subscriptions over HTTP streams', () => {
   });
 });
 
+describe('a gateway stopping', () => {
+  it.each(TRANSPORTS)('ends the streams, and writes nothing after, however many events still come (%s)', async (_, accept) => {
+    // An event of 100 kB every 10 ms, for as long as they are asked for.
+    let ended = false;
+    const event = { data: { paymentUpdated: { id: 'x'.repeat(100_000) } } };
+    const subscribe = (request: SubscriptionRequest): SubscriptionResults => {
+      const results: SubscriptionResults = {
+        [Symbol.asyncIterator]: () => results,
+        next: () => new Promise((resolve) => setTimeout(() => resolve(ended ? { done: true, value: undefined } : { done: false, value: event }), 10)),
+        return: () => {
+          ended = true;
+          request.release?.();
+          return Promise.resolve({ done: true, value: undefined });
+        },
+        throw: () => results.return(),
+      };
+      return results;
+    };
+    // Room for the backlog (64 MB): the client is behind, not cut off.
+    const server = await streamingServer(subscribe, 64 * 1024 * 1024);
+    try {
+      // A client that is behind when the gateway stops (the sockets between full): its stream cannot
+      // finish, and events keep coming.
+      server.request(accept).on('response', (response) => response.pause());
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await server.endStreams();
+      // The next event ends it; had it been written after the end, that would have thrown, uncaught.
+      await pollUntil('the subscription ended', async () => ended, { timeoutMs: 3000, intervalMs: 10 });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the client address a subscriber is identified for', () => {
   it.each([
     ['WebSocket', 'websocket'],
@@ -214,6 +250,31 @@ describe('WebSocket connections', () => {
       expect(fourth.socket.readyState).toBe(WebSocket.OPEN);
       second.socket.close();
       fourth.socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('takes no place for a connection that went while its token was being checked', async () => {
+    const { subscribe } = waitingForever();
+    const server = await streamingServer(subscribe);
+    try {
+      // Two connections (the limit) gone before auth answers who they are.
+      for (let gone = 0; gone < 2; gone += 1) {
+        const socket = new WebSocket(server.url, 'graphql-transport-ws');
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
+        await pollUntil('identifying', async () => server.identified.length === gone + 1, { timeoutMs: 3000, intervalMs: 10 });
+        socket.terminate();
+      }
+      await new Promise((resolve) => setTimeout(resolve, IDENTITY_MS * 2));
+      const socket = new WebSocket(server.url, 'graphql-transport-ws');
+      const acknowledged = await new Promise<boolean>((resolve) => {
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
+        socket.on('message', (data: Buffer) => resolve((JSON.parse(data.toString()) as { type: string }).type === 'connection_ack'));
+        socket.on('close', () => resolve(false));
+      });
+      expect(acknowledged).toBe(true);
+      socket.close();
     } finally {
       await server.close();
     }

@@ -64,9 +64,15 @@ interface SocketState {
   open: number;
   /** Gives back the connection's place under the per-user limit. */
   disconnect?: () => void;
+  /** Closed already: a connection that went while its token was being checked takes no place. */
+  closed?: boolean;
 }
 
-/** The close code for a connection over the per-user limit (as HTTP's 429). */
+/**
+ * The close code for a connection over the per-user limit, as HTTP's 429. graphql-ws closes a second
+ * `connection_init` with it too (the reason tells them apart); its client does not reconnect after it,
+ * which is what a client over the limit should do.
+ */
 export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
 
 /**
@@ -96,16 +102,22 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
           typeof authorization === 'string' ? authorization : undefined,
           identityContext(deps, socketPeer(ctx.extra)),
         );
-        if (subscriber instanceof GraphQLError) return false;
+        const socket = state(ctx.extra);
+        if (subscriber instanceof GraphQLError || socket.closed) return false;
         const disconnect = deps.admission.connect(subscriber);
         if (!disconnect) {
           ctx.extra.socket.close(TOO_MANY_CONNECTIONS_CLOSE, 'Too many connections for this user: close one first');
           return false;
         }
-        Object.assign(state(ctx.extra), { subscriber, disconnect });
+        Object.assign(socket, { subscriber, disconnect });
         return true;
       },
-      onClose: (ctx) => state(ctx.extra).disconnect?.(),
+      // Also while onConnect still waits on auth: it then takes no place.
+      onClose: (ctx) => {
+        const socket = state(ctx.extra);
+        socket.closed = true;
+        socket.disconnect?.();
+      },
       async onSubscribe(ctx, _id, payload) {
         const admitted = deps.admission.prepare(payload);
         if (Array.isArray(admitted)) return admitted;
@@ -189,6 +201,8 @@ function payloadOf(request: express.Request): OperationPayload {
 export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler & { close(): Promise<void> } {
   const streams = new Set<http.ServerResponse>();
   const json = express.json({ limit: bodyLimitBytes });
+  /** Ended by the gateway's stop (close() below), or gone: written to, it would throw. */
+  const ended = (response: http.ServerResponse) => response.writableEnded || response.destroyed || response.closed;
   const tooSlow = (response: http.ServerResponse, transport: string) => {
     if (response.writableLength <= deps.limits.maxBufferedBytes) return false;
     deps.metrics.slowConsumerDropped(transport);
@@ -230,10 +244,10 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     if (typeof body !== 'object' || body === null) return void response.end(body ?? undefined);
     response.once('close', () => void body.return(undefined));
     for await (const chunk of body) {
-      if (response.closed || tooSlow(response, 'sse')) break;
+      if (ended(response) || tooSlow(response, 'sse')) break;
       response.write(chunk);
     }
-    if (!response.closed) response.end();
+    if (!ended(response)) response.end();
   };
   const handler: express.RequestHandler = (request, response, next) => {
     const accept = request.headers.accept ?? '';
@@ -263,12 +277,12 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
     response.write('\r\n--graphql\r\n');
     streams.add(response);
-    const part = (body: unknown) => response.write(`content-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}\r\n--graphql\r\n`);
+    const part = (body: unknown) => {
+      if (!ended(response)) response.write(`content-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}\r\n--graphql\r\n`);
+    };
     const heartbeat = setInterval(() => part({}), 5000);
     heartbeat.unref();
-    let closed = false;
     response.once('close', () => {
-      closed = true;
       streams.delete(response);
       // Ends the subscription now, not at its next event.
       void results?.return();
@@ -276,7 +290,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     try {
       if (results) {
         for await (const result of results) {
-          if (closed || tooSlow(response, 'multipart')) break;
+          if (ended(response) || tooSlow(response, 'multipart')) break;
           part({ payload: result });
         }
       } else {
@@ -284,7 +298,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       }
     } finally {
       clearInterval(heartbeat);
-      if (!closed) response.end(`content-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql--\r\n`);
+      if (!ended(response)) response.end(`content-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql--\r\n`);
     }
   };
   return Object.assign(handler, {
