@@ -69,6 +69,9 @@ function freshEmail(): string {
   return `user${seq}-${Date.now().toString(36)}@Example.com`;
 }
 const PASSWORD = 'correct horse battery staple';
+/** Statements waiting for a lock on a user's row (a sign-in's update, endSessions' lock), not on a throttle's counter. */
+const WAITING_ON_USERS = `SELECT count(*)::int AS n FROM pg_stat_activity
+  WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%auth%users%' AND query NOT ILIKE '%rate_limits%'`;
 /** A hash of PASSWORD with weaker settings than today's: signing in with it stores a new one. */
 const WEAK_HASH = '$argon2id$v=19$m=4096,t=3,p=1$hEiCElG3qTz6vF8oig5oAg$lncWvD7Qn4UsU494frgs26Lu6wwJYW71Iff91chXbsk';
 /** What Jest's fake timers can fake, but Date: a test that moves the clock keeps real timers and I/O. */
@@ -406,8 +409,9 @@ describe('auth subgraph', () => {
       });
       const signedIn = login(rehashing.user.email, PASSWORD);
       try {
-        const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
-        await pollUntil('both wait for the erasure', async () => ((await ownerQuery<{ n: number }>('auth', waiting))[0]?.n ?? 0) >= 2, { timeoutMs: 20_000 });
+        await pollUntil('both wait for the erasure', async () => ((await ownerQuery<{ n: number }>('auth', WAITING_ON_USERS))[0]?.n ?? 0) >= 2, {
+          timeoutMs: 20_000,
+        });
         // Neither holds its credential while it waits, so the erasure could go on (the other order deadlocks).
         const free = await sql('SELECT user_id FROM auth.password_credentials WHERE user_id = ANY($1::uuid[]) FOR UPDATE NOWAIT', [ids]);
         expect(free).toHaveLength(2);
@@ -446,8 +450,7 @@ describe('auth subgraph', () => {
         }),
       ]);
       try {
-        const waiting = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
-        await pollUntil('all three wait for the changes', async () => ((await ownerQuery<{ n: number }>('auth', waiting))[0]?.n ?? 0) >= 3, {
+        await pollUntil('all three wait for the changes', async () => ((await ownerQuery<{ n: number }>('auth', WAITING_ON_USERS))[0]?.n ?? 0) >= 3, {
           timeoutMs: 20_000,
         });
       } finally {
@@ -463,6 +466,25 @@ describe('auth subgraph', () => {
         [signingIn.user.id, changing.user.id],
       ]);
       expect(stored.map((row) => row.password_hash)).toEqual([newHash, newHash]);
+    });
+
+    it("signs in twice at once with a password due for a rehash: the second sees the first's rehash and verifies again", async () => {
+      const { user } = await register();
+      await sql('UPDATE auth.password_credentials SET password_hash = $2 WHERE user_id = $1', [user.id, WEAK_HASH]);
+      // Both verify against the weak hash while the user's row is held, then take it in turn.
+      const held = await heldTransaction('auth', 'SELECT id FROM auth.users WHERE id = $1 FOR NO KEY UPDATE', [user.id]);
+      const signIns = Promise.all([login(user.email, PASSWORD), login(user.email, PASSWORD)]);
+      try {
+        await pollUntil('both wait for the row', async () => ((await ownerQuery<{ n: number }>('auth', WAITING_ON_USERS))[0]?.n ?? 0) >= 2, {
+          timeoutMs: 20_000,
+        });
+      } finally {
+        await held.release();
+      }
+      for (const signedIn of await signIns) expect(signedIn.errors).toBeUndefined();
+      const [stored] = await sql<{ password_hash: string }>('SELECT password_hash FROM auth.password_credentials WHERE user_id = $1', [user.id]);
+      expect(stored?.password_hash).not.toBe(WEAK_HASH);
+      expect((await login(user.email, PASSWORD)).errors).toBeUndefined();
     });
 
     it('changePassword ends every other sign-in but keeps the current one', async () => {

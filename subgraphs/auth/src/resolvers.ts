@@ -20,14 +20,15 @@ import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
 const INVALID_CREDENTIALS = 'Invalid email or password';
 
 /**
- * Whether the user's password hash is still the one a password was verified against, read in a
- * transaction that holds the user's row. The verification runs before the transaction (it takes tens of
- * milliseconds); a password change or an erasure that committed meanwhile changed or removed the hash,
- * and wins.
+ * Whether `password`, verified against `verifiedHash` before a transaction (that takes tens of
+ * milliseconds), is still the user's, read in the transaction once it holds the user's row: a password
+ * change or an erasure that committed meanwhile wins. A hash changed by a rehash at another sign-in is
+ * verified again (rarely: only when the hash changed).
  */
-async function isStillTheHash(tx: ServiceTransaction<'auth'>, userId: string, verifiedHash: string): Promise<boolean> {
+async function isStillThePassword(tx: ServiceTransaction<'auth'>, userId: string, verifiedHash: string, password: string): Promise<boolean> {
   const credential = await tx.passwordCredential.findUnique({ where: { userId }, select: { passwordHash: true } });
-  return credential?.passwordHash === verifiedHash;
+  if (!credential) return false;
+  return credential.passwordHash === verifiedHash || verifyPassword(credential.passwordHash, password);
 }
 
 function clientOf(ctx: AuthContext) {
@@ -135,9 +136,10 @@ export const resolvers: Resolvers = {
         // The user's row before the credential, in the order erasure locks them (accounts.ts): the other
         // order deadlocks with an erasure of the same user.
         const signedIn = await tx.user.update({ where: { id: user.id }, data: { lastLoginAt: new Date() } });
-        if (!(await isStillTheHash(tx, user.id, storedHash))) throw unauthenticated(INVALID_CREDENTIALS);
+        if (!(await isStillThePassword(tx, user.id, storedHash, input.password))) throw unauthenticated(INVALID_CREDENTIALS);
         if (signedIn.status !== 'ACTIVE') throw forbidden('This account is suspended');
-        if (rehash) await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash: rehash } });
+        // Only over the hash it replaces: another sign-in may have stored its rehash meanwhile.
+        if (rehash) await tx.passwordCredential.updateMany({ where: { userId: user.id, passwordHash: storedHash }, data: { passwordHash: rehash } });
         return { signedIn, refresh: await startSession(tx, user.id, ctx.services.refreshTokenTtlSeconds, clientOf(ctx)) };
       });
       await ctx.throttle.settleSuccess(attempt);
@@ -176,7 +178,9 @@ export const resolvers: Resolvers = {
       await ctx.db.$transaction(async (tx) => {
         // endSessions locks the user's row first; the credential after it, in the order erasure locks them.
         await endSessions(tx, user.id, 'password_changed', ctx.services.accessTokenTtlSeconds, { exceptFamilyId: viewer.sessionId });
-        if (!(await isStillTheHash(tx, user.id, verifiedHash))) throw badUserInput('input.currentPassword', 'is not the current password');
+        if (!(await isStillThePassword(tx, user.id, verifiedHash, input.currentPassword))) {
+          throw badUserInput('input.currentPassword', 'is not the current password');
+        }
         await tx.passwordCredential.update({ where: { userId: user.id }, data: { passwordHash } });
       });
       return true;
