@@ -131,8 +131,9 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
    */
   async function complete(request: RequestRow, steps: { erasedAt: Date; changes: ErasureChangeRow[] }) {
     return db.$transaction(async (tx) => {
-      const [row] = await tx.$queryRaw<{ completed_at: Date | null; changes: ErasureChangeRow[] | null }[]>`
-        SELECT completed_at, changes FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid FOR UPDATE`;
+      // Who asked last is read here: an admin who asked again while this attempt ran is the one audited.
+      const [row] = await tx.$queryRaw<{ completed_at: Date | null; changes: ErasureChangeRow[] | null; requested_by: string; request_id: string | null }[]>`
+        SELECT completed_at, changes, requested_by, request_id FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid FOR UPDATE`;
       // Another attempt completed it first: its report stands.
       if (row?.completed_at) return { erasedAt: steps.erasedAt, changes: row.changes ?? [] };
       const changes: ErasureChangeRow[] = [
@@ -146,12 +147,12 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
         tx,
         {
           id: crypto.randomUUID(),
-          actorId: request.requested_by,
+          actorId: row?.requested_by ?? request.requested_by,
           action: 'user.erase',
           targetType: 'User',
           targetId: request.user_id,
           payload: { changes },
-          requestId: request.request_id,
+          requestId: row ? row.request_id : request.request_id,
           createdAt: new Date().toISOString(),
         },
         'admin',
@@ -171,7 +172,10 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     } catch (error) {
       // auth is asked first: when it refuses (no such user, the last active admin...), nothing was erased anywhere.
       if (!(error instanceof InternalCallError && error.service === 'auth' && error.refused)) throw error;
-      await db.$executeRaw`DELETE FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL`;
+      // Unless another admin has asked again meanwhile, on whose authority it runs from now on.
+      await db.$executeRaw`
+        DELETE FROM admin.erasure_requests
+        WHERE user_id = ${request.user_id}::uuid AND completed_at IS NULL AND requested_by = ${request.requested_by}::uuid`;
       return { outcome: 'refused', refusal: error };
     }
   }
