@@ -174,7 +174,7 @@ class Subscription implements SubscriptionResults {
     this.queue.push(event);
     if (this.queue.length > this.shared.options.maxQueuedEvents) {
       const waiting = this.queue.length;
-      this.shared.options.metrics.slowConsumerDropped('queue');
+      this.shared.options.metrics.fellBehind(this.plan?.field ?? 'unknown');
       this.request.context.logger.warn(
         { field: this.plan?.field, queued: waiting },
         'subscription fell behind its events (the work on each slower than they come); ended',

@@ -1,4 +1,4 @@
-// What subscriptions cost and deliver: active ones by field, events delivered, commit-to-send latency, slow consumers dropped.
+// What subscriptions cost and deliver: active ones by field, events delivered, commit-to-send latency, slow consumers dropped, subscriptions that fell behind.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface SubscriptionMetrics {
@@ -8,6 +8,8 @@ export interface SubscriptionMetrics {
   delivered(field: string, committedAtMs: number | undefined): void;
   /** A client disconnected for not reading what it was sent. */
   slowConsumerDropped(transport: string): void;
+  /** A subscription ended because its events came faster than the gateway's work on them. */
+  fellBehind(field: string): void;
 }
 
 /** The subscription metrics, in the gateway's registry (added up over workers by the primary). */
@@ -37,6 +39,12 @@ export function subscriptionMetrics(registry: Registry): SubscriptionMetrics {
     labelNames: ['transport'] as const,
     registers: [registry],
   });
+  const behind = new Counter({
+    name: 'subscriptions_fell_behind_total',
+    help: "Subscriptions ended because their events came faster than the gateway's work on them (events may have been missed), by root field",
+    labelNames: ['field'] as const,
+    registers: [registry],
+  });
   return {
     active(field) {
       active.inc({ field });
@@ -52,6 +60,9 @@ export function subscriptionMetrics(registry: Registry): SubscriptionMetrics {
     },
     slowConsumerDropped(transport) {
       slow.inc({ transport });
+    },
+    fellBehind(field) {
+      behind.inc({ field });
     },
   };
 }
