@@ -133,6 +133,7 @@ export class UpstreamSubscriptions {
     // pong is late, and `closed` below ends the subscriptions on it.
     let socket: WebSocket | undefined;
     let pongDue: NodeJS.Timeout | undefined;
+    let awaitingPong = false;
     const upstream: Upstream = {
       live: new Set(),
       client: createClient({
@@ -146,12 +147,18 @@ export class UpstreamSubscriptions {
         retryAttempts: 0,
         connectionParams: async () => ({ [GATEWAY_ASSERTION_HEADER]: await this.options.assertion(subgraph) }),
         on: {
-          connected: (opened) => (socket = opened as WebSocket),
+          opened: (opened) => (socket = opened as WebSocket),
           ping: (received) => {
-            if (!received) pongDue = setTimeout(() => socket?.terminate(), answerTimeoutMs).unref();
+            if (received) return;
+            awaitingPong = true;
+            // Checked once the sockets have been read: after the event loop was held up past the time, the
+            // timer comes before a pong already waiting to be read.
+            pongDue = setTimeout(() => setImmediate(() => awaitingPong && socket?.terminate()), answerTimeoutMs).unref();
           },
           pong: (received) => {
-            if (received) clearTimeout(pongDue);
+            if (!received) return;
+            awaitingPong = false;
+            clearTimeout(pongDue);
           },
           closed: (event) => {
             clearTimeout(pongDue);
