@@ -295,6 +295,11 @@ export function endToEndTests(current: () => RunningStack): void {
       ['alias-heavy', `{ ${Array.from({ length: 12 }, (_, i) => `a${i}: me { id }`).join(' ')} }`, 'OPERATION_TOO_COMPLEX'],
       ['directive-heavy', `{ me { ${Array.from({ length: 6 }, (_, i) => `f${i}: id @include(if: true)`).join(' ')} } }`, 'OPERATION_TOO_COMPLEX'],
       ['too costly', `{ users(first: 200) { edges { node { payments(first: 50) { edges { node { refunds { amount } } } } } } } }`, 'OPERATION_TOO_COMPLEX'],
+      [
+        'two-password (two sign-ins aliased)',
+        `mutation { a: login(input: { email: "x@example.com", password: "p" }) { accessToken } b: login(input: { email: "x@example.com", password: "p" }) { accessToken } }`,
+        'OPERATION_TOO_COMPLEX',
+      ],
       ['oversized (too many tokens)', `{ me { ${'id '.repeat(500)} } }`, 'GRAPHQL_PARSE_FAILED'],
     ])('refuses a %s operation before calling any subgraph', async (_label, query, code) => {
       const before = await subgraphCalls();

@@ -75,7 +75,7 @@ describe('operation cost from @cost and @listSize', () => {
     const supergraph = costModelOf(readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8'));
     expect(supergraph.get('Query.users')).toMatchObject({ slicingArguments: ['first'], sizedFields: ['edges'] });
     expect(supergraph.get('User.payments')).toMatchObject({ slicingArguments: ['first'], sizedFields: ['edges'] });
-    expect(supergraph.get('Mutation.login')).toEqual({ weight: 100 });
+    expect(supergraph.get('Mutation.login')).toEqual({ weight: 15000 });
     expect(supergraph.get('Payment.refunds')).toEqual({ assumedSize: 10 });
   });
 });
