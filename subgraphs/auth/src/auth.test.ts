@@ -186,6 +186,21 @@ describe('auth subgraph', () => {
     });
     afterAll(() => throttled.server.stop());
 
+    it('counts an IPv6 client by its /64, and an IPv4 address mapped into IPv6 as that address', async () => {
+      const { user } = await register();
+      // Three failures from three addresses of one /64: the pair's limit (3) is reached.
+      for (const host of ['1', '2', 'abcd:1']) {
+        expect((await signIn(user.email, 'wrong password!!', `2001:db8:1:2::${host}`)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      }
+      expect((await signIn(user.email, PASSWORD, '2001:db8:1:2:ffff::9')).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      expect((await signIn(user.email, PASSWORD, '2001:db8:1:3::1')).errors).toBeUndefined();
+      const other = await register();
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        expect((await signIn(other.user.email, 'wrong password!!', '198.51.100.77')).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      }
+      expect((await signIn(other.user.email, PASSWORD, '::ffff:198.51.100.77')).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    });
+
     it("stops an attacker's address after a few failures while the owner, from another address, still signs in", async () => {
       const { user } = await register();
       for (let attempt = 0; attempt < 3; attempt += 1) {

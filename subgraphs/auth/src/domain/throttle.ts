@@ -1,5 +1,6 @@
 // Sign-in and registration throttling: counters per e-mail, per address and per pair, keyed by an HMAC of what they count.
 import { createHmac, randomBytes } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { RateLimiterPrisma, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ConfigError, developmentSecret, rateLimited } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
@@ -47,6 +48,22 @@ export async function throttleKeys(config: ThrottleKeyConfig): Promise<ThrottleK
   return new ThrottleKeys(secret);
 }
 
+/**
+ * What a client's address is counted as: an IPv6 address by its /64, the block one subscriber is given
+ * and can use every address of (counted one by one, each of its addresses would start the limits again);
+ * an IPv4 address, or one mapped into IPv6, as itself.
+ */
+export function countedAddress(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.parse(address);
+  if (!(parsed instanceof ipaddr.IPv6)) return parsed.toString();
+  if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().toString();
+  return `${parsed.parts
+    .slice(0, 4)
+    .map((part) => part.toString(16))
+    .join(':')}::/64`;
+}
+
 /** What one sign-in attempt counted against, to settle when it succeeds. */
 export interface SignInAttempt {
   pair: string;
@@ -89,8 +106,9 @@ export class SignInThrottle {
   }
 
   /** Counts one sign-in attempt for `email` from `address`; RATE_LIMITED, with when to retry, past a limit. */
-  async takeSignInAttempt(email: string, address: string | undefined): Promise<SignInAttempt> {
+  async takeSignInAttempt(email: string, clientAddress: string | undefined): Promise<SignInAttempt> {
     const { keys } = this;
+    const address = clientAddress && countedAddress(clientAddress);
     const attempt: SignInAttempt = { pair: keys.of(email, address ?? ''), account: keys.of(email), ...(address ? { address: keys.of(address) } : {}) };
     if (attempt.address) await this.consume(this.addresses, attempt.address);
     await this.consume(this.pairs, attempt.pair);
@@ -118,7 +136,7 @@ export class SignInThrottle {
 
   /** Counts one registration from `address`; RATE_LIMITED past the limit. */
   async takeRegistration(address: string | undefined): Promise<void> {
-    await this.consume(this.registrations, this.keys.of(address ?? 'unknown address'), 'Too many registrations from this address');
+    await this.consume(this.registrations, this.keys.of(address ? countedAddress(address) : 'unknown address'), 'Too many registrations from this address');
   }
 
   private async consume(limiter: RateLimiterAbstract, key: string, message = 'Too many failed sign-in attempts'): Promise<void> {
