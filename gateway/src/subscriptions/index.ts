@@ -9,9 +9,10 @@ import type { OperationLimitCheck } from '../limits';
 import type { PersistedDocuments } from '../persisted';
 import { SubscriptionAdmission } from './admission';
 import { subscriptionExecutor } from './executor';
+import { httpStreamingTransports } from './http-streams';
 import { subscriptionMetrics } from './metrics';
 import { SubscriptionPlanner } from './planner';
-import { httpStreamingTransports, webSocketTransport, type TransportDeps } from './transports';
+import { webSocketTransport, type TransportDeps } from './transports';
 import { UpstreamSubscriptions } from './upstream';
 
 /** Keep-alive pings on WebSocket connections, both ways. */

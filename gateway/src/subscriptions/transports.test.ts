@@ -12,7 +12,8 @@ import { SubscriptionAdmission } from './admission';
 import type { SubscriptionRequest, SubscriptionResults } from './executor';
 import { subscriptionMetrics } from './metrics';
 import { SubscriptionPlanner } from './planner';
-import { httpStreamingTransports, webSocketTransport, type TransportDeps } from './transports';
+import { httpStreamingTransports } from './http-streams';
+import { webSocketTransport, type TransportDeps } from './transports';
 
 const SUPERGRAPH = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
 const IDENTITY_MS = 300;

@@ -1,9 +1,7 @@
-// The three ways a client subscribes at the gateway's /graphql: GraphQL over WebSocket, over Server-Sent Events, and Apollo's multipart HTTP.
+// What the gateway's subscription transports share, and the first of them: GraphQL over WebSocket at /graphql.
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import express from 'express';
-import { createHandler as createSseHandler } from 'graphql-sse';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { GraphQLError } from 'graphql';
 import {
   serveGraphQLOverWebSocket,
   type GraphQLWebSocketServer,
@@ -13,7 +11,7 @@ import {
   type WebSocketLimits,
 } from '@fedstack/runtime';
 import type { GatewayContext } from '../subgraphs';
-import type { Admitted, OperationPayload, Subscriber, SubscriptionAdmission } from './admission';
+import type { Admitted, Subscriber, SubscriptionAdmission } from './admission';
 import type { SubscriptionRequest, SubscriptionResults } from './executor';
 import type { SubscriptionMetrics } from './metrics';
 
@@ -32,14 +30,9 @@ export interface TransportDeps {
 }
 
 /** Who is at the other end of a subscription: where from, with which client. */
-interface Peer {
+export interface Peer {
   clientAddress: string | undefined;
   userAgent: string | undefined;
-}
-
-/** The peer of an HTTP request (SSE, multipart), its address as TRUST_PROXY says to read it. */
-function peerOf(deps: TransportDeps, request: http.IncomingMessage): Peer {
-  return { clientAddress: deps.clientAddress(request), userAgent: request.headers['user-agent'] };
 }
 
 /** The peer of a WebSocket connection, from the request that opened it (its address as TRUST_PROXY says to read it). */
@@ -48,13 +41,13 @@ function socketPeer(extra: WebSocketExtra): Peer {
 }
 
 /** The context a subscription's subgraph calls carry, as a query's would. */
-function contextFor(deps: TransportDeps, subscriber: Subscriber, peer: Peer): GatewayContext & { logger: Logger } {
+export function contextFor(deps: TransportDeps, subscriber: Subscriber, peer: Peer): GatewayContext & { logger: Logger } {
   const requestId = randomUUID();
   return { requestId, authorization: subscriber.authorization, ...peer, logger: deps.logger.child({ requestId, userId: subscriber.userId }) };
 }
 
 /** The context of the request that asks auth who a subscriber is. */
-function identityContext(deps: TransportDeps, peer: Peer): GatewayContext & { logger: Logger } {
+export function identityContext(deps: TransportDeps, peer: Peer): GatewayContext & { logger: Logger } {
   const requestId = randomUUID();
   return { requestId, authorization: undefined, ...peer, logger: deps.logger.child({ requestId }) };
 }
@@ -151,160 +144,6 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
           },
         });
       },
-    },
-  });
-}
-
-/** The subscriber of an HTTP request (SSE, multipart), or the refusal answered as GraphQL errors. */
-async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage): Promise<Subscriber | GraphQLError> {
-  return deps.admission.identify(request.headers.authorization, identityContext(deps, peerOf(deps, request)));
-}
-
-/**
- * The operation an HTTP streaming request asks for, started: a subscription's results, or a single
- * result (a query, a mutation, or a refusal).
- */
-async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<SubscriptionResults | ExecutionResult> {
-  const subscriber = await subscriberOf(deps, request);
-  if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
-  const admitted = deps.admission.prepare(payload);
-  if (Array.isArray(admitted)) return { errors: admitted };
-  const context = contextFor(deps, subscriber, peerOf(deps, request));
-  if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
-  const release = deps.admission.reserve(subscriber, 0);
-  if (release instanceof GraphQLError) return { errors: [release] };
-  return deps.subscribe({ ...admitted, context, release });
-}
-
-/** The parameters of a GraphQL over HTTP request: the JSON body of a POST, or the query string of a GET. */
-function payloadOf(request: express.Request): OperationPayload {
-  if (request.method === 'GET') {
-    const { query, operationName, variables, extensions } = request.query as Record<string, string | undefined>;
-    // Undefined when absent; null (refused later as not an object) when it is not JSON.
-    const json = (text: string | undefined): unknown => {
-      try {
-        return text ? (JSON.parse(text) as unknown) : undefined;
-      } catch {
-        return null;
-      }
-    };
-    return { query, operationName, variables: json(variables), extensions: json(extensions) };
-  }
-  return (typeof request.body === 'object' && request.body !== null ? request.body : {}) as OperationPayload;
-}
-
-/**
- * GraphQL over Server-Sent Events (graphql-sse, "distinct connections" mode) and Apollo's multipart HTTP
- * subscriptions, at /graphql, chosen by the request's Accept header; anything else goes on to the
- * ordinary endpoint. Both write to an HTTP response: one whose client stops reading is ended.
- */
-export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler & { close(): Promise<void> } {
-  const streams = new Set<http.ServerResponse>();
-  const json = express.json({ limit: bodyLimitBytes });
-  /** Ended by the gateway's stop (close() below), or gone: written to, it would throw. */
-  const ended = (response: http.ServerResponse) => response.writableEnded || response.destroyed || response.closed;
-  const tooSlow = (response: http.ServerResponse, transport: string) => {
-    if (response.writableLength <= deps.limits.maxBufferedBytes) return false;
-    deps.metrics.slowConsumerDropped(transport);
-    deps.logger.warn({ transport, bufferedBytes: response.writableLength }, 'streaming client stopped reading; disconnected');
-    response.destroy();
-    return true;
-  };
-  const sse = createSseHandler<express.Request, { response: express.Response }>({
-    onSubscribe: async (request, params) => {
-      const { response } = request.context;
-      streams.add(response);
-      response.once('close', () => streams.delete(response));
-      const started = await start(deps, request.raw, params);
-      // graphql-sse reads an object without `data` as execution arguments: a refusal goes as a result.
-      return Symbol.asyncIterator in started || 'data' in started ? started : { data: null, ...started };
-    },
-  });
-  /**
-   * graphql-sse's protocol, written here rather than by its Express adapter: the adapter waits for each
-   * write to be flushed, while graphql-sse goes on taking every result into a queue of its own with no
-   * bound, so a client that stopped reading grew the gateway's memory for ever. Written at once, results
-   * fill the response's buffer instead, and a client that stops reading is cut off there, as on multipart.
-   */
-  const serveSse = async (request: express.Request, response: express.Response): Promise<void> => {
-    const [body, init] = await sse({
-      method: request.method,
-      url: request.url,
-      headers: {
-        get: (key) => {
-          const value = request.headers[key];
-          return Array.isArray(value) ? value.join('\n') : value;
-        },
-      },
-      body: (request.body as Record<string, unknown> | undefined) ?? null,
-      raw: request,
-      context: { response },
-    });
-    response.writeHead(init.status, init.statusText, init.headers);
-    if (typeof body !== 'object' || body === null) return void response.end(body ?? undefined);
-    response.once('close', () => void body.return(undefined));
-    for await (const chunk of body) {
-      if (ended(response) || tooSlow(response, 'sse')) break;
-      response.write(chunk);
-    }
-    if (!ended(response)) response.end();
-  };
-  const handler: express.RequestHandler = (request, response, next) => {
-    const accept = request.headers.accept ?? '';
-    if (accept.includes('text/event-stream')) {
-      json(request, response, (error?: unknown) => (error ? next(error) : void serveSse(request, response).catch(next)));
-      return;
-    }
-    if (/multipart\/mixed/.test(accept) && /subscriptionSpec="?1\.0/.test(accept)) {
-      json(request, response, (error?: unknown) => (error ? next(error) : void multipart(request, response).catch(next)));
-      return;
-    }
-    next();
-  };
-  /**
-   * Apollo's multipart HTTP subscription protocol (what Apollo Client's HttpLink speaks): each result a
-   * part `{"payload": result}` followed at once by the boundary (so the client can read it without
-   * waiting for the next), a `{}` heartbeat every 5 s, and the closing boundary at the end.
-   */
-  const multipart = async (request: express.Request, response: express.Response): Promise<void> => {
-    const started = await start(deps, request, payloadOf(request));
-    const results = Symbol.asyncIterator in started ? started : undefined;
-    // A client gone while it was being identified: its 'close' has come and gone.
-    if (response.closed) {
-      await results?.return();
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
-    response.write('\r\n--graphql\r\n');
-    streams.add(response);
-    const part = (body: unknown) => {
-      if (!ended(response)) response.write(`content-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}\r\n--graphql\r\n`);
-    };
-    const heartbeat = setInterval(() => part({}), 5000);
-    heartbeat.unref();
-    response.once('close', () => {
-      streams.delete(response);
-      // Ends the subscription now, not at its next event.
-      void results?.return();
-    });
-    try {
-      if (results) {
-        for await (const result of results) {
-          if (ended(response) || tooSlow(response, 'multipart')) break;
-          part({ payload: result });
-        }
-      } else {
-        part({ payload: started });
-      }
-    } finally {
-      clearInterval(heartbeat);
-      if (!ended(response)) response.end(`content-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql--\r\n`);
-    }
-  };
-  return Object.assign(handler, {
-    /** Ends every stream (the gateway is stopping), so that clients reconnect elsewhere. */
-    close: async () => {
-      for (const stream of streams) stream.end();
     },
   });
 }
