@@ -149,6 +149,13 @@ describe('auth subgraph', () => {
       expect(await sql('SELECT 1 FROM auth.users WHERE email = $1', [email.toLowerCase()])).toHaveLength(0);
     });
 
+    it("refuses an address in the .invalid domain, where an erased account's address is kept, so that no registration takes it first", async () => {
+      const tombstone = `erased+${randomUUID()}@erased.invalid`;
+      const result = await graphql(auth.url, REGISTER, { variables: { input: { email: tombstone, password: PASSWORD } } });
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.email' });
+      expect(await sql('SELECT 1 FROM auth.users WHERE email = $1', [tombstone])).toHaveLength(0);
+    });
+
     it('answers a wrong password and an unknown email identically', async () => {
       const { user } = await register();
       const wrongPassword = await login(user.email, 'not the password at all', { 'x-request-id': 'same' });

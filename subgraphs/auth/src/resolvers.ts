@@ -10,7 +10,7 @@ import {
 } from '@fedstack/shared-db';
 import { isUuid, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import type { AuthContext } from './context';
-import { assertAcceptablePassword, normaliseEmail } from './domain/credentials';
+import { assertAcceptablePassword, assertRegistrableEmail, normaliseEmail } from './domain/credentials';
 import { endSessions } from './domain/ended-sessions';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { userStats } from './domain/stats';
@@ -103,6 +103,7 @@ export const resolvers: Resolvers = {
     async register(_parent, { input }, ctx) {
       await ctx.throttle.takeRegistration(ctx.clientAddress);
       const email = normaliseEmail(input.email);
+      assertRegistrableEmail(email, 'input.email');
       assertAcceptablePassword(input.password, email, 'input.password');
       const passwordHash = await hashPassword(input.password);
       try {

@@ -28,6 +28,15 @@ export function normaliseEmail(email: string): string {
 }
 
 /**
+ * Throws BAD_USER_INPUT naming `field` for an address in the `.invalid` top-level domain, which RFC 2606
+ * keeps from ever being real, and where an erased account's address is kept (accounts.ts): taken first
+ * by a registration, an erasure could not finish.
+ */
+export function assertRegistrableEmail(email: string, field: string): void {
+  if (email.endsWith('.invalid')) throw badUserInput(field, 'must be an address that can exist (the .invalid domain never can)');
+}
+
+/**
  * Throws BAD_USER_INPUT naming `field` if the password is too short or too long (OWASP ASVS: at least 12
  * characters, long passphrases allowed), or easy to guess: a common or breached password, a keyboard or
  * repeated pattern, or built from the account's email.
