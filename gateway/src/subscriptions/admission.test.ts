@@ -16,16 +16,19 @@ describe('admitting subscriptions', () => {
   const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
   limits.supergraphLoaded(SUPERGRAPH);
   const documents = new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), createLogger('test', 'silent'));
-  const admission = new SubscriptionAdmission({
-    execute: () => Promise.reject(new Error('not used here')),
-    planner,
-    limits,
-    documents,
-    maxTokens: 3000,
-    maxPerConnection: 5,
-    maxPerUser: 5,
-    maxConnectionsPerUser: 2,
-  });
+  const admissionWith = (hideSuggestions: boolean) =>
+    new SubscriptionAdmission({
+      execute: () => Promise.reject(new Error('not used here')),
+      planner,
+      limits,
+      documents,
+      maxTokens: 3000,
+      maxPerConnection: 5,
+      maxPerUser: 5,
+      maxConnectionsPerUser: 2,
+      hideSuggestions,
+    });
+  const admission = admissionWith(false);
   const admitted = (query: string) => {
     const result = admission.prepare({ query });
     if (Array.isArray(result)) throw new Error(`refused: ${result.map((error) => error.message).join('; ')}`);
@@ -52,6 +55,15 @@ describe('admitting subscriptions', () => {
     expect(admission.connect(alice)).toBeUndefined();
     second?.();
     third?.();
+  });
+
+  it('suggests fields only where the schema is not kept to itself (outside production)', () => {
+    const messages = (hide: boolean) => {
+      const refused = admissionWith(hide).prepare({ query: 'subscription { paymentUpdated { stauts } }' });
+      return Array.isArray(refused) ? refused.map((error) => error.message) : [];
+    };
+    expect(messages(false)).toEqual([expect.stringContaining('Did you mean "status"?')]);
+    expect(messages(true)).toEqual(['Cannot query field "stauts" on type "Payment".']);
   });
 
   it('keeps refusing an invalid document, and validates again on a reloaded supergraph', () => {

@@ -102,6 +102,8 @@ export class SubscriptionAdmission {
       maxPerConnection: number;
       maxPerUser: number;
       maxConnectionsPerUser: number;
+      /** Leaves "Did you mean …?" out of validation errors (production: the schema introspection keeps to itself). */
+      hideSuggestions: boolean;
     },
   ) {
     this.subscriptions = new HeldPerUser(options.maxPerUser);
@@ -143,7 +145,7 @@ export class SubscriptionAdmission {
       } catch (error) {
         return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
       }
-      const invalid = validate(schema, document, specifiedRules);
+      const invalid = validate(schema, document, specifiedRules, { hideSuggestions: this.options.hideSuggestions });
       if (invalid.length > 0) return invalid.map((error) => refusal('GRAPHQL_VALIDATION_FAILED', error.message));
       this.documents.set(query, document);
     }

@@ -64,6 +64,7 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     maxPerConnection: 5,
     maxPerUser: 5,
     maxConnectionsPerUser: 2,
+    hideSuggestions: true,
   });
   const registry = new Registry();
   const deps: TransportDeps = {
