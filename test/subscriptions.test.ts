@@ -135,6 +135,16 @@ describe('subscriptions through the gateway', () => {
     }
   });
 
+  it.each([
+    ['WebSocket', (user: SignedIn, query: string) => overWs(user, query)],
+    ['Server-Sent Events', (user: SignedIn, query: string) => track(overSse(stack.gatewayUrl, user.accessToken, query))],
+    ['multipart HTTP', (user: SignedIn, query: string) => track(overMultipart(stack.gatewayUrl, user.accessToken, query))],
+  ])("answers a query's error over %s as over HTTP, not as an internal error", async (_transport, send) => {
+    const user = await register(stack.gatewayUrl);
+    const answer = await send(user, '{ user(id: "not-a-uuid") { id } }').next();
+    expect(answer.errors?.[0]).toMatchObject({ message: expect.stringContaining('must be a UUID'), extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
   it("answers NOT_FOUND for another user's payment, as payment(id) does, and ends the subscription", async () => {
     const [owner, stranger] = await Promise.all([register(stack.gatewayUrl), register(stack.gatewayUrl)]);
     const id = (await pay(stack.gatewayUrl, owner)).data?.createPayment.id as string;

@@ -125,6 +125,11 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
           contextValue: { admitted, context, socket },
         };
       },
+      // A query or mutation comes back from the gateway's own pipeline formatted, its errors plain objects,
+      // on which graphql-ws would call toJSON() (and answer an internal error instead); a subscription's
+      // results carry GraphQLErrors.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((error) => (error instanceof GraphQLError ? error.toJSON() : error)) } : result,
       execute: (args) => {
         const { admitted, context } = args.contextValue as { admitted: Admitted; context: GatewayContext };
         return deps.admission.single(admitted, context);
