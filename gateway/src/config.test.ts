@@ -26,6 +26,7 @@ describe('gateway configuration', () => {
     ['a routing URL that is not a URL', { AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a CORS entry that is not an origin', { CORS_ORIGINS: 'https://app.example.com/path' }, /CORS_ORIGINS must be "\*" or a comma-separated list of origins/],
     ['a limit of zero', { MAX_QUERY_COST: '0' }, /MAX_QUERY_COST must be a whole number/],
+    ['a cost limit under what a sign-in weighs', { MAX_QUERY_COST: '14999' }, /MAX_QUERY_COST must be a whole number from 15000/],
     [
       'no key to sign its assertions with in production',
       { NODE_ENV: 'production' },

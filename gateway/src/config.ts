@@ -133,8 +133,9 @@ const GATEWAY_SETTINGS = {
   MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation'),
   MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)'),
   MAX_QUERY_COST: setting(
-    integer(20_000, { max: 100_000_000 }),
-    'highest cost accepted, counted from the schema\'s `@cost` and `@listSize` (docs/operations.md, "Demand control")',
+    // Not below the weight of the mutations that hash a password (auth's schema): no one could sign in.
+    integer(20_000, { min: 15_000, max: 100_000_000 }),
+    'highest cost accepted, counted from the schema\'s `@cost` and `@listSize` (docs/operations.md, "Demand control"); at least 15,000, what a sign-in, a registration or a password change weighs, and each 15,000 more lets one more into an operation',
   ),
   CORS_ORIGINS: setting(origins(), 'comma-separated browser origins allowed to call the gateway, or `*`', '`*` outside production, none in production'),
   GATEWAY_PRIVATE_KEY: setting(
