@@ -56,7 +56,15 @@ function payloadOf(request: express.Request): OperationPayload {
  * ordinary endpoint. Both write to an HTTP response: one whose client stops reading is ended.
  */
 export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler & { close(): Promise<void> } {
-  const streams = new Set<http.ServerResponse>();
+  /** The open streams, each with what ends its subscription now rather than at its next event. */
+  const streams = new Map<http.ServerResponse, () => void>();
+  const opened = (response: http.ServerResponse, endSubscription: () => void) => {
+    streams.set(response, endSubscription);
+    response.once('close', () => {
+      streams.delete(response);
+      endSubscription();
+    });
+  };
   const json = express.json({ limit: bodyLimitBytes });
   /** Ended by the gateway's stop (close() below), or gone: written to, it would throw. */
   const ended = (response: http.ServerResponse) => response.writableEnded || response.destroyed || response.closed;
@@ -67,11 +75,8 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     response.destroy();
     return true;
   };
-  const sse = createSseHandler<express.Request, { response: express.Response }>({
+  const sse = createSseHandler<express.Request>({
     onSubscribe: async (request, params) => {
-      const { response } = request.context;
-      streams.add(response);
-      response.once('close', () => streams.delete(response));
       const started = await start(deps, request.raw, params);
       // graphql-sse reads an object without `data` as execution arguments: a refusal goes as a result.
       return Symbol.asyncIterator in started || 'data' in started ? started : { data: null, ...started };
@@ -95,11 +100,16 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       },
       body: (request.body as Record<string, unknown> | undefined) ?? null,
       raw: request,
-      context: { response },
+      context: undefined,
     });
+    // Ended while the subscriber was being identified (the gateway stopping), or gone meanwhile.
+    if (ended(response)) {
+      if (typeof body === 'object' && body !== null) await body.return(undefined);
+      return;
+    }
     response.writeHead(init.status, init.statusText, init.headers);
     if (typeof body !== 'object' || body === null) return void response.end(body ?? undefined);
-    response.once('close', () => void body.return(undefined));
+    opened(response, () => void body.return(undefined));
     for await (const chunk of body) {
       if (ended(response) || tooSlow(response, 'sse')) break;
       response.write(chunk);
@@ -133,17 +143,12 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     }
     response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
     response.write('\r\n--graphql\r\n');
-    streams.add(response);
+    opened(response, () => void results?.return());
     const part = (body: unknown) => {
       if (!ended(response)) response.write(`content-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}\r\n--graphql\r\n`);
     };
     const heartbeat = setInterval(() => part({}), 5000);
     heartbeat.unref();
-    response.once('close', () => {
-      streams.delete(response);
-      // Ends the subscription now, not at its next event.
-      void results?.return();
-    });
     try {
       if (results) {
         for await (const result of results) {
@@ -159,9 +164,12 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     }
   };
   return Object.assign(handler, {
-    /** Ends every stream (the gateway is stopping), so that clients reconnect elsewhere. */
+    /** Ends every stream and its subscription (the gateway is stopping), so that clients reconnect elsewhere. */
     close: async () => {
-      for (const stream of streams) stream.end();
+      for (const [stream, endSubscription] of streams) {
+        stream.end();
+        endSubscription();
+      }
     },
   });
 }

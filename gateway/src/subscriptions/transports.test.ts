@@ -172,11 +172,18 @@ describe('a gateway stopping', () => {
   it.each(TRANSPORTS)('ends the streams, and writes nothing after, however many events still come (%s)', async (_, accept) => {
     // An event of 100 kB every 10 ms, for as long as they are asked for.
     let ended = false;
+    let produced = 0;
     const event = { data: { paymentUpdated: { id: 'x'.repeat(100_000) } } };
     const subscribe = (request: SubscriptionRequest): SubscriptionResults => {
       const results: SubscriptionResults = {
         [Symbol.asyncIterator]: () => results,
-        next: () => new Promise((resolve) => setTimeout(() => resolve(ended ? { done: true, value: undefined } : { done: false, value: event }), 10)),
+        next: () =>
+          new Promise((resolve) =>
+            setTimeout(() => {
+              if (!ended) produced += 1;
+              resolve(ended ? { done: true, value: undefined } : { done: false, value: event });
+            }, 10),
+          ),
         return: () => {
           ended = true;
           request.release?.();
@@ -192,7 +199,8 @@ describe('a gateway stopping', () => {
       // A client that is behind when the gateway stops (the sockets between full): its stream cannot
       // finish, and events keep coming.
       server.request(accept).on('response', (response) => response.pause());
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // 15 MB: more than the sockets between hold, so the end cannot be flushed.
+      await pollUntil('a backlog', async () => produced >= 150, { timeoutMs: 15_000, intervalMs: 20 });
       await server.endStreams();
       // The next event ends it; had it been written after the end, that would have thrown, uncaught.
       await pollUntil('the subscription ended', async () => ended, { timeoutMs: 3000, intervalMs: 10 });
