@@ -82,7 +82,7 @@ describe('a subscription through the gateway', () => {
     expect((last.value as ExecutionResult).errors?.[0]?.message).toContain('events may have been missed: subscribe again');
     expect(await results.next()).toEqual({ done: true, value: undefined });
     expect({ unsubscribed: seen.unsubscribed, released: seen.released }).toEqual({ unsubscribed: 1, released: 1 });
-    expect((await registry.getSingleMetric('subscriptions_fell_behind_total')?.get())?.values).toEqual([
+    expect((await registry.getSingleMetric('subscription_fell_behind_total')?.get())?.values).toEqual([
       expect.objectContaining({ value: 1, labels: { field: 'paymentUpdated' } }),
     ]);
   });

@@ -40,7 +40,7 @@ export function subscriptionMetrics(registry: Registry): SubscriptionMetrics {
     registers: [registry],
   });
   const behind = new Counter({
-    name: 'subscriptions_fell_behind_total',
+    name: 'subscription_fell_behind_total',
     help: "Subscriptions ended because their events came faster than the gateway's work on them (events may have been missed), by root field",
     labelNames: ['field'] as const,
     registers: [registry],

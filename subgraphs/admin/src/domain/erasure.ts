@@ -131,7 +131,8 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
    */
   async function complete(request: RequestRow, steps: { erasedAt: Date; changes: ErasureChangeRow[] }) {
     return db.$transaction(async (tx) => {
-      // Who asked last is read here: an admin who asked again while this attempt ran is the one audited.
+      // Who asked last is read here: an admin who asked again while this attempt ran is the one audited,
+      // though this attempt's steps ran on the authority of the one who had asked before.
       const [row] = await tx.$queryRaw<{ completed_at: Date | null; changes: ErasureChangeRow[] | null; requested_by: string; request_id: string | null }[]>`
         SELECT completed_at, changes, requested_by, request_id FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid FOR UPDATE`;
       // Another attempt completed it first: its report stands.

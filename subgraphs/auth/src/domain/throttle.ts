@@ -49,9 +49,10 @@ export async function throttleKeys(config: ThrottleKeyConfig): Promise<ThrottleK
 }
 
 /**
- * What a client's address is counted as: an IPv6 address by its /64, the block one subscriber is given
- * and can use every address of (counted one by one, each of its addresses would start the limits again);
- * an IPv4 address, or one mapped into IPv6, as itself.
+ * What a client's address is counted as: an IPv6 address by its /64, the smallest block a subscriber is
+ * given, every address of which it can use (counted one by one, each would start the limits again; one
+ * given a /56 or a /48 still has 256 or 65,536 counts of its own); an IPv4 address, or one mapped into
+ * IPv6, as itself. Anything else (no address, or a form ipaddr.js does not read) is counted as written.
  */
 export function countedAddress(address: string): string {
   if (!ipaddr.isValid(address)) return address;
