@@ -102,7 +102,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       raw: request,
       context: undefined,
     });
-    // Ended while the subscriber was being identified (the gateway stopping), or gone meanwhile.
+    // A client gone while it was being identified: its 'close' has come and gone.
     if (ended(response)) {
       if (typeof body === 'object' && body !== null) await body.return(undefined);
       return;
