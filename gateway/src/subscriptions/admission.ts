@@ -11,6 +11,7 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
 } from 'graphql';
+import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { ErrorCode, type Logger } from '@fedstack/runtime';
 import type { OperationLimitCheck } from '../limits';
@@ -23,6 +24,18 @@ export interface Subscriber {
   userId: string;
   role: string;
   authorization: string;
+  /** When the access token expires (epoch milliseconds), as its `exp` says. */
+  expiresAt?: number;
+}
+
+/** The `exp` of a bearer token auth has just accepted, in epoch milliseconds; undefined if it has none. */
+function expiryOf(authorization: string): number | undefined {
+  try {
+    const { exp } = decodeJwt(authorization.replace(/^Bearer\s+/i, ''));
+    return exp === undefined ? undefined : exp * 1000;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A request to run an operation over a streaming transport: GraphQL over HTTP's parameters. */
@@ -115,7 +128,10 @@ export class SubscriptionAdmission {
     if (!authorization) return refusal(ErrorCode.UNAUTHENTICATED, 'Subscriptions need an access token: "authorization": "Bearer <token>"');
     const result = await this.options.execute({ query: IDENTIFY }, { ...context, authorization });
     const me = (result.data as { me?: { id: string; role: string } | null } | undefined)?.me;
-    if (me) return { userId: me.id, role: me.role, authorization };
+    if (me) {
+      const expiresAt = expiryOf(authorization);
+      return { userId: me.id, role: me.role, authorization, ...(expiresAt === undefined ? {} : { expiresAt }) };
+    }
     const error = result.errors?.[0];
     const code = error?.extensions?.code;
     return refusal(typeof code === 'string' ? code : ErrorCode.UNAUTHENTICATED, error?.message ?? 'The access token is not valid');

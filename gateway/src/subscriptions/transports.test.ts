@@ -2,6 +2,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import { UnsecuredJWT } from 'jose';
 import WebSocket from 'ws';
 import type { ExecutionResult } from 'graphql';
 import { Registry } from 'prom-client';
@@ -260,6 +261,25 @@ describe('WebSocket connections', () => {
       expect(fourth.socket.readyState).toBe(WebSocket.OPEN);
       second.socket.close();
       fourth.socket.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('closes one with 4401 when its access token expires', async () => {
+    const { subscribe } = waitingForever();
+    const server = await streamingServer(subscribe);
+    try {
+      // The harness's auth accepts any token; this one says it expires in a second.
+      const token = new UnsecuredJWT({ sub: 'u1' }).setExpirationTime(Math.floor(Date.now() / 1000) + 1).encode();
+      const socket = new WebSocket(server.url, 'graphql-transport-ws');
+      const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+      const acknowledged = new Promise<void>((resolve) =>
+        socket.on('message', (data: Buffer) => (JSON.parse(data.toString()) as { type: string }).type === 'connection_ack' && resolve()),
+      );
+      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+      await acknowledged;
+      expect(await closed).toBe(4401);
     } finally {
       await server.close();
     }

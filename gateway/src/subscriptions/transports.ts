@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import {
   serveGraphQLOverWebSocket,
   type GraphQLWebSocketServer,
@@ -59,7 +60,12 @@ interface SocketState {
   disconnect?: () => void;
   /** Closed already: a connection that went while its token was being checked takes no place. */
   closed?: boolean;
+  /** Closes the connection when its access token expires. */
+  expiry?: NodeJS.Timeout;
 }
+
+/** The longest a timer waits (about 24.8 days); a token that lives longer is not closed on. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The close code for a connection over the per-user limit, as HTTP's 429. graphql-ws closes a second
@@ -72,7 +78,8 @@ export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
  * GraphQL over WebSocket (graphql-ws's `graphql-transport-ws`) at /graphql. The access token comes in
  * `connection_init`'s payload as `authorization` and is checked there; a connection that does not
  * initialise within the timeout is closed (4408), one refused is closed 4403, one over its user's
- * connections 4429. Queries and mutations may be sent on it too and run as on HTTP.
+ * connections 4429, and one whose token expires 4401 then. Queries and mutations may be sent on it too
+ * and run as on HTTP.
  */
 export function webSocketTransport(httpServer: http.Server, deps: TransportDeps): GraphQLWebSocketServer {
   const states = new WeakMap<object, SocketState>();
@@ -103,12 +110,20 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
           return false;
         }
         Object.assign(socket, { subscriber, disconnect });
+        // Nothing more can run on it once its token has expired (each operation is refused): it is closed
+        // then, so that the client connects again with a fresh token rather than holding it idle.
+        const left = subscriber.expiresAt === undefined ? undefined : subscriber.expiresAt - Date.now();
+        if (left !== undefined && left < LONGEST_TIMER_MS) {
+          socket.expiry = setTimeout(() => ctx.extra.socket.close(CloseCode.Unauthorized, 'The access token expired: connect again with a fresh one'), left);
+          socket.expiry.unref();
+        }
         return true;
       },
       // Also while onConnect still waits on auth: it then takes no place.
       onClose: (ctx) => {
         const socket = state(ctx.extra);
         socket.closed = true;
+        clearTimeout(socket.expiry);
         socket.disconnect?.();
       },
       async onSubscribe(ctx, _id, payload) {
