@@ -115,6 +115,21 @@ const TRANSPORTS = [
   ['Server-Sent Events', 'text/event-stream', 'sse'],
 ] as const;
 
+/**
+ * A graphql-ws connection that sends `connection_init` with `token` once open: whether it was
+ * acknowledged (false if it closed first), and its close code.
+ */
+function connection(url: string, token = 'token', headers: Record<string, string> = {}) {
+  const socket = new WebSocket(url, 'graphql-transport-ws', { headers });
+  const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+  const acknowledged = new Promise<boolean>((resolve) => {
+    socket.on('message', (data: Buffer) => resolve((JSON.parse(data.toString()) as { type: string }).type === 'connection_ack'));
+    void closed.then(() => resolve(false));
+  });
+  socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+  return { socket, acknowledged, closed };
+}
+
 describe('subscriptions over HTTP streams', () => {
   it.each(TRANSPORTS)('end one whose client went away while it was being identified (%s)', async (_, accept) => {
     const { counts, subscribe } = waitingForever();
@@ -221,8 +236,7 @@ describe('the client address a subscriber is identified for', () => {
     const headers = { 'x-forwarded-for': '203.0.113.7' };
     try {
       if (how === 'websocket') {
-        const socket = new WebSocket(server.url, 'graphql-transport-ws', { headers });
-        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
+        const { socket } = connection(server.url, 'token', headers);
         await pollUntil('identified', async () => server.identified.length === 1, { timeoutMs: 3000, intervalMs: 20 });
         socket.terminate();
       } else {
@@ -240,16 +254,11 @@ describe('WebSocket connections', () => {
   it("closes one over its user's connections with 4429, and takes one again once another has closed", async () => {
     const { subscribe } = waitingForever();
     const server = await streamingServer(subscribe);
-    const connect = () =>
-      new Promise<{ socket: WebSocket; closed: Promise<number> }>((resolve) => {
-        const socket = new WebSocket(server.url, 'graphql-transport-ws');
-        const closed = new Promise<number>((done) => socket.on('close', (code) => done(code)));
-        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
-        socket.on('message', (data: Buffer) => {
-          if ((JSON.parse(data.toString()) as { type: string }).type === 'connection_ack') resolve({ socket, closed });
-        });
-        void closed.then(() => resolve({ socket, closed }));
-      });
+    const connect = async () => {
+      const opened = connection(server.url);
+      await opened.acknowledged;
+      return opened;
+    };
     try {
       // The harness's auth answers the same user for every token; the limit is 2.
       const [first, second] = [await connect(), await connect()];
@@ -272,12 +281,7 @@ describe('WebSocket connections', () => {
     try {
       // The harness's auth accepts any token; this one says it expires in a second.
       const token = new UnsecuredJWT({ sub: 'u1' }).setExpirationTime(Math.floor(Date.now() / 1000) + 1).encode();
-      const socket = new WebSocket(server.url, 'graphql-transport-ws');
-      const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
-      const acknowledged = new Promise<void>((resolve) =>
-        socket.on('message', (data: Buffer) => (JSON.parse(data.toString()) as { type: string }).type === 'connection_ack' && resolve()),
-      );
-      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+      const { acknowledged, closed } = connection(server.url, token);
       await acknowledged;
       expect(await closed).toBe(4401);
     } finally {
@@ -291,19 +295,13 @@ describe('WebSocket connections', () => {
     try {
       // Two connections (the limit) gone before auth answers who they are.
       for (let gone = 0; gone < 2; gone += 1) {
-        const socket = new WebSocket(server.url, 'graphql-transport-ws');
-        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
+        const { socket } = connection(server.url);
         await pollUntil('identifying', async () => server.identified.length === gone + 1, { timeoutMs: 3000, intervalMs: 10 });
         socket.terminate();
       }
       await new Promise((resolve) => setTimeout(resolve, IDENTITY_MS * 2));
-      const socket = new WebSocket(server.url, 'graphql-transport-ws');
-      const acknowledged = await new Promise<boolean>((resolve) => {
-        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Bearer token' } })));
-        socket.on('message', (data: Buffer) => resolve((JSON.parse(data.toString()) as { type: string }).type === 'connection_ack'));
-        socket.on('close', () => resolve(false));
-      });
-      expect(acknowledged).toBe(true);
+      const { socket, acknowledged } = connection(server.url);
+      expect(await acknowledged).toBe(true);
       socket.close();
     } finally {
       await server.close();

@@ -70,6 +70,17 @@ function tick(upstream: UpstreamSubscriptions): Promise<FormattedExecutionResult
   });
 }
 
+/** Subscribes to `query` at `subgraph` and waits up to `boundMs` for how it ends: 'an event', 'completed', or the error. */
+async function firstEnding(upstream: UpstreamSubscriptions, subgraph: string, query: string, boundMs: number): Promise<unknown> {
+  let ended: unknown;
+  upstream.subscribe(
+    { subgraph, query, variables: {}, headers: {} },
+    { next: () => (ended = 'an event'), error: (error) => (ended = error), complete: () => (ended = 'completed') },
+  );
+  await until(() => ended !== undefined, boundMs);
+  return ended;
+}
+
 async function until(condition: () => boolean, boundMs = 5_000): Promise<void> {
   for (let waited = 0; !condition(); waited += 10) {
     if (waited > boundMs) throw new Error(`not within ${boundMs} ms`);
@@ -190,13 +201,10 @@ it('fails the subscriptions waiting on a subgraph that accepts the connection an
   const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql`;
   const upstream = upstreams({ at: silentUrl, answerTimeoutMs: 300 });
   try {
-    let ended: unknown;
-    upstream.subscribe(
-      { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
-      { next: () => (ended = 'an event'), error: (error) => (ended = error), complete: () => (ended = 'completed') },
-    );
-    await until(() => ended !== undefined, 2_000);
-    expect(ended).toMatchObject({ name: 'UpstreamClosed', message: expect.stringContaining('acknowledgement timeout') });
+    expect(await firstEnding(upstream, 'frozen', 'subscription { ticks }', 2_000)).toMatchObject({
+      name: 'UpstreamClosed',
+      message: expect.stringContaining('acknowledgement timeout'),
+    });
     // The next subscription's connection waits no longer either, nor does the gateway's stop.
     upstream.subscribe(
       { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
@@ -222,13 +230,7 @@ it('fails the subscriptions on a connection whose subgraph stops answering its p
   await new Promise((resolve) => mute.once('listening', resolve));
   const upstream = upstreams({ at: `http://127.0.0.1:${(mute.address() as AddressInfo).port}/graphql`, pingEveryMs: 200, answerTimeoutMs: 300 });
   try {
-    let ended: unknown;
-    upstream.subscribe(
-      { subgraph: 'mute', query: 'subscription { never }', variables: {}, headers: {} },
-      { next: () => (ended = 'an event'), error: (error) => (ended = error), complete: () => (ended = 'completed') },
-    );
-    await until(() => ended !== undefined, 3_000);
-    expect(ended).toMatchObject({ name: 'UpstreamClosed' });
+    expect(await firstEnding(upstream, 'mute', 'subscription { never }', 3_000)).toMatchObject({ name: 'UpstreamClosed' });
   } finally {
     await upstream.close();
     for (const socket of mute.clients) socket.terminate();
