@@ -1,5 +1,6 @@
 // Calling other services' internal API: signed calls over keep-alive connections, and what their refusals mean.
-import { Agent, request } from 'undici';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
 import { type Service, AppError, ErrorCode, WAL_POSITIONS_HEADER, type WalPositions } from '@fedstack/runtime';
 import { STATUS_OF } from './protocol';
 import { signCall, type InternalIdentity } from './signing';
@@ -57,45 +58,79 @@ export interface InternalClient {
   close(): Promise<void>;
 }
 
+/** What a peer answered: its status, headers and body. */
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
+/** A keep-alive pool per scheme, closing an idle connection before the peer would (its `Keep-Alive: timeout`). */
+function agents() {
+  const options = { keepAlive: true, maxSockets: 16, timeout: 30_000 };
+  return { 'http:': new http.Agent(options), 'https:': new https.Agent(options) };
+}
+
 /**
- * A client for other services' internal API, over keep-alive connections with a timeout per call.
- * undici's `request` rather than `fetch`, which refuses some ports a deployment may well use (6000...).
+ * Node's own HTTP client rather than undici, which every service loaded for these calls alone: 5 MB of
+ * each service's idle memory (docs/performance.md, "What each step saved", 10). Not `fetch` either, which
+ * refuses some ports a deployment may well use (6000...).
  */
+function post(pool: ReturnType<typeof agents>, url: URL, headers: http.OutgoingHttpHeaders, body: string, signal: AbortSignal): Promise<Answer> {
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const call = client.request(
+      url,
+      {
+        method: 'POST',
+        agent: pool[url.protocol === 'https:' ? 'https:' : 'http:'],
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        signal,
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text }));
+        response.on('error', reject);
+      },
+    );
+    call.on('error', reject);
+    call.end(body);
+  });
+}
+
+/** A client for other services' internal API, over keep-alive connections with a timeout per call. */
 export function createInternalClient(options: {
   identity: InternalIdentity;
   /** Each service's base URL (scheme, host, port). */
   peers: Record<Service, string>;
   timeoutMs: number;
 }): InternalClient {
-  const agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
-  const post = async (service: Service, pathname: string, payload: unknown, requestId?: string, written?: WalPositions): Promise<unknown> => {
+  const pool = agents();
+  const call = async (service: Service, pathname: string, payload: unknown, requestId?: string, written?: WalPositions): Promise<unknown> => {
     const body = JSON.stringify(payload);
-    let response;
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    let answer: Answer;
     try {
-      response = await request(new URL(pathname, options.peers[service]), {
-        method: 'POST',
-        dispatcher: agent,
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Bearer ${await signCall(options.identity, service, pathname, body)}`,
-          ...(requestId ? { 'x-request-id': requestId } : {}),
-        },
-        body,
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-    } catch (error) {
-      const reason = (error as Error).name === 'TimeoutError' ? `did not answer within ${options.timeoutMs} ms` : 'could not be reached';
+      const headers = {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await signCall(options.identity, service, pathname, body)}`,
+        ...(requestId ? { 'x-request-id': requestId } : {}),
+      };
+      answer = await post(pool, new URL(pathname, options.peers[service]), headers, body, signal);
+    } catch {
+      const reason = signal.aborted ? `did not answer within ${options.timeoutMs} ms` : 'could not be reached';
       throw new InternalCallError(service, null, `The ${service} service ${reason}`);
     }
-    const text = await response.body.text();
     let parsed: { result?: unknown; error?: { code?: string; message?: string; field?: string } } = {};
     try {
-      parsed = JSON.parse(text) as typeof parsed;
+      parsed = JSON.parse(answer.text) as typeof parsed;
     } catch {
       // Reported below with the status.
     }
-    if (response.statusCode >= 200 && response.statusCode < 300) {
-      const position = response.headers[WAL_POSITIONS_HEADER];
+    if (answer.status >= 200 && answer.status < 300) {
+      const position = answer.headers[WAL_POSITIONS_HEADER];
       if (written && typeof position === 'string') {
         try {
           written.merge(position);
@@ -106,15 +141,18 @@ export function createInternalClient(options: {
       return parsed.result;
     }
     const { code, message, field } = parsed.error ?? {};
-    throw new InternalCallError(service, response.statusCode, message ?? `The ${service} service answered HTTP ${response.statusCode}`, code, field);
+    throw new InternalCallError(service, answer.status, message ?? `The ${service} service answered HTTP ${answer.status}`, code, field);
   };
   return {
     async command<R>(service: Service, name: string, input: unknown, callOptions: { requestId?: string; written?: WalPositions } = {}) {
-      return (await post(service, `/internal/commands/${name}`, input, callOptions.requestId, callOptions.written)) as R;
+      return (await call(service, `/internal/commands/${name}`, input, callOptions.requestId, callOptions.written)) as R;
     },
     async deliver(service, event) {
-      await post(service, '/internal/events', { ...event, createdAt: event.createdAt.toISOString() });
+      await call(service, '/internal/events', { ...event, createdAt: event.createdAt.toISOString() });
     },
-    close: () => agent.close(),
+    async close() {
+      pool['http:'].destroy();
+      pool['https:'].destroy();
+    },
   };
 }
