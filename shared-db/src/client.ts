@@ -7,7 +7,8 @@ import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './g
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
-import { ReplicaRouter, monitorPool, type ReadsServed, type ReplicaStats } from './replicas';
+import { monitorPool } from './replica-state';
+import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
 import { parseLsn, type Service } from '@fedstack/runtime';
 
 /** Each service's generated client and its interactive-transaction client: its own models and nothing else. */
@@ -97,6 +98,8 @@ export interface ServiceClientOptions {
   replicas?: ReplicaConnection[];
   /** How far behind a replica may be and still serve reads; defaults to DB_REPLICA_MAX_LAG_MS. */
   replicaMaxLagMs?: number;
+  /** How long a replica may take to answer a read before the primary serves it instead; `REPLICA_READ_TIMEOUT_MS` unless given. */
+  replicaReadTimeoutMs?: number;
   /** Called after every SQL statement, for metrics and statement counting. */
   onQuery?: (event: QueryEvent) => void;
   /**
@@ -174,7 +177,14 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   });
   const replicas = (options.replicas ?? (options.url ? [] : serviceReplicaConnections(service))).map((connection) => {
     // A replica that fails is skipped for the primary (the router's to tell), not reported as an outage.
-    const replicaPool = new pg.Pool({ connectionString: connection.url, max: options.poolSize ?? 10, connectionTimeoutMillis: 1000, ...instrumented });
+    const replicaPool = new pg.Pool({
+      connectionString: connection.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: 1000,
+      query_timeout: options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS,
+      keepAlive: true,
+      ...instrumented,
+    });
     replicaPool.on('connect', (connection) => connection.on('error', () => undefined));
     replicaPool.on('error', () => undefined);
     return { connection, pool: replicaPool };

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, freePort, pollUntil } from '@fedstack/runtime';
 import { createServiceClient, type ServiceClient } from './client';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 import { startEmbeddedReplica } from './replica';
+import { REPLICA_CHECK_INTERVAL_MS } from './replicas';
 import { queryAt } from './testing';
 
 // Data directories straight under the temporary folder, which the server's user can reach (see replica.test.ts).
@@ -15,7 +18,41 @@ const readNote = { name: 'test_read_note', text: 'SELECT count(*)::int AS n FROM
 
 /** A client of the primary that reads from `replicas`: the owner's connections, which is all these tests need of a service. */
 function clientOf(primaryUrl: string, replicas: string[], replicaMaxLagMs: number): ServiceClient<'profile'> {
-  return createServiceClient('profile', { url: primaryUrl, poolSize: 2, replicas: replicas.map((url) => ({ url, source: SETTING })), replicaMaxLagMs });
+  return createServiceClient('profile', {
+    url: primaryUrl,
+    poolSize: 2,
+    replicas: replicas.map((url) => ({ url, source: SETTING })),
+    replicaMaxLagMs,
+    replicaReadTimeoutMs: 500,
+  });
+}
+
+/** Stops (or, with SIGCONT, resumes) a server and every process of it: its connections stay open and nothing answers, as on a frozen host. */
+function signalServer(server: RunningPostgres, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  const children = readdirSync('/proc').filter((entry) => {
+    try {
+      return /^\d+$/.test(entry) && Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) === server.pid;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+  for (const pid of [server.pid, ...children.map(Number)]) process.kill(pid as number, signal);
+}
+
+/** One address in front of several servers, as a Kubernetes service over a cluster's standbys: each new connection goes to the next. */
+async function spreading(servers: RunningPostgres[]): Promise<{ url: string; close(): Promise<void> }> {
+  let next = 0;
+  const proxy: Server = createServer((socket) => {
+    const target = new URL((servers[next++ % servers.length] as RunningPostgres).url);
+    const upstream = createConnection(Number(target.port), target.hostname);
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = new URL((servers[0] as RunningPostgres).url);
+  url.port = String((proxy.address() as { port: number }).port);
+  return { url: url.toString(), close: () => new Promise((resolve) => proxy.close(() => resolve())) };
 }
 
 async function untilUsable(client: ServiceClient<'profile'>, count = 1): Promise<void> {
@@ -41,6 +78,8 @@ describe('reads from replicas', () => {
     });
   });
   afterAll(async () => {
+    // A test that ran out of time left its frozen server stopped.
+    signalServer(replica, 'SIGCONT');
     await Promise.all([replica.stop(), delayed.stop()]);
     await primary.stop();
   });
@@ -80,6 +119,53 @@ describe('reads from replicas', () => {
       });
       expect(await client.readSql(readNote, [note], { minLsn: written })).toEqual([{ n: 1 }]);
       expect(client.replicaStats().served).toEqual({ primary: 1, replica: 2 });
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it("reads the caller's own write when one address leads to several standbys, one of them behind", async () => {
+    // The checks' connection is the first through the address (the replica that keeps up), the reads' the next ones.
+    const address = await spreading([replica, delayed]);
+    const client = clientOf(primary.url, [address.url], 60_000);
+    try {
+      await untilUsable(client);
+      for (let write = 0; write < 3; write += 1) {
+        const note = `note ${randomBytes(4).toString('hex')}`;
+        await client.sqlTransaction((tx) => tx.$executeRawUnsafe('INSERT INTO notes VALUES ($1)', note));
+        const written = await client.walPosition();
+        // Read a moment later, as a client's next request does: the checks have seen the replica that keeps up replay the write.
+        await pollUntil('the write replayed', async () => (await queryAt<{ n: number }>(replica.url, readNote.text, [note]))[0]?.n === 1, {
+          timeoutMs: 5000,
+          intervalMs: 20,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 2 * REPLICA_CHECK_INTERVAL_MS));
+        expect(await client.readSql(readNote, [note], { minLsn: written })).toEqual([{ n: 1 }]);
+      }
+    } finally {
+      await client.$disconnect();
+      await address.close();
+    }
+  });
+
+  it('goes to the primary when a replica holds its connections and answers nothing, and keeps checking the others', async () => {
+    const client = clientOf(primary.url, [replica.url, delayed.url], 60_000);
+    try {
+      await untilUsable(client, 2);
+      for (let i = 0; i < 4; i += 1) await client.readSql(whereAmI, []);
+      signalServer(replica, 'SIGSTOP');
+      try {
+        // Each read is answered, by the delayed replica or by the primary once the frozen one has had its time.
+        for (let i = 0; i < 4; i += 1) expect(await client.readSql(whereAmI, [])).toHaveLength(1);
+        expect(client.replicaStats().replicas[0]?.usable).toBe(false);
+        // The delayed replica is still checked: a write it has yet to replay shows as lag.
+        await queryAt(primary.url, "INSERT INTO notes VALUES ('while frozen')");
+        await pollUntil('the delayed replica’s lag seen', () => (client.replicaStats().replicas[1]?.lagBytes ?? 0) > 0, { timeoutMs: 2500 });
+      } finally {
+        signalServer(replica, 'SIGCONT');
+      }
+      await untilUsable(client, 2);
+      expect(client.replicaStats().replicas[0]?.usable).toBe(true);
     } finally {
       await client.$disconnect();
     }

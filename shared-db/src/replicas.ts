@@ -1,13 +1,18 @@
 // Which of a service's streaming replicas may serve a read that may be a little behind, and the primary when none may.
-import pg from 'pg';
-import { ConfigError, parseLsn } from '@fedstack/runtime';
+import type pg from 'pg';
+import { parseLsn } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
-import { describeTarget, explainConnectionError, isDatabaseUnavailable } from './errors';
+import { describeTarget, isDatabaseUnavailable } from './errors';
+import { PRIMARY_STATE, STANDBY_STATE, monitorPool, verifyReplicas, type PrimaryState, type StandbyState } from './replica-state';
 
 /** How often the replicas' state is read: their lag is known to this, and a replica that is back is used again within it. */
 export const REPLICA_CHECK_INTERVAL_MS = 250;
-/** A replica that does not connect within this is down for now, and the read goes to the primary. */
-const REPLICA_CONNECT_TIMEOUT_MS = 1000;
+/**
+ * A replica that has not answered a read within this is treated as gone, and the read goes to the
+ * primary: a frozen host, or a network that drops packets, answers nothing and raises no error. Far
+ * longer than any read the services send to a replica takes.
+ */
+export const REPLICA_READ_TIMEOUT_MS = 5000;
 
 /** What is known of one replica, as of the last check. */
 export interface ReplicaStats {
@@ -34,38 +39,43 @@ interface Replica {
   /** A connection of its own for the checks, so that they wait on no read and count in no statement metric. */
   monitor: pg.Pool;
   usable: boolean;
-  replayed: bigint | undefined;
   lagBytes: number | undefined;
   lagMs: number | undefined;
+  /** The check under way, if any: each replica's own, so that one that does not answer holds back no other's. */
+  checking: Promise<void> | undefined;
+}
+
+/** The primary as one check read it: its state, its WAL position, and when. */
+interface PrimarySample {
+  state: PrimaryState;
+  lsn: bigint;
+  at: number;
 }
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
-/** What PostgreSQL reports of itself for the checks: a primary's WAL position and clock, a standby's replay. */
-interface PrimaryState {
-  lsn: string;
-  clock_ms: number;
-  system: string;
-  database: string;
-}
-interface StandbyState {
-  standby: boolean;
-  replayed: string | null;
-  replayed_commit_ms: number | null;
-  system: string;
-  database: string;
+/** node-postgres's error for a statement unanswered within the pool's `query_timeout`. */
+function unanswered(error: unknown): boolean {
+  return (error as Error).message === 'Query read timeout';
 }
 
-const PRIMARY_STATE = `SELECT pg_current_wal_lsn()::text AS lsn, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS clock_ms,
-                              (SELECT system_identifier::text FROM pg_control_system()) AS system, current_database() AS database`;
-const STANDBY_STATE = `SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replayed,
-                              (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000)::float8 AS replayed_commit_ms,
-                              (SELECT system_identifier::text FROM pg_control_system()) AS system, current_database() AS database`;
+/** The replica is gone for now: it cannot be reached, or it has not answered. */
+function replicaGone(error: unknown): boolean {
+  return isDatabaseUnavailable(error) || unanswered(error);
+}
 
 /** A replica's read failed for a reason the primary would not share: the replica is gone, or replay cancelled the statement. */
 function replicaFailure(error: unknown): boolean {
-  return isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '40001';
+  return replicaGone(error) || (error as { code?: unknown }).code === '40001';
 }
+
+/**
+ * How far each replica connection's server had replayed when last asked. A position names a server's
+ * own history, and one address may lead to several servers (a Kubernetes service over a cluster's
+ * standbys): what the checks' connection saw says nothing of another connection's server, while a
+ * connection stays with its server and a server's replay only moves forward.
+ */
+const replayedOn = new WeakMap<pg.PoolClient, bigint>();
 
 /**
  * A service's replicas and how to use them. Every `REPLICA_CHECK_INTERVAL_MS` it reads the primary's WAL
@@ -80,7 +90,7 @@ export class ReplicaRouter {
   private readonly samples: { at: number; lsn: bigint }[] = [];
   private next = 0;
   private readonly timer: NodeJS.Timeout;
-  private checking: Promise<void> | undefined;
+  private sampling: Promise<PrimarySample | undefined> | undefined;
   readonly served: ReadsServed = { primary: 0, replica: 0 };
 
   constructor(
@@ -94,37 +104,45 @@ export class ReplicaRouter {
       pool,
       monitor: monitorPool(connection.url),
       usable: false,
-      replayed: undefined,
       lagBytes: undefined,
       lagMs: undefined,
+      checking: undefined,
     }));
     void this.check();
     this.timer = setInterval(() => void this.check(), REPLICA_CHECK_INTERVAL_MS).unref();
   }
 
-  /** One round of checks (at most one at a time). */
+  /**
+   * One round of checks: the primary's position, then each replica not still in its last check. At
+   * most one of each at a time, and none waits on another replica.
+   */
   check(): Promise<void> {
-    this.checking ??= this.checkAll().finally(() => (this.checking = undefined));
-    return this.checking;
+    this.sampling ??= this.samplePrimary().finally(() => (this.sampling = undefined));
+    const sampled = this.sampling;
+    const checks = this.replicas.map(
+      (replica) =>
+        (replica.checking ??= sampled.then((primary) => primary && this.checkReplica(replica, primary)).finally(() => (replica.checking = undefined))),
+    );
+    return Promise.all(checks).then(() => undefined);
   }
 
-  private async checkAll(): Promise<void> {
+  private async samplePrimary(): Promise<PrimarySample | undefined> {
     const at = performance.now();
-    let primary: PrimaryState;
+    let state: PrimaryState;
     try {
-      primary = (await this.primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
+      state = (await this.primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
     } catch {
       // The primary's outage is reported by its own pool; the replicas keep the state they had.
-      return;
+      return undefined;
     }
-    const primaryLsn = parseLsn(primary.lsn) as bigint;
-    this.samples.push({ at, lsn: primaryLsn });
+    const lsn = parseLsn(state.lsn) as bigint;
+    this.samples.push({ at, lsn });
     // Samples older than the bound can only say a replica is past it.
     while ((this.samples[0]?.at ?? at) < at - this.maxLagMs - 2 * REPLICA_CHECK_INTERVAL_MS) this.samples.shift();
-    await Promise.all(this.replicas.map((replica) => this.checkReplica(replica, primary, primaryLsn, at)));
+    return { state, lsn, at };
   }
 
-  private async checkReplica(replica: Replica, primary: PrimaryState, primaryLsn: bigint, at: number): Promise<void> {
+  private async checkReplica(replica: Replica, { state: primary, lsn: primaryLsn, at }: PrimarySample): Promise<void> {
     let state: StandbyState;
     try {
       state = (await replica.monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
@@ -133,7 +151,6 @@ export class ReplicaRouter {
       return;
     }
     const replayed = state.replayed === null ? undefined : parseLsn(state.replayed);
-    replica.replayed = replayed;
     if (replayed === undefined) {
       replica.lagBytes = replica.lagMs = undefined;
     } else if (replayed >= primaryLsn) {
@@ -151,46 +168,17 @@ export class ReplicaRouter {
   }
 
   /**
-   * Refuses, naming the setting, a replica that answers but is not a standby of the primary's cluster
-   * (reads from it would never see the primary's writes), names another database than the service's, or
-   * refuses the service's role. One that cannot be reached, or lacks the database (not yet replayed), is
-   * not refused: it is skipped until it answers.
+   * Refuses, naming the setting, a replica that answers but is not a standby of the primary's cluster,
+   * names another database, or refuses the service's role (see `verifyReplicas`).
    */
-  async verify(): Promise<void> {
-    const primary = (await this.primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
-    for (const { connection, monitor } of this.replicas) {
-      let state: StandbyState;
-      try {
-        state = (await monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
-      } catch (error) {
-        // Unreachable, or without the database yet (created on the primary a moment ago, not yet replayed): skipped until it answers.
-        if (isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '3D000') continue;
-        // Refused rather than unreachable (the password, the user): a setting to correct.
-        throw explainConnectionError(error, connection.url, connection.source);
-      }
-      const target = describeTarget(connection.url);
-      if (!state.standby) {
-        throw new ConfigError(
-          `${connection.source}: ${target} is not a replica (pg_is_in_recovery() is false there): give a streaming replica of the service's database`,
-        );
-      }
-      if (state.system !== primary.system) {
-        throw new ConfigError(
-          `${connection.source}: ${target} is a replica of another cluster (system identifier ${state.system}; the primary's is ${primary.system})`,
-        );
-      }
-      if (state.database !== primary.database) {
-        throw new ConfigError(
-          `${connection.source}: ${target} names the database "${state.database}", but the service's is "${primary.database}": a replica holds the primary's databases under the same names`,
-        );
-      }
-    }
+  verify(): Promise<void> {
+    return verifyReplicas(this.primaryMonitor, this.replicas);
   }
 
   /**
    * Runs a read on a usable replica, round-robin, or on the primary. With `minLsn` (a position the
-   * primary reached after the caller's write), a replica serves it only once it has replayed that far:
-   * known from the last check, or asked on the connection that would run it.
+   * primary reached after the caller's write), a replica serves it only once it has replayed that far,
+   * as the connection that would run it knows (`replayedOn`) or asks its server.
    */
   async read<R>(run: (on: Queryable) => Promise<R>, minLsn?: bigint): Promise<R> {
     const replica = this.pick();
@@ -203,7 +191,7 @@ export class ReplicaRouter {
         }
       } catch (error) {
         if (!replicaFailure(error)) throw error;
-        if (isDatabaseUnavailable(error)) replica.usable = false;
+        if (replicaGone(error)) replica.usable = false;
       }
     }
     this.served.primary += 1;
@@ -211,16 +199,19 @@ export class ReplicaRouter {
   }
 
   private async onReplica<R>(replica: Replica, run: (on: Queryable) => Promise<R>, minLsn: bigint | undefined): Promise<{ value: R } | undefined> {
-    if (minLsn === undefined || (replica.replayed !== undefined && replica.replayed >= minLsn)) return { value: await run(replica.pool) };
+    if (minLsn === undefined) return { value: await run(replica.pool) };
     const connection = await replica.pool.connect();
     let broken: Error | undefined;
     try {
-      const [row] = (await connection.query<{ replayed: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS replayed')).rows;
-      const replayed = row?.replayed ? parseLsn(row.replayed) : undefined;
-      if (replayed === undefined || replayed < minLsn) return undefined;
+      if ((replayedOn.get(connection) ?? -1n) < minLsn) {
+        const [row] = (await connection.query<{ replayed: string | null }>('SELECT pg_last_wal_replay_lsn()::text AS replayed')).rows;
+        const replayed = row?.replayed ? parseLsn(row.replayed) : undefined;
+        if (replayed === undefined || replayed < minLsn) return undefined;
+        replayedOn.set(connection, replayed);
+      }
       return { value: await run(connection) };
     } catch (error) {
-      if (isDatabaseUnavailable(error)) broken = error as Error;
+      if (replicaGone(error)) broken = error as Error;
       throw error;
     } finally {
       connection.release(broken);
@@ -252,15 +243,7 @@ export class ReplicaRouter {
   /** Stops checking and closes the checks' connections (the read pools are their owner's). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.checking;
+    await Promise.all([this.sampling, ...this.replicas.map((replica) => replica.checking)]);
     await Promise.all([this.primaryMonitor, ...this.replicas.map((replica) => replica.monitor)].map((pool) => pool.end()));
   }
-}
-
-/** One connection, for checks: one that is gone is replaced at the next check, and fails fast meanwhile. */
-export function monitorPool(url: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: REPLICA_CONNECT_TIMEOUT_MS });
-  pool.on('error', () => undefined);
-  pool.on('connect', (connection) => connection.on('error', () => undefined));
-  return pool;
 }
