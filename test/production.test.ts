@@ -88,6 +88,20 @@ describe('a production stack', () => {
     expect(JSON.stringify(result.errors)).not.toMatch(/Did you mean|"me"/);
   });
 
+  it('answers a malformed or mismatched persisted-query extension as the client’s bad input, not an internal error', async () => {
+    const zeros = '0'.repeat(64);
+    for (const persistedQuery of [{ version: 1, sha256Hash: zeros }, { version: 2, sha256Hash: zeros }, 'x']) {
+      const response = await fetch(stack.gatewayUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }', extensions: { persistedQuery } }),
+      });
+      expect(response.status).toBe(400);
+      const { errors } = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+      expect(errors).toEqual([{ message: expect.stringMatching(/^"extensions\.persistedQuery/), extensions: { code: 'BAD_USER_INPUT' } }]);
+    }
+  });
+
   it('serves metrics on their own port only', async () => {
     expect((await fetch(stack.gatewayUrl.replace('/graphql', '/metrics'))).status).toBe(404);
     const metricsUrl = stack.gateway.metricsUrl as string;

@@ -56,6 +56,35 @@ describe('which documents run', () => {
     }
   });
 
+  it.each(['off', 'allow', 'require'] as const)(
+    '%s: a malformed persistedQuery extension, or a hash that is not the query’s, is the client’s bad input',
+    (mode) => {
+      const each = documents(mode);
+      try {
+        for (const [request, message] of [
+          [{ query: LISTED, extensions: 'abc' }, '"extensions" must be an object (got "abc")'],
+          [
+            { query: LISTED, extensions: { persistedQuery: { version: 2, sha256Hash: sha256Hex(LISTED) } } },
+            '"extensions.persistedQuery" must be {"version":1,',
+          ],
+          [{ extensions: { persistedQuery: 'x' } }, '(got "x")'],
+          [{ extensions: { persistedQuery: { version: 1, sha256Hash: 7 } } }, '(got {"version":1,"sha256Hash":7})'],
+          [
+            { query: OTHER, extensions: hashOf(LISTED) },
+            `must be the SHA-256 of the query sent with it (got "${sha256Hex(LISTED)}"; the query's is "${sha256Hex(OTHER)}")`,
+          ],
+        ] as const) {
+          const refused = each.resolve(request);
+          expect(codeOf(refused)).toBe('BAD_USER_INPUT');
+          expect((refused as GraphQLError).message).toContain(message);
+          expect((refused as GraphQLError).extensions.http).toEqual({ status: 400 });
+        }
+      } finally {
+        each.close();
+      }
+    },
+  );
+
   it('off: nothing is resolved here', () => {
     const off = documents('off');
     expect(off.size).toBe(0);

@@ -2,7 +2,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { GraphQLError } from 'graphql';
 import { Counter, type Registry } from 'prom-client';
-import { ConfigError, ErrorCode, type Logger } from '@fedstack/runtime';
+import { ConfigError, ErrorCode, sha256Hex, type Logger } from '@fedstack/runtime';
 import { ManifestError, PersistedOperationList } from './manifest';
 
 /** `off`: any document, APQ. `allow`: listed ids resolve, any document still runs, APQ. `require`: listed operations only. */
@@ -35,10 +35,25 @@ export interface ResolvedDocument {
 
 const HASH_HEADERS = { status: 200, headers: new Map([['cache-control', 'private, no-cache, must-revalidate']]) };
 
-/** The persisted-query id a request names, if it names one. */
-function requestedId(extensions: unknown): string | undefined {
-  const persisted = (extensions as { persistedQuery?: { sha256Hash?: unknown } } | null | undefined)?.persistedQuery;
-  return typeof persisted?.sha256Hash === 'string' ? persisted.sha256Hash : undefined;
+/** A client's value in a refusal: as JSON, cut short. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/**
+ * The persisted-query id a request names (none: undefined), or what is wrong with its `extensions`.
+ * Apollo Server raises its own complaints about these without a code, and they reached clients as
+ * internal errors: they are answered here, in every mode, as the client's bad input.
+ */
+function requestedId(extensions: unknown): { id: string | undefined } | { problem: string } {
+  if (extensions === undefined || extensions === null) return { id: undefined };
+  if (typeof extensions !== 'object' || Array.isArray(extensions)) return { problem: `"extensions" must be an object (got ${shown(extensions)})` };
+  const persisted = (extensions as { persistedQuery?: unknown }).persistedQuery;
+  if (persisted === undefined) return { id: undefined };
+  const { version, sha256Hash } = (typeof persisted === 'object' && persisted !== null ? persisted : {}) as { version?: unknown; sha256Hash?: unknown };
+  if (version === 1 && typeof sha256Hash === 'string') return { id: sha256Hash };
+  return { problem: `"extensions.persistedQuery" must be {"version":1,"sha256Hash":"<the document's SHA-256 in hex>"} (got ${shown(persisted)})` };
 }
 
 /**
@@ -103,7 +118,9 @@ export class PersistedDocuments {
    */
   resolve(request: DocumentRequest, options: { automaticPersistedQueries: boolean } = { automaticPersistedQueries: true }): ResolvedDocument | GraphQLError {
     const { mode } = this.settings;
-    const id = requestedId(request.extensions);
+    const named = requestedId(request.extensions);
+    if ('problem' in named) return this.refuse(ErrorCode.BAD_USER_INPUT, named.problem, { status: 400 });
+    const { id } = named;
     const query = typeof request.query === 'string' && request.query !== '' ? request.query : undefined;
     if (id !== undefined && query === undefined) {
       this.requests.inc({ by: 'id' });
@@ -113,6 +130,13 @@ export class PersistedDocuments {
       return this.refuse(ErrorCode.PERSISTED_QUERY_NOT_FOUND, 'PersistedQueryNotFound: no listed operation has this id', HASH_HEADERS);
     }
     this.requests.inc({ by: 'document' });
+    if (id !== undefined && query !== undefined && sha256Hex(query) !== id) {
+      return this.refuse(
+        ErrorCode.BAD_USER_INPUT,
+        `"extensions.persistedQuery.sha256Hash" must be the SHA-256 of the query sent with it (got ${shown(id)}; the query's is "${sha256Hex(query)}")`,
+        { status: 400 },
+      );
+    }
     if (mode === 'require' && (query === undefined || !this.list.lists(query))) {
       return this.refuse(
         ErrorCode.PERSISTED_QUERY_NOT_IN_LIST,

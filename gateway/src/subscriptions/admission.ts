@@ -141,7 +141,11 @@ export class SubscriptionAdmission {
   prepare(payload: OperationPayload): Admitted | GraphQLError[] {
     // Over a stream there is no APQ to fall back on: an id must be a listed one.
     const resolved = this.options.documents.resolve(payload, { automaticPersistedQueries: false });
-    if (resolved instanceof GraphQLError) return [resolved];
+    if (resolved instanceof GraphQLError) {
+      // The status and headers HTTP would have answered with are not the subscriber's to see.
+      const { http: _http, ...extensions } = resolved.extensions;
+      return [new GraphQLError(resolved.message, { extensions })];
+    }
     const query = resolved.query;
     if (typeof query !== 'string') return [refusal('BAD_REQUEST', 'The operation needs a "query" string')];
     if (payload.operationName !== undefined && payload.operationName !== null && typeof payload.operationName !== 'string') {
