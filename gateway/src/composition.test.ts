@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, sha256Hex } from '@fedstack/runtime';
-import { checkSchema, compose, readSupergraphConfig, type SupergraphConfig } from './composition';
+import { baseRevision, checkSchema, compose, readSupergraphConfig, supergraphAtRevision, type SupergraphConfig } from './composition';
 import type { PersistedOperation } from './persisted';
 
 const CONFIG = path.join(REPOSITORY_ROOT, 'supergraph.yaml');
@@ -179,6 +179,36 @@ describe('schema composition and checks', () => {
   it('refuses a federation_version other than the installed composition', () => {
     const result = compose({ ...readSupergraphConfig(CONFIG), federationVersion: '2.3.0' });
     expect(result).toEqual({ ok: false, errors: [expect.stringMatching(/pins federation_version 2\.3\.0, but @apollo\/composition 2\.14\.4 is installed/)] });
+  });
+
+  it('fails on a SCHEMA_BASE_REF that names no commit, rather than compare with nothing', () => {
+    const run = spawnSync(process.execPath, [path.join(REPOSITORY_ROOT, 'gateway', 'dist', 'cli', 'check-schema.js')], {
+      env: { ...process.env, SCHEMA_BASE_REF: 'no-such-ref' },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('SCHEMA_BASE_REF: "no-such-ref" is no commit of this checkout');
+    expect(run.stdout).not.toMatch(/Schema checks passed/);
+    expect(() => supergraphAtRevision(REPOSITORY_ROOT, 'no-such-ref')).toThrow('git has no commit no-such-ref');
+    expect(supergraphAtRevision(REPOSITORY_ROOT, 'HEAD', 'no-such-file.graphql')).toBeNull();
+  });
+
+  it('says a shallow checkout holds no base to compare with', () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-shallow-'));
+    const git = (cwd: string, ...args: string[]) => {
+      const run = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, encoding: 'utf8' });
+      if (run.status !== 0) throw new Error(run.stderr);
+    };
+    try {
+      const origin = path.join(folder, 'origin');
+      git(folder, 'init', '-q', origin);
+      for (const commit of ['one', 'two']) git(origin, 'commit', '-q', '--allow-empty', '-m', commit);
+      expect(baseRevision(origin, {})).toEqual({ revision: expect.stringMatching(/^[0-9a-f]{40}$/) });
+      git(folder, 'clone', '-q', '--depth', '1', `file://${origin}`, 'shallow');
+      expect(baseRevision(path.join(folder, 'shallow'), {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('runs as `npm run check:schema` does, and exits 0 on this repository', () => {

@@ -7,7 +7,7 @@ import { Supergraph } from '@apollo/federation-internals';
 import { CriticalityLevel, diff } from '@graphql-inspector/core';
 import { parse, type GraphQLSchema } from 'graphql';
 import YAML from 'yaml';
-import { readSettings, setting, text } from '@fedstack/runtime';
+import { ConfigError, readSettings, setting, text } from '@fedstack/runtime';
 import { checkOperations } from './operation-checks';
 import type { PersistedOperation } from './persisted';
 
@@ -94,20 +94,32 @@ export function readAcknowledgements(file: string): { path: string; reason: stri
   });
 }
 
-/** The committed supergraph at a git revision, or null when that revision has none. */
-export function supergraphAtRevision(repository: string, revision: string, file = 'supergraph.graphql'): string | null {
+/** Runs git in `repository` and answers what it printed, trimmed; null when it failed. */
+function git(repository: string, ...args: string[]): string | null {
   try {
-    return execFileSync('git', ['show', `${revision}:${file}`], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return execFileSync('git', args, { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return null;
   }
+}
+
+/**
+ * The committed supergraph at a git revision, or null when that revision has none. Any other failure
+ * (no such revision) throws: read as "nothing to compare", it would pass every breaking change.
+ */
+export function supergraphAtRevision(repository: string, revision: string, file = 'supergraph.graphql'): string | null {
+  if (git(repository, 'rev-parse', '--verify', '--quiet', `${revision}^{commit}`) === null) {
+    throw new Error(`git has no commit ${revision} in ${repository}`);
+  }
+  if (!git(repository, 'ls-tree', '--name-only', revision, '--', file)) return null;
+  return execFileSync('git', ['show', `${revision}:${file}`], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** What `npm run check:schema` reads. */
 export const SCHEMA_CHECK_SETTINGS = {
   SCHEMA_BASE_REF: setting(
     text(),
-    '`check:schema`: the git revision breaking changes are measured against',
+    '`check:schema`: the git revision breaking changes are measured against (one this checkout does not hold fails the check)',
     'the merge base with `origin/main`, else `HEAD~1`',
   ),
   SCHEMA_CHECK_MANIFESTS: setting(
@@ -131,21 +143,29 @@ export function checkedManifests(repository: string, env: NodeJS.ProcessEnv = pr
 /**
  * The revision breaking changes are measured against: SCHEMA_BASE_REF; else the merge base with
  * origin/main when this branch has diverged from it; else HEAD~1 (on main itself, the previous commit).
+ * A SCHEMA_BASE_REF that names no commit here fails (a typo, or a ref the checkout never fetched would
+ * otherwise pass every change unchecked); without one, none found is null with the reason.
  */
-export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): string | null {
+export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): { revision: string } | { revision: null; reason: string } {
   const { SCHEMA_BASE_REF: baseRef } = readSettings(env, SCHEMA_CHECK_SETTINGS);
-  const git = (...args: string[]) => {
-    try {
-      return execFileSync('git', args, { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    } catch {
-      return null;
-    }
+  const commit = (ref: string) => git(repository, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`);
+  if (baseRef) {
+    const revision = commit(baseRef);
+    if (revision) return { revision };
+    throw new ConfigError(`SCHEMA_BASE_REF: "${baseRef}" is no commit of this checkout: a typo, or a ref it has not fetched (fetch it, or more history)`);
+  }
+  const head = git(repository, 'rev-parse', 'HEAD');
+  const mergeBase = git(repository, 'merge-base', 'HEAD', 'origin/main');
+  if (mergeBase && mergeBase !== head) return { revision: mergeBase };
+  const previous = commit('HEAD~1');
+  if (previous) return { revision: previous };
+  const shallow = git(repository, 'rev-parse', '--is-shallow-repository') === 'true';
+  return {
+    revision: null,
+    reason: shallow
+      ? 'This checkout is shallow and holds no base revision, so breaking changes were not checked: fetch its history (fetch-depth: 0) or set SCHEMA_BASE_REF.'
+      : 'HEAD has no parent and origin/main no merge base with it: nothing to compare for breaking changes.',
   };
-  if (baseRef) return git('rev-parse', '--verify', `${baseRef}^{commit}`) ?? baseRef;
-  const head = git('rev-parse', 'HEAD');
-  const mergeBase = git('merge-base', 'HEAD', 'origin/main');
-  if (mergeBase && mergeBase !== head) return mergeBase;
-  return git('rev-parse', '--verify', 'HEAD~1^{commit}');
 }
 
 export interface SchemaCheckInput {

@@ -10,11 +10,12 @@ import { PersistedOperationList } from '../persisted';
 runMain(async () => {
   const supergraphFile = path.join(REPOSITORY_ROOT, 'supergraph.graphql');
   const base = baseRevision(REPOSITORY_ROOT);
+  if (base.revision === null) console.warn(base.reason);
   const manifests = checkedManifests(REPOSITORY_ROOT);
   const report = await checkSchema({
     config: readSupergraphConfig(path.join(REPOSITORY_ROOT, 'supergraph.yaml')),
     committedSupergraph: existsSync(supergraphFile) ? readFileSync(supergraphFile, 'utf8') : null,
-    baseSupergraph: base ? supergraphAtRevision(REPOSITORY_ROOT, base) : null,
+    baseSupergraph: base.revision === null ? null : supergraphAtRevision(REPOSITORY_ROOT, base.revision),
     acknowledged: readAcknowledgements(path.join(REPOSITORY_ROOT, 'breaking-changes.yaml')),
     operations: PersistedOperationList.read(manifests).operations,
   });
@@ -24,7 +25,7 @@ runMain(async () => {
     console.error(report.problems.join('\n'));
     process.exit(1);
   }
-  const compared = base !== null && report.notes.length === 0;
+  const compared = base.revision !== null && report.notes.length === 0;
   const judged = manifests.length > 0 ? `no listed operation (${manifests.length} manifests) broken` : 'no unacknowledged breaking change';
-  console.log(`Schema checks passed: composition, freshness${compared ? `, ${judged} since ${base.slice(0, 12)}` : ''}.`);
+  console.log(`Schema checks passed: composition, freshness${compared ? `, ${judged} since ${base.revision.slice(0, 12)}` : ''}.`);
 });
