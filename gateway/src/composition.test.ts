@@ -193,6 +193,21 @@ describe('schema composition and checks', () => {
     expect(supergraphAtRevision(REPOSITORY_ROOT, 'HEAD', 'no-such-file.graphql')).toBeNull();
   });
 
+  it('names a manifest it cannot read in one line', () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-manifest-'));
+    try {
+      writeFileSync(path.join(folder, 'bad.json'), '{"format":"apollo-persisted-query-manifest","version":1,"operations":[{}]}');
+      const run = spawnSync(process.execPath, [path.join(REPOSITORY_ROOT, 'gateway', 'dist', 'cli', 'check-schema.js')], {
+        env: { ...process.env, SCHEMA_BASE_REF: 'HEAD', SCHEMA_CHECK_MANIFESTS: path.join(folder, 'bad.json') },
+        encoding: 'utf8',
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/^error: .*bad\.json.*\n$/);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('says a shallow checkout holds no base to compare with', () => {
     const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-shallow-'));
     const git = (cwd: string, ...args: string[]) => {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Kind, getOperationAST, parse } from 'graphql';
 import { z } from 'zod';
-import { MANIFEST_FORMAT, sha256Hex } from '@fedstack/runtime';
+import { MANIFEST_FORMAT, StartupError, sha256Hex } from '@fedstack/runtime';
 
 /** One operation a client ships, as its manifest lists it. */
 export interface PersistedOperation {
@@ -16,7 +16,7 @@ export interface PersistedOperation {
 }
 
 /** A manifest that cannot be used, naming the file and the entry. */
-export class ManifestError extends Error {}
+export class ManifestError extends StartupError {}
 
 const manifestShape = z.object({
   format: z.literal(MANIFEST_FORMAT),
