@@ -14,6 +14,7 @@ import {
 } from '@fedstack/shared-db';
 import { ACCOUNT_CHANGE_BOUND_MS, ERASE, PASSWORD, SUSPEND, demoAdmin, pay, register, within, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
+import { overSse } from './subscribers';
 import { UNPLACED, replicaSettings, runLayout } from './worker-databases';
 
 /**
@@ -144,6 +145,13 @@ describe('reads from a replica held back 3 s', () => {
     expect(stale.data?.me).toEqual({ email: user.email, profile: { displayName: 'Read my writes' }, payments: { edges: [] }, paymentTotals: [] });
     // The answer carries the positions back, for the client's next request.
     expect(fresh.headers.get(WAL_POSITIONS_HEADER)).toBe(client.header[WAL_POSITIONS_HEADER]);
+    // A query over Server-Sent Events (graphql-sse takes queries too) follows them as well.
+    const streamed = overSse(stack.gatewayUrl, token, ME, {}, client.header);
+    expect((await streamed.next()).data).toEqual(fresh.data);
+    streamed.unsubscribe();
+    const malformed = overSse(stack.gatewayUrl, token, ME, {}, { [WAL_POSITIONS_HEADER]: 'auth=nowhere' });
+    expect((await malformed.next()).errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: WAL_POSITIONS_HEADER });
+    malformed.unsubscribe();
     // Someone else's read of the profile (an admin's) follows the positions it is sent: with auth's alone
     // (so that auth finds the user), profile answers from the replica; with profile's too, from the primary.
     const profileSeen = async (headers: Record<string, string>) => {

@@ -131,8 +131,14 @@ export function overWebSocket(client: Client, query: string, variables: Record<s
 }
 
 /** Subscribes over Server-Sent Events (graphql-sse, distinct connections mode) as `token`'s holder. */
-export function overSse(gatewayUrl: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}): Subscription {
-  const client = createSseClient({ url: gatewayUrl, headers: token ? { authorization: `Bearer ${token}` } : {}, retryAttempts: 0 });
+export function overSse(
+  gatewayUrl: string,
+  token: string | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Subscription {
+  const client = createSseClient({ url: gatewayUrl, headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) }, retryAttempts: 0 });
   return bySink(client, query, variables, () => client.dispose());
 }
 

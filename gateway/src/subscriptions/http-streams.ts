@@ -3,6 +3,7 @@ import type http from 'node:http';
 import express from 'express';
 import { createHandler as createSseHandler } from 'graphql-sse';
 import { GraphQLError, type ExecutionResult } from 'graphql';
+import { ErrorCode, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
 import type { OperationPayload, Subscriber } from './admission';
 import type { SubscriptionResults } from './executor';
 import { contextFor, identityContext, type Peer, type TransportDeps } from './transports';
@@ -17,16 +18,30 @@ async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage):
   return deps.admission.identify(request.headers.authorization, identityContext(deps, peerOf(deps, request)));
 }
 
+/** The WAL positions the request carries back (read-your-writes, as over plain HTTP), or the refusal of a malformed header. */
+function positionsOf(request: http.IncomingMessage): WalPositions | GraphQLError {
+  const header = request.headers[WAL_POSITIONS_HEADER];
+  try {
+    return WalPositions.parse(Array.isArray(header) ? header.join(',') : header);
+  } catch (error) {
+    if (!(error instanceof WalPositionsError)) throw error;
+    return new GraphQLError(error.message, { extensions: { code: ErrorCode.BAD_USER_INPUT, field: WAL_POSITIONS_HEADER } });
+  }
+}
+
 /**
  * The operation an HTTP streaming request asks for, started: a subscription's results, or a single
- * result (a query, a mutation, or a refusal).
+ * result (a query, a mutation, or a refusal). The positions it carries hold for its reads and its
+ * events' as for a plain request's; a mutation's own cannot come back, the headers being sent first.
  */
 async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<SubscriptionResults | ExecutionResult> {
+  const positions = positionsOf(request);
+  if (positions instanceof GraphQLError) return { errors: [positions] };
   const subscriber = await subscriberOf(deps, request);
   if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
   const admitted = deps.admission.prepare(payload);
   if (Array.isArray(admitted)) return { errors: admitted };
-  const context = contextFor(deps, subscriber, peerOf(deps, request));
+  const context = { ...contextFor(deps, subscriber, peerOf(deps, request)), positions };
   if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
   const release = deps.admission.reserve(subscriber, 0);
   if (release instanceof GraphQLError) return { errors: [release] };
