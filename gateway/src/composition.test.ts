@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, sha256Hex } from '@fedstack/runtime';
@@ -208,7 +208,7 @@ describe('schema composition and checks', () => {
     }
   });
 
-  it('says a shallow checkout holds no base to compare with', () => {
+  it('says a shallow checkout, or a folder git cannot read, holds no base to compare with', () => {
     const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-shallow-'));
     const git = (cwd: string, ...args: string[]) => {
       const run = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, encoding: 'utf8' });
@@ -221,6 +221,13 @@ describe('schema composition and checks', () => {
       expect(baseRevision(origin, {})).toEqual({ revision: expect.stringMatching(/^[0-9a-f]{40}$/) });
       git(folder, 'clone', '-q', '--depth', '1', `file://${origin}`, 'shallow');
       expect(baseRevision(path.join(folder, 'shallow'), {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
+      const plain = path.join(folder, 'plain');
+      mkdirSync(plain);
+      expect(baseRevision(plain, {})).toEqual({
+        revision: null,
+        reason: expect.stringMatching(/is not a git checkout git can read \(fatal: not a git repository/),
+      });
+      expect(() => baseRevision(plain, { SCHEMA_BASE_REF: 'main' })).toThrow(/^SCHEMA_BASE_REF: .* is not a git checkout git can read/);
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

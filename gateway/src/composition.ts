@@ -112,7 +112,8 @@ export function supergraphAtRevision(repository: string, revision: string, file 
     throw new Error(`git has no commit ${revision} in ${repository}`);
   }
   if (!git(repository, 'ls-tree', '--name-only', revision, '--', file)) return null;
-  return execFileSync('git', ['show', `${revision}:${file}`], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // `./`: relative to `repository`, as ls-tree reads it, wherever the git top level is.
+  return execFileSync('git', ['show', `${revision}:./${file}`], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** What `npm run check:schema` reads. */
@@ -140,6 +141,18 @@ export function checkedManifests(repository: string, env: NodeJS.ProcessEnv = pr
     .filter((file) => existsSync(file));
 }
 
+/** Why git cannot read `repository` as a checkout (not one, or one it refuses: "dubious ownership"), in git's words; undefined when it can. */
+function notACheckout(repository: string): string | undefined {
+  try {
+    execFileSync('git', ['rev-parse', '--is-inside-work-tree'], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return undefined;
+  } catch (error) {
+    const { stderr, message } = error as { stderr?: string; message: string };
+    const said = stderr?.trim().split('\n')[0] || message;
+    return `${repository} is not a git checkout git can read (${said})`;
+  }
+}
+
 /**
  * The revision breaking changes are measured against: SCHEMA_BASE_REF; else the merge base with
  * origin/main when this branch has diverged from it; else HEAD~1 (on main itself, the previous commit).
@@ -148,6 +161,9 @@ export function checkedManifests(repository: string, env: NodeJS.ProcessEnv = pr
  */
 export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): { revision: string } | { revision: null; reason: string } {
   const { SCHEMA_BASE_REF: baseRef } = readSettings(env, SCHEMA_CHECK_SETTINGS);
+  const unreadable = notACheckout(repository);
+  if (unreadable && baseRef) throw new ConfigError(`SCHEMA_BASE_REF: ${unreadable}`);
+  if (unreadable) return { revision: null, reason: `${unreadable}, so breaking changes were not checked.` };
   const commit = (ref: string) => git(repository, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`);
   if (baseRef) {
     const revision = commit(baseRef);

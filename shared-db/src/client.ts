@@ -7,7 +7,7 @@ import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './g
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
-import { monitorPool } from './replica-state';
+import { KEEP_ALIVE_DELAY_MS, monitorPool } from './replica-state';
 import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
 import { parseLsn, type Service } from '@fedstack/runtime';
 
@@ -181,8 +181,10 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
       connectionString: connection.url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 1000,
-      query_timeout: options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS,
+      statement_timeout: options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS,
+      query_timeout: (options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS) + 1000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEP_ALIVE_DELAY_MS,
       ...instrumented,
     });
     replicaPool.on('connect', (connection) => connection.on('error', () => undefined));

@@ -1,6 +1,6 @@
 // What a service's servers report of themselves for the replicas' checks, the checks' connection, and refusing at start a replica that is not one.
 import pg from 'pg';
-import { ConfigError } from '@fedstack/runtime';
+import { ConfigError, StartupError } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
 import { describeTarget, explainConnectionError, isDatabaseUnavailable } from './errors';
 
@@ -10,6 +10,18 @@ import { describeTarget, explainConnectionError, isDatabaseUnavailable } from '.
  * accepts connections or holds them open without answering, and no error ever comes.
  */
 const REPLICA_CHECK_TIMEOUT_MS = 1000;
+/** Probes an idle connection after this long, so that one whose server has vanished is dropped before a read picks it. */
+export const KEEP_ALIVE_DELAY_MS = 10_000;
+
+/** node-postgres's error for a statement unanswered within the pool's `query_timeout`. */
+function unanswered(error: unknown): boolean {
+  return (error as Error).message === 'Query read timeout';
+}
+
+/** A server is gone for now: it cannot be reached, or it has not answered. */
+export function replicaGone(error: unknown): boolean {
+  return isDatabaseUnavailable(error) || unanswered(error);
+}
 
 /** What PostgreSQL reports of itself for the checks: a primary's WAL position and clock, a standby's replay. */
 export interface PrimaryState {
@@ -39,14 +51,20 @@ export const STANDBY_STATE = `SELECT pg_is_in_recovery() AS standby, pg_last_wal
  * not refused: it is skipped until it answers.
  */
 export async function verifyReplicas(primaryMonitor: pg.Pool, replicas: { connection: ReplicaConnection; monitor: pg.Pool }[]): Promise<void> {
-  const primary = (await primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
+  let primary: PrimaryState;
+  try {
+    primary = (await primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
+  } catch (error) {
+    if (!replicaGone(error)) throw error;
+    throw new StartupError(`the service's database did not answer within ${REPLICA_CHECK_TIMEOUT_MS} ms while its replicas were checked`);
+  }
   for (const { connection, monitor } of replicas) {
     let state: StandbyState;
     try {
       state = (await monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
     } catch (error) {
-      // Unreachable, or without the database yet (created on the primary a moment ago, not yet replayed): skipped until it answers.
-      if (isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '3D000') continue;
+      // Unreachable or not answering, or without the database yet (created on the primary a moment ago, not yet replayed): skipped until it answers.
+      if (replicaGone(error) || (error as { code?: unknown }).code === '3D000') continue;
       // Refused rather than unreachable (the password, the user): a setting to correct.
       throw explainConnectionError(error, connection.url, connection.source);
     }
@@ -77,6 +95,7 @@ export function monitorPool(url: string): pg.Pool {
     connectionTimeoutMillis: REPLICA_CHECK_TIMEOUT_MS,
     query_timeout: REPLICA_CHECK_TIMEOUT_MS,
     keepAlive: true,
+    keepAliveInitialDelayMillis: KEEP_ALIVE_DELAY_MS,
   });
   pool.on('error', () => undefined);
   pool.on('connect', (connection) => connection.on('error', () => undefined));

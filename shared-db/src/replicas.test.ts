@@ -158,6 +158,8 @@ describe('reads from replicas', () => {
         // Each read is answered, by the delayed replica or by the primary once the frozen one has had its time.
         for (let i = 0; i < 4; i += 1) expect(await client.readSql(whereAmI, [])).toHaveLength(1);
         expect(client.replicaStats().replicas[0]?.usable).toBe(false);
+        // A start meanwhile skips it, as one that cannot be reached.
+        await client.verifyReplicas();
         // The delayed replica is still checked: a write it has yet to replay shows as lag.
         await queryAt(primary.url, "INSERT INTO notes VALUES ('while frozen')");
         await pollUntil('the delayed replica’s lag seen', () => (client.replicaStats().replicas[1]?.lagBytes ?? 0) > 0, { timeoutMs: 2500 });
@@ -166,6 +168,21 @@ describe('reads from replicas', () => {
       }
       await untilUsable(client, 2);
       expect(client.replicaStats().replicas[0]?.usable).toBe(true);
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it('has the primary serve a read the replica takes too long over, and stops it on the replica', async () => {
+    const client = clientOf(primary.url, [replica.url], 60_000);
+    const slowThere = { name: 'test_slow_there', text: 'SELECT pg_sleep(CASE WHEN pg_is_in_recovery() THEN 10 ELSE 0 END) IS NULL AS answered' };
+    const stillThere = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_is_in_recovery() THEN 10%'";
+    try {
+      await untilUsable(client);
+      expect(await client.readSql(slowThere, [])).toEqual([{ answered: false }]);
+      expect(client.replicaStats().served).toEqual({ primary: 1, replica: 0 });
+      // Cancelled by the replica itself, not left running for nobody.
+      expect(await queryAt(replica.url, `${stillThere} AND pid <> pg_backend_pid() AND state = 'active'`)).toEqual([{ n: 0 }]);
     } finally {
       await client.$disconnect();
     }

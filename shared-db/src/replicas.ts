@@ -2,15 +2,16 @@
 import type pg from 'pg';
 import { parseLsn } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
-import { describeTarget, isDatabaseUnavailable } from './errors';
-import { PRIMARY_STATE, STANDBY_STATE, monitorPool, verifyReplicas, type PrimaryState, type StandbyState } from './replica-state';
+import { describeTarget } from './errors';
+import { PRIMARY_STATE, STANDBY_STATE, monitorPool, replicaGone, verifyReplicas, type PrimaryState, type StandbyState } from './replica-state';
 
 /** How often the replicas' state is read: their lag is known to this, and a replica that is back is used again within it. */
 export const REPLICA_CHECK_INTERVAL_MS = 250;
 /**
- * A replica that has not answered a read within this is treated as gone, and the read goes to the
- * primary: a frozen host, or a network that drops packets, answers nothing and raises no error. Far
- * longer than any read the services send to a replica takes.
+ * How long a read may take on a replica before the primary serves it instead: far longer than any read
+ * the services send there takes. The replica stops the statement itself then (`statement_timeout`, so
+ * that it does not go on working for nobody); one that has not answered a second later (a frozen host, a
+ * network that drops packets: no error ever comes) is treated as gone.
  */
 export const REPLICA_READ_TIMEOUT_MS = 5000;
 
@@ -54,19 +55,14 @@ interface PrimarySample {
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
-/** node-postgres's error for a statement unanswered within the pool's `query_timeout`. */
-function unanswered(error: unknown): boolean {
-  return (error as Error).message === 'Query read timeout';
-}
-
-/** The replica is gone for now: it cannot be reached, or it has not answered. */
-function replicaGone(error: unknown): boolean {
-  return isDatabaseUnavailable(error) || unanswered(error);
-}
-
-/** A replica's read failed for a reason the primary would not share: the replica is gone, or replay cancelled the statement. */
+/**
+ * A replica's read failed for a reason the primary would not share: the replica is gone, replay
+ * cancelled the statement (40001), or the replica took longer than its reads may (57014, its
+ * `statement_timeout`).
+ */
 function replicaFailure(error: unknown): boolean {
-  return replicaGone(error) || (error as { code?: unknown }).code === '40001';
+  const { code } = error as { code?: unknown };
+  return replicaGone(error) || code === '40001' || code === '57014';
 }
 
 /**

@@ -88,6 +88,7 @@ describe('which documents run', () => {
   it('off: nothing is resolved here', () => {
     const off = documents('off');
     expect(off.size).toBe(0);
+    expect(off.resolve({ query: OTHER, extensions: { persistedQuery: null } })).toEqual({ query: OTHER, byId: false, resolvedHere: false });
     expect(off.resolve({ extensions: hashOf(LISTED) })).toEqual({ query: undefined, byId: true, resolvedHere: false });
     expect(off.resolve({ query: OTHER })).toEqual({ query: OTHER, byId: false, resolvedHere: false });
     off.close();

@@ -32,7 +32,7 @@ function positionsOf(request: http.IncomingMessage): WalPositions | GraphQLError
 /**
  * The operation an HTTP streaming request asks for, started: a subscription's results, or a single
  * result (a query, a mutation, or a refusal). The positions it carries hold for its reads and its
- * events' as for a plain request's; a mutation's own cannot come back, the headers being sent first.
+ * events' as for a plain request's; a mutation's own do not come back (mutations belong on plain HTTP).
  */
 async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<SubscriptionResults | ExecutionResult> {
   const positions = positionsOf(request);

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { WalPositions } from '@fedstack/runtime';
+import { WalPositions, pollUntil } from '@fedstack/runtime';
 import { createInternalClient, InternalCallError, type InternalClient } from './client';
 import { internalIdentity } from './signing';
 
@@ -88,6 +88,21 @@ describe('the internal API client', () => {
     });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(JSON.parse(silent.calls[0]?.body ?? '')).toEqual({ eventId: 'e1', topic: 't', payload: {}, createdAt: '1970-01-01T00:00:00.000Z' });
+  });
+
+  it('lets the calls under way finish when it closes, and makes none after', async () => {
+    let answerNow: () => void = () => undefined;
+    const auth = await peer((_req, _body, res) => (answerNow = () => json(res, 200, { result: 'done' })));
+    open.push(auth);
+    await clientFor(auth.url);
+    const underWay = client.command('auth', 'slow', {});
+    await pollUntil('the call received', () => auth.calls.length === 1, { timeoutMs: 5000, intervalMs: 5 });
+    const closing = client.close();
+    answerNow();
+    await expect(underWay).resolves.toBe('done');
+    await closing;
+    await expect(client.command('auth', 'late', {})).rejects.toMatchObject({ message: 'The auth service could not be reached' });
+    expect(auth.calls).toHaveLength(1);
   });
 
   it('keeps its connection to a peer open between calls', async () => {

@@ -108,6 +108,9 @@ export function createInternalClient(options: {
   timeoutMs: number;
 }): InternalClient {
   const pool = agents();
+  /** Calls under way, which `close` lets finish (each within its timeout); none starts after it. */
+  const inFlight = new Set<Promise<Answer>>();
+  let closed = false;
   const call = async (service: Service, pathname: string, payload: unknown, requestId?: string, written?: WalPositions): Promise<unknown> => {
     const body = JSON.stringify(payload);
     const signal = AbortSignal.timeout(options.timeoutMs);
@@ -118,7 +121,10 @@ export function createInternalClient(options: {
         authorization: `Bearer ${await signCall(options.identity, service, pathname, body)}`,
         ...(requestId ? { 'x-request-id': requestId } : {}),
       };
-      answer = await post(pool, new URL(pathname, options.peers[service]), headers, body, signal);
+      if (closed) throw new Error('closed');
+      const sent = post(pool, new URL(pathname, options.peers[service]), headers, body, signal);
+      inFlight.add(sent);
+      answer = await sent.finally(() => inFlight.delete(sent));
     } catch {
       const reason = signal.aborted ? `did not answer within ${options.timeoutMs} ms` : 'could not be reached';
       throw new InternalCallError(service, null, `The ${service} service ${reason}`);
@@ -151,6 +157,8 @@ export function createInternalClient(options: {
       await call(service, '/internal/events', { ...event, createdAt: event.createdAt.toISOString() });
     },
     async close() {
+      closed = true;
+      await Promise.allSettled(inFlight);
       pool['http:'].destroy();
       pool['https:'].destroy();
     },
