@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Counter } from 'prom-client';
 import { SERVICES, type Service, type Logger, type ServiceMetrics } from '@fedstack/runtime';
+import { boundedPool } from '@fedstack/shared-db';
 import { NotificationListener, WorkQueue, brief, type JobStore } from './background';
 import type { InternalClient } from './internal-api';
 
@@ -67,6 +68,8 @@ export interface RelayOptions {
    * delivery may take, short enough that a relay that died mid-delivery holds nothing up for long.
    */
   claimMs: number;
+  /** DB_TIMEOUT_MS: the bound on each of the relay's statements, and how soon a silent LISTEN connection is replaced. */
+  databaseTimeoutMs: number;
 }
 
 /** Deliveries under way at once in one process, in all and to one destination (so that a hung one cannot hold up the rest). */
@@ -134,7 +137,8 @@ export class OutboxRelay {
 
   constructor(options: RelayOptions) {
     const { service, client, logger } = options;
-    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
+    // Bounded as the service's own pool: a claim hung on a server that stopped answering held up every later pass.
+    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, ...boundedPool(options.databaseTimeoutMs) });
     // An idle connection the server ends (a restart, a failover) must not end the process: the next pass opens another.
     this.pool.on('error', (error) => logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
     const deliveries = new Counter({
@@ -173,6 +177,8 @@ export class OutboxRelay {
       onNotification: () => this.queue.kick(),
       onConnected: () => this.queue.kick(),
       maxBackoffMs: options.maxBackoffMs,
+      // A LISTEN connection whose server went silent hears nothing and says nothing: ask it, as the subscriptions' hub does.
+      heartbeatMs: options.databaseTimeoutMs,
       logger,
     });
   }

@@ -148,6 +148,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const db = createServiceClient(definition.service, {
     url: config.databaseUrl,
     poolSize: config.poolSize,
+    timeoutMs: config.databaseTimeoutMs,
     replicas: config.replicas,
     replicaMaxLagMs: config.replicaMaxLagMs,
     onQuery: (event) => {
@@ -186,10 +187,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     : undefined;
   const workers = definition.workers?.(deps) ?? [];
   const fromGateway = await gatewayCheck(definition.service, config.gateway);
-  const schema = buildSubgraphSchema({
-    typeDefs: definition.typeDefs,
-    resolvers: withTextRule(definition.resolvers) as GraphQLResolverMap<unknown>,
-  });
+  const schema = buildSubgraphSchema({ typeDefs: definition.typeDefs, resolvers: withTextRule(definition.resolvers) as GraphQLResolverMap<unknown> });
   const live = definition.subscriptions && {
     ...definition.subscriptions,
     hub: new LiveHub({

@@ -7,7 +7,8 @@ import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './g
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
-import { KEEP_ALIVE_DELAY_MS, monitorPool } from './replica-state';
+import { DATABASE_TIMEOUT_MS, boundedPool } from './pool-bounds';
+import { monitorPool } from './replica-state';
 import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
 import { parseLsn, type Service } from '@fedstack/runtime';
 
@@ -98,6 +99,8 @@ export interface ServiceClientOptions {
   replicas?: ReplicaConnection[];
   /** How far behind a replica may be and still serve reads; defaults to DB_REPLICA_MAX_LAG_MS. */
   replicaMaxLagMs?: number;
+  /** How long a statement may wait for a connection, and then to run, before it fails as the database being unavailable (DB_TIMEOUT_MS); `DATABASE_TIMEOUT_MS` unless given. */
+  timeoutMs?: number;
   /** How long a replica may take to answer a read before the primary serves it instead; `REPLICA_READ_TIMEOUT_MS` unless given. */
   replicaReadTimeoutMs?: number;
   /** Called after every SQL statement, for metrics and statement counting. */
@@ -160,7 +163,7 @@ function instrumentedClientClass(service: Service, onQuery: (event: QueryEvent) 
 export function createServiceClient<S extends Service>(service: S, options: ServiceClientOptions = {}): ServiceClient<S> {
   const url = options.url ?? serviceConnection(service).url;
   const instrumented = options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {};
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...instrumented });
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...boundedPool(options.timeoutMs ?? DATABASE_TIMEOUT_MS), ...instrumented });
   // A connection the server ends emits 'error' on its client and, if idle, on the pool; with nobody
   // listening that is an uncaught exception, which ends the process. A lost connection is a normal
   // event: an idle one leaves the pool, and a checked-out one fails its next statement, which the
@@ -180,11 +183,9 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     const replicaPool = new pg.Pool({
       connectionString: connection.url,
       max: options.poolSize ?? 10,
+      ...boundedPool(options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS),
+      // A replica that does not connect at once is skipped: the primary can serve the read.
       connectionTimeoutMillis: 1000,
-      statement_timeout: options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS,
-      query_timeout: (options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS) + 1000,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: KEEP_ALIVE_DELAY_MS,
       ...instrumented,
     });
     replicaPool.on('connect', (connection) => connection.on('error', () => undefined));

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { ConfigError, StartupError } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
 import { describeTarget, explainConnectionError, isDatabaseUnavailable } from './errors';
+import { KEEP_ALIVE_DELAY_MS } from './pool-bounds';
 
 /**
  * A server that does not connect, or answer a check, within this is down for now, and reads go to the
@@ -10,18 +11,6 @@ import { describeTarget, explainConnectionError, isDatabaseUnavailable } from '.
  * accepts connections or holds them open without answering, and no error ever comes.
  */
 const REPLICA_CHECK_TIMEOUT_MS = 1000;
-/** Probes an idle connection after this long, so that one whose server has vanished is dropped before a read picks it. */
-export const KEEP_ALIVE_DELAY_MS = 10_000;
-
-/** node-postgres's error for a statement unanswered within the pool's `query_timeout`. */
-function unanswered(error: unknown): boolean {
-  return (error as Error).message === 'Query read timeout';
-}
-
-/** A server is gone for now: it cannot be reached, or it has not answered. */
-export function replicaGone(error: unknown): boolean {
-  return isDatabaseUnavailable(error) || unanswered(error);
-}
 
 /** What PostgreSQL reports of itself for the checks: a primary's WAL position and clock, a standby's replay. */
 export interface PrimaryState {
@@ -55,7 +44,7 @@ export async function verifyReplicas(primaryMonitor: pg.Pool, replicas: { connec
   try {
     primary = (await primaryMonitor.query<PrimaryState>(PRIMARY_STATE)).rows[0] as PrimaryState;
   } catch (error) {
-    if (!replicaGone(error)) throw error;
+    if (!isDatabaseUnavailable(error)) throw error;
     throw new StartupError(`the service's database did not answer within ${REPLICA_CHECK_TIMEOUT_MS} ms while its replicas were checked`);
   }
   for (const { connection, monitor } of replicas) {
@@ -64,7 +53,7 @@ export async function verifyReplicas(primaryMonitor: pg.Pool, replicas: { connec
       state = (await monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
     } catch (error) {
       // Unreachable or not answering, or without the database yet (created on the primary a moment ago, not yet replayed): skipped until it answers.
-      if (replicaGone(error) || (error as { code?: unknown }).code === '3D000') continue;
+      if (isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '3D000') continue;
       // Refused rather than unreachable (the password, the user): a setting to correct.
       throw explainConnectionError(error, connection.url, connection.source);
     }

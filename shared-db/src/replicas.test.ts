@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { createServiceClient, type ServiceClient } from './client';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 import { startEmbeddedReplica } from './replica';
 import { REPLICA_CHECK_INTERVAL_MS } from './replicas';
-import { queryAt } from './testing';
+import { queryAt, signalServer } from './testing';
 
 // Data directories straight under the temporary folder, which the server's user can reach (see replica.test.ts).
 const dataDir = (name: string) => path.join(os.tmpdir(), `fedstack-replicas-test-${randomBytes(4).toString('hex')}-${name}`);
@@ -25,18 +24,6 @@ function clientOf(primaryUrl: string, replicas: string[], replicaMaxLagMs: numbe
     replicaMaxLagMs,
     replicaReadTimeoutMs: 500,
   });
-}
-
-/** Stops (or, with SIGCONT, resumes) a server and every process of it: its connections stay open and nothing answers, as on a frozen host. */
-function signalServer(server: RunningPostgres, signal: 'SIGSTOP' | 'SIGCONT'): void {
-  const children = readdirSync('/proc').filter((entry) => {
-    try {
-      return /^\d+$/.test(entry) && Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) === server.pid;
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
-  for (const pid of [server.pid, ...children.map(Number)]) process.kill(pid as number, signal);
 }
 
 /** One address in front of several servers, as a Kubernetes service over a cluster's standbys: each new connection goes to the next. */

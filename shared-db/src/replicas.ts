@@ -2,8 +2,8 @@
 import type pg from 'pg';
 import { parseLsn } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
-import { describeTarget } from './errors';
-import { PRIMARY_STATE, STANDBY_STATE, monitorPool, replicaGone, verifyReplicas, type PrimaryState, type StandbyState } from './replica-state';
+import { describeTarget, isDatabaseUnavailable } from './errors';
+import { PRIMARY_STATE, STANDBY_STATE, monitorPool, verifyReplicas, type PrimaryState, type StandbyState } from './replica-state';
 
 /** How often the replicas' state is read: their lag is known to this, and a replica that is back is used again within it. */
 export const REPLICA_CHECK_INTERVAL_MS = 250;
@@ -56,13 +56,11 @@ interface PrimarySample {
 type Queryable = Pick<pg.Pool, 'query'>;
 
 /**
- * A replica's read failed for a reason the primary would not share: the replica is gone, replay
- * cancelled the statement (40001), or the replica took longer than its reads may (57014, its
- * `statement_timeout`).
+ * A replica's read failed for a reason the primary would not share: the replica is gone or took longer
+ * than its reads may (its `statement_timeout`), or replay cancelled the statement (40001).
  */
 function replicaFailure(error: unknown): boolean {
-  const { code } = error as { code?: unknown };
-  return replicaGone(error) || code === '40001' || code === '57014';
+  return isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '40001';
 }
 
 /**
@@ -187,7 +185,7 @@ export class ReplicaRouter {
         }
       } catch (error) {
         if (!replicaFailure(error)) throw error;
-        if (replicaGone(error)) replica.usable = false;
+        if (isDatabaseUnavailable(error)) replica.usable = false;
       }
     }
     this.served.primary += 1;
@@ -207,7 +205,7 @@ export class ReplicaRouter {
       }
       return { value: await run(connection) };
     } catch (error) {
-      if (replicaGone(error)) broken = error as Error;
+      if (isDatabaseUnavailable(error)) broken = error as Error;
       throw error;
     } finally {
       connection.release(broken);

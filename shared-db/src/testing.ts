@@ -1,7 +1,9 @@
 // Helpers for tests that set up or check data behind the services' backs, in either layout.
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { ownerUrlFor } from './config';
+import type { RunningPostgres } from './embedded';
 import { SERVICES, type Service } from '@fedstack/runtime';
 
 const SCHEMA_QUALIFIER = new RegExp(`\\b(${SERVICES.join('|')})\\.[a-z_"]`, 'g');
@@ -131,4 +133,16 @@ export async function copyDatabase(templateUrl: string, name: string): Promise<s
   const url = new URL(templateUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Stops (or, with SIGCONT, resumes) a server and every process of it: its connections stay open and nothing answers, as on a frozen host. */
+export function signalServer(server: RunningPostgres, signal: 'SIGSTOP' | 'SIGCONT'): void {
+  const children = readdirSync('/proc').filter((entry) => {
+    try {
+      return /^\d+$/.test(entry) && Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]) === server.pid;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+  for (const pid of [server.pid, ...children.map(Number)]) process.kill(pid as number, signal);
 }
