@@ -121,7 +121,7 @@ const GATEWAY_SETTINGS = {
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph'),
   CIRCUIT_MIN_CALLS: setting(
     integer(5, { max: 100_000 }),
-    'calls to a subgraph within three times SUBGRAPH_TIMEOUT_MS (30 s by default; at least 10 s) before its circuit breaker may open (then calls fail at once with SUBGRAPH_UNAVAILABLE instead of waiting out SUBGRAPH_TIMEOUT_MS)',
+    'calls to a subgraph within 10 s before its circuit breaker may open (then calls fail at once with SUBGRAPH_UNAVAILABLE instead of waiting out SUBGRAPH_TIMEOUT_MS)',
   ),
   CIRCUIT_ERROR_PERCENT: setting(
     integer(50, { max: 100 }),

@@ -1,7 +1,7 @@
 // A subgraph's settings: its database, token verification, internal API, outbox and gateway check, read once at start.
 import path from 'node:path';
 import {
-  DATABASE_TIMEOUT_MS,
+  POOL_TIMEOUT_MS,
   DATABASE_SETTINGS,
   REPLICA_SETTINGS,
   replicaMaxLagMs,
@@ -71,8 +71,8 @@ export interface OutboxConfig {
   maxBackoffMs: number;
   /** Attempts after which an event still undelivered is parked for an operator. */
   maxAttempts: number;
-  /** DB_TIMEOUT_MS, which bounds the relay's statements as the service's own. */
-  databaseTimeoutMs: number;
+  /** DB_POOL_TIMEOUT_MS, which bounds the relay's waits for a connection as the service's own. */
+  poolTimeoutMs: number;
 }
 
 export interface ServiceConfig extends ServerConfig {
@@ -84,8 +84,8 @@ export interface ServiceConfig extends ServerConfig {
   replicas: ReplicaConnection[];
   replicaMaxLagMs: number;
   poolSize: number;
-  /** DB_TIMEOUT_MS: how long a statement may wait for a connection, and then to run. */
-  databaseTimeoutMs: number;
+  /** DB_POOL_TIMEOUT_MS: how long a statement may wait for a connection of the pool. */
+  poolTimeoutMs: number;
   tokens: TokenVerificationConfig;
   internal: InternalApiConfig;
   outbox: OutboxConfig;
@@ -106,9 +106,9 @@ const TOKEN_SETTINGS = {
 /** What a subgraph reads besides the server settings and where its database is. */
 const SUBGRAPH_SETTINGS = {
   DB_POOL_SIZE: setting(integer(10, { max: 1000 }), "connections in each service's pool"),
-  DB_TIMEOUT_MS: setting(
-    integer(DATABASE_TIMEOUT_MS, { max: 600_000 }),
-    "time a statement may wait for a connection of the service's pool, and then to run, before it fails as the database being unavailable (503 to the gateway, whose breaker counts it) and the server stops it: keep it below the gateway's SUBGRAPH_TIMEOUT_MS",
+  DB_POOL_TIMEOUT_MS: setting(
+    integer(POOL_TIMEOUT_MS, { max: 600_000 }),
+    "time a statement may wait for a connection of the service's pool (a free one, or a new one to connect) before it fails as the database being unavailable (503 to the gateway, whose breaker counts it); keep it below the gateway's SUBGRAPH_TIMEOUT_MS",
   ),
   ...TOKEN_SETTINGS,
   INTERNAL_PRIVATE_KEY: setting(
@@ -191,7 +191,7 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
     replicas: serviceReplicaConnections(service, env),
     replicaMaxLagMs: replicaMaxLagMs(env),
     poolSize: settings.DB_POOL_SIZE,
-    databaseTimeoutMs: settings.DB_TIMEOUT_MS,
+    poolTimeoutMs: settings.DB_POOL_TIMEOUT_MS,
     tokens: {
       issuer: settings.JWT_ISSUER,
       audience: settings.JWT_AUDIENCE,
@@ -204,7 +204,7 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
       pollMs: settings.OUTBOX_POLL_MS,
       maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS,
       maxAttempts: settings.OUTBOX_MAX_ATTEMPTS,
-      databaseTimeoutMs: settings.DB_TIMEOUT_MS,
+      poolTimeoutMs: settings.DB_POOL_TIMEOUT_MS,
     },
     gateway: {
       required: gateway.REQUIRE_GATEWAY,

@@ -47,7 +47,7 @@ describe('the outbox relay', () => {
       logger: createLogger('auth', 'info', logs),
       metrics,
       pollMs: 20,
-      databaseTimeoutMs: 5000,
+      poolTimeoutMs: 5000,
       maxBackoffMs: 20,
       maxAttempts: 3,
       claimMs: 5000,

@@ -68,8 +68,8 @@ export interface RelayOptions {
    * delivery may take, short enough that a relay that died mid-delivery holds nothing up for long.
    */
   claimMs: number;
-  /** DB_TIMEOUT_MS: the bound on each of the relay's statements, and how soon a silent LISTEN connection is replaced. */
-  databaseTimeoutMs: number;
+  /** DB_POOL_TIMEOUT_MS: how long the relay's statements wait for a connection, and how often its LISTEN connection is asked whether it is there. */
+  poolTimeoutMs: number;
 }
 
 /** Deliveries under way at once in one process, in all and to one destination (so that a hung one cannot hold up the rest). */
@@ -137,8 +137,8 @@ export class OutboxRelay {
 
   constructor(options: RelayOptions) {
     const { service, client, logger } = options;
-    // Bounded as the service's own pool: a claim hung on a server that stopped answering held up every later pass.
-    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, ...boundedPool(options.databaseTimeoutMs) });
+    // Bounded as the service's own pool.
+    this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, ...boundedPool(options.poolTimeoutMs) });
     // An idle connection the server ends (a restart, a failover) must not end the process: the next pass opens another.
     this.pool.on('error', (error) => logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
     const deliveries = new Counter({
@@ -178,7 +178,7 @@ export class OutboxRelay {
       onConnected: () => this.queue.kick(),
       maxBackoffMs: options.maxBackoffMs,
       // A LISTEN connection whose server went silent hears nothing and says nothing: ask it, as the subscriptions' hub does.
-      heartbeatMs: options.databaseTimeoutMs,
+      heartbeatMs: options.poolTimeoutMs,
       logger,
     });
   }

@@ -148,7 +148,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const db = createServiceClient(definition.service, {
     url: config.databaseUrl,
     poolSize: config.poolSize,
-    timeoutMs: config.databaseTimeoutMs,
+    timeoutMs: config.poolTimeoutMs,
     replicas: config.replicas,
     replicaMaxLagMs: config.replicaMaxLagMs,
     onQuery: (event) => {

@@ -7,7 +7,7 @@ import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './g
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
-import { DATABASE_TIMEOUT_MS, boundedPool } from './pool-bounds';
+import { POOL_TIMEOUT_MS, boundedPool } from './pool-bounds';
 import { monitorPool } from './replica-state';
 import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
 import { parseLsn, type Service } from '@fedstack/runtime';
@@ -99,7 +99,7 @@ export interface ServiceClientOptions {
   replicas?: ReplicaConnection[];
   /** How far behind a replica may be and still serve reads; defaults to DB_REPLICA_MAX_LAG_MS. */
   replicaMaxLagMs?: number;
-  /** How long a statement may wait for a connection, and then to run, before it fails as the database being unavailable (DB_TIMEOUT_MS); `DATABASE_TIMEOUT_MS` unless given. */
+  /** How long a statement may wait for a connection of the pool before it fails as the database being unavailable (DB_POOL_TIMEOUT_MS); `POOL_TIMEOUT_MS` unless given. */
   timeoutMs?: number;
   /** How long a replica may take to answer a read before the primary serves it instead; `REPLICA_READ_TIMEOUT_MS` unless given. */
   replicaReadTimeoutMs?: number;
@@ -163,7 +163,7 @@ function instrumentedClientClass(service: Service, onQuery: (event: QueryEvent) 
 export function createServiceClient<S extends Service>(service: S, options: ServiceClientOptions = {}): ServiceClient<S> {
   const url = options.url ?? serviceConnection(service).url;
   const instrumented = options.onQuery ? { Client: instrumentedClientClass(service, options.onQuery) } : {};
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...boundedPool(options.timeoutMs ?? DATABASE_TIMEOUT_MS), ...instrumented });
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...boundedPool(options.timeoutMs ?? POOL_TIMEOUT_MS), ...instrumented });
   // A connection the server ends emits 'error' on its client and, if idle, on the pool; with nobody
   // listening that is an uncaught exception, which ends the process. A lost connection is a normal
   // event: an idle one leaves the pool, and a checked-out one fails its next statement, which the
@@ -180,12 +180,14 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   });
   const replicas = (options.replicas ?? (options.url ? [] : serviceReplicaConnections(service))).map((connection) => {
     // A replica that fails is skipped for the primary (the router's to tell), not reported as an outage.
+    const readTimeoutMs = options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS;
     const replicaPool = new pg.Pool({
       connectionString: connection.url,
       max: options.poolSize ?? 10,
-      ...boundedPool(options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS),
-      // A replica that does not connect at once is skipped: the primary can serve the read.
-      connectionTimeoutMillis: 1000,
+      ...boundedPool(1000),
+      // A replica's reads can go to the primary instead, so they may be cut short (replicas.ts).
+      statement_timeout: readTimeoutMs,
+      query_timeout: readTimeoutMs + 1000,
       ...instrumented,
     });
     replicaPool.on('connect', (connection) => connection.on('error', () => undefined));

@@ -49,16 +49,15 @@ export function explainConnectionError(error: unknown, url: string, setting: str
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 /**
  * PostgreSQL's own: the server shutting down or crashed (57P01, 57P02), starting up or in recovery
- * (57P03), out of connection slots (53300), connection exceptions (class 08), and a statement it stopped
- * past the `statement_timeout` a service's connections carry (57014, pool-bounds.ts).
+ * (57P03), out of connection slots (53300), and connection exceptions (class 08).
  */
-const SERVER_GONE = /^(57P0[123]|57014|53300|08...)$/;
+const SERVER_GONE = /^(57P0[123]|53300|08...)$/;
 /** Prisma's codes for the same, and the driver adapter's kinds behind them. */
 const PRISMA_UNREACHABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2037']);
 const ADAPTER_UNREACHABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 /**
  * node-postgres's errors without a code: the connection ended under a query, a pool could not connect in
- * time, or a statement had no answer within the pool's `query_timeout`.
+ * time, or a statement had no answer within the pool's `query_timeout` (replicas' reads).
  */
 const DRIVER_MESSAGES =
   /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Can't reach database server|Server has closed the connection/;

@@ -23,7 +23,7 @@ export {
 } from './config';
 export type { ReplicaStats, ReadsServed } from './replicas';
 export { DatabaseUnavailableError, explainConnectionError, describeTarget, isDatabaseUnavailable } from './errors';
-export { DATABASE_TIMEOUT_MS, boundedPool } from './pool-bounds';
+export { POOL_TIMEOUT_MS, boundedPool } from './pool-bounds';
 export {
   createServiceClient,
   type ServiceClient,

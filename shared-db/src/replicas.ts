@@ -56,11 +56,12 @@ interface PrimarySample {
 type Queryable = Pick<pg.Pool, 'query'>;
 
 /**
- * A replica's read failed for a reason the primary would not share: the replica is gone or took longer
- * than its reads may (its `statement_timeout`), or replay cancelled the statement (40001).
+ * A replica's read failed for a reason the primary would not share: the replica is gone, replay
+ * cancelled the statement (40001), or it took longer than its reads may (57014, its `statement_timeout`).
  */
 function replicaFailure(error: unknown): boolean {
-  return isDatabaseUnavailable(error) || (error as { code?: unknown }).code === '40001';
+  const { code } = error as { code?: unknown };
+  return isDatabaseUnavailable(error) || code === '40001' || code === '57014';
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Fetcher, FetcherRequestInit, FetcherResponse } from '@apollo/utils
 import CircuitBreaker from 'opossum';
 
 export interface BreakerSettings {
-  /** Calls within the window (three call timeouts, at least 10 s) before the breaker may open at all. */
+  /** Calls within the 10-second window before the breaker may open at all. */
   minCalls: number;
   /** Share of those calls, in percent, that must fail for it to open. */
   errorPercent: number;
@@ -37,19 +37,7 @@ export interface CircuitBrokenFetcher {
 /** Where a breaker is: calling (closed), refusing (open), or letting one trial call through (half open). */
 export type CircuitState = 'closed' | 'open' | 'halfOpen';
 
-/**
- * Wraps `fetcher`, whose calls end within `timeoutMs`. Calls are counted over three timeouts (at least
- * 10 s): a call counts in the window when it starts, its failure when it ends, and a window no longer
- * than the timeout had lost a call that timed out by the time its failure came, so that the breaker
- * never opened for clients that wait for each answer before asking again (found in review: every call
- * waited out the timeout for as long as a subgraph hung).
- */
-export function circuitBroken(
-  fetcher: Fetcher,
-  settings: BreakerSettings,
-  timeoutMs: number,
-  onStateChange: (state: CircuitState) => void,
-): CircuitBrokenFetcher {
+export function circuitBroken(fetcher: Fetcher, settings: BreakerSettings, onStateChange: (state: CircuitState) => void): CircuitBrokenFetcher {
   const breaker = new CircuitBreaker(
     async (target: string, init?: FetcherRequestInit) => {
       const response = await fetcher(target, init);
@@ -62,7 +50,7 @@ export function circuitBroken(
       volumeThreshold: settings.minCalls,
       errorThresholdPercentage: settings.errorPercent,
       resetTimeout: settings.resetMs,
-      rollingCountTimeout: Math.max(10_000, 3 * timeoutMs),
+      rollingCountTimeout: 10_000,
       rollingCountBuckets: 10,
     },
   );

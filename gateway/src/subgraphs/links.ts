@@ -41,7 +41,7 @@ export function subgraphLinks(settings: LinkSettings, registry: Registry, logger
           onCall: (outcome, seconds) => fetchDuration.observe({ subgraph: name, outcome }, seconds),
         });
         circuitOpen.set({ subgraph: name }, 0);
-        const fetcher = circuitBroken(transport, settings.breaker, settings.timeoutMs, (state) => {
+        const fetcher = circuitBroken(transport, settings.breaker, (state) => {
           // Half open still refuses every call but one trial: for the gauge, still open.
           if (state !== 'halfOpen') circuitOpen.set({ subgraph: name }, state === 'open' ? 1 : 0);
           if (state === 'open')
