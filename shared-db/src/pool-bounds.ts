@@ -11,7 +11,7 @@ export const POOL_TIMEOUT_MS = 5000;
  * so that one whose server vanished (a host gone, a network cut) fails in about 20 s rather than the
  * kernel's 15 minutes, or never for a connection that has sent everything and waits for an answer.
  */
-export const KEEP_ALIVE_DELAY_MS = 10_000;
+const KEEP_ALIVE_DELAY_MS = 10_000;
 /**
  * The server ends a session left inside a transaction this long (its process frozen, its network gone),
  * and with it the locks it held, which would otherwise stop every writer of those rows for as long.
@@ -19,7 +19,7 @@ export const KEEP_ALIVE_DELAY_MS = 10_000;
 const IDLE_IN_TRANSACTION_MS = 60_000;
 
 /**
- * A pool's bounds on a service's primary. A frozen server, or one behind a network that drops packets,
+ * A pool's bounds on a service's database (its replicas' pools add their own on top). A frozen server, or one behind a network that drops packets,
  * answers nothing and raises no error: without bounds every statement waited for a connection for as
  * long as it was gone (or for ever), and the queue all ran when it came back, long after its clients were
  * told they had failed (found in review: 445 payments committed at a frozen server's thaw). With them a

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { ConfigError, StartupError } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
 import { describeTarget, explainConnectionError, isDatabaseUnavailable } from './errors';
-import { KEEP_ALIVE_DELAY_MS } from './pool-bounds';
+import { boundedPool } from './pool-bounds';
 
 /**
  * A server that does not connect, or answer a check, within this is down for now, and reads go to the
@@ -78,14 +78,7 @@ export async function verifyReplicas(primaryMonitor: pg.Pool, replicas: { connec
 
 /** One connection, for checks: one that is gone or does not answer is replaced at the next check, and fails fast meanwhile. */
 export function monitorPool(url: string): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: 1,
-    connectionTimeoutMillis: REPLICA_CHECK_TIMEOUT_MS,
-    query_timeout: REPLICA_CHECK_TIMEOUT_MS,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: KEEP_ALIVE_DELAY_MS,
-  });
+  const pool = new pg.Pool({ connectionString: url, max: 1, ...boundedPool(REPLICA_CHECK_TIMEOUT_MS), query_timeout: REPLICA_CHECK_TIMEOUT_MS });
   pool.on('error', () => undefined);
   pool.on('connect', (connection) => connection.on('error', () => undefined));
   return pool;
