@@ -128,6 +128,33 @@ describe('createServiceClient', () => {
     }
   });
 
+  it('gives back the connection of a Prisma transaction whose session the server ended', async () => {
+    const payments = createServiceClient('payments', { poolSize: 1, timeoutMs: 2000 });
+    const owner = new pg.Client(ownerUrlFor('payments', process.env));
+    await owner.connect();
+    try {
+      const transaction = payments.$transaction(async (tx) => {
+        const [own] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        await owner.query('SELECT pg_terminate_backend($1)', [own?.pid]);
+        return tx.$queryRaw`SELECT 1`;
+      });
+      expect(
+        isDatabaseUnavailable(
+          await transaction.then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+        ),
+      ).toBe(true);
+      // Prisma gives a transaction's connection back only after a ROLLBACK that succeeds; this one's cannot.
+      expect(await payments.sql({ name: 'test_after', text: 'SELECT 1 AS one' }, [])).toEqual([{ one: 1 }]);
+      expect(payments.poolStats()).toMatchObject({ total: 1, waiting: 0 });
+    } finally {
+      await owner.end();
+      await payments.$disconnect();
+    }
+  });
+
   it('says the database is unavailable when nothing listens, whether Prisma or a prepared statement asked, and not for a bad statement', async () => {
     const nowhere = createServiceClient('payments', { url: `postgresql://payments_svc:x@127.0.0.1:${await freePort()}/nowhere`, poolSize: 1 });
     const here = createServiceClient('payments', { poolSize: 1 });

@@ -7,7 +7,7 @@ import type { PrismaClient as AuthPrismaClient, Prisma as AuthPrisma } from './g
 import type { PrismaClient as PaymentsPrismaClient, Prisma as PaymentsPrisma } from './generated/payments/client';
 import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } from './generated/profile/client';
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
-import { POOL_TIMEOUT_MS, boundedPool } from './pool-bounds';
+import { POOL_TIMEOUT_MS, boundedPool, reclaimEnded } from './pool-bounds';
 import { monitorPool } from './replica-state';
 import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
 import { parseLsn, type Service } from '@fedstack/runtime';
@@ -169,6 +169,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   // event: an idle one leaves the pool, and a checked-out one fails its next statement, which the
   // caller sees (then it is released as broken and leaves the pool too).
   let outage = false;
+  const reclaimed = reclaimEnded(pool);
   pool.on('connect', (connection) => {
     outage = false;
     connection.on('error', () => undefined);
@@ -226,7 +227,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
       });
       throw error;
     } finally {
-      connection.release(broken);
+      reclaimed.giveBack(connection, broken);
     }
   };
   // pg's Pool.end resolves once it has told its connections to end, before they have: the pool's own

@@ -1,4 +1,4 @@
-// How long a service's statements may wait for a connection to its database, and how a connection whose server has vanished is noticed.
+// How long a service's statements may wait for a connection to its database, how a connection whose server has vanished is noticed, and one that ended while held is given back.
 import type pg from 'pg';
 
 /**
@@ -33,5 +33,33 @@ export function boundedPool(timeoutMs: number): pg.PoolConfig {
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEP_ALIVE_DELAY_MS,
+  };
+}
+
+/** How long a holder has to give back a connection that ended under it before the pool takes it back. */
+const ABANDONED_AFTER_MS = 1000;
+
+/**
+ * Gives back to `pool` a connection that ended while it was checked out and that its holder did not give
+ * back within a second. Prisma's driver adapter gives a transaction's connection back only after a
+ * ROLLBACK or COMMIT that succeeds, and one whose session ended (a restart, a failover, the server's
+ * limit on a transaction left idle) can do neither: its slot of the pool was gone until the process
+ * restarted. `giveBack` is for the holders that release their own: it releases what is still theirs.
+ */
+export function reclaimEnded(pool: pg.Pool): { giveBack(connection: pg.PoolClient, error?: Error): void } {
+  const held = new WeakSet<pg.PoolClient>();
+  pool.on('acquire', (connection) => held.add(connection));
+  pool.on('release', (_error, connection) => held.delete(connection));
+  pool.on('connect', (connection) =>
+    connection.on('end', () => {
+      setTimeout(() => {
+        if (held.has(connection)) connection.release(new Error('the connection ended while it was checked out'));
+      }, ABANDONED_AFTER_MS).unref();
+    }),
+  );
+  return {
+    giveBack(connection, error) {
+      if (held.has(connection)) connection.release(error);
+    },
   };
 }
