@@ -130,20 +130,29 @@ function connection(url: string, token = 'token', headers: Record<string, string
   return { socket, acknowledged, closed };
 }
 
+/** Runs `work` on a server whose subscriptions wait for ever (`counts` of them started and ended), closed afterwards. */
+async function onIdleServer(
+  work: (server: Awaited<ReturnType<typeof streamingServer>>, counts: { started: number; ended: number }) => Promise<void>,
+): Promise<void> {
+  const { counts, subscribe } = waitingForever();
+  const server = await streamingServer(subscribe);
+  try {
+    await work(server, counts);
+  } finally {
+    await server.close();
+  }
+}
+
 describe('subscriptions over HTTP streams', () => {
   it.each(TRANSPORTS)('end one whose client went away while it was being identified (%s)', async (_, accept) => {
-    const { counts, subscribe } = waitingForever();
-    const server = await streamingServer(subscribe);
-    try {
+    await onIdleServer(async (server, counts) => {
       const request = server.request(accept);
       // Gone before auth has answered.
       await new Promise((resolve) => setTimeout(resolve, IDENTITY_MS / 3));
       request.destroy();
       await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
       await pollUntil('the subscription ended', async () => counts.ended === 1, { timeoutMs: 1000, intervalMs: 20 });
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it.each(TRANSPORTS)('cut off a client that stops reading, holding no more than the buffer allows (%s)', async (_, accept, transport) => {
@@ -231,10 +240,8 @@ describe('the client address a subscriber is identified for', () => {
     ['WebSocket', 'websocket'],
     ['Server-Sent Events', 'text/event-stream'],
   ])('is the one a trusted proxy reports in X-Forwarded-For (%s)', async (_, how) => {
-    const { counts, subscribe } = waitingForever();
-    const server = await streamingServer(subscribe);
-    const headers = { 'x-forwarded-for': '203.0.113.7' };
-    try {
+    await onIdleServer(async (server, counts) => {
+      const headers = { 'x-forwarded-for': '203.0.113.7' };
       if (how === 'websocket') {
         const { socket } = connection(server.url, 'token', headers);
         await pollUntil('identified', async () => server.identified.length === 1, { timeoutMs: 3000, intervalMs: 20 });
@@ -244,22 +251,18 @@ describe('the client address a subscriber is identified for', () => {
         await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
       }
       expect(server.identified).toEqual(['203.0.113.7']);
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
 
 describe('WebSocket connections', () => {
   it("closes one over its user's connections with 4429, and takes one again once another has closed", async () => {
-    const { subscribe } = waitingForever();
-    const server = await streamingServer(subscribe);
-    const connect = async () => {
-      const opened = connection(server.url);
-      await opened.acknowledged;
-      return opened;
-    };
-    try {
+    await onIdleServer(async (server) => {
+      const connect = async () => {
+        const opened = connection(server.url);
+        await opened.acknowledged;
+        return opened;
+      };
       // The harness's auth answers the same user for every token; the limit is 2.
       const [first, second] = [await connect(), await connect()];
       const third = await connect();
@@ -270,29 +273,21 @@ describe('WebSocket connections', () => {
       expect(fourth.socket.readyState).toBe(WebSocket.OPEN);
       second.socket.close();
       fourth.socket.close();
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('closes one with 4401 when its access token expires', async () => {
-    const { subscribe } = waitingForever();
-    const server = await streamingServer(subscribe);
-    try {
+    await onIdleServer(async (server) => {
       // The harness's auth accepts any token; this one says it expires in a second.
       const token = new UnsecuredJWT({ sub: 'u1' }).setExpirationTime(Math.floor(Date.now() / 1000) + 1).encode();
       const { acknowledged, closed } = connection(server.url, token);
       await acknowledged;
       expect(await closed).toBe(4401);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('takes no place for a connection that went while its token was being checked', async () => {
-    const { subscribe } = waitingForever();
-    const server = await streamingServer(subscribe);
-    try {
+    await onIdleServer(async (server) => {
       // Two connections (the limit) gone before auth answers who they are.
       for (let gone = 0; gone < 2; gone += 1) {
         const { socket } = connection(server.url);
@@ -303,8 +298,6 @@ describe('WebSocket connections', () => {
       const { socket, acknowledged } = connection(server.url);
       expect(await acknowledged).toBe(true);
       socket.close();
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
