@@ -52,7 +52,7 @@ function requestedId(extensions: unknown): { id: string | undefined } | { proble
   const persisted = (extensions as { persistedQuery?: unknown }).persistedQuery;
   // Absent, as Apollo Server reads it: clients that write every field send null for none.
   if (persisted === undefined || persisted === null) return { id: undefined };
-  const { version, sha256Hash } = (typeof persisted === 'object' && persisted !== null ? persisted : {}) as { version?: unknown; sha256Hash?: unknown };
+  const { version, sha256Hash } = (typeof persisted === 'object' ? persisted : {}) as { version?: unknown; sha256Hash?: unknown };
   if (version === 1 && typeof sha256Hash === 'string') return { id: sha256Hash };
   return { problem: `"extensions.persistedQuery" must be {"version":1,"sha256Hash":"<the document's SHA-256 in hex>"} (got ${shown(persisted)})` };
 }

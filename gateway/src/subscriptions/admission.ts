@@ -55,6 +55,12 @@ export interface Admitted {
 
 const refusal = (code: string, message: string, extensions: Record<string, unknown> = {}) => new GraphQLError(message, { extensions: { code, ...extensions } });
 
+/** A refusal made for plain HTTP, for a stream: the status and headers HTTP would have answered with are not the subscriber's to see. */
+export function withoutHttp(error: GraphQLError): GraphQLError {
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { extensions });
+}
+
 const IDENTIFY = 'query GatewaySubscriber { me { id role } }';
 
 /**
@@ -141,11 +147,7 @@ export class SubscriptionAdmission {
   prepare(payload: OperationPayload): Admitted | GraphQLError[] {
     // Over a stream there is no APQ to fall back on: an id must be a listed one.
     const resolved = this.options.documents.resolve(payload, { automaticPersistedQueries: false });
-    if (resolved instanceof GraphQLError) {
-      // The status and headers HTTP would have answered with are not the subscriber's to see.
-      const { http: _http, ...extensions } = resolved.extensions;
-      return [new GraphQLError(resolved.message, { extensions })];
-    }
+    if (resolved instanceof GraphQLError) return [withoutHttp(resolved)];
     const query = resolved.query;
     if (typeof query !== 'string') return [refusal('BAD_REQUEST', 'The operation needs a "query" string')];
     if (payload.operationName !== undefined && payload.operationName !== null && typeof payload.operationName !== 'string') {

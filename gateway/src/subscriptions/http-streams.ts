@@ -3,8 +3,8 @@ import type http from 'node:http';
 import express from 'express';
 import { createHandler as createSseHandler } from 'graphql-sse';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { ErrorCode, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
-import type { OperationPayload, Subscriber } from './admission';
+import { requestPositions, type WalPositions } from '@fedstack/runtime';
+import { withoutHttp, type OperationPayload, type Subscriber } from './admission';
 import type { SubscriptionResults } from './executor';
 import { contextFor, identityContext, type Peer, type TransportDeps } from './transports';
 
@@ -20,12 +20,11 @@ async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage):
 
 /** The WAL positions the request carries back (read-your-writes, as over plain HTTP), or the refusal of a malformed header. */
 function positionsOf(request: http.IncomingMessage): WalPositions | GraphQLError {
-  const header = request.headers[WAL_POSITIONS_HEADER];
   try {
-    return WalPositions.parse(Array.isArray(header) ? header.join(',') : header);
+    return requestPositions(request.headers);
   } catch (error) {
-    if (!(error instanceof WalPositionsError)) throw error;
-    return new GraphQLError(error.message, { extensions: { code: ErrorCode.BAD_USER_INPUT, field: WAL_POSITIONS_HEADER } });
+    if (!(error instanceof GraphQLError)) throw error;
+    return withoutHttp(error);
   }
 }
 

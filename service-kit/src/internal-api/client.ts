@@ -77,13 +77,14 @@ function agents() {
  * refuses some ports a deployment may well use (6000...).
  */
 function post(pool: ReturnType<typeof agents>, url: URL, headers: http.OutgoingHttpHeaders, body: string, signal: AbortSignal): Promise<Answer> {
-  const client = url.protocol === 'https:' ? https : http;
+  const secure = url.protocol === 'https:';
+  const client = secure ? https : http;
   return new Promise((resolve, reject) => {
     const call = client.request(
       url,
       {
         method: 'POST',
-        agent: pool[url.protocol === 'https:' ? 'https:' : 'http:'],
+        agent: pool[secure ? 'https:' : 'http:'],
         headers: { ...headers, 'content-length': Buffer.byteLength(body) },
         signal,
       },
