@@ -240,6 +240,44 @@ describe('auth subgraph', () => {
       }
     });
 
+    it("does not count the owner's attempts that a pause refused: once it ends, the owner's own address signs in", async () => {
+      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
+      try {
+        const { user } = await register();
+        // One failure past the account's limit (6), each from an address of its own: a 2 s pause.
+        for (let attempt = 0; attempt < 7; attempt += 1) await signIn(user.email, 'wrong password!!', `198.51.100.${30 + attempt}`);
+        // The owner, with the right password, retries as often as the pair's limit (3) meanwhile.
+        for (let attempt = 0; attempt < 3; attempt += 1) {
+          expect((await signIn(user.email, PASSWORD, '203.0.113.9')).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+        }
+        jest.advanceTimersByTime(5000);
+        expect((await signIn(user.email, PASSWORD, '203.0.113.9')).errors).toBeUndefined();
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
+    it('does not pause an address the account has a live sign-in from, however long an attacker keeps the pause going', async () => {
+      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
+      try {
+        const { user } = await register();
+        const home = '203.0.113.77';
+        expect((await signIn(user.email, PASSWORD, home)).errors).toBeUndefined();
+        const owner: unknown[] = [];
+        for (let round = 0, address = 0; round < 6; round += 1) {
+          // Seven guesses from addresses of their own each round: the account's limit reached again, a longer pause.
+          for (let guess = 0; guess < 7; guess += 1, address += 1) await signIn(user.email, 'wrong password!!', `10.9.${address}.1`);
+          const elsewhere = await signIn(user.email, PASSWORD, `203.0.113.${100 + round}`);
+          expect(elsewhere.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+          owner.push((await signIn(user.email, PASSWORD, home)).errors?.[0]?.extensions?.code ?? 'signed in');
+          jest.advanceTimersByTime(Number(elsewhere.errors?.[0]?.extensions?.retryAfterSeconds) * 1000 + 100);
+        }
+        expect(owner).toEqual(Array(6).fill('signed in'));
+      } finally {
+        jest.useRealTimers();
+      }
+    });
+
     it('counts guesses sent in parallel too: no more than the limit reach the password check', async () => {
       const { user } = await register();
       const answers = await Promise.all(Array.from({ length: 10 }, () => signIn(user.email, 'wrong password!!', '198.51.100.99')));
@@ -322,6 +360,19 @@ describe('auth subgraph', () => {
       expect(elsewhere.errors).toBeUndefined();
     });
 
+    it("does not count a registration refused for its input against the address's registrations", async () => {
+      const address = '198.51.100.222';
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        const weak = await graphql(throttled.url, REGISTER, {
+          variables: { input: { email: freshEmail(), password: 'password1234' } },
+          headers: from(address),
+        });
+        expect(weak.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.password' });
+      }
+      const valid = await graphql(throttled.url, REGISTER, { variables: { input: { email: freshEmail(), password: PASSWORD } }, headers: from(address) });
+      expect(valid.errors).toBeUndefined();
+    });
+
     it('does not say that an account exists when its e-mail is registered again', async () => {
       const { user } = await register();
       const again = await graphql(throttled.url, REGISTER, {
@@ -363,12 +414,32 @@ describe('auth subgraph', () => {
       expect(open[0]?.n).toBe(0);
     });
 
-    it('let exactly one of two concurrent refreshes with the same token succeed', async () => {
+    it('let exactly one of two concurrent refreshes with the same token succeed, and its tokens work', async () => {
       const session = await register();
       const results = await Promise.all(
         [0, 1].map(() => graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: session.refreshToken } })),
       );
-      expect(results.filter((result) => !result.errors)).toHaveLength(1);
+      const [won, lost] = [results.find((result) => !result.errors), results.find((result) => result.errors)];
+      expect(lost?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(lost?.errors?.[0]?.message).toMatch(/a moment ago/);
+      const rotated = won?.data?.refreshSession as Session;
+      expect((await graphql(auth.url, ME, { token: rotated.accessToken })).errors).toBeUndefined();
+      expect((await graphql(auth.url, REFRESH, { variables: { token: rotated.refreshToken } })).errors).toBeUndefined();
+    });
+
+    it('take a rotated token presented again once the moment for a race has passed for theft, though its successor went unused', async () => {
+      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
+      try {
+        const session = await register();
+        const rotated = (await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: session.refreshToken } })).data
+          ?.refreshSession as Session;
+        jest.advanceTimersByTime(11_000);
+        const replay = await graphql(auth.url, REFRESH, { variables: { token: session.refreshToken } });
+        expect(replay.errors?.[0]?.message).toMatch(/already used/);
+        expect((await graphql(auth.url, REFRESH, { variables: { token: rotated.refreshToken } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      } finally {
+        jest.useRealTimers();
+      }
     });
 
     it("are removed a day after their sign-in's newest one expired, as new ones are issued; a live sign-in keeps every one", async () => {

@@ -81,16 +81,31 @@ interface LockedSession {
   expires_at: Date;
   rotated_at: Date | null;
   revoked_at: Date | null;
+  /** Whether the token that replaced this one has been used in its turn. */
+  successor_used: boolean;
 }
 
 type RotationOutcome =
-  { kind: 'rotated'; refresh: IssuedRefreshToken; user: UserRecord } | { kind: 'reused' } | { kind: 'invalid'; reason: string } | { kind: 'suspended' };
+  | { kind: 'rotated'; refresh: IssuedRefreshToken; user: UserRecord }
+  | { kind: 'reused' }
+  | { kind: 'raced' }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'suspended' };
+
+/**
+ * How long after a token's rotation presenting it again is taken for a race rather than theft, as long as
+ * its successor has not been used: two tabs refreshing at once, or a client retrying a refresh whose answer
+ * it lost. Ending the sign-in then would end it under the refresh that won, whose new tokens would no
+ * longer work.
+ */
+const REUSE_GRACE_MS = 10_000;
 
 /**
  * Exchanges a refresh token for a new one in the same family. The row is locked, so of two concurrent
  * uses exactly one rotates; presenting an already rotated token again is treated as theft and revokes
- * the whole family (RFC 9700 §4.14.2), the newest token included. (A family's tokens are kept until a day
- * after its newest one expired: removeEndedSignIns.)
+ * the whole family (RFC 9700 §4.14.2), the newest token included, unless it comes within REUSE_GRACE_MS
+ * of the rotation and before the successor's use: then it is refused and the sign-in goes on. (A family's
+ * tokens are kept until a day after its newest one expired: removeEndedSignIns.)
  */
 export async function rotateRefreshToken(
   db: AuthDb,
@@ -105,9 +120,11 @@ export async function rotateRefreshToken(
       SELECT u.id FROM auth.users u WHERE u.id = (SELECT user_id FROM auth.sessions WHERE token_hash = ${hashRefreshToken(token)})
       FOR NO KEY UPDATE`;
     const [session] = await tx.$queryRaw<LockedSession[]>`
-      SELECT id, user_id, family_id, expires_at, rotated_at, revoked_at
-      FROM auth.sessions WHERE token_hash = ${hashRefreshToken(token)} FOR UPDATE`;
+      SELECT s.id, s.user_id, s.family_id, s.expires_at, s.rotated_at, s.revoked_at, next.rotated_at IS NOT NULL AS successor_used
+      FROM auth.sessions s LEFT JOIN auth.sessions next ON next.id = s.replaced_by_id
+      WHERE s.token_hash = ${hashRefreshToken(token)} FOR UPDATE OF s`;
     if (!session || session.revoked_at) return { kind: 'invalid', reason: 'Refresh token is not valid: sign in again' };
+    if (session.rotated_at && !session.successor_used && Date.now() - session.rotated_at.getTime() < REUSE_GRACE_MS) return { kind: 'raced' };
     if (session.rotated_at) {
       await endSessions(tx, session.user_id, 'refresh_token_reused', ttl.accessSeconds, { familyId: session.family_id });
       return { kind: 'reused' };
@@ -128,6 +145,8 @@ export async function rotateRefreshToken(
       return { refresh: outcome.refresh, user: outcome.user };
     case 'reused':
       throw unauthenticated('Refresh token was already used: this sign-in has been ended on every device; sign in again');
+    case 'raced':
+      throw unauthenticated('Refresh token was used a moment ago: continue with the tokens that refresh returned');
     case 'suspended':
       throw forbidden('This account is suspended');
     case 'invalid':

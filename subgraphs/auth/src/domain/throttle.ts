@@ -65,6 +65,9 @@ export function countedAddress(address: string): string {
     .join(':')}::/64`;
 }
 
+/** How many of an account's sign-in addresses are read to tell whether an attempt comes from one of them. */
+const LIVE_SIGN_IN_ADDRESSES_READ = 100;
+
 /** What one sign-in attempt counted against, to settle when it succeeds. */
 export interface SignInAttempt {
   pair: string;
@@ -78,10 +81,13 @@ export interface SignInAttempt {
  * - failures for one e-mail from one address: few (5), then that pair waits out the window. An attacker
  *   cannot lock the owner out: the owner, from anywhere else, is another pair;
  * - failures for one e-mail from anywhere: more (50), then a delay that doubles each time the limit is
- *   reached again that day (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock;
+ *   reached again that day (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock. It does not
+ *   hold an address the account has a live sign-in from: an attacker who keeps the pause going cannot keep
+ *   the owner out of the places the owner signs in from;
  * - failures from one address, whatever the e-mail: 100 per window;
  * - registrations from one address: 10 an hour, each aliased `register` in a request counted.
- * An attempt is counted before its password is checked, so guesses sent in parallel count too.
+ * An attempt is counted before its password is checked, so guesses sent in parallel count too; one that a
+ * limit refuses never reaches the check, and is given back to the counters it had already been taken from.
  */
 export class SignInThrottle {
   private readonly pairs: RateLimiterAbstract;
@@ -91,7 +97,7 @@ export class SignInThrottle {
   private readonly registrations: RateLimiterAbstract;
 
   constructor(
-    db: AuthDb,
+    private readonly db: AuthDb,
     private readonly policy: ThrottlePolicy,
     private readonly keys: ThrottleKeys,
   ) {
@@ -111,22 +117,50 @@ export class SignInThrottle {
     const { keys } = this;
     const address = clientAddress && countedAddress(clientAddress);
     const attempt: SignInAttempt = { pair: keys.of(email, address ?? ''), account: keys.of(email), ...(address ? { address: keys.of(address) } : {}) };
-    if (attempt.address) await this.consume(this.addresses, attempt.address);
-    await this.consume(this.pairs, attempt.pair);
+    const taken: [RateLimiterAbstract, string][] = [];
     try {
-      await this.accounts.consume(attempt.account);
+      if (attempt.address) {
+        await this.consume(this.addresses, attempt.address);
+        taken.push([this.addresses, attempt.address]);
+      }
+      await this.consume(this.pairs, attempt.pair);
+      taken.push([this.pairs, attempt.pair]);
+      if (!(address && (await this.signedInFrom(email, address)))) await this.takeAccountAttempt(attempt.account);
+    } catch (refusal) {
+      // Refused before the password was checked: not a failure of this address or pair. Counted, the owner's
+      // own retries during a pause would use up the owner's pair.
+      await Promise.allSettled(taken.map(([limiter, key]) => limiter.reward(key, 1)));
+      throw refusal;
+    }
+    return attempt;
+  }
+
+  /** Counts a failure for the e-mail from anywhere; past its limit, a pause that grows each time (never a lock). */
+  private async takeAccountAttempt(account: string): Promise<void> {
+    try {
+      await this.accounts.consume(account);
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
       // The account's limit reached again: a longer pause each time, never a lock.
       if (rejection.consumedPoints === this.policy.maxFailuresPerAccount + 1) {
-        const strike = await this.strikes.penalty(attempt.account);
+        const strike = await this.strikes.penalty(account);
         const delay = Math.min(2 ** strike.consumedPoints, this.policy.maxDelaySeconds);
-        await this.accounts.block(attempt.account, delay);
+        await this.accounts.block(account, delay);
         throw rateLimited(delay, 'Too many failed sign-in attempts');
       }
       throw rateLimited(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), 'Too many failed sign-in attempts');
     }
-    return attempt;
+  }
+
+  /** Whether the account of `email` has a sign-in, neither ended nor expired, made from `address` (as counted). */
+  private async signedInFrom(email: string, address: string): Promise<boolean> {
+    const sessions = await this.db.session.findMany({
+      where: { user: { email }, revokedAt: null, expiresAt: { gt: new Date() }, ipAddress: { not: null } },
+      select: { ipAddress: true },
+      distinct: ['ipAddress'],
+      take: LIVE_SIGN_IN_ADDRESSES_READ,
+    });
+    return sessions.some((session) => session.ipAddress !== null && countedAddress(session.ipAddress) === address);
   }
 
   /** A successful sign-in clears its e-mail's counters and gives the address its attempt back. */
