@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, pollUntil } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, freePort, pollUntil } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
 import { login, pay, register, within } from './clients';
 import { startProcessStack, type ProcessStack } from './processes';
@@ -130,6 +131,43 @@ describe('a gateway of several workers', () => {
       }
     } finally {
       for (const client of clients) await client.dispose();
+    }
+  });
+  it('starts another worker after a growing wait, not in a loop, when the one that died cannot be replaced', async () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-supergraph-'));
+    const file = path.join(folder, 'supergraph.graphql');
+    copyFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), file);
+    await stack.crash('gateway');
+    await stack.start('gateway', { GATEWAY_WORKERS: '2', SUPERGRAPH_FILE: file, SUPERGRAPH_POLL_MS: '100' });
+    const since = stack.output('gateway').length;
+    const said = (pattern: RegExp) => [...stack.output('gateway').slice(since).matchAll(pattern)];
+    try {
+      // A supergraph the running workers refuse (and keep serving the old one), which a new worker cannot start on.
+      writeFileSync(file, 'not a supergraph');
+      await pollUntil('both workers refusing the new supergraph', async () => (said(/new supergraph refused/g).length >= 2 ? true : undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      const [worker] = execFileSync('pgrep', ['-P', String(stack.pid('gateway'))])
+        .toString()
+        .trim()
+        .split('\n');
+      process.kill(Number(worker), 'SIGKILL');
+      const restarts = await pollUntil(
+        'three restarts',
+        async () => {
+          const found = said(/starting another in (\d+) s/g).map((match) => Number(match[1]));
+          return found.length >= 3 ? found : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      expect(restarts.slice(0, 3)).toEqual([1, 2, 4]);
+      // The other worker serves meanwhile.
+      expect((await graphql(stack.gatewayUrl, '{ __typename }')).data).toEqual({ __typename: 'Query' });
+    } finally {
+      await stack.crash('gateway');
+      await stack.start('gateway');
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 });

@@ -31,6 +31,8 @@ export interface ProcessStack {
   thaw(name: StackProcessName): void;
   /** What a process wrote to stdout and stderr (JSON logs, and anything printed outside them), since the stack started. */
   output(name: StackProcessName): string;
+  /** The process's id while it runs (a gateway of several workers: its primary's). */
+  pid(name: StackProcessName): number | undefined;
   /** Processes that exited without the test stopping them, and how. */
   unexpectedExits(): { name: StackProcessName; code: number | null; signal: NodeJS.Signals | null }[];
   stop(): Promise<void>;
@@ -100,6 +102,7 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
       running.get(name)?.kill('SIGCONT');
     },
     output: (name) => outputs.get(name) ?? '',
+    pid: (name) => running.get(name)?.pid,
     unexpectedExits: () => [...unexpected],
     async stop() {
       stopped = true;

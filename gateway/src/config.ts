@@ -125,7 +125,7 @@ const GATEWAY_SETTINGS = {
   ),
   CIRCUIT_ERROR_PERCENT: setting(
     integer(50, { max: 100 }),
-    'share of those calls, in percent, that must fail (no answer in time, no connection, HTTP 5xx) to open it',
+    'share of those calls, in percent, that must fail (no answer in time, no connection, HTTP 5xx) to open it: this share or more (100: when every call fails)',
   ),
   CIRCUIT_RESET_MS: setting(integer(5000, { max: 600_000 }), 'how long an open breaker refuses calls before letting one trial call through'),
   MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called'),

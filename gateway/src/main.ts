@@ -2,7 +2,7 @@
 import { tracing } from './instrument';
 import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import { listen, metricsOnly, orExit, readSettings, serve } from '@fedstack/runtime';
+import { RESTART_POLICY, RestartBudget, listen, metricsOnly, orExit, readSettings, serve } from '@fedstack/runtime';
 import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
 
 /**
@@ -33,6 +33,8 @@ if (workers > 1 && cluster.isPrimary) {
   }
   let stopping = false;
   let listening = false;
+  const restarts = new RestartBudget();
+  const pending = new Set<NodeJS.Timeout>();
   cluster.on('listening', () => {
     listening = true;
   });
@@ -48,16 +50,36 @@ if (workers > 1 && cluster.isPrimary) {
     }
     if (!listening) {
       console.error(`error: gateway worker ${worker.process.pid} failed to start (${signal ?? `code ${code}`}); stopping`);
-      stop();
       process.exitCode = 1;
+      stop();
       return;
     }
-    console.error(`gateway worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another`);
-    cluster.fork();
+    // After a growing wait, as `npm start` restarts its processes: a worker whose replacement cannot start
+    // (a supergraph or manifest the running workers refused, say) is not forked again in a loop.
+    const how = signal ?? `code ${code}`;
+    const next = restarts.next();
+    if (!next) {
+      console.error(
+        `error: gateway workers exited ${RESTART_POLICY.limit + 1} times within ${RESTART_POLICY.windowMs / 60_000} minutes (last: ${how}); stopping`,
+      );
+      process.exitCode = 1;
+      stop();
+      return;
+    }
+    console.error(`gateway worker ${worker.process.pid} exited (${how}); starting another in ${next.delayMs / 1000} s`);
+    const timer = setTimeout(() => {
+      pending.delete(timer);
+      if (!stopping) cluster.fork();
+    }, next.delayMs);
+    pending.add(timer);
   });
   function stop(): void {
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+    for (const timer of pending) clearTimeout(timer);
+    const running = Object.values(cluster.workers ?? {});
+    // None left to wait for (each died, its replacement not yet started): nothing will exit to end the primary.
+    if (running.length === 0) process.exit(process.exitCode ?? 0);
+    for (const worker of running) worker?.kill('SIGTERM');
   }
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -131,14 +131,16 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const assertionFor = gatewayAssertions(await assertionKey(config));
   const limits = operationLimits(config.limits);
 
-  // One data source per subgraph, shared by queries and by the rest of each subscription's plan.
+  // One data source per subgraph, shared by queries and by the rest of each subscription's plan; a new one
+  // when a reloaded supergraph moves the subgraph (its link, pool and breaker stay the name's).
   const dataSources = new Map<string, SubgraphDataSource>();
-  const dataSourceFor = (name: string, url: string) => {
+  const dataSourceFor = (name: string, routingUrl: string) => {
+    const url = config.subgraphUrls[name] ?? routingUrl;
     let source = dataSources.get(name);
-    if (!source) {
+    if (source?.url !== url) {
       source = new SubgraphDataSource({
         name,
-        url: config.subgraphUrls[name] ?? url,
+        url,
         timeoutMs: config.subgraphTimeoutMs,
         fetcher: links.fetcherFor(name),
         assertion: () => assertionFor(name),

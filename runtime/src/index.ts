@@ -79,3 +79,4 @@ export {
 export { inEventSpan, currentTraceparent } from './event-trace';
 export { MANIFEST_FORMAT, persistedQueryManifest, sha256Hex } from './persisted-manifest';
 export { WAL_POSITIONS_HEADER, WalPositions, WalPositionsError, parseLsn, requestPositions } from './wal-positions';
+export { RESTART_POLICY, RestartBudget, type RestartPolicy } from './restart-budget';

@@ -90,3 +90,29 @@ describe('deduplicated subgraph calls', () => {
     expect(isMutation(body)).toBe(expected);
   });
 });
+
+describe('deduplication after a write', () => {
+  it("does not hand a query sent after a mutation answered the answer of one sent before it: the client's refetch sees its write", async () => {
+    let row = 'before';
+    const held: (() => void)[] = [];
+    const subgraph: Fetcher = async (target, init = {}) => {
+      if (String(init.body).includes('mutation')) {
+        row = 'after';
+        return new BufferedResponse(target, 200, new Headers(), '{}');
+      }
+      // A query reads when it arrives and answers when released.
+      const read = row;
+      await new Promise<void>((resolve) => held.push(resolve));
+      return new BufferedResponse(target, 200, new Headers(), JSON.stringify({ row: read }));
+    };
+    const fetcher = deduplicated(subgraph);
+    const QUERY = '{"query":"{ me { payments { id } } }"}';
+    const poll = fetcher('http://payments/graphql', query('Bearer alice', 'poll', QUERY));
+    await fetcher('http://payments/graphql', query('Bearer alice', 'pay', '{"query":"mutation { createPayment { id } }"}'));
+    const refetch = fetcher('http://payments/graphql', query('Bearer alice', 'refetch', QUERY));
+    await new Promise((resolve) => setImmediate(resolve));
+    held.splice(0).forEach((release) => release());
+    expect(await (await poll).json()).toEqual({ row: 'before' });
+    expect(await (await refetch).json()).toEqual({ row: 'after' });
+  });
+});

@@ -16,6 +16,13 @@ export function isMutation(body: string): boolean {
 }
 
 /**
+ * Mutations answered by any subgraph of this process so far. A query joins only one that was sent since the
+ * last of them: one sent before a client's mutation answered may have read what it changed, and the
+ * client's next query, sent after, must see its write (a refetch while a poll is in flight).
+ */
+let writesAnswered = 0;
+
+/**
  * Identical queries in flight at the same moment (same URL, operation, variables and headers other than
  * the request id and user agent, which no answer depends on) share one call, as Apollo Router's and Hive Gateway's deduplication do; each caller
  * gets its own copy of the answer. Mutations never share.
@@ -24,9 +31,15 @@ export function deduplicated(fetcher: Fetcher): Fetcher {
   const inFlight = new Map<string, Promise<FetcherResponse>>();
   return async (target: string, init: FetcherRequestInit = {}) => {
     const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
-    if (isMutation(body)) return fetcher(target, init);
+    if (isMutation(body)) {
+      try {
+        return await fetcher(target, init);
+      } finally {
+        writesAnswered += 1;
+      }
+    }
     const { 'x-request-id': _requestId, 'user-agent': _userAgent, ...identity } = init.headers ?? {};
-    const key = `${target}\n${JSON.stringify(identity)}\n${body}`;
+    const key = `${writesAnswered}\n${target}\n${JSON.stringify(identity)}\n${body}`;
     let shared = inFlight.get(key);
     if (!shared) {
       shared = fetcher(target, init);
