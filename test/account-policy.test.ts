@@ -94,10 +94,11 @@ describe('an access token loses what its account has lost, in every service', ()
     ['logout', (user: SignedIn) => graphql(stack.gatewayUrl, 'mutation ($t: String!) { logout(refreshToken: $t) }', { variables: { t: user.refreshToken } })],
     ['logoutEverywhere', (user: SignedIn) => graphql(stack.gatewayUrl, 'mutation { logoutEverywhere }', { token: user.accessToken })],
     [
-      'a refresh-token family revocation (a rotated refresh token used again)',
+      'a refresh-token family revocation (a rotated refresh token used again, after its successor)',
       async (user: SignedIn) => {
         const refresh = 'mutation ($t: String!) { refreshSession(refreshToken: $t) { refreshToken } }';
-        await graphql(stack.gatewayUrl, refresh, { variables: { t: user.refreshToken } });
+        const rotated = await graphql<{ refreshSession: { refreshToken: string } }>(stack.gatewayUrl, refresh, { variables: { t: user.refreshToken } });
+        await graphql(stack.gatewayUrl, refresh, { variables: { t: rotated.data?.refreshSession.refreshToken } });
         return graphql(stack.gatewayUrl, refresh, { variables: { t: user.refreshToken } });
       },
     ],

@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, pollUntil } from '@fedstack/runtime';
-import { graphql } from '@fedstack/service-kit/testing';
 import { loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
 
@@ -31,7 +30,10 @@ describe('a reloaded supergraph', () => {
       config: loadGatewayConfig({ ...env, GATEWAY_PORT: '0', SUPERGRAPH_FILE: file, SUPERGRAPH_POLL_MS: '50', LOG_LEVEL: 'silent' }),
     });
     const url = `${await gateway.listen()}/graphql`;
-    const email = async () => (await graphql<{ me: { email: string } }>(url, '{ me { email } }')).data?.me.email;
+    const email = async () => {
+      const answer = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ me { email } }' }) });
+      return ((await answer.json()) as { data?: { me: { email: string } } }).data?.me.email;
+    };
     try {
       expect(await email()).toBe('before@example.com');
       writeFileSync(file, authAt(after.url));
