@@ -33,6 +33,10 @@ export const PAYMENTS_SETTINGS = {
     integer(20, { max: 1_000_000 }),
     'attempts after which a PENDING payment the recovery worker cannot finish is parked for an operator (docs/operations.md)',
   ),
+  PAYMENTS_PROCESSOR_TIMEOUT_MS: setting(
+    integer(30_000, { min: 100, max: 600_000 }),
+    'how long the recovery worker lets one charge take before it gives it up and tries again later; its claim on the payment lasts twice as long, so that no other worker charges it meanwhile',
+  ),
   PAYMENTS_PROCESSOR_DELAY_MS: setting(integer(0, { min: 0, max: 600_000 }), "the simulated processor's answer time (demos and tests)"),
 };
 
@@ -52,6 +56,7 @@ export function loadPaymentsConfig(env: NodeJS.ProcessEnv = process.env): Paymen
       afterMs: settings.PAYMENTS_RECOVERY_AFTER_MS,
       maxBackoffMs: settings.PAYMENTS_RECOVERY_MAX_BACKOFF_MS,
       maxAttempts: settings.PAYMENTS_RECOVERY_MAX_ATTEMPTS,
+      chargeTimeoutMs: settings.PAYMENTS_PROCESSOR_TIMEOUT_MS,
     },
     subscriptions: loadSubscriptionLimits(env),
   };

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import type { QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
 import { ISOLATED_PEERS, graphql, heldTransaction, ownerQuery, testTokens, ownerSql as sql, planOf } from '@fedstack/service-kit/testing';
 import { pollUntil } from '@fedstack/runtime';
 import { loadPaymentsConfig } from './config';
 import { erasePayments } from './domain/erasure';
-import type { PaymentProcessor } from './domain/processor';
+import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
 import { createPaymentsServer } from './server';
 
 /** Users as this subgraph knows them: ids, which auth would have issued (nothing here reads auth's data). */
@@ -362,6 +363,83 @@ describe('payments subgraph', () => {
   });
 
   describe('the recovery worker', () => {
+    /** A payments server whose recovery worker charges through `processor`, quickly, and a PENDING payment a crash left for it. */
+    async function recoveryOf(processor: PaymentProcessor, settings: NodeJS.ProcessEnv) {
+      const config = loadPaymentsConfig({
+        ...process.env,
+        ...tokens.env,
+        ...ISOLATED_PEERS,
+        PAYMENTS_RECOVERY_AFTER_MS: '0',
+        PAYMENTS_RECOVERY_POLL_MS: '20',
+        PAYMENTS_RECOVERY_MAX_BACKOFF_MS: '40',
+        ...settings,
+        PAYMENTS_PORT: '0',
+        LOG_LEVEL: 'silent',
+      });
+      const [userId] = (await newUsers(1)) as [string];
+      const [{ id }] = (await sql<{ id: string }>(
+        `INSERT INTO payments.payments (id, user_id, amount, currency, status, pending_token, method_last4)
+         VALUES (gen_random_uuid(), $1, 12.5, 'EUR', 'PENDING', 'tok_visa', 'visa') RETURNING id`,
+        [userId],
+      )) as [{ id: string }];
+      const server = await createPaymentsServer({ config, processor });
+      await server.listen();
+      const row = async () =>
+        (await sql<{ status: string; attempts: number }>(`SELECT status::text, charge_attempts AS attempts FROM payments.payments WHERE id = $1`, [id]))[0];
+      return { id, server, row };
+    }
+
+    /** A processor that holds its first `slow` charges for `holdMs` (until told to give up, unless `deaf`), and counts them. */
+    function slowProcessor(slow: number, holdMs: number, deaf = false) {
+      const seen = { charges: 0, inFlight: 0, mostInFlight: 0, givenUp: 0 };
+      const processor: PaymentProcessor = {
+        async charge(request) {
+          seen.charges += 1;
+          seen.inFlight += 1;
+          seen.mostInFlight = Math.max(seen.mostInFlight, seen.inFlight);
+          try {
+            if (seen.charges <= slow) await setTimeout(holdMs, undefined, deaf ? {} : { signal: request.signal });
+            return simulatedProcessor().charge(request);
+          } catch (error) {
+            seen.givenUp += 1;
+            throw error;
+          } finally {
+            seen.inFlight -= 1;
+          }
+        },
+      };
+      return { processor, seen };
+    }
+
+    it('gives up a charge that outlasts PAYMENTS_PROCESSOR_TIMEOUT_MS and tries again later, one charge of a payment at a time', async () => {
+      const { processor, seen } = slowProcessor(2, 60_000);
+      const { server, row } = await recoveryOf(processor, { PAYMENTS_PROCESSOR_TIMEOUT_MS: '300' });
+      try {
+        expect(await pollUntil('settled', async () => ((await row())?.status === 'SUCCEEDED' ? row() : undefined), { timeoutMs: 20_000 })).toEqual({
+          status: 'SUCCEEDED',
+          attempts: 3,
+        });
+        expect(seen).toEqual({ charges: 3, inFlight: 0, mostInFlight: 1, givenUp: 2 });
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('does not claim again a payment whose charge it still holds, though its processor ignores the time limit', async () => {
+      const { processor, seen } = slowProcessor(1, 1500, true);
+      const { server, row } = await recoveryOf(processor, { PAYMENTS_PROCESSOR_TIMEOUT_MS: '100' });
+      try {
+        await pollUntil('settled', async () => ((await row())?.status === 'SUCCEEDED' ? true : undefined), { timeoutMs: 20_000 });
+        expect({ charges: seen.charges, mostInFlight: seen.mostInFlight, attempts: (await row())?.attempts }).toEqual({
+          charges: 1,
+          mostInFlight: 1,
+          attempts: 1,
+        });
+      } finally {
+        await server.stop();
+      }
+    });
+
     it('parks a payment it cannot finish after PAYMENTS_RECOVERY_MAX_ATTEMPTS, says why and counts it, and leaves it PENDING', async () => {
       const unreachable: PaymentProcessor = {
         charge: async () => {

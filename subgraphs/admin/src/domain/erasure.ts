@@ -22,7 +22,8 @@ type AdminDb = ServiceClient<'admin'>;
  * service down, this process killed) is taken up again by the worker (a WorkQueue over
  * admin.erasure_requests) with a growing wait, until it completes or, after ERASURE_MAX_ATTEMPTS, is
  * parked for an operator. If auth, the first step, refuses (the last active admin, say), nothing was
- * erased anywhere and the request is dropped: "not done and not audited".
+ * erased anywhere: the admin who asked is told, and the request is dropped ("not done and not audited");
+ * a refusal the worker meets, which nobody hears, parks the request for an operator instead.
  */
 
 export interface ErasureChangeRow {
@@ -44,6 +45,8 @@ interface RequestRow {
   requested_by: string;
   request_id: string | null;
   attempts: number;
+  /** Run for the admin who asked, now (rather than by the worker), who hears a refusal. */
+  asked?: boolean;
 }
 
 export interface ErasureSettings {
@@ -163,8 +166,10 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
   }
 
   /**
-   * One attempt at a request: completes it, or drops it if auth refused it outright (nothing was erased
-   * anywhere). Any other failure is thrown, for the queue to try again later.
+   * One attempt at a request: completes it, or, for the admin who asked, drops it if auth refused it
+   * outright (nothing was erased anywhere). Any other failure is thrown, for the queue to try again later;
+   * a refusal met by the worker too, for the queue to park (an admin demoted since asking, say: the admin
+   * was told it would finish, and an operator must hear that it did not).
    */
   async function attempt(request: RequestRow): Promise<Attempt> {
     try {
@@ -172,7 +177,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
       return { outcome: 'completed', ...(await complete(request, steps)), written: steps.written };
     } catch (error) {
       // auth is asked first: when it refuses (no such user, the last active admin...), nothing was erased anywhere.
-      if (!(error instanceof InternalCallError && error.service === 'auth' && error.refused)) throw error;
+      if (!(request.asked && error instanceof InternalCallError && error.service === 'auth' && error.refused)) throw error;
       // Unless another admin has asked again meanwhile, on whose authority it runs from now on.
       await db.$executeRaw`
         DELETE FROM admin.erasure_requests
@@ -190,8 +195,8 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
         logger.info({ userId: request.user_id, attempts: request.attempts }, 'interrupted erasure finished');
       return result;
     },
-    // A service that refused the command outright (bad input, not allowed) will refuse it again: parked at once.
-    retryable: (error) => !(error instanceof InternalCallError) || error.retryable,
+    // A service that refused the command outright (bad input, not allowed, no such user) will refuse it again: parked at once.
+    retryable: (error) => !(error instanceof InternalCallError) || (error.retryable && !error.refused),
     describe: (request) => ({ userId: request.user_id }),
     pollMs: settings.pollMs,
     baseBackoffMs: settings.pollMs,
@@ -209,8 +214,9 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
       INSERT INTO admin.erasure_requests (user_id, requested_by, request_id, lease_until, attempts)
       VALUES (${userId}::uuid, ${actor.userId}::uuid, ${actor.requestId}, now() + ${settings.leaseMs}::int * interval '1 millisecond', 1)
       ON CONFLICT (user_id) DO UPDATE SET parked_at = NULL,
-        -- Asking again un-parks a parked erasure with a fresh allowance of attempts.
-        attempts = CASE WHEN admin.erasure_requests.parked_at IS NULL THEN admin.erasure_requests.attempts + 1 ELSE 1 END,
+        -- Asking again for an unfinished erasure, parked or not, gives it a fresh allowance of attempts: one
+        -- near the cap would otherwise be parked by this attempt, though its admin is told it will finish.
+        attempts = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN 1 ELSE admin.erasure_requests.attempts END,
         -- and runs an unfinished one on this admin's authority: the first may since have lost it, and auth
         -- would refuse an erasure in their name (and drop the request).
         requested_by = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN EXCLUDED.requested_by ELSE admin.erasure_requests.requested_by END,
@@ -222,7 +228,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     if (row.completed_at) return { userId, alreadyErased: true, erasedAt: row.completed_at, changes: [] };
     let result: Attempt;
     try {
-      result = await worker.run(row);
+      result = await worker.run({ ...row, asked: true });
     } catch (error) {
       if (!(error instanceof InternalCallError)) throw error;
       if (error.refused) throw error.toClientError();

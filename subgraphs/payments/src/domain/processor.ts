@@ -1,5 +1,6 @@
 // Charging a payment method: the processor interface, and a simulated processor for demos and tests.
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { badUserInput } from '@fedstack/runtime';
 
 export interface ChargeRequest {
@@ -9,6 +10,11 @@ export interface ChargeRequest {
   paymentMethodToken: string;
   /** Passed on so that a real processor deduplicates retries too. */
   idempotencyKey: string;
+  /**
+   * Aborted when the charge has taken too long and will be tried again later (the recovery worker): a
+   * processor gives up then (passes it to its HTTP call), or the same payment may be charging twice at once.
+   */
+  signal?: AbortSignal;
 }
 
 export type ChargeResult = { approved: true; reference: string } | { approved: false; declineCode: string; message: string };
@@ -39,8 +45,8 @@ export function assertTokenFormat(token: string, field: string): void {
  */
 export function simulatedProcessor(delayMs = 0): PaymentProcessor {
   return {
-    async charge({ paymentMethodToken, idempotencyKey }) {
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    async charge({ paymentMethodToken, idempotencyKey, signal }) {
+      if (delayMs > 0) await sleep(delayMs, undefined, { signal });
       const decline = DECLINING_TOKENS[paymentMethodToken];
       if (decline) return { approved: false, declineCode: decline.code, message: decline.message };
       return { approved: true, reference: `sim_${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}` };

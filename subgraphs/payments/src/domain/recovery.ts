@@ -17,10 +17,9 @@ export interface RecoverySettings {
   maxBackoffMs: number;
   /** Attempts after which a payment the worker cannot finish is parked for an operator. */
   maxAttempts: number;
+  /** How long one charge may take before it is given up and tried again later (PAYMENTS_PROCESSOR_TIMEOUT_MS). */
+  chargeTimeoutMs: number;
 }
-
-/** How long a claimed payment is left to the worker that claimed it: longer than a charge may take. */
-const CLAIM_MS = 60_000;
 /** Payments one process charges at once. */
 const CONCURRENCY = 4;
 
@@ -29,8 +28,9 @@ type PendingCharge = PaymentRecord & { attempts: number };
 
 /**
  * Claims due payments: PENDING with their token, not parked, older than `afterMs`, not claimed by
- * another worker. A claim pushes the next attempt out by the claim's time, so two workers never charge one
- * payment at once, and counts the attempt.
+ * another worker, not in this one's hands. A claim pushes the next attempt out by the claim's time (twice
+ * a charge's time limit, after which the charge has been given up), so two workers never charge one payment
+ * at once, and counts the attempt.
  */
 const CLAIM: PreparedStatement = {
   name: 'claim_pending_charges',
@@ -39,7 +39,7 @@ const CLAIM: PreparedStatement = {
            SELECT id FROM payments.payments
            WHERE status = 'PENDING' AND pending_token IS NOT NULL AND charge_parked_at IS NULL
              AND created_at < now() - $1::int * interval '1 millisecond'
-             AND (next_charge_at IS NULL OR next_charge_at <= now())
+             AND (next_charge_at IS NULL OR next_charge_at <= now()) AND id <> ALL($4::uuid[])
            ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING ${PAYMENT_COLUMNS}`,
 };
@@ -58,10 +58,10 @@ const COUNT: PreparedStatement = {
          FROM payments.payments WHERE status = 'PENDING' AND pending_token IS NOT NULL`,
 };
 
-function pendingCharges(db: PaymentsDb, afterMs: number): JobStore<PendingCharge> {
+function pendingCharges(db: PaymentsDb, afterMs: number, claimMs: number): JobStore<PendingCharge> {
   return {
-    async claim(room) {
-      const rows = await db.sql<PaymentRow>(CLAIM, [afterMs, room, CLAIM_MS]);
+    async claim(room, inHand) {
+      const rows = await db.sql<PaymentRow>(CLAIM, [afterMs, room, claimMs, inHand.map((payment) => payment.id)]);
       return rows.map((row) => ({ ...toPaymentRecord(row), attempts: row.chargeAttempts }));
     },
     // Settling the payment was the job: nothing is left to mark.
@@ -93,9 +93,12 @@ export function pendingPaymentRecovery(
 ): WorkQueue<PendingCharge> {
   return new WorkQueue<PendingCharge>({
     name: 'payment-recovery',
-    store: pendingCharges(db, settings.afterMs),
+    store: pendingCharges(db, settings.afterMs, 2 * settings.chargeTimeoutMs),
     async handle(payment) {
-      const settled = await chargeAndSettle(db, processor, payment);
+      const deadline = AbortSignal.timeout(settings.chargeTimeoutMs);
+      const settled = await chargeAndSettle(db, processor, payment, deadline).catch((error: unknown) => {
+        throw deadline.aborted ? new Error(`the processor did not answer within ${settings.chargeTimeoutMs} ms`) : error;
+      });
       context.logger.info({ paymentId: payment.id, status: settled.status }, 'pending payment finished after an interruption');
     },
     describe: (payment) => ({ paymentId: payment.id }),

@@ -39,13 +39,19 @@ const SETTLE: PreparedStatement = {
  * client's retry, the recovery worker) settled it meanwhile: then theirs stands. The processor's
  * idempotency makes the second charge of a payment the first one again.
  */
-export async function chargeAndSettle(db: ServiceClient<'payments'>, processor: PaymentProcessor, payment: PaymentRecord): Promise<PaymentRecord> {
+export async function chargeAndSettle(
+  db: ServiceClient<'payments'>,
+  processor: PaymentProcessor,
+  payment: PaymentRecord,
+  signal?: AbortSignal,
+): Promise<PaymentRecord> {
   const charge = await processor.charge({
     amount: payment.amount.toFixed(),
     currency: payment.currency,
     paymentMethodToken: payment.pendingToken as string,
     // One payment row per client key: its id is the charge's key at the processor, whoever retries.
     idempotencyKey: payment.id,
+    ...(signal && { signal }),
   });
   const [settled] = await db.sql<PaymentRow>(SETTLE, [
     payment.id,

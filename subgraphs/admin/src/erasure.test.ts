@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pollUntil } from '@fedstack/runtime';
+import type { SubgraphServer } from '@fedstack/service-kit';
+import { LogCapture, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { loadAdminConfig } from './config';
+import { createAdminServer } from './server';
+
+/** How auth, profile and payments answer admin's erase command: not at all (503), erasing their part, or auth refusing the admin who asked. */
+type Answering = 'down' | 'up' | 'actor-refused';
+
+/** A stand-in for a service's internal API, answering every command as `state` says. */
+function standIn(state: { answering: Answering }): Server {
+  return createServer((req, res) => {
+    const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      if (state.answering === 'down') return answer(503, { error: { message: 'down for a deploy' } });
+      if (state.answering === 'actor-refused') return answer(403, { error: { code: 'FORBIDDEN', message: 'This account is no longer an active admin' } });
+      const { userId } = JSON.parse(body) as { userId: string };
+      const erasedAt = new Date().toISOString();
+      answer(200, { result: { alreadyErased: false, erasedAt, changes: [], account: { userId, version: 2, role: 'USER', status: 'SUSPENDED', erasedAt } } });
+    });
+  });
+}
+
+/**
+ * The erasure saga against stand-ins for the services it asks, for what the worker does with an erasure an
+ * admin was told would finish by itself.
+ */
+describe('an erasure the worker finishes', () => {
+  const state: { answering: Answering } = { answering: 'down' };
+  const servers: Server[] = [];
+  const logs = new LogCapture();
+  let admin: SubgraphServer<'admin'>;
+  let url: string;
+  let tokens: Awaited<ReturnType<typeof testTokens>>;
+
+  beforeAll(async () => {
+    tokens = await testTokens();
+    const env: NodeJS.ProcessEnv = { ...process.env, ...tokens.env, LOG_LEVEL: 'info', ADMIN_PORT: '0' };
+    for (const service of ['AUTH', 'PROFILE', 'PAYMENTS']) {
+      const server = standIn(state);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+      env[`${service}_SUBGRAPH_URL`] = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    }
+    admin = await createAdminServer({ config: loadAdminConfig(env), logDestination: logs });
+    url = `${await admin.listen()}/graphql`;
+  });
+  afterAll(async () => {
+    await admin?.stop();
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+  beforeEach(() => (state.answering = 'down'));
+
+  const erase = async (userId: string, adminId: string) =>
+    graphql(url, 'mutation ($id: ID!) { eraseUser(userId: $id) { userId } }', {
+      token: await tokens.mint({ userId: adminId, role: 'ADMIN' }),
+      variables: { id: userId },
+    });
+  const request = async (userId: string) =>
+    (
+      await sql<{ attempts: number; parked: boolean; completed: boolean; error: string | null }>(
+        `SELECT attempts, parked_at IS NOT NULL AS parked, completed_at IS NOT NULL AS completed, last_error AS error FROM admin.erasure_requests WHERE user_id = $1`,
+        [userId],
+      )
+    )[0];
+  /** The request's wait for its next attempt over: the worker takes it at its next poll. */
+  const due = (userId: string) => sql(`UPDATE admin.erasure_requests SET lease_until = now() WHERE user_id = $1`, [userId]);
+
+  it('parks, and says so, an erasure that auth refuses once the admin who asked has lost the right, rather than drop it unheard', async () => {
+    const userId = randomUUID();
+    const asked = await erase(userId, randomUUID());
+    expect(asked.errors?.[0]?.message).toContain('it will finish by itself once it can');
+    state.answering = 'actor-refused';
+    await due(userId);
+    const parked = await pollUntil('the request parked', async () => ((await request(userId))?.parked ? request(userId) : undefined), { timeoutMs: 20_000 });
+    expect(parked).toMatchObject({ completed: false, error: expect.stringContaining('no longer an active admin') });
+    expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'error', userId, msg: 'background job refused; parked for an operator' }));
+  });
+
+  it('gives an unfinished erasure that an admin asks for again a fresh allowance, so that it finishes by itself as the admin is told', async () => {
+    const userId = randomUUID();
+    const adminId = randomUUID();
+    // Tried 199 times of ERASURE_MAX_ATTEMPTS (200), waiting for its next attempt: not parked.
+    await sql(`INSERT INTO admin.erasure_requests (user_id, requested_by, lease_until, attempts) VALUES ($1, $2, now() + interval '5 minutes', 199)`, [
+      userId,
+      adminId,
+    ]);
+    const asked = await erase(userId, adminId);
+    expect(asked.errors?.[0]?.message).toContain('it will finish by itself once it can');
+    expect(await request(userId)).toMatchObject({ attempts: 1, parked: false });
+    state.answering = 'up';
+    await due(userId);
+    expect(
+      await pollUntil('the erasure completed', async () => ((await request(userId))?.completed ? request(userId) : undefined), { timeoutMs: 20_000 }),
+    ).toMatchObject({ parked: false, completed: true });
+  });
+});
