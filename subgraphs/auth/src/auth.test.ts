@@ -691,6 +691,26 @@ describe('auth subgraph', () => {
       expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     });
 
+    it("as an entity, reached directly, tells someone who may not read it nothing of whether another user's id is an account", async () => {
+      const bob = await register();
+      const entities = 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { id } } }';
+      const representations = [
+        { __typename: 'User', id: bob.user.id },
+        { __typename: 'User', id: randomUUID() },
+      ];
+      const answer = await graphql<{ _entities: unknown[] }>(auth.url, entities, { token: alice.accessToken, variables: { r: representations } });
+      expect(answer.data?._entities).toEqual([null, null]);
+      expect(answer.errors?.map((error) => [error.path, error.extensions?.code])).toEqual([
+        [['_entities', 0], 'FORBIDDEN'],
+        [['_entities', 1], 'FORBIDDEN'],
+      ]);
+      // The user, and an admin, are answered.
+      const own = await graphql<{ _entities: unknown[] }>(auth.url, entities, { token: bob.accessToken, variables: { r: representations.slice(0, 1) } });
+      expect(own.data?._entities).toEqual([{ id: bob.user.id }]);
+      const admins = await graphql<{ _entities: unknown[] }>(auth.url, entities, { token: admin.accessToken, variables: { r: representations } });
+      expect(admins.data?._entities).toEqual([{ id: bob.user.id }, null]);
+    });
+
     it('users() pages newest first with opaque cursors, filters, and is for admins only', async () => {
       const prefix = `page-${Date.now().toString(36)}`;
       for (let i = 0; i < 5; i += 1) await register(`${prefix}-${i}@example.com`);

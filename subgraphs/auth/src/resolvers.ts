@@ -192,7 +192,11 @@ export const resolvers: Resolvers = {
 
   User: {
     async __resolveReference(reference, ctx) {
-      return isUuid(reference.id) ? userById(ctx, reference.id) : null;
+      if (!isUuid(reference.id)) return null;
+      // Before the lookup, as `user(id)` does: someone who may not read the user is not told whether the id
+      // is an account (an entity for one, null for none, to a client calling auth directly).
+      assertMayRead(ctx, reference.id.toLowerCase());
+      return userById(ctx, reference.id);
     },
     email: guarded('email'),
     role: guarded('role'),
