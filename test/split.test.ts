@@ -1,7 +1,9 @@
-import { REPOSITORY_ROOT, SERVICES, type Service } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SERVICES, pollUntil, type Service } from '@fedstack/runtime';
+import pg from 'pg';
 import { spawn } from 'node:child_process';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { prepareDatabases, serviceUrlVariable } from '@fedstack/shared-db';
+import { assertMigrated, prepareDatabases, serviceUrlVariable } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { queryAt, rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
@@ -87,12 +89,29 @@ describeOnce('db:split, one service at a time', () => {
     const taken = targetOf('profile', '_taken');
     await prepareDatabases({ ...process.env, ...UNPLACED, PROFILE_DATABASE_URL: taken }, { services: ['profile'], quiet: true });
     await stack.stopSubgraph('profile');
+    // The source itself under another address (a pooler, another host name) in front of the same server.
+    const upstream = new URL(sharedUrl);
+    const alias = createServer((socket) => {
+      const forwarded = createConnection(Number(upstream.port || 5432), upstream.hostname);
+      socket.on('error', () => forwarded.destroy());
+      forwarded.on('error', () => socket.destroy());
+      socket.pipe(forwarded).pipe(socket);
+    });
+    await new Promise<void>((resolve) => alias.listen(0, '127.0.0.1', resolve));
+    const sameUnderAnotherName = new URL(sharedUrl);
+    sameUnderAnotherName.port = String((alias.address() as AddressInfo).port);
     try {
       const occupied = await dbSplit(['--service', 'profile', '--to', taken], settings());
       expect(occupied.code).toBe(1);
       expect(occupied.stderr.trim()).toMatch(/^error: db:split: the target is not empty: it already holds the profile schema/);
+      const itself = await dbSplit(['--service', 'profile', '--to', sameUnderAnotherName.toString()], settings());
+      expect({ code: itself.code, stderr: itself.stderr.trim() }).toEqual({
+        code: 1,
+        stderr: expect.stringMatching(/^error: db:split: --from and --to are the same database, under two names/),
+      });
     } finally {
       await stack.startSubgraph('profile');
+      await new Promise((resolve) => alias.close(resolve));
     }
     expect(await rowCounts(sharedUrl, ['profile'])).toEqual(before);
     expect(await queryAt(sharedUrl, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'profile%'`)).toEqual([{ nspname: 'profile' }]);
@@ -110,17 +129,62 @@ describeOnce('db:split, one service at a time', () => {
     expect(await queryAt(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'payments'`)).toEqual([]);
   }
 
+  /**
+   * A move killed (kill -9) after it prepared the target and before it copied anything: it waits for the
+   * source's lock, which a report holds. The target's schema is migrated and empty, and no service starts
+   * on it; the next run prepares it again.
+   */
+  async function killedBeforeTheCopy(service: Service, table: string): Promise<void> {
+    const report = new pg.Client({ connectionString: sharedUrl });
+    await report.connect();
+    try {
+      await report.query('BEGIN');
+      await report.query(`LOCK TABLE "${service}"."${table}" IN ROW SHARE MODE`);
+      const move = spawn(process.execPath, [DB_CLI, 'split', '--service', service, '--to', targetOf(service)], {
+        env: { ...process.env, ...UNPLACED, ...settings() },
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => move.once('exit', resolve));
+      await pollUntil(
+        'the move waiting for the lock',
+        async () => {
+          const waiting = await queryAt<{ n: number }>(
+            sharedUrl,
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%'`,
+          );
+          return waiting[0]?.n ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      move.kill('SIGKILL');
+      await exited;
+    } finally {
+      await report.query('ROLLBACK').catch(() => undefined);
+      await report.end();
+    }
+    await expect(assertMigrated(service, targetOf(service), 'PROFILE_DATABASE_URL')).rejects.toThrow(
+      /stopped before the data was copied: run the same db:split again/,
+    );
+  }
+
   for (const service of SERVICES) {
     describe(`after moving ${service} into a database of its own`, () => {
       beforeAll(async () => {
         const counts = await rowCounts(sharedUrl, [service]);
         await stack.stopSubgraph(service);
+        if (service === 'profile') await killedBeforeTheCopy(service, 'profiles');
         const result = await dbSplit(['--service', service, '--to', targetOf(service)], settings());
         expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
         expect(result.stdout).toContain(`Moved ${service}: ${counts.length} tables`);
+        if (service === 'profile')
+          expect(result.stdout).toContain('The target holds the profile schema an earlier db:split prepared and stopped before filling');
         expect(result.stdout).toContain('every count and checksum verified');
         expect(result.stdout).toContain(`${serviceUrlVariable(service)}=postgresql://${service}_svc:<${service.toUpperCase()}_DB_PASSWORD>@`);
         for (const { table, rows } of counts) expect(result.stdout).toContain(`  ${table}: ${rows} rows, checksum `);
+        // The owner's password, where the URL has one, is not printed with the settings to copy.
+        const { password } = new URL(targetOf(service));
+        if (password) expect(result.stdout).not.toContain(`:${password}@`);
+        expect(result.stdout).toMatch(new RegExp(`${serviceUrlVariable(service)}=postgresql://[^\\s]*@.*# for npm run db:migrate`));
         // The old copy is retired: renamed, out of the service's reach.
         const retired = /schema (\S+_moved_\d+)/.exec(result.stdout)?.[1];
         expect(await queryAt(sharedUrl, 'SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)', [service, retired])).toEqual([{ nspname: retired }]);

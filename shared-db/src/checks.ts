@@ -4,24 +4,41 @@ import { withClient } from './connections';
 import { describeTarget } from './errors';
 import { migrationNames } from './prisma-cli';
 
-/** The migrations the service's history holds as applied (and not rolled back); none when it has no history or its schema does not exist. */
-async function appliedMigrations(service: Service, url: string, setting: string): Promise<Set<string>> {
+/**
+ * The comment on a schema `db:split` has prepared in its target and not yet filled: taken off in the
+ * transaction that copies the data. A schema that still has it holds no data of the service's.
+ */
+export const SPLIT_PENDING = 'db:split pending: the data has not been copied here yet';
+
+/** The migrations the service's history holds as applied (and not rolled back), and whether the schema is a db:split's that has not been filled. */
+async function schemaState(service: Service, url: string, setting: string): Promise<{ applied: Set<string>; splitPending: boolean }> {
   return withClient(url, setting, async (client) => {
+    const { rows: marks } = await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark`, [service]);
+    const splitPending = marks[0]?.mark === SPLIT_PENDING;
     try {
       const { rows } = await client.query<{ name: string }>(
         `SELECT migration_name AS name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
       );
-      return new Set(rows.map((row) => row.name));
+      return { applied: new Set(rows.map((row) => row.name)), splitPending };
     } catch (error) {
-      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return new Set();
+      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return { applied: new Set(), splitPending };
       throw error;
     }
   });
 }
 
-/** Fails with one line naming the setting when a service's schema lacks migrations this code needs. */
+/**
+ * Fails with one line naming the setting when a service's schema lacks migrations this code needs, or is
+ * the target of a db:split that stopped before copying (migrated, and empty: a service started there would
+ * serve none of its data).
+ */
 export async function assertMigrated(service: Service, url: string, setting: string): Promise<void> {
-  const applied = await appliedMigrations(service, url, setting);
+  const { applied, splitPending } = await schemaState(service, url, setting);
+  if (splitPending) {
+    throw new ConfigError(
+      `${setting}: the ${service} schema at ${describeTarget(url)} is a db:split's target that stopped before the data was copied: run the same db:split again to finish it`,
+    );
+  }
   const missing = migrationNames(service).filter((name) => !applied.has(name));
   if (missing.length > 0) {
     throw new ConfigError(

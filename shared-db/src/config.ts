@@ -138,13 +138,15 @@ export interface ServiceConnection {
   /** The service's own connection (as its role). */
   url: string;
   password: string;
+  /** False for the development default (`<SERVICE>_DB_PASSWORD` unset): setup sets it on a role it creates, never on one that exists. */
+  passwordGiven: boolean;
   /** The owner's connection to the same database, when the settings give one (migrations, seed, moves). */
   ownerUrl: string | undefined;
   /** The setting the database came from, for error messages. */
   source: string;
 }
 
-function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string } {
+function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string; passwordGiven: boolean } {
   const given = readSetting(env, passwordVariable(service), SERVICE_PASSWORD_SETTING);
   const password = given ?? (isProduction(env) ? undefined : developmentPassword(service));
   if (password === undefined) {
@@ -153,7 +155,7 @@ function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVa
   const url = new URL(owner);
   url.username = serviceRole(service);
   url.password = encodeURIComponent(password);
-  return { url: url.toString(), password };
+  return { url: url.toString(), password, passwordGiven: given !== undefined };
 }
 
 /**
@@ -170,7 +172,15 @@ export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = pro
   if (explicit) {
     const url = parseUrl(explicit, explicitVariable);
     if (decodeURIComponent(url.username) === role) {
-      return { service, role, url: url.toString(), password: decodeURIComponent(url.password), ownerUrl: undefined, source: explicitVariable };
+      return {
+        service,
+        role,
+        url: url.toString(),
+        password: decodeURIComponent(url.password),
+        passwordGiven: true,
+        ownerUrl: undefined,
+        source: explicitVariable,
+      };
     }
     return { service, role, ...asRole(url, service, env, explicitVariable), ownerUrl: url.toString(), source: explicitVariable };
   }

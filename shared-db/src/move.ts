@@ -2,12 +2,14 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { SPLIT_PENDING } from './checks';
 import { databaseIdentity, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
-import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
+import { SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget } from './errors';
 import { connectOrExplain } from './connections';
 import { applyPendingMigrations } from './migrations';
-import { migrationNames, runPrismaCli } from './prisma-cli';
+import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, sameDatabase, stopTheServiceFirst } from './move-checks';
+import { runPrismaCli } from './prisma-cli';
 import { applyGrants, ensureDatabase, ensureServiceRole } from './setup';
 
 export interface MoveOptions {
@@ -24,7 +26,7 @@ export interface MoveOptions {
 export interface MovedTable {
   table: string;
   rows: number;
-  /** md5 over every row's text, in a fixed order; equal on both sides. */
+  /** The sums of every row's md5 (its two halves); equal on both sides. */
   checksum: string;
 }
 
@@ -37,69 +39,18 @@ export interface MoveReport {
   settings: { variable: string; forMigrations: string; forService: string };
 }
 
-const fail = (message: string) => new ConfigError(`db:split: ${message}`);
-
-/** Every row's text in a fixed order, hashed: the same data gives the same checksum on any server. */
+/**
+ * Every row's text hashed, and the hashes summed (each md5 as two 64-bit numbers): the same rows give the
+ * same checksum on any server, in any order, in constant memory and without a sort while the source is
+ * locked. (Joining the hashes into one string, as it did, failed past 33 million rows: PostgreSQL's 1 GB.)
+ */
 async function measure(client: pg.Client, service: Service, table: string): Promise<MovedTable> {
+  const half = (from: number) => `coalesce(sum(('x' || substr(h, ${from}, 16))::bit(64)::bigint::numeric), 0)`;
   const { rows } = await client.query<{ rows: number; checksum: string }>(
-    `SELECT count(*)::int AS rows, coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), md5('')) AS checksum
-     FROM "${service}"."${table}" t`,
+    `SELECT count(*)::int AS rows, ${half(1)} || ':' || ${half(17)} AS checksum
+     FROM (SELECT md5(t::text) AS h FROM "${service}"."${table}" t) hashed`,
   );
   return { table, ...(rows[0] as { rows: number; checksum: string }) };
-}
-
-async function appliedMigrations(client: pg.Client, service: Service): Promise<string[]> {
-  const { rows } = await client.query<{ migration_name: string }>(
-    `SELECT migration_name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name`,
-  );
-  return rows.map((row) => row.migration_name);
-}
-
-/**
- * Refuses unless the source holds the whole, migrated schema and nothing of the service is running on it;
- * returns the tables to copy and the source's migration history.
- */
-async function checkSource(source: pg.Client, service: Service, role: string): Promise<{ tables: string[]; history: string[] }> {
-  const schema = await source.query<{ migrated: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS migrated`, [`"${service}"._prisma_migrations`]);
-  if (!schema.rows[0]?.migrated) throw fail(`the source database has no migrated ${service} schema to move`);
-  const history = await appliedMigrations(source, service);
-  const missing = migrationNames(service).filter((name) => !history.includes(name));
-  if (missing.length > 0) throw fail(`the source's ${service} schema lacks migration ${missing[0]}: run npm run db:migrate first`);
-  const open = await connectionsOf(source, role);
-  if (open > 0) throw stopTheServiceFirst(service, role, open);
-  const prepared = await source.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE database = current_database()');
-  if ((prepared.rows[0]?.n ?? 0) > 0) throw fail('the source database has prepared transactions waiting to commit; resolve them first');
-  const { rows } = await source.query<{ name: string }>(
-    `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> '_prisma_migrations' ORDER BY c.relname`,
-    [service],
-  );
-  return { tables: rows.map((row) => row.name), history };
-}
-
-/** How many objects of the service's schema the database holds (0: none, the target is free). */
-async function objectsOf(client: pg.Client, service: Service): Promise<number> {
-  const { rows } = await client.query<{ objects: number }>(
-    `SELECT count(*)::int AS objects FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1`,
-    [service],
-  );
-  return rows[0]?.objects ?? 0;
-}
-
-/** Connections of the service's role to this database, other than ours. */
-async function connectionsOf(client: pg.Client, role: string): Promise<number> {
-  const { rows } = await client.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND usename = $1 AND pid <> pg_backend_pid()',
-    [role],
-  );
-  return rows[0]?.n ?? 0;
-}
-
-function stopTheServiceFirst(service: Service, role: string, open: number): ConfigError {
-  return fail(
-    `${open} connection${open === 1 ? '' : 's'} of ${role} ${open === 1 ? 'is' : 'are'} open to the source: ` +
-      `stop the ${service} service first, so that no write is in flight while it moves`,
-  );
 }
 
 /** Gives the target the service's role, schema, migrations and grants. */
@@ -107,7 +58,9 @@ async function prepareTarget(target: pg.Client, toUrl: string, connection: Servi
   const { service } = connection;
   log(`Preparing ${describeTarget(toUrl)}: role ${connection.role}, ${service} migrations, grants`);
   await ensureServiceRole(toUrl, connection);
-  await target.query(`CREATE SCHEMA IF NOT EXISTS "${service}"`);
+  // Marked before anything goes in, until the copy commits: a run that stops on the way (killed, cut off)
+  // leaves a schema the next run knows for its own, and that no service starts on (assertMigrated).
+  await target.query(`CREATE SCHEMA IF NOT EXISTS "${service}"; COMMENT ON SCHEMA "${service}" IS ${target.escapeLiteral(SPLIT_PENDING)}`);
   // A new database takes the migrations directly (ADR 0013); one with a history of its own, the CLI.
   const applied = await applyPendingMigrations(service, toUrl, '--to').catch((error: Error) => {
     throw fail(`migrating the target failed: ${error.message}`);
@@ -197,6 +150,8 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
     const { tables, history } = await checkSource(source, service, connection.role);
     await ensureDatabase(toUrl, '--to');
     target = await connectOrExplain(toUrl, '--to');
+    if (await sameDatabase(source, target)) throw fail(`--from and --to are the same database, under two names (${describeTarget(toUrl)})`);
+    await discardUnfilled(target, service, log);
     const resuming = (await objectsOf(target, service)) > 0;
     if (!resuming) await prepareTarget(target, toUrl, connection, history, log);
 
@@ -223,6 +178,7 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
         await target.query('BEGIN');
         try {
           moved = await copyTables(source, target, service, tables, log);
+          await target.query(`COMMENT ON SCHEMA "${service}" IS NULL`);
           await target.query('COMMIT');
         } catch (error) {
           await target.query('ROLLBACK').catch(() => undefined);
@@ -250,7 +206,10 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
 
     const place = new URL(connection.url);
     const forService = `${place.protocol}//${connection.role}:<${service.toUpperCase()}_DB_PASSWORD>@${place.host}${place.pathname}`;
-    return { service, tables: moved, retiredSchema, settings: { variable, forMigrations: toUrl, forService } };
+    // Printed for the operator to copy: the owner's password stays out of the terminal and its logs.
+    const owner = new URL(toUrl);
+    const forMigrations = owner.password ? `${owner.protocol}//${owner.username}:<password>@${owner.host}${owner.pathname}${owner.search}` : toUrl;
+    return { service, tables: moved, retiredSchema, settings: { variable, forMigrations, forService } };
   } finally {
     await target?.end().catch(() => undefined);
     await source.end().catch(() => undefined);

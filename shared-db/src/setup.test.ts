@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { ownerUrlFor } from './config';
+import { randomBytes } from 'node:crypto';
+import { ownerUrlFor, serviceConnection } from './config';
 import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
 import { SERVICES } from '@fedstack/runtime';
@@ -8,7 +9,7 @@ import pg from 'pg';
 import { applyPendingMigrations } from './migrations';
 import { createScratchDatabases, type ScratchDatabases } from './provision';
 import { migrationNames, runPrismaCli } from './prisma-cli';
-import { prepareDatabases } from './setup';
+import { ensureServiceRole, prepareDatabases } from './setup';
 import { ownerQuery, queryAt } from './testing';
 
 const DB_CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'db.js');
@@ -168,6 +169,32 @@ describe('db:migrate --service', () => {
       }
     } finally {
       await scratch.drop();
+    }
+  });
+});
+
+describe("a service's role", () => {
+  it('keeps the password of a role that exists when the settings give none: the development default is set only on a role it creates', async () => {
+    const ownerUrl = ownerUrlFor('payments');
+    // A role of this test's own: the services' roles belong to the whole server, which other tests share.
+    const role = `role_${randomBytes(4).toString('hex')}`;
+    const stored = async () =>
+      (await queryAt<{ rolpassword: string }>(ownerUrl, 'SELECT rolpassword FROM pg_authid WHERE rolname = $1', [role]))[0]?.rolpassword;
+    const connection = { ...serviceConnection('payments'), role, password: 'the-development-default', passwordGiven: false };
+    try {
+      await ensureServiceRole(ownerUrl, connection);
+      const created = await stored();
+      expect(created).toBeDefined();
+      // An operator sets the real one; a command run later without <SERVICE>_DB_PASSWORD leaves it alone.
+      await queryAt(ownerUrl, `ALTER ROLE "${role}" PASSWORD 'the-real-one'`);
+      const real = await stored();
+      await ensureServiceRole(ownerUrl, connection);
+      expect(await stored()).toBe(real);
+      // One given in the settings is set.
+      await ensureServiceRole(ownerUrl, { ...connection, password: 'given-now', passwordGiven: true });
+      expect(await stored()).not.toBe(real);
+    } finally {
+      await queryAt(ownerUrl, `DROP ROLE IF EXISTS "${role}"`);
     }
   });
 });

@@ -46,21 +46,25 @@ export async function ensureDatabase(url: string, setting: string): Promise<void
 }
 
 /**
- * Creates a service's role if missing and sets its password; safe to run again. The role can log in and
- * nothing more: no superuser, no role or database creation, no inherited privileges.
+ * Creates a service's role if missing, and sets its password when the settings give one; safe to run
+ * again. The role can log in and nothing more: no superuser, no role or database creation, no inherited
+ * privileges. The development default is set on a role this creates, never on one that exists: roles
+ * belong to the whole server, and a command run without the password (`db:split` as the README writes it,
+ * on a production server) would otherwise reset the role's real one to the default in this repository.
  */
 export async function ensureServiceRole(ownerUrl: string, connection: ServiceConnection): Promise<void> {
   await withClient(ownerUrl, connection.source, async (client) => {
-    const { role, password } = connection;
+    const { role, password, passwordGiven } = connection;
     const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-    const verb = exists.rowCount ? 'ALTER' : 'CREATE';
     const passwordLiteral = client.escapeLiteral(password);
+    const alter = `ALTER ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT${passwordGiven ? ` PASSWORD ${passwordLiteral}` : ''}`;
+    if (exists.rowCount) return void (await client.query(alter));
     // Two runs may race to create a role (parallel test runs on one server); the loser just alters it.
     try {
-      await client.query(`${verb} ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${passwordLiteral}`);
+      await client.query(`CREATE ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${passwordLiteral}`);
     } catch (error) {
       if ((error as { code?: string }).code !== '42710') throw error;
-      await client.query(`ALTER ROLE "${role}" LOGIN PASSWORD ${passwordLiteral}`);
+      await client.query(alter);
     }
   });
 }

@@ -1,5 +1,5 @@
 import { ConfigError } from '@fedstack/runtime';
-import { parseDbCommand } from './arguments';
+import { assertNoOptionsTakenByNpm, parseDbCommand } from './arguments';
 
 describe('db command lines', () => {
   it.each([
@@ -31,6 +31,12 @@ describe('db command lines', () => {
     [['seed', '--service=auth'], "db seed: Unknown option '--service'"],
     [['split', '--service=admin'], "db split needs --service NAME and --to URL (the owner's connection to the new database)"],
     [['prisma', '--service'], 'db prisma: --service needs a value (--service NAME)'],
+    [['prisma', '--service=', 'migrate', 'status'], '--service must be one of auth, profile, payments, admin (got "")'],
+    [['prisma', '--service=auth', '--service', 'payments', 'migrate', 'status'], 'db prisma: --service is given more than once'],
+    [['migrate', '--service', 'payments', '--service', 'auth'], 'db migrate: --service is given more than once'],
+    [['split', '--service=admin', '--to=postgresql://x/a', '--to=postgresql://x/b'], 'db split: --to is given more than once'],
+    [['split', '--service=admin', '--to=postgresql://x/a', '--from=postgresql://owner:pa#ss@db/fedstack'], '--from is not a valid URL'],
+    [['split', '--service=admin', '--to=not a url'], '--to is not a valid URL'],
   ])('%j is refused with one line', (argv, message) => {
     let refusal: unknown;
     try {
@@ -41,6 +47,15 @@ describe('db command lines', () => {
     expect(refusal).toBeInstanceOf(ConfigError);
     expect((refusal as Error).message.split('\n')).toHaveLength(1);
     expect((refusal as Error).message.startsWith(message)).toBe(true);
+    // A URL that does not parse may still hold a password: it is named by its flag, never shown.
+    expect((refusal as Error).message).not.toContain('pa#ss');
+  });
+
+  it('refuses options npm took for its own (npm run db:migrate --service=payments, without --), which would have migrated every service', () => {
+    expect(() => assertNoOptionsTakenByNpm({ npm_config_service: 'payments' })).toThrow(
+      "npm took --service for one of its own options: put -- before the command's options (npm run db:migrate -- --service=payments)",
+    );
+    expect(() => assertNoOptionsTakenByNpm({ npm_config_cache: '/tmp/npm' })).not.toThrow();
   });
 
   it('gives nothing for no command or an unknown one (the usage is printed)', () => {

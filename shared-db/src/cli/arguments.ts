@@ -26,21 +26,60 @@ function serviceOption(value: string | undefined): Service | undefined {
   return value;
 }
 
-/** parseArgs for `db <command>`, its errors as one line naming the command. */
-const parse = <T>(command: string, read: () => T): T => commandLine(`db ${command}`, read);
+/** A database URL given as `flag`, checked here: a bad one is named by its flag, and never printed (it may hold a password). */
+function urlOption(value: string, flag: string): string {
+  if (!URL.canParse(value)) throw new ConfigError(`${flag} is not a valid URL (expected postgresql://user:password@host:port/database)`);
+  return value;
+}
+
+type Tokens = NonNullable<ReturnType<typeof parseArgs>['tokens']>;
+
+/** Refuses an option given twice (`--service payments --service auth`), which parseArgs would settle silently by the last. */
+function once(command: string, tokens: Tokens, names: readonly string[]): void {
+  for (const name of names) {
+    if (tokens.filter((token) => token.kind === 'option' && token.name === name).length > 1)
+      throw new ConfigError(`db ${command}: --${name} is given more than once`);
+  }
+}
+
+/** parseArgs for `db <command>`, its errors as one line naming the command; an option given twice refused. */
+function parse<O extends Record<string, { type: 'string' }>>(command: string, args: string[], options: O) {
+  const { values, tokens } = commandLine(`db ${command}`, () => parseArgs({ args, options, tokens: true }));
+  once(command, tokens, Object.keys(options));
+  return values as { [K in keyof O]?: string };
+}
+
+/**
+ * Refuses options that npm took for its own: `npm run db:migrate --service=payments`, without `--`, hands
+ * the command no option at all (npm keeps it as npm_config_service), and every service would be migrated.
+ */
+export function assertNoOptionsTakenByNpm(env: NodeJS.ProcessEnv): void {
+  const taken = ['service', 'to', 'from'].filter((name) => env[`npm_config_${name}`] !== undefined);
+  if (taken.length > 0) {
+    throw new ConfigError(`npm took --${taken[0]} for one of its own options: put -- before the command's options (npm run db:migrate -- --service=payments)`);
+  }
+}
 
 /**
  * `db prisma [--service NAME] ARGS…`: the service option is ours, everything else is Prisma's and passes
  * through in order, whatever options Prisma itself takes.
  */
 function prismaCommand(args: string[]): DbCommand {
-  const { tokens } = parse('prisma', () => parseArgs({ args, options: { service: { type: 'string' } }, strict: false, allowPositionals: true, tokens: true }));
+  const { tokens } = commandLine('db prisma', () =>
+    parseArgs({ args, options: { service: { type: 'string' } }, strict: false, allowPositionals: true, tokens: true }),
+  );
+  once('prisma', tokens, ['service']);
   const ours = tokens.filter((token) => token.kind === 'option' && token.name === 'service');
   const taken = new Set(ours.flatMap((token) => (token.kind === 'option' && token.inlineValue === false ? [token.index, token.index + 1] : [token.index])));
-  const value = ours.at(-1);
+  const [value] = ours;
   const service = value?.kind === 'option' ? value.value : undefined;
   if (value && typeof service !== 'string') throw new ConfigError('db prisma: --service needs a value (--service NAME)');
-  return { command: 'prisma', ...(service ? { service: serviceOption(service) as Service } : {}), prismaArgs: args.filter((_, index) => !taken.has(index)) };
+  // An empty one (`--service=$SERVICE` with nothing in it) is refused, not taken for "every service".
+  return {
+    command: 'prisma',
+    ...(service !== undefined ? { service: serviceOption(service) as Service } : {}),
+    prismaArgs: args.filter((_, index) => !taken.has(index)),
+  };
 }
 
 /** Reads `db <command> …`'s arguments, or fails with one line saying what is wrong; undefined when no command is given. */
@@ -48,20 +87,19 @@ export function parseDbCommand(argv: readonly string[]): DbCommand | undefined {
   const [command, ...args] = argv;
   switch (command) {
     case 'migrate': {
-      const { values } = parse('migrate', () => parseArgs({ args, options: { service: { type: 'string' } } }));
-      const service = serviceOption(values.service);
+      const service = serviceOption(parse('migrate', args, { service: { type: 'string' } }).service);
       return { command, ...(service ? { service } : {}) };
     }
     case 'seed':
-      parse('seed', () => parseArgs({ args, options: {} }));
+      parse('seed', args, {});
       return { command };
     case 'prisma':
       return prismaCommand(args);
     case 'split': {
-      const { values } = parse('split', () => parseArgs({ args, options: { service: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' } } }));
+      const values = parse('split', args, { service: { type: 'string' }, to: { type: 'string' }, from: { type: 'string' } });
       const service = serviceOption(values.service);
       if (!service || !values.to) throw new ConfigError("db split needs --service NAME and --to URL (the owner's connection to the new database)");
-      return { command, service, to: values.to, ...(values.from ? { from: values.from } : {}) };
+      return { command, service, to: urlOption(values.to, '--to'), ...(values.from !== undefined ? { from: urlOption(values.from, '--from') } : {}) };
     }
     default:
       return undefined;

@@ -6,7 +6,7 @@ import { runPrismaCli } from '../prisma-cli';
 import { provisionServer } from '../provision';
 import { prepareDatabases } from '../setup';
 import { DEMO_ADMIN, seedDemoData } from '../seed';
-import { USAGE, parseDbCommand, type DbCommand } from './arguments';
+import { USAGE, assertNoOptionsTakenByNpm, parseDbCommand, type DbCommand } from './arguments';
 
 async function split({ service, to, from }: Extract<DbCommand, { command: 'split' }>, env: NodeJS.ProcessEnv): Promise<void> {
   const report = await moveService({
@@ -30,6 +30,7 @@ new database and --to the old one, and unset ${serviceUrlVariable(service)}.`);
 }
 
 async function main(): Promise<void> {
+  assertNoOptionsTakenByNpm(process.env);
   const parsed = parseDbCommand(process.argv.slice(2));
   if (!parsed) {
     console.error(USAGE);
