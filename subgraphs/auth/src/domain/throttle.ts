@@ -154,13 +154,13 @@ export class SignInThrottle {
 
   /** Whether the account of `email` has a sign-in, neither ended nor expired, made from `address` (as counted). */
   private async signedInFrom(email: string, address: string): Promise<boolean> {
-    const sessions = await this.db.session.findMany({
-      where: { user: { email }, revokedAt: null, expiresAt: { gt: new Date() }, ipAddress: { not: null } },
-      select: { ipAddress: true },
-      distinct: ['ipAddress'],
-      take: LIVE_SIGN_IN_ADDRESSES_READ,
-    });
-    return sessions.some((session) => session.ipAddress !== null && countedAddress(session.ipAddress) === address);
+    // DISTINCT in the statement: every refresh adds a row from the same address, and Prisma's `distinct`
+    // would take its limit of rows first.
+    const sessions = await this.db.$queryRaw<{ ip_address: string }[]>`
+      SELECT DISTINCT s.ip_address FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+      WHERE u.email = ${email} AND s.revoked_at IS NULL AND s.expires_at > now() AND s.ip_address IS NOT NULL
+      LIMIT ${LIVE_SIGN_IN_ADDRESSES_READ}`;
+    return sessions.some((session) => countedAddress(session.ip_address) === address);
   }
 
   /** A successful sign-in clears its e-mail's counters and gives the address its attempt back. */
