@@ -270,12 +270,29 @@ describe('auth subgraph', () => {
           const elsewhere = await signIn(user.email, PASSWORD, `203.0.113.${100 + round}`);
           expect(elsewhere.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
           owner.push((await signIn(user.email, PASSWORD, home)).errors?.[0]?.extensions?.code ?? 'signed in');
+          // The owner's sign-in does not lift the pause for everyone else.
+          expect((await signIn(user.email, PASSWORD, `203.0.113.${150 + round}`)).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
           jest.advanceTimersByTime(Number(elsewhere.errors?.[0]?.extensions?.retryAfterSeconds) * 1000 + 100);
         }
         expect(owner).toEqual(Array(6).fill('signed in'));
       } finally {
         jest.useRealTimers();
       }
+    });
+
+    it('counts guesses from an address the owner only refreshed from (a shared carrier or VPN address) against the account', async () => {
+      const { user } = await register();
+      const home = '203.0.113.78';
+      const shared = '198.51.100.240';
+      const session = (await signIn(user.email, PASSWORD, home)).data?.login as Session;
+      const refreshed = await graphql(throttled.url, REFRESH, { variables: { token: session.refreshToken }, headers: from(shared) });
+      expect(refreshed.errors).toBeUndefined();
+      // Three guesses from the shared address reach its pair's limit; the account's (6) is reached with the
+      // guesses from elsewhere, and pauses the shared address as well.
+      for (let guess = 0; guess < 3; guess += 1) await signIn(user.email, 'wrong password!!', shared);
+      for (let guess = 0; guess < 4; guess += 1) await signIn(user.email, 'wrong password!!', `10.8.${guess}.1`);
+      expect((await signIn(user.email, PASSWORD, '198.51.100.241')).errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+      expect((await signIn(user.email, PASSWORD, home)).errors).toBeUndefined();
     });
 
     it('counts guesses sent in parallel too: no more than the limit reach the password check', async () => {
@@ -352,6 +369,12 @@ describe('auth subgraph', () => {
       // The fourth is refused, and (its result being non-null) stops the mutation there.
       expect((answer.errors ?? []).map((error) => [error.path?.[0], error.extensions?.code])).toEqual([['r3', 'RATE_LIMITED']]);
       expect(await sql('SELECT 1 FROM auth.users WHERE email = ANY($1)', [emails.map((email) => email.toLowerCase())])).toHaveLength(3);
+      // Past the limit, nothing more is checked (a password's strength costs CPU): refused at once.
+      const weak = await graphql(throttled.url, REGISTER, {
+        variables: { input: { email: freshEmail(), password: 'password1234' } },
+        headers: from('198.51.100.200'),
+      });
+      expect(weak.errors?.[0]?.extensions?.code).toBe('RATE_LIMITED');
       // Another address is not affected.
       const elsewhere = await graphql(throttled.url, REGISTER, {
         variables: { input: { email: freshEmail(), password: PASSWORD } },

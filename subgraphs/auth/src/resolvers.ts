@@ -101,12 +101,16 @@ export const resolvers: Resolvers = {
 
   Mutation: {
     async register(_parent, { input }, ctx) {
-      const email = normaliseEmail(input.email);
-      assertRegistrableEmail(email, 'input.email');
-      assertAcceptablePassword(input.password, email, 'input.password');
-      // After the checks, which write nothing and tell nothing of other accounts: a refused weak password
-      // does not use up an address's registrations (everyone's, behind one NAT).
       await ctx.throttle.takeRegistration(ctx.clientAddress);
+      const email = normaliseEmail(input.email);
+      try {
+        assertRegistrableEmail(email, 'input.email');
+        assertAcceptablePassword(input.password, email, 'input.password');
+      } catch (refusal) {
+        // A refused weak password does not use up an address's registrations (everyone's, behind one NAT).
+        await ctx.throttle.giveBackRegistration(ctx.clientAddress);
+        throw refusal;
+      }
       const passwordHash = await hashPassword(input.password);
       try {
         const { user, refresh } = await ctx.db.$transaction(async (tx) => {

@@ -73,6 +73,8 @@ export interface SignInAttempt {
   pair: string;
   account: string;
   address?: string;
+  /** From an address the account signed in from: not counted against the e-mail, and its success leaves the e-mail's count alone. */
+  fromSignInAddress: boolean;
 }
 
 /**
@@ -81,9 +83,9 @@ export interface SignInAttempt {
  * - failures for one e-mail from one address: few (5), then that pair waits out the window. An attacker
  *   cannot lock the owner out: the owner, from anywhere else, is another pair;
  * - failures for one e-mail from anywhere: more (50), then a delay that doubles each time the limit is
- *   reached again that day (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock. It does not
- *   hold an address the account has a live sign-in from: an attacker who keeps the pause going cannot keep
- *   the owner out of the places the owner signs in from;
+ *   reached again that day (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock. It neither
+ *   holds nor counts an address the account signed in from (signedInFrom): an attacker who keeps the pause
+ *   going cannot keep the owner out of the places the owner signs in from;
  * - failures from one address, whatever the e-mail: 100 per window;
  * - registrations from one address: 10 an hour, each aliased `register` in a request counted.
  * An attempt is counted before its password is checked, so guesses sent in parallel count too; one that a
@@ -116,7 +118,12 @@ export class SignInThrottle {
   async takeSignInAttempt(email: string, clientAddress: string | undefined): Promise<SignInAttempt> {
     const { keys } = this;
     const address = clientAddress && countedAddress(clientAddress);
-    const attempt: SignInAttempt = { pair: keys.of(email, address ?? ''), account: keys.of(email), ...(address ? { address: keys.of(address) } : {}) };
+    const attempt: SignInAttempt = {
+      pair: keys.of(email, address ?? ''),
+      account: keys.of(email),
+      ...(address ? { address: keys.of(address) } : {}),
+      fromSignInAddress: false,
+    };
     const taken: [RateLimiterAbstract, string][] = [];
     try {
       if (attempt.address) {
@@ -125,7 +132,8 @@ export class SignInThrottle {
       }
       await this.consume(this.pairs, attempt.pair);
       taken.push([this.pairs, attempt.pair]);
-      if (!(address && (await this.signedInFrom(email, address)))) await this.takeAccountAttempt(attempt.account);
+      attempt.fromSignInAddress = Boolean(address && (await this.signedInFrom(email, address)));
+      if (!attempt.fromSignInAddress) await this.takeAccountAttempt(attempt.account);
     } catch (refusal) {
       // Refused before the password was checked: not a failure of this address or pair. Counted, the owner's
       // own retries during a pause would use up the owner's pair.
@@ -152,26 +160,44 @@ export class SignInThrottle {
     }
   }
 
-  /** Whether the account of `email` has a sign-in, neither ended nor expired, made from `address` (as counted). */
+  /**
+   * Whether the account of `email` signed in from `address` (as counted) with its password, in a sign-in
+   * not ended since. A sign-in's first token only: every refresh adds a token from wherever the device is
+   * then (a carrier's shared address, a VPN's exit), and those would exempt addresses an attacker can use.
+   * So an attacker gets at most the pair limit's guesses from each address its owner signs in from.
+   */
   private async signedInFrom(email: string, address: string): Promise<boolean> {
-    // DISTINCT in the statement: every refresh adds a row from the same address, and Prisma's `distinct`
-    // would take its limit of rows first.
     const sessions = await this.db.$queryRaw<{ ip_address: string }[]>`
       SELECT DISTINCT s.ip_address FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
       WHERE u.email = ${email} AND s.revoked_at IS NULL AND s.expires_at > now() AND s.ip_address IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM auth.sessions earlier WHERE earlier.replaced_by_id = s.id)
       LIMIT ${LIVE_SIGN_IN_ADDRESSES_READ}`;
     return sessions.some((session) => countedAddress(session.ip_address) === address);
   }
 
   /** A successful sign-in clears its e-mail's counters and gives the address its attempt back. */
   async settleSuccess(attempt: SignInAttempt): Promise<void> {
-    await Promise.all([this.pairs.delete(attempt.pair), this.accounts.delete(attempt.account)]);
+    // The owner signing in from home during an attack does not lift the pause for the attacker.
+    await Promise.all([this.pairs.delete(attempt.pair), ...(attempt.fromSignInAddress ? [] : [this.accounts.delete(attempt.account)])]);
     if (attempt.address) await this.addresses.reward(attempt.address, 1);
   }
 
-  /** Counts one registration from `address`; RATE_LIMITED past the limit. */
+  /**
+   * Counts one registration from `address`; RATE_LIMITED past the limit. Before the registration's checks,
+   * so that an address past its limit costs no password strength check; `giveBackRegistration` when they
+   * refuse it.
+   */
   async takeRegistration(address: string | undefined): Promise<void> {
-    await this.consume(this.registrations, this.keys.of(address ? countedAddress(address) : 'unknown address'), 'Too many registrations from this address');
+    await this.consume(this.registrations, this.registrationKey(address), 'Too many registrations from this address');
+  }
+
+  /** A registration refused for its input: not one of the address's. */
+  async giveBackRegistration(address: string | undefined): Promise<void> {
+    await this.registrations.reward(this.registrationKey(address), 1);
+  }
+
+  private registrationKey(address: string | undefined): string {
+    return this.keys.of(address ? countedAddress(address) : 'unknown address');
   }
 
   private async consume(limiter: RateLimiterAbstract, key: string, message = 'Too many failed sign-in attempts'): Promise<void> {
