@@ -55,22 +55,27 @@ if (workers > 1 && cluster.isPrimary) {
       return;
     }
     // After a growing wait, as `npm start` restarts its processes: a worker whose replacement cannot start
-    // (a supergraph or manifest the running workers refused, say) is not forked again in a loop.
+    // (a supergraph or manifest the running workers refused, say) is not forked again in a loop. Past the
+    // budget, the workers still serving go on (stopping them would turn a bad file into an outage, and a
+    // restarted gateway could not start on it either) and another is tried at the longest wait; with none
+    // left, the gateway stops, for its supervisor to see.
     const how = signal ?? `code ${code}`;
     const next = restarts.next();
-    if (!next) {
-      console.error(
-        `error: gateway workers exited ${RESTART_POLICY.limit + 1} times within ${RESTART_POLICY.windowMs / 60_000} minutes (last: ${how}); stopping`,
-      );
+    const serving = Object.keys(cluster.workers ?? {}).length;
+    const burst = `${RESTART_POLICY.limit + 1} times within ${RESTART_POLICY.windowMs / 60_000} minutes`;
+    if (!next && serving === 0) {
+      console.error(`error: gateway workers exited ${burst} and none is left (last: ${how}); stopping`);
       process.exitCode = 1;
       stop();
       return;
     }
-    console.error(`gateway worker ${worker.process.pid} exited (${how}); starting another in ${next.delayMs / 1000} s`);
+    const delayMs = next?.delayMs ?? RESTART_POLICY.maxDelayMs;
+    if (!next) console.error(`error: gateway workers keep exiting (${burst}); ${serving} still serving`);
+    console.error(`gateway worker ${worker.process.pid} exited (${how}); starting another in ${delayMs / 1000} s`);
     const timer = setTimeout(() => {
       pending.delete(timer);
       if (!stopping) cluster.fork();
-    }, next.delayMs);
+    }, delayMs);
     pending.add(timer);
   });
   function stop(): void {

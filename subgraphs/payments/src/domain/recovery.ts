@@ -97,7 +97,9 @@ export function pendingPaymentRecovery(
     async handle(payment) {
       const deadline = AbortSignal.timeout(settings.chargeTimeoutMs);
       const settled = await chargeAndSettle(db, processor, payment, deadline).catch((error: unknown) => {
-        throw deadline.aborted ? new Error(`the processor did not answer within ${settings.chargeTimeoutMs} ms`) : error;
+        // The processor's giving up on the deadline, said so; anything else (a failure to record it) as it is.
+        const gaveUp = deadline.aborted && ['AbortError', 'TimeoutError'].includes((error as Error).name);
+        throw gaveUp ? new Error(`the processor did not answer within ${settings.chargeTimeoutMs} ms`) : error;
       });
       context.logger.info({ paymentId: payment.id, status: settled.status }, 'pending payment finished after an interruption');
     },
