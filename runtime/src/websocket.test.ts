@@ -142,6 +142,28 @@ describe('GraphQL over WebSocket, under its limits', () => {
     await new Promise((resolve) => second.close(resolve));
   });
 
+  it('cuts off, rather than waits 30 s for, a client that never answers the close', async () => {
+    const second = http.createServer();
+    const closing = serveGraphQLOverWebSocket(second, {
+      path: '/graphql',
+      graphql: { schema },
+      limits: { maxPayloadBytes: 4096, maxBufferedBytes: 1024 * 1024, keepAliveMs: 60_000 },
+      logger: createLogger('test', 'silent'),
+    });
+    await new Promise<void>((resolve) => second.listen(0, '127.0.0.1', resolve));
+    const socket = new WebSocket(`ws://127.0.0.1:${(second.address() as AddressInfo).port}/graphql`, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    // A frozen client: it reads nothing more, so it never answers the server's close frame.
+    (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    const started = Date.now();
+    await closing.close();
+    const tookMs = Date.now() - started;
+    socket.terminate();
+    await new Promise((resolve) => second.close(resolve));
+    // ws's own wait for the answer is 30 s.
+    expect(tookMs).toBeLessThan(10_000);
+  }, 40_000);
+
   it('names the slow-consumer close code RFC 6455 calls a policy violation', () => {
     expect(SLOW_CONSUMER_CLOSE).toBe(1008);
   });

@@ -6,6 +6,9 @@ import express from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from './logger';
 
+/** How long a client closed with 1001 has to answer before its connection is cut. */
+const CLOSE_HANDSHAKE_MS = 1000;
+
 /** Express's compiled `trust proxy`: whether the hop at `address`, `hop` steps from the server, may report the one before it. */
 export type TrustProxy = (address: string, hop: number) => boolean;
 
@@ -202,7 +205,13 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
       closing = true;
       clearInterval(pings);
       for (const client of server.clients) client.close(1001, 'Going away');
+      // A client that does not answer the close (a frozen tab, a half-open connection) is cut off: ws would
+      // wait 30 s for it, and a stopping process drains its HTTP requests only after this.
+      const stragglers = setTimeout(() => {
+        for (const client of server.clients) client.terminate();
+      }, CLOSE_HANDSHAKE_MS);
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      clearTimeout(stragglers);
     },
   };
 }

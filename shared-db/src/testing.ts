@@ -144,5 +144,12 @@ export function signalServer(server: RunningPostgres, signal: 'SIGSTOP' | 'SIGCO
       return false; // gone meanwhile
     }
   });
-  for (const pid of [server.pid, ...children.map(Number)]) process.kill(pid as number, signal);
+  for (const pid of [server.pid, ...children.map(Number)]) {
+    try {
+      process.kill(pid as number, signal);
+    } catch (error) {
+      // A backend that ended between the listing and the signal (its client gone) has nothing to stop.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH' || pid === server.pid) throw error;
+    }
+  }
 }

@@ -4,6 +4,9 @@ import type { Logger } from '@fedstack/runtime';
 import { brief } from './brief';
 import { backoffMs } from './work-queue';
 
+/** How long stop() waits for the LISTEN connection to end politely before cutting it. */
+const END_WAIT_MS = 1000;
+
 /**
  * Listens on PostgreSQL channels on a connection of its own, calling `onNotification` for each
  * notification. PostgreSQL delivers a NOTIFY only at commit, so whatever it announces is there to read.
@@ -45,7 +48,18 @@ export class NotificationListener {
     this.stopped = true;
     clearTimeout(this.retry);
     clearTimeout(this.heartbeat);
-    await this.client?.end().catch(() => undefined);
+    const { client } = this;
+    if (!client) return;
+    // A LISTEN connection has nothing to flush: its server gone silent (a partition, a failover) would hold
+    // end() until TCP gives up, some 15 minutes, and the process's stop with it. Cut off after a moment.
+    const ended = client.end().then(
+      () => true,
+      () => true,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), END_WAIT_MS)));
+    if (!(await Promise.race([ended, waited]))) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    clearTimeout(timer);
   }
 
   /** Whether notifications are being received now. */
