@@ -12,9 +12,11 @@ describe('NotificationListener', () => {
   it('counts a connection that stops answering as lost (with heartbeats), and listens again once it can', async () => {
     const database = new URL(serviceConnection('payments', process.env).url);
     let silent = false;
+    const sockets: net.Socket[] = [];
     // Half-open allowed: a goodbye (FIN) sent into the silence is not answered by the proxy either.
     const proxy = net.createServer({ allowHalfOpen: true }, (client) => {
       const server = net.connect({ port: Number(database.port || 5432), host: database.hostname, allowHalfOpen: true });
+      sockets.push(client, server);
       client.on('data', (chunk) => void (silent || server.write(chunk)));
       server.on('data', (chunk) => void (silent || client.write(chunk)));
       for (const [from, to] of [
@@ -59,7 +61,9 @@ describe('NotificationListener', () => {
       expect({ stopped, promptly: Date.now() - stopping < 10_000 }).toEqual({ stopped: 'stopped', promptly: true });
     } finally {
       await listener.stop();
-      proxy.close();
+      // Half-open, the connections it relayed would stay open for ever: the test's worker could not exit.
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });
