@@ -33,28 +33,38 @@ const schema = new GraphQLSchema({
   }),
 });
 
+/** GraphQL over WebSocket on a server of its own, listening: the server, its WebSocket side, its URL, and a stop for both. */
+async function serving(limits: { maxBufferedBytes: number; keepAliveMs: number }, onSlowConsumer?: () => void) {
+  const httpServer = http.createServer((_req, res) => res.writeHead(404).end());
+  const ws = serveGraphQLOverWebSocket(httpServer, {
+    path: '/graphql',
+    graphql: { schema },
+    limits: { maxPayloadBytes: 4096, ...limits },
+    logger: createLogger('test', 'silent'),
+    ...(onSlowConsumer ? { onSlowConsumer } : {}),
+  });
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  return {
+    httpServer,
+    ws,
+    url: `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/graphql`,
+    stop: async () => {
+      await ws.close();
+      await new Promise((resolve) => httpServer.close(resolve));
+    },
+  };
+}
+
 describe('GraphQL over WebSocket, under its limits', () => {
-  let httpServer: http.Server;
+  let server: Awaited<ReturnType<typeof serving>>;
   let url: string;
   let slowConsumers = 0;
-  let ws: ReturnType<typeof serveGraphQLOverWebSocket>;
 
   beforeAll(async () => {
-    httpServer = http.createServer((_req, res) => res.writeHead(404).end());
-    ws = serveGraphQLOverWebSocket(httpServer, {
-      path: '/graphql',
-      graphql: { schema },
-      limits: { maxPayloadBytes: 4096, maxBufferedBytes: 512 * 1024, keepAliveMs: 60_000 },
-      logger: createLogger('test', 'silent'),
-      onSlowConsumer: () => (slowConsumers += 1),
-    });
-    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-    url = `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/graphql`;
+    server = await serving({ maxBufferedBytes: 512 * 1024, keepAliveMs: 60_000 }, () => (slowConsumers += 1));
+    url = server.url;
   });
-  afterAll(async () => {
-    await ws.close();
-    await new Promise((resolve) => httpServer.close(resolve));
-  });
+  afterAll(() => server.stop());
 
   const open = async () => {
     const socket = new WebSocket(url, 'graphql-transport-ws');
@@ -71,7 +81,7 @@ describe('GraphQL over WebSocket, under its limits', () => {
     // The client's own socket stops reading: what the server sends piles up on the server's side.
     (socket as unknown as { _socket: { pause(): void } })._socket.pause();
     await pollUntil('a slow consumer dropped', () => slowConsumers === 1, { timeoutMs: 20_000 });
-    await pollUntil('the connection gone', () => ws.connections === 0, { timeoutMs: 5_000 });
+    await pollUntil('the connection gone', () => server.ws.connections === 0, { timeoutMs: 5_000 });
     socket.terminate();
   });
 
@@ -88,9 +98,9 @@ describe('GraphQL over WebSocket, under its limits', () => {
         };
       }
     };
-    httpServer.prependListener('upgrade', count);
+    server.httpServer.prependListener('upgrade', count);
     const socket = await open();
-    httpServer.off('upgrade', count);
+    server.httpServer.off('upgrade', count);
     const results: string[] = [];
     socket.on('message', (data: Buffer) => {
       const message = JSON.parse(data.toString()) as { type: string; payload?: { data?: { burst: string } } };
@@ -126,40 +136,24 @@ describe('GraphQL over WebSocket, under its limits', () => {
   });
 
   it('says goodbye with 1001 (going away) to every client when closed', async () => {
-    const second = http.createServer();
-    const closing = serveGraphQLOverWebSocket(second, {
-      path: '/graphql',
-      graphql: { schema },
-      limits: { maxPayloadBytes: 4096, maxBufferedBytes: 1024, keepAliveMs: 60_000 },
-      logger: createLogger('test', 'silent'),
-    });
-    await new Promise<void>((resolve) => second.listen(0, '127.0.0.1', resolve));
-    const socket = new WebSocket(`ws://127.0.0.1:${(second.address() as AddressInfo).port}/graphql`, 'graphql-transport-ws');
+    const second = await serving({ maxBufferedBytes: 1024, keepAliveMs: 60_000 });
+    const socket = new WebSocket(second.url, 'graphql-transport-ws');
     await new Promise((resolve) => socket.once('open', resolve));
     const code = closeCode(socket);
-    await closing.close();
+    await second.stop();
     expect(await code).toBe(1001);
-    await new Promise((resolve) => second.close(resolve));
   });
 
   it('cuts off, rather than waits 30 s for, a client that never answers the close', async () => {
-    const second = http.createServer();
-    const closing = serveGraphQLOverWebSocket(second, {
-      path: '/graphql',
-      graphql: { schema },
-      limits: { maxPayloadBytes: 4096, maxBufferedBytes: 1024 * 1024, keepAliveMs: 60_000 },
-      logger: createLogger('test', 'silent'),
-    });
-    await new Promise<void>((resolve) => second.listen(0, '127.0.0.1', resolve));
-    const socket = new WebSocket(`ws://127.0.0.1:${(second.address() as AddressInfo).port}/graphql`, 'graphql-transport-ws');
+    const second = await serving({ maxBufferedBytes: 1024 * 1024, keepAliveMs: 60_000 });
+    const socket = new WebSocket(second.url, 'graphql-transport-ws');
     await new Promise((resolve) => socket.once('open', resolve));
     // A frozen client: it reads nothing more, so it never answers the server's close frame.
     (socket as unknown as { _socket: { pause(): void } })._socket.pause();
     const started = Date.now();
-    await closing.close();
+    await second.stop();
     const tookMs = Date.now() - started;
     socket.terminate();
-    await new Promise((resolve) => second.close(resolve));
     // ws's own wait for the answer is 30 s.
     expect(tookMs).toBeLessThan(10_000);
   }, 40_000);
@@ -171,15 +165,7 @@ describe('GraphQL over WebSocket, under its limits', () => {
 
 describe('GraphQL over WebSocket keep-alive', () => {
   it('drops a connection that does not answer pings, and keeps one that does', async () => {
-    const httpServer = http.createServer((_req, res) => res.writeHead(404).end());
-    const ws = serveGraphQLOverWebSocket(httpServer, {
-      path: '/graphql',
-      graphql: { schema },
-      limits: { maxPayloadBytes: 4096, maxBufferedBytes: 512 * 1024, keepAliveMs: 100 },
-      logger: createLogger('test', 'silent'),
-    });
-    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-    const url = `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/graphql`;
+    const { ws, url, stop } = await serving({ maxBufferedBytes: 512 * 1024, keepAliveMs: 100 });
     const open = async (autoPong: boolean) => {
       const socket = new WebSocket(url, 'graphql-transport-ws', { autoPong });
       await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
@@ -198,8 +184,7 @@ describe('GraphQL over WebSocket keep-alive', () => {
     } finally {
       answering.terminate();
       silent.terminate();
-      await ws.close();
-      await new Promise((resolve) => httpServer.close(resolve));
+      await stop();
     }
   });
 });

@@ -1,4 +1,5 @@
-// What a service's schema holds of its migrations, and whether db:split moved it away: checked at start-up and before migrating.
+// What a service's schema holds of its migrations, whether db:split moved it away or left it unfilled: checked at start-up and before migrating.
+import type pg from 'pg';
 import { ConfigError, type Service } from '@fedstack/runtime';
 import { withClient } from './connections';
 import { describeTarget } from './errors';
@@ -10,11 +11,16 @@ import { migrationNames } from './prisma-cli';
  */
 export const SPLIT_PENDING = 'db:split pending: the data has not been copied here yet';
 
+/** Whether the service's schema in this database is a db:split's target that the copy has not filled (SPLIT_PENDING). */
+export async function isSplitPending(client: pg.ClientBase, service: Service): Promise<boolean> {
+  const { rows } = await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark`, [service]);
+  return rows[0]?.mark === SPLIT_PENDING;
+}
+
 /** The migrations the service's history holds as applied (and not rolled back), and whether the schema is a db:split's that has not been filled. */
 async function schemaState(service: Service, url: string, setting: string): Promise<{ applied: Set<string>; splitPending: boolean }> {
   return withClient(url, setting, async (client) => {
-    const { rows: marks } = await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark`, [service]);
-    const splitPending = marks[0]?.mark === SPLIT_PENDING;
+    const splitPending = await isSplitPending(client, service);
     try {
       const { rows } = await client.query<{ name: string }>(
         `SELECT migration_name AS name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,

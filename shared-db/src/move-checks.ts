@@ -2,7 +2,7 @@
 import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { ConfigError, type Service } from '@fedstack/runtime';
-import { SPLIT_PENDING } from './checks';
+import { isSplitPending } from './checks';
 import { migrationNames } from './prisma-cli';
 
 /** A refusal of db:split, in one line. */
@@ -64,8 +64,7 @@ export async function sameDatabase(source: pg.Client, target: pg.Client): Promis
  * other than db:split wrote there.
  */
 export async function discardUnfilled(target: pg.Client, service: Service, log: (line: string) => void): Promise<void> {
-  const { rows } = await target.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark`, [service]);
-  if (rows[0]?.mark !== SPLIT_PENDING) return;
+  if (!(await isSplitPending(target, service))) return;
   const { rows: tables } = await target.query<{ name: string }>(
     `SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 AND tablename <> '_prisma_migrations'`,
     [service],

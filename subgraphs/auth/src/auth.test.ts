@@ -92,6 +92,20 @@ const EVERYTHING_BUT_DATE: FakeableAPI[] = [
   'clearTimeout',
 ];
 
+/**
+ * Runs `work` with only Date faked, running on from now (jest.advanceTimersByTime moves it): the throttle's
+ * counters (rate-limiter-flexible reads Date) and tokens expire by the clock, while sockets, timers and the
+ * database work as ever.
+ */
+async function withMovableDate(work: () => Promise<void>): Promise<void> {
+  jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
+  try {
+    await work();
+  } finally {
+    jest.useRealTimers();
+  }
+}
+
 describe('auth subgraph', () => {
   let auth: RunningAuth;
 
@@ -221,10 +235,7 @@ describe('auth subgraph', () => {
     });
 
     it('slows an account attacked from many addresses down, for longer each time, without locking it', async () => {
-      // The throttle's counters expire by the clock (rate-limiter-flexible reads Date): only Date is faked,
-      // running on from now, so that sockets, timers and the database work as ever.
-      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
-      try {
+      await withMovableDate(async () => {
         const { user } = await register();
         for (let attempt = 0; attempt < 6; attempt += 1) await signIn(user.email, 'wrong password!!', `198.51.100.${10 + attempt}`);
         const paused = await signIn(user.email, PASSWORD, '203.0.113.60');
@@ -235,14 +246,11 @@ describe('auth subgraph', () => {
         // The pause ends: the owner signs in.
         jest.advanceTimersByTime(1100);
         expect((await signIn(user.email, PASSWORD, '203.0.113.60')).errors).toBeUndefined();
-      } finally {
-        jest.useRealTimers();
-      }
+      });
     });
 
     it("does not count the owner's attempts that a pause refused: once it ends, the owner's own address signs in", async () => {
-      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
-      try {
+      await withMovableDate(async () => {
         const { user } = await register();
         // One failure past the account's limit (6), each from an address of its own: a 2 s pause.
         for (let attempt = 0; attempt < 7; attempt += 1) await signIn(user.email, 'wrong password!!', `198.51.100.${30 + attempt}`);
@@ -252,14 +260,11 @@ describe('auth subgraph', () => {
         }
         jest.advanceTimersByTime(5000);
         expect((await signIn(user.email, PASSWORD, '203.0.113.9')).errors).toBeUndefined();
-      } finally {
-        jest.useRealTimers();
-      }
+      });
     });
 
     it('does not pause an address the account has a live sign-in from, however long an attacker keeps the pause going', async () => {
-      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
-      try {
+      await withMovableDate(async () => {
         const { user } = await register();
         const home = '203.0.113.77';
         expect((await signIn(user.email, PASSWORD, home)).errors).toBeUndefined();
@@ -275,9 +280,7 @@ describe('auth subgraph', () => {
           jest.advanceTimersByTime(Number(elsewhere.errors?.[0]?.extensions?.retryAfterSeconds) * 1000 + 100);
         }
         expect(owner).toEqual(Array(6).fill('signed in'));
-      } finally {
-        jest.useRealTimers();
-      }
+      });
     });
 
     it('counts guesses from an address the owner only refreshed from (a shared carrier or VPN address) against the account', async () => {
@@ -451,8 +454,7 @@ describe('auth subgraph', () => {
     });
 
     it('take a rotated token presented again once the moment for a race has passed for theft, though its successor went unused', async () => {
-      jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
-      try {
+      await withMovableDate(async () => {
         const session = await register();
         const rotated = (await graphql<{ refreshSession: Session }>(auth.url, REFRESH, { variables: { token: session.refreshToken } })).data
           ?.refreshSession as Session;
@@ -460,9 +462,7 @@ describe('auth subgraph', () => {
         const replay = await graphql(auth.url, REFRESH, { variables: { token: session.refreshToken } });
         expect(replay.errors?.[0]?.message).toMatch(/already used/);
         expect((await graphql(auth.url, REFRESH, { variables: { token: rotated.refreshToken } })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
-      } finally {
-        jest.useRealTimers();
-      }
+      });
     });
 
     it("are removed a day after their sign-in's newest one expired, as new ones are issued; a live sign-in keeps every one", async () => {

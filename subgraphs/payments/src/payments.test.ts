@@ -363,7 +363,7 @@ describe('payments subgraph', () => {
   });
 
   describe('the recovery worker', () => {
-    /** A payments server whose recovery worker charges through `processor`, quickly, and a PENDING payment a crash left for it. */
+    /** A payments server whose recovery worker charges through `processor`, quickly, and a PENDING payment (with its token) a crash left for it. */
     async function recoveryOf(processor: PaymentProcessor, settings: NodeJS.ProcessEnv) {
       const config = loadPaymentsConfig({
         ...process.env,
@@ -383,10 +383,10 @@ describe('payments subgraph', () => {
         [userId],
       )) as [{ id: string }];
       const server = await createPaymentsServer({ config, processor });
-      await server.listen();
+      const url = await server.listen();
       const row = async () =>
         (await sql<{ status: string; attempts: number }>(`SELECT status::text, charge_attempts AS attempts FROM payments.payments WHERE id = $1`, [id]))[0];
-      return { id, server, row };
+      return { id, server, url, row };
     }
 
     /** A processor that holds its first `slow` charges for `holdMs` (until told to give up, unless `deaf`), and counts them. */
@@ -446,22 +446,8 @@ describe('payments subgraph', () => {
           throw new Error('processor unreachable');
         },
       };
-      const settings = {
-        PAYMENTS_RECOVERY_AFTER_MS: '0',
-        PAYMENTS_RECOVERY_POLL_MS: '20',
-        PAYMENTS_RECOVERY_MAX_BACKOFF_MS: '40',
-        PAYMENTS_RECOVERY_MAX_ATTEMPTS: '3',
-      };
-      const config = loadPaymentsConfig({ ...process.env, ...tokens.env, ...ISOLATED_PEERS, ...settings, PAYMENTS_PORT: '0', LOG_LEVEL: 'silent' });
-      const [userId] = (await newUsers(1)) as [string];
       // What a crash between recording and settling leaves: a PENDING payment with its token.
-      const [{ id }] = (await sql<{ id: string }>(
-        `INSERT INTO payments.payments (id, user_id, amount, currency, status, pending_token, method_last4)
-         VALUES (gen_random_uuid(), $1, 12.5, 'EUR', 'PENDING', 'tok_visa', 'visa') RETURNING id`,
-        [userId],
-      )) as [{ id: string }];
-      const recovering = await createPaymentsServer({ config, processor: unreachable });
-      const recoveringUrl = await recovering.listen();
+      const { id, server: recovering, url: recoveringUrl } = await recoveryOf(unreachable, { PAYMENTS_RECOVERY_MAX_ATTEMPTS: '3' });
       try {
         const parked = await pollUntil(
           'parked',
