@@ -153,6 +153,13 @@ export interface ScratchDatabases {
 }
 
 /**
+ * A test run's own server holds nothing worth keeping past a crash (its data is deleted when it stops), so
+ * it never waits for the disk: no flush per commit or per database a test copies, and no full pages in the
+ * WAL. The servers a test kills or fails over start with their own settings.
+ */
+const THROWAWAY_SETTINGS = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
+
+/**
  * New, empty databases for one test run, on DATABASE_URL's server when set, otherwise on an embedded
  * PostgreSQL of its own (temporary data, a free port). Shared: one database, given as DATABASE_URL. Split:
  * one per service, each given as `<SERVICE>_DATABASE_URL` (the owner's connection), as an operator who
@@ -173,7 +180,7 @@ export async function createScratchDatabases(
   }
   const server = env.DATABASE_URL
     ? { url: env.DATABASE_URL, stop: async () => undefined }
-    : await startEmbeddedPostgres({ dataDir: path.join(os.tmpdir(), name), port: await freePort(), ephemeral: true });
+    : await startEmbeddedPostgres({ dataDir: path.join(os.tmpdir(), name), port: await freePort(), ephemeral: true, settings: THROWAWAY_SETTINGS });
   const at = (database: string, on = server.url) => {
     const url = new URL(on);
     url.pathname = `/${database}`;
