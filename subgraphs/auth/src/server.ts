@@ -8,6 +8,7 @@ import { importJWK } from 'jose';
 import type { AuthConfig } from './config';
 import { createAuthContext, type AuthServices } from './context';
 import { accountStates } from './domain/account-state';
+import { expiredCounterSweep } from './domain/expired-counters';
 import { createAccessTokenIssuer, resolveSigningKey } from './domain/signing';
 import { throttleKeys } from './domain/throttle';
 import { authCommands } from './internal';
@@ -48,6 +49,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       accountStates,
       internal: ({ db }) => authCommands(db, config.accessTokenTtlSeconds, services.throttleKeys),
       publishes: true,
+      workers: ({ db, logger }) => [expiredCounterSweep(db, logger.child({ component: 'throttle' }))],
       routes(app) {
         app.get('/.well-known/jwks.json', (_req, res) => {
           res.set('cache-control', 'public, max-age=300').json(jwks);

@@ -103,11 +103,11 @@ export class SignInThrottle {
     private readonly policy: ThrottlePolicy,
     private readonly keys: ThrottleKeys,
   ) {
-    const limiter = (keyPrefix: string, points: number, duration: number, clearExpired = false) =>
-      new RateLimiterPrisma({ storeClient: db, tableName: 'rateLimit', keyPrefix, points, duration, clearExpiredByTimeout: clearExpired });
+    // Expired rows are deleted by auth's own sweep (expired-counters.ts), which stops with the server.
+    const limiter = (keyPrefix: string, points: number, duration: number) =>
+      new RateLimiterPrisma({ storeClient: db, tableName: 'rateLimit', keyPrefix, points, duration, clearExpiredByTimeout: false });
     const window = policy.windowSeconds;
-    // One limiter per table is enough to delete expired rows (every 5 minutes).
-    this.pairs = limiter('login-pair', policy.maxFailuresPerAccountAndAddress, window, true);
+    this.pairs = limiter('login-pair', policy.maxFailuresPerAccountAndAddress, window);
     this.accounts = limiter('login-account', policy.maxFailuresPerAccount, window);
     this.strikes = limiter('login-strikes', 64, 24 * 3600);
     this.addresses = limiter('login-address', policy.maxFailuresPerAddress, window);
