@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, sha256Hex } from '@fedstack/runtime';
-import { baseRevision, checkSchema, compose, readSupergraphConfig, supergraphAtRevision, type SupergraphConfig } from './composition';
+import { baseRevision, checkSchema, compose, fileAtRevision, manifestOperationsAtRevision, readSupergraphConfig, type SupergraphConfig } from './composition';
 import type { PersistedOperation } from './persisted';
 
 const CONFIG = path.join(REPOSITORY_ROOT, 'supergraph.yaml');
@@ -148,6 +148,43 @@ describe('schema composition and checks', () => {
       expect(report.problems.join('\n')).toMatch(/\(used by "Pay"/);
     });
 
+    it('holds the operations the manifests listed at the base too: a change that drops one still may not break it, deployed clients sending it', async () => {
+      const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-deployed-'));
+      const manifest = path.join(folder, 'clients', 'app', 'persisted-query-manifest.json');
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: folder, encoding: 'utf8' });
+      const write = (operations: PersistedOperation[]) =>
+        writeFileSync(
+          manifest,
+          JSON.stringify({
+            format: 'apollo-persisted-query-manifest',
+            version: 1,
+            operations: operations.map(({ id, name, type, body }) => ({ id, name, type, body })),
+          }),
+        );
+      try {
+        mkdirSync(path.dirname(manifest), { recursive: true });
+        git('init', '-q');
+        write([ACCOUNT, ROLES]);
+        git('add', '.');
+        git('commit', '-q', '-m', 'the client as deployed');
+        const base = git('rev-parse', 'HEAD').trim();
+        // The change: the client stops using lastLoginAt, and the schema drops it, at once.
+        write([ROLES]);
+        const deployed = manifestOperationsAtRevision(folder, base, [manifest, path.join(os.tmpdir(), 'outside-the-repository.json')]);
+        expect(deployed.map(({ name, file }) => ({ name, file }))).toEqual([
+          { name: 'Account', file: `${manifest} at ${base.slice(0, 12)}` },
+          { name: 'Roles', file: `${manifest} at ${base.slice(0, 12)}` },
+        ]);
+        const report = await checkEdited('auth', removeLastLogin, [ROLES, ...deployed.filter(({ id }) => id !== ROLES.id)]);
+        expect(report.problems).toContainEqual(
+          expect.stringMatching(/^ {2}User\.lastLoginAt: .*\(used by "Account" \(.*persisted-query-manifest\.json at [0-9a-f]{12}\)\)$/),
+        );
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
+
     it('only warns of a breaking change no listed operation uses', async () => {
       const report = await checkEdited('auth', removeLastLogin, [ROLES]);
       expect(report.problems).toEqual([]);
@@ -189,8 +226,8 @@ describe('schema composition and checks', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('SCHEMA_BASE_REF: "no-such-ref" is no commit of this checkout');
     expect(run.stdout).not.toMatch(/Schema checks passed/);
-    expect(() => supergraphAtRevision(REPOSITORY_ROOT, 'no-such-ref')).toThrow('git has no commit no-such-ref');
-    expect(supergraphAtRevision(REPOSITORY_ROOT, 'HEAD', 'no-such-file.graphql')).toBeNull();
+    expect(() => fileAtRevision(REPOSITORY_ROOT, 'no-such-ref')).toThrow('git has no commit no-such-ref');
+    expect(fileAtRevision(REPOSITORY_ROOT, 'HEAD', 'no-such-file.graphql')).toBeNull();
   });
 
   it('names a manifest it cannot read in one line', () => {

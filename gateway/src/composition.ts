@@ -9,7 +9,7 @@ import { parse, type GraphQLSchema } from 'graphql';
 import YAML from 'yaml';
 import { ConfigError, readSettings, setting, text } from '@fedstack/runtime';
 import { checkOperations } from './operation-checks';
-import type { PersistedOperation } from './persisted';
+import { parseManifest, type PersistedOperation } from './persisted/manifest';
 
 /** One subgraph as supergraph.yaml (rover's format) describes it. */
 export interface SubgraphSource {
@@ -104,16 +104,31 @@ function git(repository: string, ...args: string[]): string | null {
 }
 
 /**
- * The committed supergraph at a git revision, or null when that revision has none. Any other failure
- * (no such revision) throws: read as "nothing to compare", it would pass every breaking change.
+ * A committed file (the supergraph, by default) at a git revision, or null when that revision has none.
+ * Any other failure (no such revision) throws: read as "nothing to compare", it would pass every breaking change.
  */
-export function supergraphAtRevision(repository: string, revision: string, file = 'supergraph.graphql'): string | null {
+export function fileAtRevision(repository: string, revision: string, file = 'supergraph.graphql'): string | null {
   if (git(repository, 'rev-parse', '--verify', '--quiet', `${revision}^{commit}`) === null) {
     throw new Error(`git has no commit ${revision} in ${repository}`);
   }
   if (!git(repository, 'ls-tree', '--name-only', revision, '--', file)) return null;
   // `./`: relative to `repository`, as ls-tree reads it, wherever the git top level is.
   return execFileSync('git', ['show', `${revision}:./${file}`], { cwd: repository, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * The operations of the manifests `files` as they were at `revision`: what clients deployed from the base
+ * still send, whether or not the change keeps them listed. A change must not break those either: an
+ * operation leaves a manifest in one change, once no deployed client sends it, and the schema loses what
+ * it used in a later one. Manifests outside the repository, or not there at the revision, hold none.
+ */
+export function manifestOperationsAtRevision(repository: string, revision: string, files: readonly string[]): PersistedOperation[] {
+  return files.flatMap((file) => {
+    const relative = path.relative(repository, file);
+    if (relative.startsWith('..') || path.isAbsolute(relative)) return [];
+    const text = fileAtRevision(repository, revision, relative);
+    return text === null ? [] : parseManifest(text, `${file} at ${revision.slice(0, 12)}`);
+  });
 }
 
 /** What `npm run check:schema` reads. */

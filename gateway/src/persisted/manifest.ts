@@ -57,9 +57,20 @@ function checkedEntry(value: unknown, label: string, file: string): PersistedOpe
 
 /** Every operation of one manifest file; a ManifestError names the file and the first bad entry. */
 export function readManifest(file: string): PersistedOperation[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ManifestError(`${file}: not a readable JSON manifest (${(error as Error).message})`);
+  }
+  return parseManifest(text, file);
+}
+
+/** Every operation of a manifest's text, `file` naming where it came from (a path, or a path at a git revision). */
+export function parseManifest(text: string, file: string): PersistedOperation[] {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (error) {
     throw new ManifestError(`${file}: not a readable JSON manifest (${(error as Error).message})`);
   }
