@@ -174,6 +174,24 @@ describe('persisted operations at the gateway', () => {
     await expectAutomaticPersistedQueries(stack.gatewayUrl, user);
   });
 
+  it("answers malformed persisted-query extensions as the client's bad input however deep, by POST and by GET, and serves on", async () => {
+    // Nested thousands deep: JSON parses it, and showing it back overflowed the stack (a 10 kB body took the
+    // gateway down; by GET, 500). `[` and `]` need no escaping in a URL's query, as a client may send them.
+    const extensions = `{"persistedQuery":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    const headers = { 'content-type': 'application/json', 'apollo-require-preflight': '1' };
+    const posted = await fetch(stack.gatewayUrl, { method: 'POST', headers, body: `{"query":"{ __typename }","extensions":${extensions}}` });
+    const got = await fetch(`${stack.gatewayUrl}?query=%7B__typename%7D&extensions=${extensions}`, { headers });
+    for (const response of [posted, got]) {
+      expect({ status: response.status, body: await response.json() }).toEqual({
+        status: 400,
+        body: {
+          errors: [{ message: expect.stringContaining('(got an array nested too deeply to show)'), extensions: { code: 'BAD_USER_INPUT' } }],
+        },
+      });
+    }
+    expect((await graphql(stack.gatewayUrl, '{ __typename }')).data).toEqual({ __typename: 'Query' });
+  });
+
   it('fails the start on a bad manifest, naming the entry', async () => {
     const bad = path.join(folder, 'bad.json');
     const entries = JSON.parse(manifest(LISTED)) as { operations: { type: string }[] };
@@ -200,4 +218,17 @@ async function expectAutomaticPersistedQueries(url: string, user: SignedIn): Pro
   });
   expect(await registered.json()).toEqual({ data: { me: { id: user.id } } });
   expect((await byId(url, document, user.accessToken)).data).toEqual({ me: { id: user.id } });
+  // An empty query beside the id, as graphql-ws and graphql-sse clients send one, is the id alone (it was
+  // taken for the document "", whose hash is not the id: INTERNAL_SERVER_ERROR), by POST and by GET.
+  const unknown = sha256Hex(`${document} # unknown`);
+  for (const [hash, expected] of [
+    [sha256Hex(document), { data: { me: { id: user.id } } }],
+    [unknown, { errors: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'PERSISTED_QUERY_NOT_FOUND' }) })] }],
+  ] as const) {
+    const extensions = JSON.stringify({ persistedQuery: { version: 1, sha256Hash: hash } });
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${user.accessToken}`, 'apollo-require-preflight': '1' };
+    const posted = await fetch(url, { method: 'POST', headers, body: `{"query":"","extensions":${extensions}}` });
+    const got = await fetch(`${url}?${new URLSearchParams({ query: '', extensions })}`, { headers });
+    for (const response of [posted, got]) expect(await response.json()).toEqual(expected);
+  }
 }

@@ -35,9 +35,18 @@ export interface ResolvedDocument {
 
 const HASH_HEADERS = { status: 200, headers: new Map([['cache-control', 'private, no-cache, must-revalidate']]) };
 
-/** A client's value in a refusal: as JSON, cut short. */
+/**
+ * A client's value in a refusal: as JSON, cut short. Never throws: JSON nested thousands deep, which
+ * parses, overflows the stack of JSON.stringify (a 10 kB body took the gateway down, the error thrown
+ * where nothing caught it).
+ */
 function shown(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = `${Array.isArray(value) ? 'an array' : typeof value} nested too deeply to show`;
+  }
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 

@@ -39,6 +39,23 @@ function rewrite(request: express.Request, query: string | undefined): void {
   request.body = { ...body, ...(query !== undefined ? { query } : {}), extensions: rest };
 }
 
+/**
+ * Leaves out the empty `query` of a request handed to automatic persisted queries by its id alone (as
+ * graphql-ws and graphql-sse clients send an id): Apollo Server took "" for the document, whose hash is
+ * not the id, and answered INTERNAL_SERVER_ERROR.
+ */
+function withoutEmptyQuery(request: express.Request): void {
+  if (request.method === 'GET') {
+    const [pathname, searchText] = request.url.split('?');
+    const search = new URLSearchParams(searchText ?? '');
+    search.delete('query');
+    request.url = `${pathname}?${search.toString()}`;
+    return;
+  }
+  const { query: _empty, ...body } = request.body as { query?: unknown };
+  request.body = body;
+}
+
 /** Sends a refusal as Apollo Server sends its own errors: the HTTP status and headers from `extensions.http`. */
 function refuse(response: express.Response, error: GraphQLError): void {
   const { http, ...extensions } = error.extensions as { http?: { status: number; headers?: Map<string, string> } };
@@ -56,12 +73,21 @@ export function persistedDocumentsMiddleware(documents: PersistedDocuments, body
     const resolved = documents.resolve(parametersOf(request));
     if (resolved instanceof GraphQLError) return refuse(response, resolved);
     if (resolved.resolvedHere) rewrite(request, resolved.query);
+    else if (resolved.byId) withoutEmptyQuery(request);
     next();
   };
   return (request, response, next) => {
     // Apollo Server answers other methods (and the landing page) itself.
     if (request.method !== 'GET' && request.method !== 'POST') return next();
     if (request.method === 'GET' && !request.url.includes('?')) return next();
-    json(request, response, (error?: unknown) => (error ? next(error) : decide(request, response, next)));
+    json(request, response, (error?: unknown) => {
+      if (error) return next(error);
+      // Called back by the body parser, outside Express's own try: anything thrown here would end the process.
+      try {
+        decide(request, response, next);
+      } catch (thrown) {
+        next(thrown);
+      }
+    });
   };
 }
