@@ -7,7 +7,7 @@ import { createGatewayServer, loadGatewayConfig } from '@fedstack/gateway';
 import { firstQuery, launcherManifest } from '@fedstack/scripts';
 import { DEMO_ADMIN } from '@fedstack/shared-db';
 import { PASSWORD, freshEmail, login, pay, register, type SignedIn } from './clients';
-import { overSse, overWebSocket, wsClient } from './subscribers';
+import { overMultipart, overSse, overWebSocket, wsClient } from './subscribers';
 import { startStack, type RunningStack } from './stack';
 
 /** Operations as a client ships them: a manifest in Apollo's format. */
@@ -123,10 +123,20 @@ describe('persisted operations at the gateway', () => {
           { timeoutMs: 10_000 },
         );
         expect(delivered.errors).toBeUndefined();
-        // Over SSE too, the refusal says why.
-        const overServerSentEvents = overSse(url, user.accessToken, 'subscription { paymentUpdated { id } }');
-        expect((await overServerSentEvents.next()).errors?.[0]?.extensions).toEqual({ code: 'PERSISTED_QUERY_NOT_IN_LIST' });
-        overServerSentEvents.unsubscribe();
+        // Over SSE and multipart HTTP too, the refusal says why; and it comes before auth is asked who the
+        // subscriber is (it was asked first: without a token, the answer was UNAUTHENTICATED).
+        for (const token of [user.accessToken, undefined]) {
+          for (const stream of [
+            overSse(url, token, 'subscription { paymentUpdated { id } }'),
+            overMultipart(url, token, 'subscription { paymentUpdated { id } }'),
+          ]) {
+            expect({ token: Boolean(token), refusal: (await stream.next()).errors?.[0]?.extensions }).toEqual({
+              token: Boolean(token),
+              refusal: { code: 'PERSISTED_QUERY_NOT_IN_LIST' },
+            });
+            stream.unsubscribe();
+          }
+        }
         expect(delivered.data?.paymentUpdated).toEqual({ id: expect.any(String), status: expect.stringMatching(/^(PENDING|SUCCEEDED)$/) });
         listed.unsubscribe();
       } finally {

@@ -36,10 +36,11 @@ function positionsOf(request: http.IncomingMessage): WalPositions | GraphQLError
 async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<SubscriptionResults | ExecutionResult> {
   const positions = positionsOf(request);
   if (positions instanceof GraphQLError) return { errors: [positions] };
-  const subscriber = await subscriberOf(deps, request);
-  if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
+  // The document first (persisted documents, parsing, validation): a request refused for it calls no subgraph, auth included.
   const admitted = deps.admission.prepare(payload);
   if (Array.isArray(admitted)) return { errors: admitted };
+  const subscriber = await subscriberOf(deps, request);
+  if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
   const context = { ...contextFor(deps, subscriber, peerOf(deps, request)), positions };
   if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
   const release = deps.admission.reserve(subscriber, 0);
