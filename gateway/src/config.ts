@@ -177,7 +177,7 @@ const GATEWAY_SETTINGS = {
   ),
   APQ_CACHE_MAX_BYTES: setting(
     integer(8_388_608, { min: 65_536, max: 1_073_741_824 }),
-    'bytes of documents each gateway process keeps for automatic persisted queries (least recently used go first; each worker and replica has its own)',
+    'bytes of memory each gateway process gives the documents of automatic persisted queries, each counted with its key and its entry (least recently used go first; each worker and replica has its own)',
   ),
 };
 

@@ -1,7 +1,6 @@
 // The gateway's server, with its supergraph reloaded from the file when it changes, and an offline explorer outside production.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
-import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import type * as AltairStatic from 'altair-static';
 import cors from 'cors';
 import express from 'express';
@@ -23,7 +22,7 @@ import {
 } from '@fedstack/runtime';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
-import { PersistedDocuments, persistedDocumentsMiddleware } from './persisted';
+import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
 import { SubgraphDataSource, positionsPlugin, subgraphLinks, type GatewayContext } from './subgraphs';
 import { gatewaySubscriptions } from './subscriptions';
 
@@ -181,7 +180,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       gateway,
       parseOptions: { maxTokens: config.limits.maxTokens },
       // Automatic persisted queries, where any document may run; with a required list, only listed ones do.
-      persistedQueries: config.persisted.mode === 'require' ? false : { cache: new InMemoryLRUCache({ maxSize: config.apqCacheBytes }) },
+      persistedQueries: config.persisted.mode === 'require' ? false : { cache: apqCache(config.apqCacheBytes) },
       plugins: [operationLimitsPlugin(limits), positionsPlugin()],
     },
     context: async ({ req }, base) => ({

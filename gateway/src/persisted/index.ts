@@ -2,3 +2,4 @@
 export { ManifestError, PersistedOperationList, readManifest, type PersistedOperation } from './manifest';
 export { PERSISTED_MODES, PersistedDocuments, type PersistedMode, type PersistedSettings, type ResolvedDocument } from './documents';
 export { persistedDocumentsMiddleware } from './middleware';
+export { apqCache } from './apq-cache';
