@@ -6,7 +6,7 @@ import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
  * counted apart; this is lru-cache's entry and the strings' headers. Measured on Node 24: 244 bytes of heap
  * per entry for 19-character documents (100,000 of them), 68 of them the key and 19 the text.
  */
-export const APQ_ENTRY_OVERHEAD_BYTES = 160;
+const APQ_ENTRY_OVERHEAD_BYTES = 160;
 
 /**
  * An LRU cache of APQ documents holding about `maxBytes` of memory. Apollo's default counts only each

@@ -23,16 +23,22 @@ function parametersOf(request: express.Request): { query?: unknown; extensions?:
   return { query: search.get('query') ?? undefined, extensions: extensionsOf(search) };
 }
 
+/** Changes a GET's query string, which Apollo Server reads next. */
+function editQueryString(request: express.Request, edit: (search: URLSearchParams) => void): void {
+  const [pathname, searchText] = request.url.split('?');
+  const search = new URLSearchParams(searchText ?? '');
+  edit(search);
+  request.url = `${pathname}?${search.toString()}`;
+}
+
 /** Puts the resolved document where Apollo Server reads it, without the `persistedQuery` extension it has spent. */
 function rewrite(request: express.Request, query: string | undefined): void {
   if (request.method === 'GET') {
-    const [pathname, searchText] = request.url.split('?');
-    const search = new URLSearchParams(searchText ?? '');
-    if (query !== undefined) search.set('query', query);
-    const { persistedQuery: _spent, ...extensions } = extensionsOf(search);
-    search.set('extensions', JSON.stringify(extensions));
-    request.url = `${pathname}?${search.toString()}`;
-    return;
+    return editQueryString(request, (search) => {
+      if (query !== undefined) search.set('query', query);
+      const { persistedQuery: _spent, ...extensions } = extensionsOf(search);
+      search.set('extensions', JSON.stringify(extensions));
+    });
   }
   const { extensions, ...body } = request.body as { extensions?: Record<string, unknown> };
   const { persistedQuery: _spent, ...rest } = extensions ?? {};
@@ -45,13 +51,7 @@ function rewrite(request: express.Request, query: string | undefined): void {
  * not the id, and answered INTERNAL_SERVER_ERROR.
  */
 function withoutEmptyQuery(request: express.Request): void {
-  if (request.method === 'GET') {
-    const [pathname, searchText] = request.url.split('?');
-    const search = new URLSearchParams(searchText ?? '');
-    search.delete('query');
-    request.url = `${pathname}?${search.toString()}`;
-    return;
-  }
+  if (request.method === 'GET') return editQueryString(request, (search) => search.delete('query'));
   const { query: _empty, ...body } = request.body as { query?: unknown };
   request.body = body;
 }
