@@ -4,13 +4,13 @@ import type { ServiceClient } from '@fedstack/shared-db';
 import { brief, type BackgroundWorker } from '@fedstack/service-kit';
 
 /** How often expired counters are deleted (rate-limiter-flexible's own interval). */
-export const SWEEP_EVERY_MS = 5 * 60_000;
+const SWEEP_EVERY_MS = 5 * 60_000;
 /** How long past its expiry a counter is kept before it is deleted (rate-limiter-flexible's own choice). */
-export const KEPT_PAST_EXPIRY_MS = 60 * 60_000;
+const KEPT_PAST_EXPIRY_MS = 60 * 60_000;
 
 /**
- * Deletes the sign-in and registration counters that expired over an hour ago, every few minutes, in one
- * process of auth or in each (a delete that finds nothing costs one indexed statement). rate-limiter-
+ * Deletes the sign-in and registration counters that expired over an hour ago, every few minutes, in
+ * every process of auth (where another has just done it, the delete finds nothing: one indexed statement). rate-limiter-
  * flexible can do this itself, on a timer that nothing stops: it outlived the server and its database
  * client (each later sweep failed on the ended pool), and it reported a failure with console.warn, a whole
  * error object outside the service's JSON log. Here the sweep stops with the server, and a failure (the
