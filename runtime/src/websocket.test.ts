@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from 'graphql';
 import WebSocket from 'ws';
@@ -130,6 +130,33 @@ describe('GraphQL over WebSocket, under its limits', () => {
   });
 
   it('refuses an upgrade on another path', async () => {
+    const socket = new WebSocket(url.replace('/graphql', '/elsewhere'), 'graphql-transport-ws');
+    const failure = await new Promise<Error>((resolve) => socket.once('error', resolve));
+    expect(failure.message).toMatch(/404/);
+  });
+
+  it('survives a client that resets its connection as it is refused (an unhandled error on the socket ended the process)', async () => {
+    const { port } = new URL(url);
+    // Jest keeps its workers up through an error event no one listens to (it only prints it), where a
+    // process of ours ends: what the refused sockets were left with is looked at after our handler ran.
+    const unguarded: string[] = [];
+    const look = (request: http.IncomingMessage, socket: Duplex) => void (socket.listenerCount('error') === 0 && unguarded.push(request.url ?? ''));
+    server.httpServer.on('upgrade', look);
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => {
+          socket.write('GET /elsewhere HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n', () => {
+            // A reset (RST) rather than a goodbye: the refusal is written to a connection already gone.
+            socket.resetAndDestroy();
+            resolve();
+          });
+        });
+        socket.on('error', reject);
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.httpServer.off('upgrade', look);
+    expect(unguarded).toEqual([]);
     const socket = new WebSocket(url.replace('/graphql', '/elsewhere'), 'graphql-transport-ws');
     const failure = await new Promise<Error>((resolve) => socket.once('error', resolve));
     expect(failure.message).toMatch(/404/);

@@ -141,13 +141,15 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
   pings.unref();
 
   httpServer.on('upgrade', (request: http.IncomingMessage, socket, head) => {
+    // First: Node's HTTP server leaves an upgraded socket without an error listener, and a client that
+    // resets the connection as it is refused below would end the process.
+    socket.on('error', destroySocket);
     const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
     // Another path, or a process on its way down: not ours to take.
     if (pathname !== options.path || closing) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    socket.on('error', destroySocket);
     server.handleUpgrade(request, socket, head, (client) => server.emit('connection', client, request, socket));
   });
 
