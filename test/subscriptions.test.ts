@@ -277,6 +277,64 @@ describe('subscriptions through the gateway', () => {
         error: [expect.objectContaining({ extensions: expect.objectContaining({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth' }) })],
       });
     });
+    it("refuses, as that subscription's own bad input, what ended a connection or a process, and the subscriber beside it keeps its events", async () => {
+      const bob = await register(stack.gatewayUrl);
+      const events = overWs(bob, MY_PAYMENTS);
+      await whenLive(events, bob);
+      const alice = await register(stack.gatewayUrl);
+      // Written by hand: no client library serialises a variable nested thousands deep.
+      const socket = new WebSocket(stack.gatewayUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      const answers: Record<string, unknown>[] = [];
+      socket.on('message', (data: Buffer) => answers.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>));
+      let closed: number | undefined;
+      socket.on('close', (code) => (closed = code));
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${alice.accessToken}` } }));
+      await pollUntil('the connection acknowledged', async () => answers.some(({ type }) => type === 'connection_ack') || undefined, {
+        timeoutMs: 5000,
+        intervalMs: 20,
+      });
+      const nested = (depth: number) => `${'['.repeat(depth)}"x"${']'.repeat(depth)}`;
+      const subscribe = (id: string, payload: string) => socket.send(`{"id":"${id}","type":"subscribe","payload":${payload}}`);
+      const BY_ID = 'subscription ($id: ID) { paymentUpdated(id: $id) { id } }';
+      // Too deep to serialise again (the gateway's process ended at its upstream connection's next close),
+      // and deep enough to overflow the subgraph's text check (which closed the connection every subscriber shares).
+      subscribe('deep', `{"query":${JSON.stringify(BY_ID)},"variables":{"id":${nested(5000)}}}`);
+      subscribe('deeper-than-text', `{"query":${JSON.stringify(BY_ID)},"variables":{"id":${nested(2000)}}}`);
+      // A root field made conditional: an internal error with a literal; with a variable, the client's connection closed (4500).
+      subscribe('skip', JSON.stringify({ query: 'subscription { paymentUpdated @skip(if: true) { id } }' }));
+      subscribe('include', JSON.stringify({ query: 'subscription ($on: Boolean!) { paymentUpdated @include(if: $on) { id } }', variables: { on: true } }));
+      // A frame just within MAX_BODY_BYTES (100000), which the gateway sends on with the client's headers added:
+      // past the subgraph's own limit, it closed (1009) the connection every subscriber shares.
+      const large = `{"query":${JSON.stringify(BY_ID)},"variables":{"id":"${'x'.repeat(99_000)}"}}`;
+      subscribe('large', large + ' '.repeat(99_900 - `{"id":"large","type":"subscribe","payload":${large}}`.length));
+      // Refused at the gateway (an error message), or by the subgraph (a result with the error, then complete).
+      const codeIn = ({ type, payload }: Record<string, unknown>) =>
+        (type === 'error' ? (payload as Result['errors']) : type === 'next' ? (payload as Result).errors : undefined)?.[0]?.extensions?.code;
+      const codes = await pollUntil(
+        'every subscription refused',
+        async () => {
+          const refused: Record<string, unknown> = Object.fromEntries(
+            answers.flatMap((answer): [string, unknown][] => (codeIn(answer) ? [[String(answer.id), codeIn(answer)]] : [])),
+          );
+          return Object.keys(refused).length === 5 ? refused : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 50 },
+      );
+      expect(codes).toEqual({
+        deep: 'BAD_USER_INPUT',
+        'deeper-than-text': 'BAD_USER_INPUT',
+        skip: 'GRAPHQL_VALIDATION_FAILED',
+        include: 'GRAPHQL_VALIDATION_FAILED',
+        large: 'BAD_USER_INPUT',
+      });
+      expect(closed).toBeUndefined();
+      socket.close();
+      // Bob's subscription, on the gateway's connection to payments that the large frame crossed, goes on.
+      await whenLive(events, bob);
+      expect((await graphql(stack.gatewayUrl, '{ __typename }')).data).toEqual({ __typename: 'Query' });
+    });
+
     it('refuses a user more subscriptions than the per-user limit, over every connection and transport', async () => {
       const limited = await stack.extraGateway({ SUBSCRIPTIONS_MAX_PER_USER: '2' });
       const user = await register(stack.gatewayUrl);

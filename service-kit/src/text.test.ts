@@ -1,6 +1,6 @@
 import { Kind, buildSchema, getOperationAST, parse, type OperationDefinitionNode } from 'graphql';
 import { scalarResolvers } from './scalars';
-import { checkOperationText, withTextRule } from './text';
+import { MAX_ARGUMENT_DEPTH, checkOperationText, withTextRule } from './text';
 
 const schema = buildSchema(`
   directive @note(text: String) on FIELD
@@ -39,6 +39,16 @@ describe('the text rule, over an operation as the client sent it', () => {
     expect(verdict(source, { p: '𝕏𝕏𝕏' }, limits)).toBeNull();
     expect(verdict(source, { p: 'abcd' }, limits)).toEqual({ field: 'filter.prefix', message: 'filter.prefix: must be at most 3 characters (got 4)' });
     expect(verdict(source, { p: 'x'.repeat(1001) })).toEqual({ field: 'filter.prefix', message: 'filter.prefix: must be at most 1000 characters (got 1001)' });
+  });
+
+  it('refuses lists and objects nested past MAX_ARGUMENT_DEPTH as bad input, where 2,000 deep overflowed the stack', () => {
+    const nested = (depth: number): unknown => (depth === 0 ? 'x' : [nested(depth - 1)]);
+    const source = 'query ($f: Filter) { users(filter: $f) { __typename } }';
+    expect(verdict(source, { f: { tags: nested(2000) } })).toEqual({
+      field: expect.stringMatching(/^filter\.tags(\[0\]){63}$/),
+      message: expect.stringContaining(`must not nest lists and objects more than ${MAX_ARGUMENT_DEPTH} deep`),
+    });
+    expect(verdict(source, { f: { tags: nested(MAX_ARGUMENT_DEPTH - 2) } })).toBeNull();
   });
 
   it('takes text every service can store, and ignores variables no argument uses', () => {

@@ -44,13 +44,25 @@ export function checkText(value: string, field: string, max = DEFAULT_TEXT_LIMIT
   if (problem) throw badUserInput(field, problem);
 }
 
-/** Where a value sits: its path as errors name it (`items[0].name`), and as limits name it (`items.name`). */
+/**
+ * How deep lists and objects may nest in an argument. Far past any input this schema takes; JSON nested
+ * thousands deep (a 10 kB variable) overflowed the stack here, which ended the gateway's shared
+ * subscription connection for every subscriber on it.
+ */
+export const MAX_ARGUMENT_DEPTH = 64;
+
+/** Where a value sits: its path as errors name it (`items[0].name`), as limits name it (`items.name`), and how deep. */
 interface Place {
   path: string;
   limitPath: string;
+  depth: number;
 }
-const inner = (place: Place, key: string): Place => ({ path: `${place.path}.${key}`, limitPath: `${place.limitPath}.${key}` });
-const item = (place: Place, index: number): Place => ({ path: `${place.path}[${index}]`, limitPath: place.limitPath });
+const deeper = (place: Place, path: string, limitPath: string): Place => {
+  if (place.depth >= MAX_ARGUMENT_DEPTH) throw badUserInput(place.path, `must not nest lists and objects more than ${MAX_ARGUMENT_DEPTH} deep`);
+  return { path, limitPath, depth: place.depth + 1 };
+};
+const inner = (place: Place, key: string): Place => deeper(place, `${place.path}.${key}`, `${place.limitPath}.${key}`);
+const item = (place: Place, index: number): Place => deeper(place, `${place.path}[${index}]`, place.limitPath);
 
 /**
  * Checks every string in the arguments of an operation as the client sent it, before variables are
@@ -92,7 +104,7 @@ export function checkOperationText(
   };
   const argumentsOf = (node: { arguments?: readonly { name: { value: string }; value: ValueNode }[] }, fieldLimits: Readonly<Record<string, number>> = {}) => {
     const max = (limitPath: string) => fieldLimits[limitPath] ?? DEFAULT_TEXT_LIMIT;
-    for (const argument of node.arguments ?? []) literal(argument.value, { path: argument.name.value, limitPath: argument.name.value }, max);
+    for (const argument of node.arguments ?? []) literal(argument.value, { path: argument.name.value, limitPath: argument.name.value, depth: 0 }, max);
   };
   const directives = (nodes: readonly DirectiveNode[] | undefined) => nodes?.forEach((directive) => argumentsOf(directive));
 

@@ -1,8 +1,10 @@
 // What every transport does before a subscription starts: who the subscriber is, whether the operation is valid and within limits, and whether there is room for it.
 import {
   GraphQLError,
+  Kind,
   OperationTypeNode,
   getOperationAST,
+  getVariableValues,
   parse,
   specifiedRules,
   validate,
@@ -51,6 +53,27 @@ export interface Admitted {
   operation: OperationDefinitionNode;
   operationName: string | undefined;
   variables: Record<string, unknown>;
+}
+
+/**
+ * The validation errors of a document: graphql-js's, and a subscription's root field made conditional
+ * (`@skip`, `@include`), which the GraphQL specification forbids. graphql-js reports neither form of the
+ * second: a literal passed validation and failed at planning (INTERNAL_SERVER_ERROR); a variable made its
+ * rule of one root field throw, which closed the client's WebSocket connection.
+ */
+function validated(schema: GraphQLSchema, document: DocumentNode, hideSuggestions: boolean): readonly GraphQLError[] {
+  const conditional = document.definitions.flatMap((definition) =>
+    definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION
+      ? definition.selectionSet.selections.filter((selection) => selection.directives?.some(({ name }) => name.value === 'skip' || name.value === 'include'))
+      : [],
+  );
+  if (conditional.length > 0) return [new GraphQLError("A subscription's root field cannot be skipped or included conditionally (@skip, @include)")];
+  try {
+    return validate(schema, document, specifiedRules, { hideSuggestions });
+  } catch (error) {
+    if (!(error instanceof GraphQLError)) throw error;
+    return [error];
+  }
 }
 
 const refusal = (code: string, message: string, extensions: Record<string, unknown> = {}) => new GraphQLError(message, { extensions: { code, ...extensions } });
@@ -167,7 +190,7 @@ export class SubscriptionAdmission {
       } catch (error) {
         return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
       }
-      const invalid = validate(schema, document, specifiedRules, { hideSuggestions: this.options.hideSuggestions });
+      const invalid = validated(schema, document, this.options.hideSuggestions);
       if (invalid.length > 0) return invalid.map((error) => refusal('GRAPHQL_VALIDATION_FAILED', error.message));
       this.documents.set(query, document);
     }
@@ -176,7 +199,12 @@ export class SubscriptionAdmission {
     if (!operation) return [refusal('OPERATION_RESOLUTION_FAILURE', 'Say which operation to run with operationName')];
     const over = this.options.limits.refusal(schema, document, operation, variables as Record<string, unknown>);
     if (over) return [over];
-    return { document, operation, operationName, variables: variables as Record<string, unknown> };
+    // Coerced here, as Apollo Server does for a request: what is sent on to a subgraph is what the schema
+    // takes. Sent as given, a variable nested thousands deep failed in graphql-ws's serialisation, whose
+    // rejected promise then ended the process at the upstream connection's next close.
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>, { maxErrors: 10 });
+    if (coerced.errors) return coerced.errors.map((error) => refusal(ErrorCode.BAD_USER_INPUT, error.message));
+    return { document, operation, operationName, variables: coerced.coerced };
   }
 
   /** Whether an admitted operation is a subscription (the rest run as single requests). */

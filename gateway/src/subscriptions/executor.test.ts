@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
+import { parse, type DocumentNode, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
+import type { GraphQLDataSource, ServiceMap } from '@apollo/gateway';
 import type { Sink } from 'graphql-ws';
 import { Registry } from 'prom-client';
 import { REPOSITORY_ROOT, createLogger } from '@fedstack/runtime';
@@ -15,7 +16,7 @@ const DOCUMENT = parse('subscription { paymentUpdated { id status } }');
 const event = (id: string): FormattedExecutionResult => ({ data: { paymentUpdated: { id, status: 'PENDING' } } });
 
 /** An executor over a subgraph this test plays: its sink, how often it was unsubscribed, and how often the subscription was given back. */
-function harness(options: { maxQueuedEvents?: number; planner?: SubscriptionPlanner } = {}) {
+function harness(options: { maxQueuedEvents?: number; planner?: SubscriptionPlanner; document?: DocumentNode; dataSources?: ServiceMap } = {}) {
   const planner = options.planner ?? new SubscriptionPlanner();
   if (!options.planner) planner.load(SUPERGRAPH);
   const seen = { unsubscribed: 0, released: 0, sink: undefined as Sink<FormattedExecutionResult> | undefined };
@@ -29,13 +30,13 @@ function harness(options: { maxQueuedEvents?: number; planner?: SubscriptionPlan
   const subscribe = subscriptionExecutor({
     planner,
     upstream,
-    dataSources: () => ({}),
+    dataSources: () => options.dataSources ?? {},
     metrics: subscriptionMetrics(registry),
     production: true,
     maxQueuedEvents: options.maxQueuedEvents ?? 100,
   });
   const results = subscribe({
-    document: DOCUMENT,
+    document: options.document ?? DOCUMENT,
     operationName: undefined,
     variables: {},
     context: { requestId: 'r1', authorization: 'Bearer t', clientAddress: undefined, userAgent: undefined, logger: createLogger('test', 'silent') },
@@ -85,6 +86,36 @@ describe('a subscription through the gateway', () => {
     expect((await registry.getSingleMetric('subscription_fell_behind_total')?.get())?.values).toEqual([
       expect.objectContaining({ value: 1, labels: { field: 'paymentUpdated' } }),
     ]);
+  });
+
+  it("calls the subscription's own subgraph again for the rest of the plan, answering only its first fetch with the event", async () => {
+    // payments (the event) → admin (the user's audit trail, its actor) → payments again (the actor's payments).
+    const entities = (answer: (representation: { id: string }) => Record<string, unknown>): GraphQLDataSource => ({
+      process: ({ request }) =>
+        Promise.resolve({ data: { _entities: (request.variables?.representations as { id: string }[]).map((representation) => answer(representation)) } }),
+    });
+    const { seen, results } = harness({
+      document: parse(
+        'subscription { paymentUpdated { id user { auditTrail(first: 1) { edges { node { actor { payments(first: 1) { edges { node { id } } } } } } } } } }',
+      ),
+      dataSources: {
+        admin: entities(() => ({ __typename: 'User', auditTrail: { edges: [{ node: { actor: { __typename: 'User', id: 'admin-1' } } }] } })),
+        payments: entities(({ id }) => ({ __typename: 'User', payments: { edges: [{ node: { id: `${id}'s payment` } }] } })),
+      },
+    });
+    seen.sink?.next({ data: { paymentUpdated: { id: 'p1', user: { __typename: 'User', id: 'user-1' } } } });
+    expect(await results.next()).toEqual({
+      done: false,
+      value: {
+        data: {
+          paymentUpdated: {
+            id: 'p1',
+            user: { auditTrail: { edges: [{ node: { actor: { payments: { edges: [{ node: { id: "admin-1's payment" } }] } } } }] } },
+          },
+        },
+      },
+    });
+    await results.return();
   });
 
   it('ends with a masked internal error, never an exception, when it cannot start', async () => {

@@ -1,7 +1,7 @@
 // Runs a subscription through the federation: the primary subscribed to at its subgraph, the rest of the plan run for each event.
 import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, locatedError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { ErrorCode, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
 import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
 import type { SubscriptionMetrics } from './metrics';
@@ -42,9 +42,21 @@ export interface SubscriptionExecutorOptions {
 
 /** Answers a fetch with what it was given: the primary's answer is the event itself. */
 class EventDataSource implements GraphQLDataSource {
-  constructor(private readonly event: FormattedExecutionResult) {}
+  private answered = false;
 
-  process() {
+  constructor(
+    private readonly event: FormattedExecutionResult,
+    private readonly subgraph: GraphQLDataSource | undefined,
+  ) {}
+
+  /**
+   * The plan's first fetch from the subscription's subgraph is the primary (the plan runs it first): the
+   * event answers it. A later one (payments, then admin, then payments again) is a query like any other,
+   * for the subgraph itself: answered with the event too, it failed the subscription.
+   */
+  process(options: Parameters<GraphQLDataSource['process']>[0]) {
+    if (this.answered && this.subgraph) return this.subgraph.process(options);
+    this.answered = true;
     const { data, errors } = this.event;
     return Promise.resolve({ ...(data ? { data } : {}), ...(errors ? { errors: errors as GraphQLFormattedError[] } : {}) });
   }
@@ -211,7 +223,8 @@ class Subscription implements SubscriptionResults {
   private async execute(event: FormattedExecutionResult): Promise<ExecutionResult> {
     const plan = this.plan as SubscriptionPlan;
     const { request } = this;
-    const serviceMap: ServiceMap = { ...this.shared.options.dataSources(), [plan.primary.serviceName]: new EventDataSource(event) };
+    const dataSources = this.shared.options.dataSources();
+    const serviceMap: ServiceMap = { ...dataSources, [plan.primary.serviceName]: new EventDataSource(event, dataSources[plan.primary.serviceName]) };
     const requestContext = {
       request: { query: undefined, variables: request.variables, operationName: request.operationName },
       context: request.context,
@@ -261,7 +274,10 @@ export function subscriptionExecutor(options: SubscriptionExecutorOptions): (req
     // Masked as the HTTP endpoint masks them, then errors again, which every transport knows how to send.
     masked: (errors) =>
       errors.map((error) => {
-        const { message, path, extensions } = format(error.toJSON(), error);
+        // executeQueryPlan can give plain errors too (a subgraph's answer it cannot read): made GraphQL errors
+        // first, they are masked as any other rather than failing the subscription on `toJSON`.
+        const graphQLError = error instanceof GraphQLError ? error : locatedError(error, []);
+        const { message, path, extensions } = format(graphQLError.toJSON(), graphQLError);
         return new GraphQLError(message, { ...(path ? { path } : {}), ...(extensions ? { extensions } : {}) });
       }),
   };

@@ -71,6 +71,9 @@ export class UpstreamSubscriptions {
    * each idle subscription held on top, and whose return() the executor does not need.
    */
   subscribe(request: UpstreamSubscription, sink: Sink<FormattedExecutionResult>): () => void {
+    // Serialised here first, where a failure is the caller's: graphql-ws serialises inside a promise it leaves
+    // unhandled, and a value it could not serialise ended the process at the connection's next close.
+    JSON.stringify(request.variables);
     const { subgraph } = request;
     const upstream = this.upstreamFor(subgraph);
     clearTimeout(upstream.idle);

@@ -74,7 +74,14 @@ export function prepareSubscription(schema: GraphQLSchema, payload: SubscribePay
     if (!(error instanceof GraphQLError)) throw error;
     return refuse(withCode(error, 'GRAPHQL_PARSE_FAILED'));
   }
-  const invalid = validate(schema, document);
+  let invalid: readonly GraphQLError[];
+  try {
+    invalid = validate(schema, document);
+  } catch (error) {
+    // graphql-js's rule of one root field throws, rather than reports, on a root field skipped by a variable.
+    if (!(error instanceof GraphQLError)) throw error;
+    invalid = [error];
+  }
   if (invalid.length > 0) return refuse(...invalid.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')));
   const operationName = payload.operationName ?? undefined;
   const operation = getOperationAST(document, operationName);

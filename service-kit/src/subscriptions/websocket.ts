@@ -92,6 +92,19 @@ function withConnectionToken(
 }
 
 /**
+ * The subscription `prepare` makes, or, when it throws, a refusal of that subscription alone: thrown to
+ * graphql-ws, it closed the whole connection (4500), the gateway's shared one, with every subscriber's.
+ */
+function refusedIfThrown(logger: Logger, prepare: () => PreparedSubscription | Refusal): PreparedSubscription | Refusal {
+  try {
+    return prepare();
+  } catch (error) {
+    logger.error({ err: error }, 'subscription could not be prepared');
+    return { refusal: { errors: [locatedError(error, [])] } };
+  }
+}
+
+/**
  * Serves the contract the gateway subscribes by (gateway/src/subscriptions/upstream.ts): graphql-ws
  * (`graphql-transport-ws`) at /graphql on the subgraph's own port. The connection carries the gateway's
  * assertion in `connection_init` (refused 4403 without a good one when REQUIRE_GATEWAY is on); each
@@ -221,7 +234,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       onSubscribe(ctx, _id, payload) {
         // graphql-ws counts this one already.
         const open = Object.keys(ctx.subscriptions).length;
-        const prepared: PreparedSubscription | Refusal =
+        const prepared: PreparedSubscription | Refusal = refusedIfThrown(logger, () =>
           open > limits.maxPerConnection
             ? {
                 refusal: {
@@ -233,7 +246,8 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
                   ],
                 },
               }
-            : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams);
+            : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams),
+        );
         const start: Start = { prepared, remoteAddress: ctx.extra.remoteAddress, logger };
         return 'refusal' in prepared
           ? { schema, document: REFUSED, contextValue: start }
