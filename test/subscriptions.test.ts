@@ -335,6 +335,26 @@ describe('subscriptions through the gateway', () => {
       expect((await graphql(stack.gatewayUrl, '{ __typename }')).data).toEqual({ __typename: 'Query' });
     });
 
+    it('streams to any Accept that takes text/event-stream, and runs no mutation sent by GET on a stream', async () => {
+      const user = await register(stack.gatewayUrl);
+      const headers = (accept: string) => ({ accept, authorization: `Bearer ${user.accessToken}`, 'content-type': 'application/json' });
+      for (const accept of ['text/event-stream, application/json', 'text/event-stream;charset=utf-8']) {
+        const response = await fetch(stack.gatewayUrl, { method: 'POST', headers: headers(accept), body: JSON.stringify({ query: '{ me { email } }' }) });
+        expect({ accept, status: response.status, body: await response.text() }).toEqual({
+          accept,
+          status: 200,
+          body: expect.stringContaining(JSON.stringify({ data: { me: { email: user.email } } })),
+        });
+      }
+      const rename = new URLSearchParams({ query: 'mutation { updateMyProfile(input: { displayName: "Set by GET" }) { displayName } }' });
+      for (const accept of ['text/event-stream', 'multipart/mixed;subscriptionSpec="1.0", application/json']) {
+        const body = await (await fetch(`${stack.gatewayUrl}?${rename}`, { headers: headers(accept) })).text();
+        expect({ accept, refused: body.includes('"code":"BAD_REQUEST"'), ran: body.includes('Set by GET') }).toEqual({ accept, refused: true, ran: false });
+      }
+      const profile = await graphql(stack.gatewayUrl, '{ me { profile { displayName } } }', { token: user.accessToken });
+      expect(profile.data).toEqual({ me: { profile: { displayName: null } } });
+    });
+
     it('refuses a user more subscriptions than the per-user limit, over every connection and transport', async () => {
       const limited = await stack.extraGateway({ SUBSCRIPTIONS_MAX_PER_USER: '2' });
       const user = await register(stack.gatewayUrl);

@@ -2,7 +2,7 @@
 import type http from 'node:http';
 import express from 'express';
 import { createHandler as createSseHandler } from 'graphql-sse';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { GraphQLError, OperationTypeNode, type ExecutionResult } from 'graphql';
 import { requestPositions, type WalPositions } from '@fedstack/runtime';
 import { withoutHttp, type OperationPayload, type Subscriber } from './admission';
 import type { SubscriptionResults } from './executor';
@@ -39,6 +39,12 @@ async function start(deps: TransportDeps, request: express.Request, payload: Ope
   // The document first (persisted documents, parsing, validation): a request refused for it calls no subgraph, auth included.
   const admitted = deps.admission.prepare(payload);
   if (Array.isArray(admitted)) return { errors: admitted };
+  // As on the plain endpoint (405 there): a GET, which a link or a page can make a browser send, changes nothing.
+  if (request.method === 'GET' && admitted.operation.operation === OperationTypeNode.MUTATION) {
+    return {
+      errors: [new GraphQLError('GET requests only support queries and subscriptions: send a mutation by POST', { extensions: { code: 'BAD_REQUEST' } })],
+    };
+  }
   const subscriber = await subscriberOf(deps, request);
   if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
   const context = { ...contextFor(deps, subscriber, peerOf(deps, request)), positions };
@@ -109,6 +115,9 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       url: request.url,
       headers: {
         get: (key) => {
+          // Routed here for accepting text/event-stream among others (`text/event-stream, application/json`,
+          // a charset): graphql-sse takes only the bare type for a stream, and answered anything else 404.
+          if (key === 'accept') return 'text/event-stream';
           const value = request.headers[key];
           return Array.isArray(value) ? value.join('\n') : value;
         },
