@@ -39,7 +39,7 @@ async function start(deps: TransportDeps, request: express.Request, payload: Ope
   // The document first (persisted documents, parsing, validation): a request refused for it calls no subgraph, auth included.
   const admitted = deps.admission.prepare(payload);
   if (Array.isArray(admitted)) return { errors: admitted };
-  // As on the plain endpoint (405 there): a GET, which a link or a page can make a browser send, changes nothing.
+  // As on the plain endpoint (405 there): a GET, which caches and proxies may repeat, changes nothing.
   if (request.method === 'GET' && admitted.operation.operation === OperationTypeNode.MUTATION) {
     return {
       errors: [new GraphQLError('GET requests only support queries and subscriptions: send a mutation by POST', { extensions: { code: 'BAD_REQUEST' } })],
