@@ -28,9 +28,6 @@ import { RequestReads, positionAfterWrites, readYourWritesPlugin } from './read-
 import { LiveHub, serveSubgraphSubscriptions } from './subscriptions';
 import { authenticate, createTokenVerifier, type RequestAuth, type TokenVerifier } from './tokens';
 
-
-/** What the headers the gateway forwards with a subscription can add to its frame: Node bounds a request's headers at 16 KiB. */
-const FORWARDED_HEADERS_ROOM_BYTES = 32 * 1024;
 /** What every subgraph's context starts from; `R`, the viewer's row that the service's account check reads (SubgraphDefinition.viewerRow). */
 export interface RequestContext<R = never> {
   requestId: string;
@@ -242,10 +239,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
           translateError: outage,
           context: (request) => definition.context({ ...request, reads: RequestReads.onPrimary(db) }, deps),
           gatewayCheck: fromGateway,
-          // The gateway sends on a client's subscribe frame (within the same limit at the gateway) with the
-          // client's headers added: without room for them, a frame near the limit closed (1009) the
-          // gateway's connection, every subscriber's.
-          limits: { ...live.limits, maxPayloadBytes: config.bodyLimitBytes + FORWARDED_HEADERS_ROOM_BYTES },
+          limits: { ...live.limits, maxPayloadBytes: config.bodyLimitBytes },
           production: config.production,
           logger,
           metrics,

@@ -41,6 +41,8 @@ import { prepareSubscription, type PreparedSubscription, type Refusal } from './
 
 /** Keep-alive pings (the gateway's client pings too). */
 const KEEP_ALIVE_MS = 12_000;
+/** What the headers the gateway forwards with a subscription add to its frame at most: Node bounds a request's headers at 16 KiB. */
+const FORWARDED_HEADERS_ROOM_BYTES = 32 * 1024;
 /** Time a connection has to send `connection_init`. */
 const INIT_TIMEOUT_MS = 5_000;
 /** Events and checks waiting, and results unsent, beyond which one subscription has fallen behind. */
@@ -218,7 +220,10 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
 
   return serveGraphQLOverWebSocket(httpServer, {
     path: '/graphql',
-    limits: { maxPayloadBytes: limits.maxPayloadBytes, maxBufferedBytes: limits.maxBufferedBytes, keepAliveMs: KEEP_ALIVE_MS },
+    // The gateway sends on a client's subscribe frame (held to the same MAX_BODY_BYTES there) with the
+    // client's headers added: without room for them, a frame near the limit closed (1009) the gateway's
+    // connection, every subscriber's.
+    limits: { maxPayloadBytes: limits.maxPayloadBytes + FORWARDED_HEADERS_ROOM_BYTES, maxBufferedBytes: limits.maxBufferedBytes, keepAliveMs: KEEP_ALIVE_MS },
     logger,
     graphql: {
       schema,
