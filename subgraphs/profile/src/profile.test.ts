@@ -60,6 +60,18 @@ describe('profile subgraph', () => {
     expect(second.data?.updateMyProfile).toMatchObject({ displayName: 'Ada', bio: null, locale: 'en-GB' });
   });
 
+  it('takes every IANA time zone name, current or older (ICU listed the older only), and a URL up to its 2048 characters', async () => {
+    const [userId] = (await newUsers(1)) as [string];
+    const token = await tokens.mint({ userId });
+    for (const timezone of ['Asia/Kolkata', 'Europe/Kyiv', 'America/Nuuk', 'Asia/Calcutta', 'Etc/GMT+5', 'UTC']) {
+      const answer = await graphql<{ updateMyProfile: { timezone: string } }>(url, UPDATE, { token, variables: { input: { timezone } } });
+      expect({ timezone, errors: answer.errors, stored: answer.data?.updateMyProfile.timezone }).toEqual({ timezone, errors: undefined, stored: timezone });
+    }
+    const avatarUrl = `https://cdn.example.com/${'a'.repeat(1500)}.png`;
+    const answer = await graphql<{ updateMyProfile: { avatarUrl: string } }>(url, UPDATE, { token, variables: { input: { avatarUrl } } });
+    expect({ errors: answer.errors, stored: answer.data?.updateMyProfile.avatarUrl }).toEqual({ errors: undefined, stored: avatarUrl });
+  });
+
   it.each([
     ['displayName', '', /1 to 80/],
     ['displayName', 'x'.repeat(81), /1 to 80/],
@@ -68,6 +80,9 @@ describe('profile subgraph', () => {
     ['avatarUrl', 'not a url', /absolute http\(s\) URL/],
     ['locale', 'not_a_locale!', /BCP 47/],
     ['timezone', 'Mars/Olympus_Mons', /IANA time zone/],
+    ['timezone', '+05:30', /IANA time zone/],
+    // 994 characters sent, 8,754 stored once escaped.
+    ['avatarUrl', `https://cdn.example.com/${'漢'.repeat(970)}`, /at most 2048 characters, as stored/],
   ])('refuses an invalid %s with BAD_USER_INPUT naming it, changing nothing', async (field, value, message) => {
     const [userId] = (await newUsers(1)) as [string];
     const token = await tokens.mint({ userId });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parse } from 'graphql';
 import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createProfileContext } from './context';
-import { VIEWER_PROFILE, eraseProfile } from './domain/profiles';
+import { LIMITS, VIEWER_PROFILE, eraseProfile } from './domain/profiles';
 import { resolvers } from './resolvers';
 
 export const typeDefs = parse(readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
@@ -16,6 +16,8 @@ export function createProfileServer(options: SubgraphServerOptions): Promise<Sub
       service: 'profile',
       typeDefs,
       resolvers,
+      // The schema's own limit for a URL, past the 1000 characters any other text argument may hold.
+      textLimits: { 'Mutation.updateMyProfile': { 'input.avatarUrl': LIMITS.avatarUrl } },
       context: createProfileContext,
       viewerRow: VIEWER_PROFILE,
       internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('profile', db, eraseProfile) } }),
