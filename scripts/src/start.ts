@@ -9,7 +9,7 @@ import { REPOSITORY_ROOT, readSettings, runMain } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData, type SupervisedServer } from '@fedstack/shared-db';
 import { firstQuery, launcherManifest } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
-import { Supervisor, type Running, type Supervised } from './supervisor';
+import { Supervisor, whenOrphaned, type Running, type Supervised } from './supervisor';
 
 async function main(): Promise<void> {
   const { HOST, LOG_LEVEL, DB_REPLICAS } = readSettings(process.env, LAUNCHER_SETTINGS);
@@ -48,6 +48,13 @@ async function main(): Promise<void> {
     return stopping;
   }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
+  // Run by npm (`npm start`), the launcher goes when npm's script shell does: a signal to npm reaches no further.
+  if (process.env.npm_lifecycle_event) {
+    whenOrphaned(() => {
+      console.error('npm start was stopped (the shell npm ran it in is gone): stopping everything');
+      void stopAll(0);
+    });
+  }
   if (database.embedded) supervisor.watch(embedded, { ready: Promise.resolve(), exited: database.exited(), stop: () => database.stop() });
   if (replica && database.replica) {
     const server = database.replica;

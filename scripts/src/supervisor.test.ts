@@ -1,4 +1,6 @@
-import { RESTART_POLICY } from '@fedstack/runtime';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { REPOSITORY_ROOT, RESTART_POLICY, pollUntil } from '@fedstack/runtime';
 import { Supervisor, type Running, type Supervised } from './supervisor';
 
 /** A process whose death the test decides. */
@@ -75,5 +77,27 @@ describe('Supervisor', () => {
     await jest.advanceTimersByTimeAsync(60_000);
     expect(log.slice(3)).toEqual([expect.stringMatching(/^gateway stopped unexpectedly/), 'stop gateway', 'stop auth', 'stop database']);
     expect(givenUp).toEqual([]);
+  });
+});
+
+describe('whenOrphaned', () => {
+  it('tells a process run as npm runs a script (from a shell that forks it) that the shell is gone, as after a SIGTERM to npm', async () => {
+    const built = path.join(REPOSITORY_ROOT, 'scripts', 'dist', 'supervisor.js');
+    const code = `require(${JSON.stringify(built)}).whenOrphaned(() => { console.log("orphaned"); process.exit(0); }, 50); console.log("running " + process.pid); setInterval(() => {}, 1000);`;
+    // `a && b`, as the start script is written: the shell forks node rather than giving it its place.
+    const shell = spawn('sh', ['-c', `true && ${JSON.stringify(process.execPath)} -e '${code}'`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const pid = Number((await pollUntil('the script running', async () => /running (\d+)/.exec(output)?.[1], { timeoutMs: 10_000, intervalMs: 20 })) ?? 0);
+    try {
+      shell.kill('SIGTERM');
+      await pollUntil('the process told', async () => output.includes('orphaned') || undefined, { timeoutMs: 5000, intervalMs: 20 });
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone, as it should be.
+      }
+    }
   });
 });

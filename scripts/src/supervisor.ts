@@ -87,3 +87,19 @@ export class Supervisor {
     this.timers.add(timer);
   }
 }
+
+/**
+ * Calls `onOrphaned` once the process that started this one is gone (this one handed to init or a
+ * subreaper). `npm start` runs the launcher from a shell that forks it rather than giving it its place,
+ * and a SIGTERM to npm (a `kill`, a process manager, a CI step's time limit) ended npm and that shell
+ * only: the launcher, its database and every service went on running, owned by nobody.
+ */
+export function whenOrphaned(onOrphaned: () => void, everyMs = 1000): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onOrphaned();
+  }, everyMs);
+  timer.unref();
+}
