@@ -175,6 +175,16 @@ describe('hostile strings in every string argument', () => {
     }
   });
 
+  it('refuses a representation without an id, or whose id is not text, as BAD_USER_INPUT at each subgraph that extends User', async () => {
+    const query = 'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { id } } }';
+    for (const name of ['profile', 'payments', 'admin'] as const) {
+      for (const representation of [{ __typename: 'User' }, { __typename: 'User', id: { a: 1 } }, { __typename: 'User', id: 7 }]) {
+        const answer = await graphql(stack.subgraphUrls[name], query, { token, variables: { r: [representation] } });
+        expect({ name, representation, codes: codesOf(answer) }).toEqual({ name, representation, codes: ['BAD_USER_INPUT'] });
+      }
+    }
+  });
+
   it('refuses forged cursors and dates outside years 1 to 9999 as BAD_USER_INPUT', async () => {
     const cursor = (iso: string) => Buffer.from(JSON.stringify([iso, randomUUID()])).toString('base64url');
     const forged = ['+275760-09-13T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '-000001-01-01T00:00:00.000Z'].map(cursor);

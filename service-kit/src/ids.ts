@@ -1,4 +1,5 @@
 // Ids: the check on a UUID from a client, and an entity another subgraph owns, known by its id.
+import { badUserInput } from '@fedstack/runtime';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** True for a UUID in canonical text form; ids from clients are checked before they reach SQL. */
@@ -9,4 +10,18 @@ export function isUuid(value: unknown): boolean {
 /** An entity another subgraph owns, as this subgraph knows it: by id alone. */
 export interface EntityReference {
   id: string;
+}
+
+/**
+ * The entity a representation in `_entities` names, by its id: BAD_USER_INPUT for one without an id, or
+ * whose id is not text (an object, a number). The gateway always sends one; a client calling a subgraph
+ * directly got INTERNAL_SERVER_ERROR ("Cannot return null for non-nullable field User.id").
+ */
+export function entityReference(reference: { id?: unknown }): EntityReference {
+  if (typeof reference.id !== 'string')
+    throw badUserInput(
+      'representations',
+      `each must hold the entity's "id" as a string (got ${reference.id === undefined ? 'none' : reference.id === null ? 'null' : `a value of type ${typeof reference.id}`})`,
+    );
+  return { id: reference.id };
 }

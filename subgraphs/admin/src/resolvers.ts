@@ -1,5 +1,5 @@
 // The admin subgraph's resolvers: the audit log, account actions and erasure, each for admins only.
-import { scalarsFor, type RowEvent } from '@fedstack/service-kit';
+import { entityReference, scalarsFor, type RowEvent } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
 import { auditEntryById, auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
 import { auditEntries } from './domain/live';
@@ -56,7 +56,7 @@ export const resolvers: Resolvers = {
   },
 
   User: {
-    __resolveReference: (reference) => ({ id: reference.id }),
+    __resolveReference: (reference) => entityReference(reference),
     ...adminOnly({
       auditTrail: async (user, args, ctx) => auditTrailConnection(await ctx.loaders.auditTrail(args).load(user.id), args),
     } satisfies Resolvers['User']),

@@ -1,6 +1,16 @@
 // The payments subgraph's resolvers: its queries, mutations and entity fields, over the domain code.
 import type { PaymentRecord } from '@fedstack/shared-db';
-import { formatAmount, optionalViewer, requireAdmin, requireSelfOrAdmin, requireViewer, scalarsFor, type RowEvent, type Viewer } from '@fedstack/service-kit';
+import {
+  entityReference,
+  formatAmount,
+  optionalViewer,
+  requireAdmin,
+  requireSelfOrAdmin,
+  requireViewer,
+  scalarsFor,
+  type RowEvent,
+  type Viewer,
+} from '@fedstack/service-kit';
 import type { PaymentsContext } from './context';
 import { createPayment } from './domain/create';
 import { currentPayment, ownPaymentUpdates, paymentUpdates } from './domain/live';
@@ -50,9 +60,7 @@ export const resolvers: Resolvers = {
   },
 
   User: {
-    __resolveReference(reference) {
-      return { id: reference.id };
-    },
+    __resolveReference: (reference) => entityReference(reference),
     async payments(user, args, ctx) {
       requireSelfOrAdmin(ctx.auth, user.id, "a user's payments");
       return paymentConnection(await ctx.loaders.paymentPage(args).load(user.id), args);

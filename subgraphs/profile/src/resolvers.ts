@@ -1,6 +1,6 @@
 // The profile subgraph's resolvers: a user's profile, and updateMyProfile.
 import type { ProfileRecord } from '@fedstack/shared-db';
-import { requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
+import { entityReference, requireSelfOrAdmin, requireViewer, scalarsFor } from '@fedstack/service-kit';
 import { saveProfile, validateProfileChanges } from './domain/profiles';
 import type { Profile, Resolvers } from './generated/resolvers-types';
 
@@ -24,9 +24,7 @@ export const resolvers: Resolvers = {
   },
 
   User: {
-    __resolveReference(reference) {
-      return { id: reference.id };
-    },
+    __resolveReference: (reference) => entityReference(reference),
     async profile(user, _args, ctx) {
       requireSelfOrAdmin(ctx.auth, user.id, "a user's profile");
       return toProfile(await ctx.loaders.profile.load(user.id));
