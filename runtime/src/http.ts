@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { Logger } from './logger';
 import { scrapeText, type ServiceMetrics } from './metrics';
+import { serverUrl } from './net';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -57,7 +58,7 @@ export function listen(
       server.off('error', onError);
       const address = server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;
-      resolve({ port: actualPort, url: `http://${host}:${actualPort}` });
+      resolve({ port: actualPort, url: serverUrl(host, actualPort) });
     });
   });
 }

@@ -4,6 +4,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+/** The HTTP URL of `path` on `host:port`: an IPv6 address in brackets (`HOST=::1`), as a URL writes it. */
+export function serverUrl(host: string, port: number | string, path = ''): string {
+  return `http://${net.isIPv6(host) ? `[${host}]` : host}:${port}${path}`;
+}
+
 /** True when nothing listens on `host:port` yet. */
 export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {

@@ -13,6 +13,7 @@ import {
   isService,
   subgraphUrls,
   logLevelSetting,
+  serverUrl,
   portIsFree,
   portSetting,
   portVariable,
@@ -66,7 +67,7 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
 export function routing(processes: PlannedProcess[], host: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const given = subgraphUrls(env);
   return Object.fromEntries(
-    processes.flatMap(({ name, port }) => (isService(name) ? [[`${name.toUpperCase()}_SUBGRAPH_URL`, given[name] ?? `http://${host}:${port}/graphql`]] : [])),
+    processes.flatMap(({ name, port }) => (isService(name) ? [[`${name.toUpperCase()}_SUBGRAPH_URL`, given[name] ?? serverUrl(host, port, '/graphql')]] : [])),
   );
 }
 
@@ -135,7 +136,7 @@ export async function waitUntilReady(
   options: { timeoutMs?: number; path?: string } = {},
 ): Promise<void> {
   const { timeoutMs = 60_000, path: readinessPath = '/readyz' } = options;
-  const url = `http://${host}:${target.port}${readinessPath}`;
+  const url = serverUrl(host, target.port, readinessPath);
   let onExit: (() => void) | undefined;
   const stop = new AbortController();
   const exited = new Promise<never>((_, reject) => {

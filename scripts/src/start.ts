@@ -5,7 +5,7 @@
 // this one alone, which stops the gateway, then the subgraphs, then the database, and says so.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, readSettings, runMain } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, readSettings, runMain, serverUrl } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData, type SupervisedServer } from '@fedstack/shared-db';
 import { firstQuery, launcherManifest } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       supervisor.watch(unit, child);
     }
     await Promise.all(running.map((child) => child.ready));
-    await firstQuery(`http://${HOST}:${gatewayOf(processes).port}/graphql`, DEMO_ADMIN);
+    await firstQuery(serverUrl(HOST, gatewayOf(processes).port, '/graphql'), DEMO_ADMIN);
   } catch (error) {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     await stopAll(1);
@@ -86,9 +86,9 @@ async function main(): Promise<void> {
 
   const gatewayProcess = gatewayOf(processes);
   console.log('');
-  console.log(`GraphQL API (gateway): http://${HOST}:${gatewayProcess.port}/graphql  (open it in a browser for Apollo Sandbox)`);
+  console.log(`GraphQL API (gateway): ${serverUrl(HOST, gatewayProcess.port, '/graphql')}  (open it in a browser for Apollo Sandbox)`);
   for (const { name, port } of processes.filter((target) => target !== gatewayProcess)) {
-    console.log(`  ${name} subgraph: http://${HOST}:${port}/graphql`);
+    console.log(`  ${name} subgraph: ${serverUrl(HOST, port, '/graphql')}`);
   }
   if (database.embedded) {
     console.log(`  database (embedded PostgreSQL, owner): ${database.env.DATABASE_URL}  (npm run db:* commands reach it while this runs)`);
