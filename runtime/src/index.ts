@@ -50,7 +50,7 @@ export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
 export { listen, requestIdOf } from './http';
 export { runMain, serve, orExit, commandLine } from './main';
-export { freePort, serverUrl, portIsFree } from './net';
+export { freePort, portIsFree, serverUrl } from './net';
 export {
   TOKEN_ALGORITHM,
   developmentSecret,

@@ -18,10 +18,8 @@ export interface EntityReference {
  * directly got INTERNAL_SERVER_ERROR ("Cannot return null for non-nullable field User.id").
  */
 export function entityReference(reference: { id?: unknown }): EntityReference {
-  if (typeof reference.id !== 'string')
-    throw badUserInput(
-      'representations',
-      `each must hold the entity's "id" as a string (got ${reference.id === undefined ? 'none' : reference.id === null ? 'null' : `a value of type ${typeof reference.id}`})`,
-    );
+  if (typeof reference.id !== 'string') {
+    throw badUserInput('representations', `each must hold the entity's "id" as a string (got ${reference.id === undefined ? 'no id' : typeof reference.id})`);
+  }
   return { id: reference.id };
 }
