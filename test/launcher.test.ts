@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { STACK, SERVICES, freePort, portVariable, type StackProcessName } from '@fedstack/runtime';
+import { STACK, SERVICES, freePort, pollUntil, portVariable, type StackProcessName } from '@fedstack/runtime';
 import { httpStatus } from '@fedstack/scripts';
 import { graphql } from '@fedstack/service-kit/testing';
 import { demoAdmin, within } from './clients';
@@ -30,6 +30,34 @@ describe('npm start', () => {
     expect(run.output()).not.toContain('Everything is ready');
     expect(run.output()).toMatch(/error: the first query through the gateway, which every subgraph answers part of, failed: .*\(payments\)/);
   }, 180_000);
+
+  it('stops the embedded PostgreSQL it was starting when Ctrl-C comes first, rather than leave it running', async () => {
+    // Straight under the temporary folder, which the server's user can reach.
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-launcher-early-'));
+    const lockFile = path.join(dataDir, 'postmaster.pid');
+    const env: NodeJS.ProcessEnv = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+    for (const { name } of STACK) env[portVariable(name)] = String(await freePort());
+    const early = launch(env, { detached: true });
+    try {
+      // The server writes its lock file as it starts, before the launcher has prepared anything.
+      await pollUntil(
+        'the embedded PostgreSQL starting',
+        async () => {
+          if (early.child.exitCode !== null) throw new Error(`the launcher exited first:\n${early.output()}`);
+          return existsSync(lockFile) || undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 10 },
+      );
+      early.interrupt();
+      expect(await early.exited).toBe(0);
+      expect(early.output()).toContain('Stopped: the embedded PostgreSQL.');
+      // Stopped, it removes its lock file; left running (the launcher killed by the signal), it held the data directory.
+      expect(existsSync(lockFile)).toBe(false);
+    } finally {
+      if (existsSync(lockFile)) process.kill(Number(readFileSync(lockFile, 'utf8').split('\n')[0]), 'SIGINT');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 /**

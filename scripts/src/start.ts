@@ -11,11 +11,20 @@ import { firstQuery, launcherManifest } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 import { Supervisor, whenOrphaned, type Running, type Supervised } from './supervisor';
 
+/** What stops the stack: Ctrl-C, an orchestrator's stop, the terminal closing. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 async function main(): Promise<void> {
   const { HOST, LOG_LEVEL, DB_REPLICAS } = readSettings(process.env, LAUNCHER_SETTINGS);
   const processes = planStack();
   await assertPortsFree(processes, HOST);
+  // A signal while the embedded PostgreSQL starts (initdb, its first start, a replica) is kept until it has,
+  // then stops it: Node's default action ended the launcher and left the server, detached, running.
+  let signalled = false;
+  const early = () => void (signalled = true);
+  for (const signal of SIGNALS) process.on(signal, early);
   const database = await provisionServer({ detached: true, replicas: DB_REPLICAS });
+  for (const signal of SIGNALS) process.off(signal, early);
   let env: NodeJS.ProcessEnv = {};
   const services = processes.map((target): Supervised => ({
     name: target.name,
@@ -47,7 +56,7 @@ async function main(): Promise<void> {
     })();
     return stopping;
   }
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
+  for (const signal of SIGNALS) process.on(signal, () => void stopAll(0));
   // Run by npm (`npm start`), the launcher goes when npm's script shell does: a signal to npm reaches no further.
   if (process.env.npm_lifecycle_event) {
     whenOrphaned(() => {
@@ -60,6 +69,7 @@ async function main(): Promise<void> {
     const server = database.replica;
     supervisor.watch(replica, { ready: Promise.resolve(), exited: server.exited(), stop: () => server.stop() });
   }
+  if (signalled) await stopAll(0);
 
   try {
     await prepareDatabases(database.env, { quiet: true });
