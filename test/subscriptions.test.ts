@@ -304,6 +304,12 @@ describe('subscriptions through the gateway', () => {
       // A root field made conditional: an internal error with a literal; with a variable, the client's connection closed (4500).
       subscribe('skip', JSON.stringify({ query: 'subscription { paymentUpdated @skip(if: true) { id } }' }));
       subscribe('include', JSON.stringify({ query: 'subscription ($on: Boolean!) { paymentUpdated @include(if: $on) { id } }', variables: { on: true } }));
+      // The same, through fragments: graphql-js reports neither.
+      subscribe('fragment', JSON.stringify({ query: 'subscription { ...P } fragment P on Subscription { paymentUpdated @skip(if: true) { id } }' }));
+      subscribe(
+        'inline',
+        JSON.stringify({ query: 'subscription ($on: Boolean!) { ... @include(if: $on) { paymentUpdated { id } } }', variables: { on: true } }),
+      );
       // A frame just within MAX_BODY_BYTES (100000), which the gateway sends on with the client's headers added:
       // past the subgraph's own limit, it closed (1009) the connection every subscriber shares.
       const large = `{"query":${JSON.stringify(BY_ID)},"variables":{"id":"${'x'.repeat(99_000)}"}}`;
@@ -317,7 +323,7 @@ describe('subscriptions through the gateway', () => {
           const refused: Record<string, unknown> = Object.fromEntries(
             answers.flatMap((answer): [string, unknown][] => (codeIn(answer) ? [[String(answer.id), codeIn(answer)]] : [])),
           );
-          return Object.keys(refused).length === 5 ? refused : undefined;
+          return Object.keys(refused).length === 7 ? refused : undefined;
         },
         { timeoutMs: 10_000, intervalMs: 50 },
       );
@@ -326,6 +332,8 @@ describe('subscriptions through the gateway', () => {
         'deeper-than-text': 'BAD_USER_INPUT',
         skip: 'GRAPHQL_VALIDATION_FAILED',
         include: 'GRAPHQL_VALIDATION_FAILED',
+        fragment: 'GRAPHQL_VALIDATION_FAILED',
+        inline: 'GRAPHQL_VALIDATION_FAILED',
         large: 'BAD_USER_INPUT',
       });
       expect(closed).toBeUndefined();

@@ -76,6 +76,7 @@ export {
   type WebSocketExtra,
   type WebSocketLimits,
 } from './websocket';
+export { validateSubscriptionDocument } from './subscription-validation';
 export { inEventSpan, currentTraceparent } from './event-trace';
 export { MANIFEST_FORMAT, persistedQueryManifest, sha256Hex } from './persisted-manifest';
 export { WAL_POSITIONS_HEADER, WalPositions, WalPositionsError, parseLsn, requestPositions } from './wal-positions';

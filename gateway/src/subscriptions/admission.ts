@@ -1,13 +1,10 @@
 // What every transport does before a subscription starts: who the subscriber is, whether the operation is valid and within limits, and whether there is room for it.
 import {
   GraphQLError,
-  Kind,
   OperationTypeNode,
   getOperationAST,
   getVariableValues,
   parse,
-  specifiedRules,
-  validate,
   type DocumentNode,
   type ExecutionResult,
   type GraphQLSchema,
@@ -15,7 +12,7 @@ import {
 } from 'graphql';
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ErrorCode, type Logger } from '@fedstack/runtime';
+import { ErrorCode, validateSubscriptionDocument, type Logger } from '@fedstack/runtime';
 import type { OperationLimitCheck } from '../limits';
 import type { PersistedDocuments } from '../persisted';
 import type { GatewayContext } from '../subgraphs';
@@ -53,27 +50,6 @@ export interface Admitted {
   operation: OperationDefinitionNode;
   operationName: string | undefined;
   variables: Record<string, unknown>;
-}
-
-/**
- * The validation errors of a document: graphql-js's, and a subscription's root field made conditional
- * (`@skip`, `@include`), which the GraphQL specification forbids. graphql-js reports neither form of the
- * second: a literal passed validation and failed at planning (INTERNAL_SERVER_ERROR); a variable made its
- * rule of one root field throw, which closed the client's WebSocket connection.
- */
-function validated(schema: GraphQLSchema, document: DocumentNode, hideSuggestions: boolean): readonly GraphQLError[] {
-  const conditional = document.definitions.flatMap((definition) =>
-    definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION
-      ? definition.selectionSet.selections.filter((selection) => selection.directives?.some(({ name }) => name.value === 'skip' || name.value === 'include'))
-      : [],
-  );
-  if (conditional.length > 0) return [new GraphQLError("A subscription's root field cannot be skipped or included conditionally (@skip, @include)")];
-  try {
-    return validate(schema, document, specifiedRules, { hideSuggestions });
-  } catch (error) {
-    if (!(error instanceof GraphQLError)) throw error;
-    return [error];
-  }
 }
 
 const refusal = (code: string, message: string, extensions: Record<string, unknown> = {}) => new GraphQLError(message, { extensions: { code, ...extensions } });
@@ -190,7 +166,7 @@ export class SubscriptionAdmission {
       } catch (error) {
         return [refusal('GRAPHQL_PARSE_FAILED', (error as Error).message)];
       }
-      const invalid = validated(schema, document, this.options.hideSuggestions);
+      const invalid = validateSubscriptionDocument(schema, document, { hideSuggestions: this.options.hideSuggestions });
       if (invalid.length > 0) return invalid.map((error) => refusal('GRAPHQL_VALIDATION_FAILED', error.message));
       this.documents.set(query, document);
     }

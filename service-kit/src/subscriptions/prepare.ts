@@ -6,14 +6,13 @@ import {
   getOperationAST,
   getVariableValues,
   parse,
-  validate,
   type DocumentNode,
   type ExecutionResult,
   type FieldNode,
   type GraphQLSchema,
 } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
-import { AppError, ErrorCode } from '@fedstack/runtime';
+import { AppError, ErrorCode, validateSubscriptionDocument } from '@fedstack/runtime';
 import { checkOperationText, type TextLimits } from '../text';
 
 /** The client's headers that a subscription carries in `extensions.headers`, as the gateway sends them with a request. */
@@ -74,14 +73,7 @@ export function prepareSubscription(schema: GraphQLSchema, payload: SubscribePay
     if (!(error instanceof GraphQLError)) throw error;
     return refuse(withCode(error, 'GRAPHQL_PARSE_FAILED'));
   }
-  let invalid: readonly GraphQLError[];
-  try {
-    invalid = validate(schema, document);
-  } catch (error) {
-    // graphql-js's rule of one root field throws, rather than reports, on a root field skipped by a variable.
-    if (!(error instanceof GraphQLError)) throw error;
-    invalid = [error];
-  }
+  const invalid = validateSubscriptionDocument(schema, document);
   if (invalid.length > 0) return refuse(...invalid.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')));
   const operationName = payload.operationName ?? undefined;
   const operation = getOperationAST(document, operationName);
