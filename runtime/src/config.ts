@@ -88,6 +88,15 @@ const TRACING_SETTINGS = {
   OTEL_SDK_DISABLED: setting(flag(false), 'switches tracing off whatever else is set'),
 };
 
+/** Where a process serves its metrics; under `npm start`, the first of five consecutive ports. */
+export const METRICS_PORT_SETTING = {
+  METRICS_PORT: setting(
+    port(),
+    "a port of its own for `GET /metrics` (Prometheus), kept off the API port; unset, metrics are on the API port outside production and not served in production. Under `npm start`, the gateway's, and the next four ports auth's, profile's, payments' and admin's",
+    'unset',
+  ),
+};
+
 function commonServerSettings(production: boolean) {
   return {
     ...HOST_SETTING,
@@ -98,11 +107,7 @@ function commonServerSettings(production: boolean) {
       "which hops may report the client's address in X-Forwarded-For, in Express's `trust proxy` syntax (`loopback`, `10.0.0.0/8`…); unset, nobody can: the address is the connection's. Set it where a proxy or the gateway stands in front",
       'none (`npm start` and the compose file give the subgraphs the gateway)',
     ),
-    METRICS_PORT: setting(
-      port(),
-      'a port of its own for `GET /metrics` (Prometheus), kept off the API port; unset, metrics are on the API port outside production and not served in production',
-      'unset',
-    ),
+    ...METRICS_PORT_SETTING,
     HTTP_HEADERS_TIMEOUT_MS: setting(integer(10_000, { max: 600_000 }), "time a client may take to send a request's headers"),
     HTTP_REQUEST_TIMEOUT_MS: setting(integer(30_000, { max: 3_600_000 }), 'time a client may take to send a whole request'),
     HTTP_KEEPALIVE_TIMEOUT_MS: setting(

@@ -41,6 +41,7 @@ export {
   logLevelSetting,
   subgraphUrls,
   HOST_SETTING,
+  METRICS_PORT_SETTING,
   SUBGRAPH_URL_SETTINGS,
   type ServerConfig,
   type LogLevel,

@@ -1,8 +1,10 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SUBGRAPH_URL_SETTINGS, readSettings } from '@fedstack/runtime';
-import { planStack, routing, startProcess } from './processes';
+import { SUBGRAPH_URL_SETTINGS, freePort, readSettings } from '@fedstack/runtime';
+import { assertPortsFree, planStack, routing, startProcess } from './processes';
 
 /** What a process started by the launcher sees of Node's compile cache. */
 async function compileCacheSeen(env: NodeJS.ProcessEnv): Promise<string> {
@@ -36,5 +38,45 @@ describe('the addresses the launcher gives its processes', () => {
     expect(urls.AUTH_SUBGRAPH_URL).toMatch(/^http:\/\/\[::1\]:\d+\/graphql$/);
     expect(() => readSettings(urls, SUBGRAPH_URL_SETTINGS)).not.toThrow();
     expect(routing(planStack({}), '127.0.0.1', {}).AUTH_SUBGRAPH_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
+  });
+});
+
+describe('METRICS_PORT under the launcher', () => {
+  it('gives each process a port of its own: METRICS_PORT for the gateway, the next four for the subgraphs (all five were given one port)', () => {
+    const ports = Object.fromEntries(planStack({ METRICS_PORT: '9400' }).map(({ name, metricsPort }) => [name, metricsPort]));
+    expect(ports).toEqual({ gateway: 9400, auth: 9401, profile: 9402, payments: 9403, admin: 9404 });
+    expect(planStack({}).every(({ metricsPort }) => metricsPort === undefined)).toBe(true);
+    expect(planStack({ METRICS_PORT: '0' }).every(({ metricsPort }) => metricsPort === 0)).toBe(true);
+    expect(() => planStack({ METRICS_PORT: '65533' })).toThrow('METRICS_PORT must be at most 65531 under npm start');
+  });
+
+  it('passes each process its own port, over the one in its environment', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-processes-'));
+    try {
+      const entry = path.join(dir, 'print.js');
+      writeFileSync(entry, 'process.stdout.write(String(process.env.METRICS_PORT));');
+      const admin = planStack({ METRICS_PORT: '9400' }).find(({ name }) => name === 'admin');
+      const child = startProcess({ ...admin!, entry, nodeOptions: [] }, { PATH: process.env.PATH, METRICS_PORT: '9400' }, ['ignore', 'pipe', 'inherit']);
+      let printed = '';
+      child.stdout?.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+      await new Promise((resolve) => child.on('close', resolve));
+      expect(printed).toBe('9404');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is checked free before anything starts, naming the process and the variable', async () => {
+    const taken = http.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const [first] = planStack({ METRICS_PORT: String(port) }).filter(({ name }) => name === 'gateway');
+      await expect(assertPortsFree([{ ...first!, port: await freePort() }], '127.0.0.1')).rejects.toThrow(
+        `port ${port} on 127.0.0.1 is already in use, so gateway cannot serve its metrics (free it or set METRICS_PORT)`,
+      );
+    } finally {
+      taken.close();
+    }
   });
 });

@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   ConfigError,
+  DEFAULT_PORTS,
   HOST_SETTING,
+  METRICS_PORT_SETTING,
   REPOSITORY_ROOT,
   STACK,
   SUBGRAPH_URL_SETTINGS,
@@ -27,6 +29,7 @@ export const LAUNCHER_SETTINGS = {
   ...HOST_SETTING,
   ...logLevelSetting('warn'),
   ...EMBEDDED_REPLICA_SETTINGS,
+  ...METRICS_PORT_SETTING,
 };
 
 /** Every setting `npm start` reads, for the settings table. */
@@ -47,16 +50,29 @@ export interface PlannedProcess {
   port: number;
   /** The variable that sets the port, named in errors. */
   portVariable: string;
+  /** Its own port for metrics, from METRICS_PORT; undefined, on its API port. */
+  metricsPort?: number;
 }
 
-/** Each process with the port its `<NAME>_PORT` variable gives, or its default. */
+/**
+ * Each process with the port its `<NAME>_PORT` variable gives, or its default; and, when METRICS_PORT is
+ * set, a metrics port of its own: METRICS_PORT for the gateway and the next four for the subgraphs, in
+ * the order of their API ports (all five were given the one port, and the second to listen failed).
+ */
 export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
+  const { METRICS_PORT } = readSettings(env, METRICS_PORT_SETTING);
   return STACK.map(({ name, entry, nodeOptions }) => {
     const variable = portVariable(name);
     const port = readSettings(env, portSetting(name))[variable];
     // The launcher wires the processes to each other by port, so it cannot let the system choose one.
     if (port === 0) throw new ConfigError(`${variable} cannot be 0 under npm start: the other processes must know where ${name} listens`);
-    return { name, entry, nodeOptions, portVariable: variable, port };
+    const metricsPort = METRICS_PORT ? METRICS_PORT + DEFAULT_PORTS[name] - DEFAULT_PORTS.gateway : METRICS_PORT;
+    if (metricsPort !== undefined && metricsPort > 65_535) {
+      throw new ConfigError(
+        `METRICS_PORT must be at most 65531 under npm start, which gives the next four ports to the subgraphs' metrics (got ${METRICS_PORT})`,
+      );
+    }
+    return { name, entry, nodeOptions, portVariable: variable, port, ...(metricsPort === undefined ? {} : { metricsPort }) };
   });
 }
 
@@ -73,9 +89,13 @@ export function routing(processes: PlannedProcess[], host: string, env: NodeJS.P
 
 /** Fails with one line naming the process and the variable when a port is taken. */
 export async function assertPortsFree(processes: PlannedProcess[], host: string): Promise<void> {
-  for (const { name, port, portVariable } of processes) {
+  const ports = processes.flatMap(({ name, port, portVariable, metricsPort }) => [
+    { name, port, variable: portVariable, what: 'start' },
+    ...(metricsPort ? [{ name, port: metricsPort, variable: 'METRICS_PORT', what: 'serve its metrics' }] : []),
+  ]);
+  for (const { name, port, variable, what } of ports) {
     if (!(await portIsFree(port, host))) {
-      throw new ConfigError(`port ${port} on ${host} is already in use, so ${name} cannot start (free it or set ${portVariable})`);
+      throw new ConfigError(`port ${port} on ${host} is already in use, so ${name} cannot ${what} (free it or set ${variable})`);
     }
   }
 }
@@ -107,7 +127,13 @@ export function startProcess(
 ): ChildProcess {
   const trust = isService(target.name) ? { TRUST_PROXY: 'loopback' } : {};
   return spawn(node, [...target.nodeOptions, path.resolve(REPOSITORY_ROOT, target.entry)], {
-    env: { ...env, ...compileCache(env), ...trust, [target.portVariable]: String(target.port) },
+    env: {
+      ...env,
+      ...compileCache(env),
+      ...trust,
+      [target.portVariable]: String(target.port),
+      ...(target.metricsPort === undefined ? {} : { METRICS_PORT: String(target.metricsPort) }),
+    },
     stdio,
     detached,
   });

@@ -104,6 +104,10 @@ async function main(): Promise<void> {
     console.log(`  database (embedded PostgreSQL, owner): ${database.env.DATABASE_URL}  (npm run db:* commands reach it while this runs)`);
   }
   if (database.replica) console.log(`  its streaming replica (read-only, owner): ${database.env.DATABASE_REPLICA_URL}`);
+  const metrics = [...processes]
+    .sort((a, b) => (a.metricsPort ?? 0) - (b.metricsPort ?? 0))
+    .flatMap(({ name, metricsPort }) => (metricsPort ? [`${name} ${serverUrl(HOST, metricsPort, '/metrics')}`] : []));
+  if (metrics.length > 0) console.log(`  metrics (METRICS_PORT): ${metrics.join(', ')}`);
   console.log('');
   console.log(`Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`);
   console.log(`Demo users: alice@example.com, bob@example.com, carol@example.com, dave@example.com, erin@example.com / ${DEMO_USER_PASSWORD}`);
