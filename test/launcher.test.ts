@@ -2,8 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { STACK, SERVICES, freePort, pollUntil, portVariable, type StackProcessName } from '@fedstack/runtime';
+import { STACK, SERVICES, freePort, pollUntil, portIsFree, portVariable, type StackProcessName } from '@fedstack/runtime';
 import { httpStatus } from '@fedstack/scripts';
+import { holdEmbeddedServer, queryAt } from '@fedstack/shared-db/testing';
 import { graphql } from '@fedstack/service-kit/testing';
 import { demoAdmin, within } from './clients';
 import { childrenOf, launch, launchSettings, type Launch } from './launch';
@@ -55,6 +56,31 @@ describe('npm start', () => {
       expect(existsSync(lockFile)).toBe(false);
     } finally {
       if (existsSync(lockFile)) process.kill(Number(readFileSync(lockFile, 'utf8').split('\n')[0]), 'SIGINT');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('leaves running, and says so, an embedded PostgreSQL it found running; Ctrl-C while it prepares the databases starts nothing more and blames nothing', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-launcher-adopted-'));
+    const env: NodeJS.ProcessEnv = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+    for (const { name } of STACK) env[portVariable(name)] = String(await freePort());
+    // Another command's server on the same data (as `npm run db:*` or an earlier, killed run leaves one).
+    const holder = holdEmbeddedServer(env);
+    try {
+      const pid = await holder.up;
+      const adopting = launch(env, { detached: true });
+      await adopting.until(`Using the embedded PostgreSQL already running from its data directory (pid ${pid})`, 60_000);
+      adopting.interrupt();
+      expect(await adopting.exited).toBe(0);
+      const output = adopting.output();
+      // It claimed to have stopped the server, which ran on; and, stopped under its migrations, blamed DATABASE_URL.
+      expect(output).toContain(`Left running: the embedded PostgreSQL (pid ${pid}), which this run found running and did not start.`);
+      expect(output).not.toMatch(/Stopped: .*embedded PostgreSQL|error:/);
+      expect(output).not.toContain('Everything is ready');
+      for (const { name } of STACK) expect({ name, free: await portIsFree(Number(env[portVariable(name)])) }).toEqual({ name, free: true });
+      expect(await queryAt(`postgresql://postgres:postgres_local_only@127.0.0.1:${env.EMBEDDED_PG_PORT}/postgres`, 'SELECT 1 AS up')).toEqual([{ up: 1 }]);
+    } finally {
+      await holder.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 120_000);

@@ -166,8 +166,10 @@ export async function waitUntilReady(
   let onExit: (() => void) | undefined;
   const stop = new AbortController();
   const exited = new Promise<never>((_, reject) => {
-    onExit = () => reject(new Error(`${target.name} exited with code ${child.exitCode} before it was ready`));
-    if (child.exitCode !== null) onExit();
+    // A process killed by a signal has no exit code, only the signal.
+    onExit = () =>
+      reject(new Error(`${target.name} ${child.signalCode ? `was killed by ${child.signalCode}` : `exited with code ${child.exitCode}`} before it was ready`));
+    if (child.exitCode !== null || child.signalCode !== null) onExit();
     else child.once('exit', onExit);
   });
   try {

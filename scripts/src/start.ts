@@ -49,9 +49,16 @@ async function main(): Promise<void> {
     stopping ??= (async () => {
       await supervisor.stop([gateway, subgraphs, replica ? [replica] : [], database.embedded ? [embedded] : []]);
       const stopped = [...gateway, ...subgraphs].filter((unit) => started.includes(unit)).map((unit) => unit.name);
-      if (replica) stopped.push(replica.name);
-      if (database.embedded) stopped.push(embedded.name);
+      const servers = [
+        ...(database.embedded ? [{ unit: embedded, server: database }] : []),
+        ...(replica && database.replica ? [{ unit: replica, server: database.replica }] : []),
+      ];
+      stopped.push(...servers.filter(({ server }) => server.adoptedPid === undefined).map(({ unit }) => unit.name));
       console.log(`Stopped: ${listed(stopped)}.`);
+      for (const { unit, server } of servers) {
+        if (server.adoptedPid !== undefined)
+          console.log(`Left running: ${unit.name} (pid ${server.adoptedPid}), which this run found running and did not start.`);
+      }
       process.exit(code);
     })();
     return stopping;
@@ -70,6 +77,11 @@ async function main(): Promise<void> {
     supervisor.watch(replica, { ready: Promise.resolve(), exited: server.exited(), stop: () => server.stop() });
   }
   if (signalled) await stopAll(0);
+  if (database.adoptedPid !== undefined) {
+    console.log(
+      `Using the embedded PostgreSQL already running from its data directory (pid ${database.adoptedPid}): this run did not start it, and leaves it running.`,
+    );
+  }
 
   try {
     await prepareDatabases(database.env, { quiet: true });
@@ -80,6 +92,8 @@ async function main(): Promise<void> {
     env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL, ...withLauncherManifest(process.env) };
     const running: Running[] = [];
     for (const unit of services) {
+      // A signal while the databases were prepared: everything started so far is being stopped.
+      if (stopping) return;
       const child = unit.start();
       running.push(child);
       started.push(unit);
@@ -88,6 +102,8 @@ async function main(): Promise<void> {
     await Promise.all(running.map((child) => child.ready));
     await firstQuery(serverUrl(HOST, gatewayOf(processes).port, '/graphql'), DEMO_ADMIN);
   } catch (error) {
+    // Once stopping, what fails is what the stop took away (the database under its migrations), not news.
+    if (stopping) return;
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     await stopAll(1);
     return;

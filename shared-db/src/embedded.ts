@@ -1,5 +1,5 @@
 // The embedded PostgreSQL: started on first use, reused while it runs, stopped by whoever started it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { portIsFree } from '@fedstack/runtime';
 import { DatabaseUnavailableError } from './errors';
@@ -29,8 +29,10 @@ export interface EmbeddedPostgresOptions {
 export interface RunningPostgres {
   /** The owner's connection string. */
   url: string;
-  /** The server's process id, when this process started it. */
-  pid: number | undefined;
+  /** The server's process id. */
+  pid: number;
+  /** True when the server was found running from the same data (another command's, an earlier run's) and is left running by `stop`. */
+  adopted: boolean;
   /**
    * Resolves, saying how, if the server exits without being stopped (a crash, a kill); never for a
    * server this process did not start.
@@ -48,21 +50,38 @@ function ownerUrl(port: number): string {
   return `postgresql://${OWNER}:${OWNER_PASSWORD}@127.0.0.1:${port}/postgres`;
 }
 
+/** The program a process runs, where the system says (Linux's /proc); undefined elsewhere. */
+function programOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The port of the server running from `dataDir`, if one is: PostgreSQL writes its process id and port to
- * postmaster.pid while it runs (the first and fourth lines).
+ * The server running from `dataDir`, if one is: PostgreSQL writes its process id and port to
+ * postmaster.pid while it runs (the first and fourth lines). A lock file left by a server that was
+ * killed, whose process id now belongs to another program, is removed: it was taken for a running server,
+ * and PostgreSQL itself refuses to start beside it.
  */
-function runningServerPort(dataDir: string): number | undefined {
+function runningServer(dataDir: string): { pid: number; port: number } | undefined {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
-  const [pid, , , port] = readFileSync(pidFile, 'utf8').split('\n');
+  const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');
+  const pid = Number(pidLine);
   try {
-    process.kill(Number(pid), 0);
+    process.kill(pid, 0);
   } catch (error) {
     // EPERM: it runs as another user (the `postgres` system user when started as root), so it runs.
     if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
-  return Number(port);
+  const program = programOf(pid);
+  if (program !== undefined && program !== 'postgres') {
+    rmSync(pidFile, { force: true });
+    return undefined;
+  }
+  return { pid, port: Number(portLine) };
 }
 
 /**
@@ -76,7 +95,8 @@ function runningServerPort(dataDir: string): number | undefined {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const url = ownerUrl(options.port);
   const label = options.label ?? 'the embedded PostgreSQL';
-  if (runningServerPort(options.dataDir) === options.port) return { url, pid: undefined, exited: new Promise(() => undefined), stop: async () => undefined };
+  const running = runningServer(options.dataDir);
+  if (running?.port === options.port) return { url, pid: running.pid, adopted: true, exited: new Promise(() => undefined), stop: async () => undefined };
   if (!(await portIsFree(options.port))) {
     throw new DatabaseUnavailableError(
       `EMBEDDED_PG_PORT: ${label} cannot listen on 127.0.0.1:${options.port}, which something else holds ` +
@@ -119,6 +139,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return {
     url,
     pid: server.pid,
+    adopted: false,
     // A stop asked for is not news; an exit nobody asked for is.
     exited: server.exited.then((how) => (stopping ? new Promise<string>(() => undefined) : how)),
     stop,

@@ -29,6 +29,11 @@ export const EMBEDDED_REPLICA_SETTINGS = {
 
 /** A server that `npm start` keeps running: how it ended if it did, and how to stop and start it again. */
 export interface SupervisedServer {
+  /**
+   * The process id of a server found running from the same data (an earlier run's, another command's)
+   * and used as it is: it is not this process's to stop or restart. Undefined when this process started it.
+   */
+  adoptedPid: number | undefined;
   stop(): Promise<void>;
   /** Resolves, saying how, when it exits without being stopped. */
   exited(): Promise<string>;
@@ -42,8 +47,10 @@ export interface ProvisionedServer {
    * embedded server was started for it. Every process of the stack reads the same.
    */
   env: NodeJS.ProcessEnv;
-  /** True when this process started an embedded PostgreSQL. */
+  /** True when the databases are on an embedded PostgreSQL, started by this process or found running (`adoptedPid`). */
   embedded: boolean;
+  /** As for a supervised server: the embedded server's process id when this process did not start it. */
+  adoptedPid: number | undefined;
   /** Stops the embedded server, if one was started; a no-op otherwise. */
   stop(): Promise<void>;
   /**
@@ -82,6 +89,7 @@ export async function provisionServer(
     return {
       env,
       embedded: false,
+      adoptedPid: undefined,
       stop: async () => undefined,
       exited: () => new Promise(() => undefined),
       restart: async () => undefined,
@@ -127,6 +135,7 @@ export async function provisionServer(
   return {
     env: { ...env, DATABASE_URL: url.toString(), ...(replicaUrl ? { DATABASE_REPLICA_URL: replicaUrl.toString() } : {}) },
     embedded: true,
+    adoptedPid: server.adopted ? server.pid : undefined,
     stop: async () => {
       await replica?.stop();
       await server.stop();
@@ -136,6 +145,7 @@ export async function provisionServer(
       server = await start();
     },
     replica: replica && {
+      adoptedPid: replica.adopted ? replica.pid : undefined,
       stop: () => (replica as RunningPostgres).stop(),
       exited: () => (replica as RunningPostgres).exited,
       async restart() {

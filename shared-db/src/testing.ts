@@ -1,6 +1,8 @@
 // Helpers for tests that set up or check data behind the services' backs, in either layout.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { ownerUrlFor } from './config';
 import type { RunningPostgres } from './embedded';
@@ -146,10 +148,46 @@ export function signalServer(server: RunningPostgres, signal: 'SIGSTOP' | 'SIGCO
   });
   for (const pid of [server.pid, ...children.map(Number)]) {
     try {
-      process.kill(pid as number, signal);
+      process.kill(pid, signal);
     } catch (error) {
       // A backend that ended between the listing and the signal (its client gone) has nothing to stop.
       if ((error as NodeJS.ErrnoException).code !== 'ESRCH' || pid === server.pid) throw error;
     }
   }
+}
+
+/**
+ * The embedded PostgreSQL of `env` (EMBEDDED_PG_DATA_DIR, EMBEDDED_PG_PORT) held running by another
+ * process, as `npm start` or a `db:*` command holds it, from the built package (the embedded server is an
+ * ES module Jest cannot load). `up` gives the server's process id; `stop` ends the holder, which stops it.
+ */
+export function holdEmbeddedServer(env: NodeJS.ProcessEnv): { up: Promise<number>; stop(): Promise<void> } {
+  const provision = path.resolve(__dirname, '..', 'dist', 'provision.js');
+  const holder = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require(${JSON.stringify(provision)}).provisionServer().then((server) => {
+         console.log('up');
+         process.stdin.on('end', () => server.stop().then(() => process.exit(0)));
+         process.stdin.resume();
+       });`,
+    ],
+    { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => holder.once('exit', resolve));
+  const up = new Promise<number>((resolve, reject) => {
+    holder.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('up'))
+        resolve(Number(readFileSync(path.join(env.EMBEDDED_PG_DATA_DIR as string, 'postmaster.pid'), 'utf8').split('\n')[0]));
+    });
+    holder.once('exit', (code) => reject(new Error(`the process holding the embedded PostgreSQL exited with ${code}`)));
+  });
+  return {
+    up,
+    async stop() {
+      holder.stdin.end();
+      await exited;
+    },
+  };
 }
