@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SUBGRAPH_URL_SETTINGS, freePort, readSettings } from '@fedstack/runtime';
-import { assertPortsFree, planStack, routing, startProcess } from './processes';
+import { assertPortsFree, planStack, routing, startProcess, waitUntilReady } from './processes';
 
 /** What a process started by the launcher sees of Node's compile cache. */
 async function compileCacheSeen(env: NodeJS.ProcessEnv): Promise<string> {
@@ -78,5 +79,15 @@ describe('METRICS_PORT under the launcher', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('waiting for a process to be ready', () => {
+  it('fails at once, naming the signal, for a process killed before it was (it said "exited with code null", or waited out its time)', async () => {
+    const child = spawn(process.execPath, ['-e', "process.kill(process.pid, 'SIGKILL')"]);
+    await new Promise((resolve) => child.once('exit', resolve));
+    await expect(waitUntilReady({ name: 'auth', port: await freePort() }, '127.0.0.1', child, { timeoutMs: 5000 })).rejects.toThrow(
+      'auth was killed by SIGKILL before it was ready',
+    );
   });
 });
