@@ -148,6 +148,11 @@ describe('admin subgraph', () => {
       expect(second.data?.auditLog.pageInfo.hasNextPage).toBe(false);
       const byAction = await graphql<Log>(adminUrl, query, { token: actorToken, variables: { filter: { ...filter, action: 'user.suspend' } } });
       expect(byAction.data?.auditLog.edges.map((edge) => edge.node.targetId)).toEqual([target]);
+      // A target's UUID in upper case is the same id (it matched nothing); first: 0 still says whether entries follow (it said none).
+      const shouted = await graphql<Log>(adminUrl, query, { token: actorToken, variables: { filter: { ...filter, targetId: target.toUpperCase() } } });
+      expect(shouted.data?.auditLog.edges.map((edge) => edge.node.action)).toEqual(['user.reinstate']);
+      const none = await graphql<Log>(adminUrl, query.replace('first: 1', 'first: 0'), { token: actorToken, variables: { filter } });
+      expect(none.data?.auditLog).toEqual({ edges: [], pageInfo: { hasNextPage: true, endCursor: null } });
 
       const trail = await graphql<{ _entities: { auditTrail: { edges: { node: { action: string; actor: { id: string } } }[] } }[] }>(
         adminUrl,

@@ -751,6 +751,9 @@ describe('auth subgraph', () => {
         after = users.pageInfo.endCursor;
       }
       expect(seen).toEqual([4, 3, 2, 1, 0].map((i) => `${prefix}-${i}@example.com`));
+      // first: 0 gives no users and says that some follow (it said none did).
+      const none = await graphql<{ users: unknown }>(auth.url, query.replace('first: 2', 'first: 0'), { token: admin.accessToken, variables: { prefix } });
+      expect(none.data?.users).toEqual({ edges: [], pageInfo: { hasNextPage: true, endCursor: null } });
 
       const asUser = await graphql(auth.url, '{ users { edges { cursor } } }', { token: alice.accessToken });
       expect(asUser.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');

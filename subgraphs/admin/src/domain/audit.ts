@@ -113,6 +113,9 @@ export interface AuditFilterArgs {
   to?: Date | null;
 }
 
+/** A target id as entries hold it: a UUID in lower case, as PostgreSQL writes one (an upper-case id matched nothing). */
+const uuidOrText = (id: string | null | undefined) => (id && isUuid(id) ? id.toLowerCase() : id);
+
 const afterCursor = (after: string | null | undefined) => (after ? decodeCursor(after) : null);
 
 /** A page of the log, newest first, each filter applied when given (a null parameter matches every row), after the cursor when given. */
@@ -136,19 +139,17 @@ export async function listAuditEntries(
   const filter = args.filter ?? {};
   if (filter.actorId && !isUuid(filter.actorId)) throw badUserInput('filter.actorId', 'must be a UUID');
   const after = afterCursor(args.after);
-  const rows =
-    first === 0
-      ? []
-      : await read<AuditEntryView>(AUDIT_PAGE_QUERY, [
-          filter.actorId || null,
-          filter.action || null,
-          filter.targetId || null,
-          filter.from ?? null,
-          filter.to ?? null,
-          after?.createdAt ?? null,
-          after?.id ?? null,
-          first + 1,
-        ]);
+  // With first: 0 too: the row after the page says whether there is a next one.
+  const rows = await read<AuditEntryView>(AUDIT_PAGE_QUERY, [
+    filter.actorId || null,
+    filter.action || null,
+    uuidOrText(filter.targetId) || null,
+    filter.from ?? null,
+    filter.to ?? null,
+    after?.createdAt ?? null,
+    after?.id ?? null,
+    first + 1,
+  ]);
   return toConnection(rows, first, Boolean(after));
 }
 
@@ -174,7 +175,7 @@ export function createAuditTrailLoader(read: StaleRead, args: { first?: number |
   const first = pageSize(args.first, AUDIT_PAGE);
   const after = afterCursor(args.after);
   return groupedBatchLoader<string, AuditEntryView>(
-    async (userIds) => (first === 0 ? [] : read<AuditEntryView>(AUDIT_TRAILS, [[...userIds], after?.createdAt ?? null, after?.id ?? null, first + 1])),
+    async (userIds) => read<AuditEntryView>(AUDIT_TRAILS, [[...userIds], after?.createdAt ?? null, after?.id ?? null, first + 1]),
     (entry) => entry.targetId as string,
   );
 }

@@ -52,18 +52,16 @@ export async function listUsers(
   const first = pageSize(args.first, USERS_PAGE);
   const after = args.after ? decodeCursor(args.after) : undefined;
   const prefix = args.filter?.emailPrefix ? likeLiteral(args.filter.emailPrefix.trim().toLowerCase()) : null;
-  const rows =
-    first === 0
-      ? []
-      : (
-          await read<UserRow>(USERS_PAGE_QUERY, [
-            args.filter?.role ?? null,
-            args.filter?.status ?? null,
-            prefix,
-            after?.createdAt ?? null,
-            after?.id ?? null,
-            first + 1,
-          ])
-        ).map(toUser);
+  // With first: 0 too: the row after the page says whether there is a next one.
+  const rows = (
+    await read<UserRow>(USERS_PAGE_QUERY, [
+      args.filter?.role ?? null,
+      args.filter?.status ?? null,
+      prefix,
+      after?.createdAt ?? null,
+      after?.id ?? null,
+      first + 1,
+    ])
+  ).map(toUser);
   return toConnection(rows, first, Boolean(args.after));
 }
