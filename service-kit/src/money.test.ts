@@ -1,6 +1,6 @@
 import { Kind } from 'graphql';
 import { AppError, ErrorCode } from '@fedstack/runtime';
-import { formatAmount, parseDecimal } from './money';
+import { formatAmount, minorUnits, parseDecimal } from './money';
 import { DecimalScalar } from './scalars';
 
 const ACCEPTED = ['0', '12.50', '-0.5', '1000000', '0.001', '9'.repeat(40)];
@@ -30,5 +30,18 @@ describe('the one grammar of decimals', () => {
     expect(formatAmount(parseDecimal('12.5', 'amount'), 'EUR')).toBe('12.50');
     expect(formatAmount(parseDecimal('5000', 'amount'), 'JPY')).toBe('5000');
     expect(formatAmount(parseDecimal('12.345', 'amount'), 'KWD')).toBe('12.345');
+  });
+
+  it("takes a currency's decimals from ISO 4217, not from ICU's display rounding (which gave HUF, COP and IQD none)", () => {
+    expect(['HUF', 'COP', 'IDR', 'PKR', 'IQD', 'CLF', 'JPY', 'EUR'].map((currency) => [currency, minorUnits(currency)])).toEqual([
+      ['HUF', 2],
+      ['COP', 2],
+      ['IDR', 2],
+      ['PKR', 2],
+      ['IQD', 3],
+      ['CLF', 4],
+      ['JPY', 0],
+      ['EUR', 2],
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 // Exact money: the one grammar of decimal amounts this API accepts, and each currency's decimals.
+import { code as isoCurrency } from 'currency-codes';
 import { badUserInput } from '@fedstack/runtime';
 import { Decimal } from '@fedstack/shared-db';
 
@@ -27,13 +28,15 @@ export function parseDecimal(text: string, field: string): Decimal {
 const minorUnitsByCurrency = new Map<string, number>();
 
 /**
- * How many decimals a currency has (ISO 4217 minor units, as the runtime's ICU data knows them).
- * Remembered per currency: building an Intl.NumberFormat costs far more than formatting a list of amounts.
+ * How many decimals a currency has: its ISO 4217 minor units, from ISO's list as the currency-codes
+ * package keeps it. Not ICU's (Intl.NumberFormat), which are display rounding: they gave HUF, COP, IDR,
+ * PKR and a dozen more no decimals and IQD none of its three, so valid amounts were refused. A code ISO's
+ * current list lacks (ICU knows a few more) keeps ICU's figure. Remembered per currency.
  */
 export function minorUnits(currency: string): number {
   let digits = minorUnitsByCurrency.get(currency);
   if (digits === undefined) {
-    digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    digits = isoCurrency(currency)?.digits ?? new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
     minorUnitsByCurrency.set(currency, digits);
   }
   return digits;

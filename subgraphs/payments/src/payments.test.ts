@@ -67,6 +67,9 @@ describe('payments subgraph', () => {
       expect(kwd.data?.createPayment.amount).toBe('0.125');
       const jpy = await pay(token, { amount: '5000', currency: 'JPY', paymentMethodToken: 'tok_visa' });
       expect(jpy.data?.createPayment.amount).toBe('5000');
+      // ISO 4217's decimals, where ICU's display rounding gave HUF none ("HUF amounts have at most 0 decimal places").
+      const huf = await pay(token, { amount: '100.5', currency: 'HUF', paymentMethodToken: 'tok_visa' });
+      expect({ errors: huf.errors, amount: huf.data?.createPayment.amount }).toEqual({ errors: undefined, amount: '100.50' });
       const [stored] = await sql<{ amount: string }>('SELECT amount::text FROM payments.payments WHERE id = $1', [kwd.data?.createPayment.id]);
       expect(stored?.amount).toBe('0.1250');
     });
@@ -178,6 +181,8 @@ describe('payments subgraph', () => {
       const refused = results.filter((result) => result.errors);
       expect(accepted).toHaveLength(14);
       for (const result of refused) expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.amount' });
+      // What is left, in the currency's format (it said "at most 2").
+      expect(refused.map((result) => result.errors?.[0]?.message)).toContain('input.amount: must be at most 2.00 (got "7.00")');
       const [state] = await sql<{ refunded: string; status: string; refunds: string }>(
         `SELECT refunded_amount::text AS refunded, status::text AS status,
                 (SELECT sum(amount)::text FROM payments.refunds WHERE payment_id = p.id) AS refunds
@@ -269,6 +274,9 @@ describe('payments subgraph', () => {
       expect((await graphql(url, query, { token: adminToken, variables: { id } })).data).toEqual({ payment: { id, amount: '3.00' } });
       const ownerView = await graphql(url, query, { token: await tokens.mint({ userId: owner }), variables: { id } });
       expect(ownerView.data).toEqual({ payment: { id, amount: '3.00' } });
+      // A UUID in upper case is the same id (it was null, though a refund naming it went through).
+      const shouted = await graphql(url, query, { token: await tokens.mint({ userId: owner }), variables: { id: id.toUpperCase() } });
+      expect(shouted.data).toEqual({ payment: { id, amount: '3.00' } });
       const refund = await graphql(url, REFUND, { token: otherToken, variables: { input: { paymentId: id, amount: '1.00' }, key: 'not-mine' } });
       expect(refund.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
       // An admin token whose user auth has since demoted (as payments' view of accounts says) refunds nothing either.
@@ -323,6 +331,9 @@ describe('payments subgraph', () => {
         variables: { r: [{ __typename: 'User', id: userId }], after: user?.payments.pageInfo.endCursor },
       });
       expect(second.data?._entities[0]?.payments.edges.map((edge) => edge.node.amount)).toEqual(['700', '5.50']);
+      // first: 0 gives no payments and says that some follow (it said none did).
+      const none = await graphql<Answer>(url, query.replace('first: 2', 'first: 0'), { token, variables: { r: [{ __typename: 'User', id: userId }] } });
+      expect(none.data?._entities[0]?.payments).toEqual({ edges: [], pageInfo: { hasNextPage: true, endCursor: null } });
     });
 
     it('loads payments(first: 5) with refunds, and totals, for 100 users in at most two statements each (after the account check)', async () => {

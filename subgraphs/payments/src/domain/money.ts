@@ -1,7 +1,7 @@
 // The checks on a payment's input: its currency, its amount (bounds, the currency's decimals) and its free text.
 import { badUserInput } from '@fedstack/runtime';
 import { Decimal } from '@fedstack/shared-db';
-import { minorUnits, parseDecimal } from '@fedstack/service-kit';
+import { formatAmount, minorUnits, parseDecimal } from '@fedstack/service-kit';
 
 /** The largest amount one payment may carry, in the currency's major unit. */
 export const MAX_AMOUNT = new Decimal('1000000');
@@ -27,7 +27,7 @@ export function parseAmount(value: string, currency: string, field: string, max:
   if (amount.decimalPlaces() > decimals) {
     throw badUserInput(field, `${currency} amounts have at most ${decimals} decimal place${decimals === 1 ? '' : 's'} (got "${value.slice(0, 40)}")`);
   }
-  if (amount.gt(max)) throw badUserInput(field, `must be at most ${max.toFixed()} (got "${value.slice(0, 40)}")`);
+  if (amount.gt(max)) throw badUserInput(field, `must be at most ${formatAmount(max, currency)} (got "${value.slice(0, 40)}")`);
   return amount;
 }
 
