@@ -229,6 +229,44 @@ describe('the example client', () => {
     });
   });
 
+  describe('when a subgraph restarts and when the access token expires', () => {
+    browser('subscribes again when payments restarts (SUBGRAPH_UNAVAILABLE ended its updates for good), and shows no error', async () => {
+      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      const user = await register(offGatewayUrl);
+      await signIn(page, user.email, PASSWORD);
+      await payUntilSettledEventArrives(page);
+      await stack.stopSubgraph('payments');
+      await stack.startSubgraph('payments');
+      await page.locator('#updates', { hasText: /SUBGRAPH_UNAVAILABLE.*subscribing again/s }).waitFor({ timeout: 10_000 });
+      await payUntilSettledEventArrives(page);
+      expect(await page.textContent('#error')).toBe('');
+      await page.close();
+    });
+
+    browser('refreshes the session when the access token expires: the refused request is sent again, and the updates come back', async () => {
+      await stack.stopSubgraph('auth');
+      await stack.startSubgraph('auth', { ACCESS_TOKEN_TTL_SECONDS: '4' });
+      const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      try {
+        const user = await newCustomer(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        // The gateway closes a subscriber's WebSocket when its token expires (it showed that error, and the page stayed signed out).
+        await page.locator('#updates', { hasText: '4401 The access token expired' }).waitFor({ timeout: 10_000 });
+        expect((await myAccount(page)).auth).toBe(`${user.email}, USER`);
+        await payUntilSettledEventArrives(page);
+        expect(
+          traffic.http.filter(({ url, body }) => (body?.operationName ?? url.searchParams.get('operationName')) === 'RefreshSession').length,
+        ).toBeGreaterThan(0);
+        expect(await page.textContent('#error')).toBe('');
+      } finally {
+        await page.close();
+        await stack.stopSubgraph('auth');
+        await stack.startSubgraph('auth');
+      }
+    });
+  });
+
   describe('against a gateway without the manifest (PERSISTED_DOCUMENTS=off)', () => {
     browser('runs the same tour: the gateway learns each operation the first time (automatic persisted queries)', async () => {
       const { page, traffic } = await openPage(instance as Browser, pages[1] as ClientServer, offGatewayUrl);

@@ -1,12 +1,14 @@
-// One Apollo Client per sign-in: queries and mutations over HTTP as persisted query ids, carrying the positions of its writes; subscriptions over WebSocket.
-import { ApolloClient, ApolloLink, DocumentTransform, HttpLink, InMemoryCache } from '@apollo/client';
+// One Apollo Client per sign-in: queries and mutations over HTTP as persisted query ids, carrying the positions of its writes and a token kept fresh; subscriptions over WebSocket.
+import { ApolloClient, ApolloLink, CombinedGraphQLErrors, DocumentTransform, HttpLink, InMemoryCache } from '@apollo/client';
+import { ErrorLink } from '@apollo/client/link/error';
 import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { generatePersistedQueryIdsFromManifest, sortTopLevelDefinitions } from '@apollo/persisted-query-lists';
 import { OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
-import { tap } from 'rxjs';
+import { from, switchMap, tap } from 'rxjs';
 import manifest from '../../persisted-query-manifest.json';
+import { REFRESH_SESSION } from './operations';
 
 /** The header in which the gateway answers where each service's primary was after the client's writes. */
 const POSITIONS_HEADER = 'x-wal-positions';
@@ -45,26 +47,66 @@ function positionsLink(): ApolloLink {
   });
 }
 
+/** A sign-in's tokens: the access token every request carries, and the refresh token that renews it. */
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+}
+
 export interface Connection {
   client: ApolloClient;
+  /** True when the WebSocket was last closed at the access token's expiry (4401): a new connection mends that at once, with a fresh token. */
+  closedAtExpiry(): boolean;
   /** Closes the WebSocket and stops the client's queries. */
   close(): void;
 }
 
+/** True for an answer that refuses the access token (expired, or its sign-in ended): UNAUTHENTICATED. */
+function refusesToken(error: unknown): boolean {
+  return CombinedGraphQLErrors.is(error) && error.errors.some((each) => each.extensions?.code === 'UNAUTHENTICATED');
+}
+
 /**
- * An Apollo Client for `gatewayUrl`, as `token`'s holder (anonymous without one). Queries and mutations
- * go by id alone: the persisted query link sends each operation's id from the manifest (queries as GET,
- * which caches can keep), and the whole body only if the gateway does not know the id (a gateway
- * without the manifest, which then learns it: automatic persisted queries). Subscriptions go over
- * graphql-ws with their whole body, exactly as the manifest has it.
+ * An Apollo Client for `gatewayUrl`, as the holder of `signedIn` (anonymous without it). Queries and
+ * mutations go by id alone: the persisted query link sends each operation's id from the manifest
+ * (queries as GET, which caches can keep), and the whole body only if the gateway does not know the id
+ * (a gateway without the manifest, which then learns it: automatic persisted queries). Subscriptions go
+ * over graphql-ws with their whole body, exactly as the manifest has it. An access token lasts minutes:
+ * a request it refused is sent again once the session is refreshed, and a WebSocket connection closed at
+ * the token's expiry is opened again with a fresh one.
  */
-export function connect(gatewayUrl: string, token?: string): Connection {
-  const authorization = token ? { authorization: `Bearer ${token}` } : undefined;
-  const ws = createClient({ url: gatewayUrl.replace(/^http/, 'ws'), connectionParams: authorization });
+export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
+  let tokens = signedIn;
+  let refreshing: Promise<void> | undefined;
+  const authorization = (): Record<string, string> => (tokens ? { authorization: `Bearer ${tokens.accessToken}` } : {});
+  // The gateway closes a subscriber's WebSocket when its token expires (4401): the next connection refreshes first.
+  let expired = false;
+  const ws = createClient({
+    url: gatewayUrl.replace(/^http/, 'ws'),
+    connectionParams: async () => {
+      if (expired) await refresh();
+      expired = false;
+      return authorization();
+    },
+  });
+  ws.on('closed', (event) => (expired = typeof event === 'object' && event !== null && 'code' in event && event.code === 4401));
+  // Set at each attempt, so that one sent again after a refresh carries the new token.
+  const withToken = new ApolloLink((operation, forward) => {
+    operation.setContext(({ headers }: { headers?: Record<string, string> }) => ({ headers: { ...headers, ...authorization() } }));
+    return forward(operation);
+  });
+  const retriedAfterRefresh = new ErrorLink(({ error, operation, forward }) => {
+    const context = operation.getContext();
+    if (!tokens || context.refreshing || context.retried || !refusesToken(error)) return;
+    operation.setContext({ retried: true });
+    return from(refresh()).pipe(switchMap(() => forward(operation)));
+  });
   const http = ApolloLink.from([
+    retriedAfterRefresh,
+    withToken,
     positionsLink(),
     createPersistedQueryLink({ ...generatePersistedQueryIdsFromManifest({ loadManifest: () => manifest }), useGETForHashedQueries: true }),
-    new HttpLink({ uri: gatewayUrl, headers: authorization }),
+    new HttpLink({ uri: gatewayUrl }),
   ]);
   const client = new ApolloClient({
     link: ApolloLink.split((operation) => operation.operationType === OperationTypeNode.SUBSCRIPTION, new GraphQLWsLink(ws), http),
@@ -73,8 +115,18 @@ export function connect(gatewayUrl: string, token?: string): Connection {
     // that what it sends in full (a subscription, or an id the gateway does not know) is that body.
     documentTransform: new DocumentTransform(sortTopLevelDefinitions),
   });
+  // One refresh at a time: a refresh token works once, and requests refused together share the new pair.
+  function refresh(): Promise<void> {
+    refreshing ??= (async () => {
+      if (!tokens) throw new Error('Sign in first');
+      const { data } = await client.mutate({ mutation: REFRESH_SESSION, variables: { refreshToken: tokens.refreshToken }, context: { refreshing: true } });
+      if (data) tokens = { accessToken: data.refreshSession.accessToken, refreshToken: data.refreshSession.refreshToken };
+    })().finally(() => (refreshing = undefined));
+    return refreshing;
+  }
   return {
     client,
+    closedAtExpiry: () => expired,
     close() {
       client.stop();
       void ws.dispose();

@@ -28,34 +28,70 @@ function onSubmit(id: string, action: (values: Record<string, string>) => Promis
   });
 }
 
+/** The longest pause before subscribing again, and how long a subscription must have lasted for the pauses to start again from one second. */
+const MAX_PAUSE_MS = 30_000;
+
+/**
+ * Shows every change to the signed-in user's payments, as it commits, for as long as they are signed in.
+ * Whatever ends the subscription (a subgraph restarting: SUBGRAPH_UNAVAILABLE; the access token expiring:
+ * 4401, after which the connection refreshes the session; the network, once graphql-ws has given up) it
+ * subscribes again after a pause that doubles up to 30 s, and reads the account again if it is shown:
+ * events from while it was away are not sent again.
+ */
+function watchPayments(current: typeof session, pause = 1000): void {
+  const started = Date.now();
+  let ended = false;
+  const resume = (reason: unknown) => {
+    if (ended || session !== current) return;
+    ended = true;
+    show('updates', `Interrupted (${describeError(reason)}): subscribing again…`);
+    // No pause for an expired token, which a new connection mends, however often it expires.
+    const expired = current.connection.closedAtExpiry();
+    const next = expired || Date.now() - started > MAX_PAUSE_MS ? 1000 : Math.min(pause * 2, MAX_PAUSE_MS);
+    setTimeout(
+      () => {
+        if (session !== current) return;
+        watchPayments(current, next);
+        if (byId('account').hasChildNodes()) run(showAccount);
+      },
+      expired ? 0 : pause,
+    );
+  };
+  current.updates = current.connection.client.subscribe({ query: PAYMENT_UPDATES }).subscribe({
+    next: ({ data: event, error }) => {
+      if (event) {
+        show('updates');
+        byId('events').prepend(paymentEvent(event));
+      }
+      if (error) resume(error);
+    },
+    error: resume,
+    complete: () => resume(new Error('the gateway ended the subscription')),
+  });
+}
+
 onSubmit('sign-in', async ({ email = '', password = '' }) => {
   const { data } = await session.connection.client.mutate({ mutation: SIGN_IN, variables: { input: { email, password } } });
   if (!data) return;
   session.updates?.unsubscribe();
   session.connection.close();
-  const connection = connect(gatewayUrl, data.login.accessToken);
-  // Every change to this user's payments, as it commits.
-  const updates = connection.client.subscribe({ query: PAYMENT_UPDATES }).subscribe({
-    next: ({ data: event, error }) => {
-      if (event) byId('events').prepend(paymentEvent(event));
-      if (error) show('error', describeError(error));
-    },
-    error: (error: unknown) => show('error', describeError(error)),
-  });
-  session = { connection, role: data.login.user.role, updates };
-  show('session', `Signed in as ${data.login.user.email} (${data.login.user.role}).`);
+  const { accessToken, refreshToken, user } = data.login;
+  session = { connection: connect(gatewayUrl, { accessToken, refreshToken }), role: user.role };
+  watchPayments(session);
+  show('session', `Signed in as ${user.email} (${user.role}).`);
 });
 
-byId('my-account').addEventListener('click', () =>
-  run(async () => {
-    const { data } = await session.connection.client.query({
-      query: MY_ACCOUNT,
-      variables: { isAdmin: session.role === 'ADMIN' },
-      fetchPolicy: 'network-only',
-    });
-    show('account', data?.me ? account(data.me) : 'Sign in first: `me` is null without a token.');
-  }),
-);
+/** Shows the signed-in user's account, as its four subgraphs answer now. */
+async function showAccount(): Promise<void> {
+  const { data } = await session.connection.client.query({
+    query: MY_ACCOUNT,
+    variables: { isAdmin: session.role === 'ADMIN' },
+    fetchPolicy: 'network-only',
+  });
+  show('account', data?.me ? account(data.me) : 'Sign in first: `me` is null without a token.');
+}
+
+byId('my-account').addEventListener('click', () => run(showAccount));
 
 onSubmit('pay', async ({ amount = '', currency = '', description = '' }) => {
   const { data } = await session.connection.client.mutate({

@@ -1,16 +1,27 @@
 // The page's GraphQL operations: each is typed by `npm run codegen` and listed in persisted-query-manifest.json.
 import { graphql } from './generated';
 
-/** Sign in (auth). */
+/** Sign in (auth): an access token for every request, and the refresh token that renews it. */
 export const SIGN_IN = graphql(`
   mutation SignIn($input: LoginInput!) {
     login(input: $input) {
       accessToken
+      refreshToken
       user {
         id
         email
         role
       }
+    }
+  }
+`);
+
+/** A new pair of tokens for the refresh token, which then stops working (auth). */
+export const REFRESH_SESSION = graphql(`
+  mutation RefreshSession($refreshToken: String!) {
+    refreshSession(refreshToken: $refreshToken) {
+      accessToken
+      refreshToken
     }
   }
 `);

@@ -14,7 +14,8 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n": typeof types.SignInDocument,
+    "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      refreshToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n": typeof types.SignInDocument,
+    "\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n": typeof types.RefreshSessionDocument,
     "\n  query MyAccount($isAdmin: Boolean!) {\n    me {\n      id\n      email\n      role\n      profile {\n        displayName\n        locale\n      }\n      payments(first: 5) {\n        edges {\n          node {\n            id\n            amount\n            currency\n            status\n          }\n        }\n      }\n      paymentTotals {\n        currency\n        amount\n      }\n      auditTrail(first: 5) @include(if: $isAdmin) {\n        edges {\n          node {\n            action\n            createdAt\n          }\n        }\n      }\n    }\n  }\n": typeof types.MyAccountDocument,
     "\n  mutation CreatePayment($input: CreatePaymentInput!, $idempotencyKey: String!) {\n    createPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n      currency\n      status\n    }\n  }\n": typeof types.CreatePaymentDocument,
     "\n  mutation RefundPayment($input: RefundPaymentInput!, $idempotencyKey: String!) {\n    refundPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n    }\n  }\n": typeof types.RefundPaymentDocument,
@@ -22,7 +23,8 @@ type Documents = {
     "\n  subscription PaymentUpdates {\n    paymentUpdated {\n      id\n      status\n      amount\n      currency\n      refundedAmount\n      user {\n        id\n        email\n        profile {\n          displayName\n        }\n      }\n    }\n  }\n": typeof types.PaymentUpdatesDocument,
 };
 const documents: Documents = {
-    "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n": types.SignInDocument,
+    "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      refreshToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n": types.SignInDocument,
+    "\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n": types.RefreshSessionDocument,
     "\n  query MyAccount($isAdmin: Boolean!) {\n    me {\n      id\n      email\n      role\n      profile {\n        displayName\n        locale\n      }\n      payments(first: 5) {\n        edges {\n          node {\n            id\n            amount\n            currency\n            status\n          }\n        }\n      }\n      paymentTotals {\n        currency\n        amount\n      }\n      auditTrail(first: 5) @include(if: $isAdmin) {\n        edges {\n          node {\n            action\n            createdAt\n          }\n        }\n      }\n    }\n  }\n": types.MyAccountDocument,
     "\n  mutation CreatePayment($input: CreatePaymentInput!, $idempotencyKey: String!) {\n    createPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n      currency\n      status\n    }\n  }\n": types.CreatePaymentDocument,
     "\n  mutation RefundPayment($input: RefundPaymentInput!, $idempotencyKey: String!) {\n    refundPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n    }\n  }\n": types.RefundPaymentDocument,
@@ -47,7 +49,11 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n"];
+export function graphql(source: "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      refreshToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      refreshToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n"): (typeof documents)["\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
