@@ -121,7 +121,7 @@ const SUBGRAPH_SETTINGS = {
   OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken'),
   OUTBOX_MAX_BACKOFF_MS: setting(
     integer(10_000, { max: 3_600_000 }),
-    'the longest wait between two attempts to deliver one event (the bound on how late a service that was down hears of a change)',
+    'the longest wait between two attempts to deliver one event; a destination that could not be reached is asked whether it is ready every `OUTBOX_POLL_MS` meanwhile, and gets its events as soon as it is',
   ),
   OUTBOX_MAX_ATTEMPTS: setting(
     integer(10_000, { max: 1_000_000_000 }),

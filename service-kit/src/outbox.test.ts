@@ -36,6 +36,7 @@ describe('the outbox relay', () => {
         delivered.push(event.eventId);
       },
       command: async () => undefined as never,
+      ready: async () => false,
       close: async () => undefined,
     };
     const logs = new LogCapture();
@@ -93,6 +94,57 @@ describe('the outbox relay', () => {
           ['payments', 'background job failed too often; parked for an operator'],
         ]),
       );
+    } finally {
+      await relay.stop();
+      await writer.end();
+    }
+  });
+
+  it('delivers at once to a destination that answers ready again, rather than when its events have waited out their backoff', async () => {
+    const url = serviceConnection('auth', env).url;
+    let up = false;
+    const delivered: string[] = [];
+    const client: InternalClient = {
+      async deliver(_service, event) {
+        if (!up) throw new InternalCallError('profile', null, 'The profile service could not be reached');
+        delivered.push(event.eventId);
+      },
+      ready: async () => up,
+      command: async () => undefined as never,
+      close: async () => undefined,
+    };
+    const relay = new OutboxRelay({
+      service: 'auth',
+      databaseUrl: url,
+      client,
+      logger: createLogger('auth', 'warn', new LogCapture()),
+      metrics: new ServiceMetrics({ service: 'auth' }),
+      pollMs: 50,
+      poolTimeoutMs: 5000,
+      maxBackoffMs: 60_000,
+      maxAttempts: 1000,
+      claimMs: 5000,
+    });
+    const writer = new pg.Client(url);
+    await writer.connect();
+    try {
+      const eventId = randomUUID();
+      await enqueue(
+        { $executeRawUnsafe: async (text, ...values) => (await writer.query(text, values)).rowCount ?? 0 },
+        'auth',
+        { topic: 'test.event', payload: { n: 2 }, destinations: ['profile'] },
+        eventId,
+      );
+      await relay.start();
+      await pollUntil(
+        'a failed delivery',
+        async () => (await writer.query(`SELECT 1 FROM auth.outbox WHERE event_id = $1 AND last_error IS NOT NULL`, [eventId])).rowCount || undefined,
+        { timeoutMs: 10_000, intervalMs: 20 },
+      );
+      // As after a long outage: the event's next attempt is OUTBOX_MAX_BACKOFF_MS away (here an hour).
+      await writer.query(`UPDATE auth.outbox SET next_attempt_at = now() + interval '1 hour' WHERE event_id = $1`, [eventId]);
+      up = true;
+      await pollUntil('the event delivered', async () => delivered.includes(eventId) || undefined, { timeoutMs: 10_000, intervalMs: 10 });
     } finally {
       await relay.stop();
       await writer.end();

@@ -134,8 +134,11 @@ export class OutboxRelay {
   private readonly pool: pg.Pool;
   private readonly queue: WorkQueue<OutboxRow>;
   private readonly listener: NotificationListener;
+  /** Destinations a delivery could not reach, each with the timer that asks whether it is ready again. */
+  private readonly watched = new Map<Service, NodeJS.Timeout>();
+  private stopped = false;
 
-  constructor(options: RelayOptions) {
+  constructor(private readonly options: RelayOptions) {
     const { service, client, logger } = options;
     // Bounded as the service's own pool.
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, ...boundedPool(options.poolTimeoutMs) });
@@ -151,12 +154,13 @@ export class OutboxRelay {
     this.queue = new WorkQueue<OutboxRow>({
       name: 'outbox',
       store: outboxStore(this.pool, service, options.claimMs),
-      async handle(row) {
+      handle: async (row) => {
         try {
           await client.deliver(row.destination, { eventId: row.event_id, topic: row.topic, payload: row.payload, createdAt: row.created_at });
         } catch (error) {
           // A refusal (400 bad input, 403 not allowed) will not change by asking again: the queue parks it.
           deliveries.inc({ destination: row.destination, outcome: retryable(error) ? 'failed' : 'refused' });
+          if (retryable(error)) this.watchUntilReady(row.destination);
           throw error;
         }
         deliveries.inc({ destination: row.destination, outcome: 'delivered' });
@@ -183,6 +187,39 @@ export class OutboxRelay {
     });
   }
 
+  /**
+   * Asks a destination a delivery could not reach whether it is ready again, every OUTBOX_POLL_MS, and
+   * once it is, makes its events that wait out a backoff due at once. Each event's own backoff grows to
+   * OUTBOX_MAX_BACKOFF_MS, which then bounded how late a service that came back heard of a change (a
+   * suspension reached profile up to 10 s after it was back, where the README promises 2); asking
+   * readiness costs no attempt and one request per destination, however many events wait.
+   */
+  private watchUntilReady(destination: Service): void {
+    if (this.watched.has(destination) || this.stopped) return;
+    let asking = false;
+    const timer = setInterval(() => {
+      if (asking) return;
+      asking = true;
+      void (async () => {
+        if (!(await this.options.client.ready(destination)) || this.stopped) return;
+        clearInterval(timer);
+        this.watched.delete(destination);
+        await this.pool.query(
+          `UPDATE "${this.options.service}".outbox SET next_attempt_at = now()
+           WHERE destination = $1 AND last_error IS NOT NULL AND next_attempt_at > now() AND next_attempt_at <> 'infinity'`,
+          [destination],
+        );
+        this.queue.kick();
+      })()
+        .catch((error: unknown) =>
+          this.options.logger.warn({ destination, reason: brief(error) }, 'outbox relay could not hurry the events of a destination back up'),
+        )
+        .finally(() => (asking = false));
+    }, this.options.pollMs);
+    timer.unref();
+    this.watched.set(destination, timer);
+  }
+
   /** Starts listening for new events and polling for due ones. */
   async start(): Promise<void> {
     await this.listener.start();
@@ -200,6 +237,8 @@ export class OutboxRelay {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.watched.values()) clearInterval(timer);
     await this.queue.stop();
     await this.listener.stop();
     await this.pool.end();

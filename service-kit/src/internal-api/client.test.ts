@@ -72,6 +72,18 @@ describe('the internal API client', () => {
     expect(failed).toMatchObject({ status: 502, message: 'The auth service answered HTTP 502', refused: false, retryable: true });
   });
 
+  it('asks a peer whether it is ready by GET /readyz: true only for 200, false when it cannot be reached', async () => {
+    let status = 503;
+    const profile = await peer((req, _body, res) => res.writeHead(req.method === 'GET' && req.url === '/readyz' ? status : 404).end());
+    open.push(profile);
+    await clientFor(profile.url);
+    expect(await client.ready('profile')).toBe(false);
+    status = 200;
+    expect(await client.ready('profile')).toBe(true);
+    await profile.close();
+    expect(await client.ready('profile')).toBe(false);
+  });
+
   it('says a peer could not be reached, or did not answer in time, and keeps no call waiting', async () => {
     const closed = await peer(() => undefined);
     await closed.close();

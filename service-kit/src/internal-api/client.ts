@@ -55,6 +55,8 @@ export interface InternalClient {
    */
   command<R>(service: Service, name: string, input: unknown, options?: { requestId?: string; written?: WalPositions }): Promise<R>;
   deliver(service: Service, event: { eventId: string; topic: string; payload: unknown; createdAt: Date }): Promise<void>;
+  /** Whether `service` answers its readiness check (`/readyz`) with 200: up, with its database. */
+  ready(service: Service): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -72,20 +74,20 @@ function agents() {
 }
 
 /**
- * Node's own HTTP client rather than undici, which every service loaded for these calls alone: 5 MB of
+ * A POST of `body` to `url`, or a GET without one. Node's own HTTP client rather than undici, which every service loaded for these calls alone: 5 MB of
  * each service's idle memory (docs/performance.md, "What each step saved", 10). Not `fetch` either, which
  * refuses some ports a deployment may well use (6000...).
  */
-function post(pool: ReturnType<typeof agents>, url: URL, headers: http.OutgoingHttpHeaders, body: string, signal: AbortSignal): Promise<Answer> {
+function send(pool: ReturnType<typeof agents>, url: URL, headers: http.OutgoingHttpHeaders, body: string | undefined, signal: AbortSignal): Promise<Answer> {
   const secure = url.protocol === 'https:';
   const client = secure ? https : http;
   return new Promise((resolve, reject) => {
     const call = client.request(
       url,
       {
-        method: 'POST',
+        method: body === undefined ? 'GET' : 'POST',
         agent: pool[secure ? 'https:' : 'http:'],
-        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
         signal,
       },
       (response) => {
@@ -123,7 +125,7 @@ export function createInternalClient(options: {
         ...(requestId ? { 'x-request-id': requestId } : {}),
       };
       if (closed) throw new Error('closed');
-      const sent = post(pool, new URL(pathname, options.peers[service]), headers, body, signal);
+      const sent = send(pool, new URL(pathname, options.peers[service]), headers, body, signal);
       inFlight.add(sent);
       answer = await sent.finally(() => inFlight.delete(sent));
     } catch {
@@ -156,6 +158,14 @@ export function createInternalClient(options: {
     },
     async deliver(service, event) {
       await call(service, '/internal/events', { ...event, createdAt: event.createdAt.toISOString() });
+    },
+    async ready(service) {
+      if (closed) return false;
+      try {
+        return (await send(pool, new URL('/readyz', options.peers[service]), {}, undefined, AbortSignal.timeout(options.timeoutMs))).status === 200;
+      } catch {
+        return false;
+      }
     },
     async close() {
       closed = true;
