@@ -100,19 +100,9 @@ describe('the outbox relay', () => {
     }
   });
 
-  it('delivers at once to a destination that answers ready again, rather than when its events have waited out their backoff', async () => {
+  /** A relay on auth's outbox delivering to `client`, polling often; and a connection to write and read rows with. */
+  async function relayTo(client: InternalClient) {
     const url = serviceConnection('auth', env).url;
-    let up = false;
-    const delivered: string[] = [];
-    const client: InternalClient = {
-      async deliver(_service, event) {
-        if (!up) throw new InternalCallError('profile', null, 'The profile service could not be reached');
-        delivered.push(event.eventId);
-      },
-      ready: async () => up,
-      command: async () => undefined as never,
-      close: async () => undefined,
-    };
     const relay = new OutboxRelay({
       service: 'auth',
       databaseUrl: url,
@@ -127,27 +117,109 @@ describe('the outbox relay', () => {
     });
     const writer = new pg.Client(url);
     await writer.connect();
-    try {
+    const write = async (n: number) => {
       const eventId = randomUUID();
       await enqueue(
         { $executeRawUnsafe: async (text, ...values) => (await writer.query(text, values)).rowCount ?? 0 },
         'auth',
-        { topic: 'test.event', payload: { n: 2 }, destinations: ['profile'] },
+        { topic: 'test.event', payload: { n }, destinations: ['profile'] },
         eventId,
       );
-      await relay.start();
-      await pollUntil(
+      return eventId;
+    };
+    const failedOnce = (eventId: string) =>
+      pollUntil(
         'a failed delivery',
         async () => (await writer.query(`SELECT 1 FROM auth.outbox WHERE event_id = $1 AND last_error IS NOT NULL`, [eventId])).rowCount || undefined,
         { timeoutMs: 10_000, intervalMs: 20 },
       );
-      // As after a long outage: the event's next attempt is OUTBOX_MAX_BACKOFF_MS away (here an hour).
-      await writer.query(`UPDATE auth.outbox SET next_attempt_at = now() + interval '1 hour' WHERE event_id = $1`, [eventId]);
+    // As after a long outage: the event's next attempt is OUTBOX_MAX_BACKOFF_MS away (here an hour).
+    const backOff = (eventId: string) => writer.query(`UPDATE auth.outbox SET next_attempt_at = now() + interval '1 hour' WHERE event_id = $1`, [eventId]);
+    const waiting = async (eventId: string) =>
+      (
+        await writer.query<{ waiting: boolean }>(`SELECT next_attempt_at > now() + interval '30 minutes' AS waiting FROM auth.outbox WHERE event_id = $1`, [
+          eventId,
+        ])
+      ).rows[0]?.waiting;
+    return {
+      relay,
+      writer,
+      write,
+      failedOnce,
+      backOff,
+      waiting,
+      async close() {
+        await relay.stop();
+        await writer.end();
+      },
+    };
+  }
+
+  it('delivers at once to a destination that answers ready again, rather than when its events have waited out their backoff', async () => {
+    let up = false;
+    let askedWhileDown = 0;
+    const delivered: string[] = [];
+    // One event's delivery hangs once it is up (a slow answer), so that it is in hand when the destination comes back.
+    let slow = '';
+    const startsOfSlow: number[] = [];
+    let release = () => undefined as void;
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const outbox = await relayTo({
+      async deliver(_service, event) {
+        if (event.eventId === slow) startsOfSlow.push(Date.now());
+        if (!up && !(event.eventId === slow && startsOfSlow.length > 1))
+          throw new InternalCallError('profile', null, 'The profile service could not be reached');
+        if (event.eventId === slow) await hanging;
+        delivered.push(event.eventId);
+      },
+      ready: async () => up || ((askedWhileDown += 1), false),
+      command: async () => undefined as never,
+      close: async () => undefined,
+    });
+    try {
+      const eventId = await outbox.write(2);
+      slow = await outbox.write(3);
+      await outbox.relay.start();
+      await outbox.failedOnce(eventId);
+      await outbox.failedOnce(slow);
+      await outbox.backOff(eventId);
+      // The slow one is taken again and hangs: a delivery under way, with the error of its last attempt.
+      await outbox.writer.query(`UPDATE auth.outbox SET next_attempt_at = now() WHERE event_id = $1`, [slow]);
+      await pollUntil('the slow delivery under way', async () => startsOfSlow.length === 2 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
+      await pollUntil('readiness asked while down', async () => askedWhileDown > 0 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
       up = true;
       await pollUntil('the event delivered', async () => delivered.includes(eventId) || undefined, { timeoutMs: 10_000, intervalMs: 10 });
+      // A pass after the hurry: it would have taken the slow one again, had the hurry made it due (a second delivery at once).
+      const later = await outbox.write(4);
+      await pollUntil('a later event delivered', async () => delivered.includes(later) || undefined, { timeoutMs: 10_000, intervalMs: 10 });
+      expect(startsOfSlow).toHaveLength(2);
     } finally {
-      await relay.stop();
-      await writer.end();
+      release();
+      await outbox.close();
+    }
+  });
+
+  it('keeps the backoff of a destination that answers but fails (a 500): it was never down', async () => {
+    let asked = 0;
+    const outbox = await relayTo({
+      async deliver() {
+        throw new InternalCallError('profile', 500, 'The profile service answered HTTP 500');
+      },
+      ready: async () => (asked += 1) > 0,
+      command: async () => undefined as never,
+      close: async () => undefined,
+    });
+    try {
+      const eventId = await outbox.write(4);
+      await outbox.relay.start();
+      await outbox.failedOnce(eventId);
+      await outbox.backOff(eventId);
+      // Asked, and ready: its events were made due at every question, 49 attempts in 5 s where the backoff allows 5.
+      await pollUntil('readiness asked', async () => asked > 0 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
+      await outbox.relay.settle();
+      expect(await outbox.waiting(eventId)).toBe(true);
+    } finally {
+      await outbox.close();
     }
   });
 });

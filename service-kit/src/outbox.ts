@@ -82,7 +82,8 @@ function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore
   return {
     // Each destination's due rows are taken in index order, as many as it has room for, skipping rows
     // another process has locked; the claim pushes each row's next attempt past the time a delivery may
-    // take, so that another process leaves it alone meanwhile.
+    // take, so that another process leaves it alone meanwhile, and clears its last error until this
+    // attempt has one, so that only rows waiting out a backoff have one (those a destination back up hurries).
     async claim(room, inHand) {
       const rooms: Partial<Record<Service, number>> = {};
       for (const destination of SERVICES) {
@@ -90,7 +91,7 @@ function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore
         if (free > 0) rooms[destination] = free;
       }
       const { rows } = await pool.query<OutboxRow>(
-        `UPDATE ${schema}.outbox SET next_attempt_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1
+        `UPDATE ${schema}.outbox SET next_attempt_at = now() + $3 * interval '1 millisecond', attempts = attempts + 1, last_error = NULL
          WHERE id = ANY (ARRAY(
            SELECT picked.id FROM jsonb_each_text($1::jsonb) AS room(destination, free)
            CROSS JOIN LATERAL (
@@ -188,22 +189,28 @@ export class OutboxRelay {
   }
 
   /**
-   * Asks a destination a delivery could not reach whether it is ready again, every OUTBOX_POLL_MS, and
-   * once it is, makes its events that wait out a backoff due at once. Each event's own backoff grows to
-   * OUTBOX_MAX_BACKOFF_MS, which then bounded how late a service that came back heard of a change (a
-   * suspension reached profile up to 10 s after it was back, where the README promises 2); asking
-   * readiness costs no attempt and one request per destination, however many events wait.
+   * Asks a destination a delivery could not reach whether it is ready, every OUTBOX_POLL_MS, and once
+   * it is again after it was not, makes its events that wait out a backoff due at once. Each event's own
+   * backoff grows to OUTBOX_MAX_BACKOFF_MS, which then bounded how late a service that came back heard of
+   * a change (a suspension reached profile up to 10 s after it was back, where the README promises 2);
+   * asking readiness costs no attempt and one request per destination, however many events wait. A
+   * destination ready at the first question failed otherwise (a 500, a slow answer): its events keep
+   * their backoff.
    */
   private watchUntilReady(destination: Service): void {
     if (this.watched.has(destination) || this.stopped) return;
     let asking = false;
+    let wasDown = false;
     const timer = setInterval(() => {
       if (asking) return;
       asking = true;
       void (async () => {
-        if (!(await this.options.client.ready(destination)) || this.stopped) return;
+        const ready = await this.options.client.ready(destination);
+        wasDown ||= !ready;
+        if (!ready || this.stopped) return;
         clearInterval(timer);
         this.watched.delete(destination);
+        if (!wasDown) return;
         await this.pool.query(
           `UPDATE "${this.options.service}".outbox SET next_attempt_at = now()
            WHERE destination = $1 AND last_error IS NOT NULL AND next_attempt_at > now() AND next_attempt_at <> 'infinity'`,
