@@ -32,8 +32,8 @@ describe('the one grammar of decimals', () => {
     expect(formatAmount(parseDecimal('12.345', 'amount'), 'KWD')).toBe('12.345');
   });
 
-  it("takes a currency's decimals from ISO 4217, not from ICU's display rounding (which gave HUF, COP and IQD none)", () => {
-    expect(['HUF', 'COP', 'IDR', 'PKR', 'IQD', 'CLF', 'JPY', 'EUR'].map((currency) => [currency, minorUnits(currency)])).toEqual([
+  it("takes a currency's decimals from ISO 4217, not from ICU's display rounding (which gave HUF, COP and IQD none), nor ISO's none for the SDR", () => {
+    expect(['HUF', 'COP', 'IDR', 'PKR', 'IQD', 'CLF', 'JPY', 'EUR', 'XDR', 'XSU'].map((currency) => [currency, minorUnits(currency)])).toEqual([
       ['HUF', 2],
       ['COP', 2],
       ['IDR', 2],
@@ -42,6 +42,8 @@ describe('the one grammar of decimals', () => {
       ['CLF', 4],
       ['JPY', 0],
       ['EUR', 2],
+      ['XDR', 2],
+      ['XSU', 2],
     ]);
   });
 });

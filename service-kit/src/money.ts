@@ -29,14 +29,17 @@ const minorUnitsByCurrency = new Map<string, number>();
 
 /**
  * How many decimals a currency has: its ISO 4217 minor units, from ISO's list as the currency-codes
- * package keeps it. Not ICU's (Intl.NumberFormat), which are display rounding: they gave HUF, COP, IDR,
- * PKR and a dozen more no decimals and IQD none of its three, so valid amounts were refused. A code ISO's
- * current list lacks (ICU knows a few more) keeps ICU's figure. Remembered per currency.
+ * package keeps it, or ICU's figure where that is more. ICU's (Intl.NumberFormat) alone are display
+ * rounding: they gave HUF, COP, IDR, PKR and a dozen more no decimals and IQD two of its three, so valid
+ * amounts were refused. ISO gives none to units it calls "N.A." (the package writes 0), such as the SDR
+ * (XDR) and the Sucre (XSU), which ICU writes with two, and to codes its current list lacks. More
+ * decimals never lose an amount, fewer would round stored ones. Remembered per currency.
  */
 export function minorUnits(currency: string): number {
   let digits = minorUnitsByCurrency.get(currency);
   if (digits === undefined) {
-    digits = isoCurrency(currency)?.digits ?? new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    const icu = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    digits = Math.max(isoCurrency(currency)?.digits ?? 0, icu);
     minorUnitsByCurrency.set(currency, digits);
   }
   return digits;
