@@ -49,6 +49,11 @@ describe('METRICS_PORT under the launcher', () => {
     expect(planStack({}).every(({ metricsPort }) => metricsPort === undefined)).toBe(true);
     expect(planStack({ METRICS_PORT: '0' }).every(({ metricsPort }) => metricsPort === 0)).toBe(true);
     expect(() => planStack({ METRICS_PORT: '65533' })).toThrow('METRICS_PORT must be at most 65531 under npm start');
+    // A port given twice is refused before anything starts: the second process to listen on it stopped the stack.
+    expect(() => planStack({ METRICS_PORT: '3998' })).toThrow(
+      'port 4001 is given to both auth (AUTH_PORT) and the metrics of payments (METRICS_PORT): give each a port of its own',
+    );
+    expect(() => planStack({ AUTH_PORT: '4003' })).toThrow('port 4003 is given to both auth (AUTH_PORT) and payments (PAYMENTS_PORT)');
   });
 
   it('passes each process its own port, over the one in its environment', async () => {

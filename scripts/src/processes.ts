@@ -61,7 +61,7 @@ export interface PlannedProcess {
  */
 export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[] {
   const { METRICS_PORT } = readSettings(env, METRICS_PORT_SETTING);
-  return STACK.map(({ name, entry, nodeOptions }) => {
+  const planned = STACK.map(({ name, entry, nodeOptions }): PlannedProcess => {
     const variable = portVariable(name);
     const port = readSettings(env, portSetting(name))[variable];
     // The launcher wires the processes to each other by port, so it cannot let the system choose one.
@@ -74,6 +74,20 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
     }
     return { name, entry, nodeOptions, portVariable: variable, port, ...(metricsPort === undefined ? {} : { metricsPort }) };
   });
+  // Each is free until the first of two processes given it listens on it: the second then stopped the stack.
+  const holders = new Map<number, string>();
+  for (const { name, port, portVariable, metricsPort } of planned) {
+    for (const [given, what] of [
+      [port, `${name} (${portVariable})`],
+      [metricsPort, `the metrics of ${name} (METRICS_PORT)`],
+    ] as const) {
+      if (!given) continue;
+      const holder = holders.get(given);
+      if (holder) throw new ConfigError(`port ${given} is given to both ${holder} and ${what}: give each a port of its own`);
+      holders.set(given, what);
+    }
+  }
+  return planned;
 }
 
 /**
