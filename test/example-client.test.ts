@@ -243,6 +243,30 @@ describe('the example client', () => {
       await page.close();
     });
 
+    browser('shows an event that carries an error and keeps its subscription (it called it interrupted and subscribed again beside it)', async () => {
+      const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      const user = await register(offGatewayUrl);
+      await signIn(page, user.email, PASSWORD);
+      await payUntilSettledEventArrives(page);
+      const subscribed = traffic.subscribes.length;
+      await stack.stopSubgraph('profile');
+      try {
+        // The payer's name comes from profile: the event arrives without it, and with the error.
+        await page.click('#pay button');
+        await page.locator('#events li', { hasText: '(no name)' }).first().waitFor({ timeout: 10_000 });
+        await page.locator('#updates', { hasText: 'SUBGRAPH_UNAVAILABLE' }).waitFor({ timeout: 10_000 });
+        // The subscription goes on: it said "Interrupted …: subscribing again" and subscribed again beside it.
+        expect(await page.textContent('#updates')).not.toContain('subscribing again');
+      } finally {
+        await stack.startSubgraph('profile');
+      }
+      const id = await payUntilSettledEventArrives(page);
+      expect(await page.locator(`#events li[data-id="${id}"][data-status="SUCCEEDED"]`).count()).toBe(1);
+      expect(traffic.subscribes.length).toBe(subscribed);
+      expect(await page.textContent('#updates')).toBe('');
+      await page.close();
+    });
+
     browser('refreshes the session when the access token expires: the refused request is sent again, and the updates come back', async () => {
       await stack.stopSubgraph('auth');
       await stack.startSubgraph('auth', { ACCESS_TOKEN_TTL_SECONDS: '4' });

@@ -92,13 +92,18 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
   ws.on('closed', (event) => (expired = typeof event === 'object' && event !== null && 'code' in event && event.code === 4401));
   // Set at each attempt, so that one sent again after a refresh carries the new token.
   const withToken = new ApolloLink((operation, forward) => {
-    operation.setContext(({ headers }: { headers?: Record<string, string> }) => ({ headers: { ...headers, ...authorization() } }));
+    operation.setContext(({ headers }: { headers?: Record<string, string> }) => ({
+      headers: { ...headers, ...authorization() },
+      sentToken: tokens?.accessToken,
+    }));
     return forward(operation);
   });
   const retriedAfterRefresh = new ErrorLink(({ error, operation, forward }) => {
     const context = operation.getContext();
     if (!tokens || context.refreshing || context.retried || !refusesToken(error)) return;
     operation.setContext({ retried: true });
+    // Refused a token a refresh has replaced since: sent again with the new one, without another refresh.
+    if (context.sentToken !== tokens.accessToken) return forward(operation);
     return from(refresh()).pipe(switchMap(() => forward(operation)));
   });
   const http = ApolloLink.from([

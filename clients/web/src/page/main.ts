@@ -40,10 +40,11 @@ const MAX_PAUSE_MS = 30_000;
  */
 function watchPayments(current: typeof session, pause = 1000): void {
   const started = Date.now();
-  let ended = false;
+  // An event may carry errors (a field another subgraph could not resolve) and the subscription goes on; the last is why it ended, if it then does.
+  let lastError: unknown;
   const resume = (reason: unknown) => {
-    if (ended || session !== current) return;
-    ended = true;
+    if (session !== current) return;
+    current.updates?.unsubscribe();
     show('updates', `Interrupted (${describeError(reason)}): subscribing again…`);
     // No pause for an expired token, which a new connection mends, however often it expires.
     const expired = current.connection.closedAtExpiry();
@@ -59,14 +60,12 @@ function watchPayments(current: typeof session, pause = 1000): void {
   };
   current.updates = current.connection.client.subscribe({ query: PAYMENT_UPDATES }).subscribe({
     next: ({ data: event, error }) => {
-      if (event) {
-        show('updates');
-        byId('events').prepend(paymentEvent(event));
-      }
-      if (error) resume(error);
+      if (event) byId('events').prepend(paymentEvent(event));
+      lastError = error;
+      show('updates', ...(error ? [describeError(error)] : []));
     },
     error: resume,
-    complete: () => resume(new Error('the gateway ended the subscription')),
+    complete: () => resume(lastError ?? new Error('the gateway ended the subscription')),
   });
 }
 
