@@ -108,9 +108,10 @@ COPY subgraphs/admin/schema.graphql subgraphs/admin/
 COPY shared-db/prisma/admin/migrations shared-db/prisma/admin/migrations/
 CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=4", "subgraphs/admin/dist/main.js"]
 
-# Prisma's CLI runs on every service's schema and migrations through shared-db/scripts/, with
-# prisma.config.ts and the workarounds it loads. Roles, migrations and grants by default; compose asks
-# for `seed`, which adds the demo data.
+# shared-db's own runner applies the migrations (ADR 0013); Prisma's CLI, for a history that is not a
+# clean beginning of the committed migrations and for `db.js prisma`, runs on every service's schema and
+# migrations through shared-db/scripts/, with prisma.config.ts and the workarounds it loads. Roles,
+# migrations and grants by default; compose asks for `seed`, which adds the demo data.
 FROM base AS migrate
 COPY --from=migrate-modules /app /app
 COPY --from=build /app/runtime/dist runtime/dist
