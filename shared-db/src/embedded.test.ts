@@ -49,11 +49,10 @@ describe('the embedded PostgreSQL', () => {
 
   it('starts when its lock file is left from a killed server whose process id another program now has (it was taken for a running server)', async () => {
     const port = await freePort();
-    // The data directory the test above made and stopped; this worker (node) in place of the server's process id.
+    // Its process id is this worker's (node), in the data directory the test above made (or none: a first start).
     writeFileSync(path.join(dataDir, 'postmaster.pid'), `${process.pid}\n${dataDir}\n1700000000\n${port}\n\n127.0.0.1\n`);
-    const status = await run(['prisma', '--service', 'auth', 'migrate', 'status'], { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) });
-    expect({ code: status.code, stderr: status.stderr }).toEqual({ code: 0, stderr: expect.not.stringContaining('rror') });
-    expect(status.stdout).toContain('Database schema is up to date!');
+    const migrated = await run(['migrate', '--service', 'auth'], { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) });
+    expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   it('says in one line what to do when something else holds its port', async () => {
