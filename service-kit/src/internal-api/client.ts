@@ -74,9 +74,9 @@ function agents() {
 }
 
 /**
- * A POST of `body` to `url`, or a GET without one. Node's own HTTP client rather than undici, which every service loaded for these calls alone: 5 MB of
- * each service's idle memory (docs/performance.md, "What each step saved", 10). Not `fetch` either, which
- * refuses some ports a deployment may well use (6000...).
+ * A POST of `body` to `url`, or a GET without one. Node's own HTTP client rather than undici, which every
+ * service loaded for these calls alone: 5 MB of each service's idle memory (docs/performance.md, "What
+ * each step saved", 10). Not `fetch` either, which refuses some ports a deployment may well use (6000...).
  */
 function send(pool: ReturnType<typeof agents>, url: URL, headers: http.OutgoingHttpHeaders, body: string | undefined, signal: AbortSignal): Promise<Answer> {
   const secure = url.protocol === 'https:';
