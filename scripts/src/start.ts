@@ -49,9 +49,10 @@ async function main(): Promise<void> {
     stopping ??= (async () => {
       await supervisor.stop([gateway, subgraphs, replica ? [replica] : [], database.embedded ? [embedded] : []]);
       const stopped = [...gateway, ...subgraphs].filter((unit) => started.includes(unit)).map((unit) => unit.name);
+      // In the order they were stopped: the replica before its primary.
       const servers = [
-        ...(database.embedded ? [{ unit: embedded, server: database }] : []),
         ...(replica && database.replica ? [{ unit: replica, server: database.replica }] : []),
+        ...(database.embedded ? [{ unit: embedded, server: database }] : []),
       ];
       stopped.push(...servers.filter(({ server }) => server.adoptedPid === undefined).map(({ unit }) => unit.name));
       console.log(`Stopped: ${listed(stopped)}.`);
