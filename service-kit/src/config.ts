@@ -117,7 +117,10 @@ const SUBGRAPH_SETTINGS = {
     'one made per process outside production',
   ),
   INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
-  INTERNAL_TIMEOUT_MS: setting(integer(5000, { max: 600_000 }), 'time one call between services may take'),
+  INTERNAL_TIMEOUT_MS: setting(
+    integer(5000, { max: 600_000 }),
+    'time one call between services may take; its signed token is valid that long and a second more, so a call that reaches a service later (a hung host back) is refused rather than run after its caller gave up',
+  ),
   OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken'),
   OUTBOX_MAX_BACKOFF_MS: setting(
     integer(10_000, { max: 3_600_000 }),

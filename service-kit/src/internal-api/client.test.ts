@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { decodeJwt } from 'jose';
 import { WalPositions, pollUntil } from '@fedstack/runtime';
 import { createInternalClient, InternalCallError, type InternalClient } from './client';
 import { internalIdentity } from './signing';
@@ -55,6 +56,9 @@ describe('the internal API client', () => {
     expect(call?.url).toBe('/internal/commands/suspendUser');
     expect(JSON.parse(call?.body ?? '')).toEqual({ userId: 'u1' });
     expect(call?.headers).toMatchObject({ 'content-type': 'application/json', 'x-request-id': 'req-1', authorization: expect.stringMatching(/^Bearer ey/) });
+    // Valid while the caller waits (5 s) and a second more: a minute let a hung peer run it long after the caller gave up.
+    const { iat, exp } = decodeJwt(String(call?.headers.authorization).slice('Bearer '.length));
+    expect((exp ?? 0) - (iat ?? 0)).toBe(6);
   });
 
   it('turns a refusal into the peer’s own error, and anything else into one naming the service', async () => {

@@ -121,7 +121,7 @@ export function createInternalClient(options: {
     try {
       const headers = {
         'content-type': 'application/json',
-        authorization: `Bearer ${await signCall(options.identity, service, pathname, body)}`,
+        authorization: `Bearer ${await signCall(options.identity, service, pathname, body, options.timeoutMs)}`,
         ...(requestId ? { 'x-request-id': requestId } : {}),
       };
       if (closed) throw new Error('closed');

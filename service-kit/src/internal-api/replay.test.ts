@@ -72,7 +72,7 @@ describe('internal calls are taken once', () => {
   it('refuses a replayed call, in the process that took it and in another replica, as 401, and logs it', async () => {
     const [first, second] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
     const body = JSON.stringify({ n: 1 });
-    const token = await signCall(peer.identity, 'profile', PATH, body);
+    const token = await signCall(peer.identity, 'profile', PATH, body, 5000);
     expect(await send(first.url, token, body)).toEqual({ status: 200, body: { result: 1 } });
     const refused = { status: 401, body: { error: { code: 'UNAUTHENTICATED', message: 'Internal calls need a valid token signed by the calling service' } } };
     expect(await send(first.url, token, body)).toEqual(refused);
@@ -87,14 +87,22 @@ describe('internal calls are taken once', () => {
     // A fresh call, signed anew, is taken by either.
     for (const [index, { url }] of replicas.entries()) {
       const fresh = JSON.stringify({ n: 2 + index });
-      expect(await send(url, await signCall(peer.identity, 'profile', PATH, fresh), fresh)).toEqual({ status: 200, body: { result: 2 + index } });
+      expect(await send(url, await signCall(peer.identity, 'profile', PATH, fresh, 5000), fresh)).toEqual({ status: 200, body: { result: 2 + index } });
     }
     expect(noted).toEqual([1, 2, 3]);
   });
 
+  it('refuses, as 401, a call that arrives after its caller stopped waiting for it, and runs nothing', async () => {
+    const body = JSON.stringify({ n: 30 });
+    // Signed for a wait that ended two seconds ago: as a call a hung host reads from its socket once it is back.
+    const late = await signCall(peer.identity, 'profile', PATH, body, -3000);
+    expect(await send(replicas[0]?.url ?? '', late, body)).toMatchObject({ status: 401 });
+    expect(noted).not.toContain(30);
+  });
+
   it('lets only one of two replicas take the same call sent to both at once', async () => {
     const body = JSON.stringify({ n: 10 });
-    const token = await signCall(peer.identity, 'profile', PATH, body);
+    const token = await signCall(peer.identity, 'profile', PATH, body, 5000);
     const answers = await Promise.all(replicas.flatMap(({ url }) => [send(url, token, body), send(url, token, body)]));
     expect(answers.map((answer) => answer.status).sort()).toEqual([200, 401, 401, 401]);
     expect(noted.filter((n) => n === 10)).toHaveLength(1);
@@ -108,7 +116,7 @@ describe('internal calls are taken once', () => {
       (await ownerSql<{ n: number }>('SELECT count(*)::int AS n FROM profile.internal_call_tokens WHERE jti = ANY($1)', [ids]))[0]?.n;
     const call = async (n: number) => {
       const body = JSON.stringify({ n });
-      const token = await signCall(peer.identity, 'profile', PATH, body);
+      const token = await signCall(peer.identity, 'profile', PATH, body, 5000);
       expect(await send(replicas[0]?.url ?? '', token, body)).toMatchObject({ status: 200 });
       return decodeJwt(token).jti as string;
     };

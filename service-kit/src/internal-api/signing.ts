@@ -6,13 +6,18 @@ import { INTERNAL_JWKS_PATH } from './protocol';
 
 /**
  * Every call carries a token that the calling service signs with its own key, naming itself (`iss`), the
- * service called (`aud`), the path (`htu`) and a hash of the body (`bh`), valid for a minute. The service
+ * service called (`aud`), the path (`htu`) and a hash of the body (`bh`), valid for as long as the caller
+ * waits for the answer (INTERNAL_TIMEOUT_MS) and a second more for the clocks' difference. The service
  * called checks it against the caller's public key, which the caller serves at /internal/jwks.json: a
  * service holds only its own private key, so no service can speak for another, even one whose host is
- * compromised.
+ * compromised. A call that reaches it later is refused: its caller has answered its own client that the
+ * service did not answer (a hung host that read its socket once it was back ran every command it had been
+ * sent, up to a minute after the admin was told they had failed).
  */
 const ALGORITHM = 'EdDSA';
-const TOKEN_LIFETIME_SECONDS = 60;
+/** The longest any token is taken: a bound on INTERNAL_TIMEOUT_MS's effect too. */
+const MAX_TOKEN_AGE_SECONDS = 600;
+const CLOCK_ALLOWANCE_SECONDS = 1;
 
 /** A service's own key for its internal calls. */
 export interface InternalIdentity {
@@ -33,15 +38,16 @@ export async function internalIdentity(self: Service, configured: { value: strin
 
 const sha256 = (body: Buffer | string) => createHash('sha256').update(body).digest('base64url');
 
-/** Signs one call: to whom, which path, which body. */
-export function signCall(identity: InternalIdentity, audience: Service, pathname: string, body: string): Promise<string> {
+/** Signs one call: to whom, which path, which body; valid while the caller waits for it (`timeoutMs`). */
+export function signCall(identity: InternalIdentity, audience: Service, pathname: string, body: string, timeoutMs: number): Promise<string> {
+  const issuedAt = Math.floor(Date.now() / 1000);
   return new SignJWT({ htu: pathname, bh: sha256(body) })
     .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid })
     .setIssuer(identity.self)
     .setAudience(audience)
     .setJti(randomUUID())
-    .setIssuedAt()
-    .setExpirationTime(`${TOKEN_LIFETIME_SECONDS}s`)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(issuedAt + Math.ceil(timeoutMs / 1000) + CLOCK_ALLOWANCE_SECONDS)
     .sign(identity.privateKey);
 }
 
@@ -80,7 +86,7 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
         algorithms: [ALGORITHM],
         issuer: caller,
         audience: self,
-        maxTokenAge: `${TOKEN_LIFETIME_SECONDS}s`,
+        maxTokenAge: `${MAX_TOKEN_AGE_SECONDS + CLOCK_ALLOWANCE_SECONDS}s`,
         requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
       });
       if (payload.htu !== pathname || payload.bh !== sha256(body)) return null;
