@@ -115,7 +115,10 @@ function commonServerSettings(production: boolean) {
       'how long an idle connection stays open (behind a load balancer, longer than its idle timeout: 65000 behind one of 60 s)',
     ),
     MAX_BODY_BYTES: setting(integer(100_000), 'request body limit'),
-    SHUTDOWN_GRACE_MS: setting(integer(10_000), 'how long a stopping server lets requests in flight finish'),
+    SHUTDOWN_GRACE_MS: setting(
+      integer(10_000),
+      'how long a stopping server lets requests in flight finish, and then how long it gives its background work and connections to close',
+    ),
     INTROSPECTION: setting(flag(!production), 'allow introspection (`true`/`false`)', 'on outside production'),
     ...TRACING_SETTINGS,
   } satisfies Record<string, Setting<unknown>>;

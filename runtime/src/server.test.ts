@@ -258,4 +258,23 @@ describe('createGraphQLServer', () => {
     await stopping;
     await expect(post(url, { query: '{ hello }' })).rejects.toThrow();
   });
+
+  it('stops within SHUTDOWN_GRACE_MS when closing its connections hangs (a frozen database held the stop until it came back)', async () => {
+    const server = await createGraphQLServer({
+      name: 'gateway',
+      config: loadServerConfig('gateway', { GATEWAY_PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '100' }),
+      apollo: { schema: testSchema(Promise.resolve(), () => undefined) },
+      context: async (_args, base) => base,
+      checkReady: async () => undefined,
+      logDestination,
+      onStop: () => new Promise<void>(() => undefined),
+    });
+    await server.listen();
+    const stopped = server.stop().then(
+      () => 'stopped',
+      (error: Error) => error.message,
+    );
+    const outcome = await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 5000, 'still stopping after 5 s'))]);
+    expect(outcome).toBe('gateway could not close its connections within 100 ms (SHUTDOWN_GRACE_MS): a database or peer does not answer');
+  });
 });

@@ -173,6 +173,26 @@ export function metricsOnly(source: MetricsSource, timeouts: ServerConfig['timeo
 }
 
 /**
+ * `closing` (background work, pools), given SHUTDOWN_GRACE_MS after the requests' own: a database that
+ * does not answer (frozen, cut off) held a stop until it came back, and a replaced pod until it was killed.
+ * Past the time, the stop fails, saying so, and the process leaves what it could not close.
+ */
+async function withinGrace(closing: Promise<void>, graceMs: number, name: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${name} could not close its connections within ${graceMs} ms (SHUTDOWN_GRACE_MS): a database or peer does not answer`)),
+      graceMs,
+    );
+  });
+  try {
+    await Promise.race([closing, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * The one GraphQL HTTP server every process runs (gateway and subgraphs alike): Apollo Server on
  * Express at POST /graphql, with request ids, JSON logs, `/healthz`, `/readyz` and `/metrics`, error
  * masking in production, GraphQL-shaped answers to HTTP-level errors, and a graceful stop.
@@ -257,7 +277,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
       await attached?.close();
       await apollo.stop();
       if (metricsServer?.listening) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
-      await definition.onStop?.();
+      if (definition.onStop) await withinGrace(definition.onStop(), config.shutdownGraceMs, name);
       logger.info('stopped');
     },
   };
