@@ -40,8 +40,13 @@ describe('a frozen subgraph', () => {
     const ask = () => graphql<Me>(stack.gatewayUrl, QUERY, { token: admin.accessToken });
     expect((await ask()).errors).toBeUndefined();
 
+    const writer = await newUser();
+    const rename = 'mutation { updateMyProfile(input: { displayName: "LATE-WRITE" }) { displayName } }';
     stack.freeze('profile');
+    const sentAt = Date.now();
     try {
+      // A write the gateway gave up on, answered as failed: profile, back, read it from its socket and made it.
+      expect((await graphql(stack.gatewayUrl, rename, { token: writer.accessToken })).errors?.[0]?.extensions?.code).toBe('SUBGRAPH_UNAVAILABLE');
       // Each answer is partial; after a few timeouts they come at once, the subgraph not called.
       const messages: string[] = [];
       for (let call = 0; call < 5; call += 1) {
@@ -56,11 +61,17 @@ describe('a frozen subgraph', () => {
       expect(messages.slice(timedOut.length)).toEqual(
         Array(5 - timedOut.length).fill('The profile subgraph is failing and is not being called for a few seconds (circuit open)'),
       );
+      // Past its deadline (the gateway's 1 s) and the second allowed for clocks, as a longer hang would be.
+      await pollUntil('the write more than a second late', async () => Date.now() > sentAt + 2500 || undefined, { timeoutMs: 5000, intervalMs: 50 });
     } finally {
       stack.thaw('profile');
     }
     await within(5000, async () => (await ask()).data?.me.profile !== null);
     expect((await ask()).errors).toBeUndefined();
+    const mine = await graphql<{ me: { profile: { displayName: string | null } | null } }>(stack.gatewayUrl, '{ me { profile { displayName } } }', {
+      token: writer.accessToken,
+    });
+    expect(mine.data?.me.profile?.displayName).not.toBe('LATE-WRITE');
   });
 });
 

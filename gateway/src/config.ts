@@ -116,7 +116,7 @@ const GATEWAY_SETTINGS = {
   SUPERGRAPH_POLL_MS: setting(integer(1000, { max: 3_600_000 }), 'how often the gateway looks for a changed supergraph or persisted query manifest'),
   SUBGRAPH_TIMEOUT_MS: setting(
     integer(10_000, { max: 600_000 }),
-    'time one subgraph call may take, and a subgraph to accept the connection for subscriptions or answer a ping on it',
+    'time one subgraph call may take (the call says when it ends, `x-request-deadline`, and a subgraph runs nothing that reaches it more than a second later), and a subgraph to accept the connection for subscriptions or answer a ping on it',
   ),
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph'),
   CIRCUIT_MIN_CALLS: setting(

@@ -13,7 +13,11 @@ describe('subgraph transport', () => {
       req.on('end', () => {
         if (req.url === '/slow') return void setTimeout(() => res.end('late'), 500);
         res.setHeader('set-cookie', ['a=1', 'b=2']);
-        res.writeHead(req.url === '/fail' ? 502 : 200, { 'content-type': 'application/json', 'x-echo-auth': req.headers.authorization ?? '' });
+        res.writeHead(req.url === '/fail' ? 502 : 200, {
+          'content-type': 'application/json',
+          'x-echo-auth': req.headers.authorization ?? '',
+          'x-echo-deadline': String(req.headers['x-request-deadline']),
+        });
         res.end(JSON.stringify({ method: req.method, body }));
       });
     });
@@ -28,10 +32,15 @@ describe('subgraph transport', () => {
   it("sends the request as given and answers with the subgraph's status, headers and body", async () => {
     const outcomes: CallOutcome[] = [];
     const fetcher = subgraphTransport({ agent, timeoutMs: 1000, onCall: (outcome) => outcomes.push(outcome) });
+    const sent = Date.now();
     const response = await fetcher(`${url}/graphql`, { method: 'POST', headers: { authorization: 'Bearer x' }, body: '{"query":"{ ok }"}' });
     expect({ status: response.status, ok: response.ok, url: response.url }).toEqual({ status: 200, ok: true, url: `${url}/graphql` });
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(response.headers.get('x-echo-auth')).toBe('Bearer x');
+    // When the gateway stops waiting (its timeout from now), so that a subgraph that hung runs nothing it reads later.
+    const deadline = Number(response.headers.get('x-echo-deadline'));
+    expect(deadline).toBeGreaterThanOrEqual(sent + 1000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 1000);
     expect(response.headers.get('set-cookie')).toBe('a=1, b=2');
     expect(await response.json()).toEqual({ method: 'POST', body: '{"query":"{ ok }"}' });
     const failed = await fetcher(`${url}/fail`, { body: '' });

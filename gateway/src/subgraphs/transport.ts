@@ -1,6 +1,7 @@
 // The transport under every subgraph call: a connection pool per subgraph, each call bounded in time, its answer buffered.
 import type { Fetcher, FetcherHeaders, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
 import { Agent } from 'undici';
+import { DEADLINE_HEADER, deadlineIn } from '@fedstack/runtime';
 
 /** A keep-alive pool for one subgraph: at most `connections` sockets, idle ones kept for 30 s. */
 export function subgraphAgent(connections: number): Agent {
@@ -82,7 +83,8 @@ export function subgraphTransport({ agent, timeoutMs, onCall }: TransportOptions
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: init.method ?? 'POST',
-        headers: init.headers ?? {},
+        // The subgraph runs nothing that reaches it after the gateway stopped waiting (a host that hung, back).
+        headers: { ...init.headers, [DEADLINE_HEADER]: deadlineIn(timeoutMs) },
         body: init.body ?? '',
         signal: AbortSignal.timeout(timeoutMs),
       });
