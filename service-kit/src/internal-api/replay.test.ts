@@ -45,6 +45,14 @@ describe('internal calls are taken once', () => {
                 return n;
               },
             }),
+            // As a command does when its database is down.
+            unreachable: command({
+              callers: ['admin'],
+              input: z.object({}),
+              run: async () => {
+                throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+              },
+            }),
           },
         }),
       },
@@ -98,6 +106,22 @@ describe('internal calls are taken once', () => {
     const late = await signCall(peer.identity, 'profile', PATH, body, -3000);
     expect(await send(replicas[0]?.url ?? '', late, body)).toMatchObject({ status: 401 });
     expect(noted).not.toContain(30);
+  });
+
+  it('answers 503 naming itself when its database cannot be reached (a 500 its callers passed on as "answered HTTP 500")', async () => {
+    const path = '/internal/commands/unreachable';
+    const token = await signCall(peer.identity, 'profile', path, '{}', 5000);
+    const [first] = replicas as [(typeof replicas)[0]];
+    const response = await fetch(`${first.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: '{}',
+    });
+    expect({ status: response.status, body: await response.json() }).toEqual({
+      status: 503,
+      body: { error: { code: 'SUBGRAPH_UNAVAILABLE', message: 'The profile service cannot reach its database at the moment; try again shortly' } },
+    });
+    expect(first.logs.lines.filter((line) => line.level === 'error')).toEqual([]);
   });
 
   it('lets only one of two replicas take the same call sent to both at once', async () => {

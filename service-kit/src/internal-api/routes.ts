@@ -2,6 +2,7 @@
 import express, { type Express } from 'express';
 import { z } from 'zod';
 import { type Service, AppError, ErrorCode, WAL_POSITIONS_HEADER, type Logger } from '@fedstack/runtime';
+import { databaseOutage } from '../database-outage';
 import { EVENT, STATUS_OF } from './protocol';
 import type { ReplayGuard } from './replay';
 import type { InternalCallVerifier, InternalIdentity, VerifiedCall } from './signing';
@@ -73,7 +74,7 @@ export function internalRoutes(
         call = null;
       }
     } catch (error) {
-      next(error);
+      if (!outage(res, error, { path: req.originalUrl })) next(error);
       return;
     }
     if (!call) {
@@ -91,6 +92,19 @@ export function internalRoutes(
   });
   const refuse = (res: express.Response, status: number, code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) =>
     res.status(status).json({ error: { code, message, ...(typeof extensions.field === 'string' ? { field: extensions.field } : {}) } });
+  /**
+   * Answers 503, as its GraphQL endpoint does, when this service cannot reach its database, and says
+   * whether it did: it answered 500 "Internal server error" (logged with a stack), which callers passed
+   * on as "The auth service answered HTTP 500" under their own name.
+   */
+  const unavailable = databaseOutage(self);
+  const outage = (res: express.Response, error: unknown, context: Record<string, unknown>): boolean => {
+    const refusal = unavailable(error);
+    if (!refusal) return false;
+    logger.warn({ ...context, requestId: res.locals.requestId, reason: refusal.message }, 'internal call refused: the database cannot be reached');
+    refuse(res, 503, ErrorCode.SUBGRAPH_UNAVAILABLE, refusal.message);
+    return true;
+  };
 
   router.post('/commands/:name', async (req, res) => {
     const caller = res.locals.caller as Service;
@@ -109,6 +123,7 @@ export function internalRoutes(
       if (error instanceof AppError && STATUS_OF[error.code]) {
         return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message, error.extensions);
       }
+      if (outage(res, error, { command: req.params.name, caller })) return;
       logger.error({ err: error, command: req.params.name, caller, requestId }, 'internal command failed');
       refuse(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
     }
@@ -128,6 +143,7 @@ export function internalRoutes(
       res.json({ applied: true });
     } catch (error) {
       if (error instanceof AppError && STATUS_OF[error.code]) return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message);
+      if (outage(res, error, { topic: event.data.topic, source })) return;
       logger.error({ err: error, topic: event.data.topic, source, eventId: event.data.eventId }, 'event could not be applied');
       refuse(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
     }
