@@ -190,6 +190,17 @@ export function endToEndTests(current: () => RunningStack): void {
     expect(response.headers.get('x-request-id')).toBe('e2e-request-42');
   });
 
+  it("takes no deadline from a client: x-request-deadline is the gateway's to send, and a client's in the past is not refused", async () => {
+    const answer = await graphql(stack.gatewayUrl, '{ me { email profile { displayName } } }', {
+      token: adminToken,
+      headers: { 'x-request-deadline': String(Date.now() - 60_000) },
+    });
+    expect({ errors: answer.errors, email: (answer.data?.me as { email?: string } | undefined)?.email }).toEqual({
+      errors: undefined,
+      email: 'admin@example.com',
+    });
+  });
+
   it('serves partial data with an error naming a stopped subgraph, and recovers when it returns', async () => {
     const user = await newUser();
     await graphql(stack.gatewayUrl, 'mutation { updateMyProfile(input: { displayName: "Partial" }) { displayName } }', { token: user.accessToken });

@@ -248,32 +248,6 @@ describe('createGraphQLServer', () => {
     expect((await Promise.all(closings)).filter(({ ms }) => ms > bound)).toEqual([]);
   }, 15_000);
 
-  it('runs nothing that arrives more than a second after its caller stopped waiting (x-request-deadline), and runs the rest', async () => {
-    const url = await start({});
-    const at = (deadline: number) => post(url, { query: '{ hello }' }, { 'x-request-deadline': String(deadline) });
-    const late = await at(Date.now() - 5000);
-    expect({ status: late.status, body: await late.json() }).toEqual({
-      status: 504,
-      body: {
-        errors: [
-          {
-            message: expect.stringMatching(/^The request arrived \d+ ms after its caller stopped waiting for it: not run$/),
-            extensions: { code: 'SUBGRAPH_UNAVAILABLE' },
-          },
-        ],
-      },
-    });
-    expect(lines.some((line) => line.includes('"graphql operation"'))).toBe(false);
-    // Within the clocks' allowance, before the deadline, without one or with one that is not a time: run.
-    for (const response of [
-      await at(Date.now() - 500),
-      await at(Date.now() + 5000),
-      await post(url, { query: '{ hello }' }, { 'x-request-deadline': 'soon' }),
-    ]) {
-      expect(await response.json()).toEqual({ data: { hello: 'world' } });
-    }
-  });
-
   it('lets a request in flight finish when it stops, then refuses new connections', async () => {
     const url = await start({});
     const slow = post(url, { query: '{ slow }' });

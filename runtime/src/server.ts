@@ -10,7 +10,6 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware, type ExpressContextFunctionArgument } from '@as-integrations/express5';
 import type { ServerConfig } from './config';
 import { ErrorCode, formatErrorFor, isClientSafe, type ErrorTranslator } from './errors';
-import { refuseLate } from './deadline';
 import { httpErrorHandler, listen, metricFailed, operationalRoutes } from './http';
 import { createLogger, type LogDestination, type Logger } from './logger';
 import { ServiceMetrics, scrapeText } from './metrics';
@@ -245,7 +244,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     const requestId = String(args.res.locals.requestId);
     return definition.context(args, { requestId, logger: logger.child({ requestId }) });
   };
-  app.use('/graphql', refuseLate(logger), ...(definition.before ?? []), express.json({ limit: config.bodyLimitBytes }), expressMiddleware(apollo, { context }));
+  app.use('/graphql', ...(definition.before ?? []), express.json({ limit: config.bodyLimitBytes }), expressMiddleware(apollo, { context }));
   app.use(httpErrorHandler(logger));
 
   let stopped = false;

@@ -1,4 +1,4 @@
-// A subgraph's check that each GraphQL request came through the gateway.
+// A subgraph's checks of each GraphQL request before it runs: it came through the gateway, and in time.
 import type express from 'express';
 import { importJWK } from 'jose';
 import {
@@ -9,6 +9,7 @@ import {
   gatewayAssertionVerifier,
   loadOrCreateDevelopmentKeyPair,
   parsePublicKey,
+  refuseLate,
   type Logger,
   type AssertionCheck,
   type Service,
@@ -38,7 +39,7 @@ export async function gatewayCheck(service: Service, config: GatewayCheckConfig)
 }
 
 /** The GraphQL endpoint's side of the check: anything without a good assertion gets 401 saying what was wrong. */
-export function gatewayOnly(service: Service, check: GatewayCheck, logger: Logger): express.RequestHandler {
+function gatewayOnly(service: Service, check: GatewayCheck, logger: Logger): express.RequestHandler {
   return (req, res, next) => {
     check(req.get(GATEWAY_ASSERTION_HEADER)).then((result) => {
       if (result.ok) return next();
@@ -53,4 +54,12 @@ export function gatewayOnly(service: Service, check: GatewayCheck, logger: Logge
       });
     }, next);
   };
+}
+
+/**
+ * What a subgraph checks of each GraphQL request before it runs: first that it is not late (a request
+ * the gateway gave up on, runtime's deadline.ts), then, with REQUIRE_GATEWAY, the gateway's assertion.
+ */
+export function requestChecks(service: Service, check: GatewayCheck | undefined, logger: Logger): express.RequestHandler[] {
+  return [refuseLate(logger), ...(check ? [gatewayOnly(service, check, logger)] : [])];
 }

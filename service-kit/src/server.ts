@@ -20,7 +20,7 @@ import {
   type InternalClient,
   type InternalHandlers,
 } from './internal-api';
-import { gatewayCheck, gatewayOnly } from './gateway-only';
+import { gatewayCheck, requestChecks } from './gateway-only';
 import { textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
@@ -204,7 +204,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     config,
     metrics,
     logger,
-    ...(fromGateway ? { before: [gatewayOnly(definition.service, fromGateway, logger)] } : {}),
+    before: requestChecks(definition.service, fromGateway, logger),
     apollo: {
       schema,
       // No field here declares a cache hint; computing the cache policy cost time on every field of every response.
