@@ -102,8 +102,8 @@ describe('internal calls are taken once', () => {
 
   it('refuses, as 401, a call that arrives after its caller stopped waiting for it, and runs nothing', async () => {
     const body = JSON.stringify({ n: 30 });
-    // Signed for a wait that ended two seconds ago: as a call a hung host reads from its socket once it is back.
-    const late = await signCall(peer.identity, 'profile', PATH, body, -3000);
+    // Signed for a wait that ended five seconds ago: as a call a hung host reads from its socket once it is back.
+    const late = await signCall(peer.identity, 'profile', PATH, body, -5000);
     expect(await send(replicas[0]?.url ?? '', late, body)).toMatchObject({ status: 401 });
     expect(noted).not.toContain(30);
   });
@@ -122,6 +122,14 @@ describe('internal calls are taken once', () => {
       body: { error: { code: 'SUBGRAPH_UNAVAILABLE', message: 'The profile service cannot reach its database at the moment; try again shortly' } },
     });
     expect(first.logs.lines.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
+  it('takes a fresh call from a caller whose clock is a little ahead (its token issued, to the receiver, in the next second)', async () => {
+    const body = JSON.stringify({ n: 40 });
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue((Math.floor(now / 1000) + 1) * 1000);
+    const token = await signCall(peer.identity, 'profile', PATH, body, 5000).finally(() => clock.mockRestore());
+    expect(await send(replicas[0]?.url ?? '', token, body)).toEqual({ status: 200, body: { result: 40 } });
   });
 
   it('lets only one of two replicas take the same call sent to both at once', async () => {

@@ -40,15 +40,18 @@ const sha256 = (body: Buffer | string) => createHash('sha256').update(body).dige
 
 /** Signs one call: to whom, which path, which body; valid while the caller waits for it (`timeoutMs`). */
 export function signCall(identity: InternalIdentity, audience: Service, pathname: string, body: string, timeoutMs: number): Promise<string> {
-  const issuedAt = Math.floor(Date.now() / 1000);
-  return new SignJWT({ htu: pathname, bh: sha256(body) })
-    .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid })
-    .setIssuer(identity.self)
-    .setAudience(audience)
-    .setJti(randomUUID())
-    .setIssuedAt(issuedAt)
-    .setExpirationTime(issuedAt + Math.ceil(timeoutMs / 1000) + CLOCK_ALLOWANCE_SECONDS)
-    .sign(identity.privateKey);
+  const now = Date.now();
+  return (
+    new SignJWT({ htu: pathname, bh: sha256(body) })
+      .setProtectedHeader({ alg: ALGORITHM, kid: identity.publicJwk.kid })
+      .setIssuer(identity.self)
+      .setAudience(audience)
+      .setJti(randomUUID())
+      .setIssuedAt(Math.floor(now / 1000))
+      // The second the wait ends in (whole seconds, rounded up); the check allows the clocks' difference on top.
+      .setExpirationTime(Math.ceil((now + timeoutMs) / 1000))
+      .sign(identity.privateKey)
+  );
 }
 
 /** A call whose token checked out: who made it, and the token's id and expiry (for refusing a replay). */
@@ -86,7 +89,9 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
         algorithms: [ALGORITHM],
         issuer: caller,
         audience: self,
-        maxTokenAge: `${MAX_TOKEN_AGE_SECONDS + CLOCK_ALLOWANCE_SECONDS}s`,
+        maxTokenAge: `${MAX_TOKEN_AGE_SECONDS}s`,
+        // For its expiry and its issue time alike: a receiver whose clock is a little behind took fresh calls for future ones.
+        clockTolerance: CLOCK_ALLOWANCE_SECONDS,
         requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
       });
       if (payload.htu !== pathname || payload.bh !== sha256(body)) return null;
