@@ -214,4 +214,23 @@ describe('SIGTERM', () => {
       rmSync(cache, { recursive: true, force: true });
     }
   });
+
+  it('fails, saying why, when a worker cannot close its connections within SHUTDOWN_GRACE_MS (the primary exited 0)', async () => {
+    await stack.start('profile');
+    await stack.start('gateway', { GATEWAY_WORKERS: '2', SHUTDOWN_GRACE_MS: '300' });
+    const admin = await demoAdmin();
+    stack.freeze('profile');
+    try {
+      // Calls to the frozen profile under way, which each worker's pools wait out (SUBGRAPH_TIMEOUT_MS, 1 s here) as they close.
+      const asking = Array.from({ length: 4 }, () =>
+        graphql(stack.gatewayUrl, '{ me { profile { displayName } } }', { token: admin.accessToken }).catch(() => undefined),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const exit = await stack.terminate('gateway');
+      expect({ code: exit.code, said: stack.output('gateway').includes('could not close its connections within 300 ms') }).toEqual({ code: 1, said: true });
+      await Promise.all(asking);
+    } finally {
+      stack.thaw('profile');
+    }
+  });
 });

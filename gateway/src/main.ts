@@ -45,6 +45,8 @@ if (workers > 1 && cluster.isPrimary) {
   for (let index = 0; index < workers; index += 1) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
+      // A worker whose stop failed (its connections not closed within SHUTDOWN_GRACE_MS) fails the gateway's.
+      if (code !== 0 && code !== null) process.exitCode = 1;
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(process.exitCode ?? 0);
       return;
     }
