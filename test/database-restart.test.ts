@@ -103,7 +103,7 @@ describe('PostgreSQL killed under load and restarted', () => {
       leftPending = await leavePendingPayment(paymentsUrl, alice.id);
       load.phase = 'outage';
       killedAt = Date.now();
-      process.kill(server.pid as number, 'SIGKILL');
+      process.kill(server.pid, 'SIGKILL');
       stack.thaw('admin');
       for (const service of SERVICES) await until(async () => (await readiness(service)) === 503);
       await until(() => load.everyKindFailed('outage') && payments.refusals().length > 0);
@@ -111,7 +111,7 @@ describe('PostgreSQL killed under load and restarted', () => {
       for (const service of SERVICES) expect(await httpStatus(`${serviceUrl(service).origin}/metrics`, 5000)).toBe(200);
 
       // The old server's processes have all gone (its backends end when they see the postmaster gone).
-      await until(() => !processGroupAlive(server.pid as number));
+      await until(() => !processGroupAlive(server.pid));
       server = await startEmbeddedPostgres({ dataDir, port, detached: true });
       restartedAt = Date.now();
       load.phase = 'after';

@@ -81,7 +81,7 @@ describe('failover to a synchronous standby under load', () => {
       // A payment whose request the primary's death cuts off between recording and settling.
       leftPending = await leavePendingPayment(paymentsUrl, alice.id);
       killedAt = Date.now();
-      process.kill(-(primary.pid as number), 'SIGKILL');
+      process.kill(-primary.pid, 'SIGKILL');
       // The operator's part: promote the standby, and point the stable address at it.
       const promoted = new URL(primary.url);
       promoted.port = new URL(standby.url).port;

@@ -90,7 +90,7 @@ export async function replicaRows(
     const metricsPorts = Object.fromEntries(await Promise.all(SERVICES.map(async (service) => [service, await freePort()] as const)));
     await stack.stop();
     await stack.start(options.node, undefined, (name) => ({ ...replicaEnv, ...(isService(name) ? { METRICS_PORT: String(metricsPorts[name]) } : {}) }));
-    const [primaryServer, replicaServer] = [await postgresServer(primaryUrl, PRIMARY_CPU), treeOf(REPLICA_CPU, replica.pid as number)];
+    const [primaryServer, replicaServer] = [await postgresServer(primaryUrl, PRIMARY_CPU), treeOf(REPLICA_CPU, replica.pid)];
     const cpu: CpuGroup[] = [
       ...['gateway', ...SERVICES].map((name) => treeOf(name, stack.children.get(name)?.pid as number)),
       // Both servers, as the other rows' `postgres` is their one server.
