@@ -67,7 +67,7 @@ export {
 } from './keys';
 export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';
 export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
-export { pollUntil } from './poll';
+export { pollUntil, within } from './poll';
 export {
   serveGraphQLOverWebSocket,
   SLOW_CONSUMER_CLOSE,

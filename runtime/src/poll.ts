@@ -1,4 +1,4 @@
-// The one way to wait for something that announces nothing: ask again at an interval, up to a deadline.
+// Waiting with a bound: for something that announces nothing, asked again at an interval up to a deadline; for a promise, up to a time.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -27,5 +27,15 @@ export async function pollUntil<T>(
     await sleep(Math.min(intervalMs, Math.max(1, deadline - performance.now())), undefined, { signal: options.signal }).catch((error: unknown) => {
       throw options.signal?.aborted ? options.signal.reason : error;
     });
+  }
+}
+
+/** Resolves as `work` does within `ms`, or fails with `reason`. */
+export async function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }

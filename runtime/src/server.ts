@@ -13,6 +13,7 @@ import { ErrorCode, formatErrorFor, isClientSafe, type ErrorTranslator } from '.
 import { httpErrorHandler, listen, metricFailed, operationalRoutes } from './http';
 import { createLogger, type LogDestination, type Logger } from './logger';
 import { ServiceMetrics, scrapeText } from './metrics';
+import { within } from './poll';
 
 /** Apollo Sandbox for a browser's GET /graphql outside production; nothing at all in production. */
 function landingPage(production: boolean): ApolloServerPlugin {
@@ -173,26 +174,6 @@ export function metricsOnly(source: MetricsSource, timeouts: ServerConfig['timeo
 }
 
 /**
- * `closing` (background work, pools), given SHUTDOWN_GRACE_MS after the requests' own: a database that
- * does not answer (frozen, cut off) held a stop until it came back, and a replaced pod until it was killed.
- * Past the time, the stop fails, saying so, and the process leaves what it could not close.
- */
-async function withinGrace(closing: Promise<void>, graceMs: number, name: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${name} could not close its connections within ${graceMs} ms (SHUTDOWN_GRACE_MS): a database or peer does not answer`)),
-      graceMs,
-    );
-  });
-  try {
-    await Promise.race([closing, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
  * The one GraphQL HTTP server every process runs (gateway and subgraphs alike): Apollo Server on
  * Express at POST /graphql, with request ids, JSON logs, `/healthz`, `/readyz` and `/metrics`, error
  * masking in production, GraphQL-shaped answers to HTTP-level errors, and a graceful stop.
@@ -277,7 +258,13 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
       await attached?.close();
       await apollo.stop();
       if (metricsServer?.listening) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
-      if (definition.onStop) await withinGrace(definition.onStop(), config.shutdownGraceMs, name);
+      // Background work and pools get SHUTDOWN_GRACE_MS after the requests' own: a database that does not
+      // answer (frozen, cut off) held a stop until it came back, and a replaced pod until it was killed.
+      // Past the time, the stop fails, saying so, and the process leaves what it could not close.
+      if (definition.onStop) {
+        const late = `${name} could not close its connections within ${config.shutdownGraceMs} ms (SHUTDOWN_GRACE_MS): a database or peer does not answer`;
+        await within(definition.onStop(), config.shutdownGraceMs, late);
+      }
       logger.info('stopped');
     },
   };

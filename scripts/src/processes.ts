@@ -76,18 +76,22 @@ export function planStack(env: NodeJS.ProcessEnv = process.env): PlannedProcess[
   });
   // Each is free until the first of two processes given it listens on it: the second then stopped the stack.
   const holders = new Map<number, string>();
-  for (const { name, port, portVariable, metricsPort } of planned) {
-    for (const [given, what] of [
-      [port, `${name} (${portVariable})`],
-      [metricsPort, `the metrics of ${name} (METRICS_PORT)`],
-    ] as const) {
-      if (!given) continue;
-      const holder = holders.get(given);
-      if (holder) throw new ConfigError(`port ${given} is given to both ${holder} and ${what}: give each a port of its own`);
-      holders.set(given, what);
-    }
+  for (const { port, holder } of portsOf(planned)) {
+    const other = holders.get(port);
+    if (other) throw new ConfigError(`port ${port} is given to both ${other} and ${holder}: give each a port of its own`);
+    holders.set(port, holder);
   }
   return planned;
+}
+
+/** Every port a plan listens on (a metrics port only where one is given): who listens, what for, and the variable that sets it. */
+function portsOf(processes: PlannedProcess[]) {
+  return processes.flatMap(({ name, port, portVariable, metricsPort }) => [
+    { port, name, variable: portVariable, holder: `${name} (${portVariable})`, purpose: 'start' },
+    ...(metricsPort
+      ? [{ port: metricsPort, name, variable: 'METRICS_PORT', holder: `the metrics of ${name} (METRICS_PORT)`, purpose: 'serve its metrics' }]
+      : []),
+  ]);
 }
 
 /**
@@ -103,13 +107,9 @@ export function routing(processes: PlannedProcess[], host: string, env: NodeJS.P
 
 /** Fails with one line naming the process and the variable when a port is taken. */
 export async function assertPortsFree(processes: PlannedProcess[], host: string): Promise<void> {
-  const ports = processes.flatMap(({ name, port, portVariable, metricsPort }) => [
-    { name, port, variable: portVariable, what: 'start' },
-    ...(metricsPort ? [{ name, port: metricsPort, variable: 'METRICS_PORT', what: 'serve its metrics' }] : []),
-  ]);
-  for (const { name, port, variable, what } of ports) {
+  for (const { name, port, variable, purpose } of portsOf(processes)) {
     if (!(await portIsFree(port, host))) {
-      throw new ConfigError(`port ${port} on ${host} is already in use, so ${name} cannot ${what} (free it or set ${variable})`);
+      throw new ConfigError(`port ${port} on ${host} is already in use, so ${name} cannot ${purpose} (free it or set ${variable})`);
     }
   }
 }

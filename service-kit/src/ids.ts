@@ -7,6 +7,14 @@ export function isUuid(value: unknown): boolean {
   return typeof value === 'string' && UUID.test(value);
 }
 
+/**
+ * An id as PostgreSQL gives it back: a UUID in lower case (a UUID is the same id in either case; an
+ * upper-case payment id found nothing, though the refund naming it went through), anything else as it is.
+ */
+export function canonicalId<T>(value: T): T {
+  return typeof value === 'string' && UUID.test(value) ? (value.toLowerCase() as T) : value;
+}
+
 /** An entity another subgraph owns, as this subgraph knows it: by id alone. */
 export interface EntityReference {
   id: string;

@@ -1,12 +1,6 @@
 // The DataLoaders subgraphs batch their reads with.
 import DataLoader from 'dataloader';
-import { isUuid } from './ids';
-
-/**
- * A key as rows give it back: a UUID is the same id in either case, and PostgreSQL writes it in lower
- * case (an upper-case payment id found nothing, though the refund it named went through).
- */
-const canonical = <K>(key: K): K => (typeof key === 'string' && isUuid(key) ? (key.toLowerCase() as K) : key);
+import { canonicalId } from './ids';
 
 /**
  * A per-request DataLoader whose batch function loads rows for many keys at once; results come back
@@ -20,11 +14,11 @@ export function batchLoader<K, V, M = null>(
 ): DataLoader<K, V | M> {
   return new DataLoader<K, V | M>(
     async (keys) => {
-      const rows = await load(keys.map(canonical));
+      const rows = await load(keys.map(canonicalId));
       const byKey = new Map(rows.map((row) => [keyOf(row), row] as const));
-      return keys.map((key) => byKey.get(canonical(key)) ?? missing);
+      return keys.map((key) => byKey.get(canonicalId(key)) ?? missing);
     },
-    { maxBatchSize: options.maxBatchSize ?? 1000, cacheKeyFn: canonical },
+    { maxBatchSize: options.maxBatchSize ?? 1000, cacheKeyFn: canonicalId },
   );
 }
 
@@ -36,11 +30,11 @@ export function groupedBatchLoader<K, V>(
 ): DataLoader<K, V[]> {
   return new DataLoader<K, V[]>(
     async (keys) => {
-      const groups = new Map<K, V[]>(keys.map((key) => [canonical(key), []]));
-      for (const row of await load(keys.map(canonical))) groups.get(keyOf(row))?.push(row);
-      return keys.map((key) => groups.get(canonical(key)) ?? []);
+      const groups = new Map<K, V[]>(keys.map((key) => [canonicalId(key), []]));
+      for (const row of await load(keys.map(canonicalId))) groups.get(keyOf(row))?.push(row);
+      return keys.map((key) => groups.get(canonicalId(key)) ?? []);
     },
-    { maxBatchSize: options.maxBatchSize ?? 1000, cacheKeyFn: canonical },
+    { maxBatchSize: options.maxBatchSize ?? 1000, cacheKeyFn: canonicalId },
   );
 }
 

@@ -4,7 +4,7 @@ import { ServiceMetrics, SERVICES, createLogger, pollUntil, type Service } from 
 import { prepareDatabases, serviceConnection } from '@fedstack/shared-db';
 import { scratchDatabase } from '@fedstack/shared-db/testing';
 import { InternalCallError, type InternalClient } from './internal-api';
-import { OutboxRelay, enqueue } from './outbox';
+import { OutboxRelay, enqueue, type RelayOptions } from './outbox';
 import { LogCapture } from './testing';
 
 /**
@@ -27,45 +27,26 @@ describe('the outbox relay', () => {
   afterAll(() => database.drop());
 
   it('delivers what is accepted, parks what is refused at once and what keeps failing after its last attempt, and keeps running', async () => {
-    const url = serviceConnection('auth', env).url;
     const delivered: string[] = [];
-    const client: InternalClient = {
-      async deliver(service: Service, event) {
-        if (service === 'profile') throw new InternalCallError('profile', 400, 'profile does not take "test.event" events', 'BAD_USER_INPUT');
-        if (service === 'payments') throw new InternalCallError('payments', null, 'The payments service could not be reached');
-        delivered.push(event.eventId);
-      },
-      command: async () => undefined as never,
-      ready: async () => false,
-      close: async () => undefined,
-    };
     const logs = new LogCapture();
     const metrics = new ServiceMetrics({ service: 'auth' });
-    const relay = new OutboxRelay({
-      service: 'auth',
-      databaseUrl: url,
-      client,
-      logger: createLogger('auth', 'info', logs),
-      metrics,
-      pollMs: 20,
-      poolTimeoutMs: 5000,
-      maxBackoffMs: 20,
-      maxAttempts: 3,
-      claimMs: 5000,
-    });
-    const writer = new pg.Client(url);
-    await writer.connect();
-    let eventId = '';
+    const outbox = await relayTo(
+      {
+        async deliver(service: Service, event) {
+          if (service === 'profile') throw new InternalCallError('profile', 400, 'profile does not take "test.event" events', 'BAD_USER_INPUT');
+          if (service === 'payments') throw new InternalCallError('payments', null, 'The payments service could not be reached');
+          delivered.push(event.eventId);
+        },
+        command: async () => undefined as never,
+        ready: async () => false,
+        close: async () => undefined,
+      },
+      { logger: createLogger('auth', 'info', logs), metrics, pollMs: 20, maxBackoffMs: 20, maxAttempts: 3 },
+    );
+    const { writer } = outbox;
     try {
-      await writer.query('BEGIN');
-      eventId = await enqueue(
-        { $executeRawUnsafe: async (text, ...values) => (await writer.query(text, values)).rowCount ?? 0 },
-        'auth',
-        { topic: 'test.event', payload: { n: 1 }, destinations: ['admin', 'profile', 'payments'] },
-        randomUUID(),
-      );
-      await writer.query('COMMIT');
-      await relay.start();
+      const eventId = await outbox.write(1, ['admin', 'profile', 'payments']);
+      await outbox.relay.start();
       const rows = () =>
         writer.query<{ destination: string; attempts: number; parked: boolean; last_error: string | null }>(
           `SELECT destination, attempts, next_attempt_at = 'infinity' AS parked, last_error FROM auth.outbox WHERE event_id = $1 ORDER BY destination`,
@@ -95,13 +76,12 @@ describe('the outbox relay', () => {
         ]),
       );
     } finally {
-      await relay.stop();
-      await writer.end();
+      await outbox.close();
     }
   });
 
-  /** A relay on auth's outbox delivering to `client`, polling often; and a connection to write and read rows with. */
-  async function relayTo(client: InternalClient) {
+  /** A relay on auth's outbox delivering to `client`, polling often (options as given); and a connection to write and read rows with. */
+  async function relayTo(client: InternalClient, options: Partial<RelayOptions> = {}) {
     const url = serviceConnection('auth', env).url;
     const relay = new OutboxRelay({
       service: 'auth',
@@ -114,15 +94,16 @@ describe('the outbox relay', () => {
       maxBackoffMs: 60_000,
       maxAttempts: 1000,
       claimMs: 5000,
+      ...options,
     });
     const writer = new pg.Client(url);
     await writer.connect();
-    const write = async (n: number) => {
+    const write = async (n: number, destinations: Service[] = ['profile']) => {
       const eventId = randomUUID();
       await enqueue(
         { $executeRawUnsafe: async (text, ...values) => (await writer.query(text, values)).rowCount ?? 0 },
         'auth',
-        { topic: 'test.event', payload: { n }, destinations: ['profile'] },
+        { topic: 'test.event', payload: { n }, destinations },
         eventId,
       );
       return eventId;

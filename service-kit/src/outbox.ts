@@ -77,7 +77,7 @@ const MAX_IN_FLIGHT = 64;
 const MAX_IN_FLIGHT_PER_DESTINATION = 16;
 
 /** The outbox table as the work queue sees it. */
-function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore<OutboxRow> {
+function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore<OutboxRow> & { hurry(destination: Service): Promise<void> } {
   const schema = `"${service}"`;
   return {
     // Each destination's due rows are taken in index order, as many as it has room for, skipping rows
@@ -123,6 +123,14 @@ function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore
       );
       return rows[0] ?? { pending: 0, parked: 0 };
     },
+    /** Makes due now a destination's events that wait out a backoff (those with an error: not claimed, not parked). */
+    async hurry(destination) {
+      await pool.query(
+        `UPDATE ${schema}.outbox SET next_attempt_at = now()
+         WHERE destination = $1 AND last_error IS NOT NULL AND next_attempt_at > now() AND next_attempt_at <> 'infinity'`,
+        [destination],
+      );
+    },
   };
 }
 
@@ -133,6 +141,7 @@ function outboxStore(pool: pg.Pool, service: Service, claimMs: number): JobStore
  */
 export class OutboxRelay {
   private readonly pool: pg.Pool;
+  private readonly store: ReturnType<typeof outboxStore>;
   private readonly queue: WorkQueue<OutboxRow>;
   private readonly listener: NotificationListener;
   /** Destinations a delivery could not reach, each with the timer that asks whether it is ready again. */
@@ -145,6 +154,7 @@ export class OutboxRelay {
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, ...boundedPool(options.poolTimeoutMs) });
     // An idle connection the server ends (a restart, a failover) must not end the process: the next pass opens another.
     this.pool.on('error', (error) => logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
+    this.store = outboxStore(this.pool, service, options.claimMs);
     const deliveries = new Counter({
       name: 'outbox_deliveries_total',
       help: 'Outbox events handed to another service, by destination and outcome (delivered; failed, to be retried; refused by the destination)',
@@ -154,7 +164,7 @@ export class OutboxRelay {
     const retryable = (error: unknown) => (error as { retryable?: boolean }).retryable !== false;
     this.queue = new WorkQueue<OutboxRow>({
       name: 'outbox',
-      store: outboxStore(this.pool, service, options.claimMs),
+      store: this.store,
       handle: async (row) => {
         try {
           await client.deliver(row.destination, { eventId: row.event_id, topic: row.topic, payload: row.payload, createdAt: row.created_at });
@@ -211,11 +221,7 @@ export class OutboxRelay {
         clearInterval(timer);
         this.watched.delete(destination);
         if (!wasDown) return;
-        await this.pool.query(
-          `UPDATE "${this.options.service}".outbox SET next_attempt_at = now()
-           WHERE destination = $1 AND last_error IS NOT NULL AND next_attempt_at > now() AND next_attempt_at <> 'infinity'`,
-          [destination],
-        );
+        await this.store.hurry(destination);
         this.queue.kick();
       })()
         .catch((error: unknown) =>

@@ -5,7 +5,16 @@ import type { DocumentNode } from 'graphql';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
-import { ServiceMetrics, createGraphQLServer, createLogger, type GraphQLServer, type LogDestination, type Logger, type Service } from '@fedstack/runtime';
+import {
+  ServiceMetrics,
+  createGraphQLServer,
+  createLogger,
+  within,
+  type GraphQLServer,
+  type LogDestination,
+  type Logger,
+  type Service,
+} from '@fedstack/runtime';
 import { assertMigrated, connectOrExplain, createServiceClient, type QueryEvent, type ServiceClient } from '@fedstack/shared-db';
 import { accountView, applyAccountPolicy, type AccountSnapshot, type AccountStateSource, type ViewerRow } from './accounts';
 import { databaseMetrics } from './database-metrics';
@@ -119,16 +128,6 @@ export interface SubgraphServer<S extends Service> extends GraphQLServer {
    * connection, or its schema lacks a migration this code needs.
    */
   checkDatabase(): Promise<void>;
-}
-
-/** Resolves within `ms` or fails with `reason`. */
-async function within<T>(work: Promise<T>, ms: number, reason: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(reason)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

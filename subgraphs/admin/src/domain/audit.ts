@@ -4,6 +4,7 @@ import type { AdminPrisma, AuditEntryRecord, PreparedStatement, ServiceClient, S
 import {
   AUDIT_RECORD,
   AUDIT_TOPIC,
+  canonicalId,
   decodeCursor,
   eventHandler,
   groupedBatchLoader,
@@ -113,9 +114,6 @@ export interface AuditFilterArgs {
   to?: Date | null;
 }
 
-/** A target id as entries hold it: a UUID in lower case, as PostgreSQL writes one (an upper-case id matched nothing). */
-const uuidOrText = (id: string | null | undefined) => (id && isUuid(id) ? id.toLowerCase() : id);
-
 const afterCursor = (after: string | null | undefined) => (after ? decodeCursor(after) : null);
 
 /** A page of the log, newest first, each filter applied when given (a null parameter matches every row), after the cursor when given. */
@@ -143,7 +141,7 @@ export async function listAuditEntries(
   const rows = await read<AuditEntryView>(AUDIT_PAGE_QUERY, [
     filter.actorId || null,
     filter.action || null,
-    uuidOrText(filter.targetId) || null,
+    canonicalId(filter.targetId) || null,
     filter.from ?? null,
     filter.to ?? null,
     after?.createdAt ?? null,
