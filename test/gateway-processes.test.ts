@@ -149,10 +149,16 @@ describe('a gateway of several workers', () => {
     const file = path.join(folder, 'supergraph.graphql');
     copyFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), file);
     await stack.crash('gateway');
-    await stack.start('gateway', { GATEWAY_WORKERS: '2', SUPERGRAPH_FILE: file, SUPERGRAPH_POLL_MS: '100' });
     const since = stack.output('gateway').length;
+    await stack.start('gateway', { GATEWAY_WORKERS: '2', SUPERGRAPH_FILE: file, SUPERGRAPH_POLL_MS: '100', LOG_LEVEL: 'info' });
     const said = (pattern: RegExp) => [...stack.output('gateway').slice(since).matchAll(pattern)];
     try {
+      // The gateway is ready once one worker listens; the other, still starting, would read the bad file
+      // below at start and fail instead of refusing it.
+      await pollUntil('both workers listening', async () => (said(/gateway listening/g).length >= 2 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
       // A supergraph the running workers refuse (and keep serving the old one), which a new worker cannot start on.
       writeFileSync(file, 'not a supergraph');
       await pollUntil('both workers refusing the new supergraph', async () => (said(/new supergraph refused/g).length >= 2 ? true : undefined), {
