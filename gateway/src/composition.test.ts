@@ -2,8 +2,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT, sha256Hex } from '@fedstack/runtime';
-import { baseRevision, checkSchema, compose, fileAtRevision, manifestOperationsAtRevision, readSupergraphConfig, type SupergraphConfig } from './composition';
+import { ConfigError, REPOSITORY_ROOT, sha256Hex } from '@fedstack/runtime';
+import { checkSchema, compose, readAcknowledgements, readSupergraphConfig, type SupergraphConfig } from './composition';
+import { readOperationLimits, type OperationLimits } from './config';
+import { fileAtRevision, manifestOperationsAtRevision } from './schema-base';
 import type { PersistedOperation } from './persisted';
 
 const CONFIG = path.join(REPOSITORY_ROOT, 'supergraph.yaml');
@@ -37,6 +39,7 @@ async function checkEdited(
   edit: (schema: string) => string,
   operations: PersistedOperation[],
   acknowledged: { path: string; reason: string }[] = [],
+  limits?: OperationLimits,
 ) {
   const copy = editedCopy(subgraph, edit);
   try {
@@ -48,6 +51,7 @@ async function checkEdited(
       baseSupergraph: COMMITTED,
       acknowledged,
       operations,
+      limits,
     });
   } finally {
     copy.cleanup();
@@ -197,6 +201,91 @@ describe('schema composition and checks', () => {
     });
   });
 
+  describe("against the gateway's limits", () => {
+    const SIGN_IN = listed('SignIn', 'mutation SignIn($input: LoginInput!) { login(input: $input) { accessToken } }', 'mutation');
+    const LIMITS = readOperationLimits({});
+
+    it('fails a change that puts a listed operation over a limit, naming the operation and the setting', async () => {
+      const heavier = (schema: string) =>
+        schema.replace('login(input: LoginInput!): AuthPayload! @cost(weight: 15000)', 'login(input: LoginInput!): AuthPayload! @cost(weight: 25000)');
+      const copy = editedCopy('auth', heavier);
+      try {
+        const next = compose(copy.config);
+        const input = { config: copy.config, committedSupergraph: next.ok ? next.supergraphSdl : '', baseSupergraph: COMMITTED, acknowledged: [] };
+        const report = await checkSchema({ ...input, operations: [SIGN_IN, ROLES], limits: LIMITS });
+        expect(report.problems).toEqual([
+          "Listed operations the gateway's limits would refuse (lighten them in the clients first, or raise the limit):",
+          '  "SignIn" (clients/app/persisted-query-manifest.json): Operation refused: its cost is 25000, over the limit of 20000 (MAX_QUERY_COST)',
+        ]);
+        // Within a raised limit, the same change passes.
+        expect((await checkSchema({ ...input, operations: [SIGN_IN], limits: { ...LIMITS, maxCost: 30_000 } })).problems).toEqual([]);
+      } finally {
+        copy.cleanup();
+      }
+    });
+
+    it('fails a listed operation over the token limit', async () => {
+      const report = await checkEdited('auth', (schema) => schema, [ROLES], [], { ...LIMITS, maxTokens: 5 });
+      expect(report.problems).toEqual([
+        expect.stringMatching(/^Listed operations the gateway's limits would refuse/),
+        expect.stringMatching(/^ {2}"Roles" .*: Syntax Error: Document contains more tha[nt] 5 tokens\. Parsing aborted\. \(MAX_QUERY_TOKENS\)$/),
+      ]);
+    });
+  });
+
+  it('counts an argument made required as breaking the operations that call its field without it, and warns of nothing more', async () => {
+    const updates = listed('Updates', 'subscription Updates { paymentUpdated { id status } }', 'subscription');
+    const report = await checkEdited('payments', (schema) => schema.replace('paymentUpdated(id: ID): Payment!', 'paymentUpdated(id: ID!): Payment!'), [
+      updates,
+    ]);
+    expect(report.problems).toContainEqual(expect.stringMatching(/^ {2}Subscription\.paymentUpdated\.id: .*\(used by "Updates"/));
+    expect(report.warnings).toEqual([]);
+  });
+
+  it('names supergraph.yaml and breaking-changes.yaml in one line when they cannot be used, and reads no acknowledgements from a missing file', () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-config-files-'));
+    const file = path.join(folder, 'config.yaml');
+    const refusal = (read: (file: string) => unknown, content: string) => {
+      writeFileSync(file, content);
+      try {
+        read(file);
+      } catch (error) {
+        return { configError: error instanceof ConfigError, message: (error as Error).message.replace(file, 'FILE') };
+      }
+      return 'accepted';
+    };
+    try {
+      expect(readAcknowledgements(path.join(folder, 'missing.yaml'))).toEqual([]);
+      expect(refusal(readAcknowledgements, 'acknowledged: [')).toEqual({ configError: true, message: expect.stringMatching(/^FILE: not YAML \(/) });
+      expect(refusal(readAcknowledgements, 'acknowledged:\n  User.email: x\n')).toEqual({
+        configError: true,
+        message: 'FILE: "acknowledged" must be a list of { path, reason }',
+      });
+      expect(refusal(readAcknowledgements, 'acknowledged:\n  - path: User.email\n')).toEqual({
+        configError: true,
+        message: 'FILE: acknowledged[0] needs both path and reason, as text',
+      });
+      expect(refusal(readAcknowledgements, 'acknowledge:\n  - path: User.email\n    reason: x\n')).toEqual({
+        configError: true,
+        message: 'FILE: unknown key "acknowledge" (the file holds "acknowledged", a list)',
+      });
+      expect(refusal(readSupergraphConfig, 'federation_version: =2.14.4\nsubgraphs:\n  auth:\n    routing_url: http://x\n')).toEqual({
+        configError: true,
+        message: 'FILE: subgraph "auth" needs routing_url and schema.file',
+      });
+      expect(refusal(readSupergraphConfig, 'federation_version: =2.14.4\nsubgraphs:\n  auth:\n')).toEqual({
+        configError: true,
+        message: 'FILE: subgraph "auth" needs routing_url and schema.file',
+      });
+      expect(refusal(() => readSupergraphConfig(path.join(folder, 'missing.yaml')), '')).toEqual({
+        configError: true,
+        message: expect.stringMatching(/missing\.yaml: cannot be read \(ENOENT/),
+      });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('treats additions as safe', async () => {
     const copy = editedCopy('auth', (schema) => schema.replace('  lastLoginAt: DateTime\n', '  lastLoginAt: DateTime\n  nickname: String\n'));
     try {
@@ -245,29 +334,15 @@ describe('schema composition and checks', () => {
     }
   });
 
-  it('says a shallow checkout, or a folder git cannot read, holds no base to compare with', () => {
-    const folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-shallow-'));
-    const git = (cwd: string, ...args: string[]) => {
-      const run = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, encoding: 'utf8' });
-      if (run.status !== 0) throw new Error(run.stderr);
-    };
-    try {
-      const origin = path.join(folder, 'origin');
-      git(folder, 'init', '-q', origin);
-      for (const commit of ['one', 'two']) git(origin, 'commit', '-q', '--allow-empty', '-m', commit);
-      expect(baseRevision(origin, {})).toEqual({ revision: expect.stringMatching(/^[0-9a-f]{40}$/) });
-      git(folder, 'clone', '-q', '--depth', '1', `file://${origin}`, 'shallow');
-      expect(baseRevision(path.join(folder, 'shallow'), {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
-      const plain = path.join(folder, 'plain');
-      mkdirSync(plain);
-      expect(baseRevision(plain, {})).toEqual({
-        revision: null,
-        reason: expect.stringMatching(/is not a git checkout git can read \(fatal: not a git repository/),
-      });
-      expect(() => baseRevision(plain, { SCHEMA_BASE_REF: 'main' })).toThrow(/^SCHEMA_BASE_REF: .* is not a git checkout git can read/);
-    } finally {
-      rmSync(folder, { recursive: true, force: true });
-    }
+  it('refuses an option it does not know, in one line, checking nothing', () => {
+    const run = spawnSync(process.execPath, [path.join(REPOSITORY_ROOT, 'gateway', 'dist', 'cli', 'check-schema.js'), '--base', 'nosuch'], {
+      encoding: 'utf8',
+    });
+    expect({ status: run.status, stderr: run.stderr, stdout: run.stdout }).toEqual({
+      status: 1,
+      stderr: "error: check:schema: Unknown option '--base'\n",
+      stdout: '',
+    });
   });
 
   it('runs as `npm run check:schema` does, and exits 0 on this repository', () => {

@@ -106,6 +106,31 @@ function fileList(): z.ZodType<string[], string | undefined> {
     );
 }
 
+/** The operation limits: the gateway refuses operations over them, and `check:schema` the listed operations a change would put over them. */
+export const OPERATION_LIMIT_SETTINGS = {
+  MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called'),
+  MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation'),
+  MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation'),
+  MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)'),
+  MAX_QUERY_COST: setting(
+    // Not below the weight of the mutations that hash a password (auth's schema): no one could sign in.
+    integer(20_000, { min: 15_000, max: 100_000_000 }),
+    'highest cost accepted, counted from the schema\'s `@cost` and `@listSize` (docs/operations.md, "Demand control"); at least 15,000, what a sign-in, a registration or a password change weighs, and each 15,000 more lets one more into an operation',
+  ),
+};
+
+/** The operation limits, from OPERATION_LIMIT_SETTINGS. */
+export function readOperationLimits(env: NodeJS.ProcessEnv = process.env): OperationLimits {
+  const settings = readSettings(env, OPERATION_LIMIT_SETTINGS);
+  return {
+    maxDepth: settings.MAX_QUERY_DEPTH,
+    maxAliases: settings.MAX_QUERY_ALIASES,
+    maxDirectives: settings.MAX_QUERY_DIRECTIVES,
+    maxTokens: settings.MAX_QUERY_TOKENS,
+    maxCost: settings.MAX_QUERY_COST,
+  };
+}
+
 /** What the gateway reads besides the server settings. */
 const GATEWAY_SETTINGS = {
   SUPERGRAPH_FILE: setting(
@@ -128,15 +153,7 @@ const GATEWAY_SETTINGS = {
     'share of those calls, in percent, that must fail (no answer in time, no connection, HTTP 5xx) to open it: this share or more (100: when every call fails)',
   ),
   CIRCUIT_RESET_MS: setting(integer(5000, { max: 600_000 }), 'how long an open breaker refuses calls before letting one trial call through'),
-  MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called'),
-  MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation'),
-  MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation'),
-  MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)'),
-  MAX_QUERY_COST: setting(
-    // Not below the weight of the mutations that hash a password (auth's schema): no one could sign in.
-    integer(20_000, { min: 15_000, max: 100_000_000 }),
-    'highest cost accepted, counted from the schema\'s `@cost` and `@listSize` (docs/operations.md, "Demand control"); at least 15,000, what a sign-in, a registration or a password change weighs, and each 15,000 more lets one more into an operation',
-  ),
+  ...OPERATION_LIMIT_SETTINGS,
   CORS_ORIGINS: setting(origins(), 'comma-separated browser origins allowed to call the gateway, or `*`', '`*` outside production, none in production'),
   GATEWAY_PRIVATE_KEY: setting(
     text(),
@@ -230,13 +247,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subgraphTimeoutMs: settings.SUBGRAPH_TIMEOUT_MS,
     subgraphConnections: settings.SUBGRAPH_CONNECTIONS,
     breaker: { minCalls: settings.CIRCUIT_MIN_CALLS, errorPercent: settings.CIRCUIT_ERROR_PERCENT, resetMs: settings.CIRCUIT_RESET_MS },
-    limits: {
-      maxDepth: settings.MAX_QUERY_DEPTH,
-      maxAliases: settings.MAX_QUERY_ALIASES,
-      maxDirectives: settings.MAX_QUERY_DIRECTIVES,
-      maxTokens: settings.MAX_QUERY_TOKENS,
-      maxCost: settings.MAX_QUERY_COST,
-    },
+    limits: readOperationLimits(env),
     corsOrigins: settings.CORS_ORIGINS ?? (server.production ? [] : '*'),
     subscriptions: {
       maxPerConnection: settings.SUBSCRIPTIONS_MAX_PER_CONNECTION,

@@ -1,10 +1,12 @@
 // Judging a schema change by the operations clients ship: which listed operations it breaks, and which breaking changes no listed operation uses.
 import path from 'node:path';
 import {
+  Kind,
   TypeInfo,
   getNamedType,
   isEnumType,
   isInputObjectType,
+  isNonNullType,
   parse,
   specifiedRules,
   validate,
@@ -14,6 +16,8 @@ import {
   type GraphQLInputType,
   type GraphQLSchema,
 } from 'graphql';
+import type { OperationLimits } from './config';
+import { operationLimits } from './limits';
 import type { PersistedOperation } from './persisted';
 
 /**
@@ -87,16 +91,28 @@ function useSent(type: GraphQLInputType, used: Set<string>): void {
   }
 }
 
+/** Whether `Type.field.argument` is, in `schema`, an argument every call of the field must now give. */
+function requiredArgument(changePath: string, schema: GraphQLSchema): boolean {
+  const [typeName, fieldName, argumentName, ...rest] = changePath.split('.');
+  if (!typeName || !fieldName || !argumentName || rest.length > 0) return false;
+  const type = schema.getType(typeName);
+  const field = type && 'getFields' in type && !isInputObjectType(type) ? type.getFields()[fieldName] : undefined;
+  const argument = field?.args.find((candidate) => candidate.name === argumentName);
+  return argument !== undefined && isNonNullType(argument.type) && argument.defaultValue === undefined;
+}
+
 /**
- * Whether a change at `changePath` reaches an operation that uses `used`: a change to an enum's values
- * reaches whoever reads or sends the enum, and one to an input object's fields (a required field added,
- * say) whoever sends that input object.
+ * Whether a change at `changePath` reaches an operation that uses `used` (coordinates of the base
+ * schema): a change to an enum's values reaches whoever reads or sends the enum, one to an input
+ * object's fields (a required field added, say) whoever sends that input object, and an argument the
+ * `next` schema requires every caller of its field.
  */
-function reaches(changePath: string, used: Set<string>, schema: GraphQLSchema): boolean {
+function reaches(changePath: string, used: Set<string>, base: GraphQLSchema, next: GraphQLSchema): boolean {
   if (used.has(changePath)) return true;
-  const [typeName] = changePath.split('.');
-  const type = typeName ? schema.getType(typeName) : undefined;
-  return changePath.includes('.') && (isEnumType(type) || isInputObjectType(type)) && used.has(type.name);
+  const [typeName, fieldName] = changePath.split('.');
+  const type = typeName ? base.getType(typeName) : undefined;
+  if (changePath.includes('.') && (isEnumType(type) || isInputObjectType(type)) && used.has(type.name)) return true;
+  return used.has(`${typeName}.${fieldName}`) && requiredArgument(changePath, next);
 }
 
 export interface OperationCheck {
@@ -132,7 +148,7 @@ export function checkOperations(
   const usage = documents.map(({ operation, document }) => ({ operation, used: coordinatesUsed(base.schema, document) }));
   const breaking: string[] = [];
   for (const change of base.changes) {
-    const users = usage.filter(({ used }) => reaches(change.path, used, base.schema)).map(({ operation }) => label(operation));
+    const users = usage.filter(({ used }) => reaches(change.path, used, base.schema, next)).map(({ operation }) => label(operation));
     if (users.length > 0) breaking.push(`  ${change.path}: ${change.message} (used by ${users.join(', ')})`);
     else if (!base.acknowledged.has(change.path)) warnings.push(`  ${change.path}: ${change.message} (no listed operation uses it)`);
   }
@@ -141,4 +157,40 @@ export function checkOperations(
   }
   if (warnings.length > 0) warnings.unshift('Breaking changes by the generic rules that no listed operation uses:');
   return { problems, warnings };
+}
+
+/** The setting that sets each limit the gateway reports (limits.ts's `limit` extension). */
+const LIMIT_SETTINGS: Record<string, string> = {
+  depth: 'MAX_QUERY_DEPTH',
+  aliases: 'MAX_QUERY_ALIASES',
+  directives: 'MAX_QUERY_DIRECTIVES',
+  cost: 'MAX_QUERY_COST',
+};
+
+/**
+ * Listed operations the gateway would refuse under `limits` once it serves `supergraphSdl`: a change can
+ * put an operation over a limit (a heavier `@cost`, a larger `@listSize`) as surely as it can remove a
+ * field it uses. Variables are not known here: a list is sized by its argument's default, else by the
+ * schema's assumed size. Operations the schema no longer validates are left to `checkOperations`.
+ */
+export function operationsOverLimits(operations: readonly PersistedOperation[], next: GraphQLSchema, supergraphSdl: string, limits: OperationLimits): string[] {
+  const check = operationLimits(limits);
+  check.supergraphLoaded(supergraphSdl);
+  const refused: string[] = [];
+  for (const operation of operations) {
+    let document: DocumentNode;
+    try {
+      document = parse(operation.body, { maxTokens: limits.maxTokens });
+    } catch (error) {
+      refused.push(`  ${label(operation)}: ${(error as Error).message} (MAX_QUERY_TOKENS)`);
+      continue;
+    }
+    if (validate(next, document, specifiedRules).length > 0) continue;
+    for (const definition of document.definitions) {
+      if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+      const refusal = check.refusal(next, document, definition, {});
+      if (refusal) refused.push(`  ${label(operation)}: ${refusal.message} (${LIMIT_SETTINGS[String(refusal.extensions.limit)] ?? 'limit'})`);
+    }
+  }
+  return refused.length > 0 ? ["Listed operations the gateway's limits would refuse (lighten them in the clients first, or raise the limit):", ...refused] : [];
 }

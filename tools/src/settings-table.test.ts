@@ -70,7 +70,7 @@ describe("the README's settings table", () => {
   it('says which process reads each setting, with one row per meaning', () => {
     expect(row('AUTH_PORT')?.names).toEqual(['GATEWAY_PORT', 'AUTH_PORT', 'PROFILE_PORT', 'PAYMENTS_PORT', 'ADMIN_PORT']);
     expect(row('JWT_PRIVATE_KEY')?.readBy).toEqual(['auth']);
-    expect(row('MAX_QUERY_COST')?.readBy).toEqual(['gateway']);
+    expect(row('MAX_QUERY_COST')?.readBy).toEqual(['gateway', '`check:schema`']);
     expect(row('DB_POOL_SIZE')?.readBy).toEqual(['auth', 'profile', 'payments', 'admin']);
   });
 

@@ -4,7 +4,7 @@ import { authSettings } from '@fedstack/auth';
 import { paymentsSettings } from '@fedstack/payments';
 import { BENCH_SETTINGS } from '@fedstack/bench';
 import { CLIENT_SETTINGS } from '@fedstack/example-client';
-import { SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
+import { OPERATION_LIMIT_SETTINGS, SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
 import { SERVICES, setting, settingsTable, text, type Setting, type SettingRow } from '@fedstack/runtime';
 import { LAUNCHER_READS } from '@fedstack/scripts';
 import { serviceSettings } from '@fedstack/service-kit';
@@ -28,7 +28,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
         CHROMIUM_PATH: setting(text('/usr/bin/chromium'), "the Chromium that the explorer's browser test drives (skipped, saying so, when there is none)"),
       },
     },
-    { name: '`check:schema`', settings: SCHEMA_CHECK_SETTINGS },
+    { name: '`check:schema`', settings: { ...SCHEMA_CHECK_SETTINGS, ...OPERATION_LIMIT_SETTINGS } },
     { name: '`bench`', settings: BENCH_SETTINGS },
     { name: '`npm run client`', settings: CLIENT_SETTINGS },
   ];

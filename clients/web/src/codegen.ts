@@ -5,7 +5,7 @@ import { Supergraph } from '@apollo/federation-internals';
 import { generatePersistedQueryManifest, type PersistedQueryManifestConfig } from '@apollo/generate-persisted-query-manifest';
 import { generate, type CodegenConfig } from '@graphql-codegen/cli';
 import { printSchema } from 'graphql';
-import { REPOSITORY_ROOT } from '@fedstack/runtime';
+import { ConfigError, REPOSITORY_ROOT } from '@fedstack/runtime';
 import { CLIENT_ROOT, GENERATED_FOLDER, MANIFEST_CONFIG_FILE, MANIFEST_FILE, PAGE_FOLDER } from './paths';
 
 /** Custom scalars as they travel in JSON: money is an exact decimal string, never a number. */
@@ -51,7 +51,16 @@ export interface GeneratedFile {
 
 /** The operations' types, as the client preset writes them now. */
 async function operationTypes(): Promise<GeneratedFile[]> {
-  const outputs = (await generate(codegenConfig(), false)) as { filename: string; content: string }[];
+  let outputs: { filename: string; content: string }[];
+  try {
+    outputs = (await generate(codegenConfig(), false)) as typeof outputs;
+  } catch (error) {
+    // GraphQL Code Generator throws an AggregateError of its tasks' errors, with their stacks; what a
+    // client's author needs is each error's message (the operation's field and file).
+    const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
+    const said = errors.map((each) => (each instanceof Error ? each.message : String(each)).trim());
+    throw new ConfigError(`the example client's operations do not fit the schema:\n${said.join('\n')}`);
+  }
   return outputs.map(({ filename, content }) => ({ file: path.resolve(filename), content }));
 }
 

@@ -2,10 +2,12 @@
 // (tools/src/settings-table.test.ts fails while it is out of date).
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REPOSITORY_ROOT, runMain } from '@fedstack/runtime';
+import { parseArgs } from 'node:util';
+import { REPOSITORY_ROOT, commandLine, runMain } from '@fedstack/runtime';
 import { withSettingsTable } from '../settings-table';
 
 runMain(async () => {
+  commandLine('docs:settings', () => parseArgs({ options: {} }));
   const file = path.join(REPOSITORY_ROOT, 'README.md');
   const current = readFileSync(file, 'utf8');
   const next = withSettingsTable(current);

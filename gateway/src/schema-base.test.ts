@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '@fedstack/runtime';
+import { baseRevision, checkedManifests } from './schema-base';
+
+/** A scratch folder for git repositories, removed after each test. */
+let folder: string;
+beforeEach(() => {
+  folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-schema-base-'));
+});
+afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' }).trim();
+
+/** A repository with `commits` commits, each writing file.txt, on main. */
+function repository(name: string, commits: string[]): string {
+  const where = path.join(folder, name);
+  git(folder, 'init', '-q', where);
+  for (const commit of commits) {
+    writeFileSync(path.join(where, 'file.txt'), commit);
+    git(where, 'add', '.');
+    git(where, 'commit', '-q', '-m', commit);
+  }
+  return where;
+}
+
+describe('the base revision check:schema measures a change against', () => {
+  it('is the previous commit on a clean checkout, and HEAD while the working tree has uncommitted changes', () => {
+    const origin = repository('origin', ['one', 'two']);
+    expect(baseRevision(origin, {})).toEqual({ revision: git(origin, 'rev-parse', 'HEAD~1'), why: expect.stringMatching(/^HEAD~1/) });
+    writeFileSync(path.join(origin, 'file.txt'), 'uncommitted');
+    expect(baseRevision(origin, {})).toEqual({ revision: git(origin, 'rev-parse', 'HEAD'), why: expect.stringMatching(/^HEAD, .*uncommitted/) });
+  });
+
+  it("is where a branch left origin/main, and none (saying why) in a shallow clone that lacks it, not the branch's own previous commit", () => {
+    const origin = repository('origin', ['one', 'two']);
+    const forkPoint = git(origin, 'rev-parse', 'HEAD');
+    git(origin, 'checkout', '-q', '-b', 'feature');
+    for (const commit of ['three', 'four']) {
+      writeFileSync(path.join(origin, 'file.txt'), commit);
+      git(origin, 'commit', '-q', '-am', commit);
+    }
+    git(folder, 'clone', '-q', '-b', 'feature', `file://${origin}`, 'full');
+    expect(baseRevision(path.join(folder, 'full'), {})).toEqual({ revision: forkPoint, why: 'where this branch left origin/main' });
+    // As CI often checks out: the branch's last two commits and origin/main's tip, no history between them.
+    git(folder, 'clone', '-q', '--depth', '2', '-b', 'feature', `file://${origin}`, 'shallow');
+    const shallow = path.join(folder, 'shallow');
+    git(shallow, 'fetch', '-q', '--depth', '1', 'origin', 'main:refs/remotes/origin/main');
+    expect(baseRevision(shallow, {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
+    expect(baseRevision(shallow, { SCHEMA_BASE_REF: 'HEAD~1' })).toEqual({ revision: git(shallow, 'rev-parse', 'HEAD~1'), why: 'SCHEMA_BASE_REF=HEAD~1' });
+  });
+
+  it('is none, saying why, in a shallow clone, a repository with one commit or none, and a folder git cannot read', () => {
+    const origin = repository('origin', ['one', 'two']);
+    git(folder, 'clone', '-q', '--depth', '1', `file://${origin}`, 'shallow');
+    expect(baseRevision(path.join(folder, 'shallow'), {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
+    expect(baseRevision(repository('single', ['one']), {})).toEqual({
+      revision: null,
+      reason: 'HEAD has no parent commit: nothing to compare for breaking changes.',
+    });
+    expect(baseRevision(repository('empty', []), {})).toEqual({
+      revision: null,
+      reason: 'This checkout has no commit yet: nothing to compare for breaking changes.',
+    });
+    const plain = path.join(folder, 'plain');
+    mkdirSync(plain);
+    expect(baseRevision(plain, {})).toEqual({
+      revision: null,
+      reason: expect.stringMatching(/is not a git checkout git can read \(fatal: not a git repository/),
+    });
+    expect(() => baseRevision(plain, { SCHEMA_BASE_REF: 'main' })).toThrow(/^SCHEMA_BASE_REF: .* is not a git checkout git can read/);
+  });
+});
+
+describe('the manifests check:schema holds a change to', () => {
+  it("include a client's manifest that the change deletes, read at the base: its deployed builds still send its operations", () => {
+    const where = repository('app', ['one']);
+    for (const client of ['web', 'mobile']) {
+      mkdirSync(path.join(where, 'clients', client), { recursive: true });
+      writeFileSync(path.join(where, 'clients', client, 'persisted-query-manifest.json'), '{}');
+    }
+    writeFileSync(path.join(where, 'clients', 'web', 'other.json'), '{}');
+    git(where, 'add', '.');
+    git(where, 'commit', '-q', '-m', 'two clients');
+    const base = git(where, 'rev-parse', 'HEAD');
+    rmSync(path.join(where, 'clients', 'mobile'), { recursive: true });
+    const manifest = (client: string) => path.join(where, 'clients', client, 'persisted-query-manifest.json');
+    expect(checkedManifests(where, {}, base)).toEqual({ current: [manifest('web')], atBase: [manifest('mobile'), manifest('web')] });
+    expect(checkedManifests(where, {})).toEqual({ current: [manifest('web')], atBase: [manifest('web')] });
+  });
+
+  it('are SCHEMA_CHECK_MANIFESTS when set, which may not hold an empty entry', () => {
+    expect(checkedManifests(folder, { SCHEMA_CHECK_MANIFESTS: 'a.json, b/c.json' })).toEqual({
+      current: [path.join(folder, 'a.json'), path.join(folder, 'b', 'c.json')],
+      atBase: [path.join(folder, 'a.json'), path.join(folder, 'b', 'c.json')],
+    });
+    expect(() => checkedManifests(folder, { SCHEMA_CHECK_MANIFESTS: 'a.json,' })).toThrow(ConfigError);
+    expect(() => checkedManifests(folder, { SCHEMA_CHECK_MANIFESTS: 'a.json,' })).toThrow('SCHEMA_CHECK_MANIFESTS: an empty entry in "a.json,"');
+  });
+});
