@@ -114,8 +114,10 @@ describe('the outbox relay', () => {
         async () => (await writer.query(`SELECT 1 FROM auth.outbox WHERE event_id = $1 AND last_error IS NOT NULL`, [eventId])).rowCount || undefined,
         { timeoutMs: 10_000, intervalMs: 20 },
       );
-    // As after a long outage: the event's next attempt is OUTBOX_MAX_BACKOFF_MS away (here an hour).
-    const backOff = (eventId: string) => writer.query(`UPDATE auth.outbox SET next_attempt_at = now() + interval '1 hour' WHERE event_id = $1`, [eventId]);
+    // As after a long outage: the event failed before, and its next attempt is OUTBOX_MAX_BACKOFF_MS away
+    // (here an hour). Set before the relay starts, so that none of its own retries can overwrite it.
+    const backOff = (eventId: string) =>
+      writer.query(`UPDATE auth.outbox SET next_attempt_at = now() + interval '1 hour', attempts = 5, last_error = 'down' WHERE event_id = $1`, [eventId]);
     const waiting = async (eventId: string) =>
       (
         await writer.query<{ waiting: boolean }>(`SELECT next_attempt_at > now() + interval '30 minutes' AS waiting FROM auth.outbox WHERE event_id = $1`, [
@@ -140,33 +142,40 @@ describe('the outbox relay', () => {
     let up = false;
     let askedWhileDown = 0;
     const delivered: string[] = [];
-    // One event's delivery hangs once it is up (a slow answer), so that it is in hand when the destination comes back.
+    // One event fails once (so that the relay knows the destination is down), then its retry hangs (a slow
+    // answer), so that it is in hand when the destination comes back.
     let slow = '';
     const startsOfSlow: number[] = [];
     let release = () => undefined as void;
     const hanging = new Promise<void>((resolve) => (release = resolve));
-    const outbox = await relayTo({
-      async deliver(_service, event) {
-        if (event.eventId === slow) startsOfSlow.push(Date.now());
-        if (!up && !(event.eventId === slow && startsOfSlow.length > 1))
-          throw new InternalCallError('profile', null, 'The profile service could not be reached');
-        if (event.eventId === slow) await hanging;
-        delivered.push(event.eventId);
+    const outbox = await relayTo(
+      {
+        async deliver(_service, event) {
+          if (event.eventId === slow) {
+            startsOfSlow.push(Date.now());
+            if (startsOfSlow.length === 1) throw new InternalCallError('profile', null, 'The profile service could not be reached');
+            await hanging;
+          } else if (!up) {
+            throw new InternalCallError('profile', null, 'The profile service could not be reached');
+          }
+          delivered.push(event.eventId);
+        },
+        ready: async () => up || ((askedWhileDown += 1), false),
+        command: async () => undefined as never,
+        close: async () => undefined,
       },
-      ready: async () => up || ((askedWhileDown += 1), false),
-      command: async () => undefined as never,
-      close: async () => undefined,
-    });
+      // Longer than the test: the hanging delivery's claim must not lapse (it would be taken a third time).
+      { claimMs: 120_000 },
+    );
     try {
       const eventId = await outbox.write(2);
+      await outbox.backOff(eventId);
       slow = await outbox.write(3);
       await outbox.relay.start();
-      await outbox.failedOnce(eventId);
-      await outbox.failedOnce(slow);
-      await outbox.backOff(eventId);
-      // The slow one is taken again and hangs: a delivery under way, with the error of its last attempt.
-      await outbox.writer.query(`UPDATE auth.outbox SET next_attempt_at = now() WHERE event_id = $1`, [slow]);
-      await pollUntil('the slow delivery under way', async () => startsOfSlow.length === 2 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
+      await pollUntil('the slow delivery failed, then under way again', async () => startsOfSlow.length === 2 || undefined, {
+        timeoutMs: 10_000,
+        intervalMs: 10,
+      });
       await pollUntil('readiness asked while down', async () => askedWhileDown > 0 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
       up = true;
       await pollUntil('the event delivered', async () => delivered.includes(eventId) || undefined, { timeoutMs: 10_000, intervalMs: 10 });
@@ -191,14 +200,17 @@ describe('the outbox relay', () => {
       close: async () => undefined,
     });
     try {
+      // One event the relay fails to deliver (so that it asks whether the destination is ready), and one
+      // waiting out its backoff from before, which no retry of the relay's can touch.
+      const waitingId = await outbox.write(5);
+      await outbox.backOff(waitingId);
       const eventId = await outbox.write(4);
       await outbox.relay.start();
       await outbox.failedOnce(eventId);
-      await outbox.backOff(eventId);
       // Asked, and ready: its events were made due at every question, 49 attempts in 5 s where the backoff allows 5.
       await pollUntil('readiness asked', async () => asked > 0 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
       await outbox.relay.settle();
-      expect(await outbox.waiting(eventId)).toBe(true);
+      expect(await outbox.waiting(waitingId)).toBe(true);
     } finally {
       await outbox.close();
     }
