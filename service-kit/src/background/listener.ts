@@ -70,7 +70,13 @@ export class NotificationListener {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     // With heartbeats, an attempt that goes unanswered as long fails too (a server that is not there any more).
-    const client = new pg.Client({ connectionString: this.options.url, connectionTimeoutMillis: this.options.heartbeatMs ?? 0 });
+    // Named for the channels (unless the URL names its connections), so that an operator, or a drill that
+    // ends it, can tell it from the pool's connections in pg_stat_activity.
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      connectionTimeoutMillis: this.options.heartbeatMs ?? 0,
+      fallback_application_name: `listen: ${this.options.channels.join(', ')}`,
+    });
     client.on('notification', (message) => this.options.onNotification(message));
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, new Error('the connection ended')));

@@ -351,7 +351,7 @@ describe('paymentUpdated', () => {
       // Both processes' LISTEN connections, as a database restart would end them.
       await ownerQuery(
         'payments',
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "payments_account_changed"'`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'listen: %payments_account_changed%'`,
       );
       const ended = await endsWith(subscription, 'SUBGRAPH_UNAVAILABLE');
       expect(ended.message).toMatch(/events may have been missed: subscribe again/);
@@ -377,7 +377,7 @@ describe('paymentUpdated', () => {
         (
           await ownerQuery<{ n: number }>(
             'payments',
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "payments_account_changed"'`,
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'listen: %payments_account_changed%'`,
           )
         )[0]?.n;
       await pollUntil('both processes listening', async () => (await listeners()) === 2, { timeoutMs: 10_000 });
