@@ -131,7 +131,18 @@ describe('reads from a replica held back 5 s', () => {
     expect(paid.data).toMatchObject({ createPayment: { status: 'SUCCEEDED', user: { paymentTotals: [{ currency: 'EUR', amount: '12.34' }] } } });
     for (const service of ['auth', 'profile', 'payments']) expect(client.header[WAL_POSITIONS_HEADER]).toMatch(new RegExp(`\\b${service}=`));
 
+    // Someone else's read of the profile (an admin's) follows the positions it is sent: with auth's alone
+    // (so that auth finds the user), profile answers from the replica; with profile's too, from the primary.
+    const profileSeen = async (headers: Record<string, string>) => {
+      const answer = await graphql<{ user: { profile: { displayName: string | null } } | null }>(
+        stack.gatewayUrl,
+        'query ($id: ID!) { user(id: $id) { profile { displayName } } }',
+        { token: admin.accessToken, variables: { id: user.id }, headers },
+      );
+      return answer.data?.user?.profile?.displayName;
+    };
     const stale = await graphql<Me>(stack.gatewayUrl, ME, { token, headers: NO_POSITIONS });
+    const staleProfile = await profileSeen(client.headerOf('auth'));
     // Everything so far is younger than the replica's delay, so it cannot have replayed any of it.
     expect(Date.now() - firstWrite).toBeLessThan(APPLY_DELAY_MS);
     const fresh = client.keep(await graphql<Me>(stack.gatewayUrl, ME, { token, headers: client.header }));
@@ -154,19 +165,8 @@ describe('reads from a replica held back 5 s', () => {
     const malformed = overSse(stack.gatewayUrl, token, ME, {}, { [WAL_POSITIONS_HEADER]: 'auth=nowhere' });
     expect((await malformed.next()).errors?.[0]?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: WAL_POSITIONS_HEADER });
     malformed.unsubscribe();
-    // Someone else's read of the profile (an admin's) follows the positions it is sent: with auth's alone
-    // (so that auth finds the user), profile answers from the replica; with profile's too, from the primary.
-    const profileSeen = async (headers: Record<string, string>) => {
-      const answer = await graphql<{ user: { profile: { displayName: string | null } } | null }>(
-        stack.gatewayUrl,
-        'query ($id: ID!) { user(id: $id) { profile { displayName } } }',
-        { token: admin.accessToken, variables: { id: user.id }, headers },
-      );
-      return answer.data?.user?.profile?.displayName;
-    };
-    expect(await profileSeen(client.headerOf('auth'))).toBeNull();
+    expect(staleProfile).toBeNull();
     expect(await profileSeen(client.header)).toBe('Read my writes');
-    expect(Date.now() - firstWrite).toBeLessThan(APPLY_DELAY_MS);
   });
 
   it("shows an admin an account action's effect in the same request and the next, though auth made it for admin", async () => {
@@ -212,9 +212,8 @@ describe('reads from a replica held back 5 s', () => {
       variables: { t: loggedOut.refreshToken },
     });
     expect((await graphql(stack.gatewayUrl, ERASE, { token: admin.accessToken, variables: { id: erased.id } })).errors).toBeUndefined();
-    const started = Date.now();
-    for (const user of [suspended, loggedOut, erased]) await within(ACCOUNT_CHANGE_BOUND_MS, refused(user));
-    expect(Date.now() - started).toBeLessThan(ACCOUNT_CHANGE_BOUND_MS);
+    // All three from now, at once: one after the other, the last would be given the time the first ones took.
+    await Promise.all([suspended, loggedOut, erased].map((user) => within(ACCOUNT_CHANGE_BOUND_MS, refused(user))));
   });
 
   it('counts the reads each side served', async () => {
