@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,16 @@ afterAll(async () => (await starting).stop());
  */
 const demoAdmin = () => login(String(stack.env.AUTH_SUBGRAPH_URL), 'admin@example.com', 'admin-demo-password');
 const newUser = () => register(String(stack.env.AUTH_SUBGRAPH_URL));
+
+/** Connections to a local port holding bytes that its (frozen) process has not read, from the kernel's table. */
+function unreadConnections(port: number): number {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([, address, , state, queues]) => address?.endsWith(local) && state === '01' && parseInt(queues?.split(':')[1] ?? '0', 16) > 0).length;
+}
 
 /**
  * A subgraph that hangs (SIGSTOP: its port still accepts connections, nothing answers) costs the first
@@ -231,7 +241,13 @@ describe('SIGTERM', () => {
       const asking = Array.from({ length: 4 }, () =>
         graphql(stack.gatewayUrl, '{ me { profile { displayName } } }', { token: admin.accessToken }).catch(() => undefined),
       );
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Stopped once profile holds requests it has not read: stopped sooner, a worker still planning its
+      // first request would fail it at once, with nothing left to wait for.
+      const profilePort = Number(new URL(String(stack.env.PROFILE_SUBGRAPH_URL)).port);
+      await pollUntil('requests waiting at the frozen profile', async () => unreadConnections(profilePort) > 0 || undefined, {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
       const exit = await stack.terminate('gateway');
       expect({ code: exit.code, said: stack.output('gateway').includes('could not close its connections within 300 ms') }).toEqual({ code: 1, said: true });
       await Promise.all(asking);
