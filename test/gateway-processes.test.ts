@@ -13,7 +13,9 @@ import { overWebSocket, wsClient } from './subscribers';
 let stack: ProcessStack;
 let starting: Promise<ProcessStack>;
 beforeAll(async () => {
-  starting = startProcessStack({ SUBGRAPH_TIMEOUT_MS: '1000', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '1000' });
+  // The breaker stays open 3 s, so that the frozen-subgraph test's asks meet it open with room to spare
+  // on a slow machine (a trial call past CIRCUIT_RESET_MS would time out among them).
+  starting = startProcessStack({ SUBGRAPH_TIMEOUT_MS: '1000', CIRCUIT_MIN_CALLS: '3', CIRCUIT_RESET_MS: '3000' });
   stack = await starting;
 }, 120_000);
 // Stopped even when starting outlasted the hook's time: it leaves nothing running.
@@ -76,7 +78,7 @@ describe('a frozen subgraph', () => {
     } finally {
       stack.thaw('profile');
     }
-    await within(5000, async () => (await ask()).data?.me.profile !== null);
+    await within(10_000, async () => (await ask()).data?.me.profile !== null);
     expect((await ask()).errors).toBeUndefined();
     const mine = await graphql<{ me: { profile: { displayName: string | null } | null } }>(stack.gatewayUrl, '{ me { profile { displayName } } }', {
       token: writer.accessToken,
