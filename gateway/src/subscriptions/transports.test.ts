@@ -147,8 +147,8 @@ describe('subscriptions over HTTP streams', () => {
   it.each(TRANSPORTS)('end one whose client went away while it was being identified (%s)', async (_, accept) => {
     await onIdleServer(async (server, counts) => {
       const request = server.request(accept);
-      // Gone before auth has answered.
-      await new Promise((resolve) => setTimeout(resolve, IDENTITY_MS / 3));
+      // Gone while auth is asked who it is (it answers after IDENTITY_MS).
+      await pollUntil('identifying', async () => server.identified.length === 1, { timeoutMs: 3000, intervalMs: 5 });
       request.destroy();
       await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
       await pollUntil('the subscription ended', async () => counts.ended === 1, { timeoutMs: 1000, intervalMs: 20 });

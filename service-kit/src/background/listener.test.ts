@@ -50,8 +50,16 @@ describe('NotificationListener', () => {
       await pollUntil('the silent connection counted as lost', () => lost > before && !listener.listening, { timeoutMs: 5000 });
       silent = false;
       await pollUntil('listening again', () => listener.listening, { timeoutMs: 5000 });
-      await ownerQuery('payments', `SELECT pg_notify('listener_test', 'after')`);
-      await pollUntil('the notification heard', () => heard.includes('after'), { timeoutMs: 5000 });
+      // Sent again until heard: a stall of the test's process past the heartbeat would count this connection
+      // lost too, and a notification sent while it reconnects is not heard (which is what `onLost` says).
+      await pollUntil(
+        'the notification heard',
+        async () => {
+          await ownerQuery('payments', `SELECT pg_notify('listener_test', 'after')`);
+          return heard.includes('after');
+        },
+        { timeoutMs: 5000, intervalMs: 100 },
+      );
 
       // The server goes silent again, and the process stops before the heartbeat notices: stop() does not
       // wait for an answer to its goodbye (TCP would give up on it after some 15 minutes).

@@ -93,12 +93,12 @@ const EVERYTHING_BUT_DATE: FakeableAPI[] = [
 ];
 
 /**
- * Runs `work` with only Date faked, running on from now (jest.advanceTimersByTime moves it): the throttle's
- * counters (rate-limiter-flexible reads Date) and tokens expire by the clock, while sockets, timers and the
- * database work as ever.
+ * Runs `work` with only Date faked, standing still from now until jest.advanceTimersByTime moves it: the
+ * throttle's counters (rate-limiter-flexible reads Date) and tokens expire by the clock alone, however
+ * slowly the machine runs the test, while sockets, timers and the database work as ever.
  */
 async function withMovableDate(work: () => Promise<void>): Promise<void> {
-  jest.useFakeTimers({ advanceTimers: true, doNotFake: EVERYTHING_BUT_DATE });
+  jest.useFakeTimers({ advanceTimers: false, doNotFake: EVERYTHING_BUT_DATE });
   try {
     await work();
   } finally {
