@@ -158,6 +158,37 @@ describe('createGraphQLServer', () => {
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="gateway"\} 1$/m);
   });
 
+  it('logs, with its cause, and counts a request that failed while its context was built (Apollo runs no request hook for it)', async () => {
+    const server = await createGraphQLServer({
+      name: 'profile',
+      config: loadServerConfig('profile', { PROFILE_PORT: '0', LOG_LEVEL: 'info' }),
+      apollo: { schema: testSchema(Promise.resolve(), () => undefined) },
+      context: async () => {
+        throw new Error('the account could not be read', { cause: new Error('connect ECONNREFUSED 10.0.0.5:5432') });
+      },
+      checkReady: async () => undefined,
+      logDestination,
+    });
+    servers.push(server);
+    const url = await server.listen();
+    const response = await post(url, { query: 'query Viewer { hello }', operationName: 'Viewer' }, { 'x-request-id': 'context-failed-1' });
+    const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
+    expect({ status: response.status, code: body.errors[0]?.extensions.code }).toEqual({ status: 500, code: 'INTERNAL_SERVER_ERROR' });
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === 'context-failed-1');
+    expect(logged).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        msg: 'request failed before it ran: its context could not be built',
+        operationName: 'Viewer',
+        code: 'INTERNAL_SERVER_ERROR',
+        err: expect.objectContaining({ message: 'the account could not be read: connect ECONNREFUSED 10.0.0.5:5432' }),
+      }),
+    ]);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^graphql_errors_total\{code="INTERNAL_SERVER_ERROR",service="profile"\} 1$/m);
+    expect(metrics).toMatch(/^graphql_requests_total\{operation="Viewer",outcome="error",service="profile"\} 1$/m);
+  });
+
   it('serves its metrics when a collector fails (one reading a database that is down), leaving that one out and saying which', async () => {
     const url = await start({});
     new Gauge({

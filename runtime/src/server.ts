@@ -3,57 +3,21 @@ import http from 'node:http';
 import express from 'express';
 import { GraphQLError, Kind, OperationTypeNode, type DocumentNode, type ExecutionResult } from 'graphql';
 import { ApolloServer, type ApolloServerOptions, type ApolloServerPlugin, type BaseContext, type ContextFunction } from '@apollo/server';
-import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware, type ExpressContextFunctionArgument } from '@as-integrations/express5';
 import type { ServerConfig } from './config';
-import { ErrorCode, formatErrorFor, isClientSafe, type ErrorTranslator } from './errors';
+import { formatErrorFor, type ErrorTranslator } from './errors';
 import { httpErrorHandler, listen, metricFailed, operationalRoutes } from './http';
 import { createLogger, type LogDestination, type Logger } from './logger';
 import { ServiceMetrics, scrapeText } from './metrics';
+import { contextFailed, observabilityPlugin } from './observability';
 import { within } from './poll';
 
 /** Apollo Sandbox for a browser's GET /graphql outside production; nothing at all in production. */
 function landingPage(production: boolean): ApolloServerPlugin {
   return production ? ApolloServerPluginLandingPageDisabled() : ApolloServerPluginLandingPageLocalDefault({ embed: true });
-}
-
-/** Metrics and a log line for every operation, and the real error behind every masked one. */
-function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTranslator | undefined): ApolloServerPlugin<{ logger: Logger }> {
-  return {
-    async requestDidStart({ contextValue }) {
-      const started = performance.now();
-      const codes: string[] = [];
-      return {
-        async didEncounterErrors({ errors, operationName }) {
-          for (const error of errors) {
-            // A recognised error is counted as what the client is told, and is no internal error.
-            const known = translate?.(error);
-            const safe = known !== undefined || isClientSafe(error);
-            const given = known?.code ?? error.extensions?.code;
-            const code = safe && typeof given === 'string' ? given : ErrorCode.INTERNAL_SERVER_ERROR;
-            codes.push(code);
-            metrics.errors.inc({ code });
-            if (!safe) {
-              contextValue.logger.error({ err: unwrapResolverError(error), path: error.path, operationName }, 'internal error while resolving an operation');
-            }
-          }
-        },
-        async willSendResponse({ operationName }) {
-          const durationMs = performance.now() - started;
-          const operation = metrics.operationLabel(operationName);
-          metrics.requests.inc({ operation, outcome: codes.length ? 'error' : 'ok' });
-          metrics.requestDuration.observe({ operation }, durationMs / 1000);
-          contextValue.logger.info(
-            { operationName, durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },
-            'graphql operation',
-          );
-        },
-      };
-    },
-  };
 }
 
 /**
@@ -200,7 +164,7 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
     logger: logger.child({ component: 'apollo' }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      observabilityPlugin(metrics, definition.translateError),
+      observabilityPlugin(metrics, definition.translateError, logger),
       operationChoicePlugin(),
       landingPage(config.production),
       ...plugins,
@@ -221,9 +185,16 @@ export async function createGraphQLServer<C extends BaseContext & { logger: Logg
       : metricsOnly({ contentType: metrics.registry.contentType, metrics: () => scrapeText(metrics.registry, metricFailed(logger)) }, config.timeouts);
   definition.routes?.(app);
   const attached = definition.attach?.(httpServer, app);
-  const context: ContextFunction<[ExpressContextFunctionArgument], C> = (args) => {
+  const context: ContextFunction<[ExpressContextFunctionArgument], C> = async (args) => {
     const requestId = String(args.res.locals.requestId);
-    return definition.context(args, { requestId, logger: logger.child({ requestId }) });
+    const base = { requestId, logger: logger.child({ requestId }) };
+    try {
+      return await definition.context(args, base);
+    } catch (error) {
+      // For the observability plugin's line about it, which would otherwise not know the request.
+      contextFailed(error, { logger: base.logger, body: args.req.body });
+      throw error;
+    }
   };
   app.use('/graphql', ...(definition.before ?? []), express.json({ limit: config.bodyLimitBytes }), expressMiddleware(apollo, { context }));
   app.use(httpErrorHandler(logger));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryEvent } from '@fedstack/shared-db';
 import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
-import { ISOLATED_PEERS, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { ISOLATED_PEERS, LogCapture, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createProfileServer } from './server';
 
 /** Users as this subgraph knows them: ids, which auth would have issued (nothing here reads auth's data). */
@@ -157,6 +157,47 @@ describe('profile subgraph', () => {
     const result = await graphql(url, UPDATE, { token: await tokens.mint({ userId }), variables: { input: { displayName: 'Back from the dead' } } });
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(await sql('SELECT 1 FROM profile.profiles WHERE user_id = $1', [userId])).toEqual([]);
+  });
+
+  it("logs and counts a request whose account cannot be read (its database refuses the connection), with the database's own error", async () => {
+    const logs = new LogCapture();
+    const config = loadServiceConfig('profile', {
+      ...process.env,
+      ...tokens.env,
+      ...ISOLATED_PEERS,
+      PROFILE_PORT: '0',
+      LOG_LEVEL: 'info',
+      // Nothing listens on port 9: the connection is refused.
+      PROFILE_DATABASE_URL: 'postgresql://profile_svc:unused@127.0.0.1:9/fedstack',
+    });
+    const cutOff = await createProfileServer({ config, logDestination: { write: (chunk: string) => logs.write(chunk) } });
+    try {
+      const cutOffUrl = `${await cutOff.listen()}/graphql`;
+      // With its operation's name, as the gateway sends one.
+      const answer = await fetch(cutOffUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${await tokens.mint({ userId: randomUUID() })}`,
+          'x-request-id': 'no-database-1',
+        },
+        body: JSON.stringify({ query: 'mutation Rename { updateMyProfile(input: { displayName: "Ada" }) { displayName } }', operationName: 'Rename' }),
+      });
+      const { errors } = (await answer.json()) as { errors: { extensions: { code: string } }[] };
+      expect({ status: answer.status, code: errors[0]?.extensions.code }).toEqual({ status: 503, code: 'SUBGRAPH_UNAVAILABLE' });
+      const line = await logs.waitFor((logged) => logged.requestId === 'no-database-1');
+      expect(line).toMatchObject({
+        level: 'error',
+        operationName: 'Rename',
+        code: 'SUBGRAPH_UNAVAILABLE',
+        err: { message: expect.stringContaining('ECONNREFUSED') },
+      });
+      const metrics = await (await fetch(cutOffUrl.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="profile"\} 1$/m);
+      expect(metrics).toMatch(/^graphql_requests_total\{operation="Rename",outcome="error",service="profile"\} 1$/m);
+    } finally {
+      await cutOff.stop();
+    }
   });
 
   it('labels its database timings schema="profile" in /metrics', async () => {

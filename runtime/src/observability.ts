@@ -1,0 +1,77 @@
+// What every GraphQL server records of each request: its metrics and log lines, those of a request that failed before it ran included.
+import type { ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { GraphQLError } from 'graphql';
+import { ErrorCode, isClientSafe, type ErrorTranslator } from './errors';
+import type { Logger } from './logger';
+import type { ServiceMetrics } from './metrics';
+
+/** The code a client is told for `error` (what `translate` makes of it, its own if client-safe, else INTERNAL_SERVER_ERROR), and whether it is ours to explain. */
+function clientCode(error: unknown, translate: ErrorTranslator | undefined): { code: string; internal: boolean } {
+  // A recognised error is counted as what the client is told, and is no internal error.
+  const known = translate?.(error);
+  const safe = known !== undefined || isClientSafe(error);
+  const given = known?.code ?? (error instanceof GraphQLError ? error.extensions.code : undefined);
+  return safe && typeof given === 'string' ? { code: given, internal: false } : { code: ErrorCode.INTERNAL_SERVER_ERROR, internal: true };
+}
+
+/** What a request whose context could not be built is known by: Apollo's hook for it is told the error alone. */
+const failedRequests = new WeakMap<object, { logger: Logger; operationName: string | undefined }>();
+
+/**
+ * Notes which request a context function failed for (its logger carries the request id), for the log line
+ * `contextCreationDidFail` writes; call it with what the context function threw, then throw that again.
+ */
+export function contextFailed(error: unknown, request: { logger: Logger; body: unknown }): void {
+  if (typeof error !== 'object' || error === null) return;
+  const asked = (request.body as { operationName?: unknown } | undefined)?.operationName;
+  failedRequests.set(error, { logger: request.logger, operationName: typeof asked === 'string' ? asked : undefined });
+}
+
+/**
+ * Metrics and a log line for every operation, the real error behind every masked one, and a request that
+ * failed while its context was built (an account lookup whose database refused the connection): Apollo runs
+ * no request hook for that one, so it is logged and counted here, or it would leave no trace at all.
+ */
+export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTranslator | undefined, logger: Logger): ApolloServerPlugin<{ logger: Logger }> {
+  return {
+    async contextCreationDidFail({ error }) {
+      const { code } = clientCode(error, translate);
+      const request = failedRequests.get(error);
+      metrics.errors.inc({ code });
+      metrics.requests.inc({ operation: metrics.operationLabel(request?.operationName), outcome: 'error' });
+      // At error level whatever the code: no request is refused there in the normal run of things (a bad token is
+      // the resolvers' to refuse), so this is a request that failed as a whole, and `err` says why (with its cause).
+      (request?.logger ?? logger).error(
+        { err: error, code, operationName: request?.operationName },
+        'request failed before it ran: its context could not be built',
+      );
+    },
+    async requestDidStart({ contextValue }) {
+      const started = performance.now();
+      const codes: string[] = [];
+      return {
+        async didEncounterErrors({ errors, operationName }) {
+          for (const error of errors) {
+            const { code, internal } = clientCode(error, translate);
+            codes.push(code);
+            metrics.errors.inc({ code });
+            if (internal) {
+              contextValue.logger.error({ err: unwrapResolverError(error), path: error.path, operationName }, 'internal error while resolving an operation');
+            }
+          }
+        },
+        async willSendResponse({ operationName }) {
+          const durationMs = performance.now() - started;
+          const operation = metrics.operationLabel(operationName);
+          metrics.requests.inc({ operation, outcome: codes.length ? 'error' : 'ok' });
+          metrics.requestDuration.observe({ operation }, durationMs / 1000);
+          contextValue.logger.info(
+            { operationName, durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },
+            'graphql operation',
+          );
+        },
+      };
+    },
+  };
+}
