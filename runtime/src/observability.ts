@@ -52,13 +52,27 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
       const codes: string[] = [];
       return {
         async didEncounterErrors({ errors, operationName }) {
+          // A subgraph's internal error reaches the gateway already masked (`extensions.serviceName` names the
+          // subgraph), so it is client-safe there, and nothing on this side logged it: counted by subgraph here.
+          const forwarded = new Map<string, number>();
           for (const error of errors) {
             const { code, internal } = clientCode(error, translate);
             codes.push(code);
             metrics.errors.inc({ code });
+            const from = error.extensions.serviceName;
             if (internal) {
               contextValue.logger.error({ err: unwrapResolverError(error), path: error.path, operationName }, 'internal error while resolving an operation');
+            } else if (error.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof from === 'string') {
+              forwarded.set(from, (forwarded.get(from) ?? 0) + 1);
             }
+          }
+          // One warning per subgraph per request, however many of its errors, for the operator to look in that
+          // subgraph's log under the same request id, where it logged the cause.
+          for (const [subgraph, count] of forwarded) {
+            contextValue.logger.warn(
+              { subgraph, errors: count, operationName },
+              'a subgraph answered INTERNAL_SERVER_ERROR; its log has the cause under this request id',
+            );
           }
         },
         async willSendResponse({ operationName }) {

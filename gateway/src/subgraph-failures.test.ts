@@ -1,0 +1,59 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadGatewayConfig } from './config';
+import { createGatewayServer } from './server';
+import type { GraphQLServer } from '@fedstack/runtime';
+
+// What the gateway's own log says when a subgraph fails a request: the operator reads it first.
+
+/** The JSON lines a gateway writes (pino writes each as it is logged, so a line is there once its request is answered). */
+class LogCapture {
+  readonly lines: Record<string, unknown>[] = [];
+  write(chunk: string): void {
+    for (const line of chunk.split('\n')) if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
+/** A stand-in for auth that answers every call with `answer`. */
+async function standIn(answer: unknown): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    req.resume().on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, server };
+}
+
+describe('the gateway, when a subgraph fails', () => {
+  const running: { gateway?: GraphQLServer; standIn?: Server } = {};
+  afterEach(async () => {
+    await running.gateway?.stop();
+    running.standIn?.close();
+  });
+
+  /** A gateway logging at info into `logs`, calling auth at `authUrl`; its /graphql. */
+  async function gatewayWith(authUrl: string, logs: LogCapture): Promise<string> {
+    const config = loadGatewayConfig({ ...process.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', AUTH_SUBGRAPH_URL: authUrl });
+    running.gateway = await createGatewayServer({ config, logDestination: { write: (chunk: string) => logs.write(chunk) } });
+    return `${await running.gateway.listen()}/graphql`;
+  }
+  const ask = (url: string, requestId: string) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify({ query: 'query Me { me { email } }' }),
+    }).then((response) => response.json() as Promise<{ errors?: { extensions?: Record<string, unknown> }[] }>);
+
+  it("warns, naming the subgraph, when one answers INTERNAL_SERVER_ERROR (the cause is in the subgraph's log under the same request id)", async () => {
+    const failing = await standIn({
+      data: { me: null },
+      errors: [{ message: 'Internal server error', path: ['me'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+    });
+    running.standIn = failing.server;
+    const logs = new LogCapture();
+    const url = await gatewayWith(failing.url, logs);
+    expect((await ask(url, 'forwarded-1')).errors?.[0]?.extensions).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' });
+    expect(logs.lines.filter((line) => line.requestId === 'forwarded-1' && line.level !== 'info')).toEqual([
+      expect.objectContaining({ level: 'warn', subgraph: 'auth', errors: 1, operationName: 'Me' }),
+    ]);
+  });
+});
