@@ -68,6 +68,34 @@ interface Panel {
   targets: { expr: string; datasource: { uid: string } }[];
 }
 
+const alertRules = () => (parse(read('alerts.yml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules);
+
+/** Whether an alert whose expression ends in a comparison with a number fires on `value`. */
+function firesOn(expression: string, value: number): boolean {
+  const [, operator, threshold] = /(==|!=|>=|<=|>|<)\s*(-?[\d.]+(?:e[+-]?\d+)?)\s*$/.exec(expression.trim()) ?? [];
+  const limit = Number(threshold);
+  const outcomes: Record<string, boolean> = {
+    '==': value === limit,
+    '!=': value !== limit,
+    '>=': value >= limit,
+    '<=': value <= limit,
+    '>': value > limit,
+    '<': value < limit,
+  };
+  const fires = outcomes[operator ?? ''];
+  if (fires === undefined) throw new Error(`no comparison with a number ends "${expression}"`);
+  return fires;
+}
+
+// What the expressions compute, read from the files alone.
+describe('monitoring: what the rules and the dashboard compute', () => {
+  it("alert on a subgraph's open circuit whatever number of gateway workers report it open", () => {
+    const rule = alertRules().find((candidate) => candidate.alert === 'SubgraphCircuitOpen');
+    // subgraph_circuit_open as scraped: 0 closed, 1 open; 2 or more if a gateway's workers were ever added up.
+    expect([0, 1, 2, 4].map((value) => firesOn(rule?.expr ?? '', value))).toEqual([false, true, true, true]);
+  });
+});
+
 describe('monitoring: the dashboard and the alert rules', () => {
   let stack: RunningStack;
   let exported: Set<string>;
@@ -103,7 +131,7 @@ describe('monitoring: the dashboard and the alert rules', () => {
   });
 
   it('alert on metrics the stack exports, each with a severity and a summary', () => {
-    const rules = (parse(read('alerts.yml')) as { groups: { rules: Rule[] }[] }).groups.flatMap((group) => group.rules);
+    const rules = alertRules();
     expect(rules.map((rule) => rule.alert)).toEqual(
       expect.arrayContaining(['ProcessDown', 'SubgraphCircuitOpen', 'HighErrorRate', 'HighLatencyP99', 'DatabasePoolSaturated', 'SchemaGrowingFast']),
     );

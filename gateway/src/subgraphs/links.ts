@@ -27,6 +27,9 @@ export function subgraphLinks(settings: LinkSettings, registry: Registry, logger
     help: 'Whether the gateway is refusing calls to a subgraph for now (1) after too many failed, or calling it (0)',
     labelNames: ['subgraph'] as const,
     registers: [registry],
+    // A state, not an amount: the primary of several workers would add theirs up (2 with two workers open),
+    // and "open" is any worker's circuit open.
+    aggregator: 'max',
   });
   const links = new Map<string, { fetcher: CircuitBrokenFetcher; close(): Promise<void> }>();
   return {

@@ -14,6 +14,7 @@ export interface SubscriptionMetrics {
 
 /** The subscription metrics, in the gateway's registry (added up over workers by the primary). */
 export function subscriptionMetrics(registry: Registry): SubscriptionMetrics {
+  // An amount: the primary of several workers adds theirs up, which is the gateway's (prom-client's default).
   const active = new Gauge({
     name: 'subscriptions_active',
     help: 'Subscriptions open now, by root field',
