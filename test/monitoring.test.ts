@@ -55,6 +55,60 @@ export function metricsIn(expression: string): string[] {
   return [...names];
 }
 
+/** PromQL's aggregation operators. */
+const AGGREGATIONS = ['sum', 'max', 'min', 'avg', 'count', 'group', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'limitk', 'limit_ratio'];
+
+/** An aggregation in an expression: its operator, the labels it keeps (`by`; undefined for `without` or none), and where its argument is. */
+interface Aggregation {
+  operator: string;
+  by: string[] | undefined;
+  /** The offsets of its argument's parentheses. */
+  open: number;
+  close: number;
+}
+
+/** `expression` with each quoted string blanked, at the same length: label values say nothing of its structure. */
+const withoutStrings = (expression: string) => expression.replace(/"(?:[^"\\]|\\.)*"/g, (quoted) => `"${' '.repeat(quoted.length - 2)}"`);
+
+/** Every aggregation in a PromQL expression, in the leading form (`max by (a) (…)`), the only one the files use. */
+function aggregationsIn(expression: string): Aggregation[] {
+  const text = withoutStrings(expression);
+  const head = new RegExp(`\\b(${AGGREGATIONS.join('|')})\\s*(?:(by|without)\\s*\\(([^)]*)\\)\\s*)?\\(`, 'g');
+  return [...text.matchAll(head)].map((match) => {
+    const open = (match.index ?? 0) + match[0].length - 1;
+    let depth = 0;
+    let close = open;
+    for (let index = open; index < text.length; index += 1) {
+      if (text[index] === '(') depth += 1;
+      if (text[index] === ')' && (depth -= 1) === 0) {
+        close = index;
+        break;
+      }
+    }
+    if (/^\s*(by|without)\b/.test(text.slice(close + 1))) throw new Error(`the trailing form of grouping is not read here: ${expression}`);
+    const by =
+      match[2] === 'by'
+        ? (match[3] ?? '')
+            .split(',')
+            .map((label) => label.trim())
+            .filter(Boolean)
+        : undefined;
+    return { operator: match[1] ?? '', by, open, close };
+  });
+}
+
+/** Each read of a metric whose name `matches`, with the aggregations around it, innermost first. */
+export function readsIn(expression: string, matches: (metric: string) => boolean): { metric: string; around: Aggregation[] }[] {
+  const text = withoutStrings(expression);
+  const aggregations = aggregationsIn(expression);
+  return [...text.matchAll(/(?<![\w:])([A-Za-z_:][\w:]*)(?![\w:]|\s*\()/g)]
+    .filter((match) => matches(match[1] ?? ''))
+    .map((match) => ({
+      metric: match[1] ?? '',
+      around: aggregations.filter(({ open, close }) => open < (match.index ?? 0) && (match.index ?? 0) < close).sort((inner, outer) => outer.open - inner.open),
+    }));
+}
+
 interface Rule {
   alert: string;
   expr: string;
@@ -87,8 +141,39 @@ function firesOn(expression: string, value: number): boolean {
   return fires;
 }
 
+const dashboardPanels = () => (JSON.parse(read('grafana/dashboards/fedstack.json')) as { panels: Panel[] }).panels;
+
+/** Every PromQL expression of the rules and the dashboard, named by where it is. */
+const expressions = () => [
+  ...alertRules().map((rule) => ({ where: `alert ${rule.alert}`, expr: rule.expr })),
+  ...dashboardPanels().flatMap((panel) => panel.targets.map((target) => ({ where: `panel "${panel.title}"`, expr: target.expr }))),
+];
+
 // What the expressions compute, read from the files alone.
 describe('monitoring: what the rules and the dashboard compute', () => {
+  it('reads the aggregations around each metric, innermost first', () => {
+    const reads = readsIn('sum by (schema) (max by (schema, table) (rate(pg_a{x="pg_b"}[5m]) + pg_c)) / ignoring (le) max(pg_d)', (metric) =>
+      metric.startsWith('pg_'),
+    );
+    expect(reads.map(({ metric, around }) => ({ metric, around: around.map(({ operator, by }) => ({ operator, by })) }))).toEqual([
+      {
+        metric: 'pg_a',
+        around: [
+          { operator: 'max', by: ['schema', 'table'] },
+          { operator: 'sum', by: ['schema'] },
+        ],
+      },
+      {
+        metric: 'pg_c',
+        around: [
+          { operator: 'max', by: ['schema', 'table'] },
+          { operator: 'sum', by: ['schema'] },
+        ],
+      },
+      { metric: 'pg_d', around: [{ operator: 'max', by: undefined }] },
+    ]);
+  });
+
   it("alert on a subgraph's open circuit whatever number of gateway workers report it open", () => {
     const rule = alertRules().find((candidate) => candidate.alert === 'SubgraphCircuitOpen');
     // subgraph_circuit_open as scraped: 0 closed, 1 open; 2 or more if a gateway's workers were ever added up.
@@ -99,6 +184,8 @@ describe('monitoring: what the rules and the dashboard compute', () => {
 describe('monitoring: the dashboard and the alert rules', () => {
   let stack: RunningStack;
   let exported: Set<string>;
+  /** The labels each metric is exported with, by its name (a series' labels, the process's `service` among them). */
+  const labelsOf = new Map<string, Set<string>>();
 
   beforeAll(async () => {
     stack = await startStack();
@@ -116,6 +203,11 @@ describe('monitoring: the dashboard and the alert rules', () => {
         const [, name = '', type] = match;
         exported.add(name);
         if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${name}${suffix}`);
+      }
+      for (const [, name = '', labels = ''] of text.matchAll(/^(\w+)\{([^}]*)\} /gm)) {
+        const names = labelsOf.get(name) ?? new Set<string>();
+        for (const [, label = ''] of labels.matchAll(/(\w+)="/g)) names.add(label);
+        labelsOf.set(name, names);
       }
     }
     // Made by Prometheus itself for every target.
@@ -144,6 +236,23 @@ describe('monitoring: the dashboard and the alert rules', () => {
         summary: true,
       });
     }
+  });
+
+  it("read PostgreSQL's figures, which every replica of a service reports alike, once: first a max over replicas, keeping only the metric's own labels", () => {
+    // pg_* figures are the database's (a table's size, a role's connections), read by every process of the
+    // service: a sum or count over them before that max multiplies them by the number of replicas, and an
+    // alert on them without one fires once per replica. Its labels must not include the target's (instance).
+    const reads = expressions().flatMap(({ where, expr }) =>
+      readsIn(expr, (name) => name.startsWith('pg_')).map(({ metric, around }) => ({ where, metric, first: around[0], own: labelsOf.get(metric) })),
+    );
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.filter(({ own }) => own === undefined).map(({ where, metric }) => `${where}: ${metric} is not exported`)).toEqual([]);
+    const once = ({ first, own }: (typeof reads)[number]) => first?.operator === 'max' && first.by?.every((label) => own?.has(label)) === true;
+    expect(
+      reads
+        .filter((read) => !once(read))
+        .map(({ where, metric, first }) => `${where}: ${metric} under ${first ? `${first.operator} by (${first.by?.join(', ') ?? '?'})` : 'no aggregation'}`),
+    ).toEqual([]);
   });
 
   it('show, on the provisioned dashboard, only metrics the stack exports, from the provisioned data source', () => {
