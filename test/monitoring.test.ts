@@ -97,14 +97,15 @@ function aggregationsIn(expression: string): Aggregation[] {
   });
 }
 
-/** Each read of a metric whose name `matches`, with the aggregations around it, innermost first. */
-export function readsIn(expression: string, matches: (metric: string) => boolean): { metric: string; around: Aggregation[] }[] {
+/** Each read of a metric whose name `matches`: its label matchers (`{…}`, or ''), and the aggregations around it, innermost first. */
+export function readsIn(expression: string, matches: (metric: string) => boolean): { metric: string; selector: string; around: Aggregation[] }[] {
   const text = withoutStrings(expression);
   const aggregations = aggregationsIn(expression);
   return [...text.matchAll(/(?<![\w:])([A-Za-z_:][\w:]*)(?![\w:]|\s*\()/g)]
     .filter((match) => matches(match[1] ?? ''))
     .map((match) => ({
       metric: match[1] ?? '',
+      selector: /^\s*(\{[^}]*\})/.exec(expression.slice((match.index ?? 0) + (match[1] ?? '').length))?.[1] ?? '',
       around: aggregations.filter(({ open, close }) => open < (match.index ?? 0) && (match.index ?? 0) < close).sort((inner, outer) => outer.open - inner.open),
     }));
 }
@@ -172,6 +173,20 @@ describe('monitoring: what the rules and the dashboard compute', () => {
       },
       { metric: 'pg_d', around: [{ operator: 'max', by: undefined }] },
     ]);
+  });
+
+  it("count each process's operations and errors apart: the gateway counts again every error a subgraph raised and it passed on", () => {
+    const reads = expressions().flatMap(({ where, expr }) =>
+      readsIn(expr, (name) => name.startsWith('graphql_')).map((read) => ({ where, ...read, first: read.around[0] })),
+    );
+    expect(reads.length).toBeGreaterThan(0);
+    const apart = ({ selector, first }: (typeof reads)[number]) =>
+      /\bservice="[^"]+"/.test(selector) || first === undefined || first.by?.includes('service') === true;
+    expect(
+      reads
+        .filter((read) => !apart(read))
+        .map(({ where, metric, first }) => `${where}: ${metric} under ${first?.operator} by (${first?.by?.join(', ') ?? '?'})`),
+    ).toEqual([]);
   });
 
   it("alert on a subgraph's open circuit whatever number of gateway workers report it open", () => {
