@@ -161,12 +161,16 @@ describe('calls to a subgraph', () => {
     });
   });
 
-  it('reports an HTTP failure without GraphQL errors as the subgraph being unavailable', async () => {
+  it('reports an HTTP failure without GraphQL errors as the subgraph being unavailable, and counts it as a failed call', async () => {
     const fake = await subgraph({ status: 502, answer: 'bad gateway' });
-    await expect(send(fake.url, '{ ok }')).rejects.toMatchObject({
+    const { registry, links } = linksFor();
+    await expect(send(fake.url, '{ ok }', {}, dataSource(fake.url, 2000, links))).rejects.toMatchObject({
       message: 'The profile subgraph answered HTTP 502',
       extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'profile' },
     });
+    const metrics = await registry.getSingleMetricAsString('subgraph_fetch_duration_seconds');
+    expect(metrics).toMatch(/subgraph_fetch_duration_seconds_count\{subgraph="profile",outcome="error"\} 1/);
+    expect(metrics).not.toMatch(/outcome="ok"/);
   });
 
   it('reports a subgraph that does not answer in time, or cannot be reached, by name', async () => {

@@ -17,7 +17,7 @@ export interface LinkSettings {
 export function subgraphLinks(settings: LinkSettings, registry: Registry, logger: Logger) {
   const fetchDuration = new Histogram({
     name: 'subgraph_fetch_duration_seconds',
-    help: 'Time each subgraph took to answer the gateway, by subgraph and outcome (ok, error, timeout)',
+    help: 'Time each subgraph took to answer the gateway, by subgraph and outcome (ok; error: no answer, or a 5xx one; timeout)',
     labelNames: ['subgraph', 'outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],

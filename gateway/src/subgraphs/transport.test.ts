@@ -45,7 +45,8 @@ describe('subgraph transport', () => {
     expect(await response.json()).toEqual({ method: 'POST', body: '{"query":"{ ok }"}' });
     const failed = await fetcher(`${url}/fail`, { body: '' });
     expect({ status: failed.status, ok: failed.ok }).toEqual({ status: 502, ok: false });
-    expect(outcomes).toEqual(['ok', 'ok']);
+    // A 5xx is an answer, given as it came, but a failed call for the subgraph's metrics.
+    expect(outcomes).toEqual(['ok', 'error']);
   });
 
   it('fails a call that takes longer than the timeout with a TimeoutError, and says so', async () => {

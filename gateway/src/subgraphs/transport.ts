@@ -64,7 +64,7 @@ export interface TransportOptions {
   agent: Agent;
   /** Time a call may take, connection to last byte, in milliseconds. */
   timeoutMs: number;
-  /** Told how each call ended and how long it took, in seconds. */
+  /** Told how each call ended (an answer with a 5xx status: `error`) and how long it took, in seconds. */
   onCall?: (outcome: CallOutcome, seconds: number) => void;
 }
 
@@ -88,6 +88,9 @@ export function subgraphTransport({ agent, timeoutMs, onCall }: TransportOptions
         body: init.body ?? '',
         signal: AbortSignal.timeout(timeoutMs),
       });
+      // An answer the caller still gets, but a failing subgraph's (as its circuit breaker counts it): an
+      // error for the metrics, where a 503 from a subgraph without its database had counted as ok.
+      if (response.statusCode >= 500) outcome = 'error';
       const headers = new Headers();
       for (const [name, value] of Object.entries(response.headers)) {
         for (const each of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, each);
