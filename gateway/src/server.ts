@@ -23,7 +23,7 @@ import {
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
-import { SubgraphDataSource, positionsPlugin, subgraphLinks, type GatewayContext } from './subgraphs';
+import { SubgraphDataSource, positionsPlugin, subgraphFailureLog, subgraphLinks, type GatewayContext } from './subgraphs';
 import { gatewaySubscriptions } from './subscriptions';
 
 export interface GatewayServerOptions {
@@ -127,6 +127,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     metrics.registry,
     logger.child({ component: 'subgraphs' }),
   );
+  const failures = subgraphFailureLog(logger.child({ component: 'subgraphs' }));
   const assertionFor = gatewayAssertions(await assertionKey(config));
   const limits = operationLimits(config.limits);
 
@@ -143,6 +144,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
         timeoutMs: config.subgraphTimeoutMs,
         fetcher: links.fetcherFor(name),
         assertion: () => assertionFor(name),
+        onFailure: (error, requestId) => failures(name, error, requestId),
       });
       dataSources.set(name, source);
     }

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
-import type { GraphQLServer } from '@fedstack/runtime';
+import { freePort, type GraphQLServer } from '@fedstack/runtime';
 
 // What the gateway's own log says when a subgraph fails a request: the operator reads it first.
 
@@ -42,6 +42,27 @@ describe('the gateway, when a subgraph fails', () => {
       headers: { 'content-type': 'application/json', 'x-request-id': requestId },
       body: JSON.stringify({ query: 'query Me { me { email } }' }),
     }).then((response) => response.json() as Promise<{ errors?: { extensions?: Record<string, unknown> }[] }>);
+
+  it('warns why a subgraph could not be reached (connection refused), naming it, once for several failed calls in a row', async () => {
+    const logs = new LogCapture();
+    // A port nobody listens on: every connection is refused.
+    const url = await gatewayWith(`http://127.0.0.1:${await freePort()}/graphql`, logs);
+    for (const requestId of ['refused-1', 'refused-2', 'refused-3']) {
+      expect((await ask(url, requestId)).errors?.[0]).toMatchObject({
+        message: 'The auth subgraph could not be reached',
+        extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'auth' },
+      });
+    }
+    expect(logs.lines.filter((line) => line.level !== 'info')).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'a call to a subgraph got no answer',
+        subgraph: 'auth',
+        requestId: 'refused-1',
+        err: expect.objectContaining({ code: 'ECONNREFUSED', message: expect.stringContaining('ECONNREFUSED') }),
+      }),
+    ]);
+  });
 
   it("warns, naming the subgraph, when one answers INTERNAL_SERVER_ERROR (the cause is in the subgraph's log under the same request id)", async () => {
     const failing = await standIn({

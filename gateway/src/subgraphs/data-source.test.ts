@@ -182,6 +182,8 @@ describe('calls to a subgraph', () => {
     });
     await expect(send('http://127.0.0.1:1/graphql', '{ ok }', {}, dataSource('http://127.0.0.1:1/graphql', 30, links))).rejects.toMatchObject({
       message: 'The profile subgraph could not be reached',
+      // Why, for whoever logs or formats the error.
+      originalError: expect.objectContaining({ code: 'ECONNREFUSED' }),
     });
     const metrics = await registry.getSingleMetricAsString('subgraph_fetch_duration_seconds');
     expect(metrics).toMatch(/subgraph_fetch_duration_seconds_count\{subgraph="profile",outcome="timeout"\} 1/);

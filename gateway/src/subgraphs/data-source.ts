@@ -21,6 +21,8 @@ export interface SubgraphDataSourceOptions {
   fetcher: Fetcher;
   /** The gateway's assertion for this subgraph (runtime's gateway-assertion), current at each call. */
   assertion: () => Promise<string>;
+  /** Told why a call got no answer (the client is told only that the subgraph could not be reached). */
+  onFailure?: (error: Error, requestId: string | undefined) => void;
 }
 
 /** What Apollo Gateway gives `didReceiveResponse`: a subgraph's parsed answer with its HTTP side, and the request's context. */
@@ -30,12 +32,14 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly subgraph: string;
   private readonly timeoutMs: number;
   private readonly assertion: () => Promise<string>;
+  private readonly onFailure: SubgraphDataSourceOptions['onFailure'];
 
-  constructor({ name, url, timeoutMs, fetcher, assertion }: SubgraphDataSourceOptions) {
+  constructor({ name, url, timeoutMs, fetcher, assertion, onFailure }: SubgraphDataSourceOptions) {
     super({ url, fetcher: deduplicated(fetcher) });
     this.subgraph = name;
     this.timeoutMs = timeoutMs;
     this.assertion = assertion;
+    this.onFailure = onFailure;
   }
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
@@ -65,14 +69,19 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     return this.unavailable(`answered HTTP ${response.status}`);
   }
 
-  override didEncounterError(error: Error): never {
+  override didEncounterError(error: Error, _fetchRequest: unknown, _fetchResponse?: FetcherResponse, context?: GatewayContext): never {
     if (error instanceof GraphQLError) throw error;
+    // Refused by the breaker, whose opening was logged: nothing more to say of each refusal.
     if (isOpenCircuit(error)) throw this.unavailable('is failing and is not being called for a few seconds (circuit open)');
-    throw this.unavailable(error.name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : 'could not be reached');
+    // Shared by the requests a deduplicated call served, which each report it: the log's limit keeps that to one line.
+    this.onFailure?.(error, context?.requestId);
+    throw this.unavailable(error.name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : 'could not be reached', error);
   }
 
-  private unavailable(reason: string): GraphQLError {
+  /** SUBGRAPH_UNAVAILABLE naming the subgraph, with the error behind it (if any) as its original, for whoever formats or logs it. */
+  private unavailable(reason: string, cause?: Error): GraphQLError {
     return new GraphQLError(`The ${this.subgraph} subgraph ${reason}`, {
+      ...(cause ? { originalError: cause } : {}),
       extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE, serviceName: this.subgraph },
     });
   }
