@@ -117,6 +117,13 @@ interface Rule {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }
+/** A scrape configuration, as far as these checks read it. */
+interface ScrapeConfig {
+  job_name: string;
+  static_configs?: { targets: string[]; labels?: Record<string, string> }[];
+  dns_sd_configs?: { names: string[]; type: string; port: number }[];
+  relabel_configs?: Record<string, unknown>[];
+}
 interface Panel {
   title: string;
   datasource: { uid: string };
@@ -187,6 +194,44 @@ describe('monitoring: what the rules and the dashboard compute', () => {
         .filter((read) => !apart(read))
         .map(({ where, metric, first }) => `${where}: ${metric} under ${first?.operator} by (${first?.by?.join(', ') ?? '?'})`),
     ).toEqual([]);
+  });
+
+  it('are loaded by the compose profile, which scrapes every process on its metrics port, every replica of those that have several', () => {
+    const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+      services: Record<string, { volumes?: string[]; environment?: Record<string, string>; deploy?: { replicas?: number } }>;
+    };
+    expect(compose.services.prometheus?.volumes).toEqual([
+      './deploy/monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+      './deploy/monitoring/alerts.yml:/etc/prometheus/alerts.yml:ro',
+    ]);
+    expect(compose.services.grafana?.volumes).toEqual([
+      './deploy/monitoring/grafana/provisioning:/etc/grafana/provisioning:ro',
+      './deploy/monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+    ]);
+    const prometheus = parse(read('prometheus.yml')) as { rule_files: string[]; scrape_configs: ScrapeConfig[] };
+    expect(prometheus.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
+    // One job, which ProcessDown and the rest name.
+    expect(prometheus.scrape_configs.map((config) => config.job_name)).toEqual(['fedstack']);
+    const [job] = prometheus.scrape_configs;
+    const exporting = Object.entries(compose.services).filter(([, service]) => service.environment?.METRICS_PORT !== undefined);
+    expect(exporting.map(([name]) => name).sort()).toEqual(['admin', 'auth', 'gateway', 'payments', 'profile']);
+    // A static target is one address: Docker's DNS answers a service's name with one replica's at a time, so
+    // a service with several is found by DNS (every replica's address) and each is scraped. One replica
+    // stays a static target, whose scrape failing (up == 0) says it is down, where DNS would drop it.
+    const scraped = exporting.map(([name, service]) => {
+      const port = Number(service.environment?.METRICS_PORT);
+      const byDns = job?.dns_sd_configs?.some((entry) => entry.type === 'A' && entry.port === port && entry.names.includes(name)) ?? false;
+      const statically = job?.static_configs?.some((entry) => entry.targets.includes(`${name}:${port}`) && entry.labels?.process === name) ?? false;
+      return { name, replicas: service.deploy?.replicas ?? 1, byDns, statically };
+    });
+    expect(scraped).toEqual(scraped.map(({ name, replicas }) => ({ name, replicas, byDns: replicas > 1, statically: replicas === 1 })));
+    // Found by DNS, a target is named after the service (its `process`), as the static ones are.
+    expect(job?.relabel_configs).toContainEqual({ source_labels: ['__meta_dns_name'], regex: '(.+)', target_label: 'process' });
+    // None of a service's replicas found or answering leaves no `up` series to be 0: an alert of its own says so.
+    const rules = alertRules().map((rule) => rule.expr.replace(/\s+/g, ''));
+    for (const { name } of scraped.filter(({ replicas }) => replicas > 1)) {
+      expect({ name, alerted: rules.some((expr) => expr.startsWith(`absent(up{job="fedstack",process="${name}"}`)) }).toEqual({ name, alerted: true });
+    }
   });
 
   it("alert on a subgraph's open circuit whatever number of gateway workers report it open", () => {
@@ -284,25 +329,5 @@ describe('monitoring: the dashboard and the alert rules', () => {
     }
     const provider = parse(read('grafana/provisioning/dashboards/fedstack.yml')) as { providers: { options: { path: string } }[] };
     expect(provider.providers[0]?.options.path).toBe('/var/lib/grafana/dashboards');
-  });
-
-  it('are loaded by the compose profile, which scrapes every process on its metrics port', () => {
-    const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-      services: Record<string, { volumes?: string[]; environment?: Record<string, string> }>;
-    };
-    expect(compose.services.prometheus?.volumes).toEqual([
-      './deploy/monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
-      './deploy/monitoring/alerts.yml:/etc/prometheus/alerts.yml:ro',
-    ]);
-    expect(compose.services.grafana?.volumes).toEqual([
-      './deploy/monitoring/grafana/provisioning:/etc/grafana/provisioning:ro',
-      './deploy/monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro',
-    ]);
-    const prometheus = parse(read('prometheus.yml')) as { rule_files: string[]; scrape_configs: { static_configs: { targets: string[] }[] }[] };
-    expect(prometheus.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
-    const targets = prometheus.scrape_configs.flatMap((config) => config.static_configs.flatMap((entry) => entry.targets));
-    expect(targets.sort()).toEqual(
-      ['admin', 'auth', 'gateway', 'payments', 'profile'].map((name) => `${name}:${compose.services[name]?.environment?.METRICS_PORT}`),
-    );
   });
 });
