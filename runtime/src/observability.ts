@@ -40,9 +40,11 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
       const request = failedRequests.get(error);
       metrics.errors.inc({ code });
       metrics.requests.inc({ operation: metrics.operationLabel(request?.operationName), outcome: 'error' });
-      // At error level whatever the code: no request is refused there in the normal run of things (a bad token is
-      // the resolvers' to refuse), so this is a request that failed as a whole, and `err` says why (with its cause).
-      (request?.logger ?? logger).error(
+      // A request that failed as a whole (the database away) at error, `err` saying why with its cause; a
+      // client's mistake found there (a malformed header) at info, as the operation's own line would be: a
+      // client sending it on every request must not fill the log with errors.
+      const failed = code === String(ErrorCode.INTERNAL_SERVER_ERROR) || code === String(ErrorCode.SUBGRAPH_UNAVAILABLE);
+      (request?.logger ?? logger)[failed ? 'error' : 'info'](
         { err: error, code, operationName: request?.operationName },
         'request failed before it ran: its context could not be built',
       );

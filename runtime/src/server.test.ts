@@ -189,6 +189,28 @@ describe('createGraphQLServer', () => {
     expect(metrics).toMatch(/^graphql_requests_total\{operation="Viewer",outcome="error",service="profile"\} 1$/m);
   });
 
+  it("logs a client's mistake found while its context was built (a malformed header) at info, not as an error", async () => {
+    const server = await createGraphQLServer({
+      name: 'gateway',
+      config: loadServerConfig('gateway', { GATEWAY_PORT: '0', LOG_LEVEL: 'info' }),
+      apollo: { schema: testSchema(Promise.resolve(), () => undefined) },
+      context: async () => {
+        throw new AppError(ErrorCode.BAD_USER_INPUT, 'x-positions: not a list of positions', { field: 'x-positions', http: { status: 400 } });
+      },
+      checkReady: async () => undefined,
+      logDestination,
+    });
+    servers.push(server);
+    const url = await server.listen();
+    const response = await post(url, { query: '{ hello }' }, { 'x-request-id': 'context-refused-1' });
+    expect(response.status).toBe(400);
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === 'context-refused-1');
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 'info', code: 'BAD_USER_INPUT', msg: 'request failed before it ran: its context could not be built' }),
+    ]);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^graphql_errors_total\{code="BAD_USER_INPUT",service="gateway"\} 1$/m);
+  });
+
   it('serves its metrics when a collector fails (one reading a database that is down), leaving that one out and saying which', async () => {
     const url = await start({});
     new Gauge({
