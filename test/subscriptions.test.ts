@@ -202,7 +202,10 @@ describe('subscriptions through the gateway', () => {
       expect(await endsWith(events, 'UNAUTHENTICATED')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
     });
 
-    it('stops a demoted admin receiving the audit feed', async () => {
+    it.each([
+      ['demoted', SET_ROLE, { role: 'USER' }, ['FORBIDDEN']],
+      ['suspended', SUSPEND, { reason: 'feed test' }, ['FORBIDDEN', 'UNAUTHENTICATED']],
+    ])('stops a %s admin receiving the audit feed, the entry of that very change included', async (_change, mutation, variables, codes) => {
       const [admin, other] = await Promise.all([newAdmin(stack.gatewayUrl), demoAdmin(stack.gatewayUrl)]);
       const feed = overWs(admin, 'subscription { auditEntryAdded { action targetId } }');
       const target = await register(stack.gatewayUrl);
@@ -213,8 +216,16 @@ describe('subscriptions through the gateway', () => {
           .catch(() => undefined);
         if (seen || attempt === 6) break;
       }
-      await administer(stack.gatewayUrl, other, SET_ROLE, { id: admin.id, role: 'USER' });
-      expect(await endsWith(feed, 'FORBIDDEN')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+      await administer(stack.gatewayUrl, other, mutation, { id: admin.id, ...variables });
+      // Until the end, nothing about themselves: admin records the change with its audit entry, and that
+      // entry reached them first while admin's view still took them for an active admin.
+      const entries: unknown[] = [];
+      const started = Date.now();
+      const last = await feed.until((result) => Boolean(result.errors) || (entries.push(result.data?.auditEntryAdded), false), ACCOUNT_CHANGE_BOUND_MS + 3000);
+      expect(codes).toContain(codeOf(last));
+      expect(Date.now() - started).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+      expect(entries.filter((entry) => (entry as { targetId?: string } | undefined)?.targetId === admin.id)).toEqual([]);
+      await feed.ended;
     });
   });
 

@@ -51,6 +51,7 @@ export {
   applyAccountPolicy,
   guardAccountWrite,
   accountView,
+  recordAccountChange,
   ACCOUNT_CHANGED,
   ACCOUNT_TOPICS,
   ACCOUNT_VIEW_SERVICES,

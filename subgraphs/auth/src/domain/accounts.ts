@@ -117,6 +117,12 @@ export interface AccountActionResult {
   userId: string;
   /** The audit entry, or null when the account already was as asked and nothing changed. */
   audit: AuditRecord | null;
+  /**
+   * The account's new state, as its `account.changed` event carries it, when it changed: admin records it
+   * with the audit entry, so that the entry reaches no subscriber the change has removed (a suspended or
+   * demoted admin) before the event does.
+   */
+  account?: AccountChanged;
 }
 
 const TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
@@ -131,12 +137,12 @@ export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: st
     if (user.erased_at) throw conflict('This user has been erased');
     if (user.status === 'SUSPENDED') return { userId, audit: null };
     if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
-    await changeAccount(tx, user, { status: 'SUSPENDED' });
+    const account = await changeAccount(tx, user, { status: 'SUSPENDED' });
     const sessionsRevoked = await endSessions(tx, user.id, 'suspended', accessTokenTtlSeconds);
     // The reason is about the user: it travels as details, which erasure removes, not in the permanent payload.
     const payload = { before: { status: user.status }, after: { status: 'SUSPENDED' }, sessionsRevoked };
     const record = await audit(tx, actor, user, 'user.suspend', payload, { reason });
-    return { userId, audit: record };
+    return { userId, audit: record, account };
   }, TRANSACTION);
 }
 
@@ -148,9 +154,9 @@ export function reinstateUser(db: AuthDb, actor: Actor, userId: string): Promise
     const user = await lockUser(tx, userId);
     if (user.erased_at) throw conflict('This user has been erased and cannot be reinstated');
     if (user.status === 'ACTIVE') return { userId, audit: null };
-    await changeAccount(tx, user, { status: 'ACTIVE' });
+    const account = await changeAccount(tx, user, { status: 'ACTIVE' });
     const record = await audit(tx, actor, user, 'user.reinstate', { before: { status: user.status }, after: { status: 'ACTIVE' } });
-    return { userId, audit: record };
+    return { userId, audit: record, account };
   }, TRANSACTION);
 }
 
@@ -164,9 +170,9 @@ export function setUserRole(db: AuthDb, actor: Actor, userId: string, role: Role
     if (user.erased_at) throw conflict('This user has been erased');
     if (user.role === role) return { userId, audit: null };
     if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
-    await changeAccount(tx, user, { role });
+    const account = await changeAccount(tx, user, { role });
     const record = await audit(tx, actor, user, 'user.role_change', { before: { role: user.role }, after: { role } });
-    return { userId, audit: record };
+    return { userId, audit: record, account };
   }, TRANSACTION);
 }
 
