@@ -24,11 +24,20 @@ export interface ErasureReport {
 /** The command every service that holds personal data answers, under this name. */
 export const ERASE_COMMAND = 'eraseUser';
 
-/** What admin sends with it: the user, and (to every service but auth) the erased account's state, from auth. */
-export const ERASE_INPUT = z.object({
-  userId: z.uuid().transform((id) => id.toLowerCase()),
-  account: ACCOUNT_CHANGED,
-});
+/**
+ * What admin sends with it: the user, and (to every service but auth) the erased account's state, from
+ * auth: that user's, erased. Any other state (another user's, one not erased) would be written into this
+ * service's view of accounts with the version admin gave it, and could hide auth's later changes there.
+ */
+export const ERASE_INPUT = z
+  .object({
+    userId: z.uuid().transform((id) => id.toLowerCase()),
+    account: ACCOUNT_CHANGED,
+  })
+  .refine(({ userId, account }) => account.userId.toLowerCase() === userId && account.erasedAt !== null, {
+    message: 'account must be the erased state of the user being erased, as auth answered it',
+    path: ['account'],
+  });
 
 interface TransactionalQuerier extends RawQuerier {
   $transaction<R>(work: (tx: RawQuerier) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
