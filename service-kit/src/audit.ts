@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
+import { ACCOUNT_CHANGED } from './accounts';
 import { enqueue, type RawExecutor } from './outbox';
 
 export const AUDIT_TOPIC = 'audit.record';
@@ -20,6 +21,13 @@ export const AUDIT_RECORD = z.object({
   details: z.record(z.string(), z.string().max(2000)).nullable().optional(),
   requestId: z.string().max(128).nullable(),
   createdAt: z.iso.datetime(),
+  /**
+   * The target account's new state, when the entry records a change to it (auth's suspensions,
+   * reinstatements and role changes; admin's erasures): admin records it with the entry, in one
+   * transaction, so that the entry reaches no subscriber the change has removed (a suspended or demoted
+   * admin) before the account's own event does. Not kept with the entry.
+   */
+  account: ACCOUNT_CHANGED.optional(),
 });
 export type AuditRecord = z.infer<typeof AUDIT_RECORD>;
 

@@ -132,6 +132,25 @@ describe('auditEntryAdded', () => {
     expect(ended.elapsedMs).toBeLessThan(2000);
   });
 
+  it("ends a suspended admin's feed before the entry of the suspension, which carries the account's new state, reaches it", async () => {
+    const userId = randomUUID();
+    const subscription = await live(await tokens.mint({ userId, role: 'ADMIN' }));
+    // As auth's outbox delivers it when the entry comes before the account's own event.
+    await deliver('auth', {
+      targetId: userId,
+      details: { reason: 'their own suspension' },
+      account: { userId, version: 2, role: 'ADMIN', status: 'SUSPENDED', erasedAt: null },
+    });
+    expect((await endsWith(subscription, 'FORBIDDEN')).message).toMatch(/suspended/);
+  });
+
+  it("refuses an account's state from payments, and one that is not the entry's target's", async () => {
+    const userId = randomUUID();
+    const account = { userId, version: 2, role: 'USER', status: 'SUSPENDED', erasedAt: null };
+    await expect(deliver('payments', { action: 'payment.refund', targetId: userId, account })).rejects.toMatchObject({ status: 403 });
+    await expect(deliver('auth', { targetId: randomUUID(), account })).rejects.toMatchObject({ status: 400 });
+  });
+
   describe('when REQUIRE_GATEWAY is on', () => {
     let guarded: SubgraphServer<'admin'>;
     let guardedUrl: string;

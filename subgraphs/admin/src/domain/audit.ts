@@ -3,6 +3,7 @@ import { type Service, badUserInput, forbidden } from '@fedstack/runtime';
 import type { AdminPrisma, AuditEntryRecord, PreparedStatement, ServiceClient, ServiceTransaction } from '@fedstack/shared-db';
 import {
   AUDIT_RECORD,
+  recordAccountChange,
   AUDIT_TOPIC,
   canonicalId,
   decodeCursor,
@@ -49,12 +50,21 @@ async function lockDetailsOf(tx: AdminTx, userId: string): Promise<void> {
  * Appends an audit entry once, in the caller's transaction: its id is the event's, so the copy delivered
  * by the outbox after the one recorded straight away (or a delivery repeated after a crash) changes
  * nothing. Its details, personal words about the target user, go beside it, unless that user has been
- * erased meanwhile (an entry delivered late): then they are dropped, and the entry kept.
+ * erased meanwhile (an entry delivered late): then they are dropped, and the entry kept. The account's new
+ * state it carries is recorded first: the entry's notification then reaches the live feed after the
+ * account's, whichever of auth's deliveries comes first, and a suspended or demoted admin is not sent the
+ * entry of their own suspension or demotion (admin's view still took them for an active admin).
  */
 export async function recordEntry(tx: AdminTx, record: AuditRecord, source: Service): Promise<void> {
   if (!ACTIONS_OF[source].test(record.action)) throw forbidden(`${source} may not record "${record.action}" entries`);
   const subjectId = record.targetType === 'User' && record.targetId && isUuid(record.targetId) ? record.targetId : null;
   if (record.details && !subjectId) throw badUserInput('details', 'belong only to entries about a user (targetType "User", targetId a UUID)');
+  if (record.account) {
+    // Only auth, which owns accounts, and admin passing on auth's answer (an erasure) speak of their state.
+    if (source !== 'auth' && source !== 'admin') throw forbidden(`${source} may not record accounts' states`);
+    if (canonicalId(record.account.userId) !== canonicalId(subjectId)) throw badUserInput('account', "must be the state of the entry's target user");
+    await recordAccountChange('admin', tx, record.account);
+  }
   await tx.$executeRaw`
     INSERT INTO admin.audit_entries (id, actor_id, action, target_type, target_id, payload, request_id, created_at, source)
     VALUES (${record.id}::uuid, ${record.actorId}::uuid, ${record.action}, ${record.targetType}, ${record.targetId},

@@ -112,7 +112,7 @@ function erasureRequests(db: AdminDb, leaseMs: number): JobStore<RequestRow> {
 export function createErasures(db: AdminDb, services: InternalClient, context: { logger: Logger; metrics: ServiceMetrics }, settings: ErasureSettings) {
   const { logger } = context;
   /** Asks each service in turn; returns every part's report and where each service's primary had got, or throws the first failure. */
-  async function runSteps(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[]; written: WalPositions }> {
+  async function runSteps(request: RequestRow): Promise<{ erasedAt: Date; changes: ErasureChangeRow[]; account: AccountChanged; written: WalPositions }> {
     const { user_id: userId, request_id: requestId } = request;
     const written = new WalPositions();
     const call = <R>(service: 'auth' | 'profile' | 'payments', input: unknown) =>
@@ -124,6 +124,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     return {
       erasedAt: new Date(auth.erasedAt),
       changes: parts.flatMap(([schema, report]) => report.changes.map((change) => ({ schema, ...change }))),
+      account: auth.account,
       written,
     };
   }
@@ -132,7 +133,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
    * Completes the request with admin's own part (what admins wrote about the user) and its audit entry,
    * once: a concurrent attempt that finishes second changes nothing. Answers every service's changes.
    */
-  async function complete(request: RequestRow, steps: { erasedAt: Date; changes: ErasureChangeRow[] }) {
+  async function complete(request: RequestRow, steps: { erasedAt: Date; changes: ErasureChangeRow[]; account: AccountChanged }) {
     return db.$transaction(async (tx) => {
       // Who asked last is read here: an admin who asked again while this attempt ran is the one audited,
       // though this attempt's steps ran on the authority of the one who had asked before.
@@ -158,6 +159,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
           payload: { changes },
           requestId: row ? row.request_id : request.request_id,
           createdAt: new Date().toISOString(),
+          account: steps.account,
         },
         'admin',
       );

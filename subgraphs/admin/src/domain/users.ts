@@ -1,16 +1,7 @@
 // Suspending, reinstating and changing the role of a user, from the admin subgraph.
 import { badUserInput, type WalPositions } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
-import {
-  ACCOUNT_CHANGED,
-  InternalCallError,
-  REASON_MAX,
-  isUuid,
-  recordAccountChange,
-  type AccountChanged,
-  type AuditRecord,
-  type InternalClient,
-} from '@fedstack/service-kit';
+import { InternalCallError, REASON_MAX, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
 import { recordEntry } from './audit';
 
 type AdminDb = ServiceClient<'admin'>;
@@ -43,27 +34,19 @@ export function assertTarget(userId: string, actor: Actor, what: string): string
  * Account actions, asked of auth over the internal API. auth changes the account, ends its sign-ins and
  * writes the audit entry into its outbox in one transaction; the entry it answers with is recorded here
  * at once, so the acting admin sees it in the trail when the mutation returns (the outbox's copy, arriving
- * later or after a crash, is the same entry and changes nothing). So is the account's new state, first and
- * in the same transaction: recorded alone, the entry reached the audit feed of an admin the action had
- * just suspended or demoted (the reason for their own suspension included), whom admin's view still held
- * for an active admin until auth's event came.
+ * later or after a crash, is the same entry and changes nothing).
  */
 export function accountActions(db: AdminDb, services: InternalClient): AccountActions {
   const ask = async (name: string, actor: Actor, input: Record<string, unknown>): Promise<{ id: string }> => {
-    let result: { userId: string; audit: AuditRecord | null; account?: AccountChanged };
+    let result: { userId: string; audit: AuditRecord | null };
     try {
       const { written, ...who } = actor;
       result = await services.command('auth', name, { actor: who, ...input }, { requestId: actor.requestId, ...(written && { written }) });
     } catch (error) {
       throw error instanceof InternalCallError ? error.toClientError() : error;
     }
-    const { audit, account } = result;
-    if (audit) {
-      await db.$transaction(async (tx) => {
-        if (account) await recordAccountChange('admin', tx, ACCOUNT_CHANGED.parse(account));
-        await recordEntry(tx, audit, 'auth');
-      });
-    }
+    const { audit } = result;
+    if (audit) await db.$transaction((tx) => recordEntry(tx, audit, 'auth'));
     return { id: result.userId };
   };
   return {

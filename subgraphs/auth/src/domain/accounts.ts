@@ -68,16 +68,28 @@ async function changeAccount(tx: AuthTx, user: LockedUser, change: { role?: Role
   return payload;
 }
 
-/** Writes the audit entry of an action to admin's trail, through the outbox, and returns it. */
+/**
+ * Writes the audit entry of an action to admin's trail, through the outbox, and returns it; with the
+ * account's new state (`account`) when the action changed it, which admin records with the entry.
+ */
 function audit(
   tx: AuthTx,
   actor: Actor,
   user: LockedUser,
   action: string,
   payload: Record<string, unknown>,
-  details: Record<string, string> | null = null,
+  { details = null, account }: { details?: Record<string, string> | null; account?: AccountChanged } = {},
 ): Promise<AuditRecord> {
-  return recordAudit(tx, 'auth', { actorId: actor.userId, action, targetType: 'User', targetId: user.id, payload, details, requestId: actor.requestId });
+  return recordAudit(tx, 'auth', {
+    actorId: actor.userId,
+    action,
+    targetType: 'User',
+    targetId: user.id,
+    payload,
+    details,
+    requestId: actor.requestId,
+    ...(account && { account }),
+  });
 }
 
 function assertNotSelf(userId: string, actor: Actor, what: string): void {
@@ -117,12 +129,6 @@ export interface AccountActionResult {
   userId: string;
   /** The audit entry, or null when the account already was as asked and nothing changed. */
   audit: AuditRecord | null;
-  /**
-   * The account's new state, as its `account.changed` event carries it, when it changed: admin records it
-   * with the audit entry, so that the entry reaches no subscriber the change has removed (a suspended or
-   * demoted admin) before the event does.
-   */
-  account?: AccountChanged;
 }
 
 const TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
@@ -141,8 +147,8 @@ export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: st
     const sessionsRevoked = await endSessions(tx, user.id, 'suspended', accessTokenTtlSeconds);
     // The reason is about the user: it travels as details, which erasure removes, not in the permanent payload.
     const payload = { before: { status: user.status }, after: { status: 'SUSPENDED' }, sessionsRevoked };
-    const record = await audit(tx, actor, user, 'user.suspend', payload, { reason });
-    return { userId, audit: record, account };
+    const record = await audit(tx, actor, user, 'user.suspend', payload, { details: { reason }, account });
+    return { userId, audit: record };
   }, TRANSACTION);
 }
 
@@ -155,8 +161,8 @@ export function reinstateUser(db: AuthDb, actor: Actor, userId: string): Promise
     if (user.erased_at) throw conflict('This user has been erased and cannot be reinstated');
     if (user.status === 'ACTIVE') return { userId, audit: null };
     const account = await changeAccount(tx, user, { status: 'ACTIVE' });
-    const record = await audit(tx, actor, user, 'user.reinstate', { before: { status: user.status }, after: { status: 'ACTIVE' } });
-    return { userId, audit: record, account };
+    const record = await audit(tx, actor, user, 'user.reinstate', { before: { status: user.status }, after: { status: 'ACTIVE' } }, { account });
+    return { userId, audit: record };
   }, TRANSACTION);
 }
 
@@ -171,8 +177,8 @@ export function setUserRole(db: AuthDb, actor: Actor, userId: string, role: Role
     if (user.role === role) return { userId, audit: null };
     if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
     const account = await changeAccount(tx, user, { role });
-    const record = await audit(tx, actor, user, 'user.role_change', { before: { role: user.role }, after: { role } });
-    return { userId, audit: record, account };
+    const record = await audit(tx, actor, user, 'user.role_change', { before: { role: user.role }, after: { role } }, { account });
+    return { userId, audit: record };
   }, TRANSACTION);
 }
 
