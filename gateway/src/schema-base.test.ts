@@ -28,10 +28,17 @@ function repository(name: string, commits: string[]): string {
 }
 
 describe('the base revision check:schema measures a change against', () => {
-  it('is the previous commit on a clean checkout, and HEAD while the working tree has uncommitted changes', () => {
+  it('is the previous commit on a clean checkout, and HEAD while a file the check reads has uncommitted changes', () => {
     const origin = repository('origin', ['one', 'two']);
-    expect(baseRevision(origin, {})).toEqual({ revision: git(origin, 'rev-parse', 'HEAD~1'), why: expect.stringMatching(/^HEAD~1/) });
+    writeFileSync(path.join(origin, 'supergraph.graphql'), 'committed');
+    git(origin, 'add', '.');
+    git(origin, 'commit', '-q', '-m', 'three');
+    const previous = { revision: git(origin, 'rev-parse', 'HEAD~1'), why: expect.stringMatching(/^HEAD~1/) };
+    expect(baseRevision(origin, {})).toEqual(previous);
+    // Another file's change (a README, a file CI rewrote) is not what the check checks: HEAD's change still is.
     writeFileSync(path.join(origin, 'file.txt'), 'uncommitted');
+    expect(baseRevision(origin, {})).toEqual(previous);
+    writeFileSync(path.join(origin, 'supergraph.graphql'), 'uncommitted');
     expect(baseRevision(origin, {})).toEqual({ revision: git(origin, 'rev-parse', 'HEAD'), why: expect.stringMatching(/^HEAD, .*uncommitted/) });
   });
 
@@ -50,6 +57,9 @@ describe('the base revision check:schema measures a change against', () => {
     const shallow = path.join(folder, 'shallow');
     git(shallow, 'fetch', '-q', '--depth', '1', 'origin', 'main:refs/remotes/origin/main');
     expect(baseRevision(shallow, {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
+    // The branch fetched alone, without origin/main at all: the same.
+    git(folder, 'clone', '-q', '--depth', '2', '--single-branch', '-b', 'feature', `file://${origin}`, 'alone');
+    expect(baseRevision(path.join(folder, 'alone'), {})).toEqual({ revision: null, reason: expect.stringContaining('This checkout is shallow') });
     expect(baseRevision(shallow, { SCHEMA_BASE_REF: 'HEAD~1' })).toEqual({ revision: git(shallow, 'rev-parse', 'HEAD~1'), why: 'SCHEMA_BASE_REF=HEAD~1' });
   });
 
@@ -78,7 +88,7 @@ describe('the base revision check:schema measures a change against', () => {
 describe('the manifests check:schema holds a change to', () => {
   it("include a client's manifest that the change deletes, read at the base: its deployed builds still send its operations", () => {
     const where = repository('app', ['one']);
-    for (const client of ['web', 'mobile']) {
+    for (const client of ['web', 'mobile', 'my app', 'café']) {
       mkdirSync(path.join(where, 'clients', client), { recursive: true });
       writeFileSync(path.join(where, 'clients', client, 'persisted-query-manifest.json'), '{}');
     }
@@ -86,9 +96,13 @@ describe('the manifests check:schema holds a change to', () => {
     git(where, 'add', '.');
     git(where, 'commit', '-q', '-m', 'two clients');
     const base = git(where, 'rev-parse', 'HEAD');
-    rmSync(path.join(where, 'clients', 'mobile'), { recursive: true });
+    // Deleted: one plain name, and two that git would quote (a space, a non-ASCII letter).
+    for (const client of ['mobile', 'my app', 'café']) rmSync(path.join(where, 'clients', client), { recursive: true });
     const manifest = (client: string) => path.join(where, 'clients', client, 'persisted-query-manifest.json');
-    expect(checkedManifests(where, {}, base)).toEqual({ current: [manifest('web')], atBase: [manifest('mobile'), manifest('web')] });
+    expect(checkedManifests(where, {}, base)).toEqual({
+      current: [manifest('web')],
+      atBase: [manifest('café'), manifest('mobile'), manifest('my app'), manifest('web')],
+    });
     expect(checkedManifests(where, {})).toEqual({ current: [manifest('web')], atBase: [manifest('web')] });
   });
 

@@ -47,7 +47,7 @@ export const SCHEMA_CHECK_SETTINGS = {
   SCHEMA_BASE_REF: setting(
     text(),
     '`check:schema`: the git revision breaking changes are measured against (one this checkout does not hold fails the check)',
-    'where the branch left `origin/main`; on its line, `HEAD` with uncommitted changes, else `HEAD~1`',
+    'where the branch left `origin/main`; on its line, `HEAD` while the checked files have uncommitted changes, else `HEAD~1`',
   ),
   SCHEMA_CHECK_MANIFESTS: setting(
     text(),
@@ -82,7 +82,9 @@ export function checkedManifests(repository: string, env: NodeJS.ProcessEnv = pr
   const clients = path.join(repository, 'clients');
   const now = existsSync(clients) ? readdirSync(clients).map((client) => path.join('clients', client, 'persisted-query-manifest.json')) : [];
   const current = now.filter((file) => existsSync(path.join(repository, file)));
-  const then = revision ? (git(repository, 'ls-tree', '-r', '--name-only', revision, '--', 'clients')?.split('\n') ?? []) : [];
+  // NUL-separated and unquoted: git would otherwise quote a path with a space or a non-ASCII letter.
+  const tree = revision ? git(repository, '-c', 'core.quotePath=false', 'ls-tree', '-r', '-z', '--name-only', revision, '--', 'clients') : null;
+  const then = tree?.split('\0') ?? [];
   const atBase = [...new Set([...current, ...then.filter((file) => CLIENT_MANIFEST.test(file))])].sort();
   return { current: current.map((file) => path.join(repository, file)), atBase: atBase.map((file) => path.join(repository, file)) };
 }
@@ -99,6 +101,15 @@ function notACheckout(repository: string): string | undefined {
   }
 }
 
+/** What the check reads (as pathspecs): uncommitted changes to these, and only these, are what is being checked. */
+const CHECKED_FILES = [
+  'supergraph.yaml',
+  'supergraph.graphql',
+  'breaking-changes.yaml',
+  'subgraphs/*/schema.graphql',
+  'clients/*/persisted-query-manifest.json',
+];
+
 /** The revision a change is measured against and why that one; or none, and why there is none. */
 export type BaseRevision = { revision: string; why: string } | { revision: null; reason: string };
 
@@ -107,11 +118,11 @@ const SHALLOW =
 
 /**
  * The revision breaking changes are measured against: SCHEMA_BASE_REF; else, on a branch that has left
- * origin/main, where it left it; else (on origin/main's line, or without it) HEAD when the working tree
- * has uncommitted changes, which are what is being checked, and HEAD~1 when it has none. A SCHEMA_BASE_REF
+ * origin/main, where it left it; else (on origin/main's line, or without it) HEAD when the files the
+ * check reads have uncommitted changes, which are what is being checked, and HEAD~1 when they have none. A SCHEMA_BASE_REF
  * that names no commit here fails (a typo, or a ref the checkout never fetched would otherwise pass every
- * change unchecked). A branch whose fork point this checkout does not hold (a shallow clone) has no
- * base: its previous commit would judge only its last change.
+ * change unchecked). A shallow checkout without its fork point from origin/main (or without origin/main
+ * at all, a branch fetched alone) has no base: its previous commit would judge only its last change.
  */
 export function baseRevision(repository: string, env: NodeJS.ProcessEnv = process.env): BaseRevision {
   const { SCHEMA_BASE_REF: baseRef } = readSettings(env, SCHEMA_CHECK_SETTINGS);
@@ -132,11 +143,15 @@ export function baseRevision(repository: string, env: NodeJS.ProcessEnv = proces
       return { revision: null, reason: shallow ? SHALLOW : 'HEAD shares no history with origin/main: set SCHEMA_BASE_REF to the revision to compare with.' };
     }
     if (mergeBase !== head) return { revision: mergeBase, why: 'where this branch left origin/main' };
+  } else if (shallow) {
+    // A branch fetched alone (CI's usual checkout): its previous commit would judge only its last change.
+    return { revision: null, reason: SHALLOW };
   }
-  if (head && git(repository, 'status', '--porcelain', '--untracked-files=no'))
-    return { revision: head, why: 'HEAD, the working tree having uncommitted changes' };
+  if (head && git(repository, 'status', '--porcelain', '--untracked-files=no', '--', ...CHECKED_FILES)) {
+    return { revision: head, why: 'HEAD, the checked files having uncommitted changes' };
+  }
   const previous = commit('HEAD~1');
-  if (previous) return { revision: previous, why: 'HEAD~1, the working tree having no uncommitted changes' };
+  if (previous) return { revision: previous, why: 'HEAD~1, the checked files having no uncommitted changes' };
   const nothing = head ? 'HEAD has no parent commit' : 'This checkout has no commit yet';
   return { revision: null, reason: shallow ? SHALLOW : `${nothing}: nothing to compare for breaking changes.` };
 }
