@@ -191,8 +191,10 @@ describe('the outbox relay', () => {
 
   it('keeps the backoff of a destination that answers but fails (a 500): it was never down', async () => {
     let asked = 0;
+    const attempts: string[] = [];
     const outbox = await relayTo({
-      async deliver() {
+      async deliver(_service, event) {
+        attempts.push(event.eventId);
         throw new InternalCallError('profile', 500, 'The profile service answered HTTP 500');
       },
       ready: async () => (asked += 1) > 0,
@@ -209,7 +211,12 @@ describe('the outbox relay', () => {
       await outbox.failedOnce(eventId);
       // Asked, and ready: its events were made due at every question, 49 attempts in 5 s where the backoff allows 5.
       await pollUntil('readiness asked', async () => asked > 0 || undefined, { timeoutMs: 10_000, intervalMs: 10 });
+      // A pass of the relay's after the answer (the failing event's next attempt, 250 ms or more later): had
+      // the answer hurried the destination's events, this pass would have taken the waiting one too.
+      const before = attempts.length;
+      await pollUntil('another attempt', async () => attempts.length > before || undefined, { timeoutMs: 10_000, intervalMs: 10 });
       await outbox.relay.settle();
+      expect(attempts.filter((id) => id === waitingId)).toEqual([]);
       expect(await outbox.waiting(waitingId)).toBe(true);
     } finally {
       await outbox.close();
