@@ -25,7 +25,7 @@ const failedRequests = new WeakMap<object, { logger: Logger; operationName: stri
 export function contextFailed(error: unknown, request: { logger: Logger; body: unknown }): void {
   if (typeof error !== 'object' || error === null) return;
   const asked = (request.body as { operationName?: unknown } | undefined)?.operationName;
-  failedRequests.set(error, { logger: request.logger, operationName: typeof asked === 'string' ? asked : undefined });
+  failedRequests.set(error, { logger: request.logger, operationName: typeof asked === 'string' ? asked.slice(0, 200) : undefined });
 }
 
 /**
@@ -38,12 +38,13 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
     async contextCreationDidFail({ error }) {
       const { code } = clientCode(error, translate);
       const request = failedRequests.get(error);
-      metrics.errors.inc({ code });
-      metrics.requests.inc({ operation: metrics.operationLabel(request?.operationName), outcome: 'error' });
       // A request that failed as a whole (the database away) at error, `err` saying why with its cause; a
       // client's mistake found there (a malformed header) at info, as the operation's own line would be: a
-      // client sending it on every request must not fill the log with errors.
+      // client sending it on every request must not fill the log with errors. Its operation's name is the
+      // request body's, which nothing has checked: it names no metric's label, which a client could use up.
       const failed = code === String(ErrorCode.INTERNAL_SERVER_ERROR) || code === String(ErrorCode.SUBGRAPH_UNAVAILABLE);
+      metrics.errors.inc({ code });
+      metrics.requests.inc({ operation: metrics.operationLabel(failed ? request?.operationName : undefined), outcome: 'error' });
       (request?.logger ?? logger)[failed ? 'error' : 'info'](
         { err: error, code, operationName: request?.operationName },
         'request failed before it ran: its context could not be built',

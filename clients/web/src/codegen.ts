@@ -59,7 +59,7 @@ async function operationTypes(): Promise<GeneratedFile[]> {
     // client's author needs is each error's message (the operation's field and file).
     const errors = error instanceof AggregateError ? (error.errors as unknown[]) : [error];
     const said = errors.map((each) => (each instanceof Error ? each.message : String(each)).trim());
-    throw new ConfigError(`the example client's operations do not fit the schema:\n${said.join('\n')}`);
+    throw new ConfigError(`GraphQL Code Generator failed on the example client's operations:\n${said.join('\n')}`);
   }
   return outputs.map(({ filename, content }) => ({ file: path.resolve(filename), content }));
 }
