@@ -256,31 +256,29 @@ describe('schema composition and checks', () => {
     };
     try {
       expect(readAcknowledgements(path.join(folder, 'missing.yaml'))).toEqual([]);
-      expect(refusal(readAcknowledgements, 'acknowledged: [')).toEqual({ configError: true, message: expect.stringMatching(/^FILE: not YAML \(/) });
-      expect(refusal(readAcknowledgements, 'acknowledged:\n  User.email: x\n')).toEqual({
-        configError: true,
-        message: 'FILE: "acknowledged" must be a list of { path, reason }',
-      });
-      expect(refusal(readAcknowledgements, 'acknowledged:\n  - path: User.email\n')).toEqual({
-        configError: true,
-        message: 'FILE: acknowledged[0] needs both path and reason, as text',
-      });
-      expect(refusal(readAcknowledgements, 'acknowledge:\n  - path: User.email\n    reason: x\n')).toEqual({
-        configError: true,
-        message: 'FILE: unknown key "acknowledge" (the file holds "acknowledged", a list)',
-      });
-      expect(refusal(readSupergraphConfig, 'federation_version: =2.14.4\nsubgraphs:\n  auth:\n    routing_url: http://x\n')).toEqual({
-        configError: true,
-        message: 'FILE: subgraph "auth" needs routing_url and schema.file',
-      });
-      expect(refusal(readSupergraphConfig, 'federation_version: =2.14.4\nsubgraphs:\n  auth:\n')).toEqual({
-        configError: true,
-        message: 'FILE: subgraph "auth" needs routing_url and schema.file',
-      });
-      expect(refusal(() => readSupergraphConfig(path.join(folder, 'missing.yaml')), '')).toEqual({
-        configError: true,
-        message: expect.stringMatching(/missing\.yaml: cannot be read \(ENOENT/),
-      });
+      const cases: [(file: string) => unknown, string, string | RegExp][] = [
+        [readAcknowledgements, 'acknowledged: [', /^FILE: not YAML \(/],
+        [readAcknowledgements, 'acknowledged:\n  User.email: x\n', 'FILE: "acknowledged" must be a list of { path, reason }'],
+        [readAcknowledgements, 'acknowledged:\n  - path: User.email\n', 'FILE: acknowledged[0] needs both path and reason, as text'],
+        [
+          readAcknowledgements,
+          'acknowledge:\n  - path: User.email\n    reason: x\n',
+          'FILE: unknown key "acknowledge" (the file holds "acknowledged", a list)',
+        ],
+        [
+          readSupergraphConfig,
+          'federation_version: =2.14.4\nsubgraphs:\n  auth:\n    routing_url: http://x\n',
+          'FILE: subgraph "auth" needs routing_url and schema.file',
+        ],
+        [readSupergraphConfig, 'federation_version: =2.14.4\nsubgraphs:\n  auth:\n', 'FILE: subgraph "auth" needs routing_url and schema.file'],
+        [() => readSupergraphConfig(path.join(folder, 'missing.yaml')), '', /missing\.yaml: cannot be read \(ENOENT/],
+      ];
+      for (const [read, content, message] of cases) {
+        expect({ content, refused: refusal(read, content) }).toEqual({
+          content,
+          refused: { configError: true, message: typeof message === 'string' ? message : expect.stringMatching(message) },
+        });
+      }
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

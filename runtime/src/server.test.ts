@@ -158,19 +158,24 @@ describe('createGraphQLServer', () => {
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="gateway"\} 1$/m);
   });
 
-  it('logs, with its cause, and counts a request that failed while its context was built (Apollo runs no request hook for it)', async () => {
+  /** A server named `name` whose context function throws `error` for every request; its URL. */
+  async function failingContext(name: 'gateway' | 'profile', error: Error): Promise<string> {
     const server = await createGraphQLServer({
-      name: 'profile',
-      config: loadServerConfig('profile', { PROFILE_PORT: '0', LOG_LEVEL: 'info' }),
+      name,
+      config: loadServerConfig(name, { [`${name.toUpperCase()}_PORT`]: '0', LOG_LEVEL: 'info' }),
       apollo: { schema: testSchema(Promise.resolve(), () => undefined) },
       context: async () => {
-        throw new Error('the account could not be read', { cause: new Error('connect ECONNREFUSED 10.0.0.5:5432') });
+        throw error;
       },
       checkReady: async () => undefined,
       logDestination,
     });
     servers.push(server);
-    const url = await server.listen();
+    return server.listen();
+  }
+
+  it('logs, with its cause, and counts a request that failed while its context was built (Apollo runs no request hook for it)', async () => {
+    const url = await failingContext('profile', new Error('the account could not be read', { cause: new Error('connect ECONNREFUSED 10.0.0.5:5432') }));
     const response = await post(url, { query: 'query Viewer { hello }', operationName: 'Viewer' }, { 'x-request-id': 'context-failed-1' });
     const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
     expect({ status: response.status, code: body.errors[0]?.extensions.code }).toEqual({ status: 500, code: 'INTERNAL_SERVER_ERROR' });
@@ -190,18 +195,10 @@ describe('createGraphQLServer', () => {
   });
 
   it("logs a client's mistake found while its context was built (a malformed header) at info, not as an error", async () => {
-    const server = await createGraphQLServer({
-      name: 'gateway',
-      config: loadServerConfig('gateway', { GATEWAY_PORT: '0', LOG_LEVEL: 'info' }),
-      apollo: { schema: testSchema(Promise.resolve(), () => undefined) },
-      context: async () => {
-        throw new AppError(ErrorCode.BAD_USER_INPUT, 'x-positions: not a list of positions', { field: 'x-positions', http: { status: 400 } });
-      },
-      checkReady: async () => undefined,
-      logDestination,
-    });
-    servers.push(server);
-    const url = await server.listen();
+    const url = await failingContext(
+      'gateway',
+      new AppError(ErrorCode.BAD_USER_INPUT, 'x-positions: not a list of positions', { field: 'x-positions', http: { status: 400 } }),
+    );
     const response = await post(url, { query: '{ hello }', operationName: 'Junk1' }, { 'x-request-id': 'context-refused-1' });
     expect(response.status).toBe(400);
     const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === 'context-refused-1');
