@@ -9,11 +9,14 @@ import { isDatabaseUnavailable } from '@fedstack/shared-db';
  * for Apollo Server, which it takes out of the answer).
  */
 export function databaseOutage(service: Service, extensions: Record<string, unknown> = {}): ErrorTranslator {
-  return (error) =>
-    isDatabaseUnavailable(error)
-      ? new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, `The ${service} service cannot reach its database at the moment; try again shortly`, {
-          ...extensions,
-          serviceName: service,
-        })
-      : undefined;
+  return (error) => {
+    if (!isDatabaseUnavailable(error)) return undefined;
+    const outage = new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, `The ${service} service cannot reach its database at the moment; try again shortly`, {
+      ...extensions,
+      serviceName: service,
+    });
+    // The database's own error, for whoever logs this one (a client is shown the message alone).
+    outage.cause = error;
+    return outage;
+  };
 }

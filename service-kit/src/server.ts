@@ -171,10 +171,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const deps: SubgraphDeps<S> = { db, services, logger, metrics };
   const lookupAccount = (viewer: { userId: string; sessionId: string }) =>
     accounts.lookup(viewer.userId, viewer.sessionId).catch((error: unknown) => {
-      const outage = requestOutage(error);
-      // The database's own error goes with the one the client is told, for the line that logs the failed request.
-      if (outage) outage.cause = error;
-      throw outage ?? error;
+      throw requestOutage(error) ?? error;
     });
   const relay = definition.publishes
     ? new OutboxRelay({
