@@ -1,8 +1,8 @@
 // Runs the gateway (`node gateway/dist/main.js`): as one process, or as GATEWAY_WORKERS processes sharing its port.
 import { tracing } from './instrument';
 import cluster from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import { RESTART_POLICY, RestartBudget, listen, metricsOnly, orExit, readSettings, serve } from '@fedstack/runtime';
+import { WorkerMetrics } from './cluster-metrics';
 import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
 
 /**
@@ -21,8 +21,7 @@ if (workers > 1 && cluster.isPrimary) {
   if (config.metricsPort === undefined) {
     console.warn('gateway metrics are not served: with several workers they are served, added up, on METRICS_PORT only');
   } else {
-    const aggregator = new AggregatorRegistry();
-    const metricsServer = metricsOnly({ metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType }, config.timeouts);
+    const metricsServer = metricsOnly(new WorkerMetrics(cluster), config.timeouts);
     listen(metricsServer, config.metricsPort, config.host, 'gateway metrics', 'METRICS_PORT').then(
       ({ url }) => console.log(`gateway metrics (all workers) on ${url}/metrics`),
       (error: Error) => {

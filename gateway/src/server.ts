@@ -4,7 +4,6 @@ import { ApolloGateway, type SupergraphSdlHook } from '@apollo/gateway';
 import type * as AltairStatic from 'altair-static';
 import cors from 'cors';
 import express from 'express';
-import { AggregatorRegistry } from 'prom-client';
 import {
   GATEWAY_DEVELOPMENT_KEY_FILE,
   ServiceMetrics,
@@ -20,6 +19,7 @@ import {
   WAL_POSITIONS_HEADER,
   requestPositions,
 } from '@fedstack/runtime';
+import { answerMetricRequests } from './cluster-metrics';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
@@ -208,11 +208,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
   });
   started.server = server;
-  // The primary asks each worker for its registry's figures and adds them up (prom-client's cluster
-  // support): making an aggregator is what makes a worker answer, and it answers with this registry.
-  if (options.clusterWorker) {
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([metrics.registry]);
-  }
+  // The primary asks each worker for its registry's figures and adds them up (./cluster-metrics).
+  if (options.clusterWorker) answerMetricRequests(metrics.registry);
   return server;
 }
