@@ -47,6 +47,7 @@ export {
   type LogLevel,
 } from './config';
 export { createLogger, type Logger, type LogDestination } from './logger';
+export { LOG_THROTTLE_MS, logThrottle } from './log-throttle';
 export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
 export { listen, requestIdOf } from './http';

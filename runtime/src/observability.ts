@@ -3,6 +3,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError } from 'graphql';
 import { ErrorCode, isClientSafe, type ErrorTranslator } from './errors';
+import { logThrottle } from './log-throttle';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
 
@@ -34,6 +35,7 @@ export function contextFailed(error: unknown, request: { logger: Logger; body: u
  * no request hook for that one, so it is logged and counted here, or it would leave no trace at all.
  */
 export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTranslator | undefined, logger: Logger): ApolloServerPlugin<{ logger: Logger }> {
+  const outages = logThrottle();
   return {
     async contextCreationDidFail({ error }) {
       const { code } = clientCode(error, translate);
@@ -45,10 +47,15 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
       const failed = code === String(ErrorCode.INTERNAL_SERVER_ERROR) || code === String(ErrorCode.SUBGRAPH_UNAVAILABLE);
       metrics.errors.inc({ code });
       metrics.requests.inc({ operation: metrics.operationLabel(failed ? request?.operationName : undefined), outcome: 'error' });
-      (request?.logger ?? logger)[failed ? 'error' : 'info'](
-        { err: error, code, operationName: request?.operationName },
-        'request failed before it ran: its context could not be built',
-      );
+      const line = (suppressed: number) =>
+        (request?.logger ?? logger)[failed ? 'error' : 'info'](
+          { err: error, code, operationName: request?.operationName, ...(suppressed ? { suppressed } : {}) },
+          'request failed before it ran: its context could not be built',
+        );
+      // An outage fails every request alike (and the service has said it lost its database): one line
+      // every few seconds, saying how many it left out, rather than an error with a stack per request.
+      if (code === String(ErrorCode.SUBGRAPH_UNAVAILABLE)) outages(code, line);
+      else line(0);
     },
     async requestDidStart({ contextValue }) {
       const started = performance.now();

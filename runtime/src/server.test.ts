@@ -194,6 +194,27 @@ describe('createGraphQLServer', () => {
     expect(metrics).toMatch(/^graphql_requests_total\{operation="Viewer",outcome="error",service="profile"\} 1$/m);
   });
 
+  it('logs a database outage that fails every request once every few seconds, not once per request, and counts each', async () => {
+    const outage = new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, 'The profile service cannot reach its database at the moment; try again shortly', {
+      http: { status: 503 },
+    });
+    const url = await failingContext('profile', outage);
+    for (let index = 0; index < 5; index += 1) {
+      const response = await post(url, { query: '{ hello }' }, { 'x-request-id': `outage-${index}` });
+      expect(response.status).toBe(503);
+    }
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => String(line.requestId).startsWith('outage-'));
+    expect(logged).toEqual([
+      expect.objectContaining({
+        requestId: 'outage-0',
+        level: 'error',
+        code: 'SUBGRAPH_UNAVAILABLE',
+        msg: 'request failed before it ran: its context could not be built',
+      }),
+    ]);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="profile"\} 5$/m);
+  });
+
   it("logs a client's mistake found while its context was built (a malformed header) at info, not as an error", async () => {
     const url = await failingContext(
       'gateway',
