@@ -235,6 +235,12 @@ describe('monitoring: what the rules and the dashboard compute', () => {
     }
   });
 
+  it('alert on the share of operations that failed, not on errors, which one operation can carry many of', () => {
+    const rule = alertRules().find((candidate) => candidate.alert === 'HighErrorRate');
+    const reads = readsIn(rule?.expr ?? '', (name) => name.startsWith('graphql_')).map(({ metric, selector }) => `${metric}${selector}`);
+    expect(reads).toEqual(['graphql_requests_total{outcome="failed"}', 'graphql_requests_total']);
+  });
+
   it("alert on a subgraph's open circuit whatever number of gateway workers report it open", () => {
     const rule = alertRules().find((candidate) => candidate.alert === 'SubgraphCircuitOpen');
     // subgraph_circuit_open as scraped: 0 closed, 1 open; 2 or more if a gateway's workers were ever added up.

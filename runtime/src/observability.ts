@@ -16,6 +16,16 @@ function clientCode(error: unknown, translate: ErrorTranslator | undefined): { c
   return safe && typeof given === 'string' ? { code: given, internal: false } : { code: ErrorCode.INTERNAL_SERVER_ERROR, internal: true };
 }
 
+/** Codes that say the server failed, not the request: what `outcome="failed"` counts (HighErrorRate alerts on its share). */
+const SERVER_FAILURES: ReadonlySet<string> = new Set([ErrorCode.INTERNAL_SERVER_ERROR, ErrorCode.SUBGRAPH_UNAVAILABLE]);
+
+/**
+ * An operation's outcome, for `graphql_requests_total`: `failed` when any of its errors is the server's,
+ * `error` when all are the client's (bad input, refused), `ok` with none. Per operation, where
+ * `graphql_errors_total` counts errors: one list whose items each failed is one failed operation.
+ */
+const outcomeOf = (codes: string[]) => (codes.some((code) => SERVER_FAILURES.has(code)) ? 'failed' : codes.length ? 'error' : 'ok');
+
 /** What a request whose context could not be built is known by: Apollo's hook for it is told the error alone. */
 const failedRequests = new WeakMap<object, { logger: Logger; operationName: string | undefined }>();
 
@@ -44,9 +54,9 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
       // client's mistake found there (a malformed header) at info, as the operation's own line would be: a
       // client sending it on every request must not fill the log with errors. Its operation's name is the
       // request body's, which nothing has checked: it names no metric's label, which a client could use up.
-      const failed = code === String(ErrorCode.INTERNAL_SERVER_ERROR) || code === String(ErrorCode.SUBGRAPH_UNAVAILABLE);
+      const failed = SERVER_FAILURES.has(code);
       metrics.errors.inc({ code });
-      metrics.requests.inc({ operation: metrics.operationLabel(failed ? request?.operationName : undefined), outcome: 'error' });
+      metrics.requests.inc({ operation: metrics.operationLabel(failed ? request?.operationName : undefined), outcome: outcomeOf([code]) });
       const line = (suppressed: number) =>
         (request?.logger ?? logger)[failed ? 'error' : 'info'](
           { err: error, code, operationName: request?.operationName, ...(suppressed ? { suppressed } : {}) },
@@ -88,7 +98,7 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
         async willSendResponse({ operationName }) {
           const durationMs = performance.now() - started;
           const operation = metrics.operationLabel(operationName);
-          metrics.requests.inc({ operation, outcome: codes.length ? 'error' : 'ok' });
+          metrics.requests.inc({ operation, outcome: outcomeOf(codes) });
           metrics.requestDuration.observe({ operation }, durationMs / 1000);
           contextValue.logger.info(
             { operationName, durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },

@@ -155,7 +155,10 @@ describe('createGraphQLServer', () => {
       { message: 'name: must be at most 10 characters (got 11)', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) },
     ]);
     expect(lines.some((line) => line.includes('internal error'))).toBe(false);
-    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="gateway"\} 1$/m);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="gateway"\} 1$/m);
+    // One operation, failed by the server (whatever else was wrong with it): what HighErrorRate counts.
+    expect(metrics).toMatch(/^graphql_requests_total\{operation="Both",outcome="failed",service="gateway"\} 1$/m);
   });
 
   /** A server named `name` whose context function throws `error` for every request; its URL. */
@@ -191,7 +194,7 @@ describe('createGraphQLServer', () => {
     ]);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/^graphql_errors_total\{code="INTERNAL_SERVER_ERROR",service="profile"\} 1$/m);
-    expect(metrics).toMatch(/^graphql_requests_total\{operation="Viewer",outcome="error",service="profile"\} 1$/m);
+    expect(metrics).toMatch(/^graphql_requests_total\{operation="Viewer",outcome="failed",service="profile"\} 1$/m);
   });
 
   it('logs a database outage that fails every request once every few seconds, not once per request, and counts each', async () => {

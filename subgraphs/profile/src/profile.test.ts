@@ -194,7 +194,7 @@ describe('profile subgraph', () => {
       });
       const metrics = await (await fetch(cutOffUrl.replace('/graphql', '/metrics'))).text();
       expect(metrics).toMatch(/^graphql_errors_total\{code="SUBGRAPH_UNAVAILABLE",service="profile"\} 1$/m);
-      expect(metrics).toMatch(/^graphql_requests_total\{operation="Rename",outcome="error",service="profile"\} 1$/m);
+      expect(metrics).toMatch(/^graphql_requests_total\{operation="Rename",outcome="failed",service="profile"\} 1$/m);
     } finally {
       await cutOff.stop();
     }
