@@ -253,6 +253,8 @@ describe('monitoring: the dashboard and the alert rules', () => {
   let exported: Set<string>;
   /** The labels each metric is exported with, by its name (a series' labels, the process's `service` among them). */
   const labelsOf = new Map<string, Set<string>>();
+  /** Every process's scrape, one after another. */
+  let scraped = '';
 
   beforeAll(async () => {
     stack = await startStack();
@@ -264,6 +266,7 @@ describe('monitoring: the dashboard and the alert rules', () => {
     const scrapes = await Promise.all(
       [stack.gatewayUrl, ...Object.values(stack.subgraphUrls)].map(async (url) => (await fetch(url.replace('/graphql', '/metrics'))).text()),
     );
+    scraped = scrapes.join('\n');
     exported = new Set<string>();
     for (const text of scrapes) {
       for (const match of text.matchAll(/^# TYPE (\S+) (\w+)$/gm)) {
@@ -303,6 +306,18 @@ describe('monitoring: the dashboard and the alert rules', () => {
         summary: true,
       });
     }
+  });
+
+  it('tell latencies apart up to past the longest a request or statement may wait: p99 is never shown as less than it was', () => {
+    // histogram_quantile answers the highest finite bucket for anything above it: a request that waited
+    // out the gateway's subgraph timeout (SUBGRAPH_TIMEOUT_MS, 10 s), or a statement behind an erasure's
+    // lock (up to 30 s), would read as 5 s and 1 s.
+    const highest = (metric: string) =>
+      Math.max(...[...scraped.matchAll(new RegExp(`^${metric}_bucket\\{[^}]*le="([\\d.]+)"`, 'gm'))].map((match) => Number(match[1])));
+    expect({ requests: highest('graphql_request_duration_seconds'), statements: highest('db_query_duration_seconds') }).toEqual({
+      requests: 30,
+      statements: 30,
+    });
   });
 
   it("read PostgreSQL's figures, which every replica of a service reports alike, once: first a max over replicas, keeping only the metric's own labels", () => {

@@ -37,7 +37,8 @@ export class ServiceMetrics {
     name: 'graphql_request_duration_seconds',
     help: 'Time to answer a GraphQL operation, by operation name',
     labelNames: ['operation'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    // Up to past the gateway's subgraph timeout (10 s by default): a quantile above the highest bucket reads as that bucket.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
 
