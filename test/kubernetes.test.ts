@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { SERVICES } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { nodeCommand, nodeOptionsOf, parseDockerfile, processImages } from './dockerfile';
@@ -83,6 +83,30 @@ const envFile = (text: string) =>
   );
 const decoded = (secret: K8sObject) =>
   Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+
+/** A scrape configuration's relabelling step, as far as deploy/monitoring's files use it. */
+interface Relabel {
+  source_labels: string[];
+  regex?: string;
+  action?: 'keep' | 'replace';
+  replacement?: string;
+  target_label?: string;
+}
+
+/** The labels Prometheus gives a target after `rules` (its relabelling: `keep` and `replace`), or null if one drops it. */
+function relabel(labels: Record<string, string>, rules: Relabel[]): Record<string, string> | null {
+  const result = { ...labels };
+  for (const rule of rules) {
+    const value = rule.source_labels.map((name) => result[name] ?? '').join(';');
+    const match = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).exec(value);
+    if ((rule.action ?? 'replace') === 'keep') {
+      if (!match) return null;
+    } else if (match && rule.target_label) {
+      result[rule.target_label] = (rule.replacement ?? '$1').replace(/\$(\d+)/g, (_whole, group: string) => match[Number(group)] ?? '');
+    }
+  }
+  return result;
+}
 
 // Needs nothing but the files: runs with or without kubectl.
 describe('Kubernetes manifests', () => {
@@ -180,6 +204,32 @@ describe('Kubernetes manifests', () => {
         expect(named('Deployment', service).spec).toMatchObject({ template: { metadata: { labels: { 'app.kubernetes.io/component': 'subgraph' } } } });
       }
       expect(ofKind('Service').every((service) => (service.spec as { type?: string }).type === undefined)).toBe(true);
+    });
+
+    it("is scraped, with deploy/monitoring's Kubernetes configuration, as job fedstack, each pod named by its process, on its metrics port", () => {
+      // alerts.yml's ProcessDown reads `up{job="fedstack"}` and names the target's `process`.
+      const config = parse(readFileSync(path.join(ROOT, 'deploy', 'monitoring', 'prometheus-kubernetes.yml'), 'utf8')) as {
+        scrape_configs: { job_name: string; kubernetes_sd_configs: { role: string; namespaces: { names: string[] } }[]; relabel_configs: Relabel[] }[];
+      };
+      const [job] = config.scrape_configs;
+      expect({ job: job?.job_name, role: job?.kubernetes_sd_configs[0]?.role }).toEqual({ job: 'fedstack', role: 'pod' });
+      const targets = ofKind('Deployment').map((deployment) => {
+        const template = (deployment.spec as { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> } } }).template;
+        const meta: Record<string, string> = { __address__: '10.1.2.3', __meta_kubernetes_pod_name: `${deployment.metadata.name}-5d8f-x2x9q` };
+        for (const [name, value] of Object.entries(template.metadata.labels))
+          meta[`__meta_kubernetes_pod_label_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`] = value;
+        for (const [name, value] of Object.entries(template.metadata.annotations ?? {}))
+          meta[`__meta_kubernetes_pod_annotation_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`] = value;
+        const inNamespace = job?.kubernetes_sd_configs[0]?.namespaces.names.includes(deployment.metadata.namespace ?? '') ?? false;
+        const labels = inNamespace ? relabel(meta, job?.relabel_configs ?? []) : null;
+        return { deployment: deployment.metadata.name, target: labels && { address: labels.__address__, process: labels.process, pod: labels.pod } };
+      });
+      const port = environmentOf(named('Deployment', 'gateway')).env.METRICS_PORT;
+      expect(targets.sort((a, b) => a.deployment.localeCompare(b.deployment))).toEqual(
+        [...SERVICES, 'gateway']
+          .sort()
+          .map((name) => ({ deployment: name, target: { address: `10.1.2.3:${port}`, process: name, pod: `${name}-5d8f-x2x9q` } })),
+      );
     });
 
     it('mounts the supergraph as a directory, so that an update reaches the running gateway', () => {
