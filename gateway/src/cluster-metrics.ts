@@ -30,18 +30,17 @@ const isMessage = (message: unknown, type: string): message is { type: string; i
 /** How a worker hears the primary: its process. */
 export interface PrimaryChannel {
   on(event: 'message', listener: (message: unknown) => void): unknown;
-  send?(message: object): unknown;
+  send?(message: object, callback: (error: Error | null) => void): unknown;
 }
 
 /** In a worker: answers the primary's requests with `registry`'s figures. */
 export function answerMetricRequests(registry: Registry, channel: PrimaryChannel = process): void {
   channel.on('message', (message: unknown) => {
     if (!isMessage(message, REQUEST)) return;
-    // A registry that cannot collect answers without figures: the primary shows the worker's last ones.
-    registry.getMetricsAsJSON().then(
-      (figures) => channel.send?.({ type: ANSWER, id: message.id, figures }),
-      () => channel.send?.({ type: ANSWER, id: message.id }),
-    );
+    // A registry that cannot collect answers without figures: the primary shows the worker's last ones. A
+    // primary gone meanwhile is no error of the worker's (the callback keeps Node from raising one).
+    const answer = (figures?: Figures) => channel.send?.({ type: ANSWER, id: message.id, figures }, () => undefined);
+    registry.getMetricsAsJSON().then(answer, () => answer());
   });
 }
 
@@ -112,11 +111,14 @@ export class WorkerMetrics {
     entry.exited = true;
     // A scrape waiting for this worker's answer has had all it will get.
     for (const waiting of this.waiting.values()) if (waiting.worker === id) waiting.done();
-    this.folding = this.folding.then(async () => {
-      const counted = (entry.figures ?? []).filter(carried);
-      const retired = await AggregatorRegistry.aggregate([this.retired, counted]).getMetricsAsJSON();
-      this.retired = retired;
-      this.workers.delete(id);
-    });
+    this.folding = this.folding
+      .then(async () => {
+        const counted = (entry.figures ?? []).filter(carried);
+        const retired = await AggregatorRegistry.aggregate([this.retired, counted]).getMetricsAsJSON();
+        this.retired = retired;
+        this.workers.delete(id);
+      })
+      // Not folded, it is still counted where it is (as an exited worker); the next fold goes on.
+      .catch((error: unknown) => console.error(`gateway worker ${entry.worker.process.pid}: its last metrics could not be kept apart: ${String(error)}`));
   }
 }

@@ -117,7 +117,7 @@ function boundedServer(handler: http.RequestListener, timeouts: ServerConfig['ti
   return server;
 }
 
-/** Where a metrics server reads its text: a prom-client registry, or the cluster aggregator of a gateway's workers. */
+/** Where a metrics server reads its text: a prom-client registry, or a gateway primary's sum over its workers (gateway/src/cluster-metrics.ts). */
 export interface MetricsSource {
   metrics(): Promise<string>;
   contentType: string;
