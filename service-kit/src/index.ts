@@ -70,5 +70,5 @@ export { canonicalId, entityReference, isUuid, type EntityReference } from './id
 export { minorUnits, formatAmount, parseDecimal, decimalProblem, MAX_DECIMAL_LENGTH } from './money';
 export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
 export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';
-export { liveEvents, singleFlight, LiveFeed, type LiveSpec, type RowEvent } from './subscriptions';
+export { liveEvents, singleFlight, LiveFeed, UnconfirmedEvent, type LiveSpec, type RowEvent } from './subscriptions';
 export { RequestReads, type StaleRead } from './read-your-writes';

@@ -14,6 +14,17 @@ export interface RowEvent {
 }
 
 /**
+ * Thrown by a Subscription field's `resolve` when the row it reads does not bear its event out (the row
+ * is not there, or is not one the subscription follows): the event is dropped and logged, not sent. A
+ * notification is a hint, never proof of a change: PostgreSQL checks no privilege for NOTIFY, so any role
+ * of the database (another service's, in the shared layout) can send one on any channel, naming any row
+ * and any owner.
+ */
+export class UnconfirmedEvent extends Error {
+  override name = 'UnconfirmedEvent';
+}
+
+/**
  * What every event a subscription can accept carries: the hub then hands it those events alone (a map
  * look-up per event) instead of asking it about every event on the channel, which with thousands of
  * subscriptions was most of a process's work per event.
@@ -57,7 +68,8 @@ export class LiveFeed implements AsyncIterable<never> {
 /**
  * For a Subscription field's `subscribe`: the changes announced on `channel` that `accepts` takes (every
  * one by default), for as long as `authorize` lets the subscriber hold them (and the account policy).
- * The field's `resolve` is given each event (a RowEvent) and a fresh context, and reads the row.
+ * The field's `resolve` is given each event (a RowEvent) and a fresh context, and reads the row; it
+ * throws UnconfirmedEvent for an event the row does not bear out.
  */
 export function liveEvents(channel: string, spec: Partial<LiveSpec> = {}): LiveFeed {
   return new LiveFeed(channel, {

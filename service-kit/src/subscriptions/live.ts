@@ -17,8 +17,8 @@ export interface LiveSubscriptionOptions {
   expiresAt: number;
   /** The subscriber's account looked up again and the account policy applied, as for a request. */
   recheck(): Promise<RequestAuth>;
-  /** Runs the subscription's document for one event, for the subscriber as they are now. */
-  execute(event: RowEvent, auth: RequestAuth): Promise<ExecutionResult>;
+  /** Runs the subscription's document for one event, for the subscriber as they are now; undefined when the event is dropped. */
+  execute(event: RowEvent, auth: RequestAuth): Promise<ExecutionResult | undefined>;
   /** The final error, placed at the subscribed field. */
   locate(error: unknown): GraphQLError;
   /** Events and checks waiting, and results unread, beyond which the subscription has fallen behind and ends (the hub bounds what waits for a start). */
@@ -149,7 +149,7 @@ export class LiveSubscription implements LiveListener {
       const auth = await this.checked();
       if (!auth) return;
       const result = await this.options.execute(event, auth);
-      if (this.ended) return;
+      if (!result || this.ended) return;
       const traceparent = currentTraceparent();
       this.results.push({ ...result, extensions: { ...result.extensions, committedAt: event.committedAt, ...(traceparent ? { traceparent } : {}) } });
     });

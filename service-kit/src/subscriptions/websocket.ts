@@ -17,6 +17,7 @@ import {
   GATEWAY_ASSERTION_HEADER,
   clientAddressOf,
   formatErrorFor,
+  logThrottle,
   requestIdOf,
   serveGraphQLOverWebSocket,
   unauthenticated,
@@ -33,7 +34,7 @@ import type { GatewayCheck } from '../gateway-only';
 import type { RequestContext } from '../server';
 import type { TextLimits } from '../text';
 import { authenticate, type RequestAuth, type TokenVerifier, type Viewer } from '../tokens';
-import { LiveFeed } from './feed';
+import { LiveFeed, UnconfirmedEvent, type RowEvent } from './feed';
 import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
 import { subgraphSubscriptionMetrics } from './metrics';
@@ -126,6 +127,17 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
   const accountOf = (viewer: Viewer) =>
     hub.account(viewer.userId, viewer.sessionId, async () => (await options.accounts.lookup(viewer.userId, viewer.sessionId)).account);
 
+  const unconfirmed = logThrottle();
+  /** The event's result, or undefined (logged) when the resolver found the row does not bear the event out. */
+  const confirmed = (result: ExecutionResult, event: RowEvent): ExecutionResult | undefined => {
+    const refusal = result.errors?.find((error) => error.originalError instanceof UnconfirmedEvent);
+    if (!refusal) return result;
+    unconfirmed('event', (suppressed) =>
+      logger.warn({ eventId: event.id, reason: refusal.message, ...(suppressed ? { suppressed } : {}) }, 'dropped an event its row does not bear out'),
+    );
+    return undefined;
+  };
+
   /** The code a client is told for `error`, as formatting will show it. */
   const codeOf = (error: unknown): string => {
     const known = options.translateError(error)?.code ?? (error instanceof GraphQLError ? error.extensions.code : undefined);
@@ -185,7 +197,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       viewer,
       expiresAt: viewer.expiresAt,
       recheck: () => lookup(viewer),
-      execute: async (event, auth) => execute(run(auth, event)),
+      execute: async (event, auth) => confirmed(await execute(run(auth, event)), event),
       locate: (error) =>
         prepared.field ? locatedError(error, [prepared.field], [prepared.field.alias?.value ?? prepared.field.name.value]) : locatedError(error, []),
       maxBacklog: MAX_BACKLOG,

@@ -1,5 +1,5 @@
 // The admin subgraph's resolvers: the audit log, account actions and erasure, each for admins only.
-import { entityReference, scalarsFor, type RowEvent } from '@fedstack/service-kit';
+import { UnconfirmedEvent, entityReference, scalarsFor, type RowEvent } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
 import { auditEntryById, auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
 import { auditEntries } from './domain/live';
@@ -49,7 +49,8 @@ export const resolvers: Resolvers = {
       // Each event with a fresh context: the entry as recorded.
       async resolve(event: RowEvent, _args: unknown, ctx: AdminContext) {
         const entry = await auditEntryById(ctx.db, event.id);
-        if (!entry) throw new Error(`audit entry ${event.id} was announced but is not there`);
+        // A notification proves nothing (UnconfirmedEvent): one naming no entry is dropped.
+        if (!entry) throw new UnconfirmedEvent(`audit entry ${event.id} was announced but is not there`);
         return entry;
       },
     },

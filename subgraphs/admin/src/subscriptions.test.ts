@@ -5,6 +5,7 @@ import {
   LogCapture,
   fakePeer,
   graphql,
+  ownerQuery,
   subgraphSocket,
   testTokens,
   type SubgraphSocket,
@@ -110,6 +111,18 @@ describe('auditEntryAdded', () => {
     });
     expect(Date.parse(String(first.committedAt))).toBeGreaterThanOrEqual(before - 1000);
     expect(entryOf(await subscription.next())).toMatchObject({ id: refund.id, action: 'payment.refund', payload: { amount: '4.00' } });
+    subscription.stop();
+  });
+
+  it('drops a notification that names no entry, which any role of the database can send, and goes on', async () => {
+    const subscription = await live(await tokens.mint({ userId: randomUUID(), role: 'ADMIN' }));
+    // PostgreSQL checks no privilege for NOTIFY: any service's role can send one on admin's channel.
+    await ownerQuery('admin', `SELECT pg_notify('admin_audit_entry_added', json_build_object('id', $1::text, 'committedAt', clock_timestamp())::text)`, [
+      randomUUID(),
+    ]);
+    const entry = await deliver('auth');
+    expect(entryOf(await subscription.next())).toMatchObject({ id: entry.id });
+    await logs.waitFor((line) => line.msg === 'dropped an event its row does not bear out');
     subscription.stop();
   });
 

@@ -54,8 +54,9 @@ export const resolvers: Resolvers = {
         const viewer = requireViewer(ctx.auth);
         return id ? paymentUpdates(viewer, id, await ctx.loaders.payment.load(id)) : ownPaymentUpdates(viewer);
       },
-      // Each event with a fresh context: the payment as it is now.
-      resolve: (event: RowEvent, _args: unknown, ctx: PaymentsContext) => currentPayment(ctx.db, event.id),
+      // Each event with a fresh context: the payment as it is now, which must be the subscriber's when they follow all of theirs.
+      resolve: (event: RowEvent, { id }: { id?: string | null }, ctx: PaymentsContext) =>
+        currentPayment(ctx.db, event.id, id ? undefined : requireViewer(ctx.auth)),
     },
   },
 

@@ -193,6 +193,29 @@ describe('paymentUpdated', () => {
     subscription.stop();
   });
 
+  it("sends nothing of another user's payment, nor of none, when a notification names them: any role of the database can send one", async () => {
+    const me = await user();
+    const other = await user();
+    const theirs = await announced(other);
+    const subscription = await live(OWN, { token: me.token });
+    // PostgreSQL checks no privilege for NOTIFY: another service's role can name any payment and any owner.
+    const forge = (id: string) =>
+      ownerQuery(
+        'payments',
+        `SELECT pg_notify('payments_payment_changed', json_build_object('id', $1::text, 'userId', $2::text, 'committedAt', clock_timestamp())::text)`,
+        [id, me.userId],
+      );
+    await forge(theirs);
+    await forge(randomUUID());
+    const [{ id: mine } = { id: '' }] = await sql<{ id: string }>(
+      `INSERT INTO payments.payments (user_id, amount, currency, status, refunded_amount) VALUES ($1, 1, 'EUR', 'SUCCEEDED', 0) RETURNING id`,
+      [me.userId],
+    );
+    expect(paymentOf(await subscription.next()).id).toBe(mine);
+    await logs.waitFor((line) => line.msg === 'dropped an event its row does not bear out');
+    subscription.stop();
+  });
+
   it('follows one payment for its owner or an admin; anyone else is told NOT_FOUND, as payment(id) tells them', async () => {
     const owner = await user();
     const stranger = await user();

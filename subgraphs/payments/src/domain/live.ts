@@ -1,7 +1,7 @@
 // paymentUpdated: which committed payment changes a subscriber follows, and for how long they may.
 import { forbidden, notFound } from '@fedstack/runtime';
 import type { PaymentRecord, ServiceClient } from '@fedstack/shared-db';
-import { liveEvents, singleFlight, type LiveFeed, type Viewer } from '@fedstack/service-kit';
+import { UnconfirmedEvent, liveEvents, singleFlight, type LiveFeed, type Viewer } from '@fedstack/service-kit';
 import { PAYMENT_BY_ID, toPaymentRecord, type PaymentRow } from './rows';
 
 /** The channel payments.payments' trigger announces every visible change on (migration 20261209100000_subscription_events). */
@@ -33,12 +33,18 @@ const reading = singleFlight<PaymentRecord>();
 
 /**
  * A payment as it is now, for an event about it (a prepared statement): the subscriptions the event
- * reaches at once share one read.
+ * reaches at once share one read. `follower` is the subscriber of `ownPaymentUpdates`, whose events the
+ * hub routes by the owner the notification names: the payment must be theirs, or the event is dropped
+ * (a notification proves nothing: UnconfirmedEvent). Events of `paymentUpdates` are routed by the
+ * payment's id, read here.
  */
-export function currentPayment(db: ServiceClient<'payments'>, id: string): Promise<PaymentRecord> {
-  return reading(id, async () => {
+export async function currentPayment(db: ServiceClient<'payments'>, id: string, follower?: Viewer): Promise<PaymentRecord> {
+  const payment = await reading(id, async () => {
     const [row] = await db.sql<PaymentRow>(PAYMENT_BY_ID, [id]);
-    if (!row) throw new Error(`payment ${id} announced a change but is gone`);
+    if (!row) throw new UnconfirmedEvent(`payment ${id} was announced but is not there`);
     return toPaymentRecord(row);
   });
+  if (follower && payment.userId.toLowerCase() !== follower.userId.toLowerCase())
+    throw new UnconfirmedEvent(`payment ${id} was announced as a change to another user's payments`);
+  return payment;
 }
