@@ -16,6 +16,15 @@ export function requestIdOf(header: string | string[] | undefined): string {
   return value && REQUEST_ID.test(value) ? value : randomUUID();
 }
 
+/**
+ * The token of an `Authorization: Bearer <token>` value (RFC 6750's b64token), or undefined for anything
+ * else. Over WebSocket the value comes from JSON, where it can hold what no HTTP header can (a newline,
+ * a NUL, "€"): checked before it goes on as a header.
+ */
+export function bearerToken(authorization: string): string | undefined {
+  return /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(authorization.trim())?.[1];
+}
+
 /** Gives every request an id (echoed in the response) for logs on both sides. */
 function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
   const requestId = requestIdOf(req.headers['x-request-id']);

@@ -50,7 +50,7 @@ export { createLogger, type Logger, type LogDestination } from './logger';
 export { LOG_THROTTLE_MS, logThrottle } from './log-throttle';
 export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
-export { listen, requestIdOf } from './http';
+export { bearerToken, listen, requestIdOf } from './http';
 export { DEADLINE_HEADER, deadlineIn, refuseLate } from './deadline';
 export { runMain, serve, orExit, commandLine } from './main';
 export { freePort, portIsFree, serverUrl } from './net';

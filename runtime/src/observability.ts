@@ -79,7 +79,8 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
             const { code, internal } = clientCode(error, translate);
             codes.push(code);
             metrics.errors.inc({ code });
-            const from = error.extensions.serviceName;
+            // Not every error here is a GraphQLError: Apollo Gateway passes on what a data source's hook threw as it came.
+            const from = (error.extensions as GraphQLError['extensions'] | undefined)?.serviceName;
             if (internal) {
               contextValue.logger.error({ err: unwrapResolverError(error), path: error.path, operationName }, 'internal error while resolving an operation');
             } else if (error.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof from === 'string') {

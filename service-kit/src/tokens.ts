@@ -1,6 +1,6 @@
 // Access tokens at a subgraph: verified with the public key alone, and who may do what with them.
 import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
-import { AppError, TOKEN_ALGORITHM, forbidden, unauthenticated, verifiedTokens, type VerificationKey } from '@fedstack/runtime';
+import { AppError, TOKEN_ALGORITHM, bearerToken, forbidden, unauthenticated, verifiedTokens, type VerificationKey } from '@fedstack/runtime';
 import { isUuid } from './ids';
 
 export type ViewerRole = 'USER' | 'ADMIN';
@@ -95,10 +95,10 @@ const ANONYMOUS: RequestAuth = { viewer: null, error: null };
 /** Reads `Authorization: Bearer <token>`; no header is anonymous, anything else must verify. */
 export async function authenticate(header: string | undefined, verify: TokenVerifier): Promise<RequestAuth> {
   if (!header) return ANONYMOUS;
-  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header.trim());
-  if (!match) return { viewer: null, error: unauthenticated('Authorization header must be "Bearer <access token>"') };
+  const token = bearerToken(header);
+  if (!token) return { viewer: null, error: unauthenticated('Authorization header must be "Bearer <access token>"') };
   try {
-    return { viewer: await verify(match[1] as string), error: null };
+    return { viewer: await verify(token), error: null };
   } catch (error) {
     return { viewer: null, error: error instanceof AppError ? error : unauthenticated() };
   }

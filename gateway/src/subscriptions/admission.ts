@@ -12,7 +12,7 @@ import {
 } from 'graphql';
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { ErrorCode, validateSubscriptionDocument, type Logger } from '@fedstack/runtime';
+import { ErrorCode, bearerToken, validateSubscriptionDocument, type Logger } from '@fedstack/runtime';
 import type { OperationLimitCheck } from '../limits';
 import type { PersistedDocuments } from '../persisted';
 import type { GatewayContext } from '../subgraphs';
@@ -30,7 +30,7 @@ export interface Subscriber {
 /** The `exp` of a bearer token auth has just accepted, in epoch milliseconds; undefined if it has none. */
 function expiryOf(authorization: string): number | undefined {
   try {
-    const { exp } = decodeJwt(authorization.replace(/^Bearer\s+/i, ''));
+    const { exp } = decodeJwt(bearerToken(authorization) ?? '');
     return exp === undefined ? undefined : exp * 1000;
   } catch {
     return undefined;
@@ -131,6 +131,8 @@ export class SubscriptionAdmission {
   /** The subscriber an Authorization header stands for, or the refusal (UNAUTHENTICATED, FORBIDDEN) auth gave. */
   async identify(authorization: string | undefined, context: GatewayContext & { logger: Logger }): Promise<Subscriber | GraphQLError> {
     if (!authorization) return refusal(ErrorCode.UNAUTHENTICATED, 'Subscriptions need an access token: "authorization": "Bearer <token>"');
+    // Sent on to auth as a header: one no header can carry (from a WebSocket's JSON) would fail the call.
+    if (!bearerToken(authorization)) return refusal(ErrorCode.UNAUTHENTICATED, '"authorization" must be "Bearer <access token>"');
     const result = await this.options.execute({ query: IDENTIFY }, { ...context, authorization });
     const me = (result.data as { me?: { id: string; role: string } | null } | undefined)?.me;
     if (me) {

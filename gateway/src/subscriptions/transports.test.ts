@@ -276,6 +276,17 @@ describe('WebSocket connections', () => {
     });
   });
 
+  it('refuses (4403), without asking auth, an authorization that no HTTP header could carry', async () => {
+    await onIdleServer(async (server) => {
+      // JSON carries what a header cannot; sent on to auth, such a value failed the gateway's own call (an internal error, logged and counted).
+      for (const token of ['\u20ac', 'a\r\nx-role: ADMIN', 'a\u0000b']) {
+        const { closed } = connection(server.url, token);
+        expect({ token, closed: await closed }).toEqual({ token, closed: 4403 });
+      }
+      expect(server.identified).toEqual([]);
+    });
+  });
+
   it('closes one with 4401 when its access token expires', async () => {
     await onIdleServer(async (server) => {
       // The harness's auth accepts any token; this one says it expires in a second.
