@@ -67,6 +67,15 @@ describe('profile subgraph', () => {
       const answer = await graphql<{ updateMyProfile: { timezone: string } }>(url, UPDATE, { token, variables: { input: { timezone } } });
       expect({ timezone, errors: answer.errors, stored: answer.data?.updateMyProfile.timezone }).toEqual({ timezone, errors: undefined, stored: timezone });
     }
+    // Written as IANA writes it, whatever case it came in (Intl takes any; Java's ZoneId, for one, does not).
+    for (const [timezone, stored] of [
+      ['europe/PARIS', 'Europe/Paris'],
+      ['utc', 'UTC'],
+      ['etc/gmt+5', 'Etc/GMT+5'],
+    ]) {
+      const answer = await graphql<{ updateMyProfile: { timezone: string } }>(url, UPDATE, { token, variables: { input: { timezone } } });
+      expect({ timezone, stored: answer.data?.updateMyProfile.timezone }).toEqual({ timezone, stored });
+    }
     const avatarUrl = `https://cdn.example.com/${'a'.repeat(1500)}.png`;
     const answer = await graphql<{ updateMyProfile: { avatarUrl: string } }>(url, UPDATE, { token, variables: { input: { avatarUrl } } });
     expect({ errors: answer.errors, stored: answer.data?.updateMyProfile.avatarUrl }).toEqual({ errors: undefined, stored: avatarUrl });

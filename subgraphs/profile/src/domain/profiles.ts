@@ -47,16 +47,18 @@ function locale(value: string, field: string): string {
 }
 
 /**
- * A named time zone the runtime's time zone data knows, by its current IANA name or an older alias, kept
- * as given. ICU's list (Intl.supportedValuesOf) holds the older names only, and refused Asia/Kolkata and
- * Europe/Kyiv. Offsets (`+05:30`), which Intl now takes too, are no IANA names.
+ * A named time zone the runtime's time zone data knows, by its current IANA name or an older alias.
+ * ICU's list (Intl.supportedValuesOf) holds the older names only, and refused Asia/Kolkata and
+ * Europe/Kyiv: a name ICU knows under another is kept as given. One it knows as itself is kept as ICU
+ * writes it: Intl takes any case ("europe/PARIS"), and clients whose time zone libraries do not (Java's
+ * ZoneId) would refuse it. Offsets (`+05:30`), which Intl now takes too, are no IANA names.
  */
 function timezone(value: string, field: string): string {
   const zone = value.trim();
   try {
     if (/^[A-Za-z]/.test(zone)) {
-      new Intl.DateTimeFormat('en', { timeZone: zone });
-      return zone;
+      const known = new Intl.DateTimeFormat('en', { timeZone: zone }).resolvedOptions().timeZone;
+      return known.toLowerCase() === zone.toLowerCase() ? known : zone;
     }
   } catch {
     // Falls through to the error below.
