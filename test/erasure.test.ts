@@ -77,6 +77,14 @@ describe('erasure across services', () => {
     });
     expect(again.data?.eraseUser).toMatchObject({ alreadyErased: true, changes: [] });
     expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
+
+    // No longer a user: left out of the list (and its suspended ones, whom an admin would try to reinstate), as adminStats leaves it out.
+    for (const filter of ['{ emailPrefix: "erased+" }', '{ status: SUSPENDED, emailPrefix: "erased+" }']) {
+      const listed = await graphql<{ users: { edges: unknown[] } }>(stack.gatewayUrl, `{ users(first: 200, filter: ${filter}) { edges { node { id } } } }`, {
+        token: admin.accessToken,
+      });
+      expect({ filter, listed: listed.data?.users.edges }).toEqual({ filter, listed: [] });
+    }
   });
 
   /** Every table of every service (in whichever database holds it) with a row that contains one of `needles`. */

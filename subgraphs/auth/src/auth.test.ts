@@ -789,7 +789,7 @@ describe('auth subgraph', () => {
         await graphql(checked.url, page, { token: admin.accessToken });
         const find = (pattern: RegExp) => checked.statements.find((statement) => pattern.test(statement.sql))?.sql as string;
         const lock = find(/role = 'ADMIN' AND status = 'ACTIVE'.*FOR UPDATE/s);
-        const list = find(/FROM auth\.users\s+WHERE \(\$1/);
+        const list = find(/FROM auth\.users\s+WHERE erased_at IS NULL AND \(\$1/);
         expect(await planOf('auth', lock)).toMatch(/users_admins_idx/);
         expect(await planOf('auth', list, ['ADMIN', null, null, null, null, 6])).toMatch(/users_admins_idx/);
         expect(await planOf('auth', list, [null, null, 'someone-', null, null, 6])).toMatch(/users_email_prefix_idx/);

@@ -16,7 +16,8 @@ export const USER_COLUMNS = `id, email, role::text AS role, status::text AS stat
 const USERS_BY_ID: PreparedStatement = { name: 'users_by_id', text: `SELECT ${USER_COLUMNS} FROM auth.users WHERE id = ANY($1::uuid[])` };
 
 /**
- * A page of users, newest first, each filter applied when given (a null parameter matches every row), after
+ * A page of users, newest first, erased accounts left out (their tombstones are no one's, as adminStats
+ * counts them: listed, they filled `status: SUSPENDED`), each filter applied when given (a null parameter matches every row), after
  * the cursor's (createdAt, id) when given. SQL rather than Prisma, so that auth's requests never need
  * Prisma's query compiler (about 20 MB of memory). The role and status are compared as the columns'
  * types, which lets PostgreSQL use their statistics and the admins' index (users_admins_idx); the
@@ -25,7 +26,7 @@ const USERS_BY_ID: PreparedStatement = { name: 'users_by_id', text: `SELECT ${US
 const USERS_PAGE_QUERY: PreparedStatement = {
   name: 'users_page',
   text: `SELECT ${USER_COLUMNS} FROM auth.users
-         WHERE ($1::auth."Role" IS NULL OR role = $1) AND ($2::auth."UserStatus" IS NULL OR status = $2)
+         WHERE erased_at IS NULL AND ($1::auth."Role" IS NULL OR role = $1) AND ($2::auth."UserStatus" IS NULL OR status = $2)
            AND ($3::text IS NULL OR email LIKE $3 || '%') AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid))
          ORDER BY created_at DESC, id DESC LIMIT $6`,
 };

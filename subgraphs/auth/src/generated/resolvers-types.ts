@@ -108,7 +108,7 @@ export type Query = {
   me?: Maybe<User>;
   /** A user by id: yourself, or anyone if you are an admin. Null if there is no such user. */
   user?: Maybe<User>;
-  /** All users, newest first (admins only). first: 0 to 200, default 20. */
+  /** All users but erased ones, newest first (admins only). first: 0 to 200, default 20. */
   users: UserConnection;
 };
 
