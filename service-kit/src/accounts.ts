@@ -171,10 +171,12 @@ function accountLock(service: Service, userId: string): string {
  * Called first in a transaction that writes a user's data (a payment, a profile): waits while this
  * service erases that user, then refuses if it has. The policy checked the token when the request began;
  * this closes the window between that check and the write, so an erasure never leaves data written after it.
+ * With `alone`, no other write about the user runs beside it, so that such writes commit in the order
+ * they run, and what the transaction reads afterwards includes every one before it.
  */
-export async function guardAccountWrite(tx: RawQuerier, service: Service, userId: string): Promise<void> {
+export async function guardAccountWrite(tx: RawQuerier, service: Service, userId: string, { alone = false } = {}): Promise<void> {
   // Two statements on purpose: the check needs a snapshot taken after the lock is held.
-  await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))::text`, accountLock(service, userId));
+  await tx.$queryRawUnsafe(`SELECT pg_advisory_xact_lock${alone ? '' : '_shared'}(hashtextextended($1, 0))::text`, accountLock(service, userId));
   const [row] = await tx.$queryRawUnsafe<{ erased: boolean }[]>(
     `SELECT EXISTS (SELECT 1 FROM "${service}".erasures WHERE user_id = $1::uuid)
             OR EXISTS (SELECT 1 FROM "${service}".account_states WHERE user_id = $1::uuid AND erased_at IS NOT NULL) AS erased`,

@@ -336,6 +336,56 @@ describe('payments subgraph', () => {
       expect(none.data?._entities[0]?.payments).toEqual({ edges: [], pageInfo: { hasNextPage: true, endCursor: null } });
     });
 
+    it("never slips a payment into a page a client has read: a user's payments are listed in the order they commit", async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      const input = { amount: '1.00', currency: 'EUR', paymentMethodToken: 'tok_visa' };
+      const ids = async (first: number) => {
+        const query = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { payments(first: ${first}) { edges { node { id } } } } } }`;
+        const answer = await graphql<{ _entities: { payments: { edges: { node: { id: string } }[] } }[] }>(url, query, {
+          token,
+          variables: { r: [{ __typename: 'User', id: userId }] },
+        });
+        return answer.data?._entities[0]?.payments.edges.map((edge) => edge.node.id) ?? [];
+      };
+      await pay(token, input);
+      // A creation held inside its transaction: its key's claim waits for a claim of the same key this test holds open.
+      const key = `held-${randomUUID()}`;
+      const holding = await heldTransaction(
+        'payments',
+        `INSERT INTO payments.idempotency_records (user_id, operation, key, request_hash, payment_id) VALUES ($1::uuid, 'createPayment', $2, 'held', $3::uuid)`,
+        [userId, key, randomUUID()],
+      );
+      const waiting = async () =>
+        (
+          await ownerQuery<{ n: number }>(
+            'payments',
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        )[0]?.n ?? 0;
+      let held: ReturnType<typeof pay> | undefined;
+      let next: ReturnType<typeof pay> | undefined;
+      let page: string[];
+      try {
+        held = pay(token, input, key);
+        await pollUntil('the first creation waits', async () => (await waiting()) >= 1 || undefined, { timeoutMs: 20_000 });
+        // Another meanwhile: it waits for the first now; it committed before, stamped newer than the first would be.
+        let settled = false;
+        next = pay(token, input).finally(() => (settled = true));
+        await pollUntil('the second creation waits or is done', async () => settled || (await waiting()) >= 2 || undefined, { timeoutMs: 20_000 });
+        page = await ids(2);
+      } finally {
+        await holding.release();
+      }
+      expect((await held).errors).toBeUndefined();
+      expect((await next).errors).toBeUndefined();
+      // Whatever came after the page sorts before it (newer), never among its payments.
+      const all = await ids(10);
+      expect(all).toHaveLength(3);
+      const [newest, oldest] = [page[0] as string, page[page.length - 1] as string];
+      expect(all.slice(all.indexOf(newest), all.indexOf(oldest) + 1)).toEqual(page);
+    });
+
     it('loads payments(first: 5) with refunds, and totals, for 100 users in at most two statements each (after the account check)', async () => {
       const ids = await newUsers(100);
       await sql(
