@@ -51,11 +51,17 @@ export function pageSize(first: number | null | undefined, limits: { default: nu
 
 /**
  * Builds a connection from rows fetched with one extra row (`first + 1`): the extra row only tells
- * that there is a next page.
+ * that there is a next page. `position` is where a row stands in the list's order (its createdAt and id
+ * unless the list is ordered by another time).
  */
-export function toConnection<T extends ListPosition>(rows: T[], first: number, hasPreviousPage: boolean): Connection<T> {
+export function toConnection<T extends ListPosition>(
+  rows: T[],
+  first: number,
+  hasPreviousPage: boolean,
+  position: (row: T) => ListPosition = (row) => row,
+): Connection<T> {
   const page = rows.slice(0, first);
-  const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
+  const edges = page.map((node) => ({ cursor: encodeCursor(position(node)), node }));
   return {
     edges,
     pageInfo: {

@@ -165,6 +165,38 @@ describe('admin subgraph', () => {
       ]);
     });
 
+    it('never slips an entry that arrives late into a page a client has read: the log is in the order admin recorded it', async () => {
+      const target = randomUUID();
+      const ago = (seconds: number) => new Date(Date.now() - seconds * 1000).toISOString();
+      const [older, newer, late] = [
+        entry({ targetId: target, createdAt: ago(180) }),
+        entry({ targetId: target, createdAt: ago(1) }),
+        entry({ targetId: target, createdAt: ago(60) }),
+      ];
+      await deliver(as('auth'), older);
+      await deliver(as('auth'), newer);
+      type Log = { auditLog: { edges: { node: { id: string } }[] } };
+      const ids = async (first: number) =>
+        (
+          await graphql<Log>(adminUrl, `query ($t: String) { auditLog(first: ${first}, filter: { targetId: $t }) { edges { node { id } } } }`, {
+            token: actorToken,
+            variables: { t: target },
+          })
+        ).data?.auditLog.edges.map((edge) => edge.node.id) ?? [];
+      const page = await ids(2);
+      // Made a minute ago, delivered now (its service's outbox could not reach admin meanwhile).
+      await deliver(as('payments'), { ...late, action: 'payment.refund' });
+      const all = await ids(10);
+      expect(all).toEqual([late.id, newer.id, older.id]);
+      expect(all.slice(all.indexOf(page[0] as string), all.indexOf(page.at(-1) as string) + 1)).toEqual(page);
+      const trail = await graphql<{ _entities: { auditTrail: { edges: { node: { id: string } }[] } }[] }>(
+        adminUrl,
+        'query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { auditTrail { edges { node { id } } } } } }',
+        { token: actorToken, variables: { r: [{ __typename: 'User', id: target }] } },
+      );
+      expect(trail.data?._entities[0]?.auditTrail.edges.map((edge) => edge.node.id)).toEqual(all);
+    });
+
     // Admin's part of the dashboard is the entity and its key; the figures auth and payments resolve from
     // that key, and that they count what was made, are checked through the gateway (test/admin.test.ts).
     it('answers adminStats with the key through which auth and payments contribute the figures', async () => {

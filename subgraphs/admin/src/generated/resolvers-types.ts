@@ -146,7 +146,7 @@ export type PageInfo = {
 export type Query = {
   __typename?: 'Query';
   adminStats: AdminStats;
-  /** All audit entries, newest first. first: 0 to 100, default 20. */
+  /** All audit entries, newest recorded first: an entry that reached the log late (its service could not deliver it at once) is listed when it arrived, with its own createdAt, so that paging on never misses it. first: 0 to 100, default 20. */
   auditLog: AuditEntryConnection;
 };
 
@@ -172,7 +172,7 @@ export type Subscription = {
 
 export type User = {
   __typename?: 'User';
-  /** What admins did to this user, newest first. first: 0 to 100, default 20. Null only when the admin service cannot answer. */
+  /** What admins did to this user, newest recorded first (an entry that reached the audit log late is listed when it arrived). first: 0 to 100, default 20. Null only when the admin service cannot answer. */
   auditTrail?: Maybe<AuditEntryConnection>;
   id: Scalars['ID']['output'];
 };
