@@ -10,6 +10,7 @@ import { type Service, forbidden, unauthenticated } from '@fedstack/runtime';
 import { eventHandler, type EventHandler } from './internal-api';
 import type { PreparedStatement, ServiceClient } from '@fedstack/shared-db';
 import type { RawExecutor } from './outbox';
+import { storable } from './text';
 import type { RequestAuth, Viewer, ViewerRole } from './tokens';
 
 /** What is known of an account now, or null when nothing has changed since it was created. */
@@ -71,16 +72,16 @@ export const ACCOUNT_CHANGED = z.object({
   version: z.number().int().positive(),
   role: z.enum(['USER', 'ADMIN']),
   status: z.enum(['ACTIVE', 'SUSPENDED']),
-  erasedAt: z.iso.datetime().nullable(),
+  erasedAt: storable.instant().nullable(),
 });
 export type AccountChanged = z.infer<typeof ACCOUNT_CHANGED>;
 
 const SESSIONS_REVOKED = z.object({
   userId: z.uuid(),
   familyIds: z.array(z.uuid()).min(1).max(10_000),
-  revokedAt: z.iso.datetime(),
+  revokedAt: storable.instant(),
   /** After this no access token of these sign-ins is valid anyway. */
-  expiresAt: z.iso.datetime(),
+  expiresAt: storable.instant(),
 });
 export type SessionsRevoked = z.infer<typeof SESSIONS_REVOKED>;
 

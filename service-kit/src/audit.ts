@@ -6,21 +6,25 @@ import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
 import { ACCOUNT_CHANGED } from './accounts';
 import { enqueue, type RawExecutor } from './outbox';
+import { storable } from './text';
 
 export const AUDIT_TOPIC = 'audit.record';
 
 export const AUDIT_RECORD = z.object({
   id: z.uuid(),
   actorId: z.uuid().nullable(),
-  action: z.string().min(1).max(100),
-  targetType: z.string().min(1).max(50),
-  targetId: z.string().max(100).nullable(),
+  action: storable.text(z.string().min(1).max(100)),
+  targetType: storable.text(z.string().min(1).max(50)),
+  targetId: storable.text(z.string().max(100)).nullable(),
   /** Before and after values: never personal data, as the entry can never be removed. */
-  payload: z.record(z.string(), z.unknown()),
+  payload: storable.json(z.record(z.string(), z.unknown())),
   /** What an admin wrote about the target user (a suspension's reason): kept apart, and erased with the user. */
-  details: z.record(z.string(), z.string().max(2000)).nullable().optional(),
-  requestId: z.string().max(128).nullable(),
-  createdAt: z.iso.datetime(),
+  details: storable
+    .json(z.record(z.string(), z.string().max(2000)))
+    .nullable()
+    .optional(),
+  requestId: storable.text(z.string().max(128)).nullable(),
+  createdAt: storable.instant(),
   /**
    * The target account's new state, when the entry records a change to it (auth's suspensions,
    * reinstatements and role changes; admin's erasures): admin records it with the entry, in one

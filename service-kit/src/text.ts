@@ -16,7 +16,9 @@ import {
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
+import { z } from 'zod';
 import { AppError, ErrorCode, badUserInput } from '@fedstack/runtime';
+import { isStorableInstant } from './scalars';
 
 /** The length of any text argument a limit does not name. */
 export const DEFAULT_TEXT_LIMIT = 1000;
@@ -43,6 +45,28 @@ export function checkText(value: string, field: string, max = DEFAULT_TEXT_LIMIT
   const problem = problemWith(value, max);
   if (problem) throw badUserInput(field, problem);
 }
+
+/** Whether every string in `value`, keys too, at any depth, is text every service can store (JSON bound for jsonb). */
+function storableJson(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return problemWith(value, Infinity) === undefined;
+  if (depth > MAX_ARGUMENT_DEPTH) return false;
+  if (Array.isArray(value)) return value.every((item) => storableJson(item, depth + 1));
+  if (value !== null && typeof value === 'object') return Object.entries(value).every(([key, item]) => storableJson(key) && storableJson(item, depth + 1));
+  return true;
+}
+
+/**
+ * The same rule for what another service sends (an internal command, an event), as zod schemas: what
+ * PostgreSQL would refuse is refused as 400 instead of failing as a 500 (which an outbox retries for a
+ * day before it parks it): text with a NUL or an unpaired surrogate, JSON holding such text, an instant
+ * outside years 1 to 9999.
+ */
+export const storable = {
+  text: (schema = z.string()) =>
+    schema.refine((value) => problemWith(value, Infinity) === undefined, 'must be text PostgreSQL can store (no NUL, no unpaired surrogate)'),
+  json: <T extends z.ZodType>(schema: T) => schema.refine(storableJson, 'must hold only text PostgreSQL can store (no NUL, no unpaired surrogate)'),
+  instant: () => z.iso.datetime().refine((value) => isStorableInstant(new Date(value)), 'must be an instant in years 1 to 9999'),
+};
 
 /**
  * How deep lists and objects may nest in an argument. Far past any input this schema takes; JSON nested

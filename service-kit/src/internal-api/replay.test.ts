@@ -124,6 +124,20 @@ describe('internal calls are taken once', () => {
     expect(first.logs.lines.filter((line) => line.level === 'error')).toEqual([]);
   });
 
+  it('answers 404 for a command named after an object property (constructor, toString), which no handler is', async () => {
+    const [first] = replicas as [(typeof replicas)[0]];
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const path = `/internal/commands/${name}`;
+      const token = await signCall(peer.identity, 'profile', path, '{}', 5000);
+      const response = await fetch(`${first.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: '{}',
+      });
+      expect({ name, status: response.status }).toEqual({ name, status: 404 });
+    }
+  });
+
   it('takes a fresh call from a caller whose clock is a little ahead (its token issued, to the receiver, in the next second)', async () => {
     const body = JSON.stringify({ n: 40 });
     const now = Date.now();

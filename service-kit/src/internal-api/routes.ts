@@ -108,7 +108,9 @@ export function internalRoutes(
 
   router.post('/commands/:name', async (req, res) => {
     const caller = res.locals.caller as Service;
-    const handler = handlers.commands?.[req.params.name ?? ''];
+    // Own properties only: "constructor" or "toString" named no command, yet found one (a 500).
+    const name = req.params.name ?? '';
+    const handler = handlers.commands && Object.hasOwn(handlers.commands, name) ? handlers.commands[name] : undefined;
     if (!handler) return void refuse(res, 404, ErrorCode.NOT_FOUND, `${self} has no command "${req.params.name}"`);
     if (!handler.callers.includes(caller)) return void refuse(res, 403, ErrorCode.FORBIDDEN, `${caller} may not ask ${self} to ${req.params.name}`);
     const input = handler.input.safeParse(req.body);
@@ -133,7 +135,8 @@ export function internalRoutes(
     const source = res.locals.caller as Service;
     const event = EVENT.safeParse(req.body);
     if (!event.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `event: ${z.prettifyError(event.error)}`);
-    const handler = handlers.events?.[event.data.topic];
+    const { topic } = event.data;
+    const handler = handlers.events && Object.hasOwn(handlers.events, topic) ? handlers.events[topic] : undefined;
     if (!handler) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${self} does not take "${event.data.topic}" events`);
     if (!handler.from.includes(source)) return void refuse(res, 403, ErrorCode.FORBIDDEN, `${source} may not send "${event.data.topic}" events`);
     const payload = handler.payload.safeParse(event.data.payload);

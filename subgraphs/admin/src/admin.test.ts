@@ -130,6 +130,24 @@ describe('admin subgraph', () => {
     });
   });
 
+  describe('what PostgreSQL could not store', () => {
+    it('refuses it as 400, in an entry or its event, and a topic no handler has: a 500, which the outbox retried for a day', async () => {
+      const payments = as('payments');
+      const refund = (overrides: Record<string, unknown>) => entry({ action: 'payment.refund', targetType: 'Payment', ...overrides });
+      for (const bad of [
+        refund({ targetId: 'a\u0000b' }),
+        refund({ action: 'payment.\ud800' }),
+        refund({ payload: { note: 'x\u0000' } }),
+        refund({ payload: { 'key\u0000': 1 } }),
+        refund({ requestId: 'r\udc00' }),
+        refund({ createdAt: '0000-01-01T00:00:00Z' }),
+      ]) {
+        await expect(deliver(payments, bad)).rejects.toMatchObject({ status: 400 });
+      }
+      for (const topic of ['constructor', '__proto__', 'toString']) await expect(deliver(payments, refund({}), topic)).rejects.toMatchObject({ status: 400 });
+    });
+  });
+
   describe('auditLog and auditTrail', () => {
     it('filters the audit log by actor, action, target and time, newest first, with cursors', async () => {
       const target = randomUUID();
