@@ -1,4 +1,5 @@
 // When the caller stops waiting: the gateway tells a subgraph, and the subgraph runs nothing that reaches it later.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NextFunction, Request, Response } from 'express';
 import { ErrorCode } from './errors';
 import type { Logger } from './logger';
@@ -32,4 +33,29 @@ export function refuseLate(logger: Logger) {
       ],
     });
   };
+}
+
+/** The deadline of the call whose work is under way, where one was given (forCallerUntil). */
+const callerDeadline = new AsyncLocalStorage<number>();
+
+/** Thrown before a commit when the caller of the work under way has stopped waiting for it (assertCallerWaiting). */
+export class CallerGoneError extends Error {
+  override name = 'CallerGoneError';
+}
+
+/**
+ * Runs `work` for a caller that stops waiting at `deadline` (epoch milliseconds): a transaction it begins
+ * commits only until a second past then (assertCallerWaiting, which the database client calls before
+ * each commit). A call that arrived in time but waited on a lock or a slow database committed after its
+ * caller had told its own client that it failed (a suspension answered SUBGRAPH_UNAVAILABLE, then made).
+ */
+export function forCallerUntil<T>(deadline: number, work: () => T): T {
+  return callerDeadline.run(deadline, work);
+}
+
+/** Throws CallerGoneError once the caller of the work under way (forCallerUntil) has stopped waiting; else nothing. */
+export function assertCallerWaiting(): void {
+  const deadline = callerDeadline.getStore();
+  const late = deadline === undefined ? 0 : Date.now() - deadline;
+  if (late > CLOCK_ALLOWANCE_MS) throw new CallerGoneError(`its caller stopped waiting ${late} ms ago: rolled back`);
 }

@@ -51,7 +51,7 @@ export { LOG_THROTTLE_MS, logThrottle } from './log-throttle';
 export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
 export { bearerToken, listen, requestIdOf } from './http';
-export { DEADLINE_HEADER, deadlineIn, refuseLate } from './deadline';
+export { CallerGoneError, DEADLINE_HEADER, assertCallerWaiting, deadlineIn, forCallerUntil, refuseLate } from './deadline';
 export { runMain, serve, orExit, commandLine } from './main';
 export { freePort, portIsFree, serverUrl } from './net';
 export {

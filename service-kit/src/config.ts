@@ -119,7 +119,7 @@ const SUBGRAPH_SETTINGS = {
   INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
   INTERNAL_TIMEOUT_MS: setting(
     integer(5000, { max: 600_000 }),
-    'time one call between services may take; its signed token is valid that long and a second more, so a call that reaches a service later (a hung host back) is refused rather than run after its caller gave up',
+    'time one call between services may take; its signed token is valid that long and a second more, so a call that reaches a service later (a hung host back) is refused rather than run after its caller gave up, and a command still at work then (waiting on a lock) is rolled back rather than committed',
   ),
   OUTBOX_POLL_MS: setting(integer(1000, { max: 60_000 }), 'how often a service looks for events to deliver without being woken'),
   OUTBOX_MAX_BACKOFF_MS: setting(

@@ -10,7 +10,7 @@ import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type Rep
 import { POOL_TIMEOUT_MS, boundedPool, reclaimEnded } from './pool-bounds';
 import { monitorPool } from './replica-state';
 import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
-import { parseLsn, type Service } from '@fedstack/runtime';
+import { assertCallerWaiting, parseLsn, type Service } from '@fedstack/runtime';
 
 /** Each service's generated client and its interactive-transaction client: its own models and nothing else. */
 interface Generated {
@@ -199,7 +199,10 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   const served = router?.served ?? { primary: 0, replica: 0 };
   const PrismaClient = GENERATED[service]();
   // The pool is ours to end: Prisma disposes of it only if it ever connected, and `sql` may be all a process used.
-  const client = new PrismaClient({ adapter: new PrismaPg(pool) }) as { $disconnect(): Promise<void> };
+  const client = new PrismaClient({ adapter: new PrismaPg(pool) }) as {
+    $disconnect(): Promise<void>;
+    $transaction(work: unknown, options?: unknown): Promise<unknown>;
+  };
   const poolStats = (): PoolStats => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
   const prepared = (statement: PreparedStatement, values: readonly unknown[]) => ({
     name: `${service}_${statement.name}`,
@@ -218,6 +221,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     try {
       await connection.query('BEGIN');
       const result = await work(tx);
+      assertCallerWaiting();
       await connection.query('COMMIT');
       return result;
     } catch (error) {
@@ -240,6 +244,16 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     connections.delete(connection);
     if (connections.size === 0) lastClosed();
   });
+  // An interactive transaction commits only while its caller waits (runtime's forCallerUntil), as sqlTransaction does.
+  const prismaTransaction = client.$transaction.bind(client);
+  const $transaction = (work: unknown, options?: unknown) =>
+    typeof work === 'function'
+      ? prismaTransaction(async (tx: unknown) => {
+          const result: unknown = await (work as (tx: unknown) => Promise<unknown>)(tx);
+          assertCallerWaiting();
+          return result;
+        }, options)
+      : prismaTransaction(work, options);
   const disconnectPrisma = client.$disconnect.bind(client);
   const $disconnect = async () => {
     await disconnectPrisma();
@@ -279,6 +293,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     walPosition,
     replicaStats,
     verifyReplicas,
+    $transaction,
     $disconnect,
   }) as unknown as ServiceClient<S>;
 }

@@ -35,8 +35,19 @@ describe('internal calls are taken once', () => {
         typeDefs: parse('type Query { ping: String }'),
         resolvers: { Query: { ping: () => 'pong' } },
         context: (request) => request,
-        internal: () => ({
+        internal: ({ db }) => ({
           commands: {
+            // A write that waits (on a lock, a slow database) past its caller's wait before it commits.
+            slowWrite: command({
+              callers: ['admin'],
+              input: z.object({ userId: z.uuid(), via: z.enum(['prisma', 'sql']) }),
+              run: async ({ userId, via }) => {
+                const write = `INSERT INTO profile.profiles (user_id, updated_at) SELECT $1::uuid, now() FROM pg_sleep(3)`;
+                if (via === 'prisma') await db.$transaction((tx) => tx.$executeRawUnsafe(write, userId));
+                else await db.sqlTransaction((tx) => tx.$executeRawUnsafe(write, userId));
+                return userId;
+              },
+            }),
             note: command({
               callers: ['admin'],
               input: z.object({ n: z.number() }),
@@ -122,6 +133,23 @@ describe('internal calls are taken once', () => {
       body: { error: { code: 'SUBGRAPH_UNAVAILABLE', message: 'The profile service cannot reach its database at the moment; try again shortly' } },
     });
     expect(first.logs.lines.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
+  it.each(['prisma', 'sql'])('does not commit (%s) what a command writes after its caller stopped waiting for it', async (via) => {
+    const [first] = replicas as [(typeof replicas)[0]];
+    const path = '/internal/commands/slowWrite';
+    const userId = randomUUID();
+    const body = JSON.stringify({ userId, via });
+    // Its caller waits half a second; the write takes three.
+    const token = await signCall(peer.identity, 'profile', path, body, 500);
+    const response = await fetch(`${first.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body,
+    });
+    expect(response.status).toBe(504);
+    expect(await ownerSql('SELECT user_id FROM profile.profiles WHERE user_id = $1', [userId])).toEqual([]);
+    expect(first.logs.lines.some((line) => line.msg === 'internal command outlasted its caller’s wait: not done')).toBe(true);
   });
 
   it('answers 404 for a command named after an object property (constructor, toString), which no handler is', async () => {

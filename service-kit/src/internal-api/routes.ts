@@ -1,7 +1,7 @@
 // Serving the internal API: the commands and events a service accepts, each checked for caller and shape before it runs.
 import express, { type Express } from 'express';
 import { z } from 'zod';
-import { type Service, AppError, ErrorCode, WAL_POSITIONS_HEADER, type Logger } from '@fedstack/runtime';
+import { type Service, AppError, CallerGoneError, ErrorCode, WAL_POSITIONS_HEADER, forCallerUntil, type Logger } from '@fedstack/runtime';
 import { databaseOutage } from '../database-outage';
 import { EVENT, STATUS_OF } from './protocol';
 import type { ReplayGuard } from './replay';
@@ -88,6 +88,7 @@ export function internalRoutes(
       return;
     }
     res.locals.caller = call.caller;
+    res.locals.callerWaitsUntil = call.expiresAt.getTime();
     next();
   });
   const refuse = (res: express.Response, status: number, code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) =>
@@ -117,7 +118,10 @@ export function internalRoutes(
     if (!input.success) return void refuse(res, 400, ErrorCode.BAD_USER_INPUT, `${req.params.name}: ${z.prettifyError(input.error)}`);
     const requestId = String(res.locals.requestId);
     try {
-      const result = await handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) });
+      // Its transactions commit only while its caller waits (the token's expiry): one that waited on a lock past it is rolled back.
+      const result = await forCallerUntil(Number(res.locals.callerWaitsUntil), () =>
+        handler.run(input.data, { caller, requestId, logger: logger.child({ requestId, caller }) }),
+      );
       const position = await options.position?.();
       if (position) res.set(WAL_POSITIONS_HEADER, `${self}=${position}`);
       res.json({ result });
@@ -126,6 +130,10 @@ export function internalRoutes(
         return void refuse(res, STATUS_OF[error.code] as number, error.code, error.message, error.extensions);
       }
       if (outage(res, error, { command: req.params.name, caller })) return;
+      if (error instanceof CallerGoneError) {
+        logger.warn({ command: req.params.name, caller, requestId, reason: error.message }, 'internal command outlasted its caller’s wait: not done');
+        return void refuse(res, 504, ErrorCode.SUBGRAPH_UNAVAILABLE, `${req.params.name}: ${error.message}`);
+      }
       logger.error({ err: error, command: req.params.name, caller, requestId }, 'internal command failed');
       refuse(res, 500, ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
     }

@@ -12,7 +12,8 @@ import { INTERNAL_JWKS_PATH } from './protocol';
  * service holds only its own private key, so no service can speak for another, even one whose host is
  * compromised. A call that reaches it later is refused: its caller has answered its own client that the
  * service did not answer (a hung host that read its socket once it was back ran every command it had been
- * sent, up to a minute after the admin was told they had failed).
+ * sent, up to a minute after the admin was told they had failed). A command that arrived in time commits
+ * only until then too (routes.ts, runtime's forCallerUntil).
  */
 const ALGORITHM = 'EdDSA';
 /** The longest any token is taken: a bound on INTERNAL_TIMEOUT_MS's effect too. */
