@@ -1,5 +1,5 @@
 import type { GraphQLRequestContext, GraphQLRequestListener } from '@apollo/server';
-import { type GraphQLError } from 'graphql';
+import type { GraphQLError } from 'graphql';
 import { createLogger } from './logger';
 import { ServiceMetrics } from './metrics';
 import { observabilityPlugin } from './observability';
