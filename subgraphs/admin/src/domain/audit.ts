@@ -27,7 +27,7 @@ const AUDIT_PAGE = { default: 20, max: 100 };
 /** An entry as the API shows it: with its details, null when there are none or they were erased. */
 export type AuditEntryView = AuditEntryRecord & { details: AdminPrisma.JsonValue | null };
 
-/** Where an entry stands in the log: when admin recorded it (see LOG_ORDER). */
+/** Where an entry stands in the log: when admin recorded it (lockLogOrder). */
 const recorded = (entry: AuditEntryView) => ({ createdAt: entry.recordedAt, id: entry.id });
 
 /**
