@@ -32,6 +32,37 @@ describe('npm start', () => {
     expect(run.output()).toMatch(/error: the first query through the gateway, which every subgraph answers part of, failed: .*\(payments\)/);
   }, 180_000);
 
+  it('stops every service it started when Ctrl-C comes while they start, and says so, rather than leave them running', async () => {
+    const env = { ...(await settings.next()), LOG_LEVEL: 'info' };
+    const starting = launch(env, { detached: true });
+    let children: number[] = [];
+    try {
+      // One service up; the others, the gateway and the first query through it still to come.
+      await pollUntil('a service listening', async () => /"msg":"\w+ listening"/.test(starting.output()) || undefined, { timeoutMs: 120_000, intervalMs: 10 });
+      children = childrenOf(starting.child.pid as number).map(({ pid }) => pid);
+      starting.interrupt();
+      // The launcher ended once its start gave up, while its stop still waited on the gateway: the subgraphs ran on, nobody's.
+      expect({ code: await starting.exited, output: starting.output() }).toEqual({ code: 0, output: expect.stringMatching(/^Stopped: .*admin\.$/m) });
+      const alive = children.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(alive).toEqual([]);
+    } finally {
+      for (const pid of children) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone, as it should be.
+        }
+      }
+    }
+  });
+
   it('stops the embedded PostgreSQL it was starting when Ctrl-C comes first, rather than leave it running', async () => {
     // Straight under the temporary folder, which the server's user can reach.
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-launcher-early-'));

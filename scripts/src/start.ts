@@ -93,8 +93,9 @@ async function main(): Promise<void> {
     env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL, ...withLauncherManifest(process.env) };
     const running: Running[] = [];
     for (const unit of services) {
-      // A signal while the databases were prepared: everything started so far is being stopped.
-      if (stopping) return;
+      // A signal while the databases were prepared: everything started so far is being stopped (awaited: the
+      // launcher ends with its stop, which exits; returning ended it with the stop half-way).
+      if (stopping) return stopping;
       const child = unit.start();
       running.push(child);
       started.push(unit);
@@ -103,8 +104,9 @@ async function main(): Promise<void> {
     await Promise.all(running.map((child) => child.ready));
     await firstQuery(serverUrl(HOST, gatewayOf(processes).port, '/graphql'), DEMO_ADMIN);
   } catch (error) {
-    // Once stopping, what fails is what the stop took away (the database under its migrations), not news.
-    if (stopping) return;
+    // Once stopping, what fails is what the stop took away (the database under its migrations, a service
+    // not yet ready), not news; the stop goes on to its end, which exits.
+    if (stopping) return stopping;
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
     await stopAll(1);
     return;
