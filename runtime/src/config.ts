@@ -46,7 +46,12 @@ export function portSetting<N extends StackProcessName>(name: N): Record<`${Uppe
 
 /** NODE_ENV, read by every process that behaves differently in production. */
 export const NODE_ENV_SETTING = {
-  NODE_ENV: setting(text(''), '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required', 'unset (development)'),
+  // A typo (`Production`, `prod`) meant development, silently: development keys, introspection and Sandbox on.
+  NODE_ENV: setting(
+    choice(['development', 'test', 'production'], 'development'),
+    '`production`: internal errors masked, introspection and Sandbox off, keys and passwords required; `development` or `test` otherwise, nothing else',
+    'unset (development)',
+  ),
 };
 
 /** NODE_ENV=production. */

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isProduction } from './config';
 import { choice, flag, httpUrl, integer, port, readSettings, secretSetting, setting, settingsTable, text } from './settings';
 
 describe('settings', () => {
@@ -40,6 +41,13 @@ describe('settings', () => {
     [{ URL: 'ftp://example.com' }, 'URL is not a valid http(s) URL (got "ftp://example.com")'],
   ])('refuses %j with one line naming the setting and the value', (env, message) => {
     expect(() => readSettings(env, SETTINGS)).toThrow(message);
+  });
+
+  it("refuses a NODE_ENV that is not one of Node's (a typo of production meant development, keys and introspection and all)", () => {
+    for (const NODE_ENV of ['Production', 'prod', 'staging']) {
+      expect(() => isProduction({ NODE_ENV })).toThrow(`NODE_ENV must be one of development, test, production (got "${NODE_ENV}")`);
+    }
+    expect([isProduction({}), isProduction({ NODE_ENV: 'test' }), isProduction({ NODE_ENV: 'production' })]).toEqual([false, false, true]);
   });
 
   it('shortens a long bad value in the message', () => {
