@@ -9,11 +9,15 @@ export function serverUrl(host: string, port: number | string, path = ''): strin
   return `http://${net.isIPv6(host) ? `[${host}]` : host}:${port}${path}`;
 }
 
-/** True when nothing listens on `host:port` yet. */
+/**
+ * True when nothing listens on `host:port` yet; false when something does (or the port is not ours to
+ * take). Rejects with the error when `host` cannot be listened on at all (not an address of this machine,
+ * a name that does not resolve): that is no port in use.
+ */
 export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const server = net.createServer();
-    server.once('error', () => resolve(false));
+    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' || error.code === 'EACCES' ? resolve(false) : reject(error)));
     server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }

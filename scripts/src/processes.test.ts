@@ -87,6 +87,14 @@ describe('METRICS_PORT under the launcher', () => {
   });
 });
 
+describe('the address the stack listens on', () => {
+  it.each(['10.99.99.99', 'bogus.invalid'])('is refused naming HOST when nothing can listen on it (%s), not taken for ports in use', async (host) => {
+    await expect(assertPortsFree(planStack({}), host)).rejects.toThrow(
+      new RegExp(`^HOST: nothing can listen on ${host.replace(/\./g, '\\.')} \\((EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)\\): give an address of this machine`),
+    );
+  });
+});
+
 describe('waiting for a process to be ready', () => {
   it('fails at once, naming the signal, for a process killed before it was (it said "exited with code null", or waited out its time)', async () => {
     const child = spawn(process.execPath, ['-e', "process.kill(process.pid, 'SIGKILL')"]);

@@ -108,7 +108,10 @@ export function routing(processes: PlannedProcess[], host: string, env: NodeJS.P
 /** Fails with one line naming the process and the variable when a port is taken. */
 export async function assertPortsFree(processes: PlannedProcess[], host: string): Promise<void> {
   for (const { name, port, variable, purpose } of portsOf(processes)) {
-    if (!(await portIsFree(port, host))) {
+    const free = await portIsFree(port, host).catch((error: NodeJS.ErrnoException) => {
+      throw new ConfigError(`HOST: nothing can listen on ${host} (${error.code ?? error.message}): give an address of this machine, such as 127.0.0.1`);
+    });
+    if (!free) {
       throw new ConfigError(`port ${port} on ${host} is already in use, so ${name} cannot ${purpose} (free it or set ${variable})`);
     }
   }
