@@ -1,6 +1,7 @@
 // The settings every server reads (port, host, NODE_ENV, logs, proxies, metrics, HTTP limits, tracing) and where each subgraph answers.
 import { DEFAULT_PORTS, SERVICES, STACK, type Service, type StackProcessName } from './stack';
-import { choice, flag, httpUrl, integer, port, readSettings, setting, text, type Setting } from './settings';
+import { choice, flag, httpUrl, integer, port, readSettings, setting, text, textWhere, type Setting } from './settings';
+import { compileTrustProxy } from './websocket';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -102,13 +103,24 @@ export const METRICS_PORT_SETTING = {
   ),
 };
 
+/** Whether Express takes `raw` as its `trust proxy` setting. */
+function compiles(raw: string): boolean {
+  try {
+    compileTrustProxy(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function commonServerSettings(production: boolean) {
   return {
     ...HOST_SETTING,
     ...NODE_ENV_SETTING,
     ...logLevelSetting('info'),
     TRUST_PROXY: setting(
-      text(),
+      // Checked here: Express compiles it only as the server starts, and its error named no setting ("invalid IP address: abc").
+      textWhere(compiles, "is not Express's `trust proxy` syntax: `loopback`, `uniquelocal`, addresses or CIDR ranges, comma-separated"),
       "which hops may report the client's address in X-Forwarded-For, in Express's `trust proxy` syntax (`loopback`, `10.0.0.0/8`…); unset, nobody can: the address is the connection's. Set it where a proxy or the gateway stands in front",
       'none (`npm start` and the compose file give the subgraphs the gateway)',
     ),

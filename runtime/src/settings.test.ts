@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isProduction } from './config';
+import { isProduction, loadServerConfig } from './config';
 import { choice, flag, httpUrl, integer, port, readSettings, secretSetting, setting, settingsTable, text } from './settings';
 
 describe('settings', () => {
@@ -48,6 +48,11 @@ describe('settings', () => {
       expect(() => isProduction({ NODE_ENV })).toThrow(`NODE_ENV must be one of development, test, production (got "${NODE_ENV}")`);
     }
     expect([isProduction({}), isProduction({ NODE_ENV: 'test' }), isProduction({ NODE_ENV: 'production' })]).toEqual([false, false, true]);
+  });
+
+  it('refuses a TRUST_PROXY Express cannot compile, naming it at start (it failed as the server started, naming nothing)', () => {
+    expect(() => loadServerConfig('gateway', { TRUST_PROXY: 'abc' })).toThrow("TRUST_PROXY is not Express's `trust proxy` syntax");
+    expect(loadServerConfig('gateway', { TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
   });
 
   it('shortens a long bad value in the message', () => {

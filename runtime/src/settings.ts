@@ -88,6 +88,11 @@ export function text(fallback?: string): z.ZodType<string | undefined, string | 
   return parsed((raw) => raw, '', fallback);
 }
 
+/** The text as it is, if `valid` takes it (reported as `problem` otherwise); unset is undefined. */
+export function textWhere(valid: (raw: string) => boolean, problem: string): z.ZodType<string | undefined, string | undefined> {
+  return parsed((raw) => (valid(raw) ? raw : undefined), problem, undefined);
+}
+
 /** The whole number the text says, if it is one from `min` to `max`. */
 function wholeNumber(raw: string, min: number, max: number): number | undefined {
   const value = Number(raw);
