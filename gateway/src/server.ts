@@ -5,6 +5,7 @@ import type * as AltairStatic from 'altair-static';
 import cors from 'cors';
 import express from 'express';
 import {
+  ConfigError,
   GATEWAY_DEVELOPMENT_KEY_FILE,
   ServiceMetrics,
   createGraphQLServer,
@@ -39,7 +40,14 @@ export interface GatewayServerOptions {
  */
 function supergraphFromFile(config: GatewayConfig, logger: Logger): SupergraphSdlHook {
   return async ({ update }) => {
-    let current = readFileSync(config.supergraphFile, 'utf8');
+    let current: string;
+    try {
+      current = readFileSync(config.supergraphFile, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `SUPERGRAPH_FILE: cannot read ${config.supergraphFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}): run npm run compose, or point it at a supergraph`,
+      );
+    }
     const onChange = () => {
       let next: string;
       try {

@@ -49,3 +49,12 @@ describe('a reloaded supergraph', () => {
     }
   });
 });
+
+describe('the supergraph at start', () => {
+  it('stops the gateway naming SUPERGRAPH_FILE when it cannot be read (it said only "ENOENT: no such file or directory")', async () => {
+    const missing = path.join(os.tmpdir(), `fedstack-no-supergraph-${process.pid}.graphql`);
+    await expect(
+      createGatewayServer({ config: loadGatewayConfig({ ...process.env, GATEWAY_PORT: '0', SUPERGRAPH_FILE: missing, LOG_LEVEL: 'silent' }) }),
+    ).rejects.toThrow(`SUPERGRAPH_FILE: cannot read ${missing} (ENOENT): run npm run compose, or point it at a supergraph`);
+  });
+});
