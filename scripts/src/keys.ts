@@ -9,7 +9,7 @@
 // public halves are written again.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { ConfigError, SERVICES, runMain } from '@fedstack/runtime';
 
@@ -33,6 +33,15 @@ async function createOnce(file: string, content: string): Promise<boolean> {
   }
 }
 
+/** Whether `text` is an Ed25519 private key, as the services read theirs. */
+function isEd25519(text: string): boolean {
+  try {
+    return createPrivateKey(text).asymmetricKeyType === 'ed25519';
+  } catch {
+    return false;
+  }
+}
+
 async function ed25519Pem(): Promise<string> {
   const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
   return exportPKCS8(privateKey);
@@ -48,7 +57,7 @@ async function main(): Promise<void> {
   if (!target || extra.length > 0) throw new ConfigError(USAGE);
   const root = path.resolve(target);
   const gatewayKey = path.join(root, 'gateway', 'gateway-private.pem');
-  const ed25519 = { make: ed25519Pem, kind: 'Ed25519, PKCS#8 PEM' };
+  const ed25519 = { make: ed25519Pem, kind: 'Ed25519, PKCS#8 PEM', valid: isEd25519 };
   const keys = [
     ...SERVICES.flatMap((service) => [
       { file: path.join(root, service, 'internal-private.pem'), what: `${service}'s internal API key`, ...ed25519 },
@@ -60,15 +69,23 @@ async function main(): Promise<void> {
               what: "auth's throttle key secret",
               make: randomSecret,
               kind: '32 random bytes, base64url',
+              // As auth takes it: at least 32 characters once trimmed.
+              valid: (text: string) => text.trim().length >= 32,
             },
           ]
         : []),
     ]),
     { file: gatewayKey, what: "the gateway's assertion key", ...ed25519 },
   ];
-  for (const { file, what, make, kind } of keys) {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  for (const { file, what, make, kind, valid } of keys) {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+      throw new ConfigError(`cannot make the folder ${path.dirname(file)} (${error.code ?? error.message})`);
+    });
     const created = await createOnce(file, await make());
+    // A file cut short (an interrupted run, a copy gone wrong) is no key: said here, not at the service's start.
+    if (!created && !valid(await readFile(file, 'utf8'))) {
+      throw new ConfigError(`${file} holds no ${what} (${kind}): remove it for a new one to be made, or put the key there`);
+    }
     console.log(created ? `Created ${what}: ${file} (${kind}, mode 0600).` : `Found ${what}: ${file}; kept it.`);
   }
   const gatewayPublic = createPublicKey(await readFile(gatewayKey, 'utf8'))
