@@ -1,9 +1,11 @@
-import { REPOSITORY_ROOT, SERVICES, pollUntil, type Service } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SERVICES, freePort, pollUntil, type Service } from '@fedstack/runtime';
 import pg from 'pg';
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { assertMigrated, prepareDatabases, serviceUrlVariable } from '@fedstack/shared-db';
+import { assertMigrated, prepareDatabases, serviceUrlVariable, startEmbeddedPostgres } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { queryAt, rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
@@ -109,6 +111,26 @@ describeOnce('db:split, one service at a time', () => {
         code: 1,
         stderr: expect.stringMatching(/^error: db:split: --from and --to are the same database, under two names/),
       });
+      // Another server, which has no profile_svc role: made with the development password, which this
+      // repository publishes, it logged in to the moved data.
+      const elsewhere = await startEmbeddedPostgres({
+        dataDir: mkdtempSync(path.join(os.tmpdir(), 'fedstack-split-elsewhere-')),
+        port: await freePort(),
+        ephemeral: true,
+      });
+      try {
+        const target = new URL(elsewhere.url);
+        target.pathname = '/profile_elsewhere';
+        const unsafe = await dbSplit(['--service', 'profile', '--to', target.toString()], settings());
+        expect({ code: unsafe.code, stderr: unsafe.stderr.trim() }).toEqual({
+          code: 1,
+          stderr:
+            "error: db:split: PROFILE_DB_PASSWORD must be set: the target's server has no profile_svc role, and it would be made with this repository's development password, which anyone can read",
+        });
+        expect(await queryAt(elsewhere.url, `SELECT rolname FROM pg_roles WHERE rolname = 'profile_svc'`)).toEqual([]);
+      } finally {
+        await elsewhere.stop();
+      }
     } finally {
       await stack.startSubgraph('profile');
       await new Promise((resolve) => alias.close(resolve));

@@ -35,7 +35,8 @@ export function serviceReplicaUrlVariable(service: Service): string {
   return `${service.toUpperCase()}_DATABASE_REPLICA_URL`;
 }
 
-function passwordVariable(service: Service): string {
+/** The setting that gives a service's role its password (`PAYMENTS_DB_PASSWORD`). */
+export function passwordVariable(service: Service): string {
   return `${service.toUpperCase()}_DB_PASSWORD`;
 }
 

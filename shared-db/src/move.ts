@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { SPLIT_PENDING } from './checks';
-import { databaseIdentity, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
+import { databaseIdentity, passwordVariable, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
 import { SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget } from './errors';
 import { connectOrExplain } from './connections';
@@ -56,6 +56,14 @@ async function measure(client: pg.Client, service: Service, table: string): Prom
 /** Gives the target the service's role, schema, migrations and grants. */
 async function prepareTarget(target: pg.Client, toUrl: string, connection: ServiceConnection, history: string[], log: (line: string) => void): Promise<void> {
   const { service } = connection;
+  // Roles belong to a server: on the source's, the role exists. On another that lacks it, the role would be
+  // made with the development default, which this repository publishes, and log in to the moved data.
+  const roleThere = await target.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [connection.role]);
+  if (!connection.passwordGiven && !roleThere.rowCount) {
+    throw fail(
+      `${passwordVariable(service)} must be set: the target's server has no ${connection.role} role, and it would be made with this repository's development password, which anyone can read`,
+    );
+  }
   log(`Preparing ${describeTarget(toUrl)}: role ${connection.role}, ${service} migrations, grants`);
   await ensureServiceRole(toUrl, connection);
   // Marked before anything goes in, until the copy commits: a run that stops on the way (killed, cut off)
