@@ -79,12 +79,12 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
             const { code, internal } = clientCode(error, translate);
             codes.push(code);
             metrics.errors.inc({ code });
-            // Not every error here is a GraphQLError: Apollo Gateway passes on what a data source's hook threw as it came.
-            const from = (error.extensions as GraphQLError['extensions'] | undefined)?.serviceName;
+            // Not every error here is a GraphQLError (Apollo Gateway passes on what a data source's hook threw
+            // as it came): such an error is internal, and only a client-safe one is read for its subgraph.
             if (internal) {
               contextValue.logger.error({ err: unwrapResolverError(error), path: error.path, operationName }, 'internal error while resolving an operation');
-            } else if (error.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof from === 'string') {
-              forwarded.set(from, (forwarded.get(from) ?? 0) + 1);
+            } else if (error.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof error.extensions.serviceName === 'string') {
+              forwarded.set(error.extensions.serviceName, (forwarded.get(error.extensions.serviceName) ?? 0) + 1);
             }
           }
           // One warning per subgraph per request, however many of its errors, for the operator to look in that

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
 import { ACCOUNT_CHANGED, lockAccountForErasure, recordAccountChange, type RawQuerier } from './accounts';
+import { canonicalId } from './ids';
 import { command, type CommandHandler } from './internal-api';
 
 /** One kind of change an erasure made to one table of a service. */
@@ -34,7 +35,7 @@ export const ERASE_INPUT = z
     userId: z.uuid().transform((id) => id.toLowerCase()),
     account: ACCOUNT_CHANGED,
   })
-  .refine(({ userId, account }) => account.userId.toLowerCase() === userId && account.erasedAt !== null, {
+  .refine(({ userId, account }) => canonicalId(account.userId) === userId && account.erasedAt !== null, {
     message: 'account must be the erased state of the user being erased, as auth answered it',
     path: ['account'],
   });

@@ -1,7 +1,7 @@
 // Who made an internal call: each service signs its calls with its own Ed25519 key, and the service called checks them.
 import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
-import { isService, type Service, generatePrivateKey, parsePrivateKey } from '@fedstack/runtime';
+import { bearerToken, isService, type Service, generatePrivateKey, parsePrivateKey } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH } from './protocol';
 
 /**
@@ -81,7 +81,7 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
     return keys;
   };
   return async (header, pathname, body) => {
-    const token = /^Bearer (\S+)$/.exec(header ?? '')?.[1];
+    const token = bearerToken(header ?? '');
     if (!token) return null;
     try {
       const caller = decodeJwt(token).iss;

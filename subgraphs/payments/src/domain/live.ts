@@ -1,7 +1,7 @@
 // paymentUpdated: which committed payment changes a subscriber follows, and for how long they may.
 import { forbidden, notFound } from '@fedstack/runtime';
 import type { PaymentRecord, ServiceClient } from '@fedstack/shared-db';
-import { UnconfirmedEvent, liveEvents, singleFlight, type LiveFeed, type Viewer } from '@fedstack/service-kit';
+import { UnconfirmedEvent, canonicalId, liveEvents, singleFlight, type LiveFeed, type Viewer } from '@fedstack/service-kit';
 import { PAYMENT_BY_ID, toPaymentRecord, type PaymentRow } from './rows';
 
 /** The channel payments.payments' trigger announces every visible change on (migration 20261209100000_subscription_events). */
@@ -44,7 +44,7 @@ export async function currentPayment(db: ServiceClient<'payments'>, id: string, 
     if (!row) throw new UnconfirmedEvent(`payment ${id} was announced but is not there`);
     return toPaymentRecord(row);
   });
-  if (follower && payment.userId.toLowerCase() !== follower.userId.toLowerCase())
+  if (follower && canonicalId(payment.userId) !== canonicalId(follower.userId))
     throw new UnconfirmedEvent(`payment ${id} was announced as a change to another user's payments`);
   return payment;
 }
