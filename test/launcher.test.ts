@@ -71,14 +71,16 @@ describe('npm start', () => {
     for (const { name } of STACK) env[portVariable(name)] = String(await freePort());
     const early = launch(env, { detached: true });
     try {
-      // The server writes its lock file as it starts, before the launcher has prepared anything.
+      // While initdb runs its bootstrap backend (which writes the lock file too), the first moment a
+      // terminal's Ctrl-C reached and killed (initdb failed, and the launcher with it).
+      const bootstrapping = (pid: number): boolean => childrenOf(pid).some(({ pid: child, command }) => command.includes('--boot') || bootstrapping(child));
       await pollUntil(
-        'the embedded PostgreSQL starting',
+        'initdb bootstrapping the embedded PostgreSQL',
         async () => {
           if (early.child.exitCode !== null) throw new Error(`the launcher exited first:\n${early.output()}`);
-          return existsSync(lockFile) || undefined;
+          return bootstrapping(early.child.pid as number) || undefined;
         },
-        { timeoutMs: 60_000, intervalMs: 10 },
+        { timeoutMs: 60_000, intervalMs: 5 },
       );
       early.interrupt();
       // With its output, for a failure to say why (once, under load, it exited 1).

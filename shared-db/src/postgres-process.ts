@@ -106,7 +106,10 @@ export async function initialise(dataDir: string, owner: string, password: strin
     }
     const args = [`--pgdata=${dataDir}`, '--auth=scram-sha-256', `--username=${owner}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--lc-messages=C'];
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(binary('initdb'), args, { ...user, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // In a session of its own, as the server is (startServer): a terminal's Ctrl-C during a first `npm start`
+      // reached initdb's bootstrap backend too, which died, and the launcher failed with initdb's output and a
+      // stack instead of stopping once the server was up.
+      const child = spawn(binary('initdb'), args, { ...user, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
