@@ -123,3 +123,28 @@ export function childrenOf(parent: number): { pid: number; command: string }[] {
     }
   });
 }
+
+/** Every process below `ancestor` (children, theirs, and so on), with their command lines: one pass over /proc. */
+export function descendantsOf(ancestor: number): { pid: number; command: string }[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const below = (pid: number): boolean => {
+    for (let parent = parents.get(pid); parent !== undefined && parent > 1; parent = parents.get(parent)) if (parent === ancestor) return true;
+    return false;
+  };
+  return [...parents.keys()].filter(below).flatMap((pid) => {
+    try {
+      return [{ pid, command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ') }];
+    } catch {
+      return [];
+    }
+  });
+}

@@ -7,7 +7,7 @@ import { httpStatus } from '@fedstack/scripts';
 import { holdEmbeddedServer, queryAt } from '@fedstack/shared-db/testing';
 import { graphql } from '@fedstack/service-kit/testing';
 import { demoAdmin, within } from './clients';
-import { childrenOf, launch, launchSettings, type Launch } from './launch';
+import { childrenOf, descendantsOf, launch, launchSettings, type Launch } from './launch';
 
 // `npm start` as a user runs it; what a healthy start looks like is in readme.test.ts.
 
@@ -71,16 +71,15 @@ describe('npm start', () => {
     for (const { name } of STACK) env[portVariable(name)] = String(await freePort());
     const early = launch(env, { detached: true });
     try {
-      // While initdb runs its bootstrap backend (which writes the lock file too), the first moment a
-      // terminal's Ctrl-C reached and killed (initdb failed, and the launcher with it).
-      const bootstrapping = (pid: number): boolean => childrenOf(pid).some(({ pid: child, command }) => command.includes('--boot') || bootstrapping(child));
+      // While initdb runs a backend of its own (bootstrap, then single-user: the first writes the lock file
+      // too), the first moment a terminal's Ctrl-C reached and killed (initdb failed, and the launcher with it).
       await pollUntil(
-        'initdb bootstrapping the embedded PostgreSQL',
+        'initdb running a backend of the embedded PostgreSQL',
         async () => {
           if (early.child.exitCode !== null) throw new Error(`the launcher exited first:\n${early.output()}`);
-          return bootstrapping(early.child.pid as number) || undefined;
+          return descendantsOf(early.child.pid as number).some(({ command }) => / --(boot|single)\b/.test(command)) || undefined;
         },
-        { timeoutMs: 60_000, intervalMs: 5 },
+        { timeoutMs: 60_000, intervalMs: 2 },
       );
       early.interrupt();
       // With its output, for a failure to say why (once, under load, it exited 1).
