@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { REPOSITORY_ROOT, freePort, pollUntil } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, freePort, pollUntil, portIsFree } from '@fedstack/runtime';
 import { graphql } from '@fedstack/service-kit/testing';
 import { login, pay, register, within } from './clients';
 import { startProcessStack, type ProcessStack } from './processes';
@@ -239,6 +239,19 @@ describe('SIGTERM', () => {
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
+  });
+
+  it('is not needed when the npm start that started a gateway of several workers and a subgraph dies: they stop, and free their ports', async () => {
+    for (const name of ['profile', 'gateway'] as const) {
+      if (stack.pid(name) !== undefined) await stack.terminate(name);
+      await stack.start(name, name === 'gateway' ? { GATEWAY_WORKERS: '2' } : {});
+    }
+    for (const name of ['gateway', 'profile'] as const) {
+      const exit = await stack.terminate(name, 'starter gone');
+      expect({ name, code: exit.code, signal: exit.signal, quick: exit.ms < 5000 }).toEqual({ name, code: 0, signal: null, quick: true });
+    }
+    expect(await portIsFree(Number(new URL(stack.gatewayUrl).port), '127.0.0.1')).toBe(true);
+    expect(stack.output('gateway')).toContain('the process that started it has exited; stopping');
   });
 
   it('fails, saying why, when a worker cannot close its connections within SHUTDOWN_GRACE_MS (the primary exited 0)', async () => {

@@ -22,8 +22,11 @@ export interface ProcessStack {
    * on running after Jest has moved on, and a process it started then would be nobody's to stop.
    */
   start(name: StackProcessName, env?: NodeJS.ProcessEnv): Promise<void>;
-  /** SIGTERM, as an orchestrator stops a process: how it exited, and how long it took (SIGKILL after 15 s). */
-  terminate(name: StackProcessName): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
+  /**
+   * SIGTERM, as an orchestrator stops a process, or (`starter gone`) its IPC channel closed, as when the
+   * `npm start` that started it dies: how it exited, and how long it took (SIGKILL after 15 s).
+   */
+  terminate(name: StackProcessName, how?: 'SIGTERM' | 'starter gone'): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
   /** kill -9: no shutdown, nothing flushed. */
   crash(name: StackProcessName): Promise<void>;
   /** SIGSTOP: the process holds its connections and answers nothing, as a hung one does; `thaw` resumes it. */
@@ -66,7 +69,8 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
       if (stopped) throw new Error(`the stack has stopped: ${name} is not started again`);
       const current = running.get(name);
       if (current && current.exitCode === null && current.signalCode === null) throw new Error(`${name} is already running`);
-      const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'pipe', 'pipe']);
+      // With the launcher's IPC channel: a jest worker that dies takes the stack's processes with it.
+      const child = startProcess(target(name), { ...env, ...extra }, ['ignore', 'pipe', 'pipe', 'ipc']);
       running.set(name, child);
       const record = (chunk: Buffer) => outputs.set(name, (outputs.get(name) ?? '') + chunk.toString());
       child.stdout?.on('data', record);
@@ -78,11 +82,21 @@ export async function startProcessStack(extraEnv: NodeJS.ProcessEnv = {}): Promi
       child.on('exit', (code, signal) => running.get(name) === child && unexpected.push({ name, code, signal }));
       await waitUntilReady(target(name), HOST, child, { timeoutMs: READY_WITHIN_MS });
     },
-    async terminate(name) {
+    async terminate(name, how = 'SIGTERM') {
       const child = running.get(name);
       running.delete(name);
       if (!child) throw new Error(`${name} is not running`);
       const started = Date.now();
+      if (how === 'starter gone') {
+        // Given 10 s to stop by itself, before the SIGTERM below (which a quick test then sees it needed).
+        child.disconnect();
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise((resolve) => {
+          timer = setTimeout(resolve, 10_000);
+          child.once('exit', resolve);
+        });
+        clearTimeout(timer);
+      }
       await stopProcess(child);
       return { code: child.exitCode, signal: child.signalCode, ms: Date.now() - started };
     },

@@ -1,7 +1,7 @@
 // Runs the gateway (`node gateway/dist/main.js`): as one process, or as GATEWAY_WORKERS processes sharing its port.
 import { tracing } from './instrument';
 import cluster from 'node:cluster';
-import { RESTART_POLICY, RestartBudget, listen, metricsOnly, orExit, readSettings, serve } from '@fedstack/runtime';
+import { RESTART_POLICY, RestartBudget, listen, metricsOnly, orExit, readSettings, serve, whenStarterGone } from '@fedstack/runtime';
 import { WorkerMetrics } from './cluster-metrics';
 import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
 
@@ -89,6 +89,10 @@ if (workers > 1 && cluster.isPrimary) {
   }
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  whenStarterGone(() => {
+    console.error('gateway: the process that started it has exited; stopping');
+    stop();
+  });
 } else {
   // Required here rather than imported above: the primary of several workers only adds up their metrics,
   // and the gateway's own modules (Apollo Gateway, the query planner) would take about 45 MB of its memory.

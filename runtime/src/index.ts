@@ -52,7 +52,7 @@ export { ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
 export { bearerToken, listen, requestIdOf } from './http';
 export { CallerGoneError, DEADLINE_HEADER, assertCallerWaiting, deadlineIn, forCallerUntil, refuseLate } from './deadline';
-export { runMain, serve, orExit, commandLine } from './main';
+export { runMain, serve, orExit, commandLine, whenStarterGone } from './main';
 export { freePort, portIsFree, serverUrl } from './net';
 export {
   TOKEN_ALGORITHM,

@@ -1,4 +1,5 @@
 // How every entry point starts and stops: commands, servers, and what they read from their command line.
+import cluster from 'node:cluster';
 import { flushCompileCache } from 'node:module';
 import { ConfigError, StartupError } from './errors';
 import type { Logger } from './logger';
@@ -40,10 +41,11 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
   start().then(
     (server) => {
       let stopping = false;
-      const shutdown = (signal: NodeJS.Signals) => {
+      // Why, as the log line's fields: the signal, or the starter's going.
+      const shutdown = (why: { signal: NodeJS.Signals } | { reason: string }) => {
         if (stopping) return;
         stopping = true;
-        server.logger.info({ signal }, 'shutting down');
+        server.logger.info(why, 'shutting down');
         server
           .stop()
           .then(() => tracing?.shutdown())
@@ -55,8 +57,8 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
             },
           );
       };
-      process.on('SIGINT', shutdown);
-      process.on('SIGTERM', shutdown);
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => shutdown({ signal }));
+      whenStarterGone(() => shutdown({ reason: 'the process that started it has exited' }));
       // Node writes its compile cache (NODE_COMPILE_CACHE) only as a process exits: a process killed never
       // left it, and one exiting spent a second or more writing it with its connections still open (a
       // gateway worker whose primary had died took a client's next request on a kept-alive connection,
@@ -68,6 +70,20 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
       process.exit(1);
     },
   );
+}
+
+/**
+ * Runs `onGone` once the process that started this one with an IPC channel (`npm start` does) is gone,
+ * however it went: a launcher killed with kill -9 or by the OOM killer passes no signal on, and the
+ * services it had started, each in a session of its own, ran on holding their ports, so that the next
+ * `npm start` could not start. A process started without a channel (from a shell, by a container
+ * runtime) is not concerned; nor is a gateway worker, which node:cluster stops when its primary goes.
+ */
+export function whenStarterGone(onGone: () => void): void {
+  if (!process.channel || cluster.isWorker) return;
+  // The channel carries no messages: it must not keep the process alive on its own.
+  process.channel.unref();
+  process.once('disconnect', onGone);
 }
 
 /**

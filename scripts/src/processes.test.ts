@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SUBGRAPH_URL_SETTINGS, freePort, readSettings } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SUBGRAPH_URL_SETTINGS, freePort, pollUntil, readSettings } from '@fedstack/runtime';
 import { assertPortsFree, planStack, routing, startProcess, waitUntilReady } from './processes';
 
 /** What a process started by the launcher sees of Node's compile cache. */
@@ -102,5 +102,58 @@ describe('waiting for a process to be ready', () => {
     await expect(waitUntilReady({ name: 'auth', port: await freePort() }, '127.0.0.1', child, { timeoutMs: 5000 })).rejects.toThrow(
       'auth was killed by SIGKILL before it was ready',
     );
+  });
+});
+
+describe('a process the launcher started, when the launcher is killed with kill -9', () => {
+  it('stops as it does on Ctrl-C (it ran on holding its port, and the next npm start could not start)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-processes-'));
+    const runtime = JSON.stringify(path.join(REPOSITORY_ROOT, 'runtime', 'dist', 'index.js'));
+    const processes = JSON.stringify(path.join(REPOSITORY_ROOT, 'scripts', 'dist', 'processes.js'));
+    // A server as the services run (runtime's `serve`), and a launcher that starts it as npm start does.
+    const service = path.join(dir, 'service.js');
+    writeFileSync(
+      service,
+      `const http = require('node:http');
+      require(${runtime}).serve(async () => {
+        const server = http.createServer().listen(0, '127.0.0.1');
+        await new Promise((resolve) => server.once('listening', resolve));
+        console.log('listening');
+        const logger = { info: (fields, message) => console.log(message, JSON.stringify(fields)), error: console.error };
+        return { logger, stop: () => new Promise((resolve) => server.close(() => resolve(console.log('stopped')))) };
+      });`,
+    );
+    const launcher = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { pid } = require(${processes}).startProcess({ name: 'profile', entry: ${JSON.stringify(service)}, nodeOptions: [], port: 1, portVariable: 'PROFILE_PORT' }, process.env, undefined, undefined, true);
+        console.log(pid);
+        setInterval(() => undefined, 60_000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let printed = '';
+    // The service writes to the launcher's output, which it holds open until it exits.
+    const closed = new Promise((resolve) => launcher.stdout.on('close', resolve));
+    launcher.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    try {
+      await pollUntil('the service listening', async () => printed.includes('listening') || undefined, { timeoutMs: 30_000, intervalMs: 20 });
+      launcher.kill('SIGKILL');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the service ran on:\n${printed}`)), 10_000)))]);
+      clearTimeout(timer);
+      expect(printed.split('\n').slice(2, 4)).toEqual(['shutting down {"reason":"the process that started it has exited"}', 'stopped']);
+    } finally {
+      launcher.kill('SIGKILL');
+      // Whatever the outcome, nothing is left running (a pid of 0 would be this test's own process group).
+      const pid = Number(printed.split('\n')[0]);
+      try {
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

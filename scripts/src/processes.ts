@@ -133,12 +133,13 @@ function compileCache(env: NodeJS.ProcessEnv): { NODE_COMPILE_CACHE: string } {
  * throttling needs. `node` is the runtime to run it on (the benchmark runs the stack on Node 24 as
  * well); an absolute `entry` runs another checkout's build (the benchmark's baseline). `detached` starts
  * it in a session of its own, out of the terminal's process group: Ctrl-C then reaches only the
- * launcher, which stops it in turn.
+ * launcher, which stops it in turn. The IPC channel (`stdio`'s default; runtime's `whenStarterGone`)
+ * carries no messages: it closes when the caller dies, however it died, and the process then stops.
  */
 export function startProcess(
   target: PlannedProcess,
   env: NodeJS.ProcessEnv,
-  stdio: StdioOptions = ['ignore', 'inherit', 'inherit'],
+  stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'],
   node: string = process.execPath,
   detached = false,
 ): ChildProcess {
