@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { assertMigrated, prepareDatabases, serviceUrlVariable, startEmbeddedPostgres } from '@fedstack/shared-db';
+import { SPLIT_COPIED, assertMigrated, prepareDatabases, serviceUrlVariable, startEmbeddedPostgres } from '@fedstack/shared-db';
 import { graphql } from '@fedstack/service-kit/testing';
 import { queryAt, rowCounts } from '@fedstack/shared-db/testing';
 import { demoAdmin, pay, register } from './clients';
@@ -140,15 +140,42 @@ describeOnce('db:split, one service at a time', () => {
   });
 
   /**
-   * The state a move leaves when it stops after committing the copy and before retiring the source
-   * (nothing has run on either side since): running the same command again finishes it.
+   * The states a move leaves when it stops after committing the copy (its target then marked, and no
+   * service starting there): before retiring the source, or after. Running the same command again
+   * finishes each, copying again if the service ran on the source since (the copy never served).
    */
   async function interruptAndFinish(retired: string): Promise<void> {
-    await queryAt(sharedUrl, `ALTER SCHEMA "${retired}" RENAME TO payments`);
-    const again = await dbSplit(['--service', 'payments', '--from', sharedUrl, '--to', targetOf('payments')], settings());
-    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(again.stdout).toContain('The target already holds an exact copy of payments (a move that stopped before its end): finishing it.');
-    expect(await queryAt(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'payments'`)).toEqual([]);
+    const target = targetOf('payments');
+    const again = async (expected: string) => {
+      const run = await dbSplit(['--service', 'payments', '--from', sharedUrl, '--to', target], settings());
+      expect({ code: run.code, stderr: run.stderr, finished: run.stdout.includes(expected) }).toEqual({ code: 0, stderr: '', finished: true });
+      expect(await queryAt(sharedUrl, `SELECT 1 FROM pg_namespace WHERE nspname = 'payments'`)).toEqual([]);
+      await assertMigrated('payments', target, 'PAYMENTS_DATABASE_URL');
+      return /schema as (\S+)\./.exec(run.stdout)?.[1] ?? retired;
+    };
+    const stopBetween = async (schema: string) => {
+      await queryAt(sharedUrl, `ALTER SCHEMA "${schema}" RENAME TO payments`);
+      await queryAt(target, `COMMENT ON SCHEMA payments IS '${SPLIT_COPIED}'`);
+    };
+
+    await queryAt(target, `COMMENT ON SCHEMA payments IS '${SPLIT_COPIED}'`);
+    await expect(assertMigrated('payments', target, 'PAYMENTS_DATABASE_URL')).rejects.toThrow(
+      /stopped after copying the data and before retiring its source: run the same db:split again/,
+    );
+    await again(`The source was retired as ${retired} by a move that stopped before its end, and the target holds its exact copy: finishing it.`);
+
+    await stopBetween(retired);
+    const next = await again('The target already holds an exact copy of payments (a move that stopped before its end): finishing it.');
+
+    // The service ran on the source again, and wrote (it refused a payment): that copy is stale.
+    await stopBetween(next);
+    const [written] = await queryAt<{ id: string }>(
+      sharedUrl,
+      `INSERT INTO payments.idempotency_records (user_id, operation, key, request_hash, error_code)
+       VALUES (gen_random_uuid(), 'createPayment', 'after-an-interrupted-move', 'hash', 'PAYMENT_DECLINED') RETURNING id`,
+    );
+    await again('The target holds a copy of payments by a move that stopped before its end, and the source has changed since: copying again.');
+    expect(await queryAt(target, 'SELECT id FROM payments.idempotency_records WHERE id = $1', [written?.id])).toEqual([{ id: written?.id }]);
   }
 
   /**

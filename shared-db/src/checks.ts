@@ -6,28 +6,36 @@ import { describeTarget } from './errors';
 import { migrationNames } from './prisma-cli';
 
 /**
- * The comment on a schema `db:split` has prepared in its target and not yet filled: taken off in the
- * transaction that copies the data. A schema that still has it holds no data of the service's.
+ * The comment on a schema `db:split` has prepared in its target and not yet filled. A schema that still
+ * has it holds no data of the service's.
  */
 export const SPLIT_PENDING = 'db:split pending: the data has not been copied here yet';
 
-/** Whether the service's schema in this database is a db:split's target that the copy has not filled (SPLIT_PENDING). */
-export async function isSplitPending(client: pg.ClientBase, service: Service): Promise<boolean> {
+/**
+ * The comment the copy's transaction puts in its place, taken off once the source is retired: the schema
+ * holds the data, and until then the source, still live, may be written to (a move that stopped between
+ * the two commits left two usable copies).
+ */
+export const SPLIT_COPIED = 'db:split copied the data here; the source has not been retired yet';
+
+/** Where a db:split's target schema stands: prepared and unfilled, filled with the source still live, or neither (no move, or a finished one). */
+export async function splitMark(client: pg.ClientBase, service: Service): Promise<'pending' | 'copied' | undefined> {
   const { rows } = await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1), 'pg_namespace') AS mark`, [service]);
-  return rows[0]?.mark === SPLIT_PENDING;
+  const mark = rows[0]?.mark;
+  return mark === SPLIT_PENDING ? 'pending' : mark === SPLIT_COPIED ? 'copied' : undefined;
 }
 
 /** The migrations the service's history holds as applied (and not rolled back), and whether the schema is a db:split's that has not been filled. */
-async function schemaState(service: Service, url: string, setting: string): Promise<{ applied: Set<string>; splitPending: boolean }> {
+async function schemaState(service: Service, url: string, setting: string): Promise<{ applied: Set<string>; split: Awaited<ReturnType<typeof splitMark>> }> {
   return withClient(url, setting, async (client) => {
-    const splitPending = await isSplitPending(client, service);
+    const split = await splitMark(client, service);
     try {
       const { rows } = await client.query<{ name: string }>(
         `SELECT migration_name AS name FROM "${service}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
       );
-      return { applied: new Set(rows.map((row) => row.name)), splitPending };
+      return { applied: new Set(rows.map((row) => row.name)), split };
     } catch (error) {
-      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return { applied: new Set(), splitPending };
+      if (['42P01', '3F000', '42501'].includes((error as { code?: string }).code ?? '')) return { applied: new Set(), split };
       throw error;
     }
   });
@@ -35,14 +43,16 @@ async function schemaState(service: Service, url: string, setting: string): Prom
 
 /**
  * Fails with one line naming the setting when a service's schema lacks migrations this code needs, or is
- * the target of a db:split that stopped before copying (migrated, and empty: a service started there would
- * serve none of its data).
+ * the target of a db:split that stopped before its end: before copying (migrated, and empty: a service
+ * started there would serve none of its data), or before retiring the source (which may have been
+ * written to since).
  */
 export async function assertMigrated(service: Service, url: string, setting: string): Promise<void> {
-  const { applied, splitPending } = await schemaState(service, url, setting);
-  if (splitPending) {
+  const { applied, split } = await schemaState(service, url, setting);
+  if (split) {
+    const when = split === 'pending' ? 'stopped before the data was copied' : 'stopped after copying the data and before retiring its source';
     throw new ConfigError(
-      `${setting}: the ${service} schema at ${describeTarget(url)} is a db:split's target that stopped before the data was copied: run the same db:split again to finish it`,
+      `${setting}: the ${service} schema at ${describeTarget(url)} is a db:split's target that ${when}: run the same db:split again to finish it`,
     );
   }
   const missing = migrationNames(service).filter((name) => !applied.has(name));
@@ -60,17 +70,20 @@ export async function assertMigrated(service: Service, url: string, setting: str
  * still pointed there start and serve nothing: refused instead, naming the setting.
  */
 export async function assertNotMovedAway(service: Service, ownerUrl: string, setting: string): Promise<void> {
-  const retired = await withClient(ownerUrl, setting, async (client) => {
-    const { rows } = await client.query<{ retired: string | null }>(
-      `SELECT (SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname DESC LIMIT 1) AS retired
-       WHERE to_regnamespace($2) IS NULL`,
-      [`${service}\\_moved\\_%`, service],
-    );
-    return rows[0]?.retired;
-  });
+  const retired = await withClient(ownerUrl, setting, (client) => retiredSchemaOf(client, service));
   if (retired) {
     throw new ConfigError(
       `${setting}: ${service} was moved out of ${describeTarget(ownerUrl)} by db:split (its old copy is ${retired}); point ${setting === 'DATABASE_URL' ? `${service.toUpperCase()}_DATABASE_URL` : setting} at its new database`,
     );
   }
+}
+
+/** The name db:split retired the service's schema under in this database (the newest), when it holds no live one. */
+export async function retiredSchemaOf(client: pg.ClientBase, service: Service): Promise<string | undefined> {
+  const { rows } = await client.query<{ retired: string | null }>(
+    `SELECT (SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname DESC LIMIT 1) AS retired
+     WHERE to_regnamespace($2) IS NULL`,
+    [`${service}\\_moved\\_%`, service],
+  );
+  return rows[0]?.retired ?? undefined;
 }

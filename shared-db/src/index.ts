@@ -36,7 +36,7 @@ export {
 } from './client';
 export { connectOrExplain } from './connections';
 export { ensureDatabase, ensureServiceRole, applyGrants, prepareDatabases } from './setup';
-export { assertMigrated } from './checks';
+export { SPLIT_COPIED, assertMigrated } from './checks';
 export { migrationNames, runPrismaCli } from './prisma-cli';
 export { FIRST_MIGRATION } from './legacy-history';
 export { moveService, type MoveReport, type MoveOptions } from './move';

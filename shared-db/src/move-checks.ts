@@ -2,7 +2,7 @@
 import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { ConfigError, type Service } from '@fedstack/runtime';
-import { isSplitPending } from './checks';
+import { splitMark } from './checks';
 import { migrationNames } from './prisma-cli';
 
 /** A refusal of db:split, in one line. */
@@ -29,12 +29,17 @@ export async function checkSource(source: pg.Client, service: Service, role: str
   if (open > 0) throw stopTheServiceFirst(service, role, open);
   const prepared = await source.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE database = current_database()');
   if ((prepared.rows[0]?.n ?? 0) > 0) throw fail('the source database has prepared transactions waiting to commit; resolve them first');
-  const { rows } = await source.query<{ name: string }>(
+  return { tables: await tablesOf(source, service), history };
+}
+
+/** The service's tables in this database, but its migration history: what a move copies. */
+export async function tablesOf(client: pg.Client, service: Service): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
     `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname <> '_prisma_migrations' ORDER BY c.relname`,
     [service],
   );
-  return { tables: rows.map((row) => row.name), history };
+  return rows.map((row) => row.name);
 }
 
 /**
@@ -64,7 +69,7 @@ export async function sameDatabase(source: pg.Client, target: pg.Client): Promis
  * other than db:split wrote there.
  */
 export async function discardUnfilled(target: pg.Client, service: Service, log: (line: string) => void): Promise<void> {
-  if (!(await isSplitPending(target, service))) return;
+  if ((await splitMark(target, service)) !== 'pending') return;
   const { rows: tables } = await target.query<{ name: string }>(
     `SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 AND tablename <> '_prisma_migrations'`,
     [service],

@@ -2,13 +2,13 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { SPLIT_PENDING } from './checks';
+import { SPLIT_COPIED, SPLIT_PENDING, retiredSchemaOf, splitMark } from './checks';
 import { databaseIdentity, passwordVariable, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
-import { SERVICES, type Service } from '@fedstack/runtime';
+import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget } from './errors';
 import { connectOrExplain } from './connections';
 import { applyPendingMigrations } from './migrations';
-import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, sameDatabase, stopTheServiceFirst } from './move-checks';
+import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, sameDatabase, stopTheServiceFirst, tablesOf } from './move-checks';
 import { runPrismaCli } from './prisma-cli';
 import { applyGrants, ensureDatabase, ensureServiceRole } from './setup';
 
@@ -44,11 +44,11 @@ export interface MoveReport {
  * same checksum on any server, in any order, in constant memory and without a sort while the source is
  * locked. (Joining the hashes into one string, as it did, failed past 33 million rows: PostgreSQL's 1 GB.)
  */
-async function measure(client: pg.Client, service: Service, table: string): Promise<MovedTable> {
+async function measure(client: pg.Client, schema: string, table: string): Promise<MovedTable> {
   const half = (from: number) => `coalesce(sum(('x' || substr(h, ${from}, 16))::bit(64)::bigint::numeric), 0)`;
   const { rows } = await client.query<{ rows: number; checksum: string }>(
     `SELECT count(*)::int AS rows, ${half(1)} || ':' || ${half(17)} AS checksum
-     FROM (SELECT md5(t::text) AS h FROM "${service}"."${table}" t) hashed`,
+     FROM (SELECT md5(t::text) AS h FROM "${schema}"."${table}" t) hashed`,
   );
   return { table, ...(rows[0] as { rows: number; checksum: string }) };
 }
@@ -125,9 +125,9 @@ async function copyTables(source: pg.Client, target: pg.Client, service: Service
   return moved;
 }
 
-/** The table's count and checksum on both sides, which must agree. */
-async function verified(source: pg.Client, target: pg.Client, service: Service, table: string): Promise<MovedTable> {
-  const [before, after] = [await measure(source, service, table), await measure(target, service, table)];
+/** The table's count and checksum on both sides (the source's schema under its own name, `from`, once retired), which must agree. */
+async function verified(source: pg.Client, target: pg.Client, service: Service, table: string, from: string = service): Promise<MovedTable> {
+  const [before, after] = [await measure(source, from, table), await measure(target, service, table)];
   if (before.rows !== after.rows || before.checksum !== after.checksum) {
     throw fail(
       `${service}.${table} differs (${before.rows} rows ${before.checksum} at the source, ${after.rows} rows ${after.checksum} at the target); the source was not changed`,
@@ -136,14 +136,32 @@ async function verified(source: pg.Client, target: pg.Client, service: Service, 
   return after;
 }
 
+/** One text form of every value on both sides, which the checksums compare, whatever each server's defaults. */
+async function comparable(...clients: pg.Client[]): Promise<void> {
+  for (const client of clients) await client.query(`SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3`);
+}
+
+/** Each table verified, or null at the first that differs. */
+async function identicalCopies(source: pg.Client, target: pg.Client, service: Service, tables: string[], from?: string): Promise<MovedTable[] | null> {
+  const copies: MovedTable[] = [];
+  try {
+    for (const table of tables) copies.push(await verified(source, target, service, table, from));
+  } catch (error) {
+    if (error instanceof ConfigError) return null;
+    throw error;
+  }
+  return copies;
+}
+
 /**
  * Moves one service's schema, data, role and grants from one database to another, as `npm run db:split`
  * does: the target gets the service's migrations and role first, then every table is copied inside one
  * transaction on each side while the source's tables are locked against writes, and the copy is
  * verified table by table (row count and checksum). Only then is the source schema retired (renamed and
- * closed to the role), so that a service still pointed at it fails at start instead of serving stale data.
- * A move interrupted after the copy was committed and before the source was retired is finished by the
- * same command: a target that already holds the schema is accepted if it is the source's exact copy.
+ * closed to the role), so that a service still pointed at it fails at start instead of serving stale data;
+ * until then, the target's schema is marked (SPLIT_PENDING, then SPLIT_COPIED), and no service starts on
+ * it. The same command finishes a move that stopped on the way: it prepares an unfilled target again,
+ * copies again over a copy the source has changed since, and unmarks a copy whose source is retired.
  */
 export async function moveService(options: MoveOptions): Promise<MoveReport> {
   const { service, fromUrl, toUrl } = options;
@@ -151,10 +169,31 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
   const variable = serviceUrlVariable(service);
   const connection = serviceConnection(service, { ...(options.env ?? process.env), [variable]: toUrl });
   if (databaseIdentity(fromUrl) === databaseIdentity(toUrl)) throw fail(`--from and --to are the same database (${describeTarget(toUrl)})`);
+  const report = (tables: MovedTable[], retiredSchema: string): MoveReport => {
+    const place = new URL(connection.url);
+    const forService = `${place.protocol}//${connection.role}:<${service.toUpperCase()}_DB_PASSWORD>@${place.host}${place.pathname}`;
+    // Printed for the operator to copy: the owner's password stays out of the terminal and its logs.
+    const owner = new URL(toUrl);
+    const forMigrations = owner.password ? `${owner.protocol}//${owner.username}:<password>@${owner.host}${owner.pathname}${owner.search}` : toUrl;
+    return { service, tables, retiredSchema, settings: { variable, forMigrations, forService } };
+  };
 
   const source = await connectOrExplain(fromUrl, '--from');
   let target: pg.Client | undefined;
   try {
+    const retired = await retiredSchemaOf(source, service);
+    if (retired) {
+      // Stopped after retiring the source and before unmarking the copy: only that copy is taken.
+      target = await connectOrExplain(toUrl, '--to').catch(() => undefined);
+      if (!target || (await splitMark(target, service)) !== 'copied') throw fail(`the source database has no migrated ${service} schema to move`);
+      await comparable(source, target);
+      const tables = await tablesOf(target, service);
+      const identical = await identicalCopies(source, target, service, tables, retired);
+      if (!identical) throw fail(`the target's copy of ${service} differs from the source's, retired as ${retired}; nothing was changed`);
+      log(`The source was retired as ${retired} by a move that stopped before its end, and the target holds its exact copy: finishing it.`);
+      await target.query(`COMMENT ON SCHEMA "${service}" IS NULL`);
+      return report(identical, retired);
+    }
     const { tables, history } = await checkSource(source, service, connection.role);
     await ensureDatabase(toUrl, '--to');
     target = await connectOrExplain(toUrl, '--to');
@@ -163,7 +202,7 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
     const resuming = (await objectsOf(target, service)) > 0;
     if (!resuming) await prepareTarget(target, toUrl, connection, history, log);
 
-    for (const client of [source, target]) await client.query(`SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3`);
+    await comparable(source, target);
     await source.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     let moved: MovedTable[];
     try {
@@ -173,20 +212,25 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
       const open = await connectionsOf(source, connection.role);
       if (open > 0) throw stopTheServiceFirst(service, connection.role, open);
       if (resuming) {
-        // Only the source's exact copy, left by a move that stopped before retiring the source, is taken.
-        const identical = await (async () => {
-          const copies: MovedTable[] = [];
-          for (const table of tables) copies.push(await verified(source, target, service, table));
-          return copies;
-        })().catch(() => null);
-        if (!identical) throw fail(`the target is not empty: it already holds the ${service} schema, and not as a copy of the source; give an empty database`);
+        // The source's exact copy, left by a move that stopped before retiring the source, is taken.
+        const identical = await identicalCopies(source, target, service, tables);
+        if (!identical) {
+          if ((await splitMark(target, service)) !== 'copied') {
+            throw fail(`the target is not empty: it already holds the ${service} schema, and not as a copy of the source; give an empty database`);
+          }
+          // Such a copy that the source has moved on from (its service ran again) never served: copied again.
+          log(`The target holds a copy of ${service} by a move that stopped before its end, and the source has changed since: copying again.`);
+          await source.query('ROLLBACK');
+          await target.query(`DROP SCHEMA "${service}" CASCADE`);
+          return await moveService(options);
+        }
         log(`The target already holds an exact copy of ${service} (a move that stopped before its end): finishing it.`);
         moved = identical;
       } else {
         await target.query('BEGIN');
         try {
           moved = await copyTables(source, target, service, tables, log);
-          await target.query(`COMMENT ON SCHEMA "${service}" IS NULL`);
+          await target.query(`COMMENT ON SCHEMA "${service}" IS ${target.escapeLiteral(SPLIT_COPIED)}`);
           await target.query('COMMIT');
         } catch (error) {
           await target.query('ROLLBACK').catch(() => undefined);
@@ -211,13 +255,12 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
       throw fail(`the copy is complete in the target, but the source could not be retired (${(error as Error).message}); run the same command again to finish`);
     }
     log(`Retired the source schema as ${retiredSchema}.`);
-
-    const place = new URL(connection.url);
-    const forService = `${place.protocol}//${connection.role}:<${service.toUpperCase()}_DB_PASSWORD>@${place.host}${place.pathname}`;
-    // Printed for the operator to copy: the owner's password stays out of the terminal and its logs.
-    const owner = new URL(toUrl);
-    const forMigrations = owner.password ? `${owner.protocol}//${owner.username}:<password>@${owner.host}${owner.pathname}${owner.search}` : toUrl;
-    return { service, tables: moved, retiredSchema, settings: { variable, forMigrations, forService } };
+    await target.query(`COMMENT ON SCHEMA "${service}" IS NULL`).catch((error: Error) => {
+      throw fail(
+        `the source is retired as ${retiredSchema}, but the target's copy could not be marked finished (${error.message}); run the same command again to finish`,
+      );
+    });
+    return report(moved, retiredSchema);
   } finally {
     await target?.end().catch(() => undefined);
     await source.end().catch(() => undefined);
