@@ -207,6 +207,24 @@ describe('payments subgraph', () => {
       expect((await refund('20', `${payment.id}-2`)).errors).toBeUndefined();
       expect((await sql<{ status: string }>('SELECT status FROM payments.payments WHERE id = $1', [payment.id]))[0]?.status).toBe('REFUNDED');
       expect((await refund('0.01', `${payment.id}-3`)).errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      // The audit trail writes amounts as the API does, in the currency's format (it wrote "20" and "0").
+      const trail = await sql<{ payload: Record<string, unknown> }>(
+        `SELECT payload->'payload' AS payload FROM payments.outbox
+         WHERE topic = 'audit.record' AND payload->>'action' = 'payment.refund' AND payload->>'targetId' = $1 ORDER BY (payload->'payload'->'after'->>'refundedAmount')::numeric`,
+        [payment.id],
+      );
+      expect(trail.map(({ payload }) => payload)).toEqual([
+        expect.objectContaining({
+          amount: '10.00',
+          before: { status: 'SUCCEEDED', refundedAmount: '0.00' },
+          after: { status: 'PARTIALLY_REFUNDED', refundedAmount: '10.00' },
+        }),
+        expect.objectContaining({
+          amount: '20.00',
+          before: { status: 'PARTIALLY_REFUNDED', refundedAmount: '10.00' },
+          after: { status: 'REFUNDED', refundedAmount: '30.00' },
+        }),
+      ]);
     });
 
     it('replays a refund for the same key instead of refunding twice', async () => {

@@ -1,7 +1,7 @@
 // refundPayment: part or all of a payment given back, never more than was paid, with its audit entry.
 import { badUserInput, conflict, notFound } from '@fedstack/runtime';
 import type { Decimal, PaymentStatus, RefundRecord, ServiceClient } from '@fedstack/shared-db';
-import { isUuid, parseDecimal, recordAudit } from '@fedstack/service-kit';
+import { formatAmount, isUuid, parseDecimal, recordAudit } from '@fedstack/service-kit';
 import { DESCRIPTION_MAX } from './create';
 import { assertIdempotencyKey, claimIdempotencyKey, fingerprint, KEYED_TRANSACTION } from './idempotency';
 import { optionalText, parseAmount } from './money';
@@ -76,12 +76,13 @@ export async function refundPayment(
       targetType: 'Payment',
       targetId: payment.id,
       requestId: admin.requestId,
+      // Amounts as the API writes them, in the currency's format.
       payload: {
         refundId: refund.id,
-        amount: amount.toFixed(),
+        amount: formatAmount(amount, payment.currency),
         currency: payment.currency,
-        before: { status: payment.status, refundedAmount: payment.refunded_amount.toFixed() },
-        after: { status: statusAfter, refundedAmount: refundedAfter.toFixed() },
+        before: { status: payment.status, refundedAmount: formatAmount(payment.refunded_amount, payment.currency) },
+        after: { status: statusAfter, refundedAmount: formatAmount(refundedAfter, payment.currency) },
       },
     });
     return { ...refund, currency: payment.currency };
