@@ -109,42 +109,44 @@ export function launchSettings() {
   };
 }
 
-/** The processes `parent` started that still run, with their command lines (Linux's /proc). */
-export function childrenOf(parent: number): { pid: number; command: string }[] {
-  return readdirSync('/proc').flatMap((entry) => {
-    if (!/^\d+$/.test(entry)) return [];
-    try {
-      // The parent's id is the second field after the command's name, which is in parentheses and may hold spaces.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === parent ? [{ pid: Number(entry), command: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ') }] : [];
-    } catch {
-      return []; // gone meanwhile
-    }
-  });
-}
-
-/** Every process below `ancestor` (children, theirs, and so on), with their command lines: one pass over /proc. */
-export function descendantsOf(ancestor: number): { pid: number; command: string }[] {
+/** Every process's parent, from one pass over Linux's /proc. */
+function parentsOfAll(): Map<number, number> {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
+      // The parent's id is the second field after the command's name, which is in parentheses and may hold spaces.
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
     } catch {
       // gone meanwhile
     }
   }
+  return parents;
+}
+
+/** The processes among `pids` that still run, with their command lines. */
+function withCommands(pids: number[]): { pid: number; command: string }[] {
+  return pids.flatMap((pid) => {
+    try {
+      return [{ pid, command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ') }];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+}
+
+/** The processes `parent` started that still run, with their command lines. */
+export function childrenOf(parent: number): { pid: number; command: string }[] {
+  return withCommands([...parentsOfAll()].filter(([, ppid]) => ppid === parent).map(([pid]) => pid));
+}
+
+/** Every process below `ancestor` (children, theirs, and so on), with their command lines. */
+export function descendantsOf(ancestor: number): { pid: number; command: string }[] {
+  const parents = parentsOfAll();
   const below = (pid: number): boolean => {
     for (let parent = parents.get(pid); parent !== undefined && parent > 1; parent = parents.get(parent)) if (parent === ancestor) return true;
     return false;
   };
-  return [...parents.keys()].filter(below).flatMap((pid) => {
-    try {
-      return [{ pid, command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ') }];
-    } catch {
-      return [];
-    }
-  });
+  return withCommands([...parents.keys()].filter(below));
 }
