@@ -56,6 +56,7 @@ export { runMain, serve, orExit, commandLine, whenStarterGone } from './main';
 export { freePort, portIsFree, serverUrl } from './net';
 export {
   TOKEN_ALGORITHM,
+  THROTTLE_SECRET_MIN_LENGTH,
   developmentSecret,
   loadOrCreateDevelopmentKeyPair,
   developmentPrivateKey,

@@ -16,6 +16,12 @@ import {
 } from 'jose';
 import { ConfigError } from './errors';
 
+/**
+ * The shortest THROTTLE_KEY_SECRET auth takes (short of it, a secret could be guessed along with the
+ * addresses it hides); here for the keys script too, which makes and checks that secret's file.
+ */
+export const THROTTLE_SECRET_MIN_LENGTH = 32;
+
 /** Access tokens are signed with Ed25519. */
 export const TOKEN_ALGORITHM = 'EdDSA';
 

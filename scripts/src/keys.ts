@@ -11,7 +11,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { exportPKCS8, generateKeyPair } from 'jose';
-import { ConfigError, SERVICES, runMain } from '@fedstack/runtime';
+import { ConfigError, SERVICES, THROTTLE_SECRET_MIN_LENGTH, runMain } from '@fedstack/runtime';
 
 const USAGE = "usage: node scripts/dist/keys.js <folder> (writes each process's keys under <folder>/<service or gateway>/ unless they exist)";
 
@@ -69,8 +69,8 @@ async function main(): Promise<void> {
               what: "auth's throttle key secret",
               make: randomSecret,
               kind: '32 random bytes, base64url',
-              // As auth takes it: at least 32 characters once trimmed.
-              valid: (text: string) => text.trim().length >= 32,
+              // As auth takes it, once trimmed.
+              valid: (text: string) => text.trim().length >= THROTTLE_SECRET_MIN_LENGTH,
             },
           ]
         : []),

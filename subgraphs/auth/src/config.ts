@@ -1,6 +1,6 @@
 // auth's settings: token lifetimes, its signing key, and sign-in and registration throttling with the secret that keys it.
 import path from 'node:path';
-import { ConfigError, REPOSITORY_ROOT, integer, readSettings, secretSetting, setting, text } from '@fedstack/runtime';
+import { ConfigError, REPOSITORY_ROOT, THROTTLE_SECRET_MIN_LENGTH, integer, readSettings, secretSetting, setting, text } from '@fedstack/runtime';
 import { loadServiceConfig, serviceSettings, type ServiceConfig } from '@fedstack/service-kit';
 
 /** Sign-in and registration throttling (domain/throttle.ts). */
@@ -38,8 +38,6 @@ export interface AuthConfig extends ServiceConfig {
 
 /** The development throttle key secret's file, made on first use (git-ignored, beside the development keys). */
 const DEVELOPMENT_THROTTLE_SECRET_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'throttle-key-secret');
-/** Short of this, a secret could be guessed along with the addresses. */
-const THROTTLE_SECRET_MIN_LENGTH = 32;
 
 /** What auth reads besides a subgraph's settings. */
 export const AUTH_SETTINGS = {
