@@ -128,6 +128,8 @@ describeOnce('db:split, one service at a time', () => {
             "error: db:split: PROFILE_DB_PASSWORD must be set: the target's server has no profile_svc role, and it would be made with this repository's development password, which anyone can read",
         });
         expect(await queryAt(elsewhere.url, `SELECT rolname FROM pg_roles WHERE rolname = 'profile_svc'`)).toEqual([]);
+        // Nor the database it had made for the move (an empty one was left behind).
+        expect(await queryAt(elsewhere.url, `SELECT datname FROM pg_database WHERE datname = 'profile_elsewhere'`)).toEqual([]);
       } finally {
         await elsewhere.stop();
       }

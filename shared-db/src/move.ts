@@ -10,7 +10,7 @@ import { connectOrExplain } from './connections';
 import { applyPendingMigrations } from './migrations';
 import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, sameDatabase, stopTheServiceFirst, tablesOf } from './move-checks';
 import { runPrismaCli } from './prisma-cli';
-import { applyGrants, ensureDatabase, ensureServiceRole } from './setup';
+import { applyGrants, dropDatabase, ensureDatabase, ensureServiceRole } from './setup';
 
 export interface MoveOptions {
   service: Service;
@@ -180,6 +180,8 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
 
   const source = await connectOrExplain(fromUrl, '--from');
   let target: pg.Client | undefined;
+  // A target database this run made, until the copy has committed in it.
+  let made = false;
   try {
     const retired = await retiredSchemaOf(source, service);
     if (retired) {
@@ -195,7 +197,7 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
       return report(identical, retired);
     }
     const { tables, history } = await checkSource(source, service, connection.role);
-    await ensureDatabase(toUrl, '--to');
+    made = await ensureDatabase(toUrl, '--to');
     target = await connectOrExplain(toUrl, '--to');
     if (await sameDatabase(source, target)) throw fail(`--from and --to are the same database, under two names (${describeTarget(toUrl)})`);
     await discardUnfilled(target, service, log);
@@ -232,6 +234,7 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
           moved = await copyTables(source, target, service, tables, log);
           await target.query(`COMMENT ON SCHEMA "${service}" IS ${target.escapeLiteral(SPLIT_COPIED)}`);
           await target.query('COMMIT');
+          made = false;
         } catch (error) {
           await target.query('ROLLBACK').catch(() => undefined);
           // The target was empty before: leave it so, ready for another attempt.
@@ -261,6 +264,14 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
       );
     });
     return report(moved, retiredSchema);
+  } catch (error) {
+    if (made) {
+      // Left empty by a refusal (a password to give, another history): the next run makes it again.
+      await target?.end().catch(() => undefined);
+      target = undefined;
+      await dropDatabase(toUrl, '--to').catch(() => undefined);
+    }
+    throw error;
   } finally {
     await target?.end().catch(() => undefined);
     await source.end().catch(() => undefined);

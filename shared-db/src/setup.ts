@@ -13,14 +13,14 @@ import { serviceRole } from './services';
 
 /**
  * Creates the database a URL names if its server does not have it yet (through the server's `postgres`
- * database), or fails with one line when that user may not.
+ * database), or fails with one line when that user may not. True when this call created it.
  */
-export async function ensureDatabase(url: string, setting: string): Promise<void> {
+export async function ensureDatabase(url: string, setting: string): Promise<boolean> {
   const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   let missing: unknown;
   try {
     await probe.connect();
-    return;
+    return false;
   } catch (error) {
     if ((error as { code?: string }).code !== '3D000') throw explainConnectionError(error, url, setting);
     missing = error;
@@ -31,18 +31,28 @@ export async function ensureDatabase(url: string, setting: string): Promise<void
   const database = decodeURIComponent(server.pathname.slice(1));
   server.pathname = '/postgres';
   try {
-    await withClient(server.toString(), setting, async (client) => {
+    return await withClient(server.toString(), setting, async (client) => {
       try {
         await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+        return true;
       } catch (error) {
         // Two runs may race to create it (parallel test runs on one server).
         if ((error as { code?: string }).code !== '42P04') throw error;
+        return false;
       }
     });
   } catch (error) {
     const { message } = explainConnectionError(missing, url, setting);
     throw new DatabaseUnavailableError(`${message}, and ${decodeURIComponent(server.username) || 'this user'} cannot create it (${(error as Error).message})`);
   }
+}
+
+/** Drops the database a URL names (through the server's `postgres` database), if no one is connected to it. */
+export async function dropDatabase(url: string, setting: string): Promise<void> {
+  const server = new URL(url);
+  const database = decodeURIComponent(server.pathname.slice(1));
+  server.pathname = '/postgres';
+  await withClient(server.toString(), setting, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(database)}`));
 }
 
 /**
