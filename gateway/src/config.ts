@@ -108,7 +108,10 @@ function fileList(): z.ZodType<string[], string | undefined> {
 
 /** The operation limits: the gateway refuses operations over them, and `check:schema` the listed operations a change would put over them. */
 export const OPERATION_LIMIT_SETTINGS = {
-  MAX_QUERY_DEPTH: setting(integer(12, { max: 1000 }), 'deepest selection accepted; deeper operations are refused before any subgraph is called'),
+  MAX_QUERY_DEPTH: setting(
+    integer(12, { max: 1000 }),
+    'deepest selection accepted, fragments counted as if written inline; deeper operations are refused before any subgraph is called',
+  ),
   MAX_QUERY_ALIASES: setting(integer(30, { max: 10_000 }), 'most aliases in one operation'),
   MAX_QUERY_DIRECTIVES: setting(integer(20, { max: 10_000 }), 'most directives in one operation'),
   MAX_QUERY_TOKENS: setting(integer(3000, { max: 1_000_000 }), 'most lexical tokens in one document (the parser stops there)'),

@@ -4,7 +4,7 @@ import type { GraphQLRequestContextDidResolveOperation, GraphQLRequestListener, 
 import { GraphQLError, buildSchema, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import type * as graphql from 'graphql';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
-import { costModelOf, operationCost, operationLimits, operationLimitsPlugin } from './limits';
+import { costModelOf, operationCost, operationLimits, operationLimitsPlugin, type FieldCost } from './limits';
 
 // Counts validation passes (the limits' rules run in one) while keeping graphql's own validate.
 jest.mock('graphql', () => {
@@ -71,6 +71,26 @@ describe('operation cost from @cost and @listSize', () => {
     expect(cost('{ __schema { types { fields { name } } } }')).toBe(0);
   });
 
+  it('walks each fragment once however often it is spread (fragments spreading the next 60 times, 5 deep, took minutes: 60⁵ walks)', () => {
+    // Counts the fields looked at, by the cost model's lookups.
+    const counted = new (class extends Map<string, FieldCost> {
+      lookups = 0;
+      override get(key: string) {
+        this.lookups += 1;
+        return super.get(key);
+      }
+    })(model);
+    const spreads = (name: string) => Array.from({ length: 8 }, () => `...${name}`).join(' ');
+    const tower = ['F1', 'F2', 'F3', 'F4'].map((next, level) => `fragment F${level} on Query { ${spreads(next)} }`).join(' ');
+    const document = parse(`{ ${spreads('F0')} } ${tower} fragment F4 on Query { me { id } }`);
+    expect(operationCost(schema, counted, document, document.definitions[0] as OperationDefinitionNode, {})).toBe(8 ** 5);
+    expect(counted.lookups).toBe(2);
+    // A parent's size carried down to a fragment is part of what its cost depends on.
+    expect(cost('{ a: users(first: 2) { ...E } b: users(first: 3) { ...E } } fragment E on UserConnection { edges { node { id } } }')).toBe(
+      1 + 2 * 2 + 1 + 3 * 2,
+    );
+  });
+
   it('finds the directives in the committed supergraph, as composition carried them from the subgraphs', () => {
     const supergraph = costModelOf(readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8'));
     expect(supergraph.get('Query.users')).toMatchObject({ slicingArguments: ['first'], sizedFields: ['edges'] });
@@ -105,6 +125,15 @@ describe('operationLimitsPlugin', () => {
     const document = parse('{ me { id email } }');
     for (let request = 0; request < 5; request += 1) await resolve(document);
     expect(jest.mocked(validate)).toHaveBeenCalledTimes(1);
+  });
+
+  it('counts the depth of a query written with fragments as if written inline (each spread counted as levels)', async () => {
+    const resolve = await plugin();
+    // Depth 3, the limit, in colocated fragments (it was read as 5 and refused).
+    await expect(resolve(parse('{ me { ...A } } fragment A on User { friends { ...B } } fragment B on User { ... on User { id } }'))).resolves.toBeUndefined();
+    await expect(resolve(parse('{ me { ...A } } fragment A on User { friends { ...B } } fragment B on User { friends { id } }'))).rejects.toMatchObject({
+      message: 'Operation refused: Query depth limit of 3 exceeded, found 4.',
+    });
   });
 
   it('refuses a document over a limit every time, with an error of its own each time', async () => {
