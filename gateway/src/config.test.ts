@@ -18,6 +18,8 @@ describe('gateway configuration', () => {
     expect(loadGatewayConfig(manifests).persisted).toMatchObject({ mode: 'allow', files: [path.resolve('a.json'), path.resolve('b.json')] });
     expect(loadGatewayConfig({ ...production, ...manifests }).persisted.mode).toBe('require');
     expect(loadGatewayConfig({ ...production, ...manifests, PERSISTED_DOCUMENTS: 'allow' }).persisted.mode).toBe('allow');
+    // Turned off, the manifests are not read: a broken one kept the gateway from starting, off or not.
+    expect(loadGatewayConfig({ ...production, ...manifests, PERSISTED_DOCUMENTS: 'off' }).persisted).toMatchObject({ mode: 'off', files: [] });
   });
 
   it.each([

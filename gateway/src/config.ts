@@ -192,7 +192,7 @@ const GATEWAY_SETTINGS = {
   ),
   PERSISTED_DOCUMENTS: setting(
     z.enum(PERSISTED_MODES).optional(),
-    '`off` (any document), `allow` (listed ids resolve, any document runs) or `require` (only listed operations run; others get `PERSISTED_QUERY_NOT_IN_LIST`)',
+    '`off` (any document; the manifests are not read), `allow` (listed ids resolve, any document runs) or `require` (only listed operations run; others get `PERSISTED_QUERY_NOT_IN_LIST`)',
     '`require` in production and `allow` outside it when `PERSISTED_DOCUMENTS_FILE` is set; else `off`',
   ),
   APQ_CACHE_MAX_BYTES: setting(
@@ -260,7 +260,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
       maxBufferedBytes: settings.SUBSCRIPTION_MAX_BUFFERED_BYTES,
       maxQueuedEvents: settings.SUBSCRIPTION_MAX_QUEUED_EVENTS,
     },
-    persisted: { mode, files, pollMs: settings.SUPERGRAPH_POLL_MS },
+    // Off, the manifests are not read: safelisting turned off gets a gateway past a manifest it cannot use.
+    persisted: { mode, files: mode === 'off' ? [] : files, pollMs: settings.SUPERGRAPH_POLL_MS },
     apqCacheBytes: settings.APQ_CACHE_MAX_BYTES,
     ...(assertionKey ? { assertionKey } : {}),
   };
