@@ -195,6 +195,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
     context: async ({ req }, base) => ({
       ...base,
+      arrivedAt: performance.now(),
       authorization: req.headers.authorization,
       clientAddress: req.ip,
       userAgent: req.headers['user-agent'],

@@ -97,6 +97,8 @@ function send(
       authorization: options.authorization ?? 'Bearer a',
       clientAddress: '203.0.113.9',
       userAgent: options.userAgent ?? 'TestApp/1.0',
+      // As the gateway's context has it: when the client's request arrived.
+      arrivedAt: performance.now(),
     },
   });
 }

@@ -6,7 +6,7 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
-import { deduplicated } from './dedupe';
+import { ARRIVED_AT_HEADER, deduplicated } from './dedupe';
 import { propagateHeaders, type GatewayContext } from './headers';
 
 export interface SubgraphDataSourceOptions {
@@ -45,6 +45,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
     if (!request.http) return;
     if (context) propagateHeaders(request.http.headers, context, this.subgraph);
+    if (context?.arrivedAt !== undefined) request.http.headers.set(ARRIVED_AT_HEADER, String(context.arrivedAt));
     request.http.headers.set(GATEWAY_ASSERTION_HEADER, await this.assertion());
   }
 

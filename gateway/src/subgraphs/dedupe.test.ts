@@ -1,5 +1,5 @@
 import type { Fetcher, FetcherRequestInit } from '@apollo/utils.fetcher';
-import { deduplicated, isMutation } from './dedupe';
+import { ARRIVED_AT_HEADER, deduplicated, isMutation } from './dedupe';
 import { BufferedResponse } from './transport';
 
 /** A fetcher that answers when told to and records the calls that reached it. */
@@ -23,18 +23,22 @@ function heldFetcher() {
   };
 }
 
-const query = (authorization: string, requestId: string, body = '{"query":"{ me { id } }"}'): FetcherRequestInit => ({
+/** A call as the data source makes it; `arrivedAt`, when its client's request reached the gateway (else: now). */
+const query = (authorization: string, requestId: string, body = '{"query":"{ me { id } }"}', arrivedAt?: number): FetcherRequestInit => ({
   method: 'POST',
-  headers: { authorization, 'x-request-id': requestId },
+  headers: { authorization, 'x-request-id': requestId, ...(arrivedAt === undefined ? {} : { [ARRIVED_AT_HEADER]: String(arrivedAt) }) },
   body,
 });
+/** Requests that reached the gateway together, before any of their calls was sent. */
+const together = performance.now();
 
 describe('deduplicated subgraph calls', () => {
   it('shares one call among identical queries in flight, whatever their request ids; each caller reads its own copy', async () => {
     const inner = heldFetcher();
     const fetcher = deduplicated(inner.fetcher);
-    const answers = [1, 2, 3].map((n) => fetcher('http://profile/graphql', query('Bearer a', `request-${n}`)));
+    const answers = [1, 2, 3].map((n) => fetcher('http://profile/graphql', query('Bearer a', `request-${n}`, undefined, together)));
     inner.release();
+    expect(inner.calls.map(({ init }) => Object.keys(init.headers ?? {}))).toEqual([['authorization', 'x-request-id']]);
     const bodies = await Promise.all(answers.map(async (answer) => (await answer).json() as Promise<unknown>));
     expect(bodies).toEqual(Array(3).fill({ data: { call: 1 } }));
     expect(inner.calls).toHaveLength(1);
@@ -67,7 +71,7 @@ describe('deduplicated subgraph calls', () => {
   it('gives a shared failure to every caller, then forgets it so that the next query calls again', async () => {
     const inner = heldFetcher();
     const fetcher = deduplicated(inner.fetcher);
-    const answers = [1, 2].map((n) => fetcher('http://profile/graphql', query('Bearer a', String(n))));
+    const answers = [1, 2].map((n) => fetcher('http://profile/graphql', query('Bearer a', String(n), undefined, together)));
     inner.release(new Error('connection refused'));
     await expect(Promise.all(answers)).rejects.toThrow('connection refused');
     const next = fetcher('http://profile/graphql', query('Bearer a', '3'));
@@ -110,6 +114,34 @@ describe('deduplication after a write', () => {
     const poll = fetcher('http://payments/graphql', query('Bearer alice', 'poll', QUERY));
     await fetcher('http://payments/graphql', query('Bearer alice', 'pay', '{"query":"mutation { createPayment { id } }"}'));
     const refetch = fetcher('http://payments/graphql', query('Bearer alice', 'refetch', QUERY));
+    await new Promise((resolve) => setImmediate(resolve));
+    held.splice(0).forEach((release) => release());
+    expect(await (await poll).json()).toEqual({ row: 'before' });
+    expect(await (await refetch).json()).toEqual({ row: 'after' });
+  });
+
+  it('does not either when the mutation went through another gateway worker or replica (each counted only its own)', async () => {
+    let row = 'before';
+    const held: (() => void)[] = [];
+    const subgraph: Fetcher = async (target, init = {}) => {
+      if (String(init.body).includes('mutation')) {
+        row = 'after';
+        return new BufferedResponse(target, 200, new Headers(), '{}');
+      }
+      const read = row;
+      await new Promise<void>((resolve) => held.push(resolve));
+      return new BufferedResponse(target, 200, new Headers(), JSON.stringify({ row: read }));
+    };
+    // Two processes: the module loaded twice, as each worker loads it.
+    let otherProcess: typeof deduplicated = deduplicated;
+    jest.isolateModules(() => {
+      otherProcess = jest.requireActual<{ deduplicated: typeof deduplicated }>('./dedupe').deduplicated;
+    });
+    const [workerA, workerB] = [deduplicated(subgraph), otherProcess(subgraph)];
+    const QUERY = '{"query":"{ me { profile { displayName } } }"}';
+    const poll = workerA('http://profile/graphql', query('Bearer alice', 'poll', QUERY));
+    await workerB('http://profile/graphql', query('Bearer alice', 'rename', '{"query":"mutation { updateMyProfile { id } }"}'));
+    const refetch = workerA('http://profile/graphql', query('Bearer alice', 'refetch', QUERY));
     await new Promise((resolve) => setImmediate(resolve));
     held.splice(0).forEach((release) => release());
     expect(await (await poll).json()).toEqual({ row: 'before' });

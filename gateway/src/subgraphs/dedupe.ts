@@ -16,37 +16,39 @@ export function isMutation(body: string): boolean {
 }
 
 /**
- * Mutations answered by any subgraph of this process so far. A query joins only one that was sent since the
- * last of them: one sent before a client's mutation answered may have read what it changed, and the
- * client's next query, sent after, must see its write (a refetch while a poll is in flight).
+ * When the client's request reached this gateway (`performance.now()`), from the data source to the
+ * deduplication below, which takes it off before the call goes out.
  */
-let writesAnswered = 0;
+export const ARRIVED_AT_HEADER = 'x-gateway-arrived-at';
 
 /**
  * Identical queries in flight at the same moment (same URL, operation, variables and headers other than
- * the request id and user agent, which no answer depends on) share one call, as Apollo Router's and Hive Gateway's deduplication do; each caller
- * gets its own copy of the answer. Mutations never share.
+ * the request id and user agent, which no answer depends on) share one call, as Apollo Router's and Hive
+ * Gateway's deduplication do; each caller gets its own copy of the answer. Mutations never share. A query
+ * joins only a call sent after its own request reached the gateway: one sent before may have read what a
+ * write answered since changed, and the client's next query, sent after that answer, must see its write
+ * (a refetch while a poll is in flight), whichever process or replica of the gateway took the write. A
+ * call made with no time of arrival counts as arrived now.
  */
 export function deduplicated(fetcher: Fetcher): Fetcher {
-  const inFlight = new Map<string, Promise<FetcherResponse>>();
+  const inFlight = new Map<string, { sentAt: number; answer: Promise<FetcherResponse> }>();
   return async (target: string, init: FetcherRequestInit = {}) => {
+    const { [ARRIVED_AT_HEADER]: arrival, ...headers } = init.headers ?? {};
+    const arrivedAt = arrival === undefined ? performance.now() : Number(arrival);
+    const call = { ...init, headers };
     const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
-    if (isMutation(body)) {
-      try {
-        return await fetcher(target, init);
-      } finally {
-        writesAnswered += 1;
-      }
-    }
-    const { 'x-request-id': _requestId, 'user-agent': _userAgent, ...identity } = init.headers ?? {};
-    const key = `${writesAnswered}\n${target}\n${JSON.stringify(identity)}\n${body}`;
+    if (isMutation(body)) return fetcher(target, call);
+    const { 'x-request-id': _requestId, 'user-agent': _userAgent, ...identity } = headers;
+    const key = `${target}\n${JSON.stringify(identity)}\n${body}`;
     let shared = inFlight.get(key);
-    if (!shared) {
-      shared = fetcher(target, init);
-      inFlight.set(key, shared);
-      const forget = () => inFlight.delete(key);
-      shared.then(forget, forget);
+    if (!shared || shared.sentAt < arrivedAt) {
+      const sent = { sentAt: performance.now(), answer: fetcher(target, call) };
+      inFlight.set(key, sent);
+      // A later call for the same key may have taken its place meanwhile.
+      const forget = () => inFlight.get(key) === sent && inFlight.delete(key);
+      sent.answer.then(forget, forget);
+      shared = sent;
     }
-    return (await shared).clone();
+    return (await shared.answer).clone();
   };
 }
