@@ -71,7 +71,7 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
    * has replayed that far, so that the caller sees its write. Without replicas it is `sql`.
    */
   readSql<R>(statement: PreparedStatement, values: readonly unknown[], options?: { minLsn?: string }): Promise<R[]>;
-  /** The primary's WAL position now: after a write has committed, a replica that has replayed this far holds it. */
+  /** The primary's WAL insert position now (the write position lags a commit made with synchronous_commit off): a replica replayed this far holds every write committed. */
   walPosition(): Promise<string>;
   /** The replicas' state as of their last check, and the reads each side served. */
   replicaStats(): { replicas: ReplicaStats[]; served: ReadsServed };
@@ -279,7 +279,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     served.primary += 1;
     return sql<R>(statement, values);
   };
-  const walPosition = async () => (await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn as string;
+  const walPosition = async () => (await pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn as string;
   const replicaStats = () => ({ replicas: router?.stats() ?? [], served: { ...served } });
   const verifyReplicas = async () => router?.verify();
   return Object.assign(client, {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, freePort, pollUntil } from '@fedstack/runtime';
+import { ConfigError, freePort, parseLsn, pollUntil } from '@fedstack/runtime';
+import pg from 'pg';
 import { createServiceClient, type ServiceClient } from './client';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 import { startEmbeddedReplica } from './replica';
@@ -107,6 +108,23 @@ describe('reads from replicas', () => {
       expect(await client.readSql(readNote, [note], { minLsn: written })).toEqual([{ n: 1 }]);
       expect(client.replicaStats().served).toEqual({ primary: 1, replica: 2 });
     } finally {
+      await client.$disconnect();
+    }
+  });
+
+  it('gives a position at or past the commit of a write committed asynchronously (synchronous_commit off), which a replica may not hold yet', async () => {
+    const client = clientOf(primary.url, [replica.url], 60_000);
+    const writer = new pg.Client({ connectionString: primary.url });
+    await writer.connect();
+    try {
+      // The commit record is in the WAL, not yet written out: pg_current_wal_lsn() (where WAL is written to) was behind it.
+      await writer.query('SET synchronous_commit = off');
+      await writer.query('INSERT INTO notes VALUES ($1)', [`note ${randomBytes(4).toString('hex')}`]);
+      const committed = (await writer.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn as string;
+      const position = await client.walPosition();
+      expect({ position, atOrPast: (parseLsn(position) as bigint) >= (parseLsn(committed) as bigint) }).toEqual({ position, atOrPast: true });
+    } finally {
+      await writer.end();
       await client.$disconnect();
     }
   });
