@@ -51,10 +51,13 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
   });
 
   const REPLICA_FIGURES: Record<string, [(replica: ReplicaStats) => number | undefined, string]> = {
-    db_replica_lag_bytes: [(replica) => replica.lagBytes, 'WAL a replica had yet to replay at its last check, in bytes (absent while it has not answered one)'],
+    db_replica_lag_bytes: [
+      (replica) => replica.lagBytes,
+      'WAL a replica had yet to replay at its last check, in bytes (absent when its last check got no answer)',
+    ],
     db_replica_lag_seconds: [
       (replica) => (replica.lagMs === undefined ? undefined : replica.lagMs / 1000),
-      'How far behind the primary a replica was at its last check, in seconds, at most (absent while it has not answered one)',
+      'How far behind the primary a replica was at its last check, in seconds, at most (absent when its last check got no answer)',
     ],
     db_replica_usable: [
       (replica) => (replica.usable ? 1 : 0),

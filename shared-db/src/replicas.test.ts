@@ -264,6 +264,9 @@ describe('reads from replicas', () => {
       expect(await client.readSql(whereAmI, [])).toEqual([{ replica: false }]);
       expect(client.replicaStats().replicas[0]?.usable).toBe(false);
       expect(await client.readSql(whereAmI, [])).toEqual([{ replica: false }]);
+      // Its lag is unknown once a check finds it gone (it read 0, current, as a dashboard showed it).
+      await pollUntil('a check finding it gone', () => client.replicaStats().replicas[0]?.lagBytes === undefined || undefined, { timeoutMs: 5000 });
+      expect(client.replicaStats().replicas[0]).toMatchObject({ usable: false, lagMs: undefined });
       const back = await startEmbeddedReplica({ primaryUrl: primary.url, dataDir: dir, port, ephemeral: true });
       try {
         await untilUsable(client);

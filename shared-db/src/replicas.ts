@@ -142,7 +142,9 @@ export class ReplicaRouter {
     try {
       state = (await replica.monitor.query<StandbyState>(STANDBY_STATE)).rows[0] as StandbyState;
     } catch {
+      // How far behind it is cannot be known: its lag is shown as absent, not as it last was.
       replica.usable = false;
+      replica.lagBytes = replica.lagMs = undefined;
       return;
     }
     const replayed = state.replayed === null ? undefined : parseLsn(state.replayed);
