@@ -35,7 +35,10 @@ async function main(): Promise<void> {
     },
   }));
   const embedded = supervisedServer('the embedded PostgreSQL', database);
-  const replica = database.replica && supervisedServer("the embedded PostgreSQL's replica", database.replica);
+  const replica = database.replica && {
+    ...supervisedServer("the embedded PostgreSQL's replica", database.replica),
+    without: 'the services read from the primary until the next npm start',
+  };
   const gateway = services.filter((unit) => unit.name === 'gateway');
   const subgraphs = services.filter((unit) => unit.name !== 'gateway');
   const started: Supervised[] = [];

@@ -58,6 +58,26 @@ describe('Supervisor', () => {
     expect(givenUp).toEqual(['payments stopped unexpectedly 6 times within 10 minutes (last: exit code 1)']);
   });
 
+  it('leaves stopped, past the limit, a process the stack can do without (the replica), and stops nothing else', async () => {
+    const log: string[] = [];
+    const givenUp: string[] = [];
+    const watcher = supervisor(log, givenUp);
+    const replica = { ...fakeUnit('the replica', log), without: 'reads go to the primary' };
+    watcher.watch(replica, replica.start());
+    watcher.supervise();
+    for (const wait of [1000, 2000, 4000, 8000, 16000]) {
+      replica.die('signal SIGKILL');
+      await jest.advanceTimersByTimeAsync(wait);
+    }
+    replica.die('signal SIGKILL');
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(givenUp).toEqual([]);
+    expect(log.slice(-2)).toEqual([
+      'the replica restarted and ready.',
+      'the replica stopped unexpectedly 6 times within 10 minutes (last: signal SIGKILL); leaving it stopped: reads go to the primary',
+    ]);
+  });
+
   it('leaves a death while the stack starts to the start-up, and drops a pending restart when stopping, stopping groups in order', async () => {
     const log: string[] = [];
     const givenUp: string[] = [];

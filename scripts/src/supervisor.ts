@@ -13,6 +13,11 @@ export interface Running {
 export interface Supervised {
   name: string;
   start(): Running;
+  /**
+   * What the stack does without it, for one it can do without (the embedded replica: reads go to the
+   * primary): past the restart limit it is left stopped, saying so, instead of stopping everything.
+   */
+  without?: string;
 }
 
 interface Output {
@@ -22,7 +27,8 @@ interface Output {
 
 /**
  * Keeps processes running once the stack is up (`supervise`): one that exits unbidden is started again
- * after its budget's wait, with a line saying why; past the limit, `giveUp` is called with the reason.
+ * after its budget's wait, with a line saying why; past the limit, `giveUp` is called with the reason
+ * (or, for one the stack can do without, it is left stopped).
  * Before that, while the stack starts, a death is the start-up's to report. `stop` cancels pending
  * restarts and stops the processes in the groups given, one group after another.
  */
@@ -66,8 +72,9 @@ export class Supervisor {
     if (!budget) this.budgets.set(unit, (budget = new RestartBudget(this.policy, this.now)));
     const next = budget.next();
     if (!next) {
-      const minutes = Math.round(this.policy.windowMs / 60_000);
-      this.giveUp(`${unit.name} stopped unexpectedly ${this.policy.limit + 1} times within ${minutes} minutes (last: ${how})`);
+      const reason = `${unit.name} stopped unexpectedly ${this.policy.limit + 1} times within ${Math.round(this.policy.windowMs / 60_000)} minutes (last: ${how})`;
+      if (unit.without) this.output.error(`${reason}; leaving it stopped: ${unit.without}`);
+      else this.giveUp(reason);
       return;
     }
     this.output.error(
