@@ -65,7 +65,7 @@ function programOf(pid: number): string | undefined {
  * killed, whose process id now belongs to another program, is removed: it was taken for a running server,
  * and PostgreSQL itself refuses to start beside it.
  */
-function runningServer(dataDir: string): { pid: number; port: number } | undefined {
+export function runningServer(dataDir: string): { pid: number; port: number } | undefined {
   const pidFile = path.join(dataDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
   const [pidLine, , , portLine] = readFileSync(pidFile, 'utf8').split('\n');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, pollUntil } from '@fedstack/runtime';
@@ -38,6 +39,28 @@ describe('the embedded replica', () => {
     }
     // An ephemeral replica's slot goes with it.
     expect(await queryAt(primary.url, 'SELECT slot_name FROM pg_replication_slots')).toEqual([]);
+  });
+
+  it('is made anew once it has been promoted, which it refuses while the promoted server runs (npm start failed on it for good)', async () => {
+    const options = { primaryUrl: primary.url, dataDir: dataDir('promoted'), port: await freePort() };
+    try {
+      const replica = await startEmbeddedReplica(options);
+      try {
+        await queryAt(replica.url, 'SELECT pg_promote()');
+        await expect(startEmbeddedReplica(options)).rejects.toThrow(/was promoted and runs as a primary of its own: stop it/);
+      } finally {
+        await replica.stop();
+      }
+      const again = await startEmbeddedReplica(options);
+      try {
+        expect(await queryAt(again.url, 'SELECT pg_is_in_recovery() AS recovery')).toEqual([{ recovery: true }]);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await rm(options.dataDir, { recursive: true, force: true });
+      await queryAt(primary.url, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active');
+    }
   });
 
   it('holds replay back by recovery_min_apply_delay', async () => {

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { chown, copyFile, mkdir, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
+import { StartupError } from '@fedstack/runtime';
+import { runningServer, startEmbeddedPostgres, type RunningPostgres } from './embedded';
 
 export interface EmbeddedReplicaOptions {
   /** The primary's owner connection: a superuser's, which the base backup and the replication slot need. */
@@ -190,8 +191,17 @@ async function hasSlot(primaryUrl: string, slot: string): Promise<boolean> {
  */
 export async function startEmbeddedReplica(options: EmbeddedReplicaOptions): Promise<RunningPostgres> {
   const slot = slotFor(options.port);
-  // A replica whose slot is gone may need WAL the primary no longer has: it is made anew.
-  if (existsSync(path.join(options.dataDir, 'PG_VERSION')) && !(await hasSlot(options.primaryUrl, slot))) {
+  const made = existsSync(path.join(options.dataDir, 'PG_VERSION'));
+  // Promoted (pg_promote(), a failover drill), it is a primary of its own that has left this one's
+  // history; PostgreSQL takes standby.signal away as it promotes. The services refused it as a replica.
+  const promoted = made && !existsSync(path.join(options.dataDir, 'standby.signal'));
+  if (promoted && runningServer(options.dataDir)) {
+    throw new StartupError(
+      `the embedded PostgreSQL's replica in ${options.dataDir} was promoted and runs as a primary of its own: stop it (pg_ctl stop -D ${options.dataDir}), and the next start makes a new replica`,
+    );
+  }
+  // As is a replica whose slot is gone, which may need WAL the primary no longer has: either is made anew.
+  if (promoted || (made && !(await hasSlot(options.primaryUrl, slot)))) {
     await rm(options.dataDir, { recursive: true, force: true });
   }
   const server = await startEmbeddedPostgres({
