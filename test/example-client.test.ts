@@ -2,10 +2,10 @@
 // The DOM's types: this file's page.evaluate callbacks run in the browser.
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { pollUntil } from '@fedstack/runtime';
+import { freePort, pollUntil } from '@fedstack/runtime';
 import { MANIFEST_FILE, startClientServer, type ClientServer } from '@fedstack/example-client';
 import { graphql } from '@fedstack/service-kit/testing';
-import { REINSTATE, SUSPEND, administer, demoAdmin, PASSWORD, register, type SignedIn } from './clients';
+import { REINSTATE, SUSPEND, administer, demoAdmin, PASSWORD, pay, register, type SignedIn } from './clients';
 import { startStack, type RunningStack } from './stack';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -287,6 +287,74 @@ describe('the example client', () => {
         await page.close();
         await stack.stopSubgraph('auth');
         await stack.startSubgraph('auth');
+      }
+    });
+  });
+
+  describe('when its user changes, or the sign-in ends, or the gateway restarts', () => {
+    const operationsSent = (traffic: Traffic, name: string) =>
+      traffic.http.filter(({ url, body }) => (body?.operationName ?? url.searchParams.get('operationName')) === name).length;
+
+    browser(
+      "sends a wrong password once while someone is signed in (twice, after a refresh: 3 typos locked an account), then shows only the next user's data",
+      async () => {
+        const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+        try {
+          const [first, second] = [await register(offGatewayUrl), await register(offGatewayUrl)];
+          await signIn(page, first.email, PASSWORD);
+          await myAccount(page);
+          const [signIns, refreshes] = [operationsSent(traffic, 'SignIn'), operationsSent(traffic, 'RefreshSession')];
+          await page.fill('#sign-in [name="email"]', second.email);
+          await page.fill('#sign-in [name="password"]', 'not the password');
+          await page.click('#sign-in button');
+          await page.locator('#error', { hasText: 'UNAUTHENTICATED' }).waitFor({ timeout: 10_000 });
+          expect({ signIns: operationsSent(traffic, 'SignIn') - signIns, refreshes: operationsSent(traffic, 'RefreshSession') - refreshes }).toEqual({
+            signIns: 1,
+            refreshes: 0,
+          });
+          // The first user's account stayed beside the second's name.
+          await signIn(page, second.email, PASSWORD);
+          expect({ account: await page.textContent('#account'), events: await page.textContent('#events') }).toEqual({ account: '', events: '' });
+        } finally {
+          await page.close();
+        }
+      },
+    );
+
+    browser('signs out, and subscribes no more, when the account is suspended (it tried again every 30 s, for ever)', async () => {
+      const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      try {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        await administer(offGatewayUrl, await demoAdmin(offGatewayUrl), SUSPEND, { id: user.id, reason: 'example client test' });
+        await page.locator('#session', { hasText: /^Signed out: .*suspended/ }).waitFor({ timeout: 15_000 });
+        const subscribed = traffic.subscribes.length;
+        await page.click('#my-account');
+        await waitForText(page, '#account', /^Sign in first/);
+        expect(traffic.subscribes.length).toBe(subscribed);
+      } finally {
+        await page.close();
+      }
+    });
+
+    browser('reads the account again when graphql-ws connects again by itself after a gateway restart (nothing from meanwhile is sent)', async () => {
+      const settings = { PERSISTED_DOCUMENTS: 'off', GATEWAY_PORT: String(await freePort()) };
+      const gateway = await stack.extraGateway(settings);
+      const client = await startClientServer({ port: 0, host: '127.0.0.1', gatewayUrl: gateway.url });
+      const { page } = await openPage(instance as Browser, client, gateway.url);
+      try {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        expect((await myAccount(page)).payments).not.toContain('7.77');
+        await gateway.server.stop();
+        expect((await pay(offGatewayUrl, user, '7.77')).errors).toBeUndefined();
+        await stack.extraGateway(settings);
+        await page.locator('#account [data-from="payments"]', { hasText: '7.77 EUR' }).waitFor({ timeout: 20_000 });
+      } finally {
+        await page.close();
+        await client.stop();
       }
     });
   });

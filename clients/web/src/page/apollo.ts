@@ -57,6 +57,10 @@ export interface Connection {
   client: ApolloClient;
   /** True when the WebSocket was last closed at the access token's expiry (4401): a new connection mends that at once, with a fresh token. */
   closedAtExpiry(): boolean;
+  /** True once a refresh has been refused: the sign-in has ended (signed out everywhere, the account suspended). */
+  sessionEnded(): boolean;
+  /** Calls `listener` each time graphql-ws has connected again by itself (the gateway restarted): its subscriptions go on, missing what happened meanwhile. */
+  onReconnected(listener: () => void): void;
   /** Closes the WebSocket and stops the client's queries. */
   close(): void;
 }
@@ -64,6 +68,22 @@ export interface Connection {
 /** True for an answer that refuses the access token (expired, or its sign-in ended): UNAUTHENTICATED. */
 function refusesToken(error: unknown): boolean {
   return CombinedGraphQLErrors.is(error) && error.errors.some((each) => each.extensions?.code === 'UNAUTHENTICATED');
+}
+
+/** The close code of a WebSocket's closing, as graphql-ws reports it. */
+const closeCode = (event: unknown): number | undefined =>
+  typeof event === 'object' && event !== null && 'code' in event && typeof event.code === 'number' ? event.code : undefined;
+
+/** 4403 from the gateway: the subscriber's sign-in has ended or the account is suspended, which no retry changes. */
+const FORBIDDEN_CLOSE = 4403;
+
+/**
+ * True for what ends a subscription for good: the account suspended or the sign-in ended (FORBIDDEN,
+ * UNAUTHENTICATED, or the gateway's 4403), as against a subgraph restarting or the network.
+ */
+export function endsSession(reason: unknown): boolean {
+  if (closeCode(reason) === FORBIDDEN_CLOSE) return true;
+  return CombinedGraphQLErrors.is(reason) && reason.errors.some((each) => each.extensions?.code === 'FORBIDDEN' || each.extensions?.code === 'UNAUTHENTICATED');
 }
 
 /**
@@ -81,26 +101,37 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
   const authorization = (): Record<string, string> => (tokens ? { authorization: `Bearer ${tokens.accessToken}` } : {});
   // The gateway closes a subscriber's WebSocket when its token expires (4401): the next connection refreshes first.
   let expired = false;
+  let ended = false;
   const ws = createClient({
     url: gatewayUrl.replace(/^http/, 'ws'),
     connectionParams: async () => {
-      if (expired) await refresh();
+      if (expired) {
+        await refresh().catch((error: unknown) => {
+          ended ||= refusesToken(error);
+          throw error;
+        });
+      }
       expired = false;
       return authorization();
     },
+    // graphql-ws tries a closed connection again, 4403 included ("might grant access after retry"): not here.
+    shouldRetry: (event) => closeCode(event) !== undefined && closeCode(event) !== FORBIDDEN_CLOSE,
   });
-  ws.on('closed', (event) => (expired = typeof event === 'object' && event !== null && 'code' in event && event.code === 4401));
-  // Set at each attempt, so that one sent again after a refresh carries the new token.
+  ws.on('closed', (event) => (expired = closeCode(event) === 4401));
+  // Set at each attempt, so that one sent again after a refresh carries the new token. A request that
+  // gives credentials of its own (a sign-in, a refresh) carries none.
   const withToken = new ApolloLink((operation, forward) => {
+    if (operation.getContext().ownCredentials) return forward(operation);
     operation.setContext(({ headers }: { headers?: Record<string, string> }) => ({
       headers: { ...headers, ...authorization() },
       sentToken: tokens?.accessToken,
     }));
     return forward(operation);
   });
+  // Its refusal is of what it gave (a wrong password), not of the token: a sign-in sent again counted as a second failure.
   const retriedAfterRefresh = new ErrorLink(({ error, operation, forward }) => {
     const context = operation.getContext();
-    if (!tokens || context.refreshing || context.retried || !refusesToken(error)) return;
+    if (!tokens || context.ownCredentials || context.retried || !refusesToken(error)) return;
     operation.setContext({ retried: true });
     // Refused a token a refresh has replaced since: sent again with the new one, without another refresh.
     if (context.sentToken !== tokens.accessToken) return forward(operation);
@@ -124,7 +155,7 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
   function refresh(): Promise<void> {
     refreshing ??= (async () => {
       if (!tokens) throw new Error('Sign in first');
-      const { data } = await client.mutate({ mutation: REFRESH_SESSION, variables: { refreshToken: tokens.refreshToken }, context: { refreshing: true } });
+      const { data } = await client.mutate({ mutation: REFRESH_SESSION, variables: { refreshToken: tokens.refreshToken }, context: { ownCredentials: true } });
       if (data) tokens = { accessToken: data.refreshSession.accessToken, refreshToken: data.refreshSession.refreshToken };
     })().finally(() => (refreshing = undefined));
     return refreshing;
@@ -132,6 +163,10 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
   return {
     client,
     closedAtExpiry: () => expired,
+    sessionEnded: () => ended,
+    onReconnected(listener) {
+      ws.on('connected', (_socket, _payload, wasRetry) => wasRetry && listener());
+    },
     close() {
       client.stop();
       void ws.dispose();

@@ -1,6 +1,6 @@
 // The example page's script: sign in, then the README's tour (my account, pay, payment updates, refund, users) through Apollo Client.
 import type { Subscription } from 'rxjs';
-import { connect, type Connection } from './apollo';
+import { connect, endsSession, type Connection } from './apollo';
 import { ADMIN_USERS, CREATE_PAYMENT, MY_ACCOUNT, PAYMENT_UPDATES, REFUND_PAYMENT, SIGN_IN } from './operations';
 import { account, byId, describeError, paymentEvent, show, users } from './view';
 
@@ -45,6 +45,14 @@ function watchPayments(current: typeof session, pause = 1000): void {
   const resume = (reason: unknown) => {
     if (session !== current) return;
     current.updates?.unsubscribe();
+    // Suspended, or signed out elsewhere: no new subscription would be let in (it tried every 30 s, for ever).
+    if (current.connection.sessionEnded() || endsSession(reason)) {
+      current.connection.close();
+      session = { connection: connect(gatewayUrl) };
+      clearShown();
+      show('session', `Signed out: ${describeError(reason)}`);
+      return;
+    }
     show('updates', `Interrupted (${describeError(reason)}): subscribing again…`);
     // No pause for an expired token, which a new connection mends, however often it expires.
     const expired = current.connection.closedAtExpiry();
@@ -69,14 +77,27 @@ function watchPayments(current: typeof session, pause = 1000): void {
   });
 }
 
+/** Empties what the page shows of a signed-in user, for the next one (the last one's account, payments and events stayed beside the new name). */
+function clearShown(): void {
+  for (const id of ['account', 'payment', 'updates', 'events', 'refunded', 'user-list']) show(id);
+}
+
 onSubmit('sign-in', async ({ email = '', password = '' }) => {
-  const { data } = await session.connection.client.mutate({ mutation: SIGN_IN, variables: { input: { email, password } } });
+  // With the credentials given, and no one's token: a wrong password is refused once, not again after a refresh.
+  const { data } = await session.connection.client.mutate({ mutation: SIGN_IN, variables: { input: { email, password } }, context: { ownCredentials: true } });
   if (!data) return;
   session.updates?.unsubscribe();
   session.connection.close();
+  clearShown();
   const { accessToken, refreshToken, user } = data.login;
-  session = { connection: connect(gatewayUrl, { accessToken, refreshToken }), role: user.role };
-  watchPayments(session);
+  const current = { connection: connect(gatewayUrl, { accessToken, refreshToken }), role: user.role };
+  session = current;
+  // graphql-ws connected again by itself (a gateway restarted within its retries): the subscription goes
+  // on, but what happened meanwhile was not sent.
+  current.connection.onReconnected(() => {
+    if (session === current && byId('account').hasChildNodes()) run(showAccount);
+  });
+  watchPayments(current);
   show('session', `Signed in as ${user.email} (${user.role}).`);
 });
 
