@@ -321,6 +321,19 @@ describe('the example client', () => {
       },
     );
 
+    browser('says which gateway it could not reach, and what to check (it said "Failed to fetch")', async () => {
+      const gatewayUrl = `http://127.0.0.1:${await freePort()}/graphql`;
+      const client = await startClientServer({ port: 0, host: '127.0.0.1', gatewayUrl });
+      const { page } = await openPage(instance as Browser, client, gatewayUrl);
+      try {
+        await page.click('#my-account');
+        await page.locator('#error', { hasText: `Could not reach the gateway at ${gatewayUrl}` }).waitFor({ timeout: 10_000 });
+      } finally {
+        await page.close();
+        await client.stop();
+      }
+    });
+
     browser('signs out, and subscribes no more, when the account is suspended (it tried again every 30 s, for ever)', async () => {
       const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
       try {

@@ -300,6 +300,24 @@ describe('schema composition and checks', () => {
     }
   });
 
+  it("names the file, line and column of a subgraph schema's syntax error (it named the file alone)", () => {
+    const copy = editedCopy('payments', (schema) => schema.replace('Decimal!', 'Decimal!!'));
+    try {
+      const line =
+        readFileSync(path.join(REPOSITORY_ROOT, 'subgraphs', 'payments', 'schema.graphql'), 'utf8')
+          .split('\n')
+          .findIndex((text) => text.includes('Decimal!')) + 1;
+      expect(compose(copy.config)).toEqual({
+        ok: false,
+        errors: [
+          expect.stringMatching(new RegExp(`^\\[payments\\] \\S*subgraphs/payments/schema\\.graphql:${line}:\\d+: Syntax Error: Expected Name, found "!"\\.$`)),
+        ],
+      });
+    } finally {
+      copy.cleanup();
+    }
+  });
+
   it('refuses a federation_version other than the installed composition', () => {
     const result = compose({ ...readSupergraphConfig(CONFIG), federationVersion: '2.3.0' });
     expect(result).toEqual({ ok: false, errors: [expect.stringMatching(/pins federation_version 2\.3\.0, but @apollo\/composition 2\.14\.4 is installed/)] });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { Supergraph } from '@apollo/federation-internals';
 import { CriticalityLevel, diff } from '@graphql-inspector/core';
-import { parse, type GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, type GraphQLSchema } from 'graphql';
 import YAML from 'yaml';
 import { ConfigError } from '@fedstack/runtime';
 import type { OperationLimits } from './config';
@@ -69,7 +69,8 @@ export function compose(config: SupergraphConfig): CompositionResult {
     try {
       services.push({ name: subgraph.name, url: subgraph.routingUrl, typeDefs: parse(readFileSync(subgraph.schemaFile, 'utf8')) });
     } catch (error) {
-      return { ok: false, errors: [`[${subgraph.name}] ${path.relative(process.cwd(), subgraph.schemaFile)}: ${(error as Error).message}`] };
+      const at = error instanceof GraphQLError && error.locations?.[0] ? `:${error.locations[0].line}:${error.locations[0].column}` : '';
+      return { ok: false, errors: [`[${subgraph.name}] ${path.relative(process.cwd(), subgraph.schemaFile)}${at}: ${(error as Error).message}`] };
     }
   }
   const result = composeServices(services);

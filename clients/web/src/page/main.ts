@@ -12,7 +12,13 @@ let session: { connection: Connection; role?: string; updates?: Subscription } =
 /** Runs what a button does, showing its error if it fails. */
 function run(action: () => Promise<void>): void {
   show('error');
-  action().catch((error: unknown) => show('error', describeError(error)));
+  action().catch((error: unknown) => show('error', unreachable(error) ?? describeError(error)));
+}
+
+/** What to do when the browser could not reach the gateway at all (it said only "Failed to fetch"). */
+function unreachable(error: unknown): string | undefined {
+  if (!(error instanceof TypeError) || !/fetch/i.test(error.message)) return undefined;
+  return `Could not reach the gateway at ${gatewayUrl} (${error.message}): is it running (npm start), and is that its GraphQL endpoint, ending in /graphql?`;
 }
 
 /** A form's fields by name. */
