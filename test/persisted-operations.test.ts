@@ -103,6 +103,24 @@ describe('persisted operations at the gateway', () => {
       expect(text).toMatch(/gateway_operation_documents_total\{by="id"[^}]*\} [1-9]/);
     });
 
+    it("leaves a request that is not GraphQL over HTTP (a POST not in JSON, a GET's extensions not JSON) to Apollo Server's BAD_REQUEST, which runs nothing (it said not listed)", async () => {
+      const extensions = JSON.stringify({ persistedQuery: { version: 1, sha256Hash: sha256Hex(ME) } });
+      const asText = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', 'apollo-require-preflight': 'true' },
+        body: JSON.stringify({ extensions: JSON.parse(extensions) as unknown }),
+      });
+      const broken = await fetch(`${url}?operationName=Me&extensions=${encodeURIComponent('{x')}`, { headers: { 'apollo-require-preflight': 'true' } });
+      for (const answer of [asText, broken]) {
+        const body = (await answer.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] };
+        expect({ status: answer.status, code: body.errors?.[0]?.extensions?.code, data: body.data }).toEqual({
+          status: 400,
+          code: 'BAD_REQUEST',
+          data: undefined,
+        });
+      }
+    });
+
     it('holds subscriptions to the list too', async () => {
       const client = wsClient(url, user.accessToken);
       try {

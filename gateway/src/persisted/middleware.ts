@@ -3,24 +3,28 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import type { PersistedDocuments } from './documents';
 
-/** A GET's `extensions` parameter; malformed, it is none here (Apollo Server reports it itself). */
-function extensionsOf(search: URLSearchParams): Record<string, unknown> {
+/** A GET's `extensions` parameter; undefined when it is not JSON. */
+function extensionsOf(search: URLSearchParams): Record<string, unknown> | undefined {
   try {
     const extensions = JSON.parse(search.get('extensions') ?? '{}') as unknown;
     return typeof extensions === 'object' && extensions !== null ? (extensions as Record<string, unknown>) : {};
   } catch {
-    return {};
+    return undefined;
   }
 }
 
 /**
  * GraphQL over HTTP's parameters: the JSON body of a POST, or the query string of a GET read as Apollo
  * Server reads it (URLSearchParams, the first of repeated names), so that what is checked is what runs.
+ * Undefined for a request Apollo Server refuses before reading any document (a POST whose body is not
+ * JSON, a GET whose `extensions` is not): it says why (BAD_REQUEST), where this said the operation was
+ * not listed.
  */
-function parametersOf(request: express.Request): { query?: unknown; extensions?: unknown } {
-  if (request.method !== 'GET') return typeof request.body === 'object' && request.body !== null ? (request.body as object) : {};
+function parametersOf(request: express.Request): { query?: unknown; extensions?: unknown } | undefined {
+  if (request.method !== 'GET') return typeof request.body === 'object' && request.body !== null ? (request.body as object) : undefined;
   const search = new URLSearchParams(request.url.split('?')[1] ?? '');
-  return { query: search.get('query') ?? undefined, extensions: extensionsOf(search) };
+  const extensions = extensionsOf(search);
+  return extensions && { query: search.get('query') ?? undefined, extensions };
 }
 
 /** Changes a GET's query string, which Apollo Server reads next. */
@@ -36,7 +40,7 @@ function rewrite(request: express.Request, query: string | undefined): void {
   if (request.method === 'GET') {
     return editQueryString(request, (search) => {
       if (query !== undefined) search.set('query', query);
-      const { persistedQuery: _spent, ...extensions } = extensionsOf(search);
+      const { persistedQuery: _spent, ...extensions } = extensionsOf(search) ?? {};
       search.set('extensions', JSON.stringify(extensions));
     });
   }
@@ -70,7 +74,9 @@ function refuse(response: express.Response, error: GraphQLError): void {
 export function persistedDocumentsMiddleware(documents: PersistedDocuments, bodyLimitBytes: number): express.RequestHandler {
   const json = express.json({ limit: bodyLimitBytes });
   const decide: express.RequestHandler = (request, response, next) => {
-    const resolved = documents.resolve(parametersOf(request));
+    const parameters = parametersOf(request);
+    if (!parameters) return next();
+    const resolved = documents.resolve(parameters);
     if (resolved instanceof GraphQLError) return refuse(response, resolved);
     if (resolved.resolvedHere) rewrite(request, resolved.query);
     else if (resolved.byId) withoutEmptyQuery(request);
