@@ -1,11 +1,10 @@
 // The example client's generated files: its operations' types (GraphQL Code Generator's client preset) and its persisted query manifest.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { Supergraph } from '@apollo/federation-internals';
 import { generatePersistedQueryManifest, type PersistedQueryManifestConfig } from '@apollo/generate-persisted-query-manifest';
 import { generate, type CodegenConfig } from '@graphql-codegen/cli';
-import { printSchema } from 'graphql';
 import { ConfigError, REPOSITORY_ROOT } from '@fedstack/runtime';
+import { apiSchemaSdl, checkOperations } from './operations-check';
 import { CLIENT_ROOT, GENERATED_FOLDER, MANIFEST_CONFIG_FILE, MANIFEST_FILE, PAGE_FOLDER } from './paths';
 
 /** Custom scalars as they travel in JSON: money is an exact decimal string, never a number. */
@@ -20,12 +19,6 @@ const SCALARS = {
   Currency: 'string',
   Decimal: 'string',
 };
-
-/** The schema clients see: the committed supergraph without federation's own types and directives. */
-export function apiSchemaSdl(): string {
-  const supergraph = readFileSync(path.join(REPOSITORY_ROOT, 'supergraph.graphql'), 'utf8');
-  return printSchema(Supergraph.build(supergraph).apiSchema().toGraphQLJSSchema());
-}
 
 /** GraphQL Code Generator's settings: the client preset over the page's operations. */
 export function codegenConfig(): CodegenConfig {
@@ -43,6 +36,14 @@ export function codegenConfig(): CodegenConfig {
   };
 }
 
+/** The page's source files that hold operations: every TypeScript file but the generated ones. */
+function pageSources(): string[] {
+  return readdirSync(PAGE_FOLDER, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))
+    .map((name) => path.join(PAGE_FOLDER, name))
+    .filter((file) => !file.startsWith(`${GENERATED_FOLDER}${path.sep}`));
+}
+
 /** A generated file: where it goes (absolute) and what it holds. */
 export interface GeneratedFile {
   file: string;
@@ -51,9 +52,11 @@ export interface GeneratedFile {
 
 /** The operations' types, as the client preset writes them now. */
 async function operationTypes(): Promise<GeneratedFile[]> {
+  const config = codegenConfig();
+  checkOperations(config.schema as string, pageSources());
   let outputs: { filename: string; content: string }[];
   try {
-    outputs = (await generate(codegenConfig(), false)) as typeof outputs;
+    outputs = (await generate(config, false)) as typeof outputs;
   } catch (error) {
     // GraphQL Code Generator throws an AggregateError of its tasks' errors, with their stacks; what a
     // client's author needs is each error's message (the operation's field and file).
@@ -69,7 +72,12 @@ async function operationTypes(): Promise<GeneratedFile[]> {
  * document transforms (`__typename`) applied, so that each body is what the client sends.
  */
 async function persistedQueryManifest(): Promise<GeneratedFile> {
-  const config = JSON.parse(readFileSync(MANIFEST_CONFIG_FILE, 'utf8')) as PersistedQueryManifestConfig & { documents: string[] };
+  let config: PersistedQueryManifestConfig & { documents: string[] };
+  try {
+    config = JSON.parse(readFileSync(MANIFEST_CONFIG_FILE, 'utf8')) as typeof config;
+  } catch (error) {
+    throw new ConfigError(`${path.relative(REPOSITORY_ROOT, MANIFEST_CONFIG_FILE)}: ${(error as Error).message}`);
+  }
   // Its patterns are relative to clients/web, where its CLI runs.
   const documents = config.documents.map((pattern) =>
     pattern.startsWith('!') ? `!${path.join(CLIENT_ROOT, pattern.slice(1))}` : path.join(CLIENT_ROOT, pattern),
