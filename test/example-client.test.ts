@@ -277,6 +277,8 @@ describe('the example client', () => {
         await payUntilSettledEventArrives(page);
         // The gateway closes a subscriber's WebSocket when its token expires (it showed that error, and the page stayed signed out).
         await page.locator('#updates', { hasText: '4401 The access token expired' }).waitFor({ timeout: 10_000 });
+        // Connected again, it says so (it said "subscribing again…" until the next event).
+        await page.locator('#updates', { hasText: /^Subscribed again after: .*4401 The access token expired/ }).waitFor({ timeout: 10_000 });
         expect((await myAccount(page)).auth).toBe(`${user.email}, USER`);
         await payUntilSettledEventArrives(page);
         expect(

@@ -59,8 +59,11 @@ export interface Connection {
   closedAtExpiry(): boolean;
   /** True once a refresh has been refused: the sign-in has ended (signed out everywhere, the account suspended). */
   sessionEnded(): boolean;
-  /** Calls `listener` each time graphql-ws has connected again by itself (the gateway restarted): its subscriptions go on, missing what happened meanwhile. */
-  onReconnected(listener: () => void): void;
+  /**
+   * Calls `listener` each time the WebSocket is connected (acknowledged), `wasRetry` when graphql-ws
+   * connected again by itself (the gateway restarted): its subscriptions go on, missing what happened meanwhile.
+   */
+  onConnected(listener: (wasRetry: boolean) => void): void;
   /** Closes the WebSocket and stops the client's queries. */
   close(): void;
 }
@@ -164,8 +167,8 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
     client,
     closedAtExpiry: () => expired,
     sessionEnded: () => ended,
-    onReconnected(listener) {
-      ws.on('connected', (_socket, _payload, wasRetry) => wasRetry && listener());
+    onConnected(listener) {
+      ws.on('connected', (_socket, _payload, wasRetry) => listener(wasRetry));
     },
     close() {
       client.stop();

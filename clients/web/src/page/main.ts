@@ -7,7 +7,7 @@ import { account, byId, describeError, paymentEvent, show, users } from './view'
 const gatewayUrl = document.querySelector<HTMLMetaElement>('meta[name="gateway-url"]')?.content ?? '';
 
 /** Who is signed in, and their connection; anonymous until someone signs in. */
-let session: { connection: Connection; role?: string; updates?: Subscription } = { connection: connect(gatewayUrl) };
+let session: { connection: Connection; role?: string; updates?: Subscription; interrupted?: string } = { connection: connect(gatewayUrl) };
 
 /** Runs what a button does, showing its error if it fails. */
 function run(action: () => Promise<void>): void {
@@ -59,7 +59,8 @@ function watchPayments(current: typeof session, pause = 1000): void {
       show('session', `Signed out: ${describeError(reason)}`);
       return;
     }
-    show('updates', `Interrupted (${describeError(reason)}): subscribing again…`);
+    current.interrupted = describeError(reason);
+    show('updates', `Interrupted (${current.interrupted}): subscribing again…`);
     // No pause for an expired token, which a new connection mends, however often it expires.
     const expired = current.connection.closedAtExpiry();
     const next = expired || Date.now() - started > MAX_PAUSE_MS ? 1000 : Math.min(pause * 2, MAX_PAUSE_MS);
@@ -96,12 +97,16 @@ onSubmit('sign-in', async ({ email = '', password = '' }) => {
   session.connection.close();
   clearShown();
   const { accessToken, refreshToken, user } = data.login;
-  const current = { connection: connect(gatewayUrl, { accessToken, refreshToken }), role: user.role };
+  const current: typeof session = { connection: connect(gatewayUrl, { accessToken, refreshToken }), role: user.role };
   session = current;
-  // graphql-ws connected again by itself (a gateway restarted within its retries): the subscription goes
-  // on, but what happened meanwhile was not sent.
-  current.connection.onReconnected(() => {
-    if (session === current && byId('account').hasChildNodes()) run(showAccount);
+  current.connection.onConnected((wasRetry) => {
+    if (session !== current) return;
+    // Subscribed again after an interruption: it said "subscribing again…" until the next event.
+    if (current.interrupted) show('updates', `Subscribed again after: ${current.interrupted}`);
+    current.interrupted = undefined;
+    // graphql-ws connected again by itself (a gateway restarted within its retries): the subscription
+    // goes on, but what happened meanwhile was not sent.
+    if (wasRetry && byId('account').hasChildNodes()) run(showAccount);
   });
   watchPayments(current);
   show('session', `Signed in as ${user.email} (${user.role}).`);
