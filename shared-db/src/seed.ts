@@ -7,6 +7,8 @@ import { connectOrExplain } from './connections';
 
 /** The demo accounts; the README lists them. */
 export const DEMO_ADMIN = { email: 'admin@example.com', password: 'admin-demo-password' } as const;
+/** The demo admin's id, fixed as every demo row's is. */
+const DEMO_ADMIN_ID = '5eed0000-0000-4000-8000-0000000000b0';
 export const DEMO_USER_PASSWORD = 'user-demo-password';
 
 interface DemoPayment {
@@ -27,6 +29,7 @@ interface DemoAuditEntry {
 }
 
 interface DemoUser {
+  id: string;
   email: string;
   /** What admins did to the account, so that its audit trail is not empty. */
   history?: DemoAuditEntry[];
@@ -40,6 +43,7 @@ interface DemoUser {
 // Fixed ids make the seed idempotent: a second run finds every row already there.
 const DEMO_USERS: DemoUser[] = [
   {
+    id: '5eed0000-0000-4000-8000-0000000000b1',
     email: 'alice@example.com',
     displayName: 'Alice Martin',
     bio: 'Runs the bakery on Elm Street.',
@@ -51,6 +55,7 @@ const DEMO_USERS: DemoUser[] = [
     ],
   },
   {
+    id: '5eed0000-0000-4000-8000-0000000000b2',
     email: 'bob@example.com',
     displayName: 'Bob Tanaka',
     bio: 'Photographer.',
@@ -62,6 +67,7 @@ const DEMO_USERS: DemoUser[] = [
     ],
   },
   {
+    id: '5eed0000-0000-4000-8000-0000000000b3',
     email: 'carol@example.com',
     displayName: 'Carol Dupont',
     bio: 'Translator, FR/EN.',
@@ -80,6 +86,7 @@ const DEMO_USERS: DemoUser[] = [
     ],
   },
   {
+    id: '5eed0000-0000-4000-8000-0000000000b4',
     email: 'dave@example.com',
     history: [
       {
@@ -111,6 +118,7 @@ const DEMO_USERS: DemoUser[] = [
     ],
   },
   {
+    id: '5eed0000-0000-4000-8000-0000000000b5',
     email: 'erin@example.com',
     displayName: 'Erin Schmidt',
     bio: 'Reads a lot.',
@@ -144,39 +152,51 @@ async function inTransaction<R>(ownerUrl: string, setting: string, work: (client
 /**
  * Loads the demo data as each database's owner, one service's part at a time in its own database (auth's
  * first, whose user ids the others refer to). Idempotent: existing rows are left as they are (a demo user
- * who changed their password keeps it).
+ * who changed their password keeps it), and a demo user who was erased is not made again.
  */
 export async function seedDemoData(env: NodeJS.ProcessEnv = process.env): Promise<SeedReport> {
   const report: SeedReport = { usersCreated: 0, paymentsCreated: 0 };
   const owner = (service: Service) => [ownerUrlFor(service, env), serviceConnection(service, env).source] as const;
 
   const ids = await inTransaction(...owner('auth'), async (client) => {
-    const upsertUser = async (email: string, role: 'USER' | 'ADMIN', password: string): Promise<string> => {
-      const created = await client.query<{ id: string }>(`INSERT INTO auth.users (email, role) VALUES ($1, $2) ON CONFLICT (email) DO NOTHING RETURNING id`, [
+    /** The demo user's id, and whether it was erased (then it is not made again). */
+    const upsertUser = async (id: string, email: string, role: 'USER' | 'ADMIN', password: string): Promise<{ id: string; erased: boolean }> => {
+      const created = await client.query<{ id: string }>(`INSERT INTO auth.users (id, email, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`, [
+        id,
         email,
         role,
       ]);
-      const id = created.rows[0]?.id;
-      if (id) {
+      if (created.rowCount) {
         report.usersCreated += 1;
         await client.query('INSERT INTO auth.password_credentials (user_id, password_hash) VALUES ($1, $2)', [id, await hashPassword(password)]);
-        return id;
+        return { id, erased: false };
       }
-      const existing = await client.query<{ id: string }>('SELECT id FROM auth.users WHERE email = $1', [email]);
-      return (existing.rows[0] as { id: string }).id;
+      // There already: by its fixed id, or by its e-mail (seeded before the ids were fixed). Erased, it kept
+      // its id and lost its e-mail, and was made again at every start, the public-password admin included.
+      const existing = await client.query<{ id: string; erased: boolean }>(
+        'SELECT id, erased_at IS NOT NULL AS erased FROM auth.users WHERE id = $1 OR email = $2 ORDER BY id = $1 DESC LIMIT 1',
+        [id, email],
+      );
+      return existing.rows[0] as { id: string; erased: boolean };
     };
-    const admin = await upsertUser(DEMO_ADMIN.email, 'ADMIN', DEMO_ADMIN.password);
+    // The admin's id stays the author of the demo refunds and audit entries, erased or not.
+    const { id: admin, erased: adminErased } = await upsertUser(DEMO_ADMIN_ID, DEMO_ADMIN.email, 'ADMIN', DEMO_ADMIN.password);
     const users = new Map<DemoUser, string>();
-    for (const user of DEMO_USERS) users.set(user, await upsertUser(user.email, 'USER', DEMO_USER_PASSWORD));
-    return { admin, users };
+    for (const user of DEMO_USERS) {
+      const { id, erased } = await upsertUser(user.id, user.email, 'USER', DEMO_USER_PASSWORD);
+      if (!erased) users.set(user, id);
+    }
+    return { admin, adminErased, users };
   });
 
   await inTransaction(...owner('profile'), async (client) => {
-    await client.query(
-      `INSERT INTO profile.profiles (user_id, display_name, locale, timezone) VALUES ($1, 'Demo Admin', 'en-US', 'UTC')
-       ON CONFLICT (user_id) DO NOTHING`,
-      [ids.admin],
-    );
+    if (!ids.adminErased) {
+      await client.query(
+        `INSERT INTO profile.profiles (user_id, display_name, locale, timezone) VALUES ($1, 'Demo Admin', 'en-US', 'UTC')
+         ON CONFLICT (user_id) DO NOTHING`,
+        [ids.admin],
+      );
+    }
     for (const [user, userId] of ids.users) {
       await client.query(
         `INSERT INTO profile.profiles (user_id, display_name, bio, locale, timezone) VALUES ($1, $2, $3, $4, $5)

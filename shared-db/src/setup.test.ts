@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ownerUrlFor, serviceConnection } from './config';
+import { databaseLayout, ownerUrlFor, serviceConnection } from './config';
 import { explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
 import { SERVICES } from '@fedstack/runtime';
@@ -260,6 +260,30 @@ describe('one service at a time', () => {
 });
 
 describe('seed', () => {
+  it('does not make again a demo account that was erased, the admin included (each start and compose up made it anew, with its password)', async () => {
+    const scratch = await createScratchDatabases(databaseLayout(process.env), process.env);
+    try {
+      await prepareDatabases(scratch.env, { quiet: true });
+      await seedDemoData(scratch.env);
+      const owner = (service: 'auth' | 'profile') => ownerUrlFor(service, scratch.env);
+      // As auth's and profile's parts of an erasure leave them.
+      const erased = await queryAt<{ id: string }>(
+        owner('auth'),
+        `UPDATE auth.users SET email = 'erased+' || id || '@erased.invalid', erased_at = now()
+         WHERE email IN ('erin@example.com', 'admin@example.com') RETURNING id`,
+      );
+      const ids = erased.map(({ id }) => id);
+      await queryAt(owner('auth'), 'DELETE FROM auth.password_credentials WHERE user_id = ANY($1::uuid[])', [ids]);
+      await queryAt(owner('profile'), 'DELETE FROM profile.profiles WHERE user_id = ANY($1::uuid[])', [ids]);
+
+      expect(await seedDemoData(scratch.env)).toEqual({ usersCreated: 0, paymentsCreated: 0 });
+      expect(await queryAt(owner('auth'), `SELECT email FROM auth.users WHERE email IN ('erin@example.com', 'admin@example.com')`)).toEqual([]);
+      expect(await queryAt(owner('profile'), 'SELECT user_id FROM profile.profiles WHERE user_id = ANY($1::uuid[])', [ids])).toEqual([]);
+    } finally {
+      await scratch.drop();
+    }
+  });
+
   it('is idempotent and loads an admin and users with profiles and payments in several currencies and statuses', async () => {
     expect(await seedDemoData(process.env)).toEqual({ usersCreated: 0, paymentsCreated: 0 });
     const [auth] = await ownerQuery<{ admins: number; users: number }>(
