@@ -130,6 +130,38 @@ describe('Kubernetes manifests', () => {
       return found;
     };
 
+    it("applies, by docs/operations.md's first step, the migration Job with all it needs and no Deployment (a selector of its own label sent the Job alone)", () => {
+      const documented = /kubectl apply -k \S+ --selector '([^']+)'/.exec(readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8'));
+      expect(readFileSync(path.join(KUSTOMIZE, 'base', 'migrate.yaml'), 'utf8')).toContain(`--selector '${documented?.[1]}'`);
+      // kubectl's set-based `notin`: objects without the label, or with another value.
+      const [, key, values] = /^(\S+) notin \(([^)]*)\)$/.exec(documented?.[1] ?? '') ?? [];
+      const applied = objects.filter((object) => !values?.split(',').includes(object.metadata.labels?.[key as string] ?? ''));
+      const job = named('Job', 'fedstack-migrate');
+      const spec = podSpecOf(job);
+      const needed = [
+        ['Namespace', 'fedstack'],
+        ...(spec.containers[0]?.envFrom ?? []).map((source) =>
+          source.configMapRef ? ['ConfigMap', source.configMapRef.name] : ['Secret', source.secretRef?.name ?? ''],
+        ),
+        ...(spec.volumes ?? []).flatMap((volume) =>
+          volume.secret ? [['Secret', volume.secret.secretName ?? '']] : volume.configMap ? [['ConfigMap', volume.configMap.name]] : [],
+        ),
+        ...(overlay === 'cnpg'
+          ? [
+              ['Cluster', 'fedstack-db'],
+              ['Secret', 'fedstack-db-superuser'],
+            ]
+          : []),
+      ];
+      expect(needed.length).toBeGreaterThanOrEqual(2);
+      const missing = needed.filter(([kind, name]) => !applied.some((object) => object.kind === kind && object.metadata.name === name));
+      expect({ job: applied.includes(job), missing, deployments: applied.filter((object) => object.kind === 'Deployment').length }).toEqual({
+        job: true,
+        missing: [],
+        deployments: 0,
+      });
+    });
+
     it('renders objects that the Kubernetes API schemas accept', () => {
       expect(objects.length).toBeGreaterThan(20);
       // kustomize breaks long base64 values into lines, which the API server's decoder skips.
@@ -331,6 +363,36 @@ describe('Kubernetes manifests', () => {
           password: superuser.password,
         });
         expect(named('Secret', 'fedstack-db-superuser').type).toBe('kubernetes.io/basic-auth');
+      });
+
+    if (overlay === 'cnpg')
+      it("sets none of the operator's own parameters (it refused the Cluster: shared_preload_libraries under parameters), and has room for every connection at the autoscalers' maximum", () => {
+        const postgresql = (
+          named('Cluster', 'fedstack-db').spec as { postgresql: { parameters?: Record<string, string>; shared_preload_libraries?: string[] } }
+        ).postgresql;
+        // Some of CloudNativePG's FixedConfigurationParameters (pkg/postgres/configuration.go), which its webhook refuses.
+        const fixed = [
+          'shared_preload_libraries',
+          'listen_addresses',
+          'port',
+          'wal_level',
+          'hot_standby',
+          'archive_mode',
+          'archive_command',
+          'primary_conninfo',
+        ];
+        expect(Object.keys(postgresql.parameters ?? {}).filter((name) => fixed.includes(name))).toEqual([]);
+        expect(postgresql.shared_preload_libraries).toContain('pg_stat_statements');
+        // docs/operations.md, "Connection budget": each pool, the relays' 5 (auth, payments), the LISTENs (payments, admin), migrations and an operator.
+        const most = (service: string) => (named('HorizontalPodAutoscaler', service).spec as { maxReplicas: number }).maxReplicas;
+        const pool = (service: string) => Number(environmentOf(named('Deployment', service)).env.DB_POOL_SIZE ?? 10);
+        const needed =
+          SERVICES.reduce((sum, service) => sum + most(service) * pool(service), 0) +
+          (most('auth') + most('payments')) * 5 +
+          most('payments') +
+          most('admin') +
+          2;
+        expect({ needed, fits: needed <= Number(postgresql.parameters?.max_connections ?? 100) - 3 }).toEqual({ needed, fits: true });
       });
   });
 });
