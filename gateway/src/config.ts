@@ -164,7 +164,10 @@ const GATEWAY_SETTINGS = {
     '`.data/keys/gateway-key.json`, made on first use, outside production',
   ),
   GATEWAY_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
-  SUBSCRIPTIONS_MAX_PER_CONNECTION: setting(integer(25, { max: 10_000 }), 'subscriptions one WebSocket connection may hold at once'),
+  SUBSCRIPTIONS_MAX_PER_CONNECTION: setting(
+    integer(25, { max: 10_000 }),
+    'operations one WebSocket connection may hold at once: subscriptions, and queries or mutations awaiting their answers',
+  ),
   SUBSCRIPTIONS_MAX_PER_USER: setting(
     integer(50, { max: 100_000 }),
     'subscriptions one user may hold at once in one gateway process (over every connection and transport there)',

@@ -185,6 +185,11 @@ export class SubscriptionAdmission {
     return { document, operation, operationName, variables: coerced.coerced };
   }
 
+  /** Operations one connection may hold at once (SUBSCRIPTIONS_MAX_PER_CONNECTION). */
+  get maxPerConnection(): number {
+    return this.options.maxPerConnection;
+  }
+
   /** Whether an admitted operation is a subscription (the rest run as single requests). */
   isSubscription(admitted: Admitted): boolean {
     return admitted.operation.operation === OperationTypeNode.SUBSCRIPTION;

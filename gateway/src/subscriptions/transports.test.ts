@@ -143,6 +143,26 @@ async function onIdleServer(
   }
 }
 
+describe('queries over a WebSocket connection', () => {
+  it('run as many at once as the connection may hold subscriptions; more are refused at once (20,000 ended a gateway worker)', async () => {
+    await onIdleServer(async (server) => {
+      const { socket, acknowledged } = connection(server.url);
+      expect(await acknowledged).toBe(true);
+      const answers = new Map<string, { data?: unknown; errors?: { extensions?: { code?: string } }[] }>();
+      socket.on('message', (data: Buffer) => {
+        const message = JSON.parse(data.toString()) as { type: string; id: string; payload: { data?: unknown; errors?: { extensions?: { code?: string } }[] } };
+        if (message.type === 'next') answers.set(message.id, message.payload);
+      });
+      // Each waits IDENTITY_MS for its answer (the server's execute); the connection may hold 5.
+      for (let id = 1; id <= 8; id += 1) socket.send(JSON.stringify({ type: 'subscribe', id: String(id), payload: { query: '{ me { id } }' } }));
+      await pollUntil('every answer', async () => answers.size === 8, { timeoutMs: 5000, intervalMs: 20 });
+      const codes = [...answers.values()].map((answer) => answer.errors?.[0]?.extensions?.code ?? 'answered');
+      expect(codes.sort()).toEqual(['RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED', 'answered', 'answered', 'answered', 'answered', 'answered']);
+      socket.close();
+    });
+  });
+});
+
 describe('subscriptions over HTTP streams', () => {
   it.each(TRANSPORTS)('end one whose client went away while it was being identified (%s)', async (_, accept) => {
     await onIdleServer(async (server, counts) => {

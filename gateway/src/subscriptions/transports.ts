@@ -1,9 +1,10 @@
 // What the gateway's subscription transports share, and the first of them: GraphQL over WebSocket at /graphql.
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import {
+  ErrorCode,
   serveGraphQLOverWebSocket,
   type GraphQLWebSocketServer,
   type Logger,
@@ -56,6 +57,8 @@ export function identityContext(deps: TransportDeps, peer: Peer): GatewayContext
 interface SocketState {
   subscriber?: Subscriber;
   open: number;
+  /** Queries and mutations sent on it whose answers have not gone back yet. */
+  running: number;
   /** Gives back the connection's place under the per-user limit. */
   disconnect?: () => void;
   /** Closed already: a connection that went while its token was being checked takes no place. */
@@ -85,7 +88,7 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
   const states = new WeakMap<object, SocketState>();
   const state = (extra: object) => {
     let known = states.get(extra);
-    if (!known) states.set(extra, (known = { open: 0 }));
+    if (!known) states.set(extra, (known = { open: 0, running: 0 }));
     return known;
   };
   return serveGraphQLOverWebSocket<Record<string, unknown>>(httpServer, {
@@ -146,13 +149,13 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((error) => (error instanceof GraphQLError ? error.toJSON() : error)) } : result,
       execute: (args) => {
-        const { admitted, context } = args.contextValue as { admitted: Admitted; context: GatewayContext };
-        return deps.admission.single(admitted, context);
+        const { admitted, context, socket } = args.contextValue as { admitted: Admitted; context: GatewayContext; socket: SocketState };
+        return single(deps, socket, admitted, context);
       },
       subscribe: (args) => {
         const { admitted, context, socket } = args.contextValue as { admitted: Admitted; context: GatewayContext & { logger: Logger }; socket: SocketState };
-        if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
-        const release = deps.admission.reserve(socket.subscriber as Subscriber, socket.open);
+        if (!deps.admission.isSubscription(admitted)) return single(deps, socket, admitted, context);
+        const release = deps.admission.reserve(socket.subscriber as Subscriber, socket.open + socket.running);
         if (release instanceof GraphQLError) return { errors: [release] };
         socket.open += 1;
         return deps.subscribe({
@@ -166,4 +169,28 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
       },
     },
   });
+}
+
+/**
+ * Runs a query or mutation sent on a WebSocket connection, which holds as many operations at once as it
+ * may subscriptions (SUBSCRIPTIONS_MAX_PER_CONNECTION): 20,000 sent at once, unbounded, filled a gateway
+ * worker's heap and ended it, with every connection on it, and no proxy in front sees one message from the next.
+ */
+async function single(deps: TransportDeps, socket: SocketState, admitted: Admitted, context: GatewayContext): Promise<ExecutionResult> {
+  const most = deps.admission.maxPerConnection;
+  if (socket.open + socket.running >= most) {
+    return {
+      errors: [
+        new GraphQLError(`At most ${most} operations at once on one connection (subscriptions, and queries or mutations awaiting their answers)`, {
+          extensions: { code: ErrorCode.RATE_LIMITED, limit: 'connection', max: most },
+        }),
+      ],
+    };
+  }
+  socket.running += 1;
+  try {
+    return await deps.admission.single(admitted, context);
+  } finally {
+    socket.running -= 1;
+  }
 }
