@@ -230,13 +230,13 @@ describe('subscriptions through the gateway', () => {
   });
 
   describe('limits and bad input', () => {
-    it('refuses a connection without an access token, or with a bad one (4403)', async () => {
+    it('refuses a connection without an access token, or with a bad one, as one to give a valid token to (4401)', async () => {
       for (const token of [undefined, 'not-a-token']) {
         const closed = new Promise<number>((resolve) => {
           const client = wsClient(stack.gatewayUrl, token, { onClosed: (code) => resolve(code) });
           clients.push(client);
         });
-        expect(await closed).toBe(4403);
+        expect(await closed).toBe(4401);
       }
     });
 

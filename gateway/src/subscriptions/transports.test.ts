@@ -4,7 +4,7 @@ import path from 'node:path';
 import express from 'express';
 import { UnsecuredJWT } from 'jose';
 import WebSocket from 'ws';
-import type { ExecutionResult } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import { Registry } from 'prom-client';
 import { REPOSITORY_ROOT, compileTrustProxy, createLogger, pollUntil } from '@fedstack/runtime';
 import { operationLimits } from '../limits';
@@ -56,7 +56,14 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
   const admission = new SubscriptionAdmission({
     execute: (_request, context) => {
       identified.push((context as { clientAddress?: string }).clientAddress);
-      return new Promise((resolve) => setTimeout(() => resolve({ data: { me: { id: 'u1', role: 'USER' } } }), IDENTITY_MS));
+      // What auth answers for a few tokens: its outage, a suspended account, a token it does not know.
+      const answers: Record<string, ExecutionResult> = {
+        'Bearer auth-down': { errors: [new GraphQLError('The auth subgraph could not be reached', { extensions: { code: 'SUBGRAPH_UNAVAILABLE' } })] },
+        'Bearer suspended': { errors: [new GraphQLError('This account is suspended', { extensions: { code: 'FORBIDDEN' } })] },
+        'Bearer unknown': { data: { me: null } },
+      };
+      const answer = answers[String((context as { authorization?: string }).authorization)] ?? { data: { me: { id: 'u1', role: 'USER' } } };
+      return new Promise((resolve) => setTimeout(() => resolve(answer), IDENTITY_MS));
     },
     planner,
     limits,
@@ -296,12 +303,25 @@ describe('WebSocket connections', () => {
     });
   });
 
-  it('refuses (4403), without asking auth, an authorization that no HTTP header could carry', async () => {
+  it('closes by why auth did not let a token in: 4401 to renew it, 4403 for a refusal that stands, 1013 (try again) when auth could not be asked (each was 4403, after which clients gave up)', async () => {
+    await onIdleServer(async (server) => {
+      const closes = await Promise.all(
+        ['unknown', 'suspended', 'auth-down'].map(async (token) => ({ token, closed: await connection(server.url, token).closed })),
+      );
+      expect(closes).toEqual([
+        { token: 'unknown', closed: 4401 },
+        { token: 'suspended', closed: 4403 },
+        { token: 'auth-down', closed: 1013 },
+      ]);
+    });
+  });
+
+  it('refuses (4401), without asking auth, an authorization that no HTTP header could carry', async () => {
     await onIdleServer(async (server) => {
       // JSON carries what a header cannot; sent on to auth, such a value failed the gateway's own call (an internal error, logged and counted).
       for (const token of ['\u20ac', 'a\r\nx-role: ADMIN', 'a\u0000b']) {
         const { closed } = connection(server.url, token);
-        expect({ token, closed: await closed }).toEqual({ token, closed: 4403 });
+        expect({ token, closed: await closed }).toEqual({ token, closed: 4401 });
       }
       expect(server.identified).toEqual([]);
     });

@@ -80,8 +80,9 @@ export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
 /**
  * GraphQL over WebSocket (graphql-ws's `graphql-transport-ws`) at /graphql. The access token comes in
  * `connection_init`'s payload as `authorization` and is checked there; a connection that does not
- * initialise within the timeout is closed (4408), one refused is closed 4403, one over its user's
- * connections 4429, and one whose token expires 4401 then. Queries and mutations may be sent on it too
+ * initialise within the timeout is closed (4408), one without a valid token 4401, one refused 4403, one
+ * whose token auth could not check 1013, one over its user's connections 4429, and one whose token
+ * expires 4401 then. Queries and mutations may be sent on it too
  * and run as on HTTP.
  */
 export function webSocketTransport(httpServer: http.Server, deps: TransportDeps): GraphQLWebSocketServer {
@@ -106,7 +107,8 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
           identityContext(deps, socketPeer(ctx.extra)),
         );
         const socket = state(ctx.extra);
-        if (subscriber instanceof GraphQLError || socket.closed) return false;
+        if (socket.closed) return false;
+        if (subscriber instanceof GraphQLError) return refused(ctx.extra.socket, subscriber);
         const disconnect = deps.admission.connect(subscriber);
         if (!disconnect) {
           ctx.extra.socket.close(TOO_MANY_CONNECTIONS_CLOSE, 'Too many connections for this user: close one first');
@@ -169,6 +171,23 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
       },
     },
   });
+}
+
+/** Try Again Later (RFC 6455's registry): graphql-ws's client connects again after it, as it should once auth answers. */
+const TRY_AGAIN_LATER_CLOSE = 1013;
+
+/**
+ * Closes a connection whose access token was not let in, by why: 4401 for a token to renew or give (the
+ * client refreshes and connects again), 4403 for a refusal that stands (FORBIDDEN), 1013 when auth could
+ * not be asked (restarting, overloaded). Every refusal was 4403, after which clients, the example one
+ * among them, gave up for good: an auth restart signed out everyone who connected during it.
+ */
+function refused(socket: WebSocketExtra['socket'], refusal: GraphQLError): false {
+  const code = refusal.extensions.code;
+  if (code === ErrorCode.UNAUTHENTICATED) socket.close(CloseCode.Unauthorized, 'Unauthorized: give a valid access token (refresh it), then connect again');
+  else if (code !== ErrorCode.FORBIDDEN) socket.close(TRY_AGAIN_LATER_CLOSE, 'The access token could not be checked now: connect again shortly');
+  // FORBIDDEN: graphql-ws closes it 4403 itself.
+  return false;
 }
 
 /**
