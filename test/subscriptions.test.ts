@@ -372,6 +372,16 @@ describe('subscriptions through the gateway', () => {
       }
       const profile = await graphql(stack.gatewayUrl, '{ me { profile { displayName } } }', { token: user.accessToken });
       expect(profile.data).toEqual({ me: { profile: { displayName: null } } });
+      // Variables cut short are refused, not taken for none (it subscribed to every payment of the user's instead of the one asked for).
+      const cutShort = `query=${encodeURIComponent('subscription ($id: ID) { paymentUpdated(id: $id) { id } }')}&variables=${encodeURIComponent('{"id":"abc')}`;
+      const answer = await (
+        await fetch(`${stack.gatewayUrl}?${cutShort}`, {
+          headers: headers('multipart/mixed;subscriptionSpec="1.0", application/json'),
+          // Refused at once; taken for no variables, the subscription would run on.
+          signal: AbortSignal.timeout(10_000),
+        })
+      ).text();
+      expect(answer).toContain('"variables\\" in the query string is not JSON');
     });
 
     it('refuses a user more subscriptions than the per-user limit, over every connection and transport', async () => {

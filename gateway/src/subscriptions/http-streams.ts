@@ -33,7 +33,8 @@ function positionsOf(request: http.IncomingMessage): WalPositions | GraphQLError
  * result (a query, a mutation, or a refusal). The positions it carries hold for its reads and its
  * events' as for a plain request's; a mutation's own do not come back (mutations belong on plain HTTP).
  */
-async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload): Promise<SubscriptionResults | ExecutionResult> {
+async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload | GraphQLError): Promise<SubscriptionResults | ExecutionResult> {
+  if (payload instanceof GraphQLError) return { errors: [payload] };
   const positions = positionsOf(request);
   if (positions instanceof GraphQLError) return { errors: [positions] };
   // The document first (persisted documents, parsing, validation): a request refused for it calls no subgraph, auth included.
@@ -54,19 +55,24 @@ async function start(deps: TransportDeps, request: express.Request, payload: Ope
   return deps.subscribe({ ...admitted, context, release });
 }
 
-/** The parameters of a GraphQL over HTTP request: the JSON body of a POST, or the query string of a GET. */
-function payloadOf(request: express.Request): OperationPayload {
+/**
+ * The parameters of a GraphQL over HTTP request: the JSON body of a POST, or the query string of a GET,
+ * whose `variables` or `extensions` that are not JSON are refused (taken for none, a subscription cut
+ * short started without its variables: all of the user's payments instead of the one asked for).
+ */
+function payloadOf(request: express.Request): OperationPayload | GraphQLError {
   if (request.method === 'GET') {
     const { query, operationName, variables, extensions } = request.query as Record<string, string | undefined>;
-    // Undefined when absent; null (refused later as not an object) when it is not JSON.
-    const json = (text: string | undefined): unknown => {
+    const parameters: OperationPayload = { query, operationName };
+    for (const [name, text] of [['variables', variables] as const, ['extensions', extensions] as const]) {
+      if (!text) continue;
       try {
-        return text ? (JSON.parse(text) as unknown) : undefined;
+        parameters[name] = JSON.parse(text) as never;
       } catch {
-        return null;
+        return new GraphQLError(`"${name}" in the query string is not JSON`, { extensions: { code: 'BAD_REQUEST' } });
       }
-    };
-    return { query, operationName, variables: json(variables), extensions: json(extensions) };
+    }
+    return parameters;
   }
   return (typeof request.body === 'object' && request.body !== null ? request.body : {}) as OperationPayload;
 }
