@@ -118,6 +118,20 @@ describe('a subscription through the gateway', () => {
     await results.return();
   });
 
+  it('counts as sent only events, not a refusal the subgraph ends it with, and names its root field written in a fragment (it said "unknown")', async () => {
+    const { seen, results, registry } = harness({
+      document: parse('subscription { ...Watch } fragment Watch on Subscription { ... on Subscription { paymentUpdated { id status } } }'),
+    });
+    const count = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values.map(({ value, labels }) => ({ value, labels }));
+    expect(await count('subscriptions_active')).toEqual([{ value: 1, labels: { field: 'paymentUpdated' } }]);
+    seen.sink?.next(event('p1'));
+    expect(ids(await results.next())).toEqual({ paymentUpdated: { id: 'p1', status: 'PENDING' } });
+    seen.sink?.next({ errors: [{ message: 'No payment with id p9', extensions: { code: 'NOT_FOUND' } }] });
+    expect(codes(await results.next())).toEqual(['NOT_FOUND']);
+    expect(await count('subscription_events_total')).toEqual([{ value: 1, labels: { field: 'paymentUpdated' } }]);
+    await results.return();
+  });
+
   it('ends with a masked internal error, never an exception, when it cannot start', async () => {
     const { seen, results } = harness({ planner: new SubscriptionPlanner() }); // no supergraph loaded
     const first = await results.next();

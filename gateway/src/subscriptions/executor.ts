@@ -153,7 +153,8 @@ class Subscription implements SubscriptionResults {
         try {
           const result = await this.execute(event);
           if (this.finished) return DONE;
-          this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
+          // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone).
+          if (event.data) this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
           return { done: false, value: result };
         } catch (error) {
           this.failed(error);

@@ -2,7 +2,7 @@
 import { Supergraph, operationFromDocument, type Schema } from '@apollo/federation-internals';
 import { buildOperationContext } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
-import { Kind, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { Kind, type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, type SelectionSetNode } from 'graphql';
 
 /**
  * `@apollo/query-planner` plans a subscription as a `SubscriptionNode`: a `primary` fetch from the
@@ -70,7 +70,7 @@ export class SubscriptionPlanner {
     const plan: SubscriptionPlan = {
       primary: node.primary,
       node: node.rest ? { kind: 'Sequence', nodes: [node.primary, node.rest] } : node.primary,
-      field: operationContext.operation.selectionSet.selections.find((selection) => selection.kind === Kind.FIELD)?.name.value ?? 'unknown',
+      field: rootField(operationContext.operation.selectionSet, operationContext.fragments) ?? 'unknown',
       operationContext,
       supergraphSchema: loaded.supergraphSchema,
       apiSchema: loaded.apiSchema,
@@ -83,4 +83,15 @@ export class SubscriptionPlanner {
     if (!this.loaded) throw new Error('no supergraph loaded yet');
     return this.loaded;
   }
+}
+
+/** The subscription's one root field, wherever it is written: directly, or in a fragment, inline or named. */
+function rootField(selectionSet: SelectionSetNode, fragments: Record<string, FragmentDefinitionNode>): string | undefined {
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) return selection.name.value;
+    const inner = selection.kind === Kind.INLINE_FRAGMENT ? selection.selectionSet : fragments[selection.name.value]?.selectionSet;
+    const found = inner && rootField(inner, fragments);
+    if (found) return found;
+  }
+  return undefined;
 }
