@@ -66,6 +66,12 @@ describe('admitting subscriptions', () => {
     expect(messages(true)).toEqual(['Cannot query field "stauts" on type "Payment".']);
   });
 
+  it("refuses an operation over the limits without the HTTP status, which a stream's errors do not carry", () => {
+    const deep = `subscription { paymentUpdated { ${'user { payments(first: 1) { edges { node { '.repeat(3)}id${' } } } }'.repeat(3)} } }`;
+    const refused = admission.prepare({ query: deep });
+    expect(Array.isArray(refused) && refused.map((error) => error.extensions)).toEqual([{ code: 'OPERATION_TOO_COMPLEX', limit: 'depth', max: 12 }]);
+  });
+
   it('keeps refusing an invalid document, and validates again on a reloaded supergraph', () => {
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const refused = admission.prepare({ query: 'subscription { paymentUpdated { nope } }' });

@@ -176,7 +176,7 @@ export class SubscriptionAdmission {
     const operation = getOperationAST(document, operationName);
     if (!operation) return [refusal('OPERATION_RESOLUTION_FAILURE', 'Say which operation to run with operationName')];
     const over = this.options.limits.refusal(schema, document, operation, variables as Record<string, unknown>);
-    if (over) return [over];
+    if (over) return [withoutHttp(over)];
     // Coerced here, as Apollo Server does for a request: what is sent on to a subgraph is what the schema
     // takes. Sent as given, a variable nested thousands deep failed in graphql-ws's serialisation, whose
     // rejected promise then ended the process at the upstream connection's next close.
