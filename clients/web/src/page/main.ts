@@ -42,7 +42,8 @@ const MAX_PAUSE_MS = 30_000;
  * Whatever ends the subscription (a subgraph restarting: SUBGRAPH_UNAVAILABLE; the access token expiring:
  * 4401, after which the connection refreshes the session; the network, once graphql-ws has given up) it
  * subscribes again after a pause that doubles up to 30 s, and reads the account again if it is shown:
- * events from while it was away are not sent again.
+ * events from while it was away are not sent again. One ended for good (the account suspended, the
+ * sign-in ended) signs the page out instead.
  */
 function watchPayments(current: typeof session, pause = 1000): void {
   const started = Date.now();
