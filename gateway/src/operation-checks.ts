@@ -13,6 +13,7 @@ import {
   visit,
   visitWithTypeInfo,
   type DocumentNode,
+  type GraphQLArgument,
   type GraphQLInputType,
   type GraphQLSchema,
 } from 'graphql';
@@ -91,14 +92,25 @@ function useSent(type: GraphQLInputType, used: Set<string>): void {
   }
 }
 
-/** Whether `Type.field.argument` is, in `schema`, an argument every call of the field must now give. */
-function requiredArgument(changePath: string, schema: GraphQLSchema): boolean {
+/** The argument a `Type.field.argument` coordinate names in `schema`, if it has it. */
+function argumentAt(changePath: string, schema: GraphQLSchema): GraphQLArgument | undefined {
   const [typeName, fieldName, argumentName, ...rest] = changePath.split('.');
-  if (!typeName || !fieldName || !argumentName || rest.length > 0) return false;
+  if (!typeName || !fieldName || !argumentName || rest.length > 0) return undefined;
   const type = schema.getType(typeName);
   const field = type && 'getFields' in type && !isInputObjectType(type) ? type.getFields()[fieldName] : undefined;
-  const argument = field?.args.find((candidate) => candidate.name === argumentName);
+  return field?.args.find((candidate) => candidate.name === argumentName);
+}
+
+/** Whether `Type.field.argument` is, in `schema`, an argument every call of the field must now give. */
+function requiredArgument(changePath: string, schema: GraphQLSchema): boolean {
+  const argument = argumentAt(changePath, schema);
   return argument !== undefined && isNonNullType(argument.type) && argument.defaultValue === undefined;
+}
+
+/** Whether `Type.field.argument` is in both schemas, its type in `next` the base's made non-null (`ID` to `ID!`). */
+function madeRequired(changePath: string, base: GraphQLSchema, next: GraphQLSchema): boolean {
+  const [before, after] = [argumentAt(changePath, base), argumentAt(changePath, next)];
+  return before !== undefined && after !== undefined && String(after.type) === `${String(before.type)}!`;
 }
 
 /**
@@ -137,18 +149,24 @@ export function checkOperations(
 ): OperationCheck {
   const problems: string[] = [];
   const warnings: string[] = [];
-  const documents = operations.map((operation) => ({ operation, document: parse(operation.body) }));
-  const invalid = documents.flatMap(({ operation, document }) =>
-    validate(next, document, specifiedRules).map((error) => `  ${label(operation)}: ${error.message}`),
-  );
+  const documents = operations.map((operation) => {
+    const document = parse(operation.body);
+    return { operation, document, errors: validate(next, document, specifiedRules) };
+  });
+  const invalid = documents.flatMap(({ operation, errors }) => errors.map((error) => `  ${label(operation)}: ${error.message}`));
   if (invalid.length > 0) {
     problems.push('Listed operations the new schema would break (change the clients and their manifests first, then the schema):', ...invalid);
   }
   if (!base) return { problems, warnings };
-  const usage = documents.map(({ operation, document }) => ({ operation, used: coordinatesUsed(base.schema, document) }));
+  const usage = documents.map(({ operation, document, errors }) => ({ operation, used: coordinatesUsed(base.schema, document), valid: errors.length === 0 }));
   const breaking: string[] = [];
   for (const change of base.changes) {
-    const users = usage.filter(({ used }) => reaches(change.path, used, base.schema, next)).map(({ operation }) => label(operation));
+    // An argument made required breaks only the operations that leave it out, or give it a value that may
+    // be null, which the new schema does not validate.
+    const tightened = madeRequired(change.path, base.schema, next);
+    const users = usage
+      .filter(({ used, valid }) => reaches(change.path, used, base.schema, next) && !(tightened && valid))
+      .map(({ operation }) => label(operation));
     if (users.length > 0) breaking.push(`  ${change.path}: ${change.message} (used by ${users.join(', ')})`);
     else if (!base.acknowledged.has(change.path)) warnings.push(`  ${change.path}: ${change.message} (no listed operation uses it)`);
   }
