@@ -4,7 +4,7 @@ import path from 'node:path';
 import { generatePersistedQueryManifest, type PersistedQueryManifestConfig } from '@apollo/generate-persisted-query-manifest';
 import { generate, type CodegenConfig } from '@graphql-codegen/cli';
 import { ConfigError, REPOSITORY_ROOT } from '@fedstack/runtime';
-import { apiSchemaSdl, checkOperations } from './operations-check';
+import { apiSchemaSdl, checkPageOperations } from './operations-check';
 import { CLIENT_ROOT, GENERATED_FOLDER, MANIFEST_CONFIG_FILE, MANIFEST_FILE, PAGE_FOLDER } from './paths';
 
 /** Custom scalars as they travel in JSON: money is an exact decimal string, never a number. */
@@ -53,7 +53,7 @@ export interface GeneratedFile {
 /** The operations' types, as the client preset writes them now. */
 async function operationTypes(): Promise<GeneratedFile[]> {
   const config = codegenConfig();
-  checkOperations(config.schema as string, pageSources());
+  checkPageOperations(config.schema as string, pageSources());
   let outputs: { filename: string; content: string }[];
   try {
     outputs = (await generate(config, false)) as typeof outputs;

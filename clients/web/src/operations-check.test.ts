@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT } from '@fedstack/runtime';
-import { apiSchemaSdl, checkOperations } from './operations-check';
+import { apiSchemaSdl, checkPageOperations } from './operations-check';
 import { PAGE_FOLDER } from './paths';
 
 const OPERATIONS = readFileSync(path.join(PAGE_FOLDER, 'operations.ts'), 'utf8');
@@ -21,19 +21,21 @@ describe("the example client's codegen, on operations that do not fit", () => {
   }
 
   it('passes the operations as they are', () => {
-    expect(() => checkOperations(apiSchemaSdl(), [path.join(PAGE_FOLDER, 'operations.ts')])).not.toThrow();
+    expect(() => checkPageOperations(apiSchemaSdl(), [path.join(PAGE_FOLDER, 'operations.ts')])).not.toThrow();
   });
 
   it("names the file, the field's own line and the operation (GraphQL Code Generator counted lines from the template's start, naming none)", () => {
     const { file, line } = edited((text) => text.replace(/(createPayment\([^)]*\) \{\n\s*)id/, '$1nosuch id'), 'nosuch');
-    expect(() => checkOperations(apiSchemaSdl(), [file])).toThrow(
+    expect(() => checkPageOperations(apiSchemaSdl(), [file])).toThrow(
       `the example client's operations do not fit the API schema:\n${path.relative(REPOSITORY_ROOT, file)}:${line}: CreatePayment: Cannot query field "nosuch" on type "Payment".`,
     );
   });
 
   it('gives a syntax error its file and line (it was a stack trace naming no file)', () => {
     const { file, line } = edited((text) => text.replace('mutation SignIn(', 'mutation SignIn(('), 'SignIn((');
-    expect(() => checkOperations(apiSchemaSdl(), [file])).toThrow(`${path.relative(REPOSITORY_ROOT, file)}:${line}: Syntax Error: Expected "$", found "(".`);
+    expect(() => checkPageOperations(apiSchemaSdl(), [file])).toThrow(
+      `${path.relative(REPOSITORY_ROOT, file)}:${line}: Syntax Error: Expected "$", found "(".`,
+    );
   });
 
   it('blames a supergraph that does not parse, not the operations', () => {

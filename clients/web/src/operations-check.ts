@@ -21,7 +21,7 @@ export function apiSchemaSdl(file = path.join(REPOSITORY_ROOT, 'supergraph.graph
  * in createPayment was reported on SIGN_IN's line), named no operation, and a syntax error came as a
  * stack trace naming no file. Fails with one line per problem: file, line, operation, message.
  */
-export function checkOperations(schemaSdl: string, files: string[]): void {
+export function checkPageOperations(schemaSdl: string, files: string[]): void {
   const schema = buildSchema(schemaSdl);
   const problems: string[] = [];
   for (const file of files) {

@@ -95,56 +95,58 @@ describe('deduplicated subgraph calls', () => {
   });
 });
 
+/**
+ * A subgraph whose queries read the row when they arrive and answer when released, and whose mutations
+ * change it; a poll sent through `pollsGo`, then a write through `writesGo`, then a refetch through
+ * `pollsGo` again: what the poll and the refetch answered.
+ */
+async function pollWriteRefetch(route: (subgraph: Fetcher) => { pollsGo: Fetcher; writesGo: Fetcher }, target: string, QUERY: string, MUTATION: string) {
+  let row = 'before';
+  const held: (() => void)[] = [];
+  const subgraph: Fetcher = async (url, init = {}) => {
+    if (String(init.body).includes('mutation')) {
+      row = 'after';
+      return new BufferedResponse(url, 200, new Headers(), '{}');
+    }
+    const read = row;
+    await new Promise<void>((resolve) => held.push(resolve));
+    return new BufferedResponse(url, 200, new Headers(), JSON.stringify({ row: read }));
+  };
+  const { pollsGo, writesGo } = route(subgraph);
+  const poll = pollsGo(target, query('Bearer alice', 'poll', QUERY));
+  await writesGo(target, query('Bearer alice', 'write', MUTATION));
+  const refetch = pollsGo(target, query('Bearer alice', 'refetch', QUERY));
+  await new Promise((resolve) => setImmediate(resolve));
+  held.splice(0).forEach((release) => release());
+  return { poll: await (await poll).json(), refetch: await (await refetch).json() };
+}
+
 describe('deduplication after a write', () => {
   it("does not hand a query sent after a mutation answered the answer of one sent before it: the client's refetch sees its write", async () => {
-    let row = 'before';
-    const held: (() => void)[] = [];
-    const subgraph: Fetcher = async (target, init = {}) => {
-      if (String(init.body).includes('mutation')) {
-        row = 'after';
-        return new BufferedResponse(target, 200, new Headers(), '{}');
-      }
-      // A query reads when it arrives and answers when released.
-      const read = row;
-      await new Promise<void>((resolve) => held.push(resolve));
-      return new BufferedResponse(target, 200, new Headers(), JSON.stringify({ row: read }));
-    };
-    const fetcher = deduplicated(subgraph);
-    const QUERY = '{"query":"{ me { payments { id } } }"}';
-    const poll = fetcher('http://payments/graphql', query('Bearer alice', 'poll', QUERY));
-    await fetcher('http://payments/graphql', query('Bearer alice', 'pay', '{"query":"mutation { createPayment { id } }"}'));
-    const refetch = fetcher('http://payments/graphql', query('Bearer alice', 'refetch', QUERY));
-    await new Promise((resolve) => setImmediate(resolve));
-    held.splice(0).forEach((release) => release());
-    expect(await (await poll).json()).toEqual({ row: 'before' });
-    expect(await (await refetch).json()).toEqual({ row: 'after' });
+    const answers = await pollWriteRefetch(
+      (subgraph) => {
+        const fetcher = deduplicated(subgraph);
+        return { pollsGo: fetcher, writesGo: fetcher };
+      },
+      'http://payments/graphql',
+      '{"query":"{ me { payments { id } } }"}',
+      '{"query":"mutation { createPayment { id } }"}',
+    );
+    expect(answers).toEqual({ poll: { row: 'before' }, refetch: { row: 'after' } });
   });
 
   it('does not either when the mutation went through another gateway worker or replica (each counted only its own)', async () => {
-    let row = 'before';
-    const held: (() => void)[] = [];
-    const subgraph: Fetcher = async (target, init = {}) => {
-      if (String(init.body).includes('mutation')) {
-        row = 'after';
-        return new BufferedResponse(target, 200, new Headers(), '{}');
-      }
-      const read = row;
-      await new Promise<void>((resolve) => held.push(resolve));
-      return new BufferedResponse(target, 200, new Headers(), JSON.stringify({ row: read }));
-    };
     // Two processes: the module loaded twice, as each worker loads it.
     let otherProcess: typeof deduplicated = deduplicated;
     jest.isolateModules(() => {
       otherProcess = jest.requireActual<{ deduplicated: typeof deduplicated }>('./dedupe').deduplicated;
     });
-    const [workerA, workerB] = [deduplicated(subgraph), otherProcess(subgraph)];
-    const QUERY = '{"query":"{ me { profile { displayName } } }"}';
-    const poll = workerA('http://profile/graphql', query('Bearer alice', 'poll', QUERY));
-    await workerB('http://profile/graphql', query('Bearer alice', 'rename', '{"query":"mutation { updateMyProfile { id } }"}'));
-    const refetch = workerA('http://profile/graphql', query('Bearer alice', 'refetch', QUERY));
-    await new Promise((resolve) => setImmediate(resolve));
-    held.splice(0).forEach((release) => release());
-    expect(await (await poll).json()).toEqual({ row: 'before' });
-    expect(await (await refetch).json()).toEqual({ row: 'after' });
+    const answers = await pollWriteRefetch(
+      (subgraph) => ({ pollsGo: deduplicated(subgraph), writesGo: otherProcess(subgraph) }),
+      'http://profile/graphql',
+      '{"query":"{ me { profile { displayName } } }"}',
+      '{"query":"mutation { updateMyProfile { id } }"}',
+    );
+    expect(answers).toEqual({ poll: { row: 'before' }, refetch: { row: 'after' } });
   });
 });

@@ -118,7 +118,7 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
       return authorization();
     },
     // graphql-ws tries a closed connection again, 4403 included ("might grant access after retry"): not here.
-    shouldRetry: (event) => closeCode(event) !== undefined && closeCode(event) !== FORBIDDEN_CLOSE,
+    shouldRetry: (event) => ![undefined, FORBIDDEN_CLOSE].includes(closeCode(event)),
   });
   ws.on('closed', (event) => (expired = closeCode(event) === 4401));
   // Set at each attempt, so that one sent again after a refresh carries the new token. A request that
