@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,13 @@ describe('the keys script', () => {
       lines: [`error: ${file} holds no ${what}: remove it for a new one to be made, or put the key there`],
     });
     expect(output).not.toMatch(/^\s+at /m);
+  });
+
+  it('keeps a key given as a JWK, which the services read (it refused it as no key)', async () => {
+    mkdirSync(path.join(folder, 'auth'), { recursive: true });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(path.join(folder, 'auth', 'jwt-private.pem'), JSON.stringify(privateKey.export({ format: 'jwk' })));
+    expect((await keys(folder)).code).toBe(0);
   });
 
   it('says in one line that it cannot make a folder, rather than fail with a stack', async () => {

@@ -9,9 +9,9 @@
 // public halves are written again.
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { exportPKCS8, generateKeyPair } from 'jose';
-import { ConfigError, SERVICES, THROTTLE_SECRET_MIN_LENGTH, runMain } from '@fedstack/runtime';
+import { ConfigError, SERVICES, THROTTLE_SECRET_MIN_LENGTH, parsePrivateKey, runMain } from '@fedstack/runtime';
 
 const USAGE = "usage: node scripts/dist/keys.js <folder> (writes each process's keys under <folder>/<service or gateway>/ unless they exist)";
 
@@ -33,15 +33,6 @@ async function createOnce(file: string, content: string): Promise<boolean> {
   }
 }
 
-/** Whether `text` is an Ed25519 private key, as the services read theirs. */
-function isEd25519(text: string): boolean {
-  try {
-    return createPrivateKey(text).asymmetricKeyType === 'ed25519';
-  } catch {
-    return false;
-  }
-}
-
 async function ed25519Pem(): Promise<string> {
   const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
   return exportPKCS8(privateKey);
@@ -57,7 +48,16 @@ async function main(): Promise<void> {
   if (!target || extra.length > 0) throw new ConfigError(USAGE);
   const root = path.resolve(target);
   const gatewayKey = path.join(root, 'gateway', 'gateway-private.pem');
-  const ed25519 = { make: ed25519Pem, kind: 'Ed25519, PKCS#8 PEM', valid: isEd25519 };
+  // As the services read theirs (runtime's parsePrivateKey): Ed25519, as PKCS#8 PEM or a JWK.
+  const ed25519 = {
+    make: ed25519Pem,
+    kind: 'Ed25519, PKCS#8 PEM',
+    valid: (text: string) =>
+      parsePrivateKey(text, 'the key file').then(
+        () => true,
+        () => false,
+      ),
+  };
   const keys = [
     ...SERVICES.flatMap((service) => [
       { file: path.join(root, service, 'internal-private.pem'), what: `${service}'s internal API key`, ...ed25519 },
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     });
     const created = await createOnce(file, await make());
     // A file cut short (an interrupted run, a copy gone wrong) is no key: said here, not at the service's start.
-    if (!created && !valid(await readFile(file, 'utf8'))) {
+    if (!created && !(await valid(await readFile(file, 'utf8')))) {
       throw new ConfigError(`${file} holds no ${what} (${kind}): remove it for a new one to be made, or put the key there`);
     }
     console.log(created ? `Created ${what}: ${file} (${kind}, mode 0600).` : `Found ${what}: ${file}; kept it.`);
