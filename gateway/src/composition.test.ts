@@ -93,6 +93,11 @@ describe('schema composition and checks', () => {
     expect(report.problems).toEqual([expect.stringMatching(/^supergraph\.graphql is stale/)]);
   });
 
+  it('says supergraph.graphql is missing, not stale, when there is none', async () => {
+    const report = await checkSchema({ config: readSupergraphConfig(CONFIG), committedSupergraph: null, baseSupergraph: COMMITTED, acknowledged: [] });
+    expect(report.problems).toEqual(['supergraph.graphql is missing. Run `npm run compose` and commit the result.']);
+  });
+
   it('fails on a breaking change against the base unless it is acknowledged', async () => {
     const copy = editedCopy('auth', (schema) => schema.replace(/\n\s*lastLoginAt: DateTime\n/, '\n'));
     try {
@@ -243,6 +248,24 @@ describe('schema composition and checks', () => {
     ]);
     expect(report.problems.filter((line) => line.startsWith('  Subscription.paymentUpdated.id: '))).toEqual([
       expect.stringMatching(/\(used by "Updates" \([^)]*\)\)$/),
+    ]);
+    expect(report.warnings).toEqual([]);
+  });
+
+  it("counts an input object's field made required as breaking the operations that send the object in a variable or leave the field out, not those that give it", async () => {
+    const literal = (name: string, description: string) =>
+      listed(
+        name,
+        `mutation ${name} { createPayment(input: { amount: "1.00", currency: "EUR", paymentMethodToken: "tok_visa"${description} }, idempotencyKey: "k") { id } }`,
+        'mutation',
+      );
+    const report = await checkEdited(
+      'payments',
+      (schema) => schema.replace('  "Up to 500 characters."\n  description: String\n', '  "Up to 500 characters."\n  description: String!\n'),
+      [PAY, literal('Gives', ', description: "rent"'), literal('LeavesOut', '')],
+    );
+    expect(report.problems.filter((line) => line.startsWith('  CreatePaymentInput.description: '))).toEqual([
+      expect.stringMatching(/\(used by "Pay" \([^)]*\), "LeavesOut" \([^)]*\)\)$/),
     ]);
     expect(report.warnings).toEqual([]);
   });

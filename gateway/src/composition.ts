@@ -150,7 +150,9 @@ export async function checkSchema(input: SchemaCheckInput): Promise<SchemaCheckR
     problems.push('Composition failed:', ...composed.errors.map((error) => `  ${error}`));
     return { problems, warnings: [] };
   }
-  if (composed.supergraphSdl !== input.committedSupergraph) {
+  if (input.committedSupergraph === null) {
+    problems.push('supergraph.graphql is missing. Run `npm run compose` and commit the result.');
+  } else if (composed.supergraphSdl !== input.committedSupergraph) {
     problems.push('supergraph.graphql is stale: it is not what composition writes now. Run `npm run compose` and commit the result.');
   }
   const next = apiSchemaOf(composed.supergraphSdl);

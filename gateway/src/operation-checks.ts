@@ -14,6 +14,7 @@ import {
   visitWithTypeInfo,
   type DocumentNode,
   type GraphQLArgument,
+  type GraphQLInputField,
   type GraphQLInputType,
   type GraphQLSchema,
 } from 'graphql';
@@ -107,10 +108,38 @@ function requiredArgument(changePath: string, schema: GraphQLSchema): boolean {
   return argument !== undefined && isNonNullType(argument.type) && argument.defaultValue === undefined;
 }
 
-/** Whether `Type.field.argument` is in both schemas, its type in `next` the base's made non-null (`ID` to `ID!`). */
-function madeRequired(changePath: string, base: GraphQLSchema, next: GraphQLSchema): boolean {
-  const [before, after] = [argumentAt(changePath, base), argumentAt(changePath, next)];
-  return before !== undefined && after !== undefined && String(after.type) === `${String(before.type)}!`;
+/** The field an `Input.field` coordinate names in `schema`, if it has it. */
+function inputFieldAt(changePath: string, schema: GraphQLSchema): GraphQLInputField | undefined {
+  const [typeName, fieldName, ...rest] = changePath.split('.');
+  const type = typeName ? schema.getType(typeName) : undefined;
+  return fieldName && rest.length === 0 && isInputObjectType(type) ? type.getFields()[fieldName] : undefined;
+}
+
+/**
+ * What a change at `changePath` made required: an argument or an input object's field in both schemas,
+ * its type in `next` the base's made non-null (`ID` to `ID!`); or nothing.
+ */
+function madeRequired(changePath: string, base: GraphQLSchema, next: GraphQLSchema): 'argument' | 'input field' | null {
+  const tightened = (before: { type: GraphQLInputType } | undefined, after: { type: GraphQLInputType } | undefined) =>
+    before !== undefined && after !== undefined && String(after.type) === `${String(before.type)}!`;
+  if (tightened(argumentAt(changePath, base), argumentAt(changePath, next))) return 'argument';
+  return tightened(inputFieldAt(changePath, base), inputFieldAt(changePath, next)) ? 'input field' : null;
+}
+
+/** The input types an operation's variables may carry (their values come only at run time). */
+function typesSentByVariables(schema: GraphQLSchema, document: DocumentNode): Set<string> {
+  const sent = new Set<string>();
+  const typeInfo = new TypeInfo(schema);
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      VariableDefinition() {
+        const type = typeInfo.getInputType();
+        if (type) useSent(type, sent);
+      },
+    }),
+  );
+  return sent;
 }
 
 /**
@@ -158,14 +187,23 @@ export function checkOperations(
     problems.push('Listed operations the new schema would break (change the clients and their manifests first, then the schema):', ...invalid);
   }
   if (!base) return { problems, warnings };
-  const usage = documents.map(({ operation, document, errors }) => ({ operation, used: coordinatesUsed(base.schema, document), valid: errors.length === 0 }));
+  const usage = documents.map(({ operation, document, errors }) => ({
+    operation,
+    used: coordinatesUsed(base.schema, document),
+    byVariables: typesSentByVariables(base.schema, document),
+    valid: errors.length === 0,
+  }));
   const breaking: string[] = [];
   for (const change of base.changes) {
-    // An argument made required breaks only the operations that leave it out, or give it a value that may
-    // be null, which the new schema does not validate.
+    // An argument or input field made required breaks only the operations that leave it out, or give it a
+    // value that may be null, which the new schema does not validate; and, for an input field, those that
+    // send its input object in a variable, whose value may leave it out.
     const tightened = madeRequired(change.path, base.schema, next);
+    const inputType = change.path.split('.')[0] ?? '';
+    const unharmed = (valid: boolean, byVariables: Set<string>) =>
+      valid && (tightened === 'argument' || (tightened === 'input field' && !byVariables.has(inputType)));
     const users = usage
-      .filter(({ used, valid }) => reaches(change.path, used, base.schema, next) && !(tightened && valid))
+      .filter(({ used, valid, byVariables }) => reaches(change.path, used, base.schema, next) && !unharmed(valid, byVariables))
       .map(({ operation }) => label(operation));
     if (users.length > 0) breaking.push(`  ${change.path}: ${change.message} (used by ${users.join(', ')})`);
     else if (!base.acknowledged.has(change.path)) warnings.push(`  ${change.path}: ${change.message} (no listed operation uses it)`);
