@@ -117,6 +117,8 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       ...routing(processes, HOST, {}),
       SUPERGRAPH_FILE: supergraphFile,
       GATEWAY_WORKERS: String(options.workers),
+      // For the row that shows what it does (identical requests in flight); the other rows have none to share.
+      DEDUPLICATE_QUERIES: 'true',
     };
     const start = async (node: NodeFor, root?: string, extra: ExtraEnv = {}) => {
       for (const target of processes) {

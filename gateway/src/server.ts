@@ -24,7 +24,7 @@ import { answerMetricRequests } from './cluster-metrics';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
-import { SubgraphDataSource, positionsPlugin, subgraphFailureLog, subgraphLinks, type GatewayContext } from './subgraphs';
+import { SubgraphDataSource, positionsPlugin, queryDeduplication, subgraphFailureLog, subgraphLinks, type GatewayContext } from './subgraphs';
 import { gatewaySubscriptions } from './subscriptions';
 
 export interface GatewayServerOptions {
@@ -142,6 +142,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // One data source per subgraph, shared by queries and by the rest of each subscription's plan; a new one
   // when a reloaded supergraph moves the subgraph (its link, pool and breaker stay the name's).
   const dataSources = new Map<string, SubgraphDataSource>();
+  const shareQueries = config.deduplicateQueries ? queryDeduplication() : undefined;
   const dataSourceFor = (name: string, routingUrl: string) => {
     const url = config.subgraphUrls[name] ?? routingUrl;
     let source = dataSources.get(name);
@@ -150,7 +151,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
         name,
         url,
         timeoutMs: config.subgraphTimeoutMs,
-        fetcher: links.fetcherFor(name),
+        fetcher: shareQueries ? shareQueries(links.fetcherFor(name)) : links.fetcherFor(name),
         assertion: () => assertionFor(name),
         onFailure: (error, requestId) => failures(name, error, requestId),
       });
@@ -195,7 +196,6 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
     context: async ({ req }, base) => ({
       ...base,
-      arrivedAt: performance.now(),
       authorization: req.headers.authorization,
       clientAddress: req.ip,
       userAgent: req.headers['user-agent'],

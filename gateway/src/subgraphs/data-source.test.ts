@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { WAL_POSITIONS_HEADER, createLogger, type Logger } from '@fedstack/runtime';
 import type { BreakerSettings } from './breaker';
 import { SubgraphDataSource } from './data-source';
+import { queryDeduplication } from './dedupe';
 import type { GatewayContext } from './headers';
 import { subgraphLinks } from './links';
 
@@ -97,8 +98,6 @@ function send(
       authorization: options.authorization ?? 'Bearer a',
       clientAddress: '203.0.113.9',
       userAgent: options.userAgent ?? 'TestApp/1.0',
-      // As the gateway's context has it: when the client's request arrived.
-      arrivedAt: performance.now(),
     },
   });
 }
@@ -144,9 +143,10 @@ describe('calls to a subgraph', () => {
     expect(context.positions?.toHeader()).toBe('profile=0/10, auth=0/20');
   });
 
-  it('shares one call among identical queries in flight through one data source', async () => {
+  it('shares one call among identical queries in flight, whatever their request ids and user agents, through a deduplicated link', async () => {
     const fake = await subgraph({ delayMs: 100 });
-    const source = dataSource(fake.url);
+    const fetcher = queryDeduplication()(linksFor(2000).links.fetcherFor('profile'));
+    const source = new SubgraphDataSource({ name: 'profile', url: fake.url, timeoutMs: 2000, fetcher, assertion });
     const answers = await Promise.all([1, 2, 3].map((n) => send(fake.url, '{ ok }', { requestId: `r-${n}`, userAgent: `App/${n}` }, source)));
     expect(answers.map((answer) => answer.data)).toEqual(Array(3).fill({ ok: true }));
     expect(fake.received).toHaveLength(1);

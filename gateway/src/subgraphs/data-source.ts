@@ -1,12 +1,11 @@
-// How the gateway calls one subgraph: through its link (pooled transport, circuit breaker) with
-// identical queries in flight shared, with the caller's identity passed on, and with every failure
+// How the gateway calls one subgraph: through its link (pooled transport, circuit breaker, and, when
+// switched on, identical queries in flight shared), with the caller's identity passed on, and with every failure
 // turned into an error that names the subgraph, so that the other subgraphs' data still reaches the client.
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
-import { ARRIVED_AT_HEADER, deduplicated } from './dedupe';
 import { propagateHeaders, type GatewayContext } from './headers';
 
 export interface SubgraphDataSourceOptions {
@@ -16,7 +15,7 @@ export interface SubgraphDataSourceOptions {
   timeoutMs: number;
   /**
    * The subgraph's link, kept for the process across supergraph reloads: its transport (one pool of
-   * connections, a timeout) behind its circuit breaker.
+   * connections, a timeout) behind its circuit breaker; with DEDUPLICATE_QUERIES, shared by identical queries (dedupe.ts).
    */
   fetcher: Fetcher;
   /** The gateway's assertion for this subgraph (runtime's gateway-assertion), current at each call. */
@@ -35,7 +34,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   private readonly onFailure: SubgraphDataSourceOptions['onFailure'];
 
   constructor({ name, url, timeoutMs, fetcher, assertion, onFailure }: SubgraphDataSourceOptions) {
-    super({ url, fetcher: deduplicated(fetcher) });
+    super({ url, fetcher });
     this.subgraph = name;
     this.timeoutMs = timeoutMs;
     this.assertion = assertion;
@@ -45,7 +44,6 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
     if (!request.http) return;
     if (context) propagateHeaders(request.http.headers, context, this.subgraph);
-    if (context?.arrivedAt !== undefined) request.http.headers.set(ARRIVED_AT_HEADER, String(context.arrivedAt));
     request.http.headers.set(GATEWAY_ASSERTION_HEADER, await this.assertion());
   }
 

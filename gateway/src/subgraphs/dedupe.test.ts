@@ -1,5 +1,5 @@
 import type { Fetcher, FetcherRequestInit } from '@apollo/utils.fetcher';
-import { ARRIVED_AT_HEADER, deduplicated, isMutation } from './dedupe';
+import { isMutation, queryDeduplication } from './dedupe';
 import { BufferedResponse } from './transport';
 
 /** A fetcher that answers when told to and records the calls that reached it. */
@@ -23,20 +23,20 @@ function heldFetcher() {
   };
 }
 
-/** A call as the data source makes it; `arrivedAt`, when its client's request reached the gateway (else: now). */
-const query = (authorization: string, requestId: string, body = '{"query":"{ me { id } }"}', arrivedAt?: number): FetcherRequestInit => ({
+/** A call as the data source makes it. */
+const query = (authorization: string, requestId: string, body = '{"query":"{ me { id } }"}', headers: Record<string, string> = {}): FetcherRequestInit => ({
   method: 'POST',
-  headers: { authorization, 'x-request-id': requestId, ...(arrivedAt === undefined ? {} : { [ARRIVED_AT_HEADER]: String(arrivedAt) }) },
+  headers: { authorization, 'x-request-id': requestId, ...headers },
   body,
 });
-/** Requests that reached the gateway together, before any of their calls was sent. */
-const together = performance.now();
+/** One subgraph's fetcher deduplicated, as a gateway process with DEDUPLICATE_QUERIES has it. */
+const deduplicated = (fetcher: Fetcher) => queryDeduplication()(fetcher);
 
 describe('deduplicated subgraph calls', () => {
   it('shares one call among identical queries in flight, whatever their request ids; each caller reads its own copy', async () => {
     const inner = heldFetcher();
     const fetcher = deduplicated(inner.fetcher);
-    const answers = [1, 2, 3].map((n) => fetcher('http://profile/graphql', query('Bearer a', `request-${n}`, undefined, together)));
+    const answers = [1, 2, 3].map((n) => fetcher('http://profile/graphql', query('Bearer a', `request-${n}`)));
     inner.release();
     expect(inner.calls.map(({ init }) => Object.keys(init.headers ?? {}))).toEqual([['authorization', 'x-request-id']]);
     const bodies = await Promise.all(answers.map(async (answer) => (await answer).json() as Promise<unknown>));
@@ -52,10 +52,12 @@ describe('deduplicated subgraph calls', () => {
       fetcher('http://profile/graphql', query('Bearer b', '2')),
       fetcher('http://profile/graphql', query('Bearer a', '3', '{"query":"{ me { email } }"}')),
       fetcher('http://payments/graphql', query('Bearer a', '4')),
+      // A client that sent back the WAL positions of its write: never the answer of a call sent before it.
+      fetcher('http://profile/graphql', query('Bearer a', '5', undefined, { 'x-wal-positions': 'profile=0/3000060' })),
     ];
     inner.release();
     await Promise.all(answers);
-    expect(inner.calls).toHaveLength(4);
+    expect(inner.calls).toHaveLength(5);
   });
 
   it('never shares a mutation', async () => {
@@ -71,7 +73,7 @@ describe('deduplicated subgraph calls', () => {
   it('gives a shared failure to every caller, then forgets it so that the next query calls again', async () => {
     const inner = heldFetcher();
     const fetcher = deduplicated(inner.fetcher);
-    const answers = [1, 2].map((n) => fetcher('http://profile/graphql', query('Bearer a', String(n), undefined, together)));
+    const answers = [1, 2].map((n) => fetcher('http://profile/graphql', query('Bearer a', String(n))));
     inner.release(new Error('connection refused'));
     await expect(Promise.all(answers)).rejects.toThrow('connection refused');
     const next = fetcher('http://profile/graphql', query('Bearer a', '3'));
@@ -135,14 +137,12 @@ describe('deduplication after a write', () => {
     expect(answers).toEqual({ poll: { row: 'before' }, refetch: { row: 'after' } });
   });
 
-  it('does not either when the mutation went through another gateway worker or replica (each counted only its own)', async () => {
-    // Two processes: the module loaded twice, as each worker loads it.
-    let otherProcess: typeof deduplicated = deduplicated;
-    jest.isolateModules(() => {
-      otherProcess = jest.requireActual<{ deduplicated: typeof deduplicated }>('./dedupe').deduplicated;
-    });
+  it('does not either when the mutation went to another subgraph of the same process', async () => {
     const answers = await pollWriteRefetch(
-      (subgraph) => ({ pollsGo: deduplicated(subgraph), writesGo: otherProcess(subgraph) }),
+      (subgraph) => {
+        const share = queryDeduplication();
+        return { pollsGo: share(subgraph), writesGo: share(subgraph) };
+      },
       'http://profile/graphql',
       '{"query":"{ me { profile { displayName } } }"}',
       '{"query":"mutation { updateMyProfile { id } }"}',

@@ -16,39 +16,42 @@ export function isMutation(body: string): boolean {
 }
 
 /**
- * When the client's request reached this gateway (`performance.now()`), from the data source to the
- * deduplication below, which takes it off before the call goes out.
- */
-export const ARRIVED_AT_HEADER = 'x-gateway-arrived-at';
-
-/**
  * Identical queries in flight at the same moment (same URL, operation, variables and headers other than
  * the request id and user agent, which no answer depends on) share one call, as Apollo Router's and Hive
- * Gateway's deduplication do; each caller gets its own copy of the answer. Mutations never share. A query
- * joins only a call sent after its own request reached the gateway: one sent before may have read what a
- * write answered since changed, and the client's next query, sent after that answer, must see its write
- * (a refetch while a poll is in flight), whichever process or replica of the gateway took the write. A
- * call made with no time of arrival counts as arrived now.
+ * Gateway's deduplication do; each caller gets its own copy of the answer. Mutations never share, and a
+ * mutation's answer (or failure) through any subgraph of the process ends the sharing of every call sent
+ * before it: a client's refetch after its write, sent while an identical poll is in flight, must not get
+ * the poll's answer, read before the write. Only this process's mutations are seen: one answered by
+ * another gateway worker or replica orders nothing here, so the setting is off by default
+ * (DEDUPLICATE_QUERIES), and a client that sends back its WAL positions after a write (their header is in
+ * the identity) never shares a call sent before it. Returns the wrapper for each subgraph's fetcher, all
+ * of one process sharing its count of writes.
  */
-export function deduplicated(fetcher: Fetcher): Fetcher {
-  const inFlight = new Map<string, { sentAt: number; answer: Promise<FetcherResponse> }>();
-  return async (target: string, init: FetcherRequestInit = {}) => {
-    const { [ARRIVED_AT_HEADER]: arrival, ...headers } = init.headers ?? {};
-    const arrivedAt = arrival === undefined ? performance.now() : Number(arrival);
-    const call = { ...init, headers };
-    const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
-    if (isMutation(body)) return fetcher(target, call);
-    const { 'x-request-id': _requestId, 'user-agent': _userAgent, ...identity } = headers;
-    const key = `${target}\n${JSON.stringify(identity)}\n${body}`;
-    let shared = inFlight.get(key);
-    if (!shared || shared.sentAt < arrivedAt) {
-      const sent = { sentAt: performance.now(), answer: fetcher(target, call) };
-      inFlight.set(key, sent);
-      // A later call for the same key may have taken its place meanwhile.
-      const forget = () => inFlight.get(key) === sent && inFlight.delete(key);
-      sent.answer.then(forget, forget);
-      shared = sent;
-    }
-    return (await shared.answer).clone();
+export function queryDeduplication(): (fetcher: Fetcher) => Fetcher {
+  let writesAnswered = 0;
+  return (fetcher) => {
+    const inFlight = new Map<string, { writesBefore: number; answer: Promise<FetcherResponse> }>();
+    return async (target: string, init: FetcherRequestInit = {}) => {
+      const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
+      if (isMutation(body)) {
+        try {
+          return await fetcher(target, init);
+        } finally {
+          writesAnswered += 1;
+        }
+      }
+      const { 'x-request-id': _requestId, 'user-agent': _userAgent, ...identity } = init.headers ?? {};
+      const key = `${target}\n${JSON.stringify(identity)}\n${body}`;
+      let shared = inFlight.get(key);
+      if (!shared || shared.writesBefore !== writesAnswered) {
+        const sent = { writesBefore: writesAnswered, answer: fetcher(target, init) };
+        inFlight.set(key, sent);
+        // A later call for the same key may have taken its place meanwhile.
+        const forget = () => inFlight.get(key) === sent && inFlight.delete(key);
+        sent.answer.then(forget, forget);
+        shared = sent;
+      }
+      return (await shared.answer).clone();
+    };
   };
 }

@@ -15,8 +15,6 @@ export interface GatewayContext {
    * (read-your-writes, docs/adr/0012-read-replicas.md). Absent for a subscription's events.
    */
   positions?: WalPositions;
-  /** When the request reached the gateway (`performance.now()`): no subgraph call sent before it answers it (dedupe.ts). */
-  arrivedAt?: number;
 }
 
 /**
