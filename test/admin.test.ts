@@ -73,6 +73,17 @@ describe('administration across services', () => {
       variables: { id: '00000000-0000-4000-8000-00000000beef', reason: 'x' },
     });
     expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' });
+    // A UUID of no RFC 9562 version: admin took it, and auth's command refused it as an internal matter
+    // (BAD_USER_INPUT without the field, its message naming the command).
+    for (const [action, variables] of [
+      [SUSPEND, { reason: 'x' }],
+      [REINSTATE, {}],
+      [SET_ROLE, { role: 'ADMIN' }],
+      [ERASE, {}],
+    ] as const) {
+      const answer = await graphql(stack.gatewayUrl, action, { token: admin.accessToken, variables: { id: '12345678-1234-0234-0234-123456789012', ...variables } });
+      expect({ action, error: answer.errors?.[0]?.extensions?.code }).toEqual({ action, error: 'NOT_FOUND' });
+    }
     const user = await register(stack.gatewayUrl);
     await administer(stack.gatewayUrl, admin, ERASE, { id: user.id });
     const erased = await graphql(stack.gatewayUrl, SET_ROLE, { token: admin.accessToken, variables: { id: user.id, role: 'ADMIN' } });

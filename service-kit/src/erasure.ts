@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { Service } from '@fedstack/runtime';
 import { ACCOUNT_CHANGED, lockAccountForErasure, recordAccountChange, type RawQuerier } from './accounts';
-import { canonicalId } from './ids';
+import { UUID_ID, canonicalId } from './ids';
 import { command, type CommandHandler } from './internal-api';
 
 /** One kind of change an erasure made to one table of a service. */
@@ -32,7 +32,7 @@ export const ERASE_COMMAND = 'eraseUser';
  */
 export const ERASE_INPUT = z
   .object({
-    userId: z.uuid().transform((id) => id.toLowerCase()),
+    userId: UUID_ID,
     account: ACCOUNT_CHANGED,
   })
   .refine(({ userId, account }) => canonicalId(account.userId) === userId && account.erasedAt !== null, {

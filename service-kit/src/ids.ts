@@ -1,4 +1,5 @@
 // Ids: the check on a UUID from a client, and an entity another subgraph owns, known by its id.
+import { z } from 'zod';
 import { badUserInput } from '@fedstack/runtime';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -6,6 +7,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function isUuid(value: unknown): boolean {
   return typeof value === 'string' && UUID.test(value);
 }
+
+/**
+ * An id in a call between services: what `isUuid` lets in from a client (any UUID PostgreSQL's `uuid`
+ * takes, of whatever version), lower-cased. zod's `z.uuid()` takes only RFC 9562's versions and variant:
+ * an id admin had let through came back from auth as an internal refusal, without the field.
+ */
+export const UUID_ID = z
+  .string()
+  .refine(isUuid, 'must be a UUID')
+  .transform((id) => id.toLowerCase());
 
 /**
  * An id as PostgreSQL gives it back: a UUID in lower case (a UUID is the same id in either case; an

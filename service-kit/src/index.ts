@@ -66,7 +66,7 @@ export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { checkText, DEFAULT_TEXT_LIMIT, type TextLimits } from './text';
 export { encodeCursor, decodeCursor, pageSize, toConnection, type Connection, type ListPosition, type PageInfo } from './pagination';
 export { batchLoader, groupedBatchLoader, loaderPerArguments } from './loaders';
-export { canonicalId, entityReference, isUuid, type EntityReference } from './ids';
+export { UUID_ID, canonicalId, entityReference, isUuid, type EntityReference } from './ids';
 export { minorUnits, formatAmount, parseDecimal, decimalProblem, MAX_DECIMAL_LENGTH } from './money';
 export { erasureCommand, ERASE_COMMAND, ERASE_INPUT, type ErasureChange, type ErasureReport } from './erasure';
 export { recordAudit, AUDIT_TOPIC, AUDIT_RECORD, type AuditRecord } from './audit';

@@ -1,12 +1,11 @@
 // What admin may ask of auth: the account actions, each done and audited in one of auth's transactions.
 import { z } from 'zod';
 import type { ServiceClient } from '@fedstack/shared-db';
-import { command, ERASE_COMMAND, REASON_MAX, type InternalHandlers } from '@fedstack/service-kit';
+import { command, ERASE_COMMAND, REASON_MAX, UUID_ID, type InternalHandlers } from '@fedstack/service-kit';
 import { eraseUser, reinstateUser, setUserRole, suspendUser } from './domain/accounts';
 import type { ThrottleKeys } from './domain/throttle';
 
-const ID = z.uuid().transform((id) => id.toLowerCase());
-const ACTOR = z.object({ userId: ID, requestId: z.string().max(128) });
+const ACTOR = z.object({ userId: UUID_ID, requestId: z.string().max(128) });
 
 export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: number, throttleKeys: ThrottleKeys): InternalHandlers {
   return {
@@ -15,7 +14,7 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
         callers: ['admin'],
         input: z.object({
           actor: ACTOR,
-          userId: ID,
+          userId: UUID_ID,
           reason: z
             .string()
             .trim()
@@ -26,17 +25,17 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
       }),
       reinstateUser: command({
         callers: ['admin'],
-        input: z.object({ actor: ACTOR, userId: ID }),
+        input: z.object({ actor: ACTOR, userId: UUID_ID }),
         run: ({ actor, userId }) => reinstateUser(db, actor, userId),
       }),
       setUserRole: command({
         callers: ['admin'],
-        input: z.object({ actor: ACTOR, userId: ID, role: z.enum(['USER', 'ADMIN']) }),
+        input: z.object({ actor: ACTOR, userId: UUID_ID, role: z.enum(['USER', 'ADMIN']) }),
         run: ({ actor, userId, role }) => setUserRole(db, actor, userId, role),
       }),
       [ERASE_COMMAND]: command({
         callers: ['admin'],
-        input: z.object({ actor: ACTOR, userId: ID }),
+        input: z.object({ actor: ACTOR, userId: UUID_ID }),
         run: ({ actor, userId }) => eraseUser(db, actor, userId, accessTokenTtlSeconds, throttleKeys),
       }),
     },
