@@ -81,7 +81,10 @@ describe('administration across services', () => {
       [SET_ROLE, { role: 'ADMIN' }],
       [ERASE, {}],
     ] as const) {
-      const answer = await graphql(stack.gatewayUrl, action, { token: admin.accessToken, variables: { id: '12345678-1234-0234-0234-123456789012', ...variables } });
+      const answer = await graphql(stack.gatewayUrl, action, {
+        token: admin.accessToken,
+        variables: { id: '12345678-1234-0234-0234-123456789012', ...variables },
+      });
       expect({ action, error: answer.errors?.[0]?.extensions?.code }).toEqual({ action, error: 'NOT_FOUND' });
     }
     const user = await register(stack.gatewayUrl);
