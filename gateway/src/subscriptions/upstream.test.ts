@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { buildSchema, type FormattedExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -216,6 +217,29 @@ it('fails the subscriptions waiting on a subgraph that accepts the connection an
   } finally {
     for (const socket of silent.clients) socket.terminate();
     await new Promise((resolve) => silent.close(resolve));
+  }
+});
+
+it('fails the subscriptions waiting on a subgraph that accepts the TCP connection and never answers the upgrade (a frozen process), and closes all the same', async () => {
+  // The kernel accepts connections for a stopped process: nothing answers the HTTP upgrade. graphql-ws
+  // times its acknowledgement only once the socket opens, so this waited for ever, and so did a stop.
+  const held: net.Socket[] = [];
+  const frozen = net.createServer((socket) => void held.push(socket));
+  await new Promise<void>((resolve) => frozen.listen(0, '127.0.0.1', resolve));
+  const frozenUrl = `http://127.0.0.1:${(frozen.address() as AddressInfo).port}/graphql`;
+  const upstream = upstreams({ at: frozenUrl, answerTimeoutMs: 300 });
+  try {
+    expect(await firstEnding(upstream, 'frozen', 'subscription { ticks }', 2_000)).toMatchObject({ name: 'UpstreamClosed' });
+    upstream.subscribe(
+      { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
+      { next: () => undefined, error: () => undefined, complete: () => undefined },
+    );
+    const started = Date.now();
+    await upstream.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+  } finally {
+    for (const socket of held) socket.destroy();
+    frozen.close();
   }
 });
 

@@ -141,7 +141,14 @@ export class UpstreamSubscriptions {
       live: new Set(),
       client: createClient({
         url: url.toString(),
-        webSocketImpl: WebSocket,
+        // graphql-ws times the acknowledgement only once the socket is open: a subgraph whose kernel took
+        // the connection and whose process answers nothing (stopped, frozen) held the upgrade, every
+        // subscription waiting on it and the gateway's stop for ever.
+        webSocketImpl: class extends WebSocket {
+          constructor(address: string, protocols?: string | string[]) {
+            super(address, protocols, { handshakeTimeout: answerTimeoutMs });
+          }
+        },
         lazy: false,
         // The subscriptions waiting on the connection fail with the same error, and `closed` logs it.
         onNonLazyError: () => undefined,
