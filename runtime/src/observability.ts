@@ -5,7 +5,7 @@ import { GraphQLError } from 'graphql';
 import { ErrorCode, isClientSafe, type ErrorTranslator } from './errors';
 import { logThrottle } from './log-throttle';
 import type { Logger } from './logger';
-import type { ServiceMetrics } from './metrics';
+import { MAX_OPERATION_NAME_LENGTH, type ServiceMetrics } from './metrics';
 
 /** The code a client is told for `error` (what `translate` makes of it, its own if client-safe, else INTERNAL_SERVER_ERROR), and whether it is ours to explain. */
 function clientCode(error: unknown, translate: ErrorTranslator | undefined): { code: string; internal: boolean } {
@@ -26,6 +26,9 @@ const SERVER_FAILURES: ReadonlySet<string> = new Set([ErrorCode.INTERNAL_SERVER_
  */
 const outcomeOf = (codes: string[]) => (codes.some((code) => SERVER_FAILURES.has(code)) ? 'failed' : codes.length ? 'error' : 'ok');
 
+/** An operation name as logged: a client's, so cut to a length no app's name reaches (the metrics' label limit, twice over). */
+const logged = (name: string | null | undefined) => name?.slice(0, 2 * MAX_OPERATION_NAME_LENGTH);
+
 /** What a request whose context could not be built is known by: Apollo's hook for it is told the error alone. */
 const failedRequests = new WeakMap<object, { logger: Logger; operationName: string | undefined }>();
 
@@ -36,7 +39,7 @@ const failedRequests = new WeakMap<object, { logger: Logger; operationName: stri
 export function contextFailed(error: unknown, request: { logger: Logger; body: unknown }): void {
   if (typeof error !== 'object' || error === null) return;
   const asked = (request.body as { operationName?: unknown } | undefined)?.operationName;
-  failedRequests.set(error, { logger: request.logger, operationName: typeof asked === 'string' ? asked.slice(0, 200) : undefined });
+  failedRequests.set(error, { logger: request.logger, operationName: typeof asked === 'string' ? logged(asked) : undefined });
 }
 
 /**
@@ -82,7 +85,10 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
             // Not every error here is a GraphQLError (Apollo Gateway passes on what a data source's hook threw
             // as it came): such an error is internal, and only a client-safe one is read for its subgraph.
             if (internal) {
-              contextValue.logger.error({ err: unwrapResolverError(error), path: error.path, operationName }, 'internal error while resolving an operation');
+              contextValue.logger.error(
+                { err: unwrapResolverError(error), path: error.path, operationName: logged(operationName) },
+                'internal error while resolving an operation',
+              );
             } else if (error.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR && typeof error.extensions.serviceName === 'string') {
               forwarded.set(error.extensions.serviceName, (forwarded.get(error.extensions.serviceName) ?? 0) + 1);
             }
@@ -91,7 +97,7 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
           // subgraph's log under the same request id, where it logged the cause.
           for (const [subgraph, count] of forwarded) {
             contextValue.logger.warn(
-              { subgraph, errors: count, operationName },
+              { subgraph, errors: count, operationName: logged(operationName) },
               'a subgraph answered INTERNAL_SERVER_ERROR; its log has the cause under this request id',
             );
           }
@@ -102,7 +108,7 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
           metrics.requests.inc({ operation, outcome: outcomeOf(codes) });
           metrics.requestDuration.observe({ operation }, durationMs / 1000);
           contextValue.logger.info(
-            { operationName, durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },
+            { operationName: logged(operationName), durationMs: Math.round(durationMs * 10) / 10, ...(codes.length ? { errorCodes: codes } : {}) },
             'graphql operation',
           );
         },

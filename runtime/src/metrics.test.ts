@@ -1,0 +1,28 @@
+import { ServiceMetrics } from './metrics';
+
+describe('operation labels', () => {
+  it('count a name longer than any app gives an operation as "other", without taking the place of a real name', async () => {
+    const metrics = new ServiceMetrics({ service: 'test' });
+    for (let n = 0; n < 150; n += 1) {
+      metrics.requests.inc({ operation: metrics.operationLabel(`Junk${n}${'x'.repeat(45_000)}`), outcome: 'ok' });
+    }
+    metrics.requests.inc({ operation: metrics.operationLabel('ProfileRead'), outcome: 'ok' });
+    const scrape = await metrics.registry.metrics();
+    // 100 such names made every scrape megabytes long, and ran a subgraph's heap out at the next one.
+    expect(scrape.length).toBeLessThan(100_000);
+    const counted = (await metrics.requests.get()).values.map(({ labels, value }) => [labels.operation, value]);
+    expect(counted).toEqual([
+      ['other', 150],
+      ['ProfileRead', 1],
+    ]);
+  });
+
+  it('keep names up to 100 characters, and past 100 distinct names count the rest as "other"', () => {
+    const metrics = new ServiceMetrics({ service: 'test' });
+    const longest = `Q${'x'.repeat(99)}`;
+    expect(metrics.operationLabel(longest)).toBe(longest);
+    for (let n = 1; n < 100; n += 1) expect(metrics.operationLabel(`Op${n}`)).toBe(`Op${n}`);
+    expect(metrics.operationLabel('OneTooMany')).toBe('other');
+    expect(metrics.operationLabel(undefined)).toBe('anonymous');
+  });
+});
