@@ -151,6 +151,25 @@ describe('tracing', () => {
     }
   });
 
+  it("keeps what an operation sent by GET carries out of the gateway's server span: its query string holds the document and variables", async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const url = new URL(stack.gatewayUrl);
+    url.searchParams.set('query', 'query Lookup($e: String!) { users(filter: { emailPrefix: $e }) { totalCount } }');
+    url.searchParams.set('variables', JSON.stringify({ e: 'marked-secret@example.com' }));
+    url.searchParams.set('operationName', 'Lookup');
+    await fetch(url, { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'apollo-require-preflight': '1' } });
+    const server = await pollUntil(
+      "the gateway's server span",
+      () => spans.find((span) => span.traceId === traceId && span.service === 'gateway' && span.kind === SERVER_KIND),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      },
+    );
+    expect(server.attributes['url.query']).toBe('query=REDACTED&variables=REDACTED&operationName=Lookup');
+    expect(JSON.stringify(spans.filter((span) => span.traceId === traceId))).not.toContain('marked-secret');
+  });
+
   it("follows a subscription event from the payments subgraph's commit through the gateway's entity fetch to auth", async () => {
     const user = await register(stack.gatewayUrl);
     const client = wsClient(stack.gatewayUrl, user.accessToken);
