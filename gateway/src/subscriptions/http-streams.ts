@@ -1,4 +1,5 @@
 // GraphQL over HTTP streams at the gateway's /graphql: Server-Sent Events (graphql-sse) and Apollo's multipart HTTP subscriptions.
+import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import express from 'express';
 import { createHandler as createSseHandler } from 'graphql-sse';
@@ -14,8 +15,8 @@ function peerOf(deps: TransportDeps, request: http.IncomingMessage): Peer {
 }
 
 /** The subscriber of an HTTP request (SSE, multipart), or the refusal answered as GraphQL errors. */
-async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage): Promise<Subscriber | GraphQLError> {
-  return deps.admission.identify(request.headers.authorization, identityContext(deps, peerOf(deps, request)));
+async function subscriberOf(deps: TransportDeps, request: http.IncomingMessage, requestId: string): Promise<Subscriber | GraphQLError> {
+  return deps.admission.identify(request.headers.authorization, identityContext(deps, peerOf(deps, request), requestId));
 }
 
 /** The WAL positions the request carries back (read-your-writes, as over plain HTTP), or the refusal of a malformed header. */
@@ -46,9 +47,11 @@ async function start(deps: TransportDeps, request: express.Request, payload: Ope
       errors: [new GraphQLError('GET requests only support queries and subscriptions: send a mutation by POST', { extensions: { code: 'BAD_REQUEST' } })],
     };
   }
-  const subscriber = await subscriberOf(deps, request);
+  // The id the client gave or was given (echoed in the response), for the logs of every process it reaches.
+  const requestId = String(request.res?.locals.requestId ?? randomUUID());
+  const subscriber = await subscriberOf(deps, request, requestId);
   if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
-  const context = { ...contextFor(deps, subscriber, peerOf(deps, request)), positions };
+  const context = { ...contextFor(deps, subscriber, peerOf(deps, request), requestId), positions };
   if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
   const release = deps.admission.reserve(subscriber, 0);
   if (release instanceof GraphQLError) return { errors: [release] };

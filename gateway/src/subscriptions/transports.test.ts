@@ -6,7 +6,7 @@ import { UnsecuredJWT } from 'jose';
 import WebSocket from 'ws';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { Registry } from 'prom-client';
-import { REPOSITORY_ROOT, compileTrustProxy, createLogger, pollUntil } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, compileTrustProxy, createLogger, pollUntil, requestIdOf } from '@fedstack/runtime';
 import { operationLimits } from '../limits';
 import { PersistedDocuments } from '../persisted';
 import { SubscriptionAdmission } from './admission';
@@ -21,9 +21,10 @@ const IDENTITY_MS = 300;
 
 /** Results that never come, counting the subscriptions started and those ended. */
 function waitingForever() {
-  const counts = { started: 0, ended: 0 };
+  const counts = { started: 0, ended: 0, requestIds: [] as string[] };
   const subscribe = (request: SubscriptionRequest): SubscriptionResults => {
     counts.started += 1;
+    counts.requestIds.push(request.context.requestId);
     let finish: (() => void) | undefined;
     const done = { done: true as const, value: undefined };
     const results: SubscriptionResults = {
@@ -48,6 +49,7 @@ function waitingForever() {
  */
 async function streamingServer(subscribe: (request: SubscriptionRequest) => SubscriptionResults, maxBufferedBytes = 1_000_000) {
   const identified: (string | undefined)[] = [];
+  const identifiedUnder: string[] = [];
   const planner = new SubscriptionPlanner();
   planner.load(SUPERGRAPH);
   const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
@@ -56,6 +58,7 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
   const admission = new SubscriptionAdmission({
     execute: (_request, context) => {
       identified.push((context as { clientAddress?: string }).clientAddress);
+      identifiedUnder.push((context as { requestId: string }).requestId);
       // What auth answers for a few tokens: its outage, a suspended account, a token it does not know.
       const answers: Record<string, ExecutionResult> = {
         'Bearer auth-down': { errors: [new GraphQLError('The auth subgraph could not be reached', { extensions: { code: 'SUBGRAPH_UNAVAILABLE' } })] },
@@ -86,13 +89,20 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     trustProxy: compileTrustProxy('loopback'),
   };
   const streaming = httpStreamingTransports(deps, 100_000);
-  const server = http.createServer(express().set('trust proxy', 'loopback').use(streaming));
+  const app = express().set('trust proxy', 'loopback');
+  // As runtime's operational routes give every request an id, before the gateway's routes.
+  app.use((request, response, next) => {
+    response.locals.requestId = requestIdOf(request.headers['x-request-id']);
+    next();
+  });
+  const server = http.createServer(app.use(streaming));
   const webSocket = webSocketTransport(server, deps);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
     registry,
     identified,
+    identifiedUnder,
     url: `ws://127.0.0.1:${port}/graphql`,
     /** Asks for a subscription to `paymentUpdated`, as a client with `accept` does. */
     request(accept: string, headers: Record<string, string> = {}): http.ClientRequest {
@@ -139,7 +149,7 @@ function connection(url: string, token = 'token', headers: Record<string, string
 
 /** Runs `work` on a server whose subscriptions wait for ever (`counts` of them started and ended), closed afterwards. */
 async function onIdleServer(
-  work: (server: Awaited<ReturnType<typeof streamingServer>>, counts: { started: number; ended: number }) => Promise<void>,
+  work: (server: Awaited<ReturnType<typeof streamingServer>>, counts: ReturnType<typeof waitingForever>['counts']) => Promise<void>,
 ): Promise<void> {
   const { counts, subscribe } = waitingForever();
   const server = await streamingServer(subscribe);
@@ -278,6 +288,16 @@ describe('the client address a subscriber is identified for', () => {
         await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
       }
       expect(server.identified).toEqual(['203.0.113.7']);
+    });
+  });
+});
+
+describe('the request id of a subscription over HTTP', () => {
+  it.each(TRANSPORTS)("is the client's x-request-id, for the token check and every subgraph call (%s: each had an id of its own)", async (_, accept) => {
+    await onIdleServer(async (server, counts) => {
+      server.request(accept, { 'x-request-id': 'client-sub-1' });
+      await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
+      expect({ identity: server.identifiedUnder, subscription: counts.requestIds }).toEqual({ identity: ['client-sub-1'], subscription: ['client-sub-1'] });
     });
   });
 });

@@ -42,15 +42,13 @@ function socketPeer(extra: WebSocketExtra): Peer {
   return { clientAddress: extra.remoteAddress, userAgent: extra.userAgent };
 }
 
-/** The context a subscription's subgraph calls carry, as a query's would. */
-export function contextFor(deps: TransportDeps, subscriber: Subscriber, peer: Peer): GatewayContext & { logger: Logger } {
-  const requestId = randomUUID();
+/** The context a subscription's subgraph calls carry, as a query's would, under the request's id (else a new one). */
+export function contextFor(deps: TransportDeps, subscriber: Subscriber, peer: Peer, requestId: string = randomUUID()): GatewayContext & { logger: Logger } {
   return { requestId, authorization: subscriber.authorization, ...peer, logger: deps.logger.child({ requestId, userId: subscriber.userId }) };
 }
 
-/** The context of the request that asks auth who a subscriber is. */
-export function identityContext(deps: TransportDeps, peer: Peer): GatewayContext & { logger: Logger } {
-  const requestId = randomUUID();
+/** The context of the request that asks auth who a subscriber is, under the request's id (else a new one). */
+export function identityContext(deps: TransportDeps, peer: Peer, requestId: string = randomUUID()): GatewayContext & { logger: Logger } {
   return { requestId, authorization: undefined, ...peer, logger: deps.logger.child({ requestId }) };
 }
 
