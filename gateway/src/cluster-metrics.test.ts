@@ -14,7 +14,7 @@ function registries() {
   const registry = new Registry();
   registry.setDefaultLabels({ service: 'gateway' });
   const links = subgraphLinks(
-    { connections: 2, timeoutMs: 1000, breaker: { minCalls: 1, errorPercent: 50, resetMs: 60_000 } },
+    { connections: 2, timeoutMs: 1000, maxResponseBytes: 1_048_576, breaker: { minCalls: 1, errorPercent: 50, resetMs: 60_000 } },
     registry,
     createLogger('gateway', 'silent'),
   );

@@ -54,6 +54,8 @@ export interface GatewayConfig extends ServerConfig {
   subgraphTimeoutMs: number;
   /** Keep-alive connections per subgraph. */
   subgraphConnections: number;
+  /** The longest answer the gateway reads from a subgraph, in bytes. */
+  subgraphMaxResponseBytes: number;
   /** Whether identical queries in flight share one subgraph call (subgraphs/dedupe.ts). */
   deduplicateQueries: boolean;
   /** When the gateway stops calling a failing subgraph for a while (its circuit breaker). */
@@ -150,6 +152,10 @@ const GATEWAY_SETTINGS = {
     'time one subgraph call may take (the call says when it ends, `x-request-deadline`, and a subgraph runs nothing that reaches it more than a second later), and a subgraph to accept the connection for subscriptions or answer a ping on it',
   ),
   SUBGRAPH_CONNECTIONS: setting(integer(64, { max: 10_000 }), 'keep-alive connections per subgraph'),
+  SUBGRAPH_MAX_RESPONSE_BYTES: setting(
+    integer(16_777_216, { min: 65_536, max: 1_073_741_824 }),
+    'the longest answer the gateway reads from a subgraph call; a longer one fails that call with SUBGRAPH_UNAVAILABLE (each is held whole in memory while the answer is put together)',
+  ),
   DEDUPLICATE_QUERIES: setting(
     flag(false),
     '`true`: identical queries in flight at once (same user, operation and variables) share one subgraph call. A mutation answered by the same gateway process ends the sharing of calls sent before it; one answered by another worker or replica does not, so a refetch after a write may get an identical poll\'s older answer unless the client sends back its `x-wal-positions` (README, "Reading your own writes")',
@@ -259,6 +265,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     subgraphUrls: subgraphUrls(env),
     subgraphTimeoutMs: settings.SUBGRAPH_TIMEOUT_MS,
     subgraphConnections: settings.SUBGRAPH_CONNECTIONS,
+    subgraphMaxResponseBytes: settings.SUBGRAPH_MAX_RESPONSE_BYTES,
     deduplicateQueries: settings.DEDUPLICATE_QUERIES,
     breaker: { minCalls: settings.CIRCUIT_MIN_CALLS, errorPercent: settings.CIRCUIT_ERROR_PERCENT, resetMs: settings.CIRCUIT_RESET_MS },
     limits: readOperationLimits(env),

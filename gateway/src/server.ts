@@ -131,7 +131,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // First: a bad manifest fails the start before anything else is made.
   const documents = new PersistedDocuments(config.persisted, metrics.registry, logger.child({ component: 'persisted-documents' }));
   const links = subgraphLinks(
-    { connections: config.subgraphConnections, timeoutMs: config.subgraphTimeoutMs, breaker: config.breaker },
+    {
+      connections: config.subgraphConnections,
+      timeoutMs: config.subgraphTimeoutMs,
+      maxResponseBytes: config.subgraphMaxResponseBytes,
+      breaker: config.breaker,
+    },
     metrics.registry,
     logger.child({ component: 'subgraphs' }),
   );

@@ -74,7 +74,7 @@ afterEach(async () => {
 });
 function linksFor(timeoutMs = 2000, breaker = NEVER_OPENS, logger: Logger = createLogger('gateway', 'silent')) {
   const registry = new Registry();
-  const links = subgraphLinks({ connections: 8, timeoutMs, breaker }, registry, logger);
+  const links = subgraphLinks({ connections: 8, timeoutMs, maxResponseBytes: 1_048_576, breaker }, registry, logger);
   opened.push(links);
   return { registry, links };
 }
@@ -160,6 +160,14 @@ describe('calls to a subgraph', () => {
     await expect(send(fake.url, '{ ok }')).rejects.toMatchObject({
       message: 'Variable "$first" got invalid value -1',
       extensions: { code: 'BAD_USER_INPUT', serviceName: 'profile' },
+    });
+  });
+
+  it('reports an answer longer than SUBGRAPH_MAX_RESPONSE_BYTES as the subgraph being unavailable, naming the setting', async () => {
+    const fake = await subgraph({ answer: { data: { ok: 'x'.repeat(2_000_000) } } });
+    await expect(send(fake.url, '{ ok }')).rejects.toMatchObject({
+      message: 'The profile subgraph answered more than SUBGRAPH_MAX_RESPONSE_BYTES',
+      extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'profile' },
     });
   });
 

@@ -6,6 +6,7 @@ import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
+import { isTooLongAnswer } from './transport';
 import { propagateHeaders, type GatewayContext } from './headers';
 
 export interface SubgraphDataSourceOptions {
@@ -74,7 +75,13 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (isOpenCircuit(error)) throw this.unavailable('is failing and is not being called for a few seconds (circuit open)');
     // Shared by the requests a deduplicated call served, which each report it: the log's limit keeps that to one line.
     this.onFailure?.(error, context?.requestId);
-    throw this.unavailable(error.name === 'TimeoutError' ? `did not answer within ${this.timeoutMs} ms` : 'could not be reached', error);
+    const why =
+      error.name === 'TimeoutError'
+        ? `did not answer within ${this.timeoutMs} ms`
+        : isTooLongAnswer(error)
+          ? 'answered more than SUBGRAPH_MAX_RESPONSE_BYTES'
+          : 'could not be reached';
+    throw this.unavailable(why, error);
   }
 
   /** SUBGRAPH_UNAVAILABLE naming the subgraph, with the error behind it (if any) as its original, for whoever formats or logs it. */

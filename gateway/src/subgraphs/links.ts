@@ -11,6 +11,8 @@ export interface LinkSettings {
   connections: number;
   /** Time one call may take, in milliseconds. */
   timeoutMs: number;
+  /** The longest answer read from a subgraph, in bytes. */
+  maxResponseBytes: number;
   breaker: BreakerSettings;
 }
 
@@ -37,7 +39,7 @@ export function subgraphLinks(settings: LinkSettings, registry: Registry, logger
     fetcherFor(name: string): Fetcher {
       let link = links.get(name);
       if (!link) {
-        const agent = subgraphAgent(settings.connections);
+        const agent = subgraphAgent(settings.connections, settings.maxResponseBytes);
         const transport = subgraphTransport({
           agent,
           timeoutMs: settings.timeoutMs,

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
-import { BufferedResponse, subgraphAgent, subgraphTransport, type CallOutcome } from './transport';
+import { BufferedResponse, isTooLongAnswer, subgraphAgent, subgraphTransport, type CallOutcome } from './transport';
 
 describe('subgraph transport', () => {
   let server: Server;
   let url: string;
-  const agent = subgraphAgent(4);
+  const agent = subgraphAgent(4, 1_048_576);
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -12,6 +12,7 @@ describe('subgraph transport', () => {
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => {
         if (req.url === '/slow') return void setTimeout(() => res.end('late'), 500);
+        if (req.url === '/huge') return void res.writeHead(200, { 'content-type': 'application/json' }).end(`{"data":"${'x'.repeat(2_000_000)}"}`);
         res.setHeader('set-cookie', ['a=1', 'b=2']);
         res.writeHead(req.url === '/fail' ? 502 : 200, {
           'content-type': 'application/json',
@@ -54,6 +55,14 @@ describe('subgraph transport', () => {
     const fetcher = subgraphTransport({ agent, timeoutMs: 50, onCall: (outcome) => outcomes.push(outcome) });
     await expect(fetcher(`${url}/slow`, {})).rejects.toMatchObject({ name: 'TimeoutError' });
     expect(outcomes).toEqual(['timeout']);
+  });
+
+  it('fails a call whose answer is longer than the pool reads, without reading it all (150 MB ended a gateway worker)', async () => {
+    const outcomes: CallOutcome[] = [];
+    const fetcher = subgraphTransport({ agent, timeoutMs: 1000, onCall: (outcome) => outcomes.push(outcome) });
+    const failure = await fetcher(`${url}/huge`, {}).catch((error: Error) => error);
+    expect(failure instanceof Error && isTooLongAnswer(failure)).toBe(true);
+    expect(outcomes).toEqual(['error']);
   });
 
   it('reports a subgraph nobody listens on as an error', async () => {

@@ -3,9 +3,18 @@ import type { Fetcher, FetcherHeaders, FetcherRequestInit, FetcherResponse } fro
 import { Agent } from 'undici';
 import { DEADLINE_HEADER, deadlineIn } from '@fedstack/runtime';
 
-/** A keep-alive pool for one subgraph: at most `connections` sockets, idle ones kept for 30 s. */
-export function subgraphAgent(connections: number): Agent {
-  return new Agent({ connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
+/**
+ * A keep-alive pool for one subgraph: at most `connections` sockets, idle ones kept for 30 s, and no answer
+ * read past `maxResponseBytes` (one of 150 MB, read whole, ran a gateway worker out of memory and ended it
+ * with every connection on it); a call whose answer is longer fails with `UND_ERR_RES_EXCEEDED_MAX_SIZE`.
+ */
+export function subgraphAgent(connections: number, maxResponseBytes: number): Agent {
+  return new Agent({ connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1, maxResponseSize: maxResponseBytes });
+}
+
+/** Whether a call failed for an answer longer than its pool reads (`subgraphAgent`). */
+export function isTooLongAnswer(error: Error): boolean {
+  return (error as Error & { code?: string }).code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE';
 }
 
 /**
