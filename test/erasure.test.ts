@@ -37,7 +37,7 @@ describe('erasure across services', () => {
     const totals = `SELECT currency, sum(amount)::text AS total FROM payments.payments WHERE user_id = $1 GROUP BY currency ORDER BY currency`;
     const before = await ownerSql(totals, [user.id]);
 
-    const result = await graphql<{ eraseUser: { alreadyErased: boolean; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
+    const result = await graphql<{ eraseUser: { alreadyErased: boolean; erasedAt: string; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
       token: admin.accessToken,
       variables: { id: user.id },
     });
@@ -71,11 +71,12 @@ describe('erasure across services', () => {
     expect(await ownerSql(`SELECT 1 FROM admin.audit_entries WHERE payload::text ILIKE '%' || $1 || '%'`, [user.email])).toEqual([]);
     expect(await ownerSql(totals, [user.id])).toEqual(before);
 
-    const again = await graphql<{ eraseUser: { alreadyErased: boolean; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
+    const again = await graphql<{ eraseUser: { alreadyErased: boolean; erasedAt: string; changes: unknown[] } }>(stack.gatewayUrl, ERASE, {
       token: admin.accessToken,
       variables: { id: user.id },
     });
-    expect(again.data?.eraseUser).toMatchObject({ alreadyErased: true, changes: [] });
+    // The same time as the first answer, auth's (it was when admin completed the request, later).
+    expect(again.data?.eraseUser).toEqual({ userId: user.id, alreadyErased: true, erasedAt: result.data?.eraseUser.erasedAt, changes: [] });
     expect((await trailOf(user.id))?.map((entry) => entry.action)).toEqual(['user.erase']);
 
     // No longer a user: left out of the list (and its suspended ones, whom an admin would try to reinstate), as adminStats leaves it out.

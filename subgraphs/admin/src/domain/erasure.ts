@@ -212,7 +212,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
   /** Erases a user everywhere, or reports that it was done before. */
   async function erase(actor: Actor, requestedId: string): Promise<ErasureOutcome> {
     const userId = assertTarget(requestedId, actor, 'erase');
-    const [request] = await db.$queryRaw<(RequestRow & { completed_at: Date | null; requested_at: Date })[]>`
+    const [request] = await db.$queryRaw<(RequestRow & { completed_at: Date | null; requested_at: Date; erased_at: Date | null })[]>`
       INSERT INTO admin.erasure_requests (user_id, requested_by, request_id, lease_until, attempts)
       VALUES (${userId}::uuid, ${actor.userId}::uuid, ${actor.requestId}, now() + ${settings.leaseMs}::int * interval '1 millisecond', 1)
       ON CONFLICT (user_id) DO UPDATE SET parked_at = NULL,
@@ -225,9 +225,11 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
         request_id = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN EXCLUDED.request_id ELSE admin.erasure_requests.request_id END,
         lease_until = CASE WHEN admin.erasure_requests.completed_at IS NULL
                            THEN now() + ${settings.leaseMs}::int * interval '1 millisecond' ELSE admin.erasure_requests.lease_until END
-      RETURNING user_id, requested_by, request_id, attempts, completed_at, requested_at`;
-    const row = request as RequestRow & { completed_at: Date | null; requested_at: Date };
-    if (row.completed_at) return { userId, alreadyErased: true, erasedAt: row.completed_at, changes: [] };
+      RETURNING user_id, requested_by, request_id, attempts, completed_at, requested_at,
+        -- When auth erased the account, as the first answer gave it (admin's view of the account holds it).
+        (SELECT erased_at FROM admin.account_states WHERE account_states.user_id = erasure_requests.user_id) AS erased_at`;
+    const row = request as RequestRow & { completed_at: Date | null; requested_at: Date; erased_at: Date | null };
+    if (row.completed_at) return { userId, alreadyErased: true, erasedAt: row.erased_at ?? row.completed_at, changes: [] };
     let result: Attempt;
     try {
       result = await worker.run({ ...row, asked: true });
