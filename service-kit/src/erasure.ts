@@ -48,18 +48,21 @@ interface TransactionalQuerier extends RawQuerier {
  * The erase command of a service that keeps a view of accounts: in one transaction, `erase` removes the
  * service's personal data, the view records the account as erased (so that the user's tokens are refused
  * here from this moment, whatever auth's events are doing), and the service's `erasures` table keeps the
- * report for any repeat.
+ * report for any repeat. `ahead`, when given, first does what may be done in parts that each commit (a
+ * user's many payments), so that the transaction fits in the caller's wait.
  */
 export function erasureCommand(
   service: Service,
   db: TransactionalQuerier,
   erase: (tx: RawQuerier, userId: string) => Promise<ErasureChange[]>,
+  ahead?: (db: RawQuerier, userId: string) => Promise<void>,
 ): CommandHandler<never> {
   return command({
     callers: ['admin'],
     input: ERASE_INPUT,
-    run: ({ userId, account }): Promise<ErasureReport> =>
-      db.$transaction(
+    run: async ({ userId, account }): Promise<ErasureReport> => {
+      await ahead?.(db, userId);
+      return db.$transaction(
         async (tx) => {
           // Writes about the user in flight finish first; two erasures of the user queue.
           await lockAccountForErasure(tx, service, userId);
@@ -80,6 +83,7 @@ export function erasureCommand(
           return { alreadyErased: false, erasedAt: erasedAt.toISOString(), changes };
         },
         { maxWait: 10_000, timeout: 30_000 },
-      ),
+      );
+    },
   });
 }

@@ -61,6 +61,7 @@ export {
   type AccountChanged,
   type ViewerRow,
   type SessionsRevoked,
+  type RawQuerier,
 } from './accounts';
 export { DecimalScalar, scalarResolvers, scalarsFor } from './scalars';
 export { checkText, DEFAULT_TEXT_LIMIT, type TextLimits } from './text';

@@ -3,9 +3,9 @@ import { setTimeout } from 'node:timers/promises';
 import type { QueryEvent } from '@fedstack/shared-db';
 import type { SubgraphServer } from '@fedstack/service-kit';
 import { ISOLATED_PEERS, graphql, heldTransaction, ownerQuery, testTokens, ownerSql as sql, planOf } from '@fedstack/service-kit/testing';
-import { pollUntil } from '@fedstack/runtime';
+import { CallerGoneError, forCallerUntil, pollUntil } from '@fedstack/runtime';
 import { loadPaymentsConfig } from './config';
-import { erasePayments } from './domain/erasure';
+import { anonymisePaymentsAhead, erasePayments } from './domain/erasure';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
 import { createPaymentsServer } from './server';
 
@@ -278,6 +278,34 @@ describe('payments subgraph', () => {
         variables: { input: { paymentId: '00000000-0000-4000-8000-00000000dead', amount: '1.00' }, key: 'unknown-payment' },
       });
       expect(unknown.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('erasure', () => {
+    it("anonymises a user's many payments in batches that each commit: an attempt cut short at its caller's deadline keeps what it did, and the next finishes", async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      await sql(
+        `INSERT INTO payments.payments (user_id, amount, currency, status, description, method_last4)
+         SELECT $1::uuid, 1, 'EUR', 'SUCCEEDED', 'rent ' || g, '4242' FROM generate_series(1, 25) g`,
+        [userId],
+      );
+      const described = async () =>
+        (await sql<{ n: number }>('SELECT count(*)::int AS n FROM payments.payments WHERE user_id = $1 AND description IS NOT NULL', [userId]))[0]?.n;
+      // The caller's wait runs out during the first batch, as during one that takes long.
+      let batches = 0;
+      const counted = { $executeRawUnsafe: (query: string, ...values: unknown[]) => ((batches += 1), server.db.$executeRawUnsafe(query, ...values)) };
+      const realNow = Date.now.bind(Date);
+      const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + (batches > 0 ? 120_000 : 0));
+      try {
+        await expect(forCallerUntil(realNow() + 60_000, () => anonymisePaymentsAhead(counted, userId, 10))).rejects.toThrow(CallerGoneError);
+      } finally {
+        clock.mockRestore();
+      }
+      expect(await described()).toBe(15);
+      await anonymisePaymentsAhead(server.db, userId, 10);
+      expect(await described()).toBe(0);
+      // The erasure's transaction reports every payment of the user's as anonymised, those done ahead too.
+      expect((await server.db.$transaction((tx) => erasePayments(tx, userId)))[0]).toEqual({ table: 'payments', action: 'anonymised', rows: 25 });
     });
   });
 

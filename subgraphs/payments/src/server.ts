@@ -5,7 +5,7 @@ import { parse } from 'graphql';
 import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createPaymentsContext } from './context';
 import type { PaymentsConfig } from './config';
-import { erasePayments } from './domain/erasure';
+import { anonymisePaymentsAhead, erasePayments } from './domain/erasure';
 import { PAYMENT_CHANGED } from './domain/live';
 import { pendingPaymentRecovery } from './domain/recovery';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
@@ -29,7 +29,7 @@ export function createPaymentsServer(options: PaymentsServerOptions): Promise<Su
       typeDefs,
       resolvers,
       context: (request, deps) => createPaymentsContext(request, deps, processor),
-      internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments) } }),
+      internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments, anonymisePaymentsAhead) } }),
       // Refunds' audit entries go to admin through the outbox.
       publishes: true,
       subscriptions: { channels: [PAYMENT_CHANGED], limits: config.subscriptions },
