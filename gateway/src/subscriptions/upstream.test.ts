@@ -139,6 +139,46 @@ it('keeps one connection for the subscriptions that follow each other, and close
   await upstream.close();
 });
 
+it('subscribes at the address a reloaded supergraph moved the subgraph to, leaving those on the old address there until they end', async () => {
+  // The subgraph's new instance, a server of its own.
+  const moved = http.createServer();
+  const movedSockets = new WebSocketServer({ server: moved, path: '/graphql' });
+  let openAtNew = 0;
+  movedSockets.on('connection', (socket) => {
+    openAtNew += 1;
+    socket.on('close', () => (openAtNew -= 1));
+  });
+  useServer({ schema, roots }, movedSockets);
+  await new Promise<void>((resolve) => moved.listen(0, '127.0.0.1', resolve));
+  let address = url;
+  const upstream = new UpstreamSubscriptions({
+    urlOf: () => address,
+    assertion: async () => 'assertion',
+    answerTimeoutMs: 5_000,
+    logger: createLogger('test', 'silent'),
+  });
+  try {
+    let oldEnded: unknown;
+    const endOld = upstream.subscribe(
+      { subgraph: 'clock', query: 'subscription { never }', variables: {}, headers: {} },
+      { next: () => undefined, error: (error) => (oldEnded = error), complete: () => (oldEnded = 'completed') },
+    );
+    await until(() => subscribed === 1);
+    address = `http://127.0.0.1:${(moved.address() as AddressInfo).port}/graphql`;
+    // The next goes to the new address: it went on to the old one while that connection was open.
+    expect(await tick(upstream)).toEqual([{ data: { ticks: 1 } }]);
+    expect({ subscribedAtOld: subscribed, openAtNew, oldEnded }).toEqual({ subscribedAtOld: 1, openAtNew: 1, oldEnded: undefined });
+    // The old connection closes with its last subscription.
+    endOld();
+    await until(() => open === 0);
+  } finally {
+    await upstream.close();
+    for (const socket of movedSockets.clients) socket.terminate();
+    await new Promise((resolve) => movedSockets.close(resolve));
+    await new Promise((resolve) => moved.close(resolve));
+  }
+});
+
 it('makes a connection the subgraph closed while idle again only for the next subscription', async () => {
   const upstream = upstreams({ idleCloseMs: 60_000 });
   await tick(upstream);

@@ -34,7 +34,11 @@ const IDLE_CLOSE_MS = 5_000;
 
 /** One subgraph's connection, and what keeps it open. */
 interface Upstream {
+  /** Where it connects (ws: or wss:). */
+  url: string;
   client: Client;
+  /** Closed by the gateway (idle, moved, stopping): its close loses nothing. */
+  disposed?: boolean;
   /** The subscriptions on it that have not ended, each by what ends it with an error. */
   live: Set<(error: unknown) => void>;
   /** Closes it once it has had no subscription for the idle time. */
@@ -42,7 +46,10 @@ interface Upstream {
 }
 
 export class UpstreamSubscriptions {
+  /** Each subgraph's connection at its address now. */
   private readonly upstreams = new Map<string, Upstream>();
+  /** Connections to an address a reloaded supergraph moved a subgraph from, open until their last subscription ends. */
+  private readonly moved = new Set<Upstream>();
 
   constructor(
     private readonly options: {
@@ -80,8 +87,11 @@ export class UpstreamSubscriptions {
     // Whatever ends it first (the subgraph, the connection, the caller) ends it once; what follows is ignored.
     const end = (): boolean => {
       if (!upstream.live.delete(fail)) return false;
-      if (upstream.live.size === 0 && this.upstreams.get(subgraph) === upstream) {
+      if (upstream.live.size > 0) return true;
+      if (this.upstreams.get(subgraph) === upstream) {
         upstream.idle = setTimeout(() => this.retire(subgraph, upstream), this.options.idleCloseMs ?? IDLE_CLOSE_MS);
+      } else if (this.moved.delete(upstream)) {
+        void dispose(upstream);
       }
       return true;
     };
@@ -108,15 +118,16 @@ export class UpstreamSubscriptions {
 
   /** Closes every connection (the gateway is stopping), leaving nothing scheduled. */
   async close(): Promise<void> {
-    const upstreams = [...this.upstreams.values()];
+    const upstreams = [...this.upstreams.values(), ...this.moved];
     this.upstreams.clear();
+    this.moved.clear();
     await Promise.all(upstreams.map(dispose));
   }
 
   /** Forgets and closes a subgraph's connection, unless it is gone already (retired, or the gateway stopping). */
   private retire(subgraph: string, upstream: Upstream): void {
-    if (this.upstreams.get(subgraph) !== upstream) return;
-    this.upstreams.delete(subgraph);
+    if (this.upstreams.get(subgraph) === upstream) this.upstreams.delete(subgraph);
+    else if (!this.moved.delete(upstream)) return;
     void dispose(upstream);
   }
 
@@ -126,10 +137,18 @@ export class UpstreamSubscriptions {
    * gateway stopping) keeps that timer, which held an embedding process for up to its 5 s.
    */
   private upstreamFor(subgraph: string): Upstream {
-    const existing = this.upstreams.get(subgraph);
-    if (existing) return existing;
     const url = new URL(this.options.urlOf(subgraph));
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const existing = this.upstreams.get(subgraph);
+    if (existing?.url === url.toString()) return existing;
+    if (existing) {
+      // A reloaded supergraph moved the subgraph: new subscriptions go to its new address (they went on
+      // to the old one while any subscription held its connection open); those on the old stay there.
+      this.upstreams.delete(subgraph);
+      clearTimeout(existing.idle);
+      if (existing.live.size > 0) this.moved.add(existing);
+      else void dispose(existing);
+    }
     const { logger, answerTimeoutMs } = this.options;
     // graphql-ws sends the next ping only once the last is answered, and nothing else notices a subgraph
     // that stopped answering: the socket is cut (terminated: closing would wait on the peer too) when a
@@ -138,6 +157,7 @@ export class UpstreamSubscriptions {
     let pongDue: NodeJS.Timeout | undefined;
     let awaitingPong = false;
     const upstream: Upstream = {
+      url: url.toString(),
       live: new Set(),
       client: createClient({
         url: url.toString(),
@@ -172,8 +192,7 @@ export class UpstreamSubscriptions {
           },
           closed: (event) => {
             clearTimeout(pongDue);
-            // Closed by retire() or close(): nothing was lost.
-            if (this.upstreams.get(subgraph) !== upstream) return;
+            if (upstream.disposed) return;
             const { code, reason } = event as { code?: number; reason?: string };
             logger.warn({ subgraph, code, reason }, 'subscription connection to a subgraph closed');
             // Closed by the subgraph, or by anything between: the next subscription makes a new connection,
@@ -194,6 +213,7 @@ export class UpstreamSubscriptions {
 
 /** Closes a subgraph's connection. */
 async function dispose(upstream: Upstream): Promise<void> {
+  upstream.disposed = true;
   clearTimeout(upstream.idle);
   try {
     await upstream.client.dispose();
