@@ -38,12 +38,13 @@ export class InternalCallError extends Error {
 
   /**
    * The error to show the client who asked for it: the other service's refusal as it stated it (a conflict,
-   * bad input...), or SUBGRAPH_UNAVAILABLE naming the service that could not answer.
+   * bad input...), or SUBGRAPH_UNAVAILABLE naming the service that could not answer in `unavailableService`
+   * (the gateway sets `serviceName` to the subgraph that answered the client).
    */
   toClientError(): AppError {
     const code = this.code as ErrorCode | undefined;
     if (code && code in STATUS_OF) return new AppError(code, this.message, this.field ? { field: this.field } : {});
-    return new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, this.message, { serviceName: this.service });
+    return new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, this.message, { unavailableService: this.service });
   }
 }
 

@@ -84,6 +84,14 @@ describe('admin subgraph', () => {
       expect(asDemoted.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     });
 
+    it('names auth as the service it could not reach when auth does not answer (the gateway puts its own subgraph name in serviceName)', async () => {
+      const result = await graphql(adminUrl, 'mutation ($id: ID!) { suspendUser(userId: $id, reason: "x") { id } }', {
+        token: actorToken,
+        variables: { id: randomUUID() },
+      });
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'SUBGRAPH_UNAVAILABLE', unavailableService: 'auth' });
+    });
+
     it('refuses an admin to suspend, demote or erase themself before asking anyone', async () => {
       for (const query of [
         'mutation ($id: ID!) { suspendUser(userId: $id, reason: "x") { id } }',
