@@ -174,6 +174,29 @@ describe('createServiceClient', () => {
     }
   });
 
+  it('says the database is unavailable when it does not accept connections (as db:split leaves a retired source): an internal call answered 500 for it', async () => {
+    const admin = new pg.Client(ownerUrlFor('payments', process.env));
+    await admin.connect();
+    const name = `closed_${process.pid}_${Date.now()}`;
+    const url = new URL(ownerUrlFor('payments', process.env));
+    url.pathname = `/${name}`;
+    const closed = createServiceClient('payments', { url: url.toString(), poolSize: 1 });
+    try {
+      await admin.query(`CREATE DATABASE ${name} ALLOW_CONNECTIONS false`);
+      const failure = (work: Promise<unknown>) =>
+        work.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(isDatabaseUnavailable(await failure(closed.$queryRawUnsafe('SELECT 1')))).toBe(true);
+      expect(isDatabaseUnavailable(await failure(closed.sql({ name: 'test_closed', text: 'SELECT 1' }, [])))).toBe(true);
+    } finally {
+      await closed.$disconnect();
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.end();
+    }
+  });
+
   it.each(SERVICES)("gives %s a client of its own schema's models only, and PostgreSQL refuses the rest", async (service) => {
     const db = createServiceClient(service, { poolSize: 1 });
     // Model delegates are the client's properties that can findMany.

@@ -57,10 +57,11 @@ const PRISMA_UNREACHABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2037']
 const ADAPTER_UNREACHABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 /**
  * node-postgres's errors without a code: the connection ended under a query, a pool could not connect in
- * time, or a statement had no answer within the pool's `query_timeout` (replicas' reads).
+ * time, or a statement had no answer within the pool's `query_timeout` (replicas' reads); and PostgreSQL's
+ * refusal of a database closed to connections (55000, a code other states share: `db:split`'s retired source).
  */
 const DRIVER_MESSAGES =
-  /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Can't reach database server|Server has closed the connection/;
+  /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout|Can't reach database server|Server has closed the connection|is not currently accepting connections/;
 
 interface ErrorShape {
   code?: unknown;
