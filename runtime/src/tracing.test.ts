@@ -1,5 +1,8 @@
+import { diag } from '@opentelemetry/api';
 import * as sdk from '@opentelemetry/sdk-trace';
-import { traceSdkOptions, tracingEnabled } from './tracing';
+import { createLogger } from './logger';
+import { freePort } from './net';
+import { diagnosticsLog, startTracing, traceSdkOptions, tracingEnabled } from './tracing';
 
 describe('tracing', () => {
   it('is on once an OTLP endpoint is set, unless OTEL_SDK_DISABLED says otherwise', () => {
@@ -49,5 +52,38 @@ describe('tracing', () => {
       expect(options.batch).toEqual({ scheduledDelayMillis: 200, exportTimeoutMillis: 1000, maxQueueSize: 4096 });
       expect(options.spanLimits).toEqual({ attributeCountLimit: 64, attributeValueLengthLimit: 200, eventCountLimit: 10 });
     });
+  });
+});
+
+describe("the SDK's own failures", () => {
+  it("are logged once tracing starts (the SDK's export failures go to its diagnostic logger, which had none: they were dropped without a word)", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = { write: (chunk: string) => void lines.push(JSON.parse(chunk) as Record<string, unknown>) };
+    const tracing = startTracing('test', () => [], { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}` }, destination);
+    try {
+      diag.error('Export failed', new Error('connect ECONNREFUSED'));
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 'error',
+          service: 'test',
+          msg: 'OpenTelemetry: Export failed',
+          err: expect.objectContaining({ message: 'connect ECONNREFUSED' }),
+        }),
+      ]);
+    } finally {
+      await tracing?.shutdown();
+      diag.disable();
+    }
+  });
+
+  it('are throttled: one line per 30 s, saying how many were left out', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('test', 'warn', { write: (chunk: string) => void lines.push(JSON.parse(chunk) as Record<string, unknown>) });
+    const log = diagnosticsLog(logger);
+    for (let n = 0; n < 5; n += 1) log.error('export failed', new Error(`refused ${n}`));
+    log.info('ignored');
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: 'OpenTelemetry: export failed', err: expect.objectContaining({ message: 'refused 0' }), suppressed: 0 }),
+    ]);
   });
 });

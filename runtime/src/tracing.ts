@@ -25,6 +25,8 @@ import type * as HttpModule from '@opentelemetry/instrumentation-http';
 import type * as ExpressModule from '@opentelemetry/instrumentation-express';
 import type * as GraphQLModule from '@opentelemetry/instrumentation-graphql';
 import type * as UndiciModule from '@opentelemetry/instrumentation-undici';
+import { logThrottle } from './log-throttle';
+import { createLogger, type LogDestination, type Logger } from './logger';
 
 export interface Tracing {
   /** Sends the spans still buffered; call when the process stops. */
@@ -111,12 +113,39 @@ export function traceSdkOptions(
 }
 
 /**
- * Starts tracing for `serviceName` (the `service.name` of its spans, unless OTEL_SERVICE_NAME says
- * otherwise), with `extra` instrumentations besides the common ones, when the environment asks for it.
+ * OpenTelemetry's own warnings and errors (an export that failed: the collector down, slow or refusing)
+ * as the process's log lines, at most one every 30 s with how many were left out: without a logger of its
+ * own the SDK drops them, and traces went missing for minutes without a word or a metric.
  */
-export function startTracing(serviceName: string, extra: () => Instrumentation[] = () => [], env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
+export function diagnosticsLog(logger: Logger): Api.DiagLogger {
+  const throttled = logThrottle(30_000);
+  const line =
+    (level: 'warn' | 'error') =>
+    (message: string, ...args: unknown[]) =>
+      throttled(level, (suppressed) =>
+        logger[level](
+          { ...(args[0] instanceof Error ? { err: args[0] } : args.length ? { detail: String(args[0]) } : {}), suppressed },
+          `OpenTelemetry: ${message}`,
+        ),
+      );
+  const ignore = () => undefined;
+  return { error: line('error'), warn: line('warn'), info: ignore, debug: ignore, verbose: ignore };
+}
+
+/**
+ * Starts tracing for `serviceName` (the `service.name` of its spans, unless OTEL_SERVICE_NAME says
+ * otherwise), with `extra` instrumentations besides the common ones, when the environment asks for it;
+ * the SDK's failures are logged to `logDestination` (standard output).
+ */
+export function startTracing(
+  serviceName: string,
+  extra: () => Instrumentation[] = () => [],
+  env: NodeJS.ProcessEnv = process.env,
+  logDestination?: LogDestination,
+): Tracing | undefined {
   if (!tracingEnabled(env)) return undefined;
-  const { context, propagation, trace } = loadWhenTracing<typeof Api>('@opentelemetry/api');
+  const { context, diag, DiagLogLevel, propagation, trace } = loadWhenTracing<typeof Api>('@opentelemetry/api');
+  diag.setLogger(diagnosticsLog(createLogger(serviceName, 'warn', logDestination)), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   const { AsyncLocalStorageContextManager } = loadWhenTracing<typeof ContextAsyncHooks>('@opentelemetry/context-async-hooks');
   const { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } = loadWhenTracing<typeof Core>('@opentelemetry/core');
   const sdk = loadWhenTracing<typeof SdkTrace>('@opentelemetry/sdk-trace');
