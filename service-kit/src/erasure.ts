@@ -49,7 +49,8 @@ interface TransactionalQuerier extends RawQuerier {
  * service's personal data, the view records the account as erased (so that the user's tokens are refused
  * here from this moment, whatever auth's events are doing), and the service's `erasures` table keeps the
  * report for any repeat. `ahead`, when given, first does what may be done in parts that each commit (a
- * user's many payments), so that the transaction fits in the caller's wait.
+ * user's many payments, once the view has recorded the erasure), so that the transaction fits in the
+ * caller's wait.
  */
 export function erasureCommand(
   service: Service,
@@ -61,7 +62,12 @@ export function erasureCommand(
     callers: ['admin'],
     input: ERASE_INPUT,
     run: async ({ userId, account }): Promise<ErasureReport> => {
-      await ahead?.(db, userId);
+      if (ahead) {
+        // The view records the account erased first: the user's tokens are refused here while the parts
+        // ahead commit, and the events those make reach no subscription of theirs.
+        await db.$transaction((tx) => recordAccountChange(service, tx, account));
+        await ahead(db, userId);
+      }
       return db.$transaction(
         async (tx) => {
           // Writes about the user in flight finish first; two erasures of the user queue.
