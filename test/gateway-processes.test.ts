@@ -256,11 +256,13 @@ describe('SIGTERM', () => {
 
   it('fails, saying why, when a worker cannot close its connections within SHUTDOWN_GRACE_MS (the primary exited 0)', async () => {
     await stack.start('profile');
-    await stack.start('gateway', { GATEWAY_WORKERS: '2', SHUTDOWN_GRACE_MS: '300' });
+    // Calls that outlast the time the stop takes to come, however loaded the machine: with the file's 1 s,
+    // a stop that came later found them timed out, nothing to wait for, and exited 0.
+    await stack.start('gateway', { GATEWAY_WORKERS: '2', SHUTDOWN_GRACE_MS: '300', SUBGRAPH_TIMEOUT_MS: '10000' });
     const admin = await demoAdmin();
     stack.freeze('profile');
     try {
-      // Calls to the frozen profile under way, which each worker's pools wait out (SUBGRAPH_TIMEOUT_MS, 1 s here) as they close.
+      // Calls to the frozen profile under way, which each worker's pools wait out (SUBGRAPH_TIMEOUT_MS) as they close.
       const asking = Array.from({ length: 4 }, () =>
         graphql(stack.gatewayUrl, '{ me { profile { displayName } } }', { token: admin.accessToken }).catch(() => undefined),
       );
