@@ -24,10 +24,12 @@ import type { PersistedOperation } from './persisted';
 
 /**
  * The schema coordinates an operation touches, spelt as graphql-inspector names a change's path:
- * `Type.field`, `Type.field.argument`, `Input.field`, `Enum.VALUE`, and every type it reads or sends.
+ * `Type.field`, `Type.field.argument`, `Input.field`, `Enum.VALUE`, and every type it reads or sends
+ * (`used`); and, of those, what its variables may carry, whose values come only at run time (`byVariables`).
  */
-export function coordinatesUsed(schema: GraphQLSchema, document: DocumentNode): Set<string> {
+function coordinatesUsed(schema: GraphQLSchema, document: DocumentNode): { used: Set<string>; byVariables: Set<string> } {
   const used = new Set<string>();
+  const byVariables = new Set<string>();
   const typeInfo = new TypeInfo(schema);
   const useType = (type: Parameters<typeof getNamedType>[0] | null | undefined) => {
     const named = type ? getNamedType(type) : undefined;
@@ -63,7 +65,7 @@ export function coordinatesUsed(schema: GraphQLSchema, document: DocumentNode): 
       },
       VariableDefinition() {
         const type = typeInfo.getInputType();
-        if (type) useSent(type, used);
+        if (type) useSent(type, byVariables);
       },
       InlineFragment() {
         useType(typeInfo.getType());
@@ -73,7 +75,8 @@ export function coordinatesUsed(schema: GraphQLSchema, document: DocumentNode): 
       },
     }),
   );
-  return used;
+  for (const coordinate of byVariables) used.add(coordinate);
+  return { used, byVariables };
 }
 
 /**
@@ -126,22 +129,6 @@ function madeRequired(changePath: string, base: GraphQLSchema, next: GraphQLSche
   return tightened(inputFieldAt(changePath, base), inputFieldAt(changePath, next)) ? 'input field' : null;
 }
 
-/** The input types an operation's variables may carry (their values come only at run time). */
-function typesSentByVariables(schema: GraphQLSchema, document: DocumentNode): Set<string> {
-  const sent = new Set<string>();
-  const typeInfo = new TypeInfo(schema);
-  visit(
-    document,
-    visitWithTypeInfo(typeInfo, {
-      VariableDefinition() {
-        const type = typeInfo.getInputType();
-        if (type) useSent(type, sent);
-      },
-    }),
-  );
-  return sent;
-}
-
 /**
  * Whether a change at `changePath` reaches an operation that uses `used` (coordinates of the base
  * schema): a change to an enum's values reaches whoever reads or sends the enum, one to an input
@@ -187,12 +174,7 @@ export function checkOperations(
     problems.push('Listed operations the new schema would break (change the clients and their manifests first, then the schema):', ...invalid);
   }
   if (!base) return { problems, warnings };
-  const usage = documents.map(({ operation, document, errors }) => ({
-    operation,
-    used: coordinatesUsed(base.schema, document),
-    byVariables: typesSentByVariables(base.schema, document),
-    valid: errors.length === 0,
-  }));
+  const usage = documents.map(({ operation, document, errors }) => ({ operation, ...coordinatesUsed(base.schema, document), valid: errors.length === 0 }));
   const breaking: string[] = [];
   for (const change of base.changes) {
     // An argument or input field made required breaks only the operations that leave it out, or give it a

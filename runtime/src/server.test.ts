@@ -94,6 +94,14 @@ describe('createGraphQLServer', () => {
     expect(logged).toMatchObject({ requestId: 'client-chosen-1', operationName: 'Greeting', service: 'gateway' });
   });
 
+  it('logs an operation name cut to 200 characters (a client may send 45 kB of one with every request)', async () => {
+    const url = await start({});
+    const name = `Long${'x'.repeat(45_000)}`;
+    await post(url, { query: `query ${name} { hello }` }, { 'x-request-id': 'long-name-1' });
+    const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'graphql operation');
+    expect(logged).toMatchObject({ requestId: 'long-name-1', operationName: name.slice(0, 200) });
+  });
+
   it('replaces a request id that is not well-formed', async () => {
     const url = await start({});
     const response = await post(url, { query: '{ hello }' }, { 'x-request-id': 'a b;c' });

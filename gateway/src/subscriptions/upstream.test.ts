@@ -82,6 +82,22 @@ async function firstEnding(upstream: UpstreamSubscriptions, subgraph: string, qu
   return ended;
 }
 
+/**
+ * How a subscription to a subgraph that answers nothing ended (within 2 s); then the next subscription's
+ * connection waits no longer either, nor does the gateway's stop (asserted).
+ */
+async function failsThenClosesSoon(upstream: UpstreamSubscriptions): Promise<unknown> {
+  const ended = await firstEnding(upstream, 'frozen', 'subscription { ticks }', 2_000);
+  upstream.subscribe(
+    { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
+    { next: () => undefined, error: () => undefined, complete: () => undefined },
+  );
+  const started = Date.now();
+  await upstream.close();
+  expect(Date.now() - started).toBeLessThan(2_000);
+  return ended;
+}
+
 async function until(condition: () => boolean, boundMs = 5_000): Promise<void> {
   for (let waited = 0; !condition(); waited += 10) {
     if (waited > boundMs) throw new Error(`not within ${boundMs} ms`);
@@ -242,18 +258,7 @@ it('fails the subscriptions waiting on a subgraph that accepts the connection an
   const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql`;
   const upstream = upstreams({ at: silentUrl, answerTimeoutMs: 300 });
   try {
-    expect(await firstEnding(upstream, 'frozen', 'subscription { ticks }', 2_000)).toMatchObject({
-      name: 'UpstreamClosed',
-      message: expect.stringContaining('acknowledgement timeout'),
-    });
-    // The next subscription's connection waits no longer either, nor does the gateway's stop.
-    upstream.subscribe(
-      { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
-      { next: () => undefined, error: () => undefined, complete: () => undefined },
-    );
-    const started = Date.now();
-    await upstream.close();
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await failsThenClosesSoon(upstream)).toMatchObject({ name: 'UpstreamClosed', message: expect.stringContaining('acknowledgement timeout') });
   } finally {
     for (const socket of silent.clients) socket.terminate();
     await new Promise((resolve) => silent.close(resolve));
@@ -269,14 +274,7 @@ it('fails the subscriptions waiting on a subgraph that accepts the TCP connectio
   const frozenUrl = `http://127.0.0.1:${(frozen.address() as AddressInfo).port}/graphql`;
   const upstream = upstreams({ at: frozenUrl, answerTimeoutMs: 300 });
   try {
-    expect(await firstEnding(upstream, 'frozen', 'subscription { ticks }', 2_000)).toMatchObject({ name: 'UpstreamClosed' });
-    upstream.subscribe(
-      { subgraph: 'frozen', query: 'subscription { ticks }', variables: {}, headers: {} },
-      { next: () => undefined, error: () => undefined, complete: () => undefined },
-    );
-    const started = Date.now();
-    await upstream.close();
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await failsThenClosesSoon(upstream)).toMatchObject({ name: 'UpstreamClosed' });
   } finally {
     for (const socket of held) socket.destroy();
     frozen.close();
