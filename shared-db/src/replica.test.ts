@@ -68,7 +68,8 @@ describe('the embedded replica', () => {
       primaryUrl: primary.url,
       dataDir: dataDir('delayed'),
       port: await freePort(),
-      applyDelayMs: 2000,
+      // Past the time a loaded machine takes to commit, read the position and ask the replica (2 s was not, once in CI).
+      applyDelayMs: 5000,
       ephemeral: true,
     });
     try {
@@ -77,7 +78,7 @@ describe('the embedded replica', () => {
       const replayed = async () =>
         (await queryAt<{ done: boolean }>(replica.url, 'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done', [lsn?.lsn]))[0]?.done;
       expect(await replayed()).toBe(false);
-      await pollUntil('the delayed write was replayed', replayed, { timeoutMs: 10_000, intervalMs: 100 });
+      await pollUntil('the delayed write was replayed', replayed, { timeoutMs: 20_000, intervalMs: 100 });
       expect(await queryAt(replica.url, "SELECT to_regclass('delayed_write')::text AS t")).toEqual([{ t: 'delayed_write' }]);
     } finally {
       await replica.stop();
