@@ -184,11 +184,16 @@ describe('a gateway of several workers', () => {
         timeoutMs: 10_000,
         intervalMs: 100,
       });
-      const [worker] = execFileSync('pgrep', ['-P', String(stack.pid('gateway'))])
+      const workers = execFileSync('pgrep', ['-P', String(stack.pid('gateway'))])
         .toString()
         .trim()
-        .split('\n');
-      process.kill(Number(worker), 'SIGKILL');
+        .split('\n')
+        .map(Number);
+      // Each worker's lines carry its process id, the one the primary names when that worker exits.
+      const listening = said(/^\{.*"msg":"gateway listening".*$/gm).map(([line]) => (JSON.parse(line) as { pid: number }).pid);
+      expect(listening.sort()).toEqual([...workers].sort());
+      const [worker] = workers;
+      process.kill(worker as number, 'SIGKILL');
       const restarts = await pollUntil(
         'three restarts',
         async () => {
@@ -198,6 +203,7 @@ describe('a gateway of several workers', () => {
         { timeoutMs: 30_000, intervalMs: 100 },
       );
       expect(restarts.slice(0, 3)).toEqual([1, 2, 4]);
+      expect(stack.output('gateway')).toContain(`gateway worker ${worker} exited (SIGKILL)`);
       // The other worker serves meanwhile.
       expect((await graphql(stack.gatewayUrl, '{ __typename }')).data).toEqual({ __typename: 'Query' });
     } finally {

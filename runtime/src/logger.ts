@@ -6,12 +6,15 @@ import type { LogLevel } from './config';
 export type LogDestination = DestinationStream;
 export type { Logger };
 
-/** JSON logs, one object a line, with the process's name on every line. */
+/**
+ * JSON logs, one object a line, with the process's name and id on every line: the id tells a gateway's
+ * workers apart, and matches the primary's "worker <pid> exited".
+ */
 export function createLogger(name: string, level: LogLevel, destination?: LogDestination): Logger {
   const options = {
     name,
     level,
-    base: { service: name },
+    base: { service: name, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
     // Credentials must never reach a log line, whatever a caller passes in.
