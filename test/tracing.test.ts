@@ -170,7 +170,7 @@ describe('tracing', () => {
     expect(JSON.stringify(spans.filter((span) => span.traceId === traceId))).not.toContain('marked-secret');
   });
 
-  it("follows a subscription event from the payments subgraph's commit through the gateway's entity fetch to auth", async () => {
+  it("follows a subscription's start from the gateway into payments, and each event from payments' commit through the gateway's entity fetch to auth", async () => {
     const user = await register(stack.gatewayUrl);
     const client = wsClient(stack.gatewayUrl, user.accessToken);
     try {
@@ -204,6 +204,24 @@ describe('tracing', () => {
       const found = await pollUntil('the event traced across payments, the gateway and auth', eventTrace, { timeoutMs: 15_000, intervalMs: 100 });
       expect(found.parent.traceId).toBe(found.authServed.traceId);
       expect(id).toBeDefined();
+      // The subscription's start, one trace: the gateway's span, payments' under it, and the SQL payments
+      // sent to start it (the subscriber's account) under that; each event is a trace of its own.
+      const startTrace = () => {
+        const paymentsStart = spans.find(
+          (span) => span.service === 'payments' && span.name === 'subscription start' && byId().get(span.parentSpanId ?? '')?.service === 'gateway',
+        );
+        const sql = spans.find((span) => isSql(span) && span.service === 'payments' && paymentsStart && ancestors(span).includes(paymentsStart));
+        return paymentsStart && sql ? { paymentsStart, sql } : undefined;
+      };
+      const { paymentsStart } = await pollUntil("the subscription's start traced from the gateway into payments' SQL", startTrace, {
+        timeoutMs: 5_000,
+        intervalMs: 100,
+      });
+      expect({ kind: paymentsStart.kind, parent: byId().get(paymentsStart.parentSpanId ?? '')?.name }).toEqual({
+        kind: SERVER_KIND,
+        parent: 'subscription start',
+      });
+      expect(found.parent.traceId).not.toBe(paymentsStart.traceId);
     } finally {
       await client.dispose();
     }

@@ -81,7 +81,7 @@ export {
   type WebSocketLimits,
 } from './websocket';
 export { validateSubscriptionDocument } from './subscription-validation';
-export { inEventSpan, currentTraceparent } from './event-trace';
+export { beginSpan, currentTraceparent, inEventSpan, type OpenSpan } from './event-trace';
 export { MANIFEST_FORMAT, persistedQueryManifest, sha256Hex } from './persisted-manifest';
 export { WAL_POSITIONS_HEADER, WalPositions, WalPositionsError, parseLsn, requestPositions } from './wal-positions';
 export { RESTART_POLICY, RestartBudget, type RestartPolicy } from './restart-budget';

@@ -2,7 +2,7 @@
 import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, locatedError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { ErrorCode, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
+import { ErrorCode, beginSpan, currentTraceparent, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
 import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
 import type { SubscriptionMetrics } from './metrics';
 import type { SubscriptionPlan, SubscriptionPlanner } from './planner';
@@ -62,10 +62,16 @@ class EventDataSource implements GraphQLDataSource {
   }
 }
 
-/** The client's headers a subgraph needs, as the gateway sends them with a query. */
+/**
+ * The client's headers a subgraph needs, as the gateway sends them with a query, and the active span's
+ * `traceparent` (which OpenTelemetry's HTTP instrumentation adds to a query's request, and nothing adds to
+ * a WebSocket message): the subgraph's start of the subscription is traced under the gateway's.
+ */
 function headersOf(context: GatewayContext): Record<string, string> {
   const headers = new Headers();
   propagateHeaders(headers, context);
+  const traceparent = currentTraceparent();
+  if (traceparent) headers.set('traceparent', traceparent);
   return Object.fromEntries(headers);
 }
 
@@ -124,19 +130,26 @@ class Subscription implements SubscriptionResults {
     private readonly request: SubscriptionRequest,
     private readonly shared: Shared,
   ) {
+    // A span for the start (planned, sent to the subgraph), under the client's HTTP request's over SSE or
+    // multipart; the subgraph's own start continues it. Events are traced apart, each from its commit.
+    const start = beginSpan('subscription start', request.operationName ? { attributes: { 'graphql.operation.name': request.operationName } } : {});
     try {
-      const { options } = shared;
-      const plan = options.planner.plan(request.document, request.operationName);
-      this.plan = plan;
-      this.stopActive = options.metrics.active(plan.field);
-      const variables = Object.fromEntries(
-        (plan.primary.variableUsages ?? []).filter((name) => name in request.variables).map((name) => [name, request.variables[name]]),
-      );
-      this.unsubscribe = options.upstream.subscribe(
-        { subgraph: plan.primary.serviceName, query: plan.primary.operation, variables, headers: headersOf(request.context) },
-        { next: (event) => this.take(event), error: (error) => this.upstreamEnded(error), complete: () => this.upstreamEnded() },
-      );
+      start.run(() => {
+        const { options } = shared;
+        const plan = options.planner.plan(request.document, request.operationName);
+        this.plan = plan;
+        this.stopActive = options.metrics.active(plan.field);
+        const variables = Object.fromEntries(
+          (plan.primary.variableUsages ?? []).filter((name) => name in request.variables).map((name) => [name, request.variables[name]]),
+        );
+        this.unsubscribe = options.upstream.subscribe(
+          { subgraph: plan.primary.serviceName, query: plan.primary.operation, variables, headers: headersOf(request.context) },
+          { next: (event) => this.take(event), error: (error) => this.upstreamEnded(error), complete: () => this.upstreamEnded() },
+        );
+      });
+      start.end();
     } catch (error) {
+      start.end(error instanceof Error ? error.message : String(error));
       this.failed(error);
     }
   }

@@ -21,6 +21,8 @@ export interface ClientHeaders {
   requestId: string | undefined;
   forwardedFor: string | undefined;
   userAgent: string | undefined;
+  /** The gateway's span for the subscription's start (W3C trace context), which the subgraph's continues. */
+  traceparent: string | undefined;
 }
 
 export interface PreparedSubscription {
@@ -44,7 +46,7 @@ const withCode = (error: GraphQLError, code: string) =>
   new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
 
 /** The headers of `extensions.headers` a subgraph reads, by lower-case name; anything not a string is ignored. */
-function headersOf(extensions: SubscribePayload['extensions']): ClientHeaders {
+export function clientHeaders(extensions: SubscribePayload['extensions']): ClientHeaders {
   const given = extensions?.headers;
   const headers = new Map<string, string>();
   if (given !== null && typeof given === 'object') {
@@ -55,6 +57,7 @@ function headersOf(extensions: SubscribePayload['extensions']): ClientHeaders {
     requestId: headers.get('x-request-id'),
     forwardedFor: headers.get('x-forwarded-for'),
     userAgent: headers.get('user-agent'),
+    traceparent: headers.get('traceparent'),
   };
 }
 
@@ -100,6 +103,6 @@ export function prepareSubscription(schema: GraphQLSchema, payload: SubscribePay
     operationName,
     variables,
     field: first?.kind === Kind.FIELD ? first : undefined,
-    headers: headersOf(payload.extensions),
+    headers: clientHeaders(payload.extensions),
   };
 }

@@ -15,6 +15,7 @@ import {
   AppError,
   ErrorCode,
   GATEWAY_ASSERTION_HEADER,
+  beginSpan,
   clientAddressOf,
   formatErrorFor,
   logThrottle,
@@ -24,6 +25,7 @@ import {
   type ErrorTranslator,
   type GraphQLWebSocketServer,
   type Logger,
+  type OpenSpan,
   type ServiceMetrics,
   type Service,
   type TrustProxy,
@@ -38,7 +40,7 @@ import { LiveFeed, UnconfirmedEvent, type RowEvent } from './feed';
 import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
 import { subgraphSubscriptionMetrics } from './metrics';
-import { prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
+import { clientHeaders, prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
 
 /** Keep-alive pings (the gateway's client pings too). */
 const KEEP_ALIVE_MS = 12_000;
@@ -75,6 +77,8 @@ interface Start {
   prepared: PreparedSubscription | Refusal;
   remoteAddress: string | undefined;
   logger: Logger;
+  /** The span of its start, under the gateway's (its checks, the account's lookup, the resolver's first reads). */
+  span: OpenSpan;
 }
 
 /** What createSourceEventStream answers when the resolver gave a stream rather than a refusal. */
@@ -251,34 +255,40 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       onSubscribe(ctx, _id, payload) {
         // graphql-ws counts this one already.
         const open = Object.keys(ctx.subscriptions).length;
-        const prepared: PreparedSubscription | Refusal = refusedIfThrown(logger, () =>
-          open > limits.maxPerConnection
-            ? {
-                refusal: {
-                  errors: [
-                    new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${limits.maxPerConnection} subscriptions per connection`, {
-                      limit: 'connection',
-                      max: limits.maxPerConnection,
-                    }),
-                  ],
-                },
-              }
-            : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams),
+        const span = beginSpan('subscription start', { traceparent: clientHeaders(payload.extensions).traceparent, server: true });
+        const prepared: PreparedSubscription | Refusal = span.run(() =>
+          refusedIfThrown(logger, () =>
+            open > limits.maxPerConnection
+              ? {
+                  refusal: {
+                    errors: [
+                      new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${limits.maxPerConnection} subscriptions per connection`, {
+                        limit: 'connection',
+                        max: limits.maxPerConnection,
+                      }),
+                    ],
+                  },
+                }
+              : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams),
+          ),
         );
-        const start: Start = { prepared, remoteAddress: ctx.extra.remoteAddress, logger };
+        const start: Start = { prepared, remoteAddress: ctx.extra.remoteAddress, logger, span };
         return 'refusal' in prepared
           ? { schema, document: REFUSED, contextValue: start }
           : { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variables, contextValue: start };
       },
       async subscribe(args) {
         const start = args.contextValue as Start;
-        if ('refusal' in start.prepared) return start.prepared.refusal;
+        const { prepared, span } = start;
+        let answer: ExecutionResult | AsyncIterable<ExecutionResult>;
         try {
-          return await begin(start, start.prepared);
+          answer = 'refusal' in prepared ? prepared.refusal : await span.run(() => begin(start, prepared));
         } catch (error) {
           // Never thrown to graphql-ws, which would close the whole connection: one result with the error.
-          return { errors: [error instanceof GraphQLError ? error : locatedError(error, [])] };
+          answer = { errors: [error instanceof GraphQLError ? error : locatedError(error, [])] };
         }
+        span.end('errors' in answer ? answer.errors?.[0]?.message : undefined);
+        return answer;
       },
       onNext(_ctx, _id, _payload, args, result) {
         if (result.extensions?.committedAt) metrics.sent();
