@@ -199,6 +199,43 @@ describe("a service's role", () => {
   });
 });
 
+describe("a service's role, as the owner of a managed database (CREATEROLE, not a superuser) keeps it", () => {
+  const server = new URL(ownerUrlFor('payments'));
+  server.pathname = '/postgres';
+  const suffix = randomBytes(4).toString('hex');
+  const owner = `owner_${suffix}`;
+  const role = `role_${suffix}`;
+  const asOwner = new URL(server.toString());
+  asOwner.username = owner;
+  asOwner.password = suffix;
+  const connection = { ...serviceConnection('payments'), role, password: 'the-development-default', passwordGiven: false };
+  beforeAll(() => queryAt(server.toString(), `CREATE ROLE "${owner}" LOGIN CREATEROLE PASSWORD '${suffix}'`));
+  afterAll(async () => {
+    await queryAt(server.toString(), `DROP ROLE IF EXISTS "${role}"`);
+    await queryAt(server.toString(), `DROP ROLE IF EXISTS "${owner}"`);
+  });
+
+  it('is made, then found as it should be on every later run, a password given or not', async () => {
+    await ensureServiceRole(asOwner.toString(), connection);
+    await ensureServiceRole(asOwner.toString(), connection);
+    await ensureServiceRole(asOwner.toString(), { ...connection, password: 'given-now', passwordGiven: true });
+    const [attributes] = await queryAt<Record<string, boolean>>(
+      server.toString(),
+      'SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit FROM pg_roles WHERE rolname = $1',
+      [role],
+    );
+    expect(attributes).toEqual({ rolcanlogin: true, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolinherit: false });
+  });
+
+  it('says what to do when the role is a superuser, which only a superuser may change', async () => {
+    await ensureServiceRole(asOwner.toString(), connection);
+    await queryAt(server.toString(), `ALTER ROLE "${role}" SUPERUSER`);
+    await expect(ensureServiceRole(asOwner.toString(), connection)).rejects.toThrow(
+      `${connection.source}: the role ${role} must be changed (ALTER ROLE "${role}" NOSUPERUSER), which its owner may not do: a superuser must run it`,
+    );
+  });
+});
+
 describe('a bad DATABASE_URL fails at start with one line naming the problem', () => {
   it('unreachable server', async () => {
     const result = await runDbCli(['migrate'], { DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/fedstack', ...noServiceUrls });

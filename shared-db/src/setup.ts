@@ -65,18 +65,53 @@ export async function dropDatabase(url: string, setting: string): Promise<void> 
 export async function ensureServiceRole(ownerUrl: string, connection: ServiceConnection): Promise<void> {
   await withClient(ownerUrl, connection.source, async (client) => {
     const { role, password, passwordGiven } = connection;
-    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
     const passwordLiteral = client.escapeLiteral(password);
-    const alter = `ALTER ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT${passwordGiven ? ` PASSWORD ${passwordLiteral}` : ''}`;
-    if (exists.rowCount) return void (await client.query(alter));
-    // Two runs may race to create a role (parallel test runs on one server); the loser just alters it.
+    const existing = await client.query<RoleAttributes>(
+      'SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit FROM pg_roles WHERE rolname = $1',
+      [role],
+    );
+    let [found] = existing.rows;
+    if (!found) {
+      try {
+        await client.query(`CREATE ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${passwordLiteral}`);
+        return;
+      } catch (error) {
+        // Two runs may race to create a role (parallel test runs on one server); the loser finds it made.
+        if ((error as { code?: string }).code !== '42710') throw error;
+        found = { rolcanlogin: true, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolinherit: false };
+      }
+    }
+    // Only what differs: PostgreSQL lets only a superuser write NOSUPERUSER, and (16 and later) only a
+    // role with CREATEDB write NOCREATEDB, so the owner of a managed database (CREATEROLE, not a
+    // superuser) failed every run after the one that created the role.
+    const wrong = [
+      !found.rolcanlogin && 'LOGIN',
+      found.rolsuper && 'NOSUPERUSER',
+      found.rolcreatedb && 'NOCREATEDB',
+      found.rolcreaterole && 'NOCREATEROLE',
+      found.rolinherit && 'NOINHERIT',
+    ].filter((clause) => typeof clause === 'string');
+    const clauses = [...wrong, ...(passwordGiven ? [`PASSWORD ${passwordLiteral}`] : [])];
+    if (clauses.length === 0) return;
     try {
-      await client.query(`CREATE ROLE "${role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${passwordLiteral}`);
+      await client.query(`ALTER ROLE "${role}" ${clauses.join(' ')}`);
     } catch (error) {
-      if ((error as { code?: string }).code !== '42710') throw error;
-      await client.query(alter);
+      if (wrong.length === 0 || (error as { code?: string }).code !== '42501') throw error;
+      const alter = `ALTER ROLE "${role}" ${wrong.join(' ')}`;
+      throw new Error(`${connection.source}: the role ${role} must be changed (${alter}), which its owner may not do: a superuser must run it`, {
+        cause: error,
+      });
     }
   });
+}
+
+/** What a service's role must be: able to log in, and nothing more. */
+interface RoleAttributes {
+  rolcanlogin: boolean;
+  rolsuper: boolean;
+  rolcreatedb: boolean;
+  rolcreaterole: boolean;
+  rolinherit: boolean;
 }
 
 /** True when the database holds tables of this service's schema and nobody else's. */
