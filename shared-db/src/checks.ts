@@ -1,4 +1,4 @@
-// What a service's schema holds of its migrations, whether db:split moved it away or left it unfilled: checked at start-up and before migrating.
+// What a service's schema holds of its migrations, whether db:split moved it away, left it unfilled or has not moved it yet: checked at start-up and before migrating.
 import type pg from 'pg';
 import { ConfigError, type Service } from '@fedstack/runtime';
 import { withClient } from './connections';
@@ -86,4 +86,36 @@ export async function retiredSchemaOf(client: pg.ClientBase, service: Service): 
     [`${service}\\_moved\\_%`, service],
   );
   return rows[0]?.retired ?? undefined;
+}
+
+/**
+ * DB_LAYOUT=split places each service that DATABASE_URL places in a database of its own
+ * (`<database>_<service>`). Switched on over a shared layout's database without moving the services
+ * (db:split), it made four empty databases and the services served them: every user, payment and session
+ * seemingly gone, new writes going to the wrong copy, and `npm start` seeding the demo accounts anew.
+ * Refused, naming the services whose data `sharedUrl`'s database still holds, and the move.
+ */
+export async function assertNothingLeftBehind(services: readonly Service[], sharedUrl: string): Promise<void> {
+  if (services.length === 0) return;
+  let left: Service[];
+  try {
+    left = await withClient(sharedUrl, 'DATABASE_URL', async (client) => {
+      const { rows } = await client.query<{ service: Service }>(
+        `SELECT service FROM unnest($1::text[]) AS service WHERE to_regclass(format('%I._prisma_migrations', service)) IS NOT NULL`,
+        [services],
+      );
+      return rows.map((row) => row.service);
+    });
+  } catch (error) {
+    // No such database: nothing was left in it.
+    if (((error as Error).cause as { code?: string } | undefined)?.code === '3D000') return;
+    throw error;
+  }
+  if (left.length === 0) return;
+  const [one] = left;
+  throw new ConfigError(
+    `DB_LAYOUT=split gives ${left.join(', ')} ${left.length === 1 ? 'a database of its own' : 'databases of their own'}, but DATABASE_URL's ` +
+      `database (${describeTarget(sharedUrl)}) still holds ${left.length === 1 ? 'its' : 'their'} data: move ${left.length === 1 ? 'it' : 'each'} first ` +
+      `(npm run db:split -- --service ${one} --to <its new database>), or leave DB_LAYOUT unset`,
+  );
 }

@@ -42,7 +42,7 @@ export function explainConnectionError(error: unknown, url: string, setting: str
     '53300': 'the server has no free connection slots',
   };
   const reason = (code && reasons[code]) ?? message ?? String(error);
-  return new DatabaseUnavailableError(`${setting}: cannot connect to PostgreSQL at ${target}: ${reason}`);
+  return new DatabaseUnavailableError(`${setting}: cannot connect to PostgreSQL at ${target}: ${reason}`, { cause: error });
 }
 
 /** Socket errors meaning the server cannot be reached or the connection to it broke. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { databaseLayout, ownerUrlFor, serviceConnection } from './config';
-import { explainConnectionError } from './errors';
+import { describeTarget, explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
 import { SERVICES } from '@fedstack/runtime';
 import pg from 'pg';
@@ -167,6 +167,31 @@ describe('db:migrate --service', () => {
       } finally {
         await client.end();
       }
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
+
+describe('DB_LAYOUT=split over a database of the shared layout', () => {
+  it('is refused, naming the services whose data it holds and the move, and makes no database', async () => {
+    const server = new URL(ownerUrlFor('payments'));
+    server.pathname = '/postgres';
+    const scratch = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    const shared = scratch.env.DATABASE_URL as string;
+    const name = new URL(shared).pathname.slice(1);
+    try {
+      expect((await runDbCli(['migrate', '--service', 'payments'], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
+      const split = await runDbCli(['migrate'], { DATABASE_URL: shared, DB_LAYOUT: 'split', ...noServiceUrls });
+      expect({ code: split.code, said: split.stderr.trim().split('\n') }).toEqual({
+        code: 1,
+        said: [
+          `error: DB_LAYOUT=split gives payments a database of its own, but DATABASE_URL's database (${describeTarget(shared)}) still holds its data: ` +
+            'move it first (npm run db:split -- --service payments --to <its new database>), or leave DB_LAYOUT unset',
+        ],
+      });
+      const made = await queryAt<{ datname: string }>(server.toString(), 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${name}_`]);
+      expect(made).toEqual([]);
     } finally {
       await scratch.drop();
     }
