@@ -106,6 +106,14 @@ describeOnce('db:split, one service at a time', () => {
       const occupied = await dbSplit(['--service', 'profile', '--to', taken], settings());
       expect(occupied.code).toBe(1);
       expect(occupied.stderr.trim()).toMatch(/^error: db:split: the target is not empty: it already holds the profile schema/);
+      // The role's URL, as a move's summary prints it for the service, is not the owner's.
+      const asRole = new URL(taken);
+      asRole.username = 'profile_svc';
+      const roleGiven = await dbSplit(['--service', 'profile', '--to', asRole.toString()], settings());
+      expect({ code: roleGiven.code, stderr: roleGiven.stderr.trim() }).toEqual({
+        code: 1,
+        stderr: "error: db:split: --to connects as profile_svc, which cannot create roles or run migrations: give the owner's connection to the new database",
+      });
       const itself = await dbSplit(['--service', 'profile', '--to', sameUnderAnotherName.toString()], settings());
       expect({ code: itself.code, stderr: itself.stderr.trim() }).toEqual({
         code: 1,

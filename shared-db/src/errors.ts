@@ -23,6 +23,17 @@ export function describeTarget(url: string): string {
 }
 
 /**
+ * A connection URL to print for an operator to copy: each password in it (the user's, or libpq's
+ * `password` parameter) replaced by `<password>`, so that it stays out of the terminal and its logs.
+ */
+export function withoutPasswords(url: string): string {
+  const parsed = new URL(url);
+  const user = parsed.username ? `${parsed.username}${parsed.password ? ':<password>' : ''}@` : '';
+  const search = parsed.search.replace(/([?&]password=)[^&]*/gi, '$1<password>');
+  return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname}${search}`;
+}
+
+/**
  * Turns a failed connection attempt into one line that says what is wrong, for start-up checks:
  * unreachable host, refused password, missing database...
  */

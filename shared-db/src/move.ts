@@ -5,7 +5,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { SPLIT_COPIED, SPLIT_PENDING, retiredSchemaOf, splitMark } from './checks';
 import { databaseIdentity, passwordVariable, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
-import { describeTarget } from './errors';
+import { describeTarget, withoutPasswords } from './errors';
 import { connectOrExplain } from './connections';
 import { applyPendingMigrations } from './migrations';
 import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, sameDatabase, stopTheServiceFirst, tablesOf } from './move-checks';
@@ -169,13 +169,14 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
   const variable = serviceUrlVariable(service);
   const connection = serviceConnection(service, { ...(options.env ?? process.env), [variable]: toUrl });
   if (databaseIdentity(fromUrl) === databaseIdentity(toUrl)) throw fail(`--from and --to are the same database (${describeTarget(toUrl)})`);
+  // The role's own URL, as the summary of a move prints it for the service, is easily given by mistake.
+  if (!connection.ownerUrl) {
+    throw fail(`--to connects as ${connection.role}, which cannot create roles or run migrations: give the owner's connection to the new database`);
+  }
   const report = (tables: MovedTable[], retiredSchema: string): MoveReport => {
     const place = new URL(connection.url);
     const forService = `${place.protocol}//${connection.role}:<${service.toUpperCase()}_DB_PASSWORD>@${place.host}${place.pathname}`;
-    // Printed for the operator to copy: the owner's password stays out of the terminal and its logs.
-    const owner = new URL(toUrl);
-    const forMigrations = owner.password ? `${owner.protocol}//${owner.username}:<password>@${owner.host}${owner.pathname}${owner.search}` : toUrl;
-    return { service, tables, retiredSchema, settings: { variable, forMigrations, forService } };
+    return { service, tables, retiredSchema, settings: { variable, forMigrations: withoutPasswords(toUrl), forService } };
   };
 
   const source = await connectOrExplain(fromUrl, '--from');
