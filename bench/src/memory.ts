@@ -36,7 +36,7 @@ export function treeRssMb(root: number, when: 'now' | 'peak'): { largest: number
   return { largest: Math.max(...figures), total: figures.reduce((sum, mb) => sum + mb, 0) };
 }
 
-/** One process (with its workers) on one runtime: resident memory idle after its start and at its peak over the rows run on it, in MB. */
+/** One process (with its workers) on one runtime: resident memory idle after its start and at its peak until read, in MB. */
 export interface MemoryFigure {
   process: string;
   runtime: string;

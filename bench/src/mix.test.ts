@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { WAL_POSITIONS_HEADER } from '@fedstack/runtime';
-import { MIX, requests, type Tokens } from './mix';
+import { testSigningKey } from '@fedstack/service-kit/testing';
+import { GATEWAY_ONLY, MIX, requests, signedIn, type Tokens } from './mix';
+import { MAX_CONNECTIONS } from './settings';
 
 const tokens: Tokens = { users: ['alice', 'bob', 'carol'], admin: 'admin' };
 
@@ -52,6 +56,47 @@ describe('requests carrying positions', () => {
       const request = next();
       expect(request.answered).toBeUndefined();
       expect(request.headers[WAL_POSITIONS_HEADER]).toBeUndefined();
+    }
+  });
+});
+
+describe('requests in flight together', () => {
+  const many: Tokens = { users: Array.from({ length: 300 }, (_, index) => `user${index}`), admin: 'admin' };
+  /** Whether any two of `count` requests in a row are the same (token and body). */
+  const twins = (next: ReturnType<typeof requests>, count: number) => {
+    const sent = Array.from({ length: 2000 }, () => {
+      const request = next();
+      return `${request.headers.authorization} ${request.body}`;
+    });
+    return sent.some((_, start) => new Set(sent.slice(start, start + count)).size < Math.min(count, sent.length - start));
+  };
+
+  it('are never the same, in the mix or a gateway-only row, at the most connections the settings allow', () => {
+    expect(twins(requests(MIX, many), MAX_CONNECTIONS)).toBe(false);
+    for (const entry of GATEWAY_ONLY)
+      expect({ row: entry.name, twins: twins(requests([entry], many), MAX_CONNECTIONS) }).toEqual({ row: entry.name, twins: false });
+  });
+});
+
+describe('tokens for a run', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it("are an admin's and each user's, signed anew in place every half hour: a run outlasts a token (2 h)", async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const key = await testSigningKey();
+    const session = () => ({ userId: randomUUID(), sessionId: randomUUID() });
+    const tokens = await signedIn(key.privateKey, [session(), session()], session());
+    try {
+      const claims = (token: string) => decodeJwt(token);
+      expect([claims(tokens.admin).role, ...tokens.users.map((token) => claims(token).role)]).toEqual(['ADMIN', 'USER', 'USER']);
+      const first = { admin: tokens.admin, users: [...tokens.users] };
+      await jest.advanceTimersByTimeAsync(30 * 60_000);
+      // Signing runs on the thread pool, outside the faked clock.
+      for (let turn = 0; turn < 10_000 && tokens.admin === first.admin; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+      expect(tokens.users.every((token, index) => token !== first.users[index])).toBe(true);
+      expect(claims(tokens.admin).exp).toBeGreaterThan(claims(first.admin).exp as number);
+    } finally {
+      tokens.stop();
     }
   });
 });

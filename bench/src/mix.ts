@@ -26,7 +26,7 @@ export const MIX: MixEntry[] = [
   { name: 'me', inTwenty: 3, make: () => ({ query: ME }) },
   { name: 'createPayment', inTwenty: 3, make: (n) => ({ query: PAY, variables: { key: `bench-${process.pid}-${n}-${randomUUID()}` } }) },
   { name: 'updateMyProfile', inTwenty: 2, make: (n) => ({ query: RENAME, variables: { name: `Bench ${n}` } }) },
-  // 81 variants, so that two admin lists in flight together are rarely the same request.
+  // 81 variants (BENCH_CONNECTIONS is at most as many), so that no two admin lists in flight together are the same request.
   {
     name: 'admin list of ~20',
     inTwenty: 2,
@@ -39,10 +39,12 @@ export const ME_ENTRY = MIX[1] as MixEntry;
 /** The gateway-only rows: the three-subgraph read of the mix, and an admin page of 20 users across all four. */
 export const GATEWAY_ONLY: MixEntry[] = [
   { name: 'gateway only: my account (3 subgraphs)', inTwenty: 1, make: () => ({ query: ACCOUNT }) },
+  // A hundred prefixes: with one admin token, a fixed request was the same in every connection, which a
+  // gateway that shares identical requests in flight (Hive Gateway's default) answered with one call for many.
   {
     name: 'gateway only: list of 20 users (3 subgraphs)',
     inTwenty: 1,
-    make: () => ({ query: ADMIN_LIST, variables: { first: 20, prefix: 'bench-' }, admin: true }),
+    make: (n) => ({ query: ADMIN_LIST, variables: { first: 20, prefix: `bench-${n % 100}` }, admin: true }),
   },
 ];
 
@@ -135,18 +137,43 @@ export async function accessToken(privateJwk: string, claims: { userId: string; 
     .sign(key);
 }
 
+/** A sign-in a token is signed for. */
+export interface Session {
+  userId: string;
+  sessionId: string;
+}
+
+/** How often a run's tokens are signed anew: each lasts 2 h, and a run of many or long rounds lasts longer. */
+const RENEW_EVERY_MS = 30 * 60_000;
+
 /**
- * Signs in the seeded users as auth would, without hashing a password for each: a sign-in (session) row
- * per user in auth's database, and an access token for it signed with the run's key.
+ * Tokens for `users` and an admin that stay valid however long the run: signed anew every half hour, in
+ * place (requests read them as they are made); `stop` ends that. The admin's was once a sign-in's through
+ * the gateway, which lasts auth's ACCESS_TOKEN_TTL_SECONDS (15 minutes): rows after it were refusals.
  */
-export async function signInUsers(privateJwk: string, userIds: string[], authDatabase: string): Promise<string[]> {
+export async function signedIn(privateJwk: string, users: Session[], admin: Session): Promise<Tokens & { stop(): void }> {
+  const sign = async (): Promise<Tokens> => ({
+    users: await Promise.all(users.map((session) => accessToken(privateJwk, session))),
+    admin: await accessToken(privateJwk, { ...admin, role: 'ADMIN' }),
+  });
+  const timer = setInterval(() => void sign().then((fresh) => Object.assign(tokens, fresh)), RENEW_EVERY_MS);
+  timer.unref();
+  const tokens = { ...(await sign()), stop: () => clearInterval(timer) };
+  return tokens;
+}
+
+/**
+ * Signs in users as auth would, without hashing a password for each: a sign-in (session) row per user in
+ * auth's database, lasting a week, for tokens signed with the run's key (`signedIn`).
+ */
+export async function sessionsFor(userIds: string[], authDatabase: string): Promise<Session[]> {
   const sessions = userIds.map((userId) => ({ userId, sessionId: randomUUID() }));
   await queryAt(
     authDatabase,
     `INSERT INTO auth.sessions (user_id, family_id, token_hash, expires_at)
-     SELECT user_id, family_id, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), now() + interval '1 day'
+     SELECT user_id, family_id, replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), now() + interval '7 days'
      FROM unnest($1::uuid[], $2::uuid[]) AS s(user_id, family_id)`,
     [sessions.map((session) => session.userId), sessions.map((session) => session.sessionId)],
   );
-  return Promise.all(sessions.map((session) => accessToken(privateJwk, session)));
+  return sessions;
 }

@@ -15,7 +15,7 @@ import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProce
 import { postgresServer, treeOf, type CpuGroup } from './cpu';
 import { measure, type System } from './measure';
 import { memoryOf, type MemoryFigure } from './memory';
-import { GATEWAY_ONLY, ME_ENTRY, MIX, accessToken, manifestOf, requests, type Tokens } from './mix';
+import { GATEWAY_ONLY, ME_ENTRY, MIX, manifestOf, requests, signedIn, type Tokens } from './mix';
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, workersMixLoad, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
@@ -104,6 +104,8 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
     };
     const rows: Row[] = [];
     rows.push(...(await measure(MIX_LOAD, [ours(OURS, node22), ...peers], () => requests(MIX, tokens), options, collect)));
+    // Peaks over the same load for every system: the mix, before the rows that only some of them run.
+    const memory: MemoryFigure[] = [...oursOn22.peak(), ...peerMemory.flatMap((peer) => peer.peak())];
     for (const entry of MIX) {
       rows.push(...(await measure(entry.name, [ours(OURS, node22), hive], () => requests([{ ...entry, inTwenty: 1 }], tokens), options, collect)));
     }
@@ -116,8 +118,6 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
         options,
       )),
     );
-
-    const memory: MemoryFigure[] = [...oursOn22.peak(), ...peerMemory.flatMap((peer) => peer.peak())];
 
     await stack.stop();
     await stack.start(NODE_24);
@@ -163,6 +163,8 @@ async function runLayout(layout: DatabaseLayout, options: Settings, baseline: Ba
       const gateway = memoryOf([{ name: `gateway, ${perCore} workers`, pid: children.get('gateway')?.pid as number }], node24);
       rows.push(...(await measure(workersMixLoad(perCore), [ours(OURS, node24)], () => requests(MIX, tokens), options, collect)));
       memory.push(...gateway.peak());
+    } else {
+      console.log(`${workersMixLoad(perCore)}: not measured, BENCH_GATEWAY_WORKERS (${options.workers}) is already as many`);
     }
     // The same mix by persisted ids, beside the row above with full documents: what the gateway saves.
     const manifest = path.join(stack.scratch, 'persisted-query-manifest.json');
@@ -198,6 +200,7 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
   console.log('\n== gateway only: in front of stub subgraphs');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-gateway-'));
   const children: ChildProcess[] = [];
+  let tokens: (Tokens & { stop(): void }) | undefined;
   try {
     const config = SUPERGRAPH;
     const stubPorts = Object.fromEntries(await Promise.all(config.subgraphs.map(async (subgraph) => [subgraph.name, await freePort()] as const)));
@@ -217,8 +220,9 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
 
     const key = await testSigningKey();
     // Tokens the stubs never read, one per request in turn as from real users, so that no two requests are the same.
-    const users = await Promise.all(Array.from({ length: USERS }, () => accessToken(key.privateKey, { userId: randomUUID(), sessionId: randomUUID() })));
-    const tokens: Tokens = { users, admin: await accessToken(key.privateKey, { userId: randomUUID(), sessionId: randomUUID(), role: 'ADMIN' }) };
+    const session = () => ({ userId: randomUUID(), sessionId: randomUUID() });
+    const signed = await signedIn(key.privateKey, Array.from({ length: USERS }, session), session());
+    tokens = signed;
     const stubCpu = treeOf('stubs', stubs.pid as number);
     const systems: System[] = [];
     const gateway = planStack({}).find((target) => target.name === 'gateway') as PlannedProcess;
@@ -255,9 +259,10 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
       });
     }
     const rows: Row[] = [];
-    for (const entry of GATEWAY_ONLY) rows.push(...(await measure(entry.name, systems, () => requests([entry], tokens), options)));
+    for (const entry of GATEWAY_ONLY) rows.push(...(await measure(entry.name, systems, () => requests([entry], signed), options)));
     return rows;
   } finally {
+    tokens?.stop();
     await Promise.all(children.map(stopProcess));
     rmSync(scratch, { recursive: true, force: true });
   }

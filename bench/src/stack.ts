@@ -17,7 +17,7 @@ import {
 import { compose, readSupergraphConfig, type SupergraphConfig } from '@fedstack/gateway';
 import { testSigningKey } from '@fedstack/service-kit/testing';
 import { planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from '@fedstack/scripts';
-import { signInUsers, type Tokens } from './mix';
+import { sessionsFor, signedIn, type Session, type Tokens } from './mix';
 import { seedScale, type Scale } from './seed-scale';
 import { queryAt } from '@fedstack/shared-db/testing';
 
@@ -80,7 +80,9 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
   const databaseEnv = { ...process.env, ...database.env };
   const children = new Map<string, ChildProcess>();
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-'));
+  let tokens: (Tokens & { stop(): void }) | undefined;
   const close = async () => {
+    tokens?.stop();
     await Promise.all([...children.values()].map(stopProcess));
     await database.drop();
     rmSync(scratch, { recursive: true, force: true });
@@ -154,27 +156,12 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
     const userIds = (
       await queryAt<{ id: string }>(authDatabase, `SELECT id FROM auth.users WHERE email LIKE 'bench-%' ORDER BY created_at DESC LIMIT $1`, [USERS])
     ).map((row) => row.id);
-    const tokens: Tokens = {
-      users: await signInUsers(key.privateKey, userIds, authDatabase),
-      admin: await signIn(gatewayUrl, DEMO_ADMIN.email, DEMO_ADMIN.password),
-    };
+    const [admin] = await queryAt<{ id: string }>(authDatabase, 'SELECT id FROM auth.users WHERE email = $1', [DEMO_ADMIN.email]);
+    const [adminSession] = await sessionsFor([(admin as { id: string }).id], authDatabase);
+    tokens = await signedIn(key.privateKey, await sessionsFor(userIds, authDatabase), adminSession as Session);
     return { layout, databaseEnv, scratch, supergraphFile, ports, gatewayUrl, processes, tokens, userIds, children, start, stop, close };
   } catch (error) {
     await close();
     throw error;
   }
-}
-
-async function signIn(url: string, email: string, password: string): Promise<string> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      query: 'mutation ($e: EmailAddress!, $p: String!) { login(input: { email: $e, password: $p }) { accessToken } }',
-      variables: { e: email, p: password },
-    }),
-  });
-  const body = (await response.json()) as { data?: { login: { accessToken: string } }; errors?: unknown };
-  if (!body.data) throw new Error(`sign-in failed: ${JSON.stringify(body.errors)}`);
-  return body.data.login.accessToken;
 }
