@@ -186,6 +186,14 @@ describeOnce('db:split, one service at a time', () => {
     );
     await again('The target holds a copy of payments by a move that stopped before its end, and the source has changed since: copying again.');
     expect(await queryAt(target, 'SELECT id FROM payments.idempotency_records WHERE id = $1', [written?.id])).toEqual([{ id: written?.id }]);
+    // Run once more, the move finished: said so.
+    const done = await dbSplit(['--service', 'payments', '--from', sharedUrl, '--to', target], settings());
+    expect({ code: done.code, stderr: done.stderr.trim() }).toEqual({
+      code: 1,
+      stderr: expect.stringMatching(
+        /^error: db:split: payments was moved already: the source's copy is retired as payments_moved_\d+, and the target holds payments; nothing was changed$/,
+      ),
+    });
   }
 
   /**

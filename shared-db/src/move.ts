@@ -188,7 +188,11 @@ export async function moveService(options: MoveOptions): Promise<MoveReport> {
     if (retired) {
       // Stopped after retiring the source and before unmarking the copy: only that copy is taken.
       target = await connectOrExplain(toUrl, '--to').catch(() => undefined);
-      if (!target || (await splitMark(target, service)) !== 'copied') throw fail(`the source database has no migrated ${service} schema to move`);
+      const mark = target && (await splitMark(target, service));
+      if (target && mark === undefined && (await objectsOf(target, service)) > 0) {
+        throw fail(`${service} was moved already: the source's copy is retired as ${retired}, and the target holds ${service}; nothing was changed`);
+      }
+      if (!target || mark !== 'copied') throw fail(`the source database has no migrated ${service} schema to move (its old copy is retired as ${retired})`);
       await comparable(source, target);
       const tables = await tablesOf(target, service);
       const identical = await identicalCopies(source, target, service, tables, retired);
