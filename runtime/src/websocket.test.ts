@@ -7,6 +7,8 @@ import { createLogger } from './logger';
 import { pollUntil } from './poll';
 import { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE } from './websocket';
 
+const slowly = { made: 0, ended: 0 };
+
 /** A subscription that sends as fast as it may: 64 kB a result, until its reader stops it. */
 const schema = new GraphQLSchema({
   query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLString, resolve: () => 'ok' } } }),
@@ -20,6 +22,26 @@ const schema = new GraphQLSchema({
             yield { flood: 'x'.repeat(64 * 1024) };
             await new Promise((resolve) => setImmediate(resolve));
           }
+        },
+      },
+      /** A subscription that takes a moment to start, then sends every 50 ms; `slowly` counts those made and those ended. */
+      slowly: {
+        type: GraphQLString,
+        async subscribe() {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          slowly.made += 1;
+          const ticks = (async function* () {
+            for (;;) {
+              yield { slowly: 'tick' };
+              await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+          })();
+          const end = ticks.return.bind(ticks);
+          ticks.return = (value) => {
+            slowly.ended += 1;
+            return end(value);
+          };
+          return ticks;
         },
       },
       /** Five results at once, as a subgraph's subscriptions send when one change reaches five of them. */
@@ -127,6 +149,50 @@ describe('GraphQL over WebSocket, under its limits', () => {
     const malformed = await open();
     malformed.send('{ not json');
     expect(await closeCode(malformed)).toBe(4400);
+  });
+
+  it('refuses, and lives through, an upgrade whose target is no path (it threw, and ended the process)', async () => {
+    const { port } = new URL(url);
+    for (const target of ['//', 'http://[::']) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () =>
+          socket.write(`GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n`),
+        );
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+      });
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    }
+    const socket = await open();
+    socket.close();
+  });
+
+  it('closes 4400, logging nothing, on a message type only a server sends (it closed 4500 and logged an error)', async () => {
+    for (const message of [{ type: 'connection_ack' }, { id: '1', type: 'next', payload: {} }]) {
+      const socket = await open();
+      socket.send(JSON.stringify(message));
+      expect(await closeCode(socket)).toBe(4400);
+    }
+  });
+
+  it('takes an id again only once its operation has ended: reused at once after a complete, it left the first running after the close', async () => {
+    const socket = await open();
+    const closed = closeCode(socket);
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise((resolve) => socket.once('message', resolve));
+    const subscribe = JSON.stringify({ id: 's', type: 'subscribe', payload: { query: 'subscription { slowly }' } });
+    socket.send(subscribe);
+    socket.send(JSON.stringify({ id: 's', type: 'complete' }));
+    socket.send(subscribe);
+    expect(await closed).toBe(4409);
+    // The first operation's stream, made once it starts, is ended with the connection; the second was not taken.
+    await pollUntil('every stream made ended', async () => (slowly.made > 0 && slowly.ended === slowly.made ? true : undefined), {
+      timeoutMs: 2000,
+      intervalMs: 20,
+    });
+    expect(slowly).toEqual({ made: 1, ended: 1 });
   });
 
   it('refuses an upgrade on another path', async () => {

@@ -1,10 +1,11 @@
 // GraphQL over WebSocket (the graphql-transport-ws protocol of graphql-ws) on a server's own HTTP port, with its abuse limits.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCode, makeServer, handleProtocols, type ServerOptions } from 'graphql-ws';
+import { makeServer, handleProtocols, type ServerOptions } from 'graphql-ws';
 import express from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from './logger';
+import { handleMessages } from './websocket-messages';
 
 /** How long a client closed with 1001 has to answer before its connection is cut. */
 const CLOSE_HANDSHAKE_MS = 1000;
@@ -103,6 +104,18 @@ function destroySocket(this: Duplex): void {
 }
 
 /**
+ * The path of a request's target, or undefined for a target that is no path (`//`, `http://[`): parsing one
+ * threw in the upgrade listener, and any client sending `Upgrade` with it ended the process.
+ */
+function pathOf(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Serves graphql-ws on `path` of `httpServer`. `options` is graphql-ws's ServerOptions (schema or
  * execute/subscribe, onConnect, onSubscribe...); protocol errors get the protocol's close codes and never
  * reach the process.
@@ -144,7 +157,11 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
     // First: Node's HTTP server leaves an upgraded socket without an error listener, and a client that
     // resets the connection as it is refused below would end the process.
     socket.on('error', destroySocket);
-    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const pathname = pathOf(request.url);
+    if (pathname === undefined) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
     // Another path, or a process on its way down: not ours to take.
     if (pathname !== options.path || closing) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -179,14 +196,7 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
           socket.send(data);
         },
         close: (code, reason) => socket.close(code, reason),
-        onMessage: (handle) =>
-          socket.on('message', (data: Buffer, isBinary) => {
-            if (isBinary) return void socket.close(CloseCode.BadRequest, 'Messages must be text');
-            handle(data.toString('utf8')).catch((error: unknown) => {
-              logger.error({ err: error }, 'WebSocket message handling failed');
-              socket.close(CloseCode.InternalServerError, 'Internal server error');
-            });
-          }),
+        onMessage: (handle) => handleMessages(socket, handle, logger),
       },
       {
         socket,

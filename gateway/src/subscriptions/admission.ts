@@ -61,6 +61,8 @@ export function withoutHttp(error: GraphQLError): GraphQLError {
 }
 
 const IDENTIFY = 'query GatewaySubscriber { me { id role } }';
+/** The longest Authorization header sent on to auth: its tokens are well under 1 kB. */
+const MAX_AUTHORIZATION_LENGTH = 8192;
 
 /**
  * The checks before a subscription starts, shared by WebSocket, SSE and multipart HTTP. The subscriber
@@ -133,6 +135,8 @@ export class SubscriptionAdmission {
     if (!authorization) return refusal(ErrorCode.UNAUTHENTICATED, 'Subscriptions need an access token: "authorization": "Bearer <token>"');
     // Sent on to auth as a header: one no header can carry (from a WebSocket's JSON) would fail the call.
     if (!bearerToken(authorization)) return refusal(ErrorCode.UNAUTHENTICATED, '"authorization" must be "Bearer <access token>"');
+    // Nor one longer than auth's headers may be (16 KiB): refused there, it read as auth being down (1013, try again).
+    if (authorization.length > MAX_AUTHORIZATION_LENGTH) return refusal(ErrorCode.UNAUTHENTICATED, 'The access token is not valid');
     const result = await this.options.execute({ query: IDENTIFY }, { ...context, authorization });
     const me = (result.data as { me?: { id: string; role: string } | null } | undefined)?.me;
     if (me) {
