@@ -40,6 +40,16 @@ describe('the embedded PostgreSQL', () => {
       const status = await run(['prisma', '--service', 'auth', 'migrate', 'status'], env);
       expect(status.code).toBe(0);
       expect(status.stdout).toContain('Database schema is up to date!');
+      // Asked for another port (a start with another EMBEDDED_PG_PORT after a kill -9): which one it runs on, in one line.
+      const elsewhere = await freePort();
+      const other = await run(['migrate', '--service', 'auth'], { ...env, EMBEDDED_PG_PORT: String(elsewhere) });
+      expect({ code: other.code, said: other.stderr.trim().split('\n') }).toEqual({
+        code: 1,
+        said: [
+          `error: EMBEDDED_PG_PORT: the embedded PostgreSQL runs already from ${dataDir} (pid ${await holder.up}) on port ${port}, not ${elsewhere}: ` +
+            `start with EMBEDDED_PG_PORT=${port}, or stop it first`,
+        ],
+      });
       // The holder's server outlived both commands.
       expect(await queryAt(`postgresql://postgres:postgres_local_only@127.0.0.1:${port}/postgres`, 'SELECT 1 AS up')).toEqual([{ up: 1 }]);
     } finally {

@@ -97,6 +97,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const label = options.label ?? 'the embedded PostgreSQL';
   const running = runningServer(options.dataDir);
   if (running?.port === options.port) return { url, pid: running.pid, adopted: true, exited: new Promise(() => undefined), stop: async () => undefined };
+  // PostgreSQL would refuse to start beside it (its lock file), in a stack trace.
+  if (running) {
+    throw new DatabaseUnavailableError(
+      `EMBEDDED_PG_PORT: ${label} runs already from ${options.dataDir} (pid ${running.pid}) on port ${running.port}, not ${options.port}: ` +
+        `start with EMBEDDED_PG_PORT=${running.port}, or stop it first`,
+    );
+  }
   if (!(await portIsFree(options.port))) {
     throw new DatabaseUnavailableError(
       `EMBEDDED_PG_PORT: ${label} cannot listen on 127.0.0.1:${options.port}, which something else holds ` +

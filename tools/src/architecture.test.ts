@@ -194,3 +194,14 @@ describe('hand-written source files', () => {
     expect(files.filter((file) => lineCount(file.text) > MAX_LINES).map((file) => `${file.name} (${lineCount(file.text)} lines)`)).toEqual([]);
   });
 });
+
+describe('the database commands (npm run db:*)', () => {
+  const { scripts } = JSON.parse(readFileSync(path.join(REPOSITORY_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  it.each(['db:migrate', 'db:seed', 'db:prisma', 'db:split'])(
+    "%s builds only shared-db, its output off stdout: CONTRIBUTING writes db:prisma's stdout into a migration, and a subgraph mid-change failed the whole build into it",
+    (command) => {
+      expect(scripts[command]).toMatch(/^npm run -s build:db 1>&2 && node shared-db\/dist\/cli\/db\.js /);
+      expect(scripts['build:db']).toMatch(/&& tsc -b shared-db$/);
+    },
+  );
+});
