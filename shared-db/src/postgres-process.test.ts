@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initialise, openParents, serverUser } from './postgres-process';
@@ -37,6 +37,31 @@ const asRoot = process.getuid?.() === 0;
     mkdirSync(closed, { mode: 0o700 });
     await expect(openParents(path.join(closed, 'postgres'), await serverUser())).rejects.toThrow(
       `${closed} has mode 700 (give others access with chmod o+x ${closed}, or set EMBEDDED_PG_DATA_DIR elsewhere)`,
+    );
+  });
+});
+
+describe("the embedded PostgreSQL's data directory, where it cannot be", () => {
+  let base: string;
+  beforeAll(() => {
+    base = mkdtempSync(path.join(os.tmpdir(), 'fedstack-data-dir-'));
+    writeFileSync(path.join(base, 'a-file'), '');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('is named in one line when it is a file, or under one (the start ended in a stack trace)', async () => {
+    const file = path.join(base, 'a-file');
+    const user = await serverUser();
+    for (const dataDir of [file, path.join(file, 'postgres'), path.join(file, 'deeper', 'postgres')]) {
+      await expect(openParents(dataDir, user)).rejects.toThrow(
+        `EMBEDDED_PG_DATA_DIR: ${file} is not a folder (set EMBEDDED_PG_DATA_DIR to a folder for the embedded PostgreSQL's data)`,
+      );
+    }
+  });
+
+  it('is named when its parents cannot be made, under /proc (Node never returned from making them)', async () => {
+    await expect(openParents('/proc/fedstack-nope/postgres', await serverUser())).rejects.toThrow(
+      /^EMBEDDED_PG_DATA_DIR: cannot make \/proc\/fedstack-nope \(/,
     );
   });
 });

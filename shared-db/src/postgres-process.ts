@@ -67,6 +67,33 @@ export async function serverUser(): Promise<{ uid?: number; gid?: number }> {
   }
 }
 
+const notAFolder = (at: string) =>
+  new DatabaseUnavailableError(`EMBEDDED_PG_DATA_DIR: ${at} is not a folder (set EMBEDDED_PG_DATA_DIR to a folder for the embedded PostgreSQL's data)`);
+
+/**
+ * Makes `dir` and its missing parents a level at a time, answering the first it made: Node's recursive
+ * mkdir never returned under /proc (the launcher hung, deaf to Ctrl-C), and a file in the way ended the
+ * start in a stack trace.
+ */
+async function makeDirectories(dir: string): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let at = dir; ; at = path.dirname(at)) {
+    const found = await stat(at).catch(() => undefined);
+    if (found && !found.isDirectory()) throw notAFolder(at);
+    if (found || at === path.dirname(at)) break;
+    missing.unshift(at);
+  }
+  for (const at of missing) {
+    await mkdir(at).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'EEXIST') return;
+      throw new DatabaseUnavailableError(
+        `EMBEDDED_PG_DATA_DIR: cannot make ${at} (${error.code ?? error.message}); set EMBEDDED_PG_DATA_DIR to a folder this user may write`,
+      );
+    });
+  }
+  return missing[0];
+}
+
 /**
  * Readies the parents of `dataDir` for a server that runs as another user (`user`, when this process is
  * root): those made here are opened to pass through, whatever the umask; one that was already there and
@@ -75,7 +102,8 @@ export async function serverUser(): Promise<{ uid?: number; gid?: number }> {
  */
 export async function openParents(dataDir: string, user: { uid?: number; gid?: number }): Promise<void> {
   const parent = path.dirname(path.resolve(dataDir));
-  const first = await mkdir(parent, { recursive: true });
+  const first = await makeDirectories(parent);
+  if ((await stat(dataDir).catch(() => undefined))?.isDirectory() === false) throw notAFolder(dataDir);
   if (user.uid === undefined) return;
   for (let dir = parent; first !== undefined; dir = path.dirname(dir)) {
     await chmod(dir, 0o755);
