@@ -23,7 +23,11 @@ describe('gateway configuration', () => {
   });
 
   it.each([
-    ['a persisted-documents mode that does not exist', { PERSISTED_DOCUMENTS: 'strict' }, /PERSISTED_DOCUMENTS/],
+    [
+      'a persisted-documents mode that does not exist',
+      { PERSISTED_DOCUMENTS: 'strict' },
+      /PERSISTED_DOCUMENTS must be one of off, allow, require \(got "strict"\)/,
+    ],
     ['a list mode without a manifest', { PERSISTED_DOCUMENTS: 'allow' }, /PERSISTED_DOCUMENTS=allow needs the manifests in PERSISTED_DOCUMENTS_FILE/],
     ['a routing URL that is not a URL', { AUTH_SUBGRAPH_URL: 'auth:4001' }, /AUTH_SUBGRAPH_URL is not a valid http\(s\) URL/],
     ['a CORS entry that is not an origin', { CORS_ORIGINS: 'https://app.example.com/path' }, /CORS_ORIGINS must be "\*" or a comma-separated list of origins/],

@@ -7,6 +7,7 @@ import {
   ConfigError,
   REPOSITORY_ROOT,
   SUBGRAPH_URL_SETTINGS,
+  choice,
   flag,
   integer,
   loadServerConfig,
@@ -207,7 +208,7 @@ const GATEWAY_SETTINGS = {
     'none',
   ),
   PERSISTED_DOCUMENTS: setting(
-    z.enum(PERSISTED_MODES).optional(),
+    choice(PERSISTED_MODES),
     '`off` (any document; the manifests are not read), `allow` (listed ids resolve, any document runs) or `require` (only listed operations run; others get `PERSISTED_QUERY_NOT_IN_LIST`)',
     '`require` in production and `allow` outside it when `PERSISTED_DOCUMENTS_FILE` is set; else `off`',
   ),

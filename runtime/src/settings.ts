@@ -117,8 +117,10 @@ export function flag(fallback: boolean): z.ZodType<boolean, string | undefined> 
   return parsed((raw) => ({ true: true, '1': true, false: false, '0': false })[raw], 'must be true or false', fallback);
 }
 
-/** One of `allowed`, or `fallback` when unset. */
-export function choice<T extends string>(allowed: readonly T[], fallback: T): z.ZodType<T, string | undefined> {
+/** One of `allowed`, or `fallback` when unset (undefined without one: a default that depends on other settings). */
+export function choice<T extends string>(allowed: readonly T[], fallback: T): z.ZodType<T, string | undefined>;
+export function choice<T extends string>(allowed: readonly T[]): z.ZodType<T | undefined, string | undefined>;
+export function choice<T extends string>(allowed: readonly T[], fallback?: T): z.ZodType<T | undefined, string | undefined> {
   return parsed((raw) => allowed.find((value) => value === raw), `must be one of ${allowed.join(', ')}`, fallback);
 }
 
