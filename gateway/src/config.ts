@@ -212,6 +212,11 @@ const GATEWAY_SETTINGS = {
     '`off` (any document; the manifests are not read), `allow` (listed ids resolve, any document runs) or `require` (only listed operations run; others get `PERSISTED_QUERY_NOT_IN_LIST`)',
     '`require` in production and `allow` outside it when `PERSISTED_DOCUMENTS_FILE` is set; else `off`',
   ),
+  // Read by Apollo Gateway itself, as it documents; declared so that the README's table lists it and a bad value stops the gateway.
+  APOLLO_TELEMETRY_DISABLED: setting(
+    flag(false),
+    "`true` stops the anonymous usage report Apollo Gateway sends Apollo every hour (uptime, CPU, OS, cloud provider), for which it also probes the cloud providers' metadata addresses at start",
+  ),
   APQ_CACHE_MAX_BYTES: setting(
     integer(8_388_608, { min: 65_536, max: 1_073_741_824 }),
     'bytes of memory each gateway process gives the documents of automatic persisted queries, each counted with its key and its entry (least recently used go first; each worker and replica has its own)',

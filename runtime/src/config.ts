@@ -71,11 +71,21 @@ export function logLevelSetting(fallback: LogLevel) {
   return { LOG_LEVEL: setting(choice(LOG_LEVELS, fallback), LOG_LEVEL_DESCRIPTION, LOG_LEVEL_SHOWN) };
 }
 
-/** What every server reads besides its port. */
+/** The samplers OTEL_TRACES_SAMPLER may name (OpenTelemetry's, less those that need a remote service). */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
 /**
  * OpenTelemetry's own variables that switch tracing on and shape it (runtime/src/tracing.ts): read by
- * OpenTelemetry, declared here so that a malformed endpoint stops the process at start, naming it, and
- * so that the README's table lists them. Any other `OTEL_*` variable works as OpenTelemetry documents.
+ * OpenTelemetry, declared here so that a malformed endpoint, an unknown sampler or a ratio outside 0–1 stops
+ * the process at start, naming it (OpenTelemetry would fall back to tracing every request), and so that the
+ * README's table lists them. Any other `OTEL_*` variable works as OpenTelemetry documents.
  */
 const TRACING_SETTINGS = {
   OTEL_EXPORTER_OTLP_ENDPOINT: setting(
@@ -85,11 +95,14 @@ const TRACING_SETTINGS = {
   ),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: setting(httpUrl(), '…or the full URL for traces alone (`…/v1/traces`)'),
   OTEL_TRACES_SAMPLER: setting(
-    text(),
-    "which requests are traced: `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG=0.1` for one in ten, following the caller's decision",
+    choice(TRACE_SAMPLERS),
+    `which requests are traced (${TRACE_SAMPLERS.join(', ')}): \`parentbased_traceidratio\` with \`OTEL_TRACES_SAMPLER_ARG=0.1\` for one in ten, following the caller's decision`,
     '`parentbased_always_on`',
   ),
-  OTEL_TRACES_SAMPLER_ARG: setting(text(), "the sampler's argument (the ratio)"),
+  OTEL_TRACES_SAMPLER_ARG: setting(
+    textWhere((raw) => raw.trim() !== '' && Number(raw) >= 0 && Number(raw) <= 1, 'must be a number from 0 to 1'),
+    "the sampler's argument (the ratio)",
+  ),
   OTEL_SERVICE_NAME: setting(text(), "the spans' `service.name`", 'the process (`gateway`, `auth`…)'),
   OTEL_SDK_DISABLED: setting(flag(false), 'switches tracing off whatever else is set'),
 };

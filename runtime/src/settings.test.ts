@@ -55,6 +55,18 @@ describe('settings', () => {
     expect(loadServerConfig('gateway', { TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
   });
 
+  it('refuses a sampler OpenTelemetry does not have, or a ratio outside 0–1, naming it at start (each fell back to tracing every request)', () => {
+    expect(() => loadServerConfig('gateway', { OTEL_TRACES_SAMPLER: 'bogus' })).toThrow(
+      'OTEL_TRACES_SAMPLER must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio (got "bogus")',
+    );
+    for (const OTEL_TRACES_SAMPLER_ARG of ['abc', '1.5', '-0.1']) {
+      expect(() => loadServerConfig('gateway', { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG })).toThrow(
+        `OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1 (got "${OTEL_TRACES_SAMPLER_ARG}")`,
+      );
+    }
+    expect(() => loadServerConfig('gateway', { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' })).not.toThrow();
+  });
+
   it('shortens a long bad value in the message', () => {
     expect(() => readSettings({ COUNT: 'x'.repeat(500) }, SETTINGS)).toThrow(`(got "${'x'.repeat(100)}…")`);
   });

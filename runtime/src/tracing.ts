@@ -20,6 +20,7 @@ import type * as SdkTrace from '@opentelemetry/sdk-trace';
 import type { BatchSpanProcessorOptions, Sampler, SpanLimits } from '@opentelemetry/sdk-trace';
 import type * as OtlpHttp from '@opentelemetry/exporter-trace-otlp-http';
 import type * as Resources from '@opentelemetry/resources';
+import type { TRACE_SAMPLERS } from './config';
 import type * as InstrumentationApi from '@opentelemetry/instrumentation';
 import type * as HttpModule from '@opentelemetry/instrumentation-http';
 import type * as ExpressModule from '@opentelemetry/instrumentation-express';
@@ -83,7 +84,7 @@ export function traceSdkOptions(
   env: NodeJS.ProcessEnv = process.env,
 ): { sampler: Sampler; batch: Omit<BatchSpanProcessorOptions, 'exporter'>; spanLimits: SpanLimits } {
   const { AlwaysOnSampler, AlwaysOffSampler, TraceIdRatioBasedSampler, ParentBasedSampler } = sdk;
-  const samplers: Record<string, () => Sampler> = {
+  const samplers: Record<(typeof TRACE_SAMPLERS)[number], () => Sampler> = {
     always_on: () => new AlwaysOnSampler(),
     always_off: () => new AlwaysOffSampler(),
     traceidratio: () => new TraceIdRatioBasedSampler(ratio(env)),
@@ -92,7 +93,7 @@ export function traceSdkOptions(
     parentbased_traceidratio: () => new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio(env)) }),
   };
   const name = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase() ?? '';
-  const sampler = (Object.hasOwn(samplers, name) ? samplers[name] : samplers.parentbased_always_on) as () => Sampler;
+  const sampler = Object.hasOwn(samplers, name) ? samplers[name as keyof typeof samplers] : samplers.parentbased_always_on;
   return {
     sampler: sampler(),
     batch: defined({
@@ -113,6 +114,13 @@ export function traceSdkOptions(
 }
 
 /**
+ * Said, as an error, at every start of a gateway with tracing on by Apollo Gateway's usage report to Apollo
+ * (APOLLO_TELEMETRY_DISABLED), whose meter reads its resource while its cloud detection is under way:
+ * nothing about this process's traces.
+ */
+const NOT_ABOUT_TRACES = new Set(['Accessing resource attributes before async attributes settled']);
+
+/**
  * OpenTelemetry's own warnings and errors (an export that failed: the collector down, slow or refusing)
  * as the process's log lines, at most one every 30 s with how many were left out: without a logger of its
  * own the SDK drops them, and traces went missing for minutes without a word or a metric.
@@ -122,6 +130,7 @@ export function diagnosticsLog(logger: Logger): Api.DiagLogger {
   const line =
     (level: 'warn' | 'error') =>
     (message: string, ...args: unknown[]) =>
+      NOT_ABOUT_TRACES.has(message) ||
       throttled(level, (suppressed) =>
         logger[level](
           { ...(args[0] instanceof Error ? { err: args[0] } : args.length ? { detail: String(args[0]) } : {}), suppressed },
