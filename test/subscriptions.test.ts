@@ -382,6 +382,17 @@ describe('subscriptions through the gateway', () => {
         })
       ).text();
       expect(answer).toContain('"variables\\" in the query string is not JSON');
+      // What graphql-sse refuses itself carries a code too.
+      for (const body of [{}, { query: '{ __typename }', variables: 'not an object' }]) {
+        const refused = await fetch(stack.gatewayUrl, { method: 'POST', headers: headers('text/event-stream'), body: JSON.stringify(body) });
+        expect({
+          status: refused.status,
+          codes: ((await refused.json()) as { errors: { extensions?: { code?: string } }[] }).errors.map((error) => error.extensions?.code),
+        }).toEqual({
+          status: 400,
+          codes: ['BAD_REQUEST'],
+        });
+      }
     });
 
     it('refuses a user more subscriptions than the per-user limit, over every connection and transport', async () => {

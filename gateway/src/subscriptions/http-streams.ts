@@ -81,6 +81,20 @@ function payloadOf(request: express.Request): OperationPayload | GraphQLError {
 }
 
 /**
+ * graphql-sse's own refusal of a request it cannot read ("Missing query", "Invalid variables"), with the
+ * `extensions.code` every error the gateway answers carries: BAD_REQUEST, as the plain endpoint says.
+ */
+function withBadRequestCode(body: string): string {
+  try {
+    const { errors, ...rest } = JSON.parse(body) as { errors?: { extensions?: Record<string, unknown> }[] };
+    if (!Array.isArray(errors)) return body;
+    return JSON.stringify({ ...rest, errors: errors.map((error) => ({ ...error, extensions: { code: 'BAD_REQUEST', ...error.extensions } })) });
+  } catch {
+    return body;
+  }
+}
+
+/**
  * GraphQL over Server-Sent Events (graphql-sse, "distinct connections" mode) and Apollo's multipart HTTP
  * subscriptions, at /graphql, chosen by the request's Accept header; anything else goes on to the
  * ordinary endpoint. Both write to an HTTP response: one whose client stops reading is ended.
@@ -141,7 +155,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       return;
     }
     response.writeHead(init.status, init.statusText, init.headers);
-    if (typeof body !== 'object' || body === null) return void response.end(body ?? undefined);
+    if (typeof body !== 'object' || body === null) return void response.end(init.status === 400 && body ? withBadRequestCode(body) : (body ?? undefined));
     opened(response, () => void body.return(undefined));
     for await (const chunk of body) {
       if (ended(response) || tooSlow(response, 'sse')) break;
