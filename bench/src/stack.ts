@@ -157,8 +157,8 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
       await queryAt<{ id: string }>(authDatabase, `SELECT id FROM auth.users WHERE email LIKE 'bench-%' ORDER BY created_at DESC LIMIT $1`, [USERS])
     ).map((row) => row.id);
     const [admin] = await queryAt<{ id: string }>(authDatabase, 'SELECT id FROM auth.users WHERE email = $1', [DEMO_ADMIN.email]);
-    const [adminSession] = await sessionsFor([(admin as { id: string }).id], authDatabase);
-    tokens = await signedIn(key.privateKey, await sessionsFor(userIds, authDatabase), adminSession as Session);
+    const [adminSession, ...userSessions] = await sessionsFor([(admin as { id: string }).id, ...userIds], authDatabase);
+    tokens = await signedIn(key.privateKey, userSessions, adminSession as Session);
     return { layout, databaseEnv, scratch, supergraphFile, ports, gatewayUrl, processes, tokens, userIds, children, start, stop, close };
   } catch (error) {
     await close();
