@@ -94,6 +94,8 @@ export function commandLine<T>(command: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    throw new ConfigError(`${command}: ${(error as Error).message.split('\n')[0]}`);
+    // Node's own lines, but for the last of three (how to give a value starting with a dash), on one.
+    const [what, hint] = (error as Error).message.split('\n');
+    throw new ConfigError(`${command}: ${what}${hint?.startsWith('Did you forget') ? ` ${hint}` : ''}`);
   }
 }

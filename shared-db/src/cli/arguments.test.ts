@@ -37,6 +37,11 @@ describe('db command lines', () => {
     [['split', '--service=admin', '--to=postgresql://x/a', '--to=postgresql://x/b'], 'db split: --to is given more than once'],
     [['split', '--service=admin', '--to=postgresql://x/a', '--from=postgresql://owner:pa#ss@db/fedstack'], '--from is not a valid URL'],
     [['split', '--service=admin', '--to=not a url'], '--to is not a valid URL'],
+    // A value left out before the next flag: said, not only "ambiguous".
+    [
+      ['split', '--service=admin', '--to', '--from', 'postgresql://x/a'],
+      "db split: Option '--to' argument is ambiguous. Did you forget to specify the option argument for '--to'?",
+    ],
   ])('%j is refused with one line', (argv, message) => {
     let refusal: unknown;
     try {
