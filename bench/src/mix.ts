@@ -151,7 +151,7 @@ const RENEW_EVERY_MS = 30 * 60_000;
  * place (requests read them as they are made); `stop` ends that. The admin's was once a sign-in's through
  * the gateway, which lasts auth's ACCESS_TOKEN_TTL_SECONDS (15 minutes): rows after it were refusals.
  */
-export async function signedIn(privateJwk: string, users: Session[], admin: Session): Promise<Tokens & { stop(): void }> {
+export async function signedIn(privateJwk: string, users: Session[], admin: Session): Promise<Tokens & { stop: () => void }> {
   const sign = async (): Promise<Tokens> => ({
     users: await Promise.all(users.map((session) => accessToken(privateJwk, session))),
     admin: await accessToken(privateJwk, { ...admin, role: 'ADMIN' }),

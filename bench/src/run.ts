@@ -15,7 +15,7 @@ import { planStack, startProcess, stopProcess, waitUntilReady, type PlannedProce
 import { postgresServer, treeOf, type CpuGroup } from './cpu';
 import { measure, type System } from './measure';
 import { memoryOf, type MemoryFigure } from './memory';
-import { GATEWAY_ONLY, ME_ENTRY, MIX, manifestOf, requests, signedIn, type Tokens } from './mix';
+import { GATEWAY_ONLY, ME_ENTRY, MIX, manifestOf, requests, signedIn } from './mix';
 import { HIVE_VARIANTS, NODE_22, NODE_24, nodeVersion, prepareBaseline, startHive } from './peers';
 import { MIX_LOAD, OURS, PERSISTED_MIX_LOAD, workersMixLoad, writeReport, type Row } from './report';
 import { BENCH_SETTINGS } from './settings';
@@ -200,7 +200,7 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
   console.log('\n== gateway only: in front of stub subgraphs');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-gateway-'));
   const children: ChildProcess[] = [];
-  let tokens: (Tokens & { stop(): void }) | undefined;
+  let renewing: (() => void) | undefined;
   try {
     const config = SUPERGRAPH;
     const stubPorts = Object.fromEntries(await Promise.all(config.subgraphs.map(async (subgraph) => [subgraph.name, await freePort()] as const)));
@@ -221,8 +221,8 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
     const key = await testSigningKey();
     // Tokens the stubs never read, one per request in turn as from real users, so that no two requests are the same.
     const session = () => ({ userId: randomUUID(), sessionId: randomUUID() });
-    const signed = await signedIn(key.privateKey, Array.from({ length: USERS }, session), session());
-    tokens = signed;
+    const tokens = await signedIn(key.privateKey, Array.from({ length: USERS }, session), session());
+    renewing = tokens.stop;
     const stubCpu = treeOf('stubs', stubs.pid as number);
     const systems: System[] = [];
     const gateway = planStack({}).find((target) => target.name === 'gateway') as PlannedProcess;
@@ -259,10 +259,10 @@ async function runGatewayOnly(options: Settings): Promise<Row[]> {
       });
     }
     const rows: Row[] = [];
-    for (const entry of GATEWAY_ONLY) rows.push(...(await measure(entry.name, systems, () => requests([entry], signed), options)));
+    for (const entry of GATEWAY_ONLY) rows.push(...(await measure(entry.name, systems, () => requests([entry], tokens), options)));
     return rows;
   } finally {
-    tokens?.stop();
+    renewing?.();
     await Promise.all(children.map(stopProcess));
     rmSync(scratch, { recursive: true, force: true });
   }

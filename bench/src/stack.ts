@@ -80,7 +80,7 @@ export async function startBenchStack(layout: DatabaseLayout, options: { workers
   const databaseEnv = { ...process.env, ...database.env };
   const children = new Map<string, ChildProcess>();
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fedstack-bench-'));
-  let tokens: (Tokens & { stop(): void }) | undefined;
+  let tokens: (Tokens & { stop: () => void }) | undefined;
   const close = async () => {
     tokens?.stop();
     await Promise.all([...children.values()].map(stopProcess));

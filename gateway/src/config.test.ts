@@ -24,6 +24,11 @@ describe('gateway configuration', () => {
 
   it.each([
     [
+      'an Apollo usage-report switch that is not true or false',
+      { APOLLO_TELEMETRY_DISABLED: 'yes' },
+      /APOLLO_TELEMETRY_DISABLED must be true or false \(got "yes"\)/,
+    ],
+    [
       'a persisted-documents mode that does not exist',
       { PERSISTED_DOCUMENTS: 'strict' },
       /PERSISTED_DOCUMENTS must be one of off, allow, require \(got "strict"\)/,

@@ -17,6 +17,16 @@ const DB_CLI = path.resolve(__dirname, '..', 'dist', 'cli', 'db.js');
 /** The CLI is given one database setting at a time: the run's per-service URLs (split layout) would win over it. */
 const noServiceUrls = Object.fromEntries(SERVICES.map((service) => [`${service.toUpperCase()}_DATABASE_URL`, '']));
 
+/** The run's server, through its `postgres` database. */
+function serverUrl(): string {
+  const url = new URL(ownerUrlFor('payments'));
+  url.pathname = '/postgres';
+  return url.toString();
+}
+
+/** A new, empty database of the shared layout on the run's server, for a test that prepares it itself. */
+const freshSharedDatabase = () => createScratchDatabases('shared', { DATABASE_URL: serverUrl() });
+
 function runDbCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [DB_CLI, ...args], { env: { ...process.env, ...env } });
@@ -107,11 +117,6 @@ describe('migrations, one history per service', () => {
 
 describe("migrations applied without Prisma's CLI, on a new database", () => {
   let scratch: ScratchDatabases;
-  const server = () => {
-    const url = new URL(ownerUrlFor('payments'));
-    url.pathname = '/postgres';
-    return url.toString();
-  };
   const history = async (url: string) =>
     (
       await queryAt<{ migration_name: string; applied_steps_count: number }>(
@@ -120,7 +125,7 @@ describe("migrations applied without Prisma's CLI, on a new database", () => {
       )
     ).map((row) => `${row.migration_name} ${row.applied_steps_count}`);
   beforeEach(async () => {
-    scratch = await createScratchDatabases('shared', { DATABASE_URL: server() });
+    scratch = await freshSharedDatabase();
     await queryAt(scratch.env.DATABASE_URL as string, 'CREATE SCHEMA payments');
   });
   afterEach(() => scratch.drop());
@@ -145,9 +150,7 @@ describe("migrations applied without Prisma's CLI, on a new database", () => {
 describe('db:migrate --service', () => {
   // With DATABASE_URL placing every service, only the one named may be migrated, whichever way the flag is written.
   it.each([[['--service', 'payments']], [['--service=payments']]])('%j migrates that service alone', async (flag) => {
-    const server = new URL(ownerUrlFor('payments'));
-    server.pathname = '/postgres';
-    const scratch = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    const scratch = await freshSharedDatabase();
     try {
       const result = await runDbCli(['migrate', ...flag], { DATABASE_URL: scratch.env.DATABASE_URL, ...noServiceUrls });
       expect(result.code).toBe(0);
@@ -175,9 +178,7 @@ describe('db:migrate --service', () => {
 
 describe('DB_LAYOUT=split over a database of the shared layout', () => {
   it('is refused, naming the services whose data it holds and the move, and makes no database', async () => {
-    const server = new URL(ownerUrlFor('payments'));
-    server.pathname = '/postgres';
-    const scratch = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    const scratch = await freshSharedDatabase();
     const shared = scratch.env.DATABASE_URL as string;
     const name = new URL(shared).pathname.slice(1);
     try {
@@ -190,7 +191,7 @@ describe('DB_LAYOUT=split over a database of the shared layout', () => {
             'move it first (npm run db:split -- --service payments --to <its new database>), or leave DB_LAYOUT unset',
         ],
       });
-      const made = await queryAt<{ datname: string }>(server.toString(), 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${name}_`]);
+      const made = await queryAt<{ datname: string }>(serverUrl(), 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${name}_`]);
       expect(made).toEqual([]);
     } finally {
       await scratch.drop();
@@ -225,19 +226,18 @@ describe("a service's role", () => {
 });
 
 describe("a service's role, as the owner of a managed database (CREATEROLE, not a superuser) keeps it", () => {
-  const server = new URL(ownerUrlFor('payments'));
-  server.pathname = '/postgres';
+  const server = serverUrl();
   const suffix = randomBytes(4).toString('hex');
   const owner = `owner_${suffix}`;
   const role = `role_${suffix}`;
-  const asOwner = new URL(server.toString());
+  const asOwner = new URL(server);
   asOwner.username = owner;
   asOwner.password = suffix;
   const connection = { ...serviceConnection('payments'), role, password: 'the-development-default', passwordGiven: false };
-  beforeAll(() => queryAt(server.toString(), `CREATE ROLE "${owner}" LOGIN CREATEROLE PASSWORD '${suffix}'`));
+  beforeAll(() => queryAt(server, `CREATE ROLE "${owner}" LOGIN CREATEROLE PASSWORD '${suffix}'`));
   afterAll(async () => {
-    await queryAt(server.toString(), `DROP ROLE IF EXISTS "${role}"`);
-    await queryAt(server.toString(), `DROP ROLE IF EXISTS "${owner}"`);
+    await queryAt(server, `DROP ROLE IF EXISTS "${role}"`);
+    await queryAt(server, `DROP ROLE IF EXISTS "${owner}"`);
   });
 
   it('is made, then found as it should be on every later run, a password given or not', async () => {
@@ -245,7 +245,7 @@ describe("a service's role, as the owner of a managed database (CREATEROLE, not 
     await ensureServiceRole(asOwner.toString(), connection);
     await ensureServiceRole(asOwner.toString(), { ...connection, password: 'given-now', passwordGiven: true });
     const [attributes] = await queryAt<Record<string, boolean>>(
-      server.toString(),
+      server,
       'SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit FROM pg_roles WHERE rolname = $1',
       [role],
     );
@@ -254,7 +254,7 @@ describe("a service's role, as the owner of a managed database (CREATEROLE, not 
 
   it('says what to do when the role is a superuser, which only a superuser may change', async () => {
     await ensureServiceRole(asOwner.toString(), connection);
-    await queryAt(server.toString(), `ALTER ROLE "${role}" SUPERUSER`);
+    await queryAt(server, `ALTER ROLE "${role}" SUPERUSER`);
     await expect(ensureServiceRole(asOwner.toString(), connection)).rejects.toThrow(
       `${connection.source}: the role ${role} must be changed (ALTER ROLE "${role}" NOSUPERUSER), which its owner may not do: a superuser must run it`,
     );
@@ -298,9 +298,7 @@ describe('a bad DATABASE_URL fails at start with one line naming the problem', (
 
 describe('one service at a time', () => {
   it("creates and migrates one service's database alone (db:migrate --service payments), touching no other", async () => {
-    const server = new URL(ownerUrlFor('payments'));
-    server.pathname = '/postgres';
-    const fresh = await createScratchDatabases('shared', { DATABASE_URL: server.toString() });
+    const fresh = await freshSharedDatabase();
     const url = fresh.env.DATABASE_URL as string;
     try {
       const result = await runDbCli(['migrate', '--service', 'payments'], { DATABASE_URL: '', ...noServiceUrls, PAYMENTS_DATABASE_URL: url });
