@@ -151,12 +151,13 @@ describe('tracing', () => {
     }
   });
 
-  it("keeps what an operation sent by GET carries out of the gateway's server span: its query string holds the document and variables", async () => {
+  it("keeps what an operation sent by GET carries out of the gateway's server span: its query string holds the document, the variables and whatever else a client puts there", async () => {
     const traceId = randomBytes(16).toString('hex');
     const url = new URL(stack.gatewayUrl);
     url.searchParams.set('query', 'query Lookup($e: String!) { users(filter: { emailPrefix: $e }) { totalCount } }');
     url.searchParams.set('variables', JSON.stringify({ e: 'marked-secret@example.com' }));
     url.searchParams.set('operationName', 'Lookup');
+    url.searchParams.set('access_token', 'marked-secret-token');
     await fetch(url, { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'apollo-require-preflight': '1' } });
     const server = await pollUntil(
       "the gateway's server span",
@@ -166,7 +167,7 @@ describe('tracing', () => {
         intervalMs: 100,
       },
     );
-    expect(server.attributes['url.query']).toBe('query=REDACTED&variables=REDACTED&operationName=Lookup');
+    expect(server.attributes['url.query']).toBe('query=REDACTED&variables=REDACTED&operationName=Lookup&access_token=REDACTED');
     expect(JSON.stringify(spans.filter((span) => span.traceId === traceId))).not.toContain('marked-secret');
   });
 

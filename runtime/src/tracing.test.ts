@@ -2,7 +2,7 @@ import { diag } from '@opentelemetry/api';
 import * as sdk from '@opentelemetry/sdk-trace';
 import { createLogger } from './logger';
 import { freePort } from './net';
-import { diagnosticsLog, startTracing, traceSdkOptions, tracingEnabled } from './tracing';
+import { diagnosticsLog, redactedQuery, startTracing, traceSdkOptions, tracingEnabled } from './tracing';
 
 describe('tracing', () => {
   it('is on once an OTLP endpoint is set, unless OTEL_SDK_DISABLED says otherwise', () => {
@@ -52,6 +52,16 @@ describe('tracing', () => {
       expect(options.batch).toEqual({ scheduledDelayMillis: 200, exportTimeoutMillis: 1000, maxQueueSize: 4096 });
       expect(options.spanLimits).toEqual({ attributeCountLimit: 64, attributeValueLengthLimit: 200, eventCountLimit: 10 });
     });
+  });
+});
+
+describe("an incoming request's query string in its server span", () => {
+  it('keeps only the operation name: every other value, known or not, is replaced, repeated ones too', () => {
+    expect(redactedQuery('/graphql?query=%7Bme%7D&operationName=Me&token=abc&x=1&x=2')).toBe(
+      'query=REDACTED&operationName=Me&token=REDACTED&x=REDACTED&x=REDACTED',
+    );
+    expect(redactedQuery('/graphql?')).toBe('');
+    expect(redactedQuery('/graphql')).toBeUndefined();
   });
 });
 

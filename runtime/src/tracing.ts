@@ -34,10 +34,21 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** The parameters of a signed URL, which the HTTP instrumentation redacts unless given a list of its own. */
-const SIGNED_URL_PARAMS = ['sig', 'Signature', 'AWSAccessKeyId', 'X-Goog-Signature', 'X-Amz-Signature', 'X-Amz-Credential', 'X-Amz-Security-Token'];
-/** The parameters of a GraphQL GET that carry what a client sends (its operation name says nothing of the user). */
-const GRAPHQL_QUERY_PARAMS = ['query', 'variables', 'extensions'];
+/** What an incoming request's `url.query` keeps: a GraphQL GET's operation name says nothing of the user. */
+const KEPT_QUERY_PARAMS = new Set(['operationName']);
+
+/**
+ * An incoming request's query string with the value of every parameter but the operation name replaced:
+ * a GraphQL GET carries the document and variables (a password, an e-mail address) there, and a client
+ * may put anything else beside them (a token, a signed URL's signature), which a list of names to redact
+ * would miss.
+ */
+export function redactedQuery(url: string): string | undefined {
+  const start = url.indexOf('?');
+  if (start < 0) return undefined;
+  const params = [...new URLSearchParams(url.slice(start + 1))];
+  return new URLSearchParams(params.map(([name, value]): [string, string] => [name, KEPT_QUERY_PARAMS.has(name) ? value : 'REDACTED'])).toString();
+}
 
 /** True when the environment asks for traces. */
 export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -188,10 +199,11 @@ export function startTracing(
       new HttpInstrumentation({
         // Health checks and scrapes would be most of the spans and say nothing.
         ignoreIncomingRequestHook: (request) => /^\/(healthz|readyz|metrics)\b/.test(request.url ?? ''),
-        // A GraphQL GET carries the document and variables (a password, an e-mail address) in its query
-        // string, which the server span records as `url.query`; with the library's own list (signed URLs).
-        redactedQueryParamsServer: [...GRAPHQL_QUERY_PARAMS, ...SIGNED_URL_PARAMS],
-        redactedQueryParams: SIGNED_URL_PARAMS,
+        // The library redacts only parameters it knows by name; what the hook answers replaces its `url.query`.
+        startIncomingSpanHook: (request) => {
+          const query = redactedQuery(request.url ?? '');
+          return query === undefined ? {} : { 'url.query': query };
+        },
       }),
       new ExpressInstrumentation(),
       new GraphQLInstrumentation({ mergeItems: true, ignoreTrivialResolveSpans: true }),
