@@ -8,7 +8,7 @@ const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const os = require('node:os');
 const path = require('node:path');
-const { CLI_SERVICES, offlineCliEnvironment } = require('../src/prisma-workarounds');
+const { CLI_SERVICES, cliArguments, offlineCliEnvironment } = require('../src/prisma-workarounds');
 
 const USAGE = `usage: prisma-offline.js --service <${CLI_SERVICES.join('|')}> | --all <prisma arguments>`;
 
@@ -45,7 +45,7 @@ const cli = path.join(path.dirname(require.resolve('prisma/package.json')), 'bui
 // large bundle compiled afresh on every run otherwise, a sixth of a migration's CPU.
 const compileCache = process.env.NODE_COMPILE_CACHE || path.join(os.tmpdir(), 'fedstack-compile-cache');
 for (const service of services) {
-  const result = spawnSync(process.execPath, [cli, ...args], {
+  const result = spawnSync(process.execPath, [cli, ...cliArguments(service, args)], {
     cwd: path.resolve(__dirname, '..'),
     env: { ...process.env, NODE_COMPILE_CACHE: compileCache, ...offlineCliEnvironment(service) },
     stdio: 'inherit',

@@ -11,6 +11,7 @@
  */
 const { createHook } = require('node:async_hooks');
 const { randomUUID } = require('node:crypto');
+const path = require('node:path');
 const pg = require('pg');
 const { PrismaPg } = require('@prisma/adapter-pg');
 const { ColumnTypeEnum } = require('@prisma/driver-adapter-utils');
@@ -210,4 +211,22 @@ function releaseEngineTimers() {
   }).enable();
 }
 
-module.exports = { CLI_SERVICES, offlineCliEnvironment, migrationConnection, MigrationAdapterFactory, releaseEngineTimers };
+/**
+ * 7. `db execute` on the service's database. Prisma 6.19's `db execute` takes its connection from the
+ * config's adapter, yet refuses to run unless `--schema` or `--url` names a target ("Either --url or
+ * --schema must be provided"), so `db:prisma -- --service payments db execute --stdin` failed. Given
+ * neither, the service's schema is named, as prisma.config.ts names it. Upstream: fixed in Prisma 7, whose
+ * `db execute` reads the config alone and no longer takes `--schema` (prisma/orm#28915); 6.x keeps it.
+ *
+ * @param {string} service the service the CLI works on
+ * @param {string[]} args Prisma's arguments
+ * @returns {string[]} the arguments to run it with
+ */
+function cliArguments(service, args) {
+  const [command, subcommand] = args.filter((arg) => !arg.startsWith('-'));
+  const targeted = args.some((arg) => /^--(url|schema)(=|$)/.test(arg));
+  if (command !== 'db' || subcommand !== 'execute' || targeted) return args;
+  return [...args, '--schema', path.join('prisma', service, 'schema.prisma')];
+}
+
+module.exports = { CLI_SERVICES, offlineCliEnvironment, cliArguments, migrationConnection, MigrationAdapterFactory, releaseEngineTimers };

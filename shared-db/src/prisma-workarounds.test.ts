@@ -6,7 +6,7 @@ import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { ColumnTypeEnum } from '@prisma/driver-adapter-utils';
 import { createServiceClient } from './client';
-import { MigrationAdapterFactory, migrationConnection, offlineCliEnvironment } from './prisma-workarounds';
+import { MigrationAdapterFactory, cliArguments, migrationConnection, offlineCliEnvironment } from './prisma-workarounds';
 import { runPrismaCli } from './prisma-cli';
 import { scratchDatabase } from './testing';
 
@@ -201,6 +201,37 @@ describe('Prisma workarounds', () => {
         cli.child.kill('SIGKILL');
       }
     }
+  });
+
+  describe("7. `db execute` on the service's database", () => {
+    let dir: string;
+    let script: string;
+    beforeAll(() => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'fedstack-prisma-'));
+      script = path.join(dir, 'script.sql');
+      writeFileSync(script, 'CREATE TABLE auth.executed_by_prisma (id int)');
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('runs a script given no target, and leaves every other command and a target given alone', async () => {
+      const executed = await runPrismaCli('auth', ['db', 'execute', '--file', script], { ownerUrl: url, capture: true });
+      expect(executed).toEqual({ code: 0, output: expect.stringContaining('Script executed successfully') });
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        expect((await client.query(`SELECT to_regclass('auth.executed_by_prisma') IS NOT NULL AS made`)).rows).toEqual([{ made: true }]);
+      } finally {
+        await client.end();
+      }
+      expect(cliArguments('auth', ['migrate', 'status'])).toEqual(['migrate', 'status']);
+      expect(cliArguments('auth', ['db', 'execute', '--stdin', '--url=postgresql://x/y'])).toEqual(['db', 'execute', '--stdin', '--url=postgresql://x/y']);
+    });
+
+    it('is still needed: without a target the CLI refuses, though the config gives it a connection', async () => {
+      const cli = prismaCli(['db', 'execute', '--file', script], { ...offlineCliEnvironment('auth'), DATABASE_URL: url });
+      expect(await cli.exited).not.toBe(0);
+      expect(cli.output()).toContain('Either --url or --schema must be provided');
+    });
   });
 });
 
