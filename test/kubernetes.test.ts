@@ -383,11 +383,11 @@ describe('Kubernetes manifests', () => {
         ];
         expect(Object.keys(postgresql.parameters ?? {}).filter((name) => fixed.includes(name))).toEqual([]);
         expect(postgresql.shared_preload_libraries).toContain('pg_stat_statements');
-        // docs/operations.md, "Connection budget": each pool, the relays' 5 (auth, payments), the LISTENs (payments, admin), migrations and an operator.
+        // docs/operations.md, "Connection budget": each pool and its checks' connection, the relays' 5 (auth, payments), the LISTENs (payments, admin), migrations and an operator.
         const most = (service: string) => (named('HorizontalPodAutoscaler', service).spec as { maxReplicas: number }).maxReplicas;
         const pool = (service: string) => Number(environmentOf(named('Deployment', service)).env.DB_POOL_SIZE ?? 10);
         const needed =
-          SERVICES.reduce((sum, service) => sum + most(service) * pool(service), 0) +
+          SERVICES.reduce((sum, service) => sum + most(service) * (pool(service) + 1), 0) +
           (most('auth') + most('payments')) * 5 +
           most('payments') +
           most('admin') +

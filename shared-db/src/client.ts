@@ -9,7 +9,7 @@ import type { PrismaClient as ProfilePrismaClient, Prisma as ProfilePrisma } fro
 import { replicaMaxLagMs, serviceConnection, serviceReplicaConnections, type ReplicaConnection } from './config';
 import { POOL_TIMEOUT_MS, boundedPool, reclaimEnded } from './pool-bounds';
 import { monitorPool } from './replica-state';
-import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, type ReadsServed, type ReplicaStats } from './replicas';
+import { REPLICA_READ_TIMEOUT_MS, ReplicaRouter, replicaReadPool, type ReadsServed, type ReplicaStats } from './replicas';
 import { assertCallerWaiting, parseLsn, type Service } from '@fedstack/runtime';
 
 /** Each service's generated client and its interactive-transaction client: its own models and nothing else. */
@@ -64,6 +64,8 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
    * never need. Rows come as node-postgres gives them, as in `sql`.
    */
   query<R>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
+  /** Fails unless the database answers within a second, on a connection kept apart from the pool for checks (readiness). */
+  ping(): Promise<void>;
   /**
    * Runs a prepared statement whose answer may be a little behind (DB_REPLICA_MAX_LAG_MS at most) on a
    * replica, when one is usable, else on the primary (docs/adr/0012-read-replicas.md). `minLsn`, a WAL
@@ -179,23 +181,14 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     outage = true;
     options.onConnectionLost?.(error);
   });
-  const replicas = (options.replicas ?? (options.url ? [] : serviceReplicaConnections(service))).map((connection) => {
-    // A replica that fails is skipped for the primary (the router's to tell), not reported as an outage.
-    const readTimeoutMs = options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS;
-    const replicaPool = new pg.Pool({
-      connectionString: connection.url,
-      max: options.poolSize ?? 10,
-      ...boundedPool(1000),
-      // A replica's reads can go to the primary instead, so they may be cut short (replicas.ts).
-      statement_timeout: readTimeoutMs,
-      query_timeout: readTimeoutMs + 1000,
-      ...instrumented,
-    });
-    replicaPool.on('connect', (connection) => connection.on('error', () => undefined));
-    replicaPool.on('error', () => undefined);
-    return { connection, pool: replicaPool };
-  });
-  const router = replicas.length > 0 ? new ReplicaRouter(pool, monitorPool(url), replicas, options.replicaMaxLagMs ?? replicaMaxLagMs()) : undefined;
+  const replicas = (options.replicas ?? (options.url ? [] : serviceReplicaConnections(service))).map((connection) => ({
+    connection,
+    pool: replicaReadPool(connection.url, options.poolSize ?? 10, options.replicaReadTimeoutMs ?? REPLICA_READ_TIMEOUT_MS, instrumented),
+  }));
+  // A connection of its own for checks (readiness; the primary's position when there are replicas): a pool
+  // whose every connection is busy (rows locked, a long erasure) is not the database gone.
+  const checks = monitorPool(url);
+  const router = replicas.length > 0 ? new ReplicaRouter(pool, checks, replicas, options.replicaMaxLagMs ?? replicaMaxLagMs()) : undefined;
   const served = router?.served ?? { primary: 0, replica: 0 };
   const PrismaClient = GENERATED[service]();
   // The pool is ours to end: Prisma disposes of it only if it ever connected, and `sql` may be all a process used.
@@ -258,6 +251,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
   const $disconnect = async () => {
     await disconnectPrisma();
     await router?.close();
+    if (!checks.ending) await checks.end();
     await Promise.all(replicas.filter((replica) => !replica.pool.ending).map((replica) => replica.pool.end()));
     if (!pool.ending) await pool.end();
     if (connections.size > 0) {
@@ -279,6 +273,9 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     served.primary += 1;
     return sql<R>(statement, values);
   };
+  const ping = async () => {
+    await checks.query('SELECT 1');
+  };
   const walPosition = async () => (await pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]?.lsn as string;
   const replicaStats = () => ({ replicas: router?.stats() ?? [], served: { ...served } });
   const verifyReplicas = async () => router?.verify();
@@ -289,6 +286,7 @@ export function createServiceClient<S extends Service>(service: S, options: Serv
     sql,
     sqlTransaction,
     query,
+    ping,
     readSql,
     walPosition,
     replicaStats,

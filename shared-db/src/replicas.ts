@@ -1,8 +1,9 @@
 // Which of a service's streaming replicas may serve a read that may be a little behind, and the primary when none may.
-import type pg from 'pg';
+import pg from 'pg';
 import { parseLsn } from '@fedstack/runtime';
 import type { ReplicaConnection } from './config';
 import { describeTarget, isDatabaseUnavailable } from './errors';
+import { boundedPool } from './pool-bounds';
 import { PRIMARY_STATE, STANDBY_STATE, monitorPool, verifyReplicas, type PrimaryState, type StandbyState } from './replica-state';
 
 /** How often the replicas' state is read: their lag is known to this, and a replica that is back is used again within it. */
@@ -14,6 +15,25 @@ export const REPLICA_CHECK_INTERVAL_MS = 250;
  * network that drops packets: no error ever comes) is treated as gone.
  */
 export const REPLICA_READ_TIMEOUT_MS = 5000;
+
+/**
+ * The pool of reads on one replica (`extra`: the primary pool's instrumentation). A replica that fails is
+ * skipped for the primary (the router's to tell), not reported as an outage, and its reads may be cut
+ * short: the primary can serve them instead.
+ */
+export function replicaReadPool(url: string, size: number, readTimeoutMs: number, extra: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: size,
+    ...boundedPool(1000),
+    statement_timeout: readTimeoutMs,
+    query_timeout: readTimeoutMs + 1000,
+    ...extra,
+  });
+  pool.on('connect', (connection) => connection.on('error', () => undefined));
+  pool.on('error', () => undefined);
+  return pool;
+}
 
 /** What is known of one replica, as of the last check. */
 export interface ReplicaStats {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryEvent } from '@fedstack/shared-db';
 import { loadServiceConfig, type SubgraphServer } from '@fedstack/service-kit';
-import { ISOLATED_PEERS, LogCapture, graphql, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
+import { pollUntil } from '@fedstack/runtime';
+import { ISOLATED_PEERS, LogCapture, graphql, heldTransaction, ownerQuery, testTokens, ownerSql as sql } from '@fedstack/service-kit/testing';
 import { createProfileServer } from './server';
 
 /** Users as this subgraph knows them: ids, which auth would have issued (nothing here reads auth's data). */
@@ -12,6 +13,9 @@ async function newUsers(count: number): Promise<string[]> {
 const UPDATE = `mutation ($input: UpdateProfileInput!) { updateMyProfile(input: $input) {
   displayName bio avatarUrl locale timezone updatedAt } }`;
 const PROFILE_OF = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on User { id profile { displayName bio avatarUrl locale timezone } } } }`;
+
+/** How many of the profile service's statements wait on a lock now. */
+const WAITING_ON_LOCKS = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'profile_svc' AND datname = current_database() AND wait_event_type = 'Lock'`;
 
 describe('profile subgraph', () => {
   let server: SubgraphServer<'profile'>;
@@ -206,6 +210,41 @@ describe('profile subgraph', () => {
       expect(metrics).toMatch(/^graphql_requests_total\{operation="Rename",outcome="failed",service="profile"\} 1$/m);
     } finally {
       await cutOff.stop();
+    }
+  });
+
+  it('stays ready while every connection of its pool waits on a locked row: readiness asks whether the database answers', async () => {
+    const config = loadServiceConfig('profile', {
+      ...process.env,
+      ...tokens.env,
+      ...ISOLATED_PEERS,
+      PROFILE_PORT: '0',
+      LOG_LEVEL: 'silent',
+      DB_POOL_SIZE: '1',
+    });
+    const busy = await createProfileServer({ config });
+    try {
+      const busyUrl = `${await busy.listen()}/graphql`;
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      expect((await graphql(busyUrl, UPDATE, { token, variables: { input: { bio: 'first' } } })).errors).toBeUndefined();
+      const lock = await heldTransaction('profile', 'SELECT 1 FROM profile.profiles WHERE user_id = $1::uuid FOR UPDATE', [userId]);
+      let saved: ReturnType<typeof graphql> | undefined;
+      try {
+        // Its one pooled connection waits on the lock with this save.
+        saved = graphql(busyUrl, UPDATE, { token, variables: { input: { bio: 'second' } } });
+        await pollUntil('the save waiting on the lock', async () => (await ownerQuery<{ n: number }>('profile', WAITING_ON_LOCKS))[0]?.n === 1, {
+          timeoutMs: 5000,
+          intervalMs: 50,
+        });
+        const ready = await fetch(busyUrl.replace('/graphql', '/readyz'));
+        expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { status: 'ready' } });
+      } finally {
+        await lock.release();
+      }
+      expect((await saved).errors).toBeUndefined();
+    } finally {
+      await busy.stop();
     }
   });
 
