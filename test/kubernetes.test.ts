@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { SERVICES } from '@fedstack/runtime';
+import { SERVICES, type Service } from '@fedstack/runtime';
 import { loadServiceConfig } from '@fedstack/service-kit';
 import { nodeCommand, nodeOptionsOf, parseDockerfile, processImages } from './dockerfile';
 import { loadGatewayConfig } from '../gateway/src/config';
@@ -38,13 +38,18 @@ interface Container {
   env?: EnvVar[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   volumeMounts?: { name: string; mountPath: string }[];
-  readinessProbe?: { httpGet?: { path: string } };
-  livenessProbe?: { httpGet?: { path: string } };
+  ports?: { name: string; containerPort: number }[];
+  readinessProbe?: { httpGet?: { path: string; port: string | number }; timeoutSeconds?: number };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+  lifecycle?: { preStop?: { sleep?: { seconds: number } } };
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[] } };
 }
 interface PodSpec {
   containers: Container[];
-  volumes?: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
+  volumes?: { name: string; secret?: { secretName: string; defaultMode?: number }; configMap?: { name: string } }[];
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number; seccompProfile?: { type: string } };
+  terminationGracePeriodSeconds?: number;
 }
 
 /**
@@ -199,6 +204,56 @@ describe('Kubernetes manifests', () => {
         expect((named('PodDisruptionBudget', name).spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).toEqual(
           (deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
         );
+      }
+    });
+
+    it("sends requests and probes to the port each process listens on, lets it finish what it serves when it stops, and runs it as Pod Security's restricted profile asks", () => {
+      for (const deployment of ofKind('Deployment')) {
+        const name = deployment.metadata.name;
+        const spec = podSpecOf(deployment);
+        const container = spec.containers[0] as Container;
+        const { env } = environmentOf(deployment);
+        const { shutdownGraceMs, port, metricsPort } =
+          name === 'gateway' ? loadGatewayConfig(env) : name === 'auth' ? loadAuthConfig(env) : loadServiceConfig(name as Service, env);
+        const ports = Object.fromEntries((container.ports ?? []).map((entry) => [entry.name, entry.containerPort]));
+        const service = named('Service', name).spec as { ports: { port: number; targetPort: string | number }[] };
+        const target = (value: string | number | undefined) => (typeof value === 'string' ? ports[value] : value);
+        expect({
+          name,
+          ports,
+          ready: target(container.readinessProbe?.httpGet?.port),
+          live: target(container.livenessProbe?.httpGet?.port),
+          service: service.ports.map((entry) => ({ port: entry.port, to: target(entry.targetPort) })),
+        }).toEqual({ name, ports: { http: port, metrics: metricsPort }, ready: port, live: port, service: [{ port, to: port }] });
+        // The subgraphs' readiness check takes up to a second to connect and one to answer.
+        expect({ name, timeout: container.readinessProbe?.timeoutSeconds ?? 1 }).toEqual({ name, timeout: name === 'gateway' ? 1 : 3 });
+        const waits = container.lifecycle?.preStop?.sleep?.seconds ?? 0;
+        expect({ name, waits: waits >= 5, drains: (spec.terminationGracePeriodSeconds ?? 30) >= waits + (2 * shutdownGraceMs) / 1000 }).toEqual({
+          name,
+          waits: true,
+          drains: true,
+        });
+      }
+      for (const workload of [...ofKind('Deployment'), ...ofKind('Job')]) {
+        const name = workload.metadata.name;
+        const spec = podSpecOf(workload);
+        const container = spec.containers[0] as Container;
+        expect({ name, pod: spec.securityContext, container: container.securityContext }).toEqual({
+          name,
+          pod: expect.objectContaining({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } }),
+          container: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        });
+        // Key files others may not read are the process's to read through the group the pod gives them.
+        for (const volume of spec.volumes ?? []) {
+          const mode = volume.secret?.defaultMode ?? 0o644;
+          if (volume.secret && (mode & 0o004) === 0)
+            expect({ name, volume: volume.name, group: spec.securityContext?.fsGroup, groupReads: (mode & 0o040) !== 0 }).toEqual({
+              name,
+              volume: volume.name,
+              group: expect.any(Number),
+              groupReads: true,
+            });
+        }
       }
     });
 
