@@ -89,20 +89,20 @@ export async function retiredSchemaOf(client: pg.ClientBase, service: Service): 
 }
 
 /**
- * DB_LAYOUT=split places each service that DATABASE_URL places in a database of its own
- * (`<database>_<service>`). Switched on over a shared layout's database without moving the services
- * (db:split), it made four empty databases and the services served them: every user, payment and session
- * seemingly gone, new writes going to the wrong copy, and `npm start` seeding the demo accounts anew.
- * Refused, naming the services whose data `sharedUrl`'s database still holds, and the move.
+ * A service the settings place in a database other than DATABASE_URL's (`DB_LAYOUT=split`, or its own
+ * `<SERVICE>_DATABASE_URL`) while DATABASE_URL's database still holds its data, as when the settings are
+ * switched before the services are moved (db:split): it was given an empty database and served it (every
+ * user, payment and session seemingly gone, new writes going to the wrong copy, and `npm start` seeding
+ * the demo accounts anew). Refused, naming those services, the settings and the move.
  */
-export async function assertNothingLeftBehind(services: readonly Service[], sharedUrl: string): Promise<void> {
-  if (services.length === 0) return;
+export async function assertNothingLeftBehind(placed: readonly { service: Service; setting: string }[], sharedUrl: string): Promise<void> {
+  if (placed.length === 0) return;
   let left: Service[];
   try {
     left = await withClient(sharedUrl, 'DATABASE_URL', async (client) => {
       const { rows } = await client.query<{ service: Service }>(
         `SELECT service FROM unnest($1::text[]) AS service WHERE to_regclass(format('%I._prisma_migrations', service)) IS NOT NULL`,
-        [services],
+        [placed.map(({ service }) => service)],
       );
       return rows.map((row) => row.service);
     });
@@ -113,9 +113,11 @@ export async function assertNothingLeftBehind(services: readonly Service[], shar
   }
   if (left.length === 0) return;
   const [one] = left;
+  const settings = [...new Set(placed.filter(({ service }) => left.includes(service)).map(({ setting }) => setting))];
+  const undo = settings.map((setting) => (setting === 'DB_LAYOUT=split' ? 'leave DB_LAYOUT unset' : `unset ${setting}`)).join(' and ');
   throw new ConfigError(
-    `DB_LAYOUT=split gives ${left.join(', ')} ${left.length === 1 ? 'a database of its own' : 'databases of their own'}, but DATABASE_URL's ` +
+    `${settings.join(', ')} ${settings.length === 1 ? 'gives' : 'give'} ${left.join(', ')} ${left.length === 1 ? 'a database of its own' : 'databases of their own'}, but DATABASE_URL's ` +
       `database (${describeTarget(sharedUrl)}) still holds ${left.length === 1 ? 'its' : 'their'} data: move ${left.length === 1 ? 'it' : 'each'} first ` +
-      `(npm run db:split -- --service ${one} --to <its new database>), or leave DB_LAYOUT unset`,
+      `(npm run db:split -- --service ${one} --to <its new database>), or ${undo}`,
   );
 }

@@ -199,6 +199,31 @@ describe('DB_LAYOUT=split over a database of the shared layout', () => {
   });
 });
 
+describe("a service's own database while DATABASE_URL's still holds its data", () => {
+  it('is refused, naming the service, its setting and the move, and makes no database (the compose split file switched to before every service was moved)', async () => {
+    const scratch = await freshSharedDatabase();
+    const shared = scratch.env.DATABASE_URL as string;
+    const own = new URL(shared);
+    own.pathname = `${own.pathname}_own_auth`;
+    try {
+      expect((await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
+      const moved = await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls, AUTH_DATABASE_URL: own.toString() });
+      expect({ code: moved.code, said: moved.stderr.trim().split('\n') }).toEqual({
+        code: 1,
+        said: [
+          `error: AUTH_DATABASE_URL gives auth a database of its own, but DATABASE_URL's database (${describeTarget(shared)}) still holds its data: ` +
+            'move it first (npm run db:split -- --service auth --to <its new database>), or unset AUTH_DATABASE_URL',
+        ],
+      });
+      const made = await queryAt<{ datname: string }>(serverUrl(), 'SELECT datname FROM pg_database WHERE datname = $1', [own.pathname.slice(1)]);
+      expect(made).toEqual([]);
+    } finally {
+      await queryAt(serverUrl(), `DROP DATABASE IF EXISTS "${own.pathname.slice(1)}"`);
+      await scratch.drop();
+    }
+  });
+});
+
 describe("a service's role", () => {
   it('keeps the password of a role that exists when the settings give none: the development default is set only on a role it creates', async () => {
     const ownerUrl = ownerUrlFor('payments');

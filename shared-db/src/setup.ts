@@ -1,6 +1,6 @@
 // Provisioning: each service's database, role, migrations and grants, prepared by the owner before the services connect.
 import pg from 'pg';
-import { SHARED_DATABASE_SETTINGS, databaseIdentity, databaseLayout, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
+import { SHARED_DATABASE_SETTINGS, databaseIdentity, ownerUrlFor, serviceConnection, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, readSettings, type Service } from '@fedstack/runtime';
 import { assertNotMovedAway, assertNothingLeftBehind } from './checks';
 import { withClient } from './connections';
@@ -184,10 +184,13 @@ async function prepareService(connection: ServiceConnection, ownerUrl: string, d
 export async function prepareDatabases(env: NodeJS.ProcessEnv = process.env, options: { services?: readonly Service[]; quiet?: boolean } = {}): Promise<void> {
   const services = options.services ?? SERVICES;
   const connections = new Map(services.map((service) => [service, serviceConnection(service, env)] as const));
-  if (databaseLayout(env) === 'split') {
-    const placedByDatabaseUrl = services.filter((service) => connections.get(service)?.source === 'DATABASE_URL');
-    const shared = readSettings(env, { DATABASE_URL: SHARED_DATABASE_SETTINGS.DATABASE_URL }).DATABASE_URL;
-    if (shared) await assertNothingLeftBehind(placedByDatabaseUrl, shared);
+  const shared = readSettings(env, { DATABASE_URL: SHARED_DATABASE_SETTINGS.DATABASE_URL }).DATABASE_URL;
+  if (shared) {
+    const elsewhere = [...connections.values()].filter(({ url }) => databaseIdentity(url) !== databaseIdentity(shared));
+    await assertNothingLeftBehind(
+      elsewhere.map(({ service, source }) => ({ service, setting: source === 'DATABASE_URL' ? 'DB_LAYOUT=split' : source })),
+      shared,
+    );
   }
   /** Where a service's database is; unknown for a service the settings do not place (not being prepared). */
   const place = (service: Service) => {
