@@ -1,4 +1,4 @@
-import { SERVICES, gatewayAssertionVerifier, gatewayAssertions, parsePrivateKey, parsePublicKey } from '@fedstack/runtime';
+import { SERVICES, gatewayAssertionVerifier, gatewayAssertions, parsePrivateKey, parsePublicKey, readSettings, serverSettings } from '@fedstack/runtime';
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -45,6 +45,7 @@ interface ComposeService {
   healthcheck?: HealthCheck;
   restart?: string;
   depends_on?: Record<string, { condition: string }>;
+  stop_grace_period?: string;
 }
 
 interface ComposeFile {
@@ -258,6 +259,14 @@ describe('docker-compose.yml', () => {
       expect(service(name).healthcheck?.test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
       expect(service(name).healthcheck?.test[3]).toContain(`'http://127.0.0.1:${portOf(name)}/readyz'`);
       expect(probeOf(name)).toBe(probeOf('auth'));
+    });
+
+    test.each(SERVERS)('%s is given the time it drains in before Docker kills it: requests in flight, then its background work and connections', (name) => {
+      const { SHUTDOWN_GRACE_MS } = readSettings(environmentOf(name), { SHUTDOWN_GRACE_MS: serverSettings(name, true).SHUTDOWN_GRACE_MS });
+      // Compose's own default is 10 s.
+      const [, seconds = '10'] = /^(\d+)s$/.exec(service(name).stop_grace_period ?? '10s') ?? [];
+      expect({ name, seconds: Number(seconds) }).toEqual({ name, seconds: expect.any(Number) });
+      expect({ name, enough: Number(seconds) * 1000 > 2 * SHUTDOWN_GRACE_MS }).toEqual({ name, enough: true });
     });
 
     test('the healthcheck script exits 0 on 200, 1 on 503 and 1 when nothing listens', async () => {
