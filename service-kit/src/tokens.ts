@@ -27,6 +27,8 @@ export interface AccessTokenClaims extends JWTPayload {
 export type TokenVerifier = (token: string) => Promise<Viewer>;
 
 function explain(error: unknown): AppError {
+  // Keys that could not be read (keys.ts): no verdict on the token.
+  if (error instanceof AppError) return error;
   if (error instanceof joseErrors.JWTExpired) return unauthenticated('Access token expired: refresh the session');
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     return unauthenticated(`Access token rejected: claim "${error.claim}" ${error.reason === 'check_failed' ? 'does not match' : 'is missing or invalid'}`);
