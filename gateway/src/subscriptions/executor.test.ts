@@ -118,6 +118,21 @@ describe('a subscription through the gateway', () => {
     await results.return();
   });
 
+  it('ends, saying why, when an event is lost to the rest of its plan (auth down under the non-null `user`): it went on as if nothing had happened', async () => {
+    const down: GraphQLDataSource = {
+      process: () =>
+        Promise.resolve({ errors: [{ message: 'The auth subgraph did not answer within 10000 ms', extensions: { code: 'SUBGRAPH_UNAVAILABLE' } }] }),
+    };
+    const { seen, results, registry } = harness({ document: parse('subscription { paymentUpdated { id user { email } } }'), dataSources: { auth: down } });
+    seen.sink?.next({ data: { paymentUpdated: { id: 'p1', user: { __typename: 'User', id: 'user-1' } } } });
+    const lost = await results.next();
+    expect({ data: (lost.value as ExecutionResult).data, codes: codes(lost) }).toEqual({ data: null, codes: ['SUBGRAPH_UNAVAILABLE', 'SUBGRAPH_UNAVAILABLE'] });
+    expect((lost.value as ExecutionResult).errors?.[1]?.message).toContain('was missed: subscribe again');
+    expect(await results.next()).toEqual({ done: true, value: undefined });
+    expect({ unsubscribed: seen.unsubscribed, released: seen.released }).toEqual({ unsubscribed: 1, released: 1 });
+    expect((await registry.getSingleMetric('subscription_events_total')?.get())?.values.reduce((sum, { value }) => sum + value, 0) ?? 0).toBe(0);
+  });
+
   it('counts as sent only events, not a refusal the subgraph ends it with, and names its root field written in a fragment (it said "unknown")', async () => {
     const { seen, results, registry } = harness({
       document: parse('subscription { ...Watch } fragment Watch on Subscription { ... on Subscription { paymentUpdated { id status } } }'),

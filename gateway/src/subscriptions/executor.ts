@@ -1,9 +1,10 @@
 // Runs a subscription through the federation: the primary subscribed to at its subgraph, the rest of the plan run for each event.
-import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from '@apollo/gateway';
+import { executeQueryPlan, type ServiceMap } from '@apollo/gateway';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { GraphQLError, locatedError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { ErrorCode, beginSpan, currentTraceparent, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
+import { GraphQLError, locatedError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
+import { beginSpan, currentTraceparent, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
 import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
+import { EventDataSource, committedAt, fellBehind, lostEvent, unavailable } from './events';
 import type { SubscriptionMetrics } from './metrics';
 import type { SubscriptionPlan, SubscriptionPlanner } from './planner';
 import type { UpstreamSubscriptions } from './upstream';
@@ -40,28 +41,6 @@ export interface SubscriptionExecutorOptions {
   maxQueuedEvents: number;
 }
 
-/** Answers a fetch with what it was given: the primary's answer is the event itself. */
-class EventDataSource implements GraphQLDataSource {
-  private answered = false;
-
-  constructor(
-    private readonly event: FormattedExecutionResult,
-    private readonly subgraph: GraphQLDataSource | undefined,
-  ) {}
-
-  /**
-   * The plan's first fetch from the subscription's subgraph is the primary (the plan runs it first): the
-   * event answers it. A later one (payments, then admin, then payments again) is a query like any other,
-   * for the subgraph itself: answered with the event too, it failed the subscription.
-   */
-  process(options: Parameters<GraphQLDataSource['process']>[0]) {
-    if (this.answered && this.subgraph) return this.subgraph.process(options);
-    this.answered = true;
-    const { data, errors } = this.event;
-    return Promise.resolve({ ...(data ? { data } : {}), ...(errors ? { errors: errors as GraphQLFormattedError[] } : {}) });
-  }
-}
-
 /**
  * The client's headers a subgraph needs, as the gateway sends them with a query, and the active span's
  * `traceparent` (which OpenTelemetry's HTTP instrumentation adds to a query's request, and nothing adds to
@@ -73,26 +52,6 @@ function headersOf(context: GatewayContext): Record<string, string> {
   const traceparent = currentTraceparent();
   if (traceparent) headers.set('traceparent', traceparent);
   return Object.fromEntries(headers);
-}
-
-/** The end of a subscription that fell behind its events: the client may have missed some, and can subscribe again. */
-function fellBehind(waiting: number): GraphQLError {
-  return new GraphQLError(`The subscription fell behind its events (${waiting} waiting); events may have been missed: subscribe again`, {
-    extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE },
-  });
-}
-
-function unavailable(subgraph: string): GraphQLError {
-  return new GraphQLError(`The ${subgraph} subgraph ended the subscription (it restarted or could not be reached): subscribe again`, {
-    extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE, serviceName: subgraph },
-  });
-}
-
-/** When the subgraph says its event's change committed (extensions.committedAt), as epoch milliseconds. */
-function committedAt(event: FormattedExecutionResult): number | undefined {
-  const stamp = (event.extensions as { committedAt?: unknown } | undefined)?.committedAt;
-  const time = typeof stamp === 'string' ? Date.parse(stamp) : NaN;
-  return Number.isNaN(time) ? undefined : time;
 }
 
 /** The results of one subscription: an async iterator whose `return()` ends it at once. */
@@ -167,7 +126,16 @@ class Subscription implements SubscriptionResults {
           const result = await this.execute(event);
           if (this.finished) return DONE;
           // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone).
-          if (event.data) this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
+          if (event.data && result.data) this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
+          if (event.data && !result.data) {
+            // The whole event lost to its entity fetches (auth down: `user` is non-null): said, and the
+            // subscription ended, so that the client subscribes again and reads what it missed, where it went
+            // on as if nothing had happened (and waited the subgraph's timeout on each event after).
+            this.queue.length = 0;
+            this.ending = {};
+            this.stopUpstream();
+            return { done: false, value: { ...result, errors: [...(result.errors ?? []), ...this.shared.masked([lostEvent()])] } };
+          }
           return { done: false, value: result };
         } catch (error) {
           this.failed(error);
