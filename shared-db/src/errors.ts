@@ -98,3 +98,14 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (typeof message === 'string' && DRIVER_MESSAGES.test(message)) return true;
   return [cause, originalError, meta?.driverAdapterError].some((inner) => isDatabaseUnavailable(inner, depth + 1));
 }
+
+/**
+ * Whether the server cancelled the statement (57014: `statement_timeout`, an operator's
+ * `pg_cancel_backend`): nothing of it was done, and asking again may well work.
+ */
+export function isStatementCancelled(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > 5) return false;
+  const { code, originalCode, cause, originalError, meta } = error as ErrorShape;
+  if (code === '57014' || originalCode === '57014') return true;
+  return [cause, originalError, meta?.driverAdapterError].some((inner) => isStatementCancelled(inner, depth + 1));
+}

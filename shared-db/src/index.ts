@@ -22,7 +22,7 @@ export {
   type ReplicaConnection,
 } from './config';
 export type { ReplicaStats, ReadsServed } from './replicas';
-export { DatabaseUnavailableError, explainConnectionError, describeTarget, isDatabaseUnavailable } from './errors';
+export { DatabaseUnavailableError, explainConnectionError, describeTarget, isDatabaseUnavailable, isStatementCancelled } from './errors';
 export { POOL_TIMEOUT_MS, boundedPool } from './pool-bounds';
 export {
   createServiceClient,

@@ -67,7 +67,9 @@ describe('the internal API client', () => {
     const auth = await peer((req, _body, res) =>
       req.url?.endsWith('/conflict')
         ? json(res, 409, { error: { code: 'CONFLICT', message: 'Already suspended', field: 'userId' } })
-        : res.writeHead(502).end('<html>bad gateway</html>'),
+        : req.url?.endsWith('/broken')
+          ? json(res, 500, { error: { code: 'INTERNAL_SERVER_ERROR', message: 'Internal server error' } })
+          : res.writeHead(502).end('<html>bad gateway</html>'),
     );
     open.push(auth);
     await clientFor(auth.url);
@@ -76,6 +78,16 @@ describe('the internal API client', () => {
     expect(refused).toMatchObject({ status: 409, code: 'CONFLICT', field: 'userId', message: 'Already suspended', refused: true, retryable: true });
     const failed = await client.command('auth', 'other', {}).catch((error: unknown) => error);
     expect(failed).toMatchObject({ status: 502, message: 'The auth service answered HTTP 502', refused: false, retryable: true });
+    expect((failed as InternalCallError).toClientError()).toMatchObject({
+      message: 'The auth service answered HTTP 502',
+      extensions: { code: 'SUBGRAPH_UNAVAILABLE', unavailableService: 'auth' },
+    });
+    // Its masked internal error names no service: the client is told whose it was.
+    const broken = (await client.command('auth', 'broken', {}).catch((error: unknown) => error)) as InternalCallError;
+    expect(broken.toClientError()).toMatchObject({
+      message: 'The auth service failed with an internal error; try again',
+      extensions: { code: 'SUBGRAPH_UNAVAILABLE', unavailableService: 'auth' },
+    });
   });
 
   it('asks a peer whether it is ready by GET /readyz: true only for 200, false when it cannot be reached', async () => {

@@ -44,7 +44,9 @@ export class InternalCallError extends Error {
   toClientError(): AppError {
     const code = this.code as ErrorCode | undefined;
     if (code && code in STATUS_OF) return new AppError(code, this.message, this.field ? { field: this.field } : {});
-    return new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, this.message, { unavailableService: this.service });
+    // The peer's own failure comes masked ("Internal server error"): said as whose it was.
+    const message = code === ErrorCode.INTERNAL_SERVER_ERROR ? `The ${this.service} service failed with an internal error; try again` : this.message;
+    return new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, message, { unavailableService: this.service });
   }
 }
 

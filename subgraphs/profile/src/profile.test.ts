@@ -248,6 +248,24 @@ describe('profile subgraph', () => {
     }
   });
 
+  it('answers SUBGRAPH_UNAVAILABLE, not an internal error, for a save whose statement the server cancelled (a timeout, an operator)', async () => {
+    const [userId] = (await newUsers(1)) as [string];
+    const token = await tokens.mint({ userId });
+    expect((await graphql(url, UPDATE, { token, variables: { input: { bio: 'first' } } })).errors).toBeUndefined();
+    const lock = await heldTransaction('profile', 'SELECT 1 FROM profile.profiles WHERE user_id = $1::uuid FOR UPDATE', [userId]);
+    try {
+      const saved = graphql(url, UPDATE, { token, variables: { input: { bio: 'second' } } });
+      await pollUntil('the save waiting on the lock', async () => (await ownerQuery<{ n: number }>('profile', WAITING_ON_LOCKS))[0]?.n === 1, {
+        timeoutMs: 5000,
+        intervalMs: 50,
+      });
+      await ownerQuery('profile', WAITING_ON_LOCKS.replace('count(*)::int AS n', 'pg_cancel_backend(pid)'));
+      expect((await saved).errors?.map((error) => error.extensions?.code)).toEqual(['SUBGRAPH_UNAVAILABLE']);
+    } finally {
+      await lock.release();
+    }
+  });
+
   it('labels its database timings schema="profile" in /metrics', async () => {
     const metrics = await (await fetch(url.replace('/graphql', '/metrics'))).text();
     expect(metrics).toMatch(/db_query_duration_seconds_count\{[^}]*schema="profile"[^}]*\} [1-9]/);
