@@ -51,6 +51,32 @@ describe('start-up checks', () => {
     ]);
   });
 
+  it('exits with 75 (EX_TEMPFAIL: `npm start` starts it again for as long as it takes) when its database cannot be reached, and 1 when the database it names does not exist', async () => {
+    const tokens = await testTokens();
+    const down = new URL(ownerUrlFor('profile'));
+    down.port = String(await freePort());
+    const missing = new URL(ownerUrlFor('profile'));
+    missing.pathname = '/no_such_database_for_this_test';
+    const [unreachable, noDatabase] = await Promise.all(
+      [down, missing].map(async (url) =>
+        run('subgraphs/profile/dist/main.js', {
+          ...tokens.env,
+          PROFILE_DATABASE_URL: url.toString(),
+          PROFILE_PORT: String(await freePort()),
+          LOG_LEVEL: 'silent',
+        }),
+      ),
+    );
+    expect({ code: unreachable?.code, said: unreachable?.stderr.trim() }).toEqual({
+      code: 75,
+      said: expect.stringMatching(/^error: PROFILE_DATABASE_URL: cannot connect to PostgreSQL at .*: nothing is listening there \(connection refused\)$/),
+    });
+    expect({ code: noDatabase?.code, said: noDatabase?.stderr.trim() }).toEqual({
+      code: 1,
+      said: expect.stringMatching(/^error: PROFILE_DATABASE_URL: cannot connect to PostgreSQL at .*: the database does not exist$/),
+    });
+  });
+
   it('refuses to start profile with a replica URL that points at a primary, naming the setting', async () => {
     const tokens = await testTokens();
     // The run's own database, which is no replica: reads from it would be sent where no replica is.

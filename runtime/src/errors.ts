@@ -4,11 +4,22 @@ import { unwrapResolverError } from '@apollo/server/errors';
 
 /**
  * A problem found at start that one line explains (a bad setting, an unreachable database): the entry
- * point prints its message alone, with no stack.
+ * point prints its message alone, with no stack. `temporary` when something the process needs could not
+ * be reached (its database down), rather than a setting to fix: starting again later may work, and the
+ * entry point exits with `EXIT_UNAVAILABLE`.
  */
 export class StartupError extends Error {
   override name = 'StartupError';
+  readonly temporary: boolean;
+
+  constructor(message: string, options: ErrorOptions & { temporary?: boolean } = {}) {
+    super(message, options);
+    this.temporary = options.temporary ?? false;
+  }
 }
+
+/** The exit code of a process that could not reach what it needs at start (sysexits' EX_TEMPFAIL): `npm start` waits and starts it again. */
+export const EXIT_UNAVAILABLE = 75;
 
 /** A setting that cannot work, found at start; the message names the setting and what is wrong with it. */
 export class ConfigError extends StartupError {

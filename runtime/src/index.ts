@@ -3,6 +3,7 @@ export { REPOSITORY_ROOT } from './paths';
 export { STACK, SERVICES, DEFAULT_PORTS, isService, defaultSubgraphUrl, type Service, type StackProcessName } from './stack';
 export {
   StartupError,
+  EXIT_UNAVAILABLE,
   ConfigError,
   ErrorCode,
   AppError,

@@ -1,7 +1,7 @@
 // How every entry point starts and stops: commands, servers, and what they read from their command line.
 import cluster from 'node:cluster';
 import { flushCompileCache } from 'node:module';
-import { ConfigError, StartupError } from './errors';
+import { ConfigError, EXIT_UNAVAILABLE, StartupError } from './errors';
 import type { Logger } from './logger';
 import type { Tracing } from './tracing';
 
@@ -67,7 +67,7 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
     },
     (error: unknown) => {
       console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-      process.exit(1);
+      process.exit(error instanceof StartupError && error.temporary ? EXIT_UNAVAILABLE : 1);
     },
   );
 }

@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { REPOSITORY_ROOT, RESTART_POLICY, pollUntil } from '@fedstack/runtime';
+import { EXIT_UNAVAILABLE, REPOSITORY_ROOT, RESTART_POLICY, pollUntil } from '@fedstack/runtime';
 import { Supervisor, type Running, type Supervised } from './supervisor';
 
-/** A process whose death the test decides. */
-function fakeUnit(name: string, log: string[]) {
+/** A process whose death the test decides; a start gets ready unless `readies` says not (it then dies before, as the test says). */
+function fakeUnit(name: string, log: string[], readies: () => boolean = () => true) {
   const deaths: ((how: string) => void)[] = [];
   const unit: Supervised & { die(how: string): void } = {
     name,
     start(): Running {
       log.push(`start ${name}`);
       return {
-        ready: Promise.resolve(),
+        ready: readies() ? Promise.resolve() : new Promise<void>(() => undefined),
         exited: new Promise((resolve) => deaths.push(resolve)),
         stop: async () => void log.push(`stop ${name}`),
       };
@@ -56,6 +56,36 @@ describe('Supervisor', () => {
     payments.die('exit code 1');
     await jest.advanceTimersByTimeAsync(0);
     expect(givenUp).toEqual(['payments stopped unexpectedly 6 times within 10 minutes (last: exit code 1)']);
+  });
+
+  it('starts again, for as long as it takes and without using up its restarts, a process that could not reach its database (it stopped everything)', async () => {
+    const log: string[] = [];
+    const givenUp: string[] = [];
+    const watcher = supervisor(log, givenUp);
+    let databaseUp = false;
+    const profile = fakeUnit('profile', log, () => databaseUp);
+    watcher.watch(profile, profile.start());
+    watcher.supervise();
+    profile.die('signal SIGKILL');
+    await jest.advanceTimersByTimeAsync(1000);
+    // Its database down: each start ends so, the waits doubling up to the policy's longest.
+    for (const wait of [1000, 2000, 4000, 8000, 16000, 30000, 30000]) {
+      profile.die(`exit code ${EXIT_UNAVAILABLE}`);
+      await jest.advanceTimersByTimeAsync(wait);
+    }
+    databaseUp = true;
+    profile.die(`exit code ${EXIT_UNAVAILABLE}`);
+    await jest.advanceTimersByTimeAsync(30000);
+    expect(givenUp).toEqual([]);
+    expect(log.filter((line) => line.startsWith('profile could not')).at(-1)).toBe(
+      'profile could not reach its database (exit code 75); starting it again in 30 s, for as long as that takes',
+    );
+    expect(log.at(-1)).toBe('profile restarted and ready.');
+    // Back from the outage, its next wait for the database starts from the first again.
+    profile.die(`exit code ${EXIT_UNAVAILABLE}`);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(log.at(-1)).toBe('profile could not reach its database (exit code 75); starting it again in 1 s, for as long as that takes');
+    await watcher.stop([[profile]]);
   });
 
   it('leaves stopped, past the limit, a process the stack can do without (the replica), and stops nothing else', async () => {

@@ -1,5 +1,5 @@
 // What `npm start` does when a process it started dies: restart it after a growing wait, up to a limit.
-import { RESTART_POLICY, RestartBudget, type RestartPolicy } from '@fedstack/runtime';
+import { EXIT_UNAVAILABLE, RESTART_POLICY, RestartBudget, type RestartPolicy } from '@fedstack/runtime';
 
 /** Something started: how to know it is ready, that it exited (and how), and how to stop it. */
 export interface Running {
@@ -35,6 +35,8 @@ interface Output {
 export class Supervisor {
   private readonly current = new Map<Supervised, Running>();
   private readonly budgets = new Map<Supervised, RestartBudget>();
+  /** Starts in a row of each process that could not reach what it needs (its database), for the wait before the next. */
+  private readonly waiting = new Map<Supervised, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private supervising = false;
   private stopping = false;
@@ -68,6 +70,16 @@ export class Supervisor {
 
   private died(unit: Supervised, how: string): void {
     if (this.stopping || !this.supervising) return;
+    if (how === `exit code ${EXIT_UNAVAILABLE}`) {
+      // Its database is down: no crash of its own, and it would only use up its restarts while the others,
+      // riding the outage out, were stopped with it. Started again as long as it takes.
+      const tries = (this.waiting.get(unit) ?? 0) + 1;
+      this.waiting.set(unit, tries);
+      const delayMs = Math.min(this.policy.maxDelayMs, this.policy.firstDelayMs * 2 ** (tries - 1));
+      this.output.error(`${unit.name} could not reach its database (${how}); starting it again in ${delayMs / 1000} s, for as long as that takes`);
+      this.restartAfter(unit, delayMs);
+      return;
+    }
     let budget = this.budgets.get(unit);
     if (!budget) this.budgets.set(unit, (budget = new RestartBudget(this.policy, this.now)));
     const next = budget.next();
@@ -80,17 +92,24 @@ export class Supervisor {
     this.output.error(
       `${unit.name} stopped unexpectedly (${how}); restarting it in ${next.delayMs / 1000} s (restart ${next.restart} of ${this.policy.limit} allowed within ${Math.round(this.policy.windowMs / 60_000)} minutes)`,
     );
+    this.restartAfter(unit, next.delayMs);
+  }
+
+  private restartAfter(unit: Supervised, delayMs: number): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       if (this.stopping) return;
       const running = unit.start();
       this.watch(unit, running);
       running.ready.then(
-        () => this.output.info(`${unit.name} restarted and ready.`),
+        () => {
+          this.waiting.delete(unit);
+          this.output.info(`${unit.name} restarted and ready.`);
+        },
         // It exits too when it cannot get ready, which counts as another death; one that hangs is stopped.
         () => void running.stop(),
       );
-    }, next.delayMs);
+    }, delayMs);
     this.timers.add(timer);
   }
 }

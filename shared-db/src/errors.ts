@@ -53,7 +53,11 @@ export function explainConnectionError(error: unknown, url: string, setting: str
     '53300': 'the server has no free connection slots',
   };
   const reason = (code && reasons[code]) ?? message ?? String(error);
-  return new DatabaseUnavailableError(`${setting}: cannot connect to PostgreSQL at ${target}: ${reason}`, { cause: error });
+  // Out of reach for now (down, starting, full), rather than refusing it (a password, a database that does not exist).
+  return new DatabaseUnavailableError(`${setting}: cannot connect to PostgreSQL at ${target}: ${reason}`, {
+    cause: error,
+    temporary: isDatabaseUnavailable(error),
+  });
 }
 
 /** Socket errors meaning the server cannot be reached or the connection to it broke. */
