@@ -382,6 +382,12 @@ describe('subscriptions through the gateway', () => {
         })
       ).text();
       expect(answer).toContain('"variables\\" in the query string is not JSON');
+      // Over SSE, said the same way (graphql-sse said "Unparsable URL").
+      const overSse = await fetch(`${stack.gatewayUrl}?${cutShort}`, { headers: headers('text/event-stream'), signal: AbortSignal.timeout(10_000) });
+      expect({ status: overSse.status, body: await overSse.text() }).toEqual({
+        status: 400,
+        body: expect.stringContaining('"variables\\" in the query string is not JSON'),
+      });
       // What graphql-sse refuses itself carries a code too.
       for (const body of [{}, { query: '{ __typename }', variables: 'not an object' }]) {
         const refused = await fetch(stack.gatewayUrl, { method: 'POST', headers: headers('text/event-stream'), body: JSON.stringify(body) });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { GraphQLError } from 'graphql';
 import { Registry } from 'prom-client';
 import { REPOSITORY_ROOT, createLogger } from '@fedstack/runtime';
 import { operationLimits } from '../limits';
@@ -55,6 +56,34 @@ describe('admitting subscriptions', () => {
     expect(admission.connect(alice)).toBeUndefined();
     second?.();
     third?.();
+  });
+
+  it("refuses a subscriber auth could not be asked about with auth's whole answer: SUBGRAPH_UNAVAILABLE naming the subgraph (serviceName was dropped)", async () => {
+    const down = new SubscriptionAdmission({
+      execute: () =>
+        Promise.resolve({
+          errors: [new GraphQLError('The auth subgraph did not answer within 10000 ms', { extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'auth' } })],
+        }),
+      planner,
+      limits,
+      documents,
+      maxTokens: 3000,
+      maxPerConnection: 5,
+      maxPerUser: 5,
+      maxConnectionsPerUser: 2,
+      hideSuggestions: true,
+    });
+    const refused = await down.identify('Bearer a.b.c', {
+      requestId: 'r1',
+      authorization: undefined,
+      clientAddress: undefined,
+      userAgent: undefined,
+      logger: createLogger('test', 'silent'),
+    });
+    expect({ message: (refused as Error).message, extensions: (refused as { extensions?: unknown }).extensions }).toEqual({
+      message: 'The auth subgraph did not answer within 10000 ms',
+      extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'auth' },
+    });
   });
 
   it('suggests fields only where the schema is not kept to itself (outside production)', () => {

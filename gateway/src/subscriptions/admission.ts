@@ -145,7 +145,13 @@ export class SubscriptionAdmission {
     }
     const error = result.errors?.[0];
     const code = error?.extensions?.code;
-    return refusal(typeof code === 'string' ? code : ErrorCode.UNAUTHENTICATED, error?.message ?? 'The access token is not valid');
+    // Naming the subgraph that could not answer (SUBGRAPH_UNAVAILABLE), as a query's error does.
+    const { serviceName } = error?.extensions ?? {};
+    return refusal(
+      typeof code === 'string' ? code : ErrorCode.UNAUTHENTICATED,
+      error?.message ?? 'The access token is not valid',
+      serviceName ? { serviceName } : {},
+    );
   }
 
   /** The operation a payload asks for, parsed, validated and within limits; or why not. */

@@ -51,3 +51,8 @@ export function lostEvent(): GraphQLError {
     extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE },
   });
 }
+
+/** The end of every subscription on a stream of a gateway that is stopping: another replica, or this one back, takes it again. */
+export function gatewayStopping(): GraphQLError {
+  return new GraphQLError('The gateway is stopping: subscribe again', { extensions: { code: ErrorCode.SUBGRAPH_UNAVAILABLE } });
+}

@@ -2,10 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import express from 'express';
-import { createHandler as createSseHandler } from 'graphql-sse';
+import { createHandler as createSseHandler, print } from 'graphql-sse';
 import { GraphQLError, OperationTypeNode, type ExecutionResult } from 'graphql';
 import { requestPositions, type WalPositions } from '@fedstack/runtime';
 import { withoutHttp, type OperationPayload, type Subscriber } from './admission';
+import { gatewayStopping } from './events';
 import type { SubscriptionResults } from './executor';
 import { contextFor, identityContext, type Peer, type TransportDeps } from './transports';
 
@@ -100,10 +101,10 @@ function withBadRequestCode(body: string): string {
  * ordinary endpoint. Both write to an HTTP response: one whose client stops reading is ended.
  */
 export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler & { close(): Promise<void> } {
-  /** The open streams, each with what ends its subscription now rather than at its next event. */
-  const streams = new Map<http.ServerResponse, () => void>();
-  const opened = (response: http.ServerResponse, endSubscription: () => void) => {
-    streams.set(response, endSubscription);
+  /** The open streams, each with what ends its subscription now rather than at its next event, and its protocol's last words. */
+  const streams = new Map<http.ServerResponse, { endSubscription: () => void; farewell: (result: ExecutionResult) => void }>();
+  const opened = (response: http.ServerResponse, endSubscription: () => void, farewell: (result: ExecutionResult) => void) => {
+    streams.set(response, { endSubscription, farewell });
     response.once('close', () => {
       streams.delete(response);
       endSubscription();
@@ -156,7 +157,11 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     }
     response.writeHead(init.status, init.statusText, init.headers);
     if (typeof body !== 'object' || body === null) return void response.end(init.status === 400 && body ? withBadRequestCode(body) : (body ?? undefined));
-    opened(response, () => void body.return(undefined));
+    opened(
+      response,
+      () => void body.return(undefined),
+      (result) => response.end(print({ event: 'next', data: result }) + print({ event: 'complete', data: null })),
+    );
     for await (const chunk of body) {
       if (ended(response) || tooSlow(response, 'sse')) break;
       response.write(chunk);
@@ -166,6 +171,9 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
   const handler: express.RequestHandler = (request, response, next) => {
     const accept = request.headers.accept ?? '';
     if (accept.includes('text/event-stream')) {
+      // A query string's variables that are not JSON, named as over multipart: graphql-sse says "Unparsable URL".
+      const unreadable = request.method === 'GET' ? payloadOf(request) : undefined;
+      if (unreadable instanceof GraphQLError) return void response.status(400).json({ errors: [unreadable] });
       json(request, response, (error?: unknown) => (error ? next(error) : void serveSse(request, response).catch(next)));
       return;
     }
@@ -190,10 +198,18 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
     }
     response.writeHead(200, { 'content-type': 'multipart/mixed;boundary="graphql";subscriptionSpec="1.0"', 'cache-control': 'no-cache' });
     response.write('\r\n--graphql\r\n');
-    opened(response, () => void results?.return());
     const part = (body: unknown) => {
       if (!ended(response)) response.write(`content-type: application/json; charset=utf-8\r\n\r\n${JSON.stringify(body)}\r\n--graphql\r\n`);
     };
+    const closing = `content-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql--\r\n`;
+    opened(
+      response,
+      () => void results?.return(),
+      (result) => {
+        part({ payload: result });
+        response.end(closing);
+      },
+    );
     const heartbeat = setInterval(() => part({}), 5000);
     heartbeat.unref();
     try {
@@ -207,14 +223,19 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
       }
     } finally {
       clearInterval(heartbeat);
-      if (!ended(response)) response.end(`content-type: application/json; charset=utf-8\r\n\r\n{}\r\n--graphql--\r\n`);
+      if (!ended(response)) response.end(closing);
     }
   };
   return Object.assign(handler, {
-    /** Ends every stream and its subscription (the gateway is stopping), so that clients reconnect elsewhere. */
+    /**
+     * Ends every stream and its subscription (the gateway is stopping), so that clients reconnect elsewhere:
+     * with an error saying so, and as its protocol ends a stream (SSE's `complete`, multipart's closing
+     * boundary). Cut short, a client could not tell the stop from a broken network.
+     */
     close: async () => {
-      for (const [stream, endSubscription] of streams) {
-        stream.end();
+      const stopping = { errors: [gatewayStopping()] };
+      for (const [stream, { endSubscription, farewell }] of streams) {
+        if (!ended(stream)) farewell(stopping);
         endSubscription();
       }
     },

@@ -175,6 +175,9 @@ describe('queries over a WebSocket connection', () => {
       await pollUntil('every answer', async () => answers.size === 8, { timeoutMs: 5000, intervalMs: 20 });
       const codes = [...answers.values()].map((answer) => answer.errors?.[0]?.extensions?.code ?? 'answered');
       expect(codes.sort()).toEqual(['RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED', 'answered', 'answered', 'answered', 'answered', 'answered']);
+      // With the wait the README promises every RATE_LIMITED (it had none).
+      const refused = [...answers.values()].find((answer) => answer.errors)?.errors?.[0]?.extensions;
+      expect(refused).toEqual({ code: 'RATE_LIMITED', limit: 'connection', max: 5, retryAfterSeconds: 1 });
       socket.close();
     });
   });
@@ -231,6 +234,27 @@ describe('subscriptions over HTTP streams', () => {
 });
 
 describe('a gateway stopping', () => {
+  it.each(TRANSPORTS)(
+    "tells each stream's client so, then ends the stream as its protocol does: they were cut short, as by a broken network (%s)",
+    async (_, accept) => {
+      await onIdleServer(async (server, counts) => {
+        let body = '';
+        const finished = new Promise<void>((resolve) =>
+          server.request(accept).on('response', (response) => {
+            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            response.on('end', resolve);
+          }),
+        );
+        await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
+        await server.endStreams();
+        await finished;
+        expect(body).toContain('{"errors":[{"message":"The gateway is stopping: subscribe again","extensions":{"code":"SUBGRAPH_UNAVAILABLE"}}]}');
+        expect(body.trimEnd()).toMatch(accept.startsWith('text/event-stream') ? /event: complete\ndata:$/ : /--graphql--$/);
+        await pollUntil('the subscription ended', async () => counts.ended >= 1, { timeoutMs: 1000, intervalMs: 20 });
+      });
+    },
+  );
+
   it.each(TRANSPORTS)('ends the streams, and writes nothing after, however many events still come (%s)', async (_, accept) => {
     // An event of 100 kB every 10 ms, for as long as they are asked for.
     let ended = false;

@@ -199,7 +199,8 @@ async function single(deps: TransportDeps, socket: SocketState, admitted: Admitt
     return {
       errors: [
         new GraphQLError(`At most ${most} operations at once on one connection (subscriptions, and queries or mutations awaiting their answers)`, {
-          extensions: { code: ErrorCode.RATE_LIMITED, limit: 'connection', max: most },
+          // The others on the connection are answered within the subgraphs' timeout, most in well under a second.
+          extensions: { code: ErrorCode.RATE_LIMITED, limit: 'connection', max: most, retryAfterSeconds: 1 },
         }),
       ],
     };
