@@ -58,7 +58,7 @@ describe('admitting subscriptions', () => {
     third?.();
   });
 
-  it("refuses a subscriber auth could not be asked about with auth's whole answer: SUBGRAPH_UNAVAILABLE naming the subgraph (serviceName was dropped)", async () => {
+  it("refuses a subscriber auth could not be asked about with SUBGRAPH_UNAVAILABLE naming the subgraph, as a query's error does (serviceName was dropped)", async () => {
     const down = new SubscriptionAdmission({
       execute: () =>
         Promise.resolve({

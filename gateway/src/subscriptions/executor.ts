@@ -125,17 +125,16 @@ class Subscription implements SubscriptionResults {
         try {
           const result = await this.execute(event);
           if (this.finished) return DONE;
-          // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone).
-          if (event.data && result.data) this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
           if (event.data && !result.data) {
             // The whole event lost to its entity fetches (auth down: `user` is non-null): said, and the
-            // subscription ended, so that the client subscribes again and reads what it missed, where it went
-            // on as if nothing had happened (and waited the subgraph's timeout on each event after).
+            // subscription ended, so that the client subscribes again and reads what it missed.
             this.queue.length = 0;
             this.ending = {};
             this.stopUpstream();
             return { done: false, value: { ...result, errors: [...(result.errors ?? []), ...this.shared.masked([lostEvent()])] } };
           }
+          // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone).
+          if (event.data) this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
           return { done: false, value: result };
         } catch (error) {
           this.failed(error);
