@@ -42,7 +42,8 @@ const mint = (key: CryptoKey, kid: string) =>
     .setExpirationTime('10m')
     .sign(key);
 
-const verifierOf = (url: string) => createTokenVerifier({ key: remoteKeySet(new URL(url), { maxAgeMs: 50 }), issuer: 'fedstack-auth', audience: 'fedstack' });
+const verifierOf = (url: string) =>
+  createTokenVerifier({ key: remoteKeySet(new URL(url), { maxAgeMs: 50, retryAfterMs: 100 }), issuer: 'fedstack-auth', audience: 'fedstack' });
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(
     () => 'verified',
@@ -78,6 +79,9 @@ describe("auth's key set, read from JWT_JWKS_URL", () => {
     await auth.stop();
     const verify = verifierOf(auth.url);
     expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
+    // Not asked again at once for every request that follows.
+    expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const second = await signingKey('second');
     auth = new KeySetServer();
     auth.keys = [first.jwk, second.jwk];

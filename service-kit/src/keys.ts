@@ -13,9 +13,6 @@ export async function resolveVerificationKey(config: TokenVerificationConfig): P
   throw new ConfigError('no key to verify access tokens with: set JWT_PUBLIC_KEY or JWT_JWKS_URL');
 }
 
-/** How long after auth's keys could not be read the keys held serve without asking auth again. */
-const HELD_AFTER_FAILURE_MS = 5_000;
-
 /** Whether reading the key set failed (auth down, slow, or answering something else), rather than the token's key being unknown. */
 function readFailed(error: unknown): boolean {
   if (!(error instanceof errors.JOSEError)) return true;
@@ -24,12 +21,13 @@ function readFailed(error: unknown): boolean {
 
 /**
  * auth's key set at `url`, read again every `maxAgeMs` (and at once, at most every 30 s, for a key it
- * lacks). While auth cannot be reached the keys read last go on verifying tokens: jose waits for the read
- * (5 s) and fails the token, which was refused as "not valid" whenever a process's keys were older than
- * ten minutes or the process had started while auth was down, and clients signed their users out. With
- * no keys at all, the request fails as auth being unavailable.
+ * lacks). Once they are that old, the keys held go on verifying tokens while they are read again in the
+ * background: jose waits for the read (up to 5 s) and fails the token when auth cannot be reached, which
+ * was refused as "not valid" whenever a process's keys were over ten minutes old, and clients signed their
+ * users out. With no keys at all (started while auth was down), the request fails as auth being unavailable.
+ * After a failed read, auth is asked again only `retryAfterMs` later.
  */
-export function remoteKeySet(url: URL, { maxAgeMs = 600_000 }: { maxAgeMs?: number } = {}): JWTVerifyGetKey {
+export function remoteKeySet(url: URL, { maxAgeMs = 600_000, retryAfterMs = 5_000 }: { maxAgeMs?: number; retryAfterMs?: number } = {}): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, { cooldownDuration: 30_000, cacheMaxAge: maxAgeMs });
   let failedAt = -Infinity;
   let held: { jwks: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
@@ -38,9 +36,14 @@ export function remoteKeySet(url: URL, { maxAgeMs = 600_000 }: { maxAgeMs?: numb
     if (jwks && held?.jwks !== jwks) held = { jwks, keys: createLocalJWKSet(jwks) };
     return jwks && held?.keys;
   };
+  const unavailable = () =>
+    new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, "auth's token signing keys could not be read (JWT_JWKS_URL): try again shortly", {
+      unavailableService: 'auth',
+    });
   return async (header, token) => {
     const keys = heldKeys();
-    if (keys && !remote.fresh && Date.now() - failedAt < HELD_AFTER_FAILURE_MS) {
+    if (keys && !remote.fresh) {
+      if (!remote.reloading && Date.now() - failedAt >= retryAfterMs) remote.reload().catch(() => (failedAt = Date.now()));
       try {
         return await keys(header, token);
       } catch (error) {
@@ -48,17 +51,15 @@ export function remoteKeySet(url: URL, { maxAgeMs = 600_000 }: { maxAgeMs?: numb
         if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       }
     }
+    // None held, and auth just failed to give them: not asked again for every request meanwhile.
+    if (!keys && Date.now() - failedAt < retryAfterMs) throw unavailable();
     try {
       return await remote(header, token);
     } catch (error) {
       if (!readFailed(error)) throw error;
       failedAt = Date.now();
       const fallback = heldKeys();
-      if (!fallback) {
-        throw new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, "auth's token signing keys could not be read (JWT_JWKS_URL): try again shortly", {
-          unavailableService: 'auth',
-        });
-      }
+      if (!fallback) throw unavailable();
       return fallback(header, token);
     }
   };
