@@ -42,8 +42,8 @@ const mint = (key: CryptoKey, kid: string) =>
     .setExpirationTime('10m')
     .sign(key);
 
-const verifierOf = (url: string) =>
-  createTokenVerifier({ key: remoteKeySet(new URL(url), { maxAgeMs: 50, retryAfterMs: 100 }), issuer: 'fedstack-auth', audience: 'fedstack' });
+const verifierOf = (url: string, heldForMs = 60_000) =>
+  createTokenVerifier({ key: remoteKeySet(new URL(url), { maxAgeMs: 50, heldForMs, retryAfterMs: 100 }), issuer: 'fedstack-auth', audience: 'fedstack' });
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(
     () => 'verified',
@@ -69,9 +69,28 @@ describe("auth's key set, read from JWT_JWKS_URL", () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe('verified');
     expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe('verified');
-    // A forgery still fails.
+    // A forgery still fails; a key auth added since cannot be checked: auth is unavailable, the token no worse.
     const other = await signingKey('first');
     expect(await codeOf(verify(await mint(other.privateKey, 'first')))).toBe(ErrorCode.UNAUTHENTICATED);
+    expect(await codeOf(verify(await mint(other.privateKey, 'newer')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
+  });
+
+  it('trusts the keys held for a bounded time only, and drops a key auth has removed once auth answers', async () => {
+    const verify = verifierOf(auth.url, 300);
+    expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe('verified');
+    const { port } = new URL(auth.url);
+    await auth.stop();
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    // Past the bound while auth is away: a token cannot be checked any more.
+    expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
+    // Back, with the leaked key removed: tokens signed with it are refused.
+    const second = await signingKey('second');
+    auth = new KeySetServer();
+    auth.keys = [second.jwk];
+    await auth.start(Number(port));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await codeOf(verify(await mint(second.privateKey, 'second')))).toBe('verified');
+    expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe(ErrorCode.UNAUTHENTICATED);
   });
 
   it("fails as auth unavailable, not as the token's fault, with no keys read yet; and verifies once auth is back, with a key it has since added", async () => {

@@ -1,5 +1,5 @@
 // The key subgraphs verify access tokens with: JWT_PUBLIC_KEY, else JWT_JWKS_URL, else the development key.
-import { createLocalJWKSet, createRemoteJWKSet, errors, importJWK, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, importJWK, type JWTVerifyGetKey } from 'jose';
 import { AppError, ConfigError, ErrorCode, TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePublicKey, type VerificationKey } from '@fedstack/runtime';
 import type { TokenVerificationConfig } from './config';
 
@@ -24,43 +24,71 @@ function readFailed(error: unknown): boolean {
  * lacks). Once they are that old, the keys held go on verifying tokens while they are read again in the
  * background: jose waits for the read (up to 5 s) and fails the token when auth cannot be reached, which
  * was refused as "not valid" whenever a process's keys were over ten minutes old, and clients signed their
- * users out. With no keys at all (started while auth was down), the request fails as auth being unavailable.
- * After a failed read, auth is asked again only `retryAfterMs` later.
+ * users out. Held keys serve for `heldForMs` at most past their last read, so that a key auth has removed
+ * (a rotation after a leak) is not trusted for as long as auth can be kept from answering. A token that
+ * cannot be checked (no keys, keys too old, a key the set lacks while auth is away) fails as auth being
+ * unavailable; after a failed read, auth is asked again only `retryAfterMs` later.
  */
-export function remoteKeySet(url: URL, { maxAgeMs = 600_000, retryAfterMs = 5_000 }: { maxAgeMs?: number; retryAfterMs?: number } = {}): JWTVerifyGetKey {
+export function remoteKeySet(
+  url: URL,
+  { maxAgeMs = 600_000, heldForMs = 3_600_000, retryAfterMs = 5_000 }: { maxAgeMs?: number; heldForMs?: number; retryAfterMs?: number } = {},
+): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, { cooldownDuration: 30_000, cacheMaxAge: maxAgeMs });
   let failedAt = -Infinity;
-  let held: { jwks: JSONWebKeySet; keys: JWTVerifyGetKey } | undefined;
-  const heldKeys = () => {
+  /** When the keys were last seen fresh (read within `maxAgeMs`). */
+  let freshAt = -Infinity;
+  let held: { text: string; keys: JWTVerifyGetKey } | undefined;
+  /** The keys held, as a local set kept while they stay the same (jose gives a copy of them on every call). */
+  const heldKeys = (): JWTVerifyGetKey | undefined => {
     const jwks = remote.jwks();
-    if (jwks && held?.jwks !== jwks) held = { jwks, keys: createLocalJWKSet(jwks) };
-    return jwks && held?.keys;
+    if (!jwks || Date.now() - freshAt >= heldForMs) return undefined;
+    const text = JSON.stringify(jwks);
+    if (held?.text !== text) held = { text, keys: createLocalJWKSet(jwks) };
+    return held.keys;
   };
   const unavailable = () =>
     new AppError(ErrorCode.SUBGRAPH_UNAVAILABLE, "auth's token signing keys could not be read (JWT_JWKS_URL): try again shortly", {
       unavailableService: 'auth',
     });
+  const withHeld = async (keys: JWTVerifyGetKey, header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1]) => {
+    try {
+      return await keys(header, token);
+    } catch (error) {
+      // A key the set lacks may be auth's newest.
+      throw error instanceof errors.JWKSNoMatchingKey ? unavailable() : error;
+    }
+  };
   return async (header, token) => {
+    if (remote.fresh) {
+      freshAt = Date.now();
+      return remote(header, token);
+    }
     const keys = heldKeys();
-    if (keys && !remote.fresh) {
-      if (!remote.reloading && Date.now() - failedAt >= retryAfterMs) remote.reload().catch(() => (failedAt = Date.now()));
+    if (keys) {
+      if (!remote.reloading && Date.now() - failedAt >= retryAfterMs)
+        remote.reload().then(
+          () => (freshAt = Date.now()),
+          () => (failedAt = Date.now()),
+        );
       try {
-        return await keys(header, token);
+        return await withHeld(keys, header, token);
       } catch (error) {
-        // A key the set lacks may be auth's newest: asked for below.
-        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+        // Unknown to the keys held: asked of auth below.
+        if (!(error instanceof AppError)) throw error;
       }
     }
-    // None held, and auth just failed to give them: not asked again for every request meanwhile.
+    // Nothing to check it with, and auth just failed to answer: not asked again for every request meanwhile.
     if (!keys && Date.now() - failedAt < retryAfterMs) throw unavailable();
     try {
-      return await remote(header, token);
+      const key = await remote(header, token);
+      freshAt = Date.now();
+      return key;
     } catch (error) {
       if (!readFailed(error)) throw error;
       failedAt = Date.now();
       const fallback = heldKeys();
       if (!fallback) throw unavailable();
-      return fallback(header, token);
+      return withHeld(fallback, header, token);
     }
   };
 }

@@ -31,6 +31,8 @@ describe('db command lines', () => {
     [['seed', '--service=auth'], "db seed: Unknown option '--service'"],
     [['split', '--service=admin'], "db split needs --service NAME and --to URL (the owner's connection to the new database)"],
     [['prisma', '--service'], 'db prisma: --service needs a value (--service NAME)'],
+    // Run for every service in turn, the script was applied four times over the shared layout's one database.
+    [['prisma', 'db', 'execute', '--stdin'], "db prisma: db execute runs its script on one service's database: name it (--service NAME)"],
     [['prisma', '--service=', 'migrate', 'status'], '--service must be one of auth, profile, payments, admin (got "")'],
     [['prisma', '--service=auth', '--service', 'payments', 'migrate', 'status'], 'db prisma: --service is given more than once'],
     [['migrate', '--service', 'payments', '--service', 'auth'], 'db migrate: --service is given more than once'],

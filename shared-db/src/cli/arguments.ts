@@ -74,11 +74,17 @@ function prismaCommand(args: string[]): DbCommand {
   const [value] = ours;
   const service = value?.kind === 'option' ? value.value : undefined;
   if (value && typeof service !== 'string') throw new ConfigError('db prisma: --service needs a value (--service NAME)');
+  const prismaArgs = args.filter((_, index) => !taken.has(index));
+  // Run for every service in turn, a script would be applied once per service: four times over one database in the shared layout.
+  const [first, second] = prismaArgs.filter((arg) => !arg.startsWith('-'));
+  if (service === undefined && first === 'db' && second === 'execute') {
+    throw new ConfigError("db prisma: db execute runs its script on one service's database: name it (--service NAME)");
+  }
   // An empty one (`--service=$SERVICE` with nothing in it) is refused, not taken for "every service".
   return {
     command: 'prisma',
     ...(service !== undefined ? { service: serviceOption(service) as Service } : {}),
-    prismaArgs: args.filter((_, index) => !taken.has(index)),
+    prismaArgs,
   };
 }
 
