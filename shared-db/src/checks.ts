@@ -1,7 +1,7 @@
 // What a service's schema holds of its migrations, whether db:split moved it away, left it unfilled or has not moved it yet: checked at start-up and before migrating.
 import type pg from 'pg';
 import { ConfigError, type Service } from '@fedstack/runtime';
-import { withClient } from './connections';
+import { sameDatabase, withClient } from './connections';
 import { describeTarget } from './errors';
 import { migrationNames } from './prisma-cli';
 
@@ -95,20 +95,30 @@ export async function retiredSchemaOf(client: pg.ClientBase, service: Service): 
  * user, payment and session seemingly gone, new writes going to the wrong copy, and `npm start` seeding
  * the demo accounts anew). Refused, naming those services, the settings and the move.
  */
-export async function assertNothingLeftBehind(placed: readonly { service: Service; setting: string }[], sharedUrl: string): Promise<void> {
+export async function assertNothingLeftBehind(placed: readonly { service: Service; setting: string; ownerUrl: string }[], sharedUrl: string): Promise<void> {
   if (placed.length === 0) return;
+  const missing = (error: unknown) => ((error as Error).cause as { code?: string } | undefined)?.code === '3D000';
   let left: Service[];
   try {
-    left = await withClient(sharedUrl, 'DATABASE_URL', async (client) => {
-      const { rows } = await client.query<{ service: Service }>(
+    left = await withClient(sharedUrl, 'DATABASE_URL', async (shared) => {
+      const { rows } = await shared.query<{ service: Service }>(
         `SELECT service FROM unnest($1::text[]) AS service WHERE to_regclass(format('%I._prisma_migrations', service)) IS NOT NULL`,
         [placed.map(({ service }) => service)],
       );
-      return rows.map((row) => row.service);
+      const held: Service[] = [];
+      for (const { service, setting, ownerUrl } of placed.filter((entry) => rows.some((row) => row.service === entry.service))) {
+        // The same database under another address (`localhost` for `127.0.0.1`, a pooler) is no other place.
+        const same = await withClient(ownerUrl, setting, (own) => sameDatabase(shared, own)).catch((error: unknown) => {
+          if (missing(error)) return false;
+          throw error;
+        });
+        if (!same) held.push(service);
+      }
+      return held;
     });
   } catch (error) {
     // No such database: nothing was left in it.
-    if (((error as Error).cause as { code?: string } | undefined)?.code === '3D000') return;
+    if (missing(error)) return;
     throw error;
   }
   if (left.length === 0) return;

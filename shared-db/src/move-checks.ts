@@ -1,5 +1,4 @@
 // What db:split checks of the databases it moves between before it copies anything: the source complete and idle, the target not the source under another name, and what an earlier run left there.
-import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import { ConfigError, type Service } from '@fedstack/runtime';
 import { splitMark } from './checks';
@@ -40,27 +39,6 @@ export async function tablesOf(client: pg.Client, service: Service): Promise<str
     [service],
   );
   return rows.map((row) => row.name);
-}
-
-/**
- * Whether two connections reach one database, whatever their URLs say (`localhost` and `127.0.0.1`, a
- * pooler and the server): the source holds an advisory lock of a random key, and the target looks for it
- * among its own database's locks. Taken for two, the source would be verified against itself and retired,
- * leaving the schema nowhere.
- */
-export async function sameDatabase(source: pg.Client, target: pg.Client): Promise<boolean> {
-  const [high, low] = [randomInt(2 ** 31), randomInt(2 ** 31)];
-  await source.query('SELECT pg_advisory_lock($1, $2)', [high, low]);
-  try {
-    const { rows } = await target.query<{ held: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objid = $2::int::oid AND objsubid = 2
-                        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS held`,
-      [high, low],
-    );
-    return rows[0]?.held === true;
-  } finally {
-    await source.query('SELECT pg_advisory_unlock($1, $2)', [high, low]);
-  }
 }
 
 /**

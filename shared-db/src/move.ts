@@ -6,9 +6,9 @@ import { SPLIT_COPIED, SPLIT_PENDING, retiredSchemaOf, splitMark } from './check
 import { databaseIdentity, passwordVariable, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget, withoutPasswords } from './errors';
-import { connectOrExplain } from './connections';
+import { connectOrExplain, sameDatabase } from './connections';
 import { applyPendingMigrations } from './migrations';
-import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, sameDatabase, stopTheServiceFirst, tablesOf } from './move-checks';
+import { appliedMigrations, checkSource, connectionsOf, discardUnfilled, fail, objectsOf, stopTheServiceFirst, tablesOf } from './move-checks';
 import { runPrismaCli } from './prisma-cli';
 import { applyGrants, dropDatabase, ensureDatabase, ensureServiceRole } from './setup';
 

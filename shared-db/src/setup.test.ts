@@ -224,6 +224,22 @@ describe("a service's own database while DATABASE_URL's still holds its data", (
   });
 });
 
+describe("a service placed in DATABASE_URL's database under another address", () => {
+  it('is no other place: migrated as before (the check refused `localhost` for `127.0.0.1`)', async () => {
+    const scratch = await freshSharedDatabase();
+    const shared = scratch.env.DATABASE_URL as string;
+    const alias = new URL(shared);
+    alias.hostname = alias.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+    try {
+      expect((await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
+      const again = await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls, PROFILE_DATABASE_URL: alias.toString() });
+      expect({ code: again.code, said: again.stderr.trim() }).toEqual({ code: 0, said: '' });
+    } finally {
+      await scratch.drop();
+    }
+  });
+});
+
 describe("a service's role", () => {
   it('keeps the password of a role that exists when the settings give none: the development default is set only on a role it creates', async () => {
     const ownerUrl = ownerUrlFor('payments');

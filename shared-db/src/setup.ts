@@ -188,7 +188,11 @@ export async function prepareDatabases(env: NodeJS.ProcessEnv = process.env, opt
   if (shared) {
     const elsewhere = [...connections.values()].filter(({ url }) => databaseIdentity(url) !== databaseIdentity(shared));
     await assertNothingLeftBehind(
-      elsewhere.map(({ service, source }) => ({ service, setting: source === 'DATABASE_URL' ? 'DB_LAYOUT=split' : source })),
+      elsewhere.map(({ service, source }) => ({
+        service,
+        setting: source === 'DATABASE_URL' ? 'DB_LAYOUT=split' : source,
+        ownerUrl: ownerUrlFor(service, env),
+      })),
       shared,
     );
   }
