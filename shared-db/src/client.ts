@@ -64,7 +64,7 @@ export type ServiceClient<S extends Service> = Generated[S]['client'] & {
    * never need. Rows come as node-postgres gives them, as in `sql`.
    */
   query<R>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
-  /** Fails unless the database answers within a second, on a connection kept apart from the pool for checks (readiness). */
+  /** Fails unless the database answers (a second to connect, one to answer), on a connection kept apart from the pool for checks (readiness). */
   ping(): Promise<void>;
   /**
    * Runs a prepared statement whose answer may be a little behind (DB_REPLICA_MAX_LAG_MS at most) on a
