@@ -849,20 +849,25 @@ describe('auth subgraph', () => {
       }
     });
 
-    it('publishes only the ended sign-ins that may still have a live access token, to every view', async () => {
+    it('publishes only the ended sign-ins that may still have a live access token, to every view, however long tokens live now', async () => {
       const fresh = await register();
-      const stale = await login(fresh.user.email, PASSWORD);
-      const staleFamily = String(decodeJwt((stale.data?.login as Session).accessToken).sid);
-      // A sign-in whose newest refresh token is a day old has no access token left.
-      await sql(`UPDATE auth.sessions SET created_at = now() - interval '1 day' WHERE family_id = $1`, [staleFamily]);
+      const familyOf = async () => String(decodeJwt(((await login(fresh.user.email, PASSWORD)).data?.login as Session).accessToken).sid);
+      const [stale, older] = [await familyOf(), await familyOf()];
+      // A sign-in whose newest refresh token is two days old has no access token left: none lives over a day.
+      await sql(`UPDATE auth.sessions SET created_at = now() - interval '2 days' WHERE family_id = $1`, [stale]);
+      // One an hour old may have one issued before ACCESS_TOKEN_TTL_SECONDS (15 minutes here) was lowered: it
+      // was left out, and that token went on working at the other services.
+      await sql(`UPDATE auth.sessions SET created_at = now() - interval '1 hour' WHERE family_id = $1`, [older]);
       const freshFamily = String(decodeJwt(fresh.accessToken).sid);
       await graphql(auth.url, 'mutation { logoutEverywhere }', { token: fresh.accessToken });
-      const events = await sql<{ destination: string; families: string[] }>(
-        `SELECT destination, ARRAY(SELECT jsonb_array_elements_text(payload->'familyIds')) AS families FROM auth.outbox
-         WHERE topic = 'session.revoked' AND payload->>'userId' = $1 ORDER BY destination`,
+      const events = await sql<{ destination: string; families: string[]; lasts: string }>(
+        `SELECT destination, ARRAY(SELECT f FROM jsonb_array_elements_text(payload->'familyIds') AS f ORDER BY f) AS families,
+                ((payload->>'expiresAt')::timestamptz - (payload->>'revokedAt')::timestamptz)::text AS lasts
+         FROM auth.outbox WHERE topic = 'session.revoked' AND payload->>'userId' = $1 ORDER BY destination`,
         [fresh.user.id],
       );
-      expect(events).toEqual(['admin', 'payments', 'profile'].map((destination) => ({ destination, families: [freshFamily] })));
+      const families = [freshFamily, older].sort();
+      expect(events).toEqual(['admin', 'payments', 'profile'].map((destination) => ({ destination, families, lasts: '1 day 00:01:00' })));
     });
 
     it("refuses an admin action asked for an actor who is not an active admin, whatever admin's view said", async () => {

@@ -39,11 +39,18 @@ export interface AuthConfig extends ServiceConfig {
 /** The development throttle key secret's file, made on first use (git-ignored, beside the development keys). */
 const DEVELOPMENT_THROTTLE_SECRET_FILE = path.join(REPOSITORY_ROOT, '.data', 'keys', 'throttle-key-secret');
 
+/**
+ * The longest an access token may live (ACCESS_TOKEN_TTL_SECONDS at most): what an ended sign-in's tokens
+ * are told to the other services for, whatever the lifetime is now, since a token issued before a change
+ * of the setting keeps the lifetime it was issued with.
+ */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 24 * 3600;
+
 /** What auth reads besides a subgraph's settings. */
 export const AUTH_SETTINGS = {
   JWT_PRIVATE_KEY: setting(text(), "auth's Ed25519 signing key (PKCS#8 PEM or JWK); required in production", 'generated in `.data/keys` outside production'),
   JWT_PRIVATE_KEY_FILE: setting(text(), '…or a file holding the signing key (a container secret)'),
-  ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: 24 * 3600 }), 'access token lifetime'),
+  ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: MAX_ACCESS_TOKEN_TTL_SECONDS }), 'access token lifetime'),
   REFRESH_TOKEN_TTL_SECONDS: setting(integer(30 * 24 * 3600, { max: 365 * 24 * 3600 }), 'refresh token lifetime'),
   LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: setting(
     integer(5, { max: 1000 }),

@@ -10,8 +10,6 @@ import { createUserLoader } from './domain/users';
 export interface AuthServices {
   issueAccessToken(subject: { userId: string; role: ViewerRole; sessionId: string }): Promise<IssuedAccessToken>;
   refreshTokenTtlSeconds: number;
-  /** How long an access token lives: ended sign-ins are remembered elsewhere for as long. */
-  accessTokenTtlSeconds: number;
   throttle: ThrottlePolicy;
   /** The keys of the throttle's counters (HMACs under THROTTLE_KEY_SECRET). */
   throttleKeys: ThrottleKeys;

@@ -7,7 +7,7 @@ import type { ThrottleKeys } from './domain/throttle';
 
 const ACTOR = z.object({ userId: UUID_ID, requestId: z.string().max(128) });
 
-export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: number, throttleKeys: ThrottleKeys): InternalHandlers {
+export function authCommands(db: ServiceClient<'auth'>, throttleKeys: ThrottleKeys): InternalHandlers {
   return {
     commands: {
       suspendUser: command({
@@ -21,7 +21,7 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
             .min(1)
             .refine((reason) => [...reason].length <= REASON_MAX, `at most ${REASON_MAX} characters`),
         }),
-        run: ({ actor, userId, reason }) => suspendUser(db, actor, userId, reason, accessTokenTtlSeconds),
+        run: ({ actor, userId, reason }) => suspendUser(db, actor, userId, reason),
       }),
       reinstateUser: command({
         callers: ['admin'],
@@ -36,7 +36,7 @@ export function authCommands(db: ServiceClient<'auth'>, accessTokenTtlSeconds: n
       [ERASE_COMMAND]: command({
         callers: ['admin'],
         input: z.object({ actor: ACTOR, userId: UUID_ID }),
-        run: ({ actor, userId }) => eraseUser(db, actor, userId, accessTokenTtlSeconds, throttleKeys),
+        run: ({ actor, userId }) => eraseUser(db, actor, userId, throttleKeys),
       }),
     },
   };

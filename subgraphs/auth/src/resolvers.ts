@@ -154,18 +154,17 @@ export const resolvers: Resolvers = {
     },
 
     async refreshSession(_parent, { refreshToken }, ctx) {
-      const ttl = { refreshSeconds: ctx.services.refreshTokenTtlSeconds, accessSeconds: ctx.services.accessTokenTtlSeconds };
-      const { refresh, user } = await rotateRefreshToken(ctx.db, refreshToken, ttl, clientOf(ctx));
+      const { refresh, user } = await rotateRefreshToken(ctx.db, refreshToken, ctx.services.refreshTokenTtlSeconds, clientOf(ctx));
       return payload(ctx, user, refresh);
     },
 
     async logout(_parent, { refreshToken }, ctx) {
-      return revokeFamilyOf(ctx.db, refreshToken, ctx.services.accessTokenTtlSeconds);
+      return revokeFamilyOf(ctx.db, refreshToken);
     },
 
     async logoutEverywhere(_parent, _args, ctx) {
       const viewer = requireViewer(ctx.auth);
-      await ctx.db.$transaction((tx) => endSessions(tx, viewer.userId, 'logout_everywhere', ctx.services.accessTokenTtlSeconds));
+      await ctx.db.$transaction((tx) => endSessions(tx, viewer.userId, 'logout_everywhere'));
       return true;
     },
 
@@ -184,7 +183,7 @@ export const resolvers: Resolvers = {
       const verifiedHash = user.credential.passwordHash;
       await ctx.db.$transaction(async (tx) => {
         // endSessions locks the user's row first; the credential after it, in the order erasure locks them.
-        await endSessions(tx, user.id, 'password_changed', ctx.services.accessTokenTtlSeconds, { exceptFamilyId: viewer.sessionId });
+        await endSessions(tx, user.id, 'password_changed', { exceptFamilyId: viewer.sessionId });
         if (!(await isStillThePassword(tx, user.id, verifiedHash, input.currentPassword))) {
           throw badUserInput('input.currentPassword', 'is not the current password');
         }

@@ -33,7 +33,6 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       ttlSeconds: config.accessTokenTtlSeconds,
     }),
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
     throttle: config.throttle,
     throttleKeys: await throttleKeys(config.throttleKeys),
     dummyPasswordHash: unmatchableHash(),
@@ -47,7 +46,7 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       textLimits: { 'Query.users': { 'filter.emailPrefix': 254 } },
       context: (request, deps) => createAuthContext(request, deps, services),
       accountStates,
-      internal: ({ db }) => authCommands(db, config.accessTokenTtlSeconds, services.throttleKeys),
+      internal: ({ db }) => authCommands(db, services.throttleKeys),
       publishes: true,
       workers: ({ db, logger }) => [expiredCounterSweep(db, logger.child({ component: 'throttle' }))],
       routes(app) {

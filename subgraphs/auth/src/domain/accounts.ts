@@ -134,7 +134,7 @@ export interface AccountActionResult {
 const TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
 
 /** Suspends a user: status, every sign-in ended, the news and the audit entry, in one transaction. */
-export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: string, accessTokenTtlSeconds: number): Promise<AccountActionResult> {
+export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: string): Promise<AccountActionResult> {
   assertNotSelf(userId, actor, 'suspend');
   return db.$transaction(async (tx) => {
     const admins = await lockActiveAdmins(tx);
@@ -144,7 +144,7 @@ export function suspendUser(db: AuthDb, actor: Actor, userId: string, reason: st
     if (user.status === 'SUSPENDED') return { userId, audit: null };
     if (user.role === 'ADMIN') assertAnActiveAdminRemains(admins, user.id);
     const account = await changeAccount(tx, user, { status: 'SUSPENDED' });
-    const sessionsRevoked = await endSessions(tx, user.id, 'suspended', accessTokenTtlSeconds);
+    const sessionsRevoked = await endSessions(tx, user.id, 'suspended');
     // The reason is about the user: it travels as details, which erasure removes, not in the permanent payload.
     const payload = { before: { status: user.status }, after: { status: 'SUSPENDED' }, sessionsRevoked };
     const record = await audit(tx, actor, user, 'user.suspend', payload, { details: { reason }, account });
@@ -197,7 +197,7 @@ export function tombstoneEmail(userId: string): string {
  * `throttleKeys` gives their e-mail) deleted, the email replaced by a tombstone, the account marked erased
  * everywhere. Repeating it answers what the first time did.
  */
-export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenTtlSeconds: number, throttleKeys: ThrottleKeys): Promise<ErasureResult> {
+export function eraseUser(db: AuthDb, actor: Actor, userId: string, throttleKeys: ThrottleKeys): Promise<ErasureResult> {
   assertNotSelf(userId, actor, 'erase');
   return db.$transaction(async (tx) => {
     const admins = await lockActiveAdmins(tx);
@@ -224,7 +224,7 @@ export function eraseUser(db: AuthDb, actor: Actor, userId: string, accessTokenT
       { table: 'users', action: 'tombstoned', rows: 1 },
     ];
     const account = await changeAccount(tx, user, { status: 'SUSPENDED', erasedAt, email: tombstoneEmail(userId) });
-    await publishEndedSessions(tx, userId, families, erasedAt, accessTokenTtlSeconds);
+    await publishEndedSessions(tx, userId, families, erasedAt);
     await tx.erasure.create({ data: { userId, erasedAt, changes: changes as unknown as AuthPrisma.InputJsonArray } });
     return { alreadyErased: false, erasedAt: erasedAt.toISOString(), changes, account };
   }, TRANSACTION);

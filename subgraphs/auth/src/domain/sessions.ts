@@ -110,7 +110,7 @@ const REUSE_GRACE_MS = 10_000;
 export async function rotateRefreshToken(
   db: AuthDb,
   token: string,
-  ttl: { refreshSeconds: number; accessSeconds: number },
+  refreshSeconds: number,
   client: ClientInfo,
 ): Promise<{ refresh: IssuedRefreshToken; user: UserRecord }> {
   const outcome = await db.$transaction<RotationOutcome>(async (tx) => {
@@ -126,16 +126,16 @@ export async function rotateRefreshToken(
     if (!session || session.revoked_at) return { kind: 'invalid', reason: 'Refresh token is not valid: sign in again' };
     if (session.rotated_at && !session.successor_used && Date.now() - session.rotated_at.getTime() < REUSE_GRACE_MS) return { kind: 'raced' };
     if (session.rotated_at) {
-      await endSessions(tx, session.user_id, 'refresh_token_reused', ttl.accessSeconds, { familyId: session.family_id });
+      await endSessions(tx, session.user_id, 'refresh_token_reused', { familyId: session.family_id });
       return { kind: 'reused' };
     }
     if (session.expires_at.getTime() <= Date.now()) return { kind: 'invalid', reason: 'Refresh token expired: sign in again' };
     const user = await tx.user.findUniqueOrThrow({ where: { id: session.user_id } });
     if (user.status !== 'ACTIVE') {
-      await endSessions(tx, user.id, 'user_suspended', ttl.accessSeconds, { familyId: session.family_id });
+      await endSessions(tx, user.id, 'user_suspended', { familyId: session.family_id });
       return { kind: 'suspended' };
     }
-    const next = await insertRefreshToken(tx, user.id, session.family_id, ttl.refreshSeconds, client);
+    const next = await insertRefreshToken(tx, user.id, session.family_id, refreshSeconds, client);
     await tx.session.update({ where: { id: session.id }, data: { rotatedAt: new Date(), replacedById: next.id } });
     return { kind: 'rotated', refresh: next.issued, user };
   });
@@ -155,11 +155,11 @@ export async function rotateRefreshToken(
 }
 
 /** Ends the sign-in a refresh token belongs to, and tells the other services; false if the token is unknown. */
-export async function revokeFamilyOf(db: AuthDb, token: string, accessTokenTtlSeconds: number): Promise<boolean> {
+export async function revokeFamilyOf(db: AuthDb, token: string): Promise<boolean> {
   return db.$transaction(async (tx) => {
     const session = await tx.session.findUnique({ where: { tokenHash: hashRefreshToken(token) }, select: { familyId: true, userId: true } });
     if (!session) return false;
-    await endSessions(tx, session.userId, 'logout', accessTokenTtlSeconds, { familyId: session.familyId });
+    await endSessions(tx, session.userId, 'logout', { familyId: session.familyId });
     return true;
   });
 }
