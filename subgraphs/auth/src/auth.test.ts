@@ -249,6 +249,21 @@ describe('auth subgraph', () => {
       });
     });
 
+    it("keeps counting the window's failures after a pause: one guess goes ahead, then a longer pause (each pause started the count again)", async () => {
+      await withMovableDate(async () => {
+        const { user } = await register();
+        const guess = async (n: number) => (await signIn(user.email, 'wrong password!!', `198.51.100.${60 + n}`)).errors?.[0]?.extensions;
+        for (let n = 0; n < 6; n += 1) expect((await guess(n))?.code).toBe('UNAUTHENTICATED');
+        expect(await guess(6)).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 2 });
+        jest.advanceTimersByTime(2100);
+        expect((await guess(7))?.code).toBe('UNAUTHENTICATED');
+        expect(await guess(8)).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 4 });
+        jest.advanceTimersByTime(4100);
+        expect((await guess(9))?.code).toBe('UNAUTHENTICATED');
+        expect(await guess(10)).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 8 });
+      });
+    });
+
     it("does not count the owner's attempts that a pause refused: once it ends, the owner's own address signs in", async () => {
       await withMovableDate(async () => {
         const { user } = await register();

@@ -58,7 +58,7 @@ export const AUTH_SETTINGS = {
   ),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: setting(
     integer(50, { max: 100_000 }),
-    'failed sign-ins for one e-mail from anywhere before it is paused, for 2 s, then twice as long each time the limit is reached again that day; the pause does not hold the addresses the account signed in from in sign-ins not ended',
+    'failed sign-ins for one e-mail from anywhere within the window before it is paused, for 2 s; past it, one attempt after each pause, each pause twice as long as the last that day; the pause does not hold the addresses the account signed in from in sign-ins not ended',
   ),
   LOGIN_MAX_FAILURES_PER_ADDRESS: setting(integer(100, { max: 1_000_000 }), 'failed sign-ins from one client address, whatever the e-mail, per window'),
   LOGIN_FAILURE_WINDOW_SECONDS: setting(integer(15 * 60, { max: 7 * 24 * 3600 }), 'how long a failed sign-in counts'),

@@ -25,7 +25,7 @@ export class ThrottleKeys {
 
   /** The counters an e-mail's owner may be erased with (the pairs expire with their window). */
   erasable(email: string): string[] {
-    return [`login-account:${this.of(email)}`, `login-strikes:${this.of(email)}`];
+    return [`login-account:${this.of(email)}`, `login-strikes:${this.of(email)}`, `login-pause:${this.of(email)}`];
   }
 }
 
@@ -82,10 +82,11 @@ export interface SignInAttempt {
  * (through the service's Prisma client, so they hold across restarts and instances):
  * - failures for one e-mail from one address: few (5), then that pair waits out the window. An attacker
  *   cannot lock the owner out: the owner, from anywhere else, is another pair;
- * - failures for one e-mail from anywhere: more (50), then a delay that doubles each time the limit is
- *   reached again that day (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock. It neither
- *   holds nor counts an address the account signed in from (signedInFrom): an attacker who keeps the pause
- *   going cannot keep the owner out of the places the owner signs in from;
+ * - failures for one e-mail from anywhere: more (50) within the window, then a pause that doubles each time
+ *   (2 s, 4 s… at most LOGIN_MAX_DELAY_SECONDS), rather than a lock: past the limit, one attempt after each
+ *   pause, until the window's failures no longer count. It neither holds nor counts an address the account
+ *   signed in from (signedInFrom): an attacker who keeps the pause going cannot keep the owner out of the
+ *   places the owner signs in from;
  * - failures from one address, whatever the e-mail: 100 per window;
  * - registrations from one address: 10 an hour, each aliased `register` in a request counted.
  * An attempt is counted before its password is checked, so guesses sent in parallel count too; one that a
@@ -95,6 +96,7 @@ export class SignInThrottle {
   private readonly pairs: RateLimiterAbstract;
   private readonly accounts: RateLimiterAbstract;
   private readonly strikes: RateLimiterAbstract;
+  private readonly pauses: RateLimiterAbstract;
   private readonly addresses: RateLimiterAbstract;
   private readonly registrations: RateLimiterAbstract;
 
@@ -110,6 +112,9 @@ export class SignInThrottle {
     this.pairs = limiter('login-pair', policy.maxFailuresPerAccountAndAddress, window);
     this.accounts = limiter('login-account', policy.maxFailuresPerAccount, window);
     this.strikes = limiter('login-strikes', 64, 24 * 3600);
+    // An account's pause, apart from its failures: a pause written over them (rate-limiter-flexible's block)
+    // ended the window with it, and the next 50 guesses counted as new.
+    this.pauses = limiter('login-pause', 1, policy.maxDelaySeconds);
     this.addresses = limiter('login-address', policy.maxFailuresPerAddress, window);
     this.registrations = limiter('register-address', policy.maxRegistrationsPerAddress, policy.registrationWindowSeconds);
   }
@@ -143,20 +148,24 @@ export class SignInThrottle {
     return attempt;
   }
 
-  /** Counts a failure for the e-mail from anywhere; past its limit, a pause that grows each time (never a lock). */
+  /**
+   * Counts a failure for the e-mail from anywhere. Past its limit within the window, a pause that grows
+   * each time (never a lock): the attempt that reaches the limit waits the first, and after each pause
+   * one attempt goes ahead and starts the next.
+   */
   private async takeAccountAttempt(account: string): Promise<void> {
+    const pause = await this.pauses.get(account);
+    if (pause && pause.consumedPoints > 1 && pause.msBeforeNext > 0) {
+      throw rateLimited(Math.max(1, Math.ceil(pause.msBeforeNext / 1000)), 'Too many failed sign-in attempts');
+    }
     try {
       await this.accounts.consume(account);
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      // The account's limit reached again: a longer pause each time, never a lock.
-      if (rejection.consumedPoints === this.policy.maxFailuresPerAccount + 1) {
-        const strike = await this.strikes.penalty(account);
-        const delay = Math.min(2 ** strike.consumedPoints, this.policy.maxDelaySeconds);
-        await this.accounts.block(account, delay);
-        throw rateLimited(delay, 'Too many failed sign-in attempts');
-      }
-      throw rateLimited(Math.max(1, Math.ceil(rejection.msBeforeNext / 1000)), 'Too many failed sign-in attempts');
+      const strike = await this.strikes.penalty(account);
+      const delay = Math.min(2 ** strike.consumedPoints, this.policy.maxDelaySeconds);
+      await this.pauses.block(account, delay);
+      if (rejection.consumedPoints === this.policy.maxFailuresPerAccount + 1) throw rateLimited(delay, 'Too many failed sign-in attempts');
     }
   }
 
@@ -178,7 +187,10 @@ export class SignInThrottle {
   /** A successful sign-in clears its e-mail's counters and gives the address its attempt back. */
   async settleSuccess(attempt: SignInAttempt): Promise<void> {
     // The owner signing in from home during an attack does not lift the pause for the attacker.
-    await Promise.all([this.pairs.delete(attempt.pair), ...(attempt.fromSignInAddress ? [] : [this.accounts.delete(attempt.account)])]);
+    await Promise.all([
+      this.pairs.delete(attempt.pair),
+      ...(attempt.fromSignInAddress ? [] : [this.accounts.delete(attempt.account), this.pauses.delete(attempt.account)]),
+    ]);
     if (attempt.address) await this.addresses.reward(attempt.address, 1);
   }
 
