@@ -42,8 +42,12 @@ const mint = (key: CryptoKey, kid: string) =>
     .setExpirationTime('10m')
     .sign(key);
 
-const verifierOf = (url: string, heldForMs = 60_000) =>
-  createTokenVerifier({ key: remoteKeySet(new URL(url), { maxAgeMs: 50, heldForMs, retryAfterMs: 100 }), issuer: 'fedstack-auth', audience: 'fedstack' });
+/** A verifier on auth's keys at `url`, and the failed reads it told of (whether keys were held then). */
+const verifierOf = (url: string, heldForMs = 60_000) => {
+  const failedReads: boolean[] = [];
+  const key = remoteKeySet(new URL(url), { maxAgeMs: 50, heldForMs, retryAfterMs: 100, onReadFailed: (_error, held) => failedReads.push(held) });
+  return Object.assign(createTokenVerifier({ key, issuer: 'fedstack-auth', audience: 'fedstack' }), { failedReads });
+};
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(
     () => 'verified',
@@ -73,6 +77,9 @@ describe("auth's key set, read from JWT_JWKS_URL", () => {
     const other = await signingKey('first');
     expect(await codeOf(verify(await mint(other.privateKey, 'first')))).toBe(ErrorCode.UNAUTHENTICATED);
     expect(await codeOf(verify(await mint(other.privateKey, 'newer')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
+    // Each failed read told of (for the log), the keys held meanwhile.
+    expect(verify.failedReads.length).toBeGreaterThan(0);
+    expect(new Set(verify.failedReads)).toEqual(new Set([true]));
   });
 
   it('trusts the keys held for a bounded time only, and drops a key auth has removed once auth answers', async () => {
@@ -100,6 +107,7 @@ describe("auth's key set, read from JWT_JWKS_URL", () => {
     expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
     // Not asked again at once for every request that follows.
     expect(await codeOf(verify(await mint(first.privateKey, 'first')))).toBe(ErrorCode.SUBGRAPH_UNAVAILABLE);
+    expect(verify.failedReads).toEqual([false]);
     await new Promise((resolve) => setTimeout(resolve, 150));
     const second = await signingKey('second');
     auth = new KeySetServer();

@@ -1,11 +1,29 @@
 // The key subgraphs verify access tokens with: JWT_PUBLIC_KEY, else JWT_JWKS_URL, else the development key.
 import { createLocalJWKSet, createRemoteJWKSet, errors, importJWK, type JWTVerifyGetKey } from 'jose';
-import { AppError, ConfigError, ErrorCode, TOKEN_ALGORITHM, loadOrCreateDevelopmentKeyPair, parsePublicKey, type VerificationKey } from '@fedstack/runtime';
+import {
+  AppError,
+  ConfigError,
+  ErrorCode,
+  TOKEN_ALGORITHM,
+  loadOrCreateDevelopmentKeyPair,
+  parsePublicKey,
+  type Logger,
+  type VerificationKey,
+} from '@fedstack/runtime';
 import type { TokenVerificationConfig } from './config';
 
-export async function resolveVerificationKey(config: TokenVerificationConfig): Promise<VerificationKey> {
+export async function resolveVerificationKey(config: TokenVerificationConfig, logger?: Logger): Promise<VerificationKey> {
   if (config.publicKey) return parsePublicKey(config.publicKey, 'JWT_PUBLIC_KEY');
-  if (config.jwksUrl) return remoteKeySet(new URL(config.jwksUrl));
+  if (config.jwksUrl) {
+    const url = config.jwksUrl;
+    return remoteKeySet(new URL(url), {
+      onReadFailed: (error, held) =>
+        logger?.warn(
+          { err: error, jwksUrl: url },
+          held ? "auth's keys could not be read again: the keys held go on verifying tokens" : "auth's keys could not be read: tokens cannot be verified",
+        ),
+    });
+  }
   if (config.developmentKeyFile) {
     const { publicJwk } = await loadOrCreateDevelopmentKeyPair(config.developmentKeyFile);
     return importJWK(publicJwk, TOKEN_ALGORITHM);
@@ -27,11 +45,17 @@ function readFailed(error: unknown): boolean {
  * users out. Held keys serve for `heldForMs` at most past their last read, so that a key auth has removed
  * (a rotation after a leak) is not trusted for as long as auth can be kept from answering. A token that
  * cannot be checked (no keys, keys too old, a key the set lacks while auth is away) fails as auth being
- * unavailable; after a failed read, auth is asked again only `retryAfterMs` later.
+ * unavailable; after a failed read, auth is asked again only `retryAfterMs` later. `onReadFailed` hears of
+ * each failed read (at most one per `retryAfterMs`), and whether keys are held meanwhile.
  */
 export function remoteKeySet(
   url: URL,
-  { maxAgeMs = 600_000, heldForMs = 3_600_000, retryAfterMs = 5_000 }: { maxAgeMs?: number; heldForMs?: number; retryAfterMs?: number } = {},
+  {
+    maxAgeMs = 600_000,
+    heldForMs = 3_600_000,
+    retryAfterMs = 5_000,
+    onReadFailed = () => undefined,
+  }: { maxAgeMs?: number; heldForMs?: number; retryAfterMs?: number; onReadFailed?: (error: unknown, held: boolean) => void } = {},
 ): JWTVerifyGetKey {
   const remote = createRemoteJWKSet(url, { cooldownDuration: 30_000, cacheMaxAge: maxAgeMs });
   let failedAt = -Infinity;
@@ -68,7 +92,10 @@ export function remoteKeySet(
       if (!remote.reloading && Date.now() - failedAt >= retryAfterMs)
         remote.reload().then(
           () => (freshAt = Date.now()),
-          () => (failedAt = Date.now()),
+          (error: unknown) => {
+            failedAt = Date.now();
+            onReadFailed(error, true);
+          },
         );
       try {
         return await withHeld(keys, header, token);
@@ -87,6 +114,7 @@ export function remoteKeySet(
       if (!readFailed(error)) throw error;
       failedAt = Date.now();
       const fallback = heldKeys();
+      onReadFailed(error, fallback !== undefined);
       if (!fallback) throw unavailable();
       return withHeld(fallback, header, token);
     }

@@ -153,7 +153,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   database.attach(db);
   const verifyToken =
     options.verifyToken ??
-    createTokenVerifier({ key: await resolveVerificationKey(config.tokens), issuer: config.tokens.issuer, audience: config.tokens.audience });
+    createTokenVerifier({ key: await resolveVerificationKey(config.tokens, logger), issuer: config.tokens.issuer, audience: config.tokens.audience });
   const identity = await internalIdentity(definition.service, config.internal.privateKey);
   const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
   // auth keeps the accounts itself; every other service keeps a view of them, fed by auth's events.
