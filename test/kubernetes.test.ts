@@ -200,6 +200,11 @@ describe('Kubernetes manifests', () => {
           requests: ['cpu', 'memory'],
           limits: ['memory'],
         });
+        // Room for the peaks `npm run bench` measures under the mix (docs/performance.md: at most 176 MB for a
+        // subgraph; 175 for a lone gateway in a 512 Mi limit), which a pod's request reserves and its limit holds.
+        const mebibytes = (quantity = '') => Number(/^(\d+)Mi$/.exec(quantity)?.[1] ?? Number(/^(\d+)Gi$/.exec(quantity)?.[1] ?? 0) * 1024);
+        const [reserved, allowed] = [mebibytes(container?.resources?.requests?.memory), mebibytes(container?.resources?.limits?.memory)];
+        expect({ name, reserved: reserved >= 256, allowed: allowed >= 2 * reserved }).toEqual({ name, reserved: true, allowed: true });
         expect((named('HorizontalPodAutoscaler', name).spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name).toBe(name);
         expect((named('PodDisruptionBudget', name).spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels).toEqual(
           (deployment.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
