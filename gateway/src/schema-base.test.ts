@@ -28,15 +28,20 @@ function repository(name: string, commits: string[]): string {
 }
 
 describe('the base revision check:schema measures a change against', () => {
-  it('is the previous commit on a clean checkout, and HEAD while a file the check reads has uncommitted changes', () => {
+  it('is the previous commit on a clean checkout, and HEAD while a file that defines the schema has uncommitted changes', () => {
     const origin = repository('origin', ['one', 'two']);
     writeFileSync(path.join(origin, 'supergraph.graphql'), 'committed');
+    writeFileSync(path.join(origin, 'breaking-changes.yaml'), 'committed');
     git(origin, 'add', '.');
     git(origin, 'commit', '-q', '-m', 'three');
     const previous = { revision: git(origin, 'rev-parse', 'HEAD~1'), why: expect.stringMatching(/^HEAD~1/) };
     expect(baseRevision(origin, {})).toEqual(previous);
     // Another file's change (a README, a file CI rewrote) is not what the check checks: HEAD's change still is.
     writeFileSync(path.join(origin, 'file.txt'), 'uncommitted');
+    expect(baseRevision(origin, {})).toEqual(previous);
+    // Nor an acknowledgement written after the breaking change was committed: measured against HEAD, that
+    // change was measured against itself and passed.
+    writeFileSync(path.join(origin, 'breaking-changes.yaml'), 'uncommitted');
     expect(baseRevision(origin, {})).toEqual(previous);
     writeFileSync(path.join(origin, 'supergraph.graphql'), 'uncommitted');
     expect(baseRevision(origin, {})).toEqual({ revision: git(origin, 'rev-parse', 'HEAD'), why: expect.stringMatching(/^HEAD, .*uncommitted/) });

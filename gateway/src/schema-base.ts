@@ -47,7 +47,7 @@ export const SCHEMA_CHECK_SETTINGS = {
   SCHEMA_BASE_REF: setting(
     text(),
     '`check:schema`: the git revision breaking changes are measured against (one this checkout does not hold fails the check)',
-    'where the branch left `origin/main`; on its line, `HEAD` while the checked files have uncommitted changes, else `HEAD~1`',
+    "where the branch left `origin/main`; on its line, `HEAD` while the files that define the schema (`supergraph.yaml`, `supergraph.graphql`, the subgraphs' `schema.graphql`) have uncommitted changes, else `HEAD~1` (only the last commit judged: set it in CI on such a line)",
   ),
   SCHEMA_CHECK_MANIFESTS: setting(
     text(),
@@ -101,14 +101,13 @@ function notACheckout(repository: string): string | undefined {
   }
 }
 
-/** What the check reads (as pathspecs): uncommitted changes to these, and only these, are what is being checked. */
-const CHECKED_FILES = [
-  'supergraph.yaml',
-  'supergraph.graphql',
-  'breaking-changes.yaml',
-  'subgraphs/*/schema.graphql',
-  'clients/*/persisted-query-manifest.json',
-];
+/**
+ * The files that define the schema (as pathspecs): uncommitted changes to these are the change being
+ * checked. Not the acknowledgements or the manifests, which change no schema: with HEAD as the base for
+ * them, a breaking change committed in HEAD was measured against itself, and one acknowledged after its
+ * commit (an edit CONTRIBUTING says does not help) passed.
+ */
+const SCHEMA_FILES = ['supergraph.yaml', 'supergraph.graphql', 'subgraphs/*/schema.graphql'];
 
 /** The revision a change is measured against and why that one; or none, and why there is none. */
 export type BaseRevision = { revision: string; why: string } | { revision: null; reason: string };
@@ -118,8 +117,9 @@ const SHALLOW =
 
 /**
  * The revision breaking changes are measured against: SCHEMA_BASE_REF; else, on a branch that has left
- * origin/main, where it left it; else (on origin/main's line, or without it) HEAD when the files the
- * check reads have uncommitted changes, which are what is being checked, and HEAD~1 when they have none. A SCHEMA_BASE_REF
+ * origin/main, where it left it; else (on origin/main's line, or without it) HEAD when the files that
+ * define the schema have uncommitted changes, which are what is being checked, and HEAD~1 when they have
+ * none (only the last commit is judged then: CI on such a line sets SCHEMA_BASE_REF to what was deployed). A SCHEMA_BASE_REF
  * that names no commit here fails (a typo, or a ref the checkout never fetched would otherwise pass every
  * change unchecked). A shallow checkout without its fork point from origin/main (or without origin/main
  * at all, a branch fetched alone) has no base: its previous commit would judge only its last change.
@@ -147,11 +147,11 @@ export function baseRevision(repository: string, env: NodeJS.ProcessEnv = proces
     // A branch fetched alone (CI's usual checkout): its previous commit would judge only its last change.
     return { revision: null, reason: SHALLOW };
   }
-  if (head && git(repository, 'status', '--porcelain', '--untracked-files=no', '--', ...CHECKED_FILES)) {
-    return { revision: head, why: 'HEAD, the checked files having uncommitted changes' };
+  if (head && git(repository, 'status', '--porcelain', '--untracked-files=no', '--', ...SCHEMA_FILES)) {
+    return { revision: head, why: 'HEAD, the schema files having uncommitted changes' };
   }
   const previous = commit('HEAD~1');
-  if (previous) return { revision: previous, why: 'HEAD~1, the checked files having no uncommitted changes' };
+  if (previous) return { revision: previous, why: 'HEAD~1, the schema files having no uncommitted changes' };
   const nothing = head ? 'HEAD has no parent commit' : 'This checkout has no commit yet';
   return { revision: null, reason: shallow ? SHALLOW : `${nothing}: nothing to compare for breaking changes.` };
 }
