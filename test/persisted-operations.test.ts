@@ -174,6 +174,14 @@ describe('persisted operations at the gateway', () => {
         const refused = await logs.waitFor((line) => line.msg === 'persisted documents refused; the previous list keeps serving');
         expect((refused.err as { message: string }).message).toContain('operations[1] ("MyPayments"): id');
         expect((await byId(url, ADDED_LATER, user.accessToken)).data).toEqual({ me: { email: user.email } });
+
+        // Nor does one that lists nothing close the API (it did, under require, until the file was fixed).
+        writeFileSync(manifestFile, JSON.stringify({ ...broken, operations: [] }));
+        const emptied = await logs.waitFor(
+          (line) => line.msg === 'persisted documents refused; the previous list keeps serving' && JSON.stringify(line.err).includes('no operation'),
+        );
+        expect((emptied.err as { message: string }).message).toBe('the new list holds no operation');
+        expect((await byId(url, ADDED_LATER, user.accessToken)).data).toEqual({ me: { email: user.email } });
       } finally {
         writeFileSync(manifestFile, manifest(LISTED));
       }

@@ -115,6 +115,9 @@ export class PersistedDocuments {
   private reload(): void {
     try {
       const next = PersistedOperationList.read(this.settings.files);
+      // A list emptied (a deploy that wrote the manifest's frame without its operations) would close the
+      // API under require: as bad as a manifest that does not parse.
+      if (next.size === 0 && this.list.size > 0) throw new Error('the new list holds no operation');
       this.list = next;
       this.logger.info({ operations: next.size }, 'persisted documents reloaded');
     } catch (error) {
