@@ -178,6 +178,27 @@ describe('reads from replicas', () => {
     }
   });
 
+  it('skips for a while a replica a read found taking no new connection, though it answers its checks (each read waited a second)', async () => {
+    const client = clientOf(primary.url, [replica.url], 60_000);
+    try {
+      // The checks hold their connection; the reads' pool has none yet.
+      await untilUsable(client);
+      process.kill(replica.pid, 'SIGSTOP');
+      try {
+        // Its postmaster frozen: a new connection is never answered, the checks' one still is.
+        expect(await client.readSql(whereAmI, [])).toEqual([{ replica: false }]);
+        expect(client.replicaStats().replicas[0]?.usable).toBe(false);
+        // Checks that answer do not bring it back at once.
+        await new Promise((resolve) => setTimeout(resolve, 4 * REPLICA_CHECK_INTERVAL_MS));
+        expect(client.replicaStats().replicas[0]).toMatchObject({ usable: false, lagBytes: 0 });
+      } finally {
+        process.kill(replica.pid, 'SIGCONT');
+      }
+    } finally {
+      await client.$disconnect();
+    }
+  });
+
   it('has the primary serve a read the replica takes too long over, and stops it on the replica', async () => {
     const client = clientOf(primary.url, [replica.url], 60_000);
     const slowThere = { name: 'test_slow_there', text: 'SELECT pg_sleep(CASE WHEN pg_is_in_recovery() THEN 10 ELSE 0 END) IS NULL AS answered' };

@@ -64,7 +64,19 @@ interface Replica {
   lagMs: number | undefined;
   /** The check under way, if any: each replica's own, so that one that does not answer holds back no other's. */
   checking: Promise<void> | undefined;
+  /** Reads that found it gone since one it served, and until when it is skipped for them, whatever its checks say. */
+  readFailures: number;
+  skippedUntil: number;
 }
+
+/**
+ * How long a replica a read found gone is skipped, doubling while reads keep finding it so, to a minute: it
+ * can answer its checks on the connection they hold and still take no new one (its postmaster frozen, a
+ * proxy in front of a dead standby), and every read then waited a second to connect before the primary
+ * served it.
+ */
+const SKIPPED_AFTER_FAILED_READ_MS = 5_000;
+const SKIPPED_AT_MOST_MS = 60_000;
 
 /** The primary as one check read it: its state, its WAL position, and when. */
 interface PrimarySample {
@@ -98,7 +110,8 @@ const replayedOn = new WeakMap<pg.PoolClient, bigint>();
  * is the shorter of how long ago the primary was at a position the replica has since replayed, and how
  * long ago the last commit it replayed was made (the primary's clock both times); none when it has replayed
  * all the primary had. A replica is used while it answers, is a standby of the same cluster, and its lag is
- * within the bound; a read that finds it gone goes to the primary, and it is skipped until a check answers.
+ * within the bound; a read that finds it gone goes to the primary, and it is skipped for a while
+ * (SKIPPED_AFTER_FAILED_READ_MS), then until a check answers.
  */
 export class ReplicaRouter {
   private readonly replicas: Replica[];
@@ -122,6 +135,8 @@ export class ReplicaRouter {
       lagBytes: undefined,
       lagMs: undefined,
       checking: undefined,
+      readFailures: 0,
+      skippedUntil: 0,
     }));
     void this.check();
     this.timer = setInterval(() => void this.check(), REPLICA_CHECK_INTERVAL_MS).unref();
@@ -181,7 +196,12 @@ export class ReplicaRouter {
       ];
       replica.lagMs = bounds.length > 0 ? Math.min(...bounds) : Number.POSITIVE_INFINITY;
     }
-    replica.usable = state.standby && state.system === primary.system && replica.lagMs !== undefined && replica.lagMs <= this.maxLagMs;
+    replica.usable =
+      state.standby &&
+      state.system === primary.system &&
+      replica.lagMs !== undefined &&
+      replica.lagMs <= this.maxLagMs &&
+      performance.now() >= replica.skippedUntil;
   }
 
   /**
@@ -204,11 +224,16 @@ export class ReplicaRouter {
         const result = await this.onReplica(replica, run, minLsn);
         if (result) {
           this.served.replica += 1;
+          replica.readFailures = 0;
           return result.value;
         }
       } catch (error) {
         if (!replicaFailure(error)) throw error;
-        if (isDatabaseUnavailable(error)) replica.usable = false;
+        if (isDatabaseUnavailable(error)) {
+          replica.readFailures += 1;
+          replica.skippedUntil = performance.now() + Math.min(SKIPPED_AT_MOST_MS, SKIPPED_AFTER_FAILED_READ_MS * 2 ** (replica.readFailures - 1));
+          replica.usable = false;
+        }
       }
     }
     this.served.primary += 1;
