@@ -176,67 +176,66 @@ describe('db:migrate --service', () => {
   });
 });
 
-describe('DB_LAYOUT=split over a database of the shared layout', () => {
-  it('is refused, naming the services whose data it holds and the move, and makes no database', async () => {
-    const scratch = await freshSharedDatabase();
-    const shared = scratch.env.DATABASE_URL as string;
-    const name = new URL(shared).pathname.slice(1);
-    try {
-      expect((await runDbCli(['migrate', '--service', 'payments'], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
+/** Runs `work` on a fresh shared-layout database that `db:migrate` (with `args`) has prepared; dropped after. */
+async function onMigratedSharedDatabase(args: string[], work: (shared: string) => Promise<void>): Promise<void> {
+  const scratch = await freshSharedDatabase();
+  const shared = scratch.env.DATABASE_URL as string;
+  try {
+    expect((await runDbCli(['migrate', ...args], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
+    await work(shared);
+  } finally {
+    await scratch.drop();
+  }
+}
+
+/** What `db:migrate` answered, as its exit code and the lines it wrote to stderr. */
+const answered = (result: { code: number; stderr: string }) => ({ code: result.code, said: result.stderr.trim().split('\n') });
+
+describe("a service placed outside DATABASE_URL's database while that still holds its data", () => {
+  it('is refused for DB_LAYOUT=split, naming the services whose data it holds and the move, and no database is made', async () => {
+    await onMigratedSharedDatabase(['--service', 'payments'], async (shared) => {
       const split = await runDbCli(['migrate'], { DATABASE_URL: shared, DB_LAYOUT: 'split', ...noServiceUrls });
-      expect({ code: split.code, said: split.stderr.trim().split('\n') }).toEqual({
+      expect(answered(split)).toEqual({
         code: 1,
         said: [
           `error: DB_LAYOUT=split gives payments a database of its own, but DATABASE_URL's database (${describeTarget(shared)}) still holds its data: ` +
             'move it first (npm run db:split -- --service payments --to <its new database>), or leave DB_LAYOUT unset',
         ],
       });
+      const name = new URL(shared).pathname.slice(1);
       const made = await queryAt<{ datname: string }>(serverUrl(), 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${name}_`]);
       expect(made).toEqual([]);
-    } finally {
-      await scratch.drop();
-    }
+    });
   });
-});
 
-describe("a service's own database while DATABASE_URL's still holds its data", () => {
-  it('is refused, naming the service, its setting and the move, and makes no database (the compose split file switched to before every service was moved)', async () => {
-    const scratch = await freshSharedDatabase();
-    const shared = scratch.env.DATABASE_URL as string;
-    const own = new URL(shared);
-    own.pathname = `${own.pathname}_own_auth`;
-    try {
-      expect((await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
-      const moved = await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls, AUTH_DATABASE_URL: own.toString() });
-      expect({ code: moved.code, said: moved.stderr.trim().split('\n') }).toEqual({
-        code: 1,
-        said: [
-          `error: AUTH_DATABASE_URL gives auth a database of its own, but DATABASE_URL's database (${describeTarget(shared)}) still holds its data: ` +
-            'move it first (npm run db:split -- --service auth --to <its new database>), or unset AUTH_DATABASE_URL',
-        ],
-      });
-      const made = await queryAt<{ datname: string }>(serverUrl(), 'SELECT datname FROM pg_database WHERE datname = $1', [own.pathname.slice(1)]);
-      expect(made).toEqual([]);
-    } finally {
-      await queryAt(serverUrl(), `DROP DATABASE IF EXISTS "${own.pathname.slice(1)}"`);
-      await scratch.drop();
-    }
+  it('is refused for its own <SERVICE>_DATABASE_URL, naming the service, its setting and the move (the compose split file switched to before every service was moved)', async () => {
+    await onMigratedSharedDatabase([], async (shared) => {
+      const own = new URL(shared);
+      own.pathname = `${own.pathname}_own_auth`;
+      try {
+        const moved = await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls, AUTH_DATABASE_URL: own.toString() });
+        expect(answered(moved)).toEqual({
+          code: 1,
+          said: [
+            `error: AUTH_DATABASE_URL gives auth a database of its own, but DATABASE_URL's database (${describeTarget(shared)}) still holds its data: ` +
+              'move it first (npm run db:split -- --service auth --to <its new database>), or unset AUTH_DATABASE_URL',
+          ],
+        });
+        const made = await queryAt<{ datname: string }>(serverUrl(), 'SELECT datname FROM pg_database WHERE datname = $1', [own.pathname.slice(1)]);
+        expect(made).toEqual([]);
+      } finally {
+        await queryAt(serverUrl(), `DROP DATABASE IF EXISTS "${own.pathname.slice(1)}"`);
+      }
+    });
   });
-});
 
-describe("a service placed in DATABASE_URL's database under another address", () => {
-  it('is no other place: migrated as before (the check refused `localhost` for `127.0.0.1`)', async () => {
-    const scratch = await freshSharedDatabase();
-    const shared = scratch.env.DATABASE_URL as string;
-    const alias = new URL(shared);
-    alias.hostname = alias.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
-    try {
-      expect((await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls })).code).toBe(0);
+  it('is no other place when the URL names the same database under another address: migrated as before (the check refused `localhost` for `127.0.0.1`)', async () => {
+    await onMigratedSharedDatabase([], async (shared) => {
+      const alias = new URL(shared);
+      alias.hostname = alias.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
       const again = await runDbCli(['migrate'], { DATABASE_URL: shared, ...noServiceUrls, PROFILE_DATABASE_URL: alias.toString() });
       expect({ code: again.code, said: again.stderr.trim() }).toEqual({ code: 0, said: '' });
-    } finally {
-      await scratch.drop();
-    }
+    });
   });
 });
 

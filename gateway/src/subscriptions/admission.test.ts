@@ -17,9 +17,12 @@ describe('admitting subscriptions', () => {
   const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
   limits.supergraphLoaded(SUPERGRAPH);
   const documents = new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), createLogger('test', 'silent'));
-  const admissionWith = (hideSuggestions: boolean) =>
+  const admissionWith = (
+    hideSuggestions: boolean,
+    execute: ConstructorParameters<typeof SubscriptionAdmission>[0]['execute'] = () => Promise.reject(new Error('not used here')),
+  ) =>
     new SubscriptionAdmission({
-      execute: () => Promise.reject(new Error('not used here')),
+      execute,
       planner,
       limits,
       documents,
@@ -59,20 +62,11 @@ describe('admitting subscriptions', () => {
   });
 
   it("refuses a subscriber auth could not be asked about with SUBGRAPH_UNAVAILABLE naming the subgraph, as a query's error does (serviceName was dropped)", async () => {
-    const down = new SubscriptionAdmission({
-      execute: () =>
-        Promise.resolve({
-          errors: [new GraphQLError('The auth subgraph did not answer within 10000 ms', { extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'auth' } })],
-        }),
-      planner,
-      limits,
-      documents,
-      maxTokens: 3000,
-      maxPerConnection: 5,
-      maxPerUser: 5,
-      maxConnectionsPerUser: 2,
-      hideSuggestions: true,
-    });
+    const down = admissionWith(true, () =>
+      Promise.resolve({
+        errors: [new GraphQLError('The auth subgraph did not answer within 10000 ms', { extensions: { code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'auth' } })],
+      }),
+    );
     const refused = await down.identify('Bearer a.b.c', {
       requestId: 'r1',
       authorization: undefined,
