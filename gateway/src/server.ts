@@ -129,7 +129,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const logger = createLogger('gateway', config.logLevel, options.logDestination);
   const metrics = new ServiceMetrics({ service: 'gateway' });
   // First: a bad manifest fails the start before anything else is made.
-  const documents = new PersistedDocuments(config.persisted, metrics.registry, logger.child({ component: 'persisted-documents' }));
+  const documents = new PersistedDocuments(config.persisted, metrics, logger.child({ component: 'persisted-documents' }));
   const links = subgraphLinks(
     {
       connections: config.subgraphConnections,

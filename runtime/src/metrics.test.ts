@@ -25,4 +25,14 @@ describe('operation labels', () => {
     expect(metrics.operationLabel('OneTooMany')).toBe('other');
     expect(metrics.operationLabel(undefined)).toBe('anonymous');
   });
+
+  it('keep a label for every listed name, however many other names came first, until another list replaces them', () => {
+    const metrics = new ServiceMetrics({ service: 'test' });
+    metrics.listOperationNames(['MyAccount', 'Pay']);
+    for (let n = 0; n < 100; n += 1) expect(metrics.operationLabel(`Squat${n}`)).toBe(`Squat${n}`);
+    expect(metrics.operationLabel('Unlisted')).toBe('other');
+    expect([metrics.operationLabel('MyAccount'), metrics.operationLabel('Pay')]).toEqual(['MyAccount', 'Pay']);
+    metrics.listOperationNames(['MyAccount', 'Refund']);
+    expect([metrics.operationLabel('Refund'), metrics.operationLabel('Pay'), metrics.operationLabel('Squat7')]).toEqual(['Refund', 'other', 'Squat7']);
+  });
 });

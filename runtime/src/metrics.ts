@@ -10,16 +10,24 @@ export const MAX_OPERATION_NAME_LENGTH = 100;
 
 /**
  * Operation names come from clients; past a fixed number of distinct names, or a length, the rest share
- * one label, so that nobody can grow the metrics without bound.
+ * one label, so that nobody can grow the metrics without bound. Names an operator lists (the persisted
+ * operations) always keep theirs: otherwise a client sending 100 made-up names first would leave every
+ * real operation counted as "other".
  */
 class BoundedLabels {
   private readonly seen = new Set<string>();
+  private listed: ReadonlySet<string> = new Set();
 
   constructor(private readonly limit: number) {}
 
+  /** The names that keep a label of their own whatever else came first, in place of those listed before. */
+  list(names: Iterable<string>): void {
+    this.listed = new Set(names);
+  }
+
   label(name: string | null | undefined): string {
     if (!name) return 'anonymous';
-    if (this.seen.has(name)) return name;
+    if (this.listed.has(name) || this.seen.has(name)) return name;
     if (this.seen.size >= this.limit || name.length > MAX_OPERATION_NAME_LENGTH) return 'other';
     this.seen.add(name);
     return name;
@@ -59,8 +67,17 @@ export class ServiceMetrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /** The label an operation's name is counted under: its own, "anonymous" or "other". */
   operationLabel(name: string | null | undefined): string {
     return this.operations.label(name);
+  }
+
+  /**
+   * Operation names that always keep a label of their own, beside the first 100 others (the gateway's
+   * persisted operations, as they are loaded and reloaded).
+   */
+  listOperationNames(names: Iterable<string>): void {
+    this.operations.list(names);
   }
 }
 

@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GraphQLError } from 'graphql';
-import { Registry } from 'prom-client';
-import { createLogger, sha256Hex } from '@fedstack/runtime';
+import { ServiceMetrics, createLogger, pollUntil, sha256Hex } from '@fedstack/runtime';
 import { PersistedDocuments, type PersistedMode } from './documents';
 
 const LISTED = 'query Me { me { id } }';
@@ -15,7 +14,11 @@ describe('which documents run', () => {
   let folder: string;
   let file: string;
   const documents = (mode: PersistedMode) =>
-    new PersistedDocuments({ mode, files: mode === 'off' ? [] : [file], pollMs: 60_000 }, new Registry(), createLogger('test', 'silent'));
+    new PersistedDocuments(
+      { mode, files: mode === 'off' ? [] : [file], pollMs: 60_000 },
+      new ServiceMetrics({ service: 'gateway' }),
+      createLogger('test', 'silent'),
+    );
 
   beforeAll(() => {
     folder = mkdtempSync(path.join(os.tmpdir(), 'fedstack-documents-'));
@@ -92,5 +95,24 @@ describe('which documents run', () => {
     expect(off.resolve({ extensions: hashOf(LISTED) })).toEqual({ query: undefined, byId: true, resolvedHere: false });
     expect(off.resolve({ query: OTHER })).toEqual({ query: OTHER, byId: false, resolvedHere: false });
     off.close();
+  });
+
+  it('gives the listed operations metric labels of their own, however many made-up names come first, and takes a reloaded list’s', async () => {
+    const metrics = new ServiceMetrics({ service: 'gateway' });
+    const allow = new PersistedDocuments({ mode: 'allow', files: [file], pollMs: 20 }, metrics, createLogger('test', 'silent'));
+    try {
+      for (let n = 0; n < 100; n += 1) metrics.operationLabel(`Squat${n}`);
+      expect([metrics.operationLabel('Me'), metrics.operationLabel('Unlisted')]).toEqual(['Me', 'other']);
+      const body = 'query MyEmail { me { email } }';
+      writeFileSync(
+        file,
+        JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [{ id: sha256Hex(body), name: 'MyEmail', type: 'query', body }] }),
+      );
+      await pollUntil('the new list labelled', () => metrics.operationLabel('MyEmail') === 'MyEmail', { timeoutMs: 5000 });
+    } finally {
+      allow.close();
+      const operations = [{ id: sha256Hex(LISTED), name: 'Me', type: 'query', body: LISTED }];
+      writeFileSync(file, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations }));
+    }
   });
 });

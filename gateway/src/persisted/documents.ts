@@ -1,8 +1,8 @@
 // Which documents the gateway runs (PERSISTED_DOCUMENTS): listed operations by id or by body, the refusals, and reloading the manifests.
 import { unwatchFile, watchFile } from 'node:fs';
 import { GraphQLError } from 'graphql';
-import { Counter, type Registry } from 'prom-client';
-import { ConfigError, ErrorCode, sha256Hex, type Logger } from '@fedstack/runtime';
+import { Counter } from 'prom-client';
+import { ConfigError, ErrorCode, sha256Hex, type Logger, type ServiceMetrics } from '@fedstack/runtime';
 import { ManifestError, PersistedOperationList } from './manifest';
 
 /** `off`: any document, APQ. `allow`: listed ids resolve, any document still runs, APQ. `require`: listed operations only. */
@@ -80,7 +80,7 @@ export class PersistedDocuments {
 
   constructor(
     readonly settings: PersistedSettings,
-    registry: Registry,
+    private readonly metrics: ServiceMetrics,
     private readonly logger: Logger,
   ) {
     try {
@@ -89,6 +89,8 @@ export class PersistedDocuments {
       if (error instanceof ManifestError) throw new ConfigError(`PERSISTED_DOCUMENTS_FILE: ${error.message}`);
       throw error;
     }
+    metrics.listOperationNames(this.list.names());
+    const registry = metrics.registry;
     this.requests = new Counter({
       name: 'gateway_operation_documents_total',
       help: 'Operations by how the client gave the document: by persisted id (listed or APQ) or as a full document',
@@ -119,6 +121,7 @@ export class PersistedDocuments {
       // API under require: as bad as a manifest that does not parse.
       if (next.size === 0 && this.list.size > 0) throw new Error('the new list holds no operation');
       this.list = next;
+      this.metrics.listOperationNames(next.names());
       this.logger.info({ operations: next.size }, 'persisted documents reloaded');
     } catch (error) {
       this.logger.error({ err: error }, 'persisted documents refused; the previous list keeps serving');

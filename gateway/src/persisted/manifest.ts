@@ -104,6 +104,11 @@ export class PersistedOperationList {
     return this.byId.size;
   }
 
+  /** The listed operations' names. */
+  names(): string[] {
+    return this.operations.map((operation) => operation.name);
+  }
+
   find(id: string): PersistedOperation | undefined {
     return this.byId.get(id);
   }

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GraphQLError } from 'graphql';
-import { Registry } from 'prom-client';
-import { REPOSITORY_ROOT, createLogger } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, ServiceMetrics, createLogger } from '@fedstack/runtime';
 import { operationLimits } from '../limits';
 import { PersistedDocuments } from '../persisted';
 import { SubscriptionAdmission } from './admission';
@@ -16,7 +15,11 @@ describe('admitting subscriptions', () => {
   planner.load(SUPERGRAPH);
   const limits = operationLimits({ maxDepth: 12, maxAliases: 30, maxDirectives: 20, maxTokens: 3000, maxCost: 20_000 });
   limits.supergraphLoaded(SUPERGRAPH);
-  const documents = new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), createLogger('test', 'silent'));
+  const documents = new PersistedDocuments(
+    { mode: 'off', files: [], pollMs: 60_000 },
+    new ServiceMetrics({ service: 'gateway' }),
+    createLogger('test', 'silent'),
+  );
   const admissionWith = (
     hideSuggestions: boolean,
     execute: ConstructorParameters<typeof SubscriptionAdmission>[0]['execute'] = () => Promise.reject(new Error('not used here')),

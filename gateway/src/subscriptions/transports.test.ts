@@ -6,7 +6,7 @@ import { UnsecuredJWT } from 'jose';
 import WebSocket from 'ws';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { Registry } from 'prom-client';
-import { REPOSITORY_ROOT, compileTrustProxy, createLogger, pollUntil, requestIdOf } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, ServiceMetrics, compileTrustProxy, createLogger, pollUntil, requestIdOf } from '@fedstack/runtime';
 import { operationLimits } from '../limits';
 import { PersistedDocuments } from '../persisted';
 import { SubscriptionAdmission } from './admission';
@@ -70,7 +70,7 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     },
     planner,
     limits,
-    documents: new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new Registry(), logger),
+    documents: new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new ServiceMetrics({ service: 'gateway' }), logger),
     maxTokens: 3000,
     maxPerConnection: 5,
     maxPerUser: 5,
