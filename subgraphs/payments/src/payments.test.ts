@@ -144,6 +144,28 @@ describe('payments subgraph', () => {
       expect(await sql('SELECT 1 FROM payments.idempotency_records WHERE user_id = $1', [userId])).toHaveLength(0);
     });
 
+    it('refuses text over the limits the schema states, naming them, and counts a key in characters, not UTF-16 units', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      const input = { amount: '1.00', currency: 'EUR', paymentMethodToken: 'tok_visa' };
+      // Past the default limit of any text (1,000), the refusal named that, not the schema's.
+      const refusals = [
+        await pay(token, { ...input, description: 'd'.repeat(1001) }),
+        await pay(token, input, 'k'.repeat(1001)),
+        // A card number typed where the token goes: refused by the rule, the number not shown back.
+        await pay(token, { ...input, paymentMethodToken: 'tok_4242-4242' }),
+      ].map((result) => [result.errors?.[0]?.extensions?.field, result.errors?.[0]?.message]);
+      expect(refusals).toEqual([
+        ['input.description', expect.stringContaining('must be at most 500 characters (got 1001)')],
+        ['idempotencyKey', expect.stringContaining('must be at most 255 characters (got 1001)')],
+        ['input.paymentMethodToken', expect.stringContaining('"tok_" then 1 to 64 letters, digits or underscores')],
+      ]);
+      expect(refusals[2]![1]).not.toContain('4242');
+      const emoji = await pay(token, input, '💳'.repeat(128));
+      expect(emoji.errors).toBeUndefined();
+      expect(emoji.data?.createPayment.status).toBe('SUCCEEDED');
+    });
+
     it('refuses an amount sent as a JSON number, which has already lost precision', async () => {
       const [userId] = (await newUsers(1)) as [string];
       const result = await pay(await tokens.mint({ userId }), { amount: 0.1, currency: 'EUR', paymentMethodToken: 'tok_visa' });

@@ -5,7 +5,9 @@ import { parse } from 'graphql';
 import { createSubgraphServer, ERASE_COMMAND, erasureCommand, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
 import { createPaymentsContext } from './context';
 import type { PaymentsConfig } from './config';
+import { DESCRIPTION_MAX } from './domain/create';
 import { anonymisePaymentsAhead, erasePayments } from './domain/erasure';
+import { MAX_KEY_LENGTH } from './domain/idempotency';
 import { PAYMENT_CHANGED } from './domain/live';
 import { pendingPaymentRecovery } from './domain/recovery';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
@@ -28,6 +30,11 @@ export function createPaymentsServer(options: PaymentsServerOptions): Promise<Su
       service: 'payments',
       typeDefs,
       resolvers,
+      // The schema's own limits, so that text over them is refused naming them rather than the default's.
+      textLimits: {
+        'Mutation.createPayment': { 'input.description': DESCRIPTION_MAX, idempotencyKey: MAX_KEY_LENGTH },
+        'Mutation.refundPayment': { 'input.reason': DESCRIPTION_MAX, idempotencyKey: MAX_KEY_LENGTH },
+      },
       context: (request, deps) => createPaymentsContext(request, deps, processor),
       internal: ({ db }) => ({ commands: { [ERASE_COMMAND]: erasureCommand('payments', db, erasePayments, anonymisePaymentsAhead) } }),
       // Refunds' audit entries go to admin through the outbox.

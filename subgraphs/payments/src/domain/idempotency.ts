@@ -10,10 +10,14 @@ export const KEYED_TRANSACTION = { maxWait: 10_000, timeout: 15_000 };
 
 export type IdempotentOperation = 'createPayment' | 'refundPayment';
 
-/** Checks a client's idempotency key: 1 to 255 characters, no control characters. */
+/**
+ * Checks a client's idempotency key: 1 to 255 characters, no control characters. Counted in code points,
+ * as the column (varchar(255)) counts them: in UTF-16 units, 128 emoji were "256 characters".
+ */
 export function assertIdempotencyKey(key: string): void {
-  if (key.length < 1 || key.length > MAX_KEY_LENGTH) {
-    throw badUserInput('idempotencyKey', `must be 1 to ${MAX_KEY_LENGTH} characters (got ${key.length})`);
+  const length = [...key].length;
+  if (length < 1 || length > MAX_KEY_LENGTH) {
+    throw badUserInput('idempotencyKey', `must be 1 to ${MAX_KEY_LENGTH} characters (got ${length})`);
   }
   if (/\p{Cc}/u.test(key)) throw badUserInput('idempotencyKey', 'must not contain control characters');
 }

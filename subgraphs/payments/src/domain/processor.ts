@@ -33,9 +33,17 @@ export const DECLINING_TOKENS: Record<string, { code: string; message: string }>
 
 const TOKEN = /^tok_[A-Za-z0-9_]{1,64}$/;
 
-/** Checks the token's shape before anything is recorded. */
+/**
+ * Checks the token's shape before anything is recorded. The refusal states the rule but never shows the
+ * value: a user who typed a card number where the token goes must not find it in the answer or the logs.
+ */
 export function assertTokenFormat(token: string, field: string): void {
-  if (!TOKEN.test(token)) throw badUserInput(field, 'must be a processor token such as "tok_visa"');
+  if (!TOKEN.test(token)) {
+    throw badUserInput(
+      field,
+      `must be a processor token: "tok_" then 1 to 64 letters, digits or underscores, such as "tok_visa" (got ${[...token].length} characters)`,
+    );
+  }
 }
 
 /**

@@ -12,9 +12,9 @@ export type CreatePaymentInput = {
   /** Up to 500 characters. */
   description?: string | null | undefined;
   /**
-   * The card as tokenised by the payment processor. The built-in simulated processor approves any token
-   * starting with tok_ and declines tok_decline, tok_insufficient_funds and tok_expired_card. Up to 255
-   * characters.
+   * The card as tokenised by the payment processor: "tok_" then 1 to 64 letters, digits or underscores.
+   * The built-in simulated processor approves any such token but tok_decline, tok_insufficient_funds and
+   * tok_expired_card, which it declines.
    */
   paymentMethodToken: string;
 };
