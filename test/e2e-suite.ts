@@ -69,6 +69,35 @@ export function endToEndTests(current: () => RunningStack): void {
     });
   });
 
+  it('charges an amount written in the query exactly as written, and refuses one the planner would round, charging nothing', async () => {
+    const { accessToken: token } = await newUser();
+    const pay = (amount: string, key: string) =>
+      graphql<{ createPayment: { amount: string } }>(
+        stack.gatewayUrl,
+        `mutation { createPayment(input: { amount: ${amount}, currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: "${key}") { amount } }`,
+        { token },
+      );
+    expect((await pay('12.50', 'exact')).data).toEqual({ createPayment: { amount: '12.50' } });
+    // A JavaScript number holds neither: the first reached payments as 10, the second failed as an internal error.
+    for (const [amount, key] of [
+      ['9.999999999999999999', 'rounded'],
+      ['1e400', 'infinite'],
+    ] as const) {
+      const refused = await pay(amount, key);
+      expect({ status: refused.status, errors: refused.errors }).toEqual({
+        status: 400,
+        errors: [
+          expect.objectContaining({
+            message: expect.stringContaining(`Decimal literal ${amount} cannot be passed on exactly`),
+            extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+          }),
+        ],
+      });
+    }
+    const me = await graphql<{ me: { payments: { edges: { node: { amount: string } }[] } } }>(stack.gatewayUrl, ME, { token });
+    expect(me.data?.me.payments.edges.map(({ node }) => node.amount)).toEqual(['12.50']);
+  });
+
   it("answers an admin's query that touches all four subgraphs with seeded data", async () => {
     const result = await graphql<{
       users: { edges: { node: { email: string; profile: { displayName: string }; paymentTotals: unknown[]; auditTrail: { edges: unknown[] } } }[] };

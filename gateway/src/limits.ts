@@ -1,4 +1,4 @@
-// The operations the gateway refuses to run: too deep, too many aliases or directives, or too costly.
+// The operations the gateway refuses to run: too deep, too many aliases or directives, too costly, or with money it cannot pass on exactly.
 import type { ApolloServerPlugin } from '@apollo/server';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
@@ -29,6 +29,7 @@ import {
 } from 'graphql';
 import { ErrorCode } from '@fedstack/runtime';
 import type { OperationLimits } from './config';
+import { exactDecimalLiterals } from './decimal-literals';
 
 /**
  * Demand control from the schema's own `@cost` and `@listSize` (federation 2.9, the cost spec that
@@ -225,7 +226,7 @@ export interface OperationLimitCheck {
 /**
  * The depth, alias, directive and cost limits. Depth, aliases and directives are GraphQL Armor's rules;
  * the cost is the schema's `@cost`/`@listSize`, read from the supergraph each time the gateway loads one.
- * (Tokens are capped by the parser.)
+ * (Tokens are capped by the parser.) The same pass refuses Decimal literals the planner would round.
  */
 export function operationLimits(limits: OperationLimits): OperationLimitCheck {
   // Each rule reports a refusal to onReject; it neither throws (propagateOnRejection) nor adds a
@@ -242,6 +243,7 @@ export function operationLimits(limits: OperationLimits): OperationLimitCheck {
     maxDepthRule({ n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...armor('depth', limits.maxDepth) }),
     maxAliasesRule({ n: limits.maxAliases, ...armor('aliases', limits.maxAliases) }),
     maxDirectivesRule({ n: limits.maxDirectives, ...armor('directives', limits.maxDirectives) }),
+    exactDecimalLiterals((error) => void refusals.push(error)),
   ];
   // The rules look at the document alone, and the server keeps one parsed document per query text:
   // each is checked once, not on every request that sends it.
