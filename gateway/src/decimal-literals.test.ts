@@ -1,4 +1,4 @@
-import { GraphQLError, buildSchema, parse, validate } from 'graphql';
+import { type GraphQLError, buildSchema, parse, validate } from 'graphql';
 import { carriedExactly, exactDecimalLiterals } from './decimal-literals';
 
 describe('Decimal literals', () => {
