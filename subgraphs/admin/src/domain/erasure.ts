@@ -62,7 +62,8 @@ export interface ErasureSettings {
 
 /** How one attempt at a request ended, for the admin who asked (the worker needs no answer). */
 type Attempt =
-  { outcome: 'completed'; erasedAt: Date; changes: ErasureChangeRow[]; written: WalPositions } | { outcome: 'refused'; refusal: InternalCallError };
+  | { outcome: 'completed'; erasedAt: Date; changes: ErasureChangeRow[]; written: WalPositions; /** Another attempt completed it first. */ before: boolean }
+  | { outcome: 'refused'; refusal: InternalCallError };
 
 /**
  * admin.erasure_requests as the work queue sees it: unfinished, unparked requests whose lease has run out.
@@ -131,7 +132,8 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
 
   /**
    * Completes the request with admin's own part (what admins wrote about the user) and its audit entry,
-   * once: a concurrent attempt that finishes second changes nothing. Answers every service's changes.
+   * once: a concurrent attempt that finishes second changes nothing, and says so (`before`). Answers
+   * every service's changes.
    */
   async function complete(request: RequestRow, steps: { erasedAt: Date; changes: ErasureChangeRow[]; account: AccountChanged }) {
     return db.$transaction(async (tx) => {
@@ -140,7 +142,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
       const [row] = await tx.$queryRaw<{ completed_at: Date | null; changes: ErasureChangeRow[] | null; requested_by: string; request_id: string | null }[]>`
         SELECT completed_at, changes, requested_by, request_id FROM admin.erasure_requests WHERE user_id = ${request.user_id}::uuid FOR UPDATE`;
       // Another attempt completed it first: its report stands.
-      if (row?.completed_at) return { erasedAt: steps.erasedAt, changes: row.changes ?? [] };
+      if (row?.completed_at) return { erasedAt: steps.erasedAt, changes: row.changes ?? [], before: true };
       const changes: ErasureChangeRow[] = [
         ...steps.changes,
         { schema: 'admin', table: 'audit_details', action: 'deleted', rows: await eraseDetailsOf(tx, request.user_id) },
@@ -163,7 +165,7 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
         },
         'admin',
       );
-      return { erasedAt: steps.erasedAt, changes };
+      return { erasedAt: steps.erasedAt, changes, before: false };
     });
   }
 
@@ -243,7 +245,9 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     }
     if (result.outcome === 'refused') throw result.refusal.toClientError();
     actor.written?.merge(result.written);
-    return { userId, alreadyErased: false, erasedAt: result.erasedAt, changes: result.changes };
+    // An admin who asked at the same moment as another, whose attempt completed it first, changed nothing:
+    // answered as a later call is.
+    return { userId, alreadyErased: result.before, erasedAt: result.erasedAt, changes: result.before ? [] : result.changes };
   }
 
   return { erase, worker };

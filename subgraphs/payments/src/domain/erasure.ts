@@ -26,7 +26,8 @@ export async function anonymisePaymentsAhead(db: RawExecutor, userId: string, ba
 /**
  * payments' part of an erasure (inside the erase command's transaction): payments and refunds stay for
  * accounting, without the payments' description or card digits and the refunds' reasons (what an admin
- * wrote about the user); the idempotency records, which hold the client's keys, go. A charge still in
+ * wrote about the user), also as the admins' keys for those refunds kept them: in their requests' hash,
+ * unsalted, which a guess of the reason would match; the idempotency records, which hold the client's keys, go. A charge still in
  * flight keeps its token until it settles, which clears it, so that it is finished rather than lost.
  */
 export async function erasePayments(tx: RawQuerier, userId: string): Promise<ErasureChange[]> {
@@ -40,6 +41,16 @@ export async function erasePayments(tx: RawQuerier, userId: string): Promise<Era
       action: 'anonymised',
       rows: await tx.$executeRawUnsafe(
         `UPDATE payments.refunds SET reason = NULL WHERE reason IS NOT NULL AND payment_id IN (SELECT id FROM payments.payments WHERE user_id = $1::uuid)`,
+        userId,
+      ),
+    },
+    // Matching no request any more, the key answers IDEMPOTENCY_KEY_REUSED to a retry, and refunds nothing twice.
+    {
+      table: 'idempotency_records',
+      action: 'anonymised',
+      rows: await tx.$executeRawUnsafe(
+        `UPDATE payments.idempotency_records SET request_hash = 'erased' WHERE operation = 'refundPayment' AND request_hash <> 'erased'
+           AND refund_id IN (SELECT refunds.id FROM payments.refunds JOIN payments.payments ON payments.id = refunds.payment_id WHERE payments.user_id = $1::uuid)`,
         userId,
       ),
     },
