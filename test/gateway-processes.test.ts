@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPOSITORY_ROOT, freePort, pollUntil, portIsFree } from '@fedstack/runtime';
@@ -244,6 +245,24 @@ describe('SIGTERM', () => {
       }
     } finally {
       rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
+  it('stops with exit code 0, and says it left its last spans, when the trace collector takes none', async () => {
+    // A collector that accepts connections and never answers: the exporter waits 10 s for each export.
+    const sockets = new Set<net.Socket>();
+    const collector = net.createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    try {
+      if (stack.pid('gateway') !== undefined) await stack.terminate('gateway');
+      const port = (collector.address() as net.AddressInfo).port;
+      await stack.start('gateway', { GATEWAY_WORKERS: '1', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_TRACES_SAMPLER: 'always_on' });
+      expect((await graphql(stack.gatewayUrl, '{ __typename }')).data).toEqual({ __typename: 'Query' });
+      const exit = await stack.terminate('gateway');
+      expect({ code: exit.code, said: stack.output('gateway').includes('spans left unsent on the way out') }).toEqual({ code: 0, said: true });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => collector.close(resolve));
     }
   });
 

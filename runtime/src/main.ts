@@ -3,7 +3,24 @@ import cluster from 'node:cluster';
 import { flushCompileCache } from 'node:module';
 import { ConfigError, EXIT_UNAVAILABLE, StartupError } from './errors';
 import type { Logger } from './logger';
+import { within } from './poll';
 import type { Tracing } from './tracing';
+
+/** How long a stopping process gives the trace collector its last spans. */
+const LAST_SPANS_MS = 2000;
+
+/**
+ * Sends the spans `tracing` still holds, or leaves them after LAST_SPANS_MS: a collector away or silent
+ * held a stopping process the exporter's 10 s past its own grace, and then made its clean stop exit 1.
+ */
+async function sendLastSpans(tracing: Tracing | undefined, logger: Logger): Promise<void> {
+  if (!tracing) return;
+  try {
+    await within(tracing.shutdown(), LAST_SPANS_MS, `the trace collector took no spans within ${LAST_SPANS_MS} ms`);
+  } catch (error) {
+    logger.warn({ err: error }, 'spans left unsent on the way out');
+  }
+}
 
 /**
  * Runs a command-line entry point: a known start-up problem (bad setting, unreachable database) is
@@ -35,7 +52,7 @@ export function orExit<T>(read: () => T): T {
 
 /**
  * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM (then sends the
- * spans `tracing` still holds), and turns a start-up failure into one line on stderr and exit code 1, or
+ * spans `tracing` still holds, if the collector takes them), and turns a start-up failure into one line on stderr and exit code 1, or
  * `EXIT_UNAVAILABLE` when what it needs could not be reached (a `temporary` StartupError).
  */
 export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing): void {
@@ -49,7 +66,7 @@ export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logg
         server.logger.info(why, 'shutting down');
         server
           .stop()
-          .then(() => tracing?.shutdown())
+          .then(() => sendLastSpans(tracing, server.logger))
           .then(
             () => process.exit(0),
             (error: unknown) => {
