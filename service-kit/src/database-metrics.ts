@@ -7,8 +7,11 @@
 // that may be a little behind (docs/adr/0012-read-replicas.md).
 // The schema label is the service's: a service's role reaches no other schema.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { Logger, Service, ServiceMetrics } from '@fedstack/runtime';
+import { within, type Logger, type Service, type ServiceMetrics } from '@fedstack/runtime';
 import { serviceRole, type QueryEvent, type ReplicaStats, type ServiceClient } from '@fedstack/shared-db';
+
+/** How long a scrape waits for PostgreSQL's figures. */
+const STATISTICS_WAIT_MS = 2000;
 
 export function databaseMetrics(metrics: ServiceMetrics, service: Service, logger: Logger) {
   const registers = [metrics.registry];
@@ -110,37 +113,47 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
     statements: { calls: number; seconds: number } | undefined;
   }
 
-  /** PostgreSQL's figures, read once per scrape (every gauge below waits for the same read). */
+  /**
+   * PostgreSQL's figures, read once per scrape (every gauge below waits for the same read), or undefined
+   * when they could not be read within STATISTICS_WAIT_MS: a database that does not answer held every scrape
+   * for the pool's timeout.
+   */
   async function read(): Promise<Statistics | undefined> {
     if (!db) return undefined;
     try {
-      const { rows: tables } = await db.query<TableRow>(
-        `SELECT relname AS "table", n_live_tup::float8 AS n_live_tup, n_dead_tup::float8 AS n_dead_tup,
-                pg_total_relation_size(relid)::float8 AS size, n_tup_ins::float8 AS n_tup_ins, n_tup_upd::float8 AS n_tup_upd,
-                n_tup_del::float8 AS n_tup_del, seq_scan::float8 AS seq_scan, coalesce(idx_scan, 0)::float8 AS idx_scan
-         FROM pg_stat_user_tables WHERE schemaname = $1`,
-        [service],
-      );
-      const { rows: connections } = await db.query<{ state: string; count: number }>(
-        `SELECT coalesce(state, 'unknown') AS state, count(*)::int AS count FROM pg_stat_activity WHERE usename = current_user GROUP BY 1`,
-      );
-      const {
-        rows: [installed],
-      } = await db.query<{ yes: boolean }>(`SELECT to_regclass('pg_stat_statements') IS NOT NULL AS yes`);
-      const [statements] = installed?.yes
-        ? (
-            await db.query<{ calls: number; seconds: number }>(
-              `SELECT coalesce(sum(calls), 0)::float8 AS calls, coalesce(sum(total_exec_time), 0)::float8 / 1000 AS seconds
-             FROM pg_stat_statements WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
-            )
-          ).rows
-        : [];
-      return { tables, connections, statements };
+      return await within(readFrom(db), STATISTICS_WAIT_MS, `no answer within ${STATISTICS_WAIT_MS} ms`);
     } catch (error) {
       logger.warn({ err: error }, "PostgreSQL's statistics could not be read for metrics");
       return undefined;
     }
   }
+
+  /** The figures as the service's role sees them, on its pool. */
+  async function readFrom(client: ServiceClient<Service>): Promise<Statistics> {
+    const { rows: tables } = await client.query<TableRow>(
+      `SELECT relname AS "table", n_live_tup::float8 AS n_live_tup, n_dead_tup::float8 AS n_dead_tup,
+              pg_total_relation_size(relid)::float8 AS size, n_tup_ins::float8 AS n_tup_ins, n_tup_upd::float8 AS n_tup_upd,
+              n_tup_del::float8 AS n_tup_del, seq_scan::float8 AS seq_scan, coalesce(idx_scan, 0)::float8 AS idx_scan
+       FROM pg_stat_user_tables WHERE schemaname = $1`,
+      [service],
+    );
+    const { rows: connections } = await client.query<{ state: string; count: number }>(
+      `SELECT coalesce(state, 'unknown') AS state, count(*)::int AS count FROM pg_stat_activity WHERE usename = current_user GROUP BY 1`,
+    );
+    const {
+      rows: [installed],
+    } = await client.query<{ yes: boolean }>(`SELECT to_regclass('pg_stat_statements') IS NOT NULL AS yes`);
+    const [statements] = installed?.yes
+      ? (
+          await client.query<{ calls: number; seconds: number }>(
+            `SELECT coalesce(sum(calls), 0)::float8 AS calls, coalesce(sum(total_exec_time), 0)::float8 / 1000 AS seconds
+           FROM pg_stat_statements WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
+          )
+        ).rows
+      : [];
+    return { tables, connections, statements };
+  }
+
   let current: { at: number; read: Promise<Statistics | undefined> } | undefined;
   const statistics = () => {
     if (!current || performance.now() - current.at > 1000) current = { at: performance.now(), read: read() };
@@ -155,8 +168,9 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
       registers,
       async collect() {
         const figures = await statistics();
-        if (!figures) return;
+        // Figures that could not be read now are left out, not shown at their last values.
         this.reset();
+        if (!figures) return;
         for (const row of figures.tables) this.set({ schema: service, table: row.table }, row[column]);
       },
     });
@@ -168,8 +182,8 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
     registers,
     async collect() {
       const figures = await statistics();
-      if (!figures) return;
       this.reset();
+      if (!figures) return;
       for (const row of figures.connections) this.set({ schema: service, role: serviceRole(service), state: row.state }, row.count);
     },
   });
@@ -185,6 +199,7 @@ export function databaseMetrics(metrics: ServiceMetrics, service: Service, logge
       registers,
       async collect() {
         const statements = (await statistics())?.statements;
+        this.reset();
         if (statements) this.set({ schema: service }, statements[figure]);
       },
     });
