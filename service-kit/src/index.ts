@@ -46,7 +46,7 @@ export {
   type InternalIdentity,
 } from './internal-api';
 export { enqueue, OutboxRelay, type OutgoingEvent, type RawExecutor } from './outbox';
-export { WorkQueue, NotificationListener, backoffMs, brief, type Job, type JobStore, type WorkQueueOptions } from './background';
+export { WorkQueue, NotificationListener, ReadinessWatch, backoffMs, brief, type Job, type JobStore, type WorkQueueOptions } from './background';
 export {
   applyAccountPolicy,
   guardAccountWrite,

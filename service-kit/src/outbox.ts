@@ -4,7 +4,7 @@ import pg from 'pg';
 import { Counter } from 'prom-client';
 import { SERVICES, type Service, type Logger, type ServiceMetrics } from '@fedstack/runtime';
 import { boundedPool } from '@fedstack/shared-db';
-import { NotificationListener, WorkQueue, brief, type JobStore } from './background';
+import { NotificationListener, ReadinessWatch, WorkQueue, brief, type JobStore } from './background';
 import type { InternalClient } from './internal-api';
 
 /**
@@ -144,17 +144,27 @@ export class OutboxRelay {
   private readonly store: ReturnType<typeof outboxStore>;
   private readonly queue: WorkQueue<OutboxRow>;
   private readonly listener: NotificationListener;
-  /** Destinations a delivery could not reach, each with the timer that asks whether it is ready again. */
-  private readonly watched = new Map<Service, NodeJS.Timeout>();
-  private stopped = false;
+  /** Destinations a delivery could not reach, asked whether they are ready again: their events are then due at once. */
+  private readonly back: ReadinessWatch;
 
-  constructor(private readonly options: RelayOptions) {
+  constructor(options: RelayOptions) {
     const { service, client, logger } = options;
     // Bounded as the service's own pool.
     this.pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4, ...boundedPool(options.poolTimeoutMs) });
     // An idle connection the server ends (a restart, a failover) must not end the process: the next pass opens another.
     this.pool.on('error', (error) => logger.warn({ reason: brief(error) }, 'outbox relay lost an idle connection'));
     this.store = outboxStore(this.pool, service, options.claimMs);
+    this.back = new ReadinessWatch({
+      ready: (destination) => client.ready(destination),
+      pollMs: options.pollMs,
+      // Each event's own backoff grows to OUTBOX_MAX_BACKOFF_MS: a suspension reached profile up to 10 s after it was back, where the README promises 2.
+      onBack: async (destination) => {
+        await this.store.hurry(destination);
+        this.queue.kick();
+      },
+      what: "the outbox's events",
+      logger,
+    });
     const deliveries = new Counter({
       name: 'outbox_deliveries_total',
       help: 'Outbox events handed to another service, by destination and outcome (delivered; failed, to be retried; refused by the destination)',
@@ -171,7 +181,7 @@ export class OutboxRelay {
         } catch (error) {
           // A refusal (400 bad input, 403 not allowed) will not change by asking again: the queue parks it.
           deliveries.inc({ destination: row.destination, outcome: retryable(error) ? 'failed' : 'refused' });
-          if (retryable(error)) this.watchUntilReady(row.destination);
+          if (retryable(error)) this.back.watch(row.destination);
           throw error;
         }
         deliveries.inc({ destination: row.destination, outcome: 'delivered' });
@@ -198,41 +208,6 @@ export class OutboxRelay {
     });
   }
 
-  /**
-   * Asks a destination a delivery could not reach whether it is ready, every OUTBOX_POLL_MS, and once
-   * it is again after it was not, makes its events that wait out a backoff due at once. Each event's own
-   * backoff grows to OUTBOX_MAX_BACKOFF_MS, which then bounded how late a service that came back heard of
-   * a change (a suspension reached profile up to 10 s after it was back, where the README promises 2);
-   * asking readiness costs no attempt and one request per destination, however many events wait. A
-   * destination ready at the first question failed otherwise (a 500, a slow answer): its events keep
-   * their backoff.
-   */
-  private watchUntilReady(destination: Service): void {
-    if (this.watched.has(destination) || this.stopped) return;
-    let asking = false;
-    let wasDown = false;
-    const timer = setInterval(() => {
-      if (asking) return;
-      asking = true;
-      void (async () => {
-        const ready = await this.options.client.ready(destination);
-        wasDown ||= !ready;
-        if (!ready || this.stopped) return;
-        clearInterval(timer);
-        this.watched.delete(destination);
-        if (!wasDown) return;
-        await this.store.hurry(destination);
-        this.queue.kick();
-      })()
-        .catch((error: unknown) =>
-          this.options.logger.warn({ destination, reason: brief(error) }, 'outbox relay could not hurry the events of a destination back up'),
-        )
-        .finally(() => (asking = false));
-    }, this.options.pollMs);
-    timer.unref();
-    this.watched.set(destination, timer);
-  }
-
   /** Starts listening for new events and polling for due ones. */
   async start(): Promise<void> {
     await this.listener.start();
@@ -250,8 +225,7 @@ export class OutboxRelay {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const timer of this.watched.values()) clearInterval(timer);
+    this.back.stop();
     await this.queue.stop();
     await this.listener.stop();
     await this.pool.end();

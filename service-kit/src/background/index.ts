@@ -2,3 +2,4 @@
 export { WorkQueue, backoffMs, type Job, type JobStore, type WorkQueueOptions } from './work-queue';
 export { NotificationListener } from './listener';
 export { brief } from './brief';
+export { ReadinessWatch, type ReadinessWatchOptions } from './readiness-watch';

@@ -10,13 +10,17 @@ import { createAdminServer } from './server';
 /** How auth, profile and payments answer admin's erase command: not at all (503), erasing their part, or auth refusing the admin who asked. */
 type Answering = 'down' | 'up' | 'actor-refused';
 
-/** A stand-in for a service's internal API, answering every command as `state` says. */
-function standIn(state: { answering: Answering }): Server {
+/** A stand-in for a service's internal API, answering every command (and readiness) as `state` says, and counting the questions of readiness. */
+function standIn(state: { answering: Answering; readinessAsked: number }): Server {
   return createServer((req, res) => {
     const answer = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
+      if (req.url === '/readyz') {
+        state.readinessAsked += 1;
+        return answer(state.answering === 'up' ? 200 : 503, {});
+      }
       if (state.answering === 'down') return answer(503, { error: { message: 'down for a deploy' } });
       if (state.answering === 'actor-refused') return answer(403, { error: { code: 'FORBIDDEN', message: 'This account is no longer an active admin' } });
       const { userId } = JSON.parse(body) as { userId: string };
@@ -31,7 +35,7 @@ function standIn(state: { answering: Answering }): Server {
  * admin was told would finish by itself.
  */
 describe('an erasure the worker finishes', () => {
-  const state: { answering: Answering } = { answering: 'down' };
+  const state = { answering: 'down' as Answering, readinessAsked: 0 };
   const servers: Server[] = [];
   const logs = new LogCapture();
   let admin: SubgraphServer<'admin'>;
@@ -80,6 +84,21 @@ describe('an erasure the worker finishes', () => {
     const parked = await pollUntil('the request parked', async () => ((await request(userId))?.parked ? request(userId) : undefined), { timeoutMs: 20_000 });
     expect(parked).toMatchObject({ completed: false, error: expect.stringContaining('no longer an active admin') });
     expect(logs.lines).toContainEqual(expect.objectContaining({ level: 'error', userId, msg: 'background job refused; parked for an operator' }));
+  });
+
+  it('finishes an interrupted erasure as soon as the services it waits for are back, not when its grown wait runs out', async () => {
+    const userId = randomUUID();
+    const asked = await erase(userId, randomUUID());
+    expect(asked.errors?.[0]?.message).toContain('it will finish by itself once it can');
+    // As after a long outage: the next attempt minutes away (ERASURE_MAX_BACKOFF_MS).
+    await sql(`UPDATE admin.erasure_requests SET lease_until = now() + interval '10 minutes' WHERE user_id = $1`, [userId]);
+    // Admin has found auth still down since.
+    const asking = state.readinessAsked;
+    await pollUntil('readiness asked', () => state.readinessAsked > asking, { timeoutMs: 10_000 });
+    state.answering = 'up';
+    expect(
+      await pollUntil('the erasure completed', async () => ((await request(userId))?.completed ? request(userId) : undefined), { timeoutMs: 20_000 }),
+    ).toMatchObject({ parked: false, completed: true });
   });
 
   it('gives an unfinished erasure that an admin asks for again a fresh allowance, so that it finishes by itself as the admin is told', async () => {

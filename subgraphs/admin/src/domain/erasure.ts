@@ -4,6 +4,7 @@ import type { ServiceClient } from '@fedstack/shared-db';
 import {
   ERASE_COMMAND,
   InternalCallError,
+  ReadinessWatch,
   WorkQueue,
   type AccountChanged,
   type ErasureReport,
@@ -190,11 +191,29 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     }
   }
 
+  // Each request's wait grows to ERASURE_MAX_BACKOFF_MS: once a service it could not reach is back, the
+  // requests waiting are due at once, rather than minutes later with the user's data still there.
+  const back = new ReadinessWatch({
+    ready: (service) => services.ready(service),
+    pollMs: settings.pollMs,
+    onBack: async () => {
+      await db.query(
+        `UPDATE admin.erasure_requests SET lease_until = now() WHERE completed_at IS NULL AND parked_at IS NULL AND last_error IS NOT NULL AND lease_until > now()`,
+      );
+      worker.kick();
+    },
+    what: 'the erasures',
+    logger,
+  });
+
   const worker = new WorkQueue<RequestRow, Attempt>({
     name: 'erasure',
     store: erasureRequests(db, settings.leaseMs),
     async handle(request) {
-      const result = await attempt(request);
+      const result = await attempt(request).catch((error: unknown) => {
+        if (error instanceof InternalCallError && error.retryable && !error.refused) back.watch(error.service);
+        throw error;
+      });
       if (result.outcome === 'completed' && request.attempts > 1)
         logger.info({ userId: request.user_id, attempts: request.attempts }, 'interrupted erasure finished');
       return result;
@@ -250,5 +269,15 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     return { userId, alreadyErased: result.before, erasedAt: result.erasedAt, changes: result.before ? [] : result.changes };
   }
 
-  return { erase, worker };
+  return {
+    erase,
+    /** The worker that finishes interrupted erasures, and asks the services they wait for whether they are back. */
+    worker: {
+      start: () => worker.start(),
+      stop: async () => {
+        back.stop();
+        await worker.stop();
+      },
+    },
+  };
 }
