@@ -24,7 +24,15 @@ import { answerMetricRequests } from './cluster-metrics';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
-import { SubgraphDataSource, positionsPlugin, queryDeduplication, subgraphFailureLog, subgraphLinks, type GatewayContext } from './subgraphs';
+import {
+  SubgraphDataSource,
+  listedOperationPlugin,
+  positionsPlugin,
+  queryDeduplication,
+  subgraphFailureLog,
+  subgraphLinks,
+  type GatewayContext,
+} from './subgraphs';
 import { gatewaySubscriptions } from './subscriptions';
 
 export interface GatewayServerOptions {
@@ -197,7 +205,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       parseOptions: { maxTokens: config.limits.maxTokens },
       // Automatic persisted queries, where any document may run; with a required list, only listed ones do.
       persistedQueries: config.persisted.mode === 'require' ? false : { cache: apqCache(config.apqCacheBytes) },
-      plugins: [operationLimitsPlugin(limits), positionsPlugin()],
+      plugins: [operationLimitsPlugin(limits), positionsPlugin(), listedOperationPlugin((name) => metrics.listsOperation(name))],
     },
     context: async ({ req }, base) => ({
       ...base,

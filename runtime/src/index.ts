@@ -49,7 +49,7 @@ export {
 } from './config';
 export { createLogger, type Logger, type LogDestination } from './logger';
 export { LOG_THROTTLE_MS, logThrottle } from './log-throttle';
-export { ServiceMetrics } from './metrics';
+export { OPERATION_LISTED_HEADER, ServiceMetrics } from './metrics';
 export { createGraphQLServer, metricsOnly, type GraphQLServer, type MetricsSource } from './server';
 export { bearerToken, listen, requestIdOf } from './http';
 export { CallerGoneError, DEADLINE_HEADER, assertCallerWaiting, deadlineIn, forCallerUntil, refuseLate } from './deadline';

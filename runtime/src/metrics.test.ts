@@ -35,4 +35,15 @@ describe('operation labels', () => {
     metrics.listOperationNames(['MyAccount', 'Refund']);
     expect([metrics.operationLabel('Refund'), metrics.operationLabel('Pay'), metrics.operationLabel('Squat7')]).toEqual(['Refund', 'other', 'Squat7']);
   });
+
+  it('at a subgraph, keep a label for names the gateway says are listed, past the first 100 others (at most 1000); nowhere else', () => {
+    const subgraph = new ServiceMetrics({ service: 'auth' }, { takesListedHeader: true });
+    const gateway = new ServiceMetrics({ service: 'gateway' });
+    for (const metrics of [subgraph, gateway]) for (let n = 0; n < 100; n += 1) metrics.operationLabel(`Squat${n}__auth__0`);
+    expect([subgraph.operationLabel('Me__auth__0', '1'), subgraph.operationLabel('Unlisted__auth__0')]).toEqual(['Me__auth__0', 'other']);
+    // A client's own header at the gateway (or anywhere that does not take it) vouches for nothing.
+    expect(gateway.operationLabel('Me__auth__0', '1')).toBe('other');
+    for (let n = 1; n < 1000; n += 1) subgraph.operationLabel(`Listed${n}`, '1');
+    expect([subgraph.operationLabel('OneTooMany', '1'), subgraph.operationLabel('Me__auth__0')]).toEqual(['other', 'Me__auth__0']);
+  });
 });

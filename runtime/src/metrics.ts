@@ -2,6 +2,13 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const MAX_OPERATION_LABELS = 100;
+/** Names the gateway says are listed, at a subgraph: bounded too, for a subgraph a client can reach without the gateway. */
+const MAX_LISTED_UPSTREAM_LABELS = 1000;
+/**
+ * The header by which the gateway tells a subgraph that the client's operation is one the persisted
+ * manifest lists, so that the subgraph's part of it keeps a label of its own.
+ */
+export const OPERATION_LISTED_HEADER = 'x-operation-listed';
 /**
  * Longer names than any an app gives its operations share one label too: 100 names of 45 kB each made a
  * scrape of 4.5 MB per series, and the next one ran a subgraph (128 MB of heap) out of memory.
@@ -16,6 +23,7 @@ export const MAX_OPERATION_NAME_LENGTH = 100;
  */
 class BoundedLabels {
   private readonly seen = new Set<string>();
+  private readonly listedUpstream = new Set<string>();
   private listed: ReadonlySet<string> = new Set();
 
   constructor(private readonly limit: number) {}
@@ -25,11 +33,19 @@ class BoundedLabels {
     this.listed = new Set(names);
   }
 
-  label(name: string | null | undefined): string {
+  /** Whether `name` is one of the listed names. */
+  lists(name: string): boolean {
+    return this.listed.has(name);
+  }
+
+  /** The label of `name`; `listedUpstream`: the gateway says its operation is listed. */
+  label(name: string | null | undefined, listedUpstream: boolean): string {
     if (!name) return 'anonymous';
-    if (this.listed.has(name) || this.seen.has(name)) return name;
-    if (this.seen.size >= this.limit || name.length > MAX_OPERATION_NAME_LENGTH) return 'other';
-    this.seen.add(name);
+    if (this.listed.has(name) || this.seen.has(name) || this.listedUpstream.has(name)) return name;
+    if (name.length > MAX_OPERATION_NAME_LENGTH) return 'other';
+    const [names, limit] = listedUpstream ? [this.listedUpstream, MAX_LISTED_UPSTREAM_LABELS] : [this.seen, this.limit];
+    if (names.size >= limit) return 'other';
+    names.add(name);
     return name;
   }
 }
@@ -38,6 +54,8 @@ class BoundedLabels {
 export class ServiceMetrics {
   readonly registry = new Registry();
   private readonly operations = new BoundedLabels(MAX_OPERATION_LABELS);
+  /** Whether OPERATION_LISTED_HEADER is taken (a subgraph's, whose requests the gateway sends; never the gateway's, whose clients send it). */
+  private readonly takesListedHeader: boolean;
 
   readonly requests = new Counter({
     name: 'graphql_requests_total',
@@ -62,14 +80,23 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  constructor(prefixLabels: Record<string, string>) {
+  constructor(prefixLabels: Record<string, string>, options: { takesListedHeader?: boolean } = {}) {
+    this.takesListedHeader = options.takesListedHeader ?? false;
     this.registry.setDefaultLabels(prefixLabels);
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The label an operation's name is counted under: its own, "anonymous" or "other". */
-  operationLabel(name: string | null | undefined): string {
-    return this.operations.label(name);
+  /**
+   * The label an operation's name is counted under: its own, "anonymous" or "other". `listedHeader`:
+   * the request's OPERATION_LISTED_HEADER, taken where the process takes it.
+   */
+  operationLabel(name: string | null | undefined, listedHeader?: string | null): string {
+    return this.operations.label(name, this.takesListedHeader && listedHeader === '1');
+  }
+
+  /** Whether the persisted manifest lists an operation of this name. */
+  listsOperation(name: string): boolean {
+    return this.operations.lists(name);
   }
 
   /**

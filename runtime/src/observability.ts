@@ -5,7 +5,7 @@ import { GraphQLError } from 'graphql';
 import { ErrorCode, isClientSafe, type ErrorTranslator } from './errors';
 import { logThrottle } from './log-throttle';
 import type { Logger } from './logger';
-import { MAX_OPERATION_NAME_LENGTH, type ServiceMetrics } from './metrics';
+import { MAX_OPERATION_NAME_LENGTH, OPERATION_LISTED_HEADER, type ServiceMetrics } from './metrics';
 
 /** The code a client is told for `error` (what `translate` makes of it, its own if client-safe, else INTERNAL_SERVER_ERROR), and whether it is ours to explain. */
 function clientCode(error: unknown, translate: ErrorTranslator | undefined): { code: string; internal: boolean } {
@@ -102,9 +102,9 @@ export function observabilityPlugin(metrics: ServiceMetrics, translate: ErrorTra
             );
           }
         },
-        async willSendResponse({ operationName }) {
+        async willSendResponse({ operationName, request }) {
           const durationMs = performance.now() - started;
-          const operation = metrics.operationLabel(operationName);
+          const operation = metrics.operationLabel(operationName, request.http?.headers.get(OPERATION_LISTED_HEADER));
           metrics.requests.inc({ operation, outcome: outcomeOf(codes) });
           metrics.requestDuration.observe({ operation }, durationMs / 1000);
           contextValue.logger.info(

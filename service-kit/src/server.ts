@@ -133,7 +133,8 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
 ): Promise<SubgraphServer<S>> {
   const { config } = options;
   const logger = createLogger(definition.service, config.logLevel, options.logDestination);
-  const metrics = new ServiceMetrics({ service: definition.service });
+  // The gateway says which operations its persisted manifest lists: they keep their labels here too.
+  const metrics = new ServiceMetrics({ service: definition.service }, { takesListedHeader: true });
   const database = databaseMetrics(metrics, definition.service, logger);
   const db = createServiceClient(definition.service, {
     url: config.databaseUrl,

@@ -3,4 +3,4 @@ export { SubgraphDataSource, type SubgraphDataSourceOptions } from './data-sourc
 export { subgraphLinks, type LinkSettings } from './links';
 export { queryDeduplication } from './dedupe';
 export { subgraphFailureLog, type SubgraphFailureLog } from './failure-log';
-export { positionsPlugin, type GatewayContext } from './headers';
+export { listedOperationPlugin, positionsPlugin, type GatewayContext } from './headers';
