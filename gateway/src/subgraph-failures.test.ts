@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadGatewayConfig } from './config';
 import { createGatewayServer } from './server';
-import { freePort, type GraphQLServer } from '@fedstack/runtime';
+import { exportJWK, generateKeyPair } from 'jose';
+import { TOKEN_ALGORITHM, freePort, type GraphQLServer } from '@fedstack/runtime';
 
 // What the gateway's own log says when a subgraph fails a request: the operator reads it first.
 
@@ -30,9 +31,9 @@ describe('the gateway, when a subgraph fails', () => {
     running.standIn?.close();
   });
 
-  /** A gateway logging at info into `logs`, calling auth at `authUrl`; its /graphql. */
-  async function gatewayWith(authUrl: string, logs: LogCapture): Promise<string> {
-    const config = loadGatewayConfig({ ...process.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', AUTH_SUBGRAPH_URL: authUrl });
+  /** A gateway logging at info into `logs`, calling auth at `authUrl`, with `env` besides; its /graphql. */
+  async function gatewayWith(authUrl: string, logs: LogCapture, env: NodeJS.ProcessEnv = {}): Promise<string> {
+    const config = loadGatewayConfig({ ...process.env, GATEWAY_PORT: '0', LOG_LEVEL: 'info', AUTH_SUBGRAPH_URL: authUrl, ...env });
     running.gateway = await createGatewayServer({ config, logDestination: { write: (chunk: string) => logs.write(chunk) } });
     return `${await running.gateway.listen()}/graphql`;
   }
@@ -75,6 +76,45 @@ describe('the gateway, when a subgraph fails', () => {
     expect((await ask(url, 'forwarded-1')).errors?.[0]?.extensions).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' });
     expect(logs.lines.filter((line) => line.requestId === 'forwarded-1' && line.level !== 'info')).toEqual([
       expect.objectContaining({ level: 'warn', subgraph: 'auth', errors: 1, operationName: 'Me' }),
+    ]);
+  });
+
+  it('in production, passes on no message or detail of an internal error a subgraph failed to mask, naming the subgraph', async () => {
+    const failing = await standIn({
+      data: { me: null },
+      errors: [
+        {
+          message: 'Invalid `prisma.user.findUnique()` invocation: connection to postgres://auth_svc:s3cret@10.0.0.5 refused',
+          path: ['me'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR', sql: 'SELECT password_hash FROM auth.users' },
+        },
+        // Without a code: Apollo Gateway's DOWNSTREAM_SERVICE_ERROR, masked without naming the subgraph.
+        { message: 'relation "auth.users" does not exist', path: ['me'] },
+      ],
+    });
+    running.standIn = failing.server;
+    const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+    const production = {
+      NODE_ENV: 'production',
+      GATEWAY_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), alg: TOKEN_ALGORITHM }),
+      METRICS_PORT: '0',
+    };
+    const url = await gatewayWith(failing.url, new LogCapture(), production);
+    expect((await ask(url, 'unmasked-1')).errors).toEqual([
+      { message: 'Internal server error', path: ['me'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' } },
+      { message: 'Internal server error', path: ['me'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' } },
+    ]);
+  });
+
+  it('answers SUBGRAPH_UNAVAILABLE, naming it, for a subgraph that answers neither data nor errors (its fields were null, as though it had nothing)', async () => {
+    const empty = await standIn({});
+    running.standIn = empty.server;
+    const url = await gatewayWith(empty.url, new LogCapture());
+    expect((await ask(url, 'empty-1')).errors).toEqual([
+      expect.objectContaining({
+        message: 'The auth subgraph answered neither data nor errors',
+        extensions: expect.objectContaining({ code: 'SUBGRAPH_UNAVAILABLE', serviceName: 'auth' }),
+      }),
     ]);
   });
 });

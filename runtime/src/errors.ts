@@ -104,7 +104,8 @@ export function isClientSafe(error: unknown): boolean {
   // A subgraph's error reaches the gateway as a GraphQLError whose original is plain JSON.
   const graphQLError = original instanceof GraphQLError ? original : error instanceof GraphQLError ? error : null;
   const code = graphQLError?.extensions?.code;
-  return typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || code in ErrorCode);
+  // Own keys only: `in` also found `constructor` and `toString` on the enum's prototype chain.
+  return typeof code === 'string' && (REQUEST_ERROR_CODES.has(code) || Object.hasOwn(ErrorCode, code));
 }
 
 /**
@@ -141,18 +142,27 @@ export function formatErrorFor(mask: boolean, translate?: ErrorTranslator) {
         extensions: { ...known.extensions },
       };
     }
+    const masked = (serviceName?: unknown): GraphQLFormattedError => ({
+      message: 'Internal server error',
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, ...(typeof serviceName === 'string' ? { serviceName } : {}) },
+    });
     if (isClientSafe(error)) {
       const named = withField(formatted);
       if (!mask) return named;
+      // A subgraph's internal error is masked there, in production; one that was not (a subgraph left in
+      // development behind a production gateway) would otherwise pass its message and details on: Prisma's
+      // invocation, SQL, a connection string.
+      if (named.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR && !(unwrapResolverError(error) instanceof AppError)) {
+        return masked(named.extensions.serviceName);
+      }
       const { stacktrace: _stacktrace, ...extensions } = named.extensions ?? {};
       return { ...named, extensions };
     }
     if (!mask) return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.INTERNAL_SERVER_ERROR } };
-    return {
-      message: 'Internal server error',
-      ...(formatted.locations ? { locations: formatted.locations } : {}),
-      ...(formatted.path ? { path: formatted.path } : {}),
-      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
-    };
+    // Apollo Gateway names the subgraph of an error it could not place (one without a code, or an answer of
+    // the wrong shape: DOWNSTREAM_SERVICE_ERROR): the one thing of it a client may be told.
+    return masked(formatted.extensions?.serviceName);
   };
 }

@@ -5,12 +5,12 @@ import { BufferedResponse } from './transport';
 const made: CircuitBrokenFetcher[] = [];
 afterEach(() => made.splice(0).forEach((breaker) => breaker.shutdown()));
 
-/** A breaker over a subgraph that answers `status` (200 until told otherwise), and a way to call through it. */
+/** A breaker over a subgraph that answers `status` with `body` (200 and `{}` until told otherwise), and a way to call through it. */
 function breakerOver(errorPercent: number, resetMs = 100) {
-  const subgraph = { status: 200, calls: 0 };
+  const subgraph = { status: 200, body: '{}', calls: 0 };
   const fetcher: Fetcher = async (url) => {
     subgraph.calls += 1;
-    return new BufferedResponse(url, subgraph.status, new Headers(), '{}');
+    return new BufferedResponse(url, subgraph.status, new Headers(), subgraph.body);
   };
   const breaker = circuitBroken(fetcher, { minCalls: 5, errorPercent, resetMs }, () => undefined);
   made.push(breaker);
@@ -46,6 +46,13 @@ describe('the circuit breaker', () => {
     subgraph.status = 503;
     await calls(3);
     expect(breaker.isOpen()).toBe(true);
+  });
+
+  it("opens when a subgraph answers 200 with what is no JSON object (a proxy's page), as for 5xx answers", async () => {
+    const { subgraph, breaker, calls } = breakerOver(100, 10_000);
+    subgraph.body = '<html>502 Bad Gateway</html>';
+    await calls(20);
+    expect({ open: breaker.isOpen(), reached: subgraph.calls }).toEqual({ open: true, reached: 5 });
   });
 
   it('opens at 100 % when every call fails', async () => {

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Fetcher, FetcherRequestInit, FetcherResponse } from '@apollo/utils.fetcher';
 import CircuitBreaker from 'opossum';
+import { isFailedAnswer } from './transport';
 
 /** The window of recent calls the breaker judges by, in one-second buckets. */
 const WINDOW_MS = 10_000;
@@ -19,10 +20,10 @@ export interface BreakerSettings {
   resetMs: number;
 }
 
-/** A 5xx answer: the subgraph is failing. Carries the answer, which the caller still gets. */
+/** A failed answer (a 5xx, a body that is no JSON object): the subgraph is failing. Carries the answer, which the caller still gets. */
 class FailedAnswer extends Error {
   constructor(readonly response: FetcherResponse) {
-    super(`answered HTTP ${response.status}`);
+    super(`answered HTTP ${response.status}${response.status < 500 ? ' with no JSON object' : ''}`);
   }
 }
 
@@ -53,7 +54,7 @@ export function circuitBroken(fetcher: Fetcher, settings: BreakerSettings, onSta
   const breaker = new CircuitBreaker(
     async (target: string, init?: FetcherRequestInit) => {
       const response = await fetcher(target, init);
-      if (response.status >= 500) throw new FailedAnswer(response);
+      if (isFailedAnswer(response)) throw new FailedAnswer(response);
       return response;
     },
     {

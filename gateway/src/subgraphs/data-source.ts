@@ -50,6 +50,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   /** Keeps the positions a subgraph's writes reached, for the calls after it and for the client. */
   override didReceiveResponse({ response, context }: Received): Received['response'] {
+    // An answer of neither (`{}`) would leave the subgraph's fields null, as though it had nothing to say.
+    if (response.data === undefined && response.errors === undefined) throw this.unavailable('answered neither data nor errors');
     const written = response.http?.headers.get(WAL_POSITIONS_HEADER);
     try {
       // A context made without positions (a subscription's, a query over WebSocket) still carries them from one call to the next.

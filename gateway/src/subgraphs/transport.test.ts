@@ -12,6 +12,8 @@ describe('subgraph transport', () => {
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => {
         if (req.url === '/slow') return void setTimeout(() => res.end('late'), 500);
+        if (req.url === '/page') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>Sign in to the Wi-Fi</html>');
+        if (req.url === '/cut') return void res.writeHead(200, { 'content-type': 'application/json' }).end('  [1, 2');
         if (req.url === '/huge') return void res.writeHead(200, { 'content-type': 'application/json' }).end(`{"data":"${'x'.repeat(2_000_000)}"}`);
         res.setHeader('set-cookie', ['a=1', 'b=2']);
         res.writeHead(req.url === '/fail' ? 502 : 200, {
@@ -48,6 +50,16 @@ describe('subgraph transport', () => {
     expect({ status: failed.status, ok: failed.ok }).toEqual({ status: 502, ok: false });
     // A 5xx is an answer, given as it came, but a failed call for the subgraph's metrics.
     expect(outcomes).toEqual(['ok', 'error']);
+  });
+
+  it("counts a 2xx whose body is no JSON object (a proxy's page, an array, cut short) as a failed call, and gives it as it came", async () => {
+    const outcomes: CallOutcome[] = [];
+    const fetcher = subgraphTransport({ agent, timeoutMs: 1000, onCall: (outcome) => outcomes.push(outcome) });
+    const page = await fetcher(`${url}/page`, {});
+    expect({ status: page.status, text: await page.text() }).toEqual({ status: 200, text: '<html>Sign in to the Wi-Fi</html>' });
+    await fetcher(`${url}/cut`, {});
+    await fetcher(`${url}/graphql`, { body: '{}' });
+    expect(outcomes).toEqual(['error', 'error', 'ok']);
   });
 
   it('fails a call that takes longer than the timeout with a TimeoutError, and says so', async () => {

@@ -60,6 +60,11 @@ export class BufferedResponse implements FetcherResponse {
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   }
 
+  /** Whether the body's first character, past white space, opens a JSON object. */
+  startsLikeAnObject(): boolean {
+    return /^\s*\{/.test(this.body);
+  }
+
   clone(): BufferedResponse {
     if (this.used) throw new TypeError('Response.clone: body has already been read');
     return new BufferedResponse(this.url, this.status, new Headers(this.headers as Headers), this.body);
@@ -68,12 +73,22 @@ export class BufferedResponse implements FetcherResponse {
 
 export type CallOutcome = 'ok' | 'error' | 'timeout';
 
+/**
+ * Whether an answer is a failing subgraph's, as its metrics and circuit breaker count it: a 5xx, or a 2xx
+ * whose body is no JSON object (truncated, a proxy's page, a misrouted service), which the gateway cannot
+ * use either: counted as ok, such answers never opened the breaker. Only the first characters are looked at.
+ */
+export function isFailedAnswer(response: FetcherResponse): boolean {
+  if (response.status >= 500) return true;
+  return response.ok && response instanceof BufferedResponse && !response.startsLikeAnObject();
+}
+
 export interface TransportOptions {
   /** The subgraph's connection pool, shared by every request. */
   agent: Agent;
   /** Time a call may take, connection to last byte, in milliseconds. */
   timeoutMs: number;
-  /** Told how each call ended (an answer with a 5xx status: `error`) and how long it took, in seconds. */
+  /** Told how each call ended (a failed answer, `isFailedAnswer`: `error`) and how long it took, in seconds. */
   onCall?: (outcome: CallOutcome, seconds: number) => void;
 }
 
@@ -97,14 +112,15 @@ export function subgraphTransport({ agent, timeoutMs, onCall }: TransportOptions
         body: init.body ?? '',
         signal: AbortSignal.timeout(timeoutMs),
       });
-      // An answer the caller still gets, but a failing subgraph's (as its circuit breaker counts it): an
-      // error for the metrics, where a 503 from a subgraph without its database had counted as ok.
-      if (response.statusCode >= 500) outcome = 'error';
       const headers = new Headers();
       for (const [name, value] of Object.entries(response.headers)) {
         for (const each of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, each);
       }
-      return new BufferedResponse(target, response.statusCode, headers, await response.body.text());
+      const answer = new BufferedResponse(target, response.statusCode, headers, await response.body.text());
+      // An answer the caller still gets, but a failing subgraph's (as its circuit breaker counts it): an
+      // error for the metrics, where a 503 from a subgraph without its database had counted as ok.
+      if (isFailedAnswer(answer)) outcome = 'error';
+      return answer;
     } catch (error) {
       outcome = (error as Error).name === 'TimeoutError' ? 'timeout' : 'error';
       throw error;

@@ -1,0 +1,24 @@
+import { GraphQLError } from 'graphql';
+import { AppError, ErrorCode, formatErrorFor, isClientSafe } from './errors';
+
+describe('client-safe errors', () => {
+  it('are ours and those with one of our codes, not a name found on the codes’ prototype chain', () => {
+    const coded = (code: string) => new GraphQLError('from a subgraph', { extensions: { code } });
+    expect([isClientSafe(coded('BAD_USER_INPUT')), isClientSafe(coded('constructor')), isClientSafe(coded('toString'))]).toEqual([true, false, false]);
+  });
+
+  it('in production keep our own internal errors’ messages, and mask any other internal error’s, naming only its subgraph', () => {
+    const format = formatErrorFor(true);
+    const ours = new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'The auth service failed with an internal error; try again');
+    const forwarded = new GraphQLError('connection to postgres://auth_svc:s3cret@10.0.0.5 refused', {
+      extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth', sql: 'SELECT 1' },
+    });
+    expect([
+      format({ message: ours.message, extensions: ours.extensions }, ours),
+      format({ message: forwarded.message, extensions: forwarded.extensions }, forwarded),
+    ]).toEqual([
+      { message: 'The auth service failed with an internal error; try again', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' } },
+    ]);
+  });
+});
