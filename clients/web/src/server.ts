@@ -37,7 +37,9 @@ export async function startClientServer(config: ClientConfig): Promise<ClientSer
   const script = await bundle();
   const html = readFileSync(path.join(PAGE_FOLDER, 'index.html'), 'utf8').replace('%GATEWAY_URL%', escapeAttribute(config.gatewayUrl));
   const server = http.createServer((request, response) => {
-    const { pathname } = new URL(request.url ?? '/', 'http://page');
+    // A target no URL can be made of (`http://[::1`) threw where nothing caught it, and ended the server.
+    const pathname = URL.parse(request.url ?? '/', 'http://page')?.pathname;
+    if (pathname === undefined) return void response.writeHead(400, { 'content-type': 'text/plain' }).end('Bad request target\n');
     if (request.method !== 'GET' && request.method !== 'HEAD') return void response.writeHead(405, { allow: 'GET, HEAD' }).end();
     if (pathname === '/') return void response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
     if (pathname === '/app.js') return void response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(script);
