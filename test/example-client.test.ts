@@ -267,6 +267,22 @@ describe('the example client', () => {
       await page.close();
     });
 
+    browser('charges once for a double click on Pay (each click made a payment of its own)', async () => {
+      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      try {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await page.fill('#pay [name="amount"]', '7.31');
+        await page.dblclick('#pay button');
+        await waitForText(page, '#payment', /^Payment \S+: 7\.31 EUR/);
+        type Mine = { me: { payments: { edges: { node: { amount: string } }[] } } };
+        const mine = await graphql<Mine>(offGatewayUrl, '{ me { payments(first: 5) { edges { node { amount } } } } }', { token: user.accessToken });
+        expect(mine.data?.me.payments.edges.map(({ node }) => node.amount)).toEqual(['7.31']);
+      } finally {
+        await page.close();
+      }
+    });
+
     browser('refreshes the session when the access token expires: the refused request is sent again, and the updates come back', async () => {
       await stack.stopSubgraph('auth');
       await stack.startSubgraph('auth', { ACCESS_TOKEN_TTL_SECONDS: '4' });

@@ -68,6 +68,13 @@ export interface Connection {
   close(): void;
 }
 
+/** How long a query or mutation may take before the page gives up on it (the gateway gives a subgraph 10 s). */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** `signal`, and a timeout. */
+const withTimeout = (signal: AbortSignal | null | undefined): AbortSignal =>
+  signal ? AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) : AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+
 /** True for an answer that refuses the access token (expired, or its sign-in ended): UNAUTHENTICATED. */
 function refusesToken(error: unknown): boolean {
   return CombinedGraphQLErrors.is(error) && error.errors.some((each) => each.extensions?.code === 'UNAUTHENTICATED');
@@ -145,7 +152,8 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
     withToken,
     positionsLink(),
     createPersistedQueryLink({ ...generatePersistedQueryIdsFromManifest({ loadManifest: () => manifest }), useGETForHashedQueries: true }),
-    new HttpLink({ uri: gatewayUrl }),
+    // A gateway that hangs would leave a click unanswered for as long as the browser waits: minutes.
+    new HttpLink({ uri: gatewayUrl, fetch: (input, init) => fetch(input, { ...init, signal: withTimeout(init?.signal) }) }),
   ]);
   const client = new ApolloClient({
     link: ApolloLink.split((operation) => operation.operationType === OperationTypeNode.SUBSCRIPTION, new GraphQLWsLink(ws), http),

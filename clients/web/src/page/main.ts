@@ -15,8 +15,11 @@ function run(action: () => Promise<void>): void {
   action().catch((error: unknown) => show('error', unreachable(error) ?? describeError(error)));
 }
 
-/** What to do when the browser could not reach the gateway at all (it said only "Failed to fetch"). */
+/** What to do when the browser could not reach the gateway at all (it said only "Failed to fetch"), or it did not answer in time. */
 function unreachable(error: unknown): string | undefined {
+  if (error instanceof DOMException && error.name === 'TimeoutError') {
+    return `The gateway at ${gatewayUrl} did not answer in time: ask again (a payment or refund asked again is not made twice)`;
+  }
   if (!(error instanceof TypeError) || !/fetch/i.test(error.message)) return undefined;
   return `Could not reach the gateway at ${gatewayUrl} (${error.message}): is it running (npm start), and is that its GraphQL endpoint, ending in /graphql?`;
 }
@@ -26,12 +29,36 @@ function fields(form: HTMLFormElement): Record<string, string> {
   return Object.fromEntries([...new FormData(form)].flatMap(([name, value]) => (typeof value === 'string' ? [[name, value]] : [])));
 }
 
-/** Calls `action` with the form's fields when it is submitted. */
-function onSubmit(id: string, action: (values: Record<string, string>) => Promise<void>): void {
-  byId<HTMLFormElement>(id).addEventListener('submit', (event) => {
+/**
+ * Calls `action` with the form's fields when it is submitted, its button disabled until it is done: a
+ * second click on Pay while the first was under way charged twice.
+ */
+function onSubmit(id: string, action: (values: Record<string, string>, form: HTMLFormElement) => Promise<void>): void {
+  const form = byId<HTMLFormElement>(id);
+  const button = form.querySelector('button');
+  form.addEventListener('submit', (event) => {
     event.preventDefault();
-    run(() => action(fields(event.target as HTMLFormElement)));
+    if (button?.disabled) return;
+    if (button) button.disabled = true;
+    run(() => action(fields(form), form).finally(() => button && (button.disabled = false)));
   });
+}
+
+const intents = new WeakMap<HTMLFormElement, string>();
+
+/**
+ * The idempotency key of what a form asks for (a payment, a refund): the same until it has succeeded or
+ * its values change, so that asking again after a failure (a timeout, the gateway away) is the same
+ * request and is not carried out twice; a key per click made each retry a new charge.
+ */
+function intentKey(form: HTMLFormElement): string {
+  let key = intents.get(form);
+  if (!key) {
+    key = crypto.randomUUID();
+    intents.set(form, key);
+    form.addEventListener('input', () => intents.delete(form), { once: true });
+  }
+  return key;
 }
 
 /** The longest pause before subscribing again, and how long a subscription must have lasted for the pauses to start again from one second. */
@@ -125,22 +152,27 @@ async function showAccount(): Promise<void> {
 
 byId('my-account').addEventListener('click', () => run(showAccount));
 
-onSubmit('pay', async ({ amount = '', currency = '', description = '' }) => {
+onSubmit('pay', async ({ amount = '', currency = '', description = '' }, form) => {
   const { data } = await session.connection.client.mutate({
     mutation: CREATE_PAYMENT,
-    variables: { input: { amount, currency, description, paymentMethodToken: 'tok_visa' }, idempotencyKey: crypto.randomUUID() },
+    variables: { input: { amount, currency, description, paymentMethodToken: 'tok_visa' }, idempotencyKey: intentKey(form) },
   });
   if (!data) return;
+  intents.delete(form);
   const { id, amount: paid, currency: paidIn, status } = data.createPayment;
   show('payment', `Payment ${id}: ${paid} ${paidIn} ${status}`);
-  (byId<HTMLFormElement>('refund').elements.namedItem('paymentId') as HTMLInputElement).value = id;
+  const refund = byId<HTMLFormElement>('refund');
+  (refund.elements.namedItem('paymentId') as HTMLInputElement).value = id;
+  // Set here, not typed: no input event tells its key that it asks for another refund now.
+  intents.delete(refund);
 });
 
-onSubmit('refund', async ({ paymentId = '', amount = '' }) => {
+onSubmit('refund', async ({ paymentId = '', amount = '' }, form) => {
   const { data } = await session.connection.client.mutate({
     mutation: REFUND_PAYMENT,
-    variables: { input: { paymentId, amount }, idempotencyKey: crypto.randomUUID() },
+    variables: { input: { paymentId, amount }, idempotencyKey: intentKey(form) },
   });
+  if (data) intents.delete(form);
   if (data) show('refunded', `Refund ${data.refundPayment.id}: ${data.refundPayment.amount} of payment ${paymentId}`);
 });
 
