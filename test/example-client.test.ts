@@ -267,6 +267,25 @@ describe('the example client', () => {
       await page.close();
     });
 
+    browser('shows what the subgraphs that answered gave when one could not, beside its error (it showed the error alone)', async () => {
+      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      try {
+        const user = await newCustomer(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await stack.stopSubgraph('payments');
+        try {
+          await page.click('#my-account');
+          await page.locator('#error', { hasText: 'SUBGRAPH_UNAVAILABLE' }).waitFor({ timeout: 10_000 });
+          expect(await page.textContent('#account [data-from="auth"]')).toBe(`${user.email}, USER`);
+          expect(await page.textContent('#account [data-from="payments"]')).toBe('unavailable now');
+        } finally {
+          await stack.startSubgraph('payments');
+        }
+      } finally {
+        await page.close();
+      }
+    });
+
     browser('charges once for a double click on Pay (each click made a payment of its own)', async () => {
       const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
       try {

@@ -140,14 +140,21 @@ onSubmit('sign-in', async ({ email = '', password = '' }) => {
   show('session', `Signed in as ${user.email} (${user.role}).`);
 });
 
-/** Shows the signed-in user's account, as its four subgraphs answer now. */
+/**
+ * Shows the signed-in user's account, as its four subgraphs answer now: what those that answered gave,
+ * and the error of any that did not (the whole answer was thrown away for one subgraph's error, and the
+ * last account shown stayed beside it).
+ */
 async function showAccount(): Promise<void> {
-  const { data } = await session.connection.client.query({
+  const { data, error } = await session.connection.client.query({
     query: MY_ACCOUNT,
     variables: { isAdmin: session.role === 'ADMIN' },
     fetchPolicy: 'network-only',
+    errorPolicy: 'all',
   });
-  show('account', data?.me ? account(data.me) : 'Sign in first: `me` is null without a token.');
+  if (data?.me) show('account', account(data.me));
+  else show('account', ...(error ? [] : ['Sign in first: `me` is null without a token.']));
+  if (error) throw error;
 }
 
 byId('my-account').addEventListener('click', () => run(showAccount));

@@ -46,7 +46,8 @@ export function account(me: NonNullable<MyAccountQuery['me']>): HTMLElement {
     {},
     ...line('auth', `${me.email}, ${me.role}`),
     ...line('profile', `${me.profile?.displayName ?? '(no name)'}, ${me.profile?.locale ?? '(no locale)'}`),
-    ...line('payments', `latest: ${list(payments)}; totals: ${list(totals)}`),
+    // Null only when payments could not answer (a user with no payments has an empty page of them).
+    ...line('payments', me.payments ? `latest: ${list(payments)}; totals: ${list(totals)}` : 'unavailable now'),
     ...line(
       'admin',
       me.auditTrail ? `audit trail: ${list(me.auditTrail.edges.map((edge) => `${edge.node.action} ${edge.node.createdAt}`))}` : 'audit trail: for admins only',
