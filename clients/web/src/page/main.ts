@@ -154,7 +154,8 @@ async function showAccount(): Promise<void> {
   });
   if (data?.me) show('account', account(data.me));
   else show('account', ...(error ? [] : ['Sign in first: `me` is null without a token.']));
-  if (error) throw error;
+  // Apollo Client 4 gives errors as Error objects (CombinedGraphQLErrors for the GraphQL ones), typed as ErrorLike.
+  if (error) throw error as Error;
 }
 
 byId('my-account').addEventListener('click', () => run(showAccount));
