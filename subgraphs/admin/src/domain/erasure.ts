@@ -1,5 +1,5 @@
 // Erasure as a saga: each service erases its own part in turn, and an interrupted erasure is finished by the worker.
-import { AppError, ErrorCode, WalPositions, type Logger, type ServiceMetrics } from '@fedstack/runtime';
+import { AppError, ErrorCode, WalPositions, type Logger, type Service, type ServiceMetrics } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import {
   ERASE_COMMAND,
@@ -75,7 +75,8 @@ function erasureRequests(db: AdminDb, leaseMs: number): JobStore<RequestRow> {
   return {
     async claim(room) {
       const { rows } = await db.query<RequestRow>(
-        `UPDATE admin.erasure_requests SET lease_until = now() + $1::int * interval '1 millisecond', attempts = attempts + 1
+        // The last error is cleared while an attempt holds the request: only a request waiting out its backoff has one.
+        `UPDATE admin.erasure_requests SET lease_until = now() + $1::int * interval '1 millisecond', attempts = attempts + 1, last_error = NULL
          WHERE user_id IN (SELECT user_id FROM admin.erasure_requests
                            WHERE completed_at IS NULL AND parked_at IS NULL AND lease_until <= now()
                            ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
@@ -192,13 +193,19 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
   }
 
   // Each request's wait grows to ERASURE_MAX_BACKOFF_MS: once a service it could not reach is back, the
-  // requests waiting are due at once, rather than minutes later with the user's data still there.
+  // requests waiting for it are due at once, rather than minutes later with the user's data still there.
+  // Which service each waits for, as this process's attempts found (a request is taken up by any process).
+  const waitingFor = new Map<string, Service>();
   const back = new ReadinessWatch({
     ready: (service) => services.ready(service),
     pollMs: settings.pollMs,
-    onBack: async () => {
+    onBack: async (service) => {
+      const waiting = [...waitingFor].filter(([, on]) => on === service).map(([userId]) => userId);
+      // Not one an attempt holds now (its last error cleared): it would run twice at once.
       await db.query(
-        `UPDATE admin.erasure_requests SET lease_until = now() WHERE completed_at IS NULL AND parked_at IS NULL AND last_error IS NOT NULL AND lease_until > now()`,
+        `UPDATE admin.erasure_requests SET lease_until = now()
+         WHERE user_id = ANY($1::uuid[]) AND completed_at IS NULL AND parked_at IS NULL AND last_error IS NOT NULL AND lease_until > now()`,
+        [waiting],
       );
       worker.kick();
     },
@@ -210,8 +217,12 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
     name: 'erasure',
     store: erasureRequests(db, settings.leaseMs),
     async handle(request) {
+      waitingFor.delete(request.user_id);
       const result = await attempt(request).catch((error: unknown) => {
-        if (error instanceof InternalCallError && error.retryable && !error.refused) back.watch(error.service);
+        if (error instanceof InternalCallError && error.retryable && !error.refused) {
+          waitingFor.set(request.user_id, error.service);
+          back.watch(error.service);
+        }
         throw error;
       });
       if (result.outcome === 'completed' && request.attempts > 1)
@@ -245,7 +256,9 @@ export function createErasures(db: AdminDb, services: InternalClient, context: {
         requested_by = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN EXCLUDED.requested_by ELSE admin.erasure_requests.requested_by END,
         request_id = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN EXCLUDED.request_id ELSE admin.erasure_requests.request_id END,
         lease_until = CASE WHEN admin.erasure_requests.completed_at IS NULL
-                           THEN now() + ${settings.leaseMs}::int * interval '1 millisecond' ELSE admin.erasure_requests.lease_until END
+                           THEN now() + ${settings.leaseMs}::int * interval '1 millisecond' ELSE admin.erasure_requests.lease_until END,
+        -- held by this attempt now, as by a claim: no longer one waiting out a backoff, which a service back hurries.
+        last_error = CASE WHEN admin.erasure_requests.completed_at IS NULL THEN NULL ELSE admin.erasure_requests.last_error END
       RETURNING user_id, requested_by, request_id, attempts, completed_at, requested_at,
         -- When auth erased the account, as the first answer gave it (admin's view of the account holds it).
         (SELECT erased_at FROM admin.account_states WHERE account_states.user_id = erasure_requests.user_id) AS erased_at`;
