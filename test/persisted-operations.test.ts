@@ -199,15 +199,20 @@ describe('persisted operations at the gateway', () => {
   });
 
   it('allow: listed ids resolve, any document runs, and automatic persisted queries work', async () => {
-    const { url, server } = await stack.extraGateway({ PERSISTED_DOCUMENTS: 'allow', PERSISTED_DOCUMENTS_FILE: manifestFile });
+    // A listed operation nothing else here runs: auth has not counted it among its first 100 names.
+    const labelCheck = 'query LabelCheck { me { id } }';
+    const moreListed = path.join(folder, 'label-check.json');
+    writeFileSync(moreListed, manifest({ LabelCheck: [labelCheck, 'query'] }));
+    const { url, server } = await stack.extraGateway({ PERSISTED_DOCUMENTS: 'allow', PERSISTED_DOCUMENTS_FILE: `${manifestFile},${moreListed}` });
+    expect((await byId(url, ME, user.accessToken)).data).toEqual({ me: { id: user.id, email: user.email } });
     // 100 made-up operation names first, as a client could send to use up the labels every process gives
     // the first 100 names it sees: the listed operation keeps its own, at the gateway and at auth.
     for (let n = 0; n < 100; n += 1) await graphql(url, `query Squat${n} { me { id } }`, { token: user.accessToken });
-    expect((await byId(url, ME, user.accessToken)).data).toEqual({ me: { id: user.id, email: user.email } });
+    expect((await byId(url, labelCheck, user.accessToken)).data).toEqual({ me: { id: user.id } });
     const labelled = async (scrape: string | undefined, name: string) =>
       new RegExp(`^graphql_requests_total\\{operation="${name}"`, 'm').test(await (await fetch(String(scrape))).text());
     const authMetrics = stack.subgraphUrls.auth.replace(/\/graphql$/, '/metrics');
-    expect(await Promise.all([labelled(server.metricsUrl, 'Me'), labelled(authMetrics, 'Me__auth__0')])).toEqual([true, true]);
+    expect(await Promise.all([labelled(server.metricsUrl, 'LabelCheck'), labelled(authMetrics, 'LabelCheck__auth__0')])).toEqual([true, true]);
     expect((await graphql(url, ADDED_LATER, { token: user.accessToken })).data).toEqual({ me: { email: user.email } });
     await expectAutomaticPersistedQueries(url, user);
   });
