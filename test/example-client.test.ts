@@ -267,6 +267,39 @@ describe('the example client', () => {
       await page.close();
     });
 
+    browser("stays signed in when its subscription ends with the token refused before the gateway's 4401 for its expiry comes (it signed out)", async () => {
+      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      // Between the page and the gateway: each message passed on, the subscription's id noted, and a way to
+      // end it as payments does when the token expires, ahead of the gateway's close.
+      let endAsExpired: (() => void) | undefined;
+      await page.routeWebSocket(/./, (socket) => {
+        const server = socket.connectToServer();
+        socket.onMessage((message) => {
+          const { type, id } = JSON.parse(String(message)) as { type: string; id?: string };
+          if (type === 'subscribe' && id) {
+            endAsExpired = () => {
+              const error = { message: 'Access token expired: refresh the session, then subscribe again', extensions: { code: 'UNAUTHENTICATED' } };
+              socket.send(JSON.stringify({ id, type: 'next', payload: { errors: [error] } }));
+              socket.send(JSON.stringify({ id, type: 'complete' }));
+            };
+          }
+          server.send(message);
+        });
+        server.onMessage((message) => socket.send(message));
+      });
+      try {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        endAsExpired?.();
+        await page.locator('#updates', { hasText: /^Subscribed again after: UNAUTHENTICATED: Access token expired/ }).waitFor({ timeout: 10_000 });
+        expect(await page.textContent('#session')).toMatch(/^Signed in as /);
+        await payUntilSettledEventArrives(page);
+      } finally {
+        await page.close();
+      }
+    });
+
     browser('shows what the subgraphs that answered gave when one could not, beside its error (it showed the error alone)', async () => {
       const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
       try {
@@ -383,6 +416,19 @@ describe('the example client', () => {
         await page.click('#my-account');
         await waitForText(page, '#account', /^Sign in first/);
         expect(traffic.subscribes.length).toBe(subscribed);
+      } finally {
+        await page.close();
+      }
+    });
+
+    browser('signs out when the user signs out everywhere elsewhere: the subscription ends with the token refused, and so is the refresh', async () => {
+      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+      try {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        expect((await graphql(offGatewayUrl, 'mutation { logoutEverywhere }', { token: user.accessToken })).errors).toBeUndefined();
+        await page.locator('#session', { hasText: /^Signed out: UNAUTHENTICATED/ }).waitFor({ timeout: 15_000 });
       } finally {
         await page.close();
       }

@@ -60,6 +60,11 @@ export interface Connection {
   /** True once a refresh has been refused: the sign-in has ended (signed out everywhere, the account suspended). */
   sessionEnded(): boolean;
   /**
+   * Refreshes the session after its access token was refused (`sessionEnded()` tells whether the refresh
+   * was refused too), and has the next subscription connect with the new token.
+   */
+  renew(): Promise<void>;
+  /**
    * Calls `listener` each time the WebSocket is connected (acknowledged), `wasRetry` when graphql-ws
    * connected again by itself (the gateway restarted): its subscriptions go on, missing what happened meanwhile.
    */
@@ -76,7 +81,7 @@ const withTimeout = (signal: AbortSignal | null | undefined): AbortSignal =>
   signal ? AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) : AbortSignal.timeout(REQUEST_TIMEOUT_MS);
 
 /** True for an answer that refuses the access token (expired, or its sign-in ended): UNAUTHENTICATED. */
-function refusesToken(error: unknown): boolean {
+export function refusesToken(error: unknown): boolean {
   return CombinedGraphQLErrors.is(error) && error.errors.some((each) => each.extensions?.code === 'UNAUTHENTICATED');
 }
 
@@ -88,12 +93,13 @@ const closeCode = (event: unknown): number | undefined =>
 const FORBIDDEN_CLOSE = 4403;
 
 /**
- * True for what ends a subscription for good: the account suspended or the sign-in ended (FORBIDDEN,
- * UNAUTHENTICATED, or the gateway's 4403), as against a subgraph restarting or the network.
+ * True for what ends a subscription for good: the account suspended (FORBIDDEN, or the gateway's 4403),
+ * as against a subgraph restarting or the network. UNAUTHENTICATED says only that the token was refused:
+ * expired, or its sign-in ended, which a refresh tells apart (`Connection.renew`).
  */
 export function endsSession(reason: unknown): boolean {
   if (closeCode(reason) === FORBIDDEN_CLOSE) return true;
-  return CombinedGraphQLErrors.is(reason) && reason.errors.some((each) => each.extensions?.code === 'FORBIDDEN' || each.extensions?.code === 'UNAUTHENTICATED');
+  return CombinedGraphQLErrors.is(reason) && reason.errors.some((each) => each.extensions?.code === 'FORBIDDEN');
 }
 
 /**
@@ -175,6 +181,16 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
     client,
     closedAtExpiry: () => expired,
     sessionEnded: () => ended,
+    async renew() {
+      try {
+        await refresh();
+      } catch (error) {
+        ended ||= refusesToken(error);
+        return;
+      }
+      // The connection carries the token it opened with: the next subscription opens another, with the new one.
+      ws.terminate();
+    },
     onConnected(listener) {
       ws.on('connected', (_socket, _payload, wasRetry) => listener(wasRetry));
     },

@@ -1,6 +1,6 @@
 // The example page's script: sign in, then the README's tour (my account, pay, payment updates, refund, users) through Apollo Client.
 import type { Subscription } from 'rxjs';
-import { connect, endsSession, type Connection } from './apollo';
+import { connect, endsSession, refusesToken, type Connection } from './apollo';
 import { ADMIN_USERS, CREATE_PAYMENT, MY_ACCOUNT, PAYMENT_UPDATES, REFUND_PAYMENT, SIGN_IN } from './operations';
 import { account, byId, describeError, paymentEvent, show, users } from './view';
 
@@ -76,9 +76,14 @@ function watchPayments(current: typeof session, pause = 1000): void {
   const started = Date.now();
   // An event may carry errors (a field another subgraph could not resolve) and the subscription goes on; the last is why it ended, if it then does.
   let lastError: unknown;
-  const resume = (reason: unknown) => {
+  const resume = async (reason: unknown) => {
     if (session !== current) return;
     current.updates?.unsubscribe();
+    // A refused token: expired (its error can come before the gateway's 4401 for it, and the page signed
+    // out a user whose sign-in was going on), or its sign-in ended, which only a refused refresh says.
+    const refused = refusesToken(reason) && !current.connection.sessionEnded();
+    if (refused) await current.connection.renew();
+    if (session !== current) return;
     // Suspended, or signed out elsewhere: no new subscription would be let in (it tried every 30 s, for ever).
     if (current.connection.sessionEnded() || endsSession(reason)) {
       current.connection.close();
@@ -90,7 +95,7 @@ function watchPayments(current: typeof session, pause = 1000): void {
     current.interrupted = describeError(reason);
     show('updates', `Interrupted (${current.interrupted}): subscribing again…`);
     // No pause for an expired token, which a new connection mends, however often it expires.
-    const expired = current.connection.closedAtExpiry();
+    const expired = refused || current.connection.closedAtExpiry();
     const next = expired || Date.now() - started > MAX_PAUSE_MS ? 1000 : Math.min(pause * 2, MAX_PAUSE_MS);
     setTimeout(
       () => {
@@ -107,8 +112,8 @@ function watchPayments(current: typeof session, pause = 1000): void {
       lastError = error;
       show('updates', ...(error ? [describeError(error)] : []));
     },
-    error: resume,
-    complete: () => resume(lastError ?? new Error('the gateway ended the subscription')),
+    error: (reason: unknown) => void resume(reason),
+    complete: () => void resume(lastError ?? new Error('the gateway ended the subscription')),
   });
 }
 
