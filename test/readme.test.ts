@@ -74,6 +74,7 @@ describe('the README, done literally', () => {
 
   it('npm start says where the gateway and each subgraph answer, on the ports it was given', () => {
     expect(run.output()).toContain(`GraphQL API (gateway): ${gateway}/graphql`);
+    expect(run.output()).toContain(`without internet: ${gateway}/explorer/`);
     for (const name of ['auth', 'profile', 'payments', 'admin'])
       expect(run.output()).toMatch(new RegExp(`${name} subgraph: http://127\\.0\\.0\\.1:\\d+/graphql`));
   });
@@ -93,7 +94,13 @@ describe('the README, done literally', () => {
         continue;
       }
       expect(block.lang).toBe('graphql');
-      for (const operation of parse(block.text).definitions as OperationDefinitionNode[]) {
+      const operations = parse(block.text).definitions as OperationDefinitionNode[];
+      // Each run here alone; pasted into Sandbox or sent whole, a block of several runs only if each is named.
+      expect({ block: block.text, sendable: operations.length === 1 || operations.every((operation) => operation.name) }).toEqual({
+        block: block.text,
+        sendable: true,
+      });
+      for (const operation of operations) {
         const query = print(operation);
         const answer = await post(`${gateway}/graphql`, query, isSignIn(operation) ? undefined : token);
         expect({ query, errors: answer.errors }).toEqual({ query, errors: undefined });

@@ -119,6 +119,8 @@ async function main(): Promise<void> {
   const gatewayProcess = gatewayOf(processes);
   console.log('');
   console.log(`GraphQL API (gateway): ${serverUrl(HOST, gatewayProcess.port, '/graphql')}  (open it in a browser for Apollo Sandbox)`);
+  // Sandbox loads from Apollo's site; offline it says only that it cannot.
+  console.log(`  without internet: ${serverUrl(HOST, gatewayProcess.port, '/explorer/')}  (an explorer served by the gateway itself)`);
   for (const { name, port } of processes.filter((target) => target !== gatewayProcess)) {
     console.log(`  ${name} subgraph: ${serverUrl(HOST, port, '/graphql')}`);
   }
