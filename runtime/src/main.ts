@@ -52,8 +52,9 @@ export function orExit<T>(read: () => T): T {
 
 /**
  * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM (then sends the
- * spans `tracing` still holds, if the collector takes them), and turns a start-up failure into one line on stderr and exit code 1, or
- * `EXIT_UNAVAILABLE` when what it needs could not be reached (a `temporary` StartupError).
+ * spans `tracing` still holds, if the collector takes them), and turns a start-up failure into one line on
+ * stderr and exit code 1, or `EXIT_UNAVAILABLE` when what it needs could not be reached (a `temporary`
+ * StartupError).
  */
 export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing): void {
   start().then(
