@@ -99,12 +99,17 @@ export async function assertNothingLeftBehind(placed: readonly { service: Servic
   if (placed.length === 0) return;
   const missing = (error: unknown) => ((error as Error).cause as { code?: string } | undefined)?.code === '3D000';
   let left: Service[];
+  let firstRelease = false;
   try {
     left = await withClient(sharedUrl, 'DATABASE_URL', async (shared) => {
-      const { rows } = await shared.query<{ service: Service }>(
-        `SELECT service FROM unnest($1::text[]) AS service WHERE to_regclass(format('%I._prisma_migrations', service)) IS NOT NULL`,
+      // A first release's database holds every schema under one history, in public: its data as much.
+      const { rows } = await shared.query<{ service: Service; firstRelease: boolean }>(
+        `SELECT service, to_regclass(format('%I._prisma_migrations', service)) IS NULL AS "firstRelease" FROM unnest($1::text[]) AS service
+         WHERE to_regclass(format('%I._prisma_migrations', service)) IS NOT NULL
+            OR (to_regclass('public._prisma_migrations') IS NOT NULL AND to_regnamespace(service) IS NOT NULL)`,
         [placed.map(({ service }) => service)],
       );
+      firstRelease = rows.some((row) => row.firstRelease);
       const held: Service[] = [];
       for (const { service, setting, ownerUrl } of placed.filter((entry) => rows.some((row) => row.service === entry.service))) {
         // The same database under another address (`localhost` for `127.0.0.1`, a pooler) is no other place.
@@ -125,9 +130,11 @@ export async function assertNothingLeftBehind(placed: readonly { service: Servic
   const [one] = left;
   const settings = [...new Set(placed.filter(({ service }) => left.includes(service)).map(({ setting }) => setting))];
   const undo = settings.map((setting) => (setting === 'DB_LAYOUT=split' ? 'leave DB_LAYOUT unset' : `unset ${setting}`)).join(' and ');
+  // A first release's database is upgraded (in place) before anything of it can move.
+  const upgrade = firstRelease ? `npm run db:migrate with ${settings.length === 1 ? 'that setting' : 'those settings'} unset, then ` : '';
   throw new ConfigError(
     `${settings.join(', ')} ${settings.length === 1 ? 'gives' : 'give'} ${left.join(', ')} ${left.length === 1 ? 'a database of its own' : 'databases of their own'}, but DATABASE_URL's ` +
       `database (${describeTarget(sharedUrl)}) still holds ${left.length === 1 ? 'its' : 'their'} data: move ${left.length === 1 ? 'it' : 'each'} first ` +
-      `(npm run db:split -- --service ${one} --to <its new database>), or ${undo}`,
+      `(${upgrade}npm run db:split -- --service ${one} --to <its new database>), or ${undo}`,
   );
 }

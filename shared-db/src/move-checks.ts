@@ -19,7 +19,15 @@ export async function appliedMigrations(client: pg.Client, service: Service): Pr
  * returns the tables to copy and the source's migration history.
  */
 export async function checkSource(source: pg.Client, service: Service, role: string): Promise<{ tables: string[]; history: string[] }> {
-  const schema = await source.query<{ migrated: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS migrated`, [`"${service}"._prisma_migrations`]);
+  const schema = await source.query<{ migrated: boolean; firstRelease: boolean }>(
+    `SELECT to_regclass($1) IS NOT NULL AS migrated, to_regclass('public._prisma_migrations') IS NOT NULL AND to_regnamespace($2) IS NOT NULL AS "firstRelease"`,
+    [`"${service}"._prisma_migrations`, service],
+  );
+  if (schema.rows[0]?.firstRelease && !schema.rows[0].migrated) {
+    throw fail(
+      `the source database is a first release's (one migration history for every schema): upgrade it first (npm run db:migrate, with DATABASE_URL naming it)`,
+    );
+  }
   if (!schema.rows[0]?.migrated) throw fail(`the source database has no migrated ${service} schema to move`);
   const history = await appliedMigrations(source, service);
   const missing = migrationNames(service).filter((name) => !history.includes(name));

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { databaseLayout, ownerUrlFor, serviceConnection } from './config';
 import { describeTarget, explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
-import { SERVICES } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SERVICES } from '@fedstack/runtime';
 import pg from 'pg';
 import { applyPendingMigrations } from './migrations';
 import { createScratchDatabases, type ScratchDatabases } from './provision';
@@ -227,6 +228,36 @@ describe("a service placed outside DATABASE_URL's database while that still hold
         await queryAt(serverUrl(), `DROP DATABASE IF EXISTS "${own.pathname.slice(1)}"`);
       }
     });
+  });
+
+  it("is refused for a first release's database (one history for every schema), saying to upgrade it first: split, it was given new databases and seeded", async () => {
+    const scratch = await freshSharedDatabase();
+    const shared = scratch.env.DATABASE_URL as string;
+    try {
+      await queryAt(shared, readFileSync(path.join(REPOSITORY_ROOT, 'shared-db', 'fixtures', 'legacy-shared-3e3e354.sql'), 'utf8'));
+      const split = await runDbCli(['migrate'], { DATABASE_URL: shared, DB_LAYOUT: 'split', ...noServiceUrls });
+      expect(answered(split)).toEqual({
+        code: 1,
+        said: [
+          `error: DB_LAYOUT=split gives auth, profile, payments, admin databases of their own, but DATABASE_URL's database (${describeTarget(shared)}) still holds their data: ` +
+            'move each first (npm run db:migrate with that setting unset, then npm run db:split -- --service auth --to <its new database>), or leave DB_LAYOUT unset',
+        ],
+      });
+      // Nor can it be moved before it is upgraded (db:split said only that it held no migrated schema).
+      const target = new URL(shared);
+      target.pathname = `${target.pathname}_payments`;
+      const moved = await runDbCli(['split', '--service', 'payments', '--to', target.toString()], { DATABASE_URL: shared, ...noServiceUrls });
+      expect(answered(moved)).toEqual({
+        code: 1,
+        said: [
+          expect.stringContaining("the source database is a first release's (one migration history for every schema): upgrade it first (npm run db:migrate"),
+        ],
+      });
+      const name = new URL(shared).pathname.slice(1);
+      expect(await queryAt(serverUrl(), 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${name}_`])).toEqual([]);
+    } finally {
+      await scratch.drop();
+    }
   });
 
   it('is no other place when the URL names the same database under another address: migrated as before (the check refused `localhost` for `127.0.0.1`)', async () => {
