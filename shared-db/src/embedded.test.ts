@@ -57,6 +57,17 @@ describe('the embedded PostgreSQL', () => {
     }
   });
 
+  it("starts for a command whose service has a database of its own on the embedded server's port, and stops after (nothing listened there)", async () => {
+    const port = await freePort();
+    const own = `postgresql://postgres:postgres_local_only@127.0.0.1:${port}/own_payments`;
+    const env = { EMBEDDED_PG_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port), PAYMENTS_DATABASE_URL: own };
+    const migrated = await run(['migrate', '--service', 'payments'], env);
+    expect({ code: migrated.code, stderr: migrated.stderr }).toEqual({ code: 0, stderr: '' });
+    const status = await run(['prisma', '--service', 'payments', 'migrate', 'status'], env);
+    expect({ code: status.code, upToDate: status.stdout.includes('Database schema is up to date!') }).toEqual({ code: 0, upToDate: true });
+    await expect(queryAt(own, 'SELECT 1')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
   it('starts when its lock file is left from a killed server whose process id another program now has (it was taken for a running server)', async () => {
     const port = await freePort();
     // Its process id is this worker's (node), in the data directory the test above made (or none: a first start).

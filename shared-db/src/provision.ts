@@ -70,17 +70,52 @@ function needsServer(env: NodeJS.ProcessEnv, services: readonly Service[]): bool
 }
 
 /**
+ * True when a database the command will use is on the embedded server's port of this machine: a service
+ * moved to a database of its own there (README), whose commands found nothing listening once `npm start`
+ * had stopped, and could not be run while it served.
+ */
+function onEmbeddedServer(env: NodeJS.ProcessEnv, urls: readonly (string | undefined)[], port: number): boolean {
+  return [env.DATABASE_URL, ...SERVICES.map((service) => env[serviceUrlVariable(service)]), ...urls].some((text) => {
+    const url = text ? URL.parse(text) : null;
+    return url !== null && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && Number(url.port || 5432) === port;
+  });
+}
+
+/**
  * The databases the stack (or the services named) runs on, as the environment places them
  * (DATABASE_URL, DB_LAYOUT, `<SERVICE>_DATABASE_URL`). When one of them would have none, an embedded PostgreSQL starts with its data
  * under `.data/postgres`, and DATABASE_URL points at its `fedstack` database. Databases are created when
  * the services' databases are prepared (`prepareDatabases`), not here.
  */
 export async function provisionServer(
-  options: { env?: NodeJS.ProcessEnv; services?: readonly Service[]; detached?: boolean; onLog?: (line: string) => void; replicas?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    services?: readonly Service[];
+    /** Databases named outright (db:split's --from and --to), which may be on the embedded server too. */
+    urls?: readonly (string | undefined)[];
+    detached?: boolean;
+    onLog?: (line: string) => void;
+    replicas?: number;
+  } = {},
 ): Promise<ProvisionedServer> {
   const env = options.env ?? process.env;
   databaseLayout(env);
-  if (!needsServer(env, options.services ?? SERVICES)) {
+  const settings = readSettings(env, EMBEDDED_SETTINGS);
+  const needed = needsServer(env, options.services ?? SERVICES);
+  if (!needed && !options.replicas && onEmbeddedServer(env, options.urls ?? [], settings.EMBEDDED_PG_PORT)) {
+    // Started (or found running) for the databases the settings name there, which keep their names.
+    const server = await startEmbeddedPostgres({ dataDir: settings.EMBEDDED_PG_DATA_DIR, port: settings.EMBEDDED_PG_PORT });
+    return {
+      env,
+      embedded: true,
+      adoptedPid: server.adopted ? server.pid : undefined,
+      stop: () => server.stop(),
+      exited: () => server.exited,
+      restart: async () => undefined,
+      replica: undefined,
+    };
+  }
+  if (!needed) {
     if (options.replicas) {
       throw new ConfigError(
         'DB_REPLICAS starts a replica of the embedded PostgreSQL, which does not run when DATABASE_URL is set: give your replicas as DATABASE_REPLICA_URL instead',
@@ -96,7 +131,6 @@ export async function provisionServer(
       replica: undefined,
     };
   }
-  const settings = readSettings(env, EMBEDDED_SETTINGS);
   const start = () =>
     startEmbeddedPostgres({
       dataDir: settings.EMBEDDED_PG_DATA_DIR,

@@ -37,10 +37,13 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  // Moving from a database named outright needs no database from the settings.
-  if (parsed.command === 'split' && parsed.from) return split(parsed, process.env);
   const named = parsed.command === 'seed' ? undefined : parsed.service;
-  const server = await provisionServer(named ? { services: [named] } : {});
+  // Moving from a database named outright needs no database from the settings, but the embedded server if it is there.
+  const from = parsed.command === 'split' ? parsed.from : undefined;
+  const server = await provisionServer({
+    ...(from ? { services: [] } : named ? { services: [named] } : {}),
+    urls: parsed.command === 'split' ? [parsed.from, parsed.to] : [],
+  });
   try {
     const env = server.env;
     switch (parsed.command) {
