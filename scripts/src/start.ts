@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY_ROOT, readSettings, runMain, serverUrl } from '@fedstack/runtime';
-import { DEMO_ADMIN, DEMO_USER_PASSWORD, databaseLayout, prepareDatabases, provisionServer, seedDemoData, type SupervisedServer } from '@fedstack/shared-db';
+import { DEMO_ADMIN, DEMO_USER_PASSWORD, describeLayout, prepareDatabases, provisionServer, seedDemoData, type SupervisedServer } from '@fedstack/shared-db';
 import { firstQuery, launcherManifest } from './first-query';
 import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
 import { Supervisor, whenOrphaned, type Running, type Supervised } from './supervisor';
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   try {
     await prepareDatabases(database.env, { quiet: true });
     const seeded = await seedDemoData(database.env);
-    const layout = databaseLayout(database.env) === 'split' ? 'a database per service' : 'one database, a schema per service';
+    const layout = describeLayout(database.env);
     const where = database.embedded ? `embedded PostgreSQL${database.replica ? ' and a streaming replica' : ''}` : 'your server';
     console.log(`Databases ready (${where}, ${layout}): migrated, grants applied, demo data ${seeded.usersCreated ? 'loaded' : 'present'}.`);
     env = { ...database.env, ...routing(processes, HOST, database.env), HOST, LOG_LEVEL, ...withLauncherManifest(process.env) };

@@ -1,5 +1,5 @@
 import { ConfigError } from '@fedstack/runtime';
-import { replicaMaxLagMs, serviceReplicaConnections } from './config';
+import { describeLayout, replicaMaxLagMs, serviceReplicaConnections } from './config';
 
 const OWNER = 'postgresql://owner:secret@primary:5432/fedstack';
 
@@ -46,5 +46,22 @@ describe('replica settings', () => {
       new ConfigError('DATABASE_REPLICA_URL must start with postgresql:// (got "mysql:")'),
     );
     expect(() => replicaMaxLagMs({ DB_REPLICA_MAX_LAG_MS: 'soon' })).toThrow('DB_REPLICA_MAX_LAG_MS must be a whole number from 0 to');
+  });
+});
+
+describe('the layout in words', () => {
+  it('names the services given a database of their own, where it said "one database" of all', () => {
+    const own = 'postgresql://postgres@db:5432/payments';
+    expect([
+      describeLayout({}),
+      describeLayout({ PAYMENTS_DATABASE_URL: own }),
+      describeLayout({ DB_LAYOUT: 'split' }),
+      describeLayout({ AUTH_DATABASE_URL: own, PROFILE_DATABASE_URL: own, PAYMENTS_DATABASE_URL: own, ADMIN_DATABASE_URL: own }),
+    ]).toEqual([
+      'one database, a schema per service',
+      'a database of its own for payments, one with a schema each for the others',
+      'a database per service',
+      'a database per service',
+    ]);
   });
 });

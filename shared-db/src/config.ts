@@ -132,6 +132,17 @@ export function databaseLayout(env: NodeJS.ProcessEnv = process.env): DatabaseLa
   return readSettings(env, { DB_LAYOUT: SHARED_DATABASE_SETTINGS.DB_LAYOUT }).DB_LAYOUT;
 }
 
+/**
+ * Where the settings place the services, in words (`npm start`'s banner): a service given a database of its
+ * own (`<SERVICE>_DATABASE_URL`, one moved by db:split) is named, where the shared layout was said of all.
+ */
+export function describeLayout(env: NodeJS.ProcessEnv = process.env): string {
+  const own = SERVICES.filter((service) => env[serviceUrlVariable(service)]);
+  if (databaseLayout(env) === 'split' || own.length === SERVICES.length) return 'a database per service';
+  if (own.length === 0) return 'one database, a schema per service';
+  return `a database of its own for ${own.join(', ')}, one with a schema each for the others`;
+}
+
 export interface ServiceConnection {
   service: Service;
   /** The role the service connects as. */

@@ -4,6 +4,7 @@ export { GRANTS, grantStatements, type TableAccess } from './grants';
 export {
   DATABASE_LAYOUTS,
   databaseLayout,
+  describeLayout,
   databaseIdentity,
   serviceConnection,
   allServiceConnections,
