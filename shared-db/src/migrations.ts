@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import type { Service } from '@fedstack/runtime';
+import { StartupError, type Service } from '@fedstack/runtime';
 import { withClient } from './connections';
 import { migrationNames, migrationsDir } from './prisma-cli';
 
@@ -99,8 +99,9 @@ async function applyOne(client: pg.Client, service: Service, name: string, file:
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw new Error(`${service}: migration ${name} failed, and nothing of it was applied: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    // One line, as every command's known failure (it was a stack and pg's error object): what PostgreSQL said, with its detail and hint.
+    const { message = String(error), detail, hint } = error as { message?: string; detail?: string; hint?: string };
+    const said = [message, detail, hint].filter(Boolean).join('; ');
+    throw new StartupError(`${service}: migration ${name} failed, and nothing of it was applied: ${said}`, { cause: error });
   }
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { databaseLayout, ownerUrlFor, serviceConnection } from './config';
 import { describeTarget, explainConnectionError } from './errors';
 import { seedDemoData } from './seed';
-import { REPOSITORY_ROOT, SERVICES } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, SERVICES, StartupError } from '@fedstack/runtime';
 import pg from 'pg';
 import { applyPendingMigrations } from './migrations';
 import { createScratchDatabases, type ScratchDatabases } from './provision';
@@ -108,9 +108,10 @@ describe('migrations, one history per service', () => {
 
     it('a migration that fails leaves neither its changes nor its history row, and says which', async () => {
       // The newest migration is missing from the history while its objects are there: applying it again fails.
-      await expect(applyAfter('DELETE FROM payments._prisma_migrations WHERE migration_name = $1')).rejects.toThrow(
-        `payments: migration ${newest} failed, and nothing of it was applied: `,
-      );
+      const failure = applyAfter('DELETE FROM payments._prisma_migrations WHERE migration_name = $1');
+      await expect(failure).rejects.toThrow(`payments: migration ${newest} failed, and nothing of it was applied: `);
+      // One line from the commands, as their other known failures (it was a stack and pg's error object).
+      await expect(failure).rejects.toBeInstanceOf(StartupError);
       expect(await apply()).toEqual({ applied: [] });
     });
   });
