@@ -113,7 +113,8 @@ export function developmentPasswordSettings(): Record<string, string> {
   return Object.fromEntries(SERVICES.map((service) => [passwordVariable(service), developmentPassword(service)]));
 }
 
-function parseUrl(value: string, setting: string): URL {
+/** A PostgreSQL URL naming a database, or a ConfigError naming `setting` (a variable, or a command's flag). */
+export function parseUrl(value: string, setting: string): URL {
   let url: URL;
   try {
     url = new URL(value);

@@ -39,6 +39,8 @@ describe('db command lines', () => {
     [['split', '--service=admin', '--to=postgresql://x/a', '--to=postgresql://x/b'], 'db split: --to is given more than once'],
     [['split', '--service=admin', '--to=postgresql://x/a', '--from=postgresql://owner:pa#ss@db/fedstack'], '--from is not a valid URL'],
     [['split', '--service=admin', '--to=not a url'], '--to is not a valid URL'],
+    [['split', '--service=payments', '--to=mysql://root@127.0.0.1/x'], '--to must start with postgresql://'],
+    [['split', '--service=payments', '--to=postgresql://postgres:pw@127.0.0.1:5433'], '--to must name a database'],
     // A value left out before the next flag: said, not only "ambiguous".
     [
       ['split', '--service=admin', '--to', '--from', 'postgresql://x/a'],

@@ -1,6 +1,7 @@
 // What `npm run db:*` was asked to do: its command line, read once by node:util's parseArgs.
 import { parseArgs } from 'node:util';
 import { ConfigError, SERVICES, commandLine, isService, type Service } from '@fedstack/runtime';
+import { parseUrl } from '../config';
 
 export const USAGE = `usage: db <command>
   migrate [--service NAME]         create the service roles, apply pending migrations, apply the grants matrix
@@ -27,8 +28,9 @@ function serviceOption(value: string | undefined): Service | undefined {
 }
 
 /** A database URL given as `flag`, checked here: a bad one is named by its flag, and never printed (it may hold a password). */
+/** A database URL given as `flag`, refused naming the flag (db:split named PAYMENTS_DATABASE_URL for a bad --to). */
 function urlOption(value: string, flag: string): string {
-  if (!URL.canParse(value)) throw new ConfigError(`${flag} is not a valid URL (expected postgresql://user:password@host:port/database)`);
+  parseUrl(value, flag);
   return value;
 }
 
