@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, REPOSITORY_ROOT, SERVICES, freePort, integer, readSettings, setting, text, type Service } from '@fedstack/runtime';
+import { ConfigError, REPOSITORY_ROOT, SERVICES, freePort, integer, portIsFree, readSettings, setting, text, type Service } from '@fedstack/runtime';
 import { databaseLayout, serviceUrlVariable, type DatabaseLayout } from './config';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded';
 import { dropReplicaSlot, startEmbeddedReplica } from './replica';
@@ -102,8 +102,10 @@ export async function provisionServer(
   databaseLayout(env);
   const settings = readSettings(env, EMBEDDED_SETTINGS);
   const needed = needsServer(env, options.services ?? SERVICES);
-  if (!needed && !options.replicas && onEmbeddedServer(env, options.urls ?? [], settings.EMBEDDED_PG_PORT)) {
-    // Started (or found running) for the databases the settings name there, which keep their names.
+  // Started for the databases the settings name there, which keep their names, when nothing answers on its
+  // port: one that does (the embedded server under npm start, or a server of the user's) is used as it is.
+  const embeddedDown = () => portIsFree(settings.EMBEDDED_PG_PORT, '127.0.0.1');
+  if (!needed && !options.replicas && onEmbeddedServer(env, options.urls ?? [], settings.EMBEDDED_PG_PORT) && (await embeddedDown())) {
     const server = await startEmbeddedPostgres({ dataDir: settings.EMBEDDED_PG_DATA_DIR, port: settings.EMBEDDED_PG_PORT });
     return {
       env,
