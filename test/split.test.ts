@@ -251,7 +251,7 @@ describeOnce('db:split, one service at a time', () => {
         // The owner's password, where the URL has one, is not printed with the settings to copy.
         const { password } = new URL(targetOf(service));
         if (password) expect(result.stdout).not.toContain(`:${password}@`);
-        expect(result.stdout).toMatch(new RegExp(`${serviceUrlVariable(service)}=postgresql://[^\\s]*@.*# for npm run db:migrate`));
+        expect(result.stdout).toMatch(new RegExp(`${serviceUrlVariable(service)}=postgresql://[^\\s]*@.*# for npm start and npm run db:migrate`));
         // The old copy is retired: renamed, out of the service's reach.
         const retired = /schema (\S+_moved_\d+)/.exec(result.stdout)?.[1];
         expect(await queryAt(sharedUrl, 'SELECT nspname FROM pg_namespace WHERE nspname IN ($1, $2)', [service, retired])).toEqual([{ nspname: retired }]);
@@ -281,6 +281,8 @@ describeOnce('db:split, one service at a time', () => {
       await stack.stopSubgraph('payments');
       const back = await dbSplit(['--service', 'payments', '--from', targetOf('payments'), '--to', sharedUrl], settings());
       expect({ code: back.code, stderr: back.stderr }).toEqual({ code: 0, stderr: '' });
+      // It said to switch payments "to its new database" with the setting to unset.
+      expect(back.stdout).toContain("payments is back in DATABASE_URL's database: unset PAYMENTS_DATABASE_URL, then start it again");
       delete moved[serviceUrlVariable('payments')];
       await stack.startSubgraph('payments', { PAYMENTS_DATABASE_URL: sharedUrl });
     }, 60_000);

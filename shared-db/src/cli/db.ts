@@ -1,6 +1,6 @@
 // `npm run db:*`: migrate, seed, Prisma's CLI and db:split, on the databases the settings place.
 import { SERVICES, runMain } from '@fedstack/runtime';
-import { ownerUrlFor, serviceUrlVariable } from '../config';
+import { databaseIdentity, ownerUrlFor, serviceUrlVariable } from '../config';
 import { moveService } from '../move';
 import { runPrismaCli } from '../prisma-cli';
 import { provisionServer } from '../provision';
@@ -17,12 +17,21 @@ async function split({ service, to, from }: Extract<DbCommand, { command: 'split
     onProgress: (line) => console.log(line),
   });
   const rows = report.tables.reduce((sum, table) => sum + table.rows, 0);
+  const moved = `Moved ${service}: ${report.tables.length} tables, ${rows} rows, every count and checksum verified.`;
+  // Back into DATABASE_URL's database (the way back): the setting that placed it elsewhere goes.
+  if (env.DATABASE_URL && databaseIdentity(env.DATABASE_URL) === databaseIdentity(to)) {
+    console.log(`
+${moved}
+${service} is back in DATABASE_URL's database: unset ${serviceUrlVariable(service)}, then start it again. The copy it
+left stays as schema ${report.retiredSchema} in the database it came from; drop it once ${service} runs here.`);
+    return;
+  }
   console.log(`
-Moved ${service}: ${report.tables.length} tables, ${rows} rows, every count and checksum verified.
+${moved}
 Switch ${service} to its new database, then start it again:
 
-  ${report.settings.variable}=${report.settings.forService}     # for the ${service} service
-  ${report.settings.variable}=${report.settings.forMigrations}  # for npm run db:migrate
+  ${report.settings.variable}=${report.settings.forService}     # for the ${service} service's processes (compose, Kubernetes)
+  ${report.settings.variable}=${report.settings.forMigrations}  # for npm start and npm run db:migrate, which migrate it as the owner
 
 The old copy stays in the source as schema ${report.retiredSchema}; drop it once ${service} runs from its new
 database (DROP SCHEMA "${report.retiredSchema}" CASCADE). To move back, run db:split again with --from the
