@@ -52,7 +52,9 @@ export function explainConnectionError(error: unknown, url: string, setting: str
     '57P03': 'the server is starting up or shutting down',
     '53300': 'the server has no free connection slots',
   };
-  const reason = (code && reasons[code]) ?? message ?? String(error);
+  // node-postgres's own words when the server asks a password of a URL that gives none.
+  const noPassword = typeof message === 'string' && message.includes('client password must be a string');
+  const reason = (code && reasons[code]) ?? (noPassword ? 'the server asks a password, and the URL gives none' : (message ?? String(error)));
   // Out of reach for now (down, starting, full), rather than refusing it (a password, a database that does not exist).
   return new DatabaseUnavailableError(`${setting}: cannot connect to PostgreSQL at ${target}: ${reason}`, {
     cause: error,
