@@ -212,7 +212,10 @@ export function allServiceConnections(env: NodeJS.ProcessEnv = process.env): Rec
 
 /** The owner's connection to a service's database (migrations, seed, moves), or a one-line error naming the setting. */
 export function ownerUrlFor(service: Service, env: NodeJS.ProcessEnv = process.env): string {
-  const connection = serviceConnection(service, env);
+  // The owner's connection holds no role password: in production, where one must be given, it is asked
+  // for where the role's connection is made (db:split's source needed it only for the owner's URL).
+  const password = passwordVariable(service);
+  const connection = serviceConnection(service, { ...env, [password]: env[password] || 'only the owner connects' });
   if (!connection.ownerUrl) {
     throw new ConfigError(
       `${connection.source} connects as ${connection.role}, which cannot create roles or run migrations: ` +

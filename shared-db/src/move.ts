@@ -163,11 +163,25 @@ async function identicalCopies(source: pg.Client, target: pg.Client, service: Se
  * it. The same command finishes a move that stopped on the way: it prepares an unfilled target again,
  * copies again over a copy the source has changed since, and unmarks a copy whose source is retired.
  */
+/**
+ * The service's connection to the new database. In production without its password, the setting's
+ * refusal offered the role's own URL instead, which a move cannot use (it needs the owner's): it names the password only.
+ */
+function connectionAt(service: Service, toUrl: string, env: NodeJS.ProcessEnv): ServiceConnection {
+  try {
+    return serviceConnection(service, { ...env, [serviceUrlVariable(service)]: toUrl });
+  } catch (error) {
+    const password = passwordVariable(service);
+    if (!(error instanceof ConfigError) || !error.message.startsWith(`${password} must be set`)) throw error;
+    throw fail(`${password} must be set in production: the password the ${service} service's role gets on the new database`);
+  }
+}
+
 export async function moveService(options: MoveOptions): Promise<MoveReport> {
   const { service, fromUrl, toUrl } = options;
   const log = options.onProgress ?? (() => undefined);
   const variable = serviceUrlVariable(service);
-  const connection = serviceConnection(service, { ...(options.env ?? process.env), [variable]: toUrl });
+  const connection = connectionAt(service, toUrl, options.env ?? process.env);
   if (databaseIdentity(fromUrl) === databaseIdentity(toUrl)) throw fail(`--from and --to are the same database (${describeTarget(toUrl)})`);
   // The role's own URL, as the summary of a move prints it for the service, is easily given by mistake.
   if (!connection.ownerUrl) {

@@ -261,6 +261,18 @@ describe("a service placed outside DATABASE_URL's database while that still hold
     }
   });
 
+  it("asks in production for the role's password to move a service, and nothing else (it offered a role's URL, which --to cannot be)", async () => {
+    const split = await runDbCli(['split', '--service', 'payments', '--to', 'postgresql://postgres:pw@127.0.0.1:5432/elsewhere'], {
+      DATABASE_URL: 'postgresql://postgres:pw@127.0.0.1:5432/fedstack',
+      ...noServiceUrls,
+      NODE_ENV: 'production',
+    });
+    expect(answered(split)).toEqual({
+      code: 1,
+      said: ["error: db:split: PAYMENTS_DB_PASSWORD must be set in production: the password the payments service's role gets on the new database"],
+    });
+  });
+
   it('is no other place when the URL names the same database under another address: migrated as before (the check refused `localhost` for `127.0.0.1`)', async () => {
     await onMigratedSharedDatabase([], async (shared) => {
       const alias = new URL(shared);
