@@ -154,16 +154,6 @@ async function identicalCopies(source: pg.Client, target: pg.Client, service: Se
 }
 
 /**
- * Moves one service's schema, data, role and grants from one database to another, as `npm run db:split`
- * does: the target gets the service's migrations and role first, then every table is copied inside one
- * transaction on each side while the source's tables are locked against writes, and the copy is
- * verified table by table (row count and checksum). Only then is the source schema retired (renamed and
- * closed to the role), so that a service still pointed at it fails at start instead of serving stale data;
- * until then, the target's schema is marked (SPLIT_PENDING, then SPLIT_COPIED), and no service starts on
- * it. The same command finishes a move that stopped on the way: it prepares an unfilled target again,
- * copies again over a copy the source has changed since, and unmarks a copy whose source is retired.
- */
-/**
  * The service's connection to the new database. In production without its password, the setting's
  * refusal offered the role's own URL instead, which a move cannot use (it needs the owner's): it names the password only.
  */
@@ -177,6 +167,16 @@ function connectionAt(service: Service, toUrl: string, env: NodeJS.ProcessEnv): 
   }
 }
 
+/**
+ * Moves one service's schema, data, role and grants from one database to another, as `npm run db:split`
+ * does: the target gets the service's migrations and role first, then every table is copied inside one
+ * transaction on each side while the source's tables are locked against writes, and the copy is
+ * verified table by table (row count and checksum). Only then is the source schema retired (renamed and
+ * closed to the role), so that a service still pointed at it fails at start instead of serving stale data;
+ * until then, the target's schema is marked (SPLIT_PENDING, then SPLIT_COPIED), and no service starts on
+ * it. The same command finishes a move that stopped on the way: it prepares an unfilled target again,
+ * copies again over a copy the source has changed since, and unmarks a copy whose source is retired.
+ */
 export async function moveService(options: MoveOptions): Promise<MoveReport> {
   const { service, fromUrl, toUrl } = options;
   const log = options.onProgress ?? (() => undefined);

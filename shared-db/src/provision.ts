@@ -104,8 +104,8 @@ export async function provisionServer(
   const needed = needsServer(env, options.services ?? SERVICES);
   // Started for the databases the settings name there, which keep their names, when nothing answers on its
   // port: one that does (the embedded server under npm start, or a server of the user's) is used as it is.
-  const embeddedDown = () => portIsFree(settings.EMBEDDED_PG_PORT, '127.0.0.1');
-  if (!needed && !options.replicas && onEmbeddedServer(env, options.urls ?? [], settings.EMBEDDED_PG_PORT) && (await embeddedDown())) {
+  const onItsPort = !needed && !options.replicas && onEmbeddedServer(env, options.urls ?? [], settings.EMBEDDED_PG_PORT);
+  if (onItsPort && (await portIsFree(settings.EMBEDDED_PG_PORT, '127.0.0.1'))) {
     const server = await startEmbeddedPostgres({ dataDir: settings.EMBEDDED_PG_DATA_DIR, port: settings.EMBEDDED_PG_PORT });
     return {
       env,
