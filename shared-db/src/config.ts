@@ -159,11 +159,14 @@ export interface ServiceConnection {
   source: string;
 }
 
+/** In production, a role's connection derived from the owner's without `<SERVICE>_DB_PASSWORD`. */
+export class MissingPasswordError extends ConfigError {}
+
 function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVariable: string): { url: string; password: string; passwordGiven: boolean } {
   const given = readSetting(env, passwordVariable(service), SERVICE_PASSWORD_SETTING);
   const password = given ?? (isProduction(env) ? undefined : developmentPassword(service));
   if (password === undefined) {
-    throw new ConfigError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable} as the role ${serviceRole(service)})`);
+    throw new MissingPasswordError(`${passwordVariable(service)} must be set in production (or set ${explicitVariable} as the role ${serviceRole(service)})`);
   }
   const url = new URL(owner);
   url.username = serviceRole(service);
@@ -179,30 +182,29 @@ function asRole(owner: URL, service: Service, env: NodeJS.ProcessEnv, explicitVa
  */
 export function serviceConnection(service: Service, env: NodeJS.ProcessEnv = process.env): ServiceConnection {
   const role = serviceRole(service);
+  const { url, source, roles } = placement(service, env);
+  if (roles) return { service, role, url: url.toString(), password: decodeURIComponent(url.password), passwordGiven: true, ownerUrl: undefined, source };
+  return { service, role, ...asRole(url, service, env, serviceUrlVariable(service)), ownerUrl: url.toString(), source };
+}
+
+/**
+ * Where the settings place a service's database: the URL, the setting it came from, and whether it is the
+ * service's role's own (`roles`) rather than the owner's. No password is needed to know it.
+ */
+function placement(service: Service, env: NodeJS.ProcessEnv): { url: URL; source: string; roles: boolean } {
   const explicitVariable = serviceUrlVariable(service);
   const explicit = readSetting(env, explicitVariable, SERVICE_URL_SETTING);
-  const shared = readSettings(env, { DATABASE_URL: SHARED_DATABASE_SETTINGS.DATABASE_URL }).DATABASE_URL;
   if (explicit) {
     const url = parseUrl(explicit, explicitVariable);
-    if (decodeURIComponent(url.username) === role) {
-      return {
-        service,
-        role,
-        url: url.toString(),
-        password: decodeURIComponent(url.password),
-        passwordGiven: true,
-        ownerUrl: undefined,
-        source: explicitVariable,
-      };
-    }
-    return { service, role, ...asRole(url, service, env, explicitVariable), ownerUrl: url.toString(), source: explicitVariable };
+    return { url, source: explicitVariable, roles: decodeURIComponent(url.username) === serviceRole(service) };
   }
+  const shared = readSettings(env, { DATABASE_URL: SHARED_DATABASE_SETTINGS.DATABASE_URL }).DATABASE_URL;
   if (!shared) {
     throw new ConfigError(`neither ${explicitVariable} nor DATABASE_URL is set: the ${service} service has no database`);
   }
   const owner = parseUrl(shared, 'DATABASE_URL');
   if (databaseLayout(env) === 'split') owner.pathname = `${owner.pathname}_${service}`;
-  return { service, role, ...asRole(owner, service, env, explicitVariable), ownerUrl: owner.toString(), source: 'DATABASE_URL' };
+  return { url: owner, source: 'DATABASE_URL', roles: false };
 }
 
 /** Every service's connection, as the owner's setup steps need them. */
@@ -212,17 +214,15 @@ export function allServiceConnections(env: NodeJS.ProcessEnv = process.env): Rec
 
 /** The owner's connection to a service's database (migrations, seed, moves), or a one-line error naming the setting. */
 export function ownerUrlFor(service: Service, env: NodeJS.ProcessEnv = process.env): string {
-  // The owner's connection holds no role password: in production, where one must be given, it is asked
-  // for where the role's connection is made (db:split's source needed it only for the owner's URL).
-  const password = passwordVariable(service);
-  const connection = serviceConnection(service, { ...env, [password]: env[password] || 'only the owner connects' });
-  if (!connection.ownerUrl) {
+  // No role password is asked for here (in production db:split's source needed one only for this URL).
+  const { url, source, roles } = placement(service, env);
+  if (roles) {
     throw new ConfigError(
-      `${connection.source} connects as ${connection.role}, which cannot create roles or run migrations: ` +
-        `give this command the owner's connection to the ${service} database in ${connection.source}`,
+      `${source} connects as ${serviceRole(service)}, which cannot create roles or run migrations: ` +
+        `give this command the owner's connection to the ${service} database in ${source}`,
     );
   }
-  return connection.ownerUrl;
+  return url.toString();
 }
 
 /** The same database, whoever connects to it: host, port and database name. */

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { SPLIT_COPIED, SPLIT_PENDING, retiredSchemaOf, splitMark } from './checks';
-import { databaseIdentity, passwordVariable, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
+import { MissingPasswordError, databaseIdentity, passwordVariable, serviceConnection, serviceUrlVariable, type ServiceConnection } from './config';
 import { ConfigError, SERVICES, type Service } from '@fedstack/runtime';
 import { describeTarget, withoutPasswords } from './errors';
 import { connectOrExplain, sameDatabase } from './connections';
@@ -161,9 +161,8 @@ function connectionAt(service: Service, toUrl: string, env: NodeJS.ProcessEnv): 
   try {
     return serviceConnection(service, { ...env, [serviceUrlVariable(service)]: toUrl });
   } catch (error) {
-    const password = passwordVariable(service);
-    if (!(error instanceof ConfigError) || !error.message.startsWith(`${password} must be set`)) throw error;
-    throw fail(`${password} must be set in production: the password the ${service} service's role gets on the new database`);
+    if (!(error instanceof MissingPasswordError)) throw error;
+    throw fail(`${passwordVariable(service)} must be set in production: the password the ${service} service's role gets on the new database`);
   }
 }
 

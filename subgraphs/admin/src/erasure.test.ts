@@ -37,15 +37,8 @@ function standIn(service: string, state: StandInState): Server {
       const { userId } = JSON.parse(body) as { userId: string };
       state.commands.push(`${service} ${userId}`);
       const erasedAt = new Date().toISOString();
-      if (state.slow[service])
-        return void setTimeout(
-          () =>
-            answer(200, {
-              result: { alreadyErased: false, erasedAt, changes: [], account: { userId, version: 2, role: 'USER', status: 'SUSPENDED', erasedAt } },
-            }),
-          state.slow[service],
-        );
-      answer(200, { result: { alreadyErased: false, erasedAt, changes: [], account: { userId, version: 2, role: 'USER', status: 'SUSPENDED', erasedAt } } });
+      const erased = { result: { alreadyErased: false, erasedAt, changes: [], account: { userId, version: 2, role: 'USER', status: 'SUSPENDED', erasedAt } } };
+      setTimeout(() => answer(200, erased), state.slow[service] ?? 0);
     });
   });
 }
