@@ -434,6 +434,43 @@ describe('the example client', () => {
       }
     });
 
+    browser(
+      'ends the sign-in when the next user signs in, and when Sign out is clicked (the last one stayed live, its refresh token good for days)',
+      async () => {
+        const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
+        /** Signs `user` in through the page and returns the refresh token the page was given. */
+        const signInFor = async (user: SignedIn): Promise<string> => {
+          const answer = page.waitForResponse(
+            (response) => (response.request().postDataJSON() as { operationName?: string } | null)?.operationName === 'SignIn',
+          );
+          await signIn(page, user.email, PASSWORD);
+          return ((await (await answer).json()) as { data: { login: { refreshToken: string } } }).data.login.refreshToken;
+        };
+        const refreshRefused = async (refreshToken: string) => {
+          const answer = await graphql(offGatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', {
+            variables: { t: refreshToken },
+          });
+          return answer.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED';
+        };
+        try {
+          const [first, second] = [await register(offGatewayUrl), await register(offGatewayUrl)];
+          const firstToken = await signInFor(first);
+          const secondToken = await signInFor(second);
+          expect({ first: await refreshRefused(firstToken), second: await refreshRefused(secondToken) }).toEqual({ first: true, second: false });
+          // The refresh just made ended the page's token pair: sign in again for one that is the page's.
+          const thirdToken = await signInFor(second);
+          await myAccount(page);
+          await page.click('#sign-out');
+          await waitForText(page, '#session', /^Not signed in\.$/);
+          expect({ refused: await refreshRefused(thirdToken), account: await page.textContent('#account') }).toEqual({ refused: true, account: '' });
+          await page.click('#my-account');
+          await waitForText(page, '#account', /^Sign in first/);
+        } finally {
+          await page.close();
+        }
+      },
+    );
+
     browser('reads the account again when graphql-ws connects again by itself after a gateway restart (nothing from meanwhile is sent)', async () => {
       const settings = { PERSISTED_DOCUMENTS: 'off', GATEWAY_PORT: String(await freePort()) };
       const gateway = await stack.extraGateway(settings);

@@ -8,7 +8,7 @@ import { OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { from, switchMap, tap } from 'rxjs';
 import manifest from '../../persisted-query-manifest.json';
-import { REFRESH_SESSION } from './operations';
+import { REFRESH_SESSION, SIGN_OUT } from './operations';
 
 /** The header in which the gateway answers where each service's primary was after the client's writes. */
 const POSITIONS_HEADER = 'x-wal-positions';
@@ -69,6 +69,8 @@ export interface Connection {
    * connected again by itself (the gateway restarted): its subscriptions go on, missing what happened meanwhile.
    */
   onConnected(listener: (wasRetry: boolean) => void): void;
+  /** Ends the sign-in at auth (its refresh token and access tokens stop working), then closes the connection. */
+  signOut(): Promise<void>;
   /** Closes the WebSocket and stops the client's queries. */
   close(): void;
 }
@@ -168,6 +170,10 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
     // that what it sends in full (a subscription, or an id the gateway does not know) is that body.
     documentTransform: new DocumentTransform(sortTopLevelDefinitions),
   });
+  function close(): void {
+    client.stop();
+    void ws.dispose();
+  }
   // One refresh at a time: a refresh token works once, and requests refused together share the new pair.
   function refresh(): Promise<void> {
     refreshing ??= (async () => {
@@ -194,9 +200,15 @@ export function connect(gatewayUrl: string, signedIn?: Tokens): Connection {
     onConnected(listener) {
       ws.on('connected', (_socket, _payload, wasRetry) => listener(wasRetry));
     },
-    close() {
-      client.stop();
-      void ws.dispose();
+    async signOut() {
+      // After a refresh under way, whose new refresh token is the one to end.
+      await refreshing?.catch(() => undefined);
+      try {
+        if (tokens) await client.mutate({ mutation: SIGN_OUT, variables: { refreshToken: tokens.refreshToken }, context: { ownCredentials: true } });
+      } finally {
+        close();
+      }
     },
+    close,
   };
 }

@@ -86,9 +86,7 @@ function watchPayments(current: typeof session, pause = 1000): void {
     if (session !== current) return;
     // Suspended, or signed out elsewhere: no new subscription would be let in (it tried every 30 s, for ever).
     if (current.connection.sessionEnded() || endsSession(reason)) {
-      current.connection.close();
-      session = { connection: connect(gatewayUrl) };
-      clearShown();
+      leave().connection.close();
       show('session', `Signed out: ${describeError(reason)}`);
       return;
     }
@@ -126,9 +124,7 @@ onSubmit('sign-in', async ({ email = '', password = '' }) => {
   // With the credentials given, and no one's token: a wrong password is refused once, not again after a refresh.
   const { data } = await session.connection.client.mutate({ mutation: SIGN_IN, variables: { input: { email, password } }, context: { ownCredentials: true } });
   if (!data) return;
-  session.updates?.unsubscribe();
-  session.connection.close();
-  clearShown();
+  const previous = leave();
   const { accessToken, refreshToken, user } = data.login;
   const current: typeof session = { connection: connect(gatewayUrl, { accessToken, refreshToken }), role: user.role };
   session = current;
@@ -143,7 +139,33 @@ onSubmit('sign-in', async ({ email = '', password = '' }) => {
   });
   watchPayments(current);
   show('session', `Signed in as ${user.email} (${user.role}).`);
+  // The last user's sign-in ends too: it stayed live, its refresh token good for days, on a shared computer.
+  await endSignIn(previous);
 });
+
+/** Forgets who is signed in (the page is anonymous after it), and returns their session for `endSignIn`. */
+function leave(): typeof session {
+  const previous = session;
+  previous.updates?.unsubscribe();
+  session = { connection: connect(gatewayUrl) };
+  clearShown();
+  return previous;
+}
+
+/** Ends a session's sign-in at auth, saying so if the gateway could not be told (the page has forgotten its tokens anyway). */
+async function endSignIn(ended: typeof session): Promise<void> {
+  await ended.connection.signOut().catch((error: unknown) => {
+    throw new Error(`The sign-in could not be ended at the gateway (its tokens work until they expire): ${unreachable(error) ?? describeError(error)}`);
+  });
+}
+
+byId('sign-out').addEventListener('click', () =>
+  run(async () => {
+    const ended = leave();
+    show('session', 'Not signed in.');
+    await endSignIn(ended);
+  }),
+);
 
 /**
  * Shows the signed-in user's account, as its four subgraphs answer now: what those that answered gave,

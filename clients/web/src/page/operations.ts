@@ -26,6 +26,13 @@ export const REFRESH_SESSION = graphql(`
   }
 `);
 
+/** Ends the sign-in the refresh token belongs to (auth): its tokens stop working everywhere within seconds. */
+export const SIGN_OUT = graphql(`
+  mutation SignOut($refreshToken: String!) {
+    logout(refreshToken: $refreshToken)
+  }
+`);
+
 /** The signed-in user, from all four subgraphs: the audit trail (admin) is for admins only, so asked for only then. */
 export const MY_ACCOUNT = graphql(`
   query MyAccount($isAdmin: Boolean!) {

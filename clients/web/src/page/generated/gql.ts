@@ -16,6 +16,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
 type Documents = {
     "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      refreshToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n": typeof types.SignInDocument,
     "\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n": typeof types.RefreshSessionDocument,
+    "\n  mutation SignOut($refreshToken: String!) {\n    logout(refreshToken: $refreshToken)\n  }\n": typeof types.SignOutDocument,
     "\n  query MyAccount($isAdmin: Boolean!) {\n    me {\n      id\n      email\n      role\n      profile {\n        displayName\n        locale\n      }\n      payments(first: 5) {\n        edges {\n          node {\n            id\n            amount\n            currency\n            status\n          }\n        }\n      }\n      paymentTotals {\n        currency\n        amount\n      }\n      auditTrail(first: 5) @include(if: $isAdmin) {\n        edges {\n          node {\n            action\n            createdAt\n          }\n        }\n      }\n    }\n  }\n": typeof types.MyAccountDocument,
     "\n  mutation CreatePayment($input: CreatePaymentInput!, $idempotencyKey: String!) {\n    createPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n      currency\n      status\n    }\n  }\n": typeof types.CreatePaymentDocument,
     "\n  mutation RefundPayment($input: RefundPaymentInput!, $idempotencyKey: String!) {\n    refundPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n    }\n  }\n": typeof types.RefundPaymentDocument,
@@ -25,6 +26,7 @@ type Documents = {
 const documents: Documents = {
     "\n  mutation SignIn($input: LoginInput!) {\n    login(input: $input) {\n      accessToken\n      refreshToken\n      user {\n        id\n        email\n        role\n      }\n    }\n  }\n": types.SignInDocument,
     "\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n": types.RefreshSessionDocument,
+    "\n  mutation SignOut($refreshToken: String!) {\n    logout(refreshToken: $refreshToken)\n  }\n": types.SignOutDocument,
     "\n  query MyAccount($isAdmin: Boolean!) {\n    me {\n      id\n      email\n      role\n      profile {\n        displayName\n        locale\n      }\n      payments(first: 5) {\n        edges {\n          node {\n            id\n            amount\n            currency\n            status\n          }\n        }\n      }\n      paymentTotals {\n        currency\n        amount\n      }\n      auditTrail(first: 5) @include(if: $isAdmin) {\n        edges {\n          node {\n            action\n            createdAt\n          }\n        }\n      }\n    }\n  }\n": types.MyAccountDocument,
     "\n  mutation CreatePayment($input: CreatePaymentInput!, $idempotencyKey: String!) {\n    createPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n      currency\n      status\n    }\n  }\n": types.CreatePaymentDocument,
     "\n  mutation RefundPayment($input: RefundPaymentInput!, $idempotencyKey: String!) {\n    refundPayment(input: $input, idempotencyKey: $idempotencyKey) {\n      id\n      amount\n    }\n  }\n": types.RefundPaymentDocument,
@@ -54,6 +56,10 @@ export function graphql(source: "\n  mutation SignIn($input: LoginInput!) {\n   
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n"): (typeof documents)["\n  mutation RefreshSession($refreshToken: String!) {\n    refreshSession(refreshToken: $refreshToken) {\n      accessToken\n      refreshToken\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SignOut($refreshToken: String!) {\n    logout(refreshToken: $refreshToken)\n  }\n"): (typeof documents)["\n  mutation SignOut($refreshToken: String!) {\n    logout(refreshToken: $refreshToken)\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
