@@ -166,6 +166,23 @@ describe('the example client', () => {
     await stack?.stop();
   });
 
+  /**
+   * Runs `use` on a new page of the example client (by default the one calling the gateway that runs only
+   * its manifest's operations), and closes the page, whatever happens.
+   */
+  async function onPage(
+    use: (opened: { page: Page; traffic: Traffic }) => Promise<void>,
+    client = pages[0] as ClientServer,
+    gatewayUrl = stack.gatewayUrl,
+  ): Promise<void> {
+    const opened = await openPage(instance as Browser, client, gatewayUrl);
+    try {
+      await use(opened);
+    } finally {
+      await opened.page.close();
+    }
+  }
+
   describe('against a gateway that runs only the operations in its manifest (PERSISTED_DOCUMENTS=require)', () => {
     let page: Page;
     let traffic: Traffic;
@@ -231,63 +248,62 @@ describe('the example client', () => {
 
   describe('when a subgraph restarts and when the access token expires', () => {
     browser('subscribes again when payments restarts (SUBGRAPH_UNAVAILABLE ended its updates for good), and shows no error', async () => {
-      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      const user = await register(offGatewayUrl);
-      await signIn(page, user.email, PASSWORD);
-      await payUntilSettledEventArrives(page);
-      await stack.stopSubgraph('payments');
-      await stack.startSubgraph('payments');
-      await page.locator('#updates', { hasText: /SUBGRAPH_UNAVAILABLE.*subscribing again/s }).waitFor({ timeout: 10_000 });
-      await payUntilSettledEventArrives(page);
-      expect(await page.textContent('#error')).toBe('');
-      await page.close();
+      await onPage(async ({ page }) => {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        await stack.stopSubgraph('payments');
+        await stack.startSubgraph('payments');
+        await page.locator('#updates', { hasText: /SUBGRAPH_UNAVAILABLE.*subscribing again/s }).waitFor({ timeout: 10_000 });
+        await payUntilSettledEventArrives(page);
+        expect(await page.textContent('#error')).toBe('');
+      });
     });
 
     browser('shows an event that carries an error and keeps its subscription (it called it interrupted and subscribed again beside it)', async () => {
-      const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      const user = await register(offGatewayUrl);
-      await signIn(page, user.email, PASSWORD);
-      await payUntilSettledEventArrives(page);
-      const subscribed = traffic.subscribes.length;
-      await stack.stopSubgraph('profile');
-      try {
-        // The payer's name comes from profile: the event arrives without it, and with the error.
-        await page.click('#pay button');
-        await page.locator('#events li', { hasText: '(no name)' }).first().waitFor({ timeout: 10_000 });
-        await page.locator('#updates', { hasText: 'SUBGRAPH_UNAVAILABLE' }).waitFor({ timeout: 10_000 });
-        // The subscription goes on: it said "Interrupted …: subscribing again" and subscribed again beside it.
-        expect(await page.textContent('#updates')).not.toContain('subscribing again');
-      } finally {
-        await stack.startSubgraph('profile');
-      }
-      // Events come again (one subscription: a payment's two events may both read it settled).
-      await payUntilSettledEventArrives(page);
-      expect(traffic.subscribes.length).toBe(subscribed);
-      expect(await page.textContent('#updates')).toBe('');
-      await page.close();
+      await onPage(async ({ page, traffic }) => {
+        const user = await register(offGatewayUrl);
+        await signIn(page, user.email, PASSWORD);
+        await payUntilSettledEventArrives(page);
+        const subscribed = traffic.subscribes.length;
+        await stack.stopSubgraph('profile');
+        try {
+          // The payer's name comes from profile: the event arrives without it, and with the error.
+          await page.click('#pay button');
+          await page.locator('#events li', { hasText: '(no name)' }).first().waitFor({ timeout: 10_000 });
+          await page.locator('#updates', { hasText: 'SUBGRAPH_UNAVAILABLE' }).waitFor({ timeout: 10_000 });
+          // The subscription goes on: it said "Interrupted …: subscribing again" and subscribed again beside it.
+          expect(await page.textContent('#updates')).not.toContain('subscribing again');
+        } finally {
+          await stack.startSubgraph('profile');
+        }
+        // Events come again (one subscription: a payment's two events may both read it settled).
+        await payUntilSettledEventArrives(page);
+        expect(traffic.subscribes.length).toBe(subscribed);
+        expect(await page.textContent('#updates')).toBe('');
+      });
     });
 
     browser("stays signed in when its subscription ends with the token refused before the gateway's 4401 for its expiry comes (it signed out)", async () => {
-      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      // Between the page and the gateway: each message passed on, the subscription's id noted, and a way to
-      // end it as payments does when the token expires, ahead of the gateway's close.
-      let endAsExpired: (() => void) | undefined;
-      await page.routeWebSocket(/./, (socket) => {
-        const server = socket.connectToServer();
-        socket.onMessage((message) => {
-          const { type, id } = JSON.parse(String(message)) as { type: string; id?: string };
-          if (type === 'subscribe' && id) {
-            endAsExpired = () => {
-              const error = { message: 'Access token expired: refresh the session, then subscribe again', extensions: { code: 'UNAUTHENTICATED' } };
-              socket.send(JSON.stringify({ id, type: 'next', payload: { errors: [error] } }));
-              socket.send(JSON.stringify({ id, type: 'complete' }));
-            };
-          }
-          server.send(message);
+      await onPage(async ({ page }) => {
+        // Between the page and the gateway: each message passed on, the subscription's id noted, and a way to
+        // end it as payments does when the token expires, ahead of the gateway's close.
+        let endAsExpired: (() => void) | undefined;
+        await page.routeWebSocket(/./, (socket) => {
+          const server = socket.connectToServer();
+          socket.onMessage((message) => {
+            const { type, id } = JSON.parse(String(message)) as { type: string; id?: string };
+            if (type === 'subscribe' && id) {
+              endAsExpired = () => {
+                const error = { message: 'Access token expired: refresh the session, then subscribe again', extensions: { code: 'UNAUTHENTICATED' } };
+                socket.send(JSON.stringify({ id, type: 'next', payload: { errors: [error] } }));
+                socket.send(JSON.stringify({ id, type: 'complete' }));
+              };
+            }
+            server.send(message);
+          });
+          server.onMessage((message) => socket.send(message));
         });
-        server.onMessage((message) => socket.send(message));
-      });
-      try {
         const user = await register(offGatewayUrl);
         await signIn(page, user.email, PASSWORD);
         await payUntilSettledEventArrives(page);
@@ -295,14 +311,11 @@ describe('the example client', () => {
         await page.locator('#updates', { hasText: /^Subscribed again after: UNAUTHENTICATED: Access token expired/ }).waitFor({ timeout: 10_000 });
         expect(await page.textContent('#session')).toMatch(/^Signed in as /);
         await payUntilSettledEventArrives(page);
-      } finally {
-        await page.close();
-      }
+      });
     });
 
     browser('shows what the subgraphs that answered gave when one could not, beside its error (it showed the error alone)', async () => {
-      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      try {
+      await onPage(async ({ page }) => {
         const user = await newCustomer(offGatewayUrl);
         await signIn(page, user.email, PASSWORD);
         await stack.stopSubgraph('payments');
@@ -314,14 +327,11 @@ describe('the example client', () => {
         } finally {
           await stack.startSubgraph('payments');
         }
-      } finally {
-        await page.close();
-      }
+      });
     });
 
     browser('charges once for a double click on Pay (each click made a payment of its own)', async () => {
-      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      try {
+      await onPage(async ({ page }) => {
         const user = await register(offGatewayUrl);
         await signIn(page, user.email, PASSWORD);
         await page.fill('#pay [name="amount"]', '7.31');
@@ -330,34 +340,32 @@ describe('the example client', () => {
         type Mine = { me: { payments: { edges: { node: { amount: string } }[] } } };
         const mine = await graphql<Mine>(offGatewayUrl, '{ me { payments(first: 5) { edges { node { amount } } } } }', { token: user.accessToken });
         expect(mine.data?.me.payments.edges.map(({ node }) => node.amount)).toEqual(['7.31']);
-      } finally {
-        await page.close();
-      }
+      });
     });
 
     browser('refreshes the session when the access token expires: the refused request is sent again, and the updates come back', async () => {
       await stack.stopSubgraph('auth');
       await stack.startSubgraph('auth', { ACCESS_TOKEN_TTL_SECONDS: '4' });
-      const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      try {
-        const user = await newCustomer(offGatewayUrl);
-        await signIn(page, user.email, PASSWORD);
-        await payUntilSettledEventArrives(page);
-        // The gateway closes a subscriber's WebSocket when its token expires (it showed that error, and the page stayed signed out).
-        await page.locator('#updates', { hasText: '4401 The access token expired' }).waitFor({ timeout: 10_000 });
-        // Connected again, it says so (it said "subscribing again…" until the next event).
-        await page.locator('#updates', { hasText: /^Subscribed again after: .*4401 The access token expired/ }).waitFor({ timeout: 10_000 });
-        expect((await myAccount(page)).auth).toBe(`${user.email}, USER`);
-        await payUntilSettledEventArrives(page);
-        expect(
-          traffic.http.filter(({ url, body }) => (body?.operationName ?? url.searchParams.get('operationName')) === 'RefreshSession').length,
-        ).toBeGreaterThan(0);
-        expect(await page.textContent('#error')).toBe('');
-      } finally {
-        await page.close();
-        await stack.stopSubgraph('auth');
-        await stack.startSubgraph('auth');
-      }
+      await onPage(async ({ page, traffic }) => {
+        try {
+          const user = await newCustomer(offGatewayUrl);
+          await signIn(page, user.email, PASSWORD);
+          await payUntilSettledEventArrives(page);
+          // The gateway closes a subscriber's WebSocket when its token expires (it showed that error, and the page stayed signed out).
+          await page.locator('#updates', { hasText: '4401 The access token expired' }).waitFor({ timeout: 10_000 });
+          // Connected again, it says so (it said "subscribing again…" until the next event).
+          await page.locator('#updates', { hasText: /^Subscribed again after: .*4401 The access token expired/ }).waitFor({ timeout: 10_000 });
+          expect((await myAccount(page)).auth).toBe(`${user.email}, USER`);
+          await payUntilSettledEventArrives(page);
+          expect(
+            traffic.http.filter(({ url, body }) => (body?.operationName ?? url.searchParams.get('operationName')) === 'RefreshSession').length,
+          ).toBeGreaterThan(0);
+          expect(await page.textContent('#error')).toBe('');
+        } finally {
+          await stack.stopSubgraph('auth');
+          await stack.startSubgraph('auth');
+        }
+      });
     });
   });
 
@@ -368,8 +376,7 @@ describe('the example client', () => {
     browser(
       "sends a wrong password once while someone is signed in (twice, after a refresh: 3 typos locked an account), then shows only the next user's data",
       async () => {
-        const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-        try {
+        await onPage(async ({ page, traffic }) => {
           const [first, second] = [await register(offGatewayUrl), await register(offGatewayUrl)];
           await signIn(page, first.email, PASSWORD);
           await myAccount(page);
@@ -385,28 +392,29 @@ describe('the example client', () => {
           // The first user's account stayed beside the second's name.
           await signIn(page, second.email, PASSWORD);
           expect({ account: await page.textContent('#account'), events: await page.textContent('#events') }).toEqual({ account: '', events: '' });
-        } finally {
-          await page.close();
-        }
+        });
       },
     );
 
     browser('says which gateway it could not reach, and what to check (it said "Failed to fetch")', async () => {
       const gatewayUrl = `http://127.0.0.1:${await freePort()}/graphql`;
       const client = await startClientServer({ port: 0, host: '127.0.0.1', gatewayUrl });
-      const { page } = await openPage(instance as Browser, client, gatewayUrl);
-      try {
-        await page.click('#my-account');
-        await page.locator('#error', { hasText: `Could not reach the gateway at ${gatewayUrl}` }).waitFor({ timeout: 10_000 });
-      } finally {
-        await page.close();
-        await client.stop();
-      }
+      await onPage(
+        async ({ page }) => {
+          try {
+            await page.click('#my-account');
+            await page.locator('#error', { hasText: `Could not reach the gateway at ${gatewayUrl}` }).waitFor({ timeout: 10_000 });
+          } finally {
+            await client.stop();
+          }
+        },
+        client,
+        gatewayUrl,
+      );
     });
 
     browser('signs out, and subscribes no more, when the account is suspended (it tried again every 30 s, for ever)', async () => {
-      const { page, traffic } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      try {
+      await onPage(async ({ page, traffic }) => {
         const user = await register(offGatewayUrl);
         await signIn(page, user.email, PASSWORD);
         await payUntilSettledEventArrives(page);
@@ -416,43 +424,37 @@ describe('the example client', () => {
         await page.click('#my-account');
         await waitForText(page, '#account', /^Sign in first/);
         expect(traffic.subscribes.length).toBe(subscribed);
-      } finally {
-        await page.close();
-      }
+      });
     });
 
     browser('signs out when the user signs out everywhere elsewhere: the subscription ends with the token refused, and so is the refresh', async () => {
-      const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-      try {
+      await onPage(async ({ page }) => {
         const user = await register(offGatewayUrl);
         await signIn(page, user.email, PASSWORD);
         await payUntilSettledEventArrives(page);
         expect((await graphql(offGatewayUrl, 'mutation { logoutEverywhere }', { token: user.accessToken })).errors).toBeUndefined();
         await page.locator('#session', { hasText: /^Signed out: UNAUTHENTICATED/ }).waitFor({ timeout: 15_000 });
-      } finally {
-        await page.close();
-      }
+      });
     });
 
     browser(
       'ends the sign-in when the next user signs in, and when Sign out is clicked (the last one stayed live, its refresh token good for days)',
       async () => {
-        const { page } = await openPage(instance as Browser, pages[0] as ClientServer, stack.gatewayUrl);
-        /** Signs `user` in through the page and returns the refresh token the page was given. */
-        const signInFor = async (user: SignedIn): Promise<string> => {
-          const answer = page.waitForResponse(
-            (response) => (response.request().postDataJSON() as { operationName?: string } | null)?.operationName === 'SignIn',
-          );
-          await signIn(page, user.email, PASSWORD);
-          return ((await (await answer).json()) as { data: { login: { refreshToken: string } } }).data.login.refreshToken;
-        };
-        const refreshRefused = async (refreshToken: string) => {
-          const answer = await graphql(offGatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', {
-            variables: { t: refreshToken },
-          });
-          return answer.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED';
-        };
-        try {
+        await onPage(async ({ page }) => {
+          /** Signs `user` in through the page and returns the refresh token the page was given. */
+          const signInFor = async (user: SignedIn): Promise<string> => {
+            const answer = page.waitForResponse(
+              (response) => (response.request().postDataJSON() as { operationName?: string } | null)?.operationName === 'SignIn',
+            );
+            await signIn(page, user.email, PASSWORD);
+            return ((await (await answer).json()) as { data: { login: { refreshToken: string } } }).data.login.refreshToken;
+          };
+          const refreshRefused = async (refreshToken: string) => {
+            const answer = await graphql(offGatewayUrl, 'mutation ($t: String!) { refreshSession(refreshToken: $t) { accessToken } }', {
+              variables: { t: refreshToken },
+            });
+            return answer.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED';
+          };
           const [first, second] = [await register(offGatewayUrl), await register(offGatewayUrl)];
           const firstToken = await signInFor(first);
           const secondToken = await signInFor(second);
@@ -465,9 +467,7 @@ describe('the example client', () => {
           expect({ refused: await refreshRefused(thirdToken), account: await page.textContent('#account') }).toEqual({ refused: true, account: '' });
           await page.click('#my-account');
           await waitForText(page, '#account', /^Sign in first/);
-        } finally {
-          await page.close();
-        }
+        });
       },
     );
 
@@ -475,33 +475,41 @@ describe('the example client', () => {
       const settings = { PERSISTED_DOCUMENTS: 'off', GATEWAY_PORT: String(await freePort()) };
       const gateway = await stack.extraGateway(settings);
       const client = await startClientServer({ port: 0, host: '127.0.0.1', gatewayUrl: gateway.url });
-      const { page } = await openPage(instance as Browser, client, gateway.url);
-      try {
-        const user = await register(offGatewayUrl);
-        await signIn(page, user.email, PASSWORD);
-        await payUntilSettledEventArrives(page);
-        expect((await myAccount(page)).payments).not.toContain('7.77');
-        await gateway.server.stop();
-        expect((await pay(offGatewayUrl, user, '7.77')).errors).toBeUndefined();
-        await stack.extraGateway(settings);
-        await page.locator('#account [data-from="payments"]', { hasText: '7.77 EUR' }).waitFor({ timeout: 20_000 });
-      } finally {
-        await page.close();
-        await client.stop();
-      }
+      await onPage(
+        async ({ page }) => {
+          try {
+            const user = await register(offGatewayUrl);
+            await signIn(page, user.email, PASSWORD);
+            await payUntilSettledEventArrives(page);
+            expect((await myAccount(page)).payments).not.toContain('7.77');
+            await gateway.server.stop();
+            expect((await pay(offGatewayUrl, user, '7.77')).errors).toBeUndefined();
+            await stack.extraGateway(settings);
+            await page.locator('#account [data-from="payments"]', { hasText: '7.77 EUR' }).waitFor({ timeout: 20_000 });
+          } finally {
+            await client.stop();
+          }
+        },
+        client,
+        gateway.url,
+      );
     });
   });
 
   describe('against a gateway without the manifest (PERSISTED_DOCUMENTS=off)', () => {
     browser('runs the same tour: the gateway learns each operation the first time (automatic persisted queries)', async () => {
-      const { page, traffic } = await openPage(instance as Browser, pages[1] as ClientServer, offGatewayUrl);
-      await tour(page, await newCustomer(offGatewayUrl));
-      expect(await page.textContent('#error')).toBe('');
-      // Each operation went by id first, then with its body, which is the manifest's (the gateway checks the body against the id).
-      const withBody = traffic.http.filter(({ body }) => typeof body?.query === 'string');
-      expect(withBody.length).toBeGreaterThan(0);
-      for (const { body } of withBody) expect(body?.query).toBe(listed(String(body?.operationName)).body);
-      await page.close();
+      await onPage(
+        async ({ page, traffic }) => {
+          await tour(page, await newCustomer(offGatewayUrl));
+          expect(await page.textContent('#error')).toBe('');
+          // Each operation went by id first, then with its body, which is the manifest's (the gateway checks the body against the id).
+          const withBody = traffic.http.filter(({ body }) => typeof body?.query === 'string');
+          expect(withBody.length).toBeGreaterThan(0);
+          for (const { body } of withBody) expect(body?.query).toBe(listed(String(body?.operationName)).body);
+        },
+        pages[1],
+        offGatewayUrl,
+      );
     });
   });
 });
