@@ -28,7 +28,7 @@ export interface LoadResult {
   p95: number;
   p99: number;
   requests: number;
-  /** Transport errors, non-2xx answers and GraphQL errors in 200 answers. */
+  /** Transport errors, non-2xx answers, and 200 answers that are not data without errors (`isAnswer`). */
   errors: number;
 }
 
@@ -68,7 +68,7 @@ export async function drive(target: LoadTarget, seconds: number, connections: nu
             return { ...request, headers: { ...request.headers, ...headers }, body };
           },
           onResponse: (_status, body, context: { answered?: LoadRequest['answered'] }, headers) => {
-            if (body.includes('"errors"')) graphqlErrors += 1;
+            if (!isAnswer(body)) graphqlErrors += 1;
             target.onAnswer?.(body);
             context.answered?.(lowerCased(headers));
           },
@@ -91,13 +91,31 @@ export async function drive(target: LoadTarget, seconds: number, connections: nu
   };
 }
 
+/**
+ * True for a GraphQL answer with data and no errors. A 200 that is not one (an HTML error page, an empty
+ * body, `{"data":null}`) counted as served when only the text `"errors"` was looked for.
+ */
+export function isAnswer(body: string): boolean {
+  try {
+    const answer: unknown = JSON.parse(body);
+    return (
+      typeof answer === 'object' && answer !== null && !('errors' in answer) && 'data' in answer && typeof answer.data === 'object' && answer.data !== null
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** The median of `values`: with an even number of them, the mean of the two in the middle; NaN for none. */
+export function mid(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
 /** The median of each figure over the rounds (rounds of different targets are interleaved). */
 export function median(results: LoadResult[]): LoadResult {
-  const mid = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-  };
   return {
     requestsPerSecond: mid(results.map((r) => r.requestsPerSecond)),
     p50: mid(results.map((r) => r.p50)),

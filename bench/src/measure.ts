@@ -1,6 +1,6 @@
 // One row of the benchmark: a load driven at each system in turn, with throughput, latency and CPU per request.
 import { cpuSample, type CpuGroup } from './cpu';
-import { drive, median, type LoadRequest, type LoadResult, type LoadTarget } from './load';
+import { drive, median, mid, type LoadRequest, type LoadResult, type LoadTarget } from './load';
 import type { Row } from './report';
 
 /** How long and how hard each row drives its systems. */
@@ -72,10 +72,8 @@ export async function measure(
     const load = system.load?.label ?? label;
     const result = median(entry.load);
     const cpuPerRequest = Object.fromEntries(
-      system.cpu.map((group) => {
-        const values = entry.cpuMs.map((round) => round[group.name] ?? 0).sort((a, b) => a - b);
-        return [group.name, values[Math.floor(values.length / 2)] ?? Number.NaN];
-      }),
+      // The median as every other figure has it: with two rounds, their mean (it was the larger of the two).
+      system.cpu.map((group) => [group.name, mid(entry.cpuMs.map((round) => round[group.name] ?? 0))]),
     );
     console.log(
       `  ${system.load ? `${load}: ` : ''}${`${system.via} (${system.runtime})`.padEnd(50)} ${result.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  errors ${result.errors}  ` +

@@ -11,16 +11,27 @@ const cpu = (primary: number, replica?: number) => ({
   [PRIMARY_CPU]: primary,
   ...(replica === undefined ? {} : { [REPLICA_CPU]: replica }),
 });
-const row = (load: string, cpuPerRequest: Record<string, number>, counters?: Record<string, number>): Row => ({
+const row = (load: string, cpuPerRequest: Record<string, number>, counters?: Record<string, number>, errors = 0): Row => ({
   load,
   via: 'our gateway',
   runtime: 'Node 24.0.0',
-  result,
+  result: { ...result, errors },
   cpuPerRequest,
   ...(counters ? { counters } : {}),
 });
 
 describe('the read replica section', () => {
+  it('compares no figures of a row with errors, and strikes them through (5,000 errors still made "2.00× the requests per second")', () => {
+    const failing = { ...row(REPLICA_CARRYING, cpu(1, 1.5), {}, 5000), result: { ...result, requestsPerSecond: 200, errors: 5000 } };
+    const lines = replicaTable({ rows: [failing, row(REPLICA_NOT_CARRYING, cpu(0.8, 1.5))] }, row('realistic mix', cpu(2)));
+    const text = lines.join('\n');
+    expect(text).not.toContain('×');
+    expect(text).toContain(`Not compared: "${REPLICA_CARRYING}" had 5000 errors`);
+    expect(lines.find((line) => line.startsWith(`| ${REPLICA_CARRYING} |`))).toMatch(
+      /^\| [^|]+ \| ~~200~~ \| ~~10\.0~~ \| ~~30\.0~~ \| \*\*5000\*\* \| ~~2\.00~~ \|/,
+    );
+  });
+
   it('gives each server its CPU, the share of reads from the replica and of requests carrying positions', () => {
     const lines = replicaTable(
       {

@@ -42,15 +42,29 @@ function line(label: string, row: Row, withReplica: boolean): string {
   const served = withReplica ? reads(row) : [];
   const total = served.reduce((sum, entry) => sum + entry.total, 0);
   const fromReplica = served.reduce((sum, entry) => sum + entry.replica, 0);
-  return (
-    `| ${label} | ${result.requestsPerSecond.toFixed(0)} | ${result.p50.toFixed(1)} | ${result.p99.toFixed(1)} | ${result.errors} | ` +
-    `${['gateway', ...SUBGRAPHS].map((name) => cell(ms(row, name))).join(' | ')} | ${cell(primary)} | ${cell(replica)} | ` +
-    `${cell(withReplica ? (primary ?? Number.NaN) + (replica ?? Number.NaN) : primary)} | ` +
-    `${withReplica ? cell(total / Math.max(result.requests, 1)) : '—'} | ${withReplica ? percent(fromReplica, total) : '—'} | ` +
-    `${withReplica ? served.map((entry) => `${entry.service} ${percent(entry.replica, entry.total)}`).join(', ') : '—'} | ` +
-    `${row.counters?.[SENT] ? percent(row.counters[SENT_WITH_POSITIONS] ?? 0, row.counters[SENT]) : '—'} |`
-  );
+  const figures = [
+    result.requestsPerSecond.toFixed(0),
+    result.p50.toFixed(1),
+    result.p99.toFixed(1),
+    ...['gateway', ...SUBGRAPHS].map((name) => cell(ms(row, name))),
+    cell(primary),
+    cell(replica),
+    cell(withReplica ? (primary ?? Number.NaN) + (replica ?? Number.NaN) : primary),
+    withReplica ? cell(total / Math.max(result.requests, 1)) : '—',
+    withReplica ? percent(fromReplica, total) : '—',
+    withReplica ? served.map((entry) => `${entry.service} ${percent(entry.replica, entry.total)}`).join(', ') : '—',
+    row.counters?.[SENT] ? percent(row.counters[SENT_WITH_POSITIONS] ?? 0, row.counters[SENT]) : '—',
+  ].map((figure) => (result.errors === 0 ? figure : `~~${figure}~~`));
+  // As in the report's other tables: a row with errors keeps its figures, struck through, and its errors in bold.
+  figures.splice(3, 0, result.errors === 0 ? '0' : `**${result.errors}**`);
+  return `| ${label} | ${figures.join(' | ')} |`;
 }
+
+/** Why a row's figures cannot be compared, if they cannot: it had errors. */
+const unmeasured = (rows: Row[]): string | undefined => {
+  const failed = rows.find((row) => row.result.errors > 0);
+  return failed && `Not compared: "${failed.load}" had ${failed.result.errors} errors, so its figures measure no working system.`;
+};
 
 const signed = (value: number, digits = 2) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(digits)}`;
 
@@ -88,6 +102,8 @@ export function replicaTable(section: ReplicaSection | undefined, withoutReplica
     line(REPLICA_NOT_CARRYING, notCarrying, true),
     '',
   );
+  const failed = unmeasured([carrying, notCarrying, ...(withoutReplica ? [withoutReplica] : [])]);
+  if (failed) return [...lines, failed, ''];
   const throughput = carrying.result.requestsPerSecond / notCarrying.result.requestsPerSecond;
   lines.push(
     `Checking positions (carrying ÷ not carrying): ${throughput.toFixed(2)}× the requests per second; per request, ` +

@@ -76,15 +76,37 @@ function row(layout: LayoutResult, load: string, via: string, runtime?: string):
 const valid = (entry: Row | undefined): Row | undefined => (entry && entry.result.errors === 0 ? entry : undefined);
 const ratio = (a: Row | undefined, b: Row | undefined) =>
   valid(a) && valid(b) ? (a as Row).result.requestsPerSecond / (b as Row).result.requestsPerSecond : Number.NaN;
-/** The targets of issue 14 that one run can check, per layout, with the measured values beside them. */
+/** A target on CPU ms per mix request: at most `most`, as issue `issue` set it. */
+const cpuTarget = (name: string, ms: number | undefined, most: number, issue: number): Target => ({
+  name: `${name}, issue ${issue}'s target`,
+  value: (ms ?? Number.NaN).toFixed(2),
+  goal: `≤ ${most.toFixed(1)}`,
+  met: (ms ?? Infinity) <= most,
+});
+
+/**
+ * The best Hive Gateway variant's row, or why there is none to compare with: a variant whose row has
+ * errors is not measured, and leaving it out made the next one "the best" (one timeout in the faster
+ * variant turned 1.11× into 1.32×).
+ */
+function bestHive(layout: LayoutResult): { best?: Row; failed?: string } {
+  const hives = layout.rows.filter((entry) => entry.load === MIX_LOAD && entry.via.startsWith(HIVE));
+  const failed = hives.find((entry) => !valid(entry));
+  if (failed) return { failed: `not measured: ${failed.via} (${failed.runtime}) had ${failed.result.errors} error${failed.result.errors === 1 ? '' : 's'}` };
+  return { best: [...hives].sort((a, b) => b.result.requestsPerSecond - a.result.requestsPerSecond)[0] };
+}
+
+/**
+ * The targets one run can check, per layout, with the measured values beside them: issue 14's, and issue
+ * 25's where it set others (CPU per request of the gateway and PostgreSQL).
+ */
 export function targets(layout: LayoutResult, baseline: string | undefined, oursRuntime: string): Target[] {
   const ours = row(layout, MIX_LOAD, OURS, oursRuntime);
   if (!ours) return [];
-  const hives = layout.rows.filter((entry) => entry.load === MIX_LOAD && entry.via.startsWith(HIVE) && valid(entry));
-  const bestHive = hives.sort((a, b) => b.result.requestsPerSecond - a.result.requestsPerSecond)[0];
+  const hive = bestHive(layout);
   // NaN (not met) for every figure of a row with errors.
   const cpu = valid(ours) ? ours.cpuPerRequest : {};
-  const peer = ratio(ours, bestHive);
+  const peer = ratio(ours, hive.best);
   const tail = valid(ours) ? ours.result.p99 / ours.result.p50 : Number.NaN;
   const errors = layout.rows.reduce((sum, entry) => sum + entry.result.errors, 0);
   const subgraphCpu = Math.max(...['auth', 'profile', 'payments', 'admin'].map((name) => cpu[name] ?? Number.NaN));
@@ -94,10 +116,17 @@ export function targets(layout: LayoutResult, baseline: string | undefined, ours
     ...(baseline
       ? [{ name: `mix: our gateway ÷ ${baseline}, both on ${oursRuntime} (req/s)`, value: `${overBaseline.toFixed(2)}×`, goal: '≥ 2×', met: overBaseline >= 2 }]
       : []),
-    { name: `mix: our gateway ÷ the best Hive Gateway variant (req/s)`, value: `${peer.toFixed(2)}×`, goal: '≥ 1.5×', met: peer >= 1.5 },
-    { name: 'mix: PostgreSQL CPU ms per request', value: (cpu.postgres ?? Number.NaN).toFixed(2), goal: '≤ 1.0', met: (cpu.postgres ?? Infinity) <= 1 },
+    {
+      name: `mix: our gateway ÷ the best Hive Gateway variant (req/s)`,
+      value: hive.failed ?? `${peer.toFixed(2)}×`,
+      goal: '≥ 1.5×',
+      met: peer >= 1.5,
+    },
+    cpuTarget('mix: PostgreSQL CPU ms per request', cpu.postgres, 1.0, 14),
+    cpuTarget('mix: PostgreSQL CPU ms per request', cpu.postgres, 0.9, 25),
     { name: 'mix: busiest subgraph CPU ms per request', value: subgraphCpu.toFixed(2), goal: '≤ 0.5', met: subgraphCpu <= 0.5 },
-    { name: 'mix: gateway CPU ms per request', value: (cpu.gateway ?? Number.NaN).toFixed(2), goal: '≤ 0.8', met: (cpu.gateway ?? Infinity) <= 0.8 },
+    cpuTarget('mix: gateway CPU ms per request', cpu.gateway, 0.8, 14),
+    cpuTarget('mix: gateway CPU ms per request', cpu.gateway, 1.2, 25),
     ...memoryTargets(layout.memory),
     { name: 'mix: p99 ÷ p50', value: `${tail.toFixed(2)}×`, goal: '≤ 2×', met: tail <= 2 },
     { name: 'errors in every row', value: String(errors), goal: '0', met: errors === 0 },
@@ -248,8 +277,9 @@ export function writeReport(file: string, input: ReportInput): void {
   }
   const [shared, split] = ['shared', 'split'].map((name) => input.layouts.find((layout) => layout.layout === name));
   const mix = (layout: LayoutResult | undefined) => layout && row(layout, MIX_LOAD, OURS, input.oursRuntime);
-  const sharedMix = mix(shared);
-  const splitMix = mix(split);
+  // Rows with errors are left out here too: a row of fast refusals compared as the faster layout.
+  const sharedMix = valid(mix(shared));
+  const splitMix = valid(mix(split));
   if (sharedMix && splitMix) {
     lines.push(
       '## Layouts side by side',
