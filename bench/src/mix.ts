@@ -20,17 +20,21 @@ export interface MixEntry {
   make(sequence: number): { query: string; variables?: Record<string, unknown>; admin?: boolean };
 }
 
+/** How many different requests the mix's admin list makes (9 page sizes × 90 prefixes). */
+export const ADMIN_LIST_VARIANTS = 810;
+
 /** The realistic mix of issue 14: reads across three subgraphs first, then `me`, writes and an admin list. */
 export const MIX: MixEntry[] = [
   { name: 'my account (auth + profile + payments)', inTwenty: 10, make: () => ({ query: ACCOUNT }) },
   { name: 'me', inTwenty: 3, make: () => ({ query: ME }) },
   { name: 'createPayment', inTwenty: 3, make: (n) => ({ query: PAY, variables: { key: `bench-${process.pid}-${n}-${randomUUID()}` } }) },
   { name: 'updateMyProfile', inTwenty: 2, make: (n) => ({ query: RENAME, variables: { name: `Bench ${n}` } }) },
-  // 81 variants (BENCH_CONNECTIONS is at most as many), so that no two admin lists in flight together are the same request.
+  // ADMIN_LIST_VARIANTS of them, ten times the connections there may be, so that no two admin lists in flight
+  // together are the same request: each prefix, bench-10 to bench-99, matches 111 of the 10,000 seeded users.
   {
     name: 'admin list of ~20',
     inTwenty: 2,
-    make: (n) => ({ query: ADMIN_LIST, variables: { first: 16 + (n % 9), prefix: `bench-${1 + (((n / 9) % 9) | 0)}` }, admin: true }),
+    make: (n) => ({ query: ADMIN_LIST, variables: { first: 16 + (n % 9), prefix: `bench-${10 + (((n / 9) % 90) | 0)}` }, admin: true }),
   },
 ];
 
@@ -39,12 +43,13 @@ export const ME_ENTRY = MIX[1] as MixEntry;
 /** The gateway-only rows: the three-subgraph read of the mix, and an admin page of 20 users across all four. */
 export const GATEWAY_ONLY: MixEntry[] = [
   { name: 'gateway only: my account (3 subgraphs)', inTwenty: 1, make: () => ({ query: ACCOUNT }) },
-  // A hundred prefixes: with one admin token, a fixed request was the same in every connection, which a
-  // gateway that shares identical requests in flight (Hive Gateway's default) answered with one call for many.
+  // A thousand prefixes (the stubs answer any): with one admin token, a fixed request was the same in every
+  // connection, which a gateway that shares identical requests in flight (Hive Gateway's default) answered
+  // with one call for many.
   {
     name: 'gateway only: list of 20 users (3 subgraphs)',
     inTwenty: 1,
-    make: (n) => ({ query: ADMIN_LIST, variables: { first: 20, prefix: `bench-${n % 100}` }, admin: true }),
+    make: (n) => ({ query: ADMIN_LIST, variables: { first: 20, prefix: `bench-${n % 1000}` }, admin: true }),
   },
 ];
 
