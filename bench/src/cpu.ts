@@ -6,20 +6,28 @@ import { processTree } from './memory';
 /** Kernel clock ticks per second (`getconf CLK_TCK`): 100 on Linux x86_64. */
 const TICKS_PER_SECOND = 100;
 
-/** CPU time a process has used, user and system, in milliseconds; 0 once it has gone. */
-function cpuMs(pid: number): number {
+/** What a process has used, user and system, in milliseconds: itself, and its children that have ended and been waited for. */
+interface Used {
+  own: number;
+  ended: number;
+  parent: number;
+}
+
+/** A process's CPU time now; undefined once it has gone. */
+function usedBy(pid: number): Used | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After the command name: state is field 3; utime and stime are fields 14 and 15.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    // After the command name: state is field 3, the parent 4; utime and stime are 14 and 15, cutime and cstime 16 and 17.
+    const ms = (...at: number[]) => (at.reduce((sum, index) => sum + Number(fields[index]), 0) * 1000) / TICKS_PER_SECOND;
+    return { own: ms(11, 12), ended: ms(13, 14), parent: Number(fields[1]) };
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
 /** Every PostgreSQL process on the machine (its postmaster and backends), by command name. */
-export function postgresProcesses(): number[] {
+function postgresProcesses(): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((entry) => {
@@ -64,11 +72,32 @@ export async function postgresServer(url: string, name = 'postgres'): Promise<Cp
 
 /**
  * Reads each group's CPU time now; the returned function reads it again and answers the milliseconds
- * each group used in between. Processes that start or end in between count from or until then (a
- * PostgreSQL backend opened during the round counts from its start).
+ * each group used in between. A process that starts in between counts from its start; one that ends in
+ * between (a PostgreSQL backend whose connection closed) counts until its end, through what its parent
+ * was told when it waited for it: counting only the processes there at the second reading dropped it.
  */
 export function cpuSample(groups: CpuGroup[]): () => Record<string, number> {
-  const before = new Map<number, number>();
-  for (const group of groups) for (const pid of group.pids()) before.set(pid, cpuMs(pid));
-  return () => Object.fromEntries(groups.map((group) => [group.name, group.pids().reduce((sum, pid) => sum + cpuMs(pid) - (before.get(pid) ?? 0), 0)]));
+  const first = groups.map(reading);
+  return () =>
+    Object.fromEntries(
+      groups.map((group, index) => {
+        const before = first[index] as Map<number, Used>;
+        const now = reading(group);
+        let used = 0;
+        for (const [pid, { own, ended }] of now) used += own + ended - (before.get(pid)?.own ?? 0) - (before.get(pid)?.ended ?? 0);
+        // One that ended is in its parent's `ended` in full once waited for: what it had used before the first reading is taken back.
+        for (const [pid, { own, ended, parent }] of before) if (!now.has(pid) && now.has(parent)) used -= own + ended;
+        return [group.name, used];
+      }),
+    );
+}
+
+/** The group's processes there now, with what each has used. */
+function reading(group: CpuGroup): Map<number, Used> {
+  const found = new Map<number, Used>();
+  for (const pid of group.pids()) {
+    const used = usedBy(pid);
+    if (used) found.set(pid, used);
+  }
+  return found;
 }

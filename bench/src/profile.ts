@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } fr
 import path from 'node:path';
 import { REPOSITORY_ROOT, SERVICES, readSettings, runMain } from '@fedstack/runtime';
 import { ownerUrlFor } from '@fedstack/shared-db';
-import { cpuSample, postgresProcesses, treeOf } from './cpu';
+import { cpuSample, postgresServer, treeOf } from './cpu';
 import { drive } from './load';
 import { treeRssMb } from './memory';
 import { MIX, requests } from './mix';
@@ -76,13 +76,15 @@ async function main(): Promise<void> {
     await drive({ via: 'our gateway', url: stack.gatewayUrl, next }, values.BENCH_WARMUP_SECONDS, values.BENCH_CONNECTIONS);
     if (statements) await queryAt(database, 'SELECT pg_stat_statements_reset()');
     const [before] = await queryAt<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
-    const groups = [
-      ...['gateway', ...SERVICES].map((name) => treeOf(name, stack.children.get(name)?.pid as number)),
-      { name: 'postgres', pids: postgresProcesses },
-    ];
+    // The stack's own server: every PostgreSQL process on the machine counted other servers' work too.
+    const groups = [...['gateway', ...SERVICES].map((name) => treeOf(name, stack.children.get(name)?.pid as number)), await postgresServer(database)];
     const sample = cpuSample(groups);
     console.log(`profiling the realistic mix for ${seconds} s…`);
+    // V8's profiles are read over the same window, on the monotonic clock every process shares.
+    const microseconds = () => Number(process.hrtime.bigint() / 1000n);
+    const startUs = microseconds();
     const load = await drive({ via: 'our gateway', url: stack.gatewayUrl, next }, seconds, values.BENCH_CONNECTIONS);
+    const window = { startUs, endUs: microseconds() };
     const cpu = sample();
     const [after] = await queryAt<{ xacts: number }>(database, `SELECT sum(xact_commit + xact_rollback)::float8 AS xacts FROM pg_stat_database`);
     const measured = statements ? await queryAt<Statement>(database, STATEMENTS) : [];
@@ -157,9 +159,11 @@ async function main(): Promise<void> {
       const heapFile = largest('.heapprofile');
       lines.push(`## ${name}`, '');
       if (cpuFile) {
-        const summary = summariseCpuProfile(cpuFile);
+        const summary = summariseCpuProfile(cpuFile, 15, window);
+        // V8 samples by wall time while the thread is not idle, waits for a core included: shares, not CPU.
         lines.push(
-          `CPU, ${summary.totalMs.toFixed(0)} ms sampled (\`${path.relative(REPOSITORY_ROOT, cpuFile)}\`): by owner, then by function (self time)`,
+          `${summary.totalMs.toFixed(0)} ms of samples in the measured window (\`${path.relative(REPOSITORY_ROOT, cpuFile)}\`), by owner, then by function ` +
+            "(self time). V8 samples by wall time while the thread is busy, waiting for a core included: read them as shares; the process's CPU is the table above.",
           '',
         );
         lines.push(...table(['owner', 'self', 'share'], shares(summary.byOwner, 'ms')), '');
