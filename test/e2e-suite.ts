@@ -98,6 +98,25 @@ export function endToEndTests(current: () => RunningStack): void {
     expect(me.data?.me.payments.edges.map(({ node }) => node.amount)).toEqual(['12.50']);
   });
 
+  it('refuses at once, anonymous, a list nested in an e-mail address (the planner held the gateway for hours), and serves the next request', async () => {
+    const nested = (depth: number) => `${'['.repeat(depth)}"a@b.co"${']'.repeat(depth)}`;
+    for (const depth of [2, 40]) {
+      const refused = await graphql(stack.gatewayUrl, `mutation { login(input: { email: ${nested(depth)}, password: "x" }) { accessToken } }`, {
+        timeoutMs: 10_000,
+      });
+      expect({ status: refused.status, errors: refused.errors }).toEqual({
+        status: 400,
+        errors: [
+          expect.objectContaining({
+            message: expect.stringContaining('EmailAddress takes a single value'),
+            extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+          }),
+        ],
+      });
+    }
+    expect((await graphql(stack.gatewayUrl, '{ __typename }', { timeoutMs: 10_000 })).data).toEqual({ __typename: 'Query' });
+  });
+
   it("answers an admin's query that touches all four subgraphs with seeded data", async () => {
     const result = await graphql<{
       users: { edges: { node: { email: string; profile: { displayName: string }; paymentTotals: unknown[]; auditTrail: { edges: unknown[] } } }[] };

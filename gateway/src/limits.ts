@@ -30,6 +30,7 @@ import {
 import { ErrorCode } from '@fedstack/runtime';
 import type { OperationLimits } from './config';
 import { exactDecimalLiterals } from './decimal-literals';
+import { scalarLiterals } from './scalar-literals';
 
 /**
  * Demand control from the schema's own `@cost` and `@listSize` (federation 2.9, the cost spec that
@@ -226,11 +227,12 @@ export interface OperationLimitCheck {
 /**
  * The depth, alias, directive and cost limits. Depth, aliases and directives are GraphQL Armor's rules;
  * the cost is the schema's `@cost`/`@listSize`, read from the supergraph each time the gateway loads one.
- * (Tokens are capped by the parser.) The same pass refuses Decimal literals the planner would round.
+ * (Tokens are capped by the parser.) The same pass refuses Decimal literals the planner would round, and
+ * lists or objects written where a scalar is expected, whose planning takes time exponential in their depth.
  */
 export function operationLimits(limits: OperationLimits): OperationLimitCheck {
   // Each rule reports a refusal to onReject; it neither throws (propagateOnRejection) nor adds a
-  // validation error, so that the refusal keeps this gateway's error code. One validation pass runs all three.
+  // validation error, so that the refusal keeps this gateway's error code. One validation pass runs them all.
   const refusals: GraphQLError[] = [];
   const armor = (limit: string, max: number) => ({
     exposeLimits: true,
@@ -244,6 +246,7 @@ export function operationLimits(limits: OperationLimits): OperationLimitCheck {
     maxAliasesRule({ n: limits.maxAliases, ...armor('aliases', limits.maxAliases) }),
     maxDirectivesRule({ n: limits.maxDirectives, ...armor('directives', limits.maxDirectives) }),
     exactDecimalLiterals((error) => void refusals.push(error)),
+    scalarLiterals((error) => void refusals.push(error)),
   ];
   // The rules look at the document alone, and the server keeps one parsed document per query text:
   // each is checked once, not on every request that sends it.
