@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { AppError, ErrorCode, formatErrorFor, isClientSafe } from './errors';
+import { AppError, ErrorCode, excerpt, formatErrorFor, isClientSafe } from './errors';
 
 describe('client-safe errors', () => {
   it('are ours and those with one of our codes, not a name found on the codes’ prototype chain', () => {
@@ -19,6 +19,18 @@ describe('client-safe errors', () => {
     ]).toEqual([
       { message: 'The auth service failed with an internal error; try again', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
       { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' } },
+    ]);
+  });
+});
+
+describe('an excerpt of a client value', () => {
+  it('counts code points, cutting no emoji in half, and says when it cut', () => {
+    expect([excerpt('abc', 3), excerpt('abcd', 3), excerpt('ab😀😀', 3), excerpt('😀😀😀', 3), excerpt('😀'.repeat(1000), 2)]).toEqual([
+      'abc',
+      'abc…',
+      'ab😀…',
+      '😀😀😀',
+      '😀😀…',
     ]);
   });
 });

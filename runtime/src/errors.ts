@@ -69,6 +69,23 @@ export class AppError extends GraphQLError {
   }
 }
 
+/**
+ * At most `max` characters of a client's value, for a message to quote, "…" when cut: counted in code
+ * points, so that an emoji is never cut in half (`slice` counts UTF-16 units, and left a lone surrogate in
+ * answers, text the API itself refuses and strict JSON decoders reject).
+ */
+export function excerpt(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let end = 0;
+  let count = 0;
+  for (const character of value) {
+    if (count === max) return `${value.slice(0, end)}…`;
+    end += character.length;
+    count += 1;
+  }
+  return value;
+}
+
 /** Bad input, naming the field (a path such as `input.email`) and what was wrong with it. */
 export function badUserInput(field: string, message: string): AppError {
   return new AppError(ErrorCode.BAD_USER_INPUT, `${field}: ${message}`, { field });

@@ -8,6 +8,7 @@ export {
   ErrorCode,
   AppError,
   badUserInput,
+  excerpt,
   unauthenticated,
   forbidden,
   notFound,

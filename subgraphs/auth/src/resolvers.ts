@@ -1,5 +1,5 @@
 // The auth subgraph's resolvers: registration, sign-in, sessions and passwords, users, and its part of adminStats.
-import { badUserInput, conflict, forbidden, unauthenticated } from '@fedstack/runtime';
+import { badUserInput, conflict, excerpt, forbidden, unauthenticated } from '@fedstack/runtime';
 import {
   hashPassword,
   passwordNeedsRehash,
@@ -89,7 +89,7 @@ export const resolvers: Resolvers = {
       return viewer ? userById(ctx, viewer.userId) : null;
     },
     async user(_parent, { id }, ctx) {
-      if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${id.slice(0, 64)}")`);
+      if (!isUuid(id)) throw badUserInput('id', `must be a UUID (got "${excerpt(id, 64)}")`);
       assertMayRead(ctx, id.toLowerCase());
       return ctx.loaders.user.load(id.toLowerCase());
     },

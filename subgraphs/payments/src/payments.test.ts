@@ -92,6 +92,19 @@ describe('payments subgraph', () => {
       expect(sameAmountWritten.data).toEqual(answers[0]?.data);
     });
 
+    it('quotes a value it refuses without cutting an emoji in half (a lone surrogate in the answer: text strict JSON decoders reject)', async () => {
+      const [userId] = (await newUsers(1)) as [string];
+      const token = await tokens.mint({ userId });
+      const input = { amount: '1.00', currency: 'EUR', paymentMethodToken: 'tok_visa' };
+      const key = `${'k'.repeat(63)}😀 and more`;
+      expect((await pay(token, input, key)).errors).toBeUndefined();
+      const answers = [await pay(token, { ...input, amount: '2.00' }, key), await pay(token, { ...input, currency: `${'a'.repeat(9)}😀` })];
+      const messages = answers.map((answer) => answer.errors?.[0]?.message ?? '');
+      expect(messages.map((message) => /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(message))).toEqual([false, false]);
+      expect(messages[0]).toContain(`"${'k'.repeat(63)}😀…"`);
+      expect(messages[1]).toContain(`(got "${'a'.repeat(9)}😀")`);
+    });
+
     it('scopes keys per user: another user may use the same key', async () => {
       const [a, b] = (await newUsers(2)) as [string, string];
       const input = { amount: '1.00', currency: 'EUR', paymentMethodToken: 'tok_visa' };

@@ -1,5 +1,5 @@
 // Suspending, reinstating and changing the role of a user, from the admin subgraph.
-import { badUserInput, type WalPositions } from '@fedstack/runtime';
+import { badUserInput, excerpt, type WalPositions } from '@fedstack/runtime';
 import type { ServiceClient } from '@fedstack/shared-db';
 import { InternalCallError, REASON_MAX, isUuid, type AuditRecord, type InternalClient } from '@fedstack/service-kit';
 import { recordEntry } from './audit';
@@ -24,7 +24,7 @@ export interface AccountActions {
 
 /** The target's id in canonical (lower-case) form; refuses anything else, and the actor themself. */
 export function assertTarget(userId: string, actor: Actor, what: string): string {
-  if (!isUuid(userId)) throw badUserInput('userId', `must be a UUID (got "${userId.slice(0, 64)}")`);
+  if (!isUuid(userId)) throw badUserInput('userId', `must be a UUID (got "${excerpt(userId, 64)}")`);
   const id = userId.toLowerCase();
   if (id === actor.userId.toLowerCase()) throw badUserInput('userId', `you cannot ${what} yourself; ask another admin`);
   return id;

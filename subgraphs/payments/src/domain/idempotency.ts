@@ -1,7 +1,7 @@
 // Idempotency keys: a client's retry of createPayment or refundPayment answers what the first request did.
 import { createHash } from 'node:crypto';
 import type { ServiceTransaction } from '@fedstack/shared-db';
-import { AppError, ErrorCode, badUserInput } from '@fedstack/runtime';
+import { AppError, ErrorCode, badUserInput, excerpt } from '@fedstack/runtime';
 
 export const MAX_KEY_LENGTH = 255;
 
@@ -55,7 +55,7 @@ export async function claimIdempotencyKey(
   if (existing.requestHash !== scope.requestHash) {
     throw new AppError(
       ErrorCode.IDEMPOTENCY_KEY_REUSED,
-      `The idempotency key "${scope.key.slice(0, 64)}" was already used for a ${scope.operation} with different input; use a new key for a new request`,
+      `The idempotency key "${excerpt(scope.key, 64)}" was already used for a ${scope.operation} with different input; use a new key for a new request`,
       { field: 'idempotencyKey' },
     );
   }

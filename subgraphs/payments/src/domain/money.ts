@@ -1,5 +1,5 @@
 // The checks on a payment's input: its currency, its amount (bounds, the currency's decimals) and its free text.
-import { badUserInput } from '@fedstack/runtime';
+import { badUserInput, excerpt } from '@fedstack/runtime';
 import { Decimal } from '@fedstack/shared-db';
 import { formatAmount, minorUnits, parseDecimal } from '@fedstack/service-kit';
 
@@ -12,7 +12,7 @@ const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 export function parseCurrency(value: string, field: string): string {
   const code = value.trim().toUpperCase();
   if (!/^[A-Z]{3}$/.test(code) || !CURRENCIES.has(code))
-    throw badUserInput(field, `must be an ISO 4217 currency code such as "EUR" (got "${value.slice(0, 10)}")`);
+    throw badUserInput(field, `must be an ISO 4217 currency code such as "EUR" (got "${excerpt(value, 10)}")`);
   return code;
 }
 
@@ -22,12 +22,12 @@ export function parseCurrency(value: string, field: string): string {
  */
 export function parseAmount(value: string, currency: string, field: string, max: Decimal = MAX_AMOUNT): Decimal {
   const amount = parseDecimal(value, field);
-  if (amount.lte(0)) throw badUserInput(field, `must be greater than zero (got "${value.slice(0, 40)}")`);
+  if (amount.lte(0)) throw badUserInput(field, `must be greater than zero (got "${excerpt(value, 40)}")`);
   const decimals = minorUnits(currency);
   if (amount.decimalPlaces() > decimals) {
-    throw badUserInput(field, `${currency} amounts have at most ${decimals} decimal place${decimals === 1 ? '' : 's'} (got "${value.slice(0, 40)}")`);
+    throw badUserInput(field, `${currency} amounts have at most ${decimals} decimal place${decimals === 1 ? '' : 's'} (got "${excerpt(value, 40)}")`);
   }
-  if (amount.gt(max)) throw badUserInput(field, `must be at most ${formatAmount(max, currency)} (got "${value.slice(0, 40)}")`);
+  if (amount.gt(max)) throw badUserInput(field, `must be at most ${formatAmount(max, currency)} (got "${excerpt(value, 40)}")`);
   return amount;
 }
 

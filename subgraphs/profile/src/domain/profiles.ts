@@ -1,5 +1,5 @@
 // Profiles: their fields checked, read in batches, saved, and erased.
-import { badUserInput } from '@fedstack/runtime';
+import { badUserInput, excerpt } from '@fedstack/runtime';
 import type { PreparedStatement, ProfileRecord, ServiceClient } from '@fedstack/shared-db';
 import { batchLoader, guardAccountWrite, isUuid, type ErasureChange, type RawExecutor, type StaleRead, type ViewerRow } from '@fedstack/service-kit';
 import type { UpdateProfileInput } from '../generated/resolvers-types';
@@ -27,7 +27,7 @@ function avatarUrl(value: string, field: string): string {
   try {
     url = new URL(value.trim());
   } catch {
-    throw badUserInput(field, `must be an absolute http(s) URL (got "${value.slice(0, 100)}")`);
+    throw badUserInput(field, `must be an absolute http(s) URL (got "${excerpt(value, 100)}")`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badUserInput(field, `must use http or https (got ${url.protocol})`);
   // What is stored is the URL written out, escaped: 994 characters of CJK text became 8,754.
@@ -43,7 +43,7 @@ function locale(value: string, field: string): string {
   } catch {
     // Falls through to the error below.
   }
-  throw badUserInput(field, `must be a BCP 47 language tag such as "en-GB" (got "${value.slice(0, 100)}")`);
+  throw badUserInput(field, `must be a BCP 47 language tag such as "en-GB" (got "${excerpt(value, 100)}")`);
 }
 
 /**
@@ -63,7 +63,7 @@ function timezone(value: string, field: string): string {
   } catch {
     // Falls through to the error below.
   }
-  throw badUserInput(field, `must be an IANA time zone such as "Europe/Paris" (got "${zone.slice(0, 100)}")`);
+  throw badUserInput(field, `must be an IANA time zone such as "Europe/Paris" (got "${excerpt(zone, 100)}")`);
 }
 
 /** Validates every field before anything is written; the first problem is reported with its field. */
