@@ -1,4 +1,6 @@
+import type * as Runtime from '@fedstack/runtime';
 import { applyAccountPolicy, type AccountSnapshot } from './accounts';
+import type * as Accounts from './accounts';
 import type { Viewer } from './tokens';
 
 const viewer = (role: 'USER' | 'ADMIN'): Viewer => ({
@@ -35,5 +37,18 @@ describe('the account policy', () => {
     const decision = applyAccountPolicy(viewer('ADMIN'), state);
     expect(decision.viewer).toBeNull();
     expect(decision.error?.extensions.code).toBe(code);
+  });
+});
+
+describe("the services auth's account events go to", () => {
+  it('are every service of the stack but auth, a service added to the stack included (one added without a line here kept serving a suspended account)', () => {
+    jest.isolateModules(() => {
+      jest.doMock('@fedstack/runtime', () => {
+        const runtime = jest.requireActual<typeof Runtime>('@fedstack/runtime');
+        return { ...runtime, SERVICES: [...runtime.SERVICES, 'notes'] };
+      });
+      const { ACCOUNT_VIEW_SERVICES } = jest.requireActual<typeof Accounts>('./accounts');
+      expect(ACCOUNT_VIEW_SERVICES).toEqual(['profile', 'payments', 'admin', 'notes']);
+    });
   });
 });

@@ -6,7 +6,7 @@
 // next refresh), so that a view that missed a change can only ever grant less, never more. auth answers
 // from its own tables; every other service from its view, which auth keeps current through its outbox.
 import { z } from 'zod';
-import { type Service, forbidden, unauthenticated } from '@fedstack/runtime';
+import { SERVICES, type Service, forbidden, unauthenticated } from '@fedstack/runtime';
 import { eventHandler, type EventHandler } from './internal-api';
 import type { PreparedStatement, ServiceClient } from '@fedstack/shared-db';
 import type { RawExecutor } from './outbox';
@@ -64,8 +64,12 @@ export const REASON_MAX = 500;
 /** The topics auth publishes to keep the views current. */
 export const ACCOUNT_TOPICS = { changed: 'account.changed', sessionsRevoked: 'session.revoked' } as const;
 
-/** The services that keep a view of account states, and so receive auth's account events. */
-export const ACCOUNT_VIEW_SERVICES: readonly Service[] = ['profile', 'payments', 'admin'];
+/**
+ * The services that keep a view of account states, and so receive auth's account events: every one but
+ * auth, which owns the accounts. Derived from the stack, not listed: a fifth subgraph added without a
+ * line here served a suspended account's token, its view never told.
+ */
+export const ACCOUNT_VIEW_SERVICES: readonly Service[] = SERVICES.filter((service) => service !== 'auth');
 
 export const ACCOUNT_CHANGED = z.object({
   userId: z.uuid(),
