@@ -84,11 +84,7 @@ const cpuTarget = (name: string, ms: number | undefined, most: number, issue: nu
   met: (ms ?? Infinity) <= most,
 });
 
-/**
- * The best Hive Gateway variant's row, or why there is none to compare with: a variant whose row has
- * errors is not measured, and leaving it out made the next one "the best" (one timeout in the faster
- * variant turned 1.11× into 1.32×).
- */
+/** The best Hive variant's row, or why none is compared: one with errors (leaving it out made the next "the best": 1.11× read 1.32×). */
 function bestHive(layout: LayoutResult): { best?: Row; failed?: string } {
   const hives = layout.rows.filter((entry) => entry.load === MIX_LOAD && entry.via.startsWith(HIVE));
   const failed = hives.find((entry) => !valid(entry));
