@@ -15,5 +15,17 @@ export const ALLOWED_DEPENDENCIES: Record<string, readonly string[]> = {
   scripts: ['runtime', 'shared-db'],
   bench: ['runtime', 'shared-db', 'service-kit', 'subgraphs/payments', 'gateway', 'scripts'],
   'clients/web': ['runtime'],
-  tools: ['runtime', 'shared-db', 'service-kit', 'subgraphs/auth', 'subgraphs/payments', 'subgraphs/admin', 'gateway', 'scripts', 'bench', 'clients/web'],
+  tools: [
+    'runtime',
+    'shared-db',
+    'service-kit',
+    'subgraphs/auth',
+    'subgraphs/profile',
+    'subgraphs/payments',
+    'subgraphs/admin',
+    'gateway',
+    'scripts',
+    'bench',
+    'clients/web',
+  ],
 };

@@ -2,12 +2,12 @@
 import { adminSettings } from '@fedstack/admin';
 import { authSettings } from '@fedstack/auth';
 import { paymentsSettings } from '@fedstack/payments';
+import { profileSettings } from '@fedstack/profile';
 import { BENCH_SETTINGS } from '@fedstack/bench';
 import { CLIENT_SETTINGS } from '@fedstack/example-client';
 import { OPERATION_LIMIT_SETTINGS, SCHEMA_CHECK_SETTINGS, gatewaySettings } from '@fedstack/gateway';
 import { SERVICES, setting, settingsTable, text, type Setting, type SettingRow } from '@fedstack/runtime';
 import { LAUNCHER_READS } from '@fedstack/scripts';
-import { serviceSettings } from '@fedstack/service-kit';
 import { DATABASE_SETTINGS, EMBEDDED_REPLICA_SETTINGS, EMBEDDED_SETTINGS, SHARED_DATABASE_SETTINGS } from '@fedstack/shared-db';
 
 /** Every process and command, with every environment variable it reads. */
@@ -15,7 +15,7 @@ export function settingsByProcess(): { name: string; settings: Record<string, Se
   return [
     { name: 'gateway', settings: gatewaySettings() },
     { name: 'auth', settings: authSettings() },
-    { name: 'profile', settings: serviceSettings('profile') },
+    { name: 'profile', settings: profileSettings() },
     { name: 'payments', settings: paymentsSettings() },
     { name: 'admin', settings: adminSettings() },
     { name: '`npm start`', settings: LAUNCHER_READS },

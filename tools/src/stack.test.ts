@@ -31,6 +31,18 @@ describe('the stack, declared once', () => {
     for (const service of SERVICES) expect(existsSync(path.join(REPOSITORY_ROOT, 'shared-db', 'prisma', service, 'schema.prisma'))).toBe(true);
   });
 
+  it('builds every package from the root tsconfig.json, its tests too (a subgraph missing there was never built: npm start found no dist/main.js)', () => {
+    const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
+    const { references } = JSON.parse(read('tsconfig.json').replace(/^\/\/.*$/gm, '')) as { references: { path: string }[] };
+    const built = references.map((reference) => reference.path);
+    for (const workspace of workspaces)
+      expect({ workspace, built: [workspace, `${workspace}/tsconfig.test.json`].filter((entry) => built.includes(entry)) }).toEqual({
+        workspace,
+        built: [workspace, `${workspace}/tsconfig.test.json`],
+      });
+    for (const service of SERVICES) expect(workspaces).toContain(`subgraphs/${service}`);
+  });
+
   it('gives every package a Jest project, so that its tests run', async () => {
     const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] };
     const { projects } = (await import(path.join(REPOSITORY_ROOT, 'jest.config.js'))) as { projects: { displayName: string; roots: string[] }[] };

@@ -1,2 +1,3 @@
-// What the profile subgraph offers: its server and schema.
+// What the profile subgraph offers: its server, schema and settings.
 export { createProfileServer, typeDefs } from './server';
+export { profileSettings } from './config';

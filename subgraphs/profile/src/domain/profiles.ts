@@ -9,7 +9,10 @@ type ProfileDb = ServiceClient<'profile'>;
 export const LIMITS = { displayName: 80, bio: 500, avatarUrl: 2048 } as const;
 
 /** What an update sets: a value, or null to clear; fields left out are absent. */
-export type ProfileChanges = Partial<Record<'displayName' | 'bio' | 'avatarUrl' | 'locale' | 'timezone', string | null>>;
+/** The fields a profile's owner may change (each a text column): the save's statement is written from this list. */
+const SAVED_FIELDS = ['displayName', 'bio', 'avatarUrl', 'locale', 'timezone'] as const;
+
+export type ProfileChanges = Partial<Record<(typeof SAVED_FIELDS)[number], string | null>>;
 
 function text(value: string, field: string, max: number, min = 0): string {
   const trimmed = value.trim();
@@ -127,7 +130,8 @@ export function createProfileLoader(read: StaleRead, viewer?: { userId: string; 
   return viewer ? loader.prime(viewer.userId, viewer.profile) : loader;
 }
 
-const SAVED_FIELDS = ['displayName', 'bio', 'avatarUrl', 'locale', 'timezone'] as const;
+/** A saved field's column, without the alias. */
+const column = (field: (typeof SAVED_FIELDS)[number]) => PROFILE_COLUMNS[field].replace(/^p\./, '');
 
 /**
  * Creates a profile or changes the given fields of one, in one statement: for each field, whether it was
@@ -136,14 +140,10 @@ const SAVED_FIELDS = ['displayName', 'bio', 'avatarUrl', 'locale', 'timezone'] a
  */
 const SAVE_PROFILE: PreparedStatement = {
   name: 'save_profile',
-  text: `INSERT INTO profile.profiles AS p (user_id, display_name, bio, avatar_url, locale, timezone, updated_at)
-         VALUES ($1::uuid, $3::text, $5::text, $7::text, $9::text, $11::text, now())
+  text: `INSERT INTO profile.profiles AS p (user_id, ${SAVED_FIELDS.map(column).join(', ')}, updated_at)
+         VALUES ($1::uuid, ${SAVED_FIELDS.map((_, index) => `$${2 * index + 3}::text`).join(', ')}, now())
          ON CONFLICT (user_id) DO UPDATE SET
-           display_name = CASE WHEN $2::boolean THEN EXCLUDED.display_name ELSE p.display_name END,
-           bio = CASE WHEN $4::boolean THEN EXCLUDED.bio ELSE p.bio END,
-           avatar_url = CASE WHEN $6::boolean THEN EXCLUDED.avatar_url ELSE p.avatar_url END,
-           locale = CASE WHEN $8::boolean THEN EXCLUDED.locale ELSE p.locale END,
-           timezone = CASE WHEN $10::boolean THEN EXCLUDED.timezone ELSE p.timezone END,
+           ${SAVED_FIELDS.map((field, index) => `${column(field)} = CASE WHEN $${2 * index + 2}::boolean THEN EXCLUDED.${column(field)} ELSE p.${column(field)} END`).join(', ')},
            updated_at = now()
          RETURNING ${PROFILE_FIELDS}`,
 };
