@@ -98,6 +98,25 @@ export function endToEndTests(current: () => RunningStack): void {
     expect(me.data?.me.payments.edges.map(({ node }) => node.amount)).toEqual(['12.50']);
   });
 
+  it("answers BAD_USER_INPUT for a value written in the query that a scalar refuses, as it does in a variable (it was the subgraph's GRAPHQL_VALIDATION_FAILED)", async () => {
+    const { accessToken: token } = await newUser();
+    const refused = await Promise.all([
+      graphql(
+        stack.gatewayUrl,
+        'mutation { createPayment(input: { amount: "12,50", currency: "EUR", paymentMethodToken: "tok_visa" }, idempotencyKey: "comma") { id } }',
+        { token },
+      ),
+      graphql(stack.gatewayUrl, 'mutation { login(input: { email: "not-an-email", password: "x" }) { accessToken } }'),
+      graphql(stack.gatewayUrl, '{ auditLog(first: 1, filter: { from: "0000-01-01T00:00:00Z" }) { edges { cursor } } }', { token: adminToken }),
+    ]);
+    expect(
+      refused.map((answer) => ({
+        code: answer.errors?.[0]?.extensions?.code,
+        named: /found "(12,50|not-an-email|0000-01-01T00:00:00Z)"/.test(answer.errors?.[0]?.message ?? ''),
+      })),
+    ).toEqual(Array.from({ length: 3 }, () => ({ code: 'BAD_USER_INPUT', named: true })));
+  });
+
   it('refuses at once, anonymous, a list nested in an e-mail address (the planner held the gateway for hours), and serves the next request', async () => {
     const nested = (depth: number) => `${'['.repeat(depth)}"a@b.co"${']'.repeat(depth)}`;
     for (const depth of [2, 40]) {

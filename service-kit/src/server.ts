@@ -21,7 +21,7 @@ import {
   type InternalHandlers,
 } from './internal-api';
 import { gatewayCheck, requestChecks } from './gateway-only';
-import { textRulePlugin, withTextRule, type TextLimits } from './text';
+import { refusedLiteral, textRulePlugin, withTextRule, type TextLimits } from './text';
 import { resolveVerificationKey } from './keys';
 import { OutboxRelay } from './outbox';
 import { RequestReads, positionAfterWrites, readYourWritesPlugin } from './read-your-writes';
@@ -149,6 +149,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
     onConnectionLost: (error) => logger.warn({ reason: error.message }, 'lost the connection to the database; requests fail until it is back'),
   });
   const outage = databaseOutage(definition.service);
+  const translateError = (error: unknown) => outage(error) ?? refusedLiteral(error);
   // Without its account the whole request fails: 503, which the gateway's circuit breaker counts.
   const requestOutage = databaseOutage(definition.service, { http: { status: 503 } });
   database.attach(db);
@@ -217,7 +218,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
       };
       return definition.context(request, deps);
     },
-    translateError: outage,
+    translateError,
     ...(live && {
       attach(httpServer: http.Server, app: express.Express) {
         const webSocket = serveSubgraphSubscriptions(httpServer, app, {
@@ -227,7 +228,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
           hub: live.hub,
           verifyToken,
           accounts,
-          translateError: outage,
+          translateError,
           context: (request) => definition.context({ ...request, reads: RequestReads.onPrimary(db) }, deps),
           gatewayCheck: fromGateway,
           limits: { ...live.limits, maxPayloadBytes: config.bodyLimitBytes },

@@ -181,11 +181,25 @@ export function textRulePlugin(limits: TextLimits = {}): ApolloServerPlugin {
   };
 }
 
+/** A custom scalar's refusal of a literal written in the query text (see `refusedLiteral`). */
+class LiteralRefused extends Error {}
+
+/**
+ * A literal a custom scalar refused, as the bad input it is: written in the query text, an e-mail that is
+ * none or a date in year 0 failed the document's validation, GRAPHQL_VALIDATION_FAILED, where the same
+ * value in a variable was BAD_USER_INPUT. graphql-js makes a scalar's error that is no GraphQLError the
+ * cause of its own ("Expected value of type …, found …; …"), which this recognises.
+ */
+export function refusedLiteral(error: unknown): AppError | undefined {
+  return error instanceof GraphQLError && error.originalError instanceof LiteralRefused ? new AppError(ErrorCode.BAD_USER_INPUT, error.message) : undefined;
+}
+
 /**
  * A resolver map whose custom scalars leave text the rule refuses to the rule: written in the document,
  * an e-mail with a NUL in it would otherwise fail the scalar's own check during validation, which runs
  * before the plugin and answers GRAPHQL_VALIDATION_FAILED naming nothing. The value never reaches a
- * resolver: the plugin refuses the operation before it runs.
+ * resolver: the plugin refuses the operation before it runs. A literal the scalar refuses for any other
+ * reason is refused as a LiteralRefused, for `refusedLiteral`.
  */
 export function withTextRule<R extends object>(resolvers: R): R {
   return Object.fromEntries(
@@ -196,8 +210,14 @@ export function withTextRule<R extends object>(resolvers: R): R {
         name,
         new GraphQLScalarType({
           ...scalar.toConfig(),
-          parseLiteral: (node, variables) =>
-            node.kind === Kind.STRING && problemWith(node.value, DEFAULT_TEXT_LIMIT) ? node.value : scalar.parseLiteral(node, variables),
+          parseLiteral: (node, variables) => {
+            if (node.kind === Kind.STRING && problemWith(node.value, DEFAULT_TEXT_LIMIT)) return node.value;
+            try {
+              return scalar.parseLiteral(node, variables);
+            } catch (error) {
+              throw new LiteralRefused(error instanceof Error ? error.message : String(error));
+            }
+          },
         }),
       ];
     }),
