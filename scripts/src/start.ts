@@ -8,7 +8,17 @@ import path from 'node:path';
 import { REPOSITORY_ROOT, readSettings, runMain, serverUrl } from '@fedstack/runtime';
 import { DEMO_ADMIN, DEMO_USER_PASSWORD, describeLayout, prepareDatabases, provisionServer, seedDemoData, type SupervisedServer } from '@fedstack/shared-db';
 import { firstQuery, launcherManifest } from './first-query';
-import { LAUNCHER_SETTINGS, assertPortsFree, planStack, routing, startProcess, stopProcess, waitUntilReady, type PlannedProcess } from './processes';
+import {
+  LAUNCHER_SETTINGS,
+  assertPortsFree,
+  httpStatus,
+  planStack,
+  routing,
+  startProcess,
+  stopProcess,
+  waitUntilReady,
+  type PlannedProcess,
+} from './processes';
 import { Supervisor, whenOrphaned, type Running, type Supervised } from './supervisor';
 
 /** What stops the stack: Ctrl-C, an orchestrator's stop, the terminal closing. */
@@ -31,7 +41,11 @@ async function main(): Promise<void> {
     start: () => {
       const child = startProcess(target, env, undefined, undefined, true);
       const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`)));
-      return { ready: waitUntilReady(target, HOST, child), exited, stop: () => stopProcess(child) };
+      const liveness = {
+        check: async () => (await httpStatus(serverUrl(HOST, target.port, '/healthz'), 3000)) === 200,
+        kill: () => void child.kill('SIGKILL'),
+      };
+      return { ready: waitUntilReady(target, HOST, child), exited, stop: () => stopProcess(child), liveness };
     },
   }));
   const embedded = supervisedServer('the embedded PostgreSQL', database);

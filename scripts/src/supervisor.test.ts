@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { EXIT_UNAVAILABLE, REPOSITORY_ROOT, RESTART_POLICY, pollUntil } from '@fedstack/runtime';
-import { Supervisor, type Running, type Supervised } from './supervisor';
+import { LIVENESS, Supervisor, type Running, type Supervised } from './supervisor';
 
 /** A process whose death the test decides; a start gets ready unless `readies` says not (it then dies before, as the test says). */
 function fakeUnit(name: string, log: string[], readies: () => boolean = () => true) {
@@ -106,6 +106,48 @@ describe('Supervisor', () => {
       'the replica restarted and ready.',
       'the replica stopped unexpectedly 6 times within 10 minutes (last: signal SIGKILL); leaving it stopped: reads go to the primary',
     ]);
+  });
+
+  it('kills, and restarts as a death, a ready process that stops answering its liveness check (a hung gateway ran on, deaf, for hours)', async () => {
+    const log: string[] = [];
+    const watcher = supervisor(log, []);
+    let answering = true;
+    const deaths: ((how: string) => void)[] = [];
+    const gateway: Supervised = {
+      name: 'gateway',
+      start: () => {
+        log.push('start gateway');
+        return {
+          ready: Promise.resolve(),
+          exited: new Promise((resolve) => deaths.push(resolve)),
+          stop: async () => undefined,
+          liveness: { check: async () => answering, kill: () => deaths.at(-1)?.('signal SIGKILL') },
+        };
+      },
+    };
+    watcher.watch(gateway, gateway.start());
+    watcher.supervise();
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(log).toEqual(['start gateway']);
+    answering = false;
+    // Five checks missed are not yet a hang: an answer resets the count.
+    await jest.advanceTimersByTimeAsync(5 * LIVENESS.everyMs);
+    answering = true;
+    await jest.advanceTimersByTimeAsync(LIVENESS.everyMs);
+    answering = false;
+    await jest.advanceTimersByTimeAsync(5 * LIVENESS.everyMs);
+    expect(log).toEqual(['start gateway']);
+    await jest.advanceTimersByTimeAsync(LIVENESS.everyMs);
+    answering = true;
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(log).toEqual([
+      'start gateway',
+      'gateway has not answered its liveness check for 30 s (hung); killing it (SIGKILL)',
+      'gateway stopped unexpectedly (signal SIGKILL); restarting it in 1 s (restart 1 of 5 allowed within 10 minutes)',
+      'start gateway',
+      'gateway restarted and ready.',
+    ]);
+    await watcher.stop([[gateway]]);
   });
 
   it('leaves a death while the stack starts to the start-up, and drops a pending restart when stopping, stopping groups in order', async () => {

@@ -7,7 +7,16 @@ export interface Running {
   /** Resolves, saying how (`signal SIGKILL`, `exit code 1`), when it exits without being stopped. */
   exited: Promise<string>;
   stop(): Promise<void>;
+  /** Whether it answers its liveness check now (`/healthz`), for one that has one, and how to end it when it hangs. */
+  liveness?: { check(): Promise<boolean>; kill(): void };
 }
+
+/**
+ * How often a ready process's liveness is checked, and after how many checks in a row unanswered it is
+ * taken for hung: a process stuck on its one thread (a gateway planning for hours) does not exit, answers
+ * nothing, and is deaf to SIGTERM, and `npm start` restarted only processes that exit.
+ */
+export const LIVENESS = { everyMs: 5000, failures: 6 };
 
 /** A process `npm start` keeps running: its name in messages (`payments`, `the embedded PostgreSQL`), and how to start it. */
 export interface Supervised {
@@ -38,6 +47,10 @@ export class Supervisor {
   /** Starts in a row of each process that could not reach what it needs (its database), for the wait before the next. */
   private readonly waiting = new Map<Supervised, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Each ready process's liveness checks unanswered in a row. */
+  private readonly unanswered = new Map<Running, number>();
+  private livenessTimer?: NodeJS.Timeout;
+  private checking = false;
   private supervising = false;
   private stopping = false;
 
@@ -46,26 +59,58 @@ export class Supervisor {
     private readonly giveUp: (reason: string) => void,
     private readonly policy: RestartPolicy = RESTART_POLICY,
     private readonly now: () => number = Date.now,
+    private readonly liveness = LIVENESS,
   ) {}
 
   /** Watches a process that has started (and is, or will be, ready). */
   watch(unit: Supervised, running: Running): void {
     this.current.set(unit, running);
     void running.exited.then((how) => {
+      this.unanswered.delete(running);
       if (this.current.get(unit) === running) this.died(unit, how);
     });
+    // Checked once ready: a process starting (migrating, say) answers nothing for a while.
+    if (running.liveness)
+      running.ready.then(
+        () => void this.unanswered.set(running, 0),
+        () => undefined,
+      );
   }
 
-  /** From now on, a process that dies is restarted. */
+  /** From now on, a process that dies is restarted, and one that hangs is killed and restarted. */
   supervise(): void {
     this.supervising = true;
+    this.livenessTimer = setInterval(() => void this.checkLiveness(), this.liveness.everyMs);
   }
 
   /** Stops everything, group by group (the services, then the database), once; pending restarts are dropped. */
   async stop(groups: Supervised[][]): Promise<void> {
     this.stopping = true;
+    clearInterval(this.livenessTimer);
     for (const timer of this.timers) clearTimeout(timer);
     for (const group of groups) await Promise.all(group.map(async (unit) => this.current.get(unit)?.stop()));
+  }
+
+  /** Asks each ready process whether it is alive; kills one that has not answered `failures` times in a row, as a death. */
+  private async checkLiveness(): Promise<void> {
+    // One round at a time: a round still waiting on a check is not counted twice by the next.
+    if (this.checking) return;
+    this.checking = true;
+    await Promise.all(
+      [...this.current].map(async ([unit, running]) => {
+        const misses = this.unanswered.get(running);
+        if (misses === undefined || !running.liveness) return;
+        const alive = await running.liveness.check().catch(() => false);
+        if (this.stopping || !this.unanswered.has(running)) return;
+        if (alive) return void this.unanswered.set(running, 0);
+        this.unanswered.set(running, misses + 1);
+        if (misses + 1 < this.liveness.failures) return;
+        this.unanswered.delete(running);
+        const seconds = (this.liveness.everyMs * this.liveness.failures) / 1000;
+        this.output.error(`${unit.name} has not answered its liveness check for ${seconds} s (hung); killing it (SIGKILL)`);
+        running.liveness.kill();
+      }),
+    ).finally(() => (this.checking = false));
   }
 
   private died(unit: Supervised, how: string): void {
