@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The DOM's types: this file's page.evaluate callbacks run in the browser.
 import { existsSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { freePort, pollUntil } from '@fedstack/runtime';
 import { MANIFEST_FILE, startClientServer, type ClientServer } from '@fedstack/example-client';
 import { graphql } from '@fedstack/service-kit/testing';
@@ -467,6 +467,37 @@ describe('the example client', () => {
           expect({ refused: await refreshRefused(thirdToken), account: await page.textContent('#account') }).toEqual({ refused: true, account: '' });
           await page.click('#my-account');
           await waitForText(page, '#account', /^Sign in first/);
+        });
+      },
+    );
+
+    browser(
+      'shows nothing of the last user, and no error, for an answer that comes after Sign out (their account was shown on the signed-out page)',
+      async () => {
+        await onPage(async ({ page }) => {
+          const user = await newCustomer(offGatewayUrl);
+          await signIn(page, user.email, PASSWORD);
+          // "My account" answered 1.5 s late, after the click on Sign out.
+          let held = 0;
+          await page.route(
+            (url) => url.searchParams.get('operationName') === 'MyAccount',
+            async (route) => {
+              held += 1;
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              // Sign out may have ended the request, and the test the page, meanwhile.
+              await route.continue().catch(() => undefined);
+            },
+          );
+          const isRead = (request: Request) => new URL(request.url()).searchParams.get('operationName') === 'MyAccount';
+          const over = Promise.race([page.waitForEvent('requestfinished', isRead), page.waitForEvent('requestfailed', isRead)]);
+          await page.click('#my-account');
+          await pollUntil('the read held', async () => held > 0 || undefined, { timeoutMs: 5000, intervalMs: 20 });
+          await page.click('#sign-out');
+          await waitForText(page, '#session', /^Not signed in\.$/);
+          await over;
+          // What the page does with the answer runs as it arrives: a round trip to the page comes after it.
+          await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(resolve)));
+          expect({ account: await page.textContent('#account'), error: await page.textContent('#error') }).toEqual({ account: '', error: '' });
         });
       },
     );

@@ -31,4 +31,26 @@ describe('CPU per process group', () => {
       parent.kill();
     }
   });
+
+  it('counts nothing of what a grandchild used before the first reading when it and its parent end between the readings (it counted all of it)', async () => {
+    // The group's root P starts M, which starts C; C computes for a while and says so, then waits; told to, C and then M end.
+    const grandchild = `let x = 0; for (let i = 0; i < 3e8; i += 1) x += i % 7; console.log('computed'); process.stdin.once('data', () => process.exit(0));`;
+    const child = `const c = require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(grandchild)}], { stdio: ['pipe', 'inherit', 'inherit'] });
+      process.stdin.once('data', () => { c.stdin.write('x'); c.on('exit', () => process.exit(0)); });`;
+    const root = `const m = require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(child)}], { stdio: ['pipe', 'inherit', 'inherit'] });
+      process.stdin.on('data', () => m.stdin.write('x')); m.on('exit', () => console.log('ended'));`;
+    const parent = spawn(process.execPath, ['-e', root], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await once(parent.stdout, 'data');
+      const sample = cpuSample([treeOf('tree', parent.pid as number)]);
+      parent.stdin.write('go');
+      await once(parent.stdout, 'data');
+      const { tree: used = 0 } = sample();
+      // The two exits, and the root's wait: tens of milliseconds, not the grandchild's seconds.
+      expect(used).toBeGreaterThanOrEqual(0);
+      expect(used).toBeLessThan(300);
+    } finally {
+      parent.kill();
+    }
+  });
 });

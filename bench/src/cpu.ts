@@ -73,8 +73,9 @@ export async function postgresServer(url: string, name = 'postgres'): Promise<Cp
 /**
  * Reads each group's CPU time now; the returned function reads it again and answers the milliseconds
  * each group used in between. A process that starts in between counts from its start; one that ends in
- * between (a PostgreSQL backend whose connection closed) counts until its end, through what its parent
- * was told when it waited for it: counting only the processes there at the second reading dropped it.
+ * between (a PostgreSQL backend whose connection closed) counts until its end, through what its nearest
+ * ancestor still there was told when the ones between waited for it: counting only the processes there
+ * at the second reading dropped it.
  */
 export function cpuSample(groups: CpuGroup[]): () => Record<string, number> {
   const first = groups.map(reading);
@@ -83,10 +84,21 @@ export function cpuSample(groups: CpuGroup[]): () => Record<string, number> {
       groups.map((group, index) => {
         const before = first[index] as Map<number, Used>;
         const now = reading(group);
+        // What each ended process had used before the first reading, by the ancestor whose children's time
+        // it is now part of: that much of the ancestor's growth is not of this interval.
+        const earlier = new Map<number, number>();
+        for (const [pid, { own, ended, parent }] of before) {
+          if (now.has(pid)) continue;
+          let ancestor = parent;
+          while (!now.has(ancestor) && before.has(ancestor)) ancestor = (before.get(ancestor) as Used).parent;
+          if (now.has(ancestor)) earlier.set(ancestor, (earlier.get(ancestor) ?? 0) + own + ended);
+        }
         let used = 0;
-        for (const [pid, { own, ended }] of now) used += own + ended - (before.get(pid)?.own ?? 0) - (before.get(pid)?.ended ?? 0);
-        // One that ended is in its parent's `ended` in full once waited for: what it had used before the first reading is taken back.
-        for (const [pid, { own, ended, parent }] of before) if (!now.has(pid) && now.has(parent)) used -= own + ended;
+        for (const [pid, { own, ended }] of now) {
+          const then = before.get(pid);
+          // At least nothing: a parent that never waits (the kernel reaping its children) is told nothing.
+          used += own - (then?.own ?? 0) + Math.max(0, ended - (then?.ended ?? 0) - (earlier.get(pid) ?? 0));
+        }
         return [group.name, used];
       }),
     );

@@ -42,7 +42,7 @@ function counts(): z.ZodType<number[], string | undefined> {
 
 /**
  * Concurrent clients at most. A request comes again: a user's same read 300 requests later (each user makes
- * one kind of request), the same admin list 810 later (mix.ts); a gateway that shares identical requests in
+ * one kind of request), the same admin list 810 later in its own row and 1,620 in the mix (mix.ts); a gateway that shares identical requests in
  * flight answers two with one call, flattering its figures. Simulated with the rows' latency tails (p99 up
  * to 2.65× p50), no request has its twin in flight at 64 connections (mix.test.ts holds twins 4 × as many
  * requests apart). At 81, with the admin list's 81 variants of before, 44 % of the admin-list row's did.

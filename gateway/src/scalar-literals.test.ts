@@ -16,18 +16,23 @@ describe('lists and objects written where a scalar is expected', () => {
   it('are refused as bad input, in an argument, a list, an input object or a variable default', () => {
     expect(
       refusedIn(`
-        query ($e: EmailAddress = ["a@b.co"]) {
+        query ($e: EmailAddress = ["a@b.co"], $l: [EmailAddress!] = { x: [[["a@b.co"]]] }) {
           a: login(input: { email: [[["a@b.co"]]] })
           b: login(input: { email: { x: 1 } })
           c: login(input: { email: "a@b.co" }, also: [["a@b.co"]])
           d: login(input: { email: $e })
+          e: login(input: { email: "a@b.co" }, also: { x: [[["a@b.co"]]] })
+          f: login(input: { email: "a@b.co" }, also: $l)
         }
       `),
     ).toEqual([
       'BAD_USER_INPUT: EmailAddress takes a single value, written as a string or a number: a list was written in its place',
+      // An object where a list of the scalar goes: graphql-js follows no type inside it, so its lists went unseen.
+      'BAD_USER_INPUT: EmailAddress takes a single value, written as a string or a number: an object was written in its place',
       'BAD_USER_INPUT: EmailAddress takes a single value, written as a string or a number: a list was written in its place',
       'BAD_USER_INPUT: EmailAddress takes a single value, written as a string or a number: an object was written in its place',
       'BAD_USER_INPUT: EmailAddress takes a single value, written as a string or a number: a list was written in its place',
+      'BAD_USER_INPUT: EmailAddress takes a single value, written as a string or a number: an object was written in its place',
     ]);
   });
 

@@ -1,5 +1,5 @@
 // A custom scalar written in the query text: a list or an object in its place is refused before the query planner sees it.
-import { GraphQLError, Kind, getNullableType, isListType, isScalarType, isSpecifiedScalarType, type ASTNode, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, getNamedType, getNullableType, isListType, isScalarType, isSpecifiedScalarType, type ASTNode, type ValidationRule } from 'graphql';
 import { ErrorCode } from '@fedstack/runtime';
 
 /**
@@ -14,11 +14,15 @@ export function scalarLiterals(refuse: (error: GraphQLError) => void): Validatio
   return (context) => {
     const check = (node: ASTNode & { kind: Kind.LIST | Kind.OBJECT }) => {
       // Inside a list, graphql-js's type is already its items': the list's own place is the parent's.
-      const type = getNullableType(node.kind === Kind.LIST ? context.getParentInputType() : context.getInputType());
-      if (!type || isListType(type) || !isScalarType(type) || isSpecifiedScalarType(type)) return;
+      const place = node.kind === Kind.LIST ? context.getParentInputType() : context.getInputType();
+      const named = getNamedType(place);
+      if (!named || !isScalarType(named) || isSpecifiedScalarType(named)) return;
+      // A list where the place takes a list of the scalar is that list; any other list, and any object
+      // (even where a list goes: graphql-js then follows no type inside it), is not the scalar's.
+      if (node.kind === Kind.LIST && isListType(getNullableType(place))) return;
       refuse(
         new GraphQLError(
-          `${type.name} takes a single value, written as a string or a number: ${node.kind === Kind.LIST ? 'a list' : 'an object'} was written in its place`,
+          `${named.name} takes a single value, written as a string or a number: ${node.kind === Kind.LIST ? 'a list' : 'an object'} was written in its place`,
           {
             extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } },
           },

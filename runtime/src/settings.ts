@@ -4,7 +4,7 @@
 // (`npm run docs:settings`), and a test checks that the code reads no variable the table does not list.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from './errors';
+import { ConfigError, excerpt } from './errors';
 
 export interface Setting<T> {
   /** Parses the variable's text (undefined when unset or empty) into its value, or says what is wrong. */
@@ -53,7 +53,7 @@ export function readSetting<T>(env: NodeJS.ProcessEnv, name: string, declared: S
   return readSettings(env, { [name]: declared })[name] as T;
 }
 
-const got = (raw: string) => `(got "${raw.length > 100 ? `${raw.slice(0, 100)}…` : raw}")`;
+const got = (raw: string) => `(got "${excerpt(raw, 100)}")`;
 
 /**
  * A setting parsed from its text by `parse` (undefined: not valid, reported as `problem` with the text),

@@ -72,6 +72,8 @@ describe('which documents run', () => {
           ],
           [{ extensions: { persistedQuery: 'x' } }, '(got "x")'],
           [{ extensions: { persistedQuery: { version: 1, sha256Hash: 7 } } }, '(got {"version":1,"sha256Hash":7})'],
+          // Cut in characters: half an emoji (a lone surrogate) at the cut was text strict JSON decoders reject.
+          [{ extensions: { persistedQuery: { version: 2, sha256Hash: `${'a'.repeat(52)}😀😀` } } }, `(got {"version":2,"sha256Hash":"${'a'.repeat(52)}😀…)`],
           [
             { query: OTHER, extensions: hashOf(LISTED) },
             `must be the SHA-256 of the query sent with it (got "${sha256Hex(LISTED)}"; the query's is "${sha256Hex(OTHER)}")`,

@@ -2,7 +2,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { GraphQLError } from 'graphql';
 import { Counter } from 'prom-client';
-import { ConfigError, ErrorCode, sha256Hex, type Logger, type ServiceMetrics } from '@fedstack/runtime';
+import { ConfigError, ErrorCode, excerpt, sha256Hex, type Logger, type ServiceMetrics } from '@fedstack/runtime';
 import { ManifestError, PersistedOperationList } from './manifest';
 
 /** `off`: any document, APQ. `allow`: listed ids resolve, any document still runs, APQ. `require`: listed operations only. */
@@ -47,7 +47,7 @@ function shown(value: unknown): string {
   } catch {
     text = `${Array.isArray(value) ? 'an array' : typeof value} nested too deeply to show`;
   }
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  return excerpt(text, 80);
 }
 
 /**

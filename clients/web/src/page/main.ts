@@ -138,9 +138,13 @@ onSubmit('sign-in', async ({ email = '', password = '' }) => {
     if (wasRetry && byId('account').hasChildNodes()) run(showAccount);
   });
   watchPayments(current);
-  show('session', `Signed in as ${user.email} (${user.role}).`);
   // The last user's sign-in ends too: it stayed live, its refresh token good for days, on a shared computer.
-  await endSignIn(previous);
+  show('session', 'Signing in…');
+  try {
+    await endSignIn(previous);
+  } finally {
+    show('session', `Signed in as ${user.email} (${user.role}).`);
+  }
 });
 
 /** Forgets who is signed in (the page is anonymous after it), and returns their session for `endSignIn`. */
@@ -162,8 +166,12 @@ async function endSignIn(ended: typeof session): Promise<void> {
 byId('sign-out').addEventListener('click', () =>
   run(async () => {
     const ended = leave();
-    show('session', 'Not signed in.');
-    await endSignIn(ended);
+    show('session', 'Signing out…');
+    try {
+      await endSignIn(ended);
+    } finally {
+      show('session', 'Not signed in.');
+    }
   }),
 );
 
@@ -173,47 +181,71 @@ byId('sign-out').addEventListener('click', () =>
  * last account shown stayed beside it).
  */
 async function showAccount(): Promise<void> {
-  const { data, error } = await session.connection.client.query({
-    query: MY_ACCOUNT,
-    variables: { isAdmin: session.role === 'ADMIN' },
-    fetchPolicy: 'network-only',
-    errorPolicy: 'all',
-  });
-  if (data?.me) show('account', account(data.me));
-  else show('account', ...(error ? [] : ['Sign in first: `me` is null without a token.']));
-  // Apollo Client 4 gives errors as Error objects (CombinedGraphQLErrors for the GraphQL ones), typed as ErrorLike.
-  if (error) throw error as Error;
+  await forSession(
+    (current) =>
+      current.connection.client.query({ query: MY_ACCOUNT, variables: { isAdmin: current.role === 'ADMIN' }, fetchPolicy: 'network-only', errorPolicy: 'all' }),
+    ({ data, error }) => {
+      if (data?.me) show('account', account(data.me));
+      else show('account', ...(error ? [] : ['Sign in first: `me` is null without a token.']));
+      // Apollo Client 4 gives errors as Error objects (CombinedGraphQLErrors for the GraphQL ones), typed as ErrorLike.
+      if (error) throw error as Error;
+    },
+  );
+}
+
+/**
+ * Sends `request` for whoever is signed in now and passes its answer to `use`; drops the answer, or the
+ * error, once that sign-in has ended (Sign out, another user): the last user's account was shown on the
+ * signed-out page, and the error of a request its closed client gave up on.
+ */
+async function forSession<T>(request: (current: typeof session) => Promise<T>, use: (answer: T) => void): Promise<void> {
+  const current = session;
+  try {
+    const answer = await request(current);
+    if (session === current) use(answer);
+  } catch (error) {
+    if (session === current) throw error;
+  }
 }
 
 byId('my-account').addEventListener('click', () => run(showAccount));
 
-onSubmit('pay', async ({ amount = '', currency = '', description = '' }, form) => {
-  const { data } = await session.connection.client.mutate({
-    mutation: CREATE_PAYMENT,
-    variables: { input: { amount, currency, description, paymentMethodToken: 'tok_visa' }, idempotencyKey: intentKey(form) },
-  });
-  if (!data) return;
-  intents.delete(form);
-  const { id, amount: paid, currency: paidIn, status } = data.createPayment;
-  show('payment', `Payment ${id}: ${paid} ${paidIn} ${status}`);
-  const refund = byId<HTMLFormElement>('refund');
-  (refund.elements.namedItem('paymentId') as HTMLInputElement).value = id;
-  // Set here, not typed: no input event tells its key that it asks for another refund now.
-  intents.delete(refund);
-});
+onSubmit('pay', ({ amount = '', currency = '', description = '' }, form) =>
+  forSession(
+    (current) =>
+      current.connection.client.mutate({
+        mutation: CREATE_PAYMENT,
+        variables: { input: { amount, currency, description, paymentMethodToken: 'tok_visa' }, idempotencyKey: intentKey(form) },
+      }),
+    ({ data }) => {
+      if (!data) return;
+      intents.delete(form);
+      const { id, amount: paid, currency: paidIn, status } = data.createPayment;
+      show('payment', `Payment ${id}: ${paid} ${paidIn} ${status}`);
+      const refund = byId<HTMLFormElement>('refund');
+      (refund.elements.namedItem('paymentId') as HTMLInputElement).value = id;
+      // Set here, not typed: no input event tells its key that it asks for another refund now.
+      intents.delete(refund);
+    },
+  ),
+);
 
-onSubmit('refund', async ({ paymentId = '', amount = '' }, form) => {
-  const { data } = await session.connection.client.mutate({
-    mutation: REFUND_PAYMENT,
-    variables: { input: { paymentId, amount }, idempotencyKey: intentKey(form) },
-  });
-  if (data) intents.delete(form);
-  if (data) show('refunded', `Refund ${data.refundPayment.id}: ${data.refundPayment.amount} of payment ${paymentId}`);
-});
+onSubmit('refund', ({ paymentId = '', amount = '' }, form) =>
+  forSession(
+    (current) => current.connection.client.mutate({ mutation: REFUND_PAYMENT, variables: { input: { paymentId, amount }, idempotencyKey: intentKey(form) } }),
+    ({ data }) => {
+      if (!data) return;
+      intents.delete(form);
+      show('refunded', `Refund ${data.refundPayment.id}: ${data.refundPayment.amount} of payment ${paymentId}`);
+    },
+  ),
+);
 
 byId('users').addEventListener('click', () =>
-  run(async () => {
-    const { data } = await session.connection.client.query({ query: ADMIN_USERS, fetchPolicy: 'network-only' });
-    if (data) show('user-list', users(data.users));
-  }),
+  run(() =>
+    forSession(
+      (current) => current.connection.client.query({ query: ADMIN_USERS, fetchPolicy: 'network-only' }),
+      ({ data }) => data && show('user-list', users(data.users)),
+    ),
+  ),
 );
