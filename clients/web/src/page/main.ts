@@ -143,7 +143,8 @@ onSubmit('sign-in', async ({ email = '', password = '' }) => {
   try {
     await endSignIn(previous);
   } finally {
-    show('session', `Signed in as ${user.email} (${user.role}).`);
+    // Unless someone else has signed in, or out, meanwhile.
+    if (session === current) show('session', `Signed in as ${user.email} (${user.role}).`);
   }
 });
 
@@ -166,11 +167,12 @@ async function endSignIn(ended: typeof session): Promise<void> {
 byId('sign-out').addEventListener('click', () =>
   run(async () => {
     const ended = leave();
+    const anonymous = session;
     show('session', 'Signing out…');
     try {
       await endSignIn(ended);
     } finally {
-      show('session', 'Not signed in.');
+      if (session === anonymous) show('session', 'Not signed in.');
     }
   }),
 );
