@@ -82,6 +82,27 @@ describe('a production stack', () => {
     expect((await fetch(stack.subgraphUrls.profile.replace('/graphql', '/readyz'))).status).toBe(200);
   });
 
+  it('answers SUBGRAPH_UNAVAILABLE through a gateway whose key the subgraphs do not hold (UNAUTHENTICATED signed clients out), and serves both gateways of a rotation once they hold both keys', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const next = await testSigningKey();
+    const rotated = await stack.extraGateway({ NODE_ENV: 'production', METRICS_PORT: '0', GATEWAY_PRIVATE_KEY: next.privateKey });
+    const query = '{ me { email profile { displayName } } }';
+    const refused = await graphql(rotated.url, query, { token: admin.accessToken });
+    expect(refused.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([
+      ['SUBGRAPH_UNAVAILABLE', expect.stringMatching(/^The auth subgraph refused this gateway's assertion: its GATEWAY_PUBLIC_KEY does not hold/)],
+    ]);
+    // docs/operations.md, "Rotating keys": each subgraph given both public keys, one at a time, then either gateway is served.
+    for (const name of SERVICES) {
+      await stack.stopSubgraph(name);
+      await stack.startSubgraph(name, { GATEWAY_PUBLIC_KEY: JSON.stringify({ keys: [gatewayKey.publicJwk, next.publicJwk] }) });
+    }
+    for (const url of [stack.gatewayUrl, rotated.url]) {
+      expect(await graphql(url, query, { token: admin.accessToken })).toEqual(
+        expect.objectContaining({ data: { me: { email: 'admin@example.com', profile: expect.any(Object) } } }),
+      );
+    }
+  });
+
   it('hides the schema from error messages: no "Did you mean" suggestions', async () => {
     const result = await graphql(stack.gatewayUrl, '{ mee { emial } }');
     expect(result.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');

@@ -14,6 +14,12 @@ import { REPOSITORY_ROOT } from './paths';
 import { verifiedTokens } from './verified-tokens';
 
 export const GATEWAY_ASSERTION_HEADER = 'x-gateway-assertion';
+/**
+ * `extensions.reason` of a subgraph's refusal of a request without a good assertion: to a client calling
+ * it directly it is UNAUTHENTICATED, but through the gateway it says the gateway's key is not the one the
+ * subgraph holds (a key rotated on one side only), which is no fault of the client's token.
+ */
+export const ASSERTION_REFUSED = 'GATEWAY_ASSERTION_REFUSED';
 const ISSUER = 'fedstack-gateway';
 const LIFETIME_SECONDS = 300;
 

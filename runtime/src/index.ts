@@ -69,7 +69,14 @@ export {
   type DevelopmentKeyPair,
   type PrivateKeyPair,
 } from './keys';
-export { GATEWAY_ASSERTION_HEADER, GATEWAY_DEVELOPMENT_KEY_FILE, gatewayAssertions, gatewayAssertionVerifier, type AssertionCheck } from './gateway-assertion';
+export {
+  ASSERTION_REFUSED,
+  GATEWAY_ASSERTION_HEADER,
+  GATEWAY_DEVELOPMENT_KEY_FILE,
+  gatewayAssertions,
+  gatewayAssertionVerifier,
+  type AssertionCheck,
+} from './gateway-assertion';
 export { verifiedTokens, type VerifiedTokens } from './verified-tokens';
 export { pollUntil, within } from './poll';
 export {

@@ -2,6 +2,7 @@
 import type express from 'express';
 import { importJWK } from 'jose';
 import {
+  ASSERTION_REFUSED,
   ConfigError,
   ErrorCode,
   GATEWAY_ASSERTION_HEADER,
@@ -48,7 +49,7 @@ function gatewayOnly(service: Service, check: GatewayCheck, logger: Logger): exp
         errors: [
           {
             message: `The ${service} subgraph answers only the gateway; send your request to the gateway (${GATEWAY_ASSERTION_HEADER}: ${result.reason})`,
-            extensions: { code: ErrorCode.UNAUTHENTICATED },
+            extensions: { code: ErrorCode.UNAUTHENTICATED, reason: ASSERTION_REFUSED },
           },
         ],
       });

@@ -4,7 +4,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
+import { ASSERTION_REFUSED, ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
 import { isTooLongAnswer } from './transport';
 import { propagateHeaders, type GatewayContext } from './headers';
@@ -63,10 +63,19 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     return response;
   }
 
-  /** A subgraph's own GraphQL errors (a 400 for a bad variable, say) are passed on as it wrote them. */
+  /**
+   * A subgraph's own GraphQL errors (a 400 for a bad variable, say) are passed on as it wrote them; but
+   * its refusal of this gateway's assertion, UNAUTHENTICATED to a client calling it directly, is the
+   * gateway's key unknown there: clients told UNAUTHENTICATED signed their users out.
+   */
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
     const body = (await this.parseBody(response)) as { errors?: { message: string; extensions?: Record<string, unknown> }[] } | string;
     const first = typeof body === 'object' ? body.errors?.[0] : undefined;
+    if (first?.extensions?.reason === ASSERTION_REFUSED) {
+      return this.unavailable(
+        `refused this gateway's assertion: its GATEWAY_PUBLIC_KEY does not hold this gateway's key (docs/operations.md, "Rotating keys")`,
+      );
+    }
     if (first?.message) return new GraphQLError(first.message, { extensions: { ...first.extensions, serviceName: this.subgraph } });
     return this.unavailable(`answered HTTP ${response.status}`);
   }
