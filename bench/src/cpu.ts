@@ -1,7 +1,7 @@
 // CPU time per process group from /proc: a process and its children, or a PostgreSQL server's processes, between two readings.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import pg from 'pg';
-import { processTree } from './memory';
+import { procStat, processTree } from './memory';
 
 /** Kernel clock ticks per second (`getconf CLK_TCK`): 100 on Linux x86_64. */
 const TICKS_PER_SECOND = 100;
@@ -15,29 +15,18 @@ interface Used {
 
 /** A process's CPU time now; undefined once it has gone. */
 function usedBy(pid: number): Used | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After the command name: state is field 3, the parent 4; utime and stime are 14 and 15, cutime and cstime 16 and 17.
-    const ms = (...at: number[]) => (at.reduce((sum, index) => sum + Number(fields[index]), 0) * 1000) / TICKS_PER_SECOND;
-    return { own: ms(11, 12), ended: ms(13, 14), parent: Number(fields[1]) };
-  } catch {
-    return undefined;
-  }
+  const stat = procStat(pid);
+  if (!stat) return undefined;
+  const ms = (...at: number[]) => (at.reduce((sum, index) => sum + Number(stat.fields[index]), 0) * 1000) / TICKS_PER_SECOND;
+  return { own: ms(11, 12), ended: ms(13, 14), parent: Number(stat.fields[1]) };
 }
 
 /** Every PostgreSQL process on the machine (its postmaster and backends), by command name. */
 function postgresProcesses(): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        return readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres';
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+    .map(Number)
+    .filter((pid) => procStat(pid)?.command === 'postgres');
 }
 
 /** A group of processes whose CPU is counted together: a process and its children, or PostgreSQL. */
@@ -59,10 +48,9 @@ export async function postgresServer(url: string, name = 'postgres'): Promise<Cp
   await client.connect();
   try {
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const stat = readFileSync(`/proc/${rows[0]?.pid}/stat`, 'utf8');
-    if (!stat.includes('(postgres)')) throw new Error('not this machine’s backend');
-    // After the command name: state, then the parent's id.
-    return treeOf(name, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    const stat = procStat(Number(rows[0]?.pid));
+    if (stat?.command !== 'postgres') throw new Error('not this machine’s backend');
+    return treeOf(name, Number(stat.fields[1]));
   } catch {
     return { name, pids: postgresProcesses };
   } finally {

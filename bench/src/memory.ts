@@ -1,18 +1,31 @@
 // A process's descendants and their resident memory, idle and at peak, from /proc.
 import { readdirSync, readFileSync } from 'node:fs';
 
+/**
+ * A process's /proc/<pid>/stat: its command name, and the fields after it (`fields[1]` is the parent,
+ * 11 and 12 its user and system time, 13 and 14 its waited-for children's); undefined once it has gone.
+ */
+export function procStat(pid: number): { command: string; fields: string[] } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may hold spaces and parentheses itself.
+    const end = stat.lastIndexOf(')');
+    return { command: stat.slice(stat.indexOf('(') + 1, end), fields: stat.slice(end + 2).split(' ') };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The process and all its descendants (a cluster primary and its workers), from /proc. */
 export function processTree(root: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parents.set(parent, [...(parents.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // The process ended while we looked.
-    }
+    // One that ended while we looked has no parent to list it under.
+    const stat = procStat(Number(entry));
+    if (!stat) continue;
+    const parent = Number(stat.fields[1]);
+    parents.set(parent, [...(parents.get(parent) ?? []), Number(entry)]);
   }
   const tree = [root];
   for (let index = 0; index < tree.length; index += 1) tree.push(...(parents.get(tree[index] as number) ?? []));

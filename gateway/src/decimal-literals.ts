@@ -1,6 +1,6 @@
 // Money written in the query text: a Decimal literal the query planner would not pass on exactly is refused, never rounded.
 import { GraphQLError, Kind, getNamedType, type ValidationRule } from 'graphql';
-import { ErrorCode } from '@fedstack/runtime';
+import { ErrorCode, excerpt } from '@fedstack/runtime';
 
 /**
  * The scalars whose values must reach a subgraph digit for digit. Apollo's query planner reads a custom
@@ -45,7 +45,7 @@ export function exactDecimalLiterals(refuse: (error: GraphQLError) => void): Val
     const check = (node: { value: string }) => {
       const type = getNamedType(context.getInputType());
       if (!type || !EXACT_SCALARS.has(type.name) || carriedExactly(node.value)) return;
-      const shown = node.value.length > 40 ? `${node.value.slice(0, 40)}…` : node.value;
+      const shown = excerpt(node.value, 40);
       refuse(
         new GraphQLError(
           `${type.name} literal ${shown} cannot be passed on exactly as a number: write it as a string ("${shown}") or send it in a variable, with no exponent`,

@@ -1,6 +1,6 @@
 // Read your writes across replicas: each database's WAL position after a client's writes, carried in one header (docs/adr/0012-read-replicas.md).
 import type { IncomingHttpHeaders } from 'node:http';
-import { AppError, ErrorCode } from './errors';
+import { AppError, ErrorCode, excerpt } from './errors';
 import { isService, type Service } from './stack';
 
 /**
@@ -56,7 +56,7 @@ export class WalPositions {
       const lsn = parseLsn(position);
       if (!isService(service) || lsn === undefined || rest.length > 0) {
         throw new WalPositionsError(
-          `${WAL_POSITIONS_HEADER} must be <service>=<WAL position> pairs separated by commas, as an earlier answer gave them (got "${pair.trim().slice(0, 64)}")`,
+          `${WAL_POSITIONS_HEADER} must be <service>=<WAL position> pairs separated by commas, as an earlier answer gave them (got "${excerpt(pair.trim(), 64)}")`,
         );
       }
       this.add(service, lsn);
@@ -66,7 +66,7 @@ export class WalPositions {
   /** Records that `service`'s database has reached `lsn` (a bigint, or text as PostgreSQL writes it). */
   add(service: Service, lsn: bigint | string): void {
     const value = typeof lsn === 'bigint' ? lsn : parseLsn(lsn);
-    if (value === undefined) throw new WalPositionsError(`not a WAL position: "${String(lsn).slice(0, 64)}"`);
+    if (value === undefined) throw new WalPositionsError(`not a WAL position: "${excerpt(String(lsn), 64)}"`);
     if (value > (this.positions.get(service) ?? -1n)) this.positions.set(service, value);
   }
 

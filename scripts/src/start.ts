@@ -36,18 +36,18 @@ async function main(): Promise<void> {
   const database = await provisionServer({ detached: true, replicas: DB_REPLICAS });
   for (const signal of SIGNALS) process.off(signal, early);
   let env: NodeJS.ProcessEnv = {};
-  const services = processes.map((target): Supervised => ({
-    name: target.name,
-    start: () => {
-      const child = startProcess(target, env, undefined, undefined, true);
-      const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`)));
-      const liveness = {
-        check: async () => (await httpStatus(serverUrl(HOST, target.port, '/healthz'), 3000)) === 200,
-        kill: () => void child.kill('SIGKILL'),
-      };
-      return { ready: waitUntilReady(target, HOST, child), exited, stop: () => stopProcess(child), liveness };
-    },
-  }));
+  const services = processes.map((target): Supervised => {
+    const health = serverUrl(HOST, target.port, '/healthz');
+    return {
+      name: target.name,
+      start: () => {
+        const child = startProcess(target, env, undefined, undefined, true);
+        const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`)));
+        const liveness = { check: async () => (await httpStatus(health, 3000)) === 200, kill: () => void child.kill('SIGKILL') };
+        return { ready: waitUntilReady(target, HOST, child), exited, stop: () => stopProcess(child), liveness };
+      },
+    };
+  });
   const embedded = supervisedServer('the embedded PostgreSQL', database);
   const replica = database.replica && {
     ...supervisedServer("the embedded PostgreSQL's replica", database.replica),
