@@ -103,7 +103,19 @@ describe('a gateway of several workers', () => {
   it("shows every worker's requests in one scrape of its metrics port", async () => {
     const metricsPort = await freePort();
     await stack.crash('gateway');
-    await stack.start('gateway', { GATEWAY_WORKERS: '2', METRICS_PORT: String(metricsPort) });
+    const before = stack.output('gateway').length;
+    // At info, each worker says when it listens: the gateway is ready once one of them does.
+    await stack.start('gateway', { GATEWAY_WORKERS: '2', METRICS_PORT: String(metricsPort), LOG_LEVEL: 'info' });
+    // Both, before one is killed: the cluster's primary closes the shared port while no worker listens on
+    // it, so killing the only one listening (the other still starting) would refuse the requests below.
+    const listening = () =>
+      [
+        ...stack
+          .output('gateway')
+          .slice(before)
+          .matchAll(/"pid":(\d+)[^\n]*"msg":"gateway listening"/g),
+      ].map((match) => match[1]);
+    await pollUntil('both workers listening', async () => (new Set(listening()).size === 2 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
     const requests = 12;
     for (let index = 0; index < requests; index += 1) {
       expect(await post(stack.gatewayUrl, JSON.stringify({ query: '{ __typename }', operationName: null }))).toBe(200);
@@ -125,7 +137,8 @@ describe('a gateway of several workers', () => {
     process.kill(Number(dying), 'SIGKILL');
     await pollUntil('the worker gone', async () => (workers().includes(dying) ? undefined : true), { timeoutMs: 5000, intervalMs: 20 });
     expect(await scrape()).toBe(requests);
-    await pollUntil('its replacement', async () => (workers().length === 2 ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+    await pollUntil('its replacement', async () => (new Set(listening()).size === 3 ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+    expect(workers()).toHaveLength(2);
     expect(await scrape()).toBe(requests);
     // Nothing is served on the API port's /metrics: a worker's own figures would be a fraction.
     expect((await fetch(stack.gatewayUrl.replace('/graphql', '/metrics'))).status).toBe(404);
