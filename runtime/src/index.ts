@@ -64,6 +64,7 @@ export {
   developmentPrivateKey,
   parsePrivateKey,
   generatePrivateKey,
+  parsePublicJwks,
   parsePublicKey,
   type VerificationKey,
   type DevelopmentKeyPair,

@@ -1,7 +1,8 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { developmentSecret } from './keys';
+import { developmentSecret, parsePrivateKey, parsePublicJwks } from './keys';
 
 describe('development secrets', () => {
   let root: string;
@@ -31,5 +32,51 @@ describe('development secrets', () => {
     expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
     // .data also holds the embedded server's data, which PostgreSQL's own system user must reach.
     expect(statSync(path.join(root, '.data')).mode & 0o055).not.toBe(0);
+  });
+});
+
+describe('public keys to publish (parsePublicJwks)', () => {
+  const pair = () => generateKeyPairSync('ed25519');
+  const pem = (key: ReturnType<typeof pair>['publicKey' | 'privateKey']) =>
+    key.export({ format: 'pem', type: key.type === 'public' ? 'spki' : 'pkcs8' }).toString();
+
+  it("gives a PEM key the kid a signer on its private half uses, and keeps a JWK Set's kids", async () => {
+    const { publicKey, privateKey } = pair();
+    const signer = await parsePrivateKey(pem(privateKey), 'SIGNING');
+    expect(await parsePublicJwks(pem(publicKey), 'KEYS')).toEqual([{ ...signer.publicJwk }]);
+    const other = pair().publicKey.export({ format: 'jwk' });
+    const set = JSON.stringify({
+      keys: [
+        { ...signer.publicJwk, kid: 'current' },
+        { ...other, kid: 'next' },
+      ],
+    });
+    expect((await parsePublicJwks(set, 'KEYS')).map((jwk) => [jwk.kid, jwk.x])).toEqual([
+      ['current', signer.publicJwk.x],
+      ['next', other.x],
+    ]);
+  });
+
+  it.each([
+    [
+      'a private key, which would be published',
+      (key: ReturnType<typeof pair>) => JSON.stringify(key.privateKey.export({ format: 'jwk' })),
+      /^KEYS holds a private key \(key 1\)/,
+    ],
+    [
+      'a private key in a set',
+      (key: ReturnType<typeof pair>) => JSON.stringify({ keys: [key.publicKey.export({ format: 'jwk' }), key.privateKey.export({ format: 'jwk' })] }),
+      /^KEYS holds a private key \(key 2\)/,
+    ],
+    ['a private PEM', (key: ReturnType<typeof pair>) => pem(key.privateKey), /^KEYS is not Ed25519 public keys/],
+    ['an empty set', () => '{"keys":[]}', /^KEYS is not Ed25519 public keys as PEM, JWK or JWK Set \(no key\)/],
+    ['not a key', () => 'garbage', /^KEYS is not Ed25519 public keys as PEM, JWK or JWK Set/],
+    [
+      'an RSA key',
+      () => JSON.stringify(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' })),
+      /^KEYS is not Ed25519 public keys.*key 1/,
+    ],
+  ])('refuses %s, naming the setting', async (_label, value, message) => {
+    await expect(parsePublicJwks(value(pair()), 'KEYS')).rejects.toThrow(message);
   });
 });

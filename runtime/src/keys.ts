@@ -147,6 +147,40 @@ export async function parsePublicKey(value: string, setting: string): Promise<Ve
   }
 }
 
+/**
+ * Public keys given as PEM (SPKI), a JWK or a JWK Set, as a key set serves them: Ed25519 only, each with
+ * its `kid` (where it has none, its RFC 7638 thumbprint, the kid a signer on its private half uses). A
+ * private key is refused: what is given here is published.
+ */
+export async function parsePublicJwks(value: string, setting: string): Promise<JWK[]> {
+  const text = value.trim();
+  const fail = (why: string) => new ConfigError(`${setting} is not Ed25519 public keys as PEM, JWK or JWK Set (${why})`);
+  let given: JWK[];
+  try {
+    if (text.startsWith('-----BEGIN')) given = [await exportJWK(await importSPKI(text, TOKEN_ALGORITHM, { extractable: true }))];
+    else {
+      const parsed = JSON.parse(text) as JWK | { keys?: unknown };
+      given = 'keys' in parsed ? (parsed.keys as JWK[]) : [parsed as JWK];
+    }
+  } catch (error) {
+    throw fail((error as Error).message);
+  }
+  if (!Array.isArray(given) || given.length === 0) throw fail('no key');
+  return Promise.all(
+    given.map(async (jwk, index) => {
+      if (typeof jwk !== 'object' || jwk === null) throw fail(`key ${index + 1} is not a JWK`);
+      if ('d' in jwk) throw new ConfigError(`${setting} holds a private key (key ${index + 1}): give only its public half, which is published`);
+      try {
+        await importJWK(jwk, TOKEN_ALGORITHM);
+      } catch (error) {
+        throw fail(`key ${index + 1}: ${(error as Error).message}`);
+      }
+      const { kty, crv, x } = jwk;
+      return { kty, crv, x, kid: jwk.kid ?? (await calculateJwkThumbprint({ kty, crv, x })), alg: TOKEN_ALGORITHM, use: 'sig' };
+    }),
+  );
+}
+
 /** The private half of the development key pair in `file` (made on first use), ready to sign with. */
 export async function developmentPrivateKey(file: string): Promise<PrivateKeyPair> {
   const { privateJwk, publicJwk } = await loadOrCreateDevelopmentKeyPair(file);

@@ -49,6 +49,8 @@ export interface InternalApiConfig {
    * (INTERNAL_PRIVATE_KEY or INTERNAL_PRIVATE_KEY_FILE); unset in development, where each process makes one.
    */
   privateKey?: { value: string; setting: string };
+  /** Other public keys it publishes for its calls (INTERNAL_OTHER_PUBLIC_KEYS): a rotation's next or last key. */
+  otherPublicKeys?: string;
   /** Each service's base URL, from `<SERVICE>_SUBGRAPH_URL`'s origin or the default local port. */
   peers: Record<Service, string>;
   /** Time one internal call may take, in milliseconds. */
@@ -117,6 +119,10 @@ const SUBGRAPH_SETTINGS = {
     'one made per process outside production',
   ),
   INTERNAL_PRIVATE_KEY_FILE: setting(text(), '…or a file holding that key (a container secret)'),
+  INTERNAL_OTHER_PUBLIC_KEYS: setting(
+    text(),
+    'public keys (PEM, JWK or JWK Set) a subgraph serves at `/internal/jwks.json` beside its own: in a rotation of `INTERNAL_PRIVATE_KEY`, the next key until every replica of the service signs with it, then the last one until none does (docs/operations.md, "Rotating keys")',
+  ),
   INTERNAL_TIMEOUT_MS: setting(
     integer(5000, { max: 600_000 }),
     'time one call between services may take; its signed token is valid that long and a second more, so a call that reaches a service later (a hung host back) is refused rather than run after its caller gave up, and a command still at work then (waiting on a lock) is rolled back rather than committed',
@@ -202,7 +208,12 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
       ...(settings.JWT_JWKS_URL ? { jwksUrl: settings.JWT_JWKS_URL } : {}),
       ...(production ? {} : { developmentKeyFile: DEVELOPMENT_KEY_FILE }),
     },
-    internal: { ...(privateKey ? { privateKey } : {}), peers, timeoutMs: settings.INTERNAL_TIMEOUT_MS },
+    internal: {
+      ...(privateKey ? { privateKey } : {}),
+      ...(settings.INTERNAL_OTHER_PUBLIC_KEYS ? { otherPublicKeys: settings.INTERNAL_OTHER_PUBLIC_KEYS } : {}),
+      peers,
+      timeoutMs: settings.INTERNAL_TIMEOUT_MS,
+    },
     outbox: {
       pollMs: settings.OUTBOX_POLL_MS,
       maxBackoffMs: settings.OUTBOX_MAX_BACKOFF_MS,

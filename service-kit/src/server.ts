@@ -156,7 +156,7 @@ export async function createSubgraphServer<S extends Service, C extends RequestC
   const verifyToken =
     options.verifyToken ??
     createTokenVerifier({ key: await resolveVerificationKey(config.tokens, logger), issuer: config.tokens.issuer, audience: config.tokens.audience });
-  const identity = await internalIdentity(definition.service, config.internal.privateKey);
+  const identity = await internalIdentity(definition.service, config.internal);
   const services = createInternalClient({ identity, peers: config.internal.peers, timeoutMs: config.internal.timeoutMs });
   // auth keeps the accounts itself; every other service keeps a view of them, fed by auth's events.
   const accounts: AccountStateSource<R> & Partial<Pick<ReturnType<typeof accountView>, 'handlers'>> =

@@ -62,7 +62,7 @@ export async function graphql<D = Record<string, unknown>>(
 /** A fresh Ed25519 key pair for a test run, the private half as JWT_PRIVATE_KEY expects it. */
 export async function testSigningKey(): Promise<{ privateKey: string; publicJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
-  const kid = `test-${Date.now().toString(36)}`;
+  const kid = `test-${randomUUID()}`;
   return {
     privateKey: JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: TOKEN_ALGORITHM }),
     publicJwk: { ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALGORITHM },
@@ -136,7 +136,7 @@ export async function fakePeer(
   peers: Partial<Record<Service, string>> = {},
   port = 0,
 ): Promise<{ url: string; identity: InternalIdentity; client: InternalClient; close(): Promise<void> }> {
-  const identity = await internalIdentity(self, undefined);
+  const identity = await internalIdentity(self);
   const server = createServer((req, res) => {
     if (req.url !== INTERNAL_JWKS_PATH) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [identity.publicJwk] }));

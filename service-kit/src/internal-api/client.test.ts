@@ -36,7 +36,7 @@ describe('the internal API client', () => {
   let client: InternalClient;
   const open: { close(): unknown }[] = [];
   const clientFor = async (url: string, timeoutMs = 5000) => {
-    const identity = await internalIdentity('admin', undefined);
+    const identity = await internalIdentity('admin');
     client = createInternalClient({ identity, peers: { auth: url, profile: url, payments: url, admin: url }, timeoutMs });
     return client;
   };

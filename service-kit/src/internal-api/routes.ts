@@ -59,7 +59,7 @@ export function internalRoutes(
   const self = identity.self;
   const router = express.Router();
   router.get('/jwks.json', (_req, res) => {
-    res.set('cache-control', 'public, max-age=60').json({ keys: [identity.publicJwk] });
+    res.set('cache-control', 'public, max-age=60').json({ keys: identity.published });
   });
   // The raw body is what the caller signed; it is parsed only once the signature is checked.
   router.use(express.raw({ type: () => true, limit: options.bodyLimitBytes }));

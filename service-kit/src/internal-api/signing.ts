@@ -1,7 +1,7 @@
 // Who made an internal call: each service signs its calls with its own Ed25519 key, and the service called checks them.
 import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
-import { bearerToken, isService, type Service, generatePrivateKey, parsePrivateKey } from '@fedstack/runtime';
+import { bearerToken, isService, type Service, generatePrivateKey, parsePrivateKey, parsePublicJwks } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH } from './protocol';
 
 /**
@@ -26,15 +26,30 @@ export interface InternalIdentity {
   privateKey: CryptoKey;
   /** The public half as the service serves it, with a key id of its own. */
   publicJwk: JWK;
+  /** What it serves at /internal/jwks.json: its key, and those of INTERNAL_OTHER_PUBLIC_KEYS. */
+  published: JWK[];
 }
 
 /**
  * This service's identity: the key INTERNAL_PRIVATE_KEY(_FILE) gives (required in production, so that
  * every replica of a service signs with the same key), or in development one made for this process.
+ * `otherPublicKeys` (INTERNAL_OTHER_PUBLIC_KEYS) are published beside it, under the key ids a replica
+ * signing with them uses, so that in a rotation the services called take the calls of replicas on
+ * either key whichever replica they read the keys from.
  */
-export async function internalIdentity(self: Service, configured: { value: string; setting: string } | undefined): Promise<InternalIdentity> {
+export async function internalIdentity(
+  self: Service,
+  { privateKey: configured, otherPublicKeys }: { privateKey?: { value: string; setting: string }; otherPublicKeys?: string } = {},
+): Promise<InternalIdentity> {
   const { privateKey, publicJwk } = configured ? await parsePrivateKey(configured.value, configured.setting) : await generatePrivateKey();
-  return { self, privateKey, publicJwk: { ...publicJwk, kid: `${self}-${publicJwk.kid}` } };
+  const own = { ...publicJwk, kid: `${self}-${publicJwk.kid}` };
+  const others = otherPublicKeys ? await parsePublicJwks(otherPublicKeys, 'INTERNAL_OTHER_PUBLIC_KEYS') : [];
+  return {
+    self,
+    privateKey,
+    publicJwk: own,
+    published: [own, ...others.map((jwk) => ({ ...jwk, kid: `${self}-${jwk.kid}` })).filter((jwk) => jwk.kid !== own.kid)],
+  };
 }
 
 const sha256 = (body: Buffer | string) => createHash('sha256').update(body).digest('base64url');

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { SignJWT, base64url, decodeJwt, importJWK, type JWK } from 'jose';
+import { SignJWT, base64url, decodeJwt, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { freePort, pollUntil } from '@fedstack/runtime';
 import { hashPassword, ownerUrlFor, type QueryEvent } from '@fedstack/shared-db';
 import { ERASE_COMMAND, type SubgraphServer } from '@fedstack/service-kit';
@@ -703,6 +703,51 @@ describe('auth subgraph', () => {
       expect(jwks.keys).toHaveLength(1);
       expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', x: signing.publicJwk.x });
       expect(jwks.keys[0]).not.toHaveProperty('d');
+    });
+
+    it('takes, in a rotation, the tokens of a replica on the other key, when each names it in JWT_OTHER_PUBLIC_KEYS, and serves both keys', async () => {
+      const next = await testSigningKey();
+      // Mid-rotation: a replica already on the next key, which the one still on the current key names, and the other way round.
+      const current = await startAuth({ JWT_OTHER_PUBLIC_KEYS: JSON.stringify(next.publicJwk) });
+      const moved = await startAuth({ JWT_PRIVATE_KEY: next.privateKey, JWT_OTHER_PUBLIC_KEYS: JSON.stringify({ keys: [signing.publicJwk] }) });
+      const alone = await startAuth({ JWT_PRIVATE_KEY: next.privateKey });
+      try {
+        const email = freshEmail();
+        const signedUp = await graphql<{ register: Session }>(current.url, REGISTER, { variables: { input: { email, password: PASSWORD } } });
+        const signedIn = await graphql<{ login: Session }>(moved.url, LOGIN, { variables: { input: { email, password: PASSWORD } } });
+        const tokens = [signedUp.data?.register.accessToken as string, signedIn.data?.login.accessToken as string];
+        expect(tokens.map((token) => decodeProtectedHeader(token).kid)).toEqual([signing.publicJwk.kid, next.publicJwk.kid]);
+        for (const replica of [current, moved]) {
+          for (const token of tokens)
+            expect((await graphql(replica.url, ME, { token })).data).toEqual({ me: expect.objectContaining({ id: signedUp.data?.register.user.id }) });
+          const jwks = (await (await fetch(replica.url.replace('/graphql', '/.well-known/jwks.json'))).json()) as { keys: JWK[] };
+          expect(jwks.keys.map((key) => key.x).sort()).toEqual([signing.publicJwk.x, next.publicJwk.x].sort());
+        }
+        // Without the setting, a replica takes only its own key's tokens.
+        const refused = await graphql(alone.url, ME, { token: tokens[0] });
+        expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      } finally {
+        await Promise.all([current, moved, alone].map((replica) => replica.server.stop()));
+      }
+    });
+
+    it.each([
+      ['a private key', async () => (await testSigningKey()).privateKey, /^JWT_OTHER_PUBLIC_KEYS holds a private key/],
+      [
+        "another key under the signing key's kid",
+        async () => JSON.stringify({ ...(await testSigningKey()).publicJwk, kid: signing.publicJwk.kid }),
+        /^JWT_OTHER_PUBLIC_KEYS holds another key with the signing key's kid/,
+      ],
+      ['not a key', async () => 'current-and-next', /^JWT_OTHER_PUBLIC_KEYS is not Ed25519 public keys/],
+    ])('does not start on JWT_OTHER_PUBLIC_KEYS holding %s, naming it', async (_label, value, message) => {
+      const config = loadAuthConfig({
+        ...process.env,
+        ...ISOLATED_PEERS,
+        AUTH_PORT: '0',
+        JWT_PRIVATE_KEY: signing.privateKey,
+        JWT_OTHER_PUBLIC_KEYS: await value(),
+      });
+      await expect(createAuthServer({ config, logDestination: new LogCapture() })).rejects.toThrow(message);
     });
   });
 

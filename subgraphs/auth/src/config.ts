@@ -32,6 +32,8 @@ export interface AuthConfig extends ServiceConfig {
   refreshTokenTtlSeconds: number;
   /** The Ed25519 private key as PKCS#8 PEM or a private JWK, and the setting it came from; required in production. */
   signingKey?: { value: string; setting: string };
+  /** Other public keys auth publishes and takes tokens signed with (JWT_OTHER_PUBLIC_KEYS): a rotation's next or last key. */
+  otherPublicKeys?: string;
   throttle: ThrottlePolicy;
   throttleKeys: ThrottleKeyConfig;
 }
@@ -50,6 +52,10 @@ export const MAX_ACCESS_TOKEN_TTL_SECONDS = 24 * 3600;
 export const AUTH_SETTINGS = {
   JWT_PRIVATE_KEY: setting(text(), "auth's Ed25519 signing key (PKCS#8 PEM or JWK); required in production", 'generated in `.data/keys` outside production'),
   JWT_PRIVATE_KEY_FILE: setting(text(), '…or a file holding the signing key (a container secret)'),
+  JWT_OTHER_PUBLIC_KEYS: setting(
+    text(),
+    'public keys (PEM, JWK or JWK Set) auth serves at `/.well-known/jwks.json` beside its signing key\'s and takes tokens signed with: in a rotation, the next key until every replica signs with it, then the last one until its tokens expire (docs/operations.md, "Rotating keys"); the same for every replica of auth',
+  ),
   ACCESS_TOKEN_TTL_SECONDS: setting(integer(15 * 60, { max: MAX_ACCESS_TOKEN_TTL_SECONDS }), 'access token lifetime'),
   REFRESH_TOKEN_TTL_SECONDS: setting(integer(30 * 24 * 3600, { max: 365 * 24 * 3600 }), 'refresh token lifetime'),
   LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: setting(
@@ -102,6 +108,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig
     accessTokenTtlSeconds: settings.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: settings.REFRESH_TOKEN_TTL_SECONDS,
     ...(signingKey ? { signingKey } : {}),
+    ...(settings.JWT_OTHER_PUBLIC_KEYS ? { otherPublicKeys: settings.JWT_OTHER_PUBLIC_KEYS } : {}),
     throttle: {
       maxFailuresPerAccountAndAddress: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
       maxFailuresPerAccount: settings.LOGIN_MAX_FAILURES_PER_ACCOUNT,
