@@ -4,6 +4,7 @@ import { developmentPasswordSettings } from '@fedstack/shared-db';
 import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { demoAdmin } from './clients';
 import { startStack, type RunningStack } from './stack';
+import { overWebSocket, wsClient } from './subscribers';
 
 // Counts the loads of the offline explorer's module (Altair's whole page, about 7 MB of heap), which
 // production never serves. On the test's global: the mock runs as the imports below load, before any
@@ -82,7 +83,7 @@ describe('a production stack', () => {
     expect((await fetch(stack.subgraphUrls.profile.replace('/graphql', '/readyz'))).status).toBe(200);
   });
 
-  it('answers SUBGRAPH_UNAVAILABLE through a gateway whose key the subgraphs do not hold (UNAUTHENTICATED signed clients out), and serves both gateways of a rotation once they hold both keys', async () => {
+  it('answers SUBGRAPH_UNAVAILABLE through a gateway whose key the subgraphs do not hold (UNAUTHENTICATED signed clients out), closes its subscriptions to be tried again, and serves both gateways of a rotation once they hold both keys', async () => {
     const admin = await demoAdmin(stack.gatewayUrl);
     const next = await testSigningKey();
     const rotated = await stack.extraGateway({ NODE_ENV: 'production', METRICS_PORT: '0', GATEWAY_PRIVATE_KEY: next.privateKey });
@@ -91,6 +92,13 @@ describe('a production stack', () => {
     expect(refused.errors?.map((error) => [error.extensions?.code, error.message])).toEqual([
       ['SUBGRAPH_UNAVAILABLE', expect.stringMatching(/^The auth subgraph refused this gateway's assertion: its GATEWAY_PUBLIC_KEY does not hold/)],
     ]);
+    // A subscription through it is told to connect again later (1013), not to sign in again (4401) or give up (4403).
+    const client = wsClient(rotated.url, admin.accessToken);
+    try {
+      expect((await overWebSocket(client, 'subscription { paymentUpdated { id } }').ended).error).toEqual({ code: 1013, reason: expect.any(String) });
+    } finally {
+      await client.dispose();
+    }
     // docs/operations.md, "Rotating keys": each subgraph given both public keys, one at a time, then either gateway is served.
     for (const name of SERVICES) {
       await stack.stopSubgraph(name);
