@@ -119,6 +119,25 @@ describe('internal calls are taken once', () => {
     expect(noted).not.toContain(30);
   });
 
+  it('says in its log why it refused a call (the caller is told only that it was), once every few seconds per caller named', async () => {
+    const [, second] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const from = second.logs.lines.length;
+    const body = JSON.stringify({ n: 50 });
+    const forAnother = await signCall(peer.identity, 'profile', '/internal/commands/slowWrite', body, 5000);
+    const late = await signCall(peer.identity, 'profile', PATH, body, -5000);
+    for (const token of [forAnother, late, forAnother, 'garbage']) {
+      expect(await send(second.url, token, body)).toEqual({
+        status: 401,
+        body: { error: { code: 'UNAUTHENTICATED', message: 'Internal calls need a valid token signed by the calling service' } },
+      });
+    }
+    expect(second.logs.lines.slice(from).filter((line) => line.msg === 'refused an internal call')).toEqual([
+      expect.objectContaining({ level: 'warn', caller: 'admin', path: PATH, reason: 'signed for another path or body', suppressed: 0 }),
+      expect.objectContaining({ level: 'warn', path: PATH, reason: 'not a JWT', suppressed: 0 }),
+    ]);
+    expect(noted).not.toContain(50);
+  });
+
   it('answers 503 naming itself when its database cannot be reached (a 500 its callers passed on as "answered HTTP 500")', async () => {
     const path = '/internal/commands/unreachable';
     const token = await signCall(peer.identity, 'profile', path, '{}', 5000);

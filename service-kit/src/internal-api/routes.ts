@@ -1,11 +1,11 @@
 // Serving the internal API: the commands and events a service accepts, each checked for caller and shape before it runs.
 import express, { type Express } from 'express';
 import { z } from 'zod';
-import { type Service, AppError, CallerGoneError, ErrorCode, WAL_POSITIONS_HEADER, forCallerUntil, type Logger } from '@fedstack/runtime';
+import { type Service, AppError, CallerGoneError, ErrorCode, WAL_POSITIONS_HEADER, forCallerUntil, logThrottle, type Logger } from '@fedstack/runtime';
 import { databaseOutage } from '../database-outage';
 import { EVENT, STATUS_OF } from './protocol';
 import type { ReplayGuard } from './replay';
-import type { InternalCallVerifier, InternalIdentity, VerifiedCall } from './signing';
+import type { InternalCallVerifier, InternalIdentity, RefusedCall, VerifiedCall } from './signing';
 
 /** A command another service may ask of this one: who may ask, what it takes, what it does. */
 export interface CommandHandler<I = unknown> {
@@ -57,6 +57,9 @@ export function internalRoutes(
 ): void {
   const { identity, verify, firstUse, handlers, logger } = options;
   const self = identity.self;
+  const refusals = logThrottle();
+  const unauthenticated = (res: express.Response) =>
+    res.status(401).json({ error: { code: ErrorCode.UNAUTHENTICATED, message: 'Internal calls need a valid token signed by the calling service' } });
   const router = express.Router();
   router.get('/jwks.json', (_req, res) => {
     res.set('cache-control', 'public, max-age=60').json({ keys: identity.published });
@@ -65,21 +68,26 @@ export function internalRoutes(
   router.use(express.raw({ type: () => true, limit: options.bodyLimitBytes }));
   router.use(async (req, res, next) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    let call: VerifiedCall | null;
+    let call: VerifiedCall | RefusedCall;
     try {
       call = await verify(req.headers.authorization, req.originalUrl, body);
-      // A token seen before is refused like any other bad token, but said: it was captured somewhere.
-      if (call && !(await firstUse(call.tokenId, call.expiresAt))) {
+      if ('tokenId' in call && !(await firstUse(call.tokenId, call.expiresAt))) {
+        // A token seen before is refused like any other bad token, but said every time: it was captured somewhere.
         logger.warn({ caller: call.caller, path: req.originalUrl, requestId: res.locals.requestId }, 'refused a replayed internal call');
-        call = null;
+        return void unauthenticated(res);
       }
     } catch (error) {
       if (!outage(res, error, { path: req.originalUrl })) next(error);
       return;
     }
-    if (!call) {
-      res.status(401).json({ error: { code: ErrorCode.UNAUTHENTICATED, message: 'Internal calls need a valid token signed by the calling service' } });
-      return;
+    if ('refused' in call) {
+      // The caller is told only that the token would not do; the operator why, once every few seconds per
+      // caller named (anyone who reaches the port may send these).
+      const { refused: reason, caller } = call;
+      refusals(caller ?? 'unnamed', (suppressed) =>
+        logger.warn({ caller, path: req.originalUrl, requestId: res.locals.requestId, reason, suppressed }, 'refused an internal call'),
+      );
+      return void unauthenticated(res);
     }
     try {
       req.body = JSON.parse(body.toString('utf8')) as unknown;

@@ -33,14 +33,18 @@ describe("a rotation of a service's internal key (INTERNAL_OTHER_PUBLIC_KEYS)", 
     return new URL(await server.listen()).origin;
   }
 
-  /** Which of four calls, signed in turn by each identity, the service called (admin) takes, reading the caller's keys at `url`. */
-  async function taken(url: string, signers: InternalIdentity[]): Promise<boolean[]> {
+  /**
+   * Four calls, signed in turn by each identity, as the service called (admin) takes them, reading the
+   * caller's keys at `url`: true, or why it refused the call.
+   */
+  async function taken(url: string, signers: InternalIdentity[]): Promise<(true | string)[]> {
     const verify = internalCallVerifier('admin', { auth: '', profile: url, payments: '', admin: '' }, 5000);
-    const answers: boolean[] = [];
+    const answers: (true | string)[] = [];
     for (let call = 0; call < 4; call += 1) {
       const body = JSON.stringify({ call });
       const token = await signCall(signers[call % signers.length] as InternalIdentity, 'admin', '/internal/ping', body, 5000);
-      answers.push((await verify(`Bearer ${token}`, '/internal/ping', Buffer.from(body))) !== null);
+      const answer = await verify(`Bearer ${token}`, '/internal/ping', Buffer.from(body));
+      answers.push('refused' in answer ? answer.refused : true);
     }
     return answers;
   }
@@ -62,7 +66,8 @@ describe("a rotation of a service's internal key (INTERNAL_OTHER_PUBLIC_KEYS)", 
     const [current, next] = [await testSigningKey(), await testSigningKey()];
     const url = await replica(current);
     await replica(next);
-    expect(await taken(url, await signers([current, next]))).toEqual([true, false, true, false]);
+    const unpublished = expect.stringMatching(/^signed with a key profile does not publish at \/internal\/jwks\.json/);
+    expect(await taken(url, await signers([current, next]))).toEqual([true, unpublished, true, unpublished]);
   });
 
   it('does not start on INTERNAL_OTHER_PUBLIC_KEYS holding a private key, naming it', async () => {

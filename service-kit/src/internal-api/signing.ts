@@ -77,12 +77,30 @@ export interface VerifiedCall {
   expiresAt: Date;
 }
 
-/** Checks one internal call's token; resolves to the call, or null for anything else. */
-export type InternalCallVerifier = (header: string | undefined, pathname: string, body: Buffer) => Promise<VerifiedCall | null>;
+/** A call refused: why, for the service's log (never told to the caller), and who it claimed to be from. */
+export interface RefusedCall {
+  refused: string;
+  caller?: Service;
+}
+
+/** Checks one internal call's token; resolves to the call, or to why it was refused. */
+export type InternalCallVerifier = (header: string | undefined, pathname: string, body: Buffer) => Promise<VerifiedCall | RefusedCall>;
+
+/** Why jose refused a token, in an operator's words. */
+function whyRefused(error: InstanceType<typeof joseErrors.JOSEError>, caller: Service): string {
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return `signed with a key ${caller} does not publish at ${INTERNAL_JWKS_PATH} (replicas on different INTERNAL_PRIVATE_KEYs? docs/operations.md, "Rotating keys")`;
+  if (error instanceof joseErrors.JWTExpired) return 'expired: it arrived after its caller stopped waiting, or the clocks differ';
+  if (error instanceof joseErrors.JWTClaimValidationFailed)
+    return `its "${error.claim}" claim ${error.reason === 'check_failed' ? 'does not match' : error.reason}`;
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error.code === 'ERR_JOSE_GENERIC')
+    return `${caller}'s keys could not be read from ${INTERNAL_JWKS_PATH}`;
+  return `not valid (${error.code})`;
+}
 
 /**
  * Checks internal calls made to `self`: the caller's key is fetched from the caller's own URL (and kept
- * until a call names a key it does not know). Returns the call, or null for anything else. A valid token
+ * until a call names a key it does not know). Returns the call, or why it was refused. A valid token
  * may still be a replay of an earlier call: the routes refuse those (replay.ts).
  */
 export function internalCallVerifier(self: Service, peers: Record<Service, string>, timeoutMs: number): InternalCallVerifier {
@@ -97,10 +115,15 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
   };
   return async (header, pathname, body) => {
     const token = bearerToken(header ?? '');
-    if (!token) return null;
+    if (!token) return { refused: 'no bearer token' };
+    let caller: unknown;
     try {
-      const caller = decodeJwt(token).iss;
-      if (typeof caller !== 'string' || !isService(caller) || caller === self) return null;
+      caller = decodeJwt(token).iss;
+    } catch {
+      return { refused: 'not a JWT' };
+    }
+    if (typeof caller !== 'string' || !isService(caller) || caller === self) return { refused: 'not from another service of the stack (iss)' };
+    try {
       const { payload } = await jwtVerify(token, keysOf(caller), {
         algorithms: [ALGORITHM],
         issuer: caller,
@@ -110,11 +133,12 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
         clockTolerance: CLOCK_ALLOWANCE_SECONDS,
         requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
       });
-      if (payload.htu !== pathname || payload.bh !== sha256(body)) return null;
-      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return null;
+      if (payload.htu !== pathname || payload.bh !== sha256(body)) return { refused: 'signed for another path or body', caller };
+      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return { refused: 'no token id or expiry', caller };
       return { caller, tokenId: payload.jti, expiresAt: new Date(payload.exp * 1000) };
     } catch (error) {
-      if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return null;
+      if (error instanceof joseErrors.JOSEError) return { refused: whyRefused(error, caller), caller };
+      if (error instanceof TypeError) return { refused: `could not be checked (${error.message})`, caller };
       throw error;
     }
   };
