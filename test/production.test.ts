@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SERVICES, gatewayAssertions, parsePrivateKey } from '@fedstack/runtime';
+import { SERVICES, gatewayAssertions, parsePrivateKey, pollUntil } from '@fedstack/runtime';
 import { developmentPasswordSettings } from '@fedstack/shared-db';
 import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { demoAdmin } from './clients';
@@ -83,7 +83,7 @@ describe('a production stack', () => {
     expect((await fetch(stack.subgraphUrls.profile.replace('/graphql', '/readyz'))).status).toBe(200);
   });
 
-  it('answers SUBGRAPH_UNAVAILABLE through a gateway whose key the subgraphs do not hold (UNAUTHENTICATED signed clients out), closes its subscriptions to be tried again, and serves both gateways of a rotation once they hold both keys', async () => {
+  it('answers SUBGRAPH_UNAVAILABLE through a gateway whose key the subgraphs do not hold (UNAUTHENTICATED signed clients out), closes its subscriptions to be tried again, is not ready, and serves both gateways of a rotation once they hold both keys', async () => {
     const admin = await demoAdmin(stack.gatewayUrl);
     const next = await testSigningKey();
     const rotated = await stack.extraGateway({ NODE_ENV: 'production', METRICS_PORT: '0', GATEWAY_PRIVATE_KEY: next.privateKey });
@@ -99,11 +99,28 @@ describe('a production stack', () => {
     } finally {
       await client.dispose();
     }
+    // Not ready, so that no load balancer sends it clients: every subgraph refuses it.
+    const readyz = async (url: string) => {
+      const response = await fetch(url.replace('/graphql', '/readyz'));
+      return { status: response.status, body: (await response.json()) as { reason?: string } };
+    };
+    expect(await readyz(rotated.url)).toEqual({
+      status: 503,
+      body: {
+        status: 'unavailable',
+        reason: expect.stringMatching(/^the subgraphs refuse this gateway's assertion: their GATEWAY_PUBLIC_KEY does not hold its key/),
+      },
+    });
+    expect((await readyz(stack.gatewayUrl)).status).toBe(200);
     // docs/operations.md, "Rotating keys": each subgraph given both public keys, one at a time, then either gateway is served.
     for (const name of SERVICES) {
       await stack.stopSubgraph(name);
       await stack.startSubgraph(name, { GATEWAY_PUBLIC_KEY: JSON.stringify({ keys: [gatewayKey.publicJwk, next.publicJwk] }) });
     }
+    await pollUntil('the rotated gateway ready', async () => ((await readyz(rotated.url)).status === 200 ? true : undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 250,
+    });
     for (const url of [stack.gatewayUrl, rotated.url]) {
       expect(await graphql(url, query, { token: admin.accessToken })).toEqual(
         expect.objectContaining({ data: { me: { email: 'admin@example.com', profile: expect.any(Object) } } }),

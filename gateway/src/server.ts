@@ -26,6 +26,7 @@ import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
 import {
   SubgraphDataSource,
+  assertionReadiness,
   listedOperationPlugin,
   positionsPlugin,
   queryDeduplication,
@@ -214,8 +215,9 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       userAgent: req.headers['user-agent'],
       positions: requestPositions(req.headers),
     }),
-    // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on.
-    checkReady: async () => undefined,
+    // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on; ready
+    // while the subgraphs take its assertion.
+    checkReady: assertionReadiness(() => [...dataSources].map(([name, source]) => ({ name, url: source.url })), assertionFor, config.subgraphTimeoutMs),
     before: [
       // A browser's client reads the positions its writes reached, to send them back (read-your-writes).
       cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600, exposedHeaders: [WAL_POSITIONS_HEADER] }),

@@ -3,4 +3,5 @@ export { SubgraphDataSource, type SubgraphDataSourceOptions } from './data-sourc
 export { subgraphLinks, type LinkSettings } from './links';
 export { queryDeduplication } from './dedupe';
 export { subgraphFailureLog, type SubgraphFailureLog } from './failure-log';
+export { assertionReadiness } from './assertion-check';
 export { listedOperationPlugin, positionsPlugin, type GatewayContext } from './headers';

@@ -1,0 +1,64 @@
+// The gateway's readiness: whether the subgraphs take its assertion, asked of each at most every few seconds.
+import { ASSERTION_REFUSED, GATEWAY_ASSERTION_HEADER } from '@fedstack/runtime';
+
+/** How long one finding stands: `/readyz` is open to anyone, and each check asks every subgraph. */
+export const ASSERTION_CHECK_EVERY_MS = 5000;
+
+/** A subgraph the gateway calls, as its data source knows it. */
+export interface SubgraphTarget {
+  name: string;
+  url: string;
+}
+
+/** How `target` took this gateway's assertion: refused it, took it, or said nothing (down, slow, another answer). */
+async function answer(target: SubgraphTarget, assertion: string, timeoutMs: number): Promise<'refused' | 'taken' | undefined> {
+  try {
+    const response = await fetch(target.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [GATEWAY_ASSERTION_HEADER]: assertion },
+      // Named, for whoever reads the subgraph's log or metrics.
+      body: JSON.stringify({ query: 'query GatewayReadiness { __typename }' }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await response.json()) as { data?: unknown; errors?: { extensions?: { reason?: unknown } }[] };
+    if (response.status === 401 && body.errors?.[0]?.extensions?.reason === ASSERTION_REFUSED) return 'refused';
+    return response.ok && body.data ? 'taken' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A readiness check that fails while every subgraph that answers refuses this gateway's assertion: a
+ * gateway given a key they do not hold (a rotation done out of order, a wrong secret), through which every
+ * client request would fail SUBGRAPH_UNAVAILABLE. Not ready, it is sent no clients, and a rollout of it
+ * stops there while the gateways on the old key serve. One subgraph refusing while others take it is that
+ * subgraph's setting, not this gateway's: every gateway would be refused alike, and taking them all out of
+ * their load balancer would turn its fields failing into an outage. A subgraph that is down or answers
+ * anything else does not count. Asks at most every ASSERTION_CHECK_EVERY_MS, however often it is asked
+ * (`/readyz` is open to anyone); checks that come together share one round.
+ */
+export function assertionReadiness(
+  subgraphs: () => SubgraphTarget[],
+  assertion: (subgraph: string) => Promise<string>,
+  timeoutMs: number,
+  now: () => number = () => performance.now(),
+): () => Promise<void> {
+  let last: { at: number; refused: boolean } | undefined;
+  let round: Promise<boolean> | undefined;
+  const ask = async (): Promise<boolean> => {
+    const answers = await Promise.all(subgraphs().map(async (target) => answer(target, await assertion(target.name), timeoutMs)));
+    return answers.includes('refused') && !answers.includes('taken');
+  };
+  return async () => {
+    if (!last || now() - last.at >= ASSERTION_CHECK_EVERY_MS) {
+      round ??= ask().finally(() => (round = undefined));
+      last = { at: now(), refused: await round };
+    }
+    if (last.refused) {
+      throw new Error(
+        `the subgraphs refuse this gateway's assertion: their GATEWAY_PUBLIC_KEY does not hold its key (GATEWAY_PRIVATE_KEY; docs/operations.md, "Rotating keys")`,
+      );
+    }
+  };
+}
