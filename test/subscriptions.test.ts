@@ -17,7 +17,9 @@ describe('subscriptions through the gateway', () => {
   const subscriptions: Subscription[] = [];
 
   beforeAll(async () => {
-    stack = await startStack({ SUBSCRIPTIONS_MAX_PER_CONNECTION: '3' });
+    // payments' bounds on its connection to the gateway set low, for the test of one subscriber's large results.
+    const bounds = { SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES: '65536', SUBGRAPH_SUBSCRIPTION_MAX_EVENT_BYTES: '204800' };
+    stack = await startStack({ SUBSCRIPTIONS_MAX_PER_CONNECTION: '3' }, {}, (name) => (name === 'payments' ? bounds : {}));
   }, 60_000);
   afterEach(() => {
     for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
@@ -472,6 +474,42 @@ describe('subscriptions through the gateway', () => {
       } finally {
         await limited.server.stop();
       }
+    });
+  });
+
+  describe("one subscriber's large results, on the gateway's connection to payments that every subscriber shares", () => {
+    it("end that subscriber's subscription alone when over its bounds, and no one else's (each closed the shared connection)", async () => {
+      const bob = await register(stack.gatewayUrl);
+      const bobs = overWs(bob, MY_PAYMENTS);
+      await whenLive(bobs, bob);
+      const erin = await register(stack.gatewayUrl);
+      for (let made = 0; made < 30; made += 1) expect((await pay(stack.gatewayUrl, erin, '1.00')).errors).toBeUndefined();
+      // A fragment reaching auth is written out at each of its spreads in payments' operation: three times
+      // this alias, over what a subgraph takes (MAX_BODY_BYTES), though the client's document is under it.
+      const wide = 'w'.repeat(40_000);
+      const spread = overWs(
+        erin,
+        `subscription { paymentUpdated { ...P user { payments(first: 1) { edges { node { ...P user { payments(first: 1) { edges { node { ...P } } } } } } } } } }
+          fragment P on Payment { ${wide}: id user { email } }`,
+      );
+      expect((await spread.ended).error).toEqual([
+        { message: expect.stringMatching(/^This subscription, as the gateway must send it on to a subgraph/), extensions: { code: 'OPERATION_TOO_COMPLEX' } },
+      ]);
+      // Events of 10 × 12 kB, over what may wait on the connection (64 kB here), and of 30 × 12 kB, over what one event may be (200 kB here).
+      const page = (first: number) => `subscription { paymentUpdated { user { payments(first: ${first}) { edges { node { ${'k'.repeat(12_000)}: id } } } } } }`;
+      const large = overWs(erin, page(10));
+      const tooLarge = overWs(erin, page(30));
+      await whenLive(overWs(erin, MY_PAYMENTS), erin);
+      const eventOf = (result: Result) => (result.data?.paymentUpdated as { user: { payments: { edges: unknown[] } } } | undefined)?.user.payments.edges.length;
+      expect(eventOf(await large.next())).toBe(10);
+      const ended = await tooLarge.until((result) => Boolean(result.errors));
+      expect(ended.errors?.[0]).toMatchObject({
+        message: expect.stringMatching(/^One event's result for this subscription is \d+ bytes, over the 204800 a subscription's event may be/),
+        extensions: { code: 'OPERATION_TOO_COMPLEX' },
+      });
+      // Bob's subscription goes on: his next payment's event arrives.
+      const id = (await pay(stack.gatewayUrl, bob, '2.00')).data?.createPayment.id;
+      expect(payment(await bobs.until((result) => Boolean(result.errors) || payment(result)?.id === id))).toMatchObject({ id });
     });
   });
 

@@ -8,6 +8,8 @@ import { pollUntil } from './poll';
 import { serveGraphQLOverWebSocket, SLOW_CONSUMER_CLOSE } from './websocket';
 
 const slowly = { made: 0, ended: 0 };
+/** Results the flood has made. */
+let flooded = 0;
 
 /** A subscription that sends as fast as it may: 64 kB a result, until its reader stops it. */
 const schema = new GraphQLSchema({
@@ -19,6 +21,7 @@ const schema = new GraphQLSchema({
         type: GraphQLString,
         async *subscribe() {
           for (;;) {
+            flooded += 1;
             yield { flood: 'x'.repeat(64 * 1024) };
             await new Promise((resolve) => setImmediate(resolve));
           }
@@ -56,7 +59,7 @@ const schema = new GraphQLSchema({
 });
 
 /** GraphQL over WebSocket on a server of its own, listening: the server, its WebSocket side, its URL, and a stop for both. */
-async function serving(limits: { maxBufferedBytes: number; keepAliveMs: number }, onSlowConsumer?: () => void) {
+async function serving(limits: { maxBufferedBytes: number; keepAliveMs: number; whenBehind?: 'wait' }, onSlowConsumer?: () => void) {
   const httpServer = http.createServer((_req, res) => res.writeHead(404).end());
   const ws = serveGraphQLOverWebSocket(httpServer, {
     path: '/graphql',
@@ -105,6 +108,39 @@ describe('GraphQL over WebSocket, under its limits', () => {
     await pollUntil('a slow consumer dropped', () => slowConsumers === 1, { timeoutMs: 20_000 });
     await pollUntil('the connection gone', () => server.ws.connections === 0, { timeoutMs: 5_000 });
     socket.terminate();
+  });
+
+  it("holds a subscription's results, rather than the connection, while a connection that waits (the gateway's) has its bound waiting", async () => {
+    let dropped = 0;
+    const waiting = await serving({ maxBufferedBytes: 512 * 1024, keepAliveMs: 60_000, whenBehind: 'wait' }, () => (dropped += 1));
+    const socket = new WebSocket(waiting.url, 'graphql-transport-ws');
+    try {
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      await new Promise((resolve) => socket.once('message', resolve));
+      const underlying = (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      underlying.pause();
+      flooded = 0;
+      socket.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query: 'subscription { flood }' } }));
+      // Made until the bound is waiting, and the kernel's buffers are full: then no more while nothing is read.
+      await pollUntil(
+        'the flood held up',
+        async () => {
+          const before = flooded;
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return before > 0 && flooded === before ? true : undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+      expect({ dropped, connections: waiting.ws.connections }).toEqual({ dropped: 0, connections: 1 });
+      // Read again, it goes on.
+      const held = flooded;
+      underlying.resume();
+      await pollUntil('the flood going on', async () => (flooded > held + 10 ? true : undefined), { timeoutMs: 10_000 });
+    } finally {
+      socket.terminate();
+      await waiting.stop();
+    }
   });
 
   it('sends what one turn of the event loop produced in one write', async () => {

@@ -43,8 +43,16 @@ export function clientAddressOf(remote: string | undefined, forwardedFor: string
 export interface WebSocketLimits {
   /** Largest incoming frame, in bytes; larger ones close the connection (1009). */
   maxPayloadBytes: number;
-  /** Most bytes waiting to be sent to one client; beyond, it is disconnected as a slow consumer (1008). */
+  /** Most bytes waiting to be sent to one client; beyond, it is disconnected as a slow consumer (1008), or waited for (`whenBehind`). */
   maxBufferedBytes: number;
+  /**
+   * Past maxBufferedBytes: `disconnect` (a client's own connection), or `wait`, for a connection that
+   * carries many subscribers' events (the gateway's to a subgraph): one subscriber's large events, sent
+   * in a burst, closed it and ended everyone's subscriptions. Each send waits until what is waiting has
+   * gone out, so the subscriptions themselves bound what piles up behind (each its own backlog); a peer
+   * that reads nothing stops answering pings and is dropped by them.
+   */
+  whenBehind?: 'disconnect' | 'wait';
   /** How often the server pings; a client that does not answer within as long again is dropped. */
   keepAliveMs: number;
 }
@@ -93,6 +101,27 @@ function holdUntilTurnEnds(socket: Duplex): void {
     flushScheduled = true;
     setImmediate(flush);
   }
+}
+
+/** Each connection's wait for what it has waiting to go out, shared by every send held up on it. */
+const drains = new WeakMap<Duplex, Promise<void>>();
+/** Resolves once `raw` has written out what it held (its 'drain'), or its WebSocket has closed. */
+function drained(raw: Duplex, socket: WebSocket): Promise<void> {
+  let wait = drains.get(raw);
+  if (!wait) {
+    wait = new Promise<void>((resolve) => {
+      const done = () => {
+        raw.off('drain', done);
+        socket.off('close', done);
+        drains.delete(raw);
+        resolve();
+      };
+      raw.on('drain', done);
+      socket.on('close', done);
+    });
+    drains.set(raw, wait);
+  }
+  return wait;
 }
 
 /**
@@ -182,9 +211,11 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
         // Not waiting for each message to reach the network: what a client does not read piles up in the
         // socket's buffer, which is bounded; past the bound the client is disconnected, and nothing upstream
         // waits on it meanwhile.
-        send: (data) => {
+        send: async (data) => {
+          if (limits.whenBehind === 'wait')
+            while (socket.readyState === socket.OPEN && socket.bufferedAmount > limits.maxBufferedBytes) await drained(raw, socket);
           if (socket.readyState !== socket.OPEN) return;
-          if (socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
+          if (limits.whenBehind !== 'wait' && socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
             options.onSlowConsumer?.();
             logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
             socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');

@@ -232,8 +232,10 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
 export interface SubscriptionLimits {
   /** Subscriptions one connection may hold at once. */
   maxPerConnection: number;
-  /** Bytes waiting to be sent on one connection before it is dropped as a reader that stopped. */
+  /** Bytes waiting to be sent on one connection past which its sends wait for it to drain. */
   maxBufferedBytes: number;
+  /** The largest result one event of a subscription may have; a larger one ends that subscription. */
+  maxEventBytes: number;
 }
 
 /**
@@ -247,13 +249,21 @@ export const SUBSCRIPTION_SETTINGS = {
     "subscriptions one WebSocket connection to payments or admin may hold at once (one gateway process's connection carries all its clients' subscriptions to the service)",
   ),
   SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES: setting(
-    integer(16_777_216, { min: 1024, max: 1_073_741_824 }),
-    "bytes waiting to be sent on one WebSocket connection to payments or admin before it is dropped as a reader that stopped (the gateway's connection carries many clients' events)",
+    integer(16_777_216, { min: 65_536, max: 1_073_741_824 }),
+    "bytes waiting to be sent on one WebSocket connection to payments or admin past which its events wait for them to go out (the gateway's connection carries many clients' events: a backlog ends the subscriptions behind it, each by its own, and a gateway that reads nothing is dropped when it stops answering pings)",
+  ),
+  SUBGRAPH_SUBSCRIPTION_MAX_EVENT_BYTES: setting(
+    integer(1_048_576, { min: 1024, max: 1_073_741_824 }),
+    "the largest result one event of a subscription may have at payments or admin (as JSON); a larger one ends that subscription with OPERATION_TOO_COMPLEX, and more of its results than that waiting to be sent end it as fallen behind (SUBGRAPH_UNAVAILABLE, events may have been missed); the gateway's own bound per subscriber, `SUBSCRIPTION_MAX_BUFFERED_BYTES`, is 1 MiB by default",
   ),
 };
 
 /** A subscription-serving subgraph's WebSocket limits, read once at start. */
 export function loadSubscriptionLimits(env: NodeJS.ProcessEnv = process.env): SubscriptionLimits {
   const settings = readSettings(env, SUBSCRIPTION_SETTINGS);
-  return { maxPerConnection: settings.SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION, maxBufferedBytes: settings.SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES };
+  return {
+    maxPerConnection: settings.SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION,
+    maxBufferedBytes: settings.SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES,
+    maxEventBytes: settings.SUBGRAPH_SUBSCRIPTION_MAX_EVENT_BYTES,
+  };
 }

@@ -23,6 +23,7 @@ describe('admitting subscriptions', () => {
   const admissionWith = (
     hideSuggestions: boolean,
     execute: ConstructorParameters<typeof SubscriptionAdmission>[0]['execute'] = () => Promise.reject(new Error('not used here')),
+    maxUpstreamBytes = 100_000,
   ) =>
     new SubscriptionAdmission({
       execute,
@@ -33,6 +34,7 @@ describe('admitting subscriptions', () => {
       maxPerConnection: 5,
       maxPerUser: 5,
       maxConnectionsPerUser: 2,
+      maxUpstreamBytes,
       hideSuggestions,
     });
   const admission = admissionWith(false);
@@ -41,6 +43,26 @@ describe('admitting subscriptions', () => {
     if (Array.isArray(result)) throw new Error(`refused: ${result.map((error) => error.message).join('; ')}`);
     return result;
   };
+
+  it('refuses, as OPERATION_TOO_COMPLEX, a subscription whose plan is over what a subgraph takes once each fragment is written out where it is spread', () => {
+    // A fragment reaching another subgraph (the user's e-mail, auth's) is written out at each of its spreads
+    // in payments' operation: three times the long alias the client sent once.
+    const alias = 'x'.repeat(400);
+    const query = `subscription { paymentUpdated { ...P user { payments(first: 1) { edges { node { ...P user { payments(first: 1) { edges { node { ...P } } } } } } } } } }
+      fragment P on Payment { ${alias}: id user { email } }`;
+    expect(query.length).toBeLessThan(1000);
+    const limited = admissionWith(false, undefined, 1000);
+    const refused = limited.prepare({ query });
+    expect(Array.isArray(refused) && refused.map((error) => [error.extensions.code, error.message])).toEqual([
+      [
+        'OPERATION_TOO_COMPLEX',
+        expect.stringMatching(
+          /^This subscription, as the gateway must send it on to a subgraph \(each fragment written out where it is spread\), is \d+ bytes, over the 1000 a subgraph takes/,
+        ),
+      ],
+    ]);
+    expect(Array.isArray(limited.prepare({ query: `subscription { paymentUpdated { ${alias}: id user { email } } }` }))).toBe(false);
+  });
 
   it('gives every subscriber of one document the same parsed document, and so one query plan', () => {
     const first = admitted(QUERY);

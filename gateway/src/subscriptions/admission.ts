@@ -122,6 +122,12 @@ export class SubscriptionAdmission {
       maxPerConnection: number;
       maxPerUser: number;
       maxConnectionsPerUser: number;
+      /**
+       * The largest subscribe message a subgraph takes (its MAX_BODY_BYTES, the gateway's own): the plan
+       * may repeat a fragment at each place it is spread, and a message past a subgraph's limit closed the
+       * gateway's one connection to it, every subscriber's.
+       */
+      maxUpstreamBytes: number;
       /** Leaves "Did you mean …?" out of validation errors (production: the schema introspection keeps to itself). */
       hideSuggestions: boolean;
     },
@@ -192,7 +198,30 @@ export class SubscriptionAdmission {
     // rejected promise then ended the process at the upstream connection's next close.
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>, { maxErrors: 10 });
     if (coerced.errors) return coerced.errors.map((error) => refusal(ErrorCode.BAD_USER_INPUT, error.message));
+    if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
+      const sent = this.upstreamBytes(document, operationName, coerced.coerced);
+      if (sent > this.options.maxUpstreamBytes) {
+        return [
+          refusal(
+            ErrorCode.OPERATION_TOO_COMPLEX,
+            `This subscription, as the gateway must send it on to a subgraph (each fragment written out where it is spread), is ${sent} bytes, over the ${this.options.maxUpstreamBytes} a subgraph takes: spread fewer fragments, or use shorter names`,
+          ),
+        ];
+      }
+    }
     return { document, operation, operationName, variables: coerced.coerced };
+  }
+
+  /** The size of what the subscription's plan sends to its subgraph: the operation and the variables it uses (0 for one that cannot be planned, which fails when run). */
+  private upstreamBytes(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): number {
+    let primary;
+    try {
+      ({ primary } = this.options.planner.plan(document, operationName));
+    } catch {
+      return 0;
+    }
+    const used = Object.fromEntries((primary.variableUsages ?? []).filter((name) => name in variables).map((name) => [name, variables[name]]));
+    return Buffer.byteLength(primary.operation) + Buffer.byteLength(JSON.stringify(used));
   }
 
   /** Operations one connection may hold at once (SUBSCRIPTIONS_MAX_PER_CONNECTION). */

@@ -60,6 +60,7 @@ export function gatewaySubscriptions(options: {
       maxPerConnection: config.subscriptions.maxPerConnection,
       maxPerUser: config.subscriptions.maxPerUser,
       maxConnectionsPerUser: config.subscriptions.maxConnectionsPerUser,
+      maxUpstreamBytes: config.bodyLimitBytes,
       hideSuggestions: config.production,
     }),
     subscribe: subscriptionExecutor({

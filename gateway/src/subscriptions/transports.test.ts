@@ -72,6 +72,7 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     limits,
     documents: new PersistedDocuments({ mode: 'off', files: [], pollMs: 60_000 }, new ServiceMetrics({ service: 'gateway' }), logger),
     maxTokens: 3000,
+    maxUpstreamBytes: 100_000,
     maxPerConnection: 5,
     maxPerUser: 5,
     maxConnectionsPerUser: 2,

@@ -1,6 +1,6 @@
 // One live subscription: its events resolved in order, its subscriber checked again on each and on every account change, and its end with the reason.
 import type { ExecutionResult, GraphQLError } from 'graphql';
-import { currentTraceparent, inEventSpan, unauthenticated, type AppError } from '@fedstack/runtime';
+import { AppError, ErrorCode, currentTraceparent, inEventSpan, unauthenticated } from '@fedstack/runtime';
 import type { RequestAuth, Viewer } from '../tokens';
 import type { LiveFeed, RowEvent } from './feed';
 import type { HubMembership, LiveHub, LiveListener } from './hub';
@@ -23,6 +23,12 @@ export interface LiveSubscriptionOptions {
   locate(error: unknown): GraphQLError;
   /** Events and checks waiting, and results unread, beyond which the subscription has fallen behind and ends (the hub bounds what waits for a start). */
   maxBacklog: number;
+  /**
+   * The largest result of one event, as JSON: past it the subscription ends (OPERATION_TOO_COMPLEX), and
+   * past as many bytes of results unread it has fallen behind. A connection carries many subscribers'
+   * results: without a bound, one subscription's could hold it up, or the process's memory.
+   */
+  maxEventBytes: number;
   /** An error the client can act on: events may have been missed (`why`), subscribe again. */
   missed(why: string): AppError;
   /** Told once when the subscription ends, however it ends: with the error it ended with, or undefined when its reader stopped. */
@@ -115,7 +121,7 @@ export class LiveSubscription implements LiveListener {
 
   /** Runs `step` after the steps before it; a subscription that has fallen too far behind ends instead. */
   private enqueue(step: () => Promise<void>): void {
-    if (this.pending + this.results.length >= this.options.maxBacklog) {
+    if (this.pending + this.results.length >= this.options.maxBacklog || this.results.bytes > this.options.maxEventBytes) {
       this.end(this.options.missed('could not send events as fast as they came'));
       return;
     }
@@ -150,8 +156,14 @@ export class LiveSubscription implements LiveListener {
       if (!auth) return;
       const result = await this.options.execute(event, auth);
       if (!result || this.ended) return;
+      const bytes = Buffer.byteLength(JSON.stringify(result));
+      if (bytes > this.options.maxEventBytes) {
+        const message = `One event's result for this subscription is ${bytes} bytes, over the ${this.options.maxEventBytes} a subscription's event may be: ask for fewer fields or smaller pages`;
+        this.end(new AppError(ErrorCode.OPERATION_TOO_COMPLEX, message, { max: this.options.maxEventBytes }));
+        return;
+      }
       const traceparent = currentTraceparent();
-      this.results.push({ ...result, extensions: { ...result.extensions, committedAt: event.committedAt, ...(traceparent ? { traceparent } : {}) } });
+      this.results.push({ ...result, extensions: { ...result.extensions, committedAt: event.committedAt, ...(traceparent ? { traceparent } : {}) } }, bytes);
     });
   }
 }

@@ -6,7 +6,9 @@
  * outlive its client's `complete` or a closed connection; this ends at once and says so (`onReturn`).
  */
 export class ResultQueue<T> implements AsyncIterableIterator<T> {
-  private readonly items: T[] = [];
+  private readonly items: { item: T; bytes: number }[] = [];
+  /** The size of the results waiting (as their pusher measured them). */
+  bytes = 0;
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
   private finished = false;
   private returned = false;
@@ -18,12 +20,14 @@ export class ResultQueue<T> implements AsyncIterableIterator<T> {
     return this.items.length;
   }
 
-  push(item: T): void {
+  /** Adds a result of `bytes` (0 where unmeasured) for the reader. */
+  push(item: T, bytes = 0): void {
     if (this.finished) return;
     const waiting = this.waiting;
     this.waiting = undefined;
-    if (waiting) waiting({ value: item, done: false });
-    else this.items.push(item);
+    if (waiting) return waiting({ value: item, done: false });
+    this.items.push({ item, bytes });
+    this.bytes += bytes;
   }
 
   /** No more results: the reader gets those waiting, then the end. */
@@ -35,8 +39,11 @@ export class ResultQueue<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const item = this.items.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    const waiting = this.items.shift();
+    if (waiting !== undefined) {
+      this.bytes -= waiting.bytes;
+      return Promise.resolve({ value: waiting.item, done: false });
+    }
     if (this.finished) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => (this.waiting = resolve));
   }
@@ -44,6 +51,7 @@ export class ResultQueue<T> implements AsyncIterableIterator<T> {
   /** The reader is done (the client completed, the connection closed): nothing more is kept. */
   return(): Promise<IteratorResult<T>> {
     this.items.length = 0;
+    this.bytes = 0;
     this.finish();
     if (!this.returned) {
       this.returned = true;

@@ -205,6 +205,7 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       locate: (error) =>
         prepared.field ? locatedError(error, [prepared.field], [prepared.field.alias?.value ?? prepared.field.name.value]) : locatedError(error, []),
       maxBacklog: MAX_BACKLOG,
+      maxEventBytes: limits.maxEventBytes,
       missed: (why) => eventsMissed(service, why),
       onEnd: (error) => {
         gone();
@@ -239,7 +240,12 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
     // The gateway sends on a client's subscribe frame (held to the same MAX_BODY_BYTES there) with the
     // client's headers added: without room for them, a frame near the limit closed (1009) the gateway's
     // connection, every subscriber's.
-    limits: { maxPayloadBytes: limits.maxPayloadBytes + FORWARDED_HEADERS_ROOM_BYTES, maxBufferedBytes: limits.maxBufferedBytes, keepAliveMs: KEEP_ALIVE_MS },
+    limits: {
+      maxPayloadBytes: limits.maxPayloadBytes + FORWARDED_HEADERS_ROOM_BYTES,
+      maxBufferedBytes: limits.maxBufferedBytes,
+      whenBehind: 'wait',
+      keepAliveMs: KEEP_ALIVE_MS,
+    },
     logger,
     graphql: {
       schema,
