@@ -210,7 +210,8 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
         protocol: socket.protocol,
         // Not waiting for each message to reach the network: what a client does not read piles up in the
         // socket's buffer, which is bounded; past the bound the client is disconnected, and nothing upstream
-        // waits on it meanwhile.
+        // waits on it meanwhile. On a connection that waits instead (`whenBehind`), only sends made past the
+        // bound wait, each subscription's behind its own.
         send: async (data) => {
           if (limits.whenBehind === 'wait')
             while (socket.readyState === socket.OPEN && socket.bufferedAmount > limits.maxBufferedBytes) await drained(raw, socket);
