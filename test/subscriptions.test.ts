@@ -196,12 +196,18 @@ describe('subscriptions through the gateway', () => {
       expect(await endsWith(events, 'FORBIDDEN', 'UNAUTHENTICATED')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
     });
 
-    it('ends the subscription of a sign-in that ended (logout) with UNAUTHENTICATED', async () => {
+    it('ends the subscription of a sign-in that ended (logout) with UNAUTHENTICATED, and closes its connection 4401 (it held a place of its user)', async () => {
       const user = await register(stack.gatewayUrl);
-      const events = await liveSubscription(user);
+      let closedWith: number | undefined;
+      const client = wsClient(stack.gatewayUrl, user.accessToken, { onClosed: (code) => (closedWith = code) });
+      clients.push(client);
+      const events = track(overWebSocket(client, MY_PAYMENTS));
+      await whenLive(events, user);
       const out = await graphql(stack.gatewayUrl, 'mutation ($token: String!) { logout(refreshToken: $token) }', { variables: { token: user.refreshToken } });
       expect(out.errors).toBeUndefined();
       expect(await endsWith(events, 'UNAUTHENTICATED')).toBeLessThanOrEqual(ACCOUNT_CHANGE_BOUND_MS);
+      await pollUntil('the connection closed', async () => (closedWith === undefined ? undefined : true), { timeoutMs: 5000, intervalMs: 20 });
+      expect(closedWith).toBe(4401);
     });
 
     it.each([

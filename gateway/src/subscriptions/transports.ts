@@ -146,8 +146,17 @@ export function webSocketTransport(httpServer: http.Server, deps: TransportDeps)
       // A query or mutation comes back from the gateway's own pipeline formatted, its errors plain objects,
       // on which graphql-ws would call toJSON() (and answer an internal error instead); a subscription's
       // results carry GraphQLErrors.
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((error) => (error instanceof GraphQLError ? error.toJSON() : error)) } : result,
+      onNext: (ctx, _id, _payload, args, result) => {
+        if (!result.errors) return result;
+        // A subscription ended UNAUTHENTICATED: the connection's sign-in is over (logged out, erased, its
+        // token refused). Every operation on it would be refused, and it held one of its user's connections
+        // until its token expired: closed 4401 once this result is out, for the client to sign in again.
+        const { admitted } = args.contextValue as { admitted: Admitted };
+        if (deps.admission.isSubscription(admitted) && result.errors.some((error) => error.extensions?.code === ErrorCode.UNAUTHENTICATED)) {
+          setImmediate(() => ctx.extra.socket.close(CloseCode.Unauthorized, 'The sign-in is over: sign in again, then connect again'));
+        }
+        return { ...result, errors: result.errors.map((error) => (error instanceof GraphQLError ? error.toJSON() : error)) };
+      },
       execute: (args) => {
         const { admitted, context, socket } = args.contextValue as { admitted: Admitted; context: GatewayContext; socket: SocketState };
         return single(deps, socket, admitted, context);
