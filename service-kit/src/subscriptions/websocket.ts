@@ -237,15 +237,10 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
 
   return serveGraphQLOverWebSocket(httpServer, {
     path: '/graphql',
-    // The gateway sends on a client's subscribe frame (held to the same MAX_BODY_BYTES there) with the
-    // client's headers added: without room for them, a frame near the limit closed (1009) the gateway's
-    // connection, every subscriber's.
-    limits: {
-      maxPayloadBytes: limits.maxPayloadBytes + FORWARDED_HEADERS_ROOM_BYTES,
-      maxBufferedBytes: limits.maxBufferedBytes,
-      whenBehind: 'wait',
-      keepAliveMs: KEEP_ALIVE_MS,
-    },
+    // The gateway sends on a client's subscribe frame (held to the same MAX_BODY_BYTES there) with the client's
+    // headers added: without room for them, a frame near the limit closed (1009) the gateway's connection,
+    // every subscriber's; for the same reason, past its bound its sends wait rather than close it.
+    limits: { ...limits, maxPayloadBytes: limits.maxPayloadBytes + FORWARDED_HEADERS_ROOM_BYTES, whenBehind: 'wait', keepAliveMs: KEEP_ALIVE_MS },
     logger,
     graphql: {
       schema,
