@@ -217,7 +217,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     }),
     // Apollo Server has started, so the gateway has loaded a supergraph and keeps one from now on; ready
     // while the subgraphs take its assertion.
-    checkReady: assertionReadiness(() => [...dataSources].map(([name, source]) => ({ name, url: source.url })), assertionFor, config.subgraphTimeoutMs),
+    checkReady: assertionReadiness(() => [...dataSources].map(([name, source]) => ({ name, url: source.url })), assertionFor),
     before: [
       // A browser's client reads the positions its writes reached, to send them back (read-your-writes).
       cors({ origin: config.corsOrigins === '*' ? true : config.corsOrigins, maxAge: 600, exposedHeaders: [WAL_POSITIONS_HEADER] }),

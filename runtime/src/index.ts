@@ -64,6 +64,7 @@ export {
   developmentPrivateKey,
   parsePrivateKey,
   generatePrivateKey,
+  keysBeside,
   parsePublicJwks,
   parsePublicKey,
   type VerificationKey,

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { developmentSecret, parsePrivateKey, parsePublicJwks } from './keys';
+import { developmentSecret, keysBeside, parsePrivateKey, parsePublicJwks } from './keys';
 
 describe('development secrets', () => {
   let root: string;
@@ -78,5 +78,37 @@ describe('public keys to publish (parsePublicJwks)', () => {
     ],
   ])('refuses %s, naming the setting', async (_label, value, message) => {
     await expect(parsePublicJwks(value(pair()), 'KEYS')).rejects.toThrow(message);
+  });
+});
+
+describe('keys to publish beside the one a process signs with (keysBeside)', () => {
+  const publicJwk = () => ({ ...generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }), kid: 'main' });
+
+  it('leaves out its own key listed again, and gives the others the kids a signer on them uses', async () => {
+    const own = { ...publicJwk(), kid: 'profile-main' };
+    const next = { ...publicJwk(), kid: 'next' };
+    const published = await keysBeside(own, JSON.stringify({ keys: [{ ...own, kid: 'main' }, next] }), 'KEYS', (kid) => `profile-${kid}`);
+    expect(published.map((jwk) => [jwk.kid, jwk.x])).toEqual([['profile-next', next.x]]);
+  });
+
+  it.each([
+    [
+      'another key under its own kid (the rotation would not work: tokens name one kid for two keys)',
+      () => JSON.stringify(publicJwk()),
+      /^KEYS holds another key under the kid of the key this process signs with \(main\)/,
+    ],
+    [
+      'two keys under one kid',
+      () =>
+        JSON.stringify({
+          keys: [
+            { ...publicJwk(), kid: 'next' },
+            { ...publicJwk(), kid: 'next' },
+          ],
+        }),
+      /^KEYS holds two keys with kid next/,
+    ],
+  ])('refuses %s', async (_label, value, message) => {
+    await expect(keysBeside(publicJwk(), value(), 'KEYS')).rejects.toThrow(message);
   });
 });

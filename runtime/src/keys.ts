@@ -181,6 +181,24 @@ export async function parsePublicJwks(value: string, setting: string): Promise<J
   );
 }
 
+/**
+ * The public keys `value` gives (parsePublicJwks) to publish beside `own`, the key this process signs
+ * with, under the kids a signer on each uses (`kidOf`, for a service that prefixes them): `own` listed again
+ * is left out; another key under its kid, or two keys under one, are refused, since a token's kid would not
+ * say which of them signed it.
+ */
+export async function keysBeside(own: JWK, value: string, setting: string, kidOf: (kid: string) => string = (kid) => kid): Promise<JWK[]> {
+  const others = (await parsePublicJwks(value, setting)).map((jwk) => ({ ...jwk, kid: kidOf(String(jwk.kid)) }));
+  const kids = new Set<string>();
+  return others.filter((jwk) => {
+    if (kids.has(jwk.kid)) throw new ConfigError(`${setting} holds two keys with kid ${jwk.kid}`);
+    kids.add(jwk.kid);
+    if (jwk.kid !== own.kid) return true;
+    if (jwk.x === own.x) return false;
+    throw new ConfigError(`${setting} holds another key under the kid of the key this process signs with (${jwk.kid})`);
+  });
+}
+
 /** The private half of the development key pair in `file` (made on first use), ready to sign with. */
 export async function developmentPrivateKey(file: string): Promise<PrivateKeyPair> {
   const { privateJwk, publicJwk } = await loadOrCreateDevelopmentKeyPair(file);

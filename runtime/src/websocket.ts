@@ -105,8 +105,12 @@ function holdUntilTurnEnds(socket: Duplex): void {
 
 /** Each connection's wait for what it has waiting to go out, shared by every send held up on it. */
 const drains = new WeakMap<Duplex, Promise<void>>();
-/** Resolves once `raw` has written out what it held (its 'drain'), or its WebSocket has closed. */
+/**
+ * Resolves once `raw` has written out what it held (its 'drain'), or its WebSocket has closed. A stream
+ * says 'drain' only after a write found it full (its high-water mark): below that, the next turn is waited for.
+ */
 function drained(raw: Duplex, socket: WebSocket): Promise<void> {
+  if (!raw.writableNeedDrain) return new Promise((resolve) => setImmediate(resolve));
   let wait = drains.get(raw);
   if (!wait) {
     wait = new Promise<void>((resolve) => {

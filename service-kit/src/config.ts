@@ -250,7 +250,7 @@ export const SUBSCRIPTION_SETTINGS = {
   ),
   SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES: setting(
     integer(16_777_216, { min: 65_536, max: 1_073_741_824 }),
-    "bytes waiting to be sent on one WebSocket connection to payments or admin past which its events wait for them to go out (the gateway's connection carries many clients' events: a backlog ends the subscriptions behind it, each by its own, and a gateway that reads nothing is dropped when it stops answering pings)",
+    "bytes waiting to be sent on one WebSocket connection to payments or admin past which its events wait for them to go out, and bytes of results its subscriptions may hold meanwhile, past which those holding some end (events missed): the gateway's connection carries many clients' events, and a gateway that reads nothing is dropped when it stops answering pings",
   ),
   SUBGRAPH_SUBSCRIPTION_MAX_EVENT_BYTES: setting(
     integer(1_048_576, { min: 1024, max: 1_073_741_824 }),

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ASSERTION_REFUSED } from '@fedstack/runtime';
-import { ASSERTION_CHECK_EVERY_MS, assertionReadiness, type SubgraphTarget } from './assertion-check';
+import net, { type AddressInfo } from 'node:net';
+import { ASSERTION_REFUSED, pollUntil } from '@fedstack/runtime';
+import { ASSERTION_CHECK_EVERY_MS, ASSERTION_CHECK_TIMEOUT_MS, assertionReadiness, type SubgraphTarget } from './assertion-check';
 
 type Behaviour = 'refuses' | 'takes' | 'fails';
 
@@ -32,7 +32,6 @@ describe("the gateway's readiness by its assertion", () => {
     assertionReadiness(
       () => targets,
       async (name) => `assertion-for-${name}`,
-      2000,
       now,
     );
 
@@ -55,7 +54,7 @@ describe("the gateway's readiness by its assertion", () => {
     await expect(check([{ name: 'auth', url: 'http://127.0.0.1:1/graphql' }])()).resolves.toBeUndefined();
   });
 
-  it('asks the subgraphs at most once a round, however often and however many at once it is asked', async () => {
+  it('asks the subgraphs at most once a round, however often and however many at once it is asked; later, answers from the last round while it asks again', async () => {
     let clock = 0;
     const ready = check([await subgraph('auth', 'refuses')], () => clock);
     await Promise.all(Array.from({ length: 5 }, () => expect(ready()).rejects.toThrow()));
@@ -63,7 +62,29 @@ describe("the gateway's readiness by its assertion", () => {
     await expect(ready()).rejects.toThrow();
     expect(asked).toHaveLength(1);
     clock += 1;
+    // Stale: answered from the last round at once, and asked again meanwhile.
     await expect(ready()).rejects.toThrow();
-    expect(asked).toHaveLength(2);
+    await pollUntil('asked again', async () => (asked.length === 2 ? true : undefined), { timeoutMs: 2000, intervalMs: 5 });
+  });
+
+  it('is not held up by a subgraph that takes the connection and answers nothing: the first check waits at most ASSERTION_CHECK_TIMEOUT_MS, the later ones not at all', async () => {
+    const held = new Set<net.Socket>();
+    const silent = net.createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const hung = { name: 'payments', url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql` };
+      let clock = 0;
+      const ready = check([hung, await subgraph('auth', 'takes')], () => clock);
+      let started = performance.now();
+      await expect(ready()).resolves.toBeUndefined();
+      expect(performance.now() - started).toBeLessThan(ASSERTION_CHECK_TIMEOUT_MS + 500);
+      clock += ASSERTION_CHECK_EVERY_MS;
+      started = performance.now();
+      await expect(ready()).resolves.toBeUndefined();
+      expect(performance.now() - started).toBeLessThan(100);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });

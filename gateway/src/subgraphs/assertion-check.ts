@@ -3,6 +3,12 @@ import { ASSERTION_REFUSED, GATEWAY_ASSERTION_HEADER } from '@fedstack/runtime';
 
 /** How long one finding stands: `/readyz` is open to anyone, and each check asks every subgraph. */
 export const ASSERTION_CHECK_EVERY_MS = 5000;
+/**
+ * How long a subgraph has to answer the check, whatever SUBGRAPH_TIMEOUT_MS is: the first check is waited
+ * for, within an orchestrator's probe (Kubernetes gives one a second), and a subgraph that takes longer
+ * has not refused.
+ */
+export const ASSERTION_CHECK_TIMEOUT_MS = 800;
 
 /** A subgraph the gateway calls, as its data source knows it. */
 export interface SubgraphTarget {
@@ -35,27 +41,27 @@ async function answer(target: SubgraphTarget, assertion: string, timeoutMs: numb
  * stops there while the gateways on the old key serve. One subgraph refusing while others take it is that
  * subgraph's setting, not this gateway's: every gateway would be refused alike, and taking them all out of
  * their load balancer would turn its fields failing into an outage. A subgraph that is down or answers
- * anything else does not count. Asks at most every ASSERTION_CHECK_EVERY_MS, however often it is asked
- * (`/readyz` is open to anyone); checks that come together share one round.
+ * anything else does not count. Asks at most every ASSERTION_CHECK_EVERY_MS after its last round ended,
+ * however often it is asked (`/readyz` is open to anyone); checks that come together share one round.
  */
 export function assertionReadiness(
   subgraphs: () => SubgraphTarget[],
   assertion: (subgraph: string) => Promise<string>,
-  timeoutMs: number,
   now: () => number = () => performance.now(),
 ): () => Promise<void> {
   let last: { at: number; refused: boolean } | undefined;
-  let round: Promise<boolean> | undefined;
-  const ask = async (): Promise<boolean> => {
-    const answers = await Promise.all(subgraphs().map(async (target) => answer(target, await assertion(target.name), timeoutMs)));
-    return answers.includes('refused') && !answers.includes('taken');
+  let round: Promise<void> | undefined;
+  const ask = async (): Promise<void> => {
+    const answers = await Promise.all(subgraphs().map(async (target) => answer(target, await assertion(target.name), ASSERTION_CHECK_TIMEOUT_MS)));
+    last = { at: now(), refused: answers.includes('refused') && !answers.includes('taken') };
   };
+  const refresh = () => (round ??= ask().finally(() => (round = undefined)));
   return async () => {
-    if (!last || now() - last.at >= ASSERTION_CHECK_EVERY_MS) {
-      round ??= ask().finally(() => (round = undefined));
-      last = { at: now(), refused: await round };
-    }
-    if (last.refused) {
+    // The first check is waited for; after it, each answers from the last finding at once, a stale one
+    // asked again meanwhile, so that a subgraph slow to answer never holds a probe up.
+    if (!last) await refresh();
+    else if (now() - last.at >= ASSERTION_CHECK_EVERY_MS) void refresh();
+    if (last?.refused) {
       throw new Error(
         `the subgraphs refuse this gateway's assertion: their GATEWAY_PUBLIC_KEY does not hold its key (GATEWAY_PRIVATE_KEY; docs/operations.md, "Rotating keys")`,
       );

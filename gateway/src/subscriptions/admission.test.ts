@@ -62,6 +62,11 @@ describe('admitting subscriptions', () => {
       ],
     ]);
     expect(Array.isArray(limited.prepare({ query: `subscription { paymentUpdated { ${alias}: id user { email } } }` }))).toBe(false);
+    // Measured as it is sent, JSON: a quote written in a string literal (`\"`) takes four bytes there.
+    const byId = (quotes: number) => limited.prepare({ query: `subscription { paymentUpdated(id: "${'\\"'.repeat(quotes)}") { id } }` });
+    expect(Array.isArray(byId(150))).toBe(false);
+    const quoted = byId(300);
+    expect(Array.isArray(quoted) && quoted.map((error) => error.extensions.code)).toEqual(['OPERATION_TOO_COMPLEX']);
   });
 
   it('gives every subscriber of one document the same parsed document, and so one query plan', () => {

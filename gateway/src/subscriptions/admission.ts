@@ -212,7 +212,7 @@ export class SubscriptionAdmission {
     return { document, operation, operationName, variables: coerced.coerced };
   }
 
-  /** The size of what the subscription's plan sends to its subgraph: the operation and the variables it uses (0 for one that cannot be planned, which fails when run). */
+  /** The size of what the subscription's plan sends to its subgraph, as JSON: the operation and the variables it uses (0 for one that cannot be planned, which fails when run). */
   private upstreamBytes(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): number {
     let primary;
     try {
@@ -221,7 +221,8 @@ export class SubscriptionAdmission {
       return 0;
     }
     const used = Object.fromEntries((primary.variableUsages ?? []).filter((name) => name in variables).map((name) => [name, variables[name]]));
-    return Buffer.byteLength(primary.operation) + Buffer.byteLength(JSON.stringify(used));
+    // As it goes in the subscribe message: a quote or backslash in a string literal takes two bytes there.
+    return Buffer.byteLength(JSON.stringify({ query: primary.operation, variables: used }));
   }
 
   /** Operations one connection may hold at once (SUBSCRIPTIONS_MAX_PER_CONNECTION). */

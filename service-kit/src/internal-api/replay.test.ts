@@ -7,7 +7,7 @@ import { createSubgraphServer, type SubgraphServer } from '../server';
 import { ISOLATED_PEERS, LogCapture, fakePeer, ownerSql } from '../testing';
 import { EXPIRED_REMOVED_PER_CALL } from './replay';
 import { command } from './routes';
-import { signCall } from './signing';
+import { internalIdentity, signCall } from './signing';
 
 /**
  * A captured internal call sent again, as whoever captured it would (the same token, the same body), to
@@ -119,22 +119,33 @@ describe('internal calls are taken once', () => {
     expect(noted).not.toContain(30);
   });
 
-  it('says in its log why it refused a call (the caller is told only that it was), once every few seconds per caller named', async () => {
+  it('says in its log why it refused a call (the caller is told only that it was), once every few seconds per service that signed it, and once for calls anyone could have sent', async () => {
     const [, second] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
     const from = second.logs.lines.length;
     const body = JSON.stringify({ n: 50 });
     const forAnother = await signCall(peer.identity, 'profile', '/internal/commands/slowWrite', body, 5000);
     const late = await signCall(peer.identity, 'profile', PATH, body, -5000);
-    for (const token of [forAnother, late, forAnother, 'garbage']) {
+    // Naming admin, under a key admin does not publish: anyone could send it.
+    const forged = await signCall({ ...(await internalIdentity('admin')), publicJwk: { kid: 'admin-nope' } }, 'profile', PATH, body, 5000);
+    for (const token of [forged, forged, forAnother, late, 'garbage']) {
       expect(await send(second.url, token, body)).toEqual({
         status: 401,
         body: { error: { code: 'UNAUTHENTICATED', message: 'Internal calls need a valid token signed by the calling service' } },
       });
     }
-    expect(second.logs.lines.slice(from).filter((line) => line.msg === 'refused an internal call')).toEqual([
+    const lines = second.logs.lines.slice(from).filter((line) => line.msg === 'refused an internal call');
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        claimedCaller: 'admin',
+        path: PATH,
+        reason: expect.stringMatching(/^it names a key \(kid admin-nope\) admin does not publish at \/internal\/jwks\.json: a forged token/),
+        suppressed: 0,
+      }),
+      // The forgeries took nothing from admin's own: its refusal is said.
       expect.objectContaining({ level: 'warn', caller: 'admin', path: PATH, reason: 'signed for another path or body', suppressed: 0 }),
-      expect.objectContaining({ level: 'warn', path: PATH, reason: 'not a JWT', suppressed: 0 }),
     ]);
+    expect(lines[0]).not.toHaveProperty('caller');
     expect(noted).not.toContain(50);
   });
 

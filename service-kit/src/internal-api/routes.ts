@@ -82,10 +82,12 @@ export function internalRoutes(
     }
     if ('refused' in call) {
       // The caller is told only that the token would not do; the operator why, once every few seconds per
-      // caller named (anyone who reaches the port may send these).
-      const { refused: reason, caller } = call;
-      refusals(caller ?? 'unnamed', (suppressed) =>
-        logger.warn({ caller, path: req.originalUrl, requestId: res.locals.requestId, reason, suppressed }, 'refused an internal call'),
+      // service whose signature checked out, and once for all the rest (anyone who reaches the port may
+      // send those, naming any service: it is a claim, and they must not crowd out a service's own).
+      const { refused: reason, caller, verified } = call;
+      const named = verified ? { caller } : { claimedCaller: caller, clientAddress: req.socket.remoteAddress };
+      refusals(verified ? String(caller) : 'unverified', (suppressed) =>
+        logger.warn({ ...named, path: req.originalUrl, requestId: res.locals.requestId, reason, suppressed }, 'refused an internal call'),
       );
       return void unauthenticated(res);
     }

@@ -1,7 +1,17 @@
 // Who made an internal call: each service signs its calls with its own Ed25519 key, and the service called checks them.
 import { createHash, randomUUID } from 'node:crypto';
-import { SignJWT, createRemoteJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type CryptoKey, type JWK, type JWTVerifyGetKey } from 'jose';
-import { bearerToken, isService, type Service, generatePrivateKey, parsePrivateKey, parsePublicJwks } from '@fedstack/runtime';
+import {
+  SignJWT,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type CryptoKey,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { bearerToken, excerpt, isService, type Service, generatePrivateKey, keysBeside, parsePrivateKey } from '@fedstack/runtime';
 import { INTERNAL_JWKS_PATH } from './protocol';
 
 /**
@@ -43,13 +53,8 @@ export async function internalIdentity(
 ): Promise<InternalIdentity> {
   const { privateKey, publicJwk } = configured ? await parsePrivateKey(configured.value, configured.setting) : await generatePrivateKey();
   const own = { ...publicJwk, kid: `${self}-${publicJwk.kid}` };
-  const others = otherPublicKeys ? await parsePublicJwks(otherPublicKeys, 'INTERNAL_OTHER_PUBLIC_KEYS') : [];
-  return {
-    self,
-    privateKey,
-    publicJwk: own,
-    published: [own, ...others.map((jwk) => ({ ...jwk, kid: `${self}-${jwk.kid}` })).filter((jwk) => jwk.kid !== own.kid)],
-  };
+  const others = otherPublicKeys ? await keysBeside(own, otherPublicKeys, 'INTERNAL_OTHER_PUBLIC_KEYS', (kid) => `${self}-${kid}`) : [];
+  return { self, privateKey, publicJwk: own, published: [own, ...others] };
 }
 
 const sha256 = (body: Buffer | string) => createHash('sha256').update(body).digest('base64url');
@@ -77,25 +82,34 @@ export interface VerifiedCall {
   expiresAt: Date;
 }
 
-/** A call refused: why, for the service's log (never told to the caller), and who it claimed to be from. */
+/**
+ * A call refused: why, for the service's log (never told to the caller), and the service it named as its
+ * caller; `verified` when its signature checked out with that service's key (it did come from there), not
+ * when anyone could have sent it.
+ */
 export interface RefusedCall {
   refused: string;
   caller?: Service;
+  verified: boolean;
 }
 
 /** Checks one internal call's token; resolves to the call, or to why it was refused. */
 export type InternalCallVerifier = (header: string | undefined, pathname: string, body: Buffer) => Promise<VerifiedCall | RefusedCall>;
 
-/** Why jose refused a token, in an operator's words. */
-function whyRefused(error: InstanceType<typeof joseErrors.JOSEError>, caller: Service): string {
-  if (error instanceof joseErrors.JWKSNoMatchingKey)
-    return `signed with a key ${caller} does not publish at ${INTERNAL_JWKS_PATH} (replicas on different INTERNAL_PRIVATE_KEYs? docs/operations.md, "Rotating keys")`;
-  if (error instanceof joseErrors.JWTExpired) return 'expired: it arrived after its caller stopped waiting, or the clocks differ';
-  if (error instanceof joseErrors.JWTClaimValidationFailed)
-    return `its "${error.claim}" claim ${error.reason === 'check_failed' ? 'does not match' : error.reason}`;
+/** Why jose refused a token, in an operator's words, and whether its signature had checked out (jose checks claims after it). */
+function whyRefused(error: InstanceType<typeof joseErrors.JOSEError>, caller: Service, token: string): Omit<RefusedCall, 'caller'> {
+  if (error instanceof joseErrors.JWTExpired) return { refused: 'expired: it arrived after its caller stopped waiting, or the clocks differ', verified: true };
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    return { refused: `its "${error.claim}" claim ${error.reason === 'check_failed' ? 'does not match' : error.reason}`, verified: true };
+  }
+  if (error instanceof joseErrors.JWKSNoMatchingKey) {
+    const kid = excerpt(String(decodeProtectedHeader(token).kid), 80);
+    const why = `a forged token, or a replica of ${caller} on another INTERNAL_PRIVATE_KEY (docs/operations.md, "Rotating keys")`;
+    return { refused: `it names a key (kid ${kid}) ${caller} does not publish at ${INTERNAL_JWKS_PATH}: ${why}`, verified: false };
+  }
   if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error.code === 'ERR_JOSE_GENERIC')
-    return `${caller}'s keys could not be read from ${INTERNAL_JWKS_PATH}`;
-  return `not valid (${error.code})`;
+    return { refused: `${caller}'s keys could not be read from ${INTERNAL_JWKS_PATH}`, verified: false };
+  return { refused: `not valid (${error.code})`, verified: false };
 }
 
 /**
@@ -115,14 +129,14 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
   };
   return async (header, pathname, body) => {
     const token = bearerToken(header ?? '');
-    if (!token) return { refused: 'no bearer token' };
+    if (!token) return { refused: 'no bearer token', verified: false };
     let caller: unknown;
     try {
       caller = decodeJwt(token).iss;
     } catch {
-      return { refused: 'not a JWT' };
+      return { refused: 'not a JWT', verified: false };
     }
-    if (typeof caller !== 'string' || !isService(caller) || caller === self) return { refused: 'not from another service of the stack (iss)' };
+    if (typeof caller !== 'string' || !isService(caller) || caller === self) return { refused: 'not from another service of the stack (iss)', verified: false };
     try {
       const { payload } = await jwtVerify(token, keysOf(caller), {
         algorithms: [ALGORITHM],
@@ -133,12 +147,12 @@ export function internalCallVerifier(self: Service, peers: Record<Service, strin
         clockTolerance: CLOCK_ALLOWANCE_SECONDS,
         requiredClaims: ['iat', 'exp', 'jti', 'htu', 'bh'],
       });
-      if (payload.htu !== pathname || payload.bh !== sha256(body)) return { refused: 'signed for another path or body', caller };
-      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return { refused: 'no token id or expiry', caller };
+      if (payload.htu !== pathname || payload.bh !== sha256(body)) return { refused: 'signed for another path or body', caller, verified: true };
+      if (typeof payload.jti !== 'string' || typeof payload.exp !== 'number') return { refused: 'no token id or expiry', caller, verified: true };
       return { caller, tokenId: payload.jti, expiresAt: new Date(payload.exp * 1000) };
     } catch (error) {
-      if (error instanceof joseErrors.JOSEError) return { refused: whyRefused(error, caller), caller };
-      if (error instanceof TypeError) return { refused: `could not be checked (${error.message})`, caller };
+      if (error instanceof joseErrors.JOSEError) return { ...whyRefused(error, caller, token), caller };
+      if (error instanceof TypeError) return { refused: `could not be checked (${error.message})`, caller, verified: false };
       throw error;
     }
   };

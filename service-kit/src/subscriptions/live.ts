@@ -4,7 +4,7 @@ import { AppError, ErrorCode, currentTraceparent, inEventSpan, unauthenticated }
 import type { RequestAuth, Viewer } from '../tokens';
 import type { LiveFeed, RowEvent } from './feed';
 import type { HubMembership, LiveHub, LiveListener } from './hub';
-import { ResultQueue } from './queue';
+import { ResultQueue, type HeldBytes } from './queue';
 
 /** The longest a timer can wait (Node's limit, about 24.8 days); a token that lives longer is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -29,6 +29,9 @@ export interface LiveSubscriptionOptions {
    * results: without a bound, one subscription's could hold it up, or the process's memory.
    */
   maxEventBytes: number;
+  /** What the subscriptions of its connection hold, past which one of them holding any has fallen behind. */
+  connection: HeldBytes;
+  maxConnectionBytes: number;
   /** An error the client can act on: events may have been missed (`why`), subscribe again. */
   missed(why: string): AppError;
   /** Told once when the subscription ends, however it ends: with the error it ended with, or undefined when its reader stopped. */
@@ -61,7 +64,7 @@ export class LiveSubscription implements LiveListener {
 
   constructor(private readonly options: LiveSubscriptionOptions) {
     this.userId = options.viewer.userId.toLowerCase();
-    this.results = new ResultQueue(() => this.close(undefined));
+    this.results = new ResultQueue(() => this.close(undefined), options.connection);
     this.hub = options.hub.add(this);
   }
 
@@ -121,7 +124,10 @@ export class LiveSubscription implements LiveListener {
 
   /** Runs `step` after the steps before it; a subscription that has fallen too far behind ends instead. */
   private enqueue(step: () => Promise<void>): void {
-    if (this.pending + this.results.length >= this.options.maxBacklog || this.results.bytes > this.options.maxEventBytes) {
+    const { results, options } = this;
+    // The connection's share is taken from those that hold some: the subscriptions whose results it waits on.
+    const held = results.bytes > options.maxEventBytes || (results.bytes > 0 && results.connection.bytes > options.maxConnectionBytes);
+    if (this.pending + results.length >= options.maxBacklog || held) {
       this.end(this.options.missed('could not send events as fast as they came'));
       return;
     }

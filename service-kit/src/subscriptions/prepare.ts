@@ -106,3 +106,8 @@ export function prepareSubscription(schema: GraphQLSchema, payload: SubscribePay
     headers: clientHeaders(payload.extensions),
   };
 }
+
+/** The refusal of a subscription past the `max` one connection may hold. */
+export function tooManyOnConnection(max: number): Refusal {
+  return { refusal: { errors: [new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${max} subscriptions per connection`, { limit: 'connection', max })] } };
+}

@@ -12,7 +12,6 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import {
-  AppError,
   ErrorCode,
   GATEWAY_ASSERTION_HEADER,
   beginSpan,
@@ -40,7 +39,8 @@ import { LiveFeed, UnconfirmedEvent, type RowEvent } from './feed';
 import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
 import { subgraphSubscriptionMetrics } from './metrics';
-import { clientHeaders, prepareSubscription, type PreparedSubscription, type Refusal } from './prepare';
+import { clientHeaders, prepareSubscription, tooManyOnConnection, type PreparedSubscription, type Refusal } from './prepare';
+import { heldOn, type HeldBytes } from './queue';
 
 /** Keep-alive pings (the gateway's client pings too). */
 const KEEP_ALIVE_MS = 12_000;
@@ -79,6 +79,8 @@ interface Start {
   logger: Logger;
   /** The span of its start, under the gateway's (its checks, the account's lookup, the resolver's first reads). */
   span: OpenSpan;
+  /** What its connection's subscriptions hold. */
+  held: HeldBytes;
 }
 
 /** What createSourceEventStream answers when the resolver gave a stream rather than a refusal. */
@@ -206,6 +208,8 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
         prepared.field ? locatedError(error, [prepared.field], [prepared.field.alias?.value ?? prepared.field.name.value]) : locatedError(error, []),
       maxBacklog: MAX_BACKLOG,
       maxEventBytes: limits.maxEventBytes,
+      connection: start.held,
+      maxConnectionBytes: limits.maxBufferedBytes,
       missed: (why) => eventsMissed(service, why),
       onEnd: (error) => {
         gone();
@@ -260,20 +264,11 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
         const prepared: PreparedSubscription | Refusal = span.run(() =>
           refusedIfThrown(logger, () =>
             open > limits.maxPerConnection
-              ? {
-                  refusal: {
-                    errors: [
-                      new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${limits.maxPerConnection} subscriptions per connection`, {
-                        limit: 'connection',
-                        max: limits.maxPerConnection,
-                      }),
-                    ],
-                  },
-                }
+              ? tooManyOnConnection(limits.maxPerConnection)
               : withConnectionToken(prepareSubscription(schema, payload, options.textLimits), ctx.connectionParams),
           ),
         );
-        const start: Start = { prepared, remoteAddress: ctx.extra.remoteAddress, logger, span };
+        const start: Start = { prepared, remoteAddress: ctx.extra.remoteAddress, logger, span, held: heldOn(ctx.extra) };
         return 'refusal' in prepared
           ? { schema, document: REFUSED, contextValue: start }
           : { schema, document: prepared.document, operationName: prepared.operationName, variableValues: prepared.variables, contextValue: start };

@@ -736,7 +736,7 @@ describe('auth subgraph', () => {
       [
         "another key under the signing key's kid",
         async () => JSON.stringify({ ...(await testSigningKey()).publicJwk, kid: signing.publicJwk.kid }),
-        /^JWT_OTHER_PUBLIC_KEYS holds another key with the signing key's kid/,
+        /^JWT_OTHER_PUBLIC_KEYS holds another key under the kid of the key this process signs with/,
       ],
       ['not a key', async () => 'current-and-next', /^JWT_OTHER_PUBLIC_KEYS is not Ed25519 public keys/],
     ])('does not start on JWT_OTHER_PUBLIC_KEYS holding %s, naming it', async (_label, value, message) => {

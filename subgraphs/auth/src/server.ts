@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'graphql';
-import { ConfigError, parsePublicJwks } from '@fedstack/runtime';
+import { keysBeside } from '@fedstack/runtime';
 import { loadPasswordHashing, unmatchableHash } from '@fedstack/shared-db';
 import { createSubgraphServer, createTokenVerifier, type SubgraphServer, type SubgraphServerOptions } from '@fedstack/service-kit';
-import { createLocalJWKSet, type JWK } from 'jose';
+import { createLocalJWKSet } from 'jose';
 import type { AuthConfig } from './config';
 import { createAuthContext, type AuthServices } from './context';
 import { accountStates } from './domain/account-state';
@@ -38,7 +38,8 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
     throttleKeys: await throttleKeys(config.throttleKeys),
     dummyPasswordHash: unmatchableHash(),
   };
-  const jwks = { keys: [signingKey.publicJwk, ...(config.otherPublicKeys ? await otherKeys(config.otherPublicKeys, signingKey.publicJwk) : [])] };
+  const others = config.otherPublicKeys ? await keysBeside(signingKey.publicJwk, config.otherPublicKeys, 'JWT_OTHER_PUBLIC_KEYS') : [];
+  const jwks = { keys: [signingKey.publicJwk, ...others] };
   return createSubgraphServer(
     {
       service: 'auth',
@@ -66,20 +67,4 @@ export async function createAuthServer(options: AuthServerOptions): Promise<Subg
       }),
     },
   );
-}
-
-/**
- * JWT_OTHER_PUBLIC_KEYS, beside the signing key's: the signing key itself listed again is left out, and
- * another key under its kid refused (a token's kid would not say which of the two signed it).
- */
-async function otherKeys(value: string, signing: JWK): Promise<JWK[]> {
-  const others = await parsePublicJwks(value, 'JWT_OTHER_PUBLIC_KEYS');
-  const kids = new Set<string | undefined>();
-  return others.filter((jwk) => {
-    if (kids.has(jwk.kid)) throw new ConfigError(`JWT_OTHER_PUBLIC_KEYS holds two keys with kid ${jwk.kid}`);
-    kids.add(jwk.kid);
-    if (jwk.kid !== signing.kid) return true;
-    if (jwk.x === signing.x) return false;
-    throw new ConfigError(`JWT_OTHER_PUBLIC_KEYS holds another key with the signing key's kid (${jwk.kid})`);
-  });
 }
