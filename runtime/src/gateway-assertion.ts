@@ -20,6 +20,12 @@ export const GATEWAY_ASSERTION_HEADER = 'x-gateway-assertion';
  * subgraph holds (a key rotated on one side only), which is no fault of the client's token.
  */
 export const ASSERTION_REFUSED = 'GATEWAY_ASSERTION_REFUSED';
+
+/** Whether a subgraph's answer (its parsed body) is its refusal of the gateway's assertion. */
+export function refusesAssertion(body: unknown): boolean {
+  const errors = (body as { errors?: unknown } | null | undefined)?.errors;
+  return Array.isArray(errors) && (errors[0] as { extensions?: { reason?: unknown } } | undefined)?.extensions?.reason === ASSERTION_REFUSED;
+}
 const ISSUER = 'fedstack-gateway';
 const LIFETIME_SECONDS = 300;
 

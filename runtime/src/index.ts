@@ -73,6 +73,7 @@ export {
 } from './keys';
 export {
   ASSERTION_REFUSED,
+  refusesAssertion,
   GATEWAY_ASSERTION_HEADER,
   GATEWAY_DEVELOPMENT_KEY_FILE,
   gatewayAssertions,

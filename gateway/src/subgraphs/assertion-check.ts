@@ -1,5 +1,5 @@
 // The gateway's readiness: whether the subgraphs take its assertion, asked of each at most every few seconds.
-import { ASSERTION_REFUSED, GATEWAY_ASSERTION_HEADER } from '@fedstack/runtime';
+import { GATEWAY_ASSERTION_HEADER, refusesAssertion } from '@fedstack/runtime';
 
 /** How long one finding stands: `/readyz` is open to anyone, and each check asks every subgraph. */
 export const ASSERTION_CHECK_EVERY_MS = 5000;
@@ -26,8 +26,8 @@ async function answer(target: SubgraphTarget, assertion: string, timeoutMs: numb
       body: JSON.stringify({ query: 'query GatewayReadiness { __typename }' }),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const body = (await response.json()) as { data?: unknown; errors?: { extensions?: { reason?: unknown } }[] };
-    if (response.status === 401 && body.errors?.[0]?.extensions?.reason === ASSERTION_REFUSED) return 'refused';
+    const body = (await response.json()) as { data?: unknown };
+    if (response.status === 401 && refusesAssertion(body)) return 'refused';
     return response.ok && body.data ? 'taken' : undefined;
   } catch {
     return undefined;

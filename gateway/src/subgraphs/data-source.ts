@@ -4,7 +4,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import { ASSERTION_REFUSED, ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError } from '@fedstack/runtime';
+import { ErrorCode, GATEWAY_ASSERTION_HEADER, WAL_POSITIONS_HEADER, WalPositions, WalPositionsError, refusesAssertion } from '@fedstack/runtime';
 import { isOpenCircuit } from './breaker';
 import { isTooLongAnswer } from './transport';
 import { propagateHeaders, type GatewayContext } from './headers';
@@ -71,7 +71,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
     const body = (await this.parseBody(response)) as { errors?: { message: string; extensions?: Record<string, unknown> }[] } | string;
     const first = typeof body === 'object' ? body.errors?.[0] : undefined;
-    if (first?.extensions?.reason === ASSERTION_REFUSED) {
+    if (refusesAssertion(body)) {
       return this.unavailable(
         `refused this gateway's assertion: its GATEWAY_PUBLIC_KEY does not hold this gateway's key (docs/operations.md, "Rotating keys")`,
       );
