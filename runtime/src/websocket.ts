@@ -209,6 +209,24 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
       socket.terminate();
     });
     socket.on('pong', () => unanswered.delete(socket));
+    const sendNow = (data: string): void => {
+      if (socket.readyState !== socket.OPEN) return;
+      if (limits.whenBehind !== 'wait' && socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
+        options.onSlowConsumer?.();
+        logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
+        socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');
+        // A client that reads nothing may not read the close either.
+        setTimeout(() => socket.terminate(), 1000).unref();
+        return;
+      }
+      holdUntilTurnEnds(raw);
+      socket.send(data);
+    };
+    // Only a send made past the bound waits (a promise of its own): the rest go out as they come.
+    const afterDrain = async (data: string): Promise<void> => {
+      while (socket.readyState === socket.OPEN && socket.bufferedAmount > limits.maxBufferedBytes) await drained(raw, socket);
+      sendNow(data);
+    };
     const closed = protocol.opened(
       {
         protocol: socket.protocol,
@@ -216,21 +234,7 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
         // socket's buffer, which is bounded; past the bound the client is disconnected, and nothing upstream
         // waits on it meanwhile. On a connection that waits instead (`whenBehind`), only sends made past the
         // bound wait, each subscription's behind its own.
-        send: async (data) => {
-          if (limits.whenBehind === 'wait')
-            while (socket.readyState === socket.OPEN && socket.bufferedAmount > limits.maxBufferedBytes) await drained(raw, socket);
-          if (socket.readyState !== socket.OPEN) return;
-          if (limits.whenBehind !== 'wait' && socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
-            options.onSlowConsumer?.();
-            logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
-            socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');
-            // A client that reads nothing may not read the close either.
-            setTimeout(() => socket.terminate(), 1000).unref();
-            return;
-          }
-          holdUntilTurnEnds(raw);
-          socket.send(data);
-        },
+        send: (data) => (limits.whenBehind === 'wait' && socket.bufferedAmount > limits.maxBufferedBytes ? afterDrain(data) : sendNow(data)),
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) => handleMessages(socket, handle, logger),
       },
