@@ -3,9 +3,11 @@ import { CloseCode } from 'graphql-ws';
 import type { WebSocket } from 'ws';
 import type { Logger } from './logger';
 
-/** The id of a `subscribe` message, or undefined for any other text. */
+/**
+ * The id of a `subscribe` message, or undefined for any other text. Every message is read, however it
+ * looks: JSON lets a client escape any letter of "subscribe", which graphql-ws reads as the word itself.
+ */
 function subscribeIdOf(text: string): string | undefined {
-  if (!text.includes('"subscribe"')) return undefined;
   try {
     const message = JSON.parse(text) as { type?: unknown; id?: unknown } | null;
     return message?.type === 'subscribe' && typeof message.id === 'string' ? message.id : undefined;
