@@ -99,10 +99,13 @@ export class LiveSubscription implements LiveListener {
     });
   }
 
-  /** Ends with one last result carrying `error` (FORBIDDEN, UNAUTHENTICATED, SUBGRAPH_UNAVAILABLE...). */
-  end(error: unknown): void {
+  /**
+   * Ends with one last result carrying `error` (FORBIDDEN, UNAUTHENTICATED, SUBGRAPH_UNAVAILABLE...),
+   * after the errors that say why, if any.
+   */
+  end(error: unknown, why: readonly GraphQLError[] = []): void {
     if (this.ended) return;
-    this.results.push({ data: null, errors: [this.options.locate(error)] });
+    this.results.push({ data: null, errors: [...why, this.options.locate(error)] });
     this.close(error);
   }
 
@@ -122,15 +125,22 @@ export class LiveSubscription implements LiveListener {
     this.expiry.unref();
   }
 
+  /**
+   * Whether the results it holds unread are past its bounds. The connection's share is taken from those
+   * that hold some: the subscriptions whose results it waits on.
+   */
+  private holdsTooMuch(): boolean {
+    const { results, options } = this;
+    return results.bytes > options.maxEventBytes || (results.bytes > 0 && results.connection.bytes > options.maxConnectionBytes);
+  }
+
+  private fellBehind(): void {
+    this.end(this.options.missed('could not send events as fast as they came'));
+  }
+
   /** Runs `step` after the steps before it; a subscription that has fallen too far behind ends instead. */
   private enqueue(step: () => Promise<void>): void {
-    const { results, options } = this;
-    // The connection's share is taken from those that hold some: the subscriptions whose results it waits on.
-    const held = results.bytes > options.maxEventBytes || (results.bytes > 0 && results.connection.bytes > options.maxConnectionBytes);
-    if (this.pending + results.length >= options.maxBacklog || held) {
-      this.end(this.options.missed('could not send events as fast as they came'));
-      return;
-    }
+    if (this.pending + this.results.length >= this.options.maxBacklog || this.holdsTooMuch()) return this.fellBehind();
     this.pending += 1;
     this.work = this.work
       .then(() => (this.ended ? undefined : step()))
@@ -162,6 +172,11 @@ export class LiveSubscription implements LiveListener {
       if (!auth) return;
       const result = await this.options.execute(event, auth);
       if (!result || this.ended) return;
+      // The event's own row could not be read (its database out of reach, say): said, and the end, for
+      // the client to subscribe again and read what it missed, as the gateway does with an event it loses.
+      if (!result.data && result.errors?.length) return this.end(this.options.missed('could not complete an event'), result.errors);
+      // Checked again here, not only as the event was queued: a burst is queued before any result is held.
+      if (this.holdsTooMuch()) return this.fellBehind();
       const bytes = Buffer.byteLength(JSON.stringify(result));
       if (bytes > this.options.maxEventBytes) {
         const message = `One event's result for this subscription is ${bytes} bytes, over the ${this.options.maxEventBytes} a subscription's event may be: ask for fewer fields or smaller pages`;
