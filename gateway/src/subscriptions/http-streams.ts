@@ -34,8 +34,14 @@ function positionsOf(request: http.IncomingMessage): WalPositions | GraphQLError
  * The operation an HTTP streaming request asks for, started: a subscription's results, or a single
  * result (a query, a mutation, or a refusal). The positions it carries hold for its reads and its
  * events' as for a plain request's; a mutation's own do not come back (mutations belong on plain HTTP).
+ * A subscription asked for as the gateway stops (`stopping`) is refused, as the open ones are ended.
  */
-async function start(deps: TransportDeps, request: express.Request, payload: OperationPayload | GraphQLError): Promise<SubscriptionResults | ExecutionResult> {
+async function start(
+  deps: TransportDeps,
+  request: express.Request,
+  payload: OperationPayload | GraphQLError,
+  stopping: () => boolean,
+): Promise<SubscriptionResults | ExecutionResult> {
   if (payload instanceof GraphQLError) return { errors: [payload] };
   const positions = positionsOf(request);
   if (positions instanceof GraphQLError) return { errors: [positions] };
@@ -54,6 +60,8 @@ async function start(deps: TransportDeps, request: express.Request, payload: Ope
   if (subscriber instanceof GraphQLError) return { errors: [subscriber] };
   const context = { ...contextFor(deps, subscriber, peerOf(deps, request), requestId), positions };
   if (!deps.admission.isSubscription(admitted)) return deps.admission.single(admitted, context);
+  // Stopped while it was being identified: its subscription would start after every stream had ended.
+  if (stopping()) return { errors: [gatewayStopping()] };
   const release = deps.admission.reserve(subscriber, 0);
   if (release instanceof GraphQLError) return { errors: [release] };
   return deps.subscribe({ ...admitted, context, release });
@@ -103,7 +111,15 @@ function withBadRequestCode(body: string): string {
 export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: number): express.RequestHandler & { close(): Promise<void> } {
   /** The open streams, each with what ends its subscription now rather than at its next event, and its protocol's last words. */
   const streams = new Map<http.ServerResponse, { endSubscription: () => void; farewell: (result: ExecutionResult) => void }>();
+  let stopping = false;
+  const isStopping = () => stopping;
+  const stoppingResult = () => ({ errors: [gatewayStopping()] });
   const opened = (response: http.ServerResponse, endSubscription: () => void, farewell: (result: ExecutionResult) => void) => {
+    // Started just before the stop, and opened after it had ended every stream there was.
+    if (stopping) {
+      farewell(stoppingResult());
+      return endSubscription();
+    }
     streams.set(response, { endSubscription, farewell });
     response.once('close', () => {
       streams.delete(response);
@@ -122,7 +138,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
   };
   const sse = createSseHandler<express.Request>({
     onSubscribe: async (request, params) => {
-      const started = await start(deps, request.raw, params);
+      const started = await start(deps, request.raw, params, isStopping);
       // graphql-sse reads an object without `data` as execution arguments: a refusal goes as a result.
       return Symbol.asyncIterator in started || 'data' in started ? started : { data: null, ...started };
     },
@@ -189,7 +205,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
    * waiting for the next), a `{}` heartbeat every 5 s, and the closing boundary at the end.
    */
   const multipart = async (request: express.Request, response: express.Response): Promise<void> => {
-    const started = await start(deps, request, payloadOf(request));
+    const started = await start(deps, request, payloadOf(request), isStopping);
     const results = Symbol.asyncIterator in started ? started : undefined;
     // A client gone while it was being identified: its 'close' has come and gone.
     if (response.closed) {
@@ -233,9 +249,9 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
      * boundary). Cut short, a client could not tell the stop from a broken network.
      */
     close: async () => {
-      const stopping = { errors: [gatewayStopping()] };
+      stopping = true;
       for (const [stream, { endSubscription, farewell }] of streams) {
-        if (!ended(stream)) farewell(stopping);
+        if (!ended(stream)) farewell(stoppingResult());
         endSubscription();
       }
     },

@@ -256,6 +256,27 @@ describe('a gateway stopping', () => {
     },
   );
 
+  it.each(TRANSPORTS)(
+    'tells one being identified as it stops so, and starts no subscription for it: it started after the stop and stayed open (%s)',
+    async (_, accept) => {
+      await onIdleServer(async (server, counts) => {
+        let body = '';
+        const finished = new Promise<void>((resolve) =>
+          server.request(accept).on('response', (response) => {
+            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            response.on('end', resolve);
+          }),
+        );
+        // Stopped while auth is asked who it is (it answers after IDENTITY_MS).
+        await pollUntil('identifying', async () => server.identified.length === 1, { timeoutMs: 3000, intervalMs: 5 });
+        await server.endStreams();
+        await finished;
+        expect(body).toContain('The gateway is stopping: subscribe again');
+        expect(counts.started).toBe(0);
+      });
+    },
+  );
+
   it.each(TRANSPORTS)('ends the streams, and writes nothing after, however many events still come (%s)', async (_, accept) => {
     // An event of 100 kB every 10 ms, for as long as they are asked for.
     let ended = false;
