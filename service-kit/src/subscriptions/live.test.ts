@@ -98,9 +98,9 @@ describe('a live subscription whose event could not be completed', () => {
       return calls === 1 ? { data: null, errors: [unreachable] } : resultOf(10);
     });
     lost.send();
-    const first = await lost.live.results.next();
-    expect(first.value?.data).toBeNull();
-    expect(first.value?.errors?.map((error: GraphQLError) => error.message)).toEqual([
+    const first = (await lost.live.results.next()).value as ExecutionResult;
+    expect(first.data).toBeNull();
+    expect(first.errors?.map((error) => error.message)).toEqual([
       'The payments service cannot reach its database at the moment',
       'missed: could not complete an event',
     ]);

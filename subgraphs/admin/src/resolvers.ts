@@ -1,7 +1,7 @@
 // The admin subgraph's resolvers: the audit log, account actions and erasure, each for admins only.
 import { UnconfirmedEvent, entityReference, scalarsFor, type RowEvent } from '@fedstack/service-kit';
 import type { AdminContext } from './context';
-import { auditEntryById, auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
+import { auditEntryOf, auditTrailConnection, listAuditEntries, type AuditEntryView } from './domain/audit';
 import { auditEntries } from './domain/live';
 import type { Resolvers } from './generated/resolvers-types';
 
@@ -48,7 +48,7 @@ export const resolvers: Resolvers = {
       },
       // Each event with a fresh context: the entry as recorded.
       async resolve(event: RowEvent, _args: unknown, ctx: AdminContext) {
-        const entry = await auditEntryById(ctx.db, event.id);
+        const entry = await auditEntryOf(ctx.db, event);
         // A notification proves nothing (UnconfirmedEvent): one naming no entry is dropped.
         if (!entry) throw new UnconfirmedEvent(`audit entry ${event.id} was announced but is not there`);
         return entry;

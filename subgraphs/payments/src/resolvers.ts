@@ -56,7 +56,7 @@ export const resolvers: Resolvers = {
       },
       // Each event with a fresh context: the payment as it is now, which must be the subscriber's when they follow all of theirs.
       resolve: (event: RowEvent, { id }: { id?: string | null }, ctx: PaymentsContext) =>
-        currentPayment(ctx.db, event.id, id ? undefined : requireViewer(ctx.auth)),
+        currentPayment(ctx.db, event, id ? undefined : requireViewer(ctx.auth)),
     },
   },
 

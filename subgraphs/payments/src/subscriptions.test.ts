@@ -14,8 +14,12 @@ import {
   type SubscriptionMessage,
   type TestSubscription,
 } from '@fedstack/service-kit/testing';
+import type { PaymentRecord } from '@fedstack/shared-db';
+import type { RowEvent } from '@fedstack/service-kit';
 import { loadPaymentsConfig } from './config';
+import type { PaymentsContext } from './context';
 import { simulatedProcessor, type PaymentProcessor } from './domain/processor';
+import { resolvers } from './resolvers';
 import { createPaymentsServer } from './server';
 
 /**
@@ -151,6 +155,36 @@ describe('paymentUpdated', () => {
     expect(refund.errors).toBeUndefined();
     expect(paymentOf(await subscription.next())).toMatchObject({ id: pending.id, status: 'PARTIALLY_REFUNDED', refundedAmount: '4.00' });
     subscription.stop();
+  });
+
+  it("reads a payment again for each change: an event's read joined one begun before its change committed, and sent the payment as it was", async () => {
+    const owner = await user();
+    const id = await announced(owner);
+    // Reads through the server's own client; the first is held once it has read.
+    let reads = 0;
+    let release = () => undefined as void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const db = {
+      async sql(...args: Parameters<typeof server.db.sql>) {
+        const rows = await server.db.sql(...args);
+        if ((reads += 1) === 1) await held;
+        return rows;
+      },
+    };
+    const ctx = { db } as unknown as PaymentsContext;
+    // The field's own resolve, as graphql-js calls it for each event (the generated types allow other shapes).
+    const { resolve } = (
+      resolvers.Subscription as unknown as { paymentUpdated: { resolve: (event: RowEvent, args: object, ctx: PaymentsContext) => Promise<PaymentRecord> } }
+    ).paymentUpdated;
+    const event = (committedAt: string): RowEvent => ({ id, userId: owner.userId, committedAt });
+    // One subscription reads the payment for an event; while it holds, a refund commits and is announced.
+    const before = resolve(event(new Date().toISOString()), { id }, ctx);
+    await pollUntil('the first read', async () => reads === 1, { timeoutMs: 2000, intervalMs: 5 });
+    await sql(`UPDATE payments.payments SET refunded_amount = 4 WHERE id = $1`, [id]);
+    const after = resolve(event(new Date().toISOString()), { id }, ctx);
+    release();
+    expect((await before).refundedAmount.toString()).toBe('0');
+    expect((await after).refundedAmount.toString()).toBe('4');
   });
 
   it('takes the token the connection was opened with, for a subscription that carries none (Hive Gateway passes it so)', async () => {

@@ -16,6 +16,7 @@ import {
   type AuditRecord,
   type Connection,
   type EventHandler,
+  type RowEvent,
   type StaleRead,
 } from '@fedstack/service-kit';
 
@@ -117,10 +118,10 @@ const AUDIT_ENTRY_BY_ID: PreparedStatement = {
          WHERE a.id = $1::uuid`,
 };
 
-/** One entry as recorded, with its details (auditEntryAdded reads each entry its event announces). */
-export function auditEntryById(db: AdminDb, id: string): Promise<AuditEntryView | null> {
+/** The entry an event announces, as recorded, with its details (auditEntryAdded reads each). */
+export function auditEntryOf(db: AdminDb, event: RowEvent): Promise<AuditEntryView | null> {
   // Every admin on the live feed asks at once when an entry is recorded: one read between them.
-  return readingEntries(id, async () => (await db.sql<AuditEntryView>(AUDIT_ENTRY_BY_ID, [id]))[0] ?? null);
+  return readingEntries(event, async () => (await db.sql<AuditEntryView>(AUDIT_ENTRY_BY_ID, [event.id]))[0] ?? null);
 }
 
 const readingEntries = singleFlight<AuditEntryView | null>();

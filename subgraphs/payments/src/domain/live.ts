@@ -1,7 +1,7 @@
 // paymentUpdated: which committed payment changes a subscriber follows, and for how long they may.
 import { forbidden, notFound } from '@fedstack/runtime';
 import type { PaymentRecord, ServiceClient } from '@fedstack/shared-db';
-import { UnconfirmedEvent, canonicalId, liveEvents, singleFlight, type LiveFeed, type Viewer } from '@fedstack/service-kit';
+import { UnconfirmedEvent, canonicalId, liveEvents, singleFlight, type LiveFeed, type RowEvent, type Viewer } from '@fedstack/service-kit';
 import { PAYMENT_BY_ID, toPaymentRecord, type PaymentRow } from './rows';
 
 /** The channel payments.payments' trigger announces every visible change on (migration 20261209100000_subscription_events). */
@@ -32,14 +32,15 @@ export function paymentUpdates(viewer: Viewer, id: string, payment: PaymentRecor
 const reading = singleFlight<PaymentRecord>();
 
 /**
- * A payment as it is now, for an event about it (a prepared statement): the subscriptions the event
+ * The payment an event is about, as it is now (a prepared statement): the subscriptions the event
  * reaches at once share one read. `follower` is the subscriber of `ownPaymentUpdates`, whose events the
  * hub routes by the owner the notification names: the payment must be theirs, or the event is dropped
  * (a notification proves nothing: UnconfirmedEvent). Events of `paymentUpdates` are routed by the
  * payment's id, read here.
  */
-export async function currentPayment(db: ServiceClient<'payments'>, id: string, follower?: Viewer): Promise<PaymentRecord> {
-  const payment = await reading(id, async () => {
+export async function currentPayment(db: ServiceClient<'payments'>, event: RowEvent, follower?: Viewer): Promise<PaymentRecord> {
+  const { id } = event;
+  const payment = await reading(event, async () => {
     const [row] = await db.sql<PaymentRow>(PAYMENT_BY_ID, [id]);
     if (!row) throw new UnconfirmedEvent(`payment ${id} was announced but is not there`);
     return toPaymentRecord(row);
