@@ -47,6 +47,13 @@ const schema = new GraphQLSchema({
           return ticks;
         },
       },
+      /** One result of 40,000 characters, each 3 bytes in UTF-8: 120 kB. */
+      wide: {
+        type: GraphQLString,
+        async *subscribe() {
+          yield { wide: '€'.repeat(40_000) };
+        },
+      },
       /** Five results of 2 kB at once. */
       chunks: {
         type: GraphQLString,
@@ -244,25 +251,28 @@ describe('GraphQL over WebSocket, under its limits', () => {
   it.each([
     ['as written', 'subscribe'],
     ['with an escaped letter', 'subscrib\\u0065'],
-  ])('takes an id again only once its operation has ended, "subscribe" %s: reused at once after a complete, it left the first running after the close', async (_spelling, type) => {
-    slowly.made = 0;
-    slowly.ended = 0;
-    const socket = await open();
-    const closed = closeCode(socket);
-    socket.send(JSON.stringify({ type: 'connection_init' }));
-    await new Promise((resolve) => socket.once('message', resolve));
-    const subscribe = `{"id":"s","type":"${type}","payload":{"query":"subscription { slowly }"}}`;
-    socket.send(subscribe);
-    socket.send(JSON.stringify({ id: 's', type: 'complete' }));
-    socket.send(subscribe);
-    expect(await closed).toBe(4409);
-    // The first operation's stream, made once it starts, is ended with the connection; the second was not taken.
-    await pollUntil('every stream made ended', async () => (slowly.made > 0 && slowly.ended === slowly.made ? true : undefined), {
-      timeoutMs: 2000,
-      intervalMs: 20,
-    });
-    expect(slowly).toEqual({ made: 1, ended: 1 });
-  });
+  ])(
+    'takes an id again only once its operation has ended, "subscribe" %s: reused at once after a complete, it left the first running after the close',
+    async (_spelling, type) => {
+      slowly.made = 0;
+      slowly.ended = 0;
+      const socket = await open();
+      const closed = closeCode(socket);
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      await new Promise((resolve) => socket.once('message', resolve));
+      const subscribe = `{"id":"s","type":"${type}","payload":{"query":"subscription { slowly }"}}`;
+      socket.send(subscribe);
+      socket.send(JSON.stringify({ id: 's', type: 'complete' }));
+      socket.send(subscribe);
+      expect(await closed).toBe(4409);
+      // The first operation's stream, made once it starts, is ended with the connection; the second was not taken.
+      await pollUntil('every stream made ended', async () => (slowly.made > 0 && slowly.ended === slowly.made ? true : undefined), {
+        timeoutMs: 2000,
+        intervalMs: 20,
+      });
+      expect(slowly).toEqual({ made: 1, ended: 1 });
+    },
+  );
 
   it('refuses an upgrade on another path', async () => {
     const socket = new WebSocket(url.replace('/graphql', '/elsewhere'), 'graphql-transport-ws');
@@ -295,6 +305,24 @@ describe('GraphQL over WebSocket, under its limits', () => {
     const socket = new WebSocket(url.replace('/graphql', '/elsewhere'), 'graphql-transport-ws');
     const failure = await new Promise<Error>((resolve) => socket.once('error', resolve));
     expect(failure.message).toMatch(/404/);
+  });
+
+  it('counts what it sends in bytes: a result of 40,000 characters is 120 kB, over a bound of 100 kB (it was counted as 40 kB)', async () => {
+    const second = await serving({ maxBufferedBytes: 100_000, keepAliveMs: 60_000 });
+    try {
+      const socket = new WebSocket(second.url, 'graphql-transport-ws');
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      await new Promise((resolve) => socket.once('message', resolve));
+      const outcome = new Promise<string>((resolve) => {
+        socket.on('close', (code) => resolve(`closed ${code}`));
+        socket.on('message', (data: Buffer) => (JSON.parse(data.toString()) as { type: string }).type === 'complete' && resolve('sent whole'));
+      });
+      socket.send(JSON.stringify({ type: 'subscribe', id: '1', payload: { query: 'subscription { wide }' } }));
+      expect(await outcome).toBe(`closed ${SLOW_CONSUMER_CLOSE}`);
+    } finally {
+      await second.stop();
+    }
   });
 
   it('says goodbye with 1001 (going away) to every client when closed', async () => {

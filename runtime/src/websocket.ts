@@ -211,7 +211,8 @@ export function serveGraphQLOverWebSocket<P extends Record<string, unknown> | un
     socket.on('pong', () => unanswered.delete(socket));
     const sendNow = (data: string): void => {
       if (socket.readyState !== socket.OPEN) return;
-      if (limits.whenBehind !== 'wait' && socket.bufferedAmount + data.length > limits.maxBufferedBytes) {
+      // In bytes, as the buffer is counted: a character may take up to 3 of them.
+      if (limits.whenBehind !== 'wait' && socket.bufferedAmount + Buffer.byteLength(data) > limits.maxBufferedBytes) {
         options.onSlowConsumer?.();
         logger.warn({ bufferedBytes: socket.bufferedAmount }, 'WebSocket client stopped reading; disconnected');
         socket.close(SLOW_CONSUMER_CLOSE, 'Slow consumer: the client is not reading what it is sent');
