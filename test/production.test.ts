@@ -4,7 +4,7 @@ import { developmentPasswordSettings } from '@fedstack/shared-db';
 import { graphql, testSigningKey } from '@fedstack/service-kit/testing';
 import { demoAdmin } from './clients';
 import { startStack, type RunningStack } from './stack';
-import { overWebSocket, wsClient } from './subscribers';
+import { overMultipart, overSse, overWebSocket, wsClient } from './subscribers';
 
 // Counts the loads of the offline explorer's module (Altair's whole page, about 7 MB of heap), which
 // production never serves. On the test's global: the mock runs as the imports below load, before any
@@ -132,6 +132,39 @@ describe('a production stack', () => {
     const result = await graphql(stack.gatewayUrl, '{ mee { emial } }');
     expect(result.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(JSON.stringify(result.errors)).not.toMatch(/Did you mean|"me"/);
+  });
+
+  // A variable's value is checked apart from the document, and its errors suggested an enum value or an
+  // input field by name to anyone, signed in or not, over every transport.
+  const NEAR_MISSES = [{ filter: { role: 'ADMN' } }, { filter: { rol: 'USER' } }];
+  const FILTERED = 'query ($filter: UserFilter) { users(first: 1, filter: $filter) { edges { node { id } } } }';
+
+  it("names no enum value or input field near a variable's bad value, by HTTP", async () => {
+    for (const variables of NEAR_MISSES) {
+      const result = await graphql(stack.gatewayUrl, FILTERED, { variables });
+      expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(JSON.stringify(result.errors)).not.toMatch(/Did you mean|ADMIN|"role"/);
+    }
+  });
+
+  it("names no enum value or input field near a variable's bad value, over WebSocket, SSE or multipart", async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const client = wsClient(stack.gatewayUrl, admin.accessToken);
+    try {
+      for (const variables of NEAR_MISSES) {
+        const answers = await Promise.all(
+          [
+            overWebSocket(client, FILTERED, variables),
+            overSse(stack.gatewayUrl, admin.accessToken, FILTERED, variables),
+            overMultipart(stack.gatewayUrl, admin.accessToken, FILTERED, variables),
+          ].map(async (subscription) => ({ ending: await subscription.ended, results: subscription.pending })),
+        );
+        expect(JSON.stringify(answers)).toMatch(/BAD_USER_INPUT/);
+        expect(JSON.stringify(answers)).not.toMatch(/Did you mean|ADMIN|"role"/);
+      }
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('answers a malformed or mismatched persisted-query extension as the client’s bad input, not an internal error', async () => {

@@ -23,6 +23,18 @@ describe('client-safe errors', () => {
   });
 });
 
+describe("a client's error in production", () => {
+  it('suggests no name of the schema, which development does', () => {
+    const message = 'Variable "$f" got invalid value "ADMN" at "f.role"; Value "ADMN" does not exist in "Role" enum. Did you mean the enum value "ADMIN"?';
+    const error = new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
+    const formatted = { message, extensions: error.extensions };
+    expect([formatErrorFor(true)(formatted, error).message, formatErrorFor(false)(formatted, error).message]).toEqual([
+      'Variable "$f" got invalid value "ADMN" at "f.role"; Value "ADMN" does not exist in "Role" enum.',
+      message,
+    ]);
+  });
+});
+
 describe('an excerpt of a client value', () => {
   it('counts code points, cutting no emoji in half, and says when it cut', () => {
     expect([excerpt('abc', 3), excerpt('abcd', 3), excerpt('ab😀😀', 3), excerpt('😀😀😀', 3), excerpt('😀'.repeat(1000), 2)]).toEqual([

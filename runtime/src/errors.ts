@@ -144,9 +144,18 @@ function withField(formatted: GraphQLFormattedError): GraphQLFormattedError {
 export type ErrorTranslator = (error: unknown) => AppError | undefined;
 
 /**
+ * graphql-js's suggestion at the end of a message ("Did you mean the enum value \"ADMIN\"?"), as Apollo's
+ * DisableSuggestions plugin matches it.
+ */
+const SUGGESTION = / ?Did you mean(.+?)\?$/;
+
+/**
  * Apollo's `formatError`: an error `translate` recognises is answered as what it translates to, with no
  * stack; client-safe errors pass with their code; anything else becomes a generic
- * INTERNAL_SERVER_ERROR when `mask` is set (production), with no message details or stack.
+ * INTERNAL_SERVER_ERROR when `mask` is set (production), with no message details or stack. In
+ * production no message suggests a name of the schema: Apollo's `hideSchemaDetailsFromClientErrors`
+ * takes suggestions out of validation errors only, and a variable's value, checked apart (by Apollo
+ * Gateway, without graphql-js's `hideSuggestions`), named the enum value or input field it was near.
  */
 export function formatErrorFor(mask: boolean, translate?: ErrorTranslator) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
@@ -175,7 +184,7 @@ export function formatErrorFor(mask: boolean, translate?: ErrorTranslator) {
         return masked(named.extensions.serviceName);
       }
       const { stacktrace: _stacktrace, ...extensions } = named.extensions ?? {};
-      return { ...named, extensions };
+      return { ...named, message: named.message.replace(SUGGESTION, ''), extensions };
     }
     if (!mask) return { ...formatted, extensions: { ...formatted.extensions, code: ErrorCode.INTERNAL_SERVER_ERROR } };
     // Apollo Gateway names the subgraph of an error it could not place (one without a code, or an answer of

@@ -196,7 +196,10 @@ export class SubscriptionAdmission {
     // Coerced here, as Apollo Server does for a request: what is sent on to a subgraph is what the schema
     // takes. Sent as given, a variable nested thousands deep failed in graphql-ws's serialisation, whose
     // rejected promise then ended the process at the upstream connection's next close.
-    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>, { maxErrors: 10 });
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>, {
+      maxErrors: 10,
+      hideSuggestions: this.options.hideSuggestions,
+    });
     if (coerced.errors) return coerced.errors.map((error) => refusal(ErrorCode.BAD_USER_INPUT, error.message));
     if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
       const sent = this.upstreamBytes(document, operationName, coerced.coerced);
