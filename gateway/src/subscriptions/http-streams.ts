@@ -113,13 +113,7 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
   const streams = new Map<http.ServerResponse, { endSubscription: () => void; farewell: (result: ExecutionResult) => void }>();
   let stopping = false;
   const isStopping = () => stopping;
-  const stoppingResult = () => ({ errors: [gatewayStopping()] });
   const opened = (response: http.ServerResponse, endSubscription: () => void, farewell: (result: ExecutionResult) => void) => {
-    // Started just before the stop, and opened after it had ended every stream there was.
-    if (stopping) {
-      farewell(stoppingResult());
-      return endSubscription();
-    }
     streams.set(response, { endSubscription, farewell });
     response.once('close', () => {
       streams.delete(response);
@@ -250,8 +244,9 @@ export function httpStreamingTransports(deps: TransportDeps, bodyLimitBytes: num
      */
     close: async () => {
       stopping = true;
+      const farewellResult = { errors: [gatewayStopping()] };
       for (const [stream, { endSubscription, farewell }] of streams) {
-        if (!ended(stream)) farewell(stoppingResult());
+        if (!ended(stream)) farewell(farewellResult);
         endSubscription();
       }
     },

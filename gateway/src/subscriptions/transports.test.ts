@@ -105,8 +105,8 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
     identified,
     identifiedUnder,
     url: `ws://127.0.0.1:${port}/graphql`,
-    /** Asks for a subscription to `paymentUpdated`, as a client with `accept` does. */
-    request(accept: string, headers: Record<string, string> = {}): http.ClientRequest {
+    /** Asks for a subscription to `paymentUpdated` (or another operation), as a client with `accept` does. */
+    request(accept: string, headers: Record<string, string> = {}, query = 'subscription { paymentUpdated { id } }'): http.ClientRequest {
       const request = http.request({
         host: '127.0.0.1',
         port,
@@ -115,7 +115,7 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
         headers: { 'content-type': 'application/json', accept, authorization: 'Bearer token', ...headers },
       });
       request.on('error', () => undefined);
-      request.end(JSON.stringify({ query: 'subscription { paymentUpdated { id } }' }));
+      request.end(JSON.stringify({ query }));
       return request;
     },
     /** Ends every HTTP stream, as the gateway's stop does. */
@@ -276,6 +276,29 @@ describe('a gateway stopping', () => {
       });
     },
   );
+
+  it.each(
+    TRANSPORTS.flatMap(([name, accept]) => [
+      [`${name}, a query`, accept, '{ me { id } }'],
+      [`${name}, a mutation`, accept, 'mutation { reinstateUser(userId: "u2") { id } }'],
+    ]),
+  )('answers an operation that runs as it stops with its own answer, not the stopping error (%s)', async (_, accept, query) => {
+    await onIdleServer(async (server) => {
+      let body = '';
+      const finished = new Promise<void>((resolve) =>
+        server.request(accept, {}, query).on('response', (response) => {
+          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          response.on('end', resolve);
+        }),
+      );
+      // Identified, and running (the server's execute answers both after IDENTITY_MS).
+      await pollUntil('running', async () => server.identified.length === 2, { timeoutMs: 3000, intervalMs: 5 });
+      await server.endStreams();
+      await finished;
+      expect(body).toContain('"me":{"id":"u1"');
+      expect(body).not.toContain('The gateway is stopping');
+    });
+  });
 
   it.each(TRANSPORTS)('ends the streams, and writes nothing after, however many events still come (%s)', async (_, accept) => {
     // An event of 100 kB every 10 ms, for as long as they are asked for.
