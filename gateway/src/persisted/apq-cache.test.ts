@@ -14,6 +14,19 @@ describe('the cache of automatic persisted queries', () => {
     expect(await cache.get(`apq:${sha256Hex(documents[999] as string)}`)).toBe(documents[999]);
   });
 
+  it('counts a document with a character past Latin-1 at two bytes a character, as V8 holds it (it counted one)', async () => {
+    const kept = async (letter: string) => {
+      const cache = apqCache(1_000_000);
+      for (let index = 0; index < 200; index += 1) {
+        const document = `{__typename}#${index}${letter.repeat(10_000)}`;
+        await cache.set(`apq:${sha256Hex(document)}`, document);
+      }
+      return cache.keys().length;
+    };
+    // 10 kB of text each in one-byte letters, 20 kB in two-byte ones.
+    expect([await kept('e'), await kept('€')]).toEqual([97, 49]);
+  });
+
   it('still holds a large document whole', async () => {
     const cache = apqCache(65_536);
     const document = `{ ${'__typename '.repeat(5000)}}`;

@@ -14,5 +14,10 @@ const APQ_ENTRY_OVERHEAD_BYTES = 160;
  * (3,855 of them, about 1 MB), and the default 8 MiB let some 440,000 of them hold 117 MB.
  */
 export function apqCache(maxBytes: number): InMemoryLRUCache<string> {
-  return new InMemoryLRUCache<string>({ maxSize: maxBytes, sizeCalculation: (document, key) => document.length + key.length + APQ_ENTRY_OVERHEAD_BYTES });
+  return new InMemoryLRUCache<string>({ maxSize: maxBytes, sizeCalculation: (document, key) => heldBytes(document) + key.length + APQ_ENTRY_OVERHEAD_BYTES });
+}
+
+/** V8 holds a string of Latin-1 characters at one byte each, and any other at two per UTF-16 unit. */
+function heldBytes(text: string): number {
+  return /[\u0100-\uffff]/.test(text) ? 2 * text.length : text.length;
 }
