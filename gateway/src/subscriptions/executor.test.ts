@@ -133,6 +133,25 @@ describe('a subscription through the gateway', () => {
     expect((await registry.getSingleMetric('subscription_events_total')?.get())?.values.reduce((sum, { value }) => sum + value, 0) ?? 0).toBe(0);
   });
 
+  it("says among its errors, masked, why an event lost its data to a subgraph's null entity: it passed Apollo's `valueCompletion` on unmasked, naming schema types", async () => {
+    // auth finds no such user (its replica has not replayed the sign-up, say): `user` is non-null.
+    const missing: GraphQLDataSource = { process: () => Promise.resolve({ data: { _entities: [null] } }) };
+    const { seen, results } = harness({ document: parse('subscription { paymentUpdated { id user { email } } }'), dataSources: { auth: missing } });
+    seen.sink?.next({
+      data: { paymentUpdated: { id: 'p1', user: { __typename: 'User', id: 'user-1' } } },
+      extensions: { committedAt: '2026-12-07T00:00:00.000Z' },
+    });
+    const lost = (await results.next()).value as ExecutionResult;
+    expect(lost.extensions).toEqual({ committedAt: '2026-12-07T00:00:00.000Z' });
+    expect({ data: lost.data, errors: lost.errors?.map(({ message, extensions }) => ({ message, code: extensions.code })) }).toEqual({
+      data: null,
+      errors: [
+        { message: 'Internal server error', code: 'INTERNAL_SERVER_ERROR' },
+        { message: expect.stringContaining('was missed: subscribe again') as string, code: 'SUBGRAPH_UNAVAILABLE' },
+      ],
+    });
+  });
+
   it('counts as sent only events, not a refusal the subgraph ends it with, and names its root field written in a fragment (it said "unknown")', async () => {
     const { seen, results, registry } = harness({
       document: parse('subscription { ...Watch } fragment Watch on Subscription { ... on Subscription { paymentUpdated { id status } } }'),

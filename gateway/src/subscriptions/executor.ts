@@ -220,11 +220,17 @@ class Subscription implements SubscriptionResults {
       () => executeQueryPlan({ kind: 'QueryPlan', node: plan.node }, serviceMap, requestContext, plan.operationContext, plan.supergraphSchema, plan.apiSchema),
     );
     const committed = committedAt(event);
+    // What shaping the result found (a null where the schema allows none: an entity a subgraph did not
+    // find) comes among the errors, masked as they are: it says why data is missing, and passed on as
+    // Apollo Gateway leaves it, in `extensions`, it named schema types and internal codes in production.
+    const { valueCompletion, ...extensions } = result.extensions ?? {};
+    const errors = [...(result.errors ?? []), ...(Array.isArray(valueCompletion) ? (valueCompletion as GraphQLError[]) : [])];
     // The commit's time travels on, so that a client can tell how fresh an event is.
+    if (committed !== undefined) extensions.committedAt = new Date(committed).toISOString();
     return {
-      ...result,
-      ...(result.errors ? { errors: this.shared.masked(result.errors) } : {}),
-      ...(committed === undefined ? {} : { extensions: { ...result.extensions, committedAt: new Date(committed).toISOString() } }),
+      data: result.data,
+      ...(errors.length > 0 ? { errors: this.shared.masked(errors) } : {}),
+      ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
     };
   }
 
