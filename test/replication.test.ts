@@ -192,6 +192,44 @@ describe('reads from a replica held back 5 s', () => {
     expect(Date.now() - suspendedAt).toBeLessThan(APPLY_DELAY_MS);
   });
 
+  it('names to an admin a user whose sign-up the replica has not replayed, asked by id or by an event about their payment: auth asks its primary (null, and the event lost)', async () => {
+    const admin = await demoAdmin(stack.gatewayUrl);
+    const user = await register(stack.gatewayUrl);
+    const signedUp = Date.now();
+    const paid = await graphql<{ createPayment: { id: string } }>(stack.gatewayUrl, PAY, {
+      token: user.accessToken,
+      variables: { key: `unreplayed-${user.id}` },
+      headers: NO_POSITIONS,
+    });
+    const id = paid.data?.createPayment.id as string;
+    const byId = await graphql(stack.gatewayUrl, 'query ($id: ID!) { user(id: $id) { email } }', {
+      token: admin.accessToken,
+      variables: { id: user.id },
+      headers: NO_POSITIONS,
+    });
+    const live = () => metric(stack, 'payments', 'subgraph_subscriptions_active');
+    const before = (await live()) ?? 0;
+    const events = overSse(stack.gatewayUrl, admin.accessToken, 'subscription ($id: ID) { paymentUpdated(id: $id) { refundedAmount user { email } } }', { id });
+    await pollUntil('the subscription live at payments', async () => ((await live()) ?? 0) > before, { timeoutMs: 5000, intervalMs: 20 });
+    await graphql(
+      stack.gatewayUrl,
+      'mutation ($id: ID!, $key: String!) { refundPayment(input: { paymentId: $id, amount: "1.00" }, idempotencyKey: $key) { id } }',
+      {
+        token: admin.accessToken,
+        variables: { id, key: `unreplayed-refund-${user.id}` },
+        headers: NO_POSITIONS,
+      },
+    );
+    const event = await events.next();
+    events.unsubscribe();
+    expect(Date.now() - signedUp).toBeLessThan(APPLY_DELAY_MS);
+    expect(byId.data).toEqual({ user: { email: user.email } });
+    expect({ data: event.data, errors: event.errors }).toEqual({
+      data: { paymentUpdated: { refundedAmount: '1.00', user: { email: user.email } } },
+      errors: undefined,
+    });
+  });
+
   it('puts suspension, logout and erasure in force in every service within the bound, whatever the replica holds', async () => {
     const admin = await demoAdmin(stack.gatewayUrl);
     const [suspended, loggedOut, erased] = [await register(stack.gatewayUrl), await register(stack.gatewayUrl), await register(stack.gatewayUrl)];

@@ -1,5 +1,5 @@
 // auth's request context: what its resolvers are given besides their arguments.
-import type { ServiceClient, UserRecord } from '@fedstack/shared-db';
+import type { PreparedStatement, ServiceClient, UserRecord } from '@fedstack/shared-db';
 import type { RequestContext, SubgraphDeps, ViewerRole } from '@fedstack/service-kit';
 import type { ThrottlePolicy } from './config';
 import { SignInThrottle, type ThrottleKeys } from './domain/throttle';
@@ -29,7 +29,8 @@ export interface AuthContext extends RequestContext<UserRecord> {
 
 /** One request's context: fresh loaders every time, the shared client and services. */
 export function createAuthContext(request: RequestContext<UserRecord>, { db }: SubgraphDeps<'auth'>, services: AuthServices): AuthContext {
-  return { ...request, db, services, loaders: { user: createUserLoader(request.reads.read) }, throttle: throttleOf(db, services) };
+  const primary = db.hasReplicas ? <R>(statement: PreparedStatement, values: readonly unknown[]) => db.sql<R>(statement, values) : undefined;
+  return { ...request, db, services, loaders: { user: createUserLoader(request.reads.read, primary) }, throttle: throttleOf(db, services) };
 }
 
 const throttles = new WeakMap<ServiceClient<'auth'>, SignInThrottle>();

@@ -14,7 +14,7 @@ import { assertAcceptablePassword, assertRegistrableEmail, normaliseEmail } from
 import { endSessions } from './domain/ended-sessions';
 import { revokeFamilyOf, rotateRefreshToken, startSession, type IssuedRefreshToken } from './domain/sessions';
 import { userStats } from './domain/stats';
-import { createUserLoader, listUsers } from './domain/users';
+import { listUsers } from './domain/users';
 import type { Resolvers, ResolversTypes } from './generated/resolvers-types';
 
 const INVALID_CREDENTIALS = 'Invalid email or password';
@@ -66,18 +66,12 @@ function guarded<K extends keyof UserRecord>(field: K) {
 
 /**
  * A user by id. The viewer as the account check read them when the request began, on the primary (a
- * statement fewer for most requests that reach auth); anyone else from a replica when one has the
- * client's writes. Should the viewer not come from a lookup of this request, the primary answers for them
- * when a replica does not: one without them has not replayed their sign-up yet (a client that signed up
- * and asks at once, with no positions, is not told it does not exist).
+ * statement fewer for most requests that reach auth); anyone else by the request's loader (a replica
+ * when one has the client's writes, the primary for those it lacks).
  */
 async function userById(ctx: AuthContext, id: string): Promise<UserRecord | null> {
   const isViewer = id.toLowerCase() === ctx.auth.viewer?.userId.toLowerCase();
-  const read = isViewer ? ctx.viewerRow : undefined;
-  if (read) return read;
-  const user = await ctx.loaders.user.load(id);
-  if (user || !isViewer) return user;
-  return createUserLoader((statement, values) => ctx.db.sql(statement, values)).load(id);
+  return (isViewer ? ctx.viewerRow : undefined) ?? ctx.loaders.user.load(id);
 }
 
 export const resolvers: Resolvers = {

@@ -34,10 +34,22 @@ const USERS_PAGE_QUERY: PreparedStatement = {
 export type UserRow = Omit<UserRecord, 'stateVersion'> & { stateVersion: string };
 export const toUser = (user: UserRow): UserRecord => ({ ...user, stateVersion: BigInt(user.stateVersion) });
 
-/** Loads users by id for one request: one SQL statement per batch, results in key order, from a replica when one has the client's writes. */
-export function createUserLoader(read: StaleRead) {
+/**
+ * Loads users by id for one request: one SQL statement per batch, results in key order, from a replica
+ * when one has the client's writes. Ids it does not know are asked again of `primary` (given when the
+ * service has replicas), which has every sign-up: a user a replica had not replayed yet was answered as
+ * none, and nulled whatever named them (an admin's view of a new user's payment, an event about it).
+ */
+export function createUserLoader(read: StaleRead, primary?: StaleRead) {
   return batchLoader<string, UserRecord>(
-    async (ids) => (await read<UserRow>(USERS_BY_ID, [ids.filter(isUuid)])).map(toUser),
+    async (keys) => {
+      const ids = keys.filter(isUuid);
+      const rows = await read<UserRow>(USERS_BY_ID, [ids]);
+      const found = new Set(rows.map((row) => row.id));
+      const unknown = ids.filter((id) => !found.has(id.toLowerCase()));
+      const late = primary && unknown.length > 0 ? await primary<UserRow>(USERS_BY_ID, [unknown]) : [];
+      return [...rows, ...late].map(toUser);
+    },
     (user) => user.id,
     null,
   );
