@@ -232,6 +232,8 @@ export function loadServiceConfig(service: Service, env: NodeJS.ProcessEnv = pro
 export interface SubscriptionLimits {
   /** Subscriptions one connection may hold at once. */
   maxPerConnection: number;
+  /** Subscriptions the process may hold at once, over all its connections. */
+  maxPerProcess: number;
   /** Bytes waiting to be sent on one connection past which its sends wait for it to drain. */
   maxBufferedBytes: number;
   /** The largest result one event of a subscription may have; a larger one ends that subscription. */
@@ -248,6 +250,10 @@ export const SUBSCRIPTION_SETTINGS = {
     integer(10_000, { max: 1_000_000 }),
     "subscriptions one WebSocket connection to payments or admin may hold at once (one gateway process's connection carries all its clients' subscriptions to the service)",
   ),
+  SUBGRAPH_SUBSCRIPTIONS_MAX_PER_PROCESS: setting(
+    integer(6000, { max: 10_000_000 }),
+    "subscriptions one payments or admin process may hold at once, over every gateway process's connection: each takes about 11 kB of heap, and the default fits the images' 128 MB (`--max-old-space-size`), in which payments ran out of memory at about 9,000; past it a new one is refused TOO_MANY_SUBSCRIPTIONS, to try again (several gateway processes' connections can reach one process, each within `SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION`)",
+  ),
   SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES: setting(
     integer(16_777_216, { min: 65_536, max: 1_073_741_824 }),
     "bytes waiting to be sent on one WebSocket connection to payments or admin past which its events wait for them to go out, and bytes of results its subscriptions may hold meanwhile, past which those holding some end (events missed): the gateway's connection carries many clients' events, and a gateway that reads nothing is dropped when it stops answering pings",
@@ -263,6 +269,7 @@ export function loadSubscriptionLimits(env: NodeJS.ProcessEnv = process.env): Su
   const settings = readSettings(env, SUBSCRIPTION_SETTINGS);
   return {
     maxPerConnection: settings.SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION,
+    maxPerProcess: settings.SUBGRAPH_SUBSCRIPTIONS_MAX_PER_PROCESS,
     maxBufferedBytes: settings.SUBGRAPH_SUBSCRIPTION_MAX_BUFFERED_BYTES,
     maxEventBytes: settings.SUBGRAPH_SUBSCRIPTION_MAX_EVENT_BYTES,
   };

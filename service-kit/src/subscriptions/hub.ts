@@ -115,6 +115,22 @@ export class LiveHub {
     return this.listener.listening;
   }
 
+  /**
+   * Why a new subscription is refused now, or undefined: events are not heard, or this process holds
+   * `max` already (each costs memory, about 11 kB of heap, and one process can be handed many gateway
+   * processes' connections, each within its own limit).
+   */
+  refusal(max: number): AppError | undefined {
+    const { service } = this.options;
+    if (!this.listening) return eventsMissed(service, 'is not hearing events at the moment (its database is out of reach)');
+    if (this.subscriptions.size < max) return undefined;
+    return new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `This ${service} process holds the most subscriptions it may (${max}): subscribe again shortly`, {
+      limit: 'process',
+      max,
+      serviceName: service,
+    });
+  }
+
   /** Whether the hub listens on `channel`. */
   follows(channel: string): boolean {
     return this.options.channels.includes(channel);

@@ -2,6 +2,7 @@
 import {
   GraphQLError,
   Kind,
+  locatedError,
   OperationTypeNode,
   getOperationAST,
   getVariableValues,
@@ -12,7 +13,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
-import { AppError, ErrorCode, validateSubscriptionDocument } from '@fedstack/runtime';
+import { AppError, ErrorCode, validateSubscriptionDocument, type Logger } from '@fedstack/runtime';
 import { checkOperationText, type TextLimits } from '../text';
 
 /** The client's headers that a subscription carries in `extensions.headers`, as the gateway sends them with a request. */
@@ -110,4 +111,17 @@ export function prepareSubscription(schema: GraphQLSchema, payload: SubscribePay
 /** The refusal of a subscription past the `max` one connection may hold. */
 export function tooManyOnConnection(max: number): Refusal {
   return { refusal: { errors: [new AppError(ErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${max} subscriptions per connection`, { limit: 'connection', max })] } };
+}
+
+/**
+ * The subscription `prepare` makes, or, when it throws, a refusal of that subscription alone: thrown to
+ * graphql-ws, it closed the whole connection (4500), the gateway's shared one, with every subscriber's.
+ */
+export function refusedIfThrown(logger: Logger, prepare: () => PreparedSubscription | Refusal): PreparedSubscription | Refusal {
+  try {
+    return prepare();
+  } catch (error) {
+    logger.error({ err: error }, 'subscription could not be prepared');
+    return { refusal: { errors: [locatedError(error, [])] } };
+  }
 }

@@ -39,7 +39,7 @@ import { LiveFeed, UnconfirmedEvent, type RowEvent } from './feed';
 import { eventsMissed, type LiveHub } from './hub';
 import { LiveSubscription } from './live';
 import { subgraphSubscriptionMetrics } from './metrics';
-import { clientHeaders, prepareSubscription, tooManyOnConnection, type PreparedSubscription, type Refusal } from './prepare';
+import { clientHeaders, prepareSubscription, refusedIfThrown, tooManyOnConnection, type PreparedSubscription, type Refusal } from './prepare';
 import { heldOn, type HeldBytes } from './queue';
 
 /** Keep-alive pings (the gateway's client pings too). */
@@ -98,19 +98,6 @@ function withConnectionToken(
   const token = connectionParams?.authorization;
   if ('refusal' in prepared || prepared.headers.authorization !== undefined || typeof token !== 'string') return prepared;
   return { ...prepared, headers: { ...prepared.headers, authorization: token } };
-}
-
-/**
- * The subscription `prepare` makes, or, when it throws, a refusal of that subscription alone: thrown to
- * graphql-ws, it closed the whole connection (4500), the gateway's shared one, with every subscriber's.
- */
-function refusedIfThrown(logger: Logger, prepare: () => PreparedSubscription | Refusal): PreparedSubscription | Refusal {
-  try {
-    return prepare();
-  } catch (error) {
-    logger.error({ err: error }, 'subscription could not be prepared');
-    return { refusal: { errors: [locatedError(error, [])] } };
-  }
 }
 
 /**
@@ -194,7 +181,8 @@ export function serveSubgraphSubscriptions(httpServer: http.Server, app: express
       const stream = await createSourceEventStream(run(token));
       return isStream(stream) ? { errors: [token.error ?? unauthenticated()] } : stream;
     }
-    if (!hub.listening) return { errors: [eventsMissed(service, 'is not hearing events at the moment (its database is out of reach)')] };
+    const refused = hub.refusal(limits.maxPerProcess);
+    if (refused) return { errors: [refused] };
     // Registered before anything is read, so that nothing committed from now on is missed.
     let following = false;
     const gone = metrics.started();

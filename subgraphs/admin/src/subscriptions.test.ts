@@ -168,18 +168,20 @@ describe('auditEntryAdded', () => {
     let guarded: SubgraphServer<'admin'>;
     let guardedUrl: string;
     let gateway: Awaited<ReturnType<typeof generatePrivateKey>>;
+    const guardedLogs = new LogCapture();
 
     beforeAll(async () => {
       gateway = await generatePrivateKey();
       const config = loadAdminConfig({
         ...env,
         ADMIN_PORT: '0',
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: 'info',
         REQUIRE_GATEWAY: 'true',
         SUBGRAPH_SUBSCRIPTIONS_MAX_PER_CONNECTION: '1',
+        SUBGRAPH_SUBSCRIPTIONS_MAX_PER_PROCESS: '2',
         GATEWAY_PUBLIC_KEY: JSON.stringify(gateway.publicJwk),
       });
-      guarded = await createAdminServer({ config });
+      guarded = await createAdminServer({ config, logDestination: guardedLogs });
       guardedUrl = `${await guarded.listen()}/graphql`;
     });
     afterAll(() => guarded.stop());
@@ -203,6 +205,23 @@ describe('auditEntryAdded', () => {
         await connected.close();
       }
       expect((await graphql(guardedUrl, '{ auditLog { edges { cursor } } }')).status).toBe(401);
+    });
+
+    it("holds its limit of subscriptions per process over all its connections, as several gateway processes' can land on one (one process ran out of heap)", async () => {
+      const assertion = await gatewayAssertions(gateway)('admin');
+      const sockets = [await subgraphSocket(guardedUrl, assertion), await subgraphSocket(guardedUrl, assertion), await subgraphSocket(guardedUrl, assertion)];
+      const asAdmin = async () => ({ token: await tokens.mint({ userId: randomUUID(), role: 'ADMIN' }) });
+      try {
+        // SUBGRAPH_SUBSCRIPTIONS_MAX_PER_PROCESS=2: one on each of two connections.
+        for (const socket of sockets.slice(0, 2)) {
+          const held = socket.subscribe(ADDED, await asAdmin());
+          await guardedLogs.waitFor((line) => line.msg === 'subscription started' && line.requestId === held.requestId);
+        }
+        const refused = await endsWith((sockets[2] as SubgraphSocket).subscribe(ADDED, await asAdmin()), 'TOO_MANY_SUBSCRIPTIONS');
+        expect(refused.message).toBe('This admin process holds the most subscriptions it may (2): subscribe again shortly');
+      } finally {
+        for (const socket of sockets) await socket.close();
+      }
     });
   });
 });
