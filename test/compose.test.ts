@@ -15,6 +15,7 @@ import { instructionsOf, nodeCommand, nodeOptionsOf, parseDockerfile, processIma
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
 import { resolveSigningKey } from '../subgraphs/auth/src/domain/signing';
+import { settingsByProcess } from '../tools/src/settings-table';
 
 // No Docker engine runs where this suite runs, so the container files are checked as files: the compose
 // file against the Compose specification's schema, every path they name against the repository, and
@@ -172,6 +173,18 @@ describe('docker-compose.yml', () => {
     expect(broken((copy) => ((copy.services.gateway as ComposeService).depends_on = { auth: { condition: 'service_ready' } }))).toBe(false);
     expect(broken((copy) => Object.assign(copy.services.auth as object, { healthcheck_url: '/readyz' }))).toBe(false);
     expect(broken((copy) => Object.assign((copy.services.auth as ComposeService).healthcheck as object, { interval: '5 seconds' }))).toBe(false);
+  });
+
+  test('sets no variable of our processes that none of them reads: a misspelt setting is ignored, as if it were not there', () => {
+    const read = new Set(settingsByProcess().flatMap(({ settings }) => Object.keys(settings)));
+    const ours = (name: string) => [...SERVICES, 'gateway', 'migrate'].includes(name);
+    const unread = Object.entries(compose.services)
+      .filter(([name]) => ours(name))
+      // A secret's `_FILE` form names the file that holds it.
+      .flatMap(([name, entry]) => Object.keys(entry.environment ?? {}).map((variable) => [name, variable.replace(/_FILE$/, '')] as const))
+      .filter(([, variable]) => !read.has(variable))
+      .map(([name, variable]) => `${name}: ${variable}`);
+    expect(unread).toEqual([]);
   });
 
   test('uses the long forms the checks below read', () => {

@@ -8,6 +8,7 @@ import { loadServiceConfig, loadSubscriptionLimits } from '@fedstack/service-kit
 import { nodeCommand, nodeOptionsOf, parseDockerfile, processImages } from './dockerfile';
 import { loadGatewayConfig } from '../gateway/src/config';
 import { loadAuthConfig } from '../subgraphs/auth/src/config';
+import { settingsByProcess } from '../tools/src/settings-table';
 
 // The manifests are rendered with `kubectl kustomize` (no cluster needed) and every object is checked
 // against the Kubernetes API's schemas (kubernetes-models), then read as the cluster would run it: each
@@ -389,6 +390,17 @@ describe('Kubernetes manifests', () => {
       });
       const hosts = new Set(SERVICES.map((service) => new URL(migrate[`${service.toUpperCase()}_DATABASE_URL`] ?? migrate.DATABASE_URL ?? '').host));
       expect(hosts.size).toBe(overlay === 'split' ? 4 : 1);
+    });
+
+    // The settings ConfigMap is every process's, and holds some that only one reads.
+    it('sets no variable that no process reads: a misspelt setting is ignored, as if it were not there', () => {
+      const read = new Set(settingsByProcess().flatMap(({ settings }) => Object.keys(settings)));
+      const unread = ofKind('Deployment').flatMap((deployment) =>
+        Object.keys(environmentOf(deployment).env)
+          .filter((variable) => !read.has(variable))
+          .map((variable) => `${deployment.metadata.name}: ${variable}`),
+      );
+      expect(unread).toEqual([]);
     });
 
     // Measured with the manifests' flags (a review, 2026-12-08): payments 33 MB of heap at rest and about
