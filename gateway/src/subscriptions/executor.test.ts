@@ -46,6 +46,9 @@ function harness(options: { maxQueuedEvents?: number; planner?: SubscriptionPlan
   return { seen, results, active, registry };
 }
 
+/** The subscriptions counted lost (ended, events missed), by field and reason: none were counted before. */
+const lostCounts = async (registry: Registry) =>
+  (await registry.getSingleMetric('subscription_lost_total')?.get())?.values.map(({ value, labels }) => ({ value, labels }));
 const ids = (result: IteratorResult<ExecutionResult>) => (result.value as ExecutionResult | undefined)?.data;
 const codes = (result: IteratorResult<ExecutionResult>) => (result.value as ExecutionResult | undefined)?.errors?.map((error) => error.extensions.code);
 
@@ -65,14 +68,15 @@ describe('a subscription through the gateway', () => {
     expect(await results.next()).toEqual({ done: true, value: undefined });
   });
 
-  it('delivers the events it had, then SUBGRAPH_UNAVAILABLE, when the subgraph ends it with an error', async () => {
-    const { seen, results } = harness();
+  it('delivers the events it had, then SUBGRAPH_UNAVAILABLE, when the subgraph ends it with an error, and counts it lost', async () => {
+    const { seen, results, registry } = harness();
     seen.sink?.next(event('p1'));
     seen.sink?.error(new Error('connection lost'));
     expect(ids(await results.next())).toEqual({ paymentUpdated: { id: 'p1', status: 'PENDING' } });
     expect(codes(await results.next())).toEqual(['SUBGRAPH_UNAVAILABLE']);
     expect(await results.next()).toEqual({ done: true, value: undefined });
     expect(seen.released).toBe(1);
+    expect(await lostCounts(registry)).toEqual([{ value: 1, labels: { field: 'paymentUpdated', reason: 'subgraph' } }]);
   });
 
   it('ends with SUBGRAPH_UNAVAILABLE, saying events may have been missed, when more events wait than allowed', async () => {
@@ -131,6 +135,7 @@ describe('a subscription through the gateway', () => {
     expect(await results.next()).toEqual({ done: true, value: undefined });
     expect({ unsubscribed: seen.unsubscribed, released: seen.released }).toEqual({ unsubscribed: 1, released: 1 });
     expect((await registry.getSingleMetric('subscription_events_total')?.get())?.values.reduce((sum, { value }) => sum + value, 0) ?? 0).toBe(0);
+    expect(await lostCounts(registry)).toEqual([{ value: 1, labels: { field: 'paymentUpdated', reason: 'event' } }]);
   });
 
   it("says among its errors, masked, why an event lost its data to a subgraph's null entity: it passed Apollo's `valueCompletion` on unmasked, naming schema types", async () => {

@@ -131,6 +131,7 @@ class Subscription implements SubscriptionResults {
             this.queue.length = 0;
             this.ending = {};
             this.stopUpstream();
+            this.shared.options.metrics.lost((this.plan as SubscriptionPlan).field, 'event');
             return { done: false, value: { ...result, errors: [...(result.errors ?? []), ...this.shared.masked([lostEvent()])] } };
           }
           // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone).
@@ -187,6 +188,7 @@ class Subscription implements SubscriptionResults {
       const subgraph = this.plan?.primary.serviceName ?? 'unknown';
       const { reason, message } = error as { reason?: string; message?: string };
       this.request.context.logger.info({ subgraph, reason: reason ?? message }, 'upstream subscription ended');
+      this.shared.options.metrics.lost(this.plan?.field ?? 'unknown', 'subgraph');
       this.ending = { last: { errors: this.shared.masked([unavailable(subgraph)]) } };
     }
     this.wake?.();

@@ -1,4 +1,4 @@
-// What subscriptions cost and deliver: active ones by field, events delivered, commit-to-send latency, slow consumers dropped, subscriptions that fell behind.
+// What subscriptions cost and deliver: active ones by field, events delivered, commit-to-send latency, slow consumers dropped, subscriptions that fell behind or were lost.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface SubscriptionMetrics {
@@ -10,6 +10,11 @@ export interface SubscriptionMetrics {
   slowConsumerDropped(transport: string): void;
   /** A subscription ended because its events came faster than the gateway's work on them. */
   fellBehind(field: string): void;
+  /**
+   * A subscription ended, events missed, by its subgraph (`subgraph`: it restarted, or its connection
+   * went) or by an event the rest of its plan could not complete (`event`).
+   */
+  lost(field: string, reason: 'subgraph' | 'event'): void;
 }
 
 /** The subscription metrics, in the gateway's registry (added up over workers by the primary). */
@@ -46,6 +51,12 @@ export function subscriptionMetrics(registry: Registry): SubscriptionMetrics {
     labelNames: ['field'] as const,
     registers: [registry],
   });
+  const lost = new Counter({
+    name: 'subscription_lost_total',
+    help: 'Subscriptions ended with events missed, by root field and why: their subgraph restarted or could not be reached (subgraph), or an event could not be completed (event)',
+    labelNames: ['field', 'reason'] as const,
+    registers: [registry],
+  });
   return {
     active(field) {
       active.inc({ field });
@@ -64,6 +75,9 @@ export function subscriptionMetrics(registry: Registry): SubscriptionMetrics {
     },
     fellBehind(field) {
       behind.inc({ field });
+    },
+    lost(field, reason) {
+      lost.inc({ field, reason });
     },
   };
 }
