@@ -1,4 +1,4 @@
-import { REPOSITORY_ROOT, freePort } from '@fedstack/runtime';
+import { REPOSITORY_ROOT, freePort, pollUntil } from '@fedstack/runtime';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createScratchDatabases, ownerUrlFor, type ScratchDatabases } from '@fedstack/shared-db';
@@ -92,5 +92,28 @@ describe('start-up checks', () => {
         /^error: PROFILE_DATABASE_REPLICA_URL: profile_svc@[^ ]+ is not a replica \(pg_is_in_recovery\(\) is false there\): give a streaming replica of the service's database$/,
       ),
     ]);
+  });
+
+  it('warns of a variable a slip away from one of its settings, which it ignores (a misspelt setting went unsaid)', async () => {
+    const tokens = await testTokens();
+    const child = spawn(process.execPath, [path.join(REPOSITORY_ROOT, 'subgraphs/profile/dist/main.js')], {
+      env: { ...process.env, ...tokens.env, PROFILE_PORT: String(await freePort()), LOG_LEVEL: 'warn', DB_POOL_SIZ: '3' },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    try {
+      await pollUntil(
+        'the warning',
+        async () => output.includes('"msg":"DB_POOL_SIZ is no setting of this process, and is ignored: DB_POOL_SIZE was meant?"'),
+        {
+          timeoutMs: 20_000,
+          intervalMs: 50,
+        },
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });

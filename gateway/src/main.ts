@@ -3,7 +3,7 @@ import { tracing } from './instrument';
 import cluster from 'node:cluster';
 import { RESTART_POLICY, RestartBudget, listen, metricsOnly, orExit, readSettings, serve, whenStarterGone } from '@fedstack/runtime';
 import { WorkerMetrics } from './cluster-metrics';
-import { GATEWAY_PROCESS_SETTINGS, loadGatewayConfig } from './config';
+import { GATEWAY_PROCESS_SETTINGS, gatewaySettings, loadGatewayConfig } from './config';
 
 /**
  * GATEWAY_WORKERS > 1 runs that many gateway processes sharing the port (node:cluster), so that query
@@ -98,12 +98,16 @@ if (workers > 1 && cluster.isPrimary) {
   // and the gateway's own modules (Apollo Gateway, the query planner) would take about 45 MB of its memory.
   // eslint-disable-next-line @typescript-eslint/no-require-imports, @typescript-eslint/consistent-type-imports -- see above
   const { createGatewayServer } = require('./server') as typeof import('./server');
-  serve(async () => {
-    const clusterWorker = cluster.isWorker;
-    const config = loadGatewayConfig();
-    // A worker's metrics go to the primary, which alone listens on METRICS_PORT.
-    const server = await createGatewayServer({ config: clusterWorker ? { ...config, metricsPort: undefined } : config, clusterWorker });
-    await server.listen();
-    return server;
-  }, tracing);
+  serve(
+    async () => {
+      const clusterWorker = cluster.isWorker;
+      const config = loadGatewayConfig();
+      // A worker's metrics go to the primary, which alone listens on METRICS_PORT.
+      const server = await createGatewayServer({ config: clusterWorker ? { ...config, metricsPort: undefined } : config, clusterWorker });
+      await server.listen();
+      return server;
+    },
+    tracing,
+    gatewaySettings(),
+  );
 }

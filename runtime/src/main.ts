@@ -4,6 +4,7 @@ import { flushCompileCache } from 'node:module';
 import { ConfigError, EXIT_UNAVAILABLE, StartupError } from './errors';
 import type { Logger } from './logger';
 import { within } from './poll';
+import { misspeltSettings } from './settings';
 import type { Tracing } from './tracing';
 
 /** How long a stopping process gives the trace collector its last spans. */
@@ -54,11 +55,15 @@ export function orExit<T>(read: () => T): T {
  * Runs a server process: builds and starts it, stops it gracefully on SIGINT or SIGTERM (then sends the
  * spans `tracing` still holds, if the collector takes them), and turns a start-up failure into one line on
  * stderr and exit code 1, or `EXIT_UNAVAILABLE` when what it needs could not be reached (a `temporary`
- * StartupError).
+ * StartupError). Once started, it warns of each variable a slip away from one of `settings` (the
+ * process's own): a misspelt setting is ignored.
  */
-export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing): void {
+export function serve(start: () => Promise<{ stop(): Promise<void>; logger: Logger }>, tracing?: Tracing, settings: object = {}): void {
   start().then(
     (server) => {
+      for (const { given, meant } of misspeltSettings(process.env, Object.keys(settings))) {
+        server.logger.warn({ variable: given, setting: meant }, `${given} is no setting of this process, and is ignored: ${meant} was meant?`);
+      }
       let stopping = false;
       // Why, as the log line's fields: the signal, or the starter's going.
       const shutdown = (why: { signal: NodeJS.Signals } | { reason: string }) => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isProduction, loadServerConfig } from './config';
-import { choice, flag, httpUrl, integer, port, readSettings, secretSetting, setting, settingsTable, text } from './settings';
+import { choice, flag, httpUrl, integer, misspeltSettings, port, readSettings, secretSetting, setting, settingsTable, text } from './settings';
 
 describe('settings', () => {
   const SETTINGS = {
@@ -98,6 +98,18 @@ describe('settings', () => {
     expect(rows).toEqual([
       { names: ['AUTH_PORT', 'GATEWAY_PORT'], shown: 'by process', description: 'the port a server listens on', readBy: ['auth', 'gateway'] },
       { names: ['NAME'], shown: '`fedstack`', description: 'a name', readBy: ['auth', 'gateway'] },
+    ]);
+  });
+});
+
+describe('a misspelt setting', () => {
+  it('is told apart from the settings and from variables that are none of them', () => {
+    const known = ['SUBSCRIPTIONS_MAX_PER_USER', 'DB_POOL_SIZE', 'LOG_LEVEL'];
+    const env = { SUBSCRIPTION_MAX_PER_USER: '5', db_pool_size: '3', LOG_LEVEL: 'info', HOME: '/root', NODE_OPTIONS: '', LOG_LEVELS: 'x' };
+    expect(misspeltSettings(env, known)).toEqual([
+      { given: 'SUBSCRIPTION_MAX_PER_USER', meant: 'SUBSCRIPTIONS_MAX_PER_USER' },
+      { given: 'db_pool_size', meant: 'DB_POOL_SIZE' },
+      { given: 'LOG_LEVELS', meant: 'LOG_LEVEL' },
     ]);
   });
 });

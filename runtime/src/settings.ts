@@ -3,6 +3,7 @@
 // with one line that names it. The same declarations write the README's settings table
 // (`npm run docs:settings`), and a test checks that the code reads no variable the table does not list.
 import { readFileSync } from 'node:fs';
+import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
 import { ConfigError, excerpt } from './errors';
 
@@ -31,6 +32,19 @@ export function shownDefault(schema: z.ZodType<unknown, string | undefined>): st
  */
 export function setting<T>(schema: z.ZodType<T, string | undefined>, description: string, shownAs?: string): Setting<T> {
   return { schema, description, shown: shownAs ?? shownDefault(schema), shownAs };
+}
+
+/**
+ * The variables of `env` that are none of `known` but a slip away from one (two letters, or its case):
+ * a misspelt setting is otherwise ignored, as if it were not there, and its default silently kept.
+ */
+export function misspeltSettings(env: NodeJS.ProcessEnv, known: readonly string[]): { given: string; meant: string }[] {
+  const names = new Set(known);
+  return Object.keys(env).flatMap((given) => {
+    if (names.has(given) || given.length < 6) return [];
+    const meant = known.find((name) => distance(given.toUpperCase(), name) <= 2);
+    return meant ? [{ given, meant }] : [];
+  });
 }
 
 /**
