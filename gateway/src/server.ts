@@ -24,6 +24,7 @@ import { answerMetricRequests } from './cluster-metrics';
 import type { GatewayConfig } from './config';
 import { operationLimits, operationLimitsPlugin } from './limits';
 import { PersistedDocuments, apqCache, persistedDocumentsMiddleware } from './persisted';
+import { shapingErrorsAsErrors } from './shaping-errors';
 import {
   SubgraphDataSource,
   assertionReadiness,
@@ -202,7 +203,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     logger,
     metrics,
     apollo: {
-      gateway,
+      gateway: shapingErrorsAsErrors(gateway),
       parseOptions: { maxTokens: config.limits.maxTokens },
       // Automatic persisted queries, where any document may run; with a required list, only listed ones do.
       persistedQueries: config.persisted.mode === 'require' ? false : { cache: apqCache(config.apqCacheBytes) },

@@ -117,4 +117,20 @@ describe('the gateway, when a subgraph fails', () => {
       }),
     ]);
   });
+
+  it("in production, says among its errors, masked, why data is missing where a subgraph answered a null the schema allows none for (Apollo's valueCompletion went out in extensions, naming schema types)", async () => {
+    const nulled = await standIn({ data: { me: { email: null } } });
+    running.standIn = nulled.server;
+    const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+    const production = {
+      NODE_ENV: 'production',
+      GATEWAY_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), alg: TOKEN_ALGORITHM }),
+      METRICS_PORT: '0',
+    };
+    const url = await gatewayWith(nulled.url, new LogCapture(), production);
+    expect(await ask(url, 'nulled-1')).toEqual({
+      data: { me: null },
+      errors: [{ message: 'Internal server error', path: ['me', 'email'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+    });
+  });
 });

@@ -157,6 +157,34 @@ describe('a subscription through the gateway', () => {
     });
   });
 
+  it('counts it lost when its subgraph ends it with events missed (its LISTEN connection lost, say), not when it ends it for rights', async () => {
+    const missed = harness();
+    missed.seen.sink?.next({
+      errors: [
+        { message: 'The payments service lost its connection to the database; events may have been missed', extensions: { code: 'SUBGRAPH_UNAVAILABLE' } },
+      ],
+    });
+    missed.seen.sink?.complete();
+    expect(codes(await missed.results.next())).toEqual(['SUBGRAPH_UNAVAILABLE']);
+    expect(await missed.results.next()).toEqual({ done: true, value: undefined });
+    expect(await lostCounts(missed.registry)).toEqual([{ value: 1, labels: { field: 'paymentUpdated', reason: 'subgraph' } }]);
+    const forbidden = harness();
+    forbidden.seen.sink?.next({ errors: [{ message: 'This account is suspended', extensions: { code: 'FORBIDDEN' } }] });
+    forbidden.seen.sink?.complete();
+    expect(codes(await forbidden.results.next())).toEqual(['FORBIDDEN']);
+    expect(await lostCounts(forbidden.registry)).toEqual([]);
+  });
+
+  it('counts it lost once, when an event is lost to its plan after its subgraph went (it was counted under both reasons)', async () => {
+    const missing: GraphQLDataSource = { process: () => Promise.resolve({ data: { _entities: [null] } }) };
+    const { seen, results, registry } = harness({ document: parse('subscription { paymentUpdated { id user { email } } }'), dataSources: { auth: missing } });
+    seen.sink?.next({ data: { paymentUpdated: { id: 'p1', user: { __typename: 'User', id: 'user-1' } } } });
+    seen.sink?.error(new Error('connection lost'));
+    await results.next();
+    await results.next();
+    expect(await lostCounts(registry)).toEqual([{ value: 1, labels: { field: 'paymentUpdated', reason: 'subgraph' } }]);
+  });
+
   it('counts as sent only events, not a refusal the subgraph ends it with, and names its root field written in a fragment (it said "unknown")', async () => {
     const { seen, results, registry } = harness({
       document: parse('subscription { ...Watch } fragment Watch on Subscription { ... on Subscription { paymentUpdated { id status } } }'),

@@ -2,7 +2,8 @@
 import { executeQueryPlan, type ServiceMap } from '@apollo/gateway';
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { GraphQLError, locatedError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
-import { beginSpan, currentTraceparent, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
+import { ErrorCode, beginSpan, currentTraceparent, formatErrorFor, inEventSpan, type Logger } from '@fedstack/runtime';
+import { withShapingErrors } from '../shaping-errors';
 import { propagateHeaders, type GatewayContext } from '../subgraphs/headers';
 import { EventDataSource, committedAt, fellBehind, lostEvent, unavailable } from './events';
 import type { SubscriptionMetrics } from './metrics';
@@ -84,6 +85,8 @@ class Subscription implements SubscriptionResults {
   private plan: SubscriptionPlan | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopActive: (() => void) | undefined;
+  /** Whether its loss has been counted: a subscription is lost once, whatever else then happens. */
+  private lostCounted = false;
 
   constructor(
     private readonly request: SubscriptionRequest,
@@ -131,11 +134,13 @@ class Subscription implements SubscriptionResults {
             this.queue.length = 0;
             this.ending = {};
             this.stopUpstream();
-            this.shared.options.metrics.lost((this.plan as SubscriptionPlan).field, 'event');
+            this.countLost('event');
             return { done: false, value: { ...result, errors: [...(result.errors ?? []), ...this.shared.masked([lostEvent()])] } };
           }
-          // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone).
+          // An event, not the refusal or end of rights a subgraph ends a subscription with (errors alone),
+          // of which its own end with events missed (it lost its database, or fell behind) is a loss.
           if (event.data) this.shared.options.metrics.delivered((this.plan as SubscriptionPlan).field, committedAt(event));
+          else if (event.errors?.some((error) => error.extensions?.code === ErrorCode.SUBGRAPH_UNAVAILABLE)) this.countLost('subgraph');
           return { done: false, value: result };
         } catch (error) {
           this.failed(error);
@@ -188,7 +193,7 @@ class Subscription implements SubscriptionResults {
       const subgraph = this.plan?.primary.serviceName ?? 'unknown';
       const { reason, message } = error as { reason?: string; message?: string };
       this.request.context.logger.info({ subgraph, reason: reason ?? message }, 'upstream subscription ended');
-      this.shared.options.metrics.lost(this.plan?.field ?? 'unknown', 'subgraph');
+      this.countLost('subgraph');
       this.ending = { last: { errors: this.shared.masked([unavailable(subgraph)]) } };
     }
     this.wake?.();
@@ -222,18 +227,21 @@ class Subscription implements SubscriptionResults {
       () => executeQueryPlan({ kind: 'QueryPlan', node: plan.node }, serviceMap, requestContext, plan.operationContext, plan.supergraphSchema, plan.apiSchema),
     );
     const committed = committedAt(event);
-    // What shaping the result found (a null where the schema allows none: an entity a subgraph did not
-    // find) comes among the errors, masked as they are: it says why data is missing, and passed on as
-    // Apollo Gateway leaves it, in `extensions`, it named schema types and internal codes in production.
-    const { valueCompletion, ...extensions } = result.extensions ?? {};
-    const errors = [...(result.errors ?? []), ...(Array.isArray(valueCompletion) ? (valueCompletion as GraphQLError[]) : [])];
+    const shaped = withShapingErrors(result);
+    const extensions = { ...shaped.extensions };
     // The commit's time travels on, so that a client can tell how fresh an event is.
     if (committed !== undefined) extensions.committedAt = new Date(committed).toISOString();
     return {
-      data: result.data,
-      ...(errors.length > 0 ? { errors: this.shared.masked(errors) } : {}),
+      data: shaped.data,
+      ...(shaped.errors ? { errors: this.shared.masked(shaped.errors) } : {}),
       ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
     };
+  }
+
+  private countLost(reason: 'subgraph' | 'event'): void {
+    if (this.lostCounted) return;
+    this.lostCounted = true;
+    this.shared.options.metrics.lost(this.plan?.field ?? 'unknown', reason);
   }
 
   /** Ends the subscription at the subgraph, once. */
