@@ -408,7 +408,8 @@ describe('Kubernetes manifests', () => {
     // kB per subscriber with its WebSocket, 57 MB of heap at rest. A fifth of each heap is left to requests.
     it('bounds the subscriptions of each process inside the heap it gives it (payments ran out at the defaults, ending every subscription)', () => {
       const heapMbOf = (deployment: K8sObject) => {
-        const flag = (podSpecOf(deployment).containers[0] as Container).command?.find((part) => part.startsWith('--max-old-space-size='));
+        const { options } = nodeCommand((podSpecOf(deployment).containers[0] as Container).command ?? []);
+        const flag = options.find((option) => option.startsWith('--max-old-space-size='));
         return flag ? Number(flag.split('=')[1]) : undefined;
       };
       for (const name of ['payments', 'admin'] as const) {

@@ -24,6 +24,12 @@ async function standIn(answer: unknown): Promise<{ url: string; server: Server }
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, server };
 }
 
+/** A production gateway's settings: its own signing key, metrics on a port of their own. */
+async function production(): Promise<NodeJS.ProcessEnv> {
+  const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+  return { NODE_ENV: 'production', GATEWAY_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), alg: TOKEN_ALGORITHM }), METRICS_PORT: '0' };
+}
+
 describe('the gateway, when a subgraph fails', () => {
   const running: { gateway?: GraphQLServer; standIn?: Server } = {};
   afterEach(async () => {
@@ -93,13 +99,7 @@ describe('the gateway, when a subgraph fails', () => {
       ],
     });
     running.standIn = failing.server;
-    const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
-    const production = {
-      NODE_ENV: 'production',
-      GATEWAY_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), alg: TOKEN_ALGORITHM }),
-      METRICS_PORT: '0',
-    };
-    const url = await gatewayWith(failing.url, new LogCapture(), production);
+    const url = await gatewayWith(failing.url, new LogCapture(), await production());
     expect((await ask(url, 'unmasked-1')).errors).toEqual([
       { message: 'Internal server error', path: ['me'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' } },
       { message: 'Internal server error', path: ['me'], extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: 'auth' } },
@@ -121,13 +121,7 @@ describe('the gateway, when a subgraph fails', () => {
   it("in production, says among its errors, masked, why data is missing where a subgraph answered a null the schema allows none for (Apollo's valueCompletion went out in extensions, naming schema types)", async () => {
     const nulled = await standIn({ data: { me: { email: null } } });
     running.standIn = nulled.server;
-    const { privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
-    const production = {
-      NODE_ENV: 'production',
-      GATEWAY_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), alg: TOKEN_ALGORITHM }),
-      METRICS_PORT: '0',
-    };
-    const url = await gatewayWith(nulled.url, new LogCapture(), production);
+    const url = await gatewayWith(nulled.url, new LogCapture(), await production());
     expect(await ask(url, 'nulled-1')).toEqual({
       data: { me: null },
       errors: [{ message: 'Internal server error', path: ['me', 'email'], extensions: { code: 'INTERNAL_SERVER_ERROR' } }],

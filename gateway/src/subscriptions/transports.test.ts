@@ -128,6 +128,17 @@ async function streamingServer(subscribe: (request: SubscriptionRequest) => Subs
   };
 }
 
+/** The whole body of the answer to `request`, once it has ended. */
+function wholeBody(request: http.ClientRequest): Promise<string> {
+  return new Promise((resolve) =>
+    request.on('response', (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(body));
+    }),
+  );
+}
+
 const TRANSPORTS = [
   ['multipart HTTP', 'multipart/mixed;subscriptionSpec="1.0"', 'multipart'],
   ['Server-Sent Events', 'text/event-stream', 'sse'],
@@ -239,16 +250,10 @@ describe('a gateway stopping', () => {
     "tells each stream's client so, then ends the stream as its protocol does: they were cut short, as by a broken network (%s)",
     async (_, accept) => {
       await onIdleServer(async (server, counts) => {
-        let body = '';
-        const finished = new Promise<void>((resolve) =>
-          server.request(accept).on('response', (response) => {
-            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-            response.on('end', resolve);
-          }),
-        );
+        const answer = wholeBody(server.request(accept));
         await pollUntil('the subscription started', async () => counts.started === 1, { timeoutMs: 3000, intervalMs: 20 });
         await server.endStreams();
-        await finished;
+        const body = await answer;
         expect(body).toContain('{"errors":[{"message":"The gateway is stopping: subscribe again","extensions":{"code":"SUBGRAPH_UNAVAILABLE"}}]}');
         expect(body.trimEnd()).toMatch(accept.startsWith('text/event-stream') ? /event: complete\ndata:$/ : /--graphql--$/);
         await pollUntil('the subscription ended', async () => counts.ended >= 1, { timeoutMs: 1000, intervalMs: 20 });
@@ -260,17 +265,11 @@ describe('a gateway stopping', () => {
     'tells one being identified as it stops so, and starts no subscription for it: it started after the stop and stayed open (%s)',
     async (_, accept) => {
       await onIdleServer(async (server, counts) => {
-        let body = '';
-        const finished = new Promise<void>((resolve) =>
-          server.request(accept).on('response', (response) => {
-            response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-            response.on('end', resolve);
-          }),
-        );
+        const answer = wholeBody(server.request(accept));
         // Stopped while auth is asked who it is (it answers after IDENTITY_MS).
         await pollUntil('identifying', async () => server.identified.length === 1, { timeoutMs: 3000, intervalMs: 5 });
         await server.endStreams();
-        await finished;
+        const body = await answer;
         expect(body).toContain('The gateway is stopping: subscribe again');
         expect(counts.started).toBe(0);
       });
@@ -284,17 +283,11 @@ describe('a gateway stopping', () => {
     ]),
   )('answers an operation that runs as it stops with its own answer, not the stopping error (%s)', async (_, accept, query) => {
     await onIdleServer(async (server) => {
-      let body = '';
-      const finished = new Promise<void>((resolve) =>
-        server.request(accept, {}, query).on('response', (response) => {
-          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          response.on('end', resolve);
-        }),
-      );
+      const answer = wholeBody(server.request(accept, {}, query));
       // Identified, and running (the server's execute answers both after IDENTITY_MS).
       await pollUntil('running', async () => server.identified.length === 2, { timeoutMs: 3000, intervalMs: 5 });
       await server.endStreams();
-      await finished;
+      const body = await answer;
       expect(body).toContain('"me":{"id":"u1"');
       expect(body).not.toContain('The gateway is stopping');
     });

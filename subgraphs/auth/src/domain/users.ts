@@ -45,9 +45,10 @@ export function createUserLoader(read: StaleRead, primary?: StaleRead) {
     async (keys) => {
       const ids = keys.filter(isUuid);
       const rows = await read<UserRow>(USERS_BY_ID, [ids]);
+      if (!primary) return rows.map(toUser);
       const found = new Set(rows.map((row) => row.id));
       const unknown = ids.filter((id) => !found.has(id.toLowerCase()));
-      const late = primary && unknown.length > 0 ? await primary<UserRow>(USERS_BY_ID, [unknown]) : [];
+      const late = unknown.length > 0 ? await primary<UserRow>(USERS_BY_ID, [unknown]) : [];
       return [...rows, ...late].map(toUser);
     },
     (user) => user.id,
